@@ -1,0 +1,183 @@
+//! The boundary to the cloud: one trait, implemented by the AWS SDK service modules
+//! (`moodlestack-aws`) and by the in-memory fake (`moodlestack-reconcile::fake`).
+//!
+//! The executor drives it: `create`/`update`/`delete` start a change and return promptly with
+//! what is known; `poll` is called with back-off until the resource is usable (or gone). Calls
+//! never sleep on their own.
+
+use crate::{Fields, Kind, Observed, Resource, ResourceId};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Which stack a call is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// The stack name (value of the `moodlestack:stack` tag, prefix of every name).
+    pub stack: String,
+    pub region: String,
+}
+
+/// Where a resource is, as seen by `poll`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Readiness {
+    /// Usable; the observation carries the final attributes (endpoints, ARNs).
+    Ready(Observed),
+    /// Still being created, modified or deleted; the service's status word.
+    Pending(String),
+    /// It no longer exists.
+    Gone,
+    /// It reached a state it will not leave by itself (`failed`, `incompatible-parameters`).
+    Failed(String),
+}
+
+/// What `poll` waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    Ready,
+    Gone,
+}
+
+/// Options for deletes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeleteOptions {
+    /// Databases: take a final snapshot with this identifier (None: skip the final snapshot).
+    pub final_snapshot_id: Option<String>,
+    /// Lift deletion protection before deleting (only with `--allow-data-loss`).
+    pub lift_deletion_protection: bool,
+}
+
+/// Facts about an AMI used for validation and launch templates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub image_id: String,
+    /// `x86_64` or `arm64`.
+    pub architecture: String,
+    /// e.g. `/dev/sda1` (Ubuntu) or `/dev/xvda`.
+    pub root_device_name: String,
+}
+
+/// Who holds the stack's apply lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseInfo {
+    /// `user@host pid N`.
+    pub owner: String,
+    /// Seconds since the Unix epoch.
+    pub acquired_at: u64,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    /// The resource does not exist (any more).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Another apply holds the stack's lease.
+    #[error("stack is locked by {} since {} (lease expires at {}); wait for it to finish, or if it crashed wait for the lease to expire", .0.owner, .0.acquired_at, .0.expires_at)]
+    LeaseHeld(LeaseInfo),
+    /// The service refused the request; `operation` is e.g. `rds:CreateDBInstance`, `code` the
+    /// AWS error code, `message` its text.
+    #[error("{operation}: {code}: {message}")]
+    Api { operation: String, code: String, message: String },
+    /// A field the kind needs is missing or has the wrong shape (a bug in the graph builder).
+    #[error("{kind} {id}: field {field}: {problem}")]
+    Field { kind: Kind, id: ResourceId, field: String, problem: String },
+    /// Anything else (transport, credentials).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CloudError {
+    /// Transient errors (throttling, dependency still settling) that the executor may retry.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CloudError::Api { code, .. } => matches!(
+                code.as_str(),
+                "Throttling"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "DependencyViolation"
+                    | "InvalidDBInstanceState"
+                    | "InvalidCacheClusterState"
+                    | "InvalidReplicationGroupState"
+                    | "IncorrectFileSystemLifeCycleState"
+                    | "ResourceInUse"
+                    | "ResourceInUseFault"
+                    | "ScalingActivityInProgress"
+                    | "IncorrectState"
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// The cloud as moodlestack sees it. Every method takes resolved fields: no [`crate::Value::Ref`],
+/// [`crate::Value::Interpolated`] or [`crate::Value::Unknown`] remains in them.
+#[async_trait]
+pub trait Cloud: Send + Sync {
+    /// Every resource of the stack that exists: found by the `moodlestack:stack` tag (one
+    /// paginated describe per kind, with tag filters where the API has them) or, for kinds whose
+    /// describe cannot filter by tag, by the deterministic names in `desired`. Untaggable kinds
+    /// (see [`crate::KindSpec::identity`]) are returned with the id of the desired resource whose
+    /// identity fields they match, or with an id of the form `orphan:<physical id>`.
+    async fn observe(&self, scope: &Scope, desired: &[Resource]) -> Result<Vec<Observed>, CloudError>;
+
+    /// Starts creating the resource, with all its tags on the create call itself and an
+    /// idempotency token where the API has one. Returns at once with what is known.
+    async fn create(
+        &self,
+        scope: &Scope,
+        id: &ResourceId,
+        kind: Kind,
+        fields: &Fields,
+    ) -> Result<Observed, CloudError>;
+
+    /// Changes the listed fields in place (names from the kind's spec) to the values in `fields`.
+    async fn update(
+        &self,
+        scope: &Scope,
+        current: &Observed,
+        fields: &Fields,
+        changed: &[String],
+    ) -> Result<Observed, CloudError>;
+
+    /// Starts deleting the resource.
+    async fn delete(
+        &self,
+        scope: &Scope,
+        current: &Observed,
+        options: &DeleteOptions,
+    ) -> Result<(), CloudError>;
+
+    /// One look at the resource (no sleeping): ready, still pending, gone or failed.
+    async fn poll(&self, scope: &Scope, current: &Observed, want: Want)
+        -> Result<Readiness, CloudError>;
+
+    /// Reads an SSM parameter (AMI ids from public parameters such as
+    /// `/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id`).
+    async fn resolve_parameter(&self, name: &str) -> Result<String, CloudError>;
+
+    /// Facts about an AMI, or None if it does not exist.
+    async fn image(&self, image_id: &str) -> Result<Option<ImageInfo>, CloudError>;
+
+    /// Takes the stack's apply lease for `ttl`, or fails with [`CloudError::LeaseHeld`] naming the
+    /// holder. An expired lease is taken over.
+    async fn acquire_lease(
+        &self,
+        scope: &Scope,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<LeaseInfo, CloudError>;
+
+    /// Releases the lease if `owner` holds it.
+    async fn release_lease(&self, scope: &Scope, owner: &str) -> Result<(), CloudError>;
+}
+
+/// Tags every resource of `scope` carries, plus its logical id.
+pub fn identity_tags(scope: &Scope, id: &ResourceId) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (crate::TAG_STACK.to_string(), scope.stack.clone()),
+        (crate::TAG_ID.to_string(), id.to_string()),
+    ])
+}

@@ -1,0 +1,2 @@
+//! observe -> diff -> plan -> execute. Generic over [`moodlestack_model::Cloud`]: nothing here
+//! knows an AWS service.

@@ -1,0 +1,623 @@
+//! The stack model: one high-availability Moodle deployment on AWS.
+//!
+//! Every field is documented here; the documentation becomes the JSON Schema's descriptions
+//! (`moodlestack schema`) and the stack file reference in the README. Defaults make a minimal stack
+//! about 15 lines.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One Moodle deployment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stack {
+    /// Stack name: 1-20 characters, lower-case letters, digits and hyphens, starting with a letter.
+    /// Prefix of every resource name and value of the `moodlestack:stack` tag.
+    pub name: String,
+    /// AWS region, e.g. `eu-west-1`.
+    pub region: String,
+    /// Extra tags applied to every resource (on the create call itself).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// The network: a VPC moodlestack creates, or an existing one.
+    #[serde(default)]
+    pub network: Network,
+    /// The machine image of every node (Ubuntu 24.04 LTS).
+    #[serde(default)]
+    pub ami: Ami,
+    /// The RDS database.
+    pub database: Database,
+    /// The EFS file system that holds moodledata.
+    #[serde(default)]
+    pub files: Files,
+    /// The ElastiCache Redis replication group for MUC and sessions.
+    #[serde(default)]
+    pub cache: Cache,
+    /// The On-Demand instance that alone runs cron, install/upgrade and async backups.
+    #[serde(default)]
+    pub stable: Stable,
+    /// The Spot web fleet (Auto Scaling group with a mixed instances policy).
+    #[serde(default)]
+    pub web: Web,
+    /// The Application Load Balancer.
+    pub load_balancer: LoadBalancer,
+    /// Moodle itself.
+    pub moodle: Moodle,
+}
+
+/// The VPC. Either moodlestack creates one (`cidr`, `zones`), or it uses an existing one
+/// (`existing`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// CIDR of the VPC moodlestack creates.
+    #[serde(default = "default_vpc_cidr")]
+    pub cidr: String,
+    /// Availability zones (at least 2, all in the stack's region). Default: the region's `a` and
+    /// `b` zones.
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// CIDRs of the public subnets (ALB, NAT), one per zone. Default: carved from `cidr`.
+    #[serde(default)]
+    pub public_subnets: Vec<String>,
+    /// CIDRs of the private subnets (instances, database, cache, EFS), one per zone. Default:
+    /// carved from `cidr`.
+    #[serde(default)]
+    pub private_subnets: Vec<String>,
+    /// NAT gateways for the private subnets' outbound traffic.
+    #[serde(default)]
+    pub nat_gateways: NatGateways,
+    /// Use an existing VPC instead of creating one.
+    #[serde(default)]
+    pub existing: Option<ExistingNetwork>,
+    /// CIDRs allowed to reach the instances by SSH on port 22. Empty: no SSH at all (use SSM
+    /// Session Manager).
+    #[serde(default)]
+    pub admin_cidrs: Vec<String>,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            cidr: default_vpc_cidr(),
+            zones: Vec::new(),
+            public_subnets: Vec::new(),
+            private_subnets: Vec::new(),
+            nat_gateways: NatGateways::default(),
+            existing: None,
+            admin_cidrs: Vec::new(),
+        }
+    }
+}
+
+/// How many NAT gateways.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NatGateways {
+    /// No NAT: private subnets have no route to the internet.
+    None,
+    /// One NAT gateway in the first zone (cheaper; a zone outage cuts the others' egress).
+    #[default]
+    Single,
+    /// One NAT gateway per zone (highly available).
+    PerZone,
+}
+
+/// An existing VPC and its subnets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExistingNetwork {
+    /// `vpc-...`
+    pub vpc_id: String,
+    /// Public subnets for the ALB, in at least 2 zones.
+    pub public_subnet_ids: Vec<String>,
+    /// Private subnets for instances, database, cache and EFS, in at least 2 zones.
+    pub private_subnet_ids: Vec<String>,
+}
+
+/// The AMI of every node: an explicit id, or an SSM public parameter resolved at plan time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ami {
+    /// An explicit AMI id (`ami-...`). Takes precedence over `ssm_parameter`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// SSM parameter holding the AMI id. Default: Canonical's Ubuntu 24.04 LTS amd64 image.
+    #[serde(default = "default_ami_parameter")]
+    pub ssm_parameter: String,
+}
+
+impl Default for Ami {
+    fn default() -> Self {
+        Ami { id: None, ssm_parameter: default_ami_parameter() }
+    }
+}
+
+/// The RDS database. Its master password is generated and kept by RDS in Secrets Manager; it
+/// never appears in a stack file, user-data or launch template.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// Database engine.
+    #[serde(default)]
+    pub engine: Engine,
+    /// Engine version. Default per engine: mysql `8.0`, aurora-mysql `8.0.mysql_aurora.3.08.0`,
+    /// mariadb `10.11`, postgres `16`.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Instance class, e.g. `db.t4g.medium`, `db.r7g.large`.
+    #[serde(default = "default_db_class")]
+    pub instance_class: String,
+    /// Allocated storage in GiB (not used by Aurora).
+    #[serde(default = "default_storage")]
+    pub storage_gb: i64,
+    /// Storage autoscaling ceiling in GiB (0: no autoscaling).
+    #[serde(default)]
+    pub max_storage_gb: i64,
+    /// A standby in a second zone (Aurora: one replica instance).
+    #[serde(default = "yes")]
+    pub multi_az: bool,
+    /// Days of automated backups (1-35).
+    #[serde(default = "default_backup_days")]
+    pub backup_retention_days: i64,
+    /// Refuse deletes on the AWS side too.
+    #[serde(default = "yes")]
+    pub deletion_protection: bool,
+    /// Name of the Moodle database.
+    #[serde(default = "default_db_name")]
+    pub db_name: String,
+    /// Master user name (its password is managed by RDS in Secrets Manager).
+    #[serde(default = "default_db_user")]
+    pub username: String,
+    /// Parameters merged over the Moodle-tuned defaults of the engine family.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Database engines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    #[default]
+    Mysql,
+    AuroraMysql,
+    Mariadb,
+    Postgres,
+}
+
+/// EFS file system for moodledata (always encrypted at rest).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Files {
+    /// `generalPurpose` or `maxIO`.
+    #[serde(default = "default_performance_mode")]
+    pub performance_mode: String,
+    /// `elastic`, `bursting` or `provisioned`.
+    #[serde(default = "default_throughput_mode")]
+    pub throughput_mode: String,
+}
+
+impl Default for Files {
+    fn default() -> Self {
+        Files {
+            performance_mode: default_performance_mode(),
+            throughput_mode: default_throughput_mode(),
+        }
+    }
+}
+
+/// ElastiCache Redis replication group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// Node type, e.g. `cache.t4g.small`.
+    #[serde(default = "default_cache_node")]
+    pub node_type: String,
+    /// Redis engine version.
+    #[serde(default = "default_cache_version")]
+    pub engine_version: String,
+    /// Read replicas besides the primary (0-5).
+    #[serde(default = "one")]
+    pub replicas: i64,
+    /// Promote a replica when the primary fails (needs at least 1 replica).
+    #[serde(default = "yes")]
+    pub automatic_failover: bool,
+    /// TLS between the nodes and Redis.
+    #[serde(default = "yes")]
+    pub transit_encryption: bool,
+    /// Require a Redis AUTH token (generated, kept in Secrets Manager, read by nodes at boot;
+    /// needs `transit_encryption`).
+    #[serde(default = "yes")]
+    pub auth: bool,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            node_type: default_cache_node(),
+            engine_version: default_cache_version(),
+            replicas: 1,
+            automatic_failover: true,
+            transit_encryption: true,
+            auth: true,
+        }
+    }
+}
+
+/// The stable On-Demand instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stable {
+    /// Instance type.
+    #[serde(default = "default_stable_type")]
+    pub instance_type: String,
+    /// Root volume size in GiB (gp3, encrypted).
+    #[serde(default = "default_root_gb")]
+    pub root_volume_gb: i64,
+}
+
+impl Default for Stable {
+    fn default() -> Self {
+        Stable { instance_type: default_stable_type(), root_volume_gb: default_root_gb() }
+    }
+}
+
+/// The Spot web fleet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Web {
+    /// 3-6 instance types across families (t, m, c, ...) of one CPU architecture, in order of
+    /// preference.
+    #[serde(default = "default_web_types")]
+    pub instance_types: Vec<String>,
+    /// Minimum number of web instances.
+    #[serde(default = "two")]
+    pub min: i64,
+    /// Maximum number of web instances.
+    #[serde(default = "default_web_max")]
+    pub max: i64,
+    /// On-Demand instances always kept (the rest is Spot).
+    #[serde(default)]
+    pub on_demand_base: i64,
+    /// Percentage of On-Demand above the base (0: all Spot).
+    #[serde(default)]
+    pub on_demand_percentage_above_base: i64,
+    /// Spot allocation strategy.
+    #[serde(default = "default_spot_strategy")]
+    pub spot_allocation_strategy: String,
+    /// Launch a replacement when AWS signals a Spot instance is at elevated risk of reclaim.
+    #[serde(default = "yes")]
+    pub capacity_rebalance: bool,
+    /// Root volume size in GiB (gp3, encrypted).
+    #[serde(default = "default_root_gb")]
+    pub root_volume_gb: i64,
+}
+
+impl Default for Web {
+    fn default() -> Self {
+        Web {
+            instance_types: default_web_types(),
+            min: 2,
+            max: default_web_max(),
+            on_demand_base: 0,
+            on_demand_percentage_above_base: 0,
+            spot_allocation_strategy: default_spot_strategy(),
+            capacity_rebalance: true,
+            root_volume_gb: default_root_gb(),
+        }
+    }
+}
+
+/// The Application Load Balancer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancer {
+    /// ACM certificate for the HTTPS listener. Without one the ALB serves plain HTTP only (then
+    /// `moodle.wwwroot` must be `http://`).
+    #[serde(default)]
+    pub certificate_arn: Option<String>,
+    /// Seconds the ALB keeps sending in-flight requests to a deregistering target (0-3600), so
+    /// Spot reclaims drain cleanly.
+    #[serde(default = "default_dereg")]
+    pub deregistration_delay: i64,
+    /// Health check path.
+    #[serde(default = "default_health_path")]
+    pub health_check_path: String,
+    /// Seconds between health checks.
+    #[serde(default = "default_health_interval")]
+    pub health_check_interval: i64,
+    /// Consecutive successes before a target is healthy.
+    #[serde(default = "two")]
+    pub healthy_threshold: i64,
+    /// Seconds an idle connection is kept open.
+    #[serde(default = "default_idle")]
+    pub idle_timeout: i64,
+}
+
+/// Moodle itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Moodle {
+    /// The site's URL, e.g. `https://moodle.example.org` (https when the ALB has a certificate).
+    pub wwwroot: String,
+    /// Git repository of the Moodle code.
+    #[serde(default = "default_git_url")]
+    pub git_url: String,
+    /// Branch or tag, e.g. `MOODLE_405_STABLE`.
+    #[serde(default = "default_git_ref")]
+    pub git_ref: String,
+    /// PHP version installed on the nodes, e.g. `8.3`.
+    #[serde(default = "default_php")]
+    pub php_version: String,
+    /// Where EFS is mounted: Moodle's dataroot.
+    #[serde(default = "default_dataroot")]
+    pub dataroot: String,
+    /// Where the Moodle code is checked out.
+    #[serde(default = "default_dirroot")]
+    pub dirroot: String,
+    /// Administrator's e-mail (install and notifications).
+    pub admin_email: String,
+    /// Database table prefix.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Extra `$CFG` settings written into config.php (strings, numbers, booleans).
+    #[serde(default)]
+    pub config: BTreeMap<String, serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> i64 {
+    1
+}
+fn two() -> i64 {
+    2
+}
+fn default_vpc_cidr() -> String {
+    "10.0.0.0/16".into()
+}
+fn default_ami_parameter() -> String {
+    "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id".into()
+}
+fn default_db_class() -> String {
+    "db.t4g.medium".into()
+}
+fn default_storage() -> i64 {
+    50
+}
+fn default_backup_days() -> i64 {
+    7
+}
+fn default_db_name() -> String {
+    "moodle".into()
+}
+fn default_db_user() -> String {
+    "moodleadmin".into()
+}
+fn default_performance_mode() -> String {
+    "generalPurpose".into()
+}
+fn default_throughput_mode() -> String {
+    "elastic".into()
+}
+fn default_cache_node() -> String {
+    "cache.t4g.small".into()
+}
+fn default_cache_version() -> String {
+    "7.1".into()
+}
+fn default_stable_type() -> String {
+    "m6i.large".into()
+}
+fn default_root_gb() -> i64 {
+    30
+}
+fn default_web_types() -> Vec<String> {
+    vec!["m6i.large".into(), "c6i.xlarge".into(), "m5.large".into(), "t3.large".into()]
+}
+fn default_web_max() -> i64 {
+    6
+}
+fn default_spot_strategy() -> String {
+    "price-capacity-optimized".into()
+}
+fn default_dereg() -> i64 {
+    120
+}
+fn default_health_path() -> String {
+    "/login/index.php".into()
+}
+fn default_health_interval() -> i64 {
+    30
+}
+fn default_idle() -> i64 {
+    60
+}
+fn default_git_url() -> String {
+    "https://github.com/moodle/moodle.git".into()
+}
+fn default_git_ref() -> String {
+    "MOODLE_405_STABLE".into()
+}
+fn default_php() -> String {
+    "8.3".into()
+}
+fn default_dataroot() -> String {
+    "/var/moodledata".into()
+}
+fn default_dirroot() -> String {
+    "/var/www/moodle".into()
+}
+fn default_prefix() -> String {
+    "mdl_".into()
+}
+
+impl Engine {
+    /// The RDS engine name.
+    pub fn rds_name(self) -> &'static str {
+        match self {
+            Engine::Mysql => "mysql",
+            Engine::AuroraMysql => "aurora-mysql",
+            Engine::Mariadb => "mariadb",
+            Engine::Postgres => "postgres",
+        }
+    }
+    /// Moodle's `$CFG->dbtype`.
+    pub fn moodle_dbtype(self) -> &'static str {
+        match self {
+            Engine::Mysql => "mysqli",
+            Engine::AuroraMysql => "auroramysql",
+            Engine::Mariadb => "mariadb",
+            Engine::Postgres => "pgsql",
+        }
+    }
+    pub fn default_version(self) -> &'static str {
+        match self {
+            Engine::Mysql => "8.0",
+            Engine::AuroraMysql => "8.0.mysql_aurora.3.08.0",
+            Engine::Mariadb => "10.11",
+            Engine::Postgres => "16",
+        }
+    }
+    pub fn port(self) -> i64 {
+        match self {
+            Engine::Postgres => 5432,
+            _ => 3306,
+        }
+    }
+    pub fn is_mysql_family(self) -> bool {
+        !matches!(self, Engine::Postgres)
+    }
+    /// True for Aurora (a cluster with instances instead of one instance).
+    pub fn is_aurora(self) -> bool {
+        matches!(self, Engine::AuroraMysql)
+    }
+}
+
+impl Database {
+    /// The engine version, explicit or the engine's default.
+    pub fn engine_version(&self) -> String {
+        self.version.clone().unwrap_or_else(|| self.engine.default_version().to_string())
+    }
+
+    /// The parameter group family: `mysql8.0`, `aurora-mysql8.0`, `mariadb10.11`, `postgres16`.
+    pub fn parameter_family(&self) -> String {
+        let v = self.engine_version();
+        let mut parts = v.split('.');
+        let major = parts.next().unwrap_or_default();
+        let minor = parts.next().unwrap_or_default();
+        match self.engine {
+            Engine::Mysql => format!("mysql{major}.{minor}"),
+            Engine::AuroraMysql => format!("aurora-mysql{major}.{minor}"),
+            Engine::Mariadb => format!("mariadb{major}.{minor}"),
+            Engine::Postgres => format!("postgres{major}"),
+        }
+    }
+
+    /// The Moodle-tuned defaults of the engine family, with the stack's `parameters` merged over
+    /// them.
+    pub fn effective_parameters(&self) -> BTreeMap<String, String> {
+        let defaults: &[(&str, &str)] = if self.engine.is_mysql_family() {
+            &[
+                ("character_set_server", "utf8mb4"),
+                ("collation_server", "utf8mb4_unicode_ci"),
+                ("max_allowed_packet", "268435456"),
+                ("innodb_flush_log_at_trx_commit", "2"),
+                ("innodb_io_capacity", "1000"),
+                ("innodb_io_capacity_max", "2000"),
+                ("innodb_read_io_threads", "4"),
+                ("innodb_write_io_threads", "4"),
+            ]
+        } else {
+            // PostgreSQL: Moodle's recommendations for a dedicated server. Memory-sized settings
+            // use RDS formulas so they follow the instance class.
+            &[
+                ("client_encoding", "UTF8"),
+                ("synchronous_commit", "off"),
+                ("random_page_cost", "1.1"),
+                ("effective_io_concurrency", "200"),
+                ("work_mem", "16384"),
+                ("max_parallel_workers_per_gather", "2"),
+            ]
+        };
+        let mut params: BTreeMap<String, String> =
+            defaults.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        params.extend(self.parameters.clone());
+        params
+    }
+}
+
+impl Stack {
+    /// The availability zones: explicit, or the region's `a` and `b` zones.
+    pub fn zones(&self) -> Vec<String> {
+        if self.network.zones.is_empty() {
+            vec![format!("{}a", self.region), format!("{}b", self.region)]
+        } else {
+            self.network.zones.clone()
+        }
+    }
+
+    /// Public subnet CIDRs, one per zone: explicit, or the `/24`s `x.y.0.0`, `x.y.1.0`, ... of a
+    /// `/16` VPC (generally: the first subnets of size VPC prefix + 8).
+    pub fn public_subnet_cidrs(&self) -> Vec<String> {
+        if !self.network.public_subnets.is_empty() {
+            return self.network.public_subnets.clone();
+        }
+        (0..self.zones().len()).map(|i| carve(&self.network.cidr, 8, i as u32)).collect()
+    }
+
+    /// Private subnet CIDRs, one per zone: explicit, or the subnets of size VPC prefix + 4 after
+    /// the first (`x.y.16.0/20`, `x.y.32.0/20`, ... of a `/16`).
+    pub fn private_subnet_cidrs(&self) -> Vec<String> {
+        if !self.network.private_subnets.is_empty() {
+            return self.network.private_subnets.clone();
+        }
+        (0..self.zones().len()).map(|i| carve(&self.network.cidr, 4, i as u32 + 1)).collect()
+    }
+
+    /// True when the ALB terminates HTTPS (a certificate is given).
+    pub fn https(&self) -> bool {
+        self.load_balancer.certificate_arn.is_some()
+    }
+}
+
+/// The `index`-th subnet of `vpc_cidr` whose prefix is `extra_bits` longer. Returns the input
+/// unchanged when it is not an IPv4 CIDR (validation reports that).
+pub fn carve(vpc_cidr: &str, extra_bits: u32, index: u32) -> String {
+    let Some((addr, len)) = vpc_cidr.split_once('/') else { return vpc_cidr.to_string() };
+    let (Ok(addr), Ok(len)) = (addr.parse::<std::net::Ipv4Addr>(), len.parse::<u32>()) else {
+        return vpc_cidr.to_string();
+    };
+    let new_len = (len + extra_bits).min(32);
+    let base = u32::from(addr) & if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    let step = 1u64 << (32 - new_len);
+    let net = (base as u64 + step * index as u64) as u32;
+    format!("{}/{}", std::net::Ipv4Addr::from(net), new_len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carve_splits_a_slash_16() {
+        assert_eq!(carve("10.20.0.0/16", 8, 1), "10.20.1.0/24");
+        assert_eq!(carve("10.20.0.0/16", 4, 1), "10.20.16.0/20");
+        assert_eq!(carve("10.20.0.0/16", 4, 2), "10.20.32.0/20");
+    }
+
+    #[test]
+    fn parameter_family_per_engine() {
+        let mut db: Database = serde_json::from_str("{}").unwrap();
+        assert_eq!(db.parameter_family(), "mysql8.0");
+        db.engine = Engine::Postgres;
+        assert_eq!(db.parameter_family(), "postgres16");
+        db.engine = Engine::AuroraMysql;
+        assert_eq!(db.parameter_family(), "aurora-mysql8.0");
+        db.engine = Engine::Mariadb;
+        db.version = Some("11.4.3".into());
+        assert_eq!(db.parameter_family(), "mariadb11.4");
+    }
+}

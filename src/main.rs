@@ -1,0 +1,138 @@
+//! `moodlestack`: plan, apply and keep in sync a high-availability Moodle deployment on AWS.
+//!
+//! Exit codes: 0 success; 1 error (invalid stack file, AWS error, refused plan); 2 `plan
+//! --detailed-exitcode` found changes; 130 interrupted.
+
+mod cmd;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "moodlestack", version, about, long_about = None)]
+#[command(after_help = "Exit codes: 0 success, 1 error, 2 changes present \
+(plan --detailed-exitcode), 130 interrupted.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Override the stack's name (e.g. one stack per CI branch).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Override any field of the stack file, e.g. `--set web.max=4` or
+    /// `--set load_balancer.certificate_arn=arn:...`. Repeatable; applied in order.
+    #[arg(long = "set", global = true, value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// More output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// When to use colors.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// After the command, print the AWS requests made (by service and operation) and the wall
+    /// time of each phase.
+    #[arg(long, global = true)]
+    pub stats: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a stack file and report every problem with its location.
+    Validate {
+        /// The stack file (YAML).
+        stack: PathBuf,
+    },
+    /// Print the JSON Schema of stack files (for editors' YAML language servers).
+    Schema,
+    /// Write every rendered file (user-data, config.php, vhost, php-fpm pool, php.ini, Spot
+    /// watcher) for review. Endpoints come from the live stack when it exists.
+    Render {
+        /// The stack file (YAML).
+        stack: PathBuf,
+        /// Directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Do not look at AWS: show placeholders for values known only after provisioning.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Show what apply would change.
+    Plan {
+        /// The stack file (YAML).
+        stack: PathBuf,
+        /// Print the plan as JSON (format documented in README).
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 when there are no changes, 1 on error, 2 when there are changes.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Save the plan to FILE for `moodlestack apply FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Allow a plan that deletes or replaces the database, the file system or the cache.
+        #[arg(long)]
+        allow_data_loss: bool,
+    },
+    /// Make AWS match the stack (or apply a saved plan exactly).
+    Apply {
+        /// A stack file (YAML) or a plan saved by `plan --out`.
+        target: PathBuf,
+        /// Do not ask for confirmation (CI).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Allow deleting or replacing the database, the file system or the cache.
+        #[arg(long)]
+        allow_data_loss: bool,
+        /// How many changes run at once.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        parallelism: usize,
+    },
+    /// Delete every resource of the stack, in reverse dependency order.
+    Destroy {
+        /// The stack file (YAML).
+        stack: PathBuf,
+        /// Do not ask for confirmation (CI).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Do not take a final database snapshot.
+        #[arg(long)]
+        skip_final_snapshot: bool,
+        /// Lift deletion protection on the database and delete the file system and cache.
+        #[arg(long)]
+        allow_data_loss: bool,
+        /// How many deletes run at once.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        parallelism: usize,
+    },
+    /// Show the stack's endpoints: ALB DNS name, database and Redis endpoints, EFS id, and the
+    /// database secret's ARN (never its value).
+    Outputs {
+        /// The stack file (YAML).
+        stack: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cmd::run(cli)
+}
