@@ -1,0 +1,1 @@
+//! autoscaling: owned by its service module author.

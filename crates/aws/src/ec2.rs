@@ -1,0 +1,1 @@
+//! ec2: owned by its service module author.

@@ -1,0 +1,1 @@
+//! efs: owned by its service module author.

@@ -1,0 +1,1 @@
+//! elasticache: owned by its service module author.

@@ -1,0 +1,1 @@
+//! elbv2: owned by its service module author.

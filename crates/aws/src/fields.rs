@@ -1,0 +1,144 @@
+//! Shared helpers of the service modules: reading resolved fields, building tags, and turning SDK
+//! errors into [`CloudError`]s that name the operation and AWS's error code.
+
+#![allow(dead_code)]
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use moodlestack_model::{CloudError, Fields, Kind, ResourceId, Value};
+use std::collections::BTreeMap;
+
+/// Reads fields of one resource, with errors that name the resource and the field.
+pub struct Reader<'a> {
+    pub kind: Kind,
+    pub id: &'a ResourceId,
+    pub fields: &'a Fields,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(kind: Kind, id: &'a ResourceId, fields: &'a Fields) -> Self {
+        Reader { kind, id, fields }
+    }
+    fn err(&self, field: &str, problem: &str) -> CloudError {
+        CloudError::Field {
+            kind: self.kind,
+            id: self.id.clone(),
+            field: field.to_string(),
+            problem: problem.to_string(),
+        }
+    }
+    pub fn has(&self, field: &str) -> bool {
+        !matches!(self.fields.get(field), None | Some(Value::Null))
+    }
+    pub fn str(&self, field: &str) -> Result<&'a str, CloudError> {
+        self.fields.get(field).and_then(Value::as_str).ok_or_else(|| self.err(field, "missing or not a string"))
+    }
+    pub fn opt_str(&self, field: &str) -> Option<&'a str> {
+        self.fields.get(field).and_then(Value::as_str)
+    }
+    pub fn int(&self, field: &str) -> Result<i64, CloudError> {
+        self.fields.get(field).and_then(Value::as_i64).ok_or_else(|| self.err(field, "missing or not an integer"))
+    }
+    pub fn opt_int(&self, field: &str) -> Option<i64> {
+        self.fields.get(field).and_then(Value::as_i64)
+    }
+    pub fn int32(&self, field: &str) -> Result<i32, CloudError> {
+        let v = self.int(field)?;
+        i32::try_from(v).map_err(|_| self.err(field, "out of range"))
+    }
+    pub fn bool(&self, field: &str) -> Result<bool, CloudError> {
+        self.fields.get(field).and_then(Value::as_bool).ok_or_else(|| self.err(field, "missing or not a boolean"))
+    }
+    pub fn opt_bool(&self, field: &str) -> Option<bool> {
+        self.fields.get(field).and_then(Value::as_bool)
+    }
+    pub fn strs(&self, field: &str) -> Result<Vec<String>, CloudError> {
+        let list = self.fields.get(field).and_then(Value::as_list).ok_or_else(|| self.err(field, "missing or not a list"))?;
+        list.iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| self.err(field, "list item is not a string")))
+            .collect()
+    }
+    pub fn list(&self, field: &str) -> Result<&'a [Value], CloudError> {
+        self.fields.get(field).and_then(Value::as_list).ok_or_else(|| self.err(field, "missing or not a list"))
+    }
+    pub fn map(&self, field: &str) -> Result<&'a BTreeMap<String, Value>, CloudError> {
+        self.fields.get(field).and_then(Value::as_map).ok_or_else(|| self.err(field, "missing or not a map"))
+    }
+    /// A map of strings (`tags`, `parameters`); empty when absent.
+    pub fn string_map(&self, field: &str) -> Result<BTreeMap<String, String>, CloudError> {
+        let Some(v) = self.fields.get(field) else { return Ok(BTreeMap::new()) };
+        let m = v.as_map().ok_or_else(|| self.err(field, "not a map"))?;
+        m.iter()
+            .map(|(k, v)| match v {
+                Value::Str(s) => Ok((k.clone(), s.clone())),
+                Value::Int(i) => Ok((k.clone(), i.to_string())),
+                Value::Bool(b) => Ok((k.clone(), b.to_string())),
+                _ => Err(self.err(field, "map value is not a string")),
+            })
+            .collect()
+    }
+    /// The `tags` field.
+    pub fn tags(&self) -> Result<BTreeMap<String, String>, CloudError> {
+        self.string_map("tags")
+    }
+}
+
+/// Tags as the `tags` field value.
+pub fn tags_value<I, K, V>(tags: I) -> Value
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    Value::Map(tags.into_iter().map(|(k, v)| (k.into(), Value::Str(v.into()))).collect())
+}
+
+/// A sorted list of strings as a field value.
+pub fn sorted_strs<I, S>(items: I) -> Value
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut v: Vec<String> = items.into_iter().map(Into::into).collect();
+    v.sort();
+    Value::strs(v)
+}
+
+/// Converts an SDK error into a [`CloudError`] naming the operation (`ec2:CreateVpc`).
+pub fn api_err<E, R>(operation: &str, err: SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            CloudError::Api {
+                operation: operation.to_string(),
+                code: e.code().unwrap_or("Unknown").to_string(),
+                message: e.message().unwrap_or_default().to_string(),
+            }
+        }
+        _ => CloudError::Other(format!("{operation}: {}", DisplayErrorContext(&err))),
+    }
+}
+
+/// True when the error is AWS's "does not exist" for the resource (codes vary per service).
+pub fn is_not_found(err: &CloudError) -> bool {
+    match err {
+        CloudError::NotFound(_) => true,
+        CloudError::Api { code, .. } => {
+            code.contains("NotFound") || code.ends_with(".NotFound") || code == "NoSuchEntity"
+        }
+        _ => false,
+    }
+}
+
+/// Canonical JSON text (keys sorted, compact) of a policy document, for comparing IAM policies.
+pub fn canonical_json(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => v.to_string(),
+        Err(_) => text.to_string(),
+    }
+}

@@ -1,0 +1,1 @@
+//! iam: owned by its service module author.

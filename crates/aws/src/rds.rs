@@ -1,0 +1,1 @@
+//! rds: owned by its service module author.

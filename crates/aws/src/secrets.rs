@@ -1,0 +1,1 @@
+//! secrets: owned by its service module author.

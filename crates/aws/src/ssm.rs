@@ -1,0 +1,1 @@
+//! ssm: owned by its service module author.
