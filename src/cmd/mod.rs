@@ -1,35 +1,41 @@
-//! One module per command. Each returns the process exit code.
+//! One module per command. Each returns the process exit code (see `main.rs`).
+
+mod apply;
+mod common;
+mod destroy;
+mod outputs;
+mod plan;
+mod render;
+mod schema;
+mod validate;
 
 use crate::{Cli, Command};
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> ExitCode {
-    let global = cli.global;
+    let g = cli.global;
     let code: u8 = match cli.command {
-        Command::Validate { stack } => validate(&global, &stack),
-        Command::Schema => 1,
-        Command::Render { .. } => 1,
-        Command::Plan { .. } => 1,
-        Command::Apply { .. } => 1,
-        Command::Destroy { .. } => 1,
-        Command::Outputs { .. } => 1,
+        Command::Validate { stack } => validate::run(&g, &stack),
+        Command::Schema => schema::run(&g),
+        Command::Render { stack, out, offline } => render::run(&g, &stack, &out, offline),
+        Command::Plan { stack, json, detailed_exitcode, out, allow_data_loss } => plan::run(
+            &g,
+            &stack,
+            plan::Options { json, detailed_exitcode, out, allow_data_loss },
+        ),
+        Command::Apply { target, auto_approve, allow_data_loss, parallelism } => apply::run(
+            &g,
+            &target,
+            apply::Options { auto_approve, allow_data_loss, parallelism },
+        ),
+        Command::Destroy { stack, auto_approve, skip_final_snapshot, allow_data_loss, parallelism } => {
+            destroy::run(
+                &g,
+                &stack,
+                destroy::Options { auto_approve, skip_final_snapshot, allow_data_loss, parallelism },
+            )
+        }
+        Command::Outputs { stack, json } => outputs::run(&g, &stack, json),
     };
     ExitCode::from(code)
-}
-
-fn validate(global: &crate::Global, path: &std::path::Path) -> u8 {
-    let options =
-        moodlestack_stack::LoadOptions { name: global.name.clone(), set: global.set.clone() };
-    match moodlestack_stack::load_file(path, &options) {
-        Ok(stack) => {
-            if !global.quiet {
-                println!("{}: stack `{}` is valid", path.display(), stack.name);
-            }
-            0
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            1
-        }
-    }
 }

@@ -1,0 +1,61 @@
+//! What several commands share: loading the stack with the global overrides, colors, and the
+//! cloud client.
+
+#![allow(dead_code)]
+
+use crate::{ColorChoice, Global};
+use moodlestack_stack::{LoadOptions, Stack};
+use std::io::IsTerminal;
+use std::path::Path;
+
+/// Exit codes (documented in `main.rs` and README).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_CHANGES: u8 = 2;
+
+/// Loads and validates the stack file with `--name`/`--set`; on failure prints the full report
+/// to stderr and returns the exit code.
+pub fn load_stack(g: &Global, path: &Path) -> Result<Stack, u8> {
+    let options = LoadOptions { name: g.name.clone(), set: g.set.clone() };
+    moodlestack_stack::load_file(path, &options).map_err(|e| {
+        eprintln!("{e}");
+        EXIT_ERROR
+    })
+}
+
+/// Whether to color output written to stdout.
+pub fn color_stdout(g: &Global) -> bool {
+    match g.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// Whether to color output written to stderr.
+pub fn color_stderr(g: &Global) -> bool {
+    match g.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// The stack's scope for cloud calls.
+pub fn scope(stack: &Stack) -> moodlestack_model::Scope {
+    moodlestack_model::Scope { stack: stack.name.clone(), region: stack.region.clone() }
+}
+
+/// The AWS cloud for the stack's region (credentials, profiles and `AWS_ENDPOINT_URL` from the
+/// environment).
+pub async fn cloud(stack: &Stack) -> moodlestack_aws::AwsCloud {
+    moodlestack_aws::AwsCloud::from_env(&stack.region).await
+}
+
+/// A tokio runtime for the commands that talk to AWS.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
