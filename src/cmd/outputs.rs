@@ -6,7 +6,7 @@ use crate::Global;
 use std::path::Path;
 
 // TODO: owned by the outputs work.
-pub fn run(_g: \&Global, _stack: \&Path, _json: bool) -> u8 {
+pub fn run(_g: &Global, _stack: &Path, _json: bool) -> u8 {
     eprintln!("moodlestack outputs: not built yet");
     1
 }

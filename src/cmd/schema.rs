@@ -6,7 +6,7 @@ use crate::Global;
 use std::path::Path;
 
 // TODO: owned by the schema work.
-pub fn run(_g: \&Global) -> u8 {
+pub fn run(_g: &Global) -> u8 {
     eprintln!("moodlestack schema: not built yet");
     1
 }
