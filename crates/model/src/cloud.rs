@@ -118,9 +118,11 @@ impl CloudError {
 pub trait Cloud: Send + Sync {
     /// Every resource of the stack that exists: found by the `moodlestack:stack` tag (one
     /// paginated describe per kind, with tag filters where the API has them) or, for kinds whose
-    /// describe cannot filter by tag, by the deterministic names in `desired`. Untaggable kinds
-    /// (see [`crate::KindSpec::identity`]) are returned with the id of the desired resource whose
-    /// identity fields they match, or with an id of the form `orphan:<physical id>`.
+    /// describe cannot filter by tag, by the deterministic names in `desired` (all names start
+    /// with `<stack>-`). Untaggable kinds (see [`crate::KindSpec::identity`]: EFS mount targets of
+    /// the stack's file systems, listeners of the stack's load balancers) are returned with the id
+    /// `untagged:<physical id>` and their identity fields filled in; the reconciler matches them
+    /// to desired resources by the resolved identity fields (unmatched ones are deleted).
     async fn observe(&self, scope: &Scope, desired: &[Resource]) -> Result<Vec<Observed>, CloudError>;
 
     /// Starts creating the resource, with all its tags on the create call itself and an

@@ -1,0 +1,1 @@
+//! Emulator tests of the AWS service modules (aws_data). Owned by that module's author.

@@ -1,0 +1,95 @@
+//! Starts and stops the local AWS emulator (moto server) for a test.
+//!
+//! The server binary is found in this order: `$MOTO_SERVER`, the virtualenv that
+//! `localstack/emulator.sh install` creates (`.cache/moto-venv/bin/moto_server` under the
+//! repository), then `moto_server` on `PATH`.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running emulator; stopped (killed) when dropped.
+pub struct Emulator {
+    pub endpoint: String,
+    child: Child,
+}
+
+pub const REGION: &str = "eu-west-1";
+
+fn server_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/moto-venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("moto_server")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().unwrap().port()
+}
+
+impl Emulator {
+    /// Starts a fresh moto server on 127.0.0.1 and waits until it answers.
+    pub fn start() -> Emulator {
+        let bin = server_binary();
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start the emulator {}: {e}\n\
+                     install it with `localstack/emulator.sh install` or set MOTO_SERVER",
+                    bin.display()
+                )
+            });
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let emulator = Emulator { endpoint, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "emulator did not answer on port {port} in 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        emulator
+    }
+
+    /// Environment for running the `moodlestack` binary against this emulator.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// A plain SDK configuration pointing at this emulator (for checking end states with a
+    /// client that is not moodlestack's).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "testing", "testing", None, None, "moodlestack-tests",
+            ))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
