@@ -1,2 +1,6 @@
 //! observe -> diff -> plan -> execute. Generic over [`moodlestack_model::Cloud`]: nothing here
 //! knows an AWS service.
+
+pub mod plan;
+
+pub use plan::{Action, Change, FieldChange, Plan, Summary, FORMAT_VERSION};

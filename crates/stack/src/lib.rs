@@ -4,6 +4,7 @@
 //! `stack file (YAML) -> Stack (validated, defaults applied)` is the first step of moodlestack's
 //! one-way data flow; everything after it works on [`Stack`].
 
+pub mod instance_types;
 pub mod model;
 
 pub use model::*;
