@@ -6,8 +6,10 @@
 
 pub mod instance_types;
 pub mod model;
+pub mod names;
 
 pub use model::*;
+pub use names::Names;
 
 use std::path::Path;
 

@@ -1,0 +1,111 @@
+//! Deterministic names of the stack's AWS resources. Every name starts with the stack name, so a
+//! re-run after a crash finds what the first run created, and validation can check each name
+//! against the rules of the service that will receive it before any call is made.
+
+use crate::Stack;
+
+/// The names of one stack. Build with [`Names::of`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    stack: String,
+}
+
+impl Names {
+    pub fn of(stack: &Stack) -> Names {
+        Names { stack: stack.name.clone() }
+    }
+    pub fn for_stack_name(name: &str) -> Names {
+        Names { stack: name.to_string() }
+    }
+    fn n(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.stack)
+    }
+    /// `Name` tag of a resource whose logical id is `id`: `<stack>-` and the id's dots as hyphens
+    /// (`demo-net-subnet-private-a`).
+    pub fn name_tag(&self, id: &str) -> String {
+        self.n(&id.replace('.', "-"))
+    }
+    /// Security group names: `<stack>-alb`, `-web`, `-stable`, `-db`, `-cache`, `-efs`.
+    pub fn security_group(&self, role: &str) -> String {
+        self.n(role)
+    }
+    /// IAM role of the nodes (also the instance profile's name).
+    pub fn node_role(&self) -> String {
+        self.n("node")
+    }
+    /// Secrets Manager name of the Redis AUTH token.
+    pub fn redis_auth_secret(&self) -> String {
+        format!("{}/redis-auth", self.stack)
+    }
+    /// RDS DB subnet group.
+    pub fn db_subnet_group(&self) -> String {
+        self.n("db")
+    }
+    /// RDS parameter group, named after its family so an engine upgrade gets a new group
+    /// (`demo-mysql8-0`).
+    pub fn db_parameter_group(&self, family: &str) -> String {
+        self.n(&family.replace('.', "-"))
+    }
+    /// RDS cluster parameter group (Aurora).
+    pub fn db_cluster_parameter_group(&self, family: &str) -> String {
+        self.n(&format!("{}-cluster", family.replace('.', "-")))
+    }
+    /// The DB instance identifier (standalone engines) or the Aurora cluster identifier.
+    pub fn db_identifier(&self) -> String {
+        self.n("db")
+    }
+    /// Aurora member instance `index` (1-based).
+    pub fn db_member(&self, index: usize) -> String {
+        self.n(&format!("db-{index}"))
+    }
+    /// Final snapshot taken by `destroy` (unless `--skip-final-snapshot`).
+    pub fn db_final_snapshot(&self, unix_time: u64) -> String {
+        self.n(&format!("db-final-{unix_time}"))
+    }
+    /// EFS creation token (idempotency).
+    pub fn efs_creation_token(&self) -> String {
+        self.n("moodledata")
+    }
+    /// ElastiCache subnet group.
+    pub fn cache_subnet_group(&self) -> String {
+        self.n("cache")
+    }
+    /// ElastiCache replication group id.
+    pub fn cache_replication_group(&self) -> String {
+        self.n("redis")
+    }
+    /// Launch templates: `<stack>-web`, `<stack>-stable`.
+    pub fn launch_template(&self, role: &str) -> String {
+        self.n(role)
+    }
+    /// Application Load Balancer.
+    pub fn load_balancer(&self) -> String {
+        self.n("alb")
+    }
+    /// Target group of the web fleet.
+    pub fn target_group(&self) -> String {
+        self.n("web")
+    }
+    /// Auto Scaling group of the web fleet.
+    pub fn autoscaling_group(&self) -> String {
+        self.n("web")
+    }
+    /// SSM parameter that holds the apply lease.
+    pub fn lease_parameter(&self) -> String {
+        format!("/moodlestack/{}/lease", self.stack)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_start_with_the_stack() {
+        let n = Names::for_stack_name("demo");
+        assert_eq!(n.db_parameter_group("mysql8.0"), "demo-mysql8-0");
+        assert_eq!(n.name_tag("net.subnet.private.a"), "demo-net-subnet-private-a");
+        assert_eq!(n.load_balancer(), "demo-alb");
+        assert_eq!(n.lease_parameter(), "/moodlestack/demo/lease");
+    }
+}
