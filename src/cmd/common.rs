@@ -59,3 +59,41 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+/// The AMI every node boots: the explicit `ami.id`, or the SSM parameter resolved now, with its
+/// architecture and root device read from EC2.
+pub async fn resolve_image(
+    stack: &Stack,
+    cloud: &dyn moodlestack_model::Cloud,
+) -> anyhow::Result<moodlestack_graph::Image> {
+    let image_id = match &stack.ami.id {
+        Some(id) => id.clone(),
+        None => cloud.resolve_parameter(&stack.ami.ssm_parameter).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot resolve the AMI from SSM parameter {}: {e}\n  \
+                 fix: set `ami.id` in the stack file, or check the parameter name and region",
+                stack.ami.ssm_parameter
+            )
+        })?,
+    };
+    let info = cloud.image(&image_id).await?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "AMI {image_id} does not exist in {}\n  fix: set `ami.id` to an image of this region",
+            stack.region
+        )
+    })?;
+    Ok(moodlestack_graph::Image {
+        image_id: info.image_id,
+        architecture: info.architecture,
+        root_device_name: info.root_device_name,
+    })
+}
+
+/// The desired resource graph of `stack` (the AMI resolved through `cloud`).
+pub async fn desired(
+    stack: &Stack,
+    cloud: &dyn moodlestack_model::Cloud,
+) -> anyhow::Result<Vec<moodlestack_model::Resource>> {
+    let image = resolve_image(stack, cloud).await?;
+    Ok(moodlestack_graph::build(stack, &image)?)
+}
