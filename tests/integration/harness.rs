@@ -1,8 +1,8 @@
 //! Starts and stops the local AWS emulator (moto server) for a test.
 //!
 //! The server binary is found in this order: `$MOTO_SERVER`, the virtualenv that
-//! `localstack/emulator.sh install` creates (`.cache/moto-venv/bin/moto_server` under the
-//! repository), then `moto_server` on `PATH`.
+//! `localstack/emulator.sh install` creates (`$MOODLESTACK_CACHE/moto-venv/bin/moto_server`,
+//! default `~/.cache/moodlestack`), then `moto_server` on `PATH`.
 
 #![allow(dead_code)]
 
@@ -23,7 +23,10 @@ fn server_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("MOTO_SERVER") {
         return PathBuf::from(p);
     }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/moto-venv/bin/moto_server");
+    let cache = std::env::var_os("MOODLESTACK_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/moodlestack")
+    });
+    let venv = cache.join("moto-venv/bin/moto_server");
     if venv.exists() {
         return venv;
     }
