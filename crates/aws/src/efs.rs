@@ -27,7 +27,9 @@ fn lifecycle(s: &LifeCycleState) -> &str {
 }
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tags.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
 }
 
 fn owned_id(scope: &Scope, tags: &BTreeMap<String, String>) -> Option<ResourceId> {
@@ -40,7 +42,11 @@ fn owned_id(scope: &Scope, tags: &BTreeMap<String, String>) -> Option<ResourceId
 fn efs_tags(tags: BTreeMap<String, String>) -> Result<Vec<Tag>, CloudError> {
     tags.into_iter()
         .map(|(k, v)| {
-            Tag::builder().key(k).value(v).build().map_err(|e| CloudError::Other(format!("efs tag: {e}")))
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| CloudError::Other(format!("efs tag: {e}")))
         })
         .collect()
 }
@@ -48,9 +54,17 @@ fn efs_tags(tags: BTreeMap<String, String>) -> Result<Vec<Tag>, CloudError> {
 // ---------------------------------------------------------------------------------------------
 // observe
 
-async fn describe_file_systems(c: &Clients, id: Option<&str>) -> Result<Vec<FileSystemDescription>, CloudError> {
+async fn describe_file_systems(
+    c: &Clients,
+    id: Option<&str>,
+) -> Result<Vec<FileSystemDescription>, CloudError> {
     let mut out = Vec::new();
-    let mut pages = c.efs.describe_file_systems().set_file_system_id(id.map(str::to_string)).into_paginator().send();
+    let mut pages = c
+        .efs
+        .describe_file_systems()
+        .set_file_system_id(id.map(str::to_string))
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         match page {
             Ok(page) => out.extend(page.file_systems().iter().cloned()),
@@ -71,7 +85,10 @@ fn file_system_observed(scope: &Scope, fs: &FileSystemDescription) -> Option<Obs
     let id = owned_id(scope, &tags)?;
     let mut fields = Fields::new();
     fields.insert("creation_token".into(), Value::str(fs.creation_token()));
-    fields.insert("performance_mode".into(), Value::str(fs.performance_mode().as_str()));
+    fields.insert(
+        "performance_mode".into(),
+        Value::str(fs.performance_mode().as_str()),
+    );
     if let Some(t) = fs.throughput_mode() {
         fields.insert("throughput_mode".into(), Value::str(t.as_str()));
     }
@@ -93,7 +110,11 @@ fn file_system_observed(scope: &Scope, fs: &FileSystemDescription) -> Option<Obs
     })
 }
 
-async fn describe_mount_targets(c: &Clients, fs_id: Option<&str>, mt_id: Option<&str>) -> Result<Vec<MountTargetDescription>, CloudError> {
+async fn describe_mount_targets(
+    c: &Clients,
+    fs_id: Option<&str>,
+    mt_id: Option<&str>,
+) -> Result<Vec<MountTargetDescription>, CloudError> {
     let mut out = Vec::new();
     let mut pages = c
         .efs
@@ -117,7 +138,10 @@ async fn describe_mount_targets(c: &Clients, fs_id: Option<&str>, mt_id: Option<
     Ok(out)
 }
 
-async fn mount_target_observed(c: &Clients, mt: &MountTargetDescription) -> Result<Observed, CloudError> {
+async fn mount_target_observed(
+    c: &Clients,
+    mt: &MountTargetDescription,
+) -> Result<Observed, CloudError> {
     let sgs = c
         .efs
         .describe_mount_target_security_groups()
@@ -128,7 +152,10 @@ async fn mount_target_observed(c: &Clients, mt: &MountTargetDescription) -> Resu
     let mut fields = Fields::new();
     fields.insert("file_system_id".into(), Value::str(mt.file_system_id()));
     fields.insert("subnet_id".into(), Value::str(mt.subnet_id()));
-    fields.insert("security_group_ids".into(), sorted_strs(sgs.security_groups().iter().cloned()));
+    fields.insert(
+        "security_group_ids".into(),
+        sorted_strs(sgs.security_groups().iter().cloned()),
+    );
     let mut attrs = BTreeMap::from([("id".to_string(), mt.mount_target_id().to_string())]);
     if let Some(ip) = mt.ip_address() {
         attrs.insert("ip_address".into(), ip.to_string());
@@ -147,7 +174,11 @@ fn going(s: &LifeCycleState) -> bool {
     matches!(s, LifeCycleState::Deleting | LifeCycleState::Deleted)
 }
 
-pub async fn observe(c: &Clients, scope: &Scope, _desired: &[Resource]) -> Result<Vec<Observed>, CloudError> {
+pub async fn observe(
+    c: &Clients,
+    scope: &Scope,
+    _desired: &[Resource],
+) -> Result<Vec<Observed>, CloudError> {
     let mut out = Vec::new();
     let mut fs_ids = Vec::new();
     for fs in describe_file_systems(c, None).await? {
@@ -173,7 +204,13 @@ pub async fn observe(c: &Clients, scope: &Scope, _desired: &[Resource]) -> Resul
 // ---------------------------------------------------------------------------------------------
 // create
 
-pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fields: &Fields) -> Result<Observed, CloudError> {
+pub async fn create(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    kind: Kind,
+    fields: &Fields,
+) -> Result<Observed, CloudError> {
     let r = Reader::new(kind, id, fields);
     match kind {
         Kind::EfsFileSystem => {
@@ -184,7 +221,9 @@ pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fie
                 .efs
                 .create_file_system()
                 .creation_token(token)
-                .performance_mode(PerformanceMode::from(r.opt_str("performance_mode").unwrap_or("generalPurpose")))
+                .performance_mode(PerformanceMode::from(
+                    r.opt_str("performance_mode").unwrap_or("generalPurpose"),
+                ))
                 .set_throughput_mode(r.opt_str("throughput_mode").map(ThroughputMode::from))
                 .encrypted(r.opt_bool("encrypted").unwrap_or(true))
                 .set_tags(Some(efs_tags(tags)?))
@@ -205,20 +244,28 @@ pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fie
                         .set_throughput_mode(out.throughput_mode().cloned())
                         .set_tags(Some(out.tags().to_vec()))
                         .build()
-                        .map_err(|e| CloudError::Other(format!("efs:CreateFileSystem answer: {e}")))?;
+                        .map_err(|e| {
+                            CloudError::Other(format!("efs:CreateFileSystem answer: {e}"))
+                        })?;
                     file_system_observed(scope, &fs).ok_or_else(|| {
-                        CloudError::Other(format!("efs:CreateFileSystem {token}: created without its tags"))
+                        CloudError::Other(format!(
+                            "efs:CreateFileSystem {token}: created without its tags"
+                        ))
                     })
                 }
                 Err(e) => {
                     let err = api_err("efs:CreateFileSystem", e);
-                    if !matches!(&err, CloudError::Api { code, .. } if code == "FileSystemAlreadyExists") {
+                    if !matches!(&err, CloudError::Api { code, .. } if code == "FileSystemAlreadyExists")
+                    {
                         return Err(err);
                     }
                     // The same creation token was used before (a crash between create and the
                     // next observe): adopt that file system if it is ours.
                     let existing = describe_file_systems(c, None).await?;
-                    let fs = existing.iter().find(|f| f.creation_token() == token).ok_or(err)?;
+                    let fs = existing
+                        .iter()
+                        .find(|f| f.creation_token() == token)
+                        .ok_or(err)?;
                     match file_system_observed(scope, fs) {
                         Some(o) if &o.id == id => Ok(o),
                         _ => Err(CloudError::Other(format!(
@@ -253,7 +300,8 @@ pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fie
                     .map_err(|e| CloudError::Other(format!("efs:CreateMountTarget answer: {e}")))?,
                 Err(e) => {
                     let err = api_err("efs:CreateMountTarget", e);
-                    if !matches!(&err, CloudError::Api { code, .. } if code == "MountTargetConflict") {
+                    if !matches!(&err, CloudError::Api { code, .. } if code == "MountTargetConflict")
+                    {
                         return Err(err);
                     }
                     // One mount target per zone and file system: after a crash it is the one we
@@ -269,14 +317,22 @@ pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fie
             o.id = id.clone();
             Ok(o)
         }
-        other => Err(CloudError::Other(format!("efs module does not handle {other}"))),
+        other => Err(CloudError::Other(format!(
+            "efs module does not handle {other}"
+        ))),
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // update
 
-pub async fn update(c: &Clients, _scope: &Scope, current: &Observed, fields: &Fields, changed: &[String]) -> Result<Observed, CloudError> {
+pub async fn update(
+    c: &Clients,
+    _scope: &Scope,
+    current: &Observed,
+    fields: &Fields,
+    changed: &[String],
+) -> Result<Observed, CloudError> {
     let has = |f: &str| changed.iter().any(|c| c == f);
     let r = Reader::new(current.kind, &current.id, fields);
     let mut out = current.clone();
@@ -291,20 +347,23 @@ pub async fn update(c: &Clients, _scope: &Scope, current: &Observed, fields: &Fi
                     .send()
                     .await
                     .map_err(|e| api_err("efs:UpdateFileSystem", e))?;
-                out.fields.insert("throughput_mode".into(), Value::str(mode));
+                out.fields
+                    .insert("throughput_mode".into(), Value::str(mode));
             }
             if has("tags") {
                 let mut tags = r.tags()?;
                 tags.insert(TAG_ID.to_string(), current.id.to_string());
-                let arn = current.attrs.get("arn").cloned().unwrap_or_else(|| current.physical_id.clone());
                 c.efs
                     .tag_resource()
-                    .resource_id(arn)
+                    .resource_id(&current.physical_id)
                     .set_tags(Some(efs_tags(tags)?))
                     .send()
                     .await
                     .map_err(|e| api_err("efs:TagResource", e))?;
-                out.fields.insert("tags".into(), fields.get("tags").cloned().unwrap_or_default());
+                out.fields.insert(
+                    "tags".into(),
+                    fields.get("tags").cloned().unwrap_or_default(),
+                );
             }
         }
         Kind::EfsMountTarget => {
@@ -317,10 +376,15 @@ pub async fn update(c: &Clients, _scope: &Scope, current: &Observed, fields: &Fi
                     .send()
                     .await
                     .map_err(|e| api_err("efs:ModifyMountTargetSecurityGroups", e))?;
-                out.fields.insert("security_group_ids".into(), sorted_strs(sgs));
+                out.fields
+                    .insert("security_group_ids".into(), sorted_strs(sgs));
             }
         }
-        other => return Err(CloudError::Other(format!("efs module does not handle {other}"))),
+        other => {
+            return Err(CloudError::Other(format!(
+                "efs module does not handle {other}"
+            )))
+        }
     }
     Ok(out)
 }
@@ -328,7 +392,12 @@ pub async fn update(c: &Clients, _scope: &Scope, current: &Observed, fields: &Fi
 // ---------------------------------------------------------------------------------------------
 // delete
 
-pub async fn delete(c: &Clients, _scope: &Scope, current: &Observed, _options: &DeleteOptions) -> Result<(), CloudError> {
+pub async fn delete(
+    c: &Clients,
+    _scope: &Scope,
+    current: &Observed,
+    _options: &DeleteOptions,
+) -> Result<(), CloudError> {
     let res = match current.kind {
         Kind::EfsFileSystem => {
             // EFS refuses to delete a file system that still has mount targets; the executor
@@ -338,7 +407,13 @@ pub async fn delete(c: &Clients, _scope: &Scope, current: &Observed, _options: &
                 .await?
                 .iter()
                 .filter(|m| *m.life_cycle_state() != LifeCycleState::Deleted)
-                .map(|m| format!("{} ({})", m.mount_target_id(), m.life_cycle_state().as_str()))
+                .map(|m| {
+                    format!(
+                        "{} ({})",
+                        m.mount_target_id(),
+                        m.life_cycle_state().as_str()
+                    )
+                })
                 .collect();
             if !left.is_empty() {
                 return Err(CloudError::Api {
@@ -367,7 +442,11 @@ pub async fn delete(c: &Clients, _scope: &Scope, current: &Observed, _options: &
             .await
             .map(|_| ())
             .map_err(|e| api_err("efs:DeleteMountTarget", e)),
-        other => return Err(CloudError::Other(format!("efs module does not handle {other}"))),
+        other => {
+            return Err(CloudError::Other(format!(
+                "efs module does not handle {other}"
+            )))
+        }
     };
     match res {
         Err(e) if is_not_found(&e) => Ok(()),
@@ -378,7 +457,11 @@ pub async fn delete(c: &Clients, _scope: &Scope, current: &Observed, _options: &
 // ---------------------------------------------------------------------------------------------
 // poll
 
-fn readiness(state: &LifeCycleState, want: Want, observed: impl FnOnce() -> Option<Observed>) -> Readiness {
+fn readiness(
+    state: &LifeCycleState,
+    want: Want,
+    observed: impl FnOnce() -> Option<Observed>,
+) -> Readiness {
     match (state, want) {
         (LifeCycleState::Deleted, _) => Readiness::Gone,
         (LifeCycleState::Error, Want::Ready) => Readiness::Failed("error".into()),
@@ -390,16 +473,27 @@ fn readiness(state: &LifeCycleState, want: Want, observed: impl FnOnce() -> Opti
     }
 }
 
-pub async fn poll(c: &Clients, scope: &Scope, current: &Observed, want: Want) -> Result<Readiness, CloudError> {
+pub async fn poll(
+    c: &Clients,
+    scope: &Scope,
+    current: &Observed,
+    want: Want,
+) -> Result<Readiness, CloudError> {
     match current.kind {
         Kind::EfsFileSystem => {
             let fss = describe_file_systems(c, Some(&current.physical_id)).await?;
-            let Some(fs) = fss.first() else { return Ok(Readiness::Gone) };
-            Ok(readiness(fs.life_cycle_state(), want, || file_system_observed(scope, fs)))
+            let Some(fs) = fss.first() else {
+                return Ok(Readiness::Gone);
+            };
+            Ok(readiness(fs.life_cycle_state(), want, || {
+                file_system_observed(scope, fs)
+            }))
         }
         Kind::EfsMountTarget => {
             let mts = describe_mount_targets(c, None, Some(&current.physical_id)).await?;
-            let Some(mt) = mts.first() else { return Ok(Readiness::Gone) };
+            let Some(mt) = mts.first() else {
+                return Ok(Readiness::Gone);
+            };
             if *mt.life_cycle_state() == LifeCycleState::Available && want == Want::Ready {
                 let mut o = mount_target_observed(c, mt).await?;
                 o.id = current.id.clone();
@@ -407,6 +501,8 @@ pub async fn poll(c: &Clients, scope: &Scope, current: &Observed, want: Want) ->
             }
             Ok(readiness(mt.life_cycle_state(), want, || None))
         }
-        other => Err(CloudError::Other(format!("efs module does not handle {other}"))),
+        other => Err(CloudError::Other(format!(
+            "efs module does not handle {other}"
+        ))),
     }
 }

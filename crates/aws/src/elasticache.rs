@@ -31,12 +31,19 @@ pub const TAG_AUTH_SECRET: &str = "moodlestack:auth-secret-arn";
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
         .collect()
 }
 
 fn to_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
-    tags.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    tags.into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 fn owned_id(scope: &Scope, tags: &BTreeMap<String, String>) -> Option<ResourceId> {
@@ -46,12 +53,22 @@ fn owned_id(scope: &Scope, tags: &BTreeMap<String, String>) -> Option<ResourceId
     tags.get(TAG_ID).map(|id| ResourceId(id.clone()))
 }
 
-fn candidates(scope: &Scope, desired: &[Resource], kind: Kind, name_field: &str) -> impl Fn(&str) -> bool {
+fn candidates(
+    scope: &Scope,
+    desired: &[Resource],
+    kind: Kind,
+    name_field: &str,
+) -> impl Fn(&str) -> bool {
     let prefix = format!("{}-", scope.stack);
     let names: BTreeSet<String> = desired
         .iter()
         .filter(|r| r.kind == kind)
-        .filter_map(|r| r.fields.get(name_field).and_then(Value::as_str).map(str::to_string))
+        .filter_map(|r| {
+            r.fields
+                .get(name_field)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .collect();
     move |n: &str| n.starts_with(&prefix) || names.contains(n)
 }
@@ -79,10 +96,17 @@ fn canonical_version(actual: &str, desired: Option<&str>) -> String {
 // ---------------------------------------------------------------------------------------------
 // observe
 
-async fn describe_subnet_groups(c: &Clients, name: Option<&str>) -> Result<Vec<CacheSubnetGroup>, CloudError> {
+async fn describe_subnet_groups(
+    c: &Clients,
+    name: Option<&str>,
+) -> Result<Vec<CacheSubnetGroup>, CloudError> {
     let mut out = Vec::new();
-    let mut pages =
-        c.elasticache.describe_cache_subnet_groups().set_cache_subnet_group_name(name.map(str::to_string)).into_paginator().send();
+    let mut pages = c
+        .elasticache
+        .describe_cache_subnet_groups()
+        .set_cache_subnet_group_name(name.map(str::to_string))
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         match page {
             Ok(p) => out.extend(p.cache_subnet_groups().iter().cloned()),
@@ -98,29 +122,53 @@ async fn describe_subnet_groups(c: &Clients, name: Option<&str>) -> Result<Vec<C
     Ok(out)
 }
 
-async fn subnet_group_observed(c: &Clients, scope: &Scope, g: &CacheSubnetGroup) -> Result<Option<Observed>, CloudError> {
-    let (Some(name), Some(arn)) = (g.cache_subnet_group_name(), g.arn()) else { return Ok(None) };
+async fn subnet_group_observed(
+    c: &Clients,
+    scope: &Scope,
+    g: &CacheSubnetGroup,
+) -> Result<Option<Observed>, CloudError> {
+    let (Some(name), Some(arn)) = (g.cache_subnet_group_name(), g.arn()) else {
+        return Ok(None);
+    };
     let tags = list_tags(c, arn).await?;
-    let Some(id) = owned_id(scope, &tags) else { return Ok(None) };
+    let Some(id) = owned_id(scope, &tags) else {
+        return Ok(None);
+    };
     let mut fields = Fields::new();
     fields.insert("name".into(), Value::str(name));
-    fields.insert("description".into(), Value::str(g.cache_subnet_group_description().unwrap_or_default()));
-    fields.insert("subnet_ids".into(), sorted_strs(g.subnets().iter().filter_map(|s| s.subnet_identifier())));
+    fields.insert(
+        "description".into(),
+        Value::str(g.cache_subnet_group_description().unwrap_or_default()),
+    );
+    fields.insert(
+        "subnet_ids".into(),
+        sorted_strs(g.subnets().iter().filter_map(|s| s.subnet_identifier())),
+    );
     fields.insert("tags".into(), tags_value(tags));
     Ok(Some(Observed {
         id,
         kind: Kind::CacheSubnetGroup,
         physical_id: name.to_string(),
         fields,
-        attrs: BTreeMap::from([("id".into(), name.to_string()), ("arn".into(), arn.to_string())]),
+        attrs: BTreeMap::from([
+            ("id".into(), name.to_string()),
+            ("arn".into(), arn.to_string()),
+        ]),
         status: "available".into(),
     }))
 }
 
-async fn describe_replication_groups(c: &Clients, id: Option<&str>) -> Result<Vec<ReplicationGroup>, CloudError> {
+async fn describe_replication_groups(
+    c: &Clients,
+    id: Option<&str>,
+) -> Result<Vec<ReplicationGroup>, CloudError> {
     let mut out = Vec::new();
-    let mut pages =
-        c.elasticache.describe_replication_groups().set_replication_group_id(id.map(str::to_string)).into_paginator().send();
+    let mut pages = c
+        .elasticache
+        .describe_replication_groups()
+        .set_replication_group_id(id.map(str::to_string))
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         match page {
             Ok(p) => out.extend(p.replication_groups().iter().cloned()),
@@ -139,7 +187,11 @@ async fn describe_replication_groups(c: &Clients, id: Option<&str>) -> Result<Ve
 /// Member cache clusters by replication group id (one paginated describe of all clusters).
 async fn member_clusters(c: &Clients) -> Result<BTreeMap<String, Vec<CacheCluster>>, CloudError> {
     let mut out: BTreeMap<String, Vec<CacheCluster>> = BTreeMap::new();
-    let mut pages = c.elasticache.describe_cache_clusters().into_paginator().send();
+    let mut pages = c
+        .elasticache
+        .describe_cache_clusters()
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| api_err("elasticache:DescribeCacheClusters", e))?;
         for cc in page.cache_clusters() {
@@ -169,9 +221,15 @@ fn replication_group_observed(
     if let Some(t) = rg.cache_node_type() {
         fields.insert("node_type".into(), Value::str(t));
     }
-    fields.insert("num_cache_clusters".into(), Value::Int(rg.member_clusters().len() as i64));
+    fields.insert(
+        "num_cache_clusters".into(),
+        Value::Int(rg.member_clusters().len() as i64),
+    );
     if let Some(f) = rg.automatic_failover() {
-        let on = matches!(f, AutomaticFailoverStatus::Enabled | AutomaticFailoverStatus::Enabling);
+        let on = matches!(
+            f,
+            AutomaticFailoverStatus::Enabled | AutomaticFailoverStatus::Enabling
+        );
         fields.insert("automatic_failover".into(), Value::Bool(on));
     }
     if let Some(m) = rg.multi_az() {
@@ -191,14 +249,21 @@ fn replication_group_observed(
     // The member clusters carry what the group does not report.
     if let Some(m) = members.first() {
         if let Some(v) = m.engine_version() {
-            fields.insert("engine_version".into(), Value::Str(canonical_version(v, desired_version)));
+            fields.insert(
+                "engine_version".into(),
+                Value::Str(canonical_version(v, desired_version)),
+            );
         }
         if let Some(g) = m.cache_subnet_group_name() {
             fields.insert("cache_subnet_group_name".into(), Value::str(g));
         }
         fields.insert(
             "security_group_ids".into(),
-            sorted_strs(m.security_groups().iter().filter_map(|s| s.security_group_id())),
+            sorted_strs(
+                m.security_groups()
+                    .iter()
+                    .filter_map(|s| s.security_group_id()),
+            ),
         );
     }
     let group = rg.node_groups().first();
@@ -216,8 +281,14 @@ fn replication_group_observed(
         }
     };
     put("arn", rg.arn().map(str::to_string));
-    put("primary_endpoint", primary.and_then(|e| e.address()).map(str::to_string));
-    put("reader_endpoint", reader.and_then(|e| e.address()).map(str::to_string));
+    put(
+        "primary_endpoint",
+        primary.and_then(|e| e.address()).map(str::to_string),
+    );
+    put(
+        "reader_endpoint",
+        reader.and_then(|e| e.address()).map(str::to_string),
+    );
     put("port", port.map(|p| p.to_string()));
     Some(Observed {
         id,
@@ -246,23 +317,53 @@ async fn observe_one_group(
 ) -> Result<Option<Observed>, CloudError> {
     let Some(arn) = rg.arn() else { return Ok(None) };
     let tags = list_tags(c, arn).await?;
-    let Some(id) = owned_id(scope, &tags) else { return Ok(None) };
-    let m = rg.replication_group_id().and_then(|n| members.get(n)).map(Vec::as_slice).unwrap_or(&[]);
-    Ok(replication_group_observed(scope, desired_version(desired, &id), rg, tags, m))
+    let Some(id) = owned_id(scope, &tags) else {
+        return Ok(None);
+    };
+    let m = rg
+        .replication_group_id()
+        .and_then(|n| members.get(n))
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    Ok(replication_group_observed(
+        scope,
+        desired_version(desired, &id),
+        rg,
+        tags,
+        m,
+    ))
 }
 
-pub async fn observe(c: &Clients, scope: &Scope, desired: &[Resource]) -> Result<Vec<Observed>, CloudError> {
+pub async fn observe(
+    c: &Clients,
+    scope: &Scope,
+    desired: &[Resource],
+) -> Result<Vec<Observed>, CloudError> {
     let mut out = Vec::new();
     let sg_cand = candidates(scope, desired, Kind::CacheSubnetGroup, "name");
-    let rg_cand = candidates(scope, desired, Kind::CacheReplicationGroup, "replication_group_id");
-    let (groups, rgs, members) =
-        tokio::try_join!(describe_subnet_groups(c, None), describe_replication_groups(c, None), member_clusters(c))?;
-    for g in groups.iter().filter(|g| g.cache_subnet_group_name().is_some_and(&sg_cand)) {
+    let rg_cand = candidates(
+        scope,
+        desired,
+        Kind::CacheReplicationGroup,
+        "replication_group_id",
+    );
+    let (groups, rgs, members) = tokio::try_join!(
+        describe_subnet_groups(c, None),
+        describe_replication_groups(c, None),
+        member_clusters(c)
+    )?;
+    for g in groups
+        .iter()
+        .filter(|g| g.cache_subnet_group_name().is_some_and(&sg_cand))
+    {
         if let Some(o) = subnet_group_observed(c, scope, g).await? {
             out.push(o);
         }
     }
-    for rg in rgs.iter().filter(|g| g.replication_group_id().is_some_and(&rg_cand)) {
+    for rg in rgs
+        .iter()
+        .filter(|g| g.replication_group_id().is_some_and(&rg_cand))
+    {
         if matches!(rg.status(), Some("deleting" | "deleted")) {
             continue;
         }
@@ -285,7 +386,9 @@ async fn auth_token(c: &Clients, secret_arn: &str) -> Result<String, CloudError>
         .await
         .map_err(|e| api_err("secretsmanager:GetSecretValue", e))?;
     out.secret_string().map(str::to_string).ok_or_else(|| {
-        CloudError::Other(format!("secret {secret_arn} holds no string value to use as the Redis AUTH token"))
+        CloudError::Other(format!(
+            "secret {secret_arn} holds no string value to use as the Redis AUTH token"
+        ))
     })
 }
 
@@ -297,7 +400,13 @@ fn not_ours(kind: Kind, name: &str, scope: &Scope, id: &ResourceId) -> CloudErro
     ))
 }
 
-pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fields: &Fields) -> Result<Observed, CloudError> {
+pub async fn create(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    kind: Kind,
+    fields: &Fields,
+) -> Result<Observed, CloudError> {
     let r = Reader::new(kind, id, fields);
     let mut tags = r.tags()?;
     tags.extend(moodlestack_model::identity_tags(scope, id));
@@ -317,13 +426,19 @@ pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fie
                 Ok(out) => out.cache_subnet_group().cloned(),
                 Err(e) => {
                     let err = api_err("elasticache:CreateCacheSubnetGroup", e);
-                    if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("CacheSubnetGroupAlreadyExists")) {
+                    if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("CacheSubnetGroupAlreadyExists"))
+                    {
                         return Err(err);
                     }
-                    describe_subnet_groups(c, Some(name)).await?.into_iter().next()
+                    describe_subnet_groups(c, Some(name))
+                        .await?
+                        .into_iter()
+                        .next()
                 }
             };
-            let g = g.ok_or_else(|| CloudError::Other(format!("cache subnet group {name}: not found after create")))?;
+            let g = g.ok_or_else(|| {
+                CloudError::Other(format!("cache subnet group {name}: not found after create"))
+            })?;
             match subnet_group_observed(c, scope, &g).await? {
                 Some(o) if &o.id == id => Ok(o),
                 _ => Err(not_ours(kind, name, scope, id)),
@@ -363,22 +478,32 @@ pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fie
             match res {
                 Ok(out) => {
                     let rg = out.replication_group().ok_or_else(|| {
-                        CloudError::Other(format!("elasticache:CreateReplicationGroup {rg_id}: no group in the answer"))
+                        CloudError::Other(format!(
+                            "elasticache:CreateReplicationGroup {rg_id}: no group in the answer"
+                        ))
                     })?;
                     let mut all = r.tags()?;
                     all.extend(moodlestack_model::identity_tags(scope, id));
                     if let Some(arn) = secret {
                         all.insert(TAG_AUTH_SECRET.to_string(), arn.to_string());
                     }
-                    replication_group_observed(scope, version, rg, all, &[])
-                        .ok_or_else(|| CloudError::Other(format!("replication group {rg_id}: not tagged after create")))
+                    replication_group_observed(scope, version, rg, all, &[]).ok_or_else(|| {
+                        CloudError::Other(format!(
+                            "replication group {rg_id}: not tagged after create"
+                        ))
+                    })
                 }
                 Err(e) => {
                     let err = api_err("elasticache:CreateReplicationGroup", e);
-                    if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("ReplicationGroupAlreadyExists")) {
+                    if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("ReplicationGroupAlreadyExists"))
+                    {
                         return Err(err);
                     }
-                    let rg = describe_replication_groups(c, Some(rg_id)).await?.into_iter().next().ok_or(err)?;
+                    let rg = describe_replication_groups(c, Some(rg_id))
+                        .await?
+                        .into_iter()
+                        .next()
+                        .ok_or(err)?;
                     let tags = list_tags(c, rg.arn().unwrap_or_default()).await?;
                     match replication_group_observed(scope, version, &rg, tags, &[]) {
                         Some(o) if &o.id == id => Ok(o),
@@ -387,7 +512,9 @@ pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fie
                 }
             }
         }
-        other => Err(CloudError::Other(format!("elasticache module does not handle {other}"))),
+        other => Err(CloudError::Other(format!(
+            "elasticache module does not handle {other}"
+        ))),
     }
 }
 
@@ -395,10 +522,12 @@ pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fie
 // update
 
 async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
-    let arn = current
-        .attrs
-        .get("arn")
-        .ok_or_else(|| CloudError::Other(format!("{} {}: no ARN known to tag", current.kind, current.id)))?;
+    let arn = current.attrs.get("arn").ok_or_else(|| {
+        CloudError::Other(format!(
+            "{} {}: no ARN known to tag",
+            current.kind, current.id
+        ))
+    })?;
     let mut tags = r.tags()?;
     tags.insert(TAG_ID.to_string(), current.id.to_string());
     c.elasticache
@@ -411,7 +540,13 @@ async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(),
     Ok(())
 }
 
-pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fields, changed: &[String]) -> Result<Observed, CloudError> {
+pub async fn update(
+    c: &Clients,
+    scope: &Scope,
+    current: &Observed,
+    fields: &Fields,
+    changed: &[String],
+) -> Result<Observed, CloudError> {
     let has = |f: &str| changed.iter().any(|c| c == f);
     let r = Reader::new(current.kind, &current.id, fields);
     match current.kind {
@@ -431,7 +566,9 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
             }
             let g = describe_subnet_groups(c, Some(&current.physical_id)).await?;
             match g.first() {
-                Some(g) => Ok(subnet_group_observed(c, scope, g).await?.unwrap_or_else(|| current.clone())),
+                Some(g) => Ok(subnet_group_observed(c, scope, g)
+                    .await?
+                    .unwrap_or_else(|| current.clone())),
                 None => Ok(current.clone()),
             }
         }
@@ -442,7 +579,9 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
                 .await?
                 .into_iter()
                 .next()
-                .ok_or_else(|| CloudError::NotFound(format!("replication group {}", current.physical_id)))?;
+                .ok_or_else(|| {
+                    CloudError::NotFound(format!("replication group {}", current.physical_id))
+                })?;
             let tags = list_tags(c, rg.arn().unwrap_or_default()).await?;
             let members = member_clusters(c).await?;
             let now = replication_group_observed(
@@ -450,14 +589,28 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
                 r.opt_str("engine_version"),
                 &rg,
                 tags,
-                members.get(&current.physical_id).map(Vec::as_slice).unwrap_or(&[]),
+                members
+                    .get(&current.physical_id)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
             )
             .unwrap_or_else(|| current.clone());
             let differs = |f: &str| has(f) && now.fields.get(f) != fields.get(f);
-            let modify = ["description", "node_type", "engine_version", "automatic_failover", "multi_az", "security_group_ids"];
+            let modify = [
+                "description",
+                "node_type",
+                "engine_version",
+                "automatic_failover",
+                "multi_az",
+                "security_group_ids",
+            ];
             if modify.iter().any(|f| differs(f)) {
                 // Applied now rather than in the maintenance window (see the rds module docs).
-                let mut req = c.elasticache.modify_replication_group().replication_group_id(&current.physical_id).apply_immediately(true);
+                let mut req = c
+                    .elasticache
+                    .modify_replication_group()
+                    .replication_group_id(&current.physical_id)
+                    .apply_immediately(true);
                 if differs("description") {
                     req = req.replication_group_description(r.str("description")?);
                 }
@@ -476,11 +629,17 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
                 if differs("security_group_ids") {
                     req = req.set_security_group_ids(Some(r.strs("security_group_ids")?));
                 }
-                req.send().await.map_err(|e| api_err("elasticache:ModifyReplicationGroup", e))?;
+                req.send()
+                    .await
+                    .map_err(|e| api_err("elasticache:ModifyReplicationGroup", e))?;
             }
             if differs("num_cache_clusters") {
                 let want = r.int32("num_cache_clusters")?;
-                let have = now.fields.get("num_cache_clusters").and_then(Value::as_i64).unwrap_or(0) as i32;
+                let have = now
+                    .fields
+                    .get("num_cache_clusters")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0) as i32;
                 // Replicas = clusters - 1 (the primary).
                 if want > have {
                     c.elasticache
@@ -509,14 +668,21 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
             out.id = current.id.clone();
             Ok(out)
         }
-        other => Err(CloudError::Other(format!("elasticache module does not handle {other}"))),
+        other => Err(CloudError::Other(format!(
+            "elasticache module does not handle {other}"
+        ))),
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // delete
 
-pub async fn delete(c: &Clients, _scope: &Scope, current: &Observed, _options: &DeleteOptions) -> Result<(), CloudError> {
+pub async fn delete(
+    c: &Clients,
+    _scope: &Scope,
+    current: &Observed,
+    _options: &DeleteOptions,
+) -> Result<(), CloudError> {
     let res = match current.kind {
         Kind::CacheSubnetGroup => c
             .elasticache
@@ -554,7 +720,11 @@ pub async fn delete(c: &Clients, _scope: &Scope, current: &Observed, _options: &
                 other => other,
             }
         }
-        other => return Err(CloudError::Other(format!("elasticache module does not handle {other}"))),
+        other => {
+            return Err(CloudError::Other(format!(
+                "elasticache module does not handle {other}"
+            )))
+        }
     };
     match res {
         Err(e) if is_not_found(&e) => Ok(()),
@@ -565,7 +735,12 @@ pub async fn delete(c: &Clients, _scope: &Scope, current: &Observed, _options: &
 // ---------------------------------------------------------------------------------------------
 // poll
 
-pub async fn poll(c: &Clients, scope: &Scope, current: &Observed, want: Want) -> Result<Readiness, CloudError> {
+pub async fn poll(
+    c: &Clients,
+    scope: &Scope,
+    current: &Observed,
+    want: Want,
+) -> Result<Readiness, CloudError> {
     match current.kind {
         Kind::CacheSubnetGroup => {
             let g = describe_subnet_groups(c, Some(&current.physical_id)).await?;
@@ -580,7 +755,9 @@ pub async fn poll(c: &Clients, scope: &Scope, current: &Observed, want: Want) ->
         }
         Kind::CacheReplicationGroup => {
             let rgs = describe_replication_groups(c, Some(&current.physical_id)).await?;
-            let Some(rg) = rgs.first() else { return Ok(Readiness::Gone) };
+            let Some(rg) = rgs.first() else {
+                return Ok(Readiness::Gone);
+            };
             let status = rg.status().unwrap_or_default().to_string();
             match want {
                 Want::Gone => Ok(Readiness::Pending(status)),
@@ -588,17 +765,26 @@ pub async fn poll(c: &Clients, scope: &Scope, current: &Observed, want: Want) ->
                     let tags = list_tags(c, rg.arn().unwrap_or_default()).await?;
                     let members = member_clusters(c).await?;
                     let version = current.fields.get("engine_version").and_then(Value::as_str);
-                    let m = members.get(&current.physical_id).map(Vec::as_slice).unwrap_or(&[]);
-                    Ok(match replication_group_observed(scope, version, rg, tags, m) {
-                        Some(o) => Readiness::Ready(o),
-                        None => Readiness::Failed("available but no longer tagged with the stack".into()),
-                    })
+                    let m = members
+                        .get(&current.physical_id)
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]);
+                    Ok(
+                        match replication_group_observed(scope, version, rg, tags, m) {
+                            Some(o) => Readiness::Ready(o),
+                            None => Readiness::Failed(
+                                "available but no longer tagged with the stack".into(),
+                            ),
+                        },
+                    )
                 }
                 Want::Ready if status == "create-failed" => Ok(Readiness::Failed(status)),
                 Want::Ready => Ok(Readiness::Pending(status)),
             }
         }
-        other => Err(CloudError::Other(format!("elasticache module does not handle {other}"))),
+        other => Err(CloudError::Other(format!(
+            "elasticache module does not handle {other}"
+        ))),
     }
 }
 
@@ -615,8 +801,16 @@ mod tests {
 
     #[test]
     fn candidates_need_the_stack_prefix() {
-        let scope = Scope { stack: "demo".into(), region: "eu-west-1".into() };
-        let m = candidates(&scope, &[], Kind::CacheReplicationGroup, "replication_group_id");
+        let scope = Scope {
+            stack: "demo".into(),
+            region: "eu-west-1".into(),
+        };
+        let m = candidates(
+            &scope,
+            &[],
+            Kind::CacheReplicationGroup,
+            "replication_group_id",
+        );
         assert!(m("demo-redis"));
         assert!(!m("demoredis"));
         assert!(!m("other-redis"));

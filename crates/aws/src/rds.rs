@@ -19,9 +19,7 @@
 
 use crate::fields::{api_err, is_not_found, sorted_strs, tags_value, Reader};
 use crate::Clients;
-use aws_sdk_rds::types::{
-    ApplyMethod, DbCluster, DbInstance, DbSubnetGroup, Parameter, Tag,
-};
+use aws_sdk_rds::types::{ApplyMethod, DbCluster, DbInstance, DbSubnetGroup, Parameter, Tag};
 use moodlestack_model::{
     CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Resource, ResourceId, Scope,
     Value, Want, TAG_ID, TAG_STACK,
@@ -47,19 +45,31 @@ const FAILED_STATES: &[&str] = &[
 // shared helpers
 
 /// The stack's tags plus the identity tags.
-fn all_tags(scope: &Scope, id: &ResourceId, r: &Reader) -> Result<BTreeMap<String, String>, CloudError> {
+fn all_tags(
+    scope: &Scope,
+    id: &ResourceId,
+    r: &Reader,
+) -> Result<BTreeMap<String, String>, CloudError> {
     let mut tags = r.tags()?;
     tags.extend(moodlestack_model::identity_tags(scope, id));
     Ok(tags)
 }
 
 fn rds_tags(scope: &Scope, id: &ResourceId, r: &Reader) -> Result<Vec<Tag>, CloudError> {
-    Ok(all_tags(scope, id, r)?.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect())
+    Ok(all_tags(scope, id, r)?
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect())
 }
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
         .collect()
 }
 
@@ -84,9 +94,17 @@ impl Candidates {
         let names = desired
             .iter()
             .filter(|r| r.kind == kind)
-            .filter_map(|r| r.fields.get(name_field).and_then(Value::as_str).map(str::to_string))
+            .filter_map(|r| {
+                r.fields
+                    .get(name_field)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .collect();
-        Candidates { prefix: format!("{}-", scope.stack), names }
+        Candidates {
+            prefix: format!("{}-", scope.stack),
+            names,
+        }
     }
     fn matches(&self, name: &str) -> bool {
         name.starts_with(&self.prefix) || self.names.contains(name)
@@ -108,14 +126,21 @@ async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, C
 async fn put_tags(c: &Clients, current: &Observed, fields: &Fields) -> Result<(), CloudError> {
     let r = Reader::new(current.kind, &current.id, fields);
     let arn = current.attrs.get("arn").ok_or_else(|| {
-        CloudError::Other(format!("{} {}: no ARN known to tag", current.kind, current.id))
+        CloudError::Other(format!(
+            "{} {}: no ARN known to tag",
+            current.kind, current.id
+        ))
     })?;
     let mut tags = r.tags()?;
     tags.insert(TAG_ID.to_string(), current.id.to_string());
     c.rds
         .add_tags_to_resource()
         .resource_name(arn)
-        .set_tags(Some(tags.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+        .set_tags(Some(
+            tags.into_iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
         .send()
         .await
         .map_err(|e| api_err("rds:AddTagsToResource", e))?;
@@ -132,11 +157,24 @@ fn canonical_version(actual: &str, desired: Option<&str>) -> String {
     }
 }
 
-fn desired_field<'a>(desired: &'a [Resource], kind: Kind, id: &ResourceId, field: &str) -> Option<&'a Value> {
-    desired.iter().find(|r| r.kind == kind && &r.id == id).and_then(|r| r.fields.get(field))
+fn desired_field<'a>(
+    desired: &'a [Resource],
+    kind: Kind,
+    id: &ResourceId,
+    field: &str,
+) -> Option<&'a Value> {
+    desired
+        .iter()
+        .find(|r| r.kind == kind && &r.id == id)
+        .and_then(|r| r.fields.get(field))
 }
 
-fn exists_mismatch(kind: Kind, name: &str, scope: &Scope, tags: &BTreeMap<String, String>) -> CloudError {
+fn exists_mismatch(
+    kind: Kind,
+    name: &str,
+    scope: &Scope,
+    tags: &BTreeMap<String, String>,
+) -> CloudError {
     CloudError::Other(format!(
         "{kind} {name} already exists but is not tagged {TAG_STACK}={} (tags: {:?}); it belongs to \
          something else: rename the stack or delete that resource",
@@ -150,7 +188,11 @@ fn insert_opt(fields: &mut Fields, name: &str, v: Option<Value>) {
     }
 }
 
-fn lift_or_refuse(kind: Kind, current: &Observed, options: &DeleteOptions) -> Result<bool, CloudError> {
+fn lift_or_refuse(
+    kind: Kind,
+    current: &Observed,
+    options: &DeleteOptions,
+) -> Result<bool, CloudError> {
     if options.lift_deletion_protection {
         Ok(true)
     } else {
@@ -165,7 +207,11 @@ fn lift_or_refuse(kind: Kind, current: &Observed, options: &DeleteOptions) -> Re
 // ---------------------------------------------------------------------------------------------
 // observe
 
-pub async fn observe(c: &Clients, scope: &Scope, desired: &[Resource]) -> Result<Vec<Observed>, CloudError> {
+pub async fn observe(
+    c: &Clients,
+    scope: &Scope,
+    desired: &[Resource],
+) -> Result<Vec<Observed>, CloudError> {
     let (a, b, d, e, f) = tokio::try_join!(
         observe_subnet_groups(c, scope, desired),
         observe_parameter_groups(c, scope, desired, Kind::DbParameterGroup),
@@ -176,7 +222,11 @@ pub async fn observe(c: &Clients, scope: &Scope, desired: &[Resource]) -> Result
     Ok([a, b, d, e, f].into_iter().flatten().collect())
 }
 
-async fn observe_subnet_groups(c: &Clients, scope: &Scope, desired: &[Resource]) -> Result<Vec<Observed>, CloudError> {
+async fn observe_subnet_groups(
+    c: &Clients,
+    scope: &Scope,
+    desired: &[Resource],
+) -> Result<Vec<Observed>, CloudError> {
     let cand = Candidates::new(scope, desired, Kind::DbSubnetGroup, "name");
     let mut groups = Vec::new();
     let mut pages = c.rds.describe_db_subnet_groups().into_paginator().send();
@@ -198,15 +248,24 @@ async fn observe_subnet_groups(c: &Clients, scope: &Scope, desired: &[Resource])
     Ok(out)
 }
 
-async fn subnet_group_observed(c: &Clients, scope: &Scope, g: &DbSubnetGroup) -> Result<Option<Observed>, CloudError> {
+async fn subnet_group_observed(
+    c: &Clients,
+    scope: &Scope,
+    g: &DbSubnetGroup,
+) -> Result<Option<Observed>, CloudError> {
     let (Some(name), Some(arn)) = (g.db_subnet_group_name(), g.db_subnet_group_arn()) else {
         return Ok(None);
     };
     let tags = list_tags(c, arn).await?;
-    let Some(id) = owned_id(scope, &tags) else { return Ok(None) };
+    let Some(id) = owned_id(scope, &tags) else {
+        return Ok(None);
+    };
     let mut fields = Fields::new();
     fields.insert("name".into(), Value::str(name));
-    fields.insert("description".into(), Value::str(g.db_subnet_group_description().unwrap_or_default()));
+    fields.insert(
+        "description".into(),
+        Value::str(g.db_subnet_group_description().unwrap_or_default()),
+    );
     fields.insert(
         "subnet_ids".into(),
         sorted_strs(g.subnets().iter().filter_map(|s| s.subnet_identifier())),
@@ -217,7 +276,10 @@ async fn subnet_group_observed(c: &Clients, scope: &Scope, g: &DbSubnetGroup) ->
         kind: Kind::DbSubnetGroup,
         physical_id: name.to_string(),
         fields,
-        attrs: BTreeMap::from([("id".into(), name.to_string()), ("arn".into(), arn.to_string())]),
+        attrs: BTreeMap::from([
+            ("id".into(), name.to_string()),
+            ("arn".into(), arn.to_string()),
+        ]),
         status: g.subnet_group_status().unwrap_or("Complete").to_string(),
     }))
 }
@@ -230,18 +292,31 @@ struct ParamGroup {
     arn: String,
 }
 
-async fn describe_parameter_groups(c: &Clients, kind: Kind, name: Option<&str>) -> Result<Vec<ParamGroup>, CloudError> {
+async fn describe_parameter_groups(
+    c: &Clients,
+    kind: Kind,
+    name: Option<&str>,
+) -> Result<Vec<ParamGroup>, CloudError> {
     let mut out = Vec::new();
     if kind == Kind::DbParameterGroup {
-        let mut pages =
-            c.rds.describe_db_parameter_groups().set_db_parameter_group_name(name.map(str::to_string)).into_paginator().send();
+        let mut pages = c
+            .rds
+            .describe_db_parameter_groups()
+            .set_db_parameter_group_name(name.map(str::to_string))
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| api_err("rds:DescribeDBParameterGroups", e))?;
-            out.extend(page.db_parameter_groups().iter().map(|g| ParamGroup {
-                name: g.db_parameter_group_name().unwrap_or_default().to_string(),
-                family: g.db_parameter_group_family().unwrap_or_default().to_string(),
-                description: g.description().unwrap_or_default().to_string(),
-                arn: g.db_parameter_group_arn().unwrap_or_default().to_string(),
+            out.extend(page.db_parameter_groups().iter().map(|g| {
+                ParamGroup {
+                    name: g.db_parameter_group_name().unwrap_or_default().to_string(),
+                    family: g
+                        .db_parameter_group_family()
+                        .unwrap_or_default()
+                        .to_string(),
+                    description: g.description().unwrap_or_default().to_string(),
+                    arn: g.db_parameter_group_arn().unwrap_or_default().to_string(),
+                }
             }));
         }
     } else {
@@ -253,11 +328,22 @@ async fn describe_parameter_groups(c: &Clients, kind: Kind, name: Option<&str>) 
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| api_err("rds:DescribeDBClusterParameterGroups", e))?;
-            out.extend(page.db_cluster_parameter_groups().iter().map(|g| ParamGroup {
-                name: g.db_cluster_parameter_group_name().unwrap_or_default().to_string(),
-                family: g.db_parameter_group_family().unwrap_or_default().to_string(),
-                description: g.description().unwrap_or_default().to_string(),
-                arn: g.db_cluster_parameter_group_arn().unwrap_or_default().to_string(),
+            out.extend(page.db_cluster_parameter_groups().iter().map(|g| {
+                ParamGroup {
+                    name: g
+                        .db_cluster_parameter_group_name()
+                        .unwrap_or_default()
+                        .to_string(),
+                    family: g
+                        .db_parameter_group_family()
+                        .unwrap_or_default()
+                        .to_string(),
+                    description: g.description().unwrap_or_default().to_string(),
+                    arn: g
+                        .db_cluster_parameter_group_arn()
+                        .unwrap_or_default()
+                        .to_string(),
+                }
             }));
         }
     }
@@ -266,7 +352,12 @@ async fn describe_parameter_groups(c: &Clients, kind: Kind, name: Option<&str>) 
 
 /// The parameters of a group. `user_only`: only those set by the user (`Source=user`; the
 /// emulator ignores that and returns what it has, so callers also filter by name).
-async fn describe_parameters(c: &Clients, kind: Kind, group: &str, user_only: bool) -> Result<Vec<Parameter>, CloudError> {
+async fn describe_parameters(
+    c: &Clients,
+    kind: Kind,
+    group: &str,
+    user_only: bool,
+) -> Result<Vec<Parameter>, CloudError> {
     let source = user_only.then(|| "user".to_string());
     let mut out = Vec::new();
     if kind == Kind::DbParameterGroup {
@@ -297,10 +388,18 @@ async fn describe_parameters(c: &Clients, kind: Kind, group: &str, user_only: bo
     Ok(out)
 }
 
-async fn observe_parameter_groups(c: &Clients, scope: &Scope, desired: &[Resource], kind: Kind) -> Result<Vec<Observed>, CloudError> {
+async fn observe_parameter_groups(
+    c: &Clients,
+    scope: &Scope,
+    desired: &[Resource],
+    kind: Kind,
+) -> Result<Vec<Observed>, CloudError> {
     let cand = Candidates::new(scope, desired, kind, "name");
-    let groups: Vec<ParamGroup> =
-        describe_parameter_groups(c, kind, None).await?.into_iter().filter(|g| cand.matches(&g.name)).collect();
+    let groups: Vec<ParamGroup> = describe_parameter_groups(c, kind, None)
+        .await?
+        .into_iter()
+        .filter(|g| cand.matches(&g.name))
+        .collect();
     let mut out = Vec::new();
     for g in groups {
         if let Some(o) = parameter_group_observed(c, scope, desired, kind, &g).await? {
@@ -318,7 +417,9 @@ async fn parameter_group_observed(
     g: &ParamGroup,
 ) -> Result<Option<Observed>, CloudError> {
     let tags = list_tags(c, &g.arn).await?;
-    let Some(id) = owned_id(scope, &tags) else { return Ok(None) };
+    let Some(id) = owned_id(scope, &tags) else {
+        return Ok(None);
+    };
     // Only the names the desired resource manages are compared (Subset); report those. A group the
     // stack no longer declares reports every user-set parameter.
     let managed: Option<BTreeSet<String>> = desired_field(desired, kind, &id, "parameters")
@@ -328,7 +429,12 @@ async fn parameter_group_observed(
     let parameters: BTreeMap<String, Value> = params
         .iter()
         .filter(|p| p.source().is_none_or(|s| s == "user"))
-        .filter_map(|p| Some((p.parameter_name()?.to_string(), p.parameter_value()?.to_string())))
+        .filter_map(|p| {
+            Some((
+                p.parameter_name()?.to_string(),
+                p.parameter_value()?.to_string(),
+            ))
+        })
         .filter(|(n, _)| managed.as_ref().is_none_or(|m| m.contains(n)))
         .map(|(n, v)| (n, Value::Str(v)))
         .collect();
@@ -348,7 +454,11 @@ async fn parameter_group_observed(
     }))
 }
 
-async fn observe_clusters(c: &Clients, scope: &Scope, desired: &[Resource]) -> Result<Vec<Observed>, CloudError> {
+async fn observe_clusters(
+    c: &Clients,
+    scope: &Scope,
+    desired: &[Resource],
+) -> Result<Vec<Observed>, CloudError> {
     let cand = Candidates::new(scope, desired, Kind::DbCluster, "identifier");
     let mut out = Vec::new();
     let mut pages = c.rds.describe_db_clusters().into_paginator().send();
@@ -373,27 +483,61 @@ fn cluster_observed(scope: &Scope, desired: &[Resource], cl: &DbCluster) -> Opti
     let tags = tag_map(cl.tag_list());
     let id = owned_id(scope, &tags)?;
     let ident = cl.db_cluster_identifier()?.to_string();
-    let want_version = desired_field(desired, Kind::DbCluster, &id, "engine_version").and_then(Value::as_str);
+    let want_version =
+        desired_field(desired, Kind::DbCluster, &id, "engine_version").and_then(Value::as_str);
     let mut fields = Fields::new();
     fields.insert("identifier".into(), Value::str(&ident));
     insert_opt(&mut fields, "engine", cl.engine().map(Value::str));
     insert_opt(
         &mut fields,
         "engine_version",
-        cl.engine_version().map(|v| Value::Str(canonical_version(v, want_version))),
+        cl.engine_version()
+            .map(|v| Value::Str(canonical_version(v, want_version))),
     );
-    insert_opt(&mut fields, "db_subnet_group_name", cl.db_subnet_group().map(Value::str));
-    insert_opt(&mut fields, "cluster_parameter_group_name", cl.db_cluster_parameter_group().map(Value::str));
+    insert_opt(
+        &mut fields,
+        "db_subnet_group_name",
+        cl.db_subnet_group().map(Value::str),
+    );
+    insert_opt(
+        &mut fields,
+        "cluster_parameter_group_name",
+        cl.db_cluster_parameter_group().map(Value::str),
+    );
     fields.insert(
         "vpc_security_group_ids".into(),
-        sorted_strs(cl.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id())),
+        sorted_strs(
+            cl.vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id()),
+        ),
     );
-    insert_opt(&mut fields, "master_username", cl.master_username().map(Value::str));
-    insert_opt(&mut fields, "database_name", cl.database_name().map(Value::str));
+    insert_opt(
+        &mut fields,
+        "master_username",
+        cl.master_username().map(Value::str),
+    );
+    insert_opt(
+        &mut fields,
+        "database_name",
+        cl.database_name().map(Value::str),
+    );
     insert_opt(&mut fields, "port", cl.port().map(|p| Value::Int(p.into())));
-    insert_opt(&mut fields, "backup_retention_period", cl.backup_retention_period().map(|p| Value::Int(p.into())));
-    insert_opt(&mut fields, "deletion_protection", cl.deletion_protection().map(Value::Bool));
-    insert_opt(&mut fields, "storage_encrypted", cl.storage_encrypted().map(Value::Bool));
+    insert_opt(
+        &mut fields,
+        "backup_retention_period",
+        cl.backup_retention_period().map(|p| Value::Int(p.into())),
+    );
+    insert_opt(
+        &mut fields,
+        "deletion_protection",
+        cl.deletion_protection().map(Value::Bool),
+    );
+    insert_opt(
+        &mut fields,
+        "storage_encrypted",
+        cl.storage_encrypted().map(Value::Bool),
+    );
     fields.insert("tags".into(), tags_value(tags));
     let mut attrs = BTreeMap::from([("id".to_string(), ident.clone())]);
     let mut put = |k: &str, v: Option<String>| {
@@ -405,7 +549,12 @@ fn cluster_observed(scope: &Scope, desired: &[Resource], cl: &DbCluster) -> Opti
     put("endpoint", cl.endpoint().map(str::to_string));
     put("reader_endpoint", cl.reader_endpoint().map(str::to_string));
     put("port", cl.port().map(|p| p.to_string()));
-    put("secret_arn", cl.master_user_secret().and_then(|s| s.secret_arn()).map(str::to_string));
+    put(
+        "secret_arn",
+        cl.master_user_secret()
+            .and_then(|s| s.secret_arn())
+            .map(str::to_string),
+    );
     Some(Observed {
         id,
         kind: Kind::DbCluster,
@@ -416,7 +565,11 @@ fn cluster_observed(scope: &Scope, desired: &[Resource], cl: &DbCluster) -> Opti
     })
 }
 
-async fn observe_instances(c: &Clients, scope: &Scope, desired: &[Resource]) -> Result<Vec<Observed>, CloudError> {
+async fn observe_instances(
+    c: &Clients,
+    scope: &Scope,
+    desired: &[Resource],
+) -> Result<Vec<Observed>, CloudError> {
     let cand = Candidates::new(scope, desired, Kind::DbInstance, "identifier");
     let mut out = Vec::new();
     let mut pages = c.rds.describe_db_instances().into_paginator().send();
@@ -441,7 +594,8 @@ fn instance_observed(scope: &Scope, desired: &[Resource], db: &DbInstance) -> Op
     let tags = tag_map(db.tag_list());
     let id = owned_id(scope, &tags)?;
     let ident = db.db_instance_identifier()?.to_string();
-    let want_version = desired_field(desired, Kind::DbInstance, &id, "engine_version").and_then(Value::as_str);
+    let want_version =
+        desired_field(desired, Kind::DbInstance, &id, "engine_version").and_then(Value::as_str);
     let int = |v: Option<i32>| v.map(|v| Value::Int(v.into()));
     let mut fields = Fields::new();
     fields.insert("identifier".into(), Value::str(&ident));
@@ -449,40 +603,97 @@ fn instance_observed(scope: &Scope, desired: &[Resource], db: &DbInstance) -> Op
     insert_opt(
         &mut fields,
         "engine_version",
-        db.engine_version().map(|v| Value::Str(canonical_version(v, want_version))),
+        db.engine_version()
+            .map(|v| Value::Str(canonical_version(v, want_version))),
     );
-    insert_opt(&mut fields, "instance_class", db.db_instance_class().map(Value::str));
-    insert_opt(&mut fields, "cluster_identifier", db.db_cluster_identifier().map(Value::str));
+    insert_opt(
+        &mut fields,
+        "instance_class",
+        db.db_instance_class().map(Value::str),
+    );
+    insert_opt(
+        &mut fields,
+        "cluster_identifier",
+        db.db_cluster_identifier().map(Value::str),
+    );
     let member = db.db_cluster_identifier().is_some();
     if !member {
         // Aurora members have no storage, backup or credential settings of their own (the cluster
         // holds them), so those fields are reported for standalone instances only.
-        insert_opt(&mut fields, "allocated_storage", int(db.allocated_storage()));
-        insert_opt(&mut fields, "max_allocated_storage", int(db.max_allocated_storage()));
-        insert_opt(&mut fields, "storage_type", db.storage_type().map(Value::str));
-        insert_opt(&mut fields, "storage_encrypted", db.storage_encrypted().map(Value::Bool));
+        insert_opt(
+            &mut fields,
+            "allocated_storage",
+            int(db.allocated_storage()),
+        );
+        insert_opt(
+            &mut fields,
+            "max_allocated_storage",
+            int(db.max_allocated_storage()),
+        );
+        insert_opt(
+            &mut fields,
+            "storage_type",
+            db.storage_type().map(Value::str),
+        );
+        insert_opt(
+            &mut fields,
+            "storage_encrypted",
+            db.storage_encrypted().map(Value::Bool),
+        );
         insert_opt(&mut fields, "multi_az", db.multi_az().map(Value::Bool));
-        insert_opt(&mut fields, "backup_retention_period", int(db.backup_retention_period()));
-        insert_opt(&mut fields, "deletion_protection", db.deletion_protection().map(Value::Bool));
+        insert_opt(
+            &mut fields,
+            "backup_retention_period",
+            int(db.backup_retention_period()),
+        );
+        insert_opt(
+            &mut fields,
+            "deletion_protection",
+            db.deletion_protection().map(Value::Bool),
+        );
         fields.insert(
             "vpc_security_group_ids".into(),
-            sorted_strs(db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id())),
+            sorted_strs(
+                db.vpc_security_groups()
+                    .iter()
+                    .filter_map(|g| g.vpc_security_group_id()),
+            ),
         );
-        insert_opt(&mut fields, "master_username", db.master_username().map(Value::str));
+        insert_opt(
+            &mut fields,
+            "master_username",
+            db.master_username().map(Value::str),
+        );
         insert_opt(&mut fields, "db_name", db.db_name().map(Value::str));
-        insert_opt(&mut fields, "port", int(db.endpoint().and_then(|e| e.port()).or(db.db_instance_port().filter(|p| *p != 0))));
+        insert_opt(
+            &mut fields,
+            "port",
+            int(db
+                .endpoint()
+                .and_then(|e| e.port())
+                .or(db.db_instance_port().filter(|p| *p != 0))),
+        );
     }
     insert_opt(
         &mut fields,
         "db_subnet_group_name",
-        db.db_subnet_group().and_then(|g| g.db_subnet_group_name()).map(Value::str),
+        db.db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name())
+            .map(Value::str),
     );
     insert_opt(
         &mut fields,
         "parameter_group_name",
-        db.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).map(Value::str),
+        db.db_parameter_groups()
+            .first()
+            .and_then(|g| g.db_parameter_group_name())
+            .map(Value::str),
     );
-    insert_opt(&mut fields, "publicly_accessible", db.publicly_accessible().map(Value::Bool));
+    insert_opt(
+        &mut fields,
+        "publicly_accessible",
+        db.publicly_accessible().map(Value::Bool),
+    );
     fields.insert("tags".into(), tags_value(tags));
     let mut attrs = BTreeMap::from([("id".to_string(), ident.clone())]);
     let mut put = |k: &str, v: Option<String>| {
@@ -491,12 +702,26 @@ fn instance_observed(scope: &Scope, desired: &[Resource], db: &DbInstance) -> Op
         }
     };
     put("arn", db.db_instance_arn().map(str::to_string));
-    put("endpoint", db.endpoint().and_then(|e| e.address()).map(str::to_string));
-    put("port", db.endpoint().and_then(|e| e.port()).map(|p| p.to_string()));
-    put("secret_arn", db.master_user_secret().and_then(|s| s.secret_arn()).map(str::to_string));
+    put(
+        "endpoint",
+        db.endpoint().and_then(|e| e.address()).map(str::to_string),
+    );
+    put(
+        "port",
+        db.endpoint().and_then(|e| e.port()).map(|p| p.to_string()),
+    );
+    put(
+        "secret_arn",
+        db.master_user_secret()
+            .and_then(|s| s.secret_arn())
+            .map(str::to_string),
+    );
     put(
         "parameter_apply_status",
-        db.db_parameter_groups().first().and_then(|g| g.parameter_apply_status()).map(str::to_string),
+        db.db_parameter_groups()
+            .first()
+            .and_then(|g| g.parameter_apply_status())
+            .map(str::to_string),
     );
     Some(Observed {
         id,
@@ -511,7 +736,13 @@ fn instance_observed(scope: &Scope, desired: &[Resource], db: &DbInstance) -> Op
 // ---------------------------------------------------------------------------------------------
 // create
 
-pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fields: &Fields) -> Result<Observed, CloudError> {
+pub async fn create(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    kind: Kind,
+    fields: &Fields,
+) -> Result<Observed, CloudError> {
     match kind {
         Kind::DbSubnetGroup => create_subnet_group(c, scope, id, fields).await,
         Kind::DbParameterGroup | Kind::DbClusterParameterGroup => {
@@ -519,20 +750,34 @@ pub async fn create(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fie
         }
         Kind::DbCluster => create_cluster(c, scope, id, fields).await,
         Kind::DbInstance => create_instance(c, scope, id, fields).await,
-        other => Err(CloudError::Other(format!("rds module does not handle {other}"))),
+        other => Err(CloudError::Other(format!(
+            "rds module does not handle {other}"
+        ))),
     }
 }
 
 /// Adopts a resource that already exists under its deterministic name (a crash between create
 /// and the next observe) when it carries the stack's tags and the same logical id.
-fn adopt(kind: Kind, scope: &Scope, id: &ResourceId, name: &str, o: Option<Observed>, tags: &BTreeMap<String, String>) -> Result<Observed, CloudError> {
+fn adopt(
+    kind: Kind,
+    scope: &Scope,
+    id: &ResourceId,
+    name: &str,
+    o: Option<Observed>,
+    tags: &BTreeMap<String, String>,
+) -> Result<Observed, CloudError> {
     match o {
         Some(o) if &o.id == id => Ok(o),
         _ => Err(exists_mismatch(kind, name, scope, tags)),
     }
 }
 
-async fn create_subnet_group(c: &Clients, scope: &Scope, id: &ResourceId, fields: &Fields) -> Result<Observed, CloudError> {
+async fn create_subnet_group(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    fields: &Fields,
+) -> Result<Observed, CloudError> {
     let r = Reader::new(Kind::DbSubnetGroup, id, fields);
     let name = r.str("name")?;
     let res = c
@@ -547,7 +792,10 @@ async fn create_subnet_group(c: &Clients, scope: &Scope, id: &ResourceId, fields
     match res {
         Ok(out) => {
             let g = out.db_subnet_group();
-            let arn = g.and_then(|g| g.db_subnet_group_arn()).unwrap_or_default().to_string();
+            let arn = g
+                .and_then(|g| g.db_subnet_group_arn())
+                .unwrap_or_default()
+                .to_string();
             let mut fields = fields.clone();
             fields.insert("tags".into(), tags_value(all_tags(scope, id, &r)?));
             Ok(Observed {
@@ -556,12 +804,16 @@ async fn create_subnet_group(c: &Clients, scope: &Scope, id: &ResourceId, fields
                 physical_id: name.to_string(),
                 fields,
                 attrs: BTreeMap::from([("id".into(), name.to_string()), ("arn".into(), arn)]),
-                status: g.and_then(|g| g.subnet_group_status()).unwrap_or("Complete").to_string(),
+                status: g
+                    .and_then(|g| g.subnet_group_status())
+                    .unwrap_or("Complete")
+                    .to_string(),
             })
         }
         Err(e) => {
             let err = api_err("rds:CreateDBSubnetGroup", e);
-            if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("DBSubnetGroupAlreadyExists")) {
+            if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("DBSubnetGroupAlreadyExists"))
+            {
                 return Err(err);
             }
             let g = describe_subnet_group(c, name).await?.ok_or(err)?;
@@ -572,8 +824,17 @@ async fn create_subnet_group(c: &Clients, scope: &Scope, id: &ResourceId, fields
     }
 }
 
-async fn describe_subnet_group(c: &Clients, name: &str) -> Result<Option<DbSubnetGroup>, CloudError> {
-    match c.rds.describe_db_subnet_groups().db_subnet_group_name(name).send().await {
+async fn describe_subnet_group(
+    c: &Clients,
+    name: &str,
+) -> Result<Option<DbSubnetGroup>, CloudError> {
+    match c
+        .rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(name)
+        .send()
+        .await
+    {
         Ok(out) => Ok(out.db_subnet_groups().first().cloned()),
         Err(e) => {
             let err = api_err("rds:DescribeDBSubnetGroups", e);
@@ -586,7 +847,13 @@ async fn describe_subnet_group(c: &Clients, name: &str) -> Result<Option<DbSubne
     }
 }
 
-async fn create_parameter_group(c: &Clients, scope: &Scope, id: &ResourceId, kind: Kind, fields: &Fields) -> Result<Observed, CloudError> {
+async fn create_parameter_group(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    kind: Kind,
+    fields: &Fields,
+) -> Result<Observed, CloudError> {
     let r = Reader::new(kind, id, fields);
     let name = r.str("name")?;
     let tags = rds_tags(scope, id, &r)?;
@@ -600,7 +867,11 @@ async fn create_parameter_group(c: &Clients, scope: &Scope, id: &ResourceId, kin
             .set_tags(Some(tags))
             .send()
             .await
-            .map(|o| o.db_parameter_group().and_then(|g| g.db_parameter_group_arn()).map(str::to_string))
+            .map(|o| {
+                o.db_parameter_group()
+                    .and_then(|g| g.db_parameter_group_arn())
+                    .map(str::to_string)
+            })
             .map_err(|e| api_err("rds:CreateDBParameterGroup", e));
         (res, "DBParameterGroupAlreadyExists")
     } else {
@@ -613,7 +884,11 @@ async fn create_parameter_group(c: &Clients, scope: &Scope, id: &ResourceId, kin
             .set_tags(Some(tags))
             .send()
             .await
-            .map(|o| o.db_cluster_parameter_group().and_then(|g| g.db_cluster_parameter_group_arn()).map(str::to_string))
+            .map(|o| {
+                o.db_cluster_parameter_group()
+                    .and_then(|g| g.db_cluster_parameter_group_arn())
+                    .map(str::to_string)
+            })
             .map_err(|e| api_err("rds:CreateDBClusterParameterGroup", e));
         (res, "DBParameterGroupAlreadyExists")
     };
@@ -622,7 +897,9 @@ async fn create_parameter_group(c: &Clients, scope: &Scope, id: &ResourceId, kin
         Err(CloudError::Api { code, .. }) if code.starts_with(op) => {
             // Adopt only a group of ours; then set its parameters as below (idempotent).
             let g = describe_parameter_groups(c, kind, Some(name)).await?;
-            let g = g.first().ok_or_else(|| CloudError::Other(format!("{kind} {name} exists but cannot be described")))?;
+            let g = g.first().ok_or_else(|| {
+                CloudError::Other(format!("{kind} {name} exists but cannot be described"))
+            })?;
             let tags = list_tags(c, &g.arn).await?;
             if owned_id(scope, &tags).as_ref() != Some(id) {
                 return Err(exists_mismatch(kind, name, scope, &tags));
@@ -633,8 +910,15 @@ async fn create_parameter_group(c: &Clients, scope: &Scope, id: &ResourceId, kin
     let wanted = r.string_map("parameters")?;
     set_parameters(c, kind, name, &wanted).await?;
     let g = describe_parameter_groups(c, kind, Some(name)).await?;
-    let g = g.first().ok_or_else(|| CloudError::Other(format!("{kind} {name} vanished right after creation")))?;
-    let desired = [Resource { id: id.clone(), kind, fields: fields.clone(), extra_deps: vec![] }];
+    let g = g
+        .first()
+        .ok_or_else(|| CloudError::Other(format!("{kind} {name} vanished right after creation")))?;
+    let desired = [Resource {
+        id: id.clone(),
+        kind,
+        fields: fields.clone(),
+        extra_deps: vec![],
+    }];
     parameter_group_observed(c, scope, &desired, kind, g)
         .await?
         .ok_or_else(|| CloudError::Other(format!("{kind} {name} was created without its tags")))
@@ -653,13 +937,20 @@ fn apply_method(apply_type: Option<&str>) -> ApplyMethod {
 /// Sets `wanted` on the group in batches of at most 20, each with the apply method its apply type
 /// calls for (read from the group's own parameter list, which carries the engine defaults with
 /// their `ApplyType`).
-async fn set_parameters(c: &Clients, kind: Kind, group: &str, wanted: &BTreeMap<String, String>) -> Result<(), CloudError> {
+async fn set_parameters(
+    c: &Clients,
+    kind: Kind,
+    group: &str,
+    wanted: &BTreeMap<String, String>,
+) -> Result<(), CloudError> {
     if wanted.is_empty() {
         return Ok(());
     }
     let known = describe_parameters(c, kind, group, false).await?;
-    let apply_types: BTreeMap<&str, Option<&str>> =
-        known.iter().filter_map(|p| Some((p.parameter_name()?, p.apply_type()))).collect();
+    let apply_types: BTreeMap<&str, Option<&str>> = known
+        .iter()
+        .filter_map(|p| Some((p.parameter_name()?, p.apply_type())))
+        .collect();
     let params: Vec<Parameter> = wanted
         .iter()
         .map(|(n, v)| {
@@ -692,7 +983,12 @@ async fn set_parameters(c: &Clients, kind: Kind, group: &str, wanted: &BTreeMap<
     Ok(())
 }
 
-async fn create_cluster(c: &Clients, scope: &Scope, id: &ResourceId, fields: &Fields) -> Result<Observed, CloudError> {
+async fn create_cluster(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    fields: &Fields,
+) -> Result<Observed, CloudError> {
     let r = Reader::new(Kind::DbCluster, id, fields);
     let ident = r.str("identifier")?;
     let res = c
@@ -702,7 +998,10 @@ async fn create_cluster(c: &Clients, scope: &Scope, id: &ResourceId, fields: &Fi
         .engine(r.str("engine")?)
         .set_engine_version(r.opt_str("engine_version").map(str::to_string))
         .db_subnet_group_name(r.str("db_subnet_group_name")?)
-        .set_db_cluster_parameter_group_name(r.opt_str("cluster_parameter_group_name").map(str::to_string))
+        .set_db_cluster_parameter_group_name(
+            r.opt_str("cluster_parameter_group_name")
+                .map(str::to_string),
+        )
         .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
         .master_username(r.str("master_username")?)
         // The password is generated and kept by RDS in Secrets Manager: never sent from here.
@@ -715,25 +1014,48 @@ async fn create_cluster(c: &Clients, scope: &Scope, id: &ResourceId, fields: &Fi
         .set_tags(Some(rds_tags(scope, id, &r)?))
         .send()
         .await;
-    let desired = [Resource { id: id.clone(), kind: Kind::DbCluster, fields: fields.clone(), extra_deps: vec![] }];
+    let desired = [Resource {
+        id: id.clone(),
+        kind: Kind::DbCluster,
+        fields: fields.clone(),
+        extra_deps: vec![],
+    }];
     match res {
         Ok(out) => out
             .db_cluster()
             .and_then(|cl| cluster_observed(scope, &desired, cl))
-            .ok_or_else(|| CloudError::Other(format!("rds:CreateDBCluster {ident}: the answer has no cluster"))),
+            .ok_or_else(|| {
+                CloudError::Other(format!(
+                    "rds:CreateDBCluster {ident}: the answer has no cluster"
+                ))
+            }),
         Err(e) => {
             let err = api_err("rds:CreateDBCluster", e);
-            if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("DBClusterAlreadyExists")) {
+            if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("DBClusterAlreadyExists"))
+            {
                 return Err(err);
             }
             let cl = describe_cluster(c, ident).await?.ok_or(err)?;
-            adopt(Kind::DbCluster, scope, id, ident, cluster_observed(scope, &desired, &cl), &tag_map(cl.tag_list()))
+            adopt(
+                Kind::DbCluster,
+                scope,
+                id,
+                ident,
+                cluster_observed(scope, &desired, &cl),
+                &tag_map(cl.tag_list()),
+            )
         }
     }
 }
 
 async fn describe_cluster(c: &Clients, ident: &str) -> Result<Option<DbCluster>, CloudError> {
-    match c.rds.describe_db_clusters().db_cluster_identifier(ident).send().await {
+    match c
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(ident)
+        .send()
+        .await
+    {
         Ok(out) => Ok(out.db_clusters().first().cloned()),
         Err(e) => {
             let err = api_err("rds:DescribeDBClusters", e);
@@ -747,7 +1069,13 @@ async fn describe_cluster(c: &Clients, ident: &str) -> Result<Option<DbCluster>,
 }
 
 async fn describe_instance(c: &Clients, ident: &str) -> Result<Option<DbInstance>, CloudError> {
-    match c.rds.describe_db_instances().db_instance_identifier(ident).send().await {
+    match c
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(ident)
+        .send()
+        .await
+    {
         Ok(out) => Ok(out.db_instances().first().cloned()),
         Err(e) => {
             let err = api_err("rds:DescribeDBInstances", e);
@@ -760,7 +1088,12 @@ async fn describe_instance(c: &Clients, ident: &str) -> Result<Option<DbInstance
     }
 }
 
-async fn create_instance(c: &Clients, scope: &Scope, id: &ResourceId, fields: &Fields) -> Result<Observed, CloudError> {
+async fn create_instance(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    fields: &Fields,
+) -> Result<Observed, CloudError> {
     let r = Reader::new(Kind::DbInstance, id, fields);
     let ident = r.str("identifier")?;
     let member = r.has("cluster_identifier");
@@ -783,7 +1116,11 @@ async fn create_instance(c: &Clients, scope: &Scope, id: &ResourceId, fields: &F
         req = req
             .allocated_storage(r.int32("allocated_storage")?)
             // Storage autoscaling only when the stack sets a ceiling.
-            .set_max_allocated_storage(r.opt_int("max_allocated_storage").filter(|m| *m > 0).map(|m| m as i32))
+            .set_max_allocated_storage(
+                r.opt_int("max_allocated_storage")
+                    .filter(|m| *m > 0)
+                    .map(|m| m as i32),
+            )
             .storage_type(r.opt_str("storage_type").unwrap_or("gp3"))
             .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
             .multi_az(r.opt_bool("multi_az").unwrap_or(false))
@@ -796,19 +1133,36 @@ async fn create_instance(c: &Clients, scope: &Scope, id: &ResourceId, fields: &F
             .set_db_name(r.opt_str("db_name").map(str::to_string))
             .set_port(r.opt_int("port").map(|p| p as i32));
     }
-    let desired = [Resource { id: id.clone(), kind: Kind::DbInstance, fields: fields.clone(), extra_deps: vec![] }];
+    let desired = [Resource {
+        id: id.clone(),
+        kind: Kind::DbInstance,
+        fields: fields.clone(),
+        extra_deps: vec![],
+    }];
     match req.send().await {
         Ok(out) => out
             .db_instance()
             .and_then(|db| instance_observed(scope, &desired, db))
-            .ok_or_else(|| CloudError::Other(format!("rds:CreateDBInstance {ident}: the answer has no instance"))),
+            .ok_or_else(|| {
+                CloudError::Other(format!(
+                    "rds:CreateDBInstance {ident}: the answer has no instance"
+                ))
+            }),
         Err(e) => {
             let err = api_err("rds:CreateDBInstance", e);
-            if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("DBInstanceAlreadyExists")) {
+            if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("DBInstanceAlreadyExists"))
+            {
                 return Err(err);
             }
             let db = describe_instance(c, ident).await?.ok_or(err)?;
-            adopt(Kind::DbInstance, scope, id, ident, instance_observed(scope, &desired, &db), &tag_map(db.tag_list()))
+            adopt(
+                Kind::DbInstance,
+                scope,
+                id,
+                ident,
+                instance_observed(scope, &desired, &db),
+                &tag_map(db.tag_list()),
+            )
         }
     }
 }
@@ -816,10 +1170,21 @@ async fn create_instance(c: &Clients, scope: &Scope, id: &ResourceId, fields: &F
 // ---------------------------------------------------------------------------------------------
 // update
 
-pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fields, changed: &[String]) -> Result<Observed, CloudError> {
+pub async fn update(
+    c: &Clients,
+    scope: &Scope,
+    current: &Observed,
+    fields: &Fields,
+    changed: &[String],
+) -> Result<Observed, CloudError> {
     let has = |f: &str| changed.iter().any(|c| c == f);
     let r = Reader::new(current.kind, &current.id, fields);
-    let desired = [Resource { id: current.id.clone(), kind: current.kind, fields: fields.clone(), extra_deps: vec![] }];
+    let desired = [Resource {
+        id: current.id.clone(),
+        kind: current.kind,
+        fields: fields.clone(),
+        extra_deps: vec![],
+    }];
     let mut out = current.clone();
     match current.kind {
         Kind::DbSubnetGroup => {
@@ -848,7 +1213,9 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
                 let have = current.fields.get("parameters").and_then(Value::as_map);
                 let diff: BTreeMap<String, String> = wanted
                     .into_iter()
-                    .filter(|(k, v)| have.and_then(|h| h.get(k)).and_then(Value::as_str) != Some(v.as_str()))
+                    .filter(|(k, v)| {
+                        have.and_then(|h| h.get(k)).and_then(Value::as_str) != Some(v.as_str())
+                    })
                     .collect();
                 set_parameters(c, current.kind, &current.physical_id, &diff).await?;
             }
@@ -857,13 +1224,21 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
             }
             let g = describe_parameter_groups(c, current.kind, Some(&current.physical_id)).await?;
             if let Some(g) = g.first() {
-                if let Some(o) = parameter_group_observed(c, scope, &desired, current.kind, g).await? {
+                if let Some(o) =
+                    parameter_group_observed(c, scope, &desired, current.kind, g).await?
+                {
                     out = o;
                 }
             }
         }
         Kind::DbCluster => {
-            let modify = ["engine_version", "cluster_parameter_group_name", "vpc_security_group_ids", "backup_retention_period", "deletion_protection"];
+            let modify = [
+                "engine_version",
+                "cluster_parameter_group_name",
+                "vpc_security_group_ids",
+                "backup_retention_period",
+                "deletion_protection",
+            ];
             if modify.iter().any(|f| has(f)) {
                 let mut req = c
                     .rds
@@ -872,10 +1247,13 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
                     // See the module docs: changes are applied now, not in the maintenance window.
                     .apply_immediately(true);
                 if has("engine_version") {
-                    req = req.engine_version(r.str("engine_version")?).allow_major_version_upgrade(true);
+                    req = req
+                        .engine_version(r.str("engine_version")?)
+                        .allow_major_version_upgrade(true);
                 }
                 if has("cluster_parameter_group_name") {
-                    req = req.db_cluster_parameter_group_name(r.str("cluster_parameter_group_name")?);
+                    req =
+                        req.db_cluster_parameter_group_name(r.str("cluster_parameter_group_name")?);
                 }
                 if has("vpc_security_group_ids") {
                     req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
@@ -886,8 +1264,14 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
                 if has("deletion_protection") {
                     req = req.deletion_protection(r.bool("deletion_protection")?);
                 }
-                let res = req.send().await.map_err(|e| api_err("rds:ModifyDBCluster", e))?;
-                if let Some(o) = res.db_cluster().and_then(|cl| cluster_observed(scope, &desired, cl)) {
+                let res = req
+                    .send()
+                    .await
+                    .map_err(|e| api_err("rds:ModifyDBCluster", e))?;
+                if let Some(o) = res
+                    .db_cluster()
+                    .and_then(|cl| cluster_observed(scope, &desired, cl))
+                {
                     out = o;
                 }
             }
@@ -917,7 +1301,9 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
                     // See the module docs: changes are applied now, not in the maintenance window.
                     .apply_immediately(true);
                 if has("engine_version") {
-                    req = req.engine_version(r.str("engine_version")?).allow_major_version_upgrade(true);
+                    req = req
+                        .engine_version(r.str("engine_version")?)
+                        .allow_major_version_upgrade(true);
                 }
                 if has("instance_class") {
                     req = req.db_instance_class(r.str("instance_class")?);
@@ -956,8 +1342,14 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
                 if has("publicly_accessible") {
                     req = req.publicly_accessible(r.bool("publicly_accessible")?);
                 }
-                let res = req.send().await.map_err(|e| api_err("rds:ModifyDBInstance", e))?;
-                if let Some(o) = res.db_instance().and_then(|db| instance_observed(scope, &desired, db)) {
+                let res = req
+                    .send()
+                    .await
+                    .map_err(|e| api_err("rds:ModifyDBInstance", e))?;
+                if let Some(o) = res
+                    .db_instance()
+                    .and_then(|db| instance_observed(scope, &desired, db))
+                {
                     out = o;
                 }
             }
@@ -965,7 +1357,11 @@ pub async fn update(c: &Clients, scope: &Scope, current: &Observed, fields: &Fie
                 put_tags(c, current, fields).await?;
             }
         }
-        other => return Err(CloudError::Other(format!("rds module does not handle {other}"))),
+        other => {
+            return Err(CloudError::Other(format!(
+                "rds module does not handle {other}"
+            )))
+        }
     }
     Ok(out)
 }
@@ -980,7 +1376,12 @@ fn gone_ok(res: Result<(), CloudError>) -> Result<(), CloudError> {
     }
 }
 
-pub async fn delete(c: &Clients, _scope: &Scope, current: &Observed, options: &DeleteOptions) -> Result<(), CloudError> {
+pub async fn delete(
+    c: &Clients,
+    _scope: &Scope,
+    current: &Observed,
+    options: &DeleteOptions,
+) -> Result<(), CloudError> {
     let name = current.physical_id.as_str();
     match current.kind {
         Kind::DbSubnetGroup => gone_ok(
@@ -1011,12 +1412,16 @@ pub async fn delete(c: &Clients, _scope: &Scope, current: &Observed, options: &D
                 .map_err(|e| api_err("rds:DeleteDBClusterParameterGroup", e)),
         ),
         Kind::DbInstance => {
-            let Some(db) = describe_instance(c, name).await? else { return Ok(()) };
+            let Some(db) = describe_instance(c, name).await? else {
+                return Ok(());
+            };
             if matches!(db.db_instance_status(), Some("deleting")) {
                 return Ok(());
             }
             let member = db.db_cluster_identifier().is_some();
-            if db.deletion_protection() == Some(true) && lift_or_refuse(Kind::DbInstance, current, options)? {
+            if db.deletion_protection() == Some(true)
+                && lift_or_refuse(Kind::DbInstance, current, options)?
+            {
                 c.rds
                     .modify_db_instance()
                     .db_instance_identifier(name)
@@ -1030,18 +1435,29 @@ pub async fn delete(c: &Clients, _scope: &Scope, current: &Observed, options: &D
             if !member {
                 // Members are snapshotted with their cluster; RDS refuses snapshot options on them.
                 req = match &options.final_snapshot_id {
-                    Some(snap) => req.final_db_snapshot_identifier(snap).skip_final_snapshot(false),
+                    Some(snap) => req
+                        .final_db_snapshot_identifier(snap)
+                        .skip_final_snapshot(false),
                     None => req.skip_final_snapshot(true),
                 };
             }
-            gone_ok(req.send().await.map(|_| ()).map_err(|e| api_err("rds:DeleteDBInstance", e)))
+            gone_ok(
+                req.send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_err("rds:DeleteDBInstance", e)),
+            )
         }
         Kind::DbCluster => {
-            let Some(cl) = describe_cluster(c, name).await? else { return Ok(()) };
+            let Some(cl) = describe_cluster(c, name).await? else {
+                return Ok(());
+            };
             if matches!(cl.status(), Some("deleting")) {
                 return Ok(());
             }
-            if cl.deletion_protection() == Some(true) && lift_or_refuse(Kind::DbCluster, current, options)? {
+            if cl.deletion_protection() == Some(true)
+                && lift_or_refuse(Kind::DbCluster, current, options)?
+            {
                 c.rds
                     .modify_db_cluster()
                     .db_cluster_identifier(name)
@@ -1053,12 +1469,21 @@ pub async fn delete(c: &Clients, _scope: &Scope, current: &Observed, options: &D
             }
             let req = c.rds.delete_db_cluster().db_cluster_identifier(name);
             let req = match &options.final_snapshot_id {
-                Some(snap) => req.final_db_snapshot_identifier(snap).skip_final_snapshot(false),
+                Some(snap) => req
+                    .final_db_snapshot_identifier(snap)
+                    .skip_final_snapshot(false),
                 None => req.skip_final_snapshot(true),
             };
-            gone_ok(req.send().await.map(|_| ()).map_err(|e| api_err("rds:DeleteDBCluster", e)))
+            gone_ok(
+                req.send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_err("rds:DeleteDBCluster", e)),
+            )
         }
-        other => Err(CloudError::Other(format!("rds module does not handle {other}"))),
+        other => Err(CloudError::Other(format!(
+            "rds module does not handle {other}"
+        ))),
     }
 }
 
@@ -1077,7 +1502,9 @@ fn readiness(status: &str, want: Want, observed: Option<Observed>) -> Readiness 
             } else if status == "available" {
                 match observed {
                     Some(o) => Readiness::Ready(o),
-                    None => Readiness::Failed("available but no longer tagged with the stack".into()),
+                    None => {
+                        Readiness::Failed("available but no longer tagged with the stack".into())
+                    }
                 }
             } else {
                 Readiness::Pending(status.to_string())
@@ -1086,10 +1513,20 @@ fn readiness(status: &str, want: Want, observed: Option<Observed>) -> Readiness 
     }
 }
 
-pub async fn poll(c: &Clients, scope: &Scope, current: &Observed, want: Want) -> Result<Readiness, CloudError> {
+pub async fn poll(
+    c: &Clients,
+    scope: &Scope,
+    current: &Observed,
+    want: Want,
+) -> Result<Readiness, CloudError> {
     let name = current.physical_id.as_str();
     // The current fields stand in for the desired ones (engine version canonicalization).
-    let desired = [Resource { id: current.id.clone(), kind: current.kind, fields: current.fields.clone(), extra_deps: vec![] }];
+    let desired = [Resource {
+        id: current.id.clone(),
+        kind: current.kind,
+        fields: current.fields.clone(),
+        extra_deps: vec![],
+    }];
     match current.kind {
         Kind::DbSubnetGroup => match describe_subnet_group(c, name).await? {
             None => Ok(Readiness::Gone),
@@ -1108,17 +1545,21 @@ pub async fn poll(c: &Clients, scope: &Scope, current: &Observed, want: Want) ->
             match groups.first() {
                 None => Ok(Readiness::Gone),
                 Some(_) if want == Want::Gone => Ok(Readiness::Pending("deleting".into())),
-                Some(g) => Ok(match parameter_group_observed(c, scope, &desired, current.kind, g).await? {
-                    Some(o) => Readiness::Ready(o),
-                    None => Readiness::Failed("exists but is not tagged with the stack".into()),
-                }),
+                Some(g) => Ok(
+                    match parameter_group_observed(c, scope, &desired, current.kind, g).await? {
+                        Some(o) => Readiness::Ready(o),
+                        None => Readiness::Failed("exists but is not tagged with the stack".into()),
+                    },
+                ),
             }
         }
         Kind::DbCluster => match describe_cluster(c, name).await? {
             None => Ok(Readiness::Gone),
-            Some(cl) => {
-                Ok(readiness(cl.status().unwrap_or_default(), want, cluster_observed(scope, &desired, &cl)))
-            }
+            Some(cl) => Ok(readiness(
+                cl.status().unwrap_or_default(),
+                want,
+                cluster_observed(scope, &desired, &cl),
+            )),
         },
         Kind::DbInstance => match describe_instance(c, name).await? {
             None => Ok(Readiness::Gone),
@@ -1128,7 +1569,9 @@ pub async fn poll(c: &Clients, scope: &Scope, current: &Observed, want: Want) ->
                 instance_observed(scope, &desired, &db),
             )),
         },
-        other => Err(CloudError::Other(format!("rds module does not handle {other}"))),
+        other => Err(CloudError::Other(format!(
+            "rds module does not handle {other}"
+        ))),
     }
 }
 
@@ -1154,8 +1597,12 @@ mod tests {
 
     #[test]
     fn candidates_are_the_stack_prefix_or_desired_names() {
-        let scope = Scope { stack: "demo".into(), region: "eu-west-1".into() };
-        let desired = vec![Resource::new("db.subnet_group", Kind::DbSubnetGroup).with("name", "custom")];
+        let scope = Scope {
+            stack: "demo".into(),
+            region: "eu-west-1".into(),
+        };
+        let desired =
+            vec![Resource::new("db.subnet_group", Kind::DbSubnetGroup).with("name", "custom")];
         let cand = Candidates::new(&scope, &desired, Kind::DbSubnetGroup, "name");
         assert!(cand.matches("demo-db"));
         assert!(cand.matches("custom"));
