@@ -4,3 +4,5 @@
 pub mod plan;
 
 pub use plan::{Action, Change, FieldChange, Plan, Summary, FORMAT_VERSION};
+pub mod diff;
+pub mod print;
