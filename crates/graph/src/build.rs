@@ -200,19 +200,13 @@ impl<'a> Builder<'a> {
 
     fn network(&mut self) -> Result<Net, GraphError> {
         if let Some(existing) = &self.stack.network.existing {
-            // Existing network: ids are literal; mount targets are named after the zones when
-            // the stack lists one zone per private subnet, else numbered.
-            let label = |i: usize, n: usize| -> String {
-                if self.zones.len() == n {
-                    self.zones[i].1.clone()
-                } else {
-                    (i + 1).to_string()
-                }
-            };
+            // Existing network: ids are literal. The subnets' zones are not known before AWS is
+            // asked (`network.zones` is ignored with `existing`), so per-subnet resources (the
+            // EFS mount targets) are numbered in list order: `files.mount.1`, `files.mount.2`.
             let lits = |v: &Vec<String>| -> Vec<(String, Value)> {
                 v.iter()
                     .enumerate()
-                    .map(|(i, s)| (label(i, v.len()), Value::str(s)))
+                    .map(|(i, s)| ((i + 1).to_string(), Value::str(s)))
                     .collect()
             };
             return Ok(Net {

@@ -618,7 +618,7 @@ fn existing_network_declares_no_net_resources() {
         Value::strs(["subnet-q1", "subnet-q2"])
     );
     assert_eq!(
-        find(&g, "files.mount.b").fields["subnet_id"],
+        find(&g, "files.mount.2").fields["subnet_id"],
         "subnet-q2".into()
     );
     assert_eq!(
