@@ -290,9 +290,14 @@ pub fn check_image_architecture(loaded: &Loaded, arch: &str) -> Result<(), LoadE
         .id
         .clone()
         .unwrap_or_else(|| format!("from {}", loaded.stack.ami.ssm_parameter));
-    let mut check = |path: String, t: &str| {
+    let mut check = |path: String, what: &str, t: &str| {
         if let Some(info) = instance_types::lookup(t) {
             if info.arch.as_str() != arch {
+                let dflt = if loaded.paths.given(&path) {
+                    ""
+                } else {
+                    " (default)"
+                };
                 let other = instance_types::INSTANCE_TYPES
                     .iter()
                     .filter(|o| o.arch.as_str() == arch && o.class() == info.class())
@@ -305,7 +310,7 @@ pub fn check_image_architecture(loaded: &Loaded, arch: &str) -> Result<(), LoadE
                     .map(|o| format!(", e.g. `{}`", o.name))
                     .unwrap_or_default();
                 let mut d = Diagnostic::error(
-                    format!("instance type `{t}` is {}, but the AMI ({ami}) is {arch}", info.arch),
+                    format!("{what} instance type `{t}`{dflt} is {}, but the AMI ({ami}) is {arch}", info.arch),
                     loaded.paths.locate(&path),
                     format!(
                         "use {arch} instance types{other}, or an {} AMI (`ami.id` / `ami.ssm_parameter`)",
@@ -318,10 +323,11 @@ pub fn check_image_architecture(loaded: &Loaded, arch: &str) -> Result<(), LoadE
         }
     };
     for (i, t) in loaded.stack.web.instance_types.iter().enumerate() {
-        check(format!("web.instance_types[{i}]"), t);
+        check(format!("web.instance_types[{i}]"), "web", t);
     }
     check(
         "stable.instance_type".into(),
+        "stable",
         &loaded.stack.stable.instance_type,
     );
     if diags.is_empty() {

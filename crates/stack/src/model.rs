@@ -632,6 +632,9 @@ pub fn carve(vpc_cidr: &str, extra_bits: u32, index: u32) -> String {
     let (Ok(addr), Ok(len)) = (addr.parse::<std::net::Ipv4Addr>(), len.parse::<u32>()) else {
         return vpc_cidr.to_string();
     };
+    if len > 32 {
+        return vpc_cidr.to_string();
+    }
     let new_len = (len + extra_bits).min(32);
     let base = u32::from(addr) & if len == 0 { 0 } else { u32::MAX << (32 - len) };
     let step = 1u64 << (32 - new_len);

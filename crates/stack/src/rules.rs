@@ -628,6 +628,10 @@ impl<'a> Rules<'a> {
                     ),
                 );
             }
+            if explicit.is_empty() && vpc.is_none() {
+                // Carved from an invalid VPC CIDR: that problem is reported already.
+                continue;
+            }
             for (i, s) in derived.iter().enumerate() {
                 let p = if explicit.is_empty() {
                     "network.cidr".to_string()

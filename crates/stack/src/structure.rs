@@ -35,13 +35,16 @@ impl PathMap {
     pub fn given(&self, path: &str) -> bool {
         self.entries.contains_key(path)
     }
-    /// The value span of `path`, or of its nearest given ancestor (a defaulted field is reported
-    /// at the section that would hold it).
+    /// The value span of `path`, or the key of its nearest given ancestor (a defaulted field is
+    /// reported at the section that would hold it).
     pub fn locate(&self, path: &str) -> Option<Span> {
+        if let Some(l) = self.entries.get(path) {
+            return Some(l.value);
+        }
         let mut p = path;
         loop {
             if let Some(l) = self.entries.get(p) {
-                return Some(l.value);
+                return Some(l.key.unwrap_or(l.value));
             }
             if p.is_empty() {
                 return None;
@@ -376,12 +379,12 @@ impl<'s> Checker<'s> {
                             fix,
                         );
                     }
-                    Some(s) => match self.node(&entry.value, s, &child, Some(entry.key.span)) {
-                        Some(v) => {
+                    Some(s) => {
+                        // A bad entry is dropped; the others are kept and checked further.
+                        if let Some(v) = self.node(&entry.value, s, &child, Some(entry.key.span)) {
                             out.insert(k.to_string(), v);
                         }
-                        None => ok = false,
-                    },
+                    }
                     None => {
                         out.insert(k.to_string(), free(&entry.value));
                     }
@@ -442,17 +445,21 @@ impl<'s> Checker<'s> {
     }
 
     fn scalar(&mut self, node: &Node, allowed: &[&str], path: &str) -> Option<Value> {
-        let wanted = allowed
+        let names: Vec<&str> = allowed
             .iter()
             .map(|t| match *t {
                 "string" => "a string",
                 "integer" => "a whole number",
                 "number" => "a number",
-                "boolean" => "true or false",
+                "boolean" if allowed.len() == 1 => "true or false",
+                "boolean" => "a boolean",
                 other => other,
             })
-            .collect::<Vec<_>>()
-            .join(" or ");
+            .collect();
+        let wanted = match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        };
         let Kind::Scalar(s) = &node.kind else {
             self.err(
                 path,
