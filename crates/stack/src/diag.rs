@@ -193,7 +193,16 @@ impl Diagnostic {
             }
         }
         if !self.fix.is_empty() {
-            let _ = writeln!(out, "  {} {}", paint("1;36", "= fix:"), self.fix);
+            let pad = match self
+                .span
+                .and_then(|s| sources.get(s.source).map(|src| (s, src)))
+            {
+                Some((s, src)) if src.kind == SourceKind::File => {
+                    " ".repeat(s.line.to_string().len())
+                }
+                _ => " ".to_string(),
+            };
+            let _ = writeln!(out, "{pad} {} {}", paint("1;36", "= fix:"), self.fix);
         }
         out
     }

@@ -1064,7 +1064,7 @@ impl<'a> Rules<'a> {
                     self.error(
                         &format!("{tpath}[{i}]"),
                         format!("instance type `{t}` is {a}, the other web types are {majority}; one AMI cannot boot both"),
-                        format!("replace `{t}` with a {majority} type"),
+                        format!("replace `{t}` with an {majority} type"),
                     );
                 }
             }
@@ -1074,7 +1074,7 @@ impl<'a> Rules<'a> {
                     self.error(
                         "stable.instance_type",
                         format!("the stable instance type `{stable_t}`{} is {}, the web fleet is {majority}; both boot the same AMI", self.dflt("stable.instance_type"), s.arch),
-                        format!("use a {majority} type for `stable.instance_type`"),
+                        format!("use an {majority} type for `stable.instance_type`"),
                     );
                 }
             }
@@ -1480,11 +1480,20 @@ pub fn suggest_name(name: &str, max: usize) -> String {
     while s.contains("--") {
         s = s.replace("--", "-");
     }
-    let mut s: String = s
+    let s = s
         .trim_start_matches(|c: char| c == '-' || c.is_ascii_digit())
-        .chars()
-        .take(max.max(1))
-        .collect();
+        .to_string();
+    let mut s: String = if s.chars().count() > max {
+        // Cut at a hyphen when that keeps most of the name.
+        let cut: String = s.chars().take(max.max(1)).collect();
+        let next_is_boundary = s.chars().nth(max) == Some('-');
+        match cut.rfind('-') {
+            Some(i) if !next_is_boundary && i >= max / 2 => cut[..i].to_string(),
+            _ => cut,
+        }
+    } else {
+        s
+    };
     while s.ends_with('-') {
         s.pop();
     }
@@ -1524,7 +1533,8 @@ mod tests {
         assert_eq!(suggest_name("My_Stack--1", 28), "my-stack-1");
         assert_eq!(
             suggest_name("a-very-long-stack-name-for-a-branch", 10),
-            "a-very-lon"
+            "a-very"
         );
+        assert_eq!(suggest_name("abcdefghijkl", 5), "abcde");
     }
 }

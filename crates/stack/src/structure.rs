@@ -187,10 +187,15 @@ fn hint(schema: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("");
     let d = d.replace('\n', " ");
-    match d.find(". ") {
-        Some(i) => d[..=i].to_string(),
-        None => d,
+    // The first sentence (not cut at `e.g.` or `i.e.`), without its period.
+    let mut end = d.len();
+    for (i, _) in d.match_indices(". ") {
+        if !d[..i].ends_with("e.g") && !d[..i].ends_with("i.e") {
+            end = i;
+            break;
+        }
     }
+    d[..end].trim_end_matches('.').to_string()
 }
 
 impl<'s> Checker<'s> {
@@ -227,7 +232,7 @@ impl<'s> Checker<'s> {
             .filter(|t| *t != "null")
             .collect();
         match ts.as_slice() {
-            ["object"] => self.object(node, resolved, path),
+            ["object"] => self.object(node, resolved, path, key),
             ["array"] => self.array(node, resolved, path),
             [single] => self.scalar(node, &[single], path),
             [] => Some(free(node)),
@@ -281,7 +286,13 @@ impl<'s> Checker<'s> {
         }
     }
 
-    fn object(&mut self, node: &Node, schema: &'s Value, path: &str) -> Option<Value> {
+    fn object(
+        &mut self,
+        node: &Node,
+        schema: &'s Value,
+        path: &str,
+        key: Option<Span>,
+    ) -> Option<Value> {
         let Kind::Map(entries) = &node.kind else {
             let fix = if node.is_null() {
                 format!(
@@ -408,7 +419,10 @@ impl<'s> Checker<'s> {
                     self.err(
                         &join(path, r),
                         format!("missing required key `{}`", join(path, r)),
-                        node.span,
+                        key.unwrap_or(Span {
+                            len: 1,
+                            ..node.span
+                        }),
                         format!("add `{r}:` {where_}{h}"),
                     );
                     ok = false;

@@ -148,7 +148,7 @@ fn wrong_types() {
 #[test]
 fn missing_required_key() {
     let y = with(24, "");
-    error_at(&y, "missing required key `moodle.admin_email`", 23, 3);
+    error_at(&y, "missing required key `moodle.admin_email`", 22, 1);
 }
 
 #[test]
@@ -229,7 +229,7 @@ fn derived_names_aws_would_reject() {
     );
     assert_eq!(
         fix,
-        "use a stack name of at most 28 characters, e.g. `--name moodle-staging-feature-branc`"
+        "use a stack name of at most 28 characters, e.g. `--name moodle-staging-feature`"
     );
     let y = with(1, "name: internal-moodle");
     let fix = error_at(
@@ -519,7 +519,7 @@ fn mixed_architectures() {
             17,
             31
         ),
-        "replace `c7g.large` with a x86_64 type"
+        "replace `c7g.large` with an x86_64 type"
     );
     // The stable instance boots the same AMI as the fleet.
     let y = with(17, "  instance_types: [m7g.large, c7g.large, t4g.large]")
