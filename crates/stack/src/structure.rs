@@ -158,7 +158,7 @@ pub fn enum_values(schema: &Value) -> Option<Vec<String>> {
 }
 
 /// The non-null alternative of an `anyOf: [X, null]` (an `Option`), and whether null is allowed.
-fn split_nullable<'s>(schema: &'s Value) -> (Option<&'s Value>, bool) {
+fn split_nullable(schema: &Value) -> (Option<&Value>, bool) {
     if let Some(Value::Array(alts)) = schema.get("anyOf").or_else(|| schema.get("oneOf")) {
         let non_null: Vec<&Value> = alts
             .iter()
@@ -405,7 +405,7 @@ impl<'s> Checker<'s> {
         if let Some(Value::Array(required)) = schema.get("required") {
             for r in required.iter().filter_map(Value::as_str) {
                 if !entries.iter().any(|e| e.key.as_str() == Some(r)) {
-                    let h = props.get(r).map(|p| hint(p)).unwrap_or_default();
+                    let h = props.get(r).map(hint).unwrap_or_default();
                     let h = if h.is_empty() {
                         String::new()
                     } else {
