@@ -3,7 +3,7 @@
 
 use crate::interp::{interpolate, marker};
 use crate::{marker_endpoints, GraphError, Image, UserDataFn};
-use moodlestack_model::{Kind, Resource, Value, TAG_ID, TAG_STACK};
+use moodlestack_model::{Kind, Resource, Segment, Value, TAG_ID, TAG_STACK};
 use moodlestack_render::Role;
 use moodlestack_stack::{instance_types, Names, NatGateways, Stack};
 use std::collections::BTreeMap;
@@ -713,6 +713,7 @@ impl<'a> Builder<'a> {
         for (id, role_name, role, instance_type, root_gb, sg) in templates {
             let text = (self.user_data)(self.stack, role, &endpoints)?;
             let user_data = interpolate(&text, &format!("{id} user_data"))?;
+            check_user_data_size(id, &user_data)?;
             let lt = self
                 .res(id, Kind::LaunchTemplate)
                 .with("name", self.names.launch_template(role_name))
@@ -849,6 +850,33 @@ impl<'a> Builder<'a> {
             }
         }
     }
+}
+
+/// EC2's limit on user data, in bytes before base64 encoding.
+pub const USER_DATA_LIMIT: usize = 16 * 1024;
+/// Bytes allowed for one resolved reference in user data (the longest real values, Secrets
+/// Manager ARNs and RDS/ElastiCache endpoints, are about 100).
+const REF_ALLOWANCE: usize = 128;
+
+/// User data must fit EC2's limit once the endpoints are filled in.
+fn check_user_data_size(id: &str, user_data: &Value) -> Result<(), GraphError> {
+    let (literal, refs) = match user_data {
+        Value::Interpolated(segs) => segs.iter().fold((0, 0), |(l, r), s| match s {
+            Segment::Lit(t) => (l + t.len(), r),
+            Segment::Ref(_) => (l, r + 1),
+        }),
+        Value::Str(s) => (s.len(), 0),
+        _ => (0, 0),
+    };
+    let size = literal + refs * REF_ALLOWANCE;
+    if size > USER_DATA_LIMIT {
+        return Err(GraphError::Invalid(format!(
+            "{id}: the rendered user-data is about {size} bytes with its {refs} endpoint(s) \
+             filled in, over EC2's limit of {USER_DATA_LIMIT}; fix: remove entries from \
+             `moodle.config` (they are written into config.php inside the user-data)"
+        )));
+    }
+    Ok(())
 }
 
 /// Moodle's storage I/O defaults that Aurora MySQL does not let a parameter group set.
