@@ -733,6 +733,18 @@ impl<'a> Builder<'a> {
             self.push(lt);
         }
 
+        // What a node needs at boot that its launch template does not reference: the EFS mount
+        // targets (it mounts moodledata) and, in a network the stack creates, the routes to the
+        // internet (it installs packages and clones Moodle). Ordering only.
+        let boot_deps: Vec<String> = self
+            .out
+            .iter()
+            .filter(|r| matches!(r.kind, Kind::EfsMountTarget | Kind::RouteTable))
+            .map(|r| r.id.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+
         let first_private = net.private.first().map(|(_, v)| v.clone()).ok_or_else(|| {
             GraphError::Invalid("the network has no private subnet; fix: list at least 2".into())
         })?;
@@ -749,6 +761,7 @@ impl<'a> Builder<'a> {
                 Value::reference(ids::IAM_PROFILE, "arn"),
             )
             .with("http_tokens", "required");
+        let stable = boot_deps.iter().fold(stable, |r, d| r.after(d.as_str()));
         self.push(stable);
 
         let web = &self.stack.web;
@@ -784,6 +797,7 @@ impl<'a> Builder<'a> {
             )
             .with("health_check_type", "ELB")
             .with("health_check_grace_period", HEALTH_CHECK_GRACE_PERIOD);
+        let asg = boot_deps.iter().fold(asg, |r, d| r.after(d.as_str()));
         self.push(asg);
         Ok(())
     }

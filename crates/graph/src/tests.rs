@@ -569,6 +569,18 @@ fn compute_uses_the_image_and_imdsv2() {
         stable.fields["subnet_id"],
         Value::reference("net.subnet.private.a", "id")
     );
+    // Nodes boot only once EFS is mountable and the private subnets route to the internet.
+    for node in ["stable.instance", "web.asg"] {
+        let deps = find(&g, node).deps();
+        for d in [
+            "files.mount.a",
+            "files.mount.b",
+            "net.rt.private.a",
+            "net.rt.public",
+        ] {
+            assert!(deps.contains(&d.into()), "{node} does not wait for {d}");
+        }
+    }
     let asg = &find(&g, "web.asg").fields;
     assert_eq!(
         asg["launch_template_version"],
