@@ -1044,6 +1044,26 @@ pub async fn apply(
         })
         .collect();
     add_delete_edges(&mut nodes, &declared);
+    // The old copy of a replaced resource stays until the updates of what it is re-created from
+    // are done: the stable instance keeps running while its launch template gets a new version,
+    // and is not deleted at all if that fails. (Skipped where it would make a cycle.)
+    for x in 0..nodes.len() {
+        if nodes[x].step != Step::DeleteOld {
+            continue;
+        }
+        let deps = nodes[x]
+            .desired
+            .as_ref()
+            .map(Resource::deps)
+            .unwrap_or_default();
+        for dep in deps {
+            if let Some(&j) = create_step.get(&dep) {
+                if nodes[j].step == Step::Update && !depends_on(&nodes, j, x) {
+                    nodes[x].deps.insert(j);
+                }
+            }
+        }
+    }
 
     // Unchanged resources are read only when a changing resource needs their attributes.
     let needed: HashSet<usize> = nodes
@@ -1061,6 +1081,21 @@ pub async fn apply(
         });
     }
     with_lease(&ctx, || run_graph(&ctx, nodes, entries, attrs, true)).await
+}
+
+/// Whether step `from` (transitively) waits for step `to`.
+fn depends_on(nodes: &[Node], from: usize, to: usize) -> bool {
+    let mut seen = vec![false; nodes.len()];
+    let mut stack = vec![from];
+    while let Some(i) = stack.pop() {
+        if i == to {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[i], true) {
+            stack.extend(nodes[i].deps.iter().copied());
+        }
+    }
+    false
 }
 
 /// Drops Refresh steps no one needs, renumbering edges.

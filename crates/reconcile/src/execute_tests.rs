@@ -154,6 +154,11 @@ fn desired() -> Vec<Resource> {
                     rf("net.subnet.private.b", "id"),
                 ]),
             ),
+        r("stable.instance", Kind::Instance)
+            .with("launch_template_id", rf("web.lt", "id"))
+            .with("launch_template_version", rf("web.lt", "version"))
+            .with("subnet_id", rf("net.subnet.private.a", "id"))
+            .with("http_tokens", "required"),
     ]
 }
 
@@ -437,7 +442,10 @@ async fn a_failure_skips_dependents_and_lets_siblings_finish() {
     ));
     let mut skipped: Vec<&str> = report.not_attempted().map(|e| e.id.as_str()).collect();
     skipped.sort();
-    assert_eq!(skipped, ["db.instance", "web.asg", "web.lt"]);
+    assert_eq!(
+        skipped,
+        ["db.instance", "stable.instance", "web.asg", "web.lt"]
+    );
     assert!(matches!(
         &report.entry("db.instance").unwrap().outcome,
         Outcome::NotAttempted { reason } if reason == "depends on db.subnet_group, which failed"
@@ -467,7 +475,7 @@ async fn a_failure_skips_dependents_and_lets_siblings_finish() {
     let text = report.to_string();
     assert!(text.starts_with("Failed after "), "{text}");
     assert!(
-        text.contains("10 done, 1 failed, 3 not attempted"),
+        text.contains("10 done, 1 failed, 4 not attempted"),
         "{text}"
     );
     // The lease was released even though the apply failed.
@@ -481,7 +489,10 @@ async fn a_failure_skips_dependents_and_lets_siblings_finish() {
     assert_eq!(failed, ["files.fs"]);
     let mut skipped: Vec<&str> = report.not_attempted().map(|e| e.id.as_str()).collect();
     skipped.sort();
-    assert_eq!(skipped, ["files.mount.a", "web.asg", "web.lt"]);
+    assert_eq!(
+        skipped,
+        ["files.mount.a", "stable.instance", "web.asg", "web.lt"]
+    );
 }
 
 /// Mutating calls a clean apply of `desired` makes.
@@ -972,4 +983,101 @@ async fn cancel_stops_starting_work_and_releases_the_lease() {
     let report = converge(&fake, &desired, &opts()).await;
     assert!(report.is_success(), "{report}");
     assert_converged(&fake, &desired).await;
+}
+
+/// Rollout: new user-data -> a new launch template version; the group points at it; the stable
+/// instance is replaced from it, and its old copy keeps running until the new version exists.
+#[tokio::test(start_paused = true)]
+async fn rollout_writes_a_new_version_and_replaces_the_stable_instance() {
+    let fake = FakeCloud::new();
+    set_latencies(&fake);
+    fake.set_latency(Kind::Instance, Duration::from_millis(1_550));
+    assert!(converge(&fake, &desired(), &opts()).await.is_success());
+    let mut after = desired();
+    for d in after.iter_mut() {
+        if d.id.as_str() == "web.lt" {
+            d.fields
+                .insert("user_data".into(), Value::str("#!/bin/sh\necho v2\n"));
+        }
+    }
+    let plan = fresh_plan(&fake, &after).await;
+    let action = |id: &str| {
+        plan.changes
+            .iter()
+            .find(|c| c.id.as_str() == id)
+            .unwrap()
+            .action
+    };
+    assert_eq!(action("web.lt"), Action::Update);
+    assert_eq!(action("web.asg"), Action::Update);
+    assert_eq!(action("stable.instance"), Action::Replace);
+
+    // The launch template update fails: the stable instance is left alone.
+    fake.fail_update("web.lt", "user data too large");
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(!report.is_success());
+    assert!(fake
+        .log()
+        .iter()
+        .all(|c| !(c.id == "stable.instance" && c.op == Op::Delete)));
+    assert_eq!(fake.fields_of("stable.instance").len(), 1);
+
+    let fake = FakeCloud::new();
+    set_latencies(&fake);
+    fake.set_latency(Kind::Instance, Duration::from_millis(1_550));
+    assert!(converge(&fake, &desired(), &opts()).await.is_success());
+    fake.clear_log();
+    let report = converge(&fake, &after, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    let log = fake.log();
+    let lt_ready = index_of(&log, Op::PollReady, "web.lt").unwrap();
+    let old_deleted = index_of(&log, Op::Delete, "stable.instance").unwrap();
+    let new_created = index_of(&log, Op::Create, "stable.instance").unwrap();
+    assert!(lt_ready < old_deleted && old_deleted < new_created);
+    assert!(lt_ready < index_of(&log, Op::Update, "web.asg").unwrap());
+    assert_eq!(
+        fake.fields_of("web.asg")[0]["launch_template_version"],
+        Value::str("2")
+    );
+    assert_eq!(
+        fake.fields_of("stable.instance")[0]["launch_template_version"],
+        Value::str("2")
+    );
+    assert_converged(&fake, &after).await;
+}
+
+/// Destroy crashed at every call, then run again: nothing of the stack is left.
+#[tokio::test(start_paused = true)]
+async fn crash_during_destroy_then_rerun_leaves_nothing() {
+    let desired = desired();
+    let o = Options {
+        allow_data_loss: true,
+        final_snapshot_id: Some("demo-db-final-1".into()),
+        ..opts()
+    };
+    for point in [CrashPoint::BeforeCall, CrashPoint::AfterCall] {
+        for k in 1..=desired.len() {
+            let fake = FakeCloud::new();
+            set_latencies(&fake);
+            assert!(converge(&fake, &desired, &o).await.is_success());
+            fake.crash_at(k, point);
+            let observed = fake.observe(&scope(), &desired).await.unwrap();
+            let report = destroy(&fake, &scope(), &observed, &desired, &o)
+                .await
+                .unwrap();
+            assert!(!report.is_success());
+            tokio::time::advance(Duration::from_secs(31 * 60)).await;
+            fake.recover();
+            let observed = fake.observe(&scope(), &desired).await.unwrap();
+            let report = destroy(&fake, &scope(), &observed, &desired, &o)
+                .await
+                .unwrap();
+            assert!(report.is_success(), "k={k} {point:?}:\n{report}");
+            assert!(
+                fake.resources().is_empty(),
+                "k={k} {point:?}: {:?}",
+                fake.resources()
+            );
+        }
+    }
 }

@@ -97,6 +97,7 @@ struct State {
     crashed: bool,
     fail_create: HashMap<String, String>,
     fail_ready: HashMap<String, String>,
+    fail_update: HashMap<String, String>,
     throttle: HashMap<String, usize>,
     log: Vec<Call>,
     leases: HashMap<String, LeaseInfo>,
@@ -169,6 +170,13 @@ impl FakeCloud {
     pub fn fail_create(&self, id: &str, message: &str) {
         self.st()
             .fail_create
+            .insert(id.to_string(), message.to_string());
+    }
+
+    /// Updating the resource with logical id `id` fails with an API error.
+    pub fn fail_update(&self, id: &str, message: &str) {
+        self.st()
+            .fail_update
             .insert(id.to_string(), message.to_string());
     }
 
@@ -722,6 +730,13 @@ impl Cloud for FakeCloud {
         let lose_answer = self.gate(&mut st, true)?;
         self.record(&mut st, Op::Update, current.id.as_str(), Some(current.kind));
         Self::throttled(&mut st, current.id.as_str(), "fake:Update")?;
+        if let Some(msg) = st.fail_update.get(current.id.as_str()) {
+            return Err(CloudError::Api {
+                operation: "fake:Update".into(),
+                code: "InvalidParameterValue".into(),
+                message: msg.clone(),
+            });
+        }
         settle(&mut st, Instant::now());
         let until = Self::until(&st, current.kind);
         let Some(r) = st
