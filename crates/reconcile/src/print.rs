@@ -125,12 +125,9 @@ fn short(v: Option<&Value>) -> String {
     v.map_or_else(|| "(absent)".to_string(), show)
 }
 
-/// [`Value::display_short`], with unknown parts inside lists and maps shown as
-/// `(known after apply)` too.
+/// [`Value::display_short`] applied inside lists and maps too: long strings in them are shown
+/// by size and hash, unknown parts as `(known after apply)`.
 fn show(v: &Value) -> String {
-    if v.is_concrete() {
-        return v.display_short();
-    }
     match v {
         Value::List(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(",")),
         Value::Map(m) => format!(
@@ -166,11 +163,11 @@ fn field(p: &Painter, c: &Change, f: &FieldChange, out: &mut String) {
         .map_or(Compare::Exact, |s| s.compare);
     match (f.old.as_ref(), f.new.as_ref()) {
         // Maps: the keys that differ (Subset: only the keys the stack sets).
-        (Some(Value::Map(old)), Some(Value::Map(new))) if new.values().all(Value::is_concrete) => {
+        (Some(Value::Map(old)), Some(Value::Map(new))) => {
             let _ = writeln!(out, "{IND}{} {}:{forces}", p.paint(YELLOW, "~"), f.field);
             for (k, v) in new {
                 match old.get(k) {
-                    Some(o) if o == v => {}
+                    Some(o) if o == v && v.is_concrete() => {}
                     Some(o) => {
                         let _ = writeln!(
                             out,
@@ -187,12 +184,7 @@ fn field(p: &Painter, c: &Change, f: &FieldChange, out: &mut String) {
             }
             if compare != Compare::Subset {
                 for (k, o) in old.iter().filter(|(k, _)| !new.contains_key(*k)) {
-                    let _ = writeln!(
-                        out,
-                        "{IND}    {} {k}: {}",
-                        p.paint(RED, "-"),
-                        o.display_short()
-                    );
+                    let _ = writeln!(out, "{IND}    {} {k}: {}", p.paint(RED, "-"), show(o));
                 }
             }
         }
@@ -202,15 +194,10 @@ fn field(p: &Painter, c: &Change, f: &FieldChange, out: &mut String) {
         {
             let _ = writeln!(out, "{IND}{} {}:{forces}", p.paint(YELLOW, "~"), f.field);
             for v in new.iter().filter(|v| !old.contains(v)) {
-                let _ = writeln!(
-                    out,
-                    "{IND}    {} {}",
-                    p.paint(GREEN, "+"),
-                    v.display_short()
-                );
+                let _ = writeln!(out, "{IND}    {} {}", p.paint(GREEN, "+"), show(v));
             }
             for v in old.iter().filter(|v| !new.contains(v)) {
-                let _ = writeln!(out, "{IND}    {} {}", p.paint(RED, "-"), v.display_short());
+                let _ = writeln!(out, "{IND}    {} {}", p.paint(RED, "-"), show(v));
             }
         }
         (old, new) => {
