@@ -100,10 +100,14 @@ impl std::fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 /// The JSON Schema of stack files (generated from the model; doc comments are descriptions).
+/// Draft-07, the newest draft the YAML language server (VS Code's YAML extension and others)
+/// fully supports.
 pub fn json_schema() -> &'static serde_json::Value {
     static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
     SCHEMA.get_or_init(|| {
-        let mut schema = serde_json::to_value(schemars::schema_for!(Stack)).unwrap_or_default();
+        let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+        let root = generator.into_root_schema_for::<Stack>();
+        let mut schema = serde_json::to_value(root).unwrap_or_default();
         if let Some(obj) = schema.as_object_mut() {
             obj.insert("title".into(), "moodlestack stack file".into());
         }

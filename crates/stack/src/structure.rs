@@ -109,16 +109,27 @@ struct Checker<'s> {
     diags: Vec<Diagnostic>,
 }
 
-/// Follows `$ref`s (`#/$defs/Name`) to the schema that describes the value.
+/// Follows `$ref`s (`#/definitions/Name` or `#/$defs/Name`) and single-element `allOf`s (how
+/// draft-07 attaches a description to a reference) to the schema that describes the value.
 pub fn resolve<'s>(root: &'s Value, mut schema: &'s Value) -> &'s Value {
     for _ in 0..16 {
+        if let Some(Value::Array(all)) = schema.get("allOf") {
+            if all.len() == 1 {
+                schema = &all[0];
+                continue;
+            }
+        }
         let Some(r) = schema.get("$ref").and_then(Value::as_str) else {
             return schema;
         };
-        let Some(name) = r.strip_prefix("#/$defs/") else {
-            return schema;
+        let found = if let Some(name) = r.strip_prefix("#/definitions/") {
+            root.get("definitions").and_then(|d| d.get(name))
+        } else if let Some(name) = r.strip_prefix("#/$defs/") {
+            root.get("$defs").and_then(|d| d.get(name))
+        } else {
+            None
         };
-        match root.get("$defs").and_then(|d| d.get(name)) {
+        match found {
             Some(s) => schema = s,
             None => return schema,
         }
@@ -692,6 +703,28 @@ pub fn free(node: &Node) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reference_of_the_schema_resolves() {
+        fn walk(root: &Value, v: &Value, n: &mut usize) {
+            match v {
+                Value::Object(o) => {
+                    if o.contains_key("$ref") {
+                        let r = resolve(root, v);
+                        assert!(r.get("$ref").is_none() && r.get("allOf").is_none(), "{v}");
+                        *n += 1;
+                    }
+                    o.values().for_each(|c| walk(root, c, n));
+                }
+                Value::Array(a) => a.iter().for_each(|c| walk(root, c, n)),
+                _ => {}
+            }
+        }
+        let schema = crate::json_schema();
+        let mut n = 0;
+        walk(schema, schema, &mut n);
+        assert!(n >= 10, "only {n} references");
+    }
 
     #[test]
     fn parents_and_ints() {
