@@ -294,13 +294,26 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
 
 /// SHA-256 of the canonical JSON of `observed` sorted by id (then physical id). The status word
 /// is left out: it moves on its own (`available` -> `backing-up`) without changing what a plan
-/// would do. `apply plan.json` compares this with a fresh observation.
+/// would do; so is the order of set-valued fields (AWS may list subnets or rules in any order).
+/// `apply plan.json` compares this with a fresh observation.
 pub fn observed_digest(observed: &[Observed]) -> String {
     let mut sorted: Vec<Observed> = observed
         .iter()
-        .map(|o| Observed {
-            status: String::new(),
-            ..o.clone()
+        .map(|o| {
+            let mut o = Observed {
+                status: String::new(),
+                ..o.clone()
+            };
+            for fs in spec(o.kind)
+                .fields
+                .iter()
+                .filter(|f| f.compare == Compare::Set)
+            {
+                if let Some(Value::List(items)) = o.fields.get_mut(fs.name) {
+                    items.sort_by_cached_key(|v| serde_json::to_string(v).unwrap_or_default());
+                }
+            }
+            o
         })
         .collect();
     sorted.sort_by(|a, b| {

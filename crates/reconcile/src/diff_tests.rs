@@ -848,6 +848,19 @@ fn observed_digest_is_order_independent_and_ignores_status() {
     let mut busy = b.clone();
     busy.status = "updating".into();
     assert_eq!(d1, observed_digest(&[a.clone(), busy]));
+    let sg = |ids: [&str; 2]| {
+        observed_as(
+            &Resource::new("sg.db", Kind::SecurityGroup).with("ingress", Value::strs(ids)),
+            "sg-1",
+            KNOWN,
+            &[],
+        )
+    };
+    assert_eq!(
+        observed_digest(&[sg(["x", "y"])]),
+        observed_digest(&[sg(["y", "x"])]),
+        "sets are digested in canonical order"
+    );
     let mut changed = b;
     changed
         .fields
