@@ -88,6 +88,7 @@ pub fn run(g: &Global, target: &Path, o: Options) -> u8 {
             &desired,
             &o,
             final_snapshot,
+            execute::Verify::SamePlan,
         )
         .await
     })
@@ -179,7 +180,17 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> u8 {
         }
         let final_snapshot = moodlestack_stack::names::Names::for_stack_name(&plan.stack)
             .db_final_snapshot(unix_now());
-        execute_and_report(g, &cloud, &scope, &plan, &desired, o, final_snapshot).await
+        execute_and_report(
+            g,
+            &cloud,
+            &scope,
+            &plan,
+            &desired,
+            o,
+            final_snapshot,
+            execute::Verify::SameObservation,
+        )
+        .await
     })
 }
 
@@ -199,6 +210,7 @@ pub(super) fn unix_now() -> u64 {
 }
 
 /// Runs the plan, prints the report, reads back, prints the outputs; the exit code.
+#[allow(clippy::too_many_arguments)]
 async fn execute_and_report(
     g: &Global,
     cloud: &dyn Cloud,
@@ -207,6 +219,7 @@ async fn execute_and_report(
     desired: &[Resource],
     o: &Options,
     final_snapshot: String,
+    verify: execute::Verify,
 ) -> u8 {
     let printer = Printer::start(
         g,
@@ -220,6 +233,7 @@ async fn execute_and_report(
         final_snapshot_id: Some(final_snapshot),
         progress: printer.clone(),
         cancel,
+        verify,
         ..execute::Options::default()
     };
     let result = super::stats::timed("execute", execute::apply(cloud, scope, plan, &opts)).await;

@@ -151,6 +151,9 @@ pub struct Options {
     pub final_snapshot_id: Option<String>,
     pub progress: Arc<dyn Progress>,
     pub cancel: Cancel,
+    /// Once the lease is held, observe again and refuse if the stack changed since the plan (or
+    /// the destroy listing) was made.
+    pub verify: Verify,
 }
 
 impl Default for Options {
@@ -172,6 +175,7 @@ impl Default for Options {
             final_snapshot_id: None,
             progress: Arc::new(Silent),
             cancel: Cancel::new(),
+            verify: Verify::SamePlan,
         }
     }
 }
@@ -203,6 +207,9 @@ pub enum ExecError {
     /// The plan or destroy would lose data without `--allow-data-loss`.
     #[error("{0}")]
     Refused(String),
+    /// The stack changed between planning and taking the lease (another apply ran).
+    #[error("{0}")]
+    Stale(String),
 }
 
 /// What became of one resource.
@@ -893,7 +900,7 @@ async fn run_graph(
 }
 
 /// Takes the lease, runs `f`, releases the lease.
-async fn with_lease<F, Fut>(ctx: &Ctx<'_>, f: F) -> Result<Report, ExecError>
+async fn with_lease<F, Fut>(ctx: &Ctx<'_>, recheck: Recheck<'_>, f: F) -> Result<Report, ExecError>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Report>,
@@ -907,14 +914,128 @@ where
         owner: lease.owner.clone(),
         expires_at: lease.expires_at,
     });
-    let report = f().await;
+    let report = match recheck.run(ctx).await {
+        Ok(()) => Ok(f().await),
+        Err(e) => Err(e),
+    };
     if let Err(e) = ctx.cloud.release_lease(ctx.scope, &ctx.opts.owner).await {
         ctx.event(Event::Note(format!(
             "could not release the lease ({e}); it expires by itself at {}",
             lease.expires_at
         )));
     }
-    Ok(report)
+    report
+}
+
+/// What to check once the lease is held: the world is still the one the plan (or the destroy
+/// listing) was made from. Another apply may have run between planning and taking the lease.
+enum Recheck<'a> {
+    Plan(&'a Plan),
+    Observed(&'a [Observed], &'a [Resource]),
+}
+
+/// How strictly [`apply`] re-checks the world once it holds the lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verify {
+    /// Do not observe again.
+    Off,
+    /// A fresh diff must give the same plan (the same changes to the same values); changes in
+    /// fields the plan does not touch (an Auto Scaling group's current capacity) are fine.
+    SamePlan,
+    /// The observation must be identical ([`Plan::observed_digest`]): for saved plans.
+    SameObservation,
+}
+
+impl Recheck<'_> {
+    async fn run(&self, ctx: &Ctx<'_>) -> Result<(), ExecError> {
+        if ctx.opts.verify == Verify::Off {
+            return Ok(());
+        }
+        let desired: Vec<Resource> = match self {
+            Recheck::Plan(plan) => plan
+                .changes
+                .iter()
+                .filter_map(|c| c.desired.clone())
+                .collect(),
+            Recheck::Observed(_, desired) => desired.to_vec(),
+        };
+        let fresh = ctx
+            .cloud
+            .observe(ctx.scope, &desired)
+            .await
+            .map_err(|e| ExecError::Stale(format!("cannot observe the stack again: {e}")))?;
+        let result =
+            match self {
+                Recheck::Plan(plan) if ctx.opts.verify == Verify::SameObservation => {
+                    check_saved_plan(plan, &fresh)
+                }
+                Recheck::Plan(plan) => {
+                    let again = crate::diff::plan(ctx.scope, &desired, &fresh).map_err(|e| {
+                        ExecError::Stale(format!("cannot diff the stack again: {e}"))
+                    })?;
+                    if signature(plan) == signature(&again) {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                        "the stack changed since the plan was made (did another apply run?):\n  \
+                         - {}\n  fix: run apply again and review the new plan",
+                        what_changed(plan.changes.iter().filter_map(|c| c.current.as_ref()), &fresh)
+                            .join("\n  - ")
+                    ))
+                    }
+                }
+                Recheck::Observed(before, _) => {
+                    let known: HashSet<(Kind, &str)> = before
+                        .iter()
+                        .map(|o| (o.kind, o.physical_id.as_str()))
+                        .collect();
+                    let appeared: Vec<String> = fresh
+                        .iter()
+                        .filter(|o| !known.contains(&(o.kind, o.physical_id.as_str())))
+                        .map(|o| format!("{} ({}, {}) appeared", o.id, o.kind, o.physical_id))
+                        .collect();
+                    if appeared.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                        "the stack changed since it was listed (did an apply run?):\n  - {}\n  \
+                         fix: run destroy again and review the new listing",
+                        appeared.join("\n  - ")
+                    ))
+                    }
+                }
+            };
+        result.map_err(ExecError::Stale)
+    }
+}
+
+/// What a plan would do: (id, action, changed fields with their new values).
+type Signature = Vec<(String, Action, Vec<(String, String)>)>;
+
+fn signature(plan: &Plan) -> Signature {
+    let mut v: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action.is_change())
+        .map(|c| {
+            let fields = c
+                .fields
+                .iter()
+                .map(|f| {
+                    (
+                        f.field.clone(),
+                        f.new
+                            .as_ref()
+                            .map(|v| v.to_json().to_string())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect();
+            (c.id.to_string(), c.action, fields)
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 /// Refusals for a plan that would lose data without `allow_data_loss`.
@@ -1080,7 +1201,10 @@ pub async fn apply(
             ..Report::default()
         });
     }
-    with_lease(&ctx, || run_graph(&ctx, nodes, entries, attrs, true)).await
+    with_lease(&ctx, Recheck::Plan(plan), || {
+        run_graph(&ctx, nodes, entries, attrs, true)
+    })
+    .await
 }
 
 /// Whether step `from` (transitively) waits for step `to`.
@@ -1220,7 +1344,7 @@ pub async fn destroy(
         .map(|d| (&d.id, d.deps().into_iter().collect()))
         .collect();
     add_delete_edges(&mut nodes, &declared);
-    with_lease(&ctx, || {
+    with_lease(&ctx, Recheck::Observed(observed, desired), || {
         run_graph(&ctx, nodes, entries, HashMap::new(), true)
     })
     .await
@@ -1271,20 +1395,31 @@ pub fn check_saved_plan(plan: &Plan, observed: &[Observed]) -> Result<(), String
     if crate::diff::observed_digest(observed) == plan.observed_digest {
         return Ok(());
     }
-    let before: BTreeMap<&str, &Observed> = plan
-        .changes
-        .iter()
-        .filter_map(|c| c.current.as_ref())
-        .map(|o| (o.physical_id.as_str(), o))
+    let lines = what_changed(
+        plan.changes.iter().filter_map(|c| c.current.as_ref()),
+        observed,
+    );
+    Err(format!(
+        "the stack changed since this plan was made:\n  - {}\n  fix: make a new plan \
+         (moodlestack plan --out FILE, or run apply with the stack file) and review it",
+        lines.join("\n  - ")
+    ))
+}
+
+/// One line per resource that appeared, disappeared or changed between `before` and `after`
+/// (matched by kind and physical id).
+fn what_changed<'a>(before: impl Iterator<Item = &'a Observed>, after: &[Observed]) -> Vec<String> {
+    let before: BTreeMap<(Kind, &str), &Observed> = before
+        .map(|o| ((o.kind, o.physical_id.as_str()), o))
         .collect();
-    let after: BTreeMap<&str, &Observed> = observed
+    let after: BTreeMap<(Kind, &str), &Observed> = after
         .iter()
-        .map(|o| (o.physical_id.as_str(), o))
+        .map(|o| ((o.kind, o.physical_id.as_str()), o))
         .collect();
     let mut lines = Vec::new();
-    for (p, o) in &after {
-        match before.get(p) {
-            None => lines.push(format!("{} ({}, {p}) appeared", o.id, o.kind)),
+    for ((kind, p), o) in &after {
+        match before.get(&(*kind, *p)) {
+            None => lines.push(format!("{} ({kind}, {p}) appeared", o.id)),
             Some(b) => {
                 let mut keys: BTreeSet<&String> = b.fields.keys().collect();
                 keys.extend(o.fields.keys());
@@ -1301,19 +1436,15 @@ pub fn check_saved_plan(plan: &Plan, observed: &[Observed]) -> Result<(), String
             }
         }
     }
-    for (p, b) in &before {
-        if !after.contains_key(p) {
-            lines.push(format!("{} ({}, {p}) disappeared", b.id, b.kind));
+    for ((kind, p), b) in &before {
+        if !after.contains_key(&(*kind, *p)) {
+            lines.push(format!("{} ({kind}, {p}) disappeared", b.id));
         }
     }
     if lines.is_empty() {
-        lines.push("the observed state differs from the one the plan was made from".into());
+        lines.push("the observed state differs from the one it was made from".into());
     }
-    Err(format!(
-        "the stack changed since this plan was made:\n  - {}\n  fix: make a new plan (moodlestack \
-         plan --out FILE) and review it",
-        lines.join("\n  - ")
-    ))
+    lines
 }
 
 #[cfg(test)]

@@ -1081,3 +1081,78 @@ async fn crash_during_destroy_then_rerun_leaves_nothing() {
         }
     }
 }
+
+/// Two applies planned from the same state: the second one, run after the first, refuses its
+/// stale plan once it holds the lease (it would otherwise create duplicates).
+#[tokio::test(start_paused = true)]
+async fn a_stale_plan_is_refused_once_the_lease_is_held() {
+    let fake = FakeCloud::new();
+    let desired = desired();
+    let first = fresh_plan(&fake, &desired).await;
+    let second = fresh_plan(&fake, &desired).await;
+    assert!(apply(&fake, &scope(), &first, &opts())
+        .await
+        .unwrap()
+        .is_success());
+    let calls = fake.mutating_calls();
+    let o = Options {
+        owner: "bob@ci pid 7".into(),
+        ..opts()
+    };
+    let err = apply(&fake, &scope(), &second, &o).await.unwrap_err();
+    assert!(matches!(err, ExecError::Stale(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("net.vpc (vpc, vpc-") && msg.contains("appeared"),
+        "{msg}"
+    );
+    assert_eq!(fake.mutating_calls(), calls, "nothing mutated");
+    assert_eq!(fake.lease("demo"), None, "lease released");
+    assert_converged(&fake, &desired).await;
+
+    // A saved plan (strict): any change of the observation refuses, even one the plan does not
+    // touch; a fresh plan (the default) tolerates it.
+    let mut changed = self::desired();
+    changed[7]
+        .fields
+        .insert("instance_class".into(), Value::str("db.t4g.large"));
+    let plan = fresh_plan(&fake, &changed).await;
+    fake.drift("web.asg", "desired_capacity", Value::Int(3));
+    let strict = Options {
+        verify: Verify::SameObservation,
+        ..opts()
+    };
+    let err = apply(&fake, &scope(), &plan, &strict).await.unwrap_err();
+    assert!(
+        err.to_string().contains("web.asg") && err.to_string().contains("desired_capacity changed"),
+        "{err}"
+    );
+    assert_eq!(fake.mutating_calls(), calls);
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+
+    // Destroy: a resource that appears after the listing.
+    let calls = fake.mutating_calls();
+    let observed = fake.observe(&scope(), &changed).await.unwrap();
+    let extra = Resource::new("sg.extra", Kind::SecurityGroup)
+        .with("vpc_id", Value::str("vpc-x"))
+        .with("group_name", "demo-extra")
+        .with("tags", tags("sg.extra"));
+    fake.create(&scope(), &extra.id, extra.kind, &extra.fields)
+        .await
+        .unwrap();
+    let calls = calls + 1;
+    let o = Options {
+        allow_data_loss: true,
+        ..opts()
+    };
+    let err = destroy(&fake, &scope(), &observed, &changed, &o)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("sg.extra (security_group, sg-")
+            && err.to_string().contains("appeared"),
+        "{err}"
+    );
+    assert_eq!(fake.mutating_calls(), calls);
+}
