@@ -9,7 +9,8 @@
 #   localstack/emulator.sh run -- CMD...  start, run CMD with the environment set, stop
 #
 # moodlestack itself only needs AWS_ENDPOINT_URL and test credentials; LocalStack (see
-# localstack/README.md and docker-compose.yml) works the same way.
+# localstack/README.md and docker-compose.yml) works the same way. The server runs through
+# localstack/moto_server.py, which adds the one call moto lacks (see localstack/README.md).
 set -euo pipefail
 
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
@@ -19,6 +20,7 @@ PIDFILE="$CACHE/emulator.pid"
 URLFILE="$CACHE/emulator.url"
 LOGFILE="$CACHE/emulator.log"
 REGION="${AWS_REGION:-eu-west-1}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
 
 die() { echo "emulator: $*" >&2; exit 1; }
 
@@ -50,7 +52,8 @@ start() {
   local port url
   port=$(free_port)
   url="http://127.0.0.1:$port"
-  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" \
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "$VENV/bin/python" "$HERE/moto_server.py" \
+    -H 127.0.0.1 -p "$port" \
     >"$LOGFILE" 2>&1 &
   echo $! >"$PIDFILE"
   echo "$url" >"$URLFILE"
