@@ -179,7 +179,10 @@ pub(crate) fn ok_if_not_found(r: Result<(), CloudError>) -> Result<(), CloudErro
 /// States in which a resource is on its way out (observe skips them).
 fn is_leaving(kind: Kind, status: &str) -> bool {
     match kind {
-        Kind::NatGateway => matches!(status, "deleting" | "deleted"),
+        // A failed gateway never becomes usable; AWS deletes it by itself after a while.
+        Kind::NatGateway => {
+            matches!(status, "deleting" | "deleted") || status.starts_with("failed")
+        }
         Kind::Instance => matches!(status, "shutting-down" | "terminated"),
         _ => false,
     }
@@ -453,7 +456,7 @@ fn readiness(o: Observed, want: Want) -> Readiness {
     match (o.kind, status.as_str()) {
         (Kind::NatGateway, "deleted") | (Kind::Instance, "terminated") => Readiness::Gone,
         (_, _) if want == Want::Gone => Readiness::Pending(status),
-        (Kind::NatGateway, "failed") => Readiness::Failed(status),
+        (Kind::NatGateway, s) if s.starts_with("failed") => Readiness::Failed(status),
         (Kind::NatGateway, "available") => Readiness::Ready(o),
         (Kind::NatGateway, _) => Readiness::Pending(status),
         (Kind::Instance, "running") => Readiness::Ready(o),
@@ -564,5 +567,23 @@ mod tests {
         let mut s = o;
         s.status = "stopped".into();
         assert!(matches!(readiness(s, Want::Ready), Readiness::Failed(_)));
+        let mut n = observed(
+            Kind::NatGateway,
+            "nat-1",
+            BTreeMap::new(),
+            Fields::new(),
+            BTreeMap::new(),
+            "failed: no capacity",
+        );
+        assert!(matches!(
+            readiness(n.clone(), Want::Ready),
+            Readiness::Failed(_)
+        ));
+        assert!(is_leaving(Kind::NatGateway, &n.status));
+        n.status = "pending".into();
+        assert_eq!(
+            readiness(n, Want::Ready),
+            Readiness::Pending("pending".into())
+        );
     }
 }

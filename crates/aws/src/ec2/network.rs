@@ -509,11 +509,12 @@ pub(super) async fn create_nat(
             .nat_gateway()
             .ok_or_else(|| CloudError::Other("ec2:CreateNatGateway returned no gateway".into()))?;
         let nat_id = n.nat_gateway_id().unwrap_or_default().to_string();
-        // The token of an earlier gateway with the same fields that was deleted since returns
-        // that gateway: derive a new token from it (deterministic, so a rerun does the same).
+        // The token of an earlier gateway with the same fields that failed or was deleted
+        // since returns that gateway: derive a new token from it (deterministic, so a rerun
+        // derives the same one).
         let gone = n
             .state()
-            .is_some_and(|s| matches!(s.as_str(), "deleting" | "deleted"));
+            .is_some_and(|s| matches!(s.as_str(), "deleting" | "deleted" | "failed"));
         if gone && salt.len() < 400 {
             salt.push_str(&nat_id);
             continue;
