@@ -11,8 +11,9 @@ use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(name = "moodlestack", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 success, 1 error, 2 changes present \
-(plan --detailed-exitcode), 130 interrupted.")]
+#[command(after_help = "Exit codes: 0 success (a stack with only warnings is valid); 1 error \
+(invalid stack file, AWS error, refused plan); 2 changes present (plan --detailed-exitcode) or a \
+command-line usage error; 130 interrupted.")]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -23,20 +24,25 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Override the stack's name (e.g. one stack per CI branch).
+    /// Override the stack's `name` (e.g. one stack per CI branch: `--name pr-142`). Every AWS
+    /// name derives from it, so it must stay short enough for them (at most 28 characters);
+    /// problems are reported against this argument.
     #[arg(long, global = true, value_name = "NAME")]
     pub name: Option<String>,
-    /// Override any field of the stack file, e.g. `--set web.max=4` or
-    /// `--set load_balancer.certificate_arn=arn:...`. Repeatable; applied in order.
+    /// Override any field of the stack file before validation: a dotted path with list indexes
+    /// and a YAML value, e.g. `--set web.max=4`, `--set web.instance_types=[m6i.large,c6i.large,t3.large]`,
+    /// `--set web.instance_types[0]=m7i.large`, `--set load_balancer.certificate_arn=arn:aws:acm:...`.
+    /// Repeatable; applied in order. An unknown path is an error naming the closest one.
     #[arg(long = "set", global = true, value_name = "PATH=VALUE")]
     pub set: Vec<String>,
-    /// More output (repeat for more).
+    /// More output: `validate -v` also prints a summary of the stack (network, database, fleet,
+    /// derived names). Repeat for more.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Only errors.
+    /// Only errors: no progress, no warnings, no success message (the exit code tells).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// When to use colors.
+    /// When to color output: `auto` colors a terminal unless `NO_COLOR` is set.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// After the command, print the AWS requests made (by service and operation) and the wall
@@ -47,8 +53,11 @@ pub struct Global {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
+    /// Color when writing to a terminal and `NO_COLOR` is not set.
     Auto,
+    /// Always color (e.g. CI logs that render ANSI colors).
     Always,
+    /// Never color.
     Never,
 }
 

@@ -1,7 +1,19 @@
-//! `moodlestack apply`.
+//! `moodlestack apply`: plan, show, confirm, execute, read back, print the outputs. Also applies
+//! a saved plan (`moodlestack apply plan.json`) exactly, after checking that the world did not
+//! change since it was made.
+//!
+//! The progress printer and the confirmation prompt here are shared with `destroy`.
 
+use super::common::{self, EXIT_ERROR, EXIT_OK};
 use crate::Global;
+use moodlestack_model::{Cloud, Resource, Scope};
+use moodlestack_reconcile::execute::{self, Event, Progress};
+use moodlestack_reconcile::{diff, print, Plan};
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub struct Options {
     pub auto_approve: bool,
@@ -9,8 +21,557 @@ pub struct Options {
     pub parallelism: usize,
 }
 
-// TODO: owned by the apply work.
-pub fn run(_g: &Global, _target: &Path, _o: Options) -> u8 {
-    eprintln!("moodlestack apply: not built yet");
-    1
+/// Exit code after Ctrl-C.
+pub(super) const EXIT_INTERRUPTED: u8 = 130;
+
+pub fn run(g: &Global, target: &Path, o: Options) -> u8 {
+    if o.parallelism == 0 {
+        eprintln!("error: --parallelism must be at least 1");
+        return EXIT_ERROR;
+    }
+    if is_saved_plan(target) {
+        return run_saved(g, target, &o);
+    }
+    let loaded = match super::plan::load(g, target) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let stack = &loaded.stack;
+    let rt = common::runtime();
+    rt.block_on(async {
+        let cloud = common::cloud(stack).await;
+        let planned = match super::plan::make_plan(&loaded, &cloud).await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return EXIT_ERROR;
+            }
+        };
+        for (phase, d) in &planned.phases {
+            super::stats::record(phase, *d);
+        }
+        let plan = planned.plan;
+        let desired: Vec<Resource> = plan
+            .changes
+            .iter()
+            .filter_map(|c| c.desired.clone())
+            .collect();
+        if !g.quiet {
+            print!("{}", print::text(&plan, common::color_stdout(g)));
+        }
+        if let Err(refused) = diff::guard(&plan, o.allow_data_loss) {
+            eprintln!("error: {refused}");
+            return EXIT_ERROR;
+        }
+        if !plan.has_changes() {
+            return EXIT_OK;
+        }
+        let question = format!(
+            "Apply these changes to stack `{}` in {}? Only `yes` is accepted: ",
+            plan.stack, plan.region
+        );
+        match confirm(o.auto_approve, &question, "apply") {
+            Ok(true) => {}
+            Ok(false) => {
+                eprintln!("Apply cancelled; nothing was changed.");
+                return EXIT_ERROR;
+            }
+            Err(code) => return code,
+        }
+        let final_snapshot =
+            moodlestack_stack::names::Names::of(stack).db_final_snapshot(unix_now());
+        execute_and_report(
+            g,
+            &cloud,
+            &common::scope(stack),
+            &plan,
+            &desired,
+            &o,
+            final_snapshot,
+            execute::Verify::SamePlan,
+        )
+        .await
+    })
+}
+
+/// `apply plan.json`.
+fn run_saved(g: &Global, path: &Path, o: &Options) -> u8 {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            return EXIT_ERROR;
+        }
+    };
+    let plan = match print::read_json(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {}: {e}", path.display());
+            return EXIT_ERROR;
+        }
+    };
+    if let Some(name) = &g.name {
+        if name != &plan.stack {
+            eprintln!(
+                "error: the plan is for stack `{}`, not `{name}`\n  fix: drop --name, or make a \
+                 plan for `{name}`",
+                plan.stack
+            );
+            return EXIT_ERROR;
+        }
+    }
+    if !g.set.is_empty() {
+        eprintln!(
+            "error: --set does not apply to a saved plan (it is applied exactly as saved)\n  fix: \
+             pass --set to `moodlestack plan ... --out FILE` instead"
+        );
+        return EXIT_ERROR;
+    }
+    let scope = Scope {
+        stack: plan.stack.clone(),
+        region: plan.region.clone(),
+    };
+    let desired: Vec<Resource> = plan
+        .changes
+        .iter()
+        .filter_map(|c| c.desired.clone())
+        .collect();
+    let rt = common::runtime();
+    rt.block_on(async {
+        let cloud = moodlestack_aws::AwsCloud::from_env(&scope.region).await;
+        super::stats::register(cloud.stats());
+        let observed = match super::stats::timed("observe", cloud.observe(&scope, &desired)).await {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot read the stack's resources in {}: {e}",
+                    scope.region
+                );
+                return EXIT_ERROR;
+            }
+        };
+        if let Err(e) = execute::check_saved_plan(&plan, &observed) {
+            eprintln!("error: refusing to apply {}: {e}", path.display());
+            return EXIT_ERROR;
+        }
+        if !g.quiet {
+            print!("{}", print::text(&plan, common::color_stdout(g)));
+        }
+        if let Err(refused) = diff::guard(&plan, o.allow_data_loss) {
+            eprintln!("error: {refused}");
+            return EXIT_ERROR;
+        }
+        if !plan.has_changes() {
+            return EXIT_OK;
+        }
+        let question = format!(
+            "Apply the saved plan {} to stack `{}` in {}? Only `yes` is accepted: ",
+            path.display(),
+            plan.stack,
+            plan.region
+        );
+        match confirm(o.auto_approve, &question, "apply") {
+            Ok(true) => {}
+            Ok(false) => {
+                eprintln!("Apply cancelled; nothing was changed.");
+                return EXIT_ERROR;
+            }
+            Err(code) => return code,
+        }
+        let final_snapshot = moodlestack_stack::names::Names::for_stack_name(&plan.stack)
+            .db_final_snapshot(unix_now());
+        execute_and_report(
+            g,
+            &cloud,
+            &scope,
+            &plan,
+            &desired,
+            o,
+            final_snapshot,
+            execute::Verify::SameObservation,
+        )
+        .await
+    })
+}
+
+/// A saved plan is JSON (`{` first); a stack file is YAML.
+fn is_saved_plan(path: &Path) -> bool {
+    if path.extension().is_some_and(|e| e == "json") {
+        return true;
+    }
+    std::fs::read_to_string(path).is_ok_and(|t| t.trim_start().starts_with('{'))
+}
+
+pub(super) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Runs the plan, prints the report, reads back, prints the outputs; the exit code.
+#[allow(clippy::too_many_arguments)]
+async fn execute_and_report(
+    g: &Global,
+    cloud: &dyn Cloud,
+    scope: &Scope,
+    plan: &Plan,
+    desired: &[Resource],
+    o: &Options,
+    final_snapshot: String,
+    verify: execute::Verify,
+) -> u8 {
+    let printer = Printer::start(
+        g,
+        plan.changes.iter().filter(|c| c.action.is_change()).count(),
+    );
+    let cancel = execute::Cancel::new();
+    watch_ctrl_c(cancel.clone());
+    let opts = execute::Options {
+        parallelism: o.parallelism,
+        allow_data_loss: o.allow_data_loss,
+        final_snapshot_id: Some(final_snapshot),
+        progress: printer.clone(),
+        cancel,
+        verify,
+        ..execute::Options::default()
+    };
+    let result = super::stats::timed("execute", execute::apply(cloud, scope, plan, &opts)).await;
+    printer.finish();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    eprintln!("{report}");
+    if report.interrupted {
+        eprintln!(
+            "Interrupted: calls already made stand (every resource is tagged); run apply again to \
+             finish."
+        );
+        return EXIT_INTERRUPTED;
+    }
+    if !report.is_success() {
+        return EXIT_ERROR;
+    }
+    // Read back: every managed field took.
+    match super::stats::timed("read back", execute::read_back(cloud, scope, desired)).await {
+        Ok(problems) if problems.is_empty() => {}
+        Ok(problems) => {
+            eprintln!("error: read-back after apply: these managed fields did not take:");
+            for p in &problems {
+                eprintln!("  - {p}");
+            }
+            eprintln!(
+                "  fix: run apply again; if the same fields show up, AWS changes them back (a \
+                 service default or a value it normalizes): adjust the stack file"
+            );
+            return EXIT_ERROR;
+        }
+        Err(e) => {
+            eprintln!("error: read-back after apply failed: {e}");
+            return EXIT_ERROR;
+        }
+    }
+    if !g.quiet {
+        println!(
+            "\nApply complete: stack `{}` matches its stack file.",
+            scope.stack
+        );
+        let outputs = super::outputs::Outputs::from_attrs(&report.attrs);
+        print!("{}", outputs.text());
+    }
+    EXIT_OK
+}
+
+/// First Ctrl-C: cancel (nothing new starts, the lease is released); second: exit at once.
+pub(super) fn watch_ctrl_c(cancel: execute::Cancel) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nInterrupted: stopping (nothing new starts; the lease is released). Press \
+                 Ctrl-C again to quit at once."
+            );
+            cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        }
+    });
+}
+
+/// Asks `question` on the terminal. `Err(code)` when there is no terminal to ask and no
+/// `--auto-approve`.
+pub(super) fn confirm(auto_approve: bool, question: &str, command: &str) -> Result<bool, u8> {
+    if auto_approve {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: {command} needs confirmation, but standard input is not a terminal\n  fix: \
+             review the plan above and pass --auto-approve (CI), or run it in a terminal"
+        );
+        return Err(EXIT_ERROR);
+    }
+    eprint!("\n{question}");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return Ok(false);
+    }
+    Ok(answer.trim() == "yes")
+}
+
+/// Prints executor events: on a terminal, a status line (`[3/14] running: db.instance creating
+/// 2m10s, ...`) redrawn every second under the event lines; otherwise one plain line per event.
+#[derive(Clone)]
+pub(super) struct Printer(Arc<PrinterInner>);
+
+pub(super) struct PrinterInner {
+    tty: bool,
+    quiet: bool,
+    verbose: bool,
+    color: bool,
+    state: Mutex<PrinterState>,
+}
+
+#[derive(Default)]
+struct PrinterState {
+    total: usize,
+    finished: usize,
+    /// id -> (what, started, status)
+    running: BTreeMap<String, (&'static str, Instant, String)>,
+    stopped: bool,
+    line_shown: bool,
+}
+
+impl Printer {
+    pub(super) fn start(g: &Global, total: usize) -> Arc<Printer> {
+        let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let p = Arc::new(Printer(Arc::new(PrinterInner {
+            tty,
+            quiet: g.quiet,
+            verbose: g.verbose > 0,
+            color: common::color_stderr(g),
+            state: Mutex::new(PrinterState {
+                total,
+                ..Default::default()
+            }),
+        })));
+        if tty && !g.quiet {
+            let inner = p.0.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let mut st = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+                    if st.stopped {
+                        break;
+                    }
+                    inner.redraw(&mut st);
+                }
+            });
+        }
+        p
+    }
+
+    pub(super) fn finish(&self) {
+        let mut st = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.stopped = true;
+        self.0.clear(&mut st);
+    }
+}
+
+impl PrinterInner {
+    fn clear(&self, st: &mut PrinterState) {
+        if st.line_shown {
+            eprint!("\r\x1b[2K");
+            st.line_shown = false;
+        }
+    }
+
+    fn redraw(&self, st: &mut PrinterState) {
+        if !self.tty || self.quiet || st.stopped {
+            return;
+        }
+        self.clear(st);
+        if st.running.is_empty() {
+            return;
+        }
+        let width = terminal_width();
+        let mut line = format!("[{}/{}] running:", st.finished, st.total);
+        for (shown, (id, (_, started, status))) in st.running.iter().enumerate() {
+            let item = format!(" {id} {status} {}", execute::fmt_elapsed(started.elapsed()));
+            if line.len() + item.len() + 12 > width && shown > 0 {
+                line.push_str(&format!(" (+{} more)", st.running.len() - shown));
+                break;
+            }
+            line.push_str(&item);
+            line.push(',');
+        }
+        if line.ends_with(',') {
+            line.pop();
+        }
+        eprint!("{line}");
+        let _ = std::io::stderr().flush();
+        st.line_shown = true;
+    }
+
+    fn line(&self, st: &mut PrinterState, text: &str) {
+        self.clear(st);
+        eprintln!("{text}");
+        self.redraw(st);
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
+}
+
+fn status_word(what: &str) -> &'static str {
+    match what {
+        "create" | "replace: create new" => "creating",
+        "update" => "updating",
+        "delete" | "replace: delete old" => "deleting",
+        _ => "reading",
+    }
+}
+
+impl Progress for Printer {
+    fn event(&self, event: &Event) {
+        let p = &self.0;
+        let mut st = p.state.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::LeaseTaken { owner, .. } => {
+                if p.verbose {
+                    p.line(&mut st, &format!("Took the stack's lease as {owner}."));
+                }
+            }
+            Event::Started { id, kind, what } => {
+                st.running.insert(
+                    id.to_string(),
+                    (what, Instant::now(), status_word(what).into()),
+                );
+                if !p.quiet && *what != "read" {
+                    p.line(&mut st, &format!("  {id} ({kind}): {what}..."));
+                }
+            }
+            Event::Waiting {
+                id,
+                status,
+                elapsed,
+            } => {
+                if let Some(r) = st.running.get_mut(id.as_str()) {
+                    r.2 = status.clone();
+                }
+                if !p.quiet && !p.tty {
+                    p.line(
+                        &mut st,
+                        &format!("  {id}: {status} ({})", execute::fmt_elapsed(*elapsed)),
+                    );
+                }
+            }
+            Event::Retrying {
+                id,
+                error,
+                attempt,
+                delay,
+            } => {
+                if !p.quiet {
+                    p.line(
+                        &mut st,
+                        &format!(
+                            "  {id}: {error}; retry {attempt} in {}",
+                            execute::fmt_elapsed(*delay)
+                        ),
+                    );
+                }
+            }
+            Event::Finished {
+                id,
+                kind,
+                what,
+                elapsed,
+            } => {
+                st.running.remove(id.as_str());
+                if *what != "read" && *what != "replace: delete old" {
+                    st.finished += 1;
+                }
+                if !p.quiet && *what != "read" {
+                    let done = match *what {
+                        "create" => "created",
+                        "update" => "updated",
+                        "delete" => "deleted",
+                        "replace: delete old" => "old one deleted",
+                        "replace: create new" => "replaced",
+                        _ => "done",
+                    };
+                    let text = format!(
+                        "  {id} ({kind}): {done} in {}",
+                        execute::fmt_elapsed(*elapsed)
+                    );
+                    p.line(&mut st, &p.paint("32", &text));
+                }
+            }
+            Event::Failed {
+                id,
+                kind,
+                what,
+                error,
+                elapsed,
+            } => {
+                st.running.remove(id.as_str());
+                st.finished += 1;
+                let text = format!(
+                    "  {id} ({kind}): {what} FAILED after {}: {error}",
+                    execute::fmt_elapsed(*elapsed)
+                );
+                p.line(&mut st, &p.paint("31", &text));
+            }
+            Event::Skipped { id, reason, .. } => {
+                st.finished += 1;
+                if !p.quiet {
+                    p.line(
+                        &mut st,
+                        &p.paint("33", &format!("  {id}: skipped: {reason}")),
+                    );
+                }
+            }
+            Event::Note(text) => p.line(&mut st, &format!("note: {text}")),
+        }
+    }
+}
+
+/// The declared resources, for observing (kinds that cannot be filtered by tag are found by
+/// their deterministic names). When the AMI cannot be resolved (a retired SSM parameter), a
+/// placeholder image is used: observing and deleting do not depend on it.
+pub(super) async fn desired_for_observe(
+    stack: &moodlestack_stack::Stack,
+    cloud: &dyn Cloud,
+) -> anyhow::Result<Vec<Resource>> {
+    match common::desired(stack, cloud).await {
+        Ok(d) => Ok(d),
+        Err(e) => {
+            let image = moodlestack_graph::Image {
+                image_id: "ami-00000000000000000".into(),
+                architecture: "x86_64".into(),
+                root_device_name: "/dev/sda1".into(),
+            };
+            moodlestack_graph::build(stack, &image).map_err(|e2| {
+                anyhow::anyhow!("cannot build the stack's resource graph: {e2} (AMI: {e})")
+            })
+        }
+    }
 }

@@ -13,14 +13,29 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_CHANGES: u8 = 2;
 
-/// Loads and validates the stack file with `--name`/`--set`; on failure prints the full report
-/// to stderr and returns the exit code.
+/// Loads and validates the stack file with `--name`/`--set`. Warnings go to stderr (unless
+/// `-q`); on failure the full report (every problem, located, with its fix) goes to stderr and
+/// the exit code is returned.
 pub fn load_stack(g: &Global, path: &Path) -> Result<Stack, u8> {
+    load_stack_sourced(g, path).map(|loaded| loaded.stack)
+}
+
+/// [`load_stack`], keeping where each field came from (for checks that point into the file
+/// later, e.g. [`moodlestack_stack::check_image_architecture`]).
+pub fn load_stack_sourced(g: &Global, path: &Path) -> Result<moodlestack_stack::Loaded, u8> {
     let options = LoadOptions { name: g.name.clone(), set: g.set.clone() };
-    moodlestack_stack::load_file(path, &options).map_err(|e| {
-        eprintln!("{e}");
-        EXIT_ERROR
-    })
+    match moodlestack_stack::load(path, &options) {
+        Ok(loaded) => {
+            if !g.quiet {
+                eprint!("{}", loaded.warnings_report(color_stderr(g)));
+            }
+            Ok(loaded)
+        }
+        Err(e) => {
+            eprint!("{}", e.render(color_stderr(g)));
+            Err(EXIT_ERROR)
+        }
+    }
 }
 
 /// Whether to color output written to stdout.
@@ -49,7 +64,9 @@ pub fn scope(stack: &Stack) -> moodlestack_model::Scope {
 /// The AWS cloud for the stack's region (credentials, profiles and `AWS_ENDPOINT_URL` from the
 /// environment).
 pub async fn cloud(stack: &Stack) -> moodlestack_aws::AwsCloud {
-    moodlestack_aws::AwsCloud::from_env(&stack.region).await
+    let cloud = moodlestack_aws::AwsCloud::from_env(&stack.region).await;
+    super::stats::register(cloud.stats());
+    cloud
 }
 
 /// A tokio runtime for the commands that talk to AWS.

@@ -7,6 +7,7 @@ mod outputs;
 mod plan;
 mod render;
 mod schema;
+mod stats;
 mod validate;
 
 use crate::{Cli, Command};
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> ExitCode {
     let g = cli.global;
+    let started = std::time::Instant::now();
     let code: u8 = match cli.command {
         Command::Validate { stack } => validate::run(&g, &stack),
         Command::Schema => schema::run(&g),
@@ -37,5 +39,8 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Outputs { stack, json } => outputs::run(&g, &stack, json),
     };
+    if g.stats {
+        eprintln!("{}", stats::report(started.elapsed()));
+    }
     ExitCode::from(code)
 }

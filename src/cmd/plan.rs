@@ -1,7 +1,13 @@
-//! `moodlestack plan`.
+//! `moodlestack plan`: load the stack, resolve the AMI, build the desired graph, observe the
+//! stack's resources, diff, guard, print.
 
+use super::common::{self, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 use crate::Global;
+use moodlestack_model::Cloud;
+use moodlestack_reconcile::{diff, print, Plan};
+use moodlestack_stack::Loaded;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub struct Options {
     pub json: bool,
@@ -10,8 +16,110 @@ pub struct Options {
     pub allow_data_loss: bool,
 }
 
-// TODO: owned by the plan work.
-pub fn run(_g: &Global, _stack: &Path, _o: Options) -> u8 {
-    eprintln!("moodlestack plan: not built yet");
-    1
+/// A plan and how long each phase of making it took (for `--stats`).
+pub struct Planned {
+    pub plan: Plan,
+    /// (phase, wall time): `resolve_image`, `graph`, `observe`, `diff`.
+    pub phases: Vec<(&'static str, Duration)>,
+}
+
+/// The plan that takes the stack's resources as they exist to what `loaded` declares: resolves
+/// the AMI, checks the instance types against its architecture, builds the desired graph,
+/// observes the stack's resources through `cloud` and diffs. The data-loss guard is NOT applied
+/// (callers run [`diff::guard`] with their `--allow-data-loss`).
+pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Planned> {
+    let stack = &loaded.stack;
+    let mut phases = Vec::new();
+    let t = Instant::now();
+    let image = common::resolve_image(stack, cloud).await?;
+    moodlestack_stack::check_image_architecture(loaded, &image.architecture)?;
+    phases.push(("resolve_image", t.elapsed()));
+
+    let t = Instant::now();
+    let desired = moodlestack_graph::build(stack, &image)?;
+    phases.push(("graph", t.elapsed()));
+
+    let t = Instant::now();
+    let scope = common::scope(stack);
+    let observed = cloud.observe(&scope, &desired).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the stack's resources in {}: {e}\n  fix: check the AWS credentials \
+             (profile, SSO session or environment) and that they may describe EC2, RDS, EFS, \
+             ElastiCache, ELB, Auto Scaling, IAM and Secrets Manager resources",
+            stack.region
+        )
+    })?;
+    phases.push(("observe", t.elapsed()));
+
+    let t = Instant::now();
+    let plan = diff::plan(&scope, &desired, &observed)?;
+    phases.push(("diff", t.elapsed()));
+    Ok(Planned { plan, phases })
+}
+
+/// Loads and validates the stack file with `--name`/`--set`, keeping where each field came from
+/// (the AMI architecture check points into the file); see [`common::load_stack_sourced`].
+pub fn load(g: &Global, path: &Path) -> Result<Loaded, u8> {
+    common::load_stack_sourced(g, path)
+}
+
+pub fn run(g: &Global, path: &Path, o: Options) -> u8 {
+    let loaded = match load(g, path) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let rt = common::runtime();
+    let planned = rt.block_on(async {
+        let cloud = common::cloud(&loaded.stack).await;
+        make_plan(&loaded, &cloud).await
+    });
+    match planned {
+        Ok(planned) => {
+            for (phase, d) in &planned.phases {
+                super::stats::record(phase, *d);
+            }
+            report(g, &o, &planned.plan)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Prints the plan (text or JSON), applies the data-loss guard, saves `--out`; returns the exit
+/// code.
+fn report(g: &Global, o: &Options, plan: &Plan) -> u8 {
+    if o.json {
+        print!("{}", print::json(plan));
+    } else if !g.quiet {
+        print!("{}", print::text(plan, common::color_stdout(g)));
+    }
+    if let Err(refused) = diff::guard(plan, o.allow_data_loss) {
+        eprintln!("error: {refused}");
+        if o.out.is_some() {
+            eprintln!("  (the plan was not saved)");
+        }
+        return EXIT_ERROR;
+    }
+    if let Some(out) = &o.out {
+        if let Err(e) = std::fs::write(out, print::json(plan)) {
+            eprintln!(
+                "error: cannot write the plan to {}: {e}\n  fix: choose a writable path for --out",
+                out.display()
+            );
+            return EXIT_ERROR;
+        }
+        if !g.quiet {
+            eprintln!(
+                "Saved the plan to {0}. Apply exactly this plan with `moodlestack apply {0}`.",
+                out.display()
+            );
+        }
+    }
+    if o.detailed_exitcode && plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    }
 }

@@ -1,12 +1,10 @@
-//! `moodlestack schema`.
+//! `moodlestack schema`: print the JSON Schema of stack files (generated from the model; the doc
+//! comments are its descriptions). `stacks/moodlestack.schema.json` is this output, committed.
 
-#[allow(unused_imports)]
+use super::common::EXIT_OK;
 use crate::Global;
-#[allow(unused_imports)]
-use std::path::Path;
 
-// TODO: owned by the schema work.
 pub fn run(_g: &Global) -> u8 {
-    eprintln!("moodlestack schema: not built yet");
-    1
+    print!("{}", moodlestack_stack::json_schema_text());
+    EXIT_OK
 }

@@ -1,17 +1,77 @@
-//! `moodlestack validate`.
+//! `moodlestack validate`: load the stack file with `--name`/`--set`, report every problem
+//! (errors and warnings, each located), and exit 0 when it is valid.
 
-use super::common::{load_stack, EXIT_OK};
+use super::common::{load_stack_sourced, EXIT_OK};
 use crate::Global;
+use moodlestack_stack::Names;
 use std::path::Path;
 
 pub fn run(g: &Global, path: &Path) -> u8 {
-    match load_stack(g, path) {
-        Ok(stack) => {
-            if !g.quiet {
-                println!("{}: stack `{}` is valid", path.display(), stack.name);
-            }
-            EXIT_OK
-        }
-        Err(code) => code,
+    let loaded = match load_stack_sourced(g, path) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let s = &loaded.stack;
+    if g.quiet {
+        return EXIT_OK;
     }
+    let warnings = match loaded.warnings.len() {
+        0 => String::new(),
+        1 => " (1 warning)".to_string(),
+        n => format!(" ({n} warnings)"),
+    };
+    println!("{}: stack `{}` is valid{warnings}", path.display(), s.name);
+    if g.verbose > 0 {
+        let names = Names::of(s);
+        let network = match &s.network.existing {
+            Some(ex) => format!(
+                "existing {} ({} public, {} private subnets)",
+                ex.vpc_id,
+                ex.public_subnet_ids.len(),
+                ex.private_subnet_ids.len()
+            ),
+            None => format!(
+                "{} in {} (public {}, private {})",
+                s.network.cidr,
+                s.zones().join(", "),
+                s.public_subnet_cidrs().join(", "),
+                s.private_subnet_cidrs().join(", ")
+            ),
+        };
+        println!("  region      {}", s.region);
+        println!("  network     {network}");
+        println!(
+            "  database    {} {} {}{}",
+            s.database.engine.rds_name(),
+            s.database.engine_version(),
+            s.database.instance_class,
+            if s.database.multi_az {
+                ", Multi-AZ"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  web fleet   {}-{} of {} (On-Demand base {}, {})",
+            s.web.min,
+            s.web.max,
+            s.web.instance_types.join(", "),
+            s.web.on_demand_base,
+            s.web.spot_allocation_strategy
+        );
+        println!("  stable      {}", s.stable.instance_type);
+        println!(
+            "  site        {} ({})",
+            s.moodle.wwwroot,
+            if s.https() { "HTTPS" } else { "HTTP only" }
+        );
+        println!(
+            "  names       ALB {}, target group {}, DB {}, Redis {}",
+            names.load_balancer(),
+            names.target_group(),
+            names.db_identifier(),
+            names.cache_replication_group()
+        );
+    }
+    EXIT_OK
 }

@@ -1,8 +1,10 @@
 //! Starts and stops the local AWS emulator (moto server) for a test.
 //!
-//! The server binary is found in this order: `$MOTO_SERVER`, the virtualenv that
-//! `localstack/emulator.sh install` creates (`.cache/moto-venv/bin/moto_server` under the
-//! repository), then `moto_server` on `PATH`.
+//! The server runs through `localstack/moto_server.py` (moto's server plus the one call moto
+//! lacks, see localstack/README.md) with the Python of moto's virtualenv, found in this order:
+//! `$MOTO_PYTHON`; the `python` beside `$MOTO_SERVER`; the virtualenv that
+//! `localstack/emulator.sh install` creates (`$MOODLESTACK_CACHE/moto-venv`, default
+//! `~/.cache/moodlestack`); then `python3` on `PATH`.
 
 #![allow(dead_code)]
 
@@ -19,15 +21,24 @@ pub struct Emulator {
 
 pub const REGION: &str = "eu-west-1";
 
-fn server_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOTO_PYTHON") {
         return PathBuf::from(p);
     }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/moto-venv/bin/moto_server");
+    if let Some(server) = std::env::var_os("MOTO_SERVER") {
+        let beside = PathBuf::from(server).with_file_name("python");
+        if beside.exists() {
+            return beside;
+        }
+    }
+    let cache = std::env::var_os("MOODLESTACK_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/moodlestack")
+    });
+    let venv = cache.join("moto-venv/bin/python");
     if venv.exists() {
         return venv;
     }
-    PathBuf::from("moto_server")
+    PathBuf::from("python3")
 }
 
 fn free_port() -> u16 {
@@ -37,9 +48,11 @@ fn free_port() -> u16 {
 impl Emulator {
     /// Starts a fresh moto server on 127.0.0.1 and waits until it answers.
     pub fn start() -> Emulator {
-        let bin = server_binary();
+        let bin = python();
+        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("localstack/moto_server.py");
         let port = free_port();
         let child = Command::new(&bin)
+            .arg(&launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdout(Stdio::null())
@@ -48,14 +61,22 @@ impl Emulator {
             .unwrap_or_else(|e| {
                 panic!(
                     "cannot start the emulator {}: {e}\n\
-                     install it with `localstack/emulator.sh install` or set MOTO_SERVER",
+                     install it with `localstack/emulator.sh install` or set MOTO_PYTHON",
                     bin.display()
                 )
             });
         let endpoint = format!("http://127.0.0.1:{port}");
-        let emulator = Emulator { endpoint, child };
+        let mut emulator = Emulator { endpoint, child };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = emulator.child.try_wait() {
+                panic!(
+                    "the emulator ({} {}) exited with {status}: is moto installed? \
+                     run `localstack/emulator.sh install` or set MOTO_PYTHON",
+                    bin.display(),
+                    launcher.display()
+                );
+            }
             assert!(Instant::now() < deadline, "emulator did not answer on port {port} in 30 s");
             std::thread::sleep(Duration::from_millis(50));
         }

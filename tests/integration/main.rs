@@ -5,3 +5,4 @@ mod harness;
 mod aws_ec2;
 mod aws_data;
 mod aws_edge;
+mod e2e;

@@ -16,6 +16,9 @@ mod iam;
 mod rds;
 mod secrets;
 mod ssm;
+pub mod stats;
+
+pub use stats::{RequestCount, RequestStats};
 
 use async_trait::async_trait;
 use moodlestack_model::{
@@ -40,18 +43,26 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(config: &aws_types::SdkConfig) -> Self {
+    /// Every client from `config`, each counting its requests into `stats`.
+    pub fn new(config: &aws_types::SdkConfig, stats: &RequestStats) -> Self {
+        macro_rules! client {
+            ($krate:ident) => {
+                $krate::Client::from_conf(
+                    $krate::config::Builder::from(config).interceptor(stats.clone()).build(),
+                )
+            };
+        }
         Clients {
-            ec2: aws_sdk_ec2::Client::new(config),
-            rds: aws_sdk_rds::Client::new(config),
-            efs: aws_sdk_efs::Client::new(config),
-            elasticache: aws_sdk_elasticache::Client::new(config),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
-            autoscaling: aws_sdk_autoscaling::Client::new(config),
-            iam: aws_sdk_iam::Client::new(config),
-            secrets: aws_sdk_secretsmanager::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
+            ec2: client!(aws_sdk_ec2),
+            rds: client!(aws_sdk_rds),
+            efs: client!(aws_sdk_efs),
+            elasticache: client!(aws_sdk_elasticache),
+            elbv2: client!(aws_sdk_elasticloadbalancingv2),
+            autoscaling: client!(aws_sdk_autoscaling),
+            iam: client!(aws_sdk_iam),
+            secrets: client!(aws_sdk_secretsmanager),
+            ssm: client!(aws_sdk_ssm),
+            sts: client!(aws_sdk_sts),
         }
     }
 }
@@ -60,6 +71,7 @@ impl Clients {
 #[derive(Clone, Debug)]
 pub struct AwsCloud {
     clients: Clients,
+    stats: RequestStats,
 }
 
 impl AwsCloud {
@@ -74,11 +86,17 @@ impl AwsCloud {
     }
 
     pub fn from_config(config: &aws_types::SdkConfig) -> Self {
-        AwsCloud { clients: Clients::new(config) }
+        let stats = RequestStats::new();
+        AwsCloud { clients: Clients::new(config, &stats), stats }
     }
 
     pub fn clients(&self) -> &Clients {
         &self.clients
+    }
+
+    /// The requests sent so far, by service and operation.
+    pub fn stats(&self) -> &RequestStats {
+        &self.stats
     }
 }
 

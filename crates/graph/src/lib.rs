@@ -1,8 +1,19 @@
 //! Compiles a validated [`Stack`] into the desired resource graph: every resource the stack
 //! should have, with its managed fields and dependencies (references).
+//!
+//! Field names and shapes follow `moodlestack_model::kind` exactly; logical ids follow the list in
+//! the project brief (`net.vpc`, `sg.web`, `db.instance`, ...); every AWS name comes from
+//! [`Names`].
+
+mod build;
+pub mod interp;
+mod order;
 
 use moodlestack_model::Resource;
+use moodlestack_render::{Endpoints, RenderError, Role};
 use moodlestack_stack::Stack;
+
+pub use interp::{interpolate, marker};
 
 /// The AMI every node boots, resolved at plan time (SSM parameter or explicit id).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,8 +33,45 @@ pub enum GraphError {
     Invalid(String),
 }
 
-/// The desired resources of `stack`, in a deterministic order (creation order).
-// TODO(issue 4): build the whole graph.
-pub fn build(_stack: &Stack, _image: &Image) -> Result<Vec<Resource>, GraphError> {
-    Err(GraphError::Invalid("not written yet".into()))
+/// The desired resources of `stack`, in a deterministic order (creation order): by tier, then
+/// id, with every resource after the ones it references. Every reference points at a resource
+/// of the returned graph and the graph has no cycle (checked; a failure is an internal error).
+pub fn build(stack: &Stack, image: &Image) -> Result<Vec<Resource>, GraphError> {
+    build_with(stack, image, &moodlestack_render::user_data)
 }
+
+/// A renderer of user-data: `moodlestack_render::user_data` or, in tests, a stand-in.
+pub type UserDataFn = dyn Fn(&Stack, Role, &Endpoints) -> Result<String, RenderError>;
+
+/// [`build`] with the user-data renderer given.
+pub fn build_with(
+    stack: &Stack,
+    image: &Image,
+    user_data: &UserDataFn,
+) -> Result<Vec<Resource>, GraphError> {
+    let resources = build::Builder::new(stack, image, user_data)?.build()?;
+    order::check_and_order(resources)
+}
+
+/// The [`Endpoints`] the graph passes to the renderer: every value known only after apply is a
+/// [`marker`] of the attribute it stands for; the region and the ports (set by the stack) are
+/// literal.
+pub fn marker_endpoints(stack: &Stack) -> Endpoints {
+    let db = build::db_endpoint_resource(stack);
+    Endpoints {
+        region: stack.region.clone(),
+        db_host: marker(db, "endpoint"),
+        db_port: stack.database.engine.port().to_string(),
+        db_secret_arn: marker(db, "secret_arn"),
+        redis_host: marker(build::ids::CACHE_REDIS, "primary_endpoint"),
+        redis_port: build::REDIS_PORT.to_string(),
+        redis_auth_secret_arn: stack
+            .cache
+            .auth
+            .then(|| marker(build::ids::CACHE_AUTH, "arn")),
+        efs_id: marker(build::ids::FILES_FS, "id"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -50,7 +50,12 @@ impl InstanceType {
 
 const fn t(name: &'static str, vcpus: u32, gib_x4: u32, arch: Arch) -> InstanceType {
     // Memory is given in quarter GiB so 0.5 GiB types fit an integer table.
-    InstanceType { name, vcpus, memory_mib: gib_x4 * 256, arch }
+    InstanceType {
+        name,
+        vcpus,
+        memory_mib: gib_x4 * 256,
+        arch,
+    }
 }
 
 use Arch::{Arm64 as A, X86_64 as X};

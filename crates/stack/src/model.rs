@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stack {
-    /// Stack name: 1-20 characters, lower-case letters, digits and hyphens, starting with a letter.
-    /// Prefix of every resource name and value of the `moodlestack:stack` tag.
+    /// Stack name: lower-case letters, digits and single hyphens, starting with a letter, at most
+    /// 28 characters (the load balancer and target group names `<name>-alb` / `<name>-web` must
+    /// fit AWS's 32). Prefix of every resource name and value of the `moodlestack:stack` tag.
     pub name: String,
     /// AWS region, e.g. `eu-west-1`.
     pub region: String,
@@ -130,7 +131,10 @@ pub struct Ami {
 
 impl Default for Ami {
     fn default() -> Self {
-        Ami { id: None, ssm_parameter: default_ami_parameter() }
+        Ami {
+            id: None,
+            ssm_parameter: default_ami_parameter(),
+        }
     }
 }
 
@@ -179,10 +183,14 @@ pub struct Database {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
+    /// RDS for MySQL (8.0 or 8.4).
     #[default]
     Mysql,
+    /// Aurora MySQL 3 (MySQL 8.0 compatible): a cluster with one instance, two when `multi_az`.
     AuroraMysql,
+    /// RDS for MariaDB (10.6 or newer).
     Mariadb,
+    /// RDS for PostgreSQL (13 to 17).
     Postgres,
 }
 
@@ -193,7 +201,7 @@ pub struct Files {
     /// `generalPurpose` or `maxIO`.
     #[serde(default = "default_performance_mode")]
     pub performance_mode: String,
-    /// `elastic`, `bursting` or `provisioned`.
+    /// `elastic` (scales with demand, pay per use) or `bursting`.
     #[serde(default = "default_throughput_mode")]
     pub throughput_mode: String,
 }
@@ -259,7 +267,10 @@ pub struct Stable {
 
 impl Default for Stable {
     fn default() -> Self {
-        Stable { instance_type: default_stable_type(), root_volume_gb: default_root_gb() }
+        Stable {
+            instance_type: default_stable_type(),
+            root_volume_gb: default_root_gb(),
+        }
     }
 }
 
@@ -363,7 +374,23 @@ pub struct Moodle {
     pub prefix: String,
     /// Extra `$CFG` settings written into config.php (strings, numbers, booleans).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, ConfigValue>")]
     pub config: BTreeMap<String, serde_json::Value>,
+}
+
+/// A `$CFG` value (schema only): a string, a number or a boolean.
+pub struct ConfigValue;
+
+impl JsonSchema for ConfigValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ConfigValue".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A `$CFG` value: a string, a number or a boolean.",
+            "type": ["string", "number", "boolean"]
+        })
+    }
 }
 
 fn yes() -> bool {
@@ -415,7 +442,12 @@ fn default_root_gb() -> i64 {
     30
 }
 fn default_web_types() -> Vec<String> {
-    vec!["m6i.large".into(), "c6i.xlarge".into(), "m5.large".into(), "t3.large".into()]
+    vec![
+        "m6i.large".into(),
+        "c6i.xlarge".into(),
+        "m5.large".into(),
+        "t3.large".into(),
+    ]
 }
 fn default_web_max() -> i64 {
     6
@@ -499,7 +531,9 @@ impl Engine {
 impl Database {
     /// The engine version, explicit or the engine's default.
     pub fn engine_version(&self) -> String {
-        self.version.clone().unwrap_or_else(|| self.engine.default_version().to_string())
+        self.version
+            .clone()
+            .unwrap_or_else(|| self.engine.default_version().to_string())
     }
 
     /// The parameter group family: `mysql8.0`, `aurora-mysql8.0`, `mariadb10.11`, `postgres16`.
@@ -542,8 +576,10 @@ impl Database {
                 ("max_parallel_workers_per_gather", "2"),
             ]
         };
-        let mut params: BTreeMap<String, String> =
-            defaults.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut params: BTreeMap<String, String> = defaults
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         params.extend(self.parameters.clone());
         params
     }
@@ -565,7 +601,9 @@ impl Stack {
         if !self.network.public_subnets.is_empty() {
             return self.network.public_subnets.clone();
         }
-        (0..self.zones().len()).map(|i| carve(&self.network.cidr, 8, i as u32)).collect()
+        (0..self.zones().len())
+            .map(|i| carve(&self.network.cidr, 8, i as u32))
+            .collect()
     }
 
     /// Private subnet CIDRs, one per zone: explicit, or the subnets of size VPC prefix + 4 after
@@ -574,7 +612,9 @@ impl Stack {
         if !self.network.private_subnets.is_empty() {
             return self.network.private_subnets.clone();
         }
-        (0..self.zones().len()).map(|i| carve(&self.network.cidr, 4, i as u32 + 1)).collect()
+        (0..self.zones().len())
+            .map(|i| carve(&self.network.cidr, 4, i as u32 + 1))
+            .collect()
     }
 
     /// True when the ALB terminates HTTPS (a certificate is given).
@@ -586,10 +626,15 @@ impl Stack {
 /// The `index`-th subnet of `vpc_cidr` whose prefix is `extra_bits` longer. Returns the input
 /// unchanged when it is not an IPv4 CIDR (validation reports that).
 pub fn carve(vpc_cidr: &str, extra_bits: u32, index: u32) -> String {
-    let Some((addr, len)) = vpc_cidr.split_once('/') else { return vpc_cidr.to_string() };
+    let Some((addr, len)) = vpc_cidr.split_once('/') else {
+        return vpc_cidr.to_string();
+    };
     let (Ok(addr), Ok(len)) = (addr.parse::<std::net::Ipv4Addr>(), len.parse::<u32>()) else {
         return vpc_cidr.to_string();
     };
+    if len > 32 {
+        return vpc_cidr.to_string();
+    }
     let new_len = (len + extra_bits).min(32);
     let base = u32::from(addr) & if len == 0 { 0 } else { u32::MAX << (32 - len) };
     let step = 1u64 << (32 - new_len);

@@ -12,10 +12,14 @@ pub struct Names {
 
 impl Names {
     pub fn of(stack: &Stack) -> Names {
-        Names { stack: stack.name.clone() }
+        Names {
+            stack: stack.name.clone(),
+        }
     }
     pub fn for_stack_name(name: &str) -> Names {
-        Names { stack: name.to_string() }
+        Names {
+            stack: name.to_string(),
+        }
     }
     fn n(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.stack)
@@ -104,7 +108,10 @@ mod tests {
     fn names_start_with_the_stack() {
         let n = Names::for_stack_name("demo");
         assert_eq!(n.db_parameter_group("mysql8.0"), "demo-mysql8-0");
-        assert_eq!(n.name_tag("net.subnet.private.a"), "demo-net-subnet-private-a");
+        assert_eq!(
+            n.name_tag("net.subnet.private.a"),
+            "demo-net-subnet-private-a"
+        );
         assert_eq!(n.load_balancer(), "demo-alb");
         assert_eq!(n.lease_parameter(), "/moodlestack/demo/lease");
     }

@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Benchmark: how fast moodlestack's plan, apply and destroy are on the local emulator, how many
+AWS requests they send, and how much memory they take. Prints one table, then the targets of
+issue 7 for the production stack with how far each is met or missed.
+
+Run it with `bench/run.sh` (installs the emulator, builds, then runs this with the emulator's
+Python, which has boto3 for importing a test certificate). Timings are wall-clock on this
+machine; requests come from moodlestack's own `--stats` (an SDK interceptor counts every HTTP
+request); peak memory is the process's maximum resident set size (getrusage).
+"""
+
+import datetime
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("MOODLESTACK_BIN") or os.path.join(
+    os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "moodlestack")
+PLANS = int(os.environ.get("BENCH_PLANS", "7"))
+AMI = "ami-785db401"  # moto's built-in Ubuntu x86_64 image
+
+TARGETS = {  # production stack, on the emulator (issue 7)
+    "plan_requests": 20,
+    "plan_mutating": 0,
+    "plan_wall_s": 0.5,
+    "apply_wall_s": 10.0,
+    "destroy_wall_s": 10.0,
+    "plan_peak_mb": 50.0,
+}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Emulator:
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "localstack", "moto_server.py"),
+             "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/moto-api/", timeout=1)
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise SystemExit("bench: the emulator did not start")
+                time.sleep(0.05)
+
+    def env(self):
+        return dict(os.environ, AWS_ENDPOINT_URL=self.url, AWS_ACCESS_KEY_ID="testing",
+                    AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="eu-west-1",
+                    AWS_EC2_METADATA_DISABLED="true")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def import_certificate(emu):
+    import boto3
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "moodle.example.org")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+            .sign(key, hashes.SHA256()))
+    acm = boto3.client("acm", endpoint_url=emu.url, region_name="eu-west-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    return acm.import_certificate(
+        Certificate=cert.public_bytes(serialization.Encoding.PEM),
+        PrivateKey=key.private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.TraditionalOpenSSL,
+                                     serialization.NoEncryption()))["CertificateArn"]
+
+
+def run(emu, args, ok=(0,)):
+    """Runs moodlestack with --stats; returns (wall s, stats parsed from its last line)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([BIN, *args, "--stats", "--color", "never"], cwd=ROOT,
+                            env=emu.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    if proc.returncode not in ok:
+        sys.stderr.write(out.decode() + err.decode())
+        raise SystemExit(f"bench: moodlestack {' '.join(args)} exited {proc.returncode}")
+    stats = {}
+    for line in err.decode().splitlines():
+        if line.startswith("stats: "):
+            for part in line[len("stats: "):].split():
+                k, _, v = part.partition("=")
+                stats[k] = int(v)
+    return wall, stats
+
+
+def peak_mb(emu, args, ok=(0,)):
+    """Peak RSS of one run, measured alone (resource.getrusage of a single child)."""
+    code = ("import resource,subprocess,sys;"
+            "p=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
+            "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, BIN, *args, "--color", "never"], cwd=ROOT,
+                         env=emu.env(), capture_output=True, text=True, check=True).stdout.split()
+    if int(out[0]) not in ok:
+        raise SystemExit(f"bench: moodlestack {' '.join(args)} exited {out[0]}")
+    return int(out[1]) / 1024.0
+
+
+def bench_stack(label, stack_file):
+    emu = Emulator()
+    try:
+        args = [stack_file, "--name", f"bench-{label}"]
+        if label == "production":
+            args += ["--set", f"ami.id={AMI}",
+                     "--set", f"load_balancer.certificate_arn={import_certificate(emu)}"]
+        rows = []
+        wall, st = run(emu, ["apply", "--auto-approve", *args])
+        rows.append(("apply (cold)", wall, st, None))
+        walls, stats = [], []
+        for _ in range(PLANS):
+            w, s = run(emu, ["plan", "--detailed-exitcode", *args])
+            walls.append(w)
+            stats.append(s)
+        plan_mb = peak_mb(emu, ["plan", "--detailed-exitcode", *args])
+        rows.append((f"plan, no changes (median of {PLANS})", statistics.median(walls),
+                     stats[len(stats) // 2], plan_mb))
+        wall, st = run(emu, ["destroy", "--auto-approve", "--skip-final-snapshot",
+                             "--allow-data-loss", *args])
+        rows.append(("destroy", wall, st, None))
+        return rows
+    finally:
+        emu.stop()
+
+
+def main():
+    if not os.path.exists(BIN):
+        raise SystemExit(f"bench: {BIN} not found; run bench/run.sh (it builds first)")
+    results = {}
+    for label, f in (("demo", "stacks/demo.yaml"), ("production", "stacks/production.yaml")):
+        results[label] = bench_stack(label, f)
+    print(f"moodlestack benchmark: {BIN}")
+    print(f"machine: {os.cpu_count()} cores, {platform_line()}; emulator: moto {moto_version()}")
+    print()
+    print(f"{'stack':<11} {'operation':<32} {'wall':>8} {'requests':>9} {'mutating':>9} {'peak RSS':>9}")
+    for label, rows in results.items():
+        for op, wall, st, mb in rows:
+            mem = f"{mb:.1f} MB" if mb is not None else ""
+            print(f"{label:<11} {op:<32} {wall:>6.3f} s {st.get('requests', 0):>9} "
+                  f"{st.get('mutating', 0):>9} {mem:>9}")
+    prod = {op.split(" ")[0].rstrip(","): (wall, st, mb) for op, wall, st, mb in results["production"]}
+    checks = [
+        ("no-change plan: AWS requests", prod["plan"][1].get("requests", 0), TARGETS["plan_requests"], ""),
+        ("no-change plan: mutating requests", prod["plan"][1].get("mutating", 0), TARGETS["plan_mutating"], ""),
+        ("no-change plan: wall time", prod["plan"][0], TARGETS["plan_wall_s"], " s"),
+        ("no-change plan: peak memory", prod["plan"][2], TARGETS["plan_peak_mb"], " MB"),
+        ("cold apply: wall time", prod["apply"][0], TARGETS["apply_wall_s"], " s"),
+        ("destroy: wall time", prod["destroy"][0], TARGETS["destroy_wall_s"], " s"),
+    ]
+    print()
+    print("targets (production stack):")
+    for name, value, target, unit in checks:
+        fmt = (lambda v: f"{v:.3f}") if isinstance(value, float) else str
+        if value <= target:
+            verdict = "met"
+        else:
+            verdict = f"MISSED by {fmt(value - target)}{unit}"
+        print(f"  {name:<36} {fmt(value)}{unit} (target <= {target}{unit}): {verdict}")
+
+
+def platform_line():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def moto_version():
+    try:
+        import moto
+        return moto.__version__
+    except ImportError:
+        return "?"
+
+
+if __name__ == "__main__":
+    main()

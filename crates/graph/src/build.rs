@@ -1,0 +1,984 @@
+//! The builder: one method per tier of the stack (network, security groups, IAM, database, files,
+//! cache, compute, load balancer).
+
+use crate::interp::{interpolate, marker};
+use crate::{marker_endpoints, GraphError, Image, UserDataFn};
+use moodlestack_model::{Kind, Resource, Segment, Value, TAG_ID, TAG_STACK};
+use moodlestack_render::Role;
+use moodlestack_stack::{instance_types, Names, NatGateways, Stack};
+use std::collections::BTreeMap;
+
+/// Logical ids that are not per zone (the contract in the brief).
+pub mod ids {
+    pub const VPC: &str = "net.vpc";
+    pub const IGW: &str = "net.igw";
+    pub const RT_PUBLIC: &str = "net.rt.public";
+    pub const SG_ALB: &str = "sg.alb";
+    pub const SG_WEB: &str = "sg.web";
+    pub const SG_STABLE: &str = "sg.stable";
+    pub const SG_DB: &str = "sg.db";
+    pub const SG_CACHE: &str = "sg.cache";
+    pub const SG_EFS: &str = "sg.efs";
+    pub const IAM_ROLE: &str = "iam.role";
+    pub const IAM_PROFILE: &str = "iam.profile";
+    pub const DB_SUBNET_GROUP: &str = "db.subnet_group";
+    pub const DB_PARAMETER_GROUP: &str = "db.parameter_group";
+    pub const DB_CLUSTER_PARAMETER_GROUP: &str = "db.cluster_parameter_group";
+    pub const DB_CLUSTER: &str = "db.cluster";
+    pub const DB_INSTANCE: &str = "db.instance";
+    pub const FILES_FS: &str = "files.fs";
+    pub const CACHE_SUBNET_GROUP: &str = "cache.subnet_group";
+    pub const CACHE_AUTH: &str = "cache.auth";
+    pub const CACHE_REDIS: &str = "cache.redis";
+    pub const WEB_LT: &str = "web.lt";
+    pub const STABLE_LT: &str = "stable.lt";
+    pub const STABLE_INSTANCE: &str = "stable.instance";
+    pub const WEB_ASG: &str = "web.asg";
+    pub const LB_ALB: &str = "lb.alb";
+    pub const LB_TG: &str = "lb.tg";
+    pub const LB_LISTENER_HTTP: &str = "lb.listener.http";
+    pub const LB_LISTENER_HTTPS: &str = "lb.listener.https";
+
+    pub fn subnet_public(z: &str) -> String {
+        format!("net.subnet.public.{z}")
+    }
+    pub fn subnet_private(z: &str) -> String {
+        format!("net.subnet.private.{z}")
+    }
+    pub fn eip_nat(z: &str) -> String {
+        format!("net.eip.nat.{z}")
+    }
+    pub fn nat(z: &str) -> String {
+        format!("net.nat.{z}")
+    }
+    pub fn rt_private(z: &str) -> String {
+        format!("net.rt.private.{z}")
+    }
+    pub fn files_mount(z: &str) -> String {
+        format!("files.mount.{z}")
+    }
+    pub fn db_member(index: usize) -> String {
+        format!("db.instance.{index}")
+    }
+}
+
+pub const REDIS_PORT: i64 = 6379;
+const HTTP_PORT: i64 = 80;
+const HTTPS_PORT: i64 = 443;
+const NFS_PORT: i64 = 2049;
+const SSH_PORT: i64 = 22;
+const ANYWHERE: &str = "0.0.0.0/0";
+/// Modern TLS policy: TLS 1.3 and 1.2 with forward-secret ciphers only (AWS's recommended policy
+/// for new listeners).
+pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+/// The ALB health check accepts redirects: Moodle answers `/login/index.php` with a 303 to
+/// `wwwroot` when the request's host is not the site's (the ALB checks the instance by IP) and
+/// while an upgrade is pending; a broken node answers 5xx or not at all.
+pub const HEALTH_CHECK_MATCHER: &str = "200-399";
+/// Failed checks before a target is taken out of service.
+const UNHEALTHY_THRESHOLD: i64 = 3;
+/// Seconds a new web instance has to boot (packages, Moodle checkout, EFS mount) before the
+/// ASG acts on ELB health checks.
+const HEALTH_CHECK_GRACE_PERIOD: i64 = 900;
+
+/// The resource whose attributes hold the database endpoint, port and master secret:
+/// `db.cluster` for Aurora, `db.instance` otherwise.
+pub fn db_endpoint_resource(stack: &Stack) -> &'static str {
+    if stack.database.engine.is_aurora() {
+        ids::DB_CLUSTER
+    } else {
+        ids::DB_INSTANCE
+    }
+}
+
+fn id_ref(resource: &str) -> Value {
+    Value::reference(resource, "id")
+}
+
+/// Subnets and the VPC: created by the stack (refs) or existing (literal ids).
+struct Net {
+    vpc: Value,
+    /// (zone suffix, subnet id value), in zone order.
+    public: Vec<(String, Value)>,
+    private: Vec<(String, Value)>,
+}
+
+impl Net {
+    fn public_ids(&self) -> Value {
+        Value::List(self.public.iter().map(|(_, v)| v.clone()).collect())
+    }
+    fn private_ids(&self) -> Value {
+        Value::List(self.private.iter().map(|(_, v)| v.clone()).collect())
+    }
+}
+
+pub struct Builder<'a> {
+    stack: &'a Stack,
+    image: &'a Image,
+    user_data: &'a UserDataFn,
+    names: Names,
+    zones: Vec<(String, String)>,
+    out: Vec<Resource>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(
+        stack: &'a Stack,
+        image: &'a Image,
+        user_data: &'a UserDataFn,
+    ) -> Result<Self, GraphError> {
+        let zones: Vec<(String, String)> = stack
+            .zones()
+            .into_iter()
+            .map(|z| {
+                let suffix = z
+                    .chars()
+                    .last()
+                    .filter(char::is_ascii_lowercase)
+                    .map(String::from)
+                    .ok_or_else(|| {
+                        GraphError::Invalid(format!(
+                            "network.zones: `{z}` is not an availability zone name (e.g. \
+                             `{}a`)",
+                            stack.region
+                        ))
+                    })?;
+                Ok((z, suffix))
+            })
+            .collect::<Result<_, GraphError>>()?;
+        let mut suffixes: Vec<&str> = zones.iter().map(|(_, s)| s.as_str()).collect();
+        suffixes.sort_unstable();
+        suffixes.dedup();
+        if suffixes.len() != zones.len() {
+            return Err(GraphError::Invalid(
+                "network.zones: every zone must appear once; fix: list distinct zones".into(),
+            ));
+        }
+        check_image(stack, image)?;
+        Ok(Builder {
+            stack,
+            image,
+            user_data,
+            names: Names::of(stack),
+            zones,
+            out: Vec::new(),
+        })
+    }
+
+    pub fn build(mut self) -> Result<Vec<Resource>, GraphError> {
+        let net = self.network()?;
+        self.security_groups(&net);
+        self.cache_auth_secret();
+        self.iam();
+        self.database(&net);
+        self.files(&net);
+        self.cache(&net);
+        self.compute(&net)?;
+        self.load_balancer(&net);
+        Ok(self.out)
+    }
+
+    /// A resource of `kind` with its tags: the stack's extra tags, `Name`, and the identity tags.
+    fn res(&self, id: &str, kind: Kind) -> Resource {
+        let mut tags: BTreeMap<String, Value> = self
+            .stack
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::str(v)))
+            .collect();
+        tags.insert("Name".into(), Value::str(self.names.name_tag(id)));
+        tags.insert(TAG_STACK.into(), Value::str(&self.stack.name));
+        tags.insert(TAG_ID.into(), Value::str(id));
+        Resource::new(id, kind).with("tags", Value::Map(tags))
+    }
+
+    fn push(&mut self, r: Resource) {
+        self.out.push(r);
+    }
+
+    // ---- network -------------------------------------------------------------------------
+
+    fn network(&mut self) -> Result<Net, GraphError> {
+        if let Some(existing) = &self.stack.network.existing {
+            // Existing network: ids are literal. The subnets' zones are not known before AWS is
+            // asked (`network.zones` is ignored with `existing`), so per-subnet resources (the
+            // EFS mount targets) are numbered in list order: `files.mount.1`, `files.mount.2`.
+            let lits = |v: &Vec<String>| -> Vec<(String, Value)> {
+                v.iter()
+                    .enumerate()
+                    .map(|(i, s)| ((i + 1).to_string(), Value::str(s)))
+                    .collect()
+            };
+            return Ok(Net {
+                vpc: Value::str(&existing.vpc_id),
+                public: lits(&existing.public_subnet_ids),
+                private: lits(&existing.private_subnet_ids),
+            });
+        }
+        let public_cidrs = self.stack.public_subnet_cidrs();
+        let private_cidrs = self.stack.private_subnet_cidrs();
+        if public_cidrs.len() != self.zones.len() || private_cidrs.len() != self.zones.len() {
+            return Err(GraphError::Invalid(format!(
+                "network: {} zones but {} public and {} private subnet CIDRs; fix: give one \
+                 public and one private subnet per zone (or leave the subnets out to carve them \
+                 from `network.cidr`)",
+                self.zones.len(),
+                public_cidrs.len(),
+                private_cidrs.len()
+            )));
+        }
+
+        let vpc = self
+            .res(ids::VPC, Kind::Vpc)
+            .with("cidr_block", self.stack.network.cidr.as_str())
+            .with("enable_dns_hostnames", true)
+            .with("enable_dns_support", true);
+        self.push(vpc);
+        let igw = self
+            .res(ids::IGW, Kind::InternetGateway)
+            .with("vpc_id", id_ref(ids::VPC));
+        self.push(igw);
+
+        let zones = self.zones.clone();
+        let mut net = Net {
+            vpc: id_ref(ids::VPC),
+            public: Vec::new(),
+            private: Vec::new(),
+        };
+        for (i, (zone, z)) in zones.iter().enumerate() {
+            for (public, cidr) in [(true, &public_cidrs[i]), (false, &private_cidrs[i])] {
+                let id = if public {
+                    ids::subnet_public(z)
+                } else {
+                    ids::subnet_private(z)
+                };
+                let subnet = self
+                    .res(&id, Kind::Subnet)
+                    .with("vpc_id", id_ref(ids::VPC))
+                    .with("cidr_block", cidr.as_str())
+                    .with("availability_zone", zone.as_str())
+                    .with("map_public_ip_on_launch", public);
+                self.push(subnet);
+                let list = if public {
+                    &mut net.public
+                } else {
+                    &mut net.private
+                };
+                list.push((z.clone(), id_ref(&id)));
+            }
+        }
+
+        // NAT gateways: in the public subnet of their zone, after the internet gateway.
+        let nat_zones: Vec<&String> = match self.stack.network.nat_gateways {
+            NatGateways::None => vec![],
+            NatGateways::Single => zones.iter().take(1).map(|(_, z)| z).collect(),
+            NatGateways::PerZone => zones.iter().map(|(_, z)| z).collect(),
+        };
+        for z in &nat_zones {
+            let eip = self.res(&ids::eip_nat(z), Kind::ElasticIp);
+            self.push(eip);
+            let nat = self
+                .res(&ids::nat(z), Kind::NatGateway)
+                .with("subnet_id", id_ref(&ids::subnet_public(z)))
+                .with("allocation_id", id_ref(&ids::eip_nat(z)))
+                .after(ids::IGW);
+            self.push(nat);
+        }
+
+        let route = |target_field: &str, target: &str| {
+            Value::Map(BTreeMap::from([
+                ("destination_cidr".to_string(), Value::str(ANYWHERE)),
+                (target_field.to_string(), id_ref(target)),
+            ]))
+        };
+        let rt = self
+            .res(ids::RT_PUBLIC, Kind::RouteTable)
+            .with("vpc_id", id_ref(ids::VPC))
+            .with("routes", Value::List(vec![route("gateway_id", ids::IGW)]))
+            .with("subnet_ids", net.public_ids());
+        self.push(rt);
+        for (_, z) in &zones {
+            let nat = match self.stack.network.nat_gateways {
+                NatGateways::None => None,
+                NatGateways::Single => nat_zones.first().map(|nz| ids::nat(nz)),
+                NatGateways::PerZone => Some(ids::nat(z)),
+            };
+            let routes: Vec<Value> = nat.iter().map(|n| route("nat_gateway_id", n)).collect();
+            let rt = self
+                .res(&ids::rt_private(z), Kind::RouteTable)
+                .with("vpc_id", id_ref(ids::VPC))
+                .with("routes", Value::List(routes))
+                .with(
+                    "subnet_ids",
+                    Value::List(vec![id_ref(&ids::subnet_private(z))]),
+                );
+            self.push(rt);
+        }
+        Ok(net)
+    }
+
+    // ---- security groups -----------------------------------------------------------------
+
+    fn security_groups(&mut self, net: &Net) {
+        let cidr_rule = |port: i64, cidr: &str, description: String| {
+            rule(port, ("cidr", Value::str(cidr)), description)
+        };
+        let sg_rule = |port: i64, source: &str, description: String| {
+            rule(port, ("source_group_id", id_ref(source)), description)
+        };
+
+        let mut alb = vec![cidr_rule(HTTP_PORT, ANYWHERE, "HTTP from anywhere".into())];
+        if self.stack.https() {
+            alb.push(cidr_rule(
+                HTTPS_PORT,
+                ANYWHERE,
+                "HTTPS from anywhere".into(),
+            ));
+        }
+
+        let node_rules = |what: &str| {
+            let mut rules = vec![sg_rule(
+                HTTP_PORT,
+                ids::SG_ALB,
+                "HTTP from the load balancer".into(),
+            )];
+            for cidr in &self.stack.network.admin_cidrs {
+                rules.push(cidr_rule(
+                    SSH_PORT,
+                    cidr,
+                    format!("SSH to the {what} from {cidr}"),
+                ));
+            }
+            rules
+        };
+        let from_nodes = |port: i64, service: &str| {
+            vec![
+                sg_rule(port, ids::SG_WEB, format!("{service} from the web fleet")),
+                sg_rule(
+                    port,
+                    ids::SG_STABLE,
+                    format!("{service} from the stable instance"),
+                ),
+            ]
+        };
+        let db_service = if self.stack.database.engine.is_mysql_family() {
+            "MySQL"
+        } else {
+            "PostgreSQL"
+        };
+
+        let groups = [
+            (ids::SG_ALB, "alb", "Application Load Balancer", alb),
+            (ids::SG_WEB, "web", "web fleet", node_rules("web fleet")),
+            (
+                ids::SG_STABLE,
+                "stable",
+                "stable instance",
+                node_rules("stable instance"),
+            ),
+            (
+                ids::SG_DB,
+                "db",
+                "database",
+                from_nodes(self.stack.database.engine.port(), db_service),
+            ),
+            (
+                ids::SG_CACHE,
+                "cache",
+                "Redis cache",
+                from_nodes(REDIS_PORT, "Redis"),
+            ),
+            (
+                ids::SG_EFS,
+                "efs",
+                "EFS mount targets",
+                from_nodes(NFS_PORT, "NFS"),
+            ),
+        ];
+        for (id, role, what, ingress) in groups {
+            let sg = self
+                .res(id, Kind::SecurityGroup)
+                .with("vpc_id", net.vpc.clone())
+                .with("group_name", self.names.security_group(role))
+                .with(
+                    "description",
+                    format!("moodlestack {}: {what}", self.stack.name),
+                )
+                .with("ingress", Value::List(ingress));
+            self.push(sg);
+        }
+    }
+
+    // ---- IAM -----------------------------------------------------------------------------
+
+    fn cache_auth_secret(&mut self) {
+        if !self.stack.cache.auth {
+            return;
+        }
+        let secret = self
+            .res(ids::CACHE_AUTH, Kind::Secret)
+            .with("name", self.names.redis_auth_secret())
+            .with(
+                "description",
+                format!(
+                    "moodlestack {}: Redis AUTH token (generated)",
+                    self.stack.name
+                ),
+            );
+        self.push(secret);
+    }
+
+    fn iam(&mut self) {
+        let assume = serde_json::json!({
+            "Statement": [{
+                "Action": "sts:AssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+            }],
+            "Version": "2012-10-17",
+        });
+        let mut secrets = vec![marker(db_endpoint_resource(self.stack), "secret_arn")];
+        if self.stack.cache.auth {
+            secrets.push(marker(ids::CACHE_AUTH, "arn"));
+        }
+        // Keys in sorted order (the canonical form: compact JSON, keys sorted).
+        let policy = serde_json::json!({
+            "Statement": [
+                {
+                    "Action": ["secretsmanager:GetSecretValue"],
+                    "Effect": "Allow",
+                    "Resource": secrets,
+                    "Sid": "ReadStackSecrets",
+                },
+                {
+                    "Action": [
+                        "elasticfilesystem:ClientMount",
+                        "elasticfilesystem:ClientWrite",
+                    ],
+                    "Effect": "Allow",
+                    "Resource": [marker(ids::FILES_FS, "arn")],
+                    "Sid": "MountMoodledata",
+                },
+            ],
+            "Version": "2012-10-17",
+        });
+        let policy = interpolate(&canonical_json(&policy), "iam.role inline policy")
+            .expect("markers written by the graph are well-formed");
+        let role_name = self.names.node_role();
+        let role = self
+            .res(ids::IAM_ROLE, Kind::IamRole)
+            .with("role_name", role_name.as_str())
+            .with("path", "/")
+            .with("assume_role_policy", canonical_json(&assume))
+            .with(
+                "managed_policy_arns",
+                Value::strs([format!(
+                    "arn:{}:iam::aws:policy/AmazonSSMManagedInstanceCore",
+                    partition(&self.stack.region)
+                )]),
+            )
+            .with(
+                "inline_policies",
+                Value::Map(BTreeMap::from([(role_name.clone(), policy)])),
+            );
+        self.push(role);
+        let profile = self
+            .res(ids::IAM_PROFILE, Kind::InstanceProfile)
+            .with("name", role_name)
+            .with("path", "/")
+            .with("role_name", id_ref(ids::IAM_ROLE));
+        self.push(profile);
+    }
+
+    // ---- database ------------------------------------------------------------------------
+
+    fn database(&mut self, net: &Net) {
+        let db = &self.stack.database;
+        let family = db.parameter_family();
+        let engine = db.engine.rds_name();
+        let subnet_group = self
+            .res(ids::DB_SUBNET_GROUP, Kind::DbSubnetGroup)
+            .with("name", self.names.db_subnet_group())
+            .with(
+                "description",
+                format!("moodlestack {}: database subnets", self.stack.name),
+            )
+            .with("subnet_ids", net.private_ids());
+        self.push(subnet_group);
+
+        let params = |p: BTreeMap<String, String>| {
+            Value::Map(p.into_iter().map(|(k, v)| (k, Value::Str(v))).collect())
+        };
+        let (instance_params, cluster_params) = if db.engine.is_aurora() {
+            // Aurora: engine-wide settings live in the cluster parameter group; the storage I/O
+            // tuning of the Moodle defaults does not apply to Aurora's storage layer (unless the
+            // stack sets it explicitly).
+            let mut p = db.effective_parameters();
+            for k in AURORA_NOT_APPLICABLE {
+                if !db.parameters.contains_key(*k) {
+                    p.remove(*k);
+                }
+            }
+            (BTreeMap::new(), Some(p))
+        } else {
+            (db.effective_parameters(), None)
+        };
+        let pg = self
+            .res(ids::DB_PARAMETER_GROUP, Kind::DbParameterGroup)
+            .with("name", self.names.db_parameter_group(&family))
+            .with("family", family.as_str())
+            .with(
+                "description",
+                format!(
+                    "moodlestack {}: Moodle-tuned {family} parameters",
+                    self.stack.name
+                ),
+            )
+            .with("parameters", params(instance_params));
+        self.push(pg);
+
+        let sgs = Value::List(vec![id_ref(ids::SG_DB)]);
+        if let Some(cluster_params) = cluster_params {
+            let cpg = self
+                .res(
+                    ids::DB_CLUSTER_PARAMETER_GROUP,
+                    Kind::DbClusterParameterGroup,
+                )
+                .with("name", self.names.db_cluster_parameter_group(&family))
+                .with("family", family.as_str())
+                .with(
+                    "description",
+                    format!(
+                        "moodlestack {}: Moodle-tuned {family} cluster parameters",
+                        self.stack.name
+                    ),
+                )
+                .with("parameters", params(cluster_params));
+            self.push(cpg);
+            let cluster = self
+                .res(ids::DB_CLUSTER, Kind::DbCluster)
+                .with("identifier", self.names.db_identifier())
+                .with("engine", engine)
+                .with("engine_version", db.engine_version())
+                .with("db_subnet_group_name", id_ref(ids::DB_SUBNET_GROUP))
+                .with(
+                    "cluster_parameter_group_name",
+                    id_ref(ids::DB_CLUSTER_PARAMETER_GROUP),
+                )
+                .with("vpc_security_group_ids", sgs)
+                .with("master_username", db.username.as_str())
+                .with("database_name", db.db_name.as_str())
+                .with("port", db.engine.port())
+                .with("backup_retention_period", db.backup_retention_days)
+                .with("deletion_protection", db.deletion_protection)
+                .with("storage_encrypted", true);
+            self.push(cluster);
+            let members = if db.multi_az { 2 } else { 1 };
+            for i in 1..=members {
+                let member = self
+                    .res(&ids::db_member(i), Kind::DbInstance)
+                    .with("identifier", self.names.db_member(i))
+                    .with("engine", engine)
+                    .with("instance_class", db.instance_class.as_str())
+                    .with("cluster_identifier", id_ref(ids::DB_CLUSTER))
+                    .with("db_subnet_group_name", id_ref(ids::DB_SUBNET_GROUP))
+                    .with("parameter_group_name", id_ref(ids::DB_PARAMETER_GROUP))
+                    .with("publicly_accessible", false);
+                self.push(member);
+            }
+        } else {
+            let mut instance = self
+                .res(ids::DB_INSTANCE, Kind::DbInstance)
+                .with("identifier", self.names.db_identifier())
+                .with("engine", engine)
+                .with("engine_version", db.engine_version())
+                .with("instance_class", db.instance_class.as_str())
+                .with("allocated_storage", db.storage_gb)
+                .with("storage_type", "gp3")
+                .with("storage_encrypted", true)
+                .with("multi_az", db.multi_az)
+                .with("backup_retention_period", db.backup_retention_days)
+                .with("deletion_protection", db.deletion_protection)
+                .with("db_subnet_group_name", id_ref(ids::DB_SUBNET_GROUP))
+                .with("parameter_group_name", id_ref(ids::DB_PARAMETER_GROUP))
+                .with("vpc_security_group_ids", sgs)
+                .with("master_username", db.username.as_str())
+                .with("db_name", db.db_name.as_str())
+                .with("port", db.engine.port())
+                .with("publicly_accessible", false);
+            if db.max_storage_gb > 0 {
+                instance = instance.with("max_allocated_storage", db.max_storage_gb);
+            }
+            self.push(instance);
+        }
+    }
+
+    // ---- files ---------------------------------------------------------------------------
+
+    fn files(&mut self, net: &Net) {
+        let fs = self
+            .res(ids::FILES_FS, Kind::EfsFileSystem)
+            .with("creation_token", self.names.efs_creation_token())
+            .with(
+                "performance_mode",
+                self.stack.files.performance_mode.as_str(),
+            )
+            .with("throughput_mode", self.stack.files.throughput_mode.as_str())
+            .with("encrypted", true);
+        self.push(fs);
+        for (z, subnet) in &net.private {
+            // Mount targets cannot be tagged: no `tags` field.
+            let mount = Resource::new(ids::files_mount(z), Kind::EfsMountTarget)
+                .with("file_system_id", id_ref(ids::FILES_FS))
+                .with("subnet_id", subnet.clone())
+                .with("security_group_ids", Value::List(vec![id_ref(ids::SG_EFS)]));
+            self.push(mount);
+        }
+    }
+
+    // ---- cache ---------------------------------------------------------------------------
+
+    fn cache(&mut self, net: &Net) {
+        let c = &self.stack.cache;
+        let sng = self
+            .res(ids::CACHE_SUBNET_GROUP, Kind::CacheSubnetGroup)
+            .with("name", self.names.cache_subnet_group())
+            .with(
+                "description",
+                format!("moodlestack {}: cache subnets", self.stack.name),
+            )
+            .with("subnet_ids", net.private_ids());
+        self.push(sng);
+        let mut rg = self
+            .res(ids::CACHE_REDIS, Kind::CacheReplicationGroup)
+            .with("replication_group_id", self.names.cache_replication_group())
+            .with(
+                "description",
+                format!(
+                    "moodlestack {}: Moodle sessions and caches",
+                    self.stack.name
+                ),
+            )
+            .with("engine", "redis")
+            .with("engine_version", c.engine_version.as_str())
+            .with("node_type", c.node_type.as_str())
+            .with("num_cache_clusters", 1 + c.replicas)
+            .with("automatic_failover", c.automatic_failover)
+            .with("multi_az", c.automatic_failover)
+            .with("transit_encryption", c.transit_encryption)
+            .with("at_rest_encryption", true)
+            .with("cache_subnet_group_name", id_ref(ids::CACHE_SUBNET_GROUP))
+            .with(
+                "security_group_ids",
+                Value::List(vec![id_ref(ids::SG_CACHE)]),
+            )
+            .with("port", REDIS_PORT);
+        if c.auth {
+            rg = rg.with(
+                "auth_token_secret_arn",
+                Value::reference(ids::CACHE_AUTH, "arn"),
+            );
+        }
+        self.push(rg);
+    }
+
+    // ---- compute -------------------------------------------------------------------------
+
+    fn compute(&mut self, net: &Net) -> Result<(), GraphError> {
+        let endpoints = marker_endpoints(self.stack);
+        let first_web_type = self.stack.web.instance_types.first().ok_or_else(|| {
+            GraphError::Invalid(
+                "web.instance_types is empty; fix: list 3-6 instance types of one architecture"
+                    .into(),
+            )
+        })?;
+        let templates = [
+            (
+                ids::WEB_LT,
+                "web",
+                Role::Web,
+                first_web_type.as_str(),
+                self.stack.web.root_volume_gb,
+                ids::SG_WEB,
+            ),
+            (
+                ids::STABLE_LT,
+                "stable",
+                Role::Stable,
+                self.stack.stable.instance_type.as_str(),
+                self.stack.stable.root_volume_gb,
+                ids::SG_STABLE,
+            ),
+        ];
+        for (id, role_name, role, instance_type, root_gb, sg) in templates {
+            let text = (self.user_data)(self.stack, role, &endpoints)?;
+            let user_data = interpolate(&text, &format!("{id} user_data"))?;
+            check_user_data_size(id, &user_data)?;
+            let lt = self
+                .res(id, Kind::LaunchTemplate)
+                .with("name", self.names.launch_template(role_name))
+                .with("image_id", self.image.image_id.as_str())
+                .with("instance_type", instance_type)
+                .with(
+                    "instance_profile_arn",
+                    Value::reference(ids::IAM_PROFILE, "arn"),
+                )
+                .with("security_group_ids", Value::List(vec![id_ref(sg)]))
+                .with("user_data", user_data)
+                .with("http_tokens", "required")
+                .with("root_device_name", self.image.root_device_name.as_str())
+                .with("root_volume_size", root_gb)
+                .with("root_volume_type", "gp3")
+                .with("root_volume_encrypted", true);
+            self.push(lt);
+        }
+
+        // What a node needs at boot that its launch template does not reference: the EFS mount
+        // targets (it mounts moodledata) and, in a network the stack creates, the routes to the
+        // internet (it installs packages and clones Moodle). Ordering only.
+        let boot_deps: Vec<String> = self
+            .out
+            .iter()
+            .filter(|r| matches!(r.kind, Kind::EfsMountTarget | Kind::RouteTable))
+            .map(|r| r.id.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+
+        let first_private = net.private.first().map(|(_, v)| v.clone()).ok_or_else(|| {
+            GraphError::Invalid("the network has no private subnet; fix: list at least 2".into())
+        })?;
+        let stable = self
+            .res(ids::STABLE_INSTANCE, Kind::Instance)
+            .with("launch_template_id", id_ref(ids::STABLE_LT))
+            .with(
+                "launch_template_version",
+                Value::reference(ids::STABLE_LT, "version"),
+            )
+            .with("subnet_id", first_private)
+            .with(
+                "instance_profile_arn",
+                Value::reference(ids::IAM_PROFILE, "arn"),
+            )
+            .with("http_tokens", "required");
+        let stable = boot_deps.iter().fold(stable, |r, d| r.after(d.as_str()));
+        self.push(stable);
+
+        let web = &self.stack.web;
+        let asg = self
+            .res(ids::WEB_ASG, Kind::AutoScalingGroup)
+            .with("name", self.names.autoscaling_group())
+            .with("launch_template_id", id_ref(ids::WEB_LT))
+            .with(
+                "launch_template_version",
+                Value::reference(ids::WEB_LT, "version"),
+            )
+            .with(
+                "instance_types",
+                Value::strs(web.instance_types.iter().cloned()),
+            )
+            .with("min_size", web.min)
+            .with("max_size", web.max)
+            .with("desired_capacity", web.min)
+            .with("on_demand_base_capacity", web.on_demand_base)
+            .with(
+                "on_demand_percentage_above_base",
+                web.on_demand_percentage_above_base,
+            )
+            .with(
+                "spot_allocation_strategy",
+                web.spot_allocation_strategy.as_str(),
+            )
+            .with("capacity_rebalance", web.capacity_rebalance)
+            .with("subnet_ids", net.private_ids())
+            .with(
+                "target_group_arns",
+                Value::List(vec![Value::reference(ids::LB_TG, "arn")]),
+            )
+            .with("health_check_type", "ELB")
+            .with("health_check_grace_period", HEALTH_CHECK_GRACE_PERIOD);
+        let asg = boot_deps.iter().fold(asg, |r, d| r.after(d.as_str()));
+        self.push(asg);
+        Ok(())
+    }
+
+    // ---- load balancer -------------------------------------------------------------------
+
+    fn load_balancer(&mut self, net: &Net) {
+        let lb = &self.stack.load_balancer;
+        let alb = self
+            .res(ids::LB_ALB, Kind::LoadBalancer)
+            .with("name", self.names.load_balancer())
+            .with("scheme", "internet-facing")
+            .with("subnet_ids", net.public_ids())
+            .with("security_group_ids", Value::List(vec![id_ref(ids::SG_ALB)]))
+            .with("idle_timeout", lb.idle_timeout);
+        self.push(alb);
+        let tg = self
+            .res(ids::LB_TG, Kind::TargetGroup)
+            .with("name", self.names.target_group())
+            .with("vpc_id", net.vpc.clone())
+            .with("protocol", "HTTP")
+            .with("port", HTTP_PORT)
+            .with("target_type", "instance")
+            .with("health_check_path", lb.health_check_path.as_str())
+            .with("health_check_interval", lb.health_check_interval)
+            .with("healthy_threshold", lb.healthy_threshold)
+            .with("unhealthy_threshold", UNHEALTHY_THRESHOLD)
+            .with("health_check_matcher", HEALTH_CHECK_MATCHER)
+            .with("deregistration_delay", lb.deregistration_delay);
+        self.push(tg);
+
+        let forward = Value::Map(BTreeMap::from([
+            ("type".to_string(), Value::str("forward")),
+            (
+                "target_group_arn".to_string(),
+                Value::reference(ids::LB_TG, "arn"),
+            ),
+        ]));
+        let listener = |id: &str, port: i64, protocol: &str, action: Value| {
+            Resource::new(id, Kind::Listener)
+                .with("load_balancer_arn", Value::reference(ids::LB_ALB, "arn"))
+                .with("port", port)
+                .with("protocol", protocol)
+                .with("default_action", action)
+        };
+        match &lb.certificate_arn {
+            Some(cert) => {
+                let redirect = Value::Map(BTreeMap::from([
+                    ("type".to_string(), Value::str("redirect")),
+                    ("protocol".to_string(), Value::str("HTTPS")),
+                    ("port".to_string(), Value::str(HTTPS_PORT.to_string())),
+                    ("status_code".to_string(), Value::str("HTTP_301")),
+                ]));
+                let http = listener(ids::LB_LISTENER_HTTP, HTTP_PORT, "HTTP", redirect);
+                self.push(http);
+                let https = listener(ids::LB_LISTENER_HTTPS, HTTPS_PORT, "HTTPS", forward)
+                    .with("certificate_arn", cert.as_str())
+                    .with("ssl_policy", TLS_POLICY);
+                self.push(https);
+            }
+            None => {
+                let http = listener(ids::LB_LISTENER_HTTP, HTTP_PORT, "HTTP", forward);
+                self.push(http);
+            }
+        }
+    }
+}
+
+/// EC2's limit on user data, in bytes before base64 encoding.
+pub const USER_DATA_LIMIT: usize = 16 * 1024;
+/// Bytes allowed for one resolved reference in user data (the longest real values, Secrets
+/// Manager ARNs and RDS/ElastiCache endpoints, are about 100).
+const REF_ALLOWANCE: usize = 128;
+
+/// User data must fit EC2's limit once the endpoints are filled in.
+fn check_user_data_size(id: &str, user_data: &Value) -> Result<(), GraphError> {
+    let (literal, refs) = match user_data {
+        Value::Interpolated(segs) => segs.iter().fold((0, 0), |(l, r), s| match s {
+            Segment::Lit(t) => (l + t.len(), r),
+            Segment::Ref(_) => (l, r + 1),
+        }),
+        Value::Str(s) => (s.len(), 0),
+        _ => (0, 0),
+    };
+    let size = literal + refs * REF_ALLOWANCE;
+    if size > USER_DATA_LIMIT {
+        return Err(GraphError::Invalid(format!(
+            "{id}: the rendered user-data is about {size} bytes with its {refs} endpoint(s) \
+             filled in, over EC2's limit of {USER_DATA_LIMIT}; fix: remove entries from \
+             `moodle.config` (they are written into config.php inside the user-data)"
+        )));
+    }
+    Ok(())
+}
+
+/// Moodle's storage I/O defaults that Aurora MySQL does not let a parameter group set.
+const AURORA_NOT_APPLICABLE: &[&str] = &[
+    "innodb_flush_log_at_trx_commit",
+    "innodb_io_capacity",
+    "innodb_io_capacity_max",
+    "innodb_read_io_threads",
+    "innodb_write_io_threads",
+];
+
+/// One ingress rule map: `{protocol, from_port, to_port, description, cidr | source_group_id}`.
+fn rule(port: i64, source: (&str, Value), description: String) -> Value {
+    Value::Map(BTreeMap::from([
+        ("protocol".to_string(), Value::str("tcp")),
+        ("from_port".to_string(), Value::Int(port)),
+        ("to_port".to_string(), Value::Int(port)),
+        ("description".to_string(), Value::Str(description)),
+        (source.0.to_string(), source.1),
+    ]))
+}
+
+/// Compact JSON with object keys sorted, whatever serde_json's map features (the canonical form
+/// of IAM policy documents in `kind.rs`).
+pub fn canonical_json(v: &serde_json::Value) -> String {
+    fn sort(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                serde_json::Value::Object(
+                    keys.into_iter().map(|k| (k.clone(), sort(&m[k]))).collect(),
+                )
+            }
+            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    serde_json::to_string(&sort(v)).expect("JSON values serialize")
+}
+
+/// The AWS partition of a region (ARNs of AWS-managed policies).
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// The image must exist in a form a launch template can use, and every instance type the stack
+/// names (when the instance type table knows it) must match its architecture.
+fn check_image(stack: &Stack, image: &Image) -> Result<(), GraphError> {
+    if image.image_id.is_empty() || image.root_device_name.is_empty() {
+        return Err(GraphError::Invalid(format!(
+            "the AMI `{}` has no id or root device name; fix: set `ami.id` to an EBS-backed image",
+            image.image_id
+        )));
+    }
+    let types = stack
+        .web
+        .instance_types
+        .iter()
+        .map(|t| ("web.instance_types", t))
+        .chain(std::iter::once((
+            "stable.instance_type",
+            &stack.stable.instance_type,
+        )));
+    for (field, t) in types {
+        if let Some(info) = instance_types::lookup(t) {
+            if info.arch.as_str() != image.architecture {
+                return Err(GraphError::Invalid(format!(
+                    "{field}: {t} is {} but the AMI {} is {}; fix: choose {} instance types or \
+                     an AMI of the types' architecture (`ami.ssm_parameter` .../{}/...)",
+                    info.arch,
+                    image.image_id,
+                    image.architecture,
+                    image.architecture,
+                    if info.arch.as_str() == "arm64" {
+                        "arm64"
+                    } else {
+                        "amd64"
+                    }
+                )));
+            }
+        }
+    }
+    Ok(())
+}

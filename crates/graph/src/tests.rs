@@ -1,0 +1,739 @@
+//! Unit tests of the graph builder on inline stacks. The user-data renderer is a stand-in that
+//! embeds every endpoint the way the templates do (verbatim), so the tests see the same
+//! references the real templates produce; `tests/snapshots.rs` covers the real renderer.
+
+use super::*;
+use moodlestack_model::{spec, Kind, Ref, Resource, ResourceId, Segment, Value, TAG_ID, TAG_STACK};
+use std::collections::{BTreeMap, BTreeSet};
+
+const MINIMAL: &str = r#"
+name: demo
+region: eu-west-1
+database: {}
+load_balancer: {}
+moodle:
+  wwwroot: http://moodle.example.org
+  admin_email: admin@example.org
+"#;
+
+pub(crate) fn stack(extra: &str) -> Stack {
+    // `extra` replaces top-level sections of MINIMAL (later keys win is not YAML; merge by hand).
+    let mut doc: serde_json::Value = serde_saphyr::from_str(MINIMAL).unwrap();
+    let over: serde_json::Value = if extra.trim().is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_saphyr::from_str(extra).unwrap()
+    };
+    for (k, v) in over.as_object().unwrap() {
+        doc[k] = v.clone();
+    }
+    serde_json::from_value(doc).unwrap()
+}
+
+fn image() -> Image {
+    Image {
+        image_id: "ami-0123456789abcdef0".into(),
+        architecture: "x86_64".into(),
+        root_device_name: "/dev/sda1".into(),
+    }
+}
+
+/// Embeds every endpoint value verbatim, like the real templates.
+fn fake_user_data(_: &Stack, role: Role, e: &Endpoints) -> Result<String, RenderError> {
+    Ok(format!(
+        "#!/bin/bash\nROLE={role:?}\nREGION={}\nDB='{}:{}' SECRET={}\nREDIS={}:{} AUTH={}\nEFS={}\n",
+        e.region,
+        e.db_host,
+        e.db_port,
+        e.db_secret_arn,
+        e.redis_host,
+        e.redis_port,
+        e.redis_auth_secret_arn.clone().unwrap_or_default(),
+        e.efs_id
+    ))
+}
+
+fn graph(extra: &str) -> Vec<Resource> {
+    build_with(&stack(extra), &image(), &fake_user_data).unwrap()
+}
+
+fn find<'a>(g: &'a [Resource], id: &str) -> &'a Resource {
+    g.iter()
+        .find(|r| r.id.as_str() == id)
+        .unwrap_or_else(|| panic!("{id} not in graph"))
+}
+
+fn ids(g: &[Resource]) -> Vec<&str> {
+    g.iter().map(|r| r.id.as_str()).collect()
+}
+
+fn ingress(g: &[Resource], sg: &str) -> Vec<BTreeMap<String, Value>> {
+    find(g, sg).fields["ingress"]
+        .as_list()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_map().unwrap().clone())
+        .collect()
+}
+
+fn ports(g: &[Resource], sg: &str) -> BTreeSet<i64> {
+    ingress(g, sg)
+        .iter()
+        .map(|r| r["from_port"].as_i64().unwrap())
+        .collect()
+}
+
+/// Every invariant of a built graph: unique ids, references resolve inside the graph, each
+/// resource comes after everything it depends on (so there is no cycle), field names belong to
+/// the kind, tags on every taggable resource.
+fn assert_well_formed(g: &[Resource], stack_name: &str) {
+    let mut seen: BTreeSet<&ResourceId> = BTreeSet::new();
+    for r in g {
+        for d in r.deps() {
+            assert!(
+                seen.contains(&d),
+                "{} depends on {d}, which is not before it",
+                r.id
+            );
+        }
+        assert!(seen.insert(&r.id), "{} twice", r.id);
+        let kind = spec(r.kind);
+        for f in r.fields.keys() {
+            assert!(
+                kind.field(f).is_some(),
+                "{}: {f} is not a field of {}",
+                r.id,
+                kind.name
+            );
+        }
+        if kind.field("tags").is_some() {
+            let tags = r.fields["tags"]
+                .as_map()
+                .unwrap_or_else(|| panic!("{} has no tags", r.id));
+            assert_eq!(tags[TAG_STACK], Value::str(stack_name));
+            assert_eq!(tags[TAG_ID], Value::str(r.id.as_str()));
+            assert_eq!(
+                tags["Name"],
+                Value::str(format!("{stack_name}-{}", r.id.as_str().replace('.', "-")))
+            );
+        }
+    }
+    // Tiers never go down except for same-tier dependencies (security group sources).
+    for w in g.windows(2) {
+        let (a, b) = (spec(w[0].kind).tier, spec(w[1].kind).tier);
+        assert!(
+            a <= b || w[1].deps().contains(&w[0].id),
+            "{} before {}",
+            w[0].id,
+            w[1].id
+        );
+    }
+}
+
+#[test]
+fn default_stack_has_the_whole_topology() {
+    let g = graph("");
+    assert_well_formed(&g, "demo");
+    let expected = [
+        "net.vpc",
+        "net.igw",
+        "net.subnet.public.a",
+        "net.subnet.private.a",
+        "net.subnet.public.b",
+        "net.subnet.private.b",
+        "net.eip.nat.a",
+        "net.nat.a",
+        "net.rt.public",
+        "net.rt.private.a",
+        "net.rt.private.b",
+        "sg.alb",
+        "sg.web",
+        "sg.stable",
+        "sg.db",
+        "sg.cache",
+        "sg.efs",
+        "cache.auth",
+        "iam.role",
+        "iam.profile",
+        "db.subnet_group",
+        "db.parameter_group",
+        "db.instance",
+        "files.fs",
+        "files.mount.a",
+        "files.mount.b",
+        "cache.subnet_group",
+        "cache.redis",
+        "web.lt",
+        "stable.lt",
+        "stable.instance",
+        "web.asg",
+        "lb.alb",
+        "lb.tg",
+        "lb.listener.http",
+    ];
+    let got: BTreeSet<&str> = ids(&g).into_iter().collect();
+    assert_eq!(got, expected.into_iter().collect::<BTreeSet<_>>());
+
+    let vpc = find(&g, "net.vpc");
+    assert_eq!(vpc.fields["enable_dns_hostnames"], Value::Bool(true));
+    assert_eq!(vpc.fields["enable_dns_support"], Value::Bool(true));
+    assert_eq!(
+        find(&g, "net.subnet.public.a").fields["map_public_ip_on_launch"],
+        true.into()
+    );
+    assert_eq!(
+        find(&g, "net.subnet.private.b").fields["map_public_ip_on_launch"],
+        false.into()
+    );
+    assert_eq!(
+        find(&g, "net.subnet.private.b").fields["cidr_block"],
+        "10.0.32.0/20".into()
+    );
+    assert_eq!(
+        find(&g, "net.subnet.public.b").fields["availability_zone"],
+        "eu-west-1b".into()
+    );
+    // The NAT waits for the internet gateway.
+    assert!(find(&g, "net.nat.a").deps().contains(&"net.igw".into()));
+    // The public route table sends 0.0.0.0/0 to the IGW, for the public subnets.
+    let rt = find(&g, "net.rt.public");
+    assert_eq!(
+        rt.fields["routes"],
+        Value::List(vec![Value::Map(BTreeMap::from([
+            ("destination_cidr".into(), "0.0.0.0/0".into()),
+            ("gateway_id".into(), Value::reference("net.igw", "id")),
+        ]))])
+    );
+    assert_eq!(
+        rt.fields["subnet_ids"],
+        Value::List(vec![
+            Value::reference("net.subnet.public.a", "id"),
+            Value::reference("net.subnet.public.b", "id")
+        ])
+    );
+    // Single NAT: both private route tables use the NAT of the first zone.
+    for z in ["a", "b"] {
+        let routes = find(&g, &format!("net.rt.private.{z}")).fields["routes"].clone();
+        assert_eq!(
+            routes.refs(),
+            vec![&Ref::new("net.nat.a", "id")],
+            "zone {z}"
+        );
+    }
+}
+
+#[test]
+fn ssh_is_open_only_to_admin_cidrs() {
+    let g = graph("");
+    for sg in [
+        "sg.web",
+        "sg.stable",
+        "sg.alb",
+        "sg.db",
+        "sg.cache",
+        "sg.efs",
+    ] {
+        assert!(
+            !ports(&g, sg).contains(&22),
+            "{sg} opens SSH without admin_cidrs"
+        );
+    }
+    let g = graph("network:\n  admin_cidrs: [203.0.113.0/24, 198.51.100.7/32]\n");
+    for sg in ["sg.web", "sg.stable"] {
+        let ssh: Vec<_> = ingress(&g, sg)
+            .into_iter()
+            .filter(|r| r["from_port"] == Value::Int(22))
+            .collect();
+        let cidrs: Vec<&str> = ssh.iter().map(|r| r["cidr"].as_str().unwrap()).collect();
+        assert_eq!(cidrs, ["203.0.113.0/24", "198.51.100.7/32"], "{sg}");
+        assert!(ssh.iter().all(|r| !r.contains_key("source_group_id")));
+    }
+    for sg in ["sg.alb", "sg.db", "sg.cache", "sg.efs"] {
+        assert!(!ports(&g, sg).contains(&22), "{sg} must never open SSH");
+    }
+}
+
+#[test]
+fn security_groups_are_least_privilege() {
+    let g = graph("");
+    let alb = ingress(&g, "sg.alb");
+    assert_eq!(
+        ports(&g, "sg.alb"),
+        BTreeSet::from([80]),
+        "443 only with a certificate"
+    );
+    assert!(alb.iter().all(|r| r["cidr"] == Value::str("0.0.0.0/0")));
+    for sg in ["sg.web", "sg.stable"] {
+        let rules = ingress(&g, sg);
+        assert_eq!(rules.len(), 1, "{sg}");
+        assert_eq!(rules[0]["from_port"], Value::Int(80));
+        assert_eq!(
+            rules[0]["source_group_id"],
+            Value::reference("sg.alb", "id")
+        );
+    }
+    for (sg, port) in [("sg.db", 3306), ("sg.cache", 6379), ("sg.efs", 2049)] {
+        let rules = ingress(&g, sg);
+        let sources: Vec<&Value> = rules.iter().map(|r| &r["source_group_id"]).collect();
+        assert_eq!(
+            sources,
+            [
+                &Value::reference("sg.web", "id"),
+                &Value::reference("sg.stable", "id")
+            ],
+            "{sg}"
+        );
+        assert!(rules.iter().all(|r| r["from_port"] == Value::Int(port)
+            && r["to_port"] == Value::Int(port)
+            && r["protocol"] == Value::str("tcp")
+            && !r.contains_key("cidr")));
+    }
+    // Every rule says what it is for.
+    for r in g.iter().filter(|r| r.kind == Kind::SecurityGroup) {
+        for rule in ingress(&g, r.id.as_str()) {
+            assert!(
+                !rule["description"].as_str().unwrap().is_empty(),
+                "{}",
+                r.id
+            );
+        }
+    }
+}
+
+#[test]
+fn postgres_opens_5432_not_3306() {
+    let g = graph("database:\n  engine: postgres\n");
+    assert_eq!(ports(&g, "sg.db"), BTreeSet::from([5432]));
+    let db = find(&g, "db.instance");
+    assert_eq!(db.fields["port"], Value::Int(5432));
+    assert_eq!(db.fields["engine"], "postgres".into());
+    assert_eq!(
+        find(&g, "db.parameter_group").fields["family"],
+        "postgres16".into()
+    );
+    let lt = find(&g, "web.lt");
+    // The literal port reaches user-data.
+    let Value::Interpolated(segs) = &lt.fields["user_data"] else {
+        panic!("not interpolated")
+    };
+    assert!(segs
+        .iter()
+        .any(|s| matches!(s, Segment::Lit(l) if l.contains(":5432'"))));
+}
+
+#[test]
+fn per_zone_nat_gives_a_nat_and_a_private_route_per_zone() {
+    let g = graph(
+        "network:\n  zones: [eu-west-1a, eu-west-1b, eu-west-1c]\n  nat_gateways: per-zone\n",
+    );
+    assert_well_formed(&g, "demo");
+    for z in ["a", "b", "c"] {
+        let nat = find(&g, &format!("net.nat.{z}"));
+        assert_eq!(
+            nat.fields["subnet_id"],
+            Value::reference(format!("net.subnet.public.{z}"), "id")
+        );
+        assert_eq!(
+            nat.fields["allocation_id"],
+            Value::reference(format!("net.eip.nat.{z}"), "id")
+        );
+        let rt = find(&g, &format!("net.rt.private.{z}"));
+        assert_eq!(
+            rt.fields["routes"].refs(),
+            vec![&Ref::new(format!("net.nat.{z}"), "id")]
+        );
+        assert_eq!(
+            rt.fields["subnet_ids"],
+            Value::List(vec![Value::reference(
+                format!("net.subnet.private.{z}"),
+                "id"
+            )])
+        );
+        find(&g, &format!("files.mount.{z}"));
+    }
+    assert_eq!(g.iter().filter(|r| r.kind == Kind::NatGateway).count(), 3);
+}
+
+#[test]
+fn no_nat_means_no_default_route() {
+    let g = graph("network:\n  nat_gateways: none\n");
+    assert_well_formed(&g, "demo");
+    assert!(!g
+        .iter()
+        .any(|r| matches!(r.kind, Kind::NatGateway | Kind::ElasticIp)));
+    for z in ["a", "b"] {
+        assert_eq!(
+            find(&g, &format!("net.rt.private.{z}")).fields["routes"],
+            Value::List(vec![])
+        );
+    }
+}
+
+#[test]
+fn aurora_gives_a_cluster_and_members() {
+    let g = graph("database:\n  engine: aurora-mysql\n  instance_class: db.r7g.large\n");
+    assert_well_formed(&g, "demo");
+    assert!(!ids(&g).contains(&"db.instance"));
+    let cluster = find(&g, "db.cluster");
+    assert_eq!(cluster.fields["engine"], "aurora-mysql".into());
+    assert_eq!(cluster.fields["storage_encrypted"], true.into());
+    assert_eq!(
+        cluster.fields["cluster_parameter_group_name"],
+        Value::reference("db.cluster_parameter_group", "id")
+    );
+    let cpg = find(&g, "db.cluster_parameter_group");
+    assert_eq!(cpg.fields["family"], "aurora-mysql8.0".into());
+    assert_eq!(cpg.fields["name"], "demo-aurora-mysql8-0-cluster".into());
+    let params = cpg.fields["parameters"].as_map().unwrap();
+    assert_eq!(params["character_set_server"], "utf8mb4".into());
+    assert!(!params.contains_key("innodb_io_capacity"));
+    for i in [1, 2] {
+        let m = find(&g, &format!("db.instance.{i}"));
+        assert_eq!(
+            m.fields["cluster_identifier"],
+            Value::reference("db.cluster", "id")
+        );
+        assert_eq!(m.fields["identifier"], Value::str(format!("demo-db-{i}")));
+        assert_eq!(m.fields["instance_class"], "db.r7g.large".into());
+        for absent in [
+            "allocated_storage",
+            "master_username",
+            "backup_retention_period",
+        ] {
+            assert!(!m.fields.contains_key(absent), "member has {absent}");
+        }
+    }
+    // Secrets and endpoints come from the cluster.
+    let role = find(&g, "iam.role");
+    assert!(role.deps().contains(&"db.cluster".into()));
+    let ud = find(&g, "web.lt").fields["user_data"].refs();
+    assert!(ud.contains(&&Ref::new("db.cluster", "endpoint")));
+    assert!(ud.contains(&&Ref::new("db.cluster", "secret_arn")));
+
+    let g = graph("database:\n  engine: aurora-mysql\n  multi_az: false\n");
+    assert!(ids(&g).contains(&"db.instance.1"));
+    assert!(!ids(&g).contains(&"db.instance.2"));
+}
+
+#[test]
+fn https_listener_only_with_a_certificate() {
+    let g = graph("");
+    assert!(!ids(&g).contains(&"lb.listener.https"));
+    let http = find(&g, "lb.listener.http");
+    assert_eq!(
+        http.fields["default_action"].as_map().unwrap()["type"],
+        "forward".into()
+    );
+    assert!(!http.fields.contains_key("certificate_arn"));
+
+    let cert = "arn:aws:acm:eu-west-1:123456789012:certificate/abc";
+    let g = graph(&format!("load_balancer:\n  certificate_arn: {cert}\n"));
+    assert_well_formed(&g, "demo");
+    let http = find(&g, "lb.listener.http").fields["default_action"]
+        .as_map()
+        .unwrap()
+        .clone();
+    assert_eq!(http["type"], "redirect".into());
+    assert_eq!(http["protocol"], "HTTPS".into());
+    assert_eq!(http["port"], "443".into());
+    assert_eq!(http["status_code"], "HTTP_301".into());
+    let https = find(&g, "lb.listener.https");
+    assert_eq!(https.fields["certificate_arn"], cert.into());
+    assert_eq!(https.fields["ssl_policy"], TLS_POLICY_FOR_TESTS.into());
+    assert_eq!(
+        https.fields["default_action"].as_map().unwrap()["target_group_arn"],
+        Value::reference("lb.tg", "arn")
+    );
+    assert_eq!(ports(&g, "sg.alb"), BTreeSet::from([80, 443]));
+}
+
+const TLS_POLICY_FOR_TESTS: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+
+#[test]
+fn iam_policy_names_only_the_stacks_secrets() {
+    let g = graph("");
+    let role = find(&g, "iam.role");
+    let policies = role.fields["inline_policies"].as_map().unwrap();
+    assert_eq!(policies.keys().collect::<Vec<_>>(), ["demo-node"]);
+    let policy = &policies["demo-node"];
+    let refs: BTreeSet<String> = policy.refs().iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        refs,
+        BTreeSet::from([
+            "db.instance.secret_arn".to_string(),
+            "cache.auth.arn".to_string(),
+            "files.fs.arn".to_string()
+        ])
+    );
+    // Resolved, the document is canonical JSON that grants exactly these ARNs.
+    let lookup = |r: &Ref| Some(format!("arn:test:{}", r));
+    let text = policy.resolve(&lookup);
+    let text = text.as_str().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(build::canonical_json(&doc), text, "not canonical");
+    let stmts = doc["Statement"].as_array().unwrap();
+    assert_eq!(stmts.len(), 2);
+    assert_eq!(
+        stmts[0]["Action"],
+        serde_json::json!(["secretsmanager:GetSecretValue"])
+    );
+    assert_eq!(
+        stmts[0]["Resource"],
+        serde_json::json!(["arn:test:db.instance.secret_arn", "arn:test:cache.auth.arn"])
+    );
+    assert_eq!(
+        stmts[1]["Action"],
+        serde_json::json!([
+            "elasticfilesystem:ClientMount",
+            "elasticfilesystem:ClientWrite"
+        ])
+    );
+    assert_eq!(
+        stmts[1]["Resource"],
+        serde_json::json!(["arn:test:files.fs.arn"])
+    );
+    assert!(!text.contains('*'), "no wildcard: {text}");
+    assert_eq!(
+        role.fields["assume_role_policy"],
+        Value::str(
+            r#"{"Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"}}],"Version":"2012-10-17"}"#
+        )
+    );
+    assert_eq!(
+        role.fields["managed_policy_arns"],
+        Value::strs(["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"])
+    );
+
+    // Without Redis AUTH there is no auth secret, and the policy does not name one.
+    let g = graph("cache:\n  auth: false\n");
+    assert!(!ids(&g).contains(&"cache.auth"));
+    let policy = &find(&g, "iam.role").fields["inline_policies"]
+        .as_map()
+        .unwrap()["demo-node"];
+    let refs: Vec<String> = policy.refs().iter().map(|r| r.to_string()).collect();
+    assert_eq!(refs, ["db.instance.secret_arn", "files.fs.arn"]);
+    assert!(!find(&g, "cache.redis")
+        .fields
+        .contains_key("auth_token_secret_arn"));
+}
+
+#[test]
+fn compute_uses_the_image_and_imdsv2() {
+    let g = graph("");
+    for (lt, sg, ty) in [
+        ("web.lt", "sg.web", "m6i.large"),
+        ("stable.lt", "sg.stable", "m6i.large"),
+    ] {
+        let f = &find(&g, lt).fields;
+        assert_eq!(f["image_id"], "ami-0123456789abcdef0".into());
+        assert_eq!(f["root_device_name"], "/dev/sda1".into());
+        assert_eq!(f["instance_type"], ty.into());
+        assert_eq!(f["http_tokens"], "required".into());
+        assert_eq!(f["root_volume_encrypted"], true.into());
+        assert_eq!(f["root_volume_type"], "gp3".into());
+        assert_eq!(f["root_volume_size"], Value::Int(30));
+        assert_eq!(
+            f["security_group_ids"],
+            Value::List(vec![Value::reference(sg, "id")])
+        );
+        assert_eq!(
+            f["instance_profile_arn"],
+            Value::reference("iam.profile", "arn")
+        );
+        let refs: BTreeSet<String> = f["user_data"]
+            .refs()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            refs,
+            BTreeSet::from(
+                [
+                    "db.instance.endpoint",
+                    "db.instance.secret_arn",
+                    "cache.redis.primary_endpoint",
+                    "cache.auth.arn",
+                    "files.fs.id"
+                ]
+                .map(String::from)
+            ),
+            "{lt}"
+        );
+    }
+    let stable = find(&g, "stable.instance");
+    assert_eq!(
+        stable.fields["launch_template_version"],
+        Value::reference("stable.lt", "version")
+    );
+    assert_eq!(
+        stable.fields["subnet_id"],
+        Value::reference("net.subnet.private.a", "id")
+    );
+    // Nodes boot only once EFS is mountable and the private subnets route to the internet.
+    for node in ["stable.instance", "web.asg"] {
+        let deps = find(&g, node).deps();
+        for d in [
+            "files.mount.a",
+            "files.mount.b",
+            "net.rt.private.a",
+            "net.rt.public",
+        ] {
+            assert!(deps.contains(&d.into()), "{node} does not wait for {d}");
+        }
+    }
+    let asg = &find(&g, "web.asg").fields;
+    assert_eq!(
+        asg["launch_template_version"],
+        Value::reference("web.lt", "version")
+    );
+    assert_eq!(asg["desired_capacity"], asg["min_size"]);
+    assert_eq!(asg["health_check_type"], "ELB".into());
+    assert_eq!(
+        asg["target_group_arns"],
+        Value::List(vec![Value::reference("lb.tg", "arn")])
+    );
+    assert_eq!(
+        asg["instance_types"],
+        Value::strs(["m6i.large", "c6i.xlarge", "m5.large", "t3.large"])
+    );
+
+    // An arm64 image with x86 instance types is refused with the fix.
+    let arm = Image {
+        architecture: "arm64".into(),
+        ..image()
+    };
+    let e = build_with(&stack(""), &arm, &fake_user_data)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("web.instance_types: m6i.large is x86_64"), "{e}");
+}
+
+#[test]
+fn existing_network_declares_no_net_resources() {
+    let g = graph(
+        "network:\n  existing:\n    vpc_id: vpc-1\n    public_subnet_ids: [subnet-p1, subnet-p2]\n    private_subnet_ids: [subnet-q1, subnet-q2]\n",
+    );
+    assert_well_formed(&g, "demo");
+    assert!(
+        g.iter().all(|r| !r.id.as_str().starts_with("net.")),
+        "{:?}",
+        ids(&g)
+    );
+    assert_eq!(find(&g, "sg.web").fields["vpc_id"], "vpc-1".into());
+    assert_eq!(find(&g, "lb.tg").fields["vpc_id"], "vpc-1".into());
+    assert_eq!(
+        find(&g, "lb.alb").fields["subnet_ids"],
+        Value::strs(["subnet-p1", "subnet-p2"])
+    );
+    assert_eq!(
+        find(&g, "web.asg").fields["subnet_ids"],
+        Value::strs(["subnet-q1", "subnet-q2"])
+    );
+    assert_eq!(
+        find(&g, "files.mount.2").fields["subnet_id"],
+        "subnet-q2".into()
+    );
+    assert_eq!(
+        find(&g, "stable.instance").fields["subnet_id"],
+        "subnet-q1".into()
+    );
+}
+
+#[test]
+fn extra_tags_reach_every_resource() {
+    let g = graph("tags:\n  team: elearning\n");
+    for r in &g {
+        if let Some(tags) = r.fields.get("tags") {
+            assert_eq!(
+                tags.as_map().unwrap()["team"],
+                "elearning".into(),
+                "{}",
+                r.id
+            );
+        } else {
+            assert!(
+                matches!(r.kind, Kind::Listener | Kind::EfsMountTarget),
+                "{}",
+                r.id
+            );
+        }
+    }
+}
+
+#[test]
+fn database_instance_fields() {
+    let g = graph("");
+    let f = &find(&g, "db.instance").fields;
+    assert!(!f.contains_key("max_allocated_storage"));
+    assert_eq!(f["storage_encrypted"], true.into());
+    assert_eq!(f["publicly_accessible"], false.into());
+    assert_eq!(f["storage_type"], "gp3".into());
+    assert_eq!(f["multi_az"], true.into());
+    assert_eq!(f["deletion_protection"], true.into());
+    assert_eq!(
+        f["parameter_group_name"],
+        Value::reference("db.parameter_group", "id")
+    );
+    let pg = &find(&g, "db.parameter_group").fields;
+    assert_eq!(pg["name"], "demo-mysql8-0".into());
+    assert_eq!(
+        pg["parameters"].as_map().unwrap()["character_set_server"],
+        "utf8mb4".into()
+    );
+
+    let g = graph("database:\n  max_storage_gb: 200\n  parameters:\n    max_connections: '500'\n");
+    assert_eq!(
+        find(&g, "db.instance").fields["max_allocated_storage"],
+        Value::Int(200)
+    );
+    let pg = &find(&g, "db.parameter_group").fields;
+    assert_eq!(
+        pg["parameters"].as_map().unwrap()["max_connections"],
+        "500".into()
+    );
+}
+
+#[test]
+fn cache_fields() {
+    let g = graph("cache:\n  replicas: 2\n");
+    let f = &find(&g, "cache.redis").fields;
+    assert_eq!(f["num_cache_clusters"], Value::Int(3));
+    assert_eq!(f["automatic_failover"], true.into());
+    assert_eq!(f["multi_az"], true.into());
+    assert_eq!(f["at_rest_encryption"], true.into());
+    assert_eq!(f["transit_encryption"], true.into());
+    assert_eq!(
+        f["auth_token_secret_arn"],
+        Value::reference("cache.auth", "arn")
+    );
+    assert_eq!(f["replication_group_id"], "demo-redis".into());
+}
+
+#[test]
+fn broken_user_data_markers_are_reported() {
+    let escaping = |s: &Stack, r: Role, e: &Endpoints| {
+        fake_user_data(s, r, e)
+            .map(|t| t.replace("@@ref:db.instance:endpoint@@", "@@ref:db.instance:endpoint"))
+    };
+    let e = build_with(&stack(""), &image(), &escaping)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("web.lt user_data"), "{e}");
+}
+
+#[test]
+fn user_data_over_the_ec2_limit_is_refused() {
+    let big = |s: &Stack, r: Role, e: &Endpoints| {
+        fake_user_data(s, r, e).map(|t| format!("{t}# {}\n", "x".repeat(16 * 1024)))
+    };
+    let e = build_with(&stack(""), &image(), &big)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("web.lt: the rendered user-data is about"), "{e}");
+    assert!(e.contains("moodle.config"), "{e}");
+    // Just under the limit (with room for the references) passes.
+    let fits = |s: &Stack, r: Role, e: &Endpoints| {
+        fake_user_data(s, r, e).map(|t| format!("{t}# {}\n", "x".repeat(14 * 1024)))
+    };
+    build_with(&stack(""), &image(), &fits).unwrap();
+}

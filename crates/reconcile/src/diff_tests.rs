@@ -1,0 +1,901 @@
+//! Tests of the generic diff and the data-loss guard, with the real kind specs.
+
+use super::*;
+use moodlestack_model::{Fields, Kind, Observed, Resource, Scope, Value};
+use std::collections::BTreeMap;
+
+fn scope() -> Scope {
+    Scope {
+        stack: "demo".into(),
+        region: "eu-west-1".into(),
+    }
+}
+
+fn tags(id: &str) -> Value {
+    Value::Map(BTreeMap::from([
+        ("Name".to_string(), Value::str(format!("demo-{id}"))),
+        ("moodlestack:id".to_string(), Value::str(id)),
+        ("moodlestack:stack".to_string(), Value::str("demo")),
+    ]))
+}
+
+/// The observed form of `r`: its fields resolved with `known` (refs -> physical ids), the given
+/// physical id, and attrs `id` (plus `extra`).
+fn observed_as(
+    r: &Resource,
+    physical: &str,
+    known: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> Observed {
+    let lookup = |rf: &Ref| {
+        known
+            .iter()
+            .find(|(id, _)| *id == rf.resource.as_str())
+            .map(|(_, v)| v.to_string())
+    };
+    let fields: Fields = r
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), v.resolve(&lookup)))
+        .collect();
+    assert!(
+        fields.values().all(Value::is_concrete),
+        "{}: unresolved field",
+        r.id
+    );
+    let mut attrs = BTreeMap::from([("id".to_string(), physical.to_string())]);
+    attrs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Observed {
+        id: r.id.clone(),
+        kind: r.kind,
+        physical_id: physical.to_string(),
+        fields,
+        attrs,
+        status: "available".into(),
+    }
+}
+
+fn vpc() -> Resource {
+    Resource::new("net.vpc", Kind::Vpc)
+        .with("cidr_block", "10.0.0.0/16")
+        .with("enable_dns_hostnames", true)
+        .with("enable_dns_support", true)
+        .with("tags", tags("net.vpc"))
+}
+
+fn subnet(z: &str, cidr: &str) -> Resource {
+    let id = format!("net.subnet.private.{z}");
+    Resource::new(id.as_str(), Kind::Subnet)
+        .with("vpc_id", Value::reference("net.vpc", "id"))
+        .with("cidr_block", cidr)
+        .with("availability_zone", format!("eu-west-1{z}"))
+        .with("map_public_ip_on_launch", false)
+        .with("tags", tags(&id))
+}
+
+fn target_group(delay: i64) -> Resource {
+    Resource::new("lb.tg", Kind::TargetGroup)
+        .with("name", "demo-tg")
+        .with("vpc_id", Value::reference("net.vpc", "id"))
+        .with("protocol", "HTTP")
+        .with("port", 80i64)
+        .with("target_type", "instance")
+        .with("health_check_path", "/login/index.php")
+        .with("deregistration_delay", delay)
+        .with("tags", tags("lb.tg"))
+}
+
+fn launch_template(user_data: &str) -> Resource {
+    Resource::new("web.lt", Kind::LaunchTemplate)
+        .with("name", "demo-web")
+        .with("image_id", "ami-1")
+        .with("instance_type", "t3.small")
+        .with("user_data", user_data)
+        .with("http_tokens", "required")
+        .with("tags", tags("web.lt"))
+}
+
+fn stable_lt(user_data: &str) -> Resource {
+    let mut r = launch_template(user_data);
+    r.id = "stable.lt".into();
+    r.fields.insert("name".into(), Value::str("demo-stable"));
+    r
+}
+
+fn asg(desired_capacity: i64) -> Resource {
+    Resource::new("web.asg", Kind::AutoScalingGroup)
+        .with("name", "demo-web")
+        .with("launch_template_id", Value::reference("web.lt", "id"))
+        .with(
+            "launch_template_version",
+            Value::reference("web.lt", "version"),
+        )
+        .with("min_size", 2i64)
+        .with("max_size", 6i64)
+        .with("desired_capacity", desired_capacity)
+        .with(
+            "subnet_ids",
+            Value::List(vec![
+                Value::reference("net.subnet.private.a", "id"),
+                Value::reference("net.subnet.private.b", "id"),
+            ]),
+        )
+        .with("tags", tags("web.asg"))
+}
+
+fn instance() -> Resource {
+    Resource::new("stable.instance", Kind::Instance)
+        .with("launch_template_id", Value::reference("stable.lt", "id"))
+        .with(
+            "launch_template_version",
+            Value::reference("stable.lt", "version"),
+        )
+        .with("subnet_id", Value::reference("net.subnet.private.a", "id"))
+        .with("http_tokens", "required")
+        .with("tags", tags("stable.instance"))
+}
+
+fn db(engine: &str) -> Resource {
+    Resource::new("db.instance", Kind::DbInstance)
+        .with("identifier", "demo-db")
+        .with("engine", engine)
+        .with("engine_version", "8.0.39")
+        .with("instance_class", "db.t4g.medium")
+        .with("allocated_storage", 20i64)
+        .with("multi_az", true)
+        .with("backup_retention_period", 7i64)
+        .with("tags", tags("db.instance"))
+}
+
+fn fs() -> Resource {
+    Resource::new("files.fs", Kind::EfsFileSystem)
+        .with("creation_token", "demo-files")
+        .with("performance_mode", "generalPurpose")
+        .with("throughput_mode", "elastic")
+        .with("encrypted", true)
+        .with("tags", tags("files.fs"))
+}
+
+fn mount(z: &str) -> Resource {
+    Resource::new(format!("files.mount.{z}"), Kind::EfsMountTarget)
+        .with("file_system_id", Value::reference("files.fs", "id"))
+        .with(
+            "subnet_id",
+            Value::reference(format!("net.subnet.private.{z}"), "id"),
+        )
+        .with("security_group_ids", Value::strs(["sg-efs"]))
+}
+
+fn untagged(r: &Resource, physical: &str, known: &[(&str, &str)]) -> Observed {
+    let mut o = observed_as(r, physical, known, &[]);
+    o.id = format!("untagged:{physical}").into();
+    o
+}
+
+const KNOWN: &[(&str, &str)] = &[
+    ("net.vpc", "vpc-1"),
+    ("net.subnet.private.a", "subnet-a"),
+    ("net.subnet.private.b", "subnet-b"),
+    ("files.fs", "fs-1"),
+    ("web.lt", "lt-web"),
+    ("stable.lt", "lt-stable"),
+    ("lb.alb", "arn:alb"),
+];
+
+/// The physical id of `id`: the one in KNOWN, so references to it resolve consistently.
+fn phys(id: &str) -> String {
+    KNOWN
+        .iter()
+        .find(|k| k.0 == id)
+        .map_or_else(|| format!("phys-{id}"), |k| k.1.to_string())
+}
+
+/// `r` as observed, consistent with KNOWN.
+fn obs(r: &Resource) -> Observed {
+    observed_as(r, &phys(r.id.as_str()), KNOWN, &[])
+}
+
+fn change<'a>(p: &'a Plan, id: &str) -> &'a Change {
+    p.changes
+        .iter()
+        .find(|c| c.id.as_str() == id)
+        .unwrap_or_else(|| panic!("no change for {id}"))
+}
+
+fn field<'a>(c: &'a Change, name: &str) -> &'a FieldChange {
+    c.fields
+        .iter()
+        .find(|f| f.field == name)
+        .unwrap_or_else(|| panic!("{}: no field {name}", c.id))
+}
+
+fn order(p: &Plan) -> Vec<&str> {
+    p.changes.iter().map(|c| c.id.as_str()).collect()
+}
+
+#[test]
+fn nothing_observed_creates_everything_in_dependency_order() {
+    let desired = vec![
+        subnet("b", "10.0.2.0/24"),
+        subnet("a", "10.0.1.0/24"),
+        vpc(),
+    ];
+    let p = plan(&scope(), &desired, &[]).unwrap();
+    assert_eq!(
+        order(&p),
+        ["net.vpc", "net.subnet.private.a", "net.subnet.private.b"]
+    );
+    assert!(p.changes.iter().all(|c| c.action == Action::Create));
+    let sub = change(&p, "net.subnet.private.a");
+    assert_eq!(
+        field(sub, "vpc_id").new,
+        Some(Value::Unknown),
+        "a new VPC's id is known after apply"
+    );
+    assert_eq!(
+        field(sub, "cidr_block").new,
+        Some(Value::str("10.0.1.0/24"))
+    );
+    assert!(sub
+        .fields
+        .iter()
+        .all(|f| f.old.is_none() && !f.forces_replacement));
+    assert_eq!(
+        sub.desired.as_ref(),
+        Some(&desired[1]),
+        "desired keeps its references"
+    );
+    assert_eq!(
+        p.summary,
+        Summary {
+            create: 3,
+            ..Summary::default()
+        }
+    );
+    assert_eq!(p.format_version, FORMAT_VERSION);
+    assert_eq!((p.stack.as_str(), p.region.as_str()), ("demo", "eu-west-1"));
+}
+
+#[test]
+fn matching_observation_is_no_change_and_resolves_references() {
+    let desired = vec![vpc(), subnet("a", "10.0.1.0/24"), target_group(30)];
+    let observed: Vec<Observed> = desired.iter().map(obs).collect();
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    assert!(!p.has_changes(), "{p:#?}");
+    assert_eq!(
+        p.summary,
+        Summary {
+            unchanged: 3,
+            ..Summary::default()
+        }
+    );
+    assert!(p
+        .changes
+        .iter()
+        .all(|c| c.current.is_some() && c.fields.is_empty()));
+}
+
+#[test]
+fn drifted_deregistration_delay_is_an_in_place_update() {
+    let desired = vec![vpc(), target_group(30)];
+    let mut observed: Vec<Observed> = desired.iter().map(obs).collect();
+    // Someone changed it in the console.
+    observed[1]
+        .fields
+        .insert("deregistration_delay".into(), Value::Int(300));
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    let tg = change(&p, "lb.tg");
+    assert_eq!(tg.action, Action::Update);
+    assert_eq!(
+        tg.fields,
+        vec![FieldChange {
+            field: "deregistration_delay".into(),
+            old: Some(Value::Int(300)),
+            new: Some(Value::Int(30)),
+            forces_replacement: false,
+        }]
+    );
+    assert_eq!(p.summary.update, 1);
+    assert_eq!(p.summary.unchanged, 1);
+}
+
+#[test]
+fn subnet_cidr_change_forces_replacement() {
+    let desired = vec![vpc(), subnet("a", "10.0.9.0/24")];
+    let observed = vec![
+        observed_as(&vpc(), "vpc-1", KNOWN, &[]),
+        observed_as(&subnet("a", "10.0.1.0/24"), "subnet-a", KNOWN, &[]),
+    ];
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    let sub = change(&p, "net.subnet.private.a");
+    assert_eq!(sub.action, Action::Replace);
+    assert_eq!(sub.replacement_reasons(), ["cidr_block"]);
+    assert_eq!(
+        field(sub, "cidr_block").old,
+        Some(Value::str("10.0.1.0/24"))
+    );
+    assert_eq!(change(&p, "net.vpc").action, Action::NoOp);
+}
+
+#[test]
+fn new_vpc_makes_subnet_vpc_id_unknown_and_replaces_the_subnet() {
+    // The VPC is gone (or its replacement is planned): everything in it follows.
+    let desired = vec![vpc(), subnet("a", "10.0.1.0/24")];
+    let observed = vec![observed_as(
+        &subnet("a", "10.0.1.0/24"),
+        "subnet-a",
+        KNOWN,
+        &[],
+    )];
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    assert_eq!(change(&p, "net.vpc").action, Action::Create);
+    let sub = change(&p, "net.subnet.private.a");
+    assert_eq!(sub.action, Action::Replace);
+    let f = field(sub, "vpc_id");
+    assert_eq!(
+        (f.old.clone(), f.new.clone()),
+        (Some(Value::str("vpc-1")), Some(Value::Unknown))
+    );
+    assert!(f.forces_replacement);
+}
+
+#[test]
+fn launch_template_user_data_change_rolls_out_to_the_group_and_the_stable_instance() {
+    let desired = vec![
+        vpc(),
+        subnet("a", "10.0.1.0/24"),
+        subnet("b", "10.0.2.0/24"),
+        launch_template("#!/bin/sh\necho v2\n"),
+        stable_lt("#!/bin/sh\necho stable v2\n"),
+        asg(2),
+        instance(),
+    ];
+    let mut observed: Vec<Observed> = vec![
+        observed_as(&vpc(), "vpc-1", KNOWN, &[]),
+        observed_as(&subnet("a", "10.0.1.0/24"), "subnet-a", KNOWN, &[]),
+        observed_as(&subnet("b", "10.0.2.0/24"), "subnet-b", KNOWN, &[]),
+        observed_as(
+            &launch_template("#!/bin/sh\necho v1\n"),
+            "lt-web",
+            KNOWN,
+            &[("version", "3")],
+        ),
+        observed_as(
+            &stable_lt("#!/bin/sh\necho stable v1\n"),
+            "lt-stable",
+            KNOWN,
+            &[("version", "1")],
+        ),
+    ];
+    let mut g = observed_as(&asg(2), "demo-web", KNOWN, &[]);
+    g.fields
+        .insert("launch_template_version".into(), Value::str("3"));
+    observed.push(g);
+    let mut i = observed_as(&instance(), "i-1", KNOWN, &[]);
+    i.fields
+        .insert("launch_template_version".into(), Value::str("1"));
+    observed.push(i);
+
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    let lt = change(&p, "web.lt");
+    assert_eq!(lt.action, Action::Update);
+    assert_eq!(lt.fields.len(), 1);
+    assert!(
+        lt.notes
+            .iter()
+            .any(|n| n.contains("rollout: new launch template version")),
+        "{:?}",
+        lt.notes
+    );
+
+    let g = change(&p, "web.asg");
+    assert_eq!(g.action, Action::Update, "{g:#?}");
+    let v = field(g, "launch_template_version");
+    assert_eq!(
+        (v.old.clone(), v.new.clone()),
+        (Some(Value::str("3")), Some(Value::Unknown))
+    );
+    assert!(field(g, "launch_template_version").new == Some(Value::Unknown));
+    assert_eq!(
+        g.fields.len(),
+        1,
+        "the template id does not change with a new version"
+    );
+    assert!(g
+        .notes
+        .iter()
+        .any(|n| n.contains("starts an instance refresh (minimum healthy 90%)")));
+
+    let i = change(&p, "stable.instance");
+    assert_eq!(i.action, Action::Replace);
+    assert_eq!(i.replacement_reasons(), ["launch_template_version"]);
+    assert!(i.notes.iter().any(|n| n.starts_with("rollout")));
+    // Dependency order: the templates before their users.
+    let pos = |id: &str| order(&p).iter().position(|x| *x == id).unwrap();
+    assert!(pos("web.lt") < pos("web.asg"));
+    assert!(pos("stable.lt") < pos("stable.instance"));
+}
+
+#[test]
+fn foreign_tags_and_aws_defaults_never_diff() {
+    let desired = vec![vpc()];
+    let mut o = observed_as(&vpc(), "vpc-1", KNOWN, &[]);
+    if let Some(Value::Map(t)) = o.fields.get_mut("tags") {
+        t.insert("CostCenter".into(), Value::str("42"));
+        t.insert("aws:cloudformation:stack-name".into(), Value::str("other"));
+    }
+    let p = plan(&scope(), &desired, &[o.clone()]).unwrap();
+    assert!(!p.has_changes());
+
+    // A tag the stack sets that someone changed does diff.
+    if let Some(Value::Map(t)) = o.fields.get_mut("tags") {
+        t.insert("Name".into(), Value::str("renamed"));
+    }
+    let p = plan(&scope(), &desired, &[o]).unwrap();
+    let c = change(&p, "net.vpc");
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(c.fields[0].field, "tags");
+}
+
+#[test]
+fn sets_ignore_order_including_lists_of_maps() {
+    let rule = |port: i64, src: &str| {
+        Value::Map(BTreeMap::from([
+            ("protocol".to_string(), Value::str("tcp")),
+            ("from_port".to_string(), Value::Int(port)),
+            ("to_port".to_string(), Value::Int(port)),
+            ("source_group_id".to_string(), Value::str(src)),
+        ]))
+    };
+    let sg = Resource::new("sg.db", Kind::SecurityGroup)
+        .with("vpc_id", "vpc-1")
+        .with("group_name", "demo-db")
+        .with("description", "database")
+        .with(
+            "ingress",
+            Value::List(vec![rule(3306, "sg-web"), rule(3306, "sg-stable")]),
+        );
+    let mut o = observed_as(&sg, "sg-db", KNOWN, &[]);
+    o.fields.insert(
+        "ingress".into(),
+        Value::List(vec![rule(3306, "sg-stable"), rule(3306, "sg-web")]),
+    );
+    let p = plan(&scope(), std::slice::from_ref(&sg), &[o.clone()]).unwrap();
+    assert!(!p.has_changes());
+
+    o.fields.insert(
+        "ingress".into(),
+        Value::List(vec![rule(3306, "sg-stable"), rule(22, "sg-web")]),
+    );
+    let p = plan(&scope(), &[sg], &[o]).unwrap();
+    assert_eq!(change(&p, "sg.db").action, Action::Update);
+}
+
+#[test]
+fn desired_capacity_is_set_at_creation_only() {
+    let desired = vec![
+        vpc(),
+        subnet("a", "10.0.1.0/24"),
+        subnet("b", "10.0.2.0/24"),
+        launch_template("x"),
+        asg(2),
+    ];
+    let p = plan(&scope(), &desired, &[]).unwrap();
+    assert_eq!(
+        field(change(&p, "web.asg"), "desired_capacity").new,
+        Some(Value::Int(2))
+    );
+
+    let mut observed: Vec<Observed> = desired[..4]
+        .iter()
+        .map(|r| {
+            observed_as(
+                r,
+                KNOWN
+                    .iter()
+                    .find(|k| k.0 == r.id.as_str())
+                    .map_or("x", |k| k.1),
+                KNOWN,
+                &[("version", "1")],
+            )
+        })
+        .collect();
+    let mut g = observed_as(&asg(7), "demo-web", KNOWN, &[]);
+    g.fields
+        .insert("launch_template_version".into(), Value::str("1"));
+    observed.push(g);
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    assert!(
+        !p.has_changes(),
+        "autoscaling owns the desired capacity: {:#?}",
+        change(&p, "web.asg")
+    );
+}
+
+#[test]
+fn a_managed_field_the_observation_lacks_is_a_change() {
+    let mut o = observed_as(&target_group(30), "arn:tg", KNOWN, &[]);
+    o.fields.remove("health_check_path");
+    let p = plan(
+        &scope(),
+        &[vpc(), target_group(30)],
+        &[observed_as(&vpc(), "vpc-1", KNOWN, &[]), o],
+    )
+    .unwrap();
+    let tg = change(&p, "lb.tg");
+    assert_eq!(tg.action, Action::Update);
+    assert_eq!(field(tg, "health_check_path").old, None);
+}
+
+#[test]
+fn untagged_mount_targets_are_matched_by_identity_and_strays_deleted() {
+    let desired = vec![
+        vpc(),
+        subnet("a", "10.0.1.0/24"),
+        subnet("b", "10.0.2.0/24"),
+        fs(),
+        mount("a"),
+        mount("b"),
+    ];
+    let mut observed: Vec<Observed> = desired[..4]
+        .iter()
+        .map(|r| {
+            observed_as(
+                r,
+                KNOWN.iter().find(|k| k.0 == r.id.as_str()).unwrap().1,
+                KNOWN,
+                &[],
+            )
+        })
+        .collect();
+    observed.push(untagged(&mount("a"), "fsmt-a", KNOWN));
+    // One in a subnet the stack no longer uses.
+    let mut stray = untagged(&mount("b"), "fsmt-old", KNOWN);
+    stray
+        .fields
+        .insert("subnet_id".into(), Value::str("subnet-old"));
+    observed.push(stray);
+    let p = plan(&scope(), &desired, &observed).unwrap();
+
+    let a = change(&p, "files.mount.a");
+    assert_eq!(a.action, Action::NoOp);
+    let cur = a.current.as_ref().unwrap();
+    assert_eq!(
+        (cur.id.as_str(), cur.physical_id.as_str()),
+        ("files.mount.a", "fsmt-a")
+    );
+    assert_eq!(change(&p, "files.mount.b").action, Action::Create);
+    let stray = change(&p, "untagged:fsmt-old");
+    assert_eq!(stray.action, Action::Delete);
+    assert_eq!(order(&p).last(), Some(&"untagged:fsmt-old"));
+    assert_eq!(
+        p.summary,
+        Summary {
+            create: 1,
+            delete: 1,
+            unchanged: 5,
+            ..Summary::default()
+        }
+    );
+}
+
+#[test]
+fn untagged_listeners_are_matched_by_load_balancer_and_port() {
+    let alb = Resource::new("lb.alb", Kind::LoadBalancer)
+        .with("name", "demo-alb")
+        .with("scheme", "internet-facing")
+        .with("tags", tags("lb.alb"));
+    let listener = |id: &str, port: i64| {
+        Resource::new(id, Kind::Listener)
+            .with("load_balancer_arn", Value::reference("lb.alb", "arn"))
+            .with("port", port)
+            .with("protocol", if port == 443 { "HTTPS" } else { "HTTP" })
+    };
+    let desired = vec![
+        alb.clone(),
+        listener("lb.listener.http", 80),
+        listener("lb.listener.https", 443),
+    ];
+    let known: &[(&str, &str)] = &[("lb.alb", "arn:alb")];
+    let mut http = untagged(&listener("x", 80), "arn:l80", known);
+    http.fields.insert("protocol".into(), Value::str("HTTPS")); // drifted
+    let observed = vec![
+        observed_as(&alb, "arn:alb", known, &[("arn", "arn:alb")]),
+        http,
+        untagged(&listener("x", 443), "arn:l443", known),
+        untagged(&listener("x", 8080), "arn:l8080", known),
+    ];
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    let h = change(&p, "lb.listener.http");
+    assert_eq!(h.action, Action::Update);
+    assert_eq!(h.current.as_ref().unwrap().physical_id, "arn:l80");
+    assert_eq!(change(&p, "lb.listener.https").action, Action::NoOp);
+    assert_eq!(change(&p, "untagged:arn:l8080").action, Action::Delete);
+
+    // A replaced load balancer: identities are unknown, so its listeners are created again and the
+    // old ones deleted.
+    let mut alb2 = alb.clone();
+    alb2.fields.insert("scheme".into(), Value::str("internal"));
+    let desired = vec![alb2, listener("lb.listener.http", 80)];
+    let p = plan(&scope(), &desired, &observed[..2]).unwrap();
+    assert_eq!(change(&p, "lb.alb").action, Action::Replace);
+    assert_eq!(change(&p, "lb.listener.http").action, Action::Create);
+    assert_eq!(change(&p, "untagged:arn:l80").action, Action::Delete);
+}
+
+#[test]
+fn undeclared_resources_are_deleted_last_in_reverse_tier_order() {
+    let desired = vec![vpc()];
+    let observed = vec![
+        observed_as(&vpc(), "vpc-1", KNOWN, &[]),
+        observed_as(&subnet("a", "10.0.1.0/24"), "subnet-a", KNOWN, &[]), // tier 1
+        observed_as(&asg(2), "demo-web", KNOWN, &[]),                     // tier 8
+        observed_as(&launch_template("x"), "lt-web", KNOWN, &[]),         // tier 7
+        observed_as(&subnet("b", "10.0.2.0/24"), "subnet-b", KNOWN, &[]), // tier 1
+    ];
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    assert_eq!(
+        order(&p),
+        [
+            "net.vpc",
+            "web.asg",
+            "web.lt",
+            "net.subnet.private.a",
+            "net.subnet.private.b"
+        ]
+    );
+    for c in &p.changes[1..] {
+        assert_eq!(c.action, Action::Delete);
+        assert!(c.desired.is_none() && c.current.is_some() && c.fields.is_empty());
+    }
+    assert_eq!(p.summary.delete, 4);
+}
+
+#[test]
+fn ties_in_dependency_order_go_by_tier_then_id() {
+    // Independent resources: tier 0 (vpc, fs) before tier 1 (tg) before tier 7 (lt).
+    let desired = vec![launch_template("x"), target_group(30), fs(), vpc()];
+    let p = plan(&scope(), &desired, &[]).unwrap();
+    assert_eq!(order(&p), ["files.fs", "net.vpc", "lb.tg", "web.lt"]);
+}
+
+#[test]
+fn update_of_a_referenced_resource_keeps_unchanged_attrs_known() {
+    // A template update changes `version`, not `id`: the group's template id stays known.
+    let desired = vec![
+        vpc(),
+        subnet("a", "10.0.1.0/24"),
+        subnet("b", "10.0.2.0/24"),
+        launch_template("new"),
+        asg(2),
+    ];
+    let mut observed: Vec<Observed> = desired[..3]
+        .iter()
+        .map(|r| {
+            observed_as(
+                r,
+                KNOWN.iter().find(|k| k.0 == r.id.as_str()).unwrap().1,
+                KNOWN,
+                &[],
+            )
+        })
+        .collect();
+    observed.push(observed_as(
+        &launch_template("old"),
+        "lt-web",
+        KNOWN,
+        &[("version", "4")],
+    ));
+    let mut g = observed_as(&asg(2), "demo-web", KNOWN, &[]);
+    g.fields
+        .insert("launch_template_version".into(), Value::str("4"));
+    observed.push(g);
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    let g = change(&p, "web.asg");
+    assert_eq!(
+        g.fields
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect::<Vec<_>>(),
+        ["launch_template_version"]
+    );
+}
+
+#[test]
+fn database_updates_say_they_apply_immediately_and_restart() {
+    let mut o = observed_as(&db("mysql"), "demo-db", KNOWN, &[]);
+    o.fields
+        .insert("instance_class".into(), Value::str("db.t4g.small"));
+    let p = plan(&scope(), &[db("mysql")], &[o]).unwrap();
+    let c = change(&p, "db.instance");
+    assert_eq!(c.action, Action::Update);
+    assert!(
+        c.notes.iter().any(|n| n.contains("applied immediately")),
+        "{:?}",
+        c.notes
+    );
+    assert!(
+        c.notes.iter().any(|n| n.contains("Multi-AZ fails over")),
+        "{:?}",
+        c.notes
+    );
+    assert!(guard(&p, false).is_ok(), "an in-place update loses no data");
+}
+
+#[test]
+fn static_parameter_changes_note_a_pending_reboot() {
+    let pg = |threads: &str, packet: &str| {
+        Resource::new("db.parameter_group", Kind::DbParameterGroup)
+            .with("name", "demo-mysql80")
+            .with("family", "mysql8.0")
+            .with(
+                "parameters",
+                Value::Map(BTreeMap::from([
+                    ("innodb_read_io_threads".to_string(), Value::str(threads)),
+                    ("max_allowed_packet".to_string(), Value::str(packet)),
+                ])),
+            )
+    };
+    let mut o = observed_as(&pg("4", "1024"), "demo-mysql80", KNOWN, &[]);
+    if let Some(Value::Map(m)) = o.fields.get_mut("parameters") {
+        m.insert("some_aws_default".into(), Value::str("1"));
+    }
+    // Dynamic only: no reboot note.
+    let p = plan(&scope(), &[pg("4", "2048")], std::slice::from_ref(&o)).unwrap();
+    let c = change(&p, "db.parameter_group");
+    assert_eq!(c.action, Action::Update);
+    assert!(c.notes.is_empty(), "{:?}", c.notes);
+    // Static: reboot pending, naming it.
+    let p = plan(&scope(), &[pg("8", "1024")], &[o]).unwrap();
+    let notes = &change(&p, "db.parameter_group").notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("reboot pending") && n.contains("innodb_read_io_threads")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn guard_refuses_database_replace_and_delete_naming_resource_and_field() {
+    let o = observed_as(&db("mysql"), "demo-db", KNOWN, &[]);
+    let p = plan(&scope(), &[db("postgres")], std::slice::from_ref(&o)).unwrap();
+    let c = change(&p, "db.instance");
+    assert_eq!(c.action, Action::Replace);
+    assert!(c.notes.iter().any(|n| n.starts_with("holds data")));
+    let err = guard(&p, false).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("db.instance"), "{msg}");
+    assert!(
+        msg.contains("`engine` (\"mysql\" -> \"postgres\")"),
+        "{msg}"
+    );
+    assert!(msg.contains("--allow-data-loss"), "{msg}");
+    assert!(guard(&p, true).is_ok());
+
+    // No longer declared: delete, refused too; the file system as well.
+    let efs = observed_as(&fs(), "fs-1", KNOWN, &[]);
+    let p = plan(&scope(), &[], &[o, efs]).unwrap();
+    let err = guard(&p, false).unwrap_err();
+    assert_eq!(err.refused.len(), 2, "{err}");
+    assert!(err
+        .refused
+        .iter()
+        .any(|r| r.starts_with("db.instance") && r.contains("delete")));
+    assert!(err
+        .refused
+        .iter()
+        .any(|r| r.starts_with("files.fs") && r.contains("fs-1")));
+    assert!(guard(&p, true).is_ok());
+}
+
+#[test]
+fn guard_passes_replacements_of_stateless_resources() {
+    let desired = vec![vpc(), subnet("a", "10.0.9.0/24")];
+    let observed = vec![
+        observed_as(&vpc(), "vpc-1", KNOWN, &[]),
+        observed_as(&subnet("a", "10.0.1.0/24"), "subnet-a", KNOWN, &[]),
+    ];
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    assert_eq!(p.summary.replace, 1);
+    assert!(guard(&p, false).is_ok());
+}
+
+#[test]
+fn graph_errors_name_the_problem() {
+    let s = scope();
+    assert_eq!(
+        plan(&s, &[subnet("a", "x")], &[]).unwrap_err(),
+        DiffError::UnknownDependency {
+            id: "net.subnet.private.a".into(),
+            dep: "net.vpc".into()
+        }
+    );
+    assert_eq!(
+        plan(&s, &[vpc(), vpc()], &[]).unwrap_err(),
+        DiffError::DuplicateDesired("net.vpc".into())
+    );
+    let mut bad = vpc();
+    bad.fields.insert("colour".into(), Value::str("red"));
+    assert!(
+        matches!(plan(&s, &[bad], &[]).unwrap_err(), DiffError::UnknownField { field, .. } if field == "colour")
+    );
+    let a = Resource::new("a", Kind::Vpc).after("b");
+    let b = Resource::new("b", Kind::Vpc).after("a");
+    assert_eq!(
+        plan(&s, &[a, b], &[]).unwrap_err(),
+        DiffError::Cycle(vec!["a".into(), "b".into()])
+    );
+    let o = observed_as(&vpc(), "vpc-1", KNOWN, &[]);
+    let o2 = observed_as(&vpc(), "vpc-2", KNOWN, &[]);
+    let err = plan(&s, &[vpc()], &[o.clone(), o2]).unwrap_err();
+    assert!(err.to_string().contains("vpc-1, vpc-2"), "{err}");
+    let mut wrong = o;
+    wrong.kind = Kind::Subnet;
+    assert!(matches!(
+        plan(&s, &[vpc()], &[wrong]).unwrap_err(),
+        DiffError::KindMismatch { .. }
+    ));
+}
+
+#[test]
+fn observed_digest_is_order_independent_and_ignores_status() {
+    let a = observed_as(&vpc(), "vpc-1", KNOWN, &[]);
+    let b = observed_as(&fs(), "fs-1", KNOWN, &[]);
+    let d1 = observed_digest(&[a.clone(), b.clone()]);
+    assert_eq!(d1.len(), 64);
+    assert_eq!(d1, observed_digest(&[b.clone(), a.clone()]));
+    let mut busy = b.clone();
+    busy.status = "updating".into();
+    assert_eq!(d1, observed_digest(&[a.clone(), busy]));
+    let sg = |ids: [&str; 2]| {
+        observed_as(
+            &Resource::new("sg.db", Kind::SecurityGroup).with("ingress", Value::strs(ids)),
+            "sg-1",
+            KNOWN,
+            &[],
+        )
+    };
+    assert_eq!(
+        observed_digest(&[sg(["x", "y"])]),
+        observed_digest(&[sg(["y", "x"])]),
+        "sets are digested in canonical order"
+    );
+    let mut changed = b;
+    changed
+        .fields
+        .insert("throughput_mode".into(), Value::str("bursting"));
+    assert_ne!(d1, observed_digest(&[a.clone(), changed]));
+    let p = plan(&scope(), &[vpc()], std::slice::from_ref(&a)).unwrap();
+    assert_eq!(p.observed_digest, observed_digest(&[a]));
+}
+
+#[test]
+fn differs_follows_the_compare_modes() {
+    let l = |v: &[&str]| Value::strs(v.iter().copied());
+    assert!(!differs(
+        Compare::Set,
+        &l(&["a", "b"]),
+        Some(&l(&["b", "a"]))
+    ));
+    assert!(
+        differs(Compare::Exact, &l(&["a", "b"]), Some(&l(&["b", "a"]))),
+        "ordered lists keep order"
+    );
+    assert!(differs(Compare::Set, &l(&["a"]), Some(&l(&["a", "b"]))));
+    assert!(differs(
+        Compare::Exact,
+        &Value::Unknown,
+        Some(&Value::str("x"))
+    ));
+    assert!(differs(
+        Compare::Set,
+        &Value::List(vec![Value::Unknown]),
+        Some(&l(&["x"]))
+    ));
+    assert!(
+        !differs(Compare::Exact, &Value::Null, None),
+        "an unreported field is null"
+    );
+    assert!(differs(Compare::Exact, &Value::Int(1), None));
+}

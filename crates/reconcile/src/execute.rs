@@ -1,0 +1,1452 @@
+//! The executor: runs a [`Plan`] (or a destroy) against a [`Cloud`].
+//!
+//! - Walks the dependency graph and runs independent changes concurrently, at most
+//!   [`Options::parallelism`] at once. Creates and updates wait for the resources they depend on
+//!   (`Resource::deps()`); a replace deletes the old resource (waiting until it is gone), then
+//!   creates the new one; deletes wait until every resource that uses the deleted one (by the
+//!   declared graph, or because its observed fields name it) is gone or no longer uses it.
+//! - References are resolved just before each call from the attributes gathered so far
+//!   (observed attributes of unchanged resources, results of completed creates and updates).
+//! - After each call it polls the resource until it is usable (or gone), starting at
+//!   [`Backoff::initial`] and doubling up to [`Backoff::max`], within the kind's
+//!   [`moodlestack_model::KindSpec::ready_timeout`]. Retryable errors
+//!   ([`CloudError::is_retryable`]) are retried a bounded number of times with back-off.
+//! - When a change fails, the changes that depend on it are skipped, running ones finish and
+//!   the [`Report`] says what was done, what failed and why, and what was not attempted.
+//! - The stack's lease is taken before the first mutating call, renewed while running and
+//!   released at the end (also on failure and on cancel).
+
+use crate::plan::{Action, Plan};
+use futures::stream::{FuturesUnordered, StreamExt};
+use moodlestack_model::{
+    spec, Cloud, CloudError, DeleteOptions, Kind, Observed, Readiness, Ref, Resource, ResourceId,
+    Scope, Value, Want,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Exponential back-off: `initial`, doubling, capped at `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    fn next(&self, d: Duration) -> Duration {
+        (d * 2).min(self.max)
+    }
+}
+
+/// What happens while the executor runs (the CLI prints it: a progress line on a terminal,
+/// plain lines otherwise).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The executor took the lease.
+    LeaseTaken { owner: String, expires_at: u64 },
+    /// Work on a resource starts: `what` is `create`, `update`, `delete`, `replace: delete old`,
+    /// `replace: create new`, or `read` (refreshing an unchanged resource's attributes).
+    Started {
+        id: ResourceId,
+        kind: Kind,
+        what: &'static str,
+    },
+    /// Still waiting for the resource (its status word), `elapsed` since it started.
+    Waiting {
+        id: ResourceId,
+        status: String,
+        elapsed: Duration,
+    },
+    /// A retryable error; retrying after `delay`.
+    Retrying {
+        id: ResourceId,
+        error: String,
+        attempt: u32,
+        delay: Duration,
+    },
+    Finished {
+        id: ResourceId,
+        kind: Kind,
+        what: &'static str,
+        elapsed: Duration,
+    },
+    Failed {
+        id: ResourceId,
+        kind: Kind,
+        what: &'static str,
+        error: String,
+        elapsed: Duration,
+    },
+    Skipped {
+        id: ResourceId,
+        kind: Kind,
+        reason: String,
+    },
+    /// Something worth telling that is not about one resource (lease renewal trouble).
+    Note(String),
+}
+
+/// Receives [`Event`]s.
+pub trait Progress: Send + Sync {
+    fn event(&self, event: &Event);
+}
+
+/// Ignores every event.
+pub struct Silent;
+impl Progress for Silent {
+    fn event(&self, _: &Event) {}
+}
+
+/// A cancel signal (Ctrl-C): nothing new starts, waits in progress are abandoned (the calls made
+/// stand; a re-run converges), and the lease is released.
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<(AtomicBool, Notify)>);
+
+impl Cancel {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0 .0.store(true, Ordering::SeqCst);
+        self.0 .1.notify_waiters();
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0 .0.load(Ordering::SeqCst)
+    }
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.0 .1.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// How to run.
+#[derive(Clone)]
+pub struct Options {
+    /// How many changes run at once (at least 1).
+    pub parallelism: usize,
+    /// Lease owner, `user@host pid N` (see [`lease_owner`]).
+    pub owner: String,
+    /// Lease duration; renewed every third of it while running.
+    pub lease_ttl: Duration,
+    /// Polling for readiness.
+    pub poll: Backoff,
+    /// Back-off for retryable errors, and how many retries.
+    pub retry: Backoff,
+    pub retries: u32,
+    /// Allows deleting and replacing stateful resources (database, file system, cache), and
+    /// lifts deletion protection on deletes.
+    pub allow_data_loss: bool,
+    /// Final snapshot id for deleted databases (standalone instances and Aurora clusters); None
+    /// skips the final snapshot.
+    pub final_snapshot_id: Option<String>,
+    pub progress: Arc<dyn Progress>,
+    pub cancel: Cancel,
+    /// Once the lease is held, observe again and refuse if the stack changed since the plan (or
+    /// the destroy listing) was made.
+    pub verify: Verify,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            parallelism: 10,
+            owner: lease_owner(),
+            lease_ttl: Duration::from_secs(30 * 60),
+            poll: Backoff {
+                initial: Duration::from_millis(50),
+                max: Duration::from_secs(15),
+            },
+            retry: Backoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(20),
+            },
+            retries: 6,
+            allow_data_loss: false,
+            final_snapshot_id: None,
+            progress: Arc::new(Silent),
+            cancel: Cancel::new(),
+            verify: Verify::SamePlan,
+        }
+    }
+}
+
+/// `user@host pid N` for the lease.
+pub fn lease_owner() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host} pid {}", std::process::id())
+}
+
+/// Why nothing was done.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The lease is held by someone else (the message names the holder), or could not be taken.
+    #[error("cannot take the stack's lease: {0}")]
+    Lease(CloudError),
+    /// The plan or destroy would lose data without `--allow-data-loss`.
+    #[error("{0}")]
+    Refused(String),
+    /// The stack changed between planning and taking the lease (another apply ran).
+    #[error("{0}")]
+    Stale(String),
+}
+
+/// What became of one resource.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Done { elapsed: Duration },
+    Failed { error: String },
+    NotAttempted { reason: String },
+}
+
+/// One resource's line in the report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub id: ResourceId,
+    pub kind: Kind,
+    pub action: Action,
+    pub outcome: Outcome,
+}
+
+/// The result of an apply or destroy.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    /// One entry per change (unchanged resources appear only if reading them failed).
+    pub entries: Vec<Entry>,
+    /// Attributes of every declared resource known at the end (by logical id).
+    pub attrs: BTreeMap<ResourceId, BTreeMap<String, String>>,
+    /// Cancelled before the end.
+    pub interrupted: bool,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn is_success(&self) -> bool {
+        !self.interrupted
+            && self
+                .entries
+                .iter()
+                .all(|e| matches!(e.outcome, Outcome::Done { .. }))
+    }
+    pub fn done(&self) -> impl Iterator<Item = &Entry> {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::Done { .. }))
+    }
+    pub fn failed(&self) -> impl Iterator<Item = &Entry> {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::Failed { .. }))
+    }
+    pub fn not_attempted(&self) -> impl Iterator<Item = &Entry> {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::NotAttempted { .. }))
+    }
+    pub fn entry(&self, id: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.id.as_str() == id)
+    }
+}
+
+fn past(action: Action) -> &'static str {
+    match action {
+        Action::NoOp => "read",
+        Action::Create => "created",
+        Action::Update => "updated",
+        Action::Replace => "replaced",
+        Action::Delete => "deleted",
+    }
+}
+
+/// Human-readable seconds: `0.4s`, `12s`, `3m05s`.
+pub fn fmt_elapsed(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 10.0 {
+        format!("{s:.1}s")
+    } else if s < 60.0 {
+        format!("{}s", s.round() as u64)
+    } else {
+        let t = s.round() as u64;
+        format!("{}m{:02}s", t / 60, t % 60)
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (d, x, n) = (
+            self.done().count(),
+            self.failed().count(),
+            self.not_attempted().count(),
+        );
+        let head = if self.interrupted {
+            "Interrupted"
+        } else if self.is_success() {
+            "Done"
+        } else {
+            "Failed"
+        };
+        writeln!(
+            f,
+            "{head} after {}: {d} done, {x} failed, {n} not attempted.",
+            fmt_elapsed(self.elapsed)
+        )?;
+        if d > 0 && !self.is_success() {
+            writeln!(f, "Done:")?;
+            for e in self.done() {
+                if let Outcome::Done { elapsed } = &e.outcome {
+                    writeln!(
+                        f,
+                        "  {} ({}) {} in {}",
+                        e.id,
+                        e.kind,
+                        past(e.action),
+                        fmt_elapsed(*elapsed)
+                    )?;
+                }
+            }
+        }
+        if x > 0 {
+            writeln!(f, "Failed:")?;
+            for e in self.failed() {
+                if let Outcome::Failed { error } = &e.outcome {
+                    writeln!(f, "  {} ({}): {error}", e.id, e.kind)?;
+                }
+            }
+        }
+        if n > 0 {
+            writeln!(f, "Not attempted:")?;
+            for e in self.not_attempted() {
+                if let Outcome::NotAttempted { reason } = &e.outcome {
+                    writeln!(f, "  {} ({}, {:?}): {reason}", e.id, e.kind, e.action)?;
+                }
+            }
+        }
+        if !self.is_success() {
+            write!(
+                f,
+                "Everything done so far is tagged and found again: fix the cause and run apply \
+                 again to converge."
+            )?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The graph of steps.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Read an unchanged resource's attributes (waiting if it is still being created).
+    Refresh,
+    Create,
+    Update,
+    Delete,
+    /// Replace, phase 1.
+    DeleteOld,
+    /// Replace, phase 2.
+    CreateNew,
+}
+
+impl Step {
+    fn what(self) -> &'static str {
+        match self {
+            Step::Refresh => "read",
+            Step::Create => "create",
+            Step::Update => "update",
+            Step::Delete => "delete",
+            Step::DeleteOld => "replace: delete old",
+            Step::CreateNew => "replace: create new",
+        }
+    }
+    fn is_delete(self) -> bool {
+        matches!(self, Step::Delete | Step::DeleteOld)
+    }
+}
+
+struct Node {
+    /// Index of the report entry this step belongs to.
+    entry: usize,
+    step: Step,
+    id: ResourceId,
+    kind: Kind,
+    desired: Option<Resource>,
+    current: Option<Observed>,
+    changed: Vec<String>,
+    deps: BTreeSet<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum State {
+    Waiting,
+    Running,
+    Done(Duration),
+    Failed(String),
+    Skipped(String),
+    Interrupted,
+}
+
+/// Strings that name `o` in other resources' fields: its physical id and id/arn/name attributes.
+fn names_of(o: &Observed) -> Vec<&str> {
+    let mut v = vec![o.physical_id.as_str()];
+    for k in ["id", "arn", "name"] {
+        if let Some(a) = o.attrs.get(k) {
+            v.push(a.as_str());
+        }
+    }
+    v.retain(|s| !s.is_empty());
+    v
+}
+
+fn mentions(v: &Value, names: &[&str]) -> bool {
+    match v {
+        Value::Str(s) => names.contains(&s.as_str()),
+        Value::List(l) => l.iter().any(|x| mentions(x, names)),
+        Value::Map(m) => m.values().any(|x| mentions(x, names)),
+        _ => false,
+    }
+}
+
+/// Fields that describe the resource itself (its own name, free text), never another resource.
+fn own_field(kind: Kind, field: &str) -> bool {
+    matches!(
+        field,
+        "tags"
+            | "name"
+            | "group_name"
+            | "identifier"
+            | "replication_group_id"
+            | "creation_token"
+            | "description"
+            | "user_data"
+    ) || (kind == Kind::IamRole && field == "role_name")
+}
+
+/// Whether `user` uses `used`: the declared graph says so, or the observed fields of `user`
+/// name `used`.
+fn uses(user: &Node, used: &Node, declared: &HashMap<&ResourceId, BTreeSet<ResourceId>>) -> bool {
+    if user.id == used.id {
+        return false;
+    }
+    if declared.get(&user.id).is_some_and(|d| d.contains(&used.id)) {
+        return true;
+    }
+    match (&user.current, &used.current) {
+        (Some(u), Some(x)) => {
+            // Names of `used`, except those that also name `user` itself (an RDS subnet group
+            // and an instance may share a name).
+            let own = names_of(u);
+            let mut names = names_of(x);
+            names.retain(|n| !own.contains(n));
+            u.fields
+                .iter()
+                .filter(|(k, _)| !own_field(u.kind, k))
+                .any(|(_, v)| mentions(v, &names))
+        }
+        _ => false,
+    }
+}
+
+/// Adds the delete-phase edges: a delete waits for the deletes of the resources that use it,
+/// and (for undeclared resources) for the updates of declared resources that still use it.
+fn add_delete_edges(nodes: &mut [Node], declared: &HashMap<&ResourceId, BTreeSet<ResourceId>>) {
+    let n = nodes.len();
+    for x in 0..n {
+        if !nodes[x].step.is_delete() {
+            continue;
+        }
+        let mut add = Vec::new();
+        for y in 0..n {
+            if x == y {
+                continue;
+            }
+            let wait = match nodes[y].step {
+                Step::Delete | Step::DeleteOld => uses(&nodes[y], &nodes[x], declared),
+                Step::Update => {
+                    nodes[x].step == Step::Delete && uses(&nodes[y], &nodes[x], declared)
+                }
+                _ => false,
+            };
+            if wait {
+                add.push(y);
+            }
+        }
+        nodes[x].deps.extend(add);
+    }
+}
+
+struct Ctx<'a> {
+    cloud: &'a dyn Cloud,
+    scope: &'a Scope,
+    opts: &'a Options,
+}
+
+type Attrs = HashMap<ResourceId, BTreeMap<String, String>>;
+
+impl Ctx<'_> {
+    fn event(&self, e: Event) {
+        self.opts.progress.event(&e);
+    }
+
+    async fn retry<T, F, Fut>(&self, id: &ResourceId, mut call: F) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, CloudError>>,
+    {
+        let mut delay = self.opts.retry.initial;
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(e) if e.is_retryable() && attempt < self.opts.retries => {
+                    attempt += 1;
+                    self.event(Event::Retrying {
+                        id: id.clone(),
+                        error: e.to_string(),
+                        attempt,
+                        delay,
+                    });
+                    tokio::time::sleep(delay).await;
+                    delay = self.opts.retry.next(delay);
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Polls until `want` (Ready: returns the final observation; Gone: None).
+    async fn wait(
+        &self,
+        current: &Observed,
+        want: Want,
+        started: Instant,
+    ) -> Result<Option<Observed>, String> {
+        let timeout = spec(current.kind).ready_timeout;
+        let deadline = Instant::now() + timeout;
+        let mut delay = self.opts.poll.initial;
+        let mut last = String::new();
+        loop {
+            let r = self
+                .retry(&current.id, || self.cloud.poll(self.scope, current, want))
+                .await
+                .map_err(|e| format!("while waiting: {e}"))?;
+            match (r, want) {
+                (Readiness::Ready(o), Want::Ready) => return Ok(Some(o)),
+                (Readiness::Gone, Want::Gone) => return Ok(None),
+                (Readiness::Gone, Want::Ready) => {
+                    return Err(format!(
+                        "{} disappeared while waiting for it to become ready",
+                        current.physical_id
+                    ))
+                }
+                (Readiness::Failed(s), _) => {
+                    return Err(format!(
+                        "{} reached state `{s}`, which it will not leave by itself",
+                        current.physical_id
+                    ))
+                }
+                (Readiness::Pending(s), _) => {
+                    if s != last {
+                        self.event(Event::Waiting {
+                            id: current.id.clone(),
+                            status: s.clone(),
+                            elapsed: started.elapsed(),
+                        });
+                        last = s;
+                    }
+                }
+                (Readiness::Ready(_), Want::Gone) => {
+                    if last != "exists" {
+                        self.event(Event::Waiting {
+                            id: current.id.clone(),
+                            status: "still exists".into(),
+                            elapsed: started.elapsed(),
+                        });
+                        last = "exists".into();
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(format!(
+                    "{} did not become {} within {} (last status: {}); it may still get there: \
+                     check it in the AWS console, then run again",
+                    current.physical_id,
+                    if want == Want::Ready { "ready" } else { "gone" },
+                    fmt_elapsed(timeout),
+                    if last.is_empty() { "unknown" } else { &last }
+                ));
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            delay = self.opts.poll.next(delay);
+        }
+    }
+
+    fn delete_options(&self, o: &Observed) -> DeleteOptions {
+        let cluster_member = o
+            .fields
+            .get("cluster_identifier")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        let snapshot = match o.kind {
+            Kind::DbCluster => true,
+            Kind::DbInstance => !cluster_member,
+            _ => false,
+        };
+        DeleteOptions {
+            final_snapshot_id: if snapshot {
+                self.opts.final_snapshot_id.clone()
+            } else {
+                None
+            },
+            lift_deletion_protection: self.opts.allow_data_loss,
+        }
+    }
+
+    async fn delete(&self, current: &Observed, started: Instant) -> Result<(), String> {
+        let options = self.delete_options(current);
+        match self
+            .retry(&current.id, || {
+                self.cloud.delete(self.scope, current, &options)
+            })
+            .await
+        {
+            Ok(()) => {}
+            // Already gone (a previous run deleted it): nothing to wait for.
+            Err(CloudError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        }
+        self.wait(current, Want::Gone, started).await.map(|_| ())
+    }
+
+    fn resolve(&self, d: &Resource, attrs: &Attrs) -> Result<moodlestack_model::Fields, String> {
+        let lookup = |r: &Ref| attrs.get(&r.resource).and_then(|a| a.get(&r.attr)).cloned();
+        let mut out = moodlestack_model::Fields::new();
+        for (k, v) in &d.fields {
+            let rv = v.resolve(&lookup);
+            if !rv.is_concrete() {
+                let missing: Vec<String> = v
+                    .refs()
+                    .into_iter()
+                    .filter(|r| lookup(r).is_none())
+                    .map(|r| r.to_string())
+                    .collect();
+                return Err(format!(
+                    "field `{k}` cannot be resolved: {} unknown (the referenced resource has no \
+                     such attribute yet)",
+                    if missing.is_empty() {
+                        "a value is".to_string()
+                    } else {
+                        missing.join(", ")
+                    }
+                ));
+            }
+            out.insert(k.clone(), rv);
+        }
+        Ok(out)
+    }
+
+    async fn run(&self, node: &Node, attrs: Attrs) -> Result<Option<Observed>, String> {
+        let started = Instant::now();
+        match node.step {
+            Step::Refresh => {
+                let current = node.current.as_ref().expect("refresh has current");
+                self.wait(current, Want::Ready, started).await
+            }
+            Step::Create | Step::CreateNew => {
+                let d = node.desired.as_ref().expect("create has desired");
+                let fields = self.resolve(d, &attrs)?;
+                let created = self
+                    .retry(&d.id, || {
+                        self.cloud.create(self.scope, &d.id, d.kind, &fields)
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let ready = self.wait(&created, Want::Ready, started).await?;
+                Ok(Some(merge(created, ready)))
+            }
+            Step::Update => {
+                let d = node.desired.as_ref().expect("update has desired");
+                let current = node.current.as_ref().expect("update has current");
+                let fields = self.resolve(d, &attrs)?;
+                let updated = self
+                    .retry(&d.id, || {
+                        self.cloud
+                            .update(self.scope, current, &fields, &node.changed)
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let ready = self.wait(&updated, Want::Ready, started).await?;
+                let mut out = merge(updated, ready);
+                // Attributes the update did not report stay as they were.
+                for (k, v) in &current.attrs {
+                    out.attrs.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                Ok(Some(out))
+            }
+            Step::Delete | Step::DeleteOld => {
+                let current = node.current.as_ref().expect("delete has current");
+                self.delete(current, started).await.map(|_| None)
+            }
+        }
+    }
+}
+
+fn merge(first: Observed, ready: Option<Observed>) -> Observed {
+    match ready {
+        None => first,
+        Some(mut r) => {
+            for (k, v) in first.attrs {
+                r.attrs.entry(k).or_insert(v);
+            }
+            r.id = first.id;
+            r
+        }
+    }
+}
+
+/// Runs the graph of `nodes`; `entries` are the report lines the nodes belong to.
+async fn run_graph(
+    ctx: &Ctx<'_>,
+    nodes: Vec<Node>,
+    mut entries: Vec<Entry>,
+    mut attrs: Attrs,
+    lease: bool,
+) -> Report {
+    let started = Instant::now();
+    let n = nodes.len();
+    let mut state = vec![State::Waiting; n];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut missing: Vec<usize> = vec![0; n];
+    for (i, node) in nodes.iter().enumerate() {
+        missing[i] = node.deps.len();
+        for &d in &node.deps {
+            dependents[d].push(i);
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
+    let mut running = FuturesUnordered::new();
+    let parallelism = ctx.opts.parallelism.max(1);
+    let period = (ctx.opts.lease_ttl / 3).max(Duration::from_secs(1));
+    let mut renew = tokio::time::interval_at(Instant::now() + period, period);
+    let mut interrupted = false;
+
+    loop {
+        while running.len() < parallelism {
+            let Some(i) = ready.pop_first() else { break };
+            state[i] = State::Running;
+            let node = &nodes[i];
+            ctx.event(Event::Started {
+                id: node.id.clone(),
+                kind: node.kind,
+                what: node.step.what(),
+            });
+            let snapshot = attrs.clone();
+            running.push(async move {
+                let t0 = Instant::now();
+                let r = ctx.run(node, snapshot).await;
+                (i, r, t0.elapsed())
+            });
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some((i, result, elapsed)) = running.next() => {
+                let node = &nodes[i];
+                match result {
+                    Ok(obs) => {
+                        state[i] = State::Done(elapsed);
+                        if let Some(o) = obs {
+                            attrs.insert(node.id.clone(), o.attrs);
+                        } else if node.step.is_delete() {
+                            attrs.remove(&node.id);
+                        }
+                        ctx.event(Event::Finished { id: node.id.clone(), kind: node.kind, what: node.step.what(), elapsed });
+                        for &j in &dependents[i] {
+                            missing[j] -= 1;
+                            if missing[j] == 0 && state[j] == State::Waiting {
+                                ready.insert(j);
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        ctx.event(Event::Failed { id: node.id.clone(), kind: node.kind, what: node.step.what(), error: error.clone(), elapsed });
+                        state[i] = State::Failed(error);
+                        // Skip everything downstream.
+                        let mut stack = dependents[i].clone();
+                        while let Some(j) = stack.pop() {
+                            if state[j] == State::Waiting {
+                                let reason = format!("depends on {}, which failed", node.id);
+                                ctx.event(Event::Skipped { id: nodes[j].id.clone(), kind: nodes[j].kind, reason: reason.clone() });
+                                state[j] = State::Skipped(reason);
+                                ready.remove(&j);
+                                stack.extend(dependents[j].iter().copied());
+                            }
+                        }
+                    }
+                }
+            }
+            _ = renew.tick(), if lease => {
+                if let Err(e) = ctx.cloud.acquire_lease(ctx.scope, &ctx.opts.owner, ctx.opts.lease_ttl).await {
+                    ctx.event(Event::Note(format!("could not renew the lease: {e}")));
+                }
+            }
+            _ = ctx.opts.cancel.cancelled() => {
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    drop(running);
+
+    // Fold step states into the report entries (a replace has two steps).
+    let mut per_entry: Vec<Vec<(Step, State)>> = vec![Vec::new(); entries.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        let s = match &state[i] {
+            State::Running => State::Interrupted,
+            State::Waiting if interrupted => State::Interrupted,
+            State::Waiting => {
+                State::Skipped("waits for a dependency cycle (a bug: please report it)".into())
+            }
+            s => s.clone(),
+        };
+        per_entry[node.entry].push((node.step, s));
+    }
+    let mut keep = vec![true; entries.len()];
+    for (k, steps) in per_entry.into_iter().enumerate() {
+        let e = &mut entries[k];
+        let failed = steps.iter().find_map(|(step, s)| match s {
+            State::Failed(err) => Some(if e.action == Action::Replace {
+                format!("{}: {err}", step.what())
+            } else {
+                err.clone()
+            }),
+            _ => None,
+        });
+        let done_old = steps
+            .iter()
+            .any(|(st, s)| *st == Step::DeleteOld && matches!(s, State::Done(_)));
+        e.outcome = if let Some(error) = failed {
+            Outcome::Failed { error }
+        } else if steps.iter().all(|(_, s)| matches!(s, State::Done(_))) {
+            let elapsed = steps
+                .iter()
+                .map(|(_, s)| {
+                    if let State::Done(d) = s {
+                        *d
+                    } else {
+                        Duration::ZERO
+                    }
+                })
+                .sum();
+            Outcome::Done { elapsed }
+        } else {
+            let mut reason = steps
+                .iter()
+                .find_map(|(_, s)| match s {
+                    State::Skipped(r) => Some(r.clone()),
+                    State::Interrupted => Some("interrupted".to_string()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            if done_old {
+                reason = format!("the old one was deleted, the new one not created: {reason}");
+            }
+            Outcome::NotAttempted { reason }
+        };
+        // Unchanged resources are listed only when reading them failed or was skipped.
+        if e.action == Action::NoOp
+            && matches!(
+                e.outcome,
+                Outcome::Done { .. } | Outcome::NotAttempted { .. }
+            )
+        {
+            keep[k] = false;
+        }
+    }
+    let entries = entries
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(e, _)| e)
+        .collect();
+    Report {
+        entries,
+        attrs: attrs.into_iter().collect(),
+        interrupted,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Takes the lease, runs `f`, releases the lease.
+async fn with_lease<F, Fut>(ctx: &Ctx<'_>, recheck: Recheck<'_>, f: F) -> Result<Report, ExecError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Report>,
+{
+    let lease = ctx
+        .cloud
+        .acquire_lease(ctx.scope, &ctx.opts.owner, ctx.opts.lease_ttl)
+        .await
+        .map_err(ExecError::Lease)?;
+    ctx.event(Event::LeaseTaken {
+        owner: lease.owner.clone(),
+        expires_at: lease.expires_at,
+    });
+    let report = match recheck.run(ctx).await {
+        Ok(()) => Ok(f().await),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = ctx.cloud.release_lease(ctx.scope, &ctx.opts.owner).await {
+        ctx.event(Event::Note(format!(
+            "could not release the lease ({e}); it expires by itself at {}",
+            lease.expires_at
+        )));
+    }
+    report
+}
+
+/// What to check once the lease is held: the world is still the one the plan (or the destroy
+/// listing) was made from. Another apply may have run between planning and taking the lease.
+enum Recheck<'a> {
+    Plan(&'a Plan),
+    Observed(&'a [Observed], &'a [Resource]),
+}
+
+/// How strictly [`apply`] re-checks the world once it holds the lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verify {
+    /// Do not observe again.
+    Off,
+    /// A fresh diff must give the same plan (the same changes to the same values); changes in
+    /// fields the plan does not touch (an Auto Scaling group's current capacity) are fine.
+    SamePlan,
+    /// The observation must be identical ([`Plan::observed_digest`]): for saved plans.
+    SameObservation,
+}
+
+impl Recheck<'_> {
+    async fn run(&self, ctx: &Ctx<'_>) -> Result<(), ExecError> {
+        if ctx.opts.verify == Verify::Off {
+            return Ok(());
+        }
+        let desired: Vec<Resource> = match self {
+            Recheck::Plan(plan) => plan
+                .changes
+                .iter()
+                .filter_map(|c| c.desired.clone())
+                .collect(),
+            Recheck::Observed(_, desired) => desired.to_vec(),
+        };
+        let fresh = ctx
+            .cloud
+            .observe(ctx.scope, &desired)
+            .await
+            .map_err(|e| ExecError::Stale(format!("cannot observe the stack again: {e}")))?;
+        let result =
+            match self {
+                Recheck::Plan(plan) if ctx.opts.verify == Verify::SameObservation => {
+                    check_saved_plan(plan, &fresh)
+                }
+                Recheck::Plan(plan) => {
+                    let again = crate::diff::plan(ctx.scope, &desired, &fresh).map_err(|e| {
+                        ExecError::Stale(format!("cannot diff the stack again: {e}"))
+                    })?;
+                    if signature(plan) == signature(&again) {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                        "the stack changed since the plan was made (did another apply run?):\n  \
+                         - {}\n  fix: run apply again and review the new plan",
+                        what_changed(plan.changes.iter().filter_map(|c| c.current.as_ref()), &fresh)
+                            .join("\n  - ")
+                    ))
+                    }
+                }
+                Recheck::Observed(before, _) => {
+                    let known: HashSet<(Kind, &str)> = before
+                        .iter()
+                        .map(|o| (o.kind, o.physical_id.as_str()))
+                        .collect();
+                    let appeared: Vec<String> = fresh
+                        .iter()
+                        .filter(|o| !known.contains(&(o.kind, o.physical_id.as_str())))
+                        .map(|o| format!("{} ({}, {}) appeared", o.id, o.kind, o.physical_id))
+                        .collect();
+                    if appeared.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                        "the stack changed since it was listed (did an apply run?):\n  - {}\n  \
+                         fix: run destroy again and review the new listing",
+                        appeared.join("\n  - ")
+                    ))
+                    }
+                }
+            };
+        result.map_err(ExecError::Stale)
+    }
+}
+
+/// What a plan would do: (id, action, changed fields with their new values).
+type Signature = Vec<(String, Action, Vec<(String, String)>)>;
+
+fn signature(plan: &Plan) -> Signature {
+    let mut v: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action.is_change())
+        .map(|c| {
+            let fields = c
+                .fields
+                .iter()
+                .map(|f| {
+                    (
+                        f.field.clone(),
+                        f.new
+                            .as_ref()
+                            .map(|v| v.to_json().to_string())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect();
+            (c.id.to_string(), c.action, fields)
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Refusals for a plan that would lose data without `allow_data_loss`.
+fn data_loss_refusals(plan: &Plan) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter(|c| spec(c.kind).stateful && matches!(c.action, Action::Delete | Action::Replace))
+        .map(|c| {
+            format!(
+                "{} ({}): {} would lose its data",
+                c.id,
+                spec(c.kind).aws_type,
+                if c.action == Action::Delete {
+                    "delete"
+                } else {
+                    "replace"
+                }
+            )
+        })
+        .collect()
+}
+
+/// Executes `plan`: takes the lease (only when there are changes), runs every change in
+/// dependency order with bounded parallelism, releases the lease. Err only when nothing was
+/// attempted (lease held, data loss refused); failures of single changes are in the [`Report`].
+pub async fn apply(
+    cloud: &dyn Cloud,
+    scope: &Scope,
+    plan: &Plan,
+    opts: &Options,
+) -> Result<Report, ExecError> {
+    let ctx = Ctx { cloud, scope, opts };
+    if !opts.allow_data_loss {
+        let refused = data_loss_refusals(plan);
+        if !refused.is_empty() {
+            return Err(ExecError::Refused(format!(
+                "refusing to apply a plan that would lose data:\n  - {}\n  fix: run again with \
+                 --allow-data-loss if losing this data is intended",
+                refused.join("\n  - ")
+            )));
+        }
+    }
+
+    // Entries and steps.
+    let mut entries = Vec::new();
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut attrs: Attrs = HashMap::new();
+    let mut create_step: HashMap<ResourceId, usize> = HashMap::new();
+    for c in &plan.changes {
+        if let Some(o) = &c.current {
+            if c.action != Action::Delete {
+                attrs.insert(c.id.clone(), o.attrs.clone());
+            }
+        }
+        let entry = entries.len();
+        entries.push(Entry {
+            id: c.id.clone(),
+            kind: c.kind,
+            action: c.action,
+            outcome: Outcome::NotAttempted {
+                reason: String::new(),
+            },
+        });
+        let mut push = |step: Step| {
+            nodes.push(Node {
+                entry,
+                step,
+                id: c.id.clone(),
+                kind: c.kind,
+                desired: c.desired.clone(),
+                current: c.current.clone(),
+                changed: c
+                    .fields
+                    .iter()
+                    .filter(|f| !f.forces_replacement)
+                    .map(|f| f.field.clone())
+                    .collect(),
+                deps: BTreeSet::new(),
+            });
+            nodes.len() - 1
+        };
+        match c.action {
+            Action::NoOp => {
+                if c.current.is_some() {
+                    let i = push(Step::Refresh);
+                    create_step.insert(c.id.clone(), i);
+                }
+            }
+            Action::Create => {
+                let i = push(Step::Create);
+                create_step.insert(c.id.clone(), i);
+            }
+            Action::Update => {
+                let i = push(Step::Update);
+                create_step.insert(c.id.clone(), i);
+            }
+            Action::Replace => {
+                let old = push(Step::DeleteOld);
+                let new = push(Step::CreateNew);
+                nodes[new].deps.insert(old);
+                create_step.insert(c.id.clone(), new);
+            }
+            Action::Delete => {
+                push(Step::Delete);
+            }
+        }
+    }
+    // Create-phase edges: after the create-phase steps of every dependency.
+    for node in nodes.iter_mut() {
+        if matches!(node.step, Step::Create | Step::Update | Step::CreateNew) {
+            if let Some(d) = &node.desired {
+                for dep in d.deps() {
+                    if let Some(&j) = create_step.get(&dep) {
+                        node.deps.insert(j);
+                    }
+                }
+            }
+        }
+    }
+    let declared: HashMap<&ResourceId, BTreeSet<ResourceId>> = plan
+        .changes
+        .iter()
+        .filter_map(|c| {
+            c.desired
+                .as_ref()
+                .map(|d| (&c.id, d.deps().into_iter().collect()))
+        })
+        .collect();
+    add_delete_edges(&mut nodes, &declared);
+    // The old copy of a replaced resource stays until the updates of what it is re-created from
+    // are done: the stable instance keeps running while its launch template gets a new version,
+    // and is not deleted at all if that fails. (Skipped where it would make a cycle.)
+    for x in 0..nodes.len() {
+        if nodes[x].step != Step::DeleteOld {
+            continue;
+        }
+        let deps = nodes[x]
+            .desired
+            .as_ref()
+            .map(Resource::deps)
+            .unwrap_or_default();
+        for dep in deps {
+            if let Some(&j) = create_step.get(&dep) {
+                if nodes[j].step == Step::Update && !depends_on(&nodes, j, x) {
+                    nodes[x].deps.insert(j);
+                }
+            }
+        }
+    }
+
+    // Unchanged resources are read only when a changing resource needs their attributes.
+    let needed: HashSet<usize> = nodes
+        .iter()
+        .filter(|n| n.step != Step::Refresh)
+        .flat_map(|n| n.deps.iter().copied())
+        .filter(|&j| nodes[j].step == Step::Refresh)
+        .collect();
+    let nodes = prune_refresh(nodes, &needed);
+
+    if !plan.has_changes() {
+        return Ok(Report {
+            attrs: attrs.into_iter().collect(),
+            ..Report::default()
+        });
+    }
+    with_lease(&ctx, Recheck::Plan(plan), || {
+        run_graph(&ctx, nodes, entries, attrs, true)
+    })
+    .await
+}
+
+/// Whether step `from` (transitively) waits for step `to`.
+fn depends_on(nodes: &[Node], from: usize, to: usize) -> bool {
+    let mut seen = vec![false; nodes.len()];
+    let mut stack = vec![from];
+    while let Some(i) = stack.pop() {
+        if i == to {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[i], true) {
+            stack.extend(nodes[i].deps.iter().copied());
+        }
+    }
+    false
+}
+
+/// Drops Refresh steps no one needs, renumbering edges.
+fn prune_refresh(nodes: Vec<Node>, needed: &HashSet<usize>) -> Vec<Node> {
+    let keep: Vec<bool> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| n.step != Step::Refresh || needed.contains(&i))
+        .collect();
+    let mut new_index = vec![usize::MAX; nodes.len()];
+    let mut k = 0;
+    for (i, &kp) in keep.iter().enumerate() {
+        if kp {
+            new_index[i] = k;
+            k += 1;
+        }
+    }
+    nodes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep[*i])
+        .map(|(_, mut n)| {
+            n.deps = n
+                .deps
+                .iter()
+                .filter(|&&d| keep[d])
+                .map(|&d| new_index[d])
+                .collect();
+            n
+        })
+        .collect()
+}
+
+/// Why a destroy is refused without `--allow-data-loss` (empty: allowed).
+pub fn destroy_refusals(observed: &[Observed], opts: &Options) -> Vec<String> {
+    if opts.allow_data_loss {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for o in observed {
+        let member = o
+            .fields
+            .get("cluster_identifier")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        match o.kind {
+            Kind::DbInstance | Kind::DbCluster if !(o.kind == Kind::DbInstance && member) => {
+                if o.fields.get("deletion_protection") == Some(&Value::Bool(true)) {
+                    out.push(format!(
+                        "{} ({}): deletion protection is on; --allow-data-loss lifts it",
+                        o.id, o.physical_id
+                    ));
+                }
+                if opts.final_snapshot_id.is_none() {
+                    out.push(format!(
+                        "{} ({}): --skip-final-snapshot deletes the database without any copy",
+                        o.id, o.physical_id
+                    ));
+                }
+            }
+            Kind::EfsFileSystem | Kind::CacheReplicationGroup => out.push(format!(
+                "{} ({}, {}): holds data that no snapshot keeps",
+                o.id,
+                spec(o.kind).aws_type,
+                o.physical_id
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Deletes every resource in `observed` (the stack's resources, found by its tag): a resource
+/// after everything that uses it (by the declared graph `desired`, or by its observed fields).
+/// Databases take a final snapshot ([`Options::final_snapshot_id`]); deletion protection is
+/// lifted only with [`Options::allow_data_loss`], which a destroy of a database without a
+/// snapshot, of the file system or of the cache also needs.
+pub async fn destroy(
+    cloud: &dyn Cloud,
+    scope: &Scope,
+    observed: &[Observed],
+    desired: &[Resource],
+    opts: &Options,
+) -> Result<Report, ExecError> {
+    let ctx = Ctx { cloud, scope, opts };
+    let refused = destroy_refusals(observed, opts);
+    if !refused.is_empty() {
+        return Err(ExecError::Refused(format!(
+            "refusing to destroy data without --allow-data-loss:\n  - {}\n  fix: run again with \
+             --allow-data-loss (the database still takes a final snapshot unless \
+             --skip-final-snapshot)",
+            refused.join("\n  - ")
+        )));
+    }
+    if observed.is_empty() {
+        return Ok(Report::default());
+    }
+    let mut entries = Vec::new();
+    let mut nodes = Vec::new();
+    for o in observed {
+        entries.push(Entry {
+            id: o.id.clone(),
+            kind: o.kind,
+            action: Action::Delete,
+            outcome: Outcome::NotAttempted {
+                reason: String::new(),
+            },
+        });
+        nodes.push(Node {
+            entry: entries.len() - 1,
+            step: Step::Delete,
+            id: o.id.clone(),
+            kind: o.kind,
+            desired: None,
+            current: Some(o.clone()),
+            changed: Vec::new(),
+            deps: BTreeSet::new(),
+        });
+    }
+    let declared: HashMap<&ResourceId, BTreeSet<ResourceId>> = desired
+        .iter()
+        .map(|d| (&d.id, d.deps().into_iter().collect()))
+        .collect();
+    add_delete_edges(&mut nodes, &declared);
+    with_lease(&ctx, Recheck::Observed(observed, desired), || {
+        run_graph(&ctx, nodes, entries, HashMap::new(), true)
+    })
+    .await
+}
+
+/// After an apply: observes again and diffs against `desired`. Returns one line per managed
+/// field that did not take (empty: everything matches).
+pub async fn read_back(
+    cloud: &dyn Cloud,
+    scope: &Scope,
+    desired: &[Resource],
+) -> Result<Vec<String>, String> {
+    let observed = cloud
+        .observe(scope, desired)
+        .await
+        .map_err(|e| format!("observe: {e}"))?;
+    let plan = crate::diff::plan(scope, desired, &observed).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for c in &plan.changes {
+        match c.action {
+            Action::NoOp => {}
+            Action::Create => out.push(format!("{} ({}): does not exist", c.id, c.kind)),
+            Action::Delete => out.push(format!("{} ({}): still exists", c.id, c.kind)),
+            Action::Update | Action::Replace => {
+                for f in &c.fields {
+                    out.push(format!(
+                        "{} ({}): `{}` is {}, want {}",
+                        c.id,
+                        c.kind,
+                        f.field,
+                        f.old
+                            .as_ref()
+                            .map_or("(absent)".into(), Value::display_short),
+                        f.new
+                            .as_ref()
+                            .map_or("(absent)".into(), Value::display_short)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Before applying a saved plan: refuses when the stack's resources changed since the plan was
+/// made (the digest of a fresh observation differs), naming what changed.
+pub fn check_saved_plan(plan: &Plan, observed: &[Observed]) -> Result<(), String> {
+    if crate::diff::observed_digest(observed) == plan.observed_digest {
+        return Ok(());
+    }
+    let lines = what_changed(
+        plan.changes.iter().filter_map(|c| c.current.as_ref()),
+        observed,
+    );
+    Err(format!(
+        "the stack changed since this plan was made:\n  - {}\n  fix: make a new plan \
+         (moodlestack plan --out FILE, or run apply with the stack file) and review it",
+        lines.join("\n  - ")
+    ))
+}
+
+/// One line per resource that appeared, disappeared or changed between `before` and `after`
+/// (matched by kind and physical id).
+fn what_changed<'a>(before: impl Iterator<Item = &'a Observed>, after: &[Observed]) -> Vec<String> {
+    let before: BTreeMap<(Kind, &str), &Observed> = before
+        .map(|o| ((o.kind, o.physical_id.as_str()), o))
+        .collect();
+    let after: BTreeMap<(Kind, &str), &Observed> = after
+        .iter()
+        .map(|o| ((o.kind, o.physical_id.as_str()), o))
+        .collect();
+    let mut lines = Vec::new();
+    for ((kind, p), o) in &after {
+        match before.get(&(*kind, *p)) {
+            None => lines.push(format!("{} ({kind}, {p}) appeared", o.id)),
+            Some(b) => {
+                let mut keys: BTreeSet<&String> = b.fields.keys().collect();
+                keys.extend(o.fields.keys());
+                let fields: Vec<&str> = keys
+                    .into_iter()
+                    .filter(|k| b.fields.get(*k) != o.fields.get(*k))
+                    .map(|k| k.as_str())
+                    .collect();
+                if !fields.is_empty() {
+                    lines.push(format!("{} ({p}): {} changed", b.id, fields.join(", ")));
+                } else if b.attrs != o.attrs {
+                    lines.push(format!("{} ({p}): attributes changed", b.id));
+                }
+            }
+        }
+    }
+    for ((kind, p), b) in &before {
+        if !after.contains_key(&(*kind, *p)) {
+            lines.push(format!("{} ({kind}, {p}) disappeared", b.id));
+        }
+    }
+    if lines.is_empty() {
+        lines.push("the observed state differs from the one it was made from".into());
+    }
+    lines
+}
+
+#[cfg(test)]
+#[path = "execute_tests.rs"]
+mod tests;

@@ -1,0 +1,1158 @@
+//! Executor tests against the in-memory fake, on tokio's paused clock.
+
+use super::*;
+use crate::fake::{CrashPoint, FakeCloud, Op};
+use moodlestack_model::{Segment, Value};
+use std::collections::BTreeMap;
+
+fn scope() -> Scope {
+    Scope {
+        stack: "demo".into(),
+        region: "eu-west-1".into(),
+    }
+}
+
+fn tags(id: &str) -> Value {
+    Value::Map(BTreeMap::from([
+        ("moodlestack:stack".to_string(), Value::str("demo")),
+        ("moodlestack:id".to_string(), Value::str(id)),
+        ("Name".to_string(), Value::str(format!("demo-{id}"))),
+    ]))
+}
+
+fn r(id: &str, kind: Kind) -> Resource {
+    let res = Resource::new(id, kind);
+    if spec(kind).field("tags").is_some() {
+        res.with("tags", tags(id))
+    } else {
+        res
+    }
+}
+
+fn rf(id: &str, attr: &str) -> Value {
+    Value::reference(id, attr)
+}
+
+/// A small but realistic stack: network, security groups, database, file system with a mount
+/// target, load balancer with a listener, launch template (user-data embeds the database
+/// endpoint) and auto scaling group.
+fn desired() -> Vec<Resource> {
+    vec![
+        r("net.vpc", Kind::Vpc)
+            .with("cidr_block", "10.0.0.0/16")
+            .with("enable_dns_hostnames", true)
+            .with("enable_dns_support", true),
+        r("net.subnet.private.a", Kind::Subnet)
+            .with("vpc_id", rf("net.vpc", "id"))
+            .with("cidr_block", "10.0.0.0/20")
+            .with("availability_zone", "eu-west-1a"),
+        r("net.subnet.private.b", Kind::Subnet)
+            .with("vpc_id", rf("net.vpc", "id"))
+            .with("cidr_block", "10.0.16.0/20")
+            .with("availability_zone", "eu-west-1b"),
+        r("sg.alb", Kind::SecurityGroup)
+            .with("vpc_id", rf("net.vpc", "id"))
+            .with("group_name", "demo-alb")
+            .with("description", "load balancer")
+            .with("ingress", Value::List(vec![])),
+        r("sg.web", Kind::SecurityGroup)
+            .with("vpc_id", rf("net.vpc", "id"))
+            .with("group_name", "demo-web")
+            .with("description", "web nodes")
+            .with(
+                "ingress",
+                Value::List(vec![Value::Map(BTreeMap::from([
+                    ("protocol".to_string(), Value::str("tcp")),
+                    ("from_port".to_string(), Value::Int(80)),
+                    ("to_port".to_string(), Value::Int(80)),
+                    ("source_group_id".to_string(), rf("sg.alb", "id")),
+                ]))]),
+            ),
+        r("sg.db", Kind::SecurityGroup)
+            .with("vpc_id", rf("net.vpc", "id"))
+            .with("group_name", "demo-db")
+            .with("description", "database")
+            .with(
+                "ingress",
+                Value::List(vec![Value::Map(BTreeMap::from([
+                    ("protocol".to_string(), Value::str("tcp")),
+                    ("from_port".to_string(), Value::Int(3306)),
+                    ("to_port".to_string(), Value::Int(3306)),
+                    ("source_group_id".to_string(), rf("sg.web", "id")),
+                ]))]),
+            ),
+        r("db.subnet_group", Kind::DbSubnetGroup)
+            .with("name", "demo-db")
+            .with("description", "database subnets")
+            .with(
+                "subnet_ids",
+                Value::List(vec![
+                    rf("net.subnet.private.a", "id"),
+                    rf("net.subnet.private.b", "id"),
+                ]),
+            ),
+        r("db.instance", Kind::DbInstance)
+            .with("identifier", "demo-db")
+            .with("engine", "mysql")
+            .with("instance_class", "db.t4g.micro")
+            .with("allocated_storage", 20)
+            .with("port", 3306)
+            .with("deletion_protection", false)
+            .with("db_subnet_group_name", rf("db.subnet_group", "id"))
+            .with(
+                "vpc_security_group_ids",
+                Value::List(vec![rf("sg.db", "id")]),
+            ),
+        r("files.fs", Kind::EfsFileSystem)
+            .with("creation_token", "demo-moodledata")
+            .with("encrypted", true),
+        r("files.mount.a", Kind::EfsMountTarget)
+            .with("file_system_id", rf("files.fs", "id"))
+            .with("subnet_id", rf("net.subnet.private.a", "id"))
+            .with("security_group_ids", Value::List(vec![rf("sg.web", "id")])),
+        r("lb.alb", Kind::LoadBalancer)
+            .with("name", "demo")
+            .with("scheme", "internet-facing")
+            .with(
+                "subnet_ids",
+                Value::List(vec![
+                    rf("net.subnet.private.a", "id"),
+                    rf("net.subnet.private.b", "id"),
+                ]),
+            )
+            .with("security_group_ids", Value::List(vec![rf("sg.alb", "id")])),
+        r("lb.listener.http", Kind::Listener)
+            .with("load_balancer_arn", rf("lb.alb", "arn"))
+            .with("port", 80)
+            .with("protocol", "HTTP"),
+        r("web.lt", Kind::LaunchTemplate)
+            .with("name", "demo-web")
+            .with("image_id", "ami-0123456789abcdef0")
+            .with("instance_type", "t3.small")
+            .with("security_group_ids", Value::List(vec![rf("sg.web", "id")]))
+            .with(
+                "user_data",
+                Value::Interpolated(vec![
+                    Segment::Lit("#!/bin/sh\nDB=".into()),
+                    Segment::Ref(Ref::new("db.instance", "endpoint")),
+                    Segment::Lit("\nFS=".into()),
+                    Segment::Ref(Ref::new("files.fs", "id")),
+                    Segment::Lit("\n".into()),
+                ]),
+            ),
+        r("web.asg", Kind::AutoScalingGroup)
+            .with("name", "demo-web")
+            .with("launch_template_id", rf("web.lt", "id"))
+            .with("launch_template_version", rf("web.lt", "version"))
+            .with("min_size", 2)
+            .with("max_size", 4)
+            .with("desired_capacity", 2)
+            .with(
+                "subnet_ids",
+                Value::List(vec![
+                    rf("net.subnet.private.a", "id"),
+                    rf("net.subnet.private.b", "id"),
+                ]),
+            ),
+        r("stable.instance", Kind::Instance)
+            .with("launch_template_id", rf("web.lt", "id"))
+            .with("launch_template_version", rf("web.lt", "version"))
+            .with("subnet_id", rf("net.subnet.private.a", "id"))
+            .with("http_tokens", "required"),
+    ]
+}
+
+fn opts() -> Options {
+    Options {
+        owner: "tester@ci pid 1".into(),
+        ..Options::default()
+    }
+}
+
+/// Latencies on the poll schedule (0, 50, 150, 350, 750, 1550, 3150, 6350, 12750, 25550, 40550 ms...),
+/// so that a resource is seen ready the moment it is.
+fn set_latencies(fake: &FakeCloud) {
+    let ms = Duration::from_millis;
+    for (kind, l) in [
+        (Kind::Vpc, ms(350)),
+        (Kind::Subnet, ms(750)),
+        (Kind::SecurityGroup, ms(150)),
+        (Kind::DbSubnetGroup, ms(50)),
+        (Kind::DbInstance, ms(25_550)),
+        (Kind::EfsFileSystem, ms(1_550)),
+        (Kind::EfsMountTarget, ms(6_350)),
+        (Kind::LoadBalancer, ms(12_750)),
+        (Kind::Listener, ms(50)),
+        (Kind::LaunchTemplate, ms(0)),
+        (Kind::AutoScalingGroup, ms(3_150)),
+    ] {
+        fake.set_latency(kind, l);
+    }
+}
+
+async fn fresh_plan(fake: &FakeCloud, desired: &[Resource]) -> Plan {
+    let observed = fake.observe(&scope(), desired).await.expect("observe");
+    crate::diff::plan(&scope(), desired, &observed).expect("diff")
+}
+
+/// Applies from a fresh observation; returns the report.
+async fn converge(fake: &FakeCloud, desired: &[Resource], o: &Options) -> Report {
+    let plan = fresh_plan(fake, desired).await;
+    apply(fake, &scope(), &plan, o).await.expect("apply starts")
+}
+
+/// Every declared resource exists exactly once, nothing else of the stack exists, and a fresh
+/// plan has no changes.
+async fn assert_converged(fake: &FakeCloud, desired: &[Resource]) {
+    let problems = read_back(fake, &scope(), desired).await.expect("read back");
+    assert!(problems.is_empty(), "read-back: {problems:#?}");
+    let resources = fake.resources();
+    let mut tagged: BTreeMap<String, usize> = BTreeMap::new();
+    let mut untagged: BTreeMap<Kind, usize> = BTreeMap::new();
+    for (id, kind, _) in &resources {
+        if id.as_str().starts_with("untagged:") {
+            *untagged.entry(*kind).or_default() += 1;
+        } else {
+            *tagged.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    let mut want_tagged: BTreeMap<String, usize> = BTreeMap::new();
+    let mut want_untagged: BTreeMap<Kind, usize> = BTreeMap::new();
+    for d in desired {
+        if spec(d.kind).identity.is_empty() {
+            want_tagged.insert(d.id.to_string(), 1);
+        } else {
+            *want_untagged.entry(d.kind).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        tagged, want_tagged,
+        "duplicates or leaks among tagged resources"
+    );
+    assert_eq!(
+        untagged, want_untagged,
+        "duplicates or leaks among untagged resources"
+    );
+}
+
+fn index_of(log: &[crate::fake::Call], op: Op, id: &str) -> Option<usize> {
+    log.iter().position(|c| c.op == op && c.id == id)
+}
+
+#[tokio::test(start_paused = true)]
+async fn creates_wait_for_their_dependencies_to_be_ready() {
+    let fake = FakeCloud::new();
+    set_latencies(&fake);
+    let desired = desired();
+    let report = converge(&fake, &desired, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.done().count(), desired.len());
+    let log = fake.log();
+    for d in &desired {
+        let created = index_of(&log, Op::Create, d.id.as_str()).expect("created");
+        for dep in d.deps() {
+            let ready = index_of(&log, Op::PollReady, dep.as_str())
+                .unwrap_or_else(|| panic!("{dep} never seen ready"));
+            assert!(ready < created, "{} created before {dep} was ready", d.id);
+            assert!(log[ready].at <= log[created].at);
+        }
+    }
+    // The launch template's user-data embeds the database endpoint, known only once ready.
+    let lt = &fake.fields_of("web.lt")[0];
+    let ud = lt["user_data"].as_str().unwrap();
+    assert!(
+        ud.contains("DB=demo-db.c") && ud.contains(".rds.amazonaws.com"),
+        "{ud}"
+    );
+    assert_converged(&fake, &desired).await;
+}
+
+/// Longest path through the declared graph, weighting each resource by its kind's latency.
+fn critical_path(desired: &[Resource], fake: &FakeCloud) -> Duration {
+    let by_id: HashMap<&ResourceId, &Resource> = desired.iter().map(|d| (&d.id, d)).collect();
+    fn finish(
+        id: &ResourceId,
+        by_id: &HashMap<&ResourceId, &Resource>,
+        fake: &FakeCloud,
+        memo: &mut HashMap<ResourceId, Duration>,
+    ) -> Duration {
+        if let Some(d) = memo.get(id) {
+            return *d;
+        }
+        let r = by_id[id];
+        let start = r
+            .deps()
+            .iter()
+            .map(|d| finish(d, by_id, fake, memo))
+            .max()
+            .unwrap_or_default();
+        let f = start + fake.latency(r.kind);
+        memo.insert(id.clone(), f);
+        f
+    }
+    let mut memo = HashMap::new();
+    desired
+        .iter()
+        .map(|d| finish(&d.id, &by_id, fake, &mut memo))
+        .max()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn makespan_equals_the_critical_path() {
+    let fake = FakeCloud::new();
+    set_latencies(&fake);
+    let desired = desired();
+    let plan = fresh_plan(&fake, &desired).await;
+    let t0 = Instant::now();
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    let makespan = t0.elapsed();
+    assert!(report.is_success(), "{report}");
+    let cp = critical_path(&desired, &fake);
+    if makespan != cp {
+        for c in fake.log() {
+            eprintln!("{:?} {:?} {}", c.at, c.op, c.id);
+        }
+    }
+    // vpc 0.35 + subnet 0.75 + db subnet group 0.05 + db 25.55 + lt 0 + asg 3.15
+    assert_eq!(cp, Duration::from_millis(29_850));
+    assert_eq!(makespan, cp);
+    // Several resources were in flight at once.
+    assert!(
+        fake.max_in_flight() >= 4,
+        "max in flight {}",
+        fake.max_in_flight()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallelism_bounds_the_changes_in_flight() {
+    let fake = FakeCloud::new();
+    set_latencies(&fake);
+    let desired = desired();
+    let o = Options {
+        parallelism: 2,
+        ..opts()
+    };
+    let t0 = Instant::now();
+    let report = converge(&fake, &desired, &o).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(fake.max_in_flight(), 2);
+    assert!(t0.elapsed() > critical_path(&desired, &fake));
+    let o = Options {
+        parallelism: 1,
+        ..opts()
+    };
+    let fake = FakeCloud::new();
+    let report = converge(&fake, &desired, &o).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(fake.max_in_flight(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn polling_starts_fast_and_backs_off() {
+    let fake = FakeCloud::new();
+    fake.set_latency(Kind::DbInstance, Duration::from_secs(600));
+    let desired = vec![
+        r("db.subnet_group", Kind::DbSubnetGroup).with("name", "g"),
+        desired()[7].clone(),
+    ];
+    let mut desired = desired;
+    desired[1]
+        .fields
+        .insert("db_subnet_group_name".into(), Value::str("g"));
+    desired[1]
+        .fields
+        .insert("vpc_security_group_ids".into(), Value::List(vec![]));
+    let report = converge(&fake, &desired, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    let polls: Vec<Duration> = fake
+        .log()
+        .iter()
+        .filter(|c| c.id == "db.instance" && c.op != Op::Create)
+        .map(|c| c.at)
+        .collect();
+    let created = fake
+        .log()
+        .iter()
+        .find(|c| c.op == Op::Create && c.id == "db.instance")
+        .unwrap()
+        .at;
+    // First look at once, then 50 ms, 100 ms, ... capped at 15 s.
+    assert_eq!(polls[0] - created, Duration::ZERO);
+    assert_eq!(polls[1] - polls[0], Duration::from_millis(50));
+    assert_eq!(polls[2] - polls[1], Duration::from_millis(100));
+    let gaps: Vec<Duration> = polls.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| *g <= Duration::from_secs(15)));
+    assert_eq!(*gaps.last().unwrap(), Duration::from_secs(15));
+    // 10 minutes at <= 15 s once backed off: about 50 polls, not thousands.
+    assert!(polls.len() < 60, "{} polls", polls.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resource_that_never_gets_ready_times_out() {
+    let fake = FakeCloud::new();
+    fake.set_latency(Kind::Vpc, Duration::from_secs(3600));
+    let desired = vec![desired()[0].clone()];
+    let report = converge(&fake, &desired, &opts()).await;
+    let e = report.entry("net.vpc").unwrap();
+    match &e.outcome {
+        Outcome::Failed { error } => assert!(
+            error.contains("did not become ready within 5m00s"),
+            "{error}"
+        ),
+        o => panic!("{o:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retryable_errors_are_retried() {
+    let fake = FakeCloud::new();
+    fake.throttle("net.vpc", 3);
+    let desired = vec![desired()[0].clone()];
+    let report = converge(&fake, &desired, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    assert_converged(&fake, &desired).await;
+    fake.throttle("net.subnet.private.a", 100);
+    let desired = self::desired()[..2].to_vec();
+    let report = converge(&fake, &desired, &opts()).await;
+    let e = report.entry("net.subnet.private.a").unwrap();
+    assert!(
+        matches!(&e.outcome, Outcome::Failed { error } if error.contains("Throttling")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_skips_dependents_and_lets_siblings_finish() {
+    let fake = FakeCloud::new();
+    set_latencies(&fake);
+    fake.fail_create(
+        "db.subnet_group",
+        "subnets must span two availability zones",
+    );
+    let desired = desired();
+    let report = converge(&fake, &desired, &opts()).await;
+    assert!(!report.is_success());
+    let failed: Vec<&str> = report.failed().map(|e| e.id.as_str()).collect();
+    assert_eq!(failed, ["db.subnet_group"]);
+    assert!(matches!(
+        &report.entry("db.subnet_group").unwrap().outcome,
+        Outcome::Failed { error } if error.contains("subnets must span two availability zones")
+    ));
+    let mut skipped: Vec<&str> = report.not_attempted().map(|e| e.id.as_str()).collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        ["db.instance", "stable.instance", "web.asg", "web.lt"]
+    );
+    assert!(matches!(
+        &report.entry("db.instance").unwrap().outcome,
+        Outcome::NotAttempted { reason } if reason == "depends on db.subnet_group, which failed"
+    ));
+    let mut done: Vec<&str> = report.done().map(|e| e.id.as_str()).collect();
+    done.sort();
+    assert_eq!(
+        done,
+        [
+            "files.fs",
+            "files.mount.a",
+            "lb.alb",
+            "lb.listener.http",
+            "net.subnet.private.a",
+            "net.subnet.private.b",
+            "net.vpc",
+            "sg.alb",
+            "sg.db",
+            "sg.web"
+        ]
+    );
+    // Nothing that depends on the failure was called.
+    assert!(fake
+        .log()
+        .iter()
+        .all(|c| c.id != "db.instance" && c.id != "web.lt"));
+    let text = report.to_string();
+    assert!(text.starts_with("Failed after "), "{text}");
+    assert!(
+        text.contains("10 done, 1 failed, 4 not attempted"),
+        "{text}"
+    );
+    // The lease was released even though the apply failed.
+    assert_eq!(fake.lease("demo"), None);
+
+    // A resource that ends `failed`: the same, found by polling.
+    let fake = FakeCloud::new();
+    fake.fail_ready("files.fs", "error");
+    let report = converge(&fake, &desired, &opts()).await;
+    let failed: Vec<&str> = report.failed().map(|e| e.id.as_str()).collect();
+    assert_eq!(failed, ["files.fs"]);
+    let mut skipped: Vec<&str> = report.not_attempted().map(|e| e.id.as_str()).collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        ["files.mount.a", "stable.instance", "web.asg", "web.lt"]
+    );
+}
+
+/// Mutating calls a clean apply of `desired` makes.
+async fn clean_call_count(desired: &[Resource]) -> usize {
+    let fake = FakeCloud::new();
+    set_latencies(&fake);
+    let report = converge(&fake, desired, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    fake.mutating_calls()
+}
+
+#[tokio::test(start_paused = true)]
+async fn crash_at_every_call_then_rerun_converges() {
+    let desired = desired();
+    let n = clean_call_count(&desired).await;
+    assert_eq!(n, desired.len());
+    for point in [CrashPoint::BeforeCall, CrashPoint::AfterCall] {
+        for k in 1..=n {
+            let fake = FakeCloud::new();
+            set_latencies(&fake);
+            fake.crash_at(k, point);
+            let report = converge(&fake, &desired, &opts()).await;
+            assert!(
+                !report.is_success(),
+                "k={k} {point:?}: the crash must fail the run"
+            );
+            assert!(fake.crashed());
+            // The process is gone: its lease stays until it expires.
+            tokio::time::advance(Duration::from_secs(31 * 60)).await;
+            fake.recover();
+            let o = Options {
+                owner: "tester@ci pid 2".into(),
+                ..opts()
+            };
+            let report = converge(&fake, &desired, &o).await;
+            assert!(
+                report.is_success(),
+                "k={k} {point:?}: rerun failed:\n{report}"
+            );
+            assert_converged(&fake, &desired).await;
+        }
+    }
+}
+
+/// Crash-and-rerun for a plan with updates, a replace and a delete on an existing stack.
+#[tokio::test(start_paused = true)]
+async fn crash_during_an_update_then_rerun_converges() {
+    let before = desired();
+    let mut after = desired();
+    // In-place update of the database class; the LT gets new user-data -> new version -> the ASG
+    // update; subnet b changes CIDR (replace), dropping the load balancer and its listener.
+    after.retain(|d| !d.id.as_str().starts_with("lb."));
+    for d in after.iter_mut() {
+        match d.id.as_str() {
+            "db.instance" => {
+                d.fields
+                    .insert("instance_class".into(), Value::str("db.t4g.small"));
+            }
+            "web.lt" => {
+                d.fields
+                    .insert("instance_type".into(), Value::str("t3.medium"));
+            }
+            _ => {}
+        }
+    }
+    let o = Options {
+        allow_data_loss: true,
+        ..opts()
+    };
+    let count = {
+        let fake = FakeCloud::new();
+        set_latencies(&fake);
+        assert!(converge(&fake, &before, &o).await.is_success());
+        let base = fake.mutating_calls();
+        let plan = fresh_plan(&fake, &after).await;
+        let report = apply(&fake, &scope(), &plan, &o).await.unwrap();
+        assert!(report.is_success(), "{report}");
+        assert_converged(&fake, &after).await;
+        assert_eq!(
+            fake.fields_of("web.asg")[0]["launch_template_version"],
+            Value::str("2")
+        );
+        fake.mutating_calls() - base
+    };
+    assert!(count >= 5, "{count}");
+    for point in [CrashPoint::BeforeCall, CrashPoint::AfterCall] {
+        for k in 1..=count {
+            let fake = FakeCloud::new();
+            set_latencies(&fake);
+            assert!(converge(&fake, &before, &o).await.is_success());
+            fake.crash_at(k, point);
+            let report = converge(&fake, &after, &o).await;
+            assert!(!report.is_success());
+            tokio::time::advance(Duration::from_secs(31 * 60)).await;
+            fake.recover();
+            let report = converge(
+                &fake,
+                &after,
+                &Options {
+                    owner: "other@ci pid 9".into(),
+                    ..o.clone()
+                },
+            )
+            .await;
+            assert!(report.is_success(), "k={k} {point:?}:\n{report}");
+            assert_converged(&fake, &after).await;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replace_deletes_then_creates_and_dependents_follow() {
+    let fake = FakeCloud::new();
+    let before = desired();
+    assert!(converge(&fake, &before, &opts()).await.is_success());
+    let mut after = desired();
+    for d in after.iter_mut() {
+        if d.id.as_str() == "sg.alb" {
+            d.fields
+                .insert("description".into(), Value::str("public load balancer"));
+        }
+    }
+    let plan = fresh_plan(&fake, &after).await;
+    let action = |id: &str| {
+        plan.changes
+            .iter()
+            .find(|c| c.id.as_str() == id)
+            .unwrap()
+            .action
+    };
+    assert_eq!(action("sg.alb"), Action::Replace);
+    assert_eq!(action("sg.web"), Action::Update);
+    assert_eq!(action("lb.alb"), Action::Update);
+    fake.clear_log();
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let log = fake.log();
+    let gone = index_of(&log, Op::PollGone, "sg.alb").unwrap();
+    let created = index_of(&log, Op::Create, "sg.alb").unwrap();
+    let ready = index_of(&log, Op::PollReady, "sg.alb").unwrap();
+    assert!(gone < created);
+    for user in ["sg.web", "lb.alb"] {
+        assert!(
+            ready < index_of(&log, Op::Update, user).unwrap(),
+            "{user} updated too early"
+        );
+    }
+    // The users now name the new group.
+    let new_id = fake
+        .resources()
+        .into_iter()
+        .find(|(id, _, _)| id.as_str() == "sg.alb")
+        .unwrap()
+        .2;
+    assert_eq!(
+        fake.fields_of("lb.alb")[0]["security_group_ids"],
+        Value::List(vec![Value::str(&new_id)])
+    );
+    assert_converged(&fake, &after).await;
+}
+
+/// An untagged resource whose identity changes is deleted and a new one created.
+#[tokio::test(start_paused = true)]
+async fn a_moved_mount_target_is_recreated() {
+    let fake = FakeCloud::new();
+    assert!(converge(&fake, &desired(), &opts()).await.is_success());
+    let mut after = desired();
+    for d in after.iter_mut() {
+        if d.id.as_str() == "files.mount.a" {
+            d.fields
+                .insert("subnet_id".into(), rf("net.subnet.private.b", "id"));
+        }
+    }
+    let report = converge(&fake, &after, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    assert_converged(&fake, &after).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn data_loss_is_refused_without_the_flag() {
+    let fake = FakeCloud::new();
+    let before = desired();
+    assert!(converge(&fake, &before, &opts()).await.is_success());
+    let mut after: Vec<Resource> = desired()
+        .into_iter()
+        .filter(|d| d.id.as_str() != "files.mount.a" && d.id.as_str() != "files.fs")
+        .collect();
+    for d in after.iter_mut() {
+        if d.id.as_str() == "web.lt" {
+            d.fields
+                .insert("user_data".into(), Value::str("#!/bin/sh\n"));
+        }
+    }
+    let plan = fresh_plan(&fake, &after).await;
+    let calls = fake.mutating_calls();
+    let err = apply(&fake, &scope(), &plan, &opts()).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("files.fs (AWS::EFS::FileSystem): delete would lose its data"),
+        "{err}"
+    );
+    assert_eq!(fake.mutating_calls(), calls);
+    let o = Options {
+        allow_data_loss: true,
+        ..opts()
+    };
+    let report = apply(&fake, &scope(), &plan, &o).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    // The mount target went before its file system.
+    let log = fake.log();
+    let fs_delete = index_of(&log, Op::Delete, "files.fs").unwrap();
+    let mt_gone = log
+        .iter()
+        .position(|c| c.op == Op::PollGone && c.kind == Some(Kind::EfsMountTarget))
+        .unwrap();
+    assert!(mt_gone < fs_delete);
+    assert_converged(&fake, &after).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_lease_is_exclusive_expires_and_is_released() {
+    let fake = FakeCloud::new();
+    let desired = desired();
+    fake.acquire_lease(
+        &scope(),
+        "alice@laptop pid 4242",
+        Duration::from_secs(30 * 60),
+    )
+    .await
+    .unwrap();
+    let plan = fresh_plan(&fake, &desired).await;
+    let err = apply(&fake, &scope(), &plan, &opts()).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("alice@laptop pid 4242"), "{msg}");
+    assert!(matches!(err, ExecError::Lease(CloudError::LeaseHeld(_))));
+    assert_eq!(
+        fake.mutating_calls(),
+        0,
+        "nothing mutated while the lease is held"
+    );
+    // Expired: taken over.
+    tokio::time::advance(Duration::from_secs(31 * 60)).await;
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    // Released after the apply; taken before the first mutating call.
+    assert_eq!(fake.lease("demo"), None);
+    let log = fake.log();
+    let acquired = log
+        .iter()
+        .rposition(|c| c.op == Op::AcquireLease && c.id == "tester@ci pid 1")
+        .unwrap();
+    let first_mutation = log
+        .iter()
+        .position(|c| matches!(c.op, Op::Create | Op::Update | Op::Delete))
+        .unwrap();
+    assert!(acquired < first_mutation);
+    assert_eq!(log.last().unwrap().op, Op::ReleaseLease);
+    // No changes: no lease at all.
+    let plan = fresh_plan(&fake, &desired).await;
+    assert!(!plan.has_changes());
+    fake.clear_log();
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success() && report.entries.is_empty());
+    assert!(fake.log().iter().all(|c| c.op != Op::AcquireLease));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_apply_renews_its_lease() {
+    let fake = FakeCloud::new();
+    fake.set_latency(Kind::DbInstance, Duration::from_secs(35 * 60));
+    let mut desired = vec![desired()[7].clone()];
+    desired[0]
+        .fields
+        .insert("db_subnet_group_name".into(), Value::str("g"));
+    desired[0]
+        .fields
+        .insert("vpc_security_group_ids".into(), Value::List(vec![]));
+    let plan = fresh_plan(&fake, &desired).await;
+    let watcher = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(32 * 60)).await;
+            fake.lease("demo")
+        })
+    };
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let lease = watcher.await.unwrap().expect("still held after 32 minutes");
+    assert!(lease.expires_at > fake.now_unix() - 3 * 60);
+}
+
+#[tokio::test(start_paused = true)]
+async fn destroy_deletes_everything_in_reverse_order_and_nothing_else() {
+    let fake = FakeCloud::new();
+    set_latencies(&fake);
+    let desired = desired();
+    assert!(converge(&fake, &desired, &opts()).await.is_success());
+    // Another stack's VPC and an untagged security group stay untouched.
+    let other = BTreeMap::from([(
+        "tags".to_string(),
+        Value::Map(BTreeMap::from([(
+            "moodlestack:stack".to_string(),
+            Value::str("other"),
+        )])),
+    )]);
+    fake.insert_foreign(Kind::Vpc, "vpc-other", other);
+    fake.insert_foreign(Kind::SecurityGroup, "sg-handmade", BTreeMap::new());
+    let observed = fake.observe(&scope(), &desired).await.unwrap();
+    assert_eq!(observed.len(), desired.len());
+
+    // Refused without --allow-data-loss: the file system holds data no snapshot keeps.
+    let o = Options {
+        final_snapshot_id: Some("demo-db-final-1".into()),
+        ..opts()
+    };
+    let err = destroy(&fake, &scope(), &observed, &desired, &o)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("files.fs"), "{err}");
+    assert_eq!(fake.deletes().len(), 0);
+
+    let o = Options {
+        allow_data_loss: true,
+        ..o
+    };
+    fake.clear_log();
+    let report = destroy(&fake, &scope(), &observed, &desired, &o)
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.done().count(), desired.len());
+    // Only the foreign resources remain.
+    let left: Vec<String> = fake.resources().into_iter().map(|(_, _, p)| p).collect();
+    assert_eq!(left, ["sg-handmade", "vpc-other"]);
+    // Every resource is gone before anything it depends on is deleted.
+    let log = fake.log();
+    for d in &desired {
+        if !spec(d.kind).identity.is_empty() {
+            continue; // untagged: checked below
+        }
+        let gone = index_of(&log, Op::PollGone, d.id.as_str()).expect("deleted and gone");
+        for dep in d.deps() {
+            let deleted = index_of(&log, Op::Delete, dep.as_str()).unwrap();
+            assert!(gone < deleted, "{dep} deleted before {} was gone", d.id);
+        }
+    }
+    let mt_gone = log
+        .iter()
+        .position(|c| c.op == Op::PollGone && c.kind == Some(Kind::EfsMountTarget))
+        .unwrap();
+    assert!(mt_gone < index_of(&log, Op::Delete, "files.fs").unwrap());
+    assert!(mt_gone < index_of(&log, Op::Delete, "net.subnet.private.a").unwrap());
+    let listener_gone = log
+        .iter()
+        .position(|c| c.op == Op::PollGone && c.kind == Some(Kind::Listener))
+        .unwrap();
+    assert!(listener_gone < index_of(&log, Op::Delete, "lb.alb").unwrap());
+    // The database took its final snapshot; protection lifted only because of the flag.
+    let db = fake
+        .deletes()
+        .into_iter()
+        .find(|(id, _)| id.as_str() == "db.instance")
+        .unwrap()
+        .1;
+    assert_eq!(db.final_snapshot_id.as_deref(), Some("demo-db-final-1"));
+    assert!(db.lift_deletion_protection);
+    let vpc = fake
+        .deletes()
+        .into_iter()
+        .find(|(id, _)| id.as_str() == "net.vpc")
+        .unwrap()
+        .1;
+    assert_eq!(
+        vpc,
+        DeleteOptions {
+            final_snapshot_id: None,
+            lift_deletion_protection: true
+        }
+    );
+    // Observing again finds nothing.
+    assert!(fake.observe(&scope(), &desired).await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn destroy_refuses_a_protected_database_without_the_flag() {
+    let fake = FakeCloud::new();
+    let mut desired = vec![desired()[7].clone()];
+    desired[0]
+        .fields
+        .insert("db_subnet_group_name".into(), Value::str("g"));
+    desired[0]
+        .fields
+        .insert("vpc_security_group_ids".into(), Value::List(vec![]));
+    desired[0]
+        .fields
+        .insert("deletion_protection".into(), Value::Bool(true));
+    assert!(converge(&fake, &desired, &opts()).await.is_success());
+    let observed = fake.observe(&scope(), &desired).await.unwrap();
+    let o = Options {
+        final_snapshot_id: Some("snap".into()),
+        ..opts()
+    };
+    let err = destroy(&fake, &scope(), &observed, &desired, &o)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("deletion protection is on"), "{err}");
+    let o = Options {
+        final_snapshot_id: None,
+        ..opts()
+    };
+    let err = destroy(&fake, &scope(), &observed, &desired, &o)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--skip-final-snapshot"), "{err}");
+    let o = Options {
+        final_snapshot_id: Some("snap".into()),
+        allow_data_loss: true,
+        ..opts()
+    };
+    let report = destroy(&fake, &scope(), &observed, &desired, &o)
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report}");
+    assert!(fake.resources().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_saved_plan_is_refused_after_drift() {
+    let fake = FakeCloud::new();
+    let desired = desired();
+    assert!(converge(&fake, &desired, &opts()).await.is_success());
+    let mut changed = self::desired();
+    changed[7]
+        .fields
+        .insert("instance_class".into(), Value::str("db.t4g.large"));
+    let saved = fresh_plan(&fake, &changed).await;
+    let json = serde_json::to_string(&saved).unwrap();
+    let saved: Plan = serde_json::from_str(&json).unwrap();
+    // Unchanged world: accepted.
+    let observed = fake.observe(&scope(), &changed).await.unwrap();
+    check_saved_plan(&saved, &observed).unwrap();
+    // Someone changes the security group rules by hand.
+    fake.drift("sg.web", "ingress", Value::List(vec![]));
+    let observed = fake.observe(&scope(), &changed).await.unwrap();
+    let err = check_saved_plan(&saved, &observed).unwrap_err();
+    assert!(err.contains("sg.web") && err.contains("ingress"), "{err}");
+    // A resource that appeared.
+    let fake2 = fake.clone();
+    fake2.insert_foreign(
+        Kind::Vpc,
+        "vpc-new",
+        BTreeMap::from([(
+            "tags".to_string(),
+            Value::Map(BTreeMap::from([
+                ("moodlestack:stack".to_string(), Value::str("demo")),
+                ("moodlestack:id".to_string(), Value::str("net.vpc2")),
+            ])),
+        )]),
+    );
+    let observed = fake.observe(&scope(), &changed).await.unwrap();
+    let err = check_saved_plan(&saved, &observed).unwrap_err();
+    assert!(err.contains("vpc-new"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_stops_starting_work_and_releases_the_lease() {
+    let fake = FakeCloud::new();
+    set_latencies(&fake);
+    let desired = desired();
+    let plan = fresh_plan(&fake, &desired).await;
+    let o = opts();
+    let cancel = o.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cancel.cancel();
+    });
+    let report = apply(&fake, &scope(), &plan, &o).await.unwrap();
+    assert!(report.interrupted);
+    assert!(!report.is_success());
+    assert!(report.done().count() >= 4);
+    assert!(report
+        .entry("db.instance")
+        .is_some_and(|e| matches!(e.outcome, Outcome::NotAttempted { .. })));
+    assert_eq!(fake.lease("demo"), None);
+    // A rerun converges.
+    let report = converge(&fake, &desired, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    assert_converged(&fake, &desired).await;
+}
+
+/// Rollout: new user-data -> a new launch template version; the group points at it; the stable
+/// instance is replaced from it, and its old copy keeps running until the new version exists.
+#[tokio::test(start_paused = true)]
+async fn rollout_writes_a_new_version_and_replaces_the_stable_instance() {
+    let fake = FakeCloud::new();
+    set_latencies(&fake);
+    fake.set_latency(Kind::Instance, Duration::from_millis(1_550));
+    assert!(converge(&fake, &desired(), &opts()).await.is_success());
+    let mut after = desired();
+    for d in after.iter_mut() {
+        if d.id.as_str() == "web.lt" {
+            d.fields
+                .insert("user_data".into(), Value::str("#!/bin/sh\necho v2\n"));
+        }
+    }
+    let plan = fresh_plan(&fake, &after).await;
+    let action = |id: &str| {
+        plan.changes
+            .iter()
+            .find(|c| c.id.as_str() == id)
+            .unwrap()
+            .action
+    };
+    assert_eq!(action("web.lt"), Action::Update);
+    assert_eq!(action("web.asg"), Action::Update);
+    assert_eq!(action("stable.instance"), Action::Replace);
+
+    // The launch template update fails: the stable instance is left alone.
+    fake.fail_update("web.lt", "user data too large");
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(!report.is_success());
+    assert!(fake
+        .log()
+        .iter()
+        .all(|c| !(c.id == "stable.instance" && c.op == Op::Delete)));
+    assert_eq!(fake.fields_of("stable.instance").len(), 1);
+
+    let fake = FakeCloud::new();
+    set_latencies(&fake);
+    fake.set_latency(Kind::Instance, Duration::from_millis(1_550));
+    assert!(converge(&fake, &desired(), &opts()).await.is_success());
+    fake.clear_log();
+    let report = converge(&fake, &after, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    let log = fake.log();
+    let lt_ready = index_of(&log, Op::PollReady, "web.lt").unwrap();
+    let old_deleted = index_of(&log, Op::Delete, "stable.instance").unwrap();
+    let new_created = index_of(&log, Op::Create, "stable.instance").unwrap();
+    assert!(lt_ready < old_deleted && old_deleted < new_created);
+    assert!(lt_ready < index_of(&log, Op::Update, "web.asg").unwrap());
+    assert_eq!(
+        fake.fields_of("web.asg")[0]["launch_template_version"],
+        Value::str("2")
+    );
+    assert_eq!(
+        fake.fields_of("stable.instance")[0]["launch_template_version"],
+        Value::str("2")
+    );
+    assert_converged(&fake, &after).await;
+}
+
+/// Destroy crashed at every call, then run again: nothing of the stack is left.
+#[tokio::test(start_paused = true)]
+async fn crash_during_destroy_then_rerun_leaves_nothing() {
+    let desired = desired();
+    let o = Options {
+        allow_data_loss: true,
+        final_snapshot_id: Some("demo-db-final-1".into()),
+        ..opts()
+    };
+    for point in [CrashPoint::BeforeCall, CrashPoint::AfterCall] {
+        for k in 1..=desired.len() {
+            let fake = FakeCloud::new();
+            set_latencies(&fake);
+            assert!(converge(&fake, &desired, &o).await.is_success());
+            fake.crash_at(k, point);
+            let observed = fake.observe(&scope(), &desired).await.unwrap();
+            let report = destroy(&fake, &scope(), &observed, &desired, &o)
+                .await
+                .unwrap();
+            assert!(!report.is_success());
+            tokio::time::advance(Duration::from_secs(31 * 60)).await;
+            fake.recover();
+            let observed = fake.observe(&scope(), &desired).await.unwrap();
+            let report = destroy(&fake, &scope(), &observed, &desired, &o)
+                .await
+                .unwrap();
+            assert!(report.is_success(), "k={k} {point:?}:\n{report}");
+            assert!(
+                fake.resources().is_empty(),
+                "k={k} {point:?}: {:?}",
+                fake.resources()
+            );
+        }
+    }
+}
+
+/// Two applies planned from the same state: the second one, run after the first, refuses its
+/// stale plan once it holds the lease (it would otherwise create duplicates).
+#[tokio::test(start_paused = true)]
+async fn a_stale_plan_is_refused_once_the_lease_is_held() {
+    let fake = FakeCloud::new();
+    let desired = desired();
+    let first = fresh_plan(&fake, &desired).await;
+    let second = fresh_plan(&fake, &desired).await;
+    assert!(apply(&fake, &scope(), &first, &opts())
+        .await
+        .unwrap()
+        .is_success());
+    let calls = fake.mutating_calls();
+    let o = Options {
+        owner: "bob@ci pid 7".into(),
+        ..opts()
+    };
+    let err = apply(&fake, &scope(), &second, &o).await.unwrap_err();
+    assert!(matches!(err, ExecError::Stale(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("net.vpc (vpc, vpc-") && msg.contains("appeared"),
+        "{msg}"
+    );
+    assert_eq!(fake.mutating_calls(), calls, "nothing mutated");
+    assert_eq!(fake.lease("demo"), None, "lease released");
+    assert_converged(&fake, &desired).await;
+
+    // A saved plan (strict): any change of the observation refuses, even one the plan does not
+    // touch; a fresh plan (the default) tolerates it.
+    let mut changed = self::desired();
+    changed[7]
+        .fields
+        .insert("instance_class".into(), Value::str("db.t4g.large"));
+    let plan = fresh_plan(&fake, &changed).await;
+    fake.drift("web.asg", "desired_capacity", Value::Int(3));
+    let strict = Options {
+        verify: Verify::SameObservation,
+        ..opts()
+    };
+    let err = apply(&fake, &scope(), &plan, &strict).await.unwrap_err();
+    assert!(
+        err.to_string().contains("web.asg") && err.to_string().contains("desired_capacity changed"),
+        "{err}"
+    );
+    assert_eq!(fake.mutating_calls(), calls);
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+
+    // Destroy: a resource that appears after the listing.
+    let calls = fake.mutating_calls();
+    let observed = fake.observe(&scope(), &changed).await.unwrap();
+    let extra = Resource::new("sg.extra", Kind::SecurityGroup)
+        .with("vpc_id", Value::str("vpc-x"))
+        .with("group_name", "demo-extra")
+        .with("tags", tags("sg.extra"));
+    fake.create(&scope(), &extra.id, extra.kind, &extra.fields)
+        .await
+        .unwrap();
+    let calls = calls + 1;
+    let o = Options {
+        allow_data_loss: true,
+        ..opts()
+    };
+    let err = destroy(&fake, &scope(), &observed, &changed, &o)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("sg.extra (security_group, sg-")
+            && err.to_string().contains("appeared"),
+        "{err}"
+    );
+    assert_eq!(fake.mutating_calls(), calls);
+}

@@ -1,0 +1,948 @@
+//! An in-memory [`Cloud`] for tests of the diff and the executor.
+//!
+//! Resources live in a map keyed by physical id. Tagged kinds are found by their
+//! `moodlestack:stack` tag (from the `tags` field, as given on create); kinds AWS cannot tag (those
+//! with [`moodlestack_model::KindSpec::identity`]) belong to a stack when one of their identity
+//! fields names a resource of the stack, and are observed as `untagged:<physical id>`.
+//!
+//! Time is tokio time: tests run with `#[tokio::test(start_paused = true)]`, so a simulated
+//! latency of 10 minutes costs nothing. Knobs:
+//! - [`FakeCloud::set_latency`]: how long a kind stays pending after a create, update or delete;
+//! - [`FakeCloud::crash_at`]: the k-th mutating call (create/update/delete) "crashes" the client,
+//!   before or after the call takes effect; every call after that fails until [`FakeCloud::recover`];
+//! - [`FakeCloud::fail_create`], [`FakeCloud::fail_ready`], [`FakeCloud::throttle`]: per-resource
+//!   failures (an API error, a resource that ends `failed`, retryable throttling);
+//! - [`FakeCloud::drift`]: change a field behind moodlestack's back;
+//! - [`FakeCloud::log`]: every call with its tokio time, for ordering and concurrency assertions.
+
+use async_trait::async_trait;
+use moodlestack_model::{
+    spec, Cloud, CloudError, DeleteOptions, Fields, ImageInfo, Kind, LeaseInfo, Observed,
+    Readiness, Resource, ResourceId, Scope, Value, Want, TAG_ID, TAG_STACK,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// One call the fake received (inspection and knob methods are not logged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// Time since the fake was made (tokio time).
+    pub at: Duration,
+    pub op: Op,
+    /// Logical id (for `untagged:` resources the id the executor passed on create).
+    pub id: String,
+    pub kind: Option<Kind>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Observe,
+    Create,
+    Update,
+    Delete,
+    /// A poll that found the resource pending.
+    PollPending,
+    /// A poll that found the resource ready (for `Want::Ready`).
+    PollReady,
+    /// A poll that found the resource gone (for `Want::Gone`).
+    PollGone,
+    PollFailed,
+    AcquireLease,
+    ReleaseLease,
+}
+
+/// When a simulated crash happens relative to the k-th mutating call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// The call never reaches the cloud.
+    BeforeCall,
+    /// The call takes effect, but its answer is lost.
+    AfterCall,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Status {
+    Creating(Instant),
+    Updating(Instant),
+    Deleting(Instant),
+    Available,
+    Failed(String),
+}
+
+#[derive(Clone, Debug)]
+struct Res {
+    /// Logical id as created (tags) or `untagged:<physical>`.
+    id: ResourceId,
+    kind: Kind,
+    physical_id: String,
+    fields: Fields,
+    /// Attributes known at once (id, arn, name...).
+    attrs: BTreeMap<String, String>,
+    /// Attributes known once available (endpoints).
+    ready_attrs: BTreeMap<String, String>,
+    status: Status,
+    /// Delete options the resource was deleted with.
+    deleted_with: Option<DeleteOptions>,
+}
+
+#[derive(Default)]
+struct State {
+    resources: BTreeMap<String, Res>,
+    latency: HashMap<Kind, Duration>,
+    counter: u64,
+    mutating_calls: usize,
+    crash: Option<(usize, CrashPoint)>,
+    crashed: bool,
+    fail_create: HashMap<String, String>,
+    fail_ready: HashMap<String, String>,
+    fail_update: HashMap<String, String>,
+    throttle: HashMap<String, usize>,
+    log: Vec<Call>,
+    leases: HashMap<String, LeaseInfo>,
+    /// Resources with a mutating call in flight (not yet seen ready/gone by a poll), and the most
+    /// at once.
+    in_flight: usize,
+    max_in_flight: usize,
+    in_flight_ids: std::collections::BTreeSet<String>,
+    deletes: Vec<(ResourceId, DeleteOptions)>,
+}
+
+/// The in-memory cloud. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct FakeCloud {
+    state: Arc<Mutex<State>>,
+    start: Instant,
+    /// Unix time at `start` (lease timestamps).
+    epoch: u64,
+}
+
+impl Default for FakeCloud {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeCloud {
+    pub fn new() -> Self {
+        FakeCloud {
+            state: Arc::new(Mutex::new(State::default())),
+            start: Instant::now(),
+            epoch: 1_800_000_000,
+        }
+    }
+
+    fn st(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long resources of `kind` stay pending after a create, update or delete.
+    pub fn set_latency(&self, kind: Kind, latency: Duration) {
+        self.st().latency.insert(kind, latency);
+    }
+
+    /// The latency of `kind` (zero unless set).
+    pub fn latency(&self, kind: Kind) -> Duration {
+        self.st().latency.get(&kind).copied().unwrap_or_default()
+    }
+
+    /// The `k`-th mutating call from now on (1-based) crashes the client at `point`: it and
+    /// every later call fail until [`FakeCloud::recover`].
+    pub fn crash_at(&self, k: usize, point: CrashPoint) {
+        let mut st = self.st();
+        st.crash = Some((st.mutating_calls + k, point));
+    }
+
+    /// The client "restarted": calls work again.
+    pub fn recover(&self) {
+        let mut st = self.st();
+        st.crashed = false;
+        st.crash = None;
+    }
+
+    /// Whether a crash happened (and was not recovered from).
+    pub fn crashed(&self) -> bool {
+        self.st().crashed
+    }
+
+    /// Creating the resource with logical id `id` fails with an API error.
+    pub fn fail_create(&self, id: &str, message: &str) {
+        self.st()
+            .fail_create
+            .insert(id.to_string(), message.to_string());
+    }
+
+    /// Updating the resource with logical id `id` fails with an API error.
+    pub fn fail_update(&self, id: &str, message: &str) {
+        self.st()
+            .fail_update
+            .insert(id.to_string(), message.to_string());
+    }
+
+    /// The resource with logical id `id` ends in the state `failed` after its latency.
+    pub fn fail_ready(&self, id: &str, status: &str) {
+        self.st()
+            .fail_ready
+            .insert(id.to_string(), status.to_string());
+    }
+
+    /// The next `n` mutating calls for `id` fail with a retryable `Throttling` error.
+    pub fn throttle(&self, id: &str, n: usize) {
+        self.st().throttle.insert(id.to_string(), n);
+    }
+
+    /// Changes `field` of the resource with logical id `id` behind moodlestack's back.
+    pub fn drift(&self, id: &str, field: &str, value: Value) {
+        let mut st = self.st();
+        for r in st.resources.values_mut() {
+            if r.id.as_str() == id {
+                r.fields.insert(field.to_string(), value.clone());
+            }
+        }
+    }
+
+    /// Adds a resource as if made by someone else (e.g. untagged, or another stack's).
+    pub fn insert_foreign(&self, kind: Kind, physical_id: &str, fields: Fields) {
+        let mut st = self.st();
+        st.resources.insert(
+            key(kind, physical_id),
+            Res {
+                id: ResourceId::from(format!("foreign:{physical_id}")),
+                kind,
+                physical_id: physical_id.to_string(),
+                fields,
+                attrs: BTreeMap::from([("id".to_string(), physical_id.to_string())]),
+                ready_attrs: BTreeMap::new(),
+                status: Status::Available,
+                deleted_with: None,
+            },
+        );
+    }
+
+    /// Every call so far.
+    pub fn log(&self) -> Vec<Call> {
+        self.st().log.clone()
+    }
+
+    pub fn clear_log(&self) {
+        self.st().log.clear();
+    }
+
+    /// The most resources that had a mutating call in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.st().max_in_flight
+    }
+
+    /// How many create/update/delete calls were made.
+    pub fn mutating_calls(&self) -> usize {
+        self.st().mutating_calls
+    }
+
+    /// Every delete with its options (logical id as stored).
+    pub fn deletes(&self) -> Vec<(ResourceId, DeleteOptions)> {
+        self.st().deletes.clone()
+    }
+
+    /// Every resource that exists (settled at the current time): (logical id, kind, physical id).
+    pub fn resources(&self) -> Vec<(ResourceId, Kind, String)> {
+        let mut st = self.st();
+        settle(&mut st, Instant::now());
+        st.resources
+            .values()
+            .map(|r| (r.id.clone(), r.kind, r.physical_id.clone()))
+            .collect()
+    }
+
+    /// The stored fields of the resource(s) with logical id `id`.
+    pub fn fields_of(&self, id: &str) -> Vec<Fields> {
+        let mut st = self.st();
+        settle(&mut st, Instant::now());
+        st.resources
+            .values()
+            .filter(|r| r.id.as_str() == id)
+            .map(|r| r.fields.clone())
+            .collect()
+    }
+
+    /// The current lease of `stack`, if any (expired ones included).
+    pub fn lease(&self, stack: &str) -> Option<LeaseInfo> {
+        self.st().leases.get(stack).cloned()
+    }
+
+    /// Unix time in the fake's clock (advances with tokio time).
+    pub fn now_unix(&self) -> u64 {
+        self.epoch + Instant::now().duration_since(self.start).as_secs()
+    }
+
+    fn record(&self, st: &mut State, op: Op, id: &str, kind: Option<Kind>) {
+        st.log.push(Call {
+            at: Instant::now().duration_since(self.start),
+            op,
+            id: id.to_string(),
+            kind,
+        });
+    }
+
+    /// Fails if crashed; for mutating calls counts the call and triggers a planned crash.
+    /// Returns whether the call must take effect and then fail (crash after the call).
+    fn gate(&self, st: &mut State, mutating: bool) -> Result<bool, CloudError> {
+        if st.crashed {
+            return Err(crash_error());
+        }
+        if !mutating {
+            return Ok(false);
+        }
+        st.mutating_calls += 1;
+        if let Some((k, point)) = st.crash {
+            if st.mutating_calls == k {
+                st.crashed = true;
+                st.crash = None;
+                return match point {
+                    CrashPoint::BeforeCall => Err(crash_error()),
+                    CrashPoint::AfterCall => Ok(true),
+                };
+            }
+        }
+        Ok(false)
+    }
+
+    fn throttled(st: &mut State, id: &str, operation: &str) -> Result<(), CloudError> {
+        if let Some(n) = st.throttle.get_mut(id) {
+            if *n > 0 {
+                *n -= 1;
+                return Err(CloudError::Api {
+                    operation: operation.to_string(),
+                    code: "Throttling".into(),
+                    message: "Rate exceeded".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn observed(r: &Res) -> Observed {
+        let mut attrs = r.attrs.clone();
+        if r.status == Status::Available {
+            attrs.extend(r.ready_attrs.clone());
+        }
+        Observed {
+            id: r.id.clone(),
+            kind: r.kind,
+            physical_id: r.physical_id.clone(),
+            fields: r.fields.clone(),
+            attrs,
+            status: status_word(&r.status).to_string(),
+        }
+    }
+
+    fn until(st: &State, kind: Kind) -> Instant {
+        Instant::now() + st.latency.get(&kind).copied().unwrap_or_default()
+    }
+
+    fn start_flight(st: &mut State, physical: &str) {
+        if st.in_flight_ids.insert(physical.to_string()) {
+            st.in_flight += 1;
+            st.max_in_flight = st.max_in_flight.max(st.in_flight);
+        }
+    }
+
+    fn end_flight(st: &mut State, physical: &str) {
+        if st.in_flight_ids.remove(physical) {
+            st.in_flight -= 1;
+        }
+    }
+}
+
+/// Map key: names are unique per kind only (a DB subnet group and a DB instance may share one).
+fn key(kind: Kind, physical: &str) -> String {
+    format!("{}/{physical}", kind.name())
+}
+
+fn crash_error() -> CloudError {
+    CloudError::Other("simulated crash: the client is gone".into())
+}
+
+fn status_word(s: &Status) -> &str {
+    match s {
+        Status::Creating(_) => "creating",
+        Status::Updating(_) => "modifying",
+        Status::Deleting(_) => "deleting",
+        Status::Available => "available",
+        Status::Failed(s) => s,
+    }
+}
+
+/// Moves resources whose latency has passed to their next state (deleted ones disappear).
+fn settle(st: &mut State, now: Instant) {
+    let mut gone = Vec::new();
+    for (p, r) in st.resources.iter_mut() {
+        match r.status {
+            Status::Creating(t) | Status::Updating(t) if t <= now => {
+                r.status = match st.fail_ready.get(r.id.as_str()) {
+                    Some(s) => Status::Failed(s.clone()),
+                    None => Status::Available,
+                }
+            }
+            Status::Deleting(t) if t <= now => gone.push(p.clone()),
+            _ => {}
+        }
+    }
+    for p in gone {
+        st.resources.remove(&p);
+    }
+}
+
+fn tag<'a>(fields: &'a Fields, key: &str) -> Option<&'a str> {
+    fields
+        .get("tags")
+        .and_then(Value::as_map)
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_str)
+}
+
+/// The field that holds a kind's unique name, if its API keys it by name.
+fn name_field(kind: Kind) -> Option<&'static str> {
+    use Kind::*;
+    Some(match kind {
+        IamRole => "role_name",
+        InstanceProfile
+        | Secret
+        | DbSubnetGroup
+        | DbParameterGroup
+        | DbClusterParameterGroup
+        | CacheSubnetGroup
+        | LaunchTemplate
+        | LoadBalancer
+        | TargetGroup
+        | AutoScalingGroup => "name",
+        DbCluster | DbInstance => "identifier",
+        CacheReplicationGroup => "replication_group_id",
+        EfsFileSystem => "creation_token",
+        _ => return None,
+    })
+}
+
+fn prefix(kind: Kind) -> &'static str {
+    use Kind::*;
+    match kind {
+        Vpc => "vpc",
+        InternetGateway => "igw",
+        Subnet => "subnet",
+        ElasticIp => "eipalloc",
+        NatGateway => "nat",
+        RouteTable => "rtb",
+        SecurityGroup => "sg",
+        EfsFileSystem => "fs",
+        EfsMountTarget => "fsmt",
+        LaunchTemplate => "lt",
+        Instance => "i",
+        _ => "x",
+    }
+}
+
+const ACCOUNT: &str = "123456789012";
+
+#[async_trait]
+impl Cloud for FakeCloud {
+    async fn observe(
+        &self,
+        scope: &Scope,
+        _desired: &[Resource],
+    ) -> Result<Vec<Observed>, CloudError> {
+        let mut st = self.st();
+        self.gate(&mut st, false)?;
+        self.record(&mut st, Op::Observe, "", None);
+        settle(&mut st, Instant::now());
+        let tagged: Vec<&Res> = st
+            .resources
+            .values()
+            .filter(|r| tag(&r.fields, TAG_STACK) == Some(scope.stack.as_str()))
+            .collect();
+        // Values that name a resource of the stack (physical ids and ARNs).
+        let mut names: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for r in &tagged {
+            names.insert(r.physical_id.as_str());
+            names.extend(r.attrs.values().map(String::as_str));
+        }
+        let mut out: Vec<Observed> = tagged.iter().map(|r| Self::observed(r)).collect();
+        for r in st.resources.values() {
+            let identity = spec(r.kind).identity;
+            if identity.is_empty() {
+                continue;
+            }
+            let ours = identity.iter().any(|f| {
+                r.fields
+                    .get(*f)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| names.contains(v))
+            });
+            if ours {
+                let mut o = Self::observed(r);
+                o.id = ResourceId::from(format!("untagged:{}", r.physical_id));
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn create(
+        &self,
+        scope: &Scope,
+        id: &ResourceId,
+        kind: Kind,
+        fields: &Fields,
+    ) -> Result<Observed, CloudError> {
+        let mut st = self.st();
+        let lose_answer = self.gate(&mut st, true)?;
+        self.record(&mut st, Op::Create, id.as_str(), Some(kind));
+        let operation = format!("fake:Create{}", spec(kind).name);
+        Self::throttled(&mut st, id.as_str(), &operation)?;
+        if let Some(msg) = st.fail_create.get(id.as_str()) {
+            return Err(CloudError::Api {
+                operation,
+                code: "InvalidParameterCombination".into(),
+                message: msg.clone(),
+            });
+        }
+        for (name, v) in fields {
+            if !v.is_concrete() {
+                return Err(CloudError::Field {
+                    kind,
+                    id: id.clone(),
+                    field: name.clone(),
+                    problem: "unresolved value passed to create".into(),
+                });
+            }
+        }
+        let kspec = spec(kind);
+        if kspec.identity.is_empty()
+            && (tag(fields, TAG_STACK) != Some(scope.stack.as_str())
+                || tag(fields, TAG_ID) != Some(id.as_str()))
+        {
+            return Err(CloudError::Field {
+                kind,
+                id: id.clone(),
+                field: "tags".into(),
+                problem: format!("must carry {TAG_STACK} and {TAG_ID} on the create call"),
+            });
+        }
+        settle(&mut st, Instant::now());
+        let name = name_field(kind)
+            .and_then(|f| fields.get(f))
+            .and_then(Value::as_str);
+        if let Some(name) = name {
+            if st.resources.values().any(|r| {
+                r.kind == kind
+                    && name_field(kind)
+                        .and_then(|f| r.fields.get(f))
+                        .and_then(Value::as_str)
+                        == Some(name)
+            }) {
+                return Err(CloudError::Api {
+                    operation,
+                    code: "AlreadyExists".into(),
+                    message: format!("{} {name} already exists", kspec.aws_type),
+                });
+            }
+        }
+        st.counter += 1;
+        let n = st.counter;
+        let generated = format!("{}-{:017x}", prefix(kind), n);
+        let arn = |service: &str, what: &str| {
+            format!("arn:aws:{service}:{}:{ACCOUNT}:{what}", scope.region)
+        };
+        let name_s = name.unwrap_or(&generated).to_string();
+        use Kind::*;
+        let (physical, mut attrs, ready): (String, Vec<(&str, String)>, Vec<(&str, String)>) =
+            match kind {
+                ElasticIp => (
+                    generated.clone(),
+                    vec![("public_ip", format!("203.0.113.{n}"))],
+                    vec![],
+                ),
+                IamRole => (
+                    name_s.clone(),
+                    vec![("arn", format!("arn:aws:iam::{ACCOUNT}:role/{name_s}"))],
+                    vec![],
+                ),
+                InstanceProfile => (
+                    name_s.clone(),
+                    vec![(
+                        "arn",
+                        format!("arn:aws:iam::{ACCOUNT}:instance-profile/{name_s}"),
+                    )],
+                    vec![],
+                ),
+                Secret => {
+                    let a = arn("secretsmanager", &format!("secret:{name_s}-{n:06}"));
+                    (a.clone(), vec![("arn", a)], vec![])
+                }
+                DbSubnetGroup
+                | DbParameterGroup
+                | DbClusterParameterGroup
+                | CacheSubnetGroup
+                | AutoScalingGroup => {
+                    let a = arn("fake", &format!("{}/{name_s}", kspec.name));
+                    (name_s.clone(), vec![("arn", a)], vec![])
+                }
+                DbCluster | DbInstance => {
+                    let port = fields.get("port").and_then(Value::as_i64).unwrap_or(3306);
+                    let member = fields
+                        .get("cluster_identifier")
+                        .is_some_and(|v| *v != Value::Null);
+                    let mut ready = vec![
+                        (
+                            "endpoint",
+                            format!("{name_s}.c{n}.{}.rds.amazonaws.com", scope.region),
+                        ),
+                        ("port", port.to_string()),
+                    ];
+                    if kind == DbCluster {
+                        ready.push((
+                            "reader_endpoint",
+                            format!(
+                                "{name_s}.cluster-ro-c{n}.{}.rds.amazonaws.com",
+                                scope.region
+                            ),
+                        ));
+                    }
+                    let mut attrs = vec![("arn", arn("rds", &format!("db:{name_s}")))];
+                    if !member {
+                        attrs.push((
+                            "secret_arn",
+                            arn("secretsmanager", &format!("secret:rds!db-{n:08}")),
+                        ));
+                    }
+                    (name_s.clone(), attrs, ready)
+                }
+                EfsFileSystem => {
+                    let id = format!("fs-{n:017x}");
+                    (
+                        id.clone(),
+                        vec![(
+                            "arn",
+                            arn("elasticfilesystem", &format!("file-system/{id}")),
+                        )],
+                        vec![],
+                    )
+                }
+                EfsMountTarget => (
+                    generated.clone(),
+                    vec![("ip_address", format!("10.0.0.{n}"))],
+                    vec![],
+                ),
+                CacheReplicationGroup => {
+                    let port = fields.get("port").and_then(Value::as_i64).unwrap_or(6379);
+                    (
+                        name_s.clone(),
+                        vec![(
+                            "arn",
+                            arn("elasticache", &format!("replicationgroup:{name_s}")),
+                        )],
+                        vec![
+                            (
+                                "primary_endpoint",
+                                format!("master.{name_s}.c{n}.cache.amazonaws.com"),
+                            ),
+                            (
+                                "reader_endpoint",
+                                format!("replica.{name_s}.c{n}.cache.amazonaws.com"),
+                            ),
+                            ("port", port.to_string()),
+                        ],
+                    )
+                }
+                LaunchTemplate => (
+                    generated.clone(),
+                    vec![("name", name_s.clone()), ("version", "1".to_string())],
+                    vec![],
+                ),
+                Instance => (
+                    generated.clone(),
+                    vec![("private_ip", format!("10.0.1.{n}"))],
+                    vec![],
+                ),
+                LoadBalancer => {
+                    let a = arn(
+                        "elasticloadbalancing",
+                        &format!("loadbalancer/app/{name_s}/{n:016x}"),
+                    );
+                    (
+                        a.clone(),
+                        vec![("arn", a)],
+                        vec![
+                            (
+                                "dns_name",
+                                format!("{name_s}-{n}.{}.elb.amazonaws.com", scope.region),
+                            ),
+                            ("zone_id", "Z35SXDOTRQ7X7K".to_string()),
+                        ],
+                    )
+                }
+                TargetGroup => {
+                    let a = arn(
+                        "elasticloadbalancing",
+                        &format!("targetgroup/{name_s}/{n:016x}"),
+                    );
+                    (a.clone(), vec![("arn", a)], vec![])
+                }
+                Listener => {
+                    let a = arn("elasticloadbalancing", &format!("listener/app/{n:016x}"));
+                    (a.clone(), vec![("arn", a)], vec![])
+                }
+                _ => (generated.clone(), vec![], vec![]),
+            };
+        attrs.push(("id", physical.clone()));
+        let logical = if kspec.identity.is_empty() {
+            id.clone()
+        } else {
+            ResourceId::from(format!("untagged:{physical}"))
+        };
+        let res = Res {
+            id: logical,
+            kind,
+            physical_id: physical.clone(),
+            fields: fields.clone(),
+            attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            ready_attrs: ready.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            status: Status::Creating(Self::until(&st, kind)),
+            deleted_with: None,
+        };
+        let mut out = Self::observed(&res);
+        out.id = id.clone();
+        st.resources.insert(key(kind, &physical), res);
+        Self::start_flight(&mut st, &key(kind, &physical));
+        if lose_answer {
+            return Err(crash_error());
+        }
+        Ok(out)
+    }
+
+    async fn update(
+        &self,
+        _scope: &Scope,
+        current: &Observed,
+        fields: &Fields,
+        changed: &[String],
+    ) -> Result<Observed, CloudError> {
+        let mut st = self.st();
+        let lose_answer = self.gate(&mut st, true)?;
+        self.record(&mut st, Op::Update, current.id.as_str(), Some(current.kind));
+        Self::throttled(&mut st, current.id.as_str(), "fake:Update")?;
+        if let Some(msg) = st.fail_update.get(current.id.as_str()) {
+            return Err(CloudError::Api {
+                operation: "fake:Update".into(),
+                code: "InvalidParameterValue".into(),
+                message: msg.clone(),
+            });
+        }
+        settle(&mut st, Instant::now());
+        let until = Self::until(&st, current.kind);
+        let Some(r) = st
+            .resources
+            .get_mut(&key(current.kind, &current.physical_id))
+        else {
+            return Err(CloudError::NotFound(current.physical_id.clone()));
+        };
+        for f in changed {
+            let kspec = spec(r.kind);
+            let Some(fs) = kspec.field(f) else {
+                return Err(CloudError::Field {
+                    kind: r.kind,
+                    id: current.id.clone(),
+                    field: f.clone(),
+                    problem: "not a field of this kind".into(),
+                });
+            };
+            if fs.on_change != moodlestack_model::OnChange::InPlace {
+                return Err(CloudError::Field {
+                    kind: r.kind,
+                    id: current.id.clone(),
+                    field: f.clone(),
+                    problem: "cannot be updated in place".into(),
+                });
+            }
+            match fields.get(f) {
+                Some(v) if !v.is_concrete() => {
+                    return Err(CloudError::Field {
+                        kind: r.kind,
+                        id: current.id.clone(),
+                        field: f.clone(),
+                        problem: "unresolved value passed to update".into(),
+                    })
+                }
+                Some(v) => {
+                    if fs.compare == moodlestack_model::Compare::Subset {
+                        // Keys the stack sets are written; others stay.
+                        let mut merged = r
+                            .fields
+                            .get(f)
+                            .and_then(Value::as_map)
+                            .cloned()
+                            .unwrap_or_default();
+                        if let Some(m) = v.as_map() {
+                            merged.extend(m.clone());
+                        }
+                        r.fields.insert(f.clone(), Value::Map(merged));
+                    } else {
+                        r.fields.insert(f.clone(), v.clone());
+                    }
+                }
+                None => {
+                    r.fields.remove(f);
+                }
+            }
+        }
+        if r.kind == Kind::LaunchTemplate {
+            let v: u64 = r
+                .attrs
+                .get("version")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            r.attrs.insert("version".into(), (v + 1).to_string());
+        }
+        r.status = Status::Updating(until);
+        let mut out = Self::observed(r);
+        out.id = current.id.clone();
+        let physical = r.physical_id.clone();
+        Self::start_flight(&mut st, &key(current.kind, &physical));
+        if lose_answer {
+            return Err(crash_error());
+        }
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        _scope: &Scope,
+        current: &Observed,
+        options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let mut st = self.st();
+        let lose_answer = self.gate(&mut st, true)?;
+        self.record(&mut st, Op::Delete, current.id.as_str(), Some(current.kind));
+        Self::throttled(&mut st, current.id.as_str(), "fake:Delete")?;
+        settle(&mut st, Instant::now());
+        let until = Self::until(&st, current.kind);
+        let Some(r) = st
+            .resources
+            .get_mut(&key(current.kind, &current.physical_id))
+        else {
+            return Err(CloudError::NotFound(current.physical_id.clone()));
+        };
+        if r.fields.get("deletion_protection") == Some(&Value::Bool(true)) {
+            if !options.lift_deletion_protection {
+                return Err(CloudError::Api {
+                    operation: "fake:Delete".into(),
+                    code: "InvalidParameterCombination".into(),
+                    message: format!("{} has deletion protection enabled", r.physical_id),
+                });
+            }
+            r.fields
+                .insert("deletion_protection".into(), Value::Bool(false));
+        }
+        if !matches!(r.status, Status::Deleting(_)) {
+            r.status = Status::Deleting(until);
+        }
+        r.deleted_with = Some(options.clone());
+        let id = r.id.clone();
+        st.deletes.push((id, options.clone()));
+        let physical = current.physical_id.clone();
+        Self::start_flight(&mut st, &key(current.kind, &physical));
+        if lose_answer {
+            return Err(crash_error());
+        }
+        Ok(())
+    }
+
+    async fn poll(
+        &self,
+        _scope: &Scope,
+        current: &Observed,
+        want: Want,
+    ) -> Result<Readiness, CloudError> {
+        let mut st = self.st();
+        self.gate(&mut st, false)?;
+        settle(&mut st, Instant::now());
+        let id = current.id.to_string();
+        let (op, out) = match st.resources.get(&key(current.kind, &current.physical_id)) {
+            None => (Op::PollGone, Readiness::Gone),
+            Some(r) => match (&r.status, want) {
+                (Status::Failed(s), _) => (Op::PollFailed, Readiness::Failed(s.clone())),
+                (Status::Available, Want::Ready) => {
+                    let mut o = Self::observed(r);
+                    o.id = current.id.clone();
+                    (Op::PollReady, Readiness::Ready(o))
+                }
+                (s, _) => (
+                    Op::PollPending,
+                    Readiness::Pending(status_word(s).to_string()),
+                ),
+            },
+        };
+        if matches!(op, Op::PollGone | Op::PollReady | Op::PollFailed) {
+            Self::end_flight(&mut st, &key(current.kind, &current.physical_id));
+        }
+        self.record(&mut st, op, &id, Some(current.kind));
+        Ok(out)
+    }
+
+    async fn resolve_parameter(&self, name: &str) -> Result<String, CloudError> {
+        if name.contains("ami-id") {
+            Ok("ami-0123456789abcdef0".into())
+        } else {
+            Err(CloudError::NotFound(format!("parameter {name}")))
+        }
+    }
+
+    async fn image(&self, image_id: &str) -> Result<Option<ImageInfo>, CloudError> {
+        Ok(Some(ImageInfo {
+            image_id: image_id.to_string(),
+            architecture: "x86_64".into(),
+            root_device_name: "/dev/sda1".into(),
+        }))
+    }
+
+    async fn acquire_lease(
+        &self,
+        scope: &Scope,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<LeaseInfo, CloudError> {
+        let now = self.now_unix();
+        let mut st = self.st();
+        self.gate(&mut st, false)?;
+        self.record(&mut st, Op::AcquireLease, owner, None);
+        if let Some(l) = st.leases.get(&scope.stack) {
+            if l.owner != owner && l.expires_at > now {
+                return Err(CloudError::LeaseHeld(l.clone()));
+            }
+        }
+        let acquired_at = match st.leases.get(&scope.stack) {
+            Some(l) if l.owner == owner && l.expires_at > now => l.acquired_at,
+            _ => now,
+        };
+        let lease = LeaseInfo {
+            owner: owner.to_string(),
+            acquired_at,
+            expires_at: now + ttl.as_secs(),
+        };
+        st.leases.insert(scope.stack.clone(), lease.clone());
+        Ok(lease)
+    }
+
+    async fn release_lease(&self, scope: &Scope, owner: &str) -> Result<(), CloudError> {
+        let mut st = self.st();
+        self.gate(&mut st, false)?;
+        self.record(&mut st, Op::ReleaseLease, owner, None);
+        if st
+            .leases
+            .get(&scope.stack)
+            .is_some_and(|l| l.owner == owner)
+        {
+            st.leases.remove(&scope.stack);
+        }
+        Ok(())
+    }
+}

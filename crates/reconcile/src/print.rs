@@ -1,0 +1,319 @@
+//! Plan output: the human text form (Terraform-style, grouped by resource) and the JSON form
+//! (`plan --json`, `plan --out`), which is the serde shape of [`Plan`] with a `format_version`.
+
+use crate::plan::{Action, Change, FieldChange, Plan, FORMAT_VERSION};
+use moodlestack_model::{spec, Compare, Value};
+use std::fmt::Write as _;
+
+const RESET: &str = "\x1b[0m";
+const BOLD: &str = "\x1b[1m";
+const RED: &str = "\x1b[31m";
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const CYAN: &str = "\x1b[36m";
+const DIM: &str = "\x1b[2m";
+
+/// At most this many changed lines of a long text value (user-data) are shown.
+const MAX_TEXT_DIFF_LINES: usize = 40;
+/// Texts whose line-count product exceeds this are not diffed line by line (only size and hash).
+const MAX_TEXT_DIFF_CELLS: usize = 4_000_000;
+
+struct Painter {
+    color: bool,
+}
+
+impl Painter {
+    fn paint(&self, style: &str, text: &str) -> String {
+        if self.color {
+            format!("{style}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// The plan as text: one block per resource that changes (unchanged ones are only counted), then
+/// the summary line. ANSI colors only when `color`.
+pub fn text(plan: &Plan, color: bool) -> String {
+    let p = Painter { color };
+    let mut out = String::new();
+    if !plan.has_changes() {
+        let _ = writeln!(
+            out,
+            "No changes. Stack `{}` ({}) matches its stack file: {} resource{} up to date.",
+            plan.stack,
+            plan.region,
+            plan.summary.unchanged,
+            if plan.summary.unchanged == 1 { "" } else { "s" }
+        );
+        return out;
+    }
+    let _ = writeln!(out, "Plan for stack `{}` ({}):", plan.stack, plan.region);
+    let _ = writeln!(
+        out,
+        "  {} create, {} update in place, {} replace (delete, then create), {} delete",
+        p.paint(GREEN, "+"),
+        p.paint(YELLOW, "~"),
+        p.paint(RED, "-/+"),
+        p.paint(RED, "-")
+    );
+    for c in plan.changes.iter().filter(|c| c.action.is_change()) {
+        out.push('\n');
+        change(&p, c, &mut out);
+    }
+    out.push('\n');
+    if plan.summary.unchanged > 0 {
+        let _ = writeln!(
+            out,
+            "{} resource{} unchanged.",
+            plan.summary.unchanged,
+            if plan.summary.unchanged == 1 { "" } else { "s" }
+        );
+    }
+    let s = &plan.summary;
+    let _ = writeln!(
+        out,
+        "{}",
+        p.paint(
+            BOLD,
+            &format!(
+                "Plan: {} to create, {} to update, {} to replace, {} to delete.",
+                s.create, s.update, s.replace, s.delete
+            )
+        )
+    );
+    out
+}
+
+fn change(p: &Painter, c: &Change, out: &mut String) {
+    let (symbol, style, verb) = match c.action {
+        Action::Create => ("  +", GREEN, "will be created"),
+        Action::Update => ("  ~", YELLOW, "will be updated in place"),
+        Action::Replace => ("-/+", RED, "will be replaced"),
+        Action::Delete => ("  -", RED, "will be deleted"),
+        Action::NoOp => return,
+    };
+    let physical = match (&c.current, c.action) {
+        (Some(o), Action::Update | Action::Replace | Action::Delete) => {
+            format!(" {}", p.paint(DIM, &format!("[{}]", o.physical_id)))
+        }
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "{} {} ({}){} {}",
+        p.paint(style, symbol),
+        p.paint(BOLD, c.id.as_str()),
+        c.kind,
+        physical,
+        verb
+    );
+    for f in &c.fields {
+        field(p, c, f, out);
+    }
+    for note in &c.notes {
+        let style = if note.starts_with("holds data") {
+            RED
+        } else {
+            CYAN
+        };
+        let _ = writeln!(out, "      {}", p.paint(style, &format!("# {note}")));
+    }
+}
+
+fn short(v: Option<&Value>) -> String {
+    v.map_or_else(|| "(absent)".to_string(), show)
+}
+
+/// [`Value::display_short`] applied inside lists and maps too: long strings in them are shown
+/// by size and hash, unknown parts as `(known after apply)`.
+fn show(v: &Value) -> String {
+    match v {
+        Value::List(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(",")),
+        Value::Map(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}:{}", Value::str(k.as_str()).display_short(), show(v)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        other => other.display_short(),
+    }
+}
+
+fn field(p: &Painter, c: &Change, f: &FieldChange, out: &mut String) {
+    const IND: &str = "      ";
+    if c.action == Action::Create {
+        let _ = writeln!(
+            out,
+            "{IND}{} {}: {}",
+            p.paint(GREEN, "+"),
+            f.field,
+            short(f.new.as_ref())
+        );
+        return;
+    }
+    let forces = if f.forces_replacement {
+        format!("  {}", p.paint(RED, "# forces replacement"))
+    } else {
+        String::new()
+    };
+    let compare = spec(c.kind)
+        .field(&f.field)
+        .map_or(Compare::Exact, |s| s.compare);
+    match (f.old.as_ref(), f.new.as_ref()) {
+        // Maps: the keys that differ (Subset: only the keys the stack sets).
+        (Some(Value::Map(old)), Some(Value::Map(new))) => {
+            let _ = writeln!(out, "{IND}{} {}:{forces}", p.paint(YELLOW, "~"), f.field);
+            for (k, v) in new {
+                match old.get(k) {
+                    Some(o) if o == v && v.is_concrete() => {}
+                    Some(o) => {
+                        let _ = writeln!(
+                            out,
+                            "{IND}    {} {k}: {} -> {}",
+                            p.paint(YELLOW, "~"),
+                            show(o),
+                            show(v)
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(out, "{IND}    {} {k}: {}", p.paint(GREEN, "+"), show(v));
+                    }
+                }
+            }
+            if compare != Compare::Subset {
+                for (k, o) in old.iter().filter(|(k, _)| !new.contains_key(*k)) {
+                    let _ = writeln!(out, "{IND}    {} {k}: {}", p.paint(RED, "-"), show(o));
+                }
+            }
+        }
+        // Sets: the elements added and removed.
+        (Some(Value::List(old)), Some(Value::List(new)))
+            if compare == Compare::Set && new.iter().all(Value::is_concrete) =>
+        {
+            let _ = writeln!(out, "{IND}{} {}:{forces}", p.paint(YELLOW, "~"), f.field);
+            for v in new.iter().filter(|v| !old.contains(v)) {
+                let _ = writeln!(out, "{IND}    {} {}", p.paint(GREEN, "+"), show(v));
+            }
+            for v in old.iter().filter(|v| !new.contains(v)) {
+                let _ = writeln!(out, "{IND}    {} {}", p.paint(RED, "-"), show(v));
+            }
+        }
+        (old, new) => {
+            let _ = writeln!(
+                out,
+                "{IND}{} {}: {} -> {}{forces}",
+                p.paint(YELLOW, "~"),
+                f.field,
+                short(old),
+                short(new)
+            );
+            if let (Some(Value::Str(a)), Some(Value::Str(b))) = (old, new) {
+                if a.contains('\n') || b.contains('\n') {
+                    text_diff(p, a, b, out);
+                }
+            }
+        }
+    }
+}
+
+/// A compact line diff of two texts (removed and added lines, no context), capped.
+fn text_diff(p: &Painter, old: &str, new: &str, out: &mut String) {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    if a.len().saturating_mul(b.len()) > MAX_TEXT_DIFF_CELLS {
+        return;
+    }
+    let ops = line_diff(&a, &b);
+    let total = ops.len();
+    for (sign, line) in ops.iter().take(MAX_TEXT_DIFF_LINES) {
+        let (style, mark) = if *sign { (GREEN, "+") } else { (RED, "-") };
+        let _ = writeln!(
+            out,
+            "          {}",
+            p.paint(style, &format!("{mark} {line}"))
+        );
+    }
+    if total > MAX_TEXT_DIFF_LINES {
+        let _ = writeln!(
+            out,
+            "          ... {} more changed lines",
+            total - MAX_TEXT_DIFF_LINES
+        );
+    }
+}
+
+/// Lines removed (false) and added (true), in order, from a longest common subsequence.
+fn line_diff<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<(bool, &'a str)> {
+    let (n, m) = (a.len(), b.len());
+    // lcs[i][j]: LCS length of a[i..] and b[j..].
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    // Walk the table; each run of changes between common lines is shown as its removals, then
+    // its additions.
+    let (mut i, mut j) = (0, 0);
+    let mut ops = Vec::new();
+    let (mut removed, mut added): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            ops.extend(removed.drain(..).map(|l| (false, l)));
+            ops.extend(added.drain(..).map(|l| (true, l)));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            added.push(b[j]);
+            j += 1;
+        } else {
+            removed.push(a[i]);
+            i += 1;
+        }
+    }
+    ops.extend(removed.into_iter().map(|l| (false, l)));
+    ops.extend(added.into_iter().map(|l| (true, l)));
+    ops
+}
+
+/// The plan as pretty JSON: the serde shape of [`Plan`] (README "Plans" documents every field).
+pub fn json(plan: &Plan) -> String {
+    let mut s = serde_json::to_string_pretty(plan).expect("plans serialize");
+    s.push('\n');
+    s
+}
+
+/// A saved plan could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadPlanError {
+    #[error("not a moodlestack plan file: {0}\n  fix: pass a file written by `moodlestack plan --out FILE`")]
+    Parse(#[from] serde_json::Error),
+    #[error(
+        "plan file format version {found}, this moodlestack reads version {FORMAT_VERSION}\n  \
+         fix: make the plan again with this moodlestack (`moodlestack plan <stack> --out FILE`)"
+    )]
+    Version { found: u64 },
+}
+
+/// Reads a plan written by [`json`], checking its `format_version` first.
+pub fn read_json(text: &str) -> Result<Plan, ReadPlanError> {
+    let raw: serde_json::Value = serde_json::from_str(text)?;
+    let found = raw
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    if found != u64::from(FORMAT_VERSION) {
+        return Err(ReadPlanError::Version { found });
+    }
+    Ok(serde_json::from_value(raw)?)
+}
+
+#[cfg(test)]
+#[path = "print_tests.rs"]
+mod tests;

@@ -1,0 +1,1540 @@
+//! Semantic validation: the rules a structurally valid stack must also meet before any AWS call.
+//! Each problem is located at the field it is about (or, for a defaulted field, at the section
+//! that would hold it) and names the fix.
+//!
+//! Severity policy for the web fleet's instance types: fewer than 2 is an error (one Spot pool
+//! is one reclaim away from an empty fleet); exactly 2, more than 6, or all of one class
+//! (`m`, `c`, `t`, ...) are warnings (Spot capacity is deepest with 3-6 types across families);
+//! more than 40 (the Auto Scaling limit) and duplicates are errors.
+
+use crate::diag::{nearest, Diagnostic, Span};
+use crate::instance_types::{self, Arch};
+use crate::names::Names;
+use crate::structure::PathMap;
+use crate::{Engine, NatGateways, Stack};
+use std::net::Ipv4Addr;
+
+/// The Spot allocation strategies the Auto Scaling group accepts.
+pub const SPOT_STRATEGIES: &[&str] = &[
+    "price-capacity-optimized",
+    "capacity-optimized",
+    "lowest-price",
+    "capacity-optimized-prioritized",
+];
+/// PHP versions the node setup supports.
+pub const PHP_VERSIONS: &[&str] = &["8.1", "8.2", "8.3", "8.4"];
+
+pub(crate) struct Rules<'a> {
+    pub stack: &'a Stack,
+    pub paths: &'a PathMap,
+    pub diags: Vec<Diagnostic>,
+}
+
+/// An IPv4 CIDR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: u32,
+    pub len: u32,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let Some((a, l)) = s.split_once('/') else {
+            return Err(format!(
+                "`{s}` is not a CIDR (expected `a.b.c.d/len`, e.g. `10.0.0.0/16`)"
+            ));
+        };
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("`{a}` in `{s}` is not an IPv4 address"))?;
+        let len: u32 = l
+            .parse()
+            .ok()
+            .filter(|l| *l <= 32)
+            .ok_or_else(|| format!("`/{l}` in `{s}` is not a prefix length (0-32)"))?;
+        Ok(Cidr {
+            addr: u32::from(addr),
+            len,
+        })
+    }
+    fn mask(self) -> u32 {
+        if self.len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.len)
+        }
+    }
+    pub fn network(self) -> Cidr {
+        Cidr {
+            addr: self.addr & self.mask(),
+            len: self.len,
+        }
+    }
+    pub fn first(self) -> u64 {
+        u64::from(self.addr & self.mask())
+    }
+    pub fn last(self) -> u64 {
+        self.first() + (1u64 << (32 - self.len)) - 1
+    }
+    pub fn contains(self, other: Cidr) -> bool {
+        other.first() >= self.first() && other.last() <= self.last()
+    }
+    pub fn overlaps(self, other: Cidr) -> bool {
+        self.first() <= other.last() && other.first() <= self.last()
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.addr), self.len)
+    }
+}
+
+/// A service's naming rule for a derived name.
+struct NameRule {
+    what: &'static str,
+    max: usize,
+    /// RDS/ElastiCache style: letters, digits, hyphens; letter first; no `--`; no trailing `-`.
+    rds_style: bool,
+    /// ELB style: alphanumerics and hyphens, not starting or ending with `-`.
+    elb_style: bool,
+    /// ALB: must not start with `internal-`.
+    no_internal_prefix: bool,
+}
+
+/// What is wrong with `name` under `rule` (empty: nothing).
+fn name_violations(name: &str, rule: &NameRule) -> Vec<String> {
+    let mut v = Vec::new();
+    let len = name.chars().count();
+    if len > rule.max {
+        v.push(format!("{len} characters, at most {} allowed", rule.max));
+    }
+    if rule.rds_style {
+        if !name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+            v.push("must start with a letter".into());
+        }
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            v.push("only letters, digits and hyphens are allowed".into());
+        }
+        if name.contains("--") {
+            v.push("must not contain two consecutive hyphens".into());
+        }
+        if name.ends_with('-') {
+            v.push("must not end with a hyphen".into());
+        }
+    }
+    if rule.elb_style {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            v.push("only letters, digits and hyphens are allowed".into());
+        }
+        if name.starts_with('-') || name.ends_with('-') {
+            v.push("must not start or end with a hyphen".into());
+        }
+    }
+    if rule.no_internal_prefix && name.starts_with("internal-") {
+        v.push("must not start with `internal-`".into());
+    }
+    v
+}
+
+/// A plausible AWS region: `eu-west-1`, `us-gov-west-1`, `ap-southeast-2`.
+pub fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 4
+        && parts[0].len() == 2
+        && parts[0].chars().all(|c| c.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+fn is_hex_id(s: &str, prefix: &str) -> bool {
+    s.strip_prefix(prefix).is_some_and(|h| {
+        (h.len() == 8 || h.len() == 17)
+            && h.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    })
+}
+
+fn list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl<'a> Rules<'a> {
+    pub fn new(stack: &'a Stack, paths: &'a PathMap) -> Self {
+        Rules {
+            stack,
+            paths,
+            diags: Vec::new(),
+        }
+    }
+
+    /// A located error about `path` (also involving `also`).
+    fn error_at(&mut self, path: &str, span: Option<Span>, message: String, fix: String) {
+        let mut d = Diagnostic::error(message, span, fix);
+        d.paths.push(path.to_string());
+        self.diags.push(d);
+    }
+    fn error(&mut self, path: &str, message: String, fix: String) {
+        let span = self.paths.locate(path);
+        self.error_at(path, span, message, fix);
+    }
+    fn warn(&mut self, path: &str, message: String, fix: String) {
+        let mut d = Diagnostic::warning(message, self.paths.locate(path), fix);
+        d.paths.push(path.to_string());
+        self.diags.push(d);
+    }
+    fn range(&mut self, path: &str, value: i64, lo: i64, hi: i64, unit: &str, fix: &str) {
+        if value < lo || value > hi {
+            let unit = if unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {unit}")
+            };
+            self.error(
+                path,
+                format!("`{path}` is {value}{unit}; it must be between {lo} and {hi}"),
+                format!("set `{path}` between {lo} and {hi}{fix}"),
+            );
+        }
+    }
+    /// `(default)` when `path` was not given.
+    fn dflt(&self, path: &str) -> &'static str {
+        if self.paths.given(path) {
+            ""
+        } else {
+            " (default)"
+        }
+    }
+
+    pub fn run(mut self) -> Vec<Diagnostic> {
+        self.name();
+        self.region();
+        self.tags();
+        self.network();
+        self.ami();
+        self.database();
+        self.files();
+        self.cache();
+        self.instances();
+        self.load_balancer();
+        self.moodle();
+        self.diags
+    }
+
+    fn name(&mut self) {
+        let name = self.stack.name.clone();
+        let mut problems = Vec::new();
+        if name.is_empty() {
+            problems.push("it is empty".to_string());
+        } else {
+            if !name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+                problems.push("it must start with a lower-case letter".into());
+            }
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                problems.push("only lower-case letters, digits and hyphens are allowed".into());
+            }
+            if name.ends_with('-') {
+                problems.push("it must not end with a hyphen".into());
+            }
+            if name.contains("--") {
+                problems.push("it must not contain two consecutive hyphens".into());
+            }
+        }
+        let charset_ok = problems.is_empty();
+        if !charset_ok {
+            let suggestion = suggest_name(&name, 28);
+            self.error(
+                "name",
+                format!("stack name `{name}` is not valid: {}", problems.join("; ")),
+                format!(
+                    "use lower-case letters, digits and single hyphens, starting with a letter, \
+                     e.g. `{suggestion}` (or `--name {suggestion}`)"
+                ),
+            );
+        }
+        // Every derived name, checked against the service that receives it.
+        let n = Names::for_stack_name(&name);
+        let rds = |what| NameRule {
+            what,
+            max: 63,
+            rds_style: true,
+            elb_style: false,
+            no_internal_prefix: false,
+        };
+        let checks: Vec<(String, NameRule)> = vec![
+            (
+                n.db_identifier(),
+                rds(if self.stack.database.engine.is_aurora() {
+                    "RDS cluster identifier"
+                } else {
+                    "RDS instance identifier"
+                }),
+            ),
+            (n.db_member(2), rds("Aurora member instance identifier")),
+            (
+                n.db_final_snapshot(9_999_999_999),
+                NameRule {
+                    max: 255,
+                    ..rds("final DB snapshot identifier")
+                },
+            ),
+            (
+                n.db_parameter_group(&self.stack.database.parameter_family()),
+                NameRule {
+                    max: 255,
+                    ..rds("DB parameter group name")
+                },
+            ),
+            (
+                n.cache_replication_group(),
+                NameRule {
+                    max: 40,
+                    ..rds("ElastiCache replication group id")
+                },
+            ),
+            (
+                n.cache_subnet_group(),
+                NameRule {
+                    max: 255,
+                    ..rds("ElastiCache subnet group name")
+                },
+            ),
+            (
+                n.load_balancer(),
+                NameRule {
+                    what: "load balancer name",
+                    max: 32,
+                    rds_style: false,
+                    elb_style: true,
+                    no_internal_prefix: true,
+                },
+            ),
+            (
+                n.target_group(),
+                NameRule {
+                    what: "target group name",
+                    max: 32,
+                    rds_style: false,
+                    elb_style: true,
+                    no_internal_prefix: false,
+                },
+            ),
+            (
+                n.node_role(),
+                NameRule {
+                    what: "IAM role name",
+                    max: 64,
+                    rds_style: false,
+                    elb_style: false,
+                    no_internal_prefix: false,
+                },
+            ),
+            (
+                n.efs_creation_token(),
+                NameRule {
+                    what: "EFS creation token",
+                    max: 64,
+                    rds_style: false,
+                    elb_style: false,
+                    no_internal_prefix: false,
+                },
+            ),
+        ];
+        let mut broken = Vec::new();
+        let mut max_len = usize::MAX;
+        for (derived, rule) in &checks {
+            let mut v = name_violations(derived, rule);
+            if !charset_ok {
+                // The character problems are reported above; keep the length ones.
+                v.retain(|p| p.contains("characters") || p.contains("internal-"));
+            }
+            if !v.is_empty() {
+                broken.push(format!("{} `{derived}`: {}", rule.what, v.join("; ")));
+                if derived.chars().count() > rule.max {
+                    let suffix = derived.chars().count() - name.chars().count();
+                    max_len = max_len.min(rule.max.saturating_sub(suffix));
+                }
+            }
+        }
+        if !broken.is_empty() {
+            let fix = if max_len != usize::MAX {
+                let s = suggest_name(&name, max_len);
+                format!("use a stack name of at most {max_len} characters, e.g. `--name {s}`")
+            } else {
+                let s = suggest_name(name.trim_start_matches("internal-"), 28);
+                format!("choose another stack name, e.g. `--name {s}`")
+            };
+            self.error(
+                "name",
+                format!(
+                    "stack name `{name}` makes names AWS would reject: {}",
+                    broken.join(", ")
+                ),
+                fix,
+            );
+        }
+    }
+
+    fn region(&mut self) {
+        let r = self.stack.region.clone();
+        if !is_region(&r) {
+            self.error(
+                "region",
+                format!("`{r}` is not an AWS region name"),
+                "write a region code such as `eu-west-1` or `us-east-1`".into(),
+            );
+        }
+    }
+
+    fn tags(&mut self) {
+        let tags = self.stack.tags.clone();
+        if tags.len() > 40 {
+            self.error(
+                "tags",
+                format!(
+                    "{} extra tags; AWS allows 50 per resource and moodlestack uses up to 10",
+                    tags.len()
+                ),
+                "keep at most 40 extra tags".into(),
+            );
+        }
+        for (k, v) in &tags {
+            let path = format!("tags.{k}");
+            let span = self
+                .paths
+                .get(&path)
+                .and_then(|l| l.key)
+                .or_else(|| self.paths.locate("tags"));
+            if k.is_empty() || k.chars().count() > 128 {
+                self.error_at(
+                    &path,
+                    span,
+                    format!("tag key `{k}` must be 1-128 characters"),
+                    "shorten the tag key".into(),
+                );
+            }
+            if k.to_lowercase().starts_with("aws:") || k.starts_with("moodlestack:") || k == "Name"
+            {
+                self.error_at(
+                    &path,
+                    span,
+                    format!("tag key `{k}` is reserved (`aws:*` by AWS, `moodlestack:*` and `Name` by moodlestack)"),
+                    "rename or remove this tag".into(),
+                );
+            }
+            if v.chars().count() > 256 {
+                self.error(
+                    &path,
+                    format!("the value of tag `{k}` is longer than 256 characters"),
+                    "shorten the tag value".into(),
+                );
+            }
+        }
+    }
+
+    fn network(&mut self) {
+        let net = self.stack.network.clone();
+        for (i, c) in net.admin_cidrs.iter().enumerate() {
+            let path = format!("network.admin_cidrs[{i}]");
+            match Cidr::parse(c) {
+                Err(e) => self.error(&path, e, "write an IPv4 CIDR such as `203.0.113.7/32`".into()),
+                Ok(cidr) if cidr.len == 0 => self.warn(
+                    &path,
+                    format!("`{c}` opens SSH (port 22) to the whole internet"),
+                    "allow only your office or VPN range, or leave `admin_cidrs` empty and use SSM Session Manager".into(),
+                ),
+                Ok(cidr) if cidr.network() != cidr => self.error(
+                    &path,
+                    format!("`{c}` has host bits set"),
+                    format!("write the network address: `{}`", cidr.network()),
+                ),
+                Ok(_) => {}
+            }
+        }
+        if let Some(ex) = &net.existing {
+            for field in [
+                "cidr",
+                "zones",
+                "public_subnets",
+                "private_subnets",
+                "nat_gateways",
+            ] {
+                let path = format!("network.{field}");
+                if self.paths.given(&path) {
+                    self.warn(
+                        &path,
+                        format!("`{path}` is ignored because `network.existing` is set"),
+                        format!("remove `{field}`; the existing VPC's own settings apply"),
+                    );
+                }
+            }
+            if !ex.vpc_id.starts_with("vpc-") || ex.vpc_id.len() < 8 {
+                self.error(
+                    "network.existing.vpc_id",
+                    format!("`{}` is not a VPC id", ex.vpc_id),
+                    "write the id of the VPC, e.g. `vpc-0123456789abcdef0`".into(),
+                );
+            }
+            for (field, ids) in [
+                ("public_subnet_ids", &ex.public_subnet_ids),
+                ("private_subnet_ids", &ex.private_subnet_ids),
+            ] {
+                let path = format!("network.existing.{field}");
+                if ids.len() < 2 {
+                    self.error(
+                        &path,
+                        format!("`{path}` lists {} subnet(s); the ALB, database and cache need subnets in at least 2 zones", ids.len()),
+                        "list at least 2 subnets, each in a different availability zone".into(),
+                    );
+                }
+                for (i, id) in ids.iter().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    if !id.starts_with("subnet-") || id.len() < 11 {
+                        self.error(
+                            &p,
+                            format!("`{id}` is not a subnet id"),
+                            "write a subnet id, e.g. `subnet-0123456789abcdef0`".into(),
+                        );
+                    }
+                    if ids[..i].contains(id) {
+                        self.error(
+                            &p,
+                            format!("subnet `{id}` is listed twice"),
+                            "list each subnet once".into(),
+                        );
+                    }
+                }
+            }
+            for (i, id) in ex.private_subnet_ids.iter().enumerate() {
+                if ex.public_subnet_ids.contains(id) {
+                    self.error(
+                        &format!("network.existing.private_subnet_ids[{i}]"),
+                        format!("subnet `{id}` is listed as both public and private"),
+                        "use separate subnets: public ones route to an internet gateway, private ones do not".into(),
+                    );
+                }
+            }
+            return;
+        }
+
+        // The VPC moodlestack creates.
+        let vpc = match Cidr::parse(&net.cidr) {
+            Err(e) => {
+                self.error(
+                    "network.cidr",
+                    e,
+                    "write the VPC's IPv4 CIDR, e.g. `10.0.0.0/16`".into(),
+                );
+                None
+            }
+            Ok(c) if c.len < 16 || c.len > 28 => {
+                self.error(
+                    "network.cidr",
+                    format!(
+                        "the VPC CIDR `{}` is a /{}; AWS allows /16 to /28",
+                        net.cidr, c.len
+                    ),
+                    "use a prefix between /16 and /28 (a /16 leaves room for every subnet)".into(),
+                );
+                None
+            }
+            Ok(c) if c.network() != c => {
+                self.error(
+                    "network.cidr",
+                    format!("the VPC CIDR `{}` has host bits set", net.cidr),
+                    format!("write the network address: `{}`", c.network()),
+                );
+                None
+            }
+            Ok(c) => Some(c),
+        };
+
+        let zones = self.stack.zones();
+        let zpath = "network.zones";
+        if net.zones.len() == 1 {
+            self.error(
+                zpath,
+                "one availability zone given; a highly available stack needs at least 2".into(),
+                format!(
+                    "list at least 2 zones of {}, e.g. `[{r}a, {r}b]`",
+                    self.stack.region,
+                    r = self.stack.region
+                ),
+            );
+        }
+        for (i, z) in net.zones.iter().enumerate() {
+            let p = format!("{zpath}[{i}]");
+            let suffix = z.strip_prefix(self.stack.region.as_str());
+            let ok =
+                suffix.is_some_and(|s| s.len() == 1 && s.chars().all(|c| c.is_ascii_lowercase()));
+            if !ok {
+                self.error(
+                    &p,
+                    format!(
+                        "zone `{z}` is not in the stack's region `{}`",
+                        self.stack.region
+                    ),
+                    format!(
+                        "use a zone of {r}: the region followed by a letter, e.g. `{r}a`",
+                        r = self.stack.region
+                    ),
+                );
+            }
+            if net.zones[..i].contains(z) {
+                self.error(
+                    &p,
+                    format!("zone `{z}` is listed twice"),
+                    "list each zone once".into(),
+                );
+            }
+        }
+
+        let mut subnets: Vec<(String, Cidr)> = Vec::new();
+        for (field, explicit, derived) in [
+            (
+                "public_subnets",
+                &net.public_subnets,
+                self.stack.public_subnet_cidrs(),
+            ),
+            (
+                "private_subnets",
+                &net.private_subnets,
+                self.stack.private_subnet_cidrs(),
+            ),
+        ] {
+            let path = format!("network.{field}");
+            if !explicit.is_empty() && explicit.len() != zones.len() {
+                self.error(
+                    &path,
+                    format!(
+                        "{} {field} for {} zones{}; there must be one per zone",
+                        explicit.len(),
+                        zones.len(),
+                        self.dflt(zpath)
+                    ),
+                    format!(
+                        "give exactly {} CIDRs in `{field}`, in the order of `zones`",
+                        zones.len()
+                    ),
+                );
+            }
+            if explicit.is_empty() && vpc.is_none() {
+                // Carved from an invalid VPC CIDR: that problem is reported already.
+                continue;
+            }
+            for (i, s) in derived.iter().enumerate() {
+                let p = if explicit.is_empty() {
+                    "network.cidr".to_string()
+                } else {
+                    format!("{path}[{i}]")
+                };
+                let c = match Cidr::parse(s) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.error(&p, e, "write an IPv4 CIDR such as `10.0.1.0/24`".into());
+                        continue;
+                    }
+                };
+                if c.len < 16 || c.len > 28 {
+                    let fix = if explicit.is_empty() {
+                        "use a VPC CIDR of /16 to /20 so the default subnets fit, or list the subnets explicitly".to_string()
+                    } else {
+                        "use a subnet prefix between /16 and /28".to_string()
+                    };
+                    self.error(
+                        &p,
+                        format!("subnet `{s}` is a /{}; AWS allows /16 to /28", c.len),
+                        fix,
+                    );
+                    continue;
+                }
+                if c.network() != c {
+                    self.error(
+                        &p,
+                        format!("subnet `{s}` has host bits set"),
+                        format!("write the network address: `{}`", c.network()),
+                    );
+                    continue;
+                }
+                if let Some(v) = vpc {
+                    if !v.contains(c) {
+                        self.error(
+                            &p,
+                            format!("subnet `{s}` is outside the VPC `{v}`"),
+                            format!("pick a subnet inside `{v}`, or widen `network.cidr`"),
+                        );
+                        continue;
+                    }
+                }
+                if let Some((other, _)) = subnets.iter().find(|(_, o)| o.overlaps(c)) {
+                    self.error(
+                        &p,
+                        format!("subnet `{s}` overlaps `{other}`"),
+                        "give every subnet its own address range".into(),
+                    );
+                    continue;
+                }
+                subnets.push((s.clone(), c));
+            }
+        }
+        if net.nat_gateways == NatGateways::None {
+            self.warn(
+                "network.nat_gateways",
+                "without NAT gateways the instances cannot reach the internet (packages, Moodle code, AWS APIs)".into(),
+                "use `single` or `per-zone` unless the VPC has endpoints and a package mirror".into(),
+            );
+        }
+    }
+
+    fn ami(&mut self) {
+        let ami = self.stack.ami.clone();
+        if let Some(id) = &ami.id {
+            if !is_hex_id(id, "ami-") {
+                self.error(
+                    "ami.id",
+                    format!("`{id}` is not an AMI id"),
+                    "write an id such as `ami-0123456789abcdef0`, or remove `id` to use `ssm_parameter`".into(),
+                );
+            }
+        } else if !ami.ssm_parameter.starts_with('/') {
+            self.error(
+                "ami.ssm_parameter",
+                format!("`{}` is not an SSM parameter path", ami.ssm_parameter),
+                "write a path starting with `/`, e.g. `/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id`".into(),
+            );
+        } else if let Some(arch) = self.fleet_arch() {
+            let p = &ami.ssm_parameter;
+            let param_arch = if p.contains("/amd64/") || p.contains("x86_64") {
+                Some(Arch::X86_64)
+            } else if p.contains("/arm64/") {
+                Some(Arch::Arm64)
+            } else {
+                None
+            };
+            if let Some(pa) = param_arch.filter(|pa| *pa != arch) {
+                let fixed = match arch {
+                    Arch::Arm64 => p.replace("/amd64/", "/arm64/"),
+                    Arch::X86_64 => p.replace("/arm64/", "/amd64/"),
+                };
+                self.error(
+                    "ami.ssm_parameter",
+                    format!("the AMI parameter{} names an {pa} image, but the instance types are {arch}", self.dflt("ami.ssm_parameter")),
+                    format!("set `ami.ssm_parameter: {fixed}`"),
+                );
+            }
+        }
+    }
+
+    /// The architecture of the web fleet (the first known web type).
+    fn fleet_arch(&self) -> Option<Arch> {
+        self.stack
+            .web
+            .instance_types
+            .iter()
+            .find_map(|t| instance_types::lookup(t))
+            .map(|t| t.arch)
+    }
+
+    fn database(&mut self) {
+        let db = self.stack.database.clone();
+        let engine = db.engine;
+        let version = db.engine_version();
+        let vpath = "database.version";
+        let ok = match engine {
+            Engine::Mysql => {
+                version == "8.0"
+                    || version == "8.4"
+                    || version.starts_with("8.0.")
+                    || version.starts_with("8.4.")
+            }
+            Engine::AuroraMysql => version.starts_with("8.0.mysql_aurora.3."),
+            Engine::Mariadb => {
+                let mut p = version.split('.');
+                let major = p.next().and_then(|m| m.parse::<u32>().ok());
+                let minor = p.next().and_then(|m| m.parse::<u32>().ok());
+                matches!((major, minor), (Some(10), Some(6..)) | (Some(11), Some(_)))
+            }
+            Engine::Postgres => {
+                let major = version
+                    .split('.')
+                    .next()
+                    .and_then(|m| m.parse::<u32>().ok());
+                matches!(major, Some(13..=17)) && version.split('.').count() <= 2
+            }
+        };
+        if !ok {
+            let example = match engine {
+                Engine::Mysql => "`8.0` or `8.4` (or a minor such as `8.0.39`)",
+                Engine::AuroraMysql => "`8.0.mysql_aurora.3.08.0`",
+                Engine::Mariadb => "`10.11` or `11.4` (10.6 or newer)",
+                Engine::Postgres => "`16` or `16.4` (13 to 17)",
+            };
+            self.error(
+                vpath,
+                format!(
+                    "`{version}` is not a {} version moodlestack can run Moodle on",
+                    engine.rds_name()
+                ),
+                format!("set `database.version` to {example}, or change `database.engine`"),
+            );
+        }
+        if !db.instance_class.starts_with("db.") || db.instance_class.split('.').count() != 3 {
+            self.error(
+                "database.instance_class",
+                format!("`{}` is not an RDS instance class", db.instance_class),
+                "write a class such as `db.t4g.medium` or `db.r7g.large`".into(),
+            );
+        }
+        if !engine.is_aurora() {
+            self.range("database.storage_gb", db.storage_gb, 20, 65536, "GiB", "");
+            if db.max_storage_gb > 0 && db.max_storage_gb <= db.storage_gb {
+                self.error(
+                    "database.max_storage_gb",
+                    format!(
+                        "`database.max_storage_gb` ({}) must be larger than `database.storage_gb` ({}), or 0",
+                        db.max_storage_gb, db.storage_gb
+                    ),
+                    "raise `max_storage_gb` above `storage_gb`, or set it to 0 to turn storage autoscaling off".into(),
+                );
+            }
+            if db.max_storage_gb > 65536 || db.max_storage_gb < 0 {
+                self.range(
+                    "database.max_storage_gb",
+                    db.max_storage_gb,
+                    0,
+                    65536,
+                    "GiB",
+                    "",
+                );
+            }
+        } else {
+            for f in ["storage_gb", "max_storage_gb"] {
+                let p = format!("database.{f}");
+                if self.paths.given(&p) {
+                    self.warn(
+                        &p,
+                        format!("`{p}` is ignored by Aurora (its storage grows automatically)"),
+                        format!("remove `{f}`"),
+                    );
+                }
+            }
+        }
+        self.range(
+            "database.backup_retention_days",
+            db.backup_retention_days,
+            1,
+            35,
+            "days",
+            " (7 is a good default)",
+        );
+        let max_name = if engine == Engine::Postgres { 63 } else { 64 };
+        if db.db_name.is_empty()
+            || db.db_name.chars().count() > max_name
+            || !db
+                .db_name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+            || !db
+                .db_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            self.error(
+                "database.db_name",
+                format!("database name `{}` is not valid for {}", db.db_name, engine.rds_name()),
+                format!("use 1-{max_name} letters, digits and underscores starting with a letter, e.g. `moodle`"),
+            );
+        }
+        let max_user = if engine == Engine::Postgres { 63 } else { 16 };
+        let reserved = [
+            "rdsadmin",
+            "admin",
+            "root",
+            "postgres",
+            "mysql",
+            "rdsrepladmin",
+        ];
+        if db.username.is_empty()
+            || db.username.chars().count() > max_user
+            || !db
+                .username
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+            || !db
+                .username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || reserved.contains(&db.username.to_lowercase().as_str())
+        {
+            self.error(
+                "database.username",
+                format!("master user name `{}` is not valid for {}", db.username, engine.rds_name()),
+                format!("use 1-{max_user} letters, digits and underscores starting with a letter, not a reserved name, e.g. `moodleadmin`"),
+            );
+        }
+        for k in db.parameters.keys() {
+            if k.is_empty()
+                || !k
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            {
+                let p = format!("database.parameters.{k}");
+                let span = self
+                    .paths
+                    .get(&p)
+                    .and_then(|l| l.key)
+                    .or_else(|| self.paths.locate(&p));
+                self.error_at(
+                    &p,
+                    span,
+                    format!("`{k}` is not a database parameter name"),
+                    "use the parameter's name as RDS lists it, e.g. `max_connections`".into(),
+                );
+            }
+        }
+    }
+
+    fn files(&mut self) {
+        let f = self.stack.files.clone();
+        let modes = ["generalPurpose", "maxIO"];
+        if !modes.contains(&f.performance_mode.as_str()) {
+            let s = nearest(&f.performance_mode, modes).unwrap_or("generalPurpose");
+            self.error(
+                "files.performance_mode",
+                format!("`{}` is not an EFS performance mode", f.performance_mode),
+                format!("did you mean `{s}`? Use one of {}", list(&modes)),
+            );
+        }
+        let throughput = ["elastic", "bursting"];
+        if f.throughput_mode == "provisioned" {
+            self.error(
+                "files.throughput_mode",
+                "`provisioned` throughput needs a provisioned rate, which moodlestack does not manage".into(),
+                "use `elastic` (scales with demand, pay per use) or `bursting`".into(),
+            );
+        } else if !throughput.contains(&f.throughput_mode.as_str()) {
+            let s = nearest(&f.throughput_mode, throughput).unwrap_or("elastic");
+            self.error(
+                "files.throughput_mode",
+                format!("`{}` is not an EFS throughput mode", f.throughput_mode),
+                format!("did you mean `{s}`? Use one of {}", list(&throughput)),
+            );
+        } else if f.throughput_mode == "elastic" && f.performance_mode == "maxIO" {
+            self.error(
+                "files.throughput_mode",
+                "elastic throughput is only available with the `generalPurpose` performance mode".into(),
+                "set `files.performance_mode: generalPurpose` (recommended for Moodle) or `files.throughput_mode: bursting`".into(),
+            );
+        }
+    }
+
+    fn cache(&mut self) {
+        let c = self.stack.cache.clone();
+        if !c.node_type.starts_with("cache.") || c.node_type.split('.').count() != 3 {
+            self.error(
+                "cache.node_type",
+                format!("`{}` is not an ElastiCache node type", c.node_type),
+                "write a node type such as `cache.t4g.small` or `cache.r7g.large`".into(),
+            );
+        }
+        let major = c
+            .engine_version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok());
+        let well_formed = c
+            .engine_version
+            .split('.')
+            .all(|p| p.parse::<u32>().is_ok());
+        if !well_formed || !matches!(major, Some(6 | 7)) {
+            self.error(
+                "cache.engine_version",
+                format!(
+                    "`{}` is not a Redis version moodlestack supports",
+                    c.engine_version
+                ),
+                "use Redis 6.2 or 7.x (TLS with AUTH), e.g. `7.1`".into(),
+            );
+        }
+        self.range("cache.replicas", c.replicas, 0, 5, "", "");
+        if c.automatic_failover && c.replicas == 0 {
+            self.error(
+                "cache.automatic_failover",
+                "automatic failover needs a replica to promote, but `cache.replicas` is 0".into(),
+                "set `cache.replicas: 1` (or more), or `cache.automatic_failover: false`".into(),
+            );
+        }
+        if c.auth && !c.transit_encryption {
+            self.error(
+                "cache.auth",
+                "Redis AUTH needs TLS in transit, but `cache.transit_encryption` is false".into(),
+                "set `cache.transit_encryption: true`, or `cache.auth: false`".into(),
+            );
+        }
+    }
+
+    fn instances(&mut self) {
+        let web = self.stack.web.clone();
+        let tpath = "web.instance_types";
+        let mut arches: Vec<(usize, Arch)> = Vec::new();
+        for (i, t) in web.instance_types.iter().enumerate() {
+            let p = format!("{tpath}[{i}]");
+            match instance_types::lookup(t) {
+                Some(info) => arches.push((i, info.arch)),
+                None => {
+                    let s = nearest(t, instance_types::INSTANCE_TYPES.iter().map(|t| t.name))
+                        .unwrap_or("m6i.large");
+                    self.error(
+                        &p,
+                        format!("unknown instance type `{t}`"),
+                        format!("did you mean `{s}`? (known types are listed in crates/stack/src/instance_types.rs)"),
+                    );
+                }
+            }
+            if web.instance_types[..i].contains(t) {
+                self.error(
+                    &p,
+                    format!("instance type `{t}` is listed twice"),
+                    "list each type once".into(),
+                );
+            }
+        }
+        let n = web.instance_types.len();
+        if n < 2 {
+            self.error(
+                tpath,
+                format!("the web fleet has {n} instance type(s); Spot needs at least 2 (3-6 across families is best)"),
+                "list 3-6 types of one architecture across families, e.g. `[m6i.large, c6i.xlarge, t3.large]`".into(),
+            );
+        } else if n == 2 {
+            self.warn(
+                tpath,
+                "the web fleet has only 2 instance types; Spot capacity is more reliable with 3-6"
+                    .into(),
+                "add a type from another family, e.g. `t3.large` or `c6i.xlarge`".into(),
+            );
+        } else if n > 40 {
+            self.error(
+                tpath,
+                format!("{n} instance types; Auto Scaling accepts at most 40"),
+                "list 3-6 types".into(),
+            );
+        } else if n > 6 {
+            self.warn(
+                tpath,
+                format!("{n} instance types; 3-6 are enough for deep Spot capacity"),
+                "keep the 3-6 types you prefer".into(),
+            );
+        }
+        let classes: Vec<&str> = web
+            .instance_types
+            .iter()
+            .filter_map(|t| instance_types::lookup(t))
+            .map(|t| t.class())
+            .collect();
+        if classes.len() >= 2 && classes.iter().all(|c| *c == classes[0]) && n >= 2 {
+            self.warn(
+                tpath,
+                format!("every web instance type is of the `{}` class; one class shares Spot capacity pools", classes[0]),
+                "mix families, e.g. `m`, `c` and `t` types of the same architecture".into(),
+            );
+        }
+        if let Some((_, first)) = arches.first().copied() {
+            let x86 = arches.iter().filter(|(_, a)| *a == Arch::X86_64).count();
+            let majority = if x86 * 2 >= arches.len() {
+                Arch::X86_64
+            } else {
+                Arch::Arm64
+            };
+            if arches.iter().any(|(_, a)| *a != first) {
+                for (i, a) in arches.iter().filter(|(_, a)| *a != majority) {
+                    let t = &web.instance_types[*i];
+                    self.error(
+                        &format!("{tpath}[{i}]"),
+                        format!("instance type `{t}` is {a}, the other web types are {majority}; one AMI cannot boot both"),
+                        format!("replace `{t}` with an {majority} type"),
+                    );
+                }
+            }
+            let stable_t = self.stack.stable.instance_type.clone();
+            if let Some(s) = instance_types::lookup(&stable_t) {
+                if s.arch != majority {
+                    self.error(
+                        "stable.instance_type",
+                        format!("the stable instance type `{stable_t}`{} is {}, the web fleet is {majority}; both boot the same AMI", self.dflt("stable.instance_type"), s.arch),
+                        format!("use an {majority} type for `stable.instance_type`"),
+                    );
+                }
+            }
+        }
+        let stable_t = self.stack.stable.instance_type.clone();
+        if instance_types::lookup(&stable_t).is_none() {
+            let s = nearest(
+                &stable_t,
+                instance_types::INSTANCE_TYPES.iter().map(|t| t.name),
+            )
+            .unwrap_or("m6i.large");
+            self.error(
+                "stable.instance_type",
+                format!("unknown instance type `{stable_t}`"),
+                format!("did you mean `{s}`? (known types are listed in crates/stack/src/instance_types.rs)"),
+            );
+        }
+        self.range(
+            "stable.root_volume_gb",
+            self.stack.stable.root_volume_gb,
+            8,
+            16384,
+            "GiB",
+            "",
+        );
+        self.range(
+            "web.root_volume_gb",
+            web.root_volume_gb,
+            8,
+            16384,
+            "GiB",
+            "",
+        );
+        if web.min < 0 {
+            self.error(
+                "web.min",
+                format!("`web.min` is {}; it cannot be negative", web.min),
+                "set `web.min` to 0 or more".into(),
+            );
+        }
+        if web.max < 1 {
+            self.error(
+                "web.max",
+                format!(
+                    "`web.max` is {}; the fleet needs at least 1 instance",
+                    web.max
+                ),
+                "set `web.max` to 1 or more".into(),
+            );
+        } else if web.min > web.max {
+            self.error(
+                "web.min",
+                format!(
+                    "`web.min` ({}{}) is larger than `web.max` ({}{})",
+                    web.min,
+                    self.dflt("web.min"),
+                    web.max,
+                    self.dflt("web.max")
+                ),
+                format!(
+                    "lower `web.min` to at most {} or raise `web.max` to at least {}",
+                    web.max, web.min
+                ),
+            );
+        }
+        if web.on_demand_base < 0 {
+            self.error(
+                "web.on_demand_base",
+                format!(
+                    "`web.on_demand_base` is {}; it cannot be negative",
+                    web.on_demand_base
+                ),
+                "set it to 0 or more".into(),
+            );
+        } else if web.max >= 1 && web.on_demand_base > web.max {
+            self.error(
+                "web.on_demand_base",
+                format!(
+                    "`web.on_demand_base` ({}) is larger than `web.max` ({})",
+                    web.on_demand_base, web.max
+                ),
+                format!("set `web.on_demand_base` to at most {}", web.max),
+            );
+        }
+        self.range(
+            "web.on_demand_percentage_above_base",
+            web.on_demand_percentage_above_base,
+            0,
+            100,
+            "%",
+            " (0: all Spot above the base)",
+        );
+        if !SPOT_STRATEGIES.contains(&web.spot_allocation_strategy.as_str()) {
+            let s = nearest(
+                &web.spot_allocation_strategy,
+                SPOT_STRATEGIES.iter().copied(),
+            )
+            .unwrap_or(SPOT_STRATEGIES[0]);
+            self.error(
+                "web.spot_allocation_strategy",
+                format!(
+                    "`{}` is not a Spot allocation strategy",
+                    web.spot_allocation_strategy
+                ),
+                format!("did you mean `{s}`? Use one of {}", list(SPOT_STRATEGIES)),
+            );
+        }
+    }
+
+    fn load_balancer(&mut self) {
+        let lb = self.stack.load_balancer.clone();
+        self.range(
+            "load_balancer.deregistration_delay",
+            lb.deregistration_delay,
+            0,
+            3600,
+            "seconds",
+            " (120 lets requests finish within a Spot reclaim's 2 minutes)",
+        );
+        self.range(
+            "load_balancer.health_check_interval",
+            lb.health_check_interval,
+            5,
+            300,
+            "seconds",
+            "",
+        );
+        self.range(
+            "load_balancer.healthy_threshold",
+            lb.healthy_threshold,
+            2,
+            10,
+            "",
+            "",
+        );
+        self.range(
+            "load_balancer.idle_timeout",
+            lb.idle_timeout,
+            1,
+            4000,
+            "seconds",
+            "",
+        );
+        if !lb.health_check_path.starts_with('/')
+            || lb.health_check_path.len() > 1024
+            || lb.health_check_path.contains(char::is_whitespace)
+        {
+            self.error(
+                "load_balancer.health_check_path",
+                format!("`{}` is not a URL path", lb.health_check_path),
+                "write a path starting with `/`, e.g. `/login/index.php`".into(),
+            );
+        }
+        let https_root = self.stack.moodle.wwwroot.starts_with("https://");
+        let http_root = self.stack.moodle.wwwroot.starts_with("http://");
+        match &lb.certificate_arn {
+            Some(arn) => {
+                let parts: Vec<&str> = arn.splitn(6, ':').collect();
+                let well_formed = parts.len() == 6
+                    && parts[0] == "arn"
+                    && parts[1].starts_with("aws")
+                    && parts[2] == "acm"
+                    && parts[4].len() == 12
+                    && parts[4].chars().all(|c| c.is_ascii_digit())
+                    && parts[5]
+                        .strip_prefix("certificate/")
+                        .is_some_and(|id| !id.is_empty());
+                if !well_formed {
+                    self.error(
+                        "load_balancer.certificate_arn",
+                        format!("`{arn}` is not an ACM certificate ARN"),
+                        format!("write the ARN ACM shows, e.g. `arn:aws:acm:{}:123456789012:certificate/<id>`", self.stack.region),
+                    );
+                } else if parts[3] != self.stack.region {
+                    self.error(
+                        "load_balancer.certificate_arn",
+                        format!("the certificate is in `{}`, the stack in `{}`; an ALB uses certificates of its own region", parts[3], self.stack.region),
+                        format!("request or import the certificate in ACM in {} and use that ARN", self.stack.region),
+                    );
+                }
+                if http_root {
+                    self.error(
+                        "moodle.wwwroot",
+                        format!("`moodle.wwwroot` is `{}` (http) but the load balancer has a certificate", self.stack.moodle.wwwroot),
+                        format!("write `{}`", self.stack.moodle.wwwroot.replacen("http://", "https://", 1)),
+                    );
+                }
+            }
+            None => {
+                if https_root {
+                    self.error(
+                        "moodle.wwwroot",
+                        format!("`moodle.wwwroot` is `{}` (https) but the load balancer has no certificate, so it serves HTTP only", self.stack.moodle.wwwroot),
+                        format!(
+                            "set `load_balancer.certificate_arn` to an ACM certificate of {} (`--set load_balancer.certificate_arn=arn:aws:acm:...`), or use `{}`",
+                            self.stack.region,
+                            self.stack.moodle.wwwroot.replacen("https://", "http://", 1)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn moodle(&mut self) {
+        let m = self.stack.moodle.clone();
+        let w = &m.wwwroot;
+        let rest = w
+            .strip_prefix("https://")
+            .or_else(|| w.strip_prefix("http://"));
+        match rest {
+            None => self.error(
+                "moodle.wwwroot",
+                format!("`{w}` is not an http(s) URL"),
+                "write the site's URL with its scheme, e.g. `https://moodle.example.org`".into(),
+            ),
+            Some(rest) => {
+                let host = rest.split(['/', ':']).next().unwrap_or("");
+                let host_ok = !host.is_empty()
+                    && host
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                    && !host.starts_with('.')
+                    && !host.ends_with('.');
+                if !host_ok
+                    || rest.contains(char::is_whitespace)
+                    || rest.contains(['?', '#', '\'', '"', '\\'])
+                {
+                    self.error(
+                        "moodle.wwwroot",
+                        format!("`{w}` is not a valid site URL"),
+                        "write scheme and host name (and an optional path), e.g. `https://moodle.example.org`".into(),
+                    );
+                } else if w.ends_with('/') {
+                    self.error(
+                        "moodle.wwwroot",
+                        format!("`{w}` ends with `/`; Moodle's wwwroot must not"),
+                        format!("write `{}`", w.trim_end_matches('/')),
+                    );
+                }
+            }
+        }
+        if m.git_ref.trim().is_empty() || m.git_ref.contains(char::is_whitespace) {
+            self.error(
+                "moodle.git_ref",
+                format!(
+                    "`moodle.git_ref` `{}` is not a branch or tag name",
+                    m.git_ref
+                ),
+                "write a branch or tag, e.g. `MOODLE_405_STABLE`".into(),
+            );
+        }
+        let url_ok = (m.git_url.starts_with("https://")
+            || m.git_url.starts_with("git@")
+            || m.git_url.starts_with("ssh://"))
+            && !m.git_url.contains(char::is_whitespace);
+        if !url_ok {
+            self.error(
+                "moodle.git_url",
+                format!("`{}` is not a git repository URL", m.git_url),
+                "write an https URL, e.g. `https://github.com/moodle/moodle.git`".into(),
+            );
+        }
+        if !PHP_VERSIONS.contains(&m.php_version.as_str()) {
+            self.error(
+                "moodle.php_version",
+                format!("PHP `{}` is not supported", m.php_version),
+                format!(
+                    "use one of {} (quote it: `php_version: \"8.3\"`)",
+                    list(PHP_VERSIONS)
+                ),
+            );
+        }
+        for (field, v) in [("dataroot", &m.dataroot), ("dirroot", &m.dirroot)] {
+            if !v.starts_with('/')
+                || v.contains(char::is_whitespace)
+                || v.contains(['\'', '"', '\\', '$'])
+                || v.len() < 2
+            {
+                self.error(
+                    &format!("moodle.{field}"),
+                    format!("`{v}` is not an absolute path"),
+                    format!(
+                        "write an absolute path without spaces or quotes, e.g. `{}`",
+                        if field == "dataroot" {
+                            "/var/moodledata"
+                        } else {
+                            "/var/www/moodle"
+                        }
+                    ),
+                );
+            }
+        }
+        let (d, r) = (
+            m.dataroot.trim_end_matches('/'),
+            m.dirroot.trim_end_matches('/'),
+        );
+        if d == r || d.starts_with(&format!("{r}/")) || r.starts_with(&format!("{d}/")) {
+            self.error(
+                "moodle.dataroot",
+                format!("`moodle.dataroot` (`{}`) and `moodle.dirroot` (`{}`) overlap; Moodle refuses a dataroot reachable from the web", m.dataroot, m.dirroot),
+                "keep them apart, e.g. `/var/moodledata` and `/var/www/moodle`".into(),
+            );
+        }
+        let email_ok = m.admin_email.split_once('@').is_some_and(|(u, d)| {
+            !u.is_empty()
+                && d.contains('.')
+                && !d.starts_with('.')
+                && !d.ends_with('.')
+                && !d.contains('@')
+        }) && !m.admin_email.contains(char::is_whitespace);
+        if !email_ok {
+            self.error(
+                "moodle.admin_email",
+                format!("`{}` is not an e-mail address", m.admin_email),
+                "write an address such as `admin@example.org`".into(),
+            );
+        }
+        if m.prefix.is_empty()
+            || m.prefix.len() > 10
+            || !m
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            self.error(
+                "moodle.prefix",
+                format!("table prefix `{}` is not valid", m.prefix),
+                "use 1-10 lower-case letters, digits and underscores, e.g. `mdl_`".into(),
+            );
+        }
+        for (k, v) in &m.config {
+            let p = format!("moodle.config.{k}");
+            let ident = k
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ident {
+                let span = self
+                    .paths
+                    .get(&p)
+                    .and_then(|l| l.key)
+                    .or_else(|| self.paths.locate(&p));
+                self.error_at(
+                    &p,
+                    span,
+                    format!("`{k}` is not a `$CFG` setting name"),
+                    "use a PHP identifier (letters, digits, underscores), e.g. `theme`".into(),
+                );
+            }
+            let managed = [
+                "wwwroot",
+                "dataroot",
+                "dirroot",
+                "dbtype",
+                "dbhost",
+                "dbname",
+                "dbuser",
+                "dbpass",
+                "prefix",
+                "session_handler_class",
+                "session_redis_host",
+                "sslproxy",
+            ];
+            if managed.contains(&k.as_str()) {
+                let span = self
+                    .paths
+                    .get(&p)
+                    .and_then(|l| l.key)
+                    .or_else(|| self.paths.locate(&p));
+                self.error_at(
+                    &p,
+                    span,
+                    format!("`$CFG->{k}` is set by moodlestack"),
+                    "remove it from `moodle.config`; set the matching stack field instead".into(),
+                );
+            }
+            if !(v.is_string() || v.is_number() || v.is_boolean()) {
+                self.error(
+                    &p,
+                    format!("`moodle.config.{k}` must be a string, number or boolean"),
+                    "write a single value".into(),
+                );
+            }
+        }
+    }
+}
+
+/// A stack name derived from `name` that meets the rules, at most `max` characters.
+pub fn suggest_name(name: &str, max: usize) -> String {
+    let mut s: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while s.contains("--") {
+        s = s.replace("--", "-");
+    }
+    let s = s
+        .trim_start_matches(|c: char| c == '-' || c.is_ascii_digit())
+        .to_string();
+    let mut s: String = if s.chars().count() > max {
+        // Cut at a hyphen when that keeps most of the name.
+        let cut: String = s.chars().take(max.max(1)).collect();
+        let next_is_boundary = s.chars().nth(max) == Some('-');
+        match cut.rfind('-') {
+            Some(i) if !next_is_boundary && i >= max / 2 => cut[..i].to_string(),
+            _ => cut,
+        }
+    } else {
+        s
+    };
+    while s.ends_with('-') {
+        s.pop();
+    }
+    if s.is_empty() {
+        "moodle".chars().take(max.max(1)).collect()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs() {
+        let v = Cidr::parse("10.0.0.0/16").unwrap();
+        assert!(v.contains(Cidr::parse("10.0.5.0/24").unwrap()));
+        assert!(!v.contains(Cidr::parse("10.1.0.0/24").unwrap()));
+        assert!(Cidr::parse("10.0.0.0/24")
+            .unwrap()
+            .overlaps(Cidr::parse("10.0.0.128/25").unwrap()));
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("10.0.0/16").is_err());
+        assert_eq!(
+            Cidr::parse("10.0.0.5/16").unwrap().network().to_string(),
+            "10.0.0.0/16"
+        );
+    }
+
+    #[test]
+    fn regions_and_names() {
+        assert!(is_region("eu-west-1"));
+        assert!(is_region("us-gov-west-1"));
+        assert!(!is_region("eu-west"));
+        assert!(!is_region("EU-west-1"));
+        assert_eq!(suggest_name("My_Stack--1", 28), "my-stack-1");
+        assert_eq!(
+            suggest_name("a-very-long-stack-name-for-a-branch", 10),
+            "a-very"
+        );
+        assert_eq!(suggest_name("abcdefghijkl", 5), "abcde");
+    }
+}

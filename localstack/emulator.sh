@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Starts and stops a local AWS emulator (moto's server) on 127.0.0.1, for the demo and the tests.
+#
+#   localstack/emulator.sh install        install moto[server] into a virtualenv (once)
+#   localstack/emulator.sh start          start on a free port, wait until it answers, print the
+#                                         endpoint; state in $MOODLESTACK_CACHE/emulator.{pid,url}
+#   localstack/emulator.sh env            print `export` lines for moodlestack (eval them)
+#   localstack/emulator.sh stop           stop the emulator started by `start`
+#   localstack/emulator.sh run -- CMD...  start, run CMD with the environment set, stop
+#
+# moodlestack itself only needs AWS_ENDPOINT_URL and test credentials; LocalStack (see
+# localstack/README.md and docker-compose.yml) works the same way. The server runs through
+# localstack/moto_server.py, which adds the one call moto lacks (see localstack/README.md).
+set -euo pipefail
+
+MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+CACHE="${MOODLESTACK_CACHE:-$HOME/.cache/moodlestack}"
+VENV="$CACHE/moto-venv"
+PIDFILE="$CACHE/emulator.pid"
+URLFILE="$CACHE/emulator.url"
+LOGFILE="$CACHE/emulator.log"
+REGION="${AWS_REGION:-eu-west-1}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+
+die() { echo "emulator: $*" >&2; exit 1; }
+
+install() {
+  if [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    return 0
+  fi
+  command -v python3 >/dev/null || die "python3 is needed (apt-get install python3 python3-venv)"
+  mkdir -p "$CACHE"
+  echo "emulator: installing moto[server]==$MOTO_VERSION into $VENV" >&2
+  python3 -m venv "$VENV" || die "cannot create a virtualenv (apt-get install python3-venv)"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+running() {
+  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
+}
+
+start() {
+  install
+  if running; then
+    cat "$URLFILE"
+    return 0
+  fi
+  local port url
+  port=$(free_port)
+  url="http://127.0.0.1:$port"
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "$VENV/bin/python" "$HERE/moto_server.py" \
+    -H 127.0.0.1 -p "$port" \
+    >"$LOGFILE" 2>&1 &
+  echo $! >"$PIDFILE"
+  echo "$url" >"$URLFILE"
+  for _ in $(seq 1 300); do
+    if python3 -c "import urllib.request,sys; urllib.request.urlopen('$url/moto-api/', timeout=1)" 2>/dev/null; then
+      echo "$url"
+      return 0
+    fi
+    running || die "moto_server exited; see $LOGFILE"
+    sleep 0.1
+  done
+  stop
+  die "moto_server did not answer on $url within 30 s; see $LOGFILE"
+}
+
+print_env() {
+  running || die "not running (localstack/emulator.sh start)"
+  cat <<ENV
+export AWS_ENDPOINT_URL=$(cat "$URLFILE")
+export AWS_ACCESS_KEY_ID=testing
+export AWS_SECRET_ACCESS_KEY=testing
+export AWS_REGION=$REGION
+export AWS_EC2_METADATA_DISABLED=true
+ENV
+}
+
+stop() {
+  if running; then
+    kill "$(cat "$PIDFILE")" 2>/dev/null || true
+    wait "$(cat "$PIDFILE")" 2>/dev/null || true
+  fi
+  rm -f "$PIDFILE" "$URLFILE"
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  env) print_env ;;
+  stop) stop ;;
+  run)
+    shift
+    [ "${1:-}" = "--" ] && shift
+    [ $# -gt 0 ] || die "usage: $0 run -- CMD..."
+    start >/dev/null
+    trap stop EXIT
+    eval "$(print_env)"
+    "$@"
+    ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

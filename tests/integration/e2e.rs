@@ -1,0 +1,573 @@
+//! End to end, through the `moodlestack` binary, against the emulator: for the demo and the
+//! production stack, plan (only creates) -> apply -> plan clean -> drift made with plain AWS
+//! clients -> plan shows exactly those drifts -> apply repairs -> plan clean -> the stack file
+//! changes -> plan shows in-place updates and a rollout -> apply -> destroy leaves nothing tagged
+//! with the stack. End states are checked with plain SDK clients, not only through moodlestack.
+
+use crate::harness::Emulator;
+use serde_json::Value as J;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// moto's built-in Ubuntu x86_64 image (root device /dev/sda1).
+const AMI: &str = "ami-785db401";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the binary against the emulator; returns (exit code, stdout, stderr).
+fn ms(emu: &Emulator, args: &[&str]) -> (i32, String, String) {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_moodlestack"))
+        .args(args)
+        .args(["--color", "never"])
+        .envs(emu.env())
+        .current_dir(repo())
+        .output()
+        .expect("run moodlestack");
+    let code = out.status.code().unwrap_or(-1);
+    (code, String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Runs and asserts the exit code, showing both streams on failure.
+fn ms_ok(emu: &Emulator, args: &[&str], want: i32) -> String {
+    let (code, out, err) = ms(emu, args);
+    assert_eq!(code, want, "moodlestack {args:?} exited {code}\n--- stdout\n{out}\n--- stderr\n{err}");
+    out
+}
+
+/// The plan as JSON: (id, action, changed field names) of every change that is not a no-op.
+fn plan_changes(emu: &Emulator, args: &[&str]) -> BTreeSet<(String, String, Vec<String>)> {
+    let mut full = vec!["plan", "--json"];
+    full.extend_from_slice(args);
+    let (code, out, err) = ms(emu, &full);
+    assert!(code == 0 || code == 2, "plan failed ({code}):\n{err}\n{out}");
+    let plan: J = serde_json::from_str(&out).unwrap_or_else(|e| panic!("plan JSON: {e}\n{out}"));
+    plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["action"] != "no_op")
+        .map(|c| {
+            let mut fields: Vec<String> = c["fields"]
+                .as_array()
+                .map(|f| f.iter().map(|f| f["field"].as_str().unwrap_or("").to_string()).collect())
+                .unwrap_or_default();
+            fields.sort();
+            (
+                c["id"].as_str().unwrap_or("").to_string(),
+                c["action"].as_str().unwrap_or("").to_string(),
+                fields,
+            )
+        })
+        .collect()
+}
+
+/// A self-signed certificate imported into the emulator's ACM (the HTTPS listener needs one that
+/// exists). Uses the moto virtualenv's boto3: the test binary has no ACM client.
+fn import_certificate(emu: &Emulator) -> String {
+    let python = PathBuf::from(
+        std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into()),
+    )
+    .with_file_name("python");
+    let python = if python.exists() { python } else { PathBuf::from("python3") };
+    let script = r#"
+import boto3, datetime, os
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "moodle.example.org")])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1000)
+        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256()))
+acm = boto3.client("acm", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"])
+arn = acm.import_certificate(
+    Certificate=cert.public_bytes(serialization.Encoding.PEM),
+    PrivateKey=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()),
+)["CertificateArn"]
+print(arn)
+"#;
+    let out = Command::new(&python)
+        .args(["-c", script])
+        .envs(emu.env())
+        .output()
+        .expect("run python to import a certificate");
+    assert!(out.status.success(), "import certificate: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+struct Clients {
+    ec2: aws_sdk_ec2::Client,
+    rds: aws_sdk_rds::Client,
+    efs: aws_sdk_efs::Client,
+    cache: aws_sdk_elasticache::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    asg: aws_sdk_autoscaling::Client,
+    iam: aws_sdk_iam::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    ssm: aws_sdk_ssm::Client,
+}
+
+async fn clients(emu: &Emulator) -> Clients {
+    let c = emu.sdk_config().await;
+    Clients {
+        ec2: aws_sdk_ec2::Client::new(&c),
+        rds: aws_sdk_rds::Client::new(&c),
+        efs: aws_sdk_efs::Client::new(&c),
+        cache: aws_sdk_elasticache::Client::new(&c),
+        elb: aws_sdk_elasticloadbalancingv2::Client::new(&c),
+        asg: aws_sdk_autoscaling::Client::new(&c),
+        iam: aws_sdk_iam::Client::new(&c),
+        secrets: aws_sdk_secretsmanager::Client::new(&c),
+        ssm: aws_sdk_ssm::Client::new(&c),
+    }
+}
+
+fn stack_filter(stack: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder().name("tag:moodlestack:stack").values(stack).build()
+}
+
+/// The EC2 id of the resource whose `moodlestack:id` tag is `id`.
+async fn ec2_id(c: &Clients, stack: &str, id: &str) -> String {
+    let tags = c
+        .ec2
+        .describe_tags()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("key").values("moodlestack:id").build())
+        .filters(aws_sdk_ec2::types::Filter::builder().name("value").values(id).build())
+        .send()
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    for t in tags.tags() {
+        let rid = t.resource_id().unwrap().to_string();
+        let all = c
+            .ec2
+            .describe_tags()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(&rid).build())
+            .send()
+            .await
+            .unwrap();
+        if all.tags().iter().any(|t| t.key() == Some("moodlestack:stack") && t.value() == Some(stack)) {
+            found.push(rid);
+        }
+    }
+    found.sort();
+    found.dedup();
+    assert_eq!(found.len(), 1, "{id}: expected one EC2 resource, found {found:?}");
+    found.remove(0)
+}
+
+async fn target_group_arn(c: &Clients, stack: &str) -> String {
+    let tgs = c.elb.describe_target_groups().names(format!("{stack}-web")).send().await.unwrap();
+    tgs.target_groups()[0].target_group_arn().unwrap().to_string()
+}
+
+async fn dereg_delay(c: &Clients, tg: &str) -> String {
+    let attrs = c.elb.describe_target_group_attributes().target_group_arn(tg).send().await.unwrap();
+    attrs
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+        .and_then(|a| a.value())
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn asg(c: &Clients, stack: &str) -> Option<aws_sdk_autoscaling::types::AutoScalingGroup> {
+    let out = c
+        .asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(format!("{stack}-web"))
+        .send()
+        .await
+        .unwrap();
+    out.auto_scaling_groups().first().cloned()
+}
+
+/// Drift made behind moodlestack's back, with plain clients.
+async fn make_drift(c: &Clients, stack: &str) {
+    // The target group's deregistration delay.
+    let tg = target_group_arn(c, stack).await;
+    c.elb
+        .modify_target_group_attributes()
+        .target_group_arn(&tg)
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value("5")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // A rule of the web security group (HTTP from the ALB's group).
+    let web_sg = ec2_id(c, stack, "sg.web").await;
+    let alb_sg = ec2_id(c, stack, "sg.alb").await;
+    c.ec2
+        .revoke_security_group_ingress()
+        .group_id(&web_sg)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(80)
+                .to_port(80)
+                .user_id_group_pairs(
+                    aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(&alb_sg).build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The group's max.
+    c.asg
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(format!("{stack}-web"))
+        .max_size(9)
+        .send()
+        .await
+        .unwrap();
+    // A tag of the VPC.
+    let vpc = ec2_id(c, stack, "net.vpc").await;
+    c.ec2
+        .delete_tags()
+        .resources(&vpc)
+        .tags(aws_sdk_ec2::types::Tag::builder().key("Name").build())
+        .send()
+        .await
+        .unwrap();
+    // A resource tagged with the stack that the stack does not declare.
+    c.ec2
+        .create_security_group()
+        .group_name(format!("{stack}-stray"))
+        .description("made outside moodlestack")
+        .vpc_id(&vpc)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
+                .tags(aws_sdk_ec2::types::Tag::builder().key("moodlestack:stack").value(stack).build())
+                .tags(aws_sdk_ec2::types::Tag::builder().key("moodlestack:id").value("sg.stray").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Nothing tagged with `stack` is left in any service.
+async fn assert_nothing_left(c: &Clients, stack: &str) {
+    let tags = c.ec2.describe_tags().filters(
+        aws_sdk_ec2::types::Filter::builder().name("key").values("moodlestack:stack").build(),
+    );
+    let tags = tags.send().await.unwrap();
+    let mut left: Vec<String> = Vec::new();
+    for t in tags.tags().iter().filter(|t| t.value() == Some(stack)) {
+        let id = t.resource_id().unwrap_or_default().to_string();
+        // Deleted NAT gateways and terminated instances stay describable for a while on AWS too.
+        if id.starts_with("nat-") {
+            let n = c.ec2.describe_nat_gateways().nat_gateway_ids(&id).send().await.unwrap();
+            if n.nat_gateways().iter().all(|n| {
+                matches!(n.state(), Some(aws_sdk_ec2::types::NatGatewayState::Deleted))
+            }) {
+                continue;
+            }
+        }
+        if id.starts_with("i-") {
+            let r = c.ec2.describe_instances().instance_ids(&id).send().await.unwrap();
+            let terminated = r.reservations().iter().flat_map(|r| r.instances()).all(|i| {
+                i.state().and_then(|s| s.name())
+                    == Some(&aws_sdk_ec2::types::InstanceStateName::Terminated)
+            });
+            if terminated {
+                continue;
+            }
+        }
+        left.push(id);
+    }
+    let vpcs = c.ec2.describe_vpcs().filters(stack_filter(stack)).send().await.unwrap();
+    left.extend(vpcs.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_string)));
+    let dbs = c.rds.describe_db_instances().send().await.unwrap();
+    left.extend(
+        dbs.db_instances()
+            .iter()
+            .filter(|d| d.tag_list().iter().any(|t| t.value() == Some(stack)))
+            .filter_map(|d| d.db_instance_identifier().map(str::to_string)),
+    );
+    let fss = c.efs.describe_file_systems().send().await.unwrap();
+    left.extend(
+        fss.file_systems()
+            .iter()
+            .filter(|f| f.tags().iter().any(|t| t.value() == stack))
+            .map(|f| f.file_system_id().to_string()),
+    );
+    let rgs = c.cache.describe_replication_groups().send().await.unwrap();
+    left.extend(
+        rgs.replication_groups()
+            .iter()
+            .filter(|r| r.replication_group_id().unwrap_or_default().starts_with(&format!("{stack}-")))
+            .filter_map(|r| r.replication_group_id().map(str::to_string)),
+    );
+    let lbs = c.elb.describe_load_balancers().send().await.unwrap();
+    left.extend(
+        lbs.load_balancers()
+            .iter()
+            .filter(|l| l.load_balancer_name().unwrap_or_default().starts_with(&format!("{stack}-")))
+            .filter_map(|l| l.load_balancer_name().map(str::to_string)),
+    );
+    let tgs = c.elb.describe_target_groups().send().await.unwrap();
+    left.extend(
+        tgs.target_groups()
+            .iter()
+            .filter(|t| t.target_group_name().unwrap_or_default().starts_with(&format!("{stack}-")))
+            .filter_map(|t| t.target_group_name().map(str::to_string)),
+    );
+    if asg(c, stack).await.is_some() {
+        left.push(format!("{stack}-web (auto scaling group)"));
+    }
+    if c.iam.get_role().role_name(format!("{stack}-node")).send().await.is_ok() {
+        left.push(format!("{stack}-node (IAM role)"));
+    }
+    if c.iam.get_instance_profile().instance_profile_name(format!("{stack}-node")).send().await.is_ok()
+    {
+        left.push(format!("{stack}-node (instance profile)"));
+    }
+    let secrets = c.secrets.list_secrets().send().await.unwrap();
+    left.extend(
+        secrets
+            .secret_list()
+            .iter()
+            .filter(|s| s.tags().iter().any(|t| t.value() == Some(stack)))
+            .filter_map(|s| s.name().map(str::to_string)),
+    );
+    if c.ssm.get_parameter().name(format!("/moodlestack/{stack}/lease")).send().await.is_ok() {
+        left.push("the apply lease".into());
+    }
+    assert!(left.is_empty(), "destroy left resources tagged with {stack}: {left:?}");
+}
+
+/// The whole life of one stack.
+async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
+    let emu = Emulator::start();
+    let c = clients(&emu).await;
+    let mut base: Vec<String> = vec![stack_file.into(), "--name".into(), stack.into()];
+    base.extend(extra.iter().map(|s| s.to_string()));
+    if stack_file.contains("production") {
+        let cert = import_certificate(&emu);
+        base.extend(["--set".into(), format!("load_balancer.certificate_arn={cert}")]);
+    }
+    let args = |more: &[&str]| -> Vec<String> {
+        let mut v = base.clone();
+        v.extend(more.iter().map(|s| s.to_string()));
+        v
+    };
+
+    // 1. A fresh plan creates everything and nothing else.
+    let first = plan_changes(&emu, &strs(&args(&[])));
+    assert!(first.len() > 25, "expected the whole stack, got {first:?}");
+    assert!(first.iter().all(|(_, action, _)| action == "create"), "{first:?}");
+    let a = args(&["--detailed-exitcode"]);
+    let mut plan_args = vec!["plan"];
+    plan_args.extend(strs(&a));
+    ms_ok(&emu, &plan_args, 2);
+
+    // 2. Apply, then the plan is clean.
+    let mut apply_args = vec!["apply", "--auto-approve"];
+    let a = args(&[]);
+    apply_args.extend(strs(&a));
+    ms_ok(&emu, &apply_args, 0);
+    ms_ok(&emu, &plan_args, 0);
+    let tg = target_group_arn(&c, stack).await;
+    let group = asg(&c, stack).await.expect("the auto scaling group exists");
+    assert!(group.capacity_rebalance().unwrap_or(false), "capacity rebalancing is on");
+
+    // 3. Drift behind moodlestack's back shows exactly, and apply repairs it.
+    let before_delay = dereg_delay(&c, &tg).await;
+    make_drift(&c, stack).await;
+    let drift = plan_changes(&emu, &strs(&args(&[])));
+    let ids: BTreeSet<(String, String)> =
+        drift.iter().map(|(id, action, _)| (id.clone(), action.clone())).collect();
+    let want: BTreeSet<(String, String)> = [
+        ("lb.tg", "update"),
+        ("sg.web", "update"),
+        ("web.asg", "update"),
+        ("net.vpc", "update"),
+        ("sg.stray", "delete"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(ids, want, "drift plan: {drift:?}");
+    for (id, _, fields) in &drift {
+        let want_fields: &[&str] = match id.as_str() {
+            "lb.tg" => &["deregistration_delay"],
+            "sg.web" => &["ingress"],
+            "web.asg" => &["max_size"],
+            "net.vpc" => &["tags"],
+            _ => &[],
+        };
+        assert_eq!(fields, &want_fields.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{id}");
+    }
+    ms_ok(&emu, &apply_args, 0);
+    ms_ok(&emu, &plan_args, 0);
+    assert_eq!(dereg_delay(&c, &tg).await, before_delay, "deregistration delay repaired");
+    let group = asg(&c, stack).await.expect("asg");
+    assert_ne!(group.max_size(), Some(9), "max repaired");
+    let sgs = c
+        .ec2
+        .describe_security_groups()
+        .filters(stack_filter(stack))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        sgs.security_groups().iter().all(|g| g.group_name() != Some(&format!("{stack}-stray"))),
+        "the stray security group is deleted"
+    );
+
+    // 4. The stack file changes: web max, instance types, a database parameter, the PHP version.
+    let change = args(&[
+        "--set",
+        "web.max=5",
+        "--set",
+        "web.instance_types=[m6i.large, c6i.large, t3.large, m5.large]",
+        "--set",
+        "database.parameters.long_query_time=3",
+        "--set",
+        "moodle.php_version=8.2",
+    ]);
+    let changed = plan_changes(&emu, &strs(&change));
+    let by_id: std::collections::BTreeMap<&str, (&str, &Vec<String>)> =
+        changed.iter().map(|(id, a, f)| (id.as_str(), (a.as_str(), f))).collect();
+    let (asg_action, asg_fields) = by_id.get("web.asg").expect("web.asg changes");
+    assert_eq!(*asg_action, "update");
+    for f in ["max_size", "instance_types", "launch_template_version"] {
+        assert!(asg_fields.contains(&f.to_string()), "web.asg {f}: {asg_fields:?}");
+    }
+    assert_eq!(by_id.get("web.lt").map(|x| x.0), Some("update"), "{changed:?}");
+    assert!(by_id["web.lt"].1.contains(&"user_data".to_string()));
+    assert_eq!(by_id.get("stable.lt").map(|x| x.0), Some("update"), "{changed:?}");
+    assert_eq!(by_id.get("stable.instance").map(|x| x.0), Some("replace"), "{changed:?}");
+    assert_eq!(by_id.get("db.parameter_group").map(|x| x.0), Some("update"), "{changed:?}");
+    assert!(
+        changed.iter().all(|(id, a, _)| a != "delete" && (a != "replace" || id == "stable.instance")),
+        "only the stable instance is replaced: {changed:?}"
+    );
+    let (_, text, _) = ms(&emu, &{
+        let mut v = vec!["plan"];
+        v.extend(strs(&change));
+        v
+    });
+    assert!(text.contains("instance refresh"), "the plan says a rollout starts:\n{text}");
+
+    let lt_before = c
+        .ec2
+        .describe_launch_templates()
+        .launch_template_names(format!("{stack}-web"))
+        .send()
+        .await
+        .unwrap();
+    let version_before = lt_before.launch_templates()[0].default_version_number().unwrap();
+    let mut apply_change = vec!["apply", "--auto-approve"];
+    apply_change.extend(strs(&change));
+    ms_ok(&emu, &apply_change, 0);
+    let mut plan_change = vec!["plan", "--detailed-exitcode"];
+    plan_change.extend(strs(&change));
+    ms_ok(&emu, &plan_change, 0);
+
+    // End state, read with plain clients.
+    let group = asg(&c, stack).await.expect("asg");
+    assert_eq!(group.max_size(), Some(5));
+    let policy = group.mixed_instances_policy().expect("mixed instances policy");
+    let types: Vec<&str> = policy
+        .launch_template()
+        .unwrap()
+        .overrides()
+        .iter()
+        .filter_map(|o| o.instance_type())
+        .collect();
+    assert_eq!(types, ["m6i.large", "c6i.large", "t3.large", "m5.large"]);
+    let lt = c
+        .ec2
+        .describe_launch_templates()
+        .launch_template_names(format!("{stack}-web"))
+        .send()
+        .await
+        .unwrap();
+    let version_after = lt.launch_templates()[0].default_version_number().unwrap();
+    assert!(version_after > version_before, "a new launch template version is the default");
+    let data = c
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_name(format!("{stack}-web"))
+        .versions(version_after.to_string())
+        .send()
+        .await
+        .unwrap();
+    let user_data = data.launch_template_versions()[0]
+        .launch_template_data()
+        .and_then(|d| d.user_data())
+        .expect("user data");
+    let user_data = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, user_data).unwrap(),
+    )
+    .unwrap();
+    assert!(user_data.contains("php8.2-fpm"), "the new version installs PHP 8.2");
+    let refreshes = c
+        .asg
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(format!("{stack}-web"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!refreshes.instance_refreshes().is_empty(), "an instance refresh was started");
+    assert_eq!(
+        refreshes.instance_refreshes()[0].preferences().and_then(|p| p.min_healthy_percentage()),
+        Some(90)
+    );
+    let params = c
+        .rds
+        .describe_db_parameters()
+        .db_parameter_group_name(format!("{stack}-mysql8-0"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        params
+            .parameters()
+            .iter()
+            .any(|p| p.parameter_name() == Some("long_query_time") && p.parameter_value() == Some("3")),
+        "the database parameter is set"
+    );
+
+    // 5. Destroy leaves nothing tagged with the stack.
+    let mut destroy = vec![
+        "destroy",
+        "--auto-approve",
+        "--skip-final-snapshot",
+        "--allow-data-loss",
+    ];
+    destroy.extend(strs(&change));
+    ms_ok(&emu, &destroy, 0);
+    assert_nothing_left(&c, stack).await;
+    let after = plan_changes(&emu, &strs(&change));
+    assert!(after.iter().all(|(_, a, _)| a == "create"), "after destroy only creates: {after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_stack_lifecycle() {
+    lifecycle("stacks/demo.yaml", "e2e-demo", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_stack_lifecycle() {
+    lifecycle("stacks/production.yaml", "e2e-prod", &["--set", &format!("ami.id={AMI}")]).await;
+}
