@@ -1,17 +1,240 @@
-//! ssm: parameters (AMI ids) and the apply lease. TODO: placeholder; replaced by its author.
+//! SSM: parameters (AMI ids from public parameters) and the stack's apply lease.
+//!
+//! The lease is the SSM parameter `Names::lease_parameter()` (`/moodlestack/<stack>/lease`)
+//! holding JSON `{owner, acquired_at, expires_at}` (seconds since the epoch), tagged with the
+//! stack. Acquiring creates it with `Overwrite=false`, which only one caller can win. An expired
+//! lease is taken over under a claim: the taker first creates the claim parameter
+//! `<lease>-takeover-<id of the expired lease>` (again `Overwrite=false`, so one taker per expired
+//! lease), checks the lease is still that expired one, deletes it, creates its own with
+//! `Overwrite=false`, and drops the claim. Without the claim, two takers could both delete and
+//! the second would delete the first one's fresh lease.
 
+use crate::fields::api_err;
 use crate::Clients;
-use moodlestack_model::{CloudError, LeaseInfo, Scope};
-use std::time::Duration;
+use aws_sdk_ssm::types::{ParameterType, Tag};
+use moodlestack_model::{value::sha256_hex, CloudError, LeaseInfo, Scope, TAG_STACK};
+use moodlestack_stack::names::Names;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub async fn get_parameter(_c: &Clients, name: &str) -> Result<String, CloudError> {
-    Err(CloudError::Other(format!("ssm: get_parameter({name}) is not built yet")))
+/// A claim older than this is from a taker that crashed mid-takeover and may be removed.
+const STALE_CLAIM_SECS: u64 = 120;
+
+/// Reads a parameter (decrypted if it is a SecureString).
+pub async fn get_parameter(c: &Clients, name: &str) -> Result<String, CloudError> {
+    match read(c, name).await? {
+        Some(v) => Ok(v),
+        None => Err(CloudError::NotFound(format!(
+            "SSM parameter {name} (check the region, and that the image setting names a parameter \
+             that exists there)"
+        ))),
+    }
 }
 
-pub async fn acquire_lease(_c: &Clients, _scope: &Scope, _owner: &str, _ttl: Duration) -> Result<LeaseInfo, CloudError> {
-    Err(CloudError::Other("ssm: acquire_lease is not built yet".into()))
+/// The parameter's value, None if it does not exist.
+async fn read(c: &Clients, name: &str) -> Result<Option<String>, CloudError> {
+    let out = c
+        .ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await;
+    match out.map_err(|e| api_err("ssm:GetParameter", e)) {
+        Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_string)),
+        Err(CloudError::Api { code, .. }) if code == "ParameterNotFound" => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
-pub async fn release_lease(_c: &Clients, _scope: &Scope, _owner: &str) -> Result<(), CloudError> {
-    Err(CloudError::Other("ssm: release_lease is not built yet".into()))
+/// Creates the parameter unless it exists: true if this call created it.
+async fn create(c: &Clients, scope: &Scope, name: &str, value: &str) -> Result<bool, CloudError> {
+    let tag = Tag::builder()
+        .key(TAG_STACK)
+        .value(&scope.stack)
+        .build()
+        .map_err(|e| CloudError::Other(format!("ssm tag: {e}")))?;
+    let out = c
+        .ssm
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(ParameterType::String)
+        .overwrite(false)
+        .tags(tag)
+        .description(format!("moodlestack apply lease of stack {}", scope.stack))
+        .send()
+        .await;
+    match out.map_err(|e| api_err("ssm:PutParameter", e)) {
+        Ok(_) => Ok(true),
+        Err(CloudError::Api { code, .. }) if code == "ParameterAlreadyExists" => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+async fn delete(c: &Clients, name: &str) -> Result<(), CloudError> {
+    let out = c.ssm.delete_parameter().name(name).send().await;
+    match out.map_err(|e| api_err("ssm:DeleteParameter", e)) {
+        Ok(_) => Ok(()),
+        Err(CloudError::Api { code, .. }) if code == "ParameterNotFound" => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// A lease as stored; an unreadable value counts as an expired lease.
+fn parse(value: &str) -> LeaseInfo {
+    serde_json::from_str(value).unwrap_or(LeaseInfo {
+        owner: format!("(unreadable lease: {value:?})"),
+        acquired_at: 0,
+        expires_at: 0,
+    })
+}
+
+async fn read_lease(c: &Clients, name: &str) -> Result<Option<LeaseInfo>, CloudError> {
+    Ok(read(c, name).await?.map(|v| parse(&v)))
+}
+
+fn lease_name(scope: &Scope) -> String {
+    Names::for_stack_name(&scope.stack).lease_parameter()
+}
+
+/// The claim that serializes takeovers of one particular (expired) lease.
+fn claim_name(lease: &str, held: &LeaseInfo) -> String {
+    let who = sha256_hex(format!("{}\n{}", held.owner, held.acquired_at).as_bytes());
+    format!("{lease}-takeover-{}", &who[..16])
+}
+
+pub async fn acquire_lease(
+    c: &Clients,
+    scope: &Scope,
+    owner: &str,
+    ttl: Duration,
+) -> Result<LeaseInfo, CloudError> {
+    let name = lease_name(scope);
+    let at = now();
+    let mine = LeaseInfo {
+        owner: owner.to_string(),
+        acquired_at: at,
+        expires_at: at + ttl.as_secs().max(1),
+    };
+    let json = serde_json::to_string(&mine).map_err(|e| CloudError::Other(e.to_string()))?;
+    // A lease that vanishes between our create and read (released) is retried once.
+    for _ in 0..2 {
+        if create(c, scope, &name, &json).await? {
+            return Ok(mine);
+        }
+        let Some(held) = read_lease(c, &name).await? else {
+            continue;
+        };
+        if held.expires_at > at && held.owner != owner {
+            return Err(CloudError::LeaseHeld(held));
+        }
+        // Expired (or a leftover of this very owner): take it over.
+        return take_over(c, scope, &name, &held, &mine, &json).await;
+    }
+    match read_lease(c, &name).await? {
+        Some(held) => Err(CloudError::LeaseHeld(held)),
+        None => Err(CloudError::Other(format!(
+            "the lease {name} keeps appearing and disappearing: another apply is racing for it; try again"
+        ))),
+    }
+}
+
+async fn take_over(
+    c: &Clients,
+    scope: &Scope,
+    name: &str,
+    held: &LeaseInfo,
+    mine: &LeaseInfo,
+    json: &str,
+) -> Result<LeaseInfo, CloudError> {
+    let claim = claim_name(name, held);
+    let claim_value =
+        serde_json::json!({ "owner": mine.owner, "at": mine.acquired_at }).to_string();
+    let mut claimed = create(c, scope, &claim, &claim_value).await?;
+    if !claimed {
+        // Another taker holds the claim; it may have crashed mid-takeover long ago.
+        let stale = read(c, &claim)
+            .await?
+            .and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok())
+            .and_then(|v| v.get("at").and_then(serde_json::Value::as_u64))
+            .is_some_and(|at| at + STALE_CLAIM_SECS < mine.acquired_at);
+        if stale {
+            delete(c, &claim).await?;
+            claimed = create(c, scope, &claim, &claim_value).await?;
+        }
+    }
+    if !claimed {
+        let current = read_lease(c, name).await?.unwrap_or_else(|| held.clone());
+        return Err(CloudError::LeaseHeld(current));
+    }
+    let result = async {
+        match read_lease(c, name).await? {
+            Some(still) if &still == held => delete(c, name).await?,
+            Some(other) => return Err(CloudError::LeaseHeld(other)),
+            None => {}
+        }
+        if create(c, scope, name, json).await? {
+            Ok(mine.clone())
+        } else {
+            let current = read_lease(c, name).await?.unwrap_or_else(|| held.clone());
+            Err(CloudError::LeaseHeld(current))
+        }
+    }
+    .await;
+    delete(c, &claim).await?;
+    result
+}
+
+/// Deletes the lease if `owner` holds it; anything else (gone, another owner) is left alone.
+pub async fn release_lease(c: &Clients, scope: &Scope, owner: &str) -> Result<(), CloudError> {
+    let name = lease_name(scope);
+    match read_lease(c, &name).await? {
+        Some(held) if held.owner == owner => delete(c, &name).await,
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_json_round_trips_and_garbage_counts_as_expired() {
+        let l = LeaseInfo {
+            owner: "ann@box pid 7".into(),
+            acquired_at: 10,
+            expires_at: 70,
+        };
+        let json = serde_json::to_string(&l).unwrap();
+        assert_eq!(
+            json,
+            r#"{"owner":"ann@box pid 7","acquired_at":10,"expires_at":70}"#
+        );
+        assert_eq!(parse(&json), l);
+        assert_eq!(parse("{not json").expires_at, 0);
+    }
+
+    #[test]
+    fn claims_differ_per_expired_lease() {
+        let a = LeaseInfo {
+            owner: "a".into(),
+            acquired_at: 1,
+            expires_at: 2,
+        };
+        let b = LeaseInfo {
+            owner: "a".into(),
+            acquired_at: 3,
+            expires_at: 4,
+        };
+        let n = "/moodlestack/demo/lease";
+        assert!(claim_name(n, &a).starts_with("/moodlestack/demo/lease-takeover-"));
+        assert_ne!(claim_name(n, &a), claim_name(n, &b));
+    }
 }

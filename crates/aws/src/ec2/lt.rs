@@ -1,0 +1,497 @@
+//! Launch templates (a new version per change, the full data every time) and the stable instance.
+
+use super::{
+    client_token, create_tags, none_if_not_found, observed, sdk_tags, tag_map, tag_spec, Query,
+};
+use crate::fields::{api_err, sorted_strs, Reader};
+use crate::Clients;
+use aws_sdk_ec2::types::{
+    HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataEndpointState,
+    InstanceMetadataOptionsRequest, InstanceType, LaunchTemplate,
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateSpecification, LaunchTemplateVersion, RequestLaunchTemplateData, ResourceType,
+    VolumeType,
+};
+use base64::Engine;
+use moodlestack_model::{
+    value::sha256_hex, CloudError, Fields, Kind, Observed, ResourceId, Scope, Value, TAG_ID,
+    TAG_STACK,
+};
+use std::collections::BTreeMap;
+
+/// Tag holding the SHA-256 of the launch template data (the fields other than name and tags).
+pub const TAG_CONTENT_HASH: &str = "moodlestack:content-hash";
+
+/// The launch template fields that make up its data (a change writes a new version).
+const DATA_FIELDS: [&str; 10] = [
+    "image_id",
+    "instance_type",
+    "instance_profile_arn",
+    "security_group_ids",
+    "user_data",
+    "http_tokens",
+    "root_device_name",
+    "root_volume_size",
+    "root_volume_type",
+    "root_volume_encrypted",
+];
+
+/// SHA-256 of the data fields (canonical JSON: keys sorted, ids sorted).
+pub(crate) fn content_hash(fields: &Fields) -> String {
+    let data: BTreeMap<&str, serde_json::Value> = DATA_FIELDS
+        .iter()
+        .filter_map(|k| {
+            let v = match fields.get(*k)? {
+                Value::List(l) => {
+                    let mut items: Vec<serde_json::Value> = l.iter().map(Value::to_json).collect();
+                    items.sort_by_key(|v| v.to_string());
+                    serde_json::Value::Array(items)
+                }
+                other => other.to_json(),
+            };
+            Some((*k, v))
+        })
+        .collect();
+    sha256_hex(serde_json::to_string(&data).unwrap_or_default().as_bytes())
+}
+
+/// The LaunchTemplateData of the fields: always the full data.
+fn template_data(r: &Reader<'_>) -> Result<RequestLaunchTemplateData, CloudError> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut d = RequestLaunchTemplateData::builder()
+        .image_id(r.str("image_id")?)
+        .instance_type(InstanceType::from(r.str("instance_type")?))
+        .iam_instance_profile(
+            LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                .arn(r.str("instance_profile_arn")?)
+                .build(),
+        )
+        .set_security_group_ids(Some(r.strs("security_group_ids")?))
+        .metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::from(r.str("http_tokens")?))
+                .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+                .build(),
+        )
+        .block_device_mappings(
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .device_name(r.str("root_device_name")?)
+                .ebs(
+                    LaunchTemplateEbsBlockDeviceRequest::builder()
+                        .volume_size(r.int32("root_volume_size")?)
+                        .volume_type(VolumeType::from(r.str("root_volume_type")?))
+                        .encrypted(r.bool("root_volume_encrypted")?)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        );
+    if let Some(ud) = r.opt_str("user_data") {
+        d = d.user_data(b64.encode(ud));
+    }
+    Ok(d.build())
+}
+
+/// The data of a version as fields.
+fn data_fields(v: &LaunchTemplateVersion) -> Fields {
+    let mut f = Fields::new();
+    let Some(d) = v.launch_template_data() else {
+        return f;
+    };
+    if let Some(x) = d.image_id() {
+        f.insert("image_id".into(), Value::str(x));
+    }
+    if let Some(x) = d.instance_type() {
+        f.insert("instance_type".into(), Value::str(x.as_str()));
+    }
+    if let Some(x) = d.iam_instance_profile().and_then(|p| p.arn()) {
+        f.insert("instance_profile_arn".into(), Value::str(x));
+    }
+    f.insert(
+        "security_group_ids".into(),
+        sorted_strs(d.security_group_ids().iter().cloned()),
+    );
+    if let Some(x) = d.user_data() {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(x)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_else(|| x.to_string());
+        f.insert("user_data".into(), Value::Str(decoded));
+    }
+    if let Some(x) = d.metadata_options().and_then(|m| m.http_tokens()) {
+        f.insert("http_tokens".into(), Value::str(x.as_str()));
+    }
+    if let Some(m) = d.block_device_mappings().iter().find(|m| m.ebs().is_some()) {
+        if let Some(x) = m.device_name() {
+            f.insert("root_device_name".into(), Value::str(x));
+        }
+        let ebs = m.ebs().expect("found with ebs");
+        if let Some(x) = ebs.volume_size() {
+            f.insert("root_volume_size".into(), Value::Int(x.into()));
+        }
+        if let Some(x) = ebs.volume_type() {
+            f.insert("root_volume_type".into(), Value::str(x.as_str()));
+        }
+        if let Some(x) = ebs.encrypted() {
+            f.insert("root_volume_encrypted".into(), Value::Bool(x));
+        }
+    }
+    f
+}
+
+fn template_observed(
+    t: &LaunchTemplate,
+    default: Option<&LaunchTemplateVersion>,
+) -> Option<Observed> {
+    let id = t.launch_template_id()?;
+    let name = t.launch_template_name().unwrap_or_default();
+    let mut fields = default.map(data_fields).unwrap_or_default();
+    fields.insert("name".into(), Value::str(name));
+    let mut attrs = BTreeMap::from([("name".to_string(), name.to_string())]);
+    if let Some(v) = t.latest_version_number() {
+        attrs.insert("version".into(), v.to_string());
+    }
+    if let Some(v) = t.default_version_number() {
+        attrs.insert("default_version".into(), v.to_string());
+    }
+    Some(observed(
+        Kind::LaunchTemplate,
+        id,
+        tag_map(t.tags()),
+        fields,
+        attrs,
+        "available",
+    ))
+}
+
+pub(super) async fn list_templates(c: &Clients, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+    let filters = q.filters();
+    let req = c
+        .ec2
+        .describe_launch_templates()
+        .set_filters((!filters.is_empty()).then_some(filters))
+        .set_launch_template_ids(q.physical().map(|p| vec![p]))
+        .max_results(200);
+    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
+    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeLaunchTemplates", e)))?;
+    let templates: Vec<LaunchTemplate> = pages
+        .into_iter()
+        .flat_map(|p| p.launch_templates.unwrap_or_default())
+        .collect();
+    if templates.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The default versions' data: one call for every template of the account when observing the
+    // stack (the API's batch form), else the one template's.
+    let req = c
+        .ec2
+        .describe_launch_template_versions()
+        .versions("$Default")
+        .max_results(200);
+    let req = match (q, templates.as_slice()) {
+        (Query::Stack(_), _) => req,
+        (_, [t]) => req.set_launch_template_id(t.launch_template_id().map(str::to_string)),
+        _ => req,
+    };
+    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
+    let pages =
+        none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeLaunchTemplateVersions", e)))?;
+    let versions: BTreeMap<String, LaunchTemplateVersion> = pages
+        .into_iter()
+        .flat_map(|p| p.launch_template_versions.unwrap_or_default())
+        .filter_map(|v| Some((v.launch_template_id()?.to_string(), v)))
+        .collect();
+    Ok(templates
+        .iter()
+        .filter_map(|t| {
+            template_observed(t, t.launch_template_id().and_then(|id| versions.get(id)))
+        })
+        .collect())
+}
+
+fn template_tags(
+    scope: &Scope,
+    id: &ResourceId,
+    r: &Reader<'_>,
+) -> Result<BTreeMap<String, String>, CloudError> {
+    let mut tags = create_tags(scope, id, r)?;
+    tags.insert(TAG_CONTENT_HASH.to_string(), content_hash(r.fields));
+    Ok(tags)
+}
+
+pub(super) async fn create_template(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    r: &Reader<'_>,
+) -> Result<Observed, CloudError> {
+    let tags = template_tags(scope, id, r)?;
+    let name = r.str("name")?;
+    let out = c
+        .ec2
+        .create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(template_data(r)?)
+        .client_token(client_token(scope, id, r.fields, ""))
+        .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &tags))
+        .send()
+        .await
+        .map_err(|e| api_err("ec2:CreateLaunchTemplate", e));
+    let out = match out {
+        Ok(out) => out,
+        Err(CloudError::Api { code, .. })
+            if code.starts_with("InvalidLaunchTemplateName.AlreadyExists") =>
+        {
+            // create looked for this resource of the stack first: the name belongs to another.
+            return Err(CloudError::Other(format!(
+                "a launch template named {name} already exists and is not {id} of stack {} \
+                 (tags {TAG_STACK}, {TAG_ID}); delete or rename it, then apply again",
+                scope.stack
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let t = out
+        .launch_template()
+        .ok_or_else(|| CloudError::Other("ec2:CreateLaunchTemplate returned no template".into()))?;
+    let lt_id = t.launch_template_id().unwrap_or_default();
+    let version = t.latest_version_number().unwrap_or(1).to_string();
+    let mut fields = r.fields.clone();
+    fields.remove("tags");
+    let attrs = BTreeMap::from([
+        ("name".to_string(), name.to_string()),
+        ("version".to_string(), version.clone()),
+        ("default_version".to_string(), version),
+    ]);
+    Ok(observed(
+        Kind::LaunchTemplate,
+        lt_id,
+        tags,
+        fields,
+        attrs,
+        "available",
+    ))
+}
+
+/// A change of the data writes a new version with the full data (never SourceVersion) and makes
+/// it the default; the tags (with the new content hash) are rewritten.
+pub(super) async fn update_template(
+    c: &Clients,
+    scope: &Scope,
+    current: &Observed,
+    r: &Reader<'_>,
+    changed: &[&str],
+) -> Result<Observed, CloudError> {
+    if let Some(f) = changed
+        .iter()
+        .find(|f| !DATA_FIELDS.contains(f) && **f != "tags")
+    {
+        return Err(super::not_in_place(r, f));
+    }
+    let lt_id = current.physical_id.as_str();
+    let mut out = current.clone();
+    if changed.iter().any(|f| DATA_FIELDS.contains(f)) {
+        // The token covers the data and the version it replaces: a retry after a lost answer
+        // returns the version the first call made; going back to earlier data makes a new one.
+        let base = current
+            .attrs
+            .get("default_version")
+            .or(current.attrs.get("version"));
+        let salt = format!("version {}", base.map_or("", String::as_str));
+        let v = c
+            .ec2
+            .create_launch_template_version()
+            .launch_template_id(lt_id)
+            .launch_template_data(template_data(r)?)
+            .client_token(client_token(scope, &current.id, r.fields, &salt))
+            .send()
+            .await
+            .map_err(|e| api_err("ec2:CreateLaunchTemplateVersion", e))?;
+        let number = v
+            .launch_template_version()
+            .and_then(|v| v.version_number())
+            .ok_or_else(|| {
+                CloudError::Other("ec2:CreateLaunchTemplateVersion returned no version".into())
+            })?
+            .to_string();
+        c.ec2
+            .modify_launch_template()
+            .launch_template_id(lt_id)
+            .default_version(&number)
+            .send()
+            .await
+            .map_err(|e| api_err("ec2:ModifyLaunchTemplate", e))?;
+        out.attrs.insert("version".into(), number.clone());
+        out.attrs.insert("default_version".into(), number);
+    }
+    let tags = template_tags(scope, &current.id, r)?;
+    c.ec2
+        .create_tags()
+        .resources(lt_id)
+        .set_tags(Some(sdk_tags(&tags)))
+        .send()
+        .await
+        .map_err(|e| api_err("ec2:CreateTags", e))?;
+    for f in changed {
+        if let Some(v) = r.fields.get(*f) {
+            out.fields.insert(f.to_string(), v.clone());
+        }
+    }
+    let mut all_tags = match out.fields.get("tags") {
+        Some(Value::Map(m)) => m.clone(),
+        _ => BTreeMap::new(),
+    };
+    all_tags.extend(tags.into_iter().map(|(k, v)| (k, Value::Str(v))));
+    out.fields.insert("tags".into(), Value::Map(all_tags));
+    Ok(out)
+}
+
+// ------------------------------------------------------------------------------- the instance
+
+pub(super) async fn list_instances(c: &Clients, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+    let filters = q.filters();
+    let req = c
+        .ec2
+        .describe_instances()
+        .set_filters((!filters.is_empty()).then_some(filters))
+        .set_instance_ids(q.physical().map(|p| vec![p]));
+    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
+    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeInstances", e)))?;
+    let mut out = Vec::new();
+    for i in pages
+        .iter()
+        .flat_map(|p| p.reservations())
+        .flat_map(|r| r.instances())
+    {
+        let Some(id) = i.instance_id() else { continue };
+        let tags = tag_map(i.tags());
+        let mut fields = Fields::new();
+        // AWS tags an instance launched from a template with the template's id and version.
+        if let Some(v) = tags.get("aws:ec2launchtemplate:id") {
+            fields.insert("launch_template_id".into(), Value::str(v));
+        }
+        if let Some(v) = tags.get("aws:ec2launchtemplate:version") {
+            fields.insert("launch_template_version".into(), Value::str(v));
+        }
+        if let Some(v) = i.subnet_id() {
+            fields.insert("subnet_id".into(), Value::str(v));
+        }
+        if let Some(v) = i.iam_instance_profile().and_then(|p| p.arn()) {
+            fields.insert("instance_profile_arn".into(), Value::str(v));
+        }
+        if let Some(v) = i.metadata_options().and_then(|m| m.http_tokens()) {
+            fields.insert("http_tokens".into(), Value::str(v.as_str()));
+        }
+        let mut attrs = BTreeMap::new();
+        if let Some(ip) = i.private_ip_address() {
+            attrs.insert("private_ip".to_string(), ip.to_string());
+        }
+        let status = i
+            .state()
+            .and_then(|s| s.name())
+            .map(|s| s.as_str())
+            .unwrap_or_default();
+        out.push(observed(Kind::Instance, id, tags, fields, attrs, status));
+    }
+    Ok(out)
+}
+
+pub(super) async fn create_instance(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    r: &Reader<'_>,
+) -> Result<Observed, CloudError> {
+    let tags = create_tags(scope, id, r)?;
+    let mut salt = String::new();
+    loop {
+        let out = c
+            .ec2
+            .run_instances()
+            .min_count(1)
+            .max_count(1)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_id(r.str("launch_template_id")?)
+                    .version(r.str("launch_template_version")?)
+                    .build(),
+            )
+            .subnet_id(r.str("subnet_id")?)
+            .iam_instance_profile(
+                IamInstanceProfileSpecification::builder()
+                    .arn(r.str("instance_profile_arn")?)
+                    .build(),
+            )
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(HttpTokensState::from(r.str("http_tokens")?))
+                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                    .build(),
+            )
+            .tag_specifications(tag_spec(ResourceType::Instance, &tags))
+            .tag_specifications(tag_spec(ResourceType::Volume, &tags))
+            .client_token(client_token(scope, id, r.fields, &salt))
+            .send()
+            .await
+            .map_err(|e| api_err("ec2:RunInstances", e))?;
+        let i = out
+            .instances()
+            .first()
+            .ok_or_else(|| CloudError::Other("ec2:RunInstances returned no instance".into()))?;
+        let instance_id = i.instance_id().unwrap_or_default();
+        let status = i
+            .state()
+            .and_then(|s| s.name())
+            .map(|s| s.as_str())
+            .unwrap_or("pending");
+        // The token of an earlier instance with the same fields that was terminated since
+        // returns that instance: derive a new token from it (a rerun derives the same one).
+        if matches!(status, "shutting-down" | "terminated") && salt.len() < 400 {
+            salt.push_str(instance_id);
+            continue;
+        }
+        let mut fields = r.fields.clone();
+        fields.remove("tags");
+        let mut attrs = BTreeMap::new();
+        if let Some(ip) = i.private_ip_address() {
+            attrs.insert("private_ip".to_string(), ip.to_string());
+        }
+        return Ok(observed(
+            Kind::Instance,
+            instance_id,
+            tags,
+            fields,
+            attrs,
+            status,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_ignores_name_tags_and_id_order() {
+        let a: Fields = [
+            ("name".to_string(), Value::str("demo-web")),
+            ("image_id".to_string(), Value::str("ami-1")),
+            (
+                "security_group_ids".to_string(),
+                Value::strs(["sg-2", "sg-1"]),
+            ),
+        ]
+        .into();
+        let mut b = a.clone();
+        b.insert("name".into(), Value::str("other"));
+        b.insert("security_group_ids".into(), Value::strs(["sg-1", "sg-2"]));
+        b.insert("tags".into(), crate::fields::tags_value([("k", "v")]));
+        assert_eq!(content_hash(&a), content_hash(&b));
+        b.insert("user_data".into(), Value::str("#!/bin/sh"));
+        assert_ne!(content_hash(&a), content_hash(&b));
+        assert_eq!(content_hash(&a).len(), 64);
+    }
+}

@@ -1,0 +1,364 @@
+//! Route tables: routes (the local route excluded) and subnet associations.
+//!
+//! `routes` is a set of maps `{destination_cidr, gateway_id | nat_gateway_id}`; routes to other
+//! targets (added outside moodlestack) are reported with their target's key so that the diff
+//! shows them and an update removes them.
+
+use super::{
+    client_token, create_tags, filter, none_if_not_found, observed, tag_map, tag_spec, Query,
+};
+use crate::fields::{api_err, sorted_strs, Reader};
+use crate::Clients;
+use aws_sdk_ec2::types::{ResourceType, Route, RouteTable};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, ResourceId, Scope, Value};
+use std::collections::BTreeMap;
+
+/// The target keys a route map may carry, in the order they are looked for.
+const TARGETS: [&str; 6] = [
+    "gateway_id",
+    "nat_gateway_id",
+    "transit_gateway_id",
+    "vpc_peering_connection_id",
+    "network_interface_id",
+    "instance_id",
+];
+
+/// One route as (destination, target key, target id); None for the local route, IPv6 and
+/// prefix-list routes.
+fn route_entry(r: &Route) -> Option<(String, &'static str, String)> {
+    let dest = r.destination_cidr_block()?;
+    let targets = [
+        r.gateway_id(),
+        r.nat_gateway_id(),
+        r.transit_gateway_id(),
+        r.vpc_peering_connection_id(),
+        r.network_interface_id(),
+        r.instance_id(),
+    ];
+    let (key, target) = TARGETS
+        .iter()
+        .zip(targets)
+        .find_map(|(k, t)| Some((*k, t?)))?;
+    if target == "local" {
+        return None;
+    }
+    Some((dest.to_string(), key, target.to_string()))
+}
+
+fn route_value(dest: &str, key: &str, target: &str) -> Value {
+    Value::Map(BTreeMap::from([
+        ("destination_cidr".to_string(), Value::str(dest)),
+        (key.to_string(), Value::str(target)),
+    ]))
+}
+
+/// Desired routes by destination: (target key, target id).
+fn desired_routes(r: &Reader<'_>) -> Result<BTreeMap<String, (String, String)>, CloudError> {
+    let bad = |problem: &str| CloudError::Field {
+        kind: r.kind,
+        id: r.id.clone(),
+        field: "routes".into(),
+        problem: problem.into(),
+    };
+    let mut out = BTreeMap::new();
+    let list = if r.has("routes") {
+        r.list("routes")?
+    } else {
+        &[]
+    };
+    for v in list {
+        let m = v.as_map().ok_or_else(|| bad("a route is not a map"))?;
+        let dest = m
+            .get("destination_cidr")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("a route has no destination_cidr"))?;
+        let (key, target) = TARGETS
+            .iter()
+            .find_map(|k| Some((*k, m.get(*k)?.as_str()?)))
+            .ok_or_else(|| bad("a route has no gateway_id or nat_gateway_id"))?;
+        out.insert(dest.to_string(), (key.to_string(), target.to_string()));
+    }
+    Ok(out)
+}
+
+/// Subnet associations (not the main one): subnet id -> association id.
+fn associations(t: &RouteTable) -> BTreeMap<String, String> {
+    t.associations()
+        .iter()
+        .filter(|a| !a.main().unwrap_or(false))
+        .filter(|a| {
+            a.association_state()
+                .and_then(|s| s.state())
+                .is_none_or(|s| matches!(s.as_str(), "associated" | "associating"))
+        })
+        .filter_map(|a| {
+            Some((
+                a.subnet_id()?.to_string(),
+                a.route_table_association_id()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+async fn describe(c: &Clients, q: Query<'_>) -> Result<Vec<RouteTable>, CloudError> {
+    let req = c
+        .ec2
+        .describe_route_tables()
+        .set_filters(Some(q.filters()))
+        .set_route_table_ids(q.physical().map(|p| vec![p]));
+    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
+    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeRouteTables", e)))?;
+    Ok(pages
+        .into_iter()
+        .flat_map(|p| p.route_tables.unwrap_or_default())
+        .collect())
+}
+
+pub(super) async fn list(c: &Clients, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+    let tables = describe(c, q).await?;
+    Ok(tables
+        .iter()
+        .filter_map(|t| {
+            let id = t.route_table_id()?;
+            let mut fields = Fields::new();
+            if let Some(v) = t.vpc_id() {
+                fields.insert("vpc_id".into(), Value::str(v));
+            }
+            let mut routes: Vec<Value> = t
+                .routes()
+                .iter()
+                .filter_map(route_entry)
+                .map(|(d, k, t)| route_value(&d, k, &t))
+                .collect();
+            routes.sort_by_key(|v| v.to_json().to_string());
+            fields.insert("routes".into(), Value::List(routes));
+            fields.insert(
+                "subnet_ids".into(),
+                sorted_strs(associations(t).into_keys()),
+            );
+            Some(observed(
+                Kind::RouteTable,
+                id,
+                tag_map(t.tags()),
+                fields,
+                BTreeMap::new(),
+                "available",
+            ))
+        })
+        .collect())
+}
+
+pub(super) async fn create(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    r: &Reader<'_>,
+) -> Result<Observed, CloudError> {
+    let tags = create_tags(scope, id, r)?;
+    let routes = desired_routes(r)?;
+    let subnets = if r.has("subnet_ids") {
+        r.strs("subnet_ids")?
+    } else {
+        Vec::new()
+    };
+    let out = c
+        .ec2
+        .create_route_table()
+        .vpc_id(r.str("vpc_id")?)
+        .client_token(client_token(scope, id, r.fields, ""))
+        .tag_specifications(tag_spec(ResourceType::RouteTable, &tags))
+        .send()
+        .await
+        .map_err(|e| api_err("ec2:CreateRouteTable", e))?;
+    let rt_id = out
+        .route_table()
+        .and_then(|t| t.route_table_id())
+        .ok_or_else(|| CloudError::Other("ec2:CreateRouteTable returned no id".into()))?
+        .to_string();
+    for (dest, (key, target)) in &routes {
+        put_route(c, &rt_id, dest, key, target, false).await?;
+    }
+    associate_all(c, &rt_id, &subnets).await?;
+    let mut fields = r.fields.clone();
+    fields.remove("tags");
+    Ok(observed(
+        Kind::RouteTable,
+        &rt_id,
+        tags,
+        fields,
+        BTreeMap::new(),
+        "available",
+    ))
+}
+
+/// CreateRoute, or ReplaceRoute when `replace`.
+async fn put_route(
+    c: &Clients,
+    rt: &str,
+    dest: &str,
+    key: &str,
+    target: &str,
+    replace: bool,
+) -> Result<(), CloudError> {
+    macro_rules! send {
+        ($req:expr, $op:literal) => {{
+            let req = $req.route_table_id(rt).destination_cidr_block(dest);
+            let req = match key {
+                "gateway_id" => req.gateway_id(target),
+                "nat_gateway_id" => req.nat_gateway_id(target),
+                "transit_gateway_id" => req.transit_gateway_id(target),
+                "vpc_peering_connection_id" => req.vpc_peering_connection_id(target),
+                "network_interface_id" => req.network_interface_id(target),
+                _ => req.instance_id(target),
+            };
+            req.send().await.map(drop).map_err(|e| api_err($op, e))
+        }};
+    }
+    if replace {
+        send!(c.ec2.replace_route(), "ec2:ReplaceRoute")
+    } else {
+        send!(c.ec2.create_route(), "ec2:CreateRoute")
+    }
+}
+
+/// Associates the subnets with the table: a subnet associated with another table is moved to
+/// this one (ReplaceRouteTableAssociation), the others are associated. One describe finds the
+/// current associations of all of them.
+async fn associate_all(c: &Clients, rt: &str, subnets: &[String]) -> Result<(), CloudError> {
+    if subnets.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = subnets.iter().map(String::as_str).collect();
+    let tables = c
+        .ec2
+        .describe_route_tables()
+        .filters(filter("association.subnet-id", &names))
+        .send()
+        .await
+        .map_err(|e| api_err("ec2:DescribeRouteTables", e))?;
+    // subnet -> (table, association) for the subnets' explicit associations.
+    let existing: BTreeMap<String, (String, String)> = tables
+        .route_tables()
+        .iter()
+        .flat_map(|t| {
+            let table = t.route_table_id().unwrap_or_default().to_string();
+            associations(t)
+                .into_iter()
+                .map(move |(s, a)| (s, (table.clone(), a)))
+        })
+        .collect();
+    for subnet in subnets {
+        match existing.get(subnet) {
+            Some((table, _)) if table == rt => {}
+            Some((_, assoc)) => {
+                c.ec2
+                    .replace_route_table_association()
+                    .association_id(assoc)
+                    .route_table_id(rt)
+                    .send()
+                    .await
+                    .map_err(|e| api_err("ec2:ReplaceRouteTableAssociation", e))?;
+            }
+            None => {
+                c.ec2
+                    .associate_route_table()
+                    .route_table_id(rt)
+                    .subnet_id(subnet)
+                    .send()
+                    .await
+                    .map_err(|e| api_err("ec2:AssociateRouteTable", e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn update(
+    c: &Clients,
+    current: &Observed,
+    r: &Reader<'_>,
+    changed: &[&str],
+) -> Result<(), CloudError> {
+    let rt = current.physical_id.as_str();
+    // The table as it is now (not as planned), so that the calls are exactly the difference.
+    let now = describe(c, Query::Physical(rt))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CloudError::NotFound(format!("route table {rt}")))?;
+    for f in changed {
+        match *f {
+            "routes" => {
+                let want = desired_routes(r)?;
+                let have: BTreeMap<String, (String, String)> = now
+                    .routes()
+                    .iter()
+                    .filter_map(route_entry)
+                    .map(|(d, k, t)| (d, (k.to_string(), t)))
+                    .collect();
+                for (dest, (key, target)) in &want {
+                    match have.get(dest) {
+                        Some(h) if h == &(key.clone(), target.clone()) => {}
+                        Some(_) => put_route(c, rt, dest, key, target, true).await?,
+                        None => put_route(c, rt, dest, key, target, false).await?,
+                    }
+                }
+                for dest in have.keys().filter(|d| !want.contains_key(*d)) {
+                    c.ec2
+                        .delete_route()
+                        .route_table_id(rt)
+                        .destination_cidr_block(dest)
+                        .send()
+                        .await
+                        .map_err(|e| api_err("ec2:DeleteRoute", e))?;
+                }
+            }
+            "subnet_ids" => {
+                let want = r.strs("subnet_ids")?;
+                let have = associations(&now);
+                let add: Vec<String> = want
+                    .iter()
+                    .filter(|s| !have.contains_key(*s))
+                    .cloned()
+                    .collect();
+                associate_all(c, rt, &add).await?;
+                for (s, assoc) in &have {
+                    if !want.contains(s) {
+                        c.ec2
+                            .disassociate_route_table()
+                            .association_id(assoc)
+                            .send()
+                            .await
+                            .map_err(|e| api_err("ec2:DisassociateRouteTable", e))?;
+                    }
+                }
+            }
+            other => return Err(super::not_in_place(r, other)),
+        }
+    }
+    Ok(())
+}
+
+/// Disassociates the table's subnets, then deletes it.
+pub(super) async fn delete(c: &Clients, rt: &str) -> Result<(), CloudError> {
+    for t in describe(c, Query::Physical(rt)).await? {
+        for assoc in associations(&t).values() {
+            let r = c
+                .ec2
+                .disassociate_route_table()
+                .association_id(assoc)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| api_err("ec2:DisassociateRouteTable", e));
+            super::ok_if_not_found(r)?;
+        }
+    }
+    c.ec2
+        .delete_route_table()
+        .route_table_id(rt)
+        .send()
+        .await
+        .map_err(|e| api_err("ec2:DeleteRouteTable", e))?;
+    Ok(())
+}

@@ -1,0 +1,442 @@
+//! Security groups. `ingress` is a set of maps, one per (protocol, port range, single source):
+//! `{protocol, from_port, to_port, description, cidr | source_group_id}`. AWS groups rules into
+//! IpPermissions with several sources; observe splits them into that canonical shape, and an
+//! update authorizes and revokes exactly the difference. Egress stays the AWS default.
+
+use super::{create_tags, filter, none_if_not_found, observed, tag_map, tag_spec, Query};
+use crate::fields::{api_err, Reader};
+use crate::Clients;
+use aws_sdk_ec2::types::{
+    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, UserIdGroupPair,
+};
+use moodlestack_model::{
+    CloudError, Fields, Kind, Observed, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The source keys a rule map may carry.
+const SOURCES: [&str; 4] = ["cidr", "source_group_id", "ipv6_cidr", "prefix_list_id"];
+
+/// One ingress rule in canonical form.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Rule {
+    pub protocol: String,
+    pub from_port: i64,
+    pub to_port: i64,
+    /// One of [`SOURCES`].
+    pub source_kind: &'static str,
+    pub source: String,
+    pub description: String,
+}
+
+impl Rule {
+    /// The rule without its description (what AWS matches on when revoking).
+    fn key(&self) -> (String, i64, i64, &'static str, String) {
+        (
+            self.protocol.clone(),
+            self.from_port,
+            self.to_port,
+            self.source_kind,
+            self.source.clone(),
+        )
+    }
+
+    pub(crate) fn to_value(&self) -> Value {
+        Value::Map(BTreeMap::from([
+            ("protocol".to_string(), Value::str(&self.protocol)),
+            ("from_port".to_string(), Value::Int(self.from_port)),
+            ("to_port".to_string(), Value::Int(self.to_port)),
+            ("description".to_string(), Value::str(&self.description)),
+            (self.source_kind.to_string(), Value::str(&self.source)),
+        ]))
+    }
+
+    fn from_value(v: &Value) -> Result<Rule, String> {
+        let m = v.as_map().ok_or("a rule is not a map")?;
+        let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+        let i = |k: &str| m.get(k).and_then(Value::as_i64);
+        let (source_kind, source) = SOURCES
+            .iter()
+            .find_map(|k| Some((*k, s(k)?)))
+            .ok_or("a rule has none of cidr, source_group_id")?;
+        Ok(Rule {
+            protocol: s("protocol").ok_or("a rule has no protocol")?,
+            from_port: i("from_port").ok_or("a rule has no from_port")?,
+            to_port: i("to_port").ok_or("a rule has no to_port")?,
+            source_kind,
+            source,
+            description: s("description").unwrap_or_default(),
+        })
+    }
+
+    /// The rule as an IpPermission with its one source.
+    fn to_permission(&self) -> IpPermission {
+        let desc = (!self.description.is_empty()).then(|| self.description.clone());
+        let p = IpPermission::builder()
+            .ip_protocol(&self.protocol)
+            .from_port(self.from_port as i32)
+            .to_port(self.to_port as i32);
+        match self.source_kind {
+            "cidr" => p.ip_ranges(
+                IpRange::builder()
+                    .cidr_ip(&self.source)
+                    .set_description(desc)
+                    .build(),
+            ),
+            "ipv6_cidr" => p.ipv6_ranges(
+                Ipv6Range::builder()
+                    .cidr_ipv6(&self.source)
+                    .set_description(desc)
+                    .build(),
+            ),
+            "prefix_list_id" => p.prefix_list_ids(
+                PrefixListId::builder()
+                    .prefix_list_id(&self.source)
+                    .set_description(desc)
+                    .build(),
+            ),
+            _ => p.user_id_group_pairs(
+                UserIdGroupPair::builder()
+                    .group_id(&self.source)
+                    .set_description(desc)
+                    .build(),
+            ),
+        }
+        .build()
+    }
+}
+
+/// AWS's IpPermissions split into canonical rules (one per source).
+pub(crate) fn rules_of(perms: &[IpPermission]) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for p in perms {
+        let base = |source_kind: &'static str, source: &str, description: Option<&str>| Rule {
+            protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+            from_port: p.from_port().map(i64::from).unwrap_or(-1),
+            to_port: p.to_port().map(i64::from).unwrap_or(-1),
+            source_kind,
+            source: source.to_string(),
+            description: description.unwrap_or_default().to_string(),
+        };
+        for r in p.ip_ranges() {
+            out.push(base(
+                "cidr",
+                r.cidr_ip().unwrap_or_default(),
+                r.description(),
+            ));
+        }
+        for r in p.ipv6_ranges() {
+            out.push(base(
+                "ipv6_cidr",
+                r.cidr_ipv6().unwrap_or_default(),
+                r.description(),
+            ));
+        }
+        for r in p.prefix_list_ids() {
+            out.push(base(
+                "prefix_list_id",
+                r.prefix_list_id().unwrap_or_default(),
+                r.description(),
+            ));
+        }
+        for g in p.user_id_group_pairs() {
+            out.push(base(
+                "source_group_id",
+                g.group_id().unwrap_or_default(),
+                g.description(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn desired_rules(r: &Reader<'_>) -> Result<Vec<Rule>, CloudError> {
+    let list = if r.has("ingress") {
+        r.list("ingress")?
+    } else {
+        &[]
+    };
+    let mut rules = list
+        .iter()
+        .map(Rule::from_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|problem| CloudError::Field {
+            kind: r.kind,
+            id: r.id.clone(),
+            field: "ingress".into(),
+            problem,
+        })?;
+    rules.sort();
+    rules.dedup();
+    Ok(rules)
+}
+
+/// The changes that turn `have` into `want`: rules to authorize, rules to revoke, and rules
+/// whose description alone changes.
+pub(crate) fn rule_changes(have: &[Rule], want: &[Rule]) -> (Vec<Rule>, Vec<Rule>, Vec<Rule>) {
+    let have_keys: BTreeMap<_, &Rule> = have.iter().map(|r| (r.key(), r)).collect();
+    let want_keys: BTreeSet<_> = want.iter().map(Rule::key).collect();
+    let mut add = Vec::new();
+    let mut describe = Vec::new();
+    for w in want {
+        match have_keys.get(&w.key()) {
+            None => add.push(w.clone()),
+            Some(h) if h.description != w.description => describe.push(w.clone()),
+            Some(_) => {}
+        }
+    }
+    let remove = have
+        .iter()
+        .filter(|h| !want_keys.contains(&h.key()))
+        .cloned()
+        .collect();
+    (add, remove, describe)
+}
+
+fn to_observed(g: &SecurityGroup) -> Option<Observed> {
+    let id = g.group_id()?;
+    let mut fields = Fields::new();
+    if let Some(v) = g.vpc_id() {
+        fields.insert("vpc_id".into(), Value::str(v));
+    }
+    if let Some(v) = g.group_name() {
+        fields.insert("group_name".into(), Value::str(v));
+    }
+    if let Some(v) = g.description() {
+        fields.insert("description".into(), Value::str(v));
+    }
+    let rules = rules_of(g.ip_permissions())
+        .iter()
+        .map(Rule::to_value)
+        .collect();
+    fields.insert("ingress".into(), Value::List(rules));
+    Some(observed(
+        Kind::SecurityGroup,
+        id,
+        tag_map(g.tags()),
+        fields,
+        BTreeMap::new(),
+        "available",
+    ))
+}
+
+/// Describes groups matching `q` (None: only the `extra` filters).
+async fn describe(
+    c: &Clients,
+    q: Option<Query<'_>>,
+    extra: Vec<aws_sdk_ec2::types::Filter>,
+) -> Result<Vec<SecurityGroup>, CloudError> {
+    let mut filters = q.map(|q| q.filters()).unwrap_or_default();
+    filters.extend(extra);
+    let req = c
+        .ec2
+        .describe_security_groups()
+        .set_filters((!filters.is_empty()).then_some(filters))
+        .set_group_ids(q.and_then(|q| q.physical()).map(|p| vec![p]));
+    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
+    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeSecurityGroups", e)))?;
+    Ok(pages
+        .into_iter()
+        .flat_map(|p| p.security_groups.unwrap_or_default())
+        .collect())
+}
+
+pub(super) async fn list(c: &Clients, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+    Ok(describe(c, Some(q), Vec::new())
+        .await?
+        .iter()
+        .filter_map(to_observed)
+        .collect())
+}
+
+pub(super) async fn create(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    r: &Reader<'_>,
+) -> Result<Observed, CloudError> {
+    let tags = create_tags(scope, id, r)?;
+    let rules = desired_rules(r)?;
+    let name = r.str("group_name")?;
+    let vpc_id = r.str("vpc_id")?;
+    let out = c
+        .ec2
+        .create_security_group()
+        .group_name(name)
+        .description(r.str("description")?)
+        .vpc_id(vpc_id)
+        .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
+        .send()
+        .await
+        .map_err(|e| api_err("ec2:CreateSecurityGroup", e));
+    let group_id = match out {
+        Ok(out) => out
+            .group_id()
+            .ok_or_else(|| CloudError::Other("ec2:CreateSecurityGroup returned no id".into()))?
+            .to_string(),
+        Err(CloudError::Api { code, .. }) if code == "InvalidGroup.Duplicate" => {
+            // The name is taken in this VPC by a group that is not this resource of the stack
+            // (create looked for that first).
+            let found = describe(
+                c,
+                None,
+                vec![filter("group-name", &[name]), filter("vpc-id", &[vpc_id])],
+            )
+            .await?;
+            let owner = found.first().map(|g| tag_map(g.tags())).unwrap_or_default();
+            return Err(CloudError::Other(format!(
+                "security group {name} already exists in {vpc_id} and is not {id} of stack {} \
+                 (its tags: {}={}, {}={}); delete or rename that group, then apply again",
+                scope.stack,
+                TAG_STACK,
+                owner.get(TAG_STACK).map_or("(none)", String::as_str),
+                TAG_ID,
+                owner.get(TAG_ID).map_or("(none)", String::as_str),
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    authorize(c, &group_id, &rules).await?;
+    let mut fields = r.fields.clone();
+    fields.remove("tags");
+    fields.insert(
+        "ingress".into(),
+        Value::List(rules.iter().map(Rule::to_value).collect()),
+    );
+    Ok(observed(
+        Kind::SecurityGroup,
+        &group_id,
+        tags,
+        fields,
+        BTreeMap::new(),
+        "available",
+    ))
+}
+
+async fn authorize(c: &Clients, group_id: &str, rules: &[Rule]) -> Result<(), CloudError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    c.ec2
+        .authorize_security_group_ingress()
+        .group_id(group_id)
+        .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
+        .send()
+        .await
+        .map_err(|e| api_err("ec2:AuthorizeSecurityGroupIngress", e))?;
+    Ok(())
+}
+
+pub(super) async fn update(
+    c: &Clients,
+    current: &Observed,
+    r: &Reader<'_>,
+    changed: &[&str],
+) -> Result<(), CloudError> {
+    let group_id = current.physical_id.as_str();
+    for f in changed {
+        if *f != "ingress" {
+            return Err(super::not_in_place(r, f));
+        }
+        // The rules as they are now, so the calls are exactly the difference.
+        let now = describe(c, Some(Query::Physical(group_id)), Vec::new())
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CloudError::NotFound(format!("security group {group_id}")))?;
+        let have = rules_of(now.ip_permissions());
+        let want = desired_rules(r)?;
+        let (add, remove, describe_only) = rule_changes(&have, &want);
+        // Authorize first so that traffic allowed before and after never stops in between.
+        authorize(c, group_id, &add).await?;
+        if !remove.is_empty() {
+            c.ec2
+                .revoke_security_group_ingress()
+                .group_id(group_id)
+                .set_ip_permissions(Some(remove.iter().map(Rule::to_permission).collect()))
+                .send()
+                .await
+                .map_err(|e| api_err("ec2:RevokeSecurityGroupIngress", e))?;
+        }
+        if !describe_only.is_empty() {
+            c.ec2
+                .update_security_group_rule_descriptions_ingress()
+                .group_id(group_id)
+                .set_ip_permissions(Some(
+                    describe_only.iter().map(Rule::to_permission).collect(),
+                ))
+                .send()
+                .await
+                .map_err(|e| api_err("ec2:UpdateSecurityGroupRuleDescriptionsIngress", e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(from: i64, kind: &'static str, source: &str, desc: &str) -> Rule {
+        Rule {
+            protocol: "tcp".into(),
+            from_port: from,
+            to_port: from,
+            source_kind: kind,
+            source: source.into(),
+            description: desc.into(),
+        }
+    }
+
+    #[test]
+    fn permissions_split_into_one_rule_per_source() {
+        let perm = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443)
+            .ip_ranges(
+                IpRange::builder()
+                    .cidr_ip("0.0.0.0/0")
+                    .description("https")
+                    .build(),
+            )
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id("sg-1").build())
+            .build();
+        let rules = rules_of(&[perm]);
+        assert_eq!(
+            rules,
+            [
+                rule(443, "cidr", "0.0.0.0/0", "https"),
+                rule(443, "source_group_id", "sg-1", "")
+            ]
+        );
+        let v = rules[0].to_value();
+        assert_eq!(Rule::from_value(&v).unwrap(), rules[0]);
+        assert_eq!(
+            v.to_json().to_string(),
+            r#"{"cidr":"0.0.0.0/0","description":"https","from_port":443,"protocol":"tcp","to_port":443}"#
+        );
+    }
+
+    #[test]
+    fn changes_are_exactly_the_difference() {
+        let have = [
+            rule(80, "source_group_id", "sg-a", "web"),
+            rule(22, "cidr", "10.0.0.0/8", "ssh"),
+        ];
+        let want = [
+            rule(80, "source_group_id", "sg-a", "http from alb"),
+            rule(443, "cidr", "0.0.0.0/0", ""),
+        ];
+        let (add, remove, describe) = rule_changes(&have, &want);
+        assert_eq!(add, [rule(443, "cidr", "0.0.0.0/0", "")]);
+        assert_eq!(remove, [rule(22, "cidr", "10.0.0.0/8", "ssh")]);
+        assert_eq!(
+            describe,
+            [rule(80, "source_group_id", "sg-a", "http from alb")]
+        );
+        let (a, r, d) = rule_changes(&want, &want);
+        assert!(a.is_empty() && r.is_empty() && d.is_empty());
+    }
+}
