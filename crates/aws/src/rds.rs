@@ -1490,7 +1490,60 @@ pub async fn delete(
 // ---------------------------------------------------------------------------------------------
 // poll
 
-fn readiness(status: &str, want: Want, observed: Option<Observed>) -> Readiness {
+/// The managed fields a modification applied immediately has not reached yet. Right after
+/// ModifyDBInstance the status can still read `available` while these are set; the instance is
+/// not ready (a read-back would see the old values) until they are applied.
+fn pending_instance_changes(db: &DbInstance) -> Vec<&'static str> {
+    let Some(p) = db.pending_modified_values() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if p.db_instance_class().is_some() {
+        out.push("instance_class");
+    }
+    if p.allocated_storage().is_some() {
+        out.push("allocated_storage");
+    }
+    if p.storage_type().is_some() {
+        out.push("storage_type");
+    }
+    if p.multi_az().is_some() {
+        out.push("multi_az");
+    }
+    if p.backup_retention_period().is_some() {
+        out.push("backup_retention_period");
+    }
+    if p.engine_version().is_some() {
+        out.push("engine_version");
+    }
+    if p.db_subnet_group_name().is_some() {
+        out.push("db_subnet_group_name");
+    }
+    out
+}
+
+fn pending_cluster_changes(cl: &DbCluster) -> Vec<&'static str> {
+    let Some(p) = cl.pending_modified_values() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if p.engine_version().is_some() {
+        out.push("engine_version");
+    }
+    if p.backup_retention_period().is_some() {
+        out.push("backup_retention_period");
+    }
+    out
+}
+
+/// States in which the database serves clients with every applied setting: `available`, and
+/// `storage-optimization` (after a storage change: the new size is in effect, RDS reorganizes in
+/// the background for up to hours).
+fn serving(status: &str) -> bool {
+    matches!(status, "available" | "storage-optimization")
+}
+
+fn readiness(status: &str, pending: &[&str], want: Want, observed: Option<Observed>) -> Readiness {
     match want {
         Want::Gone => match status {
             "deleted" => Readiness::Gone,
@@ -1499,7 +1552,9 @@ fn readiness(status: &str, want: Want, observed: Option<Observed>) -> Readiness 
         Want::Ready => {
             if FAILED_STATES.contains(&status) {
                 Readiness::Failed(status.to_string())
-            } else if status == "available" {
+            } else if serving(status) && !pending.is_empty() {
+                Readiness::Pending(format!("{status}, applying {}", pending.join(", ")))
+            } else if serving(status) {
                 match observed {
                     Some(o) => Readiness::Ready(o),
                     None => {
@@ -1557,6 +1612,7 @@ pub async fn poll(
             None => Ok(Readiness::Gone),
             Some(cl) => Ok(readiness(
                 cl.status().unwrap_or_default(),
+                &pending_cluster_changes(&cl),
                 want,
                 cluster_observed(scope, &desired, &cl),
             )),
@@ -1565,6 +1621,7 @@ pub async fn poll(
             None => Ok(Readiness::Gone),
             Some(db) => Ok(readiness(
                 db.db_instance_status().unwrap_or_default(),
+                &pending_instance_changes(&db),
                 want,
                 instance_observed(scope, &desired, &db),
             )),
@@ -1586,6 +1643,60 @@ mod tests {
         assert_eq!(canonical_version("8.4.3", Some("8.0")), "8.4.3");
         assert_eq!(canonical_version("8.01", Some("8.0")), "8.01");
         assert_eq!(canonical_version("16.4", None), "16.4");
+    }
+
+    #[test]
+    fn ready_only_when_serving_with_nothing_pending() {
+        let o = Observed {
+            id: "db.instance".into(),
+            kind: Kind::DbInstance,
+            physical_id: "t-db".into(),
+            fields: Fields::new(),
+            attrs: BTreeMap::new(),
+            status: "available".into(),
+        };
+        assert!(matches!(
+            readiness("available", &[], Want::Ready, Some(o.clone())),
+            Readiness::Ready(_)
+        ));
+        assert!(matches!(
+            readiness("storage-optimization", &[], Want::Ready, Some(o.clone())),
+            Readiness::Ready(_)
+        ));
+        assert_eq!(
+            readiness(
+                "available",
+                &["instance_class"],
+                Want::Ready,
+                Some(o.clone())
+            ),
+            Readiness::Pending("available, applying instance_class".into())
+        );
+        assert_eq!(
+            readiness("modifying", &[], Want::Ready, Some(o.clone())),
+            Readiness::Pending("modifying".into())
+        );
+        assert_eq!(
+            readiness("incompatible-parameters", &[], Want::Ready, Some(o.clone())),
+            Readiness::Failed("incompatible-parameters".into())
+        );
+        assert_eq!(
+            readiness("deleting", &[], Want::Gone, Some(o)),
+            Readiness::Pending("deleting".into())
+        );
+        let db = DbInstance::builder()
+            .pending_modified_values(
+                aws_sdk_rds::types::PendingModifiedValues::builder()
+                    .db_instance_class("db.r7g.large")
+                    .multi_az(true)
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            pending_instance_changes(&db),
+            ["instance_class", "multi_az"]
+        );
+        assert!(pending_instance_changes(&DbInstance::builder().build()).is_empty());
     }
 
     #[test]
