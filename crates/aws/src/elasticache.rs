@@ -800,6 +800,78 @@ mod tests {
     }
 
     #[test]
+    fn group_fields_come_from_the_group_its_members_and_tags() {
+        use aws_sdk_elasticache::types::{Endpoint, NodeGroup, SecurityGroupMembership};
+        let scope = Scope {
+            stack: "demo".into(),
+            region: "eu-west-1".into(),
+        };
+        let rg = ReplicationGroup::builder()
+            .replication_group_id("demo-redis")
+            .description("sessions")
+            .status("available")
+            .member_clusters("demo-redis-001")
+            .member_clusters("demo-redis-002")
+            .automatic_failover(AutomaticFailoverStatus::Enabled)
+            .multi_az(MultiAzStatus::Enabled)
+            .cache_node_type("cache.t4g.small")
+            .transit_encryption_enabled(true)
+            .at_rest_encryption_enabled(true)
+            .auth_token_enabled(true)
+            .engine("redis")
+            .arn("arn:aws:elasticache:eu-west-1:1:replicationgroup:demo-redis")
+            .node_groups(
+                NodeGroup::builder()
+                    .primary_endpoint(Endpoint::builder().address("master.x").port(6379).build())
+                    .reader_endpoint(Endpoint::builder().address("replica.x").port(6379).build())
+                    .build(),
+            )
+            .build();
+        let member = CacheCluster::builder()
+            .replication_group_id("demo-redis")
+            .engine_version("7.1.0")
+            .cache_subnet_group_name("demo-cache")
+            .security_groups(
+                SecurityGroupMembership::builder()
+                    .security_group_id("sg-2")
+                    .build(),
+            )
+            .security_groups(
+                SecurityGroupMembership::builder()
+                    .security_group_id("sg-1")
+                    .build(),
+            )
+            .build();
+        let tags = BTreeMap::from([
+            (TAG_STACK.to_string(), "demo".to_string()),
+            (TAG_ID.to_string(), "cache.redis".to_string()),
+            (TAG_AUTH_SECRET.to_string(), "arn:secret".to_string()),
+        ]);
+        let o =
+            replication_group_observed(&scope, Some("7.1"), &rg, tags.clone(), &[member]).unwrap();
+        assert_eq!(o.id.as_str(), "cache.redis");
+        assert_eq!(o.fields["engine_version"], Value::str("7.1"));
+        assert_eq!(o.fields["num_cache_clusters"], Value::Int(2));
+        assert_eq!(o.fields["automatic_failover"], Value::Bool(true));
+        assert_eq!(o.fields["multi_az"], Value::Bool(true));
+        assert_eq!(
+            o.fields["cache_subnet_group_name"],
+            Value::str("demo-cache")
+        );
+        assert_eq!(
+            o.fields["security_group_ids"],
+            Value::strs(["sg-1", "sg-2"])
+        );
+        assert_eq!(o.fields["auth_token_secret_arn"], Value::str("arn:secret"));
+        assert_eq!(o.fields["port"], Value::Int(6379));
+        assert_eq!(o.attrs["primary_endpoint"], "master.x");
+        assert_eq!(o.attrs["reader_endpoint"], "replica.x");
+        // Another stack's group is not ours.
+        let other = BTreeMap::from([(TAG_STACK.to_string(), "other".to_string())]);
+        assert!(replication_group_observed(&scope, None, &rg, other, &[]).is_none());
+    }
+
+    #[test]
     fn candidates_need_the_stack_prefix() {
         let scope = Scope {
             stack: "demo".into(),

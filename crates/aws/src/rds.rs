@@ -1700,6 +1700,70 @@ mod tests {
     }
 
     #[test]
+    fn members_report_no_storage_backup_or_credential_fields() {
+        use aws_sdk_rds::types::{DbParameterGroupStatus, Endpoint, MasterUserSecret};
+        let scope = Scope {
+            stack: "demo".into(),
+            region: "eu-west-1".into(),
+        };
+        let tags = |id: &str| {
+            vec![
+                Tag::builder().key(TAG_STACK).value("demo").build(),
+                Tag::builder().key(TAG_ID).value(id).build(),
+            ]
+        };
+        let standalone = DbInstance::builder()
+            .db_instance_identifier("demo-db")
+            .engine("mysql")
+            .engine_version("8.0.39")
+            .allocated_storage(20)
+            .master_username("moodle")
+            .endpoint(Endpoint::builder().address("demo-db.x").port(3306).build())
+            .master_user_secret(MasterUserSecret::builder().secret_arn("arn:secret").build())
+            .db_parameter_groups(
+                DbParameterGroupStatus::builder()
+                    .db_parameter_group_name("demo-mysql8-0")
+                    .parameter_apply_status("pending-reboot")
+                    .build(),
+            )
+            .set_tag_list(Some(tags("db.instance")))
+            .build();
+        let desired =
+            [Resource::new("db.instance", Kind::DbInstance).with("engine_version", "8.0")];
+        let o = instance_observed(&scope, &desired, &standalone).unwrap();
+        assert_eq!(o.fields["engine_version"], Value::str("8.0"));
+        assert_eq!(o.fields["allocated_storage"], Value::Int(20));
+        assert_eq!(o.fields["port"], Value::Int(3306));
+        assert_eq!(
+            o.fields["parameter_group_name"],
+            Value::str("demo-mysql8-0")
+        );
+        assert_eq!(o.attrs["secret_arn"], "arn:secret");
+        assert_eq!(o.attrs["endpoint"], "demo-db.x");
+        assert_eq!(o.attrs["parameter_apply_status"], "pending-reboot");
+
+        let member = DbInstance::builder()
+            .db_instance_identifier("demo-db-1")
+            .engine("aurora-mysql")
+            .db_cluster_identifier("demo-db")
+            .allocated_storage(1)
+            .backup_retention_period(7)
+            .master_username("moodle")
+            .set_tag_list(Some(tags("db.instance.1")))
+            .build();
+        let o = instance_observed(&scope, &[], &member).unwrap();
+        assert_eq!(o.fields["cluster_identifier"], Value::str("demo-db"));
+        for absent in [
+            "allocated_storage",
+            "backup_retention_period",
+            "master_username",
+            "port",
+        ] {
+            assert!(!o.fields.contains_key(absent), "{absent}");
+        }
+    }
+
+    #[test]
     fn static_or_unknown_parameters_wait_for_a_reboot() {
         assert_eq!(apply_method(Some("dynamic")), ApplyMethod::Immediate);
         assert_eq!(apply_method(Some("static")), ApplyMethod::PendingReboot);
