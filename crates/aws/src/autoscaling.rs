@@ -67,7 +67,9 @@ fn sdk_tags(name: &str, tags: &Tags) -> Vec<Tag> {
                 .resource_type("auto-scaling-group")
                 .key(k)
                 .value(v)
-                .propagate_at_launch(true)
+                // The instances are the group's, not the resource `moodlestack:id` names: they
+                // get every tag but that one.
+                .propagate_at_launch(k != TAG_ID)
                 .build()
         })
         .collect()
