@@ -11,9 +11,11 @@ use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(name = "moodlestack", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 success (a stack with only warnings is valid); 1 error \
+#[command(
+    after_help = "Exit codes: 0 success (a stack with only warnings is valid); 1 error \
 (invalid stack file, AWS error, refused plan); 2 changes present (plan --detailed-exitcode) or a \
-command-line usage error; 130 interrupted.")]
+command-line usage error; 130 interrupted."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -23,7 +23,10 @@ pub fn load_stack(g: &Global, path: &Path) -> Result<Stack, u8> {
 /// [`load_stack`], keeping where each field came from (for checks that point into the file
 /// later, e.g. [`moodlestack_stack::check_image_architecture`]).
 pub fn load_stack_sourced(g: &Global, path: &Path) -> Result<moodlestack_stack::Loaded, u8> {
-    let options = LoadOptions { name: g.name.clone(), set: g.set.clone() };
+    let options = LoadOptions {
+        name: g.name.clone(),
+        set: g.set.clone(),
+    };
     match moodlestack_stack::load(path, &options) {
         Ok(loaded) => {
             if !g.quiet {
@@ -43,7 +46,9 @@ pub fn color_stdout(g: &Global) -> bool {
     match g.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
     }
 }
 
@@ -52,13 +57,18 @@ pub fn color_stderr(g: &Global) -> bool {
     match g.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
     }
 }
 
 /// The stack's scope for cloud calls.
 pub fn scope(stack: &Stack) -> moodlestack_model::Scope {
-    moodlestack_model::Scope { stack: stack.name.clone(), region: stack.region.clone() }
+    moodlestack_model::Scope {
+        stack: stack.name.clone(),
+        region: stack.region.clone(),
+    }
 }
 
 /// The AWS cloud for the stack's region (credentials, profiles and `AWS_ENDPOINT_URL` from the
@@ -85,13 +95,16 @@ pub async fn resolve_image(
 ) -> anyhow::Result<moodlestack_graph::Image> {
     let image_id = match &stack.ami.id {
         Some(id) => id.clone(),
-        None => cloud.resolve_parameter(&stack.ami.ssm_parameter).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot resolve the AMI from SSM parameter {}: {e}\n  \
+        None => cloud
+            .resolve_parameter(&stack.ami.ssm_parameter)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot resolve the AMI from SSM parameter {}: {e}\n  \
                  fix: set `ami.id` in the stack file, or check the parameter name and region",
-                stack.ami.ssm_parameter
-            )
-        })?,
+                    stack.ami.ssm_parameter
+                )
+            })?,
     };
     let info = cloud.image(&image_id).await?.ok_or_else(|| {
         anyhow::anyhow!(

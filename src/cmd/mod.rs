@@ -19,24 +19,57 @@ pub fn run(cli: Cli) -> ExitCode {
     let code: u8 = match cli.command {
         Command::Validate { stack } => validate::run(&g, &stack),
         Command::Schema => schema::run(&g),
-        Command::Render { stack, out, offline } => render::run(&g, &stack, &out, offline),
-        Command::Plan { stack, json, detailed_exitcode, out, allow_data_loss } => plan::run(
+        Command::Render {
+            stack,
+            out,
+            offline,
+        } => render::run(&g, &stack, &out, offline),
+        Command::Plan {
+            stack,
+            json,
+            detailed_exitcode,
+            out,
+            allow_data_loss,
+        } => plan::run(
             &g,
             &stack,
-            plan::Options { json, detailed_exitcode, out, allow_data_loss },
+            plan::Options {
+                json,
+                detailed_exitcode,
+                out,
+                allow_data_loss,
+            },
         ),
-        Command::Apply { target, auto_approve, allow_data_loss, parallelism } => apply::run(
+        Command::Apply {
+            target,
+            auto_approve,
+            allow_data_loss,
+            parallelism,
+        } => apply::run(
             &g,
             &target,
-            apply::Options { auto_approve, allow_data_loss, parallelism },
+            apply::Options {
+                auto_approve,
+                allow_data_loss,
+                parallelism,
+            },
         ),
-        Command::Destroy { stack, auto_approve, skip_final_snapshot, allow_data_loss, parallelism } => {
-            destroy::run(
-                &g,
-                &stack,
-                destroy::Options { auto_approve, skip_final_snapshot, allow_data_loss, parallelism },
-            )
-        }
+        Command::Destroy {
+            stack,
+            auto_approve,
+            skip_final_snapshot,
+            allow_data_loss,
+            parallelism,
+        } => destroy::run(
+            &g,
+            &stack,
+            destroy::Options {
+                auto_approve,
+                skip_final_snapshot,
+                allow_data_loss,
+                parallelism,
+            },
+        ),
         Command::Outputs { stack, json } => outputs::run(&g, &stack, json),
     };
     if g.stats {

@@ -1,12 +1,226 @@
-//! `moodlestack render`.
+//! `moodlestack render`: writes every file moodlestack renders for the nodes (user-data,
+//! config.php, vhost, php-fpm pool, php.ini, secrets reader, Spot watcher, cron) into a
+//! directory, for review and for diffs in CI. Endpoints come from the live stack when it exists;
+//! whatever is not known yet is shown as a clear placeholder.
 
-#[allow(unused_imports)]
+use super::common::{self, EXIT_ERROR, EXIT_OK};
 use crate::Global;
-#[allow(unused_imports)]
+use moodlestack_model::Cloud;
+use moodlestack_render::Endpoints;
+use moodlestack_stack::Stack;
+use std::collections::BTreeMap;
 use std::path::Path;
 
-// TODO: owned by the render work.
-pub fn run(_g: &Global, _stack: &Path, _out: &Path, _offline: bool) -> u8 {
-    eprintln!("moodlestack render: not built yet");
-    1
+pub fn run(g: &Global, stack_path: &Path, out: &Path, offline: bool) -> u8 {
+    let stack = match common::load_stack(g, stack_path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let endpoints = if offline {
+        if !g.quiet {
+            eprintln!(
+                "offline: database, Redis and EFS endpoints are shown as placeholders \
+                 (known after apply)"
+            );
+        }
+        Endpoints::placeholders(&stack)
+    } else {
+        match live_attrs(&stack) {
+            Ok(attrs) => {
+                let (e, missing) = endpoints_from_attrs(&stack, &attrs);
+                if !missing.is_empty() && !g.quiet {
+                    eprintln!(
+                        "not in the live stack yet (shown as placeholders, known after apply): {}",
+                        missing.join(", ")
+                    );
+                }
+                e
+            }
+            Err(e) => {
+                eprintln!(
+                    "moodlestack render: cannot read the live stack {} in {}: {e:#}\n  fix: check \
+                     the AWS credentials and region (AWS_PROFILE, AWS_ENDPOINT_URL), or render \
+                     without AWS: moodlestack render {} --out {} --offline",
+                    stack.name,
+                    stack.region,
+                    stack_path.display(),
+                    out.display()
+                );
+                return EXIT_ERROR;
+            }
+        }
+    };
+    let files = match moodlestack_render::all_files(&stack, &endpoints) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("moodlestack render: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    match write_files(out, &files) {
+        Ok(()) => {
+            if !g.quiet {
+                println!("Wrote {} files to {}:", files.len(), out.display());
+                for f in &files {
+                    println!("  {:<64} {:>6} bytes", f.path, f.content.len());
+                }
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("moodlestack render: {e}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// The observed attributes of the stack's resources, by logical id.
+fn live_attrs(stack: &Stack) -> anyhow::Result<BTreeMap<String, BTreeMap<String, String>>> {
+    // `observe` takes the desired graph only for the names of what it cannot find by tag.
+    // Rendering launches nothing, so the graph is built with a stand-in image instead of
+    // resolving the AMI (two AWS calls and a permission render does not need).
+    let desired = moodlestack_graph::build(stack, &stand_in_image(stack))?;
+    common::runtime().block_on(async {
+        let cloud = common::cloud(stack).await;
+        let observed = cloud.observe(&common::scope(stack), &desired).await?;
+        Ok(observed
+            .into_iter()
+            .map(|o| (o.id.to_string(), o.attrs))
+            .collect())
+    })
+}
+
+/// An image of the nodes' architecture (from the instance type table), never launched.
+fn stand_in_image(stack: &Stack) -> moodlestack_graph::Image {
+    let arch = moodlestack_stack::instance_types::lookup(&stack.stable.instance_type)
+        .map(|t| t.arch.as_str())
+        .unwrap_or("x86_64");
+    moodlestack_graph::Image {
+        image_id: "ami-00000000000000000".into(),
+        architecture: arch.into(),
+        root_device_name: "/dev/sda1".into(),
+    }
+}
+
+/// The endpoints from observed attributes (`db.instance` or, for Aurora, `db.cluster`:
+/// `endpoint`, `port`, `secret_arn`; `cache.redis`: `primary_endpoint`, `port`; `cache.auth`:
+/// `arn`; `files.fs`: `id`), with placeholders for what is missing, and the list of what is.
+pub fn endpoints_from_attrs(
+    stack: &Stack,
+    attrs: &BTreeMap<String, BTreeMap<String, String>>,
+) -> (Endpoints, Vec<String>) {
+    let placeholders = Endpoints::placeholders(stack);
+    let db = if stack.database.engine.is_aurora() {
+        "db.cluster"
+    } else {
+        "db.instance"
+    };
+    let mut missing = Vec::new();
+    let mut take = |id: &str, attr: &str, fallback: &str| -> String {
+        match attrs.get(id).and_then(|a| a.get(attr)) {
+            Some(v) if !v.is_empty() => v.clone(),
+            _ => {
+                missing.push(format!("{id}.{attr}"));
+                fallback.to_string()
+            }
+        }
+    };
+    let e = Endpoints {
+        region: stack.region.clone(),
+        db_host: take(db, "endpoint", &placeholders.db_host),
+        db_port: take(db, "port", &placeholders.db_port),
+        db_secret_arn: take(db, "secret_arn", &placeholders.db_secret_arn),
+        redis_host: take("cache.redis", "primary_endpoint", &placeholders.redis_host),
+        redis_port: take("cache.redis", "port", &placeholders.redis_port),
+        redis_auth_secret_arn: placeholders
+            .redis_auth_secret_arn
+            .as_ref()
+            .map(|p| take("cache.auth", "arn", p)),
+        efs_id: take("files.fs", "id", &placeholders.efs_id),
+    };
+    (e, missing)
+}
+
+fn write_files(out: &Path, files: &[moodlestack_render::RenderedFile]) -> Result<(), String> {
+    for f in files {
+        let path = out.join(&f.path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        std::fs::write(&path, &f.content)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        #[cfg(unix)]
+        if f.content.starts_with("#!") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| format!("cannot make {} executable: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(json: &str) -> Stack {
+        serde_json::from_str(json).unwrap()
+    }
+
+    const BASE: &str = r#"{"name": "t", "region": "eu-west-1", "database": {},
+        "load_balancer": {},
+        "moodle": {"wwwroot": "https://m.example.org", "admin_email": "a@example.org"}}"#;
+
+    fn attrs(pairs: &[(&str, &str, &str)]) -> BTreeMap<String, BTreeMap<String, String>> {
+        let mut m: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (id, k, v) in pairs {
+            m.entry(id.to_string())
+                .or_default()
+                .insert(k.to_string(), v.to_string());
+        }
+        m
+    }
+
+    #[test]
+    fn live_values_by_logical_id() {
+        let s = stack(BASE);
+        let (e, missing) = endpoints_from_attrs(
+            &s,
+            &attrs(&[
+                ("db.instance", "endpoint", "t-db.x.rds.amazonaws.com"),
+                ("db.instance", "port", "3306"),
+                ("db.instance", "secret_arn", "arn:db"),
+                (
+                    "cache.redis",
+                    "primary_endpoint",
+                    "master.t-redis.x.cache.amazonaws.com",
+                ),
+                ("cache.redis", "port", "6379"),
+                ("cache.auth", "arn", "arn:auth"),
+                ("files.fs", "id", "fs-1"),
+            ]),
+        );
+        assert!(missing.is_empty(), "{missing:?}");
+        assert_eq!(e.db_host, "t-db.x.rds.amazonaws.com");
+        assert_eq!(e.redis_auth_secret_arn.as_deref(), Some("arn:auth"));
+        assert_eq!(e.efs_id, "fs-1");
+    }
+
+    #[test]
+    fn aurora_reads_the_cluster_and_missing_values_are_placeholders() {
+        let s = stack(&BASE.replace(
+            r#""database": {}"#,
+            r#""database": {"engine": "aurora-mysql"}"#,
+        ));
+        let (e, missing) =
+            endpoints_from_attrs(&s, &attrs(&[("db.cluster", "endpoint", "c.cluster-x.rds")]));
+        assert_eq!(e.db_host, "c.cluster-x.rds");
+        assert_eq!(e.db_secret_arn, "<db secret arn: known after apply>");
+        assert_eq!(e.efs_id, "<efs id: known after apply>");
+        assert_eq!(e.db_port, "3306");
+        assert!(missing.contains(&"db.cluster.secret_arn".to_string()));
+        assert!(missing.contains(&"files.fs.id".to_string()));
+        assert!(missing.contains(&"cache.auth.arn".to_string()));
+    }
 }

@@ -38,17 +38,25 @@ pub async fn timed<T>(phase: &'static str, fut: impl Future<Output = T>) -> T {
 /// The report printed by `--stats`.
 pub fn report(total: Duration) -> String {
     let mut out = String::from("\nAWS requests:\n");
-    let counts = REQUESTS.get().map(RequestStats::snapshot).unwrap_or_default();
+    let counts = REQUESTS
+        .get()
+        .map(RequestStats::snapshot)
+        .unwrap_or_default();
     if counts.is_empty() {
         out.push_str("  (none)\n");
     }
     for c in &counts {
         let kind = if c.mutating { "write" } else { "read" };
-        out.push_str(&format!("  {:>5}  {:<5} {}:{}\n", c.count, kind, c.service, c.operation));
+        out.push_str(&format!(
+            "  {:>5}  {:<5} {}:{}\n",
+            c.count, kind, c.service, c.operation
+        ));
     }
     let requests: u64 = counts.iter().map(|c| c.count).sum();
     let mutating: u64 = counts.iter().filter(|c| c.mutating).map(|c| c.count).sum();
-    out.push_str(&format!("  {requests:>5}  total ({mutating} mutating)\n\nWall time:\n"));
+    out.push_str(&format!(
+        "  {requests:>5}  total ({mutating} mutating)\n\nWall time:\n"
+    ));
     let phases = PHASES.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for (phase, d) in &phases {
         out.push_str(&format!("  {:>9.3} s  {phase}\n", d.as_secs_f64()));

@@ -45,7 +45,11 @@ pub fn run(g: &Global, path: &Path) -> u8 {
             s.database.engine.rds_name(),
             s.database.engine_version(),
             s.database.instance_class,
-            if s.database.multi_az { ", Multi-AZ" } else { "" }
+            if s.database.multi_az {
+                ", Multi-AZ"
+            } else {
+                ""
+            }
         );
         println!(
             "  web fleet   {}-{} of {} (On-Demand base {}, {})",

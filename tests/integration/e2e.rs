@@ -27,13 +27,20 @@ fn ms(emu: &Emulator, args: &[&str]) -> (i32, String, String) {
         .output()
         .expect("run moodlestack");
     let code = out.status.code().unwrap_or(-1);
-    (code, String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        code,
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 /// Runs and asserts the exit code, showing both streams on failure.
 fn ms_ok(emu: &Emulator, args: &[&str], want: i32) -> String {
     let (code, out, err) = ms(emu, args);
-    assert_eq!(code, want, "moodlestack {args:?} exited {code}\n--- stdout\n{out}\n--- stderr\n{err}");
+    assert_eq!(
+        code, want,
+        "moodlestack {args:?} exited {code}\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
     out
 }
 
@@ -42,7 +49,10 @@ fn plan_changes(emu: &Emulator, args: &[&str]) -> BTreeSet<(String, String, Vec<
     let mut full = vec!["plan", "--json"];
     full.extend_from_slice(args);
     let (code, out, err) = ms(emu, &full);
-    assert!(code == 0 || code == 2, "plan failed ({code}):\n{err}\n{out}");
+    assert!(
+        code == 0 || code == 2,
+        "plan failed ({code}):\n{err}\n{out}"
+    );
     let plan: J = serde_json::from_str(&out).unwrap_or_else(|e| panic!("plan JSON: {e}\n{out}"));
     plan["changes"]
         .as_array()
@@ -52,7 +62,11 @@ fn plan_changes(emu: &Emulator, args: &[&str]) -> BTreeSet<(String, String, Vec<
         .map(|c| {
             let mut fields: Vec<String> = c["fields"]
                 .as_array()
-                .map(|f| f.iter().map(|f| f["field"].as_str().unwrap_or("").to_string()).collect())
+                .map(|f| {
+                    f.iter()
+                        .map(|f| f["field"].as_str().unwrap_or("").to_string())
+                        .collect()
+                })
                 .unwrap_or_default();
             fields.sort();
             (
@@ -67,11 +81,14 @@ fn plan_changes(emu: &Emulator, args: &[&str]) -> BTreeSet<(String, String, Vec<
 /// A self-signed certificate imported into the emulator's ACM (the HTTPS listener needs one that
 /// exists). Uses the moto virtualenv's boto3: the test binary has no ACM client.
 fn import_certificate(emu: &Emulator) -> String {
-    let python = PathBuf::from(
-        std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into()),
-    )
-    .with_file_name("python");
-    let python = if python.exists() { python } else { PathBuf::from("python3") };
+    let python =
+        PathBuf::from(std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into()))
+            .with_file_name("python");
+    let python = if python.exists() {
+        python
+    } else {
+        PathBuf::from("python3")
+    };
     let script = r#"
 import boto3, datetime, os
 from cryptography import x509
@@ -97,7 +114,11 @@ print(arn)
         .envs(emu.env())
         .output()
         .expect("run python to import a certificate");
-    assert!(out.status.success(), "import certificate: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "import certificate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -129,7 +150,10 @@ async fn clients(emu: &Emulator) -> Clients {
 }
 
 fn stack_filter(stack: &str) -> aws_sdk_ec2::types::Filter {
-    aws_sdk_ec2::types::Filter::builder().name("tag:moodlestack:stack").values(stack).build()
+    aws_sdk_ec2::types::Filter::builder()
+        .name("tag:moodlestack:stack")
+        .values(stack)
+        .build()
 }
 
 /// The EC2 id of the resource whose `moodlestack:id` tag is `id`.
@@ -137,8 +161,18 @@ async fn ec2_id(c: &Clients, stack: &str, id: &str) -> String {
     let tags = c
         .ec2
         .describe_tags()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("key").values("moodlestack:id").build())
-        .filters(aws_sdk_ec2::types::Filter::builder().name("value").values(id).build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("key")
+                .values("moodlestack:id")
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("value")
+                .values(id)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -148,27 +182,55 @@ async fn ec2_id(c: &Clients, stack: &str, id: &str) -> String {
         let all = c
             .ec2
             .describe_tags()
-            .filters(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(&rid).build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("resource-id")
+                    .values(&rid)
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
-        if all.tags().iter().any(|t| t.key() == Some("moodlestack:stack") && t.value() == Some(stack)) {
+        if all
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("moodlestack:stack") && t.value() == Some(stack))
+        {
             found.push(rid);
         }
     }
     found.sort();
     found.dedup();
-    assert_eq!(found.len(), 1, "{id}: expected one EC2 resource, found {found:?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "{id}: expected one EC2 resource, found {found:?}"
+    );
     found.remove(0)
 }
 
 async fn target_group_arn(c: &Clients, stack: &str) -> String {
-    let tgs = c.elb.describe_target_groups().names(format!("{stack}-web")).send().await.unwrap();
-    tgs.target_groups()[0].target_group_arn().unwrap().to_string()
+    let tgs = c
+        .elb
+        .describe_target_groups()
+        .names(format!("{stack}-web"))
+        .send()
+        .await
+        .unwrap();
+    tgs.target_groups()[0]
+        .target_group_arn()
+        .unwrap()
+        .to_string()
 }
 
 async fn dereg_delay(c: &Clients, tg: &str) -> String {
-    let attrs = c.elb.describe_target_group_attributes().target_group_arn(tg).send().await.unwrap();
+    let attrs = c
+        .elb
+        .describe_target_group_attributes()
+        .target_group_arn(tg)
+        .send()
+        .await
+        .unwrap();
     attrs
         .attributes()
         .iter()
@@ -217,7 +279,9 @@ async fn make_drift(c: &Clients, stack: &str) {
                 .from_port(80)
                 .to_port(80)
                 .user_id_group_pairs(
-                    aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(&alb_sg).build(),
+                    aws_sdk_ec2::types::UserIdGroupPair::builder()
+                        .group_id(&alb_sg)
+                        .build(),
                 )
                 .build(),
         )
@@ -250,8 +314,18 @@ async fn make_drift(c: &Clients, stack: &str) {
         .tag_specifications(
             aws_sdk_ec2::types::TagSpecification::builder()
                 .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
-                .tags(aws_sdk_ec2::types::Tag::builder().key("moodlestack:stack").value(stack).build())
-                .tags(aws_sdk_ec2::types::Tag::builder().key("moodlestack:id").value("sg.stray").build())
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("moodlestack:stack")
+                        .value(stack)
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("moodlestack:id")
+                        .value("sg.stray")
+                        .build(),
+                )
                 .build(),
         )
         .send()
@@ -266,7 +340,10 @@ fn strs(v: &[String]) -> Vec<&str> {
 /// Nothing tagged with `stack` is left in any service.
 async fn assert_nothing_left(c: &Clients, stack: &str) {
     let tags = c.ec2.describe_tags().filters(
-        aws_sdk_ec2::types::Filter::builder().name("key").values("moodlestack:stack").build(),
+        aws_sdk_ec2::types::Filter::builder()
+            .name("key")
+            .values("moodlestack:stack")
+            .build(),
     );
     let tags = tags.send().await.unwrap();
     let mut left: Vec<String> = Vec::new();
@@ -274,27 +351,56 @@ async fn assert_nothing_left(c: &Clients, stack: &str) {
         let id = t.resource_id().unwrap_or_default().to_string();
         // Deleted NAT gateways and terminated instances stay describable for a while on AWS too.
         if id.starts_with("nat-") {
-            let n = c.ec2.describe_nat_gateways().nat_gateway_ids(&id).send().await.unwrap();
+            let n = c
+                .ec2
+                .describe_nat_gateways()
+                .nat_gateway_ids(&id)
+                .send()
+                .await
+                .unwrap();
             if n.nat_gateways().iter().all(|n| {
-                matches!(n.state(), Some(aws_sdk_ec2::types::NatGatewayState::Deleted))
+                matches!(
+                    n.state(),
+                    Some(aws_sdk_ec2::types::NatGatewayState::Deleted)
+                )
             }) {
                 continue;
             }
         }
         if id.starts_with("i-") {
-            let r = c.ec2.describe_instances().instance_ids(&id).send().await.unwrap();
-            let terminated = r.reservations().iter().flat_map(|r| r.instances()).all(|i| {
-                i.state().and_then(|s| s.name())
-                    == Some(&aws_sdk_ec2::types::InstanceStateName::Terminated)
-            });
+            let r = c
+                .ec2
+                .describe_instances()
+                .instance_ids(&id)
+                .send()
+                .await
+                .unwrap();
+            let terminated = r
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .all(|i| {
+                    i.state().and_then(|s| s.name())
+                        == Some(&aws_sdk_ec2::types::InstanceStateName::Terminated)
+                });
             if terminated {
                 continue;
             }
         }
         left.push(id);
     }
-    let vpcs = c.ec2.describe_vpcs().filters(stack_filter(stack)).send().await.unwrap();
-    left.extend(vpcs.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_string)));
+    let vpcs = c
+        .ec2
+        .describe_vpcs()
+        .filters(stack_filter(stack))
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        vpcs.vpcs()
+            .iter()
+            .filter_map(|v| v.vpc_id().map(str::to_string)),
+    );
     let dbs = c.rds.describe_db_instances().send().await.unwrap();
     left.extend(
         dbs.db_instances()
@@ -313,30 +419,53 @@ async fn assert_nothing_left(c: &Clients, stack: &str) {
     left.extend(
         rgs.replication_groups()
             .iter()
-            .filter(|r| r.replication_group_id().unwrap_or_default().starts_with(&format!("{stack}-")))
+            .filter(|r| {
+                r.replication_group_id()
+                    .unwrap_or_default()
+                    .starts_with(&format!("{stack}-"))
+            })
             .filter_map(|r| r.replication_group_id().map(str::to_string)),
     );
     let lbs = c.elb.describe_load_balancers().send().await.unwrap();
     left.extend(
         lbs.load_balancers()
             .iter()
-            .filter(|l| l.load_balancer_name().unwrap_or_default().starts_with(&format!("{stack}-")))
+            .filter(|l| {
+                l.load_balancer_name()
+                    .unwrap_or_default()
+                    .starts_with(&format!("{stack}-"))
+            })
             .filter_map(|l| l.load_balancer_name().map(str::to_string)),
     );
     let tgs = c.elb.describe_target_groups().send().await.unwrap();
     left.extend(
         tgs.target_groups()
             .iter()
-            .filter(|t| t.target_group_name().unwrap_or_default().starts_with(&format!("{stack}-")))
+            .filter(|t| {
+                t.target_group_name()
+                    .unwrap_or_default()
+                    .starts_with(&format!("{stack}-"))
+            })
             .filter_map(|t| t.target_group_name().map(str::to_string)),
     );
     if asg(c, stack).await.is_some() {
         left.push(format!("{stack}-web (auto scaling group)"));
     }
-    if c.iam.get_role().role_name(format!("{stack}-node")).send().await.is_ok() {
+    if c.iam
+        .get_role()
+        .role_name(format!("{stack}-node"))
+        .send()
+        .await
+        .is_ok()
+    {
         left.push(format!("{stack}-node (IAM role)"));
     }
-    if c.iam.get_instance_profile().instance_profile_name(format!("{stack}-node")).send().await.is_ok()
+    if c.iam
+        .get_instance_profile()
+        .instance_profile_name(format!("{stack}-node"))
+        .send()
+        .await
+        .is_ok()
     {
         left.push(format!("{stack}-node (instance profile)"));
     }
@@ -348,10 +477,19 @@ async fn assert_nothing_left(c: &Clients, stack: &str) {
             .filter(|s| s.tags().iter().any(|t| t.value() == Some(stack)))
             .filter_map(|s| s.name().map(str::to_string)),
     );
-    if c.ssm.get_parameter().name(format!("/moodlestack/{stack}/lease")).send().await.is_ok() {
+    if c.ssm
+        .get_parameter()
+        .name(format!("/moodlestack/{stack}/lease"))
+        .send()
+        .await
+        .is_ok()
+    {
         left.push("the apply lease".into());
     }
-    assert!(left.is_empty(), "destroy left resources tagged with {stack}: {left:?}");
+    assert!(
+        left.is_empty(),
+        "destroy left resources tagged with {stack}: {left:?}"
+    );
 }
 
 /// The whole life of one stack.
@@ -362,7 +500,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     base.extend(extra.iter().map(|s| s.to_string()));
     if stack_file.contains("production") {
         let cert = import_certificate(&emu);
-        base.extend(["--set".into(), format!("load_balancer.certificate_arn={cert}")]);
+        base.extend([
+            "--set".into(),
+            format!("load_balancer.certificate_arn={cert}"),
+        ]);
     }
     let args = |more: &[&str]| -> Vec<String> {
         let mut v = base.clone();
@@ -373,7 +514,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     // 1. A fresh plan creates everything and nothing else.
     let first = plan_changes(&emu, &strs(&args(&[])));
     assert!(first.len() > 25, "expected the whole stack, got {first:?}");
-    assert!(first.iter().all(|(_, action, _)| action == "create"), "{first:?}");
+    assert!(
+        first.iter().all(|(_, action, _)| action == "create"),
+        "{first:?}"
+    );
     let a = args(&["--detailed-exitcode"]);
     let mut plan_args = vec!["plan"];
     plan_args.extend(strs(&a));
@@ -387,14 +531,19 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     ms_ok(&emu, &plan_args, 0);
     let tg = target_group_arn(&c, stack).await;
     let group = asg(&c, stack).await.expect("the auto scaling group exists");
-    assert!(group.capacity_rebalance().unwrap_or(false), "capacity rebalancing is on");
+    assert!(
+        group.capacity_rebalance().unwrap_or(false),
+        "capacity rebalancing is on"
+    );
 
     // 3. Drift behind moodlestack's back shows exactly, and apply repairs it.
     let before_delay = dereg_delay(&c, &tg).await;
     make_drift(&c, stack).await;
     let drift = plan_changes(&emu, &strs(&args(&[])));
-    let ids: BTreeSet<(String, String)> =
-        drift.iter().map(|(id, action, _)| (id.clone(), action.clone())).collect();
+    let ids: BTreeSet<(String, String)> = drift
+        .iter()
+        .map(|(id, action, _)| (id.clone(), action.clone()))
+        .collect();
     let want: BTreeSet<(String, String)> = [
         ("lb.tg", "update"),
         ("sg.web", "update"),
@@ -414,11 +563,22 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
             "net.vpc" => &["tags"],
             _ => &[],
         };
-        assert_eq!(fields, &want_fields.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{id}");
+        assert_eq!(
+            fields,
+            &want_fields
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+            "{id}"
+        );
     }
     ms_ok(&emu, &apply_args, 0);
     ms_ok(&emu, &plan_args, 0);
-    assert_eq!(dereg_delay(&c, &tg).await, before_delay, "deregistration delay repaired");
+    assert_eq!(
+        dereg_delay(&c, &tg).await,
+        before_delay,
+        "deregistration delay repaired"
+    );
     let group = asg(&c, stack).await.expect("asg");
     assert_ne!(group.max_size(), Some(9), "max repaired");
     let sgs = c
@@ -429,7 +589,9 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         .await
         .unwrap();
     assert!(
-        sgs.security_groups().iter().all(|g| g.group_name() != Some(&format!("{stack}-stray"))),
+        sgs.security_groups()
+            .iter()
+            .all(|g| g.group_name() != Some(&format!("{stack}-stray"))),
         "the stray security group is deleted"
     );
 
@@ -445,20 +607,43 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         "moodle.php_version=8.2",
     ]);
     let changed = plan_changes(&emu, &strs(&change));
-    let by_id: std::collections::BTreeMap<&str, (&str, &Vec<String>)> =
-        changed.iter().map(|(id, a, f)| (id.as_str(), (a.as_str(), f))).collect();
+    let by_id: std::collections::BTreeMap<&str, (&str, &Vec<String>)> = changed
+        .iter()
+        .map(|(id, a, f)| (id.as_str(), (a.as_str(), f)))
+        .collect();
     let (asg_action, asg_fields) = by_id.get("web.asg").expect("web.asg changes");
     assert_eq!(*asg_action, "update");
     for f in ["max_size", "instance_types", "launch_template_version"] {
-        assert!(asg_fields.contains(&f.to_string()), "web.asg {f}: {asg_fields:?}");
+        assert!(
+            asg_fields.contains(&f.to_string()),
+            "web.asg {f}: {asg_fields:?}"
+        );
     }
-    assert_eq!(by_id.get("web.lt").map(|x| x.0), Some("update"), "{changed:?}");
+    assert_eq!(
+        by_id.get("web.lt").map(|x| x.0),
+        Some("update"),
+        "{changed:?}"
+    );
     assert!(by_id["web.lt"].1.contains(&"user_data".to_string()));
-    assert_eq!(by_id.get("stable.lt").map(|x| x.0), Some("update"), "{changed:?}");
-    assert_eq!(by_id.get("stable.instance").map(|x| x.0), Some("replace"), "{changed:?}");
-    assert_eq!(by_id.get("db.parameter_group").map(|x| x.0), Some("update"), "{changed:?}");
+    assert_eq!(
+        by_id.get("stable.lt").map(|x| x.0),
+        Some("update"),
+        "{changed:?}"
+    );
+    assert_eq!(
+        by_id.get("stable.instance").map(|x| x.0),
+        Some("replace"),
+        "{changed:?}"
+    );
+    assert_eq!(
+        by_id.get("db.parameter_group").map(|x| x.0),
+        Some("update"),
+        "{changed:?}"
+    );
     assert!(
-        changed.iter().all(|(id, a, _)| a != "delete" && (a != "replace" || id == "stable.instance")),
+        changed
+            .iter()
+            .all(|(id, a, _)| a != "delete" && (a != "replace" || id == "stable.instance")),
         "only the stable instance is replaced: {changed:?}"
     );
     let (_, text, _) = ms(&emu, &{
@@ -466,7 +651,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         v.extend(strs(&change));
         v
     });
-    assert!(text.contains("instance refresh"), "the plan says a rollout starts:\n{text}");
+    assert!(
+        text.contains("instance refresh"),
+        "the plan says a rollout starts:\n{text}"
+    );
 
     let lt_before = c
         .ec2
@@ -475,7 +663,9 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         .send()
         .await
         .unwrap();
-    let version_before = lt_before.launch_templates()[0].default_version_number().unwrap();
+    let version_before = lt_before.launch_templates()[0]
+        .default_version_number()
+        .unwrap();
     let mut apply_change = vec!["apply", "--auto-approve"];
     apply_change.extend(strs(&change));
     ms_ok(&emu, &apply_change, 0);
@@ -486,7 +676,9 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     // End state, read with plain clients.
     let group = asg(&c, stack).await.expect("asg");
     assert_eq!(group.max_size(), Some(5));
-    let policy = group.mixed_instances_policy().expect("mixed instances policy");
+    let policy = group
+        .mixed_instances_policy()
+        .expect("mixed instances policy");
     let types: Vec<&str> = policy
         .launch_template()
         .unwrap()
@@ -503,7 +695,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         .await
         .unwrap();
     let version_after = lt.launch_templates()[0].default_version_number().unwrap();
-    assert!(version_after > version_before, "a new launch template version is the default");
+    assert!(
+        version_after > version_before,
+        "a new launch template version is the default"
+    );
     let data = c
         .ec2
         .describe_launch_template_versions()
@@ -520,7 +715,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, user_data).unwrap(),
     )
     .unwrap();
-    assert!(user_data.contains("php8.2-fpm"), "the new version installs PHP 8.2");
+    assert!(
+        user_data.contains("php8.2-fpm"),
+        "the new version installs PHP 8.2"
+    );
     let refreshes = c
         .asg
         .describe_instance_refreshes()
@@ -528,9 +726,14 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         .send()
         .await
         .unwrap();
-    assert!(!refreshes.instance_refreshes().is_empty(), "an instance refresh was started");
+    assert!(
+        !refreshes.instance_refreshes().is_empty(),
+        "an instance refresh was started"
+    );
     assert_eq!(
-        refreshes.instance_refreshes()[0].preferences().and_then(|p| p.min_healthy_percentage()),
+        refreshes.instance_refreshes()[0]
+            .preferences()
+            .and_then(|p| p.min_healthy_percentage()),
         Some(90)
     );
     let params = c
@@ -544,7 +747,8 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         params
             .parameters()
             .iter()
-            .any(|p| p.parameter_name() == Some("long_query_time") && p.parameter_value() == Some("3")),
+            .any(|p| p.parameter_name() == Some("long_query_time")
+                && p.parameter_value() == Some("3")),
         "the database parameter is set"
     );
 
@@ -559,7 +763,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     ms_ok(&emu, &destroy, 0);
     assert_nothing_left(&c, stack).await;
     let after = plan_changes(&emu, &strs(&change));
-    assert!(after.iter().all(|(_, a, _)| a == "create"), "after destroy only creates: {after:?}");
+    assert!(
+        after.iter().all(|(_, a, _)| a == "create"),
+        "after destroy only creates: {after:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -569,5 +776,10 @@ async fn demo_stack_lifecycle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_stack_lifecycle() {
-    lifecycle("stacks/production.yaml", "e2e-prod", &["--set", &format!("ami.id={AMI}")]).await;
+    lifecycle(
+        "stacks/production.yaml",
+        "e2e-prod",
+        &["--set", &format!("ami.id={AMI}")],
+    )
+    .await;
 }

@@ -31,9 +31,11 @@ fn python() -> PathBuf {
             return beside;
         }
     }
-    let cache = std::env::var_os("MOODLESTACK_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/moodlestack")
-    });
+    let cache = std::env::var_os("MOODLESTACK_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/moodlestack")
+        });
     let venv = cache.join("moto-venv/bin/python");
     if venv.exists() {
         return venv;
@@ -42,7 +44,11 @@ fn python() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Emulator {
@@ -77,7 +83,10 @@ impl Emulator {
                     launcher.display()
                 );
             }
-            assert!(Instant::now() < deadline, "emulator did not answer on port {port} in 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "emulator did not answer on port {port} in 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         emulator
@@ -101,7 +110,11 @@ impl Emulator {
             .region(aws_config::Region::new(REGION))
             .endpoint_url(&self.endpoint)
             .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-                "testing", "testing", None, None, "moodlestack-tests",
+                "testing",
+                "testing",
+                None,
+                None,
+                "moodlestack-tests",
             ))
             .load()
             .await

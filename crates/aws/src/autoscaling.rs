@@ -1,30 +1,634 @@
-//! autoscaling service module. TODO: placeholder signatures; replaced by the module's author.
+//! Auto Scaling: the [`Kind::AutoScalingGroup`] kind (the web fleet).
+//!
+//! The group always runs a MixedInstancesPolicy (launch template id + version, one override per
+//! instance type, the on-demand/spot distribution). It is found with ONE paginated
+//! DescribeAutoScalingGroups filtered by the `moodlestack:stack` tag.
+//!
+//! Updates send the WHOLE MixedInstancesPolicy whenever any part of it changed (valid on AWS, and
+//! moto answers HTTP 500 for an update carrying only the InstancesDistribution). The desired
+//! capacity is sent on creation only: autoscaling owns it afterwards. A new launch template version
+//! starts an instance refresh (minimum healthy 90 %); if a refresh is already running the update
+//! stops before changing anything and says so.
 
+use crate::fields::{api_err, sorted_strs, tags_value, Reader};
 use crate::Clients;
-use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Resource, ResourceId, Scope, Want,
+use aws_sdk_autoscaling::types::{
+    AutoScalingGroup, Filter, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
+    LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences, Tag,
 };
+use moodlestack_model::{
+    identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Resource,
+    ResourceId, Scope, Value, Want, TAG_ID, TAG_STACK,
+};
+use std::collections::{BTreeMap, BTreeSet};
 
-fn todo(what: &str) -> CloudError {
-    CloudError::Other(format!("autoscaling: {what} is not built yet"))
+/// Minimum healthy percentage of the instance refresh a rollout starts.
+pub const REFRESH_MIN_HEALTHY_PERCENTAGE: i32 = 90;
+
+/// The status AWS reports while a group is being deleted.
+const DELETING: &str = "Delete in progress";
+
+/// Fields sent inside the MixedInstancesPolicy: a change to any of them sends the whole policy.
+const POLICY_FIELDS: [&str; 6] = [
+    "launch_template_id",
+    "launch_template_version",
+    "instance_types",
+    "on_demand_base_capacity",
+    "on_demand_percentage_above_base",
+    "spot_allocation_strategy",
+];
+
+type Tags = BTreeMap<String, String>;
+
+fn group_tags(g: &AutoScalingGroup) -> Tags {
+    g.tags()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
 }
 
-pub async fn observe(_c: &Clients, _scope: &Scope, _desired: &[Resource]) -> Result<Vec<Observed>, CloudError> {
-    Ok(Vec::new())
+fn ours(scope: &Scope, tags: &Tags) -> Option<ResourceId> {
+    if tags.get(TAG_STACK) != Some(&scope.stack) {
+        return None;
+    }
+    tags.get(TAG_ID).map(|id| ResourceId(id.clone()))
 }
 
-pub async fn create(_c: &Clients, _scope: &Scope, _id: &ResourceId, _kind: Kind, _fields: &Fields) -> Result<Observed, CloudError> {
-    Err(todo("create"))
+fn sdk_tags(name: &str, tags: &Tags) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .key(k)
+                .value(v)
+                // The instances are the group's, not the resource `moodlestack:id` names: they
+                // get every tag but that one.
+                .propagate_at_launch(k != TAG_ID)
+                .build()
+        })
+        .collect()
 }
 
-pub async fn update(_c: &Clients, _scope: &Scope, _current: &Observed, _fields: &Fields, _changed: &[String]) -> Result<Observed, CloudError> {
-    Err(todo("update"))
+fn api_code(e: &CloudError) -> Option<(&str, &str)> {
+    match e {
+        CloudError::Api { code, message, .. } => Some((code, message)),
+        _ => None,
+    }
 }
 
-pub async fn delete(_c: &Clients, _scope: &Scope, _current: &Observed, _options: &DeleteOptions) -> Result<(), CloudError> {
-    Err(todo("delete"))
+/// Auto Scaling reports a missing group as a ValidationError "... not found".
+fn group_missing(e: &CloudError) -> bool {
+    matches!(api_code(e), Some((code, msg)) if code.contains("NotFound")
+        || (code == "ValidationError" && msg.to_ascii_lowercase().contains("not found")))
 }
 
-pub async fn poll(_c: &Clients, _scope: &Scope, _current: &Observed, _want: Want) -> Result<Readiness, CloudError> {
-    Err(todo("poll"))
+/// The observation of one group (None when it is not the stack's).
+fn observed(scope: &Scope, g: &AutoScalingGroup) -> Option<Observed> {
+    let tags = group_tags(g);
+    let id = ours(scope, &tags)?;
+    let name = g.auto_scaling_group_name().unwrap_or_default().to_string();
+    let mut fields = Fields::new();
+    fields.insert("name".into(), Value::str(&name));
+    let policy = g.mixed_instances_policy();
+    let spec = policy
+        .and_then(|p| p.launch_template())
+        .and_then(|lt| lt.launch_template_specification())
+        .or(g.launch_template());
+    if let Some(spec) = spec {
+        if let Some(id) = spec.launch_template_id() {
+            fields.insert("launch_template_id".into(), Value::str(id));
+        }
+        if let Some(v) = spec.version() {
+            fields.insert("launch_template_version".into(), Value::str(v));
+        }
+    }
+    if let Some(p) = policy {
+        let types = p
+            .launch_template()
+            .map(|lt| {
+                lt.overrides()
+                    .iter()
+                    .filter_map(|o| o.instance_type())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        fields.insert("instance_types".into(), Value::strs(types));
+        if let Some(d) = p.instances_distribution() {
+            if let Some(b) = d.on_demand_base_capacity() {
+                fields.insert("on_demand_base_capacity".into(), Value::Int(b.into()));
+            }
+            if let Some(pct) = d.on_demand_percentage_above_base_capacity() {
+                fields.insert(
+                    "on_demand_percentage_above_base".into(),
+                    Value::Int(pct.into()),
+                );
+            }
+            if let Some(s) = d.spot_allocation_strategy() {
+                fields.insert("spot_allocation_strategy".into(), Value::str(s));
+            }
+        }
+    }
+    if let Some(v) = g.min_size() {
+        fields.insert("min_size".into(), Value::Int(v.into()));
+    }
+    if let Some(v) = g.max_size() {
+        fields.insert("max_size".into(), Value::Int(v.into()));
+    }
+    if let Some(v) = g.desired_capacity() {
+        fields.insert("desired_capacity".into(), Value::Int(v.into()));
+    }
+    fields.insert(
+        "capacity_rebalance".into(),
+        Value::Bool(g.capacity_rebalance().unwrap_or(false)),
+    );
+    let subnets: Vec<String> = g
+        .vpc_zone_identifier()
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    fields.insert("subnet_ids".into(), sorted_strs(subnets));
+    fields.insert(
+        "target_group_arns".into(),
+        sorted_strs(g.target_group_arns().iter().cloned()),
+    );
+    if let Some(h) = g.health_check_type() {
+        fields.insert("health_check_type".into(), Value::str(h));
+    }
+    if let Some(h) = g.health_check_grace_period() {
+        fields.insert("health_check_grace_period".into(), Value::Int(h.into()));
+    }
+    fields.insert("tags".into(), tags_value(tags));
+    let mut attrs = BTreeMap::from([("id".to_string(), name.clone())]);
+    if let Some(arn) = g.auto_scaling_group_arn() {
+        attrs.insert("arn".into(), arn.to_string());
+    }
+    Some(Observed {
+        id,
+        kind: Kind::AutoScalingGroup,
+        physical_id: name,
+        fields,
+        attrs,
+        status: g.status().unwrap_or("active").to_string(),
+    })
+}
+
+pub async fn observe(
+    c: &Clients,
+    scope: &Scope,
+    _desired: &[Resource],
+) -> Result<Vec<Observed>, CloudError> {
+    let mut out = Vec::new();
+    let mut pages = c
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{TAG_STACK}"))
+                .values(&scope.stack)
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| api_err("autoscaling:DescribeAutoScalingGroups", e))?;
+        for g in page.auto_scaling_groups() {
+            if g.status() == Some(DELETING) {
+                continue;
+            }
+            out.extend(observed(scope, g));
+        }
+    }
+    Ok(out)
+}
+
+/// One DescribeAutoScalingGroups for a group name.
+async fn describe(c: &Clients, name: &str) -> Result<Option<AutoScalingGroup>, CloudError> {
+    let resp = c
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(|e| api_err("autoscaling:DescribeAutoScalingGroups", e));
+    match resp {
+        Ok(r) => Ok(r.auto_scaling_groups().first().cloned()),
+        Err(e) if group_missing(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The whole MixedInstancesPolicy from the fields.
+fn mixed_policy(r: &Reader<'_>) -> Result<MixedInstancesPolicy, CloudError> {
+    let spec = LaunchTemplateSpecification::builder()
+        .launch_template_id(r.str("launch_template_id")?)
+        .version(r.str("launch_template_version")?)
+        .build();
+    let overrides: Vec<LaunchTemplateOverrides> = r
+        .strs("instance_types")?
+        .into_iter()
+        .map(|t| LaunchTemplateOverrides::builder().instance_type(t).build())
+        .collect();
+    let mut dist = InstancesDistribution::builder()
+        .on_demand_base_capacity(r.int32("on_demand_base_capacity")?)
+        .on_demand_percentage_above_base_capacity(r.int32("on_demand_percentage_above_base")?);
+    if let Some(s) = r.opt_str("spot_allocation_strategy") {
+        dist = dist.spot_allocation_strategy(s);
+    }
+    Ok(MixedInstancesPolicy::builder()
+        .launch_template(
+            LaunchTemplate::builder()
+                .launch_template_specification(spec)
+                .set_overrides(Some(overrides))
+                .build(),
+        )
+        .instances_distribution(dist.build())
+        .build())
+}
+
+fn opt_i32(r: &Reader<'_>, field: &str) -> Result<Option<i32>, CloudError> {
+    if r.has(field) {
+        r.int32(field).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+pub async fn create(
+    c: &Clients,
+    scope: &Scope,
+    id: &ResourceId,
+    kind: Kind,
+    fields: &Fields,
+) -> Result<Observed, CloudError> {
+    let r = Reader::new(kind, id, fields);
+    let name = r.str("name")?;
+    let mut tags = r.tags()?;
+    tags.extend(identity_tags(scope, id));
+    let subnets = r.strs("subnet_ids")?;
+    let target_groups = if r.has("target_group_arns") {
+        r.strs("target_group_arns")?
+    } else {
+        Vec::new()
+    };
+    let created = c
+        .autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .mixed_instances_policy(mixed_policy(&r)?)
+        .min_size(r.int32("min_size")?)
+        .max_size(r.int32("max_size")?)
+        .set_desired_capacity(opt_i32(&r, "desired_capacity")?)
+        .set_capacity_rebalance(r.opt_bool("capacity_rebalance"))
+        .vpc_zone_identifier(subnets.join(","))
+        .set_target_group_arns((!target_groups.is_empty()).then_some(target_groups))
+        .set_health_check_type(r.opt_str("health_check_type").map(str::to_string))
+        .set_health_check_grace_period(opt_i32(&r, "health_check_grace_period")?)
+        .set_tags(Some(sdk_tags(name, &tags)))
+        .send()
+        .await
+        .map_err(|e| api_err("autoscaling:CreateAutoScalingGroup", e));
+    match created {
+        Ok(_) => {}
+        Err(e) if matches!(api_code(&e), Some((code, _)) if code == "AlreadyExists") => {
+            // A crash between create and the next observe: adopt the group if it is ours.
+            let g = describe(c, name).await?;
+            let found = g.as_ref().map(group_tags).unwrap_or_default();
+            if ours(scope, &found).as_ref() != Some(id) {
+                return Err(CloudError::Other(format!(
+                    "autoscaling:CreateAutoScalingGroup: a group named {name} already exists and \
+                     is not tagged {TAG_STACK}={} {TAG_ID}={id}; it was not created by this \
+                     stack (or is being deleted): rename the stack or remove that group",
+                    scope.stack
+                )));
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    let g = describe(c, name).await?.ok_or_else(|| {
+        CloudError::Other(format!(
+            "autoscaling: group {name} is not described after creation"
+        ))
+    })?;
+    observed(scope, &g).ok_or_else(|| {
+        CloudError::Other(format!("autoscaling: group {name} lost the stack's tags"))
+    })
+}
+
+/// A running instance refresh of the group, as (id, status).
+async fn running_refresh(c: &Clients, name: &str) -> Result<Option<(String, String)>, CloudError> {
+    let resp = c
+        .autoscaling
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(name)
+        .send()
+        .await
+        .map_err(|e| api_err("autoscaling:DescribeInstanceRefreshes", e))?;
+    Ok(resp.instance_refreshes().iter().find_map(|r| {
+        let status = r.status()?.as_str();
+        matches!(
+            status,
+            "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress" | "Baking"
+        )
+        .then(|| {
+            (
+                r.instance_refresh_id().unwrap_or_default().to_string(),
+                status.to_string(),
+            )
+        })
+    }))
+}
+
+fn refresh_running_error(name: &str, refresh: &str, status: &str) -> CloudError {
+    CloudError::Api {
+        operation: "autoscaling:StartInstanceRefresh".into(),
+        code: "InstanceRefreshInProgress".into(),
+        message: format!(
+            "an instance refresh of group {name} is already running ({refresh}, {status}); the \
+             new launch template version cannot be rolled out until it ends: wait for it \
+             (aws autoscaling describe-instance-refreshes --auto-scaling-group-name {name}) or \
+             cancel it (aws autoscaling cancel-instance-refresh --auto-scaling-group-name \
+             {name}), then run apply again"
+        ),
+    }
+}
+
+pub async fn update(
+    c: &Clients,
+    scope: &Scope,
+    current: &Observed,
+    fields: &Fields,
+    changed: &[String],
+) -> Result<Observed, CloudError> {
+    let r = Reader::new(current.kind, &current.id, fields);
+    let cur = Reader::new(current.kind, &current.id, &current.fields);
+    let name = current.physical_id.as_str();
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    let rollout = has("launch_template_version");
+    if rollout {
+        // Refuse before changing anything, so a re-run still sees the version change.
+        if let Some((id, status)) = running_refresh(c, name).await? {
+            return Err(refresh_running_error(name, &id, &status));
+        }
+    }
+
+    let mut req = c
+        .autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name);
+    let mut send = false;
+    if POLICY_FIELDS.iter().any(|f| has(f)) {
+        req = req.mixed_instances_policy(mixed_policy(&r)?);
+        send = true;
+    }
+    for field in changed {
+        match field.as_str() {
+            f if POLICY_FIELDS.contains(&f) => {}
+            "min_size" => req = req.min_size(r.int32("min_size")?),
+            "max_size" => req = req.max_size(r.int32("max_size")?),
+            "capacity_rebalance" => req = req.capacity_rebalance(r.bool("capacity_rebalance")?),
+            "subnet_ids" => req = req.vpc_zone_identifier(r.strs("subnet_ids")?.join(",")),
+            "health_check_type" => req = req.health_check_type(r.str("health_check_type")?),
+            "health_check_grace_period" => {
+                req = req.health_check_grace_period(r.int32("health_check_grace_period")?)
+            }
+            // Never sent on update: autoscaling owns the desired capacity.
+            "desired_capacity" => continue,
+            "target_group_arns" | "tags" => continue,
+            other => {
+                return Err(CloudError::Field {
+                    kind: current.kind,
+                    id: current.id.clone(),
+                    field: other.to_string(),
+                    problem: "cannot be changed in place (the group must be replaced)".into(),
+                })
+            }
+        }
+        send = true;
+    }
+    if send {
+        req.send()
+            .await
+            .map_err(|e| api_err("autoscaling:UpdateAutoScalingGroup", e))?;
+    }
+
+    if has("target_group_arns") {
+        let want: BTreeSet<String> = r.strs("target_group_arns")?.into_iter().collect();
+        let have: BTreeSet<String> = cur
+            .strs("target_group_arns")
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let attach: Vec<String> = want.difference(&have).cloned().collect();
+        let detach: Vec<String> = have.difference(&want).cloned().collect();
+        if !attach.is_empty() {
+            c.autoscaling
+                .attach_load_balancer_target_groups()
+                .auto_scaling_group_name(name)
+                .set_target_group_arns(Some(attach))
+                .send()
+                .await
+                .map_err(|e| api_err("autoscaling:AttachLoadBalancerTargetGroups", e))?;
+        }
+        if !detach.is_empty() {
+            c.autoscaling
+                .detach_load_balancer_target_groups()
+                .auto_scaling_group_name(name)
+                .set_target_group_arns(Some(detach))
+                .send()
+                .await
+                .map_err(|e| api_err("autoscaling:DetachLoadBalancerTargetGroups", e))?;
+        }
+    }
+
+    if has("tags") {
+        let mut want = r.tags()?;
+        want.extend(identity_tags(scope, &current.id));
+        c.autoscaling
+            .create_or_update_tags()
+            .set_tags(Some(sdk_tags(name, &want)))
+            .send()
+            .await
+            .map_err(|e| api_err("autoscaling:CreateOrUpdateTags", e))?;
+        // Tags only moodlestack writes (`moodlestack:*`) that the stack no longer sets are
+        // removed; tags others add are left alone.
+        let stale: Tags = cur
+            .tags()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("moodlestack:") && !want.contains_key(k))
+            .collect();
+        if !stale.is_empty() {
+            c.autoscaling
+                .delete_tags()
+                .set_tags(Some(sdk_tags(name, &stale)))
+                .send()
+                .await
+                .map_err(|e| api_err("autoscaling:DeleteTags", e))?;
+        }
+    }
+
+    if rollout {
+        let started = c
+            .autoscaling
+            .start_instance_refresh()
+            .auto_scaling_group_name(name)
+            .preferences(
+                RefreshPreferences::builder()
+                    .min_healthy_percentage(REFRESH_MIN_HEALTHY_PERCENTAGE)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| api_err("autoscaling:StartInstanceRefresh", e));
+        match started {
+            Ok(_) => {}
+            Err(e) if matches!(api_code(&e), Some((code, _)) if code.contains("InstanceRefreshInProgress")) =>
+            {
+                let (id, status) = running_refresh(c, name)
+                    .await?
+                    .unwrap_or_else(|| ("unknown id".into(), "running".into()));
+                return Err(refresh_running_error(name, &id, &status));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+
+    let g = describe(c, name)
+        .await?
+        .ok_or_else(|| CloudError::NotFound(format!("autoscaling group {name}")))?;
+    observed(scope, &g).ok_or_else(|| {
+        CloudError::Other(format!("autoscaling: group {name} lost the stack's tags"))
+    })
+}
+
+pub async fn delete(
+    c: &Clients,
+    _scope: &Scope,
+    current: &Observed,
+    _options: &DeleteOptions,
+) -> Result<(), CloudError> {
+    let res = c
+        .autoscaling
+        .delete_auto_scaling_group()
+        .auto_scaling_group_name(&current.physical_id)
+        .force_delete(true)
+        .send()
+        .await
+        .map_err(|e| api_err("autoscaling:DeleteAutoScalingGroup", e));
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if group_missing(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn poll(
+    c: &Clients,
+    scope: &Scope,
+    current: &Observed,
+    want: Want,
+) -> Result<Readiness, CloudError> {
+    let Some(g) = describe(c, &current.physical_id).await? else {
+        return Ok(Readiness::Gone);
+    };
+    if g.status() == Some(DELETING) || want == Want::Gone {
+        return Ok(Readiness::Pending(
+            g.status().unwrap_or("deleting").to_string(),
+        ));
+    }
+    Ok(match observed(scope, &g) {
+        Some(o) => Readiness::Ready(o),
+        None => Readiness::Failed(format!(
+            "group {} is not tagged {TAG_STACK}={}",
+            current.physical_id, scope.stack
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields() -> Fields {
+        Fields::from([
+            ("name".to_string(), Value::str("demo-web")),
+            ("launch_template_id".to_string(), Value::str("lt-1")),
+            ("launch_template_version".to_string(), Value::str("3")),
+            (
+                "instance_types".to_string(),
+                Value::strs(["t3.medium", "t3a.medium"]),
+            ),
+            ("on_demand_base_capacity".to_string(), Value::Int(1)),
+            (
+                "on_demand_percentage_above_base".to_string(),
+                Value::Int(25),
+            ),
+            (
+                "spot_allocation_strategy".to_string(),
+                Value::str("price-capacity-optimized"),
+            ),
+        ])
+    }
+
+    #[test]
+    fn the_whole_mixed_policy_is_built_from_the_fields() {
+        let f = fields();
+        let id = ResourceId::from("web.asg");
+        let p = mixed_policy(&Reader::new(Kind::AutoScalingGroup, &id, &f)).unwrap();
+        let lt = p.launch_template().unwrap();
+        let spec = lt.launch_template_specification().unwrap();
+        assert_eq!(
+            (spec.launch_template_id(), spec.version()),
+            (Some("lt-1"), Some("3"))
+        );
+        let types: Vec<_> = lt
+            .overrides()
+            .iter()
+            .filter_map(|o| o.instance_type())
+            .collect();
+        assert_eq!(types, ["t3.medium", "t3a.medium"]);
+        let d = p.instances_distribution().unwrap();
+        assert_eq!(d.on_demand_base_capacity(), Some(1));
+        assert_eq!(d.on_demand_percentage_above_base_capacity(), Some(25));
+        assert_eq!(
+            d.spot_allocation_strategy(),
+            Some("price-capacity-optimized")
+        );
+    }
+
+    #[test]
+    fn a_missing_group_is_recognised() {
+        let e = CloudError::Api {
+            operation: "autoscaling:DeleteAutoScalingGroup".into(),
+            code: "ValidationError".into(),
+            message: "AutoScalingGroup name not found - no such group".into(),
+        };
+        assert!(group_missing(&e));
+        let other = CloudError::Api {
+            operation: "x".into(),
+            code: "ValidationError".into(),
+            message: "max size must be >= min size".into(),
+        };
+        assert!(!group_missing(&other));
+    }
+
+    #[test]
+    fn a_running_refresh_is_named_with_the_way_out() {
+        let msg = refresh_running_error("demo-web", "r-1", "InProgress").to_string();
+        assert!(
+            msg.contains("already running") && msg.contains("cancel-instance-refresh"),
+            "{msg}"
+        );
+    }
 }

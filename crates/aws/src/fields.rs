@@ -32,13 +32,19 @@ impl<'a> Reader<'a> {
         !matches!(self.fields.get(field), None | Some(Value::Null))
     }
     pub fn str(&self, field: &str) -> Result<&'a str, CloudError> {
-        self.fields.get(field).and_then(Value::as_str).ok_or_else(|| self.err(field, "missing or not a string"))
+        self.fields
+            .get(field)
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.err(field, "missing or not a string"))
     }
     pub fn opt_str(&self, field: &str) -> Option<&'a str> {
         self.fields.get(field).and_then(Value::as_str)
     }
     pub fn int(&self, field: &str) -> Result<i64, CloudError> {
-        self.fields.get(field).and_then(Value::as_i64).ok_or_else(|| self.err(field, "missing or not an integer"))
+        self.fields
+            .get(field)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| self.err(field, "missing or not an integer"))
     }
     pub fn opt_int(&self, field: &str) -> Option<i64> {
         self.fields.get(field).and_then(Value::as_i64)
@@ -48,26 +54,45 @@ impl<'a> Reader<'a> {
         i32::try_from(v).map_err(|_| self.err(field, "out of range"))
     }
     pub fn bool(&self, field: &str) -> Result<bool, CloudError> {
-        self.fields.get(field).and_then(Value::as_bool).ok_or_else(|| self.err(field, "missing or not a boolean"))
+        self.fields
+            .get(field)
+            .and_then(Value::as_bool)
+            .ok_or_else(|| self.err(field, "missing or not a boolean"))
     }
     pub fn opt_bool(&self, field: &str) -> Option<bool> {
         self.fields.get(field).and_then(Value::as_bool)
     }
     pub fn strs(&self, field: &str) -> Result<Vec<String>, CloudError> {
-        let list = self.fields.get(field).and_then(Value::as_list).ok_or_else(|| self.err(field, "missing or not a list"))?;
+        let list = self
+            .fields
+            .get(field)
+            .and_then(Value::as_list)
+            .ok_or_else(|| self.err(field, "missing or not a list"))?;
         list.iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| self.err(field, "list item is not a string")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| self.err(field, "list item is not a string"))
+            })
             .collect()
     }
     pub fn list(&self, field: &str) -> Result<&'a [Value], CloudError> {
-        self.fields.get(field).and_then(Value::as_list).ok_or_else(|| self.err(field, "missing or not a list"))
+        self.fields
+            .get(field)
+            .and_then(Value::as_list)
+            .ok_or_else(|| self.err(field, "missing or not a list"))
     }
     pub fn map(&self, field: &str) -> Result<&'a BTreeMap<String, Value>, CloudError> {
-        self.fields.get(field).and_then(Value::as_map).ok_or_else(|| self.err(field, "missing or not a map"))
+        self.fields
+            .get(field)
+            .and_then(Value::as_map)
+            .ok_or_else(|| self.err(field, "missing or not a map"))
     }
     /// A map of strings (`tags`, `parameters`); empty when absent.
     pub fn string_map(&self, field: &str) -> Result<BTreeMap<String, String>, CloudError> {
-        let Some(v) = self.fields.get(field) else { return Ok(BTreeMap::new()) };
+        let Some(v) = self.fields.get(field) else {
+            return Ok(BTreeMap::new());
+        };
         let m = v.as_map().ok_or_else(|| self.err(field, "not a map"))?;
         m.iter()
             .map(|(k, v)| match v {
@@ -91,7 +116,11 @@ where
     K: Into<String>,
     V: Into<String>,
 {
-    Value::Map(tags.into_iter().map(|(k, v)| (k.into(), Value::Str(v.into()))).collect())
+    Value::Map(
+        tags.into_iter()
+            .map(|(k, v)| (k.into(), Value::Str(v.into())))
+            .collect(),
+    )
 }
 
 /// A sorted list of strings as a field value.

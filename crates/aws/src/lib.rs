@@ -6,11 +6,11 @@
 //! and `poll` with the shapes of the [`Cloud`] methods; this file only dispatches by kind.
 //! Field names and shapes are those of [`moodlestack_model::kind`].
 
+mod autoscaling;
 mod ec2;
 mod efs;
 mod elasticache;
 mod elbv2;
-mod autoscaling;
 mod fields;
 mod iam;
 mod rds;
@@ -48,7 +48,9 @@ impl Clients {
         macro_rules! client {
             ($krate:ident) => {
                 $krate::Client::from_conf(
-                    $krate::config::Builder::from(config).interceptor(stats.clone()).build(),
+                    $krate::config::Builder::from(config)
+                        .interceptor(stats.clone())
+                        .build(),
                 )
             };
         }
@@ -87,7 +89,10 @@ impl AwsCloud {
 
     pub fn from_config(config: &aws_types::SdkConfig) -> Self {
         let stats = RequestStats::new();
-        AwsCloud { clients: Clients::new(config, &stats), stats }
+        AwsCloud {
+            clients: Clients::new(config, &stats),
+            stats,
+        }
     }
 
     pub fn clients(&self) -> &Clients {
@@ -147,7 +152,11 @@ macro_rules! dispatch {
 
 #[async_trait]
 impl Cloud for AwsCloud {
-    async fn observe(&self, scope: &Scope, desired: &[Resource]) -> Result<Vec<Observed>, CloudError> {
+    async fn observe(
+        &self,
+        scope: &Scope,
+        desired: &[Resource],
+    ) -> Result<Vec<Observed>, CloudError> {
         let c = &self.clients;
         // Every service is observed concurrently; within a service, one paginated describe per
         // kind (see each module).
@@ -161,7 +170,10 @@ impl Cloud for AwsCloud {
             elbv2::observe(c, scope, desired),
             autoscaling::observe(c, scope, desired),
         )?;
-        Ok([ec2, iam, secrets, rds, efs, cache, elbv2, asg].into_iter().flatten().collect())
+        Ok([ec2, iam, secrets, rds, efs, cache, elbv2, asg]
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     async fn create(
@@ -181,7 +193,10 @@ impl Cloud for AwsCloud {
         fields: &Fields,
         changed: &[String],
     ) -> Result<Observed, CloudError> {
-        dispatch!(current.kind, update(&self.clients, scope, current, fields, changed))
+        dispatch!(
+            current.kind,
+            update(&self.clients, scope, current, fields, changed)
+        )
     }
 
     async fn delete(

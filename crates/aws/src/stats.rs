@@ -30,7 +30,9 @@ pub struct RequestCount {
 /// True unless the operation only reads (`Describe*`, `List*`, `Get*`). STS's
 /// `GetCallerIdentity` is a read too.
 pub fn is_mutating(operation: &str) -> bool {
-    !["Describe", "List", "Get"].iter().any(|p| operation.starts_with(p))
+    !["Describe", "List", "Get"]
+        .iter()
+        .any(|p| operation.starts_with(p))
 }
 
 impl RequestStats {
@@ -39,7 +41,9 @@ impl RequestStats {
     }
     fn record(&self, service: &str, operation: &str) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        *counts.entry((service.to_string(), operation.to_string())).or_default() += 1;
+        *counts
+            .entry((service.to_string(), operation.to_string()))
+            .or_default() += 1;
     }
     /// Every (service, operation) seen so far, sorted.
     pub fn snapshot(&self) -> Vec<RequestCount> {
@@ -60,11 +64,18 @@ impl RequestStats {
     }
     /// Mutating requests sent.
     pub fn mutating(&self) -> u64 {
-        self.snapshot().iter().filter(|r| r.mutating).map(|r| r.count).sum()
+        self.snapshot()
+            .iter()
+            .filter(|r| r.mutating)
+            .map(|r| r.count)
+            .sum()
     }
     /// Forgets every count (between phases of a benchmark).
     pub fn reset(&self) {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 

@@ -8,7 +8,7 @@ use moodlestack_render::Role;
 use moodlestack_stack::{instance_types, Names, NatGateways, Stack};
 use std::collections::BTreeMap;
 
-/// Logical ids that are not per zone (the contract in the brief).
+/// The logical ids of the brief: constants, and functions for the per-zone / per-member ones.
 pub mod ids {
     pub const VPC: &str = "net.vpc";
     pub const IGW: &str = "net.igw";

@@ -79,10 +79,19 @@ pub enum CloudError {
     /// The service refused the request; `operation` is e.g. `rds:CreateDBInstance`, `code` the
     /// AWS error code, `message` its text.
     #[error("{operation}: {code}: {message}")]
-    Api { operation: String, code: String, message: String },
+    Api {
+        operation: String,
+        code: String,
+        message: String,
+    },
     /// A field the kind needs is missing or has the wrong shape (a bug in the graph builder).
     #[error("{kind} {id}: field {field}: {problem}")]
-    Field { kind: Kind, id: ResourceId, field: String, problem: String },
+    Field {
+        kind: Kind,
+        id: ResourceId,
+        field: String,
+        problem: String,
+    },
     /// Anything else (transport, credentials).
     #[error("{0}")]
     Other(String),
@@ -123,7 +132,11 @@ pub trait Cloud: Send + Sync {
     /// the stack's file systems, listeners of the stack's load balancers) are returned with the id
     /// `untagged:<physical id>` and their identity fields filled in; the reconciler matches them
     /// to desired resources by the resolved identity fields (unmatched ones are deleted).
-    async fn observe(&self, scope: &Scope, desired: &[Resource]) -> Result<Vec<Observed>, CloudError>;
+    async fn observe(
+        &self,
+        scope: &Scope,
+        desired: &[Resource],
+    ) -> Result<Vec<Observed>, CloudError>;
 
     /// Starts creating the resource, with all its tags on the create call itself and an
     /// idempotency token where the API has one. Returns at once with what is known.
@@ -153,8 +166,12 @@ pub trait Cloud: Send + Sync {
     ) -> Result<(), CloudError>;
 
     /// One look at the resource (no sleeping): ready, still pending, gone or failed.
-    async fn poll(&self, scope: &Scope, current: &Observed, want: Want)
-        -> Result<Readiness, CloudError>;
+    async fn poll(
+        &self,
+        scope: &Scope,
+        current: &Observed,
+        want: Want,
+    ) -> Result<Readiness, CloudError>;
 
     /// Reads an SSM parameter (AMI ids from public parameters such as
     /// `/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id`).

@@ -149,16 +149,32 @@ impl KindSpec {
 }
 
 const fn f(name: &'static str) -> FieldSpec {
-    FieldSpec { name, on_change: OnChange::InPlace, compare: Compare::Exact }
+    FieldSpec {
+        name,
+        on_change: OnChange::InPlace,
+        compare: Compare::Exact,
+    }
 }
 const fn set(name: &'static str) -> FieldSpec {
-    FieldSpec { name, on_change: OnChange::InPlace, compare: Compare::Set }
+    FieldSpec {
+        name,
+        on_change: OnChange::InPlace,
+        compare: Compare::Set,
+    }
 }
 const fn repl(name: &'static str) -> FieldSpec {
-    FieldSpec { name, on_change: OnChange::Replace, compare: Compare::Exact }
+    FieldSpec {
+        name,
+        on_change: OnChange::Replace,
+        compare: Compare::Exact,
+    }
 }
 const fn subset(name: &'static str) -> FieldSpec {
-    FieldSpec { name, on_change: OnChange::InPlace, compare: Compare::Subset }
+    FieldSpec {
+        name,
+        on_change: OnChange::InPlace,
+        compare: Compare::Subset,
+    }
 }
 const TAGS: FieldSpec = subset("tags");
 const fn mins(m: u64) -> Duration {

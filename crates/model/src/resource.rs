@@ -56,7 +56,12 @@ pub struct Resource {
 
 impl Resource {
     pub fn new(id: impl Into<ResourceId>, kind: Kind) -> Self {
-        Resource { id: id.into(), kind, fields: Fields::new(), extra_deps: Vec::new() }
+        Resource {
+            id: id.into(),
+            kind,
+            fields: Fields::new(),
+            extra_deps: Vec::new(),
+        }
     }
     /// Builder-style field setter.
     pub fn with(mut self, field: &str, value: impl Into<Value>) -> Self {

@@ -18,7 +18,10 @@ pub struct Ref {
 
 impl Ref {
     pub fn new(resource: impl Into<crate::ResourceId>, attr: &str) -> Self {
-        Ref { resource: resource.into(), attr: attr.to_string() }
+        Ref {
+            resource: resource.into(),
+            attr: attr.to_string(),
+        }
     }
 }
 
@@ -149,9 +152,11 @@ impl Value {
                 Value::Str(s)
             }
             Value::List(l) => Value::List(l.iter().map(|v| v.resolve(lookup)).collect()),
-            Value::Map(m) => {
-                Value::Map(m.iter().map(|(k, v)| (k.clone(), v.resolve(lookup))).collect())
-            }
+            Value::Map(m) => Value::Map(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.resolve(lookup)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -159,7 +164,11 @@ impl Value {
     pub fn display_short(&self) -> String {
         match self {
             Value::Str(s) if s.len() > 80 || s.contains('\n') => {
-                format!("<{} bytes, sha256:{}>", s.len(), &sha256_hex(s.as_bytes())[..12])
+                format!(
+                    "<{} bytes, sha256:{}>",
+                    s.len(),
+                    &sha256_hex(s.as_bytes())[..12]
+                )
             }
             Value::Unknown => "(known after apply)".to_string(),
             Value::Interpolated(_) => "(known after apply)".to_string(),
@@ -176,9 +185,9 @@ impl Value {
             Value::Int(i) => json!(i),
             Value::Str(s) => json!(s),
             Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
-            Value::Map(m) => serde_json::Value::Object(
-                m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
-            ),
+            Value::Map(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
             Value::Ref(r) => json!({ "ref": r.to_string() }),
             Value::Interpolated(segs) => json!({ "interpolated": segs }),
             Value::Unknown => json!({ "unknown": true }),
@@ -209,7 +218,11 @@ impl Value {
                         }
                     }
                 }
-                Value::Map(o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
+                Value::Map(
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                        .collect(),
+                )
             }
         }
     }

@@ -236,7 +236,14 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
                 }
             }
         };
-        actions.insert(d.id.clone(), (change.action, current));
+        // A change of tags only changes no attribute others reference (no new launch template
+        // version): for references, the resource is as it is.
+        let for_refs = if change.action == Action::Update && only_tags(&change) {
+            Action::NoOp
+        } else {
+            change.action
+        };
+        actions.insert(d.id.clone(), (for_refs, current));
         changes.push(change);
     }
 
@@ -522,6 +529,11 @@ fn static_parameters(family: &str) -> &'static [&'static str] {
         .map_or(&[], |(_, names)| names)
 }
 
+/// True when the only field that changes is `tags`.
+fn only_tags(c: &Change) -> bool {
+    c.fields.iter().all(|f| f.field == "tags")
+}
+
 /// Human notes for one change: rollouts, restarts, reboots and data loss.
 fn notes(c: &Change) -> Vec<String> {
     let s = spec(c.kind);
@@ -547,7 +559,7 @@ fn notes(c: &Change) -> Vec<String> {
                 .into(),
         );
     }
-    if c.action == Action::Update {
+    if c.action == Action::Update && !only_tags(c) {
         match c.kind {
             Kind::DbInstance | Kind::DbCluster => {
                 notes.push(

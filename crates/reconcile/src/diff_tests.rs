@@ -899,3 +899,44 @@ fn differs_follows_the_compare_modes() {
     );
     assert!(differs(Compare::Exact, &Value::Int(1), None));
 }
+
+#[test]
+fn a_tags_only_update_changes_no_referenced_attribute_and_has_no_notes() {
+    let desired = vec![
+        vpc(),
+        subnet("a", "10.0.1.0/24"),
+        subnet("b", "10.0.2.0/24"),
+        launch_template("same"),
+        asg(2),
+        db("mysql"),
+    ];
+    let mut observed: Vec<Observed> = desired[..3].iter().map(obs).collect();
+    let mut lt = observed_as(
+        &launch_template("same"),
+        "lt-web",
+        KNOWN,
+        &[("version", "4")],
+    );
+    let mut d = observed_as(&db("mysql"), "demo-db", KNOWN, &[]);
+    for o in [&mut lt, &mut d] {
+        if let Some(Value::Map(t)) = o.fields.get_mut("tags") {
+            t.insert("Name".into(), Value::str("renamed"));
+        }
+    }
+    observed.push(lt);
+    observed.push(d);
+    let mut g = obs(&asg(2));
+    g.fields
+        .insert("launch_template_version".into(), Value::str("4"));
+    observed.push(g);
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    assert_eq!(change(&p, "web.lt").action, Action::Update);
+    assert!(change(&p, "web.lt").notes.is_empty());
+    assert_eq!(
+        change(&p, "web.asg").action,
+        Action::NoOp,
+        "no new version, no refresh"
+    );
+    assert_eq!(change(&p, "db.instance").action, Action::Update);
+    assert!(change(&p, "db.instance").notes.is_empty());
+}

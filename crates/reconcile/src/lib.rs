@@ -5,6 +5,6 @@ pub mod plan;
 
 pub use plan::{Action, Change, FieldChange, Plan, Summary, FORMAT_VERSION};
 pub mod diff;
-pub mod print;
 pub mod execute;
 pub mod fake;
+pub mod print;

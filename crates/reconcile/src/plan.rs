@@ -72,7 +72,11 @@ pub struct Change {
 impl Change {
     /// The fields forcing replacement (empty unless the action is Replace).
     pub fn replacement_reasons(&self) -> Vec<&str> {
-        self.fields.iter().filter(|f| f.forces_replacement).map(|f| f.field.as_str()).collect()
+        self.fields
+            .iter()
+            .filter(|f| f.forces_replacement)
+            .map(|f| f.field.as_str())
+            .collect()
     }
 }
 

@@ -797,7 +797,7 @@ impl<'a> Rules<'a> {
         }
         if !engine.is_aurora() {
             self.range("database.storage_gb", db.storage_gb, 20, 65536, "GiB", "");
-            if db.max_storage_gb != 0 && db.max_storage_gb <= db.storage_gb {
+            if db.max_storage_gb > 0 && db.max_storage_gb <= db.storage_gb {
                 self.error(
                     "database.max_storage_gb",
                     format!(

@@ -954,3 +954,87 @@ fn warnings_do_not_fail_the_load() {
         "test.yaml:6:17"
     );
 }
+
+/// The remaining rules, one line each: (line to replace, its new text, message, line, column).
+#[test]
+fn remaining_rules_table() {
+    let cases: &[(usize, &str, &str, usize, usize)] = &[
+        (21, "  deregistration_delay: 120\n  health_check_interval: 2", "`load_balancer.health_check_interval` is 2 seconds; it must be between 5 and 300", 22, 26),
+        (21, "  deregistration_delay: 120\n  healthy_threshold: 11", "`load_balancer.healthy_threshold` is 11; it must be between 2 and 10", 22, 22),
+        (21, "  deregistration_delay: 120\n  idle_timeout: 0", "`load_balancer.idle_timeout` is 0 seconds; it must be between 1 and 4000", 22, 17),
+        (21, "  deregistration_delay: 120\n  health_check_path: login", "`login` is not a URL path", 22, 22),
+        (21, "  deregistration_delay: 120\n  certificate_arn: arn:aws:iam::123456789012:server-certificate/x", "`arn:aws:iam::123456789012:server-certificate/x` is not an ACM certificate ARN", 22, 20),
+        (19, "  max: 4\n  root_volume_gb: 4", "`web.root_volume_gb` is 4 GiB; it must be between 8 and 16384", 20, 19),
+        (19, "  max: 4\n  on_demand_base: -1", "`web.on_demand_base` is -1; it cannot be negative", 20, 19),
+        (16, "stable:\n  instance_type: m6i.large\n  root_volume_gb: 5\nweb:", "`stable.root_volume_gb` is 5 GiB; it must be between 8 and 16384", 18, 19),
+        (7, "  id: ami-12345", "`ami-12345` is not an AMI id", 7, 7),
+        (7, "  ssm_parameter: aws/service/x", "`aws/service/x` is not an SSM parameter path", 7, 18),
+        (14, "  replicas: 1\n  node_type: t4g.small", "`t4g.small` is not an ElastiCache node type", 15, 14),
+        (10, "  version: \"8.0\"\n  instance_class: t4g.medium", "`t4g.medium` is not an RDS instance class", 11, 19),
+        (12, "  storage_gb: 50\n  max_storage_gb: 70000", "`database.max_storage_gb` is 70000 GiB; it must be between 0 and 65536", 13, 19),
+        (12, "  storage_gb: 50\n  parameters:\n    \"max connections\": \"100\"", "`max connections` is not a database parameter name", 14, 5),
+        (24, "  admin_email: admin@example.org\n  git_url: ftp://example.org/moodle.git", "`ftp://example.org/moodle.git` is not a git repository URL", 25, 12),
+        (24, "  admin_email: admin@example.org\n  prefix: MDL-", "table prefix `MDL-` is not valid", 25, 11),
+        (24, "  admin_email: admin@example.org\n  dirroot: var/www/moodle", "`var/www/moodle` is not an absolute path", 25, 12),
+        (24, "  admin_email: admin@example.org\n  config:\n    wwwroot: http://x", "`$CFG->wwwroot` is set by moodlestack", 26, 5),
+        (5, "  zones: [eu-west-1a, eu-west-1a]", "zone `eu-west-1a` is listed twice", 5, 23),
+        (5, "  zones: [eu-west-1a, eu-west-1b]\n  public_subnets: [10.0.0.0/24, 10.0.1.1/24]", "subnet `10.0.1.1/24` has host bits set", 6, 33),
+        (5, "  zones: [eu-west-1a, eu-west-1b]\n  public_subnets: [10.0.0.0/24, 10.0.1.0/29]", "subnet `10.0.1.0/29` is a /29; AWS allows /16 to /28", 6, 33),
+        (5, "  zones: [eu-west-1a, eu-west-1b]\n  admin_cidrs: [203.0.113.7]", "`203.0.113.7` is not a CIDR (expected `a.b.c.d/len`, e.g. `10.0.0.0/16`)", 6, 17),
+        (2, "region: eu-west-1\ntags:\n  aws:owner: me", "tag key `aws:owner` is reserved (`aws:*` by AWS, `moodlestack:*` and `Name` by moodlestack)", 4, 3),
+    ];
+    for (line, text, message, l, c) in cases {
+        error_at(&with(*line, text), message, *l, *c);
+    }
+}
+
+#[test]
+fn existing_network_ids() {
+    let y = with(
+        4,
+        "  existing:\n    vpc_id: vpc1\n    public_subnet_ids: [subnet-0123456789abcdef0, subnet-0123456789abcdef0]\n    private_subnet_ids: [subnet-0123456789abcdef0, subnet-x]",
+    );
+    error_at(&y, "`vpc1` is not a VPC id", 5, 13);
+    error_at(
+        &y,
+        "subnet `subnet-0123456789abcdef0` is listed twice",
+        6,
+        51,
+    );
+    error_at(
+        &y,
+        "subnet `subnet-0123456789abcdef0` is listed as both public and private",
+        7,
+        26,
+    );
+    error_at(&y, "`subnet-x` is not a subnet id", 7, 52);
+    // The network settings it replaces are ignored, with a warning.
+    assert_at(
+        &y,
+        Severity::Warning,
+        "`network.zones` is ignored because `network.existing` is set",
+        8,
+        10,
+    );
+}
+
+#[test]
+fn too_many_instance_types() {
+    use moodlestack_stack::instance_types::{Arch, INSTANCE_TYPES};
+    // Repeats are errors too; the count is reported on its own.
+    let types: Vec<&str> = INSTANCE_TYPES
+        .iter()
+        .filter(|t| t.arch == Arch::X86_64)
+        .map(|t| t.name)
+        .cycle()
+        .take(41)
+        .collect();
+    assert_eq!(types.len(), 41);
+    let y = with(17, &format!("  instance_types: [{}]", types.join(", ")));
+    error_at(
+        &y,
+        "41 instance types; Auto Scaling accepts at most 40",
+        17,
+        19,
+    );
+}

@@ -368,6 +368,11 @@ pub(super) async fn list_instances(c: &Clients, q: Query<'_>) -> Result<Vec<Obse
     {
         let Some(id) = i.instance_id() else { continue };
         let tags = tag_map(i.tags());
+        // Instances of an Auto Scaling group belong to the group (autoscaling owns them); they
+        // carry the group's propagated tags but are no resource of the stack's own.
+        if tags.contains_key("aws:autoscaling:groupName") {
+            continue;
+        }
         let mut fields = Fields::new();
         // AWS tags an instance launched from a template with the template's id and version.
         if let Some(v) = tags.get("aws:ec2launchtemplate:id") {

@@ -1,0 +1,106 @@
+//! The commands that need no cloud, through the binary: validate, schema, render --offline.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_moodlestack"))
+        .args(args)
+        .args(["--color", "never"])
+        .current_dir(repo())
+        .output()
+        .expect("run moodlestack");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn validate_accepts_the_shipped_stacks() {
+    for f in ["stacks/demo.yaml", "stacks/production.yaml"] {
+        let (code, out, err) = run(&["validate", f]);
+        assert_eq!(code, 0, "{f}: {out}{err}");
+        assert!(out.contains("is valid"), "{out}");
+    }
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_location_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("moodlestack-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo = std::fs::read_to_string(repo().join("stacks/demo.yaml")).unwrap();
+    let broken = demo
+        .replace("deregistration_delay: 30", "deregistration_delay: 7200")
+        .replace("  min: 1\n  max: 2", "  min: 3\n  max: 2")
+        .replace("cache:\n", "cahce:\n");
+    let path = dir.join("broken.yaml");
+    std::fs::write(&path, &broken).unwrap();
+    let (code, out, err) = run(&["validate", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let report = format!("{out}{err}");
+    assert!(
+        report.contains(&format!("broken.yaml:{}:", line_of("deregistration_delay"))),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("broken.yaml:{}:", line_of("min: 3"))),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("broken.yaml:{}:1", line_of("cahce:"))),
+        "{report}"
+    );
+    assert!(report.contains("did you mean `cache`"), "{report}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn schema_is_the_committed_one() {
+    let (code, out, err) = run(&["schema"]);
+    assert_eq!(code, 0, "{err}");
+    let committed = std::fs::read_to_string(repo().join("stacks/moodlestack.schema.json")).unwrap();
+    assert_eq!(
+        out.trim(),
+        committed.trim(),
+        "regenerate with `moodlestack schema > stacks/moodlestack.schema.json`"
+    );
+}
+
+#[test]
+fn render_offline_writes_every_file_with_placeholders() {
+    let out_dir = std::env::temp_dir().join(format!("moodlestack-render-{}", std::process::id()));
+    let (code, out, err) = run(&[
+        "render",
+        "stacks/production.yaml",
+        "--offline",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let config = std::fs::read(out_dir.join("web/var/www/moodle/config.php")).unwrap();
+    assert!(config.starts_with(b"<?php"), "config.php starts with <?php");
+    let web = std::fs::read_to_string(out_dir.join("web/user-data.sh")).unwrap();
+    let stable = std::fs::read_to_string(out_dir.join("stable/user-data.sh")).unwrap();
+    assert!(web.starts_with("#!/bin/bash"));
+    assert!(
+        !out_dir.join("web/etc/cron.d").exists(),
+        "web nodes run no cron"
+    );
+    assert!(
+        out_dir.join("stable/etc/cron.d/moodle").exists(),
+        "the stable node runs cron"
+    );
+    assert!(stable.contains("/etc/cron.d/moodle"));
+    assert!(
+        err.contains("placeholders") || out.contains("placeholders"),
+        "{out}{err}"
+    );
+    std::fs::remove_dir_all(&out_dir).unwrap();
+}
