@@ -838,14 +838,18 @@ async fn run_graph(
                         ctx.event(Event::Failed { id: node.id.clone(), kind: node.kind, what: node.step.what(), error: error.clone(), elapsed });
                         state[i] = State::Failed(error);
                         // Skip everything downstream.
-                        let mut stack = dependents[i].clone();
-                        while let Some(j) = stack.pop() {
+                        let mut queue: std::collections::VecDeque<(usize, usize)> = dependents[i].iter().map(|&j| (j, i)).collect();
+                        while let Some((j, parent)) = queue.pop_front() {
                             if state[j] == State::Waiting {
-                                let reason = format!("depends on {}, which failed", node.id);
+                                let reason = if parent == i {
+                                    format!("depends on {}, which failed", node.id)
+                                } else {
+                                    format!("depends on {}, which was not attempted ({} failed)", nodes[parent].id, node.id)
+                                };
                                 ctx.event(Event::Skipped { id: nodes[j].id.clone(), kind: nodes[j].kind, reason: reason.clone() });
                                 state[j] = State::Skipped(reason);
                                 ready.remove(&key(j));
-                                stack.extend(dependents[j].iter().copied());
+                                queue.extend(dependents[j].iter().map(|&k| (k, j)));
                             }
                         }
                     }
