@@ -345,8 +345,8 @@ impl std::fmt::Display for Report {
         if !self.is_success() {
             write!(
                 f,
-                "Everything done so far is tagged and found again: fix the cause and run apply \
-                 again to converge."
+                "Everything done so far is tagged and found again: fix the cause and run the \
+                 same command again to finish."
             )?;
         }
         Ok(())
@@ -725,6 +725,43 @@ fn merge(first: Observed, ready: Option<Observed>) -> Observed {
     }
 }
 
+/// Per step: its kind's ready timeout (a proxy for how long it takes) plus the largest rank of
+/// the steps waiting for it, i.e. the slowest chain it heads.
+fn ranks(nodes: &[Node], dependents: &[Vec<usize>]) -> Vec<u64> {
+    fn rank(
+        i: usize,
+        nodes: &[Node],
+        dependents: &[Vec<usize>],
+        memo: &mut [Option<u64>],
+        depth: usize,
+    ) -> u64 {
+        if let Some(r) = memo[i] {
+            return r;
+        }
+        let own = match nodes[i].step {
+            Step::Refresh => 0,
+            _ => spec(nodes[i].kind).ready_timeout.as_secs(),
+        };
+        // Depth guard: a cycle (reported later as not attempted) must not recurse forever.
+        let below = if depth > nodes.len() {
+            0
+        } else {
+            dependents[i]
+                .iter()
+                .map(|&j| rank(j, nodes, dependents, memo, depth + 1))
+                .max()
+                .unwrap_or(0)
+        };
+        let r = own + below;
+        memo[i] = Some(r);
+        r
+    }
+    let mut memo = vec![None; nodes.len()];
+    (0..nodes.len())
+        .map(|i| rank(i, nodes, dependents, &mut memo, 0))
+        .collect()
+}
+
 /// Runs the graph of `nodes`; `entries` are the report lines the nodes belong to.
 async fn run_graph(
     ctx: &Ctx<'_>,
@@ -744,7 +781,12 @@ async fn run_graph(
             dependents[d].push(i);
         }
     }
-    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
+    // When more steps are ready than may run, the ones heading the longest chains of slow waits
+    // go first (a database before a security group), then plan order.
+    let rank = ranks(&nodes, &dependents);
+    let key = |i: usize| (std::cmp::Reverse(rank[i]), i);
+    let mut ready: BTreeSet<(std::cmp::Reverse<u64>, usize)> =
+        (0..n).filter(|&i| missing[i] == 0).map(key).collect();
     let mut running = FuturesUnordered::new();
     let parallelism = ctx.opts.parallelism.max(1);
     let period = (ctx.opts.lease_ttl / 3).max(Duration::from_secs(1));
@@ -753,7 +795,9 @@ async fn run_graph(
 
     loop {
         while running.len() < parallelism {
-            let Some(i) = ready.pop_first() else { break };
+            let Some((_, i)) = ready.pop_first() else {
+                break;
+            };
             state[i] = State::Running;
             let node = &nodes[i];
             ctx.event(Event::Started {
@@ -786,7 +830,7 @@ async fn run_graph(
                         for &j in &dependents[i] {
                             missing[j] -= 1;
                             if missing[j] == 0 && state[j] == State::Waiting {
-                                ready.insert(j);
+                                ready.insert(key(j));
                             }
                         }
                     }
@@ -800,7 +844,7 @@ async fn run_graph(
                                 let reason = format!("depends on {}, which failed", node.id);
                                 ctx.event(Event::Skipped { id: nodes[j].id.clone(), kind: nodes[j].kind, reason: reason.clone() });
                                 state[j] = State::Skipped(reason);
-                                ready.remove(&j);
+                                ready.remove(&key(j));
                                 stack.extend(dependents[j].iter().copied());
                             }
                         }
@@ -1363,6 +1407,9 @@ pub async fn read_back(
         .map_err(|e| format!("observe: {e}"))?;
     let plan = crate::diff::plan(scope, desired, &observed).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
+    // Fields whose desired value is unknown only follow from another resource's mismatch (a
+    // reference to a resource that would be replaced): counted, not listed.
+    let mut consequences = 0;
     for c in &plan.changes {
         match c.action {
             Action::NoOp => {}
@@ -1370,6 +1417,10 @@ pub async fn read_back(
             Action::Delete => out.push(format!("{} ({}): still exists", c.id, c.kind)),
             Action::Update | Action::Replace => {
                 for f in &c.fields {
+                    if f.new.as_ref().is_some_and(|v| !v.is_concrete()) {
+                        consequences += 1;
+                        continue;
+                    }
                     out.push(format!(
                         "{} ({}): `{}` is {}, want {}",
                         c.id,
@@ -1385,6 +1436,12 @@ pub async fn read_back(
                 }
             }
         }
+    }
+    if consequences > 0 {
+        out.push(format!(
+            "(and {consequences} field{} of other resources that reference these)",
+            if consequences == 1 { "" } else { "s" }
+        ));
     }
     Ok(out)
 }
