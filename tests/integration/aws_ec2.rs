@@ -1281,6 +1281,25 @@ async fn ssm_lease_two_owners_expiry_and_release() {
         .iter()
         .any(|t| t.key() == "moodlestack:stack" && t.value() == STACK));
 
+    // The holder renews: same acquired_at, a later expiry; the parameter keeps its tags.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let renewed = env
+        .cloud
+        .acquire_lease(scope, "ann@box pid 1", hour)
+        .await
+        .unwrap();
+    assert_eq!(renewed.acquired_at, a.acquired_at);
+    assert!(renewed.expires_at > a.expires_at, "{renewed:?} {a:?}");
+    let t = ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(t.tag_list().iter().any(|t| t.key() == "moodlestack:stack"));
+    let a = renewed;
+
     // A second owner is refused, told who holds it.
     let err = env
         .cloud
