@@ -1467,6 +1467,15 @@ pub fn check_saved_plan(plan: &Plan, observed: &[Observed]) -> Result<(), String
     ))
 }
 
+/// The logical id, or `(untagged)` for resources AWS cannot tag (their id repeats the physical).
+fn shown_id(o: &Observed) -> &str {
+    if o.id.as_str().starts_with("untagged:") {
+        "(untagged)"
+    } else {
+        o.id.as_str()
+    }
+}
+
 /// One line per resource that appeared, disappeared or changed between `before` and `after`
 /// (matched by kind and physical id).
 fn what_changed<'a>(before: impl Iterator<Item = &'a Observed>, after: &[Observed]) -> Vec<String> {
@@ -1480,7 +1489,7 @@ fn what_changed<'a>(before: impl Iterator<Item = &'a Observed>, after: &[Observe
     let mut lines = Vec::new();
     for ((kind, p), o) in &after {
         match before.get(&(*kind, *p)) {
-            None => lines.push(format!("{} ({kind}, {p}) appeared", o.id)),
+            None => lines.push(format!("{} ({kind}, {p}) appeared", shown_id(o))),
             Some(b) => {
                 let mut keys: BTreeSet<&String> = b.fields.keys().collect();
                 keys.extend(o.fields.keys());
@@ -1499,7 +1508,7 @@ fn what_changed<'a>(before: impl Iterator<Item = &'a Observed>, after: &[Observe
     }
     for ((kind, p), b) in &before {
         if !after.contains_key(&(*kind, *p)) {
-            lines.push(format!("{} ({kind}, {p}) disappeared", b.id));
+            lines.push(format!("{} ({kind}, {p}) disappeared", shown_id(b)));
         }
     }
     if lines.is_empty() {
