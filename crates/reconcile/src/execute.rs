@@ -1234,13 +1234,42 @@ pub async fn apply(
         }
     }
 
-    // Unchanged resources are read only when a changing resource needs their attributes.
-    let needed: HashSet<usize> = nodes
-        .iter()
-        .filter(|n| n.step != Step::Refresh)
-        .flat_map(|n| n.deps.iter().copied())
-        .filter(|&j| nodes[j].step == Step::Refresh)
-        .collect();
+    // An unchanged resource is waited for only when a changing resource needs an attribute it
+    // does not report yet (a database still being created after a crash has no endpoint) or it
+    // is still being created; otherwise its observed attributes are used as they are (a database
+    // that is `backing-up` does not hold anything up).
+    let mut needed: HashSet<usize> = HashSet::new();
+    for n in nodes.iter().filter(|n| n.step != Step::Refresh) {
+        let refs: Vec<Ref> = n
+            .desired
+            .as_ref()
+            .map(|d| {
+                d.fields
+                    .values()
+                    .flat_map(|v| v.refs().into_iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for &j in &n.deps {
+            let dep = &nodes[j];
+            if dep.step != Step::Refresh {
+                continue;
+            }
+            let Some(current) = &dep.current else {
+                continue;
+            };
+            let missing_attr = refs
+                .iter()
+                .any(|r| r.resource == dep.id && !current.attrs.contains_key(&r.attr));
+            let settling = matches!(
+                current.status.as_str(),
+                "creating" | "pending" | "provisioning"
+            );
+            if missing_attr || settling {
+                needed.insert(j);
+            }
+        }
+    }
     let nodes = prune_refresh(nodes, &needed);
 
     if !plan.has_changes() {

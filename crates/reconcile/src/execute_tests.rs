@@ -1220,3 +1220,69 @@ async fn read_back_names_fields_that_did_not_take() {
         "{problems:?}"
     );
 }
+
+/// Unchanged resources are not polled when their observed attributes suffice; one still being
+/// created (after a crash) is waited for.
+#[tokio::test(start_paused = true)]
+async fn unchanged_resources_are_read_only_when_needed() {
+    let fake = FakeCloud::new();
+    let desired = desired();
+    assert!(converge(&fake, &desired, &opts()).await.is_success());
+    let mut after = self::desired();
+    after[14]
+        .fields
+        .insert("http_tokens".into(), Value::str("optional")); // stable.instance: replace
+    fake.clear_log();
+    assert!(converge(&fake, &after, &opts()).await.is_success());
+    let polled: Vec<String> = fake
+        .log()
+        .into_iter()
+        .filter(|c| matches!(c.op, Op::PollReady | Op::PollPending))
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        polled,
+        ["stable.instance"],
+        "only the changed resource is polled"
+    );
+
+    // The database is still being created when the run that created it crashed: the launch
+    // template (whose user-data needs its endpoint) waits for it.
+    let k = {
+        let probe = FakeCloud::new();
+        probe.set_latency(Kind::DbInstance, Duration::from_secs(600));
+        assert!(converge(&probe, &desired, &opts()).await.is_success());
+        let log = probe.log();
+        let mutating = log
+            .iter()
+            .filter(|c| matches!(c.op, Op::Create | Op::Update | Op::Delete));
+        1 + mutating.take_while(|c| c.id != "db.instance").count()
+    };
+    let fake = FakeCloud::new();
+    fake.set_latency(Kind::DbInstance, Duration::from_secs(600));
+    fake.crash_at(k, CrashPoint::AfterCall);
+    let report = converge(&fake, &desired, &opts()).await;
+    assert!(!report.is_success());
+    fake.recover();
+    let plan = fresh_plan(&fake, &desired).await;
+    let db = plan
+        .changes
+        .iter()
+        .find(|c| c.id.as_str() == "db.instance")
+        .unwrap();
+    assert_eq!(db.action, Action::NoOp);
+    // The same owner takes its own leftover lease.
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let log = fake.log();
+    let created = index_of(&log, Op::Create, "web.lt").unwrap();
+    let db_ready = log
+        .iter()
+        .rposition(|c| c.op == Op::PollReady && c.id == "db.instance")
+        .unwrap();
+    assert!(
+        db_ready < created,
+        "the launch template waited for the database"
+    );
+    assert_converged(&fake, &desired).await;
+}
