@@ -286,20 +286,40 @@ async fn execute_and_report(
     EXIT_OK
 }
 
-/// First Ctrl-C: cancel (nothing new starts, the lease is released); second: exit at once.
+/// First Ctrl-C (or SIGTERM, as CI systems send on cancel): cancel (nothing new starts, the
+/// lease is released); second: exit at once.
 pub(super) fn watch_ctrl_c(cancel: execute::Cancel) {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupted().await {
             eprintln!(
                 "\nInterrupted: stopping (nothing new starts; the lease is released). Press \
                  Ctrl-C again to quit at once."
             );
             cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupted().await {
                 std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
         }
     });
+}
+
+/// Waits for Ctrl-C or SIGTERM; false if signals cannot be watched.
+async fn interrupted() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            r = term.recv() => r.is_some(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
 }
 
 /// Asks `question` on the terminal. `Err(code)` when there is no terminal to ask and no

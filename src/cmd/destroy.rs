@@ -110,9 +110,16 @@ pub fn run(g: &Global, path: &Path, o: Options) -> u8 {
             if matches!(r.kind, Kind::EfsFileSystem | Kind::CacheReplicationGroup) {
                 notes.push("its data is lost".into());
             }
+            // Untaggable resources have no logical id of their own: show the kind and the
+            // physical id once.
+            let id = if r.id.as_str().starts_with("untagged:") {
+                "(untagged)".to_string()
+            } else {
+                r.id.to_string()
+            };
             println!(
                 "  - {} ({}) {}{}",
-                r.id,
+                id,
                 r.kind,
                 r.physical_id,
                 if notes.is_empty() {

@@ -431,6 +431,17 @@ async fn ec2_vpc_subnet_and_internet_gateway() {
     let vpc = env
         .update(&vpc, &vf, &["enable_dns_hostnames", "tags"])
         .await;
+    vf.insert("enable_dns_support".into(), Value::Bool(false));
+    let vpc = env.update(&vpc, &vf, &["enable_dns_support"]).await;
+    let d = env
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(&vpc.physical_id)
+        .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsSupport)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.enable_dns_support().and_then(|v| v.value()), Some(false));
 
     let public = subnet(
         &env,
@@ -818,6 +829,12 @@ async fn ec2_elastic_ip_nat_gateway_and_route_tables() {
     );
     let d = env.ec2.describe_nat_gateways().send().await.unwrap();
     assert_eq!(d.nat_gateways().len(), 1);
+    // Tags change in place (every other field of a NAT gateway forces replacement).
+    let mut nf2 = nf.clone();
+    let mut t = tags("net.nat.a").as_map().unwrap().clone();
+    t.insert("cost-center".into(), s("42"));
+    nf2.insert("tags".into(), Value::Map(t));
+    let nat = env.update(&nat, &nf2, &["tags"]).await;
 
     let route = |dest: &str, key: &str, target: &str| {
         Value::Map(BTreeMap::from([
@@ -1046,8 +1063,13 @@ async fn ec2_launch_template_and_instance() {
     let user_data_v2 = "#!/bin/bash\necho 'db=other' > /etc/moodle\n";
     lf.insert("user_data".into(), s(user_data_v2));
     lf.insert("root_volume_size".into(), Value::Int(30));
+    lf.insert("instance_type".into(), s("t3.large"));
     let lt = env
-        .update(&lt, &lf, &["user_data", "root_volume_size"])
+        .update(
+            &lt,
+            &lf,
+            &["user_data", "root_volume_size", "instance_type"],
+        )
         .await;
     assert_eq!(lt.attrs.get("version").map(String::as_str), Some("2"));
     // The content hash tag follows the data. (moto keeps DescribeLaunchTemplates' Tags as they
@@ -1281,6 +1303,25 @@ async fn ssm_lease_two_owners_expiry_and_release() {
         .iter()
         .any(|t| t.key() == "moodlestack:stack" && t.value() == STACK));
 
+    // The holder renews: same acquired_at, a later expiry; the parameter keeps its tags.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let renewed = env
+        .cloud
+        .acquire_lease(scope, "ann@box pid 1", hour)
+        .await
+        .unwrap();
+    assert_eq!(renewed.acquired_at, a.acquired_at);
+    assert!(renewed.expires_at > a.expires_at, "{renewed:?} {a:?}");
+    let t = ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(t.tag_list().iter().any(|t| t.key() == "moodlestack:stack"));
+    let a = renewed;
+
     // A second owner is refused, told who holds it.
     let err = env
         .cloud
@@ -1348,4 +1389,160 @@ async fn ssm_lease_two_owners_expiry_and_release() {
     assert_eq!(names, [name.as_str()], "{names:?}");
     env.cloud.release_lease(scope, &winner.owner).await.unwrap();
     env.cloud.release_lease(scope, &winner.owner).await.unwrap();
+}
+
+fn plain_tags(id: &str) -> aws_sdk_ec2::types::TagSpecification {
+    let spec = aws_sdk_ec2::types::TagSpecification::builder();
+    let spec = match id {
+        "net.igw" => spec.resource_type(aws_sdk_ec2::types::ResourceType::InternetGateway),
+        _ => spec.resource_type(aws_sdk_ec2::types::ResourceType::RouteTable),
+    };
+    spec.tags(
+        aws_sdk_ec2::types::Tag::builder()
+            .key("moodlestack:stack")
+            .value(STACK)
+            .build(),
+    )
+    .tags(
+        aws_sdk_ec2::types::Tag::builder()
+            .key("moodlestack:id")
+            .value(id)
+            .build(),
+    )
+    .build()
+}
+
+/// A create interrupted after AWS made the resource (tags are on the create call, so it is
+/// already the stack's) is adopted and finished: the gateway attached, the routes and the
+/// association added. A name taken by something else is an error naming the fix.
+#[tokio::test]
+async fn ec2_interrupted_creates_are_adopted_and_finished() {
+    let env = env().await;
+    let (vpc, _) = vpc(&env).await;
+    let sub = subnet(
+        &env,
+        "net.subnet.public.a",
+        &vpc.physical_id,
+        "10.20.0.0/24",
+        "eu-west-1a",
+        true,
+    )
+    .await;
+
+    // The gateway exists (with the stack's tags) but was never attached.
+    let made = env
+        .ec2
+        .create_internet_gateway()
+        .tag_specifications(plain_tags("net.igw"))
+        .send()
+        .await
+        .unwrap();
+    let igw_id = made
+        .internet_gateway()
+        .unwrap()
+        .internet_gateway_id()
+        .unwrap()
+        .to_string();
+    let gf = fields("net.igw", vec![("vpc_id", s(&vpc.physical_id))]);
+    let igw = env.create("net.igw", Kind::InternetGateway, &gf).await;
+    assert_eq!(igw.physical_id, igw_id, "adopted, not made again");
+    let d = env.ec2.describe_internet_gateways().send().await.unwrap();
+    assert_eq!(d.internet_gateways().len(), 1);
+    assert_eq!(
+        d.internet_gateways()[0].attachments()[0].vpc_id(),
+        Some(vpc.physical_id.as_str())
+    );
+
+    // The route table exists but has neither its route nor its subnet.
+    let made = env
+        .ec2
+        .create_route_table()
+        .vpc_id(&vpc.physical_id)
+        .tag_specifications(plain_tags("net.rt.public"))
+        .send()
+        .await
+        .unwrap();
+    let rt_id = made
+        .route_table()
+        .unwrap()
+        .route_table_id()
+        .unwrap()
+        .to_string();
+    let route = Value::Map(BTreeMap::from([
+        ("destination_cidr".to_string(), s("0.0.0.0/0")),
+        ("gateway_id".to_string(), s(&igw.physical_id)),
+    ]));
+    let rf = fields(
+        "net.rt.public",
+        vec![
+            ("vpc_id", s(&vpc.physical_id)),
+            ("routes", Value::List(vec![route])),
+            ("subnet_ids", Value::strs([sub.physical_id.as_str()])),
+        ],
+    );
+    let rt = env.create("net.rt.public", Kind::RouteTable, &rf).await;
+    assert_eq!(rt.physical_id, rt_id, "adopted, not made again");
+
+    // In-place tag update of a kind whose other fields force replacement.
+    let mut rf2 = rf.clone();
+    let mut t = tags("net.rt.public").as_map().unwrap().clone();
+    t.insert("team".into(), s("blue"));
+    rf2.insert("tags".into(), Value::Map(t));
+    let rt = env.update(&rt, &rf2, &["tags"]).await;
+    // A field that forces replacement is refused by update, naming the field.
+    let mut rf3 = rf2.clone();
+    rf3.insert("vpc_id".into(), s("vpc-other"));
+    let err = env
+        .cloud
+        .update(&env.scope, &rt, &rf3, &["vpc_id".to_string()])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("vpc_id") && err.to_string().contains("in place"),
+        "{err}"
+    );
+
+    // A launch template name taken by a template that is not the stack's.
+    env.ec2
+        .create_launch_template()
+        .launch_template_name("ec2test-web")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12345678")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let lf = fields(
+        "web.lt",
+        vec![
+            ("name", s("ec2test-web")),
+            ("image_id", s("ami-12345678")),
+            ("instance_type", s("t3.small")),
+            (
+                "instance_profile_arn",
+                s("arn:aws:iam::123456789012:instance-profile/x"),
+            ),
+            ("security_group_ids", Value::strs(Vec::<String>::new())),
+            ("user_data", s("#!/bin/sh\n")),
+            ("http_tokens", s("required")),
+            ("root_device_name", s("/dev/xvda")),
+            ("root_volume_size", Value::Int(8)),
+            ("root_volume_type", s("gp3")),
+            ("root_volume_encrypted", Value::Bool(true)),
+        ],
+    );
+    let err = env
+        .cloud
+        .create(&env.scope, &"web.lt".into(), Kind::LaunchTemplate, &lf)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("already exists") && err.to_string().contains("delete or rename"),
+        "{err}"
+    );
+
+    env.delete(&rt).await;
+    env.delete(&igw).await;
 }

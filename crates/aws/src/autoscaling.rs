@@ -631,4 +631,61 @@ mod tests {
             "{msg}"
         );
     }
+
+    #[test]
+    fn a_group_answer_fills_every_field_and_keeps_only_the_stacks() {
+        use aws_sdk_autoscaling::types::TagDescription;
+        let tag = |k: &str, v: &str| TagDescription::builder().key(k).value(v).build();
+        let f = fields();
+        let id = ResourceId::from("web.asg");
+        let g = AutoScalingGroup::builder()
+            .auto_scaling_group_name("demo-web")
+            .auto_scaling_group_arn("arn:asg")
+            .mixed_instances_policy(
+                mixed_policy(&Reader::new(Kind::AutoScalingGroup, &id, &f)).unwrap(),
+            )
+            .min_size(2)
+            .max_size(6)
+            .desired_capacity(3)
+            .capacity_rebalance(true)
+            .vpc_zone_identifier("subnet-b,subnet-a")
+            .target_group_arns("arn:tg")
+            .health_check_type("ELB")
+            .health_check_grace_period(300)
+            .tags(tag(TAG_STACK, "demo"))
+            .tags(tag(TAG_ID, "web.asg"))
+            .build();
+        let scope = Scope {
+            stack: "demo".into(),
+            region: "eu-west-1".into(),
+        };
+        let o = observed(&scope, &g).unwrap();
+        let mut want: Vec<&str> = moodlestack_model::spec(Kind::AutoScalingGroup)
+            .fields
+            .iter()
+            .map(|f| f.name)
+            .collect();
+        want.sort();
+        assert_eq!(
+            o.fields.keys().map(String::as_str).collect::<Vec<_>>(),
+            want
+        );
+        assert_eq!(
+            o.fields["subnet_ids"],
+            Value::strs(["subnet-a", "subnet-b"])
+        );
+        assert_eq!(
+            o.fields["instance_types"],
+            Value::strs(["t3.medium", "t3a.medium"])
+        );
+        assert_eq!(
+            (o.attrs["id"].as_str(), o.attrs["arn"].as_str()),
+            ("demo-web", "arn:asg")
+        );
+        let other = Scope {
+            stack: "other".into(),
+            region: "eu-west-1".into(),
+        };
+        assert!(observed(&other, &g).is_none());
+    }
 }

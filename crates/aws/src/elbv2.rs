@@ -1126,6 +1126,119 @@ pub async fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_elasticloadbalancingv2::types::{
+        AvailabilityZone, ForwardActionConfig, LoadBalancerState, TargetGroupTuple,
+    };
+
+    fn field_names(o: &Observed) -> Vec<&str> {
+        o.fields.keys().map(String::as_str).collect()
+    }
+
+    fn spec_names(kind: Kind) -> Vec<&'static str> {
+        let mut v: Vec<&str> = moodlestack_model::spec(kind)
+            .fields
+            .iter()
+            .map(|f| f.name)
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_load_balancer_answer_fills_every_field_and_attr() {
+        let lb = LoadBalancer::builder()
+            .load_balancer_arn("arn:lb")
+            .load_balancer_name("demo-alb")
+            .dns_name("demo-alb-1.eu-west-1.elb.amazonaws.com")
+            .canonical_hosted_zone_id("Z32O12XQLNTSW2")
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .state(
+                LoadBalancerState::builder()
+                    .code(LoadBalancerStateEnum::Active)
+                    .build(),
+            )
+            .availability_zones(AvailabilityZone::builder().subnet_id("subnet-b").build())
+            .availability_zones(AvailabilityZone::builder().subnet_id("subnet-a").build())
+            .security_groups("sg-1")
+            .build();
+        let tags = Tags::from([("moodlestack:id".to_string(), "lb.alb".to_string())]);
+        let o = lb_observed("lb.alb".into(), &lb, tags, Some(60));
+        assert_eq!(field_names(&o), spec_names(Kind::LoadBalancer));
+        assert_eq!(
+            o.fields["subnet_ids"],
+            Value::strs(["subnet-a", "subnet-b"])
+        );
+        assert_eq!(o.fields["scheme"], Value::str("internet-facing"));
+        assert_eq!(o.fields["idle_timeout"], Value::Int(60));
+        assert_eq!(
+            o.attrs["dns_name"],
+            "demo-alb-1.eu-west-1.elb.amazonaws.com"
+        );
+        assert_eq!(o.attrs["zone_id"], "Z32O12XQLNTSW2");
+        assert_eq!(
+            (o.attrs["id"].as_str(), o.status.as_str()),
+            ("arn:lb", "active")
+        );
+    }
+
+    #[test]
+    fn a_target_group_answer_fills_every_field() {
+        let tg = TargetGroup::builder()
+            .target_group_arn("arn:tg")
+            .target_group_name("demo-web")
+            .vpc_id("vpc-1")
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .target_type(TargetTypeEnum::Instance)
+            .health_check_path("/login/index.php")
+            .health_check_interval_seconds(30)
+            .healthy_threshold_count(2)
+            .unhealthy_threshold_count(3)
+            .matcher(Matcher::builder().http_code("200-399").build())
+            .build();
+        let o = tg_observed("lb.tg".into(), &tg, Tags::new(), Some(30));
+        assert_eq!(field_names(&o), spec_names(Kind::TargetGroup));
+        assert_eq!(o.fields["protocol"], Value::str("HTTP"));
+        assert_eq!(o.fields["target_type"], Value::str("instance"));
+        assert_eq!(o.fields["deregistration_delay"], Value::Int(30));
+    }
+
+    #[test]
+    fn an_https_listener_answer_fills_every_field_and_reads_forward_configs() {
+        // AWS reports a forward action with a ForwardConfig (and sometimes no TargetGroupArn).
+        let l = Listener::builder()
+            .listener_arn("arn:listener")
+            .load_balancer_arn("arn:lb")
+            .port(443)
+            .protocol(ProtocolEnum::Https)
+            .certificates(Certificate::builder().certificate_arn("arn:cert").build())
+            .ssl_policy("ELBSecurityPolicy-TLS13-1-2-2021-06")
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .forward_config(
+                        ForwardActionConfig::builder()
+                            .target_groups(
+                                TargetGroupTuple::builder()
+                                    .target_group_arn("arn:tg")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let o = listener_observed(untagged(&l), &l);
+        assert_eq!(o.id.as_str(), "untagged:arn:listener");
+        assert_eq!(field_names(&o), spec_names(Kind::Listener));
+        assert_eq!(
+            o.fields["default_action"],
+            Value::Map(BTreeMap::from([
+                ("target_group_arn".to_string(), Value::str("arn:tg")),
+                ("type".to_string(), Value::str("forward")),
+            ]))
+        );
+    }
 
     fn reader_of(fields: &Fields) -> Reader<'_> {
         static ID: std::sync::OnceLock<ResourceId> = std::sync::OnceLock::new();

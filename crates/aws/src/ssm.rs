@@ -7,7 +7,8 @@
 //! `<lease>-takeover-<id of the expired lease>` (again `Overwrite=false`, so one taker per expired
 //! lease), checks the lease is still that expired one, deletes it, creates its own with
 //! `Overwrite=false`, and drops the claim. Without the claim, two takers could both delete and
-//! the second would delete the first one's fresh lease.
+//! the second would delete the first one's fresh lease. The holder renews its own unexpired
+//! lease in place (same `acquired_at`, new expiry).
 
 use crate::fields::api_err;
 use crate::Clients;
@@ -15,6 +16,11 @@ use aws_sdk_ssm::types::{ParameterType, Tag};
 use moodlestack_model::{value::sha256_hex, CloudError, LeaseInfo, Scope, TAG_STACK};
 use moodlestack_stack::names::Names;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The holder's own lease is renewed in place while it has more than this left; closer to its
+/// expiry it is taken over like an expired one (so a renewal never overwrites a lease another
+/// apply has just taken over).
+const RENEW_MARGIN_SECS: u64 = 5;
 
 /// A claim older than this is from a taker that crashed mid-takeover and may be removed.
 const STALE_CLAIM_SECS: u64 = 120;
@@ -135,7 +141,11 @@ pub async fn acquire_lease(
         if held.expires_at > at && held.owner != owner {
             return Err(CloudError::LeaseHeld(held));
         }
-        // Expired (or a leftover of this very owner): take it over.
+        if held.expires_at > at + RENEW_MARGIN_SECS {
+            // Our own, still valid lease: renewed in place (no moment without a lease).
+            return renew(c, &name, &held, &mine).await;
+        }
+        // Expired (or this owner's own, about to expire): take it over.
         return take_over(c, scope, &name, &held, &mine, &json).await;
     }
     match read_lease(c, &name).await? {
@@ -144,6 +154,31 @@ pub async fn acquire_lease(
             "the lease {name} keeps appearing and disappearing: another apply is racing for it; try again"
         ))),
     }
+}
+
+/// Extends the holder's own lease: the same `acquired_at`, a new expiry.
+async fn renew(
+    c: &Clients,
+    name: &str,
+    held: &LeaseInfo,
+    mine: &LeaseInfo,
+) -> Result<LeaseInfo, CloudError> {
+    let renewed = LeaseInfo {
+        acquired_at: held.acquired_at,
+        ..mine.clone()
+    };
+    let json = serde_json::to_string(&renewed).map_err(|e| CloudError::Other(e.to_string()))?;
+    // Overwrite cannot carry tags; the parameter keeps the ones it was created with.
+    c.ssm
+        .put_parameter()
+        .name(name)
+        .value(json)
+        .r#type(ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .map_err(|e| api_err("ssm:PutParameter", e))?;
+    Ok(renewed)
 }
 
 async fn take_over(

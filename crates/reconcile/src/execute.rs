@@ -345,8 +345,8 @@ impl std::fmt::Display for Report {
         if !self.is_success() {
             write!(
                 f,
-                "Everything done so far is tagged and found again: fix the cause and run apply \
-                 again to converge."
+                "Everything done so far is tagged and found again: fix the cause and run the \
+                 same command again to finish."
             )?;
         }
         Ok(())
@@ -725,6 +725,43 @@ fn merge(first: Observed, ready: Option<Observed>) -> Observed {
     }
 }
 
+/// Per step: its kind's ready timeout (a proxy for how long it takes) plus the largest rank of
+/// the steps waiting for it, i.e. the slowest chain it heads.
+fn ranks(nodes: &[Node], dependents: &[Vec<usize>]) -> Vec<u64> {
+    fn rank(
+        i: usize,
+        nodes: &[Node],
+        dependents: &[Vec<usize>],
+        memo: &mut [Option<u64>],
+        depth: usize,
+    ) -> u64 {
+        if let Some(r) = memo[i] {
+            return r;
+        }
+        let own = match nodes[i].step {
+            Step::Refresh => 0,
+            _ => spec(nodes[i].kind).ready_timeout.as_secs(),
+        };
+        // Depth guard: a cycle (reported later as not attempted) must not recurse forever.
+        let below = if depth > nodes.len() {
+            0
+        } else {
+            dependents[i]
+                .iter()
+                .map(|&j| rank(j, nodes, dependents, memo, depth + 1))
+                .max()
+                .unwrap_or(0)
+        };
+        let r = own + below;
+        memo[i] = Some(r);
+        r
+    }
+    let mut memo = vec![None; nodes.len()];
+    (0..nodes.len())
+        .map(|i| rank(i, nodes, dependents, &mut memo, 0))
+        .collect()
+}
+
 /// Runs the graph of `nodes`; `entries` are the report lines the nodes belong to.
 async fn run_graph(
     ctx: &Ctx<'_>,
@@ -744,7 +781,12 @@ async fn run_graph(
             dependents[d].push(i);
         }
     }
-    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
+    // When more steps are ready than may run, the ones heading the longest chains of slow waits
+    // go first (a database before a security group), then plan order.
+    let rank = ranks(&nodes, &dependents);
+    let key = |i: usize| (std::cmp::Reverse(rank[i]), i);
+    let mut ready: BTreeSet<(std::cmp::Reverse<u64>, usize)> =
+        (0..n).filter(|&i| missing[i] == 0).map(key).collect();
     let mut running = FuturesUnordered::new();
     let parallelism = ctx.opts.parallelism.max(1);
     let period = (ctx.opts.lease_ttl / 3).max(Duration::from_secs(1));
@@ -753,7 +795,9 @@ async fn run_graph(
 
     loop {
         while running.len() < parallelism {
-            let Some(i) = ready.pop_first() else { break };
+            let Some((_, i)) = ready.pop_first() else {
+                break;
+            };
             state[i] = State::Running;
             let node = &nodes[i];
             ctx.event(Event::Started {
@@ -786,7 +830,7 @@ async fn run_graph(
                         for &j in &dependents[i] {
                             missing[j] -= 1;
                             if missing[j] == 0 && state[j] == State::Waiting {
-                                ready.insert(j);
+                                ready.insert(key(j));
                             }
                         }
                     }
@@ -794,14 +838,18 @@ async fn run_graph(
                         ctx.event(Event::Failed { id: node.id.clone(), kind: node.kind, what: node.step.what(), error: error.clone(), elapsed });
                         state[i] = State::Failed(error);
                         // Skip everything downstream.
-                        let mut stack = dependents[i].clone();
-                        while let Some(j) = stack.pop() {
+                        let mut queue: std::collections::VecDeque<(usize, usize)> = dependents[i].iter().map(|&j| (j, i)).collect();
+                        while let Some((j, parent)) = queue.pop_front() {
                             if state[j] == State::Waiting {
-                                let reason = format!("depends on {}, which failed", node.id);
+                                let reason = if parent == i {
+                                    format!("depends on {}, which failed", node.id)
+                                } else {
+                                    format!("depends on {}, which was not attempted ({} failed)", nodes[parent].id, node.id)
+                                };
                                 ctx.event(Event::Skipped { id: nodes[j].id.clone(), kind: nodes[j].kind, reason: reason.clone() });
                                 state[j] = State::Skipped(reason);
-                                ready.remove(&j);
-                                stack.extend(dependents[j].iter().copied());
+                                ready.remove(&key(j));
+                                queue.extend(dependents[j].iter().map(|&k| (k, j)));
                             }
                         }
                     }
@@ -1186,13 +1234,42 @@ pub async fn apply(
         }
     }
 
-    // Unchanged resources are read only when a changing resource needs their attributes.
-    let needed: HashSet<usize> = nodes
-        .iter()
-        .filter(|n| n.step != Step::Refresh)
-        .flat_map(|n| n.deps.iter().copied())
-        .filter(|&j| nodes[j].step == Step::Refresh)
-        .collect();
+    // An unchanged resource is waited for only when a changing resource needs an attribute it
+    // does not report yet (a database still being created after a crash has no endpoint) or it
+    // is still being created; otherwise its observed attributes are used as they are (a database
+    // that is `backing-up` does not hold anything up).
+    let mut needed: HashSet<usize> = HashSet::new();
+    for n in nodes.iter().filter(|n| n.step != Step::Refresh) {
+        let refs: Vec<Ref> = n
+            .desired
+            .as_ref()
+            .map(|d| {
+                d.fields
+                    .values()
+                    .flat_map(|v| v.refs().into_iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for &j in &n.deps {
+            let dep = &nodes[j];
+            if dep.step != Step::Refresh {
+                continue;
+            }
+            let Some(current) = &dep.current else {
+                continue;
+            };
+            let missing_attr = refs
+                .iter()
+                .any(|r| r.resource == dep.id && !current.attrs.contains_key(&r.attr));
+            let settling = matches!(
+                current.status.as_str(),
+                "creating" | "pending" | "provisioning"
+            );
+            if missing_attr || settling {
+                needed.insert(j);
+            }
+        }
+    }
     let nodes = prune_refresh(nodes, &needed);
 
     if !plan.has_changes() {
@@ -1363,6 +1440,9 @@ pub async fn read_back(
         .map_err(|e| format!("observe: {e}"))?;
     let plan = crate::diff::plan(scope, desired, &observed).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
+    // Fields whose desired value is unknown only follow from another resource's mismatch (a
+    // reference to a resource that would be replaced): counted, not listed.
+    let mut consequences = 0;
     for c in &plan.changes {
         match c.action {
             Action::NoOp => {}
@@ -1370,6 +1450,10 @@ pub async fn read_back(
             Action::Delete => out.push(format!("{} ({}): still exists", c.id, c.kind)),
             Action::Update | Action::Replace => {
                 for f in &c.fields {
+                    if f.new.as_ref().is_some_and(|v| !v.is_concrete()) {
+                        consequences += 1;
+                        continue;
+                    }
                     out.push(format!(
                         "{} ({}): `{}` is {}, want {}",
                         c.id,
@@ -1385,6 +1469,12 @@ pub async fn read_back(
                 }
             }
         }
+    }
+    if consequences > 0 {
+        out.push(format!(
+            "(and {consequences} field{} of other resources that reference these)",
+            if consequences == 1 { "" } else { "s" }
+        ));
     }
     Ok(out)
 }
@@ -1406,6 +1496,15 @@ pub fn check_saved_plan(plan: &Plan, observed: &[Observed]) -> Result<(), String
     ))
 }
 
+/// The logical id, or `(untagged)` for resources AWS cannot tag (their id repeats the physical).
+fn shown_id(o: &Observed) -> &str {
+    if o.id.as_str().starts_with("untagged:") {
+        "(untagged)"
+    } else {
+        o.id.as_str()
+    }
+}
+
 /// One line per resource that appeared, disappeared or changed between `before` and `after`
 /// (matched by kind and physical id).
 fn what_changed<'a>(before: impl Iterator<Item = &'a Observed>, after: &[Observed]) -> Vec<String> {
@@ -1419,7 +1518,7 @@ fn what_changed<'a>(before: impl Iterator<Item = &'a Observed>, after: &[Observe
     let mut lines = Vec::new();
     for ((kind, p), o) in &after {
         match before.get(&(*kind, *p)) {
-            None => lines.push(format!("{} ({kind}, {p}) appeared", o.id)),
+            None => lines.push(format!("{} ({kind}, {p}) appeared", shown_id(o))),
             Some(b) => {
                 let mut keys: BTreeSet<&String> = b.fields.keys().collect();
                 keys.extend(o.fields.keys());
@@ -1438,7 +1537,7 @@ fn what_changed<'a>(before: impl Iterator<Item = &'a Observed>, after: &[Observe
     }
     for ((kind, p), b) in &before {
         if !after.contains_key(&(*kind, *p)) {
-            lines.push(format!("{} ({kind}, {p}) disappeared", b.id));
+            lines.push(format!("{} ({kind}, {p}) disappeared", shown_id(b)));
         }
     }
     if lines.is_empty() {

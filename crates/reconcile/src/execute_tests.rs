@@ -1156,3 +1156,133 @@ async fn a_stale_plan_is_refused_once_the_lease_is_held() {
     );
     assert_eq!(fake.mutating_calls(), calls);
 }
+
+/// With fewer slots than ready work, the slow chains start first: the database (40-minute
+/// timeout) is not queued behind quick resources.
+#[tokio::test(start_paused = true)]
+async fn slow_chains_start_first_when_slots_are_scarce() {
+    let fake = FakeCloud::new();
+    let mut desired = vec![r("db.instance", Kind::DbInstance)
+        .with("identifier", "demo-db")
+        .with("db_subnet_group_name", "g")
+        .with("vpc_security_group_ids", Value::List(vec![]))];
+    for n in 0..5 {
+        desired.insert(
+            0,
+            r(&format!("secret.{n}"), Kind::Secret).with("name", format!("demo-s{n}")),
+        );
+    }
+    let o = Options {
+        parallelism: 1,
+        ..opts()
+    };
+    let report = converge(&fake, &desired, &o).await;
+    assert!(report.is_success(), "{report}");
+    let first = fake.log().into_iter().find(|c| c.op == Op::Create).unwrap();
+    assert_eq!(first.id, "db.instance");
+}
+
+/// Read-back names a field that AWS did not take; fields that only follow from it are counted.
+#[tokio::test(start_paused = true)]
+async fn read_back_names_fields_that_did_not_take() {
+    let fake = FakeCloud::new();
+    let desired = desired();
+    assert!(converge(&fake, &desired, &opts()).await.is_success());
+    assert!(read_back(&fake, &scope(), &desired)
+        .await
+        .unwrap()
+        .is_empty());
+    fake.ignore_field("web.asg", "max_size");
+    let mut after = self::desired();
+    for d in after.iter_mut() {
+        if d.id.as_str() == "web.asg" {
+            d.fields.insert("max_size".into(), Value::Int(6));
+        }
+    }
+    let report = converge(&fake, &after, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    let problems = read_back(&fake, &scope(), &after).await.unwrap();
+    assert_eq!(
+        problems,
+        ["web.asg (autoscaling_group): `max_size` is 4, want 6"]
+    );
+
+    // A replace-forcing field that did not take: its dependents' unknown values are counted.
+    fake.ignore_field("net.vpc", "cidr_block");
+    fake.drift("net.vpc", "cidr_block", Value::str("10.9.0.0/16"));
+    let problems = read_back(&fake, &scope(), &after).await.unwrap();
+    assert_eq!(
+        problems[0],
+        "net.vpc (vpc): `cidr_block` is \"10.9.0.0/16\", want \"10.0.0.0/16\""
+    );
+    assert!(
+        problems.last().unwrap().starts_with("(and "),
+        "{problems:?}"
+    );
+}
+
+/// Unchanged resources are not polled when their observed attributes suffice; one still being
+/// created (after a crash) is waited for.
+#[tokio::test(start_paused = true)]
+async fn unchanged_resources_are_read_only_when_needed() {
+    let fake = FakeCloud::new();
+    let desired = desired();
+    assert!(converge(&fake, &desired, &opts()).await.is_success());
+    let mut after = self::desired();
+    after[14]
+        .fields
+        .insert("http_tokens".into(), Value::str("optional")); // stable.instance: replace
+    fake.clear_log();
+    assert!(converge(&fake, &after, &opts()).await.is_success());
+    let polled: Vec<String> = fake
+        .log()
+        .into_iter()
+        .filter(|c| matches!(c.op, Op::PollReady | Op::PollPending))
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        polled,
+        ["stable.instance"],
+        "only the changed resource is polled"
+    );
+
+    // The database is still being created when the run that created it crashed: the launch
+    // template (whose user-data needs its endpoint) waits for it.
+    let k = {
+        let probe = FakeCloud::new();
+        probe.set_latency(Kind::DbInstance, Duration::from_secs(600));
+        assert!(converge(&probe, &desired, &opts()).await.is_success());
+        let log = probe.log();
+        let mutating = log
+            .iter()
+            .filter(|c| matches!(c.op, Op::Create | Op::Update | Op::Delete));
+        1 + mutating.take_while(|c| c.id != "db.instance").count()
+    };
+    let fake = FakeCloud::new();
+    fake.set_latency(Kind::DbInstance, Duration::from_secs(600));
+    fake.crash_at(k, CrashPoint::AfterCall);
+    let report = converge(&fake, &desired, &opts()).await;
+    assert!(!report.is_success());
+    fake.recover();
+    let plan = fresh_plan(&fake, &desired).await;
+    let db = plan
+        .changes
+        .iter()
+        .find(|c| c.id.as_str() == "db.instance")
+        .unwrap();
+    assert_eq!(db.action, Action::NoOp);
+    // The same owner takes its own leftover lease.
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let log = fake.log();
+    let created = index_of(&log, Op::Create, "web.lt").unwrap();
+    let db_ready = log
+        .iter()
+        .rposition(|c| c.op == Op::PollReady && c.id == "db.instance")
+        .unwrap();
+    assert!(
+        db_ready < created,
+        "the launch template waited for the database"
+    );
+    assert_converged(&fake, &desired).await;
+}

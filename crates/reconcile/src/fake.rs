@@ -98,6 +98,7 @@ struct State {
     fail_create: HashMap<String, String>,
     fail_ready: HashMap<String, String>,
     fail_update: HashMap<String, String>,
+    ignored: Vec<(String, String)>,
     throttle: HashMap<String, usize>,
     log: Vec<Call>,
     leases: HashMap<String, LeaseInfo>,
@@ -178,6 +179,12 @@ impl FakeCloud {
         self.st()
             .fail_update
             .insert(id.to_string(), message.to_string());
+    }
+
+    /// Creates and updates of `id` silently drop `field` (as AWS does with values it ignores or
+    /// normalizes): read-back must notice.
+    pub fn ignore_field(&self, id: &str, field: &str) {
+        self.st().ignored.push((id.to_string(), field.to_string()));
     }
 
     /// The resource with logical id `id` ends in the state `failed` after its latency.
@@ -699,11 +706,17 @@ impl Cloud for FakeCloud {
         } else {
             ResourceId::from(format!("untagged:{physical}"))
         };
+        let mut stored = fields.clone();
+        for (i, f) in &st.ignored {
+            if i == id.as_str() {
+                stored.remove(f);
+            }
+        }
         let res = Res {
             id: logical,
             kind,
             physical_id: physical.clone(),
-            fields: fields.clone(),
+            fields: stored,
             attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             ready_attrs: ready.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             status: Status::Creating(Self::until(&st, kind)),
@@ -739,13 +752,19 @@ impl Cloud for FakeCloud {
         }
         settle(&mut st, Instant::now());
         let until = Self::until(&st, current.kind);
+        let ignored: Vec<String> = st
+            .ignored
+            .iter()
+            .filter(|(i, _)| i == current.id.as_str())
+            .map(|(_, f)| f.clone())
+            .collect();
         let Some(r) = st
             .resources
             .get_mut(&key(current.kind, &current.physical_id))
         else {
             return Err(CloudError::NotFound(current.physical_id.clone()));
         };
-        for f in changed {
+        for f in changed.iter().filter(|f| !ignored.contains(f)) {
             let kspec = spec(r.kind);
             let Some(fs) = kspec.field(f) else {
                 return Err(CloudError::Field {

@@ -71,7 +71,17 @@ impl Rule {
 
     /// The rule as an IpPermission with its one source.
     fn to_permission(&self) -> IpPermission {
-        let desc = (!self.description.is_empty()).then(|| self.description.clone());
+        self.permission(true)
+    }
+
+    /// The rule as AWS matches it when revoking: without its description.
+    fn to_revoke(&self) -> IpPermission {
+        self.permission(false)
+    }
+
+    fn permission(&self, with_description: bool) -> IpPermission {
+        let desc =
+            (with_description && !self.description.is_empty()).then(|| self.description.clone());
         let p = IpPermission::builder()
             .ip_protocol(&self.protocol)
             .from_port(self.from_port as i32)
@@ -354,7 +364,7 @@ pub(super) async fn update(
             c.ec2
                 .revoke_security_group_ingress()
                 .group_id(group_id)
-                .set_ip_permissions(Some(remove.iter().map(Rule::to_permission).collect()))
+                .set_ip_permissions(Some(remove.iter().map(Rule::to_revoke).collect()))
                 .send()
                 .await
                 .map_err(|e| api_err("ec2:RevokeSecurityGroupIngress", e))?;
