@@ -521,6 +521,17 @@ pub async fn create(
 // ---------------------------------------------------------------------------------------------
 // update
 
+/// Equal values; lists (security group ids) compared as sets.
+fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Some(Value::List(x)), Some(Value::List(y))) => {
+            let set = |l: &[Value]| l.iter().map(|v| format!("{v:?}")).collect::<BTreeSet<_>>();
+            set(x) == set(y)
+        }
+        _ => a == b,
+    }
+}
+
 async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
     let arn = current.attrs.get("arn").ok_or_else(|| {
         CloudError::Other(format!(
@@ -595,7 +606,7 @@ pub async fn update(
                     .unwrap_or(&[]),
             )
             .unwrap_or_else(|| current.clone());
-            let differs = |f: &str| has(f) && now.fields.get(f) != fields.get(f);
+            let differs = |f: &str| has(f) && !same_value(now.fields.get(f), fields.get(f));
             let modify = [
                 "description",
                 "node_type",
@@ -869,6 +880,16 @@ mod tests {
         // Another stack's group is not ours.
         let other = BTreeMap::from([(TAG_STACK.to_string(), "other".to_string())]);
         assert!(replication_group_observed(&scope, None, &rg, other, &[]).is_none());
+    }
+
+    #[test]
+    fn security_groups_compare_as_sets() {
+        let a = Value::strs(["sg-1", "sg-2"]);
+        let b = Value::strs(["sg-2", "sg-1"]);
+        assert!(same_value(Some(&a), Some(&b)));
+        assert!(!same_value(Some(&a), Some(&Value::strs(["sg-1"]))));
+        assert!(!same_value(None, Some(&a)));
+        assert!(same_value(Some(&Value::Int(2)), Some(&Value::Int(2))));
     }
 
     #[test]
