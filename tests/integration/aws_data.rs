@@ -1128,6 +1128,29 @@ async fn efs_file_system_and_mount_targets() {
 // ---------------------------------------------------------------------------------------------
 // ElastiCache
 
+/// The replication group fields moto 5.2.5 cannot report: the member clusters that carry the
+/// engine version, subnet group and security groups are not describable, and the group has one
+/// member whatever NumCacheClusters says. Each is compared as soon as the emulator reports it.
+fn cache_gaps(o: &Observed, f: &Fields) -> Vec<&'static str> {
+    let mut gaps: Vec<&'static str> = [
+        "engine_version",
+        "cache_subnet_group_name",
+        "security_group_ids",
+    ]
+    .into_iter()
+    .filter(|g| !o.fields.contains_key(*g))
+    .collect();
+    if o.fields.get("num_cache_clusters") != f.get("num_cache_clusters") {
+        assert_eq!(
+            o.fields["num_cache_clusters"],
+            Value::Int(1),
+            "only moto's one member is tolerated"
+        );
+        gaps.push("num_cache_clusters");
+    }
+    gaps
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elasticache_subnet_group_and_redis() {
     let e = env().await;
@@ -1229,14 +1252,6 @@ async fn elasticache_subnet_group_and_redis() {
         .unwrap();
     assert_eq!(again.physical_id, "t-redis");
 
-    // moto: the group has one member whatever NumCacheClusters says, and member clusters (which
-    // carry the engine version, subnet group and security groups) are not describable.
-    let gaps = [
-        "num_cache_clusters",
-        "engine_version",
-        "cache_subnet_group_name",
-        "security_group_ids",
-    ];
     let desired = vec![
         res("cache.redis", Kind::CacheReplicationGroup, &f),
         res("cache.subnet_group", Kind::CacheSubnetGroup, &sgf),
@@ -1244,9 +1259,8 @@ async fn elasticache_subnet_group_and_redis() {
     let o = observe_one(&e.cloud, &desired, "cache.redis")
         .await
         .expect("observed");
-    assert_matches(&o, &f, &gaps);
+    assert_matches(&o, &f, &cache_gaps(&o, &f));
     let members = o.fields["num_cache_clusters"].as_i64().unwrap();
-    assert!(members == 2 || members == 1, "members: {members}");
     let s = observe_one(&e.cloud, &desired, "cache.subnet_group")
         .await
         .expect("subnet group observed");
@@ -1258,6 +1272,7 @@ async fn elasticache_subnet_group_and_redis() {
     f.insert("multi_az".into(), Value::Bool(false));
     f.insert("description".into(), Value::str("resized"));
     f.insert("tags".into(), tags("cache.redis", &[("team", "data")]));
+    f.insert("security_group_ids".into(), Value::strs(e.net.sgs.clone()));
     e.cloud
         .update(
             &scope(),
@@ -1268,6 +1283,7 @@ async fn elasticache_subnet_group_and_redis() {
                 "automatic_failover",
                 "multi_az",
                 "description",
+                "security_group_ids",
                 "tags",
             ]),
         )
@@ -1277,7 +1293,7 @@ async fn elasticache_subnet_group_and_redis() {
     let o = observe_one(&e.cloud, &desired, "cache.redis")
         .await
         .unwrap();
-    assert_matches(&o, &f, &gaps);
+    assert_matches(&o, &f, &cache_gaps(&o, &f));
 
     // Replica count: IncreaseReplicaCount (not in moto: the call is made and its error named).
     let mut more = f.clone();
@@ -1287,7 +1303,13 @@ async fn elasticache_subnet_group_and_redis() {
         .update(&scope(), &o, &more, &changed(&["num_cache_clusters"]))
         .await
     {
-        Ok(_) => {}
+        Ok(_) => {
+            let desired = vec![res("cache.redis", Kind::CacheReplicationGroup, &more)];
+            let o = observe_one(&e.cloud, &desired, "cache.redis")
+                .await
+                .unwrap();
+            assert_eq!(o.fields["num_cache_clusters"], Value::Int(members + 1));
+        }
         Err(err) => {
             assert!(
                 err.to_string().contains("elasticache:IncreaseReplicaCount"),
