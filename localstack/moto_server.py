@@ -1,17 +1,33 @@
-"""moto's server, plus the one AWS call moodlestack makes that moto 5.2.5 lacks.
+"""moto's server, plus the AWS calls moodlestack makes that moto 5.2.5 lacks.
 
-ElastiCache `DeleteCacheSubnetGroup` answers "not implemented" (HTTP 500) in moto 5.2.5, so a
-stack could never be destroyed on the emulator. This launcher adds it, with AWS's behaviour (the
-group and its tags are removed; an unknown name is `CacheSubnetGroupNotFoundFault`), and then runs
-moto's own server with the same arguments as `moto_server`. moodlestack's code is unchanged: it
-sends the real AWS call either way. See localstack/README.md for every emulator gap.
+- ElastiCache `DeleteCacheSubnetGroup` answers "not implemented" (HTTP 500), so a stack could
+  never be destroyed on the emulator. Added with AWS's behaviour: the group and its tags are
+  removed; an unknown name is `CacheSubnetGroupNotFoundFault`.
+- Auto Scaling `StartInstanceRefresh` and `DescribeInstanceRefreshes` answer HTTP 500, so no
+  rollout could run. Added: a refresh is recorded with its preferences as `InProgress`; a second
+  one while it runs is AWS's `InstanceRefreshInProgress`; like everything on the emulator it
+  finishes quickly (`Successful` after REFRESH_SECONDS); they are listed newest first.
+
+- ElastiCache replication groups ignore `NumCacheClusters` (one member, whatever was asked) and
+  their member clusters are not describable (`DescribeCacheClusters` finds none), so the subnet
+  group, security groups and engine version that AWS reports there were missing. Fixed here: a
+  group gets `NumCacheClusters` members, and each member is listed by `DescribeCacheClusters`
+  with what AWS reports for it.
+
+Then it runs moto's own server with the same arguments as `moto_server`. moodlestack's code is
+unchanged: it sends the real AWS calls either way. See localstack/README.md for every gap.
 """
 
+import os
 import sys
+import time
+import uuid
 
-from moto.core.responses import EmptyResult
-from moto.elasticache.exceptions import CacheSubnetGroupNotFound
-from moto.elasticache.models import ElastiCacheBackend
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult, EmptyResult
+from moto.elasticache.exceptions import CacheClusterNotFound, CacheSubnetGroupNotFound
+from moto.elasticache.models import ElastiCacheBackend, ReplicationGroup
 from moto.elasticache.responses import ElastiCacheResponse
 from moto.server import main
 
@@ -33,6 +49,116 @@ if not hasattr(ElastiCacheBackend, "delete_cache_subnet_group"):
     ElastiCacheBackend.delete_cache_subnet_group = _backend_delete_cache_subnet_group
 if not hasattr(ElastiCacheResponse, "delete_cache_subnet_group"):
     ElastiCacheResponse.delete_cache_subnet_group = _response_delete_cache_subnet_group
+
+_original_replication_group_init = ReplicationGroup.__init__
+
+
+def _replication_group_init(self, *args, **kwargs):
+    wanted = kwargs.get("num_cache_clusters")
+    cluster_mode = kwargs.get("cluster_mode") or "disabled"
+    if wanted and not kwargs.get("replicas_per_node_group") and cluster_mode == "disabled":
+        kwargs["replicas_per_node_group"] = int(wanted) - 1
+    _original_replication_group_init(self, *args, **kwargs)
+
+
+def _member_views(backend):
+    """The member clusters of every replication group, as DescribeCacheClusters shows them."""
+    views = []
+    for group in backend.replication_groups.values():
+        for member in group.member_clusters:
+            views.append({
+                "CacheClusterId": member,
+                "ReplicationGroupId": group.replication_group_id,
+                "CacheNodeType": group.cache_node_type,
+                "Engine": group.engine,
+                "EngineVersion": group.engine_version or "7.1",
+                "CacheClusterStatus": group.status,
+                "NumCacheNodes": 1,
+                "CacheSubnetGroupName": group.cache_subnet_group_name,
+                "SecurityGroups": [
+                    {"SecurityGroupId": sg, "Status": "active"}
+                    for sg in (group.security_group_ids or [])
+                ],
+                "TransitEncryptionEnabled": group.transit_encryption_enabled,
+                "AtRestEncryptionEnabled": group.at_rest_encryption_enabled,
+                "AuthTokenEnabled": group.auth_token_enabled,
+                "ARN": f"arn:aws:elasticache:{backend.region_name}:{backend.account_id}:cluster:{member}",
+            })
+    return views
+
+
+_original_describe_cache_clusters = ElastiCacheBackend.describe_cache_clusters
+
+
+def _describe_cache_clusters(self, cache_cluster_id=None, *args, **kwargs):
+    members = _member_views(self)
+    if cache_cluster_id:
+        found = [m for m in members if m["CacheClusterId"] == cache_cluster_id]
+        if found:
+            return found
+        return _original_describe_cache_clusters(self, cache_cluster_id, *args, **kwargs)
+    try:
+        own = list(_original_describe_cache_clusters(self, cache_cluster_id, *args, **kwargs))
+    except CacheClusterNotFound:
+        own = []
+    return own + members
+
+
+if not getattr(ReplicationGroup, "_moodlestack_patched", False):
+    ReplicationGroup.__init__ = _replication_group_init
+    ReplicationGroup._moodlestack_patched = True
+    ElastiCacheBackend.describe_cache_clusters = _describe_cache_clusters
+
+REFRESH_SECONDS = float(os.environ.get("MOODLESTACK_EMULATOR_REFRESH_SECONDS", "10"))
+_INSTANCE_REFRESHES = {}
+
+
+class InstanceRefreshInProgress(ServiceException):
+    code = "InstanceRefreshInProgress"
+
+
+def _refreshes(group):
+    refreshes = _INSTANCE_REFRESHES.setdefault(group, [])
+    for r in refreshes:
+        if r["Status"] == "InProgress" and time.time() - r["_started"] >= REFRESH_SECONDS:
+            r["Status"] = "Successful"
+            r["PercentageComplete"] = 100
+    return refreshes
+
+
+def _public(refresh):
+    return {k: v for k, v in refresh.items() if not k.startswith("_")}
+
+
+def _response_start_instance_refresh(self):
+    group = self._get_param("AutoScalingGroupName")
+    refreshes = _refreshes(group)
+    if any(r["Status"] in ("Pending", "InProgress") for r in refreshes):
+        raise InstanceRefreshInProgress(
+            "An Instance Refresh is already in progress and blocks the execution of this "
+            "Instance Refresh."
+        )
+    refresh = {
+        "InstanceRefreshId": str(uuid.uuid4()),
+        "AutoScalingGroupName": group,
+        "Status": "InProgress",
+        "PercentageComplete": 0,
+        "Preferences": self._get_param("Preferences", {}),
+        "_started": time.time(),
+    }
+    refreshes.insert(0, refresh)
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+def _response_describe_instance_refreshes(self):
+    group = self._get_param("AutoScalingGroupName")
+    return ActionResult({"InstanceRefreshes": [_public(r) for r in _refreshes(group)]})
+
+
+if not hasattr(AutoScalingResponse, "start_instance_refresh"):
+    AutoScalingResponse.start_instance_refresh = _response_start_instance_refresh
+if not hasattr(AutoScalingResponse, "describe_instance_refreshes"):
+    AutoScalingResponse.describe_instance_refreshes = _response_describe_instance_refreshes
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -1225,6 +1225,18 @@ async fn ec2_launch_template_and_instance() {
         .and_then(|s| s.name())
         .map(|s| s.as_str().to_string());
     assert_eq!(state.as_deref(), Some("terminated"));
+    // Replaced (delete, then create) from version 1: a new instance, the terminated one is
+    // neither adopted nor observed.
+    let mut inf1 = inf.clone();
+    inf1.insert("launch_template_version".into(), s("1"));
+    let replacement = env.create("stable.instance", Kind::Instance, &inf1).await;
+    assert_ne!(replacement.physical_id, inst.physical_id);
+    assert_eq!(
+        replacement.fields["launch_template_version"],
+        s("1"),
+        "launched from the version asked for"
+    );
+    env.delete(&replacement).await;
     env.delete(&lt).await;
     let d = env.ec2.describe_launch_templates().send().await.unwrap();
     assert!(d.launch_templates().is_empty());

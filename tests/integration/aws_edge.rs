@@ -10,7 +10,6 @@ use moodlestack_model::{
     spec, Cloud, Compare, DeleteOptions, Kind, Observed, Readiness, Resource, Scope, Value, Want,
 };
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 const STACK: &str = "edge";
 
@@ -504,57 +503,6 @@ async fn network(config: &aws_config::SdkConfig) -> Net {
     Net { vpc, subnets, sgs }
 }
 
-/// Imports a self-signed certificate into the emulator's ACM with the emulator's own Python
-/// (boto3), since the test binary does not link aws-sdk-acm.
-fn import_certificate(endpoint: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("moodlestack-edge-cert-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=moodle.example.com",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success(), "openssl req failed");
-    let python = emulator_python();
-    let script = "import boto3,sys\n\
-        c=boto3.client('acm',endpoint_url=sys.argv[1],region_name=sys.argv[2],\
-        aws_access_key_id='testing',aws_secret_access_key='testing')\n\
-        print(c.import_certificate(Certificate=open(sys.argv[3],'rb').read(),\
-        PrivateKey=open(sys.argv[4],'rb').read())['CertificateArn'])\n";
-    let out = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(endpoint)
-        .arg(REGION)
-        .arg(&cert)
-        .arg(&key)
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "importing the certificate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 // ---------------------------------------------------------------------------------------------
 // ELBv2
 
@@ -581,7 +529,7 @@ async fn load_balancer_target_group_and_listeners() {
     let cloud = AwsCloud::from_config(&config);
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
     let net = network(&config).await;
-    let cert = import_certificate(&emu.endpoint);
+    let cert = emu.import_certificate();
 
     let mut tg = Resource::new("lb.tg", Kind::TargetGroup)
         .with("name", "edge-web")
@@ -828,117 +776,6 @@ async fn load_balancers_of_other_stacks_are_not_observed() {
 // ---------------------------------------------------------------------------------------------
 // Auto Scaling
 
-/// moto 5.2.5 does not implement instance refreshes (StartInstanceRefresh and
-/// DescribeInstanceRefreshes answer HTTP 500). This test-only shim runs the same moto server with
-/// the two actions added: StartInstanceRefresh records the request (preferences included) as an
-/// `InProgress` refresh and refuses a second one with AWS's `InstanceRefreshInProgress`;
-/// DescribeInstanceRefreshes lists them, newest first.
-const REFRESH_SHIM: &str = r#"
-import sys, uuid
-from moto.autoscaling.responses import AutoScalingResponse
-from moto.core.responses import ActionResult
-from moto.core.exceptions import ServiceException
-
-REFRESHES = {}
-
-class InstanceRefreshInProgress(ServiceException):
-    code = "InstanceRefreshInProgress"
-
-def start_instance_refresh(self):
-    group = self._get_param("AutoScalingGroupName")
-    refreshes = REFRESHES.setdefault(group, [])
-    if any(r["Status"] in ("Pending", "InProgress") for r in refreshes):
-        raise InstanceRefreshInProgress(
-            "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.")
-    refresh = {
-        "InstanceRefreshId": str(uuid.uuid4()),
-        "AutoScalingGroupName": group,
-        "Status": "InProgress",
-        "PercentageComplete": 0,
-        "Preferences": self._get_param("Preferences", {}),
-    }
-    refreshes.insert(0, refresh)
-    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
-
-def describe_instance_refreshes(self):
-    group = self._get_param("AutoScalingGroupName")
-    return ActionResult({"InstanceRefreshes": REFRESHES.get(group, [])})
-
-AutoScalingResponse.start_instance_refresh = start_instance_refresh
-AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
-
-from moto.server import main
-main(sys.argv[1:])
-"#;
-
-/// The Python of the emulator's virtualenv (next to `$MOTO_SERVER`), else `python3`.
-fn emulator_python() -> PathBuf {
-    std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .and_then(|p| p.parent().map(|d| d.join("python")))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("python3"))
-}
-
-/// moto with the instance refresh shim, on a free port; killed on drop.
-struct RefreshEmulator {
-    endpoint: String,
-    child: std::process::Child,
-}
-
-impl RefreshEmulator {
-    fn start() -> RefreshEmulator {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(emulator_python())
-            .arg("-c")
-            .arg(REFRESH_SHIM)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start moto with the instance refresh shim");
-        let emulator = RefreshEmulator {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "shimmed moto did not answer on {port}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        emulator
-    }
-
-    async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(REGION))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "moodlestack-tests",
-            ))
-            .load()
-            .await
-    }
-}
-
-impl Drop for RefreshEmulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn launch_template(config: &aws_config::SdkConfig, sg: &str) -> (String, String) {
     use aws_sdk_ec2::types::RequestLaunchTemplateData;
     let ec2 = aws_sdk_ec2::Client::new(config);
@@ -980,7 +817,7 @@ async fn launch_template(config: &aws_config::SdkConfig, sg: &str) -> (String, S
 
 #[tokio::test]
 async fn autoscaling_group_mixed_policy_updates_and_instance_refresh() {
-    let emu = RefreshEmulator::start();
+    let emu = Emulator::start();
     let config = emu.sdk_config().await;
     let cloud = AwsCloud::from_config(&config);
     let asg = aws_sdk_autoscaling::Client::new(&config);

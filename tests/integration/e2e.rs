@@ -78,50 +78,6 @@ fn plan_changes(emu: &Emulator, args: &[&str]) -> BTreeSet<(String, String, Vec<
         .collect()
 }
 
-/// A self-signed certificate imported into the emulator's ACM (the HTTPS listener needs one that
-/// exists). Uses the moto virtualenv's boto3: the test binary has no ACM client.
-fn import_certificate(emu: &Emulator) -> String {
-    let python =
-        PathBuf::from(std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into()))
-            .with_file_name("python");
-    let python = if python.exists() {
-        python
-    } else {
-        PathBuf::from("python3")
-    };
-    let script = r#"
-import boto3, datetime, os
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "moodle.example.org")])
-now = datetime.datetime.now(datetime.timezone.utc)
-cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(1000)
-        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256()))
-acm = boto3.client("acm", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"])
-arn = acm.import_certificate(
-    Certificate=cert.public_bytes(serialization.Encoding.PEM),
-    PrivateKey=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()),
-)["CertificateArn"]
-print(arn)
-"#;
-    let out = Command::new(&python)
-        .args(["-c", script])
-        .envs(emu.env())
-        .output()
-        .expect("run python to import a certificate");
-    assert!(
-        out.status.success(),
-        "import certificate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 struct Clients {
     ec2: aws_sdk_ec2::Client,
     rds: aws_sdk_rds::Client,
@@ -499,7 +455,7 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     let mut base: Vec<String> = vec![stack_file.into(), "--name".into(), stack.into()];
     base.extend(extra.iter().map(|s| s.to_string()));
     if stack_file.contains("production") {
-        let cert = import_certificate(&emu);
+        let cert = emu.import_certificate();
         base.extend([
             "--set".into(),
             format!("load_balancer.certificate_arn={cert}"),

@@ -624,6 +624,14 @@ impl Ctx<'_> {
     }
 
     async fn delete(&self, current: &Observed, started: Instant) -> Result<(), String> {
+        // Already being deleted (an interrupted earlier run): asking again would only be refused
+        // with "invalid state"; wait for it to go.
+        if matches!(
+            current.status.as_str(),
+            "deleting" | "shutting-down" | "deleted" | "terminated"
+        ) {
+            return self.wait(current, Want::Gone, started).await.map(|_| ());
+        }
         let options = self.delete_options(current);
         match self
             .retry(&current.id, || {

@@ -1286,3 +1286,49 @@ async fn unchanged_resources_are_read_only_when_needed() {
     );
     assert_converged(&fake, &desired).await;
 }
+
+/// A destroy interrupted while the database was being deleted: the next destroy waits for it
+/// instead of asking to delete it again.
+#[tokio::test(start_paused = true)]
+async fn destroy_waits_for_resources_already_being_deleted() {
+    let fake = FakeCloud::new();
+    let desired = desired();
+    let o = Options {
+        allow_data_loss: true,
+        final_snapshot_id: Some("snap".into()),
+        ..opts()
+    };
+    assert!(converge(&fake, &desired, &o).await.is_success());
+    fake.set_latency(Kind::DbInstance, Duration::from_secs(300));
+    let observed = fake.observe(&scope(), &desired).await.unwrap();
+    let cancel = o.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        cancel.cancel();
+    });
+    let report = destroy(&fake, &scope(), &observed, &desired, &o)
+        .await
+        .unwrap();
+    assert!(report.interrupted);
+    let observed = fake.observe(&scope(), &desired).await.unwrap();
+    let db = observed
+        .iter()
+        .find(|r| r.id.as_str() == "db.instance")
+        .unwrap();
+    assert_eq!(db.status, "deleting");
+    let o = Options {
+        cancel: Cancel::new(),
+        ..o
+    };
+    let report = destroy(&fake, &scope(), &observed, &desired, &o)
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report}");
+    let db_deletes = fake
+        .log()
+        .iter()
+        .filter(|c| c.op == Op::Delete && c.id == "db.instance")
+        .count();
+    assert_eq!(db_deletes, 1, "the database was asked to be deleted once");
+    assert!(fake.resources().is_empty());
+}
