@@ -112,22 +112,17 @@ pub fn run(g: &Global, path: &Path, o: Options) -> u8 {
             }
             // Untaggable resources have no logical id of their own: show the kind and the
             // physical id once.
-            let id = if r.id.as_str().starts_with("untagged:") {
-                "(untagged)".to_string()
+            let what = if r.id.as_str().starts_with("untagged:") {
+                format!("(untagged {})", r.kind)
             } else {
-                r.id.to_string()
+                format!("{} ({})", r.id, r.kind)
             };
-            println!(
-                "  - {} ({}) {}{}",
-                id,
-                r.kind,
-                r.physical_id,
-                if notes.is_empty() {
-                    String::new()
-                } else {
-                    format!("  [{}]", notes.join("; "))
-                }
-            );
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", notes.join("; "))
+            };
+            println!("  - {what} {}{notes}", r.physical_id);
         }
         let refused = execute::destroy_refusals(&observed, &opts);
         if !refused.is_empty() {
