@@ -362,3 +362,39 @@ pub(super) async fn delete(c: &Clients, rt: &str) -> Result<(), CloudError> {
         .map_err(|e| api_err("ec2:DeleteRouteTable", e))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_route_is_not_reported_and_targets_keep_their_key() {
+        let local = Route::builder()
+            .destination_cidr_block("10.0.0.0/16")
+            .gateway_id("local")
+            .build();
+        let igw = Route::builder()
+            .destination_cidr_block("0.0.0.0/0")
+            .gateway_id("igw-1")
+            .build();
+        let nat = Route::builder()
+            .destination_cidr_block("0.0.0.0/0")
+            .nat_gateway_id("nat-1")
+            .build();
+        let v6 = Route::builder()
+            .destination_ipv6_cidr_block("::/0")
+            .gateway_id("igw-1")
+            .build();
+        assert_eq!(route_entry(&local), None);
+        assert_eq!(route_entry(&v6), None);
+        assert_eq!(
+            route_entry(&igw),
+            Some(("0.0.0.0/0".to_string(), "gateway_id", "igw-1".to_string()))
+        );
+        let (d, k, t) = route_entry(&nat).unwrap();
+        assert_eq!(
+            route_value(&d, k, &t).to_json().to_string(),
+            r#"{"destination_cidr":"0.0.0.0/0","nat_gateway_id":"nat-1"}"#
+        );
+    }
+}
