@@ -261,8 +261,15 @@ pub async fn create(
                     }
                     // The same creation token was used before (a crash between create and the
                     // next observe): adopt that file system if it is ours.
-                    let existing = describe_file_systems(c, None).await?;
+                    let existing = c
+                        .efs
+                        .describe_file_systems()
+                        .creation_token(token)
+                        .send()
+                        .await
+                        .map_err(|e| api_err("efs:DescribeFileSystems", e))?;
                     let fs = existing
+                        .file_systems()
                         .iter()
                         .find(|f| f.creation_token() == token)
                         .ok_or(err)?;
