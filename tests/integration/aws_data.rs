@@ -10,11 +10,13 @@
 //!   on an existing identifier fails on its automated snapshot's name instead of answering
 //!   DBClusterAlreadyExistsFault; PendingModifiedValues are never reported.
 //! - EFS: UpdateFileSystem is not implemented (throughput mode changes answer an error).
-//! - ElastiCache: NumCacheClusters is not honoured (the group always has 1 member, one fewer than
-//!   asked for 2); member cache clusters are not describable (engine version, subnet group and
-//!   security groups cannot be read back); ModifyCacheSubnetGroup, DeleteCacheSubnetGroup and
+//! - ElastiCache: NumCacheClusters is not honoured and member cache clusters are not describable
+//!   (engine version, subnet group and security groups cannot be read back): the launcher
+//!   localstack/moto_server.py adds both, and the test compares those fields whenever the
+//!   emulator reports them. ModifyReplicationGroup ignores SecurityGroupIds and EngineVersion;
 //!   Increase/DecreaseReplicaCount are not implemented; DeleteReplicationGroup leaves the group in
-//!   `deleting` for ever; the node group has no ReaderEndpoint.
+//!   `deleting` for ever; the node group has no ReaderEndpoint; DeleteCacheSubnetGroup is not
+//!   implemented (the launcher adds it).
 
 use crate::harness::{Emulator, REGION};
 use moodlestack_aws::AwsCloud;
@@ -1293,7 +1295,13 @@ async fn elasticache_subnet_group_and_redis() {
     let o = observe_one(&e.cloud, &desired, "cache.redis")
         .await
         .unwrap();
-    assert_matches(&o, &f, &cache_gaps(&o, &f));
+    let mut gaps = cache_gaps(&o, &f);
+    if o.fields.get("security_group_ids") == Some(&Value::strs([e.net.sgs[0].clone()])) {
+        // moto 5.2.5's ModifyReplicationGroup ignores SecurityGroupIds (and EngineVersion).
+        eprintln!("emulator gap: ModifyReplicationGroup ignores SecurityGroupIds");
+        gaps.push("security_group_ids");
+    }
+    assert_matches(&o, &f, &gaps);
 
     // Replica count: IncreaseReplicaCount (not in moto: the call is made and its error named).
     let mut more = f.clone();

@@ -203,6 +203,31 @@ async fn member_clusters(c: &Clients) -> Result<BTreeMap<String, Vec<CacheCluste
     Ok(out)
 }
 
+/// The group's first member cluster (one describe of one cluster), for a single group's fields;
+/// none when it cannot be described.
+async fn first_member(c: &Clients, rg: &ReplicationGroup) -> Result<Vec<CacheCluster>, CloudError> {
+    let Some(id) = rg.member_clusters().first() else {
+        return Ok(Vec::new());
+    };
+    match c
+        .elasticache
+        .describe_cache_clusters()
+        .cache_cluster_id(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.cache_clusters().iter().take(1).cloned().collect()),
+        Err(e) => {
+            let err = api_err("elasticache:DescribeCacheClusters", e);
+            if is_not_found(&err) {
+                Ok(Vec::new())
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
 fn replication_group_observed(
     scope: &Scope,
     desired_version: Option<&str>,
@@ -521,6 +546,17 @@ pub async fn create(
 // ---------------------------------------------------------------------------------------------
 // update
 
+/// Equal values; lists (security group ids) compared as sets.
+fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Some(Value::List(x)), Some(Value::List(y))) => {
+            let set = |l: &[Value]| l.iter().map(|v| format!("{v:?}")).collect::<BTreeSet<_>>();
+            set(x) == set(y)
+        }
+        _ => a == b,
+    }
+}
+
 async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
     let arn = current.attrs.get("arn").ok_or_else(|| {
         CloudError::Other(format!(
@@ -583,19 +619,11 @@ pub async fn update(
                     CloudError::NotFound(format!("replication group {}", current.physical_id))
                 })?;
             let tags = list_tags(c, rg.arn().unwrap_or_default()).await?;
-            let members = member_clusters(c).await?;
-            let now = replication_group_observed(
-                scope,
-                r.opt_str("engine_version"),
-                &rg,
-                tags,
-                members
-                    .get(&current.physical_id)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]),
-            )
-            .unwrap_or_else(|| current.clone());
-            let differs = |f: &str| has(f) && now.fields.get(f) != fields.get(f);
+            let members = first_member(c, &rg).await?;
+            let now =
+                replication_group_observed(scope, r.opt_str("engine_version"), &rg, tags, &members)
+                    .unwrap_or_else(|| current.clone());
+            let differs = |f: &str| has(f) && !same_value(now.fields.get(f), fields.get(f));
             let modify = [
                 "description",
                 "node_type",
@@ -763,14 +791,10 @@ pub async fn poll(
                 Want::Gone => Ok(Readiness::Pending(status)),
                 Want::Ready if status == "available" => {
                     let tags = list_tags(c, rg.arn().unwrap_or_default()).await?;
-                    let members = member_clusters(c).await?;
+                    let m = first_member(c, rg).await?;
                     let version = current.fields.get("engine_version").and_then(Value::as_str);
-                    let m = members
-                        .get(&current.physical_id)
-                        .map(Vec::as_slice)
-                        .unwrap_or(&[]);
                     Ok(
-                        match replication_group_observed(scope, version, rg, tags, m) {
+                        match replication_group_observed(scope, version, rg, tags, &m) {
                             Some(o) => Readiness::Ready(o),
                             None => Readiness::Failed(
                                 "available but no longer tagged with the stack".into(),
@@ -869,6 +893,16 @@ mod tests {
         // Another stack's group is not ours.
         let other = BTreeMap::from([(TAG_STACK.to_string(), "other".to_string())]);
         assert!(replication_group_observed(&scope, None, &rg, other, &[]).is_none());
+    }
+
+    #[test]
+    fn security_groups_compare_as_sets() {
+        let a = Value::strs(["sg-1", "sg-2"]);
+        let b = Value::strs(["sg-2", "sg-1"]);
+        assert!(same_value(Some(&a), Some(&b)));
+        assert!(!same_value(Some(&a), Some(&Value::strs(["sg-1"]))));
+        assert!(!same_value(None, Some(&a)));
+        assert!(same_value(Some(&Value::Int(2)), Some(&Value::Int(2))));
     }
 
     #[test]
