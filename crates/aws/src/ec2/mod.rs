@@ -160,6 +160,27 @@ pub(crate) fn observed(
     }
 }
 
+/// Runs a follow-up call on a resource made a moment ago (attributes, attachment, routes, rules),
+/// again while EC2 answers NotFound: EC2 is eventually consistent, and a new id can be unknown
+/// to the next call for a few seconds. Gives up after about 6 s with the last answer.
+pub(crate) async fn settled<T, F, Fut>(mut call: F) -> Result<T, CloudError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CloudError>>,
+{
+    let mut delay = std::time::Duration::from_millis(200);
+    for _ in 0..5 {
+        match call().await {
+            Err(e) if crate::fields::is_not_found(&e) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
 /// Maps an AWS "does not exist" answer of a describe by physical id to an empty result.
 pub(crate) fn none_if_not_found<T: Default>(r: Result<T, CloudError>) -> Result<T, CloudError> {
     match r {
@@ -441,7 +462,13 @@ pub async fn poll(
     )
     .await?;
     let Some(mut o) = found.into_iter().next() else {
-        return Ok(Readiness::Gone);
+        // EC2 is eventually consistent: right after a create, a describe by id may not find the
+        // resource yet. While waiting for it to be ready that is "not yet", not "gone" (the
+        // executor's per-kind timeout ends a wait for something really deleted meanwhile).
+        return Ok(match want {
+            Want::Gone => Readiness::Gone,
+            Want::Ready => Readiness::Pending("not visible yet".into()),
+        });
     };
     // Fields a single describe does not report (VPC DNS attributes) keep their known values.
     for (k, v) in &current.fields {
@@ -541,6 +568,31 @@ mod tests {
             differing_fields(Kind::RouteTable, &desired, &o2),
             ["subnet_ids", "vpc_id"]
         );
+    }
+
+    #[tokio::test]
+    async fn settled_retries_not_found_only() {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let r = settled(|| async {
+            match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Err(CloudError::Api {
+                    operation: "ec2:AttachInternetGateway".into(),
+                    code: "InvalidInternetGatewayID.NotFound".into(),
+                    message: "not yet".into(),
+                }),
+                n => Ok(n),
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 1);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let r: Result<(), _> = settled(|| async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(CloudError::Other("refused".into()))
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub(super) async fn create_vpc(
     if r.opt_bool("enable_dns_hostnames") == Some(true) {
         changed.push("enable_dns_hostnames");
     }
-    update_vpc(c, &o, r, &changed).await?;
+    super::settled(|| update_vpc(c, &o, r, &changed)).await?;
     o.status = status;
     Ok(o)
 }
@@ -197,7 +197,7 @@ pub(super) async fn create_igw(
         .and_then(|g| g.internet_gateway_id())
         .ok_or_else(|| CloudError::Other("ec2:CreateInternetGateway returned no id".into()))?
         .to_string();
-    attach_igw(c, &igw_id, vpc_id).await?;
+    super::settled(|| attach_igw(c, &igw_id, vpc_id)).await?;
     let fields = Fields::from([("vpc_id".to_string(), Value::str(vpc_id))]);
     Ok(observed(
         Kind::InternetGateway,
@@ -341,7 +341,7 @@ pub(super) async fn create_subnet(
         status,
     );
     if r.opt_bool("map_public_ip_on_launch") == Some(true) {
-        update_subnet(c, &o, r, &["map_public_ip_on_launch"]).await?;
+        super::settled(|| update_subnet(c, &o, r, &["map_public_ip_on_launch"])).await?;
     }
     Ok(o)
 }

@@ -176,9 +176,9 @@ pub(super) async fn create(
         .ok_or_else(|| CloudError::Other("ec2:CreateRouteTable returned no id".into()))?
         .to_string();
     for (dest, (key, target)) in &routes {
-        put_route(c, &rt_id, dest, key, target, false).await?;
+        super::settled(|| put_route(c, &rt_id, dest, key, target, false)).await?;
     }
-    associate_all(c, &rt_id, &subnets).await?;
+    super::settled(|| associate_all(c, &rt_id, &subnets)).await?;
     let mut fields = r.fields.clone();
     fields.remove("tags");
     Ok(observed(

@@ -307,7 +307,7 @@ pub(super) async fn create(
         }
         Err(e) => return Err(e),
     };
-    authorize(c, &group_id, &rules).await?;
+    super::settled(|| authorize(c, &group_id, &rules)).await?;
     let mut fields = r.fields.clone();
     fields.remove("tags");
     fields.insert(
