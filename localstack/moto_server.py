@@ -7,7 +7,11 @@
   rollout could run. Added: a refresh is recorded with its preferences as `InProgress`; a second
   one while it runs is AWS's `InstanceRefreshInProgress`; like everything on the emulator it
   finishes quickly (`Successful` after REFRESH_SECONDS); they are listed newest first.
-
+- ElastiCache `DeleteReplicationGroup` leaves the group `deleting` for ever (here it is removed,
+  as AWS does once deleted); `ModifyReplicationGroup` drops `EngineVersion` and
+  `SecurityGroupIds` (applied here); `IncreaseReplicaCount`/`DecreaseReplicaCount` are missing
+  (added); node groups lack their `ReaderEndpoint` (added).
+- EFS `UpdateFileSystem` is missing (added: throughput mode).
 - ElastiCache replication groups ignore `NumCacheClusters` (one member, whatever was asked) and
   their member clusters are not describable (`DescribeCacheClusters` finds none), so the subnet
   group, security groups and engine version that AWS reports there were missing. Fixed here: a
@@ -18,6 +22,7 @@ Then it runs moto's own server with the same arguments as `moto_server`. moodles
 unchanged: it sends the real AWS calls either way. See localstack/README.md for every gap.
 """
 
+import json
 import os
 import sys
 import time
@@ -26,7 +31,13 @@ import uuid
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
-from moto.elasticache.exceptions import CacheClusterNotFound, CacheSubnetGroupNotFound
+from moto.efs.exceptions import FileSystemNotFound
+from moto.efs.responses import EFSResponse
+from moto.elasticache.exceptions import (
+    CacheClusterNotFound,
+    CacheSubnetGroupNotFound,
+    ReplicationGroupNotFound,
+)
 from moto.elasticache.models import ElastiCacheBackend, ReplicationGroup
 from moto.elasticache.responses import ElastiCacheResponse
 from moto.server import main
@@ -108,6 +119,106 @@ if not getattr(ReplicationGroup, "_moodlestack_patched", False):
     ReplicationGroup.__init__ = _replication_group_init
     ReplicationGroup._moodlestack_patched = True
     ElastiCacheBackend.describe_cache_clusters = _describe_cache_clusters
+
+# --- ElastiCache: deletes, modifications, replica counts, reader endpoints; EFS updates ---
+
+
+_orig_set_members = ReplicationGroup._set_node_members_clusters_disabled
+
+
+def _set_members_with_reader_endpoint(self, **kwargs):
+    result = _orig_set_members(self, **kwargs)
+    group = kwargs["node_group"]
+    if "reader_endpoint_address" in group:
+        group["reader_endpoint"] = {"address": group["reader_endpoint_address"], "port": self.port}
+    return result
+
+
+ReplicationGroup._set_node_members_clusters_disabled = _set_members_with_reader_endpoint
+
+_orig_modify_rg = ElastiCacheResponse.modify_replication_group
+
+
+def _modify_replication_group(self):
+    rg = self.elasticache_backend.replication_groups.get(self._get_param("ReplicationGroupId"))
+    if rg is not None:
+        version = self._get_param("EngineVersion")
+        if version:
+            rg.engine_version = version
+        sgs = self._get_param("SecurityGroupIds")
+        if sgs:
+            rg.security_group_ids = list(sgs)
+    return _orig_modify_rg(self)
+
+
+ElastiCacheResponse.modify_replication_group = _modify_replication_group
+
+
+def _resize(rg, clusters):
+    group = rg.node_groups[0]
+    members = group["node_group_members"]
+    template = dict(members[-1])
+    while len(members) > clusters:
+        gone = members.pop()
+        if gone["cache_cluster_id"] in rg.member_clusters:
+            rg.member_clusters.remove(gone["cache_cluster_id"])
+    while len(members) < clusters:
+        cid = f"{rg.replication_group_id}-{len(members) + 1:0>3}"
+        m = dict(template)
+        m["cache_cluster_id"] = cid
+        m["current_role"] = "replica"
+        members.append(m)
+        rg.member_clusters.append(cid)
+
+
+def _replica_count(self):
+    rg_id = self._get_param("ReplicationGroupId")
+    rg = self.elasticache_backend.replication_groups.get(rg_id)
+    if rg is None:
+        raise ReplicationGroupNotFound(rg_id)
+    _resize(rg, int(self._get_param("NewReplicaCount")) + 1)
+    return ActionResult({"ReplicationGroup": rg})
+
+
+if not hasattr(ElastiCacheResponse, "increase_replica_count"):
+    ElastiCacheResponse.increase_replica_count = _replica_count
+if not hasattr(ElastiCacheResponse, "decrease_replica_count"):
+    ElastiCacheResponse.decrease_replica_count = _replica_count
+
+_orig_delete_rg = ElastiCacheBackend.delete_replication_group
+
+
+def _delete_replication_group(self, replication_group_id, retain_primary_cluster):
+    rg = _orig_delete_rg(self, replication_group_id, retain_primary_cluster)
+    self.replication_groups.pop(replication_group_id, None)
+    self.tagging_service.delete_all_tags_for_resource(rg.arn)
+    return rg
+
+
+ElastiCacheBackend.delete_replication_group = _delete_replication_group
+
+
+
+
+def _update_file_system(self):
+    fs_id = self._get_param("FileSystemId")
+    fs = self.efs_backend.file_systems_by_id.get(fs_id)
+    if fs is None:
+        raise FileSystemNotFound(fs_id)
+    mode = self._get_param("ThroughputMode")
+    if mode:
+        fs.throughput_mode = mode
+    mibps = self._get_param("ProvisionedThroughputInMibps")
+    if mibps is not None:
+        fs.provisioned_throughput_in_mibps = mibps
+    return json.dumps(fs.info_json()), {"status": 202, "Content-Type": "application/json"}
+
+
+if not hasattr(EFSResponse, "update_file_system"):
+    EFSResponse.update_file_system = _update_file_system
+
+
+# --- Auto Scaling instance refreshes ---
 
 REFRESH_SECONDS = float(os.environ.get("MOODLESTACK_EMULATOR_REFRESH_SECONDS", "10"))
 _INSTANCE_REFRESHES = {}

@@ -226,28 +226,53 @@ async fn make_drift(c: &Clients, stack: &str) {
     // A rule of the web security group (HTTP from the ALB's group).
     let web_sg = ec2_id(c, stack, "sg.web").await;
     let alb_sg = ec2_id(c, stack, "sg.alb").await;
-    c.ec2
-        .revoke_security_group_ingress()
-        .group_id(&web_sg)
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(80)
-                .to_port(80)
-                .user_id_group_pairs(
-                    aws_sdk_ec2::types::UserIdGroupPair::builder()
-                        .group_id(&alb_sg)
-                        .build(),
-                )
+    let rules = c
+        .ec2
+        .describe_security_group_rules()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-id")
+                .values(&web_sg)
                 .build(),
         )
         .send()
         .await
         .unwrap();
-    // The group's max.
+    let rule = rules
+        .security_group_rules()
+        .iter()
+        .find(|r| {
+            r.is_egress() == Some(false)
+                && r.from_port() == Some(80)
+                && r.referenced_group_info().and_then(|g| g.group_id()) == Some(alb_sg.as_str())
+        })
+        .and_then(|r| r.security_group_rule_id())
+        .expect("the web group admits HTTP from the ALB's group")
+        .to_string();
+    c.ec2
+        .revoke_security_group_ingress()
+        .group_id(&web_sg)
+        .security_group_rule_ids(rule)
+        .send()
+        .await
+        .unwrap();
+    // The group's max. moto drops the mixed instances policy of a group updated without one
+    // (AWS keeps it), so the update resends the policy as read back, which AWS accepts too.
+    // (AWS wants the template by id or by name, not both, as describe reports it.)
+    let group = asg(c, stack).await.expect("asg");
+    let mut policy = group
+        .mixed_instances_policy()
+        .cloned()
+        .expect("mixed instances policy");
+    if let Some(lt) = policy.launch_template.as_mut() {
+        if let Some(spec) = lt.launch_template_specification.as_mut() {
+            spec.launch_template_name = None;
+        }
+    }
     c.asg
         .update_auto_scaling_group()
         .auto_scaling_group_name(format!("{stack}-web"))
+        .mixed_instances_policy(policy)
         .max_size(9)
         .send()
         .await
@@ -295,67 +320,86 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 /// Nothing tagged with `stack` is left in any service.
 async fn assert_nothing_left(c: &Clients, stack: &str) {
-    let tags = c.ec2.describe_tags().filters(
-        aws_sdk_ec2::types::Filter::builder()
-            .name("key")
-            .values("moodlestack:stack")
-            .build(),
-    );
-    let tags = tags.send().await.unwrap();
+    // Every EC2 kind, described with the stack's tag filter (moto keeps the tags of deleted
+    // resources in DescribeTags, so that call cannot tell what is left).
+    let e = &c.ec2;
+    let f = || stack_filter(stack);
     let mut left: Vec<String> = Vec::new();
-    for t in tags.tags().iter().filter(|t| t.value() == Some(stack)) {
-        let id = t.resource_id().unwrap_or_default().to_string();
-        // Deleted NAT gateways and terminated instances stay describable for a while on AWS too.
-        if id.starts_with("nat-") {
-            let n = c
-                .ec2
-                .describe_nat_gateways()
-                .nat_gateway_ids(&id)
-                .send()
-                .await
-                .unwrap();
-            if n.nat_gateways().iter().all(|n| {
-                matches!(
-                    n.state(),
-                    Some(aws_sdk_ec2::types::NatGatewayState::Deleted)
-                )
-            }) {
-                continue;
-            }
-        }
-        if id.starts_with("i-") {
-            let r = c
-                .ec2
-                .describe_instances()
-                .instance_ids(&id)
-                .send()
-                .await
-                .unwrap();
-            let terminated = r
-                .reservations()
-                .iter()
-                .flat_map(|r| r.instances())
-                .all(|i| {
-                    i.state().and_then(|s| s.name())
-                        == Some(&aws_sdk_ec2::types::InstanceStateName::Terminated)
-                });
-            if terminated {
-                continue;
-            }
-        }
-        left.push(id);
-    }
-    let vpcs = c
-        .ec2
-        .describe_vpcs()
-        .filters(stack_filter(stack))
+    let r = e.describe_vpcs().filters(f()).send().await.unwrap();
+    left.extend(
+        r.vpcs()
+            .iter()
+            .filter_map(|x| x.vpc_id().map(str::to_string)),
+    );
+    let r = e.describe_subnets().filters(f()).send().await.unwrap();
+    left.extend(
+        r.subnets()
+            .iter()
+            .filter_map(|x| x.subnet_id().map(str::to_string)),
+    );
+    let r = e
+        .describe_internet_gateways()
+        .filters(f())
         .send()
         .await
         .unwrap();
     left.extend(
-        vpcs.vpcs()
+        r.internet_gateways()
             .iter()
-            .filter_map(|v| v.vpc_id().map(str::to_string)),
+            .filter_map(|x| x.internet_gateway_id().map(str::to_string)),
+    );
+    let r = e.describe_route_tables().filters(f()).send().await.unwrap();
+    left.extend(
+        r.route_tables()
+            .iter()
+            .filter_map(|x| x.route_table_id().map(str::to_string)),
+    );
+    let r = e
+        .describe_security_groups()
+        .filters(f())
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        r.security_groups()
+            .iter()
+            .filter_map(|x| x.group_id().map(str::to_string)),
+    );
+    let r = e.describe_addresses().filters(f()).send().await.unwrap();
+    left.extend(
+        r.addresses()
+            .iter()
+            .filter_map(|x| x.allocation_id().map(str::to_string)),
+    );
+    let r = e
+        .describe_launch_templates()
+        .filters(f())
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        r.launch_templates()
+            .iter()
+            .filter_map(|x| x.launch_template_id().map(str::to_string)),
+    );
+    // Deleted NAT gateways and terminated instances stay describable for a while on AWS too.
+    let r = e.describe_nat_gateways().filter(f()).send().await.unwrap();
+    left.extend(
+        r.nat_gateways()
+            .iter()
+            .filter(|n| n.state() != Some(&aws_sdk_ec2::types::NatGatewayState::Deleted))
+            .filter_map(|x| x.nat_gateway_id().map(str::to_string)),
+    );
+    let r = e.describe_instances().filters(f()).send().await.unwrap();
+    left.extend(
+        r.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| {
+                i.state().and_then(|s| s.name())
+                    != Some(&aws_sdk_ec2::types::InstanceStateName::Terminated)
+            })
+            .filter_map(|x| x.instance_id().map(str::to_string)),
     );
     let dbs = c.rds.describe_db_instances().send().await.unwrap();
     left.extend(

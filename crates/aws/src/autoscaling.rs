@@ -386,11 +386,11 @@ pub async fn update(
         .autoscaling
         .update_auto_scaling_group()
         .auto_scaling_group_name(name);
-    let mut send = false;
-    if POLICY_FIELDS.iter().any(|f| has(f)) {
-        req = req.mixed_instances_policy(mixed_policy(&r)?);
-        send = true;
-    }
+    // Every UpdateAutoScalingGroup carries the whole mixed instances policy, changed or not: it
+    // is what the group should have anyway, and some implementations (moto) drop a group's
+    // policy when an update omits it.
+    req = req.mixed_instances_policy(mixed_policy(&r)?);
+    let mut send = POLICY_FIELDS.iter().any(|f| has(f));
     for field in changed {
         match field.as_str() {
             f if POLICY_FIELDS.contains(&f) => {}
