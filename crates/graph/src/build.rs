@@ -459,6 +459,17 @@ impl<'a> Builder<'a> {
                     "Resource": [marker(ids::FILES_FS, "arn")],
                     "Sid": "MountMoodledata",
                 },
+                {
+                    // The Spot watcher moves its own node to Standby before a reclaim; the
+                    // group's ARN holds an id unknown at plan time, so the stack's tag scopes it.
+                    "Action": ["autoscaling:EnterStandby"],
+                    "Condition": {
+                        "StringEquals": {"aws:ResourceTag/moodlestack:stack": self.stack.name},
+                    },
+                    "Effect": "Allow",
+                    "Resource": "*",
+                    "Sid": "DrainWebNode",
+                },
             ],
             "Version": "2012-10-17",
         });

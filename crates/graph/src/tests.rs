@@ -472,7 +472,7 @@ fn iam_policy_names_only_the_stacks_secrets() {
     let doc: serde_json::Value = serde_json::from_str(text).unwrap();
     assert_eq!(build::canonical_json(&doc), text, "not canonical");
     let stmts = doc["Statement"].as_array().unwrap();
-    assert_eq!(stmts.len(), 2);
+    assert_eq!(stmts.len(), 3);
     assert_eq!(
         stmts[0]["Action"],
         serde_json::json!(["secretsmanager:GetSecretValue"])
@@ -492,7 +492,19 @@ fn iam_policy_names_only_the_stacks_secrets() {
         stmts[1]["Resource"],
         serde_json::json!(["arn:test:files.fs.arn"])
     );
-    assert!(!text.contains('*'), "no wildcard: {text}");
+    // The one wildcard resource is the drain permission, scoped by the stack's tag.
+    assert_eq!(
+        stmts[2]["Action"],
+        serde_json::json!(["autoscaling:EnterStandby"])
+    );
+    assert_eq!(stmts[2]["Resource"], serde_json::json!("*"));
+    assert_eq!(
+        stmts[2]["Condition"],
+        serde_json::json!({"StringEquals": {"aws:ResourceTag/moodlestack:stack": "demo"}})
+    );
+    for s in &stmts[..2] {
+        assert!(!s.to_string().contains('*'), "no wildcard: {s}");
+    }
     assert_eq!(
         role.fields["assume_role_policy"],
         Value::str(
