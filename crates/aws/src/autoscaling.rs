@@ -10,7 +10,7 @@
 //! starts an instance refresh (minimum healthy 90 %); if a refresh is already running the update
 //! stops before changing anything and says so.
 
-use crate::fields::{api_err, sorted_strs, tags_value, Reader};
+use crate::fields::{api_err, owned_id, sorted_strs, tags_value, Reader};
 use crate::Clients;
 use aws_sdk_autoscaling::types::{
     AutoScalingGroup, Filter, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
@@ -52,13 +52,6 @@ fn group_tags(g: &AutoScalingGroup) -> Tags {
         .collect()
 }
 
-fn ours(scope: &Scope, tags: &Tags) -> Option<ResourceId> {
-    if tags.get(TAG_STACK) != Some(&scope.stack) {
-        return None;
-    }
-    tags.get(TAG_ID).map(|id| ResourceId(id.clone()))
-}
-
 fn sdk_tags(name: &str, tags: &Tags) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| {
@@ -91,7 +84,7 @@ fn group_missing(e: &CloudError) -> bool {
 /// The observation of one group (None when it is not the stack's).
 fn observed(scope: &Scope, g: &AutoScalingGroup) -> Option<Observed> {
     let tags = group_tags(g);
-    let id = ours(scope, &tags)?;
+    let id = owned_id(scope, &tags)?;
     let name = g.auto_scaling_group_name().unwrap_or_default().to_string();
     let mut fields = Fields::new();
     fields.insert("name".into(), Value::str(&name));
@@ -304,7 +297,7 @@ pub async fn create(
             // A crash between create and the next observe: adopt the group if it is ours.
             let g = describe(c, name).await?;
             let found = g.as_ref().map(group_tags).unwrap_or_default();
-            if ours(scope, &found).as_ref() != Some(id) {
+            if owned_id(scope, &found).as_ref() != Some(id) {
                 return Err(CloudError::Other(format!(
                     "autoscaling:CreateAutoScalingGroup: a group named {name} already exists and \
                      is not tagged {TAG_STACK}={} {TAG_ID}={id}; it was not created by this \

@@ -10,7 +10,7 @@
 //! (`file_system_id`, `subnet_id`) filled in; their security groups come from
 //! DescribeMountTargetSecurityGroups (EFS has no batch form).
 
-use crate::fields::{api_err, is_not_found, sorted_strs, tags_value, Reader};
+use crate::fields::{api_err, is_not_found, owned_id, sorted_strs, tags_value, Reader};
 use crate::Clients;
 use aws_sdk_efs::types::{
     FileSystemDescription, LifeCycleState, MountTargetDescription, PerformanceMode, Tag,
@@ -30,13 +30,6 @@ fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .map(|t| (t.key().to_string(), t.value().to_string()))
         .collect()
-}
-
-fn owned_id(scope: &Scope, tags: &BTreeMap<String, String>) -> Option<ResourceId> {
-    if tags.get(TAG_STACK).map(String::as_str) != Some(scope.stack.as_str()) {
-        return None;
-    }
-    tags.get(TAG_ID).map(|id| ResourceId(id.clone()))
 }
 
 fn efs_tags(tags: BTreeMap<String, String>) -> Result<Vec<Tag>, CloudError> {

@@ -15,7 +15,9 @@
 //! token came from, so the ARN is also written as the tag `moodlestack:auth-secret-arn` on the
 //! create call and read back from there.
 
-use crate::fields::{api_err, is_not_found, sorted_strs, tags_value, Reader};
+use crate::fields::{
+    api_err, canonical_version, is_not_found, owned_id, sorted_strs, tags_value, Reader,
+};
 use crate::Clients;
 use aws_sdk_elasticache::types::{
     AutomaticFailoverStatus, CacheCluster, CacheSubnetGroup, MultiAzStatus, ReplicationGroup, Tag,
@@ -44,13 +46,6 @@ fn to_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
     tags.into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
-}
-
-fn owned_id(scope: &Scope, tags: &BTreeMap<String, String>) -> Option<ResourceId> {
-    if tags.get(TAG_STACK).map(String::as_str) != Some(scope.stack.as_str()) {
-        return None;
-    }
-    tags.get(TAG_ID).map(|id| ResourceId(id.clone()))
 }
 
 fn candidates(
@@ -82,15 +77,6 @@ async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, C
         .await
         .map_err(|e| api_err("elasticache:ListTagsForResource", e))?;
     Ok(tag_map(out.tag_list()))
-}
-
-/// `desired` is a prefix of `actual` at a dot boundary (`7.1` vs `7.1.0`): report what the stack
-/// asked for, so it does not show as a change.
-fn canonical_version(actual: &str, desired: Option<&str>) -> String {
-    match desired {
-        Some(d) if actual == d || actual.starts_with(&format!("{d}.")) => d.to_string(),
-        _ => actual.to_string(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,10 @@
 //! stack's load balancers are returned as `untagged:<listener arn>` with their identity fields
 //! (`load_balancer_arn`, `port`) filled in.
 
-use crate::fields::{api_err, is_not_found, sorted_strs, tags_value, Reader};
+use crate::fields::{
+    api_err, desired_names, is_code, is_not_found, not_found_is_none, owned_id, sorted_strs,
+    tags_value, Reader,
+};
 use crate::Clients;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, Listener, LoadBalancer, LoadBalancerAttribute,
@@ -30,25 +33,6 @@ const TAGS_PER_CALL: usize = 20;
 
 type Tags = BTreeMap<String, String>;
 
-fn ours(scope: &Scope, tags: &Tags) -> Option<ResourceId> {
-    if tags.get(TAG_STACK) != Some(&scope.stack) {
-        return None;
-    }
-    tags.get(TAG_ID).map(|id| ResourceId(id.clone()))
-}
-
-fn is_code(e: &CloudError, want: &str) -> bool {
-    matches!(e, CloudError::Api { code, .. } if code == want)
-}
-
-fn not_found_is_none<T>(r: Result<T, CloudError>) -> Result<Option<T>, CloudError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 fn field_err(kind: Kind, id: &ResourceId, field: &str, problem: &str) -> CloudError {
     CloudError::Field {
         kind,
@@ -68,22 +52,6 @@ fn all_tags(r: &Reader<'_>, scope: &Scope) -> Result<Tags, CloudError> {
     let mut tags = r.tags()?;
     tags.extend(identity_tags(scope, r.id));
     Ok(tags)
-}
-
-fn desired_names(desired: &[Resource], kind: Kind) -> Vec<String> {
-    let mut names: Vec<String> = desired
-        .iter()
-        .filter(|r| r.kind == kind)
-        .filter_map(|r| {
-            r.fields
-                .get("name")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    names
 }
 
 /// Tags of every ARN, with ONE DescribeTags call per 20 ARNs.
@@ -450,7 +418,7 @@ async fn observe_found(
     let lb_obs = try_join_all(lbs.iter().filter_map(|lb| {
         let arn = lb.load_balancer_arn()?;
         let t = tags.get(arn)?.clone();
-        let id = ours(scope, &t)?;
+        let id = owned_id(scope, &t)?;
         Some(async move {
             let idle = lb_idle_timeout(c, arn).await?;
             Ok::<_, CloudError>(lb_observed(id, lb, t, idle))
@@ -460,7 +428,7 @@ async fn observe_found(
     let tg_obs = try_join_all(tgs.iter().filter_map(|tg| {
         let arn = tg.target_group_arn()?;
         let t = tags.get(arn)?.clone();
-        let id = ours(scope, &t)?;
+        let id = owned_id(scope, &t)?;
         Some(async move {
             let delay = tg_deregistration_delay(c, arn).await?;
             Ok::<_, CloudError>(tg_observed(id, tg, t, delay))
@@ -475,8 +443,8 @@ pub async fn observe(
     scope: &Scope,
     desired: &[Resource],
 ) -> Result<Vec<Observed>, CloudError> {
-    let lb_names = desired_names(desired, Kind::LoadBalancer);
-    let tg_names = desired_names(desired, Kind::TargetGroup);
+    let lb_names = desired_names(desired, Kind::LoadBalancer, "name");
+    let tg_names = desired_names(desired, Kind::TargetGroup, "name");
     let (lbs, tgs) = tokio::try_join!(lbs_by_names(c, &lb_names), tgs_by_names(c, &tg_names))?;
     let (lb_obs, tg_obs) = observe_found(c, scope, &lbs, &tgs).await?;
     let listeners = try_join_all(lb_obs.iter().map(|lb| listeners_of(c, &lb.physical_id))).await?;
@@ -523,7 +491,7 @@ async fn check_ours(
         .await?
         .remove(arn)
         .unwrap_or_default();
-    if ours(scope, &tags).as_ref() != Some(id) {
+    if owned_id(scope, &tags).as_ref() != Some(id) {
         return Err(CloudError::Other(format!(
             "elasticloadbalancing: a {what} named {name} already exists and is not tagged \
              {TAG_STACK}={} {TAG_ID}={id}; it was not created by this stack: rename the stack or \

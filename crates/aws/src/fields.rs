@@ -6,7 +6,9 @@
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use moodlestack_model::{CloudError, Fields, Kind, ResourceId, Value};
+use moodlestack_model::{
+    CloudError, Fields, Kind, Resource, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
+};
 use std::collections::BTreeMap;
 
 /// Reads fields of one resource, with errors that name the resource and the field.
@@ -170,4 +172,52 @@ pub fn canonical_json(text: &str) -> String {
         Ok(v) => v.to_string(),
         Err(_) => text.to_string(),
     }
+}
+
+/// The logical id of a resource whose tags say it belongs to `scope`'s stack (None: not ours).
+pub fn owned_id(scope: &Scope, tags: &BTreeMap<String, String>) -> Option<ResourceId> {
+    if tags.get(TAG_STACK) != Some(&scope.stack) {
+        return None;
+    }
+    tags.get(TAG_ID).map(|id| ResourceId(id.clone()))
+}
+
+/// True when `e` is the service error `want`.
+pub fn is_code(e: &CloudError, want: &str) -> bool {
+    matches!(e, CloudError::Api { code, .. } if code == want)
+}
+
+/// `Ok(None)` for "does not exist", the value or the error otherwise.
+pub fn not_found_is_none<T>(r: Result<T, CloudError>) -> Result<Option<T>, CloudError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The engine version as the stack spells it when AWS reports a more precise one (`8.0` asked,
+/// `8.0.39` running), so the minor version AWS picked is no perpetual change.
+pub fn canonical_version(actual: &str, desired: Option<&str>) -> String {
+    match desired {
+        Some(d) if actual == d || actual.starts_with(&format!("{d}.")) => d.to_string(),
+        _ => actual.to_string(),
+    }
+}
+
+/// The values of `field` (names) of the desired resources of `kind`, sorted and unique.
+pub fn desired_names(desired: &[Resource], kind: Kind, field: &str) -> Vec<String> {
+    let mut names: Vec<String> = desired
+        .iter()
+        .filter(|r| r.kind == kind)
+        .filter_map(|r| {
+            r.fields
+                .get(field)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

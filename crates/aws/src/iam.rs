@@ -9,7 +9,10 @@
 //! eventually consistent); `poll` can only see that the profile exists, so the first launch that
 //! uses it may need the executor's retry.
 
-use crate::fields::{api_err, canonical_json, is_not_found, sorted_strs, tags_value, Reader};
+use crate::fields::{
+    api_err, canonical_json, desired_names, is_code, is_not_found, not_found_is_none, owned_id,
+    sorted_strs, tags_value, Reader,
+};
 use crate::Clients;
 use aws_sdk_iam::types::Tag;
 use futures::future::try_join_all;
@@ -66,25 +69,6 @@ fn policy_field(text: &str) -> String {
     canonical_json(&decode_policy(text))
 }
 
-fn ours(scope: &Scope, tags: &BTreeMap<String, String>) -> Option<ResourceId> {
-    if tags.get(TAG_STACK) != Some(&scope.stack) {
-        return None;
-    }
-    tags.get(TAG_ID).map(|id| ResourceId(id.clone()))
-}
-
-fn is_code(e: &CloudError, want: &str) -> bool {
-    matches!(e, CloudError::Api { code, .. } if code == want)
-}
-
-fn not_found_is_none<T>(r: Result<T, CloudError>) -> Result<Option<T>, CloudError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 fn field_err(current: &Observed, field: &str, problem: &str) -> CloudError {
     CloudError::Field {
         kind: current.kind,
@@ -92,22 +76,6 @@ fn field_err(current: &Observed, field: &str, problem: &str) -> CloudError {
         field: field.to_string(),
         problem: problem.to_string(),
     }
-}
-
-fn desired_names(desired: &[Resource], kind: Kind, field: &str) -> Vec<String> {
-    let mut names: Vec<String> = desired
-        .iter()
-        .filter(|r| r.kind == kind)
-        .filter_map(|r| {
-            r.fields
-                .get(field)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    names
 }
 
 pub async fn observe(
@@ -145,7 +113,7 @@ async fn observe_role(
         return Ok(None);
     };
     let tags = tag_map(role.tags());
-    let Some(id) = ours(scope, &tags) else {
+    let Some(id) = owned_id(scope, &tags) else {
         return Ok(None);
     };
 
@@ -261,7 +229,7 @@ async fn create_role(
                 .await
                 .map_err(|e| api_err("iam:GetRole", e))?;
             let found = role.role().map(|r| tag_map(r.tags())).unwrap_or_default();
-            if ours(scope, &found).as_ref() != Some(id) {
+            if owned_id(scope, &found).as_ref() != Some(id) {
                 return Err(CloudError::Other(format!(
                     "iam:CreateRole: a role named {name} already exists and is not tagged \
                      {TAG_STACK}={} {TAG_ID}={id}; it was not created by this stack: rename the \
@@ -504,7 +472,7 @@ async fn observe_profile(
         return Ok(None);
     };
     let tags = tag_map(p.tags());
-    let Some(id) = ours(scope, &tags) else {
+    let Some(id) = owned_id(scope, &tags) else {
         return Ok(None);
     };
     let mut fields = Fields::new();
@@ -559,7 +527,7 @@ async fn create_profile(
                 .map_err(|e| api_err("iam:GetInstanceProfile", e))?;
             let p = got.instance_profile();
             let found = p.map(|p| tag_map(p.tags())).unwrap_or_default();
-            if ours(scope, &found).as_ref() != Some(id) {
+            if owned_id(scope, &found).as_ref() != Some(id) {
                 return Err(CloudError::Other(format!(
                     "iam:CreateInstanceProfile: an instance profile named {name} already exists \
                      and is not tagged {TAG_STACK}={} {TAG_ID}={id}; it was not created by this \

@@ -17,7 +17,9 @@
 //! values are the one exception RDS imposes: they are applied `pending-reboot`, and the instance
 //! reports that as its `parameter_apply_status` attr.
 
-use crate::fields::{api_err, is_not_found, sorted_strs, tags_value, Reader};
+use crate::fields::{
+    api_err, canonical_version, is_not_found, owned_id, sorted_strs, tags_value, Reader,
+};
 use crate::Clients;
 use aws_sdk_rds::types::{ApplyMethod, DbCluster, DbInstance, DbSubnetGroup, Parameter, Tag};
 use moodlestack_model::{
@@ -71,14 +73,6 @@ fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
             ))
         })
         .collect()
-}
-
-/// The logical id of a resource carrying `tags`, when they say it belongs to the stack.
-fn owned_id(scope: &Scope, tags: &BTreeMap<String, String>) -> Option<ResourceId> {
-    if tags.get(TAG_STACK).map(String::as_str) != Some(scope.stack.as_str()) {
-        return None;
-    }
-    tags.get(TAG_ID).map(|id| ResourceId(id.clone()))
 }
 
 /// Names that may belong to the stack: those the desired resources of `kind` declare in
@@ -145,16 +139,6 @@ async fn put_tags(c: &Clients, current: &Observed, fields: &Fields) -> Result<()
         .await
         .map_err(|e| api_err("rds:AddTagsToResource", e))?;
     Ok(())
-}
-
-/// Reports `actual` as the desired engine version when the desired one is a prefix of it at a
-/// dot boundary (the stack asks for `8.0`, RDS reports the minor version it picked, `8.0.39`):
-/// that is what the stack asked for, and must not show as a change.
-fn canonical_version(actual: &str, desired: Option<&str>) -> String {
-    match desired {
-        Some(d) if actual == d || actual.starts_with(&format!("{d}.")) => d.to_string(),
-        _ => actual.to_string(),
-    }
 }
 
 fn desired_field<'a>(
