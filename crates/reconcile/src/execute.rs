@@ -509,16 +509,36 @@ impl Ctx<'_> {
         self.opts.progress.event(&e);
     }
 
-    async fn retry<T, F, Fut>(&self, id: &ResourceId, mut call: F) -> Result<T, CloudError>
+    async fn retry<T, F, Fut>(&self, id: &ResourceId, call: F) -> Result<T, CloudError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, CloudError>>,
     {
+        self.retry_for(id, Duration::ZERO, call).await
+    }
+
+    /// Like [`Ctx::retry`], but keeps retrying for at least `budget` (deletes: AWS keeps the
+    /// network interfaces of a deleted load balancer, database or mount target for minutes, and
+    /// the groups and subnets they sat in answer DependencyViolation until they are gone).
+    async fn retry_for<T, F, Fut>(
+        &self,
+        id: &ResourceId,
+        budget: Duration,
+        mut call: F,
+    ) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, CloudError>>,
+    {
+        let started = tokio::time::Instant::now();
         let mut delay = self.opts.retry.initial;
         let mut attempt = 0;
         loop {
             match call().await {
-                Err(e) if e.is_retryable() && attempt < self.opts.retries => {
+                Err(e)
+                    if e.is_retryable()
+                        && (attempt < self.opts.retries || started.elapsed() < budget) =>
+                {
                     attempt += 1;
                     self.event(Event::Retrying {
                         id: id.clone(),
@@ -634,7 +654,7 @@ impl Ctx<'_> {
         }
         let options = self.delete_options(current);
         match self
-            .retry(&current.id, || {
+            .retry_for(&current.id, spec(current.kind).ready_timeout, || {
                 self.cloud.delete(self.scope, current, &options)
             })
             .await
@@ -864,8 +884,15 @@ async fn run_graph(
                 }
             }
             _ = renew.tick(), if lease => {
-                if let Err(e) = ctx.cloud.acquire_lease(ctx.scope, &ctx.opts.owner, ctx.opts.lease_ttl).await {
-                    ctx.event(Event::Note(format!("could not renew the lease: {e}")));
+                match ctx.cloud.acquire_lease(ctx.scope, &ctx.opts.owner, ctx.opts.lease_ttl).await {
+                    Ok(_) => {}
+                    // Someone else holds the stack now: two applies must never mutate at once,
+                    // so stop starting work (running changes finish) and say why.
+                    Err(e @ CloudError::LeaseHeld(_)) => {
+                        ctx.event(Event::Note(format!("lost the lease, stopping: {e}")));
+                        ctx.opts.cancel.cancel();
+                    }
+                    Err(e) => ctx.event(Event::Note(format!("could not renew the lease: {e}"))),
                 }
             }
             _ = ctx.opts.cancel.cancelled() => {

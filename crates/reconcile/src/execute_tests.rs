@@ -785,6 +785,46 @@ async fn a_long_apply_renews_its_lease() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_apply_that_loses_its_lease_stops_starting_work() {
+    let fake = FakeCloud::new();
+    // The VPC comes first and takes 35 minutes; its subnets wait for it.
+    fake.set_latency(Kind::Vpc, Duration::from_secs(35 * 60));
+    let desired = desired()[..3].to_vec();
+    let plan = fresh_plan(&fake, &desired).await;
+    let thief = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            // Between two renewals (every 10 minutes), someone takes the stack over.
+            tokio::time::sleep(Duration::from_secs(12 * 60)).await;
+            fake.release_lease(&scope(), &opts().owner).await.unwrap();
+            fake.acquire_lease(
+                &scope(),
+                "intruder@elsewhere pid 9",
+                Duration::from_secs(3600),
+            )
+            .await
+            .unwrap();
+        })
+    };
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    thief.await.unwrap();
+    assert!(!report.is_success(), "{report}");
+    // The subnets were never started: nothing mutates once the lease is someone else's.
+    let created: Vec<_> = fake
+        .log()
+        .iter()
+        .filter(|c| c.op == Op::Create)
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(created.len(), 1, "only the VPC was created: {created:?}");
+    // The intruder's lease is left alone.
+    assert_eq!(
+        fake.lease("demo").unwrap().owner,
+        "intruder@elsewhere pid 9"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn destroy_deletes_everything_in_reverse_order_and_nothing_else() {
     let fake = FakeCloud::new();
     set_latencies(&fake);
