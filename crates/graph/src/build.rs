@@ -817,13 +817,19 @@ impl<'a> Builder<'a> {
 
     fn load_balancer(&mut self, net: &Net) {
         let lb = &self.stack.load_balancer;
-        let alb = self
+        let mut alb = self
             .res(ids::LB_ALB, Kind::LoadBalancer)
             .with("name", self.names.load_balancer())
             .with("scheme", "internet-facing")
             .with("subnet_ids", net.public_ids())
             .with("security_group_ids", Value::List(vec![id_ref(ids::SG_ALB)]))
             .with("idle_timeout", lb.idle_timeout);
+        if self.stack.network.existing.is_none() {
+            // An internet-facing ALB needs the internet gateway attached and routed (AWS:
+            // "VPC has no internet gateway"), and on destroy the gateway can only be detached
+            // once the ALB's public addresses are gone.
+            alb = alb.after(ids::RT_PUBLIC);
+        }
         self.push(alb);
         let tg = self
             .res(ids::LB_TG, Kind::TargetGroup)

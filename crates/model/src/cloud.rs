@@ -101,6 +101,15 @@ impl CloudError {
     /// Transient errors (throttling, dependency still settling) that the executor may retry.
     pub fn is_retryable(&self) -> bool {
         match self {
+            // A new IAM instance profile takes seconds to become visible to EC2 and Auto
+            // Scaling, which meanwhile call its ARN invalid.
+            CloudError::Api { code, message, .. }
+                if matches!(code.as_str(), "InvalidParameterValue" | "ValidationError")
+                    && (message.to_ascii_lowercase().contains("instance profile")
+                        || message.contains("iamInstanceProfile")) =>
+            {
+                true
+            }
             CloudError::Api { code, .. } => matches!(
                 code.as_str(),
                 "Throttling"
@@ -123,6 +132,40 @@ impl CloudError {
 
 /// The cloud as moodlestack sees it. Every method takes resolved fields: no [`crate::Value::Ref`],
 /// [`crate::Value::Interpolated`] or [`crate::Value::Unknown`] remains in them.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: &str, message: &str) -> CloudError {
+        CloudError::Api {
+            operation: "x".into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn instance_profile_propagation_is_retried() {
+        assert!(api(
+            "InvalidParameterValue",
+            "Invalid IAM Instance Profile ARN: arn:..."
+        )
+        .is_retryable());
+        assert!(api(
+            "ValidationError",
+            "You are not authorized to use iamInstanceProfile.arn"
+        )
+        .is_retryable());
+        assert!(!api(
+            "InvalidParameterValue",
+            "Value (x) for parameter cidrBlock is invalid"
+        )
+        .is_retryable());
+        assert!(api("DependencyViolation", "resource has a dependent object").is_retryable());
+        assert!(!api("ValidationError", "bad name").is_retryable());
+    }
+}
+
 #[async_trait]
 pub trait Cloud: Send + Sync {
     /// Every resource of the stack that exists: found by the `moodlestack:stack` tag (one
