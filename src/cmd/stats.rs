@@ -64,7 +64,11 @@ pub fn report(total: Duration) -> String {
     out.push_str(&format!("  {:>9.3} s  total\n", total.as_secs_f64()));
     let mut line = format!("stats: requests={requests} mutating={mutating}");
     for (phase, d) in &phases {
-        line.push_str(&format!(" {}_ms={}", phase.replace(' ', "_"), d.as_millis()));
+        line.push_str(&format!(
+            " {}_ms={}",
+            phase.replace(' ', "_"),
+            d.as_millis()
+        ));
     }
     line.push_str(&format!(" total_ms={}", total.as_millis()));
     out.push_str(&line);
