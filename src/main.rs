@@ -1,6 +1,6 @@
 //! `moodlestack`: plan, apply and keep in sync a high-availability Moodle deployment on AWS.
 //!
-//! Exit codes: 0 success; 1 error (invalid stack file, AWS error, refused plan); 2 `plan
+//! Exit codes: 0 success; 1 error (invalid stack file, AWS error, refused plan, usage error); 2 `plan
 //! --detailed-exitcode` found changes; 130 interrupted.
 
 mod cmd;
@@ -13,8 +13,8 @@ use std::process::ExitCode;
 #[command(name = "moodlestack", version, about, long_about = None)]
 #[command(
     after_help = "Exit codes: 0 success (a stack with only warnings is valid); 1 error \
-(invalid stack file, AWS error, refused plan); 2 changes present (plan --detailed-exitcode) or a \
-command-line usage error; 130 interrupted."
+(invalid stack file, AWS error, refused plan, command-line usage error); 2 changes present \
+(plan --detailed-exitcode); 130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -144,6 +144,14 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version succeed; a usage error is an error (1), never 2, which
+            // `plan --detailed-exitcode` reserves for "changes present".
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     cmd::run(cli)
 }

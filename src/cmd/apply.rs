@@ -56,7 +56,8 @@ pub fn run(g: &Global, target: &Path, o: Options) -> u8 {
             .iter()
             .filter_map(|c| c.desired.clone())
             .collect();
-        if !g.quiet {
+        // Shown whenever the user is asked, even with -q: nobody approves a plan unseen.
+        if !g.quiet || !o.auto_approve {
             print!("{}", print::text(&plan, common::color_stdout(g)));
         }
         if let Err(refused) = diff::guard(&plan, o.allow_data_loss) {
@@ -154,7 +155,8 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> u8 {
             eprintln!("error: refusing to apply {}: {e}", path.display());
             return EXIT_ERROR;
         }
-        if !g.quiet {
+        // Shown whenever the user is asked, even with -q: nobody approves a plan unseen.
+        if !g.quiet || !o.auto_approve {
             print!("{}", print::text(&plan, common::color_stdout(g)));
         }
         if let Err(refused) = diff::guard(&plan, o.allow_data_loss) {

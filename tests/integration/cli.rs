@@ -104,3 +104,17 @@ fn render_offline_writes_every_file_with_placeholders() {
     );
     std::fs::remove_dir_all(&out_dir).unwrap();
 }
+
+#[test]
+fn a_usage_error_exits_1_never_2_and_help_exits_0() {
+    // 2 is reserved for `plan --detailed-exitcode` finding changes.
+    let (code, _, err) = run(&["plan", "stacks/demo.yaml", "--detailed-exitcod"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--detailed-exitcode"),
+        "clap suggests the flag: {err}"
+    );
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Exit codes"), "{out}");
+}
