@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo, in one command: builds moodlestack, starts the local emulator, shows the plan for
-# stacks/demo.yaml, applies it, and prints the stack's outputs. The emulator keeps running so you
+# stacks/demo.yaml, applies it, and ends with the stack's outputs (apply prints them). The emulator keeps running so you
 # can look around (plan again: no changes; destroy); `localstack/emulator.sh stop` stops it.
 #
 #   localstack/demo.sh [STACK]     default stacks/demo.yaml
@@ -22,14 +22,13 @@ echo "==> moodlestack plan $stack"
 "$bin" plan "$stack"
 echo "==> moodlestack apply --auto-approve $stack"
 "$bin" apply --auto-approve "$stack"
-echo "==> moodlestack outputs $stack"
-"$bin" outputs "$stack"
 
 cat <<MSG
 
 The emulator is still running. To use it from this shell:
   eval "\$(localstack/emulator.sh env)"
   $bin plan $stack            # no changes
-  $bin destroy --auto-approve $stack
+  $bin outputs $stack
+  $bin destroy --auto-approve --allow-data-loss $stack   # the file system and cache hold data
   localstack/emulator.sh stop
 MSG
