@@ -132,40 +132,6 @@ impl CloudError {
 
 /// The cloud as moodlestack sees it. Every method takes resolved fields: no [`crate::Value::Ref`],
 /// [`crate::Value::Interpolated`] or [`crate::Value::Unknown`] remains in them.
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn api(code: &str, message: &str) -> CloudError {
-        CloudError::Api {
-            operation: "x".into(),
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-
-    #[test]
-    fn instance_profile_propagation_is_retried() {
-        assert!(api(
-            "InvalidParameterValue",
-            "Invalid IAM Instance Profile ARN: arn:..."
-        )
-        .is_retryable());
-        assert!(api(
-            "ValidationError",
-            "You are not authorized to use iamInstanceProfile.arn"
-        )
-        .is_retryable());
-        assert!(!api(
-            "InvalidParameterValue",
-            "Value (x) for parameter cidrBlock is invalid"
-        )
-        .is_retryable());
-        assert!(api("DependencyViolation", "resource has a dependent object").is_retryable());
-        assert!(!api("ValidationError", "bad name").is_retryable());
-    }
-}
-
 #[async_trait]
 pub trait Cloud: Send + Sync {
     /// Every resource of the stack that exists: found by the `moodlestack:stack` tag (one
@@ -242,4 +208,38 @@ pub fn identity_tags(scope: &Scope, id: &ResourceId) -> BTreeMap<String, String>
         (crate::TAG_STACK.to_string(), scope.stack.clone()),
         (crate::TAG_ID.to_string(), id.to_string()),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: &str, message: &str) -> CloudError {
+        CloudError::Api {
+            operation: "x".into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn instance_profile_propagation_is_retried() {
+        assert!(api(
+            "InvalidParameterValue",
+            "Invalid IAM Instance Profile ARN: arn:..."
+        )
+        .is_retryable());
+        assert!(api(
+            "ValidationError",
+            "You are not authorized to use iamInstanceProfile.arn"
+        )
+        .is_retryable());
+        assert!(!api(
+            "InvalidParameterValue",
+            "Value (x) for parameter cidrBlock is invalid"
+        )
+        .is_retryable());
+        assert!(api("DependencyViolation", "resource has a dependent object").is_retryable());
+        assert!(!api("ValidationError", "bad name").is_retryable());
+    }
 }
