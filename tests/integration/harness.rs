@@ -6,7 +6,6 @@
 //! `localstack/emulator.sh install` creates (`$MOODLESTACK_CACHE/moto-venv`, default
 //! `~/.cache/moodlestack`); then `python3` on `PATH`.
 
-#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::path::PathBuf;
