@@ -9,7 +9,6 @@ machine; requests come from moodlestack's own `--stats` (an SDK interceptor coun
 request); peak memory is the process's maximum resident set size (getrusage).
 """
 
-import datetime
 import os
 import socket
 import statistics
@@ -17,6 +16,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "localstack"))
+from import_certificate import import_certificate  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("MOODLESTACK_BIN") or os.path.join(
@@ -71,28 +73,6 @@ class Emulator:
         self.proc.wait()
 
 
-def import_certificate(emu):
-    import boto3
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "moodle.example.org")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-            .sign(key, hashes.SHA256()))
-    acm = boto3.client("acm", endpoint_url=emu.url, region_name="eu-west-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    return acm.import_certificate(
-        Certificate=cert.public_bytes(serialization.Encoding.PEM),
-        PrivateKey=key.private_bytes(serialization.Encoding.PEM,
-                                     serialization.PrivateFormat.TraditionalOpenSSL,
-                                     serialization.NoEncryption()))["CertificateArn"]
-
-
 def run(emu, args, ok=(0,)):
     """Runs moodlestack with --stats; returns (wall s, stats parsed from its last line)."""
     start = time.perf_counter()
@@ -130,7 +110,7 @@ def bench_stack(label, stack_file):
         args = [stack_file, "--name", f"bench-{label}"]
         if label == "production":
             args += ["--set", f"ami.id={AMI}",
-                     "--set", f"load_balancer.certificate_arn={import_certificate(emu)}"]
+                     "--set", f"load_balancer.certificate_arn={import_certificate(emu.url, 'eu-west-1')}"]
         rows = []
         wall, st = run(emu, ["apply", "--auto-approve", *args])
         rows.append(("apply (cold)", wall, st, None))

@@ -6,7 +6,6 @@
 //! `localstack/emulator.sh install` creates (`$MOODLESTACK_CACHE/moto-venv`, default
 //! `~/.cache/moodlestack`); then `python3` on `PATH`.
 
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -103,31 +102,13 @@ impl Emulator {
     }
 
     /// Imports a self-signed certificate into the emulator's ACM and returns its ARN (HTTPS
-    /// listeners need one that exists there). Uses the emulator's own Python (boto3 and
-    /// cryptography come with moto): the test binary does not link aws-sdk-acm.
+    /// listeners need one that exists there), with `localstack/import_certificate.py` and the
+    /// emulator's own Python: the test binary does not link aws-sdk-acm.
     pub fn import_certificate(&self) -> String {
-        let script = r#"
-import boto3, datetime, os
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "moodle.example.org")])
-now = datetime.datetime.now(datetime.timezone.utc)
-cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(1000)
-        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256()))
-acm = boto3.client("acm", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"])
-arn = acm.import_certificate(
-    Certificate=cert.public_bytes(serialization.Encoding.PEM),
-    PrivateKey=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()),
-)["CertificateArn"]
-print(arn)
-"#;
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("localstack/import_certificate.py");
         let out = Command::new(python())
-            .args(["-c", script])
+            .arg(&script)
             .envs(self.env())
             .output()
             .expect("run python to import a certificate");
