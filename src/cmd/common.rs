@@ -1,7 +1,6 @@
 //! What several commands share: loading the stack with the global overrides, colors, and the
 //! cloud client.
 
-
 use crate::{ColorChoice, Global};
 use moodlestack_stack::{LoadOptions, Stack};
 use std::io::IsTerminal;

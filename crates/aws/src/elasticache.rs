@@ -16,7 +16,8 @@
 //! create call and read back from there.
 
 use crate::fields::{
-    api_err, canonical_version, is_not_found, owned_id, sorted_strs, tags_value, Reader,
+    api_err, canonical_version, is_not_found, owned_id, sorted_strs, subnet_group_observed,
+    tags_value, Reader,
 };
 use crate::Clients;
 use aws_sdk_elasticache::types::{
@@ -108,7 +109,7 @@ async fn describe_subnet_groups(
     Ok(out)
 }
 
-async fn subnet_group_observed(
+async fn observe_subnet_group(
     c: &Clients,
     scope: &Scope,
     g: &CacheSubnetGroup,
@@ -120,28 +121,16 @@ async fn subnet_group_observed(
     let Some(id) = owned_id(scope, &tags) else {
         return Ok(None);
     };
-    let mut fields = Fields::new();
-    fields.insert("name".into(), Value::str(name));
-    fields.insert(
-        "description".into(),
-        Value::str(g.cache_subnet_group_description().unwrap_or_default()),
-    );
-    fields.insert(
-        "subnet_ids".into(),
-        sorted_strs(g.subnets().iter().filter_map(|s| s.subnet_identifier())),
-    );
-    fields.insert("tags".into(), tags_value(tags));
-    Ok(Some(Observed {
+    Ok(Some(subnet_group_observed(
+        Kind::CacheSubnetGroup,
         id,
-        kind: Kind::CacheSubnetGroup,
-        physical_id: name.to_string(),
-        fields,
-        attrs: BTreeMap::from([
-            ("id".into(), name.to_string()),
-            ("arn".into(), arn.to_string()),
-        ]),
-        status: "available".into(),
-    }))
+        name,
+        arn,
+        g.cache_subnet_group_description().unwrap_or_default(),
+        g.subnets().iter().filter_map(|s| s.subnet_identifier()),
+        tags,
+        "available",
+    )))
 }
 
 async fn describe_replication_groups(
@@ -367,7 +356,7 @@ pub async fn observe(
         .iter()
         .filter(|g| g.cache_subnet_group_name().is_some_and(&sg_cand))
     {
-        if let Some(o) = subnet_group_observed(c, scope, g).await? {
+        if let Some(o) = observe_subnet_group(c, scope, g).await? {
             out.push(o);
         }
     }
@@ -450,7 +439,7 @@ pub async fn create(
             let g = g.ok_or_else(|| {
                 CloudError::Other(format!("cache subnet group {name}: not found after create"))
             })?;
-            match subnet_group_observed(c, scope, &g).await? {
+            match observe_subnet_group(c, scope, &g).await? {
                 Some(o) if &o.id == id => Ok(o),
                 _ => Err(not_ours(kind, name, scope, id)),
             }
@@ -588,7 +577,7 @@ pub async fn update(
             }
             let g = describe_subnet_groups(c, Some(&current.physical_id)).await?;
             match g.first() {
-                Some(g) => Ok(subnet_group_observed(c, scope, g)
+                Some(g) => Ok(observe_subnet_group(c, scope, g)
                     .await?
                     .unwrap_or_else(|| current.clone())),
                 None => Ok(current.clone()),
@@ -761,7 +750,7 @@ pub async fn poll(
             match (g.first(), want) {
                 (None, _) => Ok(Readiness::Gone),
                 (Some(_), Want::Gone) => Ok(Readiness::Pending("deleting".into())),
-                (Some(g), Want::Ready) => Ok(match subnet_group_observed(c, scope, g).await? {
+                (Some(g), Want::Ready) => Ok(match observe_subnet_group(c, scope, g).await? {
                     Some(o) => Readiness::Ready(o),
                     None => Readiness::Failed("exists but is not tagged with the stack".into()),
                 }),

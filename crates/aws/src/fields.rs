@@ -1,12 +1,11 @@
 //! Shared helpers of the service modules: reading resolved fields, building tags, and turning SDK
 //! errors into [`CloudError`]s that name the operation and AWS's error code.
 
-
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
-    CloudError, Fields, Kind, Resource, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
+    CloudError, Fields, Kind, Observed, Resource, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
 };
 use std::collections::BTreeMap;
 
@@ -219,4 +218,36 @@ pub fn desired_names(desired: &[Resource], kind: Kind, field: &str) -> Vec<Strin
     names.sort();
     names.dedup();
     names
+}
+
+/// A subnet group (RDS or ElastiCache: the same managed fields) as observed; its name is both the
+/// physical id and the `id` attribute.
+#[allow(clippy::too_many_arguments)]
+pub fn subnet_group_observed<'a>(
+    kind: Kind,
+    id: ResourceId,
+    name: &str,
+    arn: &str,
+    description: &str,
+    subnet_ids: impl IntoIterator<Item = &'a str>,
+    tags: BTreeMap<String, String>,
+    status: &str,
+) -> Observed {
+    let fields = Fields::from([
+        ("name".to_string(), Value::str(name)),
+        ("description".to_string(), Value::str(description)),
+        ("subnet_ids".to_string(), sorted_strs(subnet_ids)),
+        ("tags".to_string(), tags_value(tags)),
+    ]);
+    Observed {
+        id,
+        kind,
+        physical_id: name.to_string(),
+        fields,
+        attrs: BTreeMap::from([
+            ("id".into(), name.to_string()),
+            ("arn".into(), arn.to_string()),
+        ]),
+        status: status.to_string(),
+    }
 }

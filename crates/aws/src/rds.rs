@@ -18,7 +18,8 @@
 //! reports that as its `parameter_apply_status` attr.
 
 use crate::fields::{
-    api_err, canonical_version, is_not_found, owned_id, sorted_strs, tags_value, Reader,
+    api_err, canonical_version, is_not_found, owned_id, sorted_strs, subnet_group_observed,
+    tags_value, Reader,
 };
 use crate::Clients;
 use aws_sdk_rds::types::{ApplyMethod, DbCluster, DbInstance, DbSubnetGroup, Parameter, Tag};
@@ -225,14 +226,14 @@ async fn observe_subnet_groups(
     }
     let mut out = Vec::new();
     for g in groups {
-        if let Some(o) = subnet_group_observed(c, scope, &g).await? {
+        if let Some(o) = observe_subnet_group(c, scope, &g).await? {
             out.push(o);
         }
     }
     Ok(out)
 }
 
-async fn subnet_group_observed(
+async fn observe_subnet_group(
     c: &Clients,
     scope: &Scope,
     g: &DbSubnetGroup,
@@ -244,28 +245,16 @@ async fn subnet_group_observed(
     let Some(id) = owned_id(scope, &tags) else {
         return Ok(None);
     };
-    let mut fields = Fields::new();
-    fields.insert("name".into(), Value::str(name));
-    fields.insert(
-        "description".into(),
-        Value::str(g.db_subnet_group_description().unwrap_or_default()),
-    );
-    fields.insert(
-        "subnet_ids".into(),
-        sorted_strs(g.subnets().iter().filter_map(|s| s.subnet_identifier())),
-    );
-    fields.insert("tags".into(), tags_value(tags));
-    Ok(Some(Observed {
+    Ok(Some(subnet_group_observed(
+        Kind::DbSubnetGroup,
         id,
-        kind: Kind::DbSubnetGroup,
-        physical_id: name.to_string(),
-        fields,
-        attrs: BTreeMap::from([
-            ("id".into(), name.to_string()),
-            ("arn".into(), arn.to_string()),
-        ]),
-        status: g.subnet_group_status().unwrap_or("Complete").to_string(),
-    }))
+        name,
+        arn,
+        g.db_subnet_group_description().unwrap_or_default(),
+        g.subnets().iter().filter_map(|s| s.subnet_identifier()),
+        tags,
+        g.subnet_group_status().unwrap_or("Complete"),
+    )))
 }
 
 /// A DB or DB cluster parameter group as one shape.
@@ -802,7 +791,7 @@ async fn create_subnet_group(
             }
             let g = describe_subnet_group(c, name).await?.ok_or(err)?;
             let tags = list_tags(c, g.db_subnet_group_arn().unwrap_or_default()).await?;
-            let o = subnet_group_observed(c, scope, &g).await?;
+            let o = observe_subnet_group(c, scope, &g).await?;
             adopt(Kind::DbSubnetGroup, scope, id, name, o, &tags)
         }
     }
@@ -1186,7 +1175,7 @@ pub async fn update(
                 put_tags(c, current, fields).await?;
             }
             if let Some(g) = describe_subnet_group(c, &current.physical_id).await? {
-                if let Some(o) = subnet_group_observed(c, scope, &g).await? {
+                if let Some(o) = observe_subnet_group(c, scope, &g).await? {
                     out = o;
                 }
             }
@@ -1570,7 +1559,7 @@ pub async fn poll(
         Kind::DbSubnetGroup => match describe_subnet_group(c, name).await? {
             None => Ok(Readiness::Gone),
             Some(_) if want == Want::Gone => Ok(Readiness::Pending("deleting".into())),
-            Some(g) => Ok(match subnet_group_observed(c, scope, &g).await? {
+            Some(g) => Ok(match observe_subnet_group(c, scope, &g).await? {
                 Some(o) => Readiness::Ready(o),
                 None => Readiness::Failed("exists but is not tagged with the stack".into()),
             }),
