@@ -1073,22 +1073,10 @@ async fn efs_file_system_and_mount_targets() {
         .await
         .unwrap();
     f.insert("throughput_mode".into(), Value::str("bursting"));
-    match e
-        .cloud
+    e.cloud
         .update(&scope(), o, &f, &changed(&["throughput_mode"]))
         .await
-    {
-        Ok(_) => {
-            let o = observe_one(&e.cloud, &desired, "files.fs").await.unwrap();
-            assert_matches(&o, &f, &[]);
-        }
-        Err(err) => {
-            // moto 5.2.5 does not implement UpdateFileSystem.
-            assert!(err.to_string().contains("efs:UpdateFileSystem"), "{err}");
-            eprintln!("emulator gap: efs:UpdateFileSystem: {err}");
-            f.insert("throughput_mode".into(), Value::str("elastic"));
-        }
-    }
+        .unwrap();
     let desired = vec![res("files.fs", Kind::EfsFileSystem, &f)];
     let o = observe_one(&e.cloud, &desired, "files.fs").await.unwrap();
     assert_matches(&o, &f, &[]);
@@ -1129,29 +1117,6 @@ async fn efs_file_system_and_mount_targets() {
 
 // ---------------------------------------------------------------------------------------------
 // ElastiCache
-
-/// The replication group fields moto 5.2.5 cannot report: the member clusters that carry the
-/// engine version, subnet group and security groups are not describable, and the group has one
-/// member whatever NumCacheClusters says. Each is compared as soon as the emulator reports it.
-fn cache_gaps(o: &Observed, f: &Fields) -> Vec<&'static str> {
-    let mut gaps: Vec<&'static str> = [
-        "engine_version",
-        "cache_subnet_group_name",
-        "security_group_ids",
-    ]
-    .into_iter()
-    .filter(|g| !o.fields.contains_key(*g))
-    .collect();
-    if o.fields.get("num_cache_clusters") != f.get("num_cache_clusters") {
-        assert_eq!(
-            o.fields["num_cache_clusters"],
-            Value::Int(1),
-            "only moto's one member is tolerated"
-        );
-        gaps.push("num_cache_clusters");
-    }
-    gaps
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elasticache_subnet_group_and_redis() {
@@ -1228,12 +1193,8 @@ async fn elasticache_subnet_group_and_redis() {
         .await
         .unwrap();
     let rg = ready(&e.cloud, &created).await;
-    for attr in ["primary_endpoint", "port", "arn"] {
+    for attr in ["primary_endpoint", "reader_endpoint", "port", "arn"] {
         assert!(rg.attrs.contains_key(attr), "attr {attr}: {:?}", rg.attrs);
-    }
-    if !rg.attrs.contains_key("reader_endpoint") {
-        // moto 5.2.5 keeps the reader endpoint address but does not return ReaderEndpoint.
-        eprintln!("emulator gap: replication group has no ReaderEndpoint");
     }
     assert_eq!(rg.attrs["port"], "6379");
     // The token went to ElastiCache (auth on) and is nowhere in what moodlestack reports.
@@ -1261,7 +1222,7 @@ async fn elasticache_subnet_group_and_redis() {
     let o = observe_one(&e.cloud, &desired, "cache.redis")
         .await
         .expect("observed");
-    assert_matches(&o, &f, &cache_gaps(&o, &f));
+    assert_matches(&o, &f, &[]);
     let members = o.fields["num_cache_clusters"].as_i64().unwrap();
     let s = observe_one(&e.cloud, &desired, "cache.subnet_group")
         .await
@@ -1295,52 +1256,30 @@ async fn elasticache_subnet_group_and_redis() {
     let o = observe_one(&e.cloud, &desired, "cache.redis")
         .await
         .unwrap();
-    let mut gaps = cache_gaps(&o, &f);
-    if o.fields.get("security_group_ids") == Some(&Value::strs([e.net.sgs[0].clone()])) {
-        // moto 5.2.5's ModifyReplicationGroup ignores SecurityGroupIds (and EngineVersion).
-        eprintln!("emulator gap: ModifyReplicationGroup ignores SecurityGroupIds");
-        gaps.push("security_group_ids");
-    }
-    assert_matches(&o, &f, &gaps);
+    assert_matches(&o, &f, &[]);
 
-    // Replica count: IncreaseReplicaCount (not in moto: the call is made and its error named).
+    // Replica count: IncreaseReplicaCount.
     let mut more = f.clone();
     more.insert("num_cache_clusters".into(), Value::Int(members + 1));
-    match e
-        .cloud
+    e.cloud
         .update(&scope(), &o, &more, &changed(&["num_cache_clusters"]))
         .await
-    {
-        Ok(_) => {
-            let desired = vec![res("cache.redis", Kind::CacheReplicationGroup, &more)];
-            let o = observe_one(&e.cloud, &desired, "cache.redis")
-                .await
-                .unwrap();
-            assert_eq!(o.fields["num_cache_clusters"], Value::Int(members + 1));
-        }
-        Err(err) => {
-            assert!(
-                err.to_string().contains("elasticache:IncreaseReplicaCount"),
-                "{err}"
-            );
-            eprintln!("emulator gap: {err}");
-        }
-    }
+        .unwrap();
+    let desired_more = vec![res("cache.redis", Kind::CacheReplicationGroup, &more)];
+    let grown = observe_one(&e.cloud, &desired_more, "cache.redis")
+        .await
+        .unwrap();
+    assert_eq!(grown.fields["num_cache_clusters"], Value::Int(members + 1));
 
     // Delete: the group, then the subnet group.
     e.cloud
         .delete(&scope(), &o, &DeleteOptions::default())
         .await
         .unwrap();
-    match e.cloud.poll(&scope(), &o, Want::Gone).await.unwrap() {
-        Readiness::Gone => {}
-        Readiness::Pending(s) => {
-            // moto leaves deleted groups in `deleting`; observe no longer reports them.
-            assert_eq!(s, "deleting");
-            eprintln!("emulator gap: DeleteReplicationGroup leaves the group `deleting`");
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        e.cloud.poll(&scope(), &o, Want::Gone).await.unwrap(),
+        Readiness::Gone
+    );
     assert!(observe_one(&e.cloud, &desired, "cache.redis")
         .await
         .is_none());
@@ -1350,21 +1289,9 @@ async fn elasticache_subnet_group_and_redis() {
         .await
         .unwrap();
 
-    match e
-        .cloud
+    e.cloud
         .delete(&scope(), &s, &DeleteOptions::default())
         .await
-    {
-        Ok(()) => gone(&e.cloud, &s).await,
-        Err(err) => {
-            // moto 5.2.5 does not implement DeleteCacheSubnetGroup (HTTP 500); the call made is the
-            // real one.
-            assert!(
-                err.to_string()
-                    .contains("elasticache:DeleteCacheSubnetGroup"),
-                "{err}"
-            );
-            eprintln!("emulator gap: {err}");
-        }
-    }
+        .unwrap();
+    gone(&e.cloud, &s).await;
 }
