@@ -11,7 +11,7 @@ use super::apply::{
 };
 use super::common::{self, EXIT_ERROR, EXIT_OK};
 use crate::Global;
-use moodlestack_model::{spec, Cloud, Kind, Value};
+use moodlestack_model::{spec, Cloud, Value};
 use moodlestack_reconcile::execute;
 use std::path::Path;
 
@@ -93,12 +93,8 @@ pub fn run(g: &Global, path: &Path, o: Options) -> u8 {
         );
         for r in &listed {
             let mut notes = Vec::new();
-            let member = r
-                .fields
-                .get("cluster_identifier")
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty());
-            if matches!(r.kind, Kind::DbCluster) || (r.kind == Kind::DbInstance && !member) {
+            let risk = spec(r.kind).delete_risk(&r.fields);
+            if risk.snapshots {
                 notes.push(match &snapshot {
                     Some(s) => format!("final snapshot {s}"),
                     None => "NO final snapshot".to_string(),
@@ -107,12 +103,12 @@ pub fn run(g: &Global, path: &Path, o: Options) -> u8 {
             if r.fields.get("deletion_protection") == Some(&Value::Bool(true)) {
                 notes.push("deletion protection is on".into());
             }
-            if matches!(r.kind, Kind::EfsFileSystem | Kind::CacheReplicationGroup) {
+            if risk.loses_data {
                 notes.push("its data is lost".into());
             }
             // Untaggable resources have no logical id of their own: show the kind and the
             // physical id once.
-            let what = if r.id.as_str().starts_with("untagged:") {
+            let what = if r.id.is_untagged() {
                 format!("(untagged {})", r.kind)
             } else {
                 format!("{} ({})", r.id, r.kind)
@@ -185,7 +181,7 @@ pub fn run(g: &Global, path: &Path, o: Options) -> u8 {
                     if let Some(s) = &snapshot {
                         if observed
                             .iter()
-                            .any(|r| matches!(r.kind, Kind::DbInstance | Kind::DbCluster))
+                            .any(|r| spec(r.kind).delete_risk(&r.fields).snapshots)
                         {
                             println!("The database's final snapshot is {s}.");
                         }

@@ -121,7 +121,7 @@ pub fn run(g: &Global, path: &Path, json: bool) -> u8 {
         }
         let attrs: BTreeMap<ResourceId, BTreeMap<String, String>> = observed
             .iter()
-            .map(|o| (o.id.clone(), o.attrs.clone()))
+            .map(|o| (o.id.to_resource_id(), o.attrs.clone()))
             .collect();
         let outputs = Outputs::from_attrs(&attrs);
         if json {

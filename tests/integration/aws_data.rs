@@ -185,7 +185,7 @@ fn res(id: &str, kind: Kind, fields: &Fields) -> Resource {
 /// Observes the stack with `desired` and returns the one resource with logical id `id`.
 async fn observe_one(cloud: &AwsCloud, desired: &[Resource], id: &str) -> Option<Observed> {
     let all = cloud.observe(&scope(), desired).await.unwrap();
-    let mut found: Vec<Observed> = all.into_iter().filter(|o| o.id.as_str() == id).collect();
+    let mut found: Vec<Observed> = all.into_iter().filter(|o| o.id.to_string() == id).collect();
     assert!(found.len() <= 1, "{id} observed {} times", found.len());
     found.pop()
 }
@@ -1031,7 +1031,7 @@ async fn efs_file_system_and_mount_targets() {
     let all = e.cloud.observe(&scope(), &desired).await.unwrap();
     let o = all
         .iter()
-        .find(|o| o.id.as_str() == "files.fs")
+        .find(|o| o.id.to_string() == "files.fs")
         .expect("fs observed");
     assert_matches(o, &f, &[]);
     let observed_mounts: Vec<&Observed> = all
@@ -1044,7 +1044,7 @@ async fn efs_file_system_and_mount_targets() {
             .iter()
             .find(|o| o.physical_id == m.physical_id)
             .unwrap();
-        assert_eq!(om.id.as_str(), format!("untagged:{}", m.physical_id));
+        assert_eq!(om.id.to_string(), format!("untagged:{}", m.physical_id));
         assert_matches(om, mf, &[]);
     }
 

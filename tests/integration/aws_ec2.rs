@@ -232,7 +232,7 @@ impl Env {
     async fn observed(&self, id: &str) -> Observed {
         let all = self.observe().await;
         all.into_iter()
-            .find(|o| o.id.as_str() == id)
+            .find(|o| o.id.to_string() == id)
             .unwrap_or_else(|| panic!("{id} not observed"))
     }
 
@@ -244,7 +244,7 @@ impl Env {
             .await
             .unwrap();
         assert_eq!(created.kind, kind);
-        assert_eq!(created.id.as_str(), id);
+        assert_eq!(created.id.to_string(), id);
         self.wait(&created).await;
         let o = self.observed(id).await;
         assert_eq!(o.physical_id, created.physical_id);
@@ -277,7 +277,7 @@ impl Env {
             .await
             .unwrap();
         assert_eq!(updated.physical_id, current.physical_id);
-        let o = self.observed(current.id.as_str()).await;
+        let o = self.observed(&current.id.to_string()).await;
         assert_eq!(
             diff(current.kind, f, &o),
             Vec::<String>::new(),
@@ -516,7 +516,7 @@ async fn ec2_vpc_subnet_and_internet_gateway() {
     // Observe: one describe per kind, whatever the number of resources.
     env.wire.clear();
     let all = env.observe().await;
-    let mut ids: Vec<&str> = all.iter().map(|o| o.id.as_str()).collect();
+    let mut ids: Vec<String> = all.iter().map(|o| o.id.to_string()).collect();
     ids.sort();
     assert_eq!(
         ids,

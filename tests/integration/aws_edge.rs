@@ -98,12 +98,14 @@ fn assert_no_diff(desired: &Resource, observed: &Observed) {
 }
 
 fn find<'a>(all: &'a [Observed], id: &str) -> &'a Observed {
-    all.iter().find(|o| o.id.as_str() == id).unwrap_or_else(|| {
-        panic!(
-            "{id} not observed; observed {:?}",
-            all.iter().map(|o| o.id.as_str()).collect::<Vec<_>>()
-        )
-    })
+    all.iter()
+        .find(|o| o.id.to_string() == id)
+        .unwrap_or_else(|| {
+            panic!(
+                "{id} not observed; observed {:?}",
+                all.iter().map(|o| o.id.to_string()).collect::<Vec<_>>()
+            )
+        })
 }
 
 async fn create(cloud: &AwsCloud, r: &Resource) -> Observed {
@@ -595,7 +597,7 @@ async fn load_balancer_target_group_and_listeners() {
             .unwrap_or_else(|| panic!("no listener on {port}: {all:?}"))
     };
     assert_eq!(
-        listener(80).id.as_str(),
+        listener(80).id.to_string(),
         format!("untagged:{}", http_o.physical_id)
     );
     assert_no_diff(&http, listener(80));

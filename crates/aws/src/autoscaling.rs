@@ -167,12 +167,13 @@ fn observed(scope: &Scope, g: &AutoScalingGroup) -> Option<Observed> {
         attrs.insert("arn".into(), arn.to_string());
     }
     Some(Observed {
-        id,
+        id: id.into(),
         kind: Kind::AutoScalingGroup,
         physical_id: name,
         fields,
         attrs,
         status: g.status().unwrap_or("active").to_string(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     })
 }
 
@@ -353,6 +354,7 @@ fn refresh_running_error(name: &str, refresh: &str, status: &str) -> CloudError 
              cancel it (aws autoscaling cancel-instance-refresh --auto-scaling-group-name \
              {name}), then run apply again"
         ),
+        source: None,
     }
 }
 
@@ -401,7 +403,7 @@ pub async fn update(
             other => {
                 return Err(CloudError::Field {
                     kind: current.kind,
-                    id: current.id.clone(),
+                    id: current.id.to_resource_id(),
                     field: other.to_string(),
                     problem: "cannot be changed in place (the group must be replaced)".into(),
                 })
@@ -606,12 +608,14 @@ mod tests {
             operation: "autoscaling:DeleteAutoScalingGroup".into(),
             code: "ValidationError".into(),
             message: "AutoScalingGroup name not found - no such group".into(),
+            source: None,
         };
         assert!(group_missing(&e));
         let other = CloudError::Api {
             operation: "x".into(),
             code: "ValidationError".into(),
             message: "max size must be >= min size".into(),
+            source: None,
         };
         assert!(!group_missing(&other));
     }

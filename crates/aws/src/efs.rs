@@ -1,4 +1,4 @@
-//! EFS: the file system (moodledata) and its mount targets.
+//! EFS: the file system (moodledata) and its mount targets, one [`KindOps`] each.
 //!
 //! File systems carry the stack's tags (set on CreateFileSystem) and are found with one paginated
 //! DescribeFileSystems, kept when tagged with the stack. The creation token is the stack's
@@ -6,24 +6,30 @@
 //! `FileSystemAlreadyExists` and the existing file system is adopted.
 //!
 //! Mount targets cannot be tagged: they are listed per file system of the stack (DescribeMountTargets
-//! takes one file system) and returned as `untagged:<mount target id>` with their identity fields
-//! (`file_system_id`, `subnet_id`) filled in; their security groups come from
-//! DescribeMountTargetSecurityGroups (EFS has no batch form).
+//! takes one file system) and returned untagged with their identity fields (`file_system_id`,
+//! `subnet_id`) filled in; their security groups come from DescribeMountTargetSecurityGroups (EFS
+//! has no batch form), all in flight at once.
 
-use crate::fields::{api_err, is_not_found, owned_id, sorted_strs, tags_value, Reader};
-use crate::Clients;
+use crate::fields::{api_err, is_code, is_not_found, owned_id, sorted_strs, tags_value, Reader};
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
 use aws_sdk_efs::types::{
     FileSystemDescription, LifeCycleState, MountTargetDescription, PerformanceMode, Tag,
     ThroughputMode,
 };
 use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Resource, ResourceId, Scope,
-    Value, Want, TAG_ID, TAG_STACK,
+    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId, Scope, Value, TAG_ID,
 };
 use std::collections::BTreeMap;
 
-fn lifecycle(s: &LifeCycleState) -> &str {
-    s.as_str()
+fn lifecycle(s: &LifeCycleState) -> Lifecycle {
+    match s {
+        LifeCycleState::Creating => Lifecycle::Creating,
+        LifeCycleState::Updating => Lifecycle::Modifying,
+        LifeCycleState::Deleting | LifeCycleState::Deleted => Lifecycle::Deleting,
+        LifeCycleState::Error => Lifecycle::Failed,
+        _ => Lifecycle::Ready,
+    }
 }
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
@@ -39,23 +45,27 @@ fn efs_tags(tags: BTreeMap<String, String>) -> Result<Vec<Tag>, CloudError> {
                 .key(k)
                 .value(v)
                 .build()
-                .map_err(|e| CloudError::Other(format!("efs tag: {e}")))
+                .map_err(|e| CloudError::Field {
+                    kind: Kind::EfsFileSystem,
+                    id: "tags".into(),
+                    field: "tags".into(),
+                    problem: e.to_string(),
+                })
         })
         .collect()
 }
 
-// ---------------------------------------------------------------------------------------------
-// observe
-
 async fn describe_file_systems(
     c: &Clients,
     id: Option<&str>,
+    token: Option<&str>,
 ) -> Result<Vec<FileSystemDescription>, CloudError> {
     let mut out = Vec::new();
     let mut pages = c
         .efs
         .describe_file_systems()
         .set_file_system_id(id.map(str::to_string))
+        .set_creation_token(token.map(str::to_string))
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -73,6 +83,7 @@ async fn describe_file_systems(
     Ok(out)
 }
 
+/// A file system as observed; None when it is not tagged with the stack.
 fn file_system_observed(scope: &Scope, fs: &FileSystemDescription) -> Option<Observed> {
     let tags = tag_map(fs.tags());
     let id = owned_id(scope, &tags)?;
@@ -94,12 +105,13 @@ fn file_system_observed(scope: &Scope, fs: &FileSystemDescription) -> Option<Obs
         attrs.insert("arn".into(), arn.to_string());
     }
     Some(Observed {
-        id,
+        id: id.into(),
         kind: Kind::EfsFileSystem,
         physical_id: fs.file_system_id().to_string(),
         fields,
         attrs,
-        status: lifecycle(fs.life_cycle_state()).to_string(),
+        status: fs.life_cycle_state().as_str().to_string(),
+        lifecycle: lifecycle(fs.life_cycle_state()),
     })
 }
 
@@ -131,6 +143,7 @@ async fn describe_mount_targets(
     Ok(out)
 }
 
+/// A mount target as observed, its security groups read with one more call.
 async fn mount_target_observed(
     c: &Clients,
     mt: &MountTargetDescription,
@@ -154,64 +167,67 @@ async fn mount_target_observed(
         attrs.insert("ip_address".into(), ip.to_string());
     }
     Ok(Observed {
-        id: ResourceId(format!("untagged:{}", mt.mount_target_id())),
+        id: ObservedId::Untagged(mt.mount_target_id().to_string()),
         kind: Kind::EfsMountTarget,
         physical_id: mt.mount_target_id().to_string(),
         fields,
         attrs,
-        status: lifecycle(mt.life_cycle_state()).to_string(),
+        status: mt.life_cycle_state().as_str().to_string(),
+        lifecycle: lifecycle(mt.life_cycle_state()),
     })
+}
+
+/// Mount targets as observed, all security-group reads in flight at once; ones on their way out
+/// are left out.
+async fn mount_targets_observed(
+    c: &Clients,
+    mts: Vec<MountTargetDescription>,
+) -> Result<Vec<Observed>, CloudError> {
+    futures::future::try_join_all(
+        mts.iter()
+            .filter(|m| !going(m.life_cycle_state()))
+            .map(|m| mount_target_observed(c, m)),
+    )
+    .await
 }
 
 fn going(s: &LifeCycleState) -> bool {
     matches!(s, LifeCycleState::Deleting | LifeCycleState::Deleted)
 }
 
-pub async fn observe(
-    c: &Clients,
-    scope: &Scope,
-    _desired: &[Resource],
-) -> Result<Vec<Observed>, CloudError> {
-    let mut out = Vec::new();
-    let mut fs_ids = Vec::new();
-    for fs in describe_file_systems(c, None).await? {
-        if going(fs.life_cycle_state()) {
-            continue;
-        }
-        if let Some(o) = file_system_observed(scope, &fs) {
-            fs_ids.push(o.physical_id.clone());
-            out.push(o);
-        }
-    }
-    for fs_id in fs_ids {
-        for mt in describe_mount_targets(c, Some(&fs_id), None).await? {
-            if going(mt.life_cycle_state()) {
-                continue;
-            }
-            out.push(mount_target_observed(c, &mt).await?);
-        }
-    }
-    Ok(out)
-}
-
 // ---------------------------------------------------------------------------------------------
-// create
+// The file system.
 
-pub async fn create(
-    c: &Clients,
-    scope: &Scope,
-    id: &ResourceId,
-    kind: Kind,
-    fields: &Fields,
-) -> Result<Observed, CloudError> {
-    let r = Reader::new(kind, id, fields);
-    match kind {
-        Kind::EfsFileSystem => {
-            let token = r.str("creation_token")?;
-            let mut tags = r.tags()?;
-            tags.extend(moodlestack_model::identity_tags(scope, id));
-            let res = c
-                .efs
+/// `AWS::EFS::FileSystem`.
+pub(crate) struct FileSystem;
+
+#[async_trait]
+impl KindOps for FileSystem {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let found = match q {
+            Query::Stack => describe_file_systems(cx.c, None, None).await?,
+            Query::Logical { fields, .. } => {
+                let token = fields.get("creation_token").and_then(Value::as_str);
+                match token {
+                    Some(t) => describe_file_systems(cx.c, None, Some(t)).await?,
+                    None => Vec::new(),
+                }
+            }
+            Query::Physical(id) => describe_file_systems(cx.c, Some(id), None).await?,
+        };
+        Ok(found
+            .iter()
+            .filter(|fs| matches!(q, Query::Physical(_)) || !going(fs.life_cycle_state()))
+            .filter_map(|fs| file_system_observed(cx.scope, fs))
+            .collect())
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let token = r.str("creation_token")?;
+        let mut tags = r.tags()?;
+        tags.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
+        let res =
+            cx.c.efs
                 .create_file_system()
                 .creation_token(token)
                 .performance_mode(PerformanceMode::from(
@@ -222,287 +238,335 @@ pub async fn create(
                 .set_tags(Some(efs_tags(tags)?))
                 .send()
                 .await;
-            match res {
-                Ok(out) => {
-                    let fs = FileSystemDescription::builder()
-                        .owner_id(out.owner_id())
-                        .creation_token(out.creation_token())
-                        .file_system_id(out.file_system_id())
-                        .set_file_system_arn(out.file_system_arn().map(str::to_string))
-                        .creation_time(*out.creation_time())
-                        .life_cycle_state(out.life_cycle_state().clone())
-                        .number_of_mount_targets(out.number_of_mount_targets())
-                        .performance_mode(out.performance_mode().clone())
-                        .set_encrypted(out.encrypted())
-                        .set_throughput_mode(out.throughput_mode().cloned())
-                        .set_tags(Some(out.tags().to_vec()))
-                        .build()
-                        .map_err(|e| {
-                            CloudError::Other(format!("efs:CreateFileSystem answer: {e}"))
-                        })?;
-                    file_system_observed(scope, &fs).ok_or_else(|| {
-                        CloudError::Other(format!(
-                            "efs:CreateFileSystem {token}: created without its tags"
-                        ))
+        match res {
+            Ok(out) => {
+                let fs = FileSystemDescription::builder()
+                    .owner_id(out.owner_id())
+                    .creation_token(out.creation_token())
+                    .file_system_id(out.file_system_id())
+                    .set_file_system_arn(out.file_system_arn().map(str::to_string))
+                    .creation_time(*out.creation_time())
+                    .life_cycle_state(out.life_cycle_state().clone())
+                    .number_of_mount_targets(out.number_of_mount_targets())
+                    .performance_mode(out.performance_mode().clone())
+                    .set_encrypted(out.encrypted())
+                    .set_throughput_mode(out.throughput_mode().cloned())
+                    .set_tags(Some(out.tags().to_vec()))
+                    .build()
+                    .map_err(|e| CloudError::UnexpectedAnswer {
+                        operation: "efs:CreateFileSystem".into(),
+                        what: e.to_string(),
+                    })?;
+                file_system_observed(cx.scope, &fs)
+                    .map(Created::New)
+                    .ok_or_else(|| CloudError::UnexpectedAnswer {
+                        operation: "efs:CreateFileSystem".into(),
+                        what: format!("{token}: created without its tags"),
                     })
-                }
-                Err(e) => {
-                    let err = api_err("efs:CreateFileSystem", e);
-                    if !matches!(&err, CloudError::Api { code, .. } if code == "FileSystemAlreadyExists")
-                    {
-                        return Err(err);
-                    }
+            }
+            Err(e) => {
+                let err = api_err("efs:CreateFileSystem", e);
+                if is_code(&err, "FileSystemAlreadyExists") {
                     // The same creation token was used before (a crash between create and the
-                    // next observe): adopt that file system if it is ours.
-                    let existing = c
-                        .efs
-                        .describe_file_systems()
-                        .creation_token(token)
-                        .send()
-                        .await
-                        .map_err(|e| api_err("efs:DescribeFileSystems", e))?;
-                    let fs = existing
-                        .file_systems()
-                        .iter()
-                        .find(|f| f.creation_token() == token)
-                        .ok_or(err)?;
-                    match file_system_observed(scope, fs) {
-                        Some(o) if &o.id == id => Ok(o),
-                        _ => Err(CloudError::Other(format!(
-                            "EFS file system {} with creation token {token} already exists but is not \
-                             tagged {TAG_STACK}={} {TAG_ID}={id}; it belongs to something else",
-                            fs.file_system_id(),
-                            scope.stack
-                        ))),
-                    }
+                    // next observe): the generic code adopts it if it is ours.
+                    Ok(Created::Exists)
+                } else {
+                    Err(err)
                 }
             }
         }
-        Kind::EfsMountTarget => {
-            let fs_id = r.str("file_system_id")?;
-            let subnet = r.str("subnet_id")?;
-            let res = c
-                .efs
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let mut out = current.clone();
+        if changed.contains(&"throughput_mode") {
+            let mode = r.str("throughput_mode")?;
+            cx.c.efs
+                .update_file_system()
+                .file_system_id(&current.physical_id)
+                .throughput_mode(ThroughputMode::from(mode))
+                .send()
+                .await
+                .map_err(|e| api_err("efs:UpdateFileSystem", e))?;
+            out.fields
+                .insert("throughput_mode".into(), Value::str(mode));
+        }
+        if changed.contains(&"tags") {
+            let mut tags = r.tags()?;
+            tags.insert(TAG_ID.to_string(), r.id.to_string());
+            cx.c.efs
+                .tag_resource()
+                .resource_id(&current.physical_id)
+                .set_tags(Some(efs_tags(tags)?))
+                .send()
+                .await
+                .map_err(|e| api_err("efs:TagResource", e))?;
+            out.fields.insert(
+                "tags".into(),
+                r.fields.get("tags").cloned().unwrap_or_default(),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        // EFS refuses to delete a file system that still has mount targets; the executor
+        // deletes them first (they are of a higher tier). Say so while they are going away
+        // (DependencyViolation: the executor retries).
+        let left: Vec<String> = describe_mount_targets(cx.c, Some(&current.physical_id), None)
+            .await?
+            .iter()
+            .filter(|m| *m.life_cycle_state() != LifeCycleState::Deleted)
+            .map(|m| {
+                format!(
+                    "{} ({})",
+                    m.mount_target_id(),
+                    m.life_cycle_state().as_str()
+                )
+            })
+            .collect();
+        if !left.is_empty() {
+            return Err(CloudError::Api {
+                operation: "efs:DeleteFileSystem".into(),
+                code: "DependencyViolation".into(),
+                message: format!(
+                    "file system {} still has mount targets {}; it is deleted once they are gone",
+                    current.physical_id,
+                    left.join(", ")
+                ),
+                source: None,
+            });
+        }
+        cx.c.efs
+            .delete_file_system()
+            .file_system_id(&current.physical_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_err("efs:DeleteFileSystem", e))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mount targets.
+
+/// `AWS::EFS::MountTarget`, untaggable: found through the stack's file systems.
+pub(crate) struct MountTarget;
+
+#[async_trait]
+impl KindOps for MountTarget {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        match q {
+            Query::Stack => {
+                let file_systems = cx.listed(Kind::EfsFileSystem).await?;
+                let per_fs = futures::future::try_join_all(
+                    file_systems
+                        .iter()
+                        .filter(|fs| fs.lifecycle != Lifecycle::Deleting)
+                        .map(|fs| async {
+                            let mts =
+                                describe_mount_targets(cx.c, Some(&fs.physical_id), None).await?;
+                            mount_targets_observed(cx.c, mts).await
+                        }),
+                )
+                .await?;
+                Ok(per_fs.into_iter().flatten().collect())
+            }
+            Query::Logical { fields, .. } => {
+                let Some(fs_id) = fields.get("file_system_id").and_then(Value::as_str) else {
+                    return Ok(Vec::new());
+                };
+                let mts = describe_mount_targets(cx.c, Some(fs_id), None).await?;
+                mount_targets_observed(cx.c, mts).await
+            }
+            Query::Physical(id) => {
+                let mts = describe_mount_targets(cx.c, None, Some(id)).await?;
+                // The security groups of a mount target that is not available cannot be read
+                // (IncorrectMountTargetState): report it without them until it is.
+                let mut out = Vec::new();
+                for mt in &mts {
+                    if *mt.life_cycle_state() == LifeCycleState::Available {
+                        out.push(mount_target_observed(cx.c, mt).await?);
+                    } else {
+                        out.push(Observed {
+                            id: ObservedId::Untagged(mt.mount_target_id().to_string()),
+                            kind: Kind::EfsMountTarget,
+                            physical_id: mt.mount_target_id().to_string(),
+                            fields: Fields::from([
+                                ("file_system_id".into(), Value::str(mt.file_system_id())),
+                                ("subnet_id".into(), Value::str(mt.subnet_id())),
+                            ]),
+                            attrs: BTreeMap::from([(
+                                "id".to_string(),
+                                mt.mount_target_id().to_string(),
+                            )]),
+                            status: mt.life_cycle_state().as_str().to_string(),
+                            lifecycle: lifecycle(mt.life_cycle_state()),
+                        });
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let res =
+            cx.c.efs
                 .create_mount_target()
-                .file_system_id(fs_id)
-                .subnet_id(subnet)
+                .file_system_id(r.str("file_system_id")?)
+                .subnet_id(r.str("subnet_id")?)
                 .set_security_groups(Some(r.strs("security_group_ids")?))
                 .send()
                 .await;
-            let mt = match res {
-                Ok(out) => MountTargetDescription::builder()
+        match res {
+            Ok(out) => {
+                let mt = MountTargetDescription::builder()
                     .mount_target_id(out.mount_target_id())
                     .file_system_id(out.file_system_id())
                     .subnet_id(out.subnet_id())
                     .life_cycle_state(out.life_cycle_state().clone())
                     .set_ip_address(out.ip_address().map(str::to_string))
                     .build()
-                    .map_err(|e| CloudError::Other(format!("efs:CreateMountTarget answer: {e}")))?,
-                Err(e) => {
-                    let err = api_err("efs:CreateMountTarget", e);
-                    if !matches!(&err, CloudError::Api { code, .. } if code == "MountTargetConflict")
-                    {
-                        return Err(err);
-                    }
-                    // One mount target per zone and file system: after a crash it is the one we
-                    // made. Adopt it when it is in this subnet.
-                    describe_mount_targets(c, Some(fs_id), None)
-                        .await?
+                    .map_err(|e| CloudError::UnexpectedAnswer {
+                        operation: "efs:CreateMountTarget".into(),
+                        what: e.to_string(),
+                    })?;
+                // Just made: its security groups are the ones asked for (they cannot be read
+                // until it is available).
+                Ok(Created::New(Observed {
+                    id: r.id.clone().into(),
+                    kind: Kind::EfsMountTarget,
+                    physical_id: mt.mount_target_id().to_string(),
+                    fields: Fields::from([
+                        ("file_system_id".into(), Value::str(mt.file_system_id())),
+                        ("subnet_id".into(), Value::str(mt.subnet_id())),
+                        (
+                            "security_group_ids".into(),
+                            sorted_strs(r.strs("security_group_ids")?),
+                        ),
+                    ]),
+                    attrs: BTreeMap::from([("id".to_string(), mt.mount_target_id().to_string())])
                         .into_iter()
-                        .find(|m| m.subnet_id() == subnet && !going(m.life_cycle_state()))
-                        .ok_or(err)?
-                }
-            };
-            let mut o = mount_target_observed(c, &mt).await?;
-            o.id = id.clone();
-            Ok(o)
-        }
-        other => Err(CloudError::Other(format!(
-            "efs module does not handle {other}"
-        ))),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// update
-
-pub async fn update(
-    c: &Clients,
-    _scope: &Scope,
-    current: &Observed,
-    fields: &Fields,
-    changed: &[String],
-) -> Result<Observed, CloudError> {
-    let has = |f: &str| changed.iter().any(|c| c == f);
-    let r = Reader::new(current.kind, &current.id, fields);
-    let mut out = current.clone();
-    match current.kind {
-        Kind::EfsFileSystem => {
-            if has("throughput_mode") {
-                let mode = r.str("throughput_mode")?;
-                c.efs
-                    .update_file_system()
-                    .file_system_id(&current.physical_id)
-                    .throughput_mode(ThroughputMode::from(mode))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("efs:UpdateFileSystem", e))?;
-                out.fields
-                    .insert("throughput_mode".into(), Value::str(mode));
+                        .chain(
+                            mt.ip_address()
+                                .map(|ip| ("ip_address".to_string(), ip.to_string())),
+                        )
+                        .collect(),
+                    status: mt.life_cycle_state().as_str().to_string(),
+                    lifecycle: lifecycle(mt.life_cycle_state()),
+                }))
             }
-            if has("tags") {
-                let mut tags = r.tags()?;
-                tags.insert(TAG_ID.to_string(), current.id.to_string());
-                c.efs
-                    .tag_resource()
-                    .resource_id(&current.physical_id)
-                    .set_tags(Some(efs_tags(tags)?))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("efs:TagResource", e))?;
-                out.fields.insert(
-                    "tags".into(),
-                    fields.get("tags").cloned().unwrap_or_default(),
-                );
-            }
-        }
-        Kind::EfsMountTarget => {
-            if has("security_group_ids") {
-                let sgs = r.strs("security_group_ids")?;
-                c.efs
-                    .modify_mount_target_security_groups()
-                    .mount_target_id(&current.physical_id)
-                    .set_security_groups(Some(sgs.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("efs:ModifyMountTargetSecurityGroups", e))?;
-                out.fields
-                    .insert("security_group_ids".into(), sorted_strs(sgs));
-            }
-        }
-        other => {
-            return Err(CloudError::Other(format!(
-                "efs module does not handle {other}"
-            )))
+            // One mount target per zone and file system: after a crash it is the one we made;
+            // the generic code adopts it by its identity (file system, subnet).
+            Err(e) => match api_err("efs:CreateMountTarget", e) {
+                err if is_code(&err, "MountTargetConflict") => Ok(Created::Exists),
+                err => Err(err),
+            },
         }
     }
-    Ok(out)
-}
 
-// ---------------------------------------------------------------------------------------------
-// delete
-
-pub async fn delete(
-    c: &Clients,
-    _scope: &Scope,
-    current: &Observed,
-    _options: &DeleteOptions,
-) -> Result<(), CloudError> {
-    let res = match current.kind {
-        Kind::EfsFileSystem => {
-            // EFS refuses to delete a file system that still has mount targets; the executor
-            // deletes them first (they are of a higher tier). Say so while they are going away
-            // (DependencyViolation: the executor retries).
-            let left: Vec<String> = describe_mount_targets(c, Some(&current.physical_id), None)
-                .await?
-                .iter()
-                .filter(|m| *m.life_cycle_state() != LifeCycleState::Deleted)
-                .map(|m| {
-                    format!(
-                        "{} ({})",
-                        m.mount_target_id(),
-                        m.life_cycle_state().as_str()
-                    )
-                })
-                .collect();
-            if !left.is_empty() {
-                return Err(CloudError::Api {
-                    operation: "efs:DeleteFileSystem".into(),
-                    code: "DependencyViolation".into(),
-                    message: format!(
-                        "file system {} still has mount targets {}; it is deleted once they are gone",
-                        current.physical_id,
-                        left.join(", ")
-                    ),
-                });
-            }
-            c.efs
-                .delete_file_system()
-                .file_system_id(&current.physical_id)
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let mut out = current.clone();
+        if changed.contains(&"security_group_ids") {
+            let sgs = r.strs("security_group_ids")?;
+            cx.c.efs
+                .modify_mount_target_security_groups()
+                .mount_target_id(&current.physical_id)
+                .set_security_groups(Some(sgs.clone()))
                 .send()
                 .await
-                .map(|_| ())
-                .map_err(|e| api_err("efs:DeleteFileSystem", e))
+                .map_err(|e| api_err("efs:ModifyMountTargetSecurityGroups", e))?;
+            out.fields
+                .insert("security_group_ids".into(), sorted_strs(sgs));
         }
-        Kind::EfsMountTarget => c
-            .efs
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        cx.c.efs
             .delete_mount_target()
             .mount_target_id(&current.physical_id)
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| api_err("efs:DeleteMountTarget", e)),
-        other => {
-            return Err(CloudError::Other(format!(
-                "efs module does not handle {other}"
-            )))
-        }
-    };
-    match res {
-        Err(e) if is_not_found(&e) => Ok(()),
-        other => other,
+            .map_err(|e| api_err("efs:DeleteMountTarget", e))
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// poll
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::assert_matches_spec;
 
-fn readiness(
-    state: &LifeCycleState,
-    want: Want,
-    observed: impl FnOnce() -> Option<Observed>,
-) -> Readiness {
-    match (state, want) {
-        (LifeCycleState::Deleted, _) => Readiness::Gone,
-        (LifeCycleState::Error, Want::Ready) => Readiness::Failed("error".into()),
-        (LifeCycleState::Available, Want::Ready) => match observed() {
-            Some(o) => Readiness::Ready(o),
-            None => Readiness::Failed("available but no longer tagged with the stack".into()),
-        },
-        (s, _) => Readiness::Pending(s.as_str().to_string()),
-    }
-}
-
-pub async fn poll(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    want: Want,
-) -> Result<Readiness, CloudError> {
-    match current.kind {
-        Kind::EfsFileSystem => {
-            let fss = describe_file_systems(c, Some(&current.physical_id)).await?;
-            let Some(fs) = fss.first() else {
-                return Ok(Readiness::Gone);
-            };
-            Ok(readiness(fs.life_cycle_state(), want, || {
-                file_system_observed(scope, fs)
-            }))
-        }
-        Kind::EfsMountTarget => {
-            let mts = describe_mount_targets(c, None, Some(&current.physical_id)).await?;
-            let Some(mt) = mts.first() else {
-                return Ok(Readiness::Gone);
-            };
-            if *mt.life_cycle_state() == LifeCycleState::Available && want == Want::Ready {
-                let mut o = mount_target_observed(c, mt).await?;
-                o.id = current.id.clone();
-                return Ok(Readiness::Ready(o));
-            }
-            Ok(readiness(mt.life_cycle_state(), want, || None))
-        }
-        other => Err(CloudError::Other(format!(
-            "efs module does not handle {other}"
-        ))),
+    #[test]
+    fn a_file_system_is_observed_with_its_descriptors_fields() {
+        let scope = Scope {
+            stack: "demo".into(),
+            region: "eu-west-1".into(),
+        };
+        let fs = FileSystemDescription::builder()
+            .owner_id("123456789012")
+            .creation_token("demo-files")
+            .file_system_id("fs-1")
+            .file_system_arn("arn:aws:elasticfilesystem:eu-west-1:123456789012:file-system/fs-1")
+            .creation_time(aws_smithy_types::DateTime::from_secs(0))
+            .life_cycle_state(LifeCycleState::Creating)
+            .number_of_mount_targets(0)
+            .size_in_bytes(
+                aws_sdk_efs::types::FileSystemSize::builder()
+                    .value(0)
+                    .build(),
+            )
+            .performance_mode(PerformanceMode::GeneralPurpose)
+            .throughput_mode(ThroughputMode::Elastic)
+            .encrypted(true)
+            .tags(
+                Tag::builder()
+                    .key("moodlestack:stack")
+                    .value("demo")
+                    .build()
+                    .unwrap(),
+            )
+            .tags(
+                Tag::builder()
+                    .key("moodlestack:id")
+                    .value("files.fs")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let o = file_system_observed(&scope, &fs).unwrap();
+        assert_matches_spec(&o, &[]);
+        assert_eq!(o.lifecycle, Lifecycle::Creating);
+        assert_eq!(o.id, "files.fs");
+        let other = Scope {
+            stack: "other".into(),
+            ..scope
+        };
+        assert!(file_system_observed(&other, &fs).is_none());
     }
 }

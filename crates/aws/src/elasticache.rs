@@ -291,12 +291,13 @@ fn replication_group_observed(
     );
     put("port", port.map(|p| p.to_string()));
     Some(Observed {
-        id,
+        id: id.into(),
         kind: Kind::CacheReplicationGroup,
         physical_id: rg_id,
         fields,
         attrs,
         status: rg.status().unwrap_or_default().to_string(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     })
 }
 
@@ -717,6 +718,7 @@ pub async fn delete(
                             operation: "elasticache:DeleteReplicationGroup".into(),
                             code: "InvalidReplicationGroupState".into(),
                             message: format!("replication group {} is {s}", current.physical_id),
+                            source: None,
                         }),
                     }
                 }
@@ -848,7 +850,7 @@ mod tests {
         ]);
         let o =
             replication_group_observed(&scope, Some("7.1"), &rg, tags.clone(), &[member]).unwrap();
-        assert_eq!(o.id.as_str(), "cache.redis");
+        assert_eq!(o.id, "cache.redis");
         assert_eq!(o.fields["engine_version"], Value::str("7.1"));
         assert_eq!(o.fields["num_cache_clusters"], Value::Int(2));
         assert_eq!(o.fields["automatic_failover"], Value::Bool(true));

@@ -50,7 +50,7 @@ fn sdk_tags(tags: &Tags) -> Vec<Tag> {
 
 fn all_tags(r: &Reader<'_>, scope: &Scope) -> Result<Tags, CloudError> {
     let mut tags = r.tags()?;
-    tags.extend(identity_tags(scope, r.id));
+    tags.extend(identity_tags(scope, &r.id));
     Ok(tags)
 }
 
@@ -266,12 +266,13 @@ fn lb_observed(id: ResourceId, lb: &LoadBalancer, tags: Tags, idle: Option<i64>)
         attrs.insert("zone_id".into(), z.to_string());
     }
     Observed {
-        id,
+        id: id.into(),
         kind: Kind::LoadBalancer,
         physical_id: arn,
         fields,
         attrs,
         status: lb_status(lb),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     }
 }
 
@@ -314,12 +315,13 @@ fn tg_observed(id: ResourceId, tg: &TargetGroup, tags: Tags, delay: Option<i64>)
     }
     fields.insert("tags".into(), tags_value(tags));
     Observed {
-        id,
+        id: id.into(),
         kind: Kind::TargetGroup,
         physical_id: arn.clone(),
         fields,
         attrs: BTreeMap::from([("id".to_string(), arn.clone()), ("arn".to_string(), arn)]),
         status: "available".into(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     }
 }
 
@@ -360,7 +362,7 @@ fn action_value(a: &Action) -> Value {
     Value::Map(m)
 }
 
-fn listener_observed(id: ResourceId, l: &Listener) -> Observed {
+fn listener_observed(id: moodlestack_model::ObservedId, l: &Listener) -> Observed {
     let arn = l.listener_arn().unwrap_or_default().to_string();
     let mut fields = Fields::new();
     if let Some(lb) = l.load_balancer_arn() {
@@ -384,17 +386,18 @@ fn listener_observed(id: ResourceId, l: &Listener) -> Observed {
         fields.insert("default_action".into(), action_value(a));
     }
     Observed {
-        id,
+        id: id.into(),
         kind: Kind::Listener,
         physical_id: arn.clone(),
         fields,
         attrs: BTreeMap::from([("id".to_string(), arn.clone()), ("arn".to_string(), arn)]),
         status: "active".into(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     }
 }
 
-fn untagged(l: &Listener) -> ResourceId {
-    ResourceId(format!("untagged:{}", l.listener_arn().unwrap_or_default()))
+fn untagged(l: &Listener) -> moodlestack_model::ObservedId {
+    moodlestack_model::ObservedId::Untagged(l.listener_arn().unwrap_or_default().to_string())
 }
 
 /// Full observations (tags with ONE DescribeTags for all, then attributes) of the load balancers
@@ -606,7 +609,7 @@ async fn update_lb(
             other => {
                 return Err(field_err(
                     current.kind,
-                    &current.id,
+                    &current.id.to_resource_id(),
                     other,
                     "cannot be changed in place (the load balancer must be replaced)",
                 ))
@@ -780,7 +783,7 @@ async fn update_tg(
             other => {
                 return Err(field_err(
                     current.kind,
-                    &current.id,
+                    &current.id.to_resource_id(),
                     other,
                     "cannot be changed in place (the target group must be replaced)",
                 ))
@@ -806,7 +809,7 @@ fn sdk_action(r: &Reader<'_>) -> Result<Action, CloudError> {
             _ => None,
         }
     };
-    let bad = |problem: &str| field_err(r.kind, r.id, "default_action", problem);
+    let bad = |problem: &str| field_err(r.kind, &r.id, "default_action", problem);
     match get("type").as_deref() {
         Some("redirect") => Ok(Action::builder()
             .r#type(ActionTypeEnum::Redirect)
@@ -875,7 +878,7 @@ async fn create_listener(
             let l = out.listeners().first().ok_or_else(|| {
                 CloudError::Other("elasticloadbalancing:CreateListener returned no listener".into())
             })?;
-            Ok(listener_observed(id.clone(), l))
+            Ok(listener_observed(id.clone().into(), l))
         }
         Err(e) if is_code(&e, "DuplicateListener") => {
             let existing = listeners_of(c, lb_arn).await?;
@@ -892,7 +895,7 @@ async fn adopt_listener(c: &Clients, r: &Reader<'_>, l: &Listener) -> Result<Obs
     let l = listener_by_arn(c, arn)
         .await?
         .ok_or_else(|| CloudError::NotFound(format!("listener {arn}")))?;
-    Ok(listener_observed(r.id.clone(), &l))
+    Ok(listener_observed(r.id.clone().into(), &l))
 }
 
 async fn modify_listener(c: &Clients, r: &Reader<'_>, arn: &str) -> Result<(), CloudError> {
@@ -929,7 +932,7 @@ async fn update_listener(
         {
             return Err(field_err(
                 current.kind,
-                &current.id,
+                &current.id.to_resource_id(),
                 field,
                 "cannot be changed in place (the listener must be replaced)",
             ));
@@ -1197,7 +1200,10 @@ mod tests {
             )
             .build();
         let o = listener_observed(untagged(&l), &l);
-        assert_eq!(o.id.as_str(), "untagged:arn:listener");
+        assert_eq!(
+            o.id,
+            moodlestack_model::ObservedId::Untagged("arn:listener".into())
+        );
         assert_eq!(field_names(&o), spec_names(Kind::Listener));
         assert_eq!(
             o.fields["default_action"],

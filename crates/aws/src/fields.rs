@@ -12,13 +12,17 @@ use std::collections::BTreeMap;
 /// Reads fields of one resource, with errors that name the resource and the field.
 pub struct Reader<'a> {
     pub kind: Kind,
-    pub id: &'a ResourceId,
+    pub id: ResourceId,
     pub fields: &'a Fields,
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(kind: Kind, id: &'a ResourceId, fields: &'a Fields) -> Self {
-        Reader { kind, id, fields }
+    pub fn new(kind: Kind, id: impl Into<ResourceId>, fields: &'a Fields) -> Self {
+        Reader {
+            kind,
+            id: id.into(),
+            fields,
+        }
     }
     fn err(&self, field: &str, problem: &str) -> CloudError {
         CloudError::Field {
@@ -134,11 +138,12 @@ where
     Value::strs(v)
 }
 
-/// Converts an SDK error into a [`CloudError`] naming the operation (`ec2:CreateVpc`).
+/// Converts an SDK error into a [`CloudError`] naming the operation (`ec2:CreateVpc`), keeping the
+/// SDK's error as the source.
 pub fn api_err<E, R>(operation: &str, err: SdkError<E, R>) -> CloudError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     match &err {
         SdkError::ServiceError(service) => {
@@ -147,9 +152,14 @@ where
                 operation: operation.to_string(),
                 code: e.code().unwrap_or("Unknown").to_string(),
                 message: e.message().unwrap_or_default().to_string(),
+                source: Some(Box::new(err)),
             }
         }
-        _ => CloudError::Other(format!("{operation}: {}", DisplayErrorContext(&err))),
+        _ => CloudError::Transport {
+            operation: operation.to_string(),
+            detail: DisplayErrorContext(&err).to_string(),
+            source: Box::new(err),
+        },
     }
 }
 
@@ -240,7 +250,7 @@ pub fn subnet_group_observed<'a>(
         ("tags".to_string(), tags_value(tags)),
     ]);
     Observed {
-        id,
+        id: id.into(),
         kind,
         physical_id: name.to_string(),
         fields,
@@ -249,5 +259,31 @@ pub fn subnet_group_observed<'a>(
             ("arn".into(), arn.to_string()),
         ]),
         status: status.to_string(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     }
+}
+
+/// Test support: checks an observation against its kind's descriptor, the contract every
+/// [`crate::KindOps::list`] keeps: the observed field names are exactly the descriptor's fields
+/// (less `absent`, the fields this sample legitimately lacks, e.g. the storage fields of an
+/// Aurora member), every attribute is one the descriptor offers, `id` is among them.
+#[cfg(test)]
+pub(crate) fn assert_matches_spec(o: &Observed, absent: &[&str]) {
+    let s = moodlestack_model::spec(o.kind);
+    let want: std::collections::BTreeSet<&str> = s
+        .fields
+        .iter()
+        .map(|f| f.name)
+        .filter(|n| !absent.contains(n))
+        .collect();
+    let have: std::collections::BTreeSet<&str> = o.fields.keys().map(String::as_str).collect();
+    assert_eq!(have, want, "{} observed fields vs its descriptor", o.kind);
+    for a in o.attrs.keys() {
+        assert!(
+            s.has_attr(a),
+            "{} reports attribute `{a}` its descriptor lacks",
+            o.kind
+        );
+    }
+    assert!(o.attrs.contains_key("id"), "{} reports no `id`", o.kind);
 }

@@ -72,7 +72,7 @@ fn policy_field(text: &str) -> String {
 fn field_err(current: &Observed, field: &str, problem: &str) -> CloudError {
     CloudError::Field {
         kind: current.kind,
-        id: current.id.clone(),
+        id: current.id.to_resource_id(),
         field: field.to_string(),
         problem: problem.to_string(),
     }
@@ -136,7 +136,7 @@ async fn observe_role(
     );
     fields.insert("tags".into(), tags_value(tags));
     Ok(Some(Observed {
-        id,
+        id: id.into(),
         kind: Kind::IamRole,
         physical_id: role.role_name().to_string(),
         fields,
@@ -145,6 +145,7 @@ async fn observe_role(
             ("arn".into(), role.arn().to_string()),
         ]),
         status: "available".into(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     }))
 }
 
@@ -483,7 +484,7 @@ async fn observe_profile(
     }
     fields.insert("tags".into(), tags_value(tags));
     Ok(Some(Observed {
-        id,
+        id: id.into(),
         kind: Kind::InstanceProfile,
         physical_id: p.instance_profile_name().to_string(),
         fields,
@@ -492,6 +493,7 @@ async fn observe_profile(
             ("arn".into(), p.arn().to_string()),
         ]),
         status: "available".into(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     }))
 }
 

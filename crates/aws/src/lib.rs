@@ -21,9 +21,11 @@ pub mod stats;
 pub use stats::{RequestCount, RequestStats};
 
 use async_trait::async_trait;
+use fields::Reader;
 use moodlestack_model::{
-    Cloud, CloudError, DeleteOptions, Fields, ImageInfo, Kind, LeaseInfo, Observed, Readiness,
-    Resource, ResourceId, Scope, Want,
+    spec, Cloud, CloudError, DeleteOptions, FieldSpec, Fields, ImageInfo, Kind, LeaseInfo,
+    Lifecycle, Observed, ObservedId, OnChange, Readiness, Resource, ResourceId, Scope, Value, Want,
+    TAG_ID, TAG_STACK,
 };
 use std::time::Duration;
 
@@ -105,6 +107,306 @@ impl AwsCloud {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// One implementation per kind.
+
+/// Which resources of a kind a [`KindOps::list`] asks for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Query<'a> {
+    /// Every resource of the stack (found by its tag, or by the deterministic names of the desired
+    /// graph where the API cannot filter by tag). Resources AWS keeps visible after deleting them
+    /// for good (terminated instances, deleted NAT gateways) are left out; ones still being
+    /// deleted are kept (the executor waits for them).
+    Stack,
+    /// The stack's resource with this logical id: by its `moodlestack:id` tag, its deterministic
+    /// name (the kind's [`moodlestack_model::KindSpec::name_field`] in `fields`) or, for
+    /// untaggable kinds, its identity fields.
+    Logical {
+        /// The logical id asked for.
+        id: &'a ResourceId,
+        /// The desired (resolved) fields.
+        fields: &'a Fields,
+    },
+    /// One resource by its physical id (a NotFound answer is an empty result).
+    Physical(&'a str),
+}
+
+/// What a create call did.
+#[derive(Debug)]
+pub(crate) enum Created {
+    /// Made (or, for APIs with an idempotency token, the one an earlier identical call made).
+    New(Observed),
+    /// The API refused because the name (or identity) is taken: whose it is, the generic code
+    /// finds out with a [`Query::Logical`] list.
+    Exists,
+}
+
+/// Everything a kind implementation works with.
+#[allow(dead_code)] // `desired` is read by the kinds listed by name, once migrated.
+pub(crate) struct Cx<'a> {
+    pub c: &'a Clients,
+    pub scope: &'a Scope,
+    /// The desired graph (empty outside observe): kinds listed by deterministic names read them
+    /// here.
+    pub desired: &'a [Resource],
+    /// The stack's resources per kind, listed at most once per observe (a kind whose resources
+    /// hang off another's, like mount targets off file systems, reads its parent's list here).
+    lists: Vec<tokio::sync::OnceCell<Vec<Observed>>>,
+}
+
+impl<'a> Cx<'a> {
+    fn new(c: &'a Clients, scope: &'a Scope, desired: &'a [Resource]) -> Self {
+        Cx {
+            c,
+            scope,
+            desired,
+            lists: (0..Kind::COUNT)
+                .map(|_| tokio::sync::OnceCell::new())
+                .collect(),
+        }
+    }
+
+    /// The stack's resources of `kind` ([`Query::Stack`], verified), listed once per `Cx`.
+    pub async fn listed(&self, kind: Kind) -> Result<&[Observed], CloudError> {
+        let ops = ops(kind)
+            .ok_or_else(|| CloudError::Other(format!("{kind} has no kind implementation yet")))?;
+        self.lists[kind as usize]
+            .get_or_try_init(|| async {
+                let found = ops.list(self, Query::Stack).await?;
+                Ok(verified(self.scope, kind, Query::Stack, found))
+            })
+            .await
+            .map(Vec::as_slice)
+    }
+}
+
+/// The operations of one resource kind on AWS. Every kind has exactly one implementation, in the
+/// module of its service, registered in [`ops`]. The generic code around it (this file) adopts
+/// what an interrupted run made, refuses what is not the stack's, never duplicates, verifies
+/// every list client-side and turns a list by physical id into a readiness poll.
+#[async_trait]
+pub(crate) trait KindOps: Send + Sync {
+    /// The resources of the kind that `q` asks for, with the kind's managed fields, attributes,
+    /// status word and lifecycle (exactly the descriptor's field names). The generic caller
+    /// drops what is not tagged with the stack (and the logical id asked for).
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError>;
+
+    /// ONE create call carrying every tag (and an idempotency token where the API has one),
+    /// plus the strictly necessary follow-up calls. Returns at once with what is known.
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError>;
+
+    /// Changes the `changed` fields in place to the values in `r`; returns the resource as it
+    /// is now known.
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError>;
+
+    /// Starts deleting the resource (a NotFound answer counts as done).
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        options: &DeleteOptions,
+    ) -> Result<(), CloudError>;
+
+    /// Whether a freshly listed resource is what `want` waits for. The default reads its
+    /// [`Lifecycle`]; kinds with more to wait for (pending modifications) override it.
+    fn readiness(&self, found: Observed, want: Want) -> Readiness {
+        lifecycle_readiness(found, want)
+    }
+}
+
+/// [`KindOps::readiness`] from the lifecycle alone.
+pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
+    match (found.lifecycle, want) {
+        (Lifecycle::Ready, Want::Ready) => Readiness::Ready(found),
+        (Lifecycle::Failed, Want::Ready) => Readiness::Failed(found.status),
+        (_, Want::Gone) => Readiness::Pending(if found.lifecycle == Lifecycle::Deleting {
+            found.status
+        } else {
+            "still exists".into()
+        }),
+        _ => Readiness::Pending(found.status),
+    }
+}
+
+/// The implementation of `kind`. None for kinds still served by the per-service functions
+/// behind [`dispatch!`] (being migrated).
+fn ops(kind: Kind) -> Option<&'static dyn KindOps> {
+    use Kind::*;
+    Some(match kind {
+        EfsFileSystem => &efs::FileSystem,
+        EfsMountTarget => &efs::MountTarget,
+        _ => return None,
+    })
+}
+
+/// Keeps what `q` asked for: resources tagged with the stack (and the logical id asked for), or,
+/// for untaggable kinds, matching the identity fields asked for. APIs that ignore tag filters
+/// (moto's DescribeNatGateways) cannot leak another stack's or another resource's resources.
+fn verified(scope: &Scope, kind: Kind, q: Query<'_>, found: Vec<Observed>) -> Vec<Observed> {
+    let s = spec(kind);
+    found
+        .into_iter()
+        .filter(|o| o.kind == kind)
+        .filter(|o| match (&o.id, q) {
+            (_, Query::Physical(_)) => true,
+            (ObservedId::Untagged(_), Query::Stack) => true,
+            (ObservedId::Untagged(_), Query::Logical { fields, .. }) => s
+                .identity
+                .iter()
+                .all(|f| o.fields.get(*f).is_some() && o.fields.get(*f) == fields.get(*f)),
+            (ObservedId::Tagged(id), q) => {
+                let tag = |k: &str| {
+                    o.fields
+                        .get("tags")
+                        .and_then(Value::as_map)
+                        .and_then(|m| m.get(k))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                };
+                tag(TAG_STACK).as_deref() == Some(scope.stack.as_str())
+                    && tag(TAG_ID).as_deref() == Some(id.as_str())
+                    && match q {
+                        Query::Logical { id: want, .. } => id == want,
+                        _ => true,
+                    }
+            }
+        })
+        .collect()
+}
+
+/// Lists with `q` and keeps what it asked for.
+async fn list(
+    ops: &dyn KindOps,
+    cx: &Cx<'_>,
+    kind: Kind,
+    q: Query<'_>,
+) -> Result<Vec<Observed>, CloudError> {
+    let found = ops.list(cx, q).await?;
+    Ok(verified(cx.scope, kind, q, found))
+}
+
+/// Create, written once for every kind: adopt ours, refuse another's, never duplicate.
+async fn create(
+    ops: &dyn KindOps,
+    cx: &Cx<'_>,
+    id: &ResourceId,
+    kind: Kind,
+    fields: &Fields,
+) -> Result<Observed, CloudError> {
+    let s = spec(kind);
+    let r = Reader::new(kind, id, fields);
+    let logical = Query::Logical { id, fields };
+    // Kinds AWS keys by name or identity refuse a second one, so a create repeated after a crash
+    // or a lost answer is told "exists" and adopts below. Kinds AWS names by id alone would be
+    // made twice: look first.
+    if s.name_field.is_none() && s.identity.is_empty() {
+        if let Some(found) = list(ops, cx, kind, logical)
+            .await?
+            .into_iter()
+            .find(|o| o.lifecycle != Lifecycle::Deleting)
+        {
+            return adopt(ops, cx, found, &r).await;
+        }
+    }
+    match ops.create(cx, &r).await? {
+        Created::New(mut o) => {
+            o.id = id.into();
+            Ok(o)
+        }
+        Created::Exists => {
+            let found = list(ops, cx, kind, logical).await?;
+            match found
+                .into_iter()
+                .find(|o| o.lifecycle != Lifecycle::Deleting)
+            {
+                Some(o) => adopt(ops, cx, o, &r).await,
+                None => Err(CloudError::NameTaken {
+                    kind,
+                    name: s
+                        .name_field
+                        .and_then(|f| fields.get(f))
+                        .map_or_else(|| id.to_string(), Value::display_short),
+                    holder: format!(
+                        "is not {id} of stack `{}` (it has other tags, or is being deleted)",
+                        cx.scope.stack
+                    ),
+                    fix: "choose another stack name (--name), or delete the other resource by \
+                          hand if it is a leftover"
+                        .into(),
+                }),
+            }
+        }
+    }
+}
+
+/// Takes over a resource of the stack that an earlier, interrupted run made: brings its in-place
+/// fields to the desired values. A field only a replacement could change means it is not what
+/// this run would make: refused.
+async fn adopt(
+    ops: &dyn KindOps,
+    cx: &Cx<'_>,
+    mut found: Observed,
+    r: &Reader<'_>,
+) -> Result<Observed, CloudError> {
+    found.id = r.id.clone().into();
+    let s = spec(found.kind);
+    let changed: Vec<&FieldSpec> = s
+        .fields
+        .iter()
+        .filter(|f| f.on_change != OnChange::CreateOnly)
+        .filter(|f| {
+            r.fields
+                .get(f.name)
+                .is_some_and(|want| f.differs(want, found.fields.get(f.name)))
+        })
+        .collect();
+    if let Some(bad) = changed.iter().find(|f| f.on_change == OnChange::Replace) {
+        return Err(CloudError::NameTaken {
+            kind: found.kind,
+            name: found.physical_id.clone(),
+            holder: format!(
+                "carries the tags of {} but its `{}` differs from the stack's, which only a \
+                 replacement could change",
+                r.id, bad.name
+            ),
+            fix: "delete it by hand (it was made by an interrupted run with other settings), \
+                  then run again"
+                .into(),
+        });
+    }
+    if changed.is_empty() {
+        return Ok(found);
+    }
+    let names: Vec<&str> = changed.iter().map(|f| f.name).collect();
+    ops.update(cx, &found, r, &names).await
+}
+
+/// One look at a resource: listed by physical id, then the kind's readiness.
+async fn poll(
+    ops: &dyn KindOps,
+    cx: &Cx<'_>,
+    current: &Observed,
+    want: Want,
+) -> Result<Readiness, CloudError> {
+    let found = list(ops, cx, current.kind, Query::Physical(&current.physical_id)).await?;
+    Ok(match found.into_iter().next() {
+        None => Readiness::Gone,
+        Some(mut o) => {
+            o.id = current.id.clone();
+            ops.readiness(o, want)
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The per-service functions of kinds not migrated to `KindOps` yet.
+
 /// The service module that owns `kind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Service {
@@ -135,6 +437,17 @@ fn service(kind: Kind) -> Service {
     }
 }
 
+/// The lifecycle of an observation made by a per-service function, from its status word.
+fn legacy_lifecycle(mut o: Observed) -> Observed {
+    o.lifecycle = match o.status.as_str() {
+        "creating" | "pending" | "provisioning" => Lifecycle::Creating,
+        "deleting" | "shutting-down" | "deleted" | "terminated" => Lifecycle::Deleting,
+        "modifying" => Lifecycle::Modifying,
+        _ => Lifecycle::Ready,
+    };
+    o
+}
+
 macro_rules! dispatch {
     ($kind:expr, $f:ident ( $($arg:expr),* )) => {
         match service($kind) {
@@ -142,7 +455,8 @@ macro_rules! dispatch {
             Service::Iam => iam::$f($($arg),*).await,
             Service::Secrets => secrets::$f($($arg),*).await,
             Service::Rds => rds::$f($($arg),*).await,
-            Service::Efs => efs::$f($($arg),*).await,
+            // Migrated to `KindOps` (handled before dispatching).
+            Service::Efs => Err(CloudError::Other("efs kinds have a KindOps implementation".into())),
             Service::ElastiCache => elasticache::$f($($arg),*).await,
             Service::Elbv2 => elbv2::$f($($arg),*).await,
             Service::AutoScaling => autoscaling::$f($($arg),*).await,
@@ -158,21 +472,84 @@ impl Cloud for AwsCloud {
         desired: &[Resource],
     ) -> Result<Vec<Observed>, CloudError> {
         let c = &self.clients;
-        // Every service is observed concurrently; within a service, one paginated describe per
-        // kind (see each module).
-        let (ec2, iam, secrets, rds, efs, cache, elbv2, asg) = tokio::try_join!(
-            ec2::observe(c, scope, desired),
-            iam::observe(c, scope, desired),
-            secrets::observe(c, scope, desired),
-            rds::observe(c, scope, desired),
-            efs::observe(c, scope, desired),
-            elasticache::observe(c, scope, desired),
-            elbv2::observe(c, scope, desired),
-            autoscaling::observe(c, scope, desired),
-        )?;
-        Ok([ec2, iam, secrets, rds, efs, cache, elbv2, asg]
+        let cx = Cx::new(c, scope, desired);
+        // Every kind is listed at once; a kind that needs another's list waits for it alone.
+        let migrated = futures::future::try_join_all(
+            Kind::ALL
+                .iter()
+                .filter(|k| ops(**k).is_some())
+                .map(|&k| cx.listed(k)),
+        );
+        let legacy = async {
+            let legacy = |s: Service| {
+                Kind::ALL
+                    .iter()
+                    .any(|k| service(*k) == s && ops(*k).is_none())
+            };
+            let (ec2, iam, secrets, rds, cache, elbv2, asg) = tokio::try_join!(
+                async {
+                    if legacy(Service::Ec2) {
+                        ec2::observe(c, scope, desired).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                },
+                async {
+                    if legacy(Service::Iam) {
+                        iam::observe(c, scope, desired).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                },
+                async {
+                    if legacy(Service::Secrets) {
+                        secrets::observe(c, scope, desired).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                },
+                async {
+                    if legacy(Service::Rds) {
+                        rds::observe(c, scope, desired).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                },
+                async {
+                    if legacy(Service::ElastiCache) {
+                        elasticache::observe(c, scope, desired).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                },
+                async {
+                    if legacy(Service::Elbv2) {
+                        elbv2::observe(c, scope, desired).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                },
+                async {
+                    if legacy(Service::AutoScaling) {
+                        autoscaling::observe(c, scope, desired).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                },
+            )?;
+            Ok::<_, CloudError>(
+                [ec2, iam, secrets, rds, cache, elbv2, asg]
+                    .into_iter()
+                    .flatten()
+                    .map(legacy_lifecycle)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let (migrated, legacy) = tokio::try_join!(migrated, legacy)?;
+        Ok(migrated
             .into_iter()
-            .flatten()
+            .flat_map(|l| l.iter().cloned())
+            .chain(legacy)
             .collect())
     }
 
@@ -183,7 +560,10 @@ impl Cloud for AwsCloud {
         kind: Kind,
         fields: &Fields,
     ) -> Result<Observed, CloudError> {
-        dispatch!(kind, create(&self.clients, scope, id, kind, fields))
+        if let Some(ops) = ops(kind) {
+            return create(ops, &Cx::new(&self.clients, scope, &[]), id, kind, fields).await;
+        }
+        dispatch!(kind, create(&self.clients, scope, id, kind, fields)).map(legacy_lifecycle)
     }
 
     async fn update(
@@ -193,10 +573,18 @@ impl Cloud for AwsCloud {
         fields: &Fields,
         changed: &[String],
     ) -> Result<Observed, CloudError> {
+        if let Some(ops) = ops(current.kind) {
+            let r = Reader::new(current.kind, &current.id, fields);
+            let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
+            return ops
+                .update(&Cx::new(&self.clients, scope, &[]), current, &r, &changed)
+                .await;
+        }
         dispatch!(
             current.kind,
             update(&self.clients, scope, current, fields, changed)
         )
+        .map(legacy_lifecycle)
     }
 
     async fn delete(
@@ -205,6 +593,15 @@ impl Cloud for AwsCloud {
         current: &Observed,
         options: &DeleteOptions,
     ) -> Result<(), CloudError> {
+        if let Some(ops) = ops(current.kind) {
+            return match ops
+                .delete(&Cx::new(&self.clients, scope, &[]), current, options)
+                .await
+            {
+                Err(e) if fields::is_not_found(&e) => Ok(()),
+                other => other,
+            };
+        }
         dispatch!(current.kind, delete(&self.clients, scope, current, options))
     }
 
@@ -214,7 +611,13 @@ impl Cloud for AwsCloud {
         current: &Observed,
         want: Want,
     ) -> Result<Readiness, CloudError> {
-        dispatch!(current.kind, poll(&self.clients, scope, current, want))
+        if let Some(ops) = ops(current.kind) {
+            return poll(ops, &Cx::new(&self.clients, scope, &[]), current, want).await;
+        }
+        dispatch!(current.kind, poll(&self.clients, scope, current, want)).map(|r| match r {
+            Readiness::Ready(o) => Readiness::Ready(legacy_lifecycle(o)),
+            other => other,
+        })
     }
 
     async fn resolve_parameter(&self, name: &str) -> Result<String, CloudError> {

@@ -418,12 +418,13 @@ async fn parameter_group_observed(
     fields.insert("parameters".into(), Value::Map(parameters));
     fields.insert("tags".into(), tags_value(tags));
     Ok(Some(Observed {
-        id,
+        id: id.into(),
         kind,
         physical_id: g.name.clone(),
         fields,
         attrs: BTreeMap::from([("id".into(), g.name.clone()), ("arn".into(), g.arn.clone())]),
         status: "available".into(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     }))
 }
 
@@ -529,12 +530,13 @@ fn cluster_observed(scope: &Scope, desired: &[Resource], cl: &DbCluster) -> Opti
             .map(str::to_string),
     );
     Some(Observed {
-        id,
+        id: id.into(),
         kind: Kind::DbCluster,
         physical_id: ident,
         fields,
         attrs,
         status: cl.status().unwrap_or_default().to_string(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     })
 }
 
@@ -697,12 +699,13 @@ fn instance_observed(scope: &Scope, desired: &[Resource], db: &DbInstance) -> Op
             .map(str::to_string),
     );
     Some(Observed {
-        id,
+        id: id.into(),
         kind: Kind::DbInstance,
         physical_id: ident,
         fields,
         attrs,
         status: db.db_instance_status().unwrap_or_default().to_string(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     })
 }
 
@@ -772,7 +775,7 @@ async fn create_subnet_group(
             let mut fields = fields.clone();
             fields.insert("tags".into(), tags_value(all_tags(scope, id, &r)?));
             Ok(Observed {
-                id: id.clone(),
+                id: id.clone().into(),
                 kind: Kind::DbSubnetGroup,
                 physical_id: name.to_string(),
                 fields,
@@ -781,6 +784,7 @@ async fn create_subnet_group(
                     .and_then(|g| g.subnet_group_status())
                     .unwrap_or("Complete")
                     .to_string(),
+                lifecycle: moodlestack_model::Lifecycle::Ready,
             })
         }
         Err(e) => {
@@ -1153,7 +1157,7 @@ pub async fn update(
     let has = |f: &str| changed.iter().any(|c| c == f);
     let r = Reader::new(current.kind, &current.id, fields);
     let desired = [Resource {
-        id: current.id.clone(),
+        id: current.id.to_resource_id(),
         kind: current.kind,
         fields: fields.clone(),
         extra_deps: vec![],
@@ -1550,7 +1554,7 @@ pub async fn poll(
     let name = current.physical_id.as_str();
     // The current fields stand in for the desired ones (engine version canonicalization).
     let desired = [Resource {
-        id: current.id.clone(),
+        id: current.id.to_resource_id(),
         kind: current.kind,
         fields: current.fields.clone(),
         extra_deps: vec![],
@@ -1627,6 +1631,7 @@ mod tests {
             fields: Fields::new(),
             attrs: BTreeMap::new(),
             status: "available".into(),
+            lifecycle: moodlestack_model::Lifecycle::Ready,
         };
         assert!(matches!(
             readiness("available", &[], Want::Ready, Some(o.clone())),

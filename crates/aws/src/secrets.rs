@@ -49,7 +49,7 @@ fn observed(
     }
     fields.insert("tags".into(), tags_value(tags));
     Some(Observed {
-        id: ResourceId(id),
+        id: ResourceId(id).into(),
         kind: Kind::Secret,
         physical_id: arn.to_string(),
         fields,
@@ -58,6 +58,7 @@ fn observed(
             ("arn".into(), arn.to_string()),
         ]),
         status: "available".into(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     })
 }
 
@@ -276,7 +277,7 @@ pub async fn update(
             other => {
                 return Err(CloudError::Field {
                     kind: current.kind,
-                    id: current.id.clone(),
+                    id: current.id.to_resource_id(),
                     field: other.to_string(),
                     problem: "cannot be changed in place (the secret must be replaced)".into(),
                 })
@@ -363,7 +364,7 @@ mod tests {
             (TAG_ID.to_string(), "cache.auth".to_string()),
         ]);
         let o = observed(&scope, "arn:x", "demo/redis-auth", Some("d"), tags.clone()).unwrap();
-        assert_eq!(o.id.as_str(), "cache.auth");
+        assert_eq!(o.id, "cache.auth");
         assert_eq!(o.attrs["arn"], "arn:x");
         assert_eq!(
             o.fields.keys().collect::<Vec<_>>(),

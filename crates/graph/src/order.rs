@@ -2,76 +2,65 @@
 //! deterministic creation order.
 
 use crate::GraphError;
-use moodlestack_model::{spec, Resource, ResourceId};
-use std::collections::{BTreeMap, BTreeSet};
+use moodlestack_model::{spec, topo, OrderError, Resource, ResourceId};
+use std::collections::HashMap;
 
-/// Checks `resources` and returns them in creation order: a topological order of the
-/// dependencies that, among the resources ready at each step, takes the lowest (tier, id) first.
-/// When no resource depends on one of the same tier this is exactly "by tier, then id".
+/// Checks `resources` and returns them in creation order ([`moodlestack_model::topo`]): every
+/// reference points at a declared resource and at an attribute its kind offers
+/// ([`moodlestack_model::KindSpec::attrs`]), ids are unique, there is no cycle.
 pub fn check_and_order(resources: Vec<Resource>) -> Result<Vec<Resource>, GraphError> {
-    let mut by_id: BTreeMap<ResourceId, Resource> = BTreeMap::new();
-    for r in resources {
-        if let Some(prev) = by_id.insert(r.id.clone(), r) {
-            return Err(GraphError::Invalid(format!(
-                "internal error: resource id {} is declared twice",
-                prev.id
-            )));
-        }
-    }
-    let mut dangling = Vec::new();
-    for r in by_id.values() {
-        for d in r.deps() {
-            if !by_id.contains_key(&d) {
-                dangling.push(format!("{} -> {d}", r.id));
+    let order = topo(&resources).map_err(|e| {
+        GraphError::Invalid(match e {
+            OrderError::Duplicate(id) => {
+                format!("internal error: resource id {id} is declared twice")
+            }
+            OrderError::Dangling(pairs) => format!(
+                "internal error: references to resources the graph does not declare: {}",
+                pairs
+                    .iter()
+                    .map(|(r, d)| format!("{r} -> {d}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            OrderError::Cycle(stuck) => format!(
+                "internal error: dependency cycle among: {}",
+                stuck
+                    .iter()
+                    .map(|(id, deps)| {
+                        let deps: Vec<&str> = deps.iter().map(ResourceId::as_str).collect();
+                        format!("{id} (waits for {})", deps.join(", "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        })
+    })?;
+    let kinds: HashMap<&ResourceId, _> = resources.iter().map(|r| (&r.id, r.kind)).collect();
+    let mut unknown = Vec::new();
+    for r in &resources {
+        for (field, v) in &r.fields {
+            for re in v.refs() {
+                let target = kinds[&re.resource];
+                if !spec(target).has_attr(&re.attr) {
+                    unknown.push(format!(
+                        "{}.{field} -> {}.{} ({target} has only {})",
+                        r.id,
+                        re.resource,
+                        re.attr,
+                        spec(target).attrs.join(", ")
+                    ));
+                }
             }
         }
     }
-    if !dangling.is_empty() {
+    if !unknown.is_empty() {
         return Err(GraphError::Invalid(format!(
-            "internal error: references to resources the graph does not declare: {}",
-            dangling.join(", ")
+            "internal error: references to attributes the resources do not have: {}",
+            unknown.join("; ")
         )));
     }
-
-    // Kahn's algorithm with a (tier, id)-ordered ready set.
-    let mut pending: BTreeMap<ResourceId, BTreeSet<ResourceId>> = by_id
-        .values()
-        .map(|r| (r.id.clone(), r.deps().into_iter().collect()))
-        .collect();
-    let key = |id: &ResourceId| (spec(by_id[id].kind).tier, id.clone());
-    let mut ready: BTreeSet<(u8, ResourceId)> = pending
-        .iter()
-        .filter(|(_, d)| d.is_empty())
-        .map(|(id, _)| key(id))
-        .collect();
-    let mut order: Vec<ResourceId> = Vec::with_capacity(by_id.len());
-    while let Some(next) = ready.pop_first() {
-        let id = next.1;
-        pending.remove(&id);
-        for (other, deps) in pending.iter_mut() {
-            if deps.remove(&id) && deps.is_empty() {
-                ready.insert(key(other));
-            }
-        }
-        order.push(id);
-    }
-    if !pending.is_empty() {
-        let stuck: Vec<String> = pending
-            .iter()
-            .map(|(id, deps)| {
-                let deps: Vec<&str> = deps.iter().map(ResourceId::as_str).collect();
-                format!("{id} (waits for {})", deps.join(", "))
-            })
-            .collect();
-        return Err(GraphError::Invalid(format!(
-            "internal error: dependency cycle among: {}",
-            stuck.join("; ")
-        )));
-    }
-    Ok(order
-        .into_iter()
-        .map(|id| by_id.remove(&id).expect("ordered ids exist"))
-        .collect())
+    let mut slots: Vec<Option<Resource>> = resources.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
 #[cfg(test)]
@@ -106,5 +95,15 @@ mod tests {
         assert!(e.to_string().contains("sg.a (waits for sg.b)"), "{e}");
         let e = check_and_order(vec![sg("sg.a", &[]), sg("sg.a", &[])]).unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
+        let bad = Resource::new("sg.b", Kind::SecurityGroup).with(
+            "ingress",
+            Value::List(vec![Value::reference("sg.a", "arn")]),
+        );
+        let e = check_and_order(vec![sg("sg.a", &[]), bad]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("sg.b.ingress -> sg.a.arn (security_group has only id)"),
+            "{e}"
+        );
     }
 }

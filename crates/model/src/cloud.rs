@@ -16,6 +16,7 @@ use std::time::Duration;
 pub struct Scope {
     /// The stack name (value of the `moodlestack:stack` tag, prefix of every name).
     pub stack: String,
+    /// The AWS region.
     pub region: String,
 }
 
@@ -35,7 +36,9 @@ pub enum Readiness {
 /// What `poll` waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Want {
+    /// Usable.
     Ready,
+    /// Deleted.
     Gone,
 }
 
@@ -51,6 +54,7 @@ pub struct DeleteOptions {
 /// Facts about an AMI used for validation and launch templates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageInfo {
+    /// `ami-...`.
     pub image_id: String,
     /// `x86_64` or `arm64`.
     pub architecture: String,
@@ -65,44 +69,165 @@ pub struct LeaseInfo {
     pub owner: String,
     /// Seconds since the Unix epoch.
     pub acquired_at: u64,
+    /// When the lease runs out unless renewed (seconds since the Unix epoch).
     pub expires_at: u64,
 }
 
+/// An error from below, kept as the source of a [`CloudError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong talking to the cloud. Each variant carries the facts; [`Hint::hint`] says
+/// what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum CloudError {
     /// The resource does not exist (any more).
     #[error("{0} not found")]
     NotFound(String),
     /// Another apply holds the stack's lease.
-    #[error("stack is locked by {} since {} (lease expires at {}); wait for it to finish, or if it crashed wait for the lease to expire", .0.owner, .0.acquired_at, .0.expires_at)]
+    #[error("stack is locked by {} since {} (lease expires at {})", .0.owner, .0.acquired_at, .0.expires_at)]
     LeaseHeld(LeaseInfo),
     /// The service refused the request; `operation` is e.g. `rds:CreateDBInstance`, `code` the
     /// AWS error code, `message` its text.
     #[error("{operation}: {code}: {message}")]
     Api {
+        /// `service:Operation`.
         operation: String,
+        /// AWS's error code (`DependencyViolation`).
         code: String,
+        /// AWS's message.
         message: String,
+        /// The SDK's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// No answer: the request did not reach the service or the answer was unreadable (network,
+    /// credentials, endpoint, timeout).
+    #[error("{operation}: {detail}")]
+    Transport {
+        /// `service:Operation`.
+        operation: String,
+        /// The SDK's account of it, causes included.
+        detail: String,
+        /// The SDK's error.
+        #[source]
+        source: BoxError,
     },
     /// A field the kind needs is missing or has the wrong shape (a bug in the graph builder).
     #[error("{kind} {id}: field {field}: {problem}")]
     Field {
+        /// The resource's kind.
         kind: Kind,
+        /// The resource.
         id: ResourceId,
+        /// The field.
         field: String,
+        /// What is wrong with it.
         problem: String,
     },
-    /// Anything else (transport, credentials).
+    /// The deterministic name moodlestack would give a resource is taken by one that is not
+    /// this resource of this stack (another stack's, a hand-made one, or one being deleted).
+    #[error("{kind} `{name}` already exists and {holder}")]
+    NameTaken {
+        /// The kind of the resource being created.
+        kind: Kind,
+        /// The name it needs.
+        name: String,
+        /// Whose it is, or why it cannot be taken over (`belongs to stack x`, ...).
+        holder: String,
+        /// What to do.
+        fix: String,
+    },
+    /// The service answered, but not as documented (a create that returns no id, a resource
+    /// that loses its tags right after creation).
+    #[error("{operation}: {what}")]
+    UnexpectedAnswer {
+        /// `service:Operation`.
+        operation: String,
+        /// What was missing or wrong.
+        what: String,
+    },
+    /// Anything else. Being phased out: a new error gets a variant of its own.
     #[error("{0}")]
     Other(String),
 }
 
+/// An error that knows how to fix what it reports. Renderers print the hint after the message
+/// (`  fix: ...`); the message never spells the fix itself.
+pub trait Hint {
+    /// What the user can do about it, if anything specific.
+    fn hint(&self) -> Option<String>;
+}
+
+impl Hint for CloudError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            CloudError::NotFound(_) => None,
+            CloudError::LeaseHeld(_) => {
+                Some("wait for it to finish, or if it crashed wait for the lease to expire".into())
+            }
+            CloudError::Api {
+                operation, code, ..
+            } => api_hint(operation, code),
+            CloudError::Transport { .. } => Some(
+                "check the network, the AWS credentials and region (AWS_PROFILE, \
+                 AWS_ACCESS_KEY_ID, AWS_REGION) and, for an emulator, AWS_ENDPOINT_URL"
+                    .into(),
+            ),
+            CloudError::Field { .. } => Some(
+                "this is a bug in moodlestack's graph builder: please report it with the stack \
+                 file"
+                    .into(),
+            ),
+            CloudError::NameTaken { fix, .. } => Some(fix.clone()),
+            CloudError::Other(_) => None,
+            CloudError::UnexpectedAnswer { .. } => Some(
+                "run the same command again; if it repeats, the service or emulator misbehaves: \
+                 please report it"
+                    .into(),
+            ),
+        }
+    }
+}
+
+fn api_hint(operation: &str, code: &str) -> Option<String> {
+    match code {
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "AuthFailure"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "ExpiredTokenException" => Some(format!(
+            "the credentials may not call {operation}: check them (expired session?) and grant \
+             the actions listed in docs/aws.md"
+        )),
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
+            Some("AWS is throttling this account: run the same command again in a minute".into())
+        }
+        c if c.ends_with("QuotaExceeded") || c.contains("LimitExceeded") => Some(format!(
+            "an AWS quota was reached by {operation}: delete unused resources or ask AWS for a \
+             higher quota (Service Quotas console)"
+        )),
+        _ => None,
+    }
+}
+
 impl CloudError {
+    /// The AWS error code, for [`CloudError::Api`].
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            CloudError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
     /// Transient errors (throttling, dependency still settling) that the executor may retry.
     pub fn is_retryable(&self) -> bool {
         match self {
             // A new IAM instance profile takes seconds to become visible to EC2 and Auto
-            // Scaling, which meanwhile call its ARN invalid.
+            // Scaling, which meanwhile call its ARN invalid: AWS gives this case no code of its
+            // own, so the message tells it apart.
             CloudError::Api { code, message, .. }
                 if matches!(code.as_str(), "InvalidParameterValue" | "ValidationError")
                     && (message.to_ascii_lowercase().contains("instance profile")
@@ -139,7 +264,7 @@ pub trait Cloud: Send + Sync {
     /// describe cannot filter by tag, by the deterministic names in `desired` (all names start
     /// with `<stack>-`). Untaggable kinds (see [`crate::KindSpec::identity`]: EFS mount targets of
     /// the stack's file systems, listeners of the stack's load balancers) are returned with the id
-    /// `untagged:<physical id>` and their identity fields filled in; the reconciler matches them
+    /// [`crate::ObservedId::Untagged`] and their identity fields filled in; the reconciler matches them
     /// to desired resources by the resolved identity fields (unmatched ones are deleted).
     async fn observe(
         &self,
@@ -203,7 +328,7 @@ pub trait Cloud: Send + Sync {
 }
 
 /// Tags every resource of `scope` carries, plus its logical id.
-pub fn identity_tags(scope: &Scope, id: &ResourceId) -> BTreeMap<String, String> {
+pub fn identity_tags(scope: &Scope, id: &impl std::fmt::Display) -> BTreeMap<String, String> {
     BTreeMap::from([
         (crate::TAG_STACK.to_string(), scope.stack.clone()),
         (crate::TAG_ID.to_string(), id.to_string()),
@@ -219,6 +344,7 @@ mod tests {
             operation: "x".into(),
             code: code.into(),
             message: message.into(),
+            source: None,
         }
     }
 

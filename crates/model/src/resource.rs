@@ -15,6 +15,7 @@ pub const TAG_ID: &str = "moodlestack:id";
 pub struct ResourceId(pub String);
 
 impl ResourceId {
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -43,7 +44,9 @@ impl From<&ResourceId> for ResourceId {
 /// A resource the stack declares: what should exist.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Resource {
+    /// The logical id.
     pub id: ResourceId,
+    /// The resource's kind.
     pub kind: Kind,
     /// The managed properties, keyed by the kind's field names ([`crate::spec`]). Values may hold
     /// references to other resources; those are this resource's dependencies.
@@ -55,6 +58,7 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// A resource of `kind` with no fields yet.
     pub fn new(id: impl Into<ResourceId>, kind: Kind) -> Self {
         Resource {
             id: id.into(),
@@ -73,6 +77,7 @@ impl Resource {
         self.fields.insert(field.to_string(), value.into());
         self
     }
+    /// Builder-style: depend on `dep` without referencing it.
     pub fn after(mut self, dep: impl Into<ResourceId>) -> Self {
         self.extra_deps.push(dep.into());
         self
@@ -92,12 +97,123 @@ impl Resource {
     }
 }
 
+/// Prefix that marks an untagged resource's id in the JSON plan format.
+const UNTAGGED_PREFIX: &str = "untagged:";
+
+/// Who an observed resource is: the logical id from its `moodlestack:id` tag, or, for kinds AWS
+/// cannot tag ([`crate::KindSpec::identity`]), its physical id until the diff matches it to a
+/// declared resource by identity fields.
+///
+/// In JSON and text it is one string: the logical id, or `untagged:<physical id>`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObservedId {
+    /// Found by its `moodlestack:id` tag (or matched to a declared resource by identity).
+    Tagged(ResourceId),
+    /// A resource AWS cannot tag, not matched (yet): its physical id.
+    Untagged(String),
+}
+
+impl ObservedId {
+    /// The logical id, if the resource is tagged or was matched.
+    pub fn logical(&self) -> Option<&ResourceId> {
+        match self {
+            ObservedId::Tagged(id) => Some(id),
+            ObservedId::Untagged(_) => None,
+        }
+    }
+    /// True for an unmatched resource AWS cannot tag.
+    pub fn is_untagged(&self) -> bool {
+        matches!(self, ObservedId::Untagged(_))
+    }
+    /// The id plans, reports and progress lines show: the logical id, or `untagged:<physical>`
+    /// (an undeclared untagged resource is deleted under this name).
+    pub fn to_resource_id(&self) -> ResourceId {
+        ResourceId(self.to_string())
+    }
+}
+
+impl std::fmt::Display for ObservedId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ObservedId::Tagged(id) => f.write_str(id.as_str()),
+            ObservedId::Untagged(p) => write!(f, "{UNTAGGED_PREFIX}{p}"),
+        }
+    }
+}
+
+impl From<ResourceId> for ObservedId {
+    fn from(id: ResourceId) -> Self {
+        ObservedId::Tagged(id)
+    }
+}
+impl From<&ResourceId> for ObservedId {
+    fn from(id: &ResourceId) -> Self {
+        ObservedId::Tagged(id.clone())
+    }
+}
+impl From<&str> for ObservedId {
+    /// Parses the string form (`untagged:<physical>` or a logical id).
+    fn from(s: &str) -> Self {
+        match s.strip_prefix(UNTAGGED_PREFIX) {
+            Some(p) => ObservedId::Untagged(p.to_string()),
+            None => ObservedId::Tagged(ResourceId(s.to_string())),
+        }
+    }
+}
+impl From<&ObservedId> for ResourceId {
+    /// [`ObservedId::to_resource_id`].
+    fn from(id: &ObservedId) -> Self {
+        id.to_resource_id()
+    }
+}
+impl PartialEq<ResourceId> for ObservedId {
+    fn eq(&self, other: &ResourceId) -> bool {
+        self.logical() == Some(other)
+    }
+}
+impl PartialEq<&str> for ObservedId {
+    fn eq(&self, other: &&str) -> bool {
+        self.to_string() == *other
+    }
+}
+
+impl Serialize for ObservedId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for ObservedId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(ObservedId::from(s.as_str()))
+    }
+}
+
+/// Where an observed resource is in its life, as each service module reads its status word. The
+/// executor decides on this, never on AWS's words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    /// Usable (also while AWS backs it up or similar: nothing needs to wait for it).
+    #[default]
+    Ready,
+    /// Being created: not usable yet, and its attributes may be missing.
+    Creating,
+    /// Usable, but a change is being applied.
+    Modifying,
+    /// On its way out (deleting, shutting down, terminated).
+    Deleting,
+    /// In a state it will not leave by itself.
+    Failed,
+}
+
 /// A resource of the stack as it exists in the cloud.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
-    /// The logical id, read from the `moodlestack:id` tag (or derived from the deterministic name
-    /// for resources AWS cannot tag).
-    pub id: ResourceId,
+    /// The logical id, read from the `moodlestack:id` tag; untagged resources are known by their
+    /// physical id until the diff matches them.
+    pub id: ObservedId,
+    /// The resource's kind.
     pub kind: Kind,
     /// What AWS calls it: `vpc-0abc…`, an ARN, or a name, whichever the service's API takes.
     pub physical_id: String,
@@ -105,9 +221,12 @@ pub struct Observed {
     /// report is absent (and then shows as a change if the stack manages it).
     pub fields: Fields,
     /// Attributes other resources reference: always `id`; plus per kind e.g. `arn`, `endpoint`,
-    /// `port`, `secret_arn`, `dns_name`, `version`.
+    /// `port`, `secret_arn`, `dns_name`, `version` ([`crate::KindSpec::attrs`]).
     pub attrs: BTreeMap<String, String>,
     /// The service's own status word (`available`, `creating`, `running`, ...), for display.
     #[serde(default)]
     pub status: String,
+    /// Where it is in its life, read from the status by the service module.
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
 }

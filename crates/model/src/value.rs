@@ -12,11 +12,14 @@ pub type Fields = BTreeMap<String, Value>;
 /// ("known after apply") while it does not exist yet.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Ref {
+    /// The referenced resource.
     pub resource: crate::ResourceId,
+    /// The attribute of it ([`crate::KindSpec::attrs`]).
     pub attr: String,
 }
 
 impl Ref {
+    /// A reference to `attr` of `resource`.
     pub fn new(resource: impl Into<crate::ResourceId>, attr: &str) -> Self {
         Ref {
             resource: resource.into(),
@@ -35,7 +38,9 @@ impl std::fmt::Display for Ref {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Segment {
+    /// Literal text.
     Lit(String),
+    /// A reference, replaced by the attribute's value.
     Ref(Ref),
 }
 
@@ -47,11 +52,17 @@ pub enum Segment {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub enum Value {
     #[default]
+    /// No value.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A string.
     Str(String),
+    /// A list.
     List(Vec<Value>),
+    /// A map with string keys.
     Map(BTreeMap<String, Value>),
     /// An attribute of another resource.
     Ref(Ref),
@@ -63,9 +74,11 @@ pub enum Value {
 }
 
 impl Value {
+    /// A string value.
     pub fn str(s: impl Into<String>) -> Value {
         Value::Str(s.into())
     }
+    /// A list of strings.
     pub fn strs<I, S>(items: I) -> Value
     where
         I: IntoIterator<Item = S>,
@@ -73,33 +86,39 @@ impl Value {
     {
         Value::List(items.into_iter().map(|s| Value::Str(s.into())).collect())
     }
+    /// A reference to `attr` of `resource`.
     pub fn reference(resource: impl Into<crate::ResourceId>, attr: &str) -> Value {
         Value::Ref(Ref::new(resource, attr))
     }
+    /// The string, if this is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
             _ => None,
         }
     }
+    /// The integer, if this is one.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),
             _ => None,
         }
     }
+    /// The boolean, if this is one.
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Value::Bool(b) => Some(*b),
             _ => None,
         }
     }
+    /// The items, if this is a list.
     pub fn as_list(&self) -> Option<&[Value]> {
         match self {
             Value::List(l) => Some(l),
             _ => None,
         }
     }
+    /// The entries, if this is a map.
     pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
         match self {
             Value::Map(m) => Some(m),

@@ -1,9 +1,10 @@
 //! The generic diff: desired resources against observed ones, field by field, using only the
-//! per-kind table ([`moodlestack_model::spec`]). Nothing here knows an AWS service.
+//! per-kind descriptors ([`moodlestack_model::spec`]). Nothing here knows an AWS service or names
+//! a kind.
 //!
 //! - Observed resources are matched to desired ones by logical id; untaggable kinds
-//!   ([`moodlestack_model::KindSpec::identity`]) arrive as `untagged:<physical id>` and are matched
-//!   by the resolved values of their identity fields.
+//!   ([`moodlestack_model::KindSpec::identity`]) arrive as [`ObservedId::Untagged`] and are
+//!   matched by the resolved values of their identity fields.
 //! - Desired references are resolved against the observed attributes of the referenced resource,
 //!   in dependency order: a reference to a resource that will be created or replaced, or to an
 //!   attribute that its planned update changes, is [`Value::Unknown`] ("known after apply"), and
@@ -15,12 +16,10 @@
 
 use crate::plan::{Action, Change, FieldChange, Plan, Summary, FORMAT_VERSION};
 use moodlestack_model::{
-    spec, Compare, Kind, Observed, OnChange, Ref, Resource, ResourceId, Scope, Value,
+    spec, topo, Compare, Delta, FieldSpec, Hint, KeyChange, Kind, Note, NoteKind, Observed,
+    ObservedId, OnChange, OrderError, Ref, Resource, ResourceId, Scope, Value,
 };
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
-
-/// Prefix of the ids that observe gives resources AWS cannot tag.
-pub const UNTAGGED_PREFIX: &str = "untagged:";
+use std::collections::{BTreeMap, HashMap};
 
 /// The stack graph is inconsistent (a bug in the graph builder) or the observed state is
 /// ambiguous; each message names what to fix.
@@ -62,6 +61,12 @@ pub enum DiffError {
     },
 }
 
+impl Hint for DiffError {
+    fn hint(&self) -> Option<String> {
+        None
+    }
+}
+
 fn ids(v: &[ResourceId]) -> String {
     v.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(", ")
 }
@@ -76,35 +81,55 @@ pub struct GuardError {
 impl std::fmt::Display for GuardError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "refusing a plan that would lose data:")?;
-        for r in &self.refused {
-            writeln!(f, "  - {r}")?;
+        let last = self.refused.len().saturating_sub(1);
+        for (i, r) in self.refused.iter().enumerate() {
+            write!(f, "  - {r}")?;
+            if i != last {
+                writeln!(f)?;
+            }
         }
-        write!(
-            f,
-            "  fix: change the stack file back, or if losing this data is intended, run again \
-             with --allow-data-loss"
-        )
+        Ok(())
     }
 }
 
 impl std::error::Error for GuardError {}
 
+impl Hint for GuardError {
+    fn hint(&self) -> Option<String> {
+        Some(
+            "change the stack file back, or if losing this data is intended, run again with \
+             --allow-data-loss"
+                .into(),
+        )
+    }
+}
+
 /// The plan that takes the `observed` state of the stack to the `desired` one.
 pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Result<Plan, DiffError> {
-    let by_id = check_desired(desired)?;
-    let order = topo_order(desired, &by_id)?;
+    check_desired(desired)?;
+    let order = topo(desired).map_err(|e| match e {
+        OrderError::Duplicate(id) => DiffError::DuplicateDesired(id),
+        OrderError::Dangling(mut pairs) => {
+            let (id, dep) = pairs.swap_remove(0);
+            DiffError::UnknownDependency { id, dep }
+        }
+        OrderError::Cycle(stuck) => DiffError::Cycle(stuck.into_iter().map(|(id, _)| id).collect()),
+    })?;
 
     // Observed, by logical id (tagged) and per kind (untagged).
     let mut tagged: BTreeMap<&ResourceId, &Observed> = BTreeMap::new();
     let mut untagged: Vec<&Observed> = Vec::new();
     for o in observed {
-        if o.id.as_str().starts_with(UNTAGGED_PREFIX) {
-            untagged.push(o);
-        } else if let Some(prev) = tagged.insert(&o.id, o) {
-            return Err(DiffError::DuplicateObserved {
-                id: o.id.clone(),
-                physical: format!("{}, {}", prev.physical_id, o.physical_id),
-            });
+        match &o.id {
+            ObservedId::Untagged(_) => untagged.push(o),
+            ObservedId::Tagged(id) => {
+                if let Some(prev) = tagged.insert(id, o) {
+                    return Err(DiffError::DuplicateObserved {
+                        id: id.clone(),
+                        physical: format!("{}, {}", prev.physical_id, o.physical_id),
+                    });
+                }
+            }
         }
     }
     let mut untagged_used = vec![false; untagged.len()];
@@ -181,6 +206,7 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
                             old: None,
                             new: Some(v.clone()),
                             forces_replacement: false,
+                            delta: None,
                         })
                     })
                     .collect();
@@ -204,7 +230,7 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
                         continue;
                     };
                     let have = o.fields.get(fs.name);
-                    if !differs(fs.compare, want, have) {
+                    if !fs.differs(want, have) {
                         continue;
                     }
                     fields.push(FieldChange {
@@ -212,6 +238,7 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
                         old: have.cloned(),
                         new: Some(want.clone()),
                         forces_replacement: fs.on_change == OnChange::Replace,
+                        delta: have.and_then(|h| delta(fs, h, want)),
                     });
                 }
                 let action = if fields.iter().any(|f| f.forces_replacement) {
@@ -224,7 +251,7 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
                 // The current resource keeps its physical id; its logical id is the declared one
                 // (untagged resources were matched by identity).
                 let mut current = o.clone();
-                current.id = d.id.clone();
+                current.id = d.id.clone().into();
                 Change {
                     id: d.id.clone(),
                     kind: d.kind,
@@ -238,7 +265,7 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
         };
         // A change of tags only changes no attribute others reference (no new launch template
         // version): for references, the resource is as it is.
-        let for_refs = if change.action == Action::Update && only_tags(&change) {
+        let for_refs = if change.action == Action::Update && change.view().only_tags() {
             Action::NoOp
         } else {
             change.action
@@ -264,7 +291,7 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
     });
     for o in deletes {
         changes.push(Change {
-            id: o.id.clone(),
+            id: o.id.to_resource_id(),
             kind: o.kind,
             action: Action::Delete,
             fields: Vec::new(),
@@ -332,7 +359,7 @@ pub fn observed_digest(observed: &[Observed]) -> String {
 }
 
 /// Refuses a plan that deletes or replaces a stateful resource (database, file system, cache)
-/// unless `allow_data_loss`.
+/// unless `allow_data_loss`. The one data-loss rule for plans: `plan` and `apply` both ask it.
 pub fn guard(plan: &Plan, allow_data_loss: bool) -> Result<(), GuardError> {
     if allow_data_loss {
         return Ok(());
@@ -388,34 +415,58 @@ fn physical(c: &Change) -> &str {
     c.current.as_ref().map_or("", |o| o.physical_id.as_str())
 }
 
-/// Whether the desired value `want` differs from the observed `have` under `compare`.
-/// Unknown or unresolved parts of `want` always differ ("known after apply").
+/// Whether the desired value `want` differs from the observed `have` under `compare`: the one
+/// rule, [`FieldSpec::differs`].
 pub fn differs(compare: Compare, want: &Value, have: Option<&Value>) -> bool {
-    let Some(have) = have else {
-        // AWS not reporting a field is the same as it being empty/null.
-        return !matches!(want, Value::Null);
-    };
-    if !want.is_concrete() {
-        return true;
+    FieldSpec {
+        name: "",
+        on_change: OnChange::InPlace,
+        compare,
     }
-    match (compare, want, have) {
-        (Compare::Set, Value::List(w), Value::List(h)) => canonical_set(w) != canonical_set(h),
-        (Compare::Subset, Value::Map(w), Value::Map(h)) => {
-            w.iter().any(|(k, v)| h.get(k).is_none_or(|hv| hv != v))
-        }
-        _ => want != have,
-    }
+    .differs(want, have)
 }
 
-fn canonical_set(items: &[Value]) -> BTreeSet<String> {
-    items
-        .iter()
-        .map(|v| serde_json::to_string(v).unwrap_or_default())
-        .collect()
+/// What changed inside a map or set field (None for other values, or when something in `want` is
+/// known only after apply).
+fn delta(fs: &FieldSpec, have: &Value, want: &Value) -> Option<Delta> {
+    match (have, want) {
+        (Value::Map(old), Value::Map(new)) => {
+            let mut keys: Vec<KeyChange> = new
+                .iter()
+                .filter(|(k, v)| !(old.get(*k) == Some(*v) && v.is_concrete()))
+                .map(|(k, v)| KeyChange {
+                    key: k.clone(),
+                    old: old.get(k).cloned(),
+                    new: Some(v.clone()),
+                })
+                .collect();
+            if fs.compare != Compare::Subset {
+                keys.extend(
+                    old.iter()
+                        .filter(|(k, _)| !new.contains_key(*k))
+                        .map(|(k, o)| KeyChange {
+                            key: k.clone(),
+                            old: Some(o.clone()),
+                            new: None,
+                        }),
+                );
+            }
+            Some(Delta::Map { keys })
+        }
+        (Value::List(old), Value::List(new))
+            if fs.compare == Compare::Set && new.iter().all(Value::is_concrete) =>
+        {
+            Some(Delta::Set {
+                added: new.iter().filter(|v| !old.contains(v)).cloned().collect(),
+                removed: old.iter().filter(|v| !new.contains(v)).cloned().collect(),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// Every desired id must be unique and every field a managed field of its kind.
-fn check_desired(desired: &[Resource]) -> Result<HashMap<&ResourceId, usize>, DiffError> {
+fn check_desired(desired: &[Resource]) -> Result<(), DiffError> {
     let mut by_id = HashMap::new();
     for (i, r) in desired.iter().enumerate() {
         if by_id.insert(&r.id, i).is_some() {
@@ -430,214 +481,34 @@ fn check_desired(desired: &[Resource]) -> Result<HashMap<&ResourceId, usize>, Di
             });
         }
     }
-    Ok(by_id)
+    Ok(())
 }
 
-/// Indices of `desired` in dependency order; among resources ready at the same time, lower tier
-/// first, then by id.
-fn topo_order(
-    desired: &[Resource],
-    by_id: &HashMap<&ResourceId, usize>,
-) -> Result<Vec<usize>, DiffError> {
-    let n = desired.len();
-    let mut indegree = vec![0usize; n];
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, r) in desired.iter().enumerate() {
-        for dep in r.deps() {
-            let Some(&j) = by_id.get(&dep) else {
-                return Err(DiffError::UnknownDependency {
-                    id: r.id.clone(),
-                    dep,
-                });
-            };
-            indegree[i] += 1;
-            dependents[j].push(i);
-        }
-    }
-    let key = |i: usize| std::cmp::Reverse((spec(desired[i].kind).tier, desired[i].id.clone(), i));
-    let mut ready: BinaryHeap<_> = (0..n).filter(|&i| indegree[i] == 0).map(key).collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(std::cmp::Reverse((_, _, i))) = ready.pop() {
-        order.push(i);
-        for &k in &dependents[i] {
-            indegree[k] -= 1;
-            if indegree[k] == 0 {
-                ready.push(key(k));
-            }
-        }
-    }
-    if order.len() < n {
-        let mut stuck: Vec<ResourceId> = (0..n)
-            .filter(|&i| indegree[i] > 0)
-            .map(|i| desired[i].id.clone())
-            .collect();
-        stuck.sort();
-        return Err(DiffError::Cycle(stuck));
-    }
-    Ok(order)
-}
-
-/// Static parameters of the engines moodlestack supports, by parameter group family prefix:
-/// RDS applies them (`pending-reboot`) only at the next reboot of the database. Any parameter not
-/// listed is treated as dynamic (applied at once); RDS's `DescribeEngineDefaultParameters` lists
-/// each parameter's `ApplyType`.
-const STATIC_PARAMETERS: &[(&str, &[&str])] = &[
-    (
-        "mysql",
-        &[
-            "innodb_buffer_pool_instances",
-            "innodb_log_buffer_size",
-            "innodb_log_file_size",
-            "innodb_open_files",
-            "innodb_read_io_threads",
-            "innodb_write_io_threads",
-            "innodb_page_size",
-            "innodb_purge_threads",
-            "innodb_sort_buffer_size",
-            "lower_case_table_names",
-            "performance_schema",
-            "skip_name_resolve",
-        ],
-    ),
-    (
-        "postgres",
-        &[
-            "autovacuum_max_workers",
-            "max_connections",
-            "max_locks_per_transaction",
-            "max_prepared_transactions",
-            "max_wal_senders",
-            "max_worker_processes",
-            "shared_buffers",
-            "shared_preload_libraries",
-            "track_activity_query_size",
-            "wal_buffers",
-        ],
-    ),
-];
-
-fn static_parameters(family: &str) -> &'static [&'static str] {
-    let family = family.strip_prefix("aurora-").unwrap_or(family);
-    let family = if family.starts_with("mariadb") {
-        "mysql"
-    } else {
-        family
-    };
-    STATIC_PARAMETERS
-        .iter()
-        .find(|(prefix, _)| family.starts_with(prefix))
-        .map_or(&[], |(_, names)| names)
-}
-
-/// True when the only field that changes is `tags`.
-fn only_tags(c: &Change) -> bool {
-    c.fields.iter().all(|f| f.field == "tags")
-}
-
-/// Human notes for one change: rollouts, restarts, reboots and data loss.
-fn notes(c: &Change) -> Vec<String> {
+/// Notes for one change: the data-loss notes of stateful kinds, then the kind's own
+/// ([`moodlestack_model::KindSpec::notes`]).
+fn notes(c: &Change) -> Vec<Note> {
     let s = spec(c.kind);
-    let changed = |name: &str| c.fields.iter().find(|f| f.field == name);
     let mut notes = Vec::new();
     match c.action {
-        Action::Delete if s.stateful => notes.push(format!(
-            "holds data: deleting it loses the data ({} keeps no copy unless a final snapshot \
-             is taken); refused without --allow-data-loss",
-            s.aws_type
+        Action::Delete if s.stateful => notes.push(Note::new(
+            NoteKind::DataLoss,
+            format!(
+                "holds data: deleting it loses the data ({} keeps no copy unless a final \
+                 snapshot is taken); refused without --allow-data-loss",
+                s.aws_type
+            ),
         )),
-        Action::Replace if s.stateful => notes.push(format!(
-            "holds data: replacing it deletes it and creates an empty one (forced by {}); \
-             refused without --allow-data-loss",
-            c.replacement_reasons().join(", ")
+        Action::Replace if s.stateful => notes.push(Note::new(
+            NoteKind::DataLoss,
+            format!(
+                "holds data: replacing it deletes it and creates an empty one (forced by {}); \
+                 refused without --allow-data-loss",
+                c.replacement_reasons().join(", ")
+            ),
         )),
         _ => {}
     }
-    if c.action == Action::Replace && c.kind == Kind::Instance {
-        notes.push(
-            "rollout: the instance is terminated and launched again from the new launch template \
-             version (its local disk is lost; shared state lives in the database and EFS)"
-                .into(),
-        );
-    }
-    if c.action == Action::Update && !only_tags(c) {
-        match c.kind {
-            Kind::DbInstance | Kind::DbCluster => {
-                notes.push(
-                    "applied immediately, not in the maintenance window (moodlestack sends \
-                     ApplyImmediately)"
-                        .into(),
-                );
-                if changed("instance_class").is_some() || changed("engine_version").is_some() {
-                    let multi_az = c
-                        .desired
-                        .as_ref()
-                        .and_then(|d| d.fields.get("multi_az"))
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false);
-                    notes.push(if multi_az {
-                        "the database restarts: Multi-AZ fails over to the standby (about a \
-                         minute of interruption)"
-                            .into()
-                    } else {
-                        "the database restarts: expect several minutes of downtime".into()
-                    });
-                }
-                if changed("parameter_group_name").is_some()
-                    || changed("cluster_parameter_group_name").is_some()
-                {
-                    notes.push(
-                        "reboot pending: a new parameter group takes effect at the next reboot \
-                         of the database"
-                            .into(),
-                    );
-                }
-            }
-            Kind::DbParameterGroup | Kind::DbClusterParameterGroup => {
-                if let Some(f) = changed("parameters") {
-                    let family = c
-                        .desired
-                        .as_ref()
-                        .and_then(|d| d.fields.get("family"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    let statics = static_parameters(family);
-                    let old = f.old.as_ref().and_then(Value::as_map);
-                    let new_params = f.new.as_ref().and_then(Value::as_map);
-                    let names: Vec<&str> = new_params
-                        .into_iter()
-                        .flatten()
-                        .filter(|(k, v)| old.and_then(|o| o.get(*k)) != Some(*v))
-                        .map(|(k, _)| k.as_str())
-                        .filter(|k| statics.contains(k))
-                        .collect();
-                    if !names.is_empty() {
-                        notes.push(format!(
-                            "reboot pending: static parameter(s) {} take effect at the next \
-                             reboot of the database (moodlestack does not reboot it)",
-                            names.join(", ")
-                        ));
-                    }
-                }
-            }
-            Kind::LaunchTemplate => {
-                if changed("user_data").is_some() {
-                    notes.push(
-                        "rollout: new launch template version (rendered user-data or config.php \
-                         changed)"
-                            .into(),
-                    );
-                } else {
-                    notes.push("new launch template version".into());
-                }
-            }
-            Kind::AutoScalingGroup if changed("launch_template_version").is_some() => notes.push(
-                "starts an instance refresh (minimum healthy 90%): instances are replaced in \
-                 batches with the new launch template version"
-                    .into(),
-            ),
-            _ => {}
-        }
-    }
+    notes.extend((s.notes)(&c.view()));
     notes
 }
 

@@ -46,12 +46,13 @@ fn observed_as(
     let mut attrs = BTreeMap::from([("id".to_string(), physical.to_string())]);
     attrs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Observed {
-        id: r.id.clone(),
+        id: r.id.clone().into(),
         kind: r.kind,
         physical_id: physical.to_string(),
         fields,
         attrs,
         status: "available".into(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     }
 }
 
@@ -168,7 +169,7 @@ fn mount(z: &str) -> Resource {
 
 fn untagged(r: &Resource, physical: &str, known: &[(&str, &str)]) -> Observed {
     let mut o = observed_as(r, physical, known, &[]);
-    o.id = format!("untagged:{physical}").into();
+    o.id = moodlestack_model::ObservedId::Untagged(physical.to_string());
     o
 }
 
@@ -293,6 +294,7 @@ fn drifted_deregistration_delay_is_an_in_place_update() {
             old: Some(Value::Int(300)),
             new: Some(Value::Int(30)),
             forces_replacement: false,
+            delta: None,
         }]
     );
     assert_eq!(p.summary.update, 1);
@@ -383,7 +385,7 @@ fn launch_template_user_data_change_rolls_out_to_the_group_and_the_stable_instan
     assert!(
         lt.notes
             .iter()
-            .any(|n| n.contains("rollout: new launch template version")),
+            .any(|n| n.text.contains("rollout: new launch template version")),
         "{:?}",
         lt.notes
     );
@@ -401,15 +403,14 @@ fn launch_template_user_data_change_rolls_out_to_the_group_and_the_stable_instan
         1,
         "the template id does not change with a new version"
     );
-    assert!(g
-        .notes
-        .iter()
-        .any(|n| n.contains("starts an instance refresh (minimum healthy 90%)")));
+    assert!(g.notes.iter().any(|n| n
+        .text
+        .contains("starts an instance refresh (minimum healthy 90%)")));
 
     let i = change(&p, "stable.instance");
     assert_eq!(i.action, Action::Replace);
     assert_eq!(i.replacement_reasons(), ["launch_template_version"]);
-    assert!(i.notes.iter().any(|n| n.starts_with("rollout")));
+    assert!(i.notes.iter().any(|n| n.text.starts_with("rollout")));
     // Dependency order: the templates before their users.
     let pos = |id: &str| order(&p).iter().position(|x| *x == id).unwrap();
     assert!(pos("web.lt") < pos("web.asg"));
@@ -561,8 +562,8 @@ fn untagged_mount_targets_are_matched_by_identity_and_strays_deleted() {
     assert_eq!(a.action, Action::NoOp);
     let cur = a.current.as_ref().unwrap();
     assert_eq!(
-        (cur.id.as_str(), cur.physical_id.as_str()),
-        ("files.mount.a", "fsmt-a")
+        (cur.id.to_string(), cur.physical_id.as_str()),
+        ("files.mount.a".to_string(), "fsmt-a")
     );
     assert_eq!(change(&p, "files.mount.b").action, Action::Create);
     let stray = change(&p, "untagged:fsmt-old");
@@ -710,12 +711,16 @@ fn database_updates_say_they_apply_immediately_and_restart() {
     let c = change(&p, "db.instance");
     assert_eq!(c.action, Action::Update);
     assert!(
-        c.notes.iter().any(|n| n.contains("applied immediately")),
+        c.notes
+            .iter()
+            .any(|n| n.text.contains("applied immediately")),
         "{:?}",
         c.notes
     );
     assert!(
-        c.notes.iter().any(|n| n.contains("Multi-AZ fails over")),
+        c.notes
+            .iter()
+            .any(|n| n.text.contains("Multi-AZ fails over")),
         "{:?}",
         c.notes
     );
@@ -751,7 +756,8 @@ fn static_parameter_changes_note_a_pending_reboot() {
     assert!(
         notes
             .iter()
-            .any(|n| n.starts_with("reboot pending") && n.contains("innodb_read_io_threads")),
+            .any(|n| n.text.starts_with("reboot pending")
+                && n.text.contains("innodb_read_io_threads")),
         "{notes:?}"
     );
 }
@@ -762,7 +768,7 @@ fn guard_refuses_database_replace_and_delete_naming_resource_and_field() {
     let p = plan(&scope(), &[db("postgres")], std::slice::from_ref(&o)).unwrap();
     let c = change(&p, "db.instance");
     assert_eq!(c.action, Action::Replace);
-    assert!(c.notes.iter().any(|n| n.starts_with("holds data")));
+    assert!(c.notes.iter().any(|n| n.text.starts_with("holds data")));
     let err = guard(&p, false).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("db.instance"), "{msg}");
@@ -770,7 +776,10 @@ fn guard_refuses_database_replace_and_delete_naming_resource_and_field() {
         msg.contains("`engine` (\"mysql\" -> \"postgres\")"),
         "{msg}"
     );
-    assert!(msg.contains("--allow-data-loss"), "{msg}");
+    assert!(
+        moodlestack_model::Hint::hint(&err).is_some_and(|h| h.contains("--allow-data-loss")),
+        "{msg}"
+    );
     assert!(guard(&p, true).is_ok());
 
     // No longer declared: delete, refused too; the file system as well.

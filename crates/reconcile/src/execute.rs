@@ -19,8 +19,8 @@
 use crate::plan::{Action, Plan};
 use futures::stream::{FuturesUnordered, StreamExt};
 use moodlestack_model::{
-    spec, Cloud, CloudError, DeleteOptions, Kind, Observed, Readiness, Ref, Resource, ResourceId,
-    Scope, Value, Want,
+    spec, Cloud, CloudError, DeleteOptions, Kind, Lifecycle, Observed, Readiness, Ref, Resource,
+    ResourceId, Scope, Value, Want,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
@@ -428,21 +428,6 @@ fn mentions(v: &Value, names: &[&str]) -> bool {
     }
 }
 
-/// Fields that describe the resource itself (its own name, free text), never another resource.
-fn own_field(kind: Kind, field: &str) -> bool {
-    matches!(
-        field,
-        "tags"
-            | "name"
-            | "group_name"
-            | "identifier"
-            | "replication_group_id"
-            | "creation_token"
-            | "description"
-            | "user_data"
-    ) || (kind == Kind::IamRole && field == "role_name")
-}
-
 /// Whether `user` uses `used`: the declared graph says so, or the observed fields of `user`
 /// name `used`.
 fn uses(user: &Node, used: &Node, declared: &HashMap<&ResourceId, BTreeSet<ResourceId>>) -> bool {
@@ -461,7 +446,7 @@ fn uses(user: &Node, used: &Node, declared: &HashMap<&ResourceId, BTreeSet<Resou
             names.retain(|n| !own.contains(n));
             u.fields
                 .iter()
-                .filter(|(k, _)| !own_field(u.kind, k))
+                .filter(|(k, _)| !spec(u.kind).is_own_field(k))
                 .any(|(_, v)| mentions(v, &names))
         }
         _ => false,
@@ -567,7 +552,9 @@ impl Ctx<'_> {
         let mut last = String::new();
         loop {
             let r = self
-                .retry(&current.id, || self.cloud.poll(self.scope, current, want))
+                .retry(&current.id.to_resource_id(), || {
+                    self.cloud.poll(self.scope, current, want)
+                })
                 .await
                 .map_err(|e| format!("while waiting: {e}"))?;
             match (r, want) {
@@ -588,7 +575,7 @@ impl Ctx<'_> {
                 (Readiness::Pending(s), _) => {
                     if s != last {
                         self.event(Event::Waiting {
-                            id: current.id.clone(),
+                            id: current.id.to_resource_id(),
                             status: s.clone(),
                             elapsed: started.elapsed(),
                         });
@@ -598,7 +585,7 @@ impl Ctx<'_> {
                 (Readiness::Ready(_), Want::Gone) => {
                     if last != "exists" {
                         self.event(Event::Waiting {
-                            id: current.id.clone(),
+                            id: current.id.to_resource_id(),
                             status: "still exists".into(),
                             elapsed: started.elapsed(),
                         });
@@ -623,16 +610,7 @@ impl Ctx<'_> {
     }
 
     fn delete_options(&self, o: &Observed) -> DeleteOptions {
-        let cluster_member = o
-            .fields
-            .get("cluster_identifier")
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty());
-        let snapshot = match o.kind {
-            Kind::DbCluster => true,
-            Kind::DbInstance => !cluster_member,
-            _ => false,
-        };
+        let snapshot = spec(o.kind).delete_risk(&o.fields).snapshots;
         DeleteOptions {
             final_snapshot_id: if snapshot {
                 self.opts.final_snapshot_id.clone()
@@ -646,17 +624,16 @@ impl Ctx<'_> {
     async fn delete(&self, current: &Observed, started: Instant) -> Result<(), String> {
         // Already being deleted (an interrupted earlier run): asking again would only be refused
         // with "invalid state"; wait for it to go.
-        if matches!(
-            current.status.as_str(),
-            "deleting" | "shutting-down" | "deleted" | "terminated"
-        ) {
+        if current.lifecycle == Lifecycle::Deleting {
             return self.wait(current, Want::Gone, started).await.map(|_| ());
         }
         let options = self.delete_options(current);
         match self
-            .retry_for(&current.id, spec(current.kind).ready_timeout, || {
-                self.cloud.delete(self.scope, current, &options)
-            })
+            .retry_for(
+                &current.id.to_resource_id(),
+                spec(current.kind).ready_timeout,
+                || self.cloud.delete(self.scope, current, &options),
+            )
             .await
         {
             Ok(()) => {}
@@ -1296,10 +1273,7 @@ pub async fn apply(
             let missing_attr = refs
                 .iter()
                 .any(|r| r.resource == dep.id && !current.attrs.contains_key(&r.attr));
-            let settling = matches!(
-                current.status.as_str(),
-                "creating" | "pending" | "provisioning"
-            );
+            let settling = current.lifecycle == Lifecycle::Creating;
             if missing_attr || settling {
                 needed.insert(j);
             }
@@ -1372,33 +1346,26 @@ pub fn destroy_refusals(observed: &[Observed], opts: &Options) -> Vec<String> {
     }
     let mut out = Vec::new();
     for o in observed {
-        let member = o
-            .fields
-            .get("cluster_identifier")
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty());
-        match o.kind {
-            Kind::DbInstance | Kind::DbCluster if !(o.kind == Kind::DbInstance && member) => {
-                if o.fields.get("deletion_protection") == Some(&Value::Bool(true)) {
-                    out.push(format!(
-                        "{} ({}): deletion protection is on; --allow-data-loss lifts it",
-                        o.id, o.physical_id
-                    ));
-                }
-                if opts.final_snapshot_id.is_none() {
-                    out.push(format!(
-                        "{} ({}): --skip-final-snapshot deletes the database without any copy",
-                        o.id, o.physical_id
-                    ));
-                }
-            }
-            Kind::EfsFileSystem | Kind::CacheReplicationGroup => out.push(format!(
+        let risk = spec(o.kind).delete_risk(&o.fields);
+        if risk.protected {
+            out.push(format!(
+                "{} ({}): deletion protection is on; --allow-data-loss lifts it",
+                o.id, o.physical_id
+            ));
+        }
+        if risk.snapshots && opts.final_snapshot_id.is_none() {
+            out.push(format!(
+                "{} ({}): --skip-final-snapshot deletes the database without any copy",
+                o.id, o.physical_id
+            ));
+        }
+        if risk.loses_data {
+            out.push(format!(
                 "{} ({}, {}): holds data that no snapshot keeps",
                 o.id,
                 spec(o.kind).aws_type,
                 o.physical_id
-            )),
-            _ => {}
+            ));
         }
     }
     out
@@ -1433,7 +1400,7 @@ pub async fn destroy(
     let mut nodes = Vec::new();
     for o in observed {
         entries.push(Entry {
-            id: o.id.clone(),
+            id: o.id.to_resource_id(),
             kind: o.kind,
             action: Action::Delete,
             outcome: Outcome::NotAttempted {
@@ -1443,7 +1410,7 @@ pub async fn destroy(
         nodes.push(Node {
             entry: entries.len() - 1,
             step: Step::Delete,
-            id: o.id.clone(),
+            id: o.id.to_resource_id(),
             kind: o.kind,
             desired: None,
             current: Some(o.clone()),
@@ -1532,11 +1499,11 @@ pub fn check_saved_plan(plan: &Plan, observed: &[Observed]) -> Result<(), String
 }
 
 /// The logical id, or `(untagged)` for resources AWS cannot tag (their id repeats the physical).
-fn shown_id(o: &Observed) -> &str {
-    if o.id.as_str().starts_with("untagged:") {
-        "(untagged)"
+fn shown_id(o: &Observed) -> String {
+    if o.id.is_untagged() {
+        "(untagged)".to_string()
     } else {
-        o.id.as_str()
+        o.id.to_string()
     }
 }
 

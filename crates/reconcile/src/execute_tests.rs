@@ -1351,10 +1351,7 @@ async fn destroy_waits_for_resources_already_being_deleted() {
         .unwrap();
     assert!(report.interrupted);
     let observed = fake.observe(&scope(), &desired).await.unwrap();
-    let db = observed
-        .iter()
-        .find(|r| r.id.as_str() == "db.instance")
-        .unwrap();
+    let db = observed.iter().find(|r| r.id == "db.instance").unwrap();
     assert_eq!(db.status, "deleting");
     let o = Options {
         cancel: Cancel::new(),

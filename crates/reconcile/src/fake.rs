@@ -17,8 +17,8 @@
 
 use async_trait::async_trait;
 use moodlestack_model::{
-    spec, Cloud, CloudError, DeleteOptions, Fields, ImageInfo, Kind, LeaseInfo, Observed,
-    Readiness, Resource, ResourceId, Scope, Value, Want, TAG_ID, TAG_STACK,
+    spec, Cloud, CloudError, DeleteOptions, Fields, ImageInfo, Kind, LeaseInfo, Lifecycle,
+    Observed, ObservedId, Readiness, Resource, ResourceId, Scope, Value, Want, TAG_ID, TAG_STACK,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -322,6 +322,7 @@ impl FakeCloud {
                     operation: operation.to_string(),
                     code: "Throttling".into(),
                     message: "Rate exceeded".into(),
+                    source: None,
                 });
             }
         }
@@ -334,12 +335,19 @@ impl FakeCloud {
             attrs.extend(r.ready_attrs.clone());
         }
         Observed {
-            id: r.id.clone(),
+            id: r.id.clone().into(),
             kind: r.kind,
             physical_id: r.physical_id.clone(),
             fields: r.fields.clone(),
             attrs,
             status: status_word(&r.status).to_string(),
+            lifecycle: match r.status {
+                Status::Creating(_) => Lifecycle::Creating,
+                Status::Updating(_) => Lifecycle::Modifying,
+                Status::Deleting(_) => Lifecycle::Deleting,
+                Status::Available => Lifecycle::Ready,
+                Status::Failed(_) => Lifecycle::Failed,
+            },
         }
     }
 
@@ -367,7 +375,11 @@ fn key(kind: Kind, physical: &str) -> String {
 }
 
 fn crash_error() -> CloudError {
-    CloudError::Other("simulated crash: the client is gone".into())
+    CloudError::Transport {
+        operation: "fake".into(),
+        detail: "simulated crash: the client is gone".into(),
+        source: "simulated crash".into(),
+    }
 }
 
 fn status_word(s: &Status) -> &str {
@@ -486,7 +498,7 @@ impl Cloud for FakeCloud {
             });
             if ours {
                 let mut o = Self::observed(r);
-                o.id = ResourceId::from(format!("untagged:{}", r.physical_id));
+                o.id = ObservedId::Untagged(r.physical_id.clone());
                 out.push(o);
             }
         }
@@ -510,6 +522,7 @@ impl Cloud for FakeCloud {
                 operation,
                 code: "InvalidParameterCombination".into(),
                 message: msg.clone(),
+                source: None,
             });
         }
         for (name, v) in fields {
@@ -550,6 +563,7 @@ impl Cloud for FakeCloud {
                     operation,
                     code: "AlreadyExists".into(),
                     message: format!("{} {name} already exists", kspec.aws_type),
+                    source: None,
                 });
             }
         }
@@ -723,7 +737,7 @@ impl Cloud for FakeCloud {
             deleted_with: None,
         };
         let mut out = Self::observed(&res);
-        out.id = id.clone();
+        out.id = id.clone().into();
         st.resources.insert(key(kind, &physical), res);
         Self::start_flight(&mut st, &key(kind, &physical));
         if lose_answer {
@@ -741,13 +755,19 @@ impl Cloud for FakeCloud {
     ) -> Result<Observed, CloudError> {
         let mut st = self.st();
         let lose_answer = self.gate(&mut st, true)?;
-        self.record(&mut st, Op::Update, current.id.as_str(), Some(current.kind));
-        Self::throttled(&mut st, current.id.as_str(), "fake:Update")?;
-        if let Some(msg) = st.fail_update.get(current.id.as_str()) {
+        self.record(
+            &mut st,
+            Op::Update,
+            current.id.to_string().as_str(),
+            Some(current.kind),
+        );
+        Self::throttled(&mut st, current.id.to_string().as_str(), "fake:Update")?;
+        if let Some(msg) = st.fail_update.get(current.id.to_string().as_str()) {
             return Err(CloudError::Api {
                 operation: "fake:Update".into(),
                 code: "InvalidParameterValue".into(),
                 message: msg.clone(),
+                source: None,
             });
         }
         settle(&mut st, Instant::now());
@@ -755,7 +775,7 @@ impl Cloud for FakeCloud {
         let ignored: Vec<String> = st
             .ignored
             .iter()
-            .filter(|(i, _)| i == current.id.as_str())
+            .filter(|(i, _)| i == current.id.to_string().as_str())
             .map(|(_, f)| f.clone())
             .collect();
         let Some(r) = st
@@ -769,7 +789,7 @@ impl Cloud for FakeCloud {
             let Some(fs) = kspec.field(f) else {
                 return Err(CloudError::Field {
                     kind: r.kind,
-                    id: current.id.clone(),
+                    id: current.id.to_resource_id(),
                     field: f.clone(),
                     problem: "not a field of this kind".into(),
                 });
@@ -777,7 +797,7 @@ impl Cloud for FakeCloud {
             if fs.on_change != moodlestack_model::OnChange::InPlace {
                 return Err(CloudError::Field {
                     kind: r.kind,
-                    id: current.id.clone(),
+                    id: current.id.to_resource_id(),
                     field: f.clone(),
                     problem: "cannot be updated in place".into(),
                 });
@@ -786,7 +806,7 @@ impl Cloud for FakeCloud {
                 Some(v) if !v.is_concrete() => {
                     return Err(CloudError::Field {
                         kind: r.kind,
-                        id: current.id.clone(),
+                        id: current.id.to_resource_id(),
                         field: f.clone(),
                         problem: "unresolved value passed to update".into(),
                     })
@@ -840,8 +860,13 @@ impl Cloud for FakeCloud {
     ) -> Result<(), CloudError> {
         let mut st = self.st();
         let lose_answer = self.gate(&mut st, true)?;
-        self.record(&mut st, Op::Delete, current.id.as_str(), Some(current.kind));
-        Self::throttled(&mut st, current.id.as_str(), "fake:Delete")?;
+        self.record(
+            &mut st,
+            Op::Delete,
+            current.id.to_string().as_str(),
+            Some(current.kind),
+        );
+        Self::throttled(&mut st, current.id.to_string().as_str(), "fake:Delete")?;
         settle(&mut st, Instant::now());
         let until = Self::until(&st, current.kind);
         let Some(r) = st
@@ -856,6 +881,7 @@ impl Cloud for FakeCloud {
                     operation: "fake:Delete".into(),
                     code: "InvalidParameterCombination".into(),
                     message: format!("{} has deletion protection enabled", r.physical_id),
+                    source: None,
                 });
             }
             r.fields

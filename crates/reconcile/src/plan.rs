@@ -5,48 +5,14 @@
 //! The JSON form (`plan --json`, `plan --out`) is this module's serde shape, versioned by
 //! [`FORMAT_VERSION`]; README documents it.
 
-use moodlestack_model::{Kind, Observed, Resource, ResourceId, Value};
+pub use moodlestack_model::{Action, Delta, FieldChange, KeyChange, Note, NoteKind};
+use moodlestack_model::{ChangeView, Kind, Observed, Resource, ResourceId};
 use serde::{Deserialize, Serialize};
 
-/// Version of the JSON plan format. Bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// What happens to one resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Declared and up to date: nothing to do (kept in the plan so that references to its
-    /// attributes resolve during apply).
-    NoOp,
-    /// Declared, does not exist: create it.
-    Create,
-    /// Declared, exists, some in-place fields differ: update them.
-    Update,
-    /// Declared, exists, a field that forces replacement differs: delete it, then create it.
-    Replace,
-    /// Exists, tagged with the stack, not declared any more: delete it.
-    Delete,
-}
-
-impl Action {
-    /// True for every action but [`Action::NoOp`].
-    pub fn is_change(self) -> bool {
-        self != Action::NoOp
-    }
-}
-
-/// One field that differs between the desired and the observed resource.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FieldChange {
-    pub field: String,
-    /// The observed value (None: the resource does not exist or AWS did not report the field).
-    pub old: Option<Value>,
-    /// The desired value, resolved as far as possible: [`Value::Unknown`] when it is known only
-    /// after apply (None: the resource is being deleted).
-    pub new: Option<Value>,
-    /// This field's change forces the resource to be replaced.
-    pub forces_replacement: bool,
-}
+/// Version of the JSON plan format. Bumped on any incompatible change. Version 2: notes are
+/// `{kind, text}` objects, observed resources carry their `lifecycle`, map and set fields carry
+/// their `delta`.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One resource's entry in the plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,10 +32,19 @@ pub struct Change {
     /// "a reboot is pending for static parameters", "starts an instance refresh (minimum healthy
     /// 90 %)", "holds data: guarded by --allow-data-loss".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
 }
 
 impl Change {
+    /// What the kind's note function sees of this change.
+    pub fn view(&self) -> ChangeView<'_> {
+        ChangeView {
+            action: self.action,
+            fields: &self.fields,
+            desired: self.desired.as_ref(),
+        }
+    }
+
     /// The fields forcing replacement (empty unless the action is Replace).
     pub fn replacement_reasons(&self) -> Vec<&str> {
         self.fields

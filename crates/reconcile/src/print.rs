@@ -2,7 +2,7 @@
 //! (`plan --json`, `plan --out`), which is the serde shape of [`Plan`] with a `format_version`.
 
 use crate::plan::{Action, Change, FieldChange, Plan, FORMAT_VERSION};
-use moodlestack_model::{spec, Compare, Value};
+use moodlestack_model::{Delta, NoteKind, Value};
 use std::fmt::Write as _;
 
 const RESET: &str = "\x1b[0m";
@@ -112,7 +112,7 @@ fn change(p: &Painter, c: &Change, out: &mut String) {
         field(p, c, f, out);
     }
     for note in &c.notes {
-        let style = if note.starts_with("holds data") {
+        let style = if note.kind == NoteKind::DataLoss {
             RED
         } else {
             CYAN
@@ -158,49 +158,47 @@ fn field(p: &Painter, c: &Change, f: &FieldChange, out: &mut String) {
     } else {
         String::new()
     };
-    let compare = spec(c.kind)
-        .field(&f.field)
-        .map_or(Compare::Exact, |s| s.compare);
-    match (f.old.as_ref(), f.new.as_ref()) {
-        // Maps: the keys that differ (Subset: only the keys the stack sets).
-        (Some(Value::Map(old)), Some(Value::Map(new))) => {
+    match (f.delta.as_ref(), f.old.as_ref(), f.new.as_ref()) {
+        // Maps: the keys that differ, as the diff found them.
+        (Some(Delta::Map { keys }), _, _) => {
             let _ = writeln!(out, "{IND}{} {}:{forces}", p.paint(YELLOW, "~"), f.field);
-            for (k, v) in new {
-                match old.get(k) {
-                    Some(o) if o == v && v.is_concrete() => {}
-                    Some(o) => {
-                        let _ = writeln!(
+            for k in keys {
+                let _ = match (&k.old, &k.new) {
+                    (Some(o), Some(n)) => writeln!(
+                        out,
+                        "{IND}    {} {}: {} -> {}",
+                        p.paint(YELLOW, "~"),
+                        k.key,
+                        show(o),
+                        show(n)
+                    ),
+                    (None, Some(n)) => {
+                        writeln!(
                             out,
-                            "{IND}    {} {k}: {} -> {}",
-                            p.paint(YELLOW, "~"),
-                            show(o),
-                            show(v)
-                        );
+                            "{IND}    {} {}: {}",
+                            p.paint(GREEN, "+"),
+                            k.key,
+                            show(n)
+                        )
                     }
-                    None => {
-                        let _ = writeln!(out, "{IND}    {} {k}: {}", p.paint(GREEN, "+"), show(v));
+                    (Some(o), None) => {
+                        writeln!(out, "{IND}    {} {}: {}", p.paint(RED, "-"), k.key, show(o))
                     }
-                }
-            }
-            if compare != Compare::Subset {
-                for (k, o) in old.iter().filter(|(k, _)| !new.contains_key(*k)) {
-                    let _ = writeln!(out, "{IND}    {} {k}: {}", p.paint(RED, "-"), show(o));
-                }
+                    (None, None) => Ok(()),
+                };
             }
         }
         // Sets: the elements added and removed.
-        (Some(Value::List(old)), Some(Value::List(new)))
-            if compare == Compare::Set && new.iter().all(Value::is_concrete) =>
-        {
+        (Some(Delta::Set { added, removed }), _, _) => {
             let _ = writeln!(out, "{IND}{} {}:{forces}", p.paint(YELLOW, "~"), f.field);
-            for v in new.iter().filter(|v| !old.contains(v)) {
+            for v in added {
                 let _ = writeln!(out, "{IND}    {} {}", p.paint(GREEN, "+"), show(v));
             }
-            for v in old.iter().filter(|v| !new.contains(v)) {
+            for v in removed {
                 let _ = writeln!(out, "{IND}    {} {}", p.paint(RED, "-"), show(v));
             }
         }
-        (old, new) => {
+        (None, old, new) => {
             let _ = writeln!(
                 out,
                 "{IND}{} {}: {} -> {}{forces}",

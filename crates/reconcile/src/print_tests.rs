@@ -39,12 +39,13 @@ fn observed(r: &Resource, physical: &str, extra_attrs: &[(&str, &str)]) -> Obser
             .map(|(k, v)| (k.to_string(), v.to_string())),
     );
     Observed {
-        id: r.id.clone(),
+        id: r.id.clone().into(),
         kind: r.kind,
         physical_id: physical.into(),
         fields,
         attrs,
         status: "available".into(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     }
 }
 

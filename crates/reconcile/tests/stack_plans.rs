@@ -62,9 +62,9 @@ fn converged(desired: &[Resource]) -> Vec<Observed> {
             .collect();
             let physical = format!("{}/id", r.id);
             let id = if spec(r.kind).identity.is_empty() {
-                r.id.clone()
+                r.id.clone().into()
             } else {
-                format!("untagged:{physical}").into()
+                moodlestack_model::ObservedId::Untagged(physical.to_string())
             };
             Observed {
                 id,
@@ -73,6 +73,7 @@ fn converged(desired: &[Resource]) -> Vec<Observed> {
                 fields,
                 attrs,
                 status: "available".into(),
+                lifecycle: moodlestack_model::Lifecycle::Ready,
             }
         })
         .collect()

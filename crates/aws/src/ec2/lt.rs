@@ -214,7 +214,7 @@ pub(super) async fn list_templates(c: &Clients, q: Query<'_>) -> Result<Vec<Obse
 
 fn template_tags(
     scope: &Scope,
-    id: &ResourceId,
+    id: &impl std::fmt::Display,
     r: &Reader<'_>,
 ) -> Result<BTreeMap<String, String>, CloudError> {
     let mut tags = create_tags(scope, id, r)?;

@@ -92,7 +92,7 @@ pub(crate) fn filter(name: &str, values: &[&str]) -> Filter {
 /// `moodlestack:id` and `Name`), plus the identity tags in case the field lacks them.
 pub(crate) fn create_tags(
     scope: &Scope,
-    id: &ResourceId,
+    id: &impl std::fmt::Display,
     r: &Reader<'_>,
 ) -> Result<BTreeMap<String, String>, CloudError> {
     let mut tags = moodlestack_model::identity_tags(scope, id);
@@ -130,7 +130,12 @@ pub(crate) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
 
 /// The EC2 ClientToken of a create: a hash of the stack, the logical id and the fields (64 hex
 /// characters, the API's maximum), so a retried call returns what the first one made.
-pub(crate) fn client_token(scope: &Scope, id: &ResourceId, fields: &Fields, salt: &str) -> String {
+pub(crate) fn client_token(
+    scope: &Scope,
+    id: &impl std::fmt::Display,
+    fields: &Fields,
+    salt: &str,
+) -> String {
     let json = serde_json::to_string(&Value::Map(fields.clone())).unwrap_or_default();
     sha256_hex(format!("{}\n{}\n{}\n{}", scope.stack, id, json, salt).as_bytes())
 }
@@ -145,8 +150,8 @@ pub(crate) fn observed(
     status: &str,
 ) -> Observed {
     let id = match tags.get(TAG_ID) {
-        Some(id) => ResourceId(id.clone()),
-        None => ResourceId(format!("untagged:{physical_id}")),
+        Some(id) => ResourceId(id.clone()).into(),
+        None => moodlestack_model::ObservedId::Untagged(physical_id.to_string()),
     };
     fields.insert("tags".into(), tags_value(tags));
     attrs.insert("id".into(), physical_id.to_string());
@@ -157,6 +162,7 @@ pub(crate) fn observed(
         fields,
         attrs,
         status: status.to_string(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
     }
 }
 
@@ -534,16 +540,25 @@ mod tests {
             region: "eu-west-1".into(),
         };
         let f: Fields = [("cidr_block".to_string(), Value::str("10.0.0.0/16"))].into();
-        let t = client_token(&scope, &"net.vpc".into(), &f, "");
+        let t = client_token(&scope, &ResourceId::from("net.vpc"), &f, "");
         assert_eq!(t.len(), 64);
         assert!(t.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(t, client_token(&scope, &"net.vpc".into(), &f, ""));
-        assert_ne!(t, client_token(&scope, &"net.vpc2".into(), &f, ""));
+        assert_eq!(
+            t,
+            client_token(&scope, &ResourceId::from("net.vpc"), &f, "")
+        );
         assert_ne!(
             t,
-            client_token(&scope, &"net.vpc".into(), &Fields::new(), "")
+            client_token(&scope, &ResourceId::from("net.vpc2"), &f, "")
         );
-        assert_ne!(t, client_token(&scope, &"net.vpc".into(), &f, "x"));
+        assert_ne!(
+            t,
+            client_token(&scope, &ResourceId::from("net.vpc"), &Fields::new(), "")
+        );
+        assert_ne!(
+            t,
+            client_token(&scope, &ResourceId::from("net.vpc"), &f, "x")
+        );
     }
 
     #[test]
@@ -579,6 +594,7 @@ mod tests {
                     operation: "ec2:AttachInternetGateway".into(),
                     code: "InvalidInternetGatewayID.NotFound".into(),
                     message: "not yet".into(),
+                    source: None,
                 }),
                 n => Ok(n),
             }

@@ -1,0 +1,170 @@
+//! EC2 kinds: the network, security groups, launch templates and the stable instance.
+
+use super::{f, mins, repl, set, KindSpec, DEFAULT, TAGS};
+use crate::change::{Action, ChangeView, Note, NoteKind};
+use crate::Kind;
+
+pub(super) const VPC: KindSpec = KindSpec {
+    kind: Kind::Vpc,
+    name: "vpc",
+    aws_type: "AWS::EC2::VPC",
+    tier: 0,
+    fields: &[
+        repl("cidr_block"),
+        f("enable_dns_hostnames"),
+        f("enable_dns_support"),
+        TAGS,
+    ],
+    ..DEFAULT
+};
+
+pub(super) const INTERNET_GATEWAY: KindSpec = KindSpec {
+    kind: Kind::InternetGateway,
+    name: "internet_gateway",
+    aws_type: "AWS::EC2::InternetGateway",
+    tier: 1,
+    fields: &[repl("vpc_id"), TAGS],
+    ..DEFAULT
+};
+
+pub(super) const SUBNET: KindSpec = KindSpec {
+    kind: Kind::Subnet,
+    name: "subnet",
+    aws_type: "AWS::EC2::Subnet",
+    tier: 1,
+    fields: &[
+        repl("vpc_id"),
+        repl("cidr_block"),
+        repl("availability_zone"),
+        f("map_public_ip_on_launch"),
+        TAGS,
+    ],
+    ..DEFAULT
+};
+
+/// `id` is the allocation id.
+pub(super) const ELASTIC_IP: KindSpec = KindSpec {
+    kind: Kind::ElasticIp,
+    name: "elastic_ip",
+    aws_type: "AWS::EC2::EIP",
+    tier: 1,
+    fields: &[TAGS],
+    attrs: &["id", "public_ip"],
+    ..DEFAULT
+};
+
+/// Waits for `available`.
+pub(super) const NAT_GATEWAY: KindSpec = KindSpec {
+    kind: Kind::NatGateway,
+    name: "nat_gateway",
+    aws_type: "AWS::EC2::NatGateway",
+    tier: 2,
+    fields: &[repl("subnet_id"), repl("allocation_id"), TAGS],
+    ready_timeout: mins(10),
+    ..DEFAULT
+};
+
+/// routes: list of maps {destination_cidr, gateway_id | nat_gateway_id}; the local route is not
+/// listed. subnet_ids: the associated subnets.
+pub(super) const ROUTE_TABLE: KindSpec = KindSpec {
+    kind: Kind::RouteTable,
+    name: "route_table",
+    aws_type: "AWS::EC2::RouteTable",
+    tier: 3,
+    fields: &[repl("vpc_id"), set("routes"), set("subnet_ids"), TAGS],
+    ..DEFAULT
+};
+
+/// ingress: list of maps {protocol ("tcp"), from_port, to_port, description, and one of cidr |
+/// source_group_id}. Egress stays the AWS default (all).
+pub(super) const SECURITY_GROUP: KindSpec = KindSpec {
+    kind: Kind::SecurityGroup,
+    name: "security_group",
+    aws_type: "AWS::EC2::SecurityGroup",
+    tier: 1,
+    fields: &[
+        repl("vpc_id"),
+        repl("group_name"),
+        repl("description"),
+        set("ingress"),
+        TAGS,
+    ],
+    name_field: Some("group_name"),
+    ..DEFAULT
+};
+
+/// An update writes a new version with the full data (never SourceVersion), makes it the default,
+/// and tags the template with `moodlestack:content-hash`. user_data is the plain text (the module
+/// base64-encodes it). http_tokens is "required" (IMDSv2). `version` is the latest version
+/// number, as a string.
+pub(super) const LAUNCH_TEMPLATE: KindSpec = KindSpec {
+    kind: Kind::LaunchTemplate,
+    name: "launch_template",
+    aws_type: "AWS::EC2::LaunchTemplate",
+    tier: 7,
+    fields: &[
+        repl("name"),
+        f("image_id"),
+        f("instance_type"),
+        f("instance_profile_arn"),
+        set("security_group_ids"),
+        f("user_data"),
+        f("http_tokens"),
+        f("root_device_name"),
+        f("root_volume_size"),
+        f("root_volume_type"),
+        f("root_volume_encrypted"),
+        TAGS,
+    ],
+    name_field: Some("name"),
+    attrs: &["id", "name", "version"],
+    attrs_changed_by_update: &["version"],
+    notes: launch_template_notes,
+    ..DEFAULT
+};
+
+fn launch_template_notes(c: &ChangeView<'_>) -> Vec<Note> {
+    if !c.is_real_update() {
+        return Vec::new();
+    }
+    vec![if c.changed("user_data").is_some() {
+        Note::new(
+            NoteKind::Rollout,
+            "rollout: new launch template version (rendered user-data or config.php changed)",
+        )
+    } else {
+        Note::new(NoteKind::Rollout, "new launch template version")
+    }]
+}
+
+/// The stable On-Demand instance, launched from its launch template. Profile and metadata options
+/// are also passed on RunInstances.
+pub(super) const INSTANCE: KindSpec = KindSpec {
+    kind: Kind::Instance,
+    name: "instance",
+    aws_type: "AWS::EC2::Instance",
+    tier: 8,
+    fields: &[
+        repl("launch_template_id"),
+        repl("launch_template_version"),
+        repl("subnet_id"),
+        repl("instance_profile_arn"),
+        repl("http_tokens"),
+        TAGS,
+    ],
+    attrs: &["id", "private_ip"],
+    ready_timeout: mins(10),
+    notes: instance_notes,
+    ..DEFAULT
+};
+
+fn instance_notes(c: &ChangeView<'_>) -> Vec<Note> {
+    if c.action != Action::Replace {
+        return Vec::new();
+    }
+    vec![Note::new(
+        NoteKind::Rollout,
+        "rollout: the instance is terminated and launched again from the new launch template \
+         version (its local disk is lost; shared state lives in the database and EFS)",
+    )]
+}

@@ -1,0 +1,39 @@
+//! EFS kinds: the file system (moodledata) and its mount targets.
+
+use super::{f, repl, set, KindSpec, DEFAULT, TAGS};
+use crate::Kind;
+
+/// The file system keyed by its creation token (the stack's deterministic name for it).
+pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
+    kind: Kind::EfsFileSystem,
+    name: "efs_file_system",
+    aws_type: "AWS::EFS::FileSystem",
+    tier: 0,
+    stateful: true,
+    fields: &[
+        repl("creation_token"),
+        repl("performance_mode"),
+        f("throughput_mode"),
+        repl("encrypted"),
+        TAGS,
+    ],
+    name_field: Some("creation_token"),
+    attrs: &["id", "arn"],
+    ..DEFAULT
+};
+
+/// Mount targets cannot be tagged: matched by (file_system_id, subnet_id).
+pub(super) const MOUNT_TARGET: KindSpec = KindSpec {
+    kind: Kind::EfsMountTarget,
+    name: "efs_mount_target",
+    aws_type: "AWS::EFS::MountTarget",
+    tier: 3,
+    fields: &[
+        repl("file_system_id"),
+        repl("subnet_id"),
+        set("security_group_ids"),
+    ],
+    identity: &["file_system_id", "subnet_id"],
+    attrs: &["id", "ip_address"],
+    ..DEFAULT
+};

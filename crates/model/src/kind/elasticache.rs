@@ -1,0 +1,47 @@
+//! ElastiCache kinds: the subnet group and the Redis replication group.
+
+use super::{f, mins, repl, set, KindSpec, DEFAULT, TAGS};
+use crate::Kind;
+
+/// `id` is the name.
+pub(super) const SUBNET_GROUP: KindSpec = KindSpec {
+    kind: Kind::CacheSubnetGroup,
+    name: "cache_subnet_group",
+    aws_type: "AWS::ElastiCache::SubnetGroup",
+    tier: 2,
+    fields: &[repl("name"), f("description"), set("subnet_ids"), TAGS],
+    name_field: Some("name"),
+    attrs: &["id", "arn"],
+    ..DEFAULT
+};
+
+/// auth_token_secret_arn: when set, the AUTH token is read from that secret at creation and sent
+/// as AuthToken (never shown). num_cache_clusters = 1 primary + replicas.
+pub(super) const REPLICATION_GROUP: KindSpec = KindSpec {
+    kind: Kind::CacheReplicationGroup,
+    name: "cache_replication_group",
+    aws_type: "AWS::ElastiCache::ReplicationGroup",
+    tier: 3,
+    stateful: true,
+    fields: &[
+        repl("replication_group_id"),
+        f("description"),
+        repl("engine"),
+        f("engine_version"),
+        f("node_type"),
+        f("num_cache_clusters"),
+        f("automatic_failover"),
+        f("multi_az"),
+        repl("transit_encryption"),
+        repl("at_rest_encryption"),
+        repl("auth_token_secret_arn"),
+        repl("cache_subnet_group_name"),
+        set("security_group_ids"),
+        repl("port"),
+        TAGS,
+    ],
+    name_field: Some("replication_group_id"),
+    attrs: &["id", "arn", "primary_endpoint", "reader_endpoint", "port"],
+    ready_timeout: mins(30),
+    ..DEFAULT
+};

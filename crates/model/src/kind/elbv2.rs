@@ -1,0 +1,70 @@
+//! Elastic Load Balancing v2 kinds: the ALB, its target group and listeners.
+
+use super::{f, mins, repl, set, KindSpec, DEFAULT, TAGS};
+use crate::Kind;
+
+/// idle_timeout: the `idle_timeout.timeout_seconds` attribute. `id` is the ARN. Waits for
+/// `active`.
+pub(super) const LOAD_BALANCER: KindSpec = KindSpec {
+    kind: Kind::LoadBalancer,
+    name: "load_balancer",
+    aws_type: "AWS::ElasticLoadBalancingV2::LoadBalancer",
+    tier: 2,
+    fields: &[
+        repl("name"),
+        repl("scheme"),
+        set("subnet_ids"),
+        set("security_group_ids"),
+        f("idle_timeout"),
+        TAGS,
+    ],
+    name_field: Some("name"),
+    attrs: &["id", "arn", "dns_name", "zone_id"],
+    ready_timeout: mins(10),
+    ..DEFAULT
+};
+
+/// deregistration_delay: the `deregistration_delay.timeout_seconds` attribute. `id` is the ARN.
+pub(super) const TARGET_GROUP: KindSpec = KindSpec {
+    kind: Kind::TargetGroup,
+    name: "target_group",
+    aws_type: "AWS::ElasticLoadBalancingV2::TargetGroup",
+    tier: 1,
+    fields: &[
+        repl("name"),
+        repl("vpc_id"),
+        repl("protocol"),
+        repl("port"),
+        repl("target_type"),
+        f("health_check_path"),
+        f("health_check_interval"),
+        f("healthy_threshold"),
+        f("unhealthy_threshold"),
+        f("health_check_matcher"),
+        f("deregistration_delay"),
+        TAGS,
+    ],
+    name_field: Some("name"),
+    attrs: &["id", "arn"],
+    ..DEFAULT
+};
+
+/// default_action: {type: "redirect", protocol, port, status_code} or {type: "forward",
+/// target_group_arn}. Matched by (load_balancer_arn, port). `id` is the ARN.
+pub(super) const LISTENER: KindSpec = KindSpec {
+    kind: Kind::Listener,
+    name: "listener",
+    aws_type: "AWS::ElasticLoadBalancingV2::Listener",
+    tier: 3,
+    fields: &[
+        repl("load_balancer_arn"),
+        repl("port"),
+        f("protocol"),
+        f("certificate_arn"),
+        f("ssl_policy"),
+        f("default_action"),
+    ],
+    identity: &["load_balancer_arn", "port"],
+    attrs: &["id", "arn"],
+    ..DEFAULT
+};

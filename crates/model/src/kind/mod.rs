@@ -1,0 +1,449 @@
+//! The resource kinds moodlestack manages and, per kind, everything the generic layers know about
+//! it: the managed fields (how each is compared, whether a change updates in place or forces
+//! replacement), the field holding its own name, the attributes other resources may reference,
+//! what a delete does to its data, the notes a plan shows for its changes, and how long it takes
+//! to become usable.
+//!
+//! One descriptor ([`KindSpec`]) per kind, in one file per AWS service (`ec2.rs`, `rds.rs`, ...).
+//! The diff, the executor, the printer and the CLI read these descriptors and never name a kind.
+//! The [`kinds!`] table at the end of this file generates [`Kind`], [`Kind::ALL`] and [`spec`],
+//! so a kind cannot exist without its descriptor.
+//!
+//! Field conventions shared by every kind:
+//! - `tags` (Map, compared on the keys the stack sets): every tag, including `moodlestack:stack`,
+//!   `moodlestack:id` and `Name`; applied on the create call itself.
+//! - ids of other resources are strings (`vpc_id`, `subnet_ids`, ...); lists of ids are sets.
+//! - durations are integer seconds, sizes integer GiB, booleans are booleans.
+//! - `deletion_protection` (Bool), where a kind has it, is lifted on delete only with
+//!   `--allow-data-loss`.
+
+mod asg;
+mod ec2;
+mod efs;
+mod elasticache;
+mod elbv2;
+mod iam;
+mod rds;
+mod secrets;
+
+use crate::change::{ChangeView, Note};
+use crate::{Fields, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// What a change to a field does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnChange {
+    /// The service updates it in place.
+    InPlace,
+    /// The resource must be deleted and created again.
+    Replace,
+    /// Set at creation only and never compared afterwards (the ASG's desired capacity: autoscaling
+    /// owns it).
+    CreateOnly,
+}
+
+/// How an observed value is compared with the desired one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compare {
+    /// Equal values.
+    Exact,
+    /// Lists compared without regard to order (ids, rules); duplicates do not count.
+    Set,
+    /// Maps compared only on the keys the stack sets: AWS-side defaults and tags that others add
+    /// never show up as changes. A key the stack sets that is missing or different is a change.
+    Subset,
+}
+
+/// One managed field of a kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// The field's name in [`Fields`] (snake_case).
+    pub name: &'static str,
+    /// What a change of it does.
+    pub on_change: OnChange,
+    /// How the observed value is compared with the desired one.
+    pub compare: Compare,
+}
+
+impl FieldSpec {
+    /// Whether the desired value `want` differs from the observed `have` under this field's
+    /// [`Compare`] mode: the one comparison rule of moodlestack (the diff, adoption after a crash
+    /// and the tests all use it).
+    ///
+    /// - AWS not reporting a field is the same as it being null.
+    /// - Unknown or unresolved parts of `want` always differ ("known after apply").
+    /// - [`Compare::Set`]: lists equal as sets (order and duplicates do not count).
+    /// - [`Compare::Subset`]: only the keys `want` sets are compared.
+    pub fn differs(&self, want: &Value, have: Option<&Value>) -> bool {
+        let Some(have) = have else {
+            return !matches!(want, Value::Null);
+        };
+        if !want.is_concrete() {
+            return true;
+        }
+        match (self.compare, want, have) {
+            (Compare::Set, Value::List(w), Value::List(h)) => canonical_set(w) != canonical_set(h),
+            (Compare::Subset, Value::Map(w), Value::Map(h)) => {
+                w.iter().any(|(k, v)| h.get(k).is_none_or(|hv| hv != v))
+            }
+            _ => want != have,
+        }
+    }
+}
+
+fn canonical_set(items: &[Value]) -> BTreeSet<String> {
+    items
+        .iter()
+        .map(|v| serde_json::to_string(v).unwrap_or_default())
+        .collect()
+}
+
+/// What deleting a resource of a kind does to the data it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeletePolicy {
+    /// Deleted outright. If the kind is [`KindSpec::stateful`], its data is lost with it.
+    Plain,
+    /// A database: a delete takes a final snapshot (unless the user skips it), except when the
+    /// field `member_of` is set (an Aurora cluster member: the cluster holds the data and takes
+    /// the snapshot).
+    FinalSnapshot {
+        /// The field naming the resource that holds this one's data, if any.
+        member_of: Option<&'static str>,
+    },
+}
+
+/// What deleting one observed resource risks, from its kind's [`DeletePolicy`] and its fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeleteRisk {
+    /// The delete takes a final snapshot when the user gives one (databases).
+    pub snapshots: bool,
+    /// Its data is lost and no snapshot can keep it (file system, cache).
+    pub loses_data: bool,
+    /// Deletion protection is on: lifting it needs `--allow-data-loss`.
+    pub protected: bool,
+}
+
+/// Everything the generic diff, plan, executor and CLI know about a kind.
+#[derive(Clone, Copy, Debug)]
+pub struct KindSpec {
+    /// The kind this spec describes.
+    pub kind: Kind,
+    /// snake_case name.
+    pub name: &'static str,
+    /// The AWS resource type, for messages (`AWS::RDS::DBInstance`).
+    pub aws_type: &'static str,
+    /// The managed fields.
+    pub fields: &'static [FieldSpec],
+    /// The field that holds the resource's own unique name, for kinds whose API keys them by
+    /// name (`role_name`, `identifier`, `name`); None for kinds AWS names by id.
+    pub name_field: Option<&'static str>,
+    /// Attributes other resources may reference (`id` always; `arn`, `endpoint`, ...). The graph
+    /// builder refuses a reference to any other attribute.
+    pub attrs: &'static [&'static str],
+    /// Holds data that a delete or replace would lose: guarded by `--allow-data-loss`.
+    pub stateful: bool,
+    /// What a delete does to the data.
+    pub on_delete: DeletePolicy,
+    /// Creation tier: a kind only depends on kinds of a lower tier. Deletes of resources the stack
+    /// no longer declares run in reverse tier order.
+    pub tier: u8,
+    /// Resources AWS cannot tag are matched to desired ones by these fields (resolved values);
+    /// empty for kinds found by the `moodlestack:id` tag.
+    pub identity: &'static [&'static str],
+    /// Attributes that an in-place update changes (refs to them are unknown while an update of
+    /// this resource is planned; e.g. a launch template's `version`).
+    pub attrs_changed_by_update: &'static [&'static str],
+    /// How long the executor waits for a created/updated resource to become usable on AWS.
+    pub ready_timeout: Duration,
+    /// Notes the plan shows under a change of this kind (restarts, rollouts, pending reboots),
+    /// beside the generic data-loss notes of stateful kinds.
+    pub notes: fn(&ChangeView<'_>) -> Vec<Note>,
+}
+
+impl KindSpec {
+    /// The managed field `name`, if the kind has it.
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Fields that describe the resource itself (its own name, free text), never another
+    /// resource: a delete does not wait for a resource whose only mention of another is there.
+    pub fn is_own_field(&self, field: &str) -> bool {
+        matches!(field, "tags" | "description" | "user_data") || self.name_field == Some(field)
+    }
+
+    /// Whether an attribute of this kind may be referenced.
+    pub fn has_attr(&self, attr: &str) -> bool {
+        self.attrs.contains(&attr)
+    }
+
+    /// What deleting a resource of this kind with these observed `fields` risks.
+    pub fn delete_risk(&self, fields: &Fields) -> DeleteRisk {
+        let protected = fields.get("deletion_protection") == Some(&Value::Bool(true));
+        match self.on_delete {
+            DeletePolicy::FinalSnapshot { member_of } => {
+                let member = member_of
+                    .and_then(|f| fields.get(f))
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty());
+                DeleteRisk {
+                    snapshots: !member,
+                    loses_data: false,
+                    protected: protected && !member,
+                }
+            }
+            DeletePolicy::Plain => DeleteRisk {
+                snapshots: false,
+                loses_data: self.stateful,
+                protected,
+            },
+        }
+    }
+}
+
+/// Notes of a kind whose changes have no operational effect worth a note.
+pub fn no_notes(_: &ChangeView<'_>) -> Vec<Note> {
+    Vec::new()
+}
+
+pub(crate) const fn f(name: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        on_change: OnChange::InPlace,
+        compare: Compare::Exact,
+    }
+}
+pub(crate) const fn set(name: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        on_change: OnChange::InPlace,
+        compare: Compare::Set,
+    }
+}
+pub(crate) const fn repl(name: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        on_change: OnChange::Replace,
+        compare: Compare::Exact,
+    }
+}
+pub(crate) const fn subset(name: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        on_change: OnChange::InPlace,
+        compare: Compare::Subset,
+    }
+}
+pub(crate) const fn create_only(name: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        on_change: OnChange::CreateOnly,
+        compare: Compare::Exact,
+    }
+}
+pub(crate) const TAGS: FieldSpec = subset("tags");
+pub(crate) const fn mins(m: u64) -> Duration {
+    Duration::from_secs(m * 60)
+}
+
+/// The defaults every descriptor starts from (`..DEFAULT`).
+pub(crate) const DEFAULT: KindSpec = KindSpec {
+    kind: Kind::Vpc,
+    name: "",
+    aws_type: "",
+    fields: &[],
+    name_field: None,
+    attrs: &["id"],
+    stateful: false,
+    on_delete: DeletePolicy::Plain,
+    tier: 0,
+    identity: &[],
+    attrs_changed_by_update: &[],
+    ready_timeout: mins(5),
+    notes: no_notes,
+};
+
+/// Generates [`Kind`], [`Kind::ALL`] and [`spec`] from one list of `Variant => DESCRIPTOR`, so the
+/// enum, the list and the descriptors cannot disagree.
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $kind:ident => $spec:path,)*) => {
+        /// Every kind of resource moodlestack creates.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Kind {
+            $($(#[$doc])* $kind,)*
+        }
+
+        impl Kind {
+            /// How many kinds there are.
+            pub const COUNT: usize = [$(stringify!($kind)),*].len();
+            /// Every kind, in declaration order.
+            pub const ALL: [Kind; Kind::COUNT] = [$(Kind::$kind),*];
+        }
+
+        /// The descriptor of `kind`.
+        pub fn spec(kind: Kind) -> &'static KindSpec {
+            match kind {
+                $(Kind::$kind => &$spec,)*
+            }
+        }
+    };
+}
+
+kinds! {
+    /// A VPC.
+    Vpc => ec2::VPC,
+    /// An internet gateway attached to the VPC.
+    InternetGateway => ec2::INTERNET_GATEWAY,
+    /// A subnet.
+    Subnet => ec2::SUBNET,
+    /// An Elastic IP address (for a NAT gateway).
+    ElasticIp => ec2::ELASTIC_IP,
+    /// A NAT gateway.
+    NatGateway => ec2::NAT_GATEWAY,
+    /// A route table with its routes and subnet associations.
+    RouteTable => ec2::ROUTE_TABLE,
+    /// A security group with its ingress rules.
+    SecurityGroup => ec2::SECURITY_GROUP,
+    /// An IAM role with its policies.
+    IamRole => iam::ROLE,
+    /// An IAM instance profile.
+    InstanceProfile => iam::INSTANCE_PROFILE,
+    /// A Secrets Manager secret whose value moodlestack generates.
+    Secret => secrets::SECRET,
+    /// An RDS DB subnet group.
+    DbSubnetGroup => rds::SUBNET_GROUP,
+    /// An RDS DB parameter group.
+    DbParameterGroup => rds::PARAMETER_GROUP,
+    /// An RDS DB cluster parameter group (Aurora).
+    DbClusterParameterGroup => rds::CLUSTER_PARAMETER_GROUP,
+    /// An Aurora DB cluster.
+    DbCluster => rds::CLUSTER,
+    /// An RDS DB instance (standalone, or an Aurora cluster member).
+    DbInstance => rds::INSTANCE,
+    /// An EFS file system (moodledata).
+    EfsFileSystem => efs::FILE_SYSTEM,
+    /// An EFS mount target (untaggable).
+    EfsMountTarget => efs::MOUNT_TARGET,
+    /// An ElastiCache subnet group.
+    CacheSubnetGroup => elasticache::SUBNET_GROUP,
+    /// An ElastiCache (Redis) replication group.
+    CacheReplicationGroup => elasticache::REPLICATION_GROUP,
+    /// An EC2 launch template.
+    LaunchTemplate => ec2::LAUNCH_TEMPLATE,
+    /// An EC2 instance (the stable node).
+    Instance => ec2::INSTANCE,
+    /// An application load balancer.
+    LoadBalancer => elbv2::LOAD_BALANCER,
+    /// A target group.
+    TargetGroup => elbv2::TARGET_GROUP,
+    /// A load balancer listener.
+    Listener => elbv2::LISTENER,
+    /// An Auto Scaling group (the web fleet).
+    AutoScalingGroup => asg::GROUP,
+}
+
+impl Kind {
+    /// The snake_case name used in plans and JSON (`db_instance`).
+    pub fn name(self) -> &'static str {
+        spec(self).name
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_descriptor() {
+        for k in Kind::ALL {
+            assert_eq!(spec(k).kind, k, "descriptor of {k:?} names another kind");
+            assert!(!spec(k).name.is_empty(), "{k:?} has no name");
+            assert!(!spec(k).aws_type.is_empty(), "{k:?} has no AWS type");
+            assert!(spec(k).has_attr("id"), "{k:?} lacks the `id` attribute");
+        }
+        let names: BTreeSet<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), Kind::COUNT, "two kinds share a name");
+    }
+
+    #[test]
+    fn named_fields_are_fields() {
+        for k in Kind::ALL {
+            let s = spec(k);
+            for id in s.identity {
+                assert!(s.field(id).is_some(), "{k:?} identity {id}");
+            }
+            if let Some(n) = s.name_field {
+                assert!(s.field(n).is_some(), "{k:?} name field {n}");
+            }
+            if let DeletePolicy::FinalSnapshot { member_of: Some(m) } = s.on_delete {
+                assert!(s.field(m).is_some(), "{k:?} member field {m}");
+            }
+            for a in s.attrs_changed_by_update {
+                assert!(s.has_attr(a), "{k:?} attr changed by update {a}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_comparison_rule() {
+        let set = FieldSpec {
+            name: "x",
+            on_change: OnChange::InPlace,
+            compare: Compare::Set,
+        };
+        let a = Value::strs(["a", "b"]);
+        assert!(!set.differs(&Value::strs(["b", "a"]), Some(&a)));
+        assert!(!set.differs(&Value::strs(["b", "a", "a"]), Some(&a)));
+        assert!(set.differs(&Value::strs(["a"]), Some(&a)));
+        // Absent is null.
+        assert!(!set.differs(&Value::Null, None));
+        assert!(set.differs(&a, None));
+        let subset = FieldSpec {
+            compare: Compare::Subset,
+            ..set
+        };
+        let have =
+            Value::Map([("k".into(), Value::str("v")), ("x".into(), Value::str("y"))].into());
+        assert!(!subset.differs(
+            &Value::Map([("k".into(), Value::str("v"))].into()),
+            Some(&have)
+        ));
+        assert!(subset.differs(
+            &Value::Map([("k".into(), Value::str("w"))].into()),
+            Some(&have)
+        ));
+        let exact = FieldSpec {
+            compare: Compare::Exact,
+            ..set
+        };
+        assert!(exact.differs(&Value::strs(["b", "a"]), Some(&a)));
+        assert!(exact.differs(&Value::reference("r", "id"), Some(&a)));
+    }
+
+    #[test]
+    fn delete_risk_follows_the_policy() {
+        let db = spec(Kind::DbInstance);
+        let standalone = Fields::from([("deletion_protection".into(), Value::Bool(true))]);
+        let risk = db.delete_risk(&standalone);
+        assert!(risk.snapshots && risk.protected && !risk.loses_data);
+        let member = Fields::from([("cluster_identifier".into(), Value::str("c"))]);
+        assert_eq!(db.delete_risk(&member), DeleteRisk::default());
+        let fs = spec(Kind::EfsFileSystem).delete_risk(&Fields::new());
+        assert!(fs.loses_data && !fs.snapshots);
+        assert_eq!(
+            spec(Kind::Vpc).delete_risk(&Fields::new()),
+            DeleteRisk::default()
+        );
+    }
+}

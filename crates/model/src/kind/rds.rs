@@ -1,0 +1,249 @@
+//! RDS kinds: subnet and parameter groups, Aurora clusters and DB instances.
+
+use super::{f, mins, repl, set, subset, DeletePolicy, KindSpec, DEFAULT, TAGS};
+use crate::change::{ChangeView, Note, NoteKind};
+use crate::{Kind, Value};
+
+/// `id` is the name.
+pub(super) const SUBNET_GROUP: KindSpec = KindSpec {
+    kind: Kind::DbSubnetGroup,
+    name: "db_subnet_group",
+    aws_type: "AWS::RDS::DBSubnetGroup",
+    tier: 2,
+    fields: &[repl("name"), f("description"), set("subnet_ids"), TAGS],
+    name_field: Some("name"),
+    attrs: &["id", "arn"],
+    ..DEFAULT
+};
+
+/// parameters: map name -> value (strings); applied with the `pending-reboot` method for static
+/// parameters and `immediate` for dynamic ones. `id` is the name.
+pub(super) const PARAMETER_GROUP: KindSpec = KindSpec {
+    kind: Kind::DbParameterGroup,
+    name: "db_parameter_group",
+    aws_type: "AWS::RDS::DBParameterGroup",
+    tier: 0,
+    fields: &[
+        repl("name"),
+        repl("family"),
+        repl("description"),
+        subset("parameters"),
+        TAGS,
+    ],
+    name_field: Some("name"),
+    notes: parameter_group_notes,
+    ..DEFAULT
+};
+
+/// The same for Aurora clusters.
+pub(super) const CLUSTER_PARAMETER_GROUP: KindSpec = KindSpec {
+    kind: Kind::DbClusterParameterGroup,
+    name: "db_cluster_parameter_group",
+    aws_type: "AWS::RDS::DBClusterParameterGroup",
+    ..PARAMETER_GROUP
+};
+
+/// Aurora. Always created with ManageMasterUserPassword (the password lives in Secrets Manager).
+/// `id` is the identifier.
+pub(super) const CLUSTER: KindSpec = KindSpec {
+    kind: Kind::DbCluster,
+    name: "db_cluster",
+    aws_type: "AWS::RDS::DBCluster",
+    tier: 3,
+    stateful: true,
+    on_delete: DeletePolicy::FinalSnapshot { member_of: None },
+    fields: &[
+        repl("identifier"),
+        repl("engine"),
+        f("engine_version"),
+        repl("db_subnet_group_name"),
+        f("cluster_parameter_group_name"),
+        set("vpc_security_group_ids"),
+        repl("master_username"),
+        repl("database_name"),
+        repl("port"),
+        f("backup_retention_period"),
+        f("deletion_protection"),
+        repl("storage_encrypted"),
+        TAGS,
+    ],
+    name_field: Some("identifier"),
+    attrs: &[
+        "id",
+        "arn",
+        "endpoint",
+        "reader_endpoint",
+        "port",
+        "secret_arn",
+    ],
+    ready_timeout: mins(40),
+    notes: database_notes,
+    ..DEFAULT
+};
+
+/// A standalone instance (MySQL, MariaDB, PostgreSQL) or an Aurora cluster member (then
+/// cluster_identifier is set and the storage, backup and credential fields are absent).
+/// Standalone instances are created with ManageMasterUserPassword. `id` is the identifier;
+/// `secret_arn` exists for standalone instances only.
+pub(super) const INSTANCE: KindSpec = KindSpec {
+    kind: Kind::DbInstance,
+    name: "db_instance",
+    aws_type: "AWS::RDS::DBInstance",
+    tier: 4,
+    stateful: true,
+    on_delete: DeletePolicy::FinalSnapshot {
+        member_of: Some("cluster_identifier"),
+    },
+    fields: &[
+        repl("identifier"),
+        repl("engine"),
+        f("engine_version"),
+        f("instance_class"),
+        repl("cluster_identifier"),
+        f("allocated_storage"),
+        f("max_allocated_storage"),
+        f("storage_type"),
+        repl("storage_encrypted"),
+        f("multi_az"),
+        f("backup_retention_period"),
+        f("deletion_protection"),
+        repl("db_subnet_group_name"),
+        f("parameter_group_name"),
+        set("vpc_security_group_ids"),
+        repl("master_username"),
+        repl("db_name"),
+        repl("port"),
+        f("publicly_accessible"),
+        TAGS,
+    ],
+    name_field: Some("identifier"),
+    attrs: &["id", "arn", "endpoint", "port", "secret_arn"],
+    ready_timeout: mins(40),
+    notes: database_notes,
+    ..DEFAULT
+};
+
+fn database_notes(c: &ChangeView<'_>) -> Vec<Note> {
+    if !c.is_real_update() {
+        return Vec::new();
+    }
+    let mut notes = vec![Note::new(
+        NoteKind::Applied,
+        "applied immediately, not in the maintenance window (moodlestack sends ApplyImmediately)",
+    )];
+    if c.changed("instance_class").is_some() || c.changed("engine_version").is_some() {
+        let multi_az = c
+            .desired_field("multi_az")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        notes.push(Note::new(
+            NoteKind::Restart,
+            if multi_az {
+                "the database restarts: Multi-AZ fails over to the standby (about a minute of \
+                 interruption)"
+            } else {
+                "the database restarts: expect several minutes of downtime"
+            },
+        ));
+    }
+    if c.changed("parameter_group_name").is_some()
+        || c.changed("cluster_parameter_group_name").is_some()
+    {
+        notes.push(Note::new(
+            NoteKind::RebootPending,
+            "reboot pending: a new parameter group takes effect at the next reboot of the \
+             database",
+        ));
+    }
+    notes
+}
+
+fn parameter_group_notes(c: &ChangeView<'_>) -> Vec<Note> {
+    if !c.is_real_update() {
+        return Vec::new();
+    }
+    let Some(change) = c.changed("parameters") else {
+        return Vec::new();
+    };
+    let family = c
+        .desired_field("family")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let statics = static_parameters(family);
+    let old = change.old.as_ref().and_then(Value::as_map);
+    let names: Vec<&str> = change
+        .new
+        .as_ref()
+        .and_then(Value::as_map)
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| old.and_then(|o| o.get(*k)) != Some(*v))
+        .map(|(k, _)| k.as_str())
+        .filter(|k| statics.contains(k))
+        .collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    vec![Note::new(
+        NoteKind::RebootPending,
+        format!(
+            "reboot pending: static parameter(s) {} take effect at the next reboot of the \
+             database (moodlestack does not reboot it)",
+            names.join(", ")
+        ),
+    )]
+}
+
+/// Static parameters of the engines moodlestack supports, by parameter group family prefix:
+/// RDS applies them (`pending-reboot`) only at the next reboot of the database. Any parameter not
+/// listed is treated as dynamic (applied at once); RDS's `DescribeEngineDefaultParameters` lists
+/// each parameter's `ApplyType`.
+const STATIC_PARAMETERS: &[(&str, &[&str])] = &[
+    (
+        "mysql",
+        &[
+            "innodb_buffer_pool_instances",
+            "innodb_log_buffer_size",
+            "innodb_log_file_size",
+            "innodb_open_files",
+            "innodb_read_io_threads",
+            "innodb_write_io_threads",
+            "innodb_page_size",
+            "innodb_purge_threads",
+            "innodb_sort_buffer_size",
+            "lower_case_table_names",
+            "performance_schema",
+            "skip_name_resolve",
+        ],
+    ),
+    (
+        "postgres",
+        &[
+            "autovacuum_max_workers",
+            "max_connections",
+            "max_locks_per_transaction",
+            "max_prepared_transactions",
+            "max_wal_senders",
+            "max_worker_processes",
+            "shared_buffers",
+            "shared_preload_libraries",
+            "track_activity_query_size",
+            "wal_buffers",
+        ],
+    ),
+];
+
+/// The static parameters of a parameter group family (`mysql8.0`, `aurora-mysql8.0`,
+/// `mariadb10.11`, `postgres16`).
+pub fn static_parameters(family: &str) -> &'static [&'static str] {
+    let family = family.strip_prefix("aurora-").unwrap_or(family);
+    let family = if family.starts_with("mariadb") {
+        "mysql"
+    } else {
+        family
+    };
+    STATIC_PARAMETERS
+        .iter()
+        .find(|(prefix, _)| family.starts_with(prefix))
+        .map_or(&[], |(_, names)| names)
+}

@@ -1,0 +1,17 @@
+//! Secrets Manager kinds.
+
+use super::{f, repl, KindSpec, DEFAULT, TAGS};
+use crate::Kind;
+
+/// A secret whose value moodlestack generates at creation (random, 32 characters, no
+/// punctuation) and never prints. Deleted without a recovery window. `id` is the ARN.
+pub(super) const SECRET: KindSpec = KindSpec {
+    kind: Kind::Secret,
+    name: "secret",
+    aws_type: "AWS::SecretsManager::Secret",
+    tier: 0,
+    fields: &[repl("name"), f("description"), TAGS],
+    name_field: Some("name"),
+    attrs: &["id", "arn"],
+    ..DEFAULT
+};
