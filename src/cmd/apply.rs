@@ -4,7 +4,7 @@
 //!
 //! The progress printer and the confirmation prompt here are shared with `destroy`.
 
-use super::common::{self, EXIT_ERROR, EXIT_OK};
+use super::common::{self, fail, Exit, Outcome};
 use crate::Global;
 use moodlestack_model::{Cloud, Resource, Scope};
 use moodlestack_reconcile::execute::{self, Event, Progress};
@@ -21,32 +21,28 @@ pub struct Options {
     pub parallelism: usize,
 }
 
-/// Exit code after Ctrl-C.
-pub(super) const EXIT_INTERRUPTED: u8 = 130;
-
-pub fn run(g: &Global, target: &Path, o: Options) -> u8 {
-    if o.parallelism == 0 {
-        eprintln!("error: --parallelism must be at least 1");
-        return EXIT_ERROR;
+/// Refuses `--parallelism 0`.
+pub(super) fn check_parallelism(n: usize) -> anyhow::Result<()> {
+    if n == 0 {
+        return Err(fail(
+            "--parallelism must be at least 1",
+            "pass --parallelism N with N >= 1 (default 10)",
+        ));
     }
+    Ok(())
+}
+
+pub fn run(g: &Global, target: &Path, o: Options) -> Outcome {
+    check_parallelism(o.parallelism)?;
     if is_saved_plan(target) {
         return run_saved(g, target, &o);
     }
-    let loaded = match super::plan::load(g, target) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    let loaded = super::plan::load(g, target)?;
     let stack = &loaded.stack;
     let rt = common::runtime();
     rt.block_on(async {
         let cloud = common::cloud(stack).await;
-        let planned = match super::plan::make_plan(&loaded, &cloud).await {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return EXIT_ERROR;
-            }
-        };
+        let planned = super::plan::make_plan(&loaded, &cloud).await?;
         for (phase, d) in &planned.phases {
             super::stats::record(phase, *d);
         }
@@ -60,24 +56,17 @@ pub fn run(g: &Global, target: &Path, o: Options) -> u8 {
         if !g.quiet || !o.auto_approve {
             print!("{}", print::text(&plan, common::color_stdout(g)));
         }
-        if let Err(refused) = diff::guard(&plan, o.allow_data_loss) {
-            eprintln!("error: {refused}");
-            return EXIT_ERROR;
-        }
+        diff::guard(&plan, o.allow_data_loss)?;
         if !plan.has_changes() {
-            return EXIT_OK;
+            return Ok(Exit::Ok);
         }
         let question = format!(
             "Apply these changes to stack `{}` in {}? Only `yes` is accepted: ",
             plan.stack, plan.region
         );
-        match confirm(o.auto_approve, &question, "apply") {
-            Ok(true) => {}
-            Ok(false) => {
-                eprintln!("Apply cancelled; nothing was changed.");
-                return EXIT_ERROR;
-            }
-            Err(code) => return code,
+        if !confirm(o.auto_approve, &question, "apply")? {
+            eprintln!("Apply cancelled; nothing was changed.");
+            return Ok(Exit::Declined);
         }
         let final_snapshot =
             moodlestack_stack::names::Names::of(stack).db_final_snapshot(unix_now());
@@ -96,37 +85,24 @@ pub fn run(g: &Global, target: &Path, o: Options) -> u8 {
 }
 
 /// `apply plan.json`.
-fn run_saved(g: &Global, path: &Path, o: &Options) -> u8 {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", path.display());
-            return EXIT_ERROR;
-        }
-    };
-    let plan = match print::read_json(&text) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {}: {e}", path.display());
-            return EXIT_ERROR;
-        }
-    };
+fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
+    use anyhow::Context as _;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let plan = print::read_json(&text).with_context(|| path.display().to_string())?;
     if let Some(name) = &g.name {
         if name != &plan.stack {
-            eprintln!(
-                "error: the plan is for stack `{}`, not `{name}`\n  fix: drop --name, or make a \
-                 plan for `{name}`",
-                plan.stack
-            );
-            return EXIT_ERROR;
+            return Err(fail(
+                format!("the plan is for stack `{}`, not `{name}`", plan.stack),
+                format!("drop --name, or make a plan for `{name}`"),
+            ));
         }
     }
     if !g.set.is_empty() {
-        eprintln!(
-            "error: --set does not apply to a saved plan (it is applied exactly as saved)\n  fix: \
-             pass --set to `moodlestack plan ... --out FILE` instead"
-        );
-        return EXIT_ERROR;
+        return Err(fail(
+            "--set does not apply to a saved plan (it is applied exactly as saved)",
+            "pass --set to `moodlestack plan ... --out FILE` instead",
+        ));
     }
     let scope = Scope {
         stack: plan.stack.clone(),
@@ -141,30 +117,17 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> u8 {
     rt.block_on(async {
         let cloud = moodlestack_aws::AwsCloud::from_env(&scope.region).await;
         super::stats::register(cloud.stats());
-        let observed = match super::stats::timed("observe", cloud.observe(&scope, &desired)).await {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot read the stack's resources in {}: {e}",
-                    scope.region
-                );
-                return EXIT_ERROR;
-            }
-        };
-        if let Err(e) = execute::check_saved_plan(&plan, &observed) {
-            eprintln!("error: refusing to apply {}: {e}", path.display());
-            return EXIT_ERROR;
-        }
+        let observed = common::observe(&cloud, &scope, &desired).await?;
+        execute::check_saved_plan(&plan, &observed).map_err(|e| {
+            anyhow::Error::new(e).context(format!("refusing to apply {}", path.display()))
+        })?;
         // Shown whenever the user is asked, even with -q: nobody approves a plan unseen.
         if !g.quiet || !o.auto_approve {
             print!("{}", print::text(&plan, common::color_stdout(g)));
         }
-        if let Err(refused) = diff::guard(&plan, o.allow_data_loss) {
-            eprintln!("error: {refused}");
-            return EXIT_ERROR;
-        }
+        diff::guard(&plan, o.allow_data_loss)?;
         if !plan.has_changes() {
-            return EXIT_OK;
+            return Ok(Exit::Ok);
         }
         let question = format!(
             "Apply the saved plan {} to stack `{}` in {}? Only `yes` is accepted: ",
@@ -172,13 +135,9 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> u8 {
             plan.stack,
             plan.region
         );
-        match confirm(o.auto_approve, &question, "apply") {
-            Ok(true) => {}
-            Ok(false) => {
-                eprintln!("Apply cancelled; nothing was changed.");
-                return EXIT_ERROR;
-            }
-            Err(code) => return code,
+        if !confirm(o.auto_approve, &question, "apply")? {
+            eprintln!("Apply cancelled; nothing was changed.");
+            return Ok(Exit::Declined);
         }
         let final_snapshot = moodlestack_stack::names::Names::for_stack_name(&plan.stack)
             .db_final_snapshot(unix_now());
@@ -222,7 +181,7 @@ async fn execute_and_report(
     o: &Options,
     final_snapshot: String,
     verify: execute::Verify,
-) -> u8 {
+) -> Outcome {
     let printer = Printer::start(
         g,
         plan.changes.iter().filter(|c| c.action.is_change()).count(),
@@ -240,42 +199,34 @@ async fn execute_and_report(
     };
     let result = super::stats::timed("execute", execute::apply(cloud, scope, plan, &opts)).await;
     printer.finish();
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_ERROR;
-        }
-    };
+    let report = result?;
     eprintln!("{report}");
     if report.interrupted {
         eprintln!(
             "Interrupted: calls already made stand (every resource is tagged); run apply again to \
              finish."
         );
-        return EXIT_INTERRUPTED;
+        return Ok(Exit::Interrupted);
     }
     if !report.is_success() {
-        return EXIT_ERROR;
+        return Ok(Exit::Declined);
     }
     // Read back: every managed field took.
-    match super::stats::timed("read back", execute::read_back(cloud, scope, desired)).await {
-        Ok(problems) if problems.is_empty() => {}
-        Ok(problems) => {
-            eprintln!("error: read-back after apply: these managed fields did not take:");
-            for p in &problems {
-                eprintln!("  - {p}");
-            }
-            eprintln!(
-                "  fix: run apply again; if the same fields show up, AWS changes them back (a \
-                 service default or a value it normalizes): adjust the stack file"
-            );
-            return EXIT_ERROR;
-        }
-        Err(e) => {
-            eprintln!("error: read-back after apply failed: {e}");
-            return EXIT_ERROR;
-        }
+    let problems = super::stats::timed("read back", execute::read_back(cloud, scope, desired))
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("read-back after apply failed"))?;
+    if !problems.is_empty() {
+        return Err(fail(
+            format!(
+                "read-back after apply: these managed fields did not take:{}",
+                problems
+                    .iter()
+                    .map(|p| format!("\n  - {p}"))
+                    .collect::<String>()
+            ),
+            "run apply again; if the same fields show up, AWS changes them back (a service \
+             default or a value it normalizes): adjust the stack file",
+        ));
     }
     if !g.quiet {
         println!(
@@ -285,7 +236,7 @@ async fn execute_and_report(
         let outputs = super::outputs::Outputs::from_attrs(&report.attrs);
         print!("{}", outputs.text());
     }
-    EXIT_OK
+    Ok(Exit::Ok)
 }
 
 /// First Ctrl-C (or SIGTERM, as CI systems send on cancel): cancel (nothing new starts, the
@@ -299,7 +250,7 @@ pub(super) fn watch_ctrl_c(cancel: execute::Cancel) {
             );
             cancel.cancel();
             if interrupted().await {
-                std::process::exit(i32::from(EXIT_INTERRUPTED));
+                std::process::exit(i32::from(common::EXIT_INTERRUPTED));
             }
         }
     });
@@ -324,18 +275,17 @@ async fn interrupted() -> bool {
     }
 }
 
-/// Asks `question` on the terminal. `Err(code)` when there is no terminal to ask and no
+/// Asks `question` on the terminal. An error when there is no terminal to ask and no
 /// `--auto-approve`.
-pub(super) fn confirm(auto_approve: bool, question: &str, command: &str) -> Result<bool, u8> {
+pub(super) fn confirm(auto_approve: bool, question: &str, command: &str) -> anyhow::Result<bool> {
     if auto_approve {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
-        eprintln!(
-            "error: {command} needs confirmation, but standard input is not a terminal\n  fix: \
-             review the plan above and pass --auto-approve (CI), or run it in a terminal"
-        );
-        return Err(EXIT_ERROR);
+        return Err(fail(
+            format!("{command} needs confirmation, but standard input is not a terminal"),
+            "review the plan above and pass --auto-approve (CI), or run it in a terminal",
+        ));
     }
     eprint!("\n{question}");
     let _ = std::io::stderr().flush();
@@ -363,8 +313,8 @@ pub(super) struct PrinterInner {
 struct PrinterState {
     total: usize,
     finished: usize,
-    /// id -> (what, started, status)
-    running: BTreeMap<String, (&'static str, Instant, String)>,
+    /// id -> (step, started, status)
+    running: BTreeMap<String, (execute::Step, Instant, String)>,
     stopped: bool,
     line_shown: bool,
 }
@@ -462,15 +412,6 @@ fn terminal_width() -> usize {
         .unwrap_or(100)
 }
 
-fn status_word(what: &str) -> &'static str {
-    match what {
-        "create" | "replace: create new" => "creating",
-        "update" => "updating",
-        "delete" | "replace: delete old" => "deleting",
-        _ => "reading",
-    }
-}
-
 impl Progress for Printer {
     fn event(&self, event: &Event) {
         let p = &self.0;
@@ -481,13 +422,11 @@ impl Progress for Printer {
                     p.line(&mut st, &format!("Took the stack's lease as {owner}."));
                 }
             }
-            Event::Started { id, kind, what } => {
-                st.running.insert(
-                    id.to_string(),
-                    (what, Instant::now(), status_word(what).into()),
-                );
-                if !p.quiet && *what != "read" {
-                    p.line(&mut st, &format!("  {id} ({kind}): {what}..."));
+            Event::Started { id, kind, step } => {
+                st.running
+                    .insert(id.to_string(), (*step, Instant::now(), step.doing().into()));
+                if !p.quiet && !step.is_read() {
+                    p.line(&mut st, &format!("  {id} ({kind}): {step}..."));
                 }
             }
             Event::Waiting {
@@ -524,24 +463,17 @@ impl Progress for Printer {
             Event::Finished {
                 id,
                 kind,
-                what,
+                step,
                 elapsed,
             } => {
                 st.running.remove(id.as_str());
-                if *what != "read" && *what != "replace: delete old" {
+                if step.ends_a_change() {
                     st.finished += 1;
                 }
-                if !p.quiet && *what != "read" {
-                    let done = match *what {
-                        "create" => "created",
-                        "update" => "updated",
-                        "delete" => "deleted",
-                        "replace: delete old" => "old one deleted",
-                        "replace: create new" => "replaced",
-                        _ => "done",
-                    };
+                if !p.quiet && !step.is_read() {
                     let text = format!(
-                        "  {id} ({kind}): {done} in {}",
+                        "  {id} ({kind}): {} in {}",
+                        step.done(),
                         execute::fmt_elapsed(*elapsed)
                     );
                     p.line(&mut st, &p.paint("32", &text));
@@ -550,14 +482,14 @@ impl Progress for Printer {
             Event::Failed {
                 id,
                 kind,
-                what,
+                step,
                 error,
                 elapsed,
             } => {
                 st.running.remove(id.as_str());
                 st.finished += 1;
                 let text = format!(
-                    "  {id} ({kind}): {what} FAILED after {}: {error}",
+                    "  {id} ({kind}): {step} FAILED after {}: {error}",
                     execute::fmt_elapsed(*elapsed)
                 );
                 p.line(&mut st, &p.paint("31", &text));

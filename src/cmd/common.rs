@@ -2,41 +2,163 @@
 //! cloud client.
 
 use crate::{ColorChoice, Global};
-use moodlestack_stack::{LoadOptions, Stack};
+use moodlestack_model::{CloudError, Hint, Observed, Resource, Scope};
+use moodlestack_reconcile::diff::{DiffError, GuardError};
+use moodlestack_reconcile::execute::{ExecError, StepError};
+use moodlestack_reconcile::print::ReadPlanError;
+use moodlestack_stack::{LoadError, LoadOptions, Stack};
 use std::io::IsTerminal;
 use std::path::Path;
 
-/// Exit codes (documented in `main.rs` and README).
-pub const EXIT_OK: u8 = 0;
+/// How a command ended when it did not fail with an error (exit codes: README "Commands").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Done.
+    Ok,
+    /// `plan --detailed-exitcode`: the plan has changes.
+    Changes,
+    /// The user declined, or a precondition the command already explained does not hold.
+    Declined,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Declined => 1,
+            Exit::Changes => 2,
+            Exit::Interrupted => EXIT_INTERRUPTED,
+        }
+    }
+}
+
+/// Exit code of any error.
 pub const EXIT_ERROR: u8 = 1;
-pub const EXIT_CHANGES: u8 = 2;
+/// Exit code after Ctrl-C.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// What every command returns: how it ended, or the error `main` renders (once, with its fix).
+pub type Outcome = anyhow::Result<Exit>;
+
+/// A failure found by the CLI itself, with its fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// What went wrong.
+    pub message: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+/// A [`Failure`] as an error.
+pub fn fail(message: impl Into<String>, fix: impl Into<String>) -> anyhow::Error {
+    Failure {
+        message: message.into(),
+        fix: fix.into(),
+    }
+    .into()
+}
+
+/// The fix of `e`, if it is one of moodlestack's errors that knows one.
+fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<Option<String>> {
+    if let Some(f) = e.downcast_ref::<Failure>() {
+        return Some(Some(f.fix.clone()));
+    }
+    macro_rules! typed {
+        ($($t:ty),*) => {
+            $(if let Some(x) = e.downcast_ref::<$t>() {
+                return Some(x.hint());
+            })*
+        };
+    }
+    typed!(
+        CloudError,
+        ExecError,
+        StepError,
+        GuardError,
+        DiffError,
+        ReadPlanError,
+        moodlestack_graph::GraphError
+    );
+    None
+}
+
+/// Prints a command's error once: `error: <context>: ...: <error>`, down to the first of
+/// moodlestack's own errors (whose text is complete; with `-v` the causes below it follow), then
+/// `  fix: <hint>` from the outermost error that knows one. A stack file's report (every
+/// problem, located, each with its fix) is printed as it is.
+pub fn render_error(g: &Global, e: &anyhow::Error) {
+    if let Some(report) = e.downcast_ref::<LoadError>() {
+        eprint!("{}", report.render(color_stderr(g)));
+        return;
+    }
+    let mut message = String::new();
+    let mut fix = None;
+    let mut below = Vec::new();
+    let mut complete = false;
+    for cause in e.chain() {
+        if complete {
+            below.push(cause.to_string());
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause.to_string());
+        if let Some(h) = hint_of(cause) {
+            complete = true;
+            if fix.is_none() {
+                fix = h;
+            }
+        }
+    }
+    eprintln!("error: {message}");
+    if g.verbose > 0 {
+        for b in below {
+            eprintln!("  caused by: {b}");
+        }
+    }
+    if let Some(fix) = fix {
+        eprintln!("  fix: {fix}");
+    }
+}
 
 /// Loads and validates the stack file with `--name`/`--set`. Warnings go to stderr (unless
-/// `-q`); on failure the full report (every problem, located, with its fix) goes to stderr and
-/// the exit code is returned.
-pub fn load_stack(g: &Global, path: &Path) -> Result<Stack, u8> {
+/// `-q`); a failure is the full report (every problem, located, with its fix).
+pub fn load_stack(g: &Global, path: &Path) -> anyhow::Result<Stack> {
     load_stack_sourced(g, path).map(|loaded| loaded.stack)
 }
 
 /// [`load_stack`], keeping where each field came from (for checks that point into the file
 /// later, e.g. [`moodlestack_stack::check_image_architecture`]).
-pub fn load_stack_sourced(g: &Global, path: &Path) -> Result<moodlestack_stack::Loaded, u8> {
+pub fn load_stack_sourced(g: &Global, path: &Path) -> anyhow::Result<moodlestack_stack::Loaded> {
     let options = LoadOptions {
         name: g.name.clone(),
         set: g.set.clone(),
     };
-    match moodlestack_stack::load(path, &options) {
-        Ok(loaded) => {
-            if !g.quiet {
-                eprint!("{}", loaded.warnings_report(color_stderr(g)));
-            }
-            Ok(loaded)
-        }
-        Err(e) => {
-            eprint!("{}", e.render(color_stderr(g)));
-            Err(EXIT_ERROR)
-        }
+    let loaded = moodlestack_stack::load(path, &options)?;
+    if !g.quiet {
+        eprint!("{}", loaded.warnings_report(color_stderr(g)));
     }
+    Ok(loaded)
+}
+
+/// The stack's resources as they exist (one observe, timed for `--stats`).
+pub async fn observe(
+    cloud: &dyn moodlestack_model::Cloud,
+    scope: &Scope,
+    desired: &[Resource],
+) -> anyhow::Result<Vec<Observed>> {
+    let observed = super::stats::timed("observe", cloud.observe(scope, desired)).await;
+    Ok(observed.map_err(|e| {
+        anyhow::Error::new(e).context(format!(
+            "cannot read the stack's resources in {}",
+            scope.region
+        ))
+    })?)
 }
 
 /// Whether to color output written to stdout.
@@ -97,17 +219,19 @@ pub async fn resolve_image(
             .resolve_parameter(&stack.ami.ssm_parameter)
             .await
             .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot resolve the AMI from SSM parameter {}: {e}\n  \
-                 fix: set `ami.id` in the stack file, or check the parameter name and region",
-                    stack.ami.ssm_parameter
+                fail(
+                    format!(
+                        "cannot resolve the AMI from SSM parameter {}: {e}",
+                        stack.ami.ssm_parameter
+                    ),
+                    "set `ami.id` in the stack file, or check the parameter name and region",
                 )
             })?,
     };
     let info = cloud.image(&image_id).await?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "AMI {image_id} does not exist in {}\n  fix: set `ami.id` to an image of this region",
-            stack.region
+        fail(
+            format!("AMI {image_id} does not exist in {}", stack.region),
+            "set `ami.id` to an image of this region",
         )
     })?;
     Ok(moodlestack_graph::Image {

@@ -7,9 +7,9 @@
 //! snapshot, and to lift deletion protection; without it destroy refuses before any change.
 
 use super::apply::{
-    confirm, desired_for_observe, unix_now, watch_ctrl_c, Printer, EXIT_INTERRUPTED,
+    check_parallelism, confirm, desired_for_observe, unix_now, watch_ctrl_c, Printer,
 };
-use super::common::{self, EXIT_ERROR, EXIT_OK};
+use super::common::{self, fail, Exit, Outcome};
 use crate::Global;
 use moodlestack_model::{spec, Cloud, Value};
 use moodlestack_reconcile::execute;
@@ -22,45 +22,23 @@ pub struct Options {
     pub parallelism: usize,
 }
 
-pub fn run(g: &Global, path: &Path, o: Options) -> u8 {
-    if o.parallelism == 0 {
-        eprintln!("error: --parallelism must be at least 1");
-        return EXIT_ERROR;
-    }
-    let loaded = match super::plan::load(g, path) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
+    check_parallelism(o.parallelism)?;
+    let loaded = super::plan::load(g, path)?;
     let stack = &loaded.stack;
     let scope = common::scope(stack);
     let names = moodlestack_stack::names::Names::of(stack);
     let rt = common::runtime();
     rt.block_on(async {
         let cloud = common::cloud(stack).await;
-        let desired = match desired_for_observe(stack, &cloud).await {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return EXIT_ERROR;
-            }
-        };
-        let observed = match super::stats::timed("observe", cloud.observe(&scope, &desired)).await {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot read the stack's resources in {}: {e}\n  fix: check the \
-                         AWS credentials and region",
-                    scope.region
-                );
-                return EXIT_ERROR;
-            }
-        };
+        let desired = desired_for_observe(stack, &cloud).await?;
+        let observed = common::observe(&cloud, &scope, &desired).await?;
         if observed.is_empty() {
             println!(
                 "Nothing to destroy: stack `{}` has no resources in {}.",
                 scope.stack, scope.region
             );
-            return EXIT_OK;
+            return Ok(Exit::Ok);
         }
         let snapshot = (!o.skip_final_snapshot).then(|| names.db_final_snapshot(unix_now()));
         let printer = Printer::start(g, observed.len());
@@ -123,15 +101,11 @@ pub fn run(g: &Global, path: &Path, o: Options) -> u8 {
         let refused = execute::destroy_refusals(&observed, &opts);
         if !refused.is_empty() {
             printer.finish();
-            eprintln!("error: refusing to destroy data without --allow-data-loss:");
-            for r in &refused {
-                eprintln!("  - {r}");
+            return Err(execute::ExecError::DataLoss {
+                destroy: true,
+                refused,
             }
-            eprintln!(
-                "  fix: run again with --allow-data-loss if losing this data is intended (the \
-                 database still takes a final snapshot unless --skip-final-snapshot)"
-            );
-            return EXIT_ERROR;
+            .into());
         }
         let question = format!(
             "Delete these {} resources of stack `{}` in {}? Only `yes` is accepted: ",
@@ -139,17 +113,13 @@ pub fn run(g: &Global, path: &Path, o: Options) -> u8 {
             scope.stack,
             scope.region
         );
-        match confirm(o.auto_approve, &question, "destroy") {
-            Ok(true) => {}
-            Ok(false) => {
-                printer.finish();
-                eprintln!("Destroy cancelled; nothing was deleted.");
-                return EXIT_ERROR;
-            }
-            Err(code) => {
-                printer.finish();
-                return code;
-            }
+        let confirmed = confirm(o.auto_approve, &question, "destroy");
+        if !matches!(confirmed, Ok(true)) {
+            printer.finish();
+        }
+        if !confirmed? {
+            eprintln!("Destroy cancelled; nothing was deleted.");
+            return Ok(Exit::Declined);
         }
         watch_ctrl_c(cancel);
         let result = super::stats::timed(
@@ -158,49 +128,45 @@ pub fn run(g: &Global, path: &Path, o: Options) -> u8 {
         )
         .await;
         printer.finish();
-        let report = match result {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_ERROR;
-            }
-        };
+        let report = result?;
         eprintln!("{report}");
         if report.interrupted {
             eprintln!("Interrupted: run destroy again to finish.");
-            return EXIT_INTERRUPTED;
+            return Ok(Exit::Interrupted);
         }
         if !report.is_success() {
-            return EXIT_ERROR;
+            return Ok(Exit::Declined);
         }
         // Read back: nothing of the stack is left.
-        match cloud.observe(&scope, &desired).await {
-            Ok(left) if left.is_empty() => {
-                if !g.quiet {
-                    println!("Destroyed: stack `{}` has no resources left.", scope.stack);
-                    if let Some(s) = &snapshot {
-                        if observed
-                            .iter()
-                            .any(|r| spec(r.kind).delete_risk(&r.fields).snapshots)
-                        {
-                            println!("The database's final snapshot is {s}.");
-                        }
-                    }
+        let left = cloud
+            .observe(&scope, &desired)
+            .await
+            .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))?;
+        if !left.is_empty() {
+            return Err(fail(
+                format!(
+                    "after destroy, these resources of the stack still exist:{}",
+                    left.iter()
+                        .map(|r| format!(
+                            "\n  - {} ({}) {} [{}]",
+                            r.id, r.kind, r.physical_id, r.status
+                        ))
+                        .collect::<String>()
+                ),
+                "run destroy again (a deletion may still be in progress)",
+            ));
+        }
+        if !g.quiet {
+            println!("Destroyed: stack `{}` has no resources left.", scope.stack);
+            if let Some(s) = &snapshot {
+                if observed
+                    .iter()
+                    .any(|r| spec(r.kind).delete_risk(&r.fields).snapshots)
+                {
+                    println!("The database's final snapshot is {s}.");
                 }
-                EXIT_OK
-            }
-            Ok(left) => {
-                eprintln!("error: after destroy, these resources of the stack still exist:");
-                for r in &left {
-                    eprintln!("  - {} ({}) {} [{}]", r.id, r.kind, r.physical_id, r.status);
-                }
-                eprintln!("  fix: run destroy again (a deletion may still be in progress)");
-                EXIT_ERROR
-            }
-            Err(e) => {
-                eprintln!("error: read-back after destroy failed: {e}");
-                EXIT_ERROR
             }
         }
+        Ok(Exit::Ok)
     })
 }

@@ -1,4 +1,5 @@
-//! One module per command. Each returns the process exit code (see `main.rs`).
+//! One module per command. Each returns how it ended ([`common::Exit`]) or the error, which
+//! [`run`] renders once, with its fix ([`common::render_error`]).
 
 mod apply;
 mod common;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> ExitCode {
     let g = cli.global;
     let started = std::time::Instant::now();
-    let code: u8 = match cli.command {
+    let outcome: common::Outcome = match cli.command {
         Command::Validate { stack } => validate::run(&g, &stack),
         Command::Schema => schema::run(&g),
         Command::Render {
@@ -71,6 +72,13 @@ pub fn run(cli: Cli) -> ExitCode {
             },
         ),
         Command::Outputs { stack, json } => outputs::run(&g, &stack, json),
+    };
+    let code = match outcome {
+        Ok(exit) => exit.code(),
+        Err(e) => {
+            common::render_error(&g, &e);
+            common::EXIT_ERROR
+        }
     };
     if g.stats {
         eprintln!("{}", stats::report(started.elapsed()));

@@ -1,9 +1,9 @@
 //! `moodlestack outputs`: the stack's endpoints, read from the observed attributes of its
 //! resources by logical id. Secrets are shown by ARN only, never by value.
 
-use super::common::{self, EXIT_ERROR, EXIT_OK};
+use super::common::{self, fail, Exit, Outcome};
 use crate::Global;
-use moodlestack_model::{Cloud, ResourceId};
+use moodlestack_model::ResourceId;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -81,43 +81,26 @@ impl Outputs {
     }
 }
 
-pub fn run(g: &Global, path: &Path, json: bool) -> u8 {
-    let loaded = match super::plan::load(g, path) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub fn run(g: &Global, path: &Path, json: bool) -> Outcome {
+    let loaded = super::plan::load(g, path)?;
     let stack = &loaded.stack;
     let scope = common::scope(stack);
     let rt = common::runtime();
     rt.block_on(async {
         let cloud = common::cloud(stack).await;
-        let desired = match super::apply::desired_for_observe(stack, &cloud).await {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return EXIT_ERROR;
-            }
-        };
-        let observed = match super::stats::timed("observe", cloud.observe(&scope, &desired)).await {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot read the stack's resources in {}: {e}\n  fix: check the \
-                         AWS credentials and region",
-                    scope.region
-                );
-                return EXIT_ERROR;
-            }
-        };
+        let desired = super::apply::desired_for_observe(stack, &cloud).await?;
+        let observed = common::observe(&cloud, &scope, &desired).await?;
         if observed.is_empty() {
-            eprintln!(
-                "error: stack `{}` has no resources in {}\n  fix: run `moodlestack apply {}` \
-                 first (or check --name and the region)",
-                scope.stack,
-                scope.region,
-                path.display()
-            );
-            return EXIT_ERROR;
+            return Err(fail(
+                format!(
+                    "stack `{}` has no resources in {}",
+                    scope.stack, scope.region
+                ),
+                format!(
+                    "run `moodlestack apply {}` first (or check --name and the region)",
+                    path.display()
+                ),
+            ));
         }
         let attrs: BTreeMap<ResourceId, BTreeMap<String, String>> = observed
             .iter()
@@ -129,7 +112,7 @@ pub fn run(g: &Global, path: &Path, json: bool) -> u8 {
         } else {
             print!("{}", outputs.text());
         }
-        EXIT_OK
+        Ok(Exit::Ok)
     })
 }
 

@@ -1,7 +1,7 @@
 //! `moodlestack plan`: load the stack, resolve the AMI, build the desired graph, observe the
 //! stack's resources, diff, guard, print.
 
-use super::common::{self, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+use super::common::{self, fail, Exit, Outcome};
 use crate::Global;
 use moodlestack_model::Cloud;
 use moodlestack_reconcile::{diff, print, Plan};
@@ -42,12 +42,10 @@ pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Pla
     let t = Instant::now();
     let scope = common::scope(stack);
     let observed = cloud.observe(&scope, &desired).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read the stack's resources in {}: {e}\n  fix: check the AWS credentials \
-             (profile, SSO session or environment) and that they may describe EC2, RDS, EFS, \
-             ElastiCache, ELB, Auto Scaling, IAM and Secrets Manager resources",
+        anyhow::Error::new(e).context(format!(
+            "cannot read the stack's resources in {}",
             stack.region
-        )
+        ))
     })?;
     phases.push(("observe", t.elapsed()));
 
@@ -59,57 +57,43 @@ pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Pla
 
 /// Loads and validates the stack file with `--name`/`--set`, keeping where each field came from
 /// (the AMI architecture check points into the file); see [`common::load_stack_sourced`].
-pub fn load(g: &Global, path: &Path) -> Result<Loaded, u8> {
+pub fn load(g: &Global, path: &Path) -> anyhow::Result<Loaded> {
     common::load_stack_sourced(g, path)
 }
 
-pub fn run(g: &Global, path: &Path, o: Options) -> u8 {
-    let loaded = match load(g, path) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
+    let loaded = load(g, path)?;
     let rt = common::runtime();
     let planned = rt.block_on(async {
         let cloud = common::cloud(&loaded.stack).await;
         make_plan(&loaded, &cloud).await
-    });
-    match planned {
-        Ok(planned) => {
-            for (phase, d) in &planned.phases {
-                super::stats::record(phase, *d);
-            }
-            report(g, &o, &planned.plan)
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            EXIT_ERROR
-        }
+    })?;
+    for (phase, d) in &planned.phases {
+        super::stats::record(phase, *d);
     }
+    report(g, &o, &planned.plan)
 }
 
-/// Prints the plan (text or JSON), applies the data-loss guard, saves `--out`; returns the exit
-/// code.
-fn report(g: &Global, o: &Options, plan: &Plan) -> u8 {
+/// Prints the plan (text or JSON), applies the data-loss guard, saves `--out`.
+fn report(g: &Global, o: &Options, plan: &Plan) -> Outcome {
     if o.json {
         print!("{}", print::json(plan));
     } else if !g.quiet {
         print!("{}", print::text(plan, common::color_stdout(g)));
     }
     if let Err(refused) = diff::guard(plan, o.allow_data_loss) {
-        eprintln!("error: {refused}");
         if o.out.is_some() {
-            eprintln!("  (the plan was not saved)");
+            eprintln!("(the plan was not saved)");
         }
-        return EXIT_ERROR;
+        return Err(refused.into());
     }
     if let Some(out) = &o.out {
-        if let Err(e) = std::fs::write(out, print::json(plan)) {
-            eprintln!(
-                "error: cannot write the plan to {}: {e}\n  fix: choose a writable path for --out",
-                out.display()
-            );
-            return EXIT_ERROR;
-        }
+        std::fs::write(out, print::json(plan)).map_err(|e| {
+            fail(
+                format!("cannot write the plan to {}: {e}", out.display()),
+                "choose a writable path for --out",
+            )
+        })?;
         if !g.quiet {
             eprintln!(
                 "Saved the plan to {0}. Apply exactly this plan with `moodlestack apply {0}`.",
@@ -117,9 +101,9 @@ fn report(g: &Global, o: &Options, plan: &Plan) -> u8 {
             );
         }
     }
-    if o.detailed_exitcode && plan.has_changes() {
-        EXIT_CHANGES
+    Ok(if o.detailed_exitcode && plan.has_changes() {
+        Exit::Changes
     } else {
-        EXIT_OK
-    }
+        Exit::Ok
+    })
 }

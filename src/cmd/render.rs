@@ -3,7 +3,7 @@
 //! directory, for review and for diffs in CI. Endpoints come from the live stack when it exists;
 //! whatever is not known yet is shown as a clear placeholder.
 
-use super::common::{self, EXIT_ERROR, EXIT_OK};
+use super::common::{self, fail, Exit, Outcome};
 use crate::Global;
 use moodlestack_model::Cloud;
 use moodlestack_render::Endpoints;
@@ -11,11 +11,8 @@ use moodlestack_stack::Stack;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub fn run(g: &Global, stack_path: &Path, out: &Path, offline: bool) -> u8 {
-    let stack = match common::load_stack(g, stack_path) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+pub fn run(g: &Global, stack_path: &Path, out: &Path, offline: bool) -> Outcome {
+    let stack = common::load_stack(g, stack_path)?;
     let endpoints = if offline {
         if !g.quiet {
             eprintln!(
@@ -37,41 +34,30 @@ pub fn run(g: &Global, stack_path: &Path, out: &Path, offline: bool) -> u8 {
                 e
             }
             Err(e) => {
-                eprintln!(
-                    "moodlestack render: cannot read the live stack {} in {}: {e:#}\n  fix: check \
-                     the AWS credentials and region (AWS_PROFILE, AWS_ENDPOINT_URL), or render \
-                     without AWS: moodlestack render {} --out {} --offline",
-                    stack.name,
-                    stack.region,
-                    stack_path.display(),
-                    out.display()
-                );
-                return EXIT_ERROR;
+                return Err(fail(
+                    format!(
+                        "cannot read the live stack {} in {}: {e:#}",
+                        stack.name, stack.region
+                    ),
+                    format!(
+                        "check the AWS credentials and region (AWS_PROFILE, AWS_ENDPOINT_URL), \
+                         or render without AWS: moodlestack render {} --out {} --offline",
+                        stack_path.display(),
+                        out.display()
+                    ),
+                ))
             }
         }
     };
-    let files = match moodlestack_render::all_files(&stack, &endpoints) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("moodlestack render: {e}");
-            return EXIT_ERROR;
-        }
-    };
-    match write_files(out, &files) {
-        Ok(()) => {
-            if !g.quiet {
-                println!("Wrote {} files to {}:", files.len(), out.display());
-                for f in &files {
-                    println!("  {:<64} {:>6} bytes", f.path, f.content.len());
-                }
-            }
-            EXIT_OK
-        }
-        Err(e) => {
-            eprintln!("moodlestack render: {e}");
-            EXIT_ERROR
+    let files = moodlestack_render::all_files(&stack, &endpoints)?;
+    write_files(out, &files)?;
+    if !g.quiet {
+        println!("Wrote {} files to {}:", files.len(), out.display());
+        for f in &files {
+            println!("  {:<64} {:>6} bytes", f.path, f.content.len());
         }
     }
+    Ok(Exit::Ok)
 }
 
 /// The observed attributes of the stack's resources, by logical id.
@@ -141,20 +127,21 @@ pub fn endpoints_from_attrs(
     (e, missing)
 }
 
-fn write_files(out: &Path, files: &[moodlestack_render::RenderedFile]) -> Result<(), String> {
+fn write_files(out: &Path, files: &[moodlestack_render::RenderedFile]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
     for f in files {
         let path = out.join(&f.path);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         std::fs::write(&path, &f.content)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .with_context(|| format!("cannot write {}", path.display()))?;
         #[cfg(unix)]
         if f.content.starts_with("#!") {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| format!("cannot make {} executable: {e}", path.display()))?;
+                .with_context(|| format!("cannot make {} executable", path.display()))?;
         }
     }
     Ok(())

@@ -1,19 +1,16 @@
 //! `moodlestack validate`: load the stack file with `--name`/`--set`, report every problem
 //! (errors and warnings, each located), and exit 0 when it is valid.
 
-use super::common::{load_stack_sourced, EXIT_OK};
+use super::common::{load_stack_sourced, Exit, Outcome};
 use crate::Global;
 use moodlestack_stack::Names;
 use std::path::Path;
 
-pub fn run(g: &Global, path: &Path) -> u8 {
-    let loaded = match load_stack_sourced(g, path) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+pub fn run(g: &Global, path: &Path) -> Outcome {
+    let loaded = load_stack_sourced(g, path)?;
     let s = &loaded.stack;
     if g.quiet {
-        return EXIT_OK;
+        return Ok(Exit::Ok);
     }
     let warnings = match loaded.warnings.len() {
         0 => String::new(),
@@ -73,5 +70,5 @@ pub fn run(g: &Global, path: &Path) -> u8 {
             names.cache_replication_group()
         );
     }
-    EXIT_OK
+    Ok(Exit::Ok)
 }

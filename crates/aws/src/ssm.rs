@@ -1,6 +1,6 @@
 //! SSM: parameters (AMI ids from public parameters) and the stack's apply lease.
 //!
-//! The lease is the SSM parameter `Names::lease_parameter()` (`/moodlestack/<stack>/lease`)
+//! The lease is the SSM parameter `Scope::lease_parameter()` (`/moodlestack/<stack>/lease`)
 //! holding JSON `{owner, acquired_at, expires_at}` (seconds since the epoch), tagged with the
 //! stack. Acquiring creates it with `Overwrite=false`, which only one caller can win. An expired
 //! lease is taken over under a claim: the taker first creates the claim parameter
@@ -14,7 +14,6 @@ use crate::fields::api_err;
 use crate::Clients;
 use aws_sdk_ssm::types::{ParameterType, Tag};
 use moodlestack_model::{value::sha256_hex, CloudError, LeaseInfo, Scope, TAG_STACK};
-use moodlestack_stack::names::Names;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The holder's own lease is renewed in place while it has more than this left; closer to its
@@ -107,7 +106,7 @@ async fn read_lease(c: &Clients, name: &str) -> Result<Option<LeaseInfo>, CloudE
 }
 
 fn lease_name(scope: &Scope) -> String {
-    Names::for_stack_name(&scope.stack).lease_parameter()
+    scope.lease_parameter()
 }
 
 /// The claim that serializes takeovers of one particular (expired) lease.

@@ -150,8 +150,9 @@ impl<'a> Builder<'a> {
         suffixes.sort_unstable();
         suffixes.dedup();
         if suffixes.len() != zones.len() {
-            return Err(GraphError::Invalid(
-                "network.zones: every zone must appear once; fix: list distinct zones".into(),
+            return Err(GraphError::unbuildable(
+                "network.zones: every zone must appear once",
+                "list distinct zones",
             ));
         }
         check_image(stack, image)?;
@@ -218,14 +219,16 @@ impl<'a> Builder<'a> {
         let public_cidrs = self.stack.public_subnet_cidrs();
         let private_cidrs = self.stack.private_subnet_cidrs();
         if public_cidrs.len() != self.zones.len() || private_cidrs.len() != self.zones.len() {
-            return Err(GraphError::Invalid(format!(
-                "network: {} zones but {} public and {} private subnet CIDRs; fix: give one \
-                 public and one private subnet per zone (or leave the subnets out to carve them \
-                 from `network.cidr`)",
-                self.zones.len(),
-                public_cidrs.len(),
-                private_cidrs.len()
-            )));
+            return Err(GraphError::unbuildable(
+                format!(
+                    "network: {} zones but {} public and {} private subnet CIDRs",
+                    self.zones.len(),
+                    public_cidrs.len(),
+                    private_cidrs.len()
+                ),
+                "give one public and one private subnet per zone (or leave the subnets out to \
+                 carve them from `network.cidr`)",
+            ));
         }
 
         let vpc = self
@@ -698,9 +701,9 @@ impl<'a> Builder<'a> {
     fn compute(&mut self, net: &Net) -> Result<(), GraphError> {
         let endpoints = marker_endpoints(self.stack);
         let first_web_type = self.stack.web.instance_types.first().ok_or_else(|| {
-            GraphError::Invalid(
-                "web.instance_types is empty; fix: list 3-6 instance types of one architecture"
-                    .into(),
+            GraphError::unbuildable(
+                "web.instance_types is empty",
+                "list 3-6 instance types of one architecture",
             )
         })?;
         let templates = [
@@ -757,7 +760,7 @@ impl<'a> Builder<'a> {
             .collect();
 
         let first_private = net.private.first().map(|(_, v)| v.clone()).ok_or_else(|| {
-            GraphError::Invalid("the network has no private subnet; fix: list at least 2".into())
+            GraphError::unbuildable("the network has no private subnet", "list at least 2")
         })?;
         let stable = self
             .res(ids::STABLE_INSTANCE, Kind::Instance)
@@ -901,11 +904,14 @@ fn check_user_data_size(id: &str, user_data: &Value) -> Result<(), GraphError> {
     };
     let size = literal + refs * REF_ALLOWANCE;
     if size > USER_DATA_LIMIT {
-        return Err(GraphError::Invalid(format!(
-            "{id}: the rendered user-data is about {size} bytes with its {refs} endpoint(s) \
-             filled in, over EC2's limit of {USER_DATA_LIMIT}; fix: remove entries from \
-             `moodle.config` (they are written into config.php inside the user-data)"
-        )));
+        return Err(GraphError::unbuildable(
+            format!(
+                "{id}: the rendered user-data is about {size} bytes with its {refs} endpoint(s) \
+                 filled in, over EC2's limit of {USER_DATA_LIMIT}"
+            ),
+            "remove entries from `moodle.config` (they are written into config.php inside the \
+             user-data)",
+        ));
     }
     Ok(())
 }
@@ -964,10 +970,10 @@ fn partition(region: &str) -> &'static str {
 /// names (when the instance type table knows it) must match its architecture.
 fn check_image(stack: &Stack, image: &Image) -> Result<(), GraphError> {
     if image.image_id.is_empty() || image.root_device_name.is_empty() {
-        return Err(GraphError::Invalid(format!(
-            "the AMI `{}` has no id or root device name; fix: set `ami.id` to an EBS-backed image",
-            image.image_id
-        )));
+        return Err(GraphError::unbuildable(
+            format!("the AMI `{}` has no id or root device name", image.image_id),
+            "set `ami.id` to an EBS-backed image",
+        ));
     }
     let types = stack
         .web
@@ -981,19 +987,22 @@ fn check_image(stack: &Stack, image: &Image) -> Result<(), GraphError> {
     for (field, t) in types {
         if let Some(info) = instance_types::lookup(t) {
             if info.arch.as_str() != image.architecture {
-                return Err(GraphError::Invalid(format!(
-                    "{field}: {t} is {} but the AMI {} is {}; fix: choose {} instance types or \
-                     an AMI of the types' architecture (`ami.ssm_parameter` .../{}/...)",
-                    info.arch,
-                    image.image_id,
-                    image.architecture,
-                    image.architecture,
-                    if info.arch.as_str() == "arm64" {
-                        "arm64"
-                    } else {
-                        "amd64"
-                    }
-                )));
+                return Err(GraphError::unbuildable(
+                    format!(
+                        "{field}: {t} is {} but the AMI {} is {}",
+                        info.arch, image.image_id, image.architecture
+                    ),
+                    format!(
+                        "choose {} instance types or an AMI of the types' architecture \
+                         (`ami.ssm_parameter` .../{}/...)",
+                        image.architecture,
+                        if info.arch.as_str() == "arm64" {
+                            "arm64"
+                        } else {
+                            "amd64"
+                        }
+                    ),
+                ));
             }
         }
     }

@@ -29,8 +29,35 @@ pub struct Image {
 pub enum GraphError {
     #[error(transparent)]
     Render(#[from] moodlestack_render::RenderError),
+    /// The graph is inconsistent: a bug in the builder.
     #[error("{0}")]
     Invalid(String),
+    /// The stack cannot be built as it is (checks the stack file's rules cannot make alone).
+    #[error("{problem}")]
+    Unbuildable { problem: String, fix: String },
+}
+
+impl GraphError {
+    fn unbuildable(problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        GraphError::Unbuildable {
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+impl moodlestack_model::Hint for GraphError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            GraphError::Render(_) => None,
+            GraphError::Invalid(_) => Some(
+                "this is a bug in moodlestack's graph builder: please report it with the stack \
+                 file"
+                    .into(),
+            ),
+            GraphError::Unbuildable { fix, .. } => Some(fix.clone()),
+        }
+    }
 }
 
 /// The desired resources of `stack`, in a deterministic order (creation order): by tier, then

@@ -20,6 +20,13 @@ pub struct Scope {
     pub region: String,
 }
 
+impl Scope {
+    /// The SSM parameter that holds the stack's apply lease (`/moodlestack/<stack>/lease`).
+    pub fn lease_parameter(&self) -> String {
+        format!("/moodlestack/{}/lease", self.stack)
+    }
+}
+
 /// Where a resource is, as seen by `poll`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Readiness {

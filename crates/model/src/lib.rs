@@ -25,7 +25,9 @@ pub use cloud::{
     identity_tags, BoxError, Cloud, CloudError, DeleteOptions, Hint, ImageInfo, LeaseInfo,
     Readiness, Scope, Want,
 };
-pub use kind::{spec, Compare, DeletePolicy, DeleteRisk, FieldSpec, Kind, KindSpec, OnChange};
+pub use kind::{
+    spec, Compare, DeletePolicy, DeleteRisk, FieldSpec, Kind, KindSpec, OnChange, PhysicalId,
+};
 pub use order::{topo, OrderError};
 pub use resource::{Lifecycle, Observed, ObservedId, Resource, ResourceId, TAG_ID, TAG_STACK};
 pub use value::{Fields, Ref, Segment, Value};

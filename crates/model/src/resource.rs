@@ -173,7 +173,10 @@ impl PartialEq<ResourceId> for ObservedId {
 }
 impl PartialEq<&str> for ObservedId {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        match self {
+            ObservedId::Tagged(id) => id.as_str() == *other,
+            ObservedId::Untagged(p) => other.strip_prefix(UNTAGGED_PREFIX).is_some_and(|o| o == p),
+        }
     }
 }
 

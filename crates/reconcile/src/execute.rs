@@ -19,8 +19,8 @@
 use crate::plan::{Action, Plan};
 use futures::stream::{FuturesUnordered, StreamExt};
 use moodlestack_model::{
-    spec, Cloud, CloudError, DeleteOptions, Kind, Lifecycle, Observed, Readiness, Ref, Resource,
-    ResourceId, Scope, Value, Want,
+    spec, Cloud, CloudError, DeleteOptions, Hint, Kind, Lifecycle, Observed, Readiness, Ref,
+    Resource, ResourceId, Scope, Value, Want,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
@@ -49,12 +49,11 @@ impl Backoff {
 pub enum Event {
     /// The executor took the lease.
     LeaseTaken { owner: String, expires_at: u64 },
-    /// Work on a resource starts: `what` is `create`, `update`, `delete`, `replace: delete old`,
-    /// `replace: create new`, or `read` (refreshing an unchanged resource's attributes).
+    /// Work on a resource starts.
     Started {
         id: ResourceId,
         kind: Kind,
-        what: &'static str,
+        step: Step,
     },
     /// Still waiting for the resource (its status word), `elapsed` since it started.
     Waiting {
@@ -72,13 +71,13 @@ pub enum Event {
     Finished {
         id: ResourceId,
         kind: Kind,
-        what: &'static str,
+        step: Step,
         elapsed: Duration,
     },
     Failed {
         id: ResourceId,
         kind: Kind,
-        what: &'static str,
+        step: Step,
         error: String,
         elapsed: Duration,
     },
@@ -204,12 +203,150 @@ pub enum ExecError {
     /// The lease is held by someone else (the message names the holder), or could not be taken.
     #[error("cannot take the stack's lease: {0}")]
     Lease(CloudError),
-    /// The plan or destroy would lose data without `--allow-data-loss`.
-    #[error("{0}")]
-    Refused(String),
-    /// The stack changed between planning and taking the lease (another apply ran).
-    #[error("{0}")]
-    Stale(String),
+    /// The plan (or destroy) would lose data without `--allow-data-loss`: one line per refused
+    /// change.
+    #[error("{}:{}", if *.destroy { "refusing to destroy data without --allow-data-loss" } else { "refusing to apply a plan that would lose data" }, bullets(.refused))]
+    DataLoss { destroy: bool, refused: Vec<String> },
+    /// The stack changed between planning (or listing) and taking the lease: one line per
+    /// resource that changed.
+    #[error("the stack changed since {}:{}", .since, bullets(.changes))]
+    Stale { since: Since, changes: Vec<String> },
+    /// Observing the stack again (once the lease is held) failed.
+    #[error("cannot observe the stack again: {0}")]
+    Observe(CloudError),
+    /// Diffing the stack again failed.
+    #[error("cannot diff the stack again: {0}")]
+    Diff(#[from] crate::diff::DiffError),
+    /// A change of a saved plan lacks what its action needs (an edited or corrupt plan file).
+    #[error("the plan's change for {id} ({action:?}) lacks its desired or current resource")]
+    MalformedPlan { id: ResourceId, action: Action },
+}
+
+/// What a stale plan or listing was made from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Since {
+    /// `apply <stack.yaml>`: the plan shown a moment ago.
+    Plan,
+    /// `apply plan.json`: the saved plan.
+    SavedPlan,
+    /// `destroy`: the listing shown.
+    Listing,
+}
+
+impl std::fmt::Display for Since {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Since::Plan => "the plan was made (did another apply run?)",
+            Since::SavedPlan => "this plan was made",
+            Since::Listing => "it was listed (did an apply run?)",
+        })
+    }
+}
+
+fn bullets(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("\n  - {l}")).collect()
+}
+
+impl Hint for ExecError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ExecError::Lease(e) | ExecError::Observe(e) => e.hint(),
+            ExecError::DataLoss { destroy: false, .. } => {
+                Some("run again with --allow-data-loss if losing this data is intended".into())
+            }
+            ExecError::DataLoss { destroy: true, .. } => Some(
+                "run again with --allow-data-loss if losing this data is intended (the database \
+                 still takes a final snapshot unless --skip-final-snapshot)"
+                    .into(),
+            ),
+            ExecError::Stale { since, .. } => Some(
+                match since {
+                    Since::Plan => "run apply again and review the new plan",
+                    Since::SavedPlan => {
+                        "make a new plan (moodlestack plan --out FILE, or run apply with the \
+                         stack file) and review it"
+                    }
+                    Since::Listing => "run destroy again and review the new listing",
+                }
+                .into(),
+            ),
+            ExecError::Diff(e) => e.hint(),
+            ExecError::MalformedPlan { .. } => {
+                Some("make the plan again with `moodlestack plan <stack> --out FILE`".into())
+            }
+        }
+    }
+}
+
+/// Why one step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A call to the cloud failed (after the retries it allows).
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    /// Waiting for the resource failed.
+    #[error("while waiting: {0}")]
+    Waiting(CloudError),
+    /// The resource did not reach the state waited for in time.
+    #[error(
+        "{physical_id} did not become {} within {} (last status: {last_status}); it may still \
+         get there",
+        if *.want == Want::Ready { "ready" } else { "gone" },
+        fmt_elapsed(*.after)
+    )]
+    Timeout {
+        physical_id: String,
+        want: Want,
+        after: Duration,
+        last_status: String,
+    },
+    /// The resource reached a state it will not leave by itself.
+    #[error("{physical_id} reached state `{status}`, which it will not leave by itself")]
+    EndState { physical_id: String, status: String },
+    /// The resource vanished while being waited for.
+    #[error("{physical_id} disappeared while waiting for it to become ready")]
+    Disappeared { physical_id: String },
+    /// A field references attributes no resource has yet.
+    #[error(
+        "field `{field}` cannot be resolved: {} unknown (the referenced resource has no such \
+         attribute yet)",
+        if .refs.is_empty() { "a value is".to_string() } else { .refs.join(", ") }
+    )]
+    Unresolved { field: String, refs: Vec<String> },
+}
+
+impl Hint for StepError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            StepError::Cloud(e) | StepError::Waiting(e) => e.hint(),
+            StepError::Timeout { .. } => {
+                Some("check it in the AWS console, then run the same command again".into())
+            }
+            StepError::EndState { .. } => Some(
+                "look at the resource's events in the AWS console; delete it by hand if it \
+                 cannot recover, then run again"
+                    .into(),
+            ),
+            StepError::Disappeared { .. } => Some(
+                "something else deleted it (another apply, a person, AWS): run the same command \
+                 again"
+                    .into(),
+            ),
+            StepError::Unresolved { .. } => Some(
+                "run the same command again once the referenced resource exists; if it \
+                 repeats, please report it"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// An error with its hint, as one line for reports and progress.
+fn with_hint(e: &(impl std::fmt::Display + Hint)) -> String {
+    match e.hint() {
+        Some(h) => format!("{e}; fix: {h}"),
+        None => e.to_string(),
+    }
 }
 
 /// What became of one resource.
@@ -356,21 +493,26 @@ impl std::fmt::Display for Report {
 // ---------------------------------------------------------------------------------------------
 // The graph of steps.
 
+/// One step of the executor's graph: what it does to one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
+pub enum Step {
     /// Read an unchanged resource's attributes (waiting if it is still being created).
     Refresh,
+    /// Create a resource.
     Create,
+    /// Update a resource in place.
     Update,
+    /// Delete a resource.
     Delete,
-    /// Replace, phase 1.
+    /// Replace, phase 1: delete the old resource.
     DeleteOld,
-    /// Replace, phase 2.
+    /// Replace, phase 2: create the new one.
     CreateNew,
 }
 
 impl Step {
-    fn what(self) -> &'static str {
+    /// What the step does, as progress lines say it (`replace: delete old`).
+    pub fn verb(self) -> &'static str {
         match self {
             Step::Refresh => "read",
             Step::Create => "create",
@@ -380,8 +522,99 @@ impl Step {
             Step::CreateNew => "replace: create new",
         }
     }
+    /// While it runs (`creating`).
+    pub fn doing(self) -> &'static str {
+        match self {
+            Step::Refresh => "reading",
+            Step::Create | Step::CreateNew => "creating",
+            Step::Update => "updating",
+            Step::Delete | Step::DeleteOld => "deleting",
+        }
+    }
+    /// When it is done (`old one deleted`).
+    pub fn done(self) -> &'static str {
+        match self {
+            Step::Refresh => "read",
+            Step::Create => "created",
+            Step::Update => "updated",
+            Step::Delete => "deleted",
+            Step::DeleteOld => "old one deleted",
+            Step::CreateNew => "replaced",
+        }
+    }
+    /// Only reads (nothing to show the user).
+    pub fn is_read(self) -> bool {
+        self == Step::Refresh
+    }
+    /// Finishing it finishes a change of the plan (a replace finishes with its second step).
+    pub fn ends_a_change(self) -> bool {
+        !matches!(self, Step::Refresh | Step::DeleteOld)
+    }
     fn is_delete(self) -> bool {
         matches!(self, Step::Delete | Step::DeleteOld)
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.verb())
+    }
+}
+
+/// What a step works on: the payload each kind of step needs, and nothing it does not.
+enum Work {
+    Refresh {
+        current: Observed,
+    },
+    Create {
+        desired: Resource,
+    },
+    Update {
+        desired: Resource,
+        current: Observed,
+        changed: Vec<String>,
+    },
+    Delete {
+        current: Observed,
+    },
+    /// The old copy of a replaced resource; `desired` is what replaces it.
+    DeleteOld {
+        desired: Resource,
+        current: Observed,
+    },
+    CreateNew {
+        desired: Resource,
+    },
+}
+
+impl Work {
+    fn step(&self) -> Step {
+        match self {
+            Work::Refresh { .. } => Step::Refresh,
+            Work::Create { .. } => Step::Create,
+            Work::Update { .. } => Step::Update,
+            Work::Delete { .. } => Step::Delete,
+            Work::DeleteOld { .. } => Step::DeleteOld,
+            Work::CreateNew { .. } => Step::CreateNew,
+        }
+    }
+    fn desired(&self) -> Option<&Resource> {
+        match self {
+            Work::Create { desired }
+            | Work::Update { desired, .. }
+            | Work::DeleteOld { desired, .. }
+            | Work::CreateNew { desired } => Some(desired),
+            Work::Refresh { .. } | Work::Delete { .. } => None,
+        }
+    }
+    fn current(&self) -> Option<&Observed> {
+        match self {
+            Work::Refresh { current }
+            | Work::Update { current, .. }
+            | Work::Delete { current }
+            | Work::DeleteOld { current, .. } => Some(current),
+            Work::Create { .. } | Work::CreateNew { .. } => None,
+        }
     }
 }
 
@@ -391,10 +624,21 @@ struct Node {
     step: Step,
     id: ResourceId,
     kind: Kind,
-    desired: Option<Resource>,
-    current: Option<Observed>,
-    changed: Vec<String>,
+    work: Work,
     deps: BTreeSet<usize>,
+}
+
+impl Node {
+    fn new(entry: usize, id: ResourceId, kind: Kind, work: Work) -> Self {
+        Node {
+            entry,
+            step: work.step(),
+            id,
+            kind,
+            work,
+            deps: BTreeSet::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -437,7 +681,7 @@ fn uses(user: &Node, used: &Node, declared: &HashMap<&ResourceId, BTreeSet<Resou
     if declared.get(&user.id).is_some_and(|d| d.contains(&used.id)) {
         return true;
     }
-    match (&user.current, &used.current) {
+    match (user.work.current(), used.work.current()) {
         (Some(u), Some(x)) => {
             // Names of `used`, except those that also name `user` itself (an RDS subnet group
             // and an instance may share a name).
@@ -545,7 +789,7 @@ impl Ctx<'_> {
         current: &Observed,
         want: Want,
         started: Instant,
-    ) -> Result<Option<Observed>, String> {
+    ) -> Result<Option<Observed>, StepError> {
         let timeout = spec(current.kind).ready_timeout;
         let deadline = Instant::now() + timeout;
         let mut delay = self.opts.poll.initial;
@@ -556,21 +800,20 @@ impl Ctx<'_> {
                     self.cloud.poll(self.scope, current, want)
                 })
                 .await
-                .map_err(|e| format!("while waiting: {e}"))?;
+                .map_err(StepError::Waiting)?;
             match (r, want) {
                 (Readiness::Ready(o), Want::Ready) => return Ok(Some(o)),
                 (Readiness::Gone, Want::Gone) => return Ok(None),
                 (Readiness::Gone, Want::Ready) => {
-                    return Err(format!(
-                        "{} disappeared while waiting for it to become ready",
-                        current.physical_id
-                    ))
+                    return Err(StepError::Disappeared {
+                        physical_id: current.physical_id.clone(),
+                    })
                 }
-                (Readiness::Failed(s), _) => {
-                    return Err(format!(
-                        "{} reached state `{s}`, which it will not leave by itself",
-                        current.physical_id
-                    ))
+                (Readiness::Failed(status), _) => {
+                    return Err(StepError::EndState {
+                        physical_id: current.physical_id.clone(),
+                        status,
+                    })
                 }
                 (Readiness::Pending(s), _) => {
                     if s != last {
@@ -595,14 +838,16 @@ impl Ctx<'_> {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(format!(
-                    "{} did not become {} within {} (last status: {}); it may still get there: \
-                     check it in the AWS console, then run again",
-                    current.physical_id,
-                    if want == Want::Ready { "ready" } else { "gone" },
-                    fmt_elapsed(timeout),
-                    if last.is_empty() { "unknown" } else { &last }
-                ));
+                return Err(StepError::Timeout {
+                    physical_id: current.physical_id.clone(),
+                    want,
+                    after: timeout,
+                    last_status: if last.is_empty() {
+                        "unknown".into()
+                    } else {
+                        last
+                    },
+                });
             }
             tokio::time::sleep(delay.min(deadline - now)).await;
             delay = self.opts.poll.next(delay);
@@ -621,7 +866,7 @@ impl Ctx<'_> {
         }
     }
 
-    async fn delete(&self, current: &Observed, started: Instant) -> Result<(), String> {
+    async fn delete(&self, current: &Observed, started: Instant) -> Result<(), StepError> {
         // Already being deleted (an interrupted earlier run): asking again would only be refused
         // with "invalid state"; wait for it to go.
         if current.lifecycle == Lifecycle::Deleting {
@@ -639,12 +884,12 @@ impl Ctx<'_> {
             Ok(()) => {}
             // Already gone (a previous run deleted it): nothing to wait for.
             Err(CloudError::NotFound(_)) => return Ok(()),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
         self.wait(current, Want::Gone, started).await.map(|_| ())
     }
 
-    fn resolve(&self, d: &Resource, attrs: &Attrs) -> Result<moodlestack_model::Fields, String> {
+    fn resolve(&self, d: &Resource, attrs: &Attrs) -> Result<moodlestack_model::Fields, StepError> {
         let lookup = |r: &Ref| attrs.get(&r.resource).and_then(|a| a.get(&r.attr)).cloned();
         let mut out = moodlestack_model::Fields::new();
         for (k, v) in &d.fields {
@@ -656,51 +901,41 @@ impl Ctx<'_> {
                     .filter(|r| lookup(r).is_none())
                     .map(|r| r.to_string())
                     .collect();
-                return Err(format!(
-                    "field `{k}` cannot be resolved: {} unknown (the referenced resource has no \
-                     such attribute yet)",
-                    if missing.is_empty() {
-                        "a value is".to_string()
-                    } else {
-                        missing.join(", ")
-                    }
-                ));
+                return Err(StepError::Unresolved {
+                    field: k.clone(),
+                    refs: missing,
+                });
             }
             out.insert(k.clone(), rv);
         }
         Ok(out)
     }
 
-    async fn run(&self, node: &Node, attrs: Attrs) -> Result<Option<Observed>, String> {
+    async fn run(&self, node: &Node, attrs: Attrs) -> Result<Option<Observed>, StepError> {
         let started = Instant::now();
-        match node.step {
-            Step::Refresh => {
-                let current = node.current.as_ref().expect("refresh has current");
-                self.wait(current, Want::Ready, started).await
-            }
-            Step::Create | Step::CreateNew => {
-                let d = node.desired.as_ref().expect("create has desired");
+        match &node.work {
+            Work::Refresh { current } => self.wait(current, Want::Ready, started).await,
+            Work::Create { desired: d } | Work::CreateNew { desired: d } => {
                 let fields = self.resolve(d, &attrs)?;
                 let created = self
                     .retry(&d.id, || {
                         self.cloud.create(self.scope, &d.id, d.kind, &fields)
                     })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 let ready = self.wait(&created, Want::Ready, started).await?;
                 Ok(Some(merge(created, ready)))
             }
-            Step::Update => {
-                let d = node.desired.as_ref().expect("update has desired");
-                let current = node.current.as_ref().expect("update has current");
+            Work::Update {
+                desired: d,
+                current,
+                changed,
+            } => {
                 let fields = self.resolve(d, &attrs)?;
                 let updated = self
                     .retry(&d.id, || {
-                        self.cloud
-                            .update(self.scope, current, &fields, &node.changed)
+                        self.cloud.update(self.scope, current, &fields, changed)
                     })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 let ready = self.wait(&updated, Want::Ready, started).await?;
                 let mut out = merge(updated, ready);
                 // Attributes the update did not report stay as they were.
@@ -709,8 +944,7 @@ impl Ctx<'_> {
                 }
                 Ok(Some(out))
             }
-            Step::Delete | Step::DeleteOld => {
-                let current = node.current.as_ref().expect("delete has current");
+            Work::Delete { current } | Work::DeleteOld { current, .. } => {
                 self.delete(current, started).await.map(|_| None)
             }
         }
@@ -808,7 +1042,7 @@ async fn run_graph(
             ctx.event(Event::Started {
                 id: node.id.clone(),
                 kind: node.kind,
-                what: node.step.what(),
+                step: node.step,
             });
             let snapshot = attrs.clone();
             running.push(async move {
@@ -831,7 +1065,7 @@ async fn run_graph(
                         } else if node.step.is_delete() {
                             attrs.remove(&node.id);
                         }
-                        ctx.event(Event::Finished { id: node.id.clone(), kind: node.kind, what: node.step.what(), elapsed });
+                        ctx.event(Event::Finished { id: node.id.clone(), kind: node.kind, step: node.step, elapsed });
                         for &j in &dependents[i] {
                             missing[j] -= 1;
                             if missing[j] == 0 && state[j] == State::Waiting {
@@ -840,7 +1074,8 @@ async fn run_graph(
                         }
                     }
                     Err(error) => {
-                        ctx.event(Event::Failed { id: node.id.clone(), kind: node.kind, what: node.step.what(), error: error.clone(), elapsed });
+                        let error = with_hint(&error);
+                        ctx.event(Event::Failed { id: node.id.clone(), kind: node.kind, step: node.step, error: error.clone(), elapsed });
                         state[i] = State::Failed(error);
                         // Skip everything downstream.
                         let mut queue: std::collections::VecDeque<(usize, usize)> = dependents[i].iter().map(|&j| (j, i)).collect();
@@ -898,7 +1133,7 @@ async fn run_graph(
         let e = &mut entries[k];
         let failed = steps.iter().find_map(|(step, s)| match s {
             State::Failed(err) => Some(if e.action == Action::Replace {
-                format!("{}: {err}", step.what())
+                format!("{step}: {err}")
             } else {
                 err.clone()
             }),
@@ -1023,49 +1258,45 @@ impl Recheck<'_> {
             .cloud
             .observe(ctx.scope, &desired)
             .await
-            .map_err(|e| ExecError::Stale(format!("cannot observe the stack again: {e}")))?;
-        let result =
-            match self {
-                Recheck::Plan(plan) if ctx.opts.verify == Verify::SameObservation => {
-                    check_saved_plan(plan, &fresh)
+            .map_err(ExecError::Observe)?;
+        match self {
+            Recheck::Plan(plan) if ctx.opts.verify == Verify::SameObservation => {
+                check_saved_plan(plan, &fresh)
+            }
+            Recheck::Plan(plan) => {
+                let again = crate::diff::plan(ctx.scope, &desired, &fresh)?;
+                if signature(plan) == signature(&again) {
+                    Ok(())
+                } else {
+                    Err(ExecError::Stale {
+                        since: Since::Plan,
+                        changes: what_changed(
+                            plan.changes.iter().filter_map(|c| c.current.as_ref()),
+                            &fresh,
+                        ),
+                    })
                 }
-                Recheck::Plan(plan) => {
-                    let again = crate::diff::plan(ctx.scope, &desired, &fresh).map_err(|e| {
-                        ExecError::Stale(format!("cannot diff the stack again: {e}"))
-                    })?;
-                    if signature(plan) == signature(&again) {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                        "the stack changed since the plan was made (did another apply run?):\n  \
-                         - {}\n  fix: run apply again and review the new plan",
-                        what_changed(plan.changes.iter().filter_map(|c| c.current.as_ref()), &fresh)
-                            .join("\n  - ")
-                    ))
-                    }
+            }
+            Recheck::Observed(before, _) => {
+                let known: HashSet<(Kind, &str)> = before
+                    .iter()
+                    .map(|o| (o.kind, o.physical_id.as_str()))
+                    .collect();
+                let appeared: Vec<String> = fresh
+                    .iter()
+                    .filter(|o| !known.contains(&(o.kind, o.physical_id.as_str())))
+                    .map(|o| format!("{} ({}, {}) appeared", o.id, o.kind, o.physical_id))
+                    .collect();
+                if appeared.is_empty() {
+                    Ok(())
+                } else {
+                    Err(ExecError::Stale {
+                        since: Since::Listing,
+                        changes: appeared,
+                    })
                 }
-                Recheck::Observed(before, _) => {
-                    let known: HashSet<(Kind, &str)> = before
-                        .iter()
-                        .map(|o| (o.kind, o.physical_id.as_str()))
-                        .collect();
-                    let appeared: Vec<String> = fresh
-                        .iter()
-                        .filter(|o| !known.contains(&(o.kind, o.physical_id.as_str())))
-                        .map(|o| format!("{} ({}, {}) appeared", o.id, o.kind, o.physical_id))
-                        .collect();
-                    if appeared.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                        "the stack changed since it was listed (did an apply run?):\n  - {}\n  \
-                         fix: run destroy again and review the new listing",
-                        appeared.join("\n  - ")
-                    ))
-                    }
-                }
-            };
-        result.map_err(ExecError::Stale)
+            }
+        }
     }
 }
 
@@ -1098,26 +1329,6 @@ fn signature(plan: &Plan) -> Signature {
     v
 }
 
-/// Refusals for a plan that would lose data without `allow_data_loss`.
-fn data_loss_refusals(plan: &Plan) -> Vec<String> {
-    plan.changes
-        .iter()
-        .filter(|c| spec(c.kind).stateful && matches!(c.action, Action::Delete | Action::Replace))
-        .map(|c| {
-            format!(
-                "{} ({}): {} would lose its data",
-                c.id,
-                spec(c.kind).aws_type,
-                if c.action == Action::Delete {
-                    "delete"
-                } else {
-                    "replace"
-                }
-            )
-        })
-        .collect()
-}
-
 /// Executes `plan`: takes the lease (only when there are changes), runs every change in
 /// dependency order with bounded parallelism, releases the lease. Err only when nothing was
 /// attempted (lease held, data loss refused); failures of single changes are in the [`Report`].
@@ -1128,15 +1339,11 @@ pub async fn apply(
     opts: &Options,
 ) -> Result<Report, ExecError> {
     let ctx = Ctx { cloud, scope, opts };
-    if !opts.allow_data_loss {
-        let refused = data_loss_refusals(plan);
-        if !refused.is_empty() {
-            return Err(ExecError::Refused(format!(
-                "refusing to apply a plan that would lose data:\n  - {}\n  fix: run again with \
-                 --allow-data-loss if losing this data is intended",
-                refused.join("\n  - ")
-            )));
-        }
+    if let Err(guard) = crate::diff::guard(plan, opts.allow_data_loss) {
+        return Err(ExecError::DataLoss {
+            destroy: false,
+            refused: guard.refused,
+        });
     }
 
     // Entries and steps.
@@ -1159,54 +1366,66 @@ pub async fn apply(
                 reason: String::new(),
             },
         });
-        let mut push = |step: Step| {
-            nodes.push(Node {
-                entry,
-                step,
-                id: c.id.clone(),
-                kind: c.kind,
-                desired: c.desired.clone(),
-                current: c.current.clone(),
-                changed: c
-                    .fields
-                    .iter()
-                    .filter(|f| !f.forces_replacement)
-                    .map(|f| f.field.clone())
-                    .collect(),
-                deps: BTreeSet::new(),
-            });
+        let malformed = || ExecError::MalformedPlan {
+            id: c.id.clone(),
+            action: c.action,
+        };
+        let desired = || c.desired.clone().ok_or_else(malformed);
+        let current = || c.current.clone().ok_or_else(malformed);
+        let mut push = |work: Work| {
+            nodes.push(Node::new(entry, c.id.clone(), c.kind, work));
             nodes.len() - 1
         };
         match c.action {
             Action::NoOp => {
-                if c.current.is_some() {
-                    let i = push(Step::Refresh);
+                if let Some(current) = &c.current {
+                    let i = push(Work::Refresh {
+                        current: current.clone(),
+                    });
                     create_step.insert(c.id.clone(), i);
                 }
             }
             Action::Create => {
-                let i = push(Step::Create);
+                let i = push(Work::Create {
+                    desired: desired()?,
+                });
                 create_step.insert(c.id.clone(), i);
             }
             Action::Update => {
-                let i = push(Step::Update);
+                let i = push(Work::Update {
+                    desired: desired()?,
+                    current: current()?,
+                    changed: c
+                        .fields
+                        .iter()
+                        .filter(|f| !f.forces_replacement)
+                        .map(|f| f.field.clone())
+                        .collect(),
+                });
                 create_step.insert(c.id.clone(), i);
             }
             Action::Replace => {
-                let old = push(Step::DeleteOld);
-                let new = push(Step::CreateNew);
+                let old = push(Work::DeleteOld {
+                    desired: desired()?,
+                    current: current()?,
+                });
+                let new = push(Work::CreateNew {
+                    desired: desired()?,
+                });
                 nodes[new].deps.insert(old);
                 create_step.insert(c.id.clone(), new);
             }
             Action::Delete => {
-                push(Step::Delete);
+                push(Work::Delete {
+                    current: current()?,
+                });
             }
         }
     }
     // Create-phase edges: after the create-phase steps of every dependency.
     for node in nodes.iter_mut() {
         if matches!(node.step, Step::Create | Step::Update | Step::CreateNew) {
-            if let Some(d) = &node.desired {
+            if let Some(d) = node.work.desired() {
                 for dep in d.deps() {
                     if let Some(&j) = create_step.get(&dep) {
                         node.deps.insert(j);
@@ -1233,8 +1452,8 @@ pub async fn apply(
             continue;
         }
         let deps = nodes[x]
-            .desired
-            .as_ref()
+            .work
+            .desired()
             .map(Resource::deps)
             .unwrap_or_default();
         for dep in deps {
@@ -1253,8 +1472,8 @@ pub async fn apply(
     let mut needed: HashSet<usize> = HashSet::new();
     for n in nodes.iter().filter(|n| n.step != Step::Refresh) {
         let refs: Vec<Ref> = n
-            .desired
-            .as_ref()
+            .work
+            .desired()
             .map(|d| {
                 d.fields
                     .values()
@@ -1267,7 +1486,7 @@ pub async fn apply(
             if dep.step != Step::Refresh {
                 continue;
             }
-            let Some(current) = &dep.current else {
+            let Some(current) = dep.work.current() else {
                 continue;
             };
             let missing_attr = refs
@@ -1386,12 +1605,10 @@ pub async fn destroy(
     let ctx = Ctx { cloud, scope, opts };
     let refused = destroy_refusals(observed, opts);
     if !refused.is_empty() {
-        return Err(ExecError::Refused(format!(
-            "refusing to destroy data without --allow-data-loss:\n  - {}\n  fix: run again with \
-             --allow-data-loss (the database still takes a final snapshot unless \
-             --skip-final-snapshot)",
-            refused.join("\n  - ")
-        )));
+        return Err(ExecError::DataLoss {
+            destroy: true,
+            refused,
+        });
     }
     if observed.is_empty() {
         return Ok(Report::default());
@@ -1407,16 +1624,12 @@ pub async fn destroy(
                 reason: String::new(),
             },
         });
-        nodes.push(Node {
-            entry: entries.len() - 1,
-            step: Step::Delete,
-            id: o.id.to_resource_id(),
-            kind: o.kind,
-            desired: None,
-            current: Some(o.clone()),
-            changed: Vec::new(),
-            deps: BTreeSet::new(),
-        });
+        nodes.push(Node::new(
+            entries.len() - 1,
+            o.id.to_resource_id(),
+            o.kind,
+            Work::Delete { current: o.clone() },
+        ));
     }
     let declared: HashMap<&ResourceId, BTreeSet<ResourceId>> = desired
         .iter()
@@ -1435,12 +1648,12 @@ pub async fn read_back(
     cloud: &dyn Cloud,
     scope: &Scope,
     desired: &[Resource],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ExecError> {
     let observed = cloud
         .observe(scope, desired)
         .await
-        .map_err(|e| format!("observe: {e}"))?;
-    let plan = crate::diff::plan(scope, desired, &observed).map_err(|e| e.to_string())?;
+        .map_err(ExecError::Observe)?;
+    let plan = crate::diff::plan(scope, desired, &observed)?;
     let mut out = Vec::new();
     // Fields whose desired value is unknown only follow from another resource's mismatch (a
     // reference to a resource that would be replaced): counted, not listed.
@@ -1483,19 +1696,17 @@ pub async fn read_back(
 
 /// Before applying a saved plan: refuses when the stack's resources changed since the plan was
 /// made (the digest of a fresh observation differs), naming what changed.
-pub fn check_saved_plan(plan: &Plan, observed: &[Observed]) -> Result<(), String> {
+pub fn check_saved_plan(plan: &Plan, observed: &[Observed]) -> Result<(), ExecError> {
     if crate::diff::observed_digest(observed) == plan.observed_digest {
         return Ok(());
     }
-    let lines = what_changed(
-        plan.changes.iter().filter_map(|c| c.current.as_ref()),
-        observed,
-    );
-    Err(format!(
-        "the stack changed since this plan was made:\n  - {}\n  fix: make a new plan \
-         (moodlestack plan --out FILE, or run apply with the stack file) and review it",
-        lines.join("\n  - ")
-    ))
+    Err(ExecError::Stale {
+        since: Since::SavedPlan,
+        changes: what_changed(
+            plan.changes.iter().filter_map(|c| c.current.as_ref()),
+            observed,
+        ),
+    })
 }
 
 /// The logical id, or `(untagged)` for resources AWS cannot tag (their id repeats the physical).

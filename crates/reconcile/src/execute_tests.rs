@@ -691,7 +691,7 @@ async fn data_loss_is_refused_without_the_flag() {
     let err = apply(&fake, &scope(), &plan, &opts()).await.unwrap_err();
     assert!(
         err.to_string()
-            .contains("files.fs (AWS::EFS::FileSystem): delete would lose its data"),
+            .contains("files.fs (AWS::EFS::FileSystem, fs-00000000000000002): delete: the stack no longer declares it"),
         "{err}"
     );
     assert_eq!(fake.mutating_calls(), calls);
@@ -979,7 +979,7 @@ async fn a_saved_plan_is_refused_after_drift() {
     // Someone changes the security group rules by hand.
     fake.drift("sg.web", "ingress", Value::List(vec![]));
     let observed = fake.observe(&scope(), &changed).await.unwrap();
-    let err = check_saved_plan(&saved, &observed).unwrap_err();
+    let err = check_saved_plan(&saved, &observed).unwrap_err().to_string();
     assert!(err.contains("sg.web") && err.contains("ingress"), "{err}");
     // A resource that appeared.
     let fake2 = fake.clone();
@@ -995,7 +995,7 @@ async fn a_saved_plan_is_refused_after_drift() {
         )]),
     );
     let observed = fake.observe(&scope(), &changed).await.unwrap();
-    let err = check_saved_plan(&saved, &observed).unwrap_err();
+    let err = check_saved_plan(&saved, &observed).unwrap_err().to_string();
     assert!(err.contains("vpc-new"), "{err}");
 }
 
@@ -1140,7 +1140,7 @@ async fn a_stale_plan_is_refused_once_the_lease_is_held() {
         ..opts()
     };
     let err = apply(&fake, &scope(), &second, &o).await.unwrap_err();
-    assert!(matches!(err, ExecError::Stale(_)), "{err}");
+    assert!(matches!(err, ExecError::Stale { .. }), "{err}");
     let msg = err.to_string();
     assert!(
         msg.contains("net.vpc (vpc, vpc-") && msg.contains("appeared"),

@@ -17,8 +17,9 @@
 
 use async_trait::async_trait;
 use moodlestack_model::{
-    spec, Cloud, CloudError, DeleteOptions, Fields, ImageInfo, Kind, LeaseInfo, Lifecycle,
-    Observed, ObservedId, Readiness, Resource, ResourceId, Scope, Value, Want, TAG_ID, TAG_STACK,
+    spec, Cloud, CloudError, DeleteOptions, DeletePolicy, Fields, ImageInfo, Kind, KindSpec,
+    LeaseInfo, Lifecycle, Observed, ObservedId, PhysicalId, Readiness, Resource, ResourceId, Scope,
+    Value, Want, TAG_ID, TAG_STACK,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -335,7 +336,7 @@ impl FakeCloud {
             attrs.extend(r.ready_attrs.clone());
         }
         Observed {
-            id: r.id.clone().into(),
+            id: ObservedId::from(r.id.as_str()),
             kind: r.kind,
             physical_id: r.physical_id.clone(),
             fields: r.fields.clone(),
@@ -422,42 +423,82 @@ fn tag<'a>(fields: &'a Fields, key: &str) -> Option<&'a str> {
 
 /// The field that holds a kind's unique name, if its API keys it by name.
 fn name_field(kind: Kind) -> Option<&'static str> {
-    use Kind::*;
-    Some(match kind {
-        IamRole => "role_name",
-        InstanceProfile
-        | Secret
-        | DbSubnetGroup
-        | DbParameterGroup
-        | DbClusterParameterGroup
-        | CacheSubnetGroup
-        | LaunchTemplate
-        | LoadBalancer
-        | TargetGroup
-        | AutoScalingGroup => "name",
-        DbCluster | DbInstance => "identifier",
-        CacheReplicationGroup => "replication_group_id",
-        EfsFileSystem => "creation_token",
-        _ => return None,
-    })
+    spec(kind).name_field
 }
 
-fn prefix(kind: Kind) -> &'static str {
-    use Kind::*;
-    match kind {
-        Vpc => "vpc",
-        InternetGateway => "igw",
-        Subnet => "subnet",
-        ElasticIp => "eipalloc",
-        NatGateway => "nat",
-        RouteTable => "rtb",
-        SecurityGroup => "sg",
-        EfsFileSystem => "fs",
-        EfsMountTarget => "fsmt",
-        LaunchTemplate => "lt",
-        Instance => "i",
-        _ => "x",
+/// The physical id and attributes AWS would give a new resource of `kind`, simulated from its
+/// descriptor alone: (physical id, attributes known at once, attributes known once ready).
+/// Endpoints, DNS names and ports of endpoints appear only once the resource is ready; a member
+/// of another resource (an Aurora instance) reports no credentials of its own.
+#[allow(clippy::type_complexity)]
+fn simulated_attrs(
+    s: &KindSpec,
+    fields: &Fields,
+    name: Option<&str>,
+    n: u64,
+    region: &str,
+) -> (
+    String,
+    Vec<(&'static str, String)>,
+    Vec<(&'static str, String)>,
+) {
+    // `AWS::RDS::DBInstance` -> `rds`.
+    let service = s
+        .aws_type
+        .split("::")
+        .nth(1)
+        .unwrap_or("fake")
+        .to_ascii_lowercase();
+    let generated = match s.physical_id {
+        PhysicalId::Generated(prefix) => format!("{prefix}-{n:017x}"),
+        _ => format!("{}-{n}", s.name),
+    };
+    let name = name.map_or_else(|| generated.clone(), str::to_string);
+    let arn = format!("arn:aws:{service}:{region}:{ACCOUNT}:{}/{name}-{n}", s.name);
+    let physical = match s.physical_id {
+        PhysicalId::Generated(_) => generated,
+        PhysicalId::Name => name.clone(),
+        PhysicalId::Arn => arn.clone(),
+    };
+    let member = match s.on_delete {
+        DeletePolicy::FinalSnapshot { member_of: Some(f) } => {
+            fields.get(f).is_some_and(|v| *v != Value::Null)
+        }
+        _ => false,
+    };
+    let has_endpoint = s.attrs.iter().any(|a| a.ends_with("endpoint"));
+    let (mut now, mut ready) = (Vec::new(), Vec::new());
+    for &attr in s.attrs {
+        let host = |label: &str| format!("{label}.c{n}.{region}.{service}.amazonaws.com");
+        match attr {
+            "id" => {}
+            "arn" => now.push((attr, arn.clone())),
+            "name" => now.push((attr, name.clone())),
+            "version" => now.push((attr, "1".to_string())),
+            "secret_arn" if member => {}
+            "secret_arn" => now.push((
+                attr,
+                format!("arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{name}-{n:06}"),
+            )),
+            "endpoint" => ready.push((attr, host(&name))),
+            a if a.ends_with("endpoint") => ready.push((attr, host(&format!("{a}.{name}")))),
+            "dns_name" => {
+                ready.push((attr, format!("{name}-{n}.{region}.{service}.amazonaws.com")))
+            }
+            "zone_id" => ready.push((attr, "Z35SXDOTRQ7X7K".to_string())),
+            "port" => {
+                let port = fields.get("port").and_then(Value::as_i64).unwrap_or(0);
+                if has_endpoint {
+                    ready.push((attr, port.to_string()));
+                } else {
+                    now.push((attr, port.to_string()));
+                }
+            }
+            "public_ip" => now.push((attr, format!("203.0.113.{}", n % 250))),
+            _ => now.push((attr, format!("10.0.{}.{}", n / 250 % 250, n % 250))),
+        }
     }
+    (physical, now, ready)
 }
 
 const ACCOUNT: &str = "123456789012";
@@ -569,156 +610,12 @@ impl Cloud for FakeCloud {
         }
         st.counter += 1;
         let n = st.counter;
-        let generated = format!("{}-{:017x}", prefix(kind), n);
-        let arn = |service: &str, what: &str| {
-            format!("arn:aws:{service}:{}:{ACCOUNT}:{what}", scope.region)
-        };
-        let name_s = name.unwrap_or(&generated).to_string();
-        use Kind::*;
-        let (physical, mut attrs, ready): (String, Vec<(&str, String)>, Vec<(&str, String)>) =
-            match kind {
-                ElasticIp => (
-                    generated.clone(),
-                    vec![("public_ip", format!("203.0.113.{n}"))],
-                    vec![],
-                ),
-                IamRole => (
-                    name_s.clone(),
-                    vec![("arn", format!("arn:aws:iam::{ACCOUNT}:role/{name_s}"))],
-                    vec![],
-                ),
-                InstanceProfile => (
-                    name_s.clone(),
-                    vec![(
-                        "arn",
-                        format!("arn:aws:iam::{ACCOUNT}:instance-profile/{name_s}"),
-                    )],
-                    vec![],
-                ),
-                Secret => {
-                    let a = arn("secretsmanager", &format!("secret:{name_s}-{n:06}"));
-                    (a.clone(), vec![("arn", a)], vec![])
-                }
-                DbSubnetGroup
-                | DbParameterGroup
-                | DbClusterParameterGroup
-                | CacheSubnetGroup
-                | AutoScalingGroup => {
-                    let a = arn("fake", &format!("{}/{name_s}", kspec.name));
-                    (name_s.clone(), vec![("arn", a)], vec![])
-                }
-                DbCluster | DbInstance => {
-                    let port = fields.get("port").and_then(Value::as_i64).unwrap_or(3306);
-                    let member = fields
-                        .get("cluster_identifier")
-                        .is_some_and(|v| *v != Value::Null);
-                    let mut ready = vec![
-                        (
-                            "endpoint",
-                            format!("{name_s}.c{n}.{}.rds.amazonaws.com", scope.region),
-                        ),
-                        ("port", port.to_string()),
-                    ];
-                    if kind == DbCluster {
-                        ready.push((
-                            "reader_endpoint",
-                            format!(
-                                "{name_s}.cluster-ro-c{n}.{}.rds.amazonaws.com",
-                                scope.region
-                            ),
-                        ));
-                    }
-                    let mut attrs = vec![("arn", arn("rds", &format!("db:{name_s}")))];
-                    if !member {
-                        attrs.push((
-                            "secret_arn",
-                            arn("secretsmanager", &format!("secret:rds!db-{n:08}")),
-                        ));
-                    }
-                    (name_s.clone(), attrs, ready)
-                }
-                EfsFileSystem => {
-                    let id = format!("fs-{n:017x}");
-                    (
-                        id.clone(),
-                        vec![(
-                            "arn",
-                            arn("elasticfilesystem", &format!("file-system/{id}")),
-                        )],
-                        vec![],
-                    )
-                }
-                EfsMountTarget => (
-                    generated.clone(),
-                    vec![("ip_address", format!("10.0.0.{n}"))],
-                    vec![],
-                ),
-                CacheReplicationGroup => {
-                    let port = fields.get("port").and_then(Value::as_i64).unwrap_or(6379);
-                    (
-                        name_s.clone(),
-                        vec![(
-                            "arn",
-                            arn("elasticache", &format!("replicationgroup:{name_s}")),
-                        )],
-                        vec![
-                            (
-                                "primary_endpoint",
-                                format!("master.{name_s}.c{n}.cache.amazonaws.com"),
-                            ),
-                            (
-                                "reader_endpoint",
-                                format!("replica.{name_s}.c{n}.cache.amazonaws.com"),
-                            ),
-                            ("port", port.to_string()),
-                        ],
-                    )
-                }
-                LaunchTemplate => (
-                    generated.clone(),
-                    vec![("name", name_s.clone()), ("version", "1".to_string())],
-                    vec![],
-                ),
-                Instance => (
-                    generated.clone(),
-                    vec![("private_ip", format!("10.0.1.{n}"))],
-                    vec![],
-                ),
-                LoadBalancer => {
-                    let a = arn(
-                        "elasticloadbalancing",
-                        &format!("loadbalancer/app/{name_s}/{n:016x}"),
-                    );
-                    (
-                        a.clone(),
-                        vec![("arn", a)],
-                        vec![
-                            (
-                                "dns_name",
-                                format!("{name_s}-{n}.{}.elb.amazonaws.com", scope.region),
-                            ),
-                            ("zone_id", "Z35SXDOTRQ7X7K".to_string()),
-                        ],
-                    )
-                }
-                TargetGroup => {
-                    let a = arn(
-                        "elasticloadbalancing",
-                        &format!("targetgroup/{name_s}/{n:016x}"),
-                    );
-                    (a.clone(), vec![("arn", a)], vec![])
-                }
-                Listener => {
-                    let a = arn("elasticloadbalancing", &format!("listener/app/{n:016x}"));
-                    (a.clone(), vec![("arn", a)], vec![])
-                }
-                _ => (generated.clone(), vec![], vec![]),
-            };
+        let (physical, mut attrs, ready) = simulated_attrs(kspec, fields, name, n, &scope.region);
         attrs.push(("id", physical.clone()));
         let logical = if kspec.identity.is_empty() {
             id.clone()
         } else {
-            ResourceId::from(format!("untagged:{physical}"))
+            ObservedId::Untagged(physical.clone()).to_resource_id()
         };
         let mut stored = fields.clone();
         for (i, f) in &st.ignored {

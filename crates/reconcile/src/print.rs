@@ -290,13 +290,25 @@ pub fn json(plan: &Plan) -> String {
 /// A saved plan could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadPlanError {
-    #[error("not a moodlestack plan file: {0}\n  fix: pass a file written by `moodlestack plan --out FILE`")]
+    #[error("not a moodlestack plan file: {0}")]
     Parse(#[from] serde_json::Error),
-    #[error(
-        "plan file format version {found}, this moodlestack reads version {FORMAT_VERSION}\n  \
-         fix: make the plan again with this moodlestack (`moodlestack plan <stack> --out FILE`)"
-    )]
+    #[error("plan file format version {found}, this moodlestack reads version {FORMAT_VERSION}")]
     Version { found: u64 },
+}
+
+impl moodlestack_model::Hint for ReadPlanError {
+    fn hint(&self) -> Option<String> {
+        Some(
+            match self {
+                ReadPlanError::Parse(_) => "pass a file written by `moodlestack plan --out FILE`",
+                ReadPlanError::Version { .. } => {
+                    "make the plan again with this moodlestack (`moodlestack plan <stack> --out \
+                     FILE`)"
+                }
+            }
+            .into(),
+        )
+    }
 }
 
 /// Reads a plan written by [`json`], checking its `format_version` first.

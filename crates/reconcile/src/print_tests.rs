@@ -248,10 +248,12 @@ fn json_round_trip() {
 fn reading_a_plan_of_another_format_version_fails_with_the_fix() {
     let mut v: serde_json::Value = serde_json::from_str(&json(&example())).unwrap();
     v["format_version"] = serde_json::json!(99);
-    let err = read_json(&v.to_string()).unwrap_err().to_string();
+    let err = read_json(&v.to_string()).unwrap_err();
+    let fix = moodlestack_model::Hint::hint(&err).unwrap_or_default();
+    let err = err.to_string();
     assert!(
-        err.contains("format version 99") && err.contains("moodlestack plan"),
-        "{err}"
+        err.contains("format version 99") && fix.contains("moodlestack plan"),
+        "{err} / {fix}"
     );
     let err = read_json("{").unwrap_err().to_string();
     assert!(err.contains("not a moodlestack plan file"), "{err}");

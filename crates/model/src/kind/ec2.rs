@@ -1,10 +1,11 @@
 //! EC2 kinds: the network, security groups, launch templates and the stable instance.
 
-use super::{f, mins, repl, set, KindSpec, DEFAULT, TAGS};
+use super::{f, mins, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
 use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::Kind;
 
 pub(super) const VPC: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated("vpc"),
     kind: Kind::Vpc,
     name: "vpc",
     aws_type: "AWS::EC2::VPC",
@@ -19,6 +20,7 @@ pub(super) const VPC: KindSpec = KindSpec {
 };
 
 pub(super) const INTERNET_GATEWAY: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated("igw"),
     kind: Kind::InternetGateway,
     name: "internet_gateway",
     aws_type: "AWS::EC2::InternetGateway",
@@ -28,6 +30,7 @@ pub(super) const INTERNET_GATEWAY: KindSpec = KindSpec {
 };
 
 pub(super) const SUBNET: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated("subnet"),
     kind: Kind::Subnet,
     name: "subnet",
     aws_type: "AWS::EC2::Subnet",
@@ -44,6 +47,7 @@ pub(super) const SUBNET: KindSpec = KindSpec {
 
 /// `id` is the allocation id.
 pub(super) const ELASTIC_IP: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated("eipalloc"),
     kind: Kind::ElasticIp,
     name: "elastic_ip",
     aws_type: "AWS::EC2::EIP",
@@ -55,6 +59,7 @@ pub(super) const ELASTIC_IP: KindSpec = KindSpec {
 
 /// Waits for `available`.
 pub(super) const NAT_GATEWAY: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated("nat"),
     kind: Kind::NatGateway,
     name: "nat_gateway",
     aws_type: "AWS::EC2::NatGateway",
@@ -67,6 +72,7 @@ pub(super) const NAT_GATEWAY: KindSpec = KindSpec {
 /// routes: list of maps {destination_cidr, gateway_id | nat_gateway_id}; the local route is not
 /// listed. subnet_ids: the associated subnets.
 pub(super) const ROUTE_TABLE: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated("rtb"),
     kind: Kind::RouteTable,
     name: "route_table",
     aws_type: "AWS::EC2::RouteTable",
@@ -78,6 +84,7 @@ pub(super) const ROUTE_TABLE: KindSpec = KindSpec {
 /// ingress: list of maps {protocol ("tcp"), from_port, to_port, description, and one of cidr |
 /// source_group_id}. Egress stays the AWS default (all).
 pub(super) const SECURITY_GROUP: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated("sg"),
     kind: Kind::SecurityGroup,
     name: "security_group",
     aws_type: "AWS::EC2::SecurityGroup",
@@ -98,6 +105,7 @@ pub(super) const SECURITY_GROUP: KindSpec = KindSpec {
 /// base64-encodes it). http_tokens is "required" (IMDSv2). `version` is the latest version
 /// number, as a string.
 pub(super) const LAUNCH_TEMPLATE: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated("lt"),
     kind: Kind::LaunchTemplate,
     name: "launch_template",
     aws_type: "AWS::EC2::LaunchTemplate",
@@ -140,6 +148,7 @@ fn launch_template_notes(c: &ChangeView<'_>) -> Vec<Note> {
 /// The stable On-Demand instance, launched from its launch template. Profile and metadata options
 /// are also passed on RunInstances.
 pub(super) const INSTANCE: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated("i"),
     kind: Kind::Instance,
     name: "instance",
     aws_type: "AWS::EC2::Instance",

@@ -1,10 +1,11 @@
 //! EFS kinds: the file system (moodledata) and its mount targets.
 
-use super::{f, repl, set, KindSpec, DEFAULT, TAGS};
+use super::{f, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
 use crate::Kind;
 
 /// The file system keyed by its creation token (the stack's deterministic name for it).
 pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated("fs"),
     kind: Kind::EfsFileSystem,
     name: "efs_file_system",
     aws_type: "AWS::EFS::FileSystem",
@@ -24,6 +25,7 @@ pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
 
 /// Mount targets cannot be tagged: matched by (file_system_id, subnet_id).
 pub(super) const MOUNT_TARGET: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated("fsmt"),
     kind: Kind::EfsMountTarget,
     name: "efs_mount_target",
     aws_type: "AWS::EFS::MountTarget",

@@ -1,11 +1,12 @@
 //! Elastic Load Balancing v2 kinds: the ALB, its target group and listeners.
 
-use super::{f, mins, repl, set, KindSpec, DEFAULT, TAGS};
+use super::{f, mins, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
 use crate::Kind;
 
 /// idle_timeout: the `idle_timeout.timeout_seconds` attribute. `id` is the ARN. Waits for
 /// `active`.
 pub(super) const LOAD_BALANCER: KindSpec = KindSpec {
+    physical_id: PhysicalId::Arn,
     kind: Kind::LoadBalancer,
     name: "load_balancer",
     aws_type: "AWS::ElasticLoadBalancingV2::LoadBalancer",
@@ -26,6 +27,7 @@ pub(super) const LOAD_BALANCER: KindSpec = KindSpec {
 
 /// deregistration_delay: the `deregistration_delay.timeout_seconds` attribute. `id` is the ARN.
 pub(super) const TARGET_GROUP: KindSpec = KindSpec {
+    physical_id: PhysicalId::Arn,
     kind: Kind::TargetGroup,
     name: "target_group",
     aws_type: "AWS::ElasticLoadBalancingV2::TargetGroup",
@@ -52,6 +54,7 @@ pub(super) const TARGET_GROUP: KindSpec = KindSpec {
 /// default_action: {type: "redirect", protocol, port, status_code} or {type: "forward",
 /// target_group_arn}. Matched by (load_balancer_arn, port). `id` is the ARN.
 pub(super) const LISTENER: KindSpec = KindSpec {
+    physical_id: PhysicalId::Arn,
     kind: Kind::Listener,
     name: "listener",
     aws_type: "AWS::ElasticLoadBalancingV2::Listener",

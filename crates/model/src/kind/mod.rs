@@ -102,6 +102,17 @@ fn canonical_set(items: &[Value]) -> BTreeSet<String> {
         .collect()
 }
 
+/// What AWS calls a resource of a kind (its physical id, also its `id` attribute).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhysicalId {
+    /// An id AWS generates, with this prefix (`vpc` for `vpc-0abc…`).
+    Generated(&'static str),
+    /// The name given at creation ([`KindSpec::name_field`]).
+    Name,
+    /// The ARN AWS assigns.
+    Arn,
+}
+
 /// What deleting a resource of a kind does to the data it holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeletePolicy {
@@ -141,6 +152,8 @@ pub struct KindSpec {
     /// The field that holds the resource's own unique name, for kinds whose API keys them by
     /// name (`role_name`, `identifier`, `name`); None for kinds AWS names by id.
     pub name_field: Option<&'static str>,
+    /// What AWS calls it: a generated id, its name or its ARN.
+    pub physical_id: PhysicalId,
     /// Attributes other resources may reference (`id` always; `arn`, `endpoint`, ...). The graph
     /// builder refuses a reference to any other attribute.
     pub attrs: &'static [&'static str],
@@ -257,6 +270,7 @@ pub(crate) const DEFAULT: KindSpec = KindSpec {
     aws_type: "",
     fields: &[],
     name_field: None,
+    physical_id: PhysicalId::Name,
     attrs: &["id"],
     stateful: false,
     on_delete: DeletePolicy::Plain,
@@ -385,6 +399,18 @@ mod tests {
             }
             if let Some(n) = s.name_field {
                 assert!(s.field(n).is_some(), "{k:?} name field {n}");
+            }
+            if s.physical_id == PhysicalId::Name {
+                assert!(
+                    s.name_field.is_some(),
+                    "{k:?} is named but has no name field"
+                );
+            }
+            if s.physical_id == PhysicalId::Arn {
+                assert!(
+                    s.has_attr("arn"),
+                    "{k:?} is known by its ARN but has no `arn`"
+                );
             }
             if let DeletePolicy::FinalSnapshot { member_of: Some(m) } = s.on_delete {
                 assert!(s.field(m).is_some(), "{k:?} member field {m}");

@@ -1,11 +1,12 @@
 //! Secrets Manager kinds.
 
-use super::{f, repl, KindSpec, DEFAULT, TAGS};
+use super::{f, repl, KindSpec, PhysicalId, DEFAULT, TAGS};
 use crate::Kind;
 
 /// A secret whose value moodlestack generates at creation (random, 32 characters, no
 /// punctuation) and never prints. Deleted without a recovery window. `id` is the ARN.
 pub(super) const SECRET: KindSpec = KindSpec {
+    physical_id: PhysicalId::Arn,
     kind: Kind::Secret,
     name: "secret",
     aws_type: "AWS::SecretsManager::Secret",
