@@ -730,13 +730,14 @@ impl Cloud for FakeCloud {
                 }
             }
         }
-        if r.kind == Kind::LaunchTemplate {
+        // Attributes an update changes (a launch template's version) move on.
+        for attr in spec(r.kind).attrs_changed_by_update {
             let v: u64 = r
                 .attrs
-                .get("version")
+                .get(*attr)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
-            r.attrs.insert("version".into(), (v + 1).to_string());
+            r.attrs.insert((*attr).to_string(), (v + 1).to_string());
         }
         r.status = Status::Updating(until);
         let mut out = Self::observed(r);
