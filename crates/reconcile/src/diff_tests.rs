@@ -1,60 +1,9 @@
 //! Tests of the generic diff and the data-loss guard, with the real kind specs.
 
 use super::*;
-use moodlestack_model::{Fields, Kind, Observed, Resource, Scope, Value};
+use crate::test_support::{observed_as, scope, tags};
+use moodlestack_model::{Kind, Observed, Resource, Value};
 use std::collections::BTreeMap;
-
-fn scope() -> Scope {
-    Scope {
-        stack: "demo".into(),
-        region: "eu-west-1".into(),
-    }
-}
-
-fn tags(id: &str) -> Value {
-    Value::Map(BTreeMap::from([
-        ("Name".to_string(), Value::str(format!("demo-{id}"))),
-        ("moodlestack:id".to_string(), Value::str(id)),
-        ("moodlestack:stack".to_string(), Value::str("demo")),
-    ]))
-}
-
-/// The observed form of `r`: its fields resolved with `known` (refs -> physical ids), the given
-/// physical id, and attrs `id` (plus `extra`).
-fn observed_as(
-    r: &Resource,
-    physical: &str,
-    known: &[(&str, &str)],
-    extra: &[(&str, &str)],
-) -> Observed {
-    let lookup = |rf: &Ref| {
-        known
-            .iter()
-            .find(|(id, _)| *id == rf.resource.as_str())
-            .map(|(_, v)| v.to_string())
-    };
-    let fields: Fields = r
-        .fields
-        .iter()
-        .map(|(k, v)| (k.clone(), v.resolve(&lookup)))
-        .collect();
-    assert!(
-        fields.values().all(Value::is_concrete),
-        "{}: unresolved field",
-        r.id
-    );
-    let mut attrs = BTreeMap::from([("id".to_string(), physical.to_string())]);
-    attrs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Observed {
-        id: r.id.clone().into(),
-        kind: r.kind,
-        physical_id: physical.to_string(),
-        fields,
-        attrs,
-        status: "available".into(),
-        lifecycle: moodlestack_model::Lifecycle::Ready,
-    }
-}
 
 fn vpc() -> Resource {
     Resource::new("net.vpc", Kind::Vpc)

@@ -2,36 +2,10 @@
 
 use super::*;
 use crate::fake::{CrashPoint, FakeCloud, Op};
+use crate::test_support::{r, rf, scope, tags};
 use moodlestack_model::{Segment, Value};
 use std::collections::BTreeMap;
 
-fn scope() -> Scope {
-    Scope {
-        stack: "demo".into(),
-        region: "eu-west-1".into(),
-    }
-}
-
-fn tags(id: &str) -> Value {
-    Value::Map(BTreeMap::from([
-        ("moodlestack:stack".to_string(), Value::str("demo")),
-        ("moodlestack:id".to_string(), Value::str(id)),
-        ("Name".to_string(), Value::str(format!("demo-{id}"))),
-    ]))
-}
-
-fn r(id: &str, kind: Kind) -> Resource {
-    let res = Resource::new(id, kind);
-    if spec(kind).field("tags").is_some() {
-        res.with("tags", tags(id))
-    } else {
-        res
-    }
-}
-
-fn rf(id: &str, attr: &str) -> Value {
-    Value::reference(id, attr)
-}
 
 /// A small but realistic stack: network, security groups, database, file system with a mount
 /// target, load balancer with a listener, launch template (user-data embeds the database

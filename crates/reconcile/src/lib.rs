@@ -12,3 +12,5 @@ pub mod execute;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod print;
+#[cfg(test)]
+mod test_support;

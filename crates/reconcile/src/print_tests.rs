@@ -2,16 +2,10 @@
 
 use super::*;
 use crate::diff;
-use moodlestack_model::{Fields, Kind, Observed, Ref, Resource, Scope, Value};
+use crate::test_support::{observed_as, tags};
+use moodlestack_model::{Kind, Observed, Ref, Resource, Scope, Value};
 use std::collections::BTreeMap;
 
-fn tags(id: &str) -> Value {
-    Value::Map(BTreeMap::from([
-        ("Name".to_string(), Value::str(format!("demo-{id}"))),
-        ("moodlestack:id".to_string(), Value::str(id)),
-        ("moodlestack:stack".to_string(), Value::str("demo")),
-    ]))
-}
 
 const KNOWN: &[(&str, &str)] = &[
     ("net.vpc", "vpc-0a1"),
@@ -21,32 +15,7 @@ const KNOWN: &[(&str, &str)] = &[
 ];
 
 fn observed(r: &Resource, physical: &str, extra_attrs: &[(&str, &str)]) -> Observed {
-    let lookup = |rf: &Ref| {
-        KNOWN
-            .iter()
-            .find(|(id, _)| *id == rf.resource.as_str())
-            .map(|(_, v)| v.to_string())
-    };
-    let fields: Fields = r
-        .fields
-        .iter()
-        .map(|(k, v)| (k.clone(), v.resolve(&lookup)))
-        .collect();
-    let mut attrs = BTreeMap::from([("id".to_string(), physical.to_string())]);
-    attrs.extend(
-        extra_attrs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    Observed {
-        id: r.id.clone().into(),
-        kind: r.kind,
-        physical_id: physical.into(),
-        fields,
-        attrs,
-        status: "available".into(),
-        lifecycle: moodlestack_model::Lifecycle::Ready,
-    }
+    observed_as(r, physical, KNOWN, extra_attrs)
 }
 
 fn user_data(version: &str) -> Value {

@@ -1,0 +1,69 @@
+//! What the diff, printer and executor tests share: the stack they run in, its tags, and the
+//! observed form of a declared resource.
+
+use moodlestack_model::{spec, Fields, Kind, Lifecycle, Observed, Ref, Resource, Scope, Value};
+use std::collections::BTreeMap;
+
+/// The stack every test runs in.
+pub fn scope() -> Scope {
+    Scope {
+        stack: "demo".into(),
+        region: "eu-west-1".into(),
+    }
+}
+
+/// The tags moodlestack gives `id` in the `demo` stack.
+pub fn tags(id: &str) -> Value {
+    Value::Map(BTreeMap::from([
+        ("moodlestack:stack".to_string(), Value::str("demo")),
+        ("moodlestack:id".to_string(), Value::str(id)),
+        ("Name".to_string(), Value::str(format!("demo-{id}"))),
+    ]))
+}
+
+/// A declared resource with its tags (for kinds that have them).
+pub fn r(id: &str, kind: Kind) -> Resource {
+    let res = Resource::new(id, kind);
+    if spec(kind).field("tags").is_some() {
+        res.with("tags", tags(id))
+    } else {
+        res
+    }
+}
+
+/// A reference to `attr` of `id`.
+pub fn rf(id: &str, attr: &str) -> Value {
+    Value::reference(id, attr)
+}
+
+/// The observed form of `r`: its fields resolved with `known` (refs -> values), the given
+/// physical id, and attrs `id` (plus `extra`). References `known` lacks stay unresolved.
+pub fn observed_as(
+    r: &Resource,
+    physical: &str,
+    known: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> Observed {
+    let lookup = |rf: &Ref| {
+        known
+            .iter()
+            .find(|(id, _)| *id == rf.resource.as_str())
+            .map(|(_, v)| v.to_string())
+    };
+    let fields: Fields = r
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), v.resolve(&lookup)))
+        .collect();
+    let mut attrs = BTreeMap::from([("id".to_string(), physical.to_string())]);
+    attrs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Observed {
+        id: r.id.clone().into(),
+        kind: r.kind,
+        physical_id: physical.to_string(),
+        fields,
+        attrs,
+        status: "available".into(),
+        lifecycle: Lifecycle::Ready,
+    }
+}
