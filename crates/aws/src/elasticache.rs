@@ -169,7 +169,10 @@ impl KindOps for SubnetGroup {
         let found = futures::future::try_join_all(
             groups
                 .iter()
-                .filter(|g| g.cache_subnet_group_name().is_some_and(|n| names.matches(n)))
+                .filter(|g| {
+                    g.cache_subnet_group_name()
+                        .is_some_and(|n| names.matches(n))
+                })
                 .map(|g| subnet_group_with_tags(cx.c, cx.scope, g)),
         )
         .await?;
@@ -180,16 +183,15 @@ impl KindOps for SubnetGroup {
         let name = r.str("name")?;
         let mut tags = r.tags()?;
         tags.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
-        let res = cx
-            .c
-            .elasticache
-            .create_cache_subnet_group()
-            .cache_subnet_group_name(name)
-            .cache_subnet_group_description(r.str("description")?)
-            .set_subnet_ids(Some(r.strs("subnet_ids")?))
-            .set_tags(Some(to_tags(tags)))
-            .send()
-            .await;
+        let res =
+            cx.c.elasticache
+                .create_cache_subnet_group()
+                .cache_subnet_group_name(name)
+                .cache_subnet_group_description(r.str("description")?)
+                .set_subnet_ids(Some(r.strs("subnet_ids")?))
+                .set_tags(Some(to_tags(tags)))
+                .send()
+                .await;
         match res {
             Ok(out) => {
                 let o = match out.cache_subnet_group() {
@@ -524,26 +526,26 @@ impl KindOps for ReplicationGroupOps {
             }
             None => None,
         };
-        let res = cx.c
-            .elasticache
-            .create_replication_group()
-            .replication_group_id(rg_id)
-            .replication_group_description(r.str("description")?)
-            .engine(r.opt_str("engine").unwrap_or("redis"))
-            .set_engine_version(r.opt_str("engine_version").map(str::to_string))
-            .cache_node_type(r.str("node_type")?)
-            .num_cache_clusters(r.int32("num_cache_clusters")?)
-            .automatic_failover_enabled(r.opt_bool("automatic_failover").unwrap_or(false))
-            .multi_az_enabled(r.opt_bool("multi_az").unwrap_or(false))
-            .transit_encryption_enabled(r.opt_bool("transit_encryption").unwrap_or(true))
-            .at_rest_encryption_enabled(r.opt_bool("at_rest_encryption").unwrap_or(true))
-            .set_auth_token(token)
-            .cache_subnet_group_name(r.str("cache_subnet_group_name")?)
-            .set_security_group_ids(Some(r.strs("security_group_ids")?))
-            .set_port(r.opt_int("port").map(|p| p as i32))
-            .set_tags(Some(to_tags(tags)))
-            .send()
-            .await;
+        let res =
+            cx.c.elasticache
+                .create_replication_group()
+                .replication_group_id(rg_id)
+                .replication_group_description(r.str("description")?)
+                .engine(r.opt_str("engine").unwrap_or("redis"))
+                .set_engine_version(r.opt_str("engine_version").map(str::to_string))
+                .cache_node_type(r.str("node_type")?)
+                .num_cache_clusters(r.int32("num_cache_clusters")?)
+                .automatic_failover_enabled(r.opt_bool("automatic_failover").unwrap_or(false))
+                .multi_az_enabled(r.opt_bool("multi_az").unwrap_or(false))
+                .transit_encryption_enabled(r.opt_bool("transit_encryption").unwrap_or(true))
+                .at_rest_encryption_enabled(r.opt_bool("at_rest_encryption").unwrap_or(true))
+                .set_auth_token(token)
+                .cache_subnet_group_name(r.str("cache_subnet_group_name")?)
+                .set_security_group_ids(Some(r.strs("security_group_ids")?))
+                .set_port(r.opt_int("port").map(|p| p as i32))
+                .set_tags(Some(to_tags(tags)))
+                .send()
+                .await;
         match res {
             Ok(out) => {
                 let mut all = r.tags()?;
@@ -589,7 +591,7 @@ impl KindOps for ReplicationGroupOps {
         let now = replication_group_with_tags(cx, q, &rg, None)
             .await?
             .unwrap_or_else(|| current.clone());
-        let differs = |f: &str| has(f) && !same_value(now.r.fields.get(f), r.fields.get(f));
+        let differs = |f: &str| has(f) && !same_value(now.fields.get(f), r.fields.get(f));
         let modify = [
             "description",
             "node_type",
@@ -600,11 +602,11 @@ impl KindOps for ReplicationGroupOps {
         ];
         if modify.iter().any(|f| differs(f)) {
             // Applied now rather than in the maintenance window (see the rds module docs).
-            let mut req = cx.c
-                .elasticache
-                .modify_replication_group()
-                .replication_group_id(&current.physical_id)
-                .apply_immediately(true);
+            let mut req =
+                cx.c.elasticache
+                    .modify_replication_group()
+                    .replication_group_id(&current.physical_id)
+                    .apply_immediately(true);
             if differs("description") {
                 req = req.replication_group_description(r.str("description")?);
             }
@@ -671,16 +673,15 @@ impl KindOps for ReplicationGroupOps {
     ) -> Result<(), CloudError> {
         // The cache holds sessions and application caches that Moodle rebuilds: no final
         // snapshot (the database's final snapshot option does not apply to it).
-        let res = cx
-            .c
-            .elasticache
-            .delete_replication_group()
-            .replication_group_id(&current.physical_id)
-            .retain_primary_cluster(false)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("elasticache:DeleteReplicationGroup", e));
+        let res =
+            cx.c.elasticache
+                .delete_replication_group()
+                .replication_group_id(&current.physical_id)
+                .retain_primary_cluster(false)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| api_err("elasticache:DeleteReplicationGroup", e));
         match res {
             // Already being deleted.
             Err(CloudError::Api { code, .. }) if code == "InvalidReplicationGroupState" => {
@@ -803,8 +804,11 @@ mod tests {
             stack: "demo".into(),
             region: "eu-west-1".into(),
         };
-        let desired = [moodlestack_model::Resource::new("cache.redis", Kind::CacheReplicationGroup)
-            .with("replication_group_id", "custom")];
+        let desired =
+            [
+                moodlestack_model::Resource::new("cache.redis", Kind::CacheReplicationGroup)
+                    .with("replication_group_id", "custom"),
+            ];
         let clients = crate::Clients::new(
             &aws_types::SdkConfig::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
@@ -820,10 +824,24 @@ mod tests {
         assert_eq!(m.one(), None);
         let fields = Fields::from([("replication_group_id".into(), Value::str("demo-redis"))]);
         let id = moodlestack_model::ResourceId::from("cache.redis");
-        let one = Names::new(&cx, Kind::CacheReplicationGroup, Query::Logical { id: &id, fields: &fields });
+        let one = Names::new(
+            &cx,
+            Kind::CacheReplicationGroup,
+            Query::Logical {
+                id: &id,
+                fields: &fields,
+            },
+        );
         assert_eq!(one.one(), Some("demo-redis"));
         assert!(!one.matches("demo-other"));
-        let none = Names::new(&cx, Kind::CacheReplicationGroup, Query::Logical { id: &id, fields: &Fields::new() });
+        let none = Names::new(
+            &cx,
+            Kind::CacheReplicationGroup,
+            Query::Logical {
+                id: &id,
+                fields: &Fields::new(),
+            },
+        );
         assert!(matches!(none, Names::Nothing));
     }
 

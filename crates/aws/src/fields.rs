@@ -1,13 +1,13 @@
 //! Shared helpers of the service modules: reading resolved fields, building tags, and turning SDK
 //! errors into [`CloudError`]s that name the operation and AWS's error code.
 
+use crate::{Cx, Query};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
     CloudError, Fields, Kind, Observed, Resource, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
 };
-use crate::{Cx, Query};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Reads fields of one resource, with errors that name the resource and the field.

@@ -158,11 +158,16 @@ impl KindOps for Cluster {
             .iter()
             .filter(|cl| cl.db_cluster_identifier().is_some_and(|n| names.matches(n)))
             .filter(|cl| {
-                matches!(q, Query::Physical(_)) || !matches!(cl.status(), Some("deleting" | "deleted"))
+                matches!(q, Query::Physical(_))
+                    || !matches!(cl.status(), Some("deleting" | "deleted"))
             })
             .filter_map(|cl| {
                 let id = owned_id(cx.scope, &tag_map(cl.tag_list()))?;
-                observed(cx.scope, desired_fields(cx.desired, q, Kind::DbCluster, &id), cl)
+                observed(
+                    cx.scope,
+                    desired_fields(cx.desired, q, Kind::DbCluster, &id),
+                    cl,
+                )
             })
             .collect())
     }
@@ -187,9 +192,7 @@ impl KindOps for Cluster {
                 .manage_master_user_password(true)
                 .set_database_name(r.opt_str("database_name").map(str::to_string))
                 .set_port(r.opt_int("port").map(|p| p as i32))
-                .set_backup_retention_period(
-                    r.opt_int("backup_retention_period").map(|p| p as i32),
-                )
+                .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
                 .set_deletion_protection(r.opt_bool("deletion_protection"))
                 .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
                 .set_tags(Some(rds_tags(cx.scope, &r.id, r)?))
@@ -313,7 +316,9 @@ mod tests {
     use super::super::{test_scope, test_tags};
     use super::*;
     use crate::fields::assert_matches_spec;
-    use aws_sdk_rds::types::{ClusterPendingModifiedValues, MasterUserSecret, VpcSecurityGroupMembership};
+    use aws_sdk_rds::types::{
+        ClusterPendingModifiedValues, MasterUserSecret, VpcSecurityGroupMembership,
+    };
     use moodlestack_model::Lifecycle;
 
     fn sample(status: &str) -> DbCluster {
@@ -353,8 +358,18 @@ mod tests {
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.id, "db.cluster");
         assert_eq!(o.attrs["reader_endpoint"], "demo-db.cluster-ro-x");
-        assert_eq!(observed(&test_scope(), None, &sample("creating")).unwrap().lifecycle, Lifecycle::Creating);
-        assert_eq!(observed(&test_scope(), None, &sample("failed")).unwrap().lifecycle, Lifecycle::Failed);
+        assert_eq!(
+            observed(&test_scope(), None, &sample("creating"))
+                .unwrap()
+                .lifecycle,
+            Lifecycle::Creating
+        );
+        assert_eq!(
+            observed(&test_scope(), None, &sample("failed"))
+                .unwrap()
+                .lifecycle,
+            Lifecycle::Failed
+        );
         let pending = builder("available")
             .pending_modified_values(
                 ClusterPendingModifiedValues::builder()

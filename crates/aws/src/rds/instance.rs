@@ -233,56 +233,64 @@ impl KindOps for Instance {
         Ok(describe(cx.c, names.one())
             .await?
             .iter()
-            .filter(|db| db.db_instance_identifier().is_some_and(|n| names.matches(n)))
+            .filter(|db| {
+                db.db_instance_identifier()
+                    .is_some_and(|n| names.matches(n))
+            })
             .filter(|db| {
                 matches!(q, Query::Physical(_))
                     || !matches!(db.db_instance_status(), Some("deleting" | "deleted"))
             })
             .filter_map(|db| {
                 let id = owned_id(cx.scope, &tag_map(db.tag_list()))?;
-                observed(cx.scope, desired_fields(cx.desired, q, Kind::DbInstance, &id), db)
+                observed(
+                    cx.scope,
+                    desired_fields(cx.desired, q, Kind::DbInstance, &id),
+                    db,
+                )
             })
             .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let ident = r.str("identifier")?;
-    let member = r.has("cluster_identifier");
-    let mut req = cx.c.rds
-        .create_db_instance()
-        .db_instance_identifier(ident)
-        .engine(r.str("engine")?)
-        .set_engine_version(r.opt_str("engine_version").map(str::to_string))
-        .db_instance_class(r.str("instance_class")?)
-        .set_db_subnet_group_name(r.opt_str("db_subnet_group_name").map(str::to_string))
-        .set_db_parameter_group_name(r.opt_str("parameter_group_name").map(str::to_string))
-        .publicly_accessible(r.opt_bool("publicly_accessible").unwrap_or(false))
-        .set_tags(Some(rds_tags(cx.scope, &r.id, r)?));
-    if member {
-        // Storage, backups, credentials, network security and deletion protection belong to the
-        // cluster; RDS refuses them on a member instance.
-        req = req.db_cluster_identifier(r.str("cluster_identifier")?);
-    } else {
-        req = req
-            .allocated_storage(r.int32("allocated_storage")?)
-            // Storage autoscaling only when the stack sets a ceiling.
-            .set_max_allocated_storage(
-                r.opt_int("max_allocated_storage")
-                    .filter(|m| *m > 0)
-                    .map(|m| m as i32),
-            )
-            .storage_type(r.opt_str("storage_type").unwrap_or("gp3"))
-            .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
-            .multi_az(r.opt_bool("multi_az").unwrap_or(false))
-            .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
-            .set_deletion_protection(r.opt_bool("deletion_protection"))
-            .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
-            .master_username(r.str("master_username")?)
-            // The password is generated and kept by RDS in Secrets Manager: never sent from here.
-            .manage_master_user_password(true)
-            .set_db_name(r.opt_str("db_name").map(str::to_string))
-            .set_port(r.opt_int("port").map(|p| p as i32));
-    }
+        let member = r.has("cluster_identifier");
+        let mut req =
+            cx.c.rds
+                .create_db_instance()
+                .db_instance_identifier(ident)
+                .engine(r.str("engine")?)
+                .set_engine_version(r.opt_str("engine_version").map(str::to_string))
+                .db_instance_class(r.str("instance_class")?)
+                .set_db_subnet_group_name(r.opt_str("db_subnet_group_name").map(str::to_string))
+                .set_db_parameter_group_name(r.opt_str("parameter_group_name").map(str::to_string))
+                .publicly_accessible(r.opt_bool("publicly_accessible").unwrap_or(false))
+                .set_tags(Some(rds_tags(cx.scope, &r.id, r)?));
+        if member {
+            // Storage, backups, credentials, network security and deletion protection belong to the
+            // cluster; RDS refuses them on a member instance.
+            req = req.db_cluster_identifier(r.str("cluster_identifier")?);
+        } else {
+            req = req
+                .allocated_storage(r.int32("allocated_storage")?)
+                // Storage autoscaling only when the stack sets a ceiling.
+                .set_max_allocated_storage(
+                    r.opt_int("max_allocated_storage")
+                        .filter(|m| *m > 0)
+                        .map(|m| m as i32),
+                )
+                .storage_type(r.opt_str("storage_type").unwrap_or("gp3"))
+                .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
+                .multi_az(r.opt_bool("multi_az").unwrap_or(false))
+                .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
+                .set_deletion_protection(r.opt_bool("deletion_protection"))
+                .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
+                .master_username(r.str("master_username")?)
+                // The password is generated and kept by RDS in Secrets Manager: never sent from here.
+                .manage_master_user_password(true)
+                .set_db_name(r.opt_str("db_name").map(str::to_string))
+                .set_port(r.opt_int("port").map(|p| p as i32));
+        }
         match req.send().await {
             Ok(out) => tagged(
                 "rds:CreateDBInstance",
@@ -321,11 +329,12 @@ impl KindOps for Instance {
             "publicly_accessible",
         ];
         if modify.iter().any(|f| has(f)) {
-            let mut req = cx.c.rds
-                .modify_db_instance()
-                .db_instance_identifier(&current.physical_id)
-                // See the module docs: changes are applied now, not in the maintenance window.
-                .apply_immediately(true);
+            let mut req =
+                cx.c.rds
+                    .modify_db_instance()
+                    .db_instance_identifier(&current.physical_id)
+                    // See the module docs: changes are applied now, not in the maintenance window.
+                    .apply_immediately(true);
             if has("engine_version") {
                 req = req
                     .engine_version(r.str("engine_version")?)
@@ -434,8 +443,8 @@ mod tests {
     use super::*;
     use crate::fields::assert_matches_spec;
     use aws_sdk_rds::types::{
-        DbParameterGroupStatus, DbSubnetGroup, Endpoint, MasterUserSecret,
-        PendingModifiedValues, VpcSecurityGroupMembership,
+        DbParameterGroupStatus, DbSubnetGroup, Endpoint, MasterUserSecret, PendingModifiedValues,
+        VpcSecurityGroupMembership,
     };
     use moodlestack_model::Lifecycle;
 
@@ -481,7 +490,12 @@ mod tests {
     #[test]
     fn an_instance_is_observed_with_its_descriptors_fields() {
         let desired = Fields::from([("engine_version".into(), Value::str("8.0"))]);
-        let o = observed(&test_scope(), Some(&desired), &standalone("available").build()).unwrap();
+        let o = observed(
+            &test_scope(),
+            Some(&desired),
+            &standalone("available").build(),
+        )
+        .unwrap();
         // Only Aurora members have a cluster.
         assert_matches_spec(&o, &["cluster_identifier"]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
@@ -522,7 +536,12 @@ mod tests {
         );
         let o = observed(&test_scope(), None, &standalone("creating").build()).unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Creating);
-        let o = observed(&test_scope(), None, &standalone("incompatible-network").build()).unwrap();
+        let o = observed(
+            &test_scope(),
+            None,
+            &standalone("incompatible-network").build(),
+        )
+        .unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Failed);
         assert_eq!(
             Instance.readiness(o, Want::Ready),

@@ -39,8 +39,8 @@ use crate::fields::{api_err, Reader};
 use crate::{lifecycle_readiness, Clients};
 use aws_sdk_rds::types::Tag;
 use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, ResourceId, Scope,
-    Value, Want, TAG_ID,
+    CloudError, DeleteOptions, Fields, Lifecycle, Observed, Readiness, ResourceId, Scope, Value,
+    Want, TAG_ID,
 };
 use std::collections::BTreeMap;
 
@@ -235,6 +235,7 @@ fn test_tags(id: &str) -> Vec<Tag> {
 mod tests {
     use super::*;
     use crate::fields::canonical_version;
+    use moodlestack_model::Kind;
 
     #[test]
     fn engine_versions_compare_on_what_the_stack_asked_for() {
@@ -297,8 +298,8 @@ mod tests {
             status: "available".into(),
             lifecycle: Lifecycle::Ready,
         };
-        let err = lift_protection("rds:DeleteDBInstance", &o, &DeleteOptions::default())
-            .unwrap_err();
+        let err =
+            lift_protection("rds:DeleteDBInstance", &o, &DeleteOptions::default()).unwrap_err();
         assert!(err.to_string().contains("deletion protection"), "{err}");
         let allow = DeleteOptions {
             lift_deletion_protection: true,

@@ -2,11 +2,15 @@
 //! same calls with `Cluster` in their names, so one implementation serves both.
 
 use super::{already_exists, list_tags, put_tags, rds_tags};
-use crate::fields::{api_err, desired_fields, is_not_found, owned_id, tagged, tags_value, Names, Reader};
+use crate::fields::{
+    api_err, desired_fields, is_not_found, owned_id, tagged, tags_value, Names, Reader,
+};
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_rds::types::{ApplyMethod, Parameter};
-use moodlestack_model::{CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value};
+use moodlestack_model::{
+    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// RDS accepts at most 20 parameters per Modify*ParameterGroup call.
@@ -46,20 +50,22 @@ impl ParameterGroup {
                     None => break Ok(()),
                     Some(Err(e)) => break Err(api_err("rds:DescribeDBClusterParameterGroups", e)),
                     Some(Ok(page)) => {
-                        out.extend(page.db_cluster_parameter_groups().iter().map(|g| Group {
-                            name: g
-                                .db_cluster_parameter_group_name()
-                                .unwrap_or_default()
-                                .to_string(),
-                            family: g
-                                .db_parameter_group_family()
-                                .unwrap_or_default()
-                                .to_string(),
-                            description: g.description().unwrap_or_default().to_string(),
-                            arn: g
-                                .db_cluster_parameter_group_arn()
-                                .unwrap_or_default()
-                                .to_string(),
+                        out.extend(page.db_cluster_parameter_groups().iter().map(|g| {
+                            Group {
+                                name: g
+                                    .db_cluster_parameter_group_name()
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                family: g
+                                    .db_parameter_group_family()
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                description: g.description().unwrap_or_default().to_string(),
+                                arn: g
+                                    .db_cluster_parameter_group_arn()
+                                    .unwrap_or_default()
+                                    .to_string(),
+                            }
                         }))
                     }
                 }
@@ -75,14 +81,16 @@ impl ParameterGroup {
                 match pages.next().await {
                     None => break Ok(()),
                     Some(Err(e)) => break Err(api_err("rds:DescribeDBParameterGroups", e)),
-                    Some(Ok(page)) => out.extend(page.db_parameter_groups().iter().map(|g| Group {
-                        name: g.db_parameter_group_name().unwrap_or_default().to_string(),
-                        family: g
-                            .db_parameter_group_family()
-                            .unwrap_or_default()
-                            .to_string(),
-                        description: g.description().unwrap_or_default().to_string(),
-                        arn: g.db_parameter_group_arn().unwrap_or_default().to_string(),
+                    Some(Ok(page)) => out.extend(page.db_parameter_groups().iter().map(|g| {
+                        Group {
+                            name: g.db_parameter_group_name().unwrap_or_default().to_string(),
+                            family: g
+                                .db_parameter_group_family()
+                                .unwrap_or_default()
+                                .to_string(),
+                            description: g.description().unwrap_or_default().to_string(),
+                            arn: g.db_parameter_group_arn().unwrap_or_default().to_string(),
+                        }
                     })),
                 }
             }
@@ -458,7 +466,10 @@ mod tests {
                 ..test_scope()
             };
             assert!(observed(&other, kind, &g, tag_map(&test_tags("x")), &params, None).is_none());
-            assert_eq!(all.fields["parameters"].as_map().map(BTreeMap::len), Some(2));
+            assert_eq!(
+                all.fields["parameters"].as_map().map(BTreeMap::len),
+                Some(2)
+            );
         }
     }
 

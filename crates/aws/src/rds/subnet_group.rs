@@ -36,11 +36,7 @@ async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<DbSubnetGroup>,
 }
 
 /// A subnet group as observed, with its tags; None when it is not tagged with the stack.
-fn observed(
-    scope: &Scope,
-    g: &DbSubnetGroup,
-    tags: BTreeMap<String, String>,
-) -> Option<Observed> {
+fn observed(scope: &Scope, g: &DbSubnetGroup, tags: BTreeMap<String, String>) -> Option<Observed> {
     let (name, arn) = (g.db_subnet_group_name()?, g.db_subnet_group_arn()?);
     let id = owned_id(scope, &tags)?;
     Some(subnet_group_observed(
@@ -56,7 +52,11 @@ fn observed(
 }
 
 /// `g` as observed, its tags read with one more call.
-async fn with_tags(c: &Clients, scope: &Scope, g: &DbSubnetGroup) -> Result<Option<Observed>, CloudError> {
+async fn with_tags(
+    c: &Clients,
+    scope: &Scope,
+    g: &DbSubnetGroup,
+) -> Result<Option<Observed>, CloudError> {
     let Some(arn) = g.db_subnet_group_arn() else {
         return Ok(None);
     };
@@ -95,9 +95,7 @@ impl KindOps for SubnetGroup {
         match res {
             Ok(out) => {
                 let g = out.db_subnet_group();
-                let arn = g
-                    .and_then(|g| g.db_subnet_group_arn())
-                    .unwrap_or_default();
+                let arn = g.and_then(|g| g.db_subnet_group_arn()).unwrap_or_default();
                 let status = g
                     .and_then(|g| g.subnet_group_status())
                     .unwrap_or("Complete");
