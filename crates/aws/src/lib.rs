@@ -605,7 +605,15 @@ impl Cloud for AwsCloud {
         want: Want,
     ) -> Result<Readiness, CloudError> {
         if let Some(ops) = ops(current.kind) {
-            return poll(ops, &Cx::new(&self.clients, scope, &[]), current, want).await;
+            // The current fields stand in for the desired ones: kinds that report values as the
+            // stack spells them (engine versions, managed parameter names) read them there.
+            let desired = [Resource {
+                id: current.id.to_resource_id(),
+                kind: current.kind,
+                fields: current.fields.clone(),
+                extra_deps: vec![],
+            }];
+            return poll(ops, &Cx::new(&self.clients, scope, &desired), current, want).await;
         }
         dispatch!(current.kind, poll(&self.clients, scope, current, want)).map(|r| match r {
             Readiness::Ready(o) => Readiness::Ready(legacy_lifecycle(o)),
