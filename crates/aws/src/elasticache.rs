@@ -1,14 +1,15 @@
 //! ElastiCache: the cache subnet group and the Redis replication group (cluster mode disabled:
-//! one primary plus replicas).
+//! one primary plus replicas), one [`KindOps`] each.
 //!
 //! Finding the stack's resources: DescribeCacheSubnetGroups and DescribeReplicationGroups have no
-//! tag filter. Each is listed with one paginated describe; only names that start with `<stack>-`
-//! (or that a desired resource declares) are candidates, and their tags are read with
-//! ListTagsForResource on the ARN (ElastiCache has no batch tag read).
+//! tag filter, and both kinds are keyed by a deterministic name. Each is listed with one
+//! paginated describe (or one describe of the name asked for); only the names [`Names`] asks for
+//! (`<stack>-...`, or one a desired resource declares) are candidates, and their tags are read
+//! with ListTagsForResource on the ARN (ElastiCache has no batch tag read), all in flight at once.
 //!
 //! The replication group itself does not report its engine version, subnet group or security
 //! groups: those are read from its member cache clusters, listed with one paginated
-//! DescribeCacheClusters.
+//! DescribeCacheClusters for the whole stack, or one describe of its first member for one group.
 //!
 //! The AUTH token is read from the Secrets Manager secret named by `auth_token_secret_arn` at
 //! creation, sent as `AuthToken` and never logged or returned. AWS does not report which secret a
@@ -16,16 +17,16 @@
 //! create call and read back from there.
 
 use crate::fields::{
-    api_err, canonical_version, is_not_found, owned_id, sorted_strs, subnet_group_observed,
-    tags_value, Reader,
+    api_err, canonical_version, desired_fields, is_not_found, owned_id, sorted_strs,
+    subnet_group_observed, tagged, tags_value, Names, Reader,
 };
-use crate::Clients;
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
 use aws_sdk_elasticache::types::{
     AutomaticFailoverStatus, CacheCluster, CacheSubnetGroup, MultiAzStatus, ReplicationGroup, Tag,
 };
 use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Resource, ResourceId, Scope,
-    Value, Want, TAG_ID, TAG_STACK,
+    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value, TAG_ID,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,26 +50,6 @@ fn to_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
-fn candidates(
-    scope: &Scope,
-    desired: &[Resource],
-    kind: Kind,
-    name_field: &str,
-) -> impl Fn(&str) -> bool {
-    let prefix = format!("{}-", scope.stack);
-    let names: BTreeSet<String> = desired
-        .iter()
-        .filter(|r| r.kind == kind)
-        .filter_map(|r| {
-            r.fields
-                .get(name_field)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .collect();
-    move |n: &str| n.starts_with(&prefix) || names.contains(n)
-}
-
 async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, CloudError> {
     let out = c
         .elasticache
@@ -80,8 +61,44 @@ async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, C
     Ok(tag_map(out.tag_list()))
 }
 
+/// Adds or overwrites the tags the stack sets (tags are compared as a subset: others' tags stay).
+async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
+    let arn = current
+        .attrs
+        .get("arn")
+        .ok_or_else(|| CloudError::UnexpectedAnswer {
+            operation: "elasticache:AddTagsToResource".into(),
+            what: format!("{} {}: no ARN known to tag", current.kind, current.id),
+        })?;
+    let mut tags = r.tags()?;
+    tags.insert(TAG_ID.to_string(), current.id.to_string());
+    c.elasticache
+        .add_tags_to_resource()
+        .resource_name(arn)
+        .set_tags(Some(to_tags(tags)))
+        .send()
+        .await
+        .map_err(|e| api_err("elasticache:AddTagsToResource", e))?;
+    Ok(())
+}
+
+/// The lifecycle of a replication group from its status word.
+fn lifecycle(status: &str) -> Lifecycle {
+    match status {
+        "creating" => Lifecycle::Creating,
+        "available" => Lifecycle::Ready,
+        "deleting" | "deleted" => Lifecycle::Deleting,
+        "create-failed" => Lifecycle::Failed,
+        // modifying, snapshotting
+        _ => Lifecycle::Modifying,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
-// observe
+// The subnet group.
+
+/// `AWS::ElastiCache::SubnetGroup`, keyed by its name.
+pub(crate) struct SubnetGroup;
 
 async fn describe_subnet_groups(
     c: &Clients,
@@ -109,19 +126,15 @@ async fn describe_subnet_groups(
     Ok(out)
 }
 
-async fn observe_subnet_group(
-    c: &Clients,
+/// A subnet group as observed, with its tags; None when it is not tagged with the stack.
+fn subnet_group(
     scope: &Scope,
     g: &CacheSubnetGroup,
-) -> Result<Option<Observed>, CloudError> {
-    let (Some(name), Some(arn)) = (g.cache_subnet_group_name(), g.arn()) else {
-        return Ok(None);
-    };
-    let tags = list_tags(c, arn).await?;
-    let Some(id) = owned_id(scope, &tags) else {
-        return Ok(None);
-    };
-    Ok(Some(subnet_group_observed(
+    tags: BTreeMap<String, String>,
+) -> Option<Observed> {
+    let (name, arn) = (g.cache_subnet_group_name()?, g.arn()?);
+    let id = owned_id(scope, &tags)?;
+    Some(subnet_group_observed(
         Kind::CacheSubnetGroup,
         id,
         name,
@@ -130,8 +143,117 @@ async fn observe_subnet_group(
         g.subnets().iter().filter_map(|s| s.subnet_identifier()),
         tags,
         "available",
-    )))
+    ))
 }
+
+/// `g` as observed, its tags read with one more call.
+async fn subnet_group_with_tags(
+    c: &Clients,
+    scope: &Scope,
+    g: &CacheSubnetGroup,
+) -> Result<Option<Observed>, CloudError> {
+    let Some(arn) = g.arn() else {
+        return Ok(None);
+    };
+    Ok(subnet_group(scope, g, list_tags(c, arn).await?))
+}
+
+#[async_trait]
+impl KindOps for SubnetGroup {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let names = Names::new(cx, Kind::CacheSubnetGroup, q);
+        if matches!(names, Names::Nothing) {
+            return Ok(Vec::new());
+        }
+        let groups = describe_subnet_groups(cx.c, names.one()).await?;
+        let found = futures::future::try_join_all(
+            groups
+                .iter()
+                .filter(|g| {
+                    g.cache_subnet_group_name()
+                        .is_some_and(|n| names.matches(n))
+                })
+                .map(|g| subnet_group_with_tags(cx.c, cx.scope, g)),
+        )
+        .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let name = r.str("name")?;
+        let mut tags = r.tags()?;
+        tags.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
+        let res =
+            cx.c.elasticache
+                .create_cache_subnet_group()
+                .cache_subnet_group_name(name)
+                .cache_subnet_group_description(r.str("description")?)
+                .set_subnet_ids(Some(r.strs("subnet_ids")?))
+                .set_tags(Some(to_tags(tags)))
+                .send()
+                .await;
+        match res {
+            Ok(out) => {
+                let o = match out.cache_subnet_group() {
+                    Some(g) => subnet_group_with_tags(cx.c, cx.scope, g).await?,
+                    None => None,
+                };
+                tagged("elasticache:CreateCacheSubnetGroup", name, o).map(Created::New)
+            }
+            Err(e) => match api_err("elasticache:CreateCacheSubnetGroup", e) {
+                err if matches!(&err, CloudError::Api { code, .. } if code.starts_with("CacheSubnetGroupAlreadyExists")) => {
+                    Ok(Created::Exists)
+                }
+                err => Err(err),
+            },
+        }
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        if changed.contains(&"description") || changed.contains(&"subnet_ids") {
+            cx.c.elasticache
+                .modify_cache_subnet_group()
+                .cache_subnet_group_name(&current.physical_id)
+                .cache_subnet_group_description(r.str("description")?)
+                .set_subnet_ids(Some(r.strs("subnet_ids")?))
+                .send()
+                .await
+                .map_err(|e| api_err("elasticache:ModifyCacheSubnetGroup", e))?;
+        }
+        if changed.contains(&"tags") {
+            put_tags(cx.c, current, r).await?;
+        }
+        let now = self.list(cx, Query::Physical(&current.physical_id)).await?;
+        Ok(now.into_iter().next().unwrap_or_else(|| current.clone()))
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        cx.c.elasticache
+            .delete_cache_subnet_group()
+            .cache_subnet_group_name(&current.physical_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_err("elasticache:DeleteCacheSubnetGroup", e))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The replication group.
+
+/// `AWS::ElastiCache::ReplicationGroup`, keyed by its id.
+pub(crate) struct ReplicationGroupOps;
 
 async fn describe_replication_groups(
     c: &Clients,
@@ -203,6 +325,8 @@ async fn first_member(c: &Clients, rg: &ReplicationGroup) -> Result<Vec<CacheClu
     }
 }
 
+/// A replication group as observed from its description, its tags and its member clusters
+/// (which carry what the group does not report); None when it is not tagged with the stack.
 fn replication_group_observed(
     scope: &Scope,
     desired_version: Option<&str>,
@@ -297,86 +421,39 @@ fn replication_group_observed(
         fields,
         attrs,
         status: rg.status().unwrap_or_default().to_string(),
-        lifecycle: moodlestack_model::Lifecycle::Ready,
+        lifecycle: lifecycle(rg.status().unwrap_or_default()),
     })
 }
 
-fn desired_version<'a>(desired: &'a [Resource], id: &ResourceId) -> Option<&'a str> {
-    desired
-        .iter()
-        .find(|r| r.kind == Kind::CacheReplicationGroup && &r.id == id)
-        .and_then(|r| r.fields.get("engine_version"))
-        .and_then(Value::as_str)
-}
-
-async fn observe_one_group(
-    c: &Clients,
-    scope: &Scope,
-    desired: &[Resource],
+/// `rg` as observed: its tags read with one more call, its members from `members` (the whole
+/// stack's) or, when not given, with one describe of its first member.
+async fn replication_group_with_tags(
+    cx: &Cx<'_>,
+    q: Query<'_>,
     rg: &ReplicationGroup,
-    members: &BTreeMap<String, Vec<CacheCluster>>,
+    members: Option<&BTreeMap<String, Vec<CacheCluster>>>,
 ) -> Result<Option<Observed>, CloudError> {
     let Some(arn) = rg.arn() else { return Ok(None) };
-    let tags = list_tags(c, arn).await?;
-    let Some(id) = owned_id(scope, &tags) else {
+    let (tags, first) = match members {
+        Some(_) => (list_tags(cx.c, arn).await?, Vec::new()),
+        None => tokio::try_join!(list_tags(cx.c, arn), first_member(cx.c, rg))?,
+    };
+    let Some(id) = owned_id(cx.scope, &tags) else {
         return Ok(None);
     };
-    let m = rg
-        .replication_group_id()
-        .and_then(|n| members.get(n))
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    Ok(replication_group_observed(
-        scope,
-        desired_version(desired, &id),
-        rg,
-        tags,
-        m,
-    ))
+    let m = match members {
+        Some(all) => rg
+            .replication_group_id()
+            .and_then(|n| all.get(n))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+        None => first.as_slice(),
+    };
+    let version = desired_fields(cx.desired, q, Kind::CacheReplicationGroup, &id)
+        .and_then(|f| f.get("engine_version"))
+        .and_then(Value::as_str);
+    Ok(replication_group_observed(cx.scope, version, rg, tags, m))
 }
-
-pub async fn observe(
-    c: &Clients,
-    scope: &Scope,
-    desired: &[Resource],
-) -> Result<Vec<Observed>, CloudError> {
-    let mut out = Vec::new();
-    let sg_cand = candidates(scope, desired, Kind::CacheSubnetGroup, "name");
-    let rg_cand = candidates(
-        scope,
-        desired,
-        Kind::CacheReplicationGroup,
-        "replication_group_id",
-    );
-    let (groups, rgs, members) = tokio::try_join!(
-        describe_subnet_groups(c, None),
-        describe_replication_groups(c, None),
-        member_clusters(c)
-    )?;
-    for g in groups
-        .iter()
-        .filter(|g| g.cache_subnet_group_name().is_some_and(&sg_cand))
-    {
-        if let Some(o) = observe_subnet_group(c, scope, g).await? {
-            out.push(o);
-        }
-    }
-    for rg in rgs
-        .iter()
-        .filter(|g| g.replication_group_id().is_some_and(&rg_cand))
-    {
-        if matches!(rg.status(), Some("deleting" | "deleted")) {
-            continue;
-        }
-        if let Some(o) = observe_one_group(c, scope, desired, rg, &members).await? {
-            out.push(o);
-        }
-    }
-    Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------------
-// create
 
 async fn auth_token(c: &Clients, secret_arn: &str) -> Result<String, CloudError> {
     let out = c
@@ -386,77 +463,71 @@ async fn auth_token(c: &Clients, secret_arn: &str) -> Result<String, CloudError>
         .send()
         .await
         .map_err(|e| api_err("secretsmanager:GetSecretValue", e))?;
-    out.secret_string().map(str::to_string).ok_or_else(|| {
-        CloudError::Other(format!(
-            "secret {secret_arn} holds no string value to use as the Redis AUTH token"
-        ))
-    })
+    out.secret_string()
+        .map(str::to_string)
+        .ok_or_else(|| CloudError::UnexpectedAnswer {
+            operation: "secretsmanager:GetSecretValue".into(),
+            what: format!(
+                "secret {secret_arn} holds no string value to use as the Redis AUTH token"
+            ),
+        })
 }
 
-fn not_ours(kind: Kind, name: &str, scope: &Scope, id: &ResourceId) -> CloudError {
-    CloudError::Other(format!(
-        "{kind} {name} already exists but is not tagged {TAG_STACK}={} {TAG_ID}={id}; it belongs to \
-         something else: rename the stack or delete it",
-        scope.stack
-    ))
-}
-
-pub async fn create(
-    c: &Clients,
-    scope: &Scope,
-    id: &ResourceId,
-    kind: Kind,
-    fields: &Fields,
-) -> Result<Observed, CloudError> {
-    let r = Reader::new(kind, id, fields);
-    let mut tags = r.tags()?;
-    tags.extend(moodlestack_model::identity_tags(scope, id));
-    match kind {
-        Kind::CacheSubnetGroup => {
-            let name = r.str("name")?;
-            let res = c
-                .elasticache
-                .create_cache_subnet_group()
-                .cache_subnet_group_name(name)
-                .cache_subnet_group_description(r.str("description")?)
-                .set_subnet_ids(Some(r.strs("subnet_ids")?))
-                .set_tags(Some(to_tags(tags)))
-                .send()
-                .await;
-            let g = match res {
-                Ok(out) => out.cache_subnet_group().cloned(),
-                Err(e) => {
-                    let err = api_err("elasticache:CreateCacheSubnetGroup", e);
-                    if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("CacheSubnetGroupAlreadyExists"))
-                    {
-                        return Err(err);
-                    }
-                    describe_subnet_groups(c, Some(name))
-                        .await?
-                        .into_iter()
-                        .next()
-                }
-            };
-            let g = g.ok_or_else(|| {
-                CloudError::Other(format!("cache subnet group {name}: not found after create"))
-            })?;
-            match observe_subnet_group(c, scope, &g).await? {
-                Some(o) if &o.id == id => Ok(o),
-                _ => Err(not_ours(kind, name, scope, id)),
-            }
+/// Equal values; lists (security group ids) compared as sets.
+fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Some(Value::List(x)), Some(Value::List(y))) => {
+            let set = |l: &[Value]| l.iter().map(|v| format!("{v:?}")).collect::<BTreeSet<_>>();
+            set(x) == set(y)
         }
-        Kind::CacheReplicationGroup => {
-            let rg_id = r.str("replication_group_id")?;
-            let secret = r.opt_str("auth_token_secret_arn");
-            let token = match secret {
-                Some(arn) => {
-                    tags.insert(TAG_AUTH_SECRET.to_string(), arn.to_string());
-                    Some(auth_token(c, arn).await?)
-                }
-                None => None,
-            };
-            let res = c
-                .elasticache
+        _ => a == b,
+    }
+}
+
+#[async_trait]
+impl KindOps for ReplicationGroupOps {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let names = Names::new(cx, Kind::CacheReplicationGroup, q);
+        if matches!(names, Names::Nothing) {
+            return Ok(Vec::new());
+        }
+        let (rgs, members) = match names.one() {
+            Some(one) => (describe_replication_groups(cx.c, Some(one)).await?, None),
+            None => {
+                let (rgs, members) = tokio::try_join!(
+                    describe_replication_groups(cx.c, None),
+                    member_clusters(cx.c)
+                )?;
+                (rgs, Some(members))
+            }
+        };
+        let found = futures::future::try_join_all(
+            rgs.iter()
+                .filter(|rg| rg.replication_group_id().is_some_and(|n| names.matches(n)))
+                .filter(|rg| {
+                    matches!(q, Query::Physical(_))
+                        || !matches!(rg.status(), Some("deleting" | "deleted"))
+                })
+                .map(|rg| replication_group_with_tags(cx, q, rg, members.as_ref())),
+        )
+        .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let mut tags = r.tags()?;
+        tags.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
+        let rg_id = r.str("replication_group_id")?;
+        let secret = r.opt_str("auth_token_secret_arn");
+        let token = match secret {
+            Some(arn) => {
+                tags.insert(TAG_AUTH_SECRET.to_string(), arn.to_string());
+                Some(auth_token(cx.c, arn).await?)
+            }
+            None => None,
+        };
+        let res =
+            cx.c.elasticache
                 .create_replication_group()
                 .replication_group_id(rg_id)
                 .replication_group_description(r.str("description")?)
@@ -475,232 +546,135 @@ pub async fn create(
                 .set_tags(Some(to_tags(tags)))
                 .send()
                 .await;
-            let version = r.opt_str("engine_version");
-            match res {
-                Ok(out) => {
-                    let rg = out.replication_group().ok_or_else(|| {
-                        CloudError::Other(format!(
-                            "elasticache:CreateReplicationGroup {rg_id}: no group in the answer"
-                        ))
-                    })?;
-                    let mut all = r.tags()?;
-                    all.extend(moodlestack_model::identity_tags(scope, id));
-                    if let Some(arn) = secret {
-                        all.insert(TAG_AUTH_SECRET.to_string(), arn.to_string());
-                    }
-                    replication_group_observed(scope, version, rg, all, &[]).ok_or_else(|| {
-                        CloudError::Other(format!(
-                            "replication group {rg_id}: not tagged after create"
-                        ))
-                    })
+        match res {
+            Ok(out) => {
+                let mut all = r.tags()?;
+                all.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
+                if let Some(arn) = secret {
+                    all.insert(TAG_AUTH_SECRET.to_string(), arn.to_string());
                 }
-                Err(e) => {
-                    let err = api_err("elasticache:CreateReplicationGroup", e);
-                    if !matches!(&err, CloudError::Api { code, .. } if code.starts_with("ReplicationGroupAlreadyExists"))
-                    {
-                        return Err(err);
-                    }
-                    let rg = describe_replication_groups(c, Some(rg_id))
-                        .await?
-                        .into_iter()
-                        .next()
-                        .ok_or(err)?;
-                    let tags = list_tags(c, rg.arn().unwrap_or_default()).await?;
-                    match replication_group_observed(scope, version, &rg, tags, &[]) {
-                        Some(o) if &o.id == id => Ok(o),
-                        _ => Err(not_ours(kind, rg_id, scope, id)),
-                    }
+                let o = out.replication_group().and_then(|rg| {
+                    replication_group_observed(cx.scope, r.opt_str("engine_version"), rg, all, &[])
+                });
+                tagged("elasticache:CreateReplicationGroup", rg_id, o).map(Created::New)
+            }
+            Err(e) => match api_err("elasticache:CreateReplicationGroup", e) {
+                err if matches!(&err, CloudError::Api { code, .. } if code.starts_with("ReplicationGroupAlreadyExists")) => {
+                    Ok(Created::Exists)
                 }
-            }
+                err => Err(err),
+            },
         }
-        other => Err(CloudError::Other(format!(
-            "elasticache module does not handle {other}"
-        ))),
     }
-}
 
-// ---------------------------------------------------------------------------------------------
-// update
-
-/// Equal values; lists (security group ids) compared as sets.
-fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
-    match (a, b) {
-        (Some(Value::List(x)), Some(Value::List(y))) => {
-            let set = |l: &[Value]| l.iter().map(|v| format!("{v:?}")).collect::<BTreeSet<_>>();
-            set(x) == set(y)
-        }
-        _ => a == b,
-    }
-}
-
-async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
-    let arn = current.attrs.get("arn").ok_or_else(|| {
-        CloudError::Other(format!(
-            "{} {}: no ARN known to tag",
-            current.kind, current.id
-        ))
-    })?;
-    let mut tags = r.tags()?;
-    tags.insert(TAG_ID.to_string(), current.id.to_string());
-    c.elasticache
-        .add_tags_to_resource()
-        .resource_name(arn)
-        .set_tags(Some(to_tags(tags)))
-        .send()
-        .await
-        .map_err(|e| api_err("elasticache:AddTagsToResource", e))?;
-    Ok(())
-}
-
-pub async fn update(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    fields: &Fields,
-    changed: &[String],
-) -> Result<Observed, CloudError> {
-    let has = |f: &str| changed.iter().any(|c| c == f);
-    let r = Reader::new(current.kind, &current.id, fields);
-    match current.kind {
-        Kind::CacheSubnetGroup => {
-            if has("description") || has("subnet_ids") {
-                c.elasticache
-                    .modify_cache_subnet_group()
-                    .cache_subnet_group_name(&current.physical_id)
-                    .cache_subnet_group_description(r.str("description")?)
-                    .set_subnet_ids(Some(r.strs("subnet_ids")?))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("elasticache:ModifyCacheSubnetGroup", e))?;
-            }
-            if has("tags") {
-                put_tags(c, current, &r).await?;
-            }
-            let g = describe_subnet_groups(c, Some(&current.physical_id)).await?;
-            match g.first() {
-                Some(g) => Ok(observe_subnet_group(c, scope, g)
-                    .await?
-                    .unwrap_or_else(|| current.clone())),
-                None => Ok(current.clone()),
-            }
-        }
-        Kind::CacheReplicationGroup => {
-            // Compare against what the group is now, not what the plan saw: a retried update
-            // (the group was busy with the previous step) sends only what is still missing.
-            let rg = describe_replication_groups(c, Some(&current.physical_id))
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    CloudError::NotFound(format!("replication group {}", current.physical_id))
-                })?;
-            let tags = list_tags(c, rg.arn().unwrap_or_default()).await?;
-            let members = first_member(c, &rg).await?;
-            let now =
-                replication_group_observed(scope, r.opt_str("engine_version"), &rg, tags, &members)
-                    .unwrap_or_else(|| current.clone());
-            let differs = |f: &str| has(f) && !same_value(now.fields.get(f), fields.get(f));
-            let modify = [
-                "description",
-                "node_type",
-                "engine_version",
-                "automatic_failover",
-                "multi_az",
-                "security_group_ids",
-            ];
-            if modify.iter().any(|f| differs(f)) {
-                // Applied now rather than in the maintenance window (see the rds module docs).
-                let mut req = c
-                    .elasticache
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let has = |f: &str| changed.contains(&f);
+        // Compare against what the group is now, not what the plan saw: a retried update (the
+        // group was busy with the previous step) sends only what is still missing.
+        let q = Query::Logical {
+            id: &r.id,
+            fields: r.fields,
+        };
+        let rg = describe_replication_groups(cx.c, Some(&current.physical_id))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                CloudError::NotFound(format!("replication group {}", current.physical_id))
+            })?;
+        let now = replication_group_with_tags(cx, q, &rg, None)
+            .await?
+            .unwrap_or_else(|| current.clone());
+        let differs = |f: &str| has(f) && !same_value(now.fields.get(f), r.fields.get(f));
+        let modify = [
+            "description",
+            "node_type",
+            "engine_version",
+            "automatic_failover",
+            "multi_az",
+            "security_group_ids",
+        ];
+        if modify.iter().any(|f| differs(f)) {
+            // Applied now rather than in the maintenance window (see the rds module docs).
+            let mut req =
+                cx.c.elasticache
                     .modify_replication_group()
                     .replication_group_id(&current.physical_id)
                     .apply_immediately(true);
-                if differs("description") {
-                    req = req.replication_group_description(r.str("description")?);
-                }
-                if differs("node_type") {
-                    req = req.cache_node_type(r.str("node_type")?);
-                }
-                if differs("engine_version") {
-                    req = req.engine_version(r.str("engine_version")?);
-                }
-                if differs("automatic_failover") {
-                    req = req.automatic_failover_enabled(r.bool("automatic_failover")?);
-                }
-                if differs("multi_az") {
-                    req = req.multi_az_enabled(r.bool("multi_az")?);
-                }
-                if differs("security_group_ids") {
-                    req = req.set_security_group_ids(Some(r.strs("security_group_ids")?));
-                }
-                req.send()
-                    .await
-                    .map_err(|e| api_err("elasticache:ModifyReplicationGroup", e))?;
+            if differs("description") {
+                req = req.replication_group_description(r.str("description")?);
             }
-            if differs("num_cache_clusters") {
-                let want = r.int32("num_cache_clusters")?;
-                let have = now
-                    .fields
-                    .get("num_cache_clusters")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0) as i32;
-                // Replicas = clusters - 1 (the primary).
-                if want > have {
-                    c.elasticache
-                        .increase_replica_count()
-                        .replication_group_id(&current.physical_id)
-                        .new_replica_count(want - 1)
-                        .apply_immediately(true)
-                        .send()
-                        .await
-                        .map_err(|e| api_err("elasticache:IncreaseReplicaCount", e))?;
-                } else {
-                    c.elasticache
-                        .decrease_replica_count()
-                        .replication_group_id(&current.physical_id)
-                        .new_replica_count(want - 1)
-                        .apply_immediately(true)
-                        .send()
-                        .await
-                        .map_err(|e| api_err("elasticache:DecreaseReplicaCount", e))?;
-                }
+            if differs("node_type") {
+                req = req.cache_node_type(r.str("node_type")?);
             }
-            if has("tags") {
-                put_tags(c, current, &r).await?;
+            if differs("engine_version") {
+                req = req.engine_version(r.str("engine_version")?);
             }
-            let mut out = now;
-            out.id = current.id.clone();
-            Ok(out)
+            if differs("automatic_failover") {
+                req = req.automatic_failover_enabled(r.bool("automatic_failover")?);
+            }
+            if differs("multi_az") {
+                req = req.multi_az_enabled(r.bool("multi_az")?);
+            }
+            if differs("security_group_ids") {
+                req = req.set_security_group_ids(Some(r.strs("security_group_ids")?));
+            }
+            req.send()
+                .await
+                .map_err(|e| api_err("elasticache:ModifyReplicationGroup", e))?;
         }
-        other => Err(CloudError::Other(format!(
-            "elasticache module does not handle {other}"
-        ))),
+        if differs("num_cache_clusters") {
+            let want = r.int32("num_cache_clusters")?;
+            let have = now
+                .fields
+                .get("num_cache_clusters")
+                .and_then(Value::as_i64)
+                .unwrap_or(0) as i32;
+            // Replicas = clusters - 1 (the primary).
+            if want > have {
+                cx.c.elasticache
+                    .increase_replica_count()
+                    .replication_group_id(&current.physical_id)
+                    .new_replica_count(want - 1)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map_err(|e| api_err("elasticache:IncreaseReplicaCount", e))?;
+            } else {
+                cx.c.elasticache
+                    .decrease_replica_count()
+                    .replication_group_id(&current.physical_id)
+                    .new_replica_count(want - 1)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map_err(|e| api_err("elasticache:DecreaseReplicaCount", e))?;
+            }
+        }
+        if has("tags") {
+            put_tags(cx.c, current, r).await?;
+        }
+        let mut out = now;
+        out.id = current.id.clone();
+        Ok(out)
     }
-}
 
-// ---------------------------------------------------------------------------------------------
-// delete
-
-pub async fn delete(
-    c: &Clients,
-    _scope: &Scope,
-    current: &Observed,
-    _options: &DeleteOptions,
-) -> Result<(), CloudError> {
-    let res = match current.kind {
-        Kind::CacheSubnetGroup => c
-            .elasticache
-            .delete_cache_subnet_group()
-            .cache_subnet_group_name(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("elasticache:DeleteCacheSubnetGroup", e)),
-        Kind::CacheReplicationGroup => {
-            // The cache holds sessions and application caches that Moodle rebuilds: no final
-            // snapshot (the database's final snapshot option does not apply to it).
-            let res = c
-                .elasticache
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        // The cache holds sessions and application caches that Moodle rebuilds: no final
+        // snapshot (the database's final snapshot option does not apply to it).
+        let res =
+            cx.c.elasticache
                 .delete_replication_group()
                 .replication_group_id(&current.physical_id)
                 .retain_primary_cluster(false)
@@ -708,90 +682,30 @@ pub async fn delete(
                 .await
                 .map(|_| ())
                 .map_err(|e| api_err("elasticache:DeleteReplicationGroup", e));
-            match res {
-                // Already being deleted.
-                Err(CloudError::Api { code, .. }) if code == "InvalidReplicationGroupState" => {
-                    let rgs = describe_replication_groups(c, Some(&current.physical_id)).await?;
-                    match rgs.first().and_then(|g| g.status()) {
-                        None | Some("deleting") => Ok(()),
-                        Some(s) => Err(CloudError::Api {
-                            operation: "elasticache:DeleteReplicationGroup".into(),
-                            code: "InvalidReplicationGroupState".into(),
-                            message: format!("replication group {} is {s}", current.physical_id),
-                            source: None,
-                        }),
-                    }
+        match res {
+            // Already being deleted.
+            Err(CloudError::Api { code, .. }) if code == "InvalidReplicationGroupState" => {
+                let rgs = describe_replication_groups(cx.c, Some(&current.physical_id)).await?;
+                match rgs.first().and_then(|g| g.status()) {
+                    None | Some("deleting") => Ok(()),
+                    Some(s) => Err(CloudError::Api {
+                        operation: "elasticache:DeleteReplicationGroup".into(),
+                        code: "InvalidReplicationGroupState".into(),
+                        message: format!("replication group {} is {s}", current.physical_id),
+                        source: None,
+                    }),
                 }
-                other => other,
             }
+            other => other,
         }
-        other => {
-            return Err(CloudError::Other(format!(
-                "elasticache module does not handle {other}"
-            )))
-        }
-    };
-    match res {
-        Err(e) if is_not_found(&e) => Ok(()),
-        other => other,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// poll
-
-pub async fn poll(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    want: Want,
-) -> Result<Readiness, CloudError> {
-    match current.kind {
-        Kind::CacheSubnetGroup => {
-            let g = describe_subnet_groups(c, Some(&current.physical_id)).await?;
-            match (g.first(), want) {
-                (None, _) => Ok(Readiness::Gone),
-                (Some(_), Want::Gone) => Ok(Readiness::Pending("deleting".into())),
-                (Some(g), Want::Ready) => Ok(match observe_subnet_group(c, scope, g).await? {
-                    Some(o) => Readiness::Ready(o),
-                    None => Readiness::Failed("exists but is not tagged with the stack".into()),
-                }),
-            }
-        }
-        Kind::CacheReplicationGroup => {
-            let rgs = describe_replication_groups(c, Some(&current.physical_id)).await?;
-            let Some(rg) = rgs.first() else {
-                return Ok(Readiness::Gone);
-            };
-            let status = rg.status().unwrap_or_default().to_string();
-            match want {
-                Want::Gone => Ok(Readiness::Pending(status)),
-                Want::Ready if status == "available" => {
-                    let tags = list_tags(c, rg.arn().unwrap_or_default()).await?;
-                    let m = first_member(c, rg).await?;
-                    let version = current.fields.get("engine_version").and_then(Value::as_str);
-                    Ok(
-                        match replication_group_observed(scope, version, rg, tags, &m) {
-                            Some(o) => Readiness::Ready(o),
-                            None => Readiness::Failed(
-                                "available but no longer tagged with the stack".into(),
-                            ),
-                        },
-                    )
-                }
-                Want::Ready if status == "create-failed" => Ok(Readiness::Failed(status)),
-                Want::Ready => Ok(Readiness::Pending(status)),
-            }
-        }
-        other => Err(CloudError::Other(format!(
-            "elasticache module does not handle {other}"
-        ))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fields::assert_matches_spec;
+    use moodlestack_model::TAG_STACK;
 
     #[test]
     fn redis_versions_compare_on_what_the_stack_asked_for() {
@@ -850,6 +764,8 @@ mod tests {
         ]);
         let o =
             replication_group_observed(&scope, Some("7.1"), &rg, tags.clone(), &[member]).unwrap();
+        assert_matches_spec(&o, &[]);
+        assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.id, "cache.redis");
         assert_eq!(o.fields["engine_version"], Value::str("7.1"));
         assert_eq!(o.fields["num_cache_clusters"], Value::Int(2));
@@ -883,19 +799,77 @@ mod tests {
     }
 
     #[test]
-    fn candidates_need_the_stack_prefix() {
+    fn names_are_the_stack_prefix_or_the_declared_ones() {
         let scope = Scope {
             stack: "demo".into(),
             region: "eu-west-1".into(),
         };
-        let m = candidates(
-            &scope,
-            &[],
-            Kind::CacheReplicationGroup,
-            "replication_group_id",
+        let desired =
+            [
+                moodlestack_model::Resource::new("cache.redis", Kind::CacheReplicationGroup)
+                    .with("replication_group_id", "custom"),
+            ];
+        let clients = crate::Clients::new(
+            &aws_types::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .build(),
+            &crate::RequestStats::new(),
         );
-        assert!(m("demo-redis"));
-        assert!(!m("demoredis"));
-        assert!(!m("other-redis"));
+        let cx = Cx::new(&clients, &scope, &desired);
+        let m = Names::new(&cx, Kind::CacheReplicationGroup, Query::Stack);
+        assert!(m.matches("demo-redis"));
+        assert!(m.matches("custom"));
+        assert!(!m.matches("demoredis"));
+        assert!(!m.matches("other-redis"));
+        assert_eq!(m.one(), None);
+        let fields = Fields::from([("replication_group_id".into(), Value::str("demo-redis"))]);
+        let id = moodlestack_model::ResourceId::from("cache.redis");
+        let one = Names::new(
+            &cx,
+            Kind::CacheReplicationGroup,
+            Query::Logical {
+                id: &id,
+                fields: &fields,
+            },
+        );
+        assert_eq!(one.one(), Some("demo-redis"));
+        assert!(!one.matches("demo-other"));
+        let none = Names::new(
+            &cx,
+            Kind::CacheReplicationGroup,
+            Query::Logical {
+                id: &id,
+                fields: &Fields::new(),
+            },
+        );
+        assert!(matches!(none, Names::Nothing));
+    }
+
+    #[test]
+    fn a_subnet_group_is_observed_with_its_descriptors_fields() {
+        use aws_sdk_elasticache::types::Subnet;
+        let scope = Scope {
+            stack: "demo".into(),
+            region: "eu-west-1".into(),
+        };
+        let g = CacheSubnetGroup::builder()
+            .cache_subnet_group_name("demo-cache")
+            .arn("arn:aws:elasticache:eu-west-1:1:subnetgroup:demo-cache")
+            .cache_subnet_group_description("cache")
+            .subnets(Subnet::builder().subnet_identifier("subnet-1").build())
+            .build();
+        let tags = BTreeMap::from([
+            (TAG_STACK.to_string(), "demo".to_string()),
+            (TAG_ID.to_string(), "cache.subnet_group".to_string()),
+        ]);
+        let o = subnet_group(&scope, &g, tags.clone()).unwrap();
+        assert_matches_spec(&o, &[]);
+        assert_eq!(o.lifecycle, Lifecycle::Ready);
+        assert_eq!(o.id, "cache.subnet_group");
+        let other = Scope {
+            stack: "other".into(),
+            ..scope
+        };
+        assert!(subnet_group(&other, &g, tags).is_none());
     }
 }

@@ -1,13 +1,14 @@
 //! Shared helpers of the service modules: reading resolved fields, building tags, and turning SDK
 //! errors into [`CloudError`]s that name the operation and AWS's error code.
 
+use crate::{Cx, Query};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
     CloudError, Fields, Kind, Observed, Resource, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Reads fields of one resource, with errors that name the resource and the field.
 pub struct Reader<'a> {
@@ -228,6 +229,89 @@ pub fn desired_names(desired: &[Resource], kind: Kind, field: &str) -> Vec<Strin
     names.sort();
     names.dedup();
     names
+}
+
+/// The names a list asks for, for kinds AWS keys by a deterministic name whose describes take no
+/// tag filter (RDS, ElastiCache): every name the desired graph declares for the kind plus anything
+/// with the stack's prefix (what the stack no longer declares is found this way, to be deleted)
+/// for [`Query::Stack`]; the desired name for [`Query::Logical`]; the physical id for
+/// [`Query::Physical`]. The tags of the candidates decide what is the stack's.
+#[derive(Debug)]
+pub enum Names {
+    /// Names with the prefix or among the declared ones.
+    Stack {
+        /// `<stack>-`.
+        prefix: String,
+        /// The names the desired resources of the kind declare.
+        declared: BTreeSet<String>,
+    },
+    /// Exactly this name.
+    One(String),
+    /// Nothing (a logical query without the name field).
+    Nothing,
+}
+
+impl Names {
+    pub fn new(cx: &Cx<'_>, kind: Kind, q: Query<'_>) -> Self {
+        let Some(field) = moodlestack_model::spec(kind).name_field else {
+            return Names::Nothing;
+        };
+        match q {
+            Query::Stack => Names::Stack {
+                prefix: format!("{}-", cx.scope.stack),
+                declared: desired_names(cx.desired, kind, field).into_iter().collect(),
+            },
+            Query::Logical { fields, .. } => match fields.get(field).and_then(Value::as_str) {
+                Some(name) => Names::One(name.to_string()),
+                None => Names::Nothing,
+            },
+            Query::Physical(name) => Names::One(name.to_string()),
+        }
+    }
+    /// The one name to describe, if the query asks for one.
+    pub fn one(&self) -> Option<&str> {
+        match self {
+            Names::One(n) => Some(n),
+            _ => None,
+        }
+    }
+    /// Whether `name` is asked for.
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Names::Stack { prefix, declared } => {
+                name.starts_with(prefix.as_str()) || declared.contains(name)
+            }
+            Names::One(n) => n == name,
+            Names::Nothing => false,
+        }
+    }
+}
+
+/// The desired fields of resource `id` of `kind`, for kinds that report values as the stack spells
+/// them (engine versions, the managed parameter names): the query's own for [`Query::Logical`],
+/// the desired graph's otherwise.
+pub fn desired_fields<'a>(
+    desired: &'a [Resource],
+    q: Query<'a>,
+    kind: Kind,
+    id: &ResourceId,
+) -> Option<&'a Fields> {
+    match q {
+        Query::Logical { fields, .. } => Some(fields),
+        _ => desired
+            .iter()
+            .find(|r| r.kind == kind && &r.id == id)
+            .map(|r| &r.fields),
+    }
+}
+
+/// `Err(UnexpectedAnswer)` naming `operation` when a resource just made or changed is not (any
+/// more) tagged with the stack.
+pub fn tagged(operation: &str, name: &str, o: Option<Observed>) -> Result<Observed, CloudError> {
+    o.ok_or_else(|| CloudError::UnexpectedAnswer {
+        operation: operation.to_string(),
+        what: format!("{name}: the answer lacks the resource or its tags"),
+    })
 }
 
 /// A subnet group (RDS or ElastiCache: the same managed fields) as observed; its name is both the

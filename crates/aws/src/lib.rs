@@ -241,6 +241,13 @@ fn ops(kind: Kind) -> Option<&'static dyn KindOps> {
     Some(match kind {
         EfsFileSystem => &efs::FileSystem,
         EfsMountTarget => &efs::MountTarget,
+        DbSubnetGroup => &rds::SubnetGroup,
+        DbParameterGroup => &rds::ParameterGroup(DbParameterGroup),
+        DbClusterParameterGroup => &rds::ParameterGroup(DbClusterParameterGroup),
+        DbCluster => &rds::Cluster,
+        DbInstance => &rds::Instance,
+        CacheSubnetGroup => &elasticache::SubnetGroup,
+        CacheReplicationGroup => &elasticache::ReplicationGroupOps,
         _ => return None,
     })
 }
@@ -454,10 +461,10 @@ macro_rules! dispatch {
             Service::Ec2 => ec2::$f($($arg),*).await,
             Service::Iam => iam::$f($($arg),*).await,
             Service::Secrets => secrets::$f($($arg),*).await,
-            Service::Rds => rds::$f($($arg),*).await,
+            Service::Rds => Err(CloudError::Other("rds kinds have a KindOps implementation".into())),
             // Migrated to `KindOps` (handled before dispatching).
             Service::Efs => Err(CloudError::Other("efs kinds have a KindOps implementation".into())),
-            Service::ElastiCache => elasticache::$f($($arg),*).await,
+            Service::ElastiCache => Err(CloudError::Other("elasticache kinds have a KindOps implementation".into())),
             Service::Elbv2 => elbv2::$f($($arg),*).await,
             Service::AutoScaling => autoscaling::$f($($arg),*).await,
         }
@@ -486,7 +493,7 @@ impl Cloud for AwsCloud {
                     .iter()
                     .any(|k| service(*k) == s && ops(*k).is_none())
             };
-            let (ec2, iam, secrets, rds, cache, elbv2, asg) = tokio::try_join!(
+            let (ec2, iam, secrets, elbv2, asg) = tokio::try_join!(
                 async {
                     if legacy(Service::Ec2) {
                         ec2::observe(c, scope, desired).await
@@ -509,20 +516,6 @@ impl Cloud for AwsCloud {
                     }
                 },
                 async {
-                    if legacy(Service::Rds) {
-                        rds::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
-                async {
-                    if legacy(Service::ElastiCache) {
-                        elasticache::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
-                async {
                     if legacy(Service::Elbv2) {
                         elbv2::observe(c, scope, desired).await
                     } else {
@@ -538,7 +531,7 @@ impl Cloud for AwsCloud {
                 },
             )?;
             Ok::<_, CloudError>(
-                [ec2, iam, secrets, rds, cache, elbv2, asg]
+                [ec2, iam, secrets, elbv2, asg]
                     .into_iter()
                     .flatten()
                     .map(legacy_lifecycle)
@@ -612,7 +605,15 @@ impl Cloud for AwsCloud {
         want: Want,
     ) -> Result<Readiness, CloudError> {
         if let Some(ops) = ops(current.kind) {
-            return poll(ops, &Cx::new(&self.clients, scope, &[]), current, want).await;
+            // The current fields stand in for the desired ones: kinds that report values as the
+            // stack spells them (engine versions, managed parameter names) read them there.
+            let desired = [Resource {
+                id: current.id.to_resource_id(),
+                kind: current.kind,
+                fields: current.fields.clone(),
+                extra_deps: vec![],
+            }];
+            return poll(ops, &Cx::new(&self.clients, scope, &desired), current, want).await;
         }
         dispatch!(current.kind, poll(&self.clients, scope, current, want)).map(|r| match r {
             Readiness::Ready(o) => Readiness::Ready(legacy_lifecycle(o)),

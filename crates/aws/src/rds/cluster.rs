@@ -1,0 +1,392 @@
+//! `AWS::RDS::DBCluster` (Aurora).
+
+use super::{
+    already_exists, db_readiness, db_status, final_snapshot, insert_opt, lift_protection, put_tags,
+    rds_tags, tag_map, want_version,
+};
+use crate::fields::{
+    api_err, canonical_version, desired_fields, is_not_found, owned_id, sorted_strs, tagged,
+    tags_value, Names, Reader,
+};
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
+use aws_sdk_rds::types::DbCluster;
+use moodlestack_model::{
+    CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Scope, Value, Want,
+};
+use std::collections::BTreeMap;
+
+/// `AWS::RDS::DBCluster`, keyed by its identifier.
+pub(crate) struct Cluster;
+
+/// The clusters named `ident`, or all of them.
+async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<DbCluster>, CloudError> {
+    let mut out = Vec::new();
+    let mut pages = c
+        .rds
+        .describe_db_clusters()
+        .set_db_cluster_identifier(ident.map(str::to_string))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => out.extend(page.db_clusters().iter().cloned()),
+            Err(e) => {
+                let err = api_err("rds:DescribeDBClusters", e);
+                if ident.is_some() && is_not_found(&err) {
+                    return Ok(Vec::new());
+                }
+                return Err(err);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The managed fields a modification applied immediately has not reached yet.
+fn pending_changes(cl: &DbCluster) -> Vec<&'static str> {
+    let Some(p) = cl.pending_modified_values() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if p.engine_version().is_some() {
+        out.push("engine_version");
+    }
+    if p.backup_retention_period().is_some() {
+        out.push("backup_retention_period");
+    }
+    out
+}
+
+/// A cluster as observed (its engine version as the stack spells it, `desired`'s); None when it
+/// is not tagged with the stack.
+fn observed(scope: &Scope, desired: Option<&Fields>, cl: &DbCluster) -> Option<Observed> {
+    let tags = tag_map(cl.tag_list());
+    let id = owned_id(scope, &tags)?;
+    let ident = cl.db_cluster_identifier()?.to_string();
+    let mut fields = Fields::new();
+    fields.insert("identifier".into(), Value::str(&ident));
+    insert_opt(&mut fields, "engine", cl.engine().map(Value::str));
+    insert_opt(
+        &mut fields,
+        "engine_version",
+        cl.engine_version()
+            .map(|v| Value::Str(canonical_version(v, want_version(desired)))),
+    );
+    insert_opt(
+        &mut fields,
+        "db_subnet_group_name",
+        cl.db_subnet_group().map(Value::str),
+    );
+    insert_opt(
+        &mut fields,
+        "cluster_parameter_group_name",
+        cl.db_cluster_parameter_group().map(Value::str),
+    );
+    fields.insert(
+        "vpc_security_group_ids".into(),
+        sorted_strs(
+            cl.vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id()),
+        ),
+    );
+    insert_opt(
+        &mut fields,
+        "master_username",
+        cl.master_username().map(Value::str),
+    );
+    insert_opt(
+        &mut fields,
+        "database_name",
+        cl.database_name().map(Value::str),
+    );
+    insert_opt(&mut fields, "port", cl.port().map(|p| Value::Int(p.into())));
+    insert_opt(
+        &mut fields,
+        "backup_retention_period",
+        cl.backup_retention_period().map(|p| Value::Int(p.into())),
+    );
+    insert_opt(
+        &mut fields,
+        "deletion_protection",
+        cl.deletion_protection().map(Value::Bool),
+    );
+    insert_opt(
+        &mut fields,
+        "storage_encrypted",
+        cl.storage_encrypted().map(Value::Bool),
+    );
+    fields.insert("tags".into(), tags_value(tags));
+    let mut attrs = BTreeMap::from([("id".to_string(), ident.clone())]);
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            attrs.insert(k.to_string(), v);
+        }
+    };
+    put("arn", cl.db_cluster_arn().map(str::to_string));
+    put("endpoint", cl.endpoint().map(str::to_string));
+    put("reader_endpoint", cl.reader_endpoint().map(str::to_string));
+    put("port", cl.port().map(|p| p.to_string()));
+    put(
+        "secret_arn",
+        cl.master_user_secret()
+            .and_then(|s| s.secret_arn())
+            .map(str::to_string),
+    );
+    let (status, lifecycle) = db_status(cl.status().unwrap_or_default(), &pending_changes(cl));
+    Some(Observed {
+        id: id.into(),
+        kind: Kind::DbCluster,
+        physical_id: ident,
+        fields,
+        attrs,
+        status,
+        lifecycle,
+    })
+}
+
+#[async_trait]
+impl KindOps for Cluster {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let names = Names::new(cx, Kind::DbCluster, q);
+        if matches!(names, Names::Nothing) {
+            return Ok(Vec::new());
+        }
+        Ok(describe(cx.c, names.one())
+            .await?
+            .iter()
+            .filter(|cl| cl.db_cluster_identifier().is_some_and(|n| names.matches(n)))
+            .filter(|cl| {
+                matches!(q, Query::Physical(_))
+                    || !matches!(cl.status(), Some("deleting" | "deleted"))
+            })
+            .filter_map(|cl| {
+                let id = owned_id(cx.scope, &tag_map(cl.tag_list()))?;
+                observed(
+                    cx.scope,
+                    desired_fields(cx.desired, q, Kind::DbCluster, &id),
+                    cl,
+                )
+            })
+            .collect())
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let ident = r.str("identifier")?;
+        let res =
+            cx.c.rds
+                .create_db_cluster()
+                .db_cluster_identifier(ident)
+                .engine(r.str("engine")?)
+                .set_engine_version(r.opt_str("engine_version").map(str::to_string))
+                .db_subnet_group_name(r.str("db_subnet_group_name")?)
+                .set_db_cluster_parameter_group_name(
+                    r.opt_str("cluster_parameter_group_name")
+                        .map(str::to_string),
+                )
+                .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
+                .master_username(r.str("master_username")?)
+                // The password is generated and kept by RDS in Secrets Manager: never sent from
+                // here.
+                .manage_master_user_password(true)
+                .set_database_name(r.opt_str("database_name").map(str::to_string))
+                .set_port(r.opt_int("port").map(|p| p as i32))
+                .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
+                .set_deletion_protection(r.opt_bool("deletion_protection"))
+                .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
+                .set_tags(Some(rds_tags(cx.scope, &r.id, r)?))
+                .send()
+                .await;
+        match res {
+            Ok(out) => tagged(
+                "rds:CreateDBCluster",
+                ident,
+                out.db_cluster()
+                    .and_then(|cl| observed(cx.scope, Some(r.fields), cl)),
+            )
+            .map(Created::New),
+            Err(e) => match api_err("rds:CreateDBCluster", e) {
+                err if already_exists(&err, "DBClusterAlreadyExists") => Ok(Created::Exists),
+                err => Err(err),
+            },
+        }
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let has = |f: &str| changed.contains(&f);
+        let mut out = current.clone();
+        let modify = [
+            "engine_version",
+            "cluster_parameter_group_name",
+            "vpc_security_group_ids",
+            "backup_retention_period",
+            "deletion_protection",
+        ];
+        if modify.iter().any(|f| has(f)) {
+            let mut req =
+                cx.c.rds
+                    .modify_db_cluster()
+                    .db_cluster_identifier(&current.physical_id)
+                    // See the module docs: changes are applied now, not in the maintenance window.
+                    .apply_immediately(true);
+            if has("engine_version") {
+                req = req
+                    .engine_version(r.str("engine_version")?)
+                    .allow_major_version_upgrade(true);
+            }
+            if has("cluster_parameter_group_name") {
+                req = req.db_cluster_parameter_group_name(r.str("cluster_parameter_group_name")?);
+            }
+            if has("vpc_security_group_ids") {
+                req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
+            }
+            if has("backup_retention_period") {
+                req = req.backup_retention_period(r.int32("backup_retention_period")?);
+            }
+            if has("deletion_protection") {
+                req = req.deletion_protection(r.bool("deletion_protection")?);
+            }
+            let res = req
+                .send()
+                .await
+                .map_err(|e| api_err("rds:ModifyDBCluster", e))?;
+            if let Some(o) = res
+                .db_cluster()
+                .and_then(|cl| observed(cx.scope, Some(r.fields), cl))
+            {
+                out = o;
+            }
+        }
+        if has("tags") {
+            put_tags(cx.c, current, r).await?;
+        }
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let name = current.physical_id.as_str();
+        let Some(cl) = describe(cx.c, Some(name)).await?.into_iter().next() else {
+            return Ok(());
+        };
+        if matches!(cl.status(), Some("deleting")) {
+            return Ok(());
+        }
+        if cl.deletion_protection() == Some(true) {
+            lift_protection("rds:DeleteDBCluster", current, options)?;
+            cx.c.rds
+                .modify_db_cluster()
+                .db_cluster_identifier(name)
+                .deletion_protection(false)
+                .apply_immediately(true)
+                .send()
+                .await
+                .map_err(|e| api_err("rds:ModifyDBCluster", e))?;
+        }
+        let (snapshot, skip) = final_snapshot(options);
+        cx.c.rds
+            .delete_db_cluster()
+            .db_cluster_identifier(name)
+            .set_final_db_snapshot_identifier(snapshot)
+            .skip_final_snapshot(skip)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_err("rds:DeleteDBCluster", e))
+    }
+
+    fn readiness(&self, found: Observed, want: Want) -> Readiness {
+        db_readiness(found, want)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{test_scope, test_tags};
+    use super::*;
+    use crate::fields::assert_matches_spec;
+    use aws_sdk_rds::types::{
+        ClusterPendingModifiedValues, MasterUserSecret, VpcSecurityGroupMembership,
+    };
+    use moodlestack_model::Lifecycle;
+
+    fn sample(status: &str) -> DbCluster {
+        builder(status).build()
+    }
+
+    fn builder(status: &str) -> aws_sdk_rds::types::builders::DbClusterBuilder {
+        DbCluster::builder()
+            .db_cluster_identifier("demo-db")
+            .db_cluster_arn("arn:aws:rds:eu-west-1:1:cluster:demo-db")
+            .engine("aurora-mysql")
+            .engine_version("8.0.mysql_aurora.3.08.0")
+            .db_subnet_group("demo-db")
+            .db_cluster_parameter_group("demo-aurora-mysql8-0-cluster")
+            .vpc_security_groups(
+                VpcSecurityGroupMembership::builder()
+                    .vpc_security_group_id("sg-1")
+                    .build(),
+            )
+            .master_username("moodle")
+            .database_name("moodle")
+            .port(3306)
+            .backup_retention_period(7)
+            .deletion_protection(true)
+            .storage_encrypted(true)
+            .endpoint("demo-db.cluster-x")
+            .reader_endpoint("demo-db.cluster-ro-x")
+            .master_user_secret(MasterUserSecret::builder().secret_arn("arn:secret").build())
+            .status(status)
+            .set_tag_list(Some(test_tags("db.cluster")))
+    }
+
+    #[test]
+    fn a_cluster_is_observed_with_its_descriptors_fields() {
+        let o = observed(&test_scope(), None, &sample("available")).unwrap();
+        assert_matches_spec(&o, &[]);
+        assert_eq!(o.lifecycle, Lifecycle::Ready);
+        assert_eq!(o.id, "db.cluster");
+        assert_eq!(o.attrs["reader_endpoint"], "demo-db.cluster-ro-x");
+        assert_eq!(
+            observed(&test_scope(), None, &sample("creating"))
+                .unwrap()
+                .lifecycle,
+            Lifecycle::Creating
+        );
+        assert_eq!(
+            observed(&test_scope(), None, &sample("failed"))
+                .unwrap()
+                .lifecycle,
+            Lifecycle::Failed
+        );
+        let pending = builder("available")
+            .pending_modified_values(
+                ClusterPendingModifiedValues::builder()
+                    .backup_retention_period(14)
+                    .build(),
+            )
+            .build();
+        let o = observed(&test_scope(), None, &pending).unwrap();
+        assert_eq!(o.lifecycle, Lifecycle::Modifying);
+        assert_eq!(
+            Cluster.readiness(o, Want::Ready),
+            Readiness::Pending("available, applying backup_retention_period".into())
+        );
+        let other = Scope {
+            stack: "other".into(),
+            ..test_scope()
+        };
+        assert!(observed(&other, None, &sample("available")).is_none());
+    }
+}

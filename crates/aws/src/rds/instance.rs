@@ -1,0 +1,576 @@
+//! `AWS::RDS::DBInstance`: standalone engines and Aurora members.
+
+use super::{
+    already_exists, db_readiness, db_status, final_snapshot, insert_opt, lift_protection, put_tags,
+    rds_tags, tag_map, want_version,
+};
+use crate::fields::{
+    api_err, canonical_version, desired_fields, is_not_found, owned_id, sorted_strs, tagged,
+    tags_value, Names, Reader,
+};
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
+use aws_sdk_rds::types::DbInstance;
+use moodlestack_model::{
+    CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Scope, Value, Want,
+};
+use std::collections::BTreeMap;
+
+/// `AWS::RDS::DBInstance`, keyed by its identifier.
+pub(crate) struct Instance;
+
+/// The instances named `ident`, or all of them.
+async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<DbInstance>, CloudError> {
+    let mut out = Vec::new();
+    let mut pages = c
+        .rds
+        .describe_db_instances()
+        .set_db_instance_identifier(ident.map(str::to_string))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => out.extend(page.db_instances().iter().cloned()),
+            Err(e) => {
+                let err = api_err("rds:DescribeDBInstances", e);
+                if ident.is_some() && is_not_found(&err) {
+                    return Ok(Vec::new());
+                }
+                return Err(err);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The managed fields a modification applied immediately has not reached yet. Right after
+/// ModifyDBInstance the status can still read `available` while these are set; the instance is
+/// not ready (a read-back would see the old values) until they are applied.
+fn pending_changes(db: &DbInstance) -> Vec<&'static str> {
+    let Some(p) = db.pending_modified_values() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if p.db_instance_class().is_some() {
+        out.push("instance_class");
+    }
+    if p.allocated_storage().is_some() {
+        out.push("allocated_storage");
+    }
+    if p.storage_type().is_some() {
+        out.push("storage_type");
+    }
+    if p.multi_az().is_some() {
+        out.push("multi_az");
+    }
+    if p.backup_retention_period().is_some() {
+        out.push("backup_retention_period");
+    }
+    if p.engine_version().is_some() {
+        out.push("engine_version");
+    }
+    if p.db_subnet_group_name().is_some() {
+        out.push("db_subnet_group_name");
+    }
+    out
+}
+
+/// An instance as observed (its engine version as the stack spells it, `desired`'s); None when it
+/// is not tagged with the stack.
+fn observed(scope: &Scope, desired: Option<&Fields>, db: &DbInstance) -> Option<Observed> {
+    let tags = tag_map(db.tag_list());
+    let id = owned_id(scope, &tags)?;
+    let ident = db.db_instance_identifier()?.to_string();
+    let int = |v: Option<i32>| v.map(|v| Value::Int(v.into()));
+    let mut fields = Fields::new();
+    fields.insert("identifier".into(), Value::str(&ident));
+    insert_opt(&mut fields, "engine", db.engine().map(Value::str));
+    insert_opt(
+        &mut fields,
+        "engine_version",
+        db.engine_version()
+            .map(|v| Value::Str(canonical_version(v, want_version(desired)))),
+    );
+    insert_opt(
+        &mut fields,
+        "instance_class",
+        db.db_instance_class().map(Value::str),
+    );
+    insert_opt(
+        &mut fields,
+        "cluster_identifier",
+        db.db_cluster_identifier().map(Value::str),
+    );
+    let member = db.db_cluster_identifier().is_some();
+    if !member {
+        // Aurora members have no storage, backup or credential settings of their own (the cluster
+        // holds them), so those fields are reported for standalone instances only.
+        insert_opt(
+            &mut fields,
+            "allocated_storage",
+            int(db.allocated_storage()),
+        );
+        insert_opt(
+            &mut fields,
+            "max_allocated_storage",
+            int(db.max_allocated_storage()),
+        );
+        insert_opt(
+            &mut fields,
+            "storage_type",
+            db.storage_type().map(Value::str),
+        );
+        insert_opt(
+            &mut fields,
+            "storage_encrypted",
+            db.storage_encrypted().map(Value::Bool),
+        );
+        insert_opt(&mut fields, "multi_az", db.multi_az().map(Value::Bool));
+        insert_opt(
+            &mut fields,
+            "backup_retention_period",
+            int(db.backup_retention_period()),
+        );
+        insert_opt(
+            &mut fields,
+            "deletion_protection",
+            db.deletion_protection().map(Value::Bool),
+        );
+        fields.insert(
+            "vpc_security_group_ids".into(),
+            sorted_strs(
+                db.vpc_security_groups()
+                    .iter()
+                    .filter_map(|g| g.vpc_security_group_id()),
+            ),
+        );
+        insert_opt(
+            &mut fields,
+            "master_username",
+            db.master_username().map(Value::str),
+        );
+        insert_opt(&mut fields, "db_name", db.db_name().map(Value::str));
+        insert_opt(
+            &mut fields,
+            "port",
+            int(db
+                .endpoint()
+                .and_then(|e| e.port())
+                .or(db.db_instance_port().filter(|p| *p != 0))),
+        );
+    }
+    insert_opt(
+        &mut fields,
+        "db_subnet_group_name",
+        db.db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name())
+            .map(Value::str),
+    );
+    insert_opt(
+        &mut fields,
+        "parameter_group_name",
+        db.db_parameter_groups()
+            .first()
+            .and_then(|g| g.db_parameter_group_name())
+            .map(Value::str),
+    );
+    insert_opt(
+        &mut fields,
+        "publicly_accessible",
+        db.publicly_accessible().map(Value::Bool),
+    );
+    fields.insert("tags".into(), tags_value(tags));
+    let mut attrs = BTreeMap::from([("id".to_string(), ident.clone())]);
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            attrs.insert(k.to_string(), v);
+        }
+    };
+    put("arn", db.db_instance_arn().map(str::to_string));
+    put(
+        "endpoint",
+        db.endpoint().and_then(|e| e.address()).map(str::to_string),
+    );
+    put(
+        "port",
+        db.endpoint().and_then(|e| e.port()).map(|p| p.to_string()),
+    );
+    put(
+        "secret_arn",
+        db.master_user_secret()
+            .and_then(|s| s.secret_arn())
+            .map(str::to_string),
+    );
+    put(
+        "parameter_apply_status",
+        db.db_parameter_groups()
+            .first()
+            .and_then(|g| g.parameter_apply_status())
+            .map(str::to_string),
+    );
+    let (status, lifecycle) = db_status(
+        db.db_instance_status().unwrap_or_default(),
+        &pending_changes(db),
+    );
+    Some(Observed {
+        id: id.into(),
+        kind: Kind::DbInstance,
+        physical_id: ident,
+        fields,
+        attrs,
+        status,
+        lifecycle,
+    })
+}
+
+#[async_trait]
+impl KindOps for Instance {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let names = Names::new(cx, Kind::DbInstance, q);
+        if matches!(names, Names::Nothing) {
+            return Ok(Vec::new());
+        }
+        Ok(describe(cx.c, names.one())
+            .await?
+            .iter()
+            .filter(|db| {
+                db.db_instance_identifier()
+                    .is_some_and(|n| names.matches(n))
+            })
+            .filter(|db| {
+                matches!(q, Query::Physical(_))
+                    || !matches!(db.db_instance_status(), Some("deleting" | "deleted"))
+            })
+            .filter_map(|db| {
+                let id = owned_id(cx.scope, &tag_map(db.tag_list()))?;
+                observed(
+                    cx.scope,
+                    desired_fields(cx.desired, q, Kind::DbInstance, &id),
+                    db,
+                )
+            })
+            .collect())
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let ident = r.str("identifier")?;
+        let member = r.has("cluster_identifier");
+        let mut req =
+            cx.c.rds
+                .create_db_instance()
+                .db_instance_identifier(ident)
+                .engine(r.str("engine")?)
+                .set_engine_version(r.opt_str("engine_version").map(str::to_string))
+                .db_instance_class(r.str("instance_class")?)
+                .set_db_subnet_group_name(r.opt_str("db_subnet_group_name").map(str::to_string))
+                .set_db_parameter_group_name(r.opt_str("parameter_group_name").map(str::to_string))
+                .publicly_accessible(r.opt_bool("publicly_accessible").unwrap_or(false))
+                .set_tags(Some(rds_tags(cx.scope, &r.id, r)?));
+        if member {
+            // Storage, backups, credentials, network security and deletion protection belong to the
+            // cluster; RDS refuses them on a member instance.
+            req = req.db_cluster_identifier(r.str("cluster_identifier")?);
+        } else {
+            req = req
+                .allocated_storage(r.int32("allocated_storage")?)
+                // Storage autoscaling only when the stack sets a ceiling.
+                .set_max_allocated_storage(
+                    r.opt_int("max_allocated_storage")
+                        .filter(|m| *m > 0)
+                        .map(|m| m as i32),
+                )
+                .storage_type(r.opt_str("storage_type").unwrap_or("gp3"))
+                .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
+                .multi_az(r.opt_bool("multi_az").unwrap_or(false))
+                .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
+                .set_deletion_protection(r.opt_bool("deletion_protection"))
+                .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
+                .master_username(r.str("master_username")?)
+                // The password is generated and kept by RDS in Secrets Manager: never sent from here.
+                .manage_master_user_password(true)
+                .set_db_name(r.opt_str("db_name").map(str::to_string))
+                .set_port(r.opt_int("port").map(|p| p as i32));
+        }
+        match req.send().await {
+            Ok(out) => tagged(
+                "rds:CreateDBInstance",
+                ident,
+                out.db_instance()
+                    .and_then(|db| observed(cx.scope, Some(r.fields), db)),
+            )
+            .map(Created::New),
+            Err(e) => match api_err("rds:CreateDBInstance", e) {
+                err if already_exists(&err, "DBInstanceAlreadyExists") => Ok(Created::Exists),
+                err => Err(err),
+            },
+        }
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let has = |f: &str| changed.contains(&f);
+        let mut out = current.clone();
+        let modify = [
+            "engine_version",
+            "instance_class",
+            "allocated_storage",
+            "max_allocated_storage",
+            "storage_type",
+            "multi_az",
+            "backup_retention_period",
+            "deletion_protection",
+            "parameter_group_name",
+            "vpc_security_group_ids",
+            "publicly_accessible",
+        ];
+        if modify.iter().any(|f| has(f)) {
+            let mut req =
+                cx.c.rds
+                    .modify_db_instance()
+                    .db_instance_identifier(&current.physical_id)
+                    // See the module docs: changes are applied now, not in the maintenance window.
+                    .apply_immediately(true);
+            if has("engine_version") {
+                req = req
+                    .engine_version(r.str("engine_version")?)
+                    .allow_major_version_upgrade(true);
+            }
+            if has("instance_class") {
+                req = req.db_instance_class(r.str("instance_class")?);
+            }
+            if has("allocated_storage") {
+                req = req.allocated_storage(r.int32("allocated_storage")?);
+            }
+            if has("max_allocated_storage") {
+                // 0 turns storage autoscaling off (the ceiling equal to the storage does too;
+                // RDS takes the storage size for that).
+                let max = r.opt_int("max_allocated_storage").filter(|m| *m > 0);
+                let max = match max {
+                    Some(m) => m as i32,
+                    None => r.int32("allocated_storage")?,
+                };
+                req = req.max_allocated_storage(max);
+            }
+            if has("storage_type") {
+                req = req.storage_type(r.str("storage_type")?);
+            }
+            if has("multi_az") {
+                req = req.multi_az(r.bool("multi_az")?);
+            }
+            if has("backup_retention_period") {
+                req = req.backup_retention_period(r.int32("backup_retention_period")?);
+            }
+            if has("deletion_protection") {
+                req = req.deletion_protection(r.bool("deletion_protection")?);
+            }
+            if has("parameter_group_name") {
+                req = req.db_parameter_group_name(r.str("parameter_group_name")?);
+            }
+            if has("vpc_security_group_ids") {
+                req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
+            }
+            if has("publicly_accessible") {
+                req = req.publicly_accessible(r.bool("publicly_accessible")?);
+            }
+            let res = req
+                .send()
+                .await
+                .map_err(|e| api_err("rds:ModifyDBInstance", e))?;
+            if let Some(o) = res
+                .db_instance()
+                .and_then(|db| observed(cx.scope, Some(r.fields), db))
+            {
+                out = o;
+            }
+        }
+        if has("tags") {
+            put_tags(cx.c, current, r).await?;
+        }
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let name = current.physical_id.as_str();
+        let Some(db) = describe(cx.c, Some(name)).await?.into_iter().next() else {
+            return Ok(());
+        };
+        if matches!(db.db_instance_status(), Some("deleting")) {
+            return Ok(());
+        }
+        if db.deletion_protection() == Some(true) {
+            lift_protection("rds:DeleteDBInstance", current, options)?;
+            cx.c.rds
+                .modify_db_instance()
+                .db_instance_identifier(name)
+                .deletion_protection(false)
+                .apply_immediately(true)
+                .send()
+                .await
+                .map_err(|e| api_err("rds:ModifyDBInstance", e))?;
+        }
+        let mut req = cx.c.rds.delete_db_instance().db_instance_identifier(name);
+        if db.db_cluster_identifier().is_none() {
+            // Members are snapshotted with their cluster; RDS refuses snapshot options on them.
+            let (snapshot, skip) = final_snapshot(options);
+            req = req
+                .set_final_db_snapshot_identifier(snapshot)
+                .skip_final_snapshot(skip);
+        }
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_err("rds:DeleteDBInstance", e))
+    }
+
+    fn readiness(&self, found: Observed, want: Want) -> Readiness {
+        db_readiness(found, want)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{test_scope, test_tags};
+    use super::*;
+    use crate::fields::assert_matches_spec;
+    use aws_sdk_rds::types::{
+        DbParameterGroupStatus, DbSubnetGroup, Endpoint, MasterUserSecret, PendingModifiedValues,
+        VpcSecurityGroupMembership,
+    };
+    use moodlestack_model::Lifecycle;
+
+    fn standalone(status: &str) -> aws_sdk_rds::types::builders::DbInstanceBuilder {
+        DbInstance::builder()
+            .db_instance_identifier("demo-db")
+            .db_instance_arn("arn:aws:rds:eu-west-1:1:db:demo-db")
+            .db_instance_status(status)
+            .engine("mysql")
+            .engine_version("8.0.39")
+            .db_instance_class("db.t4g.medium")
+            .allocated_storage(20)
+            .max_allocated_storage(100)
+            .storage_type("gp3")
+            .storage_encrypted(true)
+            .multi_az(true)
+            .backup_retention_period(7)
+            .deletion_protection(true)
+            .vpc_security_groups(
+                VpcSecurityGroupMembership::builder()
+                    .vpc_security_group_id("sg-1")
+                    .build(),
+            )
+            .db_subnet_group(
+                DbSubnetGroup::builder()
+                    .db_subnet_group_name("demo-db")
+                    .build(),
+            )
+            .publicly_accessible(false)
+            .master_username("moodle")
+            .db_name("moodle")
+            .endpoint(Endpoint::builder().address("demo-db.x").port(3306).build())
+            .master_user_secret(MasterUserSecret::builder().secret_arn("arn:secret").build())
+            .db_parameter_groups(
+                DbParameterGroupStatus::builder()
+                    .db_parameter_group_name("demo-mysql8-0")
+                    .parameter_apply_status("pending-reboot")
+                    .build(),
+            )
+            .set_tag_list(Some(test_tags("db.instance")))
+    }
+
+    #[test]
+    fn an_instance_is_observed_with_its_descriptors_fields() {
+        let desired = Fields::from([("engine_version".into(), Value::str("8.0"))]);
+        let o = observed(
+            &test_scope(),
+            Some(&desired),
+            &standalone("available").build(),
+        )
+        .unwrap();
+        // Only Aurora members have a cluster.
+        assert_matches_spec(&o, &["cluster_identifier"]);
+        assert_eq!(o.lifecycle, Lifecycle::Ready);
+        assert_eq!(o.id, "db.instance");
+        assert_eq!(o.fields["engine_version"], Value::str("8.0"));
+        assert_eq!(o.fields["allocated_storage"], Value::Int(20));
+        assert_eq!(o.fields["port"], Value::Int(3306));
+        assert_eq!(
+            o.fields["parameter_group_name"],
+            Value::str("demo-mysql8-0")
+        );
+        assert_eq!(o.attrs["secret_arn"], "arn:secret");
+        assert_eq!(o.attrs["endpoint"], "demo-db.x");
+        assert_eq!(o.attrs["parameter_apply_status"], "pending-reboot");
+        let other = Scope {
+            stack: "other".into(),
+            ..test_scope()
+        };
+        assert!(observed(&other, None, &standalone("available").build()).is_none());
+    }
+
+    #[test]
+    fn an_instance_with_pending_modifications_is_not_ready() {
+        let db = standalone("available")
+            .pending_modified_values(
+                PendingModifiedValues::builder()
+                    .db_instance_class("db.r7g.large")
+                    .multi_az(true)
+                    .build(),
+            )
+            .build();
+        assert_eq!(pending_changes(&db), ["instance_class", "multi_az"]);
+        let o = observed(&test_scope(), None, &db).unwrap();
+        assert_eq!(o.lifecycle, Lifecycle::Modifying);
+        assert_eq!(
+            Instance.readiness(o, Want::Ready),
+            Readiness::Pending("available, applying instance_class, multi_az".into())
+        );
+        let o = observed(&test_scope(), None, &standalone("creating").build()).unwrap();
+        assert_eq!(o.lifecycle, Lifecycle::Creating);
+        let o = observed(
+            &test_scope(),
+            None,
+            &standalone("incompatible-network").build(),
+        )
+        .unwrap();
+        assert_eq!(o.lifecycle, Lifecycle::Failed);
+        assert_eq!(
+            Instance.readiness(o, Want::Ready),
+            Readiness::Failed("incompatible-network".into())
+        );
+        assert!(pending_changes(&DbInstance::builder().build()).is_empty());
+    }
+
+    #[test]
+    fn members_report_no_storage_backup_or_credential_fields() {
+        let member = DbInstance::builder()
+            .db_instance_identifier("demo-db-1")
+            .db_instance_status("available")
+            .engine("aurora-mysql")
+            .db_cluster_identifier("demo-db")
+            .allocated_storage(1)
+            .backup_retention_period(7)
+            .master_username("moodle")
+            .set_tag_list(Some(test_tags("db.instance.1")))
+            .build();
+        let o = observed(&test_scope(), None, &member).unwrap();
+        assert_eq!(o.fields["cluster_identifier"], Value::str("demo-db"));
+        for absent in [
+            "allocated_storage",
+            "backup_retention_period",
+            "master_username",
+            "port",
+        ] {
+            assert!(!o.fields.contains_key(absent), "{absent}");
+        }
+    }
+}

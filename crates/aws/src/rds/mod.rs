@@ -1,0 +1,310 @@
+//! RDS: DB subnet groups, DB and DB cluster parameter groups, DB instances (standalone engines
+//! and Aurora members) and Aurora DB clusters, one [`crate::KindOps`] each (the two parameter
+//! group kinds share one implementation, parameterized by the kind).
+//!
+//! Finding the stack's resources: RDS describes take `Filters`, but no tag filters. Every kind is
+//! keyed by a deterministic name, so each is listed with ONE paginated describe (or one describe
+//! of the name asked for); only resources named like the stack's ([`Names`]: `<stack>-...`, or a
+//! name a desired resource of that kind declares) are considered, and of those only the ones
+//! whose tags carry `moodlestack:stack` = the stack are returned. Instances and clusters report
+//! their `TagList` in the describe; subnet and parameter groups do not, so their tags are read
+//! with `ListTagsForResource` (RDS has no batch tag read) for those candidates only, all in
+//! flight at once.
+//!
+//! Credentials: instances and clusters are always created with `ManageMasterUserPassword=true`;
+//! no request built here ever carries a password. The secret's ARN is the `secret_arn` attr.
+//!
+//! Updates use `ApplyImmediately=true`: the stack file is the source of truth, `apply` reads every
+//! managed field back afterwards, and a change parked until the maintenance window would leave the
+//! stack out of sync for up to a week with nothing in the plan saying so. Static parameter group
+//! values are the one exception RDS imposes: they are applied `pending-reboot`, and the instance
+//! reports that as its `parameter_apply_status` attr.
+//!
+//! Instances and clusters are ready when they serve with every applied change in effect: a
+//! modification applied immediately shows as pending modified values for a while (the status can
+//! still read `available`); such a resource is [`Lifecycle::Modifying`] and its status says what
+//! it is applying.
+
+mod cluster;
+mod instance;
+mod parameter_group;
+mod subnet_group;
+
+pub(crate) use cluster::Cluster;
+pub(crate) use instance::Instance;
+pub(crate) use parameter_group::ParameterGroup;
+pub(crate) use subnet_group::SubnetGroup;
+
+use crate::fields::{api_err, Reader};
+use crate::{lifecycle_readiness, Clients};
+use aws_sdk_rds::types::Tag;
+use moodlestack_model::{
+    CloudError, DeleteOptions, Fields, Lifecycle, Observed, Readiness, ResourceId, Scope, Value,
+    Want, TAG_ID,
+};
+use std::collections::BTreeMap;
+
+/// Instance and cluster states that will not resolve by themselves.
+const FAILED_STATES: &[&str] = &[
+    "failed",
+    "incompatible-parameters",
+    "incompatible-network",
+    "incompatible-restore",
+    "incompatible-option-group",
+    "inaccessible-encryption-credentials",
+    "inaccessible-encryption-credentials-recoverable",
+    "restore-error",
+];
+
+/// The stack's tags plus the identity tags.
+fn all_tags(
+    scope: &Scope,
+    id: &ResourceId,
+    r: &Reader,
+) -> Result<BTreeMap<String, String>, CloudError> {
+    let mut tags = r.tags()?;
+    tags.extend(moodlestack_model::identity_tags(scope, id));
+    Ok(tags)
+}
+
+fn to_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
+    tags.into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Every tag a create call carries.
+fn rds_tags(scope: &Scope, id: &ResourceId, r: &Reader) -> Result<Vec<Tag>, CloudError> {
+    Ok(to_tags(all_tags(scope, id, r)?))
+}
+
+fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, CloudError> {
+    let out = c
+        .rds
+        .list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .map_err(|e| api_err("rds:ListTagsForResource", e))?;
+    Ok(tag_map(out.tag_list()))
+}
+
+/// Adds or overwrites the tags the stack sets (tags are compared as a subset: others' tags stay).
+async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
+    let arn = current
+        .attrs
+        .get("arn")
+        .ok_or_else(|| CloudError::UnexpectedAnswer {
+            operation: "rds:AddTagsToResource".into(),
+            what: format!("{} {}: no ARN known to tag", current.kind, current.id),
+        })?;
+    let mut tags = r.tags()?;
+    tags.insert(TAG_ID.to_string(), current.id.to_string());
+    c.rds
+        .add_tags_to_resource()
+        .resource_name(arn)
+        .set_tags(Some(to_tags(tags)))
+        .send()
+        .await
+        .map_err(|e| api_err("rds:AddTagsToResource", e))?;
+    Ok(())
+}
+
+fn insert_opt(fields: &mut Fields, name: &str, v: Option<Value>) {
+    if let Some(v) = v {
+        fields.insert(name.to_string(), v);
+    }
+}
+
+/// The engine version the stack asked for (`desired`'s), to report AWS's more precise one as it.
+fn want_version(desired: Option<&Fields>) -> Option<&str> {
+    desired
+        .and_then(|f| f.get("engine_version"))
+        .and_then(Value::as_str)
+}
+
+/// True when `e` is RDS's "already exists" answer (`DBInstanceAlreadyExists`,
+/// `DBInstanceAlreadyExistsFault`, ...).
+fn already_exists(e: &CloudError, code: &str) -> bool {
+    matches!(e, CloudError::Api { code: c, .. } if c.starts_with(code))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instances and clusters: status words, readiness, deletion protection.
+
+/// States in which the database serves clients with every applied setting: `available`, and
+/// `storage-optimization` (after a storage change: the new size is in effect, RDS reorganizes in
+/// the background for up to hours).
+fn serving(status: &str) -> bool {
+    matches!(status, "available" | "storage-optimization")
+}
+
+/// The status (AWS's word, plus what it is applying while modifications are pending) and the
+/// lifecycle of an instance or cluster.
+fn db_status(status: &str, pending: &[&str]) -> (String, Lifecycle) {
+    let lifecycle = match status {
+        "creating" => Lifecycle::Creating,
+        "deleting" | "deleted" => Lifecycle::Deleting,
+        s if FAILED_STATES.contains(&s) => Lifecycle::Failed,
+        s if serving(s) && pending.is_empty() => Lifecycle::Ready,
+        // Modifying, backing-up, rebooting, upgrading, ... and serving with changes pending.
+        _ => Lifecycle::Modifying,
+    };
+    if serving(status) && !pending.is_empty() {
+        (
+            format!("{status}, applying {}", pending.join(", ")),
+            lifecycle,
+        )
+    } else {
+        (status.to_string(), lifecycle)
+    }
+}
+
+/// [`crate::KindOps::readiness`] of instances and clusters: their lifecycle (pending modifications
+/// and the failed states included, see [`db_status`]), and gone once RDS reports them `deleted`.
+fn db_readiness(found: Observed, want: Want) -> Readiness {
+    match want {
+        Want::Gone if found.status == "deleted" => Readiness::Gone,
+        _ => lifecycle_readiness(found, want),
+    }
+}
+
+/// Whether deletion protection may be lifted to delete `current`: only when the delete options
+/// say so (`--allow-data-loss`), refused otherwise.
+fn lift_protection(
+    operation: &str,
+    current: &Observed,
+    options: &DeleteOptions,
+) -> Result<(), CloudError> {
+    if options.lift_deletion_protection {
+        Ok(())
+    } else {
+        Err(CloudError::Api {
+            operation: operation.to_string(),
+            code: "InvalidParameterCombination".into(),
+            message: format!(
+                "{} {} ({}) has deletion protection enabled and deleting it loses its data; \
+                 the protection is lifted only when data loss is allowed (--allow-data-loss)",
+                current.kind, current.id, current.physical_id
+            ),
+            source: None,
+        })
+    }
+}
+
+/// The delete options of a resource that may be snapshotted: a final snapshot when one is asked
+/// for, none otherwise.
+fn final_snapshot(options: &DeleteOptions) -> (Option<String>, bool) {
+    match &options.final_snapshot_id {
+        Some(snap) => (Some(snap.clone()), false),
+        None => (None, true),
+    }
+}
+
+#[cfg(test)]
+fn test_scope() -> Scope {
+    Scope {
+        stack: "demo".into(),
+        region: "eu-west-1".into(),
+    }
+}
+
+#[cfg(test)]
+fn test_tags(id: &str) -> Vec<Tag> {
+    vec![
+        Tag::builder()
+            .key(moodlestack_model::TAG_STACK)
+            .value("demo")
+            .build(),
+        Tag::builder().key(TAG_ID).value(id).build(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::canonical_version;
+    use moodlestack_model::Kind;
+
+    #[test]
+    fn engine_versions_compare_on_what_the_stack_asked_for() {
+        assert_eq!(canonical_version("8.0.39", Some("8.0")), "8.0");
+        assert_eq!(canonical_version("8.0", Some("8.0")), "8.0");
+        assert_eq!(canonical_version("8.4.3", Some("8.0")), "8.4.3");
+        assert_eq!(canonical_version("8.01", Some("8.0")), "8.01");
+        assert_eq!(canonical_version("16.4", None), "16.4");
+    }
+
+    #[test]
+    fn ready_only_when_serving_with_nothing_pending() {
+        let o = |status: &str, pending: &[&str]| {
+            let (status, lifecycle) = db_status(status, pending);
+            Observed {
+                id: "db.instance".into(),
+                kind: Kind::DbInstance,
+                physical_id: "t-db".into(),
+                fields: Fields::new(),
+                attrs: BTreeMap::new(),
+                status,
+                lifecycle,
+            }
+        };
+        assert!(matches!(
+            db_readiness(o("available", &[]), Want::Ready),
+            Readiness::Ready(_)
+        ));
+        assert!(matches!(
+            db_readiness(o("storage-optimization", &[]), Want::Ready),
+            Readiness::Ready(_)
+        ));
+        assert_eq!(
+            db_readiness(o("available", &["instance_class"]), Want::Ready),
+            Readiness::Pending("available, applying instance_class".into())
+        );
+        assert_eq!(
+            db_readiness(o("modifying", &[]), Want::Ready),
+            Readiness::Pending("modifying".into())
+        );
+        assert_eq!(
+            db_readiness(o("incompatible-parameters", &[]), Want::Ready),
+            Readiness::Failed("incompatible-parameters".into())
+        );
+        assert_eq!(
+            db_readiness(o("deleting", &[]), Want::Gone),
+            Readiness::Pending("deleting".into())
+        );
+        assert_eq!(db_readiness(o("deleted", &[]), Want::Gone), Readiness::Gone);
+    }
+
+    #[test]
+    fn deletion_protection_is_lifted_only_when_data_loss_is_allowed() {
+        let o = Observed {
+            id: "db.instance".into(),
+            kind: Kind::DbInstance,
+            physical_id: "t-db".into(),
+            fields: Fields::new(),
+            attrs: BTreeMap::new(),
+            status: "available".into(),
+            lifecycle: Lifecycle::Ready,
+        };
+        let err =
+            lift_protection("rds:DeleteDBInstance", &o, &DeleteOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("deletion protection"), "{err}");
+        let allow = DeleteOptions {
+            lift_deletion_protection: true,
+            ..DeleteOptions::default()
+        };
+        assert!(lift_protection("rds:DeleteDBInstance", &o, &allow).is_ok());
+    }
+}

@@ -1,0 +1,482 @@
+//! `AWS::RDS::DBParameterGroup` and `AWS::RDS::DBClusterParameterGroup`: the same shape and the
+//! same calls with `Cluster` in their names, so one implementation serves both.
+
+use super::{already_exists, list_tags, put_tags, rds_tags};
+use crate::fields::{
+    api_err, desired_fields, is_not_found, owned_id, tagged, tags_value, Names, Reader,
+};
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
+use aws_sdk_rds::types::{ApplyMethod, Parameter};
+use moodlestack_model::{
+    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// RDS accepts at most 20 parameters per Modify*ParameterGroup call.
+const PARAMETER_BATCH: usize = 20;
+
+/// `AWS::RDS::DBParameterGroup` (`ParameterGroup(Kind::DbParameterGroup)`) or
+/// `AWS::RDS::DBClusterParameterGroup` (`ParameterGroup(Kind::DbClusterParameterGroup)`), keyed
+/// by its name.
+pub(crate) struct ParameterGroup(pub Kind);
+
+/// A DB or DB cluster parameter group as one shape.
+#[derive(Debug)]
+struct Group {
+    name: String,
+    family: String,
+    description: String,
+    arn: String,
+}
+
+impl ParameterGroup {
+    fn cluster(&self) -> bool {
+        self.0 == Kind::DbClusterParameterGroup
+    }
+
+    /// The groups named `name`, or all of them.
+    async fn describe(&self, c: &Clients, name: Option<&str>) -> Result<Vec<Group>, CloudError> {
+        let mut out = Vec::new();
+        let res = if self.cluster() {
+            let mut pages = c
+                .rds
+                .describe_db_cluster_parameter_groups()
+                .set_db_cluster_parameter_group_name(name.map(str::to_string))
+                .into_paginator()
+                .send();
+            loop {
+                match pages.next().await {
+                    None => break Ok(()),
+                    Some(Err(e)) => break Err(api_err("rds:DescribeDBClusterParameterGroups", e)),
+                    Some(Ok(page)) => {
+                        out.extend(page.db_cluster_parameter_groups().iter().map(|g| {
+                            Group {
+                                name: g
+                                    .db_cluster_parameter_group_name()
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                family: g
+                                    .db_parameter_group_family()
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                description: g.description().unwrap_or_default().to_string(),
+                                arn: g
+                                    .db_cluster_parameter_group_arn()
+                                    .unwrap_or_default()
+                                    .to_string(),
+                            }
+                        }))
+                    }
+                }
+            }
+        } else {
+            let mut pages = c
+                .rds
+                .describe_db_parameter_groups()
+                .set_db_parameter_group_name(name.map(str::to_string))
+                .into_paginator()
+                .send();
+            loop {
+                match pages.next().await {
+                    None => break Ok(()),
+                    Some(Err(e)) => break Err(api_err("rds:DescribeDBParameterGroups", e)),
+                    Some(Ok(page)) => out.extend(page.db_parameter_groups().iter().map(|g| {
+                        Group {
+                            name: g.db_parameter_group_name().unwrap_or_default().to_string(),
+                            family: g
+                                .db_parameter_group_family()
+                                .unwrap_or_default()
+                                .to_string(),
+                            description: g.description().unwrap_or_default().to_string(),
+                            arn: g.db_parameter_group_arn().unwrap_or_default().to_string(),
+                        }
+                    })),
+                }
+            }
+        };
+        match res {
+            Ok(()) => Ok(out),
+            Err(e) if name.is_some() && is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The parameters of a group. `user_only`: only those set by the user (`Source=user`; the
+    /// emulator ignores that and returns what it has, so callers also filter by name).
+    async fn parameters(
+        &self,
+        c: &Clients,
+        group: &str,
+        user_only: bool,
+    ) -> Result<Vec<Parameter>, CloudError> {
+        let source = user_only.then(|| "user".to_string());
+        let mut out = Vec::new();
+        if self.cluster() {
+            let mut pages = c
+                .rds
+                .describe_db_cluster_parameters()
+                .db_cluster_parameter_group_name(group)
+                .set_source(source)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| api_err("rds:DescribeDBClusterParameters", e))?;
+                out.extend(page.parameters().iter().cloned());
+            }
+        } else {
+            let mut pages = c
+                .rds
+                .describe_db_parameters()
+                .db_parameter_group_name(group)
+                .set_source(source)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| api_err("rds:DescribeDBParameters", e))?;
+                out.extend(page.parameters().iter().cloned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// `g` as observed (tags, then the parameters of a group of ours); None when it is not tagged
+    /// with the stack. Only the parameter names the desired resource manages are reported (they
+    /// are compared as a subset); a group the stack no longer declares reports every user-set one.
+    async fn observed(
+        &self,
+        cx: &Cx<'_>,
+        q: Query<'_>,
+        g: &Group,
+    ) -> Result<Option<Observed>, CloudError> {
+        let tags = list_tags(cx.c, &g.arn).await?;
+        let Some(id) = owned_id(cx.scope, &tags) else {
+            return Ok(None);
+        };
+        let managed: Option<BTreeSet<String>> = desired_fields(cx.desired, q, self.0, &id)
+            .and_then(|f| f.get("parameters"))
+            .and_then(Value::as_map)
+            .map(|m| m.keys().cloned().collect());
+        let params = self.parameters(cx.c, &g.name, true).await?;
+        Ok(observed(
+            cx.scope,
+            self.0,
+            g,
+            tags,
+            &params,
+            managed.as_ref(),
+        ))
+    }
+
+    /// Sets `wanted` on the group in batches of at most 20, each with the apply method its apply
+    /// type calls for (read from the group's own parameter list, which carries the engine
+    /// defaults with their `ApplyType`).
+    async fn set(
+        &self,
+        c: &Clients,
+        group: &str,
+        wanted: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let known = self.parameters(c, group, false).await?;
+        let apply_types: BTreeMap<&str, Option<&str>> = known
+            .iter()
+            .filter_map(|p| Some((p.parameter_name()?, p.apply_type())))
+            .collect();
+        let params: Vec<Parameter> = wanted
+            .iter()
+            .map(|(n, v)| {
+                Parameter::builder()
+                    .parameter_name(n)
+                    .parameter_value(v)
+                    .apply_method(apply_method(apply_types.get(n.as_str()).copied().flatten()))
+                    .build()
+            })
+            .collect();
+        for batch in params.chunks(PARAMETER_BATCH) {
+            if self.cluster() {
+                c.rds
+                    .modify_db_cluster_parameter_group()
+                    .db_cluster_parameter_group_name(group)
+                    .set_parameters(Some(batch.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| api_err("rds:ModifyDBClusterParameterGroup", e))?;
+            } else {
+                c.rds
+                    .modify_db_parameter_group()
+                    .db_parameter_group_name(group)
+                    .set_parameters(Some(batch.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| api_err("rds:ModifyDBParameterGroup", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The group named `name` as observed now, `r`'s parameters the managed ones.
+    async fn read_back(
+        &self,
+        cx: &Cx<'_>,
+        r: &Reader<'_>,
+        name: &str,
+        operation: &str,
+    ) -> Result<Observed, CloudError> {
+        let q = Query::Logical {
+            id: &r.id,
+            fields: r.fields,
+        };
+        let g = self.describe(cx.c, Some(name)).await?;
+        let o = match g.first() {
+            Some(g) => self.observed(cx, q, g).await?,
+            None => None,
+        };
+        tagged(operation, name, o)
+    }
+}
+
+/// A group as observed from its description, tags and user-set parameters (only the `managed`
+/// names when known); None when it is not tagged with the stack.
+fn observed(
+    scope: &Scope,
+    kind: Kind,
+    g: &Group,
+    tags: BTreeMap<String, String>,
+    params: &[Parameter],
+    managed: Option<&BTreeSet<String>>,
+) -> Option<Observed> {
+    let id = owned_id(scope, &tags)?;
+    let parameters: BTreeMap<String, Value> = params
+        .iter()
+        .filter(|p| p.source().is_none_or(|s| s == "user"))
+        .filter_map(|p| {
+            Some((
+                p.parameter_name()?.to_string(),
+                p.parameter_value()?.to_string(),
+            ))
+        })
+        .filter(|(n, _)| managed.is_none_or(|m| m.contains(n)))
+        .map(|(n, v)| (n, Value::Str(v)))
+        .collect();
+    let mut fields = Fields::new();
+    fields.insert("name".into(), Value::str(&g.name));
+    fields.insert("family".into(), Value::str(&g.family));
+    fields.insert("description".into(), Value::str(&g.description));
+    fields.insert("parameters".into(), Value::Map(parameters));
+    fields.insert("tags".into(), tags_value(tags));
+    Some(Observed {
+        id: id.into(),
+        kind,
+        physical_id: g.name.clone(),
+        fields,
+        attrs: BTreeMap::from([("id".into(), g.name.clone()), ("arn".into(), g.arn.clone())]),
+        status: "available".into(),
+        lifecycle: Lifecycle::Ready,
+    })
+}
+
+/// How a parameter change must be applied: static parameters only on reboot.
+fn apply_method(apply_type: Option<&str>) -> ApplyMethod {
+    match apply_type {
+        Some(t) if t.eq_ignore_ascii_case("dynamic") => ApplyMethod::Immediate,
+        // Static, or not known: `pending-reboot` is valid for both kinds (`immediate` is refused
+        // for static parameters).
+        _ => ApplyMethod::PendingReboot,
+    }
+}
+
+#[async_trait]
+impl KindOps for ParameterGroup {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let names = Names::new(cx, self.0, q);
+        if matches!(names, Names::Nothing) {
+            return Ok(Vec::new());
+        }
+        let groups = self.describe(cx.c, names.one()).await?;
+        let found = futures::future::try_join_all(
+            groups
+                .iter()
+                .filter(|g| names.matches(&g.name))
+                .map(|g| self.observed(cx, q, g)),
+        )
+        .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let name = r.str("name")?;
+        let tags = rds_tags(cx.scope, &r.id, r)?;
+        let (res, operation) = if self.cluster() {
+            let op = "rds:CreateDBClusterParameterGroup";
+            let res =
+                cx.c.rds
+                    .create_db_cluster_parameter_group()
+                    .db_cluster_parameter_group_name(name)
+                    .db_parameter_group_family(r.str("family")?)
+                    .description(r.str("description")?)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_err(op, e));
+            (res, op)
+        } else {
+            let op = "rds:CreateDBParameterGroup";
+            let res =
+                cx.c.rds
+                    .create_db_parameter_group()
+                    .db_parameter_group_name(name)
+                    .db_parameter_group_family(r.str("family")?)
+                    .description(r.str("description")?)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| api_err(op, e));
+            (res, op)
+        };
+        match res {
+            Ok(()) => {}
+            // Both kinds answer with the same code.
+            Err(e) if already_exists(&e, "DBParameterGroupAlreadyExists") => {
+                return Ok(Created::Exists)
+            }
+            Err(e) => return Err(e),
+        }
+        self.set(cx.c, name, &r.string_map("parameters")?).await?;
+        self.read_back(cx, r, name, operation)
+            .await
+            .map(Created::New)
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        if changed.contains(&"parameters") {
+            let wanted = r.string_map("parameters")?;
+            let have = current.fields.get("parameters").and_then(Value::as_map);
+            let diff: BTreeMap<String, String> = wanted
+                .into_iter()
+                .filter(|(k, v)| {
+                    have.and_then(|h| h.get(k)).and_then(Value::as_str) != Some(v.as_str())
+                })
+                .collect();
+            self.set(cx.c, &current.physical_id, &diff).await?;
+        }
+        if changed.contains(&"tags") {
+            put_tags(cx.c, current, r).await?;
+        }
+        let q = Query::Logical {
+            id: &r.id,
+            fields: r.fields,
+        };
+        let g = self.describe(cx.c, Some(&current.physical_id)).await?;
+        Ok(match g.first() {
+            Some(g) => self.observed(cx, q, g).await?,
+            None => None,
+        }
+        .unwrap_or_else(|| current.clone()))
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let name = &current.physical_id;
+        if self.cluster() {
+            cx.c.rds
+                .delete_db_cluster_parameter_group()
+                .db_cluster_parameter_group_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| api_err("rds:DeleteDBClusterParameterGroup", e))
+        } else {
+            cx.c.rds
+                .delete_db_parameter_group()
+                .db_parameter_group_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| api_err("rds:DeleteDBParameterGroup", e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{tag_map, test_scope, test_tags};
+    use super::*;
+    use crate::fields::assert_matches_spec;
+
+    #[test]
+    fn a_parameter_group_reports_only_the_managed_user_parameters() {
+        for kind in [Kind::DbParameterGroup, Kind::DbClusterParameterGroup] {
+            let g = Group {
+                name: "demo-mysql8-0".into(),
+                family: "mysql8.0".into(),
+                description: "moodle".into(),
+                arn: "arn:aws:rds:eu-west-1:1:pg:demo-mysql8-0".into(),
+            };
+            let p = |n: &str, v: &str, source: &str| {
+                Parameter::builder()
+                    .parameter_name(n)
+                    .parameter_value(v)
+                    .source(source)
+                    .build()
+            };
+            let params = [
+                p("max_allowed_packet", "67108864", "user"),
+                p("wait_timeout", "100", "user"),
+                p("innodb_buffer_pool_size", "1", "engine-default"),
+            ];
+            let managed = BTreeSet::from(["max_allowed_packet".to_string()]);
+            let tags = tag_map(&test_tags("db.parameter_group"));
+            let o = observed(
+                &test_scope(),
+                kind,
+                &g,
+                tags.clone(),
+                &params,
+                Some(&managed),
+            )
+            .unwrap();
+            assert_matches_spec(&o, &[]);
+            assert_eq!(o.lifecycle, Lifecycle::Ready);
+            assert_eq!(o.id, "db.parameter_group");
+            assert_eq!(
+                o.fields["parameters"],
+                Value::Map(BTreeMap::from([(
+                    "max_allowed_packet".into(),
+                    Value::str("67108864")
+                )]))
+            );
+            let all = observed(&test_scope(), kind, &g, tags, &params, None).unwrap();
+            let other = Scope {
+                stack: "other".into(),
+                ..test_scope()
+            };
+            assert!(observed(&other, kind, &g, tag_map(&test_tags("x")), &params, None).is_none());
+            assert_eq!(
+                all.fields["parameters"].as_map().map(BTreeMap::len),
+                Some(2)
+            );
+        }
+    }
+
+    #[test]
+    fn static_or_unknown_parameters_wait_for_a_reboot() {
+        assert_eq!(apply_method(Some("dynamic")), ApplyMethod::Immediate);
+        assert_eq!(apply_method(Some("static")), ApplyMethod::PendingReboot);
+        assert_eq!(apply_method(None), ApplyMethod::PendingReboot);
+    }
+}

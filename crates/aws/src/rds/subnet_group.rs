@@ -1,0 +1,190 @@
+//! `AWS::RDS::DBSubnetGroup`.
+
+use super::{all_tags, already_exists, list_tags, put_tags, rds_tags};
+use crate::fields::{api_err, is_not_found, owned_id, subnet_group_observed, Names, Reader};
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
+use aws_sdk_rds::types::DbSubnetGroup;
+use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Scope};
+use std::collections::BTreeMap;
+
+/// `AWS::RDS::DBSubnetGroup`, keyed by its name.
+pub(crate) struct SubnetGroup;
+
+/// The subnet groups named `name`, or all of them.
+async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<DbSubnetGroup>, CloudError> {
+    let mut out = Vec::new();
+    let mut pages = c
+        .rds
+        .describe_db_subnet_groups()
+        .set_db_subnet_group_name(name.map(str::to_string))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => out.extend(page.db_subnet_groups().iter().cloned()),
+            Err(e) => {
+                let err = api_err("rds:DescribeDBSubnetGroups", e);
+                if name.is_some() && is_not_found(&err) {
+                    return Ok(Vec::new());
+                }
+                return Err(err);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A subnet group as observed, with its tags; None when it is not tagged with the stack.
+fn observed(scope: &Scope, g: &DbSubnetGroup, tags: BTreeMap<String, String>) -> Option<Observed> {
+    let (name, arn) = (g.db_subnet_group_name()?, g.db_subnet_group_arn()?);
+    let id = owned_id(scope, &tags)?;
+    Some(subnet_group_observed(
+        Kind::DbSubnetGroup,
+        id,
+        name,
+        arn,
+        g.db_subnet_group_description().unwrap_or_default(),
+        g.subnets().iter().filter_map(|s| s.subnet_identifier()),
+        tags,
+        g.subnet_group_status().unwrap_or("Complete"),
+    ))
+}
+
+/// `g` as observed, its tags read with one more call.
+async fn with_tags(
+    c: &Clients,
+    scope: &Scope,
+    g: &DbSubnetGroup,
+) -> Result<Option<Observed>, CloudError> {
+    let Some(arn) = g.db_subnet_group_arn() else {
+        return Ok(None);
+    };
+    Ok(observed(scope, g, list_tags(c, arn).await?))
+}
+
+#[async_trait]
+impl KindOps for SubnetGroup {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let names = Names::new(cx, Kind::DbSubnetGroup, q);
+        if matches!(names, Names::Nothing) {
+            return Ok(Vec::new());
+        }
+        let groups = describe(cx.c, names.one()).await?;
+        let found = futures::future::try_join_all(
+            groups
+                .iter()
+                .filter(|g| g.db_subnet_group_name().is_some_and(|n| names.matches(n)))
+                .map(|g| with_tags(cx.c, cx.scope, g)),
+        )
+        .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let name = r.str("name")?;
+        let res =
+            cx.c.rds
+                .create_db_subnet_group()
+                .db_subnet_group_name(name)
+                .db_subnet_group_description(r.str("description")?)
+                .set_subnet_ids(Some(r.strs("subnet_ids")?))
+                .set_tags(Some(rds_tags(cx.scope, &r.id, r)?))
+                .send()
+                .await;
+        match res {
+            Ok(out) => {
+                let g = out.db_subnet_group();
+                let arn = g.and_then(|g| g.db_subnet_group_arn()).unwrap_or_default();
+                let status = g
+                    .and_then(|g| g.subnet_group_status())
+                    .unwrap_or("Complete");
+                Ok(Created::New(subnet_group_observed(
+                    Kind::DbSubnetGroup,
+                    r.id.clone(),
+                    name,
+                    arn,
+                    r.str("description")?,
+                    r.strs("subnet_ids")?.iter().map(String::as_str),
+                    all_tags(cx.scope, &r.id, r)?,
+                    status,
+                )))
+            }
+            Err(e) => match api_err("rds:CreateDBSubnetGroup", e) {
+                err if already_exists(&err, "DBSubnetGroupAlreadyExists") => Ok(Created::Exists),
+                err => Err(err),
+            },
+        }
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        if changed.contains(&"description") || changed.contains(&"subnet_ids") {
+            cx.c.rds
+                .modify_db_subnet_group()
+                .db_subnet_group_name(&current.physical_id)
+                .db_subnet_group_description(r.str("description")?)
+                .set_subnet_ids(Some(r.strs("subnet_ids")?))
+                .send()
+                .await
+                .map_err(|e| api_err("rds:ModifyDBSubnetGroup", e))?;
+        }
+        if changed.contains(&"tags") {
+            put_tags(cx.c, current, r).await?;
+        }
+        let now = self.list(cx, Query::Physical(&current.physical_id)).await?;
+        Ok(now.into_iter().next().unwrap_or_else(|| current.clone()))
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        cx.c.rds
+            .delete_db_subnet_group()
+            .db_subnet_group_name(&current.physical_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| api_err("rds:DeleteDBSubnetGroup", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{tag_map, test_scope, test_tags};
+    use super::*;
+    use crate::fields::assert_matches_spec;
+    use aws_sdk_rds::types::Subnet;
+    use moodlestack_model::Lifecycle;
+
+    #[test]
+    fn a_subnet_group_is_observed_with_its_descriptors_fields() {
+        let g = DbSubnetGroup::builder()
+            .db_subnet_group_name("demo-db")
+            .db_subnet_group_arn("arn:aws:rds:eu-west-1:1:subgrp:demo-db")
+            .db_subnet_group_description("database")
+            .subnet_group_status("Complete")
+            .subnets(Subnet::builder().subnet_identifier("subnet-2").build())
+            .subnets(Subnet::builder().subnet_identifier("subnet-1").build())
+            .build();
+        let tags = tag_map(&test_tags("db.subnet_group"));
+        let o = observed(&test_scope(), &g, tags.clone()).unwrap();
+        assert_matches_spec(&o, &[]);
+        assert_eq!(o.lifecycle, Lifecycle::Ready);
+        assert_eq!(o.id, "db.subnet_group");
+        assert_eq!(o.physical_id, "demo-db");
+        let other = Scope {
+            stack: "other".into(),
+            ..test_scope()
+        };
+        assert!(observed(&other, &g, tags).is_none());
+    }
+}
