@@ -241,6 +241,9 @@ fn ops(kind: Kind) -> Option<&'static dyn KindOps> {
     Some(match kind {
         EfsFileSystem => &efs::FileSystem,
         EfsMountTarget => &efs::MountTarget,
+        Secret => &secrets::Secret,
+        IamRole => &iam::Role,
+        InstanceProfile => &iam::InstanceProfile,
         _ => return None,
     })
 }
@@ -452,8 +455,8 @@ macro_rules! dispatch {
     ($kind:expr, $f:ident ( $($arg:expr),* )) => {
         match service($kind) {
             Service::Ec2 => ec2::$f($($arg),*).await,
-            Service::Iam => iam::$f($($arg),*).await,
-            Service::Secrets => secrets::$f($($arg),*).await,
+            Service::Iam => Err(CloudError::Other("iam kinds have a KindOps implementation".into())),
+            Service::Secrets => Err(CloudError::Other("secrets kinds have a KindOps implementation".into())),
             Service::Rds => rds::$f($($arg),*).await,
             // Migrated to `KindOps` (handled before dispatching).
             Service::Efs => Err(CloudError::Other("efs kinds have a KindOps implementation".into())),
@@ -486,24 +489,10 @@ impl Cloud for AwsCloud {
                     .iter()
                     .any(|k| service(*k) == s && ops(*k).is_none())
             };
-            let (ec2, iam, secrets, rds, cache, elbv2, asg) = tokio::try_join!(
+            let (ec2, rds, cache, elbv2, asg) = tokio::try_join!(
                 async {
                     if legacy(Service::Ec2) {
                         ec2::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
-                async {
-                    if legacy(Service::Iam) {
-                        iam::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
-                async {
-                    if legacy(Service::Secrets) {
-                        secrets::observe(c, scope, desired).await
                     } else {
                         Ok(Vec::new())
                     }
@@ -538,7 +527,7 @@ impl Cloud for AwsCloud {
                 },
             )?;
             Ok::<_, CloudError>(
-                [ec2, iam, secrets, rds, cache, elbv2, asg]
+                [ec2, rds, cache, elbv2, asg]
                     .into_iter()
                     .flatten()
                     .map(legacy_lifecycle)
