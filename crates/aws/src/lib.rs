@@ -244,6 +244,10 @@ fn ops(kind: Kind) -> Option<&'static dyn KindOps> {
         Secret => &secrets::Secret,
         IamRole => &iam::Role,
         InstanceProfile => &iam::InstanceProfile,
+        AutoScalingGroup => &autoscaling::Group,
+        LoadBalancer => &elbv2::LoadBalancer,
+        TargetGroup => &elbv2::TargetGroup,
+        Listener => &elbv2::Listener,
         _ => return None,
     })
 }
@@ -461,8 +465,8 @@ macro_rules! dispatch {
             // Migrated to `KindOps` (handled before dispatching).
             Service::Efs => Err(CloudError::Other("efs kinds have a KindOps implementation".into())),
             Service::ElastiCache => elasticache::$f($($arg),*).await,
-            Service::Elbv2 => elbv2::$f($($arg),*).await,
-            Service::AutoScaling => autoscaling::$f($($arg),*).await,
+            Service::Elbv2 => Err(CloudError::Other("elbv2 kinds have a KindOps implementation".into())),
+            Service::AutoScaling => Err(CloudError::Other("autoscaling kinds have a KindOps implementation".into())),
         }
     };
 }
@@ -489,7 +493,7 @@ impl Cloud for AwsCloud {
                     .iter()
                     .any(|k| service(*k) == s && ops(*k).is_none())
             };
-            let (ec2, rds, cache, elbv2, asg) = tokio::try_join!(
+            let (ec2, rds, cache) = tokio::try_join!(
                 async {
                     if legacy(Service::Ec2) {
                         ec2::observe(c, scope, desired).await
@@ -511,23 +515,9 @@ impl Cloud for AwsCloud {
                         Ok(Vec::new())
                     }
                 },
-                async {
-                    if legacy(Service::Elbv2) {
-                        elbv2::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
-                async {
-                    if legacy(Service::AutoScaling) {
-                        autoscaling::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
             )?;
             Ok::<_, CloudError>(
-                [ec2, rds, cache, elbv2, asg]
+                [ec2, rds, cache]
                     .into_iter()
                     .flatten()
                     .map(legacy_lifecycle)
