@@ -98,7 +98,7 @@ async fn tagged<'t, T>(
 ) -> Result<Vec<(&'t T, String, ResourceId, Tags)>, CloudError> {
     let arns: Vec<String> = items
         .iter()
-        .filter_map(|i| arn_of(i))
+        .filter_map(&arn_of)
         .map(str::to_string)
         .collect();
     if arns.is_empty() {
@@ -451,7 +451,7 @@ fn listener_observed(id: ObservedId, l: &SdkListener) -> Observed {
         fields.insert("default_action".into(), action_value(a));
     }
     Observed {
-        id: id.into(),
+        id,
         kind: Kind::Listener,
         physical_id: arn.clone(),
         fields,
@@ -534,8 +534,6 @@ async fn set_lb_idle_timeout(c: &Clients, arn: &str, seconds: i64) -> Result<(),
         .map_err(|e| api_err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
     Ok(())
 }
-
-/// Checks that an existing resource (found under our deterministic name) carries our tags.
 
 /// `AWS::ElasticLoadBalancingV2::LoadBalancer` (an internet-facing ALB).
 pub(crate) struct LoadBalancer;
