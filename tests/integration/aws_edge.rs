@@ -260,7 +260,7 @@ async fn secret_create_observe_update_delete() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("not created by this stack"),
+        matches!(err, moodlestack_model::CloudError::NameTaken { .. }),
         "{err}"
     );
 
@@ -455,7 +455,7 @@ async fn iam_role_of_another_stack_is_not_adopted() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("not created by this stack"),
+        matches!(err, moodlestack_model::CloudError::NameTaken { .. }),
         "{err}"
     );
 }
@@ -770,7 +770,7 @@ async fn load_balancers_of_other_stacks_are_not_observed() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("not created by this stack"),
+        matches!(err, moodlestack_model::CloudError::NameTaken { .. }),
         "{err}"
     );
 }

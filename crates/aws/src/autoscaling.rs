@@ -11,14 +11,15 @@
 //! stops before changing anything and says so.
 
 use crate::fields::{api_err, owned_id, sorted_strs, tags_value, Reader};
-use crate::Clients;
+use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{
     AutoScalingGroup, Filter, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
     LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences, Tag,
 };
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Resource,
-    ResourceId, Scope, Value, Want, TAG_ID, TAG_STACK,
+    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, Scope,
+    Value, Want, TAG_ID, TAG_STACK,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +28,10 @@ pub const REFRESH_MIN_HEALTHY_PERCENTAGE: i32 = 90;
 
 /// The status AWS reports while a group is being deleted.
 const DELETING: &str = "Delete in progress";
+
+/// How the status of a polled group that is rolling out a new launch template version begins:
+/// it is not ready until the instance refresh ends.
+const REFRESHING: &str = "instance refresh";
 
 /// Fields sent inside the MixedInstancesPolicy: a change to any of them sends the whole policy.
 const POLICY_FIELDS: [&str; 6] = [
@@ -173,15 +178,21 @@ fn observed(scope: &Scope, g: &AutoScalingGroup) -> Option<Observed> {
         fields,
         attrs,
         status: g.status().unwrap_or("active").to_string(),
-        lifecycle: moodlestack_model::Lifecycle::Ready,
+        lifecycle: lifecycle(g.status()),
     })
 }
 
-pub async fn observe(
-    c: &Clients,
-    scope: &Scope,
-    _desired: &[Resource],
-) -> Result<Vec<Observed>, CloudError> {
+/// Auto Scaling's only status word is the one of a group being deleted.
+fn lifecycle(status: Option<&str>) -> Lifecycle {
+    match status {
+        Some(DELETING) => Lifecycle::Deleting,
+        _ => Lifecycle::Ready,
+    }
+}
+
+/// The stack's groups (ones being deleted left out): ONE paginated DescribeAutoScalingGroups
+/// filtered by the stack tag.
+async fn list_stack(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudError> {
     let mut out = Vec::new();
     let mut pages = c
         .autoscaling
@@ -258,67 +269,6 @@ fn opt_i32(r: &Reader<'_>, field: &str) -> Result<Option<i32>, CloudError> {
     }
 }
 
-pub async fn create(
-    c: &Clients,
-    scope: &Scope,
-    id: &ResourceId,
-    kind: Kind,
-    fields: &Fields,
-) -> Result<Observed, CloudError> {
-    let r = Reader::new(kind, id, fields);
-    let name = r.str("name")?;
-    let mut tags = r.tags()?;
-    tags.extend(identity_tags(scope, id));
-    let subnets = r.strs("subnet_ids")?;
-    let target_groups = if r.has("target_group_arns") {
-        r.strs("target_group_arns")?
-    } else {
-        Vec::new()
-    };
-    let created = c
-        .autoscaling
-        .create_auto_scaling_group()
-        .auto_scaling_group_name(name)
-        .mixed_instances_policy(mixed_policy(&r)?)
-        .min_size(r.int32("min_size")?)
-        .max_size(r.int32("max_size")?)
-        .set_desired_capacity(opt_i32(&r, "desired_capacity")?)
-        .set_capacity_rebalance(r.opt_bool("capacity_rebalance"))
-        .vpc_zone_identifier(subnets.join(","))
-        .set_target_group_arns((!target_groups.is_empty()).then_some(target_groups))
-        .set_health_check_type(r.opt_str("health_check_type").map(str::to_string))
-        .set_health_check_grace_period(opt_i32(&r, "health_check_grace_period")?)
-        .set_tags(Some(sdk_tags(name, &tags)))
-        .send()
-        .await
-        .map_err(|e| api_err("autoscaling:CreateAutoScalingGroup", e));
-    match created {
-        Ok(_) => {}
-        Err(e) if matches!(api_code(&e), Some((code, _)) if code == "AlreadyExists") => {
-            // A crash between create and the next observe: adopt the group if it is ours.
-            let g = describe(c, name).await?;
-            let found = g.as_ref().map(group_tags).unwrap_or_default();
-            if owned_id(scope, &found).as_ref() != Some(id) {
-                return Err(CloudError::Other(format!(
-                    "autoscaling:CreateAutoScalingGroup: a group named {name} already exists and \
-                     is not tagged {TAG_STACK}={} {TAG_ID}={id}; it was not created by this \
-                     stack (or is being deleted): rename the stack or remove that group",
-                    scope.stack
-                )));
-            }
-        }
-        Err(e) => return Err(e),
-    }
-    let g = describe(c, name).await?.ok_or_else(|| {
-        CloudError::Other(format!(
-            "autoscaling: group {name} is not described after creation"
-        ))
-    })?;
-    observed(scope, &g).ok_or_else(|| {
-        CloudError::Other(format!("autoscaling: group {name} lost the stack's tags"))
-    })
-}
-
 /// A running instance refresh of the group, as (id, status).
 async fn running_refresh(c: &Clients, name: &str) -> Result<Option<(String, String)>, CloudError> {
     let resp = c
@@ -358,202 +308,285 @@ fn refresh_running_error(name: &str, refresh: &str, status: &str) -> CloudError 
     }
 }
 
-pub async fn update(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    fields: &Fields,
-    changed: &[String],
-) -> Result<Observed, CloudError> {
-    let r = Reader::new(current.kind, &current.id, fields);
-    let cur = Reader::new(current.kind, &current.id, &current.fields);
-    let name = current.physical_id.as_str();
-    let has = |f: &str| changed.iter().any(|c| c == f);
-    let rollout = has("launch_template_version");
-    if rollout {
-        // Refuse before changing anything, so a re-run still sees the version change.
-        if let Some((id, status)) = running_refresh(c, name).await? {
-            return Err(refresh_running_error(name, &id, &status));
-        }
-    }
+// ---------------------------------------------------------------------------------------------
+// The group.
 
-    let mut req = c
-        .autoscaling
-        .update_auto_scaling_group()
-        .auto_scaling_group_name(name);
-    // Every UpdateAutoScalingGroup carries the whole mixed instances policy, changed or not: it
-    // is what the group should have anyway, and some implementations (moto) drop a group's
-    // policy when an update omits it.
-    req = req.mixed_instances_policy(mixed_policy(&r)?);
-    let mut send = POLICY_FIELDS.iter().any(|f| has(f));
-    for field in changed {
-        match field.as_str() {
-            f if POLICY_FIELDS.contains(&f) => {}
-            "min_size" => req = req.min_size(r.int32("min_size")?),
-            "max_size" => req = req.max_size(r.int32("max_size")?),
-            "capacity_rebalance" => req = req.capacity_rebalance(r.bool("capacity_rebalance")?),
-            "subnet_ids" => req = req.vpc_zone_identifier(r.strs("subnet_ids")?.join(",")),
-            "health_check_type" => req = req.health_check_type(r.str("health_check_type")?),
-            "health_check_grace_period" => {
-                req = req.health_check_grace_period(r.int32("health_check_grace_period")?)
-            }
-            // Never sent on update: autoscaling owns the desired capacity.
-            "desired_capacity" => continue,
-            "target_group_arns" | "tags" => continue,
-            other => {
-                return Err(CloudError::Field {
-                    kind: current.kind,
-                    id: current.id.to_resource_id(),
-                    field: other.to_string(),
-                    problem: "cannot be changed in place (the group must be replaced)".into(),
-                })
-            }
-        }
-        send = true;
-    }
-    if send {
-        req.send()
-            .await
-            .map_err(|e| api_err("autoscaling:UpdateAutoScalingGroup", e))?;
-    }
+/// `AWS::AutoScaling::AutoScalingGroup`. A poll also reads the group's running instance refresh:
+/// a group rolling out a new launch template version is not ready until it ends.
+pub(crate) struct Group;
 
-    if has("target_group_arns") {
-        let want: BTreeSet<String> = r.strs("target_group_arns")?.into_iter().collect();
-        let have: BTreeSet<String> = cur
-            .strs("target_group_arns")
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let attach: Vec<String> = want.difference(&have).cloned().collect();
-        let detach: Vec<String> = have.difference(&want).cloned().collect();
-        if !attach.is_empty() {
-            c.autoscaling
-                .attach_load_balancer_target_groups()
-                .auto_scaling_group_name(name)
-                .set_target_group_arns(Some(attach))
-                .send()
-                .await
-                .map_err(|e| api_err("autoscaling:AttachLoadBalancerTargetGroups", e))?;
-        }
-        if !detach.is_empty() {
-            c.autoscaling
-                .detach_load_balancer_target_groups()
-                .auto_scaling_group_name(name)
-                .set_target_group_arns(Some(detach))
-                .send()
-                .await
-                .map_err(|e| api_err("autoscaling:DetachLoadBalancerTargetGroups", e))?;
-        }
-    }
-
-    if has("tags") {
-        let mut want = r.tags()?;
-        want.extend(identity_tags(scope, &current.id));
-        c.autoscaling
-            .create_or_update_tags()
-            .set_tags(Some(sdk_tags(name, &want)))
-            .send()
-            .await
-            .map_err(|e| api_err("autoscaling:CreateOrUpdateTags", e))?;
-        // Tags only moodlestack writes (`moodlestack:*`) that the stack no longer sets are
-        // removed; tags others add are left alone.
-        let stale: Tags = cur
-            .tags()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("moodlestack:") && !want.contains_key(k))
-            .collect();
-        if !stale.is_empty() {
-            c.autoscaling
-                .delete_tags()
-                .set_tags(Some(sdk_tags(name, &stale)))
-                .send()
-                .await
-                .map_err(|e| api_err("autoscaling:DeleteTags", e))?;
-        }
-    }
-
-    if rollout {
-        let started = c
-            .autoscaling
-            .start_instance_refresh()
-            .auto_scaling_group_name(name)
-            .preferences(
-                RefreshPreferences::builder()
-                    .min_healthy_percentage(REFRESH_MIN_HEALTHY_PERCENTAGE)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| api_err("autoscaling:StartInstanceRefresh", e));
-        match started {
-            Ok(_) => {}
-            Err(e) if matches!(api_code(&e), Some((code, _)) if code.contains("InstanceRefreshInProgress")) =>
-            {
-                let (id, status) = running_refresh(c, name)
+#[async_trait]
+impl KindOps for Group {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        match q {
+            Query::Stack => list_stack(cx.c, cx.scope).await,
+            Query::Logical { fields, .. } => match fields.get("name").and_then(Value::as_str) {
+                Some(name) => Ok(describe(cx.c, name)
                     .await?
-                    .unwrap_or_else(|| ("unknown id".into(), "running".into()));
-                return Err(refresh_running_error(name, &id, &status));
+                    .and_then(|g| observed(cx.scope, &g))
+                    .into_iter()
+                    .collect()),
+                None => Ok(Vec::new()),
+            },
+            Query::Physical(name) => {
+                let refresh = async {
+                    match running_refresh(cx.c, name).await {
+                        Err(e) if group_missing(&e) => Ok(None),
+                        other => other,
+                    }
+                };
+                let (g, refresh) = tokio::try_join!(describe(cx.c, name), refresh)?;
+                Ok(g.and_then(|g| observed(cx.scope, &g))
+                    .map(|mut o| {
+                        if let (Lifecycle::Ready, Some((id, status))) = (o.lifecycle, refresh) {
+                            o.status = format!("{REFRESHING} {id} {status}");
+                        }
+                        o
+                    })
+                    .into_iter()
+                    .collect())
+            }
+        }
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let c = cx.c;
+        let name = r.str("name")?;
+        let mut tags = r.tags()?;
+        tags.extend(identity_tags(cx.scope, &r.id));
+        let subnets = r.strs("subnet_ids")?;
+        let target_groups = if r.has("target_group_arns") {
+            r.strs("target_group_arns")?
+        } else {
+            Vec::new()
+        };
+        let created = c
+            .autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .mixed_instances_policy(mixed_policy(r)?)
+            .min_size(r.int32("min_size")?)
+            .max_size(r.int32("max_size")?)
+            .set_desired_capacity(opt_i32(r, "desired_capacity")?)
+            .set_capacity_rebalance(r.opt_bool("capacity_rebalance"))
+            .vpc_zone_identifier(subnets.join(","))
+            .set_target_group_arns((!target_groups.is_empty()).then_some(target_groups))
+            .set_health_check_type(r.opt_str("health_check_type").map(str::to_string))
+            .set_health_check_grace_period(opt_i32(r, "health_check_grace_period")?)
+            .set_tags(Some(sdk_tags(name, &tags)))
+            .send()
+            .await
+            .map_err(|e| api_err("autoscaling:CreateAutoScalingGroup", e));
+        match created {
+            Ok(_) => {}
+            // A crash between create and the next observe, or another's group: the generic code
+            // adopts it if it is ours.
+            Err(e) if matches!(api_code(&e), Some((code, _)) if code == "AlreadyExists") => {
+                return Ok(Created::Exists)
             }
             Err(e) => return Err(e),
         }
+        let unexpected = |what: &str| CloudError::UnexpectedAnswer {
+            operation: "autoscaling:DescribeAutoScalingGroups".into(),
+            what: format!("group {name} {what} right after creation"),
+        };
+        let g = describe(c, name)
+            .await?
+            .ok_or_else(|| unexpected("is not described"))?;
+        observed(cx.scope, &g)
+            .map(Created::New)
+            .ok_or_else(|| unexpected("lost the stack's tags"))
     }
 
-    let g = describe(c, name)
-        .await?
-        .ok_or_else(|| CloudError::NotFound(format!("autoscaling group {name}")))?;
-    observed(scope, &g).ok_or_else(|| {
-        CloudError::Other(format!("autoscaling: group {name} lost the stack's tags"))
-    })
-}
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let c = cx.c;
+        let cur = Reader::new(current.kind, r.id.clone(), &current.fields);
+        let name = current.physical_id.as_str();
+        let has = |f: &str| changed.contains(&f);
+        let rollout = has("launch_template_version");
+        if rollout {
+            // Refuse before changing anything, so a re-run still sees the version change.
+            if let Some((id, status)) = running_refresh(c, name).await? {
+                return Err(refresh_running_error(name, &id, &status));
+            }
+        }
 
-pub async fn delete(
-    c: &Clients,
-    _scope: &Scope,
-    current: &Observed,
-    _options: &DeleteOptions,
-) -> Result<(), CloudError> {
-    let res = c
-        .autoscaling
-        .delete_auto_scaling_group()
-        .auto_scaling_group_name(&current.physical_id)
-        .force_delete(true)
-        .send()
-        .await
-        .map_err(|e| api_err("autoscaling:DeleteAutoScalingGroup", e));
-    match res {
-        Ok(_) => Ok(()),
-        Err(e) if group_missing(&e) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
+        let mut req = c
+            .autoscaling
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(name);
+        // Every UpdateAutoScalingGroup carries the whole mixed instances policy, changed or not:
+        // it is what the group should have anyway, and some implementations (moto) drop a group's
+        // policy when an update omits it.
+        req = req.mixed_instances_policy(mixed_policy(r)?);
+        let mut send = POLICY_FIELDS.iter().any(|f| has(f));
+        for field in changed {
+            match *field {
+                f if POLICY_FIELDS.contains(&f) => {}
+                "min_size" => req = req.min_size(r.int32("min_size")?),
+                "max_size" => req = req.max_size(r.int32("max_size")?),
+                "capacity_rebalance" => req = req.capacity_rebalance(r.bool("capacity_rebalance")?),
+                "subnet_ids" => req = req.vpc_zone_identifier(r.strs("subnet_ids")?.join(",")),
+                "health_check_type" => req = req.health_check_type(r.str("health_check_type")?),
+                "health_check_grace_period" => {
+                    req = req.health_check_grace_period(r.int32("health_check_grace_period")?)
+                }
+                // Never sent on update: autoscaling owns the desired capacity.
+                "desired_capacity" => continue,
+                "target_group_arns" | "tags" => continue,
+                other => {
+                    return Err(CloudError::Field {
+                        kind: current.kind,
+                        id: r.id.clone(),
+                        field: other.to_string(),
+                        problem: "cannot be changed in place (the group must be replaced)".into(),
+                    })
+                }
+            }
+            send = true;
+        }
+        if send {
+            req.send()
+                .await
+                .map_err(|e| api_err("autoscaling:UpdateAutoScalingGroup", e))?;
+        }
 
-pub async fn poll(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    want: Want,
-) -> Result<Readiness, CloudError> {
-    let Some(g) = describe(c, &current.physical_id).await? else {
-        return Ok(Readiness::Gone);
-    };
-    if g.status() == Some(DELETING) || want == Want::Gone {
-        return Ok(Readiness::Pending(
-            g.status().unwrap_or("deleting").to_string(),
-        ));
+        if has("target_group_arns") {
+            let want: BTreeSet<String> = r.strs("target_group_arns")?.into_iter().collect();
+            let have: BTreeSet<String> = cur
+                .strs("target_group_arns")
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let attach: Vec<String> = want.difference(&have).cloned().collect();
+            let detach: Vec<String> = have.difference(&want).cloned().collect();
+            if !attach.is_empty() {
+                c.autoscaling
+                    .attach_load_balancer_target_groups()
+                    .auto_scaling_group_name(name)
+                    .set_target_group_arns(Some(attach))
+                    .send()
+                    .await
+                    .map_err(|e| api_err("autoscaling:AttachLoadBalancerTargetGroups", e))?;
+            }
+            if !detach.is_empty() {
+                c.autoscaling
+                    .detach_load_balancer_target_groups()
+                    .auto_scaling_group_name(name)
+                    .set_target_group_arns(Some(detach))
+                    .send()
+                    .await
+                    .map_err(|e| api_err("autoscaling:DetachLoadBalancerTargetGroups", e))?;
+            }
+        }
+
+        if has("tags") {
+            let mut want = r.tags()?;
+            want.extend(identity_tags(cx.scope, &r.id));
+            c.autoscaling
+                .create_or_update_tags()
+                .set_tags(Some(sdk_tags(name, &want)))
+                .send()
+                .await
+                .map_err(|e| api_err("autoscaling:CreateOrUpdateTags", e))?;
+            // Tags only moodlestack writes (`moodlestack:*`) that the stack no longer sets are
+            // removed; tags others add are left alone.
+            let stale: Tags = cur
+                .tags()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("moodlestack:") && !want.contains_key(k))
+                .collect();
+            if !stale.is_empty() {
+                c.autoscaling
+                    .delete_tags()
+                    .set_tags(Some(sdk_tags(name, &stale)))
+                    .send()
+                    .await
+                    .map_err(|e| api_err("autoscaling:DeleteTags", e))?;
+            }
+        }
+
+        if rollout {
+            let started = c
+                .autoscaling
+                .start_instance_refresh()
+                .auto_scaling_group_name(name)
+                .preferences(
+                    RefreshPreferences::builder()
+                        .min_healthy_percentage(REFRESH_MIN_HEALTHY_PERCENTAGE)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| api_err("autoscaling:StartInstanceRefresh", e));
+            match started {
+                Ok(_) => {}
+                Err(e) if matches!(api_code(&e), Some((code, _)) if code.contains("InstanceRefreshInProgress")) =>
+                {
+                    let (id, status) = running_refresh(c, name)
+                        .await?
+                        .unwrap_or_else(|| ("unknown id".into(), "running".into()));
+                    return Err(refresh_running_error(name, &id, &status));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+
+        let g = describe(c, name)
+            .await?
+            .ok_or_else(|| CloudError::NotFound(format!("autoscaling group {name}")))?;
+        let mut o = observed(cx.scope, &g).ok_or_else(|| CloudError::UnexpectedAnswer {
+            operation: "autoscaling:DescribeAutoScalingGroups".into(),
+            what: format!("group {name} lost the stack's tags"),
+        })?;
+        o.id = current.id.clone();
+        Ok(o)
     }
-    Ok(match observed(scope, &g) {
-        Some(o) => Readiness::Ready(o),
-        None => Readiness::Failed(format!(
-            "group {} is not tagged {TAG_STACK}={}",
-            current.physical_id, scope.stack
-        )),
-    })
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let res =
+            cx.c.autoscaling
+                .delete_auto_scaling_group()
+                .auto_scaling_group_name(&current.physical_id)
+                .force_delete(true)
+                .send()
+                .await
+                .map_err(|e| api_err("autoscaling:DeleteAutoScalingGroup", e));
+        match res {
+            Err(e) if group_missing(&e) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Ready once the group is and no instance refresh runs.
+    fn readiness(&self, found: Observed, want: Want) -> Readiness {
+        if want == Want::Ready
+            && found.lifecycle == Lifecycle::Ready
+            && found.status.starts_with(REFRESHING)
+        {
+            return Readiness::Pending(found.status);
+        }
+        lifecycle_readiness(found, want)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fields::assert_matches_spec;
+    use moodlestack_model::ResourceId;
 
     fn fields() -> Fields {
         Fields::from([
@@ -657,16 +690,8 @@ mod tests {
             region: "eu-west-1".into(),
         };
         let o = observed(&scope, &g).unwrap();
-        let mut want: Vec<&str> = moodlestack_model::spec(Kind::AutoScalingGroup)
-            .fields
-            .iter()
-            .map(|f| f.name)
-            .collect();
-        want.sort();
-        assert_eq!(
-            o.fields.keys().map(String::as_str).collect::<Vec<_>>(),
-            want
-        );
+        assert_matches_spec(&o, &[]);
+        assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(
             o.fields["subnet_ids"],
             Value::strs(["subnet-a", "subnet-b"])
@@ -684,5 +709,39 @@ mod tests {
             region: "eu-west-1".into(),
         };
         assert!(observed(&other, &g).is_none());
+    }
+
+    #[test]
+    fn a_group_is_not_ready_while_its_instance_refresh_runs() {
+        let o = Observed {
+            id: ResourceId::from("web.asg").into(),
+            kind: Kind::AutoScalingGroup,
+            physical_id: "demo-web".into(),
+            fields: Fields::new(),
+            attrs: BTreeMap::new(),
+            status: format!("{REFRESHING} r-1 InProgress"),
+            lifecycle: lifecycle(None),
+        };
+        assert!(matches!(
+            Group.readiness(o.clone(), Want::Ready),
+            Readiness::Pending(s) if s.contains("r-1")
+        ));
+        let done = Observed {
+            status: "active".into(),
+            ..o.clone()
+        };
+        assert!(matches!(
+            Group.readiness(done, Want::Ready),
+            Readiness::Ready(_)
+        ));
+        let deleting = Observed {
+            status: DELETING.into(),
+            lifecycle: lifecycle(Some(DELETING)),
+            ..o
+        };
+        assert!(matches!(
+            Group.readiness(deleting, Want::Gone),
+            Readiness::Pending(_)
+        ));
     }
 }

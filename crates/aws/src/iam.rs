@@ -1,43 +1,59 @@
-//! IAM: the [`Kind::IamRole`] and [`Kind::InstanceProfile`] kinds.
+//! IAM: the [`Kind::IamRole`] and [`Kind::InstanceProfile`] kinds, one [`KindOps`] each.
 //!
 //! IAM has no tag-filtered list, so both kinds are found by the deterministic names of the desired
-//! resources (one GetRole / GetInstanceProfile per desired name; a stack has one of each) and kept
-//! only when tagged with the stack. Policy documents are compared as canonical JSON
-//! ([`canonical_json`]): IAM returns them URL-encoded, so they are decoded first.
+//! resources (one GetRole / GetInstanceProfile per desired name, all in flight; a stack has one of
+//! each) and kept only when tagged with the stack. Policy documents are compared as canonical JSON
+//! ([`canonical_json`]): IAM returns them URL-encoded, so they are decoded first. A create whose
+//! name is taken is `EntityAlreadyExists`: the generic code adopts the entity if it is ours.
 //!
 //! Instance profiles take a few seconds after creation before EC2 accepts them on real AWS (IAM is
-//! eventually consistent); `poll` can only see that the profile exists, so the first launch that
+//! eventually consistent); a poll can only see that the profile exists, so the first launch that
 //! uses it may need the executor's retry.
 
 use crate::fields::{
-    api_err, canonical_json, desired_names, is_code, is_not_found, not_found_is_none, owned_id,
-    sorted_strs, tags_value, Reader,
+    api_err, canonical_json, desired_names, is_code, not_found_is_none, owned_id, sorted_strs,
+    tags_value, Reader,
 };
-use crate::Clients;
-use aws_sdk_iam::types::Tag;
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
+use aws_sdk_iam::types::{InstanceProfile as SdkProfile, Role as SdkRole, Tag};
 use futures::future::try_join_all;
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Resource,
-    ResourceId, Scope, Value, Want, TAG_ID, TAG_STACK,
+    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+type Tags = BTreeMap<String, String>;
+
+fn tag_map(tags: &[Tag]) -> Tags {
     tags.iter()
         .map(|t| (t.key().to_string(), t.value().to_string()))
         .collect()
 }
 
-fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, CloudError> {
+/// Every tag of the resource `r` describes, the stack's identity tags included, in IAM's shape.
+fn sdk_tags(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Vec<Tag>, CloudError> {
+    let mut tags = r.tags()?;
+    tags.extend(identity_tags(cx.scope, &r.id));
     tags.iter()
         .map(|(k, v)| {
             Tag::builder()
                 .key(k)
                 .value(v)
                 .build()
-                .map_err(|e| CloudError::Other(format!("iam: tag {k}: {e}")))
+                .map_err(|e| CloudError::Field {
+                    kind: r.kind,
+                    id: r.id.clone(),
+                    field: "tags".into(),
+                    problem: format!("tag {k}: {e}"),
+                })
         })
         .collect()
+}
+
+/// The outcome of a call made for its effect: "does not exist" counts as done.
+fn done<T>(r: Result<T, CloudError>) -> Result<(), CloudError> {
+    not_found_is_none(r).map(|_| ())
 }
 
 /// Decodes `%XX` escapes (RFC 3986, as IAM encodes policy documents). Text that is already JSON is
@@ -69,38 +85,33 @@ fn policy_field(text: &str) -> String {
     canonical_json(&decode_policy(text))
 }
 
-fn field_err(current: &Observed, field: &str, problem: &str) -> CloudError {
+fn in_place_only(kind: Kind, r: &Reader<'_>, field: &str, what: &str) -> CloudError {
     CloudError::Field {
-        kind: current.kind,
-        id: current.id.to_resource_id(),
+        kind,
+        id: r.id.clone(),
         field: field.to_string(),
-        problem: problem.to_string(),
+        problem: format!("cannot be changed in place (the {what} must be replaced)"),
     }
 }
 
-pub async fn observe(
-    c: &Clients,
-    scope: &Scope,
-    desired: &[Resource],
-) -> Result<Vec<Observed>, CloudError> {
-    let roles = desired_names(desired, Kind::IamRole, "role_name");
-    let profiles = desired_names(desired, Kind::InstanceProfile, "name");
-    let (roles, profiles) = tokio::try_join!(
-        try_join_all(roles.iter().map(|n| observe_role(c, scope, n))),
-        try_join_all(profiles.iter().map(|n| observe_profile(c, scope, n))),
-    )?;
-    Ok(roles.into_iter().chain(profiles).flatten().collect())
+/// The names the stack gives the resources of `kind` (its `field`), or the one a [`Query`] names.
+fn queried_names(cx: &Cx<'_>, q: Query<'_>, kind: Kind, field: &str) -> Vec<String> {
+    match q {
+        Query::Stack => desired_names(cx.desired, kind, field),
+        Query::Logical { fields, .. } => fields
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .into_iter()
+            .collect(),
+        Query::Physical(name) => vec![name.to_string()],
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Roles
 
-/// The role named `name` with its policies, if it exists and is the stack's.
-async fn observe_role(
-    c: &Clients,
-    scope: &Scope,
-    name: &str,
-) -> Result<Option<Observed>, CloudError> {
+async fn get_role(c: &Clients, name: &str) -> Result<Option<SdkRole>, CloudError> {
     let got = not_found_is_none(
         c.iam
             .get_role()
@@ -109,15 +120,18 @@ async fn observe_role(
             .await
             .map_err(|e| api_err("iam:GetRole", e)),
     )?;
-    let Some(role) = got.as_ref().and_then(|g| g.role()) else {
-        return Ok(None);
-    };
-    let tags = tag_map(role.tags());
-    let Some(id) = owned_id(scope, &tags) else {
-        return Ok(None);
-    };
+    Ok(got.and_then(|g| g.role().cloned()))
+}
 
-    let (managed, inline) = tokio::try_join!(attached_policies(c, name), inline_policies(c, name))?;
+/// A role as observed, with its attached and inline policies; None when it is not the stack's.
+fn role_observed(
+    scope: &Scope,
+    role: &SdkRole,
+    managed: Vec<String>,
+    inline: BTreeMap<String, String>,
+) -> Option<Observed> {
+    let tags = tag_map(role.tags());
+    let id = owned_id(scope, &tags)?;
     let mut fields = Fields::new();
     fields.insert("role_name".into(), Value::str(role.role_name()));
     fields.insert("path".into(), Value::str(role.path()));
@@ -135,7 +149,7 @@ async fn observe_role(
         ),
     );
     fields.insert("tags".into(), tags_value(tags));
-    Ok(Some(Observed {
+    Some(Observed {
         id: id.into(),
         kind: Kind::IamRole,
         physical_id: role.role_name().to_string(),
@@ -144,9 +158,33 @@ async fn observe_role(
             ("id".into(), role.role_name().to_string()),
             ("arn".into(), role.arn().to_string()),
         ]),
+        // IAM entities have no status: one that can be read is usable.
         status: "available".into(),
-        lifecycle: moodlestack_model::Lifecycle::Ready,
-    }))
+        lifecycle: Lifecycle::Ready,
+    })
+}
+
+/// The role named `name` with its policies (both lists in flight at once), if it exists and is
+/// the stack's.
+async fn observe_role(
+    c: &Clients,
+    scope: &Scope,
+    name: &str,
+) -> Result<Option<Observed>, CloudError> {
+    let Some(role) = get_role(c, name).await? else {
+        return Ok(None);
+    };
+    if owned_id(scope, &tag_map(role.tags())).is_none() {
+        return Ok(None);
+    }
+    // A role deleted between the calls is no role.
+    let Some((managed, inline)) = not_found_is_none(
+        async { tokio::try_join!(attached_policies(c, name), inline_policies(c, name)) }.await,
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(role_observed(scope, &role, managed, inline))
 }
 
 async fn attached_policies(c: &Clients, role: &str) -> Result<Vec<String>, CloudError> {
@@ -169,7 +207,7 @@ async fn attached_policies(c: &Clients, role: &str) -> Result<Vec<String>, Cloud
     Ok(out)
 }
 
-/// Inline policies: name -> canonical JSON document.
+/// Inline policies: name -> canonical JSON document, every document read at once.
 async fn inline_policies(c: &Clients, role: &str) -> Result<BTreeMap<String, String>, CloudError> {
     let mut names = Vec::new();
     let mut pages = c
@@ -197,74 +235,6 @@ async fn inline_policies(c: &Clients, role: &str) -> Result<BTreeMap<String, Str
     Ok(docs.into_iter().collect())
 }
 
-async fn create_role(
-    c: &Clients,
-    scope: &Scope,
-    id: &ResourceId,
-    fields: &Fields,
-) -> Result<Observed, CloudError> {
-    let r = Reader::new(Kind::IamRole, id, fields);
-    let name = r.str("role_name")?;
-    let mut tags = r.tags()?;
-    tags.extend(identity_tags(scope, id));
-    let created = c
-        .iam
-        .create_role()
-        .role_name(name)
-        .path(r.opt_str("path").unwrap_or("/"))
-        .assume_role_policy_document(r.str("assume_role_policy")?)
-        .set_tags(Some(sdk_tags(&tags)?))
-        .send()
-        .await
-        .map_err(|e| api_err("iam:CreateRole", e));
-    match created {
-        Ok(_) => {}
-        Err(e) if is_code(&e, "EntityAlreadyExists") => {
-            // A crash between create and the next observe: adopt the role if it is ours; the
-            // policy calls below are idempotent.
-            let role = c
-                .iam
-                .get_role()
-                .role_name(name)
-                .send()
-                .await
-                .map_err(|e| api_err("iam:GetRole", e))?;
-            let found = role.role().map(|r| tag_map(r.tags())).unwrap_or_default();
-            if owned_id(scope, &found).as_ref() != Some(id) {
-                return Err(CloudError::Other(format!(
-                    "iam:CreateRole: a role named {name} already exists and is not tagged \
-                     {TAG_STACK}={} {TAG_ID}={id}; it was not created by this stack: rename the \
-                     stack or remove that role",
-                    scope.stack
-                )));
-            }
-            if let Some(doc) = role.role().and_then(|r| r.assume_role_policy_document()) {
-                if policy_field(doc) != canonical_json(r.str("assume_role_policy")?) {
-                    c.iam
-                        .update_assume_role_policy()
-                        .role_name(name)
-                        .policy_document(r.str("assume_role_policy")?)
-                        .send()
-                        .await
-                        .map_err(|e| api_err("iam:UpdateAssumeRolePolicy", e))?;
-                }
-            }
-        }
-        Err(e) => return Err(e),
-    }
-    for arn in r.strs("managed_policy_arns").unwrap_or_default() {
-        attach(c, name, &arn).await?;
-    }
-    if r.has("inline_policies") {
-        for (policy, doc) in r.string_map("inline_policies")? {
-            put_inline(c, name, &policy, &doc).await?;
-        }
-    }
-    observe_role(c, scope, name)
-        .await?
-        .ok_or_else(|| CloudError::Other(format!("iam: role {name} vanished after creation")))
-}
-
 async fn attach(c: &Clients, role: &str, arn: &str) -> Result<(), CloudError> {
     c.iam
         .attach_role_policy()
@@ -274,6 +244,18 @@ async fn attach(c: &Clients, role: &str, arn: &str) -> Result<(), CloudError> {
         .await
         .map_err(|e| api_err("iam:AttachRolePolicy", e))?;
     Ok(())
+}
+
+async fn detach(c: &Clients, role: &str, arn: &str) -> Result<(), CloudError> {
+    done(
+        c.iam
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| api_err("iam:DetachRolePolicy", e)),
+    )
 }
 
 async fn put_inline(c: &Clients, role: &str, policy: &str, doc: &str) -> Result<(), CloudError> {
@@ -288,179 +270,203 @@ async fn put_inline(c: &Clients, role: &str, policy: &str, doc: &str) -> Result<
     Ok(())
 }
 
-async fn update_role(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    fields: &Fields,
-    changed: &[String],
-) -> Result<Observed, CloudError> {
-    let r = Reader::new(current.kind, &current.id, fields);
-    let name = current.physical_id.as_str();
-    let cur = Reader::new(current.kind, &current.id, &current.fields);
-    for field in changed {
-        match field.as_str() {
-            "assume_role_policy" => {
-                c.iam
-                    .update_assume_role_policy()
-                    .role_name(name)
-                    .policy_document(r.str("assume_role_policy")?)
-                    .send()
-                    .await
-                    .map_err(|e| api_err("iam:UpdateAssumeRolePolicy", e))?;
-            }
-            "managed_policy_arns" => {
-                let want: BTreeSet<String> = r
-                    .strs("managed_policy_arns")
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
-                let have: BTreeSet<String> = cur
-                    .strs("managed_policy_arns")
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
-                for arn in want.difference(&have) {
-                    attach(c, name, arn).await?;
-                }
-                for arn in have.difference(&want) {
-                    let res = c
-                        .iam
-                        .detach_role_policy()
-                        .role_name(name)
-                        .policy_arn(arn)
-                        .send()
-                        .await
-                        .map_err(|e| api_err("iam:DetachRolePolicy", e));
-                    not_found_is_none(res)?;
-                }
-            }
-            "inline_policies" => {
-                let want = r.string_map("inline_policies")?;
-                let have = cur.string_map("inline_policies").unwrap_or_default();
-                for (policy, doc) in &want {
-                    if have.get(policy).map(|h| canonical_json(h)) != Some(canonical_json(doc)) {
-                        put_inline(c, name, policy, doc).await?;
-                    }
-                }
-                for policy in have.keys().filter(|k| !want.contains_key(*k)) {
-                    let res = c
-                        .iam
-                        .delete_role_policy()
-                        .role_name(name)
-                        .policy_name(policy)
-                        .send()
-                        .await
-                        .map_err(|e| api_err("iam:DeleteRolePolicy", e));
-                    not_found_is_none(res)?;
-                }
-            }
-            "tags" => {
-                let mut tags = r.tags()?;
-                tags.extend(identity_tags(scope, &current.id));
-                c.iam
-                    .tag_role()
-                    .role_name(name)
-                    .set_tags(Some(sdk_tags(&tags)?))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("iam:TagRole", e))?;
-            }
-            other => {
-                return Err(field_err(
-                    current,
-                    other,
-                    "cannot be changed in place (the role must be replaced)",
-                ))
-            }
-        }
-    }
-    observe_role(c, scope, name)
-        .await?
-        .ok_or_else(|| CloudError::NotFound(format!("IAM role {name}")))
+async fn delete_inline(c: &Clients, role: &str, policy: &str) -> Result<(), CloudError> {
+    done(
+        c.iam
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .send()
+            .await
+            .map_err(|e| api_err("iam:DeleteRolePolicy", e)),
+    )
 }
 
-async fn delete_role(c: &Clients, name: &str) -> Result<(), CloudError> {
-    let gone = |r: Result<(), CloudError>| not_found_is_none(r).map(|_| ());
-    // Policies and instance profiles first: IAM refuses to delete a role that has any.
-    let managed = match not_found_is_none(attached_policies(c, name).await)? {
-        Some(m) => m,
-        None => return Ok(()),
-    };
-    for arn in managed {
-        gone(
-            c.iam
-                .detach_role_policy()
+async fn remove_role(c: &Clients, profile: &str, role: &str) -> Result<(), CloudError> {
+    done(
+        c.iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| api_err("iam:RemoveRoleFromInstanceProfile", e)),
+    )
+}
+
+/// `AWS::IAM::Role`, with its attached and inline policies.
+pub(crate) struct Role;
+
+#[async_trait]
+impl KindOps for Role {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let names = queried_names(cx, q, Kind::IamRole, "role_name");
+        let found = try_join_all(names.iter().map(|n| observe_role(cx.c, cx.scope, n))).await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let name = r.str("role_name")?;
+        let created =
+            cx.c.iam
+                .create_role()
                 .role_name(name)
-                .policy_arn(&arn)
+                .path(r.opt_str("path").unwrap_or("/"))
+                .assume_role_policy_document(r.str("assume_role_policy")?)
+                .set_tags(Some(sdk_tags(cx, r)?))
                 .send()
                 .await
-                .map(|_| ())
-                .map_err(|e| api_err("iam:DetachRolePolicy", e)),
-        )?;
-    }
-    let inline = not_found_is_none(inline_policies(c, name).await)?.unwrap_or_default();
-    for policy in inline.keys() {
-        gone(
-            c.iam
-                .delete_role_policy()
-                .role_name(name)
-                .policy_name(policy)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_err("iam:DeleteRolePolicy", e)),
-        )?;
-    }
-    let mut profiles = Vec::new();
-    let mut pages = c
-        .iam
-        .list_instance_profiles_for_role()
-        .role_name(name)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page.map_err(|e| api_err("iam:ListInstanceProfilesForRole", e)) {
-            Ok(p) => profiles.extend(
-                p.instance_profiles()
-                    .iter()
-                    .map(|p| p.instance_profile_name().to_string()),
-            ),
-            Err(e) if is_not_found(&e) => return Ok(()),
+                .map_err(|e| api_err("iam:CreateRole", e));
+        match created {
+            Ok(_) => {}
+            // A crash between create and the next observe, or another's role: the generic code
+            // adopts it (the policies below then come with the update) if it is ours.
+            Err(e) if is_code(&e, "EntityAlreadyExists") => return Ok(Created::Exists),
             Err(e) => return Err(e),
         }
+        for arn in r.strs("managed_policy_arns").unwrap_or_default() {
+            attach(cx.c, name, &arn).await?;
+        }
+        if r.has("inline_policies") {
+            for (policy, doc) in r.string_map("inline_policies")? {
+                put_inline(cx.c, name, &policy, &doc).await?;
+            }
+        }
+        observe_role(cx.c, cx.scope, name)
+            .await?
+            .map(Created::New)
+            .ok_or_else(|| CloudError::UnexpectedAnswer {
+                operation: "iam:GetRole".into(),
+                what: format!("role {name} is gone or lost the stack's tags right after creation"),
+            })
     }
-    for profile in profiles {
-        gone(
-            c.iam
-                .remove_role_from_instance_profile()
-                .instance_profile_name(&profile)
-                .role_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_err("iam:RemoveRoleFromInstanceProfile", e)),
-        )?;
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let c = cx.c;
+        let name = current.physical_id.as_str();
+        let cur = Reader::new(current.kind, r.id.clone(), &current.fields);
+        for field in changed {
+            match *field {
+                "assume_role_policy" => {
+                    c.iam
+                        .update_assume_role_policy()
+                        .role_name(name)
+                        .policy_document(r.str("assume_role_policy")?)
+                        .send()
+                        .await
+                        .map_err(|e| api_err("iam:UpdateAssumeRolePolicy", e))?;
+                }
+                "managed_policy_arns" => {
+                    let want: BTreeSet<String> = r
+                        .strs("managed_policy_arns")
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect();
+                    let have: BTreeSet<String> = cur
+                        .strs("managed_policy_arns")
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect();
+                    for arn in want.difference(&have) {
+                        attach(c, name, arn).await?;
+                    }
+                    for arn in have.difference(&want) {
+                        detach(c, name, arn).await?;
+                    }
+                }
+                "inline_policies" => {
+                    let want = r.string_map("inline_policies")?;
+                    let have = cur.string_map("inline_policies").unwrap_or_default();
+                    for (policy, doc) in &want {
+                        if have.get(policy).map(|h| canonical_json(h)) != Some(canonical_json(doc))
+                        {
+                            put_inline(c, name, policy, doc).await?;
+                        }
+                    }
+                    for policy in have.keys().filter(|k| !want.contains_key(*k)) {
+                        delete_inline(c, name, policy).await?;
+                    }
+                }
+                "tags" => {
+                    c.iam
+                        .tag_role()
+                        .role_name(name)
+                        .set_tags(Some(sdk_tags(cx, r)?))
+                        .send()
+                        .await
+                        .map_err(|e| api_err("iam:TagRole", e))?;
+                }
+                other => return Err(in_place_only(current.kind, r, other, "role")),
+            }
+        }
+        let mut o = observe_role(c, cx.scope, name)
+            .await?
+            .ok_or_else(|| CloudError::NotFound(format!("IAM role {name}")))?;
+        o.id = current.id.clone();
+        Ok(o)
     }
-    gone(
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let c = cx.c;
+        let name = current.physical_id.as_str();
+        // Policies and instance profiles first: IAM refuses to delete a role that has any.
+        let Some(managed) = not_found_is_none(attached_policies(c, name).await)? else {
+            return Ok(());
+        };
+        for arn in managed {
+            detach(c, name, &arn).await?;
+        }
+        let inline = not_found_is_none(inline_policies(c, name).await)?.unwrap_or_default();
+        for policy in inline.keys() {
+            delete_inline(c, name, policy).await?;
+        }
+        let mut profiles = Vec::new();
+        let mut pages = c
+            .iam
+            .list_instance_profiles_for_role()
+            .role_name(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            match not_found_is_none(
+                page.map_err(|e| api_err("iam:ListInstanceProfilesForRole", e)),
+            )? {
+                Some(p) => profiles.extend(
+                    p.instance_profiles()
+                        .iter()
+                        .map(|p| p.instance_profile_name().to_string()),
+                ),
+                None => return Ok(()),
+            }
+        }
+        for profile in profiles {
+            remove_role(c, &profile, name).await?;
+        }
         c.iam
             .delete_role()
             .role_name(name)
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| api_err("iam:DeleteRole", e)),
-    )
+            .map_err(|e| api_err("iam:DeleteRole", e))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Instance profiles
 
-async fn observe_profile(
-    c: &Clients,
-    scope: &Scope,
-    name: &str,
-) -> Result<Option<Observed>, CloudError> {
+async fn get_profile(c: &Clients, name: &str) -> Result<Option<SdkProfile>, CloudError> {
     let got = not_found_is_none(
         c.iam
             .get_instance_profile()
@@ -469,13 +475,13 @@ async fn observe_profile(
             .await
             .map_err(|e| api_err("iam:GetInstanceProfile", e)),
     )?;
-    let Some(p) = got.as_ref().and_then(|g| g.instance_profile()) else {
-        return Ok(None);
-    };
+    Ok(got.and_then(|g| g.instance_profile().cloned()))
+}
+
+/// An instance profile as observed; None when it is not the stack's.
+fn profile_observed(scope: &Scope, p: &SdkProfile) -> Option<Observed> {
     let tags = tag_map(p.tags());
-    let Some(id) = owned_id(scope, &tags) else {
-        return Ok(None);
-    };
+    let id = owned_id(scope, &tags)?;
     let mut fields = Fields::new();
     fields.insert("name".into(), Value::str(p.instance_profile_name()));
     fields.insert("path".into(), Value::str(p.path()));
@@ -483,7 +489,7 @@ async fn observe_profile(
         fields.insert("role_name".into(), Value::str(role.role_name()));
     }
     fields.insert("tags".into(), tags_value(tags));
-    Ok(Some(Observed {
+    Some(Observed {
         id: id.into(),
         kind: Kind::InstanceProfile,
         physical_id: p.instance_profile_name().to_string(),
@@ -493,237 +499,205 @@ async fn observe_profile(
             ("arn".into(), p.arn().to_string()),
         ]),
         status: "available".into(),
-        lifecycle: moodlestack_model::Lifecycle::Ready,
-    }))
-}
-
-async fn create_profile(
-    c: &Clients,
-    scope: &Scope,
-    id: &ResourceId,
-    fields: &Fields,
-) -> Result<Observed, CloudError> {
-    let r = Reader::new(Kind::InstanceProfile, id, fields);
-    let name = r.str("name")?;
-    let role = r.str("role_name")?;
-    let mut tags = r.tags()?;
-    tags.extend(identity_tags(scope, id));
-    let created = c
-        .iam
-        .create_instance_profile()
-        .instance_profile_name(name)
-        .path(r.opt_str("path").unwrap_or("/"))
-        .set_tags(Some(sdk_tags(&tags)?))
-        .send()
-        .await
-        .map_err(|e| api_err("iam:CreateInstanceProfile", e));
-    let existing_roles: Vec<String> = match created {
-        Ok(_) => Vec::new(),
-        Err(e) if is_code(&e, "EntityAlreadyExists") => {
-            let got = c
-                .iam
-                .get_instance_profile()
-                .instance_profile_name(name)
-                .send()
-                .await
-                .map_err(|e| api_err("iam:GetInstanceProfile", e))?;
-            let p = got.instance_profile();
-            let found = p.map(|p| tag_map(p.tags())).unwrap_or_default();
-            if owned_id(scope, &found).as_ref() != Some(id) {
-                return Err(CloudError::Other(format!(
-                    "iam:CreateInstanceProfile: an instance profile named {name} already exists \
-                     and is not tagged {TAG_STACK}={} {TAG_ID}={id}; it was not created by this \
-                     stack: rename the stack or remove that instance profile",
-                    scope.stack
-                )));
-            }
-            p.map(|p| {
-                p.roles()
-                    .iter()
-                    .map(|r| r.role_name().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-        }
-        Err(e) => return Err(e),
-    };
-    if !existing_roles.iter().any(|r| r == role) {
-        c.iam
-            .add_role_to_instance_profile()
-            .instance_profile_name(name)
-            .role_name(role)
-            .send()
-            .await
-            .map_err(|e| api_err("iam:AddRoleToInstanceProfile", e))?;
-    }
-    observe_profile(c, scope, name).await?.ok_or_else(|| {
-        CloudError::Other(format!(
-            "iam: instance profile {name} vanished after creation"
-        ))
+        lifecycle: Lifecycle::Ready,
     })
 }
 
-async fn delete_profile(c: &Clients, name: &str) -> Result<(), CloudError> {
-    let got = not_found_is_none(
-        c.iam
-            .get_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await
-            .map_err(|e| api_err("iam:GetInstanceProfile", e)),
-    )?;
-    let Some(p) = got.as_ref().and_then(|g| g.instance_profile()) else {
-        return Ok(());
-    };
-    for role in p.roles() {
-        not_found_is_none(
-            c.iam
-                .remove_role_from_instance_profile()
+async fn observe_profile(
+    c: &Clients,
+    scope: &Scope,
+    name: &str,
+) -> Result<Option<Observed>, CloudError> {
+    Ok(get_profile(c, name)
+        .await?
+        .and_then(|p| profile_observed(scope, &p)))
+}
+
+async fn add_role(c: &Clients, profile: &str, role: &str) -> Result<(), CloudError> {
+    c.iam
+        .add_role_to_instance_profile()
+        .instance_profile_name(profile)
+        .role_name(role)
+        .send()
+        .await
+        .map_err(|e| api_err("iam:AddRoleToInstanceProfile", e))?;
+    Ok(())
+}
+
+/// `AWS::IAM::InstanceProfile`, carrying the stack's role.
+pub(crate) struct InstanceProfile;
+
+#[async_trait]
+impl KindOps for InstanceProfile {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let names = queried_names(cx, q, Kind::InstanceProfile, "name");
+        let found = try_join_all(names.iter().map(|n| observe_profile(cx.c, cx.scope, n))).await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let name = r.str("name")?;
+        let role = r.str("role_name")?;
+        let created =
+            cx.c.iam
+                .create_instance_profile()
                 .instance_profile_name(name)
-                .role_name(role.role_name())
+                .path(r.opt_str("path").unwrap_or("/"))
+                .set_tags(Some(sdk_tags(cx, r)?))
                 .send()
                 .await
-                .map_err(|e| api_err("iam:RemoveRoleFromInstanceProfile", e)),
-        )?;
+                .map_err(|e| api_err("iam:CreateInstanceProfile", e));
+        match created {
+            Ok(_) => {}
+            Err(e) if is_code(&e, "EntityAlreadyExists") => {
+                // Made in two calls: an earlier run may have crashed between them. Our profile
+                // without its role gets it (the generic code adopts it next); another's is left
+                // alone and refused there.
+                let q = Query::Logical {
+                    id: &r.id,
+                    fields: r.fields,
+                };
+                let ours = crate::list(self, cx, Kind::InstanceProfile, q).await?;
+                if let Some(p) = ours.iter().find(|p| !p.fields.contains_key("role_name")) {
+                    add_role(cx.c, &p.physical_id, role).await?;
+                }
+                return Ok(Created::Exists);
+            }
+            Err(e) => return Err(e),
+        }
+        add_role(cx.c, name, role).await?;
+        observe_profile(cx.c, cx.scope, name)
+            .await?
+            .map(Created::New)
+            .ok_or_else(|| CloudError::UnexpectedAnswer {
+                operation: "iam:GetInstanceProfile".into(),
+                what: format!(
+                    "instance profile {name} is gone or lost the stack's tags right after \
+                     creation"
+                ),
+            })
     }
-    not_found_is_none(
-        c.iam
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let name = current.physical_id.as_str();
+        for field in changed {
+            if *field != "tags" {
+                return Err(in_place_only(current.kind, r, field, "instance profile"));
+            }
+            cx.c.iam
+                .tag_instance_profile()
+                .instance_profile_name(name)
+                .set_tags(Some(sdk_tags(cx, r)?))
+                .send()
+                .await
+                .map_err(|e| api_err("iam:TagInstanceProfile", e))?;
+        }
+        let mut o = observe_profile(cx.c, cx.scope, name)
+            .await?
+            .ok_or_else(|| CloudError::NotFound(format!("instance profile {name}")))?;
+        o.id = current.id.clone();
+        Ok(o)
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let name = current.physical_id.as_str();
+        let Some(p) = get_profile(cx.c, name).await? else {
+            return Ok(());
+        };
+        for role in p.roles() {
+            remove_role(cx.c, name, role.role_name()).await?;
+        }
+        cx.c.iam
             .delete_instance_profile()
             .instance_profile_name(name)
             .send()
             .await
-            .map_err(|e| api_err("iam:DeleteInstanceProfile", e)),
-    )?;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Dispatch
-
-pub async fn create(
-    c: &Clients,
-    scope: &Scope,
-    id: &ResourceId,
-    kind: Kind,
-    fields: &Fields,
-) -> Result<Observed, CloudError> {
-    match kind {
-        Kind::IamRole => create_role(c, scope, id, fields).await,
-        Kind::InstanceProfile => create_profile(c, scope, id, fields).await,
-        other => Err(CloudError::Other(format!(
-            "iam: kind {other} is not an IAM kind"
-        ))),
-    }
-}
-
-pub async fn update(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    fields: &Fields,
-    changed: &[String],
-) -> Result<Observed, CloudError> {
-    match current.kind {
-        Kind::IamRole => update_role(c, scope, current, fields, changed).await,
-        Kind::InstanceProfile => {
-            let r = Reader::new(current.kind, &current.id, fields);
-            let name = current.physical_id.as_str();
-            for field in changed {
-                if field != "tags" {
-                    return Err(field_err(
-                        current,
-                        field,
-                        "cannot be changed in place (the instance profile must be replaced)",
-                    ));
-                }
-                let mut tags = r.tags()?;
-                tags.extend(identity_tags(scope, &current.id));
-                c.iam
-                    .tag_instance_profile()
-                    .instance_profile_name(name)
-                    .set_tags(Some(sdk_tags(&tags)?))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("iam:TagInstanceProfile", e))?;
-            }
-            observe_profile(c, scope, name)
-                .await?
-                .ok_or_else(|| CloudError::NotFound(format!("instance profile {name}")))
-        }
-        other => Err(CloudError::Other(format!(
-            "iam: kind {other} is not an IAM kind"
-        ))),
-    }
-}
-
-pub async fn delete(
-    c: &Clients,
-    _scope: &Scope,
-    current: &Observed,
-    _options: &DeleteOptions,
-) -> Result<(), CloudError> {
-    match current.kind {
-        Kind::IamRole => delete_role(c, &current.physical_id).await,
-        Kind::InstanceProfile => delete_profile(c, &current.physical_id).await,
-        other => Err(CloudError::Other(format!(
-            "iam: kind {other} is not an IAM kind"
-        ))),
-    }
-}
-
-pub async fn poll(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    want: Want,
-) -> Result<Readiness, CloudError> {
-    let name = current.physical_id.as_str();
-    let found = match current.kind {
-        Kind::IamRole => {
-            // Existence only: one GetRole (the policies are read by observe).
-            let got = not_found_is_none(
-                c.iam
-                    .get_role()
-                    .role_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| api_err("iam:GetRole", e)),
-            )?;
-            got.is_some_and(|g| g.role().is_some())
-        }
-        Kind::InstanceProfile => {
-            let got = not_found_is_none(
-                c.iam
-                    .get_instance_profile()
-                    .instance_profile_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| api_err("iam:GetInstanceProfile", e)),
-            )?;
-            got.is_some_and(|g| g.instance_profile().is_some())
-        }
-        other => {
-            return Err(CloudError::Other(format!(
-                "iam: kind {other} is not an IAM kind"
-            )))
-        }
-    };
-    match (found, want) {
-        (false, _) => Ok(Readiness::Gone),
-        (true, Want::Gone) => Ok(Readiness::Pending("deleting".into())),
-        (true, Want::Ready) => {
-            let o = match current.kind {
-                Kind::IamRole => observe_role(c, scope, name).await?,
-                _ => observe_profile(c, scope, name).await?,
-            };
-            Ok(o.map(Readiness::Ready).unwrap_or(Readiness::Gone))
-        }
+            .map(|_| ())
+            .map_err(|e| api_err("iam:DeleteInstanceProfile", e))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fields::assert_matches_spec;
+    use moodlestack_model::{TAG_ID, TAG_STACK};
+
+    fn scope(stack: &str) -> Scope {
+        Scope {
+            stack: stack.into(),
+            region: "eu-west-1".into(),
+        }
+    }
+
+    fn tags(id: &str) -> [Tag; 2] {
+        [
+            Tag::builder().key(TAG_STACK).value("demo").build().unwrap(),
+            Tag::builder().key(TAG_ID).value(id).build().unwrap(),
+        ]
+    }
+
+    #[test]
+    fn a_role_is_observed_with_its_descriptors_fields() {
+        let role = SdkRole::builder()
+            .path("/")
+            .role_name("demo-node")
+            .role_id("AROA1")
+            .arn("arn:aws:iam::123456789012:role/demo-node")
+            .create_date(aws_smithy_types::DateTime::from_secs(0))
+            .assume_role_policy_document("%7B%22Version%22%3A%222012-10-17%22%7D")
+            .set_tags(Some(tags("iam.role").to_vec()))
+            .build()
+            .unwrap();
+        let inline = BTreeMap::from([("logs".to_string(), "{}".to_string())]);
+        let o = role_observed(&scope("demo"), &role, vec!["arn:p".into()], inline.clone()).unwrap();
+        assert_matches_spec(&o, &[]);
+        assert_eq!(o.lifecycle, Lifecycle::Ready);
+        assert_eq!(o.id, "iam.role");
+        assert_eq!(
+            o.fields["assume_role_policy"],
+            Value::str(r#"{"Version":"2012-10-17"}"#)
+        );
+        assert!(role_observed(&scope("other"), &role, Vec::new(), inline).is_none());
+    }
+
+    #[test]
+    fn an_instance_profile_is_observed_with_its_role() {
+        let role = SdkRole::builder()
+            .path("/")
+            .role_name("demo-node")
+            .role_id("AROA1")
+            .arn("arn:aws:iam::123456789012:role/demo-node")
+            .create_date(aws_smithy_types::DateTime::from_secs(0))
+            .build()
+            .unwrap();
+        let p = SdkProfile::builder()
+            .path("/")
+            .instance_profile_name("demo-node")
+            .instance_profile_id("AIPA1")
+            .arn("arn:aws:iam::123456789012:instance-profile/demo-node")
+            .create_date(aws_smithy_types::DateTime::from_secs(0))
+            .roles(role)
+            .set_tags(Some(tags("iam.profile").to_vec()))
+            .build()
+            .unwrap();
+        let o = profile_observed(&scope("demo"), &p).unwrap();
+        assert_matches_spec(&o, &[]);
+        assert_eq!(o.lifecycle, Lifecycle::Ready);
+        assert_eq!(o.fields["role_name"], Value::str("demo-node"));
+        assert!(profile_observed(&scope("other"), &p).is_none());
+    }
 
     #[test]
     fn policies_are_decoded_and_canonical() {

@@ -248,6 +248,13 @@ fn ops(kind: Kind) -> Option<&'static dyn KindOps> {
         DbInstance => &rds::Instance,
         CacheSubnetGroup => &elasticache::SubnetGroup,
         CacheReplicationGroup => &elasticache::ReplicationGroupOps,
+        Secret => &secrets::Secret,
+        IamRole => &iam::Role,
+        InstanceProfile => &iam::InstanceProfile,
+        AutoScalingGroup => &autoscaling::Group,
+        LoadBalancer => &elbv2::LoadBalancer,
+        TargetGroup => &elbv2::TargetGroup,
+        Listener => &elbv2::Listener,
         _ => return None,
     })
 }
@@ -459,14 +466,14 @@ macro_rules! dispatch {
     ($kind:expr, $f:ident ( $($arg:expr),* )) => {
         match service($kind) {
             Service::Ec2 => ec2::$f($($arg),*).await,
-            Service::Iam => iam::$f($($arg),*).await,
-            Service::Secrets => secrets::$f($($arg),*).await,
-            Service::Rds => Err(CloudError::Other("rds kinds have a KindOps implementation".into())),
             // Migrated to `KindOps` (handled before dispatching).
-            Service::Efs => Err(CloudError::Other("efs kinds have a KindOps implementation".into())),
-            Service::ElastiCache => Err(CloudError::Other("elasticache kinds have a KindOps implementation".into())),
-            Service::Elbv2 => elbv2::$f($($arg),*).await,
-            Service::AutoScaling => autoscaling::$f($($arg),*).await,
+            Service::Iam
+            | Service::Secrets
+            | Service::Rds
+            | Service::Efs
+            | Service::ElastiCache
+            | Service::Elbv2
+            | Service::AutoScaling => Err(CloudError::Other("this kind has a KindOps implementation".into())),
         }
     };
 }
@@ -493,50 +500,12 @@ impl Cloud for AwsCloud {
                     .iter()
                     .any(|k| service(*k) == s && ops(*k).is_none())
             };
-            let (ec2, iam, secrets, elbv2, asg) = tokio::try_join!(
-                async {
-                    if legacy(Service::Ec2) {
-                        ec2::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
-                async {
-                    if legacy(Service::Iam) {
-                        iam::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
-                async {
-                    if legacy(Service::Secrets) {
-                        secrets::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
-                async {
-                    if legacy(Service::Elbv2) {
-                        elbv2::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
-                async {
-                    if legacy(Service::AutoScaling) {
-                        autoscaling::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
-            )?;
-            Ok::<_, CloudError>(
-                [ec2, iam, secrets, elbv2, asg]
-                    .into_iter()
-                    .flatten()
-                    .map(legacy_lifecycle)
-                    .collect::<Vec<_>>(),
-            )
+            let ec2 = if legacy(Service::Ec2) {
+                ec2::observe(c, scope, desired).await?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, CloudError>(ec2.into_iter().map(legacy_lifecycle).collect::<Vec<_>>())
         };
         let (migrated, legacy) = tokio::try_join!(migrated, legacy)?;
         Ok(migrated

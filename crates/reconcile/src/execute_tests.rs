@@ -6,7 +6,6 @@ use crate::test_support::{r, rf, scope, tags};
 use moodlestack_model::{Segment, Value};
 use std::collections::BTreeMap;
 
-
 /// A small but realistic stack: network, security groups, database, file system with a mount
 /// target, load balancer with a listener, launch template (user-data embeds the database
 /// endpoint) and auto scaling group.

@@ -732,11 +732,7 @@ impl Cloud for FakeCloud {
         }
         // Attributes an update changes (a launch template's version) move on.
         for attr in spec(r.kind).attrs_changed_by_update {
-            let v: u64 = r
-                .attrs
-                .get(*attr)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1);
+            let v: u64 = r.attrs.get(*attr).and_then(|v| v.parse().ok()).unwrap_or(1);
             r.attrs.insert((*attr).to_string(), (v + 1).to_string());
         }
         r.status = Status::Updating(until);

@@ -6,7 +6,6 @@ use crate::test_support::{observed_as, tags};
 use moodlestack_model::{Kind, Observed, Ref, Resource, Scope, Value};
 use std::collections::BTreeMap;
 
-
 const KNOWN: &[(&str, &str)] = &[
     ("net.vpc", "vpc-0a1"),
     ("net.subnet.private.a", "subnet-0a"),
