@@ -495,7 +495,11 @@ fn simulated_attrs(
                 }
             }
             "public_ip" => now.push((attr, format!("203.0.113.{}", n % 250))),
-            _ => now.push((attr, format!("10.0.{}.{}", n / 250 % 250, n % 250))),
+            a if a.ends_with("ip") || a.ends_with("ip_address") => {
+                now.push((attr, format!("10.0.{}.{}", n / 250 % 250, n % 250)));
+            }
+            // Status-like attributes (a parameter group's apply status) are not simulated.
+            _ => {}
         }
     }
     (physical, now, ready)

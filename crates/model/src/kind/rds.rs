@@ -31,6 +31,7 @@ pub(super) const PARAMETER_GROUP: KindSpec = KindSpec {
         TAGS,
     ],
     name_field: Some("name"),
+    attrs: &["id", "arn"],
     notes: parameter_group_notes,
     ..DEFAULT
 };
@@ -117,7 +118,15 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
         TAGS,
     ],
     name_field: Some("identifier"),
-    attrs: &["id", "arn", "endpoint", "port", "secret_arn"],
+    // parameter_apply_status: `pending-reboot` while static parameters wait for a reboot.
+    attrs: &[
+        "id",
+        "arn",
+        "endpoint",
+        "port",
+        "secret_arn",
+        "parameter_apply_status",
+    ],
     ready_timeout: mins(40),
     notes: database_notes,
     ..DEFAULT
