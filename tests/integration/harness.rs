@@ -9,7 +9,10 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener as AsyncListener, TcpStream as AsyncStream};
 
 /// A running emulator; stopped (killed) when dropped.
 pub struct Emulator {
@@ -41,6 +44,36 @@ fn python() -> PathBuf {
     PathBuf::from("python3")
 }
 
+/// Fails at once, saying how to fix it, when `bin` cannot import moto (rather than timing out
+/// or failing later on an unanswered request).
+fn check_moto(bin: &PathBuf) {
+    static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let fix = "install it with `localstack/emulator.sh install` (or run `scripts/test`, which \
+               does), or point MOTO_PYTHON at a Python that has moto[server]";
+    let result = CHECKED.get_or_init(|| {
+        match Command::new(bin)
+            .args(["-c", "import moto.server"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+        {
+            Err(e) => Err(format!("cannot run {}: {e}", bin.display())),
+            Ok(o) if !o.status.success() => Err(format!(
+                "{} cannot import moto: {}",
+                bin.display(),
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            )),
+            Ok(_) => Ok(()),
+        }
+    });
+    if let Err(problem) = result {
+        panic!("the AWS emulator (moto) is missing: {problem}\n{fix}");
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind 127.0.0.1:0")
@@ -53,6 +86,7 @@ impl Emulator {
     /// Starts a fresh moto server on 127.0.0.1 and waits until it answers.
     pub fn start() -> Emulator {
         let bin = python();
+        check_moto(&bin);
         let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("localstack/moto_server.py");
         let port = free_port();
         let child = Command::new(&bin)
@@ -143,4 +177,98 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A TCP proxy in front of the emulator that keeps every byte the SDK sends, so the tests can
+/// check the requests themselves (which action carried which parameters).
+pub struct Wire {
+    pub endpoint: String,
+    sent: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Wire {
+    pub async fn start(target: &str) -> Wire {
+        let target = target.trim_start_matches("http://").to_string();
+        let listener = AsyncListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let log = sent.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = AsyncStream::connect(&target).await.unwrap();
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let up = async move {
+                        let mut buf = vec![0u8; 65536];
+                        loop {
+                            let n = match cr.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            log.lock().unwrap().extend_from_slice(&buf[..n]);
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = sw.shutdown().await;
+                    };
+                    let down = async move {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    };
+                    tokio::join!(up, down);
+                });
+            }
+        });
+        Wire { endpoint, sent }
+    }
+
+    /// Query-protocol request bodies sent so far (`Action=...&...`), URL-decoded.
+    pub fn requests(&self) -> Vec<String> {
+        let raw = String::from_utf8_lossy(&self.sent.lock().unwrap()).to_string();
+        raw.split("Action=")
+            .skip(1)
+            .map(|r| {
+                let body = r.split("POST /").next().unwrap_or(r);
+                format!("Action={}", decode(body))
+            })
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        self.sent.lock().unwrap().clear();
+    }
+}
+
+fn decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    Err(_) => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).to_string()
 }

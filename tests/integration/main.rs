@@ -1,9 +1,8 @@
 //! The integration suite: one test binary (each extra binary would link the AWS SDK again).
 //! Every test starts its own emulator (moto server on 127.0.0.1, a free port) and stops it.
 
-mod aws_data;
-mod aws_ec2;
-mod aws_edge;
+mod aws_special;
 mod cli;
+mod contract;
 mod e2e;
 mod harness;

@@ -1,0 +1,1099 @@
+//! Focused emulator tests of what the kind contract (`contract.rs`) does not cover: adoption of
+//! half-made resources after a crash, requests checked on the wire, rule/route/association
+//! specifics, RDS parameters and protection, untaggable kinds matched by identity, instance
+//! refreshes, resources that are not the stack's, AMI and parameter lookups, and the lease.
+//! Each builds on the contract's [`World`] and rows.
+
+use crate::contract::{action, is_name_taken, mismatches, resource, tags, World, STACK};
+use moodlestack_model::{Cloud, CloudError, DeleteOptions, Fields, Kind, Observed, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn count(w: &World, op: &str) -> u64 {
+    w.cloud
+        .stats()
+        .snapshot()
+        .iter()
+        .filter(|r| r.operation == op)
+        .map(|r| r.count)
+        .sum()
+}
+
+/// The last request that carried `action` (query protocol, URL-decoded).
+fn sent(w: &World, action: &str) -> String {
+    let reqs = w.wire.requests();
+    let r = reqs
+        .iter()
+        .rfind(|r| r.starts_with(&format!("Action={action}&")));
+    r.unwrap_or_else(|| panic!("no {action} sent")).clone()
+}
+
+async fn create(w: &World, id: &str, kind: Kind, f: &Fields) -> Observed {
+    let o = w.cloud.create(&w.scope, &id.into(), kind, f).await;
+    let o = o.unwrap_or_else(|e| panic!("create {id}: {e}"));
+    w.ready(&o).await
+}
+
+async fn update(w: &World, o: &Observed, f: &Fields, changed: &[&str]) -> Observed {
+    let changed: Vec<String> = changed.iter().map(|s| s.to_string()).collect();
+    let u = w.cloud.update(&w.scope, o, f, &changed).await;
+    u.unwrap_or_else(|e| panic!("update {} {changed:?}: {e}", o.id))
+}
+
+/// Observes with `desired` and returns what is under `id`, checked to show `f`.
+async fn shows(w: &World, id: &str, kind: Kind, f: &Fields) -> Observed {
+    let o = w
+        .observed(kind, id, &physical_of(w, id, kind, f).await, f)
+        .await;
+    assert_eq!(mismatches(f, &o, &[]), Vec::<String>::new(), "{id}");
+    o
+}
+
+async fn physical_of(w: &World, id: &str, kind: Kind, f: &Fields) -> String {
+    let all = w.observe(&[resource(id, kind, f)]).await;
+    let o = all.iter().find(|o| o.kind == kind && o.id == id);
+    o.unwrap_or_else(|| panic!("{id} not observed: {all:?}"))
+        .physical_id
+        .clone()
+}
+
+fn set(f: &mut Fields, k: &str, v: impl Into<Value>) {
+    f.insert(k.to_string(), v.into());
+}
+
+fn ec2(w: &World) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&w.cfg)
+}
+
+// ---------------------------------------------------------------------------------------------
+// EC2
+
+/// Observe sends one describe per kind, whatever the number of resources, filtered by the
+/// stack's tag on the server side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_observe_sends_one_describe_per_kind() {
+    let w = World::new().await;
+    for row in [
+        "vpc",
+        "subnet",
+        "internet_gateway",
+        "route_table",
+        "security_group",
+    ] {
+        w.make(row).await;
+    }
+    let before: BTreeMap<String, u64> = w
+        .cloud
+        .stats()
+        .snapshot()
+        .iter()
+        .map(|r| (r.operation.clone(), r.count))
+        .collect();
+    w.wire.clear();
+    assert!(w.observe(&[]).await.len() >= 5);
+    for op in [
+        "DescribeSubnets",
+        "DescribeVpcs",
+        "DescribeInternetGateways",
+        "DescribeSecurityGroups",
+        "DescribeInstances",
+        "DescribeNatGateways",
+        "DescribeRouteTables",
+        "DescribeAddresses",
+        "DescribeLaunchTemplates",
+    ] {
+        let was = before.get(op).copied().unwrap_or(0);
+        assert_eq!(count(&w, op) - was, 1, "{op}");
+    }
+    let r = sent(&w, "DescribeSubnets");
+    assert!(
+        r.contains("=tag:moodlestack:stack&") && r.contains(&format!("={STACK}")),
+        "{r}"
+    );
+}
+
+/// Rules: a source-group rule, the default egress left alone, a description changed alone in
+/// place, a rule dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_security_group_rules() {
+    let w = World::new().await;
+    let sg = w.make("security_group").await;
+    let mut f = w.desired("security_group");
+    let d = ec2(&w)
+        .describe_security_groups()
+        .group_ids(&sg.physical_id)
+        .send()
+        .await;
+    let d = d.unwrap();
+    let g = &d.security_groups()[0];
+    assert_eq!(
+        g.ip_permissions()[0].user_id_group_pairs()[0].group_id(),
+        Some(w.fx.sgs[0].as_str())
+    );
+    assert_eq!(
+        g.ip_permissions_egress().len(),
+        1,
+        "egress stays the AWS default"
+    );
+    let rule = |port: i64, desc: &str| {
+        Value::Map(BTreeMap::from([
+            ("protocol".to_string(), Value::str("tcp")),
+            ("from_port".to_string(), Value::Int(port)),
+            ("to_port".to_string(), Value::Int(port)),
+            ("description".to_string(), Value::str(desc)),
+            ("cidr".to_string(), Value::str("203.0.113.0/24")),
+        ]))
+    };
+    let http = f["ingress"].as_list().unwrap()[0].clone();
+    set(
+        &mut f,
+        "ingress",
+        Value::List(vec![http.clone(), rule(22, "ssh")]),
+    );
+    let sg = update(&w, &sg, &f, &["ingress"]).await;
+    // A description alone changes in place (moto applies it to CIDR rules only).
+    set(
+        &mut f,
+        "ingress",
+        Value::List(vec![http.clone(), rule(22, "ssh, office")]),
+    );
+    let sg = update(&w, &sg, &f, &["ingress"]).await;
+    assert_eq!(count(&w, "UpdateSecurityGroupRuleDescriptionsIngress"), 1);
+    shows(&w, "sg.web", Kind::SecurityGroup, &f).await;
+    set(&mut f, "ingress", Value::List(vec![http]));
+    update(&w, &sg, &f, &["ingress"]).await;
+    let d = ec2(&w)
+        .describe_security_groups()
+        .group_ids(&sg.physical_id)
+        .send()
+        .await;
+    let perms = d.unwrap().security_groups()[0].ip_permissions().to_vec();
+    assert_eq!(perms.len(), 1, "{perms:?}");
+    assert_eq!(perms[0].from_port(), Some(80));
+}
+
+/// An Elastic IP for a NAT gateway (created with an idempotency token), a private table routing
+/// through it, the local route kept, and a subnet moving from one table to another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_nat_routes_and_associations() {
+    let w = World::new().await;
+    let nat = w.make("nat_gateway").await;
+    let eip = w.make("elastic_ip").await;
+    assert!(sent(&w, "CreateNatGateway").contains("ClientToken="));
+    let d = ec2(&w)
+        .describe_addresses()
+        .allocation_ids(&eip.physical_id)
+        .send()
+        .await;
+    let d = d.unwrap();
+    assert_eq!(
+        d.addresses()[0].public_ip(),
+        eip.attrs.get("public_ip").map(String::as_str)
+    );
+    assert_eq!(d.addresses()[0].domain().map(|d| d.as_str()), Some("vpc"));
+
+    let public = w.make("route_table").await;
+    let mut pf = w.desired("route_table");
+    let route = |key: &str, target: &str| {
+        Value::Map(BTreeMap::from([
+            ("destination_cidr".to_string(), Value::str("0.0.0.0/0")),
+            (key.to_string(), Value::str(target)),
+        ]))
+    };
+    let mut f = Fields::from([
+        ("vpc_id".into(), Value::str(&w.fx.vpc)),
+        (
+            "routes".into(),
+            Value::List(vec![route("nat_gateway_id", &nat.physical_id)]),
+        ),
+        ("subnet_ids".into(), Value::strs([&w.fx.subnets[1]])),
+        ("tags".into(), tags(STACK, "net.rt.private.a", &[])),
+    ]);
+    let private = create(&w, "net.rt.private.a", Kind::RouteTable, &f).await;
+    shows(&w, "net.rt.private.a", Kind::RouteTable, &f).await;
+    let d = ec2(&w)
+        .describe_route_tables()
+        .route_table_ids(&private.physical_id)
+        .send()
+        .await;
+    let d = d.unwrap();
+    assert!(d.route_tables()[0]
+        .routes()
+        .iter()
+        .any(|r| r.gateway_id() == Some("local")));
+
+    // The default route moves to the internet gateway: the NAT route goes, the local one stays.
+    let igw = w.make("internet_gateway").await;
+    set(
+        &mut f,
+        "routes",
+        Value::List(vec![route("gateway_id", &igw.physical_id)]),
+    );
+    let private = update(&w, &private, &f, &["routes"]).await;
+    let d = ec2(&w)
+        .describe_route_tables()
+        .route_table_ids(&private.physical_id)
+        .send()
+        .await;
+    let d = d.unwrap();
+    let routes = d.route_tables()[0].routes();
+    let non_local: Vec<_> = routes
+        .iter()
+        .filter(|r| r.gateway_id() != Some("local"))
+        .collect();
+    assert_eq!(non_local.len(), 1, "{non_local:?}");
+    assert_eq!(routes.len(), 2, "the local route stays: {routes:?}");
+
+    // A subnet associated with another table moves to this one.
+    set(
+        &mut pf,
+        "subnet_ids",
+        Value::strs([&w.fx.subnets[0], &w.fx.subnets[1]]),
+    );
+    update(&w, &public, &pf, &["subnet_ids"]).await;
+    let all = w.observe(&[]).await;
+    let private = all.iter().find(|o| o.id == "net.rt.private.a").unwrap();
+    assert_eq!(
+        private.fields["subnet_ids"],
+        Value::strs(Vec::<String>::new())
+    );
+}
+
+/// A create interrupted after AWS made the resource (the tags are on the create call, so it is
+/// already the stack's) is adopted and finished: the gateway attached, the routes and the
+/// association added. A name taken by a template that is not the stack's is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_interrupted_creates_are_adopted_and_finished() {
+    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+    let w = World::new().await;
+    let ours = |rt: ResourceType, id: &str| {
+        TagSpecification::builder()
+            .resource_type(rt)
+            .tags(Tag::builder().key("moodlestack:stack").value(STACK).build())
+            .tags(Tag::builder().key("moodlestack:id").value(id).build())
+            .build()
+    };
+    let made = ec2(&w)
+        .create_internet_gateway()
+        .tag_specifications(ours(ResourceType::InternetGateway, "net.igw"))
+        .send()
+        .await
+        .unwrap();
+    let igw_id = made
+        .internet_gateway()
+        .unwrap()
+        .internet_gateway_id()
+        .unwrap()
+        .to_string();
+    let igw = w.make("internet_gateway").await;
+    assert_eq!(igw.physical_id, igw_id, "adopted, not made again");
+    let d = ec2(&w).describe_internet_gateways().send().await.unwrap();
+    assert_eq!(d.internet_gateways().len(), 1);
+    assert_eq!(
+        d.internet_gateways()[0].attachments()[0].vpc_id(),
+        Some(w.fx.vpc.as_str())
+    );
+
+    let made = ec2(&w)
+        .create_route_table()
+        .vpc_id(&w.fx.vpc)
+        .tag_specifications(ours(ResourceType::RouteTable, "net.rt.public"))
+        .send()
+        .await
+        .unwrap();
+    let rt_id = made
+        .route_table()
+        .unwrap()
+        .route_table_id()
+        .unwrap()
+        .to_string();
+    let rt = w.make("route_table").await;
+    assert_eq!(rt.physical_id, rt_id, "adopted, not made again");
+    shows(
+        &w,
+        "net.rt.public",
+        Kind::RouteTable,
+        &w.desired("route_table"),
+    )
+    .await;
+
+    // A launch template name taken by a template that is not the stack's.
+    let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+        .image_id(&w.fx.image)
+        .build();
+    ec2(&w)
+        .create_launch_template()
+        .launch_template_name("ct-web")
+        .launch_template_data(data)
+        .send()
+        .await
+        .unwrap();
+    w.make("instance_profile").await;
+    let err = w
+        .cloud
+        .create(
+            &w.scope,
+            &"web.lt".into(),
+            Kind::LaunchTemplate,
+            &w.desired("launch_template"),
+        )
+        .await
+        .unwrap_err();
+    assert!(is_name_taken(&err), "{err:?}");
+}
+
+/// A launch template update makes a new default version with the full data (not a diff from a
+/// source version) and a new content hash; instances are launched with a 64-character token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_launch_template_versions_and_instance_token() {
+    let w = World::new().await;
+    let lt = w.make("launch_template").await;
+    assert!(sent(&w, "CreateLaunchTemplate").contains("ClientToken="));
+    assert_eq!(lt.attrs.get("version").map(String::as_str), Some("1"));
+    assert_eq!(lt.attrs.get("name").map(String::as_str), Some("ct-web"));
+    let hash =
+        |o: &Observed| o.fields["tags"].as_map().unwrap()["moodlestack:content-hash"].clone();
+    let hash1 = hash(&lt);
+    let mut f = w.desired("launch_template");
+    set(&mut f, "root_volume_size", 30);
+    let lt = update(&w, &lt, &f, &["root_volume_size"]).await;
+    assert_eq!(lt.attrs.get("version").map(String::as_str), Some("2"));
+    assert!(!sent(&w, "CreateLaunchTemplateVersion").contains("SourceVersion"));
+    // moto keeps DescribeLaunchTemplates' tags as they were at creation; DescribeTags shows the
+    // CreateTags that followed the data.
+    let filter = |k: &str, v: &str| {
+        aws_sdk_ec2::types::Filter::builder()
+            .name(k)
+            .values(v)
+            .build()
+    };
+    let t = ec2(&w)
+        .describe_tags()
+        .filters(filter("resource-id", &lt.physical_id))
+        .filters(filter("key", "moodlestack:content-hash"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        hash1,
+        Value::str(t.tags()[0].value().unwrap()),
+        "the hash follows the data"
+    );
+    let d = ec2(&w)
+        .describe_launch_templates()
+        .launch_template_ids(&lt.physical_id)
+        .send()
+        .await;
+    assert_eq!(
+        d.unwrap().launch_templates()[0].default_version_number(),
+        Some(2)
+    );
+    let d = ec2(&w)
+        .describe_launch_template_versions()
+        .launch_template_id(&lt.physical_id)
+        .versions("2")
+        .send()
+        .await
+        .unwrap();
+    let data = d.launch_template_versions()[0]
+        .launch_template_data()
+        .unwrap();
+    assert_eq!(
+        data.image_id(),
+        Some(w.fx.image.as_str()),
+        "version 2 has the full data"
+    );
+    let tokens = data.metadata_options().and_then(|m| m.http_tokens());
+    assert_eq!(tokens.map(|t| t.as_str()), Some("required"));
+    let profile = f["instance_profile_arn"].as_str().unwrap();
+    assert_eq!(
+        data.iam_instance_profile().and_then(|p| p.arn()),
+        Some(profile)
+    );
+    let ebs = data.block_device_mappings()[0].ebs().unwrap();
+    assert_eq!((ebs.volume_size(), ebs.encrypted()), (Some(30), Some(true)));
+
+    // An instance from version 2: the run request carries a 64-character idempotency token.
+    let mut inf = w.desired("instance");
+    set(&mut inf, "launch_template_version", "2");
+    create(&w, "stable.instance", Kind::Instance, &inf).await;
+    shows(&w, "stable.instance", Kind::Instance, &inf).await;
+    let run = sent(&w, "RunInstances");
+    let token = run
+        .split("ClientToken=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    assert_eq!(token.len(), 64, "{run}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// RDS, EFS, ElastiCache
+
+/// 25 parameters go in two Modify calls (at most 20 each), applied `pending-reboot` (moto
+/// reports no ApplyType; that method is valid for static and dynamic parameters alike); a
+/// repeated create sets them again; a parameter set outside the stack does not show; an update
+/// sends only what changed.
+async fn parameter_batches(row: &'static str, modify: &str) {
+    let w = World::new().await;
+    let rds = aws_sdk_rds::Client::new(&w.cfg);
+    let mut f = w.desired(row);
+    let name = f["name"].as_str().unwrap().to_string();
+    let mut params: BTreeMap<String, Value> = (0..24)
+        .map(|i| (format!("moodle_param_{i:02}"), Value::str(i.to_string())))
+        .collect();
+    params.insert("max_allowed_packet".into(), Value::str("67108864"));
+    set(&mut f, "parameters", Value::Map(params.clone()));
+    let kind = w.row(row).kind;
+    let id = w.row(row).id;
+    let created = w
+        .cloud
+        .create(&w.scope, &id.into(), kind, &f)
+        .await
+        .unwrap();
+    assert_eq!(count(&w, modify), 2, "25 parameters in batches of 20");
+    assert_eq!(created.fields["parameters"], f["parameters"]);
+    let again = w
+        .cloud
+        .create(&w.scope, &id.into(), kind, &f)
+        .await
+        .unwrap();
+    assert_eq!(again.fields["parameters"], f["parameters"]);
+
+    let plain = if kind == Kind::DbParameterGroup {
+        let r = rds
+            .describe_db_parameters()
+            .db_parameter_group_name(&name)
+            .send()
+            .await;
+        r.unwrap().parameters().to_vec()
+    } else {
+        let r = rds
+            .describe_db_cluster_parameters()
+            .db_cluster_parameter_group_name(&name);
+        r.send().await.unwrap().parameters().to_vec()
+    };
+    let p = plain
+        .iter()
+        .find(|p| p.parameter_name() == Some("max_allowed_packet"))
+        .unwrap();
+    assert_eq!(p.parameter_value(), Some("67108864"));
+    assert_eq!(p.apply_method().map(|m| m.as_str()), Some("pending-reboot"));
+
+    let extra = aws_sdk_rds::types::Parameter::builder()
+        .parameter_name("wait_timeout")
+        .parameter_value("100")
+        .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
+        .build();
+    if kind == Kind::DbParameterGroup {
+        let r = rds
+            .modify_db_parameter_group()
+            .db_parameter_group_name(&name);
+        r.parameters(extra).send().await.unwrap();
+    } else {
+        let r = rds
+            .modify_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(&name);
+        r.parameters(extra).send().await.unwrap();
+    }
+    let o = shows(&w, id, kind, &f).await;
+    assert!(!o.fields["parameters"]
+        .as_map()
+        .unwrap()
+        .contains_key("wait_timeout"));
+
+    let before = count(&w, modify);
+    params.insert("max_allowed_packet".into(), Value::str("268435456"));
+    params.insert("innodb_lock_wait_timeout".into(), Value::str("120"));
+    set(&mut f, "parameters", Value::Map(params));
+    update(&w, &o, &f, &["parameters"]).await;
+    assert_eq!(
+        count(&w, modify) - before,
+        1,
+        "only the two changed values are sent"
+    );
+    shows(&w, id, kind, &f).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rds_parameter_group_batches_and_apply_method() {
+    parameter_batches("db_parameter_group", "ModifyDBParameterGroup").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rds_cluster_parameter_group_batches_and_apply_method() {
+    parameter_batches(
+        "db_cluster_parameter_group",
+        "ModifyDBClusterParameterGroup",
+    )
+    .await;
+}
+
+/// The instance is created with a password RDS generates and keeps (none is ever sent), its
+/// changes are applied immediately, deletion protection refuses a delete that does not lift
+/// it, and a final snapshot is taken when asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rds_instance_password_protection_and_final_snapshot() {
+    let w = World::new().await;
+    let rds = aws_sdk_rds::Client::new(&w.cfg);
+    w.make("db_instance").await;
+    let c = sent(&w, "CreateDBInstance");
+    for p in [
+        "ManageMasterUserPassword=true",
+        "StorageType=gp3",
+        "MaxAllocatedStorage=100",
+    ] {
+        assert!(c.contains(p), "{p}: {c}");
+    }
+    assert!(
+        c.contains("PubliclyAccessible=false") && c.contains("MultiAZ=true"),
+        "{c}"
+    );
+    let mut f = w.desired("db_instance");
+    let o = shows(&w, "db.instance", Kind::DbInstance, &f).await;
+    assert_eq!(o.attrs["port"], "3306");
+    let secrets = aws_sdk_secretsmanager::Client::new(&w.cfg);
+    secrets
+        .describe_secret()
+        .secret_id(&o.attrs["secret_arn"])
+        .send()
+        .await
+        .unwrap();
+
+    set(&mut f, "deletion_protection", true);
+    let o = update(&w, &o, &f, &["deletion_protection"]).await;
+    assert!(sent(&w, "ModifyDBInstance").contains("ApplyImmediately=true"));
+    let err = w
+        .cloud
+        .delete(&w.scope, &o, &DeleteOptions::default())
+        .await;
+    assert!(err.is_err(), "a protected instance was deleted");
+    let d = rds
+        .describe_db_instances()
+        .db_instance_identifier("ct-db")
+        .send()
+        .await;
+    assert_eq!(d.unwrap().db_instances().len(), 1, "still there");
+
+    let opts = DeleteOptions {
+        final_snapshot_id: Some("ct-db-final-1".into()),
+        lift_deletion_protection: true,
+    };
+    w.delete(&o, &opts).await;
+    let snaps = rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier("ct-db-final-1")
+        .send()
+        .await;
+    assert_eq!(
+        snaps.unwrap().db_snapshots().len(),
+        1,
+        "final snapshot taken"
+    );
+    let all = w.wire.requests().join("\n");
+    assert!(!all.contains("&MasterUserPassword="), "a password was sent");
+}
+
+/// An Aurora member has no storage, backup or credential fields of its own and is deleted
+/// without a snapshot; the protected cluster needs the protection lifted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rds_aurora_member_and_protected_cluster() {
+    let w = World::new().await;
+    let cluster = w.make("db_cluster").await;
+    let mut pg = w.desired("db_parameter_group");
+    set(&mut pg, "name", "ct-aurora-mysql8-0");
+    set(&mut pg, "family", "aurora-mysql8.0");
+    create(&w, "db.parameter_group", Kind::DbParameterGroup, &pg).await;
+    let mut mf = Fields::from([
+        ("identifier".into(), Value::str("ct-db-1")),
+        ("engine".into(), Value::str("aurora-mysql")),
+        (
+            "engine_version".into(),
+            Value::str("8.0.mysql_aurora.3.08.0"),
+        ),
+        ("instance_class".into(), Value::str("db.r7g.large")),
+        ("cluster_identifier".into(), Value::str("ct-db")),
+        ("db_subnet_group_name".into(), Value::str("ct-db")),
+        (
+            "parameter_group_name".into(),
+            Value::str("ct-aurora-mysql8-0"),
+        ),
+        ("publicly_accessible".into(), Value::Bool(false)),
+        ("tags".into(), tags(STACK, "db.instance.1", &[])),
+    ]);
+    let member = create(&w, "db.instance.1", Kind::DbInstance, &mf).await;
+    assert!(member.attrs.contains_key("endpoint"));
+    let m = shows(&w, "db.instance.1", Kind::DbInstance, &mf).await;
+    for absent in [
+        "allocated_storage",
+        "backup_retention_period",
+        "master_username",
+    ] {
+        assert!(
+            !m.fields.contains_key(absent),
+            "{absent} reported for a member"
+        );
+    }
+    set(&mut mf, "instance_class", "db.r7g.xlarge");
+    update(&w, &m, &mf, &["instance_class"]).await;
+    let m = shows(&w, "db.instance.1", Kind::DbInstance, &mf).await;
+
+    let mut cf = w.desired("db_cluster");
+    set(&mut cf, "deletion_protection", true);
+    let c = update(&w, &cluster, &cf, &["deletion_protection"]).await;
+    shows(&w, "db.cluster", Kind::DbCluster, &cf).await;
+    let opts = DeleteOptions {
+        final_snapshot_id: Some("ignored".into()),
+        lift_deletion_protection: false,
+    };
+    w.delete(&m, &opts).await;
+    let err = w
+        .cloud
+        .delete(&w.scope, &c, &DeleteOptions::default())
+        .await;
+    assert!(err.is_err(), "a protected cluster was deleted");
+    let lift = DeleteOptions {
+        final_snapshot_id: None,
+        lift_deletion_protection: true,
+    };
+    w.delete(&c, &lift).await;
+}
+
+/// Mount targets cannot be tagged: two of them, in two zones, are told apart by their identity
+/// fields; the file system waits for them on delete (a retryable error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn efs_mount_targets_by_identity_and_delete_order() {
+    let w = World::new().await;
+    let fs = w.make("efs_file_system").await;
+    let mut mounts = Vec::new();
+    for (i, zone) in ["a", "b"].iter().enumerate() {
+        let mut f = w.desired("efs_mount_target");
+        set(&mut f, "subnet_id", w.fx.subnets[i].as_str());
+        let id = format!("files.mount.{zone}");
+        let m = create(&w, &id, Kind::EfsMountTarget, &f).await;
+        mounts.push((m, f));
+    }
+    let all = w.observe(&[]).await;
+    for (m, f) in &mounts {
+        let o = all.iter().find(|o| o.physical_id == m.physical_id).unwrap();
+        assert_eq!(o.id.to_string(), format!("untagged:{}", m.physical_id));
+        assert_eq!(mismatches(f, o, &[]), Vec::<String>::new());
+    }
+    let err = w
+        .cloud
+        .delete(&w.scope, &fs, &DeleteOptions::default())
+        .await;
+    assert!(err.unwrap_err().is_retryable());
+    for (m, _) in &mounts {
+        w.delete(m, &DeleteOptions::default()).await;
+    }
+    w.delete(&fs, &DeleteOptions::default()).await;
+    let efs = aws_sdk_efs::Client::new(&w.cfg);
+    let d = efs.describe_file_systems().send().await.unwrap();
+    assert!(d.file_systems().is_empty());
+}
+
+/// The AUTH token reaches ElastiCache and nothing moodlestack reports; the replica count grows
+/// in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elasticache_auth_token_and_replica_count() {
+    let w = World::new().await;
+    let rg = w.make("cache_replication_group").await;
+    assert_eq!(rg.attrs["port"], "6379");
+    let secrets = aws_sdk_secretsmanager::Client::new(&w.cfg);
+    let token = secrets
+        .get_secret_value()
+        .secret_id(w.make("secret").await.physical_id)
+        .send()
+        .await
+        .unwrap();
+    let token = token.secret_string().unwrap().to_string();
+    let ec = aws_sdk_elasticache::Client::new(&w.cfg);
+    let plain = ec
+        .describe_replication_groups()
+        .replication_group_id("ct-redis")
+        .send()
+        .await;
+    assert_eq!(
+        plain.unwrap().replication_groups()[0].auth_token_enabled(),
+        Some(true)
+    );
+    let mut f = w.desired("cache_replication_group");
+    let o = shows(&w, "cache.redis", Kind::CacheReplicationGroup, &f).await;
+    assert!(!format!("{o:?}{rg:?}").contains(&token), "the token leaked");
+    set(&mut f, "num_cache_clusters", 3);
+    update(&w, &o, &f, &["num_cache_clusters"]).await;
+    shows(&w, "cache.redis", Kind::CacheReplicationGroup, &f).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets Manager, IAM, ELBv2, Auto Scaling
+
+/// Secrets Manager generates the value (32 characters, no punctuation); a delete skips the
+/// recovery window, so the name is free again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_value_is_generated_and_deleted_for_good() {
+    let w = World::new().await;
+    let s = w.make("secret").await;
+    assert_eq!(s.attrs["id"], s.attrs["arn"]);
+    let plain = aws_sdk_secretsmanager::Client::new(&w.cfg);
+    let v = plain
+        .get_secret_value()
+        .secret_id(&s.physical_id)
+        .send()
+        .await
+        .unwrap();
+    let v = v.secret_string().unwrap();
+    assert_eq!(v.len(), 32);
+    assert!(
+        v.chars().all(|c| c.is_ascii_alphanumeric()),
+        "punctuation in {v}"
+    );
+    w.delete(&s, &DeleteOptions::default()).await;
+    let listed = plain
+        .list_secrets()
+        .include_planned_deletion(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(listed
+        .secret_list()
+        .iter()
+        .all(|x| x.name() != Some("ct/redis-auth")));
+}
+
+/// Deleting a role detaches its policies and takes it out of its instance profile first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_role_delete_leaves_the_profile_empty() {
+    let w = World::new().await;
+    let profile = w.make("instance_profile").await;
+    let role = w.make("iam_role").await;
+    assert!(
+        role.attrs["arn"].ends_with(":role/moodlestack/ct-node"),
+        "{:?}",
+        role.attrs
+    );
+    w.delete(&role, &DeleteOptions::default()).await;
+    let iam = aws_sdk_iam::Client::new(&w.cfg);
+    let p = iam
+        .get_instance_profile()
+        .instance_profile_name("ct-node")
+        .send()
+        .await;
+    assert!(p.unwrap().instance_profile().unwrap().roles().is_empty());
+    w.delete(&profile, &DeleteOptions::default()).await;
+}
+
+/// Listeners cannot be tagged: two on one load balancer are told apart by (load balancer,
+/// port); the HTTPS one changes its policy and action in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_by_identity_and_https() {
+    let w = World::new().await;
+    let alb = w.make("load_balancer").await;
+    assert_eq!(alb.status, "active");
+    assert!(!alb.attrs["dns_name"].is_empty() && !alb.attrs["zone_id"].is_empty());
+    let http = w.make("listener").await;
+    let cert = w.emu.import_certificate();
+    let mut https = Fields::from([
+        ("load_balancer_arn".into(), Value::str(&alb.attrs["arn"])),
+        ("port".into(), Value::Int(443)),
+        ("protocol".into(), Value::str("HTTPS")),
+        ("certificate_arn".into(), Value::str(&cert)),
+        (
+            "ssl_policy".into(),
+            Value::str("ELBSecurityPolicy-TLS13-1-2-2021-06"),
+        ),
+        (
+            "default_action".into(),
+            w.desired("listener")["default_action"].clone(),
+        ),
+    ]);
+    let l443 = create(&w, "lb.listener.https", Kind::Listener, &https).await;
+    let all = w.observe(&[]).await;
+    for (o, f) in [(&http, w.desired("listener")), (&l443, https.clone())] {
+        let found = all.iter().find(|x| x.physical_id == o.physical_id).unwrap();
+        assert_eq!(found.id.to_string(), format!("untagged:{}", o.physical_id));
+        assert_eq!(mismatches(&f, found, &[]), Vec::<String>::new());
+    }
+    set(
+        &mut https,
+        "ssl_policy",
+        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    );
+    let redirect = [("type", "redirect"), ("protocol", "HTTPS"), ("port", "443")];
+    set(
+        &mut https,
+        "default_action",
+        action(&[
+            redirect[0],
+            redirect[1],
+            redirect[2],
+            ("status_code", "HTTP_301"),
+        ]),
+    );
+    update(&w, &l443, &https, &["ssl_policy", "default_action"]).await;
+    let all = w.observe(&[]).await;
+    let found = all
+        .iter()
+        .find(|x| x.physical_id == l443.physical_id)
+        .unwrap();
+    assert_eq!(mismatches(&https, found, &[]), Vec::<String>::new());
+}
+
+/// Every tag but `moodlestack:id` propagates to the instances; the desired capacity is never
+/// sent after creation; a new launch template version starts an instance refresh (90 % healthy),
+/// and a second one while it runs is refused before anything changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscaling_capacity_tags_and_instance_refresh() {
+    let w = World::new().await;
+    let group = w.make("auto_scaling_group").await;
+    let asg = aws_sdk_autoscaling::Client::new(&w.cfg);
+    let d = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("ct-web")
+        .send()
+        .await;
+    let d = d.unwrap();
+    for t in d.auto_scaling_groups()[0].tags() {
+        let want = t.key() != Some("moodlestack:id");
+        assert_eq!(t.propagate_at_launch(), Some(want), "{t:?}");
+    }
+    let r = asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("ct-web")
+        .desired_capacity(3);
+    r.send().await.unwrap();
+    let mut f = w.desired("auto_scaling_group");
+    set(&mut f, "max_size", 6);
+    let group = update(&w, &group, &f, &["max_size"]).await;
+    set(&mut f, "desired_capacity", 3);
+    shows(&w, "web.asg", Kind::AutoScalingGroup, &f).await;
+    let refreshes = || async {
+        let r = asg
+            .describe_instance_refreshes()
+            .auto_scaling_group_name("ct-web")
+            .send()
+            .await;
+        r.unwrap().instance_refreshes().to_vec()
+    };
+    assert!(
+        refreshes().await.is_empty(),
+        "no rollout without a new version"
+    );
+
+    let lt = w.make("launch_template").await;
+    let mut lf = w.desired("launch_template");
+    set(&mut lf, "instance_type", "t3.large");
+    let lt = update(&w, &lt, &lf, &["instance_type"]).await;
+    set(
+        &mut f,
+        "launch_template_version",
+        lt.attrs["version"].as_str(),
+    );
+    let rolled = update(&w, &group, &f, &["launch_template_version"]).await;
+    let r = refreshes().await;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        r[0].preferences().and_then(|p| p.min_healthy_percentage()),
+        Some(90)
+    );
+    let mut back = f.clone();
+    set(&mut back, "launch_template_version", "1");
+    let err = w
+        .cloud
+        .update(
+            &w.scope,
+            &rolled,
+            &back,
+            &["launch_template_version".into()],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InstanceRefreshInProgress"), "{err:?}");
+    shows(&w, "web.asg", Kind::AutoScalingGroup, &f).await;
+}
+
+/// Resources with the stack's names that no stack made (untagged) are never observed, and
+/// creating over them is refused. (Another stack's are covered by every row of the contract.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untagged_resources_with_the_stacks_names_are_left_alone() {
+    let w = World::new().await;
+    let iam = aws_sdk_iam::Client::new(&w.cfg);
+    let r = iam.create_role().role_name("ct-node");
+    let r = r.assume_role_policy_document(crate::contract::ASSUME_EC2);
+    r.send().await.unwrap();
+    let rds = aws_sdk_rds::Client::new(&w.cfg);
+    rds.create_db_subnet_group()
+        .db_subnet_group_name("ct-foreign")
+        .db_subnet_group_description("not ours")
+        .set_subnet_ids(Some(w.fx.subnets[..2].to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let role = w.row("iam_role");
+    let role = resource(role.id, role.kind, &w.desired("iam_role"));
+    let all = w.observe(std::slice::from_ref(&role)).await;
+    assert!(all.is_empty(), "{all:?}");
+    let err = w
+        .cloud
+        .create(&w.scope, &role.id, role.kind, &role.fields)
+        .await;
+    assert!(is_name_taken(&err.unwrap_err()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// AMI and parameter lookups, the lease (no kind)
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_image_and_parameters() {
+    let w = World::new().await;
+    let image = w.fx.image.clone();
+    let info = w
+        .cloud
+        .image(&image)
+        .await
+        .unwrap()
+        .expect("the image exists");
+    assert_eq!(info.image_id, image);
+    assert_eq!(info.architecture, "x86_64");
+    assert!(info.root_device_name.starts_with("/dev/"), "{info:?}");
+    assert_eq!(w.cloud.image("ami-0123456789abcdef0").await.unwrap(), None);
+
+    // A public parameter (moto serves Amazon Linux's; `/aws/` names cannot be written).
+    let public = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64";
+    let ami = w.cloud.resolve_parameter(public).await.unwrap();
+    assert!(ami.starts_with("ami-"), "{ami}");
+    let ssm = aws_sdk_ssm::Client::new(&w.cfg);
+    let name = "/ec2test/image";
+    ssm.put_parameter()
+        .name(name)
+        .value(&image)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(w.cloud.resolve_parameter(name).await.unwrap(), image);
+    let err = w
+        .cloud
+        .resolve_parameter("/no/such/parameter")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CloudError::NotFound(_)), "{err}");
+    assert!(err.to_string().contains("/no/such/parameter"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssm_lease_two_owners_expiry_and_release() {
+    let w = World::new().await;
+    let ssm = aws_sdk_ssm::Client::new(&w.cfg);
+    let scope = &w.scope;
+    let name = moodlestack_stack::Names::for_stack_name(STACK).lease_parameter();
+    let hour = Duration::from_secs(3600);
+
+    let a = w
+        .cloud
+        .acquire_lease(scope, "ann@box pid 1", hour)
+        .await
+        .unwrap();
+    assert_eq!(a.owner, "ann@box pid 1");
+    assert!(a.expires_at >= a.acquired_at + 3600);
+    let stored = ssm.get_parameter().name(&name).send().await.unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(stored.parameter().unwrap().value().unwrap()).unwrap();
+    assert_eq!(v["owner"], "ann@box pid 1");
+    assert_eq!(v["expires_at"], a.expires_at);
+    let t = ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(t
+        .tag_list()
+        .iter()
+        .any(|t| t.key() == "moodlestack:stack" && t.value() == STACK));
+
+    // The holder renews: same acquired_at, a later expiry; the parameter keeps its tags.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let renewed = w
+        .cloud
+        .acquire_lease(scope, "ann@box pid 1", hour)
+        .await
+        .unwrap();
+    assert_eq!(renewed.acquired_at, a.acquired_at);
+    assert!(renewed.expires_at > a.expires_at, "{renewed:?} {a:?}");
+    let t = ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(&name)
+        .send()
+        .await
+        .unwrap();
+    assert!(t.tag_list().iter().any(|t| t.key() == "moodlestack:stack"));
+    let a = renewed;
+
+    // A second owner is refused, told who holds it.
+    let err = w
+        .cloud
+        .acquire_lease(scope, "bob@box pid 2", hour)
+        .await
+        .unwrap_err();
+    match &err {
+        CloudError::LeaseHeld(info) => assert_eq!(info, &a),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("ann@box pid 1"), "{err}");
+    // Releasing someone else's lease does nothing.
+    w.cloud.release_lease(scope, "bob@box pid 2").await.unwrap();
+    assert!(w
+        .cloud
+        .acquire_lease(scope, "bob@box pid 2", hour)
+        .await
+        .is_err());
+    // The holder releases; the other can take it.
+    w.cloud.release_lease(scope, "ann@box pid 1").await.unwrap();
+    assert!(ssm.get_parameter().name(&name).send().await.is_err());
+    w.cloud
+        .acquire_lease(scope, "bob@box pid 2", Duration::from_secs(1))
+        .await
+        .unwrap();
+
+    // Bob's lease expires; several takers race: exactly one wins, the others are told who.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let racers: Vec<_> = (0..6)
+        .map(|i| {
+            let cloud = w.cloud.clone();
+            let scope = scope.clone();
+            tokio::spawn(async move {
+                cloud
+                    .acquire_lease(&scope, &format!("racer{i}@box pid {i}"), hour)
+                    .await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for r in racers {
+        results.push(r.await.unwrap());
+    }
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let winner = winners[0].clone();
+    for r in &results {
+        if let Err(e) = r {
+            assert!(matches!(e, CloudError::LeaseHeld(_)), "{e}");
+        }
+    }
+    let stored = ssm.get_parameter().name(&name).send().await.unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(stored.parameter().unwrap().value().unwrap()).unwrap();
+    assert_eq!(v["owner"], winner.owner.as_str());
+    // No takeover claim is left behind.
+    let all = ssm.describe_parameters().send().await.unwrap();
+    let names: Vec<_> = all.parameters().iter().filter_map(|p| p.name()).collect();
+    assert_eq!(names, [name.as_str()], "{names:?}");
+    w.cloud.release_lease(scope, &winner.owner).await.unwrap();
+    w.cloud.release_lease(scope, &winner.owner).await.unwrap();
+}
