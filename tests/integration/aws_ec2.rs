@@ -730,7 +730,7 @@ async fn ec2_security_groups() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("already exists") && err.to_string().contains("delete or rename"),
+        err.to_string().contains("already exists") && matches!(err, CloudError::NameTaken { .. }),
         "{err}"
     );
 
@@ -1551,7 +1551,7 @@ async fn ec2_interrupted_creates_are_adopted_and_finished() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("already exists") && err.to_string().contains("delete or rename"),
+        err.to_string().contains("already exists") && matches!(err, CloudError::NameTaken { .. }),
         "{err}"
     );
 

@@ -241,6 +241,15 @@ fn ops(kind: Kind) -> Option<&'static dyn KindOps> {
     Some(match kind {
         EfsFileSystem => &efs::FileSystem,
         EfsMountTarget => &efs::MountTarget,
+        Vpc => &ec2::Vpc,
+        InternetGateway => &ec2::InternetGateway,
+        Subnet => &ec2::Subnet,
+        ElasticIp => &ec2::ElasticIp,
+        NatGateway => &ec2::NatGateway,
+        RouteTable => &ec2::RouteTable,
+        SecurityGroup => &ec2::SecurityGroup,
+        LaunchTemplate => &ec2::LaunchTemplate,
+        Instance => &ec2::Instance,
         _ => return None,
     })
 }
@@ -451,7 +460,7 @@ fn legacy_lifecycle(mut o: Observed) -> Observed {
 macro_rules! dispatch {
     ($kind:expr, $f:ident ( $($arg:expr),* )) => {
         match service($kind) {
-            Service::Ec2 => ec2::$f($($arg),*).await,
+            Service::Ec2 => Err(CloudError::Other("ec2 kinds have a KindOps implementation".into())),
             Service::Iam => iam::$f($($arg),*).await,
             Service::Secrets => secrets::$f($($arg),*).await,
             Service::Rds => rds::$f($($arg),*).await,
@@ -486,14 +495,7 @@ impl Cloud for AwsCloud {
                     .iter()
                     .any(|k| service(*k) == s && ops(*k).is_none())
             };
-            let (ec2, iam, secrets, rds, cache, elbv2, asg) = tokio::try_join!(
-                async {
-                    if legacy(Service::Ec2) {
-                        ec2::observe(c, scope, desired).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
+            let (iam, secrets, rds, cache, elbv2, asg) = tokio::try_join!(
                 async {
                     if legacy(Service::Iam) {
                         iam::observe(c, scope, desired).await
@@ -538,7 +540,7 @@ impl Cloud for AwsCloud {
                 },
             )?;
             Ok::<_, CloudError>(
-                [ec2, iam, secrets, rds, cache, elbv2, asg]
+                [iam, secrets, rds, cache, elbv2, asg]
                     .into_iter()
                     .flatten()
                     .map(legacy_lifecycle)
