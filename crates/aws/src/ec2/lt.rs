@@ -9,10 +9,10 @@ use crate::{Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     HttpTokensState, IamInstanceProfileSpecification, Instance as SdkInstance,
-    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName,
-    InstanceType, LaunchTemplate as SdkLaunchTemplate,
-    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
-    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
+    LaunchTemplate as SdkLaunchTemplate, LaunchTemplateBlockDeviceMappingRequest,
+    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
     LaunchTemplateSpecification, LaunchTemplateVersion, RequestLaunchTemplateData, ResourceType,
     VolumeType,
@@ -718,4 +718,3 @@ mod tests {
         assert!(instance_observed(&asg).is_none());
     }
 }
-

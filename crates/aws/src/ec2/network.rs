@@ -9,10 +9,12 @@ use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     Address, AttributeBooleanValue, DomainType, InternetGateway as SdkInternetGateway,
-    NatGateway as SdkNatGateway, NatGatewayState, ResourceType, Subnet as SdkSubnet,
-    SubnetState, Vpc as SdkVpc, VpcAttributeName, VpcState,
+    NatGateway as SdkNatGateway, NatGatewayState, ResourceType, Subnet as SdkSubnet, SubnetState,
+    Vpc as SdkVpc, VpcAttributeName, VpcState,
 };
-use moodlestack_model::{spec, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Value};
+use moodlestack_model::{
+    spec, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Value,
+};
 use std::collections::BTreeMap;
 
 fn attr_bool(b: bool) -> AttributeBooleanValue {
@@ -218,7 +220,11 @@ fn igw_observed(igw: &SdkInternetGateway) -> Option<Observed> {
     ))
 }
 
-async fn describe_igws(c: &Clients, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+async fn describe_igws(
+    c: &Clients,
+    cx: &Cx<'_>,
+    q: Query<'_>,
+) -> Result<Vec<Observed>, CloudError> {
     let req = c
         .ec2
         .describe_internet_gateways()
@@ -792,7 +798,7 @@ impl KindOps for NatGateway {
 mod tests {
     use super::*;
     use crate::ec2::check::{observation, scope, tags};
-    use aws_sdk_ec2::types::{InternetGatewayAttachment, NatGatewayAddress, AttachmentStatus};
+    use aws_sdk_ec2::types::{AttachmentStatus, InternetGatewayAttachment, NatGatewayAddress};
 
     #[test]
     fn a_vpc_is_observed_with_its_descriptors_fields() {
@@ -876,8 +882,13 @@ mod tests {
 
     #[test]
     fn a_nat_gateway_is_observed_with_its_tags_and_lifecycle() {
-        let o = nat_observed(&nat("nat-1", "net.nat.a", "eipalloc-1", NatGatewayState::Pending))
-            .unwrap();
+        let o = nat_observed(&nat(
+            "nat-1",
+            "net.nat.a",
+            "eipalloc-1",
+            NatGatewayState::Pending,
+        ))
+        .unwrap();
         observation(&o, &[], Lifecycle::Creating, "net.nat.a");
         let failed = SdkNatGateway::builder()
             .nat_gateway_id("nat-2")
@@ -893,7 +904,12 @@ mod tests {
         assert!(!nat_kept(Query::Stack, &failed));
         let deleted = nat("nat-3", "net.nat.a", "eipalloc-1", NatGatewayState::Deleted);
         assert!(!nat_kept(Query::Physical("nat-3"), &deleted));
-        let deleting = nat("nat-4", "net.nat.a", "eipalloc-1", NatGatewayState::Deleting);
+        let deleting = nat(
+            "nat-4",
+            "net.nat.a",
+            "eipalloc-1",
+            NatGatewayState::Deleting,
+        );
         assert!(nat_kept(Query::Stack, &deleting));
         assert_eq!(
             nat_observed(&deleting).unwrap().lifecycle,
@@ -908,8 +924,18 @@ mod tests {
     #[test]
     fn a_list_for_one_nat_gateway_keeps_only_that_one_whatever_the_api_answers() {
         let answer = [
-            nat("nat-a", "net.nat.a", "eipalloc-a", NatGatewayState::Available),
-            nat("nat-b", "net.nat.b", "eipalloc-b", NatGatewayState::Available),
+            nat(
+                "nat-a",
+                "net.nat.a",
+                "eipalloc-a",
+                NatGatewayState::Available,
+            ),
+            nat(
+                "nat-b",
+                "net.nat.b",
+                "eipalloc-b",
+                NatGatewayState::Available,
+            ),
         ];
         let q_id = moodlestack_model::ResourceId::from("net.nat.b");
         let fields = Fields::from([
@@ -930,7 +956,10 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].physical_id, "nat-b");
         // Only net.nat.a exists yet: nothing to adopt, so net.nat.b is created.
-        let only_a = listed.into_iter().filter(|o| o.physical_id == "nat-a").collect();
+        let only_a = listed
+            .into_iter()
+            .filter(|o| o.physical_id == "nat-a")
+            .collect();
         assert!(crate::verified(&scope("demo"), Kind::NatGateway, q, only_a).is_empty());
         // Another stack's gateway with the same logical id is not ours either.
         let theirs: Vec<Observed> = answer.iter().filter_map(nat_observed).collect();

@@ -5,9 +5,8 @@
 //! shows them and an update removes them.
 
 use super::{
-    by_id, client_token, create_tags, filter, filters, forget, made, no_answer,
-    none_if_not_found, not_in_place, observed, ok_if_not_found, physical, retag, settled, tag_map,
-    tag_spec,
+    by_id, client_token, create_tags, filter, filters, forget, made, no_answer, none_if_not_found,
+    not_in_place, observed, ok_if_not_found, physical, retag, settled, tag_map, tag_spec,
 };
 use crate::fields::{api_err, sorted_strs, Reader};
 use crate::{Clients, Created, Cx, KindOps, Query};

@@ -14,7 +14,9 @@ use aws_sdk_ec2::types::{
     IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType,
     SecurityGroup as SdkSecurityGroup, UserIdGroupPair,
 };
-use moodlestack_model::{CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value};
+use moodlestack_model::{
+    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The source keys a rule map may carry.
@@ -499,4 +501,3 @@ mod tests {
         );
     }
 }
-
