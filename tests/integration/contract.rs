@@ -740,14 +740,9 @@ pub fn mismatches(want: &Fields, o: &Observed, skip: &[&str]) -> Vec<String> {
 }
 
 /// A create refused because the name is taken by something that is not this resource of this
-/// stack. Kinds not yet migrated to `KindOps` in crates/aws still answer `CloudError::Other`;
-/// that arm goes once the migration lands.
+/// stack.
 pub fn is_name_taken(e: &CloudError) -> bool {
-    match e {
-        CloudError::NameTaken { .. } => true,
-        CloudError::Other(m) => m.contains("already exists"),
-        _ => false,
-    }
+    matches!(e, CloudError::NameTaken { .. })
 }
 
 /// A value unlike `v`, for trying a field that only a replacement may change.

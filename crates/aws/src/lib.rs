@@ -2,8 +2,10 @@
 //! from one shared `SdkConfig` by aws-config, so profiles, SSO, environment credentials and
 //! `AWS_ENDPOINT_URL` (emulators) work unchanged.
 //!
-//! Each service module exposes, for the kinds it owns, `observe`, `create`, `update`, `delete`
-//! and `poll` with the shapes of the [`Cloud`] methods; this file only dispatches by kind.
+//! Each kind has one [`KindOps`] implementation in the module of its service, registered in the
+//! exhaustive [`ops`]; this file holds what is written once for every kind: observe (every kind
+//! listed at once), adoption after a crash, refusal of what is not the stack's, client-side
+//! verification of every list, polling.
 //! Field names and shapes are those of [`moodlestack_model::kind`].
 
 mod autoscaling;
@@ -142,7 +144,6 @@ pub(crate) enum Created {
 }
 
 /// Everything a kind implementation works with.
-#[allow(dead_code)] // `desired` is read by the kinds listed by name, once migrated.
 pub(crate) struct Cx<'a> {
     pub c: &'a Clients,
     pub scope: &'a Scope,
@@ -168,8 +169,7 @@ impl<'a> Cx<'a> {
 
     /// The stack's resources of `kind` ([`Query::Stack`], verified), listed once per `Cx`.
     pub async fn listed(&self, kind: Kind) -> Result<&[Observed], CloudError> {
-        let ops = ops(kind)
-            .ok_or_else(|| CloudError::Other(format!("{kind} has no kind implementation yet")))?;
+        let ops = ops(kind);
         self.lists[kind as usize]
             .get_or_try_init(|| async {
                 let found = ops.list(self, Query::Stack).await?;
@@ -234,13 +234,22 @@ pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
     }
 }
 
-/// The implementation of `kind`. None for kinds still served by the per-service functions
-/// behind [`dispatch!`] (being migrated).
-fn ops(kind: Kind) -> Option<&'static dyn KindOps> {
+/// The implementation of `kind`: the one exhaustive registry, so a kind without an implementation
+/// does not compile.
+fn ops(kind: Kind) -> &'static dyn KindOps {
     use Kind::*;
-    Some(match kind {
+    match kind {
         EfsFileSystem => &efs::FileSystem,
         EfsMountTarget => &efs::MountTarget,
+        Vpc => &ec2::Vpc,
+        InternetGateway => &ec2::InternetGateway,
+        Subnet => &ec2::Subnet,
+        ElasticIp => &ec2::ElasticIp,
+        NatGateway => &ec2::NatGateway,
+        RouteTable => &ec2::RouteTable,
+        SecurityGroup => &ec2::SecurityGroup,
+        LaunchTemplate => &ec2::LaunchTemplate,
+        Instance => &ec2::Instance,
         DbSubnetGroup => &rds::SubnetGroup,
         DbParameterGroup => &rds::ParameterGroup(DbParameterGroup),
         DbClusterParameterGroup => &rds::ParameterGroup(DbClusterParameterGroup),
@@ -255,8 +264,7 @@ fn ops(kind: Kind) -> Option<&'static dyn KindOps> {
         LoadBalancer => &elbv2::LoadBalancer,
         TargetGroup => &elbv2::TargetGroup,
         Listener => &elbv2::Listener,
-        _ => return None,
-    })
+    }
 }
 
 /// Keeps what `q` asked for: resources tagged with the stack (and the logical id asked for), or,
@@ -418,66 +426,6 @@ async fn poll(
     })
 }
 
-// ---------------------------------------------------------------------------------------------
-// The per-service functions of kinds not migrated to `KindOps` yet.
-
-/// The service module that owns `kind`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Service {
-    Ec2,
-    Iam,
-    Secrets,
-    Rds,
-    Efs,
-    ElastiCache,
-    Elbv2,
-    AutoScaling,
-}
-
-fn service(kind: Kind) -> Service {
-    use Kind::*;
-    match kind {
-        Vpc | InternetGateway | Subnet | ElasticIp | NatGateway | RouteTable | SecurityGroup
-        | LaunchTemplate | Instance => Service::Ec2,
-        IamRole | InstanceProfile => Service::Iam,
-        Secret => Service::Secrets,
-        DbSubnetGroup | DbParameterGroup | DbClusterParameterGroup | DbCluster | DbInstance => {
-            Service::Rds
-        }
-        EfsFileSystem | EfsMountTarget => Service::Efs,
-        CacheSubnetGroup | CacheReplicationGroup => Service::ElastiCache,
-        LoadBalancer | TargetGroup | Listener => Service::Elbv2,
-        AutoScalingGroup => Service::AutoScaling,
-    }
-}
-
-/// The lifecycle of an observation made by a per-service function, from its status word.
-fn legacy_lifecycle(mut o: Observed) -> Observed {
-    o.lifecycle = match o.status.as_str() {
-        "creating" | "pending" | "provisioning" => Lifecycle::Creating,
-        "deleting" | "shutting-down" | "deleted" | "terminated" => Lifecycle::Deleting,
-        "modifying" => Lifecycle::Modifying,
-        _ => Lifecycle::Ready,
-    };
-    o
-}
-
-macro_rules! dispatch {
-    ($kind:expr, $f:ident ( $($arg:expr),* )) => {
-        match service($kind) {
-            Service::Ec2 => ec2::$f($($arg),*).await,
-            // Migrated to `KindOps` (handled before dispatching).
-            Service::Iam
-            | Service::Secrets
-            | Service::Rds
-            | Service::Efs
-            | Service::ElastiCache
-            | Service::Elbv2
-            | Service::AutoScaling => Err(CloudError::Other("this kind has a KindOps implementation".into())),
-        }
-    };
-}
-
 #[async_trait]
 impl Cloud for AwsCloud {
     async fn observe(
@@ -488,31 +436,8 @@ impl Cloud for AwsCloud {
         let c = &self.clients;
         let cx = Cx::new(c, scope, desired);
         // Every kind is listed at once; a kind that needs another's list waits for it alone.
-        let migrated = futures::future::try_join_all(
-            Kind::ALL
-                .iter()
-                .filter(|k| ops(**k).is_some())
-                .map(|&k| cx.listed(k)),
-        );
-        let legacy = async {
-            let legacy = |s: Service| {
-                Kind::ALL
-                    .iter()
-                    .any(|k| service(*k) == s && ops(*k).is_none())
-            };
-            let ec2 = if legacy(Service::Ec2) {
-                ec2::observe(c, scope, desired).await?
-            } else {
-                Vec::new()
-            };
-            Ok::<_, CloudError>(ec2.into_iter().map(legacy_lifecycle).collect::<Vec<_>>())
-        };
-        let (migrated, legacy) = tokio::try_join!(migrated, legacy)?;
-        Ok(migrated
-            .into_iter()
-            .flat_map(|l| l.iter().cloned())
-            .chain(legacy)
-            .collect())
+        let lists = futures::future::try_join_all(Kind::ALL.iter().map(|&k| cx.listed(k))).await?;
+        Ok(lists.into_iter().flat_map(|l| l.iter().cloned()).collect())
     }
 
     async fn create(
@@ -522,10 +447,14 @@ impl Cloud for AwsCloud {
         kind: Kind,
         fields: &Fields,
     ) -> Result<Observed, CloudError> {
-        if let Some(ops) = ops(kind) {
-            return create(ops, &Cx::new(&self.clients, scope, &[]), id, kind, fields).await;
-        }
-        dispatch!(kind, create(&self.clients, scope, id, kind, fields)).map(legacy_lifecycle)
+        create(
+            ops(kind),
+            &Cx::new(&self.clients, scope, &[]),
+            id,
+            kind,
+            fields,
+        )
+        .await
     }
 
     async fn update(
@@ -535,18 +464,11 @@ impl Cloud for AwsCloud {
         fields: &Fields,
         changed: &[String],
     ) -> Result<Observed, CloudError> {
-        if let Some(ops) = ops(current.kind) {
-            let r = Reader::new(current.kind, &current.id, fields);
-            let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
-            return ops
-                .update(&Cx::new(&self.clients, scope, &[]), current, &r, &changed)
-                .await;
-        }
-        dispatch!(
-            current.kind,
-            update(&self.clients, scope, current, fields, changed)
-        )
-        .map(legacy_lifecycle)
+        let r = Reader::new(current.kind, &current.id, fields);
+        let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
+        ops(current.kind)
+            .update(&Cx::new(&self.clients, scope, &[]), current, &r, &changed)
+            .await
     }
 
     async fn delete(
@@ -555,16 +477,13 @@ impl Cloud for AwsCloud {
         current: &Observed,
         options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        if let Some(ops) = ops(current.kind) {
-            return match ops
-                .delete(&Cx::new(&self.clients, scope, &[]), current, options)
-                .await
-            {
-                Err(e) if fields::is_not_found(&e) => Ok(()),
-                other => other,
-            };
+        match ops(current.kind)
+            .delete(&Cx::new(&self.clients, scope, &[]), current, options)
+            .await
+        {
+            Err(e) if fields::is_not_found(&e) => Ok(()),
+            other => other,
         }
-        dispatch!(current.kind, delete(&self.clients, scope, current, options))
     }
 
     async fn poll(
@@ -573,21 +492,21 @@ impl Cloud for AwsCloud {
         current: &Observed,
         want: Want,
     ) -> Result<Readiness, CloudError> {
-        if let Some(ops) = ops(current.kind) {
-            // The current fields stand in for the desired ones: kinds that report values as the
-            // stack spells them (engine versions, managed parameter names) read them there.
-            let desired = [Resource {
-                id: current.id.to_resource_id(),
-                kind: current.kind,
-                fields: current.fields.clone(),
-                extra_deps: vec![],
-            }];
-            return poll(ops, &Cx::new(&self.clients, scope, &desired), current, want).await;
-        }
-        dispatch!(current.kind, poll(&self.clients, scope, current, want)).map(|r| match r {
-            Readiness::Ready(o) => Readiness::Ready(legacy_lifecycle(o)),
-            other => other,
-        })
+        // The current fields stand in for the desired ones: kinds that report values as the
+        // stack spells them (engine versions, managed parameter names) read them there.
+        let desired = [Resource {
+            id: current.id.to_resource_id(),
+            kind: current.kind,
+            fields: current.fields.clone(),
+            extra_deps: vec![],
+        }];
+        poll(
+            ops(current.kind),
+            &Cx::new(&self.clients, scope, &desired),
+            current,
+            want,
+        )
+        .await
     }
 
     async fn resolve_parameter(&self, name: &str) -> Result<String, CloudError> {

@@ -57,7 +57,10 @@ async fn create(c: &Clients, scope: &Scope, name: &str, value: &str) -> Result<b
         .key(TAG_STACK)
         .value(&scope.stack)
         .build()
-        .map_err(|e| CloudError::Other(format!("ssm tag: {e}")))?;
+        .map_err(|e| CloudError::UnexpectedAnswer {
+            operation: "ssm:PutParameter".into(),
+            what: format!("tag: {e}"),
+        })?;
     let out = c
         .ssm
         .put_parameter()
@@ -128,7 +131,10 @@ pub async fn acquire_lease(
         acquired_at: at,
         expires_at: at + ttl.as_secs().max(1),
     };
-    let json = serde_json::to_string(&mine).map_err(|e| CloudError::Other(e.to_string()))?;
+    let json = serde_json::to_string(&mine).map_err(|e| CloudError::UnexpectedAnswer {
+        operation: "ssm:PutParameter".into(),
+        what: e.to_string(),
+    })?;
     // A lease that vanishes between our create and read (released) is retried once.
     for _ in 0..2 {
         if create(c, scope, &name, &json).await? {
@@ -149,9 +155,12 @@ pub async fn acquire_lease(
     }
     match read_lease(c, &name).await? {
         Some(held) => Err(CloudError::LeaseHeld(held)),
-        None => Err(CloudError::Other(format!(
-            "the lease {name} keeps appearing and disappearing: another apply is racing for it; try again"
-        ))),
+        None => Err(CloudError::UnexpectedAnswer {
+            operation: "ssm:GetParameter".into(),
+            what: format!(
+                "the lease {name} keeps appearing and disappearing: another apply is racing for it"
+            ),
+        }),
     }
 }
 
@@ -166,7 +175,10 @@ async fn renew(
         acquired_at: held.acquired_at,
         ..mine.clone()
     };
-    let json = serde_json::to_string(&renewed).map_err(|e| CloudError::Other(e.to_string()))?;
+    let json = serde_json::to_string(&renewed).map_err(|e| CloudError::UnexpectedAnswer {
+        operation: "ssm:PutParameter".into(),
+        what: e.to_string(),
+    })?;
     // Overwrite cannot carry tags; the parameter keeps the ones it was created with.
     c.ssm
         .put_parameter()

@@ -153,9 +153,6 @@ pub enum CloudError {
         /// What was missing or wrong.
         what: String,
     },
-    /// Anything else. Being phased out: a new error gets a variant of its own.
-    #[error("{0}")]
-    Other(String),
 }
 
 /// An error that knows how to fix what it reports. Renderers print the hint after the message
@@ -186,7 +183,6 @@ impl Hint for CloudError {
                     .into(),
             ),
             CloudError::NameTaken { fix, .. } => Some(fix.clone()),
-            CloudError::Other(_) => None,
             CloudError::UnexpectedAnswer { .. } => Some(
                 "run the same command again; if it repeats, the service or emulator misbehaves: \
                  please report it"

@@ -1,23 +1,25 @@
 //! Launch templates (a new version per change, the full data every time) and the stable instance.
 
 use super::{
-    client_token, create_tags, none_if_not_found, observed, sdk_tags, tag_map, tag_spec, Query,
+    by_id, client_token, create_tags, filters, forget, made, no_answer, none_if_not_found,
+    not_in_place, observed, ok_if_not_found, physical, retag, sdk_tags, tag_map, tag_spec,
 };
 use crate::fields::{api_err, sorted_strs, Reader};
-use crate::Clients;
+use crate::{Created, Cx, KindOps, Query};
+use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataEndpointState,
-    InstanceMetadataOptionsRequest, InstanceType, LaunchTemplate,
-    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
-    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    HttpTokensState, IamInstanceProfileSpecification, Instance as SdkInstance,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
+    LaunchTemplate as SdkLaunchTemplate, LaunchTemplateBlockDeviceMappingRequest,
+    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
     LaunchTemplateSpecification, LaunchTemplateVersion, RequestLaunchTemplateData, ResourceType,
     VolumeType,
 };
 use base64::Engine;
 use moodlestack_model::{
-    value::sha256_hex, CloudError, Fields, Kind, Observed, ResourceId, Scope, Value, TAG_ID,
-    TAG_STACK,
+    value::sha256_hex, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
 };
 use std::collections::BTreeMap;
 
@@ -124,11 +126,14 @@ fn data_fields(v: &LaunchTemplateVersion) -> Fields {
     if let Some(x) = d.metadata_options().and_then(|m| m.http_tokens()) {
         f.insert("http_tokens".into(), Value::str(x.as_str()));
     }
-    if let Some(m) = d.block_device_mappings().iter().find(|m| m.ebs().is_some()) {
+    if let Some((m, ebs)) = d
+        .block_device_mappings()
+        .iter()
+        .find_map(|m| Some((m, m.ebs()?)))
+    {
         if let Some(x) = m.device_name() {
             f.insert("root_device_name".into(), Value::str(x));
         }
-        let ebs = m.ebs().expect("found with ebs");
         if let Some(x) = ebs.volume_size() {
             f.insert("root_volume_size".into(), Value::Int(x.into()));
         }
@@ -142,8 +147,10 @@ fn data_fields(v: &LaunchTemplateVersion) -> Fields {
     f
 }
 
+/// A template as observed: its default version's data. `version` is the latest version (the
+/// default one too: an update makes its new version the default).
 fn template_observed(
-    t: &LaunchTemplate,
+    t: &SdkLaunchTemplate,
     default: Option<&LaunchTemplateVersion>,
 ) -> Option<Observed> {
     let id = t.launch_template_id()?;
@@ -154,9 +161,6 @@ fn template_observed(
     if let Some(v) = t.latest_version_number() {
         attrs.insert("version".into(), v.to_string());
     }
-    if let Some(v) = t.default_version_number() {
-        attrs.insert("default_version".into(), v.to_string());
-    }
     Some(observed(
         Kind::LaunchTemplate,
         id,
@@ -164,20 +168,22 @@ fn template_observed(
         fields,
         attrs,
         "available",
+        Lifecycle::Ready,
     ))
 }
 
-pub(super) async fn list_templates(c: &Clients, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-    let filters = q.filters();
+async fn list_templates(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+    let c = cx.c;
+    let filters = filters(cx.scope, q);
     let req = c
         .ec2
         .describe_launch_templates()
         .set_filters((!filters.is_empty()).then_some(filters))
-        .set_launch_template_ids(q.physical().map(|p| vec![p]))
+        .set_launch_template_ids(physical(q))
         .max_results(200);
     let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
     let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeLaunchTemplates", e)))?;
-    let templates: Vec<LaunchTemplate> = pages
+    let templates: Vec<SdkLaunchTemplate> = pages
         .into_iter()
         .flat_map(|p| p.launch_templates.unwrap_or_default())
         .collect();
@@ -192,7 +198,7 @@ pub(super) async fn list_templates(c: &Clients, q: Query<'_>) -> Result<Vec<Obse
         .versions("$Default")
         .max_results(200);
     let req = match (q, templates.as_slice()) {
-        (Query::Stack(_), _) => req,
+        (Query::Stack, _) => req,
         (_, [t]) => req.set_launch_template_id(t.launch_template_id().map(str::to_string)),
         _ => req,
     };
@@ -222,12 +228,8 @@ fn template_tags(
     Ok(tags)
 }
 
-pub(super) async fn create_template(
-    c: &Clients,
-    scope: &Scope,
-    id: &ResourceId,
-    r: &Reader<'_>,
-) -> Result<Observed, CloudError> {
+async fn create_template(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+    let (c, scope, id) = (cx.c, cx.scope, &r.id);
     let tags = template_tags(scope, id, r)?;
     let name = r.str("name")?;
     let out = c
@@ -242,45 +244,43 @@ pub(super) async fn create_template(
         .map_err(|e| api_err("ec2:CreateLaunchTemplate", e));
     let out = match out {
         Ok(out) => out,
+        // The name is taken: the generic code adopts the template if it is this resource of the
+        // stack.
         Err(CloudError::Api { code, .. })
             if code.starts_with("InvalidLaunchTemplateName.AlreadyExists") =>
         {
-            // create looked for this resource of the stack first: the name belongs to another.
-            return Err(CloudError::Other(format!(
-                "a launch template named {name} already exists and is not {id} of stack {} \
-                 (tags {TAG_STACK}, {TAG_ID}); delete or rename it, then apply again",
-                scope.stack
-            )));
+            return Ok(Created::Exists)
         }
         Err(e) => return Err(e),
     };
     let t = out
         .launch_template()
-        .ok_or_else(|| CloudError::Other("ec2:CreateLaunchTemplate returned no template".into()))?;
-    let lt_id = t.launch_template_id().unwrap_or_default();
+        .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template"))?;
+    let lt_id = t
+        .launch_template_id()
+        .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template id"))?;
     let version = t.latest_version_number().unwrap_or(1).to_string();
     let mut fields = r.fields.clone();
     fields.remove("tags");
     let attrs = BTreeMap::from([
         ("name".to_string(), name.to_string()),
-        ("version".to_string(), version.clone()),
-        ("default_version".to_string(), version),
+        ("version".to_string(), version),
     ]);
-    Ok(observed(
+    Ok(made(observed(
         Kind::LaunchTemplate,
         lt_id,
         tags,
         fields,
         attrs,
         "available",
-    ))
+        Lifecycle::Ready,
+    )))
 }
 
 /// A change of the data writes a new version with the full data (never SourceVersion) and makes
 /// it the default; the tags (with the new content hash) are rewritten.
-pub(super) async fn update_template(
-    c: &Clients,
-    scope: &Scope,
+async fn update_template(
+    cx: &Cx<'_>,
     current: &Observed,
     r: &Reader<'_>,
     changed: &[&str],
@@ -289,17 +289,15 @@ pub(super) async fn update_template(
         .iter()
         .find(|f| !DATA_FIELDS.contains(f) && **f != "tags")
     {
-        return Err(super::not_in_place(r, f));
+        return Err(not_in_place(r, f));
     }
+    let (c, scope) = (cx.c, cx.scope);
     let lt_id = current.physical_id.as_str();
     let mut out = current.clone();
     if changed.iter().any(|f| DATA_FIELDS.contains(f)) {
         // The token covers the data and the version it replaces: a retry after a lost answer
         // returns the version the first call made; going back to earlier data makes a new one.
-        let base = current
-            .attrs
-            .get("default_version")
-            .or(current.attrs.get("version"));
+        let base = current.attrs.get("version");
         let salt = format!("version {}", base.map_or("", String::as_str));
         let v = c
             .ec2
@@ -313,9 +311,7 @@ pub(super) async fn update_template(
         let number = v
             .launch_template_version()
             .and_then(|v| v.version_number())
-            .ok_or_else(|| {
-                CloudError::Other("ec2:CreateLaunchTemplateVersion returned no version".into())
-            })?
+            .ok_or_else(|| no_answer("ec2:CreateLaunchTemplateVersion", "version"))?
             .to_string();
         c.ec2
             .modify_launch_template()
@@ -324,8 +320,7 @@ pub(super) async fn update_template(
             .send()
             .await
             .map_err(|e| api_err("ec2:ModifyLaunchTemplate", e))?;
-        out.attrs.insert("version".into(), number.clone());
-        out.attrs.insert("default_version".into(), number);
+        out.attrs.insert("version".into(), number);
     }
     let tags = template_tags(scope, &current.id, r)?;
     c.ec2
@@ -351,65 +346,129 @@ pub(super) async fn update_template(
 
 // ------------------------------------------------------------------------------- the instance
 
-pub(super) async fn list_instances(c: &Clients, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-    let filters = q.filters();
-    let req = c
-        .ec2
-        .describe_instances()
-        .set_filters((!filters.is_empty()).then_some(filters))
-        .set_instance_ids(q.physical().map(|p| vec![p]));
+/// `AWS::EC2::LaunchTemplate`, keyed by its name.
+pub(crate) struct LaunchTemplate;
+
+#[async_trait]
+impl KindOps for LaunchTemplate {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let found = list_templates(cx, q).await?;
+        Ok(by_id(Kind::LaunchTemplate, q, found))
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        create_template(cx, r).await
+    }
+
+    /// A new version also rewrites the template's tags (content hash).
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        update_template(cx, current, r, changed).await
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        forget(&current.physical_id);
+        ok_if_not_found(
+            cx.c.ec2
+                .delete_launch_template()
+                .launch_template_id(&current.physical_id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| api_err("ec2:DeleteLaunchTemplate", e)),
+        )
+    }
+}
+
+// ------------------------------------------------------------------------------- the instance
+
+fn instance_lifecycle(s: Option<&InstanceStateName>) -> Lifecycle {
+    match s {
+        Some(InstanceStateName::Pending) | None => Lifecycle::Creating,
+        Some(InstanceStateName::Running) => Lifecycle::Ready,
+        Some(InstanceStateName::ShuttingDown | InstanceStateName::Terminated) => {
+            Lifecycle::Deleting
+        }
+        // Stopping or stopped: it will not become running by itself.
+        Some(_) => Lifecycle::Failed,
+    }
+}
+
+/// An instance as observed; None for instances of an Auto Scaling group (they carry the group's
+/// propagated tags but are no resource of the stack's own: autoscaling owns them) and for
+/// terminated ones (visible for a while after they are gone for good).
+fn instance_observed(i: &SdkInstance) -> Option<Observed> {
+    let id = i.instance_id()?;
+    let state = i.state().and_then(|s| s.name());
+    if state == Some(&InstanceStateName::Terminated) {
+        return None;
+    }
+    let tags = tag_map(i.tags());
+    if tags.contains_key("aws:autoscaling:groupName") {
+        return None;
+    }
+    let mut fields = Fields::new();
+    // AWS tags an instance launched from a template with the template's id and version.
+    if let Some(v) = tags.get("aws:ec2launchtemplate:id") {
+        fields.insert("launch_template_id".into(), Value::str(v));
+    }
+    if let Some(v) = tags.get("aws:ec2launchtemplate:version") {
+        fields.insert("launch_template_version".into(), Value::str(v));
+    }
+    if let Some(v) = i.subnet_id() {
+        fields.insert("subnet_id".into(), Value::str(v));
+    }
+    if let Some(v) = i.iam_instance_profile().and_then(|p| p.arn()) {
+        fields.insert("instance_profile_arn".into(), Value::str(v));
+    }
+    if let Some(v) = i.metadata_options().and_then(|m| m.http_tokens()) {
+        fields.insert("http_tokens".into(), Value::str(v.as_str()));
+    }
+    let mut attrs = BTreeMap::new();
+    if let Some(ip) = i.private_ip_address() {
+        attrs.insert("private_ip".to_string(), ip.to_string());
+    }
+    let status = state.map(|s| s.as_str()).unwrap_or_default();
+    Some(observed(
+        Kind::Instance,
+        id,
+        tags,
+        fields,
+        attrs,
+        status,
+        instance_lifecycle(state),
+    ))
+}
+
+async fn list_instances(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+    let filters = filters(cx.scope, q);
+    let req =
+        cx.c.ec2
+            .describe_instances()
+            .set_filters((!filters.is_empty()).then_some(filters))
+            .set_instance_ids(physical(q));
     let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
     let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeInstances", e)))?;
-    let mut out = Vec::new();
-    for i in pages
+    Ok(pages
         .iter()
         .flat_map(|p| p.reservations())
         .flat_map(|r| r.instances())
-    {
-        let Some(id) = i.instance_id() else { continue };
-        let tags = tag_map(i.tags());
-        // Instances of an Auto Scaling group belong to the group (autoscaling owns them); they
-        // carry the group's propagated tags but are no resource of the stack's own.
-        if tags.contains_key("aws:autoscaling:groupName") {
-            continue;
-        }
-        let mut fields = Fields::new();
-        // AWS tags an instance launched from a template with the template's id and version.
-        if let Some(v) = tags.get("aws:ec2launchtemplate:id") {
-            fields.insert("launch_template_id".into(), Value::str(v));
-        }
-        if let Some(v) = tags.get("aws:ec2launchtemplate:version") {
-            fields.insert("launch_template_version".into(), Value::str(v));
-        }
-        if let Some(v) = i.subnet_id() {
-            fields.insert("subnet_id".into(), Value::str(v));
-        }
-        if let Some(v) = i.iam_instance_profile().and_then(|p| p.arn()) {
-            fields.insert("instance_profile_arn".into(), Value::str(v));
-        }
-        if let Some(v) = i.metadata_options().and_then(|m| m.http_tokens()) {
-            fields.insert("http_tokens".into(), Value::str(v.as_str()));
-        }
-        let mut attrs = BTreeMap::new();
-        if let Some(ip) = i.private_ip_address() {
-            attrs.insert("private_ip".to_string(), ip.to_string());
-        }
-        let status = i
-            .state()
-            .and_then(|s| s.name())
-            .map(|s| s.as_str())
-            .unwrap_or_default();
-        out.push(observed(Kind::Instance, id, tags, fields, attrs, status));
-    }
-    Ok(out)
+        .filter_map(instance_observed)
+        .collect())
 }
 
-pub(super) async fn create_instance(
-    c: &Clients,
-    scope: &Scope,
-    id: &ResourceId,
-    r: &Reader<'_>,
-) -> Result<Observed, CloudError> {
+async fn create_instance(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+    let (c, scope, id) = (cx.c, cx.scope, &r.id);
     let tags = create_tags(scope, id, r)?;
     let mut salt = String::new();
     loop {
@@ -445,16 +504,15 @@ pub(super) async fn create_instance(
         let i = out
             .instances()
             .first()
-            .ok_or_else(|| CloudError::Other("ec2:RunInstances returned no instance".into()))?;
-        let instance_id = i.instance_id().unwrap_or_default();
-        let status = i
-            .state()
-            .and_then(|s| s.name())
-            .map(|s| s.as_str())
-            .unwrap_or("pending");
+            .ok_or_else(|| no_answer("ec2:RunInstances", "instance"))?;
+        let instance_id = i
+            .instance_id()
+            .ok_or_else(|| no_answer("ec2:RunInstances", "instance id"))?;
+        let state = i.state().and_then(|s| s.name());
+        let status = state.map(|s| s.as_str()).unwrap_or("pending");
         // The token of an earlier instance with the same fields that was terminated since
         // returns that instance: derive a new token from it (a rerun derives the same one).
-        if matches!(status, "shutting-down" | "terminated") && salt.len() < 400 {
+        if instance_lifecycle(state) == Lifecycle::Deleting && salt.len() < 400 {
             salt.push_str(instance_id);
             continue;
         }
@@ -464,14 +522,62 @@ pub(super) async fn create_instance(
         if let Some(ip) = i.private_ip_address() {
             attrs.insert("private_ip".to_string(), ip.to_string());
         }
-        return Ok(observed(
+        return Ok(made(observed(
             Kind::Instance,
             instance_id,
             tags,
             fields,
             attrs,
             status,
-        ));
+            instance_lifecycle(state),
+        )));
+    }
+}
+
+/// `AWS::EC2::Instance`: the stable On-Demand instance.
+pub(crate) struct Instance;
+
+#[async_trait]
+impl KindOps for Instance {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let found = list_instances(cx, q).await?;
+        Ok(by_id(Kind::Instance, q, found))
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        create_instance(cx, r).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let (out, rest) = retag(cx, current, r, changed).await?;
+        if let Some(f) = rest.first() {
+            return Err(not_in_place(r, f));
+        }
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        forget(&current.physical_id);
+        ok_if_not_found(
+            cx.c.ec2
+                .terminate_instances()
+                .instance_ids(&current.physical_id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| api_err("ec2:TerminateInstances", e)),
+        )
     }
 }
 
@@ -498,5 +604,117 @@ mod tests {
         b.insert("user_data".into(), Value::str("#!/bin/sh"));
         assert_ne!(content_hash(&a), content_hash(&b));
         assert_eq!(content_hash(&a).len(), 64);
+    }
+
+    #[test]
+    fn a_launch_template_is_observed_with_its_default_versions_data() {
+        use crate::ec2::check::{observation, tags};
+        use aws_sdk_ec2::types::{
+            LaunchTemplateBlockDeviceMapping, LaunchTemplateEbsBlockDevice,
+            LaunchTemplateIamInstanceProfileSpecification, LaunchTemplateInstanceMetadataOptions,
+            ResponseLaunchTemplateData,
+        };
+        let t = SdkLaunchTemplate::builder()
+            .launch_template_id("lt-1")
+            .launch_template_name("demo-web")
+            .latest_version_number(2)
+            .default_version_number(2)
+            .set_tags(Some(tags("web.lt")))
+            .build();
+        let data = ResponseLaunchTemplateData::builder()
+            .image_id("ami-1")
+            .instance_type(InstanceType::T3Small)
+            .iam_instance_profile(
+                LaunchTemplateIamInstanceProfileSpecification::builder()
+                    .arn("arn:aws:iam::123456789012:instance-profile/web")
+                    .build(),
+            )
+            .security_group_ids("sg-1")
+            .user_data(base64::engine::general_purpose::STANDARD.encode("#!/bin/sh\n"))
+            .metadata_options(
+                LaunchTemplateInstanceMetadataOptions::builder()
+                    .http_tokens(LaunchTemplateHttpTokensState::Required)
+                    .build(),
+            )
+            .block_device_mappings(
+                LaunchTemplateBlockDeviceMapping::builder()
+                    .device_name("/dev/xvda")
+                    .ebs(
+                        LaunchTemplateEbsBlockDevice::builder()
+                            .volume_size(30)
+                            .volume_type(VolumeType::Gp3)
+                            .encrypted(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let v = LaunchTemplateVersion::builder()
+            .launch_template_id("lt-1")
+            .version_number(2)
+            .launch_template_data(data)
+            .build();
+        let o = template_observed(&t, Some(&v)).unwrap();
+        observation(&o, &[], Lifecycle::Ready, "web.lt");
+        assert_eq!(o.attrs["version"], "2");
+        assert_eq!(o.fields["user_data"], Value::str("#!/bin/sh\n"));
+    }
+
+    #[test]
+    fn an_instance_is_observed_with_its_lifecycle_and_asg_and_terminated_ones_are_not() {
+        use crate::ec2::check::{observation, tags};
+        use aws_sdk_ec2::types::{
+            IamInstanceProfile, InstanceMetadataOptionsResponse, InstanceState, Tag,
+        };
+        let instance = |state: InstanceStateName, extra: Option<(&str, &str)>| {
+            let mut t = tags("stable.instance");
+            t.push(
+                Tag::builder()
+                    .key("aws:ec2launchtemplate:id")
+                    .value("lt-1")
+                    .build(),
+            );
+            t.push(
+                Tag::builder()
+                    .key("aws:ec2launchtemplate:version")
+                    .value("2")
+                    .build(),
+            );
+            if let Some((k, v)) = extra {
+                t.push(Tag::builder().key(k).value(v).build());
+            }
+            SdkInstance::builder()
+                .instance_id("i-1")
+                .subnet_id("subnet-1")
+                .private_ip_address("10.0.1.5")
+                .iam_instance_profile(
+                    IamInstanceProfile::builder()
+                        .arn("arn:aws:iam::123456789012:instance-profile/web")
+                        .build(),
+                )
+                .metadata_options(
+                    InstanceMetadataOptionsResponse::builder()
+                        .http_tokens(HttpTokensState::Required)
+                        .build(),
+                )
+                .state(InstanceState::builder().name(state).build())
+                .set_tags(Some(t))
+                .build()
+        };
+        let o = instance_observed(&instance(InstanceStateName::Pending, None)).unwrap();
+        observation(&o, &[], Lifecycle::Creating, "stable.instance");
+        assert_eq!(o.attrs["private_ip"], "10.0.1.5");
+        let running = instance_observed(&instance(InstanceStateName::Running, None)).unwrap();
+        assert_eq!(running.lifecycle, Lifecycle::Ready);
+        let stopped = instance_observed(&instance(InstanceStateName::Stopped, None)).unwrap();
+        assert_eq!(stopped.lifecycle, Lifecycle::Failed);
+        let going = instance_observed(&instance(InstanceStateName::ShuttingDown, None)).unwrap();
+        assert_eq!(going.lifecycle, Lifecycle::Deleting);
+        assert!(instance_observed(&instance(InstanceStateName::Terminated, None)).is_none());
+        let asg = instance(
+            InstanceStateName::Running,
+            Some(("aws:autoscaling:groupName", "demo-web")),
+        );
+        assert!(instance_observed(&asg).is_none());
     }
 }

@@ -1,75 +1,56 @@
 //! EC2: VPC, internet gateway, subnets, Elastic IPs, NAT gateways, route tables, security groups,
-//! launch templates and the stable instance; plus AMI lookups.
+//! launch templates and the stable instance, one [`KindOps`](crate::KindOps) each; plus AMI
+//! lookups.
 //!
 //! Every kind follows the same shape:
-//! - `observe`: one paginated describe per kind with the server-side `tag:moodlestack:stack`
-//!   filter (all kinds concurrently).
-//! - `create`: first a describe by the `moodlestack:id` tag, so a create repeated after a crash
-//!   or a lost response adopts what the earlier call made (the EC2 ClientToken does the same on
-//!   AWS for the calls that take one; VPCs, subnets, gateways, addresses and security groups have
-//!   no token); then ONE create call carrying every tag (TagSpecifications) and the ClientToken
-//!   where the API takes one; then the strictly necessary follow-up calls (attributes, routes,
-//!   rules, attachment).
-//! - `poll`: one describe by physical id.
+//! - `list`: one paginated describe with the server-side `tag:moodlestack:stack` (and, for one
+//!   logical id, `tag:moodlestack:id`) filter; the generic caller checks the tags again
+//!   client-side (moto's DescribeNatGateways ignores tag filters), so every observation carries
+//!   its tags.
+//! - `create`: ONE create call carrying every tag (TagSpecifications) and the ClientToken where
+//!   the API takes one; then the strictly necessary follow-up calls (attributes, routes, rules,
+//!   attachment). A create repeated after a crash or a lost answer adopts what the first one made
+//!   (the generic code looks by the `moodlestack:id` tag first for kinds AWS names by id; security
+//!   groups and launch templates answer "already exists").
+//! - `poll`: the generic list by physical id.
 
 mod lt;
 mod network;
 mod routes;
 mod sg;
 
+pub(crate) use lt::{Instance, LaunchTemplate};
+pub(crate) use network::{ElasticIp, InternetGateway, NatGateway, Subnet, Vpc};
+pub(crate) use routes::RouteTable;
+pub(crate) use sg::SecurityGroup;
+
 use crate::fields::{api_err, tags_value, Reader};
-use crate::Clients;
+use crate::{Clients, Created, Cx, Query};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use moodlestack_model::{
-    spec, value::sha256_hex, CloudError, Compare, DeleteOptions, Fields, ImageInfo, Kind, Observed,
-    Readiness, Resource, ResourceId, Scope, Value, Want, TAG_ID, TAG_STACK,
+    value::sha256_hex, CloudError, Fields, ImageInfo, Kind, Lifecycle, Observed, ObservedId,
+    ResourceId, Scope, Value, TAG_ID, TAG_STACK,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
-/// The EC2 kinds, in the order they are observed.
-const KINDS: [Kind; 9] = [
-    Kind::Vpc,
-    Kind::InternetGateway,
-    Kind::Subnet,
-    Kind::ElasticIp,
-    Kind::NatGateway,
-    Kind::RouteTable,
-    Kind::SecurityGroup,
-    Kind::LaunchTemplate,
-    Kind::Instance,
-];
-
-/// Which resources a describe asks for.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Query<'a> {
-    /// Every resource tagged with the stack.
-    Stack(&'a Scope),
-    /// The resource of the stack tagged with this logical id.
-    Logical(&'a Scope, &'a ResourceId),
-    /// One resource by its physical id (a NotFound answer is an empty result).
-    Physical(&'a str),
+/// Tag filters of a list (empty for [`Query::Physical`]).
+pub(crate) fn filters(scope: &Scope, q: Query<'_>) -> Vec<Filter> {
+    match q {
+        Query::Stack => vec![tag_filter(TAG_STACK, &scope.stack)],
+        Query::Logical { id, .. } => vec![
+            tag_filter(TAG_STACK, &scope.stack),
+            tag_filter(TAG_ID, id.as_str()),
+        ],
+        Query::Physical(_) => Vec::new(),
+    }
 }
 
-impl Query<'_> {
-    /// Tag filters of the query (empty for [`Query::Physical`]).
-    pub(crate) fn filters(&self) -> Vec<Filter> {
-        match self {
-            Query::Stack(scope) => vec![tag_filter(TAG_STACK, &scope.stack)],
-            Query::Logical(scope, id) => {
-                vec![
-                    tag_filter(TAG_STACK, &scope.stack),
-                    tag_filter(TAG_ID, id.as_str()),
-                ]
-            }
-            Query::Physical(_) => Vec::new(),
-        }
-    }
-    /// The physical id, for [`Query::Physical`].
-    pub(crate) fn physical(&self) -> Option<String> {
-        match self {
-            Query::Physical(id) => Some(id.to_string()),
-            _ => None,
-        }
+/// The physical id of a [`Query::Physical`], as the id list of a describe.
+pub(crate) fn physical(q: Query<'_>) -> Option<Vec<String>> {
+    match q {
+        Query::Physical(id) => Some(vec![id.to_string()]),
+        _ => None,
     }
 }
 
@@ -140,7 +121,8 @@ pub(crate) fn client_token(
     sha256_hex(format!("{}\n{}\n{}\n{}", scope.stack, id, json, salt).as_bytes())
 }
 
-/// An observation assembled from a describe: the logical id from the `moodlestack:id` tag.
+/// An observation assembled from a describe: the logical id from the `moodlestack:id` tag (the
+/// generic caller checks it and the stack tag), the tags as the `tags` field.
 pub(crate) fn observed(
     kind: Kind,
     physical_id: &str,
@@ -148,10 +130,11 @@ pub(crate) fn observed(
     mut fields: Fields,
     mut attrs: BTreeMap<String, String>,
     status: &str,
+    lifecycle: Lifecycle,
 ) -> Observed {
     let id = match tags.get(TAG_ID) {
         Some(id) => ResourceId(id.clone()).into(),
-        None => moodlestack_model::ObservedId::Untagged(physical_id.to_string()),
+        None => ObservedId::Untagged(physical_id.to_string()),
     };
     fields.insert("tags".into(), tags_value(tags));
     attrs.insert("id".into(), physical_id.to_string());
@@ -162,7 +145,54 @@ pub(crate) fn observed(
         fields,
         attrs,
         status: status.to_string(),
-        lifecycle: moodlestack_model::Lifecycle::Ready,
+        lifecycle,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Eventual consistency: right after a create, a describe by the new id may not find it yet.
+
+/// Physical ids this process made and no describe by id has shown yet.
+static UNSEEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// A create's result: remembered as not seen yet, so that a poll that does not find it waits
+/// instead of reporting it gone.
+pub(crate) fn made(o: Observed) -> Created {
+    if let Ok(mut unseen) = UNSEEN.lock() {
+        unseen.insert(o.physical_id.clone());
+    }
+    Created::New(o)
+}
+
+/// The answer of a list by physical id: while a resource this process made is not visible yet,
+/// a placeholder that is [`Lifecycle::Creating`] (a poll waits for it: EC2 is eventually
+/// consistent; the executor's per-kind timeout ends a wait for something deleted meanwhile).
+pub(crate) fn by_id(kind: Kind, q: Query<'_>, found: Vec<Observed>) -> Vec<Observed> {
+    let Query::Physical(id) = q else {
+        return found;
+    };
+    let Ok(mut unseen) = UNSEEN.lock() else {
+        return found;
+    };
+    if !found.is_empty() || !unseen.contains(id) {
+        unseen.remove(id);
+        return found;
+    }
+    vec![Observed {
+        id: ObservedId::Untagged(id.to_string()),
+        kind,
+        physical_id: id.to_string(),
+        fields: Fields::new(),
+        attrs: BTreeMap::from([("id".to_string(), id.to_string())]),
+        status: "not visible yet".into(),
+        lifecycle: Lifecycle::Creating,
+    }]
+}
+
+/// Forgets a resource being deleted (a list by id that does not find it means gone).
+pub(crate) fn forget(physical_id: &str) {
+    if let Ok(mut unseen) = UNSEEN.lock() {
+        unseen.remove(physical_id);
     }
 }
 
@@ -203,146 +233,20 @@ pub(crate) fn ok_if_not_found(r: Result<(), CloudError>) -> Result<(), CloudErro
     }
 }
 
-/// States in which a resource is on its way out (observe skips them).
-fn is_leaving(kind: Kind, status: &str) -> bool {
-    match kind {
-        // A failed gateway never becomes usable; AWS deletes it by itself after a while.
-        Kind::NatGateway => {
-            matches!(status, "deleting" | "deleted") || status.starts_with("failed")
-        }
-        Kind::Instance => matches!(status, "shutting-down" | "terminated"),
-        _ => false,
-    }
-}
-
-/// Describes resources of `kind`.
-async fn list(
-    c: &Clients,
-    kind: Kind,
-    q: Query<'_>,
-    full: bool,
-) -> Result<Vec<Observed>, CloudError> {
-    match kind {
-        Kind::Vpc => network::list_vpcs(c, q, full).await,
-        Kind::InternetGateway => network::list_igws(c, q).await,
-        Kind::Subnet => network::list_subnets(c, q).await,
-        Kind::ElasticIp => network::list_eips(c, q).await,
-        Kind::NatGateway => network::list_nats(c, q).await,
-        Kind::RouteTable => routes::list(c, q).await,
-        Kind::SecurityGroup => sg::list(c, q).await,
-        Kind::LaunchTemplate => lt::list_templates(c, q).await,
-        Kind::Instance => lt::list_instances(c, q).await,
-        other => Err(CloudError::Other(format!("ec2 does not manage {other}"))),
-    }
-}
-
-pub async fn observe(
-    c: &Clients,
-    scope: &Scope,
-    _desired: &[Resource],
-) -> Result<Vec<Observed>, CloudError> {
-    let lists = futures::future::try_join_all(
-        KINDS
-            .iter()
-            .map(|&kind| list(c, kind, Query::Stack(scope), true)),
-    )
-    .await?;
-    Ok(lists
-        .into_iter()
-        .flatten()
-        .filter(|o| !is_leaving(o.kind, &o.status))
-        .collect())
-}
-
-pub async fn create(
-    c: &Clients,
-    scope: &Scope,
-    id: &ResourceId,
-    kind: Kind,
-    fields: &Fields,
-) -> Result<Observed, CloudError> {
-    // A create repeated after a crash or a lost answer adopts what the first one made.
-    let existing = list(c, kind, Query::Logical(scope, id), true).await?;
-    if let Some(found) = existing.into_iter().find(|o| !is_leaving(kind, &o.status)) {
-        return adopt(c, scope, found, fields).await;
-    }
-    let r = Reader::new(kind, id, fields);
-    match kind {
-        Kind::Vpc => network::create_vpc(c, scope, id, &r).await,
-        Kind::InternetGateway => network::create_igw(c, scope, id, &r).await,
-        Kind::Subnet => network::create_subnet(c, scope, id, &r).await,
-        Kind::ElasticIp => network::create_eip(c, scope, id, &r).await,
-        Kind::NatGateway => network::create_nat(c, scope, id, &r).await,
-        Kind::RouteTable => routes::create(c, scope, id, &r).await,
-        Kind::SecurityGroup => sg::create(c, scope, id, &r).await,
-        Kind::LaunchTemplate => lt::create_template(c, scope, id, &r).await,
-        Kind::Instance => lt::create_instance(c, scope, id, &r).await,
-        other => Err(CloudError::Other(format!("ec2 does not manage {other}"))),
-    }
-}
-
-/// Takes over a resource of the stack that an earlier, interrupted create made: brings its
-/// in-place fields to the desired values; a field that would force replacement is an error.
-async fn adopt(
-    c: &Clients,
-    scope: &Scope,
-    found: Observed,
-    fields: &Fields,
-) -> Result<Observed, CloudError> {
-    let changed = differing_fields(found.kind, fields, &found.fields);
-    if changed.is_empty() {
-        return Ok(found);
-    }
-    update(c, scope, &found, fields, &changed).await
-}
-
-/// The fields of `desired` whose observed value differs (by the kind's comparison rules).
-pub(crate) fn differing_fields(kind: Kind, desired: &Fields, observed: &Fields) -> Vec<String> {
-    let spec = spec(kind);
-    desired
-        .iter()
-        .filter(|(name, want)| {
-            let Some(fs) = spec.field(name) else {
-                return false;
-            };
-            let have = observed.get(*name);
-            match (fs.compare, want, have) {
-                (_, _, None) => true,
-                (Compare::Set, Value::List(w), Some(Value::List(h))) => {
-                    let mut w: Vec<String> = w.iter().map(|v| v.to_json().to_string()).collect();
-                    let mut h: Vec<String> = h.iter().map(|v| v.to_json().to_string()).collect();
-                    w.sort();
-                    h.sort();
-                    w != h
-                }
-                (Compare::Subset, Value::Map(w), Some(Value::Map(h))) => {
-                    w.iter().any(|(k, v)| h.get(k) != Some(v))
-                }
-                (_, w, Some(h)) => *w != h,
-            }
-        })
-        .map(|(name, _)| name.clone())
-        .collect()
-}
-
-pub async fn update(
-    c: &Clients,
-    scope: &Scope,
+/// The in-place tag change every EC2 kind shares: CreateTags when `tags` changed. Returns the
+/// resource with the changed fields at their new values, and the changed fields other than the
+/// tags (for the kind's own calls).
+pub(crate) async fn retag<'c>(
+    cx: &Cx<'_>,
     current: &Observed,
-    fields: &Fields,
-    changed: &[String],
-) -> Result<Observed, CloudError> {
-    let r = Reader::new(current.kind, &current.id, fields);
-    let mut changed: Vec<&str> = changed.iter().map(String::as_str).collect();
-    if current.kind == Kind::LaunchTemplate {
-        // A new version also rewrites the template's tags (content hash).
-        return lt::update_template(c, scope, current, &r, &changed).await;
-    }
-    if let Some(i) = changed.iter().position(|f| *f == "tags") {
-        changed.remove(i);
-        let mut tags = moodlestack_model::identity_tags(scope, &current.id);
+    r: &Reader<'_>,
+    changed: &[&'c str],
+) -> Result<(Observed, Vec<&'c str>), CloudError> {
+    let rest: Vec<&str> = changed.iter().copied().filter(|f| *f != "tags").collect();
+    if rest.len() != changed.len() {
+        let mut tags = moodlestack_model::identity_tags(cx.scope, &current.id);
         tags.extend(r.tags()?);
-        c.ec2
+        cx.c.ec2
             .create_tags()
             .resources(&current.physical_id)
             .set_tags(Some(sdk_tags(&tags)))
@@ -351,26 +255,15 @@ pub async fn update(
             .map_err(|e| api_err("ec2:CreateTags", e))?;
     }
     let mut out = current.clone();
-    for f in &changed {
-        if let Some(v) = fields.get(*f) {
+    for f in changed {
+        if let Some(v) = r.fields.get(*f) {
             out.fields.insert(f.to_string(), v.clone());
         }
     }
-    if let Some(v) = fields.get("tags") {
+    if let Some(v) = r.fields.get("tags") {
         out.fields.insert("tags".into(), v.clone());
     }
-    if changed.is_empty() {
-        return Ok(out);
-    }
-    match current.kind {
-        Kind::Vpc => network::update_vpc(c, current, &r, &changed).await?,
-        Kind::InternetGateway => network::update_igw(c, current, &r, &changed).await?,
-        Kind::Subnet => network::update_subnet(c, current, &r, &changed).await?,
-        Kind::RouteTable => routes::update(c, current, &r, &changed).await?,
-        Kind::SecurityGroup => sg::update(c, current, &r, &changed).await?,
-        _ => return Err(not_in_place(&r, changed[0])),
-    }
-    Ok(out)
+    Ok((out, rest))
 }
 
 /// The error for a field that only a replacement can change.
@@ -383,123 +276,11 @@ pub(crate) fn not_in_place(r: &Reader<'_>, field: &str) -> CloudError {
     }
 }
 
-pub async fn delete(
-    c: &Clients,
-    _scope: &Scope,
-    current: &Observed,
-    _options: &DeleteOptions,
-) -> Result<(), CloudError> {
-    let id = current.physical_id.as_str();
-    let r = match current.kind {
-        Kind::Vpc => c
-            .ec2
-            .delete_vpc()
-            .vpc_id(id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteVpc", e)),
-        Kind::InternetGateway => network::delete_igw(c, id).await,
-        Kind::Subnet => c
-            .ec2
-            .delete_subnet()
-            .subnet_id(id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteSubnet", e)),
-        Kind::ElasticIp => c
-            .ec2
-            .release_address()
-            .allocation_id(id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:ReleaseAddress", e)),
-        Kind::NatGateway => c
-            .ec2
-            .delete_nat_gateway()
-            .nat_gateway_id(id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteNatGateway", e)),
-        Kind::RouteTable => routes::delete(c, id).await,
-        Kind::SecurityGroup => c
-            .ec2
-            .delete_security_group()
-            .group_id(id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteSecurityGroup", e)),
-        Kind::LaunchTemplate => c
-            .ec2
-            .delete_launch_template()
-            .launch_template_id(id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteLaunchTemplate", e)),
-        Kind::Instance => c
-            .ec2
-            .terminate_instances()
-            .instance_ids(id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:TerminateInstances", e)),
-        other => Err(CloudError::Other(format!("ec2 does not manage {other}"))),
-    };
-    ok_if_not_found(r)
-}
-
-pub async fn poll(
-    c: &Clients,
-    _scope: &Scope,
-    current: &Observed,
-    want: Want,
-) -> Result<Readiness, CloudError> {
-    let found = list(
-        c,
-        current.kind,
-        Query::Physical(&current.physical_id),
-        false,
-    )
-    .await?;
-    let Some(mut o) = found.into_iter().next() else {
-        // EC2 is eventually consistent: right after a create, a describe by id may not find the
-        // resource yet. While waiting for it to be ready that is "not yet", not "gone" (the
-        // executor's per-kind timeout ends a wait for something really deleted meanwhile).
-        return Ok(match want {
-            Want::Gone => Readiness::Gone,
-            Want::Ready => Readiness::Pending("not visible yet".into()),
-        });
-    };
-    // Fields a single describe does not report (VPC DNS attributes) keep their known values.
-    for (k, v) in &current.fields {
-        o.fields.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    Ok(readiness(o, want))
-}
-
-/// Where a resource is, from its status word.
-fn readiness(o: Observed, want: Want) -> Readiness {
-    let status = o.status.clone();
-    match (o.kind, status.as_str()) {
-        (Kind::NatGateway, "deleted") | (Kind::Instance, "terminated") => Readiness::Gone,
-        (_, _) if want == Want::Gone => Readiness::Pending(status),
-        (Kind::NatGateway, s) if s.starts_with("failed") => Readiness::Failed(status),
-        (Kind::NatGateway, "available") => Readiness::Ready(o),
-        (Kind::NatGateway, _) => Readiness::Pending(status),
-        (Kind::Instance, "running") => Readiness::Ready(o),
-        (Kind::Instance, "pending") => Readiness::Pending(status),
-        (Kind::Instance, _) => Readiness::Failed(format!(
-            "instance {} is {status}: it will not become running by itself",
-            o.physical_id
-        )),
-        (Kind::Vpc | Kind::Subnet, "pending") => Readiness::Pending(status),
-        _ => Readiness::Ready(o),
+/// A create answer without what it should carry.
+pub(crate) fn no_answer(operation: &str, what: &str) -> CloudError {
+    CloudError::UnexpectedAnswer {
+        operation: operation.into(),
+        what: format!("returned no {what}"),
     }
 }
 
@@ -561,30 +342,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn differing_fields_follow_the_compare_rules() {
-        let desired: Fields = [
-            ("subnet_ids".to_string(), Value::strs(["a", "b"])),
-            ("tags".to_string(), tags_value([("k", "v")])),
-            ("vpc_id".to_string(), Value::str("vpc-1")),
-        ]
-        .into();
-        let observed: Fields = [
-            ("subnet_ids".to_string(), Value::strs(["b", "a"])),
-            ("tags".to_string(), tags_value([("k", "v"), ("other", "x")])),
-            ("vpc_id".to_string(), Value::str("vpc-1")),
-        ]
-        .into();
-        assert!(differing_fields(Kind::RouteTable, &desired, &observed).is_empty());
-        let mut o2 = observed.clone();
-        o2.insert("subnet_ids".into(), Value::strs(["a"]));
-        o2.remove("vpc_id");
-        assert_eq!(
-            differing_fields(Kind::RouteTable, &desired, &o2),
-            ["subnet_ids", "vpc_id"]
-        );
-    }
-
     #[tokio::test]
     async fn settled_retries_not_found_only() {
         let calls = std::sync::atomic::AtomicUsize::new(0);
@@ -604,7 +361,12 @@ mod tests {
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let r: Result<(), _> = settled(|| async {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Err(CloudError::Other("refused".into()))
+            Err(CloudError::Api {
+                operation: "ec2:AttachInternetGateway".into(),
+                code: "Resource.AlreadyAssociated".into(),
+                message: "refused".into(),
+                source: None,
+            })
         })
         .await;
         assert!(r.is_err());
@@ -612,46 +374,86 @@ mod tests {
     }
 
     #[test]
-    fn readiness_by_status() {
+    fn a_resource_made_but_not_visible_yet_is_waited_for_not_gone() {
         let o = observed(
-            Kind::Instance,
-            "i-1",
+            Kind::Subnet,
+            "subnet-unseen-1",
             BTreeMap::new(),
             Fields::new(),
             BTreeMap::new(),
-            "running",
+            "pending",
+            Lifecycle::Creating,
         );
-        assert!(matches!(
-            readiness(o.clone(), Want::Ready),
-            Readiness::Ready(_)
-        ));
+        assert!(matches!(made(o.clone()), Created::New(_)));
+        let q = Query::Physical("subnet-unseen-1");
+        let placeholder = by_id(Kind::Subnet, q, Vec::new());
+        assert_eq!(placeholder.len(), 1);
+        assert_eq!(placeholder[0].lifecycle, Lifecycle::Creating);
+        assert_eq!(placeholder[0].status, "not visible yet");
+        // Seen once: from then on, not found means gone.
+        assert_eq!(by_id(Kind::Subnet, q, vec![o.clone()]), vec![o.clone()]);
+        assert!(by_id(Kind::Subnet, q, Vec::new()).is_empty());
+        // Deleted before it was ever seen: not found means gone.
+        let _ = made(o);
+        forget("subnet-unseen-1");
+        assert!(by_id(Kind::Subnet, q, Vec::new()).is_empty());
+        // Ids this process did not make: not found means gone.
+        assert!(by_id(Kind::Subnet, Query::Physical("subnet-other"), Vec::new()).is_empty());
+    }
+}
+
+/// Test support: the checks every EC2 kind's observation passes.
+#[cfg(test)]
+pub(crate) mod check {
+    use moodlestack_model::{Lifecycle, Observed, Scope};
+
+    pub(crate) fn scope(stack: &str) -> Scope {
+        Scope {
+            stack: stack.into(),
+            region: "eu-west-1".into(),
+        }
+    }
+
+    /// The stack's tags (`demo`) for `id`.
+    pub(crate) fn tags(id: &str) -> Vec<aws_sdk_ec2::types::Tag> {
+        [("moodlestack:stack", "demo"), ("moodlestack:id", id)]
+            .iter()
+            .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build())
+            .collect()
+    }
+
+    /// `o` has exactly its descriptor's fields (less `absent`), the lifecycle `lifecycle`, is
+    /// kept by the generic verification for stack `demo` and its logical id `id`, and dropped
+    /// for another stack or another logical id.
+    pub(crate) fn observation(o: &Observed, absent: &[&str], lifecycle: Lifecycle, id: &str) {
+        crate::fields::assert_matches_spec(o, absent);
+        assert_eq!(o.lifecycle, lifecycle, "{} lifecycle", o.kind);
+        assert_eq!(o.id, id);
+        let demo = scope("demo");
+        let keep = |s: &Scope, q| crate::verified(s, o.kind, q, vec![o.clone()]);
+        assert_eq!(keep(&demo, crate::Query::Stack).len(), 1);
+        assert!(keep(&scope("other"), crate::Query::Stack).is_empty());
+        let fields = moodlestack_model::Fields::new();
+        let want = moodlestack_model::ResourceId::from(id);
+        let other = moodlestack_model::ResourceId::from("some.other");
         assert_eq!(
-            readiness(o.clone(), Want::Gone),
-            Readiness::Pending("running".into())
+            keep(
+                &demo,
+                crate::Query::Logical {
+                    id: &want,
+                    fields: &fields
+                }
+            )
+            .len(),
+            1
         );
-        let mut t = o.clone();
-        t.status = "terminated".into();
-        assert_eq!(readiness(t, Want::Gone), Readiness::Gone);
-        let mut s = o;
-        s.status = "stopped".into();
-        assert!(matches!(readiness(s, Want::Ready), Readiness::Failed(_)));
-        let mut n = observed(
-            Kind::NatGateway,
-            "nat-1",
-            BTreeMap::new(),
-            Fields::new(),
-            BTreeMap::new(),
-            "failed: no capacity",
-        );
-        assert!(matches!(
-            readiness(n.clone(), Want::Ready),
-            Readiness::Failed(_)
-        ));
-        assert!(is_leaving(Kind::NatGateway, &n.status));
-        n.status = "pending".into();
-        assert_eq!(
-            readiness(n, Want::Ready),
-            Readiness::Pending("pending".into())
-        );
+        assert!(keep(
+            &demo,
+            crate::Query::Logical {
+                id: &other,
+                fields: &fields
+            }
+        )
+        .is_empty());
     }
 }

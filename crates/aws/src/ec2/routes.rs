@@ -5,12 +5,16 @@
 //! shows them and an update removes them.
 
 use super::{
-    client_token, create_tags, filter, none_if_not_found, observed, tag_map, tag_spec, Query,
+    by_id, client_token, create_tags, filter, filters, forget, made, no_answer, none_if_not_found,
+    not_in_place, observed, ok_if_not_found, physical, retag, settled, tag_map, tag_spec,
 };
 use crate::fields::{api_err, sorted_strs, Reader};
-use crate::Clients;
-use aws_sdk_ec2::types::{ResourceType, Route, RouteTable};
-use moodlestack_model::{CloudError, Fields, Kind, Observed, ResourceId, Scope, Value};
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{ResourceType, Route, RouteTable as SdkRouteTable};
+use moodlestack_model::{
+    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
+};
 use std::collections::BTreeMap;
 
 /// The target keys a route map may carry, in the order they are looked for.
@@ -82,7 +86,7 @@ fn desired_routes(r: &Reader<'_>) -> Result<BTreeMap<String, (String, String)>, 
 }
 
 /// Subnet associations (not the main one): subnet id -> association id.
-fn associations(t: &RouteTable) -> BTreeMap<String, String> {
+fn associations(t: &SdkRouteTable) -> BTreeMap<String, String> {
     t.associations()
         .iter()
         .filter(|a| !a.main().unwrap_or(false))
@@ -100,12 +104,16 @@ fn associations(t: &RouteTable) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn describe(c: &Clients, q: Query<'_>) -> Result<Vec<RouteTable>, CloudError> {
+async fn describe(
+    c: &Clients,
+    scope: &Scope,
+    q: Query<'_>,
+) -> Result<Vec<SdkRouteTable>, CloudError> {
     let req = c
         .ec2
         .describe_route_tables()
-        .set_filters(Some(q.filters()))
-        .set_route_table_ids(q.physical().map(|p| vec![p]));
+        .set_filters(Some(filters(scope, q)))
+        .set_route_table_ids(physical(q));
     let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
     let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeRouteTables", e)))?;
     Ok(pages
@@ -114,47 +122,39 @@ async fn describe(c: &Clients, q: Query<'_>) -> Result<Vec<RouteTable>, CloudErr
         .collect())
 }
 
-pub(super) async fn list(c: &Clients, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-    let tables = describe(c, q).await?;
-    Ok(tables
+/// A route table as observed: its routes (the local one left out) and associated subnets.
+fn table_observed(t: &SdkRouteTable) -> Option<Observed> {
+    let id = t.route_table_id()?;
+    let mut fields = Fields::new();
+    if let Some(v) = t.vpc_id() {
+        fields.insert("vpc_id".into(), Value::str(v));
+    }
+    let mut routes: Vec<Value> = t
+        .routes()
         .iter()
-        .filter_map(|t| {
-            let id = t.route_table_id()?;
-            let mut fields = Fields::new();
-            if let Some(v) = t.vpc_id() {
-                fields.insert("vpc_id".into(), Value::str(v));
-            }
-            let mut routes: Vec<Value> = t
-                .routes()
-                .iter()
-                .filter_map(route_entry)
-                .map(|(d, k, t)| route_value(&d, k, &t))
-                .collect();
-            routes.sort_by_key(|v| v.to_json().to_string());
-            fields.insert("routes".into(), Value::List(routes));
-            fields.insert(
-                "subnet_ids".into(),
-                sorted_strs(associations(t).into_keys()),
-            );
-            Some(observed(
-                Kind::RouteTable,
-                id,
-                tag_map(t.tags()),
-                fields,
-                BTreeMap::new(),
-                "available",
-            ))
-        })
-        .collect())
+        .filter_map(route_entry)
+        .map(|(d, k, t)| route_value(&d, k, &t))
+        .collect();
+    routes.sort_by_key(|v| v.to_json().to_string());
+    fields.insert("routes".into(), Value::List(routes));
+    fields.insert(
+        "subnet_ids".into(),
+        sorted_strs(associations(t).into_keys()),
+    );
+    Some(observed(
+        Kind::RouteTable,
+        id,
+        tag_map(t.tags()),
+        fields,
+        BTreeMap::new(),
+        "available",
+        Lifecycle::Ready,
+    ))
 }
 
-pub(super) async fn create(
-    c: &Clients,
-    scope: &Scope,
-    id: &ResourceId,
-    r: &Reader<'_>,
-) -> Result<Observed, CloudError> {
-    let tags = create_tags(scope, id, r)?;
+async fn create_table(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+    let (c, scope) = (cx.c, cx.scope);
+    let tags = create_tags(scope, &r.id, r)?;
     let routes = desired_routes(r)?;
     let subnets = if r.has("subnet_ids") {
         r.strs("subnet_ids")?
@@ -165,7 +165,7 @@ pub(super) async fn create(
         .ec2
         .create_route_table()
         .vpc_id(r.str("vpc_id")?)
-        .client_token(client_token(scope, id, r.fields, ""))
+        .client_token(client_token(scope, &r.id, r.fields, ""))
         .tag_specifications(tag_spec(ResourceType::RouteTable, &tags))
         .send()
         .await
@@ -173,22 +173,23 @@ pub(super) async fn create(
     let rt_id = out
         .route_table()
         .and_then(|t| t.route_table_id())
-        .ok_or_else(|| CloudError::Other("ec2:CreateRouteTable returned no id".into()))?
+        .ok_or_else(|| no_answer("ec2:CreateRouteTable", "id"))?
         .to_string();
     for (dest, (key, target)) in &routes {
-        super::settled(|| put_route(c, &rt_id, dest, key, target, false)).await?;
+        settled(|| put_route(c, &rt_id, dest, key, target, false)).await?;
     }
-    super::settled(|| associate_all(c, &rt_id, &subnets)).await?;
+    settled(|| associate_all(c, &rt_id, &subnets)).await?;
     let mut fields = r.fields.clone();
     fields.remove("tags");
-    Ok(observed(
+    Ok(made(observed(
         Kind::RouteTable,
         &rt_id,
         tags,
         fields,
         BTreeMap::new(),
         "available",
-    ))
+        Lifecycle::Ready,
+    )))
 }
 
 /// CreateRoute, or ReplaceRoute when `replace`.
@@ -273,15 +274,19 @@ async fn associate_all(c: &Clients, rt: &str, subnets: &[String]) -> Result<(), 
     Ok(())
 }
 
-pub(super) async fn update(
+async fn update_table(
     c: &Clients,
+    scope: &Scope,
     current: &Observed,
     r: &Reader<'_>,
     changed: &[&str],
 ) -> Result<(), CloudError> {
+    if changed.is_empty() {
+        return Ok(());
+    }
     let rt = current.physical_id.as_str();
     // The table as it is now (not as planned), so that the calls are exactly the difference.
-    let now = describe(c, Query::Physical(rt))
+    let now = describe(c, scope, Query::Physical(rt))
         .await?
         .into_iter()
         .next()
@@ -333,34 +338,74 @@ pub(super) async fn update(
                     }
                 }
             }
-            other => return Err(super::not_in_place(r, other)),
+            other => return Err(not_in_place(r, other)),
         }
     }
     Ok(())
 }
 
-/// Disassociates the table's subnets, then deletes it.
-pub(super) async fn delete(c: &Clients, rt: &str) -> Result<(), CloudError> {
-    for t in describe(c, Query::Physical(rt)).await? {
-        for assoc in associations(&t).values() {
-            let r = c
-                .ec2
-                .disassociate_route_table()
-                .association_id(assoc)
+/// `AWS::EC2::RouteTable`.
+pub(crate) struct RouteTable;
+
+#[async_trait]
+impl KindOps for RouteTable {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let found = describe(cx.c, cx.scope, q)
+            .await?
+            .iter()
+            .filter_map(table_observed)
+            .collect();
+        Ok(by_id(Kind::RouteTable, q, found))
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        create_table(cx, r).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let (out, rest) = retag(cx, current, r, changed).await?;
+        update_table(cx.c, cx.scope, current, r, &rest).await?;
+        Ok(out)
+    }
+
+    /// Disassociates the table's subnets, then deletes it.
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let rt = current.physical_id.as_str();
+        forget(rt);
+        for t in describe(cx.c, cx.scope, Query::Physical(rt)).await? {
+            for assoc in associations(&t).values() {
+                let r =
+                    cx.c.ec2
+                        .disassociate_route_table()
+                        .association_id(assoc)
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| api_err("ec2:DisassociateRouteTable", e));
+                ok_if_not_found(r)?;
+            }
+        }
+        ok_if_not_found(
+            cx.c.ec2
+                .delete_route_table()
+                .route_table_id(rt)
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| api_err("ec2:DisassociateRouteTable", e));
-            super::ok_if_not_found(r)?;
-        }
+                .map_err(|e| api_err("ec2:DeleteRouteTable", e)),
+        )
     }
-    c.ec2
-        .delete_route_table()
-        .route_table_id(rt)
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:DeleteRouteTable", e))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -395,6 +440,49 @@ mod tests {
         assert_eq!(
             route_value(&d, k, &t).to_json().to_string(),
             r#"{"destination_cidr":"0.0.0.0/0","nat_gateway_id":"nat-1"}"#
+        );
+    }
+
+    #[test]
+    fn a_route_table_is_observed_with_its_routes_and_subnets() {
+        use crate::ec2::check::{observation, tags};
+        use aws_sdk_ec2::types::RouteTableAssociation;
+        let t = SdkRouteTable::builder()
+            .route_table_id("rtb-1")
+            .vpc_id("vpc-1")
+            .routes(
+                Route::builder()
+                    .destination_cidr_block("10.0.0.0/16")
+                    .gateway_id("local")
+                    .build(),
+            )
+            .routes(
+                Route::builder()
+                    .destination_cidr_block("0.0.0.0/0")
+                    .nat_gateway_id("nat-1")
+                    .build(),
+            )
+            .associations(
+                RouteTableAssociation::builder()
+                    .main(true)
+                    .route_table_association_id("rtbassoc-0")
+                    .build(),
+            )
+            .associations(
+                RouteTableAssociation::builder()
+                    .main(false)
+                    .subnet_id("subnet-1")
+                    .route_table_association_id("rtbassoc-1")
+                    .build(),
+            )
+            .set_tags(Some(tags("net.rt.private.a")))
+            .build();
+        let o = table_observed(&t).unwrap();
+        observation(&o, &[], Lifecycle::Ready, "net.rt.private.a");
+        assert_eq!(o.fields["subnet_ids"], Value::strs(["subnet-1"]));
+        assert_eq!(
+            o.fields["routes"],
+            Value::List(vec![route_value("0.0.0.0/0", "nat_gateway_id", "nat-1")])
         );
     }
 }

@@ -3,14 +3,19 @@
 //! IpPermissions with several sources; observe splits them into that canonical shape, and an
 //! update authorizes and revokes exactly the difference. Egress stays the AWS default.
 
-use super::{create_tags, filter, none_if_not_found, observed, tag_map, tag_spec, Query};
-use crate::fields::{api_err, Reader};
-use crate::Clients;
+use super::{
+    by_id, create_tags, filters, forget, made, no_answer, none_if_not_found, not_in_place,
+    observed, ok_if_not_found, physical, retag, settled, tag_map, tag_spec,
+};
+use crate::fields::{api_err, is_code, Reader};
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, UserIdGroupPair,
+    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType,
+    SecurityGroup as SdkSecurityGroup, UserIdGroupPair,
 };
 use moodlestack_model::{
-    CloudError, Fields, Kind, Observed, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
+    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -204,7 +209,7 @@ pub(crate) fn rule_changes(have: &[Rule], want: &[Rule]) -> (Vec<Rule>, Vec<Rule
     (add, remove, describe)
 }
 
-fn to_observed(g: &SecurityGroup) -> Option<Observed> {
+fn group_observed(g: &SdkSecurityGroup) -> Option<Observed> {
     let id = g.group_id()?;
     let mut fields = Fields::new();
     if let Some(v) = g.vpc_id() {
@@ -228,22 +233,22 @@ fn to_observed(g: &SecurityGroup) -> Option<Observed> {
         fields,
         BTreeMap::new(),
         "available",
+        Lifecycle::Ready,
     ))
 }
 
-/// Describes groups matching `q` (None: only the `extra` filters).
+/// Describes groups matching `q`.
 async fn describe(
     c: &Clients,
-    q: Option<Query<'_>>,
-    extra: Vec<aws_sdk_ec2::types::Filter>,
-) -> Result<Vec<SecurityGroup>, CloudError> {
-    let mut filters = q.map(|q| q.filters()).unwrap_or_default();
-    filters.extend(extra);
+    scope: &Scope,
+    q: Query<'_>,
+) -> Result<Vec<SdkSecurityGroup>, CloudError> {
+    let filters = filters(scope, q);
     let req = c
         .ec2
         .describe_security_groups()
         .set_filters((!filters.is_empty()).then_some(filters))
-        .set_group_ids(q.and_then(|q| q.physical()).map(|p| vec![p]));
+        .set_group_ids(physical(q));
     let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
     let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeSecurityGroups", e)))?;
     Ok(pages
@@ -252,30 +257,16 @@ async fn describe(
         .collect())
 }
 
-pub(super) async fn list(c: &Clients, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-    Ok(describe(c, Some(q), Vec::new())
-        .await?
-        .iter()
-        .filter_map(to_observed)
-        .collect())
-}
-
-pub(super) async fn create(
-    c: &Clients,
-    scope: &Scope,
-    id: &ResourceId,
-    r: &Reader<'_>,
-) -> Result<Observed, CloudError> {
-    let tags = create_tags(scope, id, r)?;
+async fn create_group(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+    let c = cx.c;
+    let tags = create_tags(cx.scope, &r.id, r)?;
     let rules = desired_rules(r)?;
-    let name = r.str("group_name")?;
-    let vpc_id = r.str("vpc_id")?;
     let out = c
         .ec2
         .create_security_group()
-        .group_name(name)
+        .group_name(r.str("group_name")?)
         .description(r.str("description")?)
-        .vpc_id(vpc_id)
+        .vpc_id(r.str("vpc_id")?)
         .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
         .send()
         .await
@@ -283,45 +274,29 @@ pub(super) async fn create(
     let group_id = match out {
         Ok(out) => out
             .group_id()
-            .ok_or_else(|| CloudError::Other("ec2:CreateSecurityGroup returned no id".into()))?
+            .ok_or_else(|| no_answer("ec2:CreateSecurityGroup", "id"))?
             .to_string(),
-        Err(CloudError::Api { code, .. }) if code == "InvalidGroup.Duplicate" => {
-            // The name is taken in this VPC by a group that is not this resource of the stack
-            // (create looked for that first).
-            let found = describe(
-                c,
-                None,
-                vec![filter("group-name", &[name]), filter("vpc-id", &[vpc_id])],
-            )
-            .await?;
-            let owner = found.first().map(|g| tag_map(g.tags())).unwrap_or_default();
-            return Err(CloudError::Other(format!(
-                "security group {name} already exists in {vpc_id} and is not {id} of stack {} \
-                 (its tags: {}={}, {}={}); delete or rename that group, then apply again",
-                scope.stack,
-                TAG_STACK,
-                owner.get(TAG_STACK).map_or("(none)", String::as_str),
-                TAG_ID,
-                owner.get(TAG_ID).map_or("(none)", String::as_str),
-            )));
-        }
+        // The name is taken in this VPC: the generic code adopts the group if it is this
+        // resource of the stack.
+        Err(e) if is_code(&e, "InvalidGroup.Duplicate") => return Ok(Created::Exists),
         Err(e) => return Err(e),
     };
-    super::settled(|| authorize(c, &group_id, &rules)).await?;
+    settled(|| authorize(c, &group_id, &rules)).await?;
     let mut fields = r.fields.clone();
     fields.remove("tags");
     fields.insert(
         "ingress".into(),
         Value::List(rules.iter().map(Rule::to_value).collect()),
     );
-    Ok(observed(
+    Ok(made(observed(
         Kind::SecurityGroup,
         &group_id,
         tags,
         fields,
         BTreeMap::new(),
         "available",
-    ))
+        Lifecycle::Ready,
+    )))
 }
 
 async fn authorize(c: &Clients, group_id: &str, rules: &[Rule]) -> Result<(), CloudError> {
@@ -338,8 +313,9 @@ async fn authorize(c: &Clients, group_id: &str, rules: &[Rule]) -> Result<(), Cl
     Ok(())
 }
 
-pub(super) async fn update(
+async fn update_group(
     c: &Clients,
+    scope: &Scope,
     current: &Observed,
     r: &Reader<'_>,
     changed: &[&str],
@@ -347,10 +323,10 @@ pub(super) async fn update(
     let group_id = current.physical_id.as_str();
     for f in changed {
         if *f != "ingress" {
-            return Err(super::not_in_place(r, f));
+            return Err(not_in_place(r, f));
         }
         // The rules as they are now, so the calls are exactly the difference.
-        let now = describe(c, Some(Query::Physical(group_id)), Vec::new())
+        let now = describe(c, scope, Query::Physical(group_id))
             .await?
             .into_iter()
             .next()
@@ -382,6 +358,55 @@ pub(super) async fn update(
         }
     }
     Ok(())
+}
+
+/// `AWS::EC2::SecurityGroup`, keyed by its name within its VPC.
+pub(crate) struct SecurityGroup;
+
+#[async_trait]
+impl KindOps for SecurityGroup {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let found = describe(cx.c, cx.scope, q)
+            .await?
+            .iter()
+            .filter_map(group_observed)
+            .collect();
+        Ok(by_id(Kind::SecurityGroup, q, found))
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        create_group(cx, r).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let (out, rest) = retag(cx, current, r, changed).await?;
+        update_group(cx.c, cx.scope, current, r, &rest).await?;
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        forget(&current.physical_id);
+        ok_if_not_found(
+            cx.c.ec2
+                .delete_security_group()
+                .group_id(&current.physical_id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| api_err("ec2:DeleteSecurityGroup", e)),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -448,5 +473,31 @@ mod tests {
         );
         let (a, r, d) = rule_changes(&want, &want);
         assert!(a.is_empty() && r.is_empty() && d.is_empty());
+    }
+
+    #[test]
+    fn a_security_group_is_observed_with_its_rules() {
+        use crate::ec2::check::{observation, tags};
+        let g = SdkSecurityGroup::builder()
+            .group_id("sg-1")
+            .group_name("demo-web")
+            .description("web servers")
+            .vpc_id("vpc-1")
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(80)
+                    .to_port(80)
+                    .user_id_group_pairs(UserIdGroupPair::builder().group_id("sg-alb").build())
+                    .build(),
+            )
+            .set_tags(Some(tags("sg.web")))
+            .build();
+        let o = group_observed(&g).unwrap();
+        observation(&o, &[], Lifecycle::Ready, "sg.web");
+        assert_eq!(
+            o.fields["ingress"],
+            Value::List(vec![rule(80, "source_group_id", "sg-alb", "").to_value()])
+        );
     }
 }
