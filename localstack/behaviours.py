@@ -440,9 +440,14 @@ def _transient_property(cls, attr, transient, ready_values=None, modifying=None)
     `modifying` for DELAY after `_ms_modified`), when pending-states (resp. the modifying
     behaviour) is on. The stored value is kept in `_ms_<attr>`."""
     store = f"_ms_{attr}"
+    original = None
+    for klass in cls.__mro__:
+        if isinstance(klass.__dict__.get(attr), property):
+            original = klass.__dict__[attr]  # moto's own (e.g. DBCluster: creating -> available)
+            break
 
     def getter(self):
-        value = self.__dict__.get(store)
+        value = original.fget(self) if original is not None else self.__dict__.get(store)
         now = _now()
         if ready_values is None or value in ready_values:
             if on("pending-states") and now - _born(self) < DELAY:
@@ -454,7 +459,20 @@ def _transient_property(cls, attr, transient, ready_values=None, modifying=None)
 
     def setter(self, value):
         _born(self)
-        self.__dict__[store] = value
+        if original is not None:
+            original.fset(self, value)
+        else:
+            self.__dict__[store] = value
+
+    if not getattr(cls.__init__, "_ms_wrapped", False):
+        orig_init = cls.__init__
+
+        def init(self, *args, **kwargs):
+            orig_init(self, *args, **kwargs)
+            self.__dict__["_ms_born"] = _now()
+
+        init._ms_wrapped = True
+        cls.__init__ = init
 
     setattr(cls, attr, property(getter, setter))
 

@@ -7,6 +7,7 @@ free port of 127.0.0.1 with one selection of behaviours, drives it with boto3 an
 """
 
 import base64
+import json
 import os
 import socket
 import subprocess
@@ -99,9 +100,11 @@ def network(emu):
 
 class Base(unittest.TestCase):
     BEHAVIOURS = "none"
+    DELAY_MS = DELAY_MS
+    CONSISTENCY_MS = 1000
 
     def setUp(self):
-        self.emu = Emulator(self.BEHAVIOURS)
+        self.emu = Emulator(self.BEHAVIOURS, self.DELAY_MS, self.CONSISTENCY_MS)
         self.addCleanup(self.emu.stop)
 
 
@@ -135,6 +138,7 @@ class RdsSecretTagsTest(Base):
 
     def test_managed_secret_carries_the_db_tags_and_is_owned_by_rds(self):
         rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
         rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
                                AllocatedStorage=20, MasterUsername="admin", ManageMasterUserPassword=True,
                                Tags=TAGS)
@@ -153,6 +157,7 @@ class RdsSecretTagsOffTest(Base):
 
     def test_without_it_the_secret_has_only_the_rds_tag(self):
         rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
         rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
                                AllocatedStorage=20, MasterUsername="admin", ManageMasterUserPassword=True,
                                Tags=TAGS)
@@ -163,9 +168,11 @@ class RdsSecretTagsOffTest(Base):
 
 class RdsStorageTest(Base):
     BEHAVIOURS = "none,rds-storage-autoscaling,rds-max-storage-rule"
+    DELAY_MS = 1500
 
     def test_max_storage_below_110_percent_is_refused(self):
         rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
         code = code_of(rds.create_db_instance, DBInstanceIdentifier="t-db", Engine="mysql",
                        DBInstanceClass="db.t3.micro", AllocatedStorage=100, MaxAllocatedStorage=105,
                        MasterUsername="admin", MasterUserPassword="password123")
@@ -176,15 +183,16 @@ class RdsStorageTest(Base):
 
     def test_storage_grows_once_on_its_own(self):
         rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
         rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
                                AllocatedStorage=200, MaxAllocatedStorage=1000,
                                MasterUsername="admin", MasterUserPassword="password123")
         first = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
         self.assertEqual(first["AllocatedStorage"], 200)
-        time.sleep(2 * DELAY_MS / 1000 + 0.1)
+        time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
         grown = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
         self.assertEqual(grown["AllocatedStorage"], 220)
-        time.sleep(2 * DELAY_MS / 1000 + 0.1)
+        time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
         again = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
         self.assertEqual(again["AllocatedStorage"], 220, "no second growth within 6 hours")
         # turning autoscaling off with a maximum below the grown size is refused
@@ -194,36 +202,40 @@ class RdsStorageTest(Base):
 
     def test_without_max_storage_nothing_grows(self):
         rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
         rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
                                AllocatedStorage=50, MasterUsername="admin", MasterUserPassword="password123")
-        time.sleep(2 * DELAY_MS / 1000 + 0.1)
+        time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
         db = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
         self.assertEqual(db["AllocatedStorage"], 50)
 
 
 class RdsMinorUpgradeTest(Base):
     BEHAVIOURS = "none,rds-minor-upgrades"
+    DELAY_MS = 1500
 
     def test_instance_and_cluster_report_a_newer_minor(self):
         rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
         rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", EngineVersion="8.0.39",
                                DBInstanceClass="db.t3.micro", AllocatedStorage=20,
                                MasterUsername="admin", MasterUserPassword="password123")
+        self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]["EngineVersion"], "8.0.39")
         rds.create_db_cluster(DBClusterIdentifier="t-aurora", Engine="aurora-mysql",
                               EngineVersion="8.0.mysql_aurora.3.08.0", MasterUsername="admin",
                               MasterUserPassword="password123")
-        self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]["EngineVersion"], "8.0.39")
-        time.sleep(2 * DELAY_MS / 1000 + 0.1)
+        time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
         self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]["EngineVersion"], "8.0.40")
         self.assertEqual(rds.describe_db_clusters(DBClusterIdentifier="t-aurora")["DBClusters"][0]["EngineVersion"],
                          "8.0.mysql_aurora.3.08.1")
 
     def test_no_upgrade_when_auto_minor_upgrade_is_off(self):
         rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
         rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", EngineVersion="8.0.39",
                                DBInstanceClass="db.t3.micro", AllocatedStorage=20, AutoMinorVersionUpgrade=False,
                                MasterUsername="admin", MasterUserPassword="password123")
-        time.sleep(2 * DELAY_MS / 1000 + 0.1)
+        time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
         self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]["EngineVersion"], "8.0.39")
 
 
@@ -297,6 +309,7 @@ class PendingStatesTest(Base):
     def test_creates_pass_through_their_intermediate_states(self):
         vpc, subnets, sg = network(self.emu)
         rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
         db = rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
                                     AllocatedStorage=20, MasterUsername="admin",
                                     MasterUserPassword="password123")["DBInstance"]
@@ -313,15 +326,17 @@ class PendingStatesTest(Base):
 
 class EventualConsistencyTest(Base):
     BEHAVIOURS = "none,eventual-consistency"
+    CONSISTENCY_MS = 3000
 
     def test_just_created_vpc_is_not_found_for_a_moment(self):
         ec2 = self.emu.client("ec2")
+        ec2.describe_vpcs()  # the first EC2 call loads moto's data
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=[
             {"ResourceType": "vpc", "Tags": [{"Key": "moodlestack:stack", "Value": "t"}]}])["Vpc"]["VpcId"]
         self.assertEqual(code_of(ec2.describe_vpcs, VpcIds=[vpc])[0], "InvalidVpcID.NotFound")
         listed = ec2.describe_vpcs(Filters=[{"Name": "tag:moodlestack:stack", "Values": ["t"]}])["Vpcs"]
         self.assertEqual(listed, [])
-        time.sleep(1.05)
+        time.sleep(3.05)
         self.assertEqual(ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["VpcId"], vpc)
 
 
@@ -377,8 +392,142 @@ class ValidationTest(Base):
         efs = self.emu.client("efs")
         self.assertEqual(code_of(efs.create_file_system, CreationToken="x" * 65), ("BadRequest", 400))
         rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
         self.assertEqual(code_of(rds.create_db_instance, DBInstanceIdentifier="1db", Engine="mysql",
                                  DBInstanceClass="db.t3.micro")[0], "InvalidParameterValue")
+
+
+class Proxy:
+    def __init__(self, upstream, *args):
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "faults.py"), "--upstream", upstream,
+                                      "--port", "0", *args], stdout=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+        assert self.url.startswith("http://127.0.0.1:"), self.url
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+class FaultProxyTest(Base):
+    BEHAVIOURS = "none"
+
+    def proxy(self, *args):
+        p = Proxy(self.emu.url, *args)
+        self.addCleanup(p.stop)
+        return p
+
+    def test_throttling_errors_in_each_protocols_wire_format(self):
+        p = self.proxy("--fault-rate", "1", "--faults", "throttle")
+        calls = [
+            ("ec2", lambda c: c.describe_vpcs(), "RequestLimitExceeded", 503),
+            ("rds", lambda c: c.describe_db_instances(), "Throttling", 400),
+            ("elasticache", lambda c: c.describe_replication_groups(), "Throttling", 400),
+            ("elbv2", lambda c: c.describe_load_balancers(), "Throttling", 400),
+            ("autoscaling", lambda c: c.describe_auto_scaling_groups(), "Throttling", 400),
+            ("iam", lambda c: c.list_roles(), "Throttling", 400),
+            ("sts", lambda c: c.get_caller_identity(), "Throttling", 400),
+            ("secretsmanager", lambda c: c.list_secrets(), "ThrottlingException", 400),
+            ("ssm", lambda c: c.get_parameter(Name="/x"), "ThrottlingException", 400),
+            ("efs", lambda c: c.describe_file_systems(), "ThrottlingException", 429),
+        ]
+        for service, call, code, status in calls:
+            with self.subTest(service=service):
+                client = self.emu.client(service, url=p.url)
+                self.assertEqual(code_of(call, client), (code, status))
+
+    def test_503_and_the_sdk_retries_through_it(self):
+        p = self.proxy("--fault-rate", "1", "--faults", "503")
+        self.assertEqual(code_of(self.emu.client("ec2", url=p.url).describe_vpcs), ("Unavailable", 503))
+        self.assertEqual(code_of(self.emu.client("rds", url=p.url).describe_db_instances), ("ServiceUnavailable", 503))
+        self.assertEqual(code_of(self.emu.client("ssm", url=p.url).get_parameter, Name="/x"), ("ServiceUnavailable", 503))
+        self.assertEqual(code_of(self.emu.client("efs", url=p.url).describe_file_systems), ("ServiceUnavailable", 503))
+        e = self.proxy("--fault-rate", "1", "--faults", "503-empty")
+        self.assertEqual(code_of(self.emu.client("rds", url=e.url).describe_db_instances)[1], 503)
+        # a 20 % share, seeded: a client with retries gets through every call
+        q = self.proxy("--fault-rate", "0.2", "--seed", "7")
+        ec2 = self.emu.client("ec2", url=q.url, retries=10)
+        for _ in range(30):
+            ec2.describe_vpcs()
+        stats = json.load(urllib.request.urlopen(q.url + "/__faults/stats"))
+        self.assertGreater(stats["faulted"], 0)
+        self.assertEqual(stats["requests"], 30 + stats["faulted"])
+
+    def test_same_seed_same_faults(self):
+        def sequence(seed):
+            p = Proxy(self.emu.url, "--fault-rate", "0.5", "--seed", str(seed))
+            try:
+                ec2 = self.emu.client("ec2", url=p.url)
+                return [code_of(ec2.describe_vpcs)[0] for _ in range(20)]
+            finally:
+                p.stop()
+        first = sequence(3)
+        self.assertEqual(first, sequence(3))
+        self.assertIn(None, first)
+        self.assertIn("RequestLimitExceeded", first)
+        self.assertNotEqual(first, sequence(4))
+
+    def test_sigkill_after_the_kth_mutating_request(self):
+        victim = subprocess.Popen(["sleep", "60"])
+        self.addCleanup(lambda: (victim.poll() is None and victim.kill(), victim.wait()))
+        log = os.path.join(self._tmp(), "requests.jsonl")
+        p = self.proxy("--kill-pid", str(victim.pid), "--kill-after", "2", "--log", log)
+        ec2 = self.emu.client("ec2", url=p.url)
+        ec2.describe_vpcs()  # not mutating
+        ec2.create_vpc(CidrBlock="10.1.0.0/16")
+        time.sleep(0.2)
+        self.assertIsNone(victim.poll(), "killed too early")
+        ec2.create_vpc(CidrBlock="10.2.0.0/16")
+        self.assertEqual(victim.wait(timeout=5), -9)
+        # the request that triggered the kill reached the emulator
+        cidrs = {v["CidrBlock"] for v in self.emu.client("ec2").describe_vpcs()["Vpcs"]}
+        self.assertTrue({"10.1.0.0/16", "10.2.0.0/16"} <= cidrs)
+        entries = [json.loads(line) for line in open(log)]
+        self.assertEqual([e["action"] for e in entries], ["DescribeVpcs", "CreateVpc", "CreateVpc"])
+        self.assertEqual([e["mutating"] for e in entries], [False, True, True])
+        self.assertTrue(entries[-1]["killed"])
+
+    def test_latency_and_request_log_with_rounds(self):
+        sys.path.insert(0, HERE)
+        from faults import rounds
+        log = os.path.join(self._tmp(), "requests.jsonl")
+        p = self.proxy("--latency-ms", "100", "--log", log)
+        ec2 = self.emu.client("ec2", url=p.url)
+        efs = self.emu.client("efs", url=p.url)
+        sm = self.emu.client("secretsmanager", url=p.url)
+        ec2.describe_vpcs()  # the first EC2 call loads moto's data: outside the timing
+        start = time.time()
+        ec2.describe_vpcs()
+        efs.describe_file_systems()
+        sm.list_secrets()
+        self.assertGreaterEqual(time.time() - start, 0.3)
+        entries = [json.loads(line) for line in open(log)]
+        self.assertEqual([e["action"] for e in entries],
+                         ["DescribeVpcs", "DescribeVpcs", "DescribeFileSystems", "ListSecrets"])
+        self.assertEqual([e["service"] for e in entries[1:]], ["ec2", "elasticfilesystem", "secretsmanager"])
+        for e in entries:
+            self.assertGreaterEqual(e["end"] - e["start"], 0.1)
+        self.assertEqual(rounds(entries), 4)  # one after the other
+
+    def _tmp(self):
+        import tempfile
+        d = tempfile.mkdtemp()
+        self.addCleanup(lambda: __import__("shutil").rmtree(d, ignore_errors=True))
+        return d
+
+
+class RoundsTest(unittest.TestCase):
+    def test_waves(self):
+        sys.path.insert(0, HERE)
+        from faults import rounds
+
+        def e(s, t):
+            return {"start": s, "end": t}
+        self.assertEqual(rounds([]), 0)
+        self.assertEqual(rounds([e(0, 1), e(1, 2), e(2, 3)]), 3)  # a chain
+        self.assertEqual(rounds([e(0, 1), e(0, 1), e(0.1, 1.1)]), 1)  # side by side
+        self.assertEqual(rounds([e(0, 1), e(0.5, 1.5), e(1.5, 2.5)]), 2)
 
 
 if __name__ == "__main__":
