@@ -4,6 +4,8 @@ proxy (localstack/faults.py): each test starts the real emulator (localstack/mot
 free port of 127.0.0.1 with one selection of behaviours, drives it with boto3 and stops it.
 
     ~/.cache/moodlestack/moto-venv/bin/python localstack/test_behaviours.py [-v] [TestName...]
+
+Ends with one line in cargo's `test result:` format (scripts/test sums those lines).
 """
 
 import base64
@@ -531,4 +533,10 @@ class RoundsTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    prog = unittest.main(exit=False)
+    r = prog.result
+    failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
+    # one line in cargo's format, so scripts/test's closing count includes these tests
+    print(f"test result: {'ok' if failed == 0 else 'FAILED'}. {r.testsRun - failed - len(r.skipped)} passed; "
+          f"{failed} failed; {len(r.skipped)} ignored (localstack/test_behaviours.py)")
+    sys.exit(1 if failed else 0)
