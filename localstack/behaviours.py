@@ -59,14 +59,6 @@ BEHAVIOURS = {
         "https://docs.aws.amazon.com/efs/latest/ug/API_FileSystemDescription.html (LifeCycleState); "
         "https://docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-basics.html",
     ),
-    "efs-mount-target-state": (
-        True,
-        "DescribeMountTargetSecurityGroups and ModifyMountTargetSecurityGroups answer "
-        "IncorrectMountTargetState while the mount target is not `available`",
-        "https://docs.aws.amazon.com/efs/latest/ug/API_DescribeMountTargetSecurityGroups.html "
-        "(\"requires that ... the lifecycle state of the mount target is not deleted\"; error "
-        "IncorrectMountTargetState)",
-    ),
     "rds-max-storage-rule": (
         True,
         "MaxAllocatedStorage must be at least 10 % more than the allocated storage (equal "
@@ -75,8 +67,16 @@ BEHAVIOURS = {
         "(\"set the maximum storage threshold to at least 10% more than the current allocated "
         "storage\")",
     ),
+    "efs-mount-target-state": (
+        False,
+        "DescribeMountTargetSecurityGroups and ModifyMountTargetSecurityGroups answer "
+        "IncorrectMountTargetState while the mount target is not `available`",
+        "https://docs.aws.amazon.com/efs/latest/ug/API_DescribeMountTargetSecurityGroups.html "
+        "(\"requires that ... the lifecycle state of the mount target is not deleted\"; error "
+        "IncorrectMountTargetState)",
+    ),
     "rds-minor-upgrades": (
-        True,
+        False,
         "a DB instance or cluster with AutoMinorVersionUpgrade (the default) reports a newer "
         "minor version than the one it was created with, DELAY_MS x 2 after its create or last "
         "version change",
@@ -145,6 +145,7 @@ ENABLED = _parse_selection(os.environ.get("MOODLESTACK_EMULATOR_BEHAVIOURS"))
 DELAY = float(os.environ.get("MOODLESTACK_EMULATOR_DELAY_MS", "1000")) / 1000.0
 CONSISTENCY = float(os.environ.get("MOODLESTACK_EMULATOR_CONSISTENCY_MS", "500")) / 1000.0
 _LOCK = threading.RLock()
+DEBUG = bool(os.environ.get("MOODLESTACK_EMULATOR_DEBUG"))  # log what validation checked
 
 
 def on(name):
@@ -402,8 +403,12 @@ def _validate(resp, action):
         return
     try:
         om, params = _parsed(resp, action)
-    except Exception:  # noqa: BLE001 - moto answers what it cannot parse itself
+    except Exception as exc:  # noqa: BLE001 - moto answers what it cannot parse itself
+        if DEBUG:
+            print(f"behaviours: validation skipped {service}:{action}: {exc!r}", file=sys.stderr)
         return
+    if DEBUG:
+        print(f"behaviours: validated {service}:{action}", file=sys.stderr)
     out = []
     if om.input_shape is not None:
         _problems(om.input_shape, params, "", out)
