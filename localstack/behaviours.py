@@ -529,10 +529,6 @@ def _install_models():
 SIX_HOURS = 6 * 3600
 
 
-def _rds_backend(resp):
-    return resp.backend if hasattr(resp, "backend") else resp.rds_backend
-
-
 def _bump_minor(engine, version):
     """The next minor version AWS would upgrade to (a plausible one: the last number + 1; a
     major-only version gets the minor AWS would have picked)."""
