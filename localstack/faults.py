@@ -214,6 +214,12 @@ def make_handler(state, upstream):
         def log_message(self, *args):  # quiet
             pass
 
+        def handle(self):
+            try:
+                super().handle()
+            except (ConnectionError, TimeoutError):
+                pass  # the client went away (killed, or closed a keep-alive connection)
+
         def _control(self, body):
             if self.path.startswith("/__faults/config") and self.command == "POST":
                 cfg = json.loads(body or b"{}")
@@ -267,7 +273,8 @@ def make_handler(state, upstream):
                 fwd = {k: v for k, v in self.headers.items()
                        if k.lower() not in ("connection", "keep-alive", "proxy-connection",
                                             "transfer-encoding", "upgrade")}
-                for attempt in (1, 2):
+                resp = None
+                for _attempt in (1, 2):
                     conn = connection()
                     try:
                         conn.request(self.command, self.path, body=body, headers=fwd)
@@ -277,14 +284,16 @@ def make_handler(state, upstream):
                     except (ConnectionError, http.client.HTTPException, OSError):
                         conn.close()
                         local.conn = None
-                        if attempt == 2:
-                            raise
-                status = resp.status
-                headers = {k: v for k, v in resp.getheaders()
-                           if k.lower() not in ("connection", "keep-alive", "transfer-encoding",
-                                                "content-length")}
-                if mutating:
-                    kill = state.count_mutating()
+                        resp = None
+                if resp is None:  # the upstream is gone: say so, as a gateway would
+                    status, headers, out = 502, {"Content-Type": "text/plain"}, b"upstream unreachable"
+                else:
+                    status = resp.status
+                    headers = {k: v for k, v in resp.getheaders()
+                               if k.lower() not in ("connection", "keep-alive", "transfer-encoding",
+                                                    "content-length")}
+                    if mutating:
+                        kill = state.count_mutating()
             if kill:
                 with state.lock:
                     state.killed = True
