@@ -7,10 +7,21 @@ Run it with `bench/run.sh` (installs the emulator, builds, then runs this with t
 Python, which has boto3 for importing a test certificate). Timings are wall-clock on this
 machine; requests come from moodlestack's own `--stats` (an SDK interceptor counts every HTTP
 request); peak memory is the process's maximum resident set size (getrusage).
+
+`--latency-ms N` (issue 14) also runs every command through localstack/faults.py, which delays
+each request by N ms (a round trip to AWS) and logs its start and end, and prints a second table:
+wall time, requests and sequential rounds per stack and command, with issue 14's targets.
+Sequential rounds are counted from the proxy's log as waves (localstack/faults.py `rounds`): a
+wave begins with the first request not yet counted and lasts until every request in flight at
+that moment has ended; the next wave begins with the first request that starts after that.
+Requests sent side by side count once; a chain of k requests, each waiting for the one before,
+counts k. With N ms per request, N ms x rounds is the floor of the wall time.
 """
 
 import os
 import socket
+import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -19,12 +30,16 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "localstack"))
 from import_certificate import import_certificate  # noqa: E402
+from faults import rounds  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("MOODLESTACK_BIN") or os.path.join(
     os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "moodlestack")
 PLANS = int(os.environ.get("BENCH_PLANS", "7"))
 AMI = "ami-785db401"  # moto's built-in Ubuntu x86_64 image
+# The emulator's AWS behaviours (localstack/behaviours.py): none by default, so that the figures
+# measure moodlestack and not the emulator's simulated waits; BENCH_BEHAVIOURS=default to include them.
+BEHAVIOURS = os.environ.get("BENCH_BEHAVIOURS", "none")
 
 TARGETS = {  # production stack, on the emulator (issue 7)
     "plan_requests": 20,
@@ -33,6 +48,14 @@ TARGETS = {  # production stack, on the emulator (issue 7)
     "apply_wall_s": 10.0,
     "destroy_wall_s": 10.0,
     "plan_peak_mb": 50.0,
+}
+
+
+LATENCY_TARGETS = {  # production stack, every request delayed (issue 14)
+    "plan_wall_s": 0.4,
+    "plan_rounds": 3,
+    "apply_wall_s": 5.0,
+    "destroy_wall_s": 4.0,
 }
 
 
@@ -48,7 +71,8 @@ class Emulator:
     def __init__(self):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+                   MOODLESTACK_EMULATOR_BEHAVIOURS=BEHAVIOURS)
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "localstack", "moto_server.py"),
              "-H", "127.0.0.1", "-p", str(self.port)],
@@ -64,11 +88,31 @@ class Emulator:
                 time.sleep(0.05)
 
     def env(self):
-        return dict(os.environ, AWS_ENDPOINT_URL=self.url, AWS_ACCESS_KEY_ID="testing",
+        return dict(os.environ, AWS_ENDPOINT_URL=getattr(self, "proxy_url", None) or self.url, AWS_ACCESS_KEY_ID="testing",
                     AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="eu-west-1",
                     AWS_EC2_METADATA_DISABLED="true")
 
+    def latency(self, ms, log):
+        """Puts localstack/faults.py in front: every request waits `ms`, and is logged."""
+        self.log = log
+        self.proxy = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "localstack", "faults.py"), "--upstream", self.url,
+             "--port", "0", "--latency-ms", str(ms), "--log", log],
+            stdout=subprocess.PIPE, text=True)
+        self.proxy_url = self.proxy.stdout.readline().strip()
+        if not self.proxy_url.startswith("http://"):
+            raise SystemExit("bench: the latency proxy did not start")
+
+    def logged(self):
+        """Every request the proxy has logged so far."""
+        with open(self.log) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
     def stop(self):
+        if getattr(self, "proxy", None):
+            self.proxy.kill()
+            self.proxy.wait()
+            self.proxy.stdout.close()
         self.proc.kill()
         self.proc.wait()
 
@@ -104,6 +148,81 @@ def peak_mb(emu, args, ok=(0,)):
     return int(out[1]) / 1024.0
 
 
+def bench_stack_latency(label, stack_file, latency_ms, plans):
+    """Cold apply, no-change plan (median of `plans`), destroy, each through the latency proxy:
+    (operation, wall s, requests, mutating, rounds) rows."""
+    import tempfile
+    emu = Emulator()
+    log = tempfile.NamedTemporaryFile(prefix="bench-latency-", suffix=".jsonl", delete=False).name
+    try:
+        args = [stack_file, "--name", f"bench-{label}"]
+        if label == "production":
+            args += ["--set", f"ami.id={AMI}",
+                     "--set", f"load_balancer.certificate_arn={import_certificate(emu.url, 'eu-west-1')}"]
+        # moto loads its EC2 data on the first call (~2 s): warm it outside the measurement
+        urllib.request.urlopen(urllib.request.Request(
+            emu.url + "/", data=b"Action=DescribeRegions&Version=2016-11-15", headers={
+                "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20250101/eu-west-1/ec2/aws4_request",
+                "Content-Type": "application/x-www-form-urlencoded"}), timeout=60).read()
+        emu.latency(latency_ms, log)
+
+        def measured(cmd, ok=(0,)):
+            before = len(emu.logged())
+            wall, st = run(emu, cmd, ok)
+            entries = emu.logged()[before:]
+            return wall, len(entries), sum(1 for e in entries if e["mutating"]), rounds(entries), st
+
+        rows = []
+        wall, n, mut, r, st = measured(["apply", "--auto-approve", *args])
+        rows.append(("apply (cold)", wall, n, mut, r, st))
+        samples = [measured(["plan", "--detailed-exitcode", *args]) for _ in range(plans)]
+        samples.sort(key=lambda x: x[0])
+        wall, n, mut, r, st = samples[len(samples) // 2]
+        rows.append((f"plan, no changes (median of {plans})", wall, n, mut, r, st))
+        wall, n, mut, r, st = measured(["destroy", "--auto-approve", "--skip-final-snapshot",
+                                        "--allow-data-loss", *args])
+        rows.append(("destroy", wall, n, mut, r, st))
+        return rows
+    finally:
+        emu.stop()
+        os.unlink(log)
+
+
+def latency_report(latency_ms, plans):
+    results = {}
+    for label, f in (("demo", "stacks/demo.yaml"), ("production", "stacks/production.yaml")):
+        results[label] = bench_stack_latency(label, f, latency_ms, plans)
+    print()
+    print(f"with {latency_ms:g} ms per request (localstack/faults.py in front of the emulator):")
+    print()
+    print(f"{'stack':<11} {'operation':<32} {'wall':>8} {'requests':>9} {'mutating':>9} {'rounds':>7}")
+    for label, rows in results.items():
+        for op, wall, n, mut, r, st in rows:
+            print(f"{label:<11} {op:<32} {wall:>6.3f} s {n:>9} {mut:>9} {r:>7}")
+    prod = {op.split(" ")[0].rstrip(","): row for op, *row in
+            [(r[0], r[1], r[2], r[3], r[4]) for r in results["production"]]}
+    checks = [
+        ("no-change plan: wall time", prod["plan"][0], LATENCY_TARGETS["plan_wall_s"], " s"),
+        ("no-change plan: sequential rounds", prod["plan"][3], LATENCY_TARGETS["plan_rounds"], ""),
+        ("cold apply: wall time", prod["apply"][0], LATENCY_TARGETS["apply_wall_s"], " s"),
+        ("destroy: wall time", prod["destroy"][0], LATENCY_TARGETS["destroy_wall_s"], " s"),
+    ]
+    print()
+    print(f"targets (production stack, {latency_ms:g} ms per request):")
+    print_checks(checks)
+    print(f"  physical limit of a no-change plan: 2 rounds = {2 * latency_ms / 1000:.3f} s plus computation")
+
+
+def print_checks(checks):
+    for name, value, target, unit in checks:
+        fmt = (lambda v: f"{v:.3f}") if isinstance(value, float) else str
+        if value <= target:
+            verdict = "met"
+        else:
+            verdict = f"MISSED by {fmt(value - target)}{unit}"
+        print(f"  {name:<36} {fmt(value)}{unit} (target <= {target}{unit}): {verdict}")
+
+
 def bench_stack(label, stack_file):
     emu = Emulator()
     try:
@@ -131,13 +250,26 @@ def bench_stack(label, stack_file):
 
 
 def main():
+    parser = argparse.ArgumentParser(description="moodlestack benchmark")
+    parser.add_argument("--latency-ms", type=float, default=None,
+                        help="also run every command with this delay per request and count rounds")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="with --latency-ms: skip the loopback table")
+    opts = parser.parse_args()
     if not os.path.exists(BIN):
         raise SystemExit(f"bench: {BIN} not found; run bench/run.sh (it builds first)")
+    if opts.latency_ms is not None and opts.latency_only:
+        print(f"moodlestack benchmark: {BIN}")
+        print(f"machine: {os.cpu_count()} cores, {platform_line()}; emulator: moto {moto_version()}, "
+              f"behaviours: {BEHAVIOURS}")
+        latency_report(opts.latency_ms, int(os.environ.get("BENCH_LATENCY_PLANS", "5")))
+        return
     results = {}
     for label, f in (("demo", "stacks/demo.yaml"), ("production", "stacks/production.yaml")):
         results[label] = bench_stack(label, f)
     print(f"moodlestack benchmark: {BIN}")
-    print(f"machine: {os.cpu_count()} cores, {platform_line()}; emulator: moto {moto_version()}")
+    print(f"machine: {os.cpu_count()} cores, {platform_line()}; emulator: moto {moto_version()}, "
+          f"behaviours: {BEHAVIOURS}")
     print()
     print(f"{'stack':<11} {'operation':<32} {'wall':>8} {'requests':>9} {'mutating':>9} {'peak RSS':>9}")
     for label, rows in results.items():
@@ -156,13 +288,9 @@ def main():
     ]
     print()
     print("targets (production stack):")
-    for name, value, target, unit in checks:
-        fmt = (lambda v: f"{v:.3f}") if isinstance(value, float) else str
-        if value <= target:
-            verdict = "met"
-        else:
-            verdict = f"MISSED by {fmt(value - target)}{unit}"
-        print(f"  {name:<36} {fmt(value)}{unit} (target <= {target}{unit}): {verdict}")
+    print_checks(checks)
+    if opts.latency_ms is not None:
+        latency_report(opts.latency_ms, int(os.environ.get("BENCH_LATENCY_PLANS", "5")))
 
 
 def platform_line():

@@ -7,10 +7,15 @@
 #   localstack/emulator.sh env            print `export` lines for moodlestack (eval them)
 #   localstack/emulator.sh stop           stop the emulator started by `start`
 #   localstack/emulator.sh run -- CMD...  start, run CMD with the environment set, stop
+#   localstack/emulator.sh behaviours     list the AWS behaviours and which are on
+#
+# MOODLESTACK_EMULATOR_BEHAVIOURS (default|all|none|name,-name), MOODLESTACK_EMULATOR_DELAY_MS
+# and MOODLESTACK_EMULATOR_CONSISTENCY_MS choose the AWS-behaviour layer (localstack/behaviours.py).
 #
 # moodlestack itself only needs AWS_ENDPOINT_URL and test credentials; LocalStack (see
 # localstack/README.md and docker-compose.yml) works the same way. The server runs through
-# localstack/moto_server.py, which adds the one call moto lacks (see localstack/README.md).
+# localstack/moto_server.py, which adds the calls moto lacks and the AWS-behaviour layer (see
+# localstack/README.md).
 set -euo pipefail
 
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
@@ -93,6 +98,7 @@ case "${1:-}" in
   start) start ;;
   env) print_env ;;
   stop) stop ;;
+  behaviours) install; "$VENV/bin/python" "$HERE/moto_server.py" --list ;;
   run)
     shift
     [ "${1:-}" = "--" ] && shift
@@ -102,5 +108,5 @@ case "${1:-}" in
     eval "$(print_env)"
     "$@"
     ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

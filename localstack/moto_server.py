@@ -18,7 +18,9 @@
   group gets `NumCacheClusters` members, and each member is listed by `DescribeCacheClusters`
   with what AWS reports for it.
 
-Then it runs moto's own server with the same arguments as `moto_server`. moodlestack's code is
+Then it installs the AWS-behaviour layer of localstack/behaviours.py (AWS rules and timings moto
+does not reproduce, each switchable with MOODLESTACK_EMULATOR_BEHAVIOURS; `--list` prints them)
+and runs moto's own server with the same arguments as `moto_server`. moodlestack's code is
 unchanged: it sends the real AWS calls either way. See localstack/README.md for every gap.
 """
 
@@ -271,5 +273,15 @@ if not hasattr(AutoScalingResponse, "start_instance_refresh"):
 if not hasattr(AutoScalingResponse, "describe_instance_refreshes"):
     AutoScalingResponse.describe_instance_refreshes = _response_describe_instance_refreshes
 
+# --- the AWS-behaviour layer (localstack/behaviours.py, switchable) ---
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import behaviours  # noqa: E402
+
+behaviours.install()
+
 if __name__ == "__main__":
+    if "--list" in sys.argv[1:]:
+        print(behaviours.listing())
+        sys.exit(0)
     sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,542 @@
+#!/usr/bin/env python3
+"""Self-test of the emulator's AWS-behaviour layer (localstack/behaviours.py) and of the fault
+proxy (localstack/faults.py): each test starts the real emulator (localstack/moto_server.py) on a
+free port of 127.0.0.1 with one selection of behaviours, drives it with boto3 and stops it.
+
+    ~/.cache/moodlestack/moto-venv/bin/python localstack/test_behaviours.py [-v] [TestName...]
+
+Ends with one line in cargo's `test result:` format (scripts/test sums those lines).
+"""
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REGION = "eu-west-1"
+DELAY_MS = 400
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Emulator:
+    def __init__(self, behaviours, delay_ms=DELAY_MS, consistency_ms=1000):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+                   MOODLESTACK_EMULATOR_BEHAVIOURS=behaviours,
+                   MOODLESTACK_EMULATOR_DELAY_MS=str(delay_ms),
+                   MOODLESTACK_EMULATOR_CONSISTENCY_MS=str(consistency_ms))
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "moto_server.py"), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/moto-api/", timeout=1)
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    self.stop()
+                    raise RuntimeError("emulator did not start")
+                time.sleep(0.05)
+
+    def client(self, service, url=None, retries=1):
+        return boto3.client(service, region_name=REGION, endpoint_url=url or self.url,
+                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            config=Config(retries={"max_attempts": retries, "mode": "standard"}))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def code_of(call, *args, **kwargs):
+    try:
+        call(*args, **kwargs)
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+    return None, 200
+
+
+def wait_until(fn, timeout=10.0):
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+TAGS = [{"Key": "moodlestack:stack", "Value": "t"}, {"Key": "moodlestack:id", "Value": "db.instance"}]
+
+
+def network(emu):
+    ec2 = emu.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
+                                 AvailabilityZone=f"{REGION}{z}")["Subnet"]["SubnetId"]
+               for i, z in ((1, "a"), (2, "b"))]
+    sg = ec2.create_security_group(GroupName="t-db", Description="t", VpcId=vpc)["GroupId"]
+    return vpc, subnets, sg
+
+
+class Base(unittest.TestCase):
+    BEHAVIOURS = "none"
+    DELAY_MS = DELAY_MS
+    CONSISTENCY_MS = 1000
+
+    def setUp(self):
+        self.emu = Emulator(self.BEHAVIOURS, self.DELAY_MS, self.CONSISTENCY_MS)
+        self.addCleanup(self.emu.stop)
+
+
+class SelectionTest(unittest.TestCase):
+    def test_list_names_every_behaviour_and_the_selection(self):
+        env = dict(os.environ, MOODLESTACK_EMULATOR_BEHAVIOURS="none,rds-secret-tags")
+        out = subprocess.run([sys.executable, os.path.join(HERE, "moto_server.py"), "--list"],
+                             env=env, capture_output=True, text=True, check=True).stdout
+        sys.path.insert(0, HERE)
+        import behaviours
+        for name in behaviours.BEHAVIOURS:
+            self.assertIn(name, out)
+        line = [ln for ln in out.splitlines() if ln.startswith("rds-secret-tags")][0]
+        self.assertEqual(line.split()[2], "on")
+        line = [ln for ln in out.splitlines() if ln.startswith("validation")][0]
+        self.assertEqual(line.split()[2], "off")
+        self.assertEqual(behaviours._parse_selection("all,-validation"),
+                         set(behaviours.BEHAVIOURS) - {"validation"})
+        self.assertEqual(behaviours._parse_selection("none"), set())
+
+    def test_unknown_name_is_refused(self):
+        env = dict(os.environ, MOODLESTACK_EMULATOR_BEHAVIOURS="no-such-thing")
+        p = subprocess.run([sys.executable, os.path.join(HERE, "moto_server.py"), "--list"],
+                           env=env, capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("no-such-thing", p.stderr)
+
+
+class RdsSecretTagsTest(Base):
+    BEHAVIOURS = "none,rds-secret-tags"
+
+    def test_managed_secret_carries_the_db_tags_and_is_owned_by_rds(self):
+        rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
+        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=20, MasterUsername="admin", ManageMasterUserPassword=True,
+                               Tags=TAGS)
+        sm = self.emu.client("secretsmanager")
+        found = sm.list_secrets(Filters=[{"Key": "tag-key", "Values": ["moodlestack:stack"]},
+                                         {"Key": "tag-value", "Values": ["t"]}])["SecretList"]
+        self.assertEqual(len(found), 1)
+        self.assertEqual(found[0]["OwningService"], "rds")
+        self.assertTrue(found[0]["Name"].startswith("rds!db-"))
+        tags = {t["Key"]: t["Value"] for t in found[0]["Tags"]}
+        self.assertEqual(tags["moodlestack:id"], "db.instance")
+
+
+class RdsSecretTagsOffTest(Base):
+    BEHAVIOURS = "none"
+
+    def test_without_it_the_secret_has_only_the_rds_tag(self):
+        rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
+        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=20, MasterUsername="admin", ManageMasterUserPassword=True,
+                               Tags=TAGS)
+        found = self.emu.client("secretsmanager").list_secrets(
+            Filters=[{"Key": "tag-key", "Values": ["moodlestack:stack"]}])["SecretList"]
+        self.assertEqual(found, [])
+
+
+class RdsStorageTest(Base):
+    BEHAVIOURS = "none,rds-storage-autoscaling,rds-max-storage-rule"
+    DELAY_MS = 1500
+
+    def test_max_storage_below_110_percent_is_refused(self):
+        rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
+        code = code_of(rds.create_db_instance, DBInstanceIdentifier="t-db", Engine="mysql",
+                       DBInstanceClass="db.t3.micro", AllocatedStorage=100, MaxAllocatedStorage=105,
+                       MasterUsername="admin", MasterUserPassword="password123")
+        self.assertEqual(code, ("InvalidParameterCombination", 400))
+        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=100, MaxAllocatedStorage=110,
+                               MasterUsername="admin", MasterUserPassword="password123")
+
+    def test_storage_grows_once_on_its_own(self):
+        rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
+        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=200, MaxAllocatedStorage=1000,
+                               MasterUsername="admin", MasterUserPassword="password123")
+        first = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+        self.assertEqual(first["AllocatedStorage"], 200)
+        time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
+        grown = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+        self.assertEqual(grown["AllocatedStorage"], 220)
+        time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
+        again = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+        self.assertEqual(again["AllocatedStorage"], 220, "no second growth within 6 hours")
+        # turning autoscaling off with a maximum below the grown size is refused
+        code = code_of(rds.modify_db_instance, DBInstanceIdentifier="t-db", MaxAllocatedStorage=200,
+                       ApplyImmediately=True)
+        self.assertEqual(code, ("InvalidParameterCombination", 400))
+
+    def test_without_max_storage_nothing_grows(self):
+        rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
+        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
+                               AllocatedStorage=50, MasterUsername="admin", MasterUserPassword="password123")
+        time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
+        db = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+        self.assertEqual(db["AllocatedStorage"], 50)
+
+
+class RdsMinorUpgradeTest(Base):
+    BEHAVIOURS = "none,rds-minor-upgrades"
+    DELAY_MS = 1500
+
+    def test_instance_and_cluster_report_a_newer_minor(self):
+        rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
+        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", EngineVersion="8.0.39",
+                               DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                               MasterUsername="admin", MasterUserPassword="password123")
+        self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]["EngineVersion"], "8.0.39")
+        rds.create_db_cluster(DBClusterIdentifier="t-aurora", Engine="aurora-mysql",
+                              EngineVersion="8.0.mysql_aurora.3.08.0", MasterUsername="admin",
+                              MasterUserPassword="password123")
+        time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
+        self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]["EngineVersion"], "8.0.40")
+        self.assertEqual(rds.describe_db_clusters(DBClusterIdentifier="t-aurora")["DBClusters"][0]["EngineVersion"],
+                         "8.0.mysql_aurora.3.08.1")
+
+    def test_no_upgrade_when_auto_minor_upgrade_is_off(self):
+        rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
+        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", EngineVersion="8.0.39",
+                               DBInstanceClass="db.t3.micro", AllocatedStorage=20, AutoMinorVersionUpgrade=False,
+                               MasterUsername="admin", MasterUserPassword="password123")
+        time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
+        self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]["EngineVersion"], "8.0.39")
+
+
+def redis_group(emu):
+    vpc, subnets, sg = network(emu)
+    ec = emu.client("elasticache")
+    ec.create_cache_subnet_group(CacheSubnetGroupName="t-redis", CacheSubnetGroupDescription="t",
+                                 SubnetIds=subnets)
+    ec.create_replication_group(ReplicationGroupId="t-redis", ReplicationGroupDescription="t",
+                                Engine="redis", CacheNodeType="cache.t3.micro", NumCacheClusters=2,
+                                AutomaticFailoverEnabled=True, CacheSubnetGroupName="t-redis")
+    return ec
+
+
+class ElastiCacheModifyingTest(Base):
+    BEHAVIOURS = "none,elasticache-modifying"
+
+    def test_busy_group_refuses_a_second_change_and_tag_calls(self):
+        ec = redis_group(self.emu)
+        rg = ec.describe_replication_groups(ReplicationGroupId="t-redis")["ReplicationGroups"][0]
+        self.assertEqual(rg["Status"], "available")
+        ec.modify_replication_group(ReplicationGroupId="t-redis", CacheNodeType="cache.t3.small",
+                                    ApplyImmediately=True)
+        rg = ec.describe_replication_groups(ReplicationGroupId="t-redis")["ReplicationGroups"][0]
+        self.assertEqual(rg["Status"], "modifying")
+        arn = rg["ARN"]
+        self.assertEqual(code_of(ec.increase_replica_count, ReplicationGroupId="t-redis", NewReplicaCount=2,
+                                 ApplyImmediately=True)[0], "InvalidReplicationGroupState")
+        self.assertEqual(code_of(ec.modify_replication_group, ReplicationGroupId="t-redis",
+                                 SnapshotRetentionLimit=2, ApplyImmediately=True)[0], "InvalidReplicationGroupState")
+        self.assertEqual(code_of(ec.add_tags_to_resource, ResourceName=arn,
+                                 Tags=[{"Key": "a", "Value": "b"}])[0], "InvalidReplicationGroupState")
+        self.assertEqual(code_of(ec.list_tags_for_resource, ResourceName=arn)[0], "InvalidReplicationGroupState")
+        wait_until(lambda: ec.describe_replication_groups(ReplicationGroupId="t-redis")
+                   ["ReplicationGroups"][0]["Status"] == "available")
+        ec.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "a", "Value": "b"}])
+        # tagging itself makes the group busy
+        self.assertEqual(code_of(ec.increase_replica_count, ReplicationGroupId="t-redis", NewReplicaCount=2,
+                                 ApplyImmediately=True)[0], "InvalidReplicationGroupState")
+        wait_until(lambda: ec.describe_replication_groups(ReplicationGroupId="t-redis")
+                   ["ReplicationGroups"][0]["Status"] == "available")
+        ec.increase_replica_count(ReplicationGroupId="t-redis", NewReplicaCount=2, ApplyImmediately=True)
+
+
+def efs_with_mount_target(emu):
+    vpc, subnets, sg = network(emu)
+    efs = emu.client("efs")
+    fs = efs.create_file_system(CreationToken="t-fs")["FileSystemId"]
+    return efs, fs, subnets, sg
+
+
+class EfsMountTargetStateTest(Base):
+    BEHAVIOURS = "none,efs-mount-target-state,pending-states"
+
+    def test_security_groups_unreadable_until_available(self):
+        efs, fs, subnets, sg = efs_with_mount_target(self.emu)
+        self.assertEqual(efs.describe_file_systems(FileSystemId=fs)["FileSystems"][0]["LifeCycleState"], "creating")
+        mt = efs.create_mount_target(FileSystemId=fs, SubnetId=subnets[0], SecurityGroups=[sg])
+        self.assertEqual(mt["LifeCycleState"], "creating")
+        self.assertEqual(code_of(efs.describe_mount_target_security_groups, MountTargetId=mt["MountTargetId"]),
+                         ("IncorrectMountTargetState", 409))
+        wait_until(lambda: efs.describe_mount_targets(MountTargetId=mt["MountTargetId"])
+                   ["MountTargets"][0]["LifeCycleState"] == "available")
+        got = efs.describe_mount_target_security_groups(MountTargetId=mt["MountTargetId"])["SecurityGroups"]
+        self.assertEqual(got, [sg])
+
+
+class PendingStatesTest(Base):
+    BEHAVIOURS = "none,pending-states"
+
+    def test_creates_pass_through_their_intermediate_states(self):
+        vpc, subnets, sg = network(self.emu)
+        rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
+        db = rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
+                                    AllocatedStorage=20, MasterUsername="admin",
+                                    MasterUserPassword="password123")["DBInstance"]
+        self.assertEqual(db["DBInstanceStatus"], "creating")
+        ec2 = self.emu.client("ec2")
+        eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        nat = ec2.create_nat_gateway(SubnetId=subnets[0], AllocationId=eip)["NatGateway"]
+        self.assertEqual(nat["State"], "pending")
+        wait_until(lambda: rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+                   ["DBInstanceStatus"] == "available")
+        wait_until(lambda: ec2.describe_nat_gateways(NatGatewayIds=[nat["NatGatewayId"]])
+                   ["NatGateways"][0]["State"] == "available")
+
+
+class EventualConsistencyTest(Base):
+    BEHAVIOURS = "none,eventual-consistency"
+    CONSISTENCY_MS = 3000
+
+    def test_just_created_vpc_is_not_found_for_a_moment(self):
+        ec2 = self.emu.client("ec2")
+        ec2.describe_vpcs()  # the first EC2 call loads moto's data
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": [{"Key": "moodlestack:stack", "Value": "t"}]}])["Vpc"]["VpcId"]
+        self.assertEqual(code_of(ec2.describe_vpcs, VpcIds=[vpc])[0], "InvalidVpcID.NotFound")
+        listed = ec2.describe_vpcs(Filters=[{"Name": "tag:moodlestack:stack", "Values": ["t"]}])["Vpcs"]
+        self.assertEqual(listed, [])
+        time.sleep(3.05)
+        self.assertEqual(ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["VpcId"], vpc)
+
+
+class TagFiltersTest(Base):
+    BEHAVIOURS = "none,tag-filters"
+
+    def test_nat_gateways_are_filtered_by_tag(self):
+        vpc, subnets, sg = network(self.emu)
+        ec2 = self.emu.client("ec2")
+        eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        nat = ec2.create_nat_gateway(SubnetId=subnets[0], AllocationId=eip, TagSpecifications=[
+            {"ResourceType": "natgateway", "Tags": [{"Key": "moodlestack:stack", "Value": "a"}]}])
+        nat_id = nat["NatGateway"]["NatGatewayId"]
+        mine = ec2.describe_nat_gateways(Filters=[{"Name": "tag:moodlestack:stack", "Values": ["a"]}])
+        self.assertEqual([n["NatGatewayId"] for n in mine["NatGateways"]], [nat_id])
+        other = ec2.describe_nat_gateways(Filters=[{"Name": "tag:moodlestack:stack", "Values": ["b"]}])
+        self.assertEqual(other["NatGateways"], [])
+
+
+class ValidationTest(Base):
+    BEHAVIOURS = "none,validation"
+
+    def test_model_and_documented_limits_with_aws_error_codes(self):
+        ec2 = self.emu.client("ec2")
+        big = base64.b64encode(b"#" * (16 * 1024 + 1)).decode()
+        code = code_of(ec2.create_launch_template, LaunchTemplateName="t-web",
+                       LaunchTemplateData={"UserData": big})
+        self.assertEqual(code, ("InvalidParameterValue", 400))
+        ok = base64.b64encode(b"#" * (16 * 1024)).decode()
+        ec2.create_launch_template(LaunchTemplateName="t-web", LaunchTemplateData={"UserData": ok})
+        # a length from the model (launch template names: 3-128)
+        self.assertEqual(code_of(ec2.create_launch_template, LaunchTemplateName="ab",
+                                 LaunchTemplateData={"ImageId": "ami-1"})[0], "InvalidParameterValue")
+        elb = self.emu.client("elbv2")
+        self.assertEqual(code_of(elb.create_target_group, Name="x" * 33, Protocol="HTTP", Port=80,
+                                 VpcId="vpc-1")[0], "ValidationError")
+        self.assertEqual(code_of(elb.create_target_group, Name="web-", Protocol="HTTP", Port=80,
+                                 VpcId="vpc-1")[0], "ValidationError")
+        # an enum from the model
+        self.assertEqual(code_of(elb.create_target_group, Name="web", Protocol="HTTPX", Port=80,
+                                 VpcId="vpc-1")[0], "ValidationError")
+        # a range from the model (ports 1-65535)
+        self.assertEqual(code_of(elb.create_target_group, Name="web", Protocol="HTTP", Port=70000,
+                                 VpcId="vpc-1")[0], "ValidationError")
+        ec = self.emu.client("elasticache")
+        self.assertEqual(code_of(ec.create_replication_group, ReplicationGroupId="r" * 41,
+                                 ReplicationGroupDescription="t")[0], "InvalidParameterValue")
+        sm = self.emu.client("secretsmanager")
+        self.assertEqual(code_of(sm.create_secret, Name="x" * 513, SecretString="s")[0],
+                         "InvalidParameterException")
+        ssm = self.emu.client("ssm")
+        self.assertEqual(code_of(ssm.put_parameter, Name="/x", Value="v", Type="Nope")[0], "ValidationException")
+        efs = self.emu.client("efs")
+        self.assertEqual(code_of(efs.create_file_system, CreationToken="x" * 65), ("BadRequest", 400))
+        rds = self.emu.client("rds")
+        rds.describe_db_instances()  # the first RDS call loads moto's data
+        self.assertEqual(code_of(rds.create_db_instance, DBInstanceIdentifier="1db", Engine="mysql",
+                                 DBInstanceClass="db.t3.micro")[0], "InvalidParameterValue")
+
+
+class Proxy:
+    def __init__(self, upstream, *args):
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "faults.py"), "--upstream", upstream,
+                                      "--port", "0", *args], stdout=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+        assert self.url.startswith("http://127.0.0.1:"), self.url
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+class FaultProxyTest(Base):
+    BEHAVIOURS = "none"
+
+    def proxy(self, *args):
+        p = Proxy(self.emu.url, *args)
+        self.addCleanup(p.stop)
+        return p
+
+    def test_throttling_errors_in_each_protocols_wire_format(self):
+        p = self.proxy("--fault-rate", "1", "--faults", "throttle")
+        calls = [
+            ("ec2", lambda c: c.describe_vpcs(), "RequestLimitExceeded", 503),
+            ("rds", lambda c: c.describe_db_instances(), "Throttling", 400),
+            ("elasticache", lambda c: c.describe_replication_groups(), "Throttling", 400),
+            ("elbv2", lambda c: c.describe_load_balancers(), "Throttling", 400),
+            ("autoscaling", lambda c: c.describe_auto_scaling_groups(), "Throttling", 400),
+            ("iam", lambda c: c.list_roles(), "Throttling", 400),
+            ("sts", lambda c: c.get_caller_identity(), "Throttling", 400),
+            ("secretsmanager", lambda c: c.list_secrets(), "ThrottlingException", 400),
+            ("ssm", lambda c: c.get_parameter(Name="/x"), "ThrottlingException", 400),
+            ("efs", lambda c: c.describe_file_systems(), "ThrottlingException", 429),
+        ]
+        for service, call, code, status in calls:
+            with self.subTest(service=service):
+                client = self.emu.client(service, url=p.url)
+                self.assertEqual(code_of(call, client), (code, status))
+
+    def test_503_and_the_sdk_retries_through_it(self):
+        p = self.proxy("--fault-rate", "1", "--faults", "503")
+        self.assertEqual(code_of(self.emu.client("ec2", url=p.url).describe_vpcs), ("Unavailable", 503))
+        self.assertEqual(code_of(self.emu.client("rds", url=p.url).describe_db_instances), ("ServiceUnavailable", 503))
+        self.assertEqual(code_of(self.emu.client("ssm", url=p.url).get_parameter, Name="/x"), ("ServiceUnavailable", 503))
+        self.assertEqual(code_of(self.emu.client("efs", url=p.url).describe_file_systems), ("ServiceUnavailable", 503))
+        e = self.proxy("--fault-rate", "1", "--faults", "503-empty")
+        self.assertEqual(code_of(self.emu.client("rds", url=e.url).describe_db_instances)[1], 503)
+        # a 20 % share, seeded: a client with retries gets through every call
+        q = self.proxy("--fault-rate", "0.2", "--seed", "7")
+        ec2 = self.emu.client("ec2", url=q.url, retries=10)
+        for _ in range(30):
+            ec2.describe_vpcs()
+        stats = json.load(urllib.request.urlopen(q.url + "/__faults/stats"))
+        self.assertGreater(stats["faulted"], 0)
+        self.assertEqual(stats["requests"], 30 + stats["faulted"])
+
+    def test_same_seed_same_faults(self):
+        def sequence(seed):
+            p = Proxy(self.emu.url, "--fault-rate", "0.5", "--seed", str(seed))
+            try:
+                ec2 = self.emu.client("ec2", url=p.url)
+                return [code_of(ec2.describe_vpcs)[0] for _ in range(20)]
+            finally:
+                p.stop()
+        first = sequence(3)
+        self.assertEqual(first, sequence(3))
+        self.assertIn(None, first)
+        self.assertIn("RequestLimitExceeded", first)
+        self.assertNotEqual(first, sequence(4))
+
+    def test_sigkill_after_the_kth_mutating_request(self):
+        victim = subprocess.Popen(["sleep", "60"])
+        self.addCleanup(lambda: (victim.poll() is None and victim.kill(), victim.wait()))
+        log = os.path.join(self._tmp(), "requests.jsonl")
+        p = self.proxy("--kill-pid", str(victim.pid), "--kill-after", "2", "--log", log)
+        ec2 = self.emu.client("ec2", url=p.url)
+        ec2.describe_vpcs()  # not mutating
+        ec2.create_vpc(CidrBlock="10.1.0.0/16")
+        time.sleep(0.2)
+        self.assertIsNone(victim.poll(), "killed too early")
+        ec2.create_vpc(CidrBlock="10.2.0.0/16")
+        self.assertEqual(victim.wait(timeout=5), -9)
+        # the request that triggered the kill reached the emulator
+        cidrs = {v["CidrBlock"] for v in self.emu.client("ec2").describe_vpcs()["Vpcs"]}
+        self.assertTrue({"10.1.0.0/16", "10.2.0.0/16"} <= cidrs)
+        entries = [json.loads(line) for line in open(log)]
+        self.assertEqual([e["action"] for e in entries], ["DescribeVpcs", "CreateVpc", "CreateVpc"])
+        self.assertEqual([e["mutating"] for e in entries], [False, True, True])
+        self.assertTrue(entries[-1]["killed"])
+
+    def test_latency_and_request_log_with_rounds(self):
+        sys.path.insert(0, HERE)
+        from faults import rounds
+        log = os.path.join(self._tmp(), "requests.jsonl")
+        p = self.proxy("--latency-ms", "100", "--log", log)
+        ec2 = self.emu.client("ec2", url=p.url)
+        efs = self.emu.client("efs", url=p.url)
+        sm = self.emu.client("secretsmanager", url=p.url)
+        ec2.describe_vpcs()  # the first EC2 call loads moto's data: outside the timing
+        start = time.time()
+        ec2.describe_vpcs()
+        efs.describe_file_systems()
+        sm.list_secrets()
+        self.assertGreaterEqual(time.time() - start, 0.3)
+        entries = [json.loads(line) for line in open(log)]
+        self.assertEqual([e["action"] for e in entries],
+                         ["DescribeVpcs", "DescribeVpcs", "DescribeFileSystems", "ListSecrets"])
+        self.assertEqual([e["service"] for e in entries[1:]], ["ec2", "elasticfilesystem", "secretsmanager"])
+        for e in entries:
+            self.assertGreaterEqual(e["end"] - e["start"], 0.1)
+        self.assertEqual(rounds(entries), 4)  # one after the other
+
+    def _tmp(self):
+        import tempfile
+        d = tempfile.mkdtemp()
+        self.addCleanup(lambda: __import__("shutil").rmtree(d, ignore_errors=True))
+        return d
+
+
+class RoundsTest(unittest.TestCase):
+    def test_waves(self):
+        sys.path.insert(0, HERE)
+        from faults import rounds
+
+        def e(s, t):
+            return {"start": s, "end": t}
+        self.assertEqual(rounds([]), 0)
+        self.assertEqual(rounds([e(0, 1), e(1, 2), e(2, 3)]), 3)  # a chain
+        self.assertEqual(rounds([e(0, 1), e(0, 1), e(0.1, 1.1)]), 1)  # side by side
+        self.assertEqual(rounds([e(0, 1), e(0.5, 1.5), e(1.5, 2.5)]), 2)
+
+
+if __name__ == "__main__":
+    prog = unittest.main(exit=False)
+    r = prog.result
+    failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
+    # one line in cargo's format, so scripts/test's closing count includes these tests
+    print(f"test result: {'ok' if failed == 0 else 'FAILED'}. {r.testsRun - failed - len(r.skipped)} passed; "
+          f"{failed} failed; {len(r.skipped)} ignored (localstack/test_behaviours.py)")
+    sys.exit(1 if failed else 0)
