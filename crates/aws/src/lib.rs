@@ -324,17 +324,16 @@ async fn create(
     let s = spec(kind);
     let r = Reader::new(kind, id, fields);
     let logical = Query::Logical { id, fields };
-    // Kinds AWS keys by name or identity refuse a second one, so a create repeated after a crash
-    // or a lost answer is told "exists" and adopts below. Kinds AWS names by id alone would be
-    // made twice: look first.
-    if s.name_field.is_none() && s.identity.is_empty() {
-        if let Some(found) = list(ops, cx, kind, logical)
-            .await?
-            .into_iter()
-            .find(|o| o.lifecycle != Lifecycle::Deleting)
-        {
-            return adopt(ops, cx, found, &r).await;
-        }
+    // Look first: a create repeated after a crash or a lost answer adopts what the first one
+    // made. (AWS refuses a second resource of the same name or identity for most kinds, which the
+    // `Created::Exists` arm below handles when two runs race; but not every API does, and the
+    // emulator accepts a second load balancer or listener, so looking is what never duplicates.)
+    if let Some(found) = list(ops, cx, kind, logical)
+        .await?
+        .into_iter()
+        .find(|o| o.lifecycle != Lifecycle::Deleting)
+    {
+        return adopt(ops, cx, found, &r).await;
     }
     match ops.create(cx, &r).await? {
         Created::New(mut o) => {
