@@ -7,3 +7,4 @@ mod aws_edge;
 mod cli;
 mod e2e;
 mod harness;
+mod moodle;
