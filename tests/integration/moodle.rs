@@ -6,8 +6,9 @@
 //! [`substitutions`]: endpoints, secrets' and the node's directories, PHP 8.2 of Debian 12 for
 //! Ubuntu's 8.3, and the vhost's port. Then it checks what an operator checks by hand.
 //!
-//! `MOODLESTACK_RENDERED=DIR` uses files rendered elsewhere (`DIR/<engine>/`, e.g. by an older
-//! moodlestack) instead of rendering them: how the old templates were shown to fail.
+//! `MOODLESTACK_RENDERED=DIR` uses files rendered elsewhere (`DIR/mariadb/`, `DIR/postgres/`, e.g.
+//! by an older moodlestack, with `--set moodle.wwwroot=https://127.0.0.1:PORTX`; `PORTX` becomes
+//! the test's port) instead of rendering them: how the old templates were shown to fail.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -380,6 +381,14 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         http: free_port(),
     };
     let mut f = Findings::default();
+    let mut last = Instant::now();
+    let mut lap = |what: &str| {
+        eprintln!(
+            "moodle test: {engine}: {what}: {:.1} s",
+            last.elapsed().as_secs_f64()
+        );
+        last = Instant::now();
+    };
 
     // --- The code, and the node's files ---
     ok(Command::new("tar")
@@ -416,7 +425,13 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
             out
         }
     };
-    let subs = substitutions(&root, engine, &php, &ports);
+    let mut subs = substitutions(&root, engine, &php, &ports);
+    if std::env::var_os("MOODLESTACK_RENDERED").is_some() {
+        subs.push((
+            "127.0.0.1:PORTX".into(),
+            format!("127.0.0.1:{}", ports.http),
+        ));
+    }
     let node = |role: &str, path: &str| substitute(&rendered(&out_dir, role, path), &subs);
     let config = node("web", "/var/www/moodle/config.php");
     assert_eq!(config, node("stable", "/var/www/moodle/config.php"));
@@ -540,6 +555,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         ok(Command::new("chmod").args(["0755"]).arg(&root));
     }
 
+    lap("setup");
     // --- Servers ---
     let db_ready = start_database(&mut site, engine, ports.db);
     assert!(db_ready, "{engine} did not start");
@@ -638,6 +654,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         }
     };
 
+    lap("servers");
     // --- Before the install: nothing serves, the installer least of all ---
     run_gate(&site);
     let h = health(&site);
@@ -698,6 +715,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         format!("after the install the health check answered {}", h.status),
     );
 
+    lap("install");
     // --- A login from a client behind the ALB ---
     let r = site.curl(
         http,
@@ -766,6 +784,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         format!("Moodle recorded the client's address as {lastip:?} ({CLIENT_IP} sent as X-Forwarded-For, as the ALB does)"),
     );
 
+    lap("login");
     // --- Sessions and MUC in Redis (TLS, AUTH) ---
     let keys = |pattern: &str| {
         let out = run(Command::new("redis-cli")
@@ -788,7 +807,8 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     f.check(keys("moodle-prod_sess_*") > 0, "no session in Redis");
     f.check(keys("moodle-prod_muc_*") > 0, "no MUC cache in Redis");
 
-    // --- Cron, as the stable node's cron entry runs it ---
+    lap("redis");
+    // --- Cron: the stable node's entry, and one run of it ---
     let cron_php = cron_line
         .lines()
         .find(|l| l.contains("admin/cli/cron.php"))
@@ -798,9 +818,11 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         cron_php,
         "the stable node's cron entry runs admin/cli/cron.php",
     );
+    // One run, without the 3 minutes the entry's run keeps polling for new tasks.
     let out = run(site
         .as_www("php")
-        .arg(site.path("moodle/admin/cli/cron.php")));
+        .arg(site.path("moodle/admin/cli/cron.php"))
+        .arg("--keep-alive=0"));
     let cron_out = String::from_utf8_lossy(&out.stdout);
     f.check(
         out.status.success() && cron_out.contains("Cron run completed correctly"),
@@ -815,6 +837,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         ),
     );
 
+    lap("cron");
     // --- Locks die with their holder (a killed stable node's cron) ---
     let lock_php = site.path("lock.php");
     std::fs::write(
@@ -872,6 +895,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         ),
     );
 
+    lap("locks");
     // --- Moodle's own checks ---
     let out = run(site
         .as_www("php")
@@ -890,6 +914,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         .collect();
     f.check(bad.is_empty(), format!("admin/cli/checks.php: {bad:?}"));
 
+    lap("checks.php");
     // --- The paths Moodle's public-paths check requests ---
     let sets = site.php(&format!(
         "<?php define('CLI_SCRIPT', true); require '{}/moodle/config.php'; \
@@ -913,6 +938,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     }
     f.check(requested > 20, "the public paths were requested");
 
+    lap("public paths");
     // --- X-Sendfile as a troubleshooting guide tests it ---
     let content = "xsendfile works\n";
     std::fs::write(site.path("data/xsend-test.txt"), content).unwrap();
@@ -961,6 +987,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         ),
     );
 
+    lap("x-sendfile");
     // --- A newer code than the database (a weekly build): no web upgrade, and no serving ---
     let version_php = site.path("moodle/version.php");
     let v = std::fs::read_to_string(&version_php).unwrap();
@@ -1027,6 +1054,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         format!("after the upgrade the health check answered {}", h.status),
     );
 
+    lap("upgrade");
     drop(site);
     f.0
 }
@@ -1072,12 +1100,27 @@ fn start_database(site: &mut Site, engine: &str, port: u16) -> bool {
                     &port.to_string(),
                     "-c",
                     "listen_addresses=127.0.0.1",
+                    // A test database: commits need not wait for the disk.
+                    "-c",
+                    "synchronous_commit=off",
                     "-k",
                 ])
                 .arg(&sock_dir),
         );
         let log = site.path("log/postgres.log");
         wait_port(port, "postgres", &mut site.children[i].1, &log);
+        // The port opens before the server accepts connections ("starting up"): wait for it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !run(as_db(&bin.join("pg_isready"))
+            .arg("-h")
+            .arg(&sock_dir)
+            .args(["-p", &port.to_string()]))
+        .status
+        .success()
+        {
+            assert!(Instant::now() < deadline, "postgres did not get ready");
+            std::thread::sleep(Duration::from_millis(300));
+        }
         ok(as_db(&bin.join("createdb"))
             .args(["-h"])
             .arg(&sock_dir)
@@ -1106,7 +1149,12 @@ fn start_database(site: &mut Site, engine: &str, port: u16) -> bool {
                 .arg(format!("--datadir={}", data.display()))
                 .arg(format!("--socket={}", sock.display()))
                 .arg(format!("--port={port}"))
-                .args(["--bind-address=127.0.0.1", "--skip-log-bin"])
+                // As the stack's parameter group (innodb_flush_log_at_trx_commit=2).
+                .args([
+                    "--bind-address=127.0.0.1",
+                    "--skip-log-bin",
+                    "--innodb-flush-log-at-trx-commit=2",
+                ])
                 .arg(format!(
                     "--pid-file={}",
                     site.path("db/mariadb.pid").display()
