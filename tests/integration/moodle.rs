@@ -727,8 +727,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
             .iter()
             .filter(|(n, _)| n == "set-cookie")
             .filter_map(|(_, v)| v.split(';').next())
-            .filter(|c| c.starts_with("MoodleSession="))
-            .last()
+            .rfind(|c| c.starts_with("MoodleSession="))
             .map(str::to_string)
     };
     let session = cookie(&r).expect("the login page sets MoodleSession");
