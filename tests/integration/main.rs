@@ -6,3 +6,4 @@ mod cli;
 mod contract;
 mod e2e;
 mod harness;
+mod moodle;

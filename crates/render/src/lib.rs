@@ -104,6 +104,11 @@ pub const HEREDOC_DELIMITER: &str = "MOODLESTACK_EOF";
 pub const SECRETS_DIR: &str = "/etc/moodle";
 pub const DB_PASSWORD_FILE: &str = "/etc/moodle/db-password";
 pub const REDIS_AUTH_FILE: &str = "/etc/moodle/redis-auth";
+/// config.php's `$CFG->upgradekey`: random per node, written once by moodle-secrets.
+pub const UPGRADE_KEY_FILE: &str = "/etc/moodle/upgrade-key";
+/// Present while Moodle's database is installed and matches the node's code (moodle-gate); the
+/// vhost answers 503 without it, and the stable node's cron does not run.
+pub const CURRENT_FLAG: &str = "/run/moodle/current";
 /// Node-local Moodle directories (root volume, not shared).
 pub const LOCAL_CACHE_DIR: &str = "/var/cache/moodle";
 pub const LOCAL_REQUEST_DIR: &str = "/var/cache/moodle-request";
@@ -182,6 +187,27 @@ fn node_files(stack: &Stack, role: Role) -> Vec<NodeFile> {
             "0644",
         ),
         f(
+            "gate_script",
+            "files/moodle-gate.sh",
+            "/usr/local/sbin/moodle-gate".into(),
+            "root:root",
+            "0755",
+        ),
+        f(
+            "gate_service",
+            "files/moodle-gate.service",
+            "/etc/systemd/system/moodle-gate.service".into(),
+            "root:root",
+            "0644",
+        ),
+        f(
+            "gate_timer",
+            "files/moodle-gate.timer",
+            "/etc/systemd/system/moodle-gate.timer".into(),
+            "root:root",
+            "0644",
+        ),
+        f(
             "config_php",
             "files/config.php",
             format!("{}/config.php", stack.moodle.dirroot),
@@ -220,6 +246,13 @@ fn node_files(stack: &Stack, role: Role) -> Vec<NodeFile> {
                 "/usr/local/sbin/moodle-install-upgrade".into(),
                 "root:root",
                 "0755",
+            ),
+            f(
+                "install_upgrade_unit",
+                "files/moodle-install-upgrade.service",
+                "/etc/systemd/system/moodle-install-upgrade.service".into(),
+                "root:root",
+                "0644",
             ),
             f(
                 "cron",
@@ -396,14 +429,21 @@ const MANAGED_CONFIG: &[&str] = &[
     "localcachedir",
     "localrequestdir",
     "xsendfile",
-    "xsendfilealiases",
     "lock_factory",
+    "getremoteaddrconf",
+    "pathtogs",
+    "pathtopdftoppm",
     "alternative_cache_factory_class",
     "tool_forcedcache_config_array",
     "session_handler_class",
 ];
 /// Settings that hold secrets: never in a stack file (they would land in user-data).
-const SECRET_CONFIG: &[&str] = &["smtppass", "proxypassword", "session_redis_auth"];
+const SECRET_CONFIG: &[&str] = &[
+    "smtppass",
+    "proxypassword",
+    "session_redis_auth",
+    "upgradekey",
+];
 
 fn extra_config(stack: &Stack) -> Result<Vec<Value>, RenderError> {
     let mut out = Vec::new();
@@ -524,8 +564,10 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
             "user": stack.database.username,
             "secret_arn": e.db_secret_arn,
             "password_file": DB_PASSWORD_FILE,
+            // Locks that end with the database connection: a killed cron's locks do not
+            // outlive it (db_record_lock_factory would keep them for 24 hours).
             "lock_factory": if engine.is_mysql_family() {
-                "\\core\\lock\\db_record_lock_factory"
+                "\\core\\lock\\mysql_lock_factory"
             } else {
                 "\\core\\lock\\postgres_lock_factory"
             },
@@ -562,11 +604,14 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
             "localcachedir": LOCAL_CACHE_DIR,
             "localrequestdir": LOCAL_REQUEST_DIR,
             "forcedcache_git_url": FORCEDCACHE_GIT_URL,
+            "forcedcache_ref": m.forcedcache_ref().map_err(input)?,
             "state_dir": format!("{}/moodlestack", m.dataroot),
         },
         "config_extra": extra_config(stack)?,
         "pool": pool_ctx,
         "secrets_dir": SECRETS_DIR,
+        "upgrade_key_file": UPGRADE_KEY_FILE,
+        "current_flag": CURRENT_FLAG,
         "drain_flag": DRAIN_FLAG,
         "asg_name": names.autoscaling_group(),
         "capacity_rebalance": stack.web.capacity_rebalance,
@@ -593,7 +638,12 @@ fn pool_context(stack: &Stack, role: Role) -> Result<Value, RenderError> {
     let width = types.iter().map(|t| t.len()).max().unwrap_or(0);
     let lines: Vec<String> = sized
         .iter()
-        .map(|(t, p)| pool::explain(&format!("{t:<width$} {:>6} MiB", p.memory_mib), p))
+        .map(|(t, p)| {
+            pool::explain(
+                &format!("{t:<width$} {:>6} MiB {:>2} vCPU", p.memory_mib, p.vcpus),
+                p,
+            )
+        })
         .collect();
     let (chosen_type, chosen) = sized
         .iter()
@@ -617,5 +667,6 @@ fn pool_context(stack: &Stack, role: Role) -> Result<Value, RenderError> {
         "avg_mib": pool::AVG_PROCESS_MIB,
         "margin_pct": pool::MARGIN_PCT,
         "min_children": pool::MIN_CHILDREN,
+        "per_vcpu": pool::PER_VCPU,
     }))
 }

@@ -1,10 +1,15 @@
 //! php-fpm pool sizing: how many PHP processes fit in a node's memory.
 //!
 //! ```text
-//! max_children = (memory - reserve) * 80 % / 100 MiB      (at least 4)
-//! reserve      = 512 MiB OS and agents + 256 MiB Apache + 256 MiB OPcache shared memory
-//!                (+ 1024 MiB for cron's CLI processes on the stable node)
+//! web:    max_children = min((memory - reserve) * 80 % / 100 MiB, 10 per vCPU)   (at least 4)
+//!         reserve      = 512 MiB OS and agents + 256 MiB Apache + 256 MiB OPcache shared memory
+//! stable: max_children = 4 (not an ALB target: admin pages over an SSM port forward only); the
+//!         memory is cron's
 //! ```
+//!
+//! More PHP processes than the CPUs can run only queue in the run queue instead of php-fpm's
+//! backlog (and time out at the ALB): 10 per vCPU leaves room for requests waiting on the
+//! database, Redis or EFS.
 //!
 //! A Moodle request's PHP process averages about 100 MiB (resident, excluding the OPcache segment
 //! that all processes share and that the reserve counts once); `memory_limit` (256M) caps a single
@@ -35,11 +40,17 @@ pub const AVG_PROCESS_MIB: i64 = 100;
 pub const MARGIN_PCT: i64 = 80;
 /// Never fewer processes than this (a type this small is too small for Moodle anyway).
 pub const MIN_CHILDREN: i64 = 4;
+/// At most this many PHP processes per vCPU.
+pub const PER_VCPU: i64 = 10;
+/// The stable node's pool: it serves no users (it is not an ALB target), only an administrator
+/// over an SSM port forward; its memory goes to cron.
+pub const STABLE_CHILDREN: i64 = 4;
 
 /// The pool's process numbers for one memory size.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PoolSize {
     pub memory_mib: i64,
+    pub vcpus: i64,
     pub reserve_mib: i64,
     pub max_children: i64,
     pub start_servers: i64,
@@ -56,21 +67,30 @@ pub fn reserve_mib(role: Role) -> i64 {
     }
 }
 
-/// The pool of a node with `memory_mib` of memory.
-pub fn size_for_memory(memory_mib: i64, role: Role) -> PoolSize {
+/// The pool of a node with `memory_mib` of memory and `vcpus` vCPUs.
+pub fn size_for(memory_mib: i64, vcpus: i64, role: Role) -> PoolSize {
     let reserve = reserve_mib(role);
-    let computed = (memory_mib - reserve) * MARGIN_PCT / 100 / AVG_PROCESS_MIB;
-    let max_children = computed.max(MIN_CHILDREN);
-    let min_spare = (max_children / 8).clamp(2, 32);
+    let max_children = match role {
+        Role::Web => by_memory(memory_mib, reserve)
+            .min(vcpus * PER_VCPU)
+            .max(MIN_CHILDREN),
+        Role::Stable => STABLE_CHILDREN,
+    };
+    let min_spare = (max_children / 8).clamp(2, 32).min(max_children);
     let max_spare = (max_children / 4).max(min_spare);
     PoolSize {
         memory_mib,
+        vcpus,
         reserve_mib: reserve,
         max_children,
         start_servers: min_spare,
         min_spare_servers: min_spare,
         max_spare_servers: max_spare,
     }
+}
+
+fn by_memory(memory_mib: i64, reserve: i64) -> i64 {
+    (memory_mib - reserve) * MARGIN_PCT / 100 / AVG_PROCESS_MIB
 }
 
 /// The pool of a node of `instance_type`, from the instance type table.
@@ -82,21 +102,29 @@ pub fn size_for_type(instance_type: &str, role: Role) -> Result<PoolSize, Render
              crates/stack/src/instance_types.rs"
         ),
     })?;
-    Ok(size_for_memory(t.memory_mib as i64, role))
+    Ok(size_for(t.memory_mib as i64, t.vcpus as i64, role))
 }
 
-/// One line of the rendered arithmetic: `m6i.large  8192 MiB: (8192 - 1024) * 80% / 100 = 57`.
+/// One line of the rendered arithmetic:
+/// `m6i.large  8192 MiB  2 vCPU: min(57, 20) = 20; spare 2..5, start 2` (memory, vCPU bound).
 pub fn explain(label: &str, p: &PoolSize) -> String {
-    let computed = (p.memory_mib - p.reserve_mib) * MARGIN_PCT / 100 / AVG_PROCESS_MIB;
-    let floor = if computed < MIN_CHILDREN {
+    let spare = format!(
+        "spare {}..{}, start {}",
+        p.min_spare_servers, p.max_spare_servers, p.start_servers
+    );
+    if p.reserve_mib == reserve_mib(Role::Stable) {
+        return format!("{label}: {} (cron has the memory); {spare}", p.max_children);
+    }
+    let mem = by_memory(p.memory_mib, p.reserve_mib);
+    let cpu = p.vcpus * PER_VCPU;
+    let floor = if mem.min(cpu) < MIN_CHILDREN {
         format!(" -> raised to the minimum of {MIN_CHILDREN} (too little memory for Moodle)")
     } else {
         String::new()
     };
     format!(
-        "{label}: ({} - {}) * {MARGIN_PCT}% / {AVG_PROCESS_MIB} = {computed}{floor}; \
-         spare servers {}..{}, start {}",
-        p.memory_mib, p.reserve_mib, p.min_spare_servers, p.max_spare_servers, p.start_servers
+        "{label}: min({mem}, {cpu}) = {}{floor}; {spare}",
+        mem.min(cpu)
     )
 }
 
@@ -106,49 +134,47 @@ mod tests {
 
     #[test]
     fn web_pool_for_several_types() {
-        // 8 GiB: (8192 - 1024) * 0.8 / 100 = 57.3
+        // 8 GiB, 2 vCPU: min((8192 - 1024) * 0.8 / 100 = 57, 2 * 10 = 20) = 20
         let m = size_for_type("m6i.large", Role::Web).unwrap();
-        assert_eq!(m.max_children, 57);
+        assert_eq!(m.max_children, 20);
         assert_eq!(
             (m.min_spare_servers, m.max_spare_servers, m.start_servers),
-            (7, 14, 7)
+            (2, 5, 2)
         );
-        // 16 GiB: (16384 - 1024) * 0.8 / 100 = 122.9
+        // 8 GiB, 4 vCPU: min(57, 40) = 40
+        assert_eq!(
+            size_for_type("c6i.xlarge", Role::Web).unwrap().max_children,
+            40
+        );
+        // 16 GiB, 4 vCPU: min(122, 40) = 40
         assert_eq!(
             size_for_type("m6i.xlarge", Role::Web).unwrap().max_children,
-            122
+            40
         );
-        // 4 GiB: (4096 - 1024) * 0.8 / 100 = 24.6
-        let c = size_for_type("c6i.large", Role::Web).unwrap();
-        assert_eq!(c.max_children, 24);
-        assert_eq!((c.min_spare_servers, c.max_spare_servers), (3, 6));
-        // 2 GiB: (2048 - 1024) * 0.8 / 100 = 8.2
+        // 4 GiB, 2 vCPU: min((4096 - 1024) * 0.8 / 100 = 24, 20) = 20
+        assert_eq!(
+            size_for_type("c6i.large", Role::Web).unwrap().max_children,
+            20
+        );
+        // 2 GiB, 2 vCPU: min((2048 - 1024) * 0.8 / 100 = 8, 20) = 8: memory bound.
         assert_eq!(
             size_for_type("t3.small", Role::Web).unwrap().max_children,
             8
         );
-        // 32 GiB: (32768 - 1024) * 0.8 / 100 = 253.9; spare servers capped at 32.
+        // 32 GiB, 8 vCPU: min(253, 80) = 80
         let big = size_for_type("m5.2xlarge", Role::Web).unwrap();
-        assert_eq!(big.max_children, 253);
-        assert_eq!((big.min_spare_servers, big.max_spare_servers), (31, 63));
+        assert_eq!(big.max_children, 80);
+        assert_eq!((big.min_spare_servers, big.max_spare_servers), (10, 20));
+        assert!(explain("m5.2xlarge", &big).contains("min(253, 80) = 80; spare 10..20, start 10"));
     }
 
     #[test]
-    fn stable_keeps_memory_for_cron() {
-        // (8192 - 2048) * 0.8 / 100 = 49.2
-        assert_eq!(
-            size_for_type("m6i.large", Role::Stable)
-                .unwrap()
-                .max_children,
-            49
-        );
-        // (4096 - 2048) * 0.8 / 100 = 16.4
-        assert_eq!(
-            size_for_type("t3.medium", Role::Stable)
-                .unwrap()
-                .max_children,
-            16
-        );
+    fn stable_pool_is_small_and_leaves_the_memory_to_cron() {
+        for t in ["m6i.large", "t3.medium", "m5.2xlarge"] {
+            let p = size_for_type(t, Role::Stable).unwrap();
+            assert_eq!(p.max_children, STABLE_CHILDREN, "{t}");
+            assert!(explain(t, &p).contains("cron has the memory"));
+        }
     }
 
     #[test]
@@ -164,12 +190,14 @@ mod tests {
     #[test]
     fn spare_servers_are_always_consistent() {
         for mem in (512..70_000).step_by(97) {
-            for role in [Role::Web, Role::Stable] {
-                let p = size_for_memory(mem, role);
-                assert!(p.min_spare_servers >= 1, "{p:?}");
-                assert!(p.min_spare_servers <= p.start_servers, "{p:?}");
-                assert!(p.start_servers <= p.max_spare_servers, "{p:?}");
-                assert!(p.max_spare_servers <= p.max_children, "{p:?}");
+            for vcpus in [1, 2, 4, 8, 16, 64] {
+                for role in [Role::Web, Role::Stable] {
+                    let p = size_for(mem, vcpus, role);
+                    assert!(p.min_spare_servers >= 1, "{p:?}");
+                    assert!(p.min_spare_servers <= p.start_servers, "{p:?}");
+                    assert!(p.start_servers <= p.max_spare_servers, "{p:?}");
+                    assert!(p.max_spare_servers <= p.max_children, "{p:?}");
+                }
             }
         }
     }

@@ -32,6 +32,10 @@ pub const TEMPLATES: &[(&str, &str)] = embed![
     "files/moodle-spot-watcher.sh.hbs",
     "files/moodle-spot-watcher.service.hbs",
     "files/moodle-install-upgrade.sh.hbs",
+    "files/moodle-install-upgrade.service.hbs",
+    "files/moodle-gate.sh.hbs",
+    "files/moodle-gate.service.hbs",
+    "files/moodle-gate.timer.hbs",
     "files/moodle-cron.hbs",
 ];
 
@@ -217,7 +221,7 @@ mod tests {
         let err = render(
             hb,
             "files/moodle-cron",
-            &json!({ "php": { "bin": "/usr/bin/php8.3" } }),
+            &json!({ "php": { "bin": "/usr/bin/php8.3" }, "current_flag": "/run/moodle/current" }),
         )
         .unwrap_err()
         .to_string();

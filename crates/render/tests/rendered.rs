@@ -183,9 +183,9 @@ fn shell_files_pass_bash_n_and_shellcheck() {
             }
         }
     }
-    // Per stack and endpoint kind: 2 user-data, moodle-secrets twice, imds.sh, spot watcher,
-    // install-upgrade.
-    assert_eq!(checked, stacks().len() * 3 * 7);
+    // Per stack and endpoint kind: 2 user-data, moodle-secrets and moodle-gate twice, imds.sh,
+    // spot watcher, install-upgrade.
+    assert_eq!(checked, stacks().len() * 3 * 9);
 }
 
 #[test]
@@ -229,9 +229,14 @@ fn config_php_is_valid_php_and_starts_with_the_open_tag() {
     }
 }
 
-/// Runs config.php with a stand-in lib/setup.php that prints $CFG as JSON.
+/// Runs config.php with a stand-in lib/setup.php that prints $CFG as JSON. The secrets files it
+/// reads are moved into `dir` (hermetic: nothing of the machine's /etc is read).
 fn evaluate_config(php: &str, dir: &Path, config: &str) -> serde_json::Value {
-    write_temp(dir, "config.php", config);
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let config = config.replace("'/etc/moodle/", &format!("'{}/", secrets.display()));
+    assert!(!config.contains("/etc/moodle"), "every secrets file moved");
+    write_temp(dir, "config.php", &config);
     write_temp(
         dir,
         "lib/setup.php",
@@ -284,10 +289,19 @@ fn config_php_settings_per_engine_and_options() {
         assert_eq!(cfg["directorypermissions"], 0o2775);
         assert_eq!(cfg["enableasyncbackup"], 1);
         assert_eq!(cfg["xsendfile"], "X-Sendfile");
-        assert_eq!(
-            cfg["xsendfilealiases"][format!("{}/", stack.moodle.dataroot)],
-            stack.moodle.dataroot.as_str()
+        assert!(
+            cfg.get("xsendfilealiases").is_none(),
+            "Apache takes real paths"
         );
+        assert_eq!(
+            cfg["getremoteaddrconf"], 1,
+            "the client's address from the ALB"
+        );
+        assert_eq!(cfg["pathtogs"], "/usr/bin/gs");
+        assert_eq!(cfg["pathtopdftoppm"], "/usr/bin/pdftoppm");
+        // No key file in the temp dir: a random key, different on every request.
+        let key = cfg["upgradekey"].as_str().unwrap();
+        assert_eq!(key.len(), 48, "{key}");
         assert_eq!(
             cfg.get("sslproxy").is_some(),
             stack.https(),
@@ -310,7 +324,7 @@ fn config_php_settings_per_engine_and_options() {
             "{label}"
         );
         let lock = if engine.is_mysql_family() {
-            "db_record_lock_factory"
+            "mysql_lock_factory"
         } else {
             "postgres_lock_factory"
         };
@@ -374,15 +388,27 @@ fn web_has_no_cron_and_stable_exactly_one_entry() {
         );
         assert!(stable.contains("/etc/cron.d/moodle"));
         assert!(stable.contains(&format!(
-            "www-data /usr/bin/systemd-cat -t moodle-cron /usr/bin/php{} ",
+            "www-data [ -f /run/moodle/current ] && /usr/bin/systemd-cat -t moodle-cron /usr/bin/php{} ",
             stack.moodle.php_version
         )));
         // Install/upgrade runs on stable only, under a lock; the Spot watcher on web only.
         assert!(
             stable.contains("flock -w")
                 && stable.contains("admin/cli/upgrade.php\" --non-interactive")
+                && stable
+                    .contains("systemctl enable --now --no-block moodle-install-upgrade.service")
         );
-        assert!(!web.contains("upgrade.php") && !web.contains("install_database.php"));
+        // Both roles serve only while the database matches their code.
+        for ud in [&web, &stable] {
+            assert!(
+                ud.contains("upgrade.php --is-pending")
+                    && ud.contains("enable --now moodle-gate.timer")
+            );
+        }
+        assert!(
+            !web.contains("upgrade.php\" --non-interactive")
+                && !web.contains("install_database.php")
+        );
         assert!(web.contains("meta-data/spot/instance-action"));
         assert!(web.contains("meta-data/events/recommendations/rebalance"));
         assert!(web.contains("sleep 5"));
@@ -403,6 +429,8 @@ fn secrets_are_only_read_from_secrets_manager() {
                 "session_redis_auth = '",
                 "'password' => '",
                 "adminpass='",
+                "--adminpass=\"$p\"",
+                "upgradekey = '",
             ] {
                 if needle == "'password' => '" && !stack.cache.auth {
                     continue; // Redis without AUTH: the empty password literal.
@@ -758,9 +786,11 @@ fn unsafe_inputs_are_refused_with_the_fix() {
         .contains("instance_types.rs"));
     // Shell-quoted stack values survive quotes.
     let mut s = base;
-    s.moodle.git_ref = "it's".into();
+    s.moodle.forcedcache_ref = Some("it's".into());
     let ud = user_data(&s, Role::Web, &live(&s)).unwrap();
-    assert!(ud.contains(r"--branch 'it'\''s'"));
+    assert!(
+        ud.contains(r"fetch 'https://github.com/catalyst/moodle-tool_forcedcache.git' 'it'\''s'")
+    );
 }
 
 #[test]

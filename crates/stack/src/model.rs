@@ -355,9 +355,16 @@ pub struct Moodle {
     /// Git repository of the Moodle code.
     #[serde(default = "default_git_url")]
     pub git_url: String,
-    /// Branch or tag, e.g. `MOODLE_405_STABLE`.
+    /// The exact code: a release tag such as `v4.5.5` (its Moodle branch, 4.5, is checked against
+    /// `php_version` and chooses tool_forcedcache's ref) or a full 40-character commit id. Never
+    /// a branch: a branch moves, and nodes booted a week apart would run different code.
     #[serde(default = "default_git_ref")]
     pub git_ref: String,
+    /// tool_forcedcache (MUC from config.php): a full 40-character commit id or a tag. Default:
+    /// the commit moodlestack pins for the Moodle branch of `git_ref` (4.5: `8d2ebe2...` of
+    /// `MOODLE_405_STABLE`); required for other branches and for a commit `git_ref`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forcedcache_ref: Option<String>,
     /// PHP version installed on the nodes, e.g. `8.3`.
     #[serde(default = "default_php")]
     pub php_version: String,
@@ -471,7 +478,70 @@ fn default_git_url() -> String {
     "https://github.com/moodle/moodle.git".into()
 }
 fn default_git_ref() -> String {
-    "MOODLE_405_STABLE".into()
+    DEFAULT_MOODLE_REF.into()
+}
+
+/// The Moodle release a stack runs unless it says otherwise.
+pub const DEFAULT_MOODLE_REF: &str = "v4.5.5";
+/// tool_forcedcache's commit per Moodle branch: `MOODLE_405_STABLE` at 8d2ebe2 (plugin version
+/// 2024093000, `supported = [405, 405]`).
+pub const FORCEDCACHE_REFS: &[((u32, u32), &str)] =
+    &[((4, 5), "8d2ebe20253f0968c626bd663d0a5a338da46771")];
+/// PHP versions each Moodle branch supports (Moodle's PHP policy), lowest and highest.
+pub const MOODLE_PHP: &[((u32, u32), &str, &str)] = &[
+    ((4, 1), "7.4", "8.1"),
+    ((4, 2), "8.0", "8.2"),
+    ((4, 3), "8.0", "8.2"),
+    ((4, 4), "8.1", "8.3"),
+    ((4, 5), "8.1", "8.3"),
+    ((5, 0), "8.2", "8.4"),
+    ((5, 1), "8.2", "8.4"),
+];
+
+/// A full 40-character hexadecimal commit id.
+pub fn is_commit_id(r: &str) -> bool {
+    r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The Moodle branch of a release tag: `(4, 5)` of `v4.5.5`, `v4.5`, `v4.5.5-rc1`.
+pub fn moodle_branch_of_tag(r: &str) -> Option<(u32, u32)> {
+    let rest = r.strip_prefix('v')?;
+    let core = rest.split(['-', '+']).next()?;
+    let mut parts = core.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    match parts.next() {
+        None => {}
+        Some(p) if p.parse::<u32>().is_ok() => {}
+        Some(_) => return None,
+    }
+    parts.next().is_none().then_some((major, minor))
+}
+
+impl Moodle {
+    /// The Moodle branch of `git_ref` when it is a release tag.
+    pub fn branch(&self) -> Option<(u32, u32)> {
+        moodle_branch_of_tag(&self.git_ref)
+    }
+
+    /// tool_forcedcache's ref: the stack's, or the one pinned for the Moodle branch.
+    pub fn forcedcache_ref(&self) -> Result<String, String> {
+        if let Some(r) = &self.forcedcache_ref {
+            return Ok(r.clone());
+        }
+        let branch = self.branch();
+        FORCEDCACHE_REFS
+            .iter()
+            .find(|(b, _)| Some(*b) == branch)
+            .map(|(_, r)| r.to_string())
+            .ok_or_else(|| {
+                format!(
+                    "moodle.forcedcache_ref: moodlestack pins tool_forcedcache only for Moodle 4.5 \
+                     release tags; set the commit of the plugin's branch for `{}`",
+                    self.git_ref
+                )
+            })
+    }
 }
 fn default_php() -> String {
     "8.3".into()

@@ -1317,15 +1317,48 @@ impl<'a> Rules<'a> {
                 }
             }
         }
-        if m.git_ref.trim().is_empty() || m.git_ref.contains(char::is_whitespace) {
+        let branch = m.branch();
+        if branch.is_none() && !crate::is_commit_id(&m.git_ref) {
+            let moving = m.git_ref.ends_with("_STABLE")
+                || ["main", "master", "HEAD"].contains(&m.git_ref.as_str());
             self.error(
                 "moodle.git_ref",
+                if moving {
+                    format!(
+                        "`moodle.git_ref` `{}` is a branch: it moves (weekly builds), so nodes booted a \
+                         week apart would run different code than the database",
+                        m.git_ref
+                    )
+                } else {
+                    format!(
+                        "`moodle.git_ref` `{}` is neither a release tag nor a commit id",
+                        m.git_ref
+                    )
+                },
                 format!(
-                    "`moodle.git_ref` `{}` is not a branch or tag name",
-                    m.git_ref
+                    "pin a release tag such as `{}` (or a full 40-character commit id)",
+                    crate::DEFAULT_MOODLE_REF
                 ),
-                "write a branch or tag, e.g. `MOODLE_405_STABLE`".into(),
             );
+        }
+        if let Some(r) = &m.forcedcache_ref {
+            let tag_ok = !r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                && !r.ends_with("_STABLE")
+                && !["main", "master", "HEAD"].contains(&r.as_str());
+            if !crate::is_commit_id(r) && !tag_ok {
+                self.error(
+                    "moodle.forcedcache_ref",
+                    format!("`moodle.forcedcache_ref` `{r}` is not a tag or a full commit id"),
+                    "pin a full 40-character commit id of the plugin's branch for your Moodle"
+                        .into(),
+                );
+            }
+        } else if branch.is_some() || crate::is_commit_id(&m.git_ref) {
+            if let Err(e) = m.forcedcache_ref() {
+                self.error("moodle.git_ref", e, "set `moodle.forcedcache_ref`".into());
+            }
         }
         let url_ok = (m.git_url.starts_with("https://")
             || m.git_url.starts_with("git@")
@@ -1347,6 +1380,43 @@ impl<'a> Rules<'a> {
                     list(PHP_VERSIONS)
                 ),
             );
+        } else if let Some((major, minor)) = branch {
+            let v = |s: &str| {
+                let (a, b) = s.split_once('.').unwrap_or((s, "0"));
+                (a.parse::<u32>().unwrap_or(0), b.parse::<u32>().unwrap_or(0))
+            };
+            match crate::MOODLE_PHP
+                .iter()
+                .find(|(b, _, _)| *b == (major, minor))
+            {
+                None => self.error(
+                    "moodle.git_ref",
+                    format!("moodlestack does not know which PHP Moodle {major}.{minor} supports"),
+                    "use a Moodle 4.1 to 5.1 release tag, e.g. `v4.5.5`".into(),
+                ),
+                Some((_, lo, hi)) => {
+                    let php = v(&m.php_version);
+                    if php < v(lo) || php > v(hi) {
+                        let ok: Vec<&str> = PHP_VERSIONS
+                            .iter()
+                            .copied()
+                            .filter(|p| v(p) >= v(lo) && v(p) <= v(hi))
+                            .collect();
+                        self.error(
+                            "moodle.php_version",
+                            format!(
+                                "Moodle {major}.{minor} (`{}`) supports PHP {lo} to {hi}, not {}",
+                                m.git_ref, m.php_version
+                            ),
+                            format!(
+                                "use {} (Ubuntu 24.04's own PHP is 8.3), or a Moodle release that supports PHP {}",
+                                list(&ok),
+                                m.php_version
+                            ),
+                        );
+                    }
+                }
+            }
         }
         for (field, v) in [("dataroot", &m.dataroot), ("dirroot", &m.dirroot)] {
             if !v.starts_with('/')

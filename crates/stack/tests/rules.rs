@@ -790,14 +790,76 @@ fn php_version_and_git_ref() {
         .starts_with("use one of `8.1`, `8.2`, `8.3`, `8.4`"));
     error_at(
         &y,
-        "`moodle.git_ref` `` is not a branch or tag name",
+        "`moodle.git_ref` `` is neither a release tag nor a commit id",
         26,
         12,
     );
     // A plain 8.10 keeps its text (it is not the float 8.1).
     let y = with(24, "  admin_email: admin@example.org\n  php_version: 8.10");
     error_at(&y, "PHP `8.10` is not supported", 25, 16);
+    // PHP against the Moodle branch of the release tag (default v4.5.5: 8.1 to 8.3).
     let y = with(24, "  admin_email: admin@example.org\n  php_version: 8.4");
+    assert_eq!(
+        error_at(
+            &y,
+            "Moodle 4.5 (`v4.5.5`) supports PHP 8.1 to 8.3, not 8.4",
+            25,
+            16
+        ),
+        "use `8.1`, `8.2`, `8.3` (Ubuntu 24.04's own PHP is 8.3), or a Moodle release that supports PHP 8.4"
+    );
+    let y = with(
+        24,
+        "  admin_email: admin@example.org\n  php_version: \"8.4\"\n  git_ref: v5.0.1\n  forcedcache_ref: 0123456789abcdef0123456789abcdef01234567",
+    );
+    let (d, _) = diagnostics(&y, &LoadOptions::default());
+    assert!(d.is_empty(), "{d:?}");
+    let y = with(
+        24,
+        "  admin_email: admin@example.org\n  php_version: \"8.1\"\n  git_ref: v5.0.1\n  forcedcache_ref: 0123456789abcdef0123456789abcdef01234567",
+    );
+    error_at(
+        &y,
+        "Moodle 5.0 (`v5.0.1`) supports PHP 8.2 to 8.4, not 8.1",
+        25,
+        16,
+    );
+    // A branch moves: refused, with the tag to pin.
+    let y = with(
+        24,
+        "  admin_email: admin@example.org\n  git_ref: MOODLE_405_STABLE",
+    );
+    assert_eq!(
+        error_at(
+            &y,
+            "`moodle.git_ref` `MOODLE_405_STABLE` is a branch: it moves (weekly builds), so nodes booted a week apart would run different code than the database",
+            25,
+            12
+        ),
+        "pin a release tag such as `v4.5.5` (or a full 40-character commit id)"
+    );
+    // tool_forcedcache is pinned for 4.5 only: other branches name their own.
+    let y = with(24, "  admin_email: admin@example.org\n  git_ref: v4.4.3");
+    error_at(
+        &y,
+        "moodle.forcedcache_ref: moodlestack pins tool_forcedcache only for Moodle 4.5 release tags; set the commit of the plugin's branch for `v4.4.3`",
+        25,
+        12,
+    );
+    let y = with(
+        24,
+        "  admin_email: admin@example.org\n  forcedcache_ref: MOODLE_405_STABLE",
+    );
+    error_at(
+        &y,
+        "`moodle.forcedcache_ref` `MOODLE_405_STABLE` is not a tag or a full commit id",
+        25,
+        20,
+    );
+    let y = with(
+        24,
+        "  admin_email: admin@example.org\n  php_version: \"8.2\"",
+    );
     let (d, _) = diagnostics(&y, &LoadOptions::default());
     assert!(d.is_empty(), "{d:?}");
 }
