@@ -44,11 +44,15 @@ pub enum DiffError {
     #[error("the desired graph has a dependency cycle through: {}", ids(.0))]
     Cycle(Vec<ResourceId>),
     #[error(
-        "{count} resources in the cloud carry the tag moodlestack:id={id} ({physical}); keep one \
-         and delete the others by hand (they were probably created by an interrupted run)",
+        "{count} resources in the cloud carry the tag moodlestack:id={id} ({}); keep one and \
+         delete the others by hand (they were probably created by an interrupted run)",
+        .physical.join(", "),
         count = .physical.len()
     )]
-    DuplicateObserved { id: ResourceId, physical: String },
+    DuplicateObserved {
+        id: ResourceId,
+        physical: Vec<String>,
+    },
     #[error(
         "{id} exists as a {observed} ({physical_id}) but the stack declares it as a {desired}; \
          delete the {observed} by hand or rename the resource"
@@ -123,10 +127,16 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
         match &o.id {
             ObservedId::Untagged(_) => untagged.push(o),
             ObservedId::Tagged(id) => {
-                if let Some(prev) = tagged.insert(id, o) {
+                if tagged.insert(id, o).is_some() {
+                    let mut physical: Vec<String> = observed
+                        .iter()
+                        .filter(|x| x.id.logical() == Some(id))
+                        .map(|x| x.physical_id.clone())
+                        .collect();
+                    physical.sort();
                     return Err(DiffError::DuplicateObserved {
                         id: id.clone(),
-                        physical: format!("{}, {}", prev.physical_id, o.physical_id),
+                        physical,
                     });
                 }
             }

@@ -898,3 +898,23 @@ fn a_tags_only_update_changes_no_referenced_attribute_and_has_no_notes() {
     assert_eq!(change(&p, "db.instance").action, Action::Update);
     assert!(change(&p, "db.instance").notes.is_empty());
 }
+
+#[test]
+fn two_resources_with_one_logical_id_are_named_and_counted() {
+    let a = observed_as(&vpc(), "vpc-1", &[], &[]);
+    let b = observed_as(&vpc(), "vpc-2", &[], &[]);
+    let err = plan(&scope(), &[vpc()], &[a, b]).unwrap_err();
+    assert_eq!(
+        err,
+        DiffError::DuplicateObserved {
+            id: "net.vpc".into(),
+            physical: vec!["vpc-1".into(), "vpc-2".into()],
+        }
+    );
+    assert!(
+        err.to_string().starts_with(
+            "2 resources in the cloud carry the tag moodlestack:id=net.vpc (vpc-1, vpc-2)"
+        ),
+        "{err}"
+    );
+}
