@@ -107,6 +107,13 @@ BEHAVIOURS = {
         "terraform-provider-aws#30444 and #33859 (\"Cluster not in available state to perform "
         "tagging operations\")",
     ),
+    "elb-duplicates": (
+        True,
+        "ELBv2 refuses a second load balancer with a name in use (DuplicateLoadBalancerName) and a "
+        "second listener on a port of the same load balancer (DuplicateListener); moto makes both",
+        "CreateLoadBalancer and CreateListener API references (Errors: DuplicateLoadBalancerName, "
+        "DuplicateListener)",
+    ),
     "eventual-consistency": (
         False,
         "a just-created EC2 VPC, subnet, security group, internet gateway, route table, NAT "
@@ -796,3 +803,25 @@ def _install_nat_tag_filters():
         return result
 
     EC2Backend.describe_nat_gateways = describe_nat_gateways
+
+
+# --- ELBv2 duplicates ---------------------------------------------------------------------------
+
+@pre("elbv2", "CreateLoadBalancer", "CreateListener")
+def _elb_duplicates(resp, action):
+    if not on("elb-duplicates"):
+        return
+    backend = resp.elbv2_backend
+    if action == "CreateLoadBalancer":
+        name = resp._get_param("Name")
+        if any(lb.name == name for lb in backend.load_balancers.values()):
+            raise AwsError(
+                "DuplicateLoadBalancerName",
+                "A load balancer with the same name '%s' exists, but with different settings" % name,
+            )
+        return
+    balancer = backend.load_balancers.get(resp._get_param("LoadBalancerArn"))
+    port = resp._get_param("Port")
+    if balancer is not None and port is not None:
+        if any(str(getattr(l, "port", "")) == str(port) for l in balancer.listeners.values()):
+            raise AwsError("DuplicateListener", "A listener with the specified port already exists.")
