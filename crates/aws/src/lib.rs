@@ -213,6 +213,13 @@ pub(crate) trait KindOps: Send + Sync {
         options: &DeleteOptions,
     ) -> Result<(), CloudError>;
 
+    /// True for kinds whose describes lag behind their creates (EC2 is eventually consistent: a
+    /// describe by a new id may answer NotFound for a few seconds). A poll for readiness that does
+    /// not find such a resource waits instead of calling it gone; the kind's timeout bounds it.
+    fn lags(&self) -> bool {
+        false
+    }
+
     /// Whether a freshly listed resource is what `want` waits for. The default reads its
     /// [`Lifecycle`]; kinds with more to wait for (pending modifications) override it.
     fn readiness(&self, found: Observed, want: Want) -> Readiness {
@@ -417,6 +424,7 @@ async fn poll(
 ) -> Result<Readiness, CloudError> {
     let found = list(ops, cx, current.kind, Query::Physical(&current.physical_id)).await?;
     Ok(match found.into_iter().next() {
+        None if want == Want::Ready && ops.lags() => Readiness::Pending("not visible yet".into()),
         None => Readiness::Gone,
         Some(mut o) => {
             o.id = current.id.clone();

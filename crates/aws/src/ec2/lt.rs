@@ -1,8 +1,8 @@
 //! Launch templates (a new version per change, the full data every time) and the stable instance.
 
 use super::{
-    by_id, client_token, create_tags, filters, forget, made, no_answer, none_if_not_found,
-    not_in_place, observed, ok_if_not_found, physical, retag, sdk_tags, tag_map, tag_spec,
+    client_token, create_tags, filters, no_answer, none_if_not_found, not_in_place, observed,
+    physical, retag, sdk_tags, tag_map, tag_spec,
 };
 use crate::fields::{api_err, sorted_strs, Reader};
 use crate::{Created, Cx, KindOps, Query};
@@ -266,7 +266,7 @@ async fn create_template(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudEr
         ("name".to_string(), name.to_string()),
         ("version".to_string(), version),
     ]);
-    Ok(made(observed(
+    Ok(Created::New(observed(
         Kind::LaunchTemplate,
         lt_id,
         tags,
@@ -351,9 +351,13 @@ pub(crate) struct LaunchTemplate;
 
 #[async_trait]
 impl KindOps for LaunchTemplate {
+    fn lags(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = list_templates(cx, q).await?;
-        Ok(by_id(Kind::LaunchTemplate, q, found))
+        Ok(found)
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -377,16 +381,13 @@ impl KindOps for LaunchTemplate {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        forget(&current.physical_id);
-        ok_if_not_found(
-            cx.c.ec2
-                .delete_launch_template()
-                .launch_template_id(&current.physical_id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| api_err("ec2:DeleteLaunchTemplate", e)),
-        )
+        cx.c.ec2
+            .delete_launch_template()
+            .launch_template_id(&current.physical_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| api_err("ec2:DeleteLaunchTemplate", e))
     }
 }
 
@@ -522,7 +523,7 @@ async fn create_instance(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudEr
         if let Some(ip) = i.private_ip_address() {
             attrs.insert("private_ip".to_string(), ip.to_string());
         }
-        return Ok(made(observed(
+        return Ok(Created::New(observed(
             Kind::Instance,
             instance_id,
             tags,
@@ -539,9 +540,13 @@ pub(crate) struct Instance;
 
 #[async_trait]
 impl KindOps for Instance {
+    fn lags(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = list_instances(cx, q).await?;
-        Ok(by_id(Kind::Instance, q, found))
+        Ok(found)
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -568,16 +573,13 @@ impl KindOps for Instance {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        forget(&current.physical_id);
-        ok_if_not_found(
-            cx.c.ec2
-                .terminate_instances()
-                .instance_ids(&current.physical_id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| api_err("ec2:TerminateInstances", e)),
-        )
+        cx.c.ec2
+            .terminate_instances()
+            .instance_ids(&current.physical_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| api_err("ec2:TerminateInstances", e))
     }
 }
 

@@ -25,14 +25,13 @@ pub(crate) use routes::RouteTable;
 pub(crate) use sg::SecurityGroup;
 
 use crate::fields::{api_err, tags_value, Reader};
-use crate::{Clients, Created, Cx, Query};
+use crate::{Clients, Cx, Query};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use moodlestack_model::{
     value::sha256_hex, CloudError, Fields, ImageInfo, Kind, Lifecycle, Observed, ObservedId,
     ResourceId, Scope, Value, TAG_ID, TAG_STACK,
 };
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
 /// Tag filters of a list (empty for [`Query::Physical`]).
 pub(crate) fn filters(scope: &Scope, q: Query<'_>) -> Vec<Filter> {
@@ -146,53 +145,6 @@ pub(crate) fn observed(
         attrs,
         status: status.to_string(),
         lifecycle,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Eventual consistency: right after a create, a describe by the new id may not find it yet.
-
-/// Physical ids this process made and no describe by id has shown yet.
-static UNSEEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-/// A create's result: remembered as not seen yet, so that a poll that does not find it waits
-/// instead of reporting it gone.
-pub(crate) fn made(o: Observed) -> Created {
-    if let Ok(mut unseen) = UNSEEN.lock() {
-        unseen.insert(o.physical_id.clone());
-    }
-    Created::New(o)
-}
-
-/// The answer of a list by physical id: while a resource this process made is not visible yet,
-/// a placeholder that is [`Lifecycle::Creating`] (a poll waits for it: EC2 is eventually
-/// consistent; the executor's per-kind timeout ends a wait for something deleted meanwhile).
-pub(crate) fn by_id(kind: Kind, q: Query<'_>, found: Vec<Observed>) -> Vec<Observed> {
-    let Query::Physical(id) = q else {
-        return found;
-    };
-    let Ok(mut unseen) = UNSEEN.lock() else {
-        return found;
-    };
-    if !found.is_empty() || !unseen.contains(id) {
-        unseen.remove(id);
-        return found;
-    }
-    vec![Observed {
-        id: ObservedId::Untagged(id.to_string()),
-        kind,
-        physical_id: id.to_string(),
-        fields: Fields::new(),
-        attrs: BTreeMap::from([("id".to_string(), id.to_string())]),
-        status: "not visible yet".into(),
-        lifecycle: Lifecycle::Creating,
-    }]
-}
-
-/// Forgets a resource being deleted (a list by id that does not find it means gone).
-pub(crate) fn forget(physical_id: &str) {
-    if let Ok(mut unseen) = UNSEEN.lock() {
-        unseen.remove(physical_id);
     }
 }
 
@@ -371,34 +323,6 @@ mod tests {
         .await;
         assert!(r.is_err());
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-    }
-
-    #[test]
-    fn a_resource_made_but_not_visible_yet_is_waited_for_not_gone() {
-        let o = observed(
-            Kind::Subnet,
-            "subnet-unseen-1",
-            BTreeMap::new(),
-            Fields::new(),
-            BTreeMap::new(),
-            "pending",
-            Lifecycle::Creating,
-        );
-        assert!(matches!(made(o.clone()), Created::New(_)));
-        let q = Query::Physical("subnet-unseen-1");
-        let placeholder = by_id(Kind::Subnet, q, Vec::new());
-        assert_eq!(placeholder.len(), 1);
-        assert_eq!(placeholder[0].lifecycle, Lifecycle::Creating);
-        assert_eq!(placeholder[0].status, "not visible yet");
-        // Seen once: from then on, not found means gone.
-        assert_eq!(by_id(Kind::Subnet, q, vec![o.clone()]), vec![o.clone()]);
-        assert!(by_id(Kind::Subnet, q, Vec::new()).is_empty());
-        // Deleted before it was ever seen: not found means gone.
-        let _ = made(o);
-        forget("subnet-unseen-1");
-        assert!(by_id(Kind::Subnet, q, Vec::new()).is_empty());
-        // Ids this process did not make: not found means gone.
-        assert!(by_id(Kind::Subnet, Query::Physical("subnet-other"), Vec::new()).is_empty());
     }
 }
 

@@ -1,8 +1,8 @@
 //! VPC, internet gateway, subnets, Elastic IPs and NAT gateways.
 
 use super::{
-    by_id, client_token, create_tags, filters, forget, made, no_answer, none_if_not_found,
-    not_in_place, observed, ok_if_not_found, physical, retag, settled, tag_map, tag_spec,
+    client_token, create_tags, filters, no_answer, none_if_not_found, not_in_place, observed,
+    physical, retag, settled, tag_map, tag_spec,
 };
 use crate::fields::{api_err, Reader};
 use crate::{Clients, Created, Cx, KindOps, Query};
@@ -95,6 +95,10 @@ pub(crate) struct Vpc;
 
 #[async_trait]
 impl KindOps for Vpc {
+    fn lags(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
@@ -118,7 +122,7 @@ impl KindOps for Vpc {
             o.fields
                 .insert("enable_dns_support".into(), Value::Bool(support));
         }
-        Ok(by_id(Kind::Vpc, q, out))
+        Ok(out)
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -160,7 +164,7 @@ impl KindOps for Vpc {
             changed.push("enable_dns_hostnames");
         }
         settled(|| update_vpc(cx.c, &o, r, &changed)).await?;
-        Ok(made(o))
+        Ok(Created::New(o))
     }
 
     async fn update(
@@ -181,16 +185,13 @@ impl KindOps for Vpc {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        forget(&current.physical_id);
-        ok_if_not_found(
-            cx.c.ec2
-                .delete_vpc()
-                .vpc_id(&current.physical_id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| api_err("ec2:DeleteVpc", e)),
-        )
+        cx.c.ec2
+            .delete_vpc()
+            .vpc_id(&current.physical_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| api_err("ec2:DeleteVpc", e))
     }
 }
 
@@ -259,6 +260,10 @@ pub(crate) struct InternetGateway;
 
 #[async_trait]
 impl KindOps for InternetGateway {
+    fn lags(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = describe_igws(cx.c, cx, q).await?;
         Ok(match q {
@@ -266,7 +271,7 @@ impl KindOps for InternetGateway {
                 .into_iter()
                 .filter(|o| o.fields.contains_key("vpc_id"))
                 .collect(),
-            _ => by_id(Kind::InternetGateway, q, found),
+            _ => found,
         })
     }
 
@@ -312,7 +317,7 @@ impl KindOps for InternetGateway {
             .ok_or_else(|| no_answer("ec2:CreateInternetGateway", "id"))?
             .to_string();
         settled(|| attach_igw(cx.c, &igw_id, vpc_id)).await?;
-        Ok(made(observed(
+        Ok(Created::New(observed(
             Kind::InternetGateway,
             &igw_id,
             tags,
@@ -345,7 +350,6 @@ impl KindOps for InternetGateway {
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
         let igw_id = current.physical_id.as_str();
-        forget(igw_id);
         let found = describe_igws(cx.c, cx, Query::Physical(igw_id)).await?;
         for o in &found {
             if let Some(vpc) = o.fields.get("vpc_id").and_then(Value::as_str) {
@@ -364,15 +368,13 @@ impl KindOps for InternetGateway {
                 }
             }
         }
-        ok_if_not_found(
-            cx.c.ec2
-                .delete_internet_gateway()
-                .internet_gateway_id(igw_id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| api_err("ec2:DeleteInternetGateway", e)),
-        )
+        cx.c.ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(igw_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| api_err("ec2:DeleteInternetGateway", e))
     }
 }
 
@@ -438,6 +440,10 @@ pub(crate) struct Subnet;
 
 #[async_trait]
 impl KindOps for Subnet {
+    fn lags(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
@@ -451,7 +457,7 @@ impl KindOps for Subnet {
             .flat_map(|p| p.subnets())
             .filter_map(subnet_observed)
             .collect();
-        Ok(by_id(Kind::Subnet, q, found))
+        Ok(found)
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -491,7 +497,7 @@ impl KindOps for Subnet {
         if r.opt_bool("map_public_ip_on_launch") == Some(true) {
             settled(|| update_subnet(cx.c, &o, r, &["map_public_ip_on_launch"])).await?;
         }
-        Ok(made(o))
+        Ok(Created::New(o))
     }
 
     async fn update(
@@ -512,16 +518,13 @@ impl KindOps for Subnet {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        forget(&current.physical_id);
-        ok_if_not_found(
-            cx.c.ec2
-                .delete_subnet()
-                .subnet_id(&current.physical_id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| api_err("ec2:DeleteSubnet", e)),
-        )
+        cx.c.ec2
+            .delete_subnet()
+            .subnet_id(&current.physical_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| api_err("ec2:DeleteSubnet", e))
     }
 }
 
@@ -549,6 +552,10 @@ pub(crate) struct ElasticIp;
 
 #[async_trait]
 impl KindOps for ElasticIp {
+    fn lags(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         // DescribeAddresses is not paginated: one call answers for every address.
         let out =
@@ -564,7 +571,7 @@ impl KindOps for ElasticIp {
             Some(out) => out.addresses().iter().filter_map(eip_observed).collect(),
             None => Vec::new(),
         };
-        Ok(by_id(Kind::ElasticIp, q, found))
+        Ok(found)
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -584,7 +591,7 @@ impl KindOps for ElasticIp {
         if let Some(ip) = out.public_ip() {
             attrs.insert("public_ip".to_string(), ip.to_string());
         }
-        Ok(made(observed(
+        Ok(Created::New(observed(
             Kind::ElasticIp,
             alloc,
             tags,
@@ -615,16 +622,13 @@ impl KindOps for ElasticIp {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        forget(&current.physical_id);
-        ok_if_not_found(
-            cx.c.ec2
-                .release_address()
-                .allocation_id(&current.physical_id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| api_err("ec2:ReleaseAddress", e)),
-        )
+        cx.c.ec2
+            .release_address()
+            .allocation_id(&current.physical_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| api_err("ec2:ReleaseAddress", e))
     }
 }
 
@@ -692,6 +696,10 @@ pub(crate) struct NatGateway;
 
 #[async_trait]
 impl KindOps for NatGateway {
+    fn lags(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
@@ -706,7 +714,7 @@ impl KindOps for NatGateway {
             .filter(|n| nat_kept(q, n))
             .filter_map(nat_observed)
             .collect();
-        Ok(by_id(Kind::NatGateway, q, found))
+        Ok(found)
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -749,7 +757,7 @@ impl KindOps for NatGateway {
                 None => Lifecycle::Creating,
                 s => nat_lifecycle(s),
             };
-            return Ok(made(observed(
+            return Ok(Created::New(observed(
                 Kind::NatGateway,
                 nat_id,
                 tags,
@@ -781,16 +789,13 @@ impl KindOps for NatGateway {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        forget(&current.physical_id);
-        ok_if_not_found(
-            cx.c.ec2
-                .delete_nat_gateway()
-                .nat_gateway_id(&current.physical_id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| api_err("ec2:DeleteNatGateway", e)),
-        )
+        cx.c.ec2
+            .delete_nat_gateway()
+            .nat_gateway_id(&current.physical_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| api_err("ec2:DeleteNatGateway", e))
     }
 }
 

@@ -5,8 +5,8 @@
 //! shows them and an update removes them.
 
 use super::{
-    by_id, client_token, create_tags, filter, filters, forget, made, no_answer, none_if_not_found,
-    not_in_place, observed, ok_if_not_found, physical, retag, settled, tag_map, tag_spec,
+    client_token, create_tags, filter, filters, no_answer, none_if_not_found, not_in_place,
+    observed, ok_if_not_found, physical, retag, settled, tag_map, tag_spec,
 };
 use crate::fields::{api_err, sorted_strs, Reader};
 use crate::{Clients, Created, Cx, KindOps, Query};
@@ -181,7 +181,7 @@ async fn create_table(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError
     settled(|| associate_all(c, &rt_id, &subnets)).await?;
     let mut fields = r.fields.clone();
     fields.remove("tags");
-    Ok(made(observed(
+    Ok(Created::New(observed(
         Kind::RouteTable,
         &rt_id,
         tags,
@@ -349,13 +349,17 @@ pub(crate) struct RouteTable;
 
 #[async_trait]
 impl KindOps for RouteTable {
+    fn lags(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = describe(cx.c, cx.scope, q)
             .await?
             .iter()
             .filter_map(table_observed)
             .collect();
-        Ok(by_id(Kind::RouteTable, q, found))
+        Ok(found)
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -382,7 +386,6 @@ impl KindOps for RouteTable {
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
         let rt = current.physical_id.as_str();
-        forget(rt);
         for t in describe(cx.c, cx.scope, Query::Physical(rt)).await? {
             for assoc in associations(&t).values() {
                 let r =
@@ -396,15 +399,13 @@ impl KindOps for RouteTable {
                 ok_if_not_found(r)?;
             }
         }
-        ok_if_not_found(
-            cx.c.ec2
-                .delete_route_table()
-                .route_table_id(rt)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| api_err("ec2:DeleteRouteTable", e)),
-        )
+        cx.c.ec2
+            .delete_route_table()
+            .route_table_id(rt)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| api_err("ec2:DeleteRouteTable", e))
     }
 }
 

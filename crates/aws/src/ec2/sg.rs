@@ -4,8 +4,8 @@
 //! update authorizes and revokes exactly the difference. Egress stays the AWS default.
 
 use super::{
-    by_id, create_tags, filters, forget, made, no_answer, none_if_not_found, not_in_place,
-    observed, ok_if_not_found, physical, retag, settled, tag_map, tag_spec,
+    create_tags, filters, no_answer, none_if_not_found, not_in_place, observed, physical, retag,
+    settled, tag_map, tag_spec,
 };
 use crate::fields::{api_err, is_code, Reader};
 use crate::{Clients, Created, Cx, KindOps, Query};
@@ -288,7 +288,7 @@ async fn create_group(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError
         "ingress".into(),
         Value::List(rules.iter().map(Rule::to_value).collect()),
     );
-    Ok(made(observed(
+    Ok(Created::New(observed(
         Kind::SecurityGroup,
         &group_id,
         tags,
@@ -365,13 +365,17 @@ pub(crate) struct SecurityGroup;
 
 #[async_trait]
 impl KindOps for SecurityGroup {
+    fn lags(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = describe(cx.c, cx.scope, q)
             .await?
             .iter()
             .filter_map(group_observed)
             .collect();
-        Ok(by_id(Kind::SecurityGroup, q, found))
+        Ok(found)
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -396,16 +400,13 @@ impl KindOps for SecurityGroup {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        forget(&current.physical_id);
-        ok_if_not_found(
-            cx.c.ec2
-                .delete_security_group()
-                .group_id(&current.physical_id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| api_err("ec2:DeleteSecurityGroup", e)),
-        )
+        cx.c.ec2
+            .delete_security_group()
+            .group_id(&current.physical_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| api_err("ec2:DeleteSecurityGroup", e))
     }
 }
 
