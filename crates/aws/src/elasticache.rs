@@ -28,7 +28,7 @@ use aws_sdk_elasticache::types::{
 use moodlestack_model::{
     CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value, TAG_ID,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Tag holding the ARN of the secret the AUTH token was read from.
 pub const TAG_AUTH_SECRET: &str = "moodlestack:auth-secret-arn";
@@ -229,8 +229,14 @@ impl KindOps for SubnetGroup {
         if changed.contains(&"tags") {
             put_tags(cx.c, current, r).await?;
         }
-        let now = self.list(cx, Query::Physical(&current.physical_id)).await?;
-        Ok(now.into_iter().next().unwrap_or_else(|| current.clone()))
+        // The executor polls (lists by id) right after an update: no read here.
+        let mut out = current.clone();
+        for f in changed {
+            if let Some(v) = r.fields.get(*f) {
+                out.fields.insert((*f).to_string(), v.clone());
+            }
+        }
+        Ok(out)
     }
 
     async fn delete(
@@ -474,16 +480,6 @@ async fn auth_token(c: &Clients, secret_arn: &str) -> Result<String, CloudError>
 }
 
 /// Equal values; lists (security group ids) compared as sets.
-fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
-    match (a, b) {
-        (Some(Value::List(x)), Some(Value::List(y))) => {
-            let set = |l: &[Value]| l.iter().map(|v| format!("{v:?}")).collect::<BTreeSet<_>>();
-            set(x) == set(y)
-        }
-        _ => a == b,
-    }
-}
-
 #[async_trait]
 impl KindOps for ReplicationGroupOps {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
@@ -591,7 +587,15 @@ impl KindOps for ReplicationGroupOps {
         let now = replication_group_with_tags(cx, q, &rg, None)
             .await?
             .unwrap_or_else(|| current.clone());
-        let differs = |f: &str| has(f) && !same_value(now.fields.get(f), r.fields.get(f));
+        // The one comparison rule of the kind's descriptor.
+        let s = moodlestack_model::spec(Kind::CacheReplicationGroup);
+        let differs = |f: &str| {
+            has(f)
+                && r.fields
+                    .get(f)
+                    .zip(s.field(f))
+                    .is_some_and(|(want, fs)| fs.differs(want, now.fields.get(f)))
+        };
         let modify = [
             "description",
             "node_type",
@@ -792,10 +796,13 @@ mod tests {
     fn security_groups_compare_as_sets() {
         let a = Value::strs(["sg-1", "sg-2"]);
         let b = Value::strs(["sg-2", "sg-1"]);
-        assert!(same_value(Some(&a), Some(&b)));
-        assert!(!same_value(Some(&a), Some(&Value::strs(["sg-1"]))));
-        assert!(!same_value(None, Some(&a)));
-        assert!(same_value(Some(&Value::Int(2)), Some(&Value::Int(2))));
+        let spec = moodlestack_model::spec(Kind::CacheReplicationGroup);
+        let sgs = spec.field("security_group_ids").unwrap();
+        assert!(!sgs.differs(&b, Some(&a)));
+        assert!(sgs.differs(&Value::strs(["sg-1"]), Some(&a)));
+        assert!(sgs.differs(&a, None));
+        let n = spec.field("num_cache_clusters").unwrap();
+        assert!(!n.differs(&Value::Int(2), Some(&Value::Int(2))));
     }
 
     #[test]

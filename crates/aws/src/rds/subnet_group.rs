@@ -137,8 +137,14 @@ impl KindOps for SubnetGroup {
         if changed.contains(&"tags") {
             put_tags(cx.c, current, r).await?;
         }
-        let now = self.list(cx, Query::Physical(&current.physical_id)).await?;
-        Ok(now.into_iter().next().unwrap_or_else(|| current.clone()))
+        // The executor polls (lists by id) right after an update: no read here.
+        let mut out = current.clone();
+        for f in changed {
+            if let Some(v) = r.fields.get(*f) {
+                out.fields.insert((*f).to_string(), v.clone());
+            }
+        }
+        Ok(out)
     }
 
     async fn delete(
