@@ -66,7 +66,7 @@ pub fn run(g: &Global, target: &Path, o: Options) -> Outcome {
         );
         if !confirm(o.auto_approve, &question, "apply")? {
             eprintln!("Apply cancelled; nothing was changed.");
-            return Ok(Exit::Declined);
+            return Ok(Exit::Reported);
         }
         let final_snapshot =
             moodlestack_stack::names::Names::of(stack).db_final_snapshot(unix_now());
@@ -137,7 +137,7 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
         );
         if !confirm(o.auto_approve, &question, "apply")? {
             eprintln!("Apply cancelled; nothing was changed.");
-            return Ok(Exit::Declined);
+            return Ok(Exit::Reported);
         }
         let final_snapshot = moodlestack_stack::names::Names::for_stack_name(&plan.stack)
             .db_final_snapshot(unix_now());
@@ -209,7 +209,7 @@ async fn execute_and_report(
         return Ok(Exit::Interrupted);
     }
     if !report.is_success() {
-        return Ok(Exit::Declined);
+        return Ok(Exit::Reported);
     }
     // Read back: every managed field took.
     let problems = super::stats::timed("read back", execute::read_back(cloud, scope, desired))

@@ -17,8 +17,9 @@ pub enum Exit {
     Ok,
     /// `plan --detailed-exitcode`: the plan has changes.
     Changes,
-    /// The user declined, or a precondition the command already explained does not hold.
-    Declined,
+    /// Did not succeed, and the command already said why (a declined confirmation, a report
+    /// listing the changes that failed).
+    Reported,
     /// Ctrl-C or SIGTERM.
     Interrupted,
 }
@@ -28,7 +29,7 @@ impl Exit {
     pub fn code(self) -> u8 {
         match self {
             Exit::Ok => 0,
-            Exit::Declined => 1,
+            Exit::Reported => 1,
             Exit::Changes => 2,
             Exit::Interrupted => EXIT_INTERRUPTED,
         }

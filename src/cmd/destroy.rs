@@ -119,7 +119,7 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
         }
         if !confirmed? {
             eprintln!("Destroy cancelled; nothing was deleted.");
-            return Ok(Exit::Declined);
+            return Ok(Exit::Reported);
         }
         watch_ctrl_c(cancel);
         let result = super::stats::timed(
@@ -135,7 +135,7 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
             return Ok(Exit::Interrupted);
         }
         if !report.is_success() {
-            return Ok(Exit::Declined);
+            return Ok(Exit::Reported);
         }
         // Read back: nothing of the stack is left.
         let left = cloud

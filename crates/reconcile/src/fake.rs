@@ -421,11 +421,6 @@ fn tag<'a>(fields: &'a Fields, key: &str) -> Option<&'a str> {
         .and_then(Value::as_str)
 }
 
-/// The field that holds a kind's unique name, if its API keys it by name.
-fn name_field(kind: Kind) -> Option<&'static str> {
-    spec(kind).name_field
-}
-
 /// The physical id and attributes AWS would give a new resource of `kind`, simulated from its
 /// descriptor alone: (physical id, attributes known at once, attributes known once ready).
 /// Endpoints, DNS names and ports of endpoints appear only once the resource is ready; a member
@@ -593,13 +588,15 @@ impl Cloud for FakeCloud {
             });
         }
         settle(&mut st, Instant::now());
-        let name = name_field(kind)
+        let name = spec(kind)
+            .name_field
             .and_then(|f| fields.get(f))
             .and_then(Value::as_str);
         if let Some(name) = name {
             if st.resources.values().any(|r| {
                 r.kind == kind
-                    && name_field(kind)
+                    && spec(kind)
+                        .name_field
                         .and_then(|f| r.fields.get(f))
                         .and_then(Value::as_str)
                         == Some(name)
