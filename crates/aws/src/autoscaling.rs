@@ -311,6 +311,12 @@ fn refresh_running_error(name: &str, refresh: &str, status: &str) -> CloudError 
 // ---------------------------------------------------------------------------------------------
 // The group.
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::Group as AutoScalingGroup;
+}
+
 /// `AWS::AutoScaling::AutoScalingGroup`. A poll also reads the group's running instance refresh:
 /// a group rolling out a new launch template version is not ready until it ends.
 pub(crate) struct Group;

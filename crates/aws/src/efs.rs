@@ -198,6 +198,12 @@ fn going(s: &LifeCycleState) -> bool {
 // ---------------------------------------------------------------------------------------------
 // The file system.
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::{FileSystem as EfsFileSystem, MountTarget as EfsMountTarget};
+}
+
 /// `AWS::EFS::FileSystem`.
 pub(crate) struct FileSystem;
 

@@ -97,6 +97,14 @@ fn lifecycle(status: &str) -> Lifecycle {
 // ---------------------------------------------------------------------------------------------
 // The subnet group.
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::{
+        ReplicationGroupOps as CacheReplicationGroup, SubnetGroup as CacheSubnetGroup,
+    };
+}
+
 /// `AWS::ElastiCache::SubnetGroup`, keyed by its name.
 pub(crate) struct SubnetGroup;
 

@@ -535,6 +535,12 @@ async fn set_lb_idle_timeout(c: &Clients, arn: &str, seconds: i64) -> Result<(),
     Ok(())
 }
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::{Listener, LoadBalancer, TargetGroup};
+}
+
 /// `AWS::ElasticLoadBalancingV2::LoadBalancer` (an internet-facing ALB).
 pub(crate) struct LoadBalancer;
 

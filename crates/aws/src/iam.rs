@@ -294,6 +294,12 @@ async fn remove_role(c: &Clients, profile: &str, role: &str) -> Result<(), Cloud
     )
 }
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::{InstanceProfile, Role as IamRole};
+}
+
 /// `AWS::IAM::Role`, with its attached and inline policies.
 pub(crate) struct Role;
 

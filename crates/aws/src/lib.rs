@@ -241,38 +241,28 @@ pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
     }
 }
 
-/// The implementation of `kind`: the one exhaustive registry, so a kind without an implementation
-/// does not compile.
-fn ops(kind: Kind) -> &'static dyn KindOps {
-    use Kind::*;
-    match kind {
-        EfsFileSystem => &efs::FileSystem,
-        EfsMountTarget => &efs::MountTarget,
-        Vpc => &ec2::Vpc,
-        InternetGateway => &ec2::InternetGateway,
-        Subnet => &ec2::Subnet,
-        ElasticIp => &ec2::ElasticIp,
-        NatGateway => &ec2::NatGateway,
-        RouteTable => &ec2::RouteTable,
-        SecurityGroup => &ec2::SecurityGroup,
-        LaunchTemplate => &ec2::LaunchTemplate,
-        Instance => &ec2::Instance,
-        DbSubnetGroup => &rds::SubnetGroup,
-        DbParameterGroup => &rds::ParameterGroup(DbParameterGroup),
-        DbClusterParameterGroup => &rds::ParameterGroup(DbClusterParameterGroup),
-        DbCluster => &rds::Cluster,
-        DbInstance => &rds::Instance,
-        CacheSubnetGroup => &elasticache::SubnetGroup,
-        CacheReplicationGroup => &elasticache::ReplicationGroupOps,
-        Secret => &secrets::Secret,
-        IamRole => &iam::Role,
-        InstanceProfile => &iam::InstanceProfile,
-        AutoScalingGroup => &autoscaling::Group,
-        LoadBalancer => &elbv2::LoadBalancer,
-        TargetGroup => &elbv2::TargetGroup,
-        Listener => &elbv2::Listener,
-    }
+/// Every kind's implementation under the kind's own name: each service module exports its
+/// implementations in a `kinds` module (`pub(crate) use super::Group as AutoScalingGroup;`).
+mod impls {
+    pub(crate) use crate::{
+        autoscaling::kinds::*, ec2::kinds::*, efs::kinds::*, elasticache::kinds::*,
+        elbv2::kinds::*, iam::kinds::*, rds::kinds::*, secrets::kinds::*,
+    };
 }
+
+/// Generates [`ops`] from the kind table of `moodlestack_model`.
+macro_rules! registry {
+    ($($kind:ident)*) => {
+        /// The implementation of `kind`: one exhaustive registry generated from the kind table,
+        /// so a kind without an implementation (`impls::<Kind>`) does not compile.
+        fn ops(kind: Kind) -> &'static dyn KindOps {
+            match kind {
+                $(Kind::$kind => &impls::$kind,)*
+            }
+        }
+    };
+}
+moodlestack_model::with_kinds!(registry);
 
 /// Keeps what `q` asked for: resources tagged with the stack (and the logical id asked for), or,
 /// for untaggable kinds, matching the identity fields asked for. APIs that ignore tag filters

@@ -154,6 +154,12 @@ fn request_token(scope: &Scope, id: &ResourceId, name: &str) -> String {
     h[..48].to_string()
 }
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::Secret;
+}
+
 /// `AWS::SecretsManager::Secret`.
 pub(crate) struct Secret;
 

@@ -346,6 +346,12 @@ async fn update_template(
 
 // ------------------------------------------------------------------------------- the instance
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::{Instance, LaunchTemplate};
+}
+
 /// `AWS::EC2::LaunchTemplate`, keyed by its name.
 pub(crate) struct LaunchTemplate;
 

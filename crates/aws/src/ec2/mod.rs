@@ -19,10 +19,11 @@ mod network;
 mod routes;
 mod sg;
 
-pub(crate) use lt::{Instance, LaunchTemplate};
-pub(crate) use network::{ElasticIp, InternetGateway, NatGateway, Subnet, Vpc};
-pub(crate) use routes::RouteTable;
-pub(crate) use sg::SecurityGroup;
+/// The service's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::{lt::kinds::*, network::kinds::*, routes::kinds::*, sg::kinds::*};
+}
 
 use crate::fields::{api_err, tags_value, Reader};
 use crate::{Clients, Cx, Query};

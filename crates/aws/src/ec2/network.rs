@@ -90,6 +90,12 @@ async fn update_vpc(
     Ok(())
 }
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::{ElasticIp, InternetGateway, NatGateway, Subnet, Vpc};
+}
+
 /// `AWS::EC2::VPC`.
 pub(crate) struct Vpc;
 

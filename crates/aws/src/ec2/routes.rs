@@ -344,6 +344,12 @@ async fn update_table(
     Ok(())
 }
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::RouteTable;
+}
+
 /// `AWS::EC2::RouteTable`.
 pub(crate) struct RouteTable;
 

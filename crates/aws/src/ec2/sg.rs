@@ -360,6 +360,12 @@ async fn update_group(
     Ok(())
 }
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::SecurityGroup;
+}
+
 /// `AWS::EC2::SecurityGroup`, keyed by its name within its VPC.
 pub(crate) struct SecurityGroup;
 

@@ -16,6 +16,12 @@ use moodlestack_model::{
 };
 use std::collections::BTreeMap;
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::Instance as DbInstance;
+}
+
 /// `AWS::RDS::DBInstance`, keyed by its identifier.
 pub(crate) struct Instance;
 

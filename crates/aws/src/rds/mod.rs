@@ -30,10 +30,13 @@ mod instance;
 mod parameter_group;
 mod subnet_group;
 
-pub(crate) use cluster::Cluster;
-pub(crate) use instance::Instance;
-pub(crate) use parameter_group::ParameterGroup;
-pub(crate) use subnet_group::SubnetGroup;
+/// The service's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::{
+        cluster::kinds::*, instance::kinds::*, parameter_group::kinds::*, subnet_group::kinds::*,
+    };
+}
 
 use crate::fields::{api_err, Reader};
 use crate::{lifecycle_readiness, Clients};

@@ -21,6 +21,15 @@ const PARAMETER_BATCH: usize = 20;
 /// by its name.
 pub(crate) struct ParameterGroup(pub Kind);
 
+/// This file's kinds under their [`Kind`] names, for the registry [`ops`](crate::ops).
+#[allow(non_upper_case_globals)]
+pub(crate) mod kinds {
+    use super::{Kind, ParameterGroup};
+    pub(crate) const DbParameterGroup: ParameterGroup = ParameterGroup(Kind::DbParameterGroup);
+    pub(crate) const DbClusterParameterGroup: ParameterGroup =
+        ParameterGroup(Kind::DbClusterParameterGroup);
+}
+
 /// A DB or DB cluster parameter group as one shape.
 #[derive(Debug)]
 struct Group {

@@ -8,6 +8,12 @@ use aws_sdk_rds::types::DbSubnetGroup;
 use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Scope};
 use std::collections::BTreeMap;
 
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::SubnetGroup as DbSubnetGroup;
+}
+
 /// `AWS::RDS::DBSubnetGroup`, keyed by its name.
 pub(crate) struct SubnetGroup;
 

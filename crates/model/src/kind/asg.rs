@@ -4,6 +4,14 @@ use super::{create_only, f, mins, repl, set, KindSpec, DEFAULT, TAGS};
 use crate::change::{ChangeView, Note, NoteKind};
 use crate::Kind;
 
+/// The Auto Scaling kinds, as rows of the kind table in `mod.rs`.
+macro_rules! asg_kinds {
+    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
+        /// An Auto Scaling group (the web fleet).
+        AutoScalingGroup => asg::GROUP,
+    ] $($rest)* } };
+}
+
 /// Mixed instances policy: instance_types (ordered overrides), on_demand_base_capacity,
 /// on_demand_percentage_above_base, spot_allocation_strategy; always sent whole. A change of
 /// launch_template_version starts an instance refresh (minimum healthy 90 %). desired_capacity is

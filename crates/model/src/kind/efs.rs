@@ -3,6 +3,16 @@
 use super::{f, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
 use crate::Kind;
 
+/// The EFS kinds, as rows of the kind table in `mod.rs`.
+macro_rules! efs_kinds {
+    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
+        /// An EFS file system (moodledata).
+        EfsFileSystem => efs::FILE_SYSTEM,
+        /// An EFS mount target (untaggable).
+        EfsMountTarget => efs::MOUNT_TARGET,
+    ] $($rest)* } };
+}
+
 /// The file system keyed by its creation token (the stack's deterministic name for it).
 pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("fs"),

@@ -3,6 +3,16 @@
 use super::{f, mins, repl, set, KindSpec, DEFAULT, TAGS};
 use crate::Kind;
 
+/// The ElastiCache kinds, as rows of the kind table in `mod.rs`.
+macro_rules! elasticache_kinds {
+    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
+        /// An ElastiCache subnet group.
+        CacheSubnetGroup => elasticache::SUBNET_GROUP,
+        /// An ElastiCache (Redis) replication group.
+        CacheReplicationGroup => elasticache::REPLICATION_GROUP,
+    ] $($rest)* } };
+}
+
 /// `id` is the name.
 pub(super) const SUBNET_GROUP: KindSpec = KindSpec {
     kind: Kind::CacheSubnetGroup,

@@ -3,6 +3,18 @@
 use super::{f, mins, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
 use crate::Kind;
 
+/// The ELBv2 kinds, as rows of the kind table in `mod.rs`.
+macro_rules! elbv2_kinds {
+    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
+        /// An application load balancer.
+        LoadBalancer => elbv2::LOAD_BALANCER,
+        /// A target group.
+        TargetGroup => elbv2::TARGET_GROUP,
+        /// A load balancer listener.
+        Listener => elbv2::LISTENER,
+    ] $($rest)* } };
+}
+
 /// idle_timeout: the `idle_timeout.timeout_seconds` attribute. `id` is the ARN. Waits for
 /// `active`.
 pub(super) const LOAD_BALANCER: KindSpec = KindSpec {

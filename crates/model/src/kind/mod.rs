@@ -6,7 +6,8 @@
 //!
 //! One descriptor ([`KindSpec`]) per kind, in one file per AWS service (`ec2.rs`, `rds.rs`, ...).
 //! The diff, the executor, the printer and the CLI read these descriptors and never name a kind.
-//! The [`kinds!`] table at the end of this file generates [`Kind`], [`Kind::ALL`] and [`spec`],
+//! Each service file lists its kinds (`ec2_kinds!` at the top of `ec2.rs`); the [`kinds!`] table
+//! at the end of this file joins those lists and generates [`Kind`], [`Kind::ALL`] and [`spec`],
 //! so a kind cannot exist without its descriptor.
 //!
 //! Field conventions shared by every kind:
@@ -17,13 +18,21 @@
 //! - `deletion_protection` (Bool), where a kind has it, is lifted on delete only with
 //!   `--allow-data-loss`.
 
+#[macro_use]
 mod asg;
+#[macro_use]
 mod ec2;
+#[macro_use]
 mod efs;
+#[macro_use]
 mod elasticache;
+#[macro_use]
 mod elbv2;
+#[macro_use]
 mod iam;
+#[macro_use]
 mod rds;
+#[macro_use]
 mod secrets;
 
 use crate::change::{ChangeView, Note};
@@ -305,61 +314,26 @@ macro_rules! kinds {
                 $(Kind::$kind => &$spec,)*
             }
         }
+
+        /// Calls the macro `$m` with every kind's variant name (`Vpc InternetGateway ...`), so
+        /// that another crate can build an exhaustive registry without listing the kinds again
+        /// (the AWS implementations: `moodlestack_aws`'s `ops`).
+        #[macro_export]
+        macro_rules! with_kinds {
+            ($m:ident) => { $m! { $($kind)* } };
+        }
     };
 }
 
-kinds! {
-    /// A VPC.
-    Vpc => ec2::VPC,
-    /// An internet gateway attached to the VPC.
-    InternetGateway => ec2::INTERNET_GATEWAY,
-    /// A subnet.
-    Subnet => ec2::SUBNET,
-    /// An Elastic IP address (for a NAT gateway).
-    ElasticIp => ec2::ELASTIC_IP,
-    /// A NAT gateway.
-    NatGateway => ec2::NAT_GATEWAY,
-    /// A route table with its routes and subnet associations.
-    RouteTable => ec2::ROUTE_TABLE,
-    /// A security group with its ingress rules.
-    SecurityGroup => ec2::SECURITY_GROUP,
-    /// An IAM role with its policies.
-    IamRole => iam::ROLE,
-    /// An IAM instance profile.
-    InstanceProfile => iam::INSTANCE_PROFILE,
-    /// A Secrets Manager secret whose value moodlestack generates.
-    Secret => secrets::SECRET,
-    /// An RDS DB subnet group.
-    DbSubnetGroup => rds::SUBNET_GROUP,
-    /// An RDS DB parameter group.
-    DbParameterGroup => rds::PARAMETER_GROUP,
-    /// An RDS DB cluster parameter group (Aurora).
-    DbClusterParameterGroup => rds::CLUSTER_PARAMETER_GROUP,
-    /// An Aurora DB cluster.
-    DbCluster => rds::CLUSTER,
-    /// An RDS DB instance (standalone, or an Aurora cluster member).
-    DbInstance => rds::INSTANCE,
-    /// An EFS file system (moodledata).
-    EfsFileSystem => efs::FILE_SYSTEM,
-    /// An EFS mount target (untaggable).
-    EfsMountTarget => efs::MOUNT_TARGET,
-    /// An ElastiCache subnet group.
-    CacheSubnetGroup => elasticache::SUBNET_GROUP,
-    /// An ElastiCache (Redis) replication group.
-    CacheReplicationGroup => elasticache::REPLICATION_GROUP,
-    /// An EC2 launch template.
-    LaunchTemplate => ec2::LAUNCH_TEMPLATE,
-    /// An EC2 instance (the stable node).
-    Instance => ec2::INSTANCE,
-    /// An application load balancer.
-    LoadBalancer => elbv2::LOAD_BALANCER,
-    /// A target group.
-    TargetGroup => elbv2::TARGET_GROUP,
-    /// A load balancer listener.
-    Listener => elbv2::LISTENER,
-    /// An Auto Scaling group (the web fleet).
-    AutoScalingGroup => asg::GROUP,
+// The table: each service file lists its kinds in a macro named after it (`ec2_kinds!`, at the
+// top of `ec2.rs`), so a new kind is declared in the one file that holds its descriptor; `table!`
+// joins the lists, in this order (which is `Kind::ALL`'s), into `kinds!`.
+macro_rules! table {
+    ([$($acc:tt)*]) => { kinds! { $($acc)* } };
+    ([$($acc:tt)*] $list:ident $($rest:ident)*) => { $list! { [$($acc)*] $($rest)* } };
 }
+
+table! { [] ec2_kinds iam_kinds secrets_kinds rds_kinds efs_kinds elasticache_kinds elbv2_kinds asg_kinds }
 
 impl Kind {
     /// The snake_case name used in plans and JSON (`db_instance`).

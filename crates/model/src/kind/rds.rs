@@ -4,6 +4,22 @@ use super::{f, mins, repl, set, subset, DeletePolicy, KindSpec, DEFAULT, TAGS};
 use crate::change::{ChangeView, Note, NoteKind};
 use crate::{Kind, Value};
 
+/// The RDS kinds, as rows of the kind table in `mod.rs`.
+macro_rules! rds_kinds {
+    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
+        /// An RDS DB subnet group.
+        DbSubnetGroup => rds::SUBNET_GROUP,
+        /// An RDS DB parameter group.
+        DbParameterGroup => rds::PARAMETER_GROUP,
+        /// An RDS DB cluster parameter group (Aurora).
+        DbClusterParameterGroup => rds::CLUSTER_PARAMETER_GROUP,
+        /// An Aurora DB cluster.
+        DbCluster => rds::CLUSTER,
+        /// An RDS DB instance (standalone, or an Aurora cluster member).
+        DbInstance => rds::INSTANCE,
+    ] $($rest)* } };
+}
+
 /// `id` is the name.
 pub(super) const SUBNET_GROUP: KindSpec = KindSpec {
     kind: Kind::DbSubnetGroup,
