@@ -141,6 +141,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Lift the stack's apply lease (after a crashed run on another machine or a cancelled CI
+    /// job): shows who holds it, asks, then lifts it. Runs on the same host take over the lease of
+    /// a process that is gone by themselves, and a lease nobody renews expires within a minute.
+    Unlock {
+        /// The stack file (YAML).
+        stack: PathBuf,
+        /// Do not ask for confirmation (scripts).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 fn main() -> ExitCode {

@@ -64,7 +64,7 @@ pub fn run(g: &Global, target: &Path, o: Options) -> Outcome {
             "Apply these changes to stack `{}` in {}? Only `yes` is accepted: ",
             plan.stack, plan.region
         );
-        if !confirm(o.auto_approve, &question, "apply")? {
+        if !confirm(o.auto_approve, &question, "apply", "--auto-approve")? {
             eprintln!("Apply cancelled; nothing was changed.");
             return Ok(Exit::Reported);
         }
@@ -135,7 +135,7 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
             plan.stack,
             plan.region
         );
-        if !confirm(o.auto_approve, &question, "apply")? {
+        if !confirm(o.auto_approve, &question, "apply", "--auto-approve")? {
             eprintln!("Apply cancelled; nothing was changed.");
             return Ok(Exit::Reported);
         }
@@ -277,14 +277,21 @@ async fn interrupted() -> bool {
 
 /// Asks `question` on the terminal. An error when there is no terminal to ask and no
 /// `--auto-approve`.
-pub(super) fn confirm(auto_approve: bool, question: &str, command: &str) -> anyhow::Result<bool> {
-    if auto_approve {
+/// Asks `question` on a terminal (only `yes` confirms); `approved` (the command's `flag`) skips
+/// the question. Without a terminal and without the flag: an error naming the flag.
+pub(super) fn confirm(
+    approved: bool,
+    question: &str,
+    command: &str,
+    flag: &str,
+) -> anyhow::Result<bool> {
+    if approved {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
         return Err(fail(
             format!("{command} needs confirmation, but standard input is not a terminal"),
-            "review the plan above and pass --auto-approve (CI), or run it in a terminal",
+            format!("review what is shown above and pass {flag} (CI), or run it in a terminal"),
         ));
     }
     eprint!("\n{question}");

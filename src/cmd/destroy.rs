@@ -113,7 +113,7 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
             scope.stack,
             scope.region
         );
-        let confirmed = confirm(o.auto_approve, &question, "destroy");
+        let confirmed = confirm(o.auto_approve, &question, "destroy", "--auto-approve");
         if !matches!(confirmed, Ok(true)) {
             printer.finish();
         }

@@ -9,6 +9,7 @@ mod plan;
 mod render;
 mod schema;
 mod stats;
+mod unlock;
 mod validate;
 
 use crate::{Cli, Command};
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> ExitCode {
             },
         ),
         Command::Outputs { stack, json } => outputs::run(&g, &stack, json),
+        Command::Unlock { stack, yes } => unlock::run(&g, &stack, yes),
     };
     let code = match outcome {
         Ok(exit) => exit.code(),

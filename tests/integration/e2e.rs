@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// moto's built-in Ubuntu x86_64 image (root device /dev/sda1).
-const AMI: &str = "ami-785db401";
+pub(crate) const AMI: &str = "ami-785db401";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -78,7 +78,7 @@ fn plan_changes(emu: &Emulator, args: &[&str]) -> BTreeSet<(String, String, Vec<
         .collect()
 }
 
-struct Clients {
+pub(crate) struct Clients {
     ec2: aws_sdk_ec2::Client,
     rds: aws_sdk_rds::Client,
     efs: aws_sdk_efs::Client,
@@ -87,10 +87,10 @@ struct Clients {
     asg: aws_sdk_autoscaling::Client,
     iam: aws_sdk_iam::Client,
     secrets: aws_sdk_secretsmanager::Client,
-    ssm: aws_sdk_ssm::Client,
+    pub(crate) ssm: aws_sdk_ssm::Client,
 }
 
-async fn clients(emu: &Emulator) -> Clients {
+pub(crate) async fn clients(emu: &Emulator) -> Clients {
     let c = emu.sdk_config().await;
     Clients {
         ec2: aws_sdk_ec2::Client::new(&c),
@@ -319,7 +319,7 @@ fn strs(v: &[String]) -> Vec<&str> {
 }
 
 /// Nothing tagged with `stack` is left in any service.
-async fn assert_nothing_left(c: &Clients, stack: &str) {
+pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
     // Every EC2 kind, described with the stack's tag filter (moto keeps the tags of deleted
     // resources in DescribeTags, so that call cannot tell what is left).
     let e = &c.ec2;

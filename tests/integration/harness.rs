@@ -272,3 +272,73 @@ fn decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).to_string()
 }
+
+/// `localstack/faults.py` in front of an endpoint: answers a share of requests with 5xx or
+/// throttling errors, and can SIGKILL a process after its k-th mutating request. Stopped when
+/// dropped.
+pub struct FaultProxy {
+    pub url: String,
+    child: Child,
+}
+
+impl FaultProxy {
+    /// Starts the proxy in front of `upstream` with `args` (`--fault-rate 0.2`, `--seed 7`, ...).
+    pub fn start(upstream: &str, args: &[&str]) -> FaultProxy {
+        use std::io::BufRead;
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("localstack/faults.py");
+        let mut child = Command::new(python())
+            .arg(&script)
+            .args(["--upstream", upstream])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start localstack/faults.py");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the proxy's URL");
+        assert!(line.starts_with("http://127.0.0.1:"), "proxy said {line:?}");
+        FaultProxy {
+            url: line.trim().to_string(),
+            child,
+        }
+    }
+
+    /// Sends a control request (`POST /__faults/config` with a JSON body, `GET /__faults/stats`)
+    /// and returns the answer's JSON.
+    fn control(&self, method: &str, path: &str, body: &str) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).expect("connect to the proxy");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send to the proxy");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)
+            .expect("read the proxy's answer");
+        let json = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("proxy answered {answer:?}: {e}"))
+    }
+
+    /// Changes the proxy's settings (fault_rate, kill_pid, kill_after, latency_ms, faults).
+    pub fn configure(&self, settings: &serde_json::Value) {
+        self.control("POST", "/__faults/config", &settings.to_string());
+    }
+
+    /// Requests, faults and mutating requests so far (mutating: since kill_after was last set).
+    pub fn stats(&self) -> serde_json::Value {
+        self.control("GET", "/__faults/stats", "")
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -5,5 +5,6 @@ mod aws_special;
 mod cli;
 mod contract;
 mod e2e;
+mod faults;
 mod harness;
 mod moodle;

@@ -47,13 +47,41 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Every client from `config`, each counting its requests into `stats`.
+    /// Every client from `config`, each counting its requests into `stats` and retrying as
+    /// [`moodlestack_model::retry::SDK`] says. The SDK's own variables choose otherwise:
+    /// `AWS_RETRY_MODE=adaptive` (client-side rate limiting) and `AWS_MAX_ATTEMPTS=N`.
     pub fn new(config: &aws_types::SdkConfig, stats: &RequestStats) -> Self {
+        let policy = moodlestack_model::retry::SDK;
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let retry = match env("AWS_RETRY_MODE").as_deref() {
+            Some("adaptive") => aws_smithy_types::retry::RetryConfig::adaptive(),
+            _ => aws_smithy_types::retry::RetryConfig::standard(),
+        }
+        .with_max_attempts(
+            env("AWS_MAX_ATTEMPTS")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(policy.max_attempts),
+        )
+        .with_initial_backoff(policy.initial_backoff)
+        .with_max_backoff(policy.max_backoff);
+        // One partition (retry quota and sending rate) per service, as the SDK does by default,
+        // with the policy's quota.
+        let partition = |service: &'static str| {
+            aws_smithy_runtime::client::retries::RetryPartition::custom(service)
+                .token_bucket(
+                    aws_smithy_runtime::client::retries::TokenBucket::builder()
+                        .capacity(policy.retry_quota)
+                        .build(),
+                )
+                .build()
+        };
         macro_rules! client {
             ($krate:ident) => {
                 $krate::Client::from_conf(
                     $krate::config::Builder::from(config)
                         .interceptor(stats.clone())
+                        .retry_config(retry.clone())
+                        .retry_partition(partition(concat!("moodlestack-", stringify!($krate))))
                         .build(),
                 )
             };
@@ -525,5 +553,13 @@ impl Cloud for AwsCloud {
 
     async fn release_lease(&self, scope: &Scope, owner: &str) -> Result<(), CloudError> {
         ssm::release_lease(&self.clients, scope, owner).await
+    }
+
+    async fn lease(&self, scope: &Scope) -> Result<Option<LeaseInfo>, CloudError> {
+        ssm::lease(&self.clients, scope).await
+    }
+
+    async fn break_lease(&self, scope: &Scope, held: &LeaseInfo) -> Result<bool, CloudError> {
+        ssm::break_lease(&self.clients, scope, held).await
     }
 }

@@ -192,6 +192,7 @@ async fn renew(
     Ok(renewed)
 }
 
+/// Takes over the expired lease `held`: lifts it ([`break_lease`]) and creates this one.
 async fn take_over(
     c: &Clients,
     scope: &Scope,
@@ -200,9 +201,30 @@ async fn take_over(
     mine: &LeaseInfo,
     json: &str,
 ) -> Result<LeaseInfo, CloudError> {
-    let claim = claim_name(name, held);
-    let claim_value =
-        serde_json::json!({ "owner": mine.owner, "at": mine.acquired_at }).to_string();
+    if !break_lease(c, scope, held).await? {
+        let current = read_lease(c, name).await?.unwrap_or_else(|| held.clone());
+        return Err(CloudError::LeaseHeld(current));
+    }
+    if create(c, scope, name, json).await? {
+        Ok(mine.clone())
+    } else {
+        let current = read_lease(c, name).await?.unwrap_or_else(|| held.clone());
+        Err(CloudError::LeaseHeld(current))
+    }
+}
+
+/// The stack's lease as stored, expired or not.
+pub async fn lease(c: &Clients, scope: &Scope) -> Result<Option<LeaseInfo>, CloudError> {
+    read_lease(c, &lease_name(scope)).await
+}
+
+/// Deletes the lease if it is still `held`, under the claim of that lease (one taker per lease):
+/// true if it is gone now.
+pub async fn break_lease(c: &Clients, scope: &Scope, held: &LeaseInfo) -> Result<bool, CloudError> {
+    let at = now();
+    let name = lease_name(scope);
+    let claim = claim_name(&name, held);
+    let claim_value = serde_json::json!({ "at": at }).to_string();
     let mut claimed = create(c, scope, &claim, &claim_value).await?;
     if !claimed {
         // Another taker holds the claim; it may have crashed mid-takeover long ago.
@@ -210,27 +232,20 @@ async fn take_over(
             .await?
             .and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok())
             .and_then(|v| v.get("at").and_then(serde_json::Value::as_u64))
-            .is_some_and(|at| at + STALE_CLAIM_SECS < mine.acquired_at);
+            .is_some_and(|claimed_at| claimed_at + STALE_CLAIM_SECS < at);
         if stale {
             delete(c, &claim).await?;
             claimed = create(c, scope, &claim, &claim_value).await?;
         }
     }
     if !claimed {
-        let current = read_lease(c, name).await?.unwrap_or_else(|| held.clone());
-        return Err(CloudError::LeaseHeld(current));
+        return Ok(false);
     }
     let result = async {
-        match read_lease(c, name).await? {
-            Some(still) if &still == held => delete(c, name).await?,
-            Some(other) => return Err(CloudError::LeaseHeld(other)),
-            None => {}
-        }
-        if create(c, scope, name, json).await? {
-            Ok(mine.clone())
-        } else {
-            let current = read_lease(c, name).await?.unwrap_or_else(|| held.clone());
-            Err(CloudError::LeaseHeld(current))
+        match read_lease(c, &name).await? {
+            Some(still) if &still == held => delete(c, &name).await.map(|()| true),
+            Some(_) => Ok(false),
+            None => Ok(true),
         }
     }
     .await;

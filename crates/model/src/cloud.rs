@@ -80,6 +80,64 @@ pub struct LeaseInfo {
     pub expires_at: u64,
 }
 
+impl LeaseInfo {
+    /// Who holds it, since when and for how much longer, as of `now` (seconds since the epoch):
+    /// `ci@runner-7 pid 4242 for 3m12s (since 2026-11-30 20:41:03 UTC), expires in 41 s`.
+    pub fn describe(&self, now: u64) -> String {
+        let expiry = if self.expires_at > now {
+            format!("expires in {}", human_duration(self.expires_at - now))
+        } else {
+            format!("expired {} ago", human_duration(now - self.expires_at))
+        };
+        format!(
+            "{} for {} (since {}), {expiry}",
+            self.owner,
+            human_duration(now.saturating_sub(self.acquired_at)),
+            utc_date(self.acquired_at),
+        )
+    }
+
+    /// [`LeaseInfo::describe`] as of the system clock.
+    pub fn describe_now(&self) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.describe(now)
+    }
+}
+
+/// `41 s`, `3m12s`, `2h05m`, `3d04h`.
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// `2026-11-30 20:41:03 UTC` for seconds since the Unix epoch.
+pub fn utc_date(secs: u64) -> String {
+    // Days to a civil date (Howard Hinnant's algorithm, proleptic Gregorian calendar).
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        t / 3600,
+        t % 3600 / 60,
+        t % 60
+    )
+}
+
 /// An error from below, kept as the source of a [`CloudError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -91,7 +149,7 @@ pub enum CloudError {
     #[error("{0} not found")]
     NotFound(String),
     /// Another apply holds the stack's lease.
-    #[error("stack is locked by {} since {} (lease expires at {})", .0.owner, .0.acquired_at, .0.expires_at)]
+    #[error("stack is locked by {}", .0.describe_now())]
     LeaseHeld(LeaseInfo),
     /// The service refused the request; `operation` is e.g. `rds:CreateDBInstance`, `code` the
     /// AWS error code, `message` its text.
@@ -166,9 +224,12 @@ impl Hint for CloudError {
     fn hint(&self) -> Option<String> {
         match self {
             CloudError::NotFound(_) => None,
-            CloudError::LeaseHeld(_) => {
-                Some("wait for it to finish, or if it crashed wait for the lease to expire".into())
-            }
+            CloudError::LeaseHeld(_) => Some(
+                "wait for that run to finish. A run that died lets its lease expire within a \
+                 minute (and one on this host is taken over at once); to lift it now: \
+                 `moodlestack unlock <stack.yaml>`"
+                    .into(),
+            ),
             CloudError::Api {
                 operation, code, ..
             } => api_hint(operation, code),
@@ -222,38 +283,6 @@ impl CloudError {
         match self {
             CloudError::Api { code, .. } => Some(code),
             _ => None,
-        }
-    }
-
-    /// Transient errors (throttling, dependency still settling) that the executor may retry.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            // A new IAM instance profile takes seconds to become visible to EC2 and Auto
-            // Scaling, which meanwhile call its ARN invalid: AWS gives this case no code of its
-            // own, so the message tells it apart.
-            CloudError::Api { code, message, .. }
-                if matches!(code.as_str(), "InvalidParameterValue" | "ValidationError")
-                    && (message.to_ascii_lowercase().contains("instance profile")
-                        || message.contains("iamInstanceProfile")) =>
-            {
-                true
-            }
-            CloudError::Api { code, .. } => matches!(
-                code.as_str(),
-                "Throttling"
-                    | "ThrottlingException"
-                    | "RequestLimitExceeded"
-                    | "DependencyViolation"
-                    | "InvalidDBInstanceState"
-                    | "InvalidCacheClusterState"
-                    | "InvalidReplicationGroupState"
-                    | "IncorrectFileSystemLifeCycleState"
-                    | "ResourceInUse"
-                    | "ResourceInUseFault"
-                    | "ScalingActivityInProgress"
-                    | "IncorrectState"
-            ),
-            _ => false,
         }
     }
 }
@@ -328,6 +357,14 @@ pub trait Cloud: Send + Sync {
 
     /// Releases the lease if `owner` holds it.
     async fn release_lease(&self, scope: &Scope, owner: &str) -> Result<(), CloudError>;
+
+    /// The stack's lease as stored (expired or not), None when there is none.
+    async fn lease(&self, scope: &Scope) -> Result<Option<LeaseInfo>, CloudError>;
+
+    /// Lifts `held`, whoever holds it, if it is still the stack's lease (a lease renewed or taken
+    /// over since it was read is left alone): true if it was lifted. For `moodlestack unlock`
+    /// and for a holder whose process is gone.
+    async fn break_lease(&self, scope: &Scope, held: &LeaseInfo) -> Result<bool, CloudError>;
 }
 
 /// Tags every resource of `scope` carries, plus its logical id.
@@ -342,33 +379,24 @@ pub fn identity_tags(scope: &Scope, id: &impl std::fmt::Display) -> BTreeMap<Str
 mod tests {
     use super::*;
 
-    fn api(code: &str, message: &str) -> CloudError {
-        CloudError::Api {
-            operation: "x".into(),
-            code: code.into(),
-            message: message.into(),
-            source: None,
-        }
-    }
-
     #[test]
-    fn instance_profile_propagation_is_retried() {
-        assert!(api(
-            "InvalidParameterValue",
-            "Invalid IAM Instance Profile ARN: arn:..."
-        )
-        .is_retryable());
-        assert!(api(
-            "ValidationError",
-            "You are not authorized to use iamInstanceProfile.arn"
-        )
-        .is_retryable());
-        assert!(!api(
-            "InvalidParameterValue",
-            "Value (x) for parameter cidrBlock is invalid"
-        )
-        .is_retryable());
-        assert!(api("DependencyViolation", "resource has a dependent object").is_retryable());
-        assert!(!api("ValidationError", "bad name").is_retryable());
+    fn leases_read_as_dates_and_durations() {
+        let l = LeaseInfo {
+            owner: "ci@runner-7 pid 4242".into(),
+            acquired_at: 1_796_056_723,
+            expires_at: 1_796_056_723 + 41 + 192,
+        };
+        assert_eq!(
+            l.describe(1_796_056_723 + 192),
+            "ci@runner-7 pid 4242 for 3m12s (since 2026-11-30 16:38:43 UTC), expires in 41 s"
+        );
+        assert_eq!(
+            l.describe(1_796_056_723 + 260),
+            "ci@runner-7 pid 4242 for 4m20s (since 2026-11-30 16:38:43 UTC), expired 27 s ago"
+        );
+        assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_date(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(human_duration(7_500), "2h05m");
+        assert_eq!(human_duration(273_600), "3d04h");
     }
 }

@@ -18,6 +18,7 @@ pub mod cloud;
 pub mod kind;
 pub mod order;
 pub mod resource;
+pub mod retry;
 pub mod value;
 
 pub use change::{Action, ChangeView, Delta, FieldChange, KeyChange, Note, NoteKind};

@@ -9,8 +9,9 @@
 //!   (observed attributes of unchanged resources, results of completed creates and updates).
 //! - After each call it polls the resource until it is usable (or gone), starting at
 //!   [`Backoff::initial`] and doubling up to [`Backoff::max`], within the kind's
-//!   [`moodlestack_model::KindSpec::ready_timeout`]. Retryable errors
-//!   ([`CloudError::is_retryable`]) are retried a bounded number of times with back-off.
+//!   [`moodlestack_model::KindSpec::ready_timeout`]. Transient errors are retried as
+//!   [`moodlestack_model::retry`] defines: throttling a bounded number of times (after the
+//!   SDK's own attempts), state conflicts until the kind's timeout.
 //! - When a change fails, the changes that depend on it are skipped, running ones finish and
 //!   the [`Report`] says what was done, what failed and why, and what was not attempted.
 //! - The stack's lease is taken before the first mutating call, renewed while running and
@@ -18,6 +19,7 @@
 
 use crate::plan::{Action, Plan};
 use futures::stream::{FuturesUnordered, StreamExt};
+use moodlestack_model::retry::Transient;
 use moodlestack_model::{
     spec, Cloud, CloudError, DeleteOptions, Hint, Kind, Lifecycle, Observed, Readiness, Ref,
     Resource, ResourceId, Scope, Value, Want,
@@ -160,7 +162,7 @@ impl Default for Options {
         Options {
             parallelism: 10,
             owner: lease_owner(),
-            lease_ttl: Duration::from_secs(30 * 60),
+            lease_ttl: LEASE_TTL,
             poll: Backoff {
                 initial: Duration::from_millis(50),
                 max: Duration::from_secs(15),
@@ -169,7 +171,7 @@ impl Default for Options {
                 initial: Duration::from_secs(1),
                 max: Duration::from_secs(20),
             },
-            retries: 6,
+            retries: moodlestack_model::retry::STEP_RETRIES,
             allow_data_loss: false,
             final_snapshot_id: None,
             progress: Arc::new(Silent),
@@ -179,12 +181,50 @@ impl Default for Options {
     }
 }
 
+/// How long a lease lasts unless renewed; the holder renews it every third of that, so a holder
+/// that died stops holding the stack within a minute.
+pub const LEASE_TTL: Duration = Duration::from_secs(60);
+
 /// `user@host pid N` for the lease.
 pub fn lease_owner() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());
-    let host = std::env::var("HOSTNAME")
+    format!("{user}@{} pid {}", host_name(), std::process::id())
+}
+
+/// Whether a lease owner (`user@host pid N`) names a process of this host that no longer runs.
+/// Unknown (another host, an unreadable owner, no way to tell) is false: such a lease expires.
+pub fn holder_is_gone(owner: &str) -> bool {
+    let Some((who, pid)) = owner.rsplit_once(" pid ") else {
+        return false;
+    };
+    let Some((_, host)) = who.rsplit_once('@') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    let here = host_name();
+    host == here && here != "localhost" && pid != std::process::id() && !process_runs(pid)
+}
+
+/// Whether process `pid` exists on this host (`/proc` where there is one, `kill -0` elsewhere);
+/// true when it cannot be told.
+fn process_runs(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    if proc.join("self").exists() {
+        return proc.join(pid.to_string()).exists();
+    }
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_or(true, |s| s.success())
+}
+
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
         .or_else(|| {
@@ -193,8 +233,7 @@ pub fn lease_owner() -> String {
                 .map(|h| h.trim().to_string())
         })
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{user}@{host} pid {}", std::process::id())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Why nothing was done.
@@ -738,21 +777,13 @@ impl Ctx<'_> {
         self.opts.progress.event(&e);
     }
 
-    async fn retry<T, F, Fut>(&self, id: &ResourceId, call: F) -> Result<T, CloudError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, CloudError>>,
-    {
-        self.retry_for(id, Duration::ZERO, call).await
-    }
-
-    /// Like [`Ctx::retry`], but keeps retrying for at least `budget` (deletes: AWS keeps the
-    /// network interfaces of a deleted load balancer, database or mount target for minutes, and
-    /// the groups and subnets they sat in answer DependencyViolation until they are gone).
-    async fn retry_for<T, F, Fut>(
+    /// Runs `call`, retrying what the retry policy ([`moodlestack_model::retry`]) calls
+    /// transient: a request the SDK gave up on for throttling `opts.retries` more times, a state
+    /// conflict that clears by itself until the kind's timeout has passed.
+    async fn retry<T, F, Fut>(
         &self,
         id: &ResourceId,
-        budget: Duration,
+        kind: Kind,
         mut call: F,
     ) -> Result<T, CloudError>
     where
@@ -760,15 +791,23 @@ impl Ctx<'_> {
         Fut: Future<Output = Result<T, CloudError>>,
     {
         let started = tokio::time::Instant::now();
+        let settle = spec(kind).ready_timeout;
         let mut delay = self.opts.retry.initial;
+        let mut throttled = 0;
         let mut attempt = 0;
         loop {
             match call().await {
                 Err(e)
-                    if e.is_retryable()
-                        && (attempt < self.opts.retries || started.elapsed() < budget) =>
+                    if match e.transient() {
+                        Some(Transient::Throttled) => throttled < self.opts.retries,
+                        Some(Transient::Settling) => started.elapsed() < settle,
+                        None => false,
+                    } =>
                 {
                     attempt += 1;
+                    if e.transient() == Some(Transient::Throttled) {
+                        throttled += 1;
+                    }
                     self.event(Event::Retrying {
                         id: id.clone(),
                         error: e.to_string(),
@@ -796,7 +835,7 @@ impl Ctx<'_> {
         let mut last = String::new();
         loop {
             let r = self
-                .retry(&current.id.to_resource_id(), || {
+                .retry(&current.id.to_resource_id(), current.kind, || {
                     self.cloud.poll(self.scope, current, want)
                 })
                 .await
@@ -874,11 +913,9 @@ impl Ctx<'_> {
         }
         let options = self.delete_options(current);
         match self
-            .retry_for(
-                &current.id.to_resource_id(),
-                spec(current.kind).ready_timeout,
-                || self.cloud.delete(self.scope, current, &options),
-            )
+            .retry(&current.id.to_resource_id(), current.kind, || {
+                self.cloud.delete(self.scope, current, &options)
+            })
             .await
         {
             Ok(()) => {}
@@ -918,7 +955,7 @@ impl Ctx<'_> {
             Work::Create { desired: d } | Work::CreateNew { desired: d } => {
                 let fields = self.resolve(d, &attrs)?;
                 let created = self
-                    .retry(&d.id, || {
+                    .retry(&d.id, d.kind, || {
                         self.cloud.create(self.scope, &d.id, d.kind, &fields)
                     })
                     .await?;
@@ -932,7 +969,7 @@ impl Ctx<'_> {
             } => {
                 let fields = self.resolve(d, &attrs)?;
                 let updated = self
-                    .retry(&d.id, || {
+                    .retry(&d.id, d.kind, || {
                         self.cloud.update(self.scope, current, &fields, changed)
                     })
                     .await?;
@@ -1200,11 +1237,27 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Report>,
 {
-    let lease = ctx
-        .cloud
-        .acquire_lease(ctx.scope, &ctx.opts.owner, ctx.opts.lease_ttl)
-        .await
-        .map_err(ExecError::Lease)?;
+    let acquire = || {
+        ctx.cloud
+            .acquire_lease(ctx.scope, &ctx.opts.owner, ctx.opts.lease_ttl)
+    };
+    let lease = match acquire().await {
+        // The holder ran on this host and its process is gone (killed, crashed, a cancelled CI
+        // job on a reused runner): its lease is lifted at once rather than left to expire.
+        Err(CloudError::LeaseHeld(held)) if holder_is_gone(&held.owner) => {
+            ctx.event(Event::Note(format!(
+                "taking over the lease of {}: no such process on this host",
+                held.owner
+            )));
+            ctx.cloud
+                .break_lease(ctx.scope, &held)
+                .await
+                .map_err(ExecError::Lease)?;
+            acquire().await
+        }
+        other => other,
+    }
+    .map_err(ExecError::Lease)?;
     ctx.event(Event::LeaseTaken {
         owner: lease.owner.clone(),
         expires_at: lease.expires_at,
@@ -1216,7 +1269,7 @@ where
     if let Err(e) = ctx.cloud.release_lease(ctx.scope, &ctx.opts.owner).await {
         ctx.event(Event::Note(format!(
             "could not release the lease ({e}); it expires by itself at {}",
-            lease.expires_at
+            moodlestack_model::cloud::utc_date(lease.expires_at)
         )));
     }
     report

@@ -493,8 +493,8 @@ async fn crash_at_every_call_then_rerun_converges() {
                 "k={k} {point:?}: the crash must fail the run"
             );
             assert!(fake.crashed());
-            // The process is gone: its lease stays until it expires.
-            tokio::time::advance(Duration::from_secs(31 * 60)).await;
+            // The process is gone: its lease (not renewed any more) expires within a minute.
+            tokio::time::advance(crate::execute::LEASE_TTL + Duration::from_secs(1)).await;
             fake.recover();
             let o = Options {
                 owner: "tester@ci pid 2".into(),
@@ -733,6 +733,51 @@ async fn the_lease_is_exclusive_expires_and_is_released() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_lease_of_a_process_gone_from_this_host_is_taken_over_at_once() {
+    let fake = FakeCloud::new();
+    let desired = desired();
+    // This host's owner string with a pid no process has.
+    let own = crate::execute::lease_owner();
+    let (host_part, _) = own.rsplit_once(" pid ").unwrap();
+    let gone = format!("{host_part} pid 4000000000");
+    assert!(crate::execute::holder_is_gone(&gone));
+    assert!(!crate::execute::holder_is_gone(&own), "this process runs");
+    assert!(!crate::execute::holder_is_gone(
+        "ann@another-host pid 4000000000"
+    ));
+    fake.acquire_lease(&scope(), &gone, crate::execute::LEASE_TTL)
+        .await
+        .unwrap();
+    let plan = fresh_plan(&fake, &desired).await;
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let log = fake.log();
+    let broken = log
+        .iter()
+        .position(|c| c.op == Op::BreakLease && c.id == gone);
+    let first_mutation = log
+        .iter()
+        .position(|c| matches!(c.op, Op::Create | Op::Update | Op::Delete));
+    assert!(broken.is_some() && broken < first_mutation, "{log:?}");
+    // A live holder on another host is not touched: refused until its lease expires.
+    fake.acquire_lease(
+        &scope(),
+        "ann@another-host pid 4000000000",
+        crate::execute::LEASE_TTL,
+    )
+    .await
+    .unwrap();
+    let mut changed = desired.clone();
+    changed.pop();
+    let plan = fresh_plan(&fake, &changed).await;
+    let err = apply(&fake, &scope(), &plan, &opts()).await.unwrap_err();
+    assert!(
+        matches!(err, ExecError::Lease(CloudError::LeaseHeld(_))),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_long_apply_renews_its_lease() {
     let fake = FakeCloud::new();
     fake.set_latency(Kind::DbInstance, Duration::from_secs(35 * 60));
@@ -767,7 +812,7 @@ async fn an_apply_that_loses_its_lease_stops_starting_work() {
     let thief = {
         let fake = fake.clone();
         tokio::spawn(async move {
-            // Between two renewals (every 10 minutes), someone takes the stack over.
+            // Between two renewals (every 20 seconds), someone takes the stack over.
             tokio::time::sleep(Duration::from_secs(12 * 60)).await;
             fake.release_lease(&scope(), &opts().owner).await.unwrap();
             fake.acquire_lease(

@@ -52,6 +52,7 @@ pub enum Op {
     PollFailed,
     AcquireLease,
     ReleaseLease,
+    BreakLease,
 }
 
 /// When a simulated crash happens relative to the k-th mutating call.
@@ -884,5 +885,25 @@ impl Cloud for FakeCloud {
             st.leases.remove(&scope.stack);
         }
         Ok(())
+    }
+
+    async fn lease(&self, scope: &Scope) -> Result<Option<LeaseInfo>, CloudError> {
+        let mut st = self.st();
+        self.gate(&mut st, false)?;
+        Ok(st.leases.get(&scope.stack).cloned())
+    }
+
+    async fn break_lease(&self, scope: &Scope, held: &LeaseInfo) -> Result<bool, CloudError> {
+        let mut st = self.st();
+        self.gate(&mut st, false)?;
+        self.record(&mut st, Op::BreakLease, &held.owner, None);
+        match st.leases.get(&scope.stack) {
+            Some(l) if l == held => {
+                st.leases.remove(&scope.stack);
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+            None => Ok(true),
+        }
     }
 }
