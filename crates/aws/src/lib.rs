@@ -64,24 +64,12 @@ impl Clients {
         )
         .with_initial_backoff(policy.initial_backoff)
         .with_max_backoff(policy.max_backoff);
-        // One partition (retry quota and sending rate) per service, as the SDK does by default,
-        // with the policy's quota.
-        let partition = |service: &'static str| {
-            aws_smithy_runtime::client::retries::RetryPartition::custom(service)
-                .token_bucket(
-                    aws_smithy_runtime::client::retries::TokenBucket::builder()
-                        .capacity(policy.retry_quota)
-                        .build(),
-                )
-                .build()
-        };
         macro_rules! client {
             ($krate:ident) => {
                 $krate::Client::from_conf(
                     $krate::config::Builder::from(config)
                         .interceptor(stats.clone())
                         .retry_config(retry.clone())
-                        .retry_partition(partition(concat!("moodlestack-", stringify!($krate))))
                         .build(),
                 )
             };

@@ -33,11 +33,6 @@ pub struct SdkRetry {
     /// The longest back-off between two attempts. The 9 back-offs of 10 attempts add up to 90 s
     /// at most (jittered: 45 s on average); each executor retry of the step starts them again.
     pub max_backoff: Duration,
-    /// How many retries the client may spend before it stops retrying (the SDK's retry quota:
-    /// 500 by default, 5 to 14 per retry), per service. The default quota is spent by about 40
-    /// retries, which one apply at a 20 % failure rate exceeds; a provisioner that stops half way
-    /// leaves more work than one that waits, and the attempts per request stay bounded.
-    pub retry_quota: usize,
 }
 
 /// The policy of every AWS client.
@@ -45,7 +40,6 @@ pub const SDK: SdkRetry = SdkRetry {
     max_attempts: 10,
     initial_backoff: Duration::from_millis(500),
     max_backoff: Duration::from_secs(20),
-    retry_quota: 500_000,
 };
 
 /// How many times the executor retries a step whose request the SDK gave up on for throttling or
