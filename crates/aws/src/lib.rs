@@ -15,6 +15,8 @@ mod elasticache;
 mod elbv2;
 mod fields;
 mod iam;
+#[cfg(test)]
+mod permissions;
 mod rds;
 mod secrets;
 mod ssm;
