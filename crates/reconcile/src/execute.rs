@@ -1669,17 +1669,10 @@ pub async fn read_back(
                         consequences += 1;
                         continue;
                     }
+                    let (old, new) = f.short_values();
                     out.push(format!(
-                        "{} ({}): `{}` is {}, want {}",
-                        c.id,
-                        c.kind,
-                        f.field,
-                        f.old
-                            .as_ref()
-                            .map_or("(absent)".into(), Value::display_short),
-                        f.new
-                            .as_ref()
-                            .map_or("(absent)".into(), Value::display_short)
+                        "{} ({}): `{}` is {old}, want {new}",
+                        c.id, c.kind, f.field
                     ));
                 }
             }
