@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::fake::{CrashPoint, FakeCloud, Op};
-use crate::test_support::{r, rf, scope, tags};
+use crate::test_support::{r, rf, scope, tags, tcp_rule};
 use moodlestack_model::{Segment, Value};
 use std::collections::BTreeMap;
 
@@ -34,12 +34,7 @@ fn desired() -> Vec<Resource> {
             .with("description", "web nodes")
             .with(
                 "ingress",
-                Value::List(vec![Value::Map(BTreeMap::from([
-                    ("protocol".to_string(), Value::str("tcp")),
-                    ("from_port".to_string(), Value::Int(80)),
-                    ("to_port".to_string(), Value::Int(80)),
-                    ("source_group_id".to_string(), rf("sg.alb", "id")),
-                ]))]),
+                Value::List(vec![tcp_rule(80, "source_group_id", rf("sg.alb", "id"))]),
             ),
         r("sg.db", Kind::SecurityGroup)
             .with("vpc_id", rf("net.vpc", "id"))
@@ -47,12 +42,7 @@ fn desired() -> Vec<Resource> {
             .with("description", "database")
             .with(
                 "ingress",
-                Value::List(vec![Value::Map(BTreeMap::from([
-                    ("protocol".to_string(), Value::str("tcp")),
-                    ("from_port".to_string(), Value::Int(3306)),
-                    ("to_port".to_string(), Value::Int(3306)),
-                    ("source_group_id".to_string(), rf("sg.web", "id")),
-                ]))]),
+                Value::List(vec![tcp_rule(3306, "source_group_id", rf("sg.web", "id"))]),
             ),
         r("db.subnet_group", Kind::DbSubnetGroup)
             .with("name", "demo-db")

@@ -2,9 +2,8 @@
 
 use super::*;
 use crate::diff;
-use crate::test_support::{observed_as, tags};
+use crate::test_support::{observed_as, tags, tcp_rule};
 use moodlestack_model::{Kind, Observed, Ref, Resource, Scope, Value};
-use std::collections::BTreeMap;
 
 const KNOWN: &[(&str, &str)] = &[
     ("net.vpc", "vpc-0a1"),
@@ -47,12 +46,7 @@ fn example() -> Plan {
         .with("description", "web nodes")
         .with(
             "ingress",
-            Value::List(vec![Value::Map(BTreeMap::from([
-                ("protocol".to_string(), Value::str("tcp")),
-                ("from_port".to_string(), Value::Int(80)),
-                ("to_port".to_string(), Value::Int(80)),
-                ("cidr".to_string(), Value::str("10.0.0.0/16")),
-            ]))]),
+            Value::List(vec![tcp_rule(80, "cidr", Value::str("10.0.0.0/16"))]),
         )
         .with("tags", tags("sg.web"));
     let tg = Resource::new("lb.tg", Kind::TargetGroup)

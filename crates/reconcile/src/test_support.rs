@@ -36,6 +36,16 @@ pub fn rf(id: &str, attr: &str) -> Value {
     Value::reference(id, attr)
 }
 
+/// An ingress rule for TCP `port` from `source` (`source_group_id` or `cidr`) = `from`.
+pub fn tcp_rule(port: i64, source: &str, from: Value) -> Value {
+    Value::Map(BTreeMap::from([
+        ("protocol".to_string(), Value::str("tcp")),
+        ("from_port".to_string(), Value::Int(port)),
+        ("to_port".to_string(), Value::Int(port)),
+        (source.to_string(), from),
+    ]))
+}
+
 /// The observed form of `r`: its fields resolved with `known` (refs -> values), the given
 /// physical id, and attrs `id` (plus `extra`). References `known` lacks stay unresolved.
 pub fn observed_as(
