@@ -47,26 +47,13 @@ pub fn run(g: &Global, target: &Path, o: Options) -> Outcome {
             super::stats::record(phase, *d);
         }
         let plan = planned.plan;
-        let desired: Vec<Resource> = plan
-            .changes
-            .iter()
-            .filter_map(|c| c.desired.clone())
-            .collect();
-        // Shown whenever the user is asked, even with -q: nobody approves a plan unseen.
-        if !g.quiet || !o.auto_approve {
-            print!("{}", print::text(&plan, common::color_stdout(g)));
-        }
-        diff::guard(&plan, o.allow_data_loss)?;
-        if !plan.has_changes() {
-            return Ok(Exit::Ok);
-        }
+        let desired = plan.desired();
         let question = format!(
             "Apply these changes to stack `{}` in {}? Only `yes` is accepted: ",
             plan.stack, plan.region
         );
-        if !confirm(o.auto_approve, &question, "apply")? {
-            eprintln!("Apply cancelled; nothing was changed.");
-            return Ok(Exit::Reported);
+        if let Some(exit) = show_and_confirm(g, &o, &plan, &question)? {
+            return Ok(exit);
         }
         let final_snapshot =
             moodlestack_stack::names::Names::of(stack).db_final_snapshot(unix_now());
@@ -108,11 +95,7 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
         stack: plan.stack.clone(),
         region: plan.region.clone(),
     };
-    let desired: Vec<Resource> = plan
-        .changes
-        .iter()
-        .filter_map(|c| c.desired.clone())
-        .collect();
+    let desired = plan.desired();
     let rt = common::runtime();
     rt.block_on(async {
         let cloud = moodlestack_aws::AwsCloud::from_env(&scope.region).await;
@@ -121,23 +104,14 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
         execute::check_saved_plan(&plan, &observed).map_err(|e| {
             anyhow::Error::new(e).context(format!("refusing to apply {}", path.display()))
         })?;
-        // Shown whenever the user is asked, even with -q: nobody approves a plan unseen.
-        if !g.quiet || !o.auto_approve {
-            print!("{}", print::text(&plan, common::color_stdout(g)));
-        }
-        diff::guard(&plan, o.allow_data_loss)?;
-        if !plan.has_changes() {
-            return Ok(Exit::Ok);
-        }
         let question = format!(
             "Apply the saved plan {} to stack `{}` in {}? Only `yes` is accepted: ",
             path.display(),
             plan.stack,
             plan.region
         );
-        if !confirm(o.auto_approve, &question, "apply")? {
-            eprintln!("Apply cancelled; nothing was changed.");
-            return Ok(Exit::Reported);
+        if let Some(exit) = show_and_confirm(g, o, &plan, &question)? {
+            return Ok(exit);
         }
         let final_snapshot = moodlestack_stack::names::Names::for_stack_name(&plan.stack)
             .db_final_snapshot(unix_now());
@@ -153,6 +127,29 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
         )
         .await
     })
+}
+
+/// Shows `plan` (whenever the user is asked, even with -q: nobody approves a plan unseen),
+/// refuses data loss unless allowed, and asks `question`. The exit when there is nothing to
+/// apply or the user declines; None to go on.
+fn show_and_confirm(
+    g: &Global,
+    o: &Options,
+    plan: &Plan,
+    question: &str,
+) -> anyhow::Result<Option<Exit>> {
+    if !g.quiet || !o.auto_approve {
+        print!("{}", print::text(plan, common::color_stdout(g)));
+    }
+    diff::guard(plan, o.allow_data_loss)?;
+    if !plan.has_changes() {
+        return Ok(Some(Exit::Ok));
+    }
+    if !confirm(o.auto_approve, question, "apply")? {
+        eprintln!("Apply cancelled; nothing was changed.");
+        return Ok(Some(Exit::Reported));
+    }
+    Ok(None)
 }
 
 /// A saved plan is JSON (`{` first); a stack file is YAML.
@@ -219,10 +216,7 @@ async fn execute_and_report(
         return Err(fail(
             format!(
                 "read-back after apply: these managed fields did not take:{}",
-                problems
-                    .iter()
-                    .map(|p| format!("\n  - {p}"))
-                    .collect::<String>()
+                common::bullets(&problems)
             ),
             "run apply again; if the same fields show up, AWS changes them back (a service \
              default or a value it normalizes): adjust the stack file",

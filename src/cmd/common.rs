@@ -63,6 +63,11 @@ pub fn fail(message: impl Into<String>, fix: impl Into<String>) -> anyhow::Error
     .into()
 }
 
+/// `items` as a list for a message: each on a line of its own after `  - `.
+pub fn bullets<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items.into_iter().map(|i| format!("\n  - {i}")).collect()
+}
+
 /// The fix of `e`, if it is one of moodlestack's errors that knows one.
 fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<Option<String>> {
     if let Some(f) = e.downcast_ref::<Failure>() {

@@ -146,12 +146,10 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
             return Err(fail(
                 format!(
                     "after destroy, these resources of the stack still exist:{}",
-                    left.iter()
-                        .map(|r| format!(
-                            "\n  - {} ({}) {} [{}]",
-                            r.id, r.kind, r.physical_id, r.status
-                        ))
-                        .collect::<String>()
+                    common::bullets(left.iter().map(|r| format!(
+                        "{} ({}) {} [{}]",
+                        r.id, r.kind, r.physical_id, r.status
+                    )))
                 ),
                 "run destroy again (a deletion may still be in progress)",
             ));

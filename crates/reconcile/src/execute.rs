@@ -387,19 +387,17 @@ impl Report {
                 .all(|e| matches!(e.outcome, Outcome::Done { .. }))
     }
     pub fn done(&self) -> impl Iterator<Item = &Entry> {
-        self.entries
-            .iter()
-            .filter(|e| matches!(e.outcome, Outcome::Done { .. }))
+        self.with(|o| matches!(o, Outcome::Done { .. }))
     }
     pub fn failed(&self) -> impl Iterator<Item = &Entry> {
-        self.entries
-            .iter()
-            .filter(|e| matches!(e.outcome, Outcome::Failed { .. }))
+        self.with(|o| matches!(o, Outcome::Failed { .. }))
     }
     pub fn not_attempted(&self) -> impl Iterator<Item = &Entry> {
-        self.entries
-            .iter()
-            .filter(|e| matches!(e.outcome, Outcome::NotAttempted { .. }))
+        self.with(|o| matches!(o, Outcome::NotAttempted { .. }))
+    }
+    /// The entries whose outcome passes `pred`, in order.
+    fn with(&self, pred: fn(&Outcome) -> bool) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(move |e| pred(&e.outcome))
     }
     pub fn entry(&self, id: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.id.as_str() == id)
@@ -1247,11 +1245,7 @@ impl Recheck<'_> {
             return Ok(());
         }
         let desired: Vec<Resource> = match self {
-            Recheck::Plan(plan) => plan
-                .changes
-                .iter()
-                .filter_map(|c| c.desired.clone())
-                .collect(),
+            Recheck::Plan(plan) => plan.desired(),
             Recheck::Observed(_, desired) => desired.to_vec(),
         };
         let fresh = ctx
