@@ -137,6 +137,22 @@ fn name_violations(name: &str, rule: &NameRule) -> Vec<String> {
     v
 }
 
+/// A database or master user name RDS accepts: 1 to `max` letters, digits and underscores,
+/// starting with a letter.
+fn is_db_identifier(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.chars().count() <= max
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A PHP identifier (a `$CFG` setting name): a letter or `_`, then letters, digits and `_`.
+pub fn is_php_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// A plausible AWS region: `eu-west-1`, `us-gov-west-1`, `ap-southeast-2`.
 pub fn is_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
@@ -205,6 +221,20 @@ impl<'a> Rules<'a> {
         }
     }
     /// `(default)` when `path` was not given.
+    /// Errors unless `value` is one of `allowed`: "`value` is not {what}", suggesting the
+    /// nearest and listing them all.
+    fn one_of(&mut self, path: &str, value: &str, allowed: &[&str], what: &str) {
+        if allowed.contains(&value) {
+            return;
+        }
+        let s = nearest(value, allowed.iter().copied()).unwrap_or(allowed[0]);
+        self.error(
+            path,
+            format!("`{value}` is not {what}"),
+            format!("did you mean `{s}`? Use one of {}", list(allowed)),
+        );
+    }
+
     fn dflt(&self, path: &str) -> &'static str {
         if self.paths.given(path) {
             ""
@@ -838,18 +868,7 @@ impl<'a> Rules<'a> {
             " (7 is a good default)",
         );
         let max_name = if engine == Engine::Postgres { 63 } else { 64 };
-        if db.db_name.is_empty()
-            || db.db_name.chars().count() > max_name
-            || !db
-                .db_name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic())
-            || !db
-                .db_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if !is_db_identifier(&db.db_name, max_name) {
             self.error(
                 "database.db_name",
                 format!("database name `{}` is not valid for {}", db.db_name, engine.rds_name()),
@@ -865,17 +884,7 @@ impl<'a> Rules<'a> {
             "mysql",
             "rdsrepladmin",
         ];
-        if db.username.is_empty()
-            || db.username.chars().count() > max_user
-            || !db
-                .username
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic())
-            || !db
-                .username
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        if !is_db_identifier(&db.username, max_user)
             || reserved.contains(&db.username.to_lowercase().as_str())
         {
             self.error(
@@ -909,14 +918,12 @@ impl<'a> Rules<'a> {
     fn files(&mut self) {
         let f = self.stack.files.clone();
         let modes = ["generalPurpose", "maxIO"];
-        if !modes.contains(&f.performance_mode.as_str()) {
-            let s = nearest(&f.performance_mode, modes).unwrap_or("generalPurpose");
-            self.error(
-                "files.performance_mode",
-                format!("`{}` is not an EFS performance mode", f.performance_mode),
-                format!("did you mean `{s}`? Use one of {}", list(&modes)),
-            );
-        }
+        self.one_of(
+            "files.performance_mode",
+            &f.performance_mode,
+            &modes,
+            "an EFS performance mode",
+        );
         let throughput = ["elastic", "bursting"];
         if f.throughput_mode == "provisioned" {
             self.error(
@@ -925,11 +932,11 @@ impl<'a> Rules<'a> {
                 "use `elastic` (scales with demand, pay per use) or `bursting`".into(),
             );
         } else if !throughput.contains(&f.throughput_mode.as_str()) {
-            let s = nearest(&f.throughput_mode, throughput).unwrap_or("elastic");
-            self.error(
+            self.one_of(
                 "files.throughput_mode",
-                format!("`{}` is not an EFS throughput mode", f.throughput_mode),
-                format!("did you mean `{s}`? Use one of {}", list(&throughput)),
+                &f.throughput_mode,
+                &throughput,
+                "an EFS throughput mode",
             );
         } else if f.throughput_mode == "elastic" && f.performance_mode == "maxIO" {
             self.error(
@@ -1167,21 +1174,12 @@ impl<'a> Rules<'a> {
             "%",
             " (0: all Spot above the base)",
         );
-        if !SPOT_STRATEGIES.contains(&web.spot_allocation_strategy.as_str()) {
-            let s = nearest(
-                &web.spot_allocation_strategy,
-                SPOT_STRATEGIES.iter().copied(),
-            )
-            .unwrap_or(SPOT_STRATEGIES[0]);
-            self.error(
-                "web.spot_allocation_strategy",
-                format!(
-                    "`{}` is not a Spot allocation strategy",
-                    web.spot_allocation_strategy
-                ),
-                format!("did you mean `{s}`? Use one of {}", list(SPOT_STRATEGIES)),
-            );
-        }
+        self.one_of(
+            "web.spot_allocation_strategy",
+            &web.spot_allocation_strategy,
+            SPOT_STRATEGIES,
+            "a Spot allocation strategy",
+        );
     }
 
     fn load_balancer(&mut self) {
@@ -1478,12 +1476,7 @@ impl<'a> Rules<'a> {
         }
         for (k, v) in &m.config {
             let p = format!("moodle.config.{k}");
-            let ident = k
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ident {
+            if !is_php_identifier(k) {
                 let span = self
                     .paths
                     .get(&p)
@@ -1596,15 +1589,32 @@ mod tests {
 
     #[test]
     fn regions_and_names() {
-        assert!(is_region("eu-west-1"));
-        assert!(is_region("us-gov-west-1"));
-        assert!(!is_region("eu-west"));
-        assert!(!is_region("EU-west-1"));
+        for (r, ok) in [
+            ("eu-west-1", true),
+            ("us-gov-west-1", true),
+            ("eu-west", false),
+            ("EU-west-1", false),
+        ] {
+            assert_eq!(is_region(r), ok, "{r}");
+        }
         assert_eq!(suggest_name("My_Stack--1", 28), "my-stack-1");
         assert_eq!(
             suggest_name("a-very-long-stack-name-for-a-branch", 10),
             "a-very"
         );
         assert_eq!(suggest_name("abcdefghijkl", 5), "abcde");
+    }
+
+    #[test]
+    fn php_identifiers() {
+        for (s, ok) in [
+            ("theme", true),
+            ("_x1", true),
+            ("1x", false),
+            ("a->b", false),
+            ("", false),
+        ] {
+            assert_eq!(is_php_identifier(s), ok, "{s:?}");
+        }
     }
 }
