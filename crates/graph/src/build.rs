@@ -180,6 +180,31 @@ impl<'a> Builder<'a> {
     }
 
     /// A resource of `kind` with its tags: the stack's extra tags, `Name`, and the identity tags.
+    /// A (cluster) parameter group `name` of `family` holding `params`; `what` it holds is in
+    /// its description.
+    fn parameter_group(
+        &self,
+        id: &str,
+        kind: Kind,
+        name: String,
+        family: &str,
+        what: &str,
+        params: BTreeMap<String, String>,
+    ) -> Resource {
+        let params = params.into_iter().map(|(k, v)| (k, Value::Str(v)));
+        self.res(id, kind)
+            .with("name", name)
+            .with("family", family)
+            .with(
+                "description",
+                format!(
+                    "moodlestack {}: Moodle-tuned {family} {what}",
+                    self.stack.name
+                ),
+            )
+            .with("parameters", Value::Map(params.collect()))
+    }
+
     fn res(&self, id: &str, kind: Kind) -> Resource {
         let mut tags: BTreeMap<String, Value> = self
             .stack
@@ -520,9 +545,6 @@ impl<'a> Builder<'a> {
             .with("subnet_ids", net.private_ids());
         self.push(subnet_group);
 
-        let params = |p: BTreeMap<String, String>| {
-            Value::Map(p.into_iter().map(|(k, v)| (k, Value::Str(v))).collect())
-        };
         let (instance_params, cluster_params) = if db.engine.is_aurora() {
             // Aurora: engine-wide settings live in the cluster parameter group; the storage I/O
             // tuning of the Moodle defaults does not apply to Aurora's storage layer (unless the
@@ -537,37 +559,26 @@ impl<'a> Builder<'a> {
         } else {
             (db.effective_parameters(), None)
         };
-        let pg = self
-            .res(ids::DB_PARAMETER_GROUP, Kind::DbParameterGroup)
-            .with("name", self.names.db_parameter_group(&family))
-            .with("family", family.as_str())
-            .with(
-                "description",
-                format!(
-                    "moodlestack {}: Moodle-tuned {family} parameters",
-                    self.stack.name
-                ),
-            )
-            .with("parameters", params(instance_params));
+        let pg = self.parameter_group(
+            ids::DB_PARAMETER_GROUP,
+            Kind::DbParameterGroup,
+            self.names.db_parameter_group(&family),
+            &family,
+            "parameters",
+            instance_params,
+        );
         self.push(pg);
 
         let sgs = Value::List(vec![id_ref(ids::SG_DB)]);
         if let Some(cluster_params) = cluster_params {
-            let cpg = self
-                .res(
-                    ids::DB_CLUSTER_PARAMETER_GROUP,
-                    Kind::DbClusterParameterGroup,
-                )
-                .with("name", self.names.db_cluster_parameter_group(&family))
-                .with("family", family.as_str())
-                .with(
-                    "description",
-                    format!(
-                        "moodlestack {}: Moodle-tuned {family} cluster parameters",
-                        self.stack.name
-                    ),
-                )
-                .with("parameters", params(cluster_params));
+            let cpg = self.parameter_group(
+                ids::DB_CLUSTER_PARAMETER_GROUP,
+                Kind::DbClusterParameterGroup,
+                self.names.db_cluster_parameter_group(&family),
+                &family,
+                "cluster parameters",
+                cluster_params,
+            );
             self.push(cpg);
             let cluster = self
                 .res(ids::DB_CLUSTER, Kind::DbCluster)
