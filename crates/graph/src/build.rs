@@ -180,6 +180,17 @@ impl<'a> Builder<'a> {
     }
 
     /// A resource of `kind` with its tags: the stack's extra tags, `Name`, and the identity tags.
+    /// A subnet group `name` of the private subnets, for the `what` service.
+    fn subnet_group(&self, id: &str, kind: Kind, name: String, what: &str, net: &Net) -> Resource {
+        self.res(id, kind)
+            .with("name", name)
+            .with(
+                "description",
+                format!("moodlestack {}: {what} subnets", self.stack.name),
+            )
+            .with("subnet_ids", net.private_ids())
+    }
+
     /// A (cluster) parameter group `name` of `family` holding `params`; `what` it holds is in
     /// its description.
     fn parameter_group(
@@ -535,14 +546,13 @@ impl<'a> Builder<'a> {
         let db = &self.stack.database;
         let family = db.parameter_family();
         let engine = db.engine.rds_name();
-        let subnet_group = self
-            .res(ids::DB_SUBNET_GROUP, Kind::DbSubnetGroup)
-            .with("name", self.names.db_subnet_group())
-            .with(
-                "description",
-                format!("moodlestack {}: database subnets", self.stack.name),
-            )
-            .with("subnet_ids", net.private_ids());
+        let subnet_group = self.subnet_group(
+            ids::DB_SUBNET_GROUP,
+            Kind::DbSubnetGroup,
+            self.names.db_subnet_group(),
+            "database",
+            net,
+        );
         self.push(subnet_group);
 
         let (instance_params, cluster_params) = if db.engine.is_aurora() {
@@ -665,14 +675,13 @@ impl<'a> Builder<'a> {
 
     fn cache(&mut self, net: &Net) {
         let c = &self.stack.cache;
-        let sng = self
-            .res(ids::CACHE_SUBNET_GROUP, Kind::CacheSubnetGroup)
-            .with("name", self.names.cache_subnet_group())
-            .with(
-                "description",
-                format!("moodlestack {}: cache subnets", self.stack.name),
-            )
-            .with("subnet_ids", net.private_ids());
+        let sng = self.subnet_group(
+            ids::CACHE_SUBNET_GROUP,
+            Kind::CacheSubnetGroup,
+            self.names.cache_subnet_group(),
+            "cache",
+            net,
+        );
         self.push(sng);
         let mut rg = self
             .res(ids::CACHE_REDIS, Kind::CacheReplicationGroup)
