@@ -180,14 +180,16 @@ impl<'a> Builder<'a> {
     }
 
     /// A resource of `kind` with its tags: the stack's extra tags, `Name`, and the identity tags.
+    /// The description of a resource of this stack: "moodlestack <stack>: `what`".
+    fn description(&self, what: &str) -> String {
+        format!("moodlestack {}: {what}", self.stack.name)
+    }
+
     /// A subnet group `name` of the private subnets, for the `what` service.
     fn subnet_group(&self, id: &str, kind: Kind, name: String, what: &str, net: &Net) -> Resource {
         self.res(id, kind)
             .with("name", name)
-            .with(
-                "description",
-                format!("moodlestack {}: {what} subnets", self.stack.name),
-            )
+            .with("description", self.description(&format!("{what} subnets")))
             .with("subnet_ids", net.private_ids())
     }
 
@@ -208,10 +210,7 @@ impl<'a> Builder<'a> {
             .with("family", family)
             .with(
                 "description",
-                format!(
-                    "moodlestack {}: Moodle-tuned {family} {what}",
-                    self.stack.name
-                ),
+                self.description(&format!("Moodle-tuned {family} {what}")),
             )
             .with("parameters", Value::Map(params.collect()))
     }
@@ -439,10 +438,7 @@ impl<'a> Builder<'a> {
                 .res(id, Kind::SecurityGroup)
                 .with("vpc_id", net.vpc.clone())
                 .with("group_name", self.names.security_group(role))
-                .with(
-                    "description",
-                    format!("moodlestack {}: {what}", self.stack.name),
-                )
+                .with("description", self.description(what))
                 .with("ingress", Value::List(ingress));
             self.push(sg);
         }
@@ -459,10 +455,7 @@ impl<'a> Builder<'a> {
             .with("name", self.names.redis_auth_secret())
             .with(
                 "description",
-                format!(
-                    "moodlestack {}: Redis AUTH token (generated)",
-                    self.stack.name
-                ),
+                self.description("Redis AUTH token (generated)"),
             );
         self.push(secret);
     }
@@ -688,10 +681,7 @@ impl<'a> Builder<'a> {
             .with("replication_group_id", self.names.cache_replication_group())
             .with(
                 "description",
-                format!(
-                    "moodlestack {}: Moodle sessions and caches",
-                    self.stack.name
-                ),
+                self.description("Moodle sessions and caches"),
             )
             .with("engine", "redis")
             .with("engine_version", c.engine_version.as_str())
