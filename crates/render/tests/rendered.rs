@@ -754,36 +754,38 @@ fn pool_file_shows_the_arithmetic_and_boot_sizing_agrees() {
 #[test]
 fn unsafe_inputs_are_refused_with_the_fix() {
     let base = stack("demo");
-    let mut s = base.clone();
-    s.moodle.dataroot = "/var/moodle data".into();
-    assert!(all_files(&s, &live(&s))
-        .unwrap_err()
-        .to_string()
-        .contains("moodle.dataroot"));
-    let mut s = base.clone();
-    s.moodle.php_version = "8.3; rm -rf /".into();
-    assert!(all_files(&s, &live(&s))
-        .unwrap_err()
-        .to_string()
-        .contains("php_version"));
-    let mut s = base.clone();
-    s.moodle.wwwroot = "moodle.example.org".into();
-    assert!(all_files(&s, &live(&s))
-        .unwrap_err()
-        .to_string()
-        .contains("https://"));
+    // An unsafe edit of the stack, with what the error names.
+    type Edit = fn(&mut Stack);
+    let edits: [(Edit, &str); 4] = [
+        (
+            |s| s.moodle.dataroot = "/var/moodle data".into(),
+            "moodle.dataroot",
+        ),
+        (
+            |s| s.moodle.php_version = "8.3; rm -rf /".into(),
+            "php_version",
+        ),
+        (
+            |s| s.moodle.wwwroot = "moodle.example.org".into(),
+            "https://",
+        ),
+        (
+            |s| s.web.instance_types = vec!["m9z.huge".into()],
+            "instance_types.rs",
+        ),
+    ];
+    for (edit, named) in edits {
+        let mut s = base.clone();
+        edit(&mut s);
+        let e = all_files(&s, &live(&s)).unwrap_err().to_string();
+        assert!(e.contains(named), "{e}");
+    }
     let mut e = live(&base);
     e.db_host = "x'; DROP".into();
     assert!(all_files(&base, &e)
         .unwrap_err()
         .to_string()
         .contains("db_host"));
-    let mut s = base.clone();
-    s.web.instance_types = vec!["m9z.huge".into()];
-    assert!(all_files(&s, &live(&s))
-        .unwrap_err()
-        .to_string()
-        .contains("instance_types.rs"));
     // Shell-quoted stack values survive quotes.
     let mut s = base;
     s.moodle.forcedcache_ref = Some("it's".into());
