@@ -198,6 +198,25 @@ async fn assert_converged(fake: &FakeCloud, desired: &[Resource]) {
     );
 }
 
+/// `resources` with `field` of `id` set to `value`.
+fn with_field(mut resources: Vec<Resource>, id: &str, field: &str, value: Value) -> Vec<Resource> {
+    for d in &mut resources {
+        if d.id.as_str() == id {
+            d.fields.insert(field.into(), value.clone());
+        }
+    }
+    resources
+}
+
+/// The action `plan` takes for `id`.
+fn action_of(plan: &Plan, id: &str) -> Action {
+    plan.changes
+        .iter()
+        .find(|c| c.id.as_str() == id)
+        .unwrap()
+        .action
+}
+
 fn index_of(log: &[crate::fake::Call], op: Op, id: &str) -> Option<usize> {
     log.iter().position(|c| c.op == op && c.id == id)
 }
@@ -508,19 +527,13 @@ async fn crash_during_an_update_then_rerun_converges() {
     // In-place update of the database class; the LT gets new user-data -> new version -> the ASG
     // update; subnet b changes CIDR (replace), dropping the load balancer and its listener.
     after.retain(|d| !d.id.as_str().starts_with("lb."));
-    for d in after.iter_mut() {
-        match d.id.as_str() {
-            "db.instance" => {
-                d.fields
-                    .insert("instance_class".into(), Value::str("db.t4g.small"));
-            }
-            "web.lt" => {
-                d.fields
-                    .insert("instance_type".into(), Value::str("t3.medium"));
-            }
-            _ => {}
-        }
-    }
+    let after = with_field(
+        after,
+        "db.instance",
+        "instance_class",
+        Value::str("db.t4g.small"),
+    );
+    let after = with_field(after, "web.lt", "instance_type", Value::str("t3.medium"));
     let o = Options {
         allow_data_loss: true,
         ..opts()
@@ -571,21 +584,14 @@ async fn a_replace_deletes_then_creates_and_dependents_follow() {
     let fake = FakeCloud::new();
     let before = desired();
     assert!(converge(&fake, &before, &opts()).await.is_success());
-    let mut after = desired();
-    for d in after.iter_mut() {
-        if d.id.as_str() == "sg.alb" {
-            d.fields
-                .insert("description".into(), Value::str("public load balancer"));
-        }
-    }
+    let after = with_field(
+        desired(),
+        "sg.alb",
+        "description",
+        Value::str("public load balancer"),
+    );
     let plan = fresh_plan(&fake, &after).await;
-    let action = |id: &str| {
-        plan.changes
-            .iter()
-            .find(|c| c.id.as_str() == id)
-            .unwrap()
-            .action
-    };
+    let action = |id: &str| action_of(&plan, id);
     assert_eq!(action("sg.alb"), Action::Replace);
     assert_eq!(action("sg.web"), Action::Update);
     assert_eq!(action("lb.alb"), Action::Update);
@@ -622,13 +628,12 @@ async fn a_replace_deletes_then_creates_and_dependents_follow() {
 async fn a_moved_mount_target_is_recreated() {
     let fake = FakeCloud::new();
     assert!(converge(&fake, &desired(), &opts()).await.is_success());
-    let mut after = desired();
-    for d in after.iter_mut() {
-        if d.id.as_str() == "files.mount.a" {
-            d.fields
-                .insert("subnet_id".into(), rf("net.subnet.private.b", "id"));
-        }
-    }
+    let after = with_field(
+        desired(),
+        "files.mount.a",
+        "subnet_id",
+        rf("net.subnet.private.b", "id"),
+    );
     let report = converge(&fake, &after, &opts()).await;
     assert!(report.is_success(), "{report}");
     assert_converged(&fake, &after).await;
@@ -639,16 +644,11 @@ async fn data_loss_is_refused_without_the_flag() {
     let fake = FakeCloud::new();
     let before = desired();
     assert!(converge(&fake, &before, &opts()).await.is_success());
-    let mut after: Vec<Resource> = desired()
+    let after: Vec<Resource> = desired()
         .into_iter()
         .filter(|d| d.id.as_str() != "files.mount.a" && d.id.as_str() != "files.fs")
         .collect();
-    for d in after.iter_mut() {
-        if d.id.as_str() == "web.lt" {
-            d.fields
-                .insert("user_data".into(), Value::str("#!/bin/sh\n"));
-        }
-    }
+    let after = with_field(after, "web.lt", "user_data", Value::str("#!/bin/sh\n"));
     let plan = fresh_plan(&fake, &after).await;
     let calls = fake.mutating_calls();
     let err = apply(&fake, &scope(), &plan, &opts()).await.unwrap_err();
@@ -996,21 +996,14 @@ async fn rollout_writes_a_new_version_and_replaces_the_stable_instance() {
     set_latencies(&fake);
     fake.set_latency(Kind::Instance, Duration::from_millis(1_550));
     assert!(converge(&fake, &desired(), &opts()).await.is_success());
-    let mut after = desired();
-    for d in after.iter_mut() {
-        if d.id.as_str() == "web.lt" {
-            d.fields
-                .insert("user_data".into(), Value::str("#!/bin/sh\necho v2\n"));
-        }
-    }
+    let after = with_field(
+        desired(),
+        "web.lt",
+        "user_data",
+        Value::str("#!/bin/sh\necho v2\n"),
+    );
     let plan = fresh_plan(&fake, &after).await;
-    let action = |id: &str| {
-        plan.changes
-            .iter()
-            .find(|c| c.id.as_str() == id)
-            .unwrap()
-            .action
-    };
+    let action = |id: &str| action_of(&plan, id);
     assert_eq!(action("web.lt"), Action::Update);
     assert_eq!(action("web.asg"), Action::Update);
     assert_eq!(action("stable.instance"), Action::Replace);
@@ -1196,12 +1189,7 @@ async fn read_back_names_fields_that_did_not_take() {
         .unwrap()
         .is_empty());
     fake.ignore_field("web.asg", "max_size");
-    let mut after = self::desired();
-    for d in after.iter_mut() {
-        if d.id.as_str() == "web.asg" {
-            d.fields.insert("max_size".into(), Value::Int(6));
-        }
-    }
+    let after = with_field(self::desired(), "web.asg", "max_size", Value::Int(6));
     let report = converge(&fake, &after, &opts()).await;
     assert!(report.is_success(), "{report}");
     let problems = read_back(&fake, &scope(), &after).await.unwrap();
