@@ -164,6 +164,13 @@ async fn converge(fake: &FakeCloud, desired: &[Resource], o: &Options) -> Report
     apply(fake, &scope(), &plan, o).await.expect("apply starts")
 }
 
+/// Converges `fake` to `desired` with the default options: a success, and the result matches.
+async fn assert_converges(fake: &FakeCloud, desired: &[Resource]) {
+    let report = converge(fake, desired, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    assert_converged(fake, desired).await;
+}
+
 /// Every declared resource exists exactly once, nothing else of the stack exists, and a fresh
 /// plan has no changes.
 async fn assert_converged(fake: &FakeCloud, desired: &[Resource]) {
@@ -392,9 +399,7 @@ async fn retryable_errors_are_retried() {
     let fake = FakeCloud::new();
     fake.throttle("net.vpc", 3);
     let desired = vec![desired()[0].clone()];
-    let report = converge(&fake, &desired, &opts()).await;
-    assert!(report.is_success(), "{report}");
-    assert_converged(&fake, &desired).await;
+    assert_converges(&fake, &desired).await;
     fake.throttle("net.subnet.private.a", 100);
     let desired = self::desired()[..2].to_vec();
     let report = converge(&fake, &desired, &opts()).await;
@@ -634,9 +639,7 @@ async fn a_moved_mount_target_is_recreated() {
         "subnet_id",
         rf("net.subnet.private.b", "id"),
     );
-    let report = converge(&fake, &after, &opts()).await;
-    assert!(report.is_success(), "{report}");
-    assert_converged(&fake, &after).await;
+    assert_converges(&fake, &after).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -983,9 +986,7 @@ async fn cancel_stops_starting_work_and_releases_the_lease() {
         .is_some_and(|e| matches!(e.outcome, Outcome::NotAttempted { .. })));
     assert_eq!(fake.lease("demo"), None);
     // A rerun converges.
-    let report = converge(&fake, &desired, &opts()).await;
-    assert!(report.is_success(), "{report}");
-    assert_converged(&fake, &desired).await;
+    assert_converges(&fake, &desired).await;
 }
 
 /// Rollout: new user-data -> a new launch template version; the group points at it; the stable
