@@ -1,7 +1,7 @@
 //! Tests of the generic diff and the data-loss guard, with the real kind specs.
 
 use super::*;
-use crate::test_support::{observed_as, scope, tags, tcp_rule};
+use crate::test_support::{observed_as, scope, tags, tcp_rule, web_asg};
 use moodlestack_model::{Kind, Observed, Resource, Value};
 use std::collections::BTreeMap;
 
@@ -53,24 +53,11 @@ fn stable_lt(user_data: &str) -> Resource {
 }
 
 fn asg(desired_capacity: i64) -> Resource {
-    Resource::new("web.asg", Kind::AutoScalingGroup)
-        .with("name", "demo-web")
-        .with("launch_template_id", Value::reference("web.lt", "id"))
-        .with(
-            "launch_template_version",
-            Value::reference("web.lt", "version"),
-        )
-        .with("min_size", 2i64)
-        .with("max_size", 6i64)
-        .with("desired_capacity", desired_capacity)
-        .with(
-            "subnet_ids",
-            Value::List(vec![
-                Value::reference("net.subnet.private.a", "id"),
-                Value::reference("net.subnet.private.b", "id"),
-            ]),
-        )
-        .with("tags", tags("web.asg"))
+    web_asg(
+        6,
+        desired_capacity,
+        &["net.subnet.private.a", "net.subnet.private.b"],
+    )
 }
 
 fn instance() -> Resource {
@@ -151,6 +138,16 @@ fn launched_from(r: &Resource, physical: &str, version: &str) -> Observed {
     o.fields
         .insert("launch_template_version".into(), Value::str(version));
     o
+}
+
+/// Asserts that `c` has a note containing `text`.
+#[track_caller]
+fn assert_note(c: &Change, text: &str) {
+    assert!(
+        c.notes.iter().any(|n| n.text.contains(text)),
+        "{:?}",
+        c.notes
+    );
 }
 
 fn change<'a>(p: &'a Plan, id: &str) -> &'a Change {
@@ -338,13 +335,7 @@ fn launch_template_user_data_change_rolls_out_to_the_group_and_the_stable_instan
     let lt = change(&p, "web.lt");
     assert_eq!(lt.action, Action::Update);
     assert_eq!(lt.fields.len(), 1);
-    assert!(
-        lt.notes
-            .iter()
-            .any(|n| n.text.contains("rollout: new launch template version")),
-        "{:?}",
-        lt.notes
-    );
+    assert_note(lt, "rollout: new launch template version");
 
     let g = change(&p, "web.asg");
     assert_eq!(g.action, Action::Update, "{g:#?}");
@@ -633,20 +624,8 @@ fn database_updates_say_they_apply_immediately_and_restart() {
     let p = plan(&scope(), &[db("mysql")], &[o]).unwrap();
     let c = change(&p, "db.instance");
     assert_eq!(c.action, Action::Update);
-    assert!(
-        c.notes
-            .iter()
-            .any(|n| n.text.contains("applied immediately")),
-        "{:?}",
-        c.notes
-    );
-    assert!(
-        c.notes
-            .iter()
-            .any(|n| n.text.contains("Multi-AZ fails over")),
-        "{:?}",
-        c.notes
-    );
+    assert_note(c, "applied immediately");
+    assert_note(c, "Multi-AZ fails over");
     assert!(guard(&p, false).is_ok(), "an in-place update loses no data");
 }
 

@@ -125,6 +125,14 @@ fn desired() -> Vec<Resource> {
     ]
 }
 
+/// The database of [`desired`] on its own: in the subnet group `g`, with no security groups.
+fn lone_db() -> Resource {
+    desired()[7]
+        .clone()
+        .with("db_subnet_group_name", "g")
+        .with("vpc_security_group_ids", Value::List(vec![]))
+}
+
 fn opts() -> Options {
     Options {
         owner: "tester@ci pid 1".into(),
@@ -344,15 +352,8 @@ async fn polling_starts_fast_and_backs_off() {
     fake.set_latency(Kind::DbInstance, Duration::from_secs(600));
     let desired = vec![
         r("db.subnet_group", Kind::DbSubnetGroup).with("name", "g"),
-        desired()[7].clone(),
+        lone_db(),
     ];
-    let mut desired = desired;
-    desired[1]
-        .fields
-        .insert("db_subnet_group_name".into(), Value::str("g"));
-    desired[1]
-        .fields
-        .insert("vpc_security_group_ids".into(), Value::List(vec![]));
     let report = converge(&fake, &desired, &opts()).await;
     assert!(report.is_success(), "{report}");
     let polls: Vec<Duration> = fake
@@ -729,13 +730,7 @@ async fn the_lease_is_exclusive_expires_and_is_released() {
 async fn a_long_apply_renews_its_lease() {
     let fake = FakeCloud::new();
     fake.set_latency(Kind::DbInstance, Duration::from_secs(35 * 60));
-    let mut desired = vec![desired()[7].clone()];
-    desired[0]
-        .fields
-        .insert("db_subnet_group_name".into(), Value::str("g"));
-    desired[0]
-        .fields
-        .insert("vpc_security_group_ids".into(), Value::List(vec![]));
+    let desired = vec![lone_db()];
     let plan = fresh_plan(&fake, &desired).await;
     let watcher = {
         let fake = fake.clone();
@@ -885,16 +880,7 @@ async fn destroy_deletes_everything_in_reverse_order_and_nothing_else() {
 #[tokio::test(start_paused = true)]
 async fn destroy_refuses_a_protected_database_without_the_flag() {
     let fake = FakeCloud::new();
-    let mut desired = vec![desired()[7].clone()];
-    desired[0]
-        .fields
-        .insert("db_subnet_group_name".into(), Value::str("g"));
-    desired[0]
-        .fields
-        .insert("vpc_security_group_ids".into(), Value::List(vec![]));
-    desired[0]
-        .fields
-        .insert("deletion_protection".into(), Value::Bool(true));
+    let desired = vec![lone_db().with("deletion_protection", true)];
     assert!(converge(&fake, &desired, &opts()).await.is_success());
     let observed = fake.observe(&scope(), &desired).await.unwrap();
     let o = Options {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::diff;
-use crate::test_support::{observed_as, tags, tcp_rule};
+use crate::test_support::{observed_as, tags, tcp_rule, web_asg};
 use moodlestack_model::{Kind, Observed, Ref, Resource, Scope, Value};
 
 const KNOWN: &[(&str, &str)] = &[
@@ -69,21 +69,7 @@ fn example() -> Plan {
             Value::List(vec![Value::reference("sg.web", "id")]),
         )
         .with("tags", tags("web.lt"));
-    let asg = Resource::new("web.asg", Kind::AutoScalingGroup)
-        .with("name", "demo-web")
-        .with("launch_template_id", Value::reference("web.lt", "id"))
-        .with(
-            "launch_template_version",
-            Value::reference("web.lt", "version"),
-        )
-        .with("min_size", 2i64)
-        .with("max_size", 4i64)
-        .with("desired_capacity", 2i64)
-        .with(
-            "subnet_ids",
-            Value::List(vec![Value::reference("net.subnet.private.a", "id")]),
-        )
-        .with("tags", tags("web.asg"));
+    let asg = web_asg(4, 2, &["net.subnet.private.a"]);
     let desired = vec![
         vpc.clone(),
         subnet.clone(),
