@@ -375,13 +375,18 @@ mod tests {
         node.unwrap()
     }
 
+    /// The entries of the mapping `n`.
+    fn entries(n: &Node) -> &[Entry] {
+        let Kind::Map(entries) = &n.kind else {
+            panic!("not a mapping: {n:?}")
+        };
+        entries
+    }
+
     #[test]
     fn keeps_scalar_text_and_positions() {
         let n = p("a:\n  b: 8.10\n  c: \"x\"\n");
-        let Kind::Map(top) = &n.kind else { panic!() };
-        let Kind::Map(inner) = &top[0].value.kind else {
-            panic!()
-        };
+        let inner = entries(&entries(&n)[0].value);
         assert_eq!(inner[0].value.as_str(), Some("8.10"));
         assert_eq!(
             (inner[0].value.span.line, inner[0].value.span.column),
@@ -398,10 +403,7 @@ mod tests {
     #[test]
     fn expands_aliases_and_merges() {
         let n = p("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n");
-        let Kind::Map(top) = &n.kind else { panic!() };
-        let Kind::Map(other) = &top[1].value.kind else {
-            panic!()
-        };
+        let other = entries(&entries(&n)[1].value);
         let keys: Vec<_> = other
             .iter()
             .map(|e| (e.key.as_str(), e.value.as_str()))
