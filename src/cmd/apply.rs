@@ -152,6 +152,17 @@ fn show_and_confirm(
     Ok(None)
 }
 
+/// Prints `report`. The exit when the run stopped early (then prints `interrupted`) or something
+/// failed; None when everything was done.
+pub(super) fn unfinished(report: &execute::Report, interrupted: &str) -> Option<Exit> {
+    eprintln!("{report}");
+    if report.interrupted {
+        eprintln!("{interrupted}");
+        return Some(Exit::Interrupted);
+    }
+    (!report.is_success()).then_some(Exit::Reported)
+}
+
 /// A saved plan is JSON (`{` first); a stack file is YAML.
 fn is_saved_plan(path: &Path) -> bool {
     if path.extension().is_some_and(|e| e == "json") {
@@ -197,27 +208,20 @@ async fn execute_and_report(
     let result = super::stats::timed("execute", execute::apply(cloud, scope, plan, &opts)).await;
     printer.finish();
     let report = result?;
-    eprintln!("{report}");
-    if report.interrupted {
-        eprintln!(
-            "Interrupted: calls already made stand (every resource is tagged); run apply again to \
-             finish."
-        );
-        return Ok(Exit::Interrupted);
-    }
-    if !report.is_success() {
-        return Ok(Exit::Reported);
+    let interrupted =
+        "Interrupted: calls already made stand (every resource is tagged); run apply \
+                       again to finish.";
+    if let Some(exit) = unfinished(&report, interrupted) {
+        return Ok(exit);
     }
     // Read back: every managed field took.
     let problems = super::stats::timed("read back", execute::read_back(cloud, scope, desired))
         .await
         .map_err(|e| anyhow::Error::new(e).context("read-back after apply failed"))?;
     if !problems.is_empty() {
-        return Err(fail(
-            format!(
-                "read-back after apply: these managed fields did not take:{}",
-                common::bullets(&problems)
-            ),
+        return Err(common::fail_listing(
+            "read-back after apply: these managed fields did not take:",
+            &problems,
             "run apply again; if the same fields show up, AWS changes them back (a service \
              default or a value it normalizes): adjust the stack file",
         ));

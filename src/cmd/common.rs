@@ -63,9 +63,15 @@ pub fn fail(message: impl Into<String>, fix: impl Into<String>) -> anyhow::Error
     .into()
 }
 
-/// `items` as a list for a message: each on a line of its own after `  - `.
-pub fn bullets<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
-    items.into_iter().map(|i| format!("\n  - {i}")).collect()
+/// A [`Failure`] whose message is `head` followed by `items`, each on a line of its own after
+/// `  - `.
+pub fn fail_listing<T: std::fmt::Display>(
+    head: &str,
+    items: impl IntoIterator<Item = T>,
+    fix: impl Into<String>,
+) -> anyhow::Error {
+    let list: String = items.into_iter().map(|i| format!("\n  - {i}")).collect();
+    fail(format!("{head}{list}"), fix)
 }
 
 /// The fix of `e`, if it is one of moodlestack's errors that knows one.
