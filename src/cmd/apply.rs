@@ -208,9 +208,8 @@ async fn execute_and_report(
     let result = super::stats::timed("execute", execute::apply(cloud, scope, plan, &opts)).await;
     printer.finish();
     let report = result?;
-    let interrupted =
-        "Interrupted: calls already made stand (every resource is tagged); run apply \
-                       again to finish.";
+    let interrupted = "Interrupted: calls already made stand (every resource is tagged); \
+                       run apply again to finish.";
     if let Some(exit) = unfinished(&report, interrupted) {
         return Ok(exit);
     }
