@@ -191,6 +191,14 @@ impl<'a> Rules<'a> {
         }
     }
 
+    /// Where the key of `path` is written, else where `fallback` is.
+    fn key_span(&self, path: &str, fallback: &str) -> Option<Span> {
+        self.paths
+            .get(path)
+            .and_then(|l| l.key)
+            .or_else(|| self.paths.locate(fallback))
+    }
+
     /// A located error about `path` (also involving `also`).
     fn error_at(&mut self, path: &str, span: Option<Span>, message: String, fix: String) {
         let mut d = Diagnostic::error(message, span, fix);
@@ -440,11 +448,7 @@ impl<'a> Rules<'a> {
         }
         for (k, v) in &tags {
             let path = format!("tags.{k}");
-            let span = self
-                .paths
-                .get(&path)
-                .and_then(|l| l.key)
-                .or_else(|| self.paths.locate("tags"));
+            let span = self.key_span(&path, "tags");
             if k.is_empty() || k.chars().count() > 128 {
                 self.error_at(
                     &path,
@@ -900,11 +904,7 @@ impl<'a> Rules<'a> {
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
             {
                 let p = format!("database.parameters.{k}");
-                let span = self
-                    .paths
-                    .get(&p)
-                    .and_then(|l| l.key)
-                    .or_else(|| self.paths.locate(&p));
+                let span = self.key_span(&p, &p);
                 self.error_at(
                     &p,
                     span,
@@ -1477,11 +1477,7 @@ impl<'a> Rules<'a> {
         for (k, v) in &m.config {
             let p = format!("moodle.config.{k}");
             if !is_php_identifier(k) {
-                let span = self
-                    .paths
-                    .get(&p)
-                    .and_then(|l| l.key)
-                    .or_else(|| self.paths.locate(&p));
+                let span = self.key_span(&p, &p);
                 self.error_at(
                     &p,
                     span,
@@ -1504,11 +1500,7 @@ impl<'a> Rules<'a> {
                 "sslproxy",
             ];
             if managed.contains(&k.as_str()) {
-                let span = self
-                    .paths
-                    .get(&p)
-                    .and_then(|l| l.key)
-                    .or_else(|| self.paths.locate(&p));
+                let span = self.key_span(&p, &p);
                 self.error_at(
                     &p,
                     span,
