@@ -191,6 +191,21 @@ impl<'a> Rules<'a> {
         }
     }
 
+    /// Warns about each of `fields` of `section` the file gives: "`section.field` is ignored
+    /// `why`", fixed by removing it (`and` says more).
+    fn warn_ignored(&mut self, section: &str, fields: &[&str], why: &str, and: &str) {
+        for field in fields {
+            let path = format!("{section}.{field}");
+            if self.paths.given(&path) {
+                self.warn(
+                    &path,
+                    format!("`{path}` is ignored {why}"),
+                    format!("remove `{field}`{and}"),
+                );
+            }
+        }
+    }
+
     /// Where the key of `path` is written, else where `fallback` is.
     fn key_span(&self, path: &str, fallback: &str) -> Option<Span> {
         self.paths
@@ -496,22 +511,19 @@ impl<'a> Rules<'a> {
             }
         }
         if let Some(ex) = &net.existing {
-            for field in [
+            let fields = [
                 "cidr",
                 "zones",
                 "public_subnets",
                 "private_subnets",
                 "nat_gateways",
-            ] {
-                let path = format!("network.{field}");
-                if self.paths.given(&path) {
-                    self.warn(
-                        &path,
-                        format!("`{path}` is ignored because `network.existing` is set"),
-                        format!("remove `{field}`; the existing VPC's own settings apply"),
-                    );
-                }
-            }
+            ];
+            self.warn_ignored(
+                "network",
+                &fields,
+                "because `network.existing` is set",
+                "; the existing VPC's own settings apply",
+            );
             if !ex.vpc_id.starts_with("vpc-") || ex.vpc_id.len() < 8 {
                 self.error(
                     "network.existing.vpc_id",
@@ -852,16 +864,12 @@ impl<'a> Rules<'a> {
                 );
             }
         } else {
-            for f in ["storage_gb", "max_storage_gb"] {
-                let p = format!("database.{f}");
-                if self.paths.given(&p) {
-                    self.warn(
-                        &p,
-                        format!("`{p}` is ignored by Aurora (its storage grows automatically)"),
-                        format!("remove `{f}`"),
-                    );
-                }
-            }
+            self.warn_ignored(
+                "database",
+                &["storage_gb", "max_storage_gb"],
+                "by Aurora (its storage grows automatically)",
+                "",
+            );
         }
         self.range(
             "database.backup_retention_days",
