@@ -19,7 +19,6 @@ counts k. With N ms per request, N ms x rounds is the floor of the wall time.
 """
 
 import os
-import socket
 import argparse
 import json
 import statistics
@@ -31,6 +30,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "localstack"))
 from import_certificate import import_certificate  # noqa: E402
 from faults import rounds  # noqa: E402
+from launch import start_emulator  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("MOODLESTACK_BIN") or os.path.join(
@@ -59,33 +59,14 @@ LATENCY_TARGETS = {  # production stack, every request delayed (issue 14)
 }
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Emulator:
     def __init__(self):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true",
                    MOODLESTACK_EMULATOR_BEHAVIOURS=BEHAVIOURS)
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "localstack", "moto_server.py"),
-             "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise SystemExit("bench: the emulator did not start")
-                time.sleep(0.05)
+        try:
+            self.proc, self.url = start_emulator(env)
+        except RuntimeError:
+            raise SystemExit("bench: the emulator did not start")
 
     def env(self):
         return dict(os.environ, AWS_ENDPOINT_URL=getattr(self, "proxy_url", None) or self.url, AWS_ACCESS_KEY_ID="testing",

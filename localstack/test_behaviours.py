@@ -11,7 +11,6 @@ Ends with one line in cargo's `test result:` format (scripts/test sums those lin
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,40 +21,20 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from launch import start_emulator
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGION = "eu-west-1"
 DELAY_MS = 400
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Emulator:
     def __init__(self, behaviours, delay_ms=DELAY_MS, consistency_ms=1000):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true",
                    MOODLESTACK_EMULATOR_BEHAVIOURS=behaviours,
                    MOODLESTACK_EMULATOR_DELAY_MS=str(delay_ms),
                    MOODLESTACK_EMULATOR_CONSISTENCY_MS=str(consistency_ms))
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "moto_server.py"), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/moto-api/", timeout=1)
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    self.stop()
-                    raise RuntimeError("emulator did not start")
-                time.sleep(0.05)
+        self.proc, self.url = start_emulator(env)
 
     def client(self, service, url=None, retries=1):
         return boto3.client(service, region_name=REGION, endpoint_url=url or self.url,
@@ -87,6 +66,17 @@ def wait_until(fn, timeout=10.0):
         time.sleep(0.05)
 
 
+def create_db(rds, **kwargs):
+    """Creates the MySQL instance `t-db` (db.t3.micro, master user `admin`) with `kwargs`."""
+    return rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
+                                  MasterUsername="admin", **kwargs)
+
+
+def db_of(rds):
+    """The instance `t-db` as described."""
+    return rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+
+
 TAGS = [{"Key": "moodlestack:stack", "Value": "t"}, {"Key": "moodlestack:id", "Value": "db.instance"}]
 
 
@@ -108,6 +98,12 @@ class Base(unittest.TestCase):
     def setUp(self):
         self.emu = Emulator(self.BEHAVIOURS, self.DELAY_MS, self.CONSISTENCY_MS)
         self.addCleanup(self.emu.stop)
+
+    def rds(self):
+        """An RDS client, after a first call: the first RDS call loads moto's data."""
+        rds = self.emu.client("rds")
+        rds.describe_db_instances()
+        return rds
 
 
 class SelectionTest(unittest.TestCase):
@@ -139,11 +135,8 @@ class RdsSecretTagsTest(Base):
     BEHAVIOURS = "none,rds-secret-tags"
 
     def test_managed_secret_carries_the_db_tags_and_is_owned_by_rds(self):
-        rds = self.emu.client("rds")
-        rds.describe_db_instances()  # the first RDS call loads moto's data
-        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
-                               AllocatedStorage=20, MasterUsername="admin", ManageMasterUserPassword=True,
-                               Tags=TAGS)
+        rds = self.rds()
+        create_db(rds, AllocatedStorage=20, ManageMasterUserPassword=True, Tags=TAGS)
         sm = self.emu.client("secretsmanager")
         found = sm.list_secrets(Filters=[{"Key": "tag-key", "Values": ["moodlestack:stack"]},
                                          {"Key": "tag-value", "Values": ["t"]}])["SecretList"]
@@ -158,11 +151,8 @@ class RdsSecretTagsOffTest(Base):
     BEHAVIOURS = "none"
 
     def test_without_it_the_secret_has_only_the_rds_tag(self):
-        rds = self.emu.client("rds")
-        rds.describe_db_instances()  # the first RDS call loads moto's data
-        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
-                               AllocatedStorage=20, MasterUsername="admin", ManageMasterUserPassword=True,
-                               Tags=TAGS)
+        rds = self.rds()
+        create_db(rds, AllocatedStorage=20, ManageMasterUserPassword=True, Tags=TAGS)
         found = self.emu.client("secretsmanager").list_secrets(
             Filters=[{"Key": "tag-key", "Values": ["moodlestack:stack"]}])["SecretList"]
         self.assertEqual(found, [])
@@ -173,29 +163,23 @@ class RdsStorageTest(Base):
     DELAY_MS = 1500
 
     def test_max_storage_below_110_percent_is_refused(self):
-        rds = self.emu.client("rds")
-        rds.describe_db_instances()  # the first RDS call loads moto's data
+        rds = self.rds()
         code = code_of(rds.create_db_instance, DBInstanceIdentifier="t-db", Engine="mysql",
                        DBInstanceClass="db.t3.micro", AllocatedStorage=100, MaxAllocatedStorage=105,
                        MasterUsername="admin", MasterUserPassword="password123")
         self.assertEqual(code, ("InvalidParameterCombination", 400))
-        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
-                               AllocatedStorage=100, MaxAllocatedStorage=110,
-                               MasterUsername="admin", MasterUserPassword="password123")
+        create_db(rds, AllocatedStorage=100, MaxAllocatedStorage=110, MasterUserPassword="password123")
 
     def test_storage_grows_once_on_its_own(self):
-        rds = self.emu.client("rds")
-        rds.describe_db_instances()  # the first RDS call loads moto's data
-        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
-                               AllocatedStorage=200, MaxAllocatedStorage=1000,
-                               MasterUsername="admin", MasterUserPassword="password123")
-        first = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+        rds = self.rds()
+        create_db(rds, AllocatedStorage=200, MaxAllocatedStorage=1000, MasterUserPassword="password123")
+        first = db_of(rds)
         self.assertEqual(first["AllocatedStorage"], 200)
         time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
-        grown = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+        grown = db_of(rds)
         self.assertEqual(grown["AllocatedStorage"], 220)
         time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
-        again = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+        again = db_of(rds)
         self.assertEqual(again["AllocatedStorage"], 220, "no second growth within 6 hours")
         # turning autoscaling off with a maximum below the grown size is refused
         code = code_of(rds.modify_db_instance, DBInstanceIdentifier="t-db", MaxAllocatedStorage=200,
@@ -203,12 +187,10 @@ class RdsStorageTest(Base):
         self.assertEqual(code, ("InvalidParameterCombination", 400))
 
     def test_without_max_storage_nothing_grows(self):
-        rds = self.emu.client("rds")
-        rds.describe_db_instances()  # the first RDS call loads moto's data
-        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
-                               AllocatedStorage=50, MasterUsername="admin", MasterUserPassword="password123")
+        rds = self.rds()
+        create_db(rds, AllocatedStorage=50, MasterUserPassword="password123")
         time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
-        db = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+        db = db_of(rds)
         self.assertEqual(db["AllocatedStorage"], 50)
 
 
@@ -217,28 +199,23 @@ class RdsMinorUpgradeTest(Base):
     DELAY_MS = 1500
 
     def test_instance_and_cluster_report_a_newer_minor(self):
-        rds = self.emu.client("rds")
-        rds.describe_db_instances()  # the first RDS call loads moto's data
-        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", EngineVersion="8.0.39",
-                               DBInstanceClass="db.t3.micro", AllocatedStorage=20,
-                               MasterUsername="admin", MasterUserPassword="password123")
-        self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]["EngineVersion"], "8.0.39")
+        rds = self.rds()
+        create_db(rds, EngineVersion="8.0.39", AllocatedStorage=20, MasterUserPassword="password123")
+        self.assertEqual(db_of(rds)["EngineVersion"], "8.0.39")
         rds.create_db_cluster(DBClusterIdentifier="t-aurora", Engine="aurora-mysql",
                               EngineVersion="8.0.mysql_aurora.3.08.0", MasterUsername="admin",
                               MasterUserPassword="password123")
         time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
-        self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]["EngineVersion"], "8.0.40")
+        self.assertEqual(db_of(rds)["EngineVersion"], "8.0.40")
         self.assertEqual(rds.describe_db_clusters(DBClusterIdentifier="t-aurora")["DBClusters"][0]["EngineVersion"],
                          "8.0.mysql_aurora.3.08.1")
 
     def test_no_upgrade_when_auto_minor_upgrade_is_off(self):
-        rds = self.emu.client("rds")
-        rds.describe_db_instances()  # the first RDS call loads moto's data
-        rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", EngineVersion="8.0.39",
-                               DBInstanceClass="db.t3.micro", AllocatedStorage=20, AutoMinorVersionUpgrade=False,
-                               MasterUsername="admin", MasterUserPassword="password123")
+        rds = self.rds()
+        create_db(rds, EngineVersion="8.0.39", AllocatedStorage=20, AutoMinorVersionUpgrade=False,
+                  MasterUserPassword="password123")
         time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
-        self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]["EngineVersion"], "8.0.39")
+        self.assertEqual(db_of(rds)["EngineVersion"], "8.0.39")
 
 
 def redis_group(emu):
@@ -310,17 +287,14 @@ class PendingStatesTest(Base):
 
     def test_creates_pass_through_their_intermediate_states(self):
         vpc, subnets, sg = network(self.emu)
-        rds = self.emu.client("rds")
-        rds.describe_db_instances()  # the first RDS call loads moto's data
-        db = rds.create_db_instance(DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t3.micro",
-                                    AllocatedStorage=20, MasterUsername="admin",
-                                    MasterUserPassword="password123")["DBInstance"]
+        rds = self.rds()
+        db = create_db(rds, AllocatedStorage=20, MasterUserPassword="password123")["DBInstance"]
         self.assertEqual(db["DBInstanceStatus"], "creating")
         ec2 = self.emu.client("ec2")
         eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
         nat = ec2.create_nat_gateway(SubnetId=subnets[0], AllocationId=eip)["NatGateway"]
         self.assertEqual(nat["State"], "pending")
-        wait_until(lambda: rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+        wait_until(lambda: db_of(rds)
                    ["DBInstanceStatus"] == "available")
         wait_until(lambda: ec2.describe_nat_gateways(NatGatewayIds=[nat["NatGatewayId"]])
                    ["NatGateways"][0]["State"] == "available")
@@ -393,8 +367,7 @@ class ValidationTest(Base):
         self.assertEqual(code_of(ssm.put_parameter, Name="/x", Value="v", Type="Nope")[0], "ValidationException")
         efs = self.emu.client("efs")
         self.assertEqual(code_of(efs.create_file_system, CreationToken="x" * 65), ("BadRequest", 400))
-        rds = self.emu.client("rds")
-        rds.describe_db_instances()  # the first RDS call loads moto's data
+        rds = self.rds()
         self.assertEqual(code_of(rds.create_db_instance, DBInstanceIdentifier="1db", Engine="mysql",
                                  DBInstanceClass="db.t3.micro")[0], "InvalidParameterValue")
 

@@ -47,26 +47,13 @@ pub fn run(g: &Global, target: &Path, o: Options) -> Outcome {
             super::stats::record(phase, *d);
         }
         let plan = planned.plan;
-        let desired: Vec<Resource> = plan
-            .changes
-            .iter()
-            .filter_map(|c| c.desired.clone())
-            .collect();
-        // Shown whenever the user is asked, even with -q: nobody approves a plan unseen.
-        if !g.quiet || !o.auto_approve {
-            print!("{}", print::text(&plan, common::color_stdout(g)));
-        }
-        diff::guard(&plan, o.allow_data_loss)?;
-        if !plan.has_changes() {
-            return Ok(Exit::Ok);
-        }
+        let desired = plan.desired();
         let question = format!(
             "Apply these changes to stack `{}` in {}? Only `yes` is accepted: ",
             plan.stack, plan.region
         );
-        if !confirm(o.auto_approve, &question, "apply", "--auto-approve")? {
-            eprintln!("Apply cancelled; nothing was changed.");
-            return Ok(Exit::Reported);
+        if let Some(exit) = show_and_confirm(g, &o, &plan, &question)? {
+            return Ok(exit);
         }
         let final_snapshot =
             moodlestack_stack::names::Names::of(stack).db_final_snapshot(unix_now());
@@ -108,11 +95,7 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
         stack: plan.stack.clone(),
         region: plan.region.clone(),
     };
-    let desired: Vec<Resource> = plan
-        .changes
-        .iter()
-        .filter_map(|c| c.desired.clone())
-        .collect();
+    let desired = plan.desired();
     let rt = common::runtime();
     rt.block_on(async {
         let cloud = moodlestack_aws::AwsCloud::from_env(&scope.region).await;
@@ -121,23 +104,14 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
         execute::check_saved_plan(&plan, &observed).map_err(|e| {
             anyhow::Error::new(e).context(format!("refusing to apply {}", path.display()))
         })?;
-        // Shown whenever the user is asked, even with -q: nobody approves a plan unseen.
-        if !g.quiet || !o.auto_approve {
-            print!("{}", print::text(&plan, common::color_stdout(g)));
-        }
-        diff::guard(&plan, o.allow_data_loss)?;
-        if !plan.has_changes() {
-            return Ok(Exit::Ok);
-        }
         let question = format!(
             "Apply the saved plan {} to stack `{}` in {}? Only `yes` is accepted: ",
             path.display(),
             plan.stack,
             plan.region
         );
-        if !confirm(o.auto_approve, &question, "apply", "--auto-approve")? {
-            eprintln!("Apply cancelled; nothing was changed.");
-            return Ok(Exit::Reported);
+        if let Some(exit) = show_and_confirm(g, o, &plan, &question)? {
+            return Ok(exit);
         }
         let final_snapshot = moodlestack_stack::names::Names::for_stack_name(&plan.stack)
             .db_final_snapshot(unix_now());
@@ -153,6 +127,40 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
         )
         .await
     })
+}
+
+/// Shows `plan` (whenever the user is asked, even with -q: nobody approves a plan unseen),
+/// refuses data loss unless allowed, and asks `question`. The exit when there is nothing to
+/// apply or the user declines; None to go on.
+fn show_and_confirm(
+    g: &Global,
+    o: &Options,
+    plan: &Plan,
+    question: &str,
+) -> anyhow::Result<Option<Exit>> {
+    if !g.quiet || !o.auto_approve {
+        print!("{}", print::text(plan, common::color_stdout(g)));
+    }
+    diff::guard(plan, o.allow_data_loss)?;
+    if !plan.has_changes() {
+        return Ok(Some(Exit::Ok));
+    }
+    if !confirm(o.auto_approve, question, "apply", "--auto-approve")? {
+        eprintln!("Apply cancelled; nothing was changed.");
+        return Ok(Some(Exit::Reported));
+    }
+    Ok(None)
+}
+
+/// Prints `report`. The exit when the run stopped early (then prints `interrupted`) or something
+/// failed; None when everything was done.
+pub(super) fn unfinished(report: &execute::Report, interrupted: &str) -> Option<Exit> {
+    eprintln!("{report}");
+    if report.interrupted {
+        eprintln!("{interrupted}");
+        return Some(Exit::Interrupted);
+    }
+    (!report.is_success()).then_some(Exit::Reported)
 }
 
 /// A saved plan is JSON (`{` first); a stack file is YAML.
@@ -200,30 +208,19 @@ async fn execute_and_report(
     let result = super::stats::timed("execute", execute::apply(cloud, scope, plan, &opts)).await;
     printer.finish();
     let report = result?;
-    eprintln!("{report}");
-    if report.interrupted {
-        eprintln!(
-            "Interrupted: calls already made stand (every resource is tagged); run apply again to \
-             finish."
-        );
-        return Ok(Exit::Interrupted);
-    }
-    if !report.is_success() {
-        return Ok(Exit::Reported);
+    let interrupted = "Interrupted: calls already made stand (every resource is tagged); \
+                       run apply again to finish.";
+    if let Some(exit) = unfinished(&report, interrupted) {
+        return Ok(exit);
     }
     // Read back: every managed field took.
     let problems = super::stats::timed("read back", execute::read_back(cloud, scope, desired))
         .await
         .map_err(|e| anyhow::Error::new(e).context("read-back after apply failed"))?;
     if !problems.is_empty() {
-        return Err(fail(
-            format!(
-                "read-back after apply: these managed fields did not take:{}",
-                problems
-                    .iter()
-                    .map(|p| format!("\n  - {p}"))
-                    .collect::<String>()
-            ),
+        return Err(common::fail_listing(
+            "read-back after apply: these managed fields did not take:",
+            &problems,
             "run apply again; if the same fields show up, AWS changes them back (a service \
              default or a value it normalizes): adjust the stack file",
         ));

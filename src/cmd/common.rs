@@ -63,6 +63,17 @@ pub fn fail(message: impl Into<String>, fix: impl Into<String>) -> anyhow::Error
     .into()
 }
 
+/// A [`Failure`] whose message is `head` followed by `items`, each on a line of its own after
+/// `  - `.
+pub fn fail_listing<T: std::fmt::Display>(
+    head: &str,
+    items: impl IntoIterator<Item = T>,
+    fix: impl Into<String>,
+) -> anyhow::Error {
+    let list: String = items.into_iter().map(|i| format!("\n  - {i}")).collect();
+    fail(format!("{head}{list}"), fix)
+}
+
 /// The fix of `e`, if it is one of moodlestack's errors that knows one.
 fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<Option<String>> {
     if let Some(f) = e.downcast_ref::<Failure>() {

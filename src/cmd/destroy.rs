@@ -7,9 +7,9 @@
 //! snapshot, and to lift deletion protection; without it destroy refuses before any change.
 
 use super::apply::{
-    check_parallelism, confirm, desired_for_observe, unix_now, watch_ctrl_c, Printer,
+    check_parallelism, confirm, desired_for_observe, unfinished, unix_now, watch_ctrl_c, Printer,
 };
-use super::common::{self, fail, Exit, Outcome};
+use super::common::{self, Exit, Outcome};
 use crate::Global;
 use moodlestack_model::{spec, Cloud, Value};
 use moodlestack_reconcile::execute;
@@ -129,13 +129,8 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
         .await;
         printer.finish();
         let report = result?;
-        eprintln!("{report}");
-        if report.interrupted {
-            eprintln!("Interrupted: run destroy again to finish.");
-            return Ok(Exit::Interrupted);
-        }
-        if !report.is_success() {
-            return Ok(Exit::Reported);
+        if let Some(exit) = unfinished(&report, "Interrupted: run destroy again to finish.") {
+            return Ok(exit);
         }
         // Read back: nothing of the stack is left.
         let left = cloud
@@ -143,16 +138,12 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
             .await
             .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))?;
         if !left.is_empty() {
-            return Err(fail(
-                format!(
-                    "after destroy, these resources of the stack still exist:{}",
-                    left.iter()
-                        .map(|r| format!(
-                            "\n  - {} ({}) {} [{}]",
-                            r.id, r.kind, r.physical_id, r.status
-                        ))
-                        .collect::<String>()
-                ),
+            let listed = left
+                .iter()
+                .map(|r| format!("{} ({}) {} [{}]", r.id, r.kind, r.physical_id, r.status));
+            return Err(common::fail_listing(
+                "after destroy, these resources of the stack still exist:",
+                listed,
                 "run destroy again (a deletion may still be in progress)",
             ));
         }

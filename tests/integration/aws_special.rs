@@ -4,7 +4,9 @@
 //! refreshes, resources that are not the stack's, AMI and parameter lookups, and the lease.
 //! Each builds on the contract's [`World`] and rows.
 
-use crate::contract::{action, is_name_taken, mismatches, resource, tags, World, STACK};
+use crate::contract::{
+    is_name_taken, mismatches, resource, route, rule, str_map, tags, World, STACK,
+};
 use moodlestack_model::{Cloud, CloudError, DeleteOptions, Fields, Kind, Observed, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -57,12 +59,35 @@ async fn physical_of(w: &World, id: &str, kind: Kind, f: &Fields) -> String {
         .clone()
 }
 
+/// Makes `row` through moodlestack when `made` (a physical id) already has the stack's tags: it
+/// is adopted, not made again.
+async fn adopt(w: &World, row: &'static str, made: &str) {
+    let o = w.make(row).await;
+    assert_eq!(o.physical_id, made, "adopted, not made again");
+}
+
 fn set(f: &mut Fields, k: &str, v: impl Into<Value>) {
     f.insert(k.to_string(), v.into());
 }
 
 fn ec2(w: &World) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::new(&w.cfg)
+}
+
+/// The security group `id`, described.
+async fn security_group(w: &World, id: &str) -> aws_sdk_ec2::types::SecurityGroup {
+    let d = ec2(w).describe_security_groups().group_ids(id).send().await;
+    d.unwrap().security_groups()[0].clone()
+}
+
+/// The route table `id`, described.
+async fn route_table(w: &World, id: &str) -> aws_sdk_ec2::types::RouteTable {
+    let d = ec2(w)
+        .describe_route_tables()
+        .route_table_ids(id)
+        .send()
+        .await;
+    d.unwrap().route_tables()[0].clone()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -119,13 +144,7 @@ async fn ec2_security_group_rules() {
     let w = World::new().await;
     let sg = w.make("security_group").await;
     let mut f = w.desired("security_group");
-    let d = ec2(&w)
-        .describe_security_groups()
-        .group_ids(&sg.physical_id)
-        .send()
-        .await;
-    let d = d.unwrap();
-    let g = &d.security_groups()[0];
+    let g = &security_group(&w, &sg.physical_id).await;
     assert_eq!(
         g.ip_permissions()[0].user_id_group_pairs()[0].group_id(),
         Some(w.fx.sgs[0].as_str())
@@ -135,15 +154,7 @@ async fn ec2_security_group_rules() {
         1,
         "egress stays the AWS default"
     );
-    let rule = |port: i64, desc: &str| {
-        Value::Map(BTreeMap::from([
-            ("protocol".to_string(), Value::str("tcp")),
-            ("from_port".to_string(), Value::Int(port)),
-            ("to_port".to_string(), Value::Int(port)),
-            ("description".to_string(), Value::str(desc)),
-            ("cidr".to_string(), Value::str("203.0.113.0/24")),
-        ]))
-    };
+    let rule = |port: i64, desc: &str| rule(port, "cidr", "203.0.113.0/24", desc);
     let http = f["ingress"].as_list().unwrap()[0].clone();
     set(
         &mut f,
@@ -162,12 +173,10 @@ async fn ec2_security_group_rules() {
     shows(&w, "sg.web", Kind::SecurityGroup, &f).await;
     set(&mut f, "ingress", Value::List(vec![http]));
     update(&w, &sg, &f, &["ingress"]).await;
-    let d = ec2(&w)
-        .describe_security_groups()
-        .group_ids(&sg.physical_id)
-        .send()
-        .await;
-    let perms = d.unwrap().security_groups()[0].ip_permissions().to_vec();
+    let perms = security_group(&w, &sg.physical_id)
+        .await
+        .ip_permissions()
+        .to_vec();
     assert_eq!(perms.len(), 1, "{perms:?}");
     assert_eq!(perms[0].from_port(), Some(80));
 }
@@ -194,12 +203,7 @@ async fn ec2_nat_routes_and_associations() {
 
     let public = w.make("route_table").await;
     let mut pf = w.desired("route_table");
-    let route = |key: &str, target: &str| {
-        Value::Map(BTreeMap::from([
-            ("destination_cidr".to_string(), Value::str("0.0.0.0/0")),
-            (key.to_string(), Value::str(target)),
-        ]))
-    };
+    let route = |key: &str, target: &str| route("0.0.0.0/0", key, target);
     let mut f = Fields::from([
         ("vpc_id".into(), Value::str(&w.fx.vpc)),
         (
@@ -211,13 +215,8 @@ async fn ec2_nat_routes_and_associations() {
     ]);
     let private = create(&w, "net.rt.private.a", Kind::RouteTable, &f).await;
     shows(&w, "net.rt.private.a", Kind::RouteTable, &f).await;
-    let d = ec2(&w)
-        .describe_route_tables()
-        .route_table_ids(&private.physical_id)
-        .send()
-        .await;
-    let d = d.unwrap();
-    assert!(d.route_tables()[0]
+    assert!(route_table(&w, &private.physical_id)
+        .await
         .routes()
         .iter()
         .any(|r| r.gateway_id() == Some("local")));
@@ -230,13 +229,8 @@ async fn ec2_nat_routes_and_associations() {
         Value::List(vec![route("gateway_id", &igw.physical_id)]),
     );
     let private = update(&w, &private, &f, &["routes"]).await;
-    let d = ec2(&w)
-        .describe_route_tables()
-        .route_table_ids(&private.physical_id)
-        .send()
-        .await;
-    let d = d.unwrap();
-    let routes = d.route_tables()[0].routes();
+    let table = route_table(&w, &private.physical_id).await;
+    let routes = table.routes();
     let non_local: Vec<_> = routes
         .iter()
         .filter(|r| r.gateway_id() != Some("local"))
@@ -279,14 +273,10 @@ async fn ec2_interrupted_creates_are_adopted_and_finished() {
         .send()
         .await
         .unwrap();
-    let igw_id = made
+    let made = made
         .internet_gateway()
-        .unwrap()
-        .internet_gateway_id()
-        .unwrap()
-        .to_string();
-    let igw = w.make("internet_gateway").await;
-    assert_eq!(igw.physical_id, igw_id, "adopted, not made again");
+        .and_then(|g| g.internet_gateway_id());
+    adopt(&w, "internet_gateway", made.unwrap()).await;
     let d = ec2(&w).describe_internet_gateways().send().await.unwrap();
     assert_eq!(d.internet_gateways().len(), 1);
     assert_eq!(
@@ -301,14 +291,8 @@ async fn ec2_interrupted_creates_are_adopted_and_finished() {
         .send()
         .await
         .unwrap();
-    let rt_id = made
-        .route_table()
-        .unwrap()
-        .route_table_id()
-        .unwrap()
-        .to_string();
-    let rt = w.make("route_table").await;
-    assert_eq!(rt.physical_id, rt_id, "adopted, not made again");
+    let made = made.route_table().and_then(|t| t.route_table_id());
+    adopt(&w, "route_table", made.unwrap()).await;
     shows(
         &w,
         "net.rt.public",
@@ -826,7 +810,7 @@ async fn listeners_by_identity_and_https() {
     set(
         &mut https,
         "default_action",
-        action(&[
+        str_map(&[
             redirect[0],
             redirect[1],
             redirect[2],
@@ -984,6 +968,18 @@ async fn ec2_image_and_parameters() {
     assert!(err.to_string().contains("/no/such/parameter"), "{err}");
 }
 
+/// The tags of the SSM parameter `name`.
+async fn parameter_tags(ssm: &aws_sdk_ssm::Client, name: &str) -> Vec<aws_sdk_ssm::types::Tag> {
+    let t = ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .send()
+        .await
+        .unwrap();
+    t.tag_list().to_vec()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssm_lease_two_owners_expiry_and_release() {
     let w = World::new().await;
@@ -1004,15 +1000,8 @@ async fn ssm_lease_two_owners_expiry_and_release() {
         serde_json::from_str(stored.parameter().unwrap().value().unwrap()).unwrap();
     assert_eq!(v["owner"], "ann@box pid 1");
     assert_eq!(v["expires_at"], a.expires_at);
-    let t = ssm
-        .list_tags_for_resource()
-        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
-        .resource_id(&name)
-        .send()
+    assert!(parameter_tags(&ssm, &name)
         .await
-        .unwrap();
-    assert!(t
-        .tag_list()
         .iter()
         .any(|t| t.key() == "moodlestack:stack" && t.value() == STACK));
 
@@ -1025,14 +1014,10 @@ async fn ssm_lease_two_owners_expiry_and_release() {
         .unwrap();
     assert_eq!(renewed.acquired_at, a.acquired_at);
     assert!(renewed.expires_at > a.expires_at, "{renewed:?} {a:?}");
-    let t = ssm
-        .list_tags_for_resource()
-        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
-        .resource_id(&name)
-        .send()
+    assert!(parameter_tags(&ssm, &name)
         .await
-        .unwrap();
-    assert!(t.tag_list().iter().any(|t| t.key() == "moodlestack:stack"));
+        .iter()
+        .any(|t| t.key() == "moodlestack:stack"));
     let a = renewed;
 
     // A second owner is refused, told who holds it.

@@ -95,7 +95,8 @@ fn none(_: &Cx) -> Fields {
     Fields::new()
 }
 
-fn rule(port: i64, key: &str, source: &str, desc: &str) -> Value {
+/// An ingress rule for TCP `port` from `source` (`key`: `cidr` or `source_group_id`).
+pub fn rule(port: i64, key: &str, source: &str, desc: &str) -> Value {
     Value::Map(BTreeMap::from([
         ("protocol".to_string(), Value::str("tcp")),
         ("from_port".to_string(), Value::Int(port)),
@@ -105,14 +106,16 @@ fn rule(port: i64, key: &str, source: &str, desc: &str) -> Value {
     ]))
 }
 
-fn route(dest: &str, key: &str, target: &str) -> Value {
+/// A route to `dest` through `target` (`key`: `gateway_id`, `nat_gateway_id`).
+pub fn route(dest: &str, key: &str, target: &str) -> Value {
     Value::Map(BTreeMap::from([
         ("destination_cidr".to_string(), Value::str(dest)),
         (key.to_string(), Value::str(target)),
     ]))
 }
 
-pub fn action(pairs: &[(&str, &str)]) -> Value {
+/// A map of strings (a listener action, database parameters).
+pub fn str_map(pairs: &[(&str, &str)]) -> Value {
     Value::Map(
         pairs
             .iter()
@@ -227,20 +230,18 @@ table! {
         kind: Kind::DbParameterGroup, id: "db.parameter_group", needs: &[],
         create: |_| fields! {"name" => "ct-mysql8-0", "family" => "mysql8.0",
             "description" => "moodle tuning",
-            "parameters" => Value::Map(BTreeMap::from([("max_allowed_packet".into(), Value::str("67108864"))]))},
-        update: |_| fields! {"parameters" => Value::Map(BTreeMap::from([
-            ("max_allowed_packet".into(), Value::str("268435456")),
-            ("innodb_lock_wait_timeout".into(), Value::str("120"))]))},
+            "parameters" => str_map(&[("max_allowed_packet", "67108864")])},
+        update: |_| fields! {"parameters" => str_map(&[("max_allowed_packet", "268435456"),
+            ("innodb_lock_wait_timeout", "120")])},
         replace: &[], gaps: &[],
     },
     db_cluster_parameter_group => Row {
         kind: Kind::DbClusterParameterGroup, id: "db.cluster_parameter_group", needs: &[],
         create: |_| fields! {"name" => "ct-aurora-mysql8-0-cluster", "family" => "aurora-mysql8.0",
             "description" => "moodle tuning",
-            "parameters" => Value::Map(BTreeMap::from([("character_set_server".into(), Value::str("utf8mb4"))]))},
-        update: |_| fields! {"parameters" => Value::Map(BTreeMap::from([
-            ("character_set_server".into(), Value::str("latin1")),
-            ("innodb_lock_wait_timeout".into(), Value::str("120"))]))},
+            "parameters" => str_map(&[("character_set_server", "utf8mb4")])},
+        update: |_| fields! {"parameters" => str_map(&[("character_set_server", "latin1"),
+            ("innodb_lock_wait_timeout", "120")])},
         replace: &[], gaps: &[],
     },
     db_cluster => Row {
@@ -357,8 +358,8 @@ table! {
         kind: Kind::Listener, id: "lb.listener.http", needs: &["load_balancer", "target_group"],
         create: |cx| fields! {"load_balancer_arn" => cx.attr("load_balancer", "arn"), "port" => 80,
             "protocol" => "HTTP",
-            "default_action" => action(&[("type", "forward"), ("target_group_arn", cx.attr("target_group", "arn"))])},
-        update: |_| fields! {"default_action" => action(&[("type", "redirect"), ("protocol", "HTTPS"),
+            "default_action" => str_map(&[("type", "forward"), ("target_group_arn", cx.attr("target_group", "arn"))])},
+        update: |_| fields! {"default_action" => str_map(&[("type", "redirect"), ("protocol", "HTTPS"),
             ("port", "443"), ("status_code", "HTTP_301")])},
         replace: &["port"], gaps: &[],
     },

@@ -207,6 +207,18 @@ async fn asg(c: &Clients, stack: &str) -> Option<aws_sdk_autoscaling::types::Aut
     out.auto_scaling_groups().first().cloned()
 }
 
+/// The default version of the web launch template.
+async fn web_lt_default_version(c: &Clients, stack: &str) -> i64 {
+    let lt = c
+        .ec2
+        .describe_launch_templates()
+        .launch_template_names(format!("{stack}-web"))
+        .send()
+        .await
+        .unwrap();
+    lt.launch_templates()[0].default_version_number().unwrap()
+}
+
 /// Drift made behind moodlestack's back, with plain clients.
 async fn make_drift(c: &Clients, stack: &str) {
     // The target group's deregistration delay.
@@ -318,6 +330,30 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// The command line `head` followed by `args`.
+fn cmd<'a>(head: &[&'a str], args: &'a [String]) -> Vec<&'a str> {
+    let mut v = head.to_vec();
+    v.extend(strs(args));
+    v
+}
+
+/// The ids `id` reads from `items` (those that have one).
+fn ids<T>(items: &[T], id: impl Fn(&T) -> Option<&str>) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|x| id(x).map(str::to_string))
+        .collect()
+}
+
+/// The names `name` reads from `items` that start with `{stack}-`.
+fn named<T>(items: &[T], stack: &str, name: impl Fn(&T) -> Option<&str>) -> Vec<String> {
+    let prefix = format!("{stack}-");
+    ids(items, name)
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
 /// Nothing tagged with `stack` is left in any service.
 pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
     // Every EC2 kind, described with the stack's tag filter (moto keeps the tags of deleted
@@ -326,157 +362,97 @@ pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
     let f = || stack_filter(stack);
     let mut left: Vec<String> = Vec::new();
     let r = e.describe_vpcs().filters(f()).send().await.unwrap();
-    left.extend(
-        r.vpcs()
-            .iter()
-            .filter_map(|x| x.vpc_id().map(str::to_string)),
-    );
+    left.extend(ids(r.vpcs(), |x| x.vpc_id()));
     let r = e.describe_subnets().filters(f()).send().await.unwrap();
-    left.extend(
-        r.subnets()
-            .iter()
-            .filter_map(|x| x.subnet_id().map(str::to_string)),
-    );
+    left.extend(ids(r.subnets(), |x| x.subnet_id()));
     let r = e
         .describe_internet_gateways()
         .filters(f())
         .send()
         .await
         .unwrap();
-    left.extend(
-        r.internet_gateways()
-            .iter()
-            .filter_map(|x| x.internet_gateway_id().map(str::to_string)),
-    );
+    left.extend(ids(r.internet_gateways(), |x| x.internet_gateway_id()));
     let r = e.describe_route_tables().filters(f()).send().await.unwrap();
-    left.extend(
-        r.route_tables()
-            .iter()
-            .filter_map(|x| x.route_table_id().map(str::to_string)),
-    );
+    left.extend(ids(r.route_tables(), |x| x.route_table_id()));
     let r = e
         .describe_security_groups()
         .filters(f())
         .send()
         .await
         .unwrap();
-    left.extend(
-        r.security_groups()
-            .iter()
-            .filter_map(|x| x.group_id().map(str::to_string)),
-    );
+    left.extend(ids(r.security_groups(), |x| x.group_id()));
     let r = e.describe_addresses().filters(f()).send().await.unwrap();
-    left.extend(
-        r.addresses()
-            .iter()
-            .filter_map(|x| x.allocation_id().map(str::to_string)),
-    );
+    left.extend(ids(r.addresses(), |x| x.allocation_id()));
     let r = e
         .describe_launch_templates()
         .filters(f())
         .send()
         .await
         .unwrap();
-    left.extend(
-        r.launch_templates()
-            .iter()
-            .filter_map(|x| x.launch_template_id().map(str::to_string)),
-    );
+    left.extend(ids(r.launch_templates(), |x| x.launch_template_id()));
     // Deleted NAT gateways and terminated instances stay describable for a while on AWS too.
     let r = e.describe_nat_gateways().filter(f()).send().await.unwrap();
-    left.extend(
-        r.nat_gateways()
-            .iter()
-            .filter(|n| n.state() != Some(&aws_sdk_ec2::types::NatGatewayState::Deleted))
-            .filter_map(|x| x.nat_gateway_id().map(str::to_string)),
-    );
+    left.extend(ids(r.nat_gateways(), |x| {
+        x.nat_gateway_id()
+            .filter(|_| x.state() != Some(&aws_sdk_ec2::types::NatGatewayState::Deleted))
+    }));
     let r = e.describe_instances().filters(f()).send().await.unwrap();
-    left.extend(
-        r.reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .filter(|i| {
-                i.state().and_then(|s| s.name())
-                    != Some(&aws_sdk_ec2::types::InstanceStateName::Terminated)
-            })
-            .filter_map(|x| x.instance_id().map(str::to_string)),
-    );
+    let instances: Vec<_> = r
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .collect();
+    left.extend(ids(&instances, |i| {
+        i.instance_id().filter(|_| {
+            i.state().and_then(|s| s.name())
+                != Some(&aws_sdk_ec2::types::InstanceStateName::Terminated)
+        })
+    }));
     let dbs = c.rds.describe_db_instances().send().await.unwrap();
-    left.extend(
-        dbs.db_instances()
-            .iter()
-            .filter(|d| d.tag_list().iter().any(|t| t.value() == Some(stack)))
-            .filter_map(|d| d.db_instance_identifier().map(str::to_string)),
-    );
+    left.extend(ids(dbs.db_instances(), |d| {
+        d.db_instance_identifier()
+            .filter(|_| d.tag_list().iter().any(|t| t.value() == Some(stack)))
+    }));
     let fss = c.efs.describe_file_systems().send().await.unwrap();
-    left.extend(
-        fss.file_systems()
-            .iter()
-            .filter(|f| f.tags().iter().any(|t| t.value() == stack))
-            .map(|f| f.file_system_id().to_string()),
-    );
+    left.extend(ids(fss.file_systems(), |f| {
+        Some(f.file_system_id()).filter(|_| f.tags().iter().any(|t| t.value() == stack))
+    }));
     let rgs = c.cache.describe_replication_groups().send().await.unwrap();
-    left.extend(
-        rgs.replication_groups()
-            .iter()
-            .filter(|r| {
-                r.replication_group_id()
-                    .unwrap_or_default()
-                    .starts_with(&format!("{stack}-"))
-            })
-            .filter_map(|r| r.replication_group_id().map(str::to_string)),
-    );
+    left.extend(named(rgs.replication_groups(), stack, |r| {
+        r.replication_group_id()
+    }));
     let lbs = c.elb.describe_load_balancers().send().await.unwrap();
-    left.extend(
-        lbs.load_balancers()
-            .iter()
-            .filter(|l| {
-                l.load_balancer_name()
-                    .unwrap_or_default()
-                    .starts_with(&format!("{stack}-"))
-            })
-            .filter_map(|l| l.load_balancer_name().map(str::to_string)),
-    );
+    left.extend(named(lbs.load_balancers(), stack, |l| {
+        l.load_balancer_name()
+    }));
     let tgs = c.elb.describe_target_groups().send().await.unwrap();
-    left.extend(
-        tgs.target_groups()
-            .iter()
-            .filter(|t| {
-                t.target_group_name()
-                    .unwrap_or_default()
-                    .starts_with(&format!("{stack}-"))
-            })
-            .filter_map(|t| t.target_group_name().map(str::to_string)),
-    );
-    if asg(c, stack).await.is_some() {
-        left.push(format!("{stack}-web (auto scaling group)"));
-    }
-    if c.iam
-        .get_role()
-        .role_name(format!("{stack}-node"))
-        .send()
-        .await
-        .is_ok()
-    {
-        left.push(format!("{stack}-node (IAM role)"));
-    }
-    if c.iam
-        .get_instance_profile()
-        .instance_profile_name(format!("{stack}-node"))
-        .send()
-        .await
-        .is_ok()
-    {
-        left.push(format!("{stack}-node (instance profile)"));
-    }
+    left.extend(named(tgs.target_groups(), stack, |t| t.target_group_name()));
+    let node = format!("{stack}-node");
+    let found = [
+        (
+            asg(c, stack).await.is_some(),
+            format!("{stack}-web (auto scaling group)"),
+        ),
+        (
+            c.iam.get_role().role_name(&node).send().await.is_ok(),
+            format!("{node} (IAM role)"),
+        ),
+        (
+            c.iam
+                .get_instance_profile()
+                .instance_profile_name(&node)
+                .send()
+                .await
+                .is_ok(),
+            format!("{node} (instance profile)"),
+        ),
+    ];
+    left.extend(found.into_iter().filter(|(f, _)| *f).map(|(_, what)| what));
     let secrets = c.secrets.list_secrets().send().await.unwrap();
-    left.extend(
-        secrets
-            .secret_list()
-            .iter()
-            .filter(|s| s.tags().iter().any(|t| t.value() == Some(stack)))
-            .filter_map(|s| s.name().map(str::to_string)),
-    );
+    left.extend(ids(secrets.secret_list(), |s| {
+        s.name()
+            .filter(|_| s.tags().iter().any(|t| t.value() == Some(stack)))
+    }));
     if c.ssm
         .get_parameter()
         .name(format!("/moodlestack/{stack}/lease"))
@@ -519,14 +495,12 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         "{first:?}"
     );
     let a = args(&["--detailed-exitcode"]);
-    let mut plan_args = vec!["plan"];
-    plan_args.extend(strs(&a));
+    let plan_args = cmd(&["plan"], &a);
     ms_ok(&emu, &plan_args, 2);
 
     // 2. Apply, then the plan is clean.
-    let mut apply_args = vec!["apply", "--auto-approve"];
     let a = args(&[]);
-    apply_args.extend(strs(&a));
+    let apply_args = cmd(&["apply", "--auto-approve"], &a);
     ms_ok(&emu, &apply_args, 0);
     ms_ok(&emu, &plan_args, 0);
     let tg = target_group_arn(&c, stack).await;
@@ -619,59 +593,30 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
             "web.asg {f}: {asg_fields:?}"
         );
     }
-    assert_eq!(
-        by_id.get("web.lt").map(|x| x.0),
-        Some("update"),
-        "{changed:?}"
-    );
+    for (id, action) in [
+        ("web.lt", "update"),
+        ("stable.lt", "update"),
+        ("stable.instance", "replace"),
+        ("db.parameter_group", "update"),
+    ] {
+        assert_eq!(by_id.get(id).map(|x| x.0), Some(action), "{changed:?}");
+    }
     assert!(by_id["web.lt"].1.contains(&"user_data".to_string()));
-    assert_eq!(
-        by_id.get("stable.lt").map(|x| x.0),
-        Some("update"),
-        "{changed:?}"
-    );
-    assert_eq!(
-        by_id.get("stable.instance").map(|x| x.0),
-        Some("replace"),
-        "{changed:?}"
-    );
-    assert_eq!(
-        by_id.get("db.parameter_group").map(|x| x.0),
-        Some("update"),
-        "{changed:?}"
-    );
     assert!(
         changed
             .iter()
             .all(|(id, a, _)| a != "delete" && (a != "replace" || id == "stable.instance")),
         "only the stable instance is replaced: {changed:?}"
     );
-    let (_, text, _) = ms(&emu, &{
-        let mut v = vec!["plan"];
-        v.extend(strs(&change));
-        v
-    });
+    let (_, text, _) = ms(&emu, &cmd(&["plan"], &change));
     assert!(
         text.contains("instance refresh"),
         "the plan says a rollout starts:\n{text}"
     );
 
-    let lt_before = c
-        .ec2
-        .describe_launch_templates()
-        .launch_template_names(format!("{stack}-web"))
-        .send()
-        .await
-        .unwrap();
-    let version_before = lt_before.launch_templates()[0]
-        .default_version_number()
-        .unwrap();
-    let mut apply_change = vec!["apply", "--auto-approve"];
-    apply_change.extend(strs(&change));
-    ms_ok(&emu, &apply_change, 0);
-    let mut plan_change = vec!["plan", "--detailed-exitcode"];
-    plan_change.extend(strs(&change));
-    ms_ok(&emu, &plan_change, 0);
+    let version_before = web_lt_default_version(&c, stack).await;
+    ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &change), 0);
+    ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &change), 0);
 
     // End state, read with plain clients.
     let group = asg(&c, stack).await.expect("asg");
@@ -687,14 +632,7 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         .filter_map(|o| o.instance_type())
         .collect();
     assert_eq!(types, ["m6i.large", "c6i.large", "t3.large", "m5.large"]);
-    let lt = c
-        .ec2
-        .describe_launch_templates()
-        .launch_template_names(format!("{stack}-web"))
-        .send()
-        .await
-        .unwrap();
-    let version_after = lt.launch_templates()[0].default_version_number().unwrap();
+    let version_after = web_lt_default_version(&c, stack).await;
     assert!(
         version_after > version_before,
         "a new launch template version is the default"
@@ -753,14 +691,13 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     );
 
     // 5. Destroy leaves nothing tagged with the stack.
-    let mut destroy = vec![
+    let destroy = [
         "destroy",
         "--auto-approve",
         "--skip-final-snapshot",
         "--allow-data-loss",
     ];
-    destroy.extend(strs(&change));
-    ms_ok(&emu, &destroy, 0);
+    ms_ok(&emu, &cmd(&destroy, &change), 0);
     assert_nothing_left(&c, stack).await;
     let after = plan_changes(&emu, &strs(&change));
     assert!(

@@ -656,18 +656,19 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
                 .env("PHP_INI_SCAN_DIR", site.php_ini_scan_dir()));
         }
     };
+    // Runs the gate, then the load balancer's health check must answer `want`.
+    let check_health = |f: &mut Findings, site: &Site, want: u16, when: &str| {
+        run_gate(site);
+        let status = health(site).status;
+        f.check(
+            status == want,
+            format!("{when} the health check answered {status} ({want} expected)"),
+        );
+    };
 
     lap("servers");
     // --- Before the install: nothing serves, the installer least of all ---
-    run_gate(&site);
-    let h = health(&site);
-    f.check(
-        h.status == 503,
-        format!(
-            "before the install the health check answered {} (503 expected)",
-            h.status
-        ),
-    );
+    check_health(&mut f, &site, 503, "before the install");
     // Only pages that show the installer: `?agreelicense=1&confirmrelease=1` would run it (the old
     // files let an anonymous request install the database, and the stable node's install failed).
     for path in ["/admin/index.php", "/install.php", "/"] {
@@ -708,12 +709,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         !install_log.contains(&admin_password),
         "the install printed the admin password",
     );
-    run_gate(&site);
-    let h = health(&site);
-    f.check(
-        h.status == 200,
-        format!("after the install the health check answered {}", h.status),
-    );
+    check_health(&mut f, &site, 200, "after the install");
 
     lap("install");
     // --- A login from a client behind the ALB ---
@@ -1004,15 +1000,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         ok(Command::new("chmod").args(["u+w"]).arg(&version_php));
     }
     std::fs::write(&version_php, bumped).unwrap();
-    run_gate(&site);
-    let h = health(&site);
-    f.check(
-        h.status == 503,
-        format!(
-            "with newer code than the database the health check answered {}",
-            h.status
-        ),
-    );
+    check_health(&mut f, &site, 503, "with newer code than the database");
     let upgrade_url =
         "/admin/index.php?confirmupgrade=1&confirmrelease=1&confirmplugincheck=1&cache=0";
     site.curl(http, upgrade_url, &[]);
@@ -1046,12 +1034,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         db_version(&site) == "2024100705.02",
         format!("after the upgrade the database is at {}", db_version(&site)),
     );
-    run_gate(&site);
-    let h = health(&site);
-    f.check(
-        h.status == 200,
-        format!("after the upgrade the health check answered {}", h.status),
-    );
+    check_health(&mut f, &site, 200, "after the upgrade");
 
     lap("upgrade");
     drop(site);

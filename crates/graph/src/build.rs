@@ -180,6 +180,41 @@ impl<'a> Builder<'a> {
     }
 
     /// A resource of `kind` with its tags: the stack's extra tags, `Name`, and the identity tags.
+    /// The description of a resource of this stack: "moodlestack <stack>: `what`".
+    fn description(&self, what: &str) -> String {
+        format!("moodlestack {}: {what}", self.stack.name)
+    }
+
+    /// A subnet group `name` of the private subnets, for the `what` service.
+    fn subnet_group(&self, id: &str, kind: Kind, name: String, what: &str, net: &Net) -> Resource {
+        self.res(id, kind)
+            .with("name", name)
+            .with("description", self.description(&format!("{what} subnets")))
+            .with("subnet_ids", net.private_ids())
+    }
+
+    /// A (cluster) parameter group `name` of `family` holding `params`; `what` it holds is in
+    /// its description.
+    fn parameter_group(
+        &self,
+        id: &str,
+        kind: Kind,
+        name: String,
+        family: &str,
+        what: &str,
+        params: BTreeMap<String, String>,
+    ) -> Resource {
+        let params = params.into_iter().map(|(k, v)| (k, Value::Str(v)));
+        self.res(id, kind)
+            .with("name", name)
+            .with("family", family)
+            .with(
+                "description",
+                self.description(&format!("Moodle-tuned {family} {what}")),
+            )
+            .with("parameters", Value::Map(params.collect()))
+    }
+
     fn res(&self, id: &str, kind: Kind) -> Resource {
         let mut tags: BTreeMap<String, Value> = self
             .stack
@@ -403,10 +438,7 @@ impl<'a> Builder<'a> {
                 .res(id, Kind::SecurityGroup)
                 .with("vpc_id", net.vpc.clone())
                 .with("group_name", self.names.security_group(role))
-                .with(
-                    "description",
-                    format!("moodlestack {}: {what}", self.stack.name),
-                )
+                .with("description", self.description(what))
                 .with("ingress", Value::List(ingress));
             self.push(sg);
         }
@@ -423,10 +455,7 @@ impl<'a> Builder<'a> {
             .with("name", self.names.redis_auth_secret())
             .with(
                 "description",
-                format!(
-                    "moodlestack {}: Redis AUTH token (generated)",
-                    self.stack.name
-                ),
+                self.description("Redis AUTH token (generated)"),
             );
         self.push(secret);
     }
@@ -510,19 +539,15 @@ impl<'a> Builder<'a> {
         let db = &self.stack.database;
         let family = db.parameter_family();
         let engine = db.engine.rds_name();
-        let subnet_group = self
-            .res(ids::DB_SUBNET_GROUP, Kind::DbSubnetGroup)
-            .with("name", self.names.db_subnet_group())
-            .with(
-                "description",
-                format!("moodlestack {}: database subnets", self.stack.name),
-            )
-            .with("subnet_ids", net.private_ids());
+        let subnet_group = self.subnet_group(
+            ids::DB_SUBNET_GROUP,
+            Kind::DbSubnetGroup,
+            self.names.db_subnet_group(),
+            "database",
+            net,
+        );
         self.push(subnet_group);
 
-        let params = |p: BTreeMap<String, String>| {
-            Value::Map(p.into_iter().map(|(k, v)| (k, Value::Str(v))).collect())
-        };
         let (instance_params, cluster_params) = if db.engine.is_aurora() {
             // Aurora: engine-wide settings live in the cluster parameter group; the storage I/O
             // tuning of the Moodle defaults does not apply to Aurora's storage layer (unless the
@@ -537,37 +562,26 @@ impl<'a> Builder<'a> {
         } else {
             (db.effective_parameters(), None)
         };
-        let pg = self
-            .res(ids::DB_PARAMETER_GROUP, Kind::DbParameterGroup)
-            .with("name", self.names.db_parameter_group(&family))
-            .with("family", family.as_str())
-            .with(
-                "description",
-                format!(
-                    "moodlestack {}: Moodle-tuned {family} parameters",
-                    self.stack.name
-                ),
-            )
-            .with("parameters", params(instance_params));
+        let pg = self.parameter_group(
+            ids::DB_PARAMETER_GROUP,
+            Kind::DbParameterGroup,
+            self.names.db_parameter_group(&family),
+            &family,
+            "parameters",
+            instance_params,
+        );
         self.push(pg);
 
         let sgs = Value::List(vec![id_ref(ids::SG_DB)]);
         if let Some(cluster_params) = cluster_params {
-            let cpg = self
-                .res(
-                    ids::DB_CLUSTER_PARAMETER_GROUP,
-                    Kind::DbClusterParameterGroup,
-                )
-                .with("name", self.names.db_cluster_parameter_group(&family))
-                .with("family", family.as_str())
-                .with(
-                    "description",
-                    format!(
-                        "moodlestack {}: Moodle-tuned {family} cluster parameters",
-                        self.stack.name
-                    ),
-                )
-                .with("parameters", params(cluster_params));
+            let cpg = self.parameter_group(
+                ids::DB_CLUSTER_PARAMETER_GROUP,
+                Kind::DbClusterParameterGroup,
+                self.names.db_cluster_parameter_group(&family),
+                &family,
+                "cluster parameters",
+                cluster_params,
+            );
             self.push(cpg);
             let cluster = self
                 .res(ids::DB_CLUSTER, Kind::DbCluster)
@@ -654,24 +668,20 @@ impl<'a> Builder<'a> {
 
     fn cache(&mut self, net: &Net) {
         let c = &self.stack.cache;
-        let sng = self
-            .res(ids::CACHE_SUBNET_GROUP, Kind::CacheSubnetGroup)
-            .with("name", self.names.cache_subnet_group())
-            .with(
-                "description",
-                format!("moodlestack {}: cache subnets", self.stack.name),
-            )
-            .with("subnet_ids", net.private_ids());
+        let sng = self.subnet_group(
+            ids::CACHE_SUBNET_GROUP,
+            Kind::CacheSubnetGroup,
+            self.names.cache_subnet_group(),
+            "cache",
+            net,
+        );
         self.push(sng);
         let mut rg = self
             .res(ids::CACHE_REDIS, Kind::CacheReplicationGroup)
             .with("replication_group_id", self.names.cache_replication_group())
             .with(
                 "description",
-                format!(
-                    "moodlestack {}: Moodle sessions and caches",
-                    self.stack.name
-                ),
+                self.description("Moodle sessions and caches"),
             )
             .with("engine", "redis")
             .with("engine_version", c.engine_version.as_str())

@@ -66,22 +66,12 @@ pub fn check_and_order(resources: Vec<Resource>) -> Result<Vec<Resource>, GraphE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moodlestack_model::order::fixtures::{sg, tiers_and_deps};
     use moodlestack_model::{Kind, Value};
-
-    fn sg(id: &str, refs: &[&str]) -> Resource {
-        let rules: Vec<Value> = refs.iter().map(|r| Value::reference(*r, "id")).collect();
-        Resource::new(id, Kind::SecurityGroup).with("ingress", Value::List(rules))
-    }
 
     #[test]
     fn orders_by_tier_then_id_and_respects_same_tier_deps() {
-        let out = check_and_order(vec![
-            sg("sg.b", &["sg.c"]),
-            sg("sg.a", &[]),
-            sg("sg.c", &[]),
-            Resource::new("net.vpc", Kind::Vpc),
-        ])
-        .unwrap();
+        let out = check_and_order(tiers_and_deps()).unwrap();
         let ids: Vec<&str> = out.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["net.vpc", "sg.a", "sg.c", "sg.b"]);
     }

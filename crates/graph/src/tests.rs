@@ -63,6 +63,14 @@ fn find<'a>(g: &'a [Resource], id: &str) -> &'a Resource {
         .unwrap_or_else(|| panic!("{id} not in graph"))
 }
 
+/// Asserts each (resource, field, value).
+#[track_caller]
+fn assert_fields(g: &[Resource], want: &[(&str, &str, Value)]) {
+    for (id, field, value) in want {
+        assert_eq!(&find(g, id).fields[*field], value, "{id}.{field}");
+    }
+}
+
 fn ids(g: &[Resource]) -> Vec<&str> {
     g.iter().map(|r| r.id.as_str()).collect()
 }
@@ -174,24 +182,28 @@ fn default_stack_has_the_whole_topology() {
     let got: BTreeSet<&str> = ids(&g).into_iter().collect();
     assert_eq!(got, expected.into_iter().collect::<BTreeSet<_>>());
 
-    let vpc = find(&g, "net.vpc");
-    assert_eq!(vpc.fields["enable_dns_hostnames"], Value::Bool(true));
-    assert_eq!(vpc.fields["enable_dns_support"], Value::Bool(true));
-    assert_eq!(
-        find(&g, "net.subnet.public.a").fields["map_public_ip_on_launch"],
-        true.into()
-    );
-    assert_eq!(
-        find(&g, "net.subnet.private.b").fields["map_public_ip_on_launch"],
-        false.into()
-    );
-    assert_eq!(
-        find(&g, "net.subnet.private.b").fields["cidr_block"],
-        "10.0.32.0/20".into()
-    );
-    assert_eq!(
-        find(&g, "net.subnet.public.b").fields["availability_zone"],
-        "eu-west-1b".into()
+    assert_fields(
+        &g,
+        &[
+            ("net.vpc", "enable_dns_hostnames", Value::Bool(true)),
+            ("net.vpc", "enable_dns_support", Value::Bool(true)),
+            (
+                "net.subnet.public.a",
+                "map_public_ip_on_launch",
+                true.into(),
+            ),
+            (
+                "net.subnet.private.b",
+                "map_public_ip_on_launch",
+                false.into(),
+            ),
+            ("net.subnet.private.b", "cidr_block", "10.0.32.0/20".into()),
+            (
+                "net.subnet.public.b",
+                "availability_zone",
+                "eu-west-1b".into(),
+            ),
+        ],
     );
     // The NAT waits for the internet gateway.
     assert!(find(&g, "net.nat.a").deps().contains(&"net.igw".into()));
@@ -631,23 +643,24 @@ fn existing_network_declares_no_net_resources() {
         "{:?}",
         ids(&g)
     );
-    assert_eq!(find(&g, "sg.web").fields["vpc_id"], "vpc-1".into());
-    assert_eq!(find(&g, "lb.tg").fields["vpc_id"], "vpc-1".into());
-    assert_eq!(
-        find(&g, "lb.alb").fields["subnet_ids"],
-        Value::strs(["subnet-p1", "subnet-p2"])
-    );
-    assert_eq!(
-        find(&g, "web.asg").fields["subnet_ids"],
-        Value::strs(["subnet-q1", "subnet-q2"])
-    );
-    assert_eq!(
-        find(&g, "files.mount.2").fields["subnet_id"],
-        "subnet-q2".into()
-    );
-    assert_eq!(
-        find(&g, "stable.instance").fields["subnet_id"],
-        "subnet-q1".into()
+    assert_fields(
+        &g,
+        &[
+            ("sg.web", "vpc_id", "vpc-1".into()),
+            ("lb.tg", "vpc_id", "vpc-1".into()),
+            (
+                "lb.alb",
+                "subnet_ids",
+                Value::strs(["subnet-p1", "subnet-p2"]),
+            ),
+            (
+                "web.asg",
+                "subnet_ids",
+                Value::strs(["subnet-q1", "subnet-q2"]),
+            ),
+            ("files.mount.2", "subnet_id", "subnet-q2".into()),
+            ("stable.instance", "subnet_id", "subnet-q1".into()),
+        ],
     );
 }
 

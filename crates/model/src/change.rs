@@ -45,6 +45,14 @@ pub struct FieldChange {
     pub delta: Option<Delta>,
 }
 
+impl FieldChange {
+    /// The old and the new value, each shown short ([`Value::display_short`]) or `(absent)`.
+    pub fn short_values(&self) -> (String, String) {
+        let short = |v: &Option<Value>| v.as_ref().map_or("(absent)".into(), Value::display_short);
+        (short(&self.old), short(&self.new))
+    }
+}
+
 /// What changed inside a map or set-valued field, computed by the diff so that renderers only
 /// render.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -74,24 +74,37 @@ pub fn topo(resources: &[Resource]) -> Result<Vec<usize>, OrderError> {
     Ok(order)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Kind, Value};
+/// Small graphs for the tests of the order and of the graph builder's check (feature `fixtures`).
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures {
+    use crate::{Kind, Resource, Value};
 
-    fn sg(id: &str, refs: &[&str]) -> Resource {
+    /// A security group `id` whose ingress references the groups `refs`.
+    pub fn sg(id: &str, refs: &[&str]) -> Resource {
         let rules: Vec<Value> = refs.iter().map(|r| Value::reference(*r, "id")).collect();
         Resource::new(id, Kind::SecurityGroup).with("ingress", Value::List(rules))
     }
 
-    #[test]
-    fn by_tier_then_id_and_dependencies_first() {
-        let rs = vec![
+    /// Three security groups (`sg.b` references `sg.c`) and a VPC, out of order; in dependency
+    /// order: `net.vpc`, `sg.a`, `sg.c`, `sg.b`.
+    pub fn tiers_and_deps() -> Vec<Resource> {
+        vec![
             sg("sg.b", &["sg.c"]),
             sg("sg.a", &[]),
             sg("sg.c", &[]),
             Resource::new("net.vpc", Kind::Vpc),
-        ];
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{sg, tiers_and_deps};
+    use super::*;
+
+    #[test]
+    fn by_tier_then_id_and_dependencies_first() {
+        let rs = tiers_and_deps();
         let ids: Vec<&str> = topo(&rs)
             .unwrap()
             .into_iter()

@@ -391,16 +391,8 @@ pub fn guard(plan: &Plan, allow_data_loss: bool) -> Result<(), GuardError> {
                     .iter()
                     .filter(|f| f.forces_replacement)
                     .map(|f| {
-                        format!(
-                            "`{}` ({} -> {})",
-                            f.field,
-                            f.old
-                                .as_ref()
-                                .map_or("(absent)".into(), Value::display_short),
-                            f.new
-                                .as_ref()
-                                .map_or("(absent)".into(), Value::display_short)
-                        )
+                        let (old, new) = f.short_values();
+                        format!("`{}` ({old} -> {new})", f.field)
                     })
                     .collect();
                 Some(format!(

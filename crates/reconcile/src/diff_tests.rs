@@ -1,7 +1,7 @@
 //! Tests of the generic diff and the data-loss guard, with the real kind specs.
 
 use super::*;
-use crate::test_support::{observed_as, scope, tags};
+use crate::test_support::{observed_as, scope, tags, tcp_rule, web_asg};
 use moodlestack_model::{Kind, Observed, Resource, Value};
 use std::collections::BTreeMap;
 
@@ -53,24 +53,11 @@ fn stable_lt(user_data: &str) -> Resource {
 }
 
 fn asg(desired_capacity: i64) -> Resource {
-    Resource::new("web.asg", Kind::AutoScalingGroup)
-        .with("name", "demo-web")
-        .with("launch_template_id", Value::reference("web.lt", "id"))
-        .with(
-            "launch_template_version",
-            Value::reference("web.lt", "version"),
-        )
-        .with("min_size", 2i64)
-        .with("max_size", 6i64)
-        .with("desired_capacity", desired_capacity)
-        .with(
-            "subnet_ids",
-            Value::List(vec![
-                Value::reference("net.subnet.private.a", "id"),
-                Value::reference("net.subnet.private.b", "id"),
-            ]),
-        )
-        .with("tags", tags("web.asg"))
+    web_asg(
+        6,
+        desired_capacity,
+        &["net.subnet.private.a", "net.subnet.private.b"],
+    )
 }
 
 fn instance() -> Resource {
@@ -143,6 +130,24 @@ fn phys(id: &str) -> String {
 /// `r` as observed, consistent with KNOWN.
 fn obs(r: &Resource) -> Observed {
     observed_as(r, &phys(r.id.as_str()), KNOWN, &[])
+}
+
+/// `r` as observed under `physical`, launched from template version `version`.
+fn launched_from(r: &Resource, physical: &str, version: &str) -> Observed {
+    let mut o = observed_as(r, physical, KNOWN, &[]);
+    o.fields
+        .insert("launch_template_version".into(), Value::str(version));
+    o
+}
+
+/// Asserts that `c` has a note containing `text`.
+#[track_caller]
+fn assert_note(c: &Change, text: &str) {
+    assert!(
+        c.notes.iter().any(|n| n.text.contains(text)),
+        "{:?}",
+        c.notes
+    );
 }
 
 fn change<'a>(p: &'a Plan, id: &str) -> &'a Change {
@@ -250,14 +255,19 @@ fn drifted_deregistration_delay_is_an_in_place_update() {
     assert_eq!(p.summary.unchanged, 1);
 }
 
-#[test]
-fn subnet_cidr_change_forces_replacement() {
+/// The plan for subnet a moving from 10.0.1.0/24 to 10.0.9.0/24.
+fn subnet_cidr_change() -> Plan {
     let desired = vec![vpc(), subnet("a", "10.0.9.0/24")];
     let observed = vec![
         observed_as(&vpc(), "vpc-1", KNOWN, &[]),
         observed_as(&subnet("a", "10.0.1.0/24"), "subnet-a", KNOWN, &[]),
     ];
-    let p = plan(&scope(), &desired, &observed).unwrap();
+    plan(&scope(), &desired, &observed).unwrap()
+}
+
+#[test]
+fn subnet_cidr_change_forces_replacement() {
+    let p = subnet_cidr_change();
     let sub = change(&p, "net.subnet.private.a");
     assert_eq!(sub.action, Action::Replace);
     assert_eq!(sub.replacement_reasons(), ["cidr_block"]);
@@ -318,26 +328,14 @@ fn launch_template_user_data_change_rolls_out_to_the_group_and_the_stable_instan
             &[("version", "1")],
         ),
     ];
-    let mut g = observed_as(&asg(2), "demo-web", KNOWN, &[]);
-    g.fields
-        .insert("launch_template_version".into(), Value::str("3"));
-    observed.push(g);
-    let mut i = observed_as(&instance(), "i-1", KNOWN, &[]);
-    i.fields
-        .insert("launch_template_version".into(), Value::str("1"));
-    observed.push(i);
+    observed.push(launched_from(&asg(2), "demo-web", "3"));
+    observed.push(launched_from(&instance(), "i-1", "1"));
 
     let p = plan(&scope(), &desired, &observed).unwrap();
     let lt = change(&p, "web.lt");
     assert_eq!(lt.action, Action::Update);
     assert_eq!(lt.fields.len(), 1);
-    assert!(
-        lt.notes
-            .iter()
-            .any(|n| n.text.contains("rollout: new launch template version")),
-        "{:?}",
-        lt.notes
-    );
+    assert_note(lt, "rollout: new launch template version");
 
     let g = change(&p, "web.asg");
     assert_eq!(g.action, Action::Update, "{g:#?}");
@@ -389,14 +387,7 @@ fn foreign_tags_and_aws_defaults_never_diff() {
 
 #[test]
 fn sets_ignore_order_including_lists_of_maps() {
-    let rule = |port: i64, src: &str| {
-        Value::Map(BTreeMap::from([
-            ("protocol".to_string(), Value::str("tcp")),
-            ("from_port".to_string(), Value::Int(port)),
-            ("to_port".to_string(), Value::Int(port)),
-            ("source_group_id".to_string(), Value::str(src)),
-        ]))
-    };
+    let rule = |port: i64, src: &str| tcp_rule(port, "source_group_id", Value::str(src));
     let sg = Resource::new("sg.db", Kind::SecurityGroup)
         .with("vpc_id", "vpc-1")
         .with("group_name", "demo-db")
@@ -450,10 +441,7 @@ fn desired_capacity_is_set_at_creation_only() {
             )
         })
         .collect();
-    let mut g = observed_as(&asg(7), "demo-web", KNOWN, &[]);
-    g.fields
-        .insert("launch_template_version".into(), Value::str("1"));
-    observed.push(g);
+    observed.push(launched_from(&asg(7), "demo-web", "1"));
     let p = plan(&scope(), &desired, &observed).unwrap();
     assert!(
         !p.has_changes(),
@@ -487,17 +475,7 @@ fn untagged_mount_targets_are_matched_by_identity_and_strays_deleted() {
         mount("a"),
         mount("b"),
     ];
-    let mut observed: Vec<Observed> = desired[..4]
-        .iter()
-        .map(|r| {
-            observed_as(
-                r,
-                KNOWN.iter().find(|k| k.0 == r.id.as_str()).unwrap().1,
-                KNOWN,
-                &[],
-            )
-        })
-        .collect();
+    let mut observed: Vec<Observed> = desired[..4].iter().map(obs).collect();
     observed.push(untagged(&mount("a"), "fsmt-a", KNOWN));
     // One in a subnet the stack no longer uses.
     let mut stray = untagged(&mount("b"), "fsmt-old", KNOWN);
@@ -619,27 +597,14 @@ fn update_of_a_referenced_resource_keeps_unchanged_attrs_known() {
         launch_template("new"),
         asg(2),
     ];
-    let mut observed: Vec<Observed> = desired[..3]
-        .iter()
-        .map(|r| {
-            observed_as(
-                r,
-                KNOWN.iter().find(|k| k.0 == r.id.as_str()).unwrap().1,
-                KNOWN,
-                &[],
-            )
-        })
-        .collect();
+    let mut observed: Vec<Observed> = desired[..3].iter().map(obs).collect();
     observed.push(observed_as(
         &launch_template("old"),
         "lt-web",
         KNOWN,
         &[("version", "4")],
     ));
-    let mut g = observed_as(&asg(2), "demo-web", KNOWN, &[]);
-    g.fields
-        .insert("launch_template_version".into(), Value::str("4"));
-    observed.push(g);
+    observed.push(launched_from(&asg(2), "demo-web", "4"));
     let p = plan(&scope(), &desired, &observed).unwrap();
     let g = change(&p, "web.asg");
     assert_eq!(
@@ -659,20 +624,8 @@ fn database_updates_say_they_apply_immediately_and_restart() {
     let p = plan(&scope(), &[db("mysql")], &[o]).unwrap();
     let c = change(&p, "db.instance");
     assert_eq!(c.action, Action::Update);
-    assert!(
-        c.notes
-            .iter()
-            .any(|n| n.text.contains("applied immediately")),
-        "{:?}",
-        c.notes
-    );
-    assert!(
-        c.notes
-            .iter()
-            .any(|n| n.text.contains("Multi-AZ fails over")),
-        "{:?}",
-        c.notes
-    );
+    assert_note(c, "applied immediately");
+    assert_note(c, "Multi-AZ fails over");
     assert!(guard(&p, false).is_ok(), "an in-place update loses no data");
 }
 
@@ -749,12 +702,7 @@ fn guard_refuses_database_replace_and_delete_naming_resource_and_field() {
 
 #[test]
 fn guard_passes_replacements_of_stateless_resources() {
-    let desired = vec![vpc(), subnet("a", "10.0.9.0/24")];
-    let observed = vec![
-        observed_as(&vpc(), "vpc-1", KNOWN, &[]),
-        observed_as(&subnet("a", "10.0.1.0/24"), "subnet-a", KNOWN, &[]),
-    ];
-    let p = plan(&scope(), &desired, &observed).unwrap();
+    let p = subnet_cidr_change();
     assert_eq!(p.summary.replace, 1);
     assert!(guard(&p, false).is_ok());
 }
@@ -883,10 +831,7 @@ fn a_tags_only_update_changes_no_referenced_attribute_and_has_no_notes() {
     }
     observed.push(lt);
     observed.push(d);
-    let mut g = obs(&asg(2));
-    g.fields
-        .insert("launch_template_version".into(), Value::str("4"));
-    observed.push(g);
+    observed.push(launched_from(&asg(2), &phys("web.asg"), "4"));
     let p = plan(&scope(), &desired, &observed).unwrap();
     assert_eq!(change(&p, "web.lt").action, Action::Update);
     assert!(change(&p, "web.lt").notes.is_empty());

@@ -426,19 +426,17 @@ impl Report {
                 .all(|e| matches!(e.outcome, Outcome::Done { .. }))
     }
     pub fn done(&self) -> impl Iterator<Item = &Entry> {
-        self.entries
-            .iter()
-            .filter(|e| matches!(e.outcome, Outcome::Done { .. }))
+        self.with(|o| matches!(o, Outcome::Done { .. }))
     }
     pub fn failed(&self) -> impl Iterator<Item = &Entry> {
-        self.entries
-            .iter()
-            .filter(|e| matches!(e.outcome, Outcome::Failed { .. }))
+        self.with(|o| matches!(o, Outcome::Failed { .. }))
     }
     pub fn not_attempted(&self) -> impl Iterator<Item = &Entry> {
-        self.entries
-            .iter()
-            .filter(|e| matches!(e.outcome, Outcome::NotAttempted { .. }))
+        self.with(|o| matches!(o, Outcome::NotAttempted { .. }))
+    }
+    /// The entries whose outcome passes `pred`, in order.
+    fn with(&self, pred: fn(&Outcome) -> bool) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(move |e| pred(&e.outcome))
     }
     pub fn entry(&self, id: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.id.as_str() == id)
@@ -1300,11 +1298,7 @@ impl Recheck<'_> {
             return Ok(());
         }
         let desired: Vec<Resource> = match self {
-            Recheck::Plan(plan) => plan
-                .changes
-                .iter()
-                .filter_map(|c| c.desired.clone())
-                .collect(),
+            Recheck::Plan(plan) => plan.desired(),
             Recheck::Observed(_, desired) => desired.to_vec(),
         };
         let fresh = ctx
@@ -1722,17 +1716,10 @@ pub async fn read_back(
                         consequences += 1;
                         continue;
                     }
+                    let (old, new) = f.short_values();
                     out.push(format!(
-                        "{} ({}): `{}` is {}, want {}",
-                        c.id,
-                        c.kind,
-                        f.field,
-                        f.old
-                            .as_ref()
-                            .map_or("(absent)".into(), Value::display_short),
-                        f.new
-                            .as_ref()
-                            .map_or("(absent)".into(), Value::display_short)
+                        "{} ({}): `{}` is {old}, want {new}",
+                        c.id, c.kind, f.field
                     ));
                 }
             }

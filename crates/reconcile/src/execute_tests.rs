@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::fake::{CrashPoint, FakeCloud, Op};
-use crate::test_support::{r, rf, scope, tags};
+use crate::test_support::{r, rf, scope, tags, tcp_rule};
 use moodlestack_model::{Segment, Value};
 use std::collections::BTreeMap;
 
@@ -34,12 +34,7 @@ fn desired() -> Vec<Resource> {
             .with("description", "web nodes")
             .with(
                 "ingress",
-                Value::List(vec![Value::Map(BTreeMap::from([
-                    ("protocol".to_string(), Value::str("tcp")),
-                    ("from_port".to_string(), Value::Int(80)),
-                    ("to_port".to_string(), Value::Int(80)),
-                    ("source_group_id".to_string(), rf("sg.alb", "id")),
-                ]))]),
+                Value::List(vec![tcp_rule(80, "source_group_id", rf("sg.alb", "id"))]),
             ),
         r("sg.db", Kind::SecurityGroup)
             .with("vpc_id", rf("net.vpc", "id"))
@@ -47,12 +42,7 @@ fn desired() -> Vec<Resource> {
             .with("description", "database")
             .with(
                 "ingress",
-                Value::List(vec![Value::Map(BTreeMap::from([
-                    ("protocol".to_string(), Value::str("tcp")),
-                    ("from_port".to_string(), Value::Int(3306)),
-                    ("to_port".to_string(), Value::Int(3306)),
-                    ("source_group_id".to_string(), rf("sg.web", "id")),
-                ]))]),
+                Value::List(vec![tcp_rule(3306, "source_group_id", rf("sg.web", "id"))]),
             ),
         r("db.subnet_group", Kind::DbSubnetGroup)
             .with("name", "demo-db")
@@ -135,6 +125,14 @@ fn desired() -> Vec<Resource> {
     ]
 }
 
+/// The database of [`desired`] on its own: in the subnet group `g`, with no security groups.
+fn lone_db() -> Resource {
+    desired()[7]
+        .clone()
+        .with("db_subnet_group_name", "g")
+        .with("vpc_security_group_ids", Value::List(vec![]))
+}
+
 fn opts() -> Options {
     Options {
         owner: "tester@ci pid 1".into(),
@@ -174,6 +172,13 @@ async fn converge(fake: &FakeCloud, desired: &[Resource], o: &Options) -> Report
     apply(fake, &scope(), &plan, o).await.expect("apply starts")
 }
 
+/// Converges `fake` to `desired` with the default options: a success, and the result matches.
+async fn assert_converges(fake: &FakeCloud, desired: &[Resource]) {
+    let report = converge(fake, desired, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    assert_converged(fake, desired).await;
+}
+
 /// Every declared resource exists exactly once, nothing else of the stack exists, and a fresh
 /// plan has no changes.
 async fn assert_converged(fake: &FakeCloud, desired: &[Resource]) {
@@ -206,6 +211,25 @@ async fn assert_converged(fake: &FakeCloud, desired: &[Resource]) {
         untagged, want_untagged,
         "duplicates or leaks among untagged resources"
     );
+}
+
+/// `resources` with `field` of `id` set to `value`.
+fn with_field(mut resources: Vec<Resource>, id: &str, field: &str, value: Value) -> Vec<Resource> {
+    for d in &mut resources {
+        if d.id.as_str() == id {
+            d.fields.insert(field.into(), value.clone());
+        }
+    }
+    resources
+}
+
+/// The action `plan` takes for `id`.
+fn action_of(plan: &Plan, id: &str) -> Action {
+    plan.changes
+        .iter()
+        .find(|c| c.id.as_str() == id)
+        .unwrap()
+        .action
 }
 
 fn index_of(log: &[crate::fake::Call], op: Op, id: &str) -> Option<usize> {
@@ -328,15 +352,8 @@ async fn polling_starts_fast_and_backs_off() {
     fake.set_latency(Kind::DbInstance, Duration::from_secs(600));
     let desired = vec![
         r("db.subnet_group", Kind::DbSubnetGroup).with("name", "g"),
-        desired()[7].clone(),
+        lone_db(),
     ];
-    let mut desired = desired;
-    desired[1]
-        .fields
-        .insert("db_subnet_group_name".into(), Value::str("g"));
-    desired[1]
-        .fields
-        .insert("vpc_security_group_ids".into(), Value::List(vec![]));
     let report = converge(&fake, &desired, &opts()).await;
     assert!(report.is_success(), "{report}");
     let polls: Vec<Duration> = fake
@@ -383,9 +400,7 @@ async fn retryable_errors_are_retried() {
     let fake = FakeCloud::new();
     fake.throttle("net.vpc", 3);
     let desired = vec![desired()[0].clone()];
-    let report = converge(&fake, &desired, &opts()).await;
-    assert!(report.is_success(), "{report}");
-    assert_converged(&fake, &desired).await;
+    assert_converges(&fake, &desired).await;
     fake.throttle("net.subnet.private.a", 100);
     let desired = self::desired()[..2].to_vec();
     let report = converge(&fake, &desired, &opts()).await;
@@ -518,19 +533,13 @@ async fn crash_during_an_update_then_rerun_converges() {
     // In-place update of the database class; the LT gets new user-data -> new version -> the ASG
     // update; subnet b changes CIDR (replace), dropping the load balancer and its listener.
     after.retain(|d| !d.id.as_str().starts_with("lb."));
-    for d in after.iter_mut() {
-        match d.id.as_str() {
-            "db.instance" => {
-                d.fields
-                    .insert("instance_class".into(), Value::str("db.t4g.small"));
-            }
-            "web.lt" => {
-                d.fields
-                    .insert("instance_type".into(), Value::str("t3.medium"));
-            }
-            _ => {}
-        }
-    }
+    let after = with_field(
+        after,
+        "db.instance",
+        "instance_class",
+        Value::str("db.t4g.small"),
+    );
+    let after = with_field(after, "web.lt", "instance_type", Value::str("t3.medium"));
     let o = Options {
         allow_data_loss: true,
         ..opts()
@@ -581,21 +590,14 @@ async fn a_replace_deletes_then_creates_and_dependents_follow() {
     let fake = FakeCloud::new();
     let before = desired();
     assert!(converge(&fake, &before, &opts()).await.is_success());
-    let mut after = desired();
-    for d in after.iter_mut() {
-        if d.id.as_str() == "sg.alb" {
-            d.fields
-                .insert("description".into(), Value::str("public load balancer"));
-        }
-    }
+    let after = with_field(
+        desired(),
+        "sg.alb",
+        "description",
+        Value::str("public load balancer"),
+    );
     let plan = fresh_plan(&fake, &after).await;
-    let action = |id: &str| {
-        plan.changes
-            .iter()
-            .find(|c| c.id.as_str() == id)
-            .unwrap()
-            .action
-    };
+    let action = |id: &str| action_of(&plan, id);
     assert_eq!(action("sg.alb"), Action::Replace);
     assert_eq!(action("sg.web"), Action::Update);
     assert_eq!(action("lb.alb"), Action::Update);
@@ -632,16 +634,13 @@ async fn a_replace_deletes_then_creates_and_dependents_follow() {
 async fn a_moved_mount_target_is_recreated() {
     let fake = FakeCloud::new();
     assert!(converge(&fake, &desired(), &opts()).await.is_success());
-    let mut after = desired();
-    for d in after.iter_mut() {
-        if d.id.as_str() == "files.mount.a" {
-            d.fields
-                .insert("subnet_id".into(), rf("net.subnet.private.b", "id"));
-        }
-    }
-    let report = converge(&fake, &after, &opts()).await;
-    assert!(report.is_success(), "{report}");
-    assert_converged(&fake, &after).await;
+    let after = with_field(
+        desired(),
+        "files.mount.a",
+        "subnet_id",
+        rf("net.subnet.private.b", "id"),
+    );
+    assert_converges(&fake, &after).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -649,16 +648,11 @@ async fn data_loss_is_refused_without_the_flag() {
     let fake = FakeCloud::new();
     let before = desired();
     assert!(converge(&fake, &before, &opts()).await.is_success());
-    let mut after: Vec<Resource> = desired()
+    let after: Vec<Resource> = desired()
         .into_iter()
         .filter(|d| d.id.as_str() != "files.mount.a" && d.id.as_str() != "files.fs")
         .collect();
-    for d in after.iter_mut() {
-        if d.id.as_str() == "web.lt" {
-            d.fields
-                .insert("user_data".into(), Value::str("#!/bin/sh\n"));
-        }
-    }
+    let after = with_field(after, "web.lt", "user_data", Value::str("#!/bin/sh\n"));
     let plan = fresh_plan(&fake, &after).await;
     let calls = fake.mutating_calls();
     let err = apply(&fake, &scope(), &plan, &opts()).await.unwrap_err();
@@ -781,13 +775,7 @@ async fn the_lease_of_a_process_gone_from_this_host_is_taken_over_at_once() {
 async fn a_long_apply_renews_its_lease() {
     let fake = FakeCloud::new();
     fake.set_latency(Kind::DbInstance, Duration::from_secs(35 * 60));
-    let mut desired = vec![desired()[7].clone()];
-    desired[0]
-        .fields
-        .insert("db_subnet_group_name".into(), Value::str("g"));
-    desired[0]
-        .fields
-        .insert("vpc_security_group_ids".into(), Value::List(vec![]));
+    let desired = vec![lone_db()];
     let plan = fresh_plan(&fake, &desired).await;
     let watcher = {
         let fake = fake.clone();
@@ -937,16 +925,7 @@ async fn destroy_deletes_everything_in_reverse_order_and_nothing_else() {
 #[tokio::test(start_paused = true)]
 async fn destroy_refuses_a_protected_database_without_the_flag() {
     let fake = FakeCloud::new();
-    let mut desired = vec![desired()[7].clone()];
-    desired[0]
-        .fields
-        .insert("db_subnet_group_name".into(), Value::str("g"));
-    desired[0]
-        .fields
-        .insert("vpc_security_group_ids".into(), Value::List(vec![]));
-    desired[0]
-        .fields
-        .insert("deletion_protection".into(), Value::Bool(true));
+    let desired = vec![lone_db().with("deletion_protection", true)];
     assert!(converge(&fake, &desired, &opts()).await.is_success());
     let observed = fake.observe(&scope(), &desired).await.unwrap();
     let o = Options {
@@ -1038,9 +1017,7 @@ async fn cancel_stops_starting_work_and_releases_the_lease() {
         .is_some_and(|e| matches!(e.outcome, Outcome::NotAttempted { .. })));
     assert_eq!(fake.lease("demo"), None);
     // A rerun converges.
-    let report = converge(&fake, &desired, &opts()).await;
-    assert!(report.is_success(), "{report}");
-    assert_converged(&fake, &desired).await;
+    assert_converges(&fake, &desired).await;
 }
 
 /// Rollout: new user-data -> a new launch template version; the group points at it; the stable
@@ -1051,21 +1028,14 @@ async fn rollout_writes_a_new_version_and_replaces_the_stable_instance() {
     set_latencies(&fake);
     fake.set_latency(Kind::Instance, Duration::from_millis(1_550));
     assert!(converge(&fake, &desired(), &opts()).await.is_success());
-    let mut after = desired();
-    for d in after.iter_mut() {
-        if d.id.as_str() == "web.lt" {
-            d.fields
-                .insert("user_data".into(), Value::str("#!/bin/sh\necho v2\n"));
-        }
-    }
+    let after = with_field(
+        desired(),
+        "web.lt",
+        "user_data",
+        Value::str("#!/bin/sh\necho v2\n"),
+    );
     let plan = fresh_plan(&fake, &after).await;
-    let action = |id: &str| {
-        plan.changes
-            .iter()
-            .find(|c| c.id.as_str() == id)
-            .unwrap()
-            .action
-    };
+    let action = |id: &str| action_of(&plan, id);
     assert_eq!(action("web.lt"), Action::Update);
     assert_eq!(action("web.asg"), Action::Update);
     assert_eq!(action("stable.instance"), Action::Replace);
@@ -1251,12 +1221,7 @@ async fn read_back_names_fields_that_did_not_take() {
         .unwrap()
         .is_empty());
     fake.ignore_field("web.asg", "max_size");
-    let mut after = self::desired();
-    for d in after.iter_mut() {
-        if d.id.as_str() == "web.asg" {
-            d.fields.insert("max_size".into(), Value::Int(6));
-        }
-    }
+    let after = with_field(self::desired(), "web.asg", "max_size", Value::Int(6));
     let report = converge(&fake, &after, &opts()).await;
     assert!(report.is_success(), "{report}");
     let problems = read_back(&fake, &scope(), &after).await.unwrap();

@@ -316,6 +316,22 @@ impl FakeCloud {
         Ok(false)
     }
 
+    /// The start of a mutating call `op` on `id`: the crash gate, the call log, then the
+    /// throttle of `operation`. Whether the answer is to be lost ([`Self::gate`]).
+    fn begin(
+        &self,
+        st: &mut State,
+        op: Op,
+        id: &str,
+        kind: Kind,
+        operation: &str,
+    ) -> Result<bool, CloudError> {
+        let lose_answer = self.gate(st, true)?;
+        self.record(st, op, id, Some(kind));
+        Self::throttled(st, id, operation)?;
+        Ok(lose_answer)
+    }
+
     fn throttled(st: &mut State, id: &str, operation: &str) -> Result<(), CloudError> {
         if let Some(n) = st.throttle.get_mut(id) {
             if *n > 0 {
@@ -362,6 +378,16 @@ impl FakeCloud {
             st.in_flight += 1;
             st.max_in_flight = st.max_in_flight.max(st.in_flight);
         }
+    }
+
+    /// The answer of a mutating call that started work on `key`: `out`, or the simulated crash
+    /// when [`Self::gate`] said the answer is lost.
+    fn started<T>(st: &mut State, key: &str, lose_answer: bool, out: T) -> Result<T, CloudError> {
+        Self::start_flight(st, key);
+        if lose_answer {
+            return Err(crash_error());
+        }
+        Ok(out)
     }
 
     fn end_flight(st: &mut State, physical: &str) {
@@ -554,10 +580,8 @@ impl Cloud for FakeCloud {
         fields: &Fields,
     ) -> Result<Observed, CloudError> {
         let mut st = self.st();
-        let lose_answer = self.gate(&mut st, true)?;
-        self.record(&mut st, Op::Create, id.as_str(), Some(kind));
         let operation = format!("fake:Create{}", spec(kind).name);
-        Self::throttled(&mut st, id.as_str(), &operation)?;
+        let lose_answer = self.begin(&mut st, Op::Create, id.as_str(), kind, &operation)?;
         if let Some(msg) = st.fail_create.get(id.as_str()) {
             return Err(CloudError::Api {
                 operation,
@@ -638,11 +662,7 @@ impl Cloud for FakeCloud {
         let mut out = Self::observed(&res);
         out.id = id.clone().into();
         st.resources.insert(key(kind, &physical), res);
-        Self::start_flight(&mut st, &key(kind, &physical));
-        if lose_answer {
-            return Err(crash_error());
-        }
-        Ok(out)
+        Self::started(&mut st, &key(kind, &physical), lose_answer, out)
     }
 
     async fn update(
@@ -653,15 +673,9 @@ impl Cloud for FakeCloud {
         changed: &[String],
     ) -> Result<Observed, CloudError> {
         let mut st = self.st();
-        let lose_answer = self.gate(&mut st, true)?;
-        self.record(
-            &mut st,
-            Op::Update,
-            current.id.to_string().as_str(),
-            Some(current.kind),
-        );
-        Self::throttled(&mut st, current.id.to_string().as_str(), "fake:Update")?;
-        if let Some(msg) = st.fail_update.get(current.id.to_string().as_str()) {
+        let id = current.id.to_string();
+        let lose_answer = self.begin(&mut st, Op::Update, &id, current.kind, "fake:Update")?;
+        if let Some(msg) = st.fail_update.get(id.as_str()) {
             return Err(CloudError::Api {
                 operation: "fake:Update".into(),
                 code: "InvalidParameterValue".into(),
@@ -674,7 +688,7 @@ impl Cloud for FakeCloud {
         let ignored: Vec<String> = st
             .ignored
             .iter()
-            .filter(|(i, _)| i == current.id.to_string().as_str())
+            .filter(|(i, _)| i == id.as_str())
             .map(|(_, f)| f.clone())
             .collect();
         let Some(r) = st
@@ -741,11 +755,7 @@ impl Cloud for FakeCloud {
         let mut out = Self::observed(r);
         out.id = current.id.clone();
         let physical = r.physical_id.clone();
-        Self::start_flight(&mut st, &key(current.kind, &physical));
-        if lose_answer {
-            return Err(crash_error());
-        }
-        Ok(out)
+        Self::started(&mut st, &key(current.kind, &physical), lose_answer, out)
     }
 
     async fn delete(
@@ -755,14 +765,8 @@ impl Cloud for FakeCloud {
         options: &DeleteOptions,
     ) -> Result<(), CloudError> {
         let mut st = self.st();
-        let lose_answer = self.gate(&mut st, true)?;
-        self.record(
-            &mut st,
-            Op::Delete,
-            current.id.to_string().as_str(),
-            Some(current.kind),
-        );
-        Self::throttled(&mut st, current.id.to_string().as_str(), "fake:Delete")?;
+        let id = current.id.to_string();
+        let lose_answer = self.begin(&mut st, Op::Delete, &id, current.kind, "fake:Delete")?;
         settle(&mut st, Instant::now());
         let until = Self::until(&st, current.kind);
         let Some(r) = st
@@ -790,11 +794,7 @@ impl Cloud for FakeCloud {
         let id = r.id.clone();
         st.deletes.push((id, options.clone()));
         let physical = current.physical_id.clone();
-        Self::start_flight(&mut st, &key(current.kind, &physical));
-        if lose_answer {
-            return Err(crash_error());
-        }
-        Ok(())
+        Self::started(&mut st, &key(current.kind, &physical), lose_answer, ())
     }
 
     async fn poll(

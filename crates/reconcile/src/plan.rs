@@ -84,4 +84,12 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action.is_change())
     }
+
+    /// The resources the plan declares (the desired side of its changes), in plan order.
+    pub fn desired(&self) -> Vec<Resource> {
+        self.changes
+            .iter()
+            .filter_map(|c| c.desired.clone())
+            .collect()
+    }
 }

@@ -2,9 +2,8 @@
 
 use super::*;
 use crate::diff;
-use crate::test_support::{observed_as, tags};
+use crate::test_support::{observed_as, tags, tcp_rule, web_asg};
 use moodlestack_model::{Kind, Observed, Ref, Resource, Scope, Value};
-use std::collections::BTreeMap;
 
 const KNOWN: &[(&str, &str)] = &[
     ("net.vpc", "vpc-0a1"),
@@ -47,12 +46,7 @@ fn example() -> Plan {
         .with("description", "web nodes")
         .with(
             "ingress",
-            Value::List(vec![Value::Map(BTreeMap::from([
-                ("protocol".to_string(), Value::str("tcp")),
-                ("from_port".to_string(), Value::Int(80)),
-                ("to_port".to_string(), Value::Int(80)),
-                ("cidr".to_string(), Value::str("10.0.0.0/16")),
-            ]))]),
+            Value::List(vec![tcp_rule(80, "cidr", Value::str("10.0.0.0/16"))]),
         )
         .with("tags", tags("sg.web"));
     let tg = Resource::new("lb.tg", Kind::TargetGroup)
@@ -75,21 +69,7 @@ fn example() -> Plan {
             Value::List(vec![Value::reference("sg.web", "id")]),
         )
         .with("tags", tags("web.lt"));
-    let asg = Resource::new("web.asg", Kind::AutoScalingGroup)
-        .with("name", "demo-web")
-        .with("launch_template_id", Value::reference("web.lt", "id"))
-        .with(
-            "launch_template_version",
-            Value::reference("web.lt", "version"),
-        )
-        .with("min_size", 2i64)
-        .with("max_size", 4i64)
-        .with("desired_capacity", 2i64)
-        .with(
-            "subnet_ids",
-            Value::List(vec![Value::reference("net.subnet.private.a", "id")]),
-        )
-        .with("tags", tags("web.asg"));
+    let asg = web_asg(4, 2, &["net.subnet.private.a"]);
     let desired = vec![
         vpc.clone(),
         subnet.clone(),

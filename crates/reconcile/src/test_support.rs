@@ -36,6 +36,33 @@ pub fn rf(id: &str, attr: &str) -> Value {
     Value::reference(id, attr)
 }
 
+/// An ingress rule for TCP `port` from `source` (`source_group_id` or `cidr`) = `from`.
+pub fn tcp_rule(port: i64, source: &str, from: Value) -> Value {
+    Value::Map(BTreeMap::from([
+        ("protocol".to_string(), Value::str("tcp")),
+        ("from_port".to_string(), Value::Int(port)),
+        ("to_port".to_string(), Value::Int(port)),
+        (source.to_string(), from),
+    ]))
+}
+
+/// The web auto scaling group on the web launch template's version: at least 2 instances,
+/// `desired_capacity`, at most `max_size`, in the subnets `subnets`.
+pub fn web_asg(max_size: i64, desired_capacity: i64, subnets: &[&str]) -> Resource {
+    Resource::new("web.asg", Kind::AutoScalingGroup)
+        .with("name", "demo-web")
+        .with("launch_template_id", rf("web.lt", "id"))
+        .with("launch_template_version", rf("web.lt", "version"))
+        .with("min_size", 2i64)
+        .with("max_size", max_size)
+        .with("desired_capacity", desired_capacity)
+        .with(
+            "subnet_ids",
+            Value::List(subnets.iter().map(|s| rf(s, "id")).collect()),
+        )
+        .with("tags", tags("web.asg"))
+}
+
 /// The observed form of `r`: its fields resolved with `known` (refs -> values), the given
 /// physical id, and attrs `id` (plus `extra`). References `known` lacks stay unresolved.
 pub fn observed_as(

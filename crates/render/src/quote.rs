@@ -35,12 +35,8 @@ pub fn php_literal(v: &Value) -> String {
     }
 }
 
-/// A valid `$CFG->name` property name.
-pub fn is_php_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+/// A valid `$CFG->name` property name: the stack validator's rule.
+pub use moodlestack_stack::rules::is_php_identifier;
 
 #[cfg(test)]
 mod tests {
@@ -66,14 +62,5 @@ mod tests {
         assert_eq!(php_literal(&json!(null)), "null");
         assert_eq!(php_literal(&json!(["x", 1])), "['x', 1]");
         assert_eq!(php_literal(&json!({"k": "v"})), "['k' => 'v']");
-    }
-
-    #[test]
-    fn identifiers() {
-        assert!(is_php_identifier("theme"));
-        assert!(is_php_identifier("_x1"));
-        assert!(!is_php_identifier("1x"));
-        assert!(!is_php_identifier("a->b"));
-        assert!(!is_php_identifier(""));
     }
 }

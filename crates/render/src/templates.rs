@@ -4,7 +4,8 @@
 
 use crate::{quote, RenderError};
 use handlebars::{
-    no_escape, Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
+    no_escape, Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext,
+    RenderErrorReason,
 };
 use serde_json::Value;
 use std::sync::LazyLock;
@@ -79,28 +80,19 @@ fn str_param<'a>(h: &'a Helper, name: &str, index: usize) -> Result<&'a str, Ren
         .ok_or_else(|| RenderErrorReason::InvalidParamType("a string"))
 }
 
-/// `{{sh value}}`: a single-quoted shell word.
-fn sh_helper(
-    h: &Helper,
-    _: &Handlebars,
-    _: &Context,
-    _: &mut RenderContext,
-    out: &mut dyn Output,
-) -> HelperResult {
-    out.write(&quote::sh(str_param(h, "sh", 0)?))?;
-    Ok(())
-}
-
-/// `{{php_string value}}`: a single-quoted PHP string.
-fn php_string_helper(
-    h: &Helper,
-    _: &Handlebars,
-    _: &Context,
-    _: &mut RenderContext,
-    out: &mut dyn Output,
-) -> HelperResult {
-    out.write(&quote::php_str(str_param(h, "php_string", 0)?))?;
-    Ok(())
+/// The helper `{{name value}}` that writes its string parameter quoted by `quote`.
+fn quoting(name: &'static str, quote: fn(&str) -> String) -> Box<dyn HelperDef + Send + Sync> {
+    Box::new(
+        move |h: &Helper,
+              _: &Handlebars,
+              _: &Context,
+              _: &mut RenderContext,
+              out: &mut dyn Output|
+              -> HelperResult {
+            out.write(&quote(str_param(h, name, 0)?))?;
+            Ok(())
+        },
+    )
 }
 
 /// `(concat a b ...)`: strings and numbers joined.
@@ -130,27 +122,31 @@ fn concat_helper(
     Ok(())
 }
 
+/// The error `e` of `template`.
+fn template_error(template: &str, e: impl std::fmt::Display) -> RenderError {
+    RenderError::Template {
+        template: template.to_string(),
+        message: e.to_string(),
+    }
+}
+
 fn build() -> Result<Handlebars<'static>, RenderError> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.set_prevent_indent(true);
     hb.register_escape_fn(no_escape);
-    hb.register_helper("sh", Box::new(sh_helper));
-    hb.register_helper("php_string", Box::new(php_string_helper));
+    // `{{sh value}}`: a single-quoted shell word; `{{php_string value}}`: a single-quoted PHP
+    // string.
+    hb.register_helper("sh", quoting("sh", quote::sh));
+    hb.register_helper("php_string", quoting("php_string", quote::php_str));
     hb.register_helper("concat", Box::new(concat_helper));
     for (path, source) in PARTIALS {
         hb.register_partial(partial_name(path), *source)
-            .map_err(|e| RenderError::Template {
-                template: path.to_string(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| template_error(path, e))?;
     }
     for (path, source) in TEMPLATES {
         hb.register_template_string(template_name(path), *source)
-            .map_err(|e| RenderError::Template {
-                template: path.to_string(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| template_error(path, e))?;
     }
     Ok(hb)
 }
@@ -168,10 +164,7 @@ pub fn registry() -> Result<&'static Handlebars<'static>, RenderError> {
 
 /// Renders the registered template `name` with `ctx`.
 pub fn render(hb: &Handlebars, name: &str, ctx: &Value) -> Result<String, RenderError> {
-    hb.render(name, ctx).map_err(|e| RenderError::Template {
-        template: name.to_string(),
-        message: e.to_string(),
-    })
+    hb.render(name, ctx).map_err(|e| template_error(name, e))
 }
 
 #[cfg(test)]
@@ -232,7 +225,7 @@ mod tests {
         // Helpers too: a missing parameter is an error, not an empty string.
         let mut hb2 = Handlebars::new();
         hb2.set_strict_mode(true);
-        hb2.register_helper("sh", Box::new(sh_helper));
+        hb2.register_helper("sh", quoting("sh", quote::sh));
         hb2.register_template_string("t", "{{sh nothing}}").unwrap();
         assert!(hb2.render("t", &json!({})).is_err());
     }

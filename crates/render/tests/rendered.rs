@@ -130,6 +130,19 @@ fn tool(name: &str, install: &str) -> String {
     }
 }
 
+/// Runs `cmd`, asserting that it succeeds (showing `what` and its output otherwise); its stdout.
+#[track_caller]
+fn run_ok(cmd: &mut Command, what: &str) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 fn temp_dir(label: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("moodlestack-render-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -161,23 +174,15 @@ fn shell_files_pass_bash_n_and_shellcheck() {
                 .filter(|f| is_shell(f))
             {
                 let p = write_temp(&dir, &format!("{label}/{kind}/{}", f.path), &f.content);
-                let out = Command::new("bash").arg("-n").arg(&p).output().unwrap();
-                assert!(
-                    out.status.success(),
-                    "bash -n {}: {}",
-                    f.path,
-                    String::from_utf8_lossy(&out.stderr)
+                run_ok(
+                    Command::new("bash").arg("-n").arg(&p),
+                    &format!("bash -n {}", f.path),
                 );
-                let out = Command::new(&shellcheck)
-                    .args(["-s", "bash", "-S", "style"])
-                    .arg(&p)
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "shellcheck {label} {kind} {}:\n{}",
-                    f.path,
-                    String::from_utf8_lossy(&out.stdout)
+                run_ok(
+                    Command::new(&shellcheck)
+                        .args(["-s", "bash", "-S", "style"])
+                        .arg(&p),
+                    &format!("shellcheck {label} {kind} {}", f.path),
                 );
                 checked += 1;
             }
@@ -219,11 +224,9 @@ fn config_php_is_valid_php_and_starts_with_the_open_tag() {
                 "{label}"
             );
             let p = write_temp(&dir, &format!("{label}/{kind}/config.php"), c);
-            let out = Command::new(&php).arg("-l").arg(&p).output().unwrap();
-            assert!(
-                out.status.success(),
-                "php -l {label}: {}",
-                String::from_utf8_lossy(&out.stdout)
+            run_ok(
+                Command::new(&php).arg("-l").arg(&p),
+                &format!("php -l {label}"),
             );
         }
     }
@@ -242,17 +245,9 @@ fn evaluate_config(php: &str, dir: &Path, config: &str) -> serde_json::Value {
         "lib/setup.php",
         "<?php echo json_encode(get_object_vars($CFG));\n",
     );
-    let out = Command::new(php)
-        .arg(dir.join("config.php"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "php: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    let out = run_ok(Command::new(php).arg(dir.join("config.php")), "php");
+    serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)))
 }
 
 #[test]
@@ -719,16 +714,7 @@ fn pool_file_shows_the_arithmetic_and_boot_sizing_agrees() {
                 "set -euo pipefail\nimds() {{ echo {t}; }}\n{}",
                 ud[begin..end].replace(&live_pool, &pool_file.display().to_string())
             );
-            let out = Command::new("bash")
-                .arg("-c")
-                .arg(&script)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            run_ok(Command::new("bash").arg("-c").arg(&script), "bash");
             let resized = std::fs::read_to_string(&pool_file).unwrap();
             // An unknown type keeps the file's own numbers: the smallest type's.
             let want = if t == "x9.unknown" {
@@ -754,36 +740,38 @@ fn pool_file_shows_the_arithmetic_and_boot_sizing_agrees() {
 #[test]
 fn unsafe_inputs_are_refused_with_the_fix() {
     let base = stack("demo");
-    let mut s = base.clone();
-    s.moodle.dataroot = "/var/moodle data".into();
-    assert!(all_files(&s, &live(&s))
-        .unwrap_err()
-        .to_string()
-        .contains("moodle.dataroot"));
-    let mut s = base.clone();
-    s.moodle.php_version = "8.3; rm -rf /".into();
-    assert!(all_files(&s, &live(&s))
-        .unwrap_err()
-        .to_string()
-        .contains("php_version"));
-    let mut s = base.clone();
-    s.moodle.wwwroot = "moodle.example.org".into();
-    assert!(all_files(&s, &live(&s))
-        .unwrap_err()
-        .to_string()
-        .contains("https://"));
+    // An unsafe edit of the stack, with what the error names.
+    type Edit = fn(&mut Stack);
+    let edits: [(Edit, &str); 4] = [
+        (
+            |s| s.moodle.dataroot = "/var/moodle data".into(),
+            "moodle.dataroot",
+        ),
+        (
+            |s| s.moodle.php_version = "8.3; rm -rf /".into(),
+            "php_version",
+        ),
+        (
+            |s| s.moodle.wwwroot = "moodle.example.org".into(),
+            "https://",
+        ),
+        (
+            |s| s.web.instance_types = vec!["m9z.huge".into()],
+            "instance_types.rs",
+        ),
+    ];
+    for (edit, named) in edits {
+        let mut s = base.clone();
+        edit(&mut s);
+        let e = all_files(&s, &live(&s)).unwrap_err().to_string();
+        assert!(e.contains(named), "{e}");
+    }
     let mut e = live(&base);
     e.db_host = "x'; DROP".into();
     assert!(all_files(&base, &e)
         .unwrap_err()
         .to_string()
         .contains("db_host"));
-    let mut s = base.clone();
-    s.web.instance_types = vec!["m9z.huge".into()];
-    assert!(all_files(&s, &live(&s))
-        .unwrap_err()
-        .to_string()
-        .contains("instance_types.rs"));
     // Shell-quoted stack values survive quotes.
     let mut s = base;
     s.moodle.forcedcache_ref = Some("it's".into());

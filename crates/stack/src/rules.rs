@@ -137,6 +137,22 @@ fn name_violations(name: &str, rule: &NameRule) -> Vec<String> {
     v
 }
 
+/// A database or master user name RDS accepts: 1 to `max` letters, digits and underscores,
+/// starting with a letter.
+fn is_db_identifier(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.chars().count() <= max
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A PHP identifier (a `$CFG` setting name): a letter or `_`, then letters, digits and `_`.
+pub fn is_php_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// A plausible AWS region: `eu-west-1`, `us-gov-west-1`, `ap-southeast-2`.
 pub fn is_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
@@ -175,6 +191,29 @@ impl<'a> Rules<'a> {
         }
     }
 
+    /// Warns about each of `fields` of `section` the file gives: "`section.field` is ignored
+    /// `why`", fixed by removing it (`and` says more).
+    fn warn_ignored(&mut self, section: &str, fields: &[&str], why: &str, and: &str) {
+        for field in fields {
+            let path = format!("{section}.{field}");
+            if self.paths.given(&path) {
+                self.warn(
+                    &path,
+                    format!("`{path}` is ignored {why}"),
+                    format!("remove `{field}`{and}"),
+                );
+            }
+        }
+    }
+
+    /// Where the key of `path` is written, else where `fallback` is.
+    fn key_span(&self, path: &str, fallback: &str) -> Option<Span> {
+        self.paths
+            .get(path)
+            .and_then(|l| l.key)
+            .or_else(|| self.paths.locate(fallback))
+    }
+
     /// A located error about `path` (also involving `also`).
     fn error_at(&mut self, path: &str, span: Option<Span>, message: String, fix: String) {
         let mut d = Diagnostic::error(message, span, fix);
@@ -205,6 +244,20 @@ impl<'a> Rules<'a> {
         }
     }
     /// `(default)` when `path` was not given.
+    /// Errors unless `value` is one of `allowed`: "`value` is not {what}", suggesting the
+    /// nearest and listing them all.
+    fn one_of(&mut self, path: &str, value: &str, allowed: &[&str], what: &str) {
+        if allowed.contains(&value) {
+            return;
+        }
+        let s = nearest(value, allowed.iter().copied()).unwrap_or(allowed[0]);
+        self.error(
+            path,
+            format!("`{value}` is not {what}"),
+            format!("did you mean `{s}`? Use one of {}", list(allowed)),
+        );
+    }
+
     fn dflt(&self, path: &str) -> &'static str {
         if self.paths.given(path) {
             ""
@@ -410,11 +463,7 @@ impl<'a> Rules<'a> {
         }
         for (k, v) in &tags {
             let path = format!("tags.{k}");
-            let span = self
-                .paths
-                .get(&path)
-                .and_then(|l| l.key)
-                .or_else(|| self.paths.locate("tags"));
+            let span = self.key_span(&path, "tags");
             if k.is_empty() || k.chars().count() > 128 {
                 self.error_at(
                     &path,
@@ -462,22 +511,19 @@ impl<'a> Rules<'a> {
             }
         }
         if let Some(ex) = &net.existing {
-            for field in [
+            let fields = [
                 "cidr",
                 "zones",
                 "public_subnets",
                 "private_subnets",
                 "nat_gateways",
-            ] {
-                let path = format!("network.{field}");
-                if self.paths.given(&path) {
-                    self.warn(
-                        &path,
-                        format!("`{path}` is ignored because `network.existing` is set"),
-                        format!("remove `{field}`; the existing VPC's own settings apply"),
-                    );
-                }
-            }
+            ];
+            self.warn_ignored(
+                "network",
+                &fields,
+                "because `network.existing` is set",
+                "; the existing VPC's own settings apply",
+            );
             if !ex.vpc_id.starts_with("vpc-") || ex.vpc_id.len() < 8 {
                 self.error(
                     "network.existing.vpc_id",
@@ -818,16 +864,12 @@ impl<'a> Rules<'a> {
                 );
             }
         } else {
-            for f in ["storage_gb", "max_storage_gb"] {
-                let p = format!("database.{f}");
-                if self.paths.given(&p) {
-                    self.warn(
-                        &p,
-                        format!("`{p}` is ignored by Aurora (its storage grows automatically)"),
-                        format!("remove `{f}`"),
-                    );
-                }
-            }
+            self.warn_ignored(
+                "database",
+                &["storage_gb", "max_storage_gb"],
+                "by Aurora (its storage grows automatically)",
+                "",
+            );
         }
         self.range(
             "database.backup_retention_days",
@@ -838,18 +880,7 @@ impl<'a> Rules<'a> {
             " (7 is a good default)",
         );
         let max_name = if engine == Engine::Postgres { 63 } else { 64 };
-        if db.db_name.is_empty()
-            || db.db_name.chars().count() > max_name
-            || !db
-                .db_name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic())
-            || !db
-                .db_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if !is_db_identifier(&db.db_name, max_name) {
             self.error(
                 "database.db_name",
                 format!("database name `{}` is not valid for {}", db.db_name, engine.rds_name()),
@@ -865,17 +896,7 @@ impl<'a> Rules<'a> {
             "mysql",
             "rdsrepladmin",
         ];
-        if db.username.is_empty()
-            || db.username.chars().count() > max_user
-            || !db
-                .username
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic())
-            || !db
-                .username
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        if !is_db_identifier(&db.username, max_user)
             || reserved.contains(&db.username.to_lowercase().as_str())
         {
             self.error(
@@ -891,11 +912,7 @@ impl<'a> Rules<'a> {
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
             {
                 let p = format!("database.parameters.{k}");
-                let span = self
-                    .paths
-                    .get(&p)
-                    .and_then(|l| l.key)
-                    .or_else(|| self.paths.locate(&p));
+                let span = self.key_span(&p, &p);
                 self.error_at(
                     &p,
                     span,
@@ -909,14 +926,12 @@ impl<'a> Rules<'a> {
     fn files(&mut self) {
         let f = self.stack.files.clone();
         let modes = ["generalPurpose", "maxIO"];
-        if !modes.contains(&f.performance_mode.as_str()) {
-            let s = nearest(&f.performance_mode, modes).unwrap_or("generalPurpose");
-            self.error(
-                "files.performance_mode",
-                format!("`{}` is not an EFS performance mode", f.performance_mode),
-                format!("did you mean `{s}`? Use one of {}", list(&modes)),
-            );
-        }
+        self.one_of(
+            "files.performance_mode",
+            &f.performance_mode,
+            &modes,
+            "an EFS performance mode",
+        );
         let throughput = ["elastic", "bursting"];
         if f.throughput_mode == "provisioned" {
             self.error(
@@ -925,11 +940,11 @@ impl<'a> Rules<'a> {
                 "use `elastic` (scales with demand, pay per use) or `bursting`".into(),
             );
         } else if !throughput.contains(&f.throughput_mode.as_str()) {
-            let s = nearest(&f.throughput_mode, throughput).unwrap_or("elastic");
-            self.error(
+            self.one_of(
                 "files.throughput_mode",
-                format!("`{}` is not an EFS throughput mode", f.throughput_mode),
-                format!("did you mean `{s}`? Use one of {}", list(&throughput)),
+                &f.throughput_mode,
+                &throughput,
+                "an EFS throughput mode",
             );
         } else if f.throughput_mode == "elastic" && f.performance_mode == "maxIO" {
             self.error(
@@ -1167,21 +1182,12 @@ impl<'a> Rules<'a> {
             "%",
             " (0: all Spot above the base)",
         );
-        if !SPOT_STRATEGIES.contains(&web.spot_allocation_strategy.as_str()) {
-            let s = nearest(
-                &web.spot_allocation_strategy,
-                SPOT_STRATEGIES.iter().copied(),
-            )
-            .unwrap_or(SPOT_STRATEGIES[0]);
-            self.error(
-                "web.spot_allocation_strategy",
-                format!(
-                    "`{}` is not a Spot allocation strategy",
-                    web.spot_allocation_strategy
-                ),
-                format!("did you mean `{s}`? Use one of {}", list(SPOT_STRATEGIES)),
-            );
-        }
+        self.one_of(
+            "web.spot_allocation_strategy",
+            &web.spot_allocation_strategy,
+            SPOT_STRATEGIES,
+            "a Spot allocation strategy",
+        );
     }
 
     fn load_balancer(&mut self) {
@@ -1478,17 +1484,8 @@ impl<'a> Rules<'a> {
         }
         for (k, v) in &m.config {
             let p = format!("moodle.config.{k}");
-            let ident = k
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ident {
-                let span = self
-                    .paths
-                    .get(&p)
-                    .and_then(|l| l.key)
-                    .or_else(|| self.paths.locate(&p));
+            if !is_php_identifier(k) {
+                let span = self.key_span(&p, &p);
                 self.error_at(
                     &p,
                     span,
@@ -1511,11 +1508,7 @@ impl<'a> Rules<'a> {
                 "sslproxy",
             ];
             if managed.contains(&k.as_str()) {
-                let span = self
-                    .paths
-                    .get(&p)
-                    .and_then(|l| l.key)
-                    .or_else(|| self.paths.locate(&p));
+                let span = self.key_span(&p, &p);
                 self.error_at(
                     &p,
                     span,
@@ -1596,15 +1589,32 @@ mod tests {
 
     #[test]
     fn regions_and_names() {
-        assert!(is_region("eu-west-1"));
-        assert!(is_region("us-gov-west-1"));
-        assert!(!is_region("eu-west"));
-        assert!(!is_region("EU-west-1"));
+        for (r, ok) in [
+            ("eu-west-1", true),
+            ("us-gov-west-1", true),
+            ("eu-west", false),
+            ("EU-west-1", false),
+        ] {
+            assert_eq!(is_region(r), ok, "{r}");
+        }
         assert_eq!(suggest_name("My_Stack--1", 28), "my-stack-1");
         assert_eq!(
             suggest_name("a-very-long-stack-name-for-a-branch", 10),
             "a-very"
         );
         assert_eq!(suggest_name("abcdefghijkl", 5), "abcde");
+    }
+
+    #[test]
+    fn php_identifiers() {
+        for (s, ok) in [
+            ("theme", true),
+            ("_x1", true),
+            ("1x", false),
+            ("a->b", false),
+            ("", false),
+        ] {
+            assert_eq!(is_php_identifier(s), ok, "{s:?}");
+        }
     }
 }

@@ -216,6 +216,16 @@ impl<'s> Checker<'s> {
         self.diags.push(d);
     }
 
+    /// The error for `node` at `path` not being `wanted` ("`path` must be `wanted`, found ...").
+    fn mistyped(&mut self, path: &str, node: &Node, wanted: &str, fix: String) {
+        let message = format!(
+            "{} must be {wanted}, found {}",
+            display_path(path),
+            node.describe()
+        );
+        self.err(path, message, node.span, fix);
+    }
+
     fn node(
         &mut self,
         node: &Node,
@@ -282,14 +292,10 @@ impl<'s> Checker<'s> {
                 None
             }
             _ => {
-                self.err(
+                self.mistyped(
                     path,
-                    format!(
-                        "{} must be one of {list}, found {}",
-                        display_path(path),
-                        node.describe()
-                    ),
-                    node.span,
+                    node,
+                    &format!("one of {list}"),
                     format!("write one of {list}"),
                 );
                 None
@@ -316,16 +322,7 @@ impl<'s> Checker<'s> {
                     display_path(path)
                 )
             };
-            self.err(
-                path,
-                format!(
-                    "{} must be a mapping of keys to values, found {}",
-                    display_path(path),
-                    node.describe()
-                ),
-                node.span,
-                fix,
-            );
+            self.mistyped(path, node, "a mapping of keys to values", fix);
             return None;
         };
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
@@ -445,14 +442,10 @@ impl<'s> Checker<'s> {
 
     fn array(&mut self, node: &Node, schema: &'s Value, path: &str) -> Option<Value> {
         let Kind::Seq(items) = &node.kind else {
-            self.err(
+            self.mistyped(
                 path,
-                format!(
-                    "{} must be a list, found {}",
-                    display_path(path),
-                    node.describe()
-                ),
-                node.span,
+                node,
+                "a list",
                 "write a list, e.g. `[a, b, c]` or one `- item` per line".into(),
             );
             return None;
@@ -486,19 +479,11 @@ impl<'s> Checker<'s> {
             _ => names.join(""),
         };
         let Kind::Scalar(s) = &node.kind else {
-            self.err(
-                path,
-                format!(
-                    "{} must be {wanted}, found {}",
-                    display_path(path),
-                    node.describe()
-                ),
-                node.span,
-                format!(
-                    "write a single value ({wanted}) after `{}:`",
-                    last_key(path)
-                ),
+            let fix = format!(
+                "write a single value ({wanted}) after `{}:`",
+                last_key(path)
             );
+            self.mistyped(path, node, &wanted, fix);
             return None;
         };
         if s.is_null() {
@@ -531,16 +516,7 @@ impl<'s> Checker<'s> {
             if allowed.contains(&kind) || (kind == "integer" && allowed.contains(&"number")) {
                 return Some(v);
             }
-            self.err(
-                path,
-                format!(
-                    "{} must be {wanted}, found {}",
-                    display_path(path),
-                    node.describe()
-                ),
-                node.span,
-                format!("write {wanted}"),
-            );
+            self.mistyped(path, node, &wanted, format!("write {wanted}"));
             return None;
         }
         match allowed[0] {
@@ -561,16 +537,7 @@ impl<'s> Checker<'s> {
                         } else {
                             format!("write a whole number, e.g. `{}: 2`", last_key(path))
                         };
-                        self.err(
-                            path,
-                            format!(
-                                "{} must be a whole number, found {}",
-                                display_path(path),
-                                node.describe()
-                            ),
-                            node.span,
-                            fix,
-                        );
+                        self.mistyped(path, node, "a whole number", fix);
                         None
                     }
                 }
@@ -583,14 +550,10 @@ impl<'s> Checker<'s> {
             {
                 Some(f) => serde_json::Number::from_f64(f).map(Value::Number),
                 None => {
-                    self.err(
+                    self.mistyped(
                         path,
-                        format!(
-                            "{} must be a number, found {}",
-                            display_path(path),
-                            node.describe()
-                        ),
-                        node.span,
+                        node,
+                        "a number",
                         "write a number without quotes".into(),
                     );
                     None
@@ -609,16 +572,7 @@ impl<'s> Checker<'s> {
                             last_key(path)
                         ),
                     };
-                    self.err(
-                        path,
-                        format!(
-                            "{} must be true or false, found {}",
-                            display_path(path),
-                            node.describe()
-                        ),
-                        node.span,
-                        fix,
-                    );
+                    self.mistyped(path, node, "true or false", fix);
                     None
                 }
             },

@@ -214,20 +214,13 @@ pub fn parse(text: &str, source: usize) -> (Option<Node>, Vec<Diagnostic>) {
             Event::Anchor(..) => None,
             #[allow(unreachable_patterns)]
             Event::Scalar(value, style, anchor, tag) => {
-                budget += 1;
                 let tag = tag.and_then(|t| t.core_suffix().map(str::to_string));
-                let node = Node {
-                    kind: Kind::Scalar(Scalar {
-                        text: value.into_owned(),
-                        plain: style == ScalarStyle::Plain,
-                        tag,
-                    }),
-                    span,
-                };
-                if anchor != 0 {
-                    anchors.insert(anchor, node.clone());
-                }
-                Some(node)
+                let kind = Kind::Scalar(Scalar {
+                    text: value.into_owned(),
+                    plain: style == ScalarStyle::Plain,
+                    tag,
+                });
+                Some(complete(kind, span, anchor, &mut budget, &mut anchors))
             }
             Event::SequenceStart(_, anchor, _) => {
                 stack.push(Frame::Seq {
@@ -251,17 +244,13 @@ pub fn parse(text: &str, source: usize) -> (Option<Node>, Vec<Diagnostic>) {
                     span,
                     items,
                     anchor,
-                }) => {
-                    budget += 1;
-                    let node = Node {
-                        kind: Kind::Seq(items),
-                        span,
-                    };
-                    if anchor != 0 {
-                        anchors.insert(anchor, node.clone());
-                    }
-                    Some(node)
-                }
+                }) => Some(complete(
+                    Kind::Seq(items),
+                    span,
+                    anchor,
+                    &mut budget,
+                    &mut anchors,
+                )),
                 _ => None,
             },
             Event::MappingEnd => match stack.pop() {
@@ -271,16 +260,8 @@ pub fn parse(text: &str, source: usize) -> (Option<Node>, Vec<Diagnostic>) {
                     anchor,
                     ..
                 }) => {
-                    budget += 1;
-                    let entries = merge_and_check(entries, &mut diags);
-                    let node = Node {
-                        kind: Kind::Map(entries),
-                        span,
-                    };
-                    if anchor != 0 {
-                        anchors.insert(anchor, node.clone());
-                    }
-                    Some(node)
+                    let kind = Kind::Map(merge_and_check(entries, &mut diags));
+                    Some(complete(kind, span, anchor, &mut budget, &mut anchors))
                 }
                 _ => None,
             },
@@ -312,6 +293,23 @@ pub fn parse(text: &str, source: usize) -> (Option<Node>, Vec<Diagnostic>) {
 }
 
 /// Applies `<<` merge keys (explicit keys win, then earlier merges) and reports duplicate keys.
+/// A node just completed: counted against the budget and, when it has an anchor (not 0),
+/// remembered for the aliases that follow.
+fn complete(
+    kind: Kind,
+    span: Span,
+    anchor: usize,
+    budget: &mut usize,
+    anchors: &mut HashMap<usize, Node>,
+) -> Node {
+    *budget += 1;
+    let node = Node { kind, span };
+    if anchor != 0 {
+        anchors.insert(anchor, node.clone());
+    }
+    node
+}
+
 fn merge_and_check(entries: Vec<Entry>, diags: &mut Vec<Diagnostic>) -> Vec<Entry> {
     let mut explicit: Vec<Entry> = Vec::new();
     let mut merged: Vec<Entry> = Vec::new();
@@ -377,13 +375,18 @@ mod tests {
         node.unwrap()
     }
 
+    /// The entries of the mapping `n`.
+    fn entries(n: &Node) -> &[Entry] {
+        let Kind::Map(entries) = &n.kind else {
+            panic!("not a mapping: {n:?}")
+        };
+        entries
+    }
+
     #[test]
     fn keeps_scalar_text_and_positions() {
         let n = p("a:\n  b: 8.10\n  c: \"x\"\n");
-        let Kind::Map(top) = &n.kind else { panic!() };
-        let Kind::Map(inner) = &top[0].value.kind else {
-            panic!()
-        };
+        let inner = entries(&entries(&n)[0].value);
         assert_eq!(inner[0].value.as_str(), Some("8.10"));
         assert_eq!(
             (inner[0].value.span.line, inner[0].value.span.column),
@@ -400,10 +403,7 @@ mod tests {
     #[test]
     fn expands_aliases_and_merges() {
         let n = p("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n");
-        let Kind::Map(top) = &n.kind else { panic!() };
-        let Kind::Map(other) = &top[1].value.kind else {
-            panic!()
-        };
+        let other = entries(&entries(&n)[1].value);
         let keys: Vec<_> = other
             .iter()
             .map(|e| (e.key.as_str(), e.value.as_str()))

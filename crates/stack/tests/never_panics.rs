@@ -64,6 +64,11 @@ fn edit_strategy() -> impl Strategy<Value = Edit> {
 }
 
 /// Applies an edit at char boundaries.
+/// `text` after `edits`, in order.
+fn mutated(text: &str, edits: &[Edit]) -> String {
+    edits.iter().fold(text.to_string(), |t, e| apply(&t, e))
+}
+
 fn apply(text: &str, edit: &Edit) -> String {
     let chars: Vec<char> = text.chars().collect();
     let n = chars.len().max(1);
@@ -127,20 +132,12 @@ proptest! {
 
     #[test]
     fn mutated_demo(edits in proptest::collection::vec(edit_strategy(), 1..6)) {
-        let mut text = DEMO.to_string();
-        for e in &edits {
-            text = apply(&text, e);
-        }
-        load_and_render(&text, &LoadOptions::default());
+        load_and_render(&mutated(DEMO, &edits), &LoadOptions::default());
     }
 
     #[test]
     fn mutated_production(edits in proptest::collection::vec(edit_strategy(), 1..6)) {
-        let mut text = PRODUCTION.to_string();
-        for e in &edits {
-            text = apply(&text, e);
-        }
-        load_and_render(&text, &LoadOptions::default());
+        load_and_render(&mutated(PRODUCTION, &edits), &LoadOptions::default());
     }
 
     #[test]

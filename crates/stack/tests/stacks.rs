@@ -1,16 +1,28 @@
 //! The stacks shipped in `stacks/` validate, and the committed schema is current.
 
-use moodlestack_stack::{load, LoadOptions};
+use moodlestack_stack::{load, LoadOptions, Loaded};
 use std::path::PathBuf;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `stacks/<file>`, checked to load without warnings and to suit an x86_64 image.
+fn load_shipped(file: &str) -> Loaded {
+    let loaded = load(&repo().join("stacks").join(file), &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        loaded.warnings.is_empty(),
+        "{}",
+        loaded.warnings_report(false)
+    );
+    moodlestack_stack::check_image_architecture(&loaded, "x86_64").unwrap();
+    loaded
+}
+
 #[test]
 fn demo_validates() {
-    let loaded = load(&repo().join("stacks/demo.yaml"), &LoadOptions::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_shipped("demo.yaml");
     assert_eq!(loaded.stack.name, "demo");
     assert_eq!(loaded.stack.region, "eu-west-1");
     assert!(!loaded.stack.https());
@@ -18,21 +30,11 @@ fn demo_validates() {
     assert!(!loaded.stack.database.deletion_protection);
     assert_eq!(loaded.stack.ami.id.as_deref(), Some("ami-785db401"));
     assert_eq!((loaded.stack.web.min, loaded.stack.web.max), (1, 2));
-    assert!(
-        loaded.warnings.is_empty(),
-        "{}",
-        loaded.warnings_report(false)
-    );
-    moodlestack_stack::check_image_architecture(&loaded, "x86_64").unwrap();
 }
 
 #[test]
 fn production_validates() {
-    let loaded = load(
-        &repo().join("stacks/production.yaml"),
-        &LoadOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_shipped("production.yaml");
     let s = &loaded.stack;
     assert!(s.https());
     assert!(s.database.multi_az);
@@ -44,12 +46,6 @@ fn production_validates() {
         moodlestack_stack::NatGateways::PerZone
     );
     assert!(s.network.admin_cidrs.is_empty());
-    assert!(
-        loaded.warnings.is_empty(),
-        "{}",
-        loaded.warnings_report(false)
-    );
-    moodlestack_stack::check_image_architecture(&loaded, "x86_64").unwrap();
 }
 
 #[test]
