@@ -371,3 +371,136 @@ pub(crate) fn assert_matches_spec(o: &Observed, absent: &[&str]) {
     }
     assert!(o.attrs.contains_key("id"), "{} reports no `id`", o.kind);
 }
+
+/// The items of a describe by `name` (or of all, without one): a NotFound answer to a describe by
+/// name is an empty result.
+pub fn found_by_name<T>(
+    name: Option<&str>,
+    items: Result<Vec<T>, CloudError>,
+) -> Result<Vec<T>, CloudError> {
+    match items {
+        Err(e) if name.is_some() && is_not_found(&e) => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+/// The outcome of a request sent for its effect (deletes, modifications), its error naming
+/// `operation`.
+pub async fn sent<T, E, R>(
+    operation: &str,
+    request: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
+) -> Result<(), CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    request.await.map(|_| ()).map_err(|e| api_err(operation, e))
+}
+
+/// A resource of a kind without a status word (IAM entities, secrets, parameter groups): one that
+/// can be read is usable.
+pub fn usable(
+    kind: Kind,
+    id: ResourceId,
+    physical_id: &str,
+    fields: Fields,
+    attrs: BTreeMap<String, String>,
+) -> Observed {
+    Observed {
+        id: id.into(),
+        kind,
+        physical_id: physical_id.to_string(),
+        fields,
+        attrs,
+        status: "available".into(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
+    }
+}
+
+/// A tag of one service's SDK, read as a key and a value (None: no key, skipped).
+pub trait SdkTag {
+    fn key_value(&self) -> Option<(&str, &str)>;
+}
+
+/// An SDK's tag list as a map.
+pub fn tag_map<T: SdkTag>(tags: &[T]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(SdkTag::key_value)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What re-tagging `current` by its ARN takes (for services that tag by ARN, RDS and
+/// ElastiCache): the ARN (an error naming `operation` when none is known) and the tags the stack
+/// sets, its own plus the logical id (tags are compared as a subset: others' tags stay).
+pub fn retag<'a>(
+    operation: &str,
+    current: &'a Observed,
+    r: &Reader<'_>,
+) -> Result<(&'a str, BTreeMap<String, String>), CloudError> {
+    let arn = current
+        .attrs
+        .get("arn")
+        .ok_or_else(|| CloudError::UnexpectedAnswer {
+            operation: operation.into(),
+            what: format!("{} {}: no ARN known to tag", current.kind, current.id),
+        })?;
+    let mut tags = r.tags()?;
+    tags.insert(TAG_ID.to_string(), current.id.to_string());
+    Ok((arn, tags))
+}
+
+/// `current` with the `changed` fields set to `r`'s values, for updates after which the executor
+/// polls (lists by id) anyway: no read.
+pub fn with_changes(current: &Observed, r: &Reader<'_>, changed: &[&str]) -> Observed {
+    let mut out = current.clone();
+    for f in changed {
+        if let Some(v) = r.fields.get(*f) {
+            out.fields.insert((*f).to_string(), v.clone());
+        }
+    }
+    out
+}
+
+/// Test support: the scope of the stack `stack` in the test region.
+#[cfg(test)]
+pub(crate) fn test_scope(stack: &str) -> Scope {
+    Scope {
+        stack: stack.into(),
+        region: "eu-west-1".into(),
+    }
+}
+
+/// The attributes of a resource: `id`, plus those of `more` that are known.
+pub fn attrs_with_id<'a>(
+    id: &str,
+    more: impl IntoIterator<Item = (&'a str, Option<String>)>,
+) -> BTreeMap<String, String> {
+    std::iter::once(("id".to_string(), id.to_string()))
+        .chain(
+            more.into_iter()
+                .filter_map(|(k, v)| Some((k.to_string(), v?))),
+        )
+        .collect()
+}
+
+/// The stack's resources among `found`, a describe's answer for `names` (see [`Names`]): `observe`
+/// on every one whose `name` is asked for, all in flight at once.
+pub async fn observe_named<T, O>(
+    names: &Names,
+    found: Vec<T>,
+    name: impl Fn(&T) -> Option<&str>,
+    observe: impl FnMut(T) -> O,
+) -> Result<Vec<Observed>, CloudError>
+where
+    O: std::future::Future<Output = Result<Option<Observed>, CloudError>>,
+{
+    let observed = futures::future::try_join_all(
+        found
+            .into_iter()
+            .filter(|g| name(g).is_some_and(|n| names.matches(n)))
+            .map(observe),
+    )
+    .await?;
+    Ok(observed.into_iter().flatten().collect())
+}

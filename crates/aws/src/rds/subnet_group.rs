@@ -1,7 +1,10 @@
 //! `AWS::RDS::DBSubnetGroup`.
 
 use super::{all_tags, already_exists, list_tags, put_tags, rds_tags};
-use crate::fields::{api_err, is_not_found, owned_id, subnet_group_observed, Names, Reader};
+use crate::fields::{
+    api_err, found_by_name, observe_named, owned_id, sent, subnet_group_observed, with_changes,
+    Names, Reader,
+};
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbSubnetGroup;
@@ -19,26 +22,17 @@ pub(crate) struct SubnetGroup;
 
 /// The subnet groups named `name`, or all of them.
 async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<DbSubnetGroup>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
+    let found = c
         .rds
         .describe_db_subnet_groups()
         .set_db_subnet_group_name(name.map(str::to_string))
         .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => out.extend(page.db_subnet_groups().iter().cloned()),
-            Err(e) => {
-                let err = api_err("rds:DescribeDBSubnetGroups", e);
-                if name.is_some() && is_not_found(&err) {
-                    return Ok(Vec::new());
-                }
-                return Err(err);
-            }
-        }
-    }
-    Ok(out)
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| api_err("rds:DescribeDBSubnetGroups", e));
+    found_by_name(name, found)
 }
 
 /// A subnet group as observed, with its tags; None when it is not tagged with the stack.
@@ -61,12 +55,12 @@ fn observed(scope: &Scope, g: &DbSubnetGroup, tags: BTreeMap<String, String>) ->
 async fn with_tags(
     c: &Clients,
     scope: &Scope,
-    g: &DbSubnetGroup,
+    g: DbSubnetGroup,
 ) -> Result<Option<Observed>, CloudError> {
     let Some(arn) = g.db_subnet_group_arn() else {
         return Ok(None);
     };
-    Ok(observed(scope, g, list_tags(c, arn).await?))
+    Ok(observed(scope, &g, list_tags(c, arn).await?))
 }
 
 #[async_trait]
@@ -77,14 +71,10 @@ impl KindOps for SubnetGroup {
             return Ok(Vec::new());
         }
         let groups = describe(cx.c, names.one()).await?;
-        let found = futures::future::try_join_all(
-            groups
-                .iter()
-                .filter(|g| g.db_subnet_group_name().is_some_and(|n| names.matches(n)))
-                .map(|g| with_tags(cx.c, cx.scope, g)),
-        )
-        .await?;
-        Ok(found.into_iter().flatten().collect())
+        observe_named(&names, groups, DbSubnetGroup::db_subnet_group_name, |g| {
+            with_tags(cx.c, cx.scope, g)
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -131,26 +121,21 @@ impl KindOps for SubnetGroup {
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
         if changed.contains(&"description") || changed.contains(&"subnet_ids") {
-            cx.c.rds
-                .modify_db_subnet_group()
-                .db_subnet_group_name(&current.physical_id)
-                .db_subnet_group_description(r.str("description")?)
-                .set_subnet_ids(Some(r.strs("subnet_ids")?))
-                .send()
-                .await
-                .map_err(|e| api_err("rds:ModifyDBSubnetGroup", e))?;
+            sent(
+                "rds:ModifyDBSubnetGroup",
+                cx.c.rds
+                    .modify_db_subnet_group()
+                    .db_subnet_group_name(&current.physical_id)
+                    .db_subnet_group_description(r.str("description")?)
+                    .set_subnet_ids(Some(r.strs("subnet_ids")?))
+                    .send(),
+            )
+            .await?;
         }
         if changed.contains(&"tags") {
             put_tags(cx.c, current, r).await?;
         }
-        // The executor polls (lists by id) right after an update: no read here.
-        let mut out = current.clone();
-        for f in changed {
-            if let Some(v) = r.fields.get(*f) {
-                out.fields.insert((*f).to_string(), v.clone());
-            }
-        }
-        Ok(out)
+        Ok(with_changes(current, r, changed))
     }
 
     async fn delete(
@@ -159,21 +144,23 @@ impl KindOps for SubnetGroup {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.rds
-            .delete_db_subnet_group()
-            .db_subnet_group_name(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("rds:DeleteDBSubnetGroup", e))
+        sent(
+            "rds:DeleteDBSubnetGroup",
+            cx.c.rds
+                .delete_db_subnet_group()
+                .db_subnet_group_name(&current.physical_id)
+                .send(),
+        )
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{tag_map, test_scope, test_tags};
+    use super::super::{test_scope, test_tags};
     use super::*;
     use crate::fields::assert_matches_spec;
+    use crate::fields::tag_map;
     use aws_sdk_rds::types::Subnet;
     use moodlestack_model::Lifecycle;
 
@@ -193,10 +180,6 @@ mod tests {
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.id, "db.subnet_group");
         assert_eq!(o.physical_id, "demo-db");
-        let other = Scope {
-            stack: "other".into(),
-            ..test_scope()
-        };
-        assert!(observed(&other, &g, tags).is_none());
+        assert!(observed(&crate::fields::test_scope("other"), &g, tags).is_none());
     }
 }
