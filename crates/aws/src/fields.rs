@@ -417,6 +417,16 @@ pub fn usable(
     }
 }
 
+/// The refusal of an update to `field`, which only replacing the `what` could change.
+pub fn in_place_only(kind: Kind, r: &Reader<'_>, field: &str, what: &str) -> CloudError {
+    CloudError::Field {
+        kind,
+        id: r.id.clone(),
+        field: field.to_string(),
+        problem: format!("cannot be changed in place (the {what} must be replaced)"),
+    }
+}
+
 /// A tag of one service's SDK, read as a key and a value (None: no key, skipped).
 pub trait SdkTag {
     fn key_value(&self) -> Option<(&str, &str)>;
