@@ -514,3 +514,9 @@ where
     .await?;
     Ok(observed.into_iter().flatten().collect())
 }
+
+/// True when `e` is an "already exists" answer whose code starts with `code` (RDS and ElastiCache
+/// answer `DBInstanceAlreadyExists`, `DBInstanceAlreadyExistsFault`, ...).
+pub fn already_exists(e: &CloudError, code: &str) -> bool {
+    matches!(e, CloudError::Api { code: c, .. } if c.starts_with(code))
+}

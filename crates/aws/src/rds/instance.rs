@@ -1,12 +1,12 @@
 //! `AWS::RDS::DBInstance`: standalone engines and Aurora members.
 
 use super::{
-    already_exists, db_list, db_readiness, db_status, db_to_delete, final_snapshot, insert_opt,
-    put_tags, rds_tags, vpc_security_group_ids, want_version, Db,
+    db_list, db_readiness, db_status, db_to_delete, final_snapshot, insert_opt, put_tags, rds_tags,
+    vpc_security_group_ids, want_version, Db,
 };
 use crate::fields::{
-    api_err, attrs_with_id, canonical_version, found_by_name, owned_id, sent, tag_map, tagged,
-    tags_value, Reader,
+    already_exists, api_err, attrs_with_id, canonical_version, found_by_name, owned_id, sent,
+    tag_map, tagged, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;

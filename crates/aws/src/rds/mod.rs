@@ -129,12 +129,6 @@ fn want_version(desired: Option<&Fields>) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-/// True when `e` is RDS's "already exists" answer (`DBInstanceAlreadyExists`,
-/// `DBInstanceAlreadyExistsFault`, ...).
-fn already_exists(e: &CloudError, code: &str) -> bool {
-    matches!(e, CloudError::Api { code: c, .. } if c.starts_with(code))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Instances and clusters: status words, readiness, deletion protection.
 

@@ -1,10 +1,10 @@
 //! `AWS::RDS::DBParameterGroup` and `AWS::RDS::DBClusterParameterGroup`: the same shape and the
 //! same calls with `Cluster` in their names, so one implementation serves both.
 
-use super::{already_exists, list_tags, put_tags, rds_tags};
+use super::{list_tags, put_tags, rds_tags};
 use crate::fields::{
-    api_err, desired_fields, found_by_name, observe_named, owned_id, sent, tagged, tags_value,
-    usable, Names, Reader,
+    already_exists, api_err, desired_fields, found_by_name, observe_named, owned_id, sent, tagged,
+    tags_value, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;

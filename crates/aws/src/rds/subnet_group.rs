@@ -1,9 +1,9 @@
 //! `AWS::RDS::DBSubnetGroup`.
 
-use super::{all_tags, already_exists, list_tags, put_tags, rds_tags};
+use super::{all_tags, list_tags, put_tags, rds_tags};
 use crate::fields::{
-    api_err, found_by_name, observe_named, owned_id, sent, subnet_group_observed, with_changes,
-    Names, Reader,
+    already_exists, api_err, found_by_name, observe_named, owned_id, sent, subnet_group_observed,
+    with_changes, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
