@@ -11,8 +11,8 @@
 //! has no batch form), all in flight at once.
 
 use crate::fields::{
-    api_err, attrs_with_id, found_by_name, is_code, not_found_is_none, owned_id, sent, sorted_strs,
-    tag_map, tags_value, Reader, SdkTag,
+    api_err, attrs_with_id, collected, described, is_code, not_found_is_none, owned_id, sent,
+    sorted_strs, tag_map, tags_value, Reader, SdkTag,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -63,18 +63,18 @@ async fn describe_file_systems(
     id: Option<&str>,
     token: Option<&str>,
 ) -> Result<Vec<FileSystemDescription>, CloudError> {
-    let found = c
+    let pages = c
         .efs
         .describe_file_systems()
         .set_file_system_id(id.map(str::to_string))
         .set_creation_token(token.map(str::to_string))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_err("efs:DescribeFileSystems", e));
-    found_by_name(id, found)
+        .into_paginator();
+    described(
+        "efs:DescribeFileSystems",
+        id,
+        pages.items().send().try_collect(),
+    )
+    .await
 }
 
 /// A file system as observed; None when it is not tagged with the stack.
@@ -114,17 +114,18 @@ async fn describe_mount_targets(
     fs_id: Option<&str>,
     mt_id: Option<&str>,
 ) -> Result<Vec<MountTargetDescription>, CloudError> {
-    let found = c
-        .efs
-        .describe_mount_targets()
-        .set_file_system_id(fs_id.map(str::to_string))
-        .set_mount_target_id(mt_id.map(str::to_string))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_err("efs:DescribeMountTargets", e));
+    let found = collected(
+        "efs:DescribeMountTargets",
+        c.efs
+            .describe_mount_targets()
+            .set_file_system_id(fs_id.map(str::to_string))
+            .set_mount_target_id(mt_id.map(str::to_string))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+    )
+    .await;
     Ok(not_found_is_none(found)?.unwrap_or_default())
 }
 

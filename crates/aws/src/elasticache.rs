@@ -17,9 +17,9 @@
 //! create call and read back from there.
 
 use crate::fields::{
-    already_exists, api_err, attrs_with_id, canonical_version, desired_fields, found_by_name,
-    not_found_is_none, observe_named, owned_id, retag, sent, sorted_strs, subnet_group_observed,
-    tag_map, tagged, tags_value, with_changes, Names, Reader, SdkTag,
+    already_exists, api_err, attrs_with_id, canonical_version, collected, described,
+    desired_fields, not_found_is_none, observe_named, owned_id, retag, sent, sorted_strs,
+    subnet_group_observed, tag_map, tagged, tags_value, with_changes, Names, Reader, SdkTag,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -95,17 +95,17 @@ async fn describe_subnet_groups(
     c: &Clients,
     name: Option<&str>,
 ) -> Result<Vec<CacheSubnetGroup>, CloudError> {
-    let found = c
+    let pages = c
         .elasticache
         .describe_cache_subnet_groups()
         .set_cache_subnet_group_name(name.map(str::to_string))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_err("elasticache:DescribeCacheSubnetGroups", e));
-    found_by_name(name, found)
+        .into_paginator();
+    described(
+        "elasticache:DescribeCacheSubnetGroups",
+        name,
+        pages.items().send().try_collect(),
+    )
+    .await
 }
 
 /// A subnet group as observed, with its tags; None when it is not tagged with the stack.
@@ -237,30 +237,31 @@ async fn describe_replication_groups(
     c: &Clients,
     id: Option<&str>,
 ) -> Result<Vec<ReplicationGroup>, CloudError> {
-    let found = c
+    let pages = c
         .elasticache
         .describe_replication_groups()
         .set_replication_group_id(id.map(str::to_string))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_err("elasticache:DescribeReplicationGroups", e));
-    found_by_name(id, found)
+        .into_paginator();
+    described(
+        "elasticache:DescribeReplicationGroups",
+        id,
+        pages.items().send().try_collect(),
+    )
+    .await
 }
 
 /// Member cache clusters by replication group id (one paginated describe of all clusters).
 async fn member_clusters(c: &Clients) -> Result<BTreeMap<String, Vec<CacheCluster>>, CloudError> {
-    let clusters: Vec<CacheCluster> = c
-        .elasticache
-        .describe_cache_clusters()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_err("elasticache:DescribeCacheClusters", e))?;
+    let clusters: Vec<CacheCluster> = collected(
+        "elasticache:DescribeCacheClusters",
+        c.elasticache
+            .describe_cache_clusters()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+    )
+    .await?;
     let mut out: BTreeMap<String, Vec<CacheCluster>> = BTreeMap::new();
     for cc in clusters {
         if let Some(rg) = cc.replication_group_id() {

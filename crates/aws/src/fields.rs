@@ -372,13 +372,31 @@ pub(crate) fn assert_matches_spec(o: &Observed, absent: &[&str]) {
     assert!(o.attrs.contains_key("id"), "{} reports no `id`", o.kind);
 }
 
-/// The items of a describe by `name` (or of all, without one): a NotFound answer to a describe by
-/// name is an empty result.
-pub fn found_by_name<T>(
+/// The items of a paginated list (`paginator.items().send().try_collect()`), its error naming
+/// `operation`.
+pub async fn collected<T, E, R>(
+    operation: &str,
+    items: impl std::future::Future<Output = Result<Vec<T>, SdkError<E, R>>>,
+) -> Result<Vec<T>, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    items.await.map_err(|e| api_err(operation, e))
+}
+
+/// The items of a paginated describe by `name` (or of all, without one): a NotFound answer to a
+/// describe by name is an empty result.
+pub async fn described<T, E, R>(
+    operation: &str,
     name: Option<&str>,
-    items: Result<Vec<T>, CloudError>,
-) -> Result<Vec<T>, CloudError> {
-    match items {
+    items: impl std::future::Future<Output = Result<Vec<T>, SdkError<E, R>>>,
+) -> Result<Vec<T>, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match collected(operation, items).await {
         Err(e) if name.is_some() && is_not_found(&e) => Ok(Vec::new()),
         other => other,
     }

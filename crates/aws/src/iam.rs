@@ -11,8 +11,8 @@
 //! uses it may need the executor's retry.
 
 use crate::fields::{
-    api_err, canonical_json, desired_names, in_place_only, is_code, not_found_is_none, owned_id,
-    sent, sorted_strs, tag_map, tags_value, usable, Reader, SdkTag,
+    api_err, canonical_json, collected, desired_names, in_place_only, is_code, not_found_is_none,
+    owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader, SdkTag,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -175,16 +175,17 @@ async fn observe_role(
 }
 
 async fn attached_policies(c: &Clients, role: &str) -> Result<Vec<String>, CloudError> {
-    let policies = c
-        .iam
-        .list_attached_role_policies()
-        .role_name(role)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_err("iam:ListAttachedRolePolicies", e))?;
+    let policies = collected(
+        "iam:ListAttachedRolePolicies",
+        c.iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+    )
+    .await?;
     Ok(policies
         .iter()
         .filter_map(|p| p.policy_arn())
@@ -194,16 +195,17 @@ async fn attached_policies(c: &Clients, role: &str) -> Result<Vec<String>, Cloud
 
 /// Inline policies: name -> canonical JSON document, every document read at once.
 async fn inline_policies(c: &Clients, role: &str) -> Result<BTreeMap<String, String>, CloudError> {
-    let names = c
-        .iam
-        .list_role_policies()
-        .role_name(role)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_err("iam:ListRolePolicies", e))?;
+    let names = collected(
+        "iam:ListRolePolicies",
+        c.iam
+            .list_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+    )
+    .await?;
     let docs = try_join_all(names.iter().map(|n| async move {
         let out = c
             .iam
@@ -386,16 +388,17 @@ impl KindOps for Role {
         for policy in inline.keys() {
             delete_inline(c, name, policy).await?;
         }
-        let profiles = c
-            .iam
-            .list_instance_profiles_for_role()
-            .role_name(name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_err("iam:ListInstanceProfilesForRole", e));
+        let profiles = collected(
+            "iam:ListInstanceProfilesForRole",
+            c.iam
+                .list_instance_profiles_for_role()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+        )
+        .await;
         let Some(profiles) = not_found_is_none(profiles)? else {
             return Ok(());
         };

@@ -5,8 +5,8 @@ use super::{
     vpc_security_group_ids, want_version, Db,
 };
 use crate::fields::{
-    already_exists, api_err, attrs_with_id, canonical_version, found_by_name, owned_id, sent,
-    tag_map, tagged, tags_value, Reader,
+    already_exists, api_err, attrs_with_id, canonical_version, described, owned_id, sent, tag_map,
+    tagged, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -28,17 +28,17 @@ pub(crate) struct Instance;
 impl Db for DbInstance {
     const KIND: Kind = Kind::DbInstance;
     async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError> {
-        let found = c
+        let pages = c
             .rds
             .describe_db_instances()
             .set_db_instance_identifier(ident.map(str::to_string))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| api_err("rds:DescribeDBInstances", e));
-        found_by_name(ident, found)
+            .into_paginator();
+        described(
+            "rds:DescribeDBInstances",
+            ident,
+            pages.items().send().try_collect(),
+        )
+        .await
     }
     async fn unprotect(c: &Clients, ident: &str) -> Result<(), CloudError> {
         sent(

@@ -3,7 +3,7 @@
 
 use super::{list_tags, put_tags, rds_tags};
 use crate::fields::{
-    already_exists, api_err, desired_fields, found_by_name, observe_named, owned_id, sent, tagged,
+    already_exists, collected, described, desired_fields, observe_named, owned_id, sent, tagged,
     tags_value, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
@@ -45,50 +45,41 @@ impl ParameterGroup {
 
     /// The groups named `name`, or all of them.
     async fn describe(&self, c: &Clients, name: Option<&str>) -> Result<Vec<Group>, CloudError> {
-        let found = if self.cluster() {
-            c.rds
+        Ok(if self.cluster() {
+            let pages = c
+                .rds
                 .describe_db_cluster_parameter_groups()
                 .set_db_cluster_parameter_group_name(name.map(str::to_string))
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map(|groups| {
-                    groups
-                        .iter()
-                        .map(|g| Group {
-                            name: owned(g.db_cluster_parameter_group_name()),
-                            family: owned(g.db_parameter_group_family()),
-                            description: owned(g.description()),
-                            arn: owned(g.db_cluster_parameter_group_arn()),
-                        })
-                        .collect()
+                .into_paginator();
+            let op = "rds:DescribeDBClusterParameterGroups";
+            described(op, name, pages.items().send().try_collect())
+                .await?
+                .iter()
+                .map(|g| Group {
+                    name: owned(g.db_cluster_parameter_group_name()),
+                    family: owned(g.db_parameter_group_family()),
+                    description: owned(g.description()),
+                    arn: owned(g.db_cluster_parameter_group_arn()),
                 })
-                .map_err(|e| api_err("rds:DescribeDBClusterParameterGroups", e))
+                .collect()
         } else {
-            c.rds
+            let pages = c
+                .rds
                 .describe_db_parameter_groups()
                 .set_db_parameter_group_name(name.map(str::to_string))
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map(|groups| {
-                    groups
-                        .iter()
-                        .map(|g| Group {
-                            name: owned(g.db_parameter_group_name()),
-                            family: owned(g.db_parameter_group_family()),
-                            description: owned(g.description()),
-                            arn: owned(g.db_parameter_group_arn()),
-                        })
-                        .collect()
+                .into_paginator();
+            let op = "rds:DescribeDBParameterGroups";
+            described(op, name, pages.items().send().try_collect())
+                .await?
+                .iter()
+                .map(|g| Group {
+                    name: owned(g.db_parameter_group_name()),
+                    family: owned(g.db_parameter_group_family()),
+                    description: owned(g.description()),
+                    arn: owned(g.db_parameter_group_arn()),
                 })
-                .map_err(|e| api_err("rds:DescribeDBParameterGroups", e))
-        };
-        found_by_name(name, found)
+                .collect()
+        })
     }
 
     /// The parameters of a group. `user_only`: only those set by the user (`Source=user`; the
@@ -101,27 +92,31 @@ impl ParameterGroup {
     ) -> Result<Vec<Parameter>, CloudError> {
         let source = user_only.then(|| "user".to_string());
         if self.cluster() {
-            c.rds
-                .describe_db_cluster_parameters()
-                .db_cluster_parameter_group_name(group)
-                .set_source(source)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| api_err("rds:DescribeDBClusterParameters", e))
+            collected(
+                "rds:DescribeDBClusterParameters",
+                c.rds
+                    .describe_db_cluster_parameters()
+                    .db_cluster_parameter_group_name(group)
+                    .set_source(source)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect(),
+            )
+            .await
         } else {
-            c.rds
-                .describe_db_parameters()
-                .db_parameter_group_name(group)
-                .set_source(source)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| api_err("rds:DescribeDBParameters", e))
+            collected(
+                "rds:DescribeDBParameters",
+                c.rds
+                    .describe_db_parameters()
+                    .db_parameter_group_name(group)
+                    .set_source(source)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect(),
+            )
+            .await
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::{all_tags, list_tags, put_tags, rds_tags};
 use crate::fields::{
-    already_exists, api_err, found_by_name, observe_named, owned_id, sent, subnet_group_observed,
+    already_exists, api_err, described, observe_named, owned_id, sent, subnet_group_observed,
     with_changes, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
@@ -22,17 +22,17 @@ pub(crate) struct SubnetGroup;
 
 /// The subnet groups named `name`, or all of them.
 async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<DbSubnetGroup>, CloudError> {
-    let found = c
+    let pages = c
         .rds
         .describe_db_subnet_groups()
         .set_db_subnet_group_name(name.map(str::to_string))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_err("rds:DescribeDBSubnetGroups", e));
-    found_by_name(name, found)
+        .into_paginator();
+    described(
+        "rds:DescribeDBSubnetGroups",
+        name,
+        pages.items().send().try_collect(),
+    )
+    .await
 }
 
 /// A subnet group as observed, with its tags; None when it is not tagged with the stack.
