@@ -18,8 +18,9 @@
 
 use crate::fields::{
     already_exists, api_err, attrs_with_id, canonical_version, collected, described,
-    desired_fields, not_found_is_none, observe_named, owned_id, retag, sent, sorted_strs,
-    subnet_group_observed, tag_map, tagged, tags_value, with_changes, Names, Reader, SdkTag,
+    desired_fields, not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_list,
+    subnet_group_observed, subnet_group_update, tag_map, tagged, tags_value, Names, Reader, SdkTag,
+    SubnetGroupApi,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -91,21 +92,51 @@ pub(crate) mod kinds {
 /// `AWS::ElastiCache::SubnetGroup`, keyed by its name.
 pub(crate) struct SubnetGroup;
 
-async fn describe_subnet_groups(
-    c: &Clients,
-    name: Option<&str>,
-) -> Result<Vec<CacheSubnetGroup>, CloudError> {
-    let pages = c
-        .elasticache
-        .describe_cache_subnet_groups()
-        .set_cache_subnet_group_name(name.map(str::to_string))
-        .into_paginator();
-    described(
-        "elasticache:DescribeCacheSubnetGroups",
-        name,
-        pages.items().send().try_collect(),
-    )
-    .await
+#[async_trait]
+impl SubnetGroupApi for SubnetGroup {
+    const KIND: Kind = Kind::CacheSubnetGroup;
+    type Group = CacheSubnetGroup;
+    async fn describe(
+        c: &Clients,
+        name: Option<&str>,
+    ) -> Result<Vec<CacheSubnetGroup>, CloudError> {
+        let pages = c
+            .elasticache
+            .describe_cache_subnet_groups()
+            .set_cache_subnet_group_name(name.map(str::to_string))
+            .into_paginator();
+        described(
+            "elasticache:DescribeCacheSubnetGroups",
+            name,
+            pages.items().send().try_collect(),
+        )
+        .await
+    }
+    fn name(g: &CacheSubnetGroup) -> Option<&str> {
+        g.cache_subnet_group_name()
+    }
+    async fn observe(
+        c: &Clients,
+        scope: &Scope,
+        g: CacheSubnetGroup,
+    ) -> Result<Option<Observed>, CloudError> {
+        subnet_group_with_tags(c, scope, &g).await
+    }
+    async fn modify(
+        c: &Clients,
+        name: &str,
+        description: &str,
+        subnet_ids: Vec<String>,
+    ) -> Result<(), CloudError> {
+        let req = c.elasticache.modify_cache_subnet_group();
+        let req = req.cache_subnet_group_name(name);
+        let req = req.cache_subnet_group_description(description);
+        let req = req.set_subnet_ids(Some(subnet_ids));
+        sent("elasticache:ModifyCacheSubnetGroup", req.send()).await
+    }
+    async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
+        put_tags(c, current, r).await
+    }
 }
 
 /// A subnet group as observed, with its tags; None when it is not tagged with the stack.
@@ -143,18 +174,7 @@ async fn subnet_group_with_tags(
 #[async_trait]
 impl KindOps for SubnetGroup {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, Kind::CacheSubnetGroup, q);
-        if matches!(names, Names::Nothing) {
-            return Ok(Vec::new());
-        }
-        let groups = describe_subnet_groups(cx.c, names.one()).await?;
-        observe_named(
-            &names,
-            groups,
-            CacheSubnetGroup::cache_subnet_group_name,
-            |g| async move { subnet_group_with_tags(cx.c, cx.scope, &g).await },
-        )
-        .await
+        subnet_group_list::<Self>(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -192,22 +212,7 @@ impl KindOps for SubnetGroup {
         r: &Reader<'_>,
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
-        if changed.contains(&"description") || changed.contains(&"subnet_ids") {
-            sent(
-                "elasticache:ModifyCacheSubnetGroup",
-                cx.c.elasticache
-                    .modify_cache_subnet_group()
-                    .cache_subnet_group_name(&current.physical_id)
-                    .cache_subnet_group_description(r.str("description")?)
-                    .set_subnet_ids(Some(r.strs("subnet_ids")?))
-                    .send(),
-            )
-            .await?;
-        }
-        if changed.contains(&"tags") {
-            put_tags(cx.c, current, r).await?;
-        }
-        Ok(with_changes(current, r, changed))
+        subnet_group_update::<Self>(cx, current, r, changed).await
     }
 
     async fn delete(

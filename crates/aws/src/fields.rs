@@ -1,7 +1,7 @@
 //! Shared helpers of the service modules: reading resolved fields, building tags, and turning SDK
 //! errors into [`CloudError`]s that name the operation and AWS's error code.
 
-use crate::{Cx, Query};
+use crate::{Clients, Cx, Query};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -537,4 +537,62 @@ where
 /// answer `DBInstanceAlreadyExists`, `DBInstanceAlreadyExistsFault`, ...).
 pub fn already_exists(e: &CloudError, code: &str) -> bool {
     matches!(e, CloudError::Api { code: c, .. } if c.starts_with(code))
+}
+
+/// The calls of a subnet group kind in its service (RDS or ElastiCache: the same managed fields,
+/// the same calls under other names), for the list and update written once for both.
+#[async_trait::async_trait]
+pub(crate) trait SubnetGroupApi: Sync {
+    const KIND: Kind;
+    type Group: Send + Sync;
+    /// The groups named `name`, or all of them.
+    async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<Self::Group>, CloudError>;
+    fn name(g: &Self::Group) -> Option<&str>;
+    /// `g` as observed, its tags read with one more call; None when it is not the stack's.
+    async fn observe(
+        c: &Clients,
+        scope: &Scope,
+        g: Self::Group,
+    ) -> Result<Option<Observed>, CloudError>;
+    /// Sets the description and the subnets of the group named `name`.
+    async fn modify(
+        c: &Clients,
+        name: &str,
+        description: &str,
+        subnet_ids: Vec<String>,
+    ) -> Result<(), CloudError>;
+    /// Adds or overwrites the tags the stack sets (others' tags stay).
+    async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError>;
+}
+
+/// [`crate::KindOps::list`] of a subnet group kind: ONE describe (of the name asked for, or of
+/// all), the tags of the candidates [`Names`] asks for read all at once.
+pub(crate) async fn subnet_group_list<A: SubnetGroupApi>(
+    cx: &Cx<'_>,
+    q: Query<'_>,
+) -> Result<Vec<Observed>, CloudError> {
+    let names = Names::new(cx, A::KIND, q);
+    if matches!(names, Names::Nothing) {
+        return Ok(Vec::new());
+    }
+    let groups = A::describe(cx.c, names.one()).await?;
+    observe_named(&names, groups, A::name, |g| A::observe(cx.c, cx.scope, g)).await
+}
+
+/// [`crate::KindOps::update`] of a subnet group kind: one modification of the description and
+/// the subnets, the tags, and no read (the executor polls right after an update).
+pub(crate) async fn subnet_group_update<A: SubnetGroupApi>(
+    cx: &Cx<'_>,
+    current: &Observed,
+    r: &Reader<'_>,
+    changed: &[&str],
+) -> Result<Observed, CloudError> {
+    if changed.contains(&"description") || changed.contains(&"subnet_ids") {
+        let (description, subnet_ids) = (r.str("description")?, r.strs("subnet_ids")?);
+        A::modify(cx.c, &current.physical_id, description, subnet_ids).await?;
+    }
+    if changed.contains(&"tags") {
+        A::put_tags(cx.c, current, r).await?;
+    }
+    Ok(with_changes(current, r, changed))
 }

@@ -2,8 +2,8 @@
 
 use super::{all_tags, list_tags, put_tags, rds_tags};
 use crate::fields::{
-    already_exists, api_err, described, observe_named, owned_id, sent, subnet_group_observed,
-    with_changes, Names, Reader,
+    already_exists, api_err, described, owned_id, sent, subnet_group_list, subnet_group_observed,
+    subnet_group_update, Reader, SubnetGroupApi,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -20,19 +20,53 @@ pub(crate) mod kinds {
 /// `AWS::RDS::DBSubnetGroup`, keyed by its name.
 pub(crate) struct SubnetGroup;
 
-/// The subnet groups named `name`, or all of them.
-async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<DbSubnetGroup>, CloudError> {
-    let pages = c
-        .rds
-        .describe_db_subnet_groups()
-        .set_db_subnet_group_name(name.map(str::to_string))
-        .into_paginator();
-    described(
-        "rds:DescribeDBSubnetGroups",
-        name,
-        pages.items().send().try_collect(),
-    )
-    .await
+#[async_trait]
+impl SubnetGroupApi for SubnetGroup {
+    const KIND: Kind = Kind::DbSubnetGroup;
+    type Group = DbSubnetGroup;
+    async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<DbSubnetGroup>, CloudError> {
+        let pages = c
+            .rds
+            .describe_db_subnet_groups()
+            .set_db_subnet_group_name(name.map(str::to_string))
+            .into_paginator();
+        described(
+            "rds:DescribeDBSubnetGroups",
+            name,
+            pages.items().send().try_collect(),
+        )
+        .await
+    }
+    fn name(g: &DbSubnetGroup) -> Option<&str> {
+        g.db_subnet_group_name()
+    }
+    async fn observe(
+        c: &Clients,
+        scope: &Scope,
+        g: DbSubnetGroup,
+    ) -> Result<Option<Observed>, CloudError> {
+        let Some(arn) = g.db_subnet_group_arn() else {
+            return Ok(None);
+        };
+        Ok(observed(scope, &g, list_tags(c, arn).await?))
+    }
+    async fn modify(
+        c: &Clients,
+        name: &str,
+        description: &str,
+        subnet_ids: Vec<String>,
+    ) -> Result<(), CloudError> {
+        let req = c.rds.modify_db_subnet_group().db_subnet_group_name(name);
+        let req = req.db_subnet_group_description(description);
+        sent(
+            "rds:ModifyDBSubnetGroup",
+            req.set_subnet_ids(Some(subnet_ids)).send(),
+        )
+        .await
+    }
+    async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
+        put_tags(c, current, r).await
+    }
 }
 
 /// A subnet group as observed, with its tags; None when it is not tagged with the stack.
@@ -51,30 +85,10 @@ fn observed(scope: &Scope, g: &DbSubnetGroup, tags: BTreeMap<String, String>) ->
     ))
 }
 
-/// `g` as observed, its tags read with one more call.
-async fn with_tags(
-    c: &Clients,
-    scope: &Scope,
-    g: DbSubnetGroup,
-) -> Result<Option<Observed>, CloudError> {
-    let Some(arn) = g.db_subnet_group_arn() else {
-        return Ok(None);
-    };
-    Ok(observed(scope, &g, list_tags(c, arn).await?))
-}
-
 #[async_trait]
 impl KindOps for SubnetGroup {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, Kind::DbSubnetGroup, q);
-        if matches!(names, Names::Nothing) {
-            return Ok(Vec::new());
-        }
-        let groups = describe(cx.c, names.one()).await?;
-        observe_named(&names, groups, DbSubnetGroup::db_subnet_group_name, |g| {
-            with_tags(cx.c, cx.scope, g)
-        })
-        .await
+        subnet_group_list::<Self>(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -120,22 +134,7 @@ impl KindOps for SubnetGroup {
         r: &Reader<'_>,
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
-        if changed.contains(&"description") || changed.contains(&"subnet_ids") {
-            sent(
-                "rds:ModifyDBSubnetGroup",
-                cx.c.rds
-                    .modify_db_subnet_group()
-                    .db_subnet_group_name(&current.physical_id)
-                    .db_subnet_group_description(r.str("description")?)
-                    .set_subnet_ids(Some(r.strs("subnet_ids")?))
-                    .send(),
-            )
-            .await?;
-        }
-        if changed.contains(&"tags") {
-            put_tags(cx.c, current, r).await?;
-        }
-        Ok(with_changes(current, r, changed))
+        subnet_group_update::<Self>(cx, current, r, changed).await
     }
 
     async fn delete(
