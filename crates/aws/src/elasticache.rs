@@ -17,8 +17,8 @@
 //! create call and read back from there.
 
 use crate::fields::{
-    already_exists, api_err, attrs_with_id, canonical_version, collected, described,
-    desired_fields, not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_list,
+    api_err, attrs_with_id, canonical_version, collected, described, desired_fields, exists_or_err,
+    not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_list,
     subnet_group_observed, subnet_group_update, tag_map, tagged, tags_value, Names, Reader, SdkTag,
     SubnetGroupApi,
 };
@@ -198,10 +198,11 @@ impl KindOps for SubnetGroup {
                 };
                 tagged("elasticache:CreateCacheSubnetGroup", name, o).map(Created::New)
             }
-            Err(e) => match api_err("elasticache:CreateCacheSubnetGroup", e) {
-                err if already_exists(&err, "CacheSubnetGroupAlreadyExists") => Ok(Created::Exists),
-                err => Err(err),
-            },
+            Err(e) => exists_or_err(
+                "elasticache:CreateCacheSubnetGroup",
+                e,
+                "CacheSubnetGroupAlreadyExists",
+            ),
         }
     }
 
@@ -511,10 +512,11 @@ impl KindOps for ReplicationGroupOps {
                 });
                 tagged("elasticache:CreateReplicationGroup", rg_id, o).map(Created::New)
             }
-            Err(e) => match api_err("elasticache:CreateReplicationGroup", e) {
-                err if already_exists(&err, "ReplicationGroupAlreadyExists") => Ok(Created::Exists),
-                err => Err(err),
-            },
+            Err(e) => exists_or_err(
+                "elasticache:CreateReplicationGroup",
+                e,
+                "ReplicationGroupAlreadyExists",
+            ),
         }
     }
 

@@ -416,20 +416,23 @@ where
 }
 
 /// A resource of a kind without a status word (IAM entities, secrets, parameter groups): one that
-/// can be read is usable.
+/// can be read is usable. Its attributes are `id` (the physical id) and `arn`.
 pub fn usable(
     kind: Kind,
     id: ResourceId,
     physical_id: &str,
+    arn: &str,
     fields: Fields,
-    attrs: BTreeMap<String, String>,
 ) -> Observed {
     Observed {
         id: id.into(),
         kind,
         physical_id: physical_id.to_string(),
         fields,
-        attrs,
+        attrs: BTreeMap::from([
+            ("id".into(), physical_id.to_string()),
+            ("arn".into(), arn.to_string()),
+        ]),
         status: "available".into(),
         lifecycle: moodlestack_model::Lifecycle::Ready,
     }
@@ -595,4 +598,21 @@ pub(crate) async fn subnet_group_update<A: SubnetGroupApi>(
         A::put_tags(cx.c, current, r).await?;
     }
     Ok(with_changes(current, r, changed))
+}
+
+/// The outcome of a create call that failed with `err`: [`Created::Exists`] when AWS answers that
+/// the name is taken (a code starting with `code`, see [`already_exists`]), the error otherwise.
+pub fn exists_or_err<E, R>(
+    operation: &str,
+    err: SdkError<E, R>,
+    code: &str,
+) -> Result<crate::Created, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match api_err(operation, err) {
+        err if already_exists(&err, code) => Ok(crate::Created::Exists),
+        err => Err(err),
+    }
 }

@@ -143,11 +143,8 @@ fn role_observed(
         Kind::IamRole,
         id,
         role.role_name(),
+        role.arn(),
         fields,
-        BTreeMap::from([
-            ("id".into(), role.role_name().to_string()),
-            ("arn".into(), role.arn().to_string()),
-        ]),
     ))
 }
 
@@ -439,11 +436,8 @@ fn profile_observed(scope: &Scope, p: &SdkProfile) -> Option<Observed> {
         Kind::InstanceProfile,
         id,
         p.instance_profile_name(),
+        p.arn(),
         fields,
-        BTreeMap::from([
-            ("id".into(), p.instance_profile_name().to_string()),
-            ("arn".into(), p.arn().to_string()),
-        ]),
     ))
 }
 

@@ -54,16 +54,7 @@ fn observed(
         fields.insert("description".into(), Value::str(d));
     }
     fields.insert("tags".into(), tags_value(tags));
-    Some(usable(
-        Kind::Secret,
-        id,
-        arn,
-        fields,
-        BTreeMap::from([
-            ("id".into(), arn.to_string()),
-            ("arn".into(), arn.to_string()),
-        ]),
-    ))
+    Some(usable(Kind::Secret, id, arn, arn, fields))
 }
 
 /// The stack's secrets: ONE paginated ListSecrets filtered by the stack tag.

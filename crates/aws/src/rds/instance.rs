@@ -5,7 +5,7 @@ use super::{
     vpc_security_group_ids, want_version, Db,
 };
 use crate::fields::{
-    already_exists, api_err, attrs_with_id, canonical_version, described, owned_id, sent, tag_map,
+    api_err, attrs_with_id, canonical_version, described, exists_or_err, owned_id, sent, tag_map,
     tagged, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
@@ -297,10 +297,7 @@ impl KindOps for Instance {
                     .and_then(|db| observed(cx.scope, Some(r.fields), db)),
             )
             .map(Created::New),
-            Err(e) => match api_err("rds:CreateDBInstance", e) {
-                err if already_exists(&err, "DBInstanceAlreadyExists") => Ok(Created::Exists),
-                err => Err(err),
-            },
+            Err(e) => exists_or_err("rds:CreateDBInstance", e, "DBInstanceAlreadyExists"),
         }
     }
 

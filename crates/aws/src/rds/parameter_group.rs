@@ -256,13 +256,7 @@ fn observed(
     fields.insert("description".into(), Value::str(&g.description));
     fields.insert("parameters".into(), Value::Map(parameters));
     fields.insert("tags".into(), tags_value(tags));
-    Some(usable(
-        kind,
-        id,
-        &g.name,
-        fields,
-        BTreeMap::from([("id".into(), g.name.clone()), ("arn".into(), g.arn.clone())]),
-    ))
+    Some(usable(kind, id, &g.name, &g.arn, fields))
 }
 
 /// How a parameter change must be applied: static parameters only on reboot.

@@ -2,7 +2,7 @@
 
 use super::{all_tags, list_tags, put_tags, rds_tags};
 use crate::fields::{
-    already_exists, api_err, described, owned_id, sent, subnet_group_list, subnet_group_observed,
+    described, exists_or_err, owned_id, sent, subnet_group_list, subnet_group_observed,
     subnet_group_update, Reader, SubnetGroupApi,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
@@ -120,10 +120,7 @@ impl KindOps for SubnetGroup {
                     status,
                 )))
             }
-            Err(e) => match api_err("rds:CreateDBSubnetGroup", e) {
-                err if already_exists(&err, "DBSubnetGroupAlreadyExists") => Ok(Created::Exists),
-                err => Err(err),
-            },
+            Err(e) => exists_or_err("rds:CreateDBSubnetGroup", e, "DBSubnetGroupAlreadyExists"),
         }
     }
 
