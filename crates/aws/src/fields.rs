@@ -616,3 +616,15 @@ where
         err => Err(err),
     }
 }
+
+/// A resource as read back after an update (`found`), under `current`'s logical id; `gone`'s error
+/// when the read found nothing.
+pub fn as_current(
+    found: Option<Observed>,
+    current: &Observed,
+    gone: impl FnOnce() -> CloudError,
+) -> Result<Observed, CloudError> {
+    let mut o = found.ok_or_else(gone)?;
+    o.id = current.id.clone();
+    Ok(o)
+}

@@ -11,8 +11,8 @@
 //! uses it may need the executor's retry.
 
 use crate::fields::{
-    api_err, canonical_json, collected, desired_names, in_place_only, is_code, not_found_is_none,
-    owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader, SdkTag,
+    api_err, as_current, canonical_json, collected, desired_names, in_place_only, is_code,
+    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader, SdkTag,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -359,11 +359,9 @@ impl KindOps for Role {
                 other => return Err(in_place_only(current.kind, r, other, "role")),
             }
         }
-        let mut o = observe_role(c, cx.scope, name)
-            .await?
-            .ok_or_else(|| CloudError::NotFound(format!("IAM role {name}")))?;
-        o.id = current.id.clone();
-        Ok(o)
+        as_current(observe_role(c, cx.scope, name).await?, current, || {
+            CloudError::NotFound(format!("IAM role {name}"))
+        })
     }
 
     async fn delete(
@@ -530,11 +528,11 @@ impl KindOps for InstanceProfile {
             let req = req.set_tags(Some(sdk_tags(cx, r)?));
             sent("iam:TagInstanceProfile", req.send()).await?;
         }
-        let mut o = observe_profile(cx.c, cx.scope, name)
-            .await?
-            .ok_or_else(|| CloudError::NotFound(format!("instance profile {name}")))?;
-        o.id = current.id.clone();
-        Ok(o)
+        as_current(
+            observe_profile(cx.c, cx.scope, name).await?,
+            current,
+            || CloudError::NotFound(format!("instance profile {name}")),
+        )
     }
 
     async fn delete(

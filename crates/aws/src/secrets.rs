@@ -8,8 +8,8 @@
 //! re-created stack can reuse the name at once.
 
 use crate::fields::{
-    api_err, in_place_only, is_code, not_found_is_none, owned_id, sent, tag_map, tags_value,
-    usable, Reader, SdkTag,
+    api_err, as_current, in_place_only, is_code, not_found_is_none, owned_id, sent, tag_map,
+    tags_value, usable, Reader, SdkTag,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -232,14 +232,12 @@ impl KindOps for Secret {
                 other => return Err(in_place_only(current.kind, r, other, "secret")),
             }
         }
-        let mut o = describe(cx.c, cx.scope, arn).await?.pop().ok_or_else(|| {
+        as_current(describe(cx.c, cx.scope, arn).await?.pop(), current, || {
             CloudError::UnexpectedAnswer {
                 operation: "secretsmanager:DescribeSecret".into(),
                 what: format!("secret {arn} is gone or lost the stack's tags after an update"),
             }
-        })?;
-        o.id = current.id.clone();
-        Ok(o)
+        })
     }
 
     async fn delete(
