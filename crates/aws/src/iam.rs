@@ -97,6 +97,22 @@ fn queried_names(cx: &Cx<'_>, q: Query<'_>, kind: Kind, field: &str) -> Vec<Stri
     }
 }
 
+/// [`KindOps::list`] of an IAM kind: `observe` on every name [`queried_names`] gives, all in
+/// flight at once.
+async fn observe_queried<O>(
+    cx: &Cx<'_>,
+    q: Query<'_>,
+    kind: Kind,
+    field: &str,
+    observe: impl FnMut(String) -> O,
+) -> Result<Vec<Observed>, CloudError>
+where
+    O: std::future::Future<Output = Result<Option<Observed>, CloudError>>,
+{
+    let found = try_join_all(queried_names(cx, q, kind, field).into_iter().map(observe)).await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Roles
 
@@ -263,9 +279,10 @@ pub(crate) struct Role;
 #[async_trait]
 impl KindOps for Role {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = queried_names(cx, q, Kind::IamRole, "role_name");
-        let found = try_join_all(names.iter().map(|n| observe_role(cx.c, cx.scope, n))).await?;
-        Ok(found.into_iter().flatten().collect())
+        observe_queried(cx, q, Kind::IamRole, "role_name", |n| async move {
+            observe_role(cx.c, cx.scope, &n).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -464,9 +481,10 @@ pub(crate) struct InstanceProfile;
 #[async_trait]
 impl KindOps for InstanceProfile {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = queried_names(cx, q, Kind::InstanceProfile, "name");
-        let found = try_join_all(names.iter().map(|n| observe_profile(cx.c, cx.scope, n))).await?;
-        Ok(found.into_iter().flatten().collect())
+        observe_queried(cx, q, Kind::InstanceProfile, "name", |n| async move {
+            observe_profile(cx.c, cx.scope, &n).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
