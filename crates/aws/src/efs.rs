@@ -10,7 +10,10 @@
 //! `subnet_id`) filled in; their security groups come from DescribeMountTargetSecurityGroups (EFS
 //! has no batch form), all in flight at once.
 
-use crate::fields::{api_err, is_code, is_not_found, owned_id, sorted_strs, tags_value, Reader};
+use crate::fields::{
+    api_err, attrs_with_id, collected, described, is_code, not_found_is_none, owned_id, sent,
+    sorted_strs, tag_map, tags_value, Reader, SdkTag,
+};
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_efs::types::{
@@ -32,10 +35,10 @@ fn lifecycle(s: &LifeCycleState) -> Lifecycle {
     }
 }
 
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
+impl SdkTag for Tag {
+    fn key_value(&self) -> Option<(&str, &str)> {
+        Some((self.key(), self.value()))
+    }
 }
 
 fn efs_tags(tags: BTreeMap<String, String>) -> Result<Vec<Tag>, CloudError> {
@@ -60,27 +63,18 @@ async fn describe_file_systems(
     id: Option<&str>,
     token: Option<&str>,
 ) -> Result<Vec<FileSystemDescription>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
+    let pages = c
         .efs
         .describe_file_systems()
         .set_file_system_id(id.map(str::to_string))
         .set_creation_token(token.map(str::to_string))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => out.extend(page.file_systems().iter().cloned()),
-            Err(e) => {
-                let err = api_err("efs:DescribeFileSystems", e);
-                if id.is_some() && is_not_found(&err) {
-                    return Ok(Vec::new());
-                }
-                return Err(err);
-            }
-        }
-    }
-    Ok(out)
+        .into_paginator();
+    described(
+        "efs:DescribeFileSystems",
+        id,
+        pages.items().send().try_collect(),
+    )
+    .await
 }
 
 /// A file system as observed; None when it is not tagged with the stack.
@@ -120,27 +114,19 @@ async fn describe_mount_targets(
     fs_id: Option<&str>,
     mt_id: Option<&str>,
 ) -> Result<Vec<MountTargetDescription>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .efs
-        .describe_mount_targets()
-        .set_file_system_id(fs_id.map(str::to_string))
-        .set_mount_target_id(mt_id.map(str::to_string))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => out.extend(page.mount_targets().iter().cloned()),
-            Err(e) => {
-                let err = api_err("efs:DescribeMountTargets", e);
-                if is_not_found(&err) {
-                    return Ok(Vec::new());
-                }
-                return Err(err);
-            }
-        }
-    }
-    Ok(out)
+    let found = collected(
+        "efs:DescribeMountTargets",
+        c.efs
+            .describe_mount_targets()
+            .set_file_system_id(fs_id.map(str::to_string))
+            .set_mount_target_id(mt_id.map(str::to_string))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+    )
+    .await;
+    Ok(not_found_is_none(found)?.unwrap_or_default())
 }
 
 /// A mount target as observed, its security groups read with one more call.
@@ -155,26 +141,41 @@ async fn mount_target_observed(
         .send()
         .await
         .map_err(|e| api_err("efs:DescribeMountTargetSecurityGroups", e))?;
-    let mut fields = Fields::new();
-    fields.insert("file_system_id".into(), Value::str(mt.file_system_id()));
-    fields.insert("subnet_id".into(), Value::str(mt.subnet_id()));
-    fields.insert(
-        "security_group_ids".into(),
-        sorted_strs(sgs.security_groups().iter().cloned()),
-    );
-    let mut attrs = BTreeMap::from([("id".to_string(), mt.mount_target_id().to_string())]);
-    if let Some(ip) = mt.ip_address() {
-        attrs.insert("ip_address".into(), ip.to_string());
+    Ok(mount_target(
+        ObservedId::Untagged(mt.mount_target_id().to_string()),
+        mt,
+        Some(sorted_strs(sgs.security_groups().iter().cloned())),
+        mt.ip_address(),
+    ))
+}
+
+/// A mount target as observed: its identity fields, its security group ids when known, its IP
+/// address attribute when given.
+fn mount_target(
+    id: ObservedId,
+    mt: &MountTargetDescription,
+    security_group_ids: Option<Value>,
+    ip_address: Option<&str>,
+) -> Observed {
+    let mut fields = Fields::from([
+        ("file_system_id".into(), Value::str(mt.file_system_id())),
+        ("subnet_id".into(), Value::str(mt.subnet_id())),
+    ]);
+    if let Some(sgs) = security_group_ids {
+        fields.insert("security_group_ids".into(), sgs);
     }
-    Ok(Observed {
-        id: ObservedId::Untagged(mt.mount_target_id().to_string()),
+    Observed {
+        id,
         kind: Kind::EfsMountTarget,
         physical_id: mt.mount_target_id().to_string(),
         fields,
-        attrs,
+        attrs: attrs_with_id(
+            mt.mount_target_id(),
+            [("ip_address", ip_address.map(str::to_string))],
+        ),
         status: mt.life_cycle_state().as_str().to_string(),
         lifecycle: lifecycle(mt.life_cycle_state()),
-    })
+    }
 }
 
 /// Mount targets as observed, all security-group reads in flight at once; ones on their way out
@@ -293,26 +294,19 @@ impl KindOps for FileSystem {
         let mut out = current.clone();
         if changed.contains(&"throughput_mode") {
             let mode = r.str("throughput_mode")?;
-            cx.c.efs
-                .update_file_system()
-                .file_system_id(&current.physical_id)
-                .throughput_mode(ThroughputMode::from(mode))
-                .send()
-                .await
-                .map_err(|e| api_err("efs:UpdateFileSystem", e))?;
+            let req = cx.c.efs.update_file_system();
+            let req = req.file_system_id(&current.physical_id);
+            let req = req.throughput_mode(ThroughputMode::from(mode));
+            sent("efs:UpdateFileSystem", req.send()).await?;
             out.fields
                 .insert("throughput_mode".into(), Value::str(mode));
         }
         if changed.contains(&"tags") {
             let mut tags = r.tags()?;
             tags.insert(TAG_ID.to_string(), r.id.to_string());
-            cx.c.efs
-                .tag_resource()
-                .resource_id(&current.physical_id)
-                .set_tags(Some(efs_tags(tags)?))
-                .send()
-                .await
-                .map_err(|e| api_err("efs:TagResource", e))?;
+            let req = cx.c.efs.tag_resource().resource_id(&current.physical_id);
+            let req = req.set_tags(Some(efs_tags(tags)?));
+            sent("efs:TagResource", req.send()).await?;
             out.fields.insert(
                 "tags".into(),
                 r.fields.get("tags").cloned().unwrap_or_default(),
@@ -354,13 +348,9 @@ impl KindOps for FileSystem {
                 source: None,
             });
         }
-        cx.c.efs
-            .delete_file_system()
-            .file_system_id(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("efs:DeleteFileSystem", e))
+        let req = cx.c.efs.delete_file_system();
+        let req = req.file_system_id(&current.physical_id);
+        sent("efs:DeleteFileSystem", req.send()).await
     }
 }
 
@@ -405,21 +395,8 @@ impl KindOps for MountTarget {
                     if *mt.life_cycle_state() == LifeCycleState::Available {
                         out.push(mount_target_observed(cx.c, mt).await?);
                     } else {
-                        out.push(Observed {
-                            id: ObservedId::Untagged(mt.mount_target_id().to_string()),
-                            kind: Kind::EfsMountTarget,
-                            physical_id: mt.mount_target_id().to_string(),
-                            fields: Fields::from([
-                                ("file_system_id".into(), Value::str(mt.file_system_id())),
-                                ("subnet_id".into(), Value::str(mt.subnet_id())),
-                            ]),
-                            attrs: BTreeMap::from([(
-                                "id".to_string(),
-                                mt.mount_target_id().to_string(),
-                            )]),
-                            status: mt.life_cycle_state().as_str().to_string(),
-                            lifecycle: lifecycle(mt.life_cycle_state()),
-                        });
+                        let id = ObservedId::Untagged(mt.mount_target_id().to_string());
+                        out.push(mount_target(id, mt, None, None));
                     }
                 }
                 Ok(out)
@@ -451,28 +428,12 @@ impl KindOps for MountTarget {
                     })?;
                 // Just made: its security groups are the ones asked for (they cannot be read
                 // until it is available).
-                Ok(Created::New(Observed {
-                    id: r.id.clone().into(),
-                    kind: Kind::EfsMountTarget,
-                    physical_id: mt.mount_target_id().to_string(),
-                    fields: Fields::from([
-                        ("file_system_id".into(), Value::str(mt.file_system_id())),
-                        ("subnet_id".into(), Value::str(mt.subnet_id())),
-                        (
-                            "security_group_ids".into(),
-                            sorted_strs(r.strs("security_group_ids")?),
-                        ),
-                    ]),
-                    attrs: BTreeMap::from([("id".to_string(), mt.mount_target_id().to_string())])
-                        .into_iter()
-                        .chain(
-                            mt.ip_address()
-                                .map(|ip| ("ip_address".to_string(), ip.to_string())),
-                        )
-                        .collect(),
-                    status: mt.life_cycle_state().as_str().to_string(),
-                    lifecycle: lifecycle(mt.life_cycle_state()),
-                }))
+                Ok(Created::New(mount_target(
+                    r.id.clone().into(),
+                    &mt,
+                    Some(sorted_strs(r.strs("security_group_ids")?)),
+                    mt.ip_address(),
+                )))
             }
             // One mount target per zone and file system: after a crash it is the one we made;
             // the generic code adopts it by its identity (file system, subnet).
@@ -493,13 +454,10 @@ impl KindOps for MountTarget {
         let mut out = current.clone();
         if changed.contains(&"security_group_ids") {
             let sgs = r.strs("security_group_ids")?;
-            cx.c.efs
-                .modify_mount_target_security_groups()
-                .mount_target_id(&current.physical_id)
-                .set_security_groups(Some(sgs.clone()))
-                .send()
-                .await
-                .map_err(|e| api_err("efs:ModifyMountTargetSecurityGroups", e))?;
+            let req = cx.c.efs.modify_mount_target_security_groups();
+            let req = req.mount_target_id(&current.physical_id);
+            let req = req.set_security_groups(Some(sgs.clone()));
+            sent("efs:ModifyMountTargetSecurityGroups", req.send()).await?;
             out.fields
                 .insert("security_group_ids".into(), sorted_strs(sgs));
         }
@@ -512,27 +470,20 @@ impl KindOps for MountTarget {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.efs
-            .delete_mount_target()
-            .mount_target_id(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("efs:DeleteMountTarget", e))
+        let req = cx.c.efs.delete_mount_target();
+        let req = req.mount_target_id(&current.physical_id);
+        sent("efs:DeleteMountTarget", req.send()).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::assert_matches_spec;
+    use crate::fields::{assert_matches_spec, test_scope};
 
     #[test]
     fn a_file_system_is_observed_with_its_descriptors_fields() {
-        let scope = Scope {
-            stack: "demo".into(),
-            region: "eu-west-1".into(),
-        };
+        let scope = test_scope("demo");
         let fs = FileSystemDescription::builder()
             .owner_id("123456789012")
             .creation_token("demo-files")
@@ -569,10 +520,6 @@ mod tests {
         assert_matches_spec(&o, &[]);
         assert_eq!(o.lifecycle, Lifecycle::Creating);
         assert_eq!(o.id, "files.fs");
-        let other = Scope {
-            stack: "other".into(),
-            ..scope
-        };
-        assert!(file_system_observed(&other, &fs).is_none());
+        assert!(file_system_observed(&test_scope("other"), &fs).is_none());
     }
 }

@@ -17,8 +17,10 @@
 //! create call and read back from there.
 
 use crate::fields::{
-    api_err, canonical_version, desired_fields, is_not_found, owned_id, sorted_strs,
-    subnet_group_observed, tagged, tags_value, Names, Reader,
+    api_err, attrs_with_id, canonical_version, collected, described, desired_fields, exists_or_err,
+    not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_list,
+    subnet_group_observed, subnet_group_update, tag_map, tagged, tags_value, Names, Reader, SdkTag,
+    SubnetGroupApi,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -26,22 +28,17 @@ use aws_sdk_elasticache::types::{
     AutomaticFailoverStatus, CacheCluster, CacheSubnetGroup, MultiAzStatus, ReplicationGroup, Tag,
 };
 use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value, TAG_ID,
+    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
 };
 use std::collections::BTreeMap;
 
 /// Tag holding the ARN of the secret the AUTH token was read from.
 pub const TAG_AUTH_SECRET: &str = "moodlestack:auth-secret-arn";
 
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+impl SdkTag for Tag {
+    fn key_value(&self) -> Option<(&str, &str)> {
+        Some((self.key()?, self.value().unwrap_or_default()))
+    }
 }
 
 fn to_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
@@ -63,23 +60,10 @@ async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, C
 
 /// Adds or overwrites the tags the stack sets (tags are compared as a subset: others' tags stay).
 async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
-    let arn = current
-        .attrs
-        .get("arn")
-        .ok_or_else(|| CloudError::UnexpectedAnswer {
-            operation: "elasticache:AddTagsToResource".into(),
-            what: format!("{} {}: no ARN known to tag", current.kind, current.id),
-        })?;
-    let mut tags = r.tags()?;
-    tags.insert(TAG_ID.to_string(), current.id.to_string());
-    c.elasticache
-        .add_tags_to_resource()
-        .resource_name(arn)
-        .set_tags(Some(to_tags(tags)))
-        .send()
-        .await
-        .map_err(|e| api_err("elasticache:AddTagsToResource", e))?;
-    Ok(())
+    let operation = "elasticache:AddTagsToResource";
+    let (arn, tags) = retag(operation, current, r)?;
+    let req = c.elasticache.add_tags_to_resource().resource_name(arn);
+    sent(operation, req.set_tags(Some(to_tags(tags))).send()).await
 }
 
 /// The lifecycle of a replication group from its status word.
@@ -108,30 +92,51 @@ pub(crate) mod kinds {
 /// `AWS::ElastiCache::SubnetGroup`, keyed by its name.
 pub(crate) struct SubnetGroup;
 
-async fn describe_subnet_groups(
-    c: &Clients,
-    name: Option<&str>,
-) -> Result<Vec<CacheSubnetGroup>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .elasticache
-        .describe_cache_subnet_groups()
-        .set_cache_subnet_group_name(name.map(str::to_string))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(p) => out.extend(p.cache_subnet_groups().iter().cloned()),
-            Err(e) => {
-                let err = api_err("elasticache:DescribeCacheSubnetGroups", e);
-                if name.is_some() && is_not_found(&err) {
-                    return Ok(Vec::new());
-                }
-                return Err(err);
-            }
-        }
+#[async_trait]
+impl SubnetGroupApi for SubnetGroup {
+    const KIND: Kind = Kind::CacheSubnetGroup;
+    type Group = CacheSubnetGroup;
+    async fn describe(
+        c: &Clients,
+        name: Option<&str>,
+    ) -> Result<Vec<CacheSubnetGroup>, CloudError> {
+        let pages = c
+            .elasticache
+            .describe_cache_subnet_groups()
+            .set_cache_subnet_group_name(name.map(str::to_string))
+            .into_paginator();
+        described(
+            "elasticache:DescribeCacheSubnetGroups",
+            name,
+            pages.items().send().try_collect(),
+        )
+        .await
     }
-    Ok(out)
+    fn name(g: &CacheSubnetGroup) -> Option<&str> {
+        g.cache_subnet_group_name()
+    }
+    async fn observe(
+        c: &Clients,
+        scope: &Scope,
+        g: CacheSubnetGroup,
+    ) -> Result<Option<Observed>, CloudError> {
+        subnet_group_with_tags(c, scope, &g).await
+    }
+    async fn modify(
+        c: &Clients,
+        name: &str,
+        description: &str,
+        subnet_ids: Vec<String>,
+    ) -> Result<(), CloudError> {
+        let req = c.elasticache.modify_cache_subnet_group();
+        let req = req.cache_subnet_group_name(name);
+        let req = req.cache_subnet_group_description(description);
+        let req = req.set_subnet_ids(Some(subnet_ids));
+        sent("elasticache:ModifyCacheSubnetGroup", req.send()).await
+    }
+    async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
+        put_tags(c, current, r).await
+    }
 }
 
 /// A subnet group as observed, with its tags; None when it is not tagged with the stack.
@@ -169,22 +174,7 @@ async fn subnet_group_with_tags(
 #[async_trait]
 impl KindOps for SubnetGroup {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, Kind::CacheSubnetGroup, q);
-        if matches!(names, Names::Nothing) {
-            return Ok(Vec::new());
-        }
-        let groups = describe_subnet_groups(cx.c, names.one()).await?;
-        let found = futures::future::try_join_all(
-            groups
-                .iter()
-                .filter(|g| {
-                    g.cache_subnet_group_name()
-                        .is_some_and(|n| names.matches(n))
-                })
-                .map(|g| subnet_group_with_tags(cx.c, cx.scope, g)),
-        )
-        .await?;
-        Ok(found.into_iter().flatten().collect())
+        subnet_group_list::<Self>(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -208,12 +198,11 @@ impl KindOps for SubnetGroup {
                 };
                 tagged("elasticache:CreateCacheSubnetGroup", name, o).map(Created::New)
             }
-            Err(e) => match api_err("elasticache:CreateCacheSubnetGroup", e) {
-                err if matches!(&err, CloudError::Api { code, .. } if code.starts_with("CacheSubnetGroupAlreadyExists")) => {
-                    Ok(Created::Exists)
-                }
-                err => Err(err),
-            },
+            Err(e) => exists_or_err(
+                "elasticache:CreateCacheSubnetGroup",
+                e,
+                "CacheSubnetGroupAlreadyExists",
+            ),
         }
     }
 
@@ -224,27 +213,7 @@ impl KindOps for SubnetGroup {
         r: &Reader<'_>,
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
-        if changed.contains(&"description") || changed.contains(&"subnet_ids") {
-            cx.c.elasticache
-                .modify_cache_subnet_group()
-                .cache_subnet_group_name(&current.physical_id)
-                .cache_subnet_group_description(r.str("description")?)
-                .set_subnet_ids(Some(r.strs("subnet_ids")?))
-                .send()
-                .await
-                .map_err(|e| api_err("elasticache:ModifyCacheSubnetGroup", e))?;
-        }
-        if changed.contains(&"tags") {
-            put_tags(cx.c, current, r).await?;
-        }
-        // The executor polls (lists by id) right after an update: no read here.
-        let mut out = current.clone();
-        for f in changed {
-            if let Some(v) = r.fields.get(*f) {
-                out.fields.insert((*f).to_string(), v.clone());
-            }
-        }
-        Ok(out)
+        subnet_group_update::<Self>(cx, current, r, changed).await
     }
 
     async fn delete(
@@ -253,13 +222,14 @@ impl KindOps for SubnetGroup {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.elasticache
-            .delete_cache_subnet_group()
-            .cache_subnet_group_name(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("elasticache:DeleteCacheSubnetGroup", e))
+        sent(
+            "elasticache:DeleteCacheSubnetGroup",
+            cx.c.elasticache
+                .delete_cache_subnet_group()
+                .cache_subnet_group_name(&current.physical_id)
+                .send(),
+        )
+        .await
     }
 }
 
@@ -273,42 +243,35 @@ async fn describe_replication_groups(
     c: &Clients,
     id: Option<&str>,
 ) -> Result<Vec<ReplicationGroup>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
+    let pages = c
         .elasticache
         .describe_replication_groups()
         .set_replication_group_id(id.map(str::to_string))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(p) => out.extend(p.replication_groups().iter().cloned()),
-            Err(e) => {
-                let err = api_err("elasticache:DescribeReplicationGroups", e);
-                if id.is_some() && is_not_found(&err) {
-                    return Ok(Vec::new());
-                }
-                return Err(err);
-            }
-        }
-    }
-    Ok(out)
+        .into_paginator();
+    described(
+        "elasticache:DescribeReplicationGroups",
+        id,
+        pages.items().send().try_collect(),
+    )
+    .await
 }
 
 /// Member cache clusters by replication group id (one paginated describe of all clusters).
 async fn member_clusters(c: &Clients) -> Result<BTreeMap<String, Vec<CacheCluster>>, CloudError> {
+    let clusters: Vec<CacheCluster> = collected(
+        "elasticache:DescribeCacheClusters",
+        c.elasticache
+            .describe_cache_clusters()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+    )
+    .await?;
     let mut out: BTreeMap<String, Vec<CacheCluster>> = BTreeMap::new();
-    let mut pages = c
-        .elasticache
-        .describe_cache_clusters()
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| api_err("elasticache:DescribeCacheClusters", e))?;
-        for cc in page.cache_clusters() {
-            if let Some(rg) = cc.replication_group_id() {
-                out.entry(rg.to_string()).or_default().push(cc.clone());
-            }
+    for cc in clusters {
+        if let Some(rg) = cc.replication_group_id() {
+            out.entry(rg.to_string()).or_default().push(cc);
         }
     }
     Ok(out)
@@ -320,23 +283,16 @@ async fn first_member(c: &Clients, rg: &ReplicationGroup) -> Result<Vec<CacheClu
     let Some(id) = rg.member_clusters().first() else {
         return Ok(Vec::new());
     };
-    match c
+    let described = c
         .elasticache
         .describe_cache_clusters()
         .cache_cluster_id(id)
         .send()
         .await
-    {
-        Ok(out) => Ok(out.cache_clusters().iter().take(1).cloned().collect()),
-        Err(e) => {
-            let err = api_err("elasticache:DescribeCacheClusters", e);
-            if is_not_found(&err) {
-                Ok(Vec::new())
-            } else {
-                Err(err)
-            }
-        }
-    }
+        .map_err(|e| api_err("elasticache:DescribeCacheClusters", e));
+    Ok(not_found_is_none(described)?
+        .map(|out| out.cache_clusters().iter().take(1).cloned().collect())
+        .unwrap_or_default())
 }
 
 /// A replication group as observed from its description, its tags and its member clusters
@@ -412,22 +368,21 @@ fn replication_group_observed(
         fields.insert("port".into(), Value::Int(p.into()));
     }
     fields.insert("tags".into(), tags_value(tags));
-    let mut attrs = BTreeMap::from([("id".to_string(), rg_id.clone())]);
-    let mut put = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            attrs.insert(k.to_string(), v);
-        }
-    };
-    put("arn", rg.arn().map(str::to_string));
-    put(
-        "primary_endpoint",
-        primary.and_then(|e| e.address()).map(str::to_string),
+    let attrs = attrs_with_id(
+        &rg_id,
+        [
+            ("arn", rg.arn().map(str::to_string)),
+            (
+                "primary_endpoint",
+                primary.and_then(|e| e.address()).map(str::to_string),
+            ),
+            (
+                "reader_endpoint",
+                reader.and_then(|e| e.address()).map(str::to_string),
+            ),
+            ("port", port.map(|p| p.to_string())),
+        ],
     );
-    put(
-        "reader_endpoint",
-        reader.and_then(|e| e.address()).map(str::to_string),
-    );
-    put("port", port.map(|p| p.to_string()));
     Some(Observed {
         id: id.into(),
         kind: Kind::CacheReplicationGroup,
@@ -547,27 +502,21 @@ impl KindOps for ReplicationGroupOps {
                 .cache_subnet_group_name(r.str("cache_subnet_group_name")?)
                 .set_security_group_ids(Some(r.strs("security_group_ids")?))
                 .set_port(r.opt_int("port").map(|p| p as i32))
-                .set_tags(Some(to_tags(tags)))
+                .set_tags(Some(to_tags(tags.clone())))
                 .send()
                 .await;
         match res {
             Ok(out) => {
-                let mut all = r.tags()?;
-                all.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
-                if let Some(arn) = secret {
-                    all.insert(TAG_AUTH_SECRET.to_string(), arn.to_string());
-                }
                 let o = out.replication_group().and_then(|rg| {
-                    replication_group_observed(cx.scope, r.opt_str("engine_version"), rg, all, &[])
+                    replication_group_observed(cx.scope, r.opt_str("engine_version"), rg, tags, &[])
                 });
                 tagged("elasticache:CreateReplicationGroup", rg_id, o).map(Created::New)
             }
-            Err(e) => match api_err("elasticache:CreateReplicationGroup", e) {
-                err if matches!(&err, CloudError::Api { code, .. } if code.starts_with("ReplicationGroupAlreadyExists")) => {
-                    Ok(Created::Exists)
-                }
-                err => Err(err),
-            },
+            Err(e) => exists_or_err(
+                "elasticache:CreateReplicationGroup",
+                e,
+                "ReplicationGroupAlreadyExists",
+            ),
         }
     }
 
@@ -637,9 +586,7 @@ impl KindOps for ReplicationGroupOps {
             if differs("security_group_ids") {
                 req = req.set_security_group_ids(Some(r.strs("security_group_ids")?));
             }
-            req.send()
-                .await
-                .map_err(|e| api_err("elasticache:ModifyReplicationGroup", e))?;
+            sent("elasticache:ModifyReplicationGroup", req.send()).await?;
         }
         if differs("num_cache_clusters") {
             let want = r.int32("num_cache_clusters")?;
@@ -650,23 +597,15 @@ impl KindOps for ReplicationGroupOps {
                 .unwrap_or(0) as i32;
             // Replicas = clusters - 1 (the primary).
             if want > have {
-                cx.c.elasticache
-                    .increase_replica_count()
-                    .replication_group_id(&current.physical_id)
-                    .new_replica_count(want - 1)
-                    .apply_immediately(true)
-                    .send()
-                    .await
-                    .map_err(|e| api_err("elasticache:IncreaseReplicaCount", e))?;
+                let req = cx.c.elasticache.increase_replica_count();
+                let req = req.replication_group_id(&current.physical_id);
+                let req = req.new_replica_count(want - 1).apply_immediately(true);
+                sent("elasticache:IncreaseReplicaCount", req.send()).await?;
             } else {
-                cx.c.elasticache
-                    .decrease_replica_count()
-                    .replication_group_id(&current.physical_id)
-                    .new_replica_count(want - 1)
-                    .apply_immediately(true)
-                    .send()
-                    .await
-                    .map_err(|e| api_err("elasticache:DecreaseReplicaCount", e))?;
+                let req = cx.c.elasticache.decrease_replica_count();
+                let req = req.replication_group_id(&current.physical_id);
+                let req = req.new_replica_count(want - 1).apply_immediately(true);
+                sent("elasticache:DecreaseReplicaCount", req.send()).await?;
             }
         }
         if has("tags") {
@@ -685,15 +624,13 @@ impl KindOps for ReplicationGroupOps {
     ) -> Result<(), CloudError> {
         // The cache holds sessions and application caches that Moodle rebuilds: no final
         // snapshot (the database's final snapshot option does not apply to it).
-        let res =
-            cx.c.elasticache
-                .delete_replication_group()
-                .replication_group_id(&current.physical_id)
-                .retain_primary_cluster(false)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_err("elasticache:DeleteReplicationGroup", e));
+        let req = cx.c.elasticache.delete_replication_group();
+        let req = req.replication_group_id(&current.physical_id);
+        let res = sent(
+            "elasticache:DeleteReplicationGroup",
+            req.retain_primary_cluster(false).send(),
+        )
+        .await;
         match res {
             // Already being deleted.
             Err(CloudError::Api { code, .. }) if code == "InvalidReplicationGroupState" => {
@@ -716,8 +653,8 @@ impl KindOps for ReplicationGroupOps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::assert_matches_spec;
-    use moodlestack_model::TAG_STACK;
+    use crate::fields::{assert_matches_spec, test_scope};
+    use moodlestack_model::{TAG_ID, TAG_STACK};
 
     #[test]
     fn redis_versions_compare_on_what_the_stack_asked_for() {
@@ -729,10 +666,7 @@ mod tests {
     #[test]
     fn group_fields_come_from_the_group_its_members_and_tags() {
         use aws_sdk_elasticache::types::{Endpoint, NodeGroup, SecurityGroupMembership};
-        let scope = Scope {
-            stack: "demo".into(),
-            region: "eu-west-1".into(),
-        };
+        let scope = test_scope("demo");
         let rg = ReplicationGroup::builder()
             .replication_group_id("demo-redis")
             .description("sessions")
@@ -815,10 +749,7 @@ mod tests {
 
     #[test]
     fn names_are_the_stack_prefix_or_the_declared_ones() {
-        let scope = Scope {
-            stack: "demo".into(),
-            region: "eu-west-1".into(),
-        };
+        let scope = test_scope("demo");
         let desired =
             [
                 moodlestack_model::Resource::new("cache.redis", Kind::CacheReplicationGroup)
@@ -863,10 +794,7 @@ mod tests {
     #[test]
     fn a_subnet_group_is_observed_with_its_descriptors_fields() {
         use aws_sdk_elasticache::types::Subnet;
-        let scope = Scope {
-            stack: "demo".into(),
-            region: "eu-west-1".into(),
-        };
+        let scope = test_scope("demo");
         let g = CacheSubnetGroup::builder()
             .cache_subnet_group_name("demo-cache")
             .arn("arn:aws:elasticache:eu-west-1:1:subnetgroup:demo-cache")
@@ -881,10 +809,6 @@ mod tests {
         assert_matches_spec(&o, &[]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.id, "cache.subnet_group");
-        let other = Scope {
-            stack: "other".into(),
-            ..scope
-        };
-        assert!(subnet_group(&other, &g, tags).is_none());
+        assert!(subnet_group(&test_scope("other"), &g, tags).is_none());
     }
 }

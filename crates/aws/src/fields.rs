@@ -1,7 +1,7 @@
 //! Shared helpers of the service modules: reading resolved fields, building tags, and turning SDK
 //! errors into [`CloudError`]s that name the operation and AWS's error code.
 
-use crate::{Cx, Query};
+use crate::{Clients, Cx, Query};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -370,4 +370,261 @@ pub(crate) fn assert_matches_spec(o: &Observed, absent: &[&str]) {
         );
     }
     assert!(o.attrs.contains_key("id"), "{} reports no `id`", o.kind);
+}
+
+/// The items of a paginated list (`paginator.items().send().try_collect()`), its error naming
+/// `operation`.
+pub async fn collected<T, E, R>(
+    operation: &str,
+    items: impl std::future::Future<Output = Result<Vec<T>, SdkError<E, R>>>,
+) -> Result<Vec<T>, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    items.await.map_err(|e| api_err(operation, e))
+}
+
+/// The items of a paginated describe by `name` (or of all, without one): a NotFound answer to a
+/// describe by name is an empty result.
+pub async fn described<T, E, R>(
+    operation: &str,
+    name: Option<&str>,
+    items: impl std::future::Future<Output = Result<Vec<T>, SdkError<E, R>>>,
+) -> Result<Vec<T>, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match collected(operation, items).await {
+        Err(e) if name.is_some() && is_not_found(&e) => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+/// The outcome of a request sent for its effect (deletes, modifications), its error naming
+/// `operation`.
+pub async fn sent<T, E, R>(
+    operation: &str,
+    request: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
+) -> Result<(), CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    request.await.map(|_| ()).map_err(|e| api_err(operation, e))
+}
+
+/// A resource of a kind without a status word (IAM entities, secrets, parameter groups): one that
+/// can be read is usable. Its attributes are `id` (the physical id) and `arn`.
+pub fn usable(
+    kind: Kind,
+    id: ResourceId,
+    physical_id: &str,
+    arn: &str,
+    fields: Fields,
+) -> Observed {
+    Observed {
+        id: id.into(),
+        kind,
+        physical_id: physical_id.to_string(),
+        fields,
+        attrs: BTreeMap::from([
+            ("id".into(), physical_id.to_string()),
+            ("arn".into(), arn.to_string()),
+        ]),
+        status: "available".into(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
+    }
+}
+
+/// The refusal of an update to `field`, which only replacing the `what` could change.
+pub fn in_place_only(kind: Kind, r: &Reader<'_>, field: &str, what: &str) -> CloudError {
+    CloudError::Field {
+        kind,
+        id: r.id.clone(),
+        field: field.to_string(),
+        problem: format!("cannot be changed in place (the {what} must be replaced)"),
+    }
+}
+
+/// A tag of one service's SDK, read as a key and a value (None: no key, skipped).
+pub trait SdkTag {
+    fn key_value(&self) -> Option<(&str, &str)>;
+}
+
+/// An SDK's tag list as a map.
+pub fn tag_map<T: SdkTag>(tags: &[T]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(SdkTag::key_value)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What re-tagging `current` by its ARN takes (for services that tag by ARN, RDS and
+/// ElastiCache): the ARN (an error naming `operation` when none is known) and the tags the stack
+/// sets, its own plus the logical id (tags are compared as a subset: others' tags stay).
+pub fn retag<'a>(
+    operation: &str,
+    current: &'a Observed,
+    r: &Reader<'_>,
+) -> Result<(&'a str, BTreeMap<String, String>), CloudError> {
+    let arn = current
+        .attrs
+        .get("arn")
+        .ok_or_else(|| CloudError::UnexpectedAnswer {
+            operation: operation.into(),
+            what: format!("{} {}: no ARN known to tag", current.kind, current.id),
+        })?;
+    let mut tags = r.tags()?;
+    tags.insert(TAG_ID.to_string(), current.id.to_string());
+    Ok((arn, tags))
+}
+
+/// `current` with the `changed` fields set to `r`'s values, for updates after which the executor
+/// polls (lists by id) anyway: no read.
+pub fn with_changes(current: &Observed, r: &Reader<'_>, changed: &[&str]) -> Observed {
+    let mut out = current.clone();
+    for f in changed {
+        if let Some(v) = r.fields.get(*f) {
+            out.fields.insert((*f).to_string(), v.clone());
+        }
+    }
+    out
+}
+
+/// Test support: the scope of the stack `stack` in the test region.
+#[cfg(test)]
+pub(crate) fn test_scope(stack: &str) -> Scope {
+    Scope {
+        stack: stack.into(),
+        region: "eu-west-1".into(),
+    }
+}
+
+/// The attributes of a resource: `id`, plus those of `more` that are known.
+pub fn attrs_with_id<'a>(
+    id: &str,
+    more: impl IntoIterator<Item = (&'a str, Option<String>)>,
+) -> BTreeMap<String, String> {
+    std::iter::once(("id".to_string(), id.to_string()))
+        .chain(
+            more.into_iter()
+                .filter_map(|(k, v)| Some((k.to_string(), v?))),
+        )
+        .collect()
+}
+
+/// The stack's resources among `found`, a describe's answer for `names` (see [`Names`]): `observe`
+/// on every one whose `name` is asked for, all in flight at once.
+pub async fn observe_named<T, O>(
+    names: &Names,
+    found: Vec<T>,
+    name: impl Fn(&T) -> Option<&str>,
+    observe: impl FnMut(T) -> O,
+) -> Result<Vec<Observed>, CloudError>
+where
+    O: std::future::Future<Output = Result<Option<Observed>, CloudError>>,
+{
+    let observed = futures::future::try_join_all(
+        found
+            .into_iter()
+            .filter(|g| name(g).is_some_and(|n| names.matches(n)))
+            .map(observe),
+    )
+    .await?;
+    Ok(observed.into_iter().flatten().collect())
+}
+
+/// True when `e` is an "already exists" answer whose code starts with `code` (RDS and ElastiCache
+/// answer `DBInstanceAlreadyExists`, `DBInstanceAlreadyExistsFault`, ...).
+pub fn already_exists(e: &CloudError, code: &str) -> bool {
+    matches!(e, CloudError::Api { code: c, .. } if c.starts_with(code))
+}
+
+/// The calls of a subnet group kind in its service (RDS or ElastiCache: the same managed fields,
+/// the same calls under other names), for the list and update written once for both.
+#[async_trait::async_trait]
+pub(crate) trait SubnetGroupApi: Sync {
+    const KIND: Kind;
+    type Group: Send + Sync;
+    /// The groups named `name`, or all of them.
+    async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<Self::Group>, CloudError>;
+    fn name(g: &Self::Group) -> Option<&str>;
+    /// `g` as observed, its tags read with one more call; None when it is not the stack's.
+    async fn observe(
+        c: &Clients,
+        scope: &Scope,
+        g: Self::Group,
+    ) -> Result<Option<Observed>, CloudError>;
+    /// Sets the description and the subnets of the group named `name`.
+    async fn modify(
+        c: &Clients,
+        name: &str,
+        description: &str,
+        subnet_ids: Vec<String>,
+    ) -> Result<(), CloudError>;
+    /// Adds or overwrites the tags the stack sets (others' tags stay).
+    async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError>;
+}
+
+/// [`crate::KindOps::list`] of a subnet group kind: ONE describe (of the name asked for, or of
+/// all), the tags of the candidates [`Names`] asks for read all at once.
+pub(crate) async fn subnet_group_list<A: SubnetGroupApi>(
+    cx: &Cx<'_>,
+    q: Query<'_>,
+) -> Result<Vec<Observed>, CloudError> {
+    let names = Names::new(cx, A::KIND, q);
+    if matches!(names, Names::Nothing) {
+        return Ok(Vec::new());
+    }
+    let groups = A::describe(cx.c, names.one()).await?;
+    observe_named(&names, groups, A::name, |g| A::observe(cx.c, cx.scope, g)).await
+}
+
+/// [`crate::KindOps::update`] of a subnet group kind: one modification of the description and
+/// the subnets, the tags, and no read (the executor polls right after an update).
+pub(crate) async fn subnet_group_update<A: SubnetGroupApi>(
+    cx: &Cx<'_>,
+    current: &Observed,
+    r: &Reader<'_>,
+    changed: &[&str],
+) -> Result<Observed, CloudError> {
+    if changed.contains(&"description") || changed.contains(&"subnet_ids") {
+        let (description, subnet_ids) = (r.str("description")?, r.strs("subnet_ids")?);
+        A::modify(cx.c, &current.physical_id, description, subnet_ids).await?;
+    }
+    if changed.contains(&"tags") {
+        A::put_tags(cx.c, current, r).await?;
+    }
+    Ok(with_changes(current, r, changed))
+}
+
+/// The outcome of a create call that failed with `err`: [`Created::Exists`] when AWS answers that
+/// the name is taken (a code starting with `code`, see [`already_exists`]), the error otherwise.
+pub fn exists_or_err<E, R>(
+    operation: &str,
+    err: SdkError<E, R>,
+    code: &str,
+) -> Result<crate::Created, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match api_err(operation, err) {
+        err if already_exists(&err, code) => Ok(crate::Created::Exists),
+        err => Err(err),
+    }
+}
+
+/// A resource as read back after an update (`found`), under `current`'s logical id; `gone`'s error
+/// when the read found nothing.
+pub fn as_current(
+    found: Option<Observed>,
+    current: &Observed,
+    gone: impl FnOnce() -> CloudError,
+) -> Result<Observed, CloudError> {
+    let mut o = found.ok_or_else(gone)?;
+    o.id = current.id.clone();
+    Ok(o)
 }

@@ -11,24 +11,22 @@
 //! uses it may need the executor's retry.
 
 use crate::fields::{
-    api_err, canonical_json, desired_names, is_code, not_found_is_none, owned_id, sorted_strs,
-    tags_value, Reader,
+    api_err, as_current, canonical_json, collected, desired_names, in_place_only, is_code,
+    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader, SdkTag,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_iam::types::{InstanceProfile as SdkProfile, Role as SdkRole, Tag};
 use futures::future::try_join_all;
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
+    identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, Scope, Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-type Tags = BTreeMap<String, String>;
-
-fn tag_map(tags: &[Tag]) -> Tags {
-    tags.iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
+impl SdkTag for Tag {
+    fn key_value(&self) -> Option<(&str, &str)> {
+        Some((self.key(), self.value()))
+    }
 }
 
 /// Every tag of the resource `r` describes, the stack's identity tags included, in IAM's shape.
@@ -85,15 +83,6 @@ fn policy_field(text: &str) -> String {
     canonical_json(&decode_policy(text))
 }
 
-fn in_place_only(kind: Kind, r: &Reader<'_>, field: &str, what: &str) -> CloudError {
-    CloudError::Field {
-        kind,
-        id: r.id.clone(),
-        field: field.to_string(),
-        problem: format!("cannot be changed in place (the {what} must be replaced)"),
-    }
-}
-
 /// The names the stack gives the resources of `kind` (its `field`), or the one a [`Query`] names.
 fn queried_names(cx: &Cx<'_>, q: Query<'_>, kind: Kind, field: &str) -> Vec<String> {
     match q {
@@ -106,6 +95,22 @@ fn queried_names(cx: &Cx<'_>, q: Query<'_>, kind: Kind, field: &str) -> Vec<Stri
             .collect(),
         Query::Physical(name) => vec![name.to_string()],
     }
+}
+
+/// [`KindOps::list`] of an IAM kind: `observe` on every name [`queried_names`] gives, all in
+/// flight at once.
+async fn observe_queried<O>(
+    cx: &Cx<'_>,
+    q: Query<'_>,
+    kind: Kind,
+    field: &str,
+    observe: impl FnMut(String) -> O,
+) -> Result<Vec<Observed>, CloudError>
+where
+    O: std::future::Future<Output = Result<Option<Observed>, CloudError>>,
+{
+    let found = try_join_all(queried_names(cx, q, kind, field).into_iter().map(observe)).await?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -149,19 +154,14 @@ fn role_observed(
         ),
     );
     fields.insert("tags".into(), tags_value(tags));
-    Some(Observed {
-        id: id.into(),
-        kind: Kind::IamRole,
-        physical_id: role.role_name().to_string(),
+    // IAM entities have no status: one that can be read is usable.
+    Some(usable(
+        Kind::IamRole,
+        id,
+        role.role_name(),
+        role.arn(),
         fields,
-        attrs: BTreeMap::from([
-            ("id".into(), role.role_name().to_string()),
-            ("arn".into(), role.arn().to_string()),
-        ]),
-        // IAM entities have no status: one that can be read is usable.
-        status: "available".into(),
-        lifecycle: Lifecycle::Ready,
-    })
+    ))
 }
 
 /// The role named `name` with its policies (both lists in flight at once), if it exists and is
@@ -188,38 +188,37 @@ async fn observe_role(
 }
 
 async fn attached_policies(c: &Clients, role: &str) -> Result<Vec<String>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .iam
-        .list_attached_role_policies()
-        .role_name(role)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| api_err("iam:ListAttachedRolePolicies", e))?;
-        out.extend(
-            page.attached_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn())
-                .map(str::to_string),
-        );
-    }
-    Ok(out)
+    let policies = collected(
+        "iam:ListAttachedRolePolicies",
+        c.iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+    )
+    .await?;
+    Ok(policies
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .map(str::to_string)
+        .collect())
 }
 
 /// Inline policies: name -> canonical JSON document, every document read at once.
 async fn inline_policies(c: &Clients, role: &str) -> Result<BTreeMap<String, String>, CloudError> {
-    let mut names = Vec::new();
-    let mut pages = c
-        .iam
-        .list_role_policies()
-        .role_name(role)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| api_err("iam:ListRolePolicies", e))?;
-        names.extend(page.policy_names().iter().cloned());
-    }
+    let names = collected(
+        "iam:ListRolePolicies",
+        c.iam
+            .list_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+    )
+    .await?;
     let docs = try_join_all(names.iter().map(|n| async move {
         let out = c
             .iam
@@ -236,62 +235,36 @@ async fn inline_policies(c: &Clients, role: &str) -> Result<BTreeMap<String, Str
 }
 
 async fn attach(c: &Clients, role: &str, arn: &str) -> Result<(), CloudError> {
-    c.iam
-        .attach_role_policy()
-        .role_name(role)
-        .policy_arn(arn)
-        .send()
-        .await
-        .map_err(|e| api_err("iam:AttachRolePolicy", e))?;
-    Ok(())
+    let req = c.iam.attach_role_policy().role_name(role).policy_arn(arn);
+    sent("iam:AttachRolePolicy", req.send()).await
 }
 
 async fn detach(c: &Clients, role: &str, arn: &str) -> Result<(), CloudError> {
-    done(
-        c.iam
-            .detach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| api_err("iam:DetachRolePolicy", e)),
-    )
+    let req = c.iam.detach_role_policy().role_name(role).policy_arn(arn);
+    done(sent("iam:DetachRolePolicy", req.send()).await)
 }
 
 async fn put_inline(c: &Clients, role: &str, policy: &str, doc: &str) -> Result<(), CloudError> {
-    c.iam
-        .put_role_policy()
-        .role_name(role)
-        .policy_name(policy)
-        .policy_document(doc)
-        .send()
-        .await
-        .map_err(|e| api_err("iam:PutRolePolicy", e))?;
-    Ok(())
+    let req = c.iam.put_role_policy().role_name(role).policy_name(policy);
+    sent("iam:PutRolePolicy", req.policy_document(doc).send()).await
 }
 
 async fn delete_inline(c: &Clients, role: &str, policy: &str) -> Result<(), CloudError> {
-    done(
-        c.iam
-            .delete_role_policy()
-            .role_name(role)
-            .policy_name(policy)
-            .send()
-            .await
-            .map_err(|e| api_err("iam:DeleteRolePolicy", e)),
-    )
+    let req = c
+        .iam
+        .delete_role_policy()
+        .role_name(role)
+        .policy_name(policy);
+    done(sent("iam:DeleteRolePolicy", req.send()).await)
 }
 
 async fn remove_role(c: &Clients, profile: &str, role: &str) -> Result<(), CloudError> {
-    done(
-        c.iam
-            .remove_role_from_instance_profile()
-            .instance_profile_name(profile)
-            .role_name(role)
-            .send()
-            .await
-            .map_err(|e| api_err("iam:RemoveRoleFromInstanceProfile", e)),
-    )
+    let req = c
+        .iam
+        .remove_role_from_instance_profile()
+        .instance_profile_name(profile)
+        .role_name(role);
+    done(sent("iam:RemoveRoleFromInstanceProfile", req.send()).await)
 }
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
@@ -306,9 +279,10 @@ pub(crate) struct Role;
 #[async_trait]
 impl KindOps for Role {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = queried_names(cx, q, Kind::IamRole, "role_name");
-        let found = try_join_all(names.iter().map(|n| observe_role(cx.c, cx.scope, n))).await?;
-        Ok(found.into_iter().flatten().collect())
+        observe_queried(cx, q, Kind::IamRole, "role_name", |n| async move {
+            observe_role(cx.c, cx.scope, &n).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -360,13 +334,9 @@ impl KindOps for Role {
         for field in changed {
             match *field {
                 "assume_role_policy" => {
-                    c.iam
-                        .update_assume_role_policy()
-                        .role_name(name)
-                        .policy_document(r.str("assume_role_policy")?)
-                        .send()
-                        .await
-                        .map_err(|e| api_err("iam:UpdateAssumeRolePolicy", e))?;
+                    let req = c.iam.update_assume_role_policy().role_name(name);
+                    let req = req.policy_document(r.str("assume_role_policy")?);
+                    sent("iam:UpdateAssumeRolePolicy", req.send()).await?;
                 }
                 "managed_policy_arns" => {
                     let want: BTreeSet<String> = r
@@ -400,22 +370,15 @@ impl KindOps for Role {
                     }
                 }
                 "tags" => {
-                    c.iam
-                        .tag_role()
-                        .role_name(name)
-                        .set_tags(Some(sdk_tags(cx, r)?))
-                        .send()
-                        .await
-                        .map_err(|e| api_err("iam:TagRole", e))?;
+                    let req = c.iam.tag_role().role_name(name);
+                    sent("iam:TagRole", req.set_tags(Some(sdk_tags(cx, r)?)).send()).await?;
                 }
                 other => return Err(in_place_only(current.kind, r, other, "role")),
             }
         }
-        let mut o = observe_role(c, cx.scope, name)
-            .await?
-            .ok_or_else(|| CloudError::NotFound(format!("IAM role {name}")))?;
-        o.id = current.id.clone();
-        Ok(o)
+        as_current(observe_role(c, cx.scope, name).await?, current, || {
+            CloudError::NotFound(format!("IAM role {name}"))
+        })
     }
 
     async fn delete(
@@ -437,35 +400,24 @@ impl KindOps for Role {
         for policy in inline.keys() {
             delete_inline(c, name, policy).await?;
         }
-        let mut profiles = Vec::new();
-        let mut pages = c
-            .iam
-            .list_instance_profiles_for_role()
-            .role_name(name)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            match not_found_is_none(
-                page.map_err(|e| api_err("iam:ListInstanceProfilesForRole", e)),
-            )? {
-                Some(p) => profiles.extend(
-                    p.instance_profiles()
-                        .iter()
-                        .map(|p| p.instance_profile_name().to_string()),
-                ),
-                None => return Ok(()),
-            }
-        }
+        let profiles = collected(
+            "iam:ListInstanceProfilesForRole",
+            c.iam
+                .list_instance_profiles_for_role()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+        )
+        .await;
+        let Some(profiles) = not_found_is_none(profiles)? else {
+            return Ok(());
+        };
         for profile in profiles {
-            remove_role(c, &profile, name).await?;
+            remove_role(c, profile.instance_profile_name(), name).await?;
         }
-        c.iam
-            .delete_role()
-            .role_name(name)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("iam:DeleteRole", e))
+        sent("iam:DeleteRole", c.iam.delete_role().role_name(name).send()).await
     }
 }
 
@@ -495,18 +447,13 @@ fn profile_observed(scope: &Scope, p: &SdkProfile) -> Option<Observed> {
         fields.insert("role_name".into(), Value::str(role.role_name()));
     }
     fields.insert("tags".into(), tags_value(tags));
-    Some(Observed {
-        id: id.into(),
-        kind: Kind::InstanceProfile,
-        physical_id: p.instance_profile_name().to_string(),
+    Some(usable(
+        Kind::InstanceProfile,
+        id,
+        p.instance_profile_name(),
+        p.arn(),
         fields,
-        attrs: BTreeMap::from([
-            ("id".into(), p.instance_profile_name().to_string()),
-            ("arn".into(), p.arn().to_string()),
-        ]),
-        status: "available".into(),
-        lifecycle: Lifecycle::Ready,
-    })
+    ))
 }
 
 async fn observe_profile(
@@ -520,14 +467,12 @@ async fn observe_profile(
 }
 
 async fn add_role(c: &Clients, profile: &str, role: &str) -> Result<(), CloudError> {
-    c.iam
+    let req = c
+        .iam
         .add_role_to_instance_profile()
         .instance_profile_name(profile)
-        .role_name(role)
-        .send()
-        .await
-        .map_err(|e| api_err("iam:AddRoleToInstanceProfile", e))?;
-    Ok(())
+        .role_name(role);
+    sent("iam:AddRoleToInstanceProfile", req.send()).await
 }
 
 /// `AWS::IAM::InstanceProfile`, carrying the stack's role.
@@ -536,9 +481,10 @@ pub(crate) struct InstanceProfile;
 #[async_trait]
 impl KindOps for InstanceProfile {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = queried_names(cx, q, Kind::InstanceProfile, "name");
-        let found = try_join_all(names.iter().map(|n| observe_profile(cx.c, cx.scope, n))).await?;
-        Ok(found.into_iter().flatten().collect())
+        observe_queried(cx, q, Kind::InstanceProfile, "name", |n| async move {
+            observe_profile(cx.c, cx.scope, &n).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -596,19 +542,15 @@ impl KindOps for InstanceProfile {
             if *field != "tags" {
                 return Err(in_place_only(current.kind, r, field, "instance profile"));
             }
-            cx.c.iam
-                .tag_instance_profile()
-                .instance_profile_name(name)
-                .set_tags(Some(sdk_tags(cx, r)?))
-                .send()
-                .await
-                .map_err(|e| api_err("iam:TagInstanceProfile", e))?;
+            let req = cx.c.iam.tag_instance_profile().instance_profile_name(name);
+            let req = req.set_tags(Some(sdk_tags(cx, r)?));
+            sent("iam:TagInstanceProfile", req.send()).await?;
         }
-        let mut o = observe_profile(cx.c, cx.scope, name)
-            .await?
-            .ok_or_else(|| CloudError::NotFound(format!("instance profile {name}")))?;
-        o.id = current.id.clone();
-        Ok(o)
+        as_current(
+            observe_profile(cx.c, cx.scope, name).await?,
+            current,
+            || CloudError::NotFound(format!("instance profile {name}")),
+        )
     }
 
     async fn delete(
@@ -624,28 +566,19 @@ impl KindOps for InstanceProfile {
         for role in p.roles() {
             remove_role(cx.c, name, role.role_name()).await?;
         }
-        cx.c.iam
-            .delete_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("iam:DeleteInstanceProfile", e))
+        let req =
+            cx.c.iam
+                .delete_instance_profile()
+                .instance_profile_name(name);
+        sent("iam:DeleteInstanceProfile", req.send()).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::assert_matches_spec;
-    use moodlestack_model::{TAG_ID, TAG_STACK};
-
-    fn scope(stack: &str) -> Scope {
-        Scope {
-            stack: stack.into(),
-            region: "eu-west-1".into(),
-        }
-    }
+    use crate::fields::{assert_matches_spec, test_scope};
+    use moodlestack_model::{Lifecycle, TAG_ID, TAG_STACK};
 
     fn tags(id: &str) -> [Tag; 2] {
         [
@@ -667,7 +600,13 @@ mod tests {
             .build()
             .unwrap();
         let inline = BTreeMap::from([("logs".to_string(), "{}".to_string())]);
-        let o = role_observed(&scope("demo"), &role, vec!["arn:p".into()], inline.clone()).unwrap();
+        let o = role_observed(
+            &test_scope("demo"),
+            &role,
+            vec!["arn:p".into()],
+            inline.clone(),
+        )
+        .unwrap();
         assert_matches_spec(&o, &[]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.id, "iam.role");
@@ -675,7 +614,7 @@ mod tests {
             o.fields["assume_role_policy"],
             Value::str(r#"{"Version":"2012-10-17"}"#)
         );
-        assert!(role_observed(&scope("other"), &role, Vec::new(), inline).is_none());
+        assert!(role_observed(&test_scope("other"), &role, Vec::new(), inline).is_none());
     }
 
     #[test]
@@ -698,11 +637,11 @@ mod tests {
             .set_tags(Some(tags("iam.profile").to_vec()))
             .build()
             .unwrap();
-        let o = profile_observed(&scope("demo"), &p).unwrap();
+        let o = profile_observed(&test_scope("demo"), &p).unwrap();
         assert_matches_spec(&o, &[]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.fields["role_name"], Value::str("demo-node"));
-        assert!(profile_observed(&scope("other"), &p).is_none());
+        assert!(profile_observed(&test_scope("other"), &p).is_none());
     }
 
     #[test]

@@ -7,13 +7,16 @@
 //! `ResourceExistsException`: the generic code adopts the secret if it is ours. Deleted without a recovery window (ForceDeleteWithoutRecovery), so a
 //! re-created stack can reuse the name at once.
 
-use crate::fields::{api_err, is_code, is_not_found, owned_id, tags_value, Reader};
+use crate::fields::{
+    api_err, as_current, in_place_only, is_code, not_found_is_none, owned_id, sent, tag_map,
+    tags_value, usable, Reader, SdkTag,
+};
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ResourceId, Scope,
-    Value, TAG_STACK,
+    identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, ResourceId, Scope, Value,
+    TAG_STACK,
 };
 use std::collections::BTreeMap;
 
@@ -22,15 +25,10 @@ const SECRET_LENGTH: i64 = 32;
 
 type Tags = BTreeMap<String, String>;
 
-fn tag_map(tags: &[Tag]) -> Tags {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+impl SdkTag for Tag {
+    fn key_value(&self) -> Option<(&str, &str)> {
+        Some((self.key()?, self.value().unwrap_or_default()))
+    }
 }
 
 fn sdk_tags(tags: &Tags) -> Vec<Tag> {
@@ -56,18 +54,7 @@ fn observed(
         fields.insert("description".into(), Value::str(d));
     }
     fields.insert("tags".into(), tags_value(tags));
-    Some(Observed {
-        id: id.into(),
-        kind: Kind::Secret,
-        physical_id: arn.to_string(),
-        fields,
-        attrs: BTreeMap::from([
-            ("id".into(), arn.to_string()),
-            ("arn".into(), arn.to_string()),
-        ]),
-        status: "available".into(),
-        lifecycle: Lifecycle::Ready,
-    })
+    Some(usable(Kind::Secret, id, arn, arn, fields))
 }
 
 /// The stack's secrets: ONE paginated ListSecrets filtered by the stack tag.
@@ -118,15 +105,15 @@ async fn describe(
     scope: &Scope,
     secret_id: &str,
 ) -> Result<Vec<Observed>, CloudError> {
-    match c
+    let described = c
         .secrets
         .describe_secret()
         .secret_id(secret_id)
         .send()
         .await
-    {
-        Ok(d) if d.deleted_date().is_some() => Ok(Vec::new()),
-        Ok(d) => Ok(observed(
+        .map_err(|e| api_err("secretsmanager:DescribeSecret", e));
+    Ok(match not_found_is_none(described)? {
+        Some(d) if d.deleted_date().is_none() => observed(
             scope,
             d.arn().unwrap_or_default(),
             d.name().unwrap_or_default(),
@@ -134,16 +121,9 @@ async fn describe(
             tag_map(d.tags()),
         )
         .into_iter()
-        .collect()),
-        Err(e) => {
-            let e = api_err("secretsmanager:DescribeSecret", e);
-            if is_not_found(&e) {
-                Ok(Vec::new())
-            } else {
-                Err(e)
-            }
-        }
-    }
+        .collect(),
+        _ => Vec::new(),
+    })
 }
 
 /// The idempotency token of the create call: stable for one stack, resource and name, so a
@@ -238,43 +218,26 @@ impl KindOps for Secret {
         for field in changed {
             match *field {
                 "description" => {
-                    cx.c.secrets
-                        .update_secret()
-                        .secret_id(arn)
-                        .description(r.opt_str("description").unwrap_or_default())
-                        .send()
-                        .await
-                        .map_err(|e| api_err("secretsmanager:UpdateSecret", e))?;
+                    let req = cx.c.secrets.update_secret().secret_id(arn);
+                    let req = req.description(r.opt_str("description").unwrap_or_default());
+                    sent("secretsmanager:UpdateSecret", req.send()).await?;
                 }
                 "tags" => {
                     let mut tags = r.tags()?;
                     tags.extend(identity_tags(cx.scope, &r.id));
-                    cx.c.secrets
-                        .tag_resource()
-                        .secret_id(arn)
-                        .set_tags(Some(sdk_tags(&tags)))
-                        .send()
-                        .await
-                        .map_err(|e| api_err("secretsmanager:TagResource", e))?;
+                    let req = cx.c.secrets.tag_resource().secret_id(arn);
+                    let req = req.set_tags(Some(sdk_tags(&tags)));
+                    sent("secretsmanager:TagResource", req.send()).await?;
                 }
-                other => {
-                    return Err(CloudError::Field {
-                        kind: current.kind,
-                        id: r.id.clone(),
-                        field: other.to_string(),
-                        problem: "cannot be changed in place (the secret must be replaced)".into(),
-                    })
-                }
+                other => return Err(in_place_only(current.kind, r, other, "secret")),
             }
         }
-        let mut o = describe(cx.c, cx.scope, arn).await?.pop().ok_or_else(|| {
+        as_current(describe(cx.c, cx.scope, arn).await?.pop(), current, || {
             CloudError::UnexpectedAnswer {
                 operation: "secretsmanager:DescribeSecret".into(),
                 what: format!("secret {arn} is gone or lost the stack's tags after an update"),
             }
-        })?;
-        o.id = current.id.clone();
-        Ok(o)
+        })
     }
 
     async fn delete(
@@ -284,29 +247,21 @@ impl KindOps for Secret {
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
         // Without a recovery window, so a re-created stack can reuse the name at once.
-        cx.c.secrets
-            .delete_secret()
-            .secret_id(&current.physical_id)
-            .force_delete_without_recovery(true)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("secretsmanager:DeleteSecret", e))
+        let req = cx.c.secrets.delete_secret().secret_id(&current.physical_id);
+        let req = req.force_delete_without_recovery(true);
+        sent("secretsmanager:DeleteSecret", req.send()).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::assert_matches_spec;
-    use moodlestack_model::TAG_ID;
+    use crate::fields::{assert_matches_spec, test_scope};
+    use moodlestack_model::{Lifecycle, TAG_ID};
 
     #[test]
     fn request_token_is_stable_and_in_range() {
-        let scope = Scope {
-            stack: "demo".into(),
-            region: "eu-west-1".into(),
-        };
+        let scope = test_scope("demo");
         let id = ResourceId::from("cache.auth");
         let a = request_token(&scope, &id, "demo/redis-auth");
         assert_eq!(a, request_token(&scope, &id, "demo/redis-auth"));
@@ -316,10 +271,7 @@ mod tests {
 
     #[test]
     fn only_the_stacks_secrets_are_observed() {
-        let scope = Scope {
-            stack: "demo".into(),
-            region: "eu-west-1".into(),
-        };
+        let scope = test_scope("demo");
         let mut tags = BTreeMap::from([
             (TAG_STACK.to_string(), "demo".to_string()),
             (TAG_ID.to_string(), "cache.auth".to_string()),

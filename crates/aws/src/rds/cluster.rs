@@ -1,20 +1,19 @@
 //! `AWS::RDS::DBCluster` (Aurora).
 
 use super::{
-    already_exists, db_readiness, db_status, final_snapshot, insert_opt, lift_protection, put_tags,
-    rds_tags, tag_map, want_version,
+    db_list, db_readiness, db_status, db_to_delete, final_snapshot, insert_opt, put_tags, rds_tags,
+    vpc_security_group_ids, want_version, Db,
 };
 use crate::fields::{
-    api_err, canonical_version, desired_fields, is_not_found, owned_id, sorted_strs, tagged,
-    tags_value, Names, Reader,
+    api_err, attrs_with_id, canonical_version, described, exists_or_err, owned_id, sent, tag_map,
+    tagged, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
-use aws_sdk_rds::types::DbCluster;
+use aws_sdk_rds::types::{DbCluster, Tag};
 use moodlestack_model::{
     CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Scope, Value, Want,
 };
-use std::collections::BTreeMap;
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
@@ -25,28 +24,49 @@ pub(crate) mod kinds {
 /// `AWS::RDS::DBCluster`, keyed by its identifier.
 pub(crate) struct Cluster;
 
-/// The clusters named `ident`, or all of them.
-async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<DbCluster>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .rds
-        .describe_db_clusters()
-        .set_db_cluster_identifier(ident.map(str::to_string))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => out.extend(page.db_clusters().iter().cloned()),
-            Err(e) => {
-                let err = api_err("rds:DescribeDBClusters", e);
-                if ident.is_some() && is_not_found(&err) {
-                    return Ok(Vec::new());
-                }
-                return Err(err);
-            }
-        }
+#[async_trait]
+impl Db for DbCluster {
+    const KIND: Kind = Kind::DbCluster;
+    async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError> {
+        let pages = c
+            .rds
+            .describe_db_clusters()
+            .set_db_cluster_identifier(ident.map(str::to_string))
+            .into_paginator();
+        described(
+            "rds:DescribeDBClusters",
+            ident,
+            pages.items().send().try_collect(),
+        )
+        .await
     }
-    Ok(out)
+    async fn unprotect(c: &Clients, ident: &str) -> Result<(), CloudError> {
+        sent(
+            "rds:ModifyDBCluster",
+            c.rds
+                .modify_db_cluster()
+                .db_cluster_identifier(ident)
+                .deletion_protection(false)
+                .apply_immediately(true)
+                .send(),
+        )
+        .await
+    }
+    fn ident(&self) -> Option<&str> {
+        self.db_cluster_identifier()
+    }
+    fn status(&self) -> Option<&str> {
+        self.status()
+    }
+    fn deletion_protection(&self) -> Option<bool> {
+        self.deletion_protection()
+    }
+    fn tags(&self) -> &[Tag] {
+        self.tag_list()
+    }
+    fn observed(&self, scope: &Scope, desired: Option<&Fields>) -> Option<Observed> {
+        observed(scope, desired, self)
+    }
 }
 
 /// The managed fields a modification applied immediately has not reached yet.
@@ -91,11 +111,7 @@ fn observed(scope: &Scope, desired: Option<&Fields>, cl: &DbCluster) -> Option<O
     );
     fields.insert(
         "vpc_security_group_ids".into(),
-        sorted_strs(
-            cl.vpc_security_groups()
-                .iter()
-                .filter_map(|g| g.vpc_security_group_id()),
-        ),
+        vpc_security_group_ids(cl.vpc_security_groups()),
     );
     insert_opt(
         &mut fields,
@@ -124,21 +140,20 @@ fn observed(scope: &Scope, desired: Option<&Fields>, cl: &DbCluster) -> Option<O
         cl.storage_encrypted().map(Value::Bool),
     );
     fields.insert("tags".into(), tags_value(tags));
-    let mut attrs = BTreeMap::from([("id".to_string(), ident.clone())]);
-    let mut put = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            attrs.insert(k.to_string(), v);
-        }
-    };
-    put("arn", cl.db_cluster_arn().map(str::to_string));
-    put("endpoint", cl.endpoint().map(str::to_string));
-    put("reader_endpoint", cl.reader_endpoint().map(str::to_string));
-    put("port", cl.port().map(|p| p.to_string()));
-    put(
-        "secret_arn",
-        cl.master_user_secret()
-            .and_then(|s| s.secret_arn())
-            .map(str::to_string),
+    let attrs = attrs_with_id(
+        &ident,
+        [
+            ("arn", cl.db_cluster_arn().map(str::to_string)),
+            ("endpoint", cl.endpoint().map(str::to_string)),
+            ("reader_endpoint", cl.reader_endpoint().map(str::to_string)),
+            ("port", cl.port().map(|p| p.to_string())),
+            (
+                "secret_arn",
+                cl.master_user_secret()
+                    .and_then(|s| s.secret_arn())
+                    .map(str::to_string),
+            ),
+        ],
     );
     let (status, lifecycle) = db_status(cl.status().unwrap_or_default(), &pending_changes(cl));
     Some(Observed {
@@ -155,27 +170,7 @@ fn observed(scope: &Scope, desired: Option<&Fields>, cl: &DbCluster) -> Option<O
 #[async_trait]
 impl KindOps for Cluster {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, Kind::DbCluster, q);
-        if matches!(names, Names::Nothing) {
-            return Ok(Vec::new());
-        }
-        Ok(describe(cx.c, names.one())
-            .await?
-            .iter()
-            .filter(|cl| cl.db_cluster_identifier().is_some_and(|n| names.matches(n)))
-            .filter(|cl| {
-                matches!(q, Query::Physical(_))
-                    || !matches!(cl.status(), Some("deleting" | "deleted"))
-            })
-            .filter_map(|cl| {
-                let id = owned_id(cx.scope, &tag_map(cl.tag_list()))?;
-                observed(
-                    cx.scope,
-                    desired_fields(cx.desired, q, Kind::DbCluster, &id),
-                    cl,
-                )
-            })
-            .collect())
+        db_list::<DbCluster>(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -212,10 +207,7 @@ impl KindOps for Cluster {
                     .and_then(|cl| observed(cx.scope, Some(r.fields), cl)),
             )
             .map(Created::New),
-            Err(e) => match api_err("rds:CreateDBCluster", e) {
-                err if already_exists(&err, "DBClusterAlreadyExists") => Ok(Created::Exists),
-                err => Err(err),
-            },
+            Err(e) => exists_or_err("rds:CreateDBCluster", e, "DBClusterAlreadyExists"),
         }
     }
 
@@ -283,33 +275,23 @@ impl KindOps for Cluster {
         options: &DeleteOptions,
     ) -> Result<(), CloudError> {
         let name = current.physical_id.as_str();
-        let Some(cl) = describe(cx.c, Some(name)).await?.into_iter().next() else {
+        if db_to_delete::<DbCluster>(cx.c, current, options, "rds:DeleteDBCluster")
+            .await?
+            .is_none()
+        {
             return Ok(());
-        };
-        if matches!(cl.status(), Some("deleting")) {
-            return Ok(());
-        }
-        if cl.deletion_protection() == Some(true) {
-            lift_protection("rds:DeleteDBCluster", current, options)?;
-            cx.c.rds
-                .modify_db_cluster()
-                .db_cluster_identifier(name)
-                .deletion_protection(false)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| api_err("rds:ModifyDBCluster", e))?;
         }
         let (snapshot, skip) = final_snapshot(options);
-        cx.c.rds
-            .delete_db_cluster()
-            .db_cluster_identifier(name)
-            .set_final_db_snapshot_identifier(snapshot)
-            .skip_final_snapshot(skip)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("rds:DeleteDBCluster", e))
+        sent(
+            "rds:DeleteDBCluster",
+            cx.c.rds
+                .delete_db_cluster()
+                .db_cluster_identifier(name)
+                .set_final_db_snapshot_identifier(snapshot)
+                .skip_final_snapshot(skip)
+                .send(),
+        )
+        .await
     }
 
     fn readiness(&self, found: Observed, want: Want) -> Readiness {
@@ -389,10 +371,7 @@ mod tests {
             Cluster.readiness(o, Want::Ready),
             Readiness::Pending("available, applying backup_retention_period".into())
         );
-        let other = Scope {
-            stack: "other".into(),
-            ..test_scope()
-        };
+        let other = crate::fields::test_scope("other");
         assert!(observed(&other, None, &sample("available")).is_none());
     }
 }

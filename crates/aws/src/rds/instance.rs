@@ -1,20 +1,19 @@
 //! `AWS::RDS::DBInstance`: standalone engines and Aurora members.
 
 use super::{
-    already_exists, db_readiness, db_status, final_snapshot, insert_opt, lift_protection, put_tags,
-    rds_tags, tag_map, want_version,
+    db_list, db_readiness, db_status, db_to_delete, final_snapshot, insert_opt, put_tags, rds_tags,
+    vpc_security_group_ids, want_version, Db,
 };
 use crate::fields::{
-    api_err, canonical_version, desired_fields, is_not_found, owned_id, sorted_strs, tagged,
-    tags_value, Names, Reader,
+    api_err, attrs_with_id, canonical_version, described, exists_or_err, owned_id, sent, tag_map,
+    tagged, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
-use aws_sdk_rds::types::DbInstance;
+use aws_sdk_rds::types::{DbInstance, Tag};
 use moodlestack_model::{
     CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Scope, Value, Want,
 };
-use std::collections::BTreeMap;
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
@@ -25,28 +24,49 @@ pub(crate) mod kinds {
 /// `AWS::RDS::DBInstance`, keyed by its identifier.
 pub(crate) struct Instance;
 
-/// The instances named `ident`, or all of them.
-async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<DbInstance>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .rds
-        .describe_db_instances()
-        .set_db_instance_identifier(ident.map(str::to_string))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => out.extend(page.db_instances().iter().cloned()),
-            Err(e) => {
-                let err = api_err("rds:DescribeDBInstances", e);
-                if ident.is_some() && is_not_found(&err) {
-                    return Ok(Vec::new());
-                }
-                return Err(err);
-            }
-        }
+#[async_trait]
+impl Db for DbInstance {
+    const KIND: Kind = Kind::DbInstance;
+    async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError> {
+        let pages = c
+            .rds
+            .describe_db_instances()
+            .set_db_instance_identifier(ident.map(str::to_string))
+            .into_paginator();
+        described(
+            "rds:DescribeDBInstances",
+            ident,
+            pages.items().send().try_collect(),
+        )
+        .await
     }
-    Ok(out)
+    async fn unprotect(c: &Clients, ident: &str) -> Result<(), CloudError> {
+        sent(
+            "rds:ModifyDBInstance",
+            c.rds
+                .modify_db_instance()
+                .db_instance_identifier(ident)
+                .deletion_protection(false)
+                .apply_immediately(true)
+                .send(),
+        )
+        .await
+    }
+    fn ident(&self) -> Option<&str> {
+        self.db_instance_identifier()
+    }
+    fn status(&self) -> Option<&str> {
+        self.db_instance_status()
+    }
+    fn deletion_protection(&self) -> Option<bool> {
+        self.deletion_protection()
+    }
+    fn tags(&self) -> &[Tag] {
+        self.tag_list()
+    }
+    fn observed(&self, scope: &Scope, desired: Option<&Fields>) -> Option<Observed> {
+        observed(scope, desired, self)
+    }
 }
 
 /// The managed fields a modification applied immediately has not reached yet. Right after
@@ -144,11 +164,7 @@ fn observed(scope: &Scope, desired: Option<&Fields>, db: &DbInstance) -> Option<
         );
         fields.insert(
             "vpc_security_group_ids".into(),
-            sorted_strs(
-                db.vpc_security_groups()
-                    .iter()
-                    .filter_map(|g| g.vpc_security_group_id()),
-            ),
+            vpc_security_group_ids(db.vpc_security_groups()),
         );
         insert_opt(
             &mut fields,
@@ -186,33 +202,32 @@ fn observed(scope: &Scope, desired: Option<&Fields>, db: &DbInstance) -> Option<
         db.publicly_accessible().map(Value::Bool),
     );
     fields.insert("tags".into(), tags_value(tags));
-    let mut attrs = BTreeMap::from([("id".to_string(), ident.clone())]);
-    let mut put = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            attrs.insert(k.to_string(), v);
-        }
-    };
-    put("arn", db.db_instance_arn().map(str::to_string));
-    put(
-        "endpoint",
-        db.endpoint().and_then(|e| e.address()).map(str::to_string),
-    );
-    put(
-        "port",
-        db.endpoint().and_then(|e| e.port()).map(|p| p.to_string()),
-    );
-    put(
-        "secret_arn",
-        db.master_user_secret()
-            .and_then(|s| s.secret_arn())
-            .map(str::to_string),
-    );
-    put(
-        "parameter_apply_status",
-        db.db_parameter_groups()
-            .first()
-            .and_then(|g| g.parameter_apply_status())
-            .map(str::to_string),
+    let attrs = attrs_with_id(
+        &ident,
+        [
+            ("arn", db.db_instance_arn().map(str::to_string)),
+            (
+                "endpoint",
+                db.endpoint().and_then(|e| e.address()).map(str::to_string),
+            ),
+            (
+                "port",
+                db.endpoint().and_then(|e| e.port()).map(|p| p.to_string()),
+            ),
+            (
+                "secret_arn",
+                db.master_user_secret()
+                    .and_then(|s| s.secret_arn())
+                    .map(str::to_string),
+            ),
+            (
+                "parameter_apply_status",
+                db.db_parameter_groups()
+                    .first()
+                    .and_then(|g| g.parameter_apply_status())
+                    .map(str::to_string),
+            ),
+        ],
     );
     let (status, lifecycle) = db_status(
         db.db_instance_status().unwrap_or_default(),
@@ -232,30 +247,7 @@ fn observed(scope: &Scope, desired: Option<&Fields>, db: &DbInstance) -> Option<
 #[async_trait]
 impl KindOps for Instance {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, Kind::DbInstance, q);
-        if matches!(names, Names::Nothing) {
-            return Ok(Vec::new());
-        }
-        Ok(describe(cx.c, names.one())
-            .await?
-            .iter()
-            .filter(|db| {
-                db.db_instance_identifier()
-                    .is_some_and(|n| names.matches(n))
-            })
-            .filter(|db| {
-                matches!(q, Query::Physical(_))
-                    || !matches!(db.db_instance_status(), Some("deleting" | "deleted"))
-            })
-            .filter_map(|db| {
-                let id = owned_id(cx.scope, &tag_map(db.tag_list()))?;
-                observed(
-                    cx.scope,
-                    desired_fields(cx.desired, q, Kind::DbInstance, &id),
-                    db,
-                )
-            })
-            .collect())
+        db_list::<DbInstance>(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -305,10 +297,7 @@ impl KindOps for Instance {
                     .and_then(|db| observed(cx.scope, Some(r.fields), db)),
             )
             .map(Created::New),
-            Err(e) => match api_err("rds:CreateDBInstance", e) {
-                err if already_exists(&err, "DBInstanceAlreadyExists") => Ok(Created::Exists),
-                err => Err(err),
-            },
+            Err(e) => exists_or_err("rds:CreateDBInstance", e, "DBInstanceAlreadyExists"),
         }
     }
 
@@ -407,23 +396,11 @@ impl KindOps for Instance {
         options: &DeleteOptions,
     ) -> Result<(), CloudError> {
         let name = current.physical_id.as_str();
-        let Some(db) = describe(cx.c, Some(name)).await?.into_iter().next() else {
+        let Some(db) =
+            db_to_delete::<DbInstance>(cx.c, current, options, "rds:DeleteDBInstance").await?
+        else {
             return Ok(());
         };
-        if matches!(db.db_instance_status(), Some("deleting")) {
-            return Ok(());
-        }
-        if db.deletion_protection() == Some(true) {
-            lift_protection("rds:DeleteDBInstance", current, options)?;
-            cx.c.rds
-                .modify_db_instance()
-                .db_instance_identifier(name)
-                .deletion_protection(false)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(|e| api_err("rds:ModifyDBInstance", e))?;
-        }
         let mut req = cx.c.rds.delete_db_instance().db_instance_identifier(name);
         if db.db_cluster_identifier().is_none() {
             // Members are snapshotted with their cluster; RDS refuses snapshot options on them.
@@ -432,10 +409,7 @@ impl KindOps for Instance {
                 .set_final_db_snapshot_identifier(snapshot)
                 .skip_final_snapshot(skip);
         }
-        req.send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("rds:DeleteDBInstance", e))
+        sent("rds:DeleteDBInstance", req.send()).await
     }
 
     fn readiness(&self, found: Observed, want: Want) -> Readiness {
@@ -516,10 +490,7 @@ mod tests {
         assert_eq!(o.attrs["secret_arn"], "arn:secret");
         assert_eq!(o.attrs["endpoint"], "demo-db.x");
         assert_eq!(o.attrs["parameter_apply_status"], "pending-reboot");
-        let other = Scope {
-            stack: "other".into(),
-            ..test_scope()
-        };
+        let other = crate::fields::test_scope("other");
         assert!(observed(&other, None, &standalone("available").build()).is_none());
     }
 

@@ -38,12 +38,15 @@ pub(crate) mod kinds {
     };
 }
 
-use crate::fields::{api_err, Reader};
-use crate::{lifecycle_readiness, Clients};
-use aws_sdk_rds::types::Tag;
+use crate::fields::{
+    api_err, desired_fields, owned_id, retag, sent, sorted_strs, tag_map, Names, Reader, SdkTag,
+};
+use crate::{lifecycle_readiness, Clients, Cx, Query};
+use async_trait::async_trait;
+use aws_sdk_rds::types::{Tag, VpcSecurityGroupMembership};
 use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Lifecycle, Observed, Readiness, ResourceId, Scope, Value,
-    Want, TAG_ID,
+    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, ResourceId, Scope,
+    Value, Want,
 };
 use std::collections::BTreeMap;
 
@@ -81,15 +84,10 @@ fn rds_tags(scope: &Scope, id: &ResourceId, r: &Reader) -> Result<Vec<Tag>, Clou
     Ok(to_tags(all_tags(scope, id, r)?))
 }
 
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+impl SdkTag for Tag {
+    fn key_value(&self) -> Option<(&str, &str)> {
+        Some((self.key()?, self.value().unwrap_or_default()))
+    }
 }
 
 async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, CloudError> {
@@ -105,23 +103,17 @@ async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, C
 
 /// Adds or overwrites the tags the stack sets (tags are compared as a subset: others' tags stay).
 async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
-    let arn = current
-        .attrs
-        .get("arn")
-        .ok_or_else(|| CloudError::UnexpectedAnswer {
-            operation: "rds:AddTagsToResource".into(),
-            what: format!("{} {}: no ARN known to tag", current.kind, current.id),
-        })?;
-    let mut tags = r.tags()?;
-    tags.insert(TAG_ID.to_string(), current.id.to_string());
-    c.rds
-        .add_tags_to_resource()
-        .resource_name(arn)
-        .set_tags(Some(to_tags(tags)))
-        .send()
-        .await
-        .map_err(|e| api_err("rds:AddTagsToResource", e))?;
-    Ok(())
+    let operation = "rds:AddTagsToResource";
+    let (arn, tags) = retag(operation, current, r)?;
+    sent(
+        operation,
+        c.rds
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .set_tags(Some(to_tags(tags)))
+            .send(),
+    )
+    .await
 }
 
 fn insert_opt(fields: &mut Fields, name: &str, v: Option<Value>) {
@@ -137,14 +129,76 @@ fn want_version(desired: Option<&Fields>) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-/// True when `e` is RDS's "already exists" answer (`DBInstanceAlreadyExists`,
-/// `DBInstanceAlreadyExistsFault`, ...).
-fn already_exists(e: &CloudError, code: &str) -> bool {
-    matches!(e, CloudError::Api { code: c, .. } if c.starts_with(code))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Instances and clusters: status words, readiness, deletion protection.
+
+/// What DB instances and DB clusters share, for the code written once for both: a describe by
+/// identifier, a status word, deletion protection that a modification lifts, a tag list.
+#[async_trait]
+trait Db: Sized + Send + Sync {
+    const KIND: Kind;
+    /// The resources named `ident`, or all of them.
+    async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError>;
+    /// Lifts the deletion protection of the resource named `ident` (applied immediately).
+    async fn unprotect(c: &Clients, ident: &str) -> Result<(), CloudError>;
+    fn ident(&self) -> Option<&str>;
+    fn status(&self) -> Option<&str>;
+    fn deletion_protection(&self) -> Option<bool>;
+    fn tags(&self) -> &[Tag];
+    /// The resource as observed (its engine version as the stack spells it, `desired`'s); None
+    /// when it is not tagged with the stack.
+    fn observed(&self, scope: &Scope, desired: Option<&Fields>) -> Option<Observed>;
+}
+
+/// [`crate::KindOps::list`] of instances and clusters: ONE describe (of the identifier asked for,
+/// or of all), keeping the names asked for, the stack's, and unless one is asked for by its
+/// physical id, what is not being deleted.
+async fn db_list<T: Db>(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+    let names = Names::new(cx, T::KIND, q);
+    if matches!(names, Names::Nothing) {
+        return Ok(Vec::new());
+    }
+    Ok(T::describe(cx.c, names.one())
+        .await?
+        .iter()
+        .filter(|db| db.ident().is_some_and(|n| names.matches(n)))
+        .filter(|db| {
+            matches!(q, Query::Physical(_)) || !matches!(db.status(), Some("deleting" | "deleted"))
+        })
+        .filter_map(|db| {
+            let id = owned_id(cx.scope, &tag_map(db.tags()))?;
+            db.observed(cx.scope, desired_fields(cx.desired, q, T::KIND, &id))
+        })
+        .collect())
+}
+
+/// The steps before deleting an instance or cluster: None when it is gone or already being
+/// deleted; its deletion protection lifted first when it has one (only when `options` allow it,
+/// refused naming `operation` otherwise).
+async fn db_to_delete<T: Db>(
+    c: &Clients,
+    current: &Observed,
+    options: &DeleteOptions,
+    operation: &str,
+) -> Result<Option<T>, CloudError> {
+    let name = current.physical_id.as_str();
+    let Some(db) = T::describe(c, Some(name)).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    if matches!(db.status(), Some("deleting")) {
+        return Ok(None);
+    }
+    if db.deletion_protection() == Some(true) {
+        lift_protection(operation, current, options)?;
+        T::unprotect(c, name).await?;
+    }
+    Ok(Some(db))
+}
+
+/// The ids of the VPC security groups of an instance or cluster, as a field value.
+fn vpc_security_group_ids(groups: &[VpcSecurityGroupMembership]) -> Value {
+    sorted_strs(groups.iter().filter_map(|g| g.vpc_security_group_id()))
+}
 
 /// States in which the database serves clients with every applied setting: `available`, and
 /// `storage-optimization` (after a storage change: the new size is in effect, RDS reorganizes in
@@ -217,10 +271,7 @@ fn final_snapshot(options: &DeleteOptions) -> (Option<String>, bool) {
 
 #[cfg(test)]
 fn test_scope() -> Scope {
-    Scope {
-        stack: "demo".into(),
-        region: "eu-west-1".into(),
-    }
+    crate::fields::test_scope("demo")
 }
 
 #[cfg(test)]
@@ -230,7 +281,10 @@ fn test_tags(id: &str) -> Vec<Tag> {
             .key(moodlestack_model::TAG_STACK)
             .value("demo")
             .build(),
-        Tag::builder().key(TAG_ID).value(id).build(),
+        Tag::builder()
+            .key(moodlestack_model::TAG_ID)
+            .value(id)
+            .build(),
     ]
 }
 
@@ -238,7 +292,6 @@ fn test_tags(id: &str) -> Vec<Tag> {
 mod tests {
     use super::*;
     use crate::fields::canonical_version;
-    use moodlestack_model::Kind;
 
     #[test]
     fn engine_versions_compare_on_what_the_stack_asked_for() {

@@ -1,16 +1,15 @@
 //! `AWS::RDS::DBParameterGroup` and `AWS::RDS::DBClusterParameterGroup`: the same shape and the
 //! same calls with `Cluster` in their names, so one implementation serves both.
 
-use super::{already_exists, list_tags, put_tags, rds_tags};
+use super::{list_tags, put_tags, rds_tags};
 use crate::fields::{
-    api_err, desired_fields, is_not_found, owned_id, tagged, tags_value, Names, Reader,
+    already_exists, collected, described, desired_fields, observe_named, owned_id, sent, tagged,
+    tags_value, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_rds::types::{ApplyMethod, Parameter};
-use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
-};
+use moodlestack_model::{CloudError, DeleteOptions, Fields, Kind, Observed, Scope, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// RDS accepts at most 20 parameters per Modify*ParameterGroup call.
@@ -46,69 +45,41 @@ impl ParameterGroup {
 
     /// The groups named `name`, or all of them.
     async fn describe(&self, c: &Clients, name: Option<&str>) -> Result<Vec<Group>, CloudError> {
-        let mut out = Vec::new();
-        let res = if self.cluster() {
-            let mut pages = c
+        Ok(if self.cluster() {
+            let pages = c
                 .rds
                 .describe_db_cluster_parameter_groups()
                 .set_db_cluster_parameter_group_name(name.map(str::to_string))
-                .into_paginator()
-                .send();
-            loop {
-                match pages.next().await {
-                    None => break Ok(()),
-                    Some(Err(e)) => break Err(api_err("rds:DescribeDBClusterParameterGroups", e)),
-                    Some(Ok(page)) => {
-                        out.extend(page.db_cluster_parameter_groups().iter().map(|g| {
-                            Group {
-                                name: g
-                                    .db_cluster_parameter_group_name()
-                                    .unwrap_or_default()
-                                    .to_string(),
-                                family: g
-                                    .db_parameter_group_family()
-                                    .unwrap_or_default()
-                                    .to_string(),
-                                description: g.description().unwrap_or_default().to_string(),
-                                arn: g
-                                    .db_cluster_parameter_group_arn()
-                                    .unwrap_or_default()
-                                    .to_string(),
-                            }
-                        }))
-                    }
-                }
-            }
+                .into_paginator();
+            let op = "rds:DescribeDBClusterParameterGroups";
+            described(op, name, pages.items().send().try_collect())
+                .await?
+                .iter()
+                .map(|g| Group {
+                    name: owned(g.db_cluster_parameter_group_name()),
+                    family: owned(g.db_parameter_group_family()),
+                    description: owned(g.description()),
+                    arn: owned(g.db_cluster_parameter_group_arn()),
+                })
+                .collect()
         } else {
-            let mut pages = c
+            let pages = c
                 .rds
                 .describe_db_parameter_groups()
                 .set_db_parameter_group_name(name.map(str::to_string))
-                .into_paginator()
-                .send();
-            loop {
-                match pages.next().await {
-                    None => break Ok(()),
-                    Some(Err(e)) => break Err(api_err("rds:DescribeDBParameterGroups", e)),
-                    Some(Ok(page)) => out.extend(page.db_parameter_groups().iter().map(|g| {
-                        Group {
-                            name: g.db_parameter_group_name().unwrap_or_default().to_string(),
-                            family: g
-                                .db_parameter_group_family()
-                                .unwrap_or_default()
-                                .to_string(),
-                            description: g.description().unwrap_or_default().to_string(),
-                            arn: g.db_parameter_group_arn().unwrap_or_default().to_string(),
-                        }
-                    })),
-                }
-            }
-        };
-        match res {
-            Ok(()) => Ok(out),
-            Err(e) if name.is_some() && is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+                .into_paginator();
+            let op = "rds:DescribeDBParameterGroups";
+            described(op, name, pages.items().send().try_collect())
+                .await?
+                .iter()
+                .map(|g| Group {
+                    name: owned(g.db_parameter_group_name()),
+                    family: owned(g.db_parameter_group_family()),
+                    description: owned(g.description()),
+                    arn: owned(g.db_parameter_group_arn()),
+                })
+                .collect()
+        })
     }
 
     /// The parameters of a group. `user_only`: only those set by the user (`Source=user`; the
@@ -120,33 +91,33 @@ impl ParameterGroup {
         user_only: bool,
     ) -> Result<Vec<Parameter>, CloudError> {
         let source = user_only.then(|| "user".to_string());
-        let mut out = Vec::new();
         if self.cluster() {
-            let mut pages = c
-                .rds
-                .describe_db_cluster_parameters()
-                .db_cluster_parameter_group_name(group)
-                .set_source(source)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| api_err("rds:DescribeDBClusterParameters", e))?;
-                out.extend(page.parameters().iter().cloned());
-            }
+            collected(
+                "rds:DescribeDBClusterParameters",
+                c.rds
+                    .describe_db_cluster_parameters()
+                    .db_cluster_parameter_group_name(group)
+                    .set_source(source)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect(),
+            )
+            .await
         } else {
-            let mut pages = c
-                .rds
-                .describe_db_parameters()
-                .db_parameter_group_name(group)
-                .set_source(source)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| api_err("rds:DescribeDBParameters", e))?;
-                out.extend(page.parameters().iter().cloned());
-            }
+            collected(
+                "rds:DescribeDBParameters",
+                c.rds
+                    .describe_db_parameters()
+                    .db_parameter_group_name(group)
+                    .set_source(source)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect(),
+            )
+            .await
         }
-        Ok(out)
     }
 
     /// `g` as observed (tags, then the parameters of a group of ours); None when it is not tagged
@@ -206,21 +177,25 @@ impl ParameterGroup {
             .collect();
         for batch in params.chunks(PARAMETER_BATCH) {
             if self.cluster() {
-                c.rds
-                    .modify_db_cluster_parameter_group()
-                    .db_cluster_parameter_group_name(group)
-                    .set_parameters(Some(batch.to_vec()))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("rds:ModifyDBClusterParameterGroup", e))?;
+                sent(
+                    "rds:ModifyDBClusterParameterGroup",
+                    c.rds
+                        .modify_db_cluster_parameter_group()
+                        .db_cluster_parameter_group_name(group)
+                        .set_parameters(Some(batch.to_vec()))
+                        .send(),
+                )
+                .await?;
             } else {
-                c.rds
-                    .modify_db_parameter_group()
-                    .db_parameter_group_name(group)
-                    .set_parameters(Some(batch.to_vec()))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("rds:ModifyDBParameterGroup", e))?;
+                sent(
+                    "rds:ModifyDBParameterGroup",
+                    c.rds
+                        .modify_db_parameter_group()
+                        .db_parameter_group_name(group)
+                        .set_parameters(Some(batch.to_vec()))
+                        .send(),
+                )
+                .await?;
             }
         }
         Ok(())
@@ -245,6 +220,11 @@ impl ParameterGroup {
         };
         tagged(operation, name, o)
     }
+}
+
+/// An optional string of a description, empty when absent.
+fn owned(s: Option<&str>) -> String {
+    s.unwrap_or_default().to_string()
 }
 
 /// A group as observed from its description, tags and user-set parameters (only the `managed`
@@ -276,15 +256,7 @@ fn observed(
     fields.insert("description".into(), Value::str(&g.description));
     fields.insert("parameters".into(), Value::Map(parameters));
     fields.insert("tags".into(), tags_value(tags));
-    Some(Observed {
-        id: id.into(),
-        kind,
-        physical_id: g.name.clone(),
-        fields,
-        attrs: BTreeMap::from([("id".into(), g.name.clone()), ("arn".into(), g.arn.clone())]),
-        status: "available".into(),
-        lifecycle: Lifecycle::Ready,
-    })
+    Some(usable(kind, id, &g.name, &g.arn, fields))
 }
 
 /// How a parameter change must be applied: static parameters only on reboot.
@@ -305,14 +277,13 @@ impl KindOps for ParameterGroup {
             return Ok(Vec::new());
         }
         let groups = self.describe(cx.c, names.one()).await?;
-        let found = futures::future::try_join_all(
-            groups
-                .iter()
-                .filter(|g| names.matches(&g.name))
-                .map(|g| self.observed(cx, q, g)),
+        observe_named(
+            &names,
+            groups,
+            |g| Some(&g.name),
+            |g| async move { self.observed(cx, q, &g).await },
         )
-        .await?;
-        Ok(found.into_iter().flatten().collect())
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -320,32 +291,24 @@ impl KindOps for ParameterGroup {
         let tags = rds_tags(cx.scope, &r.id, r)?;
         let (res, operation) = if self.cluster() {
             let op = "rds:CreateDBClusterParameterGroup";
-            let res =
+            let req =
                 cx.c.rds
                     .create_db_cluster_parameter_group()
                     .db_cluster_parameter_group_name(name)
                     .db_parameter_group_family(r.str("family")?)
                     .description(r.str("description")?)
-                    .set_tags(Some(tags))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_err(op, e));
-            (res, op)
+                    .set_tags(Some(tags));
+            (sent(op, req.send()).await, op)
         } else {
             let op = "rds:CreateDBParameterGroup";
-            let res =
+            let req =
                 cx.c.rds
                     .create_db_parameter_group()
                     .db_parameter_group_name(name)
                     .db_parameter_group_family(r.str("family")?)
                     .description(r.str("description")?)
-                    .set_tags(Some(tags))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_err(op, e));
-            (res, op)
+                    .set_tags(Some(tags));
+            (sent(op, req.send()).await, op)
         };
         match res {
             Ok(()) => {}
@@ -402,30 +365,27 @@ impl KindOps for ParameterGroup {
     ) -> Result<(), CloudError> {
         let name = &current.physical_id;
         if self.cluster() {
-            cx.c.rds
-                .delete_db_cluster_parameter_group()
-                .db_cluster_parameter_group_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_err("rds:DeleteDBClusterParameterGroup", e))
+            let req =
+                cx.c.rds
+                    .delete_db_cluster_parameter_group()
+                    .db_cluster_parameter_group_name(name);
+            sent("rds:DeleteDBClusterParameterGroup", req.send()).await
         } else {
-            cx.c.rds
-                .delete_db_parameter_group()
-                .db_parameter_group_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| api_err("rds:DeleteDBParameterGroup", e))
+            let req =
+                cx.c.rds
+                    .delete_db_parameter_group()
+                    .db_parameter_group_name(name);
+            sent("rds:DeleteDBParameterGroup", req.send()).await
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{tag_map, test_scope, test_tags};
+    use super::super::{test_scope, test_tags};
     use super::*;
-    use crate::fields::assert_matches_spec;
+    use crate::fields::{assert_matches_spec, tag_map};
+    use moodlestack_model::Lifecycle;
 
     #[test]
     fn a_parameter_group_reports_only_the_managed_user_parameters() {
@@ -470,10 +430,7 @@ mod tests {
                 )]))
             );
             let all = observed(&test_scope(), kind, &g, tags, &params, None).unwrap();
-            let other = Scope {
-                stack: "other".into(),
-                ..test_scope()
-            };
+            let other = crate::fields::test_scope("other");
             assert!(observed(&other, kind, &g, tag_map(&test_tags("x")), &params, None).is_none());
             assert_eq!(
                 all.fields["parameters"].as_map().map(BTreeMap::len),

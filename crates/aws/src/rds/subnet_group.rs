@@ -1,7 +1,10 @@
 //! `AWS::RDS::DBSubnetGroup`.
 
-use super::{all_tags, already_exists, list_tags, put_tags, rds_tags};
-use crate::fields::{api_err, is_not_found, owned_id, subnet_group_observed, Names, Reader};
+use super::{all_tags, list_tags, put_tags, rds_tags};
+use crate::fields::{
+    described, exists_or_err, owned_id, sent, subnet_group_list, subnet_group_observed,
+    subnet_group_update, Reader, SubnetGroupApi,
+};
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbSubnetGroup;
@@ -17,28 +20,53 @@ pub(crate) mod kinds {
 /// `AWS::RDS::DBSubnetGroup`, keyed by its name.
 pub(crate) struct SubnetGroup;
 
-/// The subnet groups named `name`, or all of them.
-async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<DbSubnetGroup>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .rds
-        .describe_db_subnet_groups()
-        .set_db_subnet_group_name(name.map(str::to_string))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => out.extend(page.db_subnet_groups().iter().cloned()),
-            Err(e) => {
-                let err = api_err("rds:DescribeDBSubnetGroups", e);
-                if name.is_some() && is_not_found(&err) {
-                    return Ok(Vec::new());
-                }
-                return Err(err);
-            }
-        }
+#[async_trait]
+impl SubnetGroupApi for SubnetGroup {
+    const KIND: Kind = Kind::DbSubnetGroup;
+    type Group = DbSubnetGroup;
+    async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<DbSubnetGroup>, CloudError> {
+        let pages = c
+            .rds
+            .describe_db_subnet_groups()
+            .set_db_subnet_group_name(name.map(str::to_string))
+            .into_paginator();
+        described(
+            "rds:DescribeDBSubnetGroups",
+            name,
+            pages.items().send().try_collect(),
+        )
+        .await
     }
-    Ok(out)
+    fn name(g: &DbSubnetGroup) -> Option<&str> {
+        g.db_subnet_group_name()
+    }
+    async fn observe(
+        c: &Clients,
+        scope: &Scope,
+        g: DbSubnetGroup,
+    ) -> Result<Option<Observed>, CloudError> {
+        let Some(arn) = g.db_subnet_group_arn() else {
+            return Ok(None);
+        };
+        Ok(observed(scope, &g, list_tags(c, arn).await?))
+    }
+    async fn modify(
+        c: &Clients,
+        name: &str,
+        description: &str,
+        subnet_ids: Vec<String>,
+    ) -> Result<(), CloudError> {
+        let req = c.rds.modify_db_subnet_group().db_subnet_group_name(name);
+        let req = req.db_subnet_group_description(description);
+        sent(
+            "rds:ModifyDBSubnetGroup",
+            req.set_subnet_ids(Some(subnet_ids)).send(),
+        )
+        .await
+    }
+    async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
+        put_tags(c, current, r).await
+    }
 }
 
 /// A subnet group as observed, with its tags; None when it is not tagged with the stack.
@@ -57,34 +85,10 @@ fn observed(scope: &Scope, g: &DbSubnetGroup, tags: BTreeMap<String, String>) ->
     ))
 }
 
-/// `g` as observed, its tags read with one more call.
-async fn with_tags(
-    c: &Clients,
-    scope: &Scope,
-    g: &DbSubnetGroup,
-) -> Result<Option<Observed>, CloudError> {
-    let Some(arn) = g.db_subnet_group_arn() else {
-        return Ok(None);
-    };
-    Ok(observed(scope, g, list_tags(c, arn).await?))
-}
-
 #[async_trait]
 impl KindOps for SubnetGroup {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, Kind::DbSubnetGroup, q);
-        if matches!(names, Names::Nothing) {
-            return Ok(Vec::new());
-        }
-        let groups = describe(cx.c, names.one()).await?;
-        let found = futures::future::try_join_all(
-            groups
-                .iter()
-                .filter(|g| g.db_subnet_group_name().is_some_and(|n| names.matches(n)))
-                .map(|g| with_tags(cx.c, cx.scope, g)),
-        )
-        .await?;
-        Ok(found.into_iter().flatten().collect())
+        subnet_group_list::<Self>(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -116,10 +120,7 @@ impl KindOps for SubnetGroup {
                     status,
                 )))
             }
-            Err(e) => match api_err("rds:CreateDBSubnetGroup", e) {
-                err if already_exists(&err, "DBSubnetGroupAlreadyExists") => Ok(Created::Exists),
-                err => Err(err),
-            },
+            Err(e) => exists_or_err("rds:CreateDBSubnetGroup", e, "DBSubnetGroupAlreadyExists"),
         }
     }
 
@@ -130,27 +131,7 @@ impl KindOps for SubnetGroup {
         r: &Reader<'_>,
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
-        if changed.contains(&"description") || changed.contains(&"subnet_ids") {
-            cx.c.rds
-                .modify_db_subnet_group()
-                .db_subnet_group_name(&current.physical_id)
-                .db_subnet_group_description(r.str("description")?)
-                .set_subnet_ids(Some(r.strs("subnet_ids")?))
-                .send()
-                .await
-                .map_err(|e| api_err("rds:ModifyDBSubnetGroup", e))?;
-        }
-        if changed.contains(&"tags") {
-            put_tags(cx.c, current, r).await?;
-        }
-        // The executor polls (lists by id) right after an update: no read here.
-        let mut out = current.clone();
-        for f in changed {
-            if let Some(v) = r.fields.get(*f) {
-                out.fields.insert((*f).to_string(), v.clone());
-            }
-        }
-        Ok(out)
+        subnet_group_update::<Self>(cx, current, r, changed).await
     }
 
     async fn delete(
@@ -159,21 +140,23 @@ impl KindOps for SubnetGroup {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.rds
-            .delete_db_subnet_group()
-            .db_subnet_group_name(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("rds:DeleteDBSubnetGroup", e))
+        sent(
+            "rds:DeleteDBSubnetGroup",
+            cx.c.rds
+                .delete_db_subnet_group()
+                .db_subnet_group_name(&current.physical_id)
+                .send(),
+        )
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{tag_map, test_scope, test_tags};
+    use super::super::{test_scope, test_tags};
     use super::*;
     use crate::fields::assert_matches_spec;
+    use crate::fields::tag_map;
     use aws_sdk_rds::types::Subnet;
     use moodlestack_model::Lifecycle;
 
@@ -193,10 +176,6 @@ mod tests {
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.id, "db.subnet_group");
         assert_eq!(o.physical_id, "demo-db");
-        let other = Scope {
-            stack: "other".into(),
-            ..test_scope()
-        };
-        assert!(observed(&other, &g, tags).is_none());
+        assert!(observed(&crate::fields::test_scope("other"), &g, tags).is_none());
     }
 }
