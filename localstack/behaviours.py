@@ -68,7 +68,7 @@ BEHAVIOURS = {
         "storage\")",
     ),
     "efs-mount-target-state": (
-        False,
+        True,
         "DescribeMountTargetSecurityGroups and ModifyMountTargetSecurityGroups answer "
         "IncorrectMountTargetState while the mount target is not `available`",
         "https://docs.aws.amazon.com/efs/latest/ug/API_DescribeMountTargetSecurityGroups.html "
@@ -76,7 +76,7 @@ BEHAVIOURS = {
         "IncorrectMountTargetState)",
     ),
     "rds-minor-upgrades": (
-        False,
+        True,
         "a DB instance or cluster with AutoMinorVersionUpgrade (the default) reports a newer "
         "minor version than the one it was created with, DELAY_MS x 2 after its create or last "
         "version change",
@@ -85,7 +85,7 @@ BEHAVIOURS = {
         "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_UpgradeDBInstance.Maintenance.html",
     ),
     "rds-secret-tags": (
-        False,
+        True,
         "the Secrets Manager secret RDS creates for ManageMasterUserPassword carries the DB "
         "instance's or cluster's tags (OwningService stays `rds`)",
         "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html "
@@ -93,13 +93,13 @@ BEHAVIOURS = {
         "terraform-provider-aws#41337",
     ),
     "rds-storage-autoscaling": (
-        False,
+        True,
         "a DB instance with MaxAllocatedStorage grows its AllocatedStorage on its own (once, by "
         "max(10 GiB, 10 %), DELAY_MS x 2 after its last storage change, then never within 6 h)",
         "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PIOPS.Autoscaling.html",
     ),
     "elasticache-modifying": (
-        False,
+        True,
         "a replication group is `modifying` for DELAY_MS after each ModifyReplicationGroup, "
         "replica-count change or tag change; while it is not `available`, those calls and "
         "ListTagsForResource answer InvalidReplicationGroupState",

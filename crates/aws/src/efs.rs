@@ -187,9 +187,23 @@ async fn mount_targets_observed(
     futures::future::try_join_all(
         mts.iter()
             .filter(|m| !going(m.life_cycle_state()))
-            .map(|m| mount_target_observed(c, m)),
+            .map(|m| mount_target_known(c, m)),
     )
     .await
+}
+
+/// A mount target with its security groups once it is available; before, AWS answers
+/// `IncorrectMountTargetState` to reading them, so it is reported without them.
+async fn mount_target_known(
+    c: &Clients,
+    mt: &MountTargetDescription,
+) -> Result<Observed, CloudError> {
+    if *mt.life_cycle_state() == LifeCycleState::Available {
+        mount_target_observed(c, mt).await
+    } else {
+        let id = ObservedId::Untagged(mt.mount_target_id().to_string());
+        Ok(mount_target(id, mt, None, None))
+    }
 }
 
 fn going(s: &LifeCycleState) -> bool {
@@ -388,18 +402,8 @@ impl KindOps for MountTarget {
             }
             Query::Physical(id) => {
                 let mts = describe_mount_targets(cx.c, None, Some(id)).await?;
-                // The security groups of a mount target that is not available cannot be read
-                // (IncorrectMountTargetState): report it without them until it is.
-                let mut out = Vec::new();
-                for mt in &mts {
-                    if *mt.life_cycle_state() == LifeCycleState::Available {
-                        out.push(mount_target_observed(cx.c, mt).await?);
-                    } else {
-                        let id = ObservedId::Untagged(mt.mount_target_id().to_string());
-                        out.push(mount_target(id, mt, None, None));
-                    }
-                }
-                Ok(out)
+                futures::future::try_join_all(mts.iter().map(|mt| mount_target_known(cx.c, mt)))
+                    .await
             }
         }
     }

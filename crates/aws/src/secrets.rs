@@ -80,7 +80,10 @@ async fn list_stack(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudEr
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| api_err("secretsmanager:ListSecrets", e))?;
         for s in page.secret_list() {
-            if s.deleted_date().is_some() {
+            // Scheduled for deletion, or managed by another service (RDS copies the database's
+            // tags, the stack's included, onto the master-password secret it makes and deletes
+            // it with the database): not a secret of the stack's.
+            if s.deleted_date().is_some() || s.owning_service().is_some() {
                 continue;
             }
             let (Some(arn), Some(name)) = (s.arn(), s.name()) else {
@@ -113,7 +116,7 @@ async fn describe(
         .await
         .map_err(|e| api_err("secretsmanager:DescribeSecret", e));
     Ok(match not_found_is_none(described)? {
-        Some(d) if d.deleted_date().is_none() => observed(
+        Some(d) if d.deleted_date().is_none() && d.owning_service().is_none() => observed(
             scope,
             d.arn().unwrap_or_default(),
             d.name().unwrap_or_default(),

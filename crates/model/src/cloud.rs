@@ -269,6 +269,10 @@ fn api_hint(operation: &str, code: &str) -> Option<String> {
         "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
             Some("AWS is throttling this account: run the same command again in a minute".into())
         }
+        c if crate::retry::is_settling(c) => Some(format!(
+            "the resource (or one it depends on) is busy: being created, modified or backed up, \
+             and {operation} waits for that; run the same command again once it is available"
+        )),
         c if c.ends_with("QuotaExceeded") || c.contains("LimitExceeded") => Some(format!(
             "an AWS quota was reached by {operation}: delete unused resources or ask AWS for a \
              higher quota (Service Quotas console)"

@@ -27,7 +27,8 @@ pub use cloud::{
     Readiness, Scope, Want,
 };
 pub use kind::{
-    spec, Compare, DeletePolicy, DeleteRisk, FieldSpec, Kind, KindSpec, OnChange, PhysicalId,
+    spec, version_satisfies, Compare, DeletePolicy, DeleteRisk, FieldSpec, Kind, KindSpec,
+    OnChange, PhysicalId,
 };
 pub use order::{topo, OrderError};
 pub use resource::{Lifecycle, Observed, ObservedId, Resource, ResourceId, TAG_ID, TAG_STACK};

@@ -94,6 +94,11 @@ const SETTLING: &[&str] = &[
     "ConcurrentModification",
 ];
 
+/// Whether `code` is a state conflict that clears by itself ([`Transient::Settling`]).
+pub fn is_settling(code: &str) -> bool {
+    SETTLING.contains(&code)
+}
+
 impl CloudError {
     /// Whether, and how, the failed request may be retried (see the module's documentation).
     pub fn transient(&self) -> Option<Transient> {

@@ -338,8 +338,9 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
 
 /// SHA-256 of the canonical JSON of `observed` sorted by id (then physical id). The status word
 /// is left out: it moves on its own (`available` -> `backing-up`) without changing what a plan
-/// would do; so is the order of set-valued fields (AWS may list subnets or rules in any order).
-/// `apply plan.json` compares this with a fresh observation.
+/// would do; so is the order of set-valued fields (AWS may list subnets or rules in any order),
+/// and so are fields AWS raises on its own ([`Compare::moves_on_its_own`]: grown storage, a
+/// minor upgrade). `apply plan.json` compares this with a fresh observation.
 pub fn observed_digest(observed: &[Observed]) -> String {
     let mut sorted: Vec<Observed> = observed
         .iter()
@@ -348,13 +349,16 @@ pub fn observed_digest(observed: &[Observed]) -> String {
                 status: String::new(),
                 ..o.clone()
             };
-            for fs in spec(o.kind)
-                .fields
-                .iter()
-                .filter(|f| f.compare == Compare::Set)
-            {
-                if let Some(Value::List(items)) = o.fields.get_mut(fs.name) {
-                    items.sort_by_cached_key(|v| serde_json::to_string(v).unwrap_or_default());
+            for fs in spec(o.kind).fields {
+                if fs.compare == Compare::Set {
+                    if let Some(Value::List(items)) = o.fields.get_mut(fs.name) {
+                        items.sort_by_cached_key(|v| serde_json::to_string(v).unwrap_or_default());
+                    }
+                }
+                // Values AWS changes on its own (storage autoscaling, minor upgrades) do not
+                // make a saved plan stale.
+                if fs.compare.moves_on_its_own() {
+                    o.fields.remove(fs.name);
                 }
             }
             o

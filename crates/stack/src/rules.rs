@@ -843,14 +843,18 @@ impl<'a> Rules<'a> {
         }
         if !engine.is_aurora() {
             self.range("database.storage_gb", db.storage_gb, 20, 65536, "GiB", "");
-            if db.max_storage_gb > 0 && db.max_storage_gb <= db.storage_gb {
+            // RDS refuses a maximum below 110 % of the allocated storage ("at least 10% more than
+            // the current allocated storage", RDS storage autoscaling).
+            if db.max_storage_gb > 0 && db.max_storage_gb * 10 < db.storage_gb * 11 {
                 self.error(
                     "database.max_storage_gb",
                     format!(
-                        "`database.max_storage_gb` ({}) must be larger than `database.storage_gb` ({}), or 0",
-                        db.max_storage_gb, db.storage_gb
+                        "`database.max_storage_gb` ({}) must be at least 110 % of `database.storage_gb` ({}: at least {}), or 0",
+                        db.max_storage_gb,
+                        db.storage_gb,
+                        (db.storage_gb * 11 + 9) / 10
                     ),
-                    "raise `max_storage_gb` above `storage_gb`, or set it to 0 to turn storage autoscaling off".into(),
+                    "raise `max_storage_gb` to at least 110 % of `storage_gb` (RDS refuses less), or set it to 0 to turn storage autoscaling off".into(),
                 );
             }
             if db.max_storage_gb > 65536 || db.max_storage_gb < 0 {

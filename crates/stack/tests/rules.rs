@@ -689,7 +689,15 @@ fn storage_bounds() {
     let y = with(12, "  storage_gb: 50\n  max_storage_gb: 40");
     error_at(
         &y,
-        "`database.max_storage_gb` (40) must be larger than `database.storage_gb` (50), or 0",
+        "`database.max_storage_gb` (40) must be at least 110 % of `database.storage_gb` (50: at least 55), or 0",
+        13,
+        19,
+    );
+    // Above the storage but below RDS's 110 %: refused by RDS, so by the validator.
+    let y = with(12, "  storage_gb: 200\n  max_storage_gb: 210");
+    error_at(
+        &y,
+        "`database.max_storage_gb` (210) must be at least 110 % of `database.storage_gb` (200: at least 220), or 0",
         13,
         19,
     );

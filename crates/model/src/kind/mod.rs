@@ -65,6 +65,48 @@ pub enum Compare {
     /// Maps compared only on the keys the stack sets: AWS-side defaults and tags that others add
     /// never show up as changes. A key the stack sets that is missing or different is a change.
     Subset,
+    /// A number AWS may raise on its own (RDS storage autoscaling grows `allocated_storage`):
+    /// at least the desired value is no change; only a larger desired value is.
+    AtLeast,
+    /// An engine version AWS may upgrade on its own within its release line (RDS automatic minor
+    /// version upgrades): a version at least the desired one in the same line is no change, so a
+    /// plan never asks for a downgrade. See [`version_satisfies`].
+    Version,
+}
+
+impl Compare {
+    /// Whether AWS changes fields compared this way on its own (left out of the saved-plan
+    /// digest: such a change between plan and apply does not make the plan stale).
+    pub fn moves_on_its_own(self) -> bool {
+        matches!(self, Compare::AtLeast | Compare::Version)
+    }
+}
+
+/// Whether the engine version `have` satisfies the desired `want`: `want` names a release line
+/// (`8.0`, `16`) that `have` is in, or `have` is `want` or a later version of the same line.
+/// A `want` shorter than `have` names a line; the line of a full version is all but its last
+/// number (`8.0.39`: `8.0`; `16.4`: `16`); for
+/// versions with a name in them, the name and the number after it too
+/// (`8.0.mysql_aurora.3.08.0`: `8.0.mysql_aurora.3`). Numbers compare as numbers.
+pub fn version_satisfies(have: &str, want: &str) -> bool {
+    let h: Vec<&str> = have.split('.').collect();
+    let w: Vec<&str> = want.split('.').collect();
+    if w.len() <= h.len() && h[..w.len()] == w[..] {
+        return true;
+    }
+    if w.len() < h.len() {
+        // A release line (`8.0`) that `have` is not in.
+        return false;
+    }
+    let line = match w.iter().position(|t| t.parse::<u64>().is_err()) {
+        Some(named) => (named + 2).min(w.len()),
+        None => w.len() - 1,
+    };
+    if line == 0 || h.len() < line || h[..line] != w[..line] {
+        return false;
+    }
+    let key = |t: &&str| (t.parse::<u64>().ok(), t.to_string());
+    h[line..].iter().map(key).cmp(w[line..].iter().map(key)) != std::cmp::Ordering::Less
 }
 
 /// One managed field of a kind.
@@ -87,6 +129,8 @@ impl FieldSpec {
     /// - Unknown or unresolved parts of `want` always differ ("known after apply").
     /// - [`Compare::Set`]: lists equal as sets (order and duplicates do not count).
     /// - [`Compare::Subset`]: only the keys `want` sets are compared.
+    /// - [`Compare::AtLeast`]: a larger observed number is no change.
+    /// - [`Compare::Version`]: a later version of the same release line is no change.
     pub fn differs(&self, want: &Value, have: Option<&Value>) -> bool {
         let Some(have) = have else {
             return !matches!(want, Value::Null);
@@ -99,6 +143,8 @@ impl FieldSpec {
             (Compare::Subset, Value::Map(w), Value::Map(h)) => {
                 w.iter().any(|(k, v)| h.get(k).is_none_or(|hv| hv != v))
             }
+            (Compare::AtLeast, Value::Int(w), Value::Int(h)) => h < w,
+            (Compare::Version, Value::Str(w), Value::Str(h)) => !version_satisfies(h, w),
             _ => want != have,
         }
     }
@@ -267,6 +313,20 @@ pub(crate) const fn create_only(name: &'static str) -> FieldSpec {
         compare: Compare::Exact,
     }
 }
+pub(crate) const fn at_least(name: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        on_change: OnChange::InPlace,
+        compare: Compare::AtLeast,
+    }
+}
+pub(crate) const fn version(name: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        on_change: OnChange::InPlace,
+        compare: Compare::Version,
+    }
+}
 pub(crate) const TAGS: FieldSpec = subset("tags");
 pub(crate) const fn mins(m: u64) -> Duration {
     Duration::from_secs(m * 60)
@@ -362,6 +422,36 @@ mod tests {
         }
         let names: BTreeSet<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
         assert_eq!(names.len(), Kind::COUNT, "two kinds share a name");
+    }
+
+    #[test]
+    fn versions_satisfy_within_their_release_line_never_backwards() {
+        let cases = [
+            ("8.0.40", "8.0.39", true),
+            ("8.0.39", "8.0.39", true),
+            ("8.0.39", "8.0.40", false),
+            ("8.0.40", "8.0", true),
+            ("8.4.3", "8.0.39", false),
+            ("8.4.3", "8.0", false),
+            ("16.6", "16.4", true),
+            ("16.4", "16", true),
+            ("17.2", "16.4", false),
+            ("10.11.10", "10.11.9", true),
+            ("11.4.3", "10.11.9", false),
+            ("8.0.mysql_aurora.3.08.1", "8.0.mysql_aurora.3.08.0", true),
+            ("8.0.mysql_aurora.3.09.0", "8.0.mysql_aurora.3.08.0", true),
+            ("8.0.mysql_aurora.3.07.1", "8.0.mysql_aurora.3.08.0", false),
+            ("8.0.mysql_aurora.3.08.0", "8.0.mysql_aurora.3", true),
+        ];
+        for (have, want, ok) in cases {
+            assert_eq!(version_satisfies(have, want), ok, "{have} satisfies {want}");
+        }
+        let v = version("engine_version");
+        assert!(!v.differs(&Value::str("8.0.39"), Some(&Value::str("8.0.40"))));
+        assert!(v.differs(&Value::str("8.0.41"), Some(&Value::str("8.0.40"))));
+        let s = at_least("allocated_storage");
+        assert!(!s.differs(&Value::Int(200), Some(&Value::Int(220))));
+        assert!(s.differs(&Value::Int(300), Some(&Value::Int(220))));
     }
 
     #[test]

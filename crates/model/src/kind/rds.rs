@@ -1,6 +1,6 @@
 //! RDS kinds: subnet and parameter groups, Aurora clusters and DB instances.
 
-use super::{f, mins, repl, set, subset, DeletePolicy, KindSpec, DEFAULT, TAGS};
+use super::{at_least, f, mins, repl, set, subset, version, DeletePolicy, KindSpec, DEFAULT, TAGS};
 use crate::change::{ChangeView, Note, NoteKind};
 use crate::{Kind, Value};
 
@@ -72,7 +72,7 @@ pub(super) const CLUSTER: KindSpec = KindSpec {
     fields: &[
         repl("identifier"),
         repl("engine"),
-        f("engine_version"),
+        version("engine_version"),
         repl("db_subnet_group_name"),
         f("cluster_parameter_group_name"),
         set("vpc_security_group_ids"),
@@ -114,10 +114,10 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
     fields: &[
         repl("identifier"),
         repl("engine"),
-        f("engine_version"),
+        version("engine_version"),
         f("instance_class"),
         repl("cluster_identifier"),
-        f("allocated_storage"),
+        at_least("allocated_storage"),
         f("max_allocated_storage"),
         f("storage_type"),
         repl("storage_encrypted"),
