@@ -261,14 +261,6 @@ fn mixed_policy(r: &Reader<'_>) -> Result<MixedInstancesPolicy, CloudError> {
         .build())
 }
 
-fn opt_i32(r: &Reader<'_>, field: &str) -> Result<Option<i32>, CloudError> {
-    if r.has(field) {
-        r.int32(field).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
 /// A running instance refresh of the group, as (id, status).
 async fn running_refresh(c: &Clients, name: &str) -> Result<Option<(String, String)>, CloudError> {
     let resp = c
@@ -361,11 +353,7 @@ impl KindOps for Group {
         let mut tags = r.tags()?;
         tags.extend(identity_tags(cx.scope, &r.id));
         let subnets = r.strs("subnet_ids")?;
-        let target_groups = if r.has("target_group_arns") {
-            r.strs("target_group_arns")?
-        } else {
-            Vec::new()
-        };
+        let target_groups = r.strs_or_empty("target_group_arns")?;
         let created = c
             .autoscaling
             .create_auto_scaling_group()
@@ -373,12 +361,12 @@ impl KindOps for Group {
             .mixed_instances_policy(mixed_policy(r)?)
             .min_size(r.int32("min_size")?)
             .max_size(r.int32("max_size")?)
-            .set_desired_capacity(opt_i32(r, "desired_capacity")?)
+            .set_desired_capacity(r.opt_int32("desired_capacity")?)
             .set_capacity_rebalance(r.opt_bool("capacity_rebalance"))
             .vpc_zone_identifier(subnets.join(","))
             .set_target_group_arns((!target_groups.is_empty()).then_some(target_groups))
             .set_health_check_type(r.opt_str("health_check_type").map(str::to_string))
-            .set_health_check_grace_period(opt_i32(r, "health_check_grace_period")?)
+            .set_health_check_grace_period(r.opt_int32("health_check_grace_period")?)
             .set_tags(Some(sdk_tags(name, &tags)))
             .send()
             .await

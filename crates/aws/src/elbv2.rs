@@ -680,14 +680,6 @@ async fn set_tg_deregistration_delay(
     Ok(())
 }
 
-fn opt_i32(r: &Reader<'_>, field: &str) -> Result<Option<i32>, CloudError> {
-    if r.has(field) {
-        r.int32(field).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
 /// The target groups tagged with the stack, observed with their deregistration delays (all read
 /// at once).
 async fn tgs_observed(cx: &Cx<'_>, tgs: &[SdkTargetGroup]) -> Result<Vec<Observed>, CloudError> {
@@ -743,9 +735,9 @@ impl KindOps for TargetGroup {
                     r.opt_str("target_type").unwrap_or("instance"),
                 ))
                 .set_health_check_path(r.opt_str("health_check_path").map(str::to_string))
-                .set_health_check_interval_seconds(opt_i32(r, "health_check_interval")?)
-                .set_healthy_threshold_count(opt_i32(r, "healthy_threshold")?)
-                .set_unhealthy_threshold_count(opt_i32(r, "unhealthy_threshold")?)
+                .set_health_check_interval_seconds(r.opt_int32("health_check_interval")?)
+                .set_healthy_threshold_count(r.opt_int32("healthy_threshold")?)
+                .set_unhealthy_threshold_count(r.opt_int32("unhealthy_threshold")?)
                 .set_matcher(
                     r.opt_str("health_check_matcher")
                         .map(|m| Matcher::builder().http_code(m).build()),
@@ -783,9 +775,9 @@ impl KindOps for TargetGroup {
                 .modify_target_group()
                 .target_group_arn(arn)
                 .set_health_check_path(r.opt_str("health_check_path").map(str::to_string))
-                .set_health_check_interval_seconds(opt_i32(r, "health_check_interval")?)
-                .set_healthy_threshold_count(opt_i32(r, "healthy_threshold")?)
-                .set_unhealthy_threshold_count(opt_i32(r, "unhealthy_threshold")?)
+                .set_health_check_interval_seconds(r.opt_int32("health_check_interval")?)
+                .set_healthy_threshold_count(r.opt_int32("healthy_threshold")?)
+                .set_unhealthy_threshold_count(r.opt_int32("unhealthy_threshold")?)
                 .set_matcher(
                     r.opt_str("health_check_matcher")
                         .map(|m| Matcher::builder().http_code(m).build()),

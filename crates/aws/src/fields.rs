@@ -371,3 +371,51 @@ pub(crate) fn assert_matches_spec(o: &Observed, absent: &[&str]) {
     }
     assert!(o.attrs.contains_key("id"), "{} reports no `id`", o.kind);
 }
+
+/// Awaits a request whose answer the caller does not need (deletes, attribute and tag writes):
+/// `Ok(())`, or the error naming `operation`.
+pub async fn sent<T, E, R>(
+    operation: &str,
+    request: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
+) -> Result<(), CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    request.await.map(drop).map_err(|e| api_err(operation, e))
+}
+
+/// Tags as a map, from the (key, value) pairs of a service's own tag type (AWS reports tags as a
+/// list); a tag without a key is left out, one without a value is empty.
+pub fn tag_pairs<'a>(
+    tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> BTreeMap<String, String> {
+    tags.into_iter()
+        .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string())))
+        .collect()
+}
+
+/// Optional fields: absent (or null) reads as `None` or empty, present ones as their plain reads.
+impl<'a> Reader<'a> {
+    pub fn opt_int32(&self, field: &str) -> Result<Option<i32>, CloudError> {
+        if self.has(field) {
+            self.int32(field).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+    pub fn strs_or_empty(&self, field: &str) -> Result<Vec<String>, CloudError> {
+        if self.has(field) {
+            self.strs(field)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+    pub fn list_or_empty(&self, field: &str) -> Result<&'a [Value], CloudError> {
+        if self.has(field) {
+            self.list(field)
+        } else {
+            Ok(&[])
+        }
+    }
+}

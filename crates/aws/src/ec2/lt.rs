@@ -1,10 +1,10 @@
 //! Launch templates (a new version per change, the full data every time) and the stable instance.
 
 use super::{
-    client_token, create_tags, filters, no_answer, none_if_not_found, not_in_place, observed,
-    physical, retag, sdk_tags, tag_map, tag_spec,
+    client_token, create_tags, described, filters, made_fields, no_answer, not_in_place, observed,
+    physical, sdk_tags, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, sorted_strs, Reader};
+use crate::fields::{api_err, sent, sorted_strs, Reader};
 use crate::{Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -181,8 +181,10 @@ async fn list_templates(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, Clou
         .set_filters((!filters.is_empty()).then_some(filters))
         .set_launch_template_ids(physical(q))
         .max_results(200);
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeLaunchTemplates", e)))?;
+    let pages = described(
+        "ec2:DescribeLaunchTemplates",
+        req.into_paginator().send().collect().await,
+    )?;
     let templates: Vec<SdkLaunchTemplate> = pages
         .into_iter()
         .flat_map(|p| p.launch_templates.unwrap_or_default())
@@ -202,9 +204,10 @@ async fn list_templates(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, Clou
         (_, [t]) => req.set_launch_template_id(t.launch_template_id().map(str::to_string)),
         _ => req,
     };
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages =
-        none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeLaunchTemplateVersions", e)))?;
+    let pages = described(
+        "ec2:DescribeLaunchTemplateVersions",
+        req.into_paginator().send().collect().await,
+    )?;
     let versions: BTreeMap<String, LaunchTemplateVersion> = pages
         .into_iter()
         .flat_map(|p| p.launch_template_versions.unwrap_or_default())
@@ -260,8 +263,7 @@ async fn create_template(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudEr
         .launch_template_id()
         .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template id"))?;
     let version = t.latest_version_number().unwrap_or(1).to_string();
-    let mut fields = r.fields.clone();
-    fields.remove("tags");
+    let fields = made_fields(r);
     let attrs = BTreeMap::from([
         ("name".to_string(), name.to_string()),
         ("version".to_string(), version),
@@ -357,10 +359,6 @@ pub(crate) struct LaunchTemplate;
 
 #[async_trait]
 impl KindOps for LaunchTemplate {
-    fn lags(&self) -> bool {
-        true
-    }
-
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = list_templates(cx, q).await?;
         Ok(found)
@@ -387,13 +385,11 @@ impl KindOps for LaunchTemplate {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .delete_launch_template()
-            .launch_template_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteLaunchTemplate", e))
+        let req =
+            cx.c.ec2
+                .delete_launch_template()
+                .launch_template_id(&current.physical_id);
+        sent("ec2:DeleteLaunchTemplate", req.send()).await
     }
 }
 
@@ -464,8 +460,10 @@ async fn list_instances(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, Clou
             .describe_instances()
             .set_filters((!filters.is_empty()).then_some(filters))
             .set_instance_ids(physical(q));
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeInstances", e)))?;
+    let pages = described(
+        "ec2:DescribeInstances",
+        req.into_paginator().send().collect().await,
+    )?;
     Ok(pages
         .iter()
         .flat_map(|p| p.reservations())
@@ -523,8 +521,7 @@ async fn create_instance(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudEr
             salt.push_str(instance_id);
             continue;
         }
-        let mut fields = r.fields.clone();
-        fields.remove("tags");
+        let fields = made_fields(r);
         let mut attrs = BTreeMap::new();
         if let Some(ip) = i.private_ip_address() {
             attrs.insert("private_ip".to_string(), ip.to_string());
@@ -545,11 +542,7 @@ async fn create_instance(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudEr
 pub(crate) struct Instance;
 
 #[async_trait]
-impl KindOps for Instance {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for Instance {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = list_instances(cx, q).await?;
         Ok(found)
@@ -559,33 +552,12 @@ impl KindOps for Instance {
         create_instance(cx, r).await
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        if let Some(f) = rest.first() {
-            return Err(not_in_place(r, f));
-        }
-        Ok(out)
-    }
-
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .terminate_instances()
-            .instance_ids(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:TerminateInstances", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req =
+            cx.c.ec2
+                .terminate_instances()
+                .instance_ids(&current.physical_id);
+        sent("ec2:TerminateInstances", req.send()).await
     }
 }
 

@@ -1,20 +1,18 @@
 //! VPC, internet gateway, subnets, Elastic IPs and NAT gateways.
 
 use super::{
-    client_token, create_tags, filters, no_answer, none_if_not_found, not_in_place, observed,
-    physical, retag, settled, tag_map, tag_spec,
+    client_token, create_tags, described, filters, made_fields, no_answer, none_if_not_found,
+    not_in_place, observed, physical, retag, settled, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, Reader};
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::fields::{api_err, sent, Reader};
+use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     Address, AttributeBooleanValue, DomainType, InternetGateway as SdkInternetGateway,
     NatGateway as SdkNatGateway, NatGatewayState, ResourceType, Subnet as SdkSubnet, SubnetState,
     Vpc as SdkVpc, VpcAttributeName, VpcState,
 };
-use moodlestack_model::{
-    spec, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Value,
-};
+use moodlestack_model::{spec, CloudError, Fields, Kind, Lifecycle, Observed, Value};
 use std::collections::BTreeMap;
 
 fn attr_bool(b: bool) -> AttributeBooleanValue {
@@ -100,19 +98,17 @@ pub(crate) mod kinds {
 pub(crate) struct Vpc;
 
 #[async_trait]
-impl KindOps for Vpc {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for Vpc {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
                 .describe_vpcs()
                 .set_filters(Some(filters(cx.scope, q)))
                 .set_vpc_ids(physical(q));
-        let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-        let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeVpcs", e)))?;
+        let pages = described(
+            "ec2:DescribeVpcs",
+            req.into_paginator().send().collect().await,
+        )?;
         let mut out: Vec<Observed> = pages
             .iter()
             .flat_map(|p| p.vpcs())
@@ -145,8 +141,7 @@ impl KindOps for Vpc {
         let vpc_id = vpc
             .vpc_id()
             .ok_or_else(|| no_answer("ec2:CreateVpc", "VPC id"))?;
-        let mut fields = r.fields.clone();
-        fields.remove("tags");
+        let fields = made_fields(r);
         let status = vpc.state().map(|s| s.as_str()).unwrap_or("pending");
         let lifecycle = match vpc.state() {
             Some(VpcState::Available) => Lifecycle::Ready,
@@ -173,31 +168,19 @@ impl KindOps for Vpc {
         Ok(Created::New(o))
     }
 
-    async fn update(
+    async fn update_rest(
         &self,
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        update_vpc(cx.c, current, r, &rest).await?;
-        Ok(out)
+        rest: &[&str],
+    ) -> Result<(), CloudError> {
+        update_vpc(cx.c, current, r, rest).await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .delete_vpc()
-            .vpc_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteVpc", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req = cx.c.ec2.delete_vpc().vpc_id(&current.physical_id);
+        sent("ec2:DeleteVpc", req.send()).await
     }
 }
 
@@ -237,8 +220,10 @@ async fn describe_igws(
         .describe_internet_gateways()
         .set_filters(Some(filters(cx.scope, q)))
         .set_internet_gateway_ids(physical(q));
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeInternetGateways", e)))?;
+    let pages = described(
+        "ec2:DescribeInternetGateways",
+        req.into_paginator().send().collect().await,
+    )?;
     Ok(pages
         .iter()
         .flat_map(|p| p.internet_gateways())
@@ -265,11 +250,7 @@ async fn attach_igw(c: &Clients, igw_id: &str, vpc_id: &str) -> Result<(), Cloud
 pub(crate) struct InternetGateway;
 
 #[async_trait]
-impl KindOps for InternetGateway {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for InternetGateway {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = describe_igws(cx.c, cx, q).await?;
         Ok(match q {
@@ -334,27 +315,8 @@ impl KindOps for InternetGateway {
         )))
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        if let Some(f) = rest.first() {
-            return Err(not_in_place(r, f));
-        }
-        Ok(out)
-    }
-
     /// Detaches the gateway from every VPC, then deletes it.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let igw_id = current.physical_id.as_str();
         let found = describe_igws(cx.c, cx, Query::Physical(igw_id)).await?;
         for o in &found {
@@ -445,19 +407,17 @@ async fn update_subnet(
 pub(crate) struct Subnet;
 
 #[async_trait]
-impl KindOps for Subnet {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for Subnet {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
                 .describe_subnets()
                 .set_filters(Some(filters(cx.scope, q)))
                 .set_subnet_ids(physical(q));
-        let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-        let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeSubnets", e)))?;
+        let pages = described(
+            "ec2:DescribeSubnets",
+            req.into_paginator().send().collect().await,
+        )?;
         let found = pages
             .iter()
             .flat_map(|p| p.subnets())
@@ -484,8 +444,7 @@ impl KindOps for Subnet {
         let subnet_id = s
             .subnet_id()
             .ok_or_else(|| no_answer("ec2:CreateSubnet", "subnet id"))?;
-        let mut fields = r.fields.clone();
-        fields.remove("tags");
+        let fields = made_fields(r);
         let status = s.state().map(|s| s.as_str()).unwrap_or("pending");
         let lifecycle = match s.state() {
             Some(SubnetState::Available) => Lifecycle::Ready,
@@ -506,31 +465,19 @@ impl KindOps for Subnet {
         Ok(Created::New(o))
     }
 
-    async fn update(
+    async fn update_rest(
         &self,
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        update_subnet(cx.c, current, r, &rest).await?;
-        Ok(out)
+        rest: &[&str],
+    ) -> Result<(), CloudError> {
+        update_subnet(cx.c, current, r, rest).await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .delete_subnet()
-            .subnet_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteSubnet", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req = cx.c.ec2.delete_subnet().subnet_id(&current.physical_id);
+        sent("ec2:DeleteSubnet", req.send()).await
     }
 }
 
@@ -557,11 +504,7 @@ fn eip_observed(a: &Address) -> Option<Observed> {
 pub(crate) struct ElasticIp;
 
 #[async_trait]
-impl KindOps for ElasticIp {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for ElasticIp {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         // DescribeAddresses is not paginated: one call answers for every address.
         let out =
@@ -608,33 +551,12 @@ impl KindOps for ElasticIp {
         )))
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        if let Some(f) = rest.first() {
-            return Err(not_in_place(r, f));
-        }
-        Ok(out)
-    }
-
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .release_address()
-            .allocation_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:ReleaseAddress", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req =
+            cx.c.ec2
+                .release_address()
+                .allocation_id(&current.physical_id);
+        sent("ec2:ReleaseAddress", req.send()).await
     }
 }
 
@@ -701,19 +623,17 @@ fn nat_kept(q: Query<'_>, n: &SdkNatGateway) -> bool {
 pub(crate) struct NatGateway;
 
 #[async_trait]
-impl KindOps for NatGateway {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for NatGateway {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
                 .describe_nat_gateways()
                 .set_filter(Some(filters(cx.scope, q)))
                 .set_nat_gateway_ids(physical(q));
-        let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-        let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeNatGateways", e)))?;
+        let pages = described(
+            "ec2:DescribeNatGateways",
+            req.into_paginator().send().collect().await,
+        )?;
         let found = pages
             .iter()
             .flat_map(|p| p.nat_gateways())
@@ -756,8 +676,7 @@ impl KindOps for NatGateway {
                 salt.push_str(nat_id);
                 continue;
             }
-            let mut fields = r.fields.clone();
-            fields.remove("tags");
+            let fields = made_fields(r);
             let status = n.state().map(|s| s.as_str()).unwrap_or("pending");
             let lifecycle = match n.state() {
                 None => Lifecycle::Creating,
@@ -775,33 +694,12 @@ impl KindOps for NatGateway {
         }
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        if let Some(f) = rest.first() {
-            return Err(not_in_place(r, f));
-        }
-        Ok(out)
-    }
-
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .delete_nat_gateway()
-            .nat_gateway_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteNatGateway", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req =
+            cx.c.ec2
+                .delete_nat_gateway()
+                .nat_gateway_id(&current.physical_id);
+        sent("ec2:DeleteNatGateway", req.send()).await
     }
 }
 

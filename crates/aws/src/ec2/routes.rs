@@ -5,16 +5,14 @@
 //! shows them and an update removes them.
 
 use super::{
-    client_token, create_tags, filter, filters, no_answer, none_if_not_found, not_in_place,
-    observed, ok_if_not_found, physical, retag, settled, tag_map, tag_spec,
+    client_token, create_tags, described, filter, filters, made_fields, no_answer, not_in_place,
+    observed, ok_if_not_found, physical, settled, tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::{api_err, sorted_strs, Reader};
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Route, RouteTable as SdkRouteTable};
-use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
-};
+use moodlestack_model::{CloudError, Fields, Kind, Lifecycle, Observed, Scope, Value};
 use std::collections::BTreeMap;
 
 /// The target keys a route map may carry, in the order they are looked for.
@@ -65,12 +63,7 @@ fn desired_routes(r: &Reader<'_>) -> Result<BTreeMap<String, (String, String)>, 
         problem: problem.into(),
     };
     let mut out = BTreeMap::new();
-    let list = if r.has("routes") {
-        r.list("routes")?
-    } else {
-        &[]
-    };
-    for v in list {
+    for v in r.list_or_empty("routes")? {
         let m = v.as_map().ok_or_else(|| bad("a route is not a map"))?;
         let dest = m
             .get("destination_cidr")
@@ -114,8 +107,10 @@ async fn describe(
         .describe_route_tables()
         .set_filters(Some(filters(scope, q)))
         .set_route_table_ids(physical(q));
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeRouteTables", e)))?;
+    let pages = described(
+        "ec2:DescribeRouteTables",
+        req.into_paginator().send().collect().await,
+    )?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.route_tables.unwrap_or_default())
@@ -156,11 +151,7 @@ async fn create_table(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError
     let (c, scope) = (cx.c, cx.scope);
     let tags = create_tags(scope, &r.id, r)?;
     let routes = desired_routes(r)?;
-    let subnets = if r.has("subnet_ids") {
-        r.strs("subnet_ids")?
-    } else {
-        Vec::new()
-    };
+    let subnets = r.strs_or_empty("subnet_ids")?;
     let out = c
         .ec2
         .create_route_table()
@@ -179,8 +170,7 @@ async fn create_table(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError
         settled(|| put_route(c, &rt_id, dest, key, target, false)).await?;
     }
     settled(|| associate_all(c, &rt_id, &subnets)).await?;
-    let mut fields = r.fields.clone();
-    fields.remove("tags");
+    let fields = made_fields(r);
     Ok(Created::New(observed(
         Kind::RouteTable,
         &rt_id,
@@ -354,11 +344,7 @@ pub(crate) mod kinds {
 pub(crate) struct RouteTable;
 
 #[async_trait]
-impl KindOps for RouteTable {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for RouteTable {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = describe(cx.c, cx.scope, q)
             .await?
@@ -372,25 +358,18 @@ impl KindOps for RouteTable {
         create_table(cx, r).await
     }
 
-    async fn update(
+    async fn update_rest(
         &self,
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        update_table(cx.c, cx.scope, current, r, &rest).await?;
-        Ok(out)
+        rest: &[&str],
+    ) -> Result<(), CloudError> {
+        update_table(cx.c, cx.scope, current, r, rest).await
     }
 
     /// Disassociates the table's subnets, then deletes it.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let rt = current.physical_id.as_str();
         for t in describe(cx.c, cx.scope, Query::Physical(rt)).await? {
             for assoc in associations(&t).values() {

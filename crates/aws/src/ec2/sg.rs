@@ -4,19 +4,17 @@
 //! update authorizes and revokes exactly the difference. Egress stays the AWS default.
 
 use super::{
-    create_tags, filters, no_answer, none_if_not_found, not_in_place, observed, physical, retag,
-    settled, tag_map, tag_spec,
+    create_tags, described, filters, made_fields, no_answer, not_in_place, observed, physical,
+    settled, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, is_code, Reader};
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::fields::{api_err, is_code, sent, Reader};
+use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType,
     SecurityGroup as SdkSecurityGroup, UserIdGroupPair,
 };
-use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
-};
+use moodlestack_model::{CloudError, Fields, Kind, Lifecycle, Observed, Scope, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The source keys a rule map may carry.
@@ -167,12 +165,8 @@ pub(crate) fn rules_of(perms: &[IpPermission]) -> Vec<Rule> {
 }
 
 fn desired_rules(r: &Reader<'_>) -> Result<Vec<Rule>, CloudError> {
-    let list = if r.has("ingress") {
-        r.list("ingress")?
-    } else {
-        &[]
-    };
-    let mut rules = list
+    let mut rules = r
+        .list_or_empty("ingress")?
         .iter()
         .map(Rule::from_value)
         .collect::<Result<Vec<_>, _>>()
@@ -249,8 +243,10 @@ async fn describe(
         .describe_security_groups()
         .set_filters((!filters.is_empty()).then_some(filters))
         .set_group_ids(physical(q));
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeSecurityGroups", e)))?;
+    let pages = described(
+        "ec2:DescribeSecurityGroups",
+        req.into_paginator().send().collect().await,
+    )?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.security_groups.unwrap_or_default())
@@ -282,8 +278,7 @@ async fn create_group(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError
         Err(e) => return Err(e),
     };
     settled(|| authorize(c, &group_id, &rules)).await?;
-    let mut fields = r.fields.clone();
-    fields.remove("tags");
+    let mut fields = made_fields(r);
     fields.insert(
         "ingress".into(),
         Value::List(rules.iter().map(Rule::to_value).collect()),
@@ -370,11 +365,7 @@ pub(crate) mod kinds {
 pub(crate) struct SecurityGroup;
 
 #[async_trait]
-impl KindOps for SecurityGroup {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for SecurityGroup {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = describe(cx.c, cx.scope, q)
             .await?
@@ -388,31 +379,22 @@ impl KindOps for SecurityGroup {
         create_group(cx, r).await
     }
 
-    async fn update(
+    async fn update_rest(
         &self,
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        update_group(cx.c, cx.scope, current, r, &rest).await?;
-        Ok(out)
+        rest: &[&str],
+    ) -> Result<(), CloudError> {
+        update_group(cx.c, cx.scope, current, r, rest).await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .delete_security_group()
-            .group_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteSecurityGroup", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req =
+            cx.c.ec2
+                .delete_security_group()
+                .group_id(&current.physical_id);
+        sent("ec2:DeleteSecurityGroup", req.send()).await
     }
 }
 
