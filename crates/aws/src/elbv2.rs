@@ -12,8 +12,8 @@
 //! a second listener on a port is `DuplicateListener`.
 
 use crate::fields::{
-    api_err, desired_names, is_code, is_not_found, not_found_is_none, owned_id, sorted_strs,
-    tags_value, Reader,
+    all_pages, api_err, desired_names, is_code, is_not_found, not_found_is_none, owned_id, sent,
+    sorted_strs, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -167,46 +167,6 @@ fn queried_names(cx: &Cx<'_>, q: Query<'_>, kind: Kind) -> Vec<String> {
     }
 }
 
-async fn lbs_call(
-    c: &Clients,
-    names: Option<Vec<String>>,
-    arns: Option<Vec<String>>,
-) -> Result<Vec<SdkLoadBalancer>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .elbv2
-        .describe_load_balancers()
-        .set_names(names)
-        .set_load_balancer_arns(arns)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| api_err("elasticloadbalancing:DescribeLoadBalancers", e))?;
-        out.extend(page.load_balancers().iter().cloned());
-    }
-    Ok(out)
-}
-
-async fn tgs_call(
-    c: &Clients,
-    names: Option<Vec<String>>,
-    arns: Option<Vec<String>>,
-) -> Result<Vec<SdkTargetGroup>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .elbv2
-        .describe_target_groups()
-        .set_names(names)
-        .set_target_group_arns(arns)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| api_err("elasticloadbalancing:DescribeTargetGroups", e))?;
-        out.extend(page.target_groups().iter().cloned());
-    }
-    Ok(out)
-}
-
 /// The listeners of a load balancer (none when it does not exist).
 async fn listeners_of(c: &Clients, lb_arn: &str) -> Result<Vec<SdkListener>, CloudError> {
     let mut out = Vec::new();
@@ -246,34 +206,6 @@ fn int_attr<'a>(
 ) -> Option<i64> {
     kv.find(|(k, _)| *k == Some(key))
         .and_then(|(_, v)| v?.parse().ok())
-}
-
-async fn lb_idle_timeout(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
-    let resp = c
-        .elbv2
-        .describe_load_balancer_attributes()
-        .load_balancer_arn(arn)
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
-    Ok(int_attr(
-        resp.attributes().iter().map(|a| (a.key(), a.value())),
-        IDLE_TIMEOUT,
-    ))
-}
-
-async fn tg_deregistration_delay(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
-    let resp = c
-        .elbv2
-        .describe_target_group_attributes()
-        .target_group_arn(arn)
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:DescribeTargetGroupAttributes", e))?;
-    Ok(int_attr(
-        resp.attributes().iter().map(|a| (a.key(), a.value())),
-        DEREGISTRATION_DELAY,
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,40 +431,122 @@ async fn made<T: Clone>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Load balancers
+// Load balancers and target groups
 
-/// The load balancers tagged with the stack, observed with their idle timeouts (all read at
-/// once).
-async fn lbs_observed(cx: &Cx<'_>, lbs: &[SdkLoadBalancer]) -> Result<Vec<Observed>, CloudError> {
-    let ours = tagged(cx, lbs, SdkLoadBalancer::load_balancer_arn).await?;
-    try_join_all(ours.into_iter().map(|(lb, arn, id, tags)| async move {
-        let idle = lb_idle_timeout(cx.c, &arn).await?;
-        Ok::<_, CloudError>(lb_observed(id, lb, tags, idle))
+/// What load balancers and target groups share: described by names (the desired resources') or
+/// by ARN, kept when DescribeTags says they are the stack's, observed with the one integer
+/// attribute each manages (read apart, all at once), made by a create that answers with the
+/// resource, changed in place by the field.
+#[async_trait]
+trait Named: Sync {
+    /// The SDK's description of one.
+    type Sdk: Clone + Send + Sync;
+    /// The kind.
+    const KIND: Kind;
+    /// What errors call it.
+    const WHAT: &'static str;
+    /// The field of the attribute (`idle_timeout`, `deregistration_delay`).
+    const ATTRIBUTE: &'static str;
+
+    fn arn(item: &Self::Sdk) -> Option<&str>;
+
+    /// One paginated describe, by names or by ARNs.
+    async fn describe(
+        c: &Clients,
+        names: Option<Vec<String>>,
+        arns: Option<Vec<String>>,
+    ) -> Result<Vec<Self::Sdk>, CloudError>;
+
+    /// The attribute's value, read with its own describe.
+    async fn attribute(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError>;
+
+    async fn set_attribute(c: &Clients, arn: &str, seconds: i64) -> Result<(), CloudError>;
+
+    fn observed(id: ResourceId, item: &Self::Sdk, tags: Tags, attribute: Option<i64>) -> Observed;
+}
+
+/// The ones tagged with the stack, observed with their attributes (all read at once).
+async fn observed_all<K: Named>(
+    cx: &Cx<'_>,
+    items: &[K::Sdk],
+) -> Result<Vec<Observed>, CloudError> {
+    let ours = tagged(cx, items, K::arn).await?;
+    try_join_all(ours.into_iter().map(|(item, arn, id, tags)| async move {
+        let value = K::attribute(cx.c, &arn).await?;
+        Ok::<_, CloudError>(K::observed(id, item, tags, value))
     }))
     .await
 }
 
-async fn lbs_by_arn(c: &Clients, arn: &str) -> Result<Vec<SdkLoadBalancer>, CloudError> {
+async fn by_arn<K: Named>(c: &Clients, arn: &str) -> Result<Vec<K::Sdk>, CloudError> {
     Ok(
-        not_found_is_none(lbs_call(c, None, Some(vec![arn.to_string()])).await)?
+        not_found_is_none(K::describe(c, None, Some(vec![arn.to_string()])).await)?
             .unwrap_or_default(),
     )
 }
 
-async fn set_lb_idle_timeout(c: &Clients, arn: &str, seconds: i64) -> Result<(), CloudError> {
-    c.elbv2
-        .modify_load_balancer_attributes()
-        .load_balancer_arn(arn)
-        .attributes(
-            LoadBalancerAttribute::builder()
-                .key(IDLE_TIMEOUT)
-                .value(seconds.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
-    Ok(())
+/// [`KindOps::list`] of either.
+async fn list_named<K: Named>(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+    let items = match q {
+        Query::Physical(arn) => by_arn::<K>(cx.c, arn).await?,
+        q => {
+            let names = queried_names(cx, q, K::KIND);
+            by_names(&names, |n| K::describe(cx.c, Some(n), None)).await?
+        }
+    };
+    observed_all::<K>(cx, &items).await
+}
+
+/// The rest of a create whose answer `made` read: the attribute, when the stack sets it.
+async fn create_named<K: Named>(
+    cx: &Cx<'_>,
+    r: &Reader<'_>,
+    made: Option<(K::Sdk, String, Tags)>,
+) -> Result<Created, CloudError> {
+    let Some((item, arn, tags)) = made else {
+        return Ok(Created::Exists);
+    };
+    let value = r.opt_int(K::ATTRIBUTE);
+    if let Some(v) = value {
+        K::set_attribute(cx.c, &arn, v).await?;
+    }
+    Ok(Created::New(K::observed(r.id.clone(), &item, tags, value)))
+}
+
+/// The in-place change of a field both kinds change the same way (the attribute, the tags); any
+/// other field is refused.
+async fn update_shared<K: Named>(
+    cx: &Cx<'_>,
+    arn: &str,
+    r: &Reader<'_>,
+    field: &str,
+) -> Result<(), CloudError> {
+    match field {
+        f if f == K::ATTRIBUTE => K::set_attribute(cx.c, arn, r.int(f)?).await,
+        "tags" => add_tags(cx.c, arn, &all_tags(r, cx.scope)?).await,
+        other => Err(in_place_only(r, other, K::WHAT)),
+    }
+}
+
+/// The resource as it is after an update.
+async fn reread<K: Named>(cx: &Cx<'_>, current: &Observed) -> Result<Observed, CloudError> {
+    let arn = current.physical_id.as_str();
+    let items = by_arn::<K>(cx.c, arn).await?;
+    let mut o = observed_all::<K>(cx, &items)
+        .await?
+        .pop()
+        .ok_or_else(|| CloudError::NotFound(format!("{} {arn}", K::WHAT)))?;
+    o.id = current.id.clone();
+    Ok(o)
+}
+
+async fn add_tags(c: &Clients, arn: &str, tags: &Tags) -> Result<(), CloudError> {
+    let req = c.elbv2.add_tags().resource_arns(arn);
+    sent(
+        "elasticloadbalancing:AddTags",
+        req.set_tags(Some(sdk_tags(tags))).send(),
+    )
+    .await
 }
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
@@ -545,16 +559,69 @@ pub(crate) mod kinds {
 pub(crate) struct LoadBalancer;
 
 #[async_trait]
+impl Named for LoadBalancer {
+    type Sdk = SdkLoadBalancer;
+    const KIND: Kind = Kind::LoadBalancer;
+    const WHAT: &'static str = "load balancer";
+    const ATTRIBUTE: &'static str = "idle_timeout";
+
+    fn arn(item: &SdkLoadBalancer) -> Option<&str> {
+        item.load_balancer_arn()
+    }
+
+    async fn describe(
+        c: &Clients,
+        names: Option<Vec<String>>,
+        arns: Option<Vec<String>>,
+    ) -> Result<Vec<SdkLoadBalancer>, CloudError> {
+        let req = c.elbv2.describe_load_balancers().set_names(names);
+        all_pages(
+            "elasticloadbalancing:DescribeLoadBalancers",
+            req.set_load_balancer_arns(arns)
+                .into_paginator()
+                .send()
+                .collect()
+                .await,
+            |p| p.load_balancers(),
+        )
+    }
+
+    async fn attribute(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
+        let req = c.elbv2.describe_load_balancer_attributes();
+        let resp = req
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map_err(|e| api_err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+        let kv = resp.attributes().iter().map(|a| (a.key(), a.value()));
+        Ok(int_attr(kv, IDLE_TIMEOUT))
+    }
+
+    async fn set_attribute(c: &Clients, arn: &str, seconds: i64) -> Result<(), CloudError> {
+        let attribute = LoadBalancerAttribute::builder()
+            .key(IDLE_TIMEOUT)
+            .value(seconds.to_string())
+            .build();
+        let req = c
+            .elbv2
+            .modify_load_balancer_attributes()
+            .load_balancer_arn(arn);
+        sent(
+            "elasticloadbalancing:ModifyLoadBalancerAttributes",
+            req.attributes(attribute).send(),
+        )
+        .await
+    }
+
+    fn observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, idle: Option<i64>) -> Observed {
+        lb_observed(id, lb, tags, idle)
+    }
+}
+
+#[async_trait]
 impl KindOps for LoadBalancer {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let lbs = match q {
-            Query::Physical(arn) => lbs_by_arn(cx.c, arn).await?,
-            q => {
-                let names = queried_names(cx, q, Kind::LoadBalancer);
-                by_names(&names, |n| lbs_call(cx.c, Some(n), None)).await?
-            }
-        };
-        lbs_observed(cx, &lbs).await
+        list_named::<Self>(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -574,17 +641,8 @@ impl KindOps for LoadBalancer {
                 .await
                 .map(|out| out.load_balancers().to_vec())
                 .map_err(|e| api_err(OP, e));
-        let arn_of = SdkLoadBalancer::load_balancer_arn;
-        let Some((lb, arn, tags)) =
-            made(cx, r, OP, "DuplicateLoadBalancerName", answer, arn_of).await?
-        else {
-            return Ok(Created::Exists);
-        };
-        let idle = r.opt_int("idle_timeout");
-        if let Some(i) = idle {
-            set_lb_idle_timeout(cx.c, &arn, i).await?;
-        }
-        Ok(Created::New(lb_observed(r.id.clone(), &lb, tags, idle)))
+        let made = made(cx, r, OP, "DuplicateLoadBalancerName", answer, Self::arn).await?;
+        create_named::<Self>(cx, r, made).await
     }
 
     async fn update(
@@ -594,40 +652,24 @@ impl KindOps for LoadBalancer {
         r: &Reader<'_>,
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
-        let c = cx.c;
+        let elbv2 = &cx.c.elbv2;
         let arn = current.physical_id.as_str();
         for field in changed {
             match *field {
                 "subnet_ids" => {
-                    c.elbv2
-                        .set_subnets()
-                        .load_balancer_arn(arn)
-                        .set_subnets(Some(r.strs("subnet_ids")?))
-                        .send()
-                        .await
-                        .map_err(|e| api_err("elasticloadbalancing:SetSubnets", e))?;
+                    let req = elbv2.set_subnets().load_balancer_arn(arn);
+                    let req = req.set_subnets(Some(r.strs("subnet_ids")?));
+                    sent("elasticloadbalancing:SetSubnets", req.send()).await?;
                 }
                 "security_group_ids" => {
-                    c.elbv2
-                        .set_security_groups()
-                        .load_balancer_arn(arn)
-                        .set_security_groups(Some(r.strs("security_group_ids")?))
-                        .send()
-                        .await
-                        .map_err(|e| api_err("elasticloadbalancing:SetSecurityGroups", e))?;
+                    let req = elbv2.set_security_groups().load_balancer_arn(arn);
+                    let req = req.set_security_groups(Some(r.strs("security_group_ids")?));
+                    sent("elasticloadbalancing:SetSecurityGroups", req.send()).await?;
                 }
-                "idle_timeout" => set_lb_idle_timeout(c, arn, r.int("idle_timeout")?).await?,
-                "tags" => add_tags(c, arn, &all_tags(r, cx.scope)?).await?,
-                other => return Err(in_place_only(r, other, "load balancer")),
+                other => update_shared::<Self>(cx, arn, r, other).await?,
             }
         }
-        let lbs = lbs_by_arn(c, arn).await?;
-        let mut o = lbs_observed(cx, &lbs)
-            .await?
-            .pop()
-            .ok_or_else(|| CloudError::NotFound(format!("load balancer {arn}")))?;
-        o.id = current.id.clone();
-        Ok(o)
+        reread::<Self>(cx, current).await
     }
 
     async fn delete(
@@ -636,66 +678,10 @@ impl KindOps for LoadBalancer {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.elbv2
-            .delete_load_balancer()
-            .load_balancer_arn(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("elasticloadbalancing:DeleteLoadBalancer", e))
+        let req = cx.c.elbv2.delete_load_balancer();
+        let req = req.load_balancer_arn(&current.physical_id);
+        sent("elasticloadbalancing:DeleteLoadBalancer", req.send()).await
     }
-}
-
-async fn add_tags(c: &Clients, arn: &str, tags: &Tags) -> Result<(), CloudError> {
-    c.elbv2
-        .add_tags()
-        .resource_arns(arn)
-        .set_tags(Some(sdk_tags(tags)))
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:AddTags", e))?;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Target groups
-
-async fn set_tg_deregistration_delay(
-    c: &Clients,
-    arn: &str,
-    seconds: i64,
-) -> Result<(), CloudError> {
-    c.elbv2
-        .modify_target_group_attributes()
-        .target_group_arn(arn)
-        .attributes(
-            TargetGroupAttribute::builder()
-                .key(DEREGISTRATION_DELAY)
-                .value(seconds.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:ModifyTargetGroupAttributes", e))?;
-    Ok(())
-}
-
-/// The target groups tagged with the stack, observed with their deregistration delays (all read
-/// at once).
-async fn tgs_observed(cx: &Cx<'_>, tgs: &[SdkTargetGroup]) -> Result<Vec<Observed>, CloudError> {
-    let ours = tagged(cx, tgs, SdkTargetGroup::target_group_arn).await?;
-    try_join_all(ours.into_iter().map(|(tg, arn, id, tags)| async move {
-        let delay = tg_deregistration_delay(cx.c, &arn).await?;
-        Ok::<_, CloudError>(tg_observed(id, tg, tags, delay))
-    }))
-    .await
-}
-
-async fn tgs_by_arn(c: &Clients, arn: &str) -> Result<Vec<SdkTargetGroup>, CloudError> {
-    Ok(
-        not_found_is_none(tgs_call(c, None, Some(vec![arn.to_string()])).await)?
-            .unwrap_or_default(),
-    )
 }
 
 const HEALTH_FIELDS: [&str; 5] = [
@@ -710,16 +696,69 @@ const HEALTH_FIELDS: [&str; 5] = [
 pub(crate) struct TargetGroup;
 
 #[async_trait]
+impl Named for TargetGroup {
+    type Sdk = SdkTargetGroup;
+    const KIND: Kind = Kind::TargetGroup;
+    const WHAT: &'static str = "target group";
+    const ATTRIBUTE: &'static str = "deregistration_delay";
+
+    fn arn(item: &SdkTargetGroup) -> Option<&str> {
+        item.target_group_arn()
+    }
+
+    async fn describe(
+        c: &Clients,
+        names: Option<Vec<String>>,
+        arns: Option<Vec<String>>,
+    ) -> Result<Vec<SdkTargetGroup>, CloudError> {
+        let req = c.elbv2.describe_target_groups().set_names(names);
+        all_pages(
+            "elasticloadbalancing:DescribeTargetGroups",
+            req.set_target_group_arns(arns)
+                .into_paginator()
+                .send()
+                .collect()
+                .await,
+            |p| p.target_groups(),
+        )
+    }
+
+    async fn attribute(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
+        let req = c.elbv2.describe_target_group_attributes();
+        let resp = req
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map_err(|e| api_err("elasticloadbalancing:DescribeTargetGroupAttributes", e))?;
+        let kv = resp.attributes().iter().map(|a| (a.key(), a.value()));
+        Ok(int_attr(kv, DEREGISTRATION_DELAY))
+    }
+
+    async fn set_attribute(c: &Clients, arn: &str, seconds: i64) -> Result<(), CloudError> {
+        let attribute = TargetGroupAttribute::builder()
+            .key(DEREGISTRATION_DELAY)
+            .value(seconds.to_string())
+            .build();
+        let req = c
+            .elbv2
+            .modify_target_group_attributes()
+            .target_group_arn(arn);
+        sent(
+            "elasticloadbalancing:ModifyTargetGroupAttributes",
+            req.attributes(attribute).send(),
+        )
+        .await
+    }
+
+    fn observed(id: ResourceId, tg: &SdkTargetGroup, tags: Tags, delay: Option<i64>) -> Observed {
+        tg_observed(id, tg, tags, delay)
+    }
+}
+
+#[async_trait]
 impl KindOps for TargetGroup {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let tgs = match q {
-            Query::Physical(arn) => tgs_by_arn(cx.c, arn).await?,
-            q => {
-                let names = queried_names(cx, q, Kind::TargetGroup);
-                by_names(&names, |n| tgs_call(cx.c, Some(n), None)).await?
-            }
-        };
-        tgs_observed(cx, &tgs).await
+        list_named::<Self>(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -747,17 +786,8 @@ impl KindOps for TargetGroup {
                 .await
                 .map(|out| out.target_groups().to_vec())
                 .map_err(|e| api_err(OP, e));
-        let arn_of = SdkTargetGroup::target_group_arn;
-        let Some((tg, arn, tags)) =
-            made(cx, r, OP, "DuplicateTargetGroupName", answer, arn_of).await?
-        else {
-            return Ok(Created::Exists);
-        };
-        let delay = r.opt_int("deregistration_delay");
-        if let Some(d) = delay {
-            set_tg_deregistration_delay(cx.c, &arn, d).await?;
-        }
-        Ok(Created::New(tg_observed(r.id.clone(), &tg, tags, delay)))
+        let made = made(cx, r, OP, "DuplicateTargetGroupName", answer, Self::arn).await?;
+        create_named::<Self>(cx, r, made).await
     }
 
     async fn update(
@@ -767,11 +797,10 @@ impl KindOps for TargetGroup {
         r: &Reader<'_>,
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
-        let c = cx.c;
         let arn = current.physical_id.as_str();
         if changed.iter().any(|f| HEALTH_FIELDS.contains(f)) {
             // One ModifyTargetGroup with every health check setting the stack manages.
-            c.elbv2
+            cx.c.elbv2
                 .modify_target_group()
                 .target_group_arn(arn)
                 .set_health_check_path(r.opt_str("health_check_path").map(str::to_string))
@@ -786,23 +815,10 @@ impl KindOps for TargetGroup {
                 .await
                 .map_err(|e| api_err("elasticloadbalancing:ModifyTargetGroup", e))?;
         }
-        for field in changed {
-            match *field {
-                f if HEALTH_FIELDS.contains(&f) => {}
-                "deregistration_delay" => {
-                    set_tg_deregistration_delay(c, arn, r.int("deregistration_delay")?).await?
-                }
-                "tags" => add_tags(c, arn, &all_tags(r, cx.scope)?).await?,
-                other => return Err(in_place_only(r, other, "target group")),
-            }
+        for field in changed.iter().filter(|f| !HEALTH_FIELDS.contains(f)) {
+            update_shared::<Self>(cx, arn, r, field).await?;
         }
-        let tgs = tgs_by_arn(c, arn).await?;
-        let mut o = tgs_observed(cx, &tgs)
-            .await?
-            .pop()
-            .ok_or_else(|| CloudError::NotFound(format!("target group {arn}")))?;
-        o.id = current.id.clone();
-        Ok(o)
+        reread::<Self>(cx, current).await
     }
 
     async fn delete(
@@ -811,13 +827,9 @@ impl KindOps for TargetGroup {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.elbv2
-            .delete_target_group()
-            .target_group_arn(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("elasticloadbalancing:DeleteTargetGroup", e))
+        let req = cx.c.elbv2.delete_target_group();
+        let req = req.target_group_arn(&current.physical_id);
+        sent("elasticloadbalancing:DeleteTargetGroup", req.send()).await
     }
 }
 

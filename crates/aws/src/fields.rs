@@ -419,3 +419,17 @@ impl<'a> Reader<'a> {
         }
     }
 }
+
+/// Every item of a paginated list, from its collected pages, or the error naming `operation`.
+pub fn all_pages<P, T: Clone, E, R>(
+    operation: &str,
+    pages: Result<Vec<P>, SdkError<E, R>>,
+    items: impl Fn(&P) -> &[T],
+) -> Result<Vec<T>, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let pages = pages.map_err(|e| api_err(operation, e))?;
+    Ok(pages.iter().flat_map(items).cloned().collect())
+}

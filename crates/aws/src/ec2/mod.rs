@@ -89,8 +89,7 @@ impl<K: Ec2Kind> KindOps for K {
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
         let (out, rest) = retag(cx, current, r, changed).await?;
-        self.update_rest(cx, current, r, &rest).await?;
-        Ok(out)
+        self.update_rest(cx, current, r, &rest).await.map(|()| out)
     }
 
     async fn delete(
