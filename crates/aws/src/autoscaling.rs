@@ -10,7 +10,7 @@
 //! starts an instance refresh (minimum healthy 90 %); if a refresh is already running the update
 //! stops before changing anything and says so.
 
-use crate::fields::{api_err, owned_id, sorted_strs, tags_value, Reader};
+use crate::fields::{api_err, owned_id, sent, sorted_strs, tag_pairs, tags_value, Reader};
 use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{
@@ -46,15 +46,7 @@ const POLICY_FIELDS: [&str; 6] = [
 type Tags = BTreeMap<String, String>;
 
 fn group_tags(g: &AutoScalingGroup) -> Tags {
-    g.tags()
-        .iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+    tag_pairs(g.tags().iter().map(|t| (t.key(), t.value())))
 }
 
 fn sdk_tags(name: &str, tags: &Tags) -> Vec<Tag> {
@@ -446,9 +438,7 @@ impl KindOps for Group {
             send = true;
         }
         if send {
-            req.send()
-                .await
-                .map_err(|e| api_err("autoscaling:UpdateAutoScalingGroup", e))?;
+            sent("autoscaling:UpdateAutoScalingGroup", req.send()).await?;
         }
 
         if has("target_group_arns") {
@@ -461,34 +451,27 @@ impl KindOps for Group {
             let attach: Vec<String> = want.difference(&have).cloned().collect();
             let detach: Vec<String> = have.difference(&want).cloned().collect();
             if !attach.is_empty() {
-                c.autoscaling
-                    .attach_load_balancer_target_groups()
+                let req = c.autoscaling.attach_load_balancer_target_groups();
+                let req = req
                     .auto_scaling_group_name(name)
-                    .set_target_group_arns(Some(attach))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("autoscaling:AttachLoadBalancerTargetGroups", e))?;
+                    .set_target_group_arns(Some(attach));
+                sent("autoscaling:AttachLoadBalancerTargetGroups", req.send()).await?;
             }
             if !detach.is_empty() {
-                c.autoscaling
-                    .detach_load_balancer_target_groups()
+                let req = c.autoscaling.detach_load_balancer_target_groups();
+                let req = req
                     .auto_scaling_group_name(name)
-                    .set_target_group_arns(Some(detach))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("autoscaling:DetachLoadBalancerTargetGroups", e))?;
+                    .set_target_group_arns(Some(detach));
+                sent("autoscaling:DetachLoadBalancerTargetGroups", req.send()).await?;
             }
         }
 
         if has("tags") {
             let mut want = r.tags()?;
             want.extend(identity_tags(cx.scope, &r.id));
-            c.autoscaling
-                .create_or_update_tags()
-                .set_tags(Some(sdk_tags(name, &want)))
-                .send()
-                .await
-                .map_err(|e| api_err("autoscaling:CreateOrUpdateTags", e))?;
+            let req = c.autoscaling.create_or_update_tags();
+            let req = req.set_tags(Some(sdk_tags(name, &want)));
+            sent("autoscaling:CreateOrUpdateTags", req.send()).await?;
             // Tags only moodlestack writes (`moodlestack:*`) that the stack no longer sets are
             // removed; tags others add are left alone.
             let stale: Tags = cur
@@ -498,12 +481,11 @@ impl KindOps for Group {
                 .filter(|(k, _)| k.starts_with("moodlestack:") && !want.contains_key(k))
                 .collect();
             if !stale.is_empty() {
-                c.autoscaling
+                let req = c
+                    .autoscaling
                     .delete_tags()
-                    .set_tags(Some(sdk_tags(name, &stale)))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("autoscaling:DeleteTags", e))?;
+                    .set_tags(Some(sdk_tags(name, &stale)));
+                sent("autoscaling:DeleteTags", req.send()).await?;
             }
         }
 
@@ -536,12 +518,14 @@ impl KindOps for Group {
         let g = describe(c, name)
             .await?
             .ok_or_else(|| CloudError::NotFound(format!("autoscaling group {name}")))?;
-        let mut o = observed(cx.scope, &g).ok_or_else(|| CloudError::UnexpectedAnswer {
+        let o = observed(cx.scope, &g).ok_or_else(|| CloudError::UnexpectedAnswer {
             operation: "autoscaling:DescribeAutoScalingGroups".into(),
             what: format!("group {name} lost the stack's tags"),
         })?;
-        o.id = current.id.clone();
-        Ok(o)
+        Ok(Observed {
+            id: current.id.clone(),
+            ..o
+        })
     }
 
     async fn delete(
@@ -550,17 +534,16 @@ impl KindOps for Group {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        let res =
-            cx.c.autoscaling
-                .delete_auto_scaling_group()
-                .auto_scaling_group_name(&current.physical_id)
-                .force_delete(true)
-                .send()
-                .await
-                .map_err(|e| api_err("autoscaling:DeleteAutoScalingGroup", e));
-        match res {
+        let req = cx.c.autoscaling.delete_auto_scaling_group();
+        let req = req.auto_scaling_group_name(&current.physical_id);
+        match sent(
+            "autoscaling:DeleteAutoScalingGroup",
+            req.force_delete(true).send(),
+        )
+        .await
+        {
             Err(e) if group_missing(&e) => Ok(()),
-            other => other.map(|_| ()),
+            other => other,
         }
     }
 

@@ -13,7 +13,7 @@
 
 use crate::fields::{
     all_pages, api_err, desired_names, is_code, is_not_found, not_found_is_none, owned_id, sent,
-    sorted_strs, tags_value, Reader,
+    sorted_strs, tag_pairs, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -74,16 +74,7 @@ async fn describe_tags(c: &Clients, arns: &[String]) -> Result<BTreeMap<String, 
         .iter()
         .flat_map(|a| a.tag_descriptions())
         .map(|d| {
-            let tags = d
-                .tags()
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.key()?.to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    ))
-                })
-                .collect();
+            let tags = tag_pairs(d.tags().iter().map(|t| (t.key(), t.value())));
             (d.resource_arn().unwrap_or_default().to_string(), tags)
         })
         .collect())
@@ -169,22 +160,13 @@ fn queried_names(cx: &Cx<'_>, q: Query<'_>, kind: Kind) -> Vec<String> {
 
 /// The listeners of a load balancer (none when it does not exist).
 async fn listeners_of(c: &Clients, lb_arn: &str) -> Result<Vec<SdkListener>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .elbv2
-        .describe_listeners()
-        .load_balancer_arn(lb_arn)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match not_found_is_none(
-            page.map_err(|e| api_err("elasticloadbalancing:DescribeListeners", e)),
-        )? {
-            Some(page) => out.extend(page.listeners().iter().cloned()),
-            None => return Ok(Vec::new()),
-        }
-    }
-    Ok(out)
+    let req = c.elbv2.describe_listeners().load_balancer_arn(lb_arn);
+    let listeners = all_pages(
+        "elasticloadbalancing:DescribeListeners",
+        req.into_paginator().send().collect().await,
+        |p| p.listeners(),
+    );
+    Ok(not_found_is_none(listeners)?.unwrap_or_default())
 }
 
 async fn listener_by_arn(c: &Clients, arn: &str) -> Result<Option<SdkListener>, CloudError> {
@@ -888,18 +870,16 @@ fn certificates(r: &Reader<'_>) -> Option<Vec<Certificate>> {
 }
 
 async fn modify_listener(c: &Clients, r: &Reader<'_>, arn: &str) -> Result<(), CloudError> {
-    c.elbv2
+    let req = c
+        .elbv2
         .modify_listener()
         .listener_arn(arn)
         .port(r.int32("port")?)
         .protocol(ProtocolEnum::from(r.str("protocol")?))
         .set_certificates(certificates(r))
         .set_ssl_policy(r.opt_str("ssl_policy").map(str::to_string))
-        .default_actions(sdk_action(r)?)
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:ModifyListener", e))?;
-    Ok(())
+        .default_actions(sdk_action(r)?);
+    sent("elasticloadbalancing:ModifyListener", req.send()).await
 }
 
 fn listeners_observed(ls: &[SdkListener]) -> Vec<Observed> {
@@ -1004,13 +984,9 @@ impl KindOps for Listener {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.elbv2
-            .delete_listener()
-            .listener_arn(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("elasticloadbalancing:DeleteListener", e))
+        let req = cx.c.elbv2.delete_listener();
+        let req = req.listener_arn(&current.physical_id);
+        sent("elasticloadbalancing:DeleteListener", req.send()).await
     }
 }
 
