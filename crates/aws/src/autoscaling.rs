@@ -10,7 +10,9 @@
 //! starts an instance refresh (minimum healthy 90 %); if a refresh is already running the update
 //! stops before changing anything and says so.
 
-use crate::fields::{api_err, owned_id, sent, sorted_strs, tag_pairs, tags_value, Reader};
+use crate::fields::{
+    all_pages, api_err, owned_id, sent, sorted_strs, tag_pairs, tags_value, Reader,
+};
 use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{
@@ -185,28 +187,21 @@ fn lifecycle(status: Option<&str>) -> Lifecycle {
 /// The stack's groups (ones being deleted left out): ONE paginated DescribeAutoScalingGroups
 /// filtered by the stack tag.
 async fn list_stack(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{TAG_STACK}"))
-                .values(&scope.stack)
-                .build(),
-        )
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| api_err("autoscaling:DescribeAutoScalingGroups", e))?;
-        for g in page.auto_scaling_groups() {
-            if g.status() == Some(DELETING) {
-                continue;
-            }
-            out.extend(observed(scope, g));
-        }
-    }
-    Ok(out)
+    let stack = Filter::builder()
+        .name(format!("tag:{TAG_STACK}"))
+        .values(&scope.stack)
+        .build();
+    let req = c.autoscaling.describe_auto_scaling_groups().filters(stack);
+    let groups = all_pages(
+        "autoscaling:DescribeAutoScalingGroups",
+        req.into_paginator().send().collect().await,
+        |p| p.auto_scaling_groups(),
+    )?;
+    Ok(groups
+        .iter()
+        .filter(|g| g.status() != Some(DELETING))
+        .filter_map(|g| observed(scope, g))
+        .collect())
 }
 
 /// One DescribeAutoScalingGroups for a group name.

@@ -315,23 +315,21 @@ async fn update_template(
             .and_then(|v| v.version_number())
             .ok_or_else(|| no_answer("ec2:CreateLaunchTemplateVersion", "version"))?
             .to_string();
-        c.ec2
+        let req = c
+            .ec2
             .modify_launch_template()
             .launch_template_id(lt_id)
-            .default_version(&number)
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:ModifyLaunchTemplate", e))?;
+            .default_version(&number);
+        sent("ec2:ModifyLaunchTemplate", req.send()).await?;
         out.attrs.insert("version".into(), number);
     }
     let tags = template_tags(scope, &current.id, r)?;
-    c.ec2
+    let req = c
+        .ec2
         .create_tags()
         .resources(lt_id)
-        .set_tags(Some(sdk_tags(&tags)))
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:CreateTags", e))?;
+        .set_tags(Some(sdk_tags(&tags)));
+    sent("ec2:CreateTags", req.send()).await?;
     for f in changed {
         if let Some(v) = r.fields.get(*f) {
             out.fields.insert(f.to_string(), v.clone());
@@ -360,8 +358,7 @@ pub(crate) struct LaunchTemplate;
 #[async_trait]
 impl KindOps for LaunchTemplate {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let found = list_templates(cx, q).await?;
-        Ok(found)
+        list_templates(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -544,8 +541,7 @@ pub(crate) struct Instance;
 #[async_trait]
 impl Ec2Kind for Instance {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let found = list_instances(cx, q).await?;
-        Ok(found)
+        list_instances(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {

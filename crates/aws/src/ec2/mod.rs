@@ -25,7 +25,7 @@ pub(crate) mod kinds {
     pub(crate) use super::{lt::kinds::*, network::kinds::*, routes::kinds::*, sg::kinds::*};
 }
 
-use crate::fields::{api_err, tag_pairs, tags_value, Reader};
+use crate::fields::{api_err, sent, tag_pairs, tags_value, Reader};
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
@@ -281,13 +281,12 @@ pub(crate) async fn retag<'c>(
     if rest.len() != changed.len() {
         let mut tags = moodlestack_model::identity_tags(cx.scope, &current.id);
         tags.extend(r.tags()?);
-        cx.c.ec2
-            .create_tags()
-            .resources(&current.physical_id)
-            .set_tags(Some(sdk_tags(&tags)))
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:CreateTags", e))?;
+        let req =
+            cx.c.ec2
+                .create_tags()
+                .resources(&current.physical_id)
+                .set_tags(Some(sdk_tags(&tags)));
+        sent("ec2:CreateTags", req.send()).await?;
     }
     let mut out = current.clone();
     for f in changed {

@@ -81,9 +81,7 @@ async fn update_vpc(
             "enable_dns_support" => req.enable_dns_support(attr_bool(r.bool(f)?)),
             other => return Err(not_in_place(r, other)),
         };
-        req.send()
-            .await
-            .map_err(|e| api_err("ec2:ModifyVpcAttribute", e))?;
+        sent("ec2:ModifyVpcAttribute", req.send()).await?;
     }
     Ok(())
 }
@@ -232,14 +230,12 @@ async fn describe_igws(
 }
 
 async fn attach_igw(c: &Clients, igw_id: &str, vpc_id: &str) -> Result<(), CloudError> {
-    c.ec2
+    let req = c
+        .ec2
         .attach_internet_gateway()
         .internet_gateway_id(igw_id)
-        .vpc_id(vpc_id)
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:AttachInternetGateway", e))?;
-    Ok(())
+        .vpc_id(vpc_id);
+    sent("ec2:AttachInternetGateway", req.send()).await
 }
 
 /// `AWS::EC2::InternetGateway`. A gateway is made, then attached: a create interrupted in
@@ -389,13 +385,12 @@ async fn update_subnet(
     for f in changed {
         match *f {
             "map_public_ip_on_launch" => {
-                c.ec2
+                let req = c
+                    .ec2
                     .modify_subnet_attribute()
                     .subnet_id(&current.physical_id)
-                    .map_public_ip_on_launch(attr_bool(r.bool(f)?))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("ec2:ModifySubnetAttribute", e))?;
+                    .map_public_ip_on_launch(attr_bool(r.bool(f)?));
+                sent("ec2:ModifySubnetAttribute", req.send()).await?;
             }
             other => return Err(not_in_place(r, other)),
         }
@@ -418,12 +413,11 @@ impl Ec2Kind for Subnet {
             "ec2:DescribeSubnets",
             req.into_paginator().send().collect().await,
         )?;
-        let found = pages
+        Ok(pages
             .iter()
             .flat_map(|p| p.subnets())
             .filter_map(subnet_observed)
-            .collect();
-        Ok(found)
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -516,11 +510,10 @@ impl Ec2Kind for ElasticIp {
                 .await
                 .map(Some)
                 .map_err(|e| api_err("ec2:DescribeAddresses", e));
-        let found = match none_if_not_found(out)? {
+        Ok(match none_if_not_found(out)? {
             Some(out) => out.addresses().iter().filter_map(eip_observed).collect(),
             None => Vec::new(),
-        };
-        Ok(found)
+        })
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -634,13 +627,12 @@ impl Ec2Kind for NatGateway {
             "ec2:DescribeNatGateways",
             req.into_paginator().send().collect().await,
         )?;
-        let found = pages
+        Ok(pages
             .iter()
             .flat_map(|p| p.nat_gateways())
             .filter(|n| nat_kept(q, n))
             .filter_map(nat_observed)
-            .collect();
-        Ok(found)
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {

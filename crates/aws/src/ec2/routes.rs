@@ -8,7 +8,7 @@ use super::{
     client_token, create_tags, described, filter, filters, made_fields, no_answer, not_in_place,
     observed, ok_if_not_found, physical, settled, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, sorted_strs, Reader};
+use crate::fields::{api_err, sent, sorted_strs, Reader};
 use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Route, RouteTable as SdkRouteTable};
@@ -242,22 +242,20 @@ async fn associate_all(c: &Clients, rt: &str, subnets: &[String]) -> Result<(), 
         match existing.get(subnet) {
             Some((table, _)) if table == rt => {}
             Some((_, assoc)) => {
-                c.ec2
+                let req = c
+                    .ec2
                     .replace_route_table_association()
                     .association_id(assoc)
-                    .route_table_id(rt)
-                    .send()
-                    .await
-                    .map_err(|e| api_err("ec2:ReplaceRouteTableAssociation", e))?;
+                    .route_table_id(rt);
+                sent("ec2:ReplaceRouteTableAssociation", req.send()).await?;
             }
             None => {
-                c.ec2
+                let req = c
+                    .ec2
                     .associate_route_table()
                     .route_table_id(rt)
-                    .subnet_id(subnet)
-                    .send()
-                    .await
-                    .map_err(|e| api_err("ec2:AssociateRouteTable", e))?;
+                    .subnet_id(subnet);
+                sent("ec2:AssociateRouteTable", req.send()).await?;
             }
         }
     }
@@ -299,13 +297,12 @@ async fn update_table(
                     }
                 }
                 for dest in have.keys().filter(|d| !want.contains_key(*d)) {
-                    c.ec2
+                    let req = c
+                        .ec2
                         .delete_route()
                         .route_table_id(rt)
-                        .destination_cidr_block(dest)
-                        .send()
-                        .await
-                        .map_err(|e| api_err("ec2:DeleteRoute", e))?;
+                        .destination_cidr_block(dest);
+                    sent("ec2:DeleteRoute", req.send()).await?;
                 }
             }
             "subnet_ids" => {
@@ -319,12 +316,8 @@ async fn update_table(
                 associate_all(c, rt, &add).await?;
                 for (s, assoc) in &have {
                     if !want.contains(s) {
-                        c.ec2
-                            .disassociate_route_table()
-                            .association_id(assoc)
-                            .send()
-                            .await
-                            .map_err(|e| api_err("ec2:DisassociateRouteTable", e))?;
+                        let req = c.ec2.disassociate_route_table().association_id(assoc);
+                        sent("ec2:DisassociateRouteTable", req.send()).await?;
                     }
                 }
             }
@@ -346,12 +339,11 @@ pub(crate) struct RouteTable;
 #[async_trait]
 impl Ec2Kind for RouteTable {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let found = describe(cx.c, cx.scope, q)
+        Ok(describe(cx.c, cx.scope, q)
             .await?
             .iter()
             .filter_map(table_observed)
-            .collect();
-        Ok(found)
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {

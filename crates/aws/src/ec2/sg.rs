@@ -298,14 +298,12 @@ async fn authorize(c: &Clients, group_id: &str, rules: &[Rule]) -> Result<(), Cl
     if rules.is_empty() {
         return Ok(());
     }
-    c.ec2
+    let req = c
+        .ec2
         .authorize_security_group_ingress()
         .group_id(group_id)
-        .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:AuthorizeSecurityGroupIngress", e))?;
-    Ok(())
+        .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()));
+    sent("ec2:AuthorizeSecurityGroupIngress", req.send()).await
 }
 
 async fn update_group(
@@ -332,13 +330,12 @@ async fn update_group(
         // Authorize first so that traffic allowed before and after never stops in between.
         authorize(c, group_id, &add).await?;
         if !remove.is_empty() {
-            c.ec2
+            let req = c
+                .ec2
                 .revoke_security_group_ingress()
                 .group_id(group_id)
-                .set_ip_permissions(Some(remove.iter().map(Rule::to_revoke).collect()))
-                .send()
-                .await
-                .map_err(|e| api_err("ec2:RevokeSecurityGroupIngress", e))?;
+                .set_ip_permissions(Some(remove.iter().map(Rule::to_revoke).collect()));
+            sent("ec2:RevokeSecurityGroupIngress", req.send()).await?;
         }
         if !describe_only.is_empty() {
             c.ec2
@@ -367,12 +364,11 @@ pub(crate) struct SecurityGroup;
 #[async_trait]
 impl Ec2Kind for SecurityGroup {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let found = describe(cx.c, cx.scope, q)
+        Ok(describe(cx.c, cx.scope, q)
             .await?
             .iter()
             .filter_map(group_observed)
-            .collect();
-        Ok(found)
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
