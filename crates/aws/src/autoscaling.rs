@@ -11,7 +11,7 @@
 //! stops before changing anything and says so.
 
 use crate::fields::{
-    all_pages, api_err, owned_id, sent, sorted_strs, tag_pairs, tags_value, Reader,
+    all_pages, api_err, int, owned_id, reported, sent, sorted_strs, tag_pairs, tags_value, Reader,
 };
 use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -20,8 +20,8 @@ use aws_sdk_autoscaling::types::{
     LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences, Tag,
 };
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, Scope,
-    Value, Want, TAG_ID, TAG_STACK,
+    identity_tags, CloudError, DeleteOptions, Kind, Lifecycle, Observed, Readiness, Scope, Value,
+    Want, TAG_ID, TAG_STACK,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -85,60 +85,24 @@ fn observed(scope: &Scope, g: &AutoScalingGroup) -> Option<Observed> {
     let tags = group_tags(g);
     let id = owned_id(scope, &tags)?;
     let name = g.auto_scaling_group_name().unwrap_or_default().to_string();
-    let mut fields = Fields::new();
-    fields.insert("name".into(), Value::str(&name));
     let policy = g.mixed_instances_policy();
     let spec = policy
         .and_then(|p| p.launch_template())
         .and_then(|lt| lt.launch_template_specification())
         .or(g.launch_template());
-    if let Some(spec) = spec {
-        if let Some(id) = spec.launch_template_id() {
-            fields.insert("launch_template_id".into(), Value::str(id));
-        }
-        if let Some(v) = spec.version() {
-            fields.insert("launch_template_version".into(), Value::str(v));
-        }
-    }
-    if let Some(p) = policy {
-        let types = p
+    let types = policy.map(|p| {
+        let types: Vec<&str> = p
             .launch_template()
             .map(|lt| {
                 lt.overrides()
                     .iter()
                     .filter_map(|o| o.instance_type())
-                    .collect::<Vec<_>>()
+                    .collect()
             })
             .unwrap_or_default();
-        fields.insert("instance_types".into(), Value::strs(types));
-        if let Some(d) = p.instances_distribution() {
-            if let Some(b) = d.on_demand_base_capacity() {
-                fields.insert("on_demand_base_capacity".into(), Value::Int(b.into()));
-            }
-            if let Some(pct) = d.on_demand_percentage_above_base_capacity() {
-                fields.insert(
-                    "on_demand_percentage_above_base".into(),
-                    Value::Int(pct.into()),
-                );
-            }
-            if let Some(s) = d.spot_allocation_strategy() {
-                fields.insert("spot_allocation_strategy".into(), Value::str(s));
-            }
-        }
-    }
-    if let Some(v) = g.min_size() {
-        fields.insert("min_size".into(), Value::Int(v.into()));
-    }
-    if let Some(v) = g.max_size() {
-        fields.insert("max_size".into(), Value::Int(v.into()));
-    }
-    if let Some(v) = g.desired_capacity() {
-        fields.insert("desired_capacity".into(), Value::Int(v.into()));
-    }
-    fields.insert(
-        "capacity_rebalance".into(),
-        Value::Bool(g.capacity_rebalance().unwrap_or(false)),
-    );
+        Value::strs(types)
+    });
+    let dist = policy.and_then(|p| p.instances_distribution());
     let subnets: Vec<String> = g
         .vpc_zone_identifier()
         .map(|v| {
@@ -149,18 +113,50 @@ fn observed(scope: &Scope, g: &AutoScalingGroup) -> Option<Observed> {
                 .collect()
         })
         .unwrap_or_default();
-    fields.insert("subnet_ids".into(), sorted_strs(subnets));
-    fields.insert(
-        "target_group_arns".into(),
-        sorted_strs(g.target_group_arns().iter().cloned()),
-    );
-    if let Some(h) = g.health_check_type() {
-        fields.insert("health_check_type".into(), Value::str(h));
-    }
-    if let Some(h) = g.health_check_grace_period() {
-        fields.insert("health_check_grace_period".into(), Value::Int(h.into()));
-    }
-    fields.insert("tags".into(), tags_value(tags));
+    let fields = reported([
+        ("name", Some(Value::str(&name))),
+        (
+            "launch_template_id",
+            spec.and_then(|s| s.launch_template_id()).map(Value::str),
+        ),
+        (
+            "launch_template_version",
+            spec.and_then(|s| s.version()).map(Value::str),
+        ),
+        ("instance_types", types),
+        (
+            "on_demand_base_capacity",
+            dist.and_then(|d| d.on_demand_base_capacity()).map(int),
+        ),
+        (
+            "on_demand_percentage_above_base",
+            dist.and_then(|d| d.on_demand_percentage_above_base_capacity())
+                .map(int),
+        ),
+        (
+            "spot_allocation_strategy",
+            dist.and_then(|d| d.spot_allocation_strategy())
+                .map(Value::str),
+        ),
+        ("min_size", g.min_size().map(int)),
+        ("max_size", g.max_size().map(int)),
+        ("desired_capacity", g.desired_capacity().map(int)),
+        (
+            "capacity_rebalance",
+            Some(Value::Bool(g.capacity_rebalance().unwrap_or(false))),
+        ),
+        ("subnet_ids", Some(sorted_strs(subnets))),
+        (
+            "target_group_arns",
+            Some(sorted_strs(g.target_group_arns().iter().cloned())),
+        ),
+        ("health_check_type", g.health_check_type().map(Value::str)),
+        (
+            "health_check_grace_period",
+            g.health_check_grace_period().map(int),
+        ),
+        ("tags", Some(tags_value(tags))),
+    ]);
     let mut attrs = BTreeMap::from([("id".to_string(), name.clone())]);
     if let Some(arn) = g.auto_scaling_group_arn() {
         attrs.insert("arn".into(), arn.to_string());
@@ -558,6 +554,7 @@ impl KindOps for Group {
 mod tests {
     use super::*;
     use crate::fields::assert_matches_spec;
+    use moodlestack_model::Fields;
     use moodlestack_model::ResourceId;
 
     fn fields() -> Fields {

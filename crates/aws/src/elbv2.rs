@@ -12,8 +12,8 @@
 //! a second listener on a port is `DuplicateListener`.
 
 use crate::fields::{
-    all_pages, api_err, desired_names, is_code, is_not_found, not_found_is_none, owned_id, sent,
-    sorted_strs, tag_pairs, tags_value, Reader,
+    all_pages, api_err, desired_names, int, is_code, is_not_found, not_found_is_none, owned_id,
+    reported, sent, sorted_strs, tag_pairs, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -25,8 +25,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use futures::future::try_join_all;
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId,
-    ResourceId, Scope, Value,
+    identity_tags, CloudError, DeleteOptions, Kind, Lifecycle, Observed, ObservedId, ResourceId,
+    Scope, Value,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -213,26 +213,21 @@ fn lb_lifecycle(lb: &SdkLoadBalancer) -> Lifecycle {
 
 fn lb_observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, idle: Option<i64>) -> Observed {
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-    let mut fields = Fields::new();
-    fields.insert(
-        "name".into(),
-        Value::str(lb.load_balancer_name().unwrap_or_default()),
-    );
-    if let Some(s) = lb.scheme() {
-        fields.insert("scheme".into(), Value::str(s.as_str()));
-    }
-    fields.insert(
-        "subnet_ids".into(),
-        sorted_strs(lb.availability_zones().iter().filter_map(|z| z.subnet_id())),
-    );
-    fields.insert(
-        "security_group_ids".into(),
-        sorted_strs(lb.security_groups().iter().cloned()),
-    );
-    if let Some(i) = idle {
-        fields.insert("idle_timeout".into(), Value::Int(i));
-    }
-    fields.insert("tags".into(), tags_value(tags));
+    let subnets = lb.availability_zones().iter().filter_map(|z| z.subnet_id());
+    let fields = reported([
+        (
+            "name",
+            Some(Value::str(lb.load_balancer_name().unwrap_or_default())),
+        ),
+        ("scheme", lb.scheme().map(|s| Value::str(s.as_str()))),
+        ("subnet_ids", Some(sorted_strs(subnets))),
+        (
+            "security_group_ids",
+            Some(sorted_strs(lb.security_groups().iter().cloned())),
+        ),
+        ("idle_timeout", idle.map(Value::Int)),
+        ("tags", Some(tags_value(tags))),
+    ]);
     let mut attrs = BTreeMap::from([
         ("id".to_string(), arn.clone()),
         ("arn".to_string(), arn.clone()),
@@ -256,42 +251,33 @@ fn lb_observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, idle: Option<i6
 
 fn tg_observed(id: ResourceId, tg: &SdkTargetGroup, tags: Tags, delay: Option<i64>) -> Observed {
     let arn = tg.target_group_arn().unwrap_or_default().to_string();
-    let mut fields = Fields::new();
-    fields.insert(
-        "name".into(),
-        Value::str(tg.target_group_name().unwrap_or_default()),
-    );
-    if let Some(v) = tg.vpc_id() {
-        fields.insert("vpc_id".into(), Value::str(v));
-    }
-    if let Some(p) = tg.protocol() {
-        fields.insert("protocol".into(), Value::str(p.as_str()));
-    }
-    if let Some(p) = tg.port() {
-        fields.insert("port".into(), Value::Int(p.into()));
-    }
-    if let Some(t) = tg.target_type() {
-        fields.insert("target_type".into(), Value::str(t.as_str()));
-    }
-    if let Some(p) = tg.health_check_path() {
-        fields.insert("health_check_path".into(), Value::str(p));
-    }
-    if let Some(i) = tg.health_check_interval_seconds() {
-        fields.insert("health_check_interval".into(), Value::Int(i.into()));
-    }
-    if let Some(i) = tg.healthy_threshold_count() {
-        fields.insert("healthy_threshold".into(), Value::Int(i.into()));
-    }
-    if let Some(i) = tg.unhealthy_threshold_count() {
-        fields.insert("unhealthy_threshold".into(), Value::Int(i.into()));
-    }
-    if let Some(m) = tg.matcher().and_then(|m| m.http_code()) {
-        fields.insert("health_check_matcher".into(), Value::str(m));
-    }
-    if let Some(d) = delay {
-        fields.insert("deregistration_delay".into(), Value::Int(d));
-    }
-    fields.insert("tags".into(), tags_value(tags));
+    let matcher = tg.matcher().and_then(|m| m.http_code());
+    let fields = reported([
+        (
+            "name",
+            Some(Value::str(tg.target_group_name().unwrap_or_default())),
+        ),
+        ("vpc_id", tg.vpc_id().map(Value::str)),
+        ("protocol", tg.protocol().map(|p| Value::str(p.as_str()))),
+        ("port", tg.port().map(int)),
+        (
+            "target_type",
+            tg.target_type().map(|t| Value::str(t.as_str())),
+        ),
+        ("health_check_path", tg.health_check_path().map(Value::str)),
+        (
+            "health_check_interval",
+            tg.health_check_interval_seconds().map(int),
+        ),
+        ("healthy_threshold", tg.healthy_threshold_count().map(int)),
+        (
+            "unhealthy_threshold",
+            tg.unhealthy_threshold_count().map(int),
+        ),
+        ("health_check_matcher", matcher.map(Value::str)),
+        ("deregistration_delay", delay.map(Value::Int)),
+        ("tags", Some(tags_value(tags))),
+    ]);
     Observed {
         id: id.into(),
         kind: Kind::TargetGroup,
@@ -343,27 +329,17 @@ fn action_value(a: &Action) -> Value {
 
 fn listener_observed(id: ObservedId, l: &SdkListener) -> Observed {
     let arn = l.listener_arn().unwrap_or_default().to_string();
-    let mut fields = Fields::new();
-    if let Some(lb) = l.load_balancer_arn() {
-        fields.insert("load_balancer_arn".into(), Value::str(lb));
-    }
-    if let Some(p) = l.port() {
-        fields.insert("port".into(), Value::Int(p.into()));
-    }
-    if let Some(p) = l.protocol() {
-        fields.insert("protocol".into(), Value::str(p.as_str()));
-    }
-    if let Some(cert) = l.certificates().iter().find_map(|c| c.certificate_arn()) {
-        fields.insert("certificate_arn".into(), Value::str(cert));
-    }
-    if let Some(p) = l.ssl_policy() {
-        fields.insert("ssl_policy".into(), Value::str(p));
-    }
     let mut actions: Vec<&Action> = l.default_actions().iter().collect();
     actions.sort_by_key(|a| a.order().unwrap_or(i32::MAX));
-    if let Some(a) = actions.first() {
-        fields.insert("default_action".into(), action_value(a));
-    }
+    let certificate = l.certificates().iter().find_map(|c| c.certificate_arn());
+    let fields = reported([
+        ("load_balancer_arn", l.load_balancer_arn().map(Value::str)),
+        ("port", l.port().map(int)),
+        ("protocol", l.protocol().map(|p| Value::str(p.as_str()))),
+        ("certificate_arn", certificate.map(Value::str)),
+        ("ssl_policy", l.ssl_policy().map(Value::str)),
+        ("default_action", actions.first().map(|a| action_value(a))),
+    ]);
     Observed {
         id,
         kind: Kind::Listener,
@@ -997,6 +973,7 @@ mod tests {
     use aws_sdk_elasticloadbalancingv2::types::{
         AvailabilityZone, ForwardActionConfig, LoadBalancerState, TargetGroupTuple,
     };
+    use moodlestack_model::Fields;
 
     #[test]
     fn a_provisioning_or_failed_load_balancer_is_not_ready() {

@@ -433,3 +433,17 @@ where
     let pages = pages.map_err(|e| api_err(operation, e))?;
     Ok(pages.iter().flat_map(items).cloned().collect())
 }
+
+/// The fields of an observation from what a describe reported, by name: a value AWS left out
+/// (`None`) is left out.
+pub fn reported<'n>(values: impl IntoIterator<Item = (&'n str, Option<Value>)>) -> Fields {
+    values
+        .into_iter()
+        .filter_map(|(name, v)| Some((name.to_string(), v?)))
+        .collect()
+}
+
+/// A 32-bit integer AWS reports, as a field value.
+pub fn int(v: i32) -> Value {
+    Value::Int(v.into())
+}

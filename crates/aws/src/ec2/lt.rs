@@ -4,7 +4,7 @@ use super::{
     client_token, create_tags, described, filters, made_fields, no_answer, not_in_place, observed,
     physical, sdk_tags, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, sent, sorted_strs, Reader};
+use crate::fields::{api_err, int, reported, sent, sorted_strs, Reader};
 use crate::{Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -98,53 +98,63 @@ fn template_data(r: &Reader<'_>) -> Result<RequestLaunchTemplateData, CloudError
 
 /// The data of a version as fields.
 fn data_fields(v: &LaunchTemplateVersion) -> Fields {
-    let mut f = Fields::new();
     let Some(d) = v.launch_template_data() else {
-        return f;
+        return Fields::new();
     };
-    if let Some(x) = d.image_id() {
-        f.insert("image_id".into(), Value::str(x));
-    }
-    if let Some(x) = d.instance_type() {
-        f.insert("instance_type".into(), Value::str(x.as_str()));
-    }
-    if let Some(x) = d.iam_instance_profile().and_then(|p| p.arn()) {
-        f.insert("instance_profile_arn".into(), Value::str(x));
-    }
-    f.insert(
-        "security_group_ids".into(),
-        sorted_strs(d.security_group_ids().iter().cloned()),
-    );
-    if let Some(x) = d.user_data() {
+    let user_data = d.user_data().map(|x| {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(x)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .unwrap_or_else(|| x.to_string());
-        f.insert("user_data".into(), Value::Str(decoded));
-    }
-    if let Some(x) = d.metadata_options().and_then(|m| m.http_tokens()) {
-        f.insert("http_tokens".into(), Value::str(x.as_str()));
-    }
-    if let Some((m, ebs)) = d
+        Value::Str(decoded)
+    });
+    let root = d
         .block_device_mappings()
         .iter()
-        .find_map(|m| Some((m, m.ebs()?)))
-    {
-        if let Some(x) = m.device_name() {
-            f.insert("root_device_name".into(), Value::str(x));
-        }
-        if let Some(x) = ebs.volume_size() {
-            f.insert("root_volume_size".into(), Value::Int(x.into()));
-        }
-        if let Some(x) = ebs.volume_type() {
-            f.insert("root_volume_type".into(), Value::str(x.as_str()));
-        }
-        if let Some(x) = ebs.encrypted() {
-            f.insert("root_volume_encrypted".into(), Value::Bool(x));
-        }
-    }
-    f
+        .find_map(|m| Some((m, m.ebs()?)));
+    let (device, ebs) = (root.map(|(m, _)| m), root.map(|(_, ebs)| ebs));
+    reported([
+        ("image_id", d.image_id().map(Value::str)),
+        (
+            "instance_type",
+            d.instance_type().map(|x| Value::str(x.as_str())),
+        ),
+        (
+            "instance_profile_arn",
+            d.iam_instance_profile()
+                .and_then(|p| p.arn())
+                .map(Value::str),
+        ),
+        (
+            "security_group_ids",
+            Some(sorted_strs(d.security_group_ids().iter().cloned())),
+        ),
+        ("user_data", user_data),
+        (
+            "http_tokens",
+            d.metadata_options()
+                .and_then(|m| m.http_tokens())
+                .map(|x| Value::str(x.as_str())),
+        ),
+        (
+            "root_device_name",
+            device.and_then(|m| m.device_name()).map(Value::str),
+        ),
+        (
+            "root_volume_size",
+            ebs.and_then(|e| e.volume_size()).map(int),
+        ),
+        (
+            "root_volume_type",
+            ebs.and_then(|e| e.volume_type())
+                .map(|x| Value::str(x.as_str())),
+        ),
+        (
+            "root_volume_encrypted",
+            ebs.and_then(|e| e.encrypted()).map(Value::Bool),
+        ),
+    ])
 }
 
 /// A template as observed: its default version's data. `version` is the latest version (the
@@ -417,23 +427,31 @@ fn instance_observed(i: &SdkInstance) -> Option<Observed> {
     if tags.contains_key("aws:autoscaling:groupName") {
         return None;
     }
-    let mut fields = Fields::new();
     // AWS tags an instance launched from a template with the template's id and version.
-    if let Some(v) = tags.get("aws:ec2launchtemplate:id") {
-        fields.insert("launch_template_id".into(), Value::str(v));
-    }
-    if let Some(v) = tags.get("aws:ec2launchtemplate:version") {
-        fields.insert("launch_template_version".into(), Value::str(v));
-    }
-    if let Some(v) = i.subnet_id() {
-        fields.insert("subnet_id".into(), Value::str(v));
-    }
-    if let Some(v) = i.iam_instance_profile().and_then(|p| p.arn()) {
-        fields.insert("instance_profile_arn".into(), Value::str(v));
-    }
-    if let Some(v) = i.metadata_options().and_then(|m| m.http_tokens()) {
-        fields.insert("http_tokens".into(), Value::str(v.as_str()));
-    }
+    let template_tag = |k: &str| tags.get(k).map(Value::str);
+    let fields = reported([
+        (
+            "launch_template_id",
+            template_tag("aws:ec2launchtemplate:id"),
+        ),
+        (
+            "launch_template_version",
+            template_tag("aws:ec2launchtemplate:version"),
+        ),
+        ("subnet_id", i.subnet_id().map(Value::str)),
+        (
+            "instance_profile_arn",
+            i.iam_instance_profile()
+                .and_then(|p| p.arn())
+                .map(Value::str),
+        ),
+        (
+            "http_tokens",
+            i.metadata_options()
+                .and_then(|m| m.http_tokens())
+                .map(|v| Value::str(v.as_str())),
+        ),
+    ]);
     let mut attrs = BTreeMap::new();
     if let Some(ip) = i.private_ip_address() {
         attrs.insert("private_ip".to_string(), ip.to_string());

@@ -4,7 +4,7 @@ use super::{
     client_token, create_tags, described, filters, made_fields, no_answer, none_if_not_found,
     not_in_place, observed, physical, retag, settled, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, sent, Reader};
+use crate::fields::{api_err, reported, sent, Reader};
 use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -346,20 +346,15 @@ impl Ec2Kind for InternetGateway {
 
 fn subnet_observed(s: &SdkSubnet) -> Option<Observed> {
     let id = s.subnet_id()?;
-    let mut fields = Fields::new();
-    if let Some(v) = s.vpc_id() {
-        fields.insert("vpc_id".into(), Value::str(v));
-    }
-    if let Some(v) = s.cidr_block() {
-        fields.insert("cidr_block".into(), Value::str(v));
-    }
-    if let Some(v) = s.availability_zone() {
-        fields.insert("availability_zone".into(), Value::str(v));
-    }
-    fields.insert(
-        "map_public_ip_on_launch".into(),
-        Value::Bool(s.map_public_ip_on_launch().unwrap_or(false)),
-    );
+    let fields = reported([
+        ("vpc_id", s.vpc_id().map(Value::str)),
+        ("cidr_block", s.cidr_block().map(Value::str)),
+        ("availability_zone", s.availability_zone().map(Value::str)),
+        (
+            "map_public_ip_on_launch",
+            Some(Value::Bool(s.map_public_ip_on_launch().unwrap_or(false))),
+        ),
+    ]);
     let lifecycle = match s.state() {
         Some(SubnetState::Pending) => Lifecycle::Creating,
         _ => Lifecycle::Ready,
@@ -560,17 +555,14 @@ impl Ec2Kind for ElasticIp {
 /// A failed gateway reports its failure message in its status.
 fn nat_observed(n: &SdkNatGateway) -> Option<Observed> {
     let id = n.nat_gateway_id()?;
-    let mut fields = Fields::new();
-    if let Some(v) = n.subnet_id() {
-        fields.insert("subnet_id".into(), Value::str(v));
-    }
-    if let Some(a) = n
+    let allocation = n
         .nat_gateway_addresses()
         .iter()
-        .find_map(|a| a.allocation_id())
-    {
-        fields.insert("allocation_id".into(), Value::str(a));
-    }
+        .find_map(|a| a.allocation_id());
+    let fields = reported([
+        ("subnet_id", n.subnet_id().map(Value::str)),
+        ("allocation_id", allocation.map(Value::str)),
+    ]);
     let mut status = n
         .state()
         .map(|s| s.as_str())

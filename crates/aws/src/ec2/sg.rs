@@ -7,14 +7,14 @@ use super::{
     create_tags, described, filters, made_fields, no_answer, not_in_place, observed, physical,
     settled, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, is_code, sent, Reader};
+use crate::fields::{api_err, is_code, reported, sent, Reader};
 use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType,
     SecurityGroup as SdkSecurityGroup, UserIdGroupPair,
 };
-use moodlestack_model::{CloudError, Fields, Kind, Lifecycle, Observed, Scope, Value};
+use moodlestack_model::{CloudError, Kind, Lifecycle, Observed, Scope, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The source keys a rule map may carry.
@@ -205,16 +205,11 @@ pub(crate) fn rule_changes(have: &[Rule], want: &[Rule]) -> (Vec<Rule>, Vec<Rule
 
 fn group_observed(g: &SdkSecurityGroup) -> Option<Observed> {
     let id = g.group_id()?;
-    let mut fields = Fields::new();
-    if let Some(v) = g.vpc_id() {
-        fields.insert("vpc_id".into(), Value::str(v));
-    }
-    if let Some(v) = g.group_name() {
-        fields.insert("group_name".into(), Value::str(v));
-    }
-    if let Some(v) = g.description() {
-        fields.insert("description".into(), Value::str(v));
-    }
+    let mut fields = reported([
+        ("vpc_id", g.vpc_id().map(Value::str)),
+        ("group_name", g.group_name().map(Value::str)),
+        ("description", g.description().map(Value::str)),
+    ]);
     let rules = rules_of(g.ip_permissions())
         .iter()
         .map(Rule::to_value)
