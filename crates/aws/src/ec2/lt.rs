@@ -182,55 +182,6 @@ fn template_observed(
     ))
 }
 
-async fn list_templates(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-    let c = cx.c;
-    let filters = filters(cx.scope, q);
-    let req = c
-        .ec2
-        .describe_launch_templates()
-        .set_filters((!filters.is_empty()).then_some(filters))
-        .set_launch_template_ids(physical(q))
-        .max_results(200);
-    let pages = described(
-        "ec2:DescribeLaunchTemplates",
-        req.into_paginator().send().collect().await,
-    )?;
-    let templates: Vec<SdkLaunchTemplate> = pages
-        .into_iter()
-        .flat_map(|p| p.launch_templates.unwrap_or_default())
-        .collect();
-    if templates.is_empty() {
-        return Ok(Vec::new());
-    }
-    // The default versions' data: one call for every template of the account when observing the
-    // stack (the API's batch form), else the one template's.
-    let req = c
-        .ec2
-        .describe_launch_template_versions()
-        .versions("$Default")
-        .max_results(200);
-    let req = match (q, templates.as_slice()) {
-        (Query::Stack, _) => req,
-        (_, [t]) => req.set_launch_template_id(t.launch_template_id().map(str::to_string)),
-        _ => req,
-    };
-    let pages = described(
-        "ec2:DescribeLaunchTemplateVersions",
-        req.into_paginator().send().collect().await,
-    )?;
-    let versions: BTreeMap<String, LaunchTemplateVersion> = pages
-        .into_iter()
-        .flat_map(|p| p.launch_template_versions.unwrap_or_default())
-        .filter_map(|v| Some((v.launch_template_id()?.to_string(), v)))
-        .collect();
-    Ok(templates
-        .iter()
-        .filter_map(|t| {
-            template_observed(t, t.launch_template_id().and_then(|id| versions.get(id)))
-        })
-        .collect())
-}
-
 fn template_tags(
     scope: &Scope,
     id: &impl std::fmt::Display,
@@ -241,53 +192,7 @@ fn template_tags(
     Ok(tags)
 }
 
-async fn create_template(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-    let (c, scope, id) = (cx.c, cx.scope, &r.id);
-    let tags = template_tags(scope, id, r)?;
-    let name = r.str("name")?;
-    let out = c
-        .ec2
-        .create_launch_template()
-        .launch_template_name(name)
-        .launch_template_data(template_data(r)?)
-        .client_token(client_token(scope, id, r.fields, ""))
-        .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &tags))
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:CreateLaunchTemplate", e));
-    let out = match out {
-        Ok(out) => out,
-        // The name is taken: the generic code adopts the template if it is this resource of the
-        // stack.
-        Err(CloudError::Api { code, .. })
-            if code.starts_with("InvalidLaunchTemplateName.AlreadyExists") =>
-        {
-            return Ok(Created::Exists)
-        }
-        Err(e) => return Err(e),
-    };
-    let t = out
-        .launch_template()
-        .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template"))?;
-    let lt_id = t
-        .launch_template_id()
-        .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template id"))?;
-    let version = t.latest_version_number().unwrap_or(1).to_string();
-    let fields = made_fields(r);
-    let attrs = BTreeMap::from([
-        ("name".to_string(), name.to_string()),
-        ("version".to_string(), version),
-    ]);
-    Ok(Created::New(observed(
-        Kind::LaunchTemplate,
-        lt_id,
-        tags,
-        fields,
-        attrs,
-        "available",
-        Lifecycle::Ready,
-    )))
-}
+// ------------------------------------------------------------------------------- the instance
 
 /// A change of the data writes a new version with the full data (never SourceVersion) and makes
 /// it the default; the tags (with the new content hash) are rewritten.
@@ -354,8 +259,6 @@ async fn update_template(
     Ok(out)
 }
 
-// ------------------------------------------------------------------------------- the instance
-
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
 pub(crate) mod kinds {
@@ -368,11 +271,100 @@ pub(crate) struct LaunchTemplate;
 #[async_trait]
 impl KindOps for LaunchTemplate {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        list_templates(cx, q).await
+        let c = cx.c;
+        let filters = filters(cx.scope, q);
+        let req = c
+            .ec2
+            .describe_launch_templates()
+            .set_filters((!filters.is_empty()).then_some(filters))
+            .set_launch_template_ids(physical(q))
+            .max_results(200);
+        let pages = described(
+            "ec2:DescribeLaunchTemplates",
+            req.into_paginator().send().collect().await,
+        )?;
+        let templates: Vec<SdkLaunchTemplate> = pages
+            .into_iter()
+            .flat_map(|p| p.launch_templates.unwrap_or_default())
+            .collect();
+        if templates.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The default versions' data: one call for every template of the account when observing the
+        // stack (the API's batch form), else the one template's.
+        let req = c
+            .ec2
+            .describe_launch_template_versions()
+            .versions("$Default")
+            .max_results(200);
+        let req = match (q, templates.as_slice()) {
+            (Query::Stack, _) => req,
+            (_, [t]) => req.set_launch_template_id(t.launch_template_id().map(str::to_string)),
+            _ => req,
+        };
+        let pages = described(
+            "ec2:DescribeLaunchTemplateVersions",
+            req.into_paginator().send().collect().await,
+        )?;
+        let versions: BTreeMap<String, LaunchTemplateVersion> = pages
+            .into_iter()
+            .flat_map(|p| p.launch_template_versions.unwrap_or_default())
+            .filter_map(|v| Some((v.launch_template_id()?.to_string(), v)))
+            .collect();
+        Ok(templates
+            .iter()
+            .filter_map(|t| {
+                template_observed(t, t.launch_template_id().and_then(|id| versions.get(id)))
+            })
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        create_template(cx, r).await
+        let (c, scope, id) = (cx.c, cx.scope, &r.id);
+        let tags = template_tags(scope, id, r)?;
+        let name = r.str("name")?;
+        let out = c
+            .ec2
+            .create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(template_data(r)?)
+            .client_token(client_token(scope, id, r.fields, ""))
+            .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &tags))
+            .send()
+            .await
+            .map_err(|e| api_err("ec2:CreateLaunchTemplate", e));
+        let out = match out {
+            Ok(out) => out,
+            // The name is taken: the generic code adopts the template if it is this resource of the
+            // stack.
+            Err(CloudError::Api { code, .. })
+                if code.starts_with("InvalidLaunchTemplateName.AlreadyExists") =>
+            {
+                return Ok(Created::Exists)
+            }
+            Err(e) => return Err(e),
+        };
+        let t = out
+            .launch_template()
+            .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template"))?;
+        let lt_id = t
+            .launch_template_id()
+            .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template id"))?;
+        let version = t.latest_version_number().unwrap_or(1).to_string();
+        let fields = made_fields(r);
+        let attrs = BTreeMap::from([
+            ("name".to_string(), name.to_string()),
+            ("version".to_string(), version),
+        ]);
+        Ok(Created::New(observed(
+            Kind::LaunchTemplate,
+            lt_id,
+            tags,
+            fields,
+            attrs,
+            "available",
+            Lifecycle::Ready,
+        )))
     }
 
     /// A new version also rewrites the template's tags (content hash).
@@ -468,102 +460,94 @@ fn instance_observed(i: &SdkInstance) -> Option<Observed> {
     ))
 }
 
-async fn list_instances(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-    let filters = filters(cx.scope, q);
-    let req =
-        cx.c.ec2
-            .describe_instances()
-            .set_filters((!filters.is_empty()).then_some(filters))
-            .set_instance_ids(physical(q));
-    let pages = described(
-        "ec2:DescribeInstances",
-        req.into_paginator().send().collect().await,
-    )?;
-    Ok(pages
-        .iter()
-        .flat_map(|p| p.reservations())
-        .flat_map(|r| r.instances())
-        .filter_map(instance_observed)
-        .collect())
-}
-
-async fn create_instance(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-    let (c, scope, id) = (cx.c, cx.scope, &r.id);
-    let tags = create_tags(scope, id, r)?;
-    let mut salt = String::new();
-    loop {
-        let out = c
-            .ec2
-            .run_instances()
-            .min_count(1)
-            .max_count(1)
-            .launch_template(
-                LaunchTemplateSpecification::builder()
-                    .launch_template_id(r.str("launch_template_id")?)
-                    .version(r.str("launch_template_version")?)
-                    .build(),
-            )
-            .subnet_id(r.str("subnet_id")?)
-            .iam_instance_profile(
-                IamInstanceProfileSpecification::builder()
-                    .arn(r.str("instance_profile_arn")?)
-                    .build(),
-            )
-            .metadata_options(
-                InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(HttpTokensState::from(r.str("http_tokens")?))
-                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                    .build(),
-            )
-            .tag_specifications(tag_spec(ResourceType::Instance, &tags))
-            .tag_specifications(tag_spec(ResourceType::Volume, &tags))
-            .client_token(client_token(scope, id, r.fields, &salt))
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:RunInstances", e))?;
-        let i = out
-            .instances()
-            .first()
-            .ok_or_else(|| no_answer("ec2:RunInstances", "instance"))?;
-        let instance_id = i
-            .instance_id()
-            .ok_or_else(|| no_answer("ec2:RunInstances", "instance id"))?;
-        let state = i.state().and_then(|s| s.name());
-        let status = state.map(|s| s.as_str()).unwrap_or("pending");
-        // The token of an earlier instance with the same fields that was terminated since
-        // returns that instance: derive a new token from it (a rerun derives the same one).
-        if instance_lifecycle(state) == Lifecycle::Deleting && salt.len() < 400 {
-            salt.push_str(instance_id);
-            continue;
-        }
-        let fields = made_fields(r);
-        let mut attrs = BTreeMap::new();
-        if let Some(ip) = i.private_ip_address() {
-            attrs.insert("private_ip".to_string(), ip.to_string());
-        }
-        return Ok(Created::New(observed(
-            Kind::Instance,
-            instance_id,
-            tags,
-            fields,
-            attrs,
-            status,
-            instance_lifecycle(state),
-        )));
-    }
-}
-
 /// `AWS::EC2::Instance`: the stable On-Demand instance.
 pub(crate) struct Instance;
 
 #[async_trait]
 impl Ec2Kind for Instance {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        list_instances(cx, q).await
+        let filters = filters(cx.scope, q);
+        let req =
+            cx.c.ec2
+                .describe_instances()
+                .set_filters((!filters.is_empty()).then_some(filters))
+                .set_instance_ids(physical(q));
+        let pages = described(
+            "ec2:DescribeInstances",
+            req.into_paginator().send().collect().await,
+        )?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.reservations())
+            .flat_map(|r| r.instances())
+            .filter_map(instance_observed)
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        create_instance(cx, r).await
+        let (c, scope, id) = (cx.c, cx.scope, &r.id);
+        let tags = create_tags(scope, id, r)?;
+        let mut salt = String::new();
+        loop {
+            let out = c
+                .ec2
+                .run_instances()
+                .min_count(1)
+                .max_count(1)
+                .launch_template(
+                    LaunchTemplateSpecification::builder()
+                        .launch_template_id(r.str("launch_template_id")?)
+                        .version(r.str("launch_template_version")?)
+                        .build(),
+                )
+                .subnet_id(r.str("subnet_id")?)
+                .iam_instance_profile(
+                    IamInstanceProfileSpecification::builder()
+                        .arn(r.str("instance_profile_arn")?)
+                        .build(),
+                )
+                .metadata_options(
+                    InstanceMetadataOptionsRequest::builder()
+                        .http_tokens(HttpTokensState::from(r.str("http_tokens")?))
+                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                        .build(),
+                )
+                .tag_specifications(tag_spec(ResourceType::Instance, &tags))
+                .tag_specifications(tag_spec(ResourceType::Volume, &tags))
+                .client_token(client_token(scope, id, r.fields, &salt))
+                .send()
+                .await
+                .map_err(|e| api_err("ec2:RunInstances", e))?;
+            let i = out
+                .instances()
+                .first()
+                .ok_or_else(|| no_answer("ec2:RunInstances", "instance"))?;
+            let instance_id = i
+                .instance_id()
+                .ok_or_else(|| no_answer("ec2:RunInstances", "instance id"))?;
+            let state = i.state().and_then(|s| s.name());
+            let status = state.map(|s| s.as_str()).unwrap_or("pending");
+            // The token of an earlier instance with the same fields that was terminated since
+            // returns that instance: derive a new token from it (a rerun derives the same one).
+            if instance_lifecycle(state) == Lifecycle::Deleting && salt.len() < 400 {
+                salt.push_str(instance_id);
+                continue;
+            }
+            let fields = made_fields(r);
+            let mut attrs = BTreeMap::new();
+            if let Some(ip) = i.private_ip_address() {
+                attrs.insert("private_ip".to_string(), ip.to_string());
+            }
+            return Ok(Created::New(observed(
+                Kind::Instance,
+                instance_id,
+                tags,
+                fields,
+                attrs,
+                status,
+                instance_lifecycle(state),
+            )));
+        }
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {

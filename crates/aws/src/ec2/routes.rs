@@ -147,41 +147,6 @@ fn table_observed(t: &SdkRouteTable) -> Option<Observed> {
     ))
 }
 
-async fn create_table(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-    let (c, scope) = (cx.c, cx.scope);
-    let tags = create_tags(scope, &r.id, r)?;
-    let routes = desired_routes(r)?;
-    let subnets = r.strs_or_empty("subnet_ids")?;
-    let out = c
-        .ec2
-        .create_route_table()
-        .vpc_id(r.str("vpc_id")?)
-        .client_token(client_token(scope, &r.id, r.fields, ""))
-        .tag_specifications(tag_spec(ResourceType::RouteTable, &tags))
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:CreateRouteTable", e))?;
-    let rt_id = out
-        .route_table()
-        .and_then(|t| t.route_table_id())
-        .ok_or_else(|| no_answer("ec2:CreateRouteTable", "id"))?
-        .to_string();
-    for (dest, (key, target)) in &routes {
-        settled(|| put_route(c, &rt_id, dest, key, target, false)).await?;
-    }
-    settled(|| associate_all(c, &rt_id, &subnets)).await?;
-    let fields = made_fields(r);
-    Ok(Created::New(observed(
-        Kind::RouteTable,
-        &rt_id,
-        tags,
-        fields,
-        BTreeMap::new(),
-        "available",
-        Lifecycle::Ready,
-    )))
-}
-
 /// CreateRoute, or ReplaceRoute when `replace`.
 async fn put_route(
     c: &Clients,
@@ -262,71 +227,6 @@ async fn associate_all(c: &Clients, rt: &str, subnets: &[String]) -> Result<(), 
     Ok(())
 }
 
-async fn update_table(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    r: &Reader<'_>,
-    changed: &[&str],
-) -> Result<(), CloudError> {
-    if changed.is_empty() {
-        return Ok(());
-    }
-    let rt = current.physical_id.as_str();
-    // The table as it is now (not as planned), so that the calls are exactly the difference.
-    let now = describe(c, scope, Query::Physical(rt))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| CloudError::NotFound(format!("route table {rt}")))?;
-    for f in changed {
-        match *f {
-            "routes" => {
-                let want = desired_routes(r)?;
-                let have: BTreeMap<String, (String, String)> = now
-                    .routes()
-                    .iter()
-                    .filter_map(route_entry)
-                    .map(|(d, k, t)| (d, (k.to_string(), t)))
-                    .collect();
-                for (dest, (key, target)) in &want {
-                    match have.get(dest) {
-                        Some(h) if h == &(key.clone(), target.clone()) => {}
-                        Some(_) => put_route(c, rt, dest, key, target, true).await?,
-                        None => put_route(c, rt, dest, key, target, false).await?,
-                    }
-                }
-                for dest in have.keys().filter(|d| !want.contains_key(*d)) {
-                    let req = c
-                        .ec2
-                        .delete_route()
-                        .route_table_id(rt)
-                        .destination_cidr_block(dest);
-                    sent("ec2:DeleteRoute", req.send()).await?;
-                }
-            }
-            "subnet_ids" => {
-                let want = r.strs("subnet_ids")?;
-                let have = associations(&now);
-                let add: Vec<String> = want
-                    .iter()
-                    .filter(|s| !have.contains_key(*s))
-                    .cloned()
-                    .collect();
-                associate_all(c, rt, &add).await?;
-                for (s, assoc) in &have {
-                    if !want.contains(s) {
-                        let req = c.ec2.disassociate_route_table().association_id(assoc);
-                        sent("ec2:DisassociateRouteTable", req.send()).await?;
-                    }
-                }
-            }
-            other => return Err(not_in_place(r, other)),
-        }
-    }
-    Ok(())
-}
-
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
 pub(crate) mod kinds {
@@ -347,7 +247,38 @@ impl Ec2Kind for RouteTable {
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        create_table(cx, r).await
+        let (c, scope) = (cx.c, cx.scope);
+        let tags = create_tags(scope, &r.id, r)?;
+        let routes = desired_routes(r)?;
+        let subnets = r.strs_or_empty("subnet_ids")?;
+        let out = c
+            .ec2
+            .create_route_table()
+            .vpc_id(r.str("vpc_id")?)
+            .client_token(client_token(scope, &r.id, r.fields, ""))
+            .tag_specifications(tag_spec(ResourceType::RouteTable, &tags))
+            .send()
+            .await
+            .map_err(|e| api_err("ec2:CreateRouteTable", e))?;
+        let rt_id = out
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .ok_or_else(|| no_answer("ec2:CreateRouteTable", "id"))?
+            .to_string();
+        for (dest, (key, target)) in &routes {
+            settled(|| put_route(c, &rt_id, dest, key, target, false)).await?;
+        }
+        settled(|| associate_all(c, &rt_id, &subnets)).await?;
+        let fields = made_fields(r);
+        Ok(Created::New(observed(
+            Kind::RouteTable,
+            &rt_id,
+            tags,
+            fields,
+            BTreeMap::new(),
+            "available",
+            Lifecycle::Ready,
+        )))
     }
 
     async fn update_rest(
@@ -357,7 +288,63 @@ impl Ec2Kind for RouteTable {
         r: &Reader<'_>,
         rest: &[&str],
     ) -> Result<(), CloudError> {
-        update_table(cx.c, cx.scope, current, r, rest).await
+        let (c, scope, changed) = (cx.c, cx.scope, rest);
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let rt = current.physical_id.as_str();
+        // The table as it is now (not as planned), so that the calls are exactly the difference.
+        let now = describe(c, scope, Query::Physical(rt))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CloudError::NotFound(format!("route table {rt}")))?;
+        for f in changed {
+            match *f {
+                "routes" => {
+                    let want = desired_routes(r)?;
+                    let have: BTreeMap<String, (String, String)> = now
+                        .routes()
+                        .iter()
+                        .filter_map(route_entry)
+                        .map(|(d, k, t)| (d, (k.to_string(), t)))
+                        .collect();
+                    for (dest, (key, target)) in &want {
+                        match have.get(dest) {
+                            Some(h) if h == &(key.clone(), target.clone()) => {}
+                            Some(_) => put_route(c, rt, dest, key, target, true).await?,
+                            None => put_route(c, rt, dest, key, target, false).await?,
+                        }
+                    }
+                    for dest in have.keys().filter(|d| !want.contains_key(*d)) {
+                        let req = c
+                            .ec2
+                            .delete_route()
+                            .route_table_id(rt)
+                            .destination_cidr_block(dest);
+                        sent("ec2:DeleteRoute", req.send()).await?;
+                    }
+                }
+                "subnet_ids" => {
+                    let want = r.strs("subnet_ids")?;
+                    let have = associations(&now);
+                    let add: Vec<String> = want
+                        .iter()
+                        .filter(|s| !have.contains_key(*s))
+                        .cloned()
+                        .collect();
+                    associate_all(c, rt, &add).await?;
+                    for (s, assoc) in &have {
+                        if !want.contains(s) {
+                            let req = c.ec2.disassociate_route_table().association_id(assoc);
+                            sent("ec2:DisassociateRouteTable", req.send()).await?;
+                        }
+                    }
+                }
+                other => return Err(not_in_place(r, other)),
+            }
+        }
+        Ok(())
     }
 
     /// Disassociates the table's subnets, then deletes it.

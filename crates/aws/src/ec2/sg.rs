@@ -248,47 +248,6 @@ async fn describe(
         .collect())
 }
 
-async fn create_group(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-    let c = cx.c;
-    let tags = create_tags(cx.scope, &r.id, r)?;
-    let rules = desired_rules(r)?;
-    let out = c
-        .ec2
-        .create_security_group()
-        .group_name(r.str("group_name")?)
-        .description(r.str("description")?)
-        .vpc_id(r.str("vpc_id")?)
-        .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:CreateSecurityGroup", e));
-    let group_id = match out {
-        Ok(out) => out
-            .group_id()
-            .ok_or_else(|| no_answer("ec2:CreateSecurityGroup", "id"))?
-            .to_string(),
-        // The name is taken in this VPC: the generic code adopts the group if it is this
-        // resource of the stack.
-        Err(e) if is_code(&e, "InvalidGroup.Duplicate") => return Ok(Created::Exists),
-        Err(e) => return Err(e),
-    };
-    settled(|| authorize(c, &group_id, &rules)).await?;
-    let mut fields = made_fields(r);
-    fields.insert(
-        "ingress".into(),
-        Value::List(rules.iter().map(Rule::to_value).collect()),
-    );
-    Ok(Created::New(observed(
-        Kind::SecurityGroup,
-        &group_id,
-        tags,
-        fields,
-        BTreeMap::new(),
-        "available",
-        Lifecycle::Ready,
-    )))
-}
-
 async fn authorize(c: &Clients, group_id: &str, rules: &[Rule]) -> Result<(), CloudError> {
     if rules.is_empty() {
         return Ok(());
@@ -299,52 +258,6 @@ async fn authorize(c: &Clients, group_id: &str, rules: &[Rule]) -> Result<(), Cl
         .group_id(group_id)
         .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()));
     sent("ec2:AuthorizeSecurityGroupIngress", req.send()).await
-}
-
-async fn update_group(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    r: &Reader<'_>,
-    changed: &[&str],
-) -> Result<(), CloudError> {
-    let group_id = current.physical_id.as_str();
-    for f in changed {
-        if *f != "ingress" {
-            return Err(not_in_place(r, f));
-        }
-        // The rules as they are now, so the calls are exactly the difference.
-        let now = describe(c, scope, Query::Physical(group_id))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| CloudError::NotFound(format!("security group {group_id}")))?;
-        let have = rules_of(now.ip_permissions());
-        let want = desired_rules(r)?;
-        let (add, remove, describe_only) = rule_changes(&have, &want);
-        // Authorize first so that traffic allowed before and after never stops in between.
-        authorize(c, group_id, &add).await?;
-        if !remove.is_empty() {
-            let req = c
-                .ec2
-                .revoke_security_group_ingress()
-                .group_id(group_id)
-                .set_ip_permissions(Some(remove.iter().map(Rule::to_revoke).collect()));
-            sent("ec2:RevokeSecurityGroupIngress", req.send()).await?;
-        }
-        if !describe_only.is_empty() {
-            c.ec2
-                .update_security_group_rule_descriptions_ingress()
-                .group_id(group_id)
-                .set_ip_permissions(Some(
-                    describe_only.iter().map(Rule::to_permission).collect(),
-                ))
-                .send()
-                .await
-                .map_err(|e| api_err("ec2:UpdateSecurityGroupRuleDescriptionsIngress", e))?;
-        }
-    }
-    Ok(())
 }
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
@@ -367,7 +280,44 @@ impl Ec2Kind for SecurityGroup {
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        create_group(cx, r).await
+        let c = cx.c;
+        let tags = create_tags(cx.scope, &r.id, r)?;
+        let rules = desired_rules(r)?;
+        let out = c
+            .ec2
+            .create_security_group()
+            .group_name(r.str("group_name")?)
+            .description(r.str("description")?)
+            .vpc_id(r.str("vpc_id")?)
+            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
+            .send()
+            .await
+            .map_err(|e| api_err("ec2:CreateSecurityGroup", e));
+        let group_id = match out {
+            Ok(out) => out
+                .group_id()
+                .ok_or_else(|| no_answer("ec2:CreateSecurityGroup", "id"))?
+                .to_string(),
+            // The name is taken in this VPC: the generic code adopts the group if it is this
+            // resource of the stack.
+            Err(e) if is_code(&e, "InvalidGroup.Duplicate") => return Ok(Created::Exists),
+            Err(e) => return Err(e),
+        };
+        settled(|| authorize(c, &group_id, &rules)).await?;
+        let mut fields = made_fields(r);
+        fields.insert(
+            "ingress".into(),
+            Value::List(rules.iter().map(Rule::to_value).collect()),
+        );
+        Ok(Created::New(observed(
+            Kind::SecurityGroup,
+            &group_id,
+            tags,
+            fields,
+            BTreeMap::new(),
+            "available",
+            Lifecycle::Ready,
+        )))
     }
 
     async fn update_rest(
@@ -377,7 +327,42 @@ impl Ec2Kind for SecurityGroup {
         r: &Reader<'_>,
         rest: &[&str],
     ) -> Result<(), CloudError> {
-        update_group(cx.c, cx.scope, current, r, rest).await
+        let (c, scope, changed) = (cx.c, cx.scope, rest);
+        let group_id = current.physical_id.as_str();
+        for f in changed {
+            if *f != "ingress" {
+                return Err(not_in_place(r, f));
+            }
+            // The rules as they are now, so the calls are exactly the difference.
+            let now = describe(c, scope, Query::Physical(group_id))
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| CloudError::NotFound(format!("security group {group_id}")))?;
+            let have = rules_of(now.ip_permissions());
+            let want = desired_rules(r)?;
+            let (add, remove, describe_only) = rule_changes(&have, &want);
+            // Authorize first so that traffic allowed before and after never stops in between.
+            authorize(c, group_id, &add).await?;
+            if !remove.is_empty() {
+                let req = c
+                    .ec2
+                    .revoke_security_group_ingress()
+                    .group_id(group_id)
+                    .set_ip_permissions(Some(remove.iter().map(Rule::to_revoke).collect()));
+                sent("ec2:RevokeSecurityGroupIngress", req.send()).await?;
+            }
+            if !describe_only.is_empty() {
+                let described = describe_only.iter().map(Rule::to_permission).collect();
+                let req = c
+                    .ec2
+                    .update_security_group_rule_descriptions_ingress()
+                    .group_id(group_id)
+                    .set_ip_permissions(Some(described));
+                sent("ec2:UpdateSecurityGroupRuleDescriptionsIngress", req.send()).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
