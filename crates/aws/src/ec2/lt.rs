@@ -1,8 +1,8 @@
 //! Launch templates (a new version per change, the full data every time) and the stable instance.
 
 use super::{
-    client_token, create_tags, described, filters, made_fields, no_answer, not_in_place, observed,
-    physical, sdk_tags, tag_map, tag_spec, Ec2Kind,
+    available, client_token, create_tags, described, filters, made_fields, no_answer, not_in_place,
+    observed, physical, sdk_tags, tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::{api_err, int, reported, sent, sorted_strs, Reader};
 use crate::{Created, Cx, KindOps, Query};
@@ -171,14 +171,12 @@ fn template_observed(
     if let Some(v) = t.latest_version_number() {
         attrs.insert("version".into(), v.to_string());
     }
-    Some(observed(
+    Some(available(
         Kind::LaunchTemplate,
         id,
         tag_map(t.tags()),
         fields,
         attrs,
-        "available",
-        Lifecycle::Ready,
     ))
 }
 
@@ -356,14 +354,12 @@ impl KindOps for LaunchTemplate {
             ("name".to_string(), name.to_string()),
             ("version".to_string(), version),
         ]);
-        Ok(Created::New(observed(
+        Ok(Created::New(available(
             Kind::LaunchTemplate,
             lt_id,
             tags,
             fields,
             attrs,
-            "available",
-            Lifecycle::Ready,
         )))
     }
 

@@ -210,6 +210,25 @@ pub(crate) fn observed(
     }
 }
 
+/// The observation of a resource whose kind AWS reports no state for: usable once described.
+pub(crate) fn available(
+    kind: Kind,
+    physical_id: &str,
+    tags: BTreeMap<String, String>,
+    fields: Fields,
+    attrs: BTreeMap<String, String>,
+) -> Observed {
+    observed(
+        kind,
+        physical_id,
+        tags,
+        fields,
+        attrs,
+        "available",
+        Lifecycle::Ready,
+    )
+}
+
 /// Runs a follow-up call on a resource made a moment ago (attributes, attachment, routes, rules),
 /// again while EC2 answers NotFound: EC2 is eventually consistent, and a new id can be unknown
 /// to the next call for a few seconds. Gives up after about 6 s with the last answer.

@@ -1,8 +1,9 @@
 //! VPC, internet gateway, subnets, Elastic IPs and NAT gateways.
 
 use super::{
-    client_token, create_tags, described, filters, made_fields, no_answer, none_if_not_found,
-    not_in_place, observed, physical, retag, settled, tag_map, tag_spec, Ec2Kind,
+    available, client_token, create_tags, described, filters, made_fields, no_answer,
+    none_if_not_found, not_in_place, observed, physical, retag, settled, tag_map, tag_spec,
+    Ec2Kind,
 };
 use crate::fields::{api_err, reported, sent, Reader};
 use crate::{Clients, Created, Cx, Query};
@@ -300,14 +301,12 @@ impl Ec2Kind for InternetGateway {
             .ok_or_else(|| no_answer("ec2:CreateInternetGateway", "id"))?
             .to_string();
         settled(|| attach_igw(cx.c, &igw_id, vpc_id)).await?;
-        Ok(Created::New(observed(
+        Ok(Created::New(available(
             Kind::InternetGateway,
             &igw_id,
             tags,
             fields,
             BTreeMap::new(),
-            "available",
-            Lifecycle::Ready,
         )))
     }
 

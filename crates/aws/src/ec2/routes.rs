@@ -5,14 +5,14 @@
 //! shows them and an update removes them.
 
 use super::{
-    client_token, create_tags, described, filter, filters, made_fields, no_answer, not_in_place,
-    observed, ok_if_not_found, physical, settled, tag_map, tag_spec, Ec2Kind,
+    available, client_token, create_tags, described, filter, filters, made_fields, no_answer,
+    not_in_place, ok_if_not_found, physical, settled, tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::{api_err, sent, sorted_strs, Reader};
 use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Route, RouteTable as SdkRouteTable};
-use moodlestack_model::{CloudError, Fields, Kind, Lifecycle, Observed, Scope, Value};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, Scope, Value};
 use std::collections::BTreeMap;
 
 /// The target keys a route map may carry, in the order they are looked for.
@@ -136,14 +136,12 @@ fn table_observed(t: &SdkRouteTable) -> Option<Observed> {
         "subnet_ids".into(),
         sorted_strs(associations(t).into_keys()),
     );
-    Some(observed(
+    Some(available(
         Kind::RouteTable,
         id,
         tag_map(t.tags()),
         fields,
         BTreeMap::new(),
-        "available",
-        Lifecycle::Ready,
     ))
 }
 
@@ -270,14 +268,12 @@ impl Ec2Kind for RouteTable {
         }
         settled(|| associate_all(c, &rt_id, &subnets)).await?;
         let fields = made_fields(r);
-        Ok(Created::New(observed(
+        Ok(Created::New(available(
             Kind::RouteTable,
             &rt_id,
             tags,
             fields,
             BTreeMap::new(),
-            "available",
-            Lifecycle::Ready,
         )))
     }
 
@@ -376,6 +372,7 @@ impl Ec2Kind for RouteTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moodlestack_model::Lifecycle;
 
     #[test]
     fn the_local_route_is_not_reported_and_targets_keep_their_key() {

@@ -4,7 +4,7 @@
 //! update authorizes and revokes exactly the difference. Egress stays the AWS default.
 
 use super::{
-    create_tags, described, filters, made_fields, no_answer, not_in_place, observed, physical,
+    available, create_tags, described, filters, made_fields, no_answer, not_in_place, physical,
     settled, tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::{api_err, is_code, reported, sent, Reader};
@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{
     IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType,
     SecurityGroup as SdkSecurityGroup, UserIdGroupPair,
 };
-use moodlestack_model::{CloudError, Kind, Lifecycle, Observed, Scope, Value};
+use moodlestack_model::{CloudError, Kind, Observed, Scope, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The source keys a rule map may carry.
@@ -215,14 +215,12 @@ fn group_observed(g: &SdkSecurityGroup) -> Option<Observed> {
         .map(Rule::to_value)
         .collect();
     fields.insert("ingress".into(), Value::List(rules));
-    Some(observed(
+    Some(available(
         Kind::SecurityGroup,
         id,
         tag_map(g.tags()),
         fields,
         BTreeMap::new(),
-        "available",
-        Lifecycle::Ready,
     ))
 }
 
@@ -309,14 +307,12 @@ impl Ec2Kind for SecurityGroup {
             "ingress".into(),
             Value::List(rules.iter().map(Rule::to_value).collect()),
         );
-        Ok(Created::New(observed(
+        Ok(Created::New(available(
             Kind::SecurityGroup,
             &group_id,
             tags,
             fields,
             BTreeMap::new(),
-            "available",
-            Lifecycle::Ready,
         )))
     }
 
@@ -377,6 +373,7 @@ impl Ec2Kind for SecurityGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moodlestack_model::Lifecycle;
 
     fn rule(from: i64, kind: &'static str, source: &str, desc: &str) -> Rule {
         Rule {
