@@ -11,7 +11,8 @@
 //! stops before changing anything and says so.
 
 use crate::fields::{
-    all_pages, api_err, int, owned_id, reported, sent, sorted_strs, tag_pairs, tags_value, Reader,
+    all_pages, answer, api_err, int, owned_id, reported, sent, sorted_strs, tag_pairs, tags_value,
+    Reader,
 };
 use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -202,14 +203,9 @@ async fn list_stack(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudEr
 
 /// One DescribeAutoScalingGroups for a group name.
 async fn describe(c: &Clients, name: &str) -> Result<Option<AutoScalingGroup>, CloudError> {
-    let resp = c
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .map_err(|e| api_err("autoscaling:DescribeAutoScalingGroups", e));
-    match resp {
+    let req = c.autoscaling.describe_auto_scaling_groups();
+    let req = req.auto_scaling_group_names(name);
+    match answer("autoscaling:DescribeAutoScalingGroups", req.send()).await {
         Ok(r) => Ok(r.auto_scaling_groups().first().cloned()),
         Err(e) if group_missing(&e) => Ok(None),
         Err(e) => Err(e),
@@ -246,13 +242,9 @@ fn mixed_policy(r: &Reader<'_>) -> Result<MixedInstancesPolicy, CloudError> {
 
 /// A running instance refresh of the group, as (id, status).
 async fn running_refresh(c: &Clients, name: &str) -> Result<Option<(String, String)>, CloudError> {
-    let resp = c
-        .autoscaling
-        .describe_instance_refreshes()
-        .auto_scaling_group_name(name)
-        .send()
-        .await
-        .map_err(|e| api_err("autoscaling:DescribeInstanceRefreshes", e))?;
+    let req = c.autoscaling.describe_instance_refreshes();
+    let req = req.auto_scaling_group_name(name);
+    let resp = answer("autoscaling:DescribeInstanceRefreshes", req.send()).await?;
     Ok(resp.instance_refreshes().iter().find_map(|r| {
         let status = r.status()?.as_str();
         matches!(

@@ -12,8 +12,8 @@
 //! a second listener on a port is `DuplicateListener`.
 
 use crate::fields::{
-    all_pages, api_err, desired_names, int, is_code, is_not_found, not_found_is_none, owned_id,
-    reported, sent, sorted_strs, tag_pairs, tags_value, Reader,
+    all_pages, answer, api_err, desired_names, int, is_code, is_not_found, not_found_is_none,
+    owned_id, reported, sent, sorted_strs, tag_pairs, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -170,14 +170,9 @@ async fn listeners_of(c: &Clients, lb_arn: &str) -> Result<Vec<SdkListener>, Clo
 }
 
 async fn listener_by_arn(c: &Clients, arn: &str) -> Result<Option<SdkListener>, CloudError> {
-    let resp = not_found_is_none(
-        c.elbv2
-            .describe_listeners()
-            .listener_arns(arn)
-            .send()
-            .await
-            .map_err(|e| api_err("elasticloadbalancing:DescribeListeners", e)),
-    )?;
+    let req = c.elbv2.describe_listeners().listener_arns(arn);
+    let resp =
+        not_found_is_none(answer("elasticloadbalancing:DescribeListeners", req.send()).await)?;
     Ok(resp.and_then(|r| r.listeners().first().cloned()))
 }
 
@@ -546,11 +541,12 @@ impl Named for LoadBalancer {
 
     async fn attribute(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
         let req = c.elbv2.describe_load_balancer_attributes();
-        let resp = req
-            .load_balancer_arn(arn)
-            .send()
-            .await
-            .map_err(|e| api_err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
+        let req = req.load_balancer_arn(arn);
+        let resp = answer(
+            "elasticloadbalancing:DescribeLoadBalancerAttributes",
+            req.send(),
+        )
+        .await?;
         let kv = resp.attributes().iter().map(|a| (a.key(), a.value()));
         Ok(int_attr(kv, IDLE_TIMEOUT))
     }
@@ -683,11 +679,12 @@ impl Named for TargetGroup {
 
     async fn attribute(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
         let req = c.elbv2.describe_target_group_attributes();
-        let resp = req
-            .target_group_arn(arn)
-            .send()
-            .await
-            .map_err(|e| api_err("elasticloadbalancing:DescribeTargetGroupAttributes", e))?;
+        let req = req.target_group_arn(arn);
+        let resp = answer(
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
+            req.send(),
+        )
+        .await?;
         let kv = resp.attributes().iter().map(|a| (a.key(), a.value()));
         Ok(int_attr(kv, DEREGISTRATION_DELAY))
     }

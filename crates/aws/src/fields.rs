@@ -382,7 +382,19 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    request.await.map(drop).map_err(|e| api_err(operation, e))
+    answer(operation, request).await.map(drop)
+}
+
+/// Awaits a request: its answer, or the error naming `operation`.
+pub async fn answer<T, E, R>(
+    operation: &str,
+    request: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
+) -> Result<T, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    request.await.map_err(|e| api_err(operation, e))
 }
 
 /// Tags as a map, from the (key, value) pairs of a service's own tag type (AWS reports tags as a
