@@ -268,6 +268,10 @@ pub(crate) struct LaunchTemplate;
 
 #[async_trait]
 impl KindOps for LaunchTemplate {
+    fn lags(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let c = cx.c;
         let filters = filters(cx.scope, q);
