@@ -10,7 +10,10 @@
 //! starts an instance refresh (minimum healthy 90 %); if a refresh is already running the update
 //! stops before changing anything and says so.
 
-use crate::fields::{api_err, owned_id, sorted_strs, tags_value, Reader};
+use crate::fields::{
+    all_pages, answer, api_err, int, owned_id, reported, sent, sorted_strs, tag_pairs, tags_value,
+    Reader,
+};
 use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{
@@ -18,8 +21,8 @@ use aws_sdk_autoscaling::types::{
     LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences, Tag,
 };
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, Scope,
-    Value, Want, TAG_ID, TAG_STACK,
+    identity_tags, CloudError, DeleteOptions, Kind, Lifecycle, Observed, Readiness, Scope, Value,
+    Want, TAG_ID, TAG_STACK,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,15 +49,7 @@ const POLICY_FIELDS: [&str; 6] = [
 type Tags = BTreeMap<String, String>;
 
 fn group_tags(g: &AutoScalingGroup) -> Tags {
-    g.tags()
-        .iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+    tag_pairs(g.tags().iter().map(|t| (t.key(), t.value())))
 }
 
 fn sdk_tags(name: &str, tags: &Tags) -> Vec<Tag> {
@@ -91,60 +86,24 @@ fn observed(scope: &Scope, g: &AutoScalingGroup) -> Option<Observed> {
     let tags = group_tags(g);
     let id = owned_id(scope, &tags)?;
     let name = g.auto_scaling_group_name().unwrap_or_default().to_string();
-    let mut fields = Fields::new();
-    fields.insert("name".into(), Value::str(&name));
     let policy = g.mixed_instances_policy();
     let spec = policy
         .and_then(|p| p.launch_template())
         .and_then(|lt| lt.launch_template_specification())
         .or(g.launch_template());
-    if let Some(spec) = spec {
-        if let Some(id) = spec.launch_template_id() {
-            fields.insert("launch_template_id".into(), Value::str(id));
-        }
-        if let Some(v) = spec.version() {
-            fields.insert("launch_template_version".into(), Value::str(v));
-        }
-    }
-    if let Some(p) = policy {
-        let types = p
+    let types = policy.map(|p| {
+        let types: Vec<&str> = p
             .launch_template()
             .map(|lt| {
                 lt.overrides()
                     .iter()
                     .filter_map(|o| o.instance_type())
-                    .collect::<Vec<_>>()
+                    .collect()
             })
             .unwrap_or_default();
-        fields.insert("instance_types".into(), Value::strs(types));
-        if let Some(d) = p.instances_distribution() {
-            if let Some(b) = d.on_demand_base_capacity() {
-                fields.insert("on_demand_base_capacity".into(), Value::Int(b.into()));
-            }
-            if let Some(pct) = d.on_demand_percentage_above_base_capacity() {
-                fields.insert(
-                    "on_demand_percentage_above_base".into(),
-                    Value::Int(pct.into()),
-                );
-            }
-            if let Some(s) = d.spot_allocation_strategy() {
-                fields.insert("spot_allocation_strategy".into(), Value::str(s));
-            }
-        }
-    }
-    if let Some(v) = g.min_size() {
-        fields.insert("min_size".into(), Value::Int(v.into()));
-    }
-    if let Some(v) = g.max_size() {
-        fields.insert("max_size".into(), Value::Int(v.into()));
-    }
-    if let Some(v) = g.desired_capacity() {
-        fields.insert("desired_capacity".into(), Value::Int(v.into()));
-    }
-    fields.insert(
-        "capacity_rebalance".into(),
-        Value::Bool(g.capacity_rebalance().unwrap_or(false)),
-    );
+        Value::strs(types)
+    });
+    let dist = policy.and_then(|p| p.instances_distribution());
     let subnets: Vec<String> = g
         .vpc_zone_identifier()
         .map(|v| {
@@ -155,18 +114,50 @@ fn observed(scope: &Scope, g: &AutoScalingGroup) -> Option<Observed> {
                 .collect()
         })
         .unwrap_or_default();
-    fields.insert("subnet_ids".into(), sorted_strs(subnets));
-    fields.insert(
-        "target_group_arns".into(),
-        sorted_strs(g.target_group_arns().iter().cloned()),
-    );
-    if let Some(h) = g.health_check_type() {
-        fields.insert("health_check_type".into(), Value::str(h));
-    }
-    if let Some(h) = g.health_check_grace_period() {
-        fields.insert("health_check_grace_period".into(), Value::Int(h.into()));
-    }
-    fields.insert("tags".into(), tags_value(tags));
+    let fields = reported([
+        ("name", Some(Value::str(&name))),
+        (
+            "launch_template_id",
+            spec.and_then(|s| s.launch_template_id()).map(Value::str),
+        ),
+        (
+            "launch_template_version",
+            spec.and_then(|s| s.version()).map(Value::str),
+        ),
+        ("instance_types", types),
+        (
+            "on_demand_base_capacity",
+            dist.and_then(|d| d.on_demand_base_capacity()).map(int),
+        ),
+        (
+            "on_demand_percentage_above_base",
+            dist.and_then(|d| d.on_demand_percentage_above_base_capacity())
+                .map(int),
+        ),
+        (
+            "spot_allocation_strategy",
+            dist.and_then(|d| d.spot_allocation_strategy())
+                .map(Value::str),
+        ),
+        ("min_size", g.min_size().map(int)),
+        ("max_size", g.max_size().map(int)),
+        ("desired_capacity", g.desired_capacity().map(int)),
+        (
+            "capacity_rebalance",
+            Some(Value::Bool(g.capacity_rebalance().unwrap_or(false))),
+        ),
+        ("subnet_ids", Some(sorted_strs(subnets))),
+        (
+            "target_group_arns",
+            Some(sorted_strs(g.target_group_arns().iter().cloned())),
+        ),
+        ("health_check_type", g.health_check_type().map(Value::str)),
+        (
+            "health_check_grace_period",
+            g.health_check_grace_period().map(int),
+        ),
+        ("tags", Some(tags_value(tags))),
+    ]);
     let mut attrs = BTreeMap::from([("id".to_string(), name.clone())]);
     if let Some(arn) = g.auto_scaling_group_arn() {
         attrs.insert("arn".into(), arn.to_string());
@@ -193,40 +184,28 @@ fn lifecycle(status: Option<&str>) -> Lifecycle {
 /// The stack's groups (ones being deleted left out): ONE paginated DescribeAutoScalingGroups
 /// filtered by the stack tag.
 async fn list_stack(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{TAG_STACK}"))
-                .values(&scope.stack)
-                .build(),
-        )
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| api_err("autoscaling:DescribeAutoScalingGroups", e))?;
-        for g in page.auto_scaling_groups() {
-            if g.status() == Some(DELETING) {
-                continue;
-            }
-            out.extend(observed(scope, g));
-        }
-    }
-    Ok(out)
+    let stack = Filter::builder()
+        .name(format!("tag:{TAG_STACK}"))
+        .values(&scope.stack)
+        .build();
+    let req = c.autoscaling.describe_auto_scaling_groups().filters(stack);
+    let groups = all_pages(
+        "autoscaling:DescribeAutoScalingGroups",
+        req.into_paginator().send().collect().await,
+        |p| p.auto_scaling_groups(),
+    )?;
+    Ok(groups
+        .iter()
+        .filter(|g| g.status() != Some(DELETING))
+        .filter_map(|g| observed(scope, g))
+        .collect())
 }
 
 /// One DescribeAutoScalingGroups for a group name.
 async fn describe(c: &Clients, name: &str) -> Result<Option<AutoScalingGroup>, CloudError> {
-    let resp = c
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .map_err(|e| api_err("autoscaling:DescribeAutoScalingGroups", e));
-    match resp {
+    let req = c.autoscaling.describe_auto_scaling_groups();
+    let req = req.auto_scaling_group_names(name);
+    match answer("autoscaling:DescribeAutoScalingGroups", req.send()).await {
         Ok(r) => Ok(r.auto_scaling_groups().first().cloned()),
         Err(e) if group_missing(&e) => Ok(None),
         Err(e) => Err(e),
@@ -261,23 +240,11 @@ fn mixed_policy(r: &Reader<'_>) -> Result<MixedInstancesPolicy, CloudError> {
         .build())
 }
 
-fn opt_i32(r: &Reader<'_>, field: &str) -> Result<Option<i32>, CloudError> {
-    if r.has(field) {
-        r.int32(field).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
 /// A running instance refresh of the group, as (id, status).
 async fn running_refresh(c: &Clients, name: &str) -> Result<Option<(String, String)>, CloudError> {
-    let resp = c
-        .autoscaling
-        .describe_instance_refreshes()
-        .auto_scaling_group_name(name)
-        .send()
-        .await
-        .map_err(|e| api_err("autoscaling:DescribeInstanceRefreshes", e))?;
+    let req = c.autoscaling.describe_instance_refreshes();
+    let req = req.auto_scaling_group_name(name);
+    let resp = answer("autoscaling:DescribeInstanceRefreshes", req.send()).await?;
     Ok(resp.instance_refreshes().iter().find_map(|r| {
         let status = r.status()?.as_str();
         matches!(
@@ -361,11 +328,7 @@ impl KindOps for Group {
         let mut tags = r.tags()?;
         tags.extend(identity_tags(cx.scope, &r.id));
         let subnets = r.strs("subnet_ids")?;
-        let target_groups = if r.has("target_group_arns") {
-            r.strs("target_group_arns")?
-        } else {
-            Vec::new()
-        };
+        let target_groups = r.strs_or_empty("target_group_arns")?;
         let created = c
             .autoscaling
             .create_auto_scaling_group()
@@ -373,12 +336,12 @@ impl KindOps for Group {
             .mixed_instances_policy(mixed_policy(r)?)
             .min_size(r.int32("min_size")?)
             .max_size(r.int32("max_size")?)
-            .set_desired_capacity(opt_i32(r, "desired_capacity")?)
+            .set_desired_capacity(r.opt_int32("desired_capacity")?)
             .set_capacity_rebalance(r.opt_bool("capacity_rebalance"))
             .vpc_zone_identifier(subnets.join(","))
             .set_target_group_arns((!target_groups.is_empty()).then_some(target_groups))
             .set_health_check_type(r.opt_str("health_check_type").map(str::to_string))
-            .set_health_check_grace_period(opt_i32(r, "health_check_grace_period")?)
+            .set_health_check_grace_period(r.opt_int32("health_check_grace_period")?)
             .set_tags(Some(sdk_tags(name, &tags)))
             .send()
             .await
@@ -458,9 +421,7 @@ impl KindOps for Group {
             send = true;
         }
         if send {
-            req.send()
-                .await
-                .map_err(|e| api_err("autoscaling:UpdateAutoScalingGroup", e))?;
+            sent("autoscaling:UpdateAutoScalingGroup", req.send()).await?;
         }
 
         if has("target_group_arns") {
@@ -473,34 +434,27 @@ impl KindOps for Group {
             let attach: Vec<String> = want.difference(&have).cloned().collect();
             let detach: Vec<String> = have.difference(&want).cloned().collect();
             if !attach.is_empty() {
-                c.autoscaling
-                    .attach_load_balancer_target_groups()
+                let req = c.autoscaling.attach_load_balancer_target_groups();
+                let req = req
                     .auto_scaling_group_name(name)
-                    .set_target_group_arns(Some(attach))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("autoscaling:AttachLoadBalancerTargetGroups", e))?;
+                    .set_target_group_arns(Some(attach));
+                sent("autoscaling:AttachLoadBalancerTargetGroups", req.send()).await?;
             }
             if !detach.is_empty() {
-                c.autoscaling
-                    .detach_load_balancer_target_groups()
+                let req = c.autoscaling.detach_load_balancer_target_groups();
+                let req = req
                     .auto_scaling_group_name(name)
-                    .set_target_group_arns(Some(detach))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("autoscaling:DetachLoadBalancerTargetGroups", e))?;
+                    .set_target_group_arns(Some(detach));
+                sent("autoscaling:DetachLoadBalancerTargetGroups", req.send()).await?;
             }
         }
 
         if has("tags") {
             let mut want = r.tags()?;
             want.extend(identity_tags(cx.scope, &r.id));
-            c.autoscaling
-                .create_or_update_tags()
-                .set_tags(Some(sdk_tags(name, &want)))
-                .send()
-                .await
-                .map_err(|e| api_err("autoscaling:CreateOrUpdateTags", e))?;
+            let req = c.autoscaling.create_or_update_tags();
+            let req = req.set_tags(Some(sdk_tags(name, &want)));
+            sent("autoscaling:CreateOrUpdateTags", req.send()).await?;
             // Tags only moodlestack writes (`moodlestack:*`) that the stack no longer sets are
             // removed; tags others add are left alone.
             let stale: Tags = cur
@@ -510,12 +464,11 @@ impl KindOps for Group {
                 .filter(|(k, _)| k.starts_with("moodlestack:") && !want.contains_key(k))
                 .collect();
             if !stale.is_empty() {
-                c.autoscaling
+                let req = c
+                    .autoscaling
                     .delete_tags()
-                    .set_tags(Some(sdk_tags(name, &stale)))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("autoscaling:DeleteTags", e))?;
+                    .set_tags(Some(sdk_tags(name, &stale)));
+                sent("autoscaling:DeleteTags", req.send()).await?;
             }
         }
 
@@ -548,12 +501,14 @@ impl KindOps for Group {
         let g = describe(c, name)
             .await?
             .ok_or_else(|| CloudError::NotFound(format!("autoscaling group {name}")))?;
-        let mut o = observed(cx.scope, &g).ok_or_else(|| CloudError::UnexpectedAnswer {
+        let o = observed(cx.scope, &g).ok_or_else(|| CloudError::UnexpectedAnswer {
             operation: "autoscaling:DescribeAutoScalingGroups".into(),
             what: format!("group {name} lost the stack's tags"),
         })?;
-        o.id = current.id.clone();
-        Ok(o)
+        Ok(Observed {
+            id: current.id.clone(),
+            ..o
+        })
     }
 
     async fn delete(
@@ -562,17 +517,16 @@ impl KindOps for Group {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        let res =
-            cx.c.autoscaling
-                .delete_auto_scaling_group()
-                .auto_scaling_group_name(&current.physical_id)
-                .force_delete(true)
-                .send()
-                .await
-                .map_err(|e| api_err("autoscaling:DeleteAutoScalingGroup", e));
-        match res {
+        let req = cx.c.autoscaling.delete_auto_scaling_group();
+        let req = req.auto_scaling_group_name(&current.physical_id);
+        match sent(
+            "autoscaling:DeleteAutoScalingGroup",
+            req.force_delete(true).send(),
+        )
+        .await
+        {
             Err(e) if group_missing(&e) => Ok(()),
-            other => other.map(|_| ()),
+            other => other,
         }
     }
 
@@ -592,6 +546,7 @@ impl KindOps for Group {
 mod tests {
     use super::*;
     use crate::fields::assert_matches_spec;
+    use moodlestack_model::Fields;
     use moodlestack_model::ResourceId;
 
     fn fields() -> Fields {

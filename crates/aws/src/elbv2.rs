@@ -12,8 +12,8 @@
 //! a second listener on a port is `DuplicateListener`.
 
 use crate::fields::{
-    api_err, desired_names, is_code, is_not_found, not_found_is_none, owned_id, sorted_strs,
-    tags_value, Reader,
+    all_pages, answer, api_err, desired_names, int, is_code, is_not_found, not_found_is_none,
+    owned_id, reported, sent, sorted_strs, tag_pairs, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -25,8 +25,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use futures::future::try_join_all;
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId,
-    ResourceId, Scope, Value,
+    identity_tags, CloudError, DeleteOptions, Kind, Lifecycle, Observed, ObservedId, ResourceId,
+    Scope, Value,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -74,16 +74,7 @@ async fn describe_tags(c: &Clients, arns: &[String]) -> Result<BTreeMap<String, 
         .iter()
         .flat_map(|a| a.tag_descriptions())
         .map(|d| {
-            let tags = d
-                .tags()
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.key()?.to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    ))
-                })
-                .collect();
+            let tags = tag_pairs(d.tags().iter().map(|t| (t.key(), t.value())));
             (d.resource_arn().unwrap_or_default().to_string(), tags)
         })
         .collect())
@@ -167,75 +158,21 @@ fn queried_names(cx: &Cx<'_>, q: Query<'_>, kind: Kind) -> Vec<String> {
     }
 }
 
-async fn lbs_call(
-    c: &Clients,
-    names: Option<Vec<String>>,
-    arns: Option<Vec<String>>,
-) -> Result<Vec<SdkLoadBalancer>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .elbv2
-        .describe_load_balancers()
-        .set_names(names)
-        .set_load_balancer_arns(arns)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| api_err("elasticloadbalancing:DescribeLoadBalancers", e))?;
-        out.extend(page.load_balancers().iter().cloned());
-    }
-    Ok(out)
-}
-
-async fn tgs_call(
-    c: &Clients,
-    names: Option<Vec<String>>,
-    arns: Option<Vec<String>>,
-) -> Result<Vec<SdkTargetGroup>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .elbv2
-        .describe_target_groups()
-        .set_names(names)
-        .set_target_group_arns(arns)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| api_err("elasticloadbalancing:DescribeTargetGroups", e))?;
-        out.extend(page.target_groups().iter().cloned());
-    }
-    Ok(out)
-}
-
 /// The listeners of a load balancer (none when it does not exist).
 async fn listeners_of(c: &Clients, lb_arn: &str) -> Result<Vec<SdkListener>, CloudError> {
-    let mut out = Vec::new();
-    let mut pages = c
-        .elbv2
-        .describe_listeners()
-        .load_balancer_arn(lb_arn)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match not_found_is_none(
-            page.map_err(|e| api_err("elasticloadbalancing:DescribeListeners", e)),
-        )? {
-            Some(page) => out.extend(page.listeners().iter().cloned()),
-            None => return Ok(Vec::new()),
-        }
-    }
-    Ok(out)
+    let req = c.elbv2.describe_listeners().load_balancer_arn(lb_arn);
+    let listeners = all_pages(
+        "elasticloadbalancing:DescribeListeners",
+        req.into_paginator().send().collect().await,
+        |p| p.listeners(),
+    );
+    Ok(not_found_is_none(listeners)?.unwrap_or_default())
 }
 
 async fn listener_by_arn(c: &Clients, arn: &str) -> Result<Option<SdkListener>, CloudError> {
-    let resp = not_found_is_none(
-        c.elbv2
-            .describe_listeners()
-            .listener_arns(arn)
-            .send()
-            .await
-            .map_err(|e| api_err("elasticloadbalancing:DescribeListeners", e)),
-    )?;
+    let req = c.elbv2.describe_listeners().listener_arns(arn);
+    let resp =
+        not_found_is_none(answer("elasticloadbalancing:DescribeListeners", req.send()).await)?;
     Ok(resp.and_then(|r| r.listeners().first().cloned()))
 }
 
@@ -246,34 +183,6 @@ fn int_attr<'a>(
 ) -> Option<i64> {
     kv.find(|(k, _)| *k == Some(key))
         .and_then(|(_, v)| v?.parse().ok())
-}
-
-async fn lb_idle_timeout(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
-    let resp = c
-        .elbv2
-        .describe_load_balancer_attributes()
-        .load_balancer_arn(arn)
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:DescribeLoadBalancerAttributes", e))?;
-    Ok(int_attr(
-        resp.attributes().iter().map(|a| (a.key(), a.value())),
-        IDLE_TIMEOUT,
-    ))
-}
-
-async fn tg_deregistration_delay(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
-    let resp = c
-        .elbv2
-        .describe_target_group_attributes()
-        .target_group_arn(arn)
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:DescribeTargetGroupAttributes", e))?;
-    Ok(int_attr(
-        resp.attributes().iter().map(|a| (a.key(), a.value())),
-        DEREGISTRATION_DELAY,
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,26 +208,21 @@ fn lb_lifecycle(lb: &SdkLoadBalancer) -> Lifecycle {
 
 fn lb_observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, idle: Option<i64>) -> Observed {
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-    let mut fields = Fields::new();
-    fields.insert(
-        "name".into(),
-        Value::str(lb.load_balancer_name().unwrap_or_default()),
-    );
-    if let Some(s) = lb.scheme() {
-        fields.insert("scheme".into(), Value::str(s.as_str()));
-    }
-    fields.insert(
-        "subnet_ids".into(),
-        sorted_strs(lb.availability_zones().iter().filter_map(|z| z.subnet_id())),
-    );
-    fields.insert(
-        "security_group_ids".into(),
-        sorted_strs(lb.security_groups().iter().cloned()),
-    );
-    if let Some(i) = idle {
-        fields.insert("idle_timeout".into(), Value::Int(i));
-    }
-    fields.insert("tags".into(), tags_value(tags));
+    let subnets = lb.availability_zones().iter().filter_map(|z| z.subnet_id());
+    let fields = reported([
+        (
+            "name",
+            Some(Value::str(lb.load_balancer_name().unwrap_or_default())),
+        ),
+        ("scheme", lb.scheme().map(|s| Value::str(s.as_str()))),
+        ("subnet_ids", Some(sorted_strs(subnets))),
+        (
+            "security_group_ids",
+            Some(sorted_strs(lb.security_groups().iter().cloned())),
+        ),
+        ("idle_timeout", idle.map(Value::Int)),
+        ("tags", Some(tags_value(tags))),
+    ]);
     let mut attrs = BTreeMap::from([
         ("id".to_string(), arn.clone()),
         ("arn".to_string(), arn.clone()),
@@ -342,42 +246,33 @@ fn lb_observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, idle: Option<i6
 
 fn tg_observed(id: ResourceId, tg: &SdkTargetGroup, tags: Tags, delay: Option<i64>) -> Observed {
     let arn = tg.target_group_arn().unwrap_or_default().to_string();
-    let mut fields = Fields::new();
-    fields.insert(
-        "name".into(),
-        Value::str(tg.target_group_name().unwrap_or_default()),
-    );
-    if let Some(v) = tg.vpc_id() {
-        fields.insert("vpc_id".into(), Value::str(v));
-    }
-    if let Some(p) = tg.protocol() {
-        fields.insert("protocol".into(), Value::str(p.as_str()));
-    }
-    if let Some(p) = tg.port() {
-        fields.insert("port".into(), Value::Int(p.into()));
-    }
-    if let Some(t) = tg.target_type() {
-        fields.insert("target_type".into(), Value::str(t.as_str()));
-    }
-    if let Some(p) = tg.health_check_path() {
-        fields.insert("health_check_path".into(), Value::str(p));
-    }
-    if let Some(i) = tg.health_check_interval_seconds() {
-        fields.insert("health_check_interval".into(), Value::Int(i.into()));
-    }
-    if let Some(i) = tg.healthy_threshold_count() {
-        fields.insert("healthy_threshold".into(), Value::Int(i.into()));
-    }
-    if let Some(i) = tg.unhealthy_threshold_count() {
-        fields.insert("unhealthy_threshold".into(), Value::Int(i.into()));
-    }
-    if let Some(m) = tg.matcher().and_then(|m| m.http_code()) {
-        fields.insert("health_check_matcher".into(), Value::str(m));
-    }
-    if let Some(d) = delay {
-        fields.insert("deregistration_delay".into(), Value::Int(d));
-    }
-    fields.insert("tags".into(), tags_value(tags));
+    let matcher = tg.matcher().and_then(|m| m.http_code());
+    let fields = reported([
+        (
+            "name",
+            Some(Value::str(tg.target_group_name().unwrap_or_default())),
+        ),
+        ("vpc_id", tg.vpc_id().map(Value::str)),
+        ("protocol", tg.protocol().map(|p| Value::str(p.as_str()))),
+        ("port", tg.port().map(int)),
+        (
+            "target_type",
+            tg.target_type().map(|t| Value::str(t.as_str())),
+        ),
+        ("health_check_path", tg.health_check_path().map(Value::str)),
+        (
+            "health_check_interval",
+            tg.health_check_interval_seconds().map(int),
+        ),
+        ("healthy_threshold", tg.healthy_threshold_count().map(int)),
+        (
+            "unhealthy_threshold",
+            tg.unhealthy_threshold_count().map(int),
+        ),
+        ("health_check_matcher", matcher.map(Value::str)),
+        ("deregistration_delay", delay.map(Value::Int)),
+        ("tags", Some(tags_value(tags))),
+    ]);
     Observed {
         id: id.into(),
         kind: Kind::TargetGroup,
@@ -429,27 +324,17 @@ fn action_value(a: &Action) -> Value {
 
 fn listener_observed(id: ObservedId, l: &SdkListener) -> Observed {
     let arn = l.listener_arn().unwrap_or_default().to_string();
-    let mut fields = Fields::new();
-    if let Some(lb) = l.load_balancer_arn() {
-        fields.insert("load_balancer_arn".into(), Value::str(lb));
-    }
-    if let Some(p) = l.port() {
-        fields.insert("port".into(), Value::Int(p.into()));
-    }
-    if let Some(p) = l.protocol() {
-        fields.insert("protocol".into(), Value::str(p.as_str()));
-    }
-    if let Some(cert) = l.certificates().iter().find_map(|c| c.certificate_arn()) {
-        fields.insert("certificate_arn".into(), Value::str(cert));
-    }
-    if let Some(p) = l.ssl_policy() {
-        fields.insert("ssl_policy".into(), Value::str(p));
-    }
     let mut actions: Vec<&Action> = l.default_actions().iter().collect();
     actions.sort_by_key(|a| a.order().unwrap_or(i32::MAX));
-    if let Some(a) = actions.first() {
-        fields.insert("default_action".into(), action_value(a));
-    }
+    let certificate = l.certificates().iter().find_map(|c| c.certificate_arn());
+    let fields = reported([
+        ("load_balancer_arn", l.load_balancer_arn().map(Value::str)),
+        ("port", l.port().map(int)),
+        ("protocol", l.protocol().map(|p| Value::str(p.as_str()))),
+        ("certificate_arn", certificate.map(Value::str)),
+        ("ssl_policy", l.ssl_policy().map(Value::str)),
+        ("default_action", actions.first().map(|a| action_value(a))),
+    ]);
     Observed {
         id,
         kind: Kind::Listener,
@@ -499,40 +384,122 @@ async fn made<T: Clone>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Load balancers
+// Load balancers and target groups
 
-/// The load balancers tagged with the stack, observed with their idle timeouts (all read at
-/// once).
-async fn lbs_observed(cx: &Cx<'_>, lbs: &[SdkLoadBalancer]) -> Result<Vec<Observed>, CloudError> {
-    let ours = tagged(cx, lbs, SdkLoadBalancer::load_balancer_arn).await?;
-    try_join_all(ours.into_iter().map(|(lb, arn, id, tags)| async move {
-        let idle = lb_idle_timeout(cx.c, &arn).await?;
-        Ok::<_, CloudError>(lb_observed(id, lb, tags, idle))
+/// What load balancers and target groups share: described by names (the desired resources') or
+/// by ARN, kept when DescribeTags says they are the stack's, observed with the one integer
+/// attribute each manages (read apart, all at once), made by a create that answers with the
+/// resource, changed in place by the field.
+#[async_trait]
+trait Named: Sync {
+    /// The SDK's description of one.
+    type Sdk: Clone + Send + Sync;
+    /// The kind.
+    const KIND: Kind;
+    /// What errors call it.
+    const WHAT: &'static str;
+    /// The field of the attribute (`idle_timeout`, `deregistration_delay`).
+    const ATTRIBUTE: &'static str;
+
+    fn arn(item: &Self::Sdk) -> Option<&str>;
+
+    /// One paginated describe, by names or by ARNs.
+    async fn describe(
+        c: &Clients,
+        names: Option<Vec<String>>,
+        arns: Option<Vec<String>>,
+    ) -> Result<Vec<Self::Sdk>, CloudError>;
+
+    /// The attribute's value, read with its own describe.
+    async fn attribute(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError>;
+
+    async fn set_attribute(c: &Clients, arn: &str, seconds: i64) -> Result<(), CloudError>;
+
+    fn observed(id: ResourceId, item: &Self::Sdk, tags: Tags, attribute: Option<i64>) -> Observed;
+}
+
+/// The ones tagged with the stack, observed with their attributes (all read at once).
+async fn observed_all<K: Named>(
+    cx: &Cx<'_>,
+    items: &[K::Sdk],
+) -> Result<Vec<Observed>, CloudError> {
+    let ours = tagged(cx, items, K::arn).await?;
+    try_join_all(ours.into_iter().map(|(item, arn, id, tags)| async move {
+        let value = K::attribute(cx.c, &arn).await?;
+        Ok::<_, CloudError>(K::observed(id, item, tags, value))
     }))
     .await
 }
 
-async fn lbs_by_arn(c: &Clients, arn: &str) -> Result<Vec<SdkLoadBalancer>, CloudError> {
+async fn by_arn<K: Named>(c: &Clients, arn: &str) -> Result<Vec<K::Sdk>, CloudError> {
     Ok(
-        not_found_is_none(lbs_call(c, None, Some(vec![arn.to_string()])).await)?
+        not_found_is_none(K::describe(c, None, Some(vec![arn.to_string()])).await)?
             .unwrap_or_default(),
     )
 }
 
-async fn set_lb_idle_timeout(c: &Clients, arn: &str, seconds: i64) -> Result<(), CloudError> {
-    c.elbv2
-        .modify_load_balancer_attributes()
-        .load_balancer_arn(arn)
-        .attributes(
-            LoadBalancerAttribute::builder()
-                .key(IDLE_TIMEOUT)
-                .value(seconds.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:ModifyLoadBalancerAttributes", e))?;
-    Ok(())
+/// [`KindOps::list`] of either.
+async fn list_named<K: Named>(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+    let items = match q {
+        Query::Physical(arn) => by_arn::<K>(cx.c, arn).await?,
+        q => {
+            let names = queried_names(cx, q, K::KIND);
+            by_names(&names, |n| K::describe(cx.c, Some(n), None)).await?
+        }
+    };
+    observed_all::<K>(cx, &items).await
+}
+
+/// The rest of a create whose answer `made` read: the attribute, when the stack sets it.
+async fn create_named<K: Named>(
+    cx: &Cx<'_>,
+    r: &Reader<'_>,
+    made: Option<(K::Sdk, String, Tags)>,
+) -> Result<Created, CloudError> {
+    let Some((item, arn, tags)) = made else {
+        return Ok(Created::Exists);
+    };
+    let value = r.opt_int(K::ATTRIBUTE);
+    if let Some(v) = value {
+        K::set_attribute(cx.c, &arn, v).await?;
+    }
+    Ok(Created::New(K::observed(r.id.clone(), &item, tags, value)))
+}
+
+/// The in-place change of a field both kinds change the same way (the attribute, the tags); any
+/// other field is refused.
+async fn update_shared<K: Named>(
+    cx: &Cx<'_>,
+    arn: &str,
+    r: &Reader<'_>,
+    field: &str,
+) -> Result<(), CloudError> {
+    match field {
+        f if f == K::ATTRIBUTE => K::set_attribute(cx.c, arn, r.int(f)?).await,
+        "tags" => add_tags(cx.c, arn, &all_tags(r, cx.scope)?).await,
+        other => Err(in_place_only(r, other, K::WHAT)),
+    }
+}
+
+/// The resource as it is after an update.
+async fn reread<K: Named>(cx: &Cx<'_>, current: &Observed) -> Result<Observed, CloudError> {
+    let arn = current.physical_id.as_str();
+    let items = by_arn::<K>(cx.c, arn).await?;
+    let mut o = observed_all::<K>(cx, &items)
+        .await?
+        .pop()
+        .ok_or_else(|| CloudError::NotFound(format!("{} {arn}", K::WHAT)))?;
+    o.id = current.id.clone();
+    Ok(o)
+}
+
+async fn add_tags(c: &Clients, arn: &str, tags: &Tags) -> Result<(), CloudError> {
+    let req = c.elbv2.add_tags().resource_arns(arn);
+    sent(
+        "elasticloadbalancing:AddTags",
+        req.set_tags(Some(sdk_tags(tags))).send(),
+    )
+    .await
 }
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
@@ -545,16 +512,70 @@ pub(crate) mod kinds {
 pub(crate) struct LoadBalancer;
 
 #[async_trait]
+impl Named for LoadBalancer {
+    type Sdk = SdkLoadBalancer;
+    const KIND: Kind = Kind::LoadBalancer;
+    const WHAT: &'static str = "load balancer";
+    const ATTRIBUTE: &'static str = "idle_timeout";
+
+    fn arn(item: &SdkLoadBalancer) -> Option<&str> {
+        item.load_balancer_arn()
+    }
+
+    async fn describe(
+        c: &Clients,
+        names: Option<Vec<String>>,
+        arns: Option<Vec<String>>,
+    ) -> Result<Vec<SdkLoadBalancer>, CloudError> {
+        let req = c.elbv2.describe_load_balancers().set_names(names);
+        all_pages(
+            "elasticloadbalancing:DescribeLoadBalancers",
+            req.set_load_balancer_arns(arns)
+                .into_paginator()
+                .send()
+                .collect()
+                .await,
+            |p| p.load_balancers(),
+        )
+    }
+
+    async fn attribute(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
+        let req = c.elbv2.describe_load_balancer_attributes();
+        let req = req.load_balancer_arn(arn);
+        let resp = answer(
+            "elasticloadbalancing:DescribeLoadBalancerAttributes",
+            req.send(),
+        )
+        .await?;
+        let kv = resp.attributes().iter().map(|a| (a.key(), a.value()));
+        Ok(int_attr(kv, IDLE_TIMEOUT))
+    }
+
+    async fn set_attribute(c: &Clients, arn: &str, seconds: i64) -> Result<(), CloudError> {
+        let attribute = LoadBalancerAttribute::builder()
+            .key(IDLE_TIMEOUT)
+            .value(seconds.to_string())
+            .build();
+        let req = c
+            .elbv2
+            .modify_load_balancer_attributes()
+            .load_balancer_arn(arn);
+        sent(
+            "elasticloadbalancing:ModifyLoadBalancerAttributes",
+            req.attributes(attribute).send(),
+        )
+        .await
+    }
+
+    fn observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, idle: Option<i64>) -> Observed {
+        lb_observed(id, lb, tags, idle)
+    }
+}
+
+#[async_trait]
 impl KindOps for LoadBalancer {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let lbs = match q {
-            Query::Physical(arn) => lbs_by_arn(cx.c, arn).await?,
-            q => {
-                let names = queried_names(cx, q, Kind::LoadBalancer);
-                by_names(&names, |n| lbs_call(cx.c, Some(n), None)).await?
-            }
-        };
-        lbs_observed(cx, &lbs).await
+        list_named::<Self>(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -574,17 +595,8 @@ impl KindOps for LoadBalancer {
                 .await
                 .map(|out| out.load_balancers().to_vec())
                 .map_err(|e| api_err(OP, e));
-        let arn_of = SdkLoadBalancer::load_balancer_arn;
-        let Some((lb, arn, tags)) =
-            made(cx, r, OP, "DuplicateLoadBalancerName", answer, arn_of).await?
-        else {
-            return Ok(Created::Exists);
-        };
-        let idle = r.opt_int("idle_timeout");
-        if let Some(i) = idle {
-            set_lb_idle_timeout(cx.c, &arn, i).await?;
-        }
-        Ok(Created::New(lb_observed(r.id.clone(), &lb, tags, idle)))
+        let made = made(cx, r, OP, "DuplicateLoadBalancerName", answer, Self::arn).await?;
+        create_named::<Self>(cx, r, made).await
     }
 
     async fn update(
@@ -594,40 +606,24 @@ impl KindOps for LoadBalancer {
         r: &Reader<'_>,
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
-        let c = cx.c;
+        let elbv2 = &cx.c.elbv2;
         let arn = current.physical_id.as_str();
         for field in changed {
             match *field {
                 "subnet_ids" => {
-                    c.elbv2
-                        .set_subnets()
-                        .load_balancer_arn(arn)
-                        .set_subnets(Some(r.strs("subnet_ids")?))
-                        .send()
-                        .await
-                        .map_err(|e| api_err("elasticloadbalancing:SetSubnets", e))?;
+                    let req = elbv2.set_subnets().load_balancer_arn(arn);
+                    let req = req.set_subnets(Some(r.strs("subnet_ids")?));
+                    sent("elasticloadbalancing:SetSubnets", req.send()).await?;
                 }
                 "security_group_ids" => {
-                    c.elbv2
-                        .set_security_groups()
-                        .load_balancer_arn(arn)
-                        .set_security_groups(Some(r.strs("security_group_ids")?))
-                        .send()
-                        .await
-                        .map_err(|e| api_err("elasticloadbalancing:SetSecurityGroups", e))?;
+                    let req = elbv2.set_security_groups().load_balancer_arn(arn);
+                    let req = req.set_security_groups(Some(r.strs("security_group_ids")?));
+                    sent("elasticloadbalancing:SetSecurityGroups", req.send()).await?;
                 }
-                "idle_timeout" => set_lb_idle_timeout(c, arn, r.int("idle_timeout")?).await?,
-                "tags" => add_tags(c, arn, &all_tags(r, cx.scope)?).await?,
-                other => return Err(in_place_only(r, other, "load balancer")),
+                other => update_shared::<Self>(cx, arn, r, other).await?,
             }
         }
-        let lbs = lbs_by_arn(c, arn).await?;
-        let mut o = lbs_observed(cx, &lbs)
-            .await?
-            .pop()
-            .ok_or_else(|| CloudError::NotFound(format!("load balancer {arn}")))?;
-        o.id = current.id.clone();
-        Ok(o)
+        reread::<Self>(cx, current).await
     }
 
     async fn delete(
@@ -636,74 +632,10 @@ impl KindOps for LoadBalancer {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.elbv2
-            .delete_load_balancer()
-            .load_balancer_arn(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("elasticloadbalancing:DeleteLoadBalancer", e))
+        let req = cx.c.elbv2.delete_load_balancer();
+        let req = req.load_balancer_arn(&current.physical_id);
+        sent("elasticloadbalancing:DeleteLoadBalancer", req.send()).await
     }
-}
-
-async fn add_tags(c: &Clients, arn: &str, tags: &Tags) -> Result<(), CloudError> {
-    c.elbv2
-        .add_tags()
-        .resource_arns(arn)
-        .set_tags(Some(sdk_tags(tags)))
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:AddTags", e))?;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Target groups
-
-async fn set_tg_deregistration_delay(
-    c: &Clients,
-    arn: &str,
-    seconds: i64,
-) -> Result<(), CloudError> {
-    c.elbv2
-        .modify_target_group_attributes()
-        .target_group_arn(arn)
-        .attributes(
-            TargetGroupAttribute::builder()
-                .key(DEREGISTRATION_DELAY)
-                .value(seconds.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:ModifyTargetGroupAttributes", e))?;
-    Ok(())
-}
-
-fn opt_i32(r: &Reader<'_>, field: &str) -> Result<Option<i32>, CloudError> {
-    if r.has(field) {
-        r.int32(field).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
-/// The target groups tagged with the stack, observed with their deregistration delays (all read
-/// at once).
-async fn tgs_observed(cx: &Cx<'_>, tgs: &[SdkTargetGroup]) -> Result<Vec<Observed>, CloudError> {
-    let ours = tagged(cx, tgs, SdkTargetGroup::target_group_arn).await?;
-    try_join_all(ours.into_iter().map(|(tg, arn, id, tags)| async move {
-        let delay = tg_deregistration_delay(cx.c, &arn).await?;
-        Ok::<_, CloudError>(tg_observed(id, tg, tags, delay))
-    }))
-    .await
-}
-
-async fn tgs_by_arn(c: &Clients, arn: &str) -> Result<Vec<SdkTargetGroup>, CloudError> {
-    Ok(
-        not_found_is_none(tgs_call(c, None, Some(vec![arn.to_string()])).await)?
-            .unwrap_or_default(),
-    )
 }
 
 const HEALTH_FIELDS: [&str; 5] = [
@@ -718,16 +650,70 @@ const HEALTH_FIELDS: [&str; 5] = [
 pub(crate) struct TargetGroup;
 
 #[async_trait]
+impl Named for TargetGroup {
+    type Sdk = SdkTargetGroup;
+    const KIND: Kind = Kind::TargetGroup;
+    const WHAT: &'static str = "target group";
+    const ATTRIBUTE: &'static str = "deregistration_delay";
+
+    fn arn(item: &SdkTargetGroup) -> Option<&str> {
+        item.target_group_arn()
+    }
+
+    async fn describe(
+        c: &Clients,
+        names: Option<Vec<String>>,
+        arns: Option<Vec<String>>,
+    ) -> Result<Vec<SdkTargetGroup>, CloudError> {
+        let req = c.elbv2.describe_target_groups().set_names(names);
+        all_pages(
+            "elasticloadbalancing:DescribeTargetGroups",
+            req.set_target_group_arns(arns)
+                .into_paginator()
+                .send()
+                .collect()
+                .await,
+            |p| p.target_groups(),
+        )
+    }
+
+    async fn attribute(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
+        let req = c.elbv2.describe_target_group_attributes();
+        let req = req.target_group_arn(arn);
+        let resp = answer(
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
+            req.send(),
+        )
+        .await?;
+        let kv = resp.attributes().iter().map(|a| (a.key(), a.value()));
+        Ok(int_attr(kv, DEREGISTRATION_DELAY))
+    }
+
+    async fn set_attribute(c: &Clients, arn: &str, seconds: i64) -> Result<(), CloudError> {
+        let attribute = TargetGroupAttribute::builder()
+            .key(DEREGISTRATION_DELAY)
+            .value(seconds.to_string())
+            .build();
+        let req = c
+            .elbv2
+            .modify_target_group_attributes()
+            .target_group_arn(arn);
+        sent(
+            "elasticloadbalancing:ModifyTargetGroupAttributes",
+            req.attributes(attribute).send(),
+        )
+        .await
+    }
+
+    fn observed(id: ResourceId, tg: &SdkTargetGroup, tags: Tags, delay: Option<i64>) -> Observed {
+        tg_observed(id, tg, tags, delay)
+    }
+}
+
+#[async_trait]
 impl KindOps for TargetGroup {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let tgs = match q {
-            Query::Physical(arn) => tgs_by_arn(cx.c, arn).await?,
-            q => {
-                let names = queried_names(cx, q, Kind::TargetGroup);
-                by_names(&names, |n| tgs_call(cx.c, Some(n), None)).await?
-            }
-        };
-        tgs_observed(cx, &tgs).await
+        list_named::<Self>(cx, q).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -743,9 +729,9 @@ impl KindOps for TargetGroup {
                     r.opt_str("target_type").unwrap_or("instance"),
                 ))
                 .set_health_check_path(r.opt_str("health_check_path").map(str::to_string))
-                .set_health_check_interval_seconds(opt_i32(r, "health_check_interval")?)
-                .set_healthy_threshold_count(opt_i32(r, "healthy_threshold")?)
-                .set_unhealthy_threshold_count(opt_i32(r, "unhealthy_threshold")?)
+                .set_health_check_interval_seconds(r.opt_int32("health_check_interval")?)
+                .set_healthy_threshold_count(r.opt_int32("healthy_threshold")?)
+                .set_unhealthy_threshold_count(r.opt_int32("unhealthy_threshold")?)
                 .set_matcher(
                     r.opt_str("health_check_matcher")
                         .map(|m| Matcher::builder().http_code(m).build()),
@@ -755,17 +741,8 @@ impl KindOps for TargetGroup {
                 .await
                 .map(|out| out.target_groups().to_vec())
                 .map_err(|e| api_err(OP, e));
-        let arn_of = SdkTargetGroup::target_group_arn;
-        let Some((tg, arn, tags)) =
-            made(cx, r, OP, "DuplicateTargetGroupName", answer, arn_of).await?
-        else {
-            return Ok(Created::Exists);
-        };
-        let delay = r.opt_int("deregistration_delay");
-        if let Some(d) = delay {
-            set_tg_deregistration_delay(cx.c, &arn, d).await?;
-        }
-        Ok(Created::New(tg_observed(r.id.clone(), &tg, tags, delay)))
+        let made = made(cx, r, OP, "DuplicateTargetGroupName", answer, Self::arn).await?;
+        create_named::<Self>(cx, r, made).await
     }
 
     async fn update(
@@ -775,17 +752,16 @@ impl KindOps for TargetGroup {
         r: &Reader<'_>,
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
-        let c = cx.c;
         let arn = current.physical_id.as_str();
         if changed.iter().any(|f| HEALTH_FIELDS.contains(f)) {
             // One ModifyTargetGroup with every health check setting the stack manages.
-            c.elbv2
+            cx.c.elbv2
                 .modify_target_group()
                 .target_group_arn(arn)
                 .set_health_check_path(r.opt_str("health_check_path").map(str::to_string))
-                .set_health_check_interval_seconds(opt_i32(r, "health_check_interval")?)
-                .set_healthy_threshold_count(opt_i32(r, "healthy_threshold")?)
-                .set_unhealthy_threshold_count(opt_i32(r, "unhealthy_threshold")?)
+                .set_health_check_interval_seconds(r.opt_int32("health_check_interval")?)
+                .set_healthy_threshold_count(r.opt_int32("healthy_threshold")?)
+                .set_unhealthy_threshold_count(r.opt_int32("unhealthy_threshold")?)
                 .set_matcher(
                     r.opt_str("health_check_matcher")
                         .map(|m| Matcher::builder().http_code(m).build()),
@@ -794,23 +770,10 @@ impl KindOps for TargetGroup {
                 .await
                 .map_err(|e| api_err("elasticloadbalancing:ModifyTargetGroup", e))?;
         }
-        for field in changed {
-            match *field {
-                f if HEALTH_FIELDS.contains(&f) => {}
-                "deregistration_delay" => {
-                    set_tg_deregistration_delay(c, arn, r.int("deregistration_delay")?).await?
-                }
-                "tags" => add_tags(c, arn, &all_tags(r, cx.scope)?).await?,
-                other => return Err(in_place_only(r, other, "target group")),
-            }
+        for field in changed.iter().filter(|f| !HEALTH_FIELDS.contains(f)) {
+            update_shared::<Self>(cx, arn, r, field).await?;
         }
-        let tgs = tgs_by_arn(c, arn).await?;
-        let mut o = tgs_observed(cx, &tgs)
-            .await?
-            .pop()
-            .ok_or_else(|| CloudError::NotFound(format!("target group {arn}")))?;
-        o.id = current.id.clone();
-        Ok(o)
+        reread::<Self>(cx, current).await
     }
 
     async fn delete(
@@ -819,13 +782,9 @@ impl KindOps for TargetGroup {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.elbv2
-            .delete_target_group()
-            .target_group_arn(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("elasticloadbalancing:DeleteTargetGroup", e))
+        let req = cx.c.elbv2.delete_target_group();
+        let req = req.target_group_arn(&current.physical_id);
+        sent("elasticloadbalancing:DeleteTargetGroup", req.send()).await
     }
 }
 
@@ -884,18 +843,16 @@ fn certificates(r: &Reader<'_>) -> Option<Vec<Certificate>> {
 }
 
 async fn modify_listener(c: &Clients, r: &Reader<'_>, arn: &str) -> Result<(), CloudError> {
-    c.elbv2
+    let req = c
+        .elbv2
         .modify_listener()
         .listener_arn(arn)
         .port(r.int32("port")?)
         .protocol(ProtocolEnum::from(r.str("protocol")?))
         .set_certificates(certificates(r))
         .set_ssl_policy(r.opt_str("ssl_policy").map(str::to_string))
-        .default_actions(sdk_action(r)?)
-        .send()
-        .await
-        .map_err(|e| api_err("elasticloadbalancing:ModifyListener", e))?;
-    Ok(())
+        .default_actions(sdk_action(r)?);
+    sent("elasticloadbalancing:ModifyListener", req.send()).await
 }
 
 fn listeners_observed(ls: &[SdkListener]) -> Vec<Observed> {
@@ -1000,13 +957,9 @@ impl KindOps for Listener {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.elbv2
-            .delete_listener()
-            .listener_arn(&current.physical_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| api_err("elasticloadbalancing:DeleteListener", e))
+        let req = cx.c.elbv2.delete_listener();
+        let req = req.listener_arn(&current.physical_id);
+        sent("elasticloadbalancing:DeleteListener", req.send()).await
     }
 }
 
@@ -1017,6 +970,7 @@ mod tests {
     use aws_sdk_elasticloadbalancingv2::types::{
         AvailabilityZone, ForwardActionConfig, LoadBalancerState, TargetGroupTuple,
     };
+    use moodlestack_model::Fields;
 
     #[test]
     fn a_provisioning_or_failed_load_balancer_is_not_ready() {

@@ -402,8 +402,8 @@ where
     }
 }
 
-/// The outcome of a request sent for its effect (deletes, modifications), its error naming
-/// `operation`.
+/// Awaits a request whose answer the caller does not need (deletes, attribute and tag writes):
+/// `Ok(())`, or the error naming `operation`.
 pub async fn sent<T, E, R>(
     operation: &str,
     request: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
@@ -412,7 +412,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    request.await.map(|_| ()).map_err(|e| api_err(operation, e))
+    answer(operation, request).await.map(drop)
 }
 
 /// A resource of a kind without a status word (IAM entities, secrets, parameter groups): one that
@@ -627,4 +627,79 @@ pub fn as_current(
     let mut o = found.ok_or_else(gone)?;
     o.id = current.id.clone();
     Ok(o)
+}
+
+/// Awaits a request: its answer, or the error naming `operation`.
+pub async fn answer<T, E, R>(
+    operation: &str,
+    request: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
+) -> Result<T, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    request.await.map_err(|e| api_err(operation, e))
+}
+
+/// Tags as a map, from the (key, value) pairs of a service's own tag type (AWS reports tags as a
+/// list); a tag without a key is left out, one without a value is empty.
+pub fn tag_pairs<'a>(
+    tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> BTreeMap<String, String> {
+    tags.into_iter()
+        .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string())))
+        .collect()
+}
+
+/// Optional fields: absent (or null) reads as `None` or empty, present ones as their plain reads.
+impl<'a> Reader<'a> {
+    pub fn opt_int32(&self, field: &str) -> Result<Option<i32>, CloudError> {
+        if self.has(field) {
+            self.int32(field).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+    pub fn strs_or_empty(&self, field: &str) -> Result<Vec<String>, CloudError> {
+        if self.has(field) {
+            self.strs(field)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+    pub fn list_or_empty(&self, field: &str) -> Result<&'a [Value], CloudError> {
+        if self.has(field) {
+            self.list(field)
+        } else {
+            Ok(&[])
+        }
+    }
+}
+
+/// Every item of a paginated list, from its collected pages, or the error naming `operation`.
+pub fn all_pages<P, T: Clone, E, R>(
+    operation: &str,
+    pages: Result<Vec<P>, SdkError<E, R>>,
+    items: impl Fn(&P) -> &[T],
+) -> Result<Vec<T>, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let pages = pages.map_err(|e| api_err(operation, e))?;
+    Ok(pages.iter().flat_map(items).cloned().collect())
+}
+
+/// The fields of an observation from what a describe reported, by name: a value AWS left out
+/// (`None`) is left out.
+pub fn reported<'n>(values: impl IntoIterator<Item = (&'n str, Option<Value>)>) -> Fields {
+    values
+        .into_iter()
+        .filter_map(|(name, v)| Some((name.to_string(), v?)))
+        .collect()
+}
+
+/// A 32-bit integer AWS reports, as a field value.
+pub fn int(v: i32) -> Value {
+    Value::Int(v.into())
 }

@@ -1,10 +1,10 @@
 //! Launch templates (a new version per change, the full data every time) and the stable instance.
 
 use super::{
-    client_token, create_tags, filters, no_answer, none_if_not_found, not_in_place, observed,
-    physical, retag, sdk_tags, tag_map, tag_spec,
+    available, client_token, create_tags, described, filters, made_fields, no_answer, not_in_place,
+    observed, physical, sdk_tags, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, sorted_strs, Reader};
+use crate::fields::{api_err, int, reported, sent, sorted_strs, Reader};
 use crate::{Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -98,53 +98,63 @@ fn template_data(r: &Reader<'_>) -> Result<RequestLaunchTemplateData, CloudError
 
 /// The data of a version as fields.
 fn data_fields(v: &LaunchTemplateVersion) -> Fields {
-    let mut f = Fields::new();
     let Some(d) = v.launch_template_data() else {
-        return f;
+        return Fields::new();
     };
-    if let Some(x) = d.image_id() {
-        f.insert("image_id".into(), Value::str(x));
-    }
-    if let Some(x) = d.instance_type() {
-        f.insert("instance_type".into(), Value::str(x.as_str()));
-    }
-    if let Some(x) = d.iam_instance_profile().and_then(|p| p.arn()) {
-        f.insert("instance_profile_arn".into(), Value::str(x));
-    }
-    f.insert(
-        "security_group_ids".into(),
-        sorted_strs(d.security_group_ids().iter().cloned()),
-    );
-    if let Some(x) = d.user_data() {
+    let user_data = d.user_data().map(|x| {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(x)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .unwrap_or_else(|| x.to_string());
-        f.insert("user_data".into(), Value::Str(decoded));
-    }
-    if let Some(x) = d.metadata_options().and_then(|m| m.http_tokens()) {
-        f.insert("http_tokens".into(), Value::str(x.as_str()));
-    }
-    if let Some((m, ebs)) = d
+        Value::Str(decoded)
+    });
+    let root = d
         .block_device_mappings()
         .iter()
-        .find_map(|m| Some((m, m.ebs()?)))
-    {
-        if let Some(x) = m.device_name() {
-            f.insert("root_device_name".into(), Value::str(x));
-        }
-        if let Some(x) = ebs.volume_size() {
-            f.insert("root_volume_size".into(), Value::Int(x.into()));
-        }
-        if let Some(x) = ebs.volume_type() {
-            f.insert("root_volume_type".into(), Value::str(x.as_str()));
-        }
-        if let Some(x) = ebs.encrypted() {
-            f.insert("root_volume_encrypted".into(), Value::Bool(x));
-        }
-    }
-    f
+        .find_map(|m| Some((m, m.ebs()?)));
+    let (device, ebs) = (root.map(|(m, _)| m), root.map(|(_, ebs)| ebs));
+    reported([
+        ("image_id", d.image_id().map(Value::str)),
+        (
+            "instance_type",
+            d.instance_type().map(|x| Value::str(x.as_str())),
+        ),
+        (
+            "instance_profile_arn",
+            d.iam_instance_profile()
+                .and_then(|p| p.arn())
+                .map(Value::str),
+        ),
+        (
+            "security_group_ids",
+            Some(sorted_strs(d.security_group_ids().iter().cloned())),
+        ),
+        ("user_data", user_data),
+        (
+            "http_tokens",
+            d.metadata_options()
+                .and_then(|m| m.http_tokens())
+                .map(|x| Value::str(x.as_str())),
+        ),
+        (
+            "root_device_name",
+            device.and_then(|m| m.device_name()).map(Value::str),
+        ),
+        (
+            "root_volume_size",
+            ebs.and_then(|e| e.volume_size()).map(int),
+        ),
+        (
+            "root_volume_type",
+            ebs.and_then(|e| e.volume_type())
+                .map(|x| Value::str(x.as_str())),
+        ),
+        (
+            "root_volume_encrypted",
+            ebs.and_then(|e| e.encrypted()).map(Value::Bool),
+        ),
+    ])
 }
 
 /// A template as observed: its default version's data. `version` is the latest version (the
@@ -161,61 +171,13 @@ fn template_observed(
     if let Some(v) = t.latest_version_number() {
         attrs.insert("version".into(), v.to_string());
     }
-    Some(observed(
+    Some(available(
         Kind::LaunchTemplate,
         id,
         tag_map(t.tags()),
         fields,
         attrs,
-        "available",
-        Lifecycle::Ready,
     ))
-}
-
-async fn list_templates(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-    let c = cx.c;
-    let filters = filters(cx.scope, q);
-    let req = c
-        .ec2
-        .describe_launch_templates()
-        .set_filters((!filters.is_empty()).then_some(filters))
-        .set_launch_template_ids(physical(q))
-        .max_results(200);
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeLaunchTemplates", e)))?;
-    let templates: Vec<SdkLaunchTemplate> = pages
-        .into_iter()
-        .flat_map(|p| p.launch_templates.unwrap_or_default())
-        .collect();
-    if templates.is_empty() {
-        return Ok(Vec::new());
-    }
-    // The default versions' data: one call for every template of the account when observing the
-    // stack (the API's batch form), else the one template's.
-    let req = c
-        .ec2
-        .describe_launch_template_versions()
-        .versions("$Default")
-        .max_results(200);
-    let req = match (q, templates.as_slice()) {
-        (Query::Stack, _) => req,
-        (_, [t]) => req.set_launch_template_id(t.launch_template_id().map(str::to_string)),
-        _ => req,
-    };
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages =
-        none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeLaunchTemplateVersions", e)))?;
-    let versions: BTreeMap<String, LaunchTemplateVersion> = pages
-        .into_iter()
-        .flat_map(|p| p.launch_template_versions.unwrap_or_default())
-        .filter_map(|v| Some((v.launch_template_id()?.to_string(), v)))
-        .collect();
-    Ok(templates
-        .iter()
-        .filter_map(|t| {
-            template_observed(t, t.launch_template_id().and_then(|id| versions.get(id)))
-        })
-        .collect())
 }
 
 fn template_tags(
@@ -228,54 +190,7 @@ fn template_tags(
     Ok(tags)
 }
 
-async fn create_template(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-    let (c, scope, id) = (cx.c, cx.scope, &r.id);
-    let tags = template_tags(scope, id, r)?;
-    let name = r.str("name")?;
-    let out = c
-        .ec2
-        .create_launch_template()
-        .launch_template_name(name)
-        .launch_template_data(template_data(r)?)
-        .client_token(client_token(scope, id, r.fields, ""))
-        .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &tags))
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:CreateLaunchTemplate", e));
-    let out = match out {
-        Ok(out) => out,
-        // The name is taken: the generic code adopts the template if it is this resource of the
-        // stack.
-        Err(CloudError::Api { code, .. })
-            if code.starts_with("InvalidLaunchTemplateName.AlreadyExists") =>
-        {
-            return Ok(Created::Exists)
-        }
-        Err(e) => return Err(e),
-    };
-    let t = out
-        .launch_template()
-        .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template"))?;
-    let lt_id = t
-        .launch_template_id()
-        .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template id"))?;
-    let version = t.latest_version_number().unwrap_or(1).to_string();
-    let mut fields = r.fields.clone();
-    fields.remove("tags");
-    let attrs = BTreeMap::from([
-        ("name".to_string(), name.to_string()),
-        ("version".to_string(), version),
-    ]);
-    Ok(Created::New(observed(
-        Kind::LaunchTemplate,
-        lt_id,
-        tags,
-        fields,
-        attrs,
-        "available",
-        Lifecycle::Ready,
-    )))
-}
+// ------------------------------------------------------------------------------- the instance
 
 /// A change of the data writes a new version with the full data (never SourceVersion) and makes
 /// it the default; the tags (with the new content hash) are rewritten.
@@ -313,23 +228,21 @@ async fn update_template(
             .and_then(|v| v.version_number())
             .ok_or_else(|| no_answer("ec2:CreateLaunchTemplateVersion", "version"))?
             .to_string();
-        c.ec2
+        let req = c
+            .ec2
             .modify_launch_template()
             .launch_template_id(lt_id)
-            .default_version(&number)
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:ModifyLaunchTemplate", e))?;
+            .default_version(&number);
+        sent("ec2:ModifyLaunchTemplate", req.send()).await?;
         out.attrs.insert("version".into(), number);
     }
     let tags = template_tags(scope, &current.id, r)?;
-    c.ec2
+    let req = c
+        .ec2
         .create_tags()
         .resources(lt_id)
-        .set_tags(Some(sdk_tags(&tags)))
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:CreateTags", e))?;
+        .set_tags(Some(sdk_tags(&tags)));
+    sent("ec2:CreateTags", req.send()).await?;
     for f in changed {
         if let Some(v) = r.fields.get(*f) {
             out.fields.insert(f.to_string(), v.clone());
@@ -343,8 +256,6 @@ async fn update_template(
     out.fields.insert("tags".into(), Value::Map(all_tags));
     Ok(out)
 }
-
-// ------------------------------------------------------------------------------- the instance
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
@@ -362,12 +273,98 @@ impl KindOps for LaunchTemplate {
     }
 
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let found = list_templates(cx, q).await?;
-        Ok(found)
+        let c = cx.c;
+        let filters = filters(cx.scope, q);
+        let req = c
+            .ec2
+            .describe_launch_templates()
+            .set_filters((!filters.is_empty()).then_some(filters))
+            .set_launch_template_ids(physical(q))
+            .max_results(200);
+        let pages = described(
+            "ec2:DescribeLaunchTemplates",
+            req.into_paginator().send().collect().await,
+        )?;
+        let templates: Vec<SdkLaunchTemplate> = pages
+            .into_iter()
+            .flat_map(|p| p.launch_templates.unwrap_or_default())
+            .collect();
+        if templates.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The default versions' data: one call for every template of the account when observing the
+        // stack (the API's batch form), else the one template's.
+        let req = c
+            .ec2
+            .describe_launch_template_versions()
+            .versions("$Default")
+            .max_results(200);
+        let req = match (q, templates.as_slice()) {
+            (Query::Stack, _) => req,
+            (_, [t]) => req.set_launch_template_id(t.launch_template_id().map(str::to_string)),
+            _ => req,
+        };
+        let pages = described(
+            "ec2:DescribeLaunchTemplateVersions",
+            req.into_paginator().send().collect().await,
+        )?;
+        let versions: BTreeMap<String, LaunchTemplateVersion> = pages
+            .into_iter()
+            .flat_map(|p| p.launch_template_versions.unwrap_or_default())
+            .filter_map(|v| Some((v.launch_template_id()?.to_string(), v)))
+            .collect();
+        Ok(templates
+            .iter()
+            .filter_map(|t| {
+                template_observed(t, t.launch_template_id().and_then(|id| versions.get(id)))
+            })
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        create_template(cx, r).await
+        let (c, scope, id) = (cx.c, cx.scope, &r.id);
+        let tags = template_tags(scope, id, r)?;
+        let name = r.str("name")?;
+        let out = c
+            .ec2
+            .create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(template_data(r)?)
+            .client_token(client_token(scope, id, r.fields, ""))
+            .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &tags))
+            .send()
+            .await
+            .map_err(|e| api_err("ec2:CreateLaunchTemplate", e));
+        let out = match out {
+            Ok(out) => out,
+            // The name is taken: the generic code adopts the template if it is this resource of the
+            // stack.
+            Err(CloudError::Api { code, .. })
+                if code.starts_with("InvalidLaunchTemplateName.AlreadyExists") =>
+            {
+                return Ok(Created::Exists)
+            }
+            Err(e) => return Err(e),
+        };
+        let t = out
+            .launch_template()
+            .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template"))?;
+        let lt_id = t
+            .launch_template_id()
+            .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template id"))?;
+        let version = t.latest_version_number().unwrap_or(1).to_string();
+        let fields = made_fields(r);
+        let attrs = BTreeMap::from([
+            ("name".to_string(), name.to_string()),
+            ("version".to_string(), version),
+        ]);
+        Ok(Created::New(available(
+            Kind::LaunchTemplate,
+            lt_id,
+            tags,
+            fields,
+            attrs,
+        )))
     }
 
     /// A new version also rewrites the template's tags (content hash).
@@ -387,13 +384,11 @@ impl KindOps for LaunchTemplate {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .delete_launch_template()
-            .launch_template_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteLaunchTemplate", e))
+        let req =
+            cx.c.ec2
+                .delete_launch_template()
+                .launch_template_id(&current.physical_id);
+        sent("ec2:DeleteLaunchTemplate", req.send()).await
     }
 }
 
@@ -424,23 +419,31 @@ fn instance_observed(i: &SdkInstance) -> Option<Observed> {
     if tags.contains_key("aws:autoscaling:groupName") {
         return None;
     }
-    let mut fields = Fields::new();
     // AWS tags an instance launched from a template with the template's id and version.
-    if let Some(v) = tags.get("aws:ec2launchtemplate:id") {
-        fields.insert("launch_template_id".into(), Value::str(v));
-    }
-    if let Some(v) = tags.get("aws:ec2launchtemplate:version") {
-        fields.insert("launch_template_version".into(), Value::str(v));
-    }
-    if let Some(v) = i.subnet_id() {
-        fields.insert("subnet_id".into(), Value::str(v));
-    }
-    if let Some(v) = i.iam_instance_profile().and_then(|p| p.arn()) {
-        fields.insert("instance_profile_arn".into(), Value::str(v));
-    }
-    if let Some(v) = i.metadata_options().and_then(|m| m.http_tokens()) {
-        fields.insert("http_tokens".into(), Value::str(v.as_str()));
-    }
+    let template_tag = |k: &str| tags.get(k).map(Value::str);
+    let fields = reported([
+        (
+            "launch_template_id",
+            template_tag("aws:ec2launchtemplate:id"),
+        ),
+        (
+            "launch_template_version",
+            template_tag("aws:ec2launchtemplate:version"),
+        ),
+        ("subnet_id", i.subnet_id().map(Value::str)),
+        (
+            "instance_profile_arn",
+            i.iam_instance_profile()
+                .and_then(|p| p.arn())
+                .map(Value::str),
+        ),
+        (
+            "http_tokens",
+            i.metadata_options()
+                .and_then(|m| m.http_tokens())
+                .map(|v| Value::str(v.as_str())),
+        ),
+    ]);
     let mut attrs = BTreeMap::new();
     if let Some(ip) = i.private_ip_address() {
         attrs.insert("private_ip".to_string(), ip.to_string());
@@ -457,135 +460,102 @@ fn instance_observed(i: &SdkInstance) -> Option<Observed> {
     ))
 }
 
-async fn list_instances(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-    let filters = filters(cx.scope, q);
-    let req =
-        cx.c.ec2
-            .describe_instances()
-            .set_filters((!filters.is_empty()).then_some(filters))
-            .set_instance_ids(physical(q));
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeInstances", e)))?;
-    Ok(pages
-        .iter()
-        .flat_map(|p| p.reservations())
-        .flat_map(|r| r.instances())
-        .filter_map(instance_observed)
-        .collect())
-}
-
-async fn create_instance(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-    let (c, scope, id) = (cx.c, cx.scope, &r.id);
-    let tags = create_tags(scope, id, r)?;
-    let mut salt = String::new();
-    loop {
-        let out = c
-            .ec2
-            .run_instances()
-            .min_count(1)
-            .max_count(1)
-            .launch_template(
-                LaunchTemplateSpecification::builder()
-                    .launch_template_id(r.str("launch_template_id")?)
-                    .version(r.str("launch_template_version")?)
-                    .build(),
-            )
-            .subnet_id(r.str("subnet_id")?)
-            .iam_instance_profile(
-                IamInstanceProfileSpecification::builder()
-                    .arn(r.str("instance_profile_arn")?)
-                    .build(),
-            )
-            .metadata_options(
-                InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(HttpTokensState::from(r.str("http_tokens")?))
-                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                    .build(),
-            )
-            .tag_specifications(tag_spec(ResourceType::Instance, &tags))
-            .tag_specifications(tag_spec(ResourceType::Volume, &tags))
-            .client_token(client_token(scope, id, r.fields, &salt))
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:RunInstances", e))?;
-        let i = out
-            .instances()
-            .first()
-            .ok_or_else(|| no_answer("ec2:RunInstances", "instance"))?;
-        let instance_id = i
-            .instance_id()
-            .ok_or_else(|| no_answer("ec2:RunInstances", "instance id"))?;
-        let state = i.state().and_then(|s| s.name());
-        let status = state.map(|s| s.as_str()).unwrap_or("pending");
-        // The token of an earlier instance with the same fields that was terminated since
-        // returns that instance: derive a new token from it (a rerun derives the same one).
-        if instance_lifecycle(state) == Lifecycle::Deleting && salt.len() < 400 {
-            salt.push_str(instance_id);
-            continue;
-        }
-        let mut fields = r.fields.clone();
-        fields.remove("tags");
-        let mut attrs = BTreeMap::new();
-        if let Some(ip) = i.private_ip_address() {
-            attrs.insert("private_ip".to_string(), ip.to_string());
-        }
-        return Ok(Created::New(observed(
-            Kind::Instance,
-            instance_id,
-            tags,
-            fields,
-            attrs,
-            status,
-            instance_lifecycle(state),
-        )));
-    }
-}
-
 /// `AWS::EC2::Instance`: the stable On-Demand instance.
 pub(crate) struct Instance;
 
 #[async_trait]
-impl KindOps for Instance {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for Instance {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let found = list_instances(cx, q).await?;
-        Ok(found)
+        let filters = filters(cx.scope, q);
+        let req =
+            cx.c.ec2
+                .describe_instances()
+                .set_filters((!filters.is_empty()).then_some(filters))
+                .set_instance_ids(physical(q));
+        let pages = described(
+            "ec2:DescribeInstances",
+            req.into_paginator().send().collect().await,
+        )?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.reservations())
+            .flat_map(|r| r.instances())
+            .filter_map(instance_observed)
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        create_instance(cx, r).await
-    }
-
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        if let Some(f) = rest.first() {
-            return Err(not_in_place(r, f));
+        let (c, scope, id) = (cx.c, cx.scope, &r.id);
+        let tags = create_tags(scope, id, r)?;
+        let mut salt = String::new();
+        loop {
+            let out = c
+                .ec2
+                .run_instances()
+                .min_count(1)
+                .max_count(1)
+                .launch_template(
+                    LaunchTemplateSpecification::builder()
+                        .launch_template_id(r.str("launch_template_id")?)
+                        .version(r.str("launch_template_version")?)
+                        .build(),
+                )
+                .subnet_id(r.str("subnet_id")?)
+                .iam_instance_profile(
+                    IamInstanceProfileSpecification::builder()
+                        .arn(r.str("instance_profile_arn")?)
+                        .build(),
+                )
+                .metadata_options(
+                    InstanceMetadataOptionsRequest::builder()
+                        .http_tokens(HttpTokensState::from(r.str("http_tokens")?))
+                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                        .build(),
+                )
+                .tag_specifications(tag_spec(ResourceType::Instance, &tags))
+                .tag_specifications(tag_spec(ResourceType::Volume, &tags))
+                .client_token(client_token(scope, id, r.fields, &salt))
+                .send()
+                .await
+                .map_err(|e| api_err("ec2:RunInstances", e))?;
+            let i = out
+                .instances()
+                .first()
+                .ok_or_else(|| no_answer("ec2:RunInstances", "instance"))?;
+            let instance_id = i
+                .instance_id()
+                .ok_or_else(|| no_answer("ec2:RunInstances", "instance id"))?;
+            let state = i.state().and_then(|s| s.name());
+            let status = state.map(|s| s.as_str()).unwrap_or("pending");
+            // The token of an earlier instance with the same fields that was terminated since
+            // returns that instance: derive a new token from it (a rerun derives the same one).
+            if instance_lifecycle(state) == Lifecycle::Deleting && salt.len() < 400 {
+                salt.push_str(instance_id);
+                continue;
+            }
+            let fields = made_fields(r);
+            let mut attrs = BTreeMap::new();
+            if let Some(ip) = i.private_ip_address() {
+                attrs.insert("private_ip".to_string(), ip.to_string());
+            }
+            return Ok(Created::New(observed(
+                Kind::Instance,
+                instance_id,
+                tags,
+                fields,
+                attrs,
+                status,
+                instance_lifecycle(state),
+            )));
         }
-        Ok(out)
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .terminate_instances()
-            .instance_ids(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:TerminateInstances", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req =
+            cx.c.ec2
+                .terminate_instances()
+                .instance_ids(&current.physical_id);
+        sent("ec2:TerminateInstances", req.send()).await
     }
 }
 

@@ -25,14 +25,82 @@ pub(crate) mod kinds {
     pub(crate) use super::{lt::kinds::*, network::kinds::*, routes::kinds::*, sg::kinds::*};
 }
 
-use crate::fields::{api_err, tags_value, Reader};
-use crate::{Clients, Cx, Query};
+use crate::fields::{api_err, sent, tag_pairs, tags_value, Reader};
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
-    value::sha256_hex, CloudError, Fields, ImageInfo, Kind, Lifecycle, Observed, ObservedId,
-    ResourceId, Scope, Value, TAG_ID, TAG_STACK,
+    value::sha256_hex, CloudError, DeleteOptions, Fields, ImageInfo, Kind, Lifecycle, Observed,
+    ObservedId, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
 };
 use std::collections::BTreeMap;
+
+/// An EC2 kind: the [`KindOps`] of every EC2 kind tagged with CreateTags (all but the launch
+/// template, whose tags carry its content hash). EC2 lags behind its creates; an update retags
+/// first, then [`Ec2Kind::update_rest`] changes the other fields.
+#[async_trait]
+pub(crate) trait Ec2Kind: Send + Sync {
+    /// [`KindOps::list`].
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError>;
+
+    /// [`KindOps::create`].
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError>;
+
+    /// Changes the fields other than the tags (`rest`, after [`retag`]). The default: none of
+    /// them changes in place.
+    async fn update_rest(
+        &self,
+        _cx: &Cx<'_>,
+        _current: &Observed,
+        r: &Reader<'_>,
+        rest: &[&str],
+    ) -> Result<(), CloudError> {
+        match rest.first() {
+            Some(f) => Err(not_in_place(r, f)),
+            None => Ok(()),
+        }
+    }
+
+    /// [`KindOps::delete`] (EC2 deletes take no options).
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError>;
+}
+
+#[async_trait]
+impl<K: Ec2Kind> KindOps for K {
+    fn lags(&self) -> bool {
+        true
+    }
+
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        Ec2Kind::list(self, cx, q).await
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        Ec2Kind::create(self, cx, r).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let (out, rest) = retag(cx, current, r, changed).await?;
+        self.update_rest(cx, current, r, &rest).await.map(|()| out)
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        Ec2Kind::delete(self, cx, current).await
+    }
+}
 
 /// Tag filters of a list (empty for [`Query::Physical`]).
 pub(crate) fn filters(scope: &Scope, q: Query<'_>) -> Vec<Filter> {
@@ -99,14 +167,7 @@ pub(crate) fn tag_spec(
 
 /// Tags as a map (AWS reports them as a list).
 pub(crate) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+    tag_pairs(tags.iter().map(|t| (t.key(), t.value())))
 }
 
 /// The EC2 ClientToken of a create: a hash of the stack, the logical id and the fields (64 hex
@@ -149,6 +210,25 @@ pub(crate) fn observed(
     }
 }
 
+/// The observation of a resource whose kind AWS reports no state for: usable once described.
+pub(crate) fn available(
+    kind: Kind,
+    physical_id: &str,
+    tags: BTreeMap<String, String>,
+    fields: Fields,
+    attrs: BTreeMap<String, String>,
+) -> Observed {
+    observed(
+        kind,
+        physical_id,
+        tags,
+        fields,
+        attrs,
+        "available",
+        Lifecycle::Ready,
+    )
+}
+
 /// Runs a follow-up call on a resource made a moment ago (attributes, attachment, routes, rules),
 /// again while EC2 answers NotFound: EC2 is eventually consistent, and a new id can be unknown
 /// to the next call for a few seconds. Gives up after about 6 s with the last answer.
@@ -178,6 +258,27 @@ pub(crate) fn none_if_not_found<T: Default>(r: Result<T, CloudError>) -> Result<
     }
 }
 
+/// The pages of a paginated describe, none for an AWS "does not exist" answer (a describe by
+/// physical id), or the error naming `operation`.
+pub(crate) fn described<T, E, R>(
+    operation: &str,
+    pages: Result<Vec<T>, SdkError<E, R>>,
+) -> Result<Vec<T>, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    none_if_not_found(pages.map_err(|e| api_err(operation, e)))
+}
+
+/// The fields a create reports as made: the desired ones, less the tags (the observation carries
+/// the tags sent).
+pub(crate) fn made_fields(r: &Reader<'_>) -> Fields {
+    let mut fields = r.fields.clone();
+    fields.remove("tags");
+    fields
+}
+
 /// Ok for "already gone" answers of a delete.
 pub(crate) fn ok_if_not_found(r: Result<(), CloudError>) -> Result<(), CloudError> {
     match r {
@@ -199,13 +300,12 @@ pub(crate) async fn retag<'c>(
     if rest.len() != changed.len() {
         let mut tags = moodlestack_model::identity_tags(cx.scope, &current.id);
         tags.extend(r.tags()?);
-        cx.c.ec2
-            .create_tags()
-            .resources(&current.physical_id)
-            .set_tags(Some(sdk_tags(&tags)))
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:CreateTags", e))?;
+        let req =
+            cx.c.ec2
+                .create_tags()
+                .resources(&current.physical_id)
+                .set_tags(Some(sdk_tags(&tags)));
+        sent("ec2:CreateTags", req.send()).await?;
     }
     let mut out = current.clone();
     for f in changed {

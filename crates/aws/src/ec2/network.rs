@@ -1,20 +1,19 @@
 //! VPC, internet gateway, subnets, Elastic IPs and NAT gateways.
 
 use super::{
-    client_token, create_tags, filters, no_answer, none_if_not_found, not_in_place, observed,
-    physical, retag, settled, tag_map, tag_spec,
+    available, client_token, create_tags, described, filters, made_fields, no_answer,
+    none_if_not_found, not_in_place, observed, physical, retag, settled, tag_map, tag_spec,
+    Ec2Kind,
 };
-use crate::fields::{api_err, Reader};
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::fields::{api_err, reported, sent, Reader};
+use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     Address, AttributeBooleanValue, DomainType, InternetGateway as SdkInternetGateway,
     NatGateway as SdkNatGateway, NatGatewayState, ResourceType, Subnet as SdkSubnet, SubnetState,
     Vpc as SdkVpc, VpcAttributeName, VpcState,
 };
-use moodlestack_model::{
-    spec, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Value,
-};
+use moodlestack_model::{spec, CloudError, Fields, Kind, Lifecycle, Observed, Value};
 use std::collections::BTreeMap;
 
 fn attr_bool(b: bool) -> AttributeBooleanValue {
@@ -83,9 +82,7 @@ async fn update_vpc(
             "enable_dns_support" => req.enable_dns_support(attr_bool(r.bool(f)?)),
             other => return Err(not_in_place(r, other)),
         };
-        req.send()
-            .await
-            .map_err(|e| api_err("ec2:ModifyVpcAttribute", e))?;
+        sent("ec2:ModifyVpcAttribute", req.send()).await?;
     }
     Ok(())
 }
@@ -100,19 +97,17 @@ pub(crate) mod kinds {
 pub(crate) struct Vpc;
 
 #[async_trait]
-impl KindOps for Vpc {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for Vpc {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
                 .describe_vpcs()
                 .set_filters(Some(filters(cx.scope, q)))
                 .set_vpc_ids(physical(q));
-        let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-        let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeVpcs", e)))?;
+        let pages = described(
+            "ec2:DescribeVpcs",
+            req.into_paginator().send().collect().await,
+        )?;
         let mut out: Vec<Observed> = pages
             .iter()
             .flat_map(|p| p.vpcs())
@@ -145,8 +140,7 @@ impl KindOps for Vpc {
         let vpc_id = vpc
             .vpc_id()
             .ok_or_else(|| no_answer("ec2:CreateVpc", "VPC id"))?;
-        let mut fields = r.fields.clone();
-        fields.remove("tags");
+        let fields = made_fields(r);
         let status = vpc.state().map(|s| s.as_str()).unwrap_or("pending");
         let lifecycle = match vpc.state() {
             Some(VpcState::Available) => Lifecycle::Ready,
@@ -173,31 +167,19 @@ impl KindOps for Vpc {
         Ok(Created::New(o))
     }
 
-    async fn update(
+    async fn update_rest(
         &self,
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        update_vpc(cx.c, current, r, &rest).await?;
-        Ok(out)
+        rest: &[&str],
+    ) -> Result<(), CloudError> {
+        update_vpc(cx.c, current, r, rest).await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .delete_vpc()
-            .vpc_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteVpc", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req = cx.c.ec2.delete_vpc().vpc_id(&current.physical_id);
+        sent("ec2:DeleteVpc", req.send()).await
     }
 }
 
@@ -237,8 +219,10 @@ async fn describe_igws(
         .describe_internet_gateways()
         .set_filters(Some(filters(cx.scope, q)))
         .set_internet_gateway_ids(physical(q));
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeInternetGateways", e)))?;
+    let pages = described(
+        "ec2:DescribeInternetGateways",
+        req.into_paginator().send().collect().await,
+    )?;
     Ok(pages
         .iter()
         .flat_map(|p| p.internet_gateways())
@@ -247,14 +231,12 @@ async fn describe_igws(
 }
 
 async fn attach_igw(c: &Clients, igw_id: &str, vpc_id: &str) -> Result<(), CloudError> {
-    c.ec2
+    let req = c
+        .ec2
         .attach_internet_gateway()
         .internet_gateway_id(igw_id)
-        .vpc_id(vpc_id)
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:AttachInternetGateway", e))?;
-    Ok(())
+        .vpc_id(vpc_id);
+    sent("ec2:AttachInternetGateway", req.send()).await
 }
 
 /// `AWS::EC2::InternetGateway`. A gateway is made, then attached: a create interrupted in
@@ -265,11 +247,7 @@ async fn attach_igw(c: &Clients, igw_id: &str, vpc_id: &str) -> Result<(), Cloud
 pub(crate) struct InternetGateway;
 
 #[async_trait]
-impl KindOps for InternetGateway {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for InternetGateway {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = describe_igws(cx.c, cx, q).await?;
         Ok(match q {
@@ -323,38 +301,17 @@ impl KindOps for InternetGateway {
             .ok_or_else(|| no_answer("ec2:CreateInternetGateway", "id"))?
             .to_string();
         settled(|| attach_igw(cx.c, &igw_id, vpc_id)).await?;
-        Ok(Created::New(observed(
+        Ok(Created::New(available(
             Kind::InternetGateway,
             &igw_id,
             tags,
             fields,
             BTreeMap::new(),
-            "available",
-            Lifecycle::Ready,
         )))
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        if let Some(f) = rest.first() {
-            return Err(not_in_place(r, f));
-        }
-        Ok(out)
-    }
-
     /// Detaches the gateway from every VPC, then deletes it.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let igw_id = current.physical_id.as_str();
         let found = describe_igws(cx.c, cx, Query::Physical(igw_id)).await?;
         for o in &found {
@@ -388,20 +345,15 @@ impl KindOps for InternetGateway {
 
 fn subnet_observed(s: &SdkSubnet) -> Option<Observed> {
     let id = s.subnet_id()?;
-    let mut fields = Fields::new();
-    if let Some(v) = s.vpc_id() {
-        fields.insert("vpc_id".into(), Value::str(v));
-    }
-    if let Some(v) = s.cidr_block() {
-        fields.insert("cidr_block".into(), Value::str(v));
-    }
-    if let Some(v) = s.availability_zone() {
-        fields.insert("availability_zone".into(), Value::str(v));
-    }
-    fields.insert(
-        "map_public_ip_on_launch".into(),
-        Value::Bool(s.map_public_ip_on_launch().unwrap_or(false)),
-    );
+    let fields = reported([
+        ("vpc_id", s.vpc_id().map(Value::str)),
+        ("cidr_block", s.cidr_block().map(Value::str)),
+        ("availability_zone", s.availability_zone().map(Value::str)),
+        (
+            "map_public_ip_on_launch",
+            Some(Value::Bool(s.map_public_ip_on_launch().unwrap_or(false))),
+        ),
+    ]);
     let lifecycle = match s.state() {
         Some(SubnetState::Pending) => Lifecycle::Creating,
         _ => Lifecycle::Ready,
@@ -427,13 +379,12 @@ async fn update_subnet(
     for f in changed {
         match *f {
             "map_public_ip_on_launch" => {
-                c.ec2
+                let req = c
+                    .ec2
                     .modify_subnet_attribute()
                     .subnet_id(&current.physical_id)
-                    .map_public_ip_on_launch(attr_bool(r.bool(f)?))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("ec2:ModifySubnetAttribute", e))?;
+                    .map_public_ip_on_launch(attr_bool(r.bool(f)?));
+                sent("ec2:ModifySubnetAttribute", req.send()).await?;
             }
             other => return Err(not_in_place(r, other)),
         }
@@ -445,25 +396,22 @@ async fn update_subnet(
 pub(crate) struct Subnet;
 
 #[async_trait]
-impl KindOps for Subnet {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for Subnet {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
                 .describe_subnets()
                 .set_filters(Some(filters(cx.scope, q)))
                 .set_subnet_ids(physical(q));
-        let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-        let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeSubnets", e)))?;
-        let found = pages
+        let pages = described(
+            "ec2:DescribeSubnets",
+            req.into_paginator().send().collect().await,
+        )?;
+        Ok(pages
             .iter()
             .flat_map(|p| p.subnets())
             .filter_map(subnet_observed)
-            .collect();
-        Ok(found)
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -484,8 +432,7 @@ impl KindOps for Subnet {
         let subnet_id = s
             .subnet_id()
             .ok_or_else(|| no_answer("ec2:CreateSubnet", "subnet id"))?;
-        let mut fields = r.fields.clone();
-        fields.remove("tags");
+        let fields = made_fields(r);
         let status = s.state().map(|s| s.as_str()).unwrap_or("pending");
         let lifecycle = match s.state() {
             Some(SubnetState::Available) => Lifecycle::Ready,
@@ -506,31 +453,19 @@ impl KindOps for Subnet {
         Ok(Created::New(o))
     }
 
-    async fn update(
+    async fn update_rest(
         &self,
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        update_subnet(cx.c, current, r, &rest).await?;
-        Ok(out)
+        rest: &[&str],
+    ) -> Result<(), CloudError> {
+        update_subnet(cx.c, current, r, rest).await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .delete_subnet()
-            .subnet_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteSubnet", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req = cx.c.ec2.delete_subnet().subnet_id(&current.physical_id);
+        sent("ec2:DeleteSubnet", req.send()).await
     }
 }
 
@@ -557,11 +492,7 @@ fn eip_observed(a: &Address) -> Option<Observed> {
 pub(crate) struct ElasticIp;
 
 #[async_trait]
-impl KindOps for ElasticIp {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for ElasticIp {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         // DescribeAddresses is not paginated: one call answers for every address.
         let out =
@@ -573,11 +504,10 @@ impl KindOps for ElasticIp {
                 .await
                 .map(Some)
                 .map_err(|e| api_err("ec2:DescribeAddresses", e));
-        let found = match none_if_not_found(out)? {
+        Ok(match none_if_not_found(out)? {
             Some(out) => out.addresses().iter().filter_map(eip_observed).collect(),
             None => Vec::new(),
-        };
-        Ok(found)
+        })
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -608,33 +538,12 @@ impl KindOps for ElasticIp {
         )))
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        if let Some(f) = rest.first() {
-            return Err(not_in_place(r, f));
-        }
-        Ok(out)
-    }
-
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .release_address()
-            .allocation_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:ReleaseAddress", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req =
+            cx.c.ec2
+                .release_address()
+                .allocation_id(&current.physical_id);
+        sent("ec2:ReleaseAddress", req.send()).await
     }
 }
 
@@ -645,17 +554,14 @@ impl KindOps for ElasticIp {
 /// A failed gateway reports its failure message in its status.
 fn nat_observed(n: &SdkNatGateway) -> Option<Observed> {
     let id = n.nat_gateway_id()?;
-    let mut fields = Fields::new();
-    if let Some(v) = n.subnet_id() {
-        fields.insert("subnet_id".into(), Value::str(v));
-    }
-    if let Some(a) = n
+    let allocation = n
         .nat_gateway_addresses()
         .iter()
-        .find_map(|a| a.allocation_id())
-    {
-        fields.insert("allocation_id".into(), Value::str(a));
-    }
+        .find_map(|a| a.allocation_id());
+    let fields = reported([
+        ("subnet_id", n.subnet_id().map(Value::str)),
+        ("allocation_id", allocation.map(Value::str)),
+    ]);
     let mut status = n
         .state()
         .map(|s| s.as_str())
@@ -701,26 +607,23 @@ fn nat_kept(q: Query<'_>, n: &SdkNatGateway) -> bool {
 pub(crate) struct NatGateway;
 
 #[async_trait]
-impl KindOps for NatGateway {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for NatGateway {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
                 .describe_nat_gateways()
                 .set_filter(Some(filters(cx.scope, q)))
                 .set_nat_gateway_ids(physical(q));
-        let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-        let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeNatGateways", e)))?;
-        let found = pages
+        let pages = described(
+            "ec2:DescribeNatGateways",
+            req.into_paginator().send().collect().await,
+        )?;
+        Ok(pages
             .iter()
             .flat_map(|p| p.nat_gateways())
             .filter(|n| nat_kept(q, n))
             .filter_map(nat_observed)
-            .collect();
-        Ok(found)
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -756,8 +659,7 @@ impl KindOps for NatGateway {
                 salt.push_str(nat_id);
                 continue;
             }
-            let mut fields = r.fields.clone();
-            fields.remove("tags");
+            let fields = made_fields(r);
             let status = n.state().map(|s| s.as_str()).unwrap_or("pending");
             let lifecycle = match n.state() {
                 None => Lifecycle::Creating,
@@ -775,33 +677,12 @@ impl KindOps for NatGateway {
         }
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        if let Some(f) = rest.first() {
-            return Err(not_in_place(r, f));
-        }
-        Ok(out)
-    }
-
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .delete_nat_gateway()
-            .nat_gateway_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteNatGateway", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req =
+            cx.c.ec2
+                .delete_nat_gateway()
+                .nat_gateway_id(&current.physical_id);
+        sent("ec2:DeleteNatGateway", req.send()).await
     }
 }
 

@@ -5,16 +5,14 @@
 //! shows them and an update removes them.
 
 use super::{
-    client_token, create_tags, filter, filters, no_answer, none_if_not_found, not_in_place,
-    observed, ok_if_not_found, physical, retag, settled, tag_map, tag_spec,
+    available, client_token, create_tags, described, filter, filters, made_fields, no_answer,
+    not_in_place, ok_if_not_found, physical, settled, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, sorted_strs, Reader};
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::fields::{api_err, sent, sorted_strs, Reader};
+use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Route, RouteTable as SdkRouteTable};
-use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
-};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, Scope, Value};
 use std::collections::BTreeMap;
 
 /// The target keys a route map may carry, in the order they are looked for.
@@ -65,12 +63,7 @@ fn desired_routes(r: &Reader<'_>) -> Result<BTreeMap<String, (String, String)>, 
         problem: problem.into(),
     };
     let mut out = BTreeMap::new();
-    let list = if r.has("routes") {
-        r.list("routes")?
-    } else {
-        &[]
-    };
-    for v in list {
+    for v in r.list_or_empty("routes")? {
         let m = v.as_map().ok_or_else(|| bad("a route is not a map"))?;
         let dest = m
             .get("destination_cidr")
@@ -114,8 +107,10 @@ async fn describe(
         .describe_route_tables()
         .set_filters(Some(filters(scope, q)))
         .set_route_table_ids(physical(q));
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeRouteTables", e)))?;
+    let pages = described(
+        "ec2:DescribeRouteTables",
+        req.into_paginator().send().collect().await,
+    )?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.route_tables.unwrap_or_default())
@@ -141,55 +136,13 @@ fn table_observed(t: &SdkRouteTable) -> Option<Observed> {
         "subnet_ids".into(),
         sorted_strs(associations(t).into_keys()),
     );
-    Some(observed(
+    Some(available(
         Kind::RouteTable,
         id,
         tag_map(t.tags()),
         fields,
         BTreeMap::new(),
-        "available",
-        Lifecycle::Ready,
     ))
-}
-
-async fn create_table(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-    let (c, scope) = (cx.c, cx.scope);
-    let tags = create_tags(scope, &r.id, r)?;
-    let routes = desired_routes(r)?;
-    let subnets = if r.has("subnet_ids") {
-        r.strs("subnet_ids")?
-    } else {
-        Vec::new()
-    };
-    let out = c
-        .ec2
-        .create_route_table()
-        .vpc_id(r.str("vpc_id")?)
-        .client_token(client_token(scope, &r.id, r.fields, ""))
-        .tag_specifications(tag_spec(ResourceType::RouteTable, &tags))
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:CreateRouteTable", e))?;
-    let rt_id = out
-        .route_table()
-        .and_then(|t| t.route_table_id())
-        .ok_or_else(|| no_answer("ec2:CreateRouteTable", "id"))?
-        .to_string();
-    for (dest, (key, target)) in &routes {
-        settled(|| put_route(c, &rt_id, dest, key, target, false)).await?;
-    }
-    settled(|| associate_all(c, &rt_id, &subnets)).await?;
-    let mut fields = r.fields.clone();
-    fields.remove("tags");
-    Ok(Created::New(observed(
-        Kind::RouteTable,
-        &rt_id,
-        tags,
-        fields,
-        BTreeMap::new(),
-        "available",
-        Lifecycle::Ready,
-    )))
 }
 
 /// CreateRoute, or ReplaceRoute when `replace`.
@@ -252,93 +205,21 @@ async fn associate_all(c: &Clients, rt: &str, subnets: &[String]) -> Result<(), 
         match existing.get(subnet) {
             Some((table, _)) if table == rt => {}
             Some((_, assoc)) => {
-                c.ec2
+                let req = c
+                    .ec2
                     .replace_route_table_association()
                     .association_id(assoc)
-                    .route_table_id(rt)
-                    .send()
-                    .await
-                    .map_err(|e| api_err("ec2:ReplaceRouteTableAssociation", e))?;
+                    .route_table_id(rt);
+                sent("ec2:ReplaceRouteTableAssociation", req.send()).await?;
             }
             None => {
-                c.ec2
+                let req = c
+                    .ec2
                     .associate_route_table()
                     .route_table_id(rt)
-                    .subnet_id(subnet)
-                    .send()
-                    .await
-                    .map_err(|e| api_err("ec2:AssociateRouteTable", e))?;
+                    .subnet_id(subnet);
+                sent("ec2:AssociateRouteTable", req.send()).await?;
             }
-        }
-    }
-    Ok(())
-}
-
-async fn update_table(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    r: &Reader<'_>,
-    changed: &[&str],
-) -> Result<(), CloudError> {
-    if changed.is_empty() {
-        return Ok(());
-    }
-    let rt = current.physical_id.as_str();
-    // The table as it is now (not as planned), so that the calls are exactly the difference.
-    let now = describe(c, scope, Query::Physical(rt))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| CloudError::NotFound(format!("route table {rt}")))?;
-    for f in changed {
-        match *f {
-            "routes" => {
-                let want = desired_routes(r)?;
-                let have: BTreeMap<String, (String, String)> = now
-                    .routes()
-                    .iter()
-                    .filter_map(route_entry)
-                    .map(|(d, k, t)| (d, (k.to_string(), t)))
-                    .collect();
-                for (dest, (key, target)) in &want {
-                    match have.get(dest) {
-                        Some(h) if h == &(key.clone(), target.clone()) => {}
-                        Some(_) => put_route(c, rt, dest, key, target, true).await?,
-                        None => put_route(c, rt, dest, key, target, false).await?,
-                    }
-                }
-                for dest in have.keys().filter(|d| !want.contains_key(*d)) {
-                    c.ec2
-                        .delete_route()
-                        .route_table_id(rt)
-                        .destination_cidr_block(dest)
-                        .send()
-                        .await
-                        .map_err(|e| api_err("ec2:DeleteRoute", e))?;
-                }
-            }
-            "subnet_ids" => {
-                let want = r.strs("subnet_ids")?;
-                let have = associations(&now);
-                let add: Vec<String> = want
-                    .iter()
-                    .filter(|s| !have.contains_key(*s))
-                    .cloned()
-                    .collect();
-                associate_all(c, rt, &add).await?;
-                for (s, assoc) in &have {
-                    if !want.contains(s) {
-                        c.ec2
-                            .disassociate_route_table()
-                            .association_id(assoc)
-                            .send()
-                            .await
-                            .map_err(|e| api_err("ec2:DisassociateRouteTable", e))?;
-                    }
-                }
-            }
-            other => return Err(not_in_place(r, other)),
         }
     }
     Ok(())
@@ -354,43 +235,116 @@ pub(crate) mod kinds {
 pub(crate) struct RouteTable;
 
 #[async_trait]
-impl KindOps for RouteTable {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for RouteTable {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let found = describe(cx.c, cx.scope, q)
+        Ok(describe(cx.c, cx.scope, q)
             .await?
             .iter()
             .filter_map(table_observed)
-            .collect();
-        Ok(found)
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        create_table(cx, r).await
+        let (c, scope) = (cx.c, cx.scope);
+        let tags = create_tags(scope, &r.id, r)?;
+        let routes = desired_routes(r)?;
+        let subnets = r.strs_or_empty("subnet_ids")?;
+        let out = c
+            .ec2
+            .create_route_table()
+            .vpc_id(r.str("vpc_id")?)
+            .client_token(client_token(scope, &r.id, r.fields, ""))
+            .tag_specifications(tag_spec(ResourceType::RouteTable, &tags))
+            .send()
+            .await
+            .map_err(|e| api_err("ec2:CreateRouteTable", e))?;
+        let rt_id = out
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .ok_or_else(|| no_answer("ec2:CreateRouteTable", "id"))?
+            .to_string();
+        for (dest, (key, target)) in &routes {
+            settled(|| put_route(c, &rt_id, dest, key, target, false)).await?;
+        }
+        settled(|| associate_all(c, &rt_id, &subnets)).await?;
+        let fields = made_fields(r);
+        Ok(Created::New(available(
+            Kind::RouteTable,
+            &rt_id,
+            tags,
+            fields,
+            BTreeMap::new(),
+        )))
     }
 
-    async fn update(
+    async fn update_rest(
         &self,
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        update_table(cx.c, cx.scope, current, r, &rest).await?;
-        Ok(out)
+        rest: &[&str],
+    ) -> Result<(), CloudError> {
+        let (c, scope, changed) = (cx.c, cx.scope, rest);
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let rt = current.physical_id.as_str();
+        // The table as it is now (not as planned), so that the calls are exactly the difference.
+        let now = describe(c, scope, Query::Physical(rt))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CloudError::NotFound(format!("route table {rt}")))?;
+        for f in changed {
+            match *f {
+                "routes" => {
+                    let want = desired_routes(r)?;
+                    let have: BTreeMap<String, (String, String)> = now
+                        .routes()
+                        .iter()
+                        .filter_map(route_entry)
+                        .map(|(d, k, t)| (d, (k.to_string(), t)))
+                        .collect();
+                    for (dest, (key, target)) in &want {
+                        match have.get(dest) {
+                            Some(h) if h == &(key.clone(), target.clone()) => {}
+                            Some(_) => put_route(c, rt, dest, key, target, true).await?,
+                            None => put_route(c, rt, dest, key, target, false).await?,
+                        }
+                    }
+                    for dest in have.keys().filter(|d| !want.contains_key(*d)) {
+                        let req = c
+                            .ec2
+                            .delete_route()
+                            .route_table_id(rt)
+                            .destination_cidr_block(dest);
+                        sent("ec2:DeleteRoute", req.send()).await?;
+                    }
+                }
+                "subnet_ids" => {
+                    let want = r.strs("subnet_ids")?;
+                    let have = associations(&now);
+                    let add: Vec<String> = want
+                        .iter()
+                        .filter(|s| !have.contains_key(*s))
+                        .cloned()
+                        .collect();
+                    associate_all(c, rt, &add).await?;
+                    for (s, assoc) in &have {
+                        if !want.contains(s) {
+                            let req = c.ec2.disassociate_route_table().association_id(assoc);
+                            sent("ec2:DisassociateRouteTable", req.send()).await?;
+                        }
+                    }
+                }
+                other => return Err(not_in_place(r, other)),
+            }
+        }
+        Ok(())
     }
 
     /// Disassociates the table's subnets, then deletes it.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let rt = current.physical_id.as_str();
         for t in describe(cx.c, cx.scope, Query::Physical(rt)).await? {
             for assoc in associations(&t).values() {
@@ -418,6 +372,7 @@ impl KindOps for RouteTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moodlestack_model::Lifecycle;
 
     #[test]
     fn the_local_route_is_not_reported_and_targets_keep_their_key() {

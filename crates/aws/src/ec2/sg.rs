@@ -4,19 +4,17 @@
 //! update authorizes and revokes exactly the difference. Egress stays the AWS default.
 
 use super::{
-    create_tags, filters, no_answer, none_if_not_found, not_in_place, observed, physical, retag,
-    settled, tag_map, tag_spec,
+    available, create_tags, described, filters, made_fields, no_answer, not_in_place, physical,
+    settled, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, is_code, Reader};
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::fields::{api_err, is_code, reported, sent, Reader};
+use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType,
     SecurityGroup as SdkSecurityGroup, UserIdGroupPair,
 };
-use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
-};
+use moodlestack_model::{CloudError, Kind, Observed, Scope, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The source keys a rule map may carry.
@@ -167,12 +165,8 @@ pub(crate) fn rules_of(perms: &[IpPermission]) -> Vec<Rule> {
 }
 
 fn desired_rules(r: &Reader<'_>) -> Result<Vec<Rule>, CloudError> {
-    let list = if r.has("ingress") {
-        r.list("ingress")?
-    } else {
-        &[]
-    };
-    let mut rules = list
+    let mut rules = r
+        .list_or_empty("ingress")?
         .iter()
         .map(Rule::from_value)
         .collect::<Result<Vec<_>, _>>()
@@ -211,29 +205,22 @@ pub(crate) fn rule_changes(have: &[Rule], want: &[Rule]) -> (Vec<Rule>, Vec<Rule
 
 fn group_observed(g: &SdkSecurityGroup) -> Option<Observed> {
     let id = g.group_id()?;
-    let mut fields = Fields::new();
-    if let Some(v) = g.vpc_id() {
-        fields.insert("vpc_id".into(), Value::str(v));
-    }
-    if let Some(v) = g.group_name() {
-        fields.insert("group_name".into(), Value::str(v));
-    }
-    if let Some(v) = g.description() {
-        fields.insert("description".into(), Value::str(v));
-    }
+    let mut fields = reported([
+        ("vpc_id", g.vpc_id().map(Value::str)),
+        ("group_name", g.group_name().map(Value::str)),
+        ("description", g.description().map(Value::str)),
+    ]);
     let rules = rules_of(g.ip_permissions())
         .iter()
         .map(Rule::to_value)
         .collect();
     fields.insert("ingress".into(), Value::List(rules));
-    Some(observed(
+    Some(available(
         Kind::SecurityGroup,
         id,
         tag_map(g.tags()),
         fields,
         BTreeMap::new(),
-        "available",
-        Lifecycle::Ready,
     ))
 }
 
@@ -249,115 +236,26 @@ async fn describe(
         .describe_security_groups()
         .set_filters((!filters.is_empty()).then_some(filters))
         .set_group_ids(physical(q));
-    let pages: Result<Vec<_>, _> = req.into_paginator().send().collect().await;
-    let pages = none_if_not_found(pages.map_err(|e| api_err("ec2:DescribeSecurityGroups", e)))?;
+    let pages = described(
+        "ec2:DescribeSecurityGroups",
+        req.into_paginator().send().collect().await,
+    )?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.security_groups.unwrap_or_default())
         .collect())
 }
 
-async fn create_group(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-    let c = cx.c;
-    let tags = create_tags(cx.scope, &r.id, r)?;
-    let rules = desired_rules(r)?;
-    let out = c
-        .ec2
-        .create_security_group()
-        .group_name(r.str("group_name")?)
-        .description(r.str("description")?)
-        .vpc_id(r.str("vpc_id")?)
-        .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:CreateSecurityGroup", e));
-    let group_id = match out {
-        Ok(out) => out
-            .group_id()
-            .ok_or_else(|| no_answer("ec2:CreateSecurityGroup", "id"))?
-            .to_string(),
-        // The name is taken in this VPC: the generic code adopts the group if it is this
-        // resource of the stack.
-        Err(e) if is_code(&e, "InvalidGroup.Duplicate") => return Ok(Created::Exists),
-        Err(e) => return Err(e),
-    };
-    settled(|| authorize(c, &group_id, &rules)).await?;
-    let mut fields = r.fields.clone();
-    fields.remove("tags");
-    fields.insert(
-        "ingress".into(),
-        Value::List(rules.iter().map(Rule::to_value).collect()),
-    );
-    Ok(Created::New(observed(
-        Kind::SecurityGroup,
-        &group_id,
-        tags,
-        fields,
-        BTreeMap::new(),
-        "available",
-        Lifecycle::Ready,
-    )))
-}
-
 async fn authorize(c: &Clients, group_id: &str, rules: &[Rule]) -> Result<(), CloudError> {
     if rules.is_empty() {
         return Ok(());
     }
-    c.ec2
+    let req = c
+        .ec2
         .authorize_security_group_ingress()
         .group_id(group_id)
-        .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:AuthorizeSecurityGroupIngress", e))?;
-    Ok(())
-}
-
-async fn update_group(
-    c: &Clients,
-    scope: &Scope,
-    current: &Observed,
-    r: &Reader<'_>,
-    changed: &[&str],
-) -> Result<(), CloudError> {
-    let group_id = current.physical_id.as_str();
-    for f in changed {
-        if *f != "ingress" {
-            return Err(not_in_place(r, f));
-        }
-        // The rules as they are now, so the calls are exactly the difference.
-        let now = describe(c, scope, Query::Physical(group_id))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| CloudError::NotFound(format!("security group {group_id}")))?;
-        let have = rules_of(now.ip_permissions());
-        let want = desired_rules(r)?;
-        let (add, remove, describe_only) = rule_changes(&have, &want);
-        // Authorize first so that traffic allowed before and after never stops in between.
-        authorize(c, group_id, &add).await?;
-        if !remove.is_empty() {
-            c.ec2
-                .revoke_security_group_ingress()
-                .group_id(group_id)
-                .set_ip_permissions(Some(remove.iter().map(Rule::to_revoke).collect()))
-                .send()
-                .await
-                .map_err(|e| api_err("ec2:RevokeSecurityGroupIngress", e))?;
-        }
-        if !describe_only.is_empty() {
-            c.ec2
-                .update_security_group_rule_descriptions_ingress()
-                .group_id(group_id)
-                .set_ip_permissions(Some(
-                    describe_only.iter().map(Rule::to_permission).collect(),
-                ))
-                .send()
-                .await
-                .map_err(|e| api_err("ec2:UpdateSecurityGroupRuleDescriptionsIngress", e))?;
-        }
-    }
-    Ok(())
+        .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()));
+    sent("ec2:AuthorizeSecurityGroupIngress", req.send()).await
 }
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
@@ -370,55 +268,112 @@ pub(crate) mod kinds {
 pub(crate) struct SecurityGroup;
 
 #[async_trait]
-impl KindOps for SecurityGroup {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for SecurityGroup {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let found = describe(cx.c, cx.scope, q)
+        Ok(describe(cx.c, cx.scope, q)
             .await?
             .iter()
             .filter_map(group_observed)
-            .collect();
-        Ok(found)
+            .collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        create_group(cx, r).await
+        let c = cx.c;
+        let tags = create_tags(cx.scope, &r.id, r)?;
+        let rules = desired_rules(r)?;
+        let out = c
+            .ec2
+            .create_security_group()
+            .group_name(r.str("group_name")?)
+            .description(r.str("description")?)
+            .vpc_id(r.str("vpc_id")?)
+            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
+            .send()
+            .await
+            .map_err(|e| api_err("ec2:CreateSecurityGroup", e));
+        let group_id = match out {
+            Ok(out) => out
+                .group_id()
+                .ok_or_else(|| no_answer("ec2:CreateSecurityGroup", "id"))?
+                .to_string(),
+            // The name is taken in this VPC: the generic code adopts the group if it is this
+            // resource of the stack.
+            Err(e) if is_code(&e, "InvalidGroup.Duplicate") => return Ok(Created::Exists),
+            Err(e) => return Err(e),
+        };
+        settled(|| authorize(c, &group_id, &rules)).await?;
+        let mut fields = made_fields(r);
+        fields.insert(
+            "ingress".into(),
+            Value::List(rules.iter().map(Rule::to_value).collect()),
+        );
+        Ok(Created::New(available(
+            Kind::SecurityGroup,
+            &group_id,
+            tags,
+            fields,
+            BTreeMap::new(),
+        )))
     }
 
-    async fn update(
+    async fn update_rest(
         &self,
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        update_group(cx.c, cx.scope, current, r, &rest).await?;
-        Ok(out)
+        rest: &[&str],
+    ) -> Result<(), CloudError> {
+        let (c, scope, changed) = (cx.c, cx.scope, rest);
+        let group_id = current.physical_id.as_str();
+        for f in changed {
+            if *f != "ingress" {
+                return Err(not_in_place(r, f));
+            }
+            // The rules as they are now, so the calls are exactly the difference.
+            let now = describe(c, scope, Query::Physical(group_id))
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| CloudError::NotFound(format!("security group {group_id}")))?;
+            let have = rules_of(now.ip_permissions());
+            let want = desired_rules(r)?;
+            let (add, remove, describe_only) = rule_changes(&have, &want);
+            // Authorize first so that traffic allowed before and after never stops in between.
+            authorize(c, group_id, &add).await?;
+            if !remove.is_empty() {
+                let req = c
+                    .ec2
+                    .revoke_security_group_ingress()
+                    .group_id(group_id)
+                    .set_ip_permissions(Some(remove.iter().map(Rule::to_revoke).collect()));
+                sent("ec2:RevokeSecurityGroupIngress", req.send()).await?;
+            }
+            if !describe_only.is_empty() {
+                let described = describe_only.iter().map(Rule::to_permission).collect();
+                let req = c
+                    .ec2
+                    .update_security_group_rule_descriptions_ingress()
+                    .group_id(group_id)
+                    .set_ip_permissions(Some(described));
+                sent("ec2:UpdateSecurityGroupRuleDescriptionsIngress", req.send()).await?;
+            }
+        }
+        Ok(())
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        cx.c.ec2
-            .delete_security_group()
-            .group_id(&current.physical_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteSecurityGroup", e))
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req =
+            cx.c.ec2
+                .delete_security_group()
+                .group_id(&current.physical_id);
+        sent("ec2:DeleteSecurityGroup", req.send()).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moodlestack_model::Lifecycle;
 
     fn rule(from: i64, kind: &'static str, source: &str, desc: &str) -> Rule {
         Rule {
