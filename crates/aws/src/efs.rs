@@ -129,18 +129,36 @@ async fn describe_mount_targets(
     Ok(not_found_is_none(found)?.unwrap_or_default())
 }
 
-/// A mount target as observed, its security groups read with one more call.
+/// A mount target as observed, its security groups read with one more call. One that is still
+/// being created answers `IncorrectMountTargetState` until it is available (about a minute on
+/// AWS): the read is tried again for up to two minutes, so that a plan made meanwhile compares
+/// its real security groups, then the error stands.
 async fn mount_target_observed(
     c: &Clients,
     mt: &MountTargetDescription,
 ) -> Result<Observed, CloudError> {
-    let sgs = c
-        .efs
-        .describe_mount_target_security_groups()
-        .mount_target_id(mt.mount_target_id())
-        .send()
-        .await
-        .map_err(|e| api_err("efs:DescribeMountTargetSecurityGroups", e))?;
+    let mut delay = std::time::Duration::from_millis(250);
+    let mut waited = std::time::Duration::ZERO;
+    let sgs = loop {
+        let out = c
+            .efs
+            .describe_mount_target_security_groups()
+            .mount_target_id(mt.mount_target_id())
+            .send()
+            .await
+            .map_err(|e| api_err("efs:DescribeMountTargetSecurityGroups", e));
+        match out {
+            Err(e)
+                if is_code(&e, "IncorrectMountTargetState")
+                    && waited < std::time::Duration::from_secs(120) =>
+            {
+                tokio::time::sleep(delay).await;
+                waited += delay;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+            other => break other?,
+        }
+    };
     Ok(mount_target(
         ObservedId::Untagged(mt.mount_target_id().to_string()),
         mt,
@@ -187,13 +205,14 @@ async fn mount_targets_observed(
     futures::future::try_join_all(
         mts.iter()
             .filter(|m| !going(m.life_cycle_state()))
-            .map(|m| mount_target_known(c, m)),
+            .map(|m| mount_target_observed(c, m)),
     )
     .await
 }
 
 /// A mount target with its security groups once it is available; before, AWS answers
-/// `IncorrectMountTargetState` to reading them, so it is reported without them.
+/// `IncorrectMountTargetState` to reading them, so it is reported without them (for polls,
+/// which only wait for `available`).
 async fn mount_target_known(
     c: &Clients,
     mt: &MountTargetDescription,
@@ -256,6 +275,9 @@ impl KindOps for FileSystem {
                 ))
                 .set_throughput_mode(r.opt_str("throughput_mode").map(ThroughputMode::from))
                 .encrypted(r.opt_bool("encrypted").unwrap_or(true))
+                // AWS Backup's daily EFS backups (35 days), as the console's default: moodledata
+                // is backed up like the database.
+                .backup(true)
                 .set_tags(Some(efs_tags(tags)?))
                 .send()
                 .await;

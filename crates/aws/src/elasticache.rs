@@ -257,6 +257,37 @@ impl KindOps for SubnetGroup {
 /// `AWS::ElastiCache::ReplicationGroup`, keyed by its id.
 pub(crate) struct ReplicationGroupOps;
 
+/// Waits until the replication group is `available` again: ElastiCache takes one change at a
+/// time and refuses the next (and tag calls) with `InvalidReplicationGroupState` while it is
+/// `modifying`. Bounded by the kind's timeout.
+async fn until_available(c: &Clients, id: &str) -> Result<(), CloudError> {
+    let deadline = std::time::Instant::now()
+        + moodlestack_model::spec(Kind::CacheReplicationGroup).ready_timeout;
+    let mut delay = std::time::Duration::from_millis(250);
+    loop {
+        let status = describe_replication_groups(c, Some(id))
+            .await?
+            .first()
+            .and_then(|g| g.status().map(str::to_string));
+        match status.as_deref() {
+            Some("available") => return Ok(()),
+            None => return Err(CloudError::NotFound(format!("replication group {id}"))),
+            Some(s) if std::time::Instant::now() >= deadline => {
+                return Err(CloudError::Api {
+                    operation: "elasticache:DescribeReplicationGroups".into(),
+                    code: "InvalidReplicationGroupState".into(),
+                    message: format!("replication group {id} is still {s}"),
+                    source: None,
+                })
+            }
+            Some(_) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(15));
+            }
+        }
+    }
+}
+
 async fn describe_replication_groups(
     c: &Clients,
     id: Option<&str>,
@@ -606,7 +637,9 @@ impl KindOps for ReplicationGroupOps {
             }
             sent("elasticache:ModifyReplicationGroup", req.send()).await?;
         }
+        // One change at a time: the group is `modifying` after each.
         if differs("num_cache_clusters") {
+            until_available(cx.c, &current.physical_id).await?;
             let want = r.int32("num_cache_clusters")?;
             let have = now
                 .fields
@@ -627,6 +660,7 @@ impl KindOps for ReplicationGroupOps {
             }
         }
         if has("tags") {
+            until_available(cx.c, &current.physical_id).await?;
             put_tags(cx.c, current, r).await?;
         }
         let mut out = now;

@@ -1,8 +1,8 @@
 //! `AWS::RDS::DBInstance`: standalone engines and Aurora members.
 
 use super::{
-    db_list, db_readiness, db_status, db_to_delete, final_snapshot, insert_opt, put_tags, rds_tags,
-    vpc_security_group_ids, want_version, Db,
+    db_list, db_readiness, db_status, db_to_delete, extended_support_off, final_snapshot,
+    insert_opt, put_tags, rds_tags, vpc_security_group_ids, want_version, Db,
 };
 use crate::fields::{
     api_err, attrs_with_id, canonical_version, described, exists_or_err, owned_id, sent, tag_map,
@@ -287,7 +287,8 @@ impl KindOps for Instance {
                 // The password is generated and kept by RDS in Secrets Manager: never sent from here.
                 .manage_master_user_password(true)
                 .set_db_name(r.opt_str("db_name").map(str::to_string))
-                .set_port(r.opt_int("port").map(|p| p as i32));
+                .set_port(r.opt_int("port").map(|p| p as i32))
+                .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")));
         }
         match req.send().await {
             Ok(out) => tagged(

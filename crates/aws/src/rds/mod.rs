@@ -123,6 +123,18 @@ fn insert_opt(fields: &mut Fields, name: &str, v: Option<Value>) {
 }
 
 /// The engine version the stack asked for (`desired`'s), to report AWS's more precise one as it.
+/// `EngineLifecycleSupport` for a new database: RDS enrols MySQL and PostgreSQL databases (Aurora
+/// included) whose major version reaches its end of standard support in paid RDS Extended
+/// Support unless they are created with it disabled; moodlestack never opts anyone into a
+/// charge. (Not an option for other engines.)
+fn extended_support_off(engine: Option<&str>) -> Option<String> {
+    matches!(
+        engine,
+        Some("mysql" | "postgres" | "aurora-mysql" | "aurora-postgresql")
+    )
+    .then(|| "open-source-rds-extended-support-disabled".to_string())
+}
+
 fn want_version(desired: Option<&Fields>) -> Option<&str> {
     desired
         .and_then(|f| f.get("engine_version"))
