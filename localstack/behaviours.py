@@ -30,7 +30,7 @@ from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
 
 # name -> (on by default, what it does, AWS source). Off by default: what current moodlestack code
-# does not survive yet (localstack/README.md names the failing test and the review finding).
+# does not survive yet (localstack/README.md names the failing test and what it means).
 BEHAVIOURS = {
     "validation": (
         True,
