@@ -569,8 +569,11 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         "the stray security group is deleted"
     );
 
-    // 4. The stack file changes: web max, instance types, a database parameter, the PHP version.
-    let change = args(&[
+    // 4. The stack file changes: web max, instance types, a database parameter, the PHP version;
+    // for production also the Redis node type and replicas at once, and the database storage
+    // (which the emulator's storage autoscaling may have grown meanwhile).
+    let production = stack_file.contains("production");
+    let mut more = vec![
         "--set",
         "web.max=5",
         "--set",
@@ -579,12 +582,39 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         "database.parameters.long_query_time=3",
         "--set",
         "moodle.php_version=8.2",
-    ]);
+    ];
+    if production {
+        more.extend([
+            "--set",
+            "cache.node_type=cache.r7g.xlarge",
+            "--set",
+            "cache.replicas=2",
+            "--set",
+            "database.storage_gb=400",
+        ]);
+    }
+    let change = args(&more);
     let changed = plan_changes(&emu, &strs(&change));
     let by_id: std::collections::BTreeMap<&str, (&str, &Vec<String>)> = changed
         .iter()
         .map(|(id, a, f)| (id.as_str(), (a.as_str(), f)))
         .collect();
+    if production {
+        let (action, fields) = by_id.get("cache.redis").expect("cache.redis changes");
+        assert_eq!(*action, "update");
+        for f in ["node_type", "num_cache_clusters"] {
+            assert!(
+                fields.contains(&f.to_string()),
+                "cache.redis {f}: {fields:?}"
+            );
+        }
+        let (action, fields) = by_id.get("db.instance").expect("db.instance changes");
+        assert_eq!(*action, "update");
+        assert!(
+            fields.contains(&"allocated_storage".to_string()),
+            "db.instance: {fields:?}"
+        );
+    }
     let (asg_action, asg_fields) = by_id.get("web.asg").expect("web.asg changes");
     assert_eq!(*asg_action, "update");
     for f in ["max_size", "instance_types", "launch_template_version"] {
@@ -617,6 +647,27 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     let version_before = web_lt_default_version(&c, stack).await;
     ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &change), 0);
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &change), 0);
+    if production {
+        let rg = c
+            .cache
+            .describe_replication_groups()
+            .replication_group_id(format!("{stack}-redis"))
+            .send()
+            .await
+            .unwrap();
+        let rg = &rg.replication_groups()[0];
+        assert_eq!(rg.cache_node_type(), Some("cache.r7g.xlarge"));
+        assert_eq!(rg.member_clusters().len(), 3, "a primary and two replicas");
+        let db = c
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(format!("{stack}-db"))
+            .send()
+            .await
+            .unwrap();
+        let storage = db.db_instances()[0].allocated_storage().unwrap_or(0);
+        assert!(storage >= 400, "the storage grew to the stack's: {storage}");
+    }
 
     // End state, read with plain clients.
     let group = asg(&c, stack).await.expect("asg");
