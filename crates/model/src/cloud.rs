@@ -225,9 +225,9 @@ impl Hint for CloudError {
         match self {
             CloudError::NotFound(_) => None,
             CloudError::LeaseHeld(_) => Some(
-                "wait for that run to finish. A run that died lets its lease expire within a \
-                 minute (and one on this host is taken over at once); to lift it now: \
-                 `moodlestack unlock <stack.yaml>`"
+                "wait for that run to finish: it renews its lease while it runs (a lease nobody \
+                 renews expires within a minute, and apply waits for that by itself). If that \
+                 run is gone, lift its lease: `moodlestack unlock <stack.yaml>`"
                     .into(),
             ),
             CloudError::Api {
@@ -361,6 +361,14 @@ pub trait Cloud: Send + Sync {
 
     /// Releases the lease if `owner` holds it.
     async fn release_lease(&self, scope: &Scope, owner: &str) -> Result<(), CloudError>;
+
+    /// The cloud's clock, seconds since the Unix epoch (lease times are in it): the system clock
+    /// unless the implementation keeps its own (the in-memory fake's paused clock).
+    fn now_unix(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
 
     /// The stack's lease as stored (expired or not), None when there is none.
     async fn lease(&self, scope: &Scope) -> Result<Option<LeaseInfo>, CloudError>;

@@ -209,6 +209,12 @@ pub fn holder_is_gone(owner: &str) -> bool {
     host == here && here != "localhost" && pid != std::process::id() && !process_runs(pid)
 }
 
+/// Whether `held` runs out within one lease period (plus a margin) of now: a lease of this
+/// version's length that its holder stops renewing. Longer ones are refused at once.
+fn expires_soon(held: &moodlestack_model::LeaseInfo, ttl: Duration, now: u64) -> bool {
+    held.expires_at <= now + ttl.as_secs() + 5
+}
+
 /// Whether process `pid` exists on this host (`/proc` where there is one, `kill -0` elsewhere);
 /// true when it cannot be told.
 fn process_runs(pid: u32) -> bool {
@@ -1252,6 +1258,30 @@ where
                 .await
                 .map_err(ExecError::Lease)?;
             acquire().await
+        }
+        // Held elsewhere, and due to expire within one lease period: its holder died (a crashed
+        // laptop, a cancelled CI job on another runner) or is about to renew it. Wait for it to
+        // expire, released or renewed, whichever comes first.
+        Err(CloudError::LeaseHeld(held))
+            if expires_soon(&held, ctx.opts.lease_ttl, ctx.cloud.now_unix()) =>
+        {
+            ctx.event(Event::Note(format!(
+                "the stack is locked by {}; waiting for that lease to expire (a running apply \
+                 renews it every {} s)",
+                held.describe_now(),
+                (ctx.opts.lease_ttl / 3).as_secs()
+            )));
+            let deadline = Instant::now() + ctx.opts.lease_ttl + Duration::from_secs(5);
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                match acquire().await {
+                    Err(CloudError::LeaseHeld(now))
+                        if now.owner == held.owner
+                            && now.expires_at <= held.expires_at
+                            && Instant::now() < deadline => {}
+                    other => break other,
+                }
+            }
         }
         other => other,
     }

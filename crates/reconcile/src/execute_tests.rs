@@ -753,21 +753,53 @@ async fn the_lease_of_a_process_gone_from_this_host_is_taken_over_at_once() {
         .iter()
         .position(|c| matches!(c.op, Op::Create | Op::Update | Op::Delete));
     assert!(broken.is_some() && broken < first_mutation, "{log:?}");
-    // A live holder on another host is not touched: refused until its lease expires.
-    fake.acquire_lease(
-        &scope(),
-        "ann@another-host pid 4000000000",
-        crate::execute::LEASE_TTL,
-    )
-    .await
-    .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_left_by_a_run_on_another_host_is_waited_out() {
+    let fake = FakeCloud::new();
+    let desired = desired();
+    // A run on another host took the lease and died: nobody renews it.
+    fake.acquire_lease(&scope(), "ci@runner-7 pid 4242", crate::execute::LEASE_TTL)
+        .await
+        .unwrap();
+    let plan = fresh_plan(&fake, &desired).await;
+    let started = tokio::time::Instant::now();
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= crate::execute::LEASE_TTL && waited < crate::execute::LEASE_TTL * 2,
+        "waited {waited:?}"
+    );
+
+    // A live holder renews its lease: the apply stops waiting and is refused at once.
+    fake.acquire_lease(&scope(), "ann@laptop pid 7", crate::execute::LEASE_TTL)
+        .await
+        .unwrap();
+    let renewer = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            fake.acquire_lease(&scope(), "ann@laptop pid 7", crate::execute::LEASE_TTL)
+                .await
+                .unwrap();
+        })
+    };
     let mut changed = desired.clone();
     changed.pop();
     let plan = fresh_plan(&fake, &changed).await;
+    let started = tokio::time::Instant::now();
     let err = apply(&fake, &scope(), &plan, &opts()).await.unwrap_err();
+    renewer.await.unwrap();
     assert!(
         matches!(err, ExecError::Lease(CloudError::LeaseHeld(_))),
         "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
     );
 }
 

@@ -887,6 +887,11 @@ impl Cloud for FakeCloud {
         Ok(())
     }
 
+    fn now_unix(&self) -> u64 {
+        // The fake's own clock (tokio's, paused in tests), as the inherent method reads it.
+        FakeCloud::now_unix(self)
+    }
+
     async fn lease(&self, scope: &Scope) -> Result<Option<LeaseInfo>, CloudError> {
         let mut st = self.st();
         self.gate(&mut st, false)?;
