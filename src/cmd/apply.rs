@@ -113,7 +113,7 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
         if let Some(exit) = show_and_confirm(g, o, &plan, &question)? {
             return Ok(exit);
         }
-        let final_snapshot = moodlestack_stack::names::Names::for_stack_name(&plan.stack)
+        let final_snapshot = moodlestack_stack::names::Names::for_stack(&plan.stack, &plan.region)
             .db_final_snapshot(unix_now());
         execute_and_report(
             g,

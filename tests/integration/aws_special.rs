@@ -985,7 +985,7 @@ async fn ssm_lease_two_owners_expiry_and_release() {
     let w = World::new().await;
     let ssm = aws_sdk_ssm::Client::new(&w.cfg);
     let scope = &w.scope;
-    let name = moodlestack_stack::Names::for_stack_name(STACK).lease_parameter();
+    let name = moodlestack_stack::Names::for_stack(STACK, crate::harness::REGION).lease_parameter();
     let hour = Duration::from_secs(3600);
 
     let a = w

@@ -427,7 +427,7 @@ pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
     }));
     let tgs = c.elb.describe_target_groups().send().await.unwrap();
     left.extend(named(tgs.target_groups(), stack, |t| t.target_group_name()));
-    let node = format!("{stack}-node");
+    let node = format!("{stack}-{}-node", crate::harness::REGION);
     let found = [
         (
             asg(c, stack).await.is_some(),
@@ -770,4 +770,63 @@ async fn production_stack_lifecycle() {
         &["--set", &format!("ami.id={AMI}")],
     )
     .await;
+}
+
+/// One stack name in two regions of one account: IAM is global, so the node role carries the
+/// region in its name. Both stacks apply and plan clean; destroying one leaves the other intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stack_name_in_two_regions() {
+    let emu = Emulator::start();
+    let c = clients(&emu).await;
+    let stack = "two-regions";
+    let eu: Vec<String> = ["stacks/demo.yaml", "--name", stack]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+    let mut us = eu.clone();
+    us.extend(
+        [
+            "--set",
+            "region=us-east-1",
+            "--set",
+            "network.zones=[us-east-1a, us-east-1b]",
+        ]
+        .iter()
+        .map(|s| (*s).to_string()),
+    );
+    let destroy = [
+        "destroy",
+        "--auto-approve",
+        "--skip-final-snapshot",
+        "--allow-data-loss",
+    ];
+    for args in [&eu, &us] {
+        ms_ok(&emu, &cmd(&["apply", "--auto-approve"], args), 0);
+    }
+    for args in [&eu, &us] {
+        ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], args), 0);
+    }
+    for region in ["eu-west-1", "us-east-1"] {
+        let role = c
+            .iam
+            .get_role()
+            .role_name(format!("{stack}-{region}-node"))
+            .send()
+            .await;
+        assert!(role.is_ok(), "the {region} stack has its own role");
+    }
+    ms_ok(&emu, &cmd(&destroy, &us), 0);
+    let eu_role = c
+        .iam
+        .get_role()
+        .role_name(format!("{stack}-eu-west-1-node"))
+        .send()
+        .await;
+    assert!(
+        eu_role.is_ok(),
+        "destroying us-east-1 left eu-west-1's role"
+    );
+    ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &eu), 0);
+    ms_ok(&emu, &cmd(&destroy, &eu), 0);
+    assert_nothing_left(&c, stack).await;
 }

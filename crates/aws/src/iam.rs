@@ -591,7 +591,7 @@ mod tests {
     fn a_role_is_observed_with_its_descriptors_fields() {
         let role = SdkRole::builder()
             .path("/")
-            .role_name("demo-node")
+            .role_name("demo-eu-west-1-node")
             .role_id("AROA1")
             .arn("arn:aws:iam::123456789012:role/demo-node")
             .create_date(aws_smithy_types::DateTime::from_secs(0))
@@ -621,7 +621,7 @@ mod tests {
     fn an_instance_profile_is_observed_with_its_role() {
         let role = SdkRole::builder()
             .path("/")
-            .role_name("demo-node")
+            .role_name("demo-eu-west-1-node")
             .role_id("AROA1")
             .arn("arn:aws:iam::123456789012:role/demo-node")
             .create_date(aws_smithy_types::DateTime::from_secs(0))
@@ -629,7 +629,7 @@ mod tests {
             .unwrap();
         let p = SdkProfile::builder()
             .path("/")
-            .instance_profile_name("demo-node")
+            .instance_profile_name("demo-eu-west-1-node")
             .instance_profile_id("AIPA1")
             .arn("arn:aws:iam::123456789012:instance-profile/demo-node")
             .create_date(aws_smithy_types::DateTime::from_secs(0))
@@ -640,7 +640,7 @@ mod tests {
         let o = profile_observed(&test_scope("demo"), &p).unwrap();
         assert_matches_spec(&o, &[]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.fields["role_name"], Value::str("demo-node"));
+        assert_eq!(o.fields["role_name"], Value::str("demo-eu-west-1-node"));
         assert!(profile_observed(&test_scope("other"), &p).is_none());
     }
 

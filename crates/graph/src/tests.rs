@@ -466,8 +466,8 @@ fn iam_policy_names_only_the_stacks_secrets() {
     let g = graph("");
     let role = find(&g, "iam.role");
     let policies = role.fields["inline_policies"].as_map().unwrap();
-    assert_eq!(policies.keys().collect::<Vec<_>>(), ["demo-node"]);
-    let policy = &policies["demo-node"];
+    assert_eq!(policies.keys().collect::<Vec<_>>(), ["demo-eu-west-1-node"]);
+    let policy = &policies["demo-eu-west-1-node"];
     let refs: BTreeSet<String> = policy.refs().iter().map(|r| r.to_string()).collect();
     assert_eq!(
         refs,
@@ -533,7 +533,7 @@ fn iam_policy_names_only_the_stacks_secrets() {
     assert!(!ids(&g).contains(&"cache.auth"));
     let policy = &find(&g, "iam.role").fields["inline_policies"]
         .as_map()
-        .unwrap()["demo-node"];
+        .unwrap()["demo-eu-west-1-node"];
     let refs: Vec<String> = policy.refs().iter().map(|r| r.to_string()).collect();
     assert_eq!(refs, ["db.instance.secret_arn", "files.fs.arn"]);
     assert!(!find(&g, "cache.redis")

@@ -8,17 +8,17 @@ use crate::Stack;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Names {
     stack: String,
+    region: String,
 }
 
 impl Names {
     pub fn of(stack: &Stack) -> Names {
-        Names {
-            stack: stack.name.clone(),
-        }
+        Names::for_stack(&stack.name, &stack.region)
     }
-    pub fn for_stack_name(name: &str) -> Names {
+    pub fn for_stack(name: &str, region: &str) -> Names {
         Names {
             stack: name.to_string(),
+            region: region.to_string(),
         }
     }
     fn n(&self, suffix: &str) -> String {
@@ -33,9 +33,11 @@ impl Names {
     pub fn security_group(&self, role: &str) -> String {
         self.n(role)
     }
-    /// IAM role of the nodes (also the instance profile's name).
+    /// IAM role of the nodes (also the instance profile's name): `<stack>-<region>-node`. IAM is
+    /// global, so the region keeps one stack name in two regions of an account from sharing (and
+    /// destroying) one role.
     pub fn node_role(&self) -> String {
-        self.n("node")
+        self.n(&format!("{}-node", self.region))
     }
     /// Secrets Manager name of the Redis AUTH token.
     pub fn redis_auth_secret(&self) -> String {
@@ -106,13 +108,19 @@ mod tests {
 
     #[test]
     fn names_start_with_the_stack() {
-        let n = Names::for_stack_name("demo");
+        let n = Names::for_stack("demo", "eu-west-1");
         assert_eq!(n.db_parameter_group("mysql8.0"), "demo-mysql8-0");
         assert_eq!(
             n.name_tag("net.subnet.private.a"),
             "demo-net-subnet-private-a"
         );
         assert_eq!(n.load_balancer(), "demo-alb");
+        assert_eq!(n.node_role(), "demo-eu-west-1-node");
+        assert_ne!(
+            Names::for_stack("demo", "us-east-1").node_role(),
+            n.node_role(),
+            "IAM is global: one stack name in two regions needs two roles"
+        );
         assert_eq!(n.lease_parameter(), "/moodlestack/demo/lease");
     }
 }

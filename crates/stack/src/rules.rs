@@ -316,7 +316,7 @@ impl<'a> Rules<'a> {
             );
         }
         // Every derived name, checked against the service that receives it.
-        let n = Names::for_stack_name(&name);
+        let n = Names::for_stack(&name, &self.stack.region);
         let rds = |what| NameRule {
             what,
             max: 63,
