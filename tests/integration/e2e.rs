@@ -830,3 +830,59 @@ async fn one_stack_name_in_two_regions() {
     ms_ok(&emu, &cmd(&destroy, &eu), 0);
     assert_nothing_left(&c, stack).await;
 }
+
+/// A node role named as before the region was in the name (`<stack>-node`) is found by its tags
+/// and replaced by the new one, not left behind; destroy leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_role_of_an_earlier_version_is_replaced() {
+    let emu = Emulator::start();
+    let c = clients(&emu).await;
+    let stack = "legacy-iam";
+    let args: Vec<String> = ["stacks/demo.yaml", "--name", stack]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+    // What an earlier version made: the role's logical id and tags, the old name.
+    let legacy = format!("{stack}-node");
+    let tag = |k: &str, v: &str| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .unwrap()
+    };
+    c.iam
+        .create_role()
+        .role_name(&legacy)
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .tags(tag("moodlestack:stack", stack))
+        .tags(tag("moodlestack:id", "iam.role"))
+        .send()
+        .await
+        .unwrap();
+    let changes = plan_changes(&emu, &strs(&args));
+    let role: Vec<_> = changes
+        .iter()
+        .filter(|(id, _, _)| id == "iam.role")
+        .collect();
+    assert!(
+        role.len() == 1 && role[0].1 == "replace" && role[0].2.contains(&"role_name".to_string()),
+        "the old role is planned as replaced by the new name: {role:?}"
+    );
+    ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &args), 0);
+    assert!(
+        c.iam.get_role().role_name(&legacy).send().await.is_err(),
+        "the old role is gone"
+    );
+    ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &args), 0);
+    let destroy = [
+        "destroy",
+        "--auto-approve",
+        "--skip-final-snapshot",
+        "--allow-data-loss",
+    ];
+    ms_ok(&emu, &cmd(&destroy, &args), 0);
+    assert_nothing_left(&c, stack).await;
+}

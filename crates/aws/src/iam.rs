@@ -84,9 +84,19 @@ fn policy_field(text: &str) -> String {
 }
 
 /// The names the stack gives the resources of `kind` (its `field`), or the one a [`Query`] names.
+/// A stack's list also looks for `<stack>-node`, the name versions before the region was in it
+/// gave the node role and profile: found (by its tags) it is planned as replaced by the new one,
+/// and destroy deletes it, instead of leaving it behind.
 fn queried_names(cx: &Cx<'_>, q: Query<'_>, kind: Kind, field: &str) -> Vec<String> {
     match q {
-        Query::Stack => desired_names(cx.desired, kind, field),
+        Query::Stack => {
+            let mut names = desired_names(cx.desired, kind, field);
+            let legacy = format!("{}-node", cx.scope.stack);
+            if !names.contains(&legacy) {
+                names.push(legacy);
+            }
+            names
+        }
         Query::Logical { fields, .. } => fields
             .get(field)
             .and_then(Value::as_str)
