@@ -728,7 +728,7 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     let params = c
         .rds
         .describe_db_parameters()
-        .db_parameter_group_name(format!("{stack}-mysql8-0"))
+        .db_parameter_group_name(format!("{stack}-mysql8-4"))
         .send()
         .await
         .unwrap();

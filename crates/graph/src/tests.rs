@@ -700,7 +700,7 @@ fn database_instance_fields() {
         Value::reference("db.parameter_group", "id")
     );
     let pg = &find(&g, "db.parameter_group").fields;
-    assert_eq!(pg["name"], "demo-mysql8-0".into());
+    assert_eq!(pg["name"], "demo-mysql8-4".into());
     assert_eq!(
         pg["parameters"].as_map().unwrap()["character_set_server"],
         "utf8mb4".into()

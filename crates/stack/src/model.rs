@@ -577,7 +577,7 @@ impl Engine {
     }
     pub fn default_version(self) -> &'static str {
         match self {
-            Engine::Mysql => "8.0",
+            Engine::Mysql => "8.4",
             Engine::AuroraMysql => "8.0.mysql_aurora.3.08.0",
             Engine::Mariadb => "10.11",
             Engine::Postgres => "16",
@@ -726,7 +726,7 @@ mod tests {
     #[test]
     fn parameter_family_per_engine() {
         let mut db: Database = serde_json::from_str("{}").unwrap();
-        assert_eq!(db.parameter_family(), "mysql8.0");
+        assert_eq!(db.parameter_family(), "mysql8.4");
         db.engine = Engine::Postgres;
         assert_eq!(db.parameter_family(), "postgres16");
         db.engine = Engine::AuroraMysql;
