@@ -827,7 +827,7 @@ async fn listeners_by_identity_and_https() {
 }
 
 /// Every tag but `moodlestack:id` propagates to the instances; the desired capacity is never
-/// sent after creation; a new launch template version starts an instance refresh (90 % healthy),
+/// sent after creation; a new launch template version starts an instance refresh (healthy 100-200 %, Standby replaced),
 /// and a second one while it runs is refused before anything changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autoscaling_capacity_tags_and_instance_refresh() {
@@ -879,9 +879,12 @@ async fn autoscaling_capacity_tags_and_instance_refresh() {
     let rolled = update(&w, &group, &f, &["launch_template_version"]).await;
     let r = refreshes().await;
     assert_eq!(r.len(), 1, "{r:?}");
+    let prefs = r[0].preferences();
+    assert_eq!(prefs.and_then(|p| p.min_healthy_percentage()), Some(100));
+    assert_eq!(prefs.and_then(|p| p.max_healthy_percentage()), Some(200));
     assert_eq!(
-        r[0].preferences().and_then(|p| p.min_healthy_percentage()),
-        Some(90)
+        prefs.and_then(|p| p.standby_instances()),
+        Some(&aws_sdk_autoscaling::types::StandbyInstances::Terminate)
     );
     let mut back = f.clone();
     set(&mut back, "launch_template_version", "1");

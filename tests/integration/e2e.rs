@@ -719,11 +719,14 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         !refreshes.instance_refreshes().is_empty(),
         "an instance refresh was started"
     );
+    let prefs = refreshes.instance_refreshes()[0].preferences();
     assert_eq!(
-        refreshes.instance_refreshes()[0]
-            .preferences()
-            .and_then(|p| p.min_healthy_percentage()),
-        Some(90)
+        (
+            prefs.and_then(|p| p.min_healthy_percentage()),
+            prefs.and_then(|p| p.max_healthy_percentage())
+        ),
+        (Some(100), Some(200)),
+        "new instances first: the fleet never drops below its size"
     );
     let params = c
         .rds

@@ -7,7 +7,7 @@
 //! Updates send the WHOLE MixedInstancesPolicy whenever any part of it changed (valid on AWS, and
 //! moto answers HTTP 500 for an update carrying only the InstancesDistribution). The desired
 //! capacity is sent on creation only: autoscaling owns it afterwards. A new launch template version
-//! starts an instance refresh (minimum healthy 90 %); if a refresh is already running the update
+//! starts an instance refresh (new instances first: minimum healthy 100 %, maximum 200 %); if a refresh is already running the update
 //! stops before changing anything and says so.
 
 use crate::fields::{
@@ -18,7 +18,7 @@ use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{
     AutoScalingGroup, Filter, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
-    LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences, Tag,
+    LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences, StandbyInstances, Tag,
 };
 use moodlestack_model::{
     identity_tags, CloudError, DeleteOptions, Kind, Lifecycle, Observed, Readiness, Scope, Value,
@@ -26,8 +26,13 @@ use moodlestack_model::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Minimum healthy percentage of the instance refresh a rollout starts.
-pub const REFRESH_MIN_HEALTHY_PERCENTAGE: i32 = 90;
+/// Minimum and maximum healthy percentage of the instance refresh a rollout starts: new
+/// instances are launched (and healthy behind the load balancer) before old ones stop, so a
+/// two-node fleet never drops to one (with a minimum of 90 % and no maximum, AWS rounds the
+/// batch up and stops one of two nodes first).
+pub const REFRESH_MIN_HEALTHY_PERCENTAGE: i32 = 100;
+/// See [`REFRESH_MIN_HEALTHY_PERCENTAGE`].
+pub const REFRESH_MAX_HEALTHY_PERCENTAGE: i32 = 200;
 
 /// The status AWS reports while a group is being deleted.
 const DELETING: &str = "Delete in progress";
@@ -480,6 +485,10 @@ impl KindOps for Group {
                 .preferences(
                     RefreshPreferences::builder()
                         .min_healthy_percentage(REFRESH_MIN_HEALTHY_PERCENTAGE)
+                        .max_healthy_percentage(REFRESH_MAX_HEALTHY_PERCENTAGE)
+                        // A node someone put in Standby runs the old code too: replaced like
+                        // the others rather than left behind (or waited for).
+                        .standby_instances(StandbyInstances::Terminate)
                         .build(),
                 )
                 .send()

@@ -352,7 +352,7 @@ fn launch_template_user_data_change_rolls_out_to_the_group_and_the_stable_instan
     );
     assert!(g.notes.iter().any(|n| n
         .text
-        .contains("starts an instance refresh (minimum healthy 90%)")));
+        .contains("starts an instance refresh (new instances first, healthy capacity 100-200%)")));
 
     let i = change(&p, "stable.instance");
     assert_eq!(i.action, Action::Replace);

@@ -14,7 +14,8 @@ macro_rules! asg_kinds {
 
 /// Mixed instances policy: instance_types (ordered overrides), on_demand_base_capacity,
 /// on_demand_percentage_above_base, spot_allocation_strategy; always sent whole. A change of
-/// launch_template_version starts an instance refresh (minimum healthy 90 %). desired_capacity is
+/// launch_template_version starts an instance refresh (new instances first: healthy capacity stays
+/// between 100 % and 200 %). desired_capacity is
 /// set at creation only. `id` is the name.
 pub(super) const GROUP: KindSpec = KindSpec {
     kind: Kind::AutoScalingGroup,
@@ -50,8 +51,8 @@ fn group_notes(c: &ChangeView<'_>) -> Vec<Note> {
     if c.is_real_update() && c.changed("launch_template_version").is_some() {
         vec![Note::new(
             NoteKind::Rollout,
-            "starts an instance refresh (minimum healthy 90%): instances are replaced in batches \
-             with the new launch template version",
+            "starts an instance refresh (new instances first, healthy capacity 100-200%): \
+             instances are replaced with the new launch template version",
         )]
     } else {
         Vec::new()
