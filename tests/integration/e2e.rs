@@ -331,6 +331,19 @@ fn strs(v: &[String]) -> Vec<&str> {
 }
 
 /// The command line `head` followed by `args`.
+/// `destroy` as the tests run it: no questions, no final snapshot, the data stores too.
+pub(crate) const DESTROY: [&str; 4] = [
+    "destroy",
+    "--auto-approve",
+    "--skip-final-snapshot",
+    "--allow-data-loss",
+];
+
+/// Owned arguments from string literals.
+pub(crate) fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_string()).collect()
+}
+
 fn cmd<'a>(head: &[&'a str], args: &'a [String]) -> Vec<&'a str> {
     let mut v = head.to_vec();
     v.extend(strs(args));
@@ -745,13 +758,7 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     );
 
     // 5. Destroy leaves nothing tagged with the stack.
-    let destroy = [
-        "destroy",
-        "--auto-approve",
-        "--skip-final-snapshot",
-        "--allow-data-loss",
-    ];
-    ms_ok(&emu, &cmd(&destroy, &change), 0);
+    ms_ok(&emu, &cmd(&DESTROY, &change), 0);
     assert_nothing_left(&c, stack).await;
     let after = plan_changes(&emu, &strs(&change));
     assert!(
@@ -782,27 +789,14 @@ async fn one_stack_name_in_two_regions() {
     let emu = Emulator::start();
     let c = clients(&emu).await;
     let stack = "two-regions";
-    let eu: Vec<String> = ["stacks/demo.yaml", "--name", stack]
-        .iter()
-        .map(|s| (*s).to_string())
-        .collect();
+    let eu = owned(&["stacks/demo.yaml", "--name", stack]);
     let mut us = eu.clone();
-    us.extend(
-        [
-            "--set",
-            "region=us-east-1",
-            "--set",
-            "network.zones=[us-east-1a, us-east-1b]",
-        ]
-        .iter()
-        .map(|s| (*s).to_string()),
-    );
-    let destroy = [
-        "destroy",
-        "--auto-approve",
-        "--skip-final-snapshot",
-        "--allow-data-loss",
-    ];
+    us.extend(owned(&[
+        "--set",
+        "region=us-east-1",
+        "--set",
+        "network.zones=[us-east-1a, us-east-1b]",
+    ]));
     for args in [&eu, &us] {
         ms_ok(&emu, &cmd(&["apply", "--auto-approve"], args), 0);
     }
@@ -818,7 +812,7 @@ async fn one_stack_name_in_two_regions() {
             .await;
         assert!(role.is_ok(), "the {region} stack has its own role");
     }
-    ms_ok(&emu, &cmd(&destroy, &us), 0);
+    ms_ok(&emu, &cmd(&DESTROY, &us), 0);
     let eu_role = c
         .iam
         .get_role()
@@ -830,7 +824,7 @@ async fn one_stack_name_in_two_regions() {
         "destroying us-east-1 left eu-west-1's role"
     );
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &eu), 0);
-    ms_ok(&emu, &cmd(&destroy, &eu), 0);
+    ms_ok(&emu, &cmd(&DESTROY, &eu), 0);
     assert_nothing_left(&c, stack).await;
 }
 
@@ -841,10 +835,7 @@ async fn the_node_role_of_an_earlier_version_is_replaced() {
     let emu = Emulator::start();
     let c = clients(&emu).await;
     let stack = "legacy-iam";
-    let args: Vec<String> = ["stacks/demo.yaml", "--name", stack]
-        .iter()
-        .map(|s| (*s).to_string())
-        .collect();
+    let args = owned(&["stacks/demo.yaml", "--name", stack]);
     // What an earlier version made: the role's logical id and tags, the old name.
     let legacy = format!("{stack}-node");
     let tag = |k: &str, v: &str| {
@@ -880,12 +871,6 @@ async fn the_node_role_of_an_earlier_version_is_replaced() {
         "the old role is gone"
     );
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &args), 0);
-    let destroy = [
-        "destroy",
-        "--auto-approve",
-        "--skip-final-snapshot",
-        "--allow-data-loss",
-    ];
-    ms_ok(&emu, &cmd(&destroy, &args), 0);
+    ms_ok(&emu, &cmd(&DESTROY, &args), 0);
     assert_nothing_left(&c, stack).await;
 }

@@ -4,7 +4,7 @@
 //! The end states are checked with plain AWS clients (`e2e::assert_nothing_left`) and
 //! moodlestack's own plan.
 
-use crate::e2e::{assert_nothing_left, clients, AMI};
+use crate::e2e::{assert_nothing_left, clients, owned, AMI, DESTROY};
 use crate::harness::{Emulator, FaultProxy};
 use serde_json::json;
 use std::path::PathBuf;
@@ -93,21 +93,7 @@ async fn production_converges_through_throttling_and_5xx() {
         ms(&emu, &url, &["plan", "--detailed-exitcode"], &stack),
         0,
     );
-    ok(
-        "destroy",
-        ms(
-            &emu,
-            &url,
-            &[
-                "destroy",
-                "--auto-approve",
-                "--skip-final-snapshot",
-                "--allow-data-loss",
-            ],
-            &stack,
-        ),
-        0,
-    );
+    ok("destroy", ms(&emu, &url, &DESTROY, &stack), 0);
     assert_nothing_left(&c, "faults-20").await;
 }
 
@@ -120,12 +106,6 @@ async fn a_killed_apply_is_rerun_at_once_and_converges() {
     let c = clients(&emu).await;
     let proxy = FaultProxy::start(&emu.endpoint, &[]);
     let url = proxy.url.clone();
-    let destroy = [
-        "destroy",
-        "--auto-approve",
-        "--skip-final-snapshot",
-        "--allow-data-loss",
-    ];
     // A clean apply counts the mutating requests of the whole apply.
     let clean = stack_args(&emu, "kill-clean");
     proxy.configure(&json!({ "kill_after": 0 }));
@@ -136,7 +116,7 @@ async fn a_killed_apply_is_rerun_at_once_and_converges() {
     );
     let total = proxy.stats()["mutating"].as_u64().expect("mutating count");
     assert!(total > 30, "a production apply mutates more: {total}");
-    ok("clean destroy", ms(&emu, &url, &destroy, &clean), 0);
+    ok("clean destroy", ms(&emu, &url, &DESTROY, &clean), 0);
 
     // k spread over the apply: the lease, the first creates, the middle, the last requests.
     for k in [1, total / 4, total / 2, total * 3 / 4, total - 1] {
@@ -171,7 +151,7 @@ async fn a_killed_apply_is_rerun_at_once_and_converges() {
         );
         ok(
             &format!("k={k}: destroy"),
-            ms(&emu, &url, &destroy, &stack),
+            ms(&emu, &url, &DESTROY, &stack),
             0,
         );
         assert_nothing_left(&c, &name).await;
@@ -185,10 +165,7 @@ async fn a_killed_apply_is_rerun_at_once_and_converges() {
 async fn unlock_shows_the_holder_and_lifts_the_lease() {
     let emu = Emulator::start();
     let c = clients(&emu).await;
-    let stack: Vec<String> = ["stacks/demo.yaml", "--name", "unlock-demo"]
-        .iter()
-        .map(|s| (*s).to_string())
-        .collect();
+    let stack = owned(&["stacks/demo.yaml", "--name", "unlock-demo"]);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
