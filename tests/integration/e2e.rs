@@ -522,6 +522,28 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         group.capacity_rebalance().unwrap_or(false),
         "capacity rebalancing is on"
     );
+    let lbs = c
+        .elb
+        .describe_load_balancers()
+        .names(format!("{stack}-alb"))
+        .send()
+        .await
+        .unwrap();
+    let lb_arn = lbs.load_balancers()[0].load_balancer_arn().unwrap();
+    let lb_attrs = c
+        .elb
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        lb_attrs.attributes().iter().any(|a| a.key()
+            == Some("routing.http.drop_invalid_header_fields.enabled")
+            && a.value() == Some("true")),
+        "the ALB drops invalid header fields: {:?}",
+        lb_attrs.attributes()
+    );
 
     // 3. Drift behind moodlestack's back shows exactly, and apply repairs it.
     let before_delay = dereg_delay(&c, &tg).await;

@@ -25,14 +25,40 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use futures::future::try_join_all;
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Kind, Lifecycle, Observed, ObservedId, ResourceId,
-    Scope, Value,
+    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId,
+    ResourceId, Scope, Value,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
 
-const IDLE_TIMEOUT: &str = "idle_timeout.timeout_seconds";
-const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
+/// A managed attribute of a load balancer or target group: its field, AWS's key, and whether it is
+/// a boolean (else a number).
+struct Attr {
+    field: &'static str,
+    key: &'static str,
+    boolean: bool,
+}
+
+/// The load balancer's managed attributes. `drop_invalid_header_fields`: HTTP headers with
+/// characters the RFCs do not allow are dropped at the ALB, not passed to Apache (request
+/// smuggling and header-injection hardening; AWS's default is off).
+const LB_ATTRIBUTES: &[Attr] = &[
+    Attr {
+        field: "idle_timeout",
+        key: "idle_timeout.timeout_seconds",
+        boolean: false,
+    },
+    Attr {
+        field: "drop_invalid_header_fields",
+        key: "routing.http.drop_invalid_header_fields.enabled",
+        boolean: true,
+    },
+];
+const TG_ATTRIBUTES: &[Attr] = &[Attr {
+    field: "deregistration_delay",
+    key: "deregistration_delay.timeout_seconds",
+    boolean: false,
+}];
 /// DescribeTags takes at most 20 ARNs per call.
 const TAGS_PER_CALL: usize = 20;
 
@@ -176,13 +202,45 @@ async fn listener_by_arn(c: &Clients, arn: &str) -> Result<Option<SdkListener>, 
     Ok(resp.and_then(|r| r.listeners().first().cloned()))
 }
 
-/// An integer attribute of a load balancer or target group.
-fn int_attr<'a>(
-    mut kv: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
-    key: &str,
-) -> Option<i64> {
-    kv.find(|(k, _)| *k == Some(key))
-        .and_then(|(_, v)| v?.parse().ok())
+/// The managed attributes among AWS's (key, value) pairs, as fields.
+fn attr_fields<'a>(
+    attrs: &[Attr],
+    kv: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)> + Clone,
+) -> Fields {
+    attrs
+        .iter()
+        .filter_map(|a| {
+            let (_, v) = kv.clone().find(|(k, _)| *k == Some(a.key))?;
+            let v = v?;
+            let value = if a.boolean {
+                Value::Bool(v == "true")
+            } else {
+                Value::Int(v.parse().ok()?)
+            };
+            Some((a.field.to_string(), value))
+        })
+        .collect()
+}
+
+/// AWS's (key, value) of the attribute fields `fields` that `r` sets.
+fn attr_values(
+    attrs: &[Attr],
+    r: &Reader<'_>,
+    fields: &[&str],
+) -> Result<Vec<(String, String)>, CloudError> {
+    let mut out = Vec::new();
+    for a in attrs
+        .iter()
+        .filter(|a| fields.contains(&a.field) && r.has(a.field))
+    {
+        let v = if a.boolean {
+            r.bool(a.field)?.to_string()
+        } else {
+            r.int(a.field)?.to_string()
+        };
+        out.push((a.key.to_string(), v));
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,10 +264,10 @@ fn lb_lifecycle(lb: &SdkLoadBalancer) -> Lifecycle {
     }
 }
 
-fn lb_observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, idle: Option<i64>) -> Observed {
+fn lb_observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, attributes: Fields) -> Observed {
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
     let subnets = lb.availability_zones().iter().filter_map(|z| z.subnet_id());
-    let fields = reported([
+    let mut fields = reported([
         (
             "name",
             Some(Value::str(lb.load_balancer_name().unwrap_or_default())),
@@ -220,9 +278,9 @@ fn lb_observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, idle: Option<i6
             "security_group_ids",
             Some(sorted_strs(lb.security_groups().iter().cloned())),
         ),
-        ("idle_timeout", idle.map(Value::Int)),
         ("tags", Some(tags_value(tags))),
     ]);
+    fields.extend(attributes);
     let mut attrs = BTreeMap::from([
         ("id".to_string(), arn.clone()),
         ("arn".to_string(), arn.clone()),
@@ -244,10 +302,10 @@ fn lb_observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, idle: Option<i6
     }
 }
 
-fn tg_observed(id: ResourceId, tg: &SdkTargetGroup, tags: Tags, delay: Option<i64>) -> Observed {
+fn tg_observed(id: ResourceId, tg: &SdkTargetGroup, tags: Tags, attributes: Fields) -> Observed {
     let arn = tg.target_group_arn().unwrap_or_default().to_string();
     let matcher = tg.matcher().and_then(|m| m.http_code());
-    let fields = reported([
+    let mut fields = reported([
         (
             "name",
             Some(Value::str(tg.target_group_name().unwrap_or_default())),
@@ -270,9 +328,9 @@ fn tg_observed(id: ResourceId, tg: &SdkTargetGroup, tags: Tags, delay: Option<i6
             tg.unhealthy_threshold_count().map(int),
         ),
         ("health_check_matcher", matcher.map(Value::str)),
-        ("deregistration_delay", delay.map(Value::Int)),
         ("tags", Some(tags_value(tags))),
     ]);
+    fields.extend(attributes);
     Observed {
         id: id.into(),
         kind: Kind::TargetGroup,
@@ -398,8 +456,8 @@ trait Named: Sync {
     const KIND: Kind;
     /// What errors call it.
     const WHAT: &'static str;
-    /// The field of the attribute (`idle_timeout`, `deregistration_delay`).
-    const ATTRIBUTE: &'static str;
+    /// The managed attributes (`idle_timeout`, `deregistration_delay`, ...).
+    const ATTRIBUTES: &'static [Attr];
 
     fn arn(item: &Self::Sdk) -> Option<&str>;
 
@@ -410,12 +468,17 @@ trait Named: Sync {
         arns: Option<Vec<String>>,
     ) -> Result<Vec<Self::Sdk>, CloudError>;
 
-    /// The attribute's value, read with its own describe.
-    async fn attribute(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError>;
+    /// The managed attributes' values, read with their own describe.
+    async fn attributes(c: &Clients, arn: &str) -> Result<Fields, CloudError>;
 
-    async fn set_attribute(c: &Clients, arn: &str, seconds: i64) -> Result<(), CloudError>;
+    /// Sets attributes by AWS's (key, value).
+    async fn set_attributes(
+        c: &Clients,
+        arn: &str,
+        kv: Vec<(String, String)>,
+    ) -> Result<(), CloudError>;
 
-    fn observed(id: ResourceId, item: &Self::Sdk, tags: Tags, attribute: Option<i64>) -> Observed;
+    fn observed(id: ResourceId, item: &Self::Sdk, tags: Tags, attributes: Fields) -> Observed;
 }
 
 /// The ones tagged with the stack, observed with their attributes (all read at once).
@@ -425,8 +488,8 @@ async fn observed_all<K: Named>(
 ) -> Result<Vec<Observed>, CloudError> {
     let ours = tagged(cx, items, K::arn).await?;
     try_join_all(ours.into_iter().map(|(item, arn, id, tags)| async move {
-        let value = K::attribute(cx.c, &arn).await?;
-        Ok::<_, CloudError>(K::observed(id, item, tags, value))
+        let attributes = K::attributes(cx.c, &arn).await?;
+        Ok::<_, CloudError>(K::observed(id, item, tags, attributes))
     }))
     .await
 }
@@ -459,11 +522,16 @@ async fn create_named<K: Named>(
     let Some((item, arn, tags)) = made else {
         return Ok(Created::Exists);
     };
-    let value = r.opt_int(K::ATTRIBUTE);
-    if let Some(v) = value {
-        K::set_attribute(cx.c, &arn, v).await?;
+    let fields: Vec<&str> = K::ATTRIBUTES.iter().map(|a| a.field).collect();
+    let kv = attr_values(K::ATTRIBUTES, r, &fields)?;
+    let set: Fields = fields
+        .iter()
+        .filter_map(|f| Some(((*f).to_string(), r.fields.get(*f)?.clone())))
+        .collect();
+    if !kv.is_empty() {
+        K::set_attributes(cx.c, &arn, kv).await?;
     }
-    Ok(Created::New(K::observed(r.id.clone(), &item, tags, value)))
+    Ok(Created::New(K::observed(r.id.clone(), &item, tags, set)))
 }
 
 /// The in-place change of a field both kinds change the same way (the attribute, the tags); any
@@ -475,7 +543,9 @@ async fn update_shared<K: Named>(
     field: &str,
 ) -> Result<(), CloudError> {
     match field {
-        f if f == K::ATTRIBUTE => K::set_attribute(cx.c, arn, r.int(f)?).await,
+        f if K::ATTRIBUTES.iter().any(|a| a.field == f) => {
+            K::set_attributes(cx.c, arn, attr_values(K::ATTRIBUTES, r, &[f])?).await
+        }
         "tags" => add_tags(cx.c, arn, &all_tags(r, cx.scope)?).await,
         other => Err(in_place_only(r, other, K::WHAT)),
     }
@@ -516,7 +586,7 @@ impl Named for LoadBalancer {
     type Sdk = SdkLoadBalancer;
     const KIND: Kind = Kind::LoadBalancer;
     const WHAT: &'static str = "load balancer";
-    const ATTRIBUTE: &'static str = "idle_timeout";
+    const ATTRIBUTES: &'static [Attr] = LB_ATTRIBUTES;
 
     fn arn(item: &SdkLoadBalancer) -> Option<&str> {
         item.load_balancer_arn()
@@ -539,7 +609,7 @@ impl Named for LoadBalancer {
         )
     }
 
-    async fn attribute(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
+    async fn attributes(c: &Clients, arn: &str) -> Result<Fields, CloudError> {
         let req = c.elbv2.describe_load_balancer_attributes();
         let req = req.load_balancer_arn(arn);
         let resp = answer(
@@ -548,27 +618,31 @@ impl Named for LoadBalancer {
         )
         .await?;
         let kv = resp.attributes().iter().map(|a| (a.key(), a.value()));
-        Ok(int_attr(kv, IDLE_TIMEOUT))
+        Ok(attr_fields(LB_ATTRIBUTES, kv))
     }
 
-    async fn set_attribute(c: &Clients, arn: &str, seconds: i64) -> Result<(), CloudError> {
-        let attribute = LoadBalancerAttribute::builder()
-            .key(IDLE_TIMEOUT)
-            .value(seconds.to_string())
-            .build();
+    async fn set_attributes(
+        c: &Clients,
+        arn: &str,
+        kv: Vec<(String, String)>,
+    ) -> Result<(), CloudError> {
+        let attributes = kv
+            .into_iter()
+            .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
+            .collect();
         let req = c
             .elbv2
             .modify_load_balancer_attributes()
             .load_balancer_arn(arn);
         sent(
             "elasticloadbalancing:ModifyLoadBalancerAttributes",
-            req.attributes(attribute).send(),
+            req.set_attributes(Some(attributes)).send(),
         )
         .await
     }
 
-    fn observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, idle: Option<i64>) -> Observed {
-        lb_observed(id, lb, tags, idle)
+    fn observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, attributes: Fields) -> Observed {
+        lb_observed(id, lb, tags, attributes)
     }
 }
 
@@ -654,7 +728,7 @@ impl Named for TargetGroup {
     type Sdk = SdkTargetGroup;
     const KIND: Kind = Kind::TargetGroup;
     const WHAT: &'static str = "target group";
-    const ATTRIBUTE: &'static str = "deregistration_delay";
+    const ATTRIBUTES: &'static [Attr] = TG_ATTRIBUTES;
 
     fn arn(item: &SdkTargetGroup) -> Option<&str> {
         item.target_group_arn()
@@ -677,7 +751,7 @@ impl Named for TargetGroup {
         )
     }
 
-    async fn attribute(c: &Clients, arn: &str) -> Result<Option<i64>, CloudError> {
+    async fn attributes(c: &Clients, arn: &str) -> Result<Fields, CloudError> {
         let req = c.elbv2.describe_target_group_attributes();
         let req = req.target_group_arn(arn);
         let resp = answer(
@@ -686,27 +760,31 @@ impl Named for TargetGroup {
         )
         .await?;
         let kv = resp.attributes().iter().map(|a| (a.key(), a.value()));
-        Ok(int_attr(kv, DEREGISTRATION_DELAY))
+        Ok(attr_fields(TG_ATTRIBUTES, kv))
     }
 
-    async fn set_attribute(c: &Clients, arn: &str, seconds: i64) -> Result<(), CloudError> {
-        let attribute = TargetGroupAttribute::builder()
-            .key(DEREGISTRATION_DELAY)
-            .value(seconds.to_string())
-            .build();
+    async fn set_attributes(
+        c: &Clients,
+        arn: &str,
+        kv: Vec<(String, String)>,
+    ) -> Result<(), CloudError> {
+        let attributes = kv
+            .into_iter()
+            .map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build())
+            .collect();
         let req = c
             .elbv2
             .modify_target_group_attributes()
             .target_group_arn(arn);
         sent(
             "elasticloadbalancing:ModifyTargetGroupAttributes",
-            req.attributes(attribute).send(),
+            req.set_attributes(Some(attributes)).send(),
         )
         .await
     }
 
-    fn observed(id: ResourceId, tg: &SdkTargetGroup, tags: Tags, delay: Option<i64>) -> Observed {
-        tg_observed(id, tg, tags, delay)
+    fn observed(id: ResourceId, tg: &SdkTargetGroup, tags: Tags, attributes: Fields) -> Observed {
+        tg_observed(id, tg, tags, attributes)
     }
 }
 
@@ -1049,7 +1127,19 @@ mod tests {
             .security_groups("sg-1")
             .build();
         let tags = Tags::from([("moodlestack:id".to_string(), "lb.alb".to_string())]);
-        let o = lb_observed("lb.alb".into(), &lb, tags, Some(60));
+        let attributes = attr_fields(
+            LB_ATTRIBUTES,
+            [
+                (Some("idle_timeout.timeout_seconds"), Some("60")),
+                (
+                    Some("routing.http.drop_invalid_header_fields.enabled"),
+                    Some("true"),
+                ),
+                (Some("deletion_protection.enabled"), Some("false")),
+            ]
+            .into_iter(),
+        );
+        let o = lb_observed("lb.alb".into(), &lb, tags, attributes);
         assert_matches_spec(&o, &[]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(
@@ -1058,6 +1148,7 @@ mod tests {
         );
         assert_eq!(o.fields["scheme"], Value::str("internet-facing"));
         assert_eq!(o.fields["idle_timeout"], Value::Int(60));
+        assert_eq!(o.fields["drop_invalid_header_fields"], Value::Bool(true));
         assert_eq!(
             o.attrs["dns_name"],
             "demo-alb-1.eu-west-1.elb.amazonaws.com"
@@ -1084,7 +1175,11 @@ mod tests {
             .unhealthy_threshold_count(3)
             .matcher(Matcher::builder().http_code("200-399").build())
             .build();
-        let o = tg_observed("lb.tg".into(), &tg, Tags::new(), Some(30));
+        let attributes = attr_fields(
+            TG_ATTRIBUTES,
+            [(Some("deregistration_delay.timeout_seconds"), Some("30"))].into_iter(),
+        );
+        let o = tg_observed("lb.tg".into(), &tg, Tags::new(), attributes);
         assert_matches_spec(&o, &[]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.fields["protocol"], Value::str("HTTP"));

@@ -836,7 +836,9 @@ impl<'a> Builder<'a> {
             .with("scheme", "internet-facing")
             .with("subnet_ids", net.public_ids())
             .with("security_group_ids", Value::List(vec![id_ref(ids::SG_ALB)]))
-            .with("idle_timeout", lb.idle_timeout);
+            .with("idle_timeout", lb.idle_timeout)
+            // Headers with characters the RFCs do not allow never reach Apache.
+            .with("drop_invalid_header_fields", true);
         if self.stack.network.existing.is_none() {
             // An internet-facing ALB needs the internet gateway attached and routed (AWS:
             // "VPC has no internet gateway"), and on destroy the gateway can only be detached

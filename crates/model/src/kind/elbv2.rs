@@ -29,6 +29,7 @@ pub(super) const LOAD_BALANCER: KindSpec = KindSpec {
         set("subnet_ids"),
         set("security_group_ids"),
         f("idle_timeout"),
+        f("drop_invalid_header_fields"),
         TAGS,
     ],
     name_field: Some("name"),
