@@ -11,7 +11,7 @@
 //! stops before changing anything and says so.
 
 use crate::fields::{
-    all_pages, answer, api_err, int, owned_id, reported, sent, sorted_strs, tag_pairs, tags_value,
+    all_pages, answer, api_err, int, owned_id, reported, sent, sorted_strs, tag_map, tags_value,
     Reader,
 };
 use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
@@ -54,7 +54,7 @@ const POLICY_FIELDS: [&str; 6] = [
 type Tags = BTreeMap<String, String>;
 
 fn group_tags(g: &AutoScalingGroup) -> Tags {
-    tag_pairs(g.tags().iter().map(|t| (t.key(), t.value())))
+    tag_map(g.tags())
 }
 
 fn sdk_tags(name: &str, tags: &Tags) -> Vec<Tag> {

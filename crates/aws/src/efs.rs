@@ -12,7 +12,7 @@
 
 use crate::fields::{
     api_err, attrs_with_id, collected, described, is_code, not_found_is_none, owned_id, sent,
-    sorted_strs, tag_map, tags_value, Reader, SdkTag,
+    sorted_strs, tag_map, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -32,12 +32,6 @@ fn lifecycle(s: &LifeCycleState) -> Lifecycle {
         LifeCycleState::Deleting | LifeCycleState::Deleted => Lifecycle::Deleting,
         LifeCycleState::Error => Lifecycle::Failed,
         _ => Lifecycle::Ready,
-    }
-}
-
-impl SdkTag for Tag {
-    fn key_value(&self) -> Option<(&str, &str)> {
-        Some((self.key(), self.value()))
     }
 }
 

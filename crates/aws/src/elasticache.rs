@@ -19,7 +19,7 @@
 use crate::fields::{
     api_err, attrs_with_id, canonical_version, collected, described, desired_fields, exists_or_err,
     is_code, not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_list,
-    subnet_group_observed, subnet_group_update, tag_map, tagged, tags_value, Names, Reader, SdkTag,
+    subnet_group_observed, subnet_group_update, tag_map, tagged, tags_value, Names, Reader,
     SubnetGroupApi,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
@@ -34,12 +34,6 @@ use std::collections::BTreeMap;
 
 /// Tag holding the ARN of the secret the AUTH token was read from.
 pub const TAG_AUTH_SECRET: &str = "moodlestack:auth-secret-arn";
-
-impl SdkTag for Tag {
-    fn key_value(&self) -> Option<(&str, &str)> {
-        Some((self.key()?, self.value().unwrap_or_default()))
-    }
-}
 
 fn to_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
     tags.into_iter()

@@ -13,7 +13,7 @@
 
 use crate::fields::{
     all_pages, answer, api_err, desired_names, int, is_code, is_not_found, not_found_is_none,
-    owned_id, reported, sent, sorted_strs, tag_pairs, tags_value, Reader,
+    owned_id, reported, sent, sorted_strs, tag_map, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -100,7 +100,7 @@ async fn describe_tags(c: &Clients, arns: &[String]) -> Result<BTreeMap<String, 
         .iter()
         .flat_map(|a| a.tag_descriptions())
         .map(|d| {
-            let tags = tag_pairs(d.tags().iter().map(|t| (t.key(), t.value())));
+            let tags = tag_map(d.tags());
             (d.resource_arn().unwrap_or_default().to_string(), tags)
         })
         .collect())

@@ -453,6 +453,37 @@ pub trait SdkTag {
     fn key_value(&self) -> Option<(&str, &str)>;
 }
 
+/// SDK tag types whose key and value are optional.
+macro_rules! optional_key_tags {
+    ($($t:ty),*) => {$(
+        impl SdkTag for $t {
+            fn key_value(&self) -> Option<(&str, &str)> {
+                Some((self.key()?, self.value().unwrap_or_default()))
+            }
+        }
+    )*};
+}
+optional_key_tags!(
+    aws_sdk_ec2::types::Tag,
+    aws_sdk_rds::types::Tag,
+    aws_sdk_elasticache::types::Tag,
+    aws_sdk_elasticloadbalancingv2::types::Tag,
+    aws_sdk_autoscaling::types::TagDescription,
+    aws_sdk_secretsmanager::types::Tag
+);
+
+/// IAM's and EFS's tags have a key and a value always.
+impl SdkTag for aws_sdk_iam::types::Tag {
+    fn key_value(&self) -> Option<(&str, &str)> {
+        Some((self.key(), self.value()))
+    }
+}
+impl SdkTag for aws_sdk_efs::types::Tag {
+    fn key_value(&self) -> Option<(&str, &str)> {
+        Some((self.key(), self.value()))
+    }
+}
+
 /// An SDK's tag list as a map.
 pub fn tag_map<T: SdkTag>(tags: &[T]) -> BTreeMap<String, String> {
     tags.iter()
@@ -639,16 +670,6 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     request.await.map_err(|e| api_err(operation, e))
-}
-
-/// Tags as a map, from the (key, value) pairs of a service's own tag type (AWS reports tags as a
-/// list); a tag without a key is left out, one without a value is empty.
-pub fn tag_pairs<'a>(
-    tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
-) -> BTreeMap<String, String> {
-    tags.into_iter()
-        .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string())))
-        .collect()
 }
 
 /// Optional fields: absent (or null) reads as `None` or empty, present ones as their plain reads.

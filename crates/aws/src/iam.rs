@@ -12,7 +12,7 @@
 
 use crate::fields::{
     api_err, as_current, canonical_json, collected, desired_names, in_place_only, is_code,
-    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader, SdkTag,
+    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -22,12 +22,6 @@ use moodlestack_model::{
     identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, Scope, Value,
 };
 use std::collections::{BTreeMap, BTreeSet};
-
-impl SdkTag for Tag {
-    fn key_value(&self) -> Option<(&str, &str)> {
-        Some((self.key(), self.value()))
-    }
-}
 
 /// Every tag of the resource `r` describes, the stack's identity tags included, in IAM's shape.
 fn sdk_tags(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Vec<Tag>, CloudError> {

@@ -9,7 +9,7 @@
 
 use crate::fields::{
     api_err, as_current, in_place_only, is_code, not_found_is_none, owned_id, sent, tag_map,
-    tags_value, usable, Reader, SdkTag,
+    tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -24,12 +24,6 @@ use std::collections::BTreeMap;
 const SECRET_LENGTH: i64 = 32;
 
 type Tags = BTreeMap<String, String>;
-
-impl SdkTag for Tag {
-    fn key_value(&self) -> Option<(&str, &str)> {
-        Some((self.key()?, self.value().unwrap_or_default()))
-    }
-}
 
 fn sdk_tags(tags: &Tags) -> Vec<Tag> {
     tags.iter()

@@ -25,7 +25,8 @@ pub(crate) mod kinds {
     pub(crate) use super::{lt::kinds::*, network::kinds::*, routes::kinds::*, sg::kinds::*};
 }
 
-use crate::fields::{api_err, sent, tag_pairs, tags_value, Reader};
+pub(crate) use crate::fields::tag_map;
+use crate::fields::{api_err, sent, tags_value, Reader};
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
@@ -163,11 +164,6 @@ pub(crate) fn tag_spec(
         .resource_type(resource_type)
         .set_tags(Some(sdk_tags(tags)))
         .build()
-}
-
-/// Tags as a map (AWS reports them as a list).
-pub(crate) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tag_pairs(tags.iter().map(|t| (t.key(), t.value())))
 }
 
 /// The EC2 ClientToken of a create: a hash of the stack, the logical id and the fields (64 hex

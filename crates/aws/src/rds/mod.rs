@@ -39,7 +39,7 @@ pub(crate) mod kinds {
 }
 
 use crate::fields::{
-    api_err, desired_fields, owned_id, retag, sent, sorted_strs, tag_map, Names, Reader, SdkTag,
+    api_err, desired_fields, owned_id, retag, sent, sorted_strs, tag_map, Names, Reader,
 };
 use crate::{lifecycle_readiness, Clients, Cx, Query};
 use async_trait::async_trait;
@@ -82,12 +82,6 @@ fn to_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
 /// Every tag a create call carries.
 fn rds_tags(scope: &Scope, id: &ResourceId, r: &Reader) -> Result<Vec<Tag>, CloudError> {
     Ok(to_tags(all_tags(scope, id, r)?))
-}
-
-impl SdkTag for Tag {
-    fn key_value(&self) -> Option<(&str, &str)> {
-        Some((self.key()?, self.value().unwrap_or_default()))
-    }
 }
 
 async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, CloudError> {
