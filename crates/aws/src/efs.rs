@@ -11,8 +11,8 @@
 //! has no batch form), all in flight at once.
 
 use crate::fields::{
-    api_err, attrs_with_id, collected, described, is_code, not_found_is_none, owned_id, sent,
-    sorted_strs, tag_map, tags_value, Reader,
+    again_while, answer, api_err, attrs_with_id, collected, described, is_code, not_found_is_none,
+    owned_id, sent, sorted_strs, tag_map, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -131,28 +131,17 @@ async fn mount_target_observed(
     c: &Clients,
     mt: &MountTargetDescription,
 ) -> Result<Observed, CloudError> {
-    let mut delay = std::time::Duration::from_millis(250);
-    let mut waited = std::time::Duration::ZERO;
-    let sgs = loop {
-        let out = c
-            .efs
-            .describe_mount_target_security_groups()
-            .mount_target_id(mt.mount_target_id())
-            .send()
-            .await
-            .map_err(|e| api_err("efs:DescribeMountTargetSecurityGroups", e));
-        match out {
-            Err(e)
-                if is_code(&e, "IncorrectMountTargetState")
-                    && waited < std::time::Duration::from_secs(120) =>
-            {
-                tokio::time::sleep(delay).await;
-                waited += delay;
-                delay = (delay * 2).min(std::time::Duration::from_secs(10));
-            }
-            other => break other?,
-        }
-    };
+    let creating = |e: &CloudError| is_code(e, "IncorrectMountTargetState");
+    let sgs = again_while(creating, std::time::Duration::from_secs(120), || {
+        answer(
+            "efs:DescribeMountTargetSecurityGroups",
+            c.efs
+                .describe_mount_target_security_groups()
+                .mount_target_id(mt.mount_target_id())
+                .send(),
+        )
+    })
+    .await?;
     Ok(mount_target(
         ObservedId::Untagged(mt.mount_target_id().to_string()),
         mt,

@@ -17,10 +17,10 @@
 //! create call and read back from there.
 
 use crate::fields::{
-    api_err, attrs_with_id, canonical_version, collected, described, desired_fields, exists_or_err,
-    is_code, not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_list,
-    subnet_group_observed, subnet_group_update, tag_map, tagged, tags_value, Names, Reader,
-    SubnetGroupApi,
+    again_while, answer, api_err, attrs_with_id, canonical_version, collected, described,
+    desired_fields, exists_or_err, is_code, not_found_is_none, owned_id, retag, sent, sorted_strs,
+    subnet_group_list, subnet_group_observed, subnet_group_update, tag_map, tagged, tags_value,
+    Names, Reader, SubnetGroupApi,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -45,29 +45,18 @@ fn to_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
 /// while a group is being created or modified; the read is tried again for up to a minute
 /// (reading tags is how moodlestack knows the group is the stack's), then the error stands.
 async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, CloudError> {
-    let mut delay = std::time::Duration::from_millis(250);
-    let mut waited = std::time::Duration::ZERO;
-    loop {
-        let out = c
-            .elasticache
-            .list_tags_for_resource()
-            .resource_name(arn)
-            .send()
-            .await
-            .map_err(|e| api_err("elasticache:ListTagsForResource", e));
-        match out {
-            Ok(out) => return Ok(tag_map(out.tag_list())),
-            Err(e)
-                if is_code(&e, "InvalidReplicationGroupState")
-                    && waited < std::time::Duration::from_secs(60) =>
-            {
-                tokio::time::sleep(delay).await;
-                waited += delay;
-                delay = (delay * 2).min(std::time::Duration::from_secs(10));
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let busy = |e: &CloudError| is_code(e, "InvalidReplicationGroupState");
+    let out = again_while(busy, std::time::Duration::from_secs(60), || {
+        answer(
+            "elasticache:ListTagsForResource",
+            c.elasticache
+                .list_tags_for_resource()
+                .resource_name(arn)
+                .send(),
+        )
+    })
+    .await?;
+    Ok(tag_map(out.tag_list()))
 }
 
 /// Adds or overwrites the tags the stack sets (tags are compared as a subset: others' tags stay).

@@ -724,3 +724,31 @@ pub fn reported<'n>(values: impl IntoIterator<Item = (&'n str, Option<Value>)>) 
 pub fn int(v: i32) -> Value {
     Value::Int(v.into())
 }
+
+/// Runs `call` again while its error is one that clears by itself (`passing`: a resource made a
+/// moment ago that EC2 does not know yet, one still being created or modified), with back-off
+/// from 200 ms doubling up to 10 s, until `limit` has been waited; then its answer stands. For
+/// reads and follow-up calls that cannot wait for the executor's step retry (a read inside a
+/// list, the second call of a create).
+pub async fn again_while<T, F, Fut>(
+    passing: impl Fn(&CloudError) -> bool,
+    limit: std::time::Duration,
+    mut call: F,
+) -> Result<T, CloudError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CloudError>>,
+{
+    let mut delay = std::time::Duration::from_millis(200);
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        match call().await {
+            Err(e) if passing(&e) && waited < limit => {
+                tokio::time::sleep(delay).await;
+                waited += delay;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+            other => return other,
+        }
+    }
+}

@@ -228,22 +228,17 @@ pub(crate) fn available(
 /// Runs a follow-up call on a resource made a moment ago (attributes, attachment, routes, rules),
 /// again while EC2 answers NotFound: EC2 is eventually consistent, and a new id can be unknown
 /// to the next call for a few seconds. Gives up after about 6 s with the last answer.
-pub(crate) async fn settled<T, F, Fut>(mut call: F) -> Result<T, CloudError>
+pub(crate) async fn settled<T, F, Fut>(call: F) -> Result<T, CloudError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, CloudError>>,
 {
-    let mut delay = std::time::Duration::from_millis(200);
-    for _ in 0..5 {
-        match call().await {
-            Err(e) if crate::fields::is_not_found(&e) => {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            other => return other,
-        }
-    }
-    call().await
+    crate::fields::again_while(
+        crate::fields::is_not_found,
+        std::time::Duration::from_secs(6),
+        call,
+    )
+    .await
 }
 
 /// Maps an AWS "does not exist" answer of a describe by physical id to an empty result.
