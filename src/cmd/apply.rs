@@ -171,12 +171,7 @@ fn is_saved_plan(path: &Path) -> bool {
     std::fs::read_to_string(path).is_ok_and(|t| t.trim_start().starts_with('{'))
 }
 
-pub(super) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub(super) use moodlestack_model::cloud::unix_now;
 
 /// Runs the plan, prints the report, reads back, prints the outputs; the exit code.
 #[allow(clippy::too_many_arguments)]

@@ -13,8 +13,9 @@
 use crate::fields::api_err;
 use crate::Clients;
 use aws_sdk_ssm::types::{ParameterType, Tag};
+use moodlestack_model::cloud::unix_now as now;
 use moodlestack_model::{value::sha256_hex, CloudError, LeaseInfo, Scope, TAG_STACK};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The holder's own lease is renewed in place while it has more than this left; closer to its
 /// expiry it is taken over like an expired one (so a renewal never overwrites a lease another
@@ -86,13 +87,6 @@ async fn delete(c: &Clients, name: &str) -> Result<(), CloudError> {
         Err(CloudError::Api { code, .. }) if code == "ParameterNotFound" => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 /// A lease as stored; an unreadable value counts as an expired lease.

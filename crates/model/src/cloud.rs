@@ -99,11 +99,15 @@ impl LeaseInfo {
 
     /// [`LeaseInfo::describe`] as of the system clock.
     pub fn describe_now(&self) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.describe(now)
+        self.describe(unix_now())
     }
+}
+
+/// The system clock in seconds since the Unix epoch (0 before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `41 s`, `3m12s`, `2h05m`, `3d04h`.
@@ -365,9 +369,7 @@ pub trait Cloud: Send + Sync {
     /// The cloud's clock, seconds since the Unix epoch (lease times are in it): the system clock
     /// unless the implementation keeps its own (the in-memory fake's paused clock).
     fn now_unix(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+        unix_now()
     }
 
     /// The stack's lease as stored (expired or not), None when there is none.
