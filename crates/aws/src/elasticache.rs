@@ -17,10 +17,10 @@
 //! create call and read back from there.
 
 use crate::fields::{
-    again_while, answer, api_err, attrs_with_id, canonical_version, collected, described,
-    desired_fields, exists_or_err, is_code, not_found_is_none, owned_id, retag, sent, sorted_strs,
-    subnet_group_list, subnet_group_observed, subnet_group_update, tag_map, tagged, tags_value,
-    Names, Reader, SubnetGroupApi,
+    again_while, answer, api_err, attrs_with_id, collected, described, exists_or_err, is_code,
+    not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_list,
+    subnet_group_observed, subnet_group_update, tag_map, tagged, tags_value, Names, Reader,
+    SubnetGroupApi,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -331,7 +331,6 @@ async fn first_member(c: &Clients, rg: &ReplicationGroup) -> Result<Vec<CacheClu
 /// (which carry what the group does not report); None when it is not tagged with the stack.
 fn replication_group_observed(
     scope: &Scope,
-    desired_version: Option<&str>,
     rg: &ReplicationGroup,
     tags: BTreeMap<String, String>,
     members: &[CacheCluster],
@@ -375,10 +374,7 @@ fn replication_group_observed(
     // The member clusters carry what the group does not report.
     if let Some(m) = members.first() {
         if let Some(v) = m.engine_version() {
-            fields.insert(
-                "engine_version".into(),
-                Value::Str(canonical_version(v, desired_version)),
-            );
+            fields.insert("engine_version".into(), Value::str(v));
         }
         if let Some(g) = m.cache_subnet_group_name() {
             fields.insert("cache_subnet_group_name".into(), Value::str(g));
@@ -430,7 +426,6 @@ fn replication_group_observed(
 /// stack's) or, when not given, with one describe of its first member.
 async fn replication_group_with_tags(
     cx: &Cx<'_>,
-    q: Query<'_>,
     rg: &ReplicationGroup,
     members: Option<&BTreeMap<String, Vec<CacheCluster>>>,
 ) -> Result<Option<Observed>, CloudError> {
@@ -438,9 +433,6 @@ async fn replication_group_with_tags(
     let (tags, first) = match members {
         Some(_) => (list_tags(cx.c, arn).await?, Vec::new()),
         None => tokio::try_join!(list_tags(cx.c, arn), first_member(cx.c, rg))?,
-    };
-    let Some(id) = owned_id(cx.scope, &tags) else {
-        return Ok(None);
     };
     let m = match members {
         Some(all) => rg
@@ -450,10 +442,7 @@ async fn replication_group_with_tags(
             .unwrap_or(&[]),
         None => first.as_slice(),
     };
-    let version = desired_fields(cx.desired, q, Kind::CacheReplicationGroup, &id)
-        .and_then(|f| f.get("engine_version"))
-        .and_then(Value::as_str);
-    Ok(replication_group_observed(cx.scope, version, rg, tags, m))
+    Ok(replication_group_observed(cx.scope, rg, tags, m))
 }
 
 async fn auth_token(c: &Clients, secret_arn: &str) -> Result<String, CloudError> {
@@ -499,7 +488,7 @@ impl KindOps for ReplicationGroupOps {
                     matches!(q, Query::Physical(_))
                         || !matches!(rg.status(), Some("deleting" | "deleted"))
                 })
-                .map(|rg| replication_group_with_tags(cx, q, rg, members.as_ref())),
+                .map(|rg| replication_group_with_tags(cx, rg, members.as_ref())),
         )
         .await?;
         Ok(found.into_iter().flatten().collect())
@@ -539,9 +528,9 @@ impl KindOps for ReplicationGroupOps {
                 .await;
         match res {
             Ok(out) => {
-                let o = out.replication_group().and_then(|rg| {
-                    replication_group_observed(cx.scope, r.opt_str("engine_version"), rg, tags, &[])
-                });
+                let o = out
+                    .replication_group()
+                    .and_then(|rg| replication_group_observed(cx.scope, rg, tags, &[]));
                 tagged("elasticache:CreateReplicationGroup", rg_id, o).map(Created::New)
             }
             Err(e) => exists_or_err(
@@ -562,10 +551,6 @@ impl KindOps for ReplicationGroupOps {
         let has = |f: &str| changed.contains(&f);
         // Compare against what the group is now, not what the plan saw: a retried update (the
         // group was busy with the previous step) sends only what is still missing.
-        let q = Query::Logical {
-            id: &r.id,
-            fields: r.fields,
-        };
         let rg = describe_replication_groups(cx.c, Some(&current.physical_id))
             .await?
             .into_iter()
@@ -573,7 +558,7 @@ impl KindOps for ReplicationGroupOps {
             .ok_or_else(|| {
                 CloudError::NotFound(format!("replication group {}", current.physical_id))
             })?;
-        let now = replication_group_with_tags(cx, q, &rg, None)
+        let now = replication_group_with_tags(cx, &rg, None)
             .await?
             .unwrap_or_else(|| current.clone());
         // The one comparison rule of the kind's descriptor.
@@ -693,9 +678,12 @@ mod tests {
 
     #[test]
     fn redis_versions_compare_on_what_the_stack_asked_for() {
-        assert_eq!(canonical_version("7.1.0", Some("7.1")), "7.1");
-        assert_eq!(canonical_version("7.1.0", Some("7.0")), "7.1.0");
-        assert_eq!(canonical_version("7.1.0", None), "7.1.0");
+        // Reported as AWS reports it; the descriptor's rule compares it with the stack's.
+        let v = moodlestack_model::spec(Kind::CacheReplicationGroup)
+            .field("engine_version")
+            .unwrap();
+        assert!(!v.differs(&Value::str("7.1"), Some(&Value::str("7.1.0"))));
+        assert!(v.differs(&Value::str("7.0"), Some(&Value::str("7.1.0"))));
     }
 
     #[test]
@@ -743,12 +731,11 @@ mod tests {
             (TAG_ID.to_string(), "cache.redis".to_string()),
             (TAG_AUTH_SECRET.to_string(), "arn:secret".to_string()),
         ]);
-        let o =
-            replication_group_observed(&scope, Some("7.1"), &rg, tags.clone(), &[member]).unwrap();
+        let o = replication_group_observed(&scope, &rg, tags.clone(), &[member]).unwrap();
         assert_matches_spec(&o, &[]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.id, "cache.redis");
-        assert_eq!(o.fields["engine_version"], Value::str("7.1"));
+        assert_eq!(o.fields["engine_version"], Value::str("7.1.0"));
         assert_eq!(o.fields["num_cache_clusters"], Value::Int(2));
         assert_eq!(o.fields["automatic_failover"], Value::Bool(true));
         assert_eq!(o.fields["multi_az"], Value::Bool(true));
@@ -766,7 +753,7 @@ mod tests {
         assert_eq!(o.attrs["reader_endpoint"], "replica.x");
         // Another stack's group is not ours.
         let other = BTreeMap::from([(TAG_STACK.to_string(), "other".to_string())]);
-        assert!(replication_group_observed(&scope, None, &rg, other, &[]).is_none());
+        assert!(replication_group_observed(&scope, &rg, other, &[]).is_none());
     }
 
     #[test]

@@ -205,15 +205,6 @@ pub fn not_found_is_none<T>(r: Result<T, CloudError>) -> Result<Option<T>, Cloud
     }
 }
 
-/// The engine version as the stack spells it when AWS reports a more precise one (`8.0` asked,
-/// `8.0.39` running), so the minor version AWS picked is no perpetual change.
-pub fn canonical_version(actual: &str, desired: Option<&str>) -> String {
-    match desired {
-        Some(d) if actual == d || actual.starts_with(&format!("{d}.")) => d.to_string(),
-        _ => actual.to_string(),
-    }
-}
-
 /// The values of `field` (names) of the desired resources of `kind`, sorted and unique.
 pub fn desired_names(desired: &[Resource], kind: Kind, field: &str) -> Vec<String> {
     let mut names: Vec<String> = desired

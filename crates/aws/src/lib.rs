@@ -507,8 +507,8 @@ impl Cloud for AwsCloud {
         current: &Observed,
         want: Want,
     ) -> Result<Readiness, CloudError> {
-        // The current fields stand in for the desired ones: kinds that report values as the
-        // stack spells them (engine versions, managed parameter names) read them there.
+        // The current fields stand in for the desired ones: the parameter groups read the names
+        // of the parameters the stack manages there.
         let desired = [Resource {
             id: current.id.to_resource_id(),
             kind: current.kind,

@@ -2,15 +2,15 @@
 
 use super::{
     db_list, db_readiness, db_status, db_to_delete, extended_support_off, final_snapshot,
-    insert_opt, put_tags, rds_tags, vpc_security_group_ids, want_version, Db,
+    insert_opt, put_tags, rds_tags, vpc_security_group_ids, Db,
 };
 use crate::fields::{
-    api_err, attrs_with_id, canonical_version, described, exists_or_err, owned_id, sent, tag_map,
-    tagged, tags_value, Reader,
+    api_err, attrs_with_id, described, exists_or_err, owned_id, sent, tag_map, tagged, tags_value,
+    Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
-use aws_sdk_rds::types::{DbCluster, Tag};
+use aws_sdk_rds::types::DbCluster;
 use moodlestack_model::{
     CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Scope, Value, Want,
 };
@@ -61,11 +61,8 @@ impl Db for DbCluster {
     fn deletion_protection(&self) -> Option<bool> {
         self.deletion_protection()
     }
-    fn tags(&self) -> &[Tag] {
-        self.tag_list()
-    }
-    fn observed(&self, scope: &Scope, desired: Option<&Fields>) -> Option<Observed> {
-        observed(scope, desired, self)
+    fn observed(&self, scope: &Scope) -> Option<Observed> {
+        observed(scope, self)
     }
 }
 
@@ -84,9 +81,8 @@ fn pending_changes(cl: &DbCluster) -> Vec<&'static str> {
     out
 }
 
-/// A cluster as observed (its engine version as the stack spells it, `desired`'s); None when it
-/// is not tagged with the stack.
-fn observed(scope: &Scope, desired: Option<&Fields>, cl: &DbCluster) -> Option<Observed> {
+/// A cluster as observed; None when it is not tagged with the stack.
+fn observed(scope: &Scope, cl: &DbCluster) -> Option<Observed> {
     let tags = tag_map(cl.tag_list());
     let id = owned_id(scope, &tags)?;
     let ident = cl.db_cluster_identifier()?.to_string();
@@ -96,8 +92,7 @@ fn observed(scope: &Scope, desired: Option<&Fields>, cl: &DbCluster) -> Option<O
     insert_opt(
         &mut fields,
         "engine_version",
-        cl.engine_version()
-            .map(|v| Value::Str(canonical_version(v, want_version(desired)))),
+        cl.engine_version().map(Value::str),
     );
     insert_opt(
         &mut fields,
@@ -204,8 +199,7 @@ impl KindOps for Cluster {
             Ok(out) => tagged(
                 "rds:CreateDBCluster",
                 ident,
-                out.db_cluster()
-                    .and_then(|cl| observed(cx.scope, Some(r.fields), cl)),
+                out.db_cluster().and_then(|cl| observed(cx.scope, cl)),
             )
             .map(Created::New),
             Err(e) => exists_or_err("rds:CreateDBCluster", e, "DBClusterAlreadyExists"),
@@ -256,10 +250,7 @@ impl KindOps for Cluster {
                 .send()
                 .await
                 .map_err(|e| api_err("rds:ModifyDBCluster", e))?;
-            if let Some(o) = res
-                .db_cluster()
-                .and_then(|cl| observed(cx.scope, Some(r.fields), cl))
-            {
+            if let Some(o) = res.db_cluster().and_then(|cl| observed(cx.scope, cl)) {
                 out = o;
             }
         }
@@ -342,19 +333,19 @@ mod tests {
 
     #[test]
     fn a_cluster_is_observed_with_its_descriptors_fields() {
-        let o = observed(&test_scope(), None, &sample("available")).unwrap();
+        let o = observed(&test_scope(), &sample("available")).unwrap();
         assert_matches_spec(&o, &[]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.id, "db.cluster");
         assert_eq!(o.attrs["reader_endpoint"], "demo-db.cluster-ro-x");
         assert_eq!(
-            observed(&test_scope(), None, &sample("creating"))
+            observed(&test_scope(), &sample("creating"))
                 .unwrap()
                 .lifecycle,
             Lifecycle::Creating
         );
         assert_eq!(
-            observed(&test_scope(), None, &sample("failed"))
+            observed(&test_scope(), &sample("failed"))
                 .unwrap()
                 .lifecycle,
             Lifecycle::Failed
@@ -366,13 +357,13 @@ mod tests {
                     .build(),
             )
             .build();
-        let o = observed(&test_scope(), None, &pending).unwrap();
+        let o = observed(&test_scope(), &pending).unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Modifying);
         assert_eq!(
             Cluster.readiness(o, Want::Ready),
             Readiness::Pending("available, applying backup_retention_period".into())
         );
         let other = crate::fields::test_scope("other");
-        assert!(observed(&other, None, &sample("available")).is_none());
+        assert!(observed(&other, &sample("available")).is_none());
     }
 }

@@ -2,15 +2,15 @@
 
 use super::{
     db_list, db_readiness, db_status, db_to_delete, extended_support_off, final_snapshot,
-    insert_opt, put_tags, rds_tags, vpc_security_group_ids, want_version, Db,
+    insert_opt, put_tags, rds_tags, vpc_security_group_ids, Db,
 };
 use crate::fields::{
-    api_err, attrs_with_id, canonical_version, described, exists_or_err, owned_id, sent, tag_map,
-    tagged, tags_value, Reader,
+    api_err, attrs_with_id, described, exists_or_err, owned_id, sent, tag_map, tagged, tags_value,
+    Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
-use aws_sdk_rds::types::{DbInstance, Tag};
+use aws_sdk_rds::types::DbInstance;
 use moodlestack_model::{
     CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Scope, Value, Want,
 };
@@ -61,11 +61,8 @@ impl Db for DbInstance {
     fn deletion_protection(&self) -> Option<bool> {
         self.deletion_protection()
     }
-    fn tags(&self) -> &[Tag] {
-        self.tag_list()
-    }
-    fn observed(&self, scope: &Scope, desired: Option<&Fields>) -> Option<Observed> {
-        observed(scope, desired, self)
+    fn observed(&self, scope: &Scope) -> Option<Observed> {
+        observed(scope, self)
     }
 }
 
@@ -101,9 +98,8 @@ fn pending_changes(db: &DbInstance) -> Vec<&'static str> {
     out
 }
 
-/// An instance as observed (its engine version as the stack spells it, `desired`'s); None when it
-/// is not tagged with the stack.
-fn observed(scope: &Scope, desired: Option<&Fields>, db: &DbInstance) -> Option<Observed> {
+/// An instance as observed; None when it is not tagged with the stack.
+fn observed(scope: &Scope, db: &DbInstance) -> Option<Observed> {
     let tags = tag_map(db.tag_list());
     let id = owned_id(scope, &tags)?;
     let ident = db.db_instance_identifier()?.to_string();
@@ -114,8 +110,7 @@ fn observed(scope: &Scope, desired: Option<&Fields>, db: &DbInstance) -> Option<
     insert_opt(
         &mut fields,
         "engine_version",
-        db.engine_version()
-            .map(|v| Value::Str(canonical_version(v, want_version(desired)))),
+        db.engine_version().map(Value::str),
     );
     insert_opt(
         &mut fields,
@@ -294,8 +289,7 @@ impl KindOps for Instance {
             Ok(out) => tagged(
                 "rds:CreateDBInstance",
                 ident,
-                out.db_instance()
-                    .and_then(|db| observed(cx.scope, Some(r.fields), db)),
+                out.db_instance().and_then(|db| observed(cx.scope, db)),
             )
             .map(Created::New),
             Err(e) => exists_or_err("rds:CreateDBInstance", e, "DBInstanceAlreadyExists"),
@@ -377,10 +371,7 @@ impl KindOps for Instance {
                 .send()
                 .await
                 .map_err(|e| api_err("rds:ModifyDBInstance", e))?;
-            if let Some(o) = res
-                .db_instance()
-                .and_then(|db| observed(cx.scope, Some(r.fields), db))
-            {
+            if let Some(o) = res.db_instance().and_then(|db| observed(cx.scope, db)) {
                 out = o;
             }
         }
@@ -470,18 +461,17 @@ mod tests {
 
     #[test]
     fn an_instance_is_observed_with_its_descriptors_fields() {
-        let desired = Fields::from([("engine_version".into(), Value::str("8.0"))]);
-        let o = observed(
-            &test_scope(),
-            Some(&desired),
-            &standalone("available").build(),
-        )
-        .unwrap();
+        let o = observed(&test_scope(), &standalone("available").build()).unwrap();
         // Only Aurora members have a cluster.
         assert_matches_spec(&o, &["cluster_identifier"]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.id, "db.instance");
-        assert_eq!(o.fields["engine_version"], Value::str("8.0"));
+        // As AWS reports it; the descriptor's version rule finds it satisfies the stack's `8.0`.
+        assert_eq!(o.fields["engine_version"], Value::str("8.0.39"));
+        let v = moodlestack_model::spec(Kind::DbInstance)
+            .field("engine_version")
+            .unwrap();
+        assert!(!v.differs(&Value::str("8.0"), o.fields.get("engine_version")));
         assert_eq!(o.fields["allocated_storage"], Value::Int(20));
         assert_eq!(o.fields["port"], Value::Int(3306));
         assert_eq!(
@@ -492,7 +482,7 @@ mod tests {
         assert_eq!(o.attrs["endpoint"], "demo-db.x");
         assert_eq!(o.attrs["parameter_apply_status"], "pending-reboot");
         let other = crate::fields::test_scope("other");
-        assert!(observed(&other, None, &standalone("available").build()).is_none());
+        assert!(observed(&other, &standalone("available").build()).is_none());
     }
 
     #[test]
@@ -506,20 +496,15 @@ mod tests {
             )
             .build();
         assert_eq!(pending_changes(&db), ["instance_class", "multi_az"]);
-        let o = observed(&test_scope(), None, &db).unwrap();
+        let o = observed(&test_scope(), &db).unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Modifying);
         assert_eq!(
             Instance.readiness(o, Want::Ready),
             Readiness::Pending("available, applying instance_class, multi_az".into())
         );
-        let o = observed(&test_scope(), None, &standalone("creating").build()).unwrap();
+        let o = observed(&test_scope(), &standalone("creating").build()).unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Creating);
-        let o = observed(
-            &test_scope(),
-            None,
-            &standalone("incompatible-network").build(),
-        )
-        .unwrap();
+        let o = observed(&test_scope(), &standalone("incompatible-network").build()).unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Failed);
         assert_eq!(
             Instance.readiness(o, Want::Ready),
@@ -540,7 +525,7 @@ mod tests {
             .master_username("moodle")
             .set_tag_list(Some(test_tags("db.instance.1")))
             .build();
-        let o = observed(&test_scope(), None, &member).unwrap();
+        let o = observed(&test_scope(), &member).unwrap();
         assert_eq!(o.fields["cluster_identifier"], Value::str("demo-db"));
         for absent in [
             "allocated_storage",

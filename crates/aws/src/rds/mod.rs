@@ -38,9 +38,7 @@ pub(crate) mod kinds {
     };
 }
 
-use crate::fields::{
-    api_err, desired_fields, owned_id, retag, sent, sorted_strs, tag_map, Names, Reader,
-};
+use crate::fields::{api_err, retag, sent, sorted_strs, tag_map, Names, Reader};
 use crate::{lifecycle_readiness, Clients, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_rds::types::{Tag, VpcSecurityGroupMembership};
@@ -129,12 +127,6 @@ fn extended_support_off(engine: Option<&str>) -> Option<String> {
     .then(|| "open-source-rds-extended-support-disabled".to_string())
 }
 
-fn want_version(desired: Option<&Fields>) -> Option<&str> {
-    desired
-        .and_then(|f| f.get("engine_version"))
-        .and_then(Value::as_str)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Instances and clusters: status words, readiness, deletion protection.
 
@@ -150,10 +142,9 @@ trait Db: Sized + Send + Sync {
     fn ident(&self) -> Option<&str>;
     fn status(&self) -> Option<&str>;
     fn deletion_protection(&self) -> Option<bool>;
-    fn tags(&self) -> &[Tag];
-    /// The resource as observed (its engine version as the stack spells it, `desired`'s); None
-    /// when it is not tagged with the stack.
-    fn observed(&self, scope: &Scope, desired: Option<&Fields>) -> Option<Observed>;
+    /// The resource as observed (the engine version as AWS reports it: `Compare::Version`
+    /// compares it with the stack's); None when it is not tagged with the stack.
+    fn observed(&self, scope: &Scope) -> Option<Observed>;
 }
 
 /// [`crate::KindOps::list`] of instances and clusters: ONE describe (of the identifier asked for,
@@ -171,10 +162,7 @@ async fn db_list<T: Db>(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, Clou
         .filter(|db| {
             matches!(q, Query::Physical(_)) || !matches!(db.status(), Some("deleting" | "deleted"))
         })
-        .filter_map(|db| {
-            let id = owned_id(cx.scope, &tag_map(db.tags()))?;
-            db.observed(cx.scope, desired_fields(cx.desired, q, T::KIND, &id))
-        })
+        .filter_map(|db| db.observed(cx.scope))
         .collect())
 }
 
@@ -297,17 +285,6 @@ fn test_tags(id: &str) -> Vec<Tag> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::canonical_version;
-
-    #[test]
-    fn engine_versions_compare_on_what_the_stack_asked_for() {
-        assert_eq!(canonical_version("8.0.39", Some("8.0")), "8.0");
-        assert_eq!(canonical_version("8.0", Some("8.0")), "8.0");
-        assert_eq!(canonical_version("8.4.3", Some("8.0")), "8.4.3");
-        assert_eq!(canonical_version("8.01", Some("8.0")), "8.01");
-        assert_eq!(canonical_version("16.4", None), "16.4");
-    }
-
     #[test]
     fn ready_only_when_serving_with_nothing_pending() {
         let o = |status: &str, pending: &[&str]| {

@@ -1,6 +1,6 @@
 //! ElastiCache kinds: the subnet group and the Redis replication group.
 
-use super::{f, mins, repl, set, KindSpec, DEFAULT, TAGS};
+use super::{f, mins, repl, set, version, KindSpec, DEFAULT, TAGS};
 use crate::Kind;
 
 /// The ElastiCache kinds, as rows of the kind table in `mod.rs`.
@@ -37,7 +37,7 @@ pub(super) const REPLICATION_GROUP: KindSpec = KindSpec {
         repl("replication_group_id"),
         f("description"),
         repl("engine"),
-        f("engine_version"),
+        version("engine_version"),
         f("node_type"),
         f("num_cache_clusters"),
         f("automatic_failover"),
