@@ -7,9 +7,10 @@
 //!   exponential back-off (the SDK's standard mode). Observe, plan, apply and destroy all go
 //!   through it. The SDK's adaptive mode (`AWS_RETRY_MODE=adaptive`: after a throttling answer
 //!   the client also slows its own sending rate) is not the default: with 20 % of requests
-//!   failing at random, it made an apply and destroy of the production stack on the emulator
-//!   take 9.5 minutes instead of 30 s (tests/integration/faults.rs), because every throttling
-//!   answer lowers the sending rate further, whatever the load.
+//!   failing at random, the apply, plan and destroy of the production stack on the emulator
+//!   (`tests/integration/faults.rs`) took about 9.5 minutes (577 s) instead of 30 s, once each,
+//!   2026-11-30. (Likely cause, not measured: the limiter slows the sending rate after each
+//!   throttling answer, and injected throttling does not ease off as real throttling does.)
 //! - **Every step** (the executor): what a request-level retry cannot fix by waiting seconds.
 //!   [`Transient::Throttled`] (the SDK gave up: a throttling burst longer than its attempts) is
 //!   retried [`STEP_RETRIES`] more times with the executor's back-off; [`Transient::Settling`]
