@@ -1,5 +1,6 @@
 //! `moodlestack destroy`: deletes every resource tagged with the stack (and the untaggable mount
-//! targets and listeners of those), a resource after everything that uses it.
+//! targets of its file system), a resource after everything that uses it. A resource with the
+//! stack's tag but no `moodlestack:id` is not the stack's: listed, never deleted.
 //!
 //! Data: the database (standalone instance or Aurora cluster) takes a final snapshot
 //! `<stack>-db-final-<unix time>` unless `--skip-final-snapshot`. `--allow-data-loss` is needed
@@ -11,8 +12,8 @@ use super::apply::{
 };
 use super::common::{self, Exit, Outcome};
 use crate::Global;
-use moodlestack_model::{spec, Cloud, Value};
-use moodlestack_reconcile::execute;
+use moodlestack_model::{spec, Cloud, Observed, Value};
+use moodlestack_reconcile::{execute, print};
 use std::path::Path;
 
 pub struct Options {
@@ -32,7 +33,21 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     rt.block_on(async {
         let cloud = common::cloud(stack).await;
         let desired = desired_for_observe(stack, &cloud).await?;
-        let observed = common::observe(&cloud, &scope, &desired).await?;
+        let (foreign, observed): (Vec<_>, Vec<_>) = common::observe(&cloud, &scope, &desired)
+            .await?
+            .into_iter()
+            .partition(Observed::is_foreign);
+        if !foreign.is_empty() {
+            println!(
+                "Left alone: {} resource{} tagged moodlestack:stack={} without moodlestack:id \
+                 (not created by moodlestack; a VPC or subnet they are in cannot be deleted \
+                 until they are gone):\n{}",
+                foreign.len(),
+                if foreign.len() == 1 { "" } else { "s" },
+                scope.stack,
+                print::foreign_lines(&foreign).trim_end()
+            );
+        }
         if observed.is_empty() {
             println!(
                 "Nothing to destroy: stack `{}` has no resources in {}.",
@@ -62,7 +77,7 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
         });
         println!(
             "Destroy will delete {} resource{} of stack `{}` in {} (only resources tagged \
-             moodlestack:stack={}, and the mount targets and listeners of those):",
+             moodlestack:stack={} and moodlestack:id, and the mount targets of its file system):",
             listed.len(),
             if listed.len() == 1 { "" } else { "s" },
             scope.stack,
@@ -137,6 +152,7 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
             .observe(&scope, &desired)
             .await
             .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))?;
+        let left: Vec<_> = left.into_iter().filter(|r| !r.is_foreign()).collect();
         if !left.is_empty() {
             let listed = left
                 .iter()

@@ -668,7 +668,7 @@ impl World {
         );
         let o = mine[0].clone();
         assert_eq!(o.physical_id, physical, "{kind} {id}");
-        if spec(kind).identity.is_empty() {
+        if spec(kind).taggable() {
             assert_eq!(o.id, ObservedId::Tagged(id.into()));
         } else {
             assert_eq!(o.id, ObservedId::Untagged(physical.into()));

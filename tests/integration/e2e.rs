@@ -220,6 +220,54 @@ async fn web_lt_default_version(c: &Clients, stack: &str) -> i64 {
 }
 
 /// Drift made behind moodlestack's back, with plain clients.
+/// Resources that carry the stack's tag but are not the stack's: a bastion's Elastic IP tagged
+/// `moodlestack:stack` (no `moodlestack:id`), and an untagged listener somebody added to the
+/// stack's load balancer. Their physical ids: the address's, the listener's.
+async fn make_foreign(c: &Clients, stack: &str) -> [String; 2] {
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+    let eip = c
+        .ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::ElasticIp)
+                .tags(tag("moodlestack:stack", stack))
+                .tags(tag("Name", "bastion"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let lbs = c
+        .elb
+        .describe_load_balancers()
+        .names(format!("{stack}-alb"))
+        .send()
+        .await
+        .unwrap();
+    let lb_arn = lbs.load_balancers()[0].load_balancer_arn().unwrap();
+    let listener = c
+        .elb
+        .create_listener()
+        .load_balancer_arn(lb_arn)
+        .port(8080)
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .default_actions(
+            aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                .target_group_arn(target_group_arn(c, stack).await)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    [
+        eip.allocation_id().unwrap().to_string(),
+        listener.listeners()[0].listener_arn().unwrap().to_string(),
+    ]
+}
+
 async fn make_drift(c: &Clients, stack: &str) {
     // The target group's deregistration delay.
     let tg = target_group_arn(c, stack).await;
@@ -545,9 +593,30 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         lb_attrs.attributes()
     );
 
-    // 3. Drift behind moodlestack's back shows exactly, and apply repairs it.
+    // 3. Drift behind moodlestack's back shows exactly, and apply repairs it; what is not the
+    // stack's is listed and left alone.
     let before_delay = dereg_delay(&c, &tg).await;
     make_drift(&c, stack).await;
+    let foreign = make_foreign(&c, stack).await;
+    let (_, json, _) = ms(&emu, &cmd(&["plan", "--json"], &args(&[])));
+    let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut ignored: Vec<String> = plan["ignored"]
+        .as_array()
+        .expect("the plan lists what it leaves alone")
+        .iter()
+        .map(|o| o["physical_id"].as_str().unwrap().to_string())
+        .collect();
+    ignored.sort();
+    let mut want = foreign.to_vec();
+    want.sort();
+    assert_eq!(ignored, want);
+    let (_, text, _) = ms(&emu, &cmd(&["plan"], &args(&[])));
+    assert!(
+        text.contains(&format!(
+            "Left alone: 2 resources tagged moodlestack:stack={stack} without moodlestack:id"
+        )) && text.contains(&format!("  elastic_ip {} (Name: bastion)", foreign[0])),
+        "{text}"
+    );
     let drift = plan_changes(&emu, &strs(&args(&[])));
     let ids: BTreeSet<(String, String)> = drift
         .iter()
@@ -779,8 +848,27 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         "the database parameter is set"
     );
 
-    // 5. Destroy leaves nothing tagged with the stack.
-    ms_ok(&emu, &cmd(&DESTROY, &change), 0);
+    // 5. Destroy leaves nothing of the stack, and the bastion's address where it was (the
+    // extra listener went with the load balancer).
+    let out = ms_ok(&emu, &cmd(&DESTROY, &change), 0);
+    assert!(
+        out.contains(&format!("Left alone: 1 resource tagged moodlestack:stack={stack}")),
+        "{out}"
+    );
+    let eips = c
+        .ec2
+        .describe_addresses()
+        .allocation_ids(&foreign[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(eips.addresses().len(), 1, "the foreign address is kept");
+    c.ec2
+        .release_address()
+        .allocation_id(&foreign[0])
+        .send()
+        .await
+        .unwrap();
     assert_nothing_left(&c, stack).await;
     let after = plan_changes(&emu, &strs(&change));
     assert!(

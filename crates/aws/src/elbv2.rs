@@ -6,10 +6,11 @@
 //! read with DescribeTags (20 ARNs per call, every call in flight at once), only those tagged with
 //! the stack kept, and their one attribute each (idle timeout, deregistration delay) read all at
 //! once. A create whose name is taken is `DuplicateLoadBalancerName` / `DuplicateTargetGroupName`:
-//! the generic code adopts the resource if it is ours. Listeners are untaggable in moodlestack's
-//! model: the listeners of the stack's load balancers (all read at once) are returned as
-//! `untagged:<listener arn>` with their identity fields (`load_balancer_arn`, `port`) filled in;
-//! a second listener on a port is `DuplicateListener`.
+//! the generic code adopts the resource if it is ours. Listeners are found through the stack's
+//! load balancers (all read at once) and tagged like the rest; one without `moodlestack:id` is
+//! `untagged:<listener arn>` with its identity fields (`load_balancer_arn`, `port`): an earlier
+//! version's listener is adopted by them (and tagged), any other is left alone. A second listener
+//! on a port is `DuplicateListener`.
 
 use crate::fields::{
     all_pages, answer, api_err, desired_names, int, is_code, is_not_found, not_found_is_none,
@@ -380,7 +381,7 @@ fn action_value(a: &Action) -> Value {
     Value::Map(m)
 }
 
-fn listener_observed(id: ObservedId, l: &SdkListener) -> Observed {
+fn listener_observed(id: ObservedId, l: &SdkListener, tags: Tags) -> Observed {
     let arn = l.listener_arn().unwrap_or_default().to_string();
     let mut actions: Vec<&Action> = l.default_actions().iter().collect();
     actions.sort_by_key(|a| a.order().unwrap_or(i32::MAX));
@@ -392,6 +393,7 @@ fn listener_observed(id: ObservedId, l: &SdkListener) -> Observed {
         ("certificate_arn", certificate.map(Value::str)),
         ("ssl_policy", l.ssl_policy().map(Value::str)),
         ("default_action", actions.first().map(|a| action_value(a))),
+        ("tags", Some(tags_value(tags))),
     ]);
     Observed {
         id,
@@ -404,8 +406,34 @@ fn listener_observed(id: ObservedId, l: &SdkListener) -> Observed {
     }
 }
 
-fn untagged(l: &SdkListener) -> ObservedId {
-    ObservedId::Untagged(l.listener_arn().unwrap_or_default().to_string())
+/// Listeners with their tags (one DescribeTags per 20, all at once): the stack's by their
+/// `moodlestack:id`; one without it is [`ObservedId::Untagged`] (an earlier version's listener,
+/// adopted by its identity, or somebody else's, left alone).
+async fn listeners_observed(
+    cx: &Cx<'_>,
+    ls: &[SdkListener],
+) -> Result<Vec<Observed>, CloudError> {
+    let arns: Vec<String> = ls
+        .iter()
+        .filter_map(|l| l.listener_arn().map(str::to_string))
+        .collect();
+    let mut tags = if arns.is_empty() {
+        BTreeMap::new()
+    } else {
+        describe_tags(cx.c, &arns).await?
+    };
+    Ok(ls
+        .iter()
+        .map(|l| {
+            let arn = l.listener_arn().unwrap_or_default();
+            let t = tags.remove(arn).unwrap_or_default();
+            let id = match owned_id(cx.scope, &t) {
+                Some(id) => id.into(),
+                None => ObservedId::Untagged(arn.to_string()),
+            };
+            listener_observed(id, l, t)
+        })
+        .collect())
 }
 
 /// Full observations (tags with ONE DescribeTags for all, then attributes) of the load balancers
@@ -933,13 +961,8 @@ async fn modify_listener(c: &Clients, r: &Reader<'_>, arn: &str) -> Result<(), C
     sent("elasticloadbalancing:ModifyListener", req.send()).await
 }
 
-fn listeners_observed(ls: &[SdkListener]) -> Vec<Observed> {
-    ls.iter()
-        .map(|l| listener_observed(untagged(l), l))
-        .collect()
-}
-
-/// `AWS::ElasticLoadBalancingV2::Listener`, untaggable: found through the stack's load balancers.
+/// `AWS::ElasticLoadBalancingV2::Listener`: found through the stack's load balancers, tagged
+/// like every other kind; only listeners that carry the stack's tags are ever deleted.
 pub(crate) struct Listener;
 
 #[async_trait]
@@ -954,25 +977,23 @@ impl KindOps for Listener {
                         .map(|lb| listeners_of(cx.c, &lb.physical_id)),
                 )
                 .await?;
-                Ok(per_lb
-                    .iter()
-                    .flat_map(|ls| listeners_observed(ls))
-                    .collect())
+                listeners_observed(cx, &per_lb.concat()).await
             }
             Query::Logical { fields, .. } => {
                 match fields.get("load_balancer_arn").and_then(Value::as_str) {
-                    Some(lb) => Ok(listeners_observed(&listeners_of(cx.c, lb).await?)),
+                    Some(lb) => listeners_observed(cx, &listeners_of(cx.c, lb).await?).await,
                     None => Ok(Vec::new()),
                 }
             }
-            Query::Physical(arn) => Ok(listeners_observed(
-                listener_by_arn(cx.c, arn).await?.as_slice(),
-            )),
+            Query::Physical(arn) => {
+                listeners_observed(cx, listener_by_arn(cx.c, arn).await?.as_slice()).await
+            }
         }
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         const OP: &str = "elasticloadbalancing:CreateListener";
+        let tags = all_tags(r, cx.scope)?;
         let created =
             cx.c.elbv2
                 .create_listener()
@@ -982,6 +1003,7 @@ impl KindOps for Listener {
                 .set_certificates(certificates(r))
                 .set_ssl_policy(r.opt_str("ssl_policy").map(str::to_string))
                 .default_actions(sdk_action(r)?)
+                .set_tags(Some(sdk_tags(&tags)))
                 .send()
                 .await
                 .map_err(|e| api_err(OP, e));
@@ -994,7 +1016,7 @@ impl KindOps for Listener {
                         operation: OP.into(),
                         what: "no listener returned".into(),
                     })?;
-                Ok(Created::New(listener_observed(untagged(l), l)))
+                Ok(Created::New(listener_observed(r.id.clone().into(), l, tags)))
             }
             // The load balancer already has a listener on this port (a crash between create and
             // the next observe): the generic code adopts it by its identity.
@@ -1017,16 +1039,28 @@ impl KindOps for Listener {
             "ssl_policy",
             "default_action",
         ];
-        if let Some(other) = changed.iter().find(|f| !in_place.contains(f)) {
+        if let Some(other) = changed
+            .iter()
+            .find(|f| !in_place.contains(f) && **f != "tags")
+        {
             return Err(in_place_only(r, other, "listener"));
         }
-        if !changed.is_empty() {
+        if changed.iter().any(|f| in_place.contains(f)) {
             modify_listener(cx.c, r, arn).await?;
+        }
+        // A listener an earlier version created untagged gets the stack's tags here.
+        if changed.contains(&"tags") {
+            add_tags(cx.c, arn, &all_tags(r, cx.scope)?).await?;
         }
         let l = listener_by_arn(cx.c, arn)
             .await?
             .ok_or_else(|| CloudError::NotFound(format!("listener {arn}")))?;
-        Ok(listener_observed(current.id.clone(), &l))
+        let mut o = listeners_observed(cx, std::slice::from_ref(&l))
+            .await?
+            .pop()
+            .ok_or_else(|| CloudError::NotFound(format!("listener {arn}")))?;
+        o.id = current.id.clone();
+        Ok(o)
     }
 
     async fn delete(
@@ -1212,11 +1246,9 @@ mod tests {
                     .build(),
             )
             .build();
-        let o = listener_observed(untagged(&l), &l);
-        assert_eq!(
-            o.id,
-            moodlestack_model::ObservedId::Untagged("arn:listener".into())
-        );
+        let id = moodlestack_model::ObservedId::Untagged("arn:listener".into());
+        let o = listener_observed(id.clone(), &l, Tags::new());
+        assert_eq!(o.id, id);
         assert_matches_spec(&o, &[]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(

@@ -293,10 +293,12 @@ fn verified(scope: &Scope, kind: Kind, q: Query<'_>, found: Vec<Observed>) -> Ve
         .filter(|o| match (&o.id, q) {
             (_, Query::Physical(_)) => true,
             (ObservedId::Untagged(_), Query::Stack) => true,
-            (ObservedId::Untagged(_), Query::Logical { fields, .. }) => s
-                .identity
-                .iter()
-                .all(|f| o.fields.get(*f).is_some() && o.fields.get(*f) == fields.get(*f)),
+            (ObservedId::Untagged(_), Query::Logical { fields, .. }) => {
+                !s.identity.is_empty()
+                    && s.identity
+                        .iter()
+                        .all(|f| o.fields.get(*f).is_some() && o.fields.get(*f) == fields.get(*f))
+            }
             (ObservedId::Tagged(id), q) => {
                 let tag = |k: &str| {
                     o.fields

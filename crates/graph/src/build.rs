@@ -868,8 +868,8 @@ impl<'a> Builder<'a> {
                 Value::reference(ids::LB_TG, "arn"),
             ),
         ]));
-        let listener = |id: &str, port: i64, protocol: &str, action: Value| {
-            Resource::new(id, Kind::Listener)
+        let listener = |me: &Self, id: &str, port: i64, protocol: &str, action: Value| {
+            me.res(id, Kind::Listener)
                 .with("load_balancer_arn", Value::reference(ids::LB_ALB, "arn"))
                 .with("port", port)
                 .with("protocol", protocol)
@@ -883,15 +883,15 @@ impl<'a> Builder<'a> {
                     ("port".to_string(), Value::str(HTTPS_PORT.to_string())),
                     ("status_code".to_string(), Value::str("HTTP_301")),
                 ]));
-                let http = listener(ids::LB_LISTENER_HTTP, HTTP_PORT, "HTTP", redirect);
+                let http = listener(self, ids::LB_LISTENER_HTTP, HTTP_PORT, "HTTP", redirect);
                 self.push(http);
-                let https = listener(ids::LB_LISTENER_HTTPS, HTTPS_PORT, "HTTPS", forward)
+                let https = listener(self, ids::LB_LISTENER_HTTPS, HTTPS_PORT, "HTTPS", forward)
                     .with("certificate_arn", cert.as_str())
                     .with("ssl_policy", TLS_POLICY);
                 self.push(https);
             }
             None => {
-                let http = listener(ids::LB_LISTENER_HTTP, HTTP_PORT, "HTTP", forward);
+                let http = listener(self, ids::LB_LISTENER_HTTP, HTTP_PORT, "HTTP", forward);
                 self.push(http);
             }
         }

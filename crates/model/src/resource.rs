@@ -100,16 +100,18 @@ impl Resource {
 /// Prefix that marks an untagged resource's id in the JSON plan format.
 const UNTAGGED_PREFIX: &str = "untagged:";
 
-/// Who an observed resource is: the logical id from its `moodlestack:id` tag, or, for kinds AWS
-/// cannot tag ([`crate::KindSpec::identity`]), its physical id until the diff matches it to a
-/// declared resource by identity fields.
+/// Who an observed resource is: the logical id from its `moodlestack:id` tag, or its physical id:
+/// for kinds AWS cannot tag ([`crate::KindSpec::identity`]) until the diff matches it to a
+/// declared resource by identity fields; for taggable kinds, a resource that carries the stack's
+/// tag but no `moodlestack:id` (see [`Observed::is_foreign`]) or, with an identity, one an
+/// earlier version created untagged.
 ///
 /// In JSON and text it is one string: the logical id, or `untagged:<physical id>`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ObservedId {
     /// Found by its `moodlestack:id` tag (or matched to a declared resource by identity).
     Tagged(ResourceId),
-    /// A resource AWS cannot tag, not matched (yet): its physical id.
+    /// A resource without `moodlestack:id`, not matched (yet): its physical id.
     Untagged(String),
 }
 
@@ -121,7 +123,7 @@ impl ObservedId {
             ObservedId::Untagged(_) => None,
         }
     }
-    /// True for an unmatched resource AWS cannot tag.
+    /// True for a resource without `moodlestack:id` that no declared resource matched.
     pub fn is_untagged(&self) -> bool {
         matches!(self, ObservedId::Untagged(_))
     }
@@ -232,4 +234,17 @@ pub struct Observed {
     /// Where it is in its life, read from the status by the service module.
     #[serde(default)]
     pub lifecycle: Lifecycle,
+}
+
+impl Observed {
+    /// True for a resource found by the stack's tag that carries no `moodlestack:id`: somebody
+    /// else's resource with the stack's tag (a bastion or a security group tagged
+    /// `moodlestack:stack` for cost allocation). moodlestack reports it and never changes or
+    /// deletes it. Untagged resources found through a parent of the stack (kinds with an
+    /// [`crate::KindSpec::identity`]: mount targets, listeners) are not foreign: the diff matches
+    /// them by identity, and deleting the parent takes them along.
+    pub fn is_foreign(&self) -> bool {
+        let s = crate::spec(self.kind);
+        self.id.is_untagged() && s.taggable() && s.identity.is_empty()
+    }
 }

@@ -12,7 +12,9 @@
 //! - Only the fields the stack sets are compared, per the field's [`Compare`] mode; `CreateOnly`
 //!   fields never differ. An unknown desired value counts as a change.
 //! - Resources tagged with the stack that it no longer declares are deleted, after everything
-//!   else, in reverse tier order.
+//!   else, in reverse tier order. A resource of a taggable kind without `moodlestack:id` that
+//!   nothing matched ([`Observed::is_foreign`], or an untagged listener on the stack's load
+//!   balancer) is listed in [`Plan::ignored`] and never deleted.
 
 use crate::plan::{Action, Change, FieldChange, Plan, Summary, FORMAT_VERSION};
 use moodlestack_model::{
@@ -284,15 +286,19 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
         changes.push(change);
     }
 
-    // Everything observed and not declared: delete, in reverse tier order.
+    // Everything observed and not declared: delete, in reverse tier order. A resource of a
+    // taggable kind without `moodlestack:id` that nothing matched (a foreign one, or a listener
+    // somebody added to the stack's load balancer) is not the stack's: reported, never deleted.
     let mut deletes: Vec<&Observed> = tagged.into_values().collect();
-    deletes.extend(
-        untagged
-            .iter()
-            .zip(&untagged_used)
-            .filter(|(_, used)| !**used)
-            .map(|(o, _)| *o),
-    );
+    let mut ignored = Vec::new();
+    for (o, _) in untagged.iter().zip(&untagged_used).filter(|(_, used)| !**used) {
+        if spec(o.kind).taggable() {
+            ignored.push((*o).clone());
+        } else {
+            deletes.push(o);
+        }
+    }
+    ignored.sort_by(|a, b| (a.kind, &a.physical_id).cmp(&(b.kind, &b.physical_id)));
     deletes.sort_by(|a, b| {
         spec(b.kind)
             .tier
@@ -333,6 +339,7 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
         changes,
         summary,
         observed_digest: observed_digest(observed),
+        ignored,
     })
 }
 

@@ -508,7 +508,7 @@ fn untagged_mount_targets_are_matched_by_identity_and_strays_deleted() {
 }
 
 #[test]
-fn untagged_listeners_are_matched_by_load_balancer_and_port() {
+fn listeners_are_tagged_and_an_untagged_one_is_adopted_by_port_or_left_alone() {
     let alb = Resource::new("lb.alb", Kind::LoadBalancer)
         .with("name", "demo-alb")
         .with("scheme", "internet-facing")
@@ -518,6 +518,7 @@ fn untagged_listeners_are_matched_by_load_balancer_and_port() {
             .with("load_balancer_arn", Value::reference("lb.alb", "arn"))
             .with("port", port)
             .with("protocol", if port == 443 { "HTTPS" } else { "HTTP" })
+            .with("tags", tags(id))
     };
     let desired = vec![
         alb.clone(),
@@ -525,30 +526,92 @@ fn untagged_listeners_are_matched_by_load_balancer_and_port() {
         listener("lb.listener.https", 443),
     ];
     let known: &[(&str, &str)] = &[("lb.alb", "arn:alb")];
-    let mut http = untagged(&listener("x", 80), "arn:l80", known);
+    // Listeners an earlier version created without tags.
+    let legacy = |port: i64, arn: &str| {
+        let mut o = untagged(&listener("x", port), arn, known);
+        o.fields.remove("tags");
+        o
+    };
+    let mut http = legacy(80, "arn:l80");
     http.fields.insert("protocol".into(), Value::str("HTTPS")); // drifted
     let observed = vec![
         observed_as(&alb, "arn:alb", known, &[("arn", "arn:alb")]),
         http,
-        untagged(&listener("x", 443), "arn:l443", known),
-        untagged(&listener("x", 8080), "arn:l8080", known),
+        legacy(443, "arn:l443"),
+        // Somebody's listener on the stack's load balancer, and one of the stack's that it no
+        // longer declares.
+        legacy(8080, "arn:l8080"),
+        observed_as(
+            &listener("lb.listener.old", 8443),
+            "arn:l8443",
+            known,
+            &[],
+        ),
     ];
     let p = plan(&scope(), &desired, &observed).unwrap();
     let h = change(&p, "lb.listener.http");
     assert_eq!(h.action, Action::Update);
     assert_eq!(h.current.as_ref().unwrap().physical_id, "arn:l80");
-    assert_eq!(change(&p, "lb.listener.https").action, Action::NoOp);
-    assert_eq!(change(&p, "untagged:arn:l8080").action, Action::Delete);
+    let fields: Vec<&str> = h.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["protocol", "tags"]);
+    // Adopted and tagged, nothing else changes.
+    let s = change(&p, "lb.listener.https");
+    assert_eq!(s.action, Action::Update);
+    assert!(s.view().only_tags());
+    assert_eq!(change(&p, "lb.listener.old").action, Action::Delete);
+    assert!(p.changes.iter().all(|c| c.id.as_str() != "untagged:arn:l8080"));
+    let ignored: Vec<&str> = p.ignored.iter().map(|o| o.physical_id.as_str()).collect();
+    assert_eq!(ignored, ["arn:l8080"]);
 
-    // A replaced load balancer: identities are unknown, so its listeners are created again and the
-    // old ones deleted.
+    // A replaced load balancer: identities are unknown, so its listeners are created again; the
+    // old untagged one goes with the old load balancer, never by itself.
     let mut alb2 = alb.clone();
     alb2.fields.insert("scheme".into(), Value::str("internal"));
     let desired = vec![alb2, listener("lb.listener.http", 80)];
     let p = plan(&scope(), &desired, &observed[..2]).unwrap();
     assert_eq!(change(&p, "lb.alb").action, Action::Replace);
     assert_eq!(change(&p, "lb.listener.http").action, Action::Create);
-    assert_eq!(change(&p, "untagged:arn:l80").action, Action::Delete);
+    assert_eq!(p.ignored.len(), 1);
+    assert_eq!(p.summary.delete, 0);
+}
+
+#[test]
+fn a_resource_with_the_stack_tag_but_no_id_is_reported_and_never_deleted() {
+    // A bastion's security group tagged moodlestack:stack=demo for cost allocation.
+    let mut bastion = untagged(
+        &Resource::new("x", Kind::SecurityGroup)
+            .with("group_name", "bastion")
+            .with("vpc_id", "vpc-1"),
+        "sg-bastion",
+        KNOWN,
+    );
+    bastion.fields.insert(
+        "tags".into(),
+        Value::Map(BTreeMap::from([
+            ("moodlestack:stack".to_string(), Value::str("demo")),
+            ("Name".to_string(), Value::str("bastion")),
+        ])),
+    );
+    let observed = vec![obs(&vpc()), bastion];
+    let p = plan(&scope(), &[vpc()], &observed).unwrap();
+    assert!(!p.has_changes());
+    assert_eq!(p.summary.delete, 0);
+    assert_eq!(p.ignored.len(), 1);
+    assert_eq!(p.ignored[0].physical_id, "sg-bastion");
+    let text = crate::print::text(&p, false);
+    assert!(
+        text.contains(
+            "Left alone: 1 resource tagged moodlestack:stack=demo without moodlestack:id (not \
+             created by moodlestack; never changed or deleted):\n  security_group sg-bastion \
+             (Name: bastion)\n"
+        ),
+        "{text}"
+    );
+    // Without the stack declaring anything (destroy's view), it is still left alone.
+    let p = plan(&scope(), &[], &observed).unwrap();
+    assert_eq!(change(&p, "net.vpc").action, Action::Delete);
+    assert_eq!(p.summary.delete, 1);
+    assert_eq!(p.ignored.len(), 1);
 }
 
 #[test]

@@ -1361,6 +1361,7 @@ impl Recheck<'_> {
                     .collect();
                 let appeared: Vec<String> = fresh
                     .iter()
+                    .filter(|o| !o.is_foreign())
                     .filter(|o| !known.contains(&(o.kind, o.physical_id.as_str())))
                     .map(|o| format!("{} ({}, {}) appeared", o.id, o.kind, o.physical_id))
                     .collect();

@@ -197,7 +197,7 @@ async fn assert_converged(fake: &FakeCloud, desired: &[Resource]) {
     let mut want_tagged: BTreeMap<String, usize> = BTreeMap::new();
     let mut want_untagged: BTreeMap<Kind, usize> = BTreeMap::new();
     for d in desired {
-        if spec(d.kind).identity.is_empty() {
+        if spec(d.kind).taggable() {
             want_tagged.insert(d.id.to_string(), 1);
         } else {
             *want_untagged.entry(d.kind).or_default() += 1;
@@ -908,7 +908,7 @@ async fn destroy_deletes_everything_in_reverse_order_and_nothing_else() {
     // Every resource is gone before anything it depends on is deleted.
     let log = fake.log();
     for d in &desired {
-        if !spec(d.kind).identity.is_empty() {
+        if !spec(d.kind).taggable() {
             continue; // untagged: checked below
         }
         let gone = index_of(&log, Op::PollGone, d.id.as_str()).expect("deleted and gone");

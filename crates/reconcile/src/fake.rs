@@ -2,8 +2,9 @@
 //!
 //! Resources live in a map keyed by physical id. Tagged kinds are found by their
 //! `moodlestack:stack` tag (from the `tags` field, as given on create); kinds AWS cannot tag (those
-//! with [`moodlestack_model::KindSpec::identity`]) belong to a stack when one of their identity
-//! fields names a resource of the stack, and are observed as `untagged:<physical id>`.
+//! with [`moodlestack_model::KindSpec::identity`] and no `tags` field), and untagged resources of
+//! kinds with an identity, belong to a stack when one of their identity fields names a resource
+//! of the stack, and are observed as `untagged:<physical id>`.
 //!
 //! Time is tokio time: tests run with `#[tokio::test(start_paused = true)]`, so a simulated
 //! latency of 10 minutes costs nothing. Knobs:
@@ -554,7 +555,7 @@ impl Cloud for FakeCloud {
         let mut out: Vec<Observed> = tagged.iter().map(|r| Self::observed(r)).collect();
         for r in st.resources.values() {
             let identity = spec(r.kind).identity;
-            if identity.is_empty() {
+            if identity.is_empty() || tag(&r.fields, TAG_STACK) == Some(scope.stack.as_str()) {
                 continue;
             }
             let ours = identity.iter().any(|f| {
@@ -601,7 +602,7 @@ impl Cloud for FakeCloud {
             }
         }
         let kspec = spec(kind);
-        if kspec.identity.is_empty()
+        if kspec.taggable()
             && (tag(fields, TAG_STACK) != Some(scope.stack.as_str())
                 || tag(fields, TAG_ID) != Some(id.as_str()))
         {
@@ -638,7 +639,7 @@ impl Cloud for FakeCloud {
         let n = st.counter;
         let (physical, mut attrs, ready) = simulated_attrs(kspec, fields, name, n, &scope.region);
         attrs.push(("id", physical.clone()));
-        let logical = if kspec.identity.is_empty() {
+        let logical = if kspec.taggable() {
             id.clone()
         } else {
             ObservedId::Untagged(physical.clone()).to_resource_id()

@@ -78,6 +78,11 @@ pub struct Plan {
     /// SHA-256 of the observed state the plan was computed from (canonical JSON of the observed
     /// resources sorted by id). `apply plan.json` observes again and refuses when it differs.
     pub observed_digest: String,
+    /// Resources of taggable kinds without `moodlestack:id` that match nothing the stack declares
+    /// ([`Observed::is_foreign`], or an untagged listener on the stack's load balancer):
+    /// somebody else's, reported and left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<Observed>,
 }
 
 impl Plan {

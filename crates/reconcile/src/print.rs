@@ -2,7 +2,7 @@
 //! (`plan --json`, `plan --out`), which is the serde shape of [`Plan`] with a `format_version`.
 
 use crate::plan::{Action, Change, FieldChange, Plan, FORMAT_VERSION};
-use moodlestack_model::{Delta, NoteKind, Value};
+use moodlestack_model::{spec, Delta, NoteKind, Observed, Value};
 use std::fmt::Write as _;
 
 const RESET: &str = "\x1b[0m";
@@ -46,6 +46,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
             plan.summary.unchanged,
             if plan.summary.unchanged == 1 { "" } else { "s" }
         );
+        ignored(plan, &mut out);
         return out;
     }
     let _ = writeln!(out, "Plan for stack `{}` ({}):", plan.stack, plan.region);
@@ -70,6 +71,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
             if plan.summary.unchanged == 1 { "" } else { "s" }
         );
     }
+    ignored(plan, &mut out);
     let s = &plan.summary;
     let _ = writeln!(
         out,
@@ -82,6 +84,39 @@ pub fn text(plan: &Plan, color: bool) -> String {
             )
         )
     );
+    out
+}
+
+/// The resources that carry the stack's tag but are not the stack's ([`Plan::ignored`]).
+fn ignored(plan: &Plan, out: &mut String) {
+    if plan.ignored.is_empty() {
+        return;
+    }
+    let n = plan.ignored.len();
+    let _ = writeln!(
+        out,
+        "Left alone: {n} resource{} tagged moodlestack:stack={} without moodlestack:id (not \
+         created by moodlestack; never changed or deleted):",
+        if n == 1 { "" } else { "s" },
+        plan.stack
+    );
+    out.push_str(&foreign_lines(&plan.ignored));
+}
+
+/// One line per foreign resource: kind, physical id and its Name tag.
+pub fn foreign_lines(foreign: &[Observed]) -> String {
+    let mut out = String::new();
+    for o in foreign {
+        let name = o
+            .fields
+            .get("tags")
+            .and_then(Value::as_map)
+            .and_then(|t| t.get("Name"))
+            .and_then(Value::as_str)
+            .map(|n| format!(" (Name: {n})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {} {}{name}", spec(o.kind).name, o.physical_id);
+    }
     out
 }
 

@@ -24,7 +24,7 @@ pub fn tags(id: &str) -> Value {
 /// A declared resource with its tags (for kinds that have them).
 pub fn r(id: &str, kind: Kind) -> Resource {
     let res = Resource::new(id, kind);
-    if spec(kind).field("tags").is_some() {
+    if spec(kind).taggable() {
         res.with("tags", tags(id))
     } else {
         res

@@ -61,7 +61,7 @@ fn converged(desired: &[Resource]) -> Vec<Observed> {
             .map(|a| (a.to_string(), format!("{}/{a}", r.id)))
             .collect();
             let physical = format!("{}/id", r.id);
-            let id = if spec(r.kind).identity.is_empty() {
+            let id = if spec(r.kind).taggable() {
                 r.id.clone().into()
             } else {
                 moodlestack_model::ObservedId::Untagged(physical.to_string())

@@ -65,7 +65,9 @@ pub(super) const TARGET_GROUP: KindSpec = KindSpec {
 };
 
 /// default_action: {type: "redirect", protocol, port, status_code} or {type: "forward",
-/// target_group_arn}. Matched by (load_balancer_arn, port). `id` is the ARN.
+/// target_group_arn}. Tagged like the rest; a listener without `moodlestack:id` (created by a
+/// version before listeners were tagged) is matched by (load_balancer_arn, port) and tagged.
+/// `id` is the ARN.
 pub(super) const LISTENER: KindSpec = KindSpec {
     physical_id: PhysicalId::Arn,
     kind: Kind::Listener,
@@ -79,6 +81,7 @@ pub(super) const LISTENER: KindSpec = KindSpec {
         f("certificate_arn"),
         f("ssl_policy"),
         f("default_action"),
+        TAGS,
     ],
     identity: &["load_balancer_arn", "port"],
     attrs: &["id", "arn"],

@@ -244,6 +244,12 @@ impl KindSpec {
         matches!(field, "tags" | "description" | "user_data") || self.name_field == Some(field)
     }
 
+    /// Whether resources of this kind carry tags (a `tags` field). Only those can be told apart
+    /// by `moodlestack:id`; an untaggable kind (a mount target) is the stack's through its parent.
+    pub fn taggable(&self) -> bool {
+        self.field("tags").is_some()
+    }
+
     /// Whether an attribute of this kind may be referenced.
     pub fn has_attr(&self, attr: &str) -> bool {
         self.attrs.contains(&attr)
