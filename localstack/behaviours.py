@@ -114,6 +114,15 @@ BEHAVIOURS = {
         "CreateLoadBalancer and CreateListener API references (Errors: DuplicateLoadBalancerName, "
         "DuplicateListener)",
     ),
+    "elb-deletion-protection": (
+        True,
+        "DeleteLoadBalancer answers OperationNotPermitted while the load balancer's "
+        "deletion_protection.enabled attribute is true; moto deletes it",
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/"
+        "application-load-balancers.html#deletion-protection (\"you can't delete the load "
+        "balancer while deletion protection is enabled\"); DeleteLoadBalancer API reference "
+        "(Errors: OperationNotPermitted)",
+    ),
     "eventual-consistency": (
         False,
         "a just-created EC2 VPC, subnet, security group, internet gateway, route table, NAT "
@@ -825,3 +834,20 @@ def _elb_duplicates(resp, action):
     if balancer is not None and port is not None:
         if any(str(getattr(l, "port", "")) == str(port) for l in balancer.listeners.values()):
             raise AwsError("DuplicateListener", "A listener with the specified port already exists.")
+
+
+# --- ELBv2 deletion protection ------------------------------------------------------------------
+
+@pre("elbv2", "DeleteLoadBalancer")
+def _elb_deletion_protection(resp, action):
+    if not on("elb-deletion-protection"):
+        return
+    arn = resp._get_param("LoadBalancerArn")
+    balancer = resp.elbv2_backend.load_balancers.get(arn)
+    if balancer is None:
+        return
+    if str(balancer.attrs.get("deletion_protection.enabled", "false")).lower() == "true":
+        raise AwsError(
+            "OperationNotPermitted",
+            "Load balancer '%s' cannot be deleted because deletion protection is enabled" % arn,
+        )

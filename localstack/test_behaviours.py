@@ -316,6 +316,26 @@ class EventualConsistencyTest(Base):
         self.assertEqual(ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["VpcId"], vpc)
 
 
+class ElbDeletionProtectionTest(Base):
+    BEHAVIOURS = "none,elb-deletion-protection"
+
+    def test_a_protected_load_balancer_is_not_deleted_until_protection_is_off(self):
+        vpc, subnets, sg = network(self.emu)
+        elb = self.emu.client("elbv2")
+        arn = elb.create_load_balancer(Name="t-alb", Subnets=subnets, SecurityGroups=[sg])[
+            "LoadBalancers"][0]["LoadBalancerArn"]
+        elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[
+            {"Key": "deletion_protection.enabled", "Value": "true"}])
+        self.assertEqual(code_of(elb.delete_load_balancer, LoadBalancerArn=arn),
+                         ("OperationNotPermitted", 400))
+        self.assertEqual(len(elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"]), 1)
+        elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[
+            {"Key": "deletion_protection.enabled", "Value": "false"}])
+        elb.delete_load_balancer(LoadBalancerArn=arn)
+        self.assertEqual(code_of(elb.describe_load_balancers, LoadBalancerArns=[arn])[0],
+                         "LoadBalancerNotFound")
+
+
 class TagFiltersTest(Base):
     BEHAVIOURS = "none,tag-filters"
 

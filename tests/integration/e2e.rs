@@ -592,6 +592,15 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         "the ALB drops invalid header fields: {:?}",
         lb_attrs.attributes()
     );
+    // The ALB's deletion protection follows the database's (on in production, off in the demo).
+    let protected = stack_file.contains("production").to_string();
+    assert!(
+        lb_attrs.attributes().iter().any(
+            |a| a.key() == Some("deletion_protection.enabled") && a.value() == Some(&protected)
+        ),
+        "the ALB's deletion protection is {protected}: {:?}",
+        lb_attrs.attributes()
+    );
 
     // 3. Drift behind moodlestack's back shows exactly, and apply repairs it; what is not the
     // stack's is listed and left alone.
@@ -848,8 +857,21 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         "the database parameter is set"
     );
 
-    // 5. Destroy leaves nothing of the stack, and the bastion's address where it was (the
-    // extra listener went with the load balancer).
+    // 5. Without --allow-data-loss, destroy refuses to lift deletion protection (production:
+    // the database's and the load balancer's, which follows it).
+    if production {
+        let (code, _, err) = ms(&emu, &cmd(&["destroy", "--auto-approve"], &change));
+        assert_eq!(code, 1, "{err}");
+        for id in ["db.instance", "lb.alb"] {
+            assert!(
+                err.lines()
+                    .any(|l| l.contains(id) && l.contains("deletion protection is on")),
+                "{id}: {err}"
+            );
+        }
+    }
+    // Destroy leaves nothing of the stack, and the bastion's address where it was (the extra
+    // listener went with the load balancer).
     let out = ms_ok(&emu, &cmd(&DESTROY, &change), 0);
     assert!(
         out.contains(&format!("Left alone: 1 resource tagged moodlestack:stack={stack}")),

@@ -42,8 +42,14 @@ struct Attr {
 
 /// The load balancer's managed attributes. `drop_invalid_header_fields`: HTTP headers with
 /// characters the RFCs do not allow are dropped at the ALB, not passed to Apache (request
-/// smuggling and header-injection hardening; AWS's default is off).
+/// smuggling and header-injection hardening; AWS's default is off). `deletion_protection`
+/// follows the database's.
 const LB_ATTRIBUTES: &[Attr] = &[
+    Attr {
+        field: "deletion_protection",
+        key: "deletion_protection.enabled",
+        boolean: true,
+    },
     Attr {
         field: "idle_timeout",
         key: "idle_timeout.timeout_seconds",
@@ -732,8 +738,17 @@ impl KindOps for LoadBalancer {
         &self,
         cx: &Cx<'_>,
         current: &Observed,
-        _options: &DeleteOptions,
+        options: &DeleteOptions,
     ) -> Result<(), CloudError> {
+        // Deletion protection (it follows the database's) is lifted only with
+        // --allow-data-loss; without it AWS refuses the delete (OperationNotPermitted, whose
+        // hint says so).
+        let arn = current.physical_id.as_str();
+        let protected = current.fields.get("deletion_protection") == Some(&Value::Bool(true));
+        if protected && options.lift_deletion_protection {
+            let off = vec![("deletion_protection.enabled".to_string(), "false".to_string())];
+            Self::set_attributes(cx.c, arn, off).await?;
+        }
         let req = cx.c.elbv2.delete_load_balancer();
         let req = req.load_balancer_arn(&current.physical_id);
         sent("elasticloadbalancing:DeleteLoadBalancer", req.send()).await

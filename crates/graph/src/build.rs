@@ -838,7 +838,10 @@ impl<'a> Builder<'a> {
             .with("security_group_ids", Value::List(vec![id_ref(ids::SG_ALB)]))
             .with("idle_timeout", lb.idle_timeout)
             // Headers with characters the RFCs do not allow never reach Apache.
-            .with("drop_invalid_header_fields", true);
+            .with("drop_invalid_header_fields", true)
+            // A stack whose database refuses deletes keeps its entry point too: destroy needs
+            // --allow-data-loss for both.
+            .with("deletion_protection", self.stack.database.deletion_protection);
         if self.stack.network.existing.is_none() {
             // An internet-facing ALB needs the internet gateway attached and routed (AWS:
             // "VPC has no internet gateway"), and on destroy the gateway can only be detached

@@ -277,6 +277,12 @@ fn api_hint(operation: &str, code: &str) -> Option<String> {
             "the resource (or one it depends on) is busy: being created, modified or backed up, \
              and {operation} waits for that; run the same command again once it is available"
         )),
+        // A load balancer's deletion protection (it follows the database's).
+        "OperationNotPermitted" if operation.ends_with(":DeleteLoadBalancer") => Some(
+            "the load balancer's deletion protection is on (it follows \
+             database.deletion_protection): run again with --allow-data-loss to lift it"
+                .into(),
+        ),
         c if c.ends_with("QuotaExceeded") || c.contains("LimitExceeded") => Some(format!(
             "an AWS quota was reached by {operation}: delete unused resources or ask AWS for a \
              higher quota (Service Quotas console)"

@@ -30,6 +30,7 @@ pub(super) const LOAD_BALANCER: KindSpec = KindSpec {
         set("security_group_ids"),
         f("idle_timeout"),
         f("drop_invalid_header_fields"),
+        f("deletion_protection"),
         TAGS,
     ],
     name_field: Some("name"),
