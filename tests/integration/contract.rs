@@ -192,7 +192,7 @@ table! {
         update: |cx| fields! {"ingress" => Value::List(vec![
             rule(80, "source_group_id", &cx.fx.sgs[0], "http from the alb"),
             rule(22, "cidr", "203.0.113.0/24", "ssh from the office")])},
-        replace: &["description"], gaps: &[],
+        replace: &["group_name"], gaps: &[],
     },
     iam_role => Row {
         kind: Kind::IamRole, id: "iam.role", needs: &[],

@@ -413,6 +413,28 @@ fn sets_ignore_order_including_lists_of_maps() {
 }
 
 #[test]
+fn a_reworded_description_never_replaces_a_group_in_use() {
+    // AWS cannot change these descriptions, and a security group or parameter group in use
+    // cannot be deleted: a new moodlestack version's wording must not plan a replacement.
+    let sg = Resource::new("sg.db", Kind::SecurityGroup)
+        .with("vpc_id", "vpc-1")
+        .with("group_name", "demo-db")
+        .with("description", "database");
+    let mut o = observed_as(&sg, "sg-db", KNOWN, &[]);
+    o.fields
+        .insert("description".into(), Value::str("demo database (old wording)"));
+    let pg = Resource::new("db.parameter_group", Kind::DbParameterGroup)
+        .with("name", "demo-mysql8-4")
+        .with("family", "mysql8.4")
+        .with("description", "Moodle-tuned mysql8.4 parameters");
+    let mut po = observed_as(&pg, "demo-mysql8-4", KNOWN, &[]);
+    po.fields
+        .insert("description".into(), Value::str("old wording"));
+    let p = plan(&scope(), &[sg, pg], &[o, po]).unwrap();
+    assert!(!p.has_changes(), "{:?}", p.changes);
+}
+
+#[test]
 fn desired_capacity_is_set_at_creation_only() {
     let desired = vec![
         vpc(),

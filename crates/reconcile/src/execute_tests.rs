@@ -590,12 +590,7 @@ async fn a_replace_deletes_then_creates_and_dependents_follow() {
     let fake = FakeCloud::new();
     let before = desired();
     assert!(converge(&fake, &before, &opts()).await.is_success());
-    let after = with_field(
-        desired(),
-        "sg.alb",
-        "description",
-        Value::str("public load balancer"),
-    );
+    let after = with_field(desired(), "sg.alb", "group_name", Value::str("demo-alb-2"));
     let plan = fresh_plan(&fake, &after).await;
     let action = |id: &str| action_of(&plan, id);
     assert_eq!(action("sg.alb"), Action::Replace);

@@ -1,6 +1,6 @@
 //! EC2 kinds: the network, security groups, launch templates and the stable instance.
 
-use super::{f, mins, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
+use super::{create_only, f, mins, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
 use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::Kind;
 
@@ -106,7 +106,9 @@ pub(super) const ROUTE_TABLE: KindSpec = KindSpec {
 };
 
 /// ingress: list of maps {protocol ("tcp"), from_port, to_port, description, and one of cidr |
-/// source_group_id}. Egress stays the AWS default (all).
+/// source_group_id}. Egress stays the AWS default (all). `description` cannot change in place, and
+/// a group in use cannot be deleted (`DependencyViolation`): a reworded description is never
+/// compared, so it never plans a replacement of a group in use.
 pub(super) const SECURITY_GROUP: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("sg"),
     kind: Kind::SecurityGroup,
@@ -116,7 +118,7 @@ pub(super) const SECURITY_GROUP: KindSpec = KindSpec {
     fields: &[
         repl("vpc_id"),
         repl("group_name"),
-        repl("description"),
+        create_only("description"),
         set("ingress"),
         TAGS,
     ],

@@ -1,6 +1,9 @@
 //! RDS kinds: subnet and parameter groups, Aurora clusters and DB instances.
 
-use super::{at_least, f, mins, repl, set, subset, version, DeletePolicy, KindSpec, DEFAULT, TAGS};
+use super::{
+    at_least, create_only, f, mins, repl, set, subset, version, DeletePolicy, KindSpec, DEFAULT,
+    TAGS,
+};
 use crate::change::{ChangeView, Note, NoteKind};
 use crate::{Kind, Value};
 
@@ -42,7 +45,9 @@ pub(super) const PARAMETER_GROUP: KindSpec = KindSpec {
     fields: &[
         repl("name"),
         repl("family"),
-        repl("description"),
+        // Fixed at creation; a group in use cannot be deleted, so a reworded description is not
+        // compared (never a replacement).
+        create_only("description"),
         subset("parameters"),
         TAGS,
     ],
