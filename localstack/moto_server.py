@@ -7,6 +7,8 @@
   rollout could run. Added: a refresh is recorded with its preferences as `InProgress`; a second
   one while it runs is AWS's `InstanceRefreshInProgress`; like everything on the emulator it
   finishes quickly (`Successful` after REFRESH_SECONDS); they are listed newest first.
+  `CancelInstanceRefresh` (also missing) ends the running one as `Cancelled` with AWS's reason, or
+  answers `ActiveInstanceRefreshNotFound`.
 - ElastiCache `DeleteReplicationGroup` leaves the group `deleting` for ever (here it is removed,
   as AWS does once deleted); `ModifyReplicationGroup` drops `EngineVersion` and
   `SecurityGroupIds` (applied here); `IncreaseReplicaCount`/`DecreaseReplicaCount` are missing
@@ -268,6 +270,24 @@ def _response_describe_instance_refreshes(self):
     return ActionResult({"InstanceRefreshes": [_public(r) for r in _refreshes(group)]})
 
 
+class ActiveInstanceRefreshNotFound(ServiceException):
+    code = "ActiveInstanceRefreshNotFound"
+
+
+def _response_cancel_instance_refresh(self):
+    group = self._get_param("AutoScalingGroupName")
+    running = [r for r in _refreshes(group) if r["Status"] in ("Pending", "InProgress")]
+    if not running:
+        raise ActiveInstanceRefreshNotFound("No in progress or pending Instance Refresh found for "
+                                            "Auto Scaling group %s" % group)
+    refresh = running[0]
+    refresh["Status"] = "Cancelled"
+    refresh["StatusReason"] = "Instance refresh was cancelled by a user request."
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+if not hasattr(AutoScalingResponse, "cancel_instance_refresh"):
+    AutoScalingResponse.cancel_instance_refresh = _response_cancel_instance_refresh
 if not hasattr(AutoScalingResponse, "start_instance_refresh"):
     AutoScalingResponse.start_instance_refresh = _response_start_instance_refresh
 if not hasattr(AutoScalingResponse, "describe_instance_refreshes"):

@@ -7,7 +7,9 @@
 use crate::contract::{
     is_name_taken, mismatches, resource, route, rule, str_map, tags, World, STACK,
 };
-use moodlestack_model::{Cloud, CloudError, DeleteOptions, Fields, Kind, Observed, Value};
+use moodlestack_model::{
+    Cloud, CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Value, Want,
+};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -900,6 +902,42 @@ async fn autoscaling_capacity_tags_and_instance_refresh() {
         .unwrap_err();
     assert_eq!(err.code(), Some("InstanceRefreshInProgress"), "{err:?}");
     shows(&w, "web.asg", Kind::AutoScalingGroup, &f).await;
+
+    // A rollout that ends unfinished (here cancelled by hand; on AWS also Failed or rolled back
+    // when new nodes stay unhealthy): the wait after the update fails with the reason and what
+    // to do, and the next observation shows the version as not rolled out, so the next plan
+    // rolls it out again instead of calling the stack up to date.
+    asg.cancel_instance_refresh()
+        .auto_scaling_group_name("ct-web")
+        .send()
+        .await
+        .unwrap();
+    match w.cloud.poll(&w.scope, &rolled, Want::Ready).await.unwrap() {
+        Readiness::Failed {
+            status,
+            fix: Some(fix),
+        } => {
+            assert!(
+                status.starts_with("instance refresh ") && status.contains(" Cancelled: "),
+                "{status}"
+            );
+            assert!(fix.contains("run apply again"), "{fix}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let id = physical_of(&w, "web.asg", Kind::AutoScalingGroup, &f).await;
+    let o = w.observed(Kind::AutoScalingGroup, "web.asg", &id, &f).await;
+    let version = o.fields["launch_template_version"].as_str().unwrap();
+    assert!(
+        version.starts_with(&format!(
+            "{} (not rolled out: instance refresh ",
+            lt.attrs["version"]
+        )) && version.ends_with(" Cancelled)"),
+        "{version}"
+    );
+    // Rolling out again starts a new refresh, and a finished one leaves the version as it is.
+    update(&w, &group, &f, &["launch_template_version"]).await;
+    assert_eq!(refreshes().await.len(), 2);
 }
 
 /// Resources with the stack's names that no stack made (untagged) are never observed, and

@@ -874,7 +874,9 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     // listener went with the load balancer).
     let out = ms_ok(&emu, &cmd(&DESTROY, &change), 0);
     assert!(
-        out.contains(&format!("Left alone: 1 resource tagged moodlestack:stack={stack}")),
+        out.contains(&format!(
+            "Left alone: 1 resource tagged moodlestack:stack={stack}"
+        )),
         "{out}"
     );
     let eips = c

@@ -11,8 +11,8 @@
 //! stops before changing anything and says so.
 
 use crate::fields::{
-    all_pages, answer, api_err, int, owned_id, reported, sent, sorted_strs, tag_map, tags_value,
-    Reader,
+    all_pages, answer, api_err, desired_names, int, owned_id, reported, sent, sorted_strs, tag_map,
+    tags_value, Reader,
 };
 use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -20,6 +20,7 @@ use aws_sdk_autoscaling::types::{
     AutoScalingGroup, Filter, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
     LaunchTemplateSpecification, MixedInstancesPolicy, RefreshPreferences, StandbyInstances, Tag,
 };
+use futures::future::try_join_all;
 use moodlestack_model::{
     identity_tags, CloudError, DeleteOptions, Kind, Lifecycle, Observed, Readiness, Scope, Value,
     Want, TAG_ID, TAG_STACK,
@@ -245,24 +246,121 @@ fn mixed_policy(r: &Reader<'_>) -> Result<MixedInstancesPolicy, CloudError> {
         .build())
 }
 
-/// A running instance refresh of the group, as (id, status).
-async fn running_refresh(c: &Clients, name: &str) -> Result<Option<(String, String)>, CloudError> {
+/// The newest instance refresh of a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Refresh {
+    id: String,
+    status: String,
+    reason: String,
+}
+
+/// Where a refresh is: running, done, or ended without rolling the whole fleet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RefreshState {
+    Running,
+    Successful,
+    /// Failed, Cancelled, RollbackSuccessful or RollbackFailed: the fleet may run old and new
+    /// launch template versions side by side.
+    Unfinished,
+}
+
+impl Refresh {
+    fn state(&self) -> RefreshState {
+        match self.status.as_str() {
+            "Successful" => RefreshState::Successful,
+            "Failed" | "Cancelled" | "RollbackSuccessful" | "RollbackFailed" => {
+                RefreshState::Unfinished
+            }
+            // Pending, InProgress, Cancelling, RollbackInProgress, Baking (and any new word).
+            _ => RefreshState::Running,
+        }
+    }
+
+    /// `instance refresh <id> <status>[: <reason>]`.
+    fn describe(&self) -> String {
+        let mut s = format!("{REFRESHING} {} {}", self.id, self.status);
+        if !self.reason.is_empty() {
+            s.push_str(": ");
+            s.push_str(&self.reason);
+        }
+        s
+    }
+}
+
+/// The newest instance refresh of the group (None: never refreshed, or no such group). AWS lists
+/// the refreshes of the last six weeks; the newest is the one with the latest start time.
+async fn latest_refresh(c: &Clients, name: &str) -> Result<Option<Refresh>, CloudError> {
     let req = c.autoscaling.describe_instance_refreshes();
     let req = req.auto_scaling_group_name(name);
-    let resp = answer("autoscaling:DescribeInstanceRefreshes", req.send()).await?;
-    Ok(resp.instance_refreshes().iter().find_map(|r| {
-        let status = r.status()?.as_str();
-        matches!(
-            status,
-            "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress" | "Baking"
-        )
-        .then(|| {
-            (
-                r.instance_refresh_id().unwrap_or_default().to_string(),
-                status.to_string(),
-            )
-        })
+    let resp = match answer("autoscaling:DescribeInstanceRefreshes", req.send()).await {
+        Err(e) if group_missing(&e) => return Ok(None),
+        other => other?,
+    };
+    let newest = resp
+        .instance_refreshes()
+        .iter()
+        .enumerate()
+        // Newest start time first; AWS lists newest first, so ties keep the first.
+        .max_by_key(|(i, r)| (r.start_time().map(|t| t.secs()), std::cmp::Reverse(*i)))
+        .map(|(_, r)| r);
+    Ok(newest.map(|r| Refresh {
+        id: r.instance_refresh_id().unwrap_or_default().to_string(),
+        status: r
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        reason: r.status_reason().unwrap_or_default().to_string(),
     }))
+}
+
+/// A running instance refresh of the group, as (id, status).
+async fn running_refresh(c: &Clients, name: &str) -> Result<Option<(String, String)>, CloudError> {
+    Ok(latest_refresh(c, name)
+        .await?
+        .filter(|r| r.state() == RefreshState::Running)
+        .map(|r| (r.id, r.status)))
+}
+
+/// What an observation of a group says about its newest refresh. Running: a poll reports it as
+/// the status (the group is not ready until it ends). Unfinished: the launch template version the
+/// group names is not what its whole fleet runs, so the observed version says so (the plan then
+/// shows the rollout again and `apply` starts a new refresh), and a poll reports the group as
+/// failed, with the refresh's reason.
+fn with_refresh(mut o: Observed, refresh: Option<&Refresh>, poll: bool) -> Observed {
+    let Some(r) = refresh else { return o };
+    match r.state() {
+        RefreshState::Running if poll && o.lifecycle == Lifecycle::Ready => {
+            o.status = format!("{REFRESHING} {} {}", r.id, r.status);
+        }
+        RefreshState::Unfinished => {
+            if let Some(v) = o
+                .fields
+                .get("launch_template_version")
+                .and_then(Value::as_str)
+            {
+                let v = format!("{v} (not rolled out: {REFRESHING} {} {})", r.id, r.status);
+                o.fields
+                    .insert("launch_template_version".into(), Value::Str(v));
+            }
+            if poll && o.lifecycle == Lifecycle::Ready {
+                o.lifecycle = Lifecycle::Failed;
+                o.status = r.describe();
+            }
+        }
+        _ => {}
+    }
+    o
+}
+
+/// What to do after a rollout that did not finish.
+fn refresh_fix(name: &str) -> String {
+    format!(
+        "the fleet may run old and new nodes side by side. Find why the new nodes did not become \
+         healthy (the refresh's reason above; `aws autoscaling describe-instance-refreshes \
+         --auto-scaling-group-name {name}`; a new node's boot log, /var/log/cloud-init-output.log), \
+         fix the stack file, then run apply again: the plan shows the rollout again and apply \
+         starts a new instance refresh"
+    )
 }
 
 fn refresh_running_error(name: &str, refresh: &str, status: &str) -> CloudError {
@@ -297,30 +395,41 @@ pub(crate) struct Group;
 impl KindOps for Group {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         match q {
-            Query::Stack => list_stack(cx.c, cx.scope).await,
-            Query::Logical { fields, .. } => match fields.get("name").and_then(Value::as_str) {
-                Some(name) => Ok(describe(cx.c, name)
-                    .await?
-                    .and_then(|g| observed(cx.scope, &g))
+            Query::Stack => {
+                // The refreshes of the declared groups, read alongside the list.
+                let names = desired_names(cx.desired, Kind::AutoScalingGroup, "name");
+                let refreshes = try_join_all(names.iter().map(|n| latest_refresh(cx.c, n)));
+                let (groups, refreshes) = tokio::try_join!(list_stack(cx.c, cx.scope), refreshes)?;
+                let by_name: BTreeMap<&str, Refresh> = names
+                    .iter()
+                    .map(String::as_str)
+                    .zip(refreshes)
+                    .filter_map(|(n, r)| Some((n, r?)))
+                    .collect();
+                Ok(groups
                     .into_iter()
-                    .collect()),
+                    .map(|o| {
+                        let r = by_name.get(o.physical_id.as_str());
+                        with_refresh(o, r, false)
+                    })
+                    .collect())
+            }
+            Query::Logical { fields, .. } => match fields.get("name").and_then(Value::as_str) {
+                Some(name) => {
+                    let (g, refresh) =
+                        tokio::try_join!(describe(cx.c, name), latest_refresh(cx.c, name))?;
+                    Ok(g.and_then(|g| observed(cx.scope, &g))
+                        .map(|o| with_refresh(o, refresh.as_ref(), false))
+                        .into_iter()
+                        .collect())
+                }
                 None => Ok(Vec::new()),
             },
             Query::Physical(name) => {
-                let refresh = async {
-                    match running_refresh(cx.c, name).await {
-                        Err(e) if group_missing(&e) => Ok(None),
-                        other => other,
-                    }
-                };
-                let (g, refresh) = tokio::try_join!(describe(cx.c, name), refresh)?;
+                let (g, refresh) =
+                    tokio::try_join!(describe(cx.c, name), latest_refresh(cx.c, name))?;
                 Ok(g.and_then(|g| observed(cx.scope, &g))
-                    .map(|mut o| {
-                        if let (Lifecycle::Ready, Some((id, status))) = (o.lifecycle, refresh) {
-                            o.status = format!("{REFRESHING} {id} {status}");
-                        }
-                        o
-                    })
+                    .map(|o| with_refresh(o, refresh.as_ref(), true))
                     .into_iter()
                     .collect())
             }
@@ -539,13 +648,20 @@ impl KindOps for Group {
         }
     }
 
-    /// Ready once the group is and no instance refresh runs.
+    /// Ready once the group is and no instance refresh runs; failed when its newest refresh
+    /// ended without rolling out the whole fleet.
     fn readiness(&self, found: Observed, want: Want) -> Readiness {
-        if want == Want::Ready
-            && found.lifecycle == Lifecycle::Ready
-            && found.status.starts_with(REFRESHING)
-        {
-            return Readiness::Pending(found.status);
+        if want == Want::Ready && found.status.starts_with(REFRESHING) {
+            match found.lifecycle {
+                Lifecycle::Ready => return Readiness::Pending(found.status),
+                Lifecycle::Failed => {
+                    return Readiness::Failed {
+                        fix: Some(refresh_fix(&found.physical_id)),
+                        status: found.status,
+                    }
+                }
+                _ => {}
+            }
         }
         lifecycle_readiness(found, want)
     }
@@ -713,5 +829,63 @@ mod tests {
             Group.readiness(deleting, Want::Gone),
             Readiness::Pending(_)
         ));
+    }
+
+    #[test]
+    fn an_unfinished_refresh_fails_the_poll_with_its_reason_and_shows_the_rollout_again() {
+        let o = Observed {
+            id: ResourceId::from("web.asg").into(),
+            kind: Kind::AutoScalingGroup,
+            physical_id: "demo-web".into(),
+            fields: Fields::from([("launch_template_version".to_string(), Value::str("7"))]),
+            attrs: BTreeMap::new(),
+            status: "active".into(),
+            lifecycle: lifecycle(None),
+        };
+        let refresh = |status: &str| Refresh {
+            id: "r-2".into(),
+            status: status.into(),
+            reason: "instances failed to become healthy".into(),
+        };
+        for status in [
+            "Failed",
+            "Cancelled",
+            "RollbackSuccessful",
+            "RollbackFailed",
+        ] {
+            // The plan's observation: the version is not what the whole fleet runs.
+            let listed = with_refresh(o.clone(), Some(&refresh(status)), false);
+            assert_eq!(
+                listed.fields["launch_template_version"],
+                Value::Str(format!("7 (not rolled out: instance refresh r-2 {status})"))
+            );
+            assert_eq!(listed.lifecycle, Lifecycle::Ready);
+            // The poll after a rollout: failed, with the reason and what to do.
+            let polled = with_refresh(o.clone(), Some(&refresh(status)), true);
+            match Group.readiness(polled, Want::Ready) {
+                Readiness::Failed {
+                    status: s,
+                    fix: Some(fix),
+                } => {
+                    assert_eq!(
+                        s,
+                        format!(
+                            "instance refresh r-2 {status}: instances failed to become healthy"
+                        )
+                    );
+                    assert!(fix.contains("run apply again"), "{fix}");
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+        // A finished refresh changes nothing; a running one keeps the poll waiting.
+        let done = with_refresh(o.clone(), Some(&refresh("Successful")), true);
+        assert_eq!(done, o);
+        let running = with_refresh(o.clone(), Some(&refresh("InProgress")), true);
+        assert!(matches!(
+            Group.readiness(running, Want::Ready),
+            Readiness::Pending(s) if s == "instance refresh r-2 InProgress"
+        ));
+        assert_eq!(with_refresh(o.clone(), None, true), o);
     }
 }

@@ -415,10 +415,7 @@ fn listener_observed(id: ObservedId, l: &SdkListener, tags: Tags) -> Observed {
 /// Listeners with their tags (one DescribeTags per 20, all at once): the stack's by their
 /// `moodlestack:id`; one without it is [`ObservedId::Untagged`] (an earlier version's listener,
 /// adopted by its identity, or somebody else's, left alone).
-async fn listeners_observed(
-    cx: &Cx<'_>,
-    ls: &[SdkListener],
-) -> Result<Vec<Observed>, CloudError> {
+async fn listeners_observed(cx: &Cx<'_>, ls: &[SdkListener]) -> Result<Vec<Observed>, CloudError> {
     let arns: Vec<String> = ls
         .iter()
         .filter_map(|l| l.listener_arn().map(str::to_string))
@@ -746,7 +743,10 @@ impl KindOps for LoadBalancer {
         let arn = current.physical_id.as_str();
         let protected = current.fields.get("deletion_protection") == Some(&Value::Bool(true));
         if protected && options.lift_deletion_protection {
-            let off = vec![("deletion_protection.enabled".to_string(), "false".to_string())];
+            let off = vec![(
+                "deletion_protection.enabled".to_string(),
+                "false".to_string(),
+            )];
             Self::set_attributes(cx.c, arn, off).await?;
         }
         let req = cx.c.elbv2.delete_load_balancer();
@@ -1031,7 +1031,11 @@ impl KindOps for Listener {
                         operation: OP.into(),
                         what: "no listener returned".into(),
                     })?;
-                Ok(Created::New(listener_observed(r.id.clone().into(), l, tags)))
+                Ok(Created::New(listener_observed(
+                    r.id.clone().into(),
+                    l,
+                    tags,
+                )))
             }
             // The load balancer already has a listener on this port (a crash between create and
             // the next observe): the generic code adopts it by its identity.

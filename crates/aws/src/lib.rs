@@ -249,7 +249,10 @@ pub(crate) trait KindOps: Send + Sync {
 pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
     match (found.lifecycle, want) {
         (Lifecycle::Ready, Want::Ready) => Readiness::Ready(found),
-        (Lifecycle::Failed, Want::Ready) => Readiness::Failed(found.status),
+        (Lifecycle::Failed, Want::Ready) => Readiness::Failed {
+            status: found.status,
+            fix: None,
+        },
         (_, Want::Gone) => Readiness::Pending(if found.lifecycle == Lifecycle::Deleting {
             found.status
         } else {

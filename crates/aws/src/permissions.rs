@@ -26,7 +26,7 @@ fn iam_action(label: &str) -> String {
 }
 
 /// Accessors of SDK answers whose names look like operations (`tag_list()`).
-const NOT_CALLS: &[&str] = &["tag_list", "tag_descriptions"];
+const NOT_CALLS: &[&str] = &["tag_list", "tag_descriptions", "start_time"];
 
 /// Verbs that start an operation's name.
 const VERBS: &[&str] = &[

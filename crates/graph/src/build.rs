@@ -841,7 +841,10 @@ impl<'a> Builder<'a> {
             .with("drop_invalid_header_fields", true)
             // A stack whose database refuses deletes keeps its entry point too: destroy needs
             // --allow-data-loss for both.
-            .with("deletion_protection", self.stack.database.deletion_protection);
+            .with(
+                "deletion_protection",
+                self.stack.database.deletion_protection,
+            );
         if self.stack.network.existing.is_none() {
             // An internet-facing ALB needs the internet gateway attached and routed (AWS:
             // "VPC has no internet gateway"), and on destroy the gateway can only be detached

@@ -36,8 +36,14 @@ pub enum Readiness {
     Pending(String),
     /// It no longer exists.
     Gone,
-    /// It reached a state it will not leave by itself (`failed`, `incompatible-parameters`).
-    Failed(String),
+    /// It reached a state it will not leave by itself (`failed`, `incompatible-parameters`, an
+    /// instance refresh that ended unfinished): the status, and what to do when the kind knows.
+    Failed {
+        /// The service's status word (and reason).
+        status: String,
+        /// What the user can do about it; None for the generic advice.
+        fix: Option<String>,
+    },
 }
 
 /// What `poll` waits for.

@@ -291,7 +291,11 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
     // somebody added to the stack's load balancer) is not the stack's: reported, never deleted.
     let mut deletes: Vec<&Observed> = tagged.into_values().collect();
     let mut ignored = Vec::new();
-    for (o, _) in untagged.iter().zip(&untagged_used).filter(|(_, used)| !**used) {
+    for (o, _) in untagged
+        .iter()
+        .zip(&untagged_used)
+        .filter(|(_, used)| !**used)
+    {
         if spec(o.kind).taggable() {
             ignored.push((*o).clone());
         } else {

@@ -421,8 +421,10 @@ fn a_reworded_description_never_replaces_a_group_in_use() {
         .with("group_name", "demo-db")
         .with("description", "database");
     let mut o = observed_as(&sg, "sg-db", KNOWN, &[]);
-    o.fields
-        .insert("description".into(), Value::str("demo database (old wording)"));
+    o.fields.insert(
+        "description".into(),
+        Value::str("demo database (old wording)"),
+    );
     let pg = Resource::new("db.parameter_group", Kind::DbParameterGroup)
         .with("name", "demo-mysql8-4")
         .with("family", "mysql8.4")
@@ -563,12 +565,7 @@ fn listeners_are_tagged_and_an_untagged_one_is_adopted_by_port_or_left_alone() {
         // Somebody's listener on the stack's load balancer, and one of the stack's that it no
         // longer declares.
         legacy(8080, "arn:l8080"),
-        observed_as(
-            &listener("lb.listener.old", 8443),
-            "arn:l8443",
-            known,
-            &[],
-        ),
+        observed_as(&listener("lb.listener.old", 8443), "arn:l8443", known, &[]),
     ];
     let p = plan(&scope(), &desired, &observed).unwrap();
     let h = change(&p, "lb.listener.http");
@@ -581,7 +578,10 @@ fn listeners_are_tagged_and_an_untagged_one_is_adopted_by_port_or_left_alone() {
     assert_eq!(s.action, Action::Update);
     assert!(s.view().only_tags());
     assert_eq!(change(&p, "lb.listener.old").action, Action::Delete);
-    assert!(p.changes.iter().all(|c| c.id.as_str() != "untagged:arn:l8080"));
+    assert!(p
+        .changes
+        .iter()
+        .all(|c| c.id.as_str() != "untagged:arn:l8080"));
     let ignored: Vec<&str> = p.ignored.iter().map(|o| o.physical_id.as_str()).collect();
     assert_eq!(ignored, ["arn:l8080"]);
 

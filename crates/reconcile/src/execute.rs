@@ -347,7 +347,12 @@ pub enum StepError {
     },
     /// The resource reached a state it will not leave by itself.
     #[error("{physical_id} reached state `{status}`, which it will not leave by itself")]
-    EndState { physical_id: String, status: String },
+    EndState {
+        physical_id: String,
+        status: String,
+        /// The kind's advice, when it has one.
+        fix: Option<String>,
+    },
     /// The resource vanished while being waited for.
     #[error("{physical_id} disappeared while waiting for it to become ready")]
     Disappeared { physical_id: String },
@@ -367,7 +372,8 @@ impl Hint for StepError {
             StepError::Timeout { .. } => {
                 Some("check it in the AWS console, then run the same command again".into())
             }
-            StepError::EndState { .. } => Some(
+            StepError::EndState { fix: Some(fix), .. } => Some(fix.clone()),
+            StepError::EndState { fix: None, .. } => Some(
                 "look at the resource's events in the AWS console; delete it by hand if it \
                  cannot recover, then run again"
                     .into(),
@@ -852,10 +858,11 @@ impl Ctx<'_> {
                         physical_id: current.physical_id.clone(),
                     })
                 }
-                (Readiness::Failed(status), _) => {
+                (Readiness::Failed { status, fix }, _) => {
                     return Err(StepError::EndState {
                         physical_id: current.physical_id.clone(),
                         status,
+                        fix,
                     })
                 }
                 (Readiness::Pending(s), _) => {

@@ -811,7 +811,13 @@ impl Cloud for FakeCloud {
         let (op, out) = match st.resources.get(&key(current.kind, &current.physical_id)) {
             None => (Op::PollGone, Readiness::Gone),
             Some(r) => match (&r.status, want) {
-                (Status::Failed(s), _) => (Op::PollFailed, Readiness::Failed(s.clone())),
+                (Status::Failed(s), _) => (
+                    Op::PollFailed,
+                    Readiness::Failed {
+                        status: s.clone(),
+                        fix: None,
+                    },
+                ),
                 (Status::Available, Want::Ready) => {
                     let mut o = Self::observed(r);
                     o.id = current.id.clone();

@@ -508,7 +508,10 @@ mod tests {
         assert_eq!(o.lifecycle, Lifecycle::Failed);
         assert_eq!(
             Instance.readiness(o, Want::Ready),
-            Readiness::Failed("incompatible-network".into())
+            Readiness::Failed {
+                status: "incompatible-network".into(),
+                fix: None,
+            }
         );
         assert!(pending_changes(&DbInstance::builder().build()).is_empty());
     }

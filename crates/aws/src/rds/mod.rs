@@ -317,7 +317,10 @@ mod tests {
         );
         assert_eq!(
             db_readiness(o("incompatible-parameters", &[]), Want::Ready),
-            Readiness::Failed("incompatible-parameters".into())
+            Readiness::Failed {
+                status: "incompatible-parameters".into(),
+                fix: None,
+            }
         );
         assert_eq!(
             db_readiness(o("deleting", &[]), Want::Gone),

@@ -42,7 +42,9 @@ pub(super) const GROUP: KindSpec = KindSpec {
     ],
     name_field: Some("name"),
     attrs: &["id", "arn"],
-    ready_timeout: mins(15),
+    // A rollout waits for its instance refresh: new nodes launch together (healthy 100-200 %)
+    // and each is in warm-up for the health check grace period (15 min) before the old ones go.
+    ready_timeout: mins(45),
     notes: group_notes,
     ..DEFAULT
 };
