@@ -253,6 +253,31 @@ pub async fn resolve_image(
     })
 }
 
+/// What the cloud says about the stack's existing network (`network.existing`: its VPC and
+/// subnet ids), None when the stack makes its own. Checked by
+/// [`moodlestack_graph::existing_network_problems`].
+pub async fn existing_network(
+    stack: &Stack,
+    cloud: &dyn moodlestack_model::Cloud,
+) -> anyhow::Result<Option<moodlestack_model::NetworkInfo>> {
+    let Some(existing) = &stack.network.existing else {
+        return Ok(None);
+    };
+    let ids: Vec<String> = existing
+        .public_subnet_ids
+        .iter()
+        .chain(&existing.private_subnet_ids)
+        .cloned()
+        .collect();
+    let found = cloud.network(&existing.vpc_id, &ids).await.map_err(|e| {
+        anyhow::Error::new(e).context(format!(
+            "cannot read the existing network (`network.existing`: {}) in {}",
+            existing.vpc_id, stack.region
+        ))
+    })?;
+    Ok(Some(found))
+}
+
 /// The desired resource graph of `stack` (the AMI resolved through `cloud`).
 pub async fn desired(
     stack: &Stack,

@@ -1,11 +1,11 @@
-//! `moodlestack plan`: load the stack, resolve the AMI, build the desired graph, observe the
-//! stack's resources, diff, guard, print.
+//! `moodlestack plan`: load the stack, resolve the AMI, check an existing network, build the
+//! desired graph, observe the stack's resources, diff, guard, print.
 
 use super::common::{self, fail, Exit, Outcome};
 use crate::Global;
 use moodlestack_model::Cloud;
 use moodlestack_reconcile::{diff, print, Plan};
-use moodlestack_stack::Loaded;
+use moodlestack_stack::{LoadError, Loaded};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -19,21 +19,43 @@ pub struct Options {
 /// A plan and how long each phase of making it took (for `--stats`).
 pub struct Planned {
     pub plan: Plan,
-    /// (phase, wall time): `resolve_image`, `graph`, `diff` (`observe` is recorded as it runs).
+    /// (phase, wall time): `resolve` (the AMI, and the existing network if the stack uses one),
+    /// `graph`, `diff` (`observe` is recorded as it runs).
     pub phases: Vec<(&'static str, Duration)>,
 }
 
 /// The plan that takes the stack's resources as they exist to what `loaded` declares: resolves
-/// the AMI, checks the instance types against its architecture, builds the desired graph,
+/// the AMI and checks the instance types against its architecture, checks an existing network
+/// (`network.existing`) against what the cloud says about it, builds the desired graph,
 /// observes the stack's resources through `cloud` and diffs. The data-loss guard is NOT applied
 /// (callers run [`diff::guard`] with their `--allow-data-loss`).
 pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Planned> {
     let stack = &loaded.stack;
     let mut phases = Vec::new();
     let t = Instant::now();
-    let image = common::resolve_image(stack, cloud).await?;
-    moodlestack_stack::check_image_architecture(loaded, &image.architecture)?;
-    phases.push(("resolve_image", t.elapsed()));
+    // The existing network's describes go out beside the AMI lookup: no round of their own.
+    let (image, network) = tokio::join!(
+        common::resolve_image(stack, cloud),
+        common::existing_network(stack, cloud)
+    );
+    let (image, network) = (image?, network?);
+    // What only the cloud knows, checked against the stack file: one report of every problem,
+    // each at its place in the file, before anything is observed or changed.
+    let mut problems = Vec::new();
+    if let Err(e) = moodlestack_stack::check_image_architecture(loaded, &image.architecture) {
+        problems.extend(e.diagnostics);
+    }
+    if let Some(found) = &network {
+        problems.extend(moodlestack_graph::existing_network_problems(loaded, found));
+    }
+    if !problems.is_empty() {
+        return Err(LoadError {
+            diagnostics: problems,
+            sources: loaded.sources.clone(),
+        }
+        .into());
+    }
+    phases.push(("resolve", t.elapsed()));
 
     let t = Instant::now();
     let desired = moodlestack_graph::build(stack, &image)?;

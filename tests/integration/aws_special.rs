@@ -2,7 +2,8 @@
 //! half-made resources after a crash, requests checked on the wire, rule/route/association
 //! specifics, RDS parameters and protection, untaggable kinds matched by identity, instance
 //! refreshes, resources that are not the stack's, AMI and parameter lookups, and the lease.
-//! Each builds on the contract's [`World`] and rows.
+//! Each builds on the contract's [`World`] and rows, except the checks of an existing network
+//! (`network.existing`), which run the binary's `plan` on a VPC made with a plain client.
 
 use crate::contract::{
     is_name_taken, mismatches, resource, route, rule, str_map, tags, World, STACK,
@@ -1122,4 +1123,279 @@ async fn ssm_lease_two_owners_expiry_and_release() {
     assert_eq!(names, [name.as_str()], "{names:?}");
     w.cloud.release_lease(scope, &winner.owner).await.unwrap();
     w.cloud.release_lease(scope, &winner.owner).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// An existing network (`network.existing`), checked at plan time through the binary
+
+/// A VPC and subnets made with a plain EC2 client, as a network team would have made them.
+struct Network {
+    emu: crate::harness::Emulator,
+    ec2: aws_sdk_ec2::Client,
+    /// The VPC the stacks name (10.30.0.0/16), and another one (10.40.0.0/16).
+    vpc: String,
+    other_vpc: String,
+    public_a: String,
+    public_b: String,
+    private_a: String,
+    private_b: String,
+    /// A second private subnet in eu-west-1a.
+    private_a2: String,
+    /// A subnet of the other VPC, in eu-west-1b.
+    other_b: String,
+    dir: std::path::PathBuf,
+}
+
+impl Network {
+    async fn new(name: &str) -> Network {
+        let emu = crate::harness::Emulator::start();
+        let ec2 = aws_sdk_ec2::Client::new(&emu.sdk_config().await);
+        let vpc = |cidr: &'static str| {
+            let ec2 = ec2.clone();
+            async move {
+                let v = ec2.create_vpc().cidr_block(cidr).send().await.unwrap();
+                v.vpc().unwrap().vpc_id().unwrap().to_string()
+            }
+        };
+        let (main, other) = (vpc("10.30.0.0/16").await, vpc("10.40.0.0/16").await);
+        let subnet = |vpc: String, cidr: &'static str, zone: &'static str| {
+            let ec2 = ec2.clone();
+            async move {
+                let s = ec2
+                    .create_subnet()
+                    .vpc_id(vpc)
+                    .cidr_block(cidr)
+                    .availability_zone(zone)
+                    .send()
+                    .await
+                    .unwrap();
+                s.subnet().unwrap().subnet_id().unwrap().to_string()
+            }
+        };
+        let dir =
+            std::env::temp_dir().join(format!("moodlestack-network-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Network {
+            public_a: subnet(main.clone(), "10.30.0.0/24", "eu-west-1a").await,
+            public_b: subnet(main.clone(), "10.30.1.0/24", "eu-west-1b").await,
+            private_a: subnet(main.clone(), "10.30.16.0/20", "eu-west-1a").await,
+            private_b: subnet(main.clone(), "10.30.32.0/20", "eu-west-1b").await,
+            private_a2: subnet(main.clone(), "10.30.48.0/20", "eu-west-1a").await,
+            other_b: subnet(other.clone(), "10.40.0.0/24", "eu-west-1b").await,
+            vpc: main,
+            other_vpc: other,
+            emu,
+            ec2,
+            dir,
+        }
+    }
+
+    /// (enableDnsSupport, enableDnsHostnames) of `vpc`, read with a plain client.
+    async fn dns(&self, vpc: &str) -> (bool, bool) {
+        use aws_sdk_ec2::types::VpcAttributeName as A;
+        let get = |a: A| {
+            self.ec2
+                .describe_vpc_attribute()
+                .vpc_id(vpc)
+                .attribute(a)
+                .send()
+        };
+        let s = get(A::EnableDnsSupport).await.unwrap();
+        let h = get(A::EnableDnsHostnames).await.unwrap();
+        (
+            s.enable_dns_support().unwrap().value().unwrap(),
+            h.enable_dns_hostnames().unwrap().value().unwrap(),
+        )
+    }
+
+    async fn enable_dns_hostnames(&self) {
+        let on = aws_sdk_ec2::types::AttributeBooleanValue::builder()
+            .value(true)
+            .build();
+        self.ec2
+            .modify_vpc_attribute()
+            .vpc_id(&self.vpc)
+            .enable_dns_hostnames(on)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Writes `<file>.yaml`: the demo stack on the VPC the stacks name, with these subnets.
+    fn stack(&self, file: &str, public: [&str; 2], private: [&str; 2]) -> String {
+        let demo = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/demo.yaml"),
+        )
+        .unwrap();
+        let made = "network:\n  cidr: 10.20.0.0/16\n  zones: [eu-west-1a, eu-west-1b]\n  \
+                    nat_gateways: single\n";
+        assert!(demo.contains(made), "stacks/demo.yaml's network changed");
+        let existing = format!(
+            "network:\n  existing:\n    vpc_id: {}\n    public_subnet_ids: [{}, {}]\n    \
+             private_subnet_ids:\n      - {}\n      - {}\n",
+            self.vpc, public[0], public[1], private[0], private[1]
+        );
+        let path = self.dir.join(format!("{file}.yaml"));
+        std::fs::write(&path, demo.replace(made, &existing)).unwrap();
+        path.display().to_string()
+    }
+
+    /// Runs the binary against `endpoint`: (exit code, stdout, stderr).
+    fn run(&self, endpoint: &str, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_moodlestack"))
+            .args(args)
+            .args(["--color", "never"])
+            .envs(self.emu.env())
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run moodlestack");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
+    /// `moodlestack <args>` as a transcript with the temporary directory and the ids moto chose
+    /// redacted (the carets keep the length of the real ids).
+    fn transcript(&self, args: &[&str]) -> (i32, String) {
+        let (code, out, err) = self.run(&self.emu.endpoint, args);
+        let mut text = format!("$ moodlestack {}\nexit {code}\n{out}{err}", args.join(" "));
+        for (id, label) in [
+            (&self.dir.display().to_string(), "[TMP]"),
+            (&self.vpc, "[vpc]"),
+            (&self.other_vpc, "[other-vpc]"),
+            (&self.public_a, "[public-a]"),
+            (&self.public_b, "[public-b]"),
+            (&self.private_a2, "[private-a2]"),
+            (&self.private_a, "[private-a]"),
+            (&self.private_b, "[private-b]"),
+            (&self.other_b, "[other-b]"),
+        ] {
+            text = text.replace(id.as_str(), label);
+        }
+        (code, text)
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Each problem of an existing network is refused by `plan` (and `apply`, before any change)
+/// with the field of the stack file it is about and the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_network_problems_are_refused_at_plan_time() {
+    let n = Network::new("problems").await;
+    // moto makes a VPC as AWS does: DNS support on, DNS hostnames off (not the default VPC).
+    assert_eq!(n.dns(&n.vpc).await, (true, false));
+    let (pa, pb) = (n.public_a.as_str(), n.public_b.as_str());
+    let (qa, qb) = (n.private_a.as_str(), n.private_b.as_str());
+
+    let stack = n.stack("dns-hostnames-off", [pa, pb], [qa, qb]);
+    let (code, report) = n.transcript(&["plan", &stack]);
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!("existing_network_dns_hostnames_off", report);
+
+    n.enable_dns_hostnames().await;
+    assert_eq!(n.dns(&n.vpc).await, (true, true));
+
+    let stack = n.stack("subnet-in-another-vpc", [pa, pb], [qa, &n.other_b]);
+    let (code, report) = n.transcript(&["plan", &stack]);
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!("existing_network_subnet_in_another_vpc", report);
+
+    let stack = n.stack(
+        "two-private-subnets-in-one-zone",
+        [pa, pb],
+        [qa, &n.private_a2],
+    );
+    let (code, report) = n.transcript(&["plan", &stack]);
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!("existing_network_two_private_subnets_in_one_zone", report);
+
+    let stack = n.stack("missing-subnet", [pa, "subnet-0123456789abcdef0"], [qa, qb]);
+    let (code, report) = n.transcript(&["plan", &stack]);
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!("existing_network_missing_subnet", report);
+
+    // apply refuses with the same report before it changes anything (no lease, no resource).
+    let (code, applied) = n.transcript(&["apply", "--auto-approve", &stack]);
+    assert_eq!(code, 1, "{applied}");
+    let body = |t: &str| t.split_once("\nexit 1\n").unwrap().1.to_string();
+    assert_eq!(body(&applied), body(&report));
+    crate::e2e::assert_nothing_left(&crate::e2e::clients(&n.emu).await, "demo").await;
+}
+
+/// A correct existing network plans: nothing of `net.*`, the stack's resources in the given
+/// subnets, and the network's describes in the AMI lookup's round (no round of their own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correct_existing_network_plans_in_the_first_round() {
+    let n = Network::new("good").await;
+    n.enable_dns_hostnames().await;
+    let stack = n.stack(
+        "good",
+        [&n.public_a, &n.public_b],
+        [&n.private_a, &n.private_b],
+    );
+    let log = n.dir.join("requests.jsonl");
+    let proxy = crate::harness::FaultProxy::start(
+        &n.emu.endpoint,
+        &["--latency-ms", "100", "--log", log.to_str().unwrap()],
+    );
+    let (code, out, err) = n.run(&proxy.url, &["plan", "--json", &stack]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let changes = plan["changes"].as_array().unwrap();
+    let ids: Vec<&str> = changes.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert!(ids.iter().all(|id| !id.starts_with("net.")), "{ids:?}");
+    assert!(changes.iter().all(|c| c["action"] == "create"), "{ids:?}");
+    let subnet_of = |id: &str| {
+        let c = changes.iter().find(|c| c["id"] == id).unwrap();
+        c["desired"]["fields"]["subnet_id"].clone()
+    };
+    assert_eq!(subnet_of("files.mount.1"), n.private_a.as_str());
+    assert_eq!(subnet_of("files.mount.2"), n.private_b.as_str());
+
+    // The first round (wave, as `localstack/faults.py rounds` counts them) is the AMI lookup
+    // and the network's three describes side by side.
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut reqs: Vec<(f64, f64, String)> = entries
+        .iter()
+        .map(|e| {
+            let start = e["start"].as_f64().unwrap();
+            let end = e["end"].as_f64().unwrap().max(start);
+            (start, end, e["action"].as_str().unwrap_or("").to_string())
+        })
+        .collect();
+    reqs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let begin = reqs[0].0;
+    let barrier = reqs
+        .iter()
+        .filter(|r| r.0 <= begin && r.1 >= begin)
+        .map(|r| r.1)
+        .fold(begin, f64::max);
+    let mut first: Vec<&str> = reqs
+        .iter()
+        .filter(|r| r.0 < barrier)
+        .map(|r| r.2.as_str())
+        .collect();
+    first.sort_unstable();
+    assert_eq!(
+        first,
+        [
+            "DescribeImages",
+            "DescribeSubnets",
+            "DescribeVpcAttribute",
+            "DescribeVpcAttribute"
+        ],
+        "{reqs:?}"
+    );
 }

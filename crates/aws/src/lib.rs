@@ -28,8 +28,8 @@ use async_trait::async_trait;
 use fields::Reader;
 use moodlestack_model::{
     spec, Cloud, CloudError, DeleteOptions, FieldSpec, Fields, ImageInfo, Kind, LeaseInfo,
-    Lifecycle, Observed, ObservedId, OnChange, Readiness, Resource, ResourceId, Scope, Value, Want,
-    TAG_ID, TAG_STACK,
+    Lifecycle, NetworkInfo, Observed, ObservedId, OnChange, Readiness, Resource, ResourceId, Scope,
+    Value, Want, TAG_ID, TAG_STACK,
 };
 use std::time::Duration;
 
@@ -535,6 +535,14 @@ impl Cloud for AwsCloud {
 
     async fn image(&self, image_id: &str) -> Result<Option<ImageInfo>, CloudError> {
         ec2::image(&self.clients, image_id).await
+    }
+
+    async fn network(
+        &self,
+        vpc_id: &str,
+        subnet_ids: &[String],
+    ) -> Result<NetworkInfo, CloudError> {
+        ec2::existing_network(&self.clients, vpc_id, subnet_ids).await
     }
 
     async fn acquire_lease(

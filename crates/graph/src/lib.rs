@@ -7,6 +7,7 @@
 
 mod build;
 pub mod interp;
+mod network;
 mod order;
 
 use moodlestack_model::Resource;
@@ -14,6 +15,7 @@ use moodlestack_render::{Endpoints, RenderError, Role};
 use moodlestack_stack::Stack;
 
 pub use interp::{interpolate, marker};
+pub use network::{check_existing_network, existing_network_problems};
 
 /// The AMI every node boots, resolved at plan time (SSM parameter or explicit id).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -75,6 +75,39 @@ pub struct ImageInfo {
     pub root_device_name: String,
 }
 
+/// What the cloud says about an existing VPC and subnets (a stack's `network.existing`), read at
+/// plan time. What does not exist is left out; it is not an error.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkInfo {
+    /// The VPC, None when it does not exist (in this account and region).
+    pub vpc: Option<VpcInfo>,
+    /// The subnets asked for that exist, in any VPC.
+    pub subnets: Vec<SubnetInfo>,
+}
+
+/// A VPC's DNS attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VpcInfo {
+    /// `vpc-...`.
+    pub vpc_id: String,
+    /// `enableDnsSupport`: the Amazon DNS server answers in the VPC (on by default).
+    pub enable_dns_support: bool,
+    /// `enableDnsHostnames`: instances get DNS hostnames (off by default in a VPC that is not
+    /// the account's default VPC).
+    pub enable_dns_hostnames: bool,
+}
+
+/// Where a subnet is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubnetInfo {
+    /// `subnet-...`.
+    pub subnet_id: String,
+    /// The VPC it belongs to.
+    pub vpc_id: String,
+    /// Its availability zone (`eu-west-1a`).
+    pub availability_zone: String,
+}
+
 /// Who holds the stack's apply lease.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseInfo {
@@ -365,6 +398,12 @@ pub trait Cloud: Send + Sync {
 
     /// Facts about an AMI, or None if it does not exist.
     async fn image(&self, image_id: &str) -> Result<Option<ImageInfo>, CloudError>;
+
+    /// The VPC `vpc_id` (its DNS attributes) and which of `subnet_ids` exist, in which VPC and
+    /// zone: the facts the plan checks an existing network (`network.existing`) against. Every
+    /// request goes out at once. Absent ones are left out of the answer.
+    async fn network(&self, vpc_id: &str, subnet_ids: &[String])
+        -> Result<NetworkInfo, CloudError>;
 
     /// Takes the stack's apply lease for `ttl`, or fails with [`CloudError::LeaseHeld`] naming the
     /// holder. An expired lease is taken over.

@@ -24,7 +24,7 @@ pub mod value;
 pub use change::{Action, ChangeView, Delta, FieldChange, KeyChange, Note, NoteKind};
 pub use cloud::{
     identity_tags, BoxError, Cloud, CloudError, DeleteOptions, Hint, ImageInfo, LeaseInfo,
-    Readiness, Scope, Want,
+    NetworkInfo, Readiness, Scope, SubnetInfo, VpcInfo, Want,
 };
 pub use kind::{
     spec, version_satisfies, Compare, DeletePolicy, DeleteRisk, FieldSpec, Kind, KindSpec,

@@ -14,13 +14,15 @@
 //! - [`FakeCloud::fail_create`], [`FakeCloud::fail_ready`], [`FakeCloud::throttle`]: per-resource
 //!   failures (an API error, a resource that ends `failed`, retryable throttling);
 //! - [`FakeCloud::drift`]: change a field behind moodlestack's back;
+//! - [`FakeCloud::add_network`]: a VPC and subnets made outside any stack (what
+//!   [`Cloud::network`] answers; by default nothing exists);
 //! - [`FakeCloud::log`]: every call with its tokio time, for ordering and concurrency assertions.
 
 use async_trait::async_trait;
 use moodlestack_model::{
     spec, Cloud, CloudError, DeleteOptions, DeletePolicy, Fields, ImageInfo, Kind, KindSpec,
-    LeaseInfo, Lifecycle, Observed, ObservedId, PhysicalId, Readiness, Resource, ResourceId, Scope,
-    Value, Want, TAG_ID, TAG_STACK,
+    LeaseInfo, Lifecycle, NetworkInfo, Observed, ObservedId, PhysicalId, Readiness, Resource,
+    ResourceId, Scope, SubnetInfo, Value, VpcInfo, Want, TAG_ID, TAG_STACK,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -54,6 +56,8 @@ pub enum Op {
     AcquireLease,
     ReleaseLease,
     BreakLease,
+    /// [`Cloud::network`] (the id is the VPC asked for).
+    Network,
 }
 
 /// When a simulated crash happens relative to the k-th mutating call.
@@ -105,6 +109,9 @@ struct State {
     throttle: HashMap<String, usize>,
     log: Vec<Call>,
     leases: HashMap<String, LeaseInfo>,
+    /// VPCs and subnets made outside any stack ([`FakeCloud::add_network`]).
+    vpcs: Vec<VpcInfo>,
+    subnets: Vec<SubnetInfo>,
     /// Resources with a mutating call in flight (not yet seen ready/gone by a poll), and the most
     /// at once.
     in_flight: usize,
@@ -228,6 +235,14 @@ impl FakeCloud {
                 deleted_with: None,
             },
         );
+    }
+
+    /// A VPC (if given) and subnets that exist outside any stack, for [`Cloud::network`]: an
+    /// existing network (`network.existing`) as someone else made it.
+    pub fn add_network(&self, vpc: Option<VpcInfo>, subnets: Vec<SubnetInfo>) {
+        let mut st = self.st();
+        st.vpcs.extend(vpc);
+        st.subnets.extend(subnets);
     }
 
     /// Every call so far.
@@ -852,6 +867,25 @@ impl Cloud for FakeCloud {
         }))
     }
 
+    async fn network(
+        &self,
+        vpc_id: &str,
+        subnet_ids: &[String],
+    ) -> Result<NetworkInfo, CloudError> {
+        let mut st = self.st();
+        self.gate(&mut st, false)?;
+        self.record(&mut st, Op::Network, vpc_id, None);
+        Ok(NetworkInfo {
+            vpc: st.vpcs.iter().find(|v| v.vpc_id == vpc_id).cloned(),
+            subnets: st
+                .subnets
+                .iter()
+                .filter(|s| subnet_ids.contains(&s.subnet_id))
+                .cloned()
+                .collect(),
+        })
+    }
+
     async fn acquire_lease(
         &self,
         scope: &Scope,
@@ -917,5 +951,44 @@ impl Cloud for FakeCloud {
             Some(_) => Ok(false),
             None => Ok(true),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn network_answers_what_was_added_and_leaves_out_the_rest() {
+        let cloud = FakeCloud::new();
+        let vpc = VpcInfo {
+            vpc_id: "vpc-1".into(),
+            enable_dns_support: true,
+            enable_dns_hostnames: false,
+        };
+        let subnet = |id: &str, zone: &str| SubnetInfo {
+            subnet_id: id.into(),
+            vpc_id: "vpc-1".into(),
+            availability_zone: zone.into(),
+        };
+        let ids = vec!["subnet-a".to_string(), "subnet-x".to_string()];
+        // A fresh account: nothing exists.
+        assert_eq!(
+            cloud.network("vpc-1", &ids).await.unwrap(),
+            NetworkInfo::default()
+        );
+        cloud.add_network(
+            Some(vpc.clone()),
+            vec![
+                subnet("subnet-a", "eu-west-1a"),
+                subnet("subnet-b", "eu-west-1b"),
+            ],
+        );
+        let got = cloud.network("vpc-1", &ids).await.unwrap();
+        assert_eq!(got.vpc, Some(vpc));
+        assert_eq!(got.subnets, vec![subnet("subnet-a", "eu-west-1a")]);
+        assert_eq!(cloud.network("vpc-2", &[]).await.unwrap().vpc, None);
+        let calls: Vec<Op> = cloud.log().iter().map(|c| c.op).collect();
+        assert_eq!(calls, vec![Op::Network; 3]);
     }
 }

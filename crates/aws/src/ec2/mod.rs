@@ -19,6 +19,8 @@ mod network;
 mod routes;
 mod sg;
 
+pub(crate) use network::existing_network;
+
 /// The service's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
 pub(crate) mod kinds {

@@ -1,7 +1,7 @@
 //! VPC, internet gateway, subnets, Elastic IPs and NAT gateways.
 
 use super::{
-    available, client_token, create_tags, described, filters, made_fields, no_answer,
+    available, client_token, create_tags, described, filter, filters, made_fields, no_answer,
     none_if_not_found, not_in_place, observed, physical, retag, settled, tag_map, tag_spec,
     Ec2Kind,
 };
@@ -13,7 +13,9 @@ use aws_sdk_ec2::types::{
     NatGateway as SdkNatGateway, NatGatewayState, ResourceType, Subnet as SdkSubnet, SubnetState,
     Vpc as SdkVpc, VpcAttributeName, VpcState,
 };
-use moodlestack_model::{spec, CloudError, Fields, Kind, Lifecycle, Observed, Value};
+use moodlestack_model::{
+    spec, CloudError, Fields, Kind, Lifecycle, NetworkInfo, Observed, SubnetInfo, Value, VpcInfo,
+};
 use std::collections::BTreeMap;
 
 fn attr_bool(b: bool) -> AttributeBooleanValue {
@@ -686,6 +688,60 @@ impl Ec2Kind for NatGateway {
     }
 }
 
+// --------------------------------------------------------------------- an existing network
+
+/// [`Cloud::network`](moodlestack_model::Cloud::network): the VPC's two DNS attributes
+/// (`DescribeVpcAttribute` takes one attribute per call; a VPC that does not exist answers
+/// `InvalidVpcID.NotFound`, so no `DescribeVpcs` is needed to know it exists) and the subnets
+/// (one `DescribeSubnets` filtered by `subnet-id`: ids that do not exist are not listed, where
+/// asking by `SubnetIds` fails the whole call at the first missing one). All three requests are
+/// in flight at once: one round.
+pub(crate) async fn existing_network(
+    c: &Clients,
+    vpc_id: &str,
+    subnet_ids: &[String],
+) -> Result<NetworkInfo, CloudError> {
+    let vpc = async {
+        match vpc_dns(c, vpc_id).await {
+            Ok((hostnames, support)) => Ok(Some(VpcInfo {
+                vpc_id: vpc_id.to_string(),
+                enable_dns_support: support,
+                enable_dns_hostnames: hostnames,
+            })),
+            // `InvalidVpcID.NotFound`, or `InvalidVpcID.Malformed` for an id that cannot exist.
+            Err(CloudError::Api { code, .. }) if code.starts_with("InvalidVpcID.") => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let subnets = async {
+        if subnet_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = subnet_ids.iter().map(String::as_str).collect();
+        let req = c.ec2.describe_subnets().filters(filter("subnet-id", &ids));
+        let pages = described(
+            "ec2:DescribeSubnets",
+            req.into_paginator().send().collect().await,
+        )?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.subnets())
+            .filter_map(subnet_info)
+            .collect())
+    };
+    let (vpc, subnets) = tokio::try_join!(vpc, subnets)?;
+    Ok(NetworkInfo { vpc, subnets })
+}
+
+/// Where a described subnet is (None without an id, VPC or zone).
+fn subnet_info(s: &SdkSubnet) -> Option<SubnetInfo> {
+    Some(SubnetInfo {
+        subnet_id: s.subnet_id()?.to_string(),
+        vpc_id: s.vpc_id()?.to_string(),
+        availability_zone: s.availability_zone()?.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,6 +764,30 @@ mod tests {
             Lifecycle::Creating,
             "net.vpc",
         );
+    }
+
+    #[test]
+    fn a_described_subnet_says_which_vpc_and_zone_it_is_in() {
+        let s = SdkSubnet::builder()
+            .subnet_id("subnet-1")
+            .vpc_id("vpc-1")
+            .availability_zone("eu-west-1a")
+            .cidr_block("10.0.0.0/24")
+            .build();
+        assert_eq!(
+            subnet_info(&s),
+            Some(SubnetInfo {
+                subnet_id: "subnet-1".into(),
+                vpc_id: "vpc-1".into(),
+                availability_zone: "eu-west-1a".into(),
+            })
+        );
+        // An answer without a zone says nothing the check could use.
+        let no_zone = SdkSubnet::builder()
+            .subnet_id("subnet-2")
+            .vpc_id("vpc-1")
+            .build();
+        assert_eq!(subnet_info(&no_zone), None);
     }
 
     #[test]
