@@ -776,7 +776,7 @@ async fn iam_role_delete_leaves_the_profile_empty() {
 /// Listeners cannot be tagged: two on one load balancer are told apart by (load balancer,
 /// port); the HTTPS one changes its policy and action in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listeners_by_identity_and_https() {
+async fn listeners_tagged_and_https() {
     let w = World::new().await;
     let alb = w.make("load_balancer").await;
     assert_eq!(alb.status, "active");
@@ -799,9 +799,13 @@ async fn listeners_by_identity_and_https() {
     ]);
     let l443 = create(&w, "lb.listener.https", Kind::Listener, &https).await;
     let all = w.observe(&[]).await;
-    for (o, f) in [(&http, w.desired("listener")), (&l443, https.clone())] {
+    // Listeners carry the stack's tags: found under their logical ids.
+    for (o, f, id) in [
+        (&http, w.desired("listener"), "lb.listener.http"),
+        (&l443, https.clone(), "lb.listener.https"),
+    ] {
         let found = all.iter().find(|x| x.physical_id == o.physical_id).unwrap();
-        assert_eq!(found.id.to_string(), format!("untagged:{}", o.physical_id));
+        assert_eq!(found.id.to_string(), id);
         assert_eq!(mismatches(&f, found, &[]), Vec::<String>::new());
     }
     set(

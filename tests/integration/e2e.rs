@@ -683,8 +683,8 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     );
 
     // 4. The stack file changes: web max, instance types, a database parameter, the PHP version;
-    // for production also the Redis node type and replicas at once, and the database storage
-    // (which the emulator's storage autoscaling may have grown meanwhile).
+    // for production also the Redis node type and replicas at once, the database storage (which
+    // the emulator's storage autoscaling may have grown meanwhile) and an engine minor upgrade.
     let production = stack_file.contains("production");
     let mut more = vec![
         "--set",
@@ -696,6 +696,23 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         "--set",
         "moodle.php_version=8.2",
     ];
+    // An engine minor upgrade: the next minor of what the database runs now (the emulator's
+    // automatic minor upgrades may already have raised it past the stack's release line).
+    let next_minor = if production {
+        let db = c
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(format!("{stack}-db"))
+            .send()
+            .await
+            .unwrap();
+        let now = db.db_instances()[0].engine_version().unwrap().to_string();
+        let (line, minor) = now.rsplit_once('.').expect("a minor version");
+        format!("{line}.{}", minor.parse::<u32>().unwrap() + 1)
+    } else {
+        String::new()
+    };
+    let engine_set = format!("database.version={next_minor}");
     if production {
         more.extend([
             "--set",
@@ -704,6 +721,8 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
             "cache.replicas=2",
             "--set",
             "database.storage_gb=400",
+            "--set",
+            &engine_set,
         ]);
     }
     let change = args(&more);
@@ -723,10 +742,9 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         }
         let (action, fields) = by_id.get("db.instance").expect("db.instance changes");
         assert_eq!(*action, "update");
-        assert!(
-            fields.contains(&"allocated_storage".to_string()),
-            "db.instance: {fields:?}"
-        );
+        for f in ["allocated_storage", "engine_version"] {
+            assert!(fields.contains(&f.to_string()), "db.instance {f}: {fields:?}");
+        }
     }
     let (asg_action, asg_fields) = by_id.get("web.asg").expect("web.asg changes");
     assert_eq!(*asg_action, "update");
@@ -780,6 +798,11 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
             .unwrap();
         let storage = db.db_instances()[0].allocated_storage().unwrap_or(0);
         assert!(storage >= 400, "the storage grew to the stack's: {storage}");
+        let version = db.db_instances()[0].engine_version().unwrap();
+        assert!(
+            moodlestack_model::version_satisfies(version, &next_minor),
+            "the engine runs {next_minor} or a later minor: {version}"
+        );
     }
 
     // End state, read with plain clients.

@@ -146,7 +146,7 @@ pub struct Database {
     /// Database engine.
     #[serde(default)]
     pub engine: Engine,
-    /// Engine version. Default per engine: mysql `8.0`, aurora-mysql `8.0.mysql_aurora.3.08.0`,
+    /// Engine version. Default per engine: mysql `8.4`, aurora-mysql `8.0.mysql_aurora.3.08.0`,
     /// mariadb `10.11`, postgres `16`.
     #[serde(default)]
     pub version: Option<String>,
