@@ -124,7 +124,7 @@ BEHAVIOURS = {
         "(Errors: OperationNotPermitted)",
     ),
     "eventual-consistency": (
-        False,
+        True,
         "a just-created EC2 VPC, subnet, security group, internet gateway, route table, NAT "
         "gateway or launch template is left out of EC2 describes (by id: its NotFound error) for "
         "CONSISTENCY_MS; other services see it at once",

@@ -173,6 +173,32 @@ pub async fn observe(
     })?)
 }
 
+/// Waits, when the stack's `lease` (read beside the first requests of a run, so it costs no round
+/// of its own) shows a run that stopped without finishing a moment ago, until AWS lists what that
+/// run created ([`moodlestack_reconcile::execute::settle_after_crash`]); then the observation sees it and adopts it
+/// instead of creating it twice. A lease that cannot be read is left to the lease step of apply,
+/// which reports it.
+pub async fn settle_after_crash(
+    cloud: &dyn moodlestack_model::Cloud,
+    lease: Result<Option<moodlestack_model::LeaseInfo>, moodlestack_model::CloudError>,
+) {
+    let Ok(Some(held)) = lease else { return };
+    let wait = moodlestack_reconcile::execute::settle_after_crash(
+        Some(&held),
+        moodlestack_reconcile::execute::LEASE_TTL,
+        cloud.now_unix(),
+    );
+    if !wait.is_zero() {
+        eprintln!(
+            "note: the last run of this stack ({}) stopped without finishing; waiting {} s for \
+             AWS to list what it created before reading the stack",
+            held.owner,
+            wait.as_secs()
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
 /// Whether to color output written to stdout.
 pub fn color_stdout(g: &Global) -> bool {
     match g.color {

@@ -32,7 +32,10 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     let rt = common::runtime();
     rt.block_on(async {
         let cloud = common::cloud(stack).await;
-        let desired = desired_for_observe(stack, &cloud).await?;
+        let (desired, lease) =
+            tokio::join!(desired_for_observe(stack, &cloud), cloud.lease(&scope));
+        let desired = desired?;
+        common::settle_after_crash(&cloud, lease).await;
         let (foreign, observed): (Vec<_>, Vec<_>) = common::observe(&cloud, &scope, &desired)
             .await?
             .into_iter()

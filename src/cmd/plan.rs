@@ -33,10 +33,13 @@ pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Pla
     let stack = &loaded.stack;
     let mut phases = Vec::new();
     let t = Instant::now();
-    // The existing network's describes go out beside the AMI lookup: no round of their own.
-    let (image, network) = tokio::join!(
+    // The existing network's describes and the lease go out beside the AMI lookup: no round of
+    // their own.
+    let scope = common::scope(stack);
+    let (image, network, lease) = tokio::join!(
         common::resolve_image(stack, cloud),
-        common::existing_network(stack, cloud)
+        common::existing_network(stack, cloud),
+        cloud.lease(&scope)
     );
     let (image, network) = (image?, network?);
     // What only the cloud knows, checked against the stack file: one report of every problem,
@@ -61,7 +64,7 @@ pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Pla
     let desired = moodlestack_graph::build(stack, &image)?;
     phases.push(("graph", t.elapsed()));
 
-    let scope = common::scope(stack);
+    common::settle_after_crash(cloud, lease).await;
     // Records its own `observe` phase.
     let observed = common::observe(cloud, &scope, &desired).await?;
 

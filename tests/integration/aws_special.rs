@@ -64,6 +64,16 @@ async fn physical_of(w: &World, id: &str, kind: Kind, f: &Fields) -> String {
 
 /// Makes `row` through moodlestack when `made` (a physical id) already has the stack's tags: it
 /// is adopted, not made again.
+/// Waits out the emulator's eventual consistency (MOODLESTACK_EMULATOR_CONSISTENCY_MS, 500 ms by
+/// default), as a rerun after a crash does.
+pub(crate) async fn settle() {
+    let ms = std::env::var("MOODLESTACK_EMULATOR_CONSISTENCY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(500);
+    tokio::time::sleep(Duration::from_millis(ms + 100)).await;
+}
+
 async fn adopt(w: &World, row: &'static str, made: &str) {
     let o = w.make(row).await;
     assert_eq!(o.physical_id, made, "adopted, not made again");
@@ -279,6 +289,10 @@ async fn ec2_interrupted_creates_are_adopted_and_finished() {
     let made = made
         .internet_gateway()
         .and_then(|g| g.internet_gateway_id());
+    // EC2 lists a new resource only after a moment (the emulator's eventual consistency); a
+    // rerun after a crash waits for that before it reads the stack
+    // (`execute::settle_after_crash`, end to end in `faults::a_killed_apply_is_rerun_at_once_and_converges`).
+    settle().await;
     adopt(&w, "internet_gateway", made.unwrap()).await;
     let d = ec2(&w).describe_internet_gateways().send().await.unwrap();
     assert_eq!(d.internet_gateways().len(), 1);
@@ -295,6 +309,7 @@ async fn ec2_interrupted_creates_are_adopted_and_finished() {
         .await
         .unwrap();
     let made = made.route_table().and_then(|t| t.route_table_id());
+    settle().await;
     adopt(&w, "route_table", made.unwrap()).await;
     shows(
         &w,
@@ -1179,7 +1194,7 @@ impl Network {
         let dir =
             std::env::temp_dir().join(format!("moodlestack-network-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        Network {
+        let n = Network {
             public_a: subnet(main.clone(), "10.30.0.0/24", "eu-west-1a").await,
             public_b: subnet(main.clone(), "10.30.1.0/24", "eu-west-1b").await,
             private_a: subnet(main.clone(), "10.30.16.0/20", "eu-west-1a").await,
@@ -1191,6 +1206,30 @@ impl Network {
             emu,
             ec2,
             dir,
+        };
+        // Like `aws ec2 wait subnet-available` in a script that builds the network first: EC2
+        // lists new resources only after a moment (the emulator's eventual consistency).
+        let subnets = [
+            &n.public_a,
+            &n.public_b,
+            &n.private_a,
+            &n.private_b,
+            &n.private_a2,
+            &n.other_b,
+        ];
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = n.ec2.describe_subnets();
+            let s = s.set_subnet_ids(Some(subnets.iter().map(|s| s.to_string()).collect()));
+            let v = n.ec2.describe_vpcs().vpc_ids(&n.vpc).vpc_ids(&n.other_vpc);
+            if s.send().await.is_ok() && v.send().await.is_ok() {
+                break n;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the network never showed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -1398,7 +1437,9 @@ async fn a_correct_existing_network_plans_in_the_first_round() {
             "DescribeImages",
             "DescribeSubnets",
             "DescribeVpcAttribute",
-            "DescribeVpcAttribute"
+            "DescribeVpcAttribute",
+            // The stack's lease: did a run stop a moment ago (execute::settle_after_crash)?
+            "GetParameter"
         ],
         "{reqs:?}"
     );

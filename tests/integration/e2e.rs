@@ -607,6 +607,8 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     let before_delay = dereg_delay(&c, &tg).await;
     make_drift(&c, stack).await;
     let foreign = make_foreign(&c, stack).await;
+    // What was just made behind moodlestack's back shows in EC2's describes after a moment.
+    crate::aws_special::settle().await;
     let (_, json, _) = ms(&emu, &cmd(&["plan", "--json"], &args(&[])));
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
     let mut ignored: Vec<String> = plan["ignored"]
@@ -743,7 +745,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         let (action, fields) = by_id.get("db.instance").expect("db.instance changes");
         assert_eq!(*action, "update");
         for f in ["allocated_storage", "engine_version"] {
-            assert!(fields.contains(&f.to_string()), "db.instance {f}: {fields:?}");
+            assert!(
+                fields.contains(&f.to_string()),
+                "db.instance {f}: {fields:?}"
+            );
         }
     }
     let (asg_action, asg_fields) = by_id.get("web.asg").expect("web.asg changes");

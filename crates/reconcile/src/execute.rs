@@ -209,6 +209,37 @@ pub fn holder_is_gone(owner: &str) -> bool {
     host == here && here != "localhost" && pid != std::process::id() && !process_runs(pid)
 }
 
+/// How long AWS may take to list a resource it has just created. EC2 is eventually consistent: "if
+/// you run a command to modify or describe the resource that you just created, its ID might not
+/// have propagated throughout the system" (EC2 API guide, "Eventual consistency"); AWS gives no
+/// bound, and it is seconds in practice (Terraform's AWS provider keeps re-reading a new resource
+/// for up to two minutes before it calls it missing).
+pub const CREATE_PROPAGATION: Duration = Duration::from_secs(10);
+
+/// How long to wait before reading the stack, given its lease as read at the start of a run. A
+/// lease left by a run that stopped without finishing (its process gone from this host, or the
+/// lease expired unreleased) means that run may have created resources AWS does not list yet: a
+/// look right away would miss them and create them a second time (VPCs, subnets and internet
+/// gateways take no idempotency token). The crashed run was gone at the latest when it next
+/// failed to renew, a third of `ttl` after its last renewal; the wait lasts until
+/// [`CREATE_PROPAGATION`] after that moment (or after `now`, whichever is earlier). A live holder,
+/// or none, means no wait (apply waits for or refuses a live holder later anyway).
+pub fn settle_after_crash(
+    lease: Option<&moodlestack_model::LeaseInfo>,
+    ttl: Duration,
+    now: u64,
+) -> Duration {
+    let Some(l) = lease else {
+        return Duration::ZERO;
+    };
+    if !(holder_is_gone(&l.owner) || l.expires_at <= now) {
+        return Duration::ZERO;
+    }
+    let renewed = l.expires_at.saturating_sub(ttl.as_secs());
+    let last_active = (renewed + ttl.as_secs() / 3).min(now);
+    Duration::from_secs((last_active + CREATE_PROPAGATION.as_secs()).saturating_sub(now))
+}
+
 /// Whether `held` runs out within one lease period (plus a margin) of now: a lease of this
 /// version's length that its holder stops renewing. Longer ones are refused at once.
 fn expires_soon(held: &moodlestack_model::LeaseInfo, ttl: Duration, now: u64) -> bool {

@@ -1379,3 +1379,48 @@ async fn destroy_waits_for_resources_already_being_deleted() {
     assert_eq!(db_deletes, 1, "the database was asked to be deleted once");
     assert!(fake.resources().is_empty());
 }
+
+#[test]
+fn a_run_that_stopped_a_moment_ago_is_given_time_to_show_what_it_created() {
+    use crate::execute::{settle_after_crash, CREATE_PROPAGATION, LEASE_TTL};
+    use moodlestack_model::LeaseInfo;
+    let now = 1_800_000_000;
+    let own = crate::execute::lease_owner();
+    let (host_part, _) = own.rsplit_once(" pid ").unwrap();
+    let lease = |owner: &str, expires_in: i64| LeaseInfo {
+        owner: owner.to_string(),
+        acquired_at: now - 300,
+        expires_at: now.checked_add_signed(expires_in).unwrap(),
+    };
+    let gone = format!("{host_part} pid 4000000000");
+    // No lease: nothing crashed.
+    assert_eq!(settle_after_crash(None, LEASE_TTL, now), Duration::ZERO);
+    // A live holder (this process; another host's unexpired lease): apply deals with it later.
+    for live in [lease(&own, 55), lease("ann@another-host pid 7", 55)] {
+        assert_eq!(
+            settle_after_crash(Some(&live), LEASE_TTL, now),
+            Duration::ZERO
+        );
+    }
+    // Killed here a moment ago (renewed 5 s ago): it may have created something just now.
+    assert_eq!(
+        settle_after_crash(Some(&lease(&gone, 55)), LEASE_TTL, now),
+        CREATE_PROPAGATION
+    );
+    // Last renewed 35 s ago: the renewal due 15 s ago never came, so it was gone by then and
+    // what it made is listed by now.
+    assert_eq!(
+        settle_after_crash(Some(&lease(&gone, 25)), LEASE_TTL, now),
+        Duration::ZERO
+    );
+    // Last renewed 24 s ago: gone 4 s ago at the latest, 6 s left.
+    assert_eq!(
+        settle_after_crash(Some(&lease(&gone, 36)), LEASE_TTL, now),
+        Duration::from_secs(6)
+    );
+    // Another host's lease that expired unreleased long ago: nothing to wait for.
+    assert_eq!(
+        settle_after_crash(Some(&lease("ann@another-host pid 7", -1)), LEASE_TTL, now),
+        Duration::ZERO
+    );
+}
