@@ -300,8 +300,26 @@ import behaviours  # noqa: E402
 
 behaviours.install()
 
+
+def _exit_on_stdin_eof():
+    """Stops the server when its standard input closes (`--exit-on-stdin-eof`): the
+    integration tests keep one server for a whole test binary and this ends it with the binary."""
+    import threading
+
+    def watch():
+        while sys.stdin.buffer.read(4096):
+            pass
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 if __name__ == "__main__":
     if "--list" in sys.argv[1:]:
         print(behaviours.listing())
         sys.exit(0)
-    sys.exit(main(sys.argv[1:]))
+    args = sys.argv[1:]
+    if "--exit-on-stdin-eof" in args:
+        args.remove("--exit-on-stdin-eof")
+        _exit_on_stdin_eof()
+    sys.exit(main(args))

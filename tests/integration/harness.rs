@@ -1,26 +1,88 @@
-//! Starts and stops the local AWS emulator (moto server) for a test.
+//! Starts and stops the local AWS emulators for a test.
 //!
-//! The server runs through `localstack/moto_server.py` (moto's server plus the one call moto
-//! lacks, see localstack/README.md) with the Python of moto's virtualenv, found in this order:
+//! moto (the default, every service): a fresh server per test, through
+//! `localstack/moto_server.py` (moto's server plus the calls moto lacks and the AWS-behaviour
+//! layer, see localstack/README.md) with the Python of moto's virtualenv, found in this order:
 //! `$MOTO_PYTHON`; the `python` beside `$MOTO_SERVER`; the virtualenv that
 //! `localstack/emulator.sh install` creates (`$MOODLESTACK_CACHE/moto-venv`, default
 //! `~/.cache/moodlestack`); then `python3` on `PATH`.
+//!
+//! LocalStack's free edition (EC2, IAM, SSM, Secrets Manager, STS): one server for the whole
+//! test binary, through `localstack/localstack_server.py`, with `$LOCALSTACK_PYTHON` or the
+//! virtualenv that `localstack/localstack.sh install` creates (`$MOODLESTACK_CACHE/localstack-venv`).
+//! Each test gets an AWS account of its own (a 12-digit access key id is an account there), so
+//! tests see only their own resources, as with a server each. The server ends when the test
+//! binary does (it stops when its standard input closes). moodlestack's observe lists every
+//! kind of every service, and LocalStack's free edition answers RDS, EFS, ElastiCache, ELBv2
+//! and Auto Scaling with HTTP 501, so those five go to one moto server, also kept for the
+//! whole binary, through service-specific endpoints (`AWS_ENDPOINT_URL_RDS`, ...): the tests on
+//! LocalStack make nothing there, it answers observe's lists of those kinds, empty.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener as AsyncListener, TcpStream as AsyncStream};
 
-/// A running emulator; stopped (killed) when dropped.
+/// Which emulator a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// moto 5.2.5 through `localstack/moto_server.py`: every service moodlestack uses.
+    Moto,
+    /// LocalStack's free edition (localstack-core): EC2, IAM, SSM, Secrets Manager and STS.
+    LocalStack,
+}
+
+/// A running emulator (moto: stopped, killed, when dropped), or an account of its own on the
+/// shared LocalStack server.
 pub struct Emulator {
     pub endpoint: String,
-    child: Child,
+    pub backend: Backend,
+    /// The access key id: LocalStack takes a 12-digit one as the account.
+    access_key: String,
+    child: Option<Child>,
+    /// On LocalStack: the moto server that answers the services LocalStack does not serve.
+    rest: Option<&'static str>,
+}
+
+/// The services LocalStack's free edition does not serve: (the SDK's service id, the suffix
+/// of its `AWS_ENDPOINT_URL_...` variable).
+const NOT_IN_LOCALSTACK: &[(&str, &str)] = &[
+    ("RDS", "RDS"),
+    ("EFS", "EFS"),
+    ("ElastiCache", "ELASTICACHE"),
+    ("Elastic Load Balancing v2", "ELASTIC_LOAD_BALANCING_V2"),
+    ("Auto Scaling", "AUTO_SCALING"),
+];
+
+/// Service-specific endpoints for an SDK configuration: `endpoint` for the services LocalStack
+/// does not serve, none (the configuration's own endpoint) for the others.
+#[derive(Debug)]
+struct RestEndpoints {
+    endpoint: &'static str,
+}
+
+impl aws_types::service_config::LoadServiceConfig for RestEndpoints {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        let rest = NOT_IN_LOCALSTACK
+            .iter()
+            .any(|(id, _)| *id == key.service_id());
+        (rest && key.env() == "AWS_ENDPOINT_URL").then(|| self.endpoint.to_string())
+    }
 }
 
 pub const REGION: &str = "eu-west-1";
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("MOODLESTACK_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/moodlestack")
+        })
+}
 
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("MOTO_PYTHON") {
@@ -32,12 +94,7 @@ fn python() -> PathBuf {
             return beside;
         }
     }
-    let cache = std::env::var_os("MOODLESTACK_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/moodlestack")
-        });
-    let venv = cache.join("moto-venv/bin/python");
+    let venv = cache_dir().join("moto-venv/bin/python");
     if venv.exists() {
         return venv;
     }
@@ -83,6 +140,14 @@ fn free_port() -> u16 {
 }
 
 impl Emulator {
+    /// An emulator of `backend`: a fresh moto server, or a fresh account on LocalStack.
+    pub fn on(backend: Backend) -> Emulator {
+        match backend {
+            Backend::Moto => Emulator::start(),
+            Backend::LocalStack => Emulator::localstack(),
+        }
+    }
+
     /// Starts a fresh moto server on 127.0.0.1 and waits until it answers.
     pub fn start() -> Emulator {
         let bin = python();
@@ -104,10 +169,17 @@ impl Emulator {
                 )
             });
         let endpoint = format!("http://127.0.0.1:{port}");
-        let mut emulator = Emulator { endpoint, child };
+        let mut emulator = Emulator {
+            endpoint,
+            backend: Backend::Moto,
+            access_key: "testing".into(),
+            child: Some(child),
+            rest: None,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = emulator.child.try_wait() {
+            let child = emulator.child.as_mut().expect("moto's child");
+            if let Ok(Some(status)) = child.try_wait() {
                 panic!(
                     "the emulator ({} {}) exited with {status}: is moto installed? \
                      run `localstack/emulator.sh install` or set MOTO_PYTHON",
@@ -124,15 +196,37 @@ impl Emulator {
         emulator
     }
 
+    /// A fresh AWS account on the shared LocalStack server, with the shared moto server for the
+    /// services LocalStack does not serve (both started on first use).
+    pub fn localstack() -> Emulator {
+        static NEXT: AtomicU64 = AtomicU64::new(100_000_000_001);
+        Emulator {
+            endpoint: localstack_server().to_string(),
+            backend: Backend::LocalStack,
+            access_key: format!("{:012}", NEXT.fetch_add(1, Ordering::SeqCst)),
+            child: None,
+            rest: Some(rest_server()),
+        }
+    }
+
     /// Environment for running the `moodlestack` binary against this emulator.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_ACCESS_KEY_ID", self.access_key.clone()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", REGION.into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        if let Some(rest) = self.rest {
+            for (_, var) in NOT_IN_LOCALSTACK {
+                env.push((format!("AWS_ENDPOINT_URL_{var}"), rest.to_string()));
+            }
+        }
+        env
     }
 
     /// Imports a self-signed certificate into the emulator's ACM and returns its ARN (HTTPS
@@ -157,26 +251,144 @@ impl Emulator {
     /// A plain SDK configuration pointing at this emulator (for checking end states with a
     /// client that is not moodlestack's).
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let cfg = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(REGION))
             .endpoint_url(&self.endpoint)
             .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-                "testing",
+                &self.access_key,
                 "testing",
                 None,
                 None,
                 "moodlestack-tests",
             ))
             .load()
-            .await
+            .await;
+        match self.rest {
+            None => cfg,
+            Some(rest) => {
+                // As if from AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_RDS, ...: a service-specific
+                // endpoint wins over the shared one only when that one was not set in code.
+                let mut b = cfg
+                    .to_builder()
+                    .service_config(RestEndpoints { endpoint: rest });
+                b.insert_origin(
+                    "endpoint_url",
+                    aws_types::origin::Origin::shared_environment_variable(),
+                );
+                b.build()
+            }
+        }
     }
 }
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// The Python of LocalStack's virtualenv: `$LOCALSTACK_PYTHON`, else the one
+/// `localstack/localstack.sh install` creates.
+fn localstack_python() -> PathBuf {
+    std::env::var_os("LOCALSTACK_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("localstack-venv/bin/python"))
+}
+
+/// A server kept for the whole test binary: started with its standard input a pipe that stays
+/// open for the life of the process, so that it stops (`--exit-on-stdin-eof`) when the binary
+/// exits, however it exits. Its output goes to `log`. Returns once `ready(port)` says so.
+fn shared_server(
+    what: &str,
+    cmd: &mut Command,
+    log: &std::path::Path,
+    fix: &str,
+    ready: impl Fn(u16) -> bool,
+) -> (String, Child) {
+    let out =
+        std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+    let port = free_port();
+    let mut child = cmd
+        .args(["-p", &port.to_string(), "--exit-on-stdin-eof"])
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::piped())
+        .stdout(out.try_clone().expect("log file"))
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} is missing: cannot run {cmd:?}: {e}\n{fix}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready(port) {
+        if let Ok(Some(status)) = child.try_wait() {
+            let said = std::fs::read_to_string(log).unwrap_or_default();
+            let last = said.lines().last().unwrap_or("").to_string();
+            panic!(
+                "{what} ({cmd:?}) exited with {status}: {last}\n{fix}\nlog: {}",
+                log.display()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start on port {port} in 60 s; log: {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (format!("http://127.0.0.1:{port}"), child)
+}
+
+/// Where a shared server of this test binary writes its output (the last run's).
+fn shared_log(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.log"))
+}
+
+/// The endpoint of the one LocalStack server of this test binary, started on first use and
+/// ready once it has printed `Ready.`.
+fn localstack_server() -> &'static str {
+    static SERVER: OnceLock<(String, Child)> = OnceLock::new();
+    &SERVER
+        .get_or_init(|| {
+            let log = shared_log("localstack");
+            let launcher =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("localstack/localstack_server.py");
+            shared_server(
+                "LocalStack",
+                Command::new(localstack_python()).arg(launcher),
+                &log,
+                "install it with `localstack/localstack.sh install` (or run `scripts/test`, \
+                 which does), or point LOCALSTACK_PYTHON at a Python that has localstack-core",
+                |_| {
+                    std::fs::read_to_string(&log)
+                        .unwrap_or_default()
+                        .lines()
+                        .any(|l| l == "Ready.")
+                },
+            )
+        })
+        .0
+}
+
+/// The endpoint of the moto server that answers, for every test on LocalStack, the services
+/// LocalStack does not serve (nothing is made there: it answers observe's lists, empty).
+fn rest_server() -> &'static str {
+    static SERVER: OnceLock<(String, Child)> = OnceLock::new();
+    &SERVER
+        .get_or_init(|| {
+            let bin = python();
+            check_moto(&bin);
+            let launcher =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("localstack/moto_server.py");
+            shared_server(
+                "moto",
+                Command::new(bin).arg(launcher).args(["-H", "127.0.0.1"]),
+                &shared_log("moto-rest"),
+                "install it with `localstack/emulator.sh install` or set MOTO_PYTHON",
+                |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            )
+        })
+        .0
 }
 
 /// A TCP proxy in front of the emulator that keeps every byte the SDK sends, so the tests can
