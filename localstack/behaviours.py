@@ -123,6 +123,14 @@ BEHAVIOURS = {
         "balancer while deletion protection is enabled\"); DeleteLoadBalancer API reference "
         "(Errors: OperationNotPermitted)",
     ),
+    "rds-parameter-group-in-use": (
+        True,
+        "DeleteDBParameterGroup answers InvalidDBParameterGroupState while a DB instance uses the "
+        "group; moto deletes it",
+        "DeleteDBParameterGroup API reference (\"The specified DB parameter group can't be "
+        "associated with any DB instances\"; Errors: InvalidDBParameterGroupState, \"you can't "
+        "delete it when the parameter group is in this state\")",
+    ),
     "eventual-consistency": (
         True,
         "a just-created EC2 VPC, subnet, security group, internet gateway, route table, NAT "
@@ -850,4 +858,21 @@ def _elb_deletion_protection(resp, action):
         raise AwsError(
             "OperationNotPermitted",
             "Load balancer '%s' cannot be deleted because deletion protection is enabled" % arn,
+        )
+
+
+# --- RDS parameter groups in use ----------------------------------------------------------------
+
+@pre("rds", "DeleteDBParameterGroup")
+def _rds_parameter_group_in_use(resp, action):
+    if not on("rds-parameter-group-in-use"):
+        return
+    name = resp._get_param("DBParameterGroupName")
+    users = [db.db_instance_identifier for db in resp.backend.databases.values()
+             if (db.db_parameter_group_name or "").lower() == (name or "").lower()]
+    if users:
+        raise AwsError(
+            "InvalidDBParameterGroupState",
+            "One or more database instances are still members of this parameter group %s, so the "
+            "group cannot be deleted" % name,
         )

@@ -336,6 +336,22 @@ class ElbDeletionProtectionTest(Base):
                          "LoadBalancerNotFound")
 
 
+class RdsParameterGroupInUseTest(Base):
+    BEHAVIOURS = "none,rds-parameter-group-in-use"
+
+    def test_a_group_in_use_is_not_deleted_until_the_instance_moves(self):
+        rds = self.rds()
+        for name in ("t-pg-old", "t-pg-new"):
+            rds.create_db_parameter_group(DBParameterGroupName=name, DBParameterGroupFamily="mysql8.0",
+                                          Description="t")
+        create_db(rds, DBParameterGroupName="t-pg-old", AllocatedStorage=20)
+        self.assertEqual(code_of(rds.delete_db_parameter_group, DBParameterGroupName="t-pg-old"),
+                         ("InvalidDBParameterGroupState", 400))
+        rds.modify_db_instance(DBInstanceIdentifier="t-db", DBParameterGroupName="t-pg-new",
+                               ApplyImmediately=True)
+        rds.delete_db_parameter_group(DBParameterGroupName="t-pg-old")
+
+
 class TagFiltersTest(Base):
     BEHAVIOURS = "none,tag-filters"
 

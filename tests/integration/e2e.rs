@@ -715,6 +715,11 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         String::new()
     };
     let engine_set = format!("database.version={next_minor}");
+    if !production {
+        // The demo starts on MySQL 8.0 (see demo_stack_lifecycle): a major upgrade, whose new
+        // parameter group (family mysql8.4) is created before the old one is deleted.
+        more.extend(["--set", "database.version=8.4"]);
+    }
     if production {
         more.extend([
             "--set",
@@ -759,20 +764,33 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
             "web.asg {f}: {asg_fields:?}"
         );
     }
+    let parameter_group = if production { "update" } else { "replace" };
     for (id, action) in [
         ("web.lt", "update"),
         ("stable.lt", "update"),
         ("stable.instance", "replace"),
-        ("db.parameter_group", "update"),
+        ("db.parameter_group", parameter_group),
     ] {
         assert_eq!(by_id.get(id).map(|x| x.0), Some(action), "{changed:?}");
     }
+    if !production {
+        let (action, fields) = by_id.get("db.instance").expect("db.instance changes");
+        assert_eq!(*action, "update");
+        for f in ["engine_version", "parameter_group_name"] {
+            assert!(
+                fields.contains(&f.to_string()),
+                "db.instance {f}: {fields:?}"
+            );
+        }
+    }
     assert!(by_id["web.lt"].1.contains(&"user_data".to_string()));
     assert!(
-        changed
-            .iter()
-            .all(|(id, a, _)| a != "delete" && (a != "replace" || id == "stable.instance")),
-        "only the stable instance is replaced: {changed:?}"
+        changed.iter().all(|(id, a, _)| a != "delete"
+            && (a != "replace"
+                || id == "stable.instance"
+                || (!production && id == "db.parameter_group"))),
+        "only the stable instance (and on a major upgrade the parameter group) is replaced: \
+         {changed:?}"
     );
     let (_, text, _) = ms(&emu, &cmd(&["plan"], &change));
     assert!(
@@ -884,6 +902,39 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
                 && p.parameter_value() == Some("3")),
         "the database parameter is set"
     );
+    if !production {
+        let db = c
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(format!("{stack}-db"))
+            .send()
+            .await
+            .unwrap();
+        let db = &db.db_instances()[0];
+        assert!(
+            db.engine_version().unwrap().starts_with("8.4"),
+            "{:?}",
+            db.engine_version()
+        );
+        let groups: Vec<&str> = db
+            .db_parameter_groups()
+            .iter()
+            .filter_map(|g| g.db_parameter_group_name())
+            .collect();
+        assert_eq!(groups, [format!("{stack}-mysql8-4").as_str()]);
+        let old = c
+            .rds
+            .describe_db_parameter_groups()
+            .db_parameter_group_name(format!("{stack}-mysql8-0"))
+            .send()
+            .await;
+        // AWS answers DBParameterGroupNotFound; moto an empty list.
+        assert!(
+            old.as_ref()
+                .map_or(true, |o| o.db_parameter_groups().is_empty()),
+            "the 8.0 parameter group is gone: {old:?}"
+        );
+    }
 
     // 5. Without --allow-data-loss, destroy refuses to lift deletion protection (production:
     // the database's and the load balancer's, which follows it).
@@ -931,7 +982,13 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_stack_lifecycle() {
-    lifecycle("stacks/demo.yaml", "e2e-demo", &[]).await;
+    // Created on MySQL 8.0, upgraded to 8.4 in step 4.
+    lifecycle(
+        "stacks/demo.yaml",
+        "e2e-demo",
+        &["--set", "database.version=8.0"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,7 +28,7 @@ pub use cloud::{
 };
 pub use kind::{
     spec, version_satisfies, Compare, DeletePolicy, DeleteRisk, FieldSpec, Kind, KindSpec,
-    OnChange, PhysicalId,
+    OnChange, PhysicalId, ReplaceOrder,
 };
 pub use order::{topo, OrderError};
 pub use resource::{Lifecycle, Observed, ObservedId, Resource, ResourceId, TAG_ID, TAG_STACK};

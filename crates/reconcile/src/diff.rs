@@ -525,8 +525,24 @@ fn notes(c: &Change) -> Vec<Note> {
         )),
         _ => {}
     }
+    if c.action == Action::Replace && creates_first(c) {
+        notes.push(Note::new(
+            NoteKind::Applied,
+            "the new one (a new name) is created first and everything that uses it moved to it; \
+             the old one is deleted last (AWS refuses to delete it while it is in use)",
+        ));
+    }
     notes.extend((s.notes)(&c.view()));
     notes
+}
+
+/// Whether the replacement `c` creates the new resource before deleting the old one
+/// ([`moodlestack_model::ReplaceOrder`]): the diff's note and the executor's order both ask this.
+pub fn creates_first(c: &Change) -> bool {
+    match (&c.desired, &c.current) {
+        (Some(d), Some(o)) => spec(c.kind).creates_first(&d.fields, &o.fields),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -1467,6 +1467,7 @@ pub async fn apply(
     let mut nodes: Vec<Node> = Vec::new();
     let mut attrs: Attrs = HashMap::new();
     let mut create_step: HashMap<ResourceId, usize> = HashMap::new();
+    let mut created_first: Vec<(ResourceId, usize)> = Vec::new();
     for c in &plan.changes {
         if let Some(o) = &c.current {
             if c.action != Action::Delete {
@@ -1528,7 +1529,14 @@ pub async fn apply(
                 let new = push(Work::CreateNew {
                     desired: desired()?,
                 });
-                nodes[new].deps.insert(old);
+                if crate::diff::creates_first(c) {
+                    // The old one goes after the new one exists and its users moved (edges
+                    // added below, once every user's step exists).
+                    nodes[old].deps.insert(new);
+                    created_first.push((c.id.clone(), old));
+                } else {
+                    nodes[new].deps.insert(old);
+                }
                 create_step.insert(c.id.clone(), new);
             }
             Action::Delete => {
@@ -1560,6 +1568,21 @@ pub async fn apply(
         })
         .collect();
     add_delete_edges(&mut nodes, &declared);
+    // Replaced create-first: the old copy is deleted once every step that declares a use of the
+    // resource (and so takes the new one) is done.
+    for (id, old) in created_first {
+        let users: Vec<usize> = (0..nodes.len())
+            .filter(|&y| {
+                y != old
+                    && nodes[y]
+                        .work
+                        .desired()
+                        .is_some_and(|d| d.deps().contains(&id))
+            })
+            .filter(|&y| !depends_on(&nodes, y, old))
+            .collect();
+        nodes[old].deps.extend(users);
+    }
     // The old copy of a replaced resource stays until the updates of what it is re-created from
     // are done: the stable instance keeps running while its launch template gets a new version,
     // and is not deleted at all if that fails. (Skipped where it would make a cycle.)

@@ -590,7 +590,8 @@ async fn a_replace_deletes_then_creates_and_dependents_follow() {
     let fake = FakeCloud::new();
     let before = desired();
     assert!(converge(&fake, &before, &opts()).await.is_success());
-    let after = with_field(desired(), "sg.alb", "group_name", Value::str("demo-alb-2"));
+    // Same name (the group moves to another VPC): the old one goes first.
+    let after = with_field(desired(), "sg.alb", "vpc_id", Value::str("vpc-other"));
     let plan = fresh_plan(&fake, &after).await;
     let action = |id: &str| action_of(&plan, id);
     assert_eq!(action("sg.alb"), Action::Replace);
@@ -622,6 +623,80 @@ async fn a_replace_deletes_then_creates_and_dependents_follow() {
         Value::List(vec![Value::str(&new_id)])
     );
     assert_converged(&fake, &after).await;
+}
+
+/// A parameter group of a new engine family has a new name: it is created first, the database
+/// moves to it, and only then is the old one (which RDS will not delete while in use) deleted.
+/// A security group renamed likewise; one whose name stays is deleted first.
+#[tokio::test(start_paused = true)]
+async fn a_renamed_parameter_group_is_created_before_the_old_one_is_deleted() {
+    let fake = FakeCloud::new();
+    let with_group = |name: &str, family: &str| {
+        let mut d = desired();
+        d.push(
+            r("db.parameter_group", Kind::DbParameterGroup)
+                .with("name", name)
+                .with("family", family)
+                .with("description", "moodle tuning"),
+        );
+        with_field(
+            d,
+            "db.instance",
+            "parameter_group_name",
+            rf("db.parameter_group", "id"),
+        )
+    };
+    let before = with_group("demo-mysql8-0", "mysql8.0");
+    assert!(converge(&fake, &before, &opts()).await.is_success());
+    let after = with_group("demo-mysql8-4", "mysql8.4");
+    let plan = fresh_plan(&fake, &after).await;
+    assert_eq!(action_of(&plan, "db.parameter_group"), Action::Replace);
+    let pg = plan
+        .changes
+        .iter()
+        .find(|c| c.id.as_str() == "db.parameter_group")
+        .unwrap();
+    assert!(
+        pg.notes.iter().any(|n| n.text.contains("created first")),
+        "{:?}",
+        pg.notes
+    );
+    fake.clear_log();
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let log = fake.log();
+    let created = index_of(&log, Op::Create, "db.parameter_group").unwrap();
+    let moved = index_of(&log, Op::Update, "db.instance").unwrap();
+    let deleted = index_of(&log, Op::Delete, "db.parameter_group").unwrap();
+    assert!(created < moved && moved < deleted, "{log:#?}");
+    assert_converged(&fake, &after).await;
+
+    // Renamed security group: created first too (same name: a_replace_deletes_then_creates...).
+    let renamed = with_field(
+        after.clone(),
+        "sg.alb",
+        "group_name",
+        Value::str("demo-alb-2"),
+    );
+    let plan = fresh_plan(&fake, &renamed).await;
+    let sg = plan
+        .changes
+        .iter()
+        .find(|c| c.id.as_str() == "sg.alb")
+        .unwrap();
+    assert_eq!(sg.action, Action::Replace);
+    assert!(crate::diff::creates_first(sg));
+    fake.clear_log();
+    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let log = fake.log();
+    let created = index_of(&log, Op::Create, "sg.alb").unwrap();
+    let deleted = index_of(&log, Op::Delete, "sg.alb").unwrap();
+    for user in ["sg.web", "lb.alb"] {
+        let moved = index_of(&log, Op::Update, user).unwrap();
+        assert!(created < moved && moved < deleted, "{user}: {log:#?}");
+    }
+    assert_converged(&fake, &renamed).await;
 }
 
 /// An untagged resource whose identity changes is deleted and a new one created.

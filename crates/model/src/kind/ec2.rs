@@ -1,6 +1,6 @@
 //! EC2 kinds: the network, security groups, launch templates and the stable instance.
 
-use super::{create_only, f, mins, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
+use super::{create_only, f, mins, repl, set, KindSpec, PhysicalId, ReplaceOrder, DEFAULT, TAGS};
 use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::Kind;
 
@@ -123,6 +123,7 @@ pub(super) const SECURITY_GROUP: KindSpec = KindSpec {
         TAGS,
     ],
     name_field: Some("group_name"),
+    replace: ReplaceOrder::CreateFirstWhenRenamed,
     ..DEFAULT
 };
 

@@ -1,6 +1,6 @@
 //! Elastic Load Balancing v2 kinds: the ALB, its target group and listeners.
 
-use super::{f, mins, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
+use super::{f, mins, repl, set, KindSpec, PhysicalId, ReplaceOrder, DEFAULT, TAGS};
 use crate::Kind;
 
 /// The ELBv2 kinds, as rows of the kind table in `mod.rs`.
@@ -62,6 +62,7 @@ pub(super) const TARGET_GROUP: KindSpec = KindSpec {
     ],
     name_field: Some("name"),
     attrs: &["id", "arn"],
+    replace: ReplaceOrder::CreateFirstWhenRenamed,
     ..DEFAULT
 };
 

@@ -230,6 +230,33 @@ pub struct KindSpec {
     /// Notes the plan shows under a change of this kind (restarts, rollouts, pending reboots),
     /// beside the generic data-loss notes of stateful kinds.
     pub notes: fn(&ChangeView<'_>) -> Vec<Note>,
+    /// In which order a replacement runs.
+    pub replace: ReplaceOrder,
+}
+
+/// In which order a replacement deletes the old resource and creates the new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplaceOrder {
+    /// Delete the old one, then create the new one (the two cannot exist side by side: a subnet's
+    /// CIDR, a mount target's zone, the one stable node that runs cron).
+    DeleteFirst,
+    /// When the new one has another name (a parameter group of a new engine family, a security
+    /// group renamed): create it first, move every user to it, then delete the old one, which
+    /// AWS refuses to delete while it is in use (`DependencyViolation`,
+    /// `InvalidDBParameterGroupState`, `ResourceInUse`). With the same name: delete first.
+    CreateFirstWhenRenamed,
+}
+
+impl KindSpec {
+    /// Whether replacing `current` by `desired` creates the new one before deleting the old one
+    /// ([`ReplaceOrder::CreateFirstWhenRenamed`] and a new, known name).
+    pub fn creates_first(&self, desired: &Fields, current: &Fields) -> bool {
+        let (ReplaceOrder::CreateFirstWhenRenamed, Some(name)) = (self.replace, self.name_field)
+        else {
+            return false;
+        };
+        matches!(desired.get(name), Some(Value::Str(new)) if current.get(name) != Some(&Value::Str(new.clone())))
+    }
 }
 
 impl KindSpec {
@@ -354,6 +381,7 @@ pub(crate) const DEFAULT: KindSpec = KindSpec {
     attrs_changed_by_update: &[],
     ready_timeout: mins(5),
     notes: no_notes,
+    replace: ReplaceOrder::DeleteFirst,
 };
 
 /// Generates [`Kind`], [`Kind::ALL`] and [`spec`] from one list of `Variant => DESCRIPTOR`, so the

@@ -1,8 +1,8 @@
 //! RDS kinds: subnet and parameter groups, Aurora clusters and DB instances.
 
 use super::{
-    at_least, create_only, f, mins, repl, set, subset, version, DeletePolicy, KindSpec, DEFAULT,
-    TAGS,
+    at_least, create_only, f, mins, repl, set, subset, version, DeletePolicy, KindSpec,
+    ReplaceOrder, DEFAULT, TAGS,
 };
 use crate::change::{ChangeView, Note, NoteKind};
 use crate::{Kind, Value};
@@ -54,6 +54,9 @@ pub(super) const PARAMETER_GROUP: KindSpec = KindSpec {
     name_field: Some("name"),
     attrs: &["id", "arn"],
     notes: parameter_group_notes,
+    // A new engine family (8.0 -> 8.4) names a new group: the database moves to it before the
+    // old one, which RDS will not delete while it is in use, goes.
+    replace: ReplaceOrder::CreateFirstWhenRenamed,
     ..DEFAULT
 };
 
