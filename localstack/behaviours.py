@@ -553,11 +553,19 @@ def _install_models():
 SIX_HOURS = 6 * 3600
 
 
+# What AWS reports for an Aurora MySQL cluster created with a major-only version ("You can supply
+# either 5.7 or 8.0 to use the default engine version for Aurora MySQL version 2 or version 3",
+# CreateDBCluster API reference): a full version of that major.
+AURORA_DEFAULT_MINOR = {"8.0": "8.0.mysql_aurora.3.08.2", "5.7": "5.7.mysql_aurora.2.12.5"}
+
+
 def _bump_minor(engine, version):
     """The next minor version AWS would upgrade to (a plausible one: the last number + 1; a
     major-only version gets the minor AWS would have picked)."""
     if not version:
         return version
+    if engine == "aurora-mysql" and version in AURORA_DEFAULT_MINOR:
+        return AURORA_DEFAULT_MINOR[version]
     if re.fullmatch(r"\d+(\.\d+)?", version) and engine.startswith(("mysql", "mariadb")):
         return version + ".99" if "." in version else version + ".0.99"
     if re.fullmatch(r"\d+", version):  # postgres "16"

@@ -209,6 +209,13 @@ class RdsMinorUpgradeTest(Base):
         self.assertEqual(db_of(rds)["EngineVersion"], "8.0.40")
         self.assertEqual(rds.describe_db_clusters(DBClusterIdentifier="t-aurora")["DBClusters"][0]["EngineVersion"],
                          "8.0.mysql_aurora.3.08.1")
+        # A major-only Aurora version reports the minor AWS picked for it.
+        rds.create_db_cluster(DBClusterIdentifier="t-aurora-default", Engine="aurora-mysql",
+                              EngineVersion="8.0", MasterUsername="admin",
+                              MasterUserPassword="password123")
+        time.sleep(2 * self.DELAY_MS / 1000 + 0.1)
+        self.assertEqual(rds.describe_db_clusters(DBClusterIdentifier="t-aurora-default")["DBClusters"][0]
+                         ["EngineVersion"], "8.0.mysql_aurora.3.08.2")
 
     def test_no_upgrade_when_auto_minor_upgrade_is_off(self):
         rds = self.rds()

@@ -276,7 +276,8 @@ table! {
     db_cluster => Row {
         kind: Kind::DbCluster, id: "db.cluster", needs: &["db_subnet_group", "db_cluster_parameter_group"],
         create: |cx| fields! {"identifier" => "ct-db", "engine" => "aurora-mysql",
-            "engine_version" => "8.0.mysql_aurora.3.08.0", "db_subnet_group_name" => "ct-db",
+            // The stack's default: AWS picks the minor (the emulator reports one after a moment).
+            "engine_version" => "8.0", "db_subnet_group_name" => "ct-db",
             "cluster_parameter_group_name" => "ct-aurora-mysql8-0-cluster",
             "vpc_security_group_ids" => strs(&[&cx.fx.sgs[0]]), "master_username" => "moodle",
             "database_name" => "moodle", "port" => 3306, "backup_retention_period" => 7,

@@ -146,7 +146,7 @@ pub struct Database {
     /// Database engine.
     #[serde(default)]
     pub engine: Engine,
-    /// Engine version. Default per engine: mysql `8.4`, aurora-mysql `8.0.mysql_aurora.3.08.0`,
+    /// Engine version. Default per engine: mysql `8.4`, aurora-mysql `8.0` (AWS's default minor),
     /// mariadb `10.11`, postgres `16`.
     #[serde(default)]
     pub version: Option<String>,
@@ -578,7 +578,8 @@ impl Engine {
     pub fn default_version(self) -> &'static str {
         match self {
             Engine::Mysql => "8.4",
-            Engine::AuroraMysql => "8.0.mysql_aurora.3.08.0",
+            // AWS's current minor of Aurora MySQL 3 at creation; later minors satisfy it.
+            Engine::AuroraMysql => "8.0",
             Engine::Mariadb => "10.11",
             Engine::Postgres => "16",
         }

@@ -803,7 +803,10 @@ impl<'a> Rules<'a> {
                     || version.starts_with("8.0.")
                     || version.starts_with("8.4.")
             }
-            Engine::AuroraMysql => version.starts_with("8.0.mysql_aurora.3."),
+            // `8.0`: AWS's default minor of Aurora MySQL 3 (CreateDBCluster: "You can supply
+            // either 5.7 or 8.0 to use the default engine version for Aurora MySQL version 2 or
+            // version 3"); or a pinned one.
+            Engine::AuroraMysql => version == "8.0" || version.starts_with("8.0.mysql_aurora.3."),
             Engine::Mariadb => {
                 let mut p = version.split('.');
                 let major = p.next().and_then(|m| m.parse::<u32>().ok());
@@ -821,7 +824,7 @@ impl<'a> Rules<'a> {
         if !ok {
             let example = match engine {
                 Engine::Mysql => "`8.0` or `8.4` (or a minor such as `8.0.39`)",
-                Engine::AuroraMysql => "`8.0.mysql_aurora.3.08.0`",
+                Engine::AuroraMysql => "`8.0` (or a minor such as `8.0.mysql_aurora.3.08.0`)",
                 Engine::Mariadb => "`10.11` or `11.4` (10.6 or newer)",
                 Engine::Postgres => "`16` or `16.4` (13 to 17)",
             };
