@@ -1001,6 +1001,51 @@ async fn production_stack_lifecycle() {
     .await;
 }
 
+/// Aurora MySQL with the default version (`8.0`: the minor AWS picks): apply, a clean plan once
+/// the emulator reports the picked minor and once more after its automatic minor upgrade, then
+/// destroy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aurora_with_the_default_version_plans_clean_after_aws_picks_the_minor() {
+    let emu = Emulator::start();
+    let c = clients(&emu).await;
+    let stack = "e2e-aurora";
+    let args = owned(&[
+        "stacks/demo.yaml",
+        "--name",
+        stack,
+        "--set",
+        "database.engine=aurora-mysql",
+        "--set",
+        "database.version=8.0",
+    ]);
+    ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &args), 0);
+    let version = || async {
+        let d = c
+            .rds
+            .describe_db_clusters()
+            .db_cluster_identifier(format!("{stack}-db"))
+            .send()
+            .await
+            .unwrap();
+        d.db_clusters()[0].engine_version().unwrap().to_string()
+    };
+    // The emulator reports the picked minor, then an automatic upgrade of it, each after a
+    // moment (MOODLESTACK_EMULATOR_DELAY_MS); neither is a change.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..3 {
+        seen.insert(version().await);
+        ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &args), 0);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    seen.insert(version().await);
+    assert!(
+        seen.iter().any(|v| v.starts_with("8.0.mysql_aurora.3.")),
+        "the cluster reports a full Aurora MySQL 3 version: {seen:?}"
+    );
+    ms_ok(&emu, &cmd(&DESTROY, &args), 0);
+    assert_nothing_left(&c, stack).await;
+}
+
 /// One stack name in two regions of one account: IAM is global, so the node role carries the
 /// region in its name. Both stacks apply and plan clean; destroying one leaves the other intact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
