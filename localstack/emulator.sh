@@ -27,7 +27,12 @@ LOGFILE="$CACHE/emulator.log"
 REGION="${AWS_REGION:-eu-west-1}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
-die() { echo "emulator: $*" >&2; exit 1; }
+NAME=emulator
+ACCESS_KEY_ID=testing
+SECRET_ACCESS_KEY=testing
+READY_TRIES=300
+# shellcheck source=localstack/server-lib.sh
+. "$HERE/server-lib.sh"
 
 install() {
   if [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
@@ -40,73 +45,19 @@ install() {
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-running() {
-  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
-}
-
-start() {
-  install
-  if running; then
-    cat "$URLFILE"
-    return 0
-  fi
-  local port url
-  port=$(free_port)
-  url="http://127.0.0.1:$port"
+launch() {
   MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "$VENV/bin/python" "$HERE/moto_server.py" \
-    -H 127.0.0.1 -p "$port" \
-    >"$LOGFILE" 2>&1 &
-  echo $! >"$PIDFILE"
-  echo "$url" >"$URLFILE"
-  for _ in $(seq 1 300); do
-    if python3 -c "import urllib.request,sys; urllib.request.urlopen('$url/moto-api/', timeout=1)" 2>/dev/null; then
-      echo "$url"
-      return 0
-    fi
-    running || die "moto_server exited; see $LOGFILE"
-    sleep 0.1
-  done
-  stop
-  die "moto_server did not answer on $url within 30 s; see $LOGFILE"
+    -H 127.0.0.1 -p "$1" >"$LOGFILE" 2>&1 &
 }
 
-print_env() {
-  running || die "not running (localstack/emulator.sh start)"
-  cat <<ENV
-export AWS_ENDPOINT_URL=$(cat "$URLFILE")
-export AWS_ACCESS_KEY_ID=testing
-export AWS_SECRET_ACCESS_KEY=testing
-export AWS_REGION=$REGION
-export AWS_EC2_METADATA_DISABLED=true
-ENV
+ready() {
+  python3 -c "import urllib.request,sys; urllib.request.urlopen('$1/moto-api/', timeout=1)" 2>/dev/null
 }
 
-stop() {
-  if running; then
-    kill "$(cat "$PIDFILE")" 2>/dev/null || true
-    wait "$(cat "$PIDFILE")" 2>/dev/null || true
-  fi
-  rm -f "$PIDFILE" "$URLFILE"
+extra() {
+  [ "${1:-}" = behaviours ] || return 1
+  install
+  "$VENV/bin/python" "$HERE/moto_server.py" --list
 }
 
-case "${1:-}" in
-  install) install ;;
-  start) start ;;
-  env) print_env ;;
-  stop) stop ;;
-  behaviours) install; "$VENV/bin/python" "$HERE/moto_server.py" --list ;;
-  run)
-    shift
-    [ "${1:-}" = "--" ] && shift
-    [ $# -gt 0 ] || die "usage: $0 run -- CMD..."
-    start >/dev/null
-    trap stop EXIT
-    eval "$(print_env)"
-    "$@"
-    ;;
-  *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
-esac
+main "$@"

@@ -25,7 +25,13 @@ LOGFILE="$CACHE/localstack.log"
 REGION="${AWS_REGION:-eu-west-1}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
-die() { echo "localstack: $*" >&2; exit 1; }
+NAME=localstack
+# A 12-digit access key id is the account LocalStack puts the resources in.
+ACCESS_KEY_ID=000000000000
+SECRET_ACCESS_KEY="test"
+READY_TRIES=600
+# shellcheck source=localstack/server-lib.sh
+. "$HERE/server-lib.sh"
 
 install() {
   if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import sys, localstack.constants as c, localstack.runtime.main; sys.exit(c.VERSION != '$LOCALSTACK_VERSION')" 2>/dev/null; then
@@ -43,73 +49,13 @@ install() {
     "localstack-core[runtime]==$LOCALSTACK_VERSION"
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-running() {
-  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
-}
-
-start() {
-  install
-  if running; then
-    cat "$URLFILE"
-    return 0
-  fi
-  local port url
-  port=$(free_port)
-  url="http://127.0.0.1:$port"
-  PYTHONUNBUFFERED=1 nohup "$VENV/bin/python" "$HERE/localstack_server.py" -p "$port" \
+launch() {
+  PYTHONUNBUFFERED=1 nohup "$VENV/bin/python" "$HERE/localstack_server.py" -p "$1" \
     </dev/null >"$LOGFILE" 2>&1 &
-  echo $! >"$PIDFILE"
-  echo "$url" >"$URLFILE"
-  for _ in $(seq 1 600); do
-    if grep -qx 'Ready.' "$LOGFILE" 2>/dev/null; then
-      echo "$url"
-      return 0
-    fi
-    running || die "LocalStack exited; see $LOGFILE"
-    sleep 0.1
-  done
-  stop
-  die "LocalStack was not ready on $url within 60 s; see $LOGFILE"
 }
 
-print_env() {
-  running || die "not running (localstack/localstack.sh start)"
-  # A 12-digit access key id is the account LocalStack puts the resources in.
-  cat <<ENV
-export AWS_ENDPOINT_URL=$(cat "$URLFILE")
-export AWS_ACCESS_KEY_ID=000000000000
-export AWS_SECRET_ACCESS_KEY=test
-export AWS_REGION=$REGION
-export AWS_EC2_METADATA_DISABLED=true
-ENV
+ready() {
+  grep -qx 'Ready.' "$LOGFILE" 2>/dev/null
 }
 
-stop() {
-  if running; then
-    kill "$(cat "$PIDFILE")" 2>/dev/null || true
-    # LocalStack's own shutdown takes a few seconds.
-    for _ in $(seq 1 100); do running || break; sleep 0.1; done
-  fi
-  rm -f "$PIDFILE" "$URLFILE"
-}
-
-case "${1:-}" in
-  install) install ;;
-  start) start ;;
-  env) print_env ;;
-  stop) stop ;;
-  run)
-    shift
-    [ "${1:-}" = "--" ] && shift
-    [ $# -gt 0 ] || die "usage: $0 run -- CMD..."
-    start >/dev/null
-    trap stop EXIT
-    eval "$(print_env)"
-    "$@"
-    ;;
-  *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
-esac
+main "$@"

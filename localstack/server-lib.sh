@@ -1,0 +1,88 @@
+# shellcheck shell=bash
+# What localstack/emulator.sh (moto) and localstack/localstack.sh (LocalStack) share: a server on a
+# free port of 127.0.0.1, its pid/url/log files under $CACHE, the environment for moodlestack, and
+# the command line. The sourcing script sets NAME, CACHE, VENV, PIDFILE, URLFILE, LOGFILE, REGION,
+# HERE, ACCESS_KEY_ID and SECRET_ACCESS_KEY, and defines:
+#   install          install the server into $VENV (once)
+#   launch PORT      start it in the background on 127.0.0.1:PORT, output to $LOGFILE
+#   ready URL        true once it answers
+#   stop_wait        (optional) how long a stopping server is waited for
+# READY_TRIES tenths of a second are waited for `ready`.
+
+die() { echo "$NAME: $*" >&2; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+running() {
+  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
+}
+
+start() {
+  install
+  if running; then
+    cat "$URLFILE"
+    return 0
+  fi
+  local port url
+  port=$(free_port)
+  url="http://127.0.0.1:$port"
+  launch "$port"
+  echo $! >"$PIDFILE"
+  echo "$url" >"$URLFILE"
+  for _ in $(seq 1 "$READY_TRIES"); do
+    if ready "$url"; then
+      echo "$url"
+      return 0
+    fi
+    running || die "the server exited; see $LOGFILE"
+    sleep 0.1
+  done
+  stop
+  die "the server did not answer on $url within $((READY_TRIES / 10)) s; see $LOGFILE"
+}
+
+print_env() {
+  running || die "not running ($0 start)"
+  cat <<ENV
+export AWS_ENDPOINT_URL=$(cat "$URLFILE")
+export AWS_ACCESS_KEY_ID=$ACCESS_KEY_ID
+export AWS_SECRET_ACCESS_KEY=$SECRET_ACCESS_KEY
+export AWS_REGION=$REGION
+export AWS_EC2_METADATA_DISABLED=true
+ENV
+}
+
+stop() {
+  if running; then
+    kill "$(cat "$PIDFILE")" 2>/dev/null || true
+    # Wait for it to go (a few seconds for LocalStack's own shutdown).
+    for _ in $(seq 1 100); do running || break; sleep 0.1; done
+  fi
+  rm -f "$PIDFILE" "$URLFILE"
+}
+
+# The command line: install | start | env | stop | run -- CMD... (and `extra` for the rest).
+main() {
+  case "${1:-}" in
+    install) install ;;
+    start) start ;;
+    env) print_env ;;
+    stop) stop ;;
+    run)
+      shift
+      [ "${1:-}" = "--" ] && shift
+      [ $# -gt 0 ] || die "usage: $0 run -- CMD..."
+      start >/dev/null
+      trap stop EXIT
+      eval "$(print_env)"
+      "$@"
+      ;;
+    *)
+      if declare -F extra >/dev/null && extra "$@"; then return 0; fi
+      sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
+      exit 2
+      ;;
+  esac
+}
