@@ -81,6 +81,20 @@ pub(crate) async fn settle() {
     tokio::time::sleep(Duration::from_millis(ms + 100)).await;
 }
 
+/// Polls `seen` until EC2 lists what was just made (the emulator's eventual consistency), as a
+/// script would with `aws ec2 wait`.
+async fn listed<F, Fut>(seen: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !seen().await {
+        assert!(std::time::Instant::now() < deadline, "never listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn adopt(w: &World, row: &'static str, made: &str) {
     let o = w.make(row).await;
     assert_eq!(o.physical_id, made, "adopted, not made again");
@@ -295,8 +309,13 @@ async fn ec2_interrupted_creates_are_adopted_and_finished(backend: Backend) {
     // EC2 lists a new resource only after a moment (the emulator's eventual consistency); a
     // rerun after a crash waits for that before it reads the stack
     // (`execute::settle_after_crash`, end to end in `faults::a_killed_apply_is_rerun_at_once_and_converges`).
-    settle().await;
-    adopt(&w, "internet_gateway", made.unwrap()).await;
+    let igw = made.unwrap().to_string();
+    listed(|| async {
+        let d = ec2(&w).describe_internet_gateways();
+        d.internet_gateway_ids(&igw).send().await.is_ok()
+    })
+    .await;
+    adopt(&w, "internet_gateway", &igw).await;
     let d = ec2(&w).describe_internet_gateways().send().await.unwrap();
     assert_eq!(d.internet_gateways().len(), 1);
     assert_eq!(
@@ -312,8 +331,13 @@ async fn ec2_interrupted_creates_are_adopted_and_finished(backend: Backend) {
         .await
         .unwrap();
     let made = made.route_table().and_then(|t| t.route_table_id());
-    settle().await;
-    adopt(&w, "route_table", made.unwrap()).await;
+    let rt = made.unwrap().to_string();
+    listed(|| async {
+        let d = ec2(&w).describe_route_tables();
+        d.route_table_ids(&rt).send().await.is_ok()
+    })
+    .await;
+    adopt(&w, "route_table", &rt).await;
     shows(
         &w,
         "net.rt.public",
