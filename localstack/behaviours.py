@@ -131,6 +131,13 @@ BEHAVIOURS = {
         "associated with any DB instances\"; Errors: InvalidDBParameterGroupState, \"you can't "
         "delete it when the parameter group is in this state\")",
     ),
+    "s3-create-bucket-tags": (
+        True,
+        "CreateBucket applies the tags of its CreateBucketConfiguration (a bucket is tagged from "
+        "its first moment); moto drops them",
+        "CreateBucket API reference, CreateBucketConfiguration.Tags (\"An array of tags that you "
+        "can apply to the bucket that you're creating\"; needs s3:TagResource)",
+    ),
     "eventual-consistency": (
         True,
         "a just-created EC2 VPC, subnet, security group, internet gateway, route table, NAT "
@@ -546,6 +553,7 @@ def _install_models():
 
     _install_ec2_consistency()
     _install_nat_tag_filters()
+    _install_s3_create_bucket_tags()
 
 
 # --- RDS: storage autoscaling, the 10 % rule, minor upgrades -----------------------------------
@@ -828,6 +836,31 @@ def _install_nat_tag_filters():
         return result
 
     EC2Backend.describe_nat_gateways = describe_nat_gateways
+
+
+def _install_s3_create_bucket_tags():
+    import xmltodict
+    from moto.s3.responses import S3Response
+
+    orig = S3Response._bucket_response_put
+
+    def _bucket_response_put(self, *args, **kwargs):
+        result = orig(self, *args, **kwargs)
+        if not on("s3-create-bucket-tags") or self.data.get("Action") != "CreateBucket" or not self.body:
+            return result
+        try:
+            config = xmltodict.parse(self.body).get("CreateBucketConfiguration") or {}
+        except Exception:  # noqa: BLE001 - not XML: moto answered it already
+            return result
+        tags = (config.get("Tags") or {}).get("Tag") or []
+        if isinstance(tags, dict):
+            tags = [tags]
+        if tags:
+            self.backend.put_bucket_tagging(
+                self.bucket_name, {t["Key"]: t.get("Value") or "" for t in tags})
+        return result
+
+    S3Response._bucket_response_put = _bucket_response_put
 
 
 # --- ELBv2 duplicates ---------------------------------------------------------------------------

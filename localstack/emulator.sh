@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts and stops a local AWS emulator (moto's server) on 127.0.0.1, for the demo and the tests.
 #
-#   localstack/emulator.sh install        install moto[server] into a virtualenv (once)
+#   localstack/emulator.sh install        install moto[server] and the AWS CLI into a virtualenv
+#                                         (once)
 #   localstack/emulator.sh start          start on a free port, wait until it answers, print the
 #                                         endpoint; state in $MOODLESTACK_CACHE/emulator.{pid,url}
 #   localstack/emulator.sh env            print `export` lines for moodlestack (eval them)
@@ -19,6 +20,8 @@
 set -euo pipefail
 
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+# The AWS CLI (v1, from PyPI) beside moto: tests run the nodes' boot steps that call it.
+AWSCLI_VERSION="${AWSCLI_VERSION:-1.46.3}"
 CACHE="${MOODLESTACK_CACHE:-$HOME/.cache/moodlestack}"
 VENV="$CACHE/moto-venv"
 PIDFILE="$CACHE/emulator.pid"
@@ -35,14 +38,15 @@ READY_TRIES=300
 . "$HERE/server-lib.sh"
 
 install() {
-  if [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  if [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/aws" ] && "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
     return 0
   fi
   command -v python3 >/dev/null || die "python3 is needed (apt-get install python3 python3-venv)"
   mkdir -p "$CACHE"
-  echo "emulator: installing moto[server]==$MOTO_VERSION into $VENV" >&2
+  echo "emulator: installing moto[server]==$MOTO_VERSION and awscli==$AWSCLI_VERSION into $VENV" >&2
   python3 -m venv "$VENV" || die "cannot create a virtualenv (apt-get install python3-venv)"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" \
+    "awscli==$AWSCLI_VERSION"
 }
 
 launch() {

@@ -21,6 +21,7 @@ URL), on 127.0.0.1. Point AWS_ENDPOINT_URL at the URL it prints.
                                                       and header x-amzn-ErrorType
     EFS (REST-JSON)                                   429, {"ErrorCode": "ThrottlingException"}
                                                       and header x-amzn-ErrorType
+    S3 (REST-XML)                                     503, <Error><Code>SlowDown</Code>...
 - `--latency-ms N`: every request waits N ms before it is forwarded (a round trip to AWS).
 - `--kill-pid PID --kill-after K`: SIGKILL to PID right after its K-th mutating request
   (any action not named Describe*, List*, Get*) has been forwarded and answered by the upstream,
@@ -85,6 +86,10 @@ def action_of(service, method, path, headers, body):
     target = headers.get("X-Amz-Target")
     if target:
         return target.split(".")[-1]
+    if service == "s3":  # REST-XML: the method, the path and the subresource (`?tagging`)
+        url = urlparse(path)
+        sub = ",".join(sorted(k for k in parse_qs(url.query, keep_blank_values=True)))
+        return f"{method} {url.path}" + (f"?{sub}" if sub else "")
     if service in REST_JSON_SERVICES or (method != "POST" and not body):
         clean = urlparse(path).path
         for m, pat, name in _EFS_PATHS:
@@ -108,6 +113,8 @@ def is_mutating(action):
 def protocol_of(service):
     if service == "ec2":
         return "ec2"
+    if service == "s3":
+        return "rest-xml"
     if service in REST_JSON_SERVICES:
         return "rest-json"
     if service in JSON_SERVICES:
@@ -129,6 +136,13 @@ def error_answer(service, status, ec2_code, query_code, json_code, message):
                 f'<Error><Type>Sender</Type><Code>{query_code}</Code><Message>{message}</Message>'
                 f'</Error><RequestId>{rid}</RequestId></ErrorResponse>')
         return status["query"], {"Content-Type": "text/xml", "x-amzn-RequestId": rid}, body.encode()
+    if proto == "rest-xml":
+        code = {"Throttling": "SlowDown"}.get(query_code, query_code)
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                f'<Error><Code>{code}</Code><Message>{message}</Message>'
+                f'<RequestId>{rid}</RequestId></Error>')
+        return status["rest-xml"], {"Content-Type": "application/xml", "x-amz-request-id": rid}, \
+            body.encode()
     if proto == "json":
         body = json.dumps({"__type": json_code, "message": message})
         return status["json"], {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": rid,
@@ -140,8 +154,9 @@ def error_answer(service, status, ec2_code, query_code, json_code, message):
 
 def throttling_answer(service):
     """EC2: 503 RequestLimitExceeded; awsquery: 400 Throttling; JSON 1.1: 400
-    ThrottlingException; EFS (REST-JSON): 429 ThrottlingException."""
-    return error_answer(service, {"ec2": 503, "query": 400, "json": 400, "rest-json": 429},
+    ThrottlingException; EFS (REST-JSON): 429 ThrottlingException; S3 (REST-XML): 503 SlowDown."""
+    return error_answer(service, {"ec2": 503, "query": 400, "json": 400, "rest-json": 429,
+                                  "rest-xml": 503},
                         "RequestLimitExceeded", "Throttling", "ThrottlingException",
                         "Rate exceeded")
 
@@ -149,7 +164,8 @@ def throttling_answer(service):
 def unavailable_answer(service):
     """HTTP 503 with the service's error: EC2 `Unavailable`, the others `ServiceUnavailable`
     (AWS's common errors)."""
-    return error_answer(service, {"ec2": 503, "query": 503, "json": 503, "rest-json": 503},
+    return error_answer(service, {"ec2": 503, "query": 503, "json": 503, "rest-json": 503,
+                                  "rest-xml": 503},
                         "Unavailable", "ServiceUnavailable", "ServiceUnavailable",
                         "The request has failed due to a temporary failure of the server.")
 

@@ -343,6 +343,23 @@ class ElbDeletionProtectionTest(Base):
                          "LoadBalancerNotFound")
 
 
+class S3CreateBucketTagsTest(Base):
+    BEHAVIOURS = "none,s3-create-bucket-tags"
+
+    def test_create_bucket_applies_the_tags_of_its_configuration(self):
+        s3 = self.emu.client("s3")
+        s3.create_bucket(Bucket="t-code", CreateBucketConfiguration={
+            "LocationConstraint": s3.meta.region_name,
+            "Tags": [{"Key": "moodlestack:stack", "Value": "t"}, {"Key": "team", "Value": ""}]})
+        self.assertEqual(
+            sorted((t["Key"], t["Value"]) for t in s3.get_bucket_tagging(Bucket="t-code")["TagSet"]),
+            [("moodlestack:stack", "t"), ("team", "")])
+        # Without tags the bucket has none (GetBucketTagging: NoSuchTagSet), as on AWS.
+        s3.create_bucket(Bucket="t-plain", CreateBucketConfiguration={
+            "LocationConstraint": s3.meta.region_name})
+        self.assertEqual(code_of(s3.get_bucket_tagging, Bucket="t-plain")[0], "NoSuchTagSet")
+
+
 class RdsParameterGroupInUseTest(Base):
     BEHAVIOURS = "none,rds-parameter-group-in-use"
 
@@ -449,6 +466,7 @@ class FaultProxyTest(Base):
             ("secretsmanager", lambda c: c.list_secrets(), "ThrottlingException", 400),
             ("ssm", lambda c: c.get_parameter(Name="/x"), "ThrottlingException", 400),
             ("efs", lambda c: c.describe_file_systems(), "ThrottlingException", 429),
+            ("s3", lambda c: c.list_buckets(), "SlowDown", 503),
         ]
         for service, call, code, status in calls:
             with self.subTest(service=service):
@@ -461,6 +479,7 @@ class FaultProxyTest(Base):
         self.assertEqual(code_of(self.emu.client("rds", url=p.url).describe_db_instances), ("ServiceUnavailable", 503))
         self.assertEqual(code_of(self.emu.client("ssm", url=p.url).get_parameter, Name="/x"), ("ServiceUnavailable", 503))
         self.assertEqual(code_of(self.emu.client("efs", url=p.url).describe_file_systems), ("ServiceUnavailable", 503))
+        self.assertEqual(code_of(self.emu.client("s3", url=p.url).list_buckets), ("ServiceUnavailable", 503))
         e = self.proxy("--fault-rate", "1", "--faults", "503-empty")
         self.assertEqual(code_of(self.emu.client("rds", url=e.url).describe_db_instances)[1], 503)
         # a 20 % share, seeded: a client with retries gets through every call

@@ -521,6 +521,7 @@ pub(super) async fn desired_for_observe(
                 image_id: "ami-00000000000000000".into(),
                 architecture: "x86_64".into(),
                 root_device_name: "/dev/sda1".into(),
+                account_id: cloud.account_id().await?,
             };
             moodlestack_graph::build(stack, &image).map_err(|e2| {
                 anyhow::anyhow!("cannot build the stack's resource graph: {e2} (AMI: {e})")

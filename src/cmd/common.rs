@@ -251,31 +251,37 @@ pub async fn resolve_image(
     stack: &Stack,
     cloud: &dyn moodlestack_model::Cloud,
 ) -> anyhow::Result<moodlestack_graph::Image> {
-    let image_id = match &stack.ami.id {
-        Some(id) => id.clone(),
-        None => cloud
-            .resolve_parameter(&stack.ami.ssm_parameter)
-            .await
-            .map_err(|e| {
-                fail(
-                    format!(
-                        "cannot resolve the AMI from SSM parameter {}: {e}",
-                        stack.ami.ssm_parameter
-                    ),
-                    "set `ami.id` in the stack file, or check the parameter name and region",
-                )
-            })?,
+    // The account goes out beside the AMI lookup: no round of its own.
+    let image = async {
+        let image_id = match &stack.ami.id {
+            Some(id) => id.clone(),
+            None => cloud
+                .resolve_parameter(&stack.ami.ssm_parameter)
+                .await
+                .map_err(|e| {
+                    fail(
+                        format!(
+                            "cannot resolve the AMI from SSM parameter {}: {e}",
+                            stack.ami.ssm_parameter
+                        ),
+                        "set `ami.id` in the stack file, or check the parameter name and region",
+                    )
+                })?,
+        };
+        cloud.image(&image_id).await?.ok_or_else(|| {
+            fail(
+                format!("AMI {image_id} does not exist in {}", stack.region),
+                "set `ami.id` to an image of this region",
+            )
+        })
     };
-    let info = cloud.image(&image_id).await?.ok_or_else(|| {
-        fail(
-            format!("AMI {image_id} does not exist in {}", stack.region),
-            "set `ami.id` to an image of this region",
-        )
-    })?;
+    let (info, account_id) = tokio::join!(image, cloud.account_id());
+    let info = info?;
     Ok(moodlestack_graph::Image {
         image_id: info.image_id,
         architecture: info.architecture,
         root_device_name: info.root_device_name,
+        account_id: account_id?,
     })
 }
 

@@ -85,6 +85,7 @@ fn stand_in_image(stack: &Stack) -> moodlestack_graph::Image {
         image_id: "ami-00000000000000000".into(),
         architecture: arch.into(),
         root_device_name: "/dev/sda1".into(),
+        account_id: "123456789012".into(),
     }
 }
 
@@ -123,6 +124,7 @@ pub fn endpoints_from_attrs(
             .as_ref()
             .map(|p| take("cache.auth", "arn", p)),
         efs_id: take("files.fs", "id", &placeholders.efs_id),
+        code_bucket: take("code.bucket", "name", &placeholders.code_bucket),
     };
     (e, missing)
 }

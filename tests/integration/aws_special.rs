@@ -1462,6 +1462,8 @@ async fn a_correct_existing_network_plans_in_the_first_round() {
             "DescribeSubnets",
             "DescribeVpcAttribute",
             "DescribeVpcAttribute",
+            // The account, for the code bucket's name.
+            "GetCallerIdentity",
             // The stack's lease: did a run stop a moment ago (execute::settle_after_crash)?
             "GetParameter"
         ],

@@ -245,6 +245,13 @@ table! {
         update: |_| fields! {"description" => "rotated description"},
         replace: &["name"], gaps: &[],
     },
+    code_bucket => Row {
+        kind: Kind::CodeBucket, id: "code.bucket", needs: &[],
+        create: |_| fields! {"bucket" => "ct-eu-west-1-123456789012-code",
+            "block_public_access" => true},
+        update: |_| fields! {"block_public_access" => false},
+        replace: &["bucket"], gaps: &[],
+    },
     db_subnet_group => Row {
         kind: Kind::DbSubnetGroup, id: "db.subnet_group", needs: &[],
         create: |cx| fields! {"name" => "ct-db", "description" => "moodle database subnets",

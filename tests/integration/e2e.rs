@@ -88,6 +88,7 @@ pub(crate) struct Clients {
     iam: aws_sdk_iam::Client,
     secrets: aws_sdk_secretsmanager::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
+    s3: aws_sdk_s3::Client,
 }
 
 pub(crate) async fn clients(emu: &Emulator) -> Clients {
@@ -102,7 +103,18 @@ pub(crate) async fn clients(emu: &Emulator) -> Clients {
         iam: aws_sdk_iam::Client::new(&c),
         secrets: aws_sdk_secretsmanager::Client::new(&c),
         ssm: aws_sdk_ssm::Client::new(&c),
+        // The emulator has no per-bucket host names.
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&c)
+                .force_path_style(true)
+                .build(),
+        ),
     }
+}
+
+/// The stack's code bucket (the emulator's account is 123456789012).
+fn code_bucket(stack: &str) -> String {
+    format!("{stack}-{}-123456789012-code", crate::harness::REGION)
 }
 
 fn stack_filter(stack: &str) -> aws_sdk_ec2::types::Filter {
@@ -509,6 +521,10 @@ pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
         ),
     ];
     left.extend(found.into_iter().filter(|(f, _)| *f).map(|(_, what)| what));
+    let buckets = c.s3.list_buckets().send().await.unwrap();
+    left.extend(ids(buckets.buckets(), |b| {
+        b.name().filter(|n| n.starts_with(&format!("{stack}-")))
+    }));
     let secrets = c.secrets.list_secrets().send().await.unwrap();
     left.extend(ids(secrets.secret_list(), |s| {
         s.name()
@@ -601,6 +617,47 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         "the ALB's deletion protection is {protected}: {:?}",
         lb_attrs.attributes()
     );
+
+    // The code bucket: tagged from its creation, closed to the public. The stable node puts the
+    // code artefact there (tests/integration/node_code.rs runs that step); one is put here so
+    // that destroy has to empty the bucket.
+    let bucket = code_bucket(stack);
+    let tags =
+        c.s3.get_bucket_tagging()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        tags.tag_set()
+            .iter()
+            .any(|t| t.key() == "moodlestack:id" && t.value() == "code.bucket"),
+        "{:?}",
+        tags.tag_set()
+    );
+    let pab =
+        c.s3.get_public_access_block()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+    let pab = pab.public_access_block_configuration().unwrap();
+    assert_eq!(
+        (
+            pab.block_public_acls(),
+            pab.ignore_public_acls(),
+            pab.block_public_policy(),
+            pab.restrict_public_buckets()
+        ),
+        (Some(true), Some(true), Some(true), Some(true))
+    );
+    c.s3.put_object()
+        .bucket(&bucket)
+        .key("code/moodle-v4.5.5-forcedcache-test.tar.gz")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"artefact"))
+        .send()
+        .await
+        .unwrap();
 
     // 3. Drift behind moodlestack's back shows exactly, and apply repairs it; what is not the
     // stack's is listed and left alone.
@@ -859,10 +916,11 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         .launch_template_data()
         .and_then(|d| d.user_data())
         .expect("user data");
-    let user_data = String::from_utf8(
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, user_data).unwrap(),
-    )
-    .unwrap();
+    // Sent gzip-compressed (cloud-init unpacks it on the node).
+    let raw =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, user_data).unwrap();
+    assert_eq!(raw[..2], [0x1f, 0x8b], "user-data is gzip-compressed");
+    let user_data = moodlestack_model::user_data::decode(user_data).unwrap();
     assert!(
         user_data.contains("php8.2-fpm"),
         "the new version installs PHP 8.2"

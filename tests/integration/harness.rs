@@ -84,6 +84,18 @@ fn cache_dir() -> PathBuf {
         })
 }
 
+/// The AWS CLI installed beside moto (`localstack/emulator.sh install`).
+pub fn aws_cli() -> PathBuf {
+    let bin = python().with_file_name("aws");
+    assert!(
+        bin.exists(),
+        "no AWS CLI at {}: install it with `localstack/emulator.sh install` (or run \
+         `scripts/test`, which does)",
+        bin.display()
+    );
+    bin
+}
+
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("MOTO_PYTHON") {
         return PathBuf::from(p);

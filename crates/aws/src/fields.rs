@@ -469,6 +469,11 @@ impl SdkTag for aws_sdk_iam::types::Tag {
         Some((self.key(), self.value()))
     }
 }
+impl SdkTag for aws_sdk_s3::types::Tag {
+    fn key_value(&self) -> Option<(&str, &str)> {
+        Some((self.key(), self.value()))
+    }
+}
 impl SdkTag for aws_sdk_efs::types::Tag {
     fn key_value(&self) -> Option<(&str, &str)> {
         Some((self.key(), self.value()))

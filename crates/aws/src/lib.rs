@@ -18,9 +18,11 @@ mod iam;
 #[cfg(test)]
 mod permissions;
 mod rds;
+mod s3;
 mod secrets;
 mod ssm;
 pub mod stats;
+mod sts;
 
 pub use stats::{RequestCount, RequestStats};
 
@@ -46,6 +48,7 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Clients {
@@ -87,6 +90,15 @@ impl Clients {
             secrets: client!(aws_sdk_secretsmanager),
             ssm: client!(aws_sdk_ssm),
             sts: client!(aws_sdk_sts),
+            // An endpoint of its own (the local emulator) has no per-bucket DNS names: buckets go
+            // in the path there.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(config)
+                    .interceptor(stats.clone())
+                    .retry_config(retry.clone())
+                    .force_path_style(config.endpoint_url().is_some())
+                    .build(),
+            ),
         }
     }
 }
@@ -267,7 +279,7 @@ pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
 mod impls {
     pub(crate) use crate::{
         autoscaling::kinds::*, ec2::kinds::*, efs::kinds::*, elasticache::kinds::*,
-        elbv2::kinds::*, iam::kinds::*, rds::kinds::*, secrets::kinds::*,
+        elbv2::kinds::*, iam::kinds::*, rds::kinds::*, s3::kinds::*, secrets::kinds::*,
     };
 }
 
@@ -531,6 +543,10 @@ impl Cloud for AwsCloud {
 
     async fn resolve_parameter(&self, name: &str) -> Result<String, CloudError> {
         ssm::get_parameter(&self.clients, name).await
+    }
+
+    async fn account_id(&self) -> Result<String, CloudError> {
+        sts::account_id(&self.clients).await
     }
 
     async fn image(&self, image_id: &str) -> Result<Option<ImageInfo>, CloudError> {

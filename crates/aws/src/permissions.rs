@@ -14,6 +14,10 @@ const ON_BEHALF: &[&str] = &[
     "iam:CreateServiceLinkedRole",
     // The lease parameter is created with its tags.
     "ssm:AddTagsToResource",
+    // The code bucket is created with its tags (CreateBucketConfiguration.Tags).
+    "s3:TagResource",
+    // DeleteObjects on object versions (emptying the code bucket).
+    "s3:DeleteObjectVersion",
 ];
 
 /// The IAM action of a label: the same, but for services whose IAM prefix is not the one their
@@ -21,12 +25,30 @@ const ON_BEHALF: &[&str] = &[
 fn iam_action(label: &str) -> String {
     match label.split_once(':') {
         Some(("efs", action)) => format!("elasticfilesystem:{action}"),
+        // S3's IAM actions are not named after its operations.
+        Some(("s3", action)) => format!(
+            "s3:{}",
+            match action {
+                "ListBuckets" => "ListAllMyBuckets",
+                "ListObjectVersions" => "ListBucketVersions",
+                "DeleteObjects" => "DeleteObject",
+                "GetPublicAccessBlock" => "GetBucketPublicAccessBlock",
+                "PutPublicAccessBlock" => "PutBucketPublicAccessBlock",
+                other => other,
+            }
+        ),
         _ => label.to_string(),
     }
 }
 
 /// Accessors of SDK answers whose names look like operations (`tag_list()`).
-const NOT_CALLS: &[&str] = &["tag_list", "tag_descriptions", "start_time"];
+const NOT_CALLS: &[&str] = &[
+    "tag_list",
+    "tag_descriptions",
+    "start_time",
+    "delete_markers",
+    "tag_set",
+];
 
 /// Verbs that start an operation's name.
 const VERBS: &[&str] = &[

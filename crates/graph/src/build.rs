@@ -21,6 +21,7 @@ pub mod ids {
     pub const SG_EFS: &str = "sg.efs";
     pub const IAM_ROLE: &str = "iam.role";
     pub const IAM_PROFILE: &str = "iam.profile";
+    pub const CODE_BUCKET: &str = "code.bucket";
     pub const DB_SUBNET_GROUP: &str = "db.subnet_group";
     pub const DB_PARAMETER_GROUP: &str = "db.parameter_group";
     pub const DB_CLUSTER_PARAMETER_GROUP: &str = "db.cluster_parameter_group";
@@ -170,6 +171,7 @@ impl<'a> Builder<'a> {
         let net = self.network()?;
         self.security_groups(&net);
         self.cache_auth_secret();
+        self.code_bucket();
         self.iam();
         self.database(&net);
         self.files(&net);
@@ -460,6 +462,16 @@ impl<'a> Builder<'a> {
         self.push(secret);
     }
 
+    /// The bucket of code artefacts: the stable node puts each code version there once, every
+    /// node boots from it (docs/nodes.md).
+    fn code_bucket(&mut self) {
+        let bucket = self
+            .res(ids::CODE_BUCKET, Kind::CodeBucket)
+            .with("bucket", self.names.code_bucket(&self.image.account_id))
+            .with("block_public_access", true);
+        self.push(bucket);
+    }
+
     fn iam(&mut self) {
         let assume = serde_json::json!({
             "Statement": [{
@@ -492,6 +504,14 @@ impl<'a> Builder<'a> {
                     "Sid": "MountMoodledata",
                 },
                 {
+                    // The stable node puts a code version's artefact once (a conditional put:
+                    // an existing one is never overwritten); every node reads it at boot.
+                    "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Effect": "Allow",
+                    "Resource": [format!("{}/code/*", marker(ids::CODE_BUCKET, "arn"))],
+                    "Sid": "CodeArtefacts",
+                },
+                {
                     // The Spot watcher moves its own node to Standby before a reclaim; the
                     // group's ARN holds an id unknown at plan time, so the stack's tag scopes it.
                     "Action": ["autoscaling:EnterStandby"],
@@ -517,7 +537,7 @@ impl<'a> Builder<'a> {
                 "managed_policy_arns",
                 Value::strs([format!(
                     "arn:{}:iam::aws:policy/AmazonSSMManagedInstanceCore",
-                    partition(&self.stack.region)
+                    moodlestack_model::cloud::partition(&self.stack.region)
                 )]),
             )
             .with(
@@ -904,28 +924,30 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// EC2's limit on user data, in bytes before base64 encoding.
-pub const USER_DATA_LIMIT: usize = 16 * 1024;
+/// EC2's limit on user data, in bytes before base64 encoding (the user-data is sent
+/// gzip-compressed: [`moodlestack_model::user_data`]).
+pub const USER_DATA_LIMIT: usize = moodlestack_model::user_data::LIMIT;
 /// Bytes allowed for one resolved reference in user data (the longest real values, Secrets
-/// Manager ARNs and RDS/ElastiCache endpoints, are about 100).
+/// Manager ARNs and RDS/ElastiCache endpoints, are about 100; counted as if they did not
+/// compress).
 const REF_ALLOWANCE: usize = 128;
 
 /// User data must fit EC2's limit once the endpoints are filled in.
 fn check_user_data_size(id: &str, user_data: &Value) -> Result<(), GraphError> {
     let (literal, refs) = match user_data {
-        Value::Interpolated(segs) => segs.iter().fold((0, 0), |(l, r), s| match s {
-            Segment::Lit(t) => (l + t.len(), r),
+        Value::Interpolated(segs) => segs.iter().fold((String::new(), 0), |(l, r), s| match s {
+            Segment::Lit(t) => (l + t, r),
             Segment::Ref(_) => (l, r + 1),
         }),
-        Value::Str(s) => (s.len(), 0),
-        _ => (0, 0),
+        Value::Str(s) => (s.clone(), 0),
+        _ => (String::new(), 0),
     };
-    let size = literal + refs * REF_ALLOWANCE;
+    let size = moodlestack_model::user_data::compress(&literal).len() + refs * REF_ALLOWANCE;
     if size > USER_DATA_LIMIT {
         return Err(GraphError::unbuildable(
             format!(
-                "{id}: the rendered user-data is about {size} bytes with its {refs} endpoint(s) \
-                 filled in, over EC2's limit of {USER_DATA_LIMIT}"
+                "{id}: the rendered user-data is about {size} bytes gzip-compressed with its \
+                 {refs} endpoint(s) filled in, over EC2's limit of {USER_DATA_LIMIT}"
             ),
             "remove entries from `moodle.config` (they are written into config.php inside the \
              user-data)",
@@ -971,17 +993,6 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
         }
     }
     serde_json::to_string(&sort(v)).expect("JSON values serialize")
-}
-
-/// The AWS partition of a region (ARNs of AWS-managed policies).
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
 }
 
 /// The image must exist in a form a launch template can use, and every instance type the stack

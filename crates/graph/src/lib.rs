@@ -25,6 +25,9 @@ pub struct Image {
     pub architecture: String,
     /// e.g. `/dev/sda1`.
     pub root_device_name: String,
+    /// The AWS account the stack is built in (12 digits), resolved beside the AMI: part of the
+    /// code bucket's name, which AWS keeps global.
+    pub account_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,7 @@ pub fn marker_endpoints(stack: &Stack) -> Endpoints {
             .auth
             .then(|| marker(build::ids::CACHE_AUTH, "arn")),
         efs_id: marker(build::ids::FILES_FS, "id"),
+        code_bucket: marker(build::ids::CODE_BUCKET, "name"),
     }
 }
 

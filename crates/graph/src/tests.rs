@@ -35,6 +35,7 @@ fn image() -> Image {
         image_id: "ami-0123456789abcdef0".into(),
         architecture: "x86_64".into(),
         root_device_name: "/dev/sda1".into(),
+        account_id: "123456789012".into(),
     }
 }
 
@@ -178,6 +179,7 @@ fn default_stack_has_the_whole_topology() {
         "lb.alb",
         "lb.tg",
         "lb.listener.http",
+        "code.bucket",
     ];
     let got: BTreeSet<&str> = ids(&g).into_iter().collect();
     assert_eq!(got, expected.into_iter().collect::<BTreeSet<_>>());
@@ -474,7 +476,8 @@ fn iam_policy_names_only_the_stacks_secrets() {
         BTreeSet::from([
             "db.instance.secret_arn".to_string(),
             "cache.auth.arn".to_string(),
-            "files.fs.arn".to_string()
+            "files.fs.arn".to_string(),
+            "code.bucket.arn".to_string()
         ])
     );
     // Resolved, the document is canonical JSON that grants exactly these ARNs.
@@ -484,7 +487,7 @@ fn iam_policy_names_only_the_stacks_secrets() {
     let doc: serde_json::Value = serde_json::from_str(text).unwrap();
     assert_eq!(build::canonical_json(&doc), text, "not canonical");
     let stmts = doc["Statement"].as_array().unwrap();
-    assert_eq!(stmts.len(), 3);
+    assert_eq!(stmts.len(), 4);
     assert_eq!(
         stmts[0]["Action"],
         serde_json::json!(["secretsmanager:GetSecretValue"])
@@ -504,14 +507,23 @@ fn iam_policy_names_only_the_stacks_secrets() {
         stmts[1]["Resource"],
         serde_json::json!(["arn:test:files.fs.arn"])
     );
-    // The one wildcard resource is the drain permission, scoped by the stack's tag.
+    // Code artefacts: read and put (never listed, never deleted) under the bucket's code/ only.
     assert_eq!(
         stmts[2]["Action"],
+        serde_json::json!(["s3:GetObject", "s3:PutObject"])
+    );
+    assert_eq!(
+        stmts[2]["Resource"],
+        serde_json::json!(["arn:test:code.bucket.arn/code/*"])
+    );
+    // The one wildcard resource is the drain permission, scoped by the stack's tag.
+    assert_eq!(
+        stmts[3]["Action"],
         serde_json::json!(["autoscaling:EnterStandby"])
     );
-    assert_eq!(stmts[2]["Resource"], serde_json::json!("*"));
+    assert_eq!(stmts[3]["Resource"], serde_json::json!("*"));
     assert_eq!(
-        stmts[2]["Condition"],
+        stmts[3]["Condition"],
         serde_json::json!({"StringEquals": {"aws:ResourceTag/moodlestack:stack": "demo"}})
     );
     for s in &stmts[..2] {
@@ -535,7 +547,10 @@ fn iam_policy_names_only_the_stacks_secrets() {
         .as_map()
         .unwrap()["demo-eu-west-1-node"];
     let refs: Vec<String> = policy.refs().iter().map(|r| r.to_string()).collect();
-    assert_eq!(refs, ["db.instance.secret_arn", "files.fs.arn"]);
+    assert_eq!(
+        refs,
+        ["db.instance.secret_arn", "files.fs.arn", "code.bucket.arn"]
+    );
     assert!(!find(&g, "cache.redis")
         .fields
         .contains_key("auth_token_secret_arn"));
@@ -746,10 +761,21 @@ fn broken_user_data_markers_are_reported() {
     assert!(e.contains("web.lt user_data"), "{e}");
 }
 
+/// `n` letters that gzip cannot shrink much (the user-data limit is on the compressed size).
+fn noise(n: usize) -> String {
+    let mut x: u64 = 7;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            char::from(b'a' + (x >> 59) as u8 % 26)
+        })
+        .collect()
+}
+
 #[test]
 fn user_data_over_the_ec2_limit_is_refused() {
     let big = |s: &Stack, r: Role, e: &Endpoints| {
-        fake_user_data(s, r, e).map(|t| format!("{t}# {}\n", "x".repeat(16 * 1024)))
+        fake_user_data(s, r, e).map(|t| format!("{t}# {}\n", noise(28 * 1024)))
     };
     let e = build_with(&stack(""), &image(), &big).unwrap_err();
     let fix = moodlestack_model::Hint::hint(&e).unwrap_or_default();
@@ -758,7 +784,7 @@ fn user_data_over_the_ec2_limit_is_refused() {
     assert!(fix.contains("moodle.config"), "{fix}");
     // Just under the limit (with room for the references) passes.
     let fits = |s: &Stack, r: Role, e: &Endpoints| {
-        fake_user_data(s, r, e).map(|t| format!("{t}# {}\n", "x".repeat(14 * 1024)))
+        fake_user_data(s, r, e).map(|t| format!("{t}# {}\n", noise(18 * 1024)))
     };
     build_with(&stack(""), &image(), &fits).unwrap();
 }
@@ -787,6 +813,7 @@ fn documented_attrs(kind: Kind) -> &'static [&'static str] {
         Kind::LaunchTemplate => &["id", "name", "version"],
         Kind::Instance => &["id", "private_ip"],
         Kind::LoadBalancer => &["id", "arn", "dns_name", "zone_id"],
+        Kind::CodeBucket => &["id", "arn", "name"],
         _ => &["id"],
     }
 }

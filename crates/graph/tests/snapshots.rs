@@ -29,6 +29,7 @@ fn image(stack: &Stack) -> Image {
         image_id: "ami-0123456789abcdef0".into(),
         architecture: arch.into(),
         root_device_name: "/dev/sda1".into(),
+        account_id: "123456789012".into(),
     }
 }
 

@@ -20,6 +20,17 @@ pub struct Scope {
     pub region: String,
 }
 
+/// The AWS partition of a region (`aws`, `aws-cn`, `aws-us-gov`): the second field of its ARNs.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 impl Scope {
     /// The SSM parameter that holds the stack's apply lease (`/moodlestack/<stack>/lease`).
     pub fn lease_parameter(&self) -> String {
@@ -395,6 +406,10 @@ pub trait Cloud: Send + Sync {
     /// Reads an SSM parameter (AMI ids from public parameters such as
     /// `/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id`).
     async fn resolve_parameter(&self, name: &str) -> Result<String, CloudError>;
+
+    /// The AWS account the credentials act in (12 digits): part of the names AWS keeps global
+    /// per partition (the code bucket's).
+    async fn account_id(&self) -> Result<String, CloudError>;
 
     /// Facts about an AMI, or None if it does not exist.
     async fn image(&self, image_id: &str) -> Result<Option<ImageInfo>, CloudError>;

@@ -19,6 +19,7 @@ pub mod kind;
 pub mod order;
 pub mod resource;
 pub mod retry;
+pub mod user_data;
 pub mod value;
 
 pub use change::{Action, ChangeView, Delta, FieldChange, KeyChange, Note, NoteKind};

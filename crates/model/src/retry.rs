@@ -63,6 +63,8 @@ const THROTTLED: &[&str] = &[
     "RequestLimitExceeded",
     "TooManyRequestsException",
     "RequestThrottled",
+    // S3's throttling (HTTP 503).
+    "SlowDown",
     "ServiceUnavailable",
     "Unavailable",
     "InternalError",
@@ -147,6 +149,7 @@ mod tests {
             ("Throttling", "Rate exceeded", Some(Transient::Throttled)),
             ("RequestLimitExceeded", "", Some(Transient::Throttled)),
             ("ServiceUnavailable", "", Some(Transient::Throttled)),
+            ("SlowDown", "", Some(Transient::Throttled)),
             ("InvalidDBClusterStateFault", "", Some(Transient::Settling)),
             (
                 "InvalidDBParameterGroupState",

@@ -859,6 +859,10 @@ impl Cloud for FakeCloud {
         }
     }
 
+    async fn account_id(&self) -> Result<String, CloudError> {
+        Ok(ACCOUNT.into())
+    }
+
     async fn image(&self, image_id: &str) -> Result<Option<ImageInfo>, CloudError> {
         Ok(Some(ImageInfo {
             image_id: image_id.to_string(),

@@ -17,6 +17,7 @@ fn graph(file: &str) -> (Scope, Vec<Resource>) {
         image_id: "ami-0123456789abcdef0".into(),
         architecture: "x86_64".into(),
         root_device_name: "/dev/sda1".into(),
+        account_id: "123456789012".into(),
     };
     let desired =
         moodlestack_graph::build(&stack, &image).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -148,6 +149,7 @@ fn dropping_the_nat_gateway_deletes_it_and_reroutes() {
         image_id: "ami-0123456789abcdef0".into(),
         architecture: "x86_64".into(),
         root_device_name: "/dev/sda1".into(),
+        account_id: "123456789012".into(),
     };
     let after = moodlestack_graph::build(&stack, &image).unwrap();
     let p = diff::plan(&scope, &after, &observed).unwrap();

@@ -32,6 +32,8 @@ pub struct Endpoints {
     pub redis_auth_secret_arn: Option<String>,
     /// EFS file system id (`fs-...`).
     pub efs_id: String,
+    /// The stack's code bucket (artefacts of the Moodle code, `code/<version>.tar.gz`).
+    pub code_bucket: String,
 }
 
 impl Endpoints {
@@ -51,6 +53,7 @@ impl Endpoints {
                 .auth
                 .then(|| "<redis auth secret arn: known after apply>".to_string()),
             efs_id: "<efs id: known after apply>".into(),
+            code_bucket: "<code bucket: known after apply>".into(),
         }
     }
 }
@@ -89,10 +92,11 @@ pub enum RenderError {
     Input { message: String },
 }
 
-/// EC2's limit on user-data (raw, before base64).
-pub const MAX_USER_DATA: usize = 16 * 1024;
-/// Rendered user-data may use this much: the rest is headroom for the endpoint values that
-/// replace the graph's markers. Real values add about 200 bytes to the markers' length (a secret
+/// EC2's limit on user-data (raw, before base64). It is sent gzip-compressed
+/// ([`moodlestack_model::user_data`]), so the limit is on the compressed size.
+pub const MAX_USER_DATA: usize = moodlestack_model::user_data::LIMIT;
+/// Rendered user-data may use this much, gzip-compressed: the rest is headroom for the endpoint
+/// values that replace the graph's markers (counted as if they did not compress). Real values add about 200 bytes to the markers' length (a secret
 /// ARN of about 100 characters replaces a 30-character marker twice, host names are 30 longer);
 /// `user_data_fits_ec2s_limit_with_real_endpoints` checks realistic values.
 pub const USER_DATA_BUDGET: usize = MAX_USER_DATA - 512;
@@ -336,10 +340,12 @@ fn render_node(
         Role::Stable => "user-data/stable.sh",
     };
     let user_data = templates::render(hb, template, &ctx)?;
-    if user_data.len() > USER_DATA_BUDGET {
+    let compressed = moodlestack_model::user_data::compress(&user_data).len();
+    if compressed > USER_DATA_BUDGET {
         return Err(input(format!(
-            "the {} user-data is {} bytes; EC2 takes at most {MAX_USER_DATA} and endpoint values \
-             need up to {} more: shorten moodle.config or the templates",
+            "the {} user-data is {} bytes, {compressed} gzip-compressed; EC2 takes at most \
+             {MAX_USER_DATA} and endpoint values need up to {} more: shorten moodle.config or \
+             the templates",
             role.as_str(),
             user_data.len(),
             MAX_USER_DATA - USER_DATA_BUDGET
@@ -470,6 +476,16 @@ fn extra_config(stack: &Stack) -> Result<Vec<Value>, RenderError> {
     Ok(out)
 }
 
+/// The key of the code artefact of `m`'s code version in the stack's code bucket: named by the
+/// pinned refs, so a new version is a new key and an artefact is never overwritten.
+pub fn code_key(m: &moodlestack_stack::model::Moodle) -> Result<String, RenderError> {
+    let forcedcache = m.forcedcache_ref().map_err(input)?;
+    Ok(format!(
+        "code/moodle-{}-forcedcache-{forcedcache}.tar.gz",
+        m.git_ref
+    ))
+}
+
 /// The template context of a node of `role`.
 fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderError> {
     let m = &stack.moodle;
@@ -493,6 +509,7 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
         ("redis_host", &e.redis_host),
         ("redis_port", &e.redis_port),
         ("efs_id", &e.efs_id),
+        ("code_bucket", &e.code_bucket),
     ] {
         check_endpoint(field, value)?;
     }
@@ -606,6 +623,11 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
             "forcedcache_git_url": FORCEDCACHE_GIT_URL,
             "forcedcache_ref": m.forcedcache_ref().map_err(input)?,
             "state_dir": format!("{}/moodlestack", m.dataroot),
+        },
+        "code": {
+            "bucket": e.code_bucket,
+            "key": code_key(m)?,
+            "url": format!("s3://{}/{}", e.code_bucket, code_key(m)?),
         },
         "config_extra": extra_config(stack)?,
         "pool": pool_ctx,

@@ -39,6 +39,16 @@ impl Names {
     pub fn node_role(&self) -> String {
         self.n(&format!("{}-node", self.region))
     }
+    /// The code bucket: `<stack>-<region>-<account>-code`. S3 bucket names are global across
+    /// accounts, so the account id keeps two accounts' `demo` stacks apart, and the region one
+    /// stack name in two regions of an account.
+    pub fn code_bucket(&self, account_id: &str) -> String {
+        self.n(&format!("{}-{account_id}-code", self.region))
+    }
+    /// Where the stack's code bucket names start (what ListBuckets is asked for).
+    pub fn code_bucket_prefix(&self) -> String {
+        self.n(&format!("{}-", self.region))
+    }
     /// Secrets Manager name of the Redis AUTH token.
     pub fn redis_auth_secret(&self) -> String {
         format!("{}/redis-auth", self.stack)

@@ -393,6 +393,17 @@ impl<'a> Rules<'a> {
                 },
             ),
             (
+                // Account ids are always 12 digits.
+                n.code_bucket("123456789012"),
+                NameRule {
+                    what: "S3 bucket name",
+                    max: 63,
+                    rds_style: false,
+                    elb_style: false,
+                    no_internal_prefix: false,
+                },
+            ),
+            (
                 n.efs_creation_token(),
                 NameRule {
                     what: "EFS creation token",

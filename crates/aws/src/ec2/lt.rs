@@ -17,7 +17,6 @@ use aws_sdk_ec2::types::{
     LaunchTemplateSpecification, LaunchTemplateVersion, RequestLaunchTemplateData, ResourceType,
     VolumeType,
 };
-use base64::Engine;
 use moodlestack_model::{
     value::sha256_hex, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
 };
@@ -61,7 +60,6 @@ pub(crate) fn content_hash(fields: &Fields) -> String {
 
 /// The LaunchTemplateData of the fields: always the full data.
 fn template_data(r: &Reader<'_>) -> Result<RequestLaunchTemplateData, CloudError> {
-    let b64 = base64::engine::general_purpose::STANDARD;
     let mut d = RequestLaunchTemplateData::builder()
         .image_id(r.str("image_id")?)
         .instance_type(InstanceType::from(r.str("instance_type")?))
@@ -91,7 +89,7 @@ fn template_data(r: &Reader<'_>) -> Result<RequestLaunchTemplateData, CloudError
                 .build(),
         );
     if let Some(ud) = r.opt_str("user_data") {
-        d = d.user_data(b64.encode(ud));
+        d = d.user_data(moodlestack_model::user_data::encode(ud));
     }
     Ok(d.build())
 }
@@ -102,12 +100,7 @@ fn data_fields(v: &LaunchTemplateVersion) -> Fields {
         return Fields::new();
     };
     let user_data = d.user_data().map(|x| {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(x)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .unwrap_or_else(|| x.to_string());
-        Value::Str(decoded)
+        Value::Str(moodlestack_model::user_data::decode(x).unwrap_or_else(|| x.to_string()))
     });
     let root = d
         .block_device_mappings()
@@ -608,7 +601,10 @@ mod tests {
                     .build(),
             )
             .security_group_ids("sg-1")
-            .user_data(base64::engine::general_purpose::STANDARD.encode("#!/bin/sh\n"))
+            .user_data(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                "#!/bin/sh\n",
+            ))
             .metadata_options(
                 LaunchTemplateInstanceMetadataOptions::builder()
                     .http_tokens(LaunchTemplateHttpTokensState::Required)

@@ -33,6 +33,8 @@ mod iam;
 #[macro_use]
 mod rds;
 #[macro_use]
+mod s3;
+#[macro_use]
 mod secrets;
 
 use crate::change::{ChangeView, Note};
@@ -427,7 +429,7 @@ macro_rules! table {
     ([$($acc:tt)*] $list:ident $($rest:ident)*) => { $list! { [$($acc)*] $($rest)* } };
 }
 
-table! { [] ec2_kinds iam_kinds secrets_kinds rds_kinds efs_kinds elasticache_kinds elbv2_kinds asg_kinds }
+table! { [] ec2_kinds iam_kinds secrets_kinds s3_kinds rds_kinds efs_kinds elasticache_kinds elbv2_kinds asg_kinds }
 
 impl Kind {
     /// The snake_case name used in plans and JSON (`db_instance`).

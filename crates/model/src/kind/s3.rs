@@ -1,0 +1,29 @@
+//! S3 kinds.
+
+use super::{f, repl, KindSpec, PhysicalId, DEFAULT, TAGS};
+use crate::Kind;
+
+/// The S3 kinds, as rows of the kind table in `mod.rs`.
+macro_rules! s3_kinds {
+    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
+        /// The stack's code bucket: the Moodle code artefacts the nodes boot from.
+        CodeBucket => s3::CODE_BUCKET,
+    ] $($rest)* } };
+}
+
+/// The stack's private bucket of code artefacts (`code/<artefact>.tar.gz`), written once per code
+/// version by the stable node and read by every node at boot, so a web node never boots from
+/// GitHub and every node of a version runs the same bytes. Its content is rebuilt from the pinned
+/// refs whenever it is missing, so it holds no data: delete empties it first. `id` is the bucket
+/// name (global, so it holds the account id and region).
+pub(super) const CODE_BUCKET: KindSpec = KindSpec {
+    physical_id: PhysicalId::Name,
+    kind: Kind::CodeBucket,
+    name: "s3_bucket",
+    aws_type: "AWS::S3::Bucket",
+    tier: 0,
+    fields: &[repl("bucket"), f("block_public_access"), TAGS],
+    name_field: Some("bucket"),
+    attrs: &["id", "arn", "name"],
+    ..DEFAULT
+};
