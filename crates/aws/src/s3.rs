@@ -136,6 +136,19 @@ async fn list_stack(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudEr
     Ok(found.into_iter().flatten().collect())
 }
 
+/// Sets the bucket's tags to `tags` (PutBucketTagging replaces the whole set).
+async fn put_tags(c: &Clients, bucket: &str, tags: &Tags) -> Result<(), CloudError> {
+    let tagging = Tagging::builder()
+        .set_tag_set(Some(sdk_tags(tags)?))
+        .build()
+        .map_err(|e| CloudError::UnexpectedAnswer {
+            operation: "s3:PutBucketTagging".into(),
+            what: e.to_string(),
+        })?;
+    let req = c.s3.put_bucket_tagging().bucket(bucket).tagging(tagging);
+    sent("s3:PutBucketTagging", req.send()).await
+}
+
 /// Deletes every object version and delete marker in `bucket`, 1,000 a request.
 async fn empty(c: &Clients, bucket: &str) -> Result<(), CloudError> {
     loop {
@@ -265,7 +278,13 @@ impl KindOps for Bucket {
             )
             .await?;
         }
-        let found = describe(cx.c, cx.scope, name).await?;
+        let mut found = describe(cx.c, cx.scope, name).await?;
+        if found.is_none() {
+            // An S3 that ignored the tags of CreateBucket (older S3-compatible APIs, and moto
+            // without the launcher's behaviour): tagged now, before anything else uses it.
+            put_tags(cx.c, name, &tags).await?;
+            found = describe(cx.c, cx.scope, name).await?;
+        }
         found
             .map(Created::New)
             .ok_or_else(|| CloudError::UnexpectedAnswer {
@@ -304,15 +323,7 @@ impl KindOps for Bucket {
                     };
                     tags.extend(r.tags()?);
                     tags.extend(identity_tags(cx.scope, &r.id));
-                    let tagging = Tagging::builder()
-                        .set_tag_set(Some(sdk_tags(&tags)?))
-                        .build()
-                        .map_err(|e| CloudError::UnexpectedAnswer {
-                            operation: "s3:PutBucketTagging".into(),
-                            what: e.to_string(),
-                        })?;
-                    let req = cx.c.s3.put_bucket_tagging().bucket(name).tagging(tagging);
-                    sent("s3:PutBucketTagging", req.send()).await?;
+                    put_tags(cx.c, name, &tags).await?;
                 }
                 other => return Err(in_place_only(current.kind, r, other, "bucket")),
             }
