@@ -63,6 +63,17 @@ pub enum ColorChoice {
     Never,
 }
 
+/// How `plan` prints the plan.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For a terminal (colored when it is one).
+    Text,
+    /// For a pull-request comment or a CI job summary.
+    Markdown,
+    /// For programs (the format `plan --out` saves).
+    Json,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check a stack file and report every problem with its location.
@@ -88,8 +99,13 @@ pub enum Command {
     Plan {
         /// The stack file (YAML).
         stack: PathBuf,
-        /// Print the plan as JSON (format documented in README).
-        #[arg(long)]
+        /// How to print the plan: `text` (the terminal), `markdown` (a pull-request comment or a
+        /// CI job summary: data loss first, a table of changes, every change in a collapsed
+        /// block) or `json` (format documented in README).
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// The same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
         /// Exit 0 when there are no changes, 1 on error, 2 when there are changes.
         #[arg(long)]
@@ -141,6 +157,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script: `moodlestack completions bash > \
+    /// /etc/bash_completion.d/moodlestack` (zsh: into a directory of `$fpath` as `_moodlestack`;
+    /// fish: `~/.config/fish/completions/moodlestack.fish`; PowerShell: `. (moodlestack completions
+    /// powershell | Out-String)` in the profile).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `moodlestack man > /usr/local/share/man/man1/moodlestack.1`.
+    Man,
     /// Lift the stack's apply lease (after a crashed run on another machine or a cancelled CI
     /// job): shows who holds it, asks, then lifts it. Runs on the same host take over the lease of
     /// a process that is gone by themselves, and a lease nobody renews expires within a minute.

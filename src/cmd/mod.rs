@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> ExitCode {
         } => render::run(&g, &stack, &out, offline),
         Command::Plan {
             stack,
+            format,
             json,
             detailed_exitcode,
             out,
@@ -36,7 +37,11 @@ pub fn run(cli: Cli) -> ExitCode {
             &g,
             &stack,
             plan::Options {
-                json,
+                format: if json {
+                    crate::PlanFormat::Json
+                } else {
+                    format
+                },
                 detailed_exitcode,
                 out,
                 allow_data_loss,
@@ -73,6 +78,23 @@ pub fn run(cli: Cli) -> ExitCode {
             },
         ),
         Command::Outputs { stack, json } => outputs::run(&g, &stack, json),
+        Command::Completions { shell } => {
+            let mut cmd = <crate::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "moodlestack", &mut std::io::stdout());
+            Ok(common::Exit::Ok)
+        }
+        Command::Man => {
+            let cmd = <crate::Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map(|()| common::Exit::Ok)
+                .map_err(|e| {
+                    common::fail(
+                        format!("cannot write the manual page: {e}"),
+                        "write it to a file or a pipe that accepts it",
+                    )
+                })
+        }
         Command::Unlock { stack, yes } => unlock::run(&g, &stack, yes),
     };
     let code = match outcome {

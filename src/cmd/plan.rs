@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub struct Options {
-    pub json: bool,
+    pub format: crate::PlanFormat,
     pub detailed_exitcode: bool,
     pub out: Option<PathBuf>,
     pub allow_data_loss: bool,
@@ -93,12 +93,15 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     report(g, &o, &planned.plan)
 }
 
-/// Prints the plan (text or JSON), applies the data-loss guard, saves `--out`.
+/// Prints the plan (text, Markdown or JSON), applies the data-loss guard, saves `--out`.
 fn report(g: &Global, o: &Options, plan: &Plan) -> Outcome {
-    if o.json {
-        print!("{}", print::json(plan));
-    } else if !g.quiet {
-        print!("{}", print::text(plan, common::color_stdout(g)));
+    match o.format {
+        crate::PlanFormat::Json => print!("{}", print::json(plan)),
+        crate::PlanFormat::Markdown => print!("{}", print::markdown(plan)),
+        crate::PlanFormat::Text if !g.quiet => {
+            print!("{}", print::text(plan, common::color_stdout(g)))
+        }
+        crate::PlanFormat::Text => {}
     }
     if let Err(refused) = diff::guard(plan, o.allow_data_loss) {
         if o.out.is_some() {

@@ -146,3 +146,35 @@ fn a_usage_error_exits_1_never_2_and_help_exits_0() {
     assert_eq!(code, 0);
     assert!(out.contains("Exit codes"), "{out}");
 }
+
+#[test]
+fn completions_and_the_manual_page() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let (code, out, err) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        for sub in ["plan", "apply", "destroy", "unlock", "completions"] {
+            assert!(out.contains(sub), "{shell}: no {sub}");
+        }
+    }
+    // bash loads it and completes the subcommands and plan's formats.
+    let (_, script, _) = run(&["completions", "bash"]);
+    let probe = format!(
+        "{script}\nCOMP_WORDS=(moodlestack pl); COMP_CWORD=1; _moodlestack moodlestack pl moodlestack; \
+         echo \"${{COMPREPLY[@]}}\"; COMP_WORDS=(moodlestack plan --format ''); COMP_CWORD=3; \
+         _moodlestack moodlestack '' --format; echo \"${{COMPREPLY[@]}}\""
+    );
+    let out = Command::new("bash").args(["-c", &probe]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    let mut lines = said.lines();
+    assert_eq!(lines.next(), Some("plan"), "{said}");
+    assert_eq!(lines.next(), Some("text markdown json"), "{said}");
+
+    let (code, man, _) = run(&["man"]);
+    assert_eq!(code, 0);
+    assert!(man.contains(".TH moodlestack 1"), "{man}");
+    assert!(man.contains("moodlestack\\-plan"), "{man}");
+    // `--json` is `--format json`; asking for both is a usage error (1, never 2).
+    let (code, _, err) = run(&["plan", "stacks/demo.yaml", "--json", "--format", "markdown"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+}

@@ -571,6 +571,17 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         first.iter().all(|(_, action, _)| action == "create"),
         "{first:?}"
     );
+    // The same plan for a pull request: Markdown, one table row per change.
+    let md = ms_ok(&emu, &cmd(&["plan", "--format", "markdown"], &args(&[])), 0);
+    assert!(
+        md.starts_with(&format!(
+            "### moodlestack plan: `{stack}` (eu-west-1)\n\n**Plan: {} to create,",
+            first.len()
+        )),
+        "{md}"
+    );
+    assert!(md.contains("| + | `net.vpc` | vpc | create |"), "{md}");
+    assert_eq!(md.matches("\n| + | `").count(), first.len(), "{md}");
     let a = args(&["--detailed-exitcode"]);
     let plan_args = cmd(&["plan"], &a);
     ms_ok(&emu, &plan_args, 2);

@@ -1,5 +1,7 @@
-//! Plan output: the human text form (Terraform-style, grouped by resource) and the JSON form
-//! (`plan --json`, `plan --out`), which is the serde shape of [`Plan`] with a `format_version`.
+//! Plan output: the human text form (Terraform-style, grouped by resource), the Markdown form
+//! (`plan --format markdown`: a pull-request comment or a CI job summary) and the JSON form
+//! (`plan --format json`, `plan --out`), which is the serde shape of [`Plan`] with a
+//! `format_version`.
 
 use crate::plan::{Action, Change, FieldChange, Plan, FORMAT_VERSION};
 use moodlestack_model::{spec, Delta, NoteKind, Observed, Value};
@@ -85,6 +87,129 @@ pub fn text(plan: &Plan, color: bool) -> String {
         )
     );
     out
+}
+
+/// GitHub refuses comments over 65,536 characters: the detailed changes are cut to fit.
+const MAX_MARKDOWN_DETAILS: usize = 60_000;
+
+/// The plan as Markdown, for a pull-request comment or a CI job summary: the summary line, data
+/// loss first (a caution block naming each change that loses data and why), one table row per
+/// change, its notes, the resources left alone, then every change in full (the text form) in a
+/// collapsed block, cut to fit a comment.
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let s = &plan.summary;
+    let _ = writeln!(
+        out,
+        "### moodlestack plan: `{}` ({})\n",
+        plan.stack, plan.region
+    );
+    if !plan.has_changes() {
+        let _ = writeln!(
+            out,
+            "**No changes.** The stack matches its stack file: {} resource{} up to date.",
+            s.unchanged,
+            if s.unchanged == 1 { "" } else { "s" }
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "**Plan: {} to create, {} to update, {} to replace, {} to delete.** {} unchanged.",
+            s.create, s.update, s.replace, s.delete, s.unchanged
+        );
+    }
+    let changes: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action.is_change())
+        .collect();
+    let loss: Vec<(&Change, &str)> = changes
+        .iter()
+        .flat_map(|c| {
+            c.notes
+                .iter()
+                .filter(|n| n.kind == NoteKind::DataLoss)
+                .map(move |n| (*c, n.text.as_str()))
+        })
+        .collect();
+    if !loss.is_empty() {
+        out.push_str("\n> [!CAUTION]\n> **Data loss.** Apply refuses this plan without `--allow-data-loss`:\n");
+        for (c, text) in loss {
+            let _ = writeln!(out, "> - `{}` ({}): {}", c.id, c.kind, md_text(text));
+        }
+    }
+    if !changes.is_empty() {
+        out.push_str("\n| | resource | kind | change | notes |\n|---|---|---|---|---|\n");
+        for c in &changes {
+            let (symbol, verb) = match c.action {
+                Action::Create => ("+", "create"),
+                Action::Update => ("~", "update in place"),
+                Action::Replace => ("-/+", "replace"),
+                Action::Delete => ("-", "delete"),
+                Action::NoOp => continue,
+            };
+            let what = if c.action == Action::Update {
+                let names: Vec<String> =
+                    c.fields.iter().map(|f| format!("`{}`", f.field)).collect();
+                format!("{verb}: {}", names.join(", "))
+            } else {
+                verb.to_string()
+            };
+            let notes: Vec<String> = c.notes.iter().map(|n| md_text(&n.text)).collect();
+            let _ = writeln!(
+                out,
+                "| {symbol} | `{}` | {} | {what} | {} |",
+                c.id,
+                c.kind,
+                notes.join("<br>")
+            );
+        }
+    }
+    if !plan.ignored.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nLeft alone: {} resource{} tagged `moodlestack:stack={}` without `moodlestack:id` \
+             (not created by moodlestack; never changed or deleted):\n",
+            plan.ignored.len(),
+            if plan.ignored.len() == 1 { "" } else { "s" },
+            plan.stack
+        );
+        for line in foreign_lines(&plan.ignored).lines() {
+            let _ = writeln!(out, "- `{}`", line.trim());
+        }
+    }
+    if !changes.is_empty() {
+        let p = Painter { color: false };
+        let mut details = String::new();
+        for c in &changes {
+            change(&p, c, &mut details);
+            details.push('\n');
+        }
+        if details.len() > MAX_MARKDOWN_DETAILS {
+            let cut = (0..=MAX_MARKDOWN_DETAILS)
+                .rev()
+                .find(|i| details.is_char_boundary(*i))
+                .unwrap_or(0);
+            details.truncate(cut);
+            details.push_str("\n... (cut to fit a comment: `moodlestack plan` shows it all)\n");
+        }
+        // A fence longer than any run of backticks inside.
+        let fence = "`".repeat(3.max(longest_backtick_run(&details) + 1));
+        let _ = write!(
+            out,
+            "\n<details><summary>Every change</summary>\n\n{fence}text\n{details}{fence}\n\n</details>\n"
+        );
+    }
+    out
+}
+
+/// Text for a Markdown table cell or list item: no line breaks, no column separators.
+fn md_text(text: &str) -> String {
+    text.replace('\n', " ").replace('|', "\\|")
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 /// The resources that carry the stack's tag but are not the stack's ([`Plan::ignored`]).

@@ -216,3 +216,70 @@ fn line_diff_shows_changed_runs() {
         vec![(false, "b"), (true, "B"), (true, "e")]
     );
 }
+
+#[test]
+fn markdown_plan() {
+    let md = markdown(&example());
+    insta::assert_snapshot!(md);
+    // No data loss in the example: no caution block; the details hold the text form's blocks.
+    assert!(!md.contains("[!CAUTION]"));
+    let text = text(&example(), false);
+    let first_block = text.split("\n\n").nth(1).unwrap();
+    assert!(md.contains(first_block), "{first_block}");
+}
+
+#[test]
+fn markdown_puts_data_loss_first() {
+    let fs = Resource::new("files.fs", Kind::EfsFileSystem)
+        .with("creation_token", "demo-moodledata")
+        .with("tags", tags("files.fs"));
+    let p = diff::plan(
+        &Scope {
+            stack: "demo".into(),
+            region: "eu-west-1".into(),
+        },
+        &[],
+        &[observed(&fs, "fs-0abc", &[])],
+    )
+    .unwrap();
+    let md = markdown(&p);
+    let caution = md.find("> [!CAUTION]").expect(&md);
+    let table = md
+        .find("| - | `files.fs` | efs_file_system | delete |")
+        .expect(&md);
+    assert!(caution < table, "{md}");
+    assert!(md.contains("> - `files.fs` (efs_file_system): "), "{md}");
+}
+
+#[test]
+fn markdown_without_changes_and_long_details_cut_to_fit() {
+    let vpc = Resource::new("net.vpc", Kind::Vpc).with("cidr_block", "10.0.0.0/16");
+    let scope = Scope {
+        stack: "demo".into(),
+        region: "eu-west-1".into(),
+    };
+    let p = diff::plan(
+        &scope,
+        std::slice::from_ref(&vpc),
+        &[observed(&vpc, "vpc-0a1", &[])],
+    )
+    .unwrap();
+    assert_eq!(
+        markdown(&p),
+        "### moodlestack plan: `demo` (eu-west-1)\n\n**No changes.** The stack matches its stack \
+         file: 1 resource up to date.\n"
+    );
+    // Hundreds of new resources: the details stop before GitHub's 65,536-character limit.
+    let many: Vec<Resource> = (0..2000)
+        .map(|i| {
+            Resource::new(format!("net.subnet.{i}").as_str(), Kind::Subnet)
+                .with("cidr_block", format!("10.{}.{}.0/24", i / 250, i % 250))
+                .with("availability_zone", "eu-west-1a")
+        })
+        .collect();
+    let md = markdown(&diff::plan(&scope, &many, &[]).unwrap());
+    let details = &md[md.find("<details>").unwrap()..];
+    assert!(details.len() < 61_000, "{}", details.len());
+    assert!(details.contains("cut to fit a comment"));
+    assert!(details.ends_with("```\n\n</details>\n"));
+}
