@@ -9,3 +9,4 @@ mod faults;
 mod harness;
 mod moodle;
 mod node_code;
+mod workflow;
