@@ -18,6 +18,7 @@ mod iam;
 #[cfg(test)]
 mod permissions;
 mod rds;
+mod scaling;
 mod secrets;
 mod ssm;
 pub mod stats;
@@ -267,7 +268,7 @@ pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
 mod impls {
     pub(crate) use crate::{
         autoscaling::kinds::*, ec2::kinds::*, efs::kinds::*, elasticache::kinds::*,
-        elbv2::kinds::*, iam::kinds::*, rds::kinds::*, secrets::kinds::*,
+        elbv2::kinds::*, iam::kinds::*, rds::kinds::*, scaling::kinds::*, secrets::kinds::*,
     };
 }
 

@@ -614,6 +614,7 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
         "current_flag": CURRENT_FLAG,
         "drain_flag": DRAIN_FLAG,
         "asg_name": names.autoscaling_group(),
+        "drain_hook": names.drain_hook(),
         "capacity_rebalance": stack.web.capacity_rebalance,
     }))
 }
