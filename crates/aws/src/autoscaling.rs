@@ -54,7 +54,7 @@ const POLICY_FIELDS: [&str; 6] = [
 
 type Tags = BTreeMap<String, String>;
 
-fn group_tags(g: &AutoScalingGroup) -> Tags {
+pub(crate) fn group_tags(g: &AutoScalingGroup) -> Tags {
     tag_map(g.tags())
 }
 
@@ -208,7 +208,10 @@ async fn list_stack(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudEr
 }
 
 /// One DescribeAutoScalingGroups for a group name.
-async fn describe(c: &Clients, name: &str) -> Result<Option<AutoScalingGroup>, CloudError> {
+pub(crate) async fn describe(
+    c: &Clients,
+    name: &str,
+) -> Result<Option<AutoScalingGroup>, CloudError> {
     let req = c.autoscaling.describe_auto_scaling_groups();
     let req = req.auto_scaling_group_names(name);
     match answer("autoscaling:DescribeAutoScalingGroups", req.send()).await {

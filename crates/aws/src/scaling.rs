@@ -11,11 +11,14 @@
 //! with the group list itself; only a listed group the stack no longer declares (a rename) is
 //! read after the list. A read of a group that does not exist yet is an empty answer.
 //!
+//! A create looks at the group first (the generic create has already listed it by identity, which
+//! reads the group too): a Put on another stack's group would take over what is there.
+//!
 //! Each create is also the update: PutScalingPolicy, PutScheduledUpdateGroupAction and
 //! PutLifecycleHook create the named thing or replace its settings, all of them in one call.
 
-use crate::autoscaling::group_missing;
-use crate::fields::{all_pages, answer, desired_names, int, reported, sent, Reader};
+use crate::autoscaling::{describe as describe_group, group_missing, group_tags};
+use crate::fields::{all_pages, answer, desired_names, in_place_only, int, reported, sent, Reader};
 use crate::{Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{
@@ -24,7 +27,7 @@ use aws_sdk_autoscaling::types::{
 };
 use futures::future::try_join_all;
 use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId, Value,
+    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId, Value, TAG_STACK,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -114,7 +117,14 @@ where
             let group = fields.get("group_name").and_then(Value::as_str);
             let name = fields.get("name").and_then(Value::as_str);
             match (group, name) {
-                (Some(g), Some(n)) => held(&read, g.into(), Some(n.into())).await,
+                // Only what hangs off one of the stack's groups is the stack's.
+                (Some(g), Some(n)) => {
+                    let (ours, found) = tokio::try_join!(
+                        group_is_ours(cx, g),
+                        held(&read, g.into(), Some(n.into()))
+                    )?;
+                    Ok(if ours { found } else { Vec::new() })
+                }
                 _ => Ok(Vec::new()),
             }
         }
@@ -122,6 +132,38 @@ where
             Some((g, n)) => held(&read, g.into(), Some(n.into())).await,
             None => Ok(Vec::new()),
         },
+    }
+}
+
+/// Whether the group `name` exists and carries the stack's tag.
+async fn group_is_ours(cx: &Cx<'_>, name: &str) -> Result<bool, CloudError> {
+    Ok(describe_group(cx.c, name)
+        .await?
+        .is_some_and(|g| group_tags(&g).get(TAG_STACK) == Some(&cx.scope.stack)))
+}
+
+/// A Put call on group `group` creates or overwrites: on a group that is not the stack's it is
+/// refused before it is sent ([`Created::Exists`]: the generic create then finds nothing of the
+/// stack's there and names who holds it).
+async fn refuse_foreign(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Option<Created>, CloudError> {
+    let group = r.str("group_name")?;
+    match describe_group(cx.c, group).await? {
+        Some(g) if group_tags(&g).get(TAG_STACK) != Some(&cx.scope.stack) => {
+            Ok(Some(Created::Exists))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Refuses an update of what names the thing (its group, its own name): the Put call would make
+/// another one beside it.
+fn in_place(kind: Kind, r: &Reader<'_>, changed: &[&str], what: &str) -> Result<(), CloudError> {
+    match changed
+        .iter()
+        .find(|f| matches!(**f, "group_name" | "name"))
+    {
+        Some(f) => Err(in_place_only(kind, r, f, what)),
+        None => Ok(()),
     }
 }
 
@@ -269,6 +311,9 @@ impl KindOps for Policy {
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        if let Some(refused) = refuse_foreign(cx, r).await? {
+            return Ok(refused);
+        }
         put_policy(cx, r).await?;
         made(Kind::ScalingPolicy, r)
     }
@@ -278,8 +323,9 @@ impl KindOps for Policy {
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
-        _changed: &[&str],
+        changed: &[&str],
     ) -> Result<Observed, CloudError> {
+        in_place(Kind::ScalingPolicy, r, changed, "scaling policy")?;
         put_policy(cx, r).await?;
         Ok(put_result(current, r))
     }
@@ -362,6 +408,9 @@ impl KindOps for Schedule {
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        if let Some(refused) = refuse_foreign(cx, r).await? {
+            return Ok(refused);
+        }
         put_schedule(cx, r).await?;
         made(Kind::ScheduledAction, r)
     }
@@ -371,8 +420,9 @@ impl KindOps for Schedule {
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
-        _changed: &[&str],
+        changed: &[&str],
     ) -> Result<Observed, CloudError> {
+        in_place(Kind::ScheduledAction, r, changed, "scheduled action")?;
         put_schedule(cx, r).await?;
         Ok(put_result(current, r))
     }
@@ -449,6 +499,9 @@ impl KindOps for Hook {
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        if let Some(refused) = refuse_foreign(cx, r).await? {
+            return Ok(refused);
+        }
         put_hook(cx, r).await?;
         made(Kind::LifecycleHook, r)
     }
@@ -458,8 +511,9 @@ impl KindOps for Hook {
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
-        _changed: &[&str],
+        changed: &[&str],
     ) -> Result<Observed, CloudError> {
+        in_place(Kind::LifecycleHook, r, changed, "lifecycle hook")?;
         put_hook(cx, r).await?;
         Ok(put_result(current, r))
     }
