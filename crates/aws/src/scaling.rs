@@ -393,7 +393,7 @@ async fn put_schedule(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
             .recurrence(r.str("recurrence")?)
             .time_zone(r.str("time_zone")?)
             .min_size(r.int32("min_size")?)
-            .max_size(r.int32("max_size")?)
+            .set_max_size(r.opt_int32("max_size")?)
             .desired_capacity(r.int32("desired_capacity")?);
     sent("autoscaling:PutScheduledUpdateGroupAction", req.send()).await
 }

@@ -861,23 +861,29 @@ impl<'a> Builder<'a> {
         let web = &self.stack.web;
         let group = || id_ref(ids::WEB_ASG);
         if !web.schedule.is_empty() {
-            let accepted = |own: i64, each: fn(&moodlestack_stack::ScheduledCapacity) -> i64| {
-                let mut v = vec![own];
-                for a in &web.schedule {
-                    if !v.contains(&each(a)) {
-                        v.push(each(a));
+            let accepted =
+                |own: i64, each: fn(&moodlestack_stack::ScheduledCapacity) -> Option<i64>| {
+                    let mut v = vec![own];
+                    for n in web.schedule.iter().filter_map(each) {
+                        if !v.contains(&n) {
+                            v.push(n);
+                        }
                     }
-                }
-                Value::List(v.into_iter().map(Value::Int).collect())
-            };
-            let (min, max) = (accepted(web.min, |a| a.min), accepted(web.max, |a| a.max));
+                    (v.len() > 1).then(|| Value::List(v.into_iter().map(Value::Int).collect()))
+                };
+            let min = accepted(web.min, |a| Some(a.min));
+            let max = accepted(web.max, |a| a.max);
             let asg = self
                 .out
                 .iter_mut()
                 .find(|r| r.id.as_str() == ids::WEB_ASG)
                 .expect("the group was just pushed");
-            asg.fields.insert("min_size".into(), min);
-            asg.fields.insert("max_size".into(), max);
+            if let Some(min) = min {
+                asg.fields.insert("min_size".into(), min);
+            }
+            if let Some(max) = max {
+                asg.fields.insert("max_size".into(), max);
+            }
         }
         let sc = &web.scaling;
         if sc.enabled {
@@ -903,14 +909,16 @@ impl<'a> Builder<'a> {
             self.push(policy);
         }
         for a in &web.schedule {
-            let action = Resource::new(ids::web_schedule(&a.name), Kind::ScheduledAction)
+            let mut action = Resource::new(ids::web_schedule(&a.name), Kind::ScheduledAction)
                 .with("group_name", group())
                 .with("name", a.name.as_str())
                 .with("recurrence", a.recurrence.as_str())
                 .with("time_zone", a.time_zone.as_str())
                 .with("min_size", a.min)
-                .with("max_size", a.max)
                 .with("desired_capacity", a.desired);
+            if let Some(max) = a.max {
+                action = action.with("max_size", max);
+            }
             self.push(action);
         }
         let hook = Resource::new(ids::WEB_DRAIN, Kind::LifecycleHook)

@@ -917,4 +917,17 @@ fn a_schedule_makes_one_action_each_and_its_sizes_acceptable_to_the_group() {
         asg.fields["max_size"],
         Value::List(vec![Value::Int(10), Value::Int(8)])
     );
+    // Actions without a max leave the group's max exact (and send none).
+    let g = graph(
+        "web:\n  schedule:\n    - {name: exams, recurrence: '0 6 * * 1', min: 4, desired: 4}\n",
+    );
+    let asg = find(&g, "web.asg");
+    assert_eq!(asg.fields["max_size"], Value::Int(6));
+    assert_eq!(
+        asg.fields["min_size"],
+        Value::List(vec![Value::Int(2), Value::Int(4)])
+    );
+    let a = find(&g, "web.schedule.exams");
+    assert!(!a.fields.contains_key("max_size"));
+    assert_eq!(a.fields["time_zone"], "Etc/UTC".into());
 }

@@ -1293,17 +1293,20 @@ impl<'a> Rules<'a> {
                     );
                 }
             }
-            if a.min > a.desired || a.desired > a.max {
+            let max = a.max.unwrap_or(web.max);
+            if a.min > a.desired || a.desired > max {
                 let (path, bound) = if a.min > a.desired {
                     (at("min"), "`min` is larger than `desired`")
-                } else {
+                } else if a.max.is_some() {
                     (at("desired"), "`desired` is larger than `max`")
+                } else {
+                    (at("desired"), "`desired` is larger than `web.max`")
                 };
                 self.error(
                     &path,
                     format!(
-                        "scheduled action `{name}`: {bound} (min {}, desired {}, max {})",
-                        a.min, a.desired, a.max
+                        "scheduled action `{name}`: {bound} (min {}, desired {}, max {max})",
+                        a.min, a.desired
                     ),
                     "make min <= desired <= max".into(),
                 );
@@ -1324,12 +1327,12 @@ impl<'a> Rules<'a> {
                     ),
                 );
             }
-            if a.max > web.max {
+            if a.max.is_some_and(|m| m > web.max) {
                 self.error(
                     &at("max"),
                     format!(
                         "scheduled action `{name}`: `max` ({}) is above `web.max` ({}{})",
-                        a.max,
+                        max,
                         web.max,
                         self.dflt("web.max")
                     ),
