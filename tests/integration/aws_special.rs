@@ -1472,6 +1472,136 @@ async fn a_correct_existing_network_plans_in_the_first_round() {
 // ---------------------------------------------------------------------------------------------
 // The tests that run on both emulators.
 
+/// The scaling policy, scheduled actions and drain hook are read with one request each per
+/// group (the code sends them with the group list, by the group's deterministic name), a plan
+/// after apply is empty, and `web.scaling.enabled: false` removes the policy and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_is_read_once_per_group_and_can_be_turned_off() {
+    let emu = crate::harness::Emulator::start();
+    let dir = std::env::temp_dir().join(format!("moodlestack-scaling-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |endpoint: &str, args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_moodlestack"))
+            .args(args)
+            .args(["--color", "never"])
+            .envs(emu.env())
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run moodlestack");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let base = ["stacks/demo.yaml", "--name", "scale"];
+    let with = |more: &[&'static str]| -> Vec<&str> {
+        let mut v: Vec<&str> = base.to_vec();
+        v.extend_from_slice(more);
+        v
+    };
+    let (code, out, err) = run(
+        &emu.endpoint,
+        &[&["apply", "--auto-approve"][..], &base].concat(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // A plan through a proxy that logs each request.
+    let log = dir.join("requests.jsonl");
+    let proxy = crate::harness::FaultProxy::start(&emu.endpoint, &["--log", log.to_str().unwrap()]);
+    let (code, out, err) = run(
+        &proxy.url,
+        &[&["plan", "--detailed-exitcode"][..], &base].concat(),
+    );
+    assert_eq!(code, 0, "the plan after apply is empty:\n{out}\n{err}");
+    let reqs: Vec<(f64, f64, String)> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| {
+            let start = e["start"].as_f64().unwrap();
+            (
+                start,
+                e["end"].as_f64().unwrap().max(start),
+                e["action"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let of = |action: &str| -> Vec<&(f64, f64, String)> {
+        reqs.iter().filter(|r| r.2 == action).collect()
+    };
+    let groups = of("DescribeAutoScalingGroups");
+    assert_eq!(groups.len(), 1, "one group list: {reqs:?}");
+    // One read of each kind per group, whatever the stack declares: three requests per plan.
+    for action in [
+        "DescribePolicies",
+        "DescribeScheduledActions",
+        "DescribeLifecycleHooks",
+    ] {
+        assert_eq!(of(action).len(), 1, "one {action} per group: {reqs:?}");
+    }
+    drop(proxy);
+
+    // Turning target tracking off deletes the policy; the schedule and the hook stay.
+    let off = with(&["--set", "web.scaling.enabled=false"]);
+    let (code, out, err) = run(&emu.endpoint, &[&["plan", "--json"][..], &off].concat());
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let changes: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no_op")
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Untaggable, no longer declared: named by its physical id (group/policy).
+    assert_eq!(
+        changes,
+        [(
+            "untagged:scale-web/scale-web-tracking".to_string(),
+            "delete".to_string()
+        )],
+        "{out}"
+    );
+    let (code, out, err) = run(
+        &emu.endpoint,
+        &[&["apply", "--auto-approve"][..], &off].concat(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let c = crate::e2e::clients(&emu).await;
+    let cfg = emu.sdk_config().await;
+    let asg = aws_sdk_autoscaling::Client::new(&cfg);
+    let policies = asg
+        .describe_policies()
+        .auto_scaling_group_name("scale-web")
+        .send()
+        .await
+        .unwrap();
+    assert!(policies.scaling_policies().is_empty(), "{policies:?}");
+    let hooks = asg
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name("scale-web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hooks.lifecycle_hooks().len(), 1, "{hooks:?}");
+    let (code, out, err) = run(
+        &emu.endpoint,
+        &[&["plan", "--detailed-exitcode"][..], &off].concat(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = run(&emu.endpoint, &[&crate::e2e::DESTROY[..], &off].concat());
+    assert_eq!(code, 0, "{out}\n{err}");
+    crate::e2e::assert_nothing_left(&c, "scale").await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `on_both!(test, ...)`: each `async fn test(backend: Backend)` above becomes two tests,
 /// `moto::test` and `localstack::test`.
 macro_rules! on_both {
