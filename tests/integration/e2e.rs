@@ -291,7 +291,7 @@ async fn resendable_policy(
 /// What moves the stack's web fleet, read with plain clients: its scaling policies as (name,
 /// type, metric, target, warm-up, scale-in disabled), its scheduled actions as (name,
 /// recurrence, time zone, min, max, desired) and its lifecycle hooks as (name, transition,
-/// heartbeat timeout, default result).
+/// heartbeat timeout, default result, whether it has a notification target or role).
 #[allow(clippy::type_complexity)]
 async fn scaling_of(
     c: &Clients,
@@ -299,7 +299,7 @@ async fn scaling_of(
 ) -> (
     Vec<(String, String, String, f64, i32, bool)>,
     Vec<(String, String, String, i32, i32, i32)>,
-    Vec<(String, String, i32, String)>,
+    Vec<(String, String, i32, String, bool)>,
 ) {
     let group = format!("{stack}-web");
     let policies = c
@@ -365,6 +365,7 @@ async fn scaling_of(
                 h.lifecycle_transition().unwrap_or_default().to_string(),
                 h.heartbeat_timeout().unwrap_or_default(),
                 h.default_result().unwrap_or_default().to_string(),
+                h.notification_target_arn().is_some() || h.role_arn().is_some(),
             )
         })
         .collect();
@@ -739,7 +740,8 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
             format!("{stack}-web-drain"),
             "autoscaling:EC2_INSTANCE_TERMINATING".to_string(),
             300,
-            "CONTINUE".to_string()
+            "CONTINUE".to_string(),
+            false
         )]
     );
     // The scaler and the schedule move the group behind moodlestack's back: the policy raises
