@@ -1474,7 +1474,8 @@ async fn a_correct_existing_network_plans_in_the_first_round() {
 
 /// The scaling policy, scheduled actions and drain hook are read with one request each per
 /// group (the code sends them with the group list, by the group's deterministic name), a plan
-/// after apply is empty, and `web.scaling.enabled: false` removes the policy and nothing else.
+/// after apply is empty, tracking ALB requests names the stack's load balancer and target group
+/// (an in-place update), and `web.scaling.enabled: false` removes the policy and nothing else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaling_is_read_once_per_group_and_can_be_turned_off() {
     let emu = crate::harness::Emulator::start();
@@ -1543,6 +1544,75 @@ async fn scaling_is_read_once_per_group_and_can_be_turned_off() {
     }
     drop(proxy);
 
+    // Tracking ALB requests per target: an in-place update of the policy, whose resource label
+    // names the stack's load balancer and target group as CloudWatch does; the next plan is empty.
+    let requests = with(&[
+        "--set",
+        "web.scaling.metric=requests",
+        "--set",
+        "web.scaling.target=900",
+    ]);
+    let (code, out, err) = run(
+        &emu.endpoint,
+        &[&["apply", "--auto-approve"][..], &requests].concat(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("web.scaling (scaling_policy)") && out.contains("updated in place"),
+        "{out}"
+    );
+    let cfg = emu.sdk_config().await;
+    let asg = aws_sdk_autoscaling::Client::new(&cfg);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&cfg);
+    let lb = elb
+        .describe_load_balancers()
+        .names("scale-alb")
+        .send()
+        .await
+        .unwrap();
+    let tg = elb
+        .describe_target_groups()
+        .names("scale-web")
+        .send()
+        .await
+        .unwrap();
+    // `app/<name>/<id>` and `targetgroup/<name>/<id>`: the resource parts of the two ARNs.
+    let lb_arn = lb.load_balancers()[0].load_balancer_arn().unwrap();
+    let tg_arn = tg.target_groups()[0].target_group_arn().unwrap();
+    let label = format!(
+        "{}/{}",
+        lb_arn.split_once(":loadbalancer/").unwrap().1,
+        tg_arn.rsplit_once(':').unwrap().1
+    );
+    let policies = asg
+        .describe_policies()
+        .auto_scaling_group_name("scale-web")
+        .send()
+        .await
+        .unwrap();
+    let tt = policies.scaling_policies()[0]
+        .target_tracking_configuration()
+        .unwrap();
+    let metric = tt.predefined_metric_specification().unwrap();
+    assert_eq!(
+        (
+            metric.predefined_metric_type().map(|m| m.as_str()),
+            metric.resource_label(),
+            tt.target_value()
+        ),
+        (
+            Some("ALBRequestCountPerTarget"),
+            Some(label.as_str()),
+            Some(900.0)
+        )
+    );
+    assert!(label.starts_with("app/scale-alb/") && label.contains("/targetgroup/scale-web/"));
+    let (code, out, err) = run(
+        &emu.endpoint,
+        &[&["plan", "--detailed-exitcode"][..], &requests].concat(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+
     // Turning target tracking off deletes the policy; the schedule and the hook stay.
     let off = with(&["--set", "web.scaling.enabled=false"]);
     let (code, out, err) = run(&emu.endpoint, &[&["plan", "--json"][..], &off].concat());
@@ -1575,8 +1645,6 @@ async fn scaling_is_read_once_per_group_and_can_be_turned_off() {
     );
     assert_eq!(code, 0, "{out}\n{err}");
     let c = crate::e2e::clients(&emu).await;
-    let cfg = emu.sdk_config().await;
-    let asg = aws_sdk_autoscaling::Client::new(&cfg);
     let policies = asg
         .describe_policies()
         .auto_scaling_group_name("scale-web")
