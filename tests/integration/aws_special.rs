@@ -1473,7 +1473,7 @@ async fn a_correct_existing_network_plans_in_the_first_round() {
 // The tests that run on both emulators.
 
 /// The scaling policy, scheduled actions and drain hook are read with one request each per
-/// group (the code sends them with the group list, by the group's deterministic name), a plan
+/// group, sent with the group list (by the group's deterministic name: no round of their own), a plan
 /// after apply is empty, tracking ALB requests names the stack's load balancer and target group
 /// (an in-place update), and `web.scaling.enabled: false` removes the policy and nothing else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1508,9 +1508,13 @@ async fn scaling_is_read_once_per_group_and_can_be_turned_off() {
     );
     assert_eq!(code, 0, "{out}\n{err}");
 
-    // A plan through a proxy that logs each request.
+    // A plan through a proxy that delays each request by 300 ms (a slow round trip: requests the
+    // code sends together overlap on the wire even on a busy machine) and logs it.
     let log = dir.join("requests.jsonl");
-    let proxy = crate::harness::FaultProxy::start(&emu.endpoint, &["--log", log.to_str().unwrap()]);
+    let proxy = crate::harness::FaultProxy::start(
+        &emu.endpoint,
+        &["--latency-ms", "300", "--log", log.to_str().unwrap()],
+    );
     let (code, out, err) = run(
         &proxy.url,
         &[&["plan", "--detailed-exitcode"][..], &base].concat(),
@@ -1534,13 +1538,19 @@ async fn scaling_is_read_once_per_group_and_can_be_turned_off() {
     };
     let groups = of("DescribeAutoScalingGroups");
     assert_eq!(groups.len(), 1, "one group list: {reqs:?}");
-    // One read of each kind per group, whatever the stack declares: three requests per plan.
+    // One read of each kind per group, whatever the stack declares: three requests per plan,
+    // each on the wire while the group list is (no round of their own after it).
     for action in [
         "DescribePolicies",
         "DescribeScheduledActions",
         "DescribeLifecycleHooks",
     ] {
-        assert_eq!(of(action).len(), 1, "one {action} per group: {reqs:?}");
+        let found = of(action);
+        assert_eq!(found.len(), 1, "one {action} per group: {reqs:?}");
+        assert!(
+            found[0].0 < groups[0].1,
+            "{action} goes out with the group list, not after it: {reqs:?}"
+        );
     }
     drop(proxy);
 
