@@ -383,10 +383,10 @@ pub struct ScheduledCapacity {
     pub time_zone: String,
     /// The group's minimum size from then on (at least `web.min`).
     pub min: i64,
-    /// The group's maximum size from then on (at most `web.max`). Best left out: the group then
-    /// keeps `web.max`, and a later change of `web.max` always shows in the plan (while a
-    /// scheduled maximum equal to the old `web.max` holds, moodlestack cannot tell the two
-    /// apart: it accepts every size the schedule sets).
+    /// The group's maximum size from then on (at most `web.max`). Best left out: the action then
+    /// leaves the maximum as it is (`web.max`), and a later change of `web.max` always shows in
+    /// the plan (while a scheduled maximum equal to the old `web.max` holds, moodlestack cannot
+    /// tell the two apart: it accepts every size the schedule sets).
     #[serde(default)]
     pub max: Option<i64>,
     /// The desired capacity it sets (between `min` and `max`, or `web.max`; the scaling policy

@@ -1238,6 +1238,48 @@ impl<'a> Rules<'a> {
             "seconds",
             " (how long a new node takes to become healthy, docs/nodes.md: 420)",
         );
+        // A schedule that raises the floor (or lowers the ceiling) and never puts it back keeps
+        // the fleet there for good: the plan accepts the schedule's sizes.
+        let raises = web.schedule.iter().position(|a| a.min > web.min);
+        if let Some(i) = raises.filter(|_| web.schedule.iter().all(|b| b.min != web.min)) {
+            let a = &web.schedule[i];
+            self.warn(
+                &format!("web.schedule[{i}].min"),
+                format!(
+                    "scheduled action `{}` raises the group's minimum to {}, and no action brings \
+                     it back to `web.min` ({})",
+                    a.name, a.min, web.min
+                ),
+                format!(
+                    "add an action with `min: {}` for when the busy period ends (e.g. the evening \
+                     of the last exam day)",
+                    web.min
+                ),
+            );
+        }
+        let lowers = web
+            .schedule
+            .iter()
+            .position(|a| a.max.is_some_and(|m| m < web.max));
+        // An action without `max` leaves the group's maximum where it is.
+        if let Some(i) = lowers.filter(|_| web.schedule.iter().all(|b| b.max != Some(web.max))) {
+            let a = &web.schedule[i];
+            self.warn(
+                &format!("web.schedule[{i}].max"),
+                format!(
+                    "scheduled action `{}` lowers the group's maximum to {}, and no action brings \
+                     it back to `web.max` ({})",
+                    a.name,
+                    a.max.unwrap_or(web.max),
+                    web.max
+                ),
+                format!(
+                    "add `max: {}` to the action that ends the period, or leave `max` out of the \
+                     actions",
+                    web.max
+                ),
+            );
+        }
         let mut seen: Vec<&str> = Vec::new();
         for (i, a) in web.schedule.iter().enumerate() {
             let at = |f: &str| format!("web.schedule[{i}].{f}");

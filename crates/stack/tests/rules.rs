@@ -1212,3 +1212,63 @@ fn schedule_rules() {
         16,
     );
 }
+
+#[test]
+fn a_schedule_that_never_comes_back_is_a_warning() {
+    let yaml = with(
+        19,
+        "  max: 4
+  schedule:
+    - name: exams
+      recurrence: \"0 6 * JUN *\"
+      min: 3
+      desired: 3",
+    );
+    let fix = assert_at(
+        &yaml,
+        Severity::Warning,
+        "scheduled action `exams` raises the group's minimum to 3, and no action brings it back \
+         to `web.min` (1)",
+        23,
+        12,
+    );
+    assert!(fix.contains("`min: 1`"), "{fix}");
+    // With an action that ends the period, nothing to say.
+    let yaml = with(
+        19,
+        "  max: 4
+  schedule:
+    - name: exams
+      recurrence: \"0 6 * JUN *\"
+      min: 3
+      desired: 3
+    - name: after-exams
+      recurrence: \"0 22 * JUN *\"
+      min: 1
+      desired: 1",
+    );
+    assert!(diagnostics(&yaml, &LoadOptions::default()).0.is_empty());
+    // A lowered maximum that an action without `max` does not restore.
+    let yaml = with(
+        19,
+        "  max: 4
+  schedule:
+    - name: quiet
+      recurrence: \"0 0 * AUG *\"
+      min: 1
+      max: 2
+      desired: 1
+    - name: term
+      recurrence: \"0 0 * SEP *\"
+      min: 1
+      desired: 1",
+    );
+    assert_at(
+        &yaml,
+        Severity::Warning,
+        "scheduled action `quiet` lowers the group's maximum to 2, and no action brings it back \
+         to `web.max` (4)",
+        24,
+        12,
+    );
+}
