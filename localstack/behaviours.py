@@ -138,6 +138,17 @@ BEHAVIOURS = {
         "CreateBucket API reference, CreateBucketConfiguration.Tags (\"An array of tags that you "
         "can apply to the bucket that you're creating\"; needs s3:TagResource)",
     ),
+    "asg-lifecycle-hook-fields": (
+        True,
+        "a lifecycle hook reports the notification target and role it was given (none when "
+        "none was given; moto reports a made-up SQS queue and role) and GlobalTimeout = "
+        "min(100 x HeartbeatTimeout, 172800) (moto: always 172800)",
+        "https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LifecycleHook.html "
+        "(GlobalTimeout: \"The maximum is 172800 seconds (48 hours) or 100 times "
+        "HeartbeatTimeout, whichever is smaller\"); "
+        "https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html "
+        "(NotificationTargetARN and RoleARN are optional)",
+    ),
     "eventual-consistency": (
         True,
         "a just-created EC2 VPC, subnet, security group, internet gateway, route table, NAT "
@@ -917,3 +928,19 @@ def _rds_parameter_group_in_use(resp, action):
             "One or more database instances are still members of this parameter group %s, so the "
             "group cannot be deleted" % name,
         )
+
+
+# --- Auto Scaling lifecycle hooks ---------------------------------------------------------------
+
+@post("autoscaling", "PutLifecycleHook")
+def _asg_lifecycle_hook_fields(resp, action, result):
+    if not on("asg-lifecycle-hook-fields"):
+        return
+    group = resp._get_param("AutoScalingGroupName")
+    name = resp._get_param("LifecycleHookName")
+    hook = resp.autoscaling_backend.lifecycle_hooks.get(f"{group}_{name}")
+    if hook is None:
+        return
+    hook.notification_target_arn = resp._get_param("NotificationTargetARN")
+    hook.role_arn = resp._get_param("RoleARN")
+    hook.global_timeout = min(100 * int(hook.heartbeat_timeout), 172800)

@@ -376,6 +376,37 @@ class RdsParameterGroupInUseTest(Base):
         rds.delete_db_parameter_group(DBParameterGroupName="t-pg-old")
 
 
+class AsgLifecycleHookFieldsTest(Base):
+    BEHAVIOURS = "none,asg-lifecycle-hook-fields"
+
+    def test_a_hook_reports_what_it_was_given(self):
+        ec2, asg = self.emu.client("ec2"), self.emu.client("autoscaling")
+        ec2.create_launch_template(LaunchTemplateName="hook-lt", LaunchTemplateData={
+            "ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+        subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName="hooked", LaunchTemplate={"LaunchTemplateName": "hook-lt"},
+            MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=subnet)
+        asg.put_lifecycle_hook(
+            AutoScalingGroupName="hooked", LifecycleHookName="drain",
+            LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300,
+            DefaultResult="CONTINUE")
+        hook = asg.describe_lifecycle_hooks(AutoScalingGroupName="hooked")["LifecycleHooks"][0]
+        self.assertNotIn("NotificationTargetARN", hook)
+        self.assertNotIn("RoleARN", hook)
+        self.assertEqual(hook["GlobalTimeout"], 30000)
+        self.assertEqual((hook["HeartbeatTimeout"], hook["DefaultResult"]), (300, "CONTINUE"))
+        asg.put_lifecycle_hook(
+            AutoScalingGroupName="hooked", LifecycleHookName="drain",
+            LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=7200,
+            NotificationTargetARN="arn:aws:sqs:eu-west-1:123456789012:q",
+            RoleARN="arn:aws:iam::123456789012:role/hooks")
+        hook = asg.describe_lifecycle_hooks(AutoScalingGroupName="hooked")["LifecycleHooks"][0]
+        self.assertEqual(hook["NotificationTargetARN"], "arn:aws:sqs:eu-west-1:123456789012:q")
+        self.assertEqual(hook["RoleARN"], "arn:aws:iam::123456789012:role/hooks")
+        self.assertEqual(hook["GlobalTimeout"], 172800)
+
+
 class TagFiltersTest(Base):
     BEHAVIOURS = "none,tag-filters"
 

@@ -1474,6 +1474,214 @@ async fn a_correct_existing_network_plans_in_the_first_round() {
 // ---------------------------------------------------------------------------------------------
 // The tests that run on both emulators.
 
+/// The scaling policy, scheduled actions and drain hook are read with one request each per
+/// group, sent with the group list (by the group's deterministic name: no round of their own), a plan
+/// after apply is empty, tracking ALB requests names the stack's load balancer and target group
+/// (an in-place update), and `web.scaling.enabled: false` removes the policy and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_is_read_once_per_group_and_can_be_turned_off() {
+    let emu = crate::harness::Emulator::start();
+    let dir = std::env::temp_dir().join(format!("moodlestack-scaling-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |endpoint: &str, args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_moodlestack"))
+            .args(args)
+            .args(["--color", "never"])
+            .envs(emu.env())
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run moodlestack");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let base = ["stacks/demo.yaml", "--name", "scale"];
+    let with = |more: &[&'static str]| -> Vec<&str> {
+        let mut v: Vec<&str> = base.to_vec();
+        v.extend_from_slice(more);
+        v
+    };
+    let (code, out, err) = run(
+        &emu.endpoint,
+        &[&["apply", "--auto-approve"][..], &base].concat(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // A plan through a proxy that delays each request by 300 ms (a slow round trip: requests the
+    // code sends together overlap on the wire even on a busy machine) and logs it.
+    let log = dir.join("requests.jsonl");
+    let proxy = crate::harness::FaultProxy::start(
+        &emu.endpoint,
+        &["--latency-ms", "300", "--log", log.to_str().unwrap()],
+    );
+    let (code, out, err) = run(
+        &proxy.url,
+        &[&["plan", "--detailed-exitcode"][..], &base].concat(),
+    );
+    assert_eq!(code, 0, "the plan after apply is empty:\n{out}\n{err}");
+    let reqs: Vec<(f64, f64, String)> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| {
+            let start = e["start"].as_f64().unwrap();
+            (
+                start,
+                e["end"].as_f64().unwrap().max(start),
+                e["action"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let of = |action: &str| -> Vec<&(f64, f64, String)> {
+        reqs.iter().filter(|r| r.2 == action).collect()
+    };
+    let groups = of("DescribeAutoScalingGroups");
+    assert_eq!(groups.len(), 1, "one group list: {reqs:?}");
+    // One read of each kind per group, whatever the stack declares: three requests per plan,
+    // each on the wire while the group list is (no round of their own after it).
+    for action in [
+        "DescribePolicies",
+        "DescribeScheduledActions",
+        "DescribeLifecycleHooks",
+    ] {
+        let found = of(action);
+        assert_eq!(found.len(), 1, "one {action} per group: {reqs:?}");
+        assert!(
+            found[0].0 < groups[0].1,
+            "{action} goes out with the group list, not after it: {reqs:?}"
+        );
+    }
+    drop(proxy);
+
+    // Tracking ALB requests per target: an in-place update of the policy, whose resource label
+    // names the stack's load balancer and target group as CloudWatch does; the next plan is empty.
+    let requests = with(&[
+        "--set",
+        "web.scaling.metric=requests",
+        "--set",
+        "web.scaling.target=900",
+    ]);
+    let (code, out, err) = run(
+        &emu.endpoint,
+        &[&["apply", "--auto-approve"][..], &requests].concat(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("web.scaling (scaling_policy)") && out.contains("updated in place"),
+        "{out}"
+    );
+    let cfg = emu.sdk_config().await;
+    let asg = aws_sdk_autoscaling::Client::new(&cfg);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&cfg);
+    let lb = elb
+        .describe_load_balancers()
+        .names("scale-alb")
+        .send()
+        .await
+        .unwrap();
+    let tg = elb
+        .describe_target_groups()
+        .names("scale-web")
+        .send()
+        .await
+        .unwrap();
+    // `app/<name>/<id>` and `targetgroup/<name>/<id>`: the resource parts of the two ARNs.
+    let lb_arn = lb.load_balancers()[0].load_balancer_arn().unwrap();
+    let tg_arn = tg.target_groups()[0].target_group_arn().unwrap();
+    let label = format!(
+        "{}/{}",
+        lb_arn.split_once(":loadbalancer/").unwrap().1,
+        tg_arn.rsplit_once(':').unwrap().1
+    );
+    let policies = asg
+        .describe_policies()
+        .auto_scaling_group_name("scale-web")
+        .send()
+        .await
+        .unwrap();
+    let tt = policies.scaling_policies()[0]
+        .target_tracking_configuration()
+        .unwrap();
+    let metric = tt.predefined_metric_specification().unwrap();
+    assert_eq!(
+        (
+            metric.predefined_metric_type().map(|m| m.as_str()),
+            metric.resource_label(),
+            tt.target_value()
+        ),
+        (
+            Some("ALBRequestCountPerTarget"),
+            Some(label.as_str()),
+            Some(900.0)
+        )
+    );
+    assert!(label.starts_with("app/scale-alb/") && label.contains("/targetgroup/scale-web/"));
+    let (code, out, err) = run(
+        &emu.endpoint,
+        &[&["plan", "--detailed-exitcode"][..], &requests].concat(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // Turning target tracking off deletes the policy; the schedule and the hook stay.
+    let off = with(&["--set", "web.scaling.enabled=false"]);
+    let (code, out, err) = run(&emu.endpoint, &[&["plan", "--json"][..], &off].concat());
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let changes: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no_op")
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Untaggable, no longer declared: named by its physical id (group/policy).
+    assert_eq!(
+        changes,
+        [(
+            "untagged:scale-web/scale-web-tracking".to_string(),
+            "delete".to_string()
+        )],
+        "{out}"
+    );
+    let (code, out, err) = run(
+        &emu.endpoint,
+        &[&["apply", "--auto-approve"][..], &off].concat(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let c = crate::e2e::clients(&emu).await;
+    let policies = asg
+        .describe_policies()
+        .auto_scaling_group_name("scale-web")
+        .send()
+        .await
+        .unwrap();
+    assert!(policies.scaling_policies().is_empty(), "{policies:?}");
+    let hooks = asg
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name("scale-web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hooks.lifecycle_hooks().len(), 1, "{hooks:?}");
+    let (code, out, err) = run(
+        &emu.endpoint,
+        &[&["plan", "--detailed-exitcode"][..], &off].concat(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = run(&emu.endpoint, &[&crate::e2e::DESTROY[..], &off].concat());
+    assert_eq!(code, 0, "{out}\n{err}");
+    crate::e2e::assert_nothing_left(&c, "scale").await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `on_both!(test, ...)`: each `async fn test(backend: Backend)` above becomes two tests,
 /// `moto::test` and `localstack::test`.
 macro_rules! on_both {

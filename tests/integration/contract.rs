@@ -422,6 +422,33 @@ table! {
             Gap::Stacks("a create of the same group name from another stack is answered with \
             this stack's group instead of being refused (autoscaling module, before KindOps)")],
     },
+    scaling_policy => Row {
+        kind: Kind::ScalingPolicy, id: "web.scaling", needs: &["auto_scaling_group"],
+        create: |cx| fields! {"group_name" => cx.id("auto_scaling_group"),
+            "name" => "ct-web-tracking", "metric" => "ASGAverageCPUUtilization",
+            "resource_label" => "", "target_value" => 50, "estimated_instance_warmup" => 420,
+            "disable_scale_in" => false},
+        update: |_| fields! {"target_value" => 65, "estimated_instance_warmup" => 300,
+            "disable_scale_in" => true},
+        replace: &["name"], gaps: &[],
+    },
+    scheduled_action => Row {
+        kind: Kind::ScheduledAction, id: "web.schedule.exam-week", needs: &["auto_scaling_group"],
+        create: |cx| fields! {"group_name" => cx.id("auto_scaling_group"), "name" => "exam-week",
+            "recurrence" => "0 6 * * 1", "time_zone" => "Europe/Madrid", "min_size" => 2,
+            "max_size" => 4, "desired_capacity" => 3},
+        update: |_| fields! {"recurrence" => "30 5 * JAN,JUN 1-5", "time_zone" => "Atlantic/Canary",
+            "min_size" => 3, "max_size" => 4, "desired_capacity" => 4},
+        replace: &["name"], gaps: &[],
+    },
+    lifecycle_hook => Row {
+        kind: Kind::LifecycleHook, id: "web.drain", needs: &["auto_scaling_group"],
+        create: |cx| fields! {"group_name" => cx.id("auto_scaling_group"), "name" => "ct-web-drain",
+            "transition" => "autoscaling:EC2_INSTANCE_TERMINATING", "heartbeat_timeout" => 300,
+            "default_result" => "CONTINUE"},
+        update: |_| fields! {"heartbeat_timeout" => 600, "default_result" => "ABANDON"},
+        replace: &["name"], gaps: &[],
+    },
 }
 
 /// The services of LocalStack's free edition that moodlestack's kinds use (CloudFormation's

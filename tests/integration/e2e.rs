@@ -280,6 +280,134 @@ async fn make_foreign(c: &Clients, stack: &str) -> [String; 2] {
     ]
 }
 
+/// The mixed instances policy of the stack's group as read back, ready to resend (moto drops
+/// the policy of a group updated without one; AWS keeps it, and wants the template by id or by
+/// name, not both, as describe reports it).
+async fn resendable_policy(
+    c: &Clients,
+    stack: &str,
+) -> aws_sdk_autoscaling::types::MixedInstancesPolicy {
+    let group = asg(c, stack).await.expect("asg");
+    let mut policy = group
+        .mixed_instances_policy()
+        .cloned()
+        .expect("mixed instances policy");
+    if let Some(lt) = policy.launch_template.as_mut() {
+        if let Some(spec) = lt.launch_template_specification.as_mut() {
+            spec.launch_template_name = None;
+        }
+    }
+    policy
+}
+
+/// What moves the stack's web fleet, read with plain clients: its scaling policies as (name,
+/// type, metric, target, warm-up, scale-in disabled), its scheduled actions as (name,
+/// recurrence, time zone, min, max, desired) and its lifecycle hooks as (name, transition,
+/// heartbeat timeout, default result, whether it has a notification target or role).
+#[allow(clippy::type_complexity)]
+async fn scaling_of(
+    c: &Clients,
+    stack: &str,
+) -> (
+    Vec<(String, String, String, f64, i32, bool)>,
+    Vec<(String, String, String, i32, i32, i32)>,
+    Vec<(String, String, i32, String, bool)>,
+) {
+    let group = format!("{stack}-web");
+    let policies = c
+        .asg
+        .describe_policies()
+        .auto_scaling_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let policies = policies
+        .scaling_policies()
+        .iter()
+        .map(|p| {
+            let tt = p.target_tracking_configuration();
+            (
+                p.policy_name().unwrap_or_default().to_string(),
+                p.policy_type().unwrap_or_default().to_string(),
+                tt.and_then(|t| t.predefined_metric_specification())
+                    .and_then(|m| m.predefined_metric_type())
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default(),
+                tt.and_then(|t| t.target_value()).unwrap_or_default(),
+                p.estimated_instance_warmup().unwrap_or_default(),
+                tt.and_then(|t| t.disable_scale_in()).unwrap_or(false),
+            )
+        })
+        .collect();
+    let actions = c
+        .asg
+        .describe_scheduled_actions()
+        .auto_scaling_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let mut actions: Vec<_> = actions
+        .scheduled_update_group_actions()
+        .iter()
+        .map(|a| {
+            (
+                a.scheduled_action_name().unwrap_or_default().to_string(),
+                a.recurrence().unwrap_or_default().to_string(),
+                a.time_zone().unwrap_or_default().to_string(),
+                a.min_size().unwrap_or(-1),
+                a.max_size().unwrap_or(-1),
+                a.desired_capacity().unwrap_or(-1),
+            )
+        })
+        .collect();
+    actions.sort();
+    let hooks = c
+        .asg
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let hooks = hooks
+        .lifecycle_hooks()
+        .iter()
+        .map(|h| {
+            (
+                h.lifecycle_hook_name().unwrap_or_default().to_string(),
+                h.lifecycle_transition().unwrap_or_default().to_string(),
+                h.heartbeat_timeout().unwrap_or_default(),
+                h.default_result().unwrap_or_default().to_string(),
+                h.notification_target_arn().is_some() || h.role_arn().is_some(),
+            )
+        })
+        .collect();
+    (policies, actions, hooks)
+}
+
+/// The exam-week schedule of `stacks/production.yaml`, as `scaling_of` reads it (-1: no max,
+/// the group keeps its own).
+fn exam_weeks() -> Vec<(String, String, String, i32, i32, i32)> {
+    let tz = "Europe/Madrid".to_string();
+    vec![
+        (
+            "exam-morning".into(),
+            "30 6 * JAN,JUN MON-FRI".into(),
+            tz.clone(),
+            6,
+            -1,
+            6,
+        ),
+        (
+            "exam-night".into(),
+            "0 22 * JAN,JUN MON-FRI".into(),
+            tz,
+            2,
+            -1,
+            2,
+        ),
+    ]
+}
+
 async fn make_drift(c: &Clients, stack: &str) {
     // The target group's deregistration delay.
     let tg = target_group_arn(c, stack).await;
@@ -328,19 +456,8 @@ async fn make_drift(c: &Clients, stack: &str) {
         .send()
         .await
         .unwrap();
-    // The group's max. moto drops the mixed instances policy of a group updated without one
-    // (AWS keeps it), so the update resends the policy as read back, which AWS accepts too.
-    // (AWS wants the template by id or by name, not both, as describe reports it.)
-    let group = asg(c, stack).await.expect("asg");
-    let mut policy = group
-        .mixed_instances_policy()
-        .cloned()
-        .expect("mixed instances policy");
-    if let Some(lt) = policy.launch_template.as_mut() {
-        if let Some(spec) = lt.launch_template_specification.as_mut() {
-            spec.launch_template_name = None;
-        }
-    }
+    // The group's max (the update resends the mixed instances policy: see resendable_policy).
+    let policy = resendable_policy(c, stack).await;
     c.asg
         .update_auto_scaling_group()
         .auto_scaling_group_name(format!("{stack}-web"))
@@ -670,6 +787,59 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         .await
         .unwrap();
 
+    // The fleet's scaling, as plain clients see it: exactly what the stack file says.
+    let production = stack_file.contains("production");
+    let (policies, actions, hooks) = scaling_of(&c, stack).await;
+    assert_eq!(
+        policies,
+        [(
+            format!("{stack}-web-tracking"),
+            "TargetTrackingScaling".to_string(),
+            "ASGAverageCPUUtilization".to_string(),
+            50.0,
+            420,
+            false
+        )]
+    );
+    assert_eq!(actions, if production { exam_weeks() } else { vec![] });
+    assert_eq!(
+        hooks,
+        [(
+            format!("{stack}-web-drain"),
+            "autoscaling:EC2_INSTANCE_TERMINATING".to_string(),
+            300,
+            "CONTINUE".to_string(),
+            false
+        )]
+    );
+    // The scaler and the schedule move the group behind moodlestack's back: the policy raises
+    // the desired capacity; in production the exam-morning action holds the minimum at 6. The
+    // next plan shows no change.
+    let group_name = format!("{stack}-web");
+    if production {
+        c.asg
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(&group_name)
+            .mixed_instances_policy(resendable_policy(&c, stack).await)
+            .min_size(6)
+            .desired_capacity(7)
+            .send()
+            .await
+            .unwrap();
+    } else {
+        c.asg
+            .set_desired_capacity()
+            .auto_scaling_group_name(&group_name)
+            .desired_capacity(2)
+            .send()
+            .await
+            .unwrap();
+    }
+    let moved = asg(&c, stack).await.expect("asg");
+    let want_desired = if production { 7 } else { 2 };
+    assert_eq!(moved.desired_capacity(), Some(want_desired));
+    ms_ok(&emu, &plan_args, 0);
+
     // 3. Drift behind moodlestack's back shows exactly, and apply repairs it; what is not the
     // stack's is listed and left alone.
     let before_delay = dereg_delay(&c, &tg).await;
@@ -755,10 +925,13 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     // 4. The stack file changes: web max, instance types, a database parameter, the PHP version;
     // for production also the Redis node type and replicas at once, the database storage (which
     // the emulator's storage autoscaling may have grown meanwhile) and an engine minor upgrade.
-    let production = stack_file.contains("production");
+    let new_max = if production { 12 } else { 5 };
+    let max_set = format!("web.max={new_max}");
     let mut more = vec![
         "--set",
-        "web.max=5",
+        &max_set,
+        "--set",
+        "web.scaling.target=60",
         "--set",
         "web.instance_types=[m6i.large, c6i.large, t3.large, m5.large]",
         "--set",
@@ -832,6 +1005,12 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
             "web.asg {f}: {asg_fields:?}"
         );
     }
+    // A new target value is an in-place update of the policy, and nothing else of it.
+    assert_eq!(
+        by_id.get("web.scaling"),
+        Some(&("update", &vec!["target_value".to_string()])),
+        "{changed:?}"
+    );
     let parameter_group = if production { "update" } else { "replace" };
     for (id, action) in [
         ("web.lt", "update"),
@@ -898,7 +1077,17 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
 
     // End state, read with plain clients.
     let group = asg(&c, stack).await.expect("asg");
-    assert_eq!(group.max_size(), Some(5));
+    assert_eq!(group.max_size(), Some(new_max));
+    // The desired capacity the scaler set was never touched.
+    assert_eq!(group.desired_capacity(), Some(want_desired));
+    let (policies, actions, hooks) = scaling_of(&c, stack).await;
+    assert_eq!(
+        policies.iter().map(|p| p.3).collect::<Vec<_>>(),
+        [60.0],
+        "the target value is updated in place: {policies:?}"
+    );
+    assert_eq!(actions, if production { exam_weeks() } else { vec![] });
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
     let policy = group
         .mixed_instances_policy()
         .expect("mixed instances policy");
@@ -1042,6 +1231,11 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         .await
         .unwrap();
     assert_nothing_left(&c, stack).await;
+    let (policies, actions, hooks) = scaling_of(&c, stack).await;
+    assert!(
+        policies.is_empty() && actions.is_empty() && hooks.is_empty(),
+        "destroy removes the scaling: {policies:?} {actions:?} {hooks:?}"
+    );
     let after = plan_changes(&emu, &strs(&change));
     assert!(
         after.iter().all(|(_, a, _)| a == "create"),

@@ -22,8 +22,8 @@ use aws_sdk_autoscaling::types::{
 };
 use futures::future::try_join_all;
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Kind, Lifecycle, Observed, Readiness, Scope, Value,
-    Want, TAG_ID, TAG_STACK,
+    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, Scope,
+    Value, Want, TAG_ID, TAG_STACK,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -54,7 +54,7 @@ const POLICY_FIELDS: [&str; 6] = [
 
 type Tags = BTreeMap<String, String>;
 
-fn group_tags(g: &AutoScalingGroup) -> Tags {
+pub(crate) fn group_tags(g: &AutoScalingGroup) -> Tags {
     tag_map(g.tags())
 }
 
@@ -82,7 +82,7 @@ fn api_code(e: &CloudError) -> Option<(&str, &str)> {
 }
 
 /// Auto Scaling reports a missing group as a ValidationError "... not found".
-fn group_missing(e: &CloudError) -> bool {
+pub(crate) fn group_missing(e: &CloudError) -> bool {
     matches!(api_code(e), Some((code, msg)) if code.contains("NotFound")
         || (code == "ValidationError" && msg.to_ascii_lowercase().contains("not found")))
 }
@@ -208,13 +208,31 @@ async fn list_stack(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudEr
 }
 
 /// One DescribeAutoScalingGroups for a group name.
-async fn describe(c: &Clients, name: &str) -> Result<Option<AutoScalingGroup>, CloudError> {
+pub(crate) async fn describe(
+    c: &Clients,
+    name: &str,
+) -> Result<Option<AutoScalingGroup>, CloudError> {
     let req = c.autoscaling.describe_auto_scaling_groups();
     let req = req.auto_scaling_group_names(name);
     match answer("autoscaling:DescribeAutoScalingGroups", req.send()).await {
         Ok(r) => Ok(r.auto_scaling_groups().first().cloned()),
         Err(e) if group_missing(&e) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// A size of the group to send: the field's number or, when the stack's scheduled actions move
+/// it (compared one of several values), the first of its accepted values, which is the stack's
+/// own (`web.min`, `web.max`).
+fn size(r: &Reader<'_>, field: &str) -> Result<i32, CloudError> {
+    match r.list(field) {
+        Ok([first, ..]) => Reader::new(
+            Kind::AutoScalingGroup,
+            r.id.clone(),
+            &Fields::from([(field.to_string(), first.clone())]),
+        )
+        .int32(field),
+        _ => r.int32(field),
     }
 }
 
@@ -448,8 +466,8 @@ impl KindOps for Group {
             .create_auto_scaling_group()
             .auto_scaling_group_name(name)
             .mixed_instances_policy(mixed_policy(r)?)
-            .min_size(r.int32("min_size")?)
-            .max_size(r.int32("max_size")?)
+            .min_size(size(r, "min_size")?)
+            .max_size(size(r, "max_size")?)
             .set_desired_capacity(r.opt_int32("desired_capacity")?)
             .set_capacity_rebalance(r.opt_bool("capacity_rebalance"))
             .vpc_zone_identifier(subnets.join(","))
@@ -512,8 +530,8 @@ impl KindOps for Group {
         for field in changed {
             match *field {
                 f if POLICY_FIELDS.contains(&f) => {}
-                "min_size" => req = req.min_size(r.int32("min_size")?),
-                "max_size" => req = req.max_size(r.int32("max_size")?),
+                "min_size" => req = req.min_size(size(r, "min_size")?),
+                "max_size" => req = req.max_size(size(r, "max_size")?),
                 "capacity_rebalance" => req = req.capacity_rebalance(r.bool("capacity_rebalance")?),
                 "subnet_ids" => req = req.vpc_zone_identifier(r.strs("subnet_ids")?.join(",")),
                 "health_check_type" => req = req.health_check_type(r.str("health_check_type")?),
@@ -671,7 +689,6 @@ impl KindOps for Group {
 mod tests {
     use super::*;
     use crate::fields::assert_matches_spec;
-    use moodlestack_model::Fields;
     use moodlestack_model::ResourceId;
 
     fn fields() -> Fields {

@@ -271,6 +271,16 @@ fn lb_lifecycle(lb: &SdkLoadBalancer) -> Lifecycle {
     }
 }
 
+/// What CloudWatch and the ALBRequestCountPerTarget resource label call a load balancer or a
+/// target group: the resource part of its ARN (`app/<name>/<id>`, `targetgroup/<name>/<id>`).
+fn arn_suffix(arn: &str) -> String {
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or(arn);
+    resource
+        .strip_prefix("loadbalancer/")
+        .unwrap_or(resource)
+        .to_string()
+}
+
 fn lb_observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, attributes: Fields) -> Observed {
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
     let subnets = lb.availability_zones().iter().filter_map(|z| z.subnet_id());
@@ -291,6 +301,7 @@ fn lb_observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, attributes: Fie
     let mut attrs = BTreeMap::from([
         ("id".to_string(), arn.clone()),
         ("arn".to_string(), arn.clone()),
+        ("arn_suffix".to_string(), arn_suffix(&arn)),
     ]);
     if let Some(d) = lb.dns_name() {
         attrs.insert("dns_name".into(), d.to_string());
@@ -343,7 +354,11 @@ fn tg_observed(id: ResourceId, tg: &SdkTargetGroup, tags: Tags, attributes: Fiel
         kind: Kind::TargetGroup,
         physical_id: arn.clone(),
         fields,
-        attrs: BTreeMap::from([("id".to_string(), arn.clone()), ("arn".to_string(), arn)]),
+        attrs: BTreeMap::from([
+            ("id".to_string(), arn.clone()),
+            ("arn_suffix".to_string(), arn_suffix(&arn)),
+            ("arn".to_string(), arn),
+        ]),
         // Target groups and listeners have no status: one that is described is usable.
         status: "available".into(),
         lifecycle: Lifecycle::Ready,

@@ -19,6 +19,7 @@ mod iam;
 mod permissions;
 mod rds;
 mod s3;
+mod scaling;
 mod secrets;
 mod ssm;
 pub mod stats;
@@ -279,7 +280,8 @@ pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
 mod impls {
     pub(crate) use crate::{
         autoscaling::kinds::*, ec2::kinds::*, efs::kinds::*, elasticache::kinds::*,
-        elbv2::kinds::*, iam::kinds::*, rds::kinds::*, s3::kinds::*, secrets::kinds::*,
+        elbv2::kinds::*, iam::kinds::*, rds::kinds::*, s3::kinds::*, scaling::kinds::*,
+        secrets::kinds::*,
     };
 }
 

@@ -3,7 +3,7 @@
 
 use crate::interp::{interpolate, marker};
 use crate::{marker_endpoints, GraphError, Image, UserDataFn};
-use moodlestack_model::{Kind, Resource, Segment, Value, TAG_ID, TAG_STACK};
+use moodlestack_model::{Kind, Ref, Resource, Segment, Value, TAG_ID, TAG_STACK};
 use moodlestack_render::Role;
 use moodlestack_stack::{instance_types, Names, NatGateways, Stack};
 use std::collections::BTreeMap;
@@ -35,6 +35,8 @@ pub mod ids {
     pub const STABLE_LT: &str = "stable.lt";
     pub const STABLE_INSTANCE: &str = "stable.instance";
     pub const WEB_ASG: &str = "web.asg";
+    pub const WEB_SCALING: &str = "web.scaling";
+    pub const WEB_DRAIN: &str = "web.drain";
     pub const LB_ALB: &str = "lb.alb";
     pub const LB_TG: &str = "lb.tg";
     pub const LB_LISTENER_HTTP: &str = "lb.listener.http";
@@ -61,6 +63,9 @@ pub mod ids {
     pub fn db_member(index: usize) -> String {
         format!("db.instance.{index}")
     }
+    pub fn web_schedule(name: &str) -> String {
+        format!("web.schedule.{name}")
+    }
 }
 
 pub const REDIS_PORT: i64 = 6379;
@@ -81,6 +86,15 @@ const UNHEALTHY_THRESHOLD: i64 = 3;
 /// Seconds a new web instance has to boot (packages, Moodle checkout, EFS mount) before the
 /// ASG acts on ELB health checks.
 const HEALTH_CHECK_GRACE_PERIOD: i64 = 900;
+/// Seconds a terminating web node may spend in the drain lifecycle hook (Terminating:Wait) before
+/// Auto Scaling goes on without it. Before the hook, the group has deregistered the node from the
+/// target group and waited `load_balancer.deregistration_delay` for its requests; in the hook the
+/// watcher (polling every 5 s) stops Apache gracefully (systemd bounds the stop at 90 s) and
+/// completes the action, so 300 s leaves room. If it never does, the default result CONTINUE
+/// terminates the node anyway.
+pub const DRAIN_HOOK_TIMEOUT: i64 = 300;
+/// The lifecycle transition the drain hook waits on.
+pub const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
 
 /// The resource whose attributes hold the database endpoint, port and master secret:
 /// `db.cluster` for Aurora, `db.instance` otherwise.
@@ -522,6 +536,19 @@ impl<'a> Builder<'a> {
                     "Resource": "*",
                     "Sid": "DrainWebNode",
                 },
+                {
+                    // The watcher completes the drain hook's lifecycle action on scale-in: the
+                    // one action, on the stack's group alone (its ARN with the id wildcarded).
+                    "Action": ["autoscaling:CompleteLifecycleAction"],
+                    "Effect": "Allow",
+                    "Resource": format!(
+                        "arn:{}:autoscaling:{}:*:autoScalingGroup:*:autoScalingGroupName/{}",
+                        moodlestack_model::cloud::partition(&self.stack.region),
+                        self.stack.region,
+                        self.names.autoscaling_group()
+                    ),
+                    "Sid": "CompleteWebDrain",
+                },
             ],
             "Version": "2012-10-17",
         });
@@ -843,7 +870,84 @@ impl<'a> Builder<'a> {
             .with("health_check_grace_period", HEALTH_CHECK_GRACE_PERIOD);
         let asg = boot_deps.iter().fold(asg, |r, d| r.after(d.as_str()));
         self.push(asg);
+        self.scaling();
         Ok(())
+    }
+
+    /// What moves the web fleet: the target-tracking policy, the scheduled actions and the
+    /// drain hook. The group's min/max accept the sizes the schedule sets (compared one of
+    /// several values), so a plan made during exam week does not undo the schedule.
+    fn scaling(&mut self) {
+        let web = &self.stack.web;
+        let group = || id_ref(ids::WEB_ASG);
+        if !web.schedule.is_empty() {
+            let accepted =
+                |own: i64, each: fn(&moodlestack_stack::ScheduledCapacity) -> Option<i64>| {
+                    let mut v = vec![own];
+                    for n in web.schedule.iter().filter_map(each) {
+                        if !v.contains(&n) {
+                            v.push(n);
+                        }
+                    }
+                    (v.len() > 1).then(|| Value::List(v.into_iter().map(Value::Int).collect()))
+                };
+            let min = accepted(web.min, |a| Some(a.min));
+            let max = accepted(web.max, |a| a.max);
+            let asg = self
+                .out
+                .iter_mut()
+                .find(|r| r.id.as_str() == ids::WEB_ASG)
+                .expect("the group was just pushed");
+            if let Some(min) = min {
+                asg.fields.insert("min_size".into(), min);
+            }
+            if let Some(max) = max {
+                asg.fields.insert("max_size".into(), max);
+            }
+        }
+        let sc = &web.scaling;
+        if sc.enabled {
+            let (metric, label) = if sc.metric == "requests" {
+                let label = Value::Interpolated(vec![
+                    Segment::Ref(Ref::new(ids::LB_ALB, "arn_suffix")),
+                    Segment::Lit("/".into()),
+                    Segment::Ref(Ref::new(ids::LB_TG, "arn_suffix")),
+                ]);
+                ("ALBRequestCountPerTarget", label)
+            } else {
+                ("ASGAverageCPUUtilization", Value::str(""))
+            };
+            // Untaggable: no `tags` field.
+            let policy = Resource::new(ids::WEB_SCALING, Kind::ScalingPolicy)
+                .with("group_name", group())
+                .with("name", self.names.scaling_policy())
+                .with("metric", metric)
+                .with("resource_label", label)
+                .with("target_value", sc.target_value())
+                .with("estimated_instance_warmup", sc.warmup)
+                .with("disable_scale_in", !sc.scale_in);
+            self.push(policy);
+        }
+        for a in &web.schedule {
+            let mut action = Resource::new(ids::web_schedule(&a.name), Kind::ScheduledAction)
+                .with("group_name", group())
+                .with("name", a.name.as_str())
+                .with("recurrence", a.recurrence.as_str())
+                .with("time_zone", a.time_zone.as_str())
+                .with("min_size", a.min)
+                .with("desired_capacity", a.desired);
+            if let Some(max) = a.max {
+                action = action.with("max_size", max);
+            }
+            self.push(action);
+        }
+        let hook = Resource::new(ids::WEB_DRAIN, Kind::LifecycleHook)
+            .with("group_name", group())
+            .with("name", self.names.drain_hook())
+            .with("transition", TERMINATING)
+            .with("heartbeat_timeout", DRAIN_HOOK_TIMEOUT)
+            .with("default_result", "CONTINUE");
+        self.push(hook);
     }
 
     // ---- load balancer -------------------------------------------------------------------

@@ -176,6 +176,8 @@ fn default_stack_has_the_whole_topology() {
         "stable.lt",
         "stable.instance",
         "web.asg",
+        "web.scaling",
+        "web.drain",
         "lb.alb",
         "lb.tg",
         "lb.listener.http",
@@ -487,7 +489,18 @@ fn iam_policy_names_only_the_stacks_secrets() {
     let doc: serde_json::Value = serde_json::from_str(text).unwrap();
     assert_eq!(build::canonical_json(&doc), text, "not canonical");
     let stmts = doc["Statement"].as_array().unwrap();
-    assert_eq!(stmts.len(), 4);
+    assert_eq!(stmts.len(), 5);
+    // The watcher completes the drain hook's action on the stack's group and nothing else.
+    assert_eq!(
+        stmts[4]["Action"],
+        serde_json::json!(["autoscaling:CompleteLifecycleAction"])
+    );
+    assert_eq!(
+        stmts[4]["Resource"],
+        serde_json::json!(
+            "arn:aws:autoscaling:eu-west-1:*:autoScalingGroup:*:autoScalingGroupName/demo-web"
+        )
+    );
     assert_eq!(
         stmts[0]["Action"],
         serde_json::json!(["secretsmanager:GetSecretValue"])
@@ -692,7 +705,14 @@ fn extra_tags_reach_every_resource() {
             );
         } else {
             assert!(
-                matches!(r.kind, Kind::Listener | Kind::EfsMountTarget),
+                matches!(
+                    r.kind,
+                    Kind::Listener
+                        | Kind::EfsMountTarget
+                        | Kind::ScalingPolicy
+                        | Kind::ScheduledAction
+                        | Kind::LifecycleHook
+                ),
                 "{}",
                 r.id
             );
@@ -844,4 +864,97 @@ fn every_reference_names_an_attribute_its_kind_reports() {
             }
         }
     }
+}
+
+#[test]
+fn the_fleet_scales_on_cpu_by_default_and_drains_on_scale_in() {
+    let g = graph("");
+    assert_well_formed(&g, "demo");
+    let p = find(&g, "web.scaling");
+    assert_eq!(p.kind, Kind::ScalingPolicy);
+    assert_eq!(p.fields["group_name"], Value::reference("web.asg", "id"));
+    assert_eq!(p.fields["name"], "demo-web-tracking".into());
+    assert_eq!(p.fields["metric"], "ASGAverageCPUUtilization".into());
+    assert_eq!(p.fields["resource_label"], "".into());
+    assert_eq!(p.fields["target_value"], Value::Int(50));
+    assert_eq!(p.fields["estimated_instance_warmup"], Value::Int(420));
+    assert_eq!(p.fields["disable_scale_in"], Value::Bool(false));
+    let h = find(&g, "web.drain");
+    assert_eq!(h.kind, Kind::LifecycleHook);
+    assert_eq!(h.fields["name"], "demo-web-drain".into());
+    assert_eq!(
+        h.fields["transition"],
+        "autoscaling:EC2_INSTANCE_TERMINATING".into()
+    );
+    assert_eq!(h.fields["default_result"], "CONTINUE".into());
+    // Without a schedule the group's sizes are plain numbers.
+    let asg = find(&g, "web.asg");
+    assert_eq!(asg.fields["min_size"], Value::Int(2));
+    assert_eq!(asg.fields["max_size"], Value::Int(6));
+}
+
+#[test]
+fn scaling_can_be_turned_off_or_track_requests() {
+    let off = graph("web:\n  scaling:\n    enabled: false\n");
+    assert!(off.iter().all(|r| r.id.as_str() != "web.scaling"));
+    assert!(off.iter().any(|r| r.id.as_str() == "web.drain"));
+    let g = graph("web:\n  scaling:\n    metric: requests\n    target: 900\n    scale_in: false\n");
+    assert_well_formed(&g, "demo");
+    let p = find(&g, "web.scaling");
+    assert_eq!(p.fields["metric"], "ALBRequestCountPerTarget".into());
+    assert_eq!(p.fields["target_value"], Value::Int(900));
+    assert_eq!(p.fields["disable_scale_in"], Value::Bool(true));
+    assert_eq!(
+        p.fields["resource_label"],
+        Value::Interpolated(vec![
+            Segment::Ref(Ref::new("lb.alb", "arn_suffix")),
+            Segment::Lit("/".into()),
+            Segment::Ref(Ref::new("lb.tg", "arn_suffix")),
+        ])
+    );
+}
+
+#[test]
+fn a_schedule_makes_one_action_each_and_its_sizes_acceptable_to_the_group() {
+    let g = graph(
+        "web:\n  min: 2\n  max: 10\n  schedule:\n    - {name: exam-start, recurrence: '0 6 * * 1', time_zone: Europe/Madrid, min: 6, max: 10, desired: 6}\n    - {name: exam-end, recurrence: '0 20 * * 5', time_zone: Europe/Madrid, min: 2, max: 8, desired: 2}\n",
+    );
+    assert_well_formed(&g, "demo");
+    let a = find(&g, "web.schedule.exam-start");
+    assert_eq!(a.kind, Kind::ScheduledAction);
+    assert_eq!(a.fields["name"], "exam-start".into());
+    assert_eq!(a.fields["recurrence"], "0 6 * * 1".into());
+    assert_eq!(a.fields["time_zone"], "Europe/Madrid".into());
+    assert_eq!(
+        (
+            &a.fields["min_size"],
+            &a.fields["max_size"],
+            &a.fields["desired_capacity"]
+        ),
+        (&Value::Int(6), &Value::Int(10), &Value::Int(6))
+    );
+    assert!(g.iter().any(|r| r.id.as_str() == "web.schedule.exam-end"));
+    // The stack's own sizes first (what an update sends), then what the schedule sets.
+    let asg = find(&g, "web.asg");
+    assert_eq!(
+        asg.fields["min_size"],
+        Value::List(vec![Value::Int(2), Value::Int(6)])
+    );
+    assert_eq!(
+        asg.fields["max_size"],
+        Value::List(vec![Value::Int(10), Value::Int(8)])
+    );
+    // Actions without a max leave the group's max exact (and send none).
+    let g = graph(
+        "web:\n  schedule:\n    - {name: exams, recurrence: '0 6 * * 1', min: 4, desired: 4}\n",
+    );
+    let asg = find(&g, "web.asg");
+    assert_eq!(asg.fields["max_size"], Value::Int(6));
+    assert_eq!(
+        asg.fields["min_size"],
+        Value::List(vec![Value::Int(2), Value::Int(4)])
+    );
+    let a = find(&g, "web.schedule.exams");
+    assert!(!a.fields.contains_key("max_size"));
+    assert_eq!(a.fields["time_zone"], "Etc/UTC".into());
 }

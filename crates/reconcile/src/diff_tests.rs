@@ -948,3 +948,95 @@ fn two_resources_with_one_logical_id_are_named_and_counted() {
         "{err}"
     );
 }
+
+/// The web fleet's scaling: the group (whose minimum a scheduled action may hold at 6) on its
+/// network and launch template, and a target-tracking policy (untaggable, matched by group and
+/// name).
+fn scaled_fleet(target: i64) -> Vec<Resource> {
+    let mut group = asg(2);
+    group.fields.insert(
+        "min_size".into(),
+        Value::List(vec![Value::Int(2), Value::Int(6)]),
+    );
+    let policy = Resource::new("web.scaling", Kind::ScalingPolicy)
+        .with("group_name", Value::reference("web.asg", "id"))
+        .with("name", "demo-web-tracking")
+        .with("metric", "ASGAverageCPUUtilization")
+        .with("resource_label", "")
+        .with("target_value", target)
+        .with("estimated_instance_warmup", 420i64)
+        .with("disable_scale_in", false);
+    vec![
+        vpc(),
+        subnet("a", "10.0.1.0/24"),
+        subnet("b", "10.0.2.0/24"),
+        launch_template("x"),
+        group,
+        policy,
+    ]
+}
+
+/// The fleet as observed: the policy scaled out to 5 and the exam-morning action holds the
+/// group's minimum at 6.
+fn scaled_out(desired: &[Resource]) -> Vec<Observed> {
+    let mut observed: Vec<Observed> = desired[..4]
+        .iter()
+        .map(|r| observed_as(r, &phys(r.id.as_str()), KNOWN, &[("version", "1")]))
+        .collect();
+    let mut group = launched_from(&desired[4], "demo-web", "1");
+    group
+        .fields
+        .insert("desired_capacity".into(), Value::Int(5));
+    group.fields.insert("min_size".into(), Value::Int(6));
+    observed.push(group);
+    let physical = "demo-web/demo-web-tracking";
+    let mut policy = untagged(&desired[5], physical, &[("web.asg", "demo-web")]);
+    policy.attrs.insert("id".into(), physical.into());
+    observed.push(policy);
+    observed
+}
+
+#[test]
+fn the_scalers_moving_the_group_is_no_change_and_a_new_target_is_in_place() {
+    let desired = scaled_fleet(50);
+    let observed = scaled_out(&desired);
+    let p = plan(&scope(), &desired, &observed).unwrap();
+    assert!(
+        p.changes.iter().all(|c| c.action == Action::NoOp),
+        "{:#?}",
+        p.changes
+    );
+
+    // A minimum nothing of the stack sets is drift: back to web.min (the first value).
+    let mut drifted = observed.clone();
+    drifted[4].fields.insert("min_size".into(), Value::Int(4));
+    let p = plan(&scope(), &desired, &drifted).unwrap();
+    let g = change(&p, "web.asg");
+    assert_eq!(g.action, Action::Update);
+    assert_eq!(
+        g.fields
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect::<Vec<_>>(),
+        ["min_size"]
+    );
+
+    // A new target value: the same policy, updated in place.
+    let p = plan(&scope(), &scaled_fleet(60), &observed).unwrap();
+    let c = change(&p, "web.scaling");
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(
+        c.fields,
+        vec![FieldChange {
+            field: "target_value".into(),
+            old: Some(Value::Int(50)),
+            new: Some(Value::Int(60)),
+            forces_replacement: false,
+            delta: None,
+        }]
+    );
+    assert_eq!(
+        c.current.as_ref().map(|o| o.physical_id.as_str()),
+        Some("demo-web/demo-web-tracking")
+    );
+}

@@ -511,6 +511,7 @@ fn simulated_attrs(
         match attr {
             "id" => {}
             "arn" => now.push((attr, arn.clone())),
+            "arn_suffix" => now.push((attr, format!("{}/{name}/{n:016x}", s.name))),
             "name" => now.push((attr, name.clone())),
             "version" => now.push((attr, "1".to_string())),
             "secret_arn" if member => {}

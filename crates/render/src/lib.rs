@@ -1,5 +1,5 @@
 //! Renders what runs on every node: user-data (web and stable), config.php, the Apache vhost,
-//! the php-fpm pool, php.ini overrides and the Spot watcher, from the Handlebars templates in
+//! the php-fpm pool, php.ini overrides and the drain watcher, from the Handlebars templates in
 //! `templates/` (strict mode, no HTML escaping).
 //!
 //! Every file a node needs is rendered on its own (for `moodlestack render --out DIR`) and
@@ -636,6 +636,7 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
         "current_flag": CURRENT_FLAG,
         "drain_flag": DRAIN_FLAG,
         "asg_name": names.autoscaling_group(),
+        "drain_hook": names.drain_hook(),
         "capacity_rebalance": stack.web.capacity_rebalance,
     }))
 }

@@ -23,6 +23,7 @@ pub mod model;
 pub mod names;
 pub mod overrides;
 pub mod rules;
+pub mod schedule;
 pub mod structure;
 pub mod yaml;
 

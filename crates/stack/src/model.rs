@@ -303,6 +303,95 @@ pub struct Web {
     /// Root volume size in GiB (gp3, encrypted).
     #[serde(default = "default_root_gb")]
     pub root_volume_gb: i64,
+    /// Target tracking: the scaling policy that owns the fleet's desired capacity between
+    /// `web.min` and `web.max`. On by default (average CPU of the group at 50 %); `enabled: false`
+    /// turns it off (the fleet then stays at the capacity the schedule or an operator sets).
+    #[serde(default)]
+    pub scaling: Scaling,
+    /// Scheduled capacity (exam weeks, term starts): named actions that set the group's
+    /// minimum, maximum and desired capacity on a cron recurrence, inside `web.min`..`web.max`.
+    #[serde(default)]
+    pub schedule: Vec<ScheduledCapacity>,
+}
+
+/// The target-tracking scaling policy of the web fleet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    /// Whether the policy exists. `false` removes it.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// What is tracked: `cpu` (average CPU utilization of the group, percent) or `requests`
+    /// (ALB requests per target per minute).
+    #[serde(default = "default_scaling_metric")]
+    pub metric: String,
+    /// The value the policy keeps the metric at: percent for `cpu` (1-100; default 50),
+    /// requests per target per minute for `requests` (default 600).
+    #[serde(default)]
+    pub target: Option<i64>,
+    /// Seconds a new node takes to count in the metric (estimated instance warm-up): how long a
+    /// node takes from launch to healthy behind the ALB (docs/nodes.md measures it from the
+    /// user-data's steps: 420).
+    #[serde(default = "default_warmup")]
+    pub warmup: i64,
+    /// Whether the policy may remove nodes when the metric falls below the target. `false`: it
+    /// only adds them (the schedule or an operator brings the fleet back down).
+    #[serde(default = "yes")]
+    pub scale_in: bool,
+}
+
+impl Default for Scaling {
+    fn default() -> Self {
+        Scaling {
+            enabled: true,
+            metric: default_scaling_metric(),
+            target: None,
+            warmup: default_warmup(),
+            scale_in: true,
+        }
+    }
+}
+
+impl Scaling {
+    /// The target value: the given one, or the metric's default.
+    pub fn target_value(&self) -> i64 {
+        self.target.unwrap_or(if self.metric == "requests" {
+            DEFAULT_REQUESTS_TARGET
+        } else {
+            DEFAULT_CPU_TARGET
+        })
+    }
+}
+
+/// The default target of the `cpu` metric, percent.
+pub const DEFAULT_CPU_TARGET: i64 = 50;
+/// The default target of the `requests` metric, requests per target per minute.
+pub const DEFAULT_REQUESTS_TARGET: i64 = 600;
+
+/// One scheduled action of the web fleet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledCapacity {
+    /// The action's name (its name in Auto Scaling): letters, digits, hyphens and underscores,
+    /// unique in the schedule.
+    pub name: String,
+    /// When it runs: Unix cron, five fields `minute hour day-of-month month day-of-week`
+    /// (e.g. `0 6 * * 1`: Mondays at 06:00), in `time_zone`.
+    pub recurrence: String,
+    /// IANA time zone of the recurrence (e.g. `Europe/Madrid`), daylight saving time included.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// The group's minimum size from then on (at least `web.min`).
+    pub min: i64,
+    /// The group's maximum size from then on (at most `web.max`). Best left out: the action then
+    /// leaves the maximum as it is (`web.max`), and a later change of `web.max` always shows in
+    /// the plan (while a scheduled maximum equal to the old `web.max` holds, moodlestack cannot
+    /// tell the two apart: it accepts every size the schedule sets).
+    #[serde(default)]
+    pub max: Option<i64>,
+    /// The desired capacity it sets (between `min` and `max`, or `web.max`; the scaling policy
+    /// moves it from there).
+    pub desired: i64,
 }
 
 impl Default for Web {
@@ -316,6 +405,8 @@ impl Default for Web {
             spot_allocation_strategy: default_spot_strategy(),
             capacity_rebalance: true,
             root_volume_gb: default_root_gb(),
+            scaling: Scaling::default(),
+            schedule: Vec::new(),
         }
     }
 }
@@ -455,6 +546,15 @@ fn default_web_types() -> Vec<String> {
         "m5.large".into(),
         "t3.large".into(),
     ]
+}
+fn default_scaling_metric() -> String {
+    "cpu".into()
+}
+fn default_warmup() -> i64 {
+    420
+}
+fn default_time_zone() -> String {
+    "Etc/UTC".into()
 }
 fn default_web_max() -> i64 {
     6

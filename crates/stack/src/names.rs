@@ -106,6 +106,15 @@ impl Names {
     pub fn autoscaling_group(&self) -> String {
         self.n("web")
     }
+    /// The web fleet's target-tracking scaling policy (named within the group).
+    pub fn scaling_policy(&self) -> String {
+        self.n("web-tracking")
+    }
+    /// The web fleet's termination lifecycle hook (named within the group), which the node's
+    /// watcher completes.
+    pub fn drain_hook(&self) -> String {
+        self.n("web-drain")
+    }
     /// SSM parameter that holds the apply lease.
     pub fn lease_parameter(&self) -> String {
         format!("/moodlestack/{}/lease", self.stack)

@@ -21,6 +21,9 @@ pub const SPOT_STRATEGIES: &[&str] = &[
     "lowest-price",
     "capacity-optimized-prioritized",
 ];
+/// The metrics `web.scaling` tracks: `cpu` (ASGAverageCPUUtilization), `requests`
+/// (ALBRequestCountPerTarget).
+pub const SCALING_METRICS: &[&str] = &["cpu", "requests"];
 /// PHP versions the node setup supports.
 pub const PHP_VERSIONS: &[&str] = &["8.1", "8.2", "8.3", "8.4"];
 
@@ -276,6 +279,7 @@ impl<'a> Rules<'a> {
         self.files();
         self.cache();
         self.instances();
+        self.scaling();
         self.load_balancer();
         self.moodle();
         self.diags
@@ -1206,6 +1210,193 @@ impl<'a> Rules<'a> {
             SPOT_STRATEGIES,
             "a Spot allocation strategy",
         );
+    }
+
+    /// `web.scaling` and `web.schedule`.
+    fn scaling(&mut self) {
+        let web = self.stack.web.clone();
+        let sc = &web.scaling;
+        self.one_of(
+            "web.scaling.metric",
+            &sc.metric,
+            SCALING_METRICS,
+            "a scaling metric",
+        );
+        if sc.metric == "requests" {
+            self.range(
+                "web.scaling.target",
+                sc.target_value(),
+                1,
+                1_000_000,
+                "requests per target per minute",
+                "",
+            );
+        } else {
+            self.range(
+                "web.scaling.target",
+                sc.target_value(),
+                1,
+                100,
+                "%",
+                " (average CPU of the group)",
+            );
+        }
+        self.range(
+            "web.scaling.warmup",
+            sc.warmup,
+            0,
+            3600,
+            "seconds",
+            " (how long a new node takes to become healthy, docs/nodes.md: 420)",
+        );
+        // A schedule that raises the floor (or lowers the ceiling) and never puts it back keeps
+        // the fleet there for good: the plan accepts the schedule's sizes.
+        let raises = web.schedule.iter().position(|a| a.min > web.min);
+        if let Some(i) = raises.filter(|_| web.schedule.iter().all(|b| b.min != web.min)) {
+            let a = &web.schedule[i];
+            self.warn(
+                &format!("web.schedule[{i}].min"),
+                format!(
+                    "scheduled action `{}` raises the group's minimum to {}, and no action brings \
+                     it back to `web.min` ({})",
+                    a.name, a.min, web.min
+                ),
+                format!(
+                    "add an action with `min: {}` for when the busy period ends (e.g. the evening \
+                     of the last exam day)",
+                    web.min
+                ),
+            );
+        }
+        let lowers = web
+            .schedule
+            .iter()
+            .position(|a| a.max.is_some_and(|m| m < web.max));
+        // An action without `max` leaves the group's maximum where it is.
+        if let Some(i) = lowers.filter(|_| web.schedule.iter().all(|b| b.max != Some(web.max))) {
+            let a = &web.schedule[i];
+            self.warn(
+                &format!("web.schedule[{i}].max"),
+                format!(
+                    "scheduled action `{}` lowers the group's maximum to {}, and no action brings \
+                     it back to `web.max` ({})",
+                    a.name,
+                    a.max.unwrap_or(web.max),
+                    web.max
+                ),
+                format!(
+                    "add `max: {}` to the action that ends the period, or leave `max` out of the \
+                     actions",
+                    web.max
+                ),
+            );
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, a) in web.schedule.iter().enumerate() {
+            let at = |f: &str| format!("web.schedule[{i}].{f}");
+            let name = a.name.as_str();
+            if name.is_empty()
+                || name.len() > 200
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                self.error(
+                    &at("name"),
+                    format!("`{name}` is not a scheduled action name"),
+                    "use 1 to 200 letters, digits, hyphens and underscores (e.g. `exam-week-start`)"
+                        .into(),
+                );
+            } else if seen.contains(&name) {
+                self.error(
+                    &at("name"),
+                    format!("two scheduled actions are named `{name}`"),
+                    "give each action of `web.schedule` its own name".into(),
+                );
+            }
+            seen.push(name);
+            if let Some(problem) = crate::schedule::cron_problem(&a.recurrence) {
+                self.error(
+                    &at("recurrence"),
+                    format!("`{}` is not a cron recurrence: {problem}", a.recurrence),
+                    "write five fields, `minute hour day-of-month month day-of-week`, e.g. \
+                     `0 6 * * 1` for Mondays at 06:00"
+                        .into(),
+                );
+            }
+            match crate::schedule::time_zone(&a.time_zone) {
+                crate::schedule::TimeZone::Canonical => {}
+                crate::schedule::TimeZone::Alias(canonical) => self.error(
+                    &at("time_zone"),
+                    format!(
+                        "`{}` is an alias; Auto Scaling takes canonical IANA time zone names",
+                        a.time_zone
+                    ),
+                    format!("write `{canonical}`"),
+                ),
+                crate::schedule::TimeZone::Unknown => {
+                    let s = nearest(&a.time_zone, crate::schedule::canonical_time_zones())
+                        .unwrap_or("Etc/UTC");
+                    self.error(
+                        &at("time_zone"),
+                        format!("`{}` is not an IANA time zone name", a.time_zone),
+                        format!(
+                            "did you mean `{s}`? Use a name such as `Europe/Madrid` or `Etc/UTC`"
+                        ),
+                    );
+                }
+            }
+            let max = a.max.unwrap_or(web.max);
+            if a.min > a.desired || a.desired > max {
+                let (path, bound) = if a.min > a.desired {
+                    (at("min"), "`min` is larger than `desired`")
+                } else if a.max.is_some() {
+                    (at("desired"), "`desired` is larger than `max`")
+                } else {
+                    (at("desired"), "`desired` is larger than `web.max`")
+                };
+                self.error(
+                    &path,
+                    format!(
+                        "scheduled action `{name}`: {bound} (min {}, desired {}, max {max})",
+                        a.min, a.desired
+                    ),
+                    "make min <= desired <= max".into(),
+                );
+            }
+            if a.min < web.min {
+                self.error(
+                    &at("min"),
+                    format!(
+                        "scheduled action `{name}`: `min` ({}) is below `web.min` ({}{})",
+                        a.min,
+                        web.min,
+                        self.dflt("web.min")
+                    ),
+                    format!(
+                        "raise `min` to at least {}, or lower `web.min`: the schedule moves the \
+                         group inside web.min..web.max",
+                        web.min
+                    ),
+                );
+            }
+            if a.max.is_some_and(|m| m > web.max) {
+                self.error(
+                    &at("max"),
+                    format!(
+                        "scheduled action `{name}`: `max` ({}) is above `web.max` ({}{})",
+                        max,
+                        web.max,
+                        self.dflt("web.max")
+                    ),
+                    format!(
+                        "lower `max` to at most {}, or raise `web.max`: the schedule moves the \
+                         group inside web.min..web.max",
+                        web.max
+                    ),
+                );
+            }
+        }
     }
 
     fn load_balancer(&mut self) {

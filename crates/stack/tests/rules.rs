@@ -1108,3 +1108,167 @@ fn too_many_instance_types() {
         19,
     );
 }
+
+#[test]
+fn scaling_rules() {
+    let yaml = with(
+        19,
+        "  max: 4\n  scaling:\n    metric: memory\n    warmup: 7200",
+    );
+    let fix = error_at(&yaml, "`memory` is not a scaling metric", 21, 13);
+    assert!(fix.contains("`cpu`") && fix.contains("`requests`"), "{fix}");
+    error_at(
+        &yaml,
+        "`web.scaling.warmup` is 7200 seconds; it must be between 0 and 3600",
+        22,
+        13,
+    );
+    let yaml = with(19, "  max: 4\n  scaling:\n    target: 150");
+    error_at(
+        &yaml,
+        "`web.scaling.target` is 150 %; it must be between 1 and 100",
+        21,
+        13,
+    );
+    // Requests per target have their own range; off is explicit and valid.
+    let yaml = with(
+        19,
+        "  max: 4\n  scaling:\n    metric: requests\n    target: 2000",
+    );
+    assert!(diagnostics(&yaml, &LoadOptions::default()).0.is_empty());
+    let yaml = with(19, "  max: 4\n  scaling:\n    enabled: false");
+    assert!(diagnostics(&yaml, &LoadOptions::default()).0.is_empty());
+}
+
+#[test]
+fn schedule_rules() {
+    let yaml = with(
+        19,
+        "  max: 4
+  schedule:
+    - name: exam week
+      recurrence: \"0 6 * * MONDAY\"
+      time_zone: Europe/Madird
+      min: 3
+      max: 6
+      desired: 2
+    - name: exam-end
+      recurrence: \"0 20 * * 5\"
+      time_zone: UTC
+      min: 0
+      desired: 1
+    - name: exam-end
+      recurrence: \"0 20 * * 5\"
+      min: 1
+      desired: 5",
+    );
+    error_at(&yaml, "`exam week` is not a scheduled action name", 21, 13);
+    let fix = error_at(
+        &yaml,
+        "`0 6 * * MONDAY` is not a cron recurrence: the day of week field `MONDAY`: `MONDAY` is \
+         not a number or a name (SUN, MON, TUE, WED, THU, FRI, SAT)",
+        22,
+        19,
+    );
+    assert!(fix.contains("`0 6 * * 1`"), "{fix}");
+    let fix = error_at(
+        &yaml,
+        "`Europe/Madird` is not an IANA time zone name",
+        23,
+        18,
+    );
+    assert!(fix.contains("`Europe/Madrid`"), "{fix}");
+    error_at(
+        &yaml,
+        "scheduled action `exam week`: `min` is larger than `desired` (min 3, desired 2, max 6)",
+        24,
+        12,
+    );
+    error_at(
+        &yaml,
+        "scheduled action `exam week`: `max` (6) is above `web.max` (4)",
+        25,
+        12,
+    );
+    let fix = error_at(
+        &yaml,
+        "`UTC` is an alias; Auto Scaling takes canonical IANA time zone names",
+        29,
+        18,
+    );
+    assert_eq!(fix, "write `Etc/UTC`");
+    error_at(
+        &yaml,
+        "scheduled action `exam-end`: `min` (0) is below `web.min` (1)",
+        30,
+        12,
+    );
+    error_at(&yaml, "two scheduled actions are named `exam-end`", 32, 13);
+    // Without its own max, desired is bounded by web.max.
+    error_at(
+        &yaml,
+        "scheduled action `exam-end`: `desired` is larger than `web.max` (min 1, desired 5, max 4)",
+        35,
+        16,
+    );
+}
+
+#[test]
+fn a_schedule_that_never_comes_back_is_a_warning() {
+    let yaml = with(
+        19,
+        "  max: 4
+  schedule:
+    - name: exams
+      recurrence: \"0 6 * JUN *\"
+      min: 3
+      desired: 3",
+    );
+    let fix = assert_at(
+        &yaml,
+        Severity::Warning,
+        "scheduled action `exams` raises the group's minimum to 3, and no action brings it back \
+         to `web.min` (1)",
+        23,
+        12,
+    );
+    assert!(fix.contains("`min: 1`"), "{fix}");
+    // With an action that ends the period, nothing to say.
+    let yaml = with(
+        19,
+        "  max: 4
+  schedule:
+    - name: exams
+      recurrence: \"0 6 * JUN *\"
+      min: 3
+      desired: 3
+    - name: after-exams
+      recurrence: \"0 22 * JUN *\"
+      min: 1
+      desired: 1",
+    );
+    assert!(diagnostics(&yaml, &LoadOptions::default()).0.is_empty());
+    // A lowered maximum that an action without `max` does not restore.
+    let yaml = with(
+        19,
+        "  max: 4
+  schedule:
+    - name: quiet
+      recurrence: \"0 0 * AUG *\"
+      min: 1
+      max: 2
+      desired: 1
+    - name: term
+      recurrence: \"0 0 * SEP *\"
+      min: 1
+      desired: 1",
+    );
+    assert_at(
+        &yaml,
+        Severity::Warning,
+        "scheduled action `quiet` lowers the group's maximum to 2, and no action brings it back \
+         to `web.max` (4)",
+        24,
+        12,
+    );
+}

@@ -1,6 +1,9 @@
-//! Auto Scaling kinds: the web fleet's group.
+//! Auto Scaling kinds: the web fleet's group, its target-tracking scaling policy, its scheduled
+//! actions and its termination lifecycle hook. The last three cannot be tagged: they are the
+//! stack's because they hang off the stack's group, and are matched to the declared ones by
+//! (group name, own name).
 
-use super::{create_only, f, mins, repl, set, KindSpec, DEFAULT, TAGS};
+use super::{create_only, f, mins, one_of, repl, set, KindSpec, DEFAULT, TAGS};
 use crate::change::{ChangeView, Note, NoteKind};
 use crate::Kind;
 
@@ -9,6 +12,12 @@ macro_rules! asg_kinds {
     ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
         /// An Auto Scaling group (the web fleet).
         AutoScalingGroup => asg::GROUP,
+        /// A target-tracking scaling policy of the group (untaggable).
+        ScalingPolicy => asg::POLICY,
+        /// A scheduled action of the group (untaggable).
+        ScheduledAction => asg::SCHEDULED_ACTION,
+        /// A lifecycle hook of the group (untaggable).
+        LifecycleHook => asg::LIFECYCLE_HOOK,
     ] $($rest)* } };
 }
 
@@ -16,7 +25,9 @@ macro_rules! asg_kinds {
 /// on_demand_percentage_above_base, spot_allocation_strategy; always sent whole. A change of
 /// launch_template_version starts an instance refresh (new instances first: healthy capacity stays
 /// between 100 % and 200 %). desired_capacity is
-/// set at creation only. `id` is the name.
+/// set at creation only: scaling policies and scheduled actions own it. min_size and max_size are
+/// compared [`one_of`](super::Compare::OneOf) the values the stack's scheduled actions set, so a
+/// schedule holding the group at exam-week sizes is no change. `id` is the name.
 pub(super) const GROUP: KindSpec = KindSpec {
     kind: Kind::AutoScalingGroup,
     name: "autoscaling_group",
@@ -27,8 +38,8 @@ pub(super) const GROUP: KindSpec = KindSpec {
         f("launch_template_id"),
         f("launch_template_version"),
         f("instance_types"),
-        f("min_size"),
-        f("max_size"),
+        one_of("min_size"),
+        one_of("max_size"),
         create_only("desired_capacity"),
         f("on_demand_base_capacity"),
         f("on_demand_percentage_above_base"),
@@ -60,3 +71,70 @@ fn group_notes(c: &ChangeView<'_>) -> Vec<Note> {
         Vec::new()
     }
 }
+
+/// A target-tracking scaling policy (PutScalingPolicy creates and updates it). `metric` is a
+/// predefined metric type (`ASGAverageCPUUtilization`, `ALBRequestCountPerTarget`);
+/// `resource_label` names the load balancer and target group for the latter (empty otherwise);
+/// `target_value` is an integer (percent, or requests per target per minute);
+/// `estimated_instance_warmup` is seconds. `id` is `<group name>/<policy name>`.
+pub(super) const POLICY: KindSpec = KindSpec {
+    kind: Kind::ScalingPolicy,
+    name: "scaling_policy",
+    aws_type: "AWS::AutoScaling::ScalingPolicy",
+    tier: 9,
+    fields: &[
+        repl("group_name"),
+        repl("name"),
+        f("metric"),
+        f("resource_label"),
+        f("target_value"),
+        f("estimated_instance_warmup"),
+        f("disable_scale_in"),
+    ],
+    name_field: Some("name"),
+    identity: &["group_name", "name"],
+    attrs: &["id", "arn"],
+    ..DEFAULT
+};
+
+/// A recurring scheduled action (PutScheduledUpdateGroupAction creates and updates it):
+/// `recurrence` is Unix cron, `time_zone` an IANA name, and the sizes the group takes when it
+/// runs. `id` is `<group name>/<action name>`.
+pub(super) const SCHEDULED_ACTION: KindSpec = KindSpec {
+    kind: Kind::ScheduledAction,
+    name: "scheduled_action",
+    aws_type: "AWS::AutoScaling::ScheduledAction",
+    tier: 9,
+    fields: &[
+        repl("group_name"),
+        repl("name"),
+        f("recurrence"),
+        f("time_zone"),
+        f("min_size"),
+        f("max_size"),
+        f("desired_capacity"),
+    ],
+    name_field: Some("name"),
+    identity: &["group_name", "name"],
+    ..DEFAULT
+};
+
+/// A lifecycle hook (PutLifecycleHook creates and updates it): `transition` is
+/// `autoscaling:EC2_INSTANCE_TERMINATING` or `..._LAUNCHING`, `heartbeat_timeout` seconds,
+/// `default_result` `CONTINUE` or `ABANDON`. `id` is `<group name>/<hook name>`.
+pub(super) const LIFECYCLE_HOOK: KindSpec = KindSpec {
+    kind: Kind::LifecycleHook,
+    name: "lifecycle_hook",
+    aws_type: "AWS::AutoScaling::LifecycleHook",
+    tier: 9,
+    fields: &[
+        repl("group_name"),
+        repl("name"),
+        f("transition"),
+        f("heartbeat_timeout"),
+        f("default_result"),
+    ],
+    name_field: Some("name"),
+    identity: &["group_name", "name"],
+    ..DEFAULT
+};

@@ -34,7 +34,8 @@ pub(super) const LOAD_BALANCER: KindSpec = KindSpec {
         TAGS,
     ],
     name_field: Some("name"),
-    attrs: &["id", "arn", "dns_name", "zone_id"],
+    // arn_suffix: `app/<name>/<id>`, what the scaling policy's request metric names.
+    attrs: &["id", "arn", "arn_suffix", "dns_name", "zone_id"],
     ready_timeout: mins(10),
     ..DEFAULT
 };
@@ -61,7 +62,8 @@ pub(super) const TARGET_GROUP: KindSpec = KindSpec {
         TAGS,
     ],
     name_field: Some("name"),
-    attrs: &["id", "arn"],
+    // arn_suffix: `targetgroup/<name>/<id>`, what the scaling policy's request metric names.
+    attrs: &["id", "arn", "arn_suffix"],
     replace: ReplaceOrder::CreateFirstWhenRenamed,
     ..DEFAULT
 };

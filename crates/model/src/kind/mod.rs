@@ -74,13 +74,19 @@ pub enum Compare {
     /// version upgrades): a version at least the desired one in the same line is no change, so a
     /// plan never asks for a downgrade. See [`version_satisfies`].
     Version,
+    /// A size a schedule moves (the Auto Scaling group's `min_size`/`max_size` when the stack has
+    /// scheduled actions): the desired value is a list of accepted values whose first is what a
+    /// create or update sends; an observed value among them is no change, so a plan made while a
+    /// scheduled action holds the group at its own sizes does not undo it. A plain (non-list)
+    /// desired value compares exactly.
+    OneOf,
 }
 
 impl Compare {
     /// Whether AWS changes fields compared this way on its own (left out of the saved-plan
     /// digest: such a change between plan and apply does not make the plan stale).
     pub fn moves_on_its_own(self) -> bool {
-        matches!(self, Compare::AtLeast | Compare::Version)
+        matches!(self, Compare::AtLeast | Compare::Version | Compare::OneOf)
     }
 }
 
@@ -147,6 +153,7 @@ impl FieldSpec {
             }
             (Compare::AtLeast, Value::Int(w), Value::Int(h)) => h < w,
             (Compare::Version, Value::Str(w), Value::Str(h)) => !version_satisfies(h, w),
+            (Compare::OneOf, Value::List(w), h) if !matches!(h, Value::List(_)) => !w.contains(h),
             _ => want != have,
         }
     }
@@ -362,6 +369,13 @@ pub(crate) const fn version(name: &'static str) -> FieldSpec {
         compare: Compare::Version,
     }
 }
+pub(crate) const fn one_of(name: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        on_change: OnChange::InPlace,
+        compare: Compare::OneOf,
+    }
+}
 pub(crate) const TAGS: FieldSpec = subset("tags");
 pub(crate) const fn mins(m: u64) -> Duration {
     Duration::from_secs(m * 60)
@@ -488,6 +502,13 @@ mod tests {
         let s = at_least("allocated_storage");
         assert!(!s.differs(&Value::Int(200), Some(&Value::Int(220))));
         assert!(s.differs(&Value::Int(300), Some(&Value::Int(220))));
+        let o = one_of("min_size");
+        let accepted = Value::List(vec![Value::Int(2), Value::Int(6)]);
+        assert!(!o.differs(&accepted, Some(&Value::Int(6))));
+        assert!(!o.differs(&accepted, Some(&Value::Int(2))));
+        assert!(o.differs(&accepted, Some(&Value::Int(4))));
+        assert!(!o.differs(&Value::Int(2), Some(&Value::Int(2))));
+        assert!(o.differs(&Value::Int(2), Some(&Value::Int(6))));
     }
 
     #[test]
