@@ -1,19 +1,17 @@
 //! `AWS::RDS::DBCluster` (Aurora).
 
 use super::{
-    db_list, db_readiness, db_status, db_to_delete, extended_support_off, final_snapshot,
-    insert_opt, put_tags, rds_tags, vpc_security_group_ids, Db,
+    db_list, db_observed, db_readiness, db_to_delete, extended_support_off, final_snapshot,
+    pending_fields, put_tags, rds_tags, secret_arn, vpc_security_group_ids, Db,
 };
 use crate::fields::{
-    api_err, attrs_with_id, described, exists_or_err, owned_id, sent, tag_map, tagged, tags_value,
-    Reader,
+    api_err, attrs_with_id, described, exists_or_err, int, owned_id, reported, sent, tag_map,
+    tagged, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbCluster;
-use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Scope, Value, Want,
-};
+use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Readiness, Scope, Value, Want};
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
@@ -68,17 +66,15 @@ impl Db for DbCluster {
 
 /// The managed fields a modification applied immediately has not reached yet.
 fn pending_changes(cl: &DbCluster) -> Vec<&'static str> {
-    let Some(p) = cl.pending_modified_values() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if p.engine_version().is_some() {
-        out.push("engine_version");
-    }
-    if p.backup_retention_period().is_some() {
-        out.push("backup_retention_period");
-    }
-    out
+    cl.pending_modified_values().map_or_else(Vec::new, |p| {
+        pending_fields([
+            ("engine_version", p.engine_version().is_some()),
+            (
+                "backup_retention_period",
+                p.backup_retention_period().is_some(),
+            ),
+        ])
+    })
 }
 
 /// A cluster as observed; None when it is not tagged with the stack.
@@ -86,55 +82,33 @@ fn observed(scope: &Scope, cl: &DbCluster) -> Option<Observed> {
     let tags = tag_map(cl.tag_list());
     let id = owned_id(scope, &tags)?;
     let ident = cl.db_cluster_identifier()?.to_string();
-    let mut fields = Fields::new();
-    fields.insert("identifier".into(), Value::str(&ident));
-    insert_opt(&mut fields, "engine", cl.engine().map(Value::str));
-    insert_opt(
-        &mut fields,
-        "engine_version",
-        cl.engine_version().map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "db_subnet_group_name",
-        cl.db_subnet_group().map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "cluster_parameter_group_name",
-        cl.db_cluster_parameter_group().map(Value::str),
-    );
-    fields.insert(
-        "vpc_security_group_ids".into(),
-        vpc_security_group_ids(cl.vpc_security_groups()),
-    );
-    insert_opt(
-        &mut fields,
-        "master_username",
-        cl.master_username().map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "database_name",
-        cl.database_name().map(Value::str),
-    );
-    insert_opt(&mut fields, "port", cl.port().map(|p| Value::Int(p.into())));
-    insert_opt(
-        &mut fields,
-        "backup_retention_period",
-        cl.backup_retention_period().map(|p| Value::Int(p.into())),
-    );
-    insert_opt(
-        &mut fields,
-        "deletion_protection",
-        cl.deletion_protection().map(Value::Bool),
-    );
-    insert_opt(
-        &mut fields,
-        "storage_encrypted",
-        cl.storage_encrypted().map(Value::Bool),
-    );
-    fields.insert("tags".into(), tags_value(tags));
+    let fields = reported([
+        ("identifier", Some(Value::str(&ident))),
+        ("engine", cl.engine().map(Value::str)),
+        ("engine_version", cl.engine_version().map(Value::str)),
+        ("db_subnet_group_name", cl.db_subnet_group().map(Value::str)),
+        (
+            "cluster_parameter_group_name",
+            cl.db_cluster_parameter_group().map(Value::str),
+        ),
+        (
+            "vpc_security_group_ids",
+            Some(vpc_security_group_ids(cl.vpc_security_groups())),
+        ),
+        ("master_username", cl.master_username().map(Value::str)),
+        ("database_name", cl.database_name().map(Value::str)),
+        ("port", cl.port().map(int)),
+        (
+            "backup_retention_period",
+            cl.backup_retention_period().map(int),
+        ),
+        (
+            "deletion_protection",
+            cl.deletion_protection().map(Value::Bool),
+        ),
+        ("storage_encrypted", cl.storage_encrypted().map(Value::Bool)),
+        ("tags", Some(tags_value(tags))),
+    ]);
     let attrs = attrs_with_id(
         &ident,
         [
@@ -142,24 +116,18 @@ fn observed(scope: &Scope, cl: &DbCluster) -> Option<Observed> {
             ("endpoint", cl.endpoint().map(str::to_string)),
             ("reader_endpoint", cl.reader_endpoint().map(str::to_string)),
             ("port", cl.port().map(|p| p.to_string())),
-            (
-                "secret_arn",
-                cl.master_user_secret()
-                    .and_then(|s| s.secret_arn())
-                    .map(str::to_string),
-            ),
+            ("secret_arn", secret_arn(cl.master_user_secret())),
         ],
     );
-    let (status, lifecycle) = db_status(cl.status().unwrap_or_default(), &pending_changes(cl));
-    Some(Observed {
-        id: id.into(),
-        kind: Kind::DbCluster,
-        physical_id: ident,
-        fields,
-        attrs,
+    let status = cl.status().unwrap_or_default();
+    Some(db_observed(
+        Kind::DbCluster,
+        id,
+        ident,
+        (fields, attrs),
         status,
-        lifecycle,
-    })
+        &pending_changes(cl),
+    ))
 }
 
 #[async_trait]

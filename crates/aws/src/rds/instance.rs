@@ -1,19 +1,17 @@
 //! `AWS::RDS::DBInstance`: standalone engines and Aurora members.
 
 use super::{
-    db_list, db_readiness, db_status, db_to_delete, extended_support_off, final_snapshot,
-    insert_opt, put_tags, rds_tags, vpc_security_group_ids, Db,
+    db_list, db_observed, db_readiness, db_to_delete, extended_support_off, final_snapshot,
+    pending_fields, put_tags, rds_tags, secret_arn, vpc_security_group_ids, Db,
 };
 use crate::fields::{
-    api_err, attrs_with_id, described, exists_or_err, owned_id, sent, tag_map, tagged, tags_value,
-    Reader,
+    api_err, attrs_with_id, described, exists_or_err, int, owned_id, reported, sent, tag_map,
+    tagged, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbInstance;
-use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Scope, Value, Want,
-};
+use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Readiness, Scope, Value, Want};
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
@@ -70,32 +68,20 @@ impl Db for DbInstance {
 /// ModifyDBInstance the status can still read `available` while these are set; the instance is
 /// not ready (a read-back would see the old values) until they are applied.
 fn pending_changes(db: &DbInstance) -> Vec<&'static str> {
-    let Some(p) = db.pending_modified_values() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if p.db_instance_class().is_some() {
-        out.push("instance_class");
-    }
-    if p.allocated_storage().is_some() {
-        out.push("allocated_storage");
-    }
-    if p.storage_type().is_some() {
-        out.push("storage_type");
-    }
-    if p.multi_az().is_some() {
-        out.push("multi_az");
-    }
-    if p.backup_retention_period().is_some() {
-        out.push("backup_retention_period");
-    }
-    if p.engine_version().is_some() {
-        out.push("engine_version");
-    }
-    if p.db_subnet_group_name().is_some() {
-        out.push("db_subnet_group_name");
-    }
-    out
+    db.pending_modified_values().map_or_else(Vec::new, |p| {
+        pending_fields([
+            ("instance_class", p.db_instance_class().is_some()),
+            ("allocated_storage", p.allocated_storage().is_some()),
+            ("storage_type", p.storage_type().is_some()),
+            ("multi_az", p.multi_az().is_some()),
+            (
+                "backup_retention_period",
+                p.backup_retention_period().is_some(),
+            ),
+            ("engine_version", p.engine_version().is_some()),
+            ("db_subnet_group_name", p.db_subnet_group_name().is_some()),
+        ])
+    })
 }
 
 /// An instance as observed; None when it is not tagged with the stack.
@@ -103,100 +89,66 @@ fn observed(scope: &Scope, db: &DbInstance) -> Option<Observed> {
     let tags = tag_map(db.tag_list());
     let id = owned_id(scope, &tags)?;
     let ident = db.db_instance_identifier()?.to_string();
-    let int = |v: Option<i32>| v.map(|v| Value::Int(v.into()));
-    let mut fields = Fields::new();
-    fields.insert("identifier".into(), Value::str(&ident));
-    insert_opt(&mut fields, "engine", db.engine().map(Value::str));
-    insert_opt(
-        &mut fields,
-        "engine_version",
-        db.engine_version().map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "instance_class",
-        db.db_instance_class().map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "cluster_identifier",
-        db.db_cluster_identifier().map(Value::str),
-    );
-    let member = db.db_cluster_identifier().is_some();
-    if !member {
+    let parameter_group = db.db_parameter_groups().first();
+    let mut fields = reported([
+        ("identifier", Some(Value::str(&ident))),
+        ("engine", db.engine().map(Value::str)),
+        ("engine_version", db.engine_version().map(Value::str)),
+        ("instance_class", db.db_instance_class().map(Value::str)),
+        (
+            "cluster_identifier",
+            db.db_cluster_identifier().map(Value::str),
+        ),
+        (
+            "db_subnet_group_name",
+            db.db_subnet_group()
+                .and_then(|g| g.db_subnet_group_name())
+                .map(Value::str),
+        ),
+        (
+            "parameter_group_name",
+            parameter_group
+                .and_then(|g| g.db_parameter_group_name())
+                .map(Value::str),
+        ),
+        (
+            "publicly_accessible",
+            db.publicly_accessible().map(Value::Bool),
+        ),
+        ("tags", Some(tags_value(tags))),
+    ]);
+    if db.db_cluster_identifier().is_none() {
         // Aurora members have no storage, backup or credential settings of their own (the cluster
         // holds them), so those fields are reported for standalone instances only.
-        insert_opt(
-            &mut fields,
-            "allocated_storage",
-            int(db.allocated_storage()),
-        );
-        insert_opt(
-            &mut fields,
-            "max_allocated_storage",
-            int(db.max_allocated_storage()),
-        );
-        insert_opt(
-            &mut fields,
-            "storage_type",
-            db.storage_type().map(Value::str),
-        );
-        insert_opt(
-            &mut fields,
-            "storage_encrypted",
-            db.storage_encrypted().map(Value::Bool),
-        );
-        insert_opt(&mut fields, "multi_az", db.multi_az().map(Value::Bool));
-        insert_opt(
-            &mut fields,
-            "backup_retention_period",
-            int(db.backup_retention_period()),
-        );
-        insert_opt(
-            &mut fields,
-            "deletion_protection",
-            db.deletion_protection().map(Value::Bool),
-        );
-        fields.insert(
-            "vpc_security_group_ids".into(),
-            vpc_security_group_ids(db.vpc_security_groups()),
-        );
-        insert_opt(
-            &mut fields,
-            "master_username",
-            db.master_username().map(Value::str),
-        );
-        insert_opt(&mut fields, "db_name", db.db_name().map(Value::str));
-        insert_opt(
-            &mut fields,
-            "port",
-            int(db
-                .endpoint()
-                .and_then(|e| e.port())
-                .or(db.db_instance_port().filter(|p| *p != 0))),
-        );
+        fields.extend(reported([
+            ("allocated_storage", db.allocated_storage().map(int)),
+            ("max_allocated_storage", db.max_allocated_storage().map(int)),
+            ("storage_type", db.storage_type().map(Value::str)),
+            ("storage_encrypted", db.storage_encrypted().map(Value::Bool)),
+            ("multi_az", db.multi_az().map(Value::Bool)),
+            (
+                "backup_retention_period",
+                db.backup_retention_period().map(int),
+            ),
+            (
+                "deletion_protection",
+                db.deletion_protection().map(Value::Bool),
+            ),
+            (
+                "vpc_security_group_ids",
+                Some(vpc_security_group_ids(db.vpc_security_groups())),
+            ),
+            ("master_username", db.master_username().map(Value::str)),
+            ("db_name", db.db_name().map(Value::str)),
+            (
+                "port",
+                db.endpoint()
+                    .and_then(|e| e.port())
+                    .or(db.db_instance_port().filter(|p| *p != 0))
+                    .map(int),
+            ),
+        ]));
     }
-    insert_opt(
-        &mut fields,
-        "db_subnet_group_name",
-        db.db_subnet_group()
-            .and_then(|g| g.db_subnet_group_name())
-            .map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "parameter_group_name",
-        db.db_parameter_groups()
-            .first()
-            .and_then(|g| g.db_parameter_group_name())
-            .map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "publicly_accessible",
-        db.publicly_accessible().map(Value::Bool),
-    );
-    fields.insert("tags".into(), tags_value(tags));
     let attrs = attrs_with_id(
         &ident,
         [
@@ -209,34 +161,24 @@ fn observed(scope: &Scope, db: &DbInstance) -> Option<Observed> {
                 "port",
                 db.endpoint().and_then(|e| e.port()).map(|p| p.to_string()),
             ),
-            (
-                "secret_arn",
-                db.master_user_secret()
-                    .and_then(|s| s.secret_arn())
-                    .map(str::to_string),
-            ),
+            ("secret_arn", secret_arn(db.master_user_secret())),
             (
                 "parameter_apply_status",
-                db.db_parameter_groups()
-                    .first()
+                parameter_group
                     .and_then(|g| g.parameter_apply_status())
                     .map(str::to_string),
             ),
         ],
     );
-    let (status, lifecycle) = db_status(
-        db.db_instance_status().unwrap_or_default(),
-        &pending_changes(db),
-    );
-    Some(Observed {
-        id: id.into(),
-        kind: Kind::DbInstance,
-        physical_id: ident,
-        fields,
-        attrs,
+    let status = db.db_instance_status().unwrap_or_default();
+    Some(db_observed(
+        Kind::DbInstance,
+        id,
+        ident,
+        (fields, attrs),
         status,
-        lifecycle,
-    })
+        &pending_changes(db),
+    ))
 }
 
 #[async_trait]

@@ -41,7 +41,7 @@ pub(crate) mod kinds {
 use crate::fields::{api_err, retag, sent, sorted_strs, tag_map, Names, Reader};
 use crate::{lifecycle_readiness, Clients, Cx, Query};
 use async_trait::async_trait;
-use aws_sdk_rds::types::{Tag, VpcSecurityGroupMembership};
+use aws_sdk_rds::types::{MasterUserSecret, Tag, VpcSecurityGroupMembership};
 use moodlestack_model::{
     CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, ResourceId, Scope,
     Value, Want,
@@ -106,12 +106,6 @@ async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(),
             .send(),
     )
     .await
-}
-
-fn insert_opt(fields: &mut Fields, name: &str, v: Option<Value>) {
-    if let Some(v) = v {
-        fields.insert(name.to_string(), v);
-    }
 }
 
 /// The engine version the stack asked for (`desired`'s), to report AWS's more precise one as it.
@@ -219,6 +213,40 @@ fn db_status(status: &str, pending: &[&str]) -> (String, Lifecycle) {
         )
     } else {
         (status.to_string(), lifecycle)
+    }
+}
+
+/// The names of the managed fields whose pending modified value is set, in the order given.
+fn pending_fields<const N: usize>(set: [(&'static str, bool); N]) -> Vec<&'static str> {
+    set.into_iter()
+        .filter_map(|(name, pending)| pending.then_some(name))
+        .collect()
+}
+
+/// The ARN of the secret RDS keeps the master password in.
+fn secret_arn(secret: Option<&MasterUserSecret>) -> Option<String> {
+    secret.and_then(|s| s.secret_arn()).map(str::to_string)
+}
+
+/// An instance or cluster as observed: its fields and attrs, and the status and lifecycle of its
+/// status word and pending modifications ([`db_status`]).
+fn db_observed(
+    kind: Kind,
+    id: ResourceId,
+    ident: String,
+    (fields, attrs): (Fields, BTreeMap<String, String>),
+    status: &str,
+    pending: &[&str],
+) -> Observed {
+    let (status, lifecycle) = db_status(status, pending);
+    Observed {
+        id: id.into(),
+        kind,
+        physical_id: ident,
+        fields,
+        attrs,
+        status,
+        lifecycle,
     }
 }
 
