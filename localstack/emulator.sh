@@ -19,15 +19,10 @@
 set -euo pipefail
 
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
-CACHE="${MOODLESTACK_CACHE:-$HOME/.cache/moodlestack}"
-VENV="$CACHE/moto-venv"
-PIDFILE="$CACHE/emulator.pid"
-URLFILE="$CACHE/emulator.url"
-LOGFILE="$CACHE/emulator.log"
-REGION="${AWS_REGION:-eu-west-1}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
 NAME=emulator
+VENV_DIR=moto-venv
 ACCESS_KEY_ID=testing
 SECRET_ACCESS_KEY=testing
 READY_TRIES=300
@@ -39,10 +34,7 @@ install() {
     return 0
   fi
   command -v python3 >/dev/null || die "python3 is needed (apt-get install python3 python3-venv)"
-  mkdir -p "$CACHE"
-  echo "emulator: installing moto[server]==$MOTO_VERSION into $VENV" >&2
-  python3 -m venv "$VENV" || die "cannot create a virtualenv (apt-get install python3-venv)"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  venv_install "moto[server]==$MOTO_VERSION" "moto[server]==$MOTO_VERSION"
 }
 
 launch() {
