@@ -1,12 +1,13 @@
 //! Shared helpers of the service modules: reading resolved fields, building tags, and turning SDK
 //! errors into [`CloudError`]s that name the operation and AWS's error code.
 
-use crate::{Clients, Cx, Query};
+use crate::{Clients, Created, Cx, KindOps, Query};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
-    CloudError, Fields, Kind, Observed, Resource, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
+    CloudError, DeleteOptions, Fields, Kind, Observed, Resource, ResourceId, Scope, Value, TAG_ID,
+    TAG_STACK,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -565,9 +566,9 @@ pub fn already_exists(e: &CloudError, code: &str) -> bool {
 }
 
 /// The calls of a subnet group kind in its service (RDS or ElastiCache: the same managed fields,
-/// the same calls under other names), for the list and update written once for both.
+/// the same calls under other names), for the [`SubnetGroupOps`] written once for both.
 #[async_trait::async_trait]
-pub(crate) trait SubnetGroupApi: Sync {
+pub(crate) trait SubnetGroupApi: Send + Sync {
     const KIND: Kind;
     type Group: Send + Sync;
     /// The groups named `name`, or all of them.
@@ -579,6 +580,8 @@ pub(crate) trait SubnetGroupApi: Sync {
         scope: &Scope,
         g: Self::Group,
     ) -> Result<Option<Observed>, CloudError>;
+    /// [`crate::KindOps::create`].
+    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError>;
     /// Sets the description and the subnets of the group named `name`.
     async fn modify(
         c: &Clients,
@@ -588,38 +591,62 @@ pub(crate) trait SubnetGroupApi: Sync {
     ) -> Result<(), CloudError>;
     /// Adds or overwrites the tags the stack sets (others' tags stay).
     async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError>;
+    /// Deletes the group named `name`.
+    async fn delete(c: &Clients, name: &str) -> Result<(), CloudError>;
 }
 
-/// [`crate::KindOps::list`] of a subnet group kind: ONE describe (of the name asked for, or of
-/// all), the tags of the candidates [`Names`] asks for read all at once.
-pub(crate) async fn subnet_group_list<A: SubnetGroupApi>(
-    cx: &Cx<'_>,
-    q: Query<'_>,
-) -> Result<Vec<Observed>, CloudError> {
-    let names = Names::new(cx, A::KIND, q);
-    if matches!(names, Names::Nothing) {
-        return Ok(Vec::new());
-    }
-    let groups = A::describe(cx.c, names.one()).await?;
-    observe_named(&names, groups, A::name, |g| A::observe(cx.c, cx.scope, g)).await
+/// The [`KindOps`] of a subnet group kind, over its service's calls `A`.
+pub(crate) struct SubnetGroupOps<A>(std::marker::PhantomData<A>);
+
+impl<A> SubnetGroupOps<A> {
+    /// The implementation, for the registry.
+    pub(crate) const OPS: Self = Self(std::marker::PhantomData);
 }
 
-/// [`crate::KindOps::update`] of a subnet group kind: one modification of the description and
-/// the subnets, the tags, and no read (the executor polls right after an update).
-pub(crate) async fn subnet_group_update<A: SubnetGroupApi>(
-    cx: &Cx<'_>,
-    current: &Observed,
-    r: &Reader<'_>,
-    changed: &[&str],
-) -> Result<Observed, CloudError> {
-    if changed.contains(&"description") || changed.contains(&"subnet_ids") {
-        let (description, subnet_ids) = (r.str("description")?, r.strs("subnet_ids")?);
-        A::modify(cx.c, &current.physical_id, description, subnet_ids).await?;
+#[async_trait::async_trait]
+impl<A: SubnetGroupApi> KindOps for SubnetGroupOps<A> {
+    /// ONE describe (of the name asked for, or of all), the tags of the candidates [`Names`] asks
+    /// for read all at once.
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let names = Names::new(cx, A::KIND, q);
+        if matches!(names, Names::Nothing) {
+            return Ok(Vec::new());
+        }
+        let groups = A::describe(cx.c, names.one()).await?;
+        observe_named(&names, groups, A::name, |g| A::observe(cx.c, cx.scope, g)).await
     }
-    if changed.contains(&"tags") {
-        A::put_tags(cx.c, current, r).await?;
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        A::create(cx, r).await
     }
-    Ok(with_changes(current, r, changed))
+
+    /// One modification of the description and the subnets, the tags, and no read (the
+    /// executor polls right after an update).
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        if changed.contains(&"description") || changed.contains(&"subnet_ids") {
+            let (description, subnet_ids) = (r.str("description")?, r.strs("subnet_ids")?);
+            A::modify(cx.c, &current.physical_id, description, subnet_ids).await?;
+        }
+        if changed.contains(&"tags") {
+            A::put_tags(cx.c, current, r).await?;
+        }
+        Ok(with_changes(current, r, changed))
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        A::delete(cx.c, &current.physical_id).await
+    }
 }
 
 /// The outcome of a create call that failed with `err`: [`Created::Exists`] when AWS answers that
