@@ -1,30 +1,36 @@
 //! `AWS::RDS::DBCluster` (Aurora).
 
 use super::{
-    db_list, db_observed, db_readiness, db_to_delete, extended_support_off, final_snapshot,
-    pending_fields, put_tags, rds_tags, secret_arn, vpc_security_group_ids, Db,
+    db_created, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
+    secret_arn, vpc_security_group_ids, Db, DbOps,
 };
 use crate::fields::{
-    api_err, attrs_with_id, described, exists_or_err, int, owned_id, reported, sent, tag_map,
-    tagged, tags_value, Reader,
+    answer, attrs_with_id, described, int, owned_id, reported, sent, tag_map, tags_value, Reader,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbCluster;
-use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Readiness, Scope, Value, Want};
+use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Scope, Value};
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
 pub(crate) mod kinds {
-    pub(crate) use super::Cluster as DbCluster;
+    /// `AWS::RDS::DBCluster`, keyed by its identifier.
+    #[allow(non_upper_case_globals)]
+    pub(crate) const DbCluster: super::DbOps<super::DbCluster> = super::DbOps::OPS;
 }
-
-/// `AWS::RDS::DBCluster`, keyed by its identifier.
-pub(crate) struct Cluster;
 
 #[async_trait]
 impl Db for DbCluster {
     const KIND: Kind = Kind::DbCluster;
+    const DELETE: &'static str = "rds:DeleteDBCluster";
+    const MODIFY: &'static [&'static str] = &[
+        "engine_version",
+        "cluster_parameter_group_name",
+        "vpc_security_group_ids",
+        "backup_retention_period",
+        "deletion_protection",
+    ];
     async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError> {
         let pages = c
             .rds
@@ -46,6 +52,92 @@ impl Db for DbCluster {
                 .db_cluster_identifier(ident)
                 .deletion_protection(false)
                 .apply_immediately(true)
+                .send(),
+        )
+        .await
+    }
+    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let ident = r.str("identifier")?;
+        let res =
+            cx.c.rds
+                .create_db_cluster()
+                .db_cluster_identifier(ident)
+                .engine(r.str("engine")?)
+                .set_engine_version(r.opt_str("engine_version").map(str::to_string))
+                .db_subnet_group_name(r.str("db_subnet_group_name")?)
+                .set_db_cluster_parameter_group_name(
+                    r.opt_str("cluster_parameter_group_name")
+                        .map(str::to_string),
+                )
+                .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
+                .master_username(r.str("master_username")?)
+                // The password is generated and kept by RDS in Secrets Manager: never sent from
+                // here.
+                .manage_master_user_password(true)
+                .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")))
+                .set_database_name(r.opt_str("database_name").map(str::to_string))
+                .set_port(r.opt_int("port").map(|p| p as i32))
+                .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
+                .set_deletion_protection(r.opt_bool("deletion_protection"))
+                .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
+                .set_tags(Some(rds_tags(cx.scope, &r.id, r)?))
+                .send()
+                .await;
+        let created = res.map(|out| out.db_cluster().and_then(|cl| observed(cx.scope, cl)));
+        db_created(
+            "rds:CreateDBCluster",
+            ident,
+            created,
+            "DBClusterAlreadyExists",
+        )
+    }
+    async fn modify(
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Option<Observed>, CloudError> {
+        let has = |f: &str| changed.contains(&f);
+        let mut req =
+            cx.c.rds
+                .modify_db_cluster()
+                .db_cluster_identifier(&current.physical_id)
+                // See the module docs: changes are applied now, not in the maintenance window.
+                .apply_immediately(true);
+        if has("engine_version") {
+            req = req
+                .engine_version(r.str("engine_version")?)
+                .allow_major_version_upgrade(true);
+        }
+        if has("cluster_parameter_group_name") {
+            req = req.db_cluster_parameter_group_name(r.str("cluster_parameter_group_name")?);
+        }
+        if has("vpc_security_group_ids") {
+            req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
+        }
+        if has("backup_retention_period") {
+            req = req.backup_retention_period(r.int32("backup_retention_period")?);
+        }
+        if has("deletion_protection") {
+            req = req.deletion_protection(r.bool("deletion_protection")?);
+        }
+        let res = answer("rds:ModifyDBCluster", req.send()).await?;
+        Ok(res.db_cluster().and_then(|cl| observed(cx.scope, cl)))
+    }
+    async fn delete(
+        &self,
+        c: &Clients,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let (snapshot, skip) = final_snapshot(options);
+        sent(
+            "rds:DeleteDBCluster",
+            c.rds
+                .delete_db_cluster()
+                .db_cluster_identifier(name)
+                .set_final_db_snapshot_identifier(snapshot)
+                .skip_final_snapshot(skip)
                 .send(),
         )
         .await
@@ -130,144 +222,16 @@ fn observed(scope: &Scope, cl: &DbCluster) -> Option<Observed> {
     ))
 }
 
-#[async_trait]
-impl KindOps for Cluster {
-    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        db_list::<DbCluster>(cx, q).await
-    }
-
-    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        let ident = r.str("identifier")?;
-        let res =
-            cx.c.rds
-                .create_db_cluster()
-                .db_cluster_identifier(ident)
-                .engine(r.str("engine")?)
-                .set_engine_version(r.opt_str("engine_version").map(str::to_string))
-                .db_subnet_group_name(r.str("db_subnet_group_name")?)
-                .set_db_cluster_parameter_group_name(
-                    r.opt_str("cluster_parameter_group_name")
-                        .map(str::to_string),
-                )
-                .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
-                .master_username(r.str("master_username")?)
-                // The password is generated and kept by RDS in Secrets Manager: never sent from
-                // here.
-                .manage_master_user_password(true)
-                .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")))
-                .set_database_name(r.opt_str("database_name").map(str::to_string))
-                .set_port(r.opt_int("port").map(|p| p as i32))
-                .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
-                .set_deletion_protection(r.opt_bool("deletion_protection"))
-                .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
-                .set_tags(Some(rds_tags(cx.scope, &r.id, r)?))
-                .send()
-                .await;
-        match res {
-            Ok(out) => tagged(
-                "rds:CreateDBCluster",
-                ident,
-                out.db_cluster().and_then(|cl| observed(cx.scope, cl)),
-            )
-            .map(Created::New),
-            Err(e) => exists_or_err("rds:CreateDBCluster", e, "DBClusterAlreadyExists"),
-        }
-    }
-
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let has = |f: &str| changed.contains(&f);
-        let mut out = current.clone();
-        let modify = [
-            "engine_version",
-            "cluster_parameter_group_name",
-            "vpc_security_group_ids",
-            "backup_retention_period",
-            "deletion_protection",
-        ];
-        if modify.iter().any(|f| has(f)) {
-            let mut req =
-                cx.c.rds
-                    .modify_db_cluster()
-                    .db_cluster_identifier(&current.physical_id)
-                    // See the module docs: changes are applied now, not in the maintenance window.
-                    .apply_immediately(true);
-            if has("engine_version") {
-                req = req
-                    .engine_version(r.str("engine_version")?)
-                    .allow_major_version_upgrade(true);
-            }
-            if has("cluster_parameter_group_name") {
-                req = req.db_cluster_parameter_group_name(r.str("cluster_parameter_group_name")?);
-            }
-            if has("vpc_security_group_ids") {
-                req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
-            }
-            if has("backup_retention_period") {
-                req = req.backup_retention_period(r.int32("backup_retention_period")?);
-            }
-            if has("deletion_protection") {
-                req = req.deletion_protection(r.bool("deletion_protection")?);
-            }
-            let res = req
-                .send()
-                .await
-                .map_err(|e| api_err("rds:ModifyDBCluster", e))?;
-            if let Some(o) = res.db_cluster().and_then(|cl| observed(cx.scope, cl)) {
-                out = o;
-            }
-        }
-        if has("tags") {
-            put_tags(cx.c, current, r).await?;
-        }
-        Ok(out)
-    }
-
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        let name = current.physical_id.as_str();
-        if db_to_delete::<DbCluster>(cx.c, current, options, "rds:DeleteDBCluster")
-            .await?
-            .is_none()
-        {
-            return Ok(());
-        }
-        let (snapshot, skip) = final_snapshot(options);
-        sent(
-            "rds:DeleteDBCluster",
-            cx.c.rds
-                .delete_db_cluster()
-                .db_cluster_identifier(name)
-                .set_final_db_snapshot_identifier(snapshot)
-                .skip_final_snapshot(skip)
-                .send(),
-        )
-        .await
-    }
-
-    fn readiness(&self, found: Observed, want: Want) -> Readiness {
-        db_readiness(found, want)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{test_scope, test_tags};
     use super::*;
     use crate::fields::assert_matches_spec;
+    use crate::KindOps;
     use aws_sdk_rds::types::{
         ClusterPendingModifiedValues, MasterUserSecret, VpcSecurityGroupMembership,
     };
-    use moodlestack_model::Lifecycle;
+    use moodlestack_model::{Lifecycle, Readiness, Want};
 
     fn sample(status: &str) -> DbCluster {
         builder(status).build()
@@ -328,7 +292,7 @@ mod tests {
         let o = observed(&test_scope(), &pending).unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Modifying);
         assert_eq!(
-            Cluster.readiness(o, Want::Ready),
+            kinds::DbCluster.readiness(o, Want::Ready),
             Readiness::Pending("available, applying backup_retention_period".into())
         );
         let other = crate::fields::test_scope("other");

@@ -1,30 +1,42 @@
 //! `AWS::RDS::DBInstance`: standalone engines and Aurora members.
 
 use super::{
-    db_list, db_observed, db_readiness, db_to_delete, extended_support_off, final_snapshot,
-    pending_fields, put_tags, rds_tags, secret_arn, vpc_security_group_ids, Db,
+    db_created, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
+    secret_arn, vpc_security_group_ids, Db, DbOps,
 };
 use crate::fields::{
-    api_err, attrs_with_id, described, exists_or_err, int, owned_id, reported, sent, tag_map,
-    tagged, tags_value, Reader,
+    answer, attrs_with_id, described, int, owned_id, reported, sent, tag_map, tags_value, Reader,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbInstance;
-use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Readiness, Scope, Value, Want};
+use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Scope, Value};
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
 pub(crate) mod kinds {
-    pub(crate) use super::Instance as DbInstance;
+    /// `AWS::RDS::DBInstance`, keyed by its identifier.
+    #[allow(non_upper_case_globals)]
+    pub(crate) const DbInstance: super::DbOps<super::DbInstance> = super::DbOps::OPS;
 }
-
-/// `AWS::RDS::DBInstance`, keyed by its identifier.
-pub(crate) struct Instance;
 
 #[async_trait]
 impl Db for DbInstance {
     const KIND: Kind = Kind::DbInstance;
+    const DELETE: &'static str = "rds:DeleteDBInstance";
+    const MODIFY: &'static [&'static str] = &[
+        "engine_version",
+        "instance_class",
+        "allocated_storage",
+        "max_allocated_storage",
+        "storage_type",
+        "multi_az",
+        "backup_retention_period",
+        "deletion_protection",
+        "parameter_group_name",
+        "vpc_security_group_ids",
+        "publicly_accessible",
+    ];
     async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError> {
         let pages = c
             .rds
@@ -49,6 +61,129 @@ impl Db for DbInstance {
                 .send(),
         )
         .await
+    }
+    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let ident = r.str("identifier")?;
+        let member = r.has("cluster_identifier");
+        let mut req =
+            cx.c.rds
+                .create_db_instance()
+                .db_instance_identifier(ident)
+                .engine(r.str("engine")?)
+                .set_engine_version(r.opt_str("engine_version").map(str::to_string))
+                .db_instance_class(r.str("instance_class")?)
+                .set_db_subnet_group_name(r.opt_str("db_subnet_group_name").map(str::to_string))
+                .set_db_parameter_group_name(r.opt_str("parameter_group_name").map(str::to_string))
+                .publicly_accessible(r.opt_bool("publicly_accessible").unwrap_or(false))
+                .set_tags(Some(rds_tags(cx.scope, &r.id, r)?));
+        if member {
+            // Storage, backups, credentials, network security and deletion protection belong to the
+            // cluster; RDS refuses them on a member instance.
+            req = req.db_cluster_identifier(r.str("cluster_identifier")?);
+        } else {
+            req = req
+                .allocated_storage(r.int32("allocated_storage")?)
+                // Storage autoscaling only when the stack sets a ceiling.
+                .set_max_allocated_storage(
+                    r.opt_int("max_allocated_storage")
+                        .filter(|m| *m > 0)
+                        .map(|m| m as i32),
+                )
+                .storage_type(r.opt_str("storage_type").unwrap_or("gp3"))
+                .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
+                .multi_az(r.opt_bool("multi_az").unwrap_or(false))
+                .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
+                .set_deletion_protection(r.opt_bool("deletion_protection"))
+                .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
+                .master_username(r.str("master_username")?)
+                // The password is generated and kept by RDS in Secrets Manager: never sent from here.
+                .manage_master_user_password(true)
+                .set_db_name(r.opt_str("db_name").map(str::to_string))
+                .set_port(r.opt_int("port").map(|p| p as i32))
+                .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")));
+        }
+        let res = req.send().await;
+        let created = res.map(|out| out.db_instance().and_then(|db| observed(cx.scope, db)));
+        db_created(
+            "rds:CreateDBInstance",
+            ident,
+            created,
+            "DBInstanceAlreadyExists",
+        )
+    }
+    async fn modify(
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Option<Observed>, CloudError> {
+        let has = |f: &str| changed.contains(&f);
+        let mut req =
+            cx.c.rds
+                .modify_db_instance()
+                .db_instance_identifier(&current.physical_id)
+                // See the module docs: changes are applied now, not in the maintenance window.
+                .apply_immediately(true);
+        if has("engine_version") {
+            req = req
+                .engine_version(r.str("engine_version")?)
+                .allow_major_version_upgrade(true);
+        }
+        if has("instance_class") {
+            req = req.db_instance_class(r.str("instance_class")?);
+        }
+        if has("allocated_storage") {
+            req = req.allocated_storage(r.int32("allocated_storage")?);
+        }
+        if has("max_allocated_storage") {
+            // 0 turns storage autoscaling off (the ceiling equal to the storage does too;
+            // RDS takes the storage size for that).
+            let max = r.opt_int("max_allocated_storage").filter(|m| *m > 0);
+            let max = match max {
+                Some(m) => m as i32,
+                None => r.int32("allocated_storage")?,
+            };
+            req = req.max_allocated_storage(max);
+        }
+        if has("storage_type") {
+            req = req.storage_type(r.str("storage_type")?);
+        }
+        if has("multi_az") {
+            req = req.multi_az(r.bool("multi_az")?);
+        }
+        if has("backup_retention_period") {
+            req = req.backup_retention_period(r.int32("backup_retention_period")?);
+        }
+        if has("deletion_protection") {
+            req = req.deletion_protection(r.bool("deletion_protection")?);
+        }
+        if has("parameter_group_name") {
+            req = req.db_parameter_group_name(r.str("parameter_group_name")?);
+        }
+        if has("vpc_security_group_ids") {
+            req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
+        }
+        if has("publicly_accessible") {
+            req = req.publicly_accessible(r.bool("publicly_accessible")?);
+        }
+        let res = answer("rds:ModifyDBInstance", req.send()).await?;
+        Ok(res.db_instance().and_then(|db| observed(cx.scope, db)))
+    }
+    async fn delete(
+        &self,
+        c: &Clients,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let mut req = c.rds.delete_db_instance().db_instance_identifier(name);
+        if self.db_cluster_identifier().is_none() {
+            // Members are snapshotted with their cluster; RDS refuses snapshot options on them.
+            let (snapshot, skip) = final_snapshot(options);
+            req = req
+                .set_final_db_snapshot_identifier(snapshot)
+                .skip_final_snapshot(skip);
+        }
+        sent("rds:DeleteDBInstance", req.send()).await
     }
     fn ident(&self) -> Option<&str> {
         self.db_instance_identifier()
@@ -181,186 +316,17 @@ fn observed(scope: &Scope, db: &DbInstance) -> Option<Observed> {
     ))
 }
 
-#[async_trait]
-impl KindOps for Instance {
-    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        db_list::<DbInstance>(cx, q).await
-    }
-
-    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        let ident = r.str("identifier")?;
-        let member = r.has("cluster_identifier");
-        let mut req =
-            cx.c.rds
-                .create_db_instance()
-                .db_instance_identifier(ident)
-                .engine(r.str("engine")?)
-                .set_engine_version(r.opt_str("engine_version").map(str::to_string))
-                .db_instance_class(r.str("instance_class")?)
-                .set_db_subnet_group_name(r.opt_str("db_subnet_group_name").map(str::to_string))
-                .set_db_parameter_group_name(r.opt_str("parameter_group_name").map(str::to_string))
-                .publicly_accessible(r.opt_bool("publicly_accessible").unwrap_or(false))
-                .set_tags(Some(rds_tags(cx.scope, &r.id, r)?));
-        if member {
-            // Storage, backups, credentials, network security and deletion protection belong to the
-            // cluster; RDS refuses them on a member instance.
-            req = req.db_cluster_identifier(r.str("cluster_identifier")?);
-        } else {
-            req = req
-                .allocated_storage(r.int32("allocated_storage")?)
-                // Storage autoscaling only when the stack sets a ceiling.
-                .set_max_allocated_storage(
-                    r.opt_int("max_allocated_storage")
-                        .filter(|m| *m > 0)
-                        .map(|m| m as i32),
-                )
-                .storage_type(r.opt_str("storage_type").unwrap_or("gp3"))
-                .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
-                .multi_az(r.opt_bool("multi_az").unwrap_or(false))
-                .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
-                .set_deletion_protection(r.opt_bool("deletion_protection"))
-                .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
-                .master_username(r.str("master_username")?)
-                // The password is generated and kept by RDS in Secrets Manager: never sent from here.
-                .manage_master_user_password(true)
-                .set_db_name(r.opt_str("db_name").map(str::to_string))
-                .set_port(r.opt_int("port").map(|p| p as i32))
-                .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")));
-        }
-        match req.send().await {
-            Ok(out) => tagged(
-                "rds:CreateDBInstance",
-                ident,
-                out.db_instance().and_then(|db| observed(cx.scope, db)),
-            )
-            .map(Created::New),
-            Err(e) => exists_or_err("rds:CreateDBInstance", e, "DBInstanceAlreadyExists"),
-        }
-    }
-
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        let has = |f: &str| changed.contains(&f);
-        let mut out = current.clone();
-        let modify = [
-            "engine_version",
-            "instance_class",
-            "allocated_storage",
-            "max_allocated_storage",
-            "storage_type",
-            "multi_az",
-            "backup_retention_period",
-            "deletion_protection",
-            "parameter_group_name",
-            "vpc_security_group_ids",
-            "publicly_accessible",
-        ];
-        if modify.iter().any(|f| has(f)) {
-            let mut req =
-                cx.c.rds
-                    .modify_db_instance()
-                    .db_instance_identifier(&current.physical_id)
-                    // See the module docs: changes are applied now, not in the maintenance window.
-                    .apply_immediately(true);
-            if has("engine_version") {
-                req = req
-                    .engine_version(r.str("engine_version")?)
-                    .allow_major_version_upgrade(true);
-            }
-            if has("instance_class") {
-                req = req.db_instance_class(r.str("instance_class")?);
-            }
-            if has("allocated_storage") {
-                req = req.allocated_storage(r.int32("allocated_storage")?);
-            }
-            if has("max_allocated_storage") {
-                // 0 turns storage autoscaling off (the ceiling equal to the storage does too;
-                // RDS takes the storage size for that).
-                let max = r.opt_int("max_allocated_storage").filter(|m| *m > 0);
-                let max = match max {
-                    Some(m) => m as i32,
-                    None => r.int32("allocated_storage")?,
-                };
-                req = req.max_allocated_storage(max);
-            }
-            if has("storage_type") {
-                req = req.storage_type(r.str("storage_type")?);
-            }
-            if has("multi_az") {
-                req = req.multi_az(r.bool("multi_az")?);
-            }
-            if has("backup_retention_period") {
-                req = req.backup_retention_period(r.int32("backup_retention_period")?);
-            }
-            if has("deletion_protection") {
-                req = req.deletion_protection(r.bool("deletion_protection")?);
-            }
-            if has("parameter_group_name") {
-                req = req.db_parameter_group_name(r.str("parameter_group_name")?);
-            }
-            if has("vpc_security_group_ids") {
-                req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
-            }
-            if has("publicly_accessible") {
-                req = req.publicly_accessible(r.bool("publicly_accessible")?);
-            }
-            let res = req
-                .send()
-                .await
-                .map_err(|e| api_err("rds:ModifyDBInstance", e))?;
-            if let Some(o) = res.db_instance().and_then(|db| observed(cx.scope, db)) {
-                out = o;
-            }
-        }
-        if has("tags") {
-            put_tags(cx.c, current, r).await?;
-        }
-        Ok(out)
-    }
-
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        let name = current.physical_id.as_str();
-        let Some(db) =
-            db_to_delete::<DbInstance>(cx.c, current, options, "rds:DeleteDBInstance").await?
-        else {
-            return Ok(());
-        };
-        let mut req = cx.c.rds.delete_db_instance().db_instance_identifier(name);
-        if db.db_cluster_identifier().is_none() {
-            // Members are snapshotted with their cluster; RDS refuses snapshot options on them.
-            let (snapshot, skip) = final_snapshot(options);
-            req = req
-                .set_final_db_snapshot_identifier(snapshot)
-                .skip_final_snapshot(skip);
-        }
-        sent("rds:DeleteDBInstance", req.send()).await
-    }
-
-    fn readiness(&self, found: Observed, want: Want) -> Readiness {
-        db_readiness(found, want)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{test_scope, test_tags};
     use super::*;
     use crate::fields::assert_matches_spec;
+    use crate::KindOps;
     use aws_sdk_rds::types::{
         DbParameterGroupStatus, DbSubnetGroup, Endpoint, MasterUserSecret, PendingModifiedValues,
         VpcSecurityGroupMembership,
     };
-    use moodlestack_model::Lifecycle;
+    use moodlestack_model::{Lifecycle, Readiness, Want};
 
     fn standalone(status: &str) -> aws_sdk_rds::types::builders::DbInstanceBuilder {
         DbInstance::builder()
@@ -441,7 +407,7 @@ mod tests {
         let o = observed(&test_scope(), &db).unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Modifying);
         assert_eq!(
-            Instance.readiness(o, Want::Ready),
+            kinds::DbInstance.readiness(o, Want::Ready),
             Readiness::Pending("available, applying instance_class, multi_az".into())
         );
         let o = observed(&test_scope(), &standalone("creating").build()).unwrap();
@@ -449,7 +415,7 @@ mod tests {
         let o = observed(&test_scope(), &standalone("incompatible-network").build()).unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Failed);
         assert_eq!(
-            Instance.readiness(o, Want::Ready),
+            kinds::DbInstance.readiness(o, Want::Ready),
             Readiness::Failed {
                 status: "incompatible-network".into(),
                 fix: None,

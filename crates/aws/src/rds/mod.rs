@@ -38,15 +38,20 @@ pub(crate) mod kinds {
     };
 }
 
-use crate::fields::{api_err, retag, sent, sorted_strs, tag_map, Names, Reader};
-use crate::{lifecycle_readiness, Clients, Cx, Query};
+use crate::fields::{
+    api_err, exists_or_err, retag, sent, sorted_strs, tag_map, tagged, Names, Reader,
+};
+use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_rds::types::{MasterUserSecret, Tag, VpcSecurityGroupMembership};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
     CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, ResourceId, Scope,
     Value, Want,
 };
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 /// Instance and cluster states that will not resolve by themselves.
 const FAILED_STATES: &[&str] = &[
@@ -124,21 +129,117 @@ fn extended_support_off(engine: Option<&str>) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Instances and clusters: status words, readiness, deletion protection.
 
-/// What DB instances and DB clusters share, for the code written once for both: a describe by
-/// identifier, a status word, deletion protection that a modification lifts, a tag list.
+/// What DB instances and DB clusters share, for the code written once for both ([`DbOps`]): a
+/// describe by identifier, a status word, deletion protection that a modification lifts, a tag
+/// list, one modification call for the fields that change in place.
 #[async_trait]
 trait Db: Sized + Send + Sync {
     const KIND: Kind;
+    /// The delete call's operation, e.g. `rds:DeleteDBCluster`.
+    const DELETE: &'static str;
+    /// The fields the modification call changes (all managed fields but the tags that change in
+    /// place).
+    const MODIFY: &'static [&'static str];
     /// The resources named `ident`, or all of them.
     async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError>;
     /// Lifts the deletion protection of the resource named `ident` (applied immediately).
     async fn unprotect(c: &Clients, ident: &str) -> Result<(), CloudError>;
+    /// [`crate::KindOps::create`].
+    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError>;
+    /// The modification of the `changed` fields of [`Db::MODIFY`] (at least one), applied
+    /// immediately; the resource as the answer reports it.
+    async fn modify(
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Option<Observed>, CloudError>;
+    /// Deletes this resource (its deletion protection already lifted), with the final snapshot
+    /// `options` ask for where the resource takes one.
+    async fn delete(
+        &self,
+        c: &Clients,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<(), CloudError>;
     fn ident(&self) -> Option<&str>;
     fn status(&self) -> Option<&str>;
     fn deletion_protection(&self) -> Option<bool>;
     /// The resource as observed (the engine version as AWS reports it: `Compare::Version`
     /// compares it with the stack's); None when it is not tagged with the stack.
     fn observed(&self, scope: &Scope) -> Option<Observed>;
+}
+
+/// The [`KindOps`] of an instance or cluster kind, over its calls `T`.
+pub(crate) struct DbOps<T>(PhantomData<T>);
+
+impl<T> DbOps<T> {
+    /// The implementation, for the registry.
+    pub(crate) const OPS: Self = Self(PhantomData);
+}
+
+#[async_trait]
+impl<T: Db> KindOps for DbOps<T> {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        db_list::<T>(cx, q).await
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        T::create(cx, r).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let mut out = current.clone();
+        if T::MODIFY.iter().any(|f| changed.contains(f)) {
+            if let Some(o) = T::modify(cx, current, r, changed).await? {
+                out = o;
+            }
+        }
+        if changed.contains(&"tags") {
+            put_tags(cx.c, current, r).await?;
+        }
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        match db_to_delete::<T>(cx.c, current, options, T::DELETE).await? {
+            Some(db) => db.delete(cx.c, &current.physical_id, options).await,
+            None => Ok(()),
+        }
+    }
+
+    fn readiness(&self, found: Observed, want: Want) -> Readiness {
+        db_readiness(found, want)
+    }
+}
+
+/// The outcome of a create call of an instance or cluster: the resource its answer reports
+/// (`created`), or [`Created::Exists`] when the name is taken (a code starting with `exists`).
+fn db_created<E, R>(
+    operation: &str,
+    ident: &str,
+    created: Result<Option<Observed>, SdkError<E, R>>,
+    exists: &str,
+) -> Result<Created, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match created {
+        Ok(o) => tagged(operation, ident, o).map(Created::New),
+        Err(e) => exists_or_err(operation, e, exists),
+    }
 }
 
 /// [`crate::KindOps::list`] of instances and clusters: ONE describe (of the identifier asked for,
