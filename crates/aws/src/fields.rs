@@ -37,20 +37,26 @@ impl<'a> Reader<'a> {
     pub fn has(&self, field: &str) -> bool {
         !matches!(self.fields.get(field), None | Some(Value::Null))
     }
-    pub fn str(&self, field: &str) -> Result<&'a str, CloudError> {
+    /// The field read as `read` reads it; an error saying it is missing or not `what` otherwise.
+    fn read<T>(
+        &self,
+        field: &str,
+        read: impl Fn(&'a Value) -> Option<T>,
+        what: &str,
+    ) -> Result<T, CloudError> {
         self.fields
             .get(field)
-            .and_then(Value::as_str)
-            .ok_or_else(|| self.err(field, "missing or not a string"))
+            .and_then(read)
+            .ok_or_else(|| self.err(field, &format!("missing or not {what}")))
+    }
+    pub fn str(&self, field: &str) -> Result<&'a str, CloudError> {
+        self.read(field, Value::as_str, "a string")
     }
     pub fn opt_str(&self, field: &str) -> Option<&'a str> {
         self.fields.get(field).and_then(Value::as_str)
     }
     pub fn int(&self, field: &str) -> Result<i64, CloudError> {
-        self.fields
-            .get(field)
-            .and_then(Value::as_i64)
-            .ok_or_else(|| self.err(field, "missing or not an integer"))
+        self.read(field, Value::as_i64, "an integer")
     }
     pub fn opt_int(&self, field: &str) -> Option<i64> {
         self.fields.get(field).and_then(Value::as_i64)
@@ -60,21 +66,14 @@ impl<'a> Reader<'a> {
         i32::try_from(v).map_err(|_| self.err(field, "out of range"))
     }
     pub fn bool(&self, field: &str) -> Result<bool, CloudError> {
-        self.fields
-            .get(field)
-            .and_then(Value::as_bool)
-            .ok_or_else(|| self.err(field, "missing or not a boolean"))
+        self.read(field, Value::as_bool, "a boolean")
     }
     pub fn opt_bool(&self, field: &str) -> Option<bool> {
         self.fields.get(field).and_then(Value::as_bool)
     }
     pub fn strs(&self, field: &str) -> Result<Vec<String>, CloudError> {
-        let list = self
-            .fields
-            .get(field)
-            .and_then(Value::as_list)
-            .ok_or_else(|| self.err(field, "missing or not a list"))?;
-        list.iter()
+        self.list(field)?
+            .iter()
             .map(|v| {
                 v.as_str()
                     .map(str::to_string)
@@ -83,16 +82,10 @@ impl<'a> Reader<'a> {
             .collect()
     }
     pub fn list(&self, field: &str) -> Result<&'a [Value], CloudError> {
-        self.fields
-            .get(field)
-            .and_then(Value::as_list)
-            .ok_or_else(|| self.err(field, "missing or not a list"))
+        self.read(field, Value::as_list, "a list")
     }
     pub fn map(&self, field: &str) -> Result<&'a BTreeMap<String, Value>, CloudError> {
-        self.fields
-            .get(field)
-            .and_then(Value::as_map)
-            .ok_or_else(|| self.err(field, "missing or not a map"))
+        self.read(field, Value::as_map, "a map")
     }
     /// A map of strings (`tags`, `parameters`); empty when absent.
     pub fn string_map(&self, field: &str) -> Result<BTreeMap<String, String>, CloudError> {
@@ -306,8 +299,8 @@ pub fn tagged(operation: &str, name: &str, o: Option<Observed>) -> Result<Observ
     })
 }
 
-/// A subnet group (RDS or ElastiCache: the same managed fields) as observed; its name is both the
-/// physical id and the `id` attribute.
+/// A subnet group (RDS or ElastiCache: the same managed fields) as observed: [`usable`], with
+/// its name as the physical id, and the service's status word.
 #[allow(clippy::too_many_arguments)]
 pub fn subnet_group_observed<'a>(
     kind: Kind,
@@ -326,16 +319,8 @@ pub fn subnet_group_observed<'a>(
         ("tags".to_string(), tags_value(tags)),
     ]);
     Observed {
-        id: id.into(),
-        kind,
-        physical_id: name.to_string(),
-        fields,
-        attrs: BTreeMap::from([
-            ("id".into(), name.to_string()),
-            ("arn".into(), arn.to_string()),
-        ]),
         status: status.to_string(),
-        lifecycle: moodlestack_model::Lifecycle::Ready,
+        ..usable(kind, id, name, arn, fields)
     }
 }
 
