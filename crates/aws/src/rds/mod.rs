@@ -195,16 +195,15 @@ impl<T: Db> KindOps for DbOps<T> {
         r: &Reader<'_>,
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
-        let mut out = current.clone();
-        if T::MODIFY.iter().any(|f| changed.contains(f)) {
-            if let Some(o) = T::modify(cx, current, r, changed).await? {
-                out = o;
-            }
-        }
+        let modified = if T::MODIFY.iter().any(|f| changed.contains(f)) {
+            T::modify(cx, current, r, changed).await?
+        } else {
+            None
+        };
         if changed.contains(&"tags") {
             put_tags(cx.c, current, r).await?;
         }
-        Ok(out)
+        Ok(modified.unwrap_or_else(|| current.clone()))
     }
 
     async fn delete(
