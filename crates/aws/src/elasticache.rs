@@ -17,7 +17,7 @@
 //! create call and read back from there.
 
 use crate::fields::{
-    again_while, answer, api_err, attrs_with_id, collected, described, exists_or_err, is_code,
+    again_while, answer, attrs_with_id, collected, described, exists_or_err, is_code,
     not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_observed, tag_map, tagged,
     tags_value, Names, Reader, SubnetGroupApi, SubnetGroupOps,
 };
@@ -292,13 +292,8 @@ async fn first_member(c: &Clients, rg: &ReplicationGroup) -> Result<Vec<CacheClu
     let Some(id) = rg.member_clusters().first() else {
         return Ok(Vec::new());
     };
-    let described = c
-        .elasticache
-        .describe_cache_clusters()
-        .cache_cluster_id(id)
-        .send()
-        .await
-        .map_err(|e| api_err("elasticache:DescribeCacheClusters", e));
+    let req = c.elasticache.describe_cache_clusters().cache_cluster_id(id);
+    let described = answer("elasticache:DescribeCacheClusters", req.send()).await;
     Ok(not_found_is_none(described)?
         .map(|out| out.cache_clusters().iter().take(1).cloned().collect())
         .unwrap_or_default())
@@ -423,13 +418,8 @@ async fn replication_group_with_tags(
 }
 
 async fn auth_token(c: &Clients, secret_arn: &str) -> Result<String, CloudError> {
-    let out = c
-        .secrets
-        .get_secret_value()
-        .secret_id(secret_arn)
-        .send()
-        .await
-        .map_err(|e| api_err("secretsmanager:GetSecretValue", e))?;
+    let req = c.secrets.get_secret_value().secret_id(secret_arn);
+    let out = answer("secretsmanager:GetSecretValue", req.send()).await?;
     out.secret_string()
         .map(str::to_string)
         .ok_or_else(|| CloudError::UnexpectedAnswer {

@@ -39,7 +39,7 @@ pub(crate) mod kinds {
 }
 
 use crate::fields::{
-    api_err, exists_or_err, retag, sent, sorted_strs, tag_map, tagged, Names, Reader,
+    answer, exists_or_err, retag, sent, sorted_strs, tag_map, tagged, Names, Reader,
 };
 use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -88,13 +88,8 @@ fn rds_tags(scope: &Scope, id: &ResourceId, r: &Reader) -> Result<Vec<Tag>, Clou
 }
 
 async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, CloudError> {
-    let out = c
-        .rds
-        .list_tags_for_resource()
-        .resource_name(arn)
-        .send()
-        .await
-        .map_err(|e| api_err("rds:ListTagsForResource", e))?;
+    let req = c.rds.list_tags_for_resource().resource_name(arn);
+    let out = answer("rds:ListTagsForResource", req.send()).await?;
     Ok(tag_map(out.tag_list()))
 }
 
