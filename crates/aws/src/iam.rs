@@ -11,7 +11,7 @@
 //! uses it may need the executor's retry.
 
 use crate::fields::{
-    api_err, as_current, canonical_json, collected, desired_names, in_place_only, is_code,
+    answer, as_current, canonical_json, collected, desired_names, in_place_only, is_code,
     not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
@@ -121,14 +121,8 @@ where
 // Roles
 
 async fn get_role(c: &Clients, name: &str) -> Result<Option<SdkRole>, CloudError> {
-    let got = not_found_is_none(
-        c.iam
-            .get_role()
-            .role_name(name)
-            .send()
-            .await
-            .map_err(|e| api_err("iam:GetRole", e)),
-    )?;
+    let got =
+        not_found_is_none(answer("iam:GetRole", c.iam.get_role().role_name(name).send()).await)?;
     Ok(got.and_then(|g| g.role().cloned()))
 }
 
@@ -224,14 +218,15 @@ async fn inline_policies(c: &Clients, role: &str) -> Result<BTreeMap<String, Str
     )
     .await?;
     let docs = try_join_all(names.iter().map(|n| async move {
-        let out = c
-            .iam
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(n)
-            .send()
-            .await
-            .map_err(|e| api_err("iam:GetRolePolicy", e))?;
+        let out = answer(
+            "iam:GetRolePolicy",
+            c.iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(n)
+                .send(),
+        )
+        .await?;
         Ok::<_, CloudError>((n.clone(), policy_field(out.policy_document())))
     }))
     .await?;
@@ -291,16 +286,17 @@ impl KindOps for Role {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("role_name")?;
-        let created =
+        let created = answer(
+            "iam:CreateRole",
             cx.c.iam
                 .create_role()
                 .role_name(name)
                 .path(r.opt_str("path").unwrap_or("/"))
                 .assume_role_policy_document(r.str("assume_role_policy")?)
                 .set_tags(Some(sdk_tags(cx, r)?))
-                .send()
-                .await
-                .map_err(|e| api_err("iam:CreateRole", e));
+                .send(),
+        )
+        .await;
         match created {
             Ok(_) => {}
             // A crash between create and the next observe, or another's role: the generic code
@@ -430,12 +426,14 @@ impl KindOps for Role {
 
 async fn get_profile(c: &Clients, name: &str) -> Result<Option<SdkProfile>, CloudError> {
     let got = not_found_is_none(
-        c.iam
-            .get_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await
-            .map_err(|e| api_err("iam:GetInstanceProfile", e)),
+        answer(
+            "iam:GetInstanceProfile",
+            c.iam
+                .get_instance_profile()
+                .instance_profile_name(name)
+                .send(),
+        )
+        .await,
     )?;
     Ok(got.and_then(|g| g.instance_profile().cloned()))
 }
@@ -494,15 +492,16 @@ impl KindOps for InstanceProfile {
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
         let role = r.str("role_name")?;
-        let created =
+        let created = answer(
+            "iam:CreateInstanceProfile",
             cx.c.iam
                 .create_instance_profile()
                 .instance_profile_name(name)
                 .path(r.opt_str("path").unwrap_or("/"))
                 .set_tags(Some(sdk_tags(cx, r)?))
-                .send()
-                .await
-                .map_err(|e| api_err("iam:CreateInstanceProfile", e));
+                .send(),
+        )
+        .await;
         match created {
             Ok(_) => {}
             Err(e) if is_code(&e, "EntityAlreadyExists") => {

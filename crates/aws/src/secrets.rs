@@ -153,15 +153,16 @@ impl KindOps for Secret {
         let mut tags = r.tags()?;
         tags.extend(identity_tags(cx.scope, &r.id));
 
-        let password =
+        let password = answer(
+            "secretsmanager:GetRandomPassword",
             cx.c.secrets
                 .get_random_password()
                 .password_length(SECRET_LENGTH)
                 .exclude_punctuation(true)
                 .include_space(false)
-                .send()
-                .await
-                .map_err(|e| api_err("secretsmanager:GetRandomPassword", e))?;
+                .send(),
+        )
+        .await?;
         let Some(value) = password.random_password() else {
             return Err(CloudError::UnexpectedAnswer {
                 operation: "secretsmanager:GetRandomPassword".into(),

@@ -7,7 +7,7 @@ use super::{
     available, create_tags, described, filters, made_fields, no_answer, not_in_place, physical,
     settled, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, is_code, reported, sent, Reader};
+use crate::fields::{answer, is_code, reported, sent, Reader};
 use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -273,16 +273,17 @@ impl Ec2Kind for SecurityGroup {
         let c = cx.c;
         let tags = create_tags(cx.scope, &r.id, r)?;
         let rules = desired_rules(r)?;
-        let out = c
-            .ec2
-            .create_security_group()
-            .group_name(r.str("group_name")?)
-            .description(r.str("description")?)
-            .vpc_id(r.str("vpc_id")?)
-            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:CreateSecurityGroup", e));
+        let out = answer(
+            "ec2:CreateSecurityGroup",
+            c.ec2
+                .create_security_group()
+                .group_name(r.str("group_name")?)
+                .description(r.str("description")?)
+                .vpc_id(r.str("vpc_id")?)
+                .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
+                .send(),
+        )
+        .await;
         let group_id = match out {
             Ok(out) => out
                 .group_id()
