@@ -108,6 +108,18 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Tags in the shape of an SDK whose tag builder can refuse one (IAM, EFS): `build` makes one of
+/// a key and a value; a refused tag is a problem of `r`'s `tags` field.
+pub fn built_tags<T, E: std::fmt::Display>(
+    r: &Reader<'_>,
+    tags: &BTreeMap<String, String>,
+    build: impl Fn(&str, &str) -> Result<T, E>,
+) -> Result<Vec<T>, CloudError> {
+    tags.iter()
+        .map(|(k, v)| build(k, v).map_err(|e| r.err("tags", &format!("tag {k}: {e}"))))
+        .collect()
+}
+
 /// Tags as the `tags` field value.
 pub fn tags_value<I, K, V>(tags: I) -> Value
 where

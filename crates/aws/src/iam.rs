@@ -11,8 +11,8 @@
 //! uses it may need the executor's retry.
 
 use crate::fields::{
-    answer, as_current, canonical_json, collected, desired_names, in_place_only, is_code,
-    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader,
+    answer, as_current, built_tags, canonical_json, collected, desired_names, in_place_only,
+    is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -27,20 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 fn sdk_tags(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Vec<Tag>, CloudError> {
     let mut tags = r.tags()?;
     tags.extend(identity_tags(cx.scope, &r.id));
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| CloudError::Field {
-                    kind: r.kind,
-                    id: r.id.clone(),
-                    field: "tags".into(),
-                    problem: format!("tag {k}: {e}"),
-                })
-        })
-        .collect()
+    built_tags(r, &tags, |k, v| Tag::builder().key(k).value(v).build())
 }
 
 /// The outcome of a call made for its effect: "does not exist" counts as done.
