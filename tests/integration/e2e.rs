@@ -219,6 +219,30 @@ async fn web_lt_default_version(c: &Clients, stack: &str) -> i64 {
     lt.launch_templates()[0].default_version_number().unwrap()
 }
 
+/// The stack's standalone database instance (`{stack}-db`), as RDS describes it.
+async fn db_instance(c: &Clients, stack: &str) -> aws_sdk_rds::types::DbInstance {
+    let out = c
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(format!("{stack}-db"))
+        .send()
+        .await
+        .unwrap();
+    out.db_instances()[0].clone()
+}
+
+/// A plan's changes by logical id: (action, changed fields).
+type ById<'a> = std::collections::BTreeMap<&'a str, (&'a str, &'a Vec<String>)>;
+
+/// `id` is planned as an update whose changed fields include `fields`.
+fn assert_updates(by_id: &ById<'_>, id: &str, fields: &[&str]) {
+    let (action, changed) = by_id.get(id).unwrap_or_else(|| panic!("{id} changes"));
+    assert_eq!(*action, "update", "{id}");
+    for f in fields {
+        assert!(changed.contains(&f.to_string()), "{id} {f}: {changed:?}");
+    }
+}
+
 /// Drift made behind moodlestack's back, with plain clients.
 /// Resources that carry the stack's tag but are not the stack's: a bastion's Elastic IP tagged
 /// `moodlestack:stack` (no `moodlestack:id`), and an untagged listener somebody added to the
@@ -701,14 +725,8 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     // An engine minor upgrade: the next minor of what the database runs now (the emulator's
     // automatic minor upgrades may already have raised it past the stack's release line).
     let next_minor = if production {
-        let db = c
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(format!("{stack}-db"))
-            .send()
-            .await
-            .unwrap();
-        let now = db.db_instances()[0].engine_version().unwrap().to_string();
+        let db = db_instance(&c, stack).await;
+        let now = db.engine_version().unwrap().to_string();
         let (line, minor) = now.rsplit_once('.').expect("a minor version");
         format!("{line}.{}", minor.parse::<u32>().unwrap() + 1)
     } else {
@@ -734,36 +752,23 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     }
     let change = args(&more);
     let changed = plan_changes(&emu, &strs(&change));
-    let by_id: std::collections::BTreeMap<&str, (&str, &Vec<String>)> = changed
+    let by_id: ById<'_> = changed
         .iter()
         .map(|(id, a, f)| (id.as_str(), (a.as_str(), f)))
         .collect();
     if production {
-        let (action, fields) = by_id.get("cache.redis").expect("cache.redis changes");
-        assert_eq!(*action, "update");
-        for f in ["node_type", "num_cache_clusters"] {
-            assert!(
-                fields.contains(&f.to_string()),
-                "cache.redis {f}: {fields:?}"
-            );
-        }
-        let (action, fields) = by_id.get("db.instance").expect("db.instance changes");
-        assert_eq!(*action, "update");
-        for f in ["allocated_storage", "engine_version"] {
-            assert!(
-                fields.contains(&f.to_string()),
-                "db.instance {f}: {fields:?}"
-            );
-        }
-    }
-    let (asg_action, asg_fields) = by_id.get("web.asg").expect("web.asg changes");
-    assert_eq!(*asg_action, "update");
-    for f in ["max_size", "instance_types", "launch_template_version"] {
-        assert!(
-            asg_fields.contains(&f.to_string()),
-            "web.asg {f}: {asg_fields:?}"
+        assert_updates(&by_id, "cache.redis", &["node_type", "num_cache_clusters"]);
+        assert_updates(
+            &by_id,
+            "db.instance",
+            &["allocated_storage", "engine_version"],
         );
     }
+    assert_updates(
+        &by_id,
+        "web.asg",
+        &["max_size", "instance_types", "launch_template_version"],
+    );
     let parameter_group = if production { "update" } else { "replace" };
     for (id, action) in [
         ("web.lt", "update"),
@@ -774,14 +779,11 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         assert_eq!(by_id.get(id).map(|x| x.0), Some(action), "{changed:?}");
     }
     if !production {
-        let (action, fields) = by_id.get("db.instance").expect("db.instance changes");
-        assert_eq!(*action, "update");
-        for f in ["engine_version", "parameter_group_name"] {
-            assert!(
-                fields.contains(&f.to_string()),
-                "db.instance {f}: {fields:?}"
-            );
-        }
+        assert_updates(
+            &by_id,
+            "db.instance",
+            &["engine_version", "parameter_group_name"],
+        );
     }
     assert!(by_id["web.lt"].1.contains(&"user_data".to_string()));
     assert!(
@@ -812,16 +814,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         let rg = &rg.replication_groups()[0];
         assert_eq!(rg.cache_node_type(), Some("cache.r7g.xlarge"));
         assert_eq!(rg.member_clusters().len(), 3, "a primary and two replicas");
-        let db = c
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(format!("{stack}-db"))
-            .send()
-            .await
-            .unwrap();
-        let storage = db.db_instances()[0].allocated_storage().unwrap_or(0);
+        let db = db_instance(&c, stack).await;
+        let storage = db.allocated_storage().unwrap_or(0);
         assert!(storage >= 400, "the storage grew to the stack's: {storage}");
-        let version = db.db_instances()[0].engine_version().unwrap();
+        let version = db.engine_version().unwrap();
         assert!(
             moodlestack_model::version_satisfies(version, &next_minor),
             "the engine runs {next_minor} or a later minor: {version}"
@@ -903,14 +899,7 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         "the database parameter is set"
     );
     if !production {
-        let db = c
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(format!("{stack}-db"))
-            .send()
-            .await
-            .unwrap();
-        let db = &db.db_instances()[0];
+        let db = db_instance(&c, stack).await;
         assert!(
             db.engine_version().unwrap().starts_with("8.4"),
             "{:?}",
