@@ -1,7 +1,7 @@
 //! RDS kinds: subnet and parameter groups, Aurora clusters and DB instances.
 
 use super::{
-    at_least, create_only, f, mins, repl, set, subset, version, DeletePolicy, KindSpec,
+    at_least, create_only, f, mins, repl, set, subset, version, DeletePolicy, FieldSpec, KindSpec,
     ReplaceOrder, DEFAULT, TAGS,
 };
 use crate::change::{ChangeView, Note, NoteKind};
@@ -23,17 +23,30 @@ macro_rules! rds_kinds {
     ] $($rest)* } };
 }
 
-/// `id` is the name.
-pub(super) const SUBNET_GROUP: KindSpec = KindSpec {
-    kind: Kind::DbSubnetGroup,
-    name: "db_subnet_group",
-    aws_type: "AWS::RDS::DBSubnetGroup",
-    tier: 2,
-    fields: &[repl("name"), f("description"), set("subnet_ids"), TAGS],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
-    ..DEFAULT
-};
+/// A subnet group of RDS or of ElastiCache: the same fields and attributes. `id` is the name.
+pub(super) const fn subnet_group(
+    kind: Kind,
+    name: &'static str,
+    aws_type: &'static str,
+) -> KindSpec {
+    const FIELDS: &[FieldSpec] = &[repl("name"), f("description"), set("subnet_ids"), TAGS];
+    KindSpec {
+        kind,
+        name,
+        aws_type,
+        tier: 2,
+        fields: FIELDS,
+        name_field: Some("name"),
+        attrs: &["id", "arn"],
+        ..DEFAULT
+    }
+}
+
+pub(super) const SUBNET_GROUP: KindSpec = subnet_group(
+    Kind::DbSubnetGroup,
+    "db_subnet_group",
+    "AWS::RDS::DBSubnetGroup",
+);
 
 /// parameters: map name -> value (strings); applied with the `pending-reboot` method for static
 /// parameters and `immediate` for dynamic ones. `id` is the name.
