@@ -81,6 +81,16 @@ pub(super) const CLUSTER_PARAMETER_GROUP: KindSpec = KindSpec {
     ..PARAMETER_GROUP
 };
 
+/// What clusters and instances share: stateful, named by their identifier, up to 40 minutes to
+/// become ready, the database notes of the plan.
+const DATABASE: KindSpec = KindSpec {
+    stateful: true,
+    name_field: Some("identifier"),
+    ready_timeout: mins(40),
+    notes: database_notes,
+    ..DEFAULT
+};
+
 /// Aurora. Always created with ManageMasterUserPassword (the password lives in Secrets Manager).
 /// `id` is the identifier.
 pub(super) const CLUSTER: KindSpec = KindSpec {
@@ -88,7 +98,6 @@ pub(super) const CLUSTER: KindSpec = KindSpec {
     name: "db_cluster",
     aws_type: "AWS::RDS::DBCluster",
     tier: 3,
-    stateful: true,
     on_delete: DeletePolicy::FinalSnapshot { member_of: None },
     fields: &[
         repl("identifier"),
@@ -105,7 +114,6 @@ pub(super) const CLUSTER: KindSpec = KindSpec {
         repl("storage_encrypted"),
         TAGS,
     ],
-    name_field: Some("identifier"),
     attrs: &[
         "id",
         "arn",
@@ -114,9 +122,7 @@ pub(super) const CLUSTER: KindSpec = KindSpec {
         "port",
         "secret_arn",
     ],
-    ready_timeout: mins(40),
-    notes: database_notes,
-    ..DEFAULT
+    ..DATABASE
 };
 
 /// A standalone instance (MySQL, MariaDB, PostgreSQL) or an Aurora cluster member (then
@@ -128,7 +134,6 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
     name: "db_instance",
     aws_type: "AWS::RDS::DBInstance",
     tier: 4,
-    stateful: true,
     on_delete: DeletePolicy::FinalSnapshot {
         member_of: Some("cluster_identifier"),
     },
@@ -154,7 +159,6 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
         f("publicly_accessible"),
         TAGS,
     ],
-    name_field: Some("identifier"),
     // parameter_apply_status: `pending-reboot` while static parameters wait for a reboot.
     attrs: &[
         "id",
@@ -164,9 +168,7 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
         "secret_arn",
         "parameter_apply_status",
     ],
-    ready_timeout: mins(40),
-    notes: database_notes,
-    ..DEFAULT
+    ..DATABASE
 };
 
 fn database_notes(c: &ChangeView<'_>) -> Vec<Note> {
