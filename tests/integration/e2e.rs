@@ -179,6 +179,25 @@ async fn target_group_arn(c: &Clients, stack: &str) -> String {
         .to_string()
 }
 
+async fn load_balancer_arn(c: &Clients, stack: &str) -> String {
+    let lbs = c
+        .elb
+        .describe_load_balancers()
+        .names(format!("{stack}-alb"))
+        .send()
+        .await
+        .unwrap();
+    lbs.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string()
+}
+
+/// Whether IAM knows the role named `name`.
+async fn role_exists(c: &Clients, name: &str) -> bool {
+    c.iam.get_role().role_name(name).send().await.is_ok()
+}
+
 async fn dereg_delay(c: &Clients, tg: &str) -> String {
     let attrs = c
         .elb
@@ -263,18 +282,10 @@ async fn make_foreign(c: &Clients, stack: &str) -> [String; 2] {
         .send()
         .await
         .unwrap();
-    let lbs = c
-        .elb
-        .describe_load_balancers()
-        .names(format!("{stack}-alb"))
-        .send()
-        .await
-        .unwrap();
-    let lb_arn = lbs.load_balancers()[0].load_balancer_arn().unwrap();
     let listener = c
         .elb
         .create_listener()
-        .load_balancer_arn(lb_arn)
+        .load_balancer_arn(load_balancer_arn(c, stack).await)
         .port(8080)
         .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
         .default_actions(
@@ -518,10 +529,7 @@ pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
             asg(c, stack).await.is_some(),
             format!("{stack}-web (auto scaling group)"),
         ),
-        (
-            c.iam.get_role().role_name(&node).send().await.is_ok(),
-            format!("{node} (IAM role)"),
-        ),
+        (role_exists(c, &node).await, format!("{node} (IAM role)")),
         (
             c.iam
                 .get_instance_profile()
@@ -594,18 +602,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         group.capacity_rebalance().unwrap_or(false),
         "capacity rebalancing is on"
     );
-    let lbs = c
-        .elb
-        .describe_load_balancers()
-        .names(format!("{stack}-alb"))
-        .send()
-        .await
-        .unwrap();
-    let lb_arn = lbs.load_balancers()[0].load_balancer_arn().unwrap();
     let lb_attrs = c
         .elb
         .describe_load_balancer_attributes()
-        .load_balancer_arn(lb_arn)
+        .load_balancer_arn(load_balancer_arn(&c, stack).await)
         .send()
         .await
         .unwrap();
@@ -1057,23 +1057,14 @@ async fn one_stack_name_in_two_regions() {
         ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], args), 0);
     }
     for region in ["eu-west-1", "us-east-1"] {
-        let role = c
-            .iam
-            .get_role()
-            .role_name(format!("{stack}-{region}-node"))
-            .send()
-            .await;
-        assert!(role.is_ok(), "the {region} stack has its own role");
+        assert!(
+            role_exists(&c, &format!("{stack}-{region}-node")).await,
+            "the {region} stack has its own role"
+        );
     }
     ms_ok(&emu, &cmd(&DESTROY, &us), 0);
-    let eu_role = c
-        .iam
-        .get_role()
-        .role_name(format!("{stack}-eu-west-1-node"))
-        .send()
-        .await;
     assert!(
-        eu_role.is_ok(),
+        role_exists(&c, &format!("{stack}-eu-west-1-node")).await,
         "destroying us-east-1 left eu-west-1's role"
     );
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &eu), 0);
@@ -1119,10 +1110,7 @@ async fn the_node_role_of_an_earlier_version_is_replaced() {
         "the old role is planned as replaced by the new name: {role:?}"
     );
     ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &args), 0);
-    assert!(
-        c.iam.get_role().role_name(&legacy).send().await.is_err(),
-        "the old role is gone"
-    );
+    assert!(!role_exists(&c, &legacy).await, "the old role is gone");
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &args), 0);
     ms_ok(&emu, &cmd(&DESTROY, &args), 0);
     assert_nothing_left(&c, stack).await;
