@@ -29,11 +29,11 @@ READY_TRIES=300
 # shellcheck source=localstack/server-lib.sh
 . "$HERE/server-lib.sh"
 
-install() {
-  if [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-    return 0
-  fi
-  command -v python3 >/dev/null || die "python3 is needed (apt-get install python3 python3-venv)"
+installed() {
+  [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')"
+}
+
+setup() {
   venv_install "moto[server]==$MOTO_VERSION" "moto[server]==$MOTO_VERSION"
 }
 

@@ -28,11 +28,11 @@ READY_TRIES=600
 # shellcheck source=localstack/server-lib.sh
 . "$HERE/server-lib.sh"
 
-install() {
-  if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import sys, localstack.constants as c, localstack.runtime.main; sys.exit(c.VERSION != '$LOCALSTACK_VERSION')" 2>/dev/null; then
-    return 0
-  fi
-  command -v python3 >/dev/null || die "python3 is needed (apt-get install python3 python3-venv)"
+installed() {
+  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import sys, localstack.constants as c, localstack.runtime.main; sys.exit(c.VERSION != '$LOCALSTACK_VERSION')"
+}
+
+setup() {
   python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || die "localstack-core needs Python 3.10 or later"
   local constraints=()
   [ "$LOCALSTACK_VERSION" = 4.13.1 ] && constraints=(-c "$HERE/localstack-constraints.txt")

@@ -3,7 +3,8 @@
 # free port of 127.0.0.1, its pid/url/log files under $CACHE, the environment for moodlestack, and
 # the command line. The sourcing script sets NAME, VENV_DIR (the virtualenv's folder under $CACHE),
 # HERE, ACCESS_KEY_ID, SECRET_ACCESS_KEY and READY_TRIES, and defines:
-#   install          install the server into $VENV (once; venv_install does the installing)
+#   installed        true when the wanted version of the server is in $VENV
+#   setup            install it there (venv_install does the installing)
 #   launch PORT      start it in the background on 127.0.0.1:PORT, output to $LOGFILE
 #   ready URL        true once it answers
 #   stop_wait        (optional) how long a stopping server is waited for
@@ -17,6 +18,13 @@ LOGFILE="$CACHE/$NAME.log"
 REGION="${AWS_REGION:-eu-west-1}"
 
 die() { echo "$NAME: $*" >&2; exit 1; }
+
+# The server installed into $VENV, once.
+install() {
+  installed 2>/dev/null && return 0
+  command -v python3 >/dev/null || die "python3 is needed (apt-get install python3 python3-venv)"
+  setup
+}
 
 # venv_install WHAT PIP_ARGS...: a virtualenv at $VENV, WHAT (for the message) installed into it
 # with `pip install PIP_ARGS...`.
