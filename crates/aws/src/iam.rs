@@ -577,14 +577,19 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn a_role_is_observed_with_its_descriptors_fields() {
-        let role = SdkRole::builder()
+    /// The node role as IAM describes it, without its policy and tags.
+    fn node_role() -> aws_sdk_iam::types::builders::RoleBuilder {
+        SdkRole::builder()
             .path("/")
             .role_name("demo-eu-west-1-node")
             .role_id("AROA1")
             .arn("arn:aws:iam::123456789012:role/demo-node")
             .create_date(aws_smithy_types::DateTime::from_secs(0))
+    }
+
+    #[test]
+    fn a_role_is_observed_with_its_descriptors_fields() {
+        let role = node_role()
             .assume_role_policy_document("%7B%22Version%22%3A%222012-10-17%22%7D")
             .set_tags(Some(tags("iam.role").to_vec()))
             .build()
@@ -609,14 +614,7 @@ mod tests {
 
     #[test]
     fn an_instance_profile_is_observed_with_its_role() {
-        let role = SdkRole::builder()
-            .path("/")
-            .role_name("demo-eu-west-1-node")
-            .role_id("AROA1")
-            .arn("arn:aws:iam::123456789012:role/demo-node")
-            .create_date(aws_smithy_types::DateTime::from_secs(0))
-            .build()
-            .unwrap();
+        let role = node_role().build().unwrap();
         let p = SdkProfile::builder()
             .path("/")
             .instance_profile_name("demo-eu-west-1-node")
