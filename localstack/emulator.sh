@@ -22,31 +22,24 @@ set -euo pipefail
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 # The AWS CLI (v1, from PyPI) beside moto: tests run the nodes' boot steps that call it.
 AWSCLI_VERSION="${AWSCLI_VERSION:-1.46.3}"
-CACHE="${MOODLESTACK_CACHE:-$HOME/.cache/moodlestack}"
-VENV="$CACHE/moto-venv"
-PIDFILE="$CACHE/emulator.pid"
-URLFILE="$CACHE/emulator.url"
-LOGFILE="$CACHE/emulator.log"
-REGION="${AWS_REGION:-eu-west-1}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
 NAME=emulator
+VENV_DIR=moto-venv
 ACCESS_KEY_ID=testing
 SECRET_ACCESS_KEY=testing
 READY_TRIES=300
 # shellcheck source=localstack/server-lib.sh
 . "$HERE/server-lib.sh"
 
-install() {
-  if [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/aws" ] && "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-    return 0
-  fi
-  command -v python3 >/dev/null || die "python3 is needed (apt-get install python3 python3-venv)"
-  mkdir -p "$CACHE"
-  echo "emulator: installing moto[server]==$MOTO_VERSION and awscli==$AWSCLI_VERSION into $VENV" >&2
-  python3 -m venv "$VENV" || die "cannot create a virtualenv (apt-get install python3-venv)"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" \
-    "awscli==$AWSCLI_VERSION"
+installed() {
+  [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/aws" ] &&
+    "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')"
+}
+
+setup() {
+  venv_install "moto[server]==$MOTO_VERSION and awscli==$AWSCLI_VERSION" \
+    "moto[server]==$MOTO_VERSION" "awscli==$AWSCLI_VERSION"
 }
 
 launch() {

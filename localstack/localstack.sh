@@ -17,15 +17,10 @@
 set -euo pipefail
 
 LOCALSTACK_VERSION="${LOCALSTACK_VERSION:-4.13.1}"
-CACHE="${MOODLESTACK_CACHE:-$HOME/.cache/moodlestack}"
-VENV="$CACHE/localstack-venv"
-PIDFILE="$CACHE/localstack.pid"
-URLFILE="$CACHE/localstack.url"
-LOGFILE="$CACHE/localstack.log"
-REGION="${AWS_REGION:-eu-west-1}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
 NAME=localstack
+VENV_DIR=localstack-venv
 # A 12-digit access key id is the account LocalStack puts the resources in.
 ACCESS_KEY_ID=000000000000
 SECRET_ACCESS_KEY="test"
@@ -33,19 +28,16 @@ READY_TRIES=600
 # shellcheck source=localstack/server-lib.sh
 . "$HERE/server-lib.sh"
 
-install() {
-  if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import sys, localstack.constants as c, localstack.runtime.main; sys.exit(c.VERSION != '$LOCALSTACK_VERSION')" 2>/dev/null; then
-    return 0
-  fi
-  command -v python3 >/dev/null || die "python3 is needed (apt-get install python3 python3-venv)"
+installed() {
+  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import sys, localstack.constants as c, localstack.runtime.main; sys.exit(c.VERSION != '$LOCALSTACK_VERSION')"
+}
+
+setup() {
   python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || die "localstack-core needs Python 3.10 or later"
-  mkdir -p "$CACHE"
-  echo "localstack: installing localstack-core[runtime]==$LOCALSTACK_VERSION into $VENV" >&2
-  rm -rf "$VENV"
-  python3 -m venv "$VENV" || die "cannot create a virtualenv (apt-get install python3-venv)"
   local constraints=()
   [ "$LOCALSTACK_VERSION" = 4.13.1 ] && constraints=(-c "$HERE/localstack-constraints.txt")
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${constraints[@]}" \
+  rm -rf "$VENV"
+  venv_install "localstack-core[runtime]==$LOCALSTACK_VERSION" "${constraints[@]}" \
     "localstack-core[runtime]==$LOCALSTACK_VERSION"
 }
 

@@ -1,15 +1,41 @@
 # shellcheck shell=bash
 # What localstack/emulator.sh (moto) and localstack/localstack.sh (LocalStack) share: a server on a
 # free port of 127.0.0.1, its pid/url/log files under $CACHE, the environment for moodlestack, and
-# the command line. The sourcing script sets NAME, CACHE, VENV, PIDFILE, URLFILE, LOGFILE, REGION,
-# HERE, ACCESS_KEY_ID and SECRET_ACCESS_KEY, and defines:
-#   install          install the server into $VENV (once)
+# the command line. The sourcing script sets NAME, VENV_DIR (the virtualenv's folder under $CACHE),
+# HERE, ACCESS_KEY_ID, SECRET_ACCESS_KEY and READY_TRIES, and defines:
+#   installed        true when the wanted version of the server is in $VENV
+#   setup            install it there (venv_install does the installing)
 #   launch PORT      start it in the background on 127.0.0.1:PORT, output to $LOGFILE
 #   ready URL        true once it answers
 #   stop_wait        (optional) how long a stopping server is waited for
 # READY_TRIES tenths of a second are waited for `ready`.
 
+CACHE="${MOODLESTACK_CACHE:-$HOME/.cache/moodlestack}"
+VENV="$CACHE/$VENV_DIR"
+PIDFILE="$CACHE/$NAME.pid"
+URLFILE="$CACHE/$NAME.url"
+LOGFILE="$CACHE/$NAME.log"
+REGION="${AWS_REGION:-eu-west-1}"
+
 die() { echo "$NAME: $*" >&2; exit 1; }
+
+# The server installed into $VENV, once.
+install() {
+  installed 2>/dev/null && return 0
+  command -v python3 >/dev/null || die "python3 is needed (apt-get install python3 python3-venv)"
+  setup
+}
+
+# venv_install WHAT PIP_ARGS...: a virtualenv at $VENV, WHAT (for the message) installed into it
+# with `pip install PIP_ARGS...`.
+venv_install() {
+  local what=$1
+  shift
+  mkdir -p "$CACHE"
+  echo "$NAME: installing $what into $VENV" >&2
+  python3 -m venv "$VENV" || die "cannot create a virtualenv (apt-get install python3-venv)"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "$@"
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

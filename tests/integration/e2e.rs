@@ -191,6 +191,25 @@ async fn target_group_arn(c: &Clients, stack: &str) -> String {
         .to_string()
 }
 
+async fn load_balancer_arn(c: &Clients, stack: &str) -> String {
+    let lbs = c
+        .elb
+        .describe_load_balancers()
+        .names(format!("{stack}-alb"))
+        .send()
+        .await
+        .unwrap();
+    lbs.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string()
+}
+
+/// Whether IAM knows the role named `name`.
+async fn role_exists(c: &Clients, name: &str) -> bool {
+    c.iam.get_role().role_name(name).send().await.is_ok()
+}
+
 async fn dereg_delay(c: &Clients, tg: &str) -> String {
     let attrs = c
         .elb
@@ -231,6 +250,30 @@ async fn web_lt_default_version(c: &Clients, stack: &str) -> i64 {
     lt.launch_templates()[0].default_version_number().unwrap()
 }
 
+/// The stack's standalone database instance (`{stack}-db`), as RDS describes it.
+async fn db_instance(c: &Clients, stack: &str) -> aws_sdk_rds::types::DbInstance {
+    let out = c
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(format!("{stack}-db"))
+        .send()
+        .await
+        .unwrap();
+    out.db_instances()[0].clone()
+}
+
+/// A plan's changes by logical id: (action, changed fields).
+type ById<'a> = std::collections::BTreeMap<&'a str, (&'a str, &'a Vec<String>)>;
+
+/// `id` is planned as an update whose changed fields include `fields`.
+fn assert_updates(by_id: &ById<'_>, id: &str, fields: &[&str]) {
+    let (action, changed) = by_id.get(id).unwrap_or_else(|| panic!("{id} changes"));
+    assert_eq!(*action, "update", "{id}");
+    for f in fields {
+        assert!(changed.contains(&f.to_string()), "{id} {f}: {changed:?}");
+    }
+}
+
 /// Drift made behind moodlestack's back, with plain clients.
 /// Resources that carry the stack's tag but are not the stack's: a bastion's Elastic IP tagged
 /// `moodlestack:stack` (no `moodlestack:id`), and an untagged listener somebody added to the
@@ -251,18 +294,10 @@ async fn make_foreign(c: &Clients, stack: &str) -> [String; 2] {
         .send()
         .await
         .unwrap();
-    let lbs = c
-        .elb
-        .describe_load_balancers()
-        .names(format!("{stack}-alb"))
-        .send()
-        .await
-        .unwrap();
-    let lb_arn = lbs.load_balancers()[0].load_balancer_arn().unwrap();
     let listener = c
         .elb
         .create_listener()
-        .load_balancer_arn(lb_arn)
+        .load_balancer_arn(load_balancer_arn(c, stack).await)
         .port(8080)
         .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
         .default_actions(
@@ -623,10 +658,7 @@ pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
             asg(c, stack).await.is_some(),
             format!("{stack}-web (auto scaling group)"),
         ),
-        (
-            c.iam.get_role().role_name(&node).send().await.is_ok(),
-            format!("{node} (IAM role)"),
-        ),
+        (role_exists(c, &node).await, format!("{node} (IAM role)")),
         (
             c.iam
                 .get_instance_profile()
@@ -714,18 +746,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         group.capacity_rebalance().unwrap_or(false),
         "capacity rebalancing is on"
     );
-    let lbs = c
-        .elb
-        .describe_load_balancers()
-        .names(format!("{stack}-alb"))
-        .send()
-        .await
-        .unwrap();
-    let lb_arn = lbs.load_balancers()[0].load_balancer_arn().unwrap();
     let lb_attrs = c
         .elb
         .describe_load_balancer_attributes()
-        .load_balancer_arn(lb_arn)
+        .load_balancer_arn(load_balancer_arn(&c, stack).await)
         .send()
         .await
         .unwrap();
@@ -942,14 +966,8 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     // An engine minor upgrade: the next minor of what the database runs now (the emulator's
     // automatic minor upgrades may already have raised it past the stack's release line).
     let next_minor = if production {
-        let db = c
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(format!("{stack}-db"))
-            .send()
-            .await
-            .unwrap();
-        let now = db.db_instances()[0].engine_version().unwrap().to_string();
+        let db = db_instance(&c, stack).await;
+        let now = db.engine_version().unwrap().to_string();
         let (line, minor) = now.rsplit_once('.').expect("a minor version");
         format!("{line}.{}", minor.parse::<u32>().unwrap() + 1)
     } else {
@@ -975,36 +993,23 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     }
     let change = args(&more);
     let changed = plan_changes(&emu, &strs(&change));
-    let by_id: std::collections::BTreeMap<&str, (&str, &Vec<String>)> = changed
+    let by_id: ById<'_> = changed
         .iter()
         .map(|(id, a, f)| (id.as_str(), (a.as_str(), f)))
         .collect();
     if production {
-        let (action, fields) = by_id.get("cache.redis").expect("cache.redis changes");
-        assert_eq!(*action, "update");
-        for f in ["node_type", "num_cache_clusters"] {
-            assert!(
-                fields.contains(&f.to_string()),
-                "cache.redis {f}: {fields:?}"
-            );
-        }
-        let (action, fields) = by_id.get("db.instance").expect("db.instance changes");
-        assert_eq!(*action, "update");
-        for f in ["allocated_storage", "engine_version"] {
-            assert!(
-                fields.contains(&f.to_string()),
-                "db.instance {f}: {fields:?}"
-            );
-        }
-    }
-    let (asg_action, asg_fields) = by_id.get("web.asg").expect("web.asg changes");
-    assert_eq!(*asg_action, "update");
-    for f in ["max_size", "instance_types", "launch_template_version"] {
-        assert!(
-            asg_fields.contains(&f.to_string()),
-            "web.asg {f}: {asg_fields:?}"
+        assert_updates(&by_id, "cache.redis", &["node_type", "num_cache_clusters"]);
+        assert_updates(
+            &by_id,
+            "db.instance",
+            &["allocated_storage", "engine_version"],
         );
     }
+    assert_updates(
+        &by_id,
+        "web.asg",
+        &["max_size", "instance_types", "launch_template_version"],
+    );
     // A new target value is an in-place update of the policy, and nothing else of it.
     assert_eq!(
         by_id.get("web.scaling"),
@@ -1021,14 +1026,11 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         assert_eq!(by_id.get(id).map(|x| x.0), Some(action), "{changed:?}");
     }
     if !production {
-        let (action, fields) = by_id.get("db.instance").expect("db.instance changes");
-        assert_eq!(*action, "update");
-        for f in ["engine_version", "parameter_group_name"] {
-            assert!(
-                fields.contains(&f.to_string()),
-                "db.instance {f}: {fields:?}"
-            );
-        }
+        assert_updates(
+            &by_id,
+            "db.instance",
+            &["engine_version", "parameter_group_name"],
+        );
     }
     assert!(by_id["web.lt"].1.contains(&"user_data".to_string()));
     assert!(
@@ -1059,16 +1061,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         let rg = &rg.replication_groups()[0];
         assert_eq!(rg.cache_node_type(), Some("cache.r7g.xlarge"));
         assert_eq!(rg.member_clusters().len(), 3, "a primary and two replicas");
-        let db = c
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(format!("{stack}-db"))
-            .send()
-            .await
-            .unwrap();
-        let storage = db.db_instances()[0].allocated_storage().unwrap_or(0);
+        let db = db_instance(&c, stack).await;
+        let storage = db.allocated_storage().unwrap_or(0);
         assert!(storage >= 400, "the storage grew to the stack's: {storage}");
-        let version = db.db_instances()[0].engine_version().unwrap();
+        let version = db.engine_version().unwrap();
         assert!(
             moodlestack_model::version_satisfies(version, &next_minor),
             "the engine runs {next_minor} or a later minor: {version}"
@@ -1161,14 +1157,7 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         "the database parameter is set"
     );
     if !production {
-        let db = c
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(format!("{stack}-db"))
-            .send()
-            .await
-            .unwrap();
-        let db = &db.db_instances()[0];
+        let db = db_instance(&c, stack).await;
         assert!(
             db.engine_version().unwrap().starts_with("8.4"),
             "{:?}",
@@ -1331,23 +1320,14 @@ async fn one_stack_name_in_two_regions() {
         ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], args), 0);
     }
     for region in ["eu-west-1", "us-east-1"] {
-        let role = c
-            .iam
-            .get_role()
-            .role_name(format!("{stack}-{region}-node"))
-            .send()
-            .await;
-        assert!(role.is_ok(), "the {region} stack has its own role");
+        assert!(
+            role_exists(&c, &format!("{stack}-{region}-node")).await,
+            "the {region} stack has its own role"
+        );
     }
     ms_ok(&emu, &cmd(&DESTROY, &us), 0);
-    let eu_role = c
-        .iam
-        .get_role()
-        .role_name(format!("{stack}-eu-west-1-node"))
-        .send()
-        .await;
     assert!(
-        eu_role.is_ok(),
+        role_exists(&c, &format!("{stack}-eu-west-1-node")).await,
         "destroying us-east-1 left eu-west-1's role"
     );
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &eu), 0);
@@ -1393,10 +1373,7 @@ async fn the_node_role_of_an_earlier_version_is_replaced() {
         "the old role is planned as replaced by the new name: {role:?}"
     );
     ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &args), 0);
-    assert!(
-        c.iam.get_role().role_name(&legacy).send().await.is_err(),
-        "the old role is gone"
-    );
+    assert!(!role_exists(&c, &legacy).await, "the old role is gone");
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &args), 0);
     ms_ok(&emu, &cmd(&DESTROY, &args), 0);
     assert_nothing_left(&c, stack).await;

@@ -11,8 +11,8 @@
 //! has no batch form), all in flight at once.
 
 use crate::fields::{
-    again_while, answer, api_err, attrs_with_id, collected, described, is_code, not_found_is_none,
-    owned_id, sent, sorted_strs, tag_map, tags_value, Reader,
+    again_while, answer, api_err, attrs_with_id, built_tags, collected, described, is_code,
+    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -35,21 +35,9 @@ fn lifecycle(s: &LifeCycleState) -> Lifecycle {
     }
 }
 
-fn efs_tags(tags: BTreeMap<String, String>) -> Result<Vec<Tag>, CloudError> {
-    tags.into_iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| CloudError::Field {
-                    kind: Kind::EfsFileSystem,
-                    id: "tags".into(),
-                    field: "tags".into(),
-                    problem: e.to_string(),
-                })
-        })
-        .collect()
+/// Every tag `r` sets, in EFS's shape.
+fn efs_tags(r: &Reader<'_>, tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, CloudError> {
+    built_tags(r, tags, |k, v| Tag::builder().key(k).value(v).build())
 }
 
 async fn describe_file_systems(
@@ -261,7 +249,7 @@ impl KindOps for FileSystem {
                 // AWS Backup's daily EFS backups (35 days), as the console's default: moodledata
                 // is backed up like the database.
                 .backup(true)
-                .set_tags(Some(efs_tags(tags)?))
+                .set_tags(Some(efs_tags(r, &tags)?))
                 .send()
                 .await;
         match res {
@@ -324,7 +312,7 @@ impl KindOps for FileSystem {
             let mut tags = r.tags()?;
             tags.insert(TAG_ID.to_string(), r.id.to_string());
             let req = cx.c.efs.tag_resource().resource_id(&current.physical_id);
-            let req = req.set_tags(Some(efs_tags(tags)?));
+            let req = req.set_tags(Some(efs_tags(r, &tags)?));
             sent("efs:TagResource", req.send()).await?;
             out.fields.insert(
                 "tags".into(),

@@ -17,10 +17,9 @@
 //! create call and read back from there.
 
 use crate::fields::{
-    again_while, answer, api_err, attrs_with_id, collected, described, exists_or_err, is_code,
-    not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_list,
-    subnet_group_observed, subnet_group_update, tag_map, tagged, tags_value, Names, Reader,
-    SubnetGroupApi,
+    again_while, answer, attrs_with_id, collected, described, exists_or_err, is_code,
+    not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_observed, tag_map, tagged,
+    tags_value, Names, Reader, SubnetGroupApi, SubnetGroupOps,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -85,12 +84,14 @@ fn lifecycle(status: &str) -> Lifecycle {
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
 pub(crate) mod kinds {
-    pub(crate) use super::{
-        ReplicationGroupOps as CacheReplicationGroup, SubnetGroup as CacheSubnetGroup,
-    };
+    pub(crate) use super::ReplicationGroupOps as CacheReplicationGroup;
+    /// `AWS::ElastiCache::SubnetGroup`, keyed by its name.
+    #[allow(non_upper_case_globals)]
+    pub(crate) const CacheSubnetGroup: super::SubnetGroupOps<super::SubnetGroup> =
+        super::SubnetGroupOps::OPS;
 }
 
-/// `AWS::ElastiCache::SubnetGroup`, keyed by its name.
+/// The calls of `AWS::ElastiCache::SubnetGroup`.
 pub(crate) struct SubnetGroup;
 
 #[async_trait]
@@ -123,6 +124,34 @@ impl SubnetGroupApi for SubnetGroup {
     ) -> Result<Option<Observed>, CloudError> {
         subnet_group_with_tags(c, scope, &g).await
     }
+    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let name = r.str("name")?;
+        let mut tags = r.tags()?;
+        tags.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
+        let res =
+            cx.c.elasticache
+                .create_cache_subnet_group()
+                .cache_subnet_group_name(name)
+                .cache_subnet_group_description(r.str("description")?)
+                .set_subnet_ids(Some(r.strs("subnet_ids")?))
+                .set_tags(Some(to_tags(tags)))
+                .send()
+                .await;
+        match res {
+            Ok(out) => {
+                let o = match out.cache_subnet_group() {
+                    Some(g) => subnet_group_with_tags(cx.c, cx.scope, g).await?,
+                    None => None,
+                };
+                tagged("elasticache:CreateCacheSubnetGroup", name, o).map(Created::New)
+            }
+            Err(e) => exists_or_err(
+                "elasticache:CreateCacheSubnetGroup",
+                e,
+                "CacheSubnetGroupAlreadyExists",
+            ),
+        }
+    }
     async fn modify(
         c: &Clients,
         name: &str,
@@ -137,6 +166,16 @@ impl SubnetGroupApi for SubnetGroup {
     }
     async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
         put_tags(c, current, r).await
+    }
+    async fn delete(c: &Clients, name: &str) -> Result<(), CloudError> {
+        sent(
+            "elasticache:DeleteCacheSubnetGroup",
+            c.elasticache
+                .delete_cache_subnet_group()
+                .cache_subnet_group_name(name)
+                .send(),
+        )
+        .await
     }
 }
 
@@ -170,68 +209,6 @@ async fn subnet_group_with_tags(
         return Ok(None);
     };
     Ok(subnet_group(scope, g, list_tags(c, arn).await?))
-}
-
-#[async_trait]
-impl KindOps for SubnetGroup {
-    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        subnet_group_list::<Self>(cx, q).await
-    }
-
-    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
-        let res =
-            cx.c.elasticache
-                .create_cache_subnet_group()
-                .cache_subnet_group_name(name)
-                .cache_subnet_group_description(r.str("description")?)
-                .set_subnet_ids(Some(r.strs("subnet_ids")?))
-                .set_tags(Some(to_tags(tags)))
-                .send()
-                .await;
-        match res {
-            Ok(out) => {
-                let o = match out.cache_subnet_group() {
-                    Some(g) => subnet_group_with_tags(cx.c, cx.scope, g).await?,
-                    None => None,
-                };
-                tagged("elasticache:CreateCacheSubnetGroup", name, o).map(Created::New)
-            }
-            Err(e) => exists_or_err(
-                "elasticache:CreateCacheSubnetGroup",
-                e,
-                "CacheSubnetGroupAlreadyExists",
-            ),
-        }
-    }
-
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        subnet_group_update::<Self>(cx, current, r, changed).await
-    }
-
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        sent(
-            "elasticache:DeleteCacheSubnetGroup",
-            cx.c.elasticache
-                .delete_cache_subnet_group()
-                .cache_subnet_group_name(&current.physical_id)
-                .send(),
-        )
-        .await
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,13 +292,8 @@ async fn first_member(c: &Clients, rg: &ReplicationGroup) -> Result<Vec<CacheClu
     let Some(id) = rg.member_clusters().first() else {
         return Ok(Vec::new());
     };
-    let described = c
-        .elasticache
-        .describe_cache_clusters()
-        .cache_cluster_id(id)
-        .send()
-        .await
-        .map_err(|e| api_err("elasticache:DescribeCacheClusters", e));
+    let req = c.elasticache.describe_cache_clusters().cache_cluster_id(id);
+    let described = answer("elasticache:DescribeCacheClusters", req.send()).await;
     Ok(not_found_is_none(described)?
         .map(|out| out.cache_clusters().iter().take(1).cloned().collect())
         .unwrap_or_default())
@@ -446,13 +418,8 @@ async fn replication_group_with_tags(
 }
 
 async fn auth_token(c: &Clients, secret_arn: &str) -> Result<String, CloudError> {
-    let out = c
-        .secrets
-        .get_secret_value()
-        .secret_id(secret_arn)
-        .send()
-        .await
-        .map_err(|e| api_err("secretsmanager:GetSecretValue", e))?;
+    let req = c.secrets.get_secret_value().secret_id(secret_arn);
+    let out = answer("secretsmanager:GetSecretValue", req.send()).await?;
     out.secret_string()
         .map(str::to_string)
         .ok_or_else(|| CloudError::UnexpectedAnswer {

@@ -700,7 +700,8 @@ impl KindOps for LoadBalancer {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         const OP: &str = "elasticloadbalancing:CreateLoadBalancer";
-        let answer =
+        let answer = answer(
+            OP,
             cx.c.elbv2
                 .create_load_balancer()
                 .name(r.str("name")?)
@@ -711,10 +712,10 @@ impl KindOps for LoadBalancer {
                 .set_subnets(Some(r.strs("subnet_ids")?))
                 .set_security_groups(Some(r.strs("security_group_ids")?))
                 .set_tags(Some(sdk_tags(&all_tags(r, cx.scope)?)))
-                .send()
-                .await
-                .map(|out| out.load_balancers().to_vec())
-                .map_err(|e| api_err(OP, e));
+                .send(),
+        )
+        .await
+        .map(|out| out.load_balancers().to_vec());
         let made = made(cx, r, OP, "DuplicateLoadBalancerName", answer, Self::arn).await?;
         create_named::<Self>(cx, r, made).await
     }
@@ -854,7 +855,8 @@ impl KindOps for TargetGroup {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         const OP: &str = "elasticloadbalancing:CreateTargetGroup";
-        let answer =
+        let answer = answer(
+            OP,
             cx.c.elbv2
                 .create_target_group()
                 .name(r.str("name")?)
@@ -873,10 +875,10 @@ impl KindOps for TargetGroup {
                         .map(|m| Matcher::builder().http_code(m).build()),
                 )
                 .set_tags(Some(sdk_tags(&all_tags(r, cx.scope)?)))
-                .send()
-                .await
-                .map(|out| out.target_groups().to_vec())
-                .map_err(|e| api_err(OP, e));
+                .send(),
+        )
+        .await
+        .map(|out| out.target_groups().to_vec());
         let made = made(cx, r, OP, "DuplicateTargetGroupName", answer, Self::arn).await?;
         create_named::<Self>(cx, r, made).await
     }
@@ -891,20 +893,22 @@ impl KindOps for TargetGroup {
         let arn = current.physical_id.as_str();
         if changed.iter().any(|f| HEALTH_FIELDS.contains(f)) {
             // One ModifyTargetGroup with every health check setting the stack manages.
-            cx.c.elbv2
-                .modify_target_group()
-                .target_group_arn(arn)
-                .set_health_check_path(r.opt_str("health_check_path").map(str::to_string))
-                .set_health_check_interval_seconds(r.opt_int32("health_check_interval")?)
-                .set_healthy_threshold_count(r.opt_int32("healthy_threshold")?)
-                .set_unhealthy_threshold_count(r.opt_int32("unhealthy_threshold")?)
-                .set_matcher(
-                    r.opt_str("health_check_matcher")
-                        .map(|m| Matcher::builder().http_code(m).build()),
-                )
-                .send()
-                .await
-                .map_err(|e| api_err("elasticloadbalancing:ModifyTargetGroup", e))?;
+            answer(
+                "elasticloadbalancing:ModifyTargetGroup",
+                cx.c.elbv2
+                    .modify_target_group()
+                    .target_group_arn(arn)
+                    .set_health_check_path(r.opt_str("health_check_path").map(str::to_string))
+                    .set_health_check_interval_seconds(r.opt_int32("health_check_interval")?)
+                    .set_healthy_threshold_count(r.opt_int32("healthy_threshold")?)
+                    .set_unhealthy_threshold_count(r.opt_int32("unhealthy_threshold")?)
+                    .set_matcher(
+                        r.opt_str("health_check_matcher")
+                            .map(|m| Matcher::builder().http_code(m).build()),
+                    )
+                    .send(),
+            )
+            .await?;
         }
         for field in changed.iter().filter(|f| !HEALTH_FIELDS.contains(f)) {
             update_shared::<Self>(cx, arn, r, field).await?;
@@ -1024,7 +1028,8 @@ impl KindOps for Listener {
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         const OP: &str = "elasticloadbalancing:CreateListener";
         let tags = all_tags(r, cx.scope)?;
-        let created =
+        let created = answer(
+            OP,
             cx.c.elbv2
                 .create_listener()
                 .load_balancer_arn(r.str("load_balancer_arn")?)
@@ -1034,9 +1039,9 @@ impl KindOps for Listener {
                 .set_ssl_policy(r.opt_str("ssl_policy").map(str::to_string))
                 .default_actions(sdk_action(r)?)
                 .set_tags(Some(sdk_tags(&tags)))
-                .send()
-                .await
-                .map_err(|e| api_err(OP, e));
+                .send(),
+        )
+        .await;
         match created {
             Ok(out) => {
                 let l = out

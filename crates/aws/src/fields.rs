@@ -1,12 +1,13 @@
 //! Shared helpers of the service modules: reading resolved fields, building tags, and turning SDK
 //! errors into [`CloudError`]s that name the operation and AWS's error code.
 
-use crate::{Clients, Cx, Query};
+use crate::{Clients, Created, Cx, KindOps, Query};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
-    CloudError, Fields, Kind, Observed, Resource, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
+    CloudError, DeleteOptions, Fields, Kind, Observed, Resource, ResourceId, Scope, Value, TAG_ID,
+    TAG_STACK,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,20 +37,26 @@ impl<'a> Reader<'a> {
     pub fn has(&self, field: &str) -> bool {
         !matches!(self.fields.get(field), None | Some(Value::Null))
     }
-    pub fn str(&self, field: &str) -> Result<&'a str, CloudError> {
+    /// The field read as `read` reads it; an error saying it is missing or not `what` otherwise.
+    fn read<T>(
+        &self,
+        field: &str,
+        read: impl Fn(&'a Value) -> Option<T>,
+        what: &str,
+    ) -> Result<T, CloudError> {
         self.fields
             .get(field)
-            .and_then(Value::as_str)
-            .ok_or_else(|| self.err(field, "missing or not a string"))
+            .and_then(read)
+            .ok_or_else(|| self.err(field, &format!("missing or not {what}")))
+    }
+    pub fn str(&self, field: &str) -> Result<&'a str, CloudError> {
+        self.read(field, Value::as_str, "a string")
     }
     pub fn opt_str(&self, field: &str) -> Option<&'a str> {
         self.fields.get(field).and_then(Value::as_str)
     }
     pub fn int(&self, field: &str) -> Result<i64, CloudError> {
-        self.fields
-            .get(field)
-            .and_then(Value::as_i64)
-            .ok_or_else(|| self.err(field, "missing or not an integer"))
+        self.read(field, Value::as_i64, "an integer")
     }
     pub fn opt_int(&self, field: &str) -> Option<i64> {
         self.fields.get(field).and_then(Value::as_i64)
@@ -59,21 +66,14 @@ impl<'a> Reader<'a> {
         i32::try_from(v).map_err(|_| self.err(field, "out of range"))
     }
     pub fn bool(&self, field: &str) -> Result<bool, CloudError> {
-        self.fields
-            .get(field)
-            .and_then(Value::as_bool)
-            .ok_or_else(|| self.err(field, "missing or not a boolean"))
+        self.read(field, Value::as_bool, "a boolean")
     }
     pub fn opt_bool(&self, field: &str) -> Option<bool> {
         self.fields.get(field).and_then(Value::as_bool)
     }
     pub fn strs(&self, field: &str) -> Result<Vec<String>, CloudError> {
-        let list = self
-            .fields
-            .get(field)
-            .and_then(Value::as_list)
-            .ok_or_else(|| self.err(field, "missing or not a list"))?;
-        list.iter()
+        self.list(field)?
+            .iter()
             .map(|v| {
                 v.as_str()
                     .map(str::to_string)
@@ -82,16 +82,10 @@ impl<'a> Reader<'a> {
             .collect()
     }
     pub fn list(&self, field: &str) -> Result<&'a [Value], CloudError> {
-        self.fields
-            .get(field)
-            .and_then(Value::as_list)
-            .ok_or_else(|| self.err(field, "missing or not a list"))
+        self.read(field, Value::as_list, "a list")
     }
     pub fn map(&self, field: &str) -> Result<&'a BTreeMap<String, Value>, CloudError> {
-        self.fields
-            .get(field)
-            .and_then(Value::as_map)
-            .ok_or_else(|| self.err(field, "missing or not a map"))
+        self.read(field, Value::as_map, "a map")
     }
     /// A map of strings (`tags`, `parameters`); empty when absent.
     pub fn string_map(&self, field: &str) -> Result<BTreeMap<String, String>, CloudError> {
@@ -112,6 +106,18 @@ impl<'a> Reader<'a> {
     pub fn tags(&self) -> Result<BTreeMap<String, String>, CloudError> {
         self.string_map("tags")
     }
+}
+
+/// Tags in the shape of an SDK whose tag builder can refuse one (IAM, EFS): `build` makes one of
+/// a key and a value; a refused tag is a problem of `r`'s `tags` field.
+pub fn built_tags<T, E: std::fmt::Display>(
+    r: &Reader<'_>,
+    tags: &BTreeMap<String, String>,
+    build: impl Fn(&str, &str) -> Result<T, E>,
+) -> Result<Vec<T>, CloudError> {
+    tags.iter()
+        .map(|(k, v)| build(k, v).map_err(|e| r.err("tags", &format!("tag {k}: {e}"))))
+        .collect()
 }
 
 /// Tags as the `tags` field value.
@@ -305,8 +311,8 @@ pub fn tagged(operation: &str, name: &str, o: Option<Observed>) -> Result<Observ
     })
 }
 
-/// A subnet group (RDS or ElastiCache: the same managed fields) as observed; its name is both the
-/// physical id and the `id` attribute.
+/// A subnet group (RDS or ElastiCache: the same managed fields) as observed: [`usable`], with
+/// its name as the physical id, and the service's status word.
 #[allow(clippy::too_many_arguments)]
 pub fn subnet_group_observed<'a>(
     kind: Kind,
@@ -325,16 +331,8 @@ pub fn subnet_group_observed<'a>(
         ("tags".to_string(), tags_value(tags)),
     ]);
     Observed {
-        id: id.into(),
-        kind,
-        physical_id: name.to_string(),
-        fields,
-        attrs: BTreeMap::from([
-            ("id".into(), name.to_string()),
-            ("arn".into(), arn.to_string()),
-        ]),
         status: status.to_string(),
-        lifecycle: moodlestack_model::Lifecycle::Ready,
+        ..usable(kind, id, name, arn, fields)
     }
 }
 
@@ -570,9 +568,9 @@ pub fn already_exists(e: &CloudError, code: &str) -> bool {
 }
 
 /// The calls of a subnet group kind in its service (RDS or ElastiCache: the same managed fields,
-/// the same calls under other names), for the list and update written once for both.
+/// the same calls under other names), for the [`SubnetGroupOps`] written once for both.
 #[async_trait::async_trait]
-pub(crate) trait SubnetGroupApi: Sync {
+pub(crate) trait SubnetGroupApi: Send + Sync {
     const KIND: Kind;
     type Group: Send + Sync;
     /// The groups named `name`, or all of them.
@@ -584,6 +582,8 @@ pub(crate) trait SubnetGroupApi: Sync {
         scope: &Scope,
         g: Self::Group,
     ) -> Result<Option<Observed>, CloudError>;
+    /// [`crate::KindOps::create`].
+    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError>;
     /// Sets the description and the subnets of the group named `name`.
     async fn modify(
         c: &Clients,
@@ -593,38 +593,62 @@ pub(crate) trait SubnetGroupApi: Sync {
     ) -> Result<(), CloudError>;
     /// Adds or overwrites the tags the stack sets (others' tags stay).
     async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError>;
+    /// Deletes the group named `name`.
+    async fn delete(c: &Clients, name: &str) -> Result<(), CloudError>;
 }
 
-/// [`crate::KindOps::list`] of a subnet group kind: ONE describe (of the name asked for, or of
-/// all), the tags of the candidates [`Names`] asks for read all at once.
-pub(crate) async fn subnet_group_list<A: SubnetGroupApi>(
-    cx: &Cx<'_>,
-    q: Query<'_>,
-) -> Result<Vec<Observed>, CloudError> {
-    let names = Names::new(cx, A::KIND, q);
-    if matches!(names, Names::Nothing) {
-        return Ok(Vec::new());
-    }
-    let groups = A::describe(cx.c, names.one()).await?;
-    observe_named(&names, groups, A::name, |g| A::observe(cx.c, cx.scope, g)).await
+/// The [`KindOps`] of a subnet group kind, over its service's calls `A`.
+pub(crate) struct SubnetGroupOps<A>(std::marker::PhantomData<A>);
+
+impl<A> SubnetGroupOps<A> {
+    /// The implementation, for the registry.
+    pub(crate) const OPS: Self = Self(std::marker::PhantomData);
 }
 
-/// [`crate::KindOps::update`] of a subnet group kind: one modification of the description and
-/// the subnets, the tags, and no read (the executor polls right after an update).
-pub(crate) async fn subnet_group_update<A: SubnetGroupApi>(
-    cx: &Cx<'_>,
-    current: &Observed,
-    r: &Reader<'_>,
-    changed: &[&str],
-) -> Result<Observed, CloudError> {
-    if changed.contains(&"description") || changed.contains(&"subnet_ids") {
-        let (description, subnet_ids) = (r.str("description")?, r.strs("subnet_ids")?);
-        A::modify(cx.c, &current.physical_id, description, subnet_ids).await?;
+#[async_trait::async_trait]
+impl<A: SubnetGroupApi> KindOps for SubnetGroupOps<A> {
+    /// ONE describe (of the name asked for, or of all), the tags of the candidates [`Names`] asks
+    /// for read all at once.
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let names = Names::new(cx, A::KIND, q);
+        if matches!(names, Names::Nothing) {
+            return Ok(Vec::new());
+        }
+        let groups = A::describe(cx.c, names.one()).await?;
+        observe_named(&names, groups, A::name, |g| A::observe(cx.c, cx.scope, g)).await
     }
-    if changed.contains(&"tags") {
-        A::put_tags(cx.c, current, r).await?;
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        A::create(cx, r).await
     }
-    Ok(with_changes(current, r, changed))
+
+    /// One modification of the description and the subnets, the tags, and no read (the
+    /// executor polls right after an update).
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        if changed.contains(&"description") || changed.contains(&"subnet_ids") {
+            let (description, subnet_ids) = (r.str("description")?, r.strs("subnet_ids")?);
+            A::modify(cx.c, &current.physical_id, description, subnet_ids).await?;
+        }
+        if changed.contains(&"tags") {
+            A::put_tags(cx.c, current, r).await?;
+        }
+        Ok(with_changes(current, r, changed))
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        A::delete(cx.c, &current.physical_id).await
+    }
 }
 
 /// The outcome of a create call that failed with `err`: [`Created::Exists`] when AWS answers that

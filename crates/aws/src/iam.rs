@@ -11,8 +11,8 @@
 //! uses it may need the executor's retry.
 
 use crate::fields::{
-    api_err, as_current, canonical_json, collected, desired_names, in_place_only, is_code,
-    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader,
+    answer, as_current, built_tags, canonical_json, collected, desired_names, in_place_only,
+    is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -27,20 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 fn sdk_tags(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Vec<Tag>, CloudError> {
     let mut tags = r.tags()?;
     tags.extend(identity_tags(cx.scope, &r.id));
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| CloudError::Field {
-                    kind: r.kind,
-                    id: r.id.clone(),
-                    field: "tags".into(),
-                    problem: format!("tag {k}: {e}"),
-                })
-        })
-        .collect()
+    built_tags(r, &tags, |k, v| Tag::builder().key(k).value(v).build())
 }
 
 /// The outcome of a call made for its effect: "does not exist" counts as done.
@@ -121,14 +108,8 @@ where
 // Roles
 
 async fn get_role(c: &Clients, name: &str) -> Result<Option<SdkRole>, CloudError> {
-    let got = not_found_is_none(
-        c.iam
-            .get_role()
-            .role_name(name)
-            .send()
-            .await
-            .map_err(|e| api_err("iam:GetRole", e)),
-    )?;
+    let got =
+        not_found_is_none(answer("iam:GetRole", c.iam.get_role().role_name(name).send()).await)?;
     Ok(got.and_then(|g| g.role().cloned()))
 }
 
@@ -224,14 +205,15 @@ async fn inline_policies(c: &Clients, role: &str) -> Result<BTreeMap<String, Str
     )
     .await?;
     let docs = try_join_all(names.iter().map(|n| async move {
-        let out = c
-            .iam
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(n)
-            .send()
-            .await
-            .map_err(|e| api_err("iam:GetRolePolicy", e))?;
+        let out = answer(
+            "iam:GetRolePolicy",
+            c.iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(n)
+                .send(),
+        )
+        .await?;
         Ok::<_, CloudError>((n.clone(), policy_field(out.policy_document())))
     }))
     .await?;
@@ -291,16 +273,17 @@ impl KindOps for Role {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("role_name")?;
-        let created =
+        let created = answer(
+            "iam:CreateRole",
             cx.c.iam
                 .create_role()
                 .role_name(name)
                 .path(r.opt_str("path").unwrap_or("/"))
                 .assume_role_policy_document(r.str("assume_role_policy")?)
                 .set_tags(Some(sdk_tags(cx, r)?))
-                .send()
-                .await
-                .map_err(|e| api_err("iam:CreateRole", e));
+                .send(),
+        )
+        .await;
         match created {
             Ok(_) => {}
             // A crash between create and the next observe, or another's role: the generic code
@@ -430,12 +413,14 @@ impl KindOps for Role {
 
 async fn get_profile(c: &Clients, name: &str) -> Result<Option<SdkProfile>, CloudError> {
     let got = not_found_is_none(
-        c.iam
-            .get_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await
-            .map_err(|e| api_err("iam:GetInstanceProfile", e)),
+        answer(
+            "iam:GetInstanceProfile",
+            c.iam
+                .get_instance_profile()
+                .instance_profile_name(name)
+                .send(),
+        )
+        .await,
     )?;
     Ok(got.and_then(|g| g.instance_profile().cloned()))
 }
@@ -494,15 +479,16 @@ impl KindOps for InstanceProfile {
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
         let role = r.str("role_name")?;
-        let created =
+        let created = answer(
+            "iam:CreateInstanceProfile",
             cx.c.iam
                 .create_instance_profile()
                 .instance_profile_name(name)
                 .path(r.opt_str("path").unwrap_or("/"))
                 .set_tags(Some(sdk_tags(cx, r)?))
-                .send()
-                .await
-                .map_err(|e| api_err("iam:CreateInstanceProfile", e));
+                .send(),
+        )
+        .await;
         match created {
             Ok(_) => {}
             Err(e) if is_code(&e, "EntityAlreadyExists") => {
@@ -591,14 +577,19 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn a_role_is_observed_with_its_descriptors_fields() {
-        let role = SdkRole::builder()
+    /// The node role as IAM describes it, without its policy and tags.
+    fn node_role() -> aws_sdk_iam::types::builders::RoleBuilder {
+        SdkRole::builder()
             .path("/")
             .role_name("demo-eu-west-1-node")
             .role_id("AROA1")
             .arn("arn:aws:iam::123456789012:role/demo-node")
             .create_date(aws_smithy_types::DateTime::from_secs(0))
+    }
+
+    #[test]
+    fn a_role_is_observed_with_its_descriptors_fields() {
+        let role = node_role()
             .assume_role_policy_document("%7B%22Version%22%3A%222012-10-17%22%7D")
             .set_tags(Some(tags("iam.role").to_vec()))
             .build()
@@ -623,14 +614,7 @@ mod tests {
 
     #[test]
     fn an_instance_profile_is_observed_with_its_role() {
-        let role = SdkRole::builder()
-            .path("/")
-            .role_name("demo-eu-west-1-node")
-            .role_id("AROA1")
-            .arn("arn:aws:iam::123456789012:role/demo-node")
-            .create_date(aws_smithy_types::DateTime::from_secs(0))
-            .build()
-            .unwrap();
+        let role = node_role().build().unwrap();
         let p = SdkProfile::builder()
             .path("/")
             .instance_profile_name("demo-eu-west-1-node")

@@ -8,8 +8,8 @@
 //! re-created stack can reuse the name at once.
 
 use crate::fields::{
-    api_err, as_current, in_place_only, is_code, not_found_is_none, owned_id, sent, tag_map,
-    tags_value, usable, Reader,
+    answer, api_err, as_current, in_place_only, is_code, not_found_is_none, owned_id, sent,
+    tag_map, tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -102,13 +102,8 @@ async fn describe(
     scope: &Scope,
     secret_id: &str,
 ) -> Result<Vec<Observed>, CloudError> {
-    let described = c
-        .secrets
-        .describe_secret()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| api_err("secretsmanager:DescribeSecret", e));
+    let req = c.secrets.describe_secret().secret_id(secret_id);
+    let described = answer("secretsmanager:DescribeSecret", req.send()).await;
     Ok(match not_found_is_none(described)? {
         Some(d) if d.deleted_date().is_none() && d.owning_service().is_none() => observed(
             scope,
@@ -158,15 +153,16 @@ impl KindOps for Secret {
         let mut tags = r.tags()?;
         tags.extend(identity_tags(cx.scope, &r.id));
 
-        let password =
+        let password = answer(
+            "secretsmanager:GetRandomPassword",
             cx.c.secrets
                 .get_random_password()
                 .password_length(SECRET_LENGTH)
                 .exclude_punctuation(true)
                 .include_space(false)
-                .send()
-                .await
-                .map_err(|e| api_err("secretsmanager:GetRandomPassword", e))?;
+                .send(),
+        )
+        .await?;
         let Some(value) = password.random_password() else {
             return Err(CloudError::UnexpectedAnswer {
                 operation: "secretsmanager:GetRandomPassword".into(),

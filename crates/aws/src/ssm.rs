@@ -10,7 +10,7 @@
 //! the second would delete the first one's fresh lease. The holder renews its own unexpired
 //! lease in place (same `acquired_at`, new expiry).
 
-use crate::fields::api_err;
+use crate::fields::{answer, api_err};
 use crate::Clients;
 use aws_sdk_ssm::types::{ParameterType, Tag};
 use moodlestack_model::cloud::unix_now as now;
@@ -174,15 +174,17 @@ async fn renew(
         what: e.to_string(),
     })?;
     // Overwrite cannot carry tags; the parameter keeps the ones it was created with.
-    c.ssm
-        .put_parameter()
-        .name(name)
-        .value(json)
-        .r#type(ParameterType::String)
-        .overwrite(true)
-        .send()
-        .await
-        .map_err(|e| api_err("ssm:PutParameter", e))?;
+    answer(
+        "ssm:PutParameter",
+        c.ssm
+            .put_parameter()
+            .name(name)
+            .value(json)
+            .r#type(ParameterType::String)
+            .overwrite(true)
+            .send(),
+    )
+    .await?;
     Ok(renewed)
 }
 

@@ -214,6 +214,14 @@ moodle:
     }
 
     /// The four subnets of [`STACK`], each in its own place in the VPC.
+    /// The stack's VPC (DNS support and hostnames on) with `subnets`.
+    fn in_the_vpc(subnets: Vec<SubnetInfo>) -> NetworkInfo {
+        NetworkInfo {
+            vpc: vpc(true, true),
+            subnets,
+        }
+    }
+
     fn good_subnets() -> Vec<SubnetInfo> {
         vec![
             subnet("subnet-pub00001", "vpc-0a1b2c3d", "eu-west-1a"),
@@ -239,10 +247,7 @@ moodle:
     #[test]
     fn a_good_network_passes_and_a_stack_without_one_is_not_checked() {
         let l = loaded(STACK);
-        let found = NetworkInfo {
-            vpc: vpc(true, true),
-            subnets: good_subnets(),
-        };
+        let found = in_the_vpc(good_subnets());
         assert!(check_existing_network(&l, &found).is_ok());
         // Public and private subnets may share zones; that is the usual layout.
         let without = STACK.replace(
@@ -325,10 +330,7 @@ moodle:
         let mut subnets = good_subnets();
         subnets.retain(|s| s.subnet_id != "subnet-pub00002");
         subnets[2].vpc_id = "vpc-99999999".into();
-        let found = NetworkInfo {
-            vpc: vpc(true, true),
-            subnets,
-        };
+        let found = in_the_vpc(subnets);
         assert_eq!(
             problems(&found),
             vec![
@@ -362,10 +364,7 @@ moodle:
         for s in &mut subnets {
             s.availability_zone = "eu-west-1c".into();
         }
-        let found = NetworkInfo {
-            vpc: vpc(true, true),
-            subnets,
-        };
+        let found = in_the_vpc(subnets);
         assert_eq!(
             problems(&found),
             vec![
@@ -396,10 +395,7 @@ moodle:
         let l = loaded(&three);
         let mut subnets = good_subnets();
         subnets.push(subnet("subnet-prv00003", "vpc-0a1b2c3d", "eu-west-1b"));
-        let found = NetworkInfo {
-            vpc: vpc(true, true),
-            subnets,
-        };
+        let found = in_the_vpc(subnets);
         let ds = existing_network_problems(&l, &found);
         assert_eq!(ds.len(), 1);
         assert_eq!(ds[0].location(&l.sources), "school.yaml:10:9");
@@ -421,10 +417,7 @@ moodle:
         // With two, removing one is no fix.
         let mut subnets = good_subnets();
         subnets[3].availability_zone = "eu-west-1a".into();
-        let found = NetworkInfo {
-            vpc: vpc(true, true),
-            subnets,
-        };
+        let found = in_the_vpc(subnets);
         let ds = existing_network_problems(&loaded(STACK), &found);
         assert!(!ds[0].fix.contains("remove it"), "{}", ds[0].fix);
     }
@@ -436,10 +429,7 @@ moodle:
             set: vec!["network.existing.private_subnet_ids[1]=subnet-nothere1".into()],
         };
         let l = load_str("school.yaml", STACK, &options).unwrap();
-        let found = NetworkInfo {
-            vpc: vpc(true, true),
-            subnets: good_subnets(),
-        };
+        let found = in_the_vpc(good_subnets());
         let ds = existing_network_problems(&l, &found);
         assert_eq!(ds.len(), 1);
         assert_eq!(

@@ -809,35 +809,6 @@ fn user_data_over_the_ec2_limit_is_refused() {
     build_with(&stack(""), &image(), &fits).unwrap();
 }
 
-/// The attributes each kind reports (the `attrs:` comments of `moodlestack_model::kind`).
-fn documented_attrs(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::ElasticIp => &["id", "public_ip"],
-        Kind::IamRole | Kind::InstanceProfile | Kind::Secret | Kind::EfsFileSystem => {
-            &["id", "arn"]
-        }
-        Kind::TargetGroup | Kind::Listener | Kind::AutoScalingGroup => &["id", "arn"],
-        Kind::DbCluster => &[
-            "id",
-            "arn",
-            "endpoint",
-            "reader_endpoint",
-            "port",
-            "secret_arn",
-        ],
-        Kind::DbInstance => &["id", "arn", "endpoint", "port", "secret_arn"],
-        Kind::EfsMountTarget => &["id", "ip_address"],
-        Kind::CacheReplicationGroup => {
-            &["id", "arn", "primary_endpoint", "reader_endpoint", "port"]
-        }
-        Kind::LaunchTemplate => &["id", "name", "version"],
-        Kind::Instance => &["id", "private_ip"],
-        Kind::LoadBalancer => &["id", "arn", "dns_name", "zone_id"],
-        Kind::CodeBucket => &["id", "arn", "name"],
-        _ => &["id"],
-    }
-}
-
 #[test]
 fn every_reference_names_an_attribute_its_kind_reports() {
     for extra in [
@@ -855,7 +826,7 @@ fn every_reference_names_an_attribute_its_kind_reports() {
                 for rf in v.refs() {
                     let target = find(&g, rf.resource.as_str());
                     assert!(
-                        documented_attrs(target.kind).contains(&rf.attr.as_str()),
+                        spec(target.kind).attrs.contains(&rf.attr.as_str()),
                         "{}: {rf} is not an attribute of a {} (stack: {extra:?})",
                         r.id,
                         target.kind

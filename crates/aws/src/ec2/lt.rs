@@ -4,7 +4,7 @@ use super::{
     available, client_token, create_tags, described, filters, made_fields, no_answer, not_in_place,
     observed, physical, sdk_tags, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, int, reported, sent, sorted_strs, Reader};
+use crate::fields::{answer, int, reported, sent, sorted_strs, Reader};
 use crate::{Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -207,15 +207,16 @@ async fn update_template(
         // returns the version the first call made; going back to earlier data makes a new one.
         let base = current.attrs.get("version");
         let salt = format!("version {}", base.map_or("", String::as_str));
-        let v = c
-            .ec2
-            .create_launch_template_version()
-            .launch_template_id(lt_id)
-            .launch_template_data(template_data(r)?)
-            .client_token(client_token(scope, &current.id, r.fields, &salt))
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:CreateLaunchTemplateVersion", e))?;
+        let v = answer(
+            "ec2:CreateLaunchTemplateVersion",
+            c.ec2
+                .create_launch_template_version()
+                .launch_template_id(lt_id)
+                .launch_template_data(template_data(r)?)
+                .client_token(client_token(scope, &current.id, r.fields, &salt))
+                .send(),
+        )
+        .await?;
         let number = v
             .launch_template_version()
             .and_then(|v| v.version_number())
@@ -318,16 +319,17 @@ impl KindOps for LaunchTemplate {
         let (c, scope, id) = (cx.c, cx.scope, &r.id);
         let tags = template_tags(scope, id, r)?;
         let name = r.str("name")?;
-        let out = c
-            .ec2
-            .create_launch_template()
-            .launch_template_name(name)
-            .launch_template_data(template_data(r)?)
-            .client_token(client_token(scope, id, r.fields, ""))
-            .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &tags))
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:CreateLaunchTemplate", e));
+        let out = answer(
+            "ec2:CreateLaunchTemplate",
+            c.ec2
+                .create_launch_template()
+                .launch_template_name(name)
+                .launch_template_data(template_data(r)?)
+                .client_token(client_token(scope, id, r.fields, ""))
+                .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &tags))
+                .send(),
+        )
+        .await;
         let out = match out {
             Ok(out) => out,
             // The name is taken: the generic code adopts the template if it is this resource of the
@@ -482,35 +484,36 @@ impl Ec2Kind for Instance {
         let tags = create_tags(scope, id, r)?;
         let mut salt = String::new();
         loop {
-            let out = c
-                .ec2
-                .run_instances()
-                .min_count(1)
-                .max_count(1)
-                .launch_template(
-                    LaunchTemplateSpecification::builder()
-                        .launch_template_id(r.str("launch_template_id")?)
-                        .version(r.str("launch_template_version")?)
-                        .build(),
-                )
-                .subnet_id(r.str("subnet_id")?)
-                .iam_instance_profile(
-                    IamInstanceProfileSpecification::builder()
-                        .arn(r.str("instance_profile_arn")?)
-                        .build(),
-                )
-                .metadata_options(
-                    InstanceMetadataOptionsRequest::builder()
-                        .http_tokens(HttpTokensState::from(r.str("http_tokens")?))
-                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                        .build(),
-                )
-                .tag_specifications(tag_spec(ResourceType::Instance, &tags))
-                .tag_specifications(tag_spec(ResourceType::Volume, &tags))
-                .client_token(client_token(scope, id, r.fields, &salt))
-                .send()
-                .await
-                .map_err(|e| api_err("ec2:RunInstances", e))?;
+            let out = answer(
+                "ec2:RunInstances",
+                c.ec2
+                    .run_instances()
+                    .min_count(1)
+                    .max_count(1)
+                    .launch_template(
+                        LaunchTemplateSpecification::builder()
+                            .launch_template_id(r.str("launch_template_id")?)
+                            .version(r.str("launch_template_version")?)
+                            .build(),
+                    )
+                    .subnet_id(r.str("subnet_id")?)
+                    .iam_instance_profile(
+                        IamInstanceProfileSpecification::builder()
+                            .arn(r.str("instance_profile_arn")?)
+                            .build(),
+                    )
+                    .metadata_options(
+                        InstanceMetadataOptionsRequest::builder()
+                            .http_tokens(HttpTokensState::from(r.str("http_tokens")?))
+                            .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                            .build(),
+                    )
+                    .tag_specifications(tag_spec(ResourceType::Instance, &tags))
+                    .tag_specifications(tag_spec(ResourceType::Volume, &tags))
+                    .client_token(client_token(scope, id, r.fields, &salt))
+                    .send(),
+            )
+            .await?;
             let i = out
                 .instances()
                 .first()

@@ -5,7 +5,7 @@ use super::{
     none_if_not_found, not_in_place, observed, physical, retag, settled, tag_map, tag_spec,
     Ec2Kind,
 };
-use crate::fields::{api_err, reported, sent, Reader};
+use crate::fields::{answer, reported, sent, Reader};
 use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -49,13 +49,15 @@ fn vpc_observed(vpc: &SdkVpc) -> Option<Observed> {
 
 async fn vpc_dns(c: &Clients, vpc_id: &str) -> Result<(bool, bool), CloudError> {
     let get = |attr: VpcAttributeName| async move {
-        c.ec2
-            .describe_vpc_attribute()
-            .vpc_id(vpc_id)
-            .attribute(attr)
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:DescribeVpcAttribute", e))
+        answer(
+            "ec2:DescribeVpcAttribute",
+            c.ec2
+                .describe_vpc_attribute()
+                .vpc_id(vpc_id)
+                .attribute(attr)
+                .send(),
+        )
+        .await
     };
     let (h, s) = tokio::try_join!(
         get(VpcAttributeName::EnableDnsHostnames),
@@ -130,14 +132,15 @@ impl Ec2Kind for Vpc {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let tags = create_tags(cx.scope, &r.id, r)?;
-        let out =
+        let out = answer(
+            "ec2:CreateVpc",
             cx.c.ec2
                 .create_vpc()
                 .cidr_block(r.str("cidr_block")?)
                 .tag_specifications(tag_spec(ResourceType::Vpc, &tags))
-                .send()
-                .await
-                .map_err(|e| api_err("ec2:CreateVpc", e))?;
+                .send(),
+        )
+        .await?;
         let vpc = out.vpc().ok_or_else(|| no_answer("ec2:CreateVpc", "VPC"))?;
         let vpc_id = vpc
             .vpc_id()
@@ -290,13 +293,14 @@ impl Ec2Kind for InternetGateway {
             }
             return Ok(Created::New(o));
         }
-        let out =
+        let out = answer(
+            "ec2:CreateInternetGateway",
             cx.c.ec2
                 .create_internet_gateway()
                 .tag_specifications(tag_spec(ResourceType::InternetGateway, &tags))
-                .send()
-                .await
-                .map_err(|e| api_err("ec2:CreateInternetGateway", e))?;
+                .send(),
+        )
+        .await?;
         let igw_id = out
             .internet_gateway()
             .and_then(|g| g.internet_gateway_id())
@@ -318,28 +322,29 @@ impl Ec2Kind for InternetGateway {
         let found = describe_igws(cx.c, cx, Query::Physical(igw_id)).await?;
         for o in &found {
             if let Some(vpc) = o.fields.get("vpc_id").and_then(Value::as_str) {
-                let r =
+                let r = sent(
+                    "ec2:DetachInternetGateway",
                     cx.c.ec2
                         .detach_internet_gateway()
                         .internet_gateway_id(igw_id)
                         .vpc_id(vpc)
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(|e| api_err("ec2:DetachInternetGateway", e));
+                        .send(),
+                )
+                .await;
                 match r {
                     Err(CloudError::Api { code, .. }) if code == "Gateway.NotAttached" => {}
                     other => other?,
                 }
             }
         }
-        cx.c.ec2
-            .delete_internet_gateway()
-            .internet_gateway_id(igw_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteInternetGateway", e))
+        sent(
+            "ec2:DeleteInternetGateway",
+            cx.c.ec2
+                .delete_internet_gateway()
+                .internet_gateway_id(igw_id)
+                .send(),
+        )
+        .await
     }
 }
 
@@ -418,16 +423,17 @@ impl Ec2Kind for Subnet {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let tags = create_tags(cx.scope, &r.id, r)?;
-        let out =
+        let out = answer(
+            "ec2:CreateSubnet",
             cx.c.ec2
                 .create_subnet()
                 .vpc_id(r.str("vpc_id")?)
                 .cidr_block(r.str("cidr_block")?)
                 .availability_zone(r.str("availability_zone")?)
                 .tag_specifications(tag_spec(ResourceType::Subnet, &tags))
-                .send()
-                .await
-                .map_err(|e| api_err("ec2:CreateSubnet", e))?;
+                .send(),
+        )
+        .await?;
         let s = out
             .subnet()
             .ok_or_else(|| no_answer("ec2:CreateSubnet", "subnet"))?;
@@ -497,15 +503,16 @@ pub(crate) struct ElasticIp;
 impl Ec2Kind for ElasticIp {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         // DescribeAddresses is not paginated: one call answers for every address.
-        let out =
+        let out = answer(
+            "ec2:DescribeAddresses",
             cx.c.ec2
                 .describe_addresses()
                 .set_filters(Some(filters(cx.scope, q)))
                 .set_allocation_ids(physical(q))
-                .send()
-                .await
-                .map(Some)
-                .map_err(|e| api_err("ec2:DescribeAddresses", e));
+                .send(),
+        )
+        .await
+        .map(Some);
         Ok(match none_if_not_found(out)? {
             Some(out) => out.addresses().iter().filter_map(eip_observed).collect(),
             None => Vec::new(),
@@ -514,14 +521,15 @@ impl Ec2Kind for ElasticIp {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let tags = create_tags(cx.scope, &r.id, r)?;
-        let out =
+        let out = answer(
+            "ec2:AllocateAddress",
             cx.c.ec2
                 .allocate_address()
                 .domain(DomainType::Vpc)
                 .tag_specifications(tag_spec(ResourceType::ElasticIp, &tags))
-                .send()
-                .await
-                .map_err(|e| api_err("ec2:AllocateAddress", e))?;
+                .send(),
+        )
+        .await?;
         let alloc = out
             .allocation_id()
             .ok_or_else(|| no_answer("ec2:AllocateAddress", "allocation id"))?;
@@ -632,16 +640,17 @@ impl Ec2Kind for NatGateway {
         let tags = create_tags(cx.scope, &r.id, r)?;
         let mut salt = String::new();
         loop {
-            let out =
+            let out = answer(
+                "ec2:CreateNatGateway",
                 cx.c.ec2
                     .create_nat_gateway()
                     .subnet_id(r.str("subnet_id")?)
                     .allocation_id(r.str("allocation_id")?)
                     .client_token(client_token(cx.scope, &r.id, r.fields, &salt))
                     .tag_specifications(tag_spec(ResourceType::Natgateway, &tags))
-                    .send()
-                    .await
-                    .map_err(|e| api_err("ec2:CreateNatGateway", e))?;
+                    .send(),
+            )
+            .await?;
             let n = out
                 .nat_gateway()
                 .ok_or_else(|| no_answer("ec2:CreateNatGateway", "gateway"))?;

@@ -8,7 +8,7 @@ use super::{
     available, client_token, create_tags, described, filter, filters, made_fields, no_answer,
     not_in_place, ok_if_not_found, physical, settled, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, sent, sorted_strs, Reader};
+use crate::fields::{answer, sent, sorted_strs, Reader};
 use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Route, RouteTable as SdkRouteTable};
@@ -165,7 +165,7 @@ async fn put_route(
                 "network_interface_id" => req.network_interface_id(target),
                 _ => req.instance_id(target),
             };
-            req.send().await.map(drop).map_err(|e| api_err($op, e))
+            sent($op, req.send()).await
         }};
     }
     if replace {
@@ -183,13 +183,14 @@ async fn associate_all(c: &Clients, rt: &str, subnets: &[String]) -> Result<(), 
         return Ok(());
     }
     let names: Vec<&str> = subnets.iter().map(String::as_str).collect();
-    let tables = c
-        .ec2
-        .describe_route_tables()
-        .filters(filter("association.subnet-id", &names))
-        .send()
-        .await
-        .map_err(|e| api_err("ec2:DescribeRouteTables", e))?;
+    let tables = answer(
+        "ec2:DescribeRouteTables",
+        c.ec2
+            .describe_route_tables()
+            .filters(filter("association.subnet-id", &names))
+            .send(),
+    )
+    .await?;
     // subnet -> (table, association) for the subnets' explicit associations.
     let existing: BTreeMap<String, (String, String)> = tables
         .route_tables()
@@ -249,15 +250,16 @@ impl Ec2Kind for RouteTable {
         let tags = create_tags(scope, &r.id, r)?;
         let routes = desired_routes(r)?;
         let subnets = r.strs_or_empty("subnet_ids")?;
-        let out = c
-            .ec2
-            .create_route_table()
-            .vpc_id(r.str("vpc_id")?)
-            .client_token(client_token(scope, &r.id, r.fields, ""))
-            .tag_specifications(tag_spec(ResourceType::RouteTable, &tags))
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:CreateRouteTable", e))?;
+        let out = answer(
+            "ec2:CreateRouteTable",
+            c.ec2
+                .create_route_table()
+                .vpc_id(r.str("vpc_id")?)
+                .client_token(client_token(scope, &r.id, r.fields, ""))
+                .tag_specifications(tag_spec(ResourceType::RouteTable, &tags))
+                .send(),
+        )
+        .await?;
         let rt_id = out
             .route_table()
             .and_then(|t| t.route_table_id())
@@ -348,24 +350,22 @@ impl Ec2Kind for RouteTable {
         let rt = current.physical_id.as_str();
         for t in describe(cx.c, cx.scope, Query::Physical(rt)).await? {
             for assoc in associations(&t).values() {
-                let r =
+                let r = sent(
+                    "ec2:DisassociateRouteTable",
                     cx.c.ec2
                         .disassociate_route_table()
                         .association_id(assoc)
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(|e| api_err("ec2:DisassociateRouteTable", e));
+                        .send(),
+                )
+                .await;
                 ok_if_not_found(r)?;
             }
         }
-        cx.c.ec2
-            .delete_route_table()
-            .route_table_id(rt)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| api_err("ec2:DeleteRouteTable", e))
+        sent(
+            "ec2:DeleteRouteTable",
+            cx.c.ec2.delete_route_table().route_table_id(rt).send(),
+        )
+        .await
     }
 }
 

@@ -7,7 +7,7 @@ use super::{
     available, create_tags, described, filters, made_fields, no_answer, not_in_place, physical,
     settled, tag_map, tag_spec, Ec2Kind,
 };
-use crate::fields::{api_err, is_code, reported, sent, Reader};
+use crate::fields::{answer, is_code, reported, sent, Reader};
 use crate::{Clients, Created, Cx, Query};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -123,42 +123,34 @@ impl Rule {
 pub(crate) fn rules_of(perms: &[IpPermission]) -> Vec<Rule> {
     let mut out = Vec::new();
     for p in perms {
-        let base = |source_kind: &'static str, source: &str, description: Option<&str>| Rule {
+        // Each source of a permission, with its kind: (source_kind, source, description).
+        let sources = p
+            .ip_ranges()
+            .iter()
+            .map(|r| ("cidr", r.cidr_ip(), r.description()))
+            .chain(
+                p.ipv6_ranges()
+                    .iter()
+                    .map(|r| ("ipv6_cidr", r.cidr_ipv6(), r.description())),
+            )
+            .chain(
+                p.prefix_list_ids()
+                    .iter()
+                    .map(|r| ("prefix_list_id", r.prefix_list_id(), r.description())),
+            )
+            .chain(
+                p.user_id_group_pairs()
+                    .iter()
+                    .map(|g| ("source_group_id", g.group_id(), g.description())),
+            );
+        out.extend(sources.map(|(source_kind, source, description)| Rule {
             protocol: p.ip_protocol().unwrap_or("-1").to_string(),
             from_port: p.from_port().map(i64::from).unwrap_or(-1),
             to_port: p.to_port().map(i64::from).unwrap_or(-1),
             source_kind,
-            source: source.to_string(),
+            source: source.unwrap_or_default().to_string(),
             description: description.unwrap_or_default().to_string(),
-        };
-        for r in p.ip_ranges() {
-            out.push(base(
-                "cidr",
-                r.cidr_ip().unwrap_or_default(),
-                r.description(),
-            ));
-        }
-        for r in p.ipv6_ranges() {
-            out.push(base(
-                "ipv6_cidr",
-                r.cidr_ipv6().unwrap_or_default(),
-                r.description(),
-            ));
-        }
-        for r in p.prefix_list_ids() {
-            out.push(base(
-                "prefix_list_id",
-                r.prefix_list_id().unwrap_or_default(),
-                r.description(),
-            ));
-        }
-        for g in p.user_id_group_pairs() {
-            out.push(base(
-                "source_group_id",
-                g.group_id().unwrap_or_default(),
-                g.description(),
-            ));
-        }
+        }));
     }
     out.sort();
     out
@@ -281,16 +273,17 @@ impl Ec2Kind for SecurityGroup {
         let c = cx.c;
         let tags = create_tags(cx.scope, &r.id, r)?;
         let rules = desired_rules(r)?;
-        let out = c
-            .ec2
-            .create_security_group()
-            .group_name(r.str("group_name")?)
-            .description(r.str("description")?)
-            .vpc_id(r.str("vpc_id")?)
-            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
-            .send()
-            .await
-            .map_err(|e| api_err("ec2:CreateSecurityGroup", e));
+        let out = answer(
+            "ec2:CreateSecurityGroup",
+            c.ec2
+                .create_security_group()
+                .group_name(r.str("group_name")?)
+                .description(r.str("description")?)
+                .vpc_id(r.str("vpc_id")?)
+                .tag_specifications(tag_spec(ResourceType::SecurityGroup, &tags))
+                .send(),
+        )
+        .await;
         let group_id = match out {
             Ok(out) => out
                 .group_id()

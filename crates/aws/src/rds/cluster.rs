@@ -1,32 +1,36 @@
 //! `AWS::RDS::DBCluster` (Aurora).
 
 use super::{
-    db_list, db_readiness, db_status, db_to_delete, extended_support_off, final_snapshot,
-    insert_opt, put_tags, rds_tags, vpc_security_group_ids, Db,
+    db_created, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
+    secret_arn, vpc_security_group_ids, Db, DbOps,
 };
 use crate::fields::{
-    api_err, attrs_with_id, described, exists_or_err, owned_id, sent, tag_map, tagged, tags_value,
-    Reader,
+    answer, attrs_with_id, described, int, owned_id, reported, sent, tag_map, tags_value, Reader,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbCluster;
-use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Scope, Value, Want,
-};
+use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Scope, Value};
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
 pub(crate) mod kinds {
-    pub(crate) use super::Cluster as DbCluster;
+    /// `AWS::RDS::DBCluster`, keyed by its identifier.
+    #[allow(non_upper_case_globals)]
+    pub(crate) const DbCluster: super::DbOps<super::DbCluster> = super::DbOps::OPS;
 }
-
-/// `AWS::RDS::DBCluster`, keyed by its identifier.
-pub(crate) struct Cluster;
 
 #[async_trait]
 impl Db for DbCluster {
     const KIND: Kind = Kind::DbCluster;
+    const DELETE: &'static str = "rds:DeleteDBCluster";
+    const MODIFY: &'static [&'static str] = &[
+        "engine_version",
+        "cluster_parameter_group_name",
+        "vpc_security_group_ids",
+        "backup_retention_period",
+        "deletion_protection",
+    ];
     async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError> {
         let pages = c
             .rds
@@ -52,123 +56,7 @@ impl Db for DbCluster {
         )
         .await
     }
-    fn ident(&self) -> Option<&str> {
-        self.db_cluster_identifier()
-    }
-    fn status(&self) -> Option<&str> {
-        self.status()
-    }
-    fn deletion_protection(&self) -> Option<bool> {
-        self.deletion_protection()
-    }
-    fn observed(&self, scope: &Scope) -> Option<Observed> {
-        observed(scope, self)
-    }
-}
-
-/// The managed fields a modification applied immediately has not reached yet.
-fn pending_changes(cl: &DbCluster) -> Vec<&'static str> {
-    let Some(p) = cl.pending_modified_values() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if p.engine_version().is_some() {
-        out.push("engine_version");
-    }
-    if p.backup_retention_period().is_some() {
-        out.push("backup_retention_period");
-    }
-    out
-}
-
-/// A cluster as observed; None when it is not tagged with the stack.
-fn observed(scope: &Scope, cl: &DbCluster) -> Option<Observed> {
-    let tags = tag_map(cl.tag_list());
-    let id = owned_id(scope, &tags)?;
-    let ident = cl.db_cluster_identifier()?.to_string();
-    let mut fields = Fields::new();
-    fields.insert("identifier".into(), Value::str(&ident));
-    insert_opt(&mut fields, "engine", cl.engine().map(Value::str));
-    insert_opt(
-        &mut fields,
-        "engine_version",
-        cl.engine_version().map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "db_subnet_group_name",
-        cl.db_subnet_group().map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "cluster_parameter_group_name",
-        cl.db_cluster_parameter_group().map(Value::str),
-    );
-    fields.insert(
-        "vpc_security_group_ids".into(),
-        vpc_security_group_ids(cl.vpc_security_groups()),
-    );
-    insert_opt(
-        &mut fields,
-        "master_username",
-        cl.master_username().map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "database_name",
-        cl.database_name().map(Value::str),
-    );
-    insert_opt(&mut fields, "port", cl.port().map(|p| Value::Int(p.into())));
-    insert_opt(
-        &mut fields,
-        "backup_retention_period",
-        cl.backup_retention_period().map(|p| Value::Int(p.into())),
-    );
-    insert_opt(
-        &mut fields,
-        "deletion_protection",
-        cl.deletion_protection().map(Value::Bool),
-    );
-    insert_opt(
-        &mut fields,
-        "storage_encrypted",
-        cl.storage_encrypted().map(Value::Bool),
-    );
-    fields.insert("tags".into(), tags_value(tags));
-    let attrs = attrs_with_id(
-        &ident,
-        [
-            ("arn", cl.db_cluster_arn().map(str::to_string)),
-            ("endpoint", cl.endpoint().map(str::to_string)),
-            ("reader_endpoint", cl.reader_endpoint().map(str::to_string)),
-            ("port", cl.port().map(|p| p.to_string())),
-            (
-                "secret_arn",
-                cl.master_user_secret()
-                    .and_then(|s| s.secret_arn())
-                    .map(str::to_string),
-            ),
-        ],
-    );
-    let (status, lifecycle) = db_status(cl.status().unwrap_or_default(), &pending_changes(cl));
-    Some(Observed {
-        id: id.into(),
-        kind: Kind::DbCluster,
-        physical_id: ident,
-        fields,
-        attrs,
-        status,
-        lifecycle,
-    })
-}
-
-#[async_trait]
-impl KindOps for Cluster {
-    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        db_list::<DbCluster>(cx, q).await
-    }
-
-    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let ident = r.str("identifier")?;
         let res =
             cx.c.rds
@@ -195,88 +83,57 @@ impl KindOps for Cluster {
                 .set_tags(Some(rds_tags(cx.scope, &r.id, r)?))
                 .send()
                 .await;
-        match res {
-            Ok(out) => tagged(
-                "rds:CreateDBCluster",
-                ident,
-                out.db_cluster().and_then(|cl| observed(cx.scope, cl)),
-            )
-            .map(Created::New),
-            Err(e) => exists_or_err("rds:CreateDBCluster", e, "DBClusterAlreadyExists"),
-        }
+        let created = res.map(|out| out.db_cluster().and_then(|cl| observed(cx.scope, cl)));
+        db_created(
+            "rds:CreateDBCluster",
+            ident,
+            created,
+            "DBClusterAlreadyExists",
+        )
     }
-
-    async fn update(
-        &self,
+    async fn modify(
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
         changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    ) -> Result<Option<Observed>, CloudError> {
         let has = |f: &str| changed.contains(&f);
-        let mut out = current.clone();
-        let modify = [
-            "engine_version",
-            "cluster_parameter_group_name",
-            "vpc_security_group_ids",
-            "backup_retention_period",
-            "deletion_protection",
-        ];
-        if modify.iter().any(|f| has(f)) {
-            let mut req =
-                cx.c.rds
-                    .modify_db_cluster()
-                    .db_cluster_identifier(&current.physical_id)
-                    // See the module docs: changes are applied now, not in the maintenance window.
-                    .apply_immediately(true);
-            if has("engine_version") {
-                req = req
-                    .engine_version(r.str("engine_version")?)
-                    .allow_major_version_upgrade(true);
-            }
-            if has("cluster_parameter_group_name") {
-                req = req.db_cluster_parameter_group_name(r.str("cluster_parameter_group_name")?);
-            }
-            if has("vpc_security_group_ids") {
-                req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
-            }
-            if has("backup_retention_period") {
-                req = req.backup_retention_period(r.int32("backup_retention_period")?);
-            }
-            if has("deletion_protection") {
-                req = req.deletion_protection(r.bool("deletion_protection")?);
-            }
-            let res = req
-                .send()
-                .await
-                .map_err(|e| api_err("rds:ModifyDBCluster", e))?;
-            if let Some(o) = res.db_cluster().and_then(|cl| observed(cx.scope, cl)) {
-                out = o;
-            }
+        let mut req =
+            cx.c.rds
+                .modify_db_cluster()
+                .db_cluster_identifier(&current.physical_id)
+                // See the module docs: changes are applied now, not in the maintenance window.
+                .apply_immediately(true);
+        if has("engine_version") {
+            req = req
+                .engine_version(r.str("engine_version")?)
+                .allow_major_version_upgrade(true);
         }
-        if has("tags") {
-            put_tags(cx.c, current, r).await?;
+        if has("cluster_parameter_group_name") {
+            req = req.db_cluster_parameter_group_name(r.str("cluster_parameter_group_name")?);
         }
-        Ok(out)
+        if has("vpc_security_group_ids") {
+            req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
+        }
+        if has("backup_retention_period") {
+            req = req.backup_retention_period(r.int32("backup_retention_period")?);
+        }
+        if has("deletion_protection") {
+            req = req.deletion_protection(r.bool("deletion_protection")?);
+        }
+        let res = answer("rds:ModifyDBCluster", req.send()).await?;
+        Ok(res.db_cluster().and_then(|cl| observed(cx.scope, cl)))
     }
-
     async fn delete(
         &self,
-        cx: &Cx<'_>,
-        current: &Observed,
+        c: &Clients,
+        name: &str,
         options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        let name = current.physical_id.as_str();
-        if db_to_delete::<DbCluster>(cx.c, current, options, "rds:DeleteDBCluster")
-            .await?
-            .is_none()
-        {
-            return Ok(());
-        }
         let (snapshot, skip) = final_snapshot(options);
         sent(
             "rds:DeleteDBCluster",
-            cx.c.rds
+            c.rds
                 .delete_db_cluster()
                 .db_cluster_identifier(name)
                 .set_final_db_snapshot_identifier(snapshot)
@@ -285,10 +142,84 @@ impl KindOps for Cluster {
         )
         .await
     }
-
-    fn readiness(&self, found: Observed, want: Want) -> Readiness {
-        db_readiness(found, want)
+    fn ident(&self) -> Option<&str> {
+        self.db_cluster_identifier()
     }
+    fn status(&self) -> Option<&str> {
+        self.status()
+    }
+    fn deletion_protection(&self) -> Option<bool> {
+        self.deletion_protection()
+    }
+    fn observed(&self, scope: &Scope) -> Option<Observed> {
+        observed(scope, self)
+    }
+}
+
+/// The managed fields a modification applied immediately has not reached yet.
+fn pending_changes(cl: &DbCluster) -> Vec<&'static str> {
+    cl.pending_modified_values().map_or_else(Vec::new, |p| {
+        pending_fields([
+            ("engine_version", p.engine_version().is_some()),
+            (
+                "backup_retention_period",
+                p.backup_retention_period().is_some(),
+            ),
+        ])
+    })
+}
+
+/// A cluster as observed; None when it is not tagged with the stack.
+fn observed(scope: &Scope, cl: &DbCluster) -> Option<Observed> {
+    let tags = tag_map(cl.tag_list());
+    let id = owned_id(scope, &tags)?;
+    let ident = cl.db_cluster_identifier()?.to_string();
+    let fields = reported([
+        ("identifier", Some(Value::str(&ident))),
+        ("engine", cl.engine().map(Value::str)),
+        ("engine_version", cl.engine_version().map(Value::str)),
+        ("db_subnet_group_name", cl.db_subnet_group().map(Value::str)),
+        (
+            "cluster_parameter_group_name",
+            cl.db_cluster_parameter_group().map(Value::str),
+        ),
+        (
+            "vpc_security_group_ids",
+            Some(vpc_security_group_ids(cl.vpc_security_groups())),
+        ),
+        ("master_username", cl.master_username().map(Value::str)),
+        ("database_name", cl.database_name().map(Value::str)),
+        ("port", cl.port().map(int)),
+        (
+            "backup_retention_period",
+            cl.backup_retention_period().map(int),
+        ),
+        (
+            "deletion_protection",
+            cl.deletion_protection().map(Value::Bool),
+        ),
+        ("storage_encrypted", cl.storage_encrypted().map(Value::Bool)),
+        ("tags", Some(tags_value(tags))),
+    ]);
+    let attrs = attrs_with_id(
+        &ident,
+        [
+            ("arn", cl.db_cluster_arn().map(str::to_string)),
+            ("endpoint", cl.endpoint().map(str::to_string)),
+            ("reader_endpoint", cl.reader_endpoint().map(str::to_string)),
+            ("port", cl.port().map(|p| p.to_string())),
+            ("secret_arn", secret_arn(cl.master_user_secret())),
+        ],
+    );
+    let status = cl.status().unwrap_or_default();
+    Some(db_observed(
+        Kind::DbCluster,
+        id,
+        ident,
+        (fields, attrs),
+        status,
+        &pending_changes(cl),
+    ))
 }
 
 #[cfg(test)]
@@ -296,10 +227,11 @@ mod tests {
     use super::super::{test_scope, test_tags};
     use super::*;
     use crate::fields::assert_matches_spec;
+    use crate::KindOps;
     use aws_sdk_rds::types::{
         ClusterPendingModifiedValues, MasterUserSecret, VpcSecurityGroupMembership,
     };
-    use moodlestack_model::Lifecycle;
+    use moodlestack_model::{Lifecycle, Readiness, Want};
 
     fn sample(status: &str) -> DbCluster {
         builder(status).build()
@@ -360,7 +292,7 @@ mod tests {
         let o = observed(&test_scope(), &pending).unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Modifying);
         assert_eq!(
-            Cluster.readiness(o, Want::Ready),
+            kinds::DbCluster.readiness(o, Want::Ready),
             Readiness::Pending("available, applying backup_retention_period".into())
         );
         let other = crate::fields::test_scope("other");

@@ -1,32 +1,42 @@
 //! `AWS::RDS::DBInstance`: standalone engines and Aurora members.
 
 use super::{
-    db_list, db_readiness, db_status, db_to_delete, extended_support_off, final_snapshot,
-    insert_opt, put_tags, rds_tags, vpc_security_group_ids, Db,
+    db_created, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
+    secret_arn, vpc_security_group_ids, Db, DbOps,
 };
 use crate::fields::{
-    api_err, attrs_with_id, described, exists_or_err, owned_id, sent, tag_map, tagged, tags_value,
-    Reader,
+    answer, attrs_with_id, described, int, owned_id, reported, sent, tag_map, tags_value, Reader,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbInstance;
-use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Scope, Value, Want,
-};
+use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Scope, Value};
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
 pub(crate) mod kinds {
-    pub(crate) use super::Instance as DbInstance;
+    /// `AWS::RDS::DBInstance`, keyed by its identifier.
+    #[allow(non_upper_case_globals)]
+    pub(crate) const DbInstance: super::DbOps<super::DbInstance> = super::DbOps::OPS;
 }
-
-/// `AWS::RDS::DBInstance`, keyed by its identifier.
-pub(crate) struct Instance;
 
 #[async_trait]
 impl Db for DbInstance {
     const KIND: Kind = Kind::DbInstance;
+    const DELETE: &'static str = "rds:DeleteDBInstance";
+    const MODIFY: &'static [&'static str] = &[
+        "engine_version",
+        "instance_class",
+        "allocated_storage",
+        "max_allocated_storage",
+        "storage_type",
+        "multi_az",
+        "backup_retention_period",
+        "deletion_protection",
+        "parameter_group_name",
+        "vpc_security_group_ids",
+        "publicly_accessible",
+    ];
     async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError> {
         let pages = c
             .rds
@@ -52,200 +62,7 @@ impl Db for DbInstance {
         )
         .await
     }
-    fn ident(&self) -> Option<&str> {
-        self.db_instance_identifier()
-    }
-    fn status(&self) -> Option<&str> {
-        self.db_instance_status()
-    }
-    fn deletion_protection(&self) -> Option<bool> {
-        self.deletion_protection()
-    }
-    fn observed(&self, scope: &Scope) -> Option<Observed> {
-        observed(scope, self)
-    }
-}
-
-/// The managed fields a modification applied immediately has not reached yet. Right after
-/// ModifyDBInstance the status can still read `available` while these are set; the instance is
-/// not ready (a read-back would see the old values) until they are applied.
-fn pending_changes(db: &DbInstance) -> Vec<&'static str> {
-    let Some(p) = db.pending_modified_values() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if p.db_instance_class().is_some() {
-        out.push("instance_class");
-    }
-    if p.allocated_storage().is_some() {
-        out.push("allocated_storage");
-    }
-    if p.storage_type().is_some() {
-        out.push("storage_type");
-    }
-    if p.multi_az().is_some() {
-        out.push("multi_az");
-    }
-    if p.backup_retention_period().is_some() {
-        out.push("backup_retention_period");
-    }
-    if p.engine_version().is_some() {
-        out.push("engine_version");
-    }
-    if p.db_subnet_group_name().is_some() {
-        out.push("db_subnet_group_name");
-    }
-    out
-}
-
-/// An instance as observed; None when it is not tagged with the stack.
-fn observed(scope: &Scope, db: &DbInstance) -> Option<Observed> {
-    let tags = tag_map(db.tag_list());
-    let id = owned_id(scope, &tags)?;
-    let ident = db.db_instance_identifier()?.to_string();
-    let int = |v: Option<i32>| v.map(|v| Value::Int(v.into()));
-    let mut fields = Fields::new();
-    fields.insert("identifier".into(), Value::str(&ident));
-    insert_opt(&mut fields, "engine", db.engine().map(Value::str));
-    insert_opt(
-        &mut fields,
-        "engine_version",
-        db.engine_version().map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "instance_class",
-        db.db_instance_class().map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "cluster_identifier",
-        db.db_cluster_identifier().map(Value::str),
-    );
-    let member = db.db_cluster_identifier().is_some();
-    if !member {
-        // Aurora members have no storage, backup or credential settings of their own (the cluster
-        // holds them), so those fields are reported for standalone instances only.
-        insert_opt(
-            &mut fields,
-            "allocated_storage",
-            int(db.allocated_storage()),
-        );
-        insert_opt(
-            &mut fields,
-            "max_allocated_storage",
-            int(db.max_allocated_storage()),
-        );
-        insert_opt(
-            &mut fields,
-            "storage_type",
-            db.storage_type().map(Value::str),
-        );
-        insert_opt(
-            &mut fields,
-            "storage_encrypted",
-            db.storage_encrypted().map(Value::Bool),
-        );
-        insert_opt(&mut fields, "multi_az", db.multi_az().map(Value::Bool));
-        insert_opt(
-            &mut fields,
-            "backup_retention_period",
-            int(db.backup_retention_period()),
-        );
-        insert_opt(
-            &mut fields,
-            "deletion_protection",
-            db.deletion_protection().map(Value::Bool),
-        );
-        fields.insert(
-            "vpc_security_group_ids".into(),
-            vpc_security_group_ids(db.vpc_security_groups()),
-        );
-        insert_opt(
-            &mut fields,
-            "master_username",
-            db.master_username().map(Value::str),
-        );
-        insert_opt(&mut fields, "db_name", db.db_name().map(Value::str));
-        insert_opt(
-            &mut fields,
-            "port",
-            int(db
-                .endpoint()
-                .and_then(|e| e.port())
-                .or(db.db_instance_port().filter(|p| *p != 0))),
-        );
-    }
-    insert_opt(
-        &mut fields,
-        "db_subnet_group_name",
-        db.db_subnet_group()
-            .and_then(|g| g.db_subnet_group_name())
-            .map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "parameter_group_name",
-        db.db_parameter_groups()
-            .first()
-            .and_then(|g| g.db_parameter_group_name())
-            .map(Value::str),
-    );
-    insert_opt(
-        &mut fields,
-        "publicly_accessible",
-        db.publicly_accessible().map(Value::Bool),
-    );
-    fields.insert("tags".into(), tags_value(tags));
-    let attrs = attrs_with_id(
-        &ident,
-        [
-            ("arn", db.db_instance_arn().map(str::to_string)),
-            (
-                "endpoint",
-                db.endpoint().and_then(|e| e.address()).map(str::to_string),
-            ),
-            (
-                "port",
-                db.endpoint().and_then(|e| e.port()).map(|p| p.to_string()),
-            ),
-            (
-                "secret_arn",
-                db.master_user_secret()
-                    .and_then(|s| s.secret_arn())
-                    .map(str::to_string),
-            ),
-            (
-                "parameter_apply_status",
-                db.db_parameter_groups()
-                    .first()
-                    .and_then(|g| g.parameter_apply_status())
-                    .map(str::to_string),
-            ),
-        ],
-    );
-    let (status, lifecycle) = db_status(
-        db.db_instance_status().unwrap_or_default(),
-        &pending_changes(db),
-    );
-    Some(Observed {
-        id: id.into(),
-        kind: Kind::DbInstance,
-        physical_id: ident,
-        fields,
-        attrs,
-        status,
-        lifecycle,
-    })
-}
-
-#[async_trait]
-impl KindOps for Instance {
-    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        db_list::<DbInstance>(cx, q).await
-    }
-
-    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let ident = r.str("identifier")?;
         let member = r.has("cluster_identifier");
         let mut req =
@@ -285,116 +102,81 @@ impl KindOps for Instance {
                 .set_port(r.opt_int("port").map(|p| p as i32))
                 .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")));
         }
-        match req.send().await {
-            Ok(out) => tagged(
-                "rds:CreateDBInstance",
-                ident,
-                out.db_instance().and_then(|db| observed(cx.scope, db)),
-            )
-            .map(Created::New),
-            Err(e) => exists_or_err("rds:CreateDBInstance", e, "DBInstanceAlreadyExists"),
-        }
+        let res = req.send().await;
+        let created = res.map(|out| out.db_instance().and_then(|db| observed(cx.scope, db)));
+        db_created(
+            "rds:CreateDBInstance",
+            ident,
+            created,
+            "DBInstanceAlreadyExists",
+        )
     }
-
-    async fn update(
-        &self,
+    async fn modify(
         cx: &Cx<'_>,
         current: &Observed,
         r: &Reader<'_>,
         changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    ) -> Result<Option<Observed>, CloudError> {
         let has = |f: &str| changed.contains(&f);
-        let mut out = current.clone();
-        let modify = [
-            "engine_version",
-            "instance_class",
-            "allocated_storage",
-            "max_allocated_storage",
-            "storage_type",
-            "multi_az",
-            "backup_retention_period",
-            "deletion_protection",
-            "parameter_group_name",
-            "vpc_security_group_ids",
-            "publicly_accessible",
-        ];
-        if modify.iter().any(|f| has(f)) {
-            let mut req =
-                cx.c.rds
-                    .modify_db_instance()
-                    .db_instance_identifier(&current.physical_id)
-                    // See the module docs: changes are applied now, not in the maintenance window.
-                    .apply_immediately(true);
-            if has("engine_version") {
-                req = req
-                    .engine_version(r.str("engine_version")?)
-                    .allow_major_version_upgrade(true);
-            }
-            if has("instance_class") {
-                req = req.db_instance_class(r.str("instance_class")?);
-            }
-            if has("allocated_storage") {
-                req = req.allocated_storage(r.int32("allocated_storage")?);
-            }
-            if has("max_allocated_storage") {
-                // 0 turns storage autoscaling off (the ceiling equal to the storage does too;
-                // RDS takes the storage size for that).
-                let max = r.opt_int("max_allocated_storage").filter(|m| *m > 0);
-                let max = match max {
-                    Some(m) => m as i32,
-                    None => r.int32("allocated_storage")?,
-                };
-                req = req.max_allocated_storage(max);
-            }
-            if has("storage_type") {
-                req = req.storage_type(r.str("storage_type")?);
-            }
-            if has("multi_az") {
-                req = req.multi_az(r.bool("multi_az")?);
-            }
-            if has("backup_retention_period") {
-                req = req.backup_retention_period(r.int32("backup_retention_period")?);
-            }
-            if has("deletion_protection") {
-                req = req.deletion_protection(r.bool("deletion_protection")?);
-            }
-            if has("parameter_group_name") {
-                req = req.db_parameter_group_name(r.str("parameter_group_name")?);
-            }
-            if has("vpc_security_group_ids") {
-                req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
-            }
-            if has("publicly_accessible") {
-                req = req.publicly_accessible(r.bool("publicly_accessible")?);
-            }
-            let res = req
-                .send()
-                .await
-                .map_err(|e| api_err("rds:ModifyDBInstance", e))?;
-            if let Some(o) = res.db_instance().and_then(|db| observed(cx.scope, db)) {
-                out = o;
-            }
+        let mut req =
+            cx.c.rds
+                .modify_db_instance()
+                .db_instance_identifier(&current.physical_id)
+                // See the module docs: changes are applied now, not in the maintenance window.
+                .apply_immediately(true);
+        if has("engine_version") {
+            req = req
+                .engine_version(r.str("engine_version")?)
+                .allow_major_version_upgrade(true);
         }
-        if has("tags") {
-            put_tags(cx.c, current, r).await?;
+        if has("instance_class") {
+            req = req.db_instance_class(r.str("instance_class")?);
         }
-        Ok(out)
+        if has("allocated_storage") {
+            req = req.allocated_storage(r.int32("allocated_storage")?);
+        }
+        if has("max_allocated_storage") {
+            // 0 turns storage autoscaling off (the ceiling equal to the storage does too;
+            // RDS takes the storage size for that).
+            let max = r.opt_int("max_allocated_storage").filter(|m| *m > 0);
+            let max = match max {
+                Some(m) => m as i32,
+                None => r.int32("allocated_storage")?,
+            };
+            req = req.max_allocated_storage(max);
+        }
+        if has("storage_type") {
+            req = req.storage_type(r.str("storage_type")?);
+        }
+        if has("multi_az") {
+            req = req.multi_az(r.bool("multi_az")?);
+        }
+        if has("backup_retention_period") {
+            req = req.backup_retention_period(r.int32("backup_retention_period")?);
+        }
+        if has("deletion_protection") {
+            req = req.deletion_protection(r.bool("deletion_protection")?);
+        }
+        if has("parameter_group_name") {
+            req = req.db_parameter_group_name(r.str("parameter_group_name")?);
+        }
+        if has("vpc_security_group_ids") {
+            req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
+        }
+        if has("publicly_accessible") {
+            req = req.publicly_accessible(r.bool("publicly_accessible")?);
+        }
+        let res = answer("rds:ModifyDBInstance", req.send()).await?;
+        Ok(res.db_instance().and_then(|db| observed(cx.scope, db)))
     }
-
     async fn delete(
         &self,
-        cx: &Cx<'_>,
-        current: &Observed,
+        c: &Clients,
+        name: &str,
         options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        let name = current.physical_id.as_str();
-        let Some(db) =
-            db_to_delete::<DbInstance>(cx.c, current, options, "rds:DeleteDBInstance").await?
-        else {
-            return Ok(());
-        };
-        let mut req = cx.c.rds.delete_db_instance().db_instance_identifier(name);
-        if db.db_cluster_identifier().is_none() {
+        let mut req = c.rds.delete_db_instance().db_instance_identifier(name);
+        if self.db_cluster_identifier().is_none() {
             // Members are snapshotted with their cluster; RDS refuses snapshot options on them.
             let (snapshot, skip) = final_snapshot(options);
             req = req
@@ -403,10 +185,135 @@ impl KindOps for Instance {
         }
         sent("rds:DeleteDBInstance", req.send()).await
     }
-
-    fn readiness(&self, found: Observed, want: Want) -> Readiness {
-        db_readiness(found, want)
+    fn ident(&self) -> Option<&str> {
+        self.db_instance_identifier()
     }
+    fn status(&self) -> Option<&str> {
+        self.db_instance_status()
+    }
+    fn deletion_protection(&self) -> Option<bool> {
+        self.deletion_protection()
+    }
+    fn observed(&self, scope: &Scope) -> Option<Observed> {
+        observed(scope, self)
+    }
+}
+
+/// The managed fields a modification applied immediately has not reached yet. Right after
+/// ModifyDBInstance the status can still read `available` while these are set; the instance is
+/// not ready (a read-back would see the old values) until they are applied.
+fn pending_changes(db: &DbInstance) -> Vec<&'static str> {
+    db.pending_modified_values().map_or_else(Vec::new, |p| {
+        pending_fields([
+            ("instance_class", p.db_instance_class().is_some()),
+            ("allocated_storage", p.allocated_storage().is_some()),
+            ("storage_type", p.storage_type().is_some()),
+            ("multi_az", p.multi_az().is_some()),
+            (
+                "backup_retention_period",
+                p.backup_retention_period().is_some(),
+            ),
+            ("engine_version", p.engine_version().is_some()),
+            ("db_subnet_group_name", p.db_subnet_group_name().is_some()),
+        ])
+    })
+}
+
+/// An instance as observed; None when it is not tagged with the stack.
+fn observed(scope: &Scope, db: &DbInstance) -> Option<Observed> {
+    let tags = tag_map(db.tag_list());
+    let id = owned_id(scope, &tags)?;
+    let ident = db.db_instance_identifier()?.to_string();
+    let parameter_group = db.db_parameter_groups().first();
+    let mut fields = reported([
+        ("identifier", Some(Value::str(&ident))),
+        ("engine", db.engine().map(Value::str)),
+        ("engine_version", db.engine_version().map(Value::str)),
+        ("instance_class", db.db_instance_class().map(Value::str)),
+        (
+            "cluster_identifier",
+            db.db_cluster_identifier().map(Value::str),
+        ),
+        (
+            "db_subnet_group_name",
+            db.db_subnet_group()
+                .and_then(|g| g.db_subnet_group_name())
+                .map(Value::str),
+        ),
+        (
+            "parameter_group_name",
+            parameter_group
+                .and_then(|g| g.db_parameter_group_name())
+                .map(Value::str),
+        ),
+        (
+            "publicly_accessible",
+            db.publicly_accessible().map(Value::Bool),
+        ),
+        ("tags", Some(tags_value(tags))),
+    ]);
+    if db.db_cluster_identifier().is_none() {
+        // Aurora members have no storage, backup or credential settings of their own (the cluster
+        // holds them), so those fields are reported for standalone instances only.
+        fields.extend(reported([
+            ("allocated_storage", db.allocated_storage().map(int)),
+            ("max_allocated_storage", db.max_allocated_storage().map(int)),
+            ("storage_type", db.storage_type().map(Value::str)),
+            ("storage_encrypted", db.storage_encrypted().map(Value::Bool)),
+            ("multi_az", db.multi_az().map(Value::Bool)),
+            (
+                "backup_retention_period",
+                db.backup_retention_period().map(int),
+            ),
+            (
+                "deletion_protection",
+                db.deletion_protection().map(Value::Bool),
+            ),
+            (
+                "vpc_security_group_ids",
+                Some(vpc_security_group_ids(db.vpc_security_groups())),
+            ),
+            ("master_username", db.master_username().map(Value::str)),
+            ("db_name", db.db_name().map(Value::str)),
+            (
+                "port",
+                db.endpoint()
+                    .and_then(|e| e.port())
+                    .or(db.db_instance_port().filter(|p| *p != 0))
+                    .map(int),
+            ),
+        ]));
+    }
+    let attrs = attrs_with_id(
+        &ident,
+        [
+            ("arn", db.db_instance_arn().map(str::to_string)),
+            (
+                "endpoint",
+                db.endpoint().and_then(|e| e.address()).map(str::to_string),
+            ),
+            (
+                "port",
+                db.endpoint().and_then(|e| e.port()).map(|p| p.to_string()),
+            ),
+            ("secret_arn", secret_arn(db.master_user_secret())),
+            (
+                "parameter_apply_status",
+                parameter_group
+                    .and_then(|g| g.parameter_apply_status())
+                    .map(str::to_string),
+            ),
+        ],
+    );
+    let status = db.db_instance_status().unwrap_or_default();
+    Some(db_observed(
+        Kind::DbInstance,
+        id,
+        ident,
+        (fields, attrs),
+        status,
+        &pending_changes(db),
+    ))
 }
 
 #[cfg(test)]
@@ -414,11 +321,12 @@ mod tests {
     use super::super::{test_scope, test_tags};
     use super::*;
     use crate::fields::assert_matches_spec;
+    use crate::KindOps;
     use aws_sdk_rds::types::{
         DbParameterGroupStatus, DbSubnetGroup, Endpoint, MasterUserSecret, PendingModifiedValues,
         VpcSecurityGroupMembership,
     };
-    use moodlestack_model::Lifecycle;
+    use moodlestack_model::{Lifecycle, Readiness, Want};
 
     fn standalone(status: &str) -> aws_sdk_rds::types::builders::DbInstanceBuilder {
         DbInstance::builder()
@@ -499,7 +407,7 @@ mod tests {
         let o = observed(&test_scope(), &db).unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Modifying);
         assert_eq!(
-            Instance.readiness(o, Want::Ready),
+            kinds::DbInstance.readiness(o, Want::Ready),
             Readiness::Pending("available, applying instance_class, multi_az".into())
         );
         let o = observed(&test_scope(), &standalone("creating").build()).unwrap();
@@ -507,7 +415,7 @@ mod tests {
         let o = observed(&test_scope(), &standalone("incompatible-network").build()).unwrap();
         assert_eq!(o.lifecycle, Lifecycle::Failed);
         assert_eq!(
-            Instance.readiness(o, Want::Ready),
+            kinds::DbInstance.readiness(o, Want::Ready),
             Readiness::Failed {
                 status: "incompatible-network".into(),
                 fix: None,

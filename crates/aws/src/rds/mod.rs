@@ -38,15 +38,20 @@ pub(crate) mod kinds {
     };
 }
 
-use crate::fields::{api_err, retag, sent, sorted_strs, tag_map, Names, Reader};
-use crate::{lifecycle_readiness, Clients, Cx, Query};
+use crate::fields::{
+    answer, exists_or_err, retag, sent, sorted_strs, tag_map, tagged, Names, Reader,
+};
+use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
-use aws_sdk_rds::types::{Tag, VpcSecurityGroupMembership};
+use aws_sdk_rds::types::{MasterUserSecret, Tag, VpcSecurityGroupMembership};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
     CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, ResourceId, Scope,
     Value, Want,
 };
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 /// Instance and cluster states that will not resolve by themselves.
 const FAILED_STATES: &[&str] = &[
@@ -83,13 +88,8 @@ fn rds_tags(scope: &Scope, id: &ResourceId, r: &Reader) -> Result<Vec<Tag>, Clou
 }
 
 async fn list_tags(c: &Clients, arn: &str) -> Result<BTreeMap<String, String>, CloudError> {
-    let out = c
-        .rds
-        .list_tags_for_resource()
-        .resource_name(arn)
-        .send()
-        .await
-        .map_err(|e| api_err("rds:ListTagsForResource", e))?;
+    let req = c.rds.list_tags_for_resource().resource_name(arn);
+    let out = answer("rds:ListTagsForResource", req.send()).await?;
     Ok(tag_map(out.tag_list()))
 }
 
@@ -108,12 +108,6 @@ async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(),
     .await
 }
 
-fn insert_opt(fields: &mut Fields, name: &str, v: Option<Value>) {
-    if let Some(v) = v {
-        fields.insert(name.to_string(), v);
-    }
-}
-
 /// The engine version the stack asked for (`desired`'s), to report AWS's more precise one as it.
 /// `EngineLifecycleSupport` for a new database: RDS enrols MySQL and PostgreSQL databases (Aurora
 /// included) whose major version reaches its end of standard support in paid RDS Extended
@@ -130,21 +124,116 @@ fn extended_support_off(engine: Option<&str>) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Instances and clusters: status words, readiness, deletion protection.
 
-/// What DB instances and DB clusters share, for the code written once for both: a describe by
-/// identifier, a status word, deletion protection that a modification lifts, a tag list.
+/// What DB instances and DB clusters share, for the code written once for both ([`DbOps`]): a
+/// describe by identifier, a status word, deletion protection that a modification lifts, a tag
+/// list, one modification call for the fields that change in place.
 #[async_trait]
 trait Db: Sized + Send + Sync {
     const KIND: Kind;
+    /// The delete call's operation, e.g. `rds:DeleteDBCluster`.
+    const DELETE: &'static str;
+    /// The fields the modification call changes (all managed fields but the tags that change in
+    /// place).
+    const MODIFY: &'static [&'static str];
     /// The resources named `ident`, or all of them.
     async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError>;
     /// Lifts the deletion protection of the resource named `ident` (applied immediately).
     async fn unprotect(c: &Clients, ident: &str) -> Result<(), CloudError>;
+    /// [`crate::KindOps::create`].
+    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError>;
+    /// The modification of the `changed` fields of [`Db::MODIFY`] (at least one), applied
+    /// immediately; the resource as the answer reports it.
+    async fn modify(
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Option<Observed>, CloudError>;
+    /// Deletes this resource (its deletion protection already lifted), with the final snapshot
+    /// `options` ask for where the resource takes one.
+    async fn delete(
+        &self,
+        c: &Clients,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<(), CloudError>;
     fn ident(&self) -> Option<&str>;
     fn status(&self) -> Option<&str>;
     fn deletion_protection(&self) -> Option<bool>;
     /// The resource as observed (the engine version as AWS reports it: `Compare::Version`
     /// compares it with the stack's); None when it is not tagged with the stack.
     fn observed(&self, scope: &Scope) -> Option<Observed>;
+}
+
+/// The [`KindOps`] of an instance or cluster kind, over its calls `T`.
+pub(crate) struct DbOps<T>(PhantomData<T>);
+
+impl<T> DbOps<T> {
+    /// The implementation, for the registry.
+    pub(crate) const OPS: Self = Self(PhantomData);
+}
+
+#[async_trait]
+impl<T: Db> KindOps for DbOps<T> {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        db_list::<T>(cx, q).await
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        T::create(cx, r).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        let modified = if T::MODIFY.iter().any(|f| changed.contains(f)) {
+            T::modify(cx, current, r, changed).await?
+        } else {
+            None
+        };
+        if changed.contains(&"tags") {
+            put_tags(cx.c, current, r).await?;
+        }
+        Ok(modified.unwrap_or_else(|| current.clone()))
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        match db_to_delete::<T>(cx.c, current, options, T::DELETE).await? {
+            Some(db) => db.delete(cx.c, &current.physical_id, options).await,
+            None => Ok(()),
+        }
+    }
+
+    fn readiness(&self, found: Observed, want: Want) -> Readiness {
+        db_readiness(found, want)
+    }
+}
+
+/// The outcome of a create call of an instance or cluster: the resource its answer reports
+/// (`created`), or [`Created::Exists`] when the name is taken (a code starting with `exists`).
+fn db_created<E, R>(
+    operation: &str,
+    ident: &str,
+    created: Result<Option<Observed>, SdkError<E, R>>,
+    exists: &str,
+) -> Result<Created, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match created {
+        Ok(o) => tagged(operation, ident, o).map(Created::New),
+        Err(e) => exists_or_err(operation, e, exists),
+    }
 }
 
 /// [`crate::KindOps::list`] of instances and clusters: ONE describe (of the identifier asked for,
@@ -219,6 +308,40 @@ fn db_status(status: &str, pending: &[&str]) -> (String, Lifecycle) {
         )
     } else {
         (status.to_string(), lifecycle)
+    }
+}
+
+/// The names of the managed fields whose pending modified value is set, in the order given.
+fn pending_fields<const N: usize>(set: [(&'static str, bool); N]) -> Vec<&'static str> {
+    set.into_iter()
+        .filter_map(|(name, pending)| pending.then_some(name))
+        .collect()
+}
+
+/// The ARN of the secret RDS keeps the master password in.
+fn secret_arn(secret: Option<&MasterUserSecret>) -> Option<String> {
+    secret.and_then(|s| s.secret_arn()).map(str::to_string)
+}
+
+/// An instance or cluster as observed: its fields and attrs, and the status and lifecycle of its
+/// status word and pending modifications ([`db_status`]).
+fn db_observed(
+    kind: Kind,
+    id: ResourceId,
+    ident: String,
+    (fields, attrs): (Fields, BTreeMap<String, String>),
+    status: &str,
+    pending: &[&str],
+) -> Observed {
+    let (status, lifecycle) = db_status(status, pending);
+    Observed {
+        id: id.into(),
+        kind,
+        physical_id: ident,
+        fields,
+        attrs,
+        status,
+        lifecycle,
     }
 }
 

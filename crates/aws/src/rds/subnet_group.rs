@@ -2,22 +2,25 @@
 
 use super::{all_tags, list_tags, put_tags, rds_tags};
 use crate::fields::{
-    described, exists_or_err, owned_id, sent, subnet_group_list, subnet_group_observed,
-    subnet_group_update, Reader, SubnetGroupApi,
+    described, exists_or_err, owned_id, sent, subnet_group_observed, Reader, SubnetGroupApi,
+    SubnetGroupOps,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbSubnetGroup;
-use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Scope};
+use moodlestack_model::{CloudError, Kind, Observed, Scope};
 use std::collections::BTreeMap;
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
 pub(crate) mod kinds {
-    pub(crate) use super::SubnetGroup as DbSubnetGroup;
+    /// `AWS::RDS::DBSubnetGroup`, keyed by its name.
+    #[allow(non_upper_case_globals)]
+    pub(crate) const DbSubnetGroup: super::SubnetGroupOps<super::SubnetGroup> =
+        super::SubnetGroupOps::OPS;
 }
 
-/// `AWS::RDS::DBSubnetGroup`, keyed by its name.
+/// The calls of `AWS::RDS::DBSubnetGroup`.
 pub(crate) struct SubnetGroup;
 
 #[async_trait]
@@ -50,48 +53,7 @@ impl SubnetGroupApi for SubnetGroup {
         };
         Ok(observed(scope, &g, list_tags(c, arn).await?))
     }
-    async fn modify(
-        c: &Clients,
-        name: &str,
-        description: &str,
-        subnet_ids: Vec<String>,
-    ) -> Result<(), CloudError> {
-        let req = c.rds.modify_db_subnet_group().db_subnet_group_name(name);
-        let req = req.db_subnet_group_description(description);
-        sent(
-            "rds:ModifyDBSubnetGroup",
-            req.set_subnet_ids(Some(subnet_ids)).send(),
-        )
-        .await
-    }
-    async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
-        put_tags(c, current, r).await
-    }
-}
-
-/// A subnet group as observed, with its tags; None when it is not tagged with the stack.
-fn observed(scope: &Scope, g: &DbSubnetGroup, tags: BTreeMap<String, String>) -> Option<Observed> {
-    let (name, arn) = (g.db_subnet_group_name()?, g.db_subnet_group_arn()?);
-    let id = owned_id(scope, &tags)?;
-    Some(subnet_group_observed(
-        Kind::DbSubnetGroup,
-        id,
-        name,
-        arn,
-        g.db_subnet_group_description().unwrap_or_default(),
-        g.subnets().iter().filter_map(|s| s.subnet_identifier()),
-        tags,
-        g.subnet_group_status().unwrap_or("Complete"),
-    ))
-}
-
-#[async_trait]
-impl KindOps for SubnetGroup {
-    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        subnet_group_list::<Self>(cx, q).await
-    }
-
-    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
         let res =
             cx.c.rds
@@ -123,32 +85,49 @@ impl KindOps for SubnetGroup {
             Err(e) => exists_or_err("rds:CreateDBSubnetGroup", e, "DBSubnetGroupAlreadyExists"),
         }
     }
-
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        subnet_group_update::<Self>(cx, current, r, changed).await
-    }
-
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
+    async fn modify(
+        c: &Clients,
+        name: &str,
+        description: &str,
+        subnet_ids: Vec<String>,
     ) -> Result<(), CloudError> {
+        let req = c.rds.modify_db_subnet_group().db_subnet_group_name(name);
+        let req = req.db_subnet_group_description(description);
+        sent(
+            "rds:ModifyDBSubnetGroup",
+            req.set_subnet_ids(Some(subnet_ids)).send(),
+        )
+        .await
+    }
+    async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
+        put_tags(c, current, r).await
+    }
+    async fn delete(c: &Clients, name: &str) -> Result<(), CloudError> {
         sent(
             "rds:DeleteDBSubnetGroup",
-            cx.c.rds
+            c.rds
                 .delete_db_subnet_group()
-                .db_subnet_group_name(&current.physical_id)
+                .db_subnet_group_name(name)
                 .send(),
         )
         .await
     }
+}
+
+/// A subnet group as observed, with its tags; None when it is not tagged with the stack.
+fn observed(scope: &Scope, g: &DbSubnetGroup, tags: BTreeMap<String, String>) -> Option<Observed> {
+    let (name, arn) = (g.db_subnet_group_name()?, g.db_subnet_group_arn()?);
+    let id = owned_id(scope, &tags)?;
+    Some(subnet_group_observed(
+        Kind::DbSubnetGroup,
+        id,
+        name,
+        arn,
+        g.db_subnet_group_description().unwrap_or_default(),
+        g.subnets().iter().filter_map(|s| s.subnet_identifier()),
+        tags,
+        g.subnet_group_status().unwrap_or("Complete"),
+    ))
 }
 
 #[cfg(test)]

@@ -13,17 +13,11 @@ macro_rules! elasticache_kinds {
     ] $($rest)* } };
 }
 
-/// `id` is the name.
-pub(super) const SUBNET_GROUP: KindSpec = KindSpec {
-    kind: Kind::CacheSubnetGroup,
-    name: "cache_subnet_group",
-    aws_type: "AWS::ElastiCache::SubnetGroup",
-    tier: 2,
-    fields: &[repl("name"), f("description"), set("subnet_ids"), TAGS],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
-    ..DEFAULT
-};
+pub(super) const SUBNET_GROUP: KindSpec = super::rds::subnet_group(
+    Kind::CacheSubnetGroup,
+    "cache_subnet_group",
+    "AWS::ElastiCache::SubnetGroup",
+);
 
 /// auth_token_secret_arn: when set, the AUTH token is read from that secret at creation and sent
 /// as AuthToken (never shown). num_cache_clusters = 1 primary + replicas.

@@ -1,7 +1,7 @@
 //! RDS kinds: subnet and parameter groups, Aurora clusters and DB instances.
 
 use super::{
-    at_least, create_only, f, mins, repl, set, subset, version, DeletePolicy, KindSpec,
+    at_least, create_only, f, mins, repl, set, subset, version, DeletePolicy, FieldSpec, KindSpec,
     ReplaceOrder, DEFAULT, TAGS,
 };
 use crate::change::{ChangeView, Note, NoteKind};
@@ -23,17 +23,30 @@ macro_rules! rds_kinds {
     ] $($rest)* } };
 }
 
-/// `id` is the name.
-pub(super) const SUBNET_GROUP: KindSpec = KindSpec {
-    kind: Kind::DbSubnetGroup,
-    name: "db_subnet_group",
-    aws_type: "AWS::RDS::DBSubnetGroup",
-    tier: 2,
-    fields: &[repl("name"), f("description"), set("subnet_ids"), TAGS],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
-    ..DEFAULT
-};
+/// A subnet group of RDS or of ElastiCache: the same fields and attributes. `id` is the name.
+pub(super) const fn subnet_group(
+    kind: Kind,
+    name: &'static str,
+    aws_type: &'static str,
+) -> KindSpec {
+    const FIELDS: &[FieldSpec] = &[repl("name"), f("description"), set("subnet_ids"), TAGS];
+    KindSpec {
+        kind,
+        name,
+        aws_type,
+        tier: 2,
+        fields: FIELDS,
+        name_field: Some("name"),
+        attrs: &["id", "arn"],
+        ..DEFAULT
+    }
+}
+
+pub(super) const SUBNET_GROUP: KindSpec = subnet_group(
+    Kind::DbSubnetGroup,
+    "db_subnet_group",
+    "AWS::RDS::DBSubnetGroup",
+);
 
 /// parameters: map name -> value (strings); applied with the `pending-reboot` method for static
 /// parameters and `immediate` for dynamic ones. `id` is the name.
@@ -68,6 +81,16 @@ pub(super) const CLUSTER_PARAMETER_GROUP: KindSpec = KindSpec {
     ..PARAMETER_GROUP
 };
 
+/// What clusters and instances share: stateful, named by their identifier, up to 40 minutes to
+/// become ready, the database notes of the plan.
+const DATABASE: KindSpec = KindSpec {
+    stateful: true,
+    name_field: Some("identifier"),
+    ready_timeout: mins(40),
+    notes: database_notes,
+    ..DEFAULT
+};
+
 /// Aurora. Always created with ManageMasterUserPassword (the password lives in Secrets Manager).
 /// `id` is the identifier.
 pub(super) const CLUSTER: KindSpec = KindSpec {
@@ -75,7 +98,6 @@ pub(super) const CLUSTER: KindSpec = KindSpec {
     name: "db_cluster",
     aws_type: "AWS::RDS::DBCluster",
     tier: 3,
-    stateful: true,
     on_delete: DeletePolicy::FinalSnapshot { member_of: None },
     fields: &[
         repl("identifier"),
@@ -92,7 +114,6 @@ pub(super) const CLUSTER: KindSpec = KindSpec {
         repl("storage_encrypted"),
         TAGS,
     ],
-    name_field: Some("identifier"),
     attrs: &[
         "id",
         "arn",
@@ -101,9 +122,7 @@ pub(super) const CLUSTER: KindSpec = KindSpec {
         "port",
         "secret_arn",
     ],
-    ready_timeout: mins(40),
-    notes: database_notes,
-    ..DEFAULT
+    ..DATABASE
 };
 
 /// A standalone instance (MySQL, MariaDB, PostgreSQL) or an Aurora cluster member (then
@@ -115,7 +134,6 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
     name: "db_instance",
     aws_type: "AWS::RDS::DBInstance",
     tier: 4,
-    stateful: true,
     on_delete: DeletePolicy::FinalSnapshot {
         member_of: Some("cluster_identifier"),
     },
@@ -141,7 +159,6 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
         f("publicly_accessible"),
         TAGS,
     ],
-    name_field: Some("identifier"),
     // parameter_apply_status: `pending-reboot` while static parameters wait for a reboot.
     attrs: &[
         "id",
@@ -151,9 +168,7 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
         "secret_arn",
         "parameter_apply_status",
     ],
-    ready_timeout: mins(40),
-    notes: database_notes,
-    ..DEFAULT
+    ..DATABASE
 };
 
 fn database_notes(c: &ChangeView<'_>) -> Vec<Note> {
