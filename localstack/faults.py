@@ -364,6 +364,10 @@ def main(argv=None):
     p.add_argument("--log")
     args = p.parse_args(argv)
     state = State(args)
+    # A plan opens a connection per request it sends at once (60 and more); socketserver's
+    # default listen backlog of 5 drops the rest's SYNs, which then wait for a retransmit or
+    # for a connection to come free: rounds that AWS's endpoints would not add.
+    ThreadingHTTPServer.request_queue_size = 256
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(state, args.upstream))
     server.daemon_threads = True
     print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)

@@ -188,9 +188,11 @@ mod tests {
                 ("cache.redis", "port", "6379"),
                 ("cache.auth", "arn", "arn:auth"),
                 ("files.fs", "id", "fs-1"),
+                ("code.bucket", "name", "t-eu-west-1-123456789012-code"),
             ]),
         );
         assert!(missing.is_empty(), "{missing:?}");
+        assert_eq!(e.code_bucket, "t-eu-west-1-123456789012-code");
         assert_eq!(e.db_host, "t-db.x.rds.amazonaws.com");
         assert_eq!(e.redis_auth_secret_arn.as_deref(), Some("arn:auth"));
         assert_eq!(e.efs_id, "fs-1");

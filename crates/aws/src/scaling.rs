@@ -33,10 +33,12 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 /// This file's kinds under their [`Kind`] names, for the registry [`ops`](crate::ops).
+#[allow(non_upper_case_globals)]
 pub(crate) mod kinds {
-    pub(crate) use super::{
-        Hook as LifecycleHook, Policy as ScalingPolicy, Schedule as ScheduledAction,
-    };
+    use super::{Hook, OnGroupOps, Policy, Schedule};
+    pub(crate) const ScalingPolicy: OnGroupOps<Policy> = OnGroupOps::OPS;
+    pub(crate) const ScheduledAction: OnGroupOps<Schedule> = OnGroupOps::OPS;
+    pub(crate) const LifecycleHook: OnGroupOps<Hook> = OnGroupOps::OPS;
 }
 
 /// The physical id of a thing named `name` on group `group`.
@@ -205,6 +207,71 @@ where
     }
 }
 
+/// A kind that hangs off a group and is written with one Put call that creates it or replaces
+/// its settings: its describe (by group, and optionally by name), its Put and its delete. The
+/// rest (list, the foreign-group refusal, create, update, delete) is written once, in
+/// [`KindOps`] for every such kind.
+#[async_trait]
+pub(crate) trait OnGroup: Send + Sync {
+    const KIND: Kind;
+    /// What a refusal names it ("scaling policy").
+    const WHAT: &'static str;
+    async fn describe(
+        cx: &Cx<'_>,
+        group: String,
+        name: Option<String>,
+    ) -> Result<Vec<Observed>, CloudError>;
+    async fn put(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError>;
+    async fn remove(cx: &Cx<'_>, group: &str, name: &str) -> Result<(), CloudError>;
+}
+
+/// The [`KindOps`] of an [`OnGroup`] kind.
+pub(crate) struct OnGroupOps<T>(std::marker::PhantomData<T>);
+
+impl<T> OnGroupOps<T> {
+    /// The implementation, for the registry.
+    pub(crate) const OPS: Self = OnGroupOps(std::marker::PhantomData);
+}
+
+#[async_trait]
+impl<T: OnGroup> KindOps for OnGroupOps<T> {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        list_with(cx, q, |g, n| T::describe(cx, g, n)).await
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        if let Some(refused) = refuse_foreign(cx, r).await? {
+            return Ok(refused);
+        }
+        T::put(cx, r).await?;
+        made(T::KIND, r)
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        in_place(T::KIND, r, changed, T::WHAT)?;
+        T::put(cx, r).await?;
+        Ok(put_result(current, r))
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        match split(&current.physical_id) {
+            Some((group, name)) => T::remove(cx, group, name).await,
+            None => Ok(()),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The target-tracking scaling policy.
 
@@ -305,40 +372,23 @@ async fn put_policy(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
 pub(crate) struct Policy;
 
 #[async_trait]
-impl KindOps for Policy {
-    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        list_with(cx, q, |g, n| describe_policies(cx, g, n)).await
-    }
+impl OnGroup for Policy {
+    const KIND: Kind = Kind::ScalingPolicy;
+    const WHAT: &'static str = "scaling policy";
 
-    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        if let Some(refused) = refuse_foreign(cx, r).await? {
-            return Ok(refused);
-        }
-        put_policy(cx, r).await?;
-        made(Kind::ScalingPolicy, r)
-    }
-
-    async fn update(
-        &self,
+    async fn describe(
         cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        in_place(Kind::ScalingPolicy, r, changed, "scaling policy")?;
-        put_policy(cx, r).await?;
-        Ok(put_result(current, r))
+        group: String,
+        name: Option<String>,
+    ) -> Result<Vec<Observed>, CloudError> {
+        describe_policies(cx, group, name).await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        let Some((group, name)) = split(&current.physical_id) else {
-            return Ok(());
-        };
+    async fn put(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
+        put_policy(cx, r).await
+    }
+
+    async fn remove(cx: &Cx<'_>, group: &str, name: &str) -> Result<(), CloudError> {
         let req = cx.c.autoscaling.delete_policy();
         let req = req.auto_scaling_group_name(group).policy_name(name);
         deleted("autoscaling:DeletePolicy", req.send()).await
@@ -402,40 +452,23 @@ async fn put_schedule(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
 pub(crate) struct Schedule;
 
 #[async_trait]
-impl KindOps for Schedule {
-    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        list_with(cx, q, |g, n| describe_schedules(cx, g, n)).await
-    }
+impl OnGroup for Schedule {
+    const KIND: Kind = Kind::ScheduledAction;
+    const WHAT: &'static str = "scheduled action";
 
-    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        if let Some(refused) = refuse_foreign(cx, r).await? {
-            return Ok(refused);
-        }
-        put_schedule(cx, r).await?;
-        made(Kind::ScheduledAction, r)
-    }
-
-    async fn update(
-        &self,
+    async fn describe(
         cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        in_place(Kind::ScheduledAction, r, changed, "scheduled action")?;
-        put_schedule(cx, r).await?;
-        Ok(put_result(current, r))
+        group: String,
+        name: Option<String>,
+    ) -> Result<Vec<Observed>, CloudError> {
+        describe_schedules(cx, group, name).await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        let Some((group, name)) = split(&current.physical_id) else {
-            return Ok(());
-        };
+    async fn put(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
+        put_schedule(cx, r).await
+    }
+
+    async fn remove(cx: &Cx<'_>, group: &str, name: &str) -> Result<(), CloudError> {
         let req = cx.c.autoscaling.delete_scheduled_action();
         let req = req
             .auto_scaling_group_name(group)
@@ -493,40 +526,23 @@ async fn put_hook(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
 pub(crate) struct Hook;
 
 #[async_trait]
-impl KindOps for Hook {
-    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        list_with(cx, q, |g, n| describe_hooks(cx, g, n)).await
-    }
+impl OnGroup for Hook {
+    const KIND: Kind = Kind::LifecycleHook;
+    const WHAT: &'static str = "lifecycle hook";
 
-    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        if let Some(refused) = refuse_foreign(cx, r).await? {
-            return Ok(refused);
-        }
-        put_hook(cx, r).await?;
-        made(Kind::LifecycleHook, r)
-    }
-
-    async fn update(
-        &self,
+    async fn describe(
         cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
-        in_place(Kind::LifecycleHook, r, changed, "lifecycle hook")?;
-        put_hook(cx, r).await?;
-        Ok(put_result(current, r))
+        group: String,
+        name: Option<String>,
+    ) -> Result<Vec<Observed>, CloudError> {
+        describe_hooks(cx, group, name).await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
-        let Some((group, name)) = split(&current.physical_id) else {
-            return Ok(());
-        };
+    async fn put(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
+        put_hook(cx, r).await
+    }
+
+    async fn remove(cx: &Cx<'_>, group: &str, name: &str) -> Result<(), CloudError> {
         let req = cx.c.autoscaling.delete_lifecycle_hook();
         let req = req.auto_scaling_group_name(group).lifecycle_hook_name(name);
         deleted("autoscaling:DeleteLifecycleHook", req.send()).await
