@@ -252,31 +252,49 @@ pub async fn resolve_image(
     cloud: &dyn moodlestack_model::Cloud,
 ) -> anyhow::Result<moodlestack_graph::Image> {
     // The account goes out beside the AMI lookup: no round of its own.
-    let image = async {
-        let image_id = match &stack.ami.id {
-            Some(id) => id.clone(),
-            None => cloud
-                .resolve_parameter(&stack.ami.ssm_parameter)
-                .await
-                .map_err(|e| {
-                    fail(
-                        format!(
-                            "cannot resolve the AMI from SSM parameter {}: {e}",
-                            stack.ami.ssm_parameter
-                        ),
-                        "set `ami.id` in the stack file, or check the parameter name and region",
-                    )
-                })?,
-        };
-        cloud.image(&image_id).await?.ok_or_else(|| {
-            fail(
-                format!("AMI {image_id} does not exist in {}", stack.region),
-                "set `ami.id` to an image of this region",
-            )
-        })
-    };
+    let image = async { image_info(stack, cloud, &ami_id(stack, cloud).await?).await };
     let (info, account_id) = tokio::join!(image, cloud.account_id());
-    let info = info?;
+    with_account(info?, account_id)
+}
+
+/// The AMI's id: the explicit `ami.id`, or the SSM parameter's value.
+pub async fn ami_id(stack: &Stack, cloud: &dyn moodlestack_model::Cloud) -> anyhow::Result<String> {
+    match &stack.ami.id {
+        Some(id) => Ok(id.clone()),
+        None => cloud
+            .resolve_parameter(&stack.ami.ssm_parameter)
+            .await
+            .map_err(|e| {
+                fail(
+                    format!(
+                        "cannot resolve the AMI from SSM parameter {}: {e}",
+                        stack.ami.ssm_parameter
+                    ),
+                    "set `ami.id` in the stack file, or check the parameter name and region",
+                )
+            }),
+    }
+}
+
+/// What EC2 says about the AMI `image_id` (architecture, root device).
+pub async fn image_info(
+    stack: &Stack,
+    cloud: &dyn moodlestack_model::Cloud,
+    image_id: &str,
+) -> anyhow::Result<moodlestack_model::ImageInfo> {
+    cloud.image(image_id).await?.ok_or_else(|| {
+        fail(
+            format!("AMI {image_id} does not exist in {}", stack.region),
+            "set `ami.id` to an image of this region",
+        )
+    })
+}
+
+/// The graph's image from EC2's facts and the account.
+pub fn with_account(
+    info: moodlestack_model::ImageInfo,
+    account_id: Result<String, moodlestack_model::CloudError>,
+) -> anyhow::Result<moodlestack_graph::Image> {
     Ok(moodlestack_graph::Image {
         image_id: info.image_id,
         architecture: info.architecture,

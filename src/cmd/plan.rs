@@ -33,15 +33,45 @@ pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Pla
     let stack = &loaded.stack;
     let mut phases = Vec::new();
     let t = Instant::now();
-    // The existing network's describes and the lease go out beside the AMI lookup: no round of
-    // their own.
+    // First round: the AMI's id, the account, the existing network's describes and the lease.
     let scope = common::scope(stack);
-    let (image, network, lease) = tokio::join!(
-        common::resolve_image(stack, cloud),
+    let (ami, account, network, lease) = tokio::join!(
+        common::ami_id(stack, cloud),
+        cloud.account_id(),
         common::existing_network(stack, cloud),
         cloud.lease(&scope)
     );
-    let (image, network) = (image?, network?);
+    let (ami, network) = (ami?, network?);
+    common::settle_after_crash(cloud, lease).await;
+    // Second round: the AMI's facts and the observation at once. Observing needs the resources'
+    // names and identities, which do not depend on the image, so it starts from the graph built
+    // with the AMI's id and the architecture the stack's instance types imply; the plan's graph is
+    // built again with what EC2 says (and checked against it) below.
+    let provisional = match &account {
+        Ok(account_id) => {
+            let guess = moodlestack_graph::Image {
+                image_id: ami.clone(),
+                architecture: moodlestack_stack::instance_types::lookup(
+                    &stack.stable.instance_type,
+                )
+                .map_or("x86_64", |t| t.arch.as_str())
+                .to_string(),
+                root_device_name: "/dev/sda1".into(),
+                account_id: account_id.clone(),
+            };
+            moodlestack_graph::build(stack, &guess).ok()
+        }
+        Err(_) => None,
+    };
+    // Records its own `observe` phase.
+    let early = async {
+        match &provisional {
+            Some(d) => Some(common::observe(cloud, &scope, d).await),
+            None => None,
+        }
+    };
+    let (info, early) = tokio::join!(common::image_info(stack, cloud, &ami), early);
+    let image = common::with_account(info?, account)?;
     // What only the cloud knows, checked against the stack file: one report of every problem,
     // each at its place in the file, before anything is observed or changed.
     let mut problems = Vec::new();
@@ -64,9 +94,10 @@ pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Pla
     let desired = moodlestack_graph::build(stack, &image)?;
     phases.push(("graph", t.elapsed()));
 
-    common::settle_after_crash(cloud, lease).await;
-    // Records its own `observe` phase.
-    let observed = common::observe(cloud, &scope, &desired).await?;
+    let observed = match early {
+        Some(observed) => observed?,
+        None => common::observe(cloud, &scope, &desired).await?,
+    };
 
     let t = Instant::now();
     let plan = diff::plan(&scope, &desired, &observed)?;

@@ -1458,7 +1458,7 @@ async fn a_correct_existing_network_plans_in_the_first_round() {
     assert_eq!(
         first,
         [
-            "DescribeImages",
+            // (The AMI's facts go out in the second round, beside the observation.)
             "DescribeSubnets",
             "DescribeVpcAttribute",
             "DescribeVpcAttribute",
