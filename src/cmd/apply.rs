@@ -517,12 +517,8 @@ pub(super) async fn desired_for_observe(
     match common::desired(stack, cloud).await {
         Ok(d) => Ok(d),
         Err(e) => {
-            let image = moodlestack_graph::Image {
-                image_id: "ami-00000000000000000".into(),
-                architecture: "x86_64".into(),
-                root_device_name: "/dev/sda1".into(),
-                account_id: cloud.account_id().await?,
-            };
+            let image =
+                common::stand_in_image(stack, "ami-00000000000000000", &cloud.account_id().await?);
             moodlestack_graph::build(stack, &image).map_err(|e2| {
                 anyhow::anyhow!("cannot build the stack's resource graph: {e2} (AMI: {e})")
             })

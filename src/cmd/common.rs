@@ -257,6 +257,20 @@ pub async fn resolve_image(
     with_account(info?, account_id)
 }
 
+/// An image that is never launched: `image_id`, the architecture the stack's instance types imply
+/// (from the instance type table) and a common root device. Enough to build the graph for
+/// observing, which needs the resources' names and identities only.
+pub fn stand_in_image(stack: &Stack, image_id: &str, account_id: &str) -> moodlestack_graph::Image {
+    let arch = moodlestack_stack::instance_types::lookup(&stack.stable.instance_type)
+        .map_or("x86_64", |t| t.arch.as_str());
+    moodlestack_graph::Image {
+        image_id: image_id.into(),
+        architecture: arch.into(),
+        root_device_name: "/dev/sda1".into(),
+        account_id: account_id.into(),
+    }
+}
+
 /// The AMI's id: the explicit `ami.id`, or the SSM parameter's value.
 pub async fn ami_id(stack: &Stack, cloud: &dyn moodlestack_model::Cloud) -> anyhow::Result<String> {
     match &stack.ami.id {

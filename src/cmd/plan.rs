@@ -47,22 +47,9 @@ pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Pla
     // names and identities, which do not depend on the image, so it starts from the graph built
     // with the AMI's id and the architecture the stack's instance types imply; the plan's graph is
     // built again with what EC2 says (and checked against it) below.
-    let provisional = match &account {
-        Ok(account_id) => {
-            let guess = moodlestack_graph::Image {
-                image_id: ami.clone(),
-                architecture: moodlestack_stack::instance_types::lookup(
-                    &stack.stable.instance_type,
-                )
-                .map_or("x86_64", |t| t.arch.as_str())
-                .to_string(),
-                root_device_name: "/dev/sda1".into(),
-                account_id: account_id.clone(),
-            };
-            moodlestack_graph::build(stack, &guess).ok()
-        }
-        Err(_) => None,
-    };
+    let provisional = account.as_ref().ok().and_then(|account_id| {
+        moodlestack_graph::build(stack, &common::stand_in_image(stack, &ami, account_id)).ok()
+    });
     // Records its own `observe` phase.
     let early = async {
         match &provisional {

@@ -65,7 +65,11 @@ fn live_attrs(stack: &Stack) -> anyhow::Result<BTreeMap<String, BTreeMap<String,
     // `observe` takes the desired graph only for the names of what it cannot find by tag.
     // Rendering launches nothing, so the graph is built with a stand-in image instead of
     // resolving the AMI (two AWS calls and a permission render does not need).
-    let desired = moodlestack_graph::build(stack, &stand_in_image(stack))?;
+    // (The account only names the code bucket, which is found by its name prefix and tags.)
+    let desired = moodlestack_graph::build(
+        stack,
+        &common::stand_in_image(stack, "ami-00000000000000000", "000000000000"),
+    )?;
     common::runtime().block_on(async {
         let cloud = common::cloud(stack).await;
         let observed = cloud.observe(&common::scope(stack), &desired).await?;
@@ -76,22 +80,9 @@ fn live_attrs(stack: &Stack) -> anyhow::Result<BTreeMap<String, BTreeMap<String,
     })
 }
 
-/// An image of the nodes' architecture (from the instance type table), never launched.
-fn stand_in_image(stack: &Stack) -> moodlestack_graph::Image {
-    let arch = moodlestack_stack::instance_types::lookup(&stack.stable.instance_type)
-        .map(|t| t.arch.as_str())
-        .unwrap_or("x86_64");
-    moodlestack_graph::Image {
-        image_id: "ami-00000000000000000".into(),
-        architecture: arch.into(),
-        root_device_name: "/dev/sda1".into(),
-        account_id: "123456789012".into(),
-    }
-}
-
 /// The endpoints from observed attributes (`db.instance` or, for Aurora, `db.cluster`:
 /// `endpoint`, `port`, `secret_arn`; `cache.redis`: `primary_endpoint`, `port`; `cache.auth`:
-/// `arn`; `files.fs`: `id`), with placeholders for what is missing, and the list of what is.
+/// `arn`; `files.fs` and `code.bucket`: `id`), with placeholders for what is missing, and the list of what is.
 pub fn endpoints_from_attrs(
     stack: &Stack,
     attrs: &BTreeMap<String, BTreeMap<String, String>>,
@@ -124,7 +115,7 @@ pub fn endpoints_from_attrs(
             .as_ref()
             .map(|p| take("cache.auth", "arn", p)),
         efs_id: take("files.fs", "id", &placeholders.efs_id),
-        code_bucket: take("code.bucket", "name", &placeholders.code_bucket),
+        code_bucket: take("code.bucket", "id", &placeholders.code_bucket),
     };
     (e, missing)
 }
@@ -188,7 +179,7 @@ mod tests {
                 ("cache.redis", "port", "6379"),
                 ("cache.auth", "arn", "arn:auth"),
                 ("files.fs", "id", "fs-1"),
-                ("code.bucket", "name", "t-eu-west-1-123456789012-code"),
+                ("code.bucket", "id", "t-eu-west-1-123456789012-code"),
             ]),
         );
         assert!(missing.is_empty(), "{missing:?}");

@@ -1309,19 +1309,7 @@ impl Network {
 
     /// Runs the binary against `endpoint`: (exit code, stdout, stderr).
     fn run(&self, endpoint: &str, args: &[&str]) -> (i32, String, String) {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_moodlestack"))
-            .args(args)
-            .args(["--color", "never"])
-            .envs(self.emu.env())
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run moodlestack");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into(),
-            String::from_utf8_lossy(&out.stderr).into(),
-        )
+        run_at(&self.emu, endpoint, args)
     }
 
     /// `moodlestack <args>` as a transcript with the temporary directory and the ids moto chose
@@ -1471,6 +1459,24 @@ async fn a_correct_existing_network_plans_in_the_first_round() {
     );
 }
 
+/// Runs the binary with `emu`'s credentials against `endpoint` (the emulator or a proxy in front
+/// of it): (exit code, stdout, stderr).
+fn run_at(emu: &crate::harness::Emulator, endpoint: &str, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moodlestack"))
+        .args(args)
+        .args(["--color", "never"])
+        .envs(emu.env())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run moodlestack");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // The tests that run on both emulators.
 
@@ -1483,21 +1489,7 @@ async fn scaling_is_read_once_per_group_and_can_be_turned_off() {
     let emu = crate::harness::Emulator::start();
     let dir = std::env::temp_dir().join(format!("moodlestack-scaling-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let run = |endpoint: &str, args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_moodlestack"))
-            .args(args)
-            .args(["--color", "never"])
-            .envs(emu.env())
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run moodlestack");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |endpoint: &str, args: &[&str]| run_at(&emu, endpoint, args);
     let base = ["stacks/demo.yaml", "--name", "scale"];
     let with = |more: &[&'static str]| -> Vec<&str> {
         let mut v: Vec<&str> = base.to_vec();

@@ -104,9 +104,7 @@ async fn describe(c: &Clients, scope: &Scope, name: &str) -> Result<Option<Obser
     fields.insert("block_public_access".into(), Value::Bool(blocked));
     fields.insert("tags".into(), tags_value(tags));
     let arn = format!("arn:{}:s3:::{name}", partition(&scope.region));
-    let mut o = usable(Kind::CodeBucket, id, name, &arn, fields);
-    o.attrs.insert("name".into(), name.to_string());
-    Ok(Some(o))
+    Ok(Some(usable(Kind::CodeBucket, id, name, &arn, fields)))
 }
 
 /// The stack's buckets: ONE ListBuckets of the stack's name prefix in its region, then each
@@ -314,13 +312,9 @@ impl KindOps for Bucket {
                 }
                 "tags" => {
                     // PutBucketTagging replaces the set: others' tags on the bucket are kept.
-                    let mut tags: Tags = match current.fields.get("tags") {
-                        Some(Value::Map(m)) => m
-                            .iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                            .collect(),
-                        _ => Tags::new(),
-                    };
+                    let mut tags = Reader::new(current.kind, r.id.clone(), &current.fields)
+                        .tags()
+                        .unwrap_or_default();
                     tags.extend(r.tags()?);
                     tags.extend(identity_tags(cx.scope, &r.id));
                     put_tags(cx.c, name, &tags).await?;

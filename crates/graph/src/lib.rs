@@ -102,7 +102,7 @@ pub fn marker_endpoints(stack: &Stack) -> Endpoints {
             .auth
             .then(|| marker(build::ids::CACHE_AUTH, "arn")),
         efs_id: marker(build::ids::FILES_FS, "id"),
-        code_bucket: marker(build::ids::CODE_BUCKET, "name"),
+        code_bucket: marker(build::ids::CODE_BUCKET, "id"),
     }
 }
 

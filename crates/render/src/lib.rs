@@ -548,6 +548,7 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
     }
 
     let pool_ctx = pool_context(stack, role)?;
+    let code_key = code_key(m)?;
     let names = Names::of(stack);
     let idle = stack.load_balancer.idle_timeout.max(1);
 
@@ -626,8 +627,8 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
         },
         "code": {
             "bucket": e.code_bucket,
-            "key": code_key(m)?,
-            "url": format!("s3://{}/{}", e.code_bucket, code_key(m)?),
+            "url": format!("s3://{}/{code_key}", e.code_bucket),
+            "key": code_key,
         },
         "config_extra": extra_config(stack)?,
         "pool": pool_ctx,

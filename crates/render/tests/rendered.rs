@@ -63,7 +63,7 @@ fn markers(stack: &Stack) -> Endpoints {
             .auth
             .then(|| "@@ref:cache.auth:arn@@".to_string()),
         efs_id: "@@ref:files.fs:id@@".into(),
-        code_bucket: "@@ref:code.bucket:name@@".into(),
+        code_bucket: "@@ref:code.bucket:id@@".into(),
     }
 }
 

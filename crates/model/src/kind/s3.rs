@@ -24,6 +24,6 @@ pub(super) const CODE_BUCKET: KindSpec = KindSpec {
     tier: 0,
     fields: &[repl("bucket"), f("block_public_access"), TAGS],
     name_field: Some("bucket"),
-    attrs: &["id", "arn", "name"],
+    attrs: &["id", "arn"],
     ..DEFAULT
 };
