@@ -506,22 +506,3 @@ impl Progress for Printer {
         }
     }
 }
-
-/// The declared resources, for observing (kinds that cannot be filtered by tag are found by
-/// their deterministic names). When the AMI cannot be resolved (a retired SSM parameter), a
-/// placeholder image is used: observing and deleting do not depend on it.
-pub(super) async fn desired_for_observe(
-    stack: &moodlestack_stack::Stack,
-    cloud: &dyn Cloud,
-) -> anyhow::Result<Vec<Resource>> {
-    match common::desired(stack, cloud).await {
-        Ok(d) => Ok(d),
-        Err(e) => {
-            let image =
-                common::stand_in_image(stack, "ami-00000000000000000", &cloud.account_id().await?);
-            moodlestack_graph::build(stack, &image).map_err(|e2| {
-                anyhow::anyhow!("cannot build the stack's resource graph: {e2} (AMI: {e})")
-            })
-        }
-    }
-}

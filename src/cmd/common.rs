@@ -173,31 +173,64 @@ pub async fn observe(
     })?)
 }
 
-/// Waits, when the stack's `lease` (read beside the first requests of a run, so it costs no round
-/// of its own) shows a run that stopped without finishing a moment ago, until AWS lists what that
-/// run created ([`moodlestack_reconcile::execute::settle_after_crash`]); then the observation sees it and adopts it
-/// instead of creating it twice. A lease that cannot be read is left to the lease step of apply,
-/// which reports it.
+/// Waits, when the stack's `lease` shows a run that stopped without finishing a moment ago,
+/// until AWS lists what that run created
+/// ([`moodlestack_reconcile::execute::settle_after_crash`]); then an observation sees it and
+/// adopts it instead of creating it twice. Returns whether it waited. A lease that cannot be read
+/// is left to the lease step of apply, which reports it.
 pub async fn settle_after_crash(
     cloud: &dyn moodlestack_model::Cloud,
     lease: Result<Option<moodlestack_model::LeaseInfo>, moodlestack_model::CloudError>,
-) {
-    let Ok(Some(held)) = lease else { return };
+) -> bool {
+    let Ok(Some(held)) = lease else { return false };
     let wait = moodlestack_reconcile::execute::settle_after_crash(
         Some(&held),
         moodlestack_reconcile::execute::LEASE_TTL,
         cloud.now_unix(),
     );
-    if !wait.is_zero() {
-        eprintln!(
-            "note: the last run of this stack ({}) stopped without finishing; waiting {} s for \
-             AWS to list what it created before reading the stack",
-            held.owner,
-            wait.as_secs()
-        );
-        tokio::time::sleep(wait).await;
+    if wait.is_zero() {
+        return false;
     }
+    eprintln!(
+        "note: the last run of this stack ({}) stopped without finishing; waiting {} s for \
+         AWS to list what it created before reading the stack",
+        held.owner,
+        wait.as_secs()
+    );
+    tokio::time::sleep(wait).await;
+    true
 }
+
+/// Observes the stack's resources in the same round as the lease read: when the lease shows a
+/// run that crashed a moment ago ([`settle_after_crash`]), that first observation may miss what
+/// the run created, so it is dropped and the stack read again after the wait. The common case
+/// (no crash) costs no round for the lease.
+pub async fn observe_settled(
+    cloud: &dyn moodlestack_model::Cloud,
+    scope: &Scope,
+    desired: &[moodlestack_model::Resource],
+) -> anyhow::Result<Vec<Observed>> {
+    let (lease, early) = tokio::join!(cloud.lease(scope), observe(cloud, scope, desired));
+    if settle_after_crash(cloud, lease).await {
+        return observe(cloud, scope, desired).await;
+    }
+    early
+}
+
+/// The graph an observation reads: the resources' names and identities, which depend on neither
+/// the AMI nor the account (the code bucket, the one name with the account in it, is listed by
+/// its stack prefix). Built from [`stand_in_image`], so reading a stack costs no request for the
+/// AMI or the account first.
+pub fn names_graph(stack: &Stack) -> anyhow::Result<Vec<moodlestack_model::Resource>> {
+    let image = stand_in_image(stack, STAND_IN_AMI, STAND_IN_ACCOUNT);
+    moodlestack_graph::build(stack, &image)
+        .map_err(|e| anyhow::anyhow!("cannot build the stack's resource graph: {e}"))
+}
+
+/// The AMI id of [`names_graph`] (never launched).
+pub const STAND_IN_AMI: &str = "ami-00000000000000000";
+/// The account of [`names_graph`] (never used in a request).
+pub const STAND_IN_ACCOUNT: &str = "000000000000";
 
 /// Whether to color output written to stdout.
 pub fn color_stdout(g: &Global) -> bool {
@@ -243,18 +276,6 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
-}
-
-/// The AMI every node boots: the explicit `ami.id`, or the SSM parameter resolved now, with its
-/// architecture and root device read from EC2.
-pub async fn resolve_image(
-    stack: &Stack,
-    cloud: &dyn moodlestack_model::Cloud,
-) -> anyhow::Result<moodlestack_graph::Image> {
-    // The account goes out beside the AMI lookup: no round of its own.
-    let image = async { image_info(stack, cloud, &ami_id(stack, cloud).await?).await };
-    let (info, account_id) = tokio::join!(image, cloud.account_id());
-    with_account(info?, account_id)
 }
 
 /// An image that is never launched: `image_id`, the architecture the stack's instance types imply
@@ -340,13 +361,4 @@ pub async fn existing_network(
         ))
     })?;
     Ok(Some(found))
-}
-
-/// The desired resource graph of `stack` (the AMI resolved through `cloud`).
-pub async fn desired(
-    stack: &Stack,
-    cloud: &dyn moodlestack_model::Cloud,
-) -> anyhow::Result<Vec<moodlestack_model::Resource>> {
-    let image = resolve_image(stack, cloud).await?;
-    Ok(moodlestack_graph::build(stack, &image)?)
 }

@@ -7,9 +7,7 @@
 //! to delete the EFS file system and the Redis cache (no snapshot keeps them), to skip the final
 //! snapshot, and to lift deletion protection; without it destroy refuses before any change.
 
-use super::apply::{
-    check_parallelism, confirm, desired_for_observe, unfinished, unix_now, watch_ctrl_c, Printer,
-};
+use super::apply::{check_parallelism, confirm, unfinished, unix_now, watch_ctrl_c, Printer};
 use super::common::{self, Exit, Outcome};
 use crate::Global;
 use moodlestack_model::{spec, Cloud, Observed, Value};
@@ -32,14 +30,12 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     let rt = common::runtime();
     rt.block_on(async {
         let cloud = common::cloud(stack).await;
-        let (desired, lease) =
-            tokio::join!(desired_for_observe(stack, &cloud), cloud.lease(&scope));
-        let desired = desired?;
-        common::settle_after_crash(&cloud, lease).await;
-        let (foreign, observed): (Vec<_>, Vec<_>) = common::observe(&cloud, &scope, &desired)
-            .await?
-            .into_iter()
-            .partition(Observed::is_foreign);
+        let desired = common::names_graph(stack)?;
+        let (foreign, observed): (Vec<_>, Vec<_>) =
+            common::observe_settled(&cloud, &scope, &desired)
+                .await?
+                .into_iter()
+                .partition(Observed::is_foreign);
         if !foreign.is_empty() {
             println!(
                 "Left alone: {} resource{} tagged moodlestack:stack={} without moodlestack:id \

@@ -88,7 +88,7 @@ pub fn run(g: &Global, path: &Path, json: bool) -> Outcome {
     let rt = common::runtime();
     rt.block_on(async {
         let cloud = common::cloud(stack).await;
-        let desired = super::apply::desired_for_observe(stack, &cloud).await?;
+        let desired = common::names_graph(stack)?;
         let observed = common::observe(&cloud, &scope, &desired).await?;
         if observed.is_empty() {
             return Err(fail(

@@ -33,32 +33,30 @@ pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Pla
     let stack = &loaded.stack;
     let mut phases = Vec::new();
     let t = Instant::now();
-    // First round: the AMI's id, the account, the existing network's describes and the lease.
+    // One round: the AMI (SSM's parameter when the stack names none, then EC2's facts), the
+    // account, the existing network's describes, the lease, and the observation. Observing needs
+    // the resources' names and identities only, which depend on neither the AMI nor the account
+    // (`common::names_graph`); the plan's graph is built below with what EC2 says, and checked
+    // against it.
     let scope = common::scope(stack);
-    let (ami, account, network, lease) = tokio::join!(
-        common::ami_id(stack, cloud),
-        cloud.account_id(),
-        common::existing_network(stack, cloud),
-        cloud.lease(&scope)
-    );
-    let (ami, network) = (ami?, network?);
-    common::settle_after_crash(cloud, lease).await;
-    // Second round: the AMI's facts and the observation at once. Observing needs the resources'
-    // names and identities, which do not depend on the image, so it starts from the graph built
-    // with the AMI's id and the architecture the stack's instance types imply; the plan's graph is
-    // built again with what EC2 says (and checked against it) below.
-    let provisional = account.as_ref().ok().and_then(|account_id| {
-        moodlestack_graph::build(stack, &common::stand_in_image(stack, &ami, account_id)).ok()
-    });
+    let names = common::names_graph(stack).ok();
+    let image =
+        async { common::image_info(stack, cloud, &common::ami_id(stack, cloud).await?).await };
     // Records its own `observe` phase.
     let early = async {
-        match &provisional {
-            Some(d) => Some(common::observe(cloud, &scope, d).await),
+        match &names {
+            Some(d) => Some(common::observe_settled(cloud, &scope, d).await),
             None => None,
         }
     };
-    let (info, early) = tokio::join!(common::image_info(stack, cloud, &ami), early);
-    let image = common::with_account(info?, account)?;
+    let (info, account, network, early) = tokio::join!(
+        image,
+        cloud.account_id(),
+        common::existing_network(stack, cloud),
+        early
+    );
+    let (info, network) = (info?, network?);
+    let image = common::with_account(info, account)?;
     // What only the cloud knows, checked against the stack file: one report of every problem,
     // each at its place in the file, before anything is observed or changed.
     let mut problems = Vec::new();
@@ -83,7 +81,7 @@ pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Pla
 
     let observed = match early {
         Some(observed) => observed?,
-        None => common::observe(cloud, &scope, &desired).await?,
+        None => common::observe_settled(cloud, &scope, &desired).await?,
     };
 
     let t = Instant::now();

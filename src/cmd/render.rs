@@ -68,7 +68,7 @@ fn live_attrs(stack: &Stack) -> anyhow::Result<BTreeMap<String, BTreeMap<String,
     // (The account only names the code bucket, which is found by its name prefix and tags.)
     let desired = moodlestack_graph::build(
         stack,
-        &common::stand_in_image(stack, "ami-00000000000000000", "000000000000"),
+        &common::stand_in_image(stack, common::STAND_IN_AMI, common::STAND_IN_ACCOUNT),
     )?;
     common::runtime().block_on(async {
         let cloud = common::cloud(stack).await;
