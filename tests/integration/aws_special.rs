@@ -1400,9 +1400,10 @@ async fn a_correct_existing_network_plans_in_the_first_round() {
     let log = n.dir.join("requests.jsonl");
     let proxy = crate::harness::FaultProxy::start(
         &n.emu.endpoint,
-        // 300 ms, not 100: on a loaded machine the first answer must not come back before every
-        // request of the first round has been sent (a wave ends at the first answers).
-        &["--latency-ms", "300", "--log", log.to_str().unwrap()],
+        // 1 s, not 100 ms: on a loaded machine (a load average of 9 on 2 cores sent the first
+        // round over 0.45 s) the first answer must not come back before every request of the
+        // first round has been sent (a wave ends at the first answers).
+        &["--latency-ms", "1000", "--log", log.to_str().unwrap()],
     );
     let (code, out, err) = n.run(&proxy.url, &["plan", "--json", &stack]);
     assert_eq!(code, 0, "{out}\n{err}");

@@ -411,6 +411,11 @@ pub(crate) struct Group;
 
 #[async_trait]
 impl KindOps for Group {
+    // The create describes the group it made (a new group runs no instance refresh).
+    fn ready_when_created(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         match q {
             Query::Stack => {

@@ -156,17 +156,18 @@ async fn observe_role(
     scope: &Scope,
     name: &str,
 ) -> Result<Option<Observed>, CloudError> {
-    let Some(role) = get_role(c, name).await? else {
+    // The name is known, so the policy lists go out beside the role's read, not after it (read
+    // for nothing when the role is not the stack's: a read that costs no round).
+    let policies = async { tokio::try_join!(attached_policies(c, name), inline_policies(c, name)) };
+    let (role, policies) = tokio::join!(get_role(c, name), policies);
+    let Some(role) = role? else {
         return Ok(None);
     };
     if owned_id(scope, &tag_map(role.tags())).is_none() {
         return Ok(None);
     }
     // A role deleted between the calls is no role.
-    let Some((managed, inline)) = not_found_is_none(
-        async { tokio::try_join!(attached_policies(c, name), inline_policies(c, name)) }.await,
-    )?
-    else {
+    let Some((managed, inline)) = not_found_is_none(policies)? else {
         return Ok(None);
     };
     Ok(role_observed(scope, &role, managed, inline))
@@ -191,9 +192,9 @@ async fn attached_policies(c: &Clients, role: &str) -> Result<Vec<String>, Cloud
         .collect())
 }
 
-/// Inline policies: name -> canonical JSON document, every document read at once.
-async fn inline_policies(c: &Clients, role: &str) -> Result<BTreeMap<String, String>, CloudError> {
-    let names = collected(
+/// The names of the role's inline policies.
+async fn inline_policy_names(c: &Clients, role: &str) -> Result<Vec<String>, CloudError> {
+    collected(
         "iam:ListRolePolicies",
         c.iam
             .list_role_policies()
@@ -203,7 +204,12 @@ async fn inline_policies(c: &Clients, role: &str) -> Result<BTreeMap<String, Str
             .send()
             .try_collect(),
     )
-    .await?;
+    .await
+}
+
+/// Inline policies: name -> canonical JSON document, every document read at once.
+async fn inline_policies(c: &Clients, role: &str) -> Result<BTreeMap<String, String>, CloudError> {
+    let names = inline_policy_names(c, role).await?;
     let docs = try_join_all(names.iter().map(|n| async move {
         let out = answer(
             "iam:GetRolePolicy",
@@ -264,6 +270,14 @@ pub(crate) struct Role;
 
 #[async_trait]
 impl KindOps for Role {
+    // IAM answers a create or delete once it is stored; the create reads the role back.
+    fn ready_when_created(&self) -> bool {
+        true
+    }
+    fn gone_when_deleted(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         observe_queried(cx, q, Kind::IamRole, "role_name", |n| async move {
             observe_role(cx.c, cx.scope, &n).await
@@ -291,14 +305,21 @@ impl KindOps for Role {
             Err(e) if is_code(&e, "EntityAlreadyExists") => return Ok(Created::Exists),
             Err(e) => return Err(e),
         }
-        for arn in r.strs("managed_policy_arns").unwrap_or_default() {
-            attach(cx.c, name, &arn).await?;
-        }
-        if r.has("inline_policies") {
-            for (policy, doc) in r.string_map("inline_policies")? {
-                put_inline(cx.c, name, &policy, &doc).await?;
-            }
-        }
+        // Every policy at once.
+        let managed = r.strs("managed_policy_arns").unwrap_or_default();
+        let inline = if r.has("inline_policies") {
+            r.string_map("inline_policies")?
+        } else {
+            Default::default()
+        };
+        tokio::try_join!(
+            try_join_all(managed.iter().map(|arn| attach(cx.c, name, arn))),
+            try_join_all(
+                inline
+                    .iter()
+                    .map(|(policy, doc)| put_inline(cx.c, name, policy, doc))
+            ),
+        )?;
         observe_role(cx.c, cx.scope, name)
             .await?
             .map(Created::New)
@@ -376,17 +397,9 @@ impl KindOps for Role {
     ) -> Result<(), CloudError> {
         let c = cx.c;
         let name = current.physical_id.as_str();
-        // Policies and instance profiles first: IAM refuses to delete a role that has any.
-        let Some(managed) = not_found_is_none(attached_policies(c, name).await)? else {
-            return Ok(());
-        };
-        for arn in managed {
-            detach(c, name, &arn).await?;
-        }
-        let inline = not_found_is_none(inline_policies(c, name).await)?.unwrap_or_default();
-        for policy in inline.keys() {
-            delete_inline(c, name, policy).await?;
-        }
+        // Policies and instance profiles first: IAM refuses to delete a role that has any. Three
+        // rounds: what hangs on the role (all three lists at once), every detach, inline delete
+        // and removal from a profile at once, then the role.
         let profiles = collected(
             "iam:ListInstanceProfilesForRole",
             c.iam
@@ -396,14 +409,26 @@ impl KindOps for Role {
                 .items()
                 .send()
                 .try_collect(),
-        )
-        .await;
-        let Some(profiles) = not_found_is_none(profiles)? else {
+        );
+        let hanging = async {
+            tokio::try_join!(
+                attached_policies(c, name),
+                inline_policy_names(c, name),
+                profiles
+            )
+        };
+        let Some((managed, inline, profiles)) = not_found_is_none(hanging.await)? else {
             return Ok(());
         };
-        for profile in profiles {
-            remove_role(c, profile.instance_profile_name(), name).await?;
-        }
+        tokio::try_join!(
+            try_join_all(managed.iter().map(|arn| detach(c, name, arn))),
+            try_join_all(inline.iter().map(|policy| delete_inline(c, name, policy))),
+            try_join_all(
+                profiles
+                    .iter()
+                    .map(|p| remove_role(c, p.instance_profile_name(), name))
+            ),
+        )?;
         sent("iam:DeleteRole", c.iam.delete_role().role_name(name).send()).await
     }
 }
@@ -469,6 +494,14 @@ pub(crate) struct InstanceProfile;
 
 #[async_trait]
 impl KindOps for InstanceProfile {
+    // As for roles: stored when answered, and the create reads the profile back.
+    fn ready_when_created(&self) -> bool {
+        true
+    }
+    fn gone_when_deleted(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         observe_queried(cx, q, Kind::InstanceProfile, "name", |n| async move {
             observe_profile(cx.c, cx.scope, &n).await

@@ -251,6 +251,20 @@ pub(crate) trait KindOps: Send + Sync {
         false
     }
 
+    /// True for kinds whose create answers only once the resource is usable and returns a
+    /// complete observation of it (read back, or the request's fields for a Put that stores
+    /// synchronously): a Ready one is not polled ([`Cloud::settled`]). Never for kinds that
+    /// [`lag`](KindOps::lags).
+    fn ready_when_created(&self) -> bool {
+        false
+    }
+
+    /// True for kinds whose delete is done when the call answers (IAM, Auto Scaling's policies,
+    /// actions and hooks): nothing is polled after it ([`Cloud::settled`]).
+    fn gone_when_deleted(&self) -> bool {
+        false
+    }
+
     /// Whether a freshly listed resource is what `want` waits for. The default reads its
     /// [`Lifecycle`]; kinds with more to wait for (pending modifications) override it.
     fn readiness(&self, found: Observed, want: Want) -> Readiness {
@@ -354,20 +368,24 @@ async fn create(
     id: &ResourceId,
     kind: Kind,
     fields: &Fields,
+    look_first: bool,
 ) -> Result<Observed, CloudError> {
     let s = spec(kind);
     let r = Reader::new(kind, id, fields);
     let logical = Query::Logical { id, fields };
-    // Look first: a create repeated after a crash or a lost answer adopts what the first one
-    // made. (AWS refuses a second resource of the same name or identity for most kinds, which the
-    // `Created::Exists` arm below handles when two runs race; but not every API does, and the
-    // emulator accepts a second load balancer or listener, so looking is what never duplicates.)
-    if let Some(found) = list(ops, cx, kind, logical)
-        .await?
-        .into_iter()
-        .find(|o| o.lifecycle != Lifecycle::Deleting)
-    {
-        return adopt(ops, cx, found, &r).await;
+    // Look first (unless the caller has just seen it absent, `Cloud::create_absent`): a create
+    // repeated after a crash or a lost answer adopts what the first one made. (AWS refuses a
+    // second resource of the same name or identity for most kinds, which the `Created::Exists`
+    // arm below handles when two runs race; but not every API does, and the emulator accepts a
+    // second load balancer or listener, so looking is what never duplicates.)
+    if look_first {
+        if let Some(found) = list(ops, cx, kind, logical)
+            .await?
+            .into_iter()
+            .find(|o| o.lifecycle != Lifecycle::Deleting)
+        {
+            return adopt(ops, cx, found, &r).await;
+        }
     }
     match ops.create(cx, &r).await? {
         Created::New(mut o) => {
@@ -481,14 +499,19 @@ impl Cloud for AwsCloud {
         kind: Kind,
         fields: &Fields,
     ) -> Result<Observed, CloudError> {
-        create(
-            ops(kind),
-            &Cx::new(&self.clients, scope, &[]),
-            id,
-            kind,
-            fields,
-        )
-        .await
+        let cx = Cx::new(&self.clients, scope, &[]);
+        create(ops(kind), &cx, id, kind, fields, true).await
+    }
+
+    async fn create_absent(
+        &self,
+        scope: &Scope,
+        id: &ResourceId,
+        kind: Kind,
+        fields: &Fields,
+    ) -> Result<Observed, CloudError> {
+        let cx = Cx::new(&self.clients, scope, &[]);
+        create(ops(kind), &cx, id, kind, fields, false).await
     }
 
     async fn update(
@@ -517,6 +540,18 @@ impl Cloud for AwsCloud {
         {
             Err(e) if fields::is_not_found(&e) => Ok(()),
             other => other,
+        }
+    }
+
+    fn settled(&self, o: &Observed, want: Want) -> bool {
+        let ops = ops(o.kind);
+        match want {
+            Want::Ready => {
+                ops.ready_when_created()
+                    && !ops.lags()
+                    && matches!(ops.readiness(o.clone(), want), Readiness::Ready(_))
+            }
+            Want::Gone => ops.gone_when_deleted(),
         }
     }
 

@@ -235,6 +235,14 @@ impl<T> OnGroupOps<T> {
 
 #[async_trait]
 impl<T: OnGroup> KindOps for OnGroupOps<T> {
+    // Auto Scaling stores a Put or a Delete before it answers.
+    fn ready_when_created(&self) -> bool {
+        true
+    }
+    fn gone_when_deleted(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         list_with(cx, q, |g, n| T::describe(cx, g, n)).await
     }

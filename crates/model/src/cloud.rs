@@ -378,6 +378,21 @@ pub trait Cloud: Send + Sync {
         fields: &Fields,
     ) -> Result<Observed, CloudError>;
 
+    /// [`Cloud::create`] of a resource the caller has just seen absent while holding the stack's
+    /// lease (the plan's observation, re-checked under the lease), on a first attempt: it need
+    /// not look for one that an interrupted run or a lost answer made, which saves a round on
+    /// every chain of dependent creates. A retry after an error calls [`Cloud::create`], which
+    /// looks first.
+    async fn create_absent(
+        &self,
+        scope: &Scope,
+        id: &ResourceId,
+        kind: Kind,
+        fields: &Fields,
+    ) -> Result<Observed, CloudError> {
+        self.create(scope, id, kind, fields).await
+    }
+
     /// Changes the listed fields in place (names from the kind's spec) to the values in `fields`.
     async fn update(
         &self,
@@ -394,6 +409,16 @@ pub trait Cloud: Send + Sync {
         current: &Observed,
         options: &DeleteOptions,
     ) -> Result<(), CloudError>;
+
+    /// Whether `o`, as a create just answered it (`Want::Ready`), or a delete call's success for
+    /// it (`Want::Gone`), already says what a [`Cloud::poll`] would: then the executor does not
+    /// poll (a round saved on every chain of dependent creates or deletes). False unless the
+    /// kind's API makes it so: a create that answers only once the resource is usable, with a
+    /// complete read of it; a delete that is done when it answers.
+    fn settled(&self, o: &Observed, want: Want) -> bool {
+        let _ = (o, want);
+        false
+    }
 
     /// One look at the resource (no sleeping): ready, still pending, gone or failed.
     async fn poll(

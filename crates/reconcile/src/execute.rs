@@ -965,6 +965,9 @@ impl Ctx<'_> {
             Err(CloudError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
+        if self.cloud.settled(current, Want::Gone) {
+            return Ok(());
+        }
         self.wait(current, Want::Gone, started).await.map(|_| ())
     }
 
@@ -996,12 +999,23 @@ impl Ctx<'_> {
             Work::Refresh { current } => self.wait(current, Want::Ready, started).await,
             Work::Create { desired: d } | Work::CreateNew { desired: d } => {
                 let fields = self.resolve(d, &attrs)?;
+                // The plan saw it absent (re-checked under the lease): the first attempt does
+                // not look for it; a retry (the answer may have been lost) does.
+                let first = std::cell::Cell::new(true);
                 let created = self
                     .retry(&d.id, d.kind, || {
-                        self.cloud.create(self.scope, &d.id, d.kind, &fields)
+                        if first.replace(false) {
+                            self.cloud.create_absent(self.scope, &d.id, d.kind, &fields)
+                        } else {
+                            self.cloud.create(self.scope, &d.id, d.kind, &fields)
+                        }
                     })
                     .await?;
-                let ready = self.wait(&created, Want::Ready, started).await?;
+                let ready = if self.cloud.settled(&created, Want::Ready) {
+                    None
+                } else {
+                    self.wait(&created, Want::Ready, started).await?
+                };
                 Ok(Some(merge(created, ready)))
             }
             Work::Update {

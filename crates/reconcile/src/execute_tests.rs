@@ -346,6 +346,49 @@ async fn parallelism_bounds_the_changes_in_flight() {
     assert_eq!(fake.max_in_flight(), 1);
 }
 
+/// A create the cloud calls settled (its API answers once the resource is usable, with a full
+/// read of it) is not polled, nor is a settled delete; a pending one still is, and other kinds
+/// are polled as before. Each poll saved is a round on a chain of dependent steps.
+#[tokio::test(start_paused = true)]
+async fn settled_creates_and_deletes_are_not_polled() {
+    let fake = FakeCloud::new();
+    fake.set_settled(Kind::IamRole);
+    fake.set_settled(Kind::InstanceProfile);
+    fake.set_latency(Kind::InstanceProfile, Duration::from_secs(3));
+    let desired = vec![
+        r("iam.role", Kind::IamRole).with("role_name", "node"),
+        r("iam.profile", Kind::InstanceProfile)
+            .with("name", "node")
+            .with("role_name", rf("iam.role", "id")),
+        r("net.vpc", Kind::Vpc).with("cidr_block", "10.0.0.0/16"),
+    ];
+    assert_converges(&fake, &desired).await;
+    let ops = |id: &str| -> Vec<Op> {
+        fake.log()
+            .iter()
+            .filter(|c| c.id == id)
+            .map(|c| c.op)
+            .collect()
+    };
+    assert_eq!(ops("iam.role"), [Op::Create]);
+    // Created pending (3 s): polled until ready although the kind is settled when ready.
+    assert_eq!(ops("iam.profile").first(), Some(&Op::Create));
+    assert_eq!(ops("iam.profile").last(), Some(&Op::PollReady));
+    assert_eq!(ops("net.vpc"), [Op::Create, Op::PollReady]);
+
+    fake.set_latency(Kind::InstanceProfile, Duration::ZERO);
+    let observed = fake.observe(&scope(), &desired).await.unwrap();
+    fake.clear_log();
+    let report = destroy(&fake, &scope(), &observed, &desired, &opts())
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report}");
+    assert_eq!(ops("iam.role"), [Op::Delete]);
+    assert_eq!(ops("iam.profile"), [Op::Delete]);
+    assert_eq!(ops("net.vpc"), [Op::Delete, Op::PollGone]);
+    assert!(fake.resources().is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn polling_starts_fast_and_backs_off() {
     let fake = FakeCloud::new();

@@ -98,6 +98,8 @@ struct Res {
 struct State {
     resources: BTreeMap<String, Res>,
     latency: HashMap<Kind, Duration>,
+    /// Kinds whose creates and deletes are [`Cloud::settled`] when answered.
+    settled: std::collections::HashSet<Kind>,
     counter: u64,
     mutating_calls: usize,
     crash: Option<(usize, CrashPoint)>,
@@ -151,6 +153,12 @@ impl FakeCloud {
     /// How long resources of `kind` stay pending after a create, update or delete.
     pub fn set_latency(&self, kind: Kind, latency: Duration) {
         self.st().latency.insert(kind, latency);
+    }
+
+    /// Creates and deletes of `kind` are done when answered ([`Cloud::settled`]): a Ready
+    /// create and any delete are not polled.
+    pub fn set_settled(&self, kind: Kind) {
+        self.st().settled.insert(kind);
     }
 
     /// The latency of `kind` (zero unless set).
@@ -676,10 +684,22 @@ impl Cloud for FakeCloud {
             status: Status::Creating(Self::until(&st, kind)),
             deleted_with: None,
         };
+        // A settled kind without latency is usable when the create answers.
+        let done = st.settled.contains(&kind)
+            && Self::until(&st, kind) <= Instant::now()
+            && !st.fail_ready.contains_key(id.as_str());
+        let mut res = res;
+        if done {
+            res.status = Status::Available;
+        }
         let mut out = Self::observed(&res);
         out.id = id.clone().into();
         st.resources.insert(key(kind, &physical), res);
-        Self::started(&mut st, &key(kind, &physical), lose_answer, out)
+        let answer = Self::started(&mut st, &key(kind, &physical), lose_answer, out);
+        if done {
+            Self::end_flight(&mut st, &key(kind, &physical));
+        }
+        answer
     }
 
     async fn update(
@@ -810,8 +830,19 @@ impl Cloud for FakeCloud {
         r.deleted_with = Some(options.clone());
         let id = r.id.clone();
         st.deletes.push((id, options.clone()));
-        let physical = current.physical_id.clone();
-        Self::started(&mut st, &key(current.kind, &physical), lose_answer, ())
+        let k = key(current.kind, &current.physical_id);
+        let answer = Self::started(&mut st, &k, lose_answer, ());
+        // A settled kind without latency is gone when the delete answers.
+        if st.settled.contains(&current.kind) && until <= Instant::now() {
+            st.resources.remove(&k);
+            Self::end_flight(&mut st, &k);
+        }
+        answer
+    }
+
+    fn settled(&self, o: &Observed, want: Want) -> bool {
+        self.st().settled.contains(&o.kind)
+            && (want == Want::Gone || o.lifecycle == moodlestack_model::Lifecycle::Ready)
     }
 
     async fn poll(
