@@ -184,6 +184,10 @@ pub(crate) struct Cx<'a> {
     /// The stack's resources per kind, listed at most once per observe (a kind whose resources
     /// hang off another's, like mount targets off file systems, reads its parent's list here).
     lists: Vec<tokio::sync::OnceCell<Vec<Observed>>>,
+    /// Set for [`Cloud::create_absent`]: the plan, made under the stack's lease, saw the resource
+    /// absent and the resources it hangs off (its parents) as the stack's, so a create need not
+    /// check either again.
+    pub planned: bool,
 }
 
 impl<'a> Cx<'a> {
@@ -195,6 +199,7 @@ impl<'a> Cx<'a> {
             lists: (0..Kind::COUNT)
                 .map(|_| tokio::sync::OnceCell::new())
                 .collect(),
+            planned: false,
         }
     }
 
@@ -368,7 +373,6 @@ async fn create(
     id: &ResourceId,
     kind: Kind,
     fields: &Fields,
-    look_first: bool,
 ) -> Result<Observed, CloudError> {
     let s = spec(kind);
     let r = Reader::new(kind, id, fields);
@@ -378,7 +382,7 @@ async fn create(
     // second resource of the same name or identity for most kinds, which the `Created::Exists`
     // arm below handles when two runs race; but not every API does, and the emulator accepts a
     // second load balancer or listener, so looking is what never duplicates.)
-    if look_first {
+    if !cx.planned {
         if let Some(found) = list(ops, cx, kind, logical)
             .await?
             .into_iter()
@@ -500,7 +504,7 @@ impl Cloud for AwsCloud {
         fields: &Fields,
     ) -> Result<Observed, CloudError> {
         let cx = Cx::new(&self.clients, scope, &[]);
-        create(ops(kind), &cx, id, kind, fields, true).await
+        create(ops(kind), &cx, id, kind, fields).await
     }
 
     async fn create_absent(
@@ -510,8 +514,11 @@ impl Cloud for AwsCloud {
         kind: Kind,
         fields: &Fields,
     ) -> Result<Observed, CloudError> {
-        let cx = Cx::new(&self.clients, scope, &[]);
-        create(ops(kind), &cx, id, kind, fields, false).await
+        let cx = Cx {
+            planned: true,
+            ..Cx::new(&self.clients, scope, &[])
+        };
+        create(ops(kind), &cx, id, kind, fields).await
     }
 
     async fn update(

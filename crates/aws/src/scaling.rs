@@ -148,6 +148,10 @@ async fn group_is_ours(cx: &Cx<'_>, name: &str) -> Result<bool, CloudError> {
 /// refused before it is sent ([`Created::Exists`]: the generic create then finds nothing of the
 /// stack's there and names who holds it).
 async fn refuse_foreign(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Option<Created>, CloudError> {
+    // An apply's plan saw the group as the stack's (or made it in this run): no second look.
+    if cx.planned {
+        return Ok(None);
+    }
     let group = r.str("group_name")?;
     match describe_group(cx.c, group).await? {
         Some(g) if group_tags(&g).get(TAG_STACK) != Some(&cx.scope.stack) => {
