@@ -10,9 +10,10 @@
 //! `subnet_id`) filled in; their security groups come from DescribeMountTargetSecurityGroups (EFS
 //! has no batch form), all in flight at once.
 
+use crate::fields::described_by;
 use crate::fields::{
-    again_while, answer, api_err, attrs_with_id, built_tags, collected, described, is_code,
-    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, Reader,
+    again_while, answer, api_err, attrs_with_id, built_tags, collected, is_code, not_found_is_none,
+    owned_id, sent, sorted_strs, tag_map, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -45,18 +46,10 @@ async fn describe_file_systems(
     id: Option<&str>,
     token: Option<&str>,
 ) -> Result<Vec<FileSystemDescription>, CloudError> {
-    let pages = c
-        .efs
-        .describe_file_systems()
-        .set_file_system_id(id.map(str::to_string))
-        .set_creation_token(token.map(str::to_string))
-        .into_paginator();
-    described(
-        "efs:DescribeFileSystems",
-        id,
-        pages.items().send().try_collect(),
-    )
-    .await
+    let req = c.efs.describe_file_systems();
+    let req = req.set_file_system_id(id.map(str::to_string));
+    let req = req.set_creation_token(token.map(str::to_string));
+    described_by!("efs:DescribeFileSystems", id, req).await
 }
 
 /// A file system as observed; None when it is not tagged with the stack.

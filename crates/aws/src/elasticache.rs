@@ -16,10 +16,11 @@
 //! token came from, so the ARN is also written as the tag `moodlestack:auth-secret-arn` on the
 //! create call and read back from there.
 
+use crate::fields::described_by;
 use crate::fields::{
-    again_while, answer, attrs_with_id, collected, described, exists_or_err, is_code,
-    not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_observed, tag_map, tagged,
-    tags_value, Names, Reader, SubnetGroupApi, SubnetGroupOps,
+    again_while, answer, attrs_with_id, collected, exists_or_err, is_code, not_found_is_none,
+    owned_id, retag, sent, sorted_strs, subnet_group_observed, tag_map, tagged, tags_value, Names,
+    Reader, SubnetGroupApi, SubnetGroupOps,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -102,17 +103,9 @@ impl SubnetGroupApi for SubnetGroup {
         c: &Clients,
         name: Option<&str>,
     ) -> Result<Vec<CacheSubnetGroup>, CloudError> {
-        let pages = c
-            .elasticache
-            .describe_cache_subnet_groups()
-            .set_cache_subnet_group_name(name.map(str::to_string))
-            .into_paginator();
-        described(
-            "elasticache:DescribeCacheSubnetGroups",
-            name,
-            pages.items().send().try_collect(),
-        )
-        .await
+        let req = c.elasticache.describe_cache_subnet_groups();
+        let req = req.set_cache_subnet_group_name(name.map(str::to_string));
+        described_by!("elasticache:DescribeCacheSubnetGroups", name, req).await
     }
     fn name(g: &CacheSubnetGroup) -> Option<&str> {
         g.cache_subnet_group_name()
@@ -252,17 +245,9 @@ async fn describe_replication_groups(
     c: &Clients,
     id: Option<&str>,
 ) -> Result<Vec<ReplicationGroup>, CloudError> {
-    let pages = c
-        .elasticache
-        .describe_replication_groups()
-        .set_replication_group_id(id.map(str::to_string))
-        .into_paginator();
-    described(
-        "elasticache:DescribeReplicationGroups",
-        id,
-        pages.items().send().try_collect(),
-    )
-    .await
+    let req = c.elasticache.describe_replication_groups();
+    let req = req.set_replication_group_id(id.map(str::to_string));
+    described_by!("elasticache:DescribeReplicationGroups", id, req).await
 }
 
 /// Member cache clusters by replication group id (one paginated describe of all clusters).

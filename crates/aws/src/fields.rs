@@ -391,6 +391,19 @@ where
     }
 }
 
+/// [`described`] over a paginated describe: sends `$request` (a fluent builder, its name or id
+/// filter set from `$name`) through its paginator and collects the items.
+macro_rules! described_by {
+    ($operation:literal, $name:expr, $request:expr) => {
+        $crate::fields::described(
+            $operation,
+            $name,
+            $request.into_paginator().items().send().try_collect(),
+        )
+    };
+}
+pub(crate) use described_by;
+
 /// Awaits a request whose answer the caller does not need (deletes, attribute and tag writes):
 /// `Ok(())`, or the error naming `operation`.
 pub async fn sent<T, E, R>(

@@ -4,8 +4,9 @@ use super::{
     db_created, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
     secret_arn, vpc_security_group_ids, Db, DbOps,
 };
+use crate::fields::described_by;
 use crate::fields::{
-    answer, attrs_with_id, described, int, owned_id, reported, sent, tag_map, tags_value, Reader,
+    answer, attrs_with_id, int, owned_id, reported, sent, tag_map, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
@@ -38,17 +39,9 @@ impl Db for DbInstance {
         "publicly_accessible",
     ];
     async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError> {
-        let pages = c
-            .rds
-            .describe_db_instances()
-            .set_db_instance_identifier(ident.map(str::to_string))
-            .into_paginator();
-        described(
-            "rds:DescribeDBInstances",
-            ident,
-            pages.items().send().try_collect(),
-        )
-        .await
+        let req = c.rds.describe_db_instances();
+        let req = req.set_db_instance_identifier(ident.map(str::to_string));
+        described_by!("rds:DescribeDBInstances", ident, req).await
     }
     async fn unprotect(c: &Clients, ident: &str) -> Result<(), CloudError> {
         sent(

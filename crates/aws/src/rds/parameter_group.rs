@@ -2,9 +2,10 @@
 //! same calls with `Cluster` in their names, so one implementation serves both.
 
 use super::{list_tags, put_tags, rds_tags};
+use crate::fields::described_by;
 use crate::fields::{
-    already_exists, collected, described, desired_fields, observe_named, owned_id, sent, tagged,
-    tags_value, usable, Names, Reader,
+    already_exists, collected, desired_fields, observe_named, owned_id, sent, tagged, tags_value,
+    usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -46,13 +47,9 @@ impl ParameterGroup {
     /// The groups named `name`, or all of them.
     async fn describe(&self, c: &Clients, name: Option<&str>) -> Result<Vec<Group>, CloudError> {
         Ok(if self.cluster() {
-            let pages = c
-                .rds
-                .describe_db_cluster_parameter_groups()
-                .set_db_cluster_parameter_group_name(name.map(str::to_string))
-                .into_paginator();
-            let op = "rds:DescribeDBClusterParameterGroups";
-            described(op, name, pages.items().send().try_collect())
+            let req = c.rds.describe_db_cluster_parameter_groups();
+            let req = req.set_db_cluster_parameter_group_name(name.map(str::to_string));
+            described_by!("rds:DescribeDBClusterParameterGroups", name, req)
                 .await?
                 .iter()
                 .map(|g| Group {
@@ -63,13 +60,9 @@ impl ParameterGroup {
                 })
                 .collect()
         } else {
-            let pages = c
-                .rds
-                .describe_db_parameter_groups()
-                .set_db_parameter_group_name(name.map(str::to_string))
-                .into_paginator();
-            let op = "rds:DescribeDBParameterGroups";
-            described(op, name, pages.items().send().try_collect())
+            let req = c.rds.describe_db_parameter_groups();
+            let req = req.set_db_parameter_group_name(name.map(str::to_string));
+            described_by!("rds:DescribeDBParameterGroups", name, req)
                 .await?
                 .iter()
                 .map(|g| Group {

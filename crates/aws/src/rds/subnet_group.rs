@@ -1,9 +1,9 @@
 //! `AWS::RDS::DBSubnetGroup`.
 
 use super::{all_tags, list_tags, put_tags, rds_tags};
+use crate::fields::described_by;
 use crate::fields::{
-    described, exists_or_err, owned_id, sent, subnet_group_observed, Reader, SubnetGroupApi,
-    SubnetGroupOps,
+    exists_or_err, owned_id, sent, subnet_group_observed, Reader, SubnetGroupApi, SubnetGroupOps,
 };
 use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
@@ -28,17 +28,9 @@ impl SubnetGroupApi for SubnetGroup {
     const KIND: Kind = Kind::DbSubnetGroup;
     type Group = DbSubnetGroup;
     async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<DbSubnetGroup>, CloudError> {
-        let pages = c
-            .rds
-            .describe_db_subnet_groups()
-            .set_db_subnet_group_name(name.map(str::to_string))
-            .into_paginator();
-        described(
-            "rds:DescribeDBSubnetGroups",
-            name,
-            pages.items().send().try_collect(),
-        )
-        .await
+        let req = c.rds.describe_db_subnet_groups();
+        let req = req.set_db_subnet_group_name(name.map(str::to_string));
+        described_by!("rds:DescribeDBSubnetGroups", name, req).await
     }
     fn name(g: &DbSubnetGroup) -> Option<&str> {
         g.db_subnet_group_name()
