@@ -204,6 +204,29 @@ async fn gc_destroys_exactly_the_expired_stacks() {
     assert_nothing_left(&c, "prot").await;
     plans_clean(&emu, "pr-3");
     plans_clean(&emu, "keep");
+
+    // A plain apply keeps the stack's expiry, also on what it creates: the code bucket, deleted
+    // by hand, comes back with the expiry the rest of pr-3 carries.
+    let bucket = format!("pr-3-{}-123456789012-code", crate::harness::REGION);
+    c.s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    apply(&emu, "pr-3", &[]);
+    let tags =
+        c.s3.get_bucket_tagging()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+    let expiry = tags
+        .tag_set()
+        .iter()
+        .find(|t| t.key() == "moodlestack:expires-at")
+        .map(|t| t.value().to_string());
+    assert_eq!(
+        expiry.as_deref(),
+        stacks["pr-3"]["expires_at"].as_str(),
+        "{tags:?}"
+    );
+    plans_clean(&emu, "pr-3");
 }
 
 #[test]

@@ -88,7 +88,7 @@ pub(crate) struct Clients {
     iam: aws_sdk_iam::Client,
     secrets: aws_sdk_secretsmanager::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
-    s3: aws_sdk_s3::Client,
+    pub(crate) s3: aws_sdk_s3::Client,
 }
 
 pub(crate) async fn clients(emu: &Emulator) -> Clients {

@@ -1,7 +1,7 @@
 //! The account's stacks in a region, for `moodlestack list` and `moodlestack gc`: one paginated
 //! `tag:GetResources` asking for every resource with the `moodlestack:stack` tag key (any value),
 //! with `s3:ListBuckets` beside it for the code buckets' creation dates (the stack's age). One
-//! round of requests whatever the number of stacks (with two EC2 describes beside them, of the
+//! round of requests per page of 500 tags, whatever kinds the stacks have (with two EC2 describes beside them, of the
 //! stacks' terminated instances and deleted NAT gateways, which AWS keeps listing for a while
 //! after they are gone, as the tagging API does: those are left out); observing each kind per stack
 //! (`Query::Stack`) would take a stack name to start from and ~40 requests per stack.
@@ -61,6 +61,8 @@ impl AwsCloud {
                 .tagging
                 .get_resources()
                 .tag_filters(filter)
+                // The most AWS allows (100 by default): fewer pages, which follow each other.
+                .tags_per_page(500)
                 .into_paginator()
                 .send();
             let mut out = Vec::new();
