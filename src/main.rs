@@ -161,8 +161,8 @@ pub enum Command {
         parallelism: usize,
     },
     /// List the account's stacks in a region, found by their tags: name, age (since its code
-    /// bucket was created), resource count (what the Resource Groups Tagging API reports: every
-    /// kind but IAM and Auto Scaling) and expiry (`apply --ttl`).
+    /// bucket was created), resource count (what the Resource Groups Tagging API reports of it)
+    /// and expiry (`apply --ttl`).
     List {
         /// The region (default: AWS_REGION, then AWS_DEFAULT_REGION).
         #[arg(long, value_name = "REGION")]

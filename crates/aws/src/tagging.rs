@@ -1,15 +1,15 @@
 //! The account's stacks in a region, for `moodlestack list` and `moodlestack gc`: one paginated
 //! `tag:GetResources` asking for every resource with the `moodlestack:stack` tag key (any value),
-//! with `s3:ListBuckets` beside it for the code buckets' creation dates (the stack's age). One
-//! round of requests per page of 500 tags, whatever kinds the stacks have (with two EC2 describes beside them, of the
-//! stacks' terminated instances and deleted NAT gateways, which AWS keeps listing for a while
-//! after they are gone, as the tagging API does: those are left out); observing each kind per stack
-//! (`Query::Stack`) would take a stack name to start from and ~40 requests per stack.
+//! with `s3:ListBuckets` beside it for the code buckets' creation dates (the stack's age), and two
+//! EC2 describes of the stacks' terminated instances and deleted NAT gateways, which AWS keeps
+//! listing for a while after they are gone, as the tagging API does (those are left out). One
+//! round of requests per page of 500 tags, whatever kinds the stacks have; observing each kind per
+//! stack (`Query::Stack`) would take a stack name to start from and ~40 requests per stack.
 //!
 //! The Resource Groups Tagging API reports the resources of the services it supports with their
-//! tags (EC2, RDS, EFS, ElastiCache, ELBv2, Secrets Manager, S3, SSM parameters, ...), not IAM
-//! roles and instance profiles nor Auto Scaling groups: it finds the stacks, their expiry tags and
-//! a count of their resources; `gc` then observes each stack it destroys in full.
+//! tags (on the emulator: not IAM, Auto Scaling, launch templates, Elastic IPs, RDS subnet and
+//! parameter groups): it finds the stacks, their expiry tags and a count of their resources; `gc`
+//! then observes each stack it destroys in full, so nothing depends on what the API covers.
 
 use crate::fields::api_err;
 use crate::AwsCloud;
