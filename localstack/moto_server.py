@@ -293,6 +293,116 @@ if not hasattr(AutoScalingResponse, "start_instance_refresh"):
 if not hasattr(AutoScalingResponse, "describe_instance_refreshes"):
     AutoScalingResponse.describe_instance_refreshes = _response_describe_instance_refreshes
 
+
+
+# --- EC2: a launch template's tags as they are now ---
+#
+# moto copies a launch template's tags once, when it is created, so `CreateTags`/`DeleteTags` on
+# it show in `DescribeTags` but never in `DescribeLaunchTemplates` (AWS reports the template's
+# current tags there: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchTemplate.html,
+# `Tags`). Here the template's `tags` are read from the tag store at every describe.
+
+from moto.ec2.models.launch_templates import LaunchTemplate as _LaunchTemplate  # noqa: E402
+
+_LaunchTemplate.tags = property(lambda self: self.get_tags(), lambda self, value: None)
+
+# --- SSM Run Command: an opt-in hook that really runs AWS-RunShellScript (see README) ---
+#
+# moto records SendCommand and answers every invocation `Success`, exit code 0, no output: it
+# runs nothing. With MOODLESTACK_EMULATOR_RUN_COMMAND=<program>, an `AWS-RunShellScript` command
+# is run here: its `commands` are written to a script file and `<program> <script file>` runs on
+# this host, as this server's user, once per instance (MOODLESTACK_INSTANCE_ID in its
+# environment). GetCommandInvocation then reports it as AWS does: `InProgress` (exit code -1,
+# the output so far) while it runs, `Success` (exit code 0) or `Failed` (its exit code) after,
+# `TimedOut` when it outlives `executionTimeout` (killed); standard output cut at 24,000
+# characters and standard error at 8,000, as AWS keeps them. Other documents keep moto's answer.
+
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+
+from moto.ssm.models import Command as SsmCommand  # noqa: E402
+
+RUN_COMMAND = os.environ.get("MOODLESTACK_EMULATOR_RUN_COMMAND", "")
+_RUNS = {}  # (command id, instance id) -> {"proc", "out", "err", "deadline"}
+
+
+def _read(path, limit):
+    with open(path, "rb") as f:
+        return f.read(limit * 4).decode("utf-8", "replace")[:limit]
+
+
+def _refresh(command, invocation):
+    run = _RUNS.get((command.command_id, invocation["InstanceId"]))
+    if run is None:
+        return
+    proc = run["proc"]
+    code = proc.poll()
+    if code is None and time.monotonic() > run["deadline"]:
+        proc.kill()
+        proc.wait()
+        run["timed_out"] = True
+        code = proc.returncode
+    invocation["StandardOutputContent"] = _read(run["out"], 24000)
+    invocation["StandardErrorContent"] = _read(run["err"], 8000)
+    if code is None:
+        status, response = "InProgress", -1
+    elif run.get("timed_out"):
+        status, response = "TimedOut", -1
+    elif code == 0:
+        status, response = "Success", 0
+    else:
+        status, response = "Failed", code if code > 0 else -1
+    invocation["Status"] = status
+    invocation["StatusDetails"] = status
+    invocation["ResponseCode"] = response
+
+
+_original_command_init = SsmCommand.__init__
+
+
+def _command_init(self, *args, **kwargs):
+    _original_command_init(self, *args, **kwargs)
+    if not RUN_COMMAND or self.document_name != "AWS-RunShellScript":
+        return
+    commands = (self.parameters or {}).get("commands") or []
+    timeout = int(((self.parameters or {}).get("executionTimeout") or ["3600"])[0])
+    workdir = tempfile.mkdtemp(prefix="moodlestack-runcommand-")
+    script = os.path.join(workdir, "_script.sh")
+    with open(script, "w") as f:
+        f.write("\n".join(commands) + "\n")
+    for invocation in self.invocations:
+        iid = invocation["InstanceId"]
+        out = os.path.join(workdir, f"{iid}.stdout")
+        err = os.path.join(workdir, f"{iid}.stderr")
+        proc = subprocess.Popen(
+            [RUN_COMMAND, script],
+            stdin=subprocess.DEVNULL,
+            stdout=open(out, "wb"),
+            stderr=open(err, "wb"),
+            env={**os.environ, "MOODLESTACK_INSTANCE_ID": iid},
+            cwd=workdir,
+        )
+        _RUNS[(self.command_id, iid)] = {
+            "proc": proc,
+            "out": out,
+            "err": err,
+            "deadline": time.monotonic() + timeout,
+        }
+        _refresh(self, invocation)
+
+
+_original_get_invocation = SsmCommand.get_invocation
+
+
+def _get_invocation(self, instance_id, plugin_name):
+    invocation = _original_get_invocation(self, instance_id, plugin_name)
+    _refresh(self, invocation)
+    return invocation
+
+
+SsmCommand.__init__ = _command_init
+SsmCommand.get_invocation = _get_invocation
+
 # --- the AWS-behaviour layer (localstack/behaviours.py, switchable) ---
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -29,8 +29,8 @@ DELAY_MS = 400
 
 
 class Emulator:
-    def __init__(self, behaviours, delay_ms=DELAY_MS, consistency_ms=1000):
-        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+    def __init__(self, behaviours, delay_ms=DELAY_MS, consistency_ms=1000, extra_env=None):
+        env = dict(os.environ, **(extra_env or {}), MOTO_IAM_LOAD_MANAGED_POLICIES="true",
                    MOODLESTACK_EMULATOR_BEHAVIOURS=behaviours,
                    MOODLESTACK_EMULATOR_DELAY_MS=str(delay_ms),
                    MOODLESTACK_EMULATOR_CONSISTENCY_MS=str(consistency_ms))
@@ -94,9 +94,10 @@ class Base(unittest.TestCase):
     BEHAVIOURS = "none"
     DELAY_MS = DELAY_MS
     CONSISTENCY_MS = 1000
+    ENV = {}
 
     def setUp(self):
-        self.emu = Emulator(self.BEHAVIOURS, self.DELAY_MS, self.CONSISTENCY_MS)
+        self.emu = Emulator(self.BEHAVIOURS, self.DELAY_MS, self.CONSISTENCY_MS, self.ENV)
         self.addCleanup(self.emu.stop)
 
     def rds(self):
@@ -596,6 +597,67 @@ class RoundsTest(unittest.TestCase):
         self.assertEqual(rounds([e(0, 1), e(1, 2), e(2, 3)]), 3)  # a chain
         self.assertEqual(rounds([e(0, 1), e(0, 1), e(0.1, 1.1)]), 1)  # side by side
         self.assertEqual(rounds([e(0, 1), e(0.5, 1.5), e(1.5, 2.5)]), 2)
+
+
+class RunCommandHookTest(Base):
+    """MOODLESTACK_EMULATOR_RUN_COMMAND: AWS-RunShellScript really runs (moto alone answers
+    `Success`, exit code 0, no output, for every command)."""
+    ENV = {"MOODLESTACK_EMULATOR_RUN_COMMAND": "bash"}
+
+    def invocation(self, commands, timeout="60"):
+        ec2, ssm = self.emu.client("ec2"), self.emu.client("ssm")
+        iid = ec2.run_instances(ImageId="ami-785db401", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        cid = ssm.send_command(InstanceIds=[iid], DocumentName="AWS-RunShellScript",
+                               Parameters={"commands": commands, "executionTimeout": [timeout]})["Command"]["CommandId"]
+        return lambda: ssm.get_command_invocation(CommandId=cid, InstanceId=iid), iid
+
+    def test_runs_the_script_and_reports_its_output_and_exit_code(self):
+        get, iid = self.invocation(["echo out $MOODLESTACK_INSTANCE_ID", "echo err >&2", "sleep 1", "exit 3"])
+        first = get()
+        self.assertEqual((first["Status"], first["ResponseCode"]), ("InProgress", -1))
+        done = wait_until(lambda: (lambda i: i if i["Status"] != "InProgress" else None)(get()))
+        self.assertEqual((done["Status"], done["ResponseCode"]), ("Failed", 3))
+        self.assertEqual(done["StandardOutputContent"], f"out {iid}\n")
+        self.assertEqual(done["StandardErrorContent"], "err\n")
+        get, _ = self.invocation(["printf '%s' {1..30000} | head -c 30000"])
+        done = wait_until(lambda: (lambda i: i if i["Status"] != "InProgress" else None)(get()))
+        self.assertEqual((done["Status"], done["ResponseCode"]), ("Success", 0))
+        self.assertEqual(len(done["StandardOutputContent"]), 24000)  # what AWS keeps
+
+    def test_a_command_past_its_execution_timeout_is_killed(self):
+        get, _ = self.invocation(["sleep 30"], timeout="1")
+        done = wait_until(lambda: (lambda i: i if i["Status"] != "InProgress" else None)(get()), timeout=10)
+        self.assertEqual((done["Status"], done["ResponseCode"]), ("TimedOut", -1))
+
+
+class LaunchTemplateTagsTest(Base):
+    """DescribeLaunchTemplates reports a template's tags as they are now (moto alone: as created)."""
+
+    def test_create_tags_shows_in_describe_launch_templates(self):
+        ec2 = self.emu.client("ec2")
+        lt = ec2.create_launch_template(
+            LaunchTemplateName="t-web", LaunchTemplateData={"ImageId": "ami-785db401"},
+            TagSpecifications=[{"ResourceType": "launch-template",
+                                "Tags": [{"Key": "moodlestack:stack", "Value": "t"}]}])["LaunchTemplate"]
+        ec2.create_tags(Resources=[lt["LaunchTemplateId"]],
+                        Tags=[{"Key": "moodlestack:expires-at", "Value": "2026-12-01T06:00:00Z"}])
+        ec2.delete_tags(Resources=[lt["LaunchTemplateId"]], Tags=[{"Key": "moodlestack:stack"}])
+        got = ec2.describe_launch_templates(LaunchTemplateNames=["t-web"])["LaunchTemplates"][0]
+        self.assertEqual([(t["Key"], t["Value"]) for t in got["Tags"]],
+                         [("moodlestack:expires-at", "2026-12-01T06:00:00Z")])
+
+
+class TaggingApiTest(Base):
+    """What moto's tag:GetResources reports for the kinds moodlestack tags (see README)."""
+
+    def test_get_resources_finds_resources_by_tag_key(self):
+        ec2, tagging = self.emu.client("ec2"), self.emu.client("resourcegroupstaggingapi")
+        tags = [{"Key": "moodlestack:stack", "Value": "t"}, {"Key": "moodlestack:id", "Value": "net.vpc"}]
+        ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}])
+        ec2.create_vpc(CidrBlock="10.1.0.0/16")
+        found = tagging.get_resources(TagFilters=[{"Key": "moodlestack:stack"}])["ResourceTagMappingList"]
+        self.assertEqual(len(found), 1)
+        self.assertIn(":vpc/", found[0]["ResourceARN"])
 
 
 if __name__ == "__main__":

@@ -116,6 +116,12 @@ pub enum Command {
         /// Allow a plan that deletes or replaces the database, the file system or the cache.
         #[arg(long)]
         allow_data_loss: bool,
+        /// Make the stack expire after this long (`2s`, `90m`, `12h`, `3d`): every resource is
+        /// tagged `moodlestack:expires-at` (RFC 3339 UTC), on creation or as an in-place tag
+        /// update; `moodlestack gc` destroys it once that has passed. Without it the stack keeps
+        /// the expiry it has (none for a stack never applied with --ttl).
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
     },
     /// Make AWS match the stack (or apply a saved plan exactly).
     Apply {
@@ -130,6 +136,12 @@ pub enum Command {
         /// How many changes run at once.
         #[arg(long, default_value_t = 10, value_name = "N")]
         parallelism: usize,
+        /// Make the stack expire after this long (`2s`, `90m`, `12h`, `3d`): every resource is
+        /// tagged `moodlestack:expires-at` (RFC 3339 UTC), on creation or as an in-place tag
+        /// update; `moodlestack gc` destroys it once that has passed. Without it the stack keeps
+        /// the expiry it has (none for a stack never applied with --ttl).
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
     },
     /// Delete every resource of the stack, in reverse dependency order.
     Destroy {
@@ -148,6 +160,39 @@ pub enum Command {
         #[arg(long, default_value_t = 10, value_name = "N")]
         parallelism: usize,
     },
+    /// List the account's stacks in a region, found by their tags: name, age (since its code
+    /// bucket was created), resource count (what the Resource Groups Tagging API reports of it)
+    /// and expiry (`apply --ttl`).
+    List {
+        /// The region (default: AWS_REGION, then AWS_DEFAULT_REGION).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Destroy the region's stacks whose expiry (`apply --ttl`) has passed; no stack file needed.
+    /// Never a stack without an expiry tag on every resource, never one with deletion protection
+    /// on unless --allow-data-loss. Each database takes a final snapshot; file systems and caches
+    /// are deleted (the expiry is the consent).
+    Gc {
+        /// The region (default: AWS_REGION, then AWS_DEFAULT_REGION).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// Only show which stacks would be destroyed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation (CI, a schedule).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Also destroy expired stacks with deletion protection on (lifted; the database still
+        /// takes its final snapshot).
+        #[arg(long)]
+        allow_data_loss: bool,
+        /// How many deletes run at once (per stack).
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        parallelism: usize,
+    },
     /// Show the stack's endpoints: ALB DNS name, database and Redis endpoints, EFS id, and the
     /// database secret's ARN (never its value).
     Outputs {
@@ -156,6 +201,20 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Run a Moodle CLI script on the stable node through SSM Run Command (no SSH), print its
+    /// output and end with its exit code: `moodlestack run stack.yaml --
+    /// admin/cli/purge_caches.php`, `-- admin/cli/maintenance.php --enable`. It runs as the web
+    /// server user (www-data) in `moodle.dirroot` with the stack's PHP.
+    Run {
+        /// The stack file (YAML).
+        stack: PathBuf,
+        /// Stop the script after this many seconds (SSM's executionTimeout).
+        #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+        timeout: u64,
+        /// The script, relative to the Moodle directory, then its arguments (after `--`).
+        #[arg(last = true, required = true, value_name = "SCRIPT [ARGS]")]
+        command: Vec<String>,
     },
     /// Print a shell completion script: `moodlestack completions bash > \
     /// /etc/bash_completion.d/moodlestack` (zsh: into a directory of `$fpath` as `_moodlestack`;

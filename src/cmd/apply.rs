@@ -19,6 +19,8 @@ pub struct Options {
     pub auto_approve: bool,
     pub allow_data_loss: bool,
     pub parallelism: usize,
+    /// `--ttl`, in seconds.
+    pub ttl: Option<u64>,
 }
 
 /// Refuses `--parallelism 0`.
@@ -42,7 +44,7 @@ pub fn run(g: &Global, target: &Path, o: Options) -> Outcome {
     let rt = common::runtime();
     rt.block_on(async {
         let cloud = common::cloud(stack).await;
-        let planned = super::plan::make_plan(&loaded, &cloud).await?;
+        let planned = super::plan::make_plan(&loaded, &cloud, o.ttl).await?;
         for (phase, d) in &planned.phases {
             super::stats::record(phase, *d);
         }
@@ -84,6 +86,12 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
                 format!("drop --name, or make a plan for `{name}`"),
             ));
         }
+    }
+    if o.ttl.is_some() {
+        return Err(fail(
+            "--ttl does not apply to a saved plan (it is applied exactly as saved)",
+            "pass --ttl to `moodlestack plan ... --out FILE` instead",
+        ));
     }
     if !g.set.is_empty() {
         return Err(fail(

@@ -22,6 +22,8 @@ pub enum Exit {
     Reported,
     /// Ctrl-C or SIGTERM.
     Interrupted,
+    /// This exit code (`run`: the remote script's).
+    Code(u8),
 }
 
 impl Exit {
@@ -32,6 +34,7 @@ impl Exit {
             Exit::Reported => 1,
             Exit::Changes => 2,
             Exit::Interrupted => EXIT_INTERRUPTED,
+            Exit::Code(c) => c,
         }
     }
 }

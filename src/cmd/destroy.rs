@@ -26,27 +26,11 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     let loaded = super::plan::load(g, path)?;
     let stack = &loaded.stack;
     let scope = common::scope(stack);
-    let names = moodlestack_stack::names::Names::of(stack);
     let rt = common::runtime();
     rt.block_on(async {
         let cloud = common::cloud(stack).await;
         let desired = common::names_graph(stack)?;
-        let (foreign, observed): (Vec<_>, Vec<_>) =
-            common::observe_settled(&cloud, &scope, &desired)
-                .await?
-                .into_iter()
-                .partition(Observed::is_foreign);
-        if !foreign.is_empty() {
-            println!(
-                "Left alone: {} resource{} tagged moodlestack:stack={} without moodlestack:id \
-                 (not created by moodlestack; a VPC or subnet they are in cannot be deleted \
-                 until they are gone):\n{}",
-                foreign.len(),
-                if foreign.len() == 1 { "" } else { "s" },
-                scope.stack,
-                print::foreign_lines(&foreign).trim_end()
-            );
-        }
+        let observed = observe_stack(&cloud, &scope, &desired).await?;
         if observed.is_empty() {
             println!(
                 "Nothing to destroy: stack `{}` has no resources in {}.",
@@ -54,6 +38,50 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
             );
             return Ok(Exit::Ok);
         }
+        delete_observed(g, &cloud, &scope, &desired, observed, &o).await
+    })
+}
+
+/// The stack's resources, found by observation with `desired` (the stack file's graph, or for
+/// `gc` a stand-in built from the stack's name: every name the observation asks for derives from
+/// the stack's name and region), beside the lease read ([`common::observe_settled`]: read again
+/// after a wait when the lease shows a run that stopped a moment ago). Resources that carry the
+/// stack's tag but no `moodlestack:id` are listed (never deleted) and left out.
+pub(super) async fn observe_stack(
+    cloud: &dyn Cloud,
+    scope: &moodlestack_model::Scope,
+    desired: &[moodlestack_model::Resource],
+) -> anyhow::Result<Vec<Observed>> {
+    let (foreign, observed): (Vec<_>, Vec<_>) = common::observe_settled(cloud, scope, desired)
+        .await?
+        .into_iter()
+        .partition(Observed::is_foreign);
+    if !foreign.is_empty() {
+        println!(
+            "Left alone: {} resource{} tagged moodlestack:stack={} without moodlestack:id \
+             (not created by moodlestack; a VPC or subnet they are in cannot be deleted \
+             until they are gone):\n{}",
+            foreign.len(),
+            if foreign.len() == 1 { "" } else { "s" },
+            scope.stack,
+            print::foreign_lines(&foreign).trim_end()
+        );
+    }
+    Ok(observed)
+}
+
+/// Lists `observed` (the stack's resources, not empty) in the order they will go, refuses data
+/// loss `o` does not allow, asks (unless `o.auto_approve`), deletes them, reads back.
+pub(super) async fn delete_observed(
+    g: &Global,
+    cloud: &dyn Cloud,
+    scope: &moodlestack_model::Scope,
+    desired: &[moodlestack_model::Resource],
+    observed: Vec<Observed>,
+    o: &Options,
+) -> Outcome {
+    let names = moodlestack_stack::names::Names::for_stack(&scope.stack, &scope.region);
+    {
         let snapshot = (!o.skip_final_snapshot).then(|| names.db_final_snapshot(unix_now()));
         let printer = Printer::start(g, observed.len());
         let cancel = execute::Cancel::new();
@@ -138,7 +166,7 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
         watch_ctrl_c(cancel);
         let result = super::stats::timed(
             "execute",
-            execute::destroy(&cloud, &scope, &observed, &desired, &opts),
+            execute::destroy(cloud, scope, &observed, desired, &opts),
         )
         .await;
         printer.finish();
@@ -148,7 +176,7 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
         }
         // Read back: nothing of the stack is left.
         let left = cloud
-            .observe(&scope, &desired)
+            .observe(scope, desired)
             .await
             .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))?;
         let left: Vec<_> = left.into_iter().filter(|r| !r.is_foreign()).collect();
@@ -174,5 +202,5 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
             }
         }
         Ok(Exit::Ok)
-    })
+    }
 }

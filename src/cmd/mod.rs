@@ -4,9 +4,13 @@
 mod apply;
 mod common;
 mod destroy;
+mod expiry;
+mod gc;
+mod list;
 mod outputs;
 mod plan;
 mod render;
+mod run;
 mod schema;
 mod stats;
 mod unlock;
@@ -33,34 +37,42 @@ pub fn run(cli: Cli) -> ExitCode {
             detailed_exitcode,
             out,
             allow_data_loss,
-        } => plan::run(
-            &g,
-            &stack,
-            plan::Options {
-                format: if json {
-                    crate::PlanFormat::Json
-                } else {
-                    format
+            ttl,
+        } => expiry::parse_opt(ttl.as_deref()).and_then(|ttl| {
+            plan::run(
+                &g,
+                &stack,
+                plan::Options {
+                    format: if json {
+                        crate::PlanFormat::Json
+                    } else {
+                        format
+                    },
+                    detailed_exitcode,
+                    out,
+                    allow_data_loss,
+                    ttl,
                 },
-                detailed_exitcode,
-                out,
-                allow_data_loss,
-            },
-        ),
+            )
+        }),
         Command::Apply {
             target,
             auto_approve,
             allow_data_loss,
             parallelism,
-        } => apply::run(
-            &g,
-            &target,
-            apply::Options {
-                auto_approve,
-                allow_data_loss,
-                parallelism,
-            },
-        ),
+            ttl,
+        } => expiry::parse_opt(ttl.as_deref()).and_then(|ttl| {
+            apply::run(
+                &g,
+                &target,
+                apply::Options {
+                    auto_approve,
+                    allow_data_loss,
+                    parallelism,
+                    ttl,
+                },
+            )
+        }),
         Command::Destroy {
             stack,
             auto_approve,
@@ -77,6 +89,28 @@ pub fn run(cli: Cli) -> ExitCode {
                 parallelism,
             },
         ),
+        Command::List { region, json } => list::run(&g, region.as_deref(), json),
+        Command::Gc {
+            region,
+            dry_run,
+            auto_approve,
+            allow_data_loss,
+            parallelism,
+        } => gc::run(
+            &g,
+            gc::Options {
+                region,
+                dry_run,
+                auto_approve,
+                allow_data_loss,
+                parallelism,
+            },
+        ),
+        Command::Run {
+            stack,
+            timeout,
+            command,
+        } => run::run(&g, &stack, run::Options { command, timeout }),
         Command::Outputs { stack, json } => outputs::run(&g, &stack, json),
         Command::Completions { shell } => {
             let mut cmd = <crate::Cli as clap::CommandFactory>::command();

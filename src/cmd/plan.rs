@@ -14,6 +14,8 @@ pub struct Options {
     pub detailed_exitcode: bool,
     pub out: Option<PathBuf>,
     pub allow_data_loss: bool,
+    /// `--ttl`, in seconds.
+    pub ttl: Option<u64>,
 }
 
 /// A plan and how long each phase of making it took (for `--stats`).
@@ -29,7 +31,14 @@ pub struct Planned {
 /// (`network.existing`) against what the cloud says about it, builds the desired graph,
 /// observes the stack's resources through `cloud` and diffs. The data-loss guard is NOT applied
 /// (callers run [`diff::guard`] with their `--allow-data-loss`).
-pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Planned> {
+///
+/// `ttl` (seconds, `--ttl`) tags every resource with the expiry now + `ttl`; without it the
+/// stack keeps the expiry it has ([`super::expiry`]).
+pub async fn make_plan(
+    loaded: &Loaded,
+    cloud: &dyn Cloud,
+    ttl: Option<u64>,
+) -> anyhow::Result<Planned> {
     let stack = &loaded.stack;
     let mut phases = Vec::new();
     let t = Instant::now();
@@ -76,13 +85,14 @@ pub async fn make_plan(loaded: &Loaded, cloud: &dyn Cloud) -> anyhow::Result<Pla
     phases.push(("resolve", t.elapsed()));
 
     let t = Instant::now();
-    let desired = moodlestack_graph::build(stack, &image)?;
+    let mut desired = moodlestack_graph::build(stack, &image)?;
     phases.push(("graph", t.elapsed()));
 
     let observed = match early {
         Some(observed) => observed?,
         None => common::observe_settled(cloud, &scope, &desired).await?,
     };
+    super::expiry::tag_desired(&mut desired, ttl, &observed);
 
     let t = Instant::now();
     let plan = diff::plan(&scope, &desired, &observed)?;
@@ -101,7 +111,7 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     let rt = common::runtime();
     let planned = rt.block_on(async {
         let cloud = common::cloud(&loaded.stack).await;
-        make_plan(&loaded, &cloud).await
+        make_plan(&loaded, &cloud, o.ttl).await
     })?;
     for (phase, d) in &planned.phases {
         super::stats::record(phase, *d);

@@ -18,7 +18,7 @@ fn repo() -> PathBuf {
 }
 
 /// Runs the binary against the emulator; returns (exit code, stdout, stderr).
-fn ms(emu: &Emulator, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn ms(emu: &Emulator, args: &[&str]) -> (i32, String, String) {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_moodlestack"))
         .args(args)
         .args(["--color", "never"])
@@ -35,7 +35,7 @@ fn ms(emu: &Emulator, args: &[&str]) -> (i32, String, String) {
 }
 
 /// Runs and asserts the exit code, showing both streams on failure.
-fn ms_ok(emu: &Emulator, args: &[&str], want: i32) -> String {
+pub(crate) fn ms_ok(emu: &Emulator, args: &[&str], want: i32) -> String {
     let (code, out, err) = ms(emu, args);
     assert_eq!(
         code, want,
@@ -80,7 +80,7 @@ fn plan_changes(emu: &Emulator, args: &[&str]) -> BTreeSet<(String, String, Vec<
 
 pub(crate) struct Clients {
     ec2: aws_sdk_ec2::Client,
-    rds: aws_sdk_rds::Client,
+    pub(crate) rds: aws_sdk_rds::Client,
     efs: aws_sdk_efs::Client,
     cache: aws_sdk_elasticache::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
@@ -88,7 +88,7 @@ pub(crate) struct Clients {
     iam: aws_sdk_iam::Client,
     secrets: aws_sdk_secretsmanager::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
-    s3: aws_sdk_s3::Client,
+    pub(crate) s3: aws_sdk_s3::Client,
 }
 
 pub(crate) async fn clients(emu: &Emulator) -> Clients {
@@ -125,7 +125,7 @@ fn stack_filter(stack: &str) -> aws_sdk_ec2::types::Filter {
 }
 
 /// The EC2 id of the resource whose `moodlestack:id` tag is `id`.
-async fn ec2_id(c: &Clients, stack: &str, id: &str) -> String {
+pub(crate) async fn ec2_id(c: &Clients, stack: &str, id: &str) -> String {
     let tags = c
         .ec2
         .describe_tags()

@@ -162,6 +162,12 @@ impl Emulator {
 
     /// Starts a fresh moto server on 127.0.0.1 and waits until it answers.
     pub fn start() -> Emulator {
+        Emulator::start_with(&[])
+    }
+
+    /// [`Emulator::start`] with `env` added to the server's environment (opt-in hooks such as
+    /// `MOODLESTACK_EMULATOR_RUN_COMMAND`, localstack/README.md).
+    pub fn start_with(env: &[(&str, &str)]) -> Emulator {
         let bin = python();
         check_moto(&bin);
         let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("localstack/moto_server.py");
@@ -170,6 +176,7 @@ impl Emulator {
             .arg(&launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

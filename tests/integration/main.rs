@@ -2,6 +2,7 @@
 //! Every test starts its own emulator (moto server on 127.0.0.1, a free port) and stops it.
 
 mod aws_special;
+mod ci_envs;
 mod cli;
 mod contract;
 mod e2e;

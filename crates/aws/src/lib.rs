@@ -18,12 +18,14 @@ mod iam;
 #[cfg(test)]
 mod permissions;
 mod rds;
+pub mod run;
 mod s3;
 mod scaling;
 mod secrets;
 mod ssm;
 pub mod stats;
 mod sts;
+pub mod tagging;
 
 pub use stats::{RequestCount, RequestStats};
 
@@ -50,6 +52,7 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
     pub s3: aws_sdk_s3::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
 impl Clients {
@@ -91,6 +94,7 @@ impl Clients {
             secrets: client!(aws_sdk_secretsmanager),
             ssm: client!(aws_sdk_ssm),
             sts: client!(aws_sdk_sts),
+            tagging: client!(aws_sdk_resourcegroupstagging),
             // An endpoint of its own (the local emulator) has no per-bucket DNS names: buckets go
             // in the path there.
             s3: aws_sdk_s3::Client::from_conf(

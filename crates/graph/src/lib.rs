@@ -14,6 +14,7 @@ use moodlestack_model::Resource;
 use moodlestack_render::{Endpoints, RenderError, Role};
 use moodlestack_stack::Stack;
 
+pub use build::ids;
 pub use interp::{interpolate, marker};
 pub use network::{check_existing_network, existing_network_problems};
 
@@ -108,3 +109,16 @@ pub fn marker_endpoints(stack: &Stack) -> Endpoints {
 
 #[cfg(test)]
 mod tests;
+
+/// Puts the expiry tag ([`moodlestack_model::TAG_EXPIRES`] = `expires_at`, RFC 3339 UTC) on every
+/// resource of `desired` that has tags (`apply --ttl`). Untaggable resources go with their parent.
+pub fn set_expiry(desired: &mut [Resource], expires_at: &str) {
+    for r in desired {
+        if let Some(moodlestack_model::Value::Map(tags)) = r.fields.get_mut("tags") {
+            tags.insert(
+                moodlestack_model::TAG_EXPIRES.to_string(),
+                moodlestack_model::Value::str(expires_at),
+            );
+        }
+    }
+}

@@ -192,6 +192,73 @@ pub fn utc_date(secs: u64) -> String {
     )
 }
 
+/// `2026-11-30T20:41:03Z` (RFC 3339, UTC) for seconds since the Unix epoch.
+pub fn rfc3339(secs: u64) -> String {
+    let d = utc_date(secs);
+    // `YYYY-MM-DD HH:MM:SS UTC` -> `YYYY-MM-DDTHH:MM:SSZ`.
+    format!("{}T{}Z", &d[..10], &d[11..19])
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 time (`2026-11-30T20:41:03Z`, fractions of a
+/// second and numeric offsets accepted); None if it is not one.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let num = |a: usize, b: usize| -> Option<i64> {
+        let s = t.get(a..b)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, min, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let bytes = t.as_bytes();
+    if bytes.get(4) != Some(&b'-')
+        || bytes.get(7) != Some(&b'-')
+        || !matches!(bytes.get(10), Some(b'T' | b't' | b' '))
+        || bytes.get(13) != Some(&b':')
+        || bytes.get(16) != Some(&b':')
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || min > 59
+        || sec > 60
+    {
+        return None;
+    }
+    let mut rest = &t[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+            let h: i64 = o[1..3].parse().ok()?;
+            let m: i64 = o[4..6].parse().ok()?;
+            let s = (h * 60 + m) * 60;
+            if o.starts_with('-') {
+                -s
+            } else {
+                s
+            }
+        }
+        _ => return None,
+    };
+    // Civil date to days (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
+    u64::try_from(secs).ok()
+}
+
 /// An error from below, kept as the source of a [`CloudError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -503,5 +570,26 @@ mod tests {
         assert_eq!(utc_date(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(human_duration(7_500), "2h05m");
         assert_eq!(human_duration(273_600), "3d04h");
+    }
+
+    #[test]
+    fn rfc3339_times_round_trip() {
+        for secs in [0, 951_782_400, 1_796_056_723, 4_102_444_799] {
+            assert_eq!(parse_rfc3339(&rfc3339(secs)), Some(secs), "{secs}");
+        }
+        assert_eq!(rfc3339(1_796_056_723), "2026-11-30T16:38:43Z");
+        assert_eq!(
+            parse_rfc3339("2026-11-30T17:38:43.250+01:00"),
+            Some(1_796_056_723)
+        );
+        for bad in [
+            "",
+            "2026-11-30",
+            "2026-13-01T00:00:00Z",
+            "2026-11-30T16:38:43",
+            "soon",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 }

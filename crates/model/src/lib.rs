@@ -32,5 +32,7 @@ pub use kind::{
     OnChange, PhysicalId, ReplaceOrder,
 };
 pub use order::{topo, OrderError};
-pub use resource::{Lifecycle, Observed, ObservedId, Resource, ResourceId, TAG_ID, TAG_STACK};
+pub use resource::{
+    Lifecycle, Observed, ObservedId, Resource, ResourceId, TAG_EXPIRES, TAG_ID, TAG_STACK,
+};
 pub use value::{Fields, Ref, Segment, Value};

@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 pub const TAG_STACK: &str = "moodlestack:stack";
 /// Tag holding the resource's logical id (e.g. `db.instance`). Applied on the create call itself.
 pub const TAG_ID: &str = "moodlestack:id";
+/// Tag holding when the stack expires (RFC 3339 UTC, `2026-12-04T05:00:00Z`), set by `apply --ttl`
+/// on every taggable resource; `moodlestack gc` destroys a stack once it has passed. A stack
+/// without it never expires.
+pub const TAG_EXPIRES: &str = "moodlestack:expires-at";
 
 /// A stable logical id such as `net.subnet.private.a`, `db.instance` or `web.asg`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

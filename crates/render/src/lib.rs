@@ -694,3 +694,30 @@ fn pool_context(stack: &Stack, role: Role) -> Result<Value, RenderError> {
         "per_vcpu": pool::PER_VCPU,
     }))
 }
+
+/// The user Moodle runs as on every node (Apache and the PHP-FPM pool; cron and install/upgrade
+/// run as it too, see `templates/files/moodle-cron.hbs`).
+pub const WEB_USER: &str = "www-data";
+
+/// The shell command `moodlestack run` sends to the stable node (SSM Run Command,
+/// `AWS-RunShellScript`, which runs as root): Moodle's CLI script `script` (a path relative to
+/// `moodle.dirroot`, e.g. `admin/cli/purge_caches.php`) with `args`, run by the stack's PHP as the
+/// web server user in the Moodle directory, as cron and the upgrade script run. Every word is
+/// quoted; the command's exit code is the script's.
+pub fn cli_command(stack: &Stack, script: &str, args: &[String]) -> String {
+    let php = format!("/usr/bin/php{}", stack.moodle.php_version);
+    let mut words = vec![
+        "runuser".to_string(),
+        "-u".into(),
+        WEB_USER.into(),
+        "--".into(),
+        quote::sh(&php),
+        quote::sh(script),
+    ];
+    words.extend(args.iter().map(|a| quote::sh(a)));
+    format!(
+        "cd {} && exec {}",
+        quote::sh(&stack.moodle.dirroot),
+        words.join(" ")
+    )
+}
