@@ -21,6 +21,8 @@
 #[macro_use]
 mod asg;
 #[macro_use]
+mod backup;
+#[macro_use]
 mod ec2;
 #[macro_use]
 mod efs;
@@ -443,7 +445,7 @@ macro_rules! table {
     ([$($acc:tt)*] $list:ident $($rest:ident)*) => { $list! { [$($acc)*] $($rest)* } };
 }
 
-table! { [] ec2_kinds iam_kinds secrets_kinds s3_kinds rds_kinds efs_kinds elasticache_kinds elbv2_kinds asg_kinds }
+table! { [] ec2_kinds iam_kinds secrets_kinds s3_kinds rds_kinds efs_kinds elasticache_kinds elbv2_kinds asg_kinds backup_kinds }
 
 impl Kind {
     /// The snake_case name used in plans and JSON (`db_instance`).
