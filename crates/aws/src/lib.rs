@@ -9,6 +9,7 @@
 //! Field names and shapes are those of [`moodlestack_model::kind`].
 
 mod autoscaling;
+mod backup;
 mod ec2;
 mod efs;
 mod elasticache;
@@ -50,6 +51,7 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
     pub s3: aws_sdk_s3::Client,
+    pub backup: aws_sdk_backup::Client,
 }
 
 impl Clients {
@@ -91,6 +93,7 @@ impl Clients {
             secrets: client!(aws_sdk_secretsmanager),
             ssm: client!(aws_sdk_ssm),
             sts: client!(aws_sdk_sts),
+            backup: client!(aws_sdk_backup),
             // An endpoint of its own (the local emulator) has no per-bucket DNS names: buckets go
             // in the path there.
             s3: aws_sdk_s3::Client::from_conf(
@@ -279,9 +282,9 @@ pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
 /// implementations in a `kinds` module (`pub(crate) use super::Group as AutoScalingGroup;`).
 mod impls {
     pub(crate) use crate::{
-        autoscaling::kinds::*, ec2::kinds::*, efs::kinds::*, elasticache::kinds::*,
-        elbv2::kinds::*, iam::kinds::*, rds::kinds::*, s3::kinds::*, scaling::kinds::*,
-        secrets::kinds::*,
+        autoscaling::kinds::*, backup::kinds::*, ec2::kinds::*, efs::kinds::*,
+        elasticache::kinds::*, elbv2::kinds::*, iam::kinds::*, rds::kinds::*, s3::kinds::*,
+        scaling::kinds::*, secrets::kinds::*,
     };
 }
 
@@ -582,5 +585,12 @@ impl Cloud for AwsCloud {
 
     async fn break_lease(&self, scope: &Scope, held: &LeaseInfo) -> Result<bool, CloudError> {
         ssm::break_lease(&self.clients, scope, held).await
+    }
+
+    async fn restore_points(
+        &self,
+        scope: &Scope,
+    ) -> Result<Vec<moodlestack_model::RestorePoint>, CloudError> {
+        backup::restore_points(&self.clients, scope).await
     }
 }

@@ -39,6 +39,8 @@ mod s3;
 #[macro_use]
 mod secrets;
 
+pub use rds::{TAG_CODE, TAG_CODE_BEFORE};
+
 use crate::change::{ChangeView, Note};
 use crate::{Fields, Value};
 use serde::{Deserialize, Serialize};
@@ -191,6 +193,9 @@ pub enum DeletePolicy {
         /// The field naming the resource that holds this one's data, if any.
         member_of: Option<&'static str>,
     },
+    /// Never deleted: a delete releases it from the stack (it loses its `moodlestack:id` tag) and
+    /// it stays in AWS (a database snapshot: a restore point).
+    Release,
 }
 
 /// What deleting one observed resource risks, from its kind's [`DeletePolicy`] and its fields.
@@ -313,6 +318,7 @@ impl KindSpec {
                 loses_data: self.stateful,
                 protected,
             },
+            DeletePolicy::Release => DeleteRisk::default(),
         }
     }
 }
