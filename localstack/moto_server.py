@@ -299,7 +299,8 @@ if not hasattr(AutoScalingResponse, "describe_instance_refreshes"):
 # CreateBackupSelection / GetBackupSelection / ListBackupSelections / DeleteBackupSelection,
 # UpdateBackupPlan (a new VersionId), StartBackupJob / DescribeBackupJob (a job is RUNNING, then
 # COMPLETED after BACKUP_JOB_SECONDS with a recovery point in its vault, tagged with the job's
-# RecoveryPointTags), ListRecoveryPointsByBackupVault and DeleteRecoveryPoint. Fixed: a deleted
+# RecoveryPointTags), ListRecoveryPointsByBackupVault and DeleteRecoveryPoint. Fixed: ListTags
+# of a path without the trailing slash (the Rust SDK's) read the ARN from the wrong part; a deleted
 # plan's name may be used again (moto refuses it for ever); DeleteBackupVault refuses a vault that
 # holds recovery points (AWS: InvalidRequestException) and DeleteBackupPlan one that still has
 # selections (AWS: "Related backup plan selections must be deleted prior to backup plan
@@ -539,6 +540,13 @@ def _describe_backup_job(self):
     return json.dumps({k: v for k, v in job.items() if not k.startswith("_")})
 
 
+def _list_tags(self):
+    # The AWS SDKs of the current API model send `GET /tags/{ResourceArn}` without the trailing
+    # slash botocore's older model has; moto reads the ARN from the second-last path part.
+    arn = unquote(self.path.split("/tags/", 1)[1]).rstrip("/")
+    return json.dumps({"Tags": self.backup_backend.list_tags(resource_arn=arn)})
+
+
 def _list_recovery_points_by_backup_vault(self):
     backend = _backup_state(self.backup_backend)
     _jobs_progress(backend)
@@ -562,6 +570,7 @@ def _delete_recovery_point(self):
     return "{}"
 
 
+BackupResponse.list_tags = _list_tags
 BackupBackend.create_backup_plan = _create_backup_plan
 BackupBackend.delete_backup_plan = _delete_backup_plan
 BackupBackend.delete_backup_vault = _delete_backup_vault

@@ -483,6 +483,14 @@ class BackupTest(Base):
         self.assertEqual([(s["SelectionId"], s["SelectionName"]) for s in listed], [(sel["SelectionId"], "s1")])
         got = b.get_backup_selection(BackupPlanId=pid, SelectionId=sel["SelectionId"])["BackupSelection"]
         self.assertEqual((got["IamRoleArn"], got["Resources"]), (role, [fs]))
+        # ListTags as the current SDKs send it: no trailing slash after the ARN.
+        from urllib.parse import quote
+        req = urllib.request.Request(
+            self.emu.url + "/tags/" + quote(plan["BackupPlanArn"], safe=""),
+            headers={"Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/"
+                                      "backup/aws4_request, SignedHeaders=host, Signature=0"})
+        with urllib.request.urlopen(req) as r:
+            self.assertEqual(json.loads(r.read())["Tags"], {"moodlestack:stack": "t"})
         # UpdateBackupPlan: a new version with the new rule.
         rule["ScheduleExpression"] = "cron(0 4 ? * * *)"
         up = b.update_backup_plan(BackupPlanId=pid, BackupPlan={"BackupPlanName": "p1", "Rules": [rule]})

@@ -189,6 +189,14 @@ impl KindOps for Vault {
         r: &Reader<'_>,
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
+        if let Some(field) = changed.iter().find(|f| **f != "tags") {
+            return Err(crate::fields::in_place_only(
+                current.kind,
+                r,
+                field,
+                "backup vault",
+            ));
+        }
         retag(cx, current, r, changed).await?;
         vault(cx.c, cx.scope, &current.physical_id)
             .await?
@@ -412,6 +420,14 @@ impl KindOps for Plan {
         r: &Reader<'_>,
         changed: &[&str],
     ) -> Result<Observed, CloudError> {
+        if changed.contains(&"name") {
+            return Err(crate::fields::in_place_only(
+                current.kind,
+                r,
+                "name",
+                "backup plan",
+            ));
+        }
         if changed.iter().any(|f| *f != "tags") {
             let req =
                 cx.c.backup
