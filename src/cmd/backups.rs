@@ -36,7 +36,7 @@ pub fn text(scope: &moodlestack_model::Scope, points: &[RestorePoint]) -> String
         let versions: Vec<String> = p
             .tags
             .iter()
-            .filter(|(k, _)| k.starts_with("moodlestack:upgrade"))
+            .filter(|(k, _)| k.starts_with("moodlestack:code"))
             .map(|(k, v)| format!("{}={v}", k.trim_start_matches("moodlestack:")))
             .collect();
         if !versions.is_empty() {
@@ -88,7 +88,8 @@ mod tests {
             status: "available".into(),
             tags: BTreeMap::from([
                 ("moodlestack:stack".into(), "demo".into()),
-                ("moodlestack:upgrade-to".into(), "v4.5.6".into()),
+                ("moodlestack:code".into(), "v4.5.6 php8.3".into()),
+                ("moodlestack:code-before".into(), "v4.5.5 php8.3".into()),
             ]),
         };
         let t = text(&scope, &[p]);
@@ -100,7 +101,10 @@ mod tests {
             t.contains("rds snapshot (manual)") && t.contains("demo-pre-v4-5-6"),
             "{t}"
         );
-        assert!(t.contains("upgrade-to=v4.5.6"), "{t}");
+        assert!(
+            t.contains("code=v4.5.6 php8.3, code-before=v4.5.5 php8.3"),
+            "{t}"
+        );
         assert!(t.contains(&utc_date(1_796_000_000)), "{t}");
     }
 }

@@ -284,23 +284,48 @@ fn plan_input(r: &Reader<'_>) -> Result<BackupPlanInput, CloudError> {
         .map_err(|e| unexpected("backup:CreateBackupPlan", e.to_string()))
 }
 
-/// The plan `id` as the stack sees it (None: deleted, missing or not the stack's).
-async fn plan(c: &Clients, scope: &Scope, id: &str) -> Result<Option<Observed>, CloudError> {
-    let got = match answer(
-        "backup:GetBackupPlan",
-        c.backup.get_backup_plan().backup_plan_id(id).send(),
-    )
-    .await
-    {
-        Ok(p) => p,
-        Err(e) if is_missing(&e) => return Ok(None),
-        Err(e) => return Err(e),
+/// The plan `id` as the stack sees it (None: deleted, missing or not the stack's). With its ARN
+/// known (listed), GetBackupPlan and ListTags go out together; without it, one after the other.
+async fn plan(
+    c: &Clients,
+    scope: &Scope,
+    id: &str,
+    arn: Option<&str>,
+) -> Result<Option<Observed>, CloudError> {
+    let get = async {
+        match answer(
+            "backup:GetBackupPlan",
+            c.backup.get_backup_plan().backup_plan_id(id).send(),
+        )
+        .await
+        {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let (got, tags) = match arn {
+        Some(arn) => {
+            let (got, tags) = tokio::join!(get, tags_of(c, arn));
+            (got?, tags?)
+        }
+        None => {
+            let got = get.await?;
+            let tags = match got.as_ref().and_then(|g| g.backup_plan_arn()) {
+                Some(arn) => tags_of(c, arn).await?,
+                None => None,
+            };
+            (got, tags)
+        }
+    };
+    let Some(got) = got else {
+        return Ok(None);
     };
     if got.deletion_date().is_some() {
         return Ok(None);
     }
     let arn = got.backup_plan_arn().unwrap_or_default();
-    let Some(tags) = tags_of(c, arn).await? else {
+    let Some(tags) = tags else {
         return Ok(None);
     };
     let Some(logical) = owned_id(scope, &tags) else {
@@ -355,12 +380,16 @@ async fn plans(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudError> 
             }
             if let (Some(n), Some(id)) = (p.backup_plan_name(), p.backup_plan_id()) {
                 if n.starts_with(&prefix) {
-                    ids.push(id.to_string());
+                    ids.push((id.to_string(), p.backup_plan_arn().map(str::to_string)));
                 }
             }
         }
     }
-    let found = futures::future::try_join_all(ids.iter().map(|id| plan(c, scope, id))).await?;
+    let found = futures::future::try_join_all(
+        ids.iter()
+            .map(|(id, arn)| plan(c, scope, id, arn.as_deref())),
+    )
+    .await?;
     Ok(found.into_iter().flatten().collect())
 }
 
@@ -380,7 +409,7 @@ impl KindOps for Plan {
                     .filter(|p| p.fields.get("name").and_then(Value::as_str) == name)
                     .collect())
             }
-            Query::Physical(id) => Ok(plan(cx.c, cx.scope, id).await?.into_iter().collect()),
+            Query::Physical(id) => Ok(plan(cx.c, cx.scope, id, None).await?.into_iter().collect()),
         }
     }
 
@@ -396,7 +425,7 @@ impl KindOps for Plan {
         match answer("backup:CreateBackupPlan", req.send()).await {
             Ok(out) => {
                 let id = out.backup_plan_id().unwrap_or_default();
-                plan(cx.c, cx.scope, id)
+                plan(cx.c, cx.scope, id, None)
                     .await?
                     .map(Created::New)
                     .ok_or_else(|| {
@@ -437,7 +466,7 @@ impl KindOps for Plan {
             sent("backup:UpdateBackupPlan", req.send()).await?;
         }
         retag(cx, current, r, changed).await?;
-        plan(cx.c, cx.scope, &current.physical_id)
+        plan(cx.c, cx.scope, &current.physical_id, None)
             .await?
             .map(|mut o| {
                 o.id = current.id.clone();
