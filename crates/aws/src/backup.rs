@@ -363,6 +363,21 @@ async fn plan(
 /// The stack's plans: ListBackupPlans (live ones), then each one named with the stack's prefix
 /// read (GetBackupPlan and its tags), all at once.
 async fn plans(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudError> {
+    let ids = named_plans(c, scope).await?;
+    let found = futures::future::try_join_all(
+        ids.iter()
+            .map(|(id, arn)| plan(c, scope, id, arn.as_deref())),
+    )
+    .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// The live plans named with the stack's prefix (ListBackupPlans): id and ARN. Not yet known to
+/// be the stack's (their tags say that).
+async fn named_plans(
+    c: &Clients,
+    scope: &Scope,
+) -> Result<Vec<(String, Option<String>)>, CloudError> {
     let prefix = format!("{}-", scope.stack);
     let pages: Vec<_> = c
         .backup
@@ -385,12 +400,7 @@ async fn plans(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudError> 
             }
         }
     }
-    let found = futures::future::try_join_all(
-        ids.iter()
-            .map(|(id, arn)| plan(c, scope, id, arn.as_deref())),
-    )
-    .await?;
-    Ok(found.into_iter().flatten().collect())
+    Ok(ids)
 }
 
 /// `AWS::Backup::BackupPlan`.
@@ -560,13 +570,26 @@ pub(crate) struct Selection;
 impl KindOps for Selection {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         match q {
+            // The selections of every plan named like the stack's are read while the plans'
+            // tags are (one ListBackupPlans more, two levels of requests fewer); only those of
+            // the plans that are the stack's are kept.
             Query::Stack => {
-                let plans = cx.listed(Kind::BackupPlan).await?;
-                let per_plan = futures::future::try_join_all(
-                    plans.iter().map(|p| selections(cx.c, &p.physical_id)),
-                )
-                .await?;
-                Ok(per_plan.into_iter().flatten().collect())
+                let read = async {
+                    let named = named_plans(cx.c, cx.scope).await?;
+                    let per_plan = futures::future::try_join_all(
+                        named.iter().map(|(id, _)| selections(cx.c, id)),
+                    )
+                    .await?;
+                    Ok::<_, CloudError>(per_plan.into_iter().flatten().collect::<Vec<_>>())
+                };
+                let (ours, found) = tokio::try_join!(cx.listed(Kind::BackupPlan), read)?;
+                Ok(found
+                    .into_iter()
+                    .filter(|s| {
+                        let plan = s.fields.get("plan_id").and_then(Value::as_str);
+                        ours.iter().any(|p| Some(p.physical_id.as_str()) == plan)
+                    })
+                    .collect())
             }
             Query::Logical { fields, .. } => match fields.get("plan_id").and_then(Value::as_str) {
                 Some(plan_id) => selections(cx.c, plan_id).await,
