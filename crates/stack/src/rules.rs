@@ -1685,7 +1685,14 @@ impl<'a> Rules<'a> {
                 let mut p = s.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
                 (p.next().unwrap_or(0), p.next().unwrap_or(0))
             };
-            if let Some(min) = crate::moodle_database_minimum(branch, db.engine) {
+            // A version moodlestack cannot run at all is reported once, by the database's rule.
+            let refused = self
+                .diags
+                .iter()
+                .any(|d| d.paths.iter().any(|p| p == "database.version"));
+            if let Some(min) =
+                crate::moodle_database_minimum(branch, db.engine).filter(|_| !refused)
+            {
                 // PostgreSQL's versions are majors; the others compare on `major.minor`.
                 let too_old = if db.engine == crate::Engine::Postgres {
                     key(&have).0 < key(min).0
