@@ -555,6 +555,7 @@ class FaultProxyTest(Base):
             ("secretsmanager", lambda c: c.list_secrets(), "ThrottlingException", 400),
             ("ssm", lambda c: c.get_parameter(Name="/x"), "ThrottlingException", 400),
             ("efs", lambda c: c.describe_file_systems(), "ThrottlingException", 429),
+            ("backup", lambda c: c.list_backup_vaults(), "ThrottlingException", 429),
             ("s3", lambda c: c.list_buckets(), "SlowDown", 503),
         ]
         for service, call, code, status in calls:
