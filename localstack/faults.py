@@ -19,7 +19,7 @@ URL), on 127.0.0.1. Point AWS_ENDPOINT_URL at the URL it prints.
       (awsquery)                                      </Type><Code>Throttling</Code>...
     Secrets Manager, SSM (JSON 1.1)                   400, {"__type": "ThrottlingException"}
                                                       and header x-amzn-ErrorType
-    EFS (REST-JSON)                                   429, {"ErrorCode": "ThrottlingException"}
+    EFS, Backup (REST-JSON)                           429, {"ErrorCode": "ThrottlingException"}
                                                       and header x-amzn-ErrorType
     S3 (REST-XML)                                     503, <Error><Code>SlowDown</Code>...
 - `--latency-ms N`: every request waits N ms before it is forwarded (a round trip to AWS).
@@ -52,7 +52,7 @@ from urllib.parse import parse_qs, urlparse
 QUERY_SERVICES = {"rds", "elasticache", "elasticloadbalancing", "autoscaling", "iam", "sts",
                   "monitoring", "sns", "sqs", "cloudformation"}
 JSON_SERVICES = {"secretsmanager", "ssm", "acm", "kms", "logs"}
-REST_JSON_SERVICES = {"elasticfilesystem"}
+REST_JSON_SERVICES = {"elasticfilesystem", "backup"}
 
 _CRED = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/")
 

@@ -216,6 +216,16 @@ pub enum Command {
         #[arg(last = true, required = true, value_name = "SCRIPT [ARGS]")]
         command: Vec<String>,
     },
+    /// List the restore points of the stack's data, oldest first: the database's snapshots
+    /// (automated, manual, pre-upgrade, final) and the recovery points of its backup vault
+    /// (database and moodledata).
+    Backups {
+        /// The stack file (YAML).
+        stack: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script: `moodlestack completions bash > \
     /// /etc/bash_completion.d/moodlestack` (zsh: into a directory of `$fpath` as `_moodlestack`;
     /// fish: `~/.config/fish/completions/moodlestack.fish`; PowerShell: `. (moodlestack completions

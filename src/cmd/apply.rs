@@ -478,9 +478,16 @@ impl Progress for Printer {
                     st.finished += 1;
                 }
                 if !p.quiet && !step.is_read() {
+                    // A kind that is never deleted (a database snapshot) is released instead.
+                    let released = moodlestack_model::spec(*kind).on_delete
+                        == moodlestack_model::DeletePolicy::Release;
+                    let done = match step.done() {
+                        "deleted" if released => "released (kept in AWS)",
+                        "old one deleted" if released => "old one released (kept in AWS)",
+                        other => other,
+                    };
                     let text = format!(
-                        "  {id} ({kind}): {} in {}",
-                        step.done(),
+                        "  {id} ({kind}): {done} in {}",
                         execute::fmt_elapsed(*elapsed)
                     );
                     p.line(&mut st, &p.paint("32", &text));

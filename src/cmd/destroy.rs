@@ -126,6 +126,9 @@ pub(super) async fn delete_observed(
             if risk.loses_data {
                 notes.push("its data is lost".into());
             }
+            if spec(r.kind).on_delete == moodlestack_model::DeletePolicy::Release {
+                notes.push("kept: released from the stack, not deleted".into());
+            }
             // Untaggable resources have no logical id of their own: show the kind and the
             // physical id once.
             let what = if r.id.is_untagged() {

@@ -2,6 +2,7 @@
 //! [`run`] renders once, with its fix ([`common::render_error`]).
 
 mod apply;
+mod backups;
 mod common;
 mod destroy;
 mod expiry;
@@ -130,6 +131,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 })
         }
         Command::Unlock { stack, yes } => unlock::run(&g, &stack, yes),
+        Command::Backups { stack, json } => backups::run(&g, &stack, json),
     };
     let code = match outcome {
         Ok(exit) => exit.code(),

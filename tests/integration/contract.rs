@@ -312,6 +312,14 @@ table! {
             "vpc_security_group_ids" => strs(&[&cx.fx.sgs[0], &cx.fx.sgs[1]])},
         replace: &[], gaps: &[],
     },
+    db_snapshot => Row {
+        kind: Kind::DbSnapshot, id: "db.snapshot", needs: &["db_instance"],
+        create: |cx| fields! {"identifier" => "ct-code-v4-5-5-php8-3",
+            "db_instance_identifier" => cx.id("db_instance")},
+        update: none, replace: &["identifier", "db_instance_identifier"],
+        gaps: &[Gap::Recreate("not an emulator gap: a delete releases the snapshot (it is never \
+            deleted), and a create of the same name takes the released one back")],
+    },
     efs_file_system => Row {
         kind: Kind::EfsFileSystem, id: "files.fs", needs: &[],
         create: |_| fields! {"creation_token" => "ct-moodledata",
@@ -325,6 +333,29 @@ table! {
             "subnet_id" => cx.fx.subnets[0].as_str(), "security_group_ids" => strs(&[&cx.fx.sgs[0]])},
         update: |cx| fields! {"security_group_ids" => strs(&[&cx.fx.sgs[0], &cx.fx.sgs[1]])},
         replace: &[], gaps: &[],
+    },
+    backup_vault => Row {
+        kind: Kind::BackupVault, id: "backup.vault", needs: &[],
+        create: |_| fields! {"name" => "ct-backups"},
+        update: none, replace: &["name"], gaps: &[],
+    },
+    backup_plan => Row {
+        kind: Kind::BackupPlan, id: "backup.plan", needs: &["backup_vault"],
+        create: |cx| fields! {"name" => "ct-backup", "rule_name" => "scheduled",
+            "vault_name" => cx.id("backup_vault"), "schedule" => "cron(0 3 * * ? *)",
+            "schedule_time_zone" => "Etc/UTC", "retention_days" => 35},
+        update: |_| fields! {"schedule" => "cron(30 1 ? * 1 *)",
+            "schedule_time_zone" => "Europe/Madrid", "retention_days" => 14},
+        replace: &["name"], gaps: &[],
+    },
+    backup_selection => Row {
+        kind: Kind::BackupSelection, id: "backup.selection", needs: &["backup_plan"],
+        create: |cx| fields! {"plan_id" => cx.id("backup_plan"), "name" => "ct-data",
+            "iam_role_arn" => "arn:aws:iam::123456789012:role/ct-eu-west-1-backup",
+            "resources" => Value::strs([
+                "arn:aws:elasticfilesystem:eu-west-1:123456789012:file-system/fs-0123456789abcdef0",
+                "arn:aws:rds:eu-west-1:123456789012:db:ct-db"])},
+        update: none, replace: &["name", "iam_role_arn", "resources"], gaps: &[],
     },
     cache_subnet_group => Row {
         kind: Kind::CacheSubnetGroup, id: "cache.subnet_group", needs: &[],

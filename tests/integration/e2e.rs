@@ -6,7 +6,7 @@
 
 use crate::harness::Emulator;
 use serde_json::Value as J;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -89,6 +89,7 @@ pub(crate) struct Clients {
     secrets: aws_sdk_secretsmanager::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) s3: aws_sdk_s3::Client,
+    backup: aws_sdk_backup::Client,
 }
 
 pub(crate) async fn clients(emu: &Emulator) -> Clients {
@@ -103,6 +104,7 @@ pub(crate) async fn clients(emu: &Emulator) -> Clients {
         iam: aws_sdk_iam::Client::new(&c),
         secrets: aws_sdk_secretsmanager::Client::new(&c),
         ssm: aws_sdk_ssm::Client::new(&c),
+        backup: aws_sdk_backup::Client::new(&c),
         // The emulator has no per-bucket host names.
         s3: aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&c)
@@ -660,6 +662,10 @@ pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
         ),
         (role_exists(c, &node).await, format!("{node} (IAM role)")),
         (
+            role_exists(c, &format!("{stack}-{}-backup", crate::harness::REGION)).await,
+            format!("{stack}-{}-backup (IAM role)", crate::harness::REGION),
+        ),
+        (
             c.iam
                 .get_instance_profile()
                 .instance_profile_name(&node)
@@ -670,6 +676,14 @@ pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
         ),
     ];
     left.extend(found.into_iter().filter(|(f, _)| *f).map(|(_, what)| what));
+    let vaults = c.backup.list_backup_vaults().send().await.unwrap();
+    left.extend(named(vaults.backup_vault_list(), stack, |v| {
+        v.backup_vault_name()
+    }));
+    let plans = c.backup.list_backup_plans().send().await.unwrap();
+    left.extend(named(plans.backup_plans_list(), stack, |p| {
+        p.backup_plan_name()
+    }));
     let buckets = c.s3.list_buckets().send().await.unwrap();
     left.extend(ids(buckets.buckets(), |b| {
         b.name().filter(|n| n.starts_with(&format!("{stack}-")))
@@ -692,6 +706,113 @@ pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
         left.is_empty(),
         "destroy left resources tagged with {stack}: {left:?}"
     );
+}
+
+/// The stack's backup plan as a plain client sees it: (rule name, vault, schedule, time zone,
+/// retention days) and the selection's resources, sorted; the vault's `moodlestack:id` tag.
+async fn backup_of(
+    c: &Clients,
+    stack: &str,
+) -> (
+    (String, String, String, String, i64),
+    Vec<String>,
+    Option<String>,
+) {
+    let vault = format!("{stack}-backups");
+    let arn = c
+        .backup
+        .describe_backup_vault()
+        .backup_vault_name(&vault)
+        .send()
+        .await
+        .unwrap()
+        .backup_vault_arn()
+        .unwrap()
+        .to_string();
+    let tags = c
+        .backup
+        .list_tags()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let vault_id = tags.tags().and_then(|t| t.get("moodlestack:id")).cloned();
+    let plans = c.backup.list_backup_plans().send().await.unwrap();
+    let plan_id = plans
+        .backup_plans_list()
+        .iter()
+        .find(|p| p.backup_plan_name() == Some(&format!("{stack}-backup")))
+        .and_then(|p| p.backup_plan_id())
+        .expect("the backup plan exists")
+        .to_string();
+    let plan = c
+        .backup
+        .get_backup_plan()
+        .backup_plan_id(&plan_id)
+        .send()
+        .await
+        .unwrap();
+    let rule = &plan.backup_plan().unwrap().rules()[0];
+    let rule = (
+        rule.rule_name().to_string(),
+        rule.target_backup_vault_name().to_string(),
+        rule.schedule_expression().unwrap_or_default().to_string(),
+        rule.schedule_expression_timezone()
+            .unwrap_or_default()
+            .to_string(),
+        rule.lifecycle()
+            .and_then(|l| l.delete_after_days())
+            .unwrap_or(0),
+    );
+    let selections = c
+        .backup
+        .list_backup_selections()
+        .backup_plan_id(&plan_id)
+        .send()
+        .await
+        .unwrap();
+    let selections = selections.backup_selections_list();
+    assert_eq!(selections.len(), 1, "{selections:?}");
+    let selection = c
+        .backup
+        .get_backup_selection()
+        .backup_plan_id(&plan_id)
+        .selection_id(selections[0].selection_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut resources = selection.backup_selection().unwrap().resources().to_vec();
+    resources.sort();
+    (rule, resources, vault_id)
+}
+
+/// The stack's manual database snapshots: identifier -> tags.
+async fn code_snapshots(c: &Clients, stack: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let snaps = c
+        .rds
+        .describe_db_snapshots()
+        .db_instance_identifier(format!("{stack}-db"))
+        .snapshot_type("manual")
+        .send()
+        .await
+        .unwrap();
+    snaps
+        .db_snapshots()
+        .iter()
+        .filter(|s| {
+            s.db_snapshot_identifier()
+                .is_some_and(|i| i.starts_with(&format!("{stack}-code-")))
+        })
+        .map(|s| {
+            (
+                s.db_snapshot_identifier().unwrap().to_string(),
+                s.tag_list()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 /// The whole life of one stack.
@@ -817,6 +938,106 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         .send()
         .await
         .unwrap();
+
+    // Backups: the vault, the plan's rule (the default schedule, daily at 03:00 UTC, as AWS
+    // Backup's cron; 35 days) and its selection of exactly the database and the file system.
+    let (rule, resources, vault_id) = backup_of(&c, stack).await;
+    assert_eq!(
+        rule,
+        (
+            "scheduled".to_string(),
+            format!("{stack}-backups"),
+            "cron(0 3 * * ? *)".to_string(),
+            if stack_file.contains("production") {
+                "Europe/Madrid"
+            } else {
+                "Etc/UTC"
+            }
+            .to_string(),
+            35
+        )
+    );
+    assert_eq!(vault_id.as_deref(), Some("backup.vault"));
+    let db_arn = db_instance(&c, stack)
+        .await
+        .db_instance_arn()
+        .unwrap()
+        .to_string();
+    let fs = c.efs.describe_file_systems().send().await.unwrap();
+    let fs_arn = fs
+        .file_systems()
+        .iter()
+        .find(|f| f.tags().iter().any(|t| t.value() == stack))
+        .and_then(|f| f.file_system_arn())
+        .unwrap()
+        .to_string();
+    let mut want = vec![db_arn.clone(), fs_arn.clone()];
+    want.sort();
+    assert_eq!(resources, want);
+    // The snapshot of the first code version: taken before any node, tagged with it.
+    let snaps = code_snapshots(&c, stack).await;
+    let first = format!("{stack}-code-v4-5-5-php8-3");
+    assert_eq!(snaps.keys().collect::<Vec<_>>(), [&first], "{snaps:?}");
+    assert_eq!(snaps[&first]["moodlestack:code"], "v4.5.5 php8.3");
+    assert_eq!(snaps[&first]["moodlestack:code-before"], "none");
+    assert_eq!(snaps[&first]["moodlestack:id"], "db.snapshot");
+    // An on-demand backup of moodledata (what the plan's schedule does on AWS), then
+    // `moodlestack backups` lists both kinds of restore point.
+    let role = format!("arn:aws:iam::123456789012:role/{stack}-eu-west-1-backup");
+    let job = c
+        .backup
+        .start_backup_job()
+        .backup_vault_name(format!("{stack}-backups"))
+        .resource_arn(&fs_arn)
+        .iam_role_arn(&role)
+        .send()
+        .await
+        .unwrap();
+    let point = job.recovery_point_arn().unwrap().to_string();
+    for _ in 0..100 {
+        let j = c
+            .backup
+            .describe_backup_job()
+            .backup_job_id(job.backup_job_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        if j.state() == Some(&aws_sdk_backup::types::BackupJobState::Completed) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, json, err) = ms(&emu, &cmd(&["backups", "--json"], &args(&[])));
+    let listed: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}{err}"));
+    let listed = listed.as_array().expect("a list");
+    let find = |id: &str| listed.iter().find(|p| p["id"] == id).cloned();
+    let files = find(&point).unwrap_or_else(|| panic!("no recovery point {point}: {listed:?}"));
+    assert_eq!(
+        (
+            &files["data"],
+            &files["source"],
+            &files["resource"],
+            &files["status"]
+        ),
+        (
+            &serde_json::json!("files"),
+            &serde_json::json!("aws backup"),
+            &serde_json::json!(fs_arn),
+            &serde_json::json!("COMPLETED")
+        )
+    );
+    let db = find(&first).unwrap_or_else(|| panic!("no snapshot {first}: {listed:?}"));
+    assert_eq!(
+        (&db["data"], &db["source"], &db["resource"]),
+        (
+            &serde_json::json!("database"),
+            &serde_json::json!("rds snapshot (manual)"),
+            &serde_json::json!(format!("{stack}-db"))
+        )
+    );
+    let text = ms_ok(&emu, &cmd(&["backups"], &args(&[])), 0);
+    assert!(text.contains(&point) && text.contains(&first), "{text}");
 
     // The fleet's scaling, as plain clients see it: exactly what the stack file says.
     let production = stack_file.contains("production");
@@ -1029,6 +1250,8 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         ("stable.lt", "update"),
         ("stable.instance", "replace"),
         ("db.parameter_group", parameter_group),
+        // A new PHP version is a new code version: a new snapshot before any node changes.
+        ("db.snapshot", "replace"),
     ] {
         assert_eq!(by_id.get(id).map(|x| x.0), Some(action), "{changed:?}");
     }
@@ -1044,18 +1267,95 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         changed.iter().all(|(id, a, _)| a != "delete"
             && (a != "replace"
                 || id == "stable.instance"
+                || id == "db.snapshot"
                 || (!production && id == "db.parameter_group"))),
-        "only the stable instance (and on a major upgrade the parameter group) is replaced: \
-         {changed:?}"
+        "only the stable instance, the code version's snapshot (and on a major upgrade the \
+         parameter group) are replaced: {changed:?}"
     );
     let (_, text, _) = ms(&emu, &cmd(&["plan"], &change));
     assert!(
         text.contains("instance refresh"),
         "the plan says a rollout starts:\n{text}"
     );
+    // The plan says it is a Moodle upgrade, from which code version to which, and its steps.
+    assert!(
+        text.contains(
+            "Moodle upgrade: v4.5.5 php8.3 -> v4.5.5 php8.2. In order: (1) this \
+             snapshot of the database is taken and waited for, before any node changes"
+        ),
+        "the plan names the upgrade:\n{text}"
+    );
 
     let version_before = web_lt_default_version(&c, stack).await;
-    ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &change), 0);
+    let (code, out, err) = ms(&emu, &cmd(&["apply", "--auto-approve"], &change));
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Progress goes to one stream (which one does not matter here).
+    let applied = if err.contains("db.snapshot") {
+        err
+    } else {
+        out
+    };
+    // The snapshot was available before either launch template changed (and so before any
+    // node): the executor's own report, in the order things happened.
+    let at = |what: &str| {
+        applied
+            .find(what)
+            .unwrap_or_else(|| panic!("`{what}` not in the apply's output:\n{applied}"))
+    };
+    let snapshot_done = at("db.snapshot (db_snapshot): replaced");
+    for lt in [
+        "web.lt (launch_template): update...",
+        "stable.lt (launch_template): update...",
+    ] {
+        assert!(
+            snapshot_done < at(lt),
+            "{lt} before the snapshot:\n{applied}"
+        );
+    }
+    // And as AWS recorded it: the new snapshot, tagged with both code versions, before the web
+    // launch template's new version; the first version's snapshot released, not deleted.
+    let snaps = code_snapshots(&c, stack).await;
+    let second = format!("{stack}-code-v4-5-5-php8-2");
+    assert_eq!(snaps.len(), 2, "{snaps:?}");
+    assert_eq!(snaps[&second]["moodlestack:code"], "v4.5.5 php8.2");
+    assert_eq!(snaps[&second]["moodlestack:code-before"], "v4.5.5 php8.3");
+    assert_eq!(snaps[&second]["moodlestack:id"], "db.snapshot");
+    assert!(
+        applied.contains("db.snapshot (db_snapshot): old one released (kept in AWS)"),
+        "{applied}"
+    );
+    assert!(
+        !snaps[&first].contains_key("moodlestack:id")
+            && snaps[&first]["moodlestack:stack"] == stack,
+        "the first snapshot is kept, released from the stack: {snaps:?}"
+    );
+    let snapshot_time = c
+        .rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier(&second)
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()[0]
+        .snapshot_create_time()
+        .copied()
+        .unwrap();
+    let lt_versions = c
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_name(format!("{stack}-web"))
+        .versions("$Default")
+        .send()
+        .await
+        .unwrap();
+    let lt_time = *lt_versions.launch_template_versions()[0]
+        .create_time()
+        .unwrap();
+    // (EC2 reports whole seconds: compared at that resolution.)
+    assert!(
+        snapshot_time.secs() <= lt_time.secs(),
+        "the snapshot ({snapshot_time}) before the launch template version ({lt_time})"
+    );
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &change), 0);
     if production {
         let rg = c

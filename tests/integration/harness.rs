@@ -56,6 +56,7 @@ const NOT_IN_LOCALSTACK: &[(&str, &str)] = &[
     ("ElastiCache", "ELASTICACHE"),
     ("Elastic Load Balancing v2", "ELASTIC_LOAD_BALANCING_V2"),
     ("Auto Scaling", "AUTO_SCALING"),
+    ("Backup", "BACKUP"),
 ];
 
 /// Service-specific endpoints for an SDK configuration: `endpoint` for the services LocalStack

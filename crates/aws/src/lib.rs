@@ -9,6 +9,7 @@
 //! Field names and shapes are those of [`moodlestack_model::kind`].
 
 mod autoscaling;
+mod backup;
 mod ec2;
 mod efs;
 mod elasticache;
@@ -53,6 +54,7 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub s3: aws_sdk_s3::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    pub backup: aws_sdk_backup::Client,
 }
 
 impl Clients {
@@ -95,6 +97,7 @@ impl Clients {
             ssm: client!(aws_sdk_ssm),
             sts: client!(aws_sdk_sts),
             tagging: client!(aws_sdk_resourcegroupstagging),
+            backup: client!(aws_sdk_backup),
             // An endpoint of its own (the local emulator) has no per-bucket DNS names: buckets go
             // in the path there.
             s3: aws_sdk_s3::Client::from_conf(
@@ -302,9 +305,9 @@ pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
 /// implementations in a `kinds` module (`pub(crate) use super::Group as AutoScalingGroup;`).
 mod impls {
     pub(crate) use crate::{
-        autoscaling::kinds::*, ec2::kinds::*, efs::kinds::*, elasticache::kinds::*,
-        elbv2::kinds::*, iam::kinds::*, rds::kinds::*, s3::kinds::*, scaling::kinds::*,
-        secrets::kinds::*,
+        autoscaling::kinds::*, backup::kinds::*, ec2::kinds::*, efs::kinds::*,
+        elasticache::kinds::*, elbv2::kinds::*, iam::kinds::*, rds::kinds::*, s3::kinds::*,
+        scaling::kinds::*, secrets::kinds::*,
     };
 }
 
@@ -628,5 +631,12 @@ impl Cloud for AwsCloud {
 
     async fn break_lease(&self, scope: &Scope, held: &LeaseInfo) -> Result<bool, CloudError> {
         ssm::break_lease(&self.clients, scope, held).await
+    }
+
+    async fn restore_points(
+        &self,
+        scope: &Scope,
+    ) -> Result<Vec<moodlestack_model::RestorePoint>, CloudError> {
+        backup::restore_points(&self.clients, scope).await
     }
 }

@@ -41,6 +41,11 @@ pub mod ids {
     pub const LB_TG: &str = "lb.tg";
     pub const LB_LISTENER_HTTP: &str = "lb.listener.http";
     pub const LB_LISTENER_HTTPS: &str = "lb.listener.https";
+    pub const DB_SNAPSHOT: &str = "db.snapshot";
+    pub const BACKUP_VAULT: &str = "backup.vault";
+    pub const BACKUP_PLAN: &str = "backup.plan";
+    pub const BACKUP_SELECTION: &str = "backup.selection";
+    pub const BACKUP_ROLE: &str = "backup.role";
 
     pub fn subnet_public(z: &str) -> String {
         format!("net.subnet.public.{z}")
@@ -104,6 +109,12 @@ pub fn db_endpoint_resource(stack: &Stack) -> &'static str {
     } else {
         ids::DB_INSTANCE
     }
+}
+
+/// The code version the nodes run, as the database snapshot's `moodlestack:code` tag names it:
+/// the Moodle ref and the PHP version (`v4.5.5 php8.3`).
+pub fn code_version(stack: &Stack) -> String {
+    format!("{} php{}", stack.moodle.git_ref, stack.moodle.php_version)
 }
 
 fn id_ref(resource: &str) -> Value {
@@ -189,6 +200,7 @@ impl<'a> Builder<'a> {
         self.iam();
         self.database(&net);
         self.files(&net);
+        self.backup();
         self.cache(&net);
         self.compute(&net)?;
         self.load_balancer(&net);
@@ -686,6 +698,28 @@ impl<'a> Builder<'a> {
             }
             self.push(instance);
         }
+        self.code_snapshot();
+    }
+
+    /// The snapshot of the database that the code version's nodes wait for: named after the
+    /// version, so a Moodle upgrade (a new `moodle.git_ref` or `moodle.php_version`) takes a new
+    /// one, and waits for it, before any launch template or node changes (the launch templates
+    /// depend on it).
+    fn code_snapshot(&mut self) {
+        let code = code_version(self.stack);
+        let (field, db) = if self.stack.database.engine.is_aurora() {
+            ("db_cluster_identifier", ids::DB_CLUSTER)
+        } else {
+            ("db_instance_identifier", ids::DB_INSTANCE)
+        };
+        let mut snapshot = self
+            .res(ids::DB_SNAPSHOT, Kind::DbSnapshot)
+            .with("identifier", self.names.code_snapshot(&code))
+            .with(field, id_ref(db));
+        if let Some(Value::Map(tags)) = snapshot.fields.get_mut("tags") {
+            tags.insert(moodlestack_model::TAG_CODE.into(), Value::str(&code));
+        }
+        self.push(snapshot);
     }
 
     // ---- files ---------------------------------------------------------------------------
@@ -709,6 +743,70 @@ impl<'a> Builder<'a> {
                 .with("security_group_ids", Value::List(vec![id_ref(ids::SG_EFS)]));
             self.push(mount);
         }
+    }
+
+    // ---- backups -------------------------------------------------------------------------
+
+    /// AWS Backup of the database and the file system (`backup`): the vault, the plan's one
+    /// rule, the role AWS Backup assumes and the selection of the two by their ARNs (not by the
+    /// stack's tag, which every resource of the stack carries: only these two hold data).
+    fn backup(&mut self) {
+        let b = &self.stack.backup;
+        if !b.enabled {
+            return;
+        }
+        let partition = moodlestack_model::cloud::partition(&self.stack.region);
+        let vault = self
+            .res(ids::BACKUP_VAULT, Kind::BackupVault)
+            .with("name", self.names.backup_vault());
+        self.push(vault);
+        let schedule = moodlestack_stack::schedule::aws_backup_cron(&b.schedule)
+            .unwrap_or_else(|_| b.schedule.clone());
+        let plan = self
+            .res(ids::BACKUP_PLAN, Kind::BackupPlan)
+            .with("name", self.names.backup_plan())
+            .with("rule_name", "scheduled")
+            .with("vault_name", id_ref(ids::BACKUP_VAULT))
+            .with("schedule", schedule)
+            .with("schedule_time_zone", b.time_zone.as_str())
+            .with("retention_days", b.retention_days);
+        self.push(plan);
+        let assume = serde_json::json!({
+            "Statement": [{
+                "Action": "sts:AssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "backup.amazonaws.com"},
+            }],
+            "Version": "2012-10-17",
+        });
+        let policy = |name: &str| format!("arn:{partition}:iam::aws:policy/service-role/{name}");
+        let role = self
+            .res(ids::BACKUP_ROLE, Kind::IamRole)
+            .with("role_name", self.names.backup_role())
+            .with("path", "/")
+            .with("assume_role_policy", canonical_json(&assume))
+            .with(
+                "managed_policy_arns",
+                Value::strs([
+                    policy("AWSBackupServiceRolePolicyForBackup"),
+                    policy("AWSBackupServiceRolePolicyForRestores"),
+                ]),
+            )
+            .with("inline_policies", Value::Map(BTreeMap::new()));
+        self.push(role);
+        // Not taggable: no `tags` field.
+        let selection = Resource::new(ids::BACKUP_SELECTION, Kind::BackupSelection)
+            .with("plan_id", id_ref(ids::BACKUP_PLAN))
+            .with("name", self.names.backup_selection())
+            .with("iam_role_arn", Value::reference(ids::BACKUP_ROLE, "arn"))
+            .with(
+                "resources",
+                Value::List(vec![
+                    Value::reference(db_endpoint_resource(self.stack), "arn"),
+                    Value::reference(ids::FILES_FS, "arn"),
+                ]),
+            );
+        self.push(selection);
     }
 
     // ---- cache ---------------------------------------------------------------------------
@@ -800,7 +898,9 @@ impl<'a> Builder<'a> {
                 .with("root_device_name", self.image.root_device_name.as_str())
                 .with("root_volume_size", root_gb)
                 .with("root_volume_type", "gp3")
-                .with("root_volume_encrypted", true);
+                .with("root_volume_encrypted", true)
+                // No node changes before the database snapshot of its code version exists.
+                .after(ids::DB_SNAPSHOT);
             self.push(lt);
         }
 

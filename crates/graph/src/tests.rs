@@ -140,6 +140,60 @@ fn assert_well_formed(g: &[Resource], stack_name: &str) {
 }
 
 #[test]
+fn backups_and_the_code_version_snapshot() {
+    let g = graph("");
+    let find = |id: &str| g.iter().find(|r| r.id.as_str() == id).expect(id);
+    let plan = find("backup.plan");
+    assert_eq!(plan.fields["schedule"], Value::str("cron(0 3 * * ? *)"));
+    assert_eq!(plan.fields["schedule_time_zone"], Value::str("Etc/UTC"));
+    assert_eq!(plan.fields["retention_days"], Value::Int(35));
+    assert_eq!(
+        plan.fields["vault_name"],
+        Value::reference("backup.vault", "id")
+    );
+    let selection = find("backup.selection");
+    assert_eq!(
+        selection.fields["resources"],
+        Value::List(vec![
+            Value::reference("db.instance", "arn"),
+            Value::reference("files.fs", "arn"),
+        ])
+    );
+    assert!(!selection.fields.contains_key("tags"), "untaggable");
+    // The snapshot is named after the code version and waited for by both launch templates.
+    let snapshot = find("db.snapshot");
+    assert_eq!(
+        snapshot.fields["identifier"],
+        Value::str("demo-code-v4-5-5-php8-3")
+    );
+    assert_eq!(
+        snapshot.fields["tags"].as_map().unwrap()["moodlestack:code"],
+        Value::str("v4.5.5 php8.3")
+    );
+    for lt in ["web.lt", "stable.lt"] {
+        assert!(
+            find(lt).deps().iter().any(|d| d.as_str() == "db.snapshot"),
+            "{lt} waits for the snapshot"
+        );
+    }
+    // Aurora: the cluster is snapshotted and backed up.
+    let g = graph("database:\n  engine: aurora-mysql\n");
+    let find = |id: &str| g.iter().find(|r| r.id.as_str() == id).expect(id);
+    assert_eq!(
+        find("db.snapshot").fields["db_cluster_identifier"],
+        Value::reference("db.cluster", "id")
+    );
+    assert!(find("backup.selection").fields["resources"]
+        .as_list()
+        .unwrap()
+        .contains(&Value::reference("db.cluster", "arn")));
+    // Off: no backup resources (the snapshot stays: it is the upgrade's).
+    let g = graph("backup:\n  enabled: false\n");
+    assert!(g.iter().all(|r| !r.id.as_str().starts_with("backup.")));
+    assert!(g.iter().any(|r| r.id.as_str() == "db.snapshot"));
+}
+
+#[test]
 fn default_stack_has_the_whole_topology() {
     let g = graph("");
     assert_well_formed(&g, "demo");
@@ -182,6 +236,11 @@ fn default_stack_has_the_whole_topology() {
         "lb.tg",
         "lb.listener.http",
         "code.bucket",
+        "db.snapshot",
+        "backup.vault",
+        "backup.plan",
+        "backup.role",
+        "backup.selection",
     ];
     let got: BTreeSet<&str> = ids(&g).into_iter().collect();
     assert_eq!(got, expected.into_iter().collect::<BTreeSet<_>>());
@@ -712,6 +771,7 @@ fn extra_tags_reach_every_resource() {
                         | Kind::ScalingPolicy
                         | Kind::ScheduledAction
                         | Kind::LifecycleHook
+                        | Kind::BackupSelection
                 ),
                 "{}",
                 r.id

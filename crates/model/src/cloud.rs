@@ -537,6 +537,30 @@ pub trait Cloud: Send + Sync {
     /// over since it was read is left alone): true if it was lifted. For `moodlestack unlock`
     /// and for a holder whose process is gone.
     async fn break_lease(&self, scope: &Scope, held: &LeaseInfo) -> Result<bool, CloudError>;
+
+    /// Every restore point of the stack's data, oldest first: the snapshots of its database
+    /// (automated, manual, final) and the recovery points in its backup vault (database and file
+    /// system), all read at once. What does not exist is left out; it is not an error.
+    async fn restore_points(&self, scope: &Scope) -> Result<Vec<RestorePoint>, CloudError>;
+}
+
+/// One restore point of a stack's data (`moodlestack backups`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestorePoint {
+    /// What it restores: `database` or `files`.
+    pub data: String,
+    /// Where it is kept and how it was made (`rds snapshot (manual)`, `aws backup`).
+    pub source: String,
+    /// Its id: a snapshot identifier or a recovery point ARN.
+    pub id: String,
+    /// The resource it was taken of (a database identifier or an ARN).
+    pub resource: String,
+    /// When it was taken, seconds since the Unix epoch (0 when not reported).
+    pub created_at: u64,
+    /// The service's status word (`available`, `COMPLETED`, ...).
+    pub status: String,
+    /// Its tags (the stack's, and an upgrade's versions).
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Tags every resource of `scope` carries, plus its logical id.

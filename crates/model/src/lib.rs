@@ -25,11 +25,11 @@ pub mod value;
 pub use change::{Action, ChangeView, Delta, FieldChange, KeyChange, Note, NoteKind};
 pub use cloud::{
     identity_tags, BoxError, Cloud, CloudError, DeleteOptions, Hint, ImageInfo, LeaseInfo,
-    NetworkInfo, Readiness, Scope, SubnetInfo, VpcInfo, Want,
+    NetworkInfo, Readiness, RestorePoint, Scope, SubnetInfo, VpcInfo, Want,
 };
 pub use kind::{
     spec, version_satisfies, Compare, DeletePolicy, DeleteRisk, FieldSpec, Kind, KindSpec,
-    OnChange, PhysicalId, ReplaceOrder,
+    OnChange, PhysicalId, ReplaceOrder, TAG_CODE, TAG_CODE_BEFORE,
 };
 pub use order::{topo, OrderError};
 pub use resource::{

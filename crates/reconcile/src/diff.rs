@@ -18,8 +18,8 @@
 
 use crate::plan::{Action, Change, FieldChange, Plan, Summary, FORMAT_VERSION};
 use moodlestack_model::{
-    spec, topo, Compare, Delta, FieldSpec, Hint, KeyChange, Kind, Note, NoteKind, Observed,
-    ObservedId, OnChange, OrderError, Ref, Resource, ResourceId, Scope, Value,
+    spec, topo, Compare, DeletePolicy, Delta, FieldSpec, Hint, KeyChange, Kind, Note, NoteKind,
+    Observed, ObservedId, OnChange, OrderError, Ref, Resource, ResourceId, Scope, Value,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -528,8 +528,14 @@ fn notes(c: &Change) -> Vec<Note> {
     if c.action == Action::Replace && creates_first(c) {
         notes.push(Note::new(
             NoteKind::Applied,
-            "the new one (a new name) is created first and everything that uses it moved to it; \
-             the old one is deleted last (AWS refuses to delete it while it is in use)",
+            if s.on_delete == DeletePolicy::Release {
+                "the new one (a new name) is created first and everything that uses it waits \
+                 for it; the old one is then released from the stack, not deleted (it stays in \
+                 AWS)"
+            } else {
+                "the new one (a new name) is created first and everything that uses it moved to \
+                 it; the old one is deleted last (AWS refuses to delete it while it is in use)"
+            },
         ));
     }
     notes.extend((s.notes)(&c.view()));

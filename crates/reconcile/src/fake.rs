@@ -988,6 +988,16 @@ impl Cloud for FakeCloud {
             None => Ok(true),
         }
     }
+
+    /// The fake keeps no snapshots or recovery points: a stack has none.
+    async fn restore_points(
+        &self,
+        _scope: &Scope,
+    ) -> Result<Vec<moodlestack_model::RestorePoint>, CloudError> {
+        let mut st = self.st();
+        self.gate(&mut st, false)?;
+        Ok(Vec::new())
+    }
 }
 
 #[cfg(test)]

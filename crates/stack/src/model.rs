@@ -32,6 +32,10 @@ pub struct Stack {
     /// The EFS file system that holds moodledata.
     #[serde(default)]
     pub files: Files,
+    /// Backups of the database and of moodledata by AWS Backup: a vault, a plan (schedule,
+    /// retention) and its selection of the database and the file system. On by default.
+    #[serde(default)]
+    pub backup: Backup,
     /// The ElastiCache Redis replication group for MUC and sessions.
     #[serde(default)]
     pub cache: Cache,
@@ -213,6 +217,47 @@ impl Default for Files {
             throughput_mode: default_throughput_mode(),
         }
     }
+}
+
+/// AWS Backup of the stack's data: every `schedule`, a backup of the database and of the file
+/// system (moodledata) into the stack's vault, each kept `retention_days`. The database's own
+/// automated backups (`database.backup_retention_days`) are kept as well.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Backup {
+    /// Make the vault, the plan and its selection. `false` leaves moodledata without backups.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// When the backups start: Unix cron, five fields `minute hour day-of-month month
+    /// day-of-week`, in `time_zone` (default `0 3 * * *`, daily at 03:00). AWS Backup's rules
+    /// apply: the minute is one number (at most one backup an hour), and at most one of
+    /// day-of-month and day-of-week is restricted. Each backup starts within 8 hours of its time.
+    #[serde(default = "default_backup_schedule")]
+    pub schedule: String,
+    /// IANA time zone of the schedule (e.g. `Europe/Madrid`).
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Days each backup is kept (1-36500; default 35).
+    #[serde(default = "default_backup_retention")]
+    pub retention_days: i64,
+}
+
+impl Default for Backup {
+    fn default() -> Self {
+        Backup {
+            enabled: true,
+            schedule: default_backup_schedule(),
+            time_zone: default_time_zone(),
+            retention_days: default_backup_retention(),
+        }
+    }
+}
+
+fn default_backup_schedule() -> String {
+    "0 3 * * *".into()
+}
+fn default_backup_retention() -> i64 {
+    35
 }
 
 /// ElastiCache Redis replication group.
@@ -597,6 +642,33 @@ pub const MOODLE_PHP: &[((u32, u32), &str, &str)] = &[
     ((5, 0), "8.2", "8.4"),
     ((5, 1), "8.2", "8.4"),
 ];
+
+/// The oldest database version each Moodle branch installs and upgrades on (its release notes'
+/// "Server requirements" at docs.moodle.org/dev/Moodle_<version>_release_notes): MySQL,
+/// MariaDB, PostgreSQL, as `major.minor` (PostgreSQL: major). Aurora MySQL 3 is MySQL 8.0.
+/// The one table of database requirements: validation (and so plan and apply) refuses a stack
+/// whose database is older than its Moodle release needs. The PHP requirements are
+/// [`MOODLE_PHP`].
+pub const MOODLE_DATABASE: &[((u32, u32), &str, &str, &str)] = &[
+    ((4, 1), "5.7", "10.4", "12"),
+    ((4, 2), "8.0", "10.6", "13"),
+    ((4, 3), "8.0", "10.6", "13"),
+    ((4, 4), "8.0", "10.6", "13"),
+    ((4, 5), "8.0", "10.6", "13"),
+    ((5, 0), "8.4", "10.11", "14"),
+    ((5, 1), "8.4", "10.11", "14"),
+];
+
+/// The oldest `database.version` (as `major.minor`) Moodle `branch` needs on `engine`, None when
+/// the table does not know the branch.
+pub fn moodle_database_minimum(branch: (u32, u32), engine: Engine) -> Option<&'static str> {
+    let (_, mysql, mariadb, postgres) = MOODLE_DATABASE.iter().find(|(b, ..)| *b == branch)?;
+    Some(match engine {
+        Engine::Mysql | Engine::AuroraMysql => mysql,
+        Engine::Mariadb => mariadb,
+        Engine::Postgres => postgres,
+    })
+}
 
 /// A full 40-character hexadecimal commit id.
 pub fn is_commit_id(r: &str) -> bool {

@@ -115,6 +115,43 @@ impl Names {
     pub fn drain_hook(&self) -> String {
         self.n("web-drain")
     }
+    /// AWS Backup vault of the stack's recovery points: `<stack>-backups` (vault names are per
+    /// account and region).
+    pub fn backup_vault(&self) -> String {
+        self.n("backups")
+    }
+    /// AWS Backup plan of the stack (plan names are per account and region).
+    pub fn backup_plan(&self) -> String {
+        self.n("backup")
+    }
+    /// The plan's one selection (named within the plan): the database and the file system.
+    pub fn backup_selection(&self) -> String {
+        self.n("data")
+    }
+    /// IAM role AWS Backup assumes to back up and restore the stack's data:
+    /// `<stack>-<region>-backup` (IAM is global, as for [`Names::node_role`]).
+    pub fn backup_role(&self) -> String {
+        self.n(&format!("{}-backup", self.region))
+    }
+    /// The database snapshot taken before the nodes run the code version `code` (`v4.5.5
+    /// php8.3`): `<stack>-code-v4-5-5-php8-3` (RDS snapshot identifiers: letters, digits and
+    /// single hyphens, at most 255).
+    pub fn code_snapshot(&self, code: &str) -> String {
+        let mut slug = String::new();
+        for c in code.chars() {
+            let c = if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            };
+            if !(c == '-' && (slug.is_empty() || slug.ends_with('-'))) {
+                slug.push(c);
+            }
+        }
+        let mut out = self.n(&format!("code-{}", slug.trim_end_matches('-')));
+        out.truncate(255);
+        out.trim_end_matches('-').to_string()
+    }
     /// SSM parameter that holds the apply lease.
     pub fn lease_parameter(&self) -> String {
         format!("/moodlestack/{}/lease", self.stack)
@@ -134,6 +171,11 @@ mod tests {
             "demo-net-subnet-private-a"
         );
         assert_eq!(n.load_balancer(), "demo-alb");
+        assert_eq!(n.code_snapshot("v4.5.5 php8.3"), "demo-code-v4-5-5-php8-3");
+        assert_eq!(
+            n.code_snapshot("v5.0.0-rc1 php8.4"),
+            "demo-code-v5-0-0-rc1-php8-4"
+        );
         assert_eq!(n.node_role(), "demo-eu-west-1-node");
         assert_ne!(
             Names::for_stack("demo", "us-east-1").node_role(),

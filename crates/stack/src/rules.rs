@@ -277,6 +277,7 @@ impl<'a> Rules<'a> {
         self.ami();
         self.database();
         self.files();
+        self.backup();
         self.cache();
         self.instances();
         self.scaling();
@@ -977,6 +978,50 @@ impl<'a> Rules<'a> {
         }
     }
 
+    fn backup(&mut self) {
+        let b = self.stack.backup.clone();
+        if !b.enabled {
+            return;
+        }
+        if let Err(problem) = crate::schedule::aws_backup_cron(&b.schedule) {
+            self.error(
+                "backup.schedule",
+                format!("`{}` is not a backup schedule: {problem}", b.schedule),
+                "write five fields, `minute hour day-of-month month day-of-week`, with one \
+                 minute, e.g. `0 3 * * *` for every day at 03:00"
+                    .into(),
+            );
+        }
+        match crate::schedule::time_zone(&b.time_zone) {
+            crate::schedule::TimeZone::Canonical => {}
+            crate::schedule::TimeZone::Alias(canonical) => self.error(
+                "backup.time_zone",
+                format!(
+                    "`{}` is an alias; AWS Backup takes canonical IANA time zone names",
+                    b.time_zone
+                ),
+                format!("write `{canonical}`"),
+            ),
+            crate::schedule::TimeZone::Unknown => {
+                let s = nearest(&b.time_zone, crate::schedule::canonical_time_zones())
+                    .unwrap_or("Etc/UTC");
+                self.error(
+                    "backup.time_zone",
+                    format!("`{}` is not an IANA time zone name", b.time_zone),
+                    format!("did you mean `{s}`? Use a name such as `Europe/Madrid` or `Etc/UTC`"),
+                );
+            }
+        }
+        self.range(
+            "backup.retention_days",
+            b.retention_days,
+            1,
+            36_500,
+            "days",
+            " (default 35)",
+        );
+    }
+
     fn cache(&mut self) {
         let c = self.stack.cache.clone();
         if !c.node_type.starts_with("cache.") || c.node_type.split('.').count() != 3 {
@@ -1630,6 +1675,46 @@ impl<'a> Rules<'a> {
                             ),
                         );
                     }
+                }
+            }
+        }
+        if let Some(branch) = branch {
+            let db = &self.stack.database;
+            let have = db.engine_version();
+            let key = |s: &str| -> (u32, u32) {
+                let mut p = s.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+                (p.next().unwrap_or(0), p.next().unwrap_or(0))
+            };
+            // A version moodlestack cannot run at all is reported once, by the database's rule.
+            let refused = self
+                .diags
+                .iter()
+                .any(|d| d.paths.iter().any(|p| p == "database.version"));
+            if let Some(min) =
+                crate::moodle_database_minimum(branch, db.engine).filter(|_| !refused)
+            {
+                // PostgreSQL's versions are majors; the others compare on `major.minor`.
+                let too_old = if db.engine == crate::Engine::Postgres {
+                    key(&have).0 < key(min).0
+                } else {
+                    key(&have) < key(min)
+                };
+                if too_old {
+                    self.error(
+                        "database.version",
+                        format!(
+                            "Moodle {}.{} (`{}`) needs {} {min} or newer; the database is {have}",
+                            branch.0,
+                            branch.1,
+                            m.git_ref,
+                            db.engine.rds_name()
+                        ),
+                        format!(
+                            "upgrade the database first (`database.version` to {min} or newer, \
+                             applied before the Moodle upgrade), or stay on a Moodle release \
+                             that supports {have}"
+                        ),
+                    );
                 }
             }
         }

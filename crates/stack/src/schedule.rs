@@ -128,9 +128,89 @@ fn cron_item(item: &str, lo: u32, hi: u32, names: &[&str]) -> Result<(), String>
     Ok(())
 }
 
+/// The AWS Backup schedule expression (`cron(0 3 ? * * *)`) of a Unix cron recurrence, or what
+/// keeps it from being one: AWS Backup's minute is one number (a backup an hour at most), one of
+/// day-of-month and day-of-week must be `?` (so at most one of them may be restricted), and its
+/// days of week are 1-7 from Sunday (Unix: 0-7, 0 and 7 Sunday).
+pub fn aws_backup_cron(recurrence: &str) -> Result<String, String> {
+    if let Some(problem) = cron_problem(recurrence) {
+        return Err(problem);
+    }
+    let parts: Vec<&str> = recurrence.split_whitespace().collect();
+    let (minute, hour, dom, month, dow) = (parts[0], parts[1], parts[2], parts[3], parts[4]);
+    if minute.parse::<u32>().is_err() {
+        return Err(format!(
+            "the minute field `{minute}` must be one number: AWS Backup runs a plan's rule at \
+             most once an hour"
+        ));
+    }
+    let days = week_days(dow);
+    let every_day = days.len() == 7;
+    if !every_day && dom != "*" {
+        return Err(format!(
+            "both the day of month (`{dom}`) and the day of week (`{dow}`) are restricted; AWS \
+             Backup takes one of them"
+        ));
+    }
+    Ok(if every_day {
+        format!("cron({minute} {hour} {dom} {month} ? *)")
+    } else {
+        let aws: Vec<String> = days.iter().map(|d| (d + 1).to_string()).collect();
+        format!("cron({minute} {hour} ? {month} {} *)", aws.join(","))
+    })
+}
+
+/// The days (0 = Sunday ... 6) a valid day-of-week field names.
+fn week_days(field: &str) -> std::collections::BTreeSet<u32> {
+    let names = FIELDS[4].3;
+    let value = |v: &str| -> u32 {
+        v.parse::<u32>().unwrap_or_else(|_| {
+            names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(v))
+                .map_or(0, |i| i as u32)
+        })
+    };
+    let mut out = std::collections::BTreeSet::new();
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, s.parse::<u32>().unwrap_or(1).max(1)),
+            None => (item, 1),
+        };
+        let (lo, hi) = match range {
+            "*" => (0, 7),
+            r => match r.split_once('-') {
+                Some((a, b)) => (value(a), value(b)),
+                None if step > 1 => (value(r), 7),
+                None => (value(r), value(r)),
+            },
+        };
+        out.extend((lo..=hi).step_by(step as usize).map(|d| d % 7));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backup_schedules_become_aws_backup_cron_expressions() {
+        for (unix, aws) in [
+            ("0 3 * * *", "cron(0 3 * * ? *)"),
+            ("30 1 1 * *", "cron(30 1 1 * ? *)"),
+            ("0 2 * * 0", "cron(0 2 ? * 1 *)"),
+            ("0 2 * * 7", "cron(0 2 ? * 1 *)"),
+            ("0 2 * * MON-FRI", "cron(0 2 ? * 2,3,4,5,6 *)"),
+            ("0 2 * * 5-7", "cron(0 2 ? * 1,6,7 *)"),
+            ("0 */6 * * 0-6", "cron(0 */6 * * ? *)"),
+        ] {
+            assert_eq!(aws_backup_cron(unix).as_deref(), Ok(aws), "{unix}");
+        }
+        for bad in ["*/15 * * * *", "0 3 1 * MON", "0 3 * *"] {
+            assert!(aws_backup_cron(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn cron_recurrences_are_checked_field_by_field() {

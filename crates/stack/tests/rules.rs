@@ -786,6 +786,50 @@ fn efs_modes() {
     );
 }
 
+// ---- backup ----
+
+#[test]
+fn backup_schedule_time_zone_and_retention() {
+    let y = with(
+        24,
+        "  admin_email: admin@example.org\nbackup:\n  schedule: \"*/15 * * * *\"\n  time_zone: Europe/Madird\n  retention_days: 0",
+    );
+    assert!(error_at(
+        &y,
+        "`*/15 * * * *` is not a backup schedule: the minute field `*/15` must be one number: AWS Backup runs a plan's rule at most once an hour",
+        26,
+        13
+    )
+    .contains("`0 3 * * *`"));
+    assert!(
+        error_at(&y, "`Europe/Madird` is not an IANA time zone name", 27, 14)
+            .contains("`Europe/Madrid`")
+    );
+    error_at(
+        &y,
+        "`backup.retention_days` is 0 days; it must be between 1 and 36500",
+        28,
+        19,
+    );
+    let y = with(
+        24,
+        "  admin_email: admin@example.org\nbackup:\n  schedule: \"0 2 1 * MON\"",
+    );
+    error_at(
+        &y,
+        "`0 2 1 * MON` is not a backup schedule: both the day of month (`1`) and the day of week (`MON`) are restricted; AWS Backup takes one of them",
+        26,
+        13,
+    );
+    // Off: nothing of it is checked.
+    let y = with(
+        24,
+        "  admin_email: admin@example.org\nbackup:\n  enabled: false\n  schedule: nonsense",
+    );
+    let (d, _) = diagnostics(&y, &LoadOptions::default());
+    assert!(d.is_empty(), "{d:?}");
+}
+
 // ---- moodle ----
 
 #[test]
@@ -820,6 +864,16 @@ fn php_version_and_git_ref() {
         24,
         "  admin_email: admin@example.org\n  php_version: \"8.4\"\n  git_ref: v5.0.1\n  forcedcache_ref: 0123456789abcdef0123456789abcdef01234567",
     );
+    // Moodle 5.0 needs MySQL 8.4 (the table of database requirements): BASE's 8.0 is refused
+    // at `database.version`, with the fix.
+    assert!(error_at(
+        &y,
+        "Moodle 5.0 (`v5.0.1`) needs mysql 8.4 or newer; the database is 8.0",
+        10,
+        12
+    )
+    .starts_with("upgrade the database first"));
+    let y = y.replace("version: \"8.0\"", "version: \"8.4\"");
     let (d, _) = diagnostics(&y, &LoadOptions::default());
     assert!(d.is_empty(), "{d:?}");
     let y = with(

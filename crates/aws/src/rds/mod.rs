@@ -28,13 +28,15 @@
 mod cluster;
 mod instance;
 mod parameter_group;
+mod snapshot;
 mod subnet_group;
 
 /// The service's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
 pub(crate) mod kinds {
     pub(crate) use super::{
-        cluster::kinds::*, instance::kinds::*, parameter_group::kinds::*, subnet_group::kinds::*,
+        cluster::kinds::*, instance::kinds::*, parameter_group::kinds::*, snapshot::kinds::*,
+        subnet_group::kinds::*,
     };
 }
 

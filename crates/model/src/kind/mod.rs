@@ -21,6 +21,8 @@
 #[macro_use]
 mod asg;
 #[macro_use]
+mod backup;
+#[macro_use]
 mod ec2;
 #[macro_use]
 mod efs;
@@ -36,6 +38,8 @@ mod rds;
 mod s3;
 #[macro_use]
 mod secrets;
+
+pub use rds::{TAG_CODE, TAG_CODE_BEFORE};
 
 use crate::change::{ChangeView, Note};
 use crate::{Fields, Value};
@@ -189,6 +193,9 @@ pub enum DeletePolicy {
         /// The field naming the resource that holds this one's data, if any.
         member_of: Option<&'static str>,
     },
+    /// Never deleted: a delete releases it from the stack (it loses its `moodlestack:id` tag) and
+    /// it stays in AWS (a database snapshot: a restore point).
+    Release,
 }
 
 /// What deleting one observed resource risks, from its kind's [`DeletePolicy`] and its fields.
@@ -311,6 +318,7 @@ impl KindSpec {
                 loses_data: self.stateful,
                 protected,
             },
+            DeletePolicy::Release => DeleteRisk::default(),
         }
     }
 }
@@ -443,7 +451,7 @@ macro_rules! table {
     ([$($acc:tt)*] $list:ident $($rest:ident)*) => { $list! { [$($acc)*] $($rest)* } };
 }
 
-table! { [] ec2_kinds iam_kinds secrets_kinds s3_kinds rds_kinds efs_kinds elasticache_kinds elbv2_kinds asg_kinds }
+table! { [] ec2_kinds iam_kinds secrets_kinds s3_kinds rds_kinds efs_kinds elasticache_kinds elbv2_kinds asg_kinds backup_kinds }
 
 impl Kind {
     /// The snake_case name used in plans and JSON (`db_instance`).

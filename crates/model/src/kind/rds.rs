@@ -4,7 +4,7 @@ use super::{
     at_least, create_only, f, mins, repl, set, subset, version, DeletePolicy, FieldSpec, KindSpec,
     ReplaceOrder, DEFAULT, TAGS,
 };
-use crate::change::{ChangeView, Note, NoteKind};
+use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::{Kind, Value};
 
 /// The RDS kinds, as rows of the kind table in `mod.rs`.
@@ -20,6 +20,8 @@ macro_rules! rds_kinds {
         DbCluster => rds::CLUSTER,
         /// An RDS DB instance (standalone, or an Aurora cluster member).
         DbInstance => rds::INSTANCE,
+        /// A manual snapshot of the database taken before nodes run a new code version.
+        DbSnapshot => rds::SNAPSHOT,
     ] $($rest)* } };
 }
 
@@ -170,6 +172,70 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
     ],
     ..DATABASE
 };
+
+/// The tag that names the code version (Moodle release and PHP) a snapshot was taken for: the
+/// nodes start that code only after the snapshot is available.
+pub const TAG_CODE: &str = "moodlestack:code";
+/// The tag a snapshot taken before an upgrade gets with the code version it upgrades from.
+pub const TAG_CODE_BEFORE: &str = "moodlestack:code-before";
+
+/// A manual snapshot of the database (`db_instance_identifier`) or of the Aurora cluster
+/// (`db_cluster_identifier`), named after the code version the nodes are about to run. The
+/// launch templates depend on it, so a new code version (a Moodle upgrade) changes no node before
+/// the snapshot is available. A new version names a new snapshot: it is created first, and the
+/// previous one is then released, never deleted: it loses its `moodlestack:id` tag and stays, a
+/// restore point (`moodlestack backups` lists it), as a destroy leaves the current one. `id` is
+/// the identifier.
+pub(super) const SNAPSHOT: KindSpec = KindSpec {
+    kind: Kind::DbSnapshot,
+    name: "db_snapshot",
+    aws_type: "AWS::RDS::DBSnapshot",
+    tier: 5,
+    fields: &[
+        repl("identifier"),
+        repl("db_instance_identifier"),
+        repl("db_cluster_identifier"),
+        TAGS,
+    ],
+    name_field: Some("identifier"),
+    attrs: &["id", "arn"],
+    ready_timeout: mins(120),
+    on_delete: DeletePolicy::Release,
+    notes: snapshot_notes,
+    replace: ReplaceOrder::CreateFirstWhenRenamed,
+    ..DEFAULT
+};
+
+/// The code version a snapshot's tags name (`v4.5.5 php8.3`).
+fn code_of(tags: Option<&Value>) -> Option<&str> {
+    tags?.as_map()?.get(TAG_CODE)?.as_str()
+}
+
+fn snapshot_notes(c: &ChangeView<'_>) -> Vec<Note> {
+    let tags = c.changed("tags");
+    let new = code_of(tags.and_then(|t| t.new.as_ref()))
+        .or_else(|| code_of(c.desired_field("tags")))
+        .unwrap_or("the new code");
+    let old = code_of(tags.and_then(|t| t.old.as_ref()));
+    match (c.action, old) {
+        (Action::Replace, Some(old)) if old != new => vec![Note::new(
+            NoteKind::Rollout,
+            format!(
+                "Moodle upgrade: {old} -> {new}. In order: (1) this snapshot of the database is \
+                 taken and waited for, before any node changes; (2) the launch templates get the \
+                 new code; (3) the stable node is replaced and upgrades the database on the new \
+                 code (admin/cli/upgrade.php; web nodes serve only once their code matches the \
+                 database); (4) the web fleet rolls to the new code (instance refresh). The \
+                 snapshot of {old} is kept (`moodlestack backups` lists it)"
+            ),
+        )],
+        (Action::Create | Action::Replace, _) => vec![Note::new(
+            NoteKind::Applied,
+            format!("taken and waited for before any node runs {new}"),
+        )],
+        _ => Vec::new(),
+    }
+}
 
 fn database_notes(c: &ChangeView<'_>) -> Vec<Note> {
     if !c.is_real_update() {

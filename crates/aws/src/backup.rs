@@ -1,0 +1,823 @@
+//! AWS Backup: the stack's vault, its backup plan and the plan's selection, one [`KindOps`] each,
+//! plus the reads of `moodlestack backups` (recovery points) and the on-demand backup job an
+//! upgrade starts.
+//!
+//! Vaults and plans carry the stack's tags from their create call (`BackupVaultTags`,
+//! `BackupPlanTags`). AWS Backup has no tag filter on its lists: the stack's vaults are the
+//! vaults named with the stack's prefix whose tags (ListTags, all at once) say they are the
+//! stack's; plans likewise. Selections cannot be tagged or updated: they are listed per plan of
+//! the stack (ListBackupSelections, then GetBackupSelection for the resources, all at once),
+//! matched by (plan, name), and replaced on any change.
+
+use crate::fields::{
+    answer, api_err, is_code, is_not_found, owned_id, sent, tag_map, tags_value, usable, Reader,
+};
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
+use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, BackupSelection, Lifecycle as Keep};
+use moodlestack_model::{
+    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId,
+    RestorePoint, Scope, Value,
+};
+use moodlestack_stack::names::Names;
+use std::collections::{BTreeMap, HashMap};
+
+type Tags = BTreeMap<String, String>;
+
+/// The tags of the Backup resource `arn` (None: it does not exist).
+async fn tags_of(c: &Clients, arn: &str) -> Result<Option<Tags>, CloudError> {
+    match answer(
+        "backup:ListTags",
+        c.backup.list_tags().resource_arn(arn).send(),
+    )
+    .await
+    {
+        Ok(out) => Ok(Some(
+            out.tags()
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        )),
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// AWS Backup's "does not exist" (it answers `ResourceNotFoundException`, and for a vault whose
+/// name another account holds `AccessDeniedException`).
+fn is_missing(e: &CloudError) -> bool {
+    is_code(e, "ResourceNotFoundException") || is_code(e, "AccessDeniedException")
+}
+
+fn unexpected(operation: &str, what: impl Into<String>) -> CloudError {
+    CloudError::UnexpectedAnswer {
+        operation: operation.into(),
+        what: what.into(),
+    }
+}
+
+// ---- vaults ---------------------------------------------------------------------------------
+
+/// The vault `name`, `arn` as the stack sees it (None: not the stack's).
+async fn vault_observed(
+    c: &Clients,
+    scope: &Scope,
+    name: &str,
+    arn: &str,
+) -> Result<Option<Observed>, CloudError> {
+    let Some(tags) = tags_of(c, arn).await? else {
+        return Ok(None);
+    };
+    let Some(id) = owned_id(scope, &tags) else {
+        return Ok(None);
+    };
+    let mut fields = Fields::new();
+    fields.insert("name".into(), Value::str(name));
+    fields.insert("tags".into(), tags_value(tags));
+    Ok(Some(usable(Kind::BackupVault, id, name, arn, fields)))
+}
+
+/// The vault `name` (None when it does not exist or is not the stack's).
+async fn vault(c: &Clients, scope: &Scope, name: &str) -> Result<Option<Observed>, CloudError> {
+    let req = c.backup.describe_backup_vault().backup_vault_name(name);
+    let arn = match answer("backup:DescribeBackupVault", req.send()).await {
+        Ok(v) => v.backup_vault_arn().unwrap_or_default().to_string(),
+        Err(e) if is_missing(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    vault_observed(c, scope, name, &arn).await
+}
+
+/// The stack's vaults: ListBackupVaults, then the tags of those named with the stack's prefix.
+async fn vaults(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudError> {
+    let prefix = format!("{}-", scope.stack);
+    let pages: Vec<_> = c
+        .backup
+        .list_backup_vaults()
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let mut named = Vec::new();
+    for page in pages {
+        let page = page.map_err(|e| api_err("backup:ListBackupVaults", e))?;
+        for v in page.backup_vault_list() {
+            if let (Some(n), Some(a)) = (v.backup_vault_name(), v.backup_vault_arn()) {
+                if n.starts_with(&prefix) {
+                    named.push((n.to_string(), a.to_string()));
+                }
+            }
+        }
+    }
+    let found =
+        futures::future::try_join_all(named.iter().map(|(n, a)| vault_observed(c, scope, n, a)))
+            .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// The recovery points in the vault `name`.
+pub async fn recovery_points(
+    c: &Clients,
+    vault: &str,
+) -> Result<Vec<aws_sdk_backup::types::RecoveryPointByBackupVault>, CloudError> {
+    let pages: Vec<_> = c
+        .backup
+        .list_recovery_points_by_backup_vault()
+        .backup_vault_name(vault)
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let mut out = Vec::new();
+    for page in pages {
+        match page.map_err(|e| api_err("backup:ListRecoveryPointsByBackupVault", e)) {
+            Ok(p) => out.extend(p.recovery_points().iter().cloned()),
+            Err(e) if is_missing(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// `AWS::Backup::BackupVault`.
+pub(crate) struct Vault;
+
+#[async_trait]
+impl KindOps for Vault {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        match q {
+            Query::Stack => vaults(cx.c, cx.scope).await,
+            Query::Logical { fields, .. } => match fields.get("name").and_then(Value::as_str) {
+                Some(name) => Ok(vault(cx.c, cx.scope, name).await?.into_iter().collect()),
+                None => Ok(Vec::new()),
+            },
+            Query::Physical(name) => Ok(vault(cx.c, cx.scope, name).await?.into_iter().collect()),
+        }
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let name = r.str("name")?;
+        let mut tags = r.tags()?;
+        tags.extend(identity_tags(cx.scope, &r.id));
+        let req =
+            cx.c.backup
+                .create_backup_vault()
+                .backup_vault_name(name)
+                .set_backup_vault_tags(Some(tags.into_iter().collect::<HashMap<_, _>>()))
+                .creator_request_id(format!("{}-{}", cx.scope.stack, r.id));
+        match answer("backup:CreateBackupVault", req.send()).await {
+            Ok(out) => {
+                let arn = out.backup_vault_arn().unwrap_or_default();
+                vault_observed(cx.c, cx.scope, name, arn)
+                    .await?
+                    .map(Created::New)
+                    .ok_or_else(|| {
+                        unexpected(
+                            "backup:CreateBackupVault",
+                            format!("{name}: created without the stack's tags"),
+                        )
+                    })
+            }
+            Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        if let Some(field) = changed.iter().find(|f| **f != "tags") {
+            return Err(crate::fields::in_place_only(
+                current.kind,
+                r,
+                field,
+                "backup vault",
+            ));
+        }
+        retag(cx, current, r, changed).await?;
+        vault(cx.c, cx.scope, &current.physical_id)
+            .await?
+            .map(|mut o| {
+                o.id = current.id.clone();
+                o
+            })
+            .ok_or_else(|| unexpected("backup:ListTags", "the vault is gone after an update"))
+    }
+
+    /// Reached only with `--allow-data-loss` (the vault is stateful): every recovery point in
+    /// it goes first (AWS refuses to delete a vault that holds any), then the vault.
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let name = current.physical_id.as_str();
+        let points = recovery_points(cx.c, name).await?;
+        futures::future::try_join_all(points.iter().filter_map(|p| p.recovery_point_arn()).map(
+            |arn| async move {
+                let req =
+                    cx.c.backup
+                        .delete_recovery_point()
+                        .backup_vault_name(name)
+                        .recovery_point_arn(arn);
+                match sent("backup:DeleteRecoveryPoint", req.send()).await {
+                    Err(e) if is_missing(&e) => Ok(()),
+                    other => other,
+                }
+            },
+        ))
+        .await?;
+        let req = cx.c.backup.delete_backup_vault().backup_vault_name(name);
+        match sent("backup:DeleteBackupVault", req.send()).await {
+            Err(e) if is_missing(&e) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Tags `current` (by its ARN) with the stack's tags when `tags` changed; an error for any
+/// other field (the kinds' other fields are replaced or updated by their own calls).
+async fn retag(
+    cx: &Cx<'_>,
+    current: &Observed,
+    r: &Reader<'_>,
+    changed: &[&str],
+) -> Result<(), CloudError> {
+    if !changed.contains(&"tags") {
+        return Ok(());
+    }
+    let (arn, tags) = crate::fields::retag("backup:TagResource", current, r)?;
+    let mut tags = tags;
+    tags.extend(identity_tags(cx.scope, &r.id));
+    let req =
+        cx.c.backup
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags.into_iter().collect()));
+    sent("backup:TagResource", req.send()).await
+}
+
+// ---- plans ----------------------------------------------------------------------------------
+
+/// The plan's one rule from the desired fields.
+fn plan_input(r: &Reader<'_>) -> Result<BackupPlanInput, CloudError> {
+    let rule = BackupRuleInput::builder()
+        .rule_name(r.str("rule_name")?)
+        .target_backup_vault_name(r.str("vault_name")?)
+        .schedule_expression(r.str("schedule")?)
+        .schedule_expression_timezone(r.str("schedule_time_zone")?)
+        .lifecycle(
+            Keep::builder()
+                .delete_after_days(r.int("retention_days")?)
+                .build(),
+        )
+        .build()
+        .map_err(|e| unexpected("backup:CreateBackupPlan", e.to_string()))?;
+    BackupPlanInput::builder()
+        .backup_plan_name(r.str("name")?)
+        .rules(rule)
+        .build()
+        .map_err(|e| unexpected("backup:CreateBackupPlan", e.to_string()))
+}
+
+/// The plan `id` as the stack sees it (None: deleted, missing or not the stack's). With its ARN
+/// known (listed), GetBackupPlan and ListTags go out together; without it, one after the other.
+async fn plan(
+    c: &Clients,
+    scope: &Scope,
+    id: &str,
+    arn: Option<&str>,
+) -> Result<Option<Observed>, CloudError> {
+    let get = async {
+        match answer(
+            "backup:GetBackupPlan",
+            c.backup.get_backup_plan().backup_plan_id(id).send(),
+        )
+        .await
+        {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let (got, tags) = match arn {
+        Some(arn) => {
+            let (got, tags) = tokio::join!(get, tags_of(c, arn));
+            (got?, tags?)
+        }
+        None => {
+            let got = get.await?;
+            let tags = match got.as_ref().and_then(|g| g.backup_plan_arn()) {
+                Some(arn) => tags_of(c, arn).await?,
+                None => None,
+            };
+            (got, tags)
+        }
+    };
+    let Some(got) = got else {
+        return Ok(None);
+    };
+    if got.deletion_date().is_some() {
+        return Ok(None);
+    }
+    let arn = got.backup_plan_arn().unwrap_or_default();
+    let Some(tags) = tags else {
+        return Ok(None);
+    };
+    let Some(logical) = owned_id(scope, &tags) else {
+        return Ok(None);
+    };
+    let body = got
+        .backup_plan()
+        .ok_or_else(|| unexpected("backup:GetBackupPlan", format!("plan {id} without a body")))?;
+    let mut fields = Fields::new();
+    fields.insert("name".into(), Value::str(body.backup_plan_name()));
+    if let Some(rule) = body.rules().first() {
+        fields.insert("rule_name".into(), Value::str(rule.rule_name()));
+        fields.insert(
+            "vault_name".into(),
+            Value::str(rule.target_backup_vault_name()),
+        );
+        if let Some(s) = rule.schedule_expression() {
+            fields.insert("schedule".into(), Value::str(s));
+        }
+        if let Some(tz) = rule.schedule_expression_timezone() {
+            fields.insert("schedule_time_zone".into(), Value::str(tz));
+        }
+        if let Some(days) = rule.lifecycle().and_then(|l| l.delete_after_days()) {
+            fields.insert("retention_days".into(), Value::Int(days));
+        }
+    }
+    fields.insert("tags".into(), tags_value(tags));
+    let mut o = usable(Kind::BackupPlan, logical, id, arn, fields);
+    if let Some(v) = got.version_id() {
+        o.attrs.insert("version_id".into(), v.to_string());
+    }
+    Ok(Some(o))
+}
+
+/// The stack's plans: ListBackupPlans (live ones), then each one named with the stack's prefix
+/// read (GetBackupPlan and its tags), all at once.
+async fn plans(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudError> {
+    let ids = named_plans(c, scope).await?;
+    let found = futures::future::try_join_all(
+        ids.iter()
+            .map(|(id, arn)| plan(c, scope, id, arn.as_deref())),
+    )
+    .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// The live plans named with the stack's prefix (ListBackupPlans): id and ARN. Not yet known to
+/// be the stack's (their tags say that).
+async fn named_plans(
+    c: &Clients,
+    scope: &Scope,
+) -> Result<Vec<(String, Option<String>)>, CloudError> {
+    let prefix = format!("{}-", scope.stack);
+    let pages: Vec<_> = c
+        .backup
+        .list_backup_plans()
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let mut ids = Vec::new();
+    for page in pages {
+        let page = page.map_err(|e| api_err("backup:ListBackupPlans", e))?;
+        for p in page.backup_plans_list() {
+            if p.deletion_date().is_some() {
+                continue;
+            }
+            if let (Some(n), Some(id)) = (p.backup_plan_name(), p.backup_plan_id()) {
+                if n.starts_with(&prefix) {
+                    ids.push((id.to_string(), p.backup_plan_arn().map(str::to_string)));
+                }
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// `AWS::Backup::BackupPlan`.
+pub(crate) struct Plan;
+
+#[async_trait]
+impl KindOps for Plan {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        match q {
+            Query::Stack => plans(cx.c, cx.scope).await,
+            Query::Logical { fields, .. } => {
+                let name = fields.get("name").and_then(Value::as_str);
+                Ok(plans(cx.c, cx.scope)
+                    .await?
+                    .into_iter()
+                    .filter(|p| p.fields.get("name").and_then(Value::as_str) == name)
+                    .collect())
+            }
+            Query::Physical(id) => Ok(plan(cx.c, cx.scope, id, None).await?.into_iter().collect()),
+        }
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let mut tags = r.tags()?;
+        tags.extend(identity_tags(cx.scope, &r.id));
+        let req =
+            cx.c.backup
+                .create_backup_plan()
+                .backup_plan(plan_input(r)?)
+                .set_backup_plan_tags(Some(tags.into_iter().collect()))
+                .creator_request_id(format!("{}-{}", cx.scope.stack, r.id));
+        match answer("backup:CreateBackupPlan", req.send()).await {
+            Ok(out) => {
+                let id = out.backup_plan_id().unwrap_or_default();
+                plan(cx.c, cx.scope, id, None)
+                    .await?
+                    .map(Created::New)
+                    .ok_or_else(|| {
+                        unexpected(
+                            "backup:CreateBackupPlan",
+                            format!("plan {id}: created without the stack's tags"),
+                        )
+                    })
+            }
+            Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The rule's fields with one UpdateBackupPlan (a new version of the plan), the tags with
+    /// TagResource.
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        if changed.contains(&"name") {
+            return Err(crate::fields::in_place_only(
+                current.kind,
+                r,
+                "name",
+                "backup plan",
+            ));
+        }
+        if changed.iter().any(|f| *f != "tags") {
+            let req =
+                cx.c.backup
+                    .update_backup_plan()
+                    .backup_plan_id(&current.physical_id)
+                    .backup_plan(plan_input(r)?);
+            sent("backup:UpdateBackupPlan", req.send()).await?;
+        }
+        retag(cx, current, r, changed).await?;
+        plan(cx.c, cx.scope, &current.physical_id, None)
+            .await?
+            .map(|mut o| {
+                o.id = current.id.clone();
+                o
+            })
+            .ok_or_else(|| unexpected("backup:GetBackupPlan", "the plan is gone after an update"))
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let req =
+            cx.c.backup
+                .delete_backup_plan()
+                .backup_plan_id(&current.physical_id);
+        match sent("backup:DeleteBackupPlan", req.send()).await {
+            Err(e) if is_missing(&e) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+// ---- selections -----------------------------------------------------------------------------
+
+/// The selections of the plan `plan_id`, each read with GetBackupSelection (all at once).
+async fn selections(c: &Clients, plan_id: &str) -> Result<Vec<Observed>, CloudError> {
+    let req = c.backup.list_backup_selections().backup_plan_id(plan_id);
+    let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
+    let mut ids = Vec::new();
+    for page in pages {
+        match page.map_err(|e| api_err("backup:ListBackupSelections", e)) {
+            Ok(p) => ids.extend(
+                p.backup_selections_list()
+                    .iter()
+                    .filter_map(|s| s.selection_id())
+                    .map(str::to_string),
+            ),
+            Err(e) if is_missing(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+    }
+    let found =
+        futures::future::try_join_all(ids.iter().map(|id| selection(c, plan_id, id))).await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// One selection, untagged with its identity fields (None: it does not exist).
+async fn selection(c: &Clients, plan_id: &str, id: &str) -> Result<Option<Observed>, CloudError> {
+    let req = c
+        .backup
+        .get_backup_selection()
+        .backup_plan_id(plan_id)
+        .selection_id(id);
+    let got = match answer("backup:GetBackupSelection", req.send()).await {
+        Ok(g) => g,
+        Err(e) if is_missing(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(s) = got.backup_selection() else {
+        return Ok(None);
+    };
+    Ok(Some(selection_observed(plan_id, id, s)))
+}
+
+fn selection_observed(plan_id: &str, id: &str, s: &BackupSelection) -> Observed {
+    let mut resources: Vec<String> = s.resources().to_vec();
+    resources.sort();
+    let mut fields = Fields::new();
+    fields.insert("plan_id".into(), Value::str(plan_id));
+    fields.insert("name".into(), Value::str(s.selection_name()));
+    fields.insert("iam_role_arn".into(), Value::str(s.iam_role_arn()));
+    fields.insert("resources".into(), Value::strs(resources));
+    Observed {
+        id: ObservedId::Untagged(id.to_string()),
+        kind: Kind::BackupSelection,
+        physical_id: id.to_string(),
+        fields,
+        attrs: BTreeMap::from([("id".into(), id.to_string())]),
+        status: "available".into(),
+        lifecycle: Lifecycle::Ready,
+    }
+}
+
+/// `AWS::Backup::BackupSelection`, untaggable: found through the stack's plans.
+pub(crate) struct Selection;
+
+#[async_trait]
+impl KindOps for Selection {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        match q {
+            // The selections of every plan named like the stack's are read while the plans'
+            // tags are (one ListBackupPlans more, two levels of requests fewer); only those of
+            // the plans that are the stack's are kept.
+            Query::Stack => {
+                let read = async {
+                    let named = named_plans(cx.c, cx.scope).await?;
+                    let per_plan = futures::future::try_join_all(
+                        named.iter().map(|(id, _)| selections(cx.c, id)),
+                    )
+                    .await?;
+                    Ok::<_, CloudError>(per_plan.into_iter().flatten().collect::<Vec<_>>())
+                };
+                let (ours, found) = tokio::try_join!(cx.listed(Kind::BackupPlan), read)?;
+                Ok(found
+                    .into_iter()
+                    .filter(|s| {
+                        let plan = s.fields.get("plan_id").and_then(Value::as_str);
+                        ours.iter().any(|p| Some(p.physical_id.as_str()) == plan)
+                    })
+                    .collect())
+            }
+            Query::Logical { fields, .. } => match fields.get("plan_id").and_then(Value::as_str) {
+                Some(plan_id) => selections(cx.c, plan_id).await,
+                None => Ok(Vec::new()),
+            },
+            Query::Physical(id) => {
+                let plans = cx.listed(Kind::BackupPlan).await?;
+                let found = futures::future::try_join_all(
+                    plans.iter().map(|p| selection(cx.c, &p.physical_id, id)),
+                )
+                .await?;
+                Ok(found.into_iter().flatten().collect())
+            }
+        }
+    }
+
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let plan_id = r.str("plan_id")?;
+        let body = BackupSelection::builder()
+            .selection_name(r.str("name")?)
+            .iam_role_arn(r.str("iam_role_arn")?)
+            .set_resources(Some(r.strs("resources")?))
+            .build()
+            .map_err(|e| unexpected("backup:CreateBackupSelection", e.to_string()))?;
+        let req =
+            cx.c.backup
+                .create_backup_selection()
+                .backup_plan_id(plan_id)
+                .backup_selection(body.clone())
+                .creator_request_id(format!("{}-{}", cx.scope.stack, r.id));
+        match answer("backup:CreateBackupSelection", req.send()).await {
+            Ok(out) => {
+                let id = out.selection_id().unwrap_or_default();
+                let mut o = selection_observed(plan_id, id, &body);
+                o.id = r.id.clone().into();
+                Ok(Created::New(o))
+            }
+            Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update(
+        &self,
+        _cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        match changed.first() {
+            Some(field) => Err(crate::fields::in_place_only(
+                current.kind,
+                r,
+                field,
+                "backup selection",
+            )),
+            None => Ok(current.clone()),
+        }
+    }
+
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let plan_id = current
+            .fields
+            .get("plan_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| unexpected("backup:DeleteBackupSelection", "no plan id observed"))?;
+        let req =
+            cx.c.backup
+                .delete_backup_selection()
+                .backup_plan_id(plan_id)
+                .selection_id(&current.physical_id);
+        match sent("backup:DeleteBackupSelection", req.send()).await {
+            Err(e) if is_missing(&e) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
+/// [`ops`](crate::ops).
+pub(crate) mod kinds {
+    pub(crate) use super::{
+        Plan as BackupPlan, Selection as BackupSelection, Vault as BackupVault,
+    };
+}
+
+// ---- restore points (`moodlestack backups`) -------------------------------------------------
+
+fn epoch(t: Option<&aws_smithy_types::DateTime>) -> u64 {
+    t.and_then(|d| u64::try_from(d.secs()).ok()).unwrap_or(0)
+}
+
+/// Every restore point of the stack's data, oldest first: the database's snapshots (instance and
+/// cluster snapshots of the stack's database identifier: automated, manual and final) and the
+/// recovery points in the stack's vault (only when the vault is tagged with the stack), the
+/// three reads at once.
+pub(crate) async fn restore_points(
+    c: &Clients,
+    scope: &Scope,
+) -> Result<Vec<RestorePoint>, CloudError> {
+    let names = Names::for_stack(&scope.stack, &scope.region);
+    let db = names.db_identifier();
+    let instance = async {
+        let req = c.rds.describe_db_snapshots().db_instance_identifier(&db);
+        let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
+        let mut out = Vec::new();
+        for page in pages {
+            match page.map_err(|e| api_err("rds:DescribeDBSnapshots", e)) {
+                Ok(p) => out.extend(p.db_snapshots().iter().map(|s| RestorePoint {
+                    data: "database".into(),
+                    source: format!("rds snapshot ({})", s.snapshot_type().unwrap_or("manual")),
+                    id: s.db_snapshot_identifier().unwrap_or_default().to_string(),
+                    resource: s.db_instance_identifier().unwrap_or_default().to_string(),
+                    created_at: epoch(s.snapshot_create_time()),
+                    status: s.status().unwrap_or_default().to_string(),
+                    tags: tag_map(s.tag_list()),
+                })),
+                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    };
+    let cluster = async {
+        let req = c
+            .rds
+            .describe_db_cluster_snapshots()
+            .db_cluster_identifier(&db);
+        let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
+        let mut out = Vec::new();
+        for page in pages {
+            match page.map_err(|e| api_err("rds:DescribeDBClusterSnapshots", e)) {
+                Ok(p) => out.extend(p.db_cluster_snapshots().iter().map(|s| {
+                    RestorePoint {
+                        data: "database".into(),
+                        source: format!(
+                            "rds cluster snapshot ({})",
+                            s.snapshot_type().unwrap_or("manual")
+                        ),
+                        id: s
+                            .db_cluster_snapshot_identifier()
+                            .unwrap_or_default()
+                            .to_string(),
+                        resource: s.db_cluster_identifier().unwrap_or_default().to_string(),
+                        created_at: epoch(s.snapshot_create_time()),
+                        status: s.status().unwrap_or_default().to_string(),
+                        tags: tag_map(s.tag_list()),
+                    }
+                })),
+                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    };
+    let vaulted = async {
+        let name = names.backup_vault();
+        if vault(c, scope, &name).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let points = recovery_points(c, &name).await?;
+        let tags = futures::future::try_join_all(
+            points
+                .iter()
+                .map(|p| tags_of(c, p.recovery_point_arn().unwrap_or_default())),
+        )
+        .await?;
+        Ok::<_, CloudError>(
+            points
+                .iter()
+                .zip(tags)
+                .map(|(p, tags)| RestorePoint {
+                    data: match p.resource_type() {
+                        Some("EFS") => "files",
+                        _ => "database",
+                    }
+                    .into(),
+                    source: "aws backup".into(),
+                    id: p.recovery_point_arn().unwrap_or_default().to_string(),
+                    resource: p.resource_arn().unwrap_or_default().to_string(),
+                    created_at: epoch(p.creation_date()),
+                    status: p
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    tags: tags.unwrap_or_default(),
+                })
+                .collect(),
+        )
+    };
+    let (instance, cluster, vaulted) = tokio::join!(instance, cluster, vaulted);
+    let mut all: Vec<RestorePoint> = [instance?, cluster?, vaulted?].concat();
+    all.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::assert_matches_spec;
+
+    #[test]
+    fn a_selection_is_observed_with_exactly_its_descriptors_fields() {
+        let s = BackupSelection::builder()
+            .selection_name("demo-data")
+            .iam_role_arn("arn:aws:iam::123456789012:role/demo-eu-west-1-backup")
+            .resources("arn:aws:rds:eu-west-1:123456789012:db:demo-db")
+            .resources("arn:aws:elasticfilesystem:eu-west-1:123456789012:file-system/fs-1")
+            .build()
+            .unwrap();
+        let o = selection_observed("plan-1", "sel-1", &s);
+        assert_matches_spec(&o, &[]);
+        assert_eq!(o.id, ObservedId::Untagged("sel-1".into()));
+        assert_eq!(
+            o.fields["resources"],
+            Value::strs([
+                "arn:aws:elasticfilesystem:eu-west-1:123456789012:file-system/fs-1",
+                "arn:aws:rds:eu-west-1:123456789012:db:demo-db"
+            ])
+        );
+    }
+}

@@ -1,0 +1,318 @@
+//! The database snapshot a new code version waits for ([`Kind::DbSnapshot`]): a manual snapshot of
+//! the stack's DB instance (CreateDBSnapshot) or Aurora cluster (CreateDBClusterSnapshot), tagged
+//! on the create call with the stack, its logical id and the code version; the implementation adds
+//! the code version of the snapshot it follows (`moodlestack:code-before`), read from the stack's
+//! current snapshot, so a pre-upgrade snapshot names both versions.
+//!
+//! Listed with ONE describe of the manual snapshots of the stack's database identifier ([`Names`]:
+//! instances and clusters share it), the tags from the describe's `TagList`. A released snapshot
+//! (the one a newer version's snapshot replaced, or the one a destroy let go) has no
+//! `moodlestack:id` tag: it is not the stack's resource any more, only a restore point.
+
+use super::{all_tags, to_tags};
+use crate::fields::{answer, api_err, owned_id, tag_map, tags_value, Reader};
+use crate::{Clients, Created, Cx, KindOps, Query};
+use async_trait::async_trait;
+use moodlestack_model::{
+    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value, TAG_CODE,
+    TAG_CODE_BEFORE, TAG_ID, TAG_STACK,
+};
+use moodlestack_stack::names::Names;
+use std::collections::BTreeMap;
+
+pub(crate) mod kinds {
+    pub(crate) use super::Snapshot as DbSnapshot;
+}
+
+/// One snapshot as both describes report it.
+#[derive(Clone)]
+struct Found {
+    identifier: String,
+    arn: String,
+    instance: Option<String>,
+    cluster: Option<String>,
+    status: String,
+    created: i64,
+    tags: BTreeMap<String, String>,
+}
+
+fn lifecycle(status: &str) -> Lifecycle {
+    match status {
+        "available" => Lifecycle::Ready,
+        "creating" | "copying" => Lifecycle::Creating,
+        "deleting" => Lifecycle::Deleting,
+        "failed" | "incompatible-restore" => Lifecycle::Failed,
+        _ => Lifecycle::Creating,
+    }
+}
+
+/// The stack's snapshot `f` as observed (None: released, or not the stack's). Only a snapshot
+/// named like a code version's (`<stack>-code-...`) is one: an automated or a final snapshot may
+/// carry the database's own tags (`CopyTagsToSnapshot`), `moodlestack:id` included.
+fn observed(scope: &Scope, f: &Found) -> Option<Observed> {
+    let prefix = format!("{}-code-", scope.stack);
+    if !f.identifier.starts_with(&prefix) {
+        return None;
+    }
+    let id = owned_id(scope, &f.tags)?;
+    let mut fields = Fields::new();
+    fields.insert("identifier".into(), Value::str(&f.identifier));
+    if let Some(i) = &f.instance {
+        fields.insert("db_instance_identifier".into(), Value::str(i));
+    }
+    if let Some(c) = &f.cluster {
+        fields.insert("db_cluster_identifier".into(), Value::str(c));
+    }
+    fields.insert("tags".into(), tags_value(f.tags.clone()));
+    Some(Observed {
+        id: id.into(),
+        kind: Kind::DbSnapshot,
+        physical_id: f.identifier.clone(),
+        fields,
+        attrs: BTreeMap::from([
+            ("id".into(), f.identifier.clone()),
+            ("arn".into(), f.arn.clone()),
+        ]),
+        status: f.status.clone(),
+        lifecycle: lifecycle(&f.status),
+    })
+}
+
+fn not_found(e: &CloudError) -> bool {
+    crate::fields::is_not_found(e)
+}
+
+/// The manual snapshots of the database `db` (instance and cluster ones, both describes at
+/// once), or the one named `snapshot`.
+async fn describe(
+    c: &Clients,
+    db: Option<&str>,
+    snapshot: Option<&str>,
+) -> Result<Vec<Found>, CloudError> {
+    let instance = async {
+        let req = c
+            .rds
+            .describe_db_snapshots()
+            .snapshot_type("manual")
+            .set_db_instance_identifier(db.map(str::to_string))
+            .set_db_snapshot_identifier(snapshot.map(str::to_string));
+        let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
+        let mut out = Vec::new();
+        for page in pages {
+            match page.map_err(|e| api_err("rds:DescribeDBSnapshots", e)) {
+                Ok(p) => out.extend(p.db_snapshots().iter().map(|s| Found {
+                    identifier: s.db_snapshot_identifier().unwrap_or_default().to_string(),
+                    arn: s.db_snapshot_arn().unwrap_or_default().to_string(),
+                    instance: s.db_instance_identifier().map(str::to_string),
+                    cluster: None,
+                    status: s.status().unwrap_or_default().to_string(),
+                    created: s.snapshot_create_time().map_or(0, |t| t.secs()),
+                    tags: tag_map(s.tag_list()),
+                })),
+                Err(e) if not_found(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    };
+    let cluster = async {
+        let req = c
+            .rds
+            .describe_db_cluster_snapshots()
+            .snapshot_type("manual")
+            .set_db_cluster_identifier(db.map(str::to_string))
+            .set_db_cluster_snapshot_identifier(snapshot.map(str::to_string));
+        let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
+        let mut out = Vec::new();
+        for page in pages {
+            match page.map_err(|e| api_err("rds:DescribeDBClusterSnapshots", e)) {
+                Ok(p) => out.extend(p.db_cluster_snapshots().iter().map(|s| {
+                    Found {
+                        identifier: s
+                            .db_cluster_snapshot_identifier()
+                            .unwrap_or_default()
+                            .to_string(),
+                        arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_string(),
+                        instance: None,
+                        cluster: s.db_cluster_identifier().map(str::to_string),
+                        status: s.status().unwrap_or_default().to_string(),
+                        created: s.snapshot_create_time().map_or(0, |t| t.secs()),
+                        tags: tag_map(s.tag_list()),
+                    }
+                })),
+                Err(e) if not_found(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    };
+    let (a, b) = tokio::join!(instance, cluster);
+    Ok([a?, b?].concat())
+}
+
+/// `AWS::RDS::DBSnapshot` (and cluster snapshots).
+pub(crate) struct Snapshot;
+
+#[async_trait]
+impl KindOps for Snapshot {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let found = match q {
+            Query::Stack => {
+                let db = Names::for_stack(&cx.scope.stack, &cx.scope.region).db_identifier();
+                describe(cx.c, Some(&db), None).await?
+            }
+            Query::Logical { fields, .. } => {
+                match fields.get("identifier").and_then(Value::as_str) {
+                    Some(name) => describe(cx.c, None, Some(name)).await?,
+                    None => Vec::new(),
+                }
+            }
+            Query::Physical(name) => describe(cx.c, None, Some(name)).await?,
+        };
+        Ok(found.iter().filter_map(|f| observed(cx.scope, f)).collect())
+    }
+
+    /// ONE create call with every tag, plus `moodlestack:code-before`: the code version of the
+    /// stack's current snapshot (the newest one with the stack's tags; `none` on a new stack).
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let name = r.str("identifier")?;
+        let mut tags = all_tags(cx.scope, &r.id, r)?;
+        let db = r
+            .opt_str("db_instance_identifier")
+            .or_else(|| r.opt_str("db_cluster_identifier"))
+            .ok_or_else(|| CloudError::Field {
+                kind: Kind::DbSnapshot,
+                id: r.id.clone(),
+                field: "db_instance_identifier".into(),
+                problem: "neither a DB instance nor a DB cluster to snapshot".into(),
+            })?;
+        let earlier = describe(cx.c, Some(db), None).await?;
+        let before = earlier
+            .iter()
+            .filter(|f| f.tags.get(TAG_STACK) == Some(&cx.scope.stack))
+            .filter(|f| f.tags.get(TAG_ID).map(String::as_str) == Some(r.id.as_str()))
+            .filter(|f| f.identifier != name)
+            .max_by_key(|f| f.created)
+            .and_then(|f| f.tags.get(TAG_CODE).cloned())
+            .unwrap_or_else(|| "none".into());
+        tags.insert(TAG_CODE_BEFORE.into(), before);
+        let result = if let Some(instance) = r.opt_str("db_instance_identifier") {
+            let req =
+                cx.c.rds
+                    .create_db_snapshot()
+                    .db_snapshot_identifier(name)
+                    .db_instance_identifier(instance)
+                    .set_tags(Some(to_tags(tags)));
+            answer("rds:CreateDBSnapshot", req.send()).await.map(|o| {
+                o.db_snapshot().map(|s| Found {
+                    identifier: name.to_string(),
+                    arn: s.db_snapshot_arn().unwrap_or_default().to_string(),
+                    instance: Some(instance.to_string()),
+                    cluster: None,
+                    status: s.status().unwrap_or("creating").to_string(),
+                    created: 0,
+                    tags: tag_map(s.tag_list()),
+                })
+            })
+        } else {
+            let req =
+                cx.c.rds
+                    .create_db_cluster_snapshot()
+                    .db_cluster_snapshot_identifier(name)
+                    .db_cluster_identifier(db)
+                    .set_tags(Some(to_tags(tags)));
+            answer("rds:CreateDBClusterSnapshot", req.send())
+                .await
+                .map(|o| {
+                    o.db_cluster_snapshot().map(|s| Found {
+                        identifier: name.to_string(),
+                        arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_string(),
+                        instance: None,
+                        cluster: Some(db.to_string()),
+                        status: s.status().unwrap_or("creating").to_string(),
+                        created: 0,
+                        tags: tag_map(s.tag_list()),
+                    })
+                })
+        };
+        match result {
+            Ok(Some(f)) => {
+                let mut o = observed(cx.scope, &f).ok_or_else(|| CloudError::UnexpectedAnswer {
+                    operation: "rds:CreateDBSnapshot".into(),
+                    what: format!("snapshot {name} created without the stack's tags"),
+                })?;
+                o.id = r.id.clone().into();
+                Ok(Created::New(o))
+            }
+            Ok(None) => Err(CloudError::UnexpectedAnswer {
+                operation: "rds:CreateDBSnapshot".into(),
+                what: format!("no snapshot in the answer for {name}"),
+            }),
+            Err(e)
+                if crate::fields::already_exists(&e, "DBSnapshotAlreadyExists")
+                    || crate::fields::already_exists(&e, "DBClusterSnapshotAlreadyExists") =>
+            {
+                // A snapshot this stack released (a destroy let it go, and the stack was made
+                // again at the same code version): the stack's again. Another's stays another's.
+                let existing = describe(cx.c, None, Some(name)).await?;
+                if let Some(f) = existing.iter().find(|f| {
+                    f.tags.get(TAG_STACK) == Some(&cx.scope.stack) && !f.tags.contains_key(TAG_ID)
+                }) {
+                    let req =
+                        cx.c.rds
+                            .add_tags_to_resource()
+                            .resource_name(&f.arn)
+                            .set_tags(Some(to_tags(BTreeMap::from([(
+                                TAG_ID.to_string(),
+                                r.id.to_string(),
+                            )]))));
+                    crate::fields::sent("rds:AddTagsToResource", req.send()).await?;
+                }
+                Ok(Created::Exists)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<Observed, CloudError> {
+        for field in changed {
+            if *field != "tags" {
+                return Err(crate::fields::in_place_only(
+                    current.kind,
+                    r,
+                    field,
+                    "database snapshot",
+                ));
+            }
+        }
+        if changed.contains(&"tags") {
+            super::put_tags(cx.c, current, r).await?;
+        }
+        Ok(crate::fields::with_changes(current, r, changed))
+    }
+
+    /// Never deletes the snapshot (a restore point): releases it from the stack by removing its
+    /// `moodlestack:id` tag. It keeps `moodlestack:stack` and its code versions.
+    async fn delete(
+        &self,
+        cx: &Cx<'_>,
+        current: &Observed,
+        _options: &DeleteOptions,
+    ) -> Result<(), CloudError> {
+        let Some(arn) = current.attrs.get("arn") else {
+            return Ok(());
+        };
+        let req =
+            cx.c.rds
+                .remove_tags_from_resource()
+                .resource_name(arn)
+                .tag_keys(TAG_ID);
+        crate::fields::sent("rds:RemoveTagsFromResource", req.send()).await
+    }
+}
