@@ -10,7 +10,8 @@
 //! matched by (plan, name), and replaced on any change.
 
 use crate::fields::{
-    answer, api_err, is_code, is_not_found, owned_id, sent, tag_map, tags_value, usable, Reader,
+    answer, api_err, as_current, is_code, is_not_found, owned_id, sent, tag_map, tagged,
+    tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -167,15 +168,8 @@ impl KindOps for Vault {
         match answer("backup:CreateBackupVault", req.send()).await {
             Ok(out) => {
                 let arn = out.backup_vault_arn().unwrap_or_default();
-                vault_observed(cx.c, cx.scope, name, arn)
-                    .await?
-                    .map(Created::New)
-                    .ok_or_else(|| {
-                        unexpected(
-                            "backup:CreateBackupVault",
-                            format!("{name}: created without the stack's tags"),
-                        )
-                    })
+                let found = vault_observed(cx.c, cx.scope, name, arn).await?;
+                tagged("backup:CreateBackupVault", name, found).map(Created::New)
             }
             Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
             Err(e) => Err(e),
@@ -198,13 +192,10 @@ impl KindOps for Vault {
             ));
         }
         retag(cx, current, r, changed).await?;
-        vault(cx.c, cx.scope, &current.physical_id)
-            .await?
-            .map(|mut o| {
-                o.id = current.id.clone();
-                o
-            })
-            .ok_or_else(|| unexpected("backup:ListTags", "the vault is gone after an update"))
+        let found = vault(cx.c, cx.scope, &current.physical_id).await?;
+        as_current(found, current, || {
+            unexpected("backup:ListTags", "the vault is gone after an update")
+        })
     }
 
     /// Reached only with `--allow-data-loss` (the vault is stateful): every recovery point in
@@ -435,15 +426,8 @@ impl KindOps for Plan {
         match answer("backup:CreateBackupPlan", req.send()).await {
             Ok(out) => {
                 let id = out.backup_plan_id().unwrap_or_default();
-                plan(cx.c, cx.scope, id, None)
-                    .await?
-                    .map(Created::New)
-                    .ok_or_else(|| {
-                        unexpected(
-                            "backup:CreateBackupPlan",
-                            format!("plan {id}: created without the stack's tags"),
-                        )
-                    })
+                let found = plan(cx.c, cx.scope, id, None).await?;
+                tagged("backup:CreateBackupPlan", id, found).map(Created::New)
             }
             Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
             Err(e) => Err(e),
@@ -476,13 +460,10 @@ impl KindOps for Plan {
             sent("backup:UpdateBackupPlan", req.send()).await?;
         }
         retag(cx, current, r, changed).await?;
-        plan(cx.c, cx.scope, &current.physical_id, None)
-            .await?
-            .map(|mut o| {
-                o.id = current.id.clone();
-                o
-            })
-            .ok_or_else(|| unexpected("backup:GetBackupPlan", "the plan is gone after an update"))
+        let found = plan(cx.c, cx.scope, &current.physical_id, None).await?;
+        as_current(found, current, || {
+            unexpected("backup:GetBackupPlan", "the plan is gone after an update")
+        })
     }
 
     async fn delete(

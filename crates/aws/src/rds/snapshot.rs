@@ -10,7 +10,7 @@
 //! `moodlestack:id` tag: it is not the stack's resource any more, only a restore point.
 
 use super::{all_tags, to_tags};
-use crate::fields::{answer, api_err, owned_id, tag_map, tags_value, Reader};
+use crate::fields::{answer, described_by, owned_id, tag_map, tagged, tags_value, Reader};
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use moodlestack_model::{
@@ -78,29 +78,24 @@ fn observed(scope: &Scope, f: &Found) -> Option<Observed> {
     })
 }
 
-fn not_found(e: &CloudError) -> bool {
-    crate::fields::is_not_found(e)
-}
-
 /// The manual snapshots of the database `db` (instance and cluster ones, both describes at
-/// once), or the one named `snapshot`.
+/// once), or the one named `snapshot` (none when it does not exist).
 async fn describe(
     c: &Clients,
     db: Option<&str>,
     snapshot: Option<&str>,
 ) -> Result<Vec<Found>, CloudError> {
+    let by = snapshot.or(db);
     let instance = async {
-        let req = c
-            .rds
-            .describe_db_snapshots()
-            .snapshot_type("manual")
+        let req = c.rds.describe_db_snapshots().snapshot_type("manual");
+        let req = req
             .set_db_instance_identifier(db.map(str::to_string))
             .set_db_snapshot_identifier(snapshot.map(str::to_string));
-        let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
-        let mut out = Vec::new();
-        for page in pages {
-            match page.map_err(|e| api_err("rds:DescribeDBSnapshots", e)) {
-                Ok(p) => out.extend(p.db_snapshots().iter().map(|s| Found {
+        let found = described_by!("rds:DescribeDBSnapshots", by, req).await?;
+        Ok::<Vec<Found>, CloudError>(
+            found
+                .iter()
+                .map(|s| Found {
                     identifier: s.db_snapshot_identifier().unwrap_or_default().to_string(),
                     arn: s.db_snapshot_arn().unwrap_or_default().to_string(),
                     instance: s.db_instance_identifier().map(str::to_string),
@@ -108,43 +103,36 @@ async fn describe(
                     status: s.status().unwrap_or_default().to_string(),
                     created: s.snapshot_create_time().map_or(0, |t| t.secs()),
                     tags: tag_map(s.tag_list()),
-                })),
-                Err(e) if not_found(&e) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+                })
+                .collect(),
+        )
     };
     let cluster = async {
         let req = c
             .rds
             .describe_db_cluster_snapshots()
-            .snapshot_type("manual")
+            .snapshot_type("manual");
+        let req = req
             .set_db_cluster_identifier(db.map(str::to_string))
             .set_db_cluster_snapshot_identifier(snapshot.map(str::to_string));
-        let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
-        let mut out = Vec::new();
-        for page in pages {
-            match page.map_err(|e| api_err("rds:DescribeDBClusterSnapshots", e)) {
-                Ok(p) => out.extend(p.db_cluster_snapshots().iter().map(|s| {
-                    Found {
-                        identifier: s
-                            .db_cluster_snapshot_identifier()
-                            .unwrap_or_default()
-                            .to_string(),
-                        arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_string(),
-                        instance: None,
-                        cluster: s.db_cluster_identifier().map(str::to_string),
-                        status: s.status().unwrap_or_default().to_string(),
-                        created: s.snapshot_create_time().map_or(0, |t| t.secs()),
-                        tags: tag_map(s.tag_list()),
-                    }
-                })),
-                Err(e) if not_found(&e) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        let found = described_by!("rds:DescribeDBClusterSnapshots", by, req).await?;
+        Ok::<Vec<Found>, CloudError>(
+            found
+                .iter()
+                .map(|s| Found {
+                    identifier: s
+                        .db_cluster_snapshot_identifier()
+                        .unwrap_or_default()
+                        .to_string(),
+                    arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_string(),
+                    instance: None,
+                    cluster: s.db_cluster_identifier().map(str::to_string),
+                    status: s.status().unwrap_or_default().to_string(),
+                    created: s.snapshot_create_time().map_or(0, |t| t.secs()),
+                    tags: tag_map(s.tag_list()),
+                })
+                .collect(),
+        )
     };
     let (a, b) = tokio::join!(instance, cluster);
     Ok([a?, b?].concat())
@@ -237,10 +225,7 @@ impl KindOps for Snapshot {
         };
         match result {
             Ok(Some(f)) => {
-                let mut o = observed(cx.scope, &f).ok_or_else(|| CloudError::UnexpectedAnswer {
-                    operation: "rds:CreateDBSnapshot".into(),
-                    what: format!("snapshot {name} created without the stack's tags"),
-                })?;
+                let mut o = tagged("rds:CreateDBSnapshot", name, observed(cx.scope, &f))?;
                 o.id = r.id.clone().into();
                 Ok(Created::New(o))
             }
