@@ -1,7 +1,7 @@
 //! AWS Backup kinds: the stack's vault, its backup plan and the plan's selection of the
 //! database and the file system.
 
-use super::{f, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
+use super::{f, repl, set, spec_of, KindSpec, PhysicalId, TAGS};
 use crate::Kind;
 
 /// The AWS Backup kinds, as rows of the kind table in `mod.rs`.
@@ -20,16 +20,15 @@ macro_rules! backup_kinds {
 /// data: destroying it deletes every recovery point in it, so the data-loss guard keeps it
 /// (`--allow-data-loss`). `id` is the vault name.
 pub(super) const VAULT: KindSpec = KindSpec {
-    physical_id: PhysicalId::Name,
-    kind: Kind::BackupVault,
-    name: "backup_vault",
-    aws_type: "AWS::Backup::BackupVault",
-    tier: 0,
     stateful: true,
     fields: &[repl("name"), TAGS],
     name_field: Some("name"),
     attrs: &["id", "arn"],
-    ..DEFAULT
+    ..spec_of(
+        Kind::BackupVault,
+        "backup_vault",
+        "AWS::Backup::BackupVault",
+    )
 };
 
 /// A backup plan of one rule: `rule_name`, `schedule` (AWS Backup's `cron(...)`),
@@ -37,9 +36,6 @@ pub(super) const VAULT: KindSpec = KindSpec {
 /// (UpdateBackupPlan makes a new version of the plan). `id` is the plan id AWS generates.
 pub(super) const PLAN: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated(""),
-    kind: Kind::BackupPlan,
-    name: "backup_plan",
-    aws_type: "AWS::Backup::BackupPlan",
     tier: 1,
     fields: &[
         repl("name"),
@@ -53,7 +49,7 @@ pub(super) const PLAN: KindSpec = KindSpec {
     name_field: Some("name"),
     attrs: &["id", "arn", "version_id"],
     attrs_changed_by_update: &["version_id"],
-    ..DEFAULT
+    ..spec_of(Kind::BackupPlan, "backup_plan", "AWS::Backup::BackupPlan")
 };
 
 /// What a plan backs up: the listed resource ARNs (the database and the file system), with the
@@ -61,9 +57,6 @@ pub(super) const PLAN: KindSpec = KindSpec {
 /// (plan_id, name) and every change replaces it. `id` is the selection id.
 pub(super) const SELECTION: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated(""),
-    kind: Kind::BackupSelection,
-    name: "backup_selection",
-    aws_type: "AWS::Backup::BackupSelection",
     tier: 6,
     fields: &[
         repl("plan_id"),
@@ -76,6 +69,9 @@ pub(super) const SELECTION: KindSpec = KindSpec {
         },
     ],
     identity: &["plan_id", "name"],
-    attrs: &["id"],
-    ..DEFAULT
+    ..spec_of(
+        Kind::BackupSelection,
+        "backup_selection",
+        "AWS::Backup::BackupSelection",
+    )
 };
