@@ -1,6 +1,7 @@
 //! EFS kinds: the file system (moodledata) and its mount targets.
 
 use super::{f, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
+use crate::cost::{PriceQuery, Usage};
 use crate::Kind;
 
 /// The EFS kinds, as rows of the kind table in `mod.rs`.
@@ -30,6 +31,21 @@ pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
     ],
     name_field: Some("creation_token"),
     attrs: &["id", "arn"],
+    // Billed by the GB stored (Standard storage class); elastic throughput by the GB read and
+    // written, not counted.
+    usage: |cx| {
+        vec![Usage::gb_month(
+            "storage",
+            "Standard storage, by the size of moodledata (throughput not counted)",
+            None,
+            PriceQuery::list(
+                "AmazonEFS",
+                cx.region,
+                &[("productFamily", "Storage"), ("storageClass", "General Purpose")],
+            )
+            .unit("GB-Mo"),
+        )]
+    },
     ..DEFAULT
 };
 
