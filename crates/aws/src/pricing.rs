@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter as Ec2Filter, InstanceType};
 use aws_sdk_pricing::types::{Filter, FilterType};
 use aws_smithy_types::DateTime;
-use futures::TryStreamExt;
 use moodlestack_model::cloud::{rfc3339, unix_now};
 use moodlestack_model::{CloudError, Price, PriceQuery, Priced, Pricing};
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,7 +99,10 @@ impl AwsCloud {
             .ec2
             .describe_spot_price_history()
             .set_instance_types(Some(
-                types.iter().map(|t| InstanceType::from(t.as_str())).collect(),
+                types
+                    .iter()
+                    .map(|t| InstanceType::from(t.as_str()))
+                    .collect(),
             ))
             .product_descriptions("Linux/UNIX")
             .start_time(DateTime::from_secs(start as i64))
@@ -138,6 +140,11 @@ pub(crate) struct SpotPoint {
     pub at: u64,
 }
 
+/// A span of seconds (a window of days) as a number.
+fn seconds(s: u64) -> f64 {
+    f64::from(u32::try_from(s).unwrap_or(u32::MAX))
+}
+
 /// The average Spot price over `start..end`: per instance type and zone, each price weighted by
 /// how long it held in the window (from its change, or the window's start, to the next change or
 /// the window's end); then the mean over the types and zones with a history.
@@ -156,18 +163,19 @@ pub(crate) fn spot_price(history: &[SpotPoint], start: u64, end: u64) -> Priced 
         for (i, p) in points.iter().enumerate() {
             let from = p.at.clamp(start, end);
             let to = points.get(i + 1).map_or(end, |n| n.at.clamp(start, end));
-            sum += p.usd * (to - from) as f64;
+            sum += p.usd * seconds(to - from);
             span += to - from;
         }
         if span > 0 {
-            averages.push(sum / span as f64);
+            averages.push(sum / seconds(span));
         }
     }
     if averages.is_empty() {
         return Err("no Spot price history for these instance types and zones".into());
     }
     Ok(Price {
-        usd: averages.iter().sum::<f64>() / averages.len() as f64,
+        usd: averages.iter().sum::<f64>()
+            / f64::from(u32::try_from(averages.len()).unwrap_or(u32::MAX)),
         unit: "Hrs".into(),
         as_of: format!(
             "Spot: the average of the Spot price history from {} to {} ({} type-zone pairs)",
@@ -208,7 +216,11 @@ pub(crate) fn list_price(
             let dims: Vec<&serde_json::Value> = dims
                 .map(|(_, d)| d)
                 .filter(|d| {
-                    unit.is_none_or(|u| d["unit"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(u)))
+                    unit.is_none_or(|u| {
+                        d["unit"]
+                            .as_str()
+                            .is_some_and(|h| h.eq_ignore_ascii_case(u))
+                    })
                 })
                 .collect();
             // A tiered price: the first tier.
@@ -237,7 +249,7 @@ pub(crate) fn list_price(
             usd: usd.parse().unwrap_or_default(),
             unit: units.into_iter().next().unwrap_or_default(),
             as_of: format!(
-                "AWS Price List {service}, published {}",
+                "AWS Price List published {}",
                 published
                     .iter()
                     .next_back()
@@ -280,16 +292,24 @@ mod tests {
         let products = [
             product(
                 "EUW1-TimedStorage-ByteHrs",
-                &[("GB-Mo", "0", "0.0230000000"), ("GB-Mo", "51200", "0.0220000000")],
+                &[
+                    ("GB-Mo", "0", "0.0230000000"),
+                    ("GB-Mo", "51200", "0.0220000000"),
+                ],
             ),
             product("EUW1-TS-TimedStorage-ByteHrs", &[("GB-Mo", "0", "9.0")]),
             product("EUW1-Requests-Tier1", &[("Requests", "0", "0.000005")]),
         ];
-        let p = list_price("AmazonS3", &products, Some("TimedStorage-ByteHrs"), Some("GB-Mo"))
-            .expect("one price");
-        assert_eq!(p.usd, 0.023);
+        let p = list_price(
+            "AmazonS3",
+            &products,
+            Some("TimedStorage-ByteHrs"),
+            Some("GB-Mo"),
+        )
+        .expect("one price");
+        assert_eq!(Some(p.usd), Some(0.023));
         assert_eq!(p.unit, "GB-Mo");
-        assert_eq!(p.as_of, "AWS Price List AmazonS3, published 2026-11-20T10:00:00Z");
+        assert_eq!(p.as_of, "AWS Price List published 2026-11-20T10:00:00Z");
         assert_eq!(
             list_price("AmazonS3", &products, None, Some("GB-Mo")),
             Err("2 products of the AmazonS3 price list match with different prices".into())
@@ -318,7 +338,11 @@ mod tests {
         ];
         let p = spot_price(&history, 0, 200).expect("a price");
         // b held from 50 only: weighted over its own span, 0.03.
-        assert!((p.usd - (0.05 + 0.03 + 0.02) / 3.0).abs() < 1e-12, "{}", p.usd);
+        assert!(
+            (p.usd - (0.05 + 0.03 + 0.02) / 3.0).abs() < 1e-12,
+            "{}",
+            p.usd
+        );
         let p = spot_price(&history[..1], 0, 200).expect("a price");
         assert!((p.usd - 0.06).abs() < 1e-12);
         // The change before the window holds from its start: (50 x 0.04 + 100 x 0.06) / 150.

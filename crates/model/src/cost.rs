@@ -12,6 +12,11 @@ use std::collections::BTreeMap;
 /// Hours in the estimate's month (365 days x 24 hours / 12, as AWS's own calculator counts).
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
+/// A count or a size in GB (small numbers, bounded by the stack rules) as a quantity.
+pub fn quantity(n: i64) -> f64 {
+    f64::from(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
 /// Where a price comes from.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "source")]
@@ -102,7 +107,12 @@ pub struct Usage {
 
 impl Usage {
     /// `hours` hours a month of `price`.
-    pub fn hours(key: &'static str, item: impl Into<String>, hours: f64, price: PriceQuery) -> Self {
+    pub fn hours(
+        key: &'static str,
+        item: impl Into<String>,
+        hours: f64,
+        price: PriceQuery,
+    ) -> Self {
         Usage {
             key,
             item: item.into(),
@@ -204,7 +214,9 @@ impl<'a> UsageCx<'a> {
 
     /// Whether the field is set (to anything but null, a reference included).
     pub fn has(&self, field: &str) -> bool {
-        self.fields.get(field).is_some_and(|v| !matches!(v, Value::Null))
+        self.fields
+            .get(field)
+            .is_some_and(|v| !matches!(v, Value::Null))
     }
 
     /// How many elements the list field has (references included).

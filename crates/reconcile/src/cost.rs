@@ -43,7 +43,11 @@ pub fn usages(plan: &Plan) -> Usages {
         .filter_map(|c| c.desired.as_ref())
         .map(|r| (&r.id, &r.fields))
         .collect();
-    let observed: Vec<_> = plan.changes.iter().filter_map(|c| c.current.as_ref()).collect();
+    let observed: Vec<_> = plan
+        .changes
+        .iter()
+        .filter_map(|c| c.current.as_ref())
+        .collect();
     let follow_desired = |v: &Value| match v {
         Value::Ref(r) => desired.get(&r.resource).copied(),
         _ => None,
@@ -235,5 +239,169 @@ pub fn estimate(u: &Usages, prices: &BTreeMap<PriceQuery, Priced>) -> Estimate {
         unknown_prices,
         prices: sources.into_iter().collect(),
         not_counted: NOT_COUNTED.iter().map(|s| (*s).to_string()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{observed_as, r, rf, scope};
+    use moodlestack_model::{Price, Resource};
+
+    /// The usages of a stack with a subnet per zone, the web fleet on a launch template, a
+    /// database whose class the stack raises, a file system, a cache whose price is unknown and a
+    /// NAT gateway the stack no longer declares.
+    fn plan() -> Plan {
+        let subnet = |id: &str, zone: &str| {
+            r(id, Kind::Subnet)
+                .with("cidr_block", "10.0.0.0/24")
+                .with("availability_zone", zone)
+        };
+        let lt = r("web.lt", Kind::LaunchTemplate)
+            .with("name", "demo-web")
+            .with("instance_type", "m5.large")
+            .with("root_volume_size", 30i64)
+            .with("root_volume_type", "gp3");
+        let asg = r("web.asg", Kind::AutoScalingGroup)
+            .with("name", "demo-web")
+            .with("launch_template_id", rf("web.lt", "id"))
+            .with("instance_types", Value::strs(["m5.large", "c5.large"]))
+            .with("min_size", 3i64)
+            .with("on_demand_base_capacity", 1i64)
+            .with("on_demand_percentage_above_base", 0i64)
+            .with(
+                "subnet_ids",
+                Value::List(vec![rf("net.a", "id"), rf("net.b", "id")]),
+            );
+        let db = |class: &str| {
+            r("db.instance", Kind::DbInstance)
+                .with("identifier", "demo-db")
+                .with("engine", "mysql")
+                .with("instance_class", class)
+                .with("allocated_storage", 20i64)
+                .with("storage_type", "gp3")
+                .with("multi_az", true)
+        };
+        let fs = r("files.fs", Kind::EfsFileSystem).with("creation_token", "demo-files");
+        let cache = r("cache.redis", Kind::CacheReplicationGroup)
+            .with("replication_group_id", "demo-redis")
+            .with("engine", "redis")
+            .with("node_type", "cache.t4g.micro")
+            .with("num_cache_clusters", 2i64);
+        let nat = r("net.nat.a", Kind::NatGateway).with("subnet_id", "subnet-a");
+        let known = [
+            ("net.a", "subnet-a"),
+            ("net.b", "subnet-b"),
+            ("web.lt", "lt-1"),
+        ];
+        let (a, b) = (subnet("net.a", "eu-west-1a"), subnet("net.b", "eu-west-1b"));
+        let observed = vec![
+            observed_as(&a, "subnet-a", &known, &[]),
+            observed_as(&b, "subnet-b", &known, &[]),
+            observed_as(&lt, "lt-1", &known, &[]),
+            observed_as(&asg, "demo-web", &known, &[]),
+            observed_as(&db("db.t4g.micro"), "demo-db", &known, &[]),
+            observed_as(&fs, "fs-1", &known, &[]),
+            observed_as(&nat, "nat-1", &known, &[]),
+        ];
+        let desired: Vec<Resource> = vec![a, b, lt, asg, db("db.t4g.small"), fs, cache];
+        crate::diff::plan(&scope(), &desired, &observed).expect("a plan")
+    }
+
+    /// Known prices by what the query asks for.
+    fn price(q: &PriceQuery) -> Priced {
+        let usd = match q {
+            PriceQuery::Spot { .. } => 0.04,
+            PriceQuery::List { filters, .. } => {
+                let f = |k: &str| filters.get(k).map(String::as_str);
+                match (f("instanceType"), f("productFamily"), f("volumeApiName")) {
+                    (Some("m5.large"), _, _) => 0.107,
+                    (Some("db.t4g.small"), _, _) => 0.072,
+                    (Some("db.t4g.micro"), _, _) => 0.036,
+                    (Some(_), _, _) => return Err("no product of the price list matches".into()),
+                    (None, Some("Storage"), Some("gp3")) => 0.088,
+                    (None, Some("Database Storage"), _) => 0.254,
+                    (None, Some("Storage"), None) => 0.33,
+                    (None, Some("NAT Gateway"), _) => 0.048,
+                    other => panic!("unexpected query {other:?}"),
+                }
+            }
+            PriceQuery::Unpriced { why } => return Err(why.clone()),
+        };
+        Ok(Price {
+            usd,
+            unit: "Hrs".into(),
+            as_of: "test prices".into(),
+        })
+    }
+
+    #[test]
+    fn the_estimate_multiplies_adds_and_sets_desired_beside_current() {
+        let plan = plan();
+        let u = usages(&plan);
+        let queries = u.queries();
+        let prices: BTreeMap<PriceQuery, Priced> =
+            queries.iter().map(|q| (q.clone(), price(q))).collect();
+        let e = estimate(&u, &prices);
+        let line = |id: &str, usage: &str| {
+            e.lines
+                .iter()
+                .find(|l| l.id.as_str() == id && l.usage == usage)
+                .unwrap_or_else(|| panic!("no line {id} {usage}"))
+        };
+        let monthly = |c: &Option<Cost>| c.as_ref().and_then(|c| c.monthly);
+        // The fleet at its minimum (3): the On-Demand base (1) on the first type, 2 on Spot over
+        // both types and zones, 3 root volumes of 30 GB.
+        let od = line("web.asg", "on-demand");
+        assert_eq!(
+            od.desired.as_ref().unwrap().item,
+            "1 x m5.large On-Demand, Linux (of the fleet at its minimum size, 3)"
+        );
+        assert_eq!(monthly(&od.desired), Some(78.11)); // 730 h x 0.107
+        assert_eq!(od.change, Some(0.0));
+        let spot = line("web.asg", "spot");
+        assert_eq!(monthly(&spot.desired), Some(58.4)); // 2 x 730 h x 0.04
+        assert!(spot
+            .desired
+            .as_ref()
+            .unwrap()
+            .item
+            .contains("eu-west-1a, eu-west-1b"));
+        assert_eq!(monthly(&line("web.asg", "root volume").desired), Some(7.92)); // 90 GB x 0.088
+                                                                                  // The database's new class beside its old one; the storage is unchanged.
+        let db = line("db.instance", "instance");
+        assert_eq!(monthly(&db.desired), Some(52.56)); // 730 x 0.072
+        assert_eq!(monthly(&db.current), Some(26.28)); // 730 x 0.036
+        assert_eq!(db.change, Some(26.28));
+        assert_eq!(
+            db.current.as_ref().unwrap().item,
+            "db.t4g.micro MySQL, Multi-AZ"
+        );
+        assert_eq!(line("db.instance", "storage").change, Some(0.0)); // 20 GB x 0.254 = 5.08
+                                                                      // By size: the unit price only, not in the totals.
+        let fs = line("files.fs", "storage").desired.clone().unwrap();
+        assert_eq!(
+            (fs.unit_price, fs.quantity, fs.monthly),
+            (Some(0.33), None, None)
+        );
+        // Unknown: said, and left out.
+        let cache = line("cache.redis", "nodes");
+        assert_eq!(
+            cache.desired.as_ref().unwrap().unknown.as_deref(),
+            Some("no product of the price list matches")
+        );
+        assert_eq!(cache.change, None);
+        assert_eq!(e.unknown_prices, 1);
+        // The NAT gateway goes: its cost goes with it.
+        let nat = line("net.nat.a", "gateway");
+        assert!(nat.desired.is_none());
+        assert_eq!(nat.change, Some(-35.04)); // 730 x 0.048
+                                              // 78.11 + 58.40 + 7.92 + 52.56 + 5.08; now the same fleet, 26.28, 5.08 and 35.04.
+        let totals = [e.desired_monthly, e.current_monthly, e.change_monthly].map(Some);
+        assert_eq!(totals, [Some(202.07), Some(210.83), Some(-8.76)]);
+        assert_eq!(e.prices, vec!["test prices".to_string()]);
+        // Every query once: the fleet's and the database's On-Demand, Spot, gp3, two database
+        // classes, database storage, EFS, the cache, NAT.
+        assert_eq!(queries.len(), 9);
     }
 }

@@ -3,7 +3,7 @@
 //! (`plan --format json`, `plan --out`), which is the serde shape of [`Plan`] with a
 //! `format_version`.
 
-use crate::cost::{Cost, Estimate};
+use crate::cost::{Cost, CostLine, Estimate};
 use crate::plan::{Action, Change, FieldChange, Plan, FORMAT_VERSION};
 use moodlestack_model::{spec, Delta, NoteKind, Observed, Value};
 use std::fmt::Write as _;
@@ -255,6 +255,20 @@ fn quantity(q: f64, unit: &str) -> String {
     }
 }
 
+/// A line's change a month: `+$13.14`; `?` when a side's price is unknown; empty for a usage
+/// that depends on size (only its unit price is shown).
+fn change_column(l: &CostLine) -> String {
+    let by_size = [&l.desired, &l.current]
+        .into_iter()
+        .flatten()
+        .all(|c| c.quantity.is_none() && c.unknown.is_none());
+    match l.change {
+        _ if by_size => String::new(),
+        Some(v) => usd_change(v),
+        None => "?".into(),
+    }
+}
+
 /// How one side of a cost line was reckoned: `730 h x $0.0456/h = $33.29`, `$0.33/GB-month (by
 /// size, not counted)`, `price unknown: why`.
 fn reckoning(c: &Cost) -> String {
@@ -281,9 +295,14 @@ pub fn cost_text(e: &Estimate) -> String {
         "Estimated monthly cost ({}, {} hours a month; an estimate from list prices, not a bill):",
         e.currency, e.hours_per_month
     );
-    let width = e.lines.iter().map(|l| l.id.as_str().len()).max().unwrap_or(0);
+    let width = e
+        .lines
+        .iter()
+        .map(|l| l.id.as_str().len())
+        .max()
+        .unwrap_or(0);
     for l in &e.lines {
-        let change = l.change.map_or("?".to_string(), usd_change);
+        let change = change_column(l);
         match (&l.desired, &l.current) {
             (Some(d), current) => {
                 let _ = writeln!(
@@ -294,7 +313,10 @@ pub fn cost_text(e: &Estimate) -> String {
                     d.item,
                     reckoning(d)
                 );
-                if let Some(c) = current.as_ref().filter(|c| c.item != d.item || c.monthly != d.monthly) {
+                if let Some(c) = current
+                    .as_ref()
+                    .filter(|c| c.item != d.item || c.monthly != d.monthly)
+                {
                     let _ = writeln!(
                         out,
                         "  {:width$}  {:>9}  now: {}: {}",
@@ -358,14 +380,17 @@ fn cost_markdown(e: &Estimate) -> String {
             .as_ref()
             .or(l.current.as_ref())
             .map_or(String::new(), |c| md_text(&c.item));
-        let side = |c: &Option<Cost>| c.as_ref().map_or("-".to_string(), |c| md_text(&reckoning(c)));
+        let side = |c: &Option<Cost>| {
+            c.as_ref()
+                .map_or("-".to_string(), |c| md_text(&reckoning(c)))
+        };
         let _ = writeln!(
             out,
             "| `{}` | {item} | {} | {} | {} |",
             l.id,
             side(&l.desired),
             side(&l.current),
-            l.change.map_or("?".to_string(), usd_change)
+            change_column(l)
         );
     }
     if e.unknown_prices > 0 {

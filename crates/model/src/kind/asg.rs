@@ -5,7 +5,7 @@
 
 use super::{create_only, f, mins, one_of, repl, set, KindSpec, DEFAULT, TAGS};
 use crate::change::{ChangeView, Note, NoteKind};
-use crate::cost::{PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
+use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::Kind;
 
 /// The Auto Scaling kinds, as rows of the kind table in `mod.rs`.
@@ -68,7 +68,10 @@ pub(super) const GROUP: KindSpec = KindSpec {
 fn group_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
     let types = cx.strs("instance_types");
     let size = cx.int("min_size").unwrap_or(0).max(0);
-    let base = cx.int("on_demand_base_capacity").unwrap_or(0).clamp(0, size);
+    let base = cx
+        .int("on_demand_base_capacity")
+        .unwrap_or(0)
+        .clamp(0, size);
     let above = cx.int("on_demand_percentage_above_base").unwrap_or(100);
     // Auto Scaling rounds the On-Demand share above the base up.
     let on_demand = base + ((size - base) * above + 99) / 100;
@@ -83,18 +86,26 @@ fn group_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
     let mut out = Vec::new();
     if on_demand > 0 {
         if let Some(first) = types.first() {
-            out.push(super::ec2::on_demand("on-demand", first, on_demand, cx.region));
+            let mut u = super::ec2::on_demand("on-demand", first, on_demand, cx.region);
+            u.item
+                .push_str(&format!(" (of the fleet at its minimum size, {size})"));
+            out.push(u);
         }
     }
     if spot > 0 {
+        let zones_text = if zones.is_empty() {
+            "the region's zones".to_string()
+        } else {
+            zones.join(", ")
+        };
         out.push(Usage::hours(
             "spot",
             format!(
-                "{spot} x Spot {}, Linux (average over the types and {}; the estimate assumes                  capacity spread evenly)",
+                "{spot} x Spot {}, Linux (of the fleet at its minimum size, {size}; the average \
+                 over the types and {zones_text}: capacity assumed spread evenly)",
                 types.join("/"),
-                if zones.is_empty() { "the region's zones".to_string() } else { zones.join(", ") }
             ),
-            spot as f64 * HOURS_PER_MONTH,
+            quantity(spot) * HOURS_PER_MONTH,
             PriceQuery::Spot {
                 instance_types: types.iter().map(|t| (*t).to_string()).collect(),
                 zones,

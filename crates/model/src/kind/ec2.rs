@@ -2,7 +2,7 @@
 
 use super::{create_only, f, mins, repl, set, KindSpec, PhysicalId, ReplaceOrder, DEFAULT, TAGS};
 use crate::change::{Action, ChangeView, Note, NoteKind};
-use crate::cost::{PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
+use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::Kind;
 
 /// The EC2 kinds, as rows of the kind table in `mod.rs`.
@@ -88,7 +88,7 @@ pub(super) fn public_ipv4(key: &'static str, item: &str, count: i64, region: &st
     Usage::hours(
         key,
         item,
-        count as f64 * HOURS_PER_MONTH,
+        quantity(count) * HOURS_PER_MONTH,
         PriceQuery::list("AmazonVPC", region, &[]).usage_type("PublicIPv4:InUseAddress"),
     )
 }
@@ -241,7 +241,7 @@ pub(super) fn on_demand(key: &'static str, instance_type: &str, count: i64, regi
     Usage::hours(
         key,
         format!("{count} x {instance_type} On-Demand, Linux"),
-        count as f64 * HOURS_PER_MONTH,
+        quantity(count) * HOURS_PER_MONTH,
         PriceQuery::list(
             "AmazonEC2",
             region,
@@ -265,7 +265,7 @@ pub(super) fn root_volumes(lt: &UsageCx<'_>, count: i64) -> Option<Usage> {
     Some(Usage::gb_month(
         "root volume",
         format!("{count} x {size} GB {kind} root volume (baseline IOPS and throughput)"),
-        Some((count * size) as f64),
+        Some(quantity(count * size)),
         PriceQuery::list(
             "AmazonEC2",
             lt.region,

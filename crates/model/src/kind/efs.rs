@@ -41,7 +41,10 @@ pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
             PriceQuery::list(
                 "AmazonEFS",
                 cx.region,
-                &[("productFamily", "Storage"), ("storageClass", "General Purpose")],
+                &[
+                    ("productFamily", "Storage"),
+                    ("storageClass", "General Purpose"),
+                ],
             )
             .unit("GB-Mo"),
         )]

@@ -1,7 +1,7 @@
 //! ElastiCache kinds: the subnet group and the Redis replication group.
 
 use super::{f, mins, repl, set, version, KindSpec, DEFAULT, TAGS};
-use crate::cost::{PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
+use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::Kind;
 
 /// The ElastiCache kinds, as rows of the kind table in `mod.rs`.
@@ -64,7 +64,7 @@ fn replication_group_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
     vec![Usage::hours(
         "nodes",
         format!("{nodes} x {node_type} {engine} node"),
-        nodes as f64 * HOURS_PER_MONTH,
+        quantity(nodes) * HOURS_PER_MONTH,
         PriceQuery::list(
             "AmazonElastiCache",
             cx.region,

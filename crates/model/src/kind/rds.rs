@@ -5,7 +5,7 @@ use super::{
     ReplaceOrder, DEFAULT, TAGS,
 };
 use crate::change::{Action, ChangeView, Note, NoteKind};
-use crate::cost::{PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
+use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::{Kind, Value};
 
 /// The RDS kinds, as rows of the kind table in `mod.rs`.
@@ -136,8 +136,12 @@ fn cluster_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
         "storage",
         "Aurora storage, by the size of the data (I/O requests not counted)",
         None,
-        PriceQuery::list("AmazonRDS", cx.region, &[("productFamily", "Database Storage")])
-            .usage_type("Aurora:StorageUsage"),
+        PriceQuery::list(
+            "AmazonRDS",
+            cx.region,
+            &[("productFamily", "Database Storage")],
+        )
+        .usage_type("Aurora:StorageUsage"),
     )]
 }
 
@@ -214,7 +218,7 @@ fn instance_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
                 why: format!("the storage type `{kind}` has no Price List name here"),
             },
         };
-        out.push(Usage::gb_month("storage", item, Some(gb as f64), price));
+        out.push(Usage::gb_month("storage", item, Some(quantity(gb)), price));
     }
     out
 }

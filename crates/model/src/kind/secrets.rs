@@ -30,7 +30,11 @@ pub(super) const SECRET: KindSpec = KindSpec {
             item: "secret (API calls not counted)".into(),
             quantity: Some(1.0),
             unit: "secret-month",
-            price: PriceQuery::list("AWSSecretsManager", cx.region, &[("productFamily", "Secret")]),
+            price: PriceQuery::list(
+                "AWSSecretsManager",
+                cx.region,
+                &[("productFamily", "Secret")],
+            ),
         }]
     },
     ..DEFAULT
