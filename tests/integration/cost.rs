@@ -77,7 +77,13 @@ async fn plan_cost_of_the_demo_stack_before_and_after_apply_and_of_a_change() {
     let mut md = vec!["plan", "--cost", "--format", "markdown"];
     md.extend(base);
     let md = ms_ok(&emu, &md, 0);
-    assert!(md.contains("#### Estimated monthly cost"), "{md}");
+    assert!(
+        md.contains(
+            "#### Estimated monthly cost\n\n**$172.46 a month** as desired, $0.00 as it exists now: \
+             **change +$172.46 a month** (USD, 730 hours a month;"
+        ),
+        "{md}"
+    );
     assert!(
         md.contains("| `db.instance` | db.t4g.micro MySQL, Single-AZ | 730 h x $0.018/h = $13.14 | - | +$13.14 |"),
         "{md}"

@@ -366,7 +366,8 @@ fn cost_markdown(e: &Estimate) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n#### Estimated monthly cost\n\n**{} a month** as desired, {} as it exists now:          **change {} a month** ({}, {} hours a month; an estimate from list prices, not a bill).\n",
+        "\n#### Estimated monthly cost\n\n**{} a month** as desired, {} as it exists now: \
+         **change {} a month** ({}, {} hours a month; an estimate from list prices, not a bill).\n",
         usd(e.desired_monthly),
         usd(e.current_monthly),
         usd_change(e.change_monthly),
