@@ -3,7 +3,7 @@
 //! prices from the EC2 Spot price history (`ec2:DescribeSpotPriceHistory`, in the stack's
 //! region). Every query goes out at once, each distinct one once.
 
-use crate::fields::described_by;
+use crate::fields::{built, described_by};
 use crate::AwsCloud;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter as Ec2Filter, InstanceType};
@@ -60,20 +60,15 @@ impl AwsCloud {
         service: &str,
         filters: &BTreeMap<String, String>,
     ) -> Result<Vec<String>, CloudError> {
-        let filters = filters
-            .iter()
-            .map(|(k, v)| {
-                Filter::builder()
-                    .r#type(FilterType::TermMatch)
-                    .field(k)
-                    .value(v)
-                    .build()
-                    .map_err(|e| CloudError::UnexpectedAnswer {
-                        operation: "pricing:GetProducts".into(),
-                        what: format!("filter {k}={v}: {e}"),
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let terms = filters.iter().map(|(k, v)| {
+            let term = Filter::builder().r#type(FilterType::TermMatch);
+            term.field(k).value(v).build()
+        });
+        let filters: Vec<Filter> = built(
+            "pricing:GetProducts",
+            "a filter",
+            terms.collect::<Result<_, _>>(),
+        )?;
         let request = self
             .clients
             .pricing

@@ -303,40 +303,26 @@ pub fn cost_text(e: &Estimate) -> String {
         .unwrap_or(0);
     for l in &e.lines {
         let change = change_column(l);
+        let mut row = |id: &str, change: &str, label: &str, c: &Cost| {
+            let _ = writeln!(
+                out,
+                "  {id:width$}  {change:>9}  {label}{}: {}",
+                c.item,
+                reckoning(c)
+            );
+        };
         match (&l.desired, &l.current) {
             (Some(d), current) => {
-                let _ = writeln!(
-                    out,
-                    "  {:width$}  {:>9}  {}: {}",
-                    l.id.as_str(),
-                    change,
-                    d.item,
-                    reckoning(d)
-                );
+                row(l.id.as_str(), &change, "", d);
+                // The side as it exists, when it differs.
                 if let Some(c) = current
                     .as_ref()
                     .filter(|c| c.item != d.item || c.monthly != d.monthly)
                 {
-                    let _ = writeln!(
-                        out,
-                        "  {:width$}  {:>9}  now: {}: {}",
-                        "",
-                        "",
-                        c.item,
-                        reckoning(c)
-                    );
+                    row("", "", "now: ", c);
                 }
             }
-            (None, Some(c)) => {
-                let _ = writeln!(
-                    out,
-                    "  {:width$}  {:>9}  deleted: {}: {}",
-                    l.id.as_str(),
-                    change,
-                    c.item,
-                    reckoning(c)
-                );
-            }
+            (None, Some(c)) => row(l.id.as_str(), &change, "deleted: ", c),
             (None, None) => {}
         }
     }
