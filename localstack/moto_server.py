@@ -14,6 +14,17 @@
   `SecurityGroupIds` (applied here); `IncreaseReplicaCount`/`DecreaseReplicaCount` are missing
   (added); node groups lack their `ReaderEndpoint` (added).
 - EFS `UpdateFileSystem` is missing (added: throughput mode).
+- There is no Price List API (`pricing`: `AWSPriceListService.GetProducts`, JSON 1.1): moto has
+  no such service. Added: GetProducts answers from the committed sample localstack/price-list.json
+  (AWS's GetProducts format: FormatVersion `aws_v1`, each PriceList entry a JSON string), keeping
+  the products of `ServiceCode` whose fields equal every `TERM_MATCH` filter, paginated by
+  `MaxResults` (at most 100) and `NextToken`; another filter type is `InvalidParameterException`.
+- EC2 `DescribeSpotPriceHistory` answers every instance type offered in the region with the price
+  `0.00001` at `2006-01-02`, whatever the window and product. Answered here from the same sample's
+  SpotPriceHistory as AWS does: the types, zones (`availability-zone` filter) and product
+  descriptions asked for, the price changes between StartTime and EndTime plus the last one
+  before StartTime (the price in effect at the start), newest first; types the sample lacks have
+  no history (never a made-up price).
 - ElastiCache replication groups ignore `NumCacheClusters` (one member, whatever was asked) and
   their member clusters are not describable (`DescribeCacheClusters` finds none), so the subnet
   group, security groups and engine version that AWS reports there were missing. Fixed here: a
@@ -696,6 +707,164 @@ for _name, _fn in {
 }.items():
     if not hasattr(BackupResponse, _name):
         setattr(BackupResponse, _name, _fn)
+
+# --- Prices: the Price List API (missing) and the Spot price history (a constant in moto) ---
+
+PRICES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "price-list.json")
+_PRICES = {}
+
+
+def _prices():
+    if not _PRICES:
+        with open(PRICES, encoding="utf-8") as f:
+            _PRICES.update(json.load(f))
+    return _PRICES
+
+
+class PricingError(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _product_fields(doc):
+    """The fields GetProducts filters on: the product's attributes, its family and sku, and
+    the service code."""
+    product = doc.get("product", {})
+    fields = dict(product.get("attributes", {}))
+    fields["productFamily"] = product.get("productFamily", "")
+    fields["sku"] = product.get("sku", "")
+    fields["servicecode"] = doc.get("serviceCode", "")
+    return fields
+
+
+def get_products(request):
+    """AWSPriceListService.GetProducts over the sample: the request's JSON body -> the answer."""
+    service = request.get("ServiceCode")
+    if not service:
+        raise PricingError("InvalidParameterException", "ServiceCode is required")
+    filters = request.get("Filters") or []
+    for f in filters:
+        if f.get("Type") != "TERM_MATCH":
+            raise PricingError(
+                "InvalidParameterException",
+                f"Filter type {f.get('Type')!r} is not supported here (TERM_MATCH)",
+            )
+    try:
+        size = int(request.get("MaxResults") or 100)
+        start = int(request.get("NextToken") or 0)
+    except ValueError:
+        raise PricingError("InvalidNextTokenException", "The NextToken is not valid")
+    if not 1 <= size <= 100:
+        raise PricingError("InvalidParameterException", "MaxResults must be between 1 and 100")
+    matches = []
+    for text in _prices()["PriceList"]:
+        doc = json.loads(text)
+        if doc.get("serviceCode") != service:
+            continue
+        fields = _product_fields(doc)
+        if all(fields.get(f.get("Field")) == f.get("Value") for f in filters):
+            matches.append(text)
+    answer = {"FormatVersion": request.get("FormatVersion") or "aws_v1",
+              "PriceList": matches[start:start + size]}
+    if start + size < len(matches):
+        answer["NextToken"] = str(start + size)
+    return answer
+
+
+def _pricing_app(environ, start_response):
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        if target != "AWSPriceListService.GetProducts":
+            raise PricingError("UnknownOperationException", f"{target} is not emulated")
+        status, answer = "200 OK", get_products(body)
+    except PricingError as e:
+        status, answer = "400 Bad Request", {"__type": e.code, "message": e.message}
+    data = json.dumps(answer).encode()
+    start_response(status, [("Content-Type", "application/x-amz-json-1.1"),
+                            ("Content-Length", str(len(data))),
+                            ("x-amzn-RequestId", str(uuid.uuid4()))])
+    return [data]
+
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
+
+_original_dispatch = DomainDispatcherApplication.__call__
+
+
+def _dispatch(self, environ, start_response):
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("AWSPriceListService."):
+        return _pricing_app(environ, start_response)
+    return _original_dispatch(self, environ, start_response)
+
+
+DomainDispatcherApplication.__call__ = _dispatch
+
+
+def _epoch(text):
+    """Seconds since the epoch of an ISO 8601 time (`2026-11-18T06:00:00.000Z`)."""
+    from datetime import datetime, timezone
+
+    if isinstance(text, (int, float)):
+        return float(text)
+    if hasattr(text, "timestamp"):
+        return text.timestamp() if text.tzinfo else text.replace(tzinfo=timezone.utc).timestamp()
+    t = str(text).replace("Z", "+00:00")
+    return datetime.fromisoformat(t).timestamp()
+
+
+def spot_price_history(region, instance_types, zones, products, start, end):
+    """The sample's Spot price changes as DescribeSpotPriceHistory answers them: per type, zone
+    and product, those between `start` and `end` and the last one before `start`, newest first."""
+    series = {}
+    for p in _prices()["SpotPriceHistory"]:
+        if not p["AvailabilityZone"].startswith(region):
+            continue
+        if instance_types and p["InstanceType"] not in instance_types:
+            continue
+        if zones and p["AvailabilityZone"] not in zones:
+            continue
+        if products and p["ProductDescription"] not in products:
+            continue
+        key = (p["InstanceType"], p["AvailabilityZone"], p["ProductDescription"])
+        series.setdefault(key, []).append(p)
+    out = []
+    for points in series.values():
+        points = sorted(points, key=lambda p: _epoch(p["Timestamp"]))
+        before = [p for p in points if start is not None and _epoch(p["Timestamp"]) < start]
+        within = [p for p in points
+                  if (start is None or _epoch(p["Timestamp"]) >= start)
+                  and (end is None or _epoch(p["Timestamp"]) <= end)]
+        out.extend(within + before[-1:])
+    return sorted(out, key=lambda p: _epoch(p["Timestamp"]), reverse=True)
+
+
+from moto.ec2.responses.spot_instances import SpotInstances as _SpotInstances  # noqa: E402
+
+
+def _describe_spot_price_history(self):
+    filters = self._filters_from_querystring()
+    start = self._get_param("StartTime")
+    end = self._get_param("EndTime")
+    zones = list(filters.get("availability-zone", []))
+    if self._get_param("AvailabilityZone"):
+        zones.append(self._get_param("AvailabilityZone"))
+    history = spot_price_history(
+        self.region,
+        list(self._get_param("InstanceTypes", []) or []) + list(filters.get("instance-type", [])),
+        zones,
+        list(self._get_param("ProductDescriptions", []) or [])
+        + list(filters.get("product-description", [])),
+        None if start is None else _epoch(start),
+        None if end is None else _epoch(end),
+    )
+    return ActionResult({"SpotPriceHistory": history})
+
+
+_SpotInstances.describe_spot_price_history = _describe_spot_price_history
 
 # --- the AWS-behaviour layer (localstack/behaviours.py, switchable) ---
 

@@ -719,6 +719,67 @@ class TaggingApiTest(Base):
         self.assertIn(":vpc/", found[0]["ResourceARN"])
 
 
+class PricesTest(Base):
+    """The Price List API (moto has none) and the Spot price history (moto answers a constant)
+    from the sample localstack/price-list.json, as AWS answers them (see README, Prices)."""
+
+    def pricing(self):
+        # The Price List API's endpoint is in us-east-1, whatever the stack's region.
+        return boto3.client("pricing", region_name="us-east-1", endpoint_url=self.emu.url,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def test_get_products_filters_by_term_match_and_pages(self):
+        pricing = self.pricing()
+        filters = [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": "eu-west-1"},
+                   {"Type": "TERM_MATCH", "Field": "instanceType", "Value": "t3.medium"},
+                   {"Type": "TERM_MATCH", "Field": "capacitystatus", "Value": "Used"},
+                   {"Type": "TERM_MATCH", "Field": "operatingSystem", "Value": "Linux"}]
+        got = pricing.get_products(ServiceCode="AmazonEC2", Filters=filters, FormatVersion="aws_v1")
+        self.assertEqual(got["FormatVersion"], "aws_v1")
+        self.assertEqual(len(got["PriceList"]), 1)
+        doc = json.loads(got["PriceList"][0])  # each entry a JSON document in a string
+        self.assertEqual(doc["product"]["attributes"]["instanceType"], "t3.medium")
+        self.assertEqual(doc["publicationDate"], "2026-11-20T00:00:00Z")
+        (term,) = doc["terms"]["OnDemand"].values()
+        (dim,) = term["priceDimensions"].values()
+        self.assertEqual((dim["unit"], dim["pricePerUnit"]["USD"]), ("Hrs", "0.0456000000"))
+        # productFamily is a field of the product, filtered like an attribute.
+        nat = pricing.get_products(ServiceCode="AmazonEC2", Filters=[
+            {"Type": "TERM_MATCH", "Field": "productFamily", "Value": "NAT Gateway"},
+            {"Type": "TERM_MATCH", "Field": "regionCode", "Value": "us-east-1"}])["PriceList"]
+        self.assertEqual(sorted(json.loads(d)["product"]["attributes"]["usagetype"] for d in nat),
+                         ["NatGateway-Bytes", "NatGateway-Hours"])
+        # Another service's products never match; pages of MaxResults with a NextToken.
+        every = pricing.get_products(ServiceCode="AmazonRDS")["PriceList"]
+        self.assertTrue(every and all(json.loads(d)["serviceCode"] == "AmazonRDS" for d in every))
+        pages = list(pricing.get_paginator("get_products").paginate(
+            ServiceCode="AmazonRDS", PaginationConfig={"PageSize": 5}))
+        self.assertGreater(len(pages), 1)
+        self.assertEqual(sum((p["PriceList"] for p in pages), []), every)
+        self.assertEqual(code_of(pricing.get_products, ServiceCode="AmazonEC2", Filters=[
+            {"Type": "CONTAINS", "Field": "instanceType", "Value": "t3"}])[0],
+            "InvalidParameterException")
+
+    def test_spot_price_history_in_a_window_with_the_price_at_its_start(self):
+        ec2 = self.emu.client("ec2")
+        got = ec2.describe_spot_price_history(
+            InstanceTypes=["m5.large", "t3.medium"], ProductDescriptions=["Linux/UNIX"],
+            StartTime="2026-11-20T00:00:00Z", EndTime="2026-11-27T00:00:00Z",
+            Filters=[{"Name": "availability-zone", "Values": ["eu-west-1a", "eu-west-1b"]}],
+        )["SpotPriceHistory"]
+        # No change in the window: the last one before it, per type and zone (not moto's
+        # constant 0.00001 of 2006).
+        self.assertEqual(sorted((p["InstanceType"], p["AvailabilityZone"], p["SpotPrice"]) for p in got),
+                         [("m5.large", "eu-west-1a", "0.038100"), ("m5.large", "eu-west-1b", "0.040200"),
+                          ("t3.medium", "eu-west-1a", "0.016300"), ("t3.medium", "eu-west-1b", "0.015800")])
+        wider = ec2.describe_spot_price_history(
+            InstanceTypes=["m5.large"], StartTime="2026-11-01T00:00:00Z", EndTime="2026-11-27T00:00:00Z",
+            Filters=[{"Name": "availability-zone", "Values": ["eu-west-1a"]}])["SpotPriceHistory"]
+        self.assertEqual([p["SpotPrice"] for p in wider], ["0.038100", "0.041910"])  # newest first
+        # A type the sample lacks has no history: no made-up price.
+        self.assertEqual(ec2.describe_spot_price_history(InstanceTypes=["x2iedn.32xlarge"])["SpotPriceHistory"], [])
+
+
 if __name__ == "__main__":
     prog = unittest.main(exit=False)
     r = prog.result

@@ -122,6 +122,11 @@ pub enum Command {
         /// the expiry it has (none for a stack never applied with --ttl).
         #[arg(long, value_name = "DURATION")]
         ttl: Option<String>,
+        /// Add an estimate of the stack's monthly cost, as desired and as it exists, and of the
+        /// change: list prices from the AWS Price List API (On-Demand) and the Spot price
+        /// history (the web fleet), every line with its quantity and unit price.
+        #[arg(long)]
+        cost: bool,
     },
     /// Make AWS match the stack (or apply a saved plan exactly).
     Apply {

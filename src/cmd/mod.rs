@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> ExitCode {
             out,
             allow_data_loss,
             ttl,
+            cost,
         } => expiry::parse_opt(ttl.as_deref()).and_then(|ttl| {
             plan::run(
                 &g,
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     out,
                     allow_data_loss,
                     ttl,
+                    cost,
                 },
             )
         }),

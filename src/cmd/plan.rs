@@ -3,7 +3,8 @@
 
 use super::common::{self, fail, Exit, Outcome};
 use crate::Global;
-use moodlestack_model::Cloud;
+use moodlestack_model::{Cloud, Pricing};
+use moodlestack_reconcile::cost::{self, Estimate};
 use moodlestack_reconcile::{diff, print, Plan};
 use moodlestack_stack::{LoadError, Loaded};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ pub struct Options {
     pub allow_data_loss: bool,
     /// `--ttl`, in seconds.
     pub ttl: Option<u64>,
+    /// `--cost`: add the cost estimate.
+    pub cost: bool,
 }
 
 /// A plan and how long each phase of making it took (for `--stats`).
@@ -111,12 +114,26 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     let rt = common::runtime();
     let planned = rt.block_on(async {
         let cloud = common::cloud(&loaded.stack).await;
-        make_plan(&loaded, &cloud, o.ttl).await
+        let mut planned = make_plan(&loaded, &cloud, o.ttl).await?;
+        if o.cost {
+            let t = Instant::now();
+            planned.plan.cost = Some(estimate(&planned.plan, &cloud).await?);
+            planned.phases.push(("cost", t.elapsed()));
+        }
+        anyhow::Ok(planned)
     })?;
     for (phase, d) in &planned.phases {
         super::stats::record(phase, *d);
     }
     report(g, &o, &planned.plan)
+}
+
+/// The plan's cost estimate: what each resource is billed for (its kind's descriptor says),
+/// priced in one round of requests (every Price List and Spot history query at once).
+pub async fn estimate(plan: &Plan, pricing: &dyn Pricing) -> anyhow::Result<Estimate> {
+    let usages = cost::usages(plan);
+    let prices = pricing.prices(&usages.queries()).await?;
+    Ok(cost::estimate(&usages, &prices))
 }
 
 /// Prints the plan (text, Markdown or JSON), applies the data-loss guard, saves `--out`.

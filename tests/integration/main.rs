@@ -5,6 +5,7 @@ mod aws_special;
 mod ci_envs;
 mod cli;
 mod contract;
+mod cost;
 mod e2e;
 mod faults;
 mod harness;

@@ -162,6 +162,11 @@ async fn the_workflow_plans_applies_and_destroys_a_review_stack_on_the_emulator(
         "{summary}"
     );
     assert_eq!(summary, r.file("plan.md"), "the comment is the summary");
+    // With the cost before apply (the emulator's sample prices).
+    assert!(
+        summary.contains("\n#### Estimated monthly cost\n"),
+        "{summary}"
+    );
 
     // Labelled: apply, and the outputs in the summary.
     r.clear("summary.md");

@@ -119,6 +119,19 @@ pub fn built_tags<T, E: std::fmt::Display>(
         .collect()
 }
 
+/// What an SDK builder that can refuse (a missing required member) built, or the refusal as the
+/// answer of `operation` about `what`.
+pub fn built<T, E: std::fmt::Display>(
+    operation: &str,
+    what: &str,
+    r: Result<T, E>,
+) -> Result<T, CloudError> {
+    r.map_err(|e| CloudError::UnexpectedAnswer {
+        operation: operation.into(),
+        what: format!("{what}: {e}"),
+    })
+}
+
 /// Tags as the `tags` field value.
 pub fn tags_value<I, K, V>(tags: I) -> Value
 where

@@ -18,6 +18,7 @@ mod fields;
 mod iam;
 #[cfg(test)]
 mod permissions;
+mod pricing;
 mod rds;
 pub mod run;
 mod s3;
@@ -55,6 +56,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub backup: aws_sdk_backup::Client,
+    /// The Price List API: its endpoint is in us-east-1, whatever the stack's region.
+    pub pricing: aws_sdk_pricing::Client,
 }
 
 impl Clients {
@@ -98,6 +101,13 @@ impl Clients {
             sts: client!(aws_sdk_sts),
             tagging: client!(aws_sdk_resourcegroupstagging),
             backup: client!(aws_sdk_backup),
+            pricing: aws_sdk_pricing::Client::from_conf(
+                aws_sdk_pricing::config::Builder::from(config)
+                    .interceptor(stats.clone())
+                    .retry_config(retry.clone())
+                    .region(aws_types::region::Region::from_static(PRICING_REGION))
+                    .build(),
+            ),
             // An endpoint of its own (the local emulator) has no per-bucket DNS names: buckets go
             // in the path there.
             s3: aws_sdk_s3::Client::from_conf(
@@ -110,6 +120,10 @@ impl Clients {
         }
     }
 }
+
+/// Where the Price List API answers (its endpoints are in us-east-1, eu-central-1 and
+/// ap-south-1; they serve the prices of every region).
+pub const PRICING_REGION: &str = "us-east-1";
 
 /// The AWS implementation of [`Cloud`].
 #[derive(Clone, Debug)]

@@ -15,6 +15,7 @@
 
 pub mod change;
 pub mod cloud;
+pub mod cost;
 pub mod kind;
 pub mod order;
 pub mod resource;
@@ -27,6 +28,7 @@ pub use cloud::{
     identity_tags, BoxError, Cloud, CloudError, DeleteOptions, Hint, ImageInfo, LeaseInfo,
     NetworkInfo, Readiness, RestorePoint, Scope, SubnetInfo, VpcInfo, Want,
 };
+pub use cost::{Price, PriceQuery, Priced, Pricing, Usage, UsageCx, HOURS_PER_MONTH};
 pub use kind::{
     spec, version_satisfies, Compare, DeletePolicy, DeleteRisk, FieldSpec, Kind, KindSpec,
     OnChange, PhysicalId, ReplaceOrder, TAG_CODE, TAG_CODE_BEFORE,

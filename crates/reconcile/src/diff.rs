@@ -344,6 +344,7 @@ pub fn plan(scope: &Scope, desired: &[Resource], observed: &[Observed]) -> Resul
         summary,
         observed_digest: observed_digest(observed),
         ignored,
+        cost: None,
     })
 }
 

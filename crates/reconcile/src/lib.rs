@@ -5,6 +5,7 @@
 pub mod plan;
 
 pub use plan::{Action, Change, FieldChange, Plan, Summary, FORMAT_VERSION};
+pub mod cost;
 pub mod diff;
 pub mod execute;
 /// The in-memory cloud of the executor tests: only in test builds (feature `fake`, like tokio's

@@ -83,6 +83,10 @@ pub struct Plan {
     /// somebody else's, reported and left alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<Observed>,
+    /// The estimated monthly cost of the stack as desired, as it exists and of the change
+    /// (`plan --cost`; [`crate::cost`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::Estimate>,
 }
 
 impl Plan {

@@ -3,6 +3,7 @@
 //! (`plan --format json`, `plan --out`), which is the serde shape of [`Plan`] with a
 //! `format_version`.
 
+use crate::cost::{Cost, CostLine, Estimate};
 use crate::plan::{Action, Change, FieldChange, Plan, FORMAT_VERSION};
 use moodlestack_model::{spec, Delta, NoteKind, Observed, Value};
 use std::fmt::Write as _;
@@ -35,8 +36,17 @@ impl Painter {
 }
 
 /// The plan as text: one block per resource that changes (unchanged ones are only counted), then
-/// the summary line. ANSI colors only when `color`.
+/// the summary line, then the cost estimate when the plan has one. ANSI colors only when `color`.
 pub fn text(plan: &Plan, color: bool) -> String {
+    let mut out = changes_text(plan, color);
+    if let Some(e) = &plan.cost {
+        out.push('\n');
+        out.push_str(&cost_text(e));
+    }
+    out
+}
+
+fn changes_text(plan: &Plan, color: bool) -> String {
     let p = Painter { color };
     let mut out = String::new();
     if !plan.has_changes() {
@@ -200,6 +210,185 @@ pub fn markdown(plan: &Plan) -> String {
             "\n<details><summary>Every change</summary>\n\n{fence}text\n{details}{fence}\n\n</details>\n"
         );
     }
+    if let Some(e) = &plan.cost {
+        out.push_str(&cost_markdown(e));
+    }
+    out
+}
+
+/// `$12.34`, `-$3.50`.
+fn usd(v: f64) -> String {
+    if v < 0.0 {
+        format!("-${:.2}", -v)
+    } else {
+        format!("${v:.2}")
+    }
+}
+
+/// `+$12.34`, `-$3.50`, `$0.00`.
+fn usd_change(v: f64) -> String {
+    if v > 0.0 {
+        format!("+{}", usd(v))
+    } else {
+        usd(v)
+    }
+}
+
+/// A unit price with the digits it has (`$0.0456`, `$0.40`), at most 6 decimals.
+fn unit_price(v: f64) -> String {
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0');
+    let decimals = s.split_once('.').map_or(0, |(_, d)| d.len());
+    if decimals < 2 {
+        format!("${v:.2}")
+    } else {
+        format!("${s}")
+    }
+}
+
+/// `730 h`, `20 GB-month`, `0.5 h`.
+fn quantity(q: f64, unit: &str) -> String {
+    if q.fract() == 0.0 {
+        format!("{q:.0} {unit}")
+    } else {
+        format!("{q} {unit}")
+    }
+}
+
+/// A line's change a month: `+$13.14`; `?` when a side's price is unknown; empty for a usage
+/// that depends on size (only its unit price is shown).
+fn change_column(l: &CostLine) -> String {
+    let by_size = [&l.desired, &l.current]
+        .into_iter()
+        .flatten()
+        .all(|c| c.quantity.is_none() && c.unknown.is_none());
+    match l.change {
+        _ if by_size => String::new(),
+        Some(v) => usd_change(v),
+        None => "?".into(),
+    }
+}
+
+/// How one side of a cost line was reckoned: `730 h x $0.0456/h = $33.29`, `$0.33/GB-month (by
+/// size, not counted)`, `price unknown: why`.
+fn reckoning(c: &Cost) -> String {
+    match (&c.unknown, c.unit_price, c.quantity) {
+        (Some(why), _, _) => format!("price unknown ({why})"),
+        (None, Some(p), Some(q)) => format!(
+            "{} x {}/{} = {}",
+            quantity(q, &c.unit),
+            unit_price(p),
+            c.unit,
+            usd(c.monthly.unwrap_or(0.0))
+        ),
+        (None, Some(p), None) => format!("{}/{}, not counted", unit_price(p), c.unit),
+        (None, None, _) => "price unknown".into(),
+    }
+}
+
+/// The estimate as text: a line per resource and usage (what, quantity x unit price = a month,
+/// and the change), the totals, which prices, what is not counted.
+pub fn cost_text(e: &Estimate) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Estimated monthly cost ({}, {} hours a month; an estimate from list prices, not a bill):",
+        e.currency, e.hours_per_month
+    );
+    let width = e
+        .lines
+        .iter()
+        .map(|l| l.id.as_str().len())
+        .max()
+        .unwrap_or(0);
+    for l in &e.lines {
+        let change = change_column(l);
+        let mut row = |id: &str, change: &str, label: &str, c: &Cost| {
+            let _ = writeln!(
+                out,
+                "  {id:width$}  {change:>9}  {label}{}: {}",
+                c.item,
+                reckoning(c)
+            );
+        };
+        match (&l.desired, &l.current) {
+            (Some(d), current) => {
+                row(l.id.as_str(), &change, "", d);
+                // The side as it exists, when it differs.
+                if let Some(c) = current
+                    .as_ref()
+                    .filter(|c| c.item != d.item || c.monthly != d.monthly)
+                {
+                    row("", "", "now: ", c);
+                }
+            }
+            (None, Some(c)) => row(l.id.as_str(), &change, "deleted: ", c),
+            (None, None) => {}
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  Total: {} a month as desired, {} as it exists now: change {} a month.",
+        usd(e.desired_monthly),
+        usd(e.current_monthly),
+        usd_change(e.change_monthly)
+    );
+    if e.unknown_prices > 0 {
+        let _ = writeln!(
+            out,
+            "  {} line{} with an unknown price {} not in the totals.",
+            e.unknown_prices,
+            if e.unknown_prices == 1 { "" } else { "s" },
+            if e.unknown_prices == 1 { "is" } else { "are" }
+        );
+    }
+    let _ = writeln!(out, "  Prices: {}.", e.prices.join("; "));
+    let _ = writeln!(out, "  Not counted: {}.", e.not_counted.join("; "));
+    out
+}
+
+/// The estimate as Markdown: a table of the lines, the totals, which prices, what is not counted.
+fn cost_markdown(e: &Estimate) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n#### Estimated monthly cost\n\n**{} a month** as desired, {} as it exists now: \
+         **change {} a month** ({}, {} hours a month; an estimate from list prices, not a bill).\n",
+        usd(e.desired_monthly),
+        usd(e.current_monthly),
+        usd_change(e.change_monthly),
+        e.currency,
+        e.hours_per_month
+    );
+    out.push_str("| resource | what | as desired | now | change |\n|---|---|---|---|---|\n");
+    for l in &e.lines {
+        let item = l
+            .desired
+            .as_ref()
+            .or(l.current.as_ref())
+            .map_or(String::new(), |c| md_text(&c.item));
+        let side = |c: &Option<Cost>| {
+            c.as_ref()
+                .map_or("-".to_string(), |c| md_text(&reckoning(c)))
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {item} | {} | {} | {} |",
+            l.id,
+            side(&l.desired),
+            side(&l.current),
+            change_column(l)
+        );
+    }
+    if e.unknown_prices > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} line(s) with an unknown price are not in the totals.",
+            e.unknown_prices
+        );
+    }
+    let _ = writeln!(out, "\nPrices: {}.\n", md_text(&e.prices.join("; ")));
+    let _ = writeln!(out, "Not counted: {}.", md_text(&e.not_counted.join("; ")));
     out
 }
 

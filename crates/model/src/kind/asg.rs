@@ -5,6 +5,7 @@
 
 use super::{create_only, f, mins, one_of, repl, set, spec_of, KindSpec, TAGS};
 use crate::change::{ChangeView, Note, NoteKind};
+use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::Kind;
 
 /// The Auto Scaling kinds, as rows of the kind table in `mod.rs`.
@@ -54,12 +55,69 @@ pub(super) const GROUP: KindSpec = KindSpec {
     // and each is in warm-up for the health check grace period (15 min) before the old ones go.
     ready_timeout: mins(45),
     notes: group_notes,
+    usage: group_usage,
     ..spec_of(
         Kind::AutoScalingGroup,
         "autoscaling_group",
         "AWS::AutoScaling::AutoScalingGroup",
     )
 };
+
+/// The web fleet at its minimum size (what it runs unless scaled out): the On-Demand base and
+/// share above it on the first instance type (Auto Scaling's `prioritized` On-Demand strategy),
+/// the rest on Spot, spread evenly over the types and the group's zones; a root volume each.
+fn group_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
+    let types = cx.strs("instance_types");
+    let size = cx.int("min_size").unwrap_or(0).max(0);
+    let base = cx
+        .int("on_demand_base_capacity")
+        .unwrap_or(0)
+        .clamp(0, size);
+    let above = cx.int("on_demand_percentage_above_base").unwrap_or(100);
+    // Auto Scaling rounds the On-Demand share above the base up.
+    let on_demand = base + ((size - base) * above + 99) / 100;
+    let spot = size - on_demand;
+    let mut zones: Vec<String> = cx
+        .via_each("subnet_ids")
+        .iter()
+        .filter_map(|s| s.str("availability_zone").map(str::to_string))
+        .collect();
+    zones.sort();
+    zones.dedup();
+    let mut out = Vec::new();
+    if on_demand > 0 {
+        if let Some(first) = types.first() {
+            let mut u = super::ec2::on_demand("on-demand", first, on_demand, cx.region);
+            u.item
+                .push_str(&format!(" (of the fleet at its minimum size, {size})"));
+            out.push(u);
+        }
+    }
+    if spot > 0 {
+        let zones_text = if zones.is_empty() {
+            "the region's zones".to_string()
+        } else {
+            zones.join(", ")
+        };
+        out.push(Usage::hours(
+            "spot",
+            format!(
+                "{spot} x Spot {}, Linux (of the fleet at its minimum size, {size}; the average \
+                 over the types and {zones_text}: capacity assumed spread evenly)",
+                types.join("/"),
+            ),
+            quantity(spot) * HOURS_PER_MONTH,
+            PriceQuery::Spot {
+                instance_types: types.iter().map(|t| (*t).to_string()).collect(),
+                zones,
+            },
+        ));
+    }
+    if let Some(lt) = cx.via("launch_template_id") {
+        out.extend(super::ec2::root_volumes(&lt, size));
+    }
+    out
+}
 
 fn group_notes(c: &ChangeView<'_>) -> Vec<Note> {
     if c.is_real_update() && c.changed("launch_template_version").is_some() {

@@ -2,6 +2,7 @@
 
 use super::{create_only, f, mins, repl, set, spec_of, KindSpec, PhysicalId, ReplaceOrder, TAGS};
 use crate::change::{Action, ChangeView, Note, NoteKind};
+use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::Kind;
 
 /// The EC2 kinds, as rows of the kind table in `mod.rs`.
@@ -69,8 +70,19 @@ pub(super) const ELASTIC_IP: KindSpec = KindSpec {
     tier: 1,
     fields: &[TAGS],
     attrs: &["id", "public_ip"],
+    usage: |cx| vec![public_ipv4("address", "public IPv4 address", 1, cx.region)],
     ..spec_of(Kind::ElasticIp, "elastic_ip", "AWS::EC2::EIP")
 };
+
+/// `count` public IPv4 addresses in use for the month (AWS bills each one by the hour).
+pub(super) fn public_ipv4(key: &'static str, item: &str, count: i64, region: &str) -> Usage {
+    Usage::hours(
+        key,
+        item,
+        quantity(count) * HOURS_PER_MONTH,
+        PriceQuery::list("AmazonVPC", region, &[]).usage_type("PublicIPv4:InUseAddress"),
+    )
+}
 
 /// Waits for `available`.
 pub(super) const NAT_GATEWAY: KindSpec = KindSpec {
@@ -78,6 +90,15 @@ pub(super) const NAT_GATEWAY: KindSpec = KindSpec {
     tier: 2,
     fields: &[repl("subnet_id"), repl("allocation_id"), TAGS],
     ready_timeout: mins(10),
+    usage: |cx| {
+        vec![Usage::hours(
+            "gateway",
+            "NAT gateway hours (data processed not counted)",
+            HOURS_PER_MONTH,
+            PriceQuery::list("AmazonEC2", cx.region, &[("productFamily", "NAT Gateway")])
+                .usage_type("NatGateway-Hours"),
+        )]
+    },
     ..spec_of(Kind::NatGateway, "nat_gateway", "AWS::EC2::NatGateway")
 };
 
@@ -175,8 +196,68 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
     attrs: &["id", "private_ip"],
     ready_timeout: mins(10),
     notes: instance_notes,
+    usage: instance_usage,
     ..spec_of(Kind::Instance, "instance", "AWS::EC2::Instance")
 };
+
+/// The stable instance: On-Demand hours of its launch template's type, and its root volume.
+fn instance_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
+    let Some(lt) = cx.via("launch_template_id") else {
+        return vec![Usage::hours(
+            "instance",
+            "instance (its launch template is not known)",
+            HOURS_PER_MONTH,
+            PriceQuery::Unpriced {
+                why: "the instance type is in a launch template that was not found".into(),
+            },
+        )];
+    };
+    let mut out = Vec::new();
+    if let Some(t) = lt.str("instance_type") {
+        out.push(on_demand("instance", t, 1, cx.region));
+    }
+    out.extend(root_volumes(&lt, 1));
+    out
+}
+
+/// `count` Linux instances of `instance_type` On-Demand for the month.
+pub(super) fn on_demand(key: &'static str, instance_type: &str, count: i64, region: &str) -> Usage {
+    Usage::hours(
+        key,
+        format!("{count} x {instance_type} On-Demand, Linux"),
+        quantity(count) * HOURS_PER_MONTH,
+        PriceQuery::list(
+            "AmazonEC2",
+            region,
+            &[
+                ("instanceType", instance_type),
+                ("operatingSystem", "Linux"),
+                ("tenancy", "Shared"),
+                ("preInstalledSw", "NA"),
+                ("capacitystatus", "Used"),
+                ("licenseModel", "No License required"),
+            ],
+        )
+        .unit("Hrs"),
+    )
+}
+
+/// The EBS root volumes of `count` instances launched from the launch template `lt`.
+pub(super) fn root_volumes(lt: &UsageCx<'_>, count: i64) -> Option<Usage> {
+    let size = lt.int("root_volume_size")?;
+    let kind = lt.str("root_volume_type").unwrap_or("gp3");
+    Some(Usage::gb_month(
+        "root volume",
+        format!("{count} x {size} GB {kind} root volume (baseline IOPS and throughput)"),
+        Some(quantity(count * size)),
+        PriceQuery::list(
+            "AmazonEC2",
+            lt.region,
+            &[("productFamily", "Storage"), ("volumeApiName", kind)],
+        )
+        .unit("GB-Mo"),
+    ))
+}
 
 fn instance_notes(c: &ChangeView<'_>) -> Vec<Note> {
     if c.action != Action::Replace {

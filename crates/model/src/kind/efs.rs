@@ -1,6 +1,7 @@
 //! EFS kinds: the file system (moodledata) and its mount targets.
 
 use super::{f, repl, set, spec_of, KindSpec, PhysicalId, TAGS};
+use crate::cost::{PriceQuery, Usage};
 use crate::Kind;
 
 /// The EFS kinds, as rows of the kind table in `mod.rs`.
@@ -26,6 +27,24 @@ pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
     ],
     name_field: Some("creation_token"),
     attrs: &["id", "arn"],
+    // Billed by the GB stored (Standard storage class); elastic throughput by the GB read and
+    // written, not counted.
+    usage: |cx| {
+        vec![Usage::gb_month(
+            "storage",
+            "Standard storage, by the size of moodledata (throughput not counted)",
+            None,
+            PriceQuery::list(
+                "AmazonEFS",
+                cx.region,
+                &[
+                    ("productFamily", "Storage"),
+                    ("storageClass", "General Purpose"),
+                ],
+            )
+            .unit("GB-Mo"),
+        )]
+    },
     ..spec_of(
         Kind::EfsFileSystem,
         "efs_file_system",

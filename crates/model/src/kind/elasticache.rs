@@ -1,6 +1,7 @@
 //! ElastiCache kinds: the subnet group and the Redis replication group.
 
 use super::{f, mins, repl, set, spec_of, version, KindSpec, TAGS};
+use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::Kind;
 
 /// The ElastiCache kinds, as rows of the kind table in `mod.rs`.
@@ -44,9 +45,32 @@ pub(super) const REPLICATION_GROUP: KindSpec = KindSpec {
     name_field: Some("replication_group_id"),
     attrs: &["id", "arn", "primary_endpoint", "reader_endpoint", "port"],
     ready_timeout: mins(30),
+    usage: replication_group_usage,
     ..spec_of(
         Kind::CacheReplicationGroup,
         "cache_replication_group",
         "AWS::ElastiCache::ReplicationGroup",
     )
 };
+
+/// Every node of the group (the primary and its replicas), by the hour.
+fn replication_group_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
+    let nodes = cx.int("num_cache_clusters").unwrap_or(1);
+    let node_type = cx.str("node_type").unwrap_or_default();
+    let engine = match cx.str("engine").unwrap_or("redis") {
+        "valkey" => "Valkey",
+        "memcached" => "Memcached",
+        _ => "Redis",
+    };
+    vec![Usage::hours(
+        "nodes",
+        format!("{nodes} x {node_type} {engine} node"),
+        quantity(nodes) * HOURS_PER_MONTH,
+        PriceQuery::list(
+            "AmazonElastiCache",
+            cx.region,
+            &[("instanceType", node_type), ("cacheEngine", engine)],
+        )
+        .unit("Hrs"),
+    )]
+}

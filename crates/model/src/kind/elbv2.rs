@@ -1,6 +1,7 @@
 //! Elastic Load Balancing v2 kinds: the ALB, its target group and listeners.
 
 use super::{f, mins, repl, set, spec_of, KindSpec, PhysicalId, ReplaceOrder, TAGS};
+use crate::cost::{PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::Kind;
 
 /// The ELBv2 kinds, as rows of the kind table in `mod.rs`.
@@ -34,12 +35,59 @@ pub(super) const LOAD_BALANCER: KindSpec = KindSpec {
     // arn_suffix: `app/<name>/<id>`, what the scaling policy's request metric names.
     attrs: &["id", "arn", "arn_suffix", "dns_name", "zone_id"],
     ready_timeout: mins(10),
+    usage: load_balancer_usage,
     ..spec_of(
         Kind::LoadBalancer,
         "load_balancer",
         "AWS::ElasticLoadBalancingV2::LoadBalancer",
     )
 };
+
+/// LCUs the estimate assumes the load balancer uses on average, each hour of the month (one LCU
+/// is 25 new connections a second, 3,000 active connections, 1 GB of traffic an hour or 1,000
+/// rule evaluations a second, whichever is highest: a Moodle site of a few hundred concurrent
+/// users).
+pub const ASSUMED_LCUS: f64 = 1.0;
+
+/// Hours of the load balancer, its assumed LCUs and, internet-facing, a public IPv4 address per
+/// zone (one per subnet).
+fn load_balancer_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
+    let elb = |usage_type: &str| {
+        PriceQuery::list(
+            "AWSELB",
+            cx.region,
+            &[("productFamily", "Load Balancer-Application")],
+        )
+        .usage_type(usage_type)
+    };
+    let mut out = vec![
+        Usage::hours(
+            "hours",
+            "application load balancer hours",
+            HOURS_PER_MONTH,
+            elb("LoadBalancerUsage"),
+        ),
+        Usage {
+            unit: "LCU-h",
+            ..Usage::hours(
+                "lcu",
+                format!("LCU-hours, {ASSUMED_LCUS} LCU assumed on average"),
+                ASSUMED_LCUS * HOURS_PER_MONTH,
+                elb("LCUUsage"),
+            )
+        },
+    ];
+    if cx.str("scheme") != Some("internal") {
+        let zones = cx.count("subnet_ids") as i64;
+        out.push(super::ec2::public_ipv4(
+            "public ipv4",
+            &format!("{zones} public IPv4 addresses (one per zone)"),
+            zones,
+            cx.region,
+        ));
+    }
+    out
+}
 
 /// deregistration_delay: the `deregistration_delay.timeout_seconds` attribute. `id` is the ARN.
 pub(super) const TARGET_GROUP: KindSpec = KindSpec {

@@ -42,6 +42,7 @@ mod secrets;
 pub use rds::{TAG_CODE, TAG_CODE_BEFORE};
 
 use crate::change::{ChangeView, Note};
+use crate::cost::{no_usage, Usage, UsageCx};
 use crate::{Fields, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -248,6 +249,10 @@ pub struct KindSpec {
     pub notes: fn(&ChangeView<'_>) -> Vec<Note>,
     /// In which order a replacement runs.
     pub replace: ReplaceOrder,
+    /// What a resource of this kind is billed for (`plan --cost`): the prices to look up and how
+    /// much of each a month, read from its fields (desired or observed). Empty for kinds AWS
+    /// does not bill.
+    pub usage: fn(&UsageCx<'_>) -> Vec<Usage>,
 }
 
 /// In which order a replacement deletes the old resource and creates the new one.
@@ -418,6 +423,7 @@ pub(crate) const DEFAULT: KindSpec = KindSpec {
     ready_timeout: mins(5),
     notes: no_notes,
     replace: ReplaceOrder::DeleteFirst,
+    usage: no_usage,
 };
 
 /// Generates [`Kind`], [`Kind::ALL`] and [`spec`] from one list of `Variant => DESCRIPTOR`, so the

@@ -5,6 +5,7 @@ use super::{
     KindSpec, ReplaceOrder, DEFAULT, TAGS,
 };
 use crate::change::{Action, ChangeView, Note, NoteKind};
+use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::{Kind, Value};
 
 /// The RDS kinds, as rows of the kind table in `mod.rs`.
@@ -121,8 +122,103 @@ pub(super) const CLUSTER: KindSpec = KindSpec {
         "port",
         "secret_arn",
     ],
+    usage: cluster_usage,
     ..DATABASE
 };
+
+/// An Aurora cluster's storage, billed by the GB its data takes (and I/O requests, not counted):
+/// the unit price only.
+fn cluster_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
+    vec![Usage::gb_month(
+        "storage",
+        "Aurora storage, by the size of the data (I/O requests not counted)",
+        None,
+        PriceQuery::list(
+            "AmazonRDS",
+            cx.region,
+            &[("productFamily", "Database Storage")],
+        )
+        .usage_type("Aurora:StorageUsage"),
+    )]
+}
+
+/// The Price List's `databaseEngine` of an RDS engine.
+fn price_list_engine(engine: &str) -> Option<&'static str> {
+    Some(match engine {
+        "mysql" => "MySQL",
+        "mariadb" => "MariaDB",
+        "postgres" => "PostgreSQL",
+        "aurora-mysql" => "Aurora MySQL",
+        "aurora-postgresql" => "Aurora PostgreSQL",
+        _ => return None,
+    })
+}
+
+/// An instance's hours by class, engine and deployment (Multi-AZ is its own, doubled, price),
+/// and for a standalone instance its allocated storage by type.
+fn instance_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
+    let engine = cx.str("engine").unwrap_or_default();
+    let class = cx.str("instance_class").unwrap_or_default();
+    let member = cx.has("cluster_identifier");
+    let deployment = if !member && cx.flag("multi_az") {
+        "Multi-AZ"
+    } else {
+        "Single-AZ"
+    };
+    let Some(name) = price_list_engine(engine) else {
+        return vec![Usage::hours(
+            "instance",
+            format!("{class} {engine}"),
+            HOURS_PER_MONTH,
+            PriceQuery::Unpriced {
+                why: format!("the engine `{engine}` has no Price List name here"),
+            },
+        )];
+    };
+    let mut out = vec![Usage::hours(
+        "instance",
+        format!("{class} {name}, {deployment}"),
+        HOURS_PER_MONTH,
+        PriceQuery::list(
+            "AmazonRDS",
+            cx.region,
+            &[
+                ("instanceType", class),
+                ("databaseEngine", name),
+                ("deploymentOption", deployment),
+            ],
+        )
+        .unit("Hrs"),
+    )];
+    if let (false, Some(gb)) = (member, cx.int("allocated_storage")) {
+        let kind = cx.str("storage_type").unwrap_or("gp2");
+        let volume = match kind {
+            "gp3" => Some("General Purpose-GP3"),
+            "gp2" => Some("General Purpose"),
+            "io1" => Some("Provisioned IOPS"),
+            _ => None,
+        };
+        let item = format!("{gb} GB {kind} storage, {deployment} (baseline IOPS)");
+        let price = match volume {
+            Some(volume) => PriceQuery::list(
+                "AmazonRDS",
+                cx.region,
+                &[
+                    ("productFamily", "Database Storage"),
+                    ("volumeType", volume),
+                    ("databaseEngine", name),
+                    ("deploymentOption", deployment),
+                ],
+            )
+            .unit("GB-Mo"),
+            None => PriceQuery::Unpriced {
+                why: format!("the storage type `{kind}` has no Price List name here"),
+            },
+        };
+        out.push(Usage::gb_month("storage", item, Some(quantity(gb)), price));
+    }
+    out
+}
 
 /// A standalone instance (MySQL, MariaDB, PostgreSQL) or an Aurora cluster member (then
 /// cluster_identifier is set and the storage, backup and credential fields are absent).
@@ -167,6 +263,7 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
         "secret_arn",
         "parameter_apply_status",
     ],
+    usage: instance_usage,
     ..DATABASE
 };
 

@@ -1,6 +1,7 @@
 //! S3 kinds.
 
 use super::{f, repl, spec_of, KindSpec, TAGS};
+use crate::cost::{PriceQuery, Usage};
 use crate::Kind;
 
 /// The S3 kinds, as rows of the kind table in `mod.rs`.
@@ -20,5 +21,21 @@ pub(super) const CODE_BUCKET: KindSpec = KindSpec {
     fields: &[repl("bucket"), f("block_public_access"), TAGS],
     name_field: Some("bucket"),
     attrs: &["id", "arn"],
+    // Standard storage by the GB (a code artefact per Moodle version, about 100 MB each);
+    // requests not counted.
+    usage: |cx| {
+        vec![Usage::gb_month(
+            "storage",
+            "Standard storage, by the size of the code artefacts (requests not counted)",
+            None,
+            PriceQuery::list(
+                "AmazonS3",
+                cx.region,
+                &[("productFamily", "Storage"), ("volumeType", "Standard")],
+            )
+            .usage_type("TimedStorage-ByteHrs")
+            .unit("GB-Mo"),
+        )]
+    },
     ..spec_of(Kind::CodeBucket, "s3_bucket", "AWS::S3::Bucket")
 };

@@ -1,6 +1,7 @@
 //! Secrets Manager kinds.
 
 use super::{f, repl, spec_of, KindSpec, PhysicalId, TAGS};
+use crate::cost::{PriceQuery, Usage};
 use crate::Kind;
 
 /// The Secrets Manager kinds, as rows of the kind table in `mod.rs`.
@@ -18,5 +19,19 @@ pub(super) const SECRET: KindSpec = KindSpec {
     fields: &[repl("name"), f("description"), TAGS],
     name_field: Some("name"),
     attrs: &["id", "arn"],
+    // A secret a month (API calls not counted).
+    usage: |cx| {
+        vec![Usage {
+            key: "secret",
+            item: "secret (API calls not counted)".into(),
+            quantity: Some(1.0),
+            unit: "secret-month",
+            price: PriceQuery::list(
+                "AWSSecretsManager",
+                cx.region,
+                &[("productFamily", "Secret")],
+            ),
+        }]
+    },
     ..spec_of(Kind::Secret, "secret", "AWS::SecretsManager::Secret")
 };
