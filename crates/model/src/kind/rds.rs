@@ -266,11 +266,12 @@ fn database_notes(c: &ChangeView<'_>) -> Vec<Note> {
         return vec![Note::new(
             NoteKind::DataLoss,
             format!(
-                "restore: the database is replaced by a new one of the same name restored from \
-                 snapshot {snapshot} (RestoreDBInstanceFromDBSnapshot); what was written since \
-                 that snapshot is lost. The current database is deleted first, with its final \
-                 snapshot (kept: `moodlestack backups` lists it); the nodes reach the restored \
-                 one at the same endpoint, with a new master secret"
+                "holds data: restore: the database is replaced by a new one of the same name \
+                 restored from snapshot {snapshot} (RestoreDBInstanceFromDBSnapshot); what was \
+                 written since that snapshot is lost. The current database is deleted first, with \
+                 its final snapshot (kept: `moodlestack backups` lists it); the nodes reach the \
+                 restored one at the same endpoint, with a new master secret. Refused without \
+                 --allow-data-loss"
             ),
         )];
     }
