@@ -4,7 +4,8 @@
 
 use super::common::{self, Exit, Outcome};
 use crate::Global;
-use moodlestack_model::{cloud::utc_date, RestorePoint};
+use anyhow::Context as _;
+use moodlestack_model::{cloud::utc_date, Cloud as _, RestorePoint};
 use std::path::Path;
 
 /// The text table: when, what, where from, status, id (and the tags an upgrade set).
@@ -48,20 +49,16 @@ pub fn text(scope: &moodlestack_model::Scope, points: &[RestorePoint]) -> String
 
 pub fn run(g: &Global, path: &Path, json: bool) -> Outcome {
     let stack = common::load_stack(g, path)?;
-    let scope = common::scope(&stack);
-    let rt = common::runtime();
-    rt.block_on(async {
-        let cloud = common::cloud(&stack).await;
-        let points = moodlestack_model::Cloud::restore_points(&cloud, &scope)
-            .await
-            .map_err(|e| anyhow::Error::new(e).context("cannot list the stack's restore points"))?;
+    common::with_cloud(&stack, async |cloud, scope| {
+        let points = cloud.restore_points(scope).await;
+        let points = points.context("cannot list the stack's restore points")?;
         if json {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&points).expect("restore points serialize")
             );
         } else {
-            print!("{}", text(&scope, &points));
+            print!("{}", text(scope, &points));
         }
         Ok(Exit::Ok)
     })

@@ -273,6 +273,19 @@ pub async fn cloud(stack: &Stack) -> moodlestack_aws::AwsCloud {
     cloud
 }
 
+/// Runs `work` with the stack's cloud and scope on a new runtime: how every command that talks to
+/// the stack's resources starts.
+pub fn with_cloud<T>(
+    stack: &Stack,
+    work: impl AsyncFnOnce(&moodlestack_aws::AwsCloud, &Scope) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let scope = scope(stack);
+    runtime().block_on(async {
+        let cloud = cloud(stack).await;
+        work(&cloud, &scope).await
+    })
+}
+
 /// A tokio runtime for the commands that talk to AWS.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

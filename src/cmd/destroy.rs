@@ -25,12 +25,9 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     check_parallelism(o.parallelism)?;
     let loaded = super::plan::load(g, path)?;
     let stack = &loaded.stack;
-    let scope = common::scope(stack);
-    let rt = common::runtime();
-    rt.block_on(async {
-        let cloud = common::cloud(stack).await;
+    common::with_cloud(stack, async |cloud, scope| {
         let desired = common::names_graph(stack)?;
-        let observed = observe_stack(&cloud, &scope, &desired).await?;
+        let observed = observe_stack(cloud, scope, &desired).await?;
         if observed.is_empty() {
             println!(
                 "Nothing to destroy: stack `{}` has no resources in {}.",
@@ -38,7 +35,7 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
             );
             return Ok(Exit::Ok);
         }
-        delete_observed(g, &cloud, &scope, &desired, observed, &o).await
+        delete_observed(g, cloud, scope, &desired, observed, &o).await
     })
 }
 

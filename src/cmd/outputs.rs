@@ -84,12 +84,9 @@ impl Outputs {
 pub fn run(g: &Global, path: &Path, json: bool) -> Outcome {
     let loaded = super::plan::load(g, path)?;
     let stack = &loaded.stack;
-    let scope = common::scope(stack);
-    let rt = common::runtime();
-    rt.block_on(async {
-        let cloud = common::cloud(stack).await;
+    common::with_cloud(stack, async |cloud, scope| {
         let desired = common::names_graph(stack)?;
-        let observed = common::observe(&cloud, &scope, &desired).await?;
+        let observed = common::observe(cloud, scope, &desired).await?;
         if observed.is_empty() {
             return Err(fail(
                 format!(

@@ -66,13 +66,9 @@ fn live_attrs(stack: &Stack) -> anyhow::Result<BTreeMap<String, BTreeMap<String,
     // Rendering launches nothing, so the graph is built with a stand-in image instead of
     // resolving the AMI (two AWS calls and a permission render does not need).
     // (The account only names the code bucket, which is found by its name prefix and tags.)
-    let desired = moodlestack_graph::build(
-        stack,
-        &common::stand_in_image(stack, common::STAND_IN_AMI, common::STAND_IN_ACCOUNT),
-    )?;
-    common::runtime().block_on(async {
-        let cloud = common::cloud(stack).await;
-        let observed = cloud.observe(&common::scope(stack), &desired).await?;
+    let desired = common::names_graph(stack)?;
+    common::with_cloud(stack, async |cloud, scope| {
+        let observed = cloud.observe(scope, &desired).await?;
         Ok(observed
             .into_iter()
             .map(|o| (o.id.to_string(), o.attrs))

@@ -91,12 +91,9 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
         ));
     }
     let command = moodlestack_render::cli_command(&stack, script, args);
-    let scope = common::scope(&stack);
-    let rt = common::runtime();
-    rt.block_on(async {
-        let cloud = common::cloud(&stack).await;
+    common::with_cloud(&stack, async |cloud, scope| {
         let found = cloud
-            .running_instances(&scope, STABLE)
+            .running_instances(scope, STABLE)
             .await
             .map_err(|e| anyhow::Error::new(e).context("cannot find the stack's stable node"))?;
         let instance =

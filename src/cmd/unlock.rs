@@ -6,17 +6,17 @@
 use super::apply::confirm;
 use super::common::{self, fail, Exit, Outcome};
 use crate::Global;
+use anyhow::Context as _;
+use moodlestack_model::Cloud as _;
 use std::path::Path;
 
 pub fn run(g: &Global, path: &Path, yes: bool) -> Outcome {
     let stack = common::load_stack(g, path)?;
-    let scope = common::scope(&stack);
-    let rt = common::runtime();
-    rt.block_on(async {
-        let cloud = common::cloud(&stack).await;
-        let held = moodlestack_model::Cloud::lease(&cloud, &scope)
+    common::with_cloud(&stack, async |cloud, scope| {
+        let held = cloud
+            .lease(scope)
             .await
-            .map_err(|e| anyhow::Error::new(e).context("cannot read the stack's lease"))?;
+            .context("cannot read the stack's lease")?;
         let Some(held) = held else {
             if !g.quiet {
                 println!(
@@ -48,9 +48,8 @@ pub fn run(g: &Global, path: &Path, yes: bool) -> Outcome {
             eprintln!("Not unlocked.");
             return Ok(Exit::Reported);
         }
-        let lifted = moodlestack_model::Cloud::break_lease(&cloud, &scope, &held)
-            .await
-            .map_err(|e| anyhow::Error::new(e).context("cannot lift the stack's lease"))?;
+        let lifted = cloud.break_lease(scope, &held).await;
+        let lifted = lifted.context("cannot lift the stack's lease")?;
         if !lifted {
             return Err(fail(
                 "the lease changed while you were asked: its holder renewed it, or another run \

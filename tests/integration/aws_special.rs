@@ -14,7 +14,7 @@ use crate::contract::{
 };
 use crate::harness::Backend;
 use moodlestack_model::{
-    Cloud, CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Value, Want,
+    Cloud, CloudError, DeleteOptions, Fields, Kind, Observed, Readiness, Resource, Value, Want,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,8 +38,13 @@ fn sent(w: &World, action: &str) -> String {
     r.unwrap_or_else(|| panic!("no {action} sent")).clone()
 }
 
+/// Resource `id` of `kind` with fields `f`.
+fn want(id: &str, kind: Kind, f: &Fields) -> Resource {
+    Resource::with_fields(id, kind, f.clone())
+}
+
 async fn create(w: &World, id: &str, kind: Kind, f: &Fields) -> Observed {
-    let o = w.cloud.create(&w.scope, &id.into(), kind, f).await;
+    let o = w.cloud.create(&w.scope, &want(id, kind, f)).await;
     let o = o.unwrap_or_else(|e| panic!("create {id}: {e}"));
     w.ready(&o).await
 }
@@ -362,9 +367,11 @@ async fn ec2_interrupted_creates_are_adopted_and_finished(backend: Backend) {
         .cloud
         .create(
             &w.scope,
-            &"web.lt".into(),
-            Kind::LaunchTemplate,
-            &w.desired("launch_template"),
+            &want(
+                "web.lt",
+                Kind::LaunchTemplate,
+                &w.desired("launch_template"),
+            ),
         )
         .await
         .unwrap_err();
@@ -476,18 +483,10 @@ async fn parameter_batches(row: &'static str, modify: &str) {
     set(&mut f, "parameters", Value::Map(params.clone()));
     let kind = w.row(row).kind;
     let id = w.row(row).id;
-    let created = w
-        .cloud
-        .create(&w.scope, &id.into(), kind, &f)
-        .await
-        .unwrap();
+    let created = w.cloud.create(&w.scope, &want(id, kind, &f)).await.unwrap();
     assert_eq!(count(&w, modify), 2, "25 parameters in batches of 20");
     assert_eq!(created.fields["parameters"], f["parameters"]);
-    let again = w
-        .cloud
-        .create(&w.scope, &id.into(), kind, &f)
-        .await
-        .unwrap();
+    let again = w.cloud.create(&w.scope, &want(id, kind, &f)).await.unwrap();
     assert_eq!(again.fields["parameters"], f["parameters"]);
 
     let plain = if kind == Kind::DbParameterGroup {
@@ -1007,10 +1006,7 @@ async fn untagged_resources_with_the_stacks_names_are_left_alone(backend: Backen
     let role = resource(role.id, role.kind, &w.desired("iam_role"));
     let all = w.observe(std::slice::from_ref(&role)).await;
     assert!(all.is_empty(), "{all:?}");
-    let err = w
-        .cloud
-        .create(&w.scope, &role.id, role.kind, &role.fields)
-        .await;
+    let err = w.cloud.create(&w.scope, &role).await;
     assert!(is_name_taken(&err.unwrap_err()));
 }
 

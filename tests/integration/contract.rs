@@ -760,7 +760,7 @@ impl World {
             let f = self.desired(n);
             let o = self
                 .cloud
-                .create(&self.scope, &row.id.into(), row.kind, &f)
+                .create(&self.scope, &Resource::with_fields(row.id, row.kind, f))
                 .await
                 .unwrap_or_else(|e| panic!("create {n}: {e}"));
             let o = self.ready(&o).await;
@@ -1016,7 +1016,7 @@ async fn lifecycle(backend: Backend, name: &'static str) {
     let tagged_before = tagging_calls(&w.cloud);
     let created = w
         .cloud
-        .create(&w.scope, &id.into(), kind, &want)
+        .create(&w.scope, &Resource::with_fields(id, kind, want.clone()))
         .await
         .unwrap_or_else(|e| panic!("create {id}: {e}"));
     assert_eq!(
@@ -1079,7 +1079,7 @@ async fn lifecycle(backend: Backend, name: &'static str) {
         None => {
             let again = w
                 .cloud
-                .create(&w.scope, &id.into(), kind, &want)
+                .create(&w.scope, &Resource::with_fields(id, kind, want.clone()))
                 .await
                 .unwrap_or_else(|e| panic!("repeated create of {id}: {e}"));
             assert_eq!(
@@ -1090,7 +1090,10 @@ async fn lifecycle(backend: Backend, name: &'static str) {
             if s.name_field.is_some() && stacks_gap.is_none() {
                 let err = w
                     .cloud
-                    .create(&theirs, &id.into(), kind, &their_fields)
+                    .create(
+                        &theirs,
+                        &Resource::with_fields(id, kind, their_fields.clone()),
+                    )
                     .await
                     .expect_err("another stack took the name");
                 assert!(is_name_taken(&err), "{id}: {err:?}");
@@ -1162,7 +1165,7 @@ async fn lifecycle(backend: Backend, name: &'static str) {
     }
     let fresh = w
         .cloud
-        .create(&w.scope, &id.into(), kind, &want)
+        .create(&w.scope, &Resource::with_fields(id, kind, want.clone()))
         .await
         .unwrap_or_else(|e| panic!("create {id} again: {e}"));
     if s.name_field.is_none() {

@@ -114,6 +114,18 @@ pub(crate) async fn clients(emu: &Emulator) -> Clients {
     }
 }
 
+impl Clients {
+    /// The tags of `bucket`, by key.
+    pub(crate) async fn bucket_tags(&self, bucket: &str) -> BTreeMap<String, String> {
+        let out = self.s3.get_bucket_tagging().bucket(bucket).send().await;
+        let tags = out.unwrap_or_else(|e| panic!("GetBucketTagging {bucket}: {e:?}"));
+        let pairs = tags.tag_set().iter();
+        pairs
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()
+    }
+}
+
 /// The stack's code bucket (the emulator's account is 123456789012).
 fn code_bucket(stack: &str) -> String {
     format!("{stack}-{}-123456789012-code", crate::harness::REGION)
@@ -940,18 +952,11 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     // code artefact there (tests/integration/node_code.rs runs that step); one is put here so
     // that destroy has to empty the bucket.
     let bucket = code_bucket(stack);
-    let tags =
-        c.s3.get_bucket_tagging()
-            .bucket(&bucket)
-            .send()
-            .await
-            .unwrap();
-    assert!(
-        tags.tag_set()
-            .iter()
-            .any(|t| t.key() == "moodlestack:id" && t.value() == "code.bucket"),
-        "{:?}",
-        tags.tag_set()
+    let tags = c.bucket_tags(&bucket).await;
+    assert_eq!(
+        tags.get("moodlestack:id").map(String::as_str),
+        Some("code.bucket"),
+        "{tags:?}"
     );
     let pab =
         c.s3.get_public_access_block()

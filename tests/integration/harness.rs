@@ -20,7 +20,7 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -76,6 +76,19 @@ impl aws_types::service_config::LoadServiceConfig for RestEndpoints {
 }
 
 pub const REGION: &str = "eu-west-1";
+
+/// The standard output of a command that must have succeeded; else the test fails showing
+/// `what`, the exit status and both outputs.
+pub fn succeeded(what: &str, out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
 
 fn cache_dir() -> PathBuf {
     std::env::var_os("MOODLESTACK_CACHE")
@@ -260,12 +273,7 @@ impl Emulator {
             .envs(self.env())
             .output()
             .expect("run python to import a certificate");
-        assert!(
-            out.status.success(),
-            "import certificate: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        succeeded("import certificate", &out).trim().to_string()
     }
 
     /// A plain SDK configuration pointing at this emulator (for checking end states with a

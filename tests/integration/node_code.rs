@@ -3,7 +3,7 @@
 //! that boots first waits for the artefact; the stable node builds it from the pinned refs and
 //! puts it once; a later stable node and the web node boot from the bucket's copy without git.
 
-use crate::harness::{aws_cli, Emulator, REGION};
+use crate::harness::{aws_cli, succeeded, Emulator, REGION};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -18,12 +18,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    succeeded(&format!("git {args:?}"), &out).trim().to_string()
 }
 
 /// A repository at `dir` with `files`, committed; returns the commit id.
@@ -109,21 +104,11 @@ fn render(out: &Path, forcedcache_ref: &str, dirroot: &str) {
         .args(["--set", &format!("moodle.dirroot={dirroot}")])
         .output()
         .expect("moodlestack runs");
-    assert!(
-        done.status.success(),
-        "render: {}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    succeeded("render", &done);
 }
 
 fn ok(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(what, out);
 }
 
 fn aws(emu: &Emulator, args: &[&str]) -> Output {

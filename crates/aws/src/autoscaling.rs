@@ -14,7 +14,7 @@ use crate::fields::{
     all_pages, answer, api_err, desired_names, int, owned_id, reported, sent, sorted_strs, tag_map,
     tags_value, Reader,
 };
-use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
+use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{
     AutoScalingGroup, Filter, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
@@ -22,8 +22,8 @@ use aws_sdk_autoscaling::types::{
 };
 use futures::future::try_join_all;
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, Scope,
-    Value, Want, TAG_ID, TAG_STACK,
+    identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, Readiness, Scope, Value, Want,
+    TAG_ID, TAG_STACK,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -504,13 +504,12 @@ impl KindOps for Group {
             .ok_or_else(|| unexpected("lost the stack's tags"))
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let c = cx.c;
         let cur = Reader::new(current.kind, r.id.clone(), &current.fields);
         let name = current.physical_id.as_str();
@@ -652,12 +651,7 @@ impl KindOps for Group {
         })
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let req = cx.c.autoscaling.delete_auto_scaling_group();
         let req = req.auto_scaling_group_name(&current.physical_id);
         match sent(

@@ -9,16 +9,17 @@
 //! the stack (ListBackupSelections, then GetBackupSelection for the resources, all at once),
 //! matched by (plan, name), and replaced on any change.
 
+use crate::fields::Names as Queried;
 use crate::fields::{
     answer, api_err, as_current, is_code, is_not_found, owned_id, sent, tag_map, tagged,
     tags_value, usable, Reader,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, BackupSelection, Lifecycle as Keep};
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId,
-    RestorePoint, Scope, Value, TAG_CODE, TAG_CODE_BEFORE, TAG_ID, TAG_NAME,
+    identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, RestorePoint, Scope,
+    Value, TAG_CODE, TAG_CODE_BEFORE, TAG_ID, TAG_NAME,
 };
 use moodlestack_stack::names::Names;
 use std::collections::{BTreeMap, HashMap};
@@ -145,13 +146,10 @@ pub(crate) struct Vault;
 #[async_trait]
 impl KindOps for Vault {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        match q {
-            Query::Stack => vaults(cx.c, cx.scope).await,
-            Query::Logical { fields, .. } => match fields.get("name").and_then(Value::as_str) {
-                Some(name) => Ok(vault(cx.c, cx.scope, name).await?.into_iter().collect()),
-                None => Ok(Vec::new()),
-            },
-            Query::Physical(name) => Ok(vault(cx.c, cx.scope, name).await?.into_iter().collect()),
+        match Queried::new(cx, Kind::BackupVault, q) {
+            Queried::Stack { .. } => vaults(cx.c, cx.scope).await,
+            Queried::One(name) => Ok(vault(cx.c, cx.scope, &name).await?.into_iter().collect()),
+            Queried::Nothing => Ok(Vec::new()),
         }
     }
 
@@ -176,13 +174,12 @@ impl KindOps for Vault {
         }
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         if let Some(field) = changed.iter().find(|f| **f != "tags") {
             return Err(crate::fields::in_place_only(
                 current.kind,
@@ -200,12 +197,7 @@ impl KindOps for Vault {
 
     /// Reached only with `--allow-data-loss` (the vault is stateful): every recovery point in
     /// it goes first (AWS refuses to delete a vault that holds any), then the vault.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let name = current.physical_id.as_str();
         let points = recovery_points(cx.c, name).await?;
         futures::future::try_join_all(points.iter().filter_map(|p| p.recovery_point_arn()).map(
@@ -436,13 +428,12 @@ impl KindOps for Plan {
 
     /// The rule's fields with one UpdateBackupPlan (a new version of the plan), the tags with
     /// TagResource.
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         if changed.contains(&"name") {
             return Err(crate::fields::in_place_only(
                 current.kind,
@@ -466,12 +457,7 @@ impl KindOps for Plan {
         })
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let req =
             cx.c.backup
                 .delete_backup_plan()
@@ -613,13 +599,12 @@ impl KindOps for Selection {
         }
     }
 
-    async fn update(
-        &self,
-        _cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, _cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         match changed.first() {
             Some(field) => Err(crate::fields::in_place_only(
                 current.kind,
@@ -631,12 +616,7 @@ impl KindOps for Selection {
         }
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let plan_id = current
             .fields
             .get("plan_id")
@@ -856,13 +836,12 @@ impl KindOps for RecoveryPoint {
         Ok(Created::New(o))
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         if let Some(field) = changed.iter().find(|f| **f != "tags") {
             return Err(crate::fields::in_place_only(
                 current.kind,
@@ -877,12 +856,7 @@ impl KindOps for RecoveryPoint {
 
     /// Never deletes the recovery point (a restore point): releases it from the stack by removing
     /// its `moodlestack:id` tag. It keeps `moodlestack:stack` and its code versions.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let req =
             cx.c.backup
                 .untag_resource()

@@ -15,14 +15,14 @@ use crate::fields::{
     again_while, answer, api_err, attrs_with_id, built_tags, collected, is_code, not_found_is_none,
     owned_id, sent, sorted_strs, tag_map, tags_value, Reader,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_efs::types::{
     FileSystemDescription, LifeCycleState, MountTargetDescription, PerformanceMode, Tag,
     ThroughputMode,
 };
 use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId, Scope, Value, TAG_ID,
+    CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, Scope, Value, TAG_ID,
 };
 use std::collections::BTreeMap;
 
@@ -284,13 +284,12 @@ impl KindOps for FileSystem {
         }
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let mut out = current.clone();
         if changed.contains(&"throughput_mode") {
             let mode = r.str("throughput_mode")?;
@@ -315,12 +314,7 @@ impl KindOps for FileSystem {
         Ok(out)
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         // EFS refuses to delete a file system that still has mount targets; the executor
         // deletes them first (they are of a higher tier). Say so while they are going away
         // (DependencyViolation: the executor retries).
@@ -434,13 +428,12 @@ impl KindOps for MountTarget {
         }
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let mut out = current.clone();
         if changed.contains(&"security_group_ids") {
             let sgs = r.strs("security_group_ids")?;
@@ -454,12 +447,7 @@ impl KindOps for MountTarget {
         Ok(out)
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let req = cx.c.efs.delete_mount_target();
         let req = req.mount_target_id(&current.physical_id);
         sent("efs:DeleteMountTarget", req.send()).await

@@ -22,14 +22,12 @@ use crate::fields::{
     owned_id, retag, sent, sorted_strs, subnet_group_observed, tag_map, tagged, tags_value, Names,
     Reader, SubnetGroupApi, SubnetGroupOps,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_elasticache::types::{
     AutomaticFailoverStatus, CacheCluster, CacheSubnetGroup, MultiAzStatus, ReplicationGroup, Tag,
 };
-use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
-};
+use moodlestack_model::{CloudError, Fields, Kind, Lifecycle, Observed, Scope, Value};
 use std::collections::BTreeMap;
 
 /// Tag holding the ARN of the secret the AUTH token was read from.
@@ -493,13 +491,12 @@ impl KindOps for ReplicationGroupOps {
         }
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let has = |f: &str| changed.contains(&f);
         // Compare against what the group is now, not what the plan saw: a retried update (the
         // group was busy with the previous step) sends only what is still missing.
@@ -588,12 +585,7 @@ impl KindOps for ReplicationGroupOps {
         Ok(out)
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         // The cache holds sessions and application caches that Moodle rebuilds: no final
         // snapshot (the database's final snapshot option does not apply to it).
         let req = cx.c.elasticache.delete_replication_group();

@@ -16,7 +16,7 @@ use crate::fields::{
     all_pages, answer, api_err, desired_names, int, is_code, is_not_found, not_found_is_none,
     owned_id, reported, sent, sorted_strs, tag_map, tags_value, Reader,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, Listener as SdkListener, LoadBalancer as SdkLoadBalancer,
@@ -26,8 +26,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use futures::future::try_join_all;
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId,
-    ResourceId, Scope, Value,
+    identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, ResourceId, Scope,
+    Value,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -720,13 +720,12 @@ impl KindOps for LoadBalancer {
         create_named::<Self>(cx, r, made).await
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let elbv2 = &cx.c.elbv2;
         let arn = current.physical_id.as_str();
         for field in changed {
@@ -747,12 +746,8 @@ impl KindOps for LoadBalancer {
         reread::<Self>(cx, current).await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let options = &cx.delete;
         // Deletion protection (it follows the database's) is lifted only with
         // --allow-data-loss; without it AWS refuses the delete (OperationNotPermitted, whose
         // hint says so).
@@ -883,13 +878,12 @@ impl KindOps for TargetGroup {
         create_named::<Self>(cx, r, made).await
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let arn = current.physical_id.as_str();
         if changed.iter().any(|f| HEALTH_FIELDS.contains(f)) {
             // One ModifyTargetGroup with every health check setting the stack manages.
@@ -916,12 +910,7 @@ impl KindOps for TargetGroup {
         reread::<Self>(cx, current).await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let req = cx.c.elbv2.delete_target_group();
         let req = req.target_group_arn(&current.physical_id);
         sent("elasticloadbalancing:DeleteTargetGroup", req.send()).await
@@ -1088,13 +1077,12 @@ impl KindOps for Listener {
         }
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let arn = current.physical_id.as_str();
         let in_place = [
             "protocol",
@@ -1126,12 +1114,7 @@ impl KindOps for Listener {
         Ok(o)
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let req = cx.c.elbv2.delete_listener();
         let req = req.listener_arn(&current.physical_id);
         sent("elasticloadbalancing:DeleteListener", req.send()).await

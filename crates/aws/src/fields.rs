@@ -1,13 +1,12 @@
 //! Shared helpers of the service modules: reading resolved fields, building tags, and turning SDK
 //! errors into [`CloudError`]s that name the operation and AWS's error code.
 
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Observed, Resource, ResourceId, Scope, Value, TAG_ID,
-    TAG_STACK,
+    CloudError, Fields, Kind, Observed, Resource, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -637,13 +636,12 @@ impl<A: SubnetGroupApi> KindOps for SubnetGroupOps<A> {
 
     /// One modification of the description and the subnets, the tags, and no read (the
     /// executor polls right after an update).
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         if changed.contains(&"description") || changed.contains(&"subnet_ids") {
             let (description, subnet_ids) = (r.str("description")?, r.strs("subnet_ids")?);
             A::modify(cx.c, &current.physical_id, description, subnet_ids).await?;
@@ -654,12 +652,7 @@ impl<A: SubnetGroupApi> KindOps for SubnetGroupOps<A> {
         Ok(with_changes(current, r, changed))
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         A::delete(cx.c, &current.physical_id).await
     }
 }

@@ -14,13 +14,11 @@ use crate::fields::{
     answer, as_current, built_tags, canonical_json, collected, desired_names, in_place_only,
     is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_iam::types::{InstanceProfile as SdkProfile, Role as SdkRole, Tag};
 use futures::future::try_join_all;
-use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, Scope, Value,
-};
+use moodlestack_model::{identity_tags, CloudError, Fields, Kind, Observed, Scope, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every tag of the resource `r` describes, the stack's identity tags included, in IAM's shape.
@@ -329,13 +327,12 @@ impl KindOps for Role {
             })
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let c = cx.c;
         let name = current.physical_id.as_str();
         let cur = Reader::new(current.kind, r.id.clone(), &current.fields);
@@ -389,12 +386,7 @@ impl KindOps for Role {
         })
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let c = cx.c;
         let name = current.physical_id.as_str();
         // Policies and instance profiles first: IAM refuses to delete a role that has any. Three
@@ -553,13 +545,12 @@ impl KindOps for InstanceProfile {
             })
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let name = current.physical_id.as_str();
         for field in changed {
             if *field != "tags" {
@@ -576,12 +567,7 @@ impl KindOps for InstanceProfile {
         )
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let name = current.physical_id.as_str();
         let Some(p) = get_profile(cx.c, name).await? else {
             return Ok(());

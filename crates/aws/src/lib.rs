@@ -195,6 +195,18 @@ pub(crate) struct Cx<'a> {
     /// absent and the resources it hangs off (its parents) as the stack's, so a create need not
     /// check either again.
     pub planned: bool,
+    /// What a [`KindOps::delete`] is asked to do besides deleting (a final snapshot, lifting
+    /// deletion protection); the defaults outside [`Cloud::delete`].
+    pub delete: DeleteOptions,
+}
+
+/// An in-place update a [`KindOps::update`] is asked for: the resource as it is (`current`), the
+/// desired fields (`r`) and the names of the fields that differ (`changed`).
+#[derive(Clone, Copy)]
+pub(crate) struct Update<'a> {
+    pub current: &'a Observed,
+    pub r: &'a Reader<'a>,
+    pub changed: &'a [&'a str],
 }
 
 impl<'a> Cx<'a> {
@@ -207,6 +219,7 @@ impl<'a> Cx<'a> {
                 .map(|_| tokio::sync::OnceCell::new())
                 .collect(),
             planned: false,
+            delete: DeleteOptions::default(),
         }
     }
 
@@ -240,21 +253,10 @@ pub(crate) trait KindOps: Send + Sync {
 
     /// Changes the `changed` fields in place to the values in `r`; returns the resource as it
     /// is now known.
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError>;
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError>;
 
     /// Starts deleting the resource (a NotFound answer counts as done).
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        options: &DeleteOptions,
-    ) -> Result<(), CloudError>;
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError>;
 
     /// True for kinds whose describes lag behind their creates (EC2 is eventually consistent: a
     /// describe by a new id may answer NotFound for a few seconds). A poll for readiness that does
@@ -468,7 +470,12 @@ async fn adopt(
         return Ok(found);
     }
     let names: Vec<&str> = changed.iter().map(|f| f.name).collect();
-    ops.update(cx, &found, r, &names).await
+    let u = Update {
+        current: &found,
+        r,
+        changed: &names,
+    };
+    ops.update(cx, u).await
 }
 
 /// One look at a resource: listed by physical id, then the kind's readiness.
@@ -503,29 +510,17 @@ impl Cloud for AwsCloud {
         Ok(lists.into_iter().flat_map(|l| l.iter().cloned()).collect())
     }
 
-    async fn create(
-        &self,
-        scope: &Scope,
-        id: &ResourceId,
-        kind: Kind,
-        fields: &Fields,
-    ) -> Result<Observed, CloudError> {
+    async fn create(&self, scope: &Scope, want: &Resource) -> Result<Observed, CloudError> {
         let cx = Cx::new(&self.clients, scope, &[]);
-        create(ops(kind), &cx, id, kind, fields).await
+        create(ops(want.kind), &cx, &want.id, want.kind, &want.fields).await
     }
 
-    async fn create_absent(
-        &self,
-        scope: &Scope,
-        id: &ResourceId,
-        kind: Kind,
-        fields: &Fields,
-    ) -> Result<Observed, CloudError> {
+    async fn create_absent(&self, scope: &Scope, want: &Resource) -> Result<Observed, CloudError> {
         let cx = Cx {
             planned: true,
             ..Cx::new(&self.clients, scope, &[])
         };
-        create(ops(kind), &cx, id, kind, fields).await
+        create(ops(want.kind), &cx, &want.id, want.kind, &want.fields).await
     }
 
     async fn update(
@@ -537,8 +532,13 @@ impl Cloud for AwsCloud {
     ) -> Result<Observed, CloudError> {
         let r = Reader::new(current.kind, &current.id, fields);
         let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
+        let u = Update {
+            current,
+            r: &r,
+            changed: &changed,
+        };
         ops(current.kind)
-            .update(&Cx::new(&self.clients, scope, &[]), current, &r, &changed)
+            .update(&Cx::new(&self.clients, scope, &[]), u)
             .await
     }
 
@@ -548,10 +548,11 @@ impl Cloud for AwsCloud {
         current: &Observed,
         options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        match ops(current.kind)
-            .delete(&Cx::new(&self.clients, scope, &[]), current, options)
-            .await
-        {
+        let cx = Cx {
+            delete: options.clone(),
+            ..Cx::new(&self.clients, scope, &[])
+        };
+        match ops(current.kind).delete(&cx, current).await {
             Err(e) if fields::is_not_found(&e) => Ok(()),
             other => other,
         }

@@ -11,19 +11,19 @@
 //! The objects are code artefacts the stable node builds from the pinned refs (nothing a user
 //! made), so delete empties the bucket (every version, 1,000 keys a request) before DeleteBucket.
 
+use crate::fields::Names as Queried;
 use crate::fields::{
     answer, api_err, as_current, in_place_only, is_code, owned_id, sent, tag_map, tags_value,
     usable, Reader,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
     PublicAccessBlockConfiguration, Tag, Tagging,
 };
 use moodlestack_model::{
-    cloud::partition, identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, Scope,
-    Value,
+    cloud::partition, identity_tags, CloudError, Fields, Kind, Observed, Scope, Value,
 };
 use moodlestack_stack::names::Names;
 use std::collections::BTreeMap;
@@ -221,15 +221,10 @@ pub(crate) struct Bucket;
 #[async_trait]
 impl KindOps for Bucket {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        match q {
-            Query::Stack => list_stack(cx.c, cx.scope).await,
-            Query::Logical { fields, .. } => match fields.get("bucket").and_then(Value::as_str) {
-                Some(name) => Ok(describe(cx.c, cx.scope, name).await?.into_iter().collect()),
-                None => Ok(Vec::new()),
-            },
-            Query::Physical(name) => {
-                Ok(describe(cx.c, cx.scope, name).await?.into_iter().collect())
-            }
+        match Queried::new(cx, Kind::CodeBucket, q) {
+            Queried::Stack { .. } => list_stack(cx.c, cx.scope).await,
+            Queried::One(name) => Ok(describe(cx.c, cx.scope, &name).await?.into_iter().collect()),
+            Queried::Nothing => Ok(Vec::new()),
         }
     }
 
@@ -291,13 +286,12 @@ impl KindOps for Bucket {
             })
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let name = current.physical_id.as_str();
         for field in changed {
             match *field {
@@ -330,12 +324,7 @@ impl KindOps for Bucket {
         })
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let name = current.physical_id.as_str();
         empty(cx.c, name).await?;
         match sent(

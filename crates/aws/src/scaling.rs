@@ -19,7 +19,7 @@
 
 use crate::autoscaling::{describe as describe_group, group_missing, group_tags};
 use crate::fields::{all_pages, answer, desired_names, in_place_only, int, reported, sent, Reader};
-use crate::{Created, Cx, KindOps, Query};
+use crate::{Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{
     LifecycleHook as SdkHook, MetricType, PredefinedMetricSpecification,
@@ -27,7 +27,7 @@ use aws_sdk_autoscaling::types::{
 };
 use futures::future::try_join_all;
 use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId, Value, TAG_STACK,
+    CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, Value, TAG_STACK,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -259,24 +259,18 @@ impl<T: OnGroup> KindOps for OnGroupOps<T> {
         made(T::KIND, r)
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         in_place(T::KIND, r, changed, T::WHAT)?;
         T::put(cx, r).await?;
         Ok(put_result(current, r))
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         match split(&current.physical_id) {
             Some((group, name)) => T::remove(cx, group, name).await,
             None => Ok(()),

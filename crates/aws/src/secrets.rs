@@ -9,14 +9,13 @@
 
 use crate::fields::{
     answer, api_err, as_current, in_place_only, is_code, not_found_is_none, owned_id, sent,
-    tag_map, tags_value, usable, Reader,
+    tag_map, tags_value, usable, Names, Reader,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, ResourceId, Scope, Value,
-    TAG_STACK,
+    identity_tags, CloudError, Fields, Kind, Observed, ResourceId, Scope, Value, TAG_STACK,
 };
 use std::collections::BTreeMap;
 
@@ -138,13 +137,10 @@ pub(crate) struct Secret;
 #[async_trait]
 impl KindOps for Secret {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        match q {
-            Query::Stack => list_stack(cx.c, cx.scope).await,
-            Query::Logical { fields, .. } => match fields.get("name").and_then(Value::as_str) {
-                Some(name) => describe(cx.c, cx.scope, name).await,
-                None => Ok(Vec::new()),
-            },
-            Query::Physical(arn) => describe(cx.c, cx.scope, arn).await,
+        match Names::new(cx, Kind::Secret, q) {
+            Names::Stack { .. } => list_stack(cx.c, cx.scope).await,
+            Names::One(name_or_arn) => describe(cx.c, cx.scope, &name_or_arn).await,
+            Names::Nothing => Ok(Vec::new()),
         }
     }
 
@@ -200,13 +196,12 @@ impl KindOps for Secret {
         }
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let arn = current.physical_id.as_str();
         for field in changed {
             match *field {
@@ -233,12 +228,7 @@ impl KindOps for Secret {
         })
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         // Without a recovery window, so a re-created stack can reuse the name at once.
         let req = cx.c.secrets.delete_secret().secret_id(&current.physical_id);
         let req = req.force_delete_without_recovery(true);

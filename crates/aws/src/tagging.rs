@@ -13,7 +13,7 @@
 
 use crate::fields::api_err;
 use crate::AwsCloud;
-use aws_sdk_ec2::types::{Filter, InstanceStateName, NatGatewayState};
+use aws_sdk_ec2::types::{Filter, Instance, InstanceStateName, NatGateway, NatGatewayState};
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use moodlestack_model::{CloudError, TAG_STACK};
 use std::collections::BTreeMap;
@@ -110,59 +110,45 @@ impl AwsCloud {
                 .build()
         };
         let instances = async {
-            let pages = c
+            let req = c
                 .ec2
                 .describe_instances()
-                .filters(filter("tag-key", &[TAG_STACK]))
-                .filters(filter(
-                    "instance-state-name",
-                    &["shutting-down", "terminated"],
-                ))
-                .into_paginator()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| api_err("ec2:DescribeInstances", e))?;
+                .filters(filter("tag-key", &[TAG_STACK]));
+            let req = req.filters(filter(
+                "instance-state-name",
+                &["shutting-down", "terminated"],
+            ));
+            let found = crate::ec2::described!("ec2:DescribeInstances", req).await?;
+            let gone = |i: &&Instance| {
+                let state = i.state().and_then(|s| s.name());
+                matches!(
+                    state,
+                    Some(InstanceStateName::ShuttingDown | InstanceStateName::Terminated)
+                )
+            };
+            let instances = found.iter().flat_map(|r| r.instances()).filter(gone);
             Ok::<_, CloudError>(
-                pages
-                    .iter()
-                    .flat_map(|p| p.reservations())
-                    .flat_map(|r| r.instances())
-                    .filter(|i| {
-                        matches!(
-                            i.state().and_then(|s| s.name()),
-                            Some(InstanceStateName::ShuttingDown | InstanceStateName::Terminated)
-                        )
-                    })
+                instances
                     .filter_map(|i| i.instance_id().map(str::to_string))
                     .collect::<Vec<_>>(),
             )
         };
         let nats = async {
-            let pages = c
+            let req = c
                 .ec2
                 .describe_nat_gateways()
-                .filter(filter("tag-key", &[TAG_STACK]))
-                .filter(filter("state", &["deleting", "deleted"]))
-                .into_paginator()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| api_err("ec2:DescribeNatGateways", e))?;
-            Ok::<_, CloudError>(
-                pages
-                    .iter()
-                    .flat_map(|p| p.nat_gateways())
-                    // Checked here too: moto ignores DescribeNatGateways' filters.
-                    .filter(|n| {
-                        matches!(
-                            n.state(),
-                            Some(NatGatewayState::Deleting | NatGatewayState::Deleted)
-                        )
-                    })
-                    .filter_map(|n| n.nat_gateway_id().map(str::to_string))
-                    .collect::<Vec<_>>(),
-            )
+                .filter(filter("tag-key", &[TAG_STACK]));
+            let req = req.filter(filter("state", &["deleting", "deleted"]));
+            let found = crate::ec2::described!("ec2:DescribeNatGateways", req).await?;
+            // Checked here too: moto ignores DescribeNatGateways' filters.
+            let gone = |n: &&NatGateway| {
+                matches!(
+                    n.state(),
+                    Some(NatGatewayState::Deleting | NatGatewayState::Deleted)
+                )
+            };
+            let ids = found.iter().filter(gone).filter_map(|n| n.nat_gateway_id());
+            Ok::<_, CloudError>(ids.map(str::to_string).collect::<Vec<_>>())
         };
         let (tagged, buckets, instances, nats) = tokio::join!(tagged, buckets, instances, nats);
         let gone: std::collections::BTreeSet<String> =

@@ -500,14 +500,7 @@ impl<'a> Builder<'a> {
     }
 
     fn iam(&mut self) {
-        let assume = serde_json::json!({
-            "Statement": [{
-                "Action": "sts:AssumeRole",
-                "Effect": "Allow",
-                "Principal": {"Service": "ec2.amazonaws.com"},
-            }],
-            "Version": "2012-10-17",
-        });
+        let assume = assume_role_policy("ec2.amazonaws.com");
         let mut secrets = vec![marker(db_endpoint_resource(self.stack), "secret_arn")];
         if self.stack.cache.auth {
             secrets.push(marker(ids::CACHE_AUTH, "arn"));
@@ -572,7 +565,7 @@ impl<'a> Builder<'a> {
             .res(ids::IAM_ROLE, Kind::IamRole)
             .with("role_name", role_name.as_str())
             .with("path", "/")
-            .with("assume_role_policy", canonical_json(&assume))
+            .with("assume_role_policy", assume)
             .with(
                 "managed_policy_arns",
                 Value::strs([format!(
@@ -783,20 +776,13 @@ impl<'a> Builder<'a> {
             .with("schedule_time_zone", b.time_zone.as_str())
             .with("retention_days", b.retention_days);
         self.push(plan);
-        let assume = serde_json::json!({
-            "Statement": [{
-                "Action": "sts:AssumeRole",
-                "Effect": "Allow",
-                "Principal": {"Service": "backup.amazonaws.com"},
-            }],
-            "Version": "2012-10-17",
-        });
+        let assume = assume_role_policy("backup.amazonaws.com");
         let policy = |name: &str| format!("arn:{partition}:iam::aws:policy/service-role/{name}");
         let role = self
             .res(ids::BACKUP_ROLE, Kind::IamRole)
             .with("role_name", self.names.backup_role())
             .with("path", "/")
-            .with("assume_role_policy", canonical_json(&assume))
+            .with("assume_role_policy", assume)
             .with(
                 "managed_policy_arns",
                 Value::strs([
@@ -1277,4 +1263,16 @@ fn check_image(stack: &Stack, image: &Image) -> Result<(), GraphError> {
         }
     }
     Ok(())
+}
+
+/// The trust policy that lets `service` (e.g. `ec2.amazonaws.com`) assume a role, in canonical form.
+fn assume_role_policy(service: &str) -> String {
+    canonical_json(&serde_json::json!({
+        "Statement": [{
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+        }],
+        "Version": "2012-10-17",
+    }))
 }

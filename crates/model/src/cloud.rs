@@ -437,27 +437,15 @@ pub trait Cloud: Send + Sync {
 
     /// Starts creating the resource, with all its tags on the create call itself and an
     /// idempotency token where the API has one. Returns at once with what is known.
-    async fn create(
-        &self,
-        scope: &Scope,
-        id: &ResourceId,
-        kind: Kind,
-        fields: &Fields,
-    ) -> Result<Observed, CloudError>;
+    async fn create(&self, scope: &Scope, want: &Resource) -> Result<Observed, CloudError>;
 
     /// [`Cloud::create`] of a resource the caller has just seen absent while holding the stack's
     /// lease (the plan's observation, re-checked under the lease), on a first attempt: it need
     /// not look for one that an interrupted run or a lost answer made, which saves a round on
     /// every chain of dependent creates. A retry after an error calls [`Cloud::create`], which
     /// looks first.
-    async fn create_absent(
-        &self,
-        scope: &Scope,
-        id: &ResourceId,
-        kind: Kind,
-        fields: &Fields,
-    ) -> Result<Observed, CloudError> {
-        self.create(scope, id, kind, fields).await
+    async fn create_absent(&self, scope: &Scope, want: &Resource) -> Result<Observed, CloudError> {
+        self.create(scope, want).await
     }
 
     /// Changes the listed fields in place (names from the kind's spec) to the values in `fields`.

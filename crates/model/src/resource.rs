@@ -62,6 +62,14 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// A resource of `kind` with these `fields`.
+    pub fn with_fields(id: impl Into<ResourceId>, kind: Kind, fields: Fields) -> Self {
+        Resource {
+            fields,
+            ..Resource::new(id, kind)
+        }
+    }
+
     /// A resource of `kind` with no fields yet.
     pub fn new(id: impl Into<ResourceId>, kind: Kind) -> Self {
         Resource {

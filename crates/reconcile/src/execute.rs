@@ -1003,16 +1003,19 @@ impl Ctx<'_> {
         match &node.work {
             Work::Refresh { current } => self.wait(current, Want::Ready, started).await,
             Work::Create { desired: d } | Work::CreateNew { desired: d } => {
-                let fields = self.resolve(d, &attrs)?;
+                let want = Resource {
+                    fields: self.resolve(d, &attrs)?,
+                    ..Resource::new(&d.id, d.kind)
+                };
                 // The plan saw it absent (re-checked under the lease): the first attempt does
                 // not look for it; a retry (the answer may have been lost) does.
                 let first = std::cell::Cell::new(true);
                 let created = self
                     .retry(&d.id, d.kind, || {
                         if first.replace(false) {
-                            self.cloud.create_absent(self.scope, &d.id, d.kind, &fields)
+                            self.cloud.create_absent(self.scope, &want)
                         } else {
-                            self.cloud.create(self.scope, &d.id, d.kind, &fields)
+                            self.cloud.create(self.scope, &want)
                         }
                     })
                     .await?;

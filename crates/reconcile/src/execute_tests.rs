@@ -1311,9 +1311,7 @@ async fn a_stale_plan_is_refused_once_the_lease_is_held() {
         .with("vpc_id", Value::str("vpc-x"))
         .with("group_name", "demo-extra")
         .with("tags", tags("sg.extra"));
-    fake.create(&scope(), &extra.id, extra.kind, &extra.fields)
-        .await
-        .unwrap();
+    fake.create(&scope(), &extra).await.unwrap();
     let calls = calls + 1;
     let o = Options {
         allow_data_loss: true,

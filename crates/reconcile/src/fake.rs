@@ -597,13 +597,8 @@ impl Cloud for FakeCloud {
         Ok(out)
     }
 
-    async fn create(
-        &self,
-        scope: &Scope,
-        id: &ResourceId,
-        kind: Kind,
-        fields: &Fields,
-    ) -> Result<Observed, CloudError> {
+    async fn create(&self, scope: &Scope, want: &Resource) -> Result<Observed, CloudError> {
+        let (id, kind, fields) = (&want.id, want.kind, &want.fields);
         let mut st = self.st();
         let operation = format!("fake:Create{}", spec(kind).name);
         let lose_answer = self.begin(&mut st, Op::Create, id.as_str(), kind, &operation)?;

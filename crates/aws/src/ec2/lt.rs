@@ -5,7 +5,7 @@ use super::{
     observed, physical, sdk_tags, tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::{answer, int, reported, sent, sorted_strs, Reader};
-use crate::{Created, Cx, KindOps, Query};
+use crate::{Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     HttpTokensState, IamInstanceProfileSpecification, Instance as SdkInstance,
@@ -18,7 +18,7 @@ use aws_sdk_ec2::types::{
     VolumeType,
 };
 use moodlestack_model::{
-    value::sha256_hex, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value,
+    value::sha256_hex, CloudError, Fields, Kind, Lifecycle, Observed, Scope, Value,
 };
 use std::collections::BTreeMap;
 
@@ -275,14 +275,8 @@ impl KindOps for LaunchTemplate {
             .set_filters((!filters.is_empty()).then_some(filters))
             .set_launch_template_ids(physical(q))
             .max_results(200);
-        let pages = described(
-            "ec2:DescribeLaunchTemplates",
-            req.into_paginator().send().collect().await,
-        )?;
-        let templates: Vec<SdkLaunchTemplate> = pages
-            .into_iter()
-            .flat_map(|p| p.launch_templates.unwrap_or_default())
-            .collect();
+        let templates: Vec<SdkLaunchTemplate> =
+            described!("ec2:DescribeLaunchTemplates", req).await?;
         if templates.is_empty() {
             return Ok(Vec::new());
         }
@@ -298,13 +292,9 @@ impl KindOps for LaunchTemplate {
             (_, [t]) => req.set_launch_template_id(t.launch_template_id().map(str::to_string)),
             _ => req,
         };
-        let pages = described(
-            "ec2:DescribeLaunchTemplateVersions",
-            req.into_paginator().send().collect().await,
-        )?;
-        let versions: BTreeMap<String, LaunchTemplateVersion> = pages
+        let found = described!("ec2:DescribeLaunchTemplateVersions", req).await?;
+        let versions: BTreeMap<String, LaunchTemplateVersion> = found
             .into_iter()
-            .flat_map(|p| p.launch_template_versions.unwrap_or_default())
             .filter_map(|v| Some((v.launch_template_id()?.to_string(), v)))
             .collect();
         Ok(templates
@@ -363,22 +353,16 @@ impl KindOps for LaunchTemplate {
     }
 
     /// A new version also rewrites the template's tags (content hash).
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         update_template(cx, current, r, changed).await
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let req =
             cx.c.ec2
                 .delete_launch_template()
@@ -467,13 +451,9 @@ impl Ec2Kind for Instance {
                 .describe_instances()
                 .set_filters((!filters.is_empty()).then_some(filters))
                 .set_instance_ids(physical(q));
-        let pages = described(
-            "ec2:DescribeInstances",
-            req.into_paginator().send().collect().await,
-        )?;
-        Ok(pages
+        let found = described!("ec2:DescribeInstances", req).await?;
+        Ok(found
             .iter()
-            .flat_map(|p| p.reservations())
             .flat_map(|r| r.instances())
             .filter_map(instance_observed)
             .collect())

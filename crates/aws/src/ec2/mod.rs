@@ -29,14 +29,12 @@ pub(crate) mod kinds {
 
 pub(crate) use crate::fields::tag_map;
 use crate::fields::{api_err, sent, tags_value, Reader};
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
-    value::sha256_hex, CloudError, DeleteOptions, Fields, ImageInfo, Kind, Lifecycle, Observed,
-    ObservedId, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
+    value::sha256_hex, CloudError, Fields, ImageInfo, Kind, Lifecycle, Observed, ObservedId,
+    ResourceId, Scope, Value, TAG_ID, TAG_STACK,
 };
 use std::collections::BTreeMap;
 
@@ -53,13 +51,10 @@ pub(crate) trait Ec2Kind: Send + Sync {
 
     /// Changes the fields other than the tags (`rest`, after [`retag`]). The default: none of
     /// them changes in place.
-    async fn update_rest(
-        &self,
-        _cx: &Cx<'_>,
-        _current: &Observed,
-        r: &Reader<'_>,
-        rest: &[&str],
-    ) -> Result<(), CloudError> {
+    async fn update_rest(&self, _cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
+        let Update {
+            r, changed: rest, ..
+        } = u;
         match rest.first() {
             Some(f) => Err(not_in_place(r, f)),
             None => Ok(()),
@@ -84,23 +79,21 @@ impl<K: Ec2Kind> KindOps for K {
         Ec2Kind::create(self, cx, r).await
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let (out, rest) = retag(cx, current, r, changed).await?;
-        self.update_rest(cx, current, r, &rest).await.map(|()| out)
+        let rest = Update {
+            changed: &rest,
+            ..u
+        };
+        self.update_rest(cx, rest).await.map(|()| out)
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         Ec2Kind::delete(self, cx, current).await
     }
 }
@@ -251,18 +244,18 @@ pub(crate) fn none_if_not_found<T: Default>(r: Result<T, CloudError>) -> Result<
     }
 }
 
-/// The pages of a paginated describe, none for an AWS "does not exist" answer (a describe by
-/// physical id), or the error naming `operation`.
-pub(crate) fn described<T, E, R>(
-    operation: &str,
-    pages: Result<Vec<T>, SdkError<E, R>>,
-) -> Result<Vec<T>, CloudError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    none_if_not_found(pages.map_err(|e| api_err(operation, e)))
+/// The items of a paginated EC2 describe (`$request`: its filters and ids set) through its
+/// paginator: none for an AWS "does not exist" answer (a describe by physical id), or the error
+/// naming `$operation`.
+macro_rules! described {
+    ($operation:literal, $request:expr) => {
+        async {
+            let items = $request.into_paginator().items().send().try_collect();
+            $crate::ec2::none_if_not_found($crate::fields::collected($operation, items).await)
+        }
+    };
 }
+pub(crate) use described;
 
 /// The fields a create reports as made: the desired ones, less the tags (the observation carries
 /// the tags sent).

@@ -6,7 +6,7 @@ use super::{
     Ec2Kind,
 };
 use crate::fields::{answer, reported, sent, Reader};
-use crate::{Clients, Created, Cx, Query};
+use crate::{Clients, Created, Cx, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     Address, AttributeBooleanValue, DomainType, InternetGateway as SdkInternetGateway,
@@ -108,15 +108,8 @@ impl Ec2Kind for Vpc {
                 .describe_vpcs()
                 .set_filters(Some(filters(cx.scope, q)))
                 .set_vpc_ids(physical(q));
-        let pages = described(
-            "ec2:DescribeVpcs",
-            req.into_paginator().send().collect().await,
-        )?;
-        let mut out: Vec<Observed> = pages
-            .iter()
-            .flat_map(|p| p.vpcs())
-            .filter_map(vpc_observed)
-            .collect();
+        let found = described!("ec2:DescribeVpcs", req).await?;
+        let mut out: Vec<Observed> = found.iter().filter_map(vpc_observed).collect();
         // DescribeVpcs does not report the DNS attributes; DescribeVpcAttribute takes one VPC and
         // one attribute per call (a stack has one VPC): all in flight at once.
         let dns = futures::future::try_join_all(out.iter().map(|o| vpc_dns(cx.c, &o.physical_id)))
@@ -172,13 +165,12 @@ impl Ec2Kind for Vpc {
         Ok(Created::New(o))
     }
 
-    async fn update_rest(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        rest: &[&str],
-    ) -> Result<(), CloudError> {
+    async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
+        let Update {
+            current,
+            r,
+            changed: rest,
+        } = u;
         update_vpc(cx.c, current, r, rest).await
     }
 
@@ -224,15 +216,8 @@ async fn describe_igws(
         .describe_internet_gateways()
         .set_filters(Some(filters(cx.scope, q)))
         .set_internet_gateway_ids(physical(q));
-    let pages = described(
-        "ec2:DescribeInternetGateways",
-        req.into_paginator().send().collect().await,
-    )?;
-    Ok(pages
-        .iter()
-        .flat_map(|p| p.internet_gateways())
-        .filter_map(igw_observed)
-        .collect())
+    let found = described!("ec2:DescribeInternetGateways", req).await?;
+    Ok(found.iter().filter_map(igw_observed).collect())
 }
 
 async fn attach_igw(c: &Clients, igw_id: &str, vpc_id: &str) -> Result<(), CloudError> {
@@ -410,15 +395,8 @@ impl Ec2Kind for Subnet {
                 .describe_subnets()
                 .set_filters(Some(filters(cx.scope, q)))
                 .set_subnet_ids(physical(q));
-        let pages = described(
-            "ec2:DescribeSubnets",
-            req.into_paginator().send().collect().await,
-        )?;
-        Ok(pages
-            .iter()
-            .flat_map(|p| p.subnets())
-            .filter_map(subnet_observed)
-            .collect())
+        let found = described!("ec2:DescribeSubnets", req).await?;
+        Ok(found.iter().filter_map(subnet_observed).collect())
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -461,13 +439,12 @@ impl Ec2Kind for Subnet {
         Ok(Created::New(o))
     }
 
-    async fn update_rest(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        rest: &[&str],
-    ) -> Result<(), CloudError> {
+    async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
+        let Update {
+            current,
+            r,
+            changed: rest,
+        } = u;
         update_subnet(cx.c, current, r, rest).await
     }
 
@@ -624,13 +601,9 @@ impl Ec2Kind for NatGateway {
                 .describe_nat_gateways()
                 .set_filter(Some(filters(cx.scope, q)))
                 .set_nat_gateway_ids(physical(q));
-        let pages = described(
-            "ec2:DescribeNatGateways",
-            req.into_paginator().send().collect().await,
-        )?;
-        Ok(pages
+        let found = described!("ec2:DescribeNatGateways", req).await?;
+        Ok(found
             .iter()
-            .flat_map(|p| p.nat_gateways())
             .filter(|n| nat_kept(q, n))
             .filter_map(nat_observed)
             .collect())
@@ -728,15 +701,8 @@ pub(crate) async fn existing_network(
         }
         let ids: Vec<&str> = subnet_ids.iter().map(String::as_str).collect();
         let req = c.ec2.describe_subnets().filters(filter("subnet-id", &ids));
-        let pages = described(
-            "ec2:DescribeSubnets",
-            req.into_paginator().send().collect().await,
-        )?;
-        Ok(pages
-            .iter()
-            .flat_map(|p| p.subnets())
-            .filter_map(subnet_info)
-            .collect())
+        let found = described!("ec2:DescribeSubnets", req).await?;
+        Ok(found.iter().filter_map(subnet_info).collect())
     };
     let (vpc, subnets) = tokio::try_join!(vpc, subnets)?;
     Ok(NetworkInfo { vpc, subnets })

@@ -9,7 +9,7 @@ use super::{
     not_in_place, ok_if_not_found, physical, settled, tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::{answer, sent, sorted_strs, Reader};
-use crate::{Clients, Created, Cx, Query};
+use crate::{Clients, Created, Cx, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Route, RouteTable as SdkRouteTable};
 use moodlestack_model::{CloudError, Fields, Kind, Observed, Scope, Value};
@@ -107,14 +107,7 @@ async fn describe(
         .describe_route_tables()
         .set_filters(Some(filters(scope, q)))
         .set_route_table_ids(physical(q));
-    let pages = described(
-        "ec2:DescribeRouteTables",
-        req.into_paginator().send().collect().await,
-    )?;
-    Ok(pages
-        .into_iter()
-        .flat_map(|p| p.route_tables.unwrap_or_default())
-        .collect())
+    described!("ec2:DescribeRouteTables", req).await
 }
 
 /// A route table as observed: its routes (the local one left out) and associated subnets.
@@ -279,13 +272,12 @@ impl Ec2Kind for RouteTable {
         )))
     }
 
-    async fn update_rest(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        rest: &[&str],
-    ) -> Result<(), CloudError> {
+    async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
+        let Update {
+            current,
+            r,
+            changed: rest,
+        } = u;
         let (c, scope, changed) = (cx.c, cx.scope, rest);
         if changed.is_empty() {
             return Ok(());

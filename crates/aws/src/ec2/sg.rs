@@ -8,7 +8,7 @@ use super::{
     settled, tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::{answer, is_code, reported, sent, Reader};
-use crate::{Clients, Created, Cx, Query};
+use crate::{Clients, Created, Cx, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType,
@@ -228,14 +228,7 @@ async fn describe(
         .describe_security_groups()
         .set_filters((!filters.is_empty()).then_some(filters))
         .set_group_ids(physical(q));
-    let pages = described(
-        "ec2:DescribeSecurityGroups",
-        req.into_paginator().send().collect().await,
-    )?;
-    Ok(pages
-        .into_iter()
-        .flat_map(|p| p.security_groups.unwrap_or_default())
-        .collect())
+    described!("ec2:DescribeSecurityGroups", req).await
 }
 
 async fn authorize(c: &Clients, group_id: &str, rules: &[Rule]) -> Result<(), CloudError> {
@@ -309,13 +302,12 @@ impl Ec2Kind for SecurityGroup {
         )))
     }
 
-    async fn update_rest(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        rest: &[&str],
-    ) -> Result<(), CloudError> {
+    async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
+        let Update {
+            current,
+            r,
+            changed: rest,
+        } = u;
         let (c, scope, changed) = (cx.c, cx.scope, rest);
         let group_id = current.physical_id.as_str();
         for f in changed {

@@ -43,7 +43,7 @@ pub(crate) mod kinds {
 use crate::fields::{
     answer, exists_or_err, retag, sent, sorted_strs, tag_map, tagged, Names, Reader,
 };
-use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query};
+use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_rds::types::{MasterUserSecret, Tag, VpcSecurityGroupMembership};
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -185,13 +185,12 @@ impl<T: Db> KindOps for DbOps<T> {
         T::create(cx, r).await
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         let modified = if T::MODIFY.iter().any(|f| changed.contains(f)) {
             T::modify(cx, current, r, changed).await?
         } else {
@@ -203,12 +202,8 @@ impl<T: Db> KindOps for DbOps<T> {
         Ok(modified.unwrap_or_else(|| current.clone()))
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let options = &cx.delete;
         match db_to_delete::<T>(cx.c, current, options, T::DELETE).await? {
             Some(db) => db.delete(cx.c, &current.physical_id, options).await,
             None => Ok(()),

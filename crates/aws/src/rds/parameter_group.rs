@@ -7,10 +7,10 @@ use crate::fields::{
     already_exists, collected, desired_fields, observe_named, owned_id, sent, tagged, tags_value,
     usable, Names, Reader,
 };
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_rds::types::{ApplyMethod, Parameter};
-use moodlestack_model::{CloudError, DeleteOptions, Fields, Kind, Observed, Scope, Value};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, Scope, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// RDS accepts at most 20 parameters per Modify*ParameterGroup call.
@@ -317,13 +317,12 @@ impl KindOps for ParameterGroup {
             .map(Created::New)
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         if changed.contains(&"parameters") {
             let wanted = r.string_map("parameters")?;
             let have = current.fields.get("parameters").and_then(Value::as_map);
@@ -350,12 +349,7 @@ impl KindOps for ParameterGroup {
         .unwrap_or_else(|| current.clone()))
     }
 
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let name = &current.physical_id;
         if self.cluster() {
             let req =

@@ -11,11 +11,11 @@
 
 use super::{all_tags, to_tags};
 use crate::fields::{answer, described_by, owned_id, tag_map, tagged, tags_value, Reader};
-use crate::{Clients, Created, Cx, KindOps, Query};
+use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use moodlestack_model::{
-    CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Scope, Value, TAG_CODE,
-    TAG_CODE_BEFORE, TAG_ID, TAG_STACK,
+    CloudError, Fields, Kind, Lifecycle, Observed, Scope, Value, TAG_CODE, TAG_CODE_BEFORE, TAG_ID,
+    TAG_STACK,
 };
 use moodlestack_stack::names::Names;
 use std::collections::BTreeMap;
@@ -259,13 +259,12 @@ impl KindOps for Snapshot {
         }
     }
 
-    async fn update(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        r: &Reader<'_>,
-        changed: &[&str],
-    ) -> Result<Observed, CloudError> {
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
         for field in changed {
             if *field != "tags" {
                 return Err(crate::fields::in_place_only(
@@ -284,12 +283,7 @@ impl KindOps for Snapshot {
 
     /// Never deletes the snapshot (a restore point): releases it from the stack by removing its
     /// `moodlestack:id` tag. It keeps `moodlestack:stack` and its code versions.
-    async fn delete(
-        &self,
-        cx: &Cx<'_>,
-        current: &Observed,
-        _options: &DeleteOptions,
-    ) -> Result<(), CloudError> {
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let Some(arn) = current.attrs.get("arn") else {
             return Ok(());
         };

@@ -3,7 +3,7 @@
 //! stack's because they hang off the stack's group, and are matched to the declared ones by
 //! (group name, own name).
 
-use super::{create_only, f, mins, one_of, repl, set, KindSpec, DEFAULT, TAGS};
+use super::{create_only, f, mins, one_of, repl, set, spec_of, KindSpec, TAGS};
 use crate::change::{ChangeView, Note, NoteKind};
 use crate::Kind;
 
@@ -29,9 +29,6 @@ macro_rules! asg_kinds {
 /// compared [`one_of`](super::Compare::OneOf) the values the stack's scheduled actions set, so a
 /// schedule holding the group at exam-week sizes is no change. `id` is the name.
 pub(super) const GROUP: KindSpec = KindSpec {
-    kind: Kind::AutoScalingGroup,
-    name: "autoscaling_group",
-    aws_type: "AWS::AutoScaling::AutoScalingGroup",
     tier: 8,
     fields: &[
         repl("name"),
@@ -57,7 +54,11 @@ pub(super) const GROUP: KindSpec = KindSpec {
     // and each is in warm-up for the health check grace period (15 min) before the old ones go.
     ready_timeout: mins(45),
     notes: group_notes,
-    ..DEFAULT
+    ..spec_of(
+        Kind::AutoScalingGroup,
+        "autoscaling_group",
+        "AWS::AutoScaling::AutoScalingGroup",
+    )
 };
 
 fn group_notes(c: &ChangeView<'_>) -> Vec<Note> {
@@ -78,9 +79,6 @@ fn group_notes(c: &ChangeView<'_>) -> Vec<Note> {
 /// `target_value` is an integer (percent, or requests per target per minute);
 /// `estimated_instance_warmup` is seconds. `id` is `<group name>/<policy name>`.
 pub(super) const POLICY: KindSpec = KindSpec {
-    kind: Kind::ScalingPolicy,
-    name: "scaling_policy",
-    aws_type: "AWS::AutoScaling::ScalingPolicy",
     tier: 9,
     fields: &[
         repl("group_name"),
@@ -94,16 +92,17 @@ pub(super) const POLICY: KindSpec = KindSpec {
     name_field: Some("name"),
     identity: &["group_name", "name"],
     attrs: &["id", "arn"],
-    ..DEFAULT
+    ..spec_of(
+        Kind::ScalingPolicy,
+        "scaling_policy",
+        "AWS::AutoScaling::ScalingPolicy",
+    )
 };
 
 /// A recurring scheduled action (PutScheduledUpdateGroupAction creates and updates it):
 /// `recurrence` is Unix cron, `time_zone` an IANA name, and the sizes the group takes when it
 /// runs. `id` is `<group name>/<action name>`.
 pub(super) const SCHEDULED_ACTION: KindSpec = KindSpec {
-    kind: Kind::ScheduledAction,
-    name: "scheduled_action",
-    aws_type: "AWS::AutoScaling::ScheduledAction",
     tier: 9,
     fields: &[
         repl("group_name"),
@@ -116,16 +115,17 @@ pub(super) const SCHEDULED_ACTION: KindSpec = KindSpec {
     ],
     name_field: Some("name"),
     identity: &["group_name", "name"],
-    ..DEFAULT
+    ..spec_of(
+        Kind::ScheduledAction,
+        "scheduled_action",
+        "AWS::AutoScaling::ScheduledAction",
+    )
 };
 
 /// A lifecycle hook (PutLifecycleHook creates and updates it): `transition` is
 /// `autoscaling:EC2_INSTANCE_TERMINATING` or `..._LAUNCHING`, `heartbeat_timeout` seconds,
 /// `default_result` `CONTINUE` or `ABANDON`. `id` is `<group name>/<hook name>`.
 pub(super) const LIFECYCLE_HOOK: KindSpec = KindSpec {
-    kind: Kind::LifecycleHook,
-    name: "lifecycle_hook",
-    aws_type: "AWS::AutoScaling::LifecycleHook",
     tier: 9,
     fields: &[
         repl("group_name"),
@@ -136,5 +136,9 @@ pub(super) const LIFECYCLE_HOOK: KindSpec = KindSpec {
     ],
     name_field: Some("name"),
     identity: &["group_name", "name"],
-    ..DEFAULT
+    ..spec_of(
+        Kind::LifecycleHook,
+        "lifecycle_hook",
+        "AWS::AutoScaling::LifecycleHook",
+    )
 };

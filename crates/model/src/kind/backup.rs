@@ -3,7 +3,7 @@
 //! waits for.
 
 use super::{
-    create_only, f, mins, repl, set, DeletePolicy, KindSpec, PhysicalId, ReplaceOrder, DEFAULT,
+    create_only, f, mins, repl, set, spec_of, DeletePolicy, KindSpec, PhysicalId, ReplaceOrder,
     TAGS,
 };
 use crate::Kind;
@@ -29,16 +29,15 @@ macro_rules! backup_kinds {
 /// data: destroying it deletes every recovery point in it, so the data-loss guard keeps it
 /// (`--allow-data-loss`). `id` is the vault name.
 pub(super) const VAULT: KindSpec = KindSpec {
-    physical_id: PhysicalId::Name,
-    kind: Kind::BackupVault,
-    name: "backup_vault",
-    aws_type: "AWS::Backup::BackupVault",
-    tier: 0,
     stateful: true,
     fields: &[repl("name"), TAGS],
     name_field: Some("name"),
     attrs: &["id", "arn"],
-    ..DEFAULT
+    ..spec_of(
+        Kind::BackupVault,
+        "backup_vault",
+        "AWS::Backup::BackupVault",
+    )
 };
 
 /// A backup plan of one rule: `rule_name`, `schedule` (AWS Backup's `cron(...)`),
@@ -46,9 +45,6 @@ pub(super) const VAULT: KindSpec = KindSpec {
 /// (UpdateBackupPlan makes a new version of the plan). `id` is the plan id AWS generates.
 pub(super) const PLAN: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated(""),
-    kind: Kind::BackupPlan,
-    name: "backup_plan",
-    aws_type: "AWS::Backup::BackupPlan",
     tier: 1,
     fields: &[
         repl("name"),
@@ -62,7 +58,7 @@ pub(super) const PLAN: KindSpec = KindSpec {
     name_field: Some("name"),
     attrs: &["id", "arn", "version_id"],
     attrs_changed_by_update: &["version_id"],
-    ..DEFAULT
+    ..spec_of(Kind::BackupPlan, "backup_plan", "AWS::Backup::BackupPlan")
 };
 
 /// What a plan backs up: the listed resource ARNs (the database and the file system), with the
@@ -70,9 +66,6 @@ pub(super) const PLAN: KindSpec = KindSpec {
 /// (plan_id, name) and every change replaces it. `id` is the selection id.
 pub(super) const SELECTION: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated(""),
-    kind: Kind::BackupSelection,
-    name: "backup_selection",
-    aws_type: "AWS::Backup::BackupSelection",
     tier: 6,
     fields: &[
         repl("plan_id"),
@@ -85,8 +78,11 @@ pub(super) const SELECTION: KindSpec = KindSpec {
         },
     ],
     identity: &["plan_id", "name"],
-    attrs: &["id"],
-    ..DEFAULT
+    ..spec_of(
+        Kind::BackupSelection,
+        "backup_selection",
+        "AWS::Backup::BackupSelection",
+    )
 };
 
 /// An on-demand backup (StartBackupJob) of `resource_arn` (the moodledata file system) into the
@@ -100,9 +96,6 @@ pub(super) const SELECTION: KindSpec = KindSpec {
 /// ARN.
 pub(super) const RECOVERY_POINT: KindSpec = KindSpec {
     physical_id: PhysicalId::Arn,
-    kind: Kind::BackupRecoveryPoint,
-    name: "backup_recovery_point",
-    aws_type: "AWS::Backup::RecoveryPoint",
     tier: 6,
     fields: &[
         repl("name"),
@@ -119,5 +112,9 @@ pub(super) const RECOVERY_POINT: KindSpec = KindSpec {
     on_delete: DeletePolicy::Release,
     notes: super::rds::backup_notes,
     replace: ReplaceOrder::CreateFirstWhenRenamed,
-    ..DEFAULT
+    ..spec_of(
+        Kind::BackupRecoveryPoint,
+        "backup_recovery_point",
+        "AWS::Backup::RecoveryPoint",
+    )
 };

@@ -1,6 +1,6 @@
 //! EC2 kinds: the network, security groups, launch templates and the stable instance.
 
-use super::{create_only, f, mins, repl, set, KindSpec, PhysicalId, ReplaceOrder, DEFAULT, TAGS};
+use super::{create_only, f, mins, repl, set, spec_of, KindSpec, PhysicalId, ReplaceOrder, TAGS};
 use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::Kind;
 
@@ -30,34 +30,28 @@ macro_rules! ec2_kinds {
 
 pub(super) const VPC: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("vpc"),
-    kind: Kind::Vpc,
-    name: "vpc",
-    aws_type: "AWS::EC2::VPC",
-    tier: 0,
     fields: &[
         repl("cidr_block"),
         f("enable_dns_hostnames"),
         f("enable_dns_support"),
         TAGS,
     ],
-    ..DEFAULT
+    ..spec_of(Kind::Vpc, "vpc", "AWS::EC2::VPC")
 };
 
 pub(super) const INTERNET_GATEWAY: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("igw"),
-    kind: Kind::InternetGateway,
-    name: "internet_gateway",
-    aws_type: "AWS::EC2::InternetGateway",
     tier: 1,
     fields: &[repl("vpc_id"), TAGS],
-    ..DEFAULT
+    ..spec_of(
+        Kind::InternetGateway,
+        "internet_gateway",
+        "AWS::EC2::InternetGateway",
+    )
 };
 
 pub(super) const SUBNET: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("subnet"),
-    kind: Kind::Subnet,
-    name: "subnet",
-    aws_type: "AWS::EC2::Subnet",
     tier: 1,
     fields: &[
         repl("vpc_id"),
@@ -66,43 +60,34 @@ pub(super) const SUBNET: KindSpec = KindSpec {
         f("map_public_ip_on_launch"),
         TAGS,
     ],
-    ..DEFAULT
+    ..spec_of(Kind::Subnet, "subnet", "AWS::EC2::Subnet")
 };
 
 /// `id` is the allocation id.
 pub(super) const ELASTIC_IP: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("eipalloc"),
-    kind: Kind::ElasticIp,
-    name: "elastic_ip",
-    aws_type: "AWS::EC2::EIP",
     tier: 1,
     fields: &[TAGS],
     attrs: &["id", "public_ip"],
-    ..DEFAULT
+    ..spec_of(Kind::ElasticIp, "elastic_ip", "AWS::EC2::EIP")
 };
 
 /// Waits for `available`.
 pub(super) const NAT_GATEWAY: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("nat"),
-    kind: Kind::NatGateway,
-    name: "nat_gateway",
-    aws_type: "AWS::EC2::NatGateway",
     tier: 2,
     fields: &[repl("subnet_id"), repl("allocation_id"), TAGS],
     ready_timeout: mins(10),
-    ..DEFAULT
+    ..spec_of(Kind::NatGateway, "nat_gateway", "AWS::EC2::NatGateway")
 };
 
 /// routes: list of maps {destination_cidr, gateway_id | nat_gateway_id}; the local route is not
 /// listed. subnet_ids: the associated subnets.
 pub(super) const ROUTE_TABLE: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("rtb"),
-    kind: Kind::RouteTable,
-    name: "route_table",
-    aws_type: "AWS::EC2::RouteTable",
     tier: 3,
     fields: &[repl("vpc_id"), set("routes"), set("subnet_ids"), TAGS],
-    ..DEFAULT
+    ..spec_of(Kind::RouteTable, "route_table", "AWS::EC2::RouteTable")
 };
 
 /// ingress: list of maps {protocol ("tcp"), from_port, to_port, description, and one of cidr |
@@ -111,9 +96,6 @@ pub(super) const ROUTE_TABLE: KindSpec = KindSpec {
 /// compared, so it never plans a replacement of a group in use.
 pub(super) const SECURITY_GROUP: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("sg"),
-    kind: Kind::SecurityGroup,
-    name: "security_group",
-    aws_type: "AWS::EC2::SecurityGroup",
     tier: 1,
     fields: &[
         repl("vpc_id"),
@@ -124,7 +106,11 @@ pub(super) const SECURITY_GROUP: KindSpec = KindSpec {
     ],
     name_field: Some("group_name"),
     replace: ReplaceOrder::CreateFirstWhenRenamed,
-    ..DEFAULT
+    ..spec_of(
+        Kind::SecurityGroup,
+        "security_group",
+        "AWS::EC2::SecurityGroup",
+    )
 };
 
 /// An update writes a new version with the full data (never SourceVersion), makes it the default,
@@ -133,9 +119,6 @@ pub(super) const SECURITY_GROUP: KindSpec = KindSpec {
 /// number, as a string.
 pub(super) const LAUNCH_TEMPLATE: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("lt"),
-    kind: Kind::LaunchTemplate,
-    name: "launch_template",
-    aws_type: "AWS::EC2::LaunchTemplate",
     tier: 7,
     fields: &[
         repl("name"),
@@ -155,7 +138,11 @@ pub(super) const LAUNCH_TEMPLATE: KindSpec = KindSpec {
     attrs: &["id", "name", "version"],
     attrs_changed_by_update: &["version"],
     notes: launch_template_notes,
-    ..DEFAULT
+    ..spec_of(
+        Kind::LaunchTemplate,
+        "launch_template",
+        "AWS::EC2::LaunchTemplate",
+    )
 };
 
 fn launch_template_notes(c: &ChangeView<'_>) -> Vec<Note> {
@@ -176,9 +163,6 @@ fn launch_template_notes(c: &ChangeView<'_>) -> Vec<Note> {
 /// are also passed on RunInstances.
 pub(super) const INSTANCE: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("i"),
-    kind: Kind::Instance,
-    name: "instance",
-    aws_type: "AWS::EC2::Instance",
     tier: 8,
     fields: &[
         repl("launch_template_id"),
@@ -191,7 +175,7 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
     attrs: &["id", "private_ip"],
     ready_timeout: mins(10),
     notes: instance_notes,
-    ..DEFAULT
+    ..spec_of(Kind::Instance, "instance", "AWS::EC2::Instance")
 };
 
 fn instance_notes(c: &ChangeView<'_>) -> Vec<Note> {

@@ -1,6 +1,6 @@
 //! EFS kinds: the file system (moodledata) and its mount targets.
 
-use super::{f, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
+use super::{f, repl, set, spec_of, KindSpec, PhysicalId, TAGS};
 use crate::Kind;
 
 /// The EFS kinds, as rows of the kind table in `mod.rs`.
@@ -16,10 +16,6 @@ macro_rules! efs_kinds {
 /// The file system keyed by its creation token (the stack's deterministic name for it).
 pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("fs"),
-    kind: Kind::EfsFileSystem,
-    name: "efs_file_system",
-    aws_type: "AWS::EFS::FileSystem",
-    tier: 0,
     stateful: true,
     fields: &[
         repl("creation_token"),
@@ -30,15 +26,16 @@ pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
     ],
     name_field: Some("creation_token"),
     attrs: &["id", "arn"],
-    ..DEFAULT
+    ..spec_of(
+        Kind::EfsFileSystem,
+        "efs_file_system",
+        "AWS::EFS::FileSystem",
+    )
 };
 
 /// Mount targets cannot be tagged: matched by (file_system_id, subnet_id).
 pub(super) const MOUNT_TARGET: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("fsmt"),
-    kind: Kind::EfsMountTarget,
-    name: "efs_mount_target",
-    aws_type: "AWS::EFS::MountTarget",
     tier: 3,
     fields: &[
         repl("file_system_id"),
@@ -47,5 +44,9 @@ pub(super) const MOUNT_TARGET: KindSpec = KindSpec {
     ],
     identity: &["file_system_id", "subnet_id"],
     attrs: &["id", "ip_address"],
-    ..DEFAULT
+    ..spec_of(
+        Kind::EfsMountTarget,
+        "efs_mount_target",
+        "AWS::EFS::MountTarget",
+    )
 };

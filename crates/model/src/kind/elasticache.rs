@@ -1,6 +1,6 @@
 //! ElastiCache kinds: the subnet group and the Redis replication group.
 
-use super::{f, mins, repl, set, version, KindSpec, DEFAULT, TAGS};
+use super::{f, mins, repl, set, spec_of, version, KindSpec, TAGS};
 use crate::Kind;
 
 /// The ElastiCache kinds, as rows of the kind table in `mod.rs`.
@@ -22,9 +22,6 @@ pub(super) const SUBNET_GROUP: KindSpec = super::rds::subnet_group(
 /// auth_token_secret_arn: when set, the AUTH token is read from that secret at creation and sent
 /// as AuthToken (never shown). num_cache_clusters = 1 primary + replicas.
 pub(super) const REPLICATION_GROUP: KindSpec = KindSpec {
-    kind: Kind::CacheReplicationGroup,
-    name: "cache_replication_group",
-    aws_type: "AWS::ElastiCache::ReplicationGroup",
     tier: 3,
     stateful: true,
     fields: &[
@@ -47,5 +44,9 @@ pub(super) const REPLICATION_GROUP: KindSpec = KindSpec {
     name_field: Some("replication_group_id"),
     attrs: &["id", "arn", "primary_endpoint", "reader_endpoint", "port"],
     ready_timeout: mins(30),
-    ..DEFAULT
+    ..spec_of(
+        Kind::CacheReplicationGroup,
+        "cache_replication_group",
+        "AWS::ElastiCache::ReplicationGroup",
+    )
 };

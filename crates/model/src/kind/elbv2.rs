@@ -1,6 +1,6 @@
 //! Elastic Load Balancing v2 kinds: the ALB, its target group and listeners.
 
-use super::{f, mins, repl, set, KindSpec, PhysicalId, ReplaceOrder, DEFAULT, TAGS};
+use super::{f, mins, repl, set, spec_of, KindSpec, PhysicalId, ReplaceOrder, TAGS};
 use crate::Kind;
 
 /// The ELBv2 kinds, as rows of the kind table in `mod.rs`.
@@ -19,9 +19,6 @@ macro_rules! elbv2_kinds {
 /// `active`.
 pub(super) const LOAD_BALANCER: KindSpec = KindSpec {
     physical_id: PhysicalId::Arn,
-    kind: Kind::LoadBalancer,
-    name: "load_balancer",
-    aws_type: "AWS::ElasticLoadBalancingV2::LoadBalancer",
     tier: 2,
     fields: &[
         repl("name"),
@@ -37,15 +34,16 @@ pub(super) const LOAD_BALANCER: KindSpec = KindSpec {
     // arn_suffix: `app/<name>/<id>`, what the scaling policy's request metric names.
     attrs: &["id", "arn", "arn_suffix", "dns_name", "zone_id"],
     ready_timeout: mins(10),
-    ..DEFAULT
+    ..spec_of(
+        Kind::LoadBalancer,
+        "load_balancer",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+    )
 };
 
 /// deregistration_delay: the `deregistration_delay.timeout_seconds` attribute. `id` is the ARN.
 pub(super) const TARGET_GROUP: KindSpec = KindSpec {
     physical_id: PhysicalId::Arn,
-    kind: Kind::TargetGroup,
-    name: "target_group",
-    aws_type: "AWS::ElasticLoadBalancingV2::TargetGroup",
     tier: 1,
     fields: &[
         repl("name"),
@@ -65,7 +63,11 @@ pub(super) const TARGET_GROUP: KindSpec = KindSpec {
     // arn_suffix: `targetgroup/<name>/<id>`, what the scaling policy's request metric names.
     attrs: &["id", "arn", "arn_suffix"],
     replace: ReplaceOrder::CreateFirstWhenRenamed,
-    ..DEFAULT
+    ..spec_of(
+        Kind::TargetGroup,
+        "target_group",
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+    )
 };
 
 /// default_action: {type: "redirect", protocol, port, status_code} or {type: "forward",
@@ -74,9 +76,6 @@ pub(super) const TARGET_GROUP: KindSpec = KindSpec {
 /// `id` is the ARN.
 pub(super) const LISTENER: KindSpec = KindSpec {
     physical_id: PhysicalId::Arn,
-    kind: Kind::Listener,
-    name: "listener",
-    aws_type: "AWS::ElasticLoadBalancingV2::Listener",
     tier: 3,
     fields: &[
         repl("load_balancer_arn"),
@@ -89,5 +88,9 @@ pub(super) const LISTENER: KindSpec = KindSpec {
     ],
     identity: &["load_balancer_arn", "port"],
     attrs: &["id", "arn"],
-    ..DEFAULT
+    ..spec_of(
+        Kind::Listener,
+        "listener",
+        "AWS::ElasticLoadBalancingV2::Listener",
+    )
 };

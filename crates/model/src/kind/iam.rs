@@ -1,6 +1,6 @@
 //! IAM kinds: the nodes' role and instance profile.
 
-use super::{f, repl, set, KindSpec, DEFAULT, TAGS};
+use super::{f, repl, set, spec_of, KindSpec, TAGS};
 use crate::Kind;
 
 /// The IAM kinds, as rows of the kind table in `mod.rs`.
@@ -16,9 +16,6 @@ macro_rules! iam_kinds {
 /// assume_role_policy and the values of inline_policies: compact JSON, keys sorted (serde_json
 /// re-serialization of the parsed document). `id` is the role name.
 pub(super) const ROLE: KindSpec = KindSpec {
-    kind: Kind::IamRole,
-    name: "iam_role",
-    aws_type: "AWS::IAM::Role",
     tier: 5,
     fields: &[
         repl("role_name"),
@@ -30,18 +27,19 @@ pub(super) const ROLE: KindSpec = KindSpec {
     ],
     name_field: Some("role_name"),
     attrs: &["id", "arn"],
-    ..DEFAULT
+    ..spec_of(Kind::IamRole, "iam_role", "AWS::IAM::Role")
 };
 
 /// `id` is the profile name. `role_name` names the role it carries (a reference, not its own
 /// name).
 pub(super) const INSTANCE_PROFILE: KindSpec = KindSpec {
-    kind: Kind::InstanceProfile,
-    name: "instance_profile",
-    aws_type: "AWS::IAM::InstanceProfile",
     tier: 6,
     fields: &[repl("name"), repl("path"), repl("role_name"), TAGS],
     name_field: Some("name"),
     attrs: &["id", "arn"],
-    ..DEFAULT
+    ..spec_of(
+        Kind::InstanceProfile,
+        "instance_profile",
+        "AWS::IAM::InstanceProfile",
+    )
 };

@@ -390,7 +390,19 @@ pub(crate) const fn mins(m: u64) -> Duration {
     Duration::from_secs(m * 60)
 }
 
-/// The defaults every descriptor starts from (`..DEFAULT`).
+/// The descriptor of `kind` (named `name`, of AWS type `aws_type`) with every other entry at its
+/// default ([`DEFAULT`]): what each descriptor completes (`..spec_of(Kind::Vpc, "vpc",
+/// "AWS::EC2::VPC")`), stating only what differs.
+pub(crate) const fn spec_of(kind: Kind, name: &'static str, aws_type: &'static str) -> KindSpec {
+    KindSpec {
+        kind,
+        name,
+        aws_type,
+        ..DEFAULT
+    }
+}
+
+/// The defaults every descriptor starts from (through [`spec_of`]).
 pub(crate) const DEFAULT: KindSpec = KindSpec {
     kind: Kind::Vpc,
     name: "",

@@ -1,8 +1,8 @@
 //! RDS kinds: subnet and parameter groups, Aurora clusters and DB instances.
 
 use super::{
-    at_least, create_only, f, mins, repl, set, subset, version, DeletePolicy, FieldSpec, KindSpec,
-    ReplaceOrder, DEFAULT, TAGS,
+    at_least, create_only, f, mins, repl, set, spec_of, subset, version, DeletePolicy, FieldSpec,
+    KindSpec, ReplaceOrder, DEFAULT, TAGS,
 };
 use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::{Kind, Value};
@@ -33,14 +33,11 @@ pub(super) const fn subnet_group(
 ) -> KindSpec {
     const FIELDS: &[FieldSpec] = &[repl("name"), f("description"), set("subnet_ids"), TAGS];
     KindSpec {
-        kind,
-        name,
-        aws_type,
         tier: 2,
         fields: FIELDS,
         name_field: Some("name"),
         attrs: &["id", "arn"],
-        ..DEFAULT
+        ..spec_of(kind, name, aws_type)
     }
 }
 
@@ -53,10 +50,6 @@ pub(super) const SUBNET_GROUP: KindSpec = subnet_group(
 /// parameters: map name -> value (strings); applied with the `pending-reboot` method for static
 /// parameters and `immediate` for dynamic ones. `id` is the name.
 pub(super) const PARAMETER_GROUP: KindSpec = KindSpec {
-    kind: Kind::DbParameterGroup,
-    name: "db_parameter_group",
-    aws_type: "AWS::RDS::DBParameterGroup",
-    tier: 0,
     fields: &[
         repl("name"),
         repl("family"),
@@ -72,7 +65,11 @@ pub(super) const PARAMETER_GROUP: KindSpec = KindSpec {
     // A new engine family (8.0 -> 8.4) names a new group: the database moves to it before the
     // old one, which RDS will not delete while it is in use, goes.
     replace: ReplaceOrder::CreateFirstWhenRenamed,
-    ..DEFAULT
+    ..spec_of(
+        Kind::DbParameterGroup,
+        "db_parameter_group",
+        "AWS::RDS::DBParameterGroup",
+    )
 };
 
 /// The same for Aurora clusters.
@@ -193,9 +190,6 @@ pub const TAG_RESTORED_FROM: &str = "moodlestack:restored-from";
 /// restore point (`moodlestack backups` lists it), as a destroy leaves the current one. `id` is
 /// the identifier.
 pub(super) const SNAPSHOT: KindSpec = KindSpec {
-    kind: Kind::DbSnapshot,
-    name: "db_snapshot",
-    aws_type: "AWS::RDS::DBSnapshot",
     tier: 5,
     fields: &[
         repl("identifier"),
@@ -209,7 +203,7 @@ pub(super) const SNAPSHOT: KindSpec = KindSpec {
     on_delete: DeletePolicy::Release,
     notes: snapshot_notes,
     replace: ReplaceOrder::CreateFirstWhenRenamed,
-    ..DEFAULT
+    ..spec_of(Kind::DbSnapshot, "db_snapshot", "AWS::RDS::DBSnapshot")
 };
 
 /// The code version a snapshot's tags name (`v4.5.5 php8.3`).

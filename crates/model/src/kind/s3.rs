@@ -1,6 +1,6 @@
 //! S3 kinds.
 
-use super::{f, repl, KindSpec, PhysicalId, DEFAULT, TAGS};
+use super::{f, repl, spec_of, KindSpec, TAGS};
 use crate::Kind;
 
 /// The S3 kinds, as rows of the kind table in `mod.rs`.
@@ -17,13 +17,8 @@ macro_rules! s3_kinds {
 /// refs whenever it is missing, so it holds no data: delete empties it first. `id` is the bucket
 /// name (global, so it holds the account id and region).
 pub(super) const CODE_BUCKET: KindSpec = KindSpec {
-    physical_id: PhysicalId::Name,
-    kind: Kind::CodeBucket,
-    name: "s3_bucket",
-    aws_type: "AWS::S3::Bucket",
-    tier: 0,
     fields: &[repl("bucket"), f("block_public_access"), TAGS],
     name_field: Some("bucket"),
     attrs: &["id", "arn"],
-    ..DEFAULT
+    ..spec_of(Kind::CodeBucket, "s3_bucket", "AWS::S3::Bucket")
 };

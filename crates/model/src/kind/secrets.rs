@@ -1,6 +1,6 @@
 //! Secrets Manager kinds.
 
-use super::{f, repl, KindSpec, PhysicalId, DEFAULT, TAGS};
+use super::{f, repl, spec_of, KindSpec, PhysicalId, TAGS};
 use crate::Kind;
 
 /// The Secrets Manager kinds, as rows of the kind table in `mod.rs`.
@@ -15,12 +15,8 @@ macro_rules! secrets_kinds {
 /// punctuation) and never prints. Deleted without a recovery window. `id` is the ARN.
 pub(super) const SECRET: KindSpec = KindSpec {
     physical_id: PhysicalId::Arn,
-    kind: Kind::Secret,
-    name: "secret",
-    aws_type: "AWS::SecretsManager::Secret",
-    tier: 0,
     fields: &[repl("name"), f("description"), TAGS],
     name_field: Some("name"),
     attrs: &["id", "arn"],
-    ..DEFAULT
+    ..spec_of(Kind::Secret, "secret", "AWS::SecretsManager::Secret")
 };
