@@ -59,8 +59,8 @@ impl Target {
         );
         match &self.files {
             Some(point) => out.push_str(&format!(
-                "  moodledata's backup of that upgrade: {point} (restore it by hand: \
-                 docs/upgrading.md)\n"
+                "  moodledata is left as it is; that upgrade's backup of it is {point} (to \
+                 restore from it: docs/upgrading.md, Rolling back)\n"
             )),
             None => out.push_str("  no backup of moodledata was taken with that upgrade\n"),
         }
@@ -164,10 +164,11 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     let mut with = g.clone();
     with.set.extend(target.overrides()?);
     let exit = apply::run(&with, path, o.apply)?;
-    if matches!(exit, Exit::Ok) && !g.quiet {
+    let file_says = moodlestack_graph::code_version(&stack);
+    if matches!(exit, Exit::Ok) && !g.quiet && file_says != target.to {
         println!(
             "Rolled back to {}. Now set `moodle.git_ref: {git_ref}` and `moodle.php_version: \
-             \"{php}\"` in {}: an apply of the file as it is would upgrade again.",
+             \"{php}\"` in {}: an apply of the file as it is ({file_says}) would upgrade again.",
             target.to,
             path.display()
         );
