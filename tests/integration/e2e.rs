@@ -1485,18 +1485,8 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         version_after > version_before,
         "a new launch template version is the default"
     );
-    let data = c
-        .ec2
-        .describe_launch_template_versions()
-        .launch_template_name(format!("{stack}-web"))
-        .versions(version_after.to_string())
-        .send()
-        .await
-        .unwrap();
-    let user_data = data.launch_template_versions()[0]
-        .launch_template_data()
-        .and_then(|d| d.user_data())
-        .expect("user data");
+    let user_data = web_user_data_sent(&c, stack, version_after).await;
+    let user_data = user_data.as_str();
     // Sent gzip-compressed (cloud-init unpacks it on the node).
     let raw =
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, user_data).unwrap();
@@ -1766,6 +1756,11 @@ async fn the_node_role_of_an_earlier_version_is_replaced() {
 
 /// The web launch template's user data at version `version`, decoded.
 async fn web_user_data(c: &Clients, stack: &str, version: i64) -> String {
+    moodlestack_model::user_data::decode(&web_user_data_sent(c, stack, version).await).unwrap()
+}
+
+/// The web launch template's user data at version `version`, as sent (base64 of gzip).
+async fn web_user_data_sent(c: &Clients, stack: &str, version: i64) -> String {
     let data = c
         .ec2
         .describe_launch_template_versions()
@@ -1774,11 +1769,11 @@ async fn web_user_data(c: &Clients, stack: &str, version: i64) -> String {
         .send()
         .await
         .unwrap();
-    let user_data = data.launch_template_versions()[0]
+    data.launch_template_versions()[0]
         .launch_template_data()
         .and_then(|d| d.user_data())
-        .expect("user data");
-    moodlestack_model::user_data::decode(user_data).unwrap()
+        .expect("user data")
+        .to_string()
 }
 
 /// Apply v4.5.5, upgrade to v4.5.6, roll back. Refused without --allow-data-loss (nothing

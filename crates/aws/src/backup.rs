@@ -180,15 +180,7 @@ impl KindOps for Vault {
             r,
             changed,
         } = u;
-        if let Some(field) = changed.iter().find(|f| **f != "tags") {
-            return Err(crate::fields::in_place_only(
-                current.kind,
-                r,
-                field,
-                "backup vault",
-            ));
-        }
-        retag(cx, current, r, changed).await?;
+        retag(cx, current, r, changed, Some("backup vault")).await?;
         let found = vault(cx.c, cx.scope, &current.physical_id).await?;
         as_current(found, current, || {
             unexpected("backup:ListTags", "the vault is gone after an update")
@@ -223,13 +215,17 @@ impl KindOps for Vault {
 }
 
 /// Tags `current` (by its ARN) with the stack's tags when `tags` changed; an error for any
-/// other field (the kinds' other fields are replaced or updated by their own calls).
+/// other field of a kind (`only_tags`: what it is) whose only in-place field is `tags`.
 async fn retag(
     cx: &Cx<'_>,
     current: &Observed,
     r: &Reader<'_>,
     changed: &[&str],
+    only_tags: Option<&str>,
 ) -> Result<(), CloudError> {
+    if let (Some(what), Some(field)) = (only_tags, changed.iter().find(|f| **f != "tags")) {
+        return Err(crate::fields::in_place_only(current.kind, r, field, what));
+    }
     if !changed.contains(&"tags") {
         return Ok(());
     }
@@ -450,7 +446,7 @@ impl KindOps for Plan {
                     .backup_plan(plan_input(r)?);
             sent("backup:UpdateBackupPlan", req.send()).await?;
         }
-        retag(cx, current, r, changed).await?;
+        retag(cx, current, r, changed, None).await?;
         let found = plan(cx.c, cx.scope, &current.physical_id, None).await?;
         as_current(found, current, || {
             unexpected("backup:GetBackupPlan", "the plan is gone after an update")
@@ -842,15 +838,7 @@ impl KindOps for RecoveryPoint {
             r,
             changed,
         } = u;
-        if let Some(field) = changed.iter().find(|f| **f != "tags") {
-            return Err(crate::fields::in_place_only(
-                current.kind,
-                r,
-                field,
-                "backup of the file system",
-            ));
-        }
-        retag(cx, current, r, changed).await?;
+        retag(cx, current, r, changed, Some("backup of the file system")).await?;
         Ok(crate::fields::with_changes(current, r, changed))
     }
 
