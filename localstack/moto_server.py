@@ -417,9 +417,11 @@ SsmCommand.get_invocation = _get_invocation
 #
 # moto 5.2.5 serves vaults and plans only. Added with AWS's shapes (the Backup API reference):
 # CreateBackupSelection / GetBackupSelection / ListBackupSelections / DeleteBackupSelection,
-# UpdateBackupPlan (a new VersionId), StartBackupJob / DescribeBackupJob (a job is RUNNING, then
-# COMPLETED after BACKUP_JOB_SECONDS with a recovery point in its vault, tagged with the job's
-# RecoveryPointTags), ListRecoveryPointsByBackupVault and DeleteRecoveryPoint. Fixed: ListTags
+# UpdateBackupPlan (a new VersionId), StartBackupJob / DescribeBackupJob / ListBackupJobs (a job
+# is CREATED, RUNNING, then COMPLETED after BACKUP_JOB_SECONDS; its recovery point is in its vault
+# from the start, CREATING, tagged with the job's RecoveryPointTags, and COMPLETED with the job),
+# ListRecoveryPointsByBackupVault, DescribeRecoveryPoint and DeleteRecoveryPoint; StartRestoreJob /
+# DescribeRestoreJob / ListRestoreJobs (PENDING, RUNNING, COMPLETED; EFS into its file system). Fixed: ListTags
 # of a path without the trailing slash (the Rust SDK's) read the ARN from the wrong part; a deleted
 # plan's name may be used again (moto refuses it for ever); DeleteBackupVault refuses a vault that
 # holds recovery points (AWS: InvalidRequestException) and DeleteBackupPlan one that still has
@@ -443,6 +445,8 @@ _backup_urls.url_paths.update({
     "{0}/backup/plans/(?P<plan>[^/]+)/selections/(?P<selection>[^/]+)$": _backup_urls.response.dispatch,
     "{0}/backup-jobs/?$": _backup_urls.response.dispatch,
     "{0}/backup-jobs/(?P<job>[^/]+)$": _backup_urls.response.dispatch,
+    "{0}/restore-jobs/?$": _backup_urls.response.dispatch,
+    "{0}/restore-jobs/(?P<job>[^/]+)$": _backup_urls.response.dispatch,
     "{0}/backup-vaults/(?P<name>[^/]+)/recovery-points/$": _backup_urls.response.dispatch,
     "{0}/backup-vaults/(?P<name>[^/]+)/recovery-points/(?P<arn>.+)$": _backup_urls.response.dispatch,
 })
@@ -453,6 +457,7 @@ def _backup_state(backend):
         backend._ms_selections = {}  # plan id -> {selection id: dict}
         backend._ms_jobs = {}  # job id -> dict
         backend._ms_points = {}  # vault name -> {recovery point arn: dict}
+        backend._ms_restores = {}  # restore job id -> dict
     return backend
 
 
@@ -466,30 +471,46 @@ def _path_part(resp, after):
 
 
 def _jobs_progress(backend):
+    """Moves the backup jobs on as AWS does: CREATED, then RUNNING (the first fifth of
+    BACKUP_JOB_SECONDS), then COMPLETED; the job's recovery point is CREATING from the start and
+    COMPLETED with its job."""
     now = time.time()
     for job in backend._ms_jobs.values():
-        if job["State"] == "RUNNING" and now - job["_started"] >= BACKUP_JOB_SECONDS:
+        elapsed = now - job["_started"]
+        if job["State"] == "CREATED" and elapsed >= BACKUP_JOB_SECONDS / 5:
+            job["State"] = "RUNNING"
+            job["PercentDone"] = "50.0"
+        if job["State"] == "RUNNING" and elapsed >= BACKUP_JOB_SECONDS:
             job["State"] = "COMPLETED"
             job["PercentDone"] = "100.0"
             job["CompletionDate"] = now
-            point = {
-                "RecoveryPointArn": job["RecoveryPointArn"],
-                "BackupVaultName": job["BackupVaultName"],
-                "BackupVaultArn": job["BackupVaultArn"],
-                "ResourceArn": job["ResourceArn"],
-                "ResourceType": job["ResourceType"],
-                "CreationDate": job["CreationDate"],
-                "CompletionDate": now,
-                "Status": "COMPLETED",
-                "IamRoleArn": job["IamRoleArn"],
-                "CreatedBy": {},
-            }
-            backend._ms_points.setdefault(job["BackupVaultName"], {})[point["RecoveryPointArn"]] = point
-            vault = backend.vaults.get(job["BackupVaultName"])
-            if vault is not None:
-                vault.num_of_recovery_points += 1
-            if job["_tags"]:
-                backend.tag_resource(point["RecoveryPointArn"], job["_tags"])
+            point = backend._ms_points.get(job["BackupVaultName"], {}).get(job["RecoveryPointArn"])
+            if point is not None:
+                point["Status"] = "COMPLETED"
+                point["CompletionDate"] = now
+
+
+def _add_recovery_point(backend, job):
+    """The job's recovery point, CREATING, in its vault, tagged with the job's RecoveryPointTags
+    (AWS lists a recovery point from the start of its job: "CREATING status indicates that an
+    Backup job has been initiated for a resource", DescribeRecoveryPoint)."""
+    point = {
+        "RecoveryPointArn": job["RecoveryPointArn"],
+        "BackupVaultName": job["BackupVaultName"],
+        "BackupVaultArn": job["BackupVaultArn"],
+        "ResourceArn": job["ResourceArn"],
+        "ResourceType": job["ResourceType"],
+        "CreationDate": job["CreationDate"],
+        "Status": "CREATING",
+        "IamRoleArn": job["IamRoleArn"],
+        "CreatedBy": {},
+    }
+    backend._ms_points.setdefault(job["BackupVaultName"], {})[point["RecoveryPointArn"]] = point
+    vault = backend.vaults.get(job["BackupVaultName"])
+    if vault is not None:
+        vault.num_of_recovery_points += 1
+    if job["_tags"]:
+        backend.tag_resource(point["RecoveryPointArn"], job["_tags"])
 
 
 def _resource_type(arn):
@@ -641,12 +662,13 @@ def _start_backup_job(self):
         "ResourceType": kind,
         "IamRoleArn": body.get("IamRoleArn"),
         "CreationDate": now,
-        "State": "RUNNING",
+        "State": "CREATED",
         "PercentDone": "0.0",
         "_started": now,
         "_token": token,
         "_tags": body.get("RecoveryPointTags") or {},
     }
+    _add_recovery_point(backend, backend._ms_jobs[job_id])
     return json.dumps({"BackupJobId": job_id, "RecoveryPointArn": point, "CreationDate": now})
 
 
@@ -658,6 +680,112 @@ def _describe_backup_job(self):
     if job is None:
         raise _BackupNotFound(msg=f"Backup job {job_id} not found")
     return json.dumps({k: v for k, v in job.items() if not k.startswith("_")})
+
+
+def _list_backup_jobs(self):
+    backend = _backup_state(self.backup_backend)
+    _jobs_progress(backend)
+    query = self.querystring
+    want = {
+        "ResourceArn": (query.get("resourceArn") or [None])[0],
+        "BackupVaultName": (query.get("backupVaultName") or [None])[0],
+        "State": (query.get("state") or [None])[0],
+        "ResourceType": (query.get("resourceType") or [None])[0],
+    }
+    jobs = [{k: v for k, v in job.items() if not k.startswith("_")}
+            for job in backend._ms_jobs.values()
+            if all(v is None or job.get(k) == v for k, v in want.items())]
+    return json.dumps({"BackupJobs": jobs})
+
+
+def _describe_recovery_point(self):
+    backend = _backup_state(self.backup_backend)
+    _jobs_progress(backend)
+    vault_name = _path_part(self, "backup-vaults")
+    arn = unquote(self.path.split("/recovery-points/", 1)[1]).rstrip("/")
+    point = backend._ms_points.get(vault_name, {}).get(arn)
+    if point is None:
+        raise _BackupNotFound(msg=f"Recovery point {arn} not found")
+    return json.dumps(point)
+
+
+def _start_restore_job(self):
+    """StartRestoreJob of a recovery point of the emulator's vaults: PENDING, RUNNING, then
+    COMPLETED after BACKUP_JOB_SECONDS. An EFS restore into its file system
+    (`newFileSystem: false`, what moodlestack does) reports that file system as the created
+    resource, as AWS does; the emulator holds no file data, so nothing else changes."""
+    backend = _backup_state(self.backup_backend)
+    _jobs_progress(backend)
+    body = _backup_body(self)
+    arn = body.get("RecoveryPointArn")
+    point = next((p for points in backend._ms_points.values() for p in points.values()
+                  if p["RecoveryPointArn"] == arn), None)
+    if point is None:
+        raise _BackupNotFound(msg=f"Recovery point {arn} not found")
+    if point["Status"] != "COMPLETED":
+        raise _BackupInvalid(msg=f"Recovery point {arn} is not in COMPLETED state")
+    meta = body.get("Metadata") or {}
+    if point["ResourceType"] == "EFS" and meta.get("newFileSystem", "true") == "false":
+        fs_id = meta.get("file-system-id", "")
+        created = point["ResourceArn"].rsplit("/", 1)[0] + "/" + fs_id
+    else:
+        raise _BackupInvalid(msg="the emulator restores an EFS recovery point into an existing "
+                                 "file system only (Metadata newFileSystem=false, file-system-id)")
+    token = body.get("IdempotencyToken")
+    for job in backend._ms_restores.values():
+        if token and job["_token"] == token:
+            return json.dumps({"RestoreJobId": job["RestoreJobId"]})
+    job_id = str(uuid.uuid4()).upper()
+    backend._ms_restores[job_id] = {
+        "AccountId": backend.account_id,
+        "RestoreJobId": job_id,
+        "RecoveryPointArn": arn,
+        "CreationDate": time.time(),
+        "Status": "PENDING",
+        "PercentDone": "0.0",
+        "IamRoleArn": body.get("IamRoleArn"),
+        "CreatedResourceArn": created,
+        "ResourceType": point["ResourceType"],
+        "_started": time.time(),
+        "_token": token,
+    }
+    return json.dumps({"RestoreJobId": job_id})
+
+
+def _restores_progress(backend):
+    now = time.time()
+    for job in backend._ms_restores.values():
+        elapsed = now - job["_started"]
+        if job["Status"] == "PENDING" and elapsed >= BACKUP_JOB_SECONDS / 5:
+            job["Status"] = "RUNNING"
+        if job["Status"] == "RUNNING" and elapsed >= BACKUP_JOB_SECONDS:
+            job["Status"] = "COMPLETED"
+            job["PercentDone"] = "100.0"
+            job["CompletionDate"] = now
+
+
+def _describe_restore_job(self):
+    backend = _backup_state(self.backup_backend)
+    _restores_progress(backend)
+    job_id = _path_part(self, "restore-jobs")
+    job = backend._ms_restores.get(job_id)
+    if job is None:
+        raise _BackupNotFound(msg=f"Restore job {job_id} not found")
+    return json.dumps({k: v for k, v in job.items() if not k.startswith("_")})
+
+
+def _list_restore_jobs(self):
+    backend = _backup_state(self.backup_backend)
+    _restores_progress(backend)
+    query = self.querystring
+    want = {
+        "Status": (query.get("status") or [None])[0],
+        "ResourceType": (query.get("resourceType") or [None])[0],
+    }
+    jobs = [{k: v for k, v in job.items() if not k.startswith("_")}
+            for job in backend._ms_restores.values()
+            if all(v is None or job.get(k) == v for k, v in want.items())]
+    return json.dumps({"RestoreJobs": jobs})
 
 
 def _list_tags(self):
@@ -703,6 +831,11 @@ for _name, _fn in {
     "start_backup_job": _start_backup_job,
     "describe_backup_job": _describe_backup_job,
     "list_recovery_points_by_backup_vault": _list_recovery_points_by_backup_vault,
+    "describe_recovery_point": _describe_recovery_point,
+    "list_backup_jobs": _list_backup_jobs,
+    "start_restore_job": _start_restore_job,
+    "describe_restore_job": _describe_restore_job,
+    "list_restore_jobs": _list_restore_jobs,
     "delete_recovery_point": _delete_recovery_point,
 }.items():
     if not hasattr(BackupResponse, _name):

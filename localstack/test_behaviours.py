@@ -500,13 +500,37 @@ class BackupTest(Base):
                          "cron(0 4 ? * * *)")
         # A plan with selections is not deleted.
         self.assertEqual(code_of(b.delete_backup_plan, BackupPlanId=pid)[0], "InvalidRequestException")
-        # An on-demand job: RUNNING, then COMPLETED with a tagged recovery point in the vault.
+        # An on-demand job: CREATED, RUNNING, then COMPLETED; its recovery point is in the vault
+        # from the start (CREATING, with its tags: DescribeRecoveryPoint's "CREATING status
+        # indicates that an Backup job has been initiated for a resource"), COMPLETED with it.
         job = b.start_backup_job(BackupVaultName="v1", ResourceArn=fs, IamRoleArn=role,
                                  IdempotencyToken="tok-1", RecoveryPointTags={"moodlestack:stack": "t"})
+        self.assertTrue(job["RecoveryPointArn"].startswith("arn:aws:backup:eu-west-1:123456789012:recovery-point:"))
         again = b.start_backup_job(BackupVaultName="v1", ResourceArn=fs, IamRoleArn=role, IdempotencyToken="tok-1")
         self.assertEqual(again["BackupJobId"], job["BackupJobId"])
-        self.assertEqual(b.describe_backup_job(BackupJobId=job["BackupJobId"])["State"], "RUNNING")
+        self.assertEqual(b.describe_backup_job(BackupJobId=job["BackupJobId"])["State"], "CREATED")
+        point = b.describe_recovery_point(BackupVaultName="v1", RecoveryPointArn=job["RecoveryPointArn"])
+        self.assertEqual((point["Status"], point["ResourceArn"]), ("CREATING", fs))
+        self.assertEqual(b.list_tags(ResourceArn=job["RecoveryPointArn"])["Tags"], {"moodlestack:stack": "t"})
+        wait_until(lambda: b.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "RUNNING")
         wait_until(lambda: b.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "COMPLETED")
+        self.assertEqual(b.describe_recovery_point(BackupVaultName="v1", RecoveryPointArn=job["RecoveryPointArn"])
+                         ["Status"], "COMPLETED")
+        jobs = b.list_backup_jobs(ByResourceArn=fs, ByBackupVaultName="v1")["BackupJobs"]
+        self.assertEqual([(j["BackupJobId"], j["State"], j["RecoveryPointArn"]) for j in jobs],
+                         [(job["BackupJobId"], "COMPLETED", job["RecoveryPointArn"])])
+        self.assertEqual(b.list_backup_jobs(ByResourceArn=role)["BackupJobs"], [])
+        # A restore of it into its file system (in place): PENDING, RUNNING, COMPLETED, the file
+        # system as the created resource.
+        restore = b.start_restore_job(RecoveryPointArn=job["RecoveryPointArn"], IamRoleArn=role,
+                                      ResourceType="EFS", IdempotencyToken="tok-r",
+                                      Metadata={"file-system-id": "fs-1", "newFileSystem": "false"})
+        self.assertEqual(b.describe_restore_job(RestoreJobId=restore["RestoreJobId"])["Status"], "PENDING")
+        wait_until(lambda: b.describe_restore_job(RestoreJobId=restore["RestoreJobId"])["Status"] == "COMPLETED")
+        done = b.describe_restore_job(RestoreJobId=restore["RestoreJobId"])
+        self.assertEqual((done["RecoveryPointArn"], done["CreatedResourceArn"]), (job["RecoveryPointArn"], fs))
+        self.assertEqual([j["RestoreJobId"] for j in b.list_restore_jobs(ByResourceType="EFS")["RestoreJobs"]],
+                         [restore["RestoreJobId"]])
         points = b.list_recovery_points_by_backup_vault(BackupVaultName="v1")["RecoveryPoints"]
         self.assertEqual([(p["ResourceArn"], p["ResourceType"], p["Status"]) for p in points],
                          [(fs, "EFS", "COMPLETED")])

@@ -231,6 +231,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Undo a Moodle upgrade: restore the database from the snapshot taken before the upgrade
+    /// from the version rolled back to (a new database of the same name replaces the current
+    /// one, which is deleted with a final snapshot), and run that version's code again. Shows
+    /// the plan and asks first; the replacement needs --allow-data-loss.
+    Rollback {
+        /// The stack file (YAML).
+        stack: PathBuf,
+        /// The code version to go back to (`v4.5.5`, or `"v4.5.5 php8.3"`); default: the one
+        /// the running version upgraded from.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// Do not ask for confirmation (CI).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Allow replacing the database by the restored one (required: what was written since
+        /// the snapshot is lost; the current database is kept as a final snapshot).
+        #[arg(long)]
+        allow_data_loss: bool,
+        /// How many changes run at once.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        parallelism: usize,
+    },
     /// Print a shell completion script: `moodlestack completions bash > \
     /// /etc/bash_completion.d/moodlestack` (zsh: into a directory of `$fpath` as `_moodlestack`;
     /// fish: `~/.config/fish/completions/moodlestack.fish`; PowerShell: `. (moodlestack completions

@@ -11,6 +11,7 @@ mod list;
 mod outputs;
 mod plan;
 mod render;
+mod rollback;
 mod run;
 mod schema;
 mod stats;
@@ -134,6 +135,25 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Unlock { stack, yes } => unlock::run(&g, &stack, yes),
         Command::Backups { stack, json } => backups::run(&g, &stack, json),
+        Command::Rollback {
+            stack,
+            to,
+            auto_approve,
+            allow_data_loss,
+            parallelism,
+        } => rollback::run(
+            &g,
+            &stack,
+            rollback::Options {
+                to,
+                apply: apply::Options {
+                    auto_approve,
+                    allow_data_loss,
+                    parallelism,
+                    ttl: None,
+                },
+            },
+        ),
     };
     let code = match outcome {
         Ok(exit) => exit.code(),

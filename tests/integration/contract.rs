@@ -357,6 +357,18 @@ table! {
                 "arn:aws:rds:eu-west-1:123456789012:db:ct-db"])},
         update: none, replace: &["name", "iam_role_arn", "resources"], gaps: &[],
     },
+    backup_recovery_point => Row {
+        kind: Kind::BackupRecoveryPoint, id: "files.backup",
+        needs: &["backup_vault", "efs_file_system"],
+        create: |cx| fields! {"name" => "ct-files-backup", "vault_name" => cx.id("backup_vault"),
+            "resource_arn" => cx.attr("efs_file_system", "arn"),
+            "iam_role_arn" => "arn:aws:iam::123456789012:role/ct-eu-west-1-backup"},
+        update: none, replace: &["name", "vault_name", "resource_arn"],
+        gaps: &[Gap::Stacks("not an emulator gap: AWS Backup names no recovery point (its name is \
+                its Name tag), so another stack may make one of the same name"),
+            Gap::Recreate("not an emulator gap: a delete releases the recovery point (it is never \
+                deleted), and a create of the same version takes the released one back")],
+    },
     cache_subnet_group => Row {
         kind: Kind::CacheSubnetGroup, id: "cache.subnet_group", needs: &[],
         create: |cx| fields! {"name" => "ct-cache", "description" => "moodle cache subnets",

@@ -827,6 +827,44 @@ async fn code_snapshots(c: &Clients, stack: &str) -> BTreeMap<String, BTreeMap<S
         .collect()
 }
 
+/// The stack's on-demand recovery points in its vault (the code versions' backups of moodledata,
+/// released ones included), by their name (`moodlestack:name`): (ARN, status, resource, tags).
+async fn code_backups(
+    c: &Clients,
+    stack: &str,
+) -> BTreeMap<String, (String, String, String, BTreeMap<String, String>)> {
+    let points = c
+        .backup
+        .list_recovery_points_by_backup_vault()
+        .backup_vault_name(format!("{stack}-backups"))
+        .send()
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for p in points.recovery_points() {
+        let arn = p.recovery_point_arn().unwrap().to_string();
+        let tags: BTreeMap<String, String> = c
+            .backup
+            .list_tags()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .unwrap()
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        if let Some(name) = tags.get("moodlestack:name").cloned() {
+            let status = p
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            let resource = p.resource_arn().unwrap_or_default().to_string();
+            out.insert(name, (arn, status, resource, tags));
+        }
+    }
+    out
+}
+
 /// The whole life of one stack.
 async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     let emu = Emulator::start();
@@ -986,32 +1024,16 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     assert_eq!(snaps[&first]["moodlestack:code"], "v4.5.5 php8.3");
     assert_eq!(snaps[&first]["moodlestack:code-before"], "none");
     assert_eq!(snaps[&first]["moodlestack:id"], "db.snapshot");
-    // An on-demand backup of moodledata (what the plan's schedule does on AWS), then
-    // `moodlestack backups` lists both kinds of restore point.
-    let role = format!("arn:aws:iam::123456789012:role/{stack}-eu-west-1-backup");
-    let job = c
-        .backup
-        .start_backup_job()
-        .backup_vault_name(format!("{stack}-backups"))
-        .resource_arn(&fs_arn)
-        .iam_role_arn(&role)
-        .send()
-        .await
-        .unwrap();
-    let point = job.recovery_point_arn().unwrap().to_string();
-    for _ in 0..100 {
-        let j = c
-            .backup
-            .describe_backup_job()
-            .backup_job_id(job.backup_job_id().unwrap())
-            .send()
-            .await
-            .unwrap();
-        if j.state() == Some(&aws_sdk_backup::types::BackupJobState::Completed) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    // The backup of moodledata for the first code version: an on-demand recovery point in the
+    // stack's vault, completed before any node (apply waited for it), tagged with the version.
+    let backups = code_backups(&c, stack).await;
+    assert_eq!(backups.keys().collect::<Vec<_>>(), [&first], "{backups:?}");
+    let (point, status, resource, tags) = &backups[&first];
+    let point = point.clone();
+    assert_eq!((status.as_str(), resource), ("COMPLETED", &fs_arn));
+    assert_eq!(tags["moodlestack:code"], "v4.5.5 php8.3");
+    assert_eq!(tags["moodlestack:code-before"], "none");
+    assert_eq!(tags["moodlestack:id"], "files.backup");
     let (_, json, err) = ms(&emu, &cmd(&["backups", "--json"], &args(&[])));
     let listed: serde_json::Value =
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}{err}"));
@@ -1027,7 +1049,7 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         ),
         (
             &serde_json::json!("files"),
-            &serde_json::json!("aws backup"),
+            &serde_json::json!("aws backup (on demand)"),
             &serde_json::json!(fs_arn),
             &serde_json::json!("COMPLETED")
         )
@@ -1257,6 +1279,8 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         ("db.parameter_group", parameter_group),
         // A new PHP version is a new code version: a new snapshot before any node changes.
         ("db.snapshot", "replace"),
+        // And a new backup of moodledata.
+        ("files.backup", "replace"),
     ] {
         assert_eq!(by_id.get(id).map(|x| x.0), Some(action), "{changed:?}");
     }
@@ -1273,9 +1297,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
             && (a != "replace"
                 || id == "stable.instance"
                 || id == "db.snapshot"
+                || id == "files.backup"
                 || (!production && id == "db.parameter_group"))),
-        "only the stable instance, the code version's snapshot (and on a major upgrade the \
-         parameter group) are replaced: {changed:?}"
+        "only the stable instance, the code version's snapshot and backup (and on a major \
+         upgrade the parameter group) are replaced: {changed:?}"
     );
     let (_, text, _) = ms(&emu, &cmd(&["plan"], &change));
     assert!(
@@ -1308,6 +1333,7 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
             .unwrap_or_else(|| panic!("`{what}` not in the apply's output:\n{applied}"))
     };
     let snapshot_done = at("db.snapshot (db_snapshot): replaced");
+    let backup_done = at("files.backup (backup_recovery_point): replaced");
     for lt in [
         "web.lt (launch_template): update...",
         "stable.lt (launch_template): update...",
@@ -1315,6 +1341,10 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         assert!(
             snapshot_done < at(lt),
             "{lt} before the snapshot:\n{applied}"
+        );
+        assert!(
+            backup_done < at(lt),
+            "{lt} before moodledata's backup:\n{applied}"
         );
     }
     // And as AWS recorded it: the new snapshot, tagged with both code versions, before the web
@@ -1360,6 +1390,49 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     assert!(
         snapshot_time.secs() <= lt_time.secs(),
         "the snapshot ({snapshot_time}) before the launch template version ({lt_time})"
+    );
+    // Moodledata's backup for the new version: its backup job COMPLETED before the launch
+    // template's new version, the recovery point tagged with both versions, the first one kept
+    // (released from the stack).
+    let backups = code_backups(&c, stack).await;
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    let (new_point, status, _, tags) = &backups[&second];
+    assert_eq!(status, "COMPLETED");
+    assert_eq!(tags["moodlestack:code"], "v4.5.5 php8.2");
+    assert_eq!(tags["moodlestack:code-before"], "v4.5.5 php8.3");
+    assert_eq!(tags["moodlestack:id"], "files.backup");
+    let (_, status, _, tags) = &backups[&first];
+    assert!(
+        status == "COMPLETED"
+            && !tags.contains_key("moodlestack:id")
+            && tags["moodlestack:stack"] == stack,
+        "the first backup is kept, released from the stack: {backups:?}"
+    );
+    assert!(
+        applied.contains("files.backup (backup_recovery_point): old one released (kept in AWS)"),
+        "{applied}"
+    );
+    let jobs = c
+        .backup
+        .list_backup_jobs()
+        .by_backup_vault_name(format!("{stack}-backups"))
+        .send()
+        .await
+        .unwrap();
+    let job = jobs
+        .backup_jobs()
+        .iter()
+        .find(|j| j.recovery_point_arn() == Some(new_point.as_str()))
+        .unwrap_or_else(|| panic!("no backup job made {new_point}: {jobs:?}"));
+    assert_eq!(
+        job.state(),
+        Some(&aws_sdk_backup::types::BackupJobState::Completed)
+    );
+    let job_done = job.completion_date().expect("a completed job's time");
+    assert!(
+        job_done.secs() <= lt_time.secs(),
+        "moodledata's backup job ({job_done}) completed before the launch template version \
+         ({lt_time})"
     );
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &change), 0);
     if production {
@@ -1412,18 +1485,8 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         version_after > version_before,
         "a new launch template version is the default"
     );
-    let data = c
-        .ec2
-        .describe_launch_template_versions()
-        .launch_template_name(format!("{stack}-web"))
-        .versions(version_after.to_string())
-        .send()
-        .await
-        .unwrap();
-    let user_data = data.launch_template_versions()[0]
-        .launch_template_data()
-        .and_then(|d| d.user_data())
-        .expect("user data");
+    let user_data = web_user_data_sent(&c, stack, version_after).await;
+    let user_data = user_data.as_str();
     // Sent gzip-compressed (cloud-init unpacks it on the node).
     let raw =
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, user_data).unwrap();
@@ -1688,5 +1751,142 @@ async fn the_node_role_of_an_earlier_version_is_replaced() {
     assert!(!role_exists(&c, &legacy).await, "the old role is gone");
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &args), 0);
     ms_ok(&emu, &cmd(&DESTROY, &args), 0);
+    assert_nothing_left(&c, stack).await;
+}
+
+/// The web launch template's user data at version `version`, decoded.
+async fn web_user_data(c: &Clients, stack: &str, version: i64) -> String {
+    moodlestack_model::user_data::decode(&web_user_data_sent(c, stack, version).await).unwrap()
+}
+
+/// The web launch template's user data at version `version`, as sent (base64 of gzip).
+async fn web_user_data_sent(c: &Clients, stack: &str, version: i64) -> String {
+    let data = c
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_name(format!("{stack}-web"))
+        .versions(version.to_string())
+        .send()
+        .await
+        .unwrap();
+    data.launch_template_versions()[0]
+        .launch_template_data()
+        .and_then(|d| d.user_data())
+        .expect("user data")
+        .to_string()
+}
+
+/// Apply v4.5.5, upgrade to v4.5.6, roll back. Refused without --allow-data-loss (nothing
+/// changes); with it, plain clients see the database restored from the snapshot taken before the
+/// upgrade (a new instance of the same name and endpoint, tagged with that snapshot, made after
+/// it, with a new master secret; the upgraded one kept as its final snapshot), and the launch
+/// templates back on v4.5.5 (a plan of the stack at v4.5.5 finds nothing to change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
+    let emu = Emulator::start();
+    let c = clients(&emu).await;
+    let stack = "e2e-rollback";
+    let v1 = owned(&["stacks/demo.yaml", "--name", stack]);
+    let mut v2 = v1.clone();
+    v2.extend(owned(&["--set", "moodle.git_ref=v4.5.6"]));
+    ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &v1), 0);
+    ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &v2), 0);
+    let upgraded = db_instance(&c, stack).await;
+    let lt_upgraded = web_lt_default_version(&c, stack).await;
+    assert!(web_user_data(&c, stack, lt_upgraded)
+        .await
+        .contains("v4.5.6"));
+    let snapshot = format!("{stack}-code-v4-5-6-php8-3");
+
+    // Without consent: the plan says what would happen, and nothing changes.
+    let (code, out, err) = ms(&emu, &cmd(&["rollback", "--auto-approve"], &v2));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "Rollback of stack `{stack}` from v4.5.6 php8.3 to v4.5.5 php8.3"
+        )) && out.contains(&format!(
+            "the database is replaced by a new one of the same name restored from snapshot \
+             {snapshot}"
+        )),
+        "{out}"
+    );
+    assert!(err.contains("--allow-data-loss"), "{err}");
+    assert_eq!(
+        db_instance(&c, stack).await.instance_create_time(),
+        upgraded.instance_create_time()
+    );
+    assert_eq!(web_lt_default_version(&c, stack).await, lt_upgraded);
+
+    // With it.
+    let (code, out, err) = ms(
+        &emu,
+        &cmd(&["rollback", "--auto-approve", "--allow-data-loss"], &v2),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Rolled back to v4.5.5 php8.3"), "{out}");
+    let restored = db_instance(&c, stack).await;
+    let tags: BTreeMap<&str, &str> = restored
+        .tag_list()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect();
+    assert_eq!(
+        tags.get("moodlestack:restored-from"),
+        Some(&snapshot.as_str())
+    );
+    assert_eq!(tags.get("moodlestack:id"), Some(&"db.instance"));
+    let taken = c
+        .rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()[0]
+        .snapshot_create_time()
+        .copied()
+        .unwrap();
+    let made = *restored.instance_create_time().unwrap();
+    assert!(
+        made.secs() >= taken.secs() && made != *upgraded.instance_create_time().unwrap(),
+        "a new instance ({made}), made after the snapshot ({taken})"
+    );
+    assert_eq!(
+        restored.endpoint().and_then(|e| e.address()),
+        upgraded.endpoint().and_then(|e| e.address()),
+        "the same endpoint"
+    );
+    let secret = |db: &aws_sdk_rds::types::DbInstance| {
+        db.master_user_secret()
+            .and_then(|s| s.secret_arn())
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(secret(&restored), secret(&upgraded), "a new master secret");
+    let finals = c
+        .rds
+        .describe_db_snapshots()
+        .db_instance_identifier(format!("{stack}-db"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        finals.db_snapshots().iter().any(|s| s
+            .db_snapshot_identifier()
+            .is_some_and(|i| i.starts_with(&format!("{stack}-db-final-")))),
+        "the upgraded database is kept as its final snapshot: {finals:?}"
+    );
+    // The nodes' launch templates: v4.5.5 again, reading the restored database's secret.
+    let lt_rolled_back = web_lt_default_version(&c, stack).await;
+    assert!(lt_rolled_back > lt_upgraded);
+    let user_data = web_user_data(&c, stack, lt_rolled_back).await;
+    assert!(
+        user_data.contains("v4.5.5") && !user_data.contains("v4.5.6"),
+        "the web nodes run v4.5.5 again"
+    );
+    assert!(user_data.contains(&secret(&restored)));
+    // The stack at v4.5.5 (the file as it was) is what runs: nothing to change.
+    ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &v1), 0);
+    ms_ok(&emu, &cmd(&DESTROY, &v1), 0);
     assert_nothing_left(&c, stack).await;
 }

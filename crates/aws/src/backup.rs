@@ -1,6 +1,6 @@
 //! AWS Backup: the stack's vault, its backup plan and the plan's selection, one [`KindOps`] each,
-//! plus the reads of `moodlestack backups` (recovery points) and the on-demand backup job an
-//! upgrade starts.
+//! plus the on-demand backup of the file system a code version waits for (a recovery point made
+//! by StartBackupJob) and the reads of `moodlestack backups` (recovery points).
 //!
 //! Vaults and plans carry the stack's tags from their create call (`BackupVaultTags`,
 //! `BackupPlanTags`). AWS Backup has no tag filter on its lists: the stack's vaults are the
@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, BackupSelection, Lifecycle as Keep};
 use moodlestack_model::{
     identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, RestorePoint, Scope,
-    Value,
+    Value, TAG_CODE, TAG_CODE_BEFORE, TAG_ID, TAG_NAME,
 };
 use moodlestack_stack::names::Names;
 use std::collections::{BTreeMap, HashMap};
@@ -180,15 +180,7 @@ impl KindOps for Vault {
             r,
             changed,
         } = u;
-        if let Some(field) = changed.iter().find(|f| **f != "tags") {
-            return Err(crate::fields::in_place_only(
-                current.kind,
-                r,
-                field,
-                "backup vault",
-            ));
-        }
-        retag(cx, current, r, changed).await?;
+        retag(cx, current, r, changed, Some("backup vault")).await?;
         let found = vault(cx.c, cx.scope, &current.physical_id).await?;
         as_current(found, current, || {
             unexpected("backup:ListTags", "the vault is gone after an update")
@@ -223,13 +215,17 @@ impl KindOps for Vault {
 }
 
 /// Tags `current` (by its ARN) with the stack's tags when `tags` changed; an error for any
-/// other field (the kinds' other fields are replaced or updated by their own calls).
+/// other field of a kind (`only_tags`: what it is) whose only in-place field is `tags`.
 async fn retag(
     cx: &Cx<'_>,
     current: &Observed,
     r: &Reader<'_>,
     changed: &[&str],
+    only_tags: Option<&str>,
 ) -> Result<(), CloudError> {
+    if let (Some(what), Some(field)) = (only_tags, changed.iter().find(|f| **f != "tags")) {
+        return Err(crate::fields::in_place_only(current.kind, r, field, what));
+    }
     if !changed.contains(&"tags") {
         return Ok(());
     }
@@ -450,7 +446,7 @@ impl KindOps for Plan {
                     .backup_plan(plan_input(r)?);
             sent("backup:UpdateBackupPlan", req.send()).await?;
         }
-        retag(cx, current, r, changed).await?;
+        retag(cx, current, r, changed, None).await?;
         let found = plan(cx.c, cx.scope, &current.physical_id, None).await?;
         as_current(found, current, || {
             unexpected("backup:GetBackupPlan", "the plan is gone after an update")
@@ -634,11 +630,239 @@ impl KindOps for Selection {
     }
 }
 
+// ---- the code version's backup of the file system -------------------------------------------
+
+/// A recovery point's status word as a [`Lifecycle`]: `CREATING` while its backup job runs,
+/// `COMPLETED` (`AVAILABLE` in the newer API model) once it can be restored.
+fn point_lifecycle(status: &str) -> Lifecycle {
+    match status {
+        "COMPLETED" | "AVAILABLE" => Lifecycle::Ready,
+        "DELETING" => Lifecycle::Deleting,
+        "PARTIAL" | "EXPIRED" | "STOPPED" => Lifecycle::Failed,
+        _ => Lifecycle::Creating,
+    }
+}
+
+/// What a recovery point reports, as read by a list or a describe.
+struct Point<'a> {
+    arn: &'a str,
+    resource: &'a str,
+    role: &'a str,
+    status: &'a str,
+    created: i64,
+}
+
+/// The recovery point `p` of the vault `vault` as the stack sees it (None: not the stack's, or
+/// released from it). Its `name` is its `moodlestack:name` tag.
+fn point_observed(scope: &Scope, vault: &str, p: &Point<'_>, tags: Tags) -> Option<Observed> {
+    let id = owned_id(scope, &tags)?;
+    let mut fields = Fields::new();
+    if let Some(name) = tags.get(TAG_NAME) {
+        fields.insert("name".into(), Value::str(name));
+    }
+    fields.insert("vault_name".into(), Value::str(vault));
+    fields.insert("resource_arn".into(), Value::str(p.resource));
+    fields.insert("iam_role_arn".into(), Value::str(p.role));
+    fields.insert("tags".into(), tags_value(tags));
+    let mut o = usable(Kind::BackupRecoveryPoint, id, p.arn, p.arn, fields);
+    o.status = p.status.to_string();
+    o.lifecycle = point_lifecycle(p.status);
+    Some(o)
+}
+
+/// The stack's on-demand recovery points in the vault `vault` (the scheduled ones, made by a
+/// backup plan, are never a resource of the stack: their tags are not read), each with its
+/// creation time: one list, then every one's tags at once.
+async fn on_demand_points(
+    c: &Clients,
+    scope: &Scope,
+    vault: &str,
+) -> Result<Vec<(i64, Observed)>, CloudError> {
+    let points = recovery_points(c, vault).await?;
+    let on_demand: Vec<_> = points
+        .iter()
+        .filter(|p| p.created_by().and_then(|b| b.backup_plan_id()).is_none())
+        .collect();
+    let tags = futures::future::try_join_all(
+        on_demand
+            .iter()
+            .map(|p| tags_of(c, p.recovery_point_arn().unwrap_or_default())),
+    )
+    .await?;
+    Ok(on_demand
+        .iter()
+        .zip(tags)
+        .filter_map(|(p, tags)| {
+            let point = Point {
+                arn: p.recovery_point_arn().unwrap_or_default(),
+                resource: p.resource_arn().unwrap_or_default(),
+                role: p.iam_role_arn().unwrap_or_default(),
+                status: p.status().map_or("", |s| s.as_str()),
+                created: p.creation_date().map_or(0, |d| d.secs()),
+            };
+            Some((point.created, point_observed(scope, vault, &point, tags?)?))
+        })
+        .collect())
+}
+
+/// The vault a query of recovery points reads: the one the desired resource names (a poll's
+/// stand-in carries the resolved name), else the stack's.
+fn points_vault(cx: &Cx<'_>) -> String {
+    cx.desired
+        .iter()
+        .filter(|d| d.kind == Kind::BackupRecoveryPoint)
+        .find_map(|d| d.fields.get("vault_name").and_then(Value::as_str))
+        .map_or_else(
+            || Names::for_stack(&cx.scope.stack, &cx.scope.region).backup_vault(),
+            str::to_string,
+        )
+}
+
+/// `AWS::Backup::RecoveryPoint`: an on-demand backup (StartBackupJob) the code version waits for.
+pub(crate) struct RecoveryPoint;
+
+#[async_trait]
+impl KindOps for RecoveryPoint {
+    async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        match q {
+            Query::Stack => {
+                let found = on_demand_points(cx.c, cx.scope, &points_vault(cx)).await?;
+                Ok(found.into_iter().map(|(_, o)| o).collect())
+            }
+            // The one of this name (code version): an earlier version's is another resource.
+            Query::Logical { fields, .. } => {
+                let (Some(vault), Some(name)) = (
+                    fields.get("vault_name").and_then(Value::as_str),
+                    fields.get("name"),
+                ) else {
+                    return Ok(Vec::new());
+                };
+                let found = on_demand_points(cx.c, cx.scope, vault).await?;
+                Ok(found
+                    .into_iter()
+                    .map(|(_, o)| o)
+                    .filter(|o| o.fields.get("name") == Some(name))
+                    .collect())
+            }
+            Query::Physical(arn) => {
+                let vault = points_vault(cx);
+                let req =
+                    cx.c.backup
+                        .describe_recovery_point()
+                        .backup_vault_name(&vault)
+                        .recovery_point_arn(arn);
+                let (described, tags) = tokio::join!(
+                    answer("backup:DescribeRecoveryPoint", req.send()),
+                    tags_of(cx.c, arn)
+                );
+                let described = match described {
+                    Ok(d) => d,
+                    Err(e) if is_missing(&e) => return Ok(Vec::new()),
+                    Err(e) => return Err(e),
+                };
+                let point = Point {
+                    arn,
+                    resource: described.resource_arn().unwrap_or_default(),
+                    role: described.iam_role_arn().unwrap_or_default(),
+                    status: described.status().map_or("", |s| s.as_str()),
+                    created: 0,
+                };
+                Ok(tags?
+                    .and_then(|t| point_observed(cx.scope, &vault, &point, t))
+                    .into_iter()
+                    .collect())
+            }
+        }
+    }
+
+    /// ONE StartBackupJob carrying every tag (`RecoveryPointTags`), plus its name
+    /// (`moodlestack:name`) and `moodlestack:code-before`: the code version of the stack's current backup (`none` on a
+    /// new stack). Its idempotency token names the stack, the logical id and the version, so a
+    /// repeated create gets the same backup; one this stack released before (the stack made
+    /// again at the same version) is tagged as the stack's again.
+    async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        let vault = r.str("vault_name")?;
+        let name = r.str("name")?;
+        let mut tags = r.tags()?;
+        tags.extend(identity_tags(cx.scope, &r.id));
+        let earlier = on_demand_points(cx.c, cx.scope, vault).await?;
+        let before = earlier
+            .iter()
+            .filter(|(_, o)| o.id == ObservedId::Tagged(r.id.clone()))
+            .filter(|(_, o)| o.fields.get("name").and_then(Value::as_str) != Some(name))
+            .max_by_key(|(created, _)| *created)
+            .and_then(|(_, o)| {
+                o.fields
+                    .get("tags")
+                    .and_then(Value::as_map)
+                    .and_then(|t| t.get(TAG_CODE))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "none".into());
+        tags.insert(TAG_CODE_BEFORE.into(), before);
+        tags.insert(TAG_NAME.into(), name.to_string());
+        let req =
+            cx.c.backup
+                .start_backup_job()
+                .backup_vault_name(vault)
+                .resource_arn(r.str("resource_arn")?)
+                .iam_role_arn(r.str("iam_role_arn")?)
+                .idempotency_token(format!("{}-{}-{name}", cx.scope.stack, r.id))
+                .set_recovery_point_tags(Some(tags.clone().into_iter().collect()));
+        let out = answer("backup:StartBackupJob", req.send()).await?;
+        let arn = out
+            .recovery_point_arn()
+            .ok_or_else(|| unexpected("backup:StartBackupJob", "no recovery point ARN"))?;
+        if let Some(held) = tags_of(cx.c, arn).await? {
+            if !held.contains_key(TAG_ID) {
+                let req =
+                    cx.c.backup
+                        .tag_resource()
+                        .resource_arn(arn)
+                        .tags(TAG_ID, r.id.to_string());
+                sent("backup:TagResource", req.send()).await?;
+            }
+        }
+        let mut fields = r.fields.clone();
+        fields.insert("tags".into(), tags_value(tags));
+        let mut o = usable(Kind::BackupRecoveryPoint, r.id.clone(), arn, arn, fields);
+        o.status = "CREATING".into();
+        o.lifecycle = Lifecycle::Creating;
+        Ok(Created::New(o))
+    }
+
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let Update {
+            current,
+            r,
+            changed,
+        } = u;
+        retag(cx, current, r, changed, Some("backup of the file system")).await?;
+        Ok(crate::fields::with_changes(current, r, changed))
+    }
+
+    /// Never deletes the recovery point (a restore point): releases it from the stack by removing
+    /// its `moodlestack:id` tag. It keeps `moodlestack:stack` and its code versions.
+    async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
+        let req =
+            cx.c.backup
+                .untag_resource()
+                .resource_arn(&current.physical_id)
+                .tag_key_list(TAG_ID);
+        match sent("backup:UntagResource", req.send()).await {
+            Err(e) if is_missing(&e) => Ok(()),
+            other => other,
+        }
+    }
+}
+
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
 pub(crate) mod kinds {
     pub(crate) use super::{
-        Plan as BackupPlan, Selection as BackupSelection, Vault as BackupVault,
+        Plan as BackupPlan, RecoveryPoint as BackupRecoveryPoint, Selection as BackupSelection,
+        Vault as BackupVault,
     };
 }
 
@@ -733,7 +957,11 @@ pub(crate) async fn restore_points(
                         _ => "database",
                     }
                     .into(),
-                    source: "aws backup".into(),
+                    source: match p.created_by().and_then(|b| b.backup_plan_id()) {
+                        Some(_) => "aws backup (scheduled)",
+                        None => "aws backup (on demand)",
+                    }
+                    .into(),
                     id: p.recovery_point_arn().unwrap_or_default().to_string(),
                     resource: p.resource_arn().unwrap_or_default().to_string(),
                     created_at: epoch(p.creation_date()),

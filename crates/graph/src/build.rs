@@ -46,6 +46,7 @@ pub mod ids {
     pub const BACKUP_PLAN: &str = "backup.plan";
     pub const BACKUP_SELECTION: &str = "backup.selection";
     pub const BACKUP_ROLE: &str = "backup.role";
+    pub const FILES_BACKUP: &str = "files.backup";
 
     pub fn subnet_public(z: &str) -> String {
         format!("net.subnet.public.{z}")
@@ -689,6 +690,17 @@ impl<'a> Builder<'a> {
             if db.max_storage_gb > 0 {
                 instance = instance.with("max_allocated_storage", db.max_storage_gb);
             }
+            if let Some(snapshot) = &db.restore_from {
+                // A database restored from this snapshot (a new one replaces the current one),
+                // which says so in its tag.
+                instance = instance.with("restore_from", snapshot.as_str());
+                if let Some(Value::Map(tags)) = instance.fields.get_mut("tags") {
+                    tags.insert(
+                        moodlestack_model::TAG_RESTORED_FROM.into(),
+                        Value::str(snapshot),
+                    );
+                }
+            }
             self.push(instance);
         }
         self.code_snapshot();
@@ -793,6 +805,25 @@ impl<'a> Builder<'a> {
                 ]),
             );
         self.push(selection);
+        self.code_backup();
+    }
+
+    /// The on-demand backup of moodledata that the code version's nodes wait for, beside the
+    /// database snapshot ([`Builder::code_snapshot`]): named after the version as the snapshot is, so a Moodle upgrade backs the file system up into the stack's vault, and
+    /// waits for it, before any launch template or node changes.
+    fn code_backup(&mut self) {
+        let code = code_version(self.stack);
+        let name = self.names.code_snapshot(&code);
+        let mut backup = self
+            .res(ids::FILES_BACKUP, Kind::BackupRecoveryPoint)
+            .with("name", name.as_str())
+            .with("vault_name", id_ref(ids::BACKUP_VAULT))
+            .with("resource_arn", Value::reference(ids::FILES_FS, "arn"))
+            .with("iam_role_arn", Value::reference(ids::BACKUP_ROLE, "arn"));
+        if let Some(Value::Map(tags)) = backup.fields.get_mut("tags") {
+            tags.insert(moodlestack_model::TAG_CODE.into(), Value::str(&code));
+        }
+        self.push(backup);
     }
 
     // ---- cache ---------------------------------------------------------------------------
@@ -885,8 +916,14 @@ impl<'a> Builder<'a> {
                 .with("root_volume_size", root_gb)
                 .with("root_volume_type", "gp3")
                 .with("root_volume_encrypted", true)
-                // No node changes before the database snapshot of its code version exists.
+                // No node changes before the database snapshot of its code version exists (nor,
+                // with backups on, moodledata's backup).
                 .after(ids::DB_SNAPSHOT);
+            let lt = if self.stack.backup.enabled {
+                lt.after(ids::FILES_BACKUP)
+            } else {
+                lt
+            };
             self.push(lt);
         }
 

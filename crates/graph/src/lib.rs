@@ -14,7 +14,7 @@ use moodlestack_model::Resource;
 use moodlestack_render::{Endpoints, RenderError, Role};
 use moodlestack_stack::Stack;
 
-pub use build::ids;
+pub use build::{code_version, ids};
 pub use interp::{interpolate, marker};
 pub use network::{check_existing_network, existing_network_problems};
 

@@ -170,11 +170,30 @@ fn backups_and_the_code_version_snapshot() {
         snapshot.fields["tags"].as_map().unwrap()["moodlestack:code"],
         Value::str("v4.5.5 php8.3")
     );
+    // Moodledata's backup, named like the snapshot, into the stack's vault by its role.
+    let backup = find("files.backup");
+    assert_eq!(backup.fields["name"], Value::str("demo-code-v4-5-5-php8-3"));
+    let tags = backup.fields["tags"].as_map().unwrap();
+    assert_eq!(tags["moodlestack:code"], Value::str("v4.5.5 php8.3"));
+    assert_eq!(
+        backup.fields["resource_arn"],
+        Value::reference("files.fs", "arn")
+    );
+    assert_eq!(
+        backup.fields["vault_name"],
+        Value::reference("backup.vault", "id")
+    );
+    assert_eq!(
+        backup.fields["iam_role_arn"],
+        Value::reference("backup.role", "arn")
+    );
     for lt in ["web.lt", "stable.lt"] {
-        assert!(
-            find(lt).deps().iter().any(|d| d.as_str() == "db.snapshot"),
-            "{lt} waits for the snapshot"
-        );
+        for before in ["db.snapshot", "files.backup"] {
+            assert!(
+                find(lt).deps().iter().any(|d| d.as_str() == before),
+                "{lt} waits for {before}"
+            );
+        }
     }
     // Aurora: the cluster is snapshotted and backed up.
     let g = graph("database:\n  engine: aurora-mysql\n");
@@ -190,6 +209,12 @@ fn backups_and_the_code_version_snapshot() {
     // Off: no backup resources (the snapshot stays: it is the upgrade's).
     let g = graph("backup:\n  enabled: false\n");
     assert!(g.iter().all(|r| !r.id.as_str().starts_with("backup.")));
+    assert!(g.iter().all(|r| r.id.as_str() != "files.backup"));
+    let find = |id: &str| g.iter().find(|r| r.id.as_str() == id).expect(id);
+    assert!(find("web.lt")
+        .deps()
+        .iter()
+        .all(|d| d.as_str() != "files.backup"));
     assert!(g.iter().any(|r| r.id.as_str() == "db.snapshot"));
 }
 
@@ -241,6 +266,7 @@ fn default_stack_has_the_whole_topology() {
         "backup.plan",
         "backup.role",
         "backup.selection",
+        "files.backup",
     ];
     let got: BTreeSet<&str> = ids(&g).into_iter().collect();
     assert_eq!(got, expected.into_iter().collect::<BTreeSet<_>>());

@@ -31,7 +31,7 @@ pub use cloud::{
 pub use cost::{Price, PriceQuery, Priced, Pricing, Usage, UsageCx, HOURS_PER_MONTH};
 pub use kind::{
     spec, version_satisfies, Compare, DeletePolicy, DeleteRisk, FieldSpec, Kind, KindSpec,
-    OnChange, PhysicalId, ReplaceOrder, TAG_CODE, TAG_CODE_BEFORE,
+    OnChange, PhysicalId, ReplaceOrder, TAG_CODE, TAG_CODE_BEFORE, TAG_NAME, TAG_RESTORED_FROM,
 };
 pub use order::{topo, OrderError};
 pub use resource::{

@@ -503,9 +503,11 @@ fn check_desired(desired: &[Resource]) -> Result<(), DiffError> {
 }
 
 /// Notes for one change: the data-loss notes of stateful kinds, then the kind's own
-/// ([`moodlestack_model::KindSpec::notes`]).
+/// ([`moodlestack_model::KindSpec::notes`]). A kind's own data-loss note (a database restored from
+/// a snapshot is not replaced by an empty one) stands instead of the generic one.
 fn notes(c: &Change) -> Vec<Note> {
     let s = spec(c.kind);
+    let own = (s.notes)(&c.view());
     let mut notes = Vec::new();
     match c.action {
         Action::Delete if s.stateful => notes.push(Note::new(
@@ -516,14 +518,15 @@ fn notes(c: &Change) -> Vec<Note> {
                 s.aws_type
             ),
         )),
-        Action::Replace if s.stateful => notes.push(Note::new(
-            NoteKind::DataLoss,
-            format!(
-                "holds data: replacing it deletes it and creates an empty one (forced by {}); \
+        Action::Replace if s.stateful && !own.iter().any(|n| n.kind == NoteKind::DataLoss) => notes
+            .push(Note::new(
+                NoteKind::DataLoss,
+                format!(
+                    "holds data: replacing it deletes it and creates an empty one (forced by {}); \
                  refused without --allow-data-loss",
-                c.replacement_reasons().join(", ")
-            ),
-        )),
+                    c.replacement_reasons().join(", ")
+                ),
+            )),
         _ => {}
     }
     if c.action == Action::Replace && creates_first(c) {
@@ -539,7 +542,7 @@ fn notes(c: &Change) -> Vec<Note> {
             },
         ));
     }
-    notes.extend((s.notes)(&c.view()));
+    notes.extend(own);
     notes
 }
 

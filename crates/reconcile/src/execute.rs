@@ -21,8 +21,8 @@ use crate::plan::{Action, Plan};
 use futures::stream::{FuturesUnordered, StreamExt};
 use moodlestack_model::retry::Transient;
 use moodlestack_model::{
-    spec, Cloud, CloudError, DeleteOptions, Hint, Kind, Lifecycle, Observed, Readiness, Ref,
-    Resource, ResourceId, Scope, Value, Want,
+    spec, Cloud, CloudError, DeleteOptions, DeletePolicy, Hint, Kind, Lifecycle, Observed,
+    Readiness, Ref, Resource, ResourceId, Scope, Value, Want,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
@@ -791,7 +791,12 @@ fn add_delete_edges(nodes: &mut [Node], declared: &HashMap<&ResourceId, BTreeSet
                 continue;
             }
             let wait = match nodes[y].step {
-                Step::Delete | Step::DeleteOld => uses(&nodes[y], &nodes[x], declared),
+                // A release deletes nothing (the snapshot of a database stays in AWS, and AWS
+                // deletes a database that has snapshots): what it names need not wait for it.
+                Step::Delete | Step::DeleteOld => {
+                    spec(nodes[y].kind).on_delete != DeletePolicy::Release
+                        && uses(&nodes[y], &nodes[x], declared)
+                }
                 Step::Update => {
                     nodes[x].step == Step::Delete && uses(&nodes[y], &nodes[x], declared)
                 }

@@ -860,6 +860,31 @@ impl<'a> Rules<'a> {
                 "write a class such as `db.t4g.medium` or `db.r7g.large`".into(),
             );
         }
+        if let Some(snapshot) = &db.restore_from {
+            // RDS snapshot identifiers: letters, digits and hyphens, a letter first (automated
+            // ones: `rds:` and such a name).
+            let name = snapshot.strip_prefix("rds:").unwrap_or(snapshot);
+            let valid = name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.len() <= 255
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if engine.is_aurora() {
+                self.error(
+                    "database.restore_from",
+                    "restoring an Aurora cluster from a snapshot is not supported yet".into(),
+                    "restore the cluster by hand (`aws rds restore-db-cluster-from-snapshot`), \
+                     or remove `database.restore_from`"
+                        .into(),
+                );
+            } else if !valid {
+                self.error(
+                    "database.restore_from",
+                    format!("`{snapshot}` is not an RDS DB snapshot identifier"),
+                    "name a snapshot `moodlestack backups` lists (letters, digits and hyphens, \
+                     a letter first)"
+                        .into(),
+                );
+            }
+        }
         if !engine.is_aurora() {
             self.range("database.storage_gb", db.storage_gb, 20, 65536, "GiB", "");
             // RDS refuses a maximum below 110 % of the allocated storage ("at least 10% more than

@@ -1326,3 +1326,35 @@ fn a_schedule_that_never_comes_back_is_a_warning() {
         12,
     );
 }
+
+#[test]
+fn restore_from_names_a_snapshot_of_a_standalone_database() {
+    let y = with(
+        12,
+        "  storage_gb: 50\n  restore_from: demo-code-v4-5-6-php8-3",
+    );
+    let (d, _) = diagnostics(&y, &LoadOptions::default());
+    assert!(d.is_empty(), "{d:?}");
+    let y = with(
+        12,
+        "  storage_gb: 50\n  restore_from: rds:demo-db-2026-12-01-05-42",
+    );
+    let (d, _) = diagnostics(&y, &LoadOptions::default());
+    assert!(d.is_empty(), "{d:?}");
+    let y = with(12, "  storage_gb: 50\n  restore_from: 1-bad_name");
+    error_at(
+        &y,
+        "`1-bad_name` is not an RDS DB snapshot identifier",
+        13,
+        17,
+    );
+    let y = with(9, "  engine: aurora-mysql")
+        .replace("version: \"8.0\"", "version: 8.0.mysql_aurora.3.08.0")
+        .replace("storage_gb: 50", "restore_from: demo-code-v4-5-6-php8-3");
+    error_at(
+        &y,
+        "restoring an Aurora cluster from a snapshot is not supported yet",
+        12,
+        17,
+    );
+}

@@ -11,7 +11,9 @@ use crate::fields::{
 use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbInstance;
-use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Scope, Value};
+use moodlestack_model::{
+    CloudError, DeleteOptions, Kind, Observed, Scope, Value, TAG_RESTORED_FROM,
+};
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
@@ -57,6 +59,9 @@ impl Db for DbInstance {
     }
     async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let ident = r.str("identifier")?;
+        if let Some(snapshot) = r.opt_str("restore_from") {
+            return restore(cx, r, ident, snapshot).await;
+        }
         let member = r.has("cluster_identifier");
         let mut req =
             cx.c.rds
@@ -192,6 +197,45 @@ impl Db for DbInstance {
     }
 }
 
+/// A standalone instance restored from the DB snapshot `snapshot` (RestoreDBInstanceFromDBSnapshot,
+/// ONE call with every tag): the snapshot gives the engine, its version, the storage, the master
+/// user and the data; the rest is the stack's, as on a create. Its master password is managed by
+/// RDS in Secrets Manager again (a new secret). The storage ceiling (`max_allocated_storage`)
+/// cannot be given to a restore: the next apply sets it in place.
+async fn restore(
+    cx: &Cx<'_>,
+    r: &Reader<'_>,
+    ident: &str,
+    snapshot: &str,
+) -> Result<Created, CloudError> {
+    let req =
+        cx.c.rds
+            .restore_db_instance_from_db_snapshot()
+            .db_instance_identifier(ident)
+            .db_snapshot_identifier(snapshot)
+            .db_instance_class(r.str("instance_class")?)
+            .set_db_subnet_group_name(r.opt_str("db_subnet_group_name").map(str::to_string))
+            .set_db_parameter_group_name(r.opt_str("parameter_group_name").map(str::to_string))
+            .publicly_accessible(r.opt_bool("publicly_accessible").unwrap_or(false))
+            .storage_type(r.opt_str("storage_type").unwrap_or("gp3"))
+            .multi_az(r.opt_bool("multi_az").unwrap_or(false))
+            .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
+            .set_deletion_protection(r.opt_bool("deletion_protection"))
+            .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
+            .manage_master_user_password(true)
+            .set_port(r.opt_int("port").map(|p| p as i32))
+            .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")))
+            .set_tags(Some(rds_tags(cx.scope, &r.id, r)?));
+    let res = req.send().await;
+    let created = res.map(|out| out.db_instance().and_then(|db| observed(cx.scope, db)));
+    db_created(
+        "rds:RestoreDBInstanceFromDBSnapshot",
+        ident,
+        created,
+        "DBInstanceAlreadyExists",
+    )
+}
+
 /// The managed fields a modification applied immediately has not reached yet. Right after
 /// ModifyDBInstance the status can still read `available` while these are set; the instance is
 /// not ready (a read-back would see the old values) until they are applied.
@@ -243,6 +287,7 @@ fn observed(scope: &Scope, db: &DbInstance) -> Option<Observed> {
             "publicly_accessible",
             db.publicly_accessible().map(Value::Bool),
         ),
+        ("restore_from", tags.get(TAG_RESTORED_FROM).map(Value::str)),
         ("tags", Some(tags_value(tags))),
     ]);
     if db.db_cluster_identifier().is_none() {
@@ -364,7 +409,7 @@ mod tests {
     fn an_instance_is_observed_with_its_descriptors_fields() {
         let o = observed(&test_scope(), &standalone("available").build()).unwrap();
         // Only Aurora members have a cluster.
-        assert_matches_spec(&o, &["cluster_identifier"]);
+        assert_matches_spec(&o, &["cluster_identifier", "restore_from"]);
         assert_eq!(o.lifecycle, Lifecycle::Ready);
         assert_eq!(o.id, "db.instance");
         // As AWS reports it; the descriptor's version rule finds it satisfies the stack's `8.0`.

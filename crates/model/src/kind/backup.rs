@@ -1,8 +1,15 @@
 //! AWS Backup kinds: the stack's vault, its backup plan and the plan's selection of the
-//! database and the file system.
+//! database and the file system, and the on-demand backup of the file system a code version
+//! waits for.
 
-use super::{f, repl, set, spec_of, KindSpec, PhysicalId, TAGS};
+use super::{
+    create_only, f, mins, repl, set, spec_of, DeletePolicy, KindSpec, PhysicalId, ReplaceOrder,
+    TAGS,
+};
 use crate::Kind;
+
+/// The tag that holds a recovery point's name ([`Kind::BackupRecoveryPoint`]'s `name`).
+pub const TAG_NAME: &str = "moodlestack:name";
 
 /// The AWS Backup kinds, as rows of the kind table in `mod.rs`.
 macro_rules! backup_kinds {
@@ -13,6 +20,8 @@ macro_rules! backup_kinds {
         BackupPlan => backup::PLAN,
         /// An AWS Backup selection of a plan (untaggable): the resources it backs up.
         BackupSelection => backup::SELECTION,
+        /// An on-demand AWS Backup recovery point (moodledata before a new code version).
+        BackupRecoveryPoint => backup::RECOVERY_POINT,
     ] $($rest)* } };
 }
 
@@ -73,5 +82,39 @@ pub(super) const SELECTION: KindSpec = KindSpec {
         Kind::BackupSelection,
         "backup_selection",
         "AWS::Backup::BackupSelection",
+    )
+};
+
+/// An on-demand backup (StartBackupJob) of `resource_arn` (the moodledata file system) into the
+/// vault `vault_name`, made with the role `iam_role_arn`, before the nodes run a new code
+/// version: the launch templates depend on it, as on the database snapshot. AWS Backup gives a
+/// recovery point no name: `name` is its `moodlestack:name` tag (the create adds it), named after
+/// the code version like the database snapshot (`<stack>-code-v4-5-5-php8-3`), so a new version
+/// names a new backup, made first and waited for (COMPLETED); the previous one is then released
+/// (its `moodlestack:id` tag removed), never deleted: a restore point `moodlestack backups`
+/// lists, of the same name as the database snapshot of that upgrade. `id` is the recovery point's
+/// ARN.
+pub(super) const RECOVERY_POINT: KindSpec = KindSpec {
+    physical_id: PhysicalId::Arn,
+    tier: 6,
+    fields: &[
+        repl("name"),
+        repl("vault_name"),
+        repl("resource_arn"),
+        // The role only makes the backup: a later change of it is no reason for another.
+        create_only("iam_role_arn"),
+        TAGS,
+    ],
+    name_field: Some("name"),
+    attrs: &["id", "arn"],
+    // A first backup of a large file system takes hours; later ones are incremental.
+    ready_timeout: mins(8 * 60),
+    on_delete: DeletePolicy::Release,
+    notes: super::rds::backup_notes,
+    replace: ReplaceOrder::CreateFirstWhenRenamed,
+    ..spec_of(
+        Kind::BackupRecoveryPoint,
+        "backup_recovery_point",
+        "AWS::Backup::RecoveryPoint",
     )
 };

@@ -39,7 +39,8 @@ mod s3;
 #[macro_use]
 mod secrets;
 
-pub use rds::{TAG_CODE, TAG_CODE_BEFORE};
+pub use backup::TAG_NAME;
+pub use rds::{TAG_CODE, TAG_CODE_BEFORE, TAG_RESTORED_FROM};
 
 use crate::change::{ChangeView, Note};
 use crate::cost::{no_usage, Usage, UsageCx};

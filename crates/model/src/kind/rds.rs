@@ -252,6 +252,10 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
         repl("db_name"),
         repl("port"),
         f("publicly_accessible"),
+        // The snapshot it was restored from (its `moodlestack:restored-from` tag): a new one
+        // replaces the database by one restored from that snapshot. Compared only when the stack
+        // names one.
+        repl("restore_from"),
         TAGS,
     ],
     // parameter_apply_status: `pending-reboot` while static parameters wait for a reboot.
@@ -272,6 +276,8 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
 pub const TAG_CODE: &str = "moodlestack:code";
 /// The tag a snapshot taken before an upgrade gets with the code version it upgrades from.
 pub const TAG_CODE_BEFORE: &str = "moodlestack:code-before";
+/// The tag of a database restored from a snapshot (`database.restore_from`): the snapshot.
+pub const TAG_RESTORED_FROM: &str = "moodlestack:restored-from";
 
 /// A manual snapshot of the database (`db_instance_identifier`) or of the Aurora cluster
 /// (`db_cluster_identifier`), named after the code version the nodes are about to run. The
@@ -303,6 +309,20 @@ fn code_of(tags: Option<&Value>) -> Option<&str> {
 }
 
 fn snapshot_notes(c: &ChangeView<'_>) -> Vec<Note> {
+    code_notes(c, "this snapshot of the database")
+}
+
+/// The notes of the file system's backup a code version waits for ([`Kind::BackupRecoveryPoint`]).
+pub(super) fn backup_notes(c: &ChangeView<'_>) -> Vec<Note> {
+    code_notes(
+        c,
+        "this backup of moodledata (the file system, into the stack's vault)",
+    )
+}
+
+/// What a restore point taken for a code version (`what`) says in a plan: on a new version, that
+/// this is a Moodle upgrade and its steps in order; on a create, that it is waited for.
+fn code_notes(c: &ChangeView<'_>, what: &str) -> Vec<Note> {
     let tags = c.changed("tags");
     let new = code_of(tags.and_then(|t| t.new.as_ref()))
         .or_else(|| code_of(c.desired_field("tags")))
@@ -312,12 +332,13 @@ fn snapshot_notes(c: &ChangeView<'_>) -> Vec<Note> {
         (Action::Replace, Some(old)) if old != new => vec![Note::new(
             NoteKind::Rollout,
             format!(
-                "Moodle upgrade: {old} -> {new}. In order: (1) this snapshot of the database is \
-                 taken and waited for, before any node changes; (2) the launch templates get the \
-                 new code; (3) the stable node is replaced and upgrades the database on the new \
-                 code (admin/cli/upgrade.php; web nodes serve only once their code matches the \
-                 database); (4) the web fleet rolls to the new code (instance refresh). The \
-                 snapshot of {old} is kept (`moodlestack backups` lists it)"
+                "Moodle upgrade: {old} -> {new}. In order: (1) {what} is taken and waited for, \
+                 before any node changes; (2) the launch templates get the new code; (3) the \
+                 stable node is replaced and upgrades the database on the new code \
+                 (admin/cli/upgrade.php; web nodes serve only once their code matches the \
+                 database); (4) the web fleet rolls to the new code (instance refresh). The one \
+                 of {old} is kept (`moodlestack backups` lists it; `moodlestack rollback` \
+                 restores it)"
             ),
         )],
         (Action::Create | Action::Replace, _) => vec![Note::new(
@@ -329,6 +350,22 @@ fn snapshot_notes(c: &ChangeView<'_>) -> Vec<Note> {
 }
 
 fn database_notes(c: &ChangeView<'_>) -> Vec<Note> {
+    if let (Action::Replace, Some(Value::Str(snapshot))) = (
+        c.action,
+        c.changed("restore_from").and_then(|f| f.new.as_ref()),
+    ) {
+        return vec![Note::new(
+            NoteKind::DataLoss,
+            format!(
+                "holds data: restore: the database is replaced by a new one of the same name \
+                 restored from snapshot {snapshot} (RestoreDBInstanceFromDBSnapshot); what was \
+                 written since that snapshot is lost. The current database is deleted first, with \
+                 its final snapshot (kept: `moodlestack backups` lists it); the nodes reach the \
+                 restored one at the same endpoint, with a new master secret. Refused without \
+                 --allow-data-loss"
+            ),
+        )];
+    }
     if !c.is_real_update() {
         return Vec::new();
     }
