@@ -8,12 +8,14 @@ mod destroy;
 mod expiry;
 mod gc;
 mod list;
+mod logs;
 mod outputs;
 mod plan;
 mod render;
 mod run;
 mod schema;
 mod stats;
+mod status;
 mod unlock;
 mod validate;
 
@@ -132,6 +134,25 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Unlock { stack, yes } => unlock::run(&g, &stack, yes),
         Command::Backups { stack, json } => backups::run(&g, &stack, json),
+        Command::Status { stack, json } => status::run(&g, &stack, json),
+        Command::Logs {
+            stack,
+            node,
+            source,
+            since,
+            follow,
+            grep,
+        } => logs::run(
+            &g,
+            &stack,
+            logs::Options {
+                node,
+                source,
+                since,
+                follow,
+                grep,
+            },
+        ),
     };
     let code = match outcome {
         Ok(exit) => exit.code(),

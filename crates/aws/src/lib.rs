@@ -16,6 +16,7 @@ mod elasticache;
 mod elbv2;
 mod fields;
 mod iam;
+pub mod logs;
 #[cfg(test)]
 mod permissions;
 mod rds;
@@ -25,6 +26,7 @@ mod scaling;
 mod secrets;
 mod ssm;
 pub mod stats;
+pub mod status;
 mod sts;
 pub mod tagging;
 
@@ -55,6 +57,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub backup: aws_sdk_backup::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 impl Clients {
@@ -98,6 +102,8 @@ impl Clients {
             sts: client!(aws_sdk_sts),
             tagging: client!(aws_sdk_resourcegroupstagging),
             backup: client!(aws_sdk_backup),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            logs: client!(aws_sdk_cloudwatchlogs),
             // An endpoint of its own (the local emulator) has no per-bucket DNS names: buckets go
             // in the path there.
             s3: aws_sdk_s3::Client::from_conf(
