@@ -8,6 +8,7 @@ mod destroy;
 mod expiry;
 mod gc;
 mod list;
+mod logs;
 mod outputs;
 mod plan;
 mod render;
@@ -15,6 +16,7 @@ mod rollback;
 mod run;
 mod schema;
 mod stats;
+mod status;
 mod unlock;
 mod validate;
 
@@ -152,6 +154,25 @@ pub fn run(cli: Cli) -> ExitCode {
                     parallelism,
                     ttl: None,
                 },
+            },
+        ),
+        Command::Status { stack, json } => status::run(&g, &stack, json),
+        Command::Logs {
+            stack,
+            node,
+            source,
+            since,
+            follow,
+            grep,
+        } => logs::run(
+            &g,
+            &stack,
+            logs::Options {
+                node,
+                source,
+                since,
+                follow,
+                grep,
             },
         ),
     };

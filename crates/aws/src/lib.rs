@@ -16,6 +16,7 @@ mod elasticache;
 mod elbv2;
 mod fields;
 mod iam;
+pub mod logs;
 #[cfg(test)]
 mod permissions;
 mod pricing;
@@ -26,6 +27,7 @@ mod scaling;
 mod secrets;
 mod ssm;
 pub mod stats;
+pub mod status;
 mod sts;
 pub mod tagging;
 
@@ -58,6 +60,8 @@ pub struct Clients {
     pub backup: aws_sdk_backup::Client,
     /// The Price List API: its endpoint is in us-east-1, whatever the stack's region.
     pub pricing: aws_sdk_pricing::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 impl Clients {
@@ -108,6 +112,8 @@ impl Clients {
                     .region(aws_types::region::Region::from_static(PRICING_REGION))
                     .build(),
             ),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            logs: client!(aws_sdk_cloudwatchlogs),
             // An endpoint of its own (the local emulator) has no per-bucket DNS names: buckets go
             // in the path there.
             s3: aws_sdk_s3::Client::from_conf(

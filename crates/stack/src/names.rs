@@ -156,7 +156,34 @@ impl Names {
     pub fn lease_parameter(&self) -> String {
         format!("/moodlestack/{}/lease", self.stack)
     }
+    /// CloudWatch Logs group of one of the nodes' [`LOG_SOURCES`]:
+    /// `/moodlestack/<stack>/<source>`. Each node writes its own log stream, named by its
+    /// instance id.
+    pub fn log_group(&self, source: &str) -> String {
+        format!("/moodlestack/{}/{source}", self.stack)
+    }
+    /// Namespace of the stack's custom CloudWatch metrics (the stable node's
+    /// [`CRON_HEARTBEAT`]): `Moodlestack/<stack>`.
+    pub fn metric_namespace(&self) -> String {
+        format!("Moodlestack/{}", self.stack)
+    }
 }
+
+/// The logs every node ships to CloudWatch Logs, one group each ([`Names::log_group`]): Apache's
+/// access and error logs, PHP-FPM's log and slow log, Moodle's cron output (the stable node
+/// only) and the boot (user-data) log.
+pub const LOG_SOURCES: &[&str] = &[
+    "apache-access",
+    "apache-error",
+    "php-fpm",
+    "php-fpm-slow",
+    "cron",
+    "boot",
+];
+
+/// The metric (value 1, no dimensions, in [`Names::metric_namespace`]) the stable node puts after
+/// each successful Moodle cron run.
+pub const CRON_HEARTBEAT: &str = "CronHeartbeat";
 
 #[cfg(test)]
 mod tests {
@@ -183,5 +210,10 @@ mod tests {
             "IAM is global: one stack name in two regions needs two roles"
         );
         assert_eq!(n.lease_parameter(), "/moodlestack/demo/lease");
+        assert_eq!(
+            n.log_group("php-fpm-slow"),
+            "/moodlestack/demo/php-fpm-slow"
+        );
+        assert_eq!(n.metric_namespace(), "Moodlestack/demo");
     }
 }
