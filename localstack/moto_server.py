@@ -14,6 +14,8 @@
   `SecurityGroupIds` (applied here); `IncreaseReplicaCount`/`DecreaseReplicaCount` are missing
   (added); node groups lack their `ReaderEndpoint` (added).
 - EFS `UpdateFileSystem` is missing (added: throughput mode).
+- CloudWatch Logs `AssociateKmsKey` and `DisassociateKmsKey` are missing (added: the group's
+  `kmsKeyId`, as CreateLogGroup's).
 - ElastiCache replication groups ignore `NumCacheClusters` (one member, whatever was asked) and
   their member clusters are not describable (`DescribeCacheClusters` finds none), so the subnet
   group, security groups and engine version that AWS reports there were missing. Fixed here: a
@@ -696,6 +698,41 @@ for _name, _fn in {
 }.items():
     if not hasattr(BackupResponse, _name):
         setattr(BackupResponse, _name, _fn)
+
+# --- CloudWatch Logs: a log group's KMS key after its creation ---
+#
+# moto stores `kmsKeyId` from CreateLogGroup but lacks AssociateKmsKey and DisassociateKmsKey
+# (HTTP 500). AWS: AssociateKmsKey sets the group's key (an unknown group is
+# ResourceNotFoundException), DisassociateKmsKey removes it; DescribeLogGroups reports it as
+# `kmsKeyId`. https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_AssociateKmsKey.html
+
+from moto.logs.exceptions import ResourceNotFoundException as _LogsNotFound  # noqa: E402
+from moto.logs.responses import LogsResponse  # noqa: E402
+
+
+def _logs_group(self):
+    group = self.logs_backend.groups.get(self._get_param("logGroupName"))
+    if group is None:
+        raise _LogsNotFound()
+    return group
+
+
+def _associate_kms_key(self):
+    _logs_group(self).kms_key_id = self._get_param("kmsKeyId")
+    return ""
+
+
+def _disassociate_kms_key(self):
+    _logs_group(self).kms_key_id = None
+    return ""
+
+
+for _name, _fn in {
+    "associate_kms_key": _associate_kms_key,
+    "disassociate_kms_key": _disassociate_kms_key,
+}.items():
+    if not hasattr(LogsResponse, _name):
+        setattr(LogsResponse, _name, _fn)
 
 # --- the AWS-behaviour layer (localstack/behaviours.py, switchable) ---
 

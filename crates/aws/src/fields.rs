@@ -474,22 +474,23 @@ optional_key_tags!(
     aws_sdk_secretsmanager::types::Tag
 );
 
-/// IAM's and EFS's tags have a key and a value always.
-impl SdkTag for aws_sdk_iam::types::Tag {
-    fn key_value(&self) -> Option<(&str, &str)> {
-        Some((self.key(), self.value()))
-    }
+/// SDK tag types whose key and value are always there (IAM, S3, EFS, SNS, CloudWatch).
+macro_rules! required_key_tags {
+    ($($t:ty),*) => {$(
+        impl SdkTag for $t {
+            fn key_value(&self) -> Option<(&str, &str)> {
+                Some((self.key(), self.value()))
+            }
+        }
+    )*};
 }
-impl SdkTag for aws_sdk_s3::types::Tag {
-    fn key_value(&self) -> Option<(&str, &str)> {
-        Some((self.key(), self.value()))
-    }
-}
-impl SdkTag for aws_sdk_efs::types::Tag {
-    fn key_value(&self) -> Option<(&str, &str)> {
-        Some((self.key(), self.value()))
-    }
-}
+required_key_tags!(
+    aws_sdk_iam::types::Tag,
+    aws_sdk_s3::types::Tag,
+    aws_sdk_efs::types::Tag,
+    aws_sdk_sns::types::Tag,
+    aws_sdk_cloudwatch::types::Tag
+);
 
 /// An SDK's tag list as a map.
 pub fn tag_map<T: SdkTag>(tags: &[T]) -> BTreeMap<String, String> {

@@ -10,12 +10,15 @@
 
 mod autoscaling;
 mod backup;
+mod cloudwatch;
 mod ec2;
 mod efs;
 mod elasticache;
 mod elbv2;
 mod fields;
 mod iam;
+mod kms;
+mod logs;
 #[cfg(test)]
 mod permissions;
 mod rds;
@@ -23,6 +26,7 @@ pub mod run;
 mod s3;
 mod scaling;
 mod secrets;
+mod sns;
 mod ssm;
 pub mod stats;
 mod sts;
@@ -55,6 +59,10 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub backup: aws_sdk_backup::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -98,6 +106,10 @@ impl Clients {
             sts: client!(aws_sdk_sts),
             tagging: client!(aws_sdk_resourcegroupstagging),
             backup: client!(aws_sdk_backup),
+            kms: client!(aws_sdk_kms),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            sns: client!(aws_sdk_sns),
             // An endpoint of its own (the local emulator) has no per-bucket DNS names: buckets go
             // in the path there.
             s3: aws_sdk_s3::Client::from_conf(
@@ -305,9 +317,10 @@ pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
 /// implementations in a `kinds` module (`pub(crate) use super::Group as AutoScalingGroup;`).
 mod impls {
     pub(crate) use crate::{
-        autoscaling::kinds::*, backup::kinds::*, ec2::kinds::*, efs::kinds::*,
-        elasticache::kinds::*, elbv2::kinds::*, iam::kinds::*, rds::kinds::*, s3::kinds::*,
-        scaling::kinds::*, secrets::kinds::*,
+        autoscaling::kinds::*, backup::kinds::*, cloudwatch::kinds::*, ec2::kinds::*,
+        efs::kinds::*, elasticache::kinds::*, elbv2::kinds::*, iam::kinds::*, kms::kinds::*,
+        logs::kinds::*, rds::kinds::*, s3::kinds::*, scaling::kinds::*, secrets::kinds::*,
+        sns::kinds::*,
     };
 }
 
