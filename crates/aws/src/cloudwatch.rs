@@ -393,29 +393,38 @@ async fn dashboard(c: &Clients, name: &str) -> Result<Option<Observed>, CloudErr
     }
 }
 
+/// The name of the stack's dashboard.
+fn own_dashboard(scope: &Scope) -> String {
+    moodlestack_stack::names::Names::for_stack(&scope.stack, &scope.region).dashboard()
+}
+
 /// `AWS::CloudWatch::Dashboard`, untaggable: the stack's is the one of its deterministic name.
 pub(crate) struct Dashboard;
 
 #[async_trait]
 impl KindOps for Dashboard {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
+        let own = own_dashboard(cx.scope);
         let name = match q {
-            Query::Stack => {
-                moodlestack_stack::names::Names::for_stack(&cx.scope.stack, &cx.scope.region)
-                    .dashboard()
-            }
+            Query::Stack => own,
+            // Only the stack's own name is the stack's: another stack asking for it finds
+            // nothing (and its create is refused as the name being taken).
             Query::Logical { fields, .. } => match fields.get("name").and_then(Value::as_str) {
-                Some(n) => n.to_string(),
-                None => return Ok(Vec::new()),
+                Some(n) if n == own => own,
+                _ => return Ok(Vec::new()),
             },
             Query::Physical(name) => name.to_string(),
         };
         Ok(dashboard(cx.c, &name).await?.into_iter().collect())
     }
 
-    /// PutDashboard with the whole body, then its ARN read back.
+    /// PutDashboard with the whole body (when no dashboard has the name: PutDashboard would
+    /// overwrite it), then its ARN read back.
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
+        if dashboard(cx.c, name).await?.is_some() {
+            return Ok(Created::Exists);
+        }
         put_dashboard(cx.c, r).await?;
         let mut o = dashboard(cx.c, name)
             .await?

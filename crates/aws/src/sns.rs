@@ -119,7 +119,16 @@ impl KindOps for Topic {
                 req = req.attributes(*attribute, v);
             }
         }
-        let out = answer("sns:CreateTopic", req.send()).await?;
+        let out = match answer("sns:CreateTopic", req.send()).await {
+            Ok(out) => out,
+            // AWS refuses a create whose tags or attributes differ from the existing topic's.
+            Err(CloudError::Api { code, message, .. })
+                if code == "InvalidParameter" && message.contains("already exists") =>
+            {
+                return Ok(Created::Exists)
+            }
+            Err(e) => return Err(e),
+        };
         let arn = out.topic_arn().unwrap_or_default();
         // CreateTopic answers with the topic of that name if there is one: only one tagged with
         // the stack (and this resource) is ours.
