@@ -827,6 +827,12 @@ mod tests {
             .target_group_arns("arn:tg")
             .health_check_type("ELB")
             .health_check_grace_period(300)
+            .enabled_metrics(
+                aws_sdk_autoscaling::types::EnabledMetric::builder()
+                    .metric("GroupInServiceInstances")
+                    .granularity("1Minute")
+                    .build(),
+            )
             .tags(tag(TAG_STACK, "demo"))
             .tags(tag(TAG_ID, "web.asg"))
             .build();

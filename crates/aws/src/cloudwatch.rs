@@ -12,8 +12,8 @@
 //! (`moodlestack-<stack>`), read with GetDashboard and written whole with PutDashboard.
 
 use crate::fields::{
-    all_pages, answer, canonical_json, in_place_only, int, is_not_found, owned_id, sent, tag_map,
-    tags_value, tagged, usable, Names, Reader,
+    all_pages, answer, canonical_json, deleted, in_place_only, int, is_not_found, owned_id,
+    read_back, sent, tag_map, tags_value, tagged, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -70,7 +70,7 @@ fn metrics_value(queries: &[MetricDataQuery]) -> Value {
     let ours: Vec<MathQuery> = queries
         .iter()
         .map(|q| MathQuery {
-            id: q.id().to_string(),
+            id: q.id().unwrap_or_default().to_string(),
             expression: q.expression().map(str::to_string),
             label: q.label().map(str::to_string),
             metric_stat: q.metric_stat().map(|s| Stat {
@@ -288,8 +288,10 @@ async fn put_alarm(c: &Clients, r: &Reader<'_>, tags: Vec<Tag>) -> Result<(), Cl
     sent("cloudwatch:PutMetricAlarm", req.send()).await
 }
 
-fn sdk_tags(r: &Reader<'_>, tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, CloudError> {
-    crate::fields::built_tags(r, tags, |k, v| Tag::builder().key(k).value(v).build())
+fn sdk_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 /// `AWS::CloudWatch::Alarm`.
@@ -313,7 +315,7 @@ impl KindOps for Alarm {
         }
         let mut tags = r.tags()?;
         tags.extend(identity_tags(cx.scope, &r.id));
-        put_alarm(cx.c, r, sdk_tags(r, &tags)?).await?;
+        put_alarm(cx.c, r, sdk_tags(&tags)).await?;
         let found = observe_alarms(cx.c, cx.scope, &Names::One(name.to_string())).await?;
         tagged("cloudwatch:PutMetricAlarm", name, found.into_iter().next()).map(Created::New)
     }
@@ -334,14 +336,12 @@ impl KindOps for Alarm {
         if changed.contains(&"tags") {
             let (arn, tags) = crate::fields::retag("cloudwatch:TagResource", current, r)?;
             let req = cx.c.cloudwatch.tag_resource().resource_arn(arn);
-            let req = req.set_tags(Some(sdk_tags(r, &tags)?));
+            let req = req.set_tags(Some(sdk_tags(&tags)));
             sent("cloudwatch:TagResource", req.send()).await?;
         }
         let name = current.physical_id.as_str();
         let found = observe_alarms(cx.c, cx.scope, &Names::One(name.to_string())).await?;
-        crate::fields::as_current(found.into_iter().next(), current, || {
-            unexpected("cloudwatch:DescribeAlarms", format!("alarm {name} is gone after an update"))
-        })
+        read_back(found.into_iter().next(), current, "cloudwatch:DescribeAlarms")
     }
 
     async fn delete(
@@ -351,19 +351,9 @@ impl KindOps for Alarm {
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
         let req = cx.c.cloudwatch.delete_alarms().alarm_names(&current.physical_id);
-        match sent("cloudwatch:DeleteAlarms", req.send()).await {
-            Err(e) if is_not_found(&e) => Ok(()),
-            other => other,
-        }
+        deleted("cloudwatch:DeleteAlarms", req.send()).await
     }
-
-    fn ready_when_created(&self) -> bool {
-        true
-    }
-
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
+    crate::fields::settled_at_once!();
 }
 
 // ---- dashboards -----------------------------------------------------------------------------
@@ -457,19 +447,9 @@ impl KindOps for Dashboard {
             cx.c.cloudwatch
                 .delete_dashboards()
                 .dashboard_names(&current.physical_id);
-        match sent("cloudwatch:DeleteDashboards", req.send()).await {
-            Err(e) if is_not_found(&e) => Ok(()),
-            other => other,
-        }
+        deleted("cloudwatch:DeleteDashboards", req.send()).await
     }
-
-    fn ready_when_created(&self) -> bool {
-        true
-    }
-
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
+    crate::fields::settled_at_once!();
 }
 
 /// PutDashboard; CloudWatch's validation messages (a widget it cannot draw) are an error.

@@ -12,8 +12,8 @@
 //! days): KMS never deletes a key at once.
 
 use crate::fields::{
-    answer, as_current, canonical_json, in_place_only, is_code, is_not_found, owned_id, sent,
-    tags_value, usable, Reader,
+    answer, canonical_json, deleted, in_place_only, is_code, is_not_found, owned_id, read_back,
+    sent, tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -104,6 +104,16 @@ fn observed(
     Some(usable(Kind::KmsKey, id, key_id, arn, fields))
 }
 
+/// The id of the key `alias` points to (None: no such alias). The other reads of a key take its
+/// id, not an alias.
+async fn key_of(c: &Clients, alias: &str) -> Result<Option<String>, CloudError> {
+    match answer("kms:DescribeKey", c.kms.describe_key().key_id(alias).send()).await {
+        Ok(d) => Ok(d.key_metadata().map(|m| m.key_id().to_string())),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The aliases (name, target key id) under `prefix`, or the one of `key_id`: one paginated
 /// ListAliases.
 async fn aliases(
@@ -156,11 +166,13 @@ impl KindOps for Key {
         match q {
             Query::Stack => keys(cx.c, cx.scope, &aliases(cx.c, &prefix, None).await?).await,
             Query::Logical { fields, .. } => match fields.get("alias").and_then(Value::as_str) {
-                // DescribeKey takes the alias name and answers with the key it points to.
-                Some(alias) => Ok(key(cx.c, cx.scope, alias, alias)
-                    .await?
-                    .into_iter()
-                    .collect()),
+                Some(alias) => match key_of(cx.c, alias).await? {
+                    Some(key_id) => Ok(key(cx.c, cx.scope, &key_id, alias)
+                        .await?
+                        .into_iter()
+                        .collect()),
+                    None => Ok(Vec::new()),
+                },
                 None => Ok(Vec::new()),
             },
             Query::Physical(key_id) => {
@@ -226,13 +238,14 @@ impl KindOps for Key {
                     let req = c.kms.put_key_policy().key_id(key_id).policy_name("default");
                     sent("kms:PutKeyPolicy", req.policy(r.str("policy")?).send()).await
                 }
-                "rotation" if r.bool("rotation")? => {
-                    let req = c.kms.enable_key_rotation().key_id(key_id);
-                    sent("kms:EnableKeyRotation", req.send()).await
-                }
                 "rotation" => {
-                    let req = c.kms.disable_key_rotation().key_id(key_id);
-                    sent("kms:DisableKeyRotation", req.send()).await
+                    if r.bool("rotation")? {
+                        let req = c.kms.enable_key_rotation().key_id(key_id);
+                        sent("kms:EnableKeyRotation", req.send()).await
+                    } else {
+                        let req = c.kms.disable_key_rotation().key_id(key_id);
+                        sent("kms:DisableKeyRotation", req.send()).await
+                    }
                 }
                 "tags" => {
                     let mut tags = r.tags()?;
@@ -248,12 +261,7 @@ impl KindOps for Key {
         });
         futures::future::try_join_all(calls).await?;
         let alias = r.str("alias")?;
-        as_current(key(c, cx.scope, key_id, alias).await?, current, || {
-            CloudError::UnexpectedAnswer {
-                operation: "kms:DescribeKey".into(),
-                what: format!("key {key_id} is gone after an update"),
-            }
-        })
+        read_back(key(c, cx.scope, key_id, alias).await?, current, "kms:DescribeKey")
     }
 
     /// The alias goes at once, the key in 7 days (KMS's shortest window); neither is the
@@ -269,10 +277,7 @@ impl KindOps for Key {
             match alias {
                 Some(alias) => {
                     let req = cx.c.kms.delete_alias().alias_name(alias);
-                    match sent("kms:DeleteAlias", req.send()).await {
-                        Err(e) if is_not_found(&e) => Ok(()),
-                        other => other,
-                    }
+                    deleted("kms:DeleteAlias", req.send()).await
                 }
                 None => Ok(()),
             }
@@ -280,14 +285,7 @@ impl KindOps for Key {
         tokio::try_join!(unalias, schedule_deletion(cx.c, &current.physical_id))?;
         Ok(())
     }
-
-    fn ready_when_created(&self) -> bool {
-        true
-    }
-
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
+    crate::fields::settled_at_once!();
 }
 
 /// Schedules the deletion of `key_id` (already scheduled, or gone: done).

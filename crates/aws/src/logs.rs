@@ -10,23 +10,15 @@
 //! both creates and replaces one.
 
 use crate::fields::{
-    answer, as_current, described_by, in_place_only, is_code, is_not_found, owned_id, sent,
-    tags_value, tagged, usable, Reader,
+    answer, deleted, described_by, in_place_only, is_code, is_not_found, owned_id, read_back,
+    sent, tags_value, tagged, untagged, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::types::{LogGroup, MetricFilter, MetricTransformation};
-use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId,
-    Scope, Value,
-};
+use moodlestack_model::{identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, Scope, Value};
 use moodlestack_stack::names::Names;
 use std::collections::{BTreeMap, HashMap};
-
-/// CloudWatch Logs' "does not exist".
-fn is_missing(e: &CloudError) -> bool {
-    is_code(e, "ResourceNotFoundException") || is_not_found(e)
-}
 
 /// A group's ARN without the `:*` DescribeLogGroups appends (what the tagging calls take).
 fn group_arn(g: &LogGroup) -> String {
@@ -56,7 +48,7 @@ async fn group_observed(
     let req = c.logs.list_tags_for_resource().resource_arn(&arn);
     let tags = match answer("logs:ListTagsForResource", req.send()).await {
         Ok(t) => t.tags().cloned().unwrap_or_default(),
-        Err(e) if is_missing(&e) => return Ok(None),
+        Err(e) if is_not_found(&e) => return Ok(None),
         Err(e) => return Err(e),
     };
     Ok(observed_group(scope, g, tags.into_iter().collect()))
@@ -178,12 +170,7 @@ impl KindOps for Group {
         });
         futures::future::try_join_all(calls).await?;
         let found = observe_groups(c, cx.scope, name, Some(name)).await?;
-        as_current(found.into_iter().next(), current, || {
-            CloudError::UnexpectedAnswer {
-                operation: "logs:DescribeLogGroups".into(),
-                what: format!("log group {name} is gone after an update"),
-            }
-        })
+        read_back(found.into_iter().next(), current, "logs:DescribeLogGroups")
     }
 
     async fn delete(
@@ -193,19 +180,9 @@ impl KindOps for Group {
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
         let req = cx.c.logs.delete_log_group().log_group_name(&current.physical_id);
-        match sent("logs:DeleteLogGroup", req.send()).await {
-            Err(e) if is_missing(&e) => Ok(()),
-            other => other,
-        }
+        deleted("logs:DeleteLogGroup", req.send()).await
     }
-
-    fn ready_when_created(&self) -> bool {
-        true
-    }
-
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
+    crate::fields::settled_at_once!();
 }
 
 async fn put_retention(c: &Clients, name: &str, days: i32) -> Result<(), CloudError> {
@@ -248,15 +225,7 @@ fn filter_observed(group: &str, f: &MetricFilter) -> Observed {
             t.map_or(Value::Null, |t| Value::str(t.metric_value())),
         ),
     ]);
-    Observed {
-        id: ObservedId::Untagged(id.clone()),
-        kind: Kind::MetricFilter,
-        physical_id: id.clone(),
-        fields,
-        attrs: BTreeMap::from([("id".into(), id)]),
-        status: "available".into(),
-        lifecycle: Lifecycle::Ready,
-    }
+    untagged(Kind::MetricFilter, id, fields, "available")
 }
 
 /// The filters of the log group `group` (named `name` only, when given).
@@ -357,19 +326,9 @@ impl KindOps for Filter {
                 .delete_metric_filter()
                 .log_group_name(group)
                 .filter_name(name);
-        match sent("logs:DeleteMetricFilter", req.send()).await {
-            Err(e) if is_missing(&e) => Ok(()),
-            other => other,
-        }
+        deleted("logs:DeleteMetricFilter", req.send()).await
     }
-
-    fn ready_when_created(&self) -> bool {
-        true
-    }
-
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
+    crate::fields::settled_at_once!();
 }
 
 /// The filter `r` describes, in the SDK's shape.
@@ -415,7 +374,7 @@ pub(crate) mod kinds {
 mod tests {
     use super::*;
     use crate::fields::{assert_matches_spec, test_scope};
-    use moodlestack_model::{TAG_ID, TAG_STACK};
+    use moodlestack_model::{ObservedId, TAG_ID, TAG_STACK};
 
     #[test]
     fn a_log_group_is_observed_with_exactly_its_descriptors_fields() {

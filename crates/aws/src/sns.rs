@@ -11,15 +11,14 @@
 //! and replaced on any change.
 
 use crate::fields::{
-    answer, as_current, collected, in_place_only, is_not_found, owned_id, sent, tag_map,
-    tags_value, usable, Names, Reader,
+    answer, collected, deleted, in_place_only, is_not_found, owned_id, read_back, sent, tag_map,
+    tags_value, untagged, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_sns::types::{Subscription as SdkSubscription, Tag};
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, ObservedId,
-    Scope, Value,
+    identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, ObservedId, Scope, Value,
 };
 use std::collections::BTreeMap;
 
@@ -169,12 +168,7 @@ impl KindOps for Topic {
             }
         });
         futures::future::try_join_all(calls).await?;
-        as_current(topic(c, cx.scope, arn).await?, current, || {
-            CloudError::UnexpectedAnswer {
-                operation: "sns:GetTopicAttributes".into(),
-                what: format!("topic {arn} is gone after an update"),
-            }
-        })
+        read_back(topic(c, cx.scope, arn).await?, current, "sns:GetTopicAttributes")
     }
 
     /// DeleteTopic deletes its subscriptions with it.
@@ -185,19 +179,9 @@ impl KindOps for Topic {
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
         let req = cx.c.sns.delete_topic().topic_arn(&current.physical_id);
-        match sent("sns:DeleteTopic", req.send()).await {
-            Err(e) if is_not_found(&e) => Ok(()),
-            other => other,
-        }
+        deleted("sns:DeleteTopic", req.send()).await
     }
-
-    fn ready_when_created(&self) -> bool {
-        true
-    }
-
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
+    crate::fields::settled_at_once!();
 }
 
 /// The topic's fields that are SNS topic attributes, with the attribute's name.
@@ -229,15 +213,7 @@ fn subscription_observed(topic_arn: &str, s: &SdkSubscription) -> Observed {
         ("protocol".to_string(), Value::str(protocol)),
         ("endpoint".to_string(), Value::str(endpoint)),
     ]);
-    Observed {
-        id: ObservedId::Untagged(id.clone()),
-        kind: Kind::SnsSubscription,
-        physical_id: id.clone(),
-        fields,
-        attrs: BTreeMap::from([("id".into(), id.clone()), ("arn".into(), id)]),
-        status: status.into(),
-        lifecycle: Lifecycle::Ready,
-    }
+    untagged(Kind::SnsSubscription, id, fields, status)
 }
 
 /// The subscriptions of the topic `topic_arn` (none when the topic is gone).
@@ -333,19 +309,9 @@ impl KindOps for Subscription {
             return Ok(());
         }
         let req = cx.c.sns.unsubscribe().subscription_arn(arn);
-        match sent("sns:Unsubscribe", req.send()).await {
-            Err(e) if is_not_found(&e) => Ok(()),
-            other => other,
-        }
+        deleted("sns:Unsubscribe", req.send()).await
     }
-
-    fn ready_when_created(&self) -> bool {
-        true
-    }
-
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
+    crate::fields::settled_at_once!();
 }
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry

@@ -7,7 +7,7 @@
 //! without dimensions: [`CRON_HEARTBEAT`] (the stable node, value 1 after each successful cron
 //! run), [`FPM_MAX_CHILDREN`] and [`SLOW_REQUESTS`] (metric filters); alarms `<stack>-<what>`.
 
-use super::{canonical_json, db_endpoint_resource, id_ref, ids, Builder};
+use super::{canonical_json, id_ref, ids, Builder};
 use crate::interp::{interpolate, marker};
 use moodlestack_model::{Kind, Resource, Value};
 use serde_json::json;
