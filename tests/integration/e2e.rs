@@ -832,7 +832,10 @@ pub(crate) async fn assert_observability(
         .expect("the stack's KMS key has its alias");
     let key = key.key_metadata().unwrap();
     let key_arn = key.arn().unwrap().to_string();
-    assert_eq!(key.key_state(), Some(&aws_sdk_kms::types::KeyState::Enabled));
+    assert_eq!(
+        key.key_state(),
+        Some(&aws_sdk_kms::types::KeyState::Enabled)
+    );
     let groups = c
         .logs
         .describe_log_groups()
@@ -889,7 +892,11 @@ pub(crate) async fn assert_observability(
             .flat_map(|f| f.metric_transformations())
             .map(|t| (t.metric_namespace(), t.metric_name()))
             .collect();
-        assert_eq!(found, vec![(namespace.as_str(), metric)], "{source} filters");
+        assert_eq!(
+            found,
+            vec![(namespace.as_str(), metric)],
+            "{source} filters"
+        );
     }
     let topics = c.sns.list_topics().send().await.unwrap();
     let topic = topics
@@ -937,7 +944,11 @@ pub(crate) async fn assert_observability(
     let mut names: Vec<String> = Vec::new();
     for a in alarms.metric_alarms() {
         let name = a.alarm_name().unwrap();
-        assert_eq!(a.alarm_actions(), [topic.clone()], "{name} notifies the topic");
+        assert_eq!(
+            a.alarm_actions(),
+            [topic.clone()],
+            "{name} notifies the topic"
+        );
         assert_eq!(a.ok_actions(), [topic.clone()], "{name} says when it is OK");
         names.push(name.trim_start_matches(&format!("{stack}-")).to_string());
     }
@@ -950,7 +961,11 @@ pub(crate) async fn assert_observability(
             heartbeat.metric_name(),
             heartbeat.treat_missing_data()
         ),
-        (Some(namespace.as_str()), Some("CronHeartbeat"), Some("breaching")),
+        (
+            Some(namespace.as_str()),
+            Some("CronHeartbeat"),
+            Some("breaching")
+        ),
         "a missing cron heartbeat is an alarm"
     );
     let dashboard = c
@@ -964,8 +979,15 @@ pub(crate) async fn assert_observability(
     let widgets = body["widgets"].as_array().expect("widgets");
     let text = body.to_string();
     assert!(widgets.len() >= 8, "{text}");
-    for metric in ["TargetResponseTime", "GroupInServiceInstances", "CronHeartbeat"] {
-        assert!(text.contains(metric), "the dashboard shows {metric}: {text}");
+    for metric in [
+        "TargetResponseTime",
+        "GroupInServiceInstances",
+        "CronHeartbeat",
+    ] {
+        assert!(
+            text.contains(metric),
+            "the dashboard shows {metric}: {text}"
+        );
     }
     assert!(!text.contains("@@ref:"), "references resolved: {text}");
 }

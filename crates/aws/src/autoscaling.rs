@@ -179,9 +179,8 @@ fn observed(scope: &Scope, g: &AutoScalingGroup) -> Option<Observed> {
         ),
         (
             "enabled_metrics",
-            (!g.enabled_metrics().is_empty()).then(|| {
-                sorted_strs(g.enabled_metrics().iter().filter_map(|m| m.metric()))
-            }),
+            (!g.enabled_metrics().is_empty())
+                .then(|| sorted_strs(g.enabled_metrics().iter().filter_map(|m| m.metric()))),
         ),
         ("tags", Some(tags_value(tags))),
     ]);

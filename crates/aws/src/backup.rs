@@ -17,8 +17,7 @@ use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, BackupSelection, Lifecycle as Keep};
 use moodlestack_model::{
-    identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed,
-    RestorePoint, Scope, Value,
+    identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, RestorePoint, Scope, Value,
 };
 use moodlestack_stack::names::Names;
 use std::collections::{BTreeMap, HashMap};
@@ -784,7 +783,10 @@ mod tests {
             .unwrap();
         let o = selection_observed("plan-1", "sel-1", &s);
         assert_matches_spec(&o, &[]);
-        assert_eq!(o.id, moodlestack_model::ObservedId::Untagged("sel-1".into()));
+        assert_eq!(
+            o.id,
+            moodlestack_model::ObservedId::Untagged("sel-1".into())
+        );
         assert_eq!(
             o.fields["resources"],
             Value::strs([

@@ -13,7 +13,7 @@
 
 use crate::fields::{
     all_pages, answer, canonical_json, deleted, in_place_only, int, is_not_found, owned_id,
-    read_back, sent, tag_map, tags_value, tagged, usable, Names, Reader,
+    read_back, sent, tag_map, tagged, tags_value, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
@@ -156,7 +156,11 @@ fn threshold_text(v: f64) -> String {
     format!("{v}")
 }
 
-fn alarm_observed(scope: &Scope, a: &MetricAlarm, tags: BTreeMap<String, String>) -> Option<Observed> {
+fn alarm_observed(
+    scope: &Scope,
+    a: &MetricAlarm,
+    tags: BTreeMap<String, String>,
+) -> Option<Observed> {
     let id = owned_id(scope, &tags)?;
     let name = a.alarm_name().unwrap_or_default();
     let opt_str = |v: Option<&str>| v.map_or(Value::Null, Value::str);
@@ -217,7 +221,11 @@ fn alarm_observed(scope: &Scope, a: &MetricAlarm, tags: BTreeMap<String, String>
 }
 
 /// The metric alarms named `name`, or all whose names start with `prefix`.
-async fn alarms(c: &Clients, prefix: &str, name: Option<&str>) -> Result<Vec<MetricAlarm>, CloudError> {
+async fn alarms(
+    c: &Clients,
+    prefix: &str,
+    name: Option<&str>,
+) -> Result<Vec<MetricAlarm>, CloudError> {
     let req = c
         .cloudwatch
         .describe_alarms()
@@ -236,15 +244,20 @@ async fn observe_alarms(
 ) -> Result<Vec<Observed>, CloudError> {
     let prefix = format!("{}-", scope.stack);
     let found = alarms(c, &prefix, names.one()).await?;
-    crate::fields::observe_named(names, found, |a| a.alarm_name(), |a| async move {
-        let arn = a.alarm_arn().unwrap_or_default();
-        let req = c.cloudwatch.list_tags_for_resource().resource_arn(arn);
-        match answer("cloudwatch:ListTagsForResource", req.send()).await {
-            Ok(t) => Ok(alarm_observed(scope, &a, tag_map(t.tags()))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
-    })
+    crate::fields::observe_named(
+        names,
+        found,
+        |a| a.alarm_name(),
+        |a| async move {
+            let arn = a.alarm_arn().unwrap_or_default();
+            let req = c.cloudwatch.list_tags_for_resource().resource_arn(arn);
+            match answer("cloudwatch:ListTagsForResource", req.send()).await {
+                Ok(t) => Ok(alarm_observed(scope, &a, tag_map(t.tags()))),
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        },
+    )
     .await
 }
 
@@ -341,7 +354,11 @@ impl KindOps for Alarm {
         }
         let name = current.physical_id.as_str();
         let found = observe_alarms(cx.c, cx.scope, &Names::One(name.to_string())).await?;
-        read_back(found.into_iter().next(), current, "cloudwatch:DescribeAlarms")
+        read_back(
+            found.into_iter().next(),
+            current,
+            "cloudwatch:DescribeAlarms",
+        )
     }
 
     async fn delete(
@@ -350,7 +367,10 @@ impl KindOps for Alarm {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        let req = cx.c.cloudwatch.delete_alarms().alarm_names(&current.physical_id);
+        let req =
+            cx.c.cloudwatch
+                .delete_alarms()
+                .alarm_names(&current.physical_id);
         deleted("cloudwatch:DeleteAlarms", req.send()).await
     }
     crate::fields::settled_at_once!();
@@ -494,7 +514,12 @@ mod tests {
             .alarm_arn("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:demo-db-cpu")
             .namespace("AWS/RDS")
             .metric_name("CPUUtilization")
-            .dimensions(Dimension::builder().name("DBInstanceIdentifier").value("demo-db").build())
+            .dimensions(
+                Dimension::builder()
+                    .name("DBInstanceIdentifier")
+                    .value("demo-db")
+                    .build(),
+            )
             .statistic(Statistic::Average)
             .period(300)
             .evaluation_periods(3)

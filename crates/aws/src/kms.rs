@@ -37,25 +37,32 @@ async fn key(
     key_id: &str,
     alias: &str,
 ) -> Result<Option<Observed>, CloudError> {
-    let describe = answer("kms:DescribeKey", c.kms.describe_key().key_id(key_id).send());
+    let describe = answer(
+        "kms:DescribeKey",
+        c.kms.describe_key().key_id(key_id).send(),
+    );
     let tags = answer(
         "kms:ListResourceTags",
         c.kms.list_resource_tags().key_id(key_id).send(),
     );
     let policy = answer(
         "kms:GetKeyPolicy",
-        c.kms.get_key_policy().key_id(key_id).policy_name("default").send(),
+        c.kms
+            .get_key_policy()
+            .key_id(key_id)
+            .policy_name("default")
+            .send(),
     );
     let rotation = answer(
         "kms:GetKeyRotationStatus",
         c.kms.get_key_rotation_status().key_id(key_id).send(),
     );
-    let (describe, tags, policy, rotation) = match tokio::try_join!(describe, tags, policy, rotation)
-    {
-        Ok(all) => all,
-        Err(e) if is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let (describe, tags, policy, rotation) =
+        match tokio::try_join!(describe, tags, policy, rotation) {
+            Ok(all) => all,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
     let Some(meta) = describe.key_metadata() else {
         return Ok(None);
     };
@@ -176,7 +183,12 @@ impl KindOps for Key {
                 None => Ok(Vec::new()),
             },
             Query::Physical(key_id) => {
-                keys(cx.c, cx.scope, &aliases(cx.c, "alias/", Some(key_id)).await?).await
+                keys(
+                    cx.c,
+                    cx.scope,
+                    &aliases(cx.c, "alias/", Some(key_id)).await?,
+                )
+                .await
             }
         }
     }
@@ -201,7 +213,11 @@ impl KindOps for Key {
                 operation: "kms:CreateKey".into(),
                 what: "no key id".into(),
             })?;
-        let req = cx.c.kms.create_alias().alias_name(alias).target_key_id(&key_id);
+        let req =
+            cx.c.kms
+                .create_alias()
+                .alias_name(alias)
+                .target_key_id(&key_id);
         match answer("kms:CreateAlias", req.send()).await {
             Ok(_) => {}
             Err(e) if is_code(&e, "AlreadyExistsException") => {
@@ -231,8 +247,11 @@ impl KindOps for Key {
             match *field {
                 "description" => {
                     let req = c.kms.update_key_description().key_id(key_id);
-                    sent("kms:UpdateKeyDescription", req.description(r.str("description")?).send())
-                        .await
+                    sent(
+                        "kms:UpdateKeyDescription",
+                        req.description(r.str("description")?).send(),
+                    )
+                    .await
                 }
                 "policy" => {
                     let req = c.kms.put_key_policy().key_id(key_id).policy_name("default");
@@ -261,7 +280,11 @@ impl KindOps for Key {
         });
         futures::future::try_join_all(calls).await?;
         let alias = r.str("alias")?;
-        read_back(key(c, cx.scope, key_id, alias).await?, current, "kms:DescribeKey")
+        read_back(
+            key(c, cx.scope, key_id, alias).await?,
+            current,
+            "kms:DescribeKey",
+        )
     }
 
     /// The alias goes at once, the key in 7 days (KMS's shortest window); neither is the

@@ -10,13 +10,15 @@
 //! both creates and replaces one.
 
 use crate::fields::{
-    answer, deleted, described_by, in_place_only, is_code, is_not_found, owned_id, read_back,
-    sent, tags_value, tagged, untagged, usable, Reader,
+    answer, deleted, described_by, in_place_only, is_code, is_not_found, owned_id, read_back, sent,
+    tagged, tags_value, untagged, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query};
 use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::types::{LogGroup, MetricFilter, MetricTransformation};
-use moodlestack_model::{identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, Scope, Value};
+use moodlestack_model::{
+    identity_tags, CloudError, DeleteOptions, Fields, Kind, Observed, Scope, Value,
+};
 use moodlestack_stack::names::Names;
 use std::collections::{BTreeMap, HashMap};
 
@@ -61,7 +63,8 @@ fn observed_group(scope: &Scope, g: &LogGroup, tags: BTreeMap<String, String>) -
         ("name".to_string(), Value::str(name)),
         (
             "retention_days".to_string(),
-            g.retention_in_days().map_or(Value::Null, |d| Value::Int(d.into())),
+            g.retention_in_days()
+                .map_or(Value::Null, |d| Value::Int(d.into())),
         ),
         (
             "kms_key_arn".to_string(),
@@ -151,7 +154,11 @@ impl KindOps for Group {
                 },
                 "kms_key_arn" => match r.opt_str("kms_key_arn") {
                     Some(key) => {
-                        let req = c.logs.associate_kms_key().log_group_name(name).kms_key_id(key);
+                        let req = c
+                            .logs
+                            .associate_kms_key()
+                            .log_group_name(name)
+                            .kms_key_id(key);
                         sent("logs:AssociateKmsKey", req.send()).await
                     }
                     None => {
@@ -179,7 +186,10 @@ impl KindOps for Group {
         current: &Observed,
         _options: &DeleteOptions,
     ) -> Result<(), CloudError> {
-        let req = cx.c.logs.delete_log_group().log_group_name(&current.physical_id);
+        let req =
+            cx.c.logs
+                .delete_log_group()
+                .log_group_name(&current.physical_id);
         deleted("logs:DeleteLogGroup", req.send()).await
     }
     crate::fields::settled_at_once!();

@@ -71,7 +71,12 @@ fn topic_observed(
     tags: BTreeMap<String, String>,
 ) -> Option<Observed> {
     let id = owned_id(scope, &tags)?;
-    let attr = |k: &str| attrs.get(k).filter(|v| !v.is_empty()).map_or(Value::Null, Value::str);
+    let attr = |k: &str| {
+        attrs
+            .get(k)
+            .filter(|v| !v.is_empty())
+            .map_or(Value::Null, Value::str)
+    };
     let fields = Fields::from([
         ("name".to_string(), Value::str(topic_name(arn))),
         ("display_name".to_string(), attr("DisplayName")),
@@ -109,9 +114,8 @@ impl KindOps for Topic {
         let name = r.str("name")?;
         let mut tags = r.tags()?;
         tags.extend(identity_tags(cx.scope, &r.id));
-        let tags = crate::fields::built_tags(r, &tags, |k, v| {
-            Tag::builder().key(k).value(v).build()
-        })?;
+        let tags =
+            crate::fields::built_tags(r, &tags, |k, v| Tag::builder().key(k).value(v).build())?;
         let mut req = cx.c.sns.create_topic().name(name).set_tags(Some(tags));
         for (field, attribute) in TOPIC_ATTRIBUTES {
             if let Some(v) = r.opt_str(field) {
@@ -168,7 +172,11 @@ impl KindOps for Topic {
             }
         });
         futures::future::try_join_all(calls).await?;
-        read_back(topic(c, cx.scope, arn).await?, current, "sns:GetTopicAttributes")
+        read_back(
+            topic(c, cx.scope, arn).await?,
+            current,
+            "sns:GetTopicAttributes",
+        )
     }
 
     /// DeleteTopic deletes its subscriptions with it.

@@ -955,7 +955,12 @@ impl<'a> Builder<'a> {
         let boot_deps: Vec<String> = self
             .out
             .iter()
-            .filter(|r| matches!(r.kind, Kind::EfsMountTarget | Kind::RouteTable | Kind::LogGroup))
+            .filter(|r| {
+                matches!(
+                    r.kind,
+                    Kind::EfsMountTarget | Kind::RouteTable | Kind::LogGroup
+                )
+            })
             .map(|r| r.id.to_string())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
@@ -1013,7 +1018,10 @@ impl<'a> Builder<'a> {
             )
             .with("health_check_type", "ELB")
             .with("health_check_grace_period", HEALTH_CHECK_GRACE_PERIOD)
-            .with("enabled_metrics", Value::strs(GROUP_METRICS.iter().copied()));
+            .with(
+                "enabled_metrics",
+                Value::strs(GROUP_METRICS.iter().copied()),
+            );
         let asg = boot_deps.iter().fold(asg, |r, d| r.after(d.as_str()));
         self.push(asg);
         self.scaling();

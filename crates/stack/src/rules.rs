@@ -1055,10 +1055,7 @@ impl<'a> Rules<'a> {
             self.error(
                 "observability.log_retention_days",
                 format!("{days} days is not a retention CloudWatch Logs offers"),
-                format!(
-                    "did you mean {nearest}? Use one of {}",
-                    all.join(", ")
-                ),
+                format!("did you mean {nearest}? Use one of {}", all.join(", ")),
             );
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -1112,7 +1109,12 @@ impl<'a> Rules<'a> {
             ("unhealthy_hosts", t.unhealthy_hosts, 1, 1000),
             ("db_connections", t.db_connections, 1, 100_000),
             ("redis_evictions", t.redis_evictions, 0, 1_000_000),
-            ("fpm_max_children_warnings", t.fpm_max_children_warnings, 1, 1_000_000),
+            (
+                "fpm_max_children_warnings",
+                t.fpm_max_children_warnings,
+                1,
+                1_000_000,
+            ),
             ("slow_requests", t.slow_requests, 1, 1_000_000),
         ];
         for (field, v, lo, hi) in counts {

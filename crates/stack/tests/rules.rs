@@ -1332,8 +1332,16 @@ fn a_schedule_that_never_comes_back_is_a_warning() {
 #[test]
 fn log_retention_must_be_one_cloudwatch_offers() {
     let y = format!("{BASE}observability:\n  log_retention_days: 45\n");
-    let fix = error_at(&y, "45 days is not a retention CloudWatch Logs offers", 26, 23);
-    assert!(fix.starts_with("did you mean 30? Use one of 1, 3, 5,"), "{fix}");
+    let fix = error_at(
+        &y,
+        "45 days is not a retention CloudWatch Logs offers",
+        26,
+        23,
+    );
+    assert!(
+        fix.starts_with("did you mean 30? Use one of 1, 3, 5,"),
+        "{fix}"
+    );
     let y = format!("{BASE}observability:\n  log_retention_days: 90\n");
     let (diags, _) = diagnostics(&y, &LoadOptions::default());
     assert!(diags.is_empty(), "{diags:?}");

@@ -220,7 +220,10 @@ impl Builder<'_> {
     fn alarm(&self, a: Alarm<'_>) -> Result<Resource, crate::GraphError> {
         let topic = || Value::List(vec![Value::reference(ids::ALERTS_TOPIC, "arn")]);
         let mut r = self
-            .res(&format!("alarm.{}", a.what.replace('-', "_")), Kind::MetricAlarm)
+            .res(
+                &format!("alarm.{}", a.what.replace('-', "_")),
+                Kind::MetricAlarm,
+            )
             .with("name", self.names.alarm(a.what))
             .with("description", a.description)
             .with("evaluation_periods", a.periods)
@@ -305,7 +308,14 @@ impl Builder<'_> {
         let lb = || Value::reference(ids::LB_ALB, "arn_suffix");
         let lb_marker = marker(ids::LB_ALB, "arn_suffix");
         let alb = |id: &str, metric: &str| {
-            stat(id, ALB, metric, json!({"LoadBalancer": lb_marker}), "Sum", 300)
+            stat(
+                id,
+                ALB,
+                metric,
+                json!({"LoadBalancer": lb_marker}),
+                "Sum",
+                300,
+            )
         };
         let own = |name: &'static str| Watch::Metric {
             namespace: self.names.metric_namespace(),
@@ -496,7 +506,14 @@ impl Builder<'_> {
             // EFS's own formula: metered I/O per second over the permitted throughput.
             watch: Watch::Math(json!([
                 stat("io", "AWS/EFS", "MeteredIOBytes", fs.clone(), "Sum", 60),
-                stat("permitted", "AWS/EFS", "PermittedThroughput", fs, "Average", 60),
+                stat(
+                    "permitted",
+                    "AWS/EFS",
+                    "PermittedThroughput",
+                    fs,
+                    "Average",
+                    60
+                ),
                 expression("100*(io/PERIOD(io))/permitted", "throughput %"),
             ])),
             periods: 15,
@@ -567,37 +584,85 @@ impl Builder<'_> {
         };
         let fpm_group = self.names.log_group("php-fpm");
         let widgets = vec![
-            metric("Requests and 5xx", "Sum", json!([
-                [ALB, "RequestCount", "LoadBalancer", lb],
-                [ALB, "HTTPCode_Target_5XX_Count", "LoadBalancer", lb],
-                [ALB, "HTTPCode_ELB_5XX_Count", "LoadBalancer", lb],
-            ])),
-            metric("Response time (p95, s)", "p95", json!([
-                [ALB, "TargetResponseTime", "LoadBalancer", lb],
-            ])),
-            metric("Web nodes", "Average", json!([
-                ["AWS/AutoScaling", "GroupInServiceInstances", "AutoScalingGroupName", asg],
-                ["AWS/AutoScaling", "GroupDesiredCapacity", "AutoScalingGroupName", asg],
-                [ALB, "HealthyHostCount", "TargetGroup", tg, "LoadBalancer", lb],
-                [ALB, "UnHealthyHostCount", "TargetGroup", tg, "LoadBalancer", lb],
-            ])),
-            metric("Database CPU % and connections", "Average", json!([
-                [RDS, "CPUUtilization", db_dim, db],
-                [RDS, "DatabaseConnections", db_dim, db, {"yAxis": "right"}],
-            ])),
-            metric("Database memory and storage (bytes)", "Minimum", json!([
-                [RDS, "FreeableMemory", db_dim, db],
-                [RDS, "FreeStorageSpace", db_dim, db],
-            ])),
+            metric(
+                "Requests and 5xx",
+                "Sum",
+                json!([
+                    [ALB, "RequestCount", "LoadBalancer", lb],
+                    [ALB, "HTTPCode_Target_5XX_Count", "LoadBalancer", lb],
+                    [ALB, "HTTPCode_ELB_5XX_Count", "LoadBalancer", lb],
+                ]),
+            ),
+            metric(
+                "Response time (p95, s)",
+                "p95",
+                json!([[ALB, "TargetResponseTime", "LoadBalancer", lb],]),
+            ),
+            metric(
+                "Web nodes",
+                "Average",
+                json!([
+                    [
+                        "AWS/AutoScaling",
+                        "GroupInServiceInstances",
+                        "AutoScalingGroupName",
+                        asg
+                    ],
+                    [
+                        "AWS/AutoScaling",
+                        "GroupDesiredCapacity",
+                        "AutoScalingGroupName",
+                        asg
+                    ],
+                    [
+                        ALB,
+                        "HealthyHostCount",
+                        "TargetGroup",
+                        tg,
+                        "LoadBalancer",
+                        lb
+                    ],
+                    [
+                        ALB,
+                        "UnHealthyHostCount",
+                        "TargetGroup",
+                        tg,
+                        "LoadBalancer",
+                        lb
+                    ],
+                ]),
+            ),
+            metric(
+                "Database CPU % and connections",
+                "Average",
+                json!([
+                    [RDS, "CPUUtilization", db_dim, db],
+                    [RDS, "DatabaseConnections", db_dim, db, {"yAxis": "right"}],
+                ]),
+            ),
+            metric(
+                "Database memory and storage (bytes)",
+                "Minimum",
+                json!([
+                    [RDS, "FreeableMemory", db_dim, db],
+                    [RDS, "FreeStorageSpace", db_dim, db],
+                ]),
+            ),
             metric("Redis memory %", "Maximum", json!(redis)),
-            metric("moodledata throughput (bytes)", "Sum", json!([
-                ["AWS/EFS", "MeteredIOBytes", "FileSystemId", fs],
-            ])),
-            metric("Cron runs, FPM max_children, slow requests", "Sum", json!([
-                [ns, CRON_HEARTBEAT],
-                [ns, FPM_MAX_CHILDREN],
-                [ns, SLOW_REQUESTS],
-            ])),
+            metric(
+                "moodledata throughput (bytes)",
+                "Sum",
+                json!([["AWS/EFS", "MeteredIOBytes", "FileSystemId", fs],]),
+            ),
+            metric(
+                "Cron runs, FPM max_children, slow requests",
+                "Sum",
+                json!([
+                    [ns, CRON_HEARTBEAT],
+                    [ns, FPM_MAX_CHILDREN],
+                    [ns, SLOW_REQUESTS],
+                ]),
+            ),
             json!({"type": "log", "width": 24, "height": 6, "properties": {
                 "query": format!(
                     "SOURCE '{fpm_group}' | fields @timestamp, @logStream, @message \

@@ -24,12 +24,7 @@ pub(super) const LOG_GROUP: KindSpec = KindSpec {
     aws_type: "AWS::Logs::LogGroup",
     tier: 1,
     stateful: true,
-    fields: &[
-        repl("name"),
-        f("retention_days"),
-        f("kms_key_arn"),
-        TAGS,
-    ],
+    fields: &[repl("name"), f("retention_days"), f("kms_key_arn"), TAGS],
     name_field: Some("name"),
     attrs: &["id", "arn"],
     ..DEFAULT
