@@ -149,6 +149,17 @@ BEHAVIOURS = {
         "https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html "
         "(NotificationTargetARN and RoleARN are optional)",
     ),
+    "logs-metric-filters": (
+        True,
+        "CloudWatch Logs PutMetricFilter replaces the filter of that name in the group (moto adds "
+        "a second one) and answers ResourceNotFoundException for a group that does not exist; "
+        "DeleteLogGroup deletes the group's metric filters with it (moto keeps them)",
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutMetricFilter.html "
+        "(\"Creates or updates a metric filter\"; Errors: ResourceNotFoundException); "
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DeleteLogGroup.html "
+        "(\"Deletes the specified log group and permanently deletes all the archived log events "
+        "associated with the log group\"; its metric filters go with it)",
+    ),
     "eventual-consistency": (
         True,
         "a just-created EC2 VPC, subnet, security group, internet gateway, route table, NAT "
@@ -1011,3 +1022,30 @@ def _install_logs_interleaved():
                     next_token, filter_pattern, interleaved or on("logs-interleaved"))
 
     LogGroup.filter_log_events = filter_log_events
+
+# --- CloudWatch Logs metric filters -------------------------------------------------------------
+
+@pre("logs", "PutMetricFilter")
+def _logs_put_metric_filter(resp, action):
+    if not on("logs-metric-filters"):
+        return
+    from moto.logs.exceptions import ResourceNotFoundException
+    backend = resp.logs_backend
+    group, name = resp._get_param("logGroupName"), resp._get_param("filterName")
+    if group not in backend.groups:
+        raise ResourceNotFoundException()
+    backend.filters.metric_filters = [
+        f for f in backend.filters.metric_filters
+        if not (f["logGroupName"] == group and f["filterName"] == name)]
+
+
+@post("logs", "DeleteLogGroup")
+def _logs_delete_group_filters(resp, action, result):
+    if not on("logs-metric-filters"):
+        return
+    backend = resp.logs_backend
+    group = resp._get_param("logGroupName")
+    if group in backend.groups:
+        return
+    backend.filters.metric_filters = [
+        f for f in backend.filters.metric_filters if f["logGroupName"] != group]

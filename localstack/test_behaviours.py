@@ -845,6 +845,48 @@ class PricesTest(Base):
         # A type the sample lacks has no history: no made-up price.
         self.assertEqual(ec2.describe_spot_price_history(InstanceTypes=["x2iedn.32xlarge"])["SpotPriceHistory"], [])
 
+class LogsMetricFiltersTest(Base):
+    BEHAVIOURS = "none,logs-metric-filters"
+
+    def test_a_filter_is_replaced_by_name_and_deleted_with_its_group(self):
+        logs = self.emu.client("logs")
+        self.assertEqual(code_of(logs.put_metric_filter, **metric_filter("/t/missing", "1"))[0],
+                         "ResourceNotFoundException")
+        logs.create_log_group(logGroupName="/t/fpm")
+        logs.put_metric_filter(**metric_filter("/t/fpm", "1"))
+        logs.put_metric_filter(**metric_filter("/t/fpm", "2"))
+        found = logs.describe_metric_filters(logGroupName="/t/fpm")["metricFilters"]
+        self.assertEqual([f["metricTransformations"][0]["metricValue"] for f in found], ["2"])
+        logs.delete_log_group(logGroupName="/t/fpm")
+        logs.create_log_group(logGroupName="/t/fpm")
+        self.assertEqual(logs.describe_metric_filters(logGroupName="/t/fpm")["metricFilters"], [])
+
+
+def metric_filter(group, value):
+    return {"logGroupName": group, "filterName": "max-children",
+            "filterPattern": '"reached pm.max_children"',
+            "metricTransformations": [{"metricName": "FpmMaxChildrenReached",
+                                       "metricNamespace": "Moodlestack/t", "metricValue": value}]}
+
+
+class LogsKmsKeyTest(Base):
+    """CloudWatch Logs AssociateKmsKey and DisassociateKmsKey, added by moto_server.py (not
+    switchable)."""
+    BEHAVIOURS = "none"
+
+    def test_a_groups_key_is_set_and_removed(self):
+        logs = self.emu.client("logs")
+        key = self.emu.client("kms").create_key()["KeyMetadata"]["Arn"]
+        logs.create_log_group(logGroupName="/t/boot")
+        self.assertEqual(code_of(logs.associate_kms_key, logGroupName="/t/none", kmsKeyId=key)[0],
+                         "ResourceNotFoundException")
+        logs.associate_kms_key(logGroupName="/t/boot", kmsKeyId=key)
+        group = logs.describe_log_groups(logGroupNamePrefix="/t/boot")["logGroups"][0]
+        self.assertEqual(group["kmsKeyId"], key)
+        logs.disassociate_kms_key(logGroupName="/t/boot")
+        group = logs.describe_log_groups(logGroupNamePrefix="/t/boot")["logGroups"][0]
+        self.assertNotIn("kmsKeyId", group)
+
 
 if __name__ == "__main__":
     prog = unittest.main(exit=False)

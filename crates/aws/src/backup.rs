@@ -515,15 +515,7 @@ fn selection_observed(plan_id: &str, id: &str, s: &BackupSelection) -> Observed 
     fields.insert("name".into(), Value::str(s.selection_name()));
     fields.insert("iam_role_arn".into(), Value::str(s.iam_role_arn()));
     fields.insert("resources".into(), Value::strs(resources));
-    Observed {
-        id: ObservedId::Untagged(id.to_string()),
-        kind: Kind::BackupSelection,
-        physical_id: id.to_string(),
-        fields,
-        attrs: BTreeMap::from([("id".into(), id.to_string())]),
-        status: "available".into(),
-        lifecycle: Lifecycle::Ready,
-    }
+    crate::fields::untagged(Kind::BackupSelection, id.to_string(), fields, "available")
 }
 
 /// `AWS::Backup::BackupSelection`, untaggable: found through the stack's plans.
@@ -1000,7 +992,10 @@ mod tests {
             .unwrap();
         let o = selection_observed("plan-1", "sel-1", &s);
         assert_matches_spec(&o, &[]);
-        assert_eq!(o.id, ObservedId::Untagged("sel-1".into()));
+        assert_eq!(
+            o.id,
+            moodlestack_model::ObservedId::Untagged("sel-1".into())
+        );
         assert_eq!(
             o.fields["resources"],
             Value::strs([

@@ -10,12 +10,15 @@
 
 mod autoscaling;
 mod backup;
+mod cloudwatch;
 mod ec2;
 mod efs;
 mod elasticache;
 mod elbv2;
 mod fields;
 mod iam;
+mod kms;
+mod log_groups;
 pub mod logs;
 #[cfg(test)]
 mod permissions;
@@ -25,6 +28,7 @@ pub mod run;
 mod s3;
 mod scaling;
 mod secrets;
+mod sns;
 mod ssm;
 pub mod stats;
 pub mod status;
@@ -60,8 +64,10 @@ pub struct Clients {
     pub backup: aws_sdk_backup::Client,
     /// The Price List API: its endpoint is in us-east-1, whatever the stack's region.
     pub pricing: aws_sdk_pricing::Client,
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub kms: aws_sdk_kms::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -112,8 +118,10 @@ impl Clients {
                     .region(aws_types::region::Region::from_static(PRICING_REGION))
                     .build(),
             ),
-            cloudwatch: client!(aws_sdk_cloudwatch),
+            kms: client!(aws_sdk_kms),
             logs: client!(aws_sdk_cloudwatchlogs),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            sns: client!(aws_sdk_sns),
             // An endpoint of its own (the local emulator) has no per-bucket DNS names: buckets go
             // in the path there.
             s3: aws_sdk_s3::Client::from_conf(
@@ -327,9 +335,10 @@ pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
 /// implementations in a `kinds` module (`pub(crate) use super::Group as AutoScalingGroup;`).
 mod impls {
     pub(crate) use crate::{
-        autoscaling::kinds::*, backup::kinds::*, ec2::kinds::*, efs::kinds::*,
-        elasticache::kinds::*, elbv2::kinds::*, iam::kinds::*, rds::kinds::*, s3::kinds::*,
-        scaling::kinds::*, secrets::kinds::*,
+        autoscaling::kinds::*, backup::kinds::*, cloudwatch::kinds::*, ec2::kinds::*,
+        efs::kinds::*, elasticache::kinds::*, elbv2::kinds::*, iam::kinds::*, kms::kinds::*,
+        log_groups::kinds::*, rds::kinds::*, s3::kinds::*, scaling::kinds::*, secrets::kinds::*,
+        sns::kinds::*,
     };
 }
 

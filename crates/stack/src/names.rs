@@ -152,20 +152,50 @@ impl Names {
         out.truncate(255);
         out.trim_end_matches('-').to_string()
     }
+    /// Where the stack's log groups are: `/moodlestack/<stack>/` (the nodes' role may write
+    /// only under it).
+    pub fn log_group_prefix(&self) -> String {
+        format!("/moodlestack/{}/", self.stack)
+    }
+    /// The log group of one log `source` of the nodes (`apache-access`, `php-fpm`, ...):
+    /// `/moodlestack/<stack>/<source>`; a stream per instance id.
+    pub fn log_group(&self, source: &str) -> String {
+        format!("{}{source}", self.log_group_prefix())
+    }
+    /// The namespace of the stack's own metrics (cron heartbeat, metric filters):
+    /// `Moodlestack/<stack>`.
+    pub fn metric_namespace(&self) -> String {
+        format!("Moodlestack/{}", self.stack)
+    }
+    /// Where the stack's KMS key aliases are: `alias/moodlestack/<stack>/`.
+    pub fn kms_alias_prefix(&self) -> String {
+        format!("alias/moodlestack/{}/", self.stack)
+    }
+    /// The alias of the KMS key of the stack's logs and alerts.
+    pub fn kms_alias(&self) -> String {
+        format!("{}observability", self.kms_alias_prefix())
+    }
+    /// The SNS topic the stack's alarms notify: `<stack>-alerts`.
+    pub fn alert_topic(&self) -> String {
+        self.n("alerts")
+    }
+    /// A metric alarm of the stack: `<stack>-<what>` (`demo-alb-5xx`).
+    pub fn alarm(&self, what: &str) -> String {
+        self.n(what)
+    }
+    /// Where the stack's alarm names start: `<stack>-`.
+    pub fn alarm_prefix(&self) -> String {
+        self.n("")
+    }
+    /// The stack's CloudWatch dashboard: `moodlestack-<stack>` (dashboards cannot be tagged:
+    /// the name alone says it is the stack's, so it is not under the `<stack>-` prefix users'
+    /// own dashboards may share).
+    pub fn dashboard(&self) -> String {
+        format!("moodlestack-{}", self.stack)
+    }
     /// SSM parameter that holds the apply lease.
     pub fn lease_parameter(&self) -> String {
         format!("/moodlestack/{}/lease", self.stack)
-    }
-    /// CloudWatch Logs group of one of the nodes' [`LOG_SOURCES`]:
-    /// `/moodlestack/<stack>/<source>`. Each node writes its own log stream, named by its
-    /// instance id.
-    pub fn log_group(&self, source: &str) -> String {
-        format!("/moodlestack/{}/{source}", self.stack)
-    }
-    /// Namespace of the stack's custom CloudWatch metrics (the stable node's
-    /// [`CRON_HEARTBEAT`]): `Moodlestack/<stack>`.
-    pub fn metric_namespace(&self) -> String {
-        format!("Moodlestack/{}", self.stack)
     }
 }
 
