@@ -115,6 +115,7 @@ fn aws(emu: &Emulator, args: &[&str]) -> Output {
     Command::new(aws_cli())
         .args(args)
         .envs(emu.env())
+        .env("AWS_DEFAULT_REGION", REGION)
         .output()
         .expect("the AWS CLI runs")
 }

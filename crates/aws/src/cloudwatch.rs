@@ -53,6 +53,7 @@ struct MathQuery {
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[allow(clippy::struct_field_names)] // `Stat` is AWS's name for the statistic
 struct Stat {
     namespace: String,
     metric_name: String,

@@ -531,7 +531,7 @@ impl AwsCloud {
                 reason: r.status_reason().unwrap_or_default().to_string(),
             })
             .collect();
-        refreshes.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        refreshes.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         let mut alarms = alarms;
         alarms.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Status {

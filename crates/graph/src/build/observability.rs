@@ -381,7 +381,7 @@ impl Builder<'_> {
                     period: 60,
                 },
                 periods: 5,
-                threshold: t.unhealthy_hosts as f64,
+                threshold: count(t.unhealthy_hosts),
                 comparison: "GreaterThanOrEqualToThreshold",
                 missing: "notBreaching",
             },
@@ -405,7 +405,7 @@ impl Builder<'_> {
                     period: 60,
                 },
                 periods: 10,
-                threshold: min as f64,
+                threshold: count(min),
                 comparison: "LessThanThreshold",
                 missing: "missing",
             });
@@ -456,7 +456,7 @@ impl Builder<'_> {
             ),
             watch: rds("DatabaseConnections", "Maximum"),
             periods: 2,
-            threshold: t.db_connections as f64,
+            threshold: count(t.db_connections),
             comparison: "GreaterThanThreshold",
             missing: "missing",
         });
@@ -484,7 +484,7 @@ impl Builder<'_> {
             ),
             watch: Watch::Math(self.redis_max("Evictions", "Sum", "evictions")),
             periods: 1,
-            threshold: t.redis_evictions as f64,
+            threshold: count(t.redis_evictions),
             comparison: "GreaterThanThreshold",
             missing: "notBreaching",
         });
@@ -534,7 +534,7 @@ impl Builder<'_> {
             ),
             watch: own(FPM_MAX_CHILDREN),
             periods: 1,
-            threshold: t.fpm_max_children_warnings as f64,
+            threshold: count(t.fpm_max_children_warnings),
             comparison: "GreaterThanOrEqualToThreshold",
             missing: "notBreaching",
         });
@@ -546,7 +546,7 @@ impl Builder<'_> {
             ),
             watch: own(SLOW_REQUESTS),
             periods: 1,
-            threshold: t.slow_requests as f64,
+            threshold: count(t.slow_requests),
             comparison: "GreaterThanOrEqualToThreshold",
             missing: "notBreaching",
         });
@@ -664,4 +664,11 @@ impl Builder<'_> {
         ];
         json!({"widgets": widgets})
     }
+}
+
+/// A count threshold (hosts, connections, evictions, warnings) as CloudWatch's number: the stack
+/// rules keep these far below 2^52, so the conversion is exact.
+#[allow(clippy::cast_precision_loss)]
+fn count(n: i64) -> f64 {
+    n as f64
 }
