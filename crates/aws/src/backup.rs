@@ -783,15 +783,9 @@ impl KindOps for RecoveryPoint {
             .filter(|(_, o)| o.id == ObservedId::Tagged(r.id.clone()))
             .filter(|(_, o)| o.fields.get("name").and_then(Value::as_str) != Some(name))
             .max_by_key(|(created, _)| *created)
-            .and_then(|(_, o)| {
-                o.fields
-                    .get("tags")
-                    .and_then(Value::as_map)
-                    .and_then(|t| t.get(TAG_CODE))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| "none".into());
+            .and_then(|(_, o)| o.tag(TAG_CODE))
+            .unwrap_or("none")
+            .to_string();
         tags.insert(TAG_CODE_BEFORE.into(), before);
         tags.insert(TAG_NAME.into(), name.to_string());
         let req =

@@ -374,16 +374,8 @@ fn verified(scope: &Scope, kind: Kind, q: Query<'_>, found: Vec<Observed>) -> Ve
                         .all(|f| o.fields.get(*f).is_some() && o.fields.get(*f) == fields.get(*f))
             }
             (ObservedId::Tagged(id), q) => {
-                let tag = |k: &str| {
-                    o.fields
-                        .get("tags")
-                        .and_then(Value::as_map)
-                        .and_then(|m| m.get(k))
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                };
-                tag(TAG_STACK).as_deref() == Some(scope.stack.as_str())
-                    && tag(TAG_ID).as_deref() == Some(id.as_str())
+                o.tag(TAG_STACK) == Some(scope.stack.as_str())
+                    && o.tag(TAG_ID) == Some(id.as_str())
                     && match q {
                         Query::Logical { id: want, .. } => id == want,
                         _ => true,

@@ -249,6 +249,15 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// The value of tag `key` among the observed `tags` field, if it carries it.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.fields
+            .get("tags")
+            .and_then(Value::as_map)
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+    }
+
     /// True for a resource found by the stack's tag that carries no `moodlestack:id`: somebody
     /// else's resource with the stack's tag (a bastion or a security group tagged
     /// `moodlestack:stack` for cost allocation). moodlestack reports it and never changes or

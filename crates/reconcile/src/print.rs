@@ -422,11 +422,7 @@ pub fn foreign_lines(foreign: &[Observed]) -> String {
     let mut out = String::new();
     for o in foreign {
         let name = o
-            .fields
-            .get("tags")
-            .and_then(Value::as_map)
-            .and_then(|t| t.get("Name"))
-            .and_then(Value::as_str)
+            .tag("Name")
             .map(|n| format!(" (Name: {n})"))
             .unwrap_or_default();
         let _ = writeln!(out, "  {} {}{name}", spec(o.kind).name, o.physical_id);
