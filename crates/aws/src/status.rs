@@ -412,7 +412,9 @@ impl AwsCloud {
             )
         };
         let heartbeat = async {
-            let end = aws_smithy_types::DateTime::from_secs(now as i64);
+            // A minute ahead: CloudWatch's EndTime is exclusive and whole seconds, so a
+            // heartbeat put in the current second would otherwise be left out.
+            let end = aws_smithy_types::DateTime::from_secs(now as i64 + 60);
             let start = aws_smithy_types::DateTime::from_secs(now as i64 - HEARTBEAT_WINDOW_SECS);
             let out = answer(
                 "cloudwatch:GetMetricStatistics",
