@@ -8,8 +8,9 @@
 //! deletion is no longer the stack's. A create is CreateKey (policy, description and every tag
 //! on the call), then CreateAlias; when the alias is taken (another run raced this one) the new
 //! key is scheduled for deletion and the generic code adopts or refuses the alias's key. A
-//! delete removes the alias and schedules the key's deletion with KMS's shortest window (7
-//! days): KMS never deletes a key at once.
+//! delete removes the key's `moodlestack:id` tag (the tagging API lists keys pending deletion),
+//! then the alias, and schedules the key's deletion with KMS's shortest window (7 days): KMS
+//! never deletes a key at once.
 
 use crate::fields::{
     answer, canonical_json, deleted, in_place_only, is_code, is_not_found, owned_id, read_back,
@@ -297,6 +298,12 @@ impl KindOps for Key {
                 None => Ok(()),
             }
         };
+        // The key stays for 7 days with its tags, and the tagging API (`moodlestack list`,
+        // `gc`) lists a key pending deletion like any other: its logical id goes first, so the
+        // stack has nothing left once this answers (a key without it is not the stack's).
+        let untag = cx.c.kms.untag_resource().key_id(&current.physical_id);
+        let untag = untag.tag_keys(moodlestack_model::TAG_ID);
+        deleted("kms:UntagResource", untag.send()).await?;
         tokio::try_join!(unalias, schedule_deletion(cx.c, &current.physical_id))?;
         Ok(())
     }
