@@ -90,7 +90,7 @@ fn service(out: &mut String, label: &str, s: &Service) {
 }
 
 /// The screen.
-pub fn text(s: &Status) -> String {
+pub fn text(s: &Status, path: &Path) -> String {
     let mut out = format!(
         "Stack `{}` in {}, {}\n\n",
         s.stack,
@@ -172,8 +172,9 @@ pub fn text(s: &Status) -> String {
         )),
         None => out.push_str(&format!(
             "Cron heartbeat: none in the last {} h (cron is not running on the stable node, or \
-             failing: `moodlestack logs STACK --source cron`)\n",
-            HEARTBEAT_WINDOW_SECS / 3600
+             failing: `moodlestack logs {} --source cron`)\n",
+            HEARTBEAT_WINDOW_SECS / 3600,
+            path.display()
         )),
     }
     out
@@ -194,7 +195,7 @@ pub fn run(g: &Global, path: &Path, json: bool) -> Outcome {
                 serde_json::to_string_pretty(&status).expect("the status serializes")
             );
         } else {
-            print!("{}", text(&status));
+            print!("{}", text(&status, path));
         }
         Ok(Exit::Ok)
     })
