@@ -820,7 +820,20 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     );
     // The wrapper as www-data, with the AWS CLI on its PATH and the emulator as its CloudWatch.
     let emu = crate::harness::Emulator::start();
-    let aws_dir = crate::harness::aws_cli().parent().unwrap().to_path_buf();
+    let aws_dir = if is_root() {
+        // www-data cannot run the AWS CLI of the emulator's virtualenv under /root (0700): the
+        // wrapper gets an `aws` that sends the same PutMetricData to the emulator over HTTP (the
+        // real CLI runs the wrapper in node_code::the_cron_wrapper_puts_a_heartbeat_...).
+        let dir = site.path("aws-shim");
+        std::fs::create_dir_all(&dir).unwrap();
+        let shim = dir.join("aws");
+        std::fs::write(&shim, AWS_PUT_METRIC_DATA_SHIM).unwrap();
+        std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        dir
+    } else {
+        crate::harness::aws_cli().parent().unwrap().to_path_buf()
+    };
     let cron_run = |args: &[&str]| {
         let mut c = site.as_www("env");
         c.arg(format!(
@@ -869,7 +882,15 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     let beats = crate::node_code::heartbeats(&emu, "moodle-prod");
     f.check(
         beats == 1.0,
-        format!("{beats} CronHeartbeat datapoints after one successful cron run, not 1"),
+        format!(
+            "{beats} CronHeartbeat datapoints after one successful cron run, not 1: {}",
+            cron_log()
+                .lines()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
     );
     drop(emu);
 
@@ -1199,3 +1220,30 @@ fn start_database(site: &mut Site, engine: &str, port: u16) -> bool {
     }
     true
 }
+
+/// `aws cloudwatch put-metric-data --region R --namespace N --metric-name M --value V --unit U
+/// ...` as the AWS CLI sends it (the Query protocol), to the emulator, for a user that cannot run
+/// the CLI itself. The emulator reads the region from the credential scope and checks no
+/// signature.
+const AWS_PUT_METRIC_DATA_SHIM: &str = r#"#!/usr/bin/python3
+import os, sys, urllib.parse, urllib.request
+args = sys.argv[1:]
+if args[:2] != ["cloudwatch", "put-metric-data"]:
+    sys.exit("aws (test shim): only cloudwatch put-metric-data, not %s" % args[:2])
+opts = {}
+for i, a in enumerate(args):
+    if a.startswith("--") and i + 1 < len(args) and not args[i + 1].startswith("--"):
+        opts[a[2:]] = args[i + 1]
+body = urllib.parse.urlencode({
+    "Action": "PutMetricData", "Version": "2010-08-01", "Namespace": opts["namespace"],
+    "MetricData.member.1.MetricName": opts["metric-name"],
+    "MetricData.member.1.Value": opts["value"],
+    "MetricData.member.1.Unit": opts.get("unit", "None"),
+}).encode()
+url = os.environ.get("AWS_ENDPOINT_URL_CLOUDWATCH") or os.environ["AWS_ENDPOINT_URL"]
+auth = ("AWS4-HMAC-SHA256 Credential=%s/20260101/%s/monitoring/aws4_request, "
+        "SignedHeaders=host, Signature=0" % (os.environ.get("AWS_ACCESS_KEY_ID", "test"), opts["region"]))
+req = urllib.request.Request(url + "/", data=body, headers={
+    "Content-Type": "application/x-www-form-urlencoded", "Authorization": auth})
+urllib.request.urlopen(req, timeout=10).read()
+"#;

@@ -27,7 +27,8 @@ fn redact(text: &str) -> String {
                 let replaced = if hex_id(core, "i-") || hex_id(core, "fs-") {
                     let (p, h) = core.split_once('-').unwrap();
                     w.replace(core, &format!("{p}-{}", "x".repeat(h.len())))
-                } else if words.get(i + 1) == Some(&"ago")
+                } else if (words.get(i + 1) == Some(&"ago")
+                    || words.get(i + 1..i + 3) == Some(&["s", "ago"][..]))
                     && core.chars().next().is_some_and(|c| c.is_ascii_digit())
                 {
                     w.replace(core, "<age>")
@@ -125,7 +126,11 @@ async fn status_and_logs_read_the_live_stack() {
     let json: J = serde_json::from_str(&ms_ok(&emu, &["status", "stacks/demo.yaml", "--json"], 0))
         .expect("status --json is JSON");
     let web = json["web"].as_array().unwrap();
-    assert_eq!(web.len(), 1, "the demo fleet's minimum (web.min: 1): {json:#}");
+    assert_eq!(
+        web.len(),
+        1,
+        "the demo fleet's minimum (web.min: 1): {json:#}"
+    );
     for n in web {
         assert!(n["instance_id"].as_str().unwrap().starts_with("i-"));
         assert_eq!(n["state"], "InService");

@@ -526,11 +526,7 @@ impl KindOps for Group {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let c = cx.c;
         let cur = Reader::new(current.kind, r.id.clone(), &current.fields);
         let name = current.physical_id.as_str();

@@ -175,11 +175,7 @@ impl KindOps for Vault {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         retag(cx, current, r, changed, Some("backup vault")).await?;
         let found = vault(cx.c, cx.scope, &current.physical_id).await?;
         as_current(found, current, || {
@@ -425,11 +421,7 @@ impl KindOps for Plan {
     /// The rule's fields with one UpdateBackupPlan (a new version of the plan), the tags with
     /// TagResource.
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         if changed.contains(&"name") {
             return Err(crate::fields::in_place_only(
                 current.kind,
@@ -578,9 +570,8 @@ impl KindOps for Selection {
         match answer("backup:CreateBackupSelection", req.send()).await {
             Ok(out) => {
                 let id = out.selection_id().unwrap_or_default();
-                let mut o = selection_observed(plan_id, id, &body);
-                o.id = r.id.clone().into();
-                Ok(Created::New(o))
+                let o = selection_observed(plan_id, id, &body);
+                Ok(Created::made(r, o))
             }
             Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
             Err(e) => Err(e),
@@ -588,11 +579,7 @@ impl KindOps for Selection {
     }
 
     async fn update(&self, _cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         match changed.first() {
             Some(field) => Err(crate::fields::in_place_only(
                 current.kind,
@@ -819,11 +806,7 @@ impl KindOps for RecoveryPoint {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         retag(cx, current, r, changed, Some("backup of the file system")).await?;
         Ok(crate::fields::with_changes(current, r, changed))
     }

@@ -335,11 +335,7 @@ impl KindOps for Alarm {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         if changed.contains(&"name") {
             return Err(in_place_only(current.kind, r, "name", "alarm"));
         }
@@ -431,19 +427,14 @@ impl KindOps for Dashboard {
             return Ok(Created::Exists);
         }
         put_dashboard(cx.c, r).await?;
-        let mut o = dashboard(cx.c, name)
+        let o = dashboard(cx.c, name)
             .await?
             .ok_or_else(|| unexpected("cloudwatch:PutDashboard", format!("{name} is not there")))?;
-        o.id = r.id.clone().into();
-        Ok(Created::New(o))
+        Ok(Created::made(r, o))
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         if changed.contains(&"name") {
             return Err(in_place_only(current.kind, r, "name", "dashboard"));
         }

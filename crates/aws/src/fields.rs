@@ -717,11 +717,7 @@ impl<A: SubnetGroupApi> KindOps for SubnetGroupOps<A> {
     /// One modification of the description and the subnets, the tags, and no read (the
     /// executor polls right after an update).
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         if changed.contains(&"description") || changed.contains(&"subnet_ids") {
             let (description, subnet_ids) = (r.str("description")?, r.strs("subnet_ids")?);
             A::modify(cx.c, &current.physical_id, description, subnet_ids).await?;

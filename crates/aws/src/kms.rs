@@ -234,11 +234,7 @@ impl KindOps for Key {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let key_id = current.physical_id.as_str();
         let c = cx.c;
         let calls = changed.iter().map(|field| async move {

@@ -209,6 +209,15 @@ pub(crate) enum Created {
     Exists,
 }
 
+impl Created {
+    /// `o` made for the desired resource `r`: under `r`'s logical id (what a read of an untagged
+    /// kind cannot know by itself).
+    fn made(r: &Reader<'_>, mut o: Observed) -> Self {
+        o.id = r.id.clone().into();
+        Created::New(o)
+    }
+}
+
 /// Everything a kind implementation works with.
 pub(crate) struct Cx<'a> {
     pub c: &'a Clients,
@@ -235,6 +244,13 @@ pub(crate) struct Update<'a> {
     pub current: &'a Observed,
     pub r: &'a Reader<'a>,
     pub changed: &'a [&'a str],
+}
+
+impl<'a> Update<'a> {
+    /// `(current, r, changed)`: what an implementation reads first.
+    pub(crate) fn parts(self) -> (&'a Observed, &'a Reader<'a>, &'a [&'a str]) {
+        (self.current, self.r, self.changed)
+    }
 }
 
 impl<'a> Cx<'a> {

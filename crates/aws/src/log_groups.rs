@@ -133,11 +133,7 @@ impl KindOps for Group {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let name = current.physical_id.as_str();
         let c = cx.c;
         let calls = changed.iter().map(|field| async move {
@@ -288,18 +284,13 @@ impl KindOps for Filter {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         put_filter(cx.c, r).await?;
-        let mut o = filter_observed(r.str("log_group_name")?, &filter_of(r)?);
-        o.id = r.id.clone().into();
-        Ok(Created::New(o))
+        let o = filter_observed(r.str("log_group_name")?, &filter_of(r)?);
+        Ok(Created::made(r, o))
     }
 
     /// PutMetricFilter with every field: it replaces the filter of that name.
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         if let Some(field) = changed
             .iter()
             .find(|f| matches!(**f, "log_group_name" | "name"))

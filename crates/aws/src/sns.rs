@@ -143,11 +143,7 @@ impl KindOps for Topic {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let arn = current.physical_id.as_str();
         let c = cx.c;
         let calls = changed.iter().map(|field| async move {
@@ -280,17 +276,12 @@ impl KindOps for Subscription {
             .endpoint(r.str("endpoint")?)
             .set_subscription_arn(out.subscription_arn().map(str::to_string))
             .build();
-        let mut o = subscription_observed(topic_arn, &made);
-        o.id = r.id.clone().into();
-        Ok(Created::New(o))
+        let o = subscription_observed(topic_arn, &made);
+        Ok(Created::made(r, o))
     }
 
     async fn update(&self, _cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         match changed.first() {
             Some(field) => Err(in_place_only(current.kind, r, field, "subscription")),
             None => Ok(current.clone()),
