@@ -33,6 +33,8 @@ fn version(n: &Node) -> String {
     }
 }
 
+/// A column of a node table: its heading and how a node fills it.
+type Column = (&'static str, fn(&Node) -> String);
 fn nodes_table(out: &mut String, nodes: &[Node], health: bool) {
     let w = |f: fn(&Node) -> String, head: &str| {
         nodes
@@ -42,8 +44,8 @@ fn nodes_table(out: &mut String, nodes: &[Node], health: bool) {
             .max()
             .unwrap_or(0)
     };
-    let cols: Vec<(&str, fn(&Node) -> String)> = {
-        let mut c: Vec<(&str, fn(&Node) -> String)> = vec![
+    let cols: Vec<Column> = {
+        let mut c: Vec<Column> = vec![
             ("INSTANCE", |n| n.instance_id.clone()),
             ("TYPE", |n| n.instance_type.clone()),
             ("ZONE", |n| n.zone.clone()),

@@ -958,10 +958,14 @@ pub(crate) async fn assert_observability(
         let name = a.alarm_name().unwrap();
         assert_eq!(
             a.alarm_actions(),
-            [topic.clone()],
+            std::slice::from_ref(&topic),
             "{name} notifies the topic"
         );
-        assert_eq!(a.ok_actions(), [topic.clone()], "{name} says when it is OK");
+        assert_eq!(
+            a.ok_actions(),
+            std::slice::from_ref(&topic),
+            "{name} says when it is OK"
+        );
         names.push(name.trim_start_matches(&format!("{stack}-")).to_string());
     }
     names.sort();

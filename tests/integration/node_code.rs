@@ -274,7 +274,7 @@ fn nodes_boot_from_the_code_artefact_the_stable_node_puts_once() {
 
 /// How many `CronHeartbeat` datapoints of stack `stack` the emulator holds (a plain client: the
 /// AWS CLI's `get-metric-statistics`, SampleCount over the last hour by the minute).
-pub(crate) fn heartbeats(emu: &Emulator, stack: &str) -> f64 {
+pub(crate) fn heartbeats(emu: &Emulator, stack: &str) -> u32 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -302,12 +302,16 @@ pub(crate) fn heartbeats(emu: &Emulator, stack: &str) -> f64 {
     );
     ok("get-metric-statistics", &out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["Datapoints"]
+    let total: f64 = v["Datapoints"]
         .as_array()
         .unwrap()
         .iter()
         .map(|d| d["SampleCount"].as_f64().unwrap_or(0.0))
-        .sum()
+        .sum();
+    // Sample counts are whole numbers.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let n = total.round() as u32;
+    n
 }
 
 /// The PHP of this machine (`/usr/bin/php8.2` on Debian 12).
@@ -392,7 +396,7 @@ fn the_cron_wrapper_puts_a_heartbeat_after_a_successful_run_only() {
     );
     assert_eq!(
         heartbeats(&emu, "demo"),
-        0.0,
+        0,
         "a heartbeat after a failed run"
     );
 
@@ -400,7 +404,7 @@ fn the_cron_wrapper_puts_a_heartbeat_after_a_successful_run_only() {
     assert_eq!(cron(0, None).0, 0);
     assert_eq!(
         heartbeats(&emu, "demo"),
-        1.0,
+        1,
         "no heartbeat after a successful run:\n{}",
         log_text()
     );
@@ -417,6 +421,6 @@ fn the_cron_wrapper_puts_a_heartbeat_after_a_successful_run_only() {
         log_text()
     );
     drop(silent);
-    assert_eq!(heartbeats(&emu, "demo"), 1.0);
+    assert_eq!(heartbeats(&emu, "demo"), 1);
     let _ = std::fs::remove_dir_all(root);
 }

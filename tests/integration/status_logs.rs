@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 /// Ids, dates and ages replaced by same-width placeholders (moto's instance ids are random).
 fn redact(text: &str) -> String {
+    fn trim(w: &str) -> &str {
+        w.trim_matches(|c: char| "(),:`".contains(c))
+    }
     let hex_id = |t: &str, prefix: &str| {
         t.strip_prefix(prefix)
             .is_some_and(|h| h.len() >= 8 && h.chars().all(|c| c.is_ascii_hexdigit()))
@@ -22,13 +25,14 @@ fn redact(text: &str) -> String {
             let words: Vec<&str> = line.split(' ').collect();
             let mut out = Vec::new();
             for (i, w) in words.iter().enumerate() {
-                let core = w.trim_matches(|c: char| "(),:`".contains(c));
+                let core = trim(w);
+                let next = |k: usize| words.get(i + k).copied().map(trim);
                 let shape = |c: char| if c.is_ascii_digit() { '0' } else { c };
                 let replaced = if hex_id(core, "i-") || hex_id(core, "fs-") {
                     let (p, h) = core.split_once('-').unwrap();
                     w.replace(core, &format!("{p}-{}", "x".repeat(h.len())))
-                } else if (words.get(i + 1) == Some(&"ago")
-                    || words.get(i + 1..i + 3) == Some(&["s", "ago"][..]))
+                } else if (next(1) == Some("ago")
+                    || (next(1) == Some("s") && next(2) == Some("ago")))
                     && core.chars().next().is_some_and(|c| c.is_ascii_digit())
                 {
                     w.replace(core, "<age>")
