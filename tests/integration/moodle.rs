@@ -1059,7 +1059,11 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         .rsplit_once("    return true;\n}")
         .expect("lib/db/upgrade.php ends with `return true; }`");
     let step = UPGRADE_STEP.replace("HOLD", &hold.display().to_string());
-    std::fs::write(&upgrade_php, format!("{head}{step}    return true;\n}}{tail}")).unwrap();
+    std::fs::write(
+        &upgrade_php,
+        format!("{head}{step}    return true;\n}}{tail}"),
+    )
+    .unwrap();
     ok(Command::new("php").arg("-l").arg(&upgrade_php));
     std::fs::write(hold.join("fail"), "").unwrap();
     if is_root() {
@@ -1138,7 +1142,10 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     );
     f.check(
         db_version(&site) == before,
-        format!("the failed upgrade left the database at {}", db_version(&site)),
+        format!(
+            "the failed upgrade left the database at {}",
+            db_version(&site)
+        ),
     );
     check_maintenance(&mut f, &site, "after a failed upgrade");
     // The retry (systemd restarts the service), held in the middle of the upgrade step.
@@ -1159,7 +1166,10 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
                 std::fs::read_to_string(site.path("log/install-upgrade.err")).unwrap_or_default()
             );
         }
-        assert!(Instant::now() < deadline, "the upgrade step was not reached");
+        assert!(
+            Instant::now() < deadline,
+            "the upgrade step was not reached"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     check_maintenance(&mut f, &site, "during the upgrade");
@@ -1175,7 +1185,10 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         "moodle-install-upgrade: maintenance mode on for the upgrade",
         "moodle-install-upgrade: maintenance mode off",
     ] {
-        f.check(log.contains(line), format!("the upgrade did not log {line:?}"));
+        f.check(
+            log.contains(line),
+            format!("the upgrade did not log {line:?}"),
+        );
     }
     f.check(
         db_version(&site) == "2024100705.02",
@@ -1203,7 +1216,8 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     f.check(
         out.status.success()
             && maintenance.exists()
-            && String::from_utf8_lossy(&out.stderr).contains("skipped: the site is in maintenance mode"),
+            && String::from_utf8_lossy(&out.stderr)
+                .contains("skipped: the site is in maintenance mode"),
         format!(
             "with maintenance mode set by hand the script exited {:?}, maintenance {}: {}",
             out.status.code(),
