@@ -459,21 +459,31 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     let config = node("web", "/var/www/moodle/config.php");
     assert_eq!(config, node("stable", "/var/www/moodle/config.php"));
     std::fs::write(site.path("moodle/config.php"), &config).unwrap();
-    std::fs::write(
-        site.path("php-conf.d/90-moodle.ini"),
-        node("web", "/etc/php/8.3/mods-available/moodle.ini"),
-    )
-    .unwrap();
-    std::fs::write(
-        site.path("pool.conf"),
-        node("web", "/etc/php/8.3/fpm/pool.d/moodle.conf"),
-    )
-    .unwrap();
-    std::fs::write(
-        site.path("vhost.conf"),
-        node("web", "/etc/apache2/sites-available/moodle.conf"),
-    )
-    .unwrap();
+    for (dest, role, path) in [
+        (
+            "php-conf.d/90-moodle.ini",
+            "web",
+            "/etc/php/8.3/mods-available/moodle.ini",
+        ),
+        ("pool.conf", "web", "/etc/php/8.3/fpm/pool.d/moodle.conf"),
+        (
+            "vhost.conf",
+            "web",
+            "/etc/apache2/sites-available/moodle.conf",
+        ),
+        (
+            "lib/health.php",
+            "web",
+            "/usr/local/lib/moodlestack/health.php",
+        ),
+        (
+            "bin/moodle-smoke-test",
+            "stable",
+            "/usr/local/sbin/moodle-smoke-test",
+        ),
+    ] {
+        std::fs::write(site.path(dest), node(role, path)).unwrap();
+    }
     let stable_file = |path: &str| {
         let p = out_dir.join("stable").join(path.trim_start_matches('/'));
         p.exists().then(|| node("stable", path))
@@ -484,6 +494,13 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         node("stable", "/usr/local/sbin/moodle-install-upgrade"),
     )
     .unwrap();
+    // The stable node's moodle-install-upgrade, as systemd starts it.
+    let ini_dir = site.php_ini_scan_dir();
+    let install_upgrade = || {
+        let mut c = Command::new("bash");
+        c.arg(&install_script).env("PHP_INI_SCAN_DIR", &ini_dir);
+        c
+    };
     let gate = stable_file("/usr/local/sbin/moodle-gate");
     if let Some(g) = &gate {
         std::fs::write(site.path("bin/moodle-gate"), g).unwrap();
@@ -496,16 +513,6 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         gate.is_some(),
         "no moodle-gate: nothing keeps an out-of-date site from serving",
     );
-    std::fs::write(
-        site.path("lib/health.php"),
-        node("web", "/usr/local/lib/moodlestack/health.php"),
-    )
-    .unwrap();
-    std::fs::write(
-        site.path("bin/moodle-smoke-test"),
-        node("stable", "/usr/local/sbin/moodle-smoke-test"),
-    )
-    .unwrap();
     ok(Command::new("chmod")
         .arg("0755")
         .arg(site.path("bin/moodle-smoke-test")));
@@ -717,9 +724,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
 
     // --- The stable node's install ---
     let t = Instant::now();
-    let out = run(Command::new("bash")
-        .arg(&install_script)
-        .env("PHP_INI_SCAN_DIR", site.php_ini_scan_dir()));
+    let out = run(&mut install_upgrade());
     let install_log = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
@@ -1123,9 +1128,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         );
     };
     // A failing upgrade: maintenance stays on, loudly.
-    let out = run(Command::new("bash")
-        .arg(&install_script)
-        .env("PHP_INI_SCAN_DIR", site.php_ini_scan_dir()));
+    let out = run(&mut install_upgrade());
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     eprintln!("moodle test: {engine}: the failed upgrade's log lines:\n{log}");
     f.check(
@@ -1151,9 +1154,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     // The retry (systemd restarts the service), held in the middle of the upgrade step.
     std::fs::remove_file(hold.join("fail")).unwrap();
     let script_log = site.path("log/install-upgrade.log");
-    let mut retry = Command::new("bash")
-        .arg(&install_script)
-        .env("PHP_INI_SCAN_DIR", site.php_ini_scan_dir())
+    let mut retry = install_upgrade()
         .stdout(std::fs::File::create(&script_log).unwrap())
         .stderr(std::fs::File::create(site.path("log/install-upgrade.err")).unwrap())
         .spawn()
@@ -1206,13 +1207,14 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     );
     smoke(&mut f, "after the upgrade");
     // Maintenance mode set by an operator is theirs: a run of the script leaves it on.
-    ok(site
-        .as_www("php")
-        .arg(site.path("moodle/admin/cli/maintenance.php"))
-        .arg("--enable"));
-    let out = run(Command::new("bash")
-        .arg(&install_script)
-        .env("PHP_INI_SCAN_DIR", site.php_ini_scan_dir()));
+    let by_hand = |arg: &str| {
+        ok(site
+            .as_www("php")
+            .arg(site.path("moodle/admin/cli/maintenance.php"))
+            .arg(arg))
+    };
+    by_hand("--enable");
+    let out = run(&mut install_upgrade());
     f.check(
         out.status.success()
             && maintenance.exists()
@@ -1225,17 +1227,11 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
             String::from_utf8_lossy(&out.stderr)
         ),
     );
-    ok(site
-        .as_www("php")
-        .arg(site.path("moodle/admin/cli/maintenance.php"))
-        .arg("--disable"));
+    by_hand("--disable");
     check_health(&mut f, &site, 200, "after maintenance mode by hand");
     // The health check needs PHP: without php-fpm Apache itself answers 503 (why the matcher
     // does not accept 503), in maintenance mode too.
-    ok(site
-        .as_www("php")
-        .arg(site.path("moodle/admin/cli/maintenance.php"))
-        .arg("--enable"));
+    by_hand("--enable");
     let fpm_pid = site
         .children
         .iter()
