@@ -258,8 +258,8 @@ pub enum Command {
     /// default the newest), with its own wwwroot (the source's host with the new name as its
     /// first label), its own secrets, outgoing e-mail off (`$CFG->noemailever`) and cron
     /// running. moodledata starts empty (docs/upgrading.md: how to copy it). `--set` changes the
-    /// copy only (e.g. cheaper sizes). Shows the plan and asks first; nothing of the source
-    /// changes, and destroying the copy never touches it.
+    /// clone only (e.g. cheaper sizes). Shows the plan and asks first; nothing of the source
+    /// changes, and destroying the clone never touches it.
     Clone {
         /// The source stack's file (YAML).
         stack: PathBuf,
@@ -277,7 +277,7 @@ pub enum Command {
         /// How many changes run at once.
         #[arg(long, default_value_t = 10, value_name = "N")]
         parallelism: usize,
-        /// Make the copy expire after this long (`2s`, `90m`, `12h`, `3d`), as `apply --ttl`:
+        /// Make the clone expire after this long (`2s`, `90m`, `12h`, `3d`), as `apply --ttl`:
         /// `moodlestack gc` destroys it once that has passed.
         #[arg(long, value_name = "DURATION")]
         ttl: Option<String>,

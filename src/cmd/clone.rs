@@ -47,7 +47,7 @@ pub fn choose(source: &str, points: &[RestorePoint], want: &str) -> anyhow::Resu
             .max_by_key(|p| p.created_at)
             .ok_or_else(|| {
                 fail(
-                    format!("stack `{source}` has no available database snapshot to copy"),
+                    format!("stack `{source}` has no available database snapshot to clone"),
                     format!(
                         "apply the source stack first (its first apply takes a snapshot), or take \
                          one (`aws rds create-db-snapshot --db-instance-identifier {source}-db \
@@ -130,7 +130,7 @@ impl Chosen {
         let mut out = format!(
             "Clone of stack `{source}` as `{}` in {}:\n  the database is a new one restored from \
              snapshot {} ({}, {}), with its own master secret\n  wwwroot: {} (point that name \
-             at the copy's load balancer: `moodlestack outputs`)\n",
+             at the clone's load balancer: `moodlestack outputs`)\n",
             copy.name,
             copy.region,
             s.id,
@@ -165,7 +165,7 @@ impl Chosen {
 pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     let Some(name) = g.name.clone() else {
         return Err(fail(
-            "`moodlestack clone` needs the copy's name",
+            "`moodlestack clone` needs the clone's name",
             "pass --name NEW, e.g. --name staging",
         ));
     };
@@ -179,14 +179,14 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     let source = common::load_stack(&quiet(o.source_name.clone(), Vec::new()), path)?;
     if name == source.name {
         return Err(fail(
-            format!("`--name {name}` is the source stack's name: a copy is a new stack"),
+            format!("`--name {name}` is the source stack's name: a clone is a new stack"),
             format!("pass another name, e.g. --name {name}-staging"),
         ));
     }
     if source.database.engine.is_aurora() {
         return Err(fail(
             format!(
-                "stack `{}` runs Aurora: copying an Aurora cluster is not supported yet",
+                "stack `{}` runs Aurora: cloning an Aurora stack is not supported yet",
                 source.name
             ),
             "restore the cluster by hand (`aws rds restore-db-cluster-from-snapshot`) and apply \
@@ -198,7 +198,7 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     if derived.is_none() && !own_wwwroot {
         return Err(fail(
             format!(
-                "the source's wwwroot `{}` has no host name to derive the copy's from",
+                "the source's wwwroot `{}` has no host name to derive the clone's from",
                 source.moodle.wwwroot
             ),
             "pass the copy's URL: --set moodle.wwwroot=https://staging.example.org",
@@ -213,20 +213,20 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     if copy.region != source.region {
         return Err(fail(
             format!(
-                "the copy would be in {}, the source's snapshot is in {}",
+                "the clone would be in {}, the source's snapshot is in {}",
                 copy.region, source.region
             ),
-            "drop `--set region=...`: a copy is made in the source's region (copy the snapshot \
+            "drop `--set region=...`: a clone is made in the source's region (copy the snapshot \
              first with `aws rds copy-db-snapshot` for another one)",
         ));
     }
     if copy.moodle.wwwroot == source.moodle.wwwroot {
         return Err(fail(
             format!(
-                "the copy's wwwroot is the source's ({})",
+                "the clone's wwwroot is the source's ({})",
                 source.moodle.wwwroot
             ),
-            "pass the copy's own URL: --set moodle.wwwroot=...",
+            "pass the clone's own URL: --set moodle.wwwroot=...",
         ));
     }
     if !g.quiet {
@@ -237,12 +237,12 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
             // Only an existing stack of that name has data to lose: a copy never replaces it.
             Some(guard) => fail(
                 format!(
-                    "stack `{name}` exists and is not a copy of snapshot {}: {guard}",
+                    "stack `{name}` exists and is not a clone of snapshot {}: {guard}",
                     chosen.snapshot.id
                 ),
                 format!(
                     "pass --snapshot with the one `{name}` was restored from (its database's \
-                     `moodlestack:restored-from` tag), or destroy it first for a fresh copy \
+                     `moodlestack:restored-from` tag), or destroy it first for a fresh clone \
                      (`moodlestack destroy {} --name {name}`), or pick another --name",
                     path.display()
                 ),
@@ -362,7 +362,7 @@ mod tests {
     }
 
     #[test]
-    fn the_copy_gets_a_sibling_host_name() {
+    fn the_clone_gets_a_sibling_host_name() {
         let w = |s: &str| wwwroot(s, "staging");
         assert_eq!(
             w("https://moodle.example.org").as_deref(),
