@@ -283,51 +283,38 @@ mod tests {
     }
 
     fn points() -> Vec<RestorePoint> {
-        vec![
-            point(
+        let manual = "rds snapshot (manual)";
+        let (on_demand, scheduled) = ("aws backup (on demand)", "aws backup (scheduled)");
+        [
+            (
                 "database",
-                "rds snapshot (manual)",
+                manual,
                 "demo-code-v4-5-5-php8-3",
                 1,
                 "available",
             ),
-            point(
-                "files",
-                "aws backup (on demand)",
-                "arn:rp-1",
-                2,
-                "COMPLETED",
-            ),
-            point(
+            ("files", on_demand, "arn:rp-1", 2, "COMPLETED"),
+            (
                 "database",
                 "rds snapshot (automated)",
                 "rds:demo-db-2026-12-01",
                 3,
                 "available",
             ),
-            point(
-                "files",
-                "aws backup (scheduled)",
-                "arn:rp-2",
-                4,
-                "COMPLETED",
-            ),
-            point(
+            ("files", scheduled, "arn:rp-2", 4, "COMPLETED"),
+            (
                 "database",
-                "aws backup (scheduled)",
+                scheduled,
                 "arn:aws:rds:snapshot:awsbackup:job-1",
                 5,
                 "COMPLETED",
             ),
-            point(
-                "database",
-                "rds snapshot (manual)",
-                "demo-by-hand",
-                6,
-                "creating",
-            ),
-            point("files", "aws backup (on demand)", "arn:rp-3", 7, "CREATING"),
+            ("database", manual, "demo-by-hand", 6, "creating"),
+            ("files", on_demand, "arn:rp-3", 7, "CREATING"),
         ]
+        .into_iter()
+        .map(|(data, source, id, at, status)| point(data, source, id, at, status))
+        .collect()
     }
 
     #[test]
@@ -363,23 +350,20 @@ mod tests {
 
     #[test]
     fn the_clone_gets_a_sibling_host_name() {
-        let w = |s: &str| wwwroot(s, "staging");
-        assert_eq!(
-            w("https://moodle.example.org").as_deref(),
-            Some("https://staging.example.org")
-        );
-        assert_eq!(
-            w("https://example.org").as_deref(),
-            Some("https://staging.example.org")
-        );
-        assert_eq!(
-            w("http://demo.moodlestack.test:8080/moodle").as_deref(),
-            Some("http://staging.moodlestack.test:8080/moodle")
-        );
-        assert_eq!(
-            w("http://localhost").as_deref(),
-            Some("http://staging.localhost")
-        );
-        assert_eq!(w("http://10.0.0.5/moodle"), None);
+        for (source, want) in [
+            (
+                "https://moodle.example.org",
+                Some("https://staging.example.org"),
+            ),
+            ("https://example.org", Some("https://staging.example.org")),
+            (
+                "http://demo.moodlestack.test:8080/moodle",
+                Some("http://staging.moodlestack.test:8080/moodle"),
+            ),
+            ("http://localhost", Some("http://staging.localhost")),
+            ("http://10.0.0.5/moodle", None),
+        ] {
+            assert_eq!(wwwroot(source, "staging").as_deref(), want, "{source}");
+        }
     }
 }

@@ -276,6 +276,18 @@ async fn db_instance(c: &Clients, stack: &str) -> aws_sdk_rds::types::DbInstance
     out.db_instances()[0].clone()
 }
 
+/// A database instance's tags, by key.
+fn db_tags(db: &aws_sdk_rds::types::DbInstance) -> BTreeMap<&str, &str> {
+    let tags = db.tag_list().iter();
+    tags.filter_map(|t| Some((t.key()?, t.value()?))).collect()
+}
+
+/// The ARN of a database instance's RDS-managed master secret.
+fn master_secret(db: &aws_sdk_rds::types::DbInstance) -> String {
+    let secret = db.master_user_secret().and_then(|s| s.secret_arn());
+    secret.expect("a managed master secret").to_string()
+}
+
 /// A plan's changes by logical id: (action, changed fields).
 type ById<'a> = std::collections::BTreeMap<&'a str, (&'a str, &'a Vec<String>)>;
 
@@ -798,18 +810,20 @@ async fn backup_of(
     (rule, resources, vault_id)
 }
 
-/// The stack's manual database snapshots: identifier -> tags.
-async fn code_snapshots(c: &Clients, stack: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    let snaps = c
-        .rds
-        .describe_db_snapshots()
+/// The snapshots of the stack's database (`{stack}-db`), every type (automated, manual, final).
+async fn db_snapshots(c: &Clients, stack: &str) -> Vec<aws_sdk_rds::types::DbSnapshot> {
+    let out = c.rds.describe_db_snapshots();
+    let out = out
         .db_instance_identifier(format!("{stack}-db"))
-        .snapshot_type("manual")
         .send()
+        .await;
+    out.unwrap().db_snapshots().to_vec()
+}
+
+/// The stack's code versions' database snapshots: identifier -> tags.
+async fn code_snapshots(c: &Clients, stack: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    db_snapshots(c, stack)
         .await
-        .unwrap();
-    snaps
-        .db_snapshots()
         .iter()
         .filter(|s| {
             s.db_snapshot_identifier()
@@ -1825,11 +1839,7 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Rolled back to v4.5.5 php8.3"), "{out}");
     let restored = db_instance(&c, stack).await;
-    let tags: BTreeMap<&str, &str> = restored
-        .tag_list()
-        .iter()
-        .filter_map(|t| Some((t.key()?, t.value()?)))
-        .collect();
+    let tags = db_tags(&restored);
     assert_eq!(
         tags.get("moodlestack:restored-from"),
         Some(&snapshot.as_str())
@@ -1856,22 +1866,11 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
         upgraded.endpoint().and_then(|e| e.address()),
         "the same endpoint"
     );
-    let secret = |db: &aws_sdk_rds::types::DbInstance| {
-        db.master_user_secret()
-            .and_then(|s| s.secret_arn())
-            .unwrap()
-            .to_string()
-    };
+    let secret = master_secret;
     assert_ne!(secret(&restored), secret(&upgraded), "a new master secret");
-    let finals = c
-        .rds
-        .describe_db_snapshots()
-        .db_instance_identifier(format!("{stack}-db"))
-        .send()
-        .await
-        .unwrap();
+    let finals = db_snapshots(&c, stack).await;
     assert!(
-        finals.db_snapshots().iter().any(|s| s
+        finals.iter().any(|s| s
             .db_snapshot_identifier()
             .is_some_and(|i| i.starts_with(&format!("{stack}-db-final-")))),
         "the upgraded database is kept as its final snapshot: {finals:?}"
@@ -1891,20 +1890,6 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
     assert_nothing_left(&c, stack).await;
 }
 
-/// The identifiers of the snapshots of `{stack}-db` (automated, manual, final), sorted.
-async fn db_snapshot_ids(c: &Clients, stack: &str) -> Vec<String> {
-    let out = c
-        .rds
-        .describe_db_snapshots()
-        .db_instance_identifier(format!("{stack}-db"))
-        .send()
-        .await
-        .unwrap();
-    let mut ids = ids(out.db_snapshots(), |s| s.db_snapshot_identifier());
-    ids.sort();
-    ids
-}
-
 /// Apply the demo stack, clone it. A clone named like its source is refused. Plain clients see
 /// the clone's database restored from the source's newest snapshot (its own instance, tagged with
 /// the clone's stack and that snapshot, made after it, with its own endpoint and master secret)
@@ -1920,7 +1905,12 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
     let src = owned(&["stacks/demo.yaml", "--name", source]);
     ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &src), 0);
     let source_db = db_instance(&c, source).await;
-    let snapshots = db_snapshot_ids(&c, source).await;
+    let snapshot_ids = |all: &[aws_sdk_rds::types::DbSnapshot]| {
+        let mut ids = ids(all, |s| s.db_snapshot_identifier());
+        ids.sort();
+        ids
+    };
+    let snapshots = snapshot_ids(&db_snapshots(&c, source).await);
     let tagged = code_snapshots(&c, source).await;
     let clone = |name: &'static str| {
         owned(&[
@@ -1944,20 +1934,12 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
     );
 
     // The newest available snapshot of the source's database, as RDS lists it.
-    let listed = c
-        .rds
-        .describe_db_snapshots()
-        .db_instance_identifier(format!("{source}-db"))
-        .send()
+    let newest = db_snapshots(&c, source)
         .await
-        .unwrap();
-    let newest = listed
-        .db_snapshots()
-        .iter()
+        .into_iter()
         .filter(|s| s.status() == Some("available"))
         .max_by_key(|s| s.snapshot_create_time().map(|t| t.secs()))
-        .expect("the source has a snapshot")
-        .clone();
+        .expect("the source has a snapshot");
     let snapshot = newest.db_snapshot_identifier().unwrap().to_string();
     let out = ms_ok(&emu, &strs(&clone(copy)), 0);
     assert!(
@@ -1973,11 +1955,7 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
     );
 
     let restored = db_instance(&c, copy).await;
-    let tags: BTreeMap<&str, &str> = restored
-        .tag_list()
-        .iter()
-        .filter_map(|t| Some((t.key()?, t.value()?)))
-        .collect();
+    let tags = db_tags(&restored);
     assert_eq!(tags.get("moodlestack:stack"), Some(&copy));
     assert_eq!(tags.get("moodlestack:id"), Some(&"db.instance"));
     assert_eq!(
@@ -1990,12 +1968,7 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
         restored.endpoint().and_then(|e| e.address()),
         source_db.endpoint().and_then(|e| e.address())
     );
-    let secret = |db: &aws_sdk_rds::types::DbInstance| {
-        db.master_user_secret()
-            .and_then(|s| s.secret_arn())
-            .unwrap()
-            .to_string()
-    };
+    let secret = master_secret;
     assert_ne!(
         secret(&restored),
         secret(&source_db),
@@ -2037,7 +2010,7 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
         source_db.instance_create_time()
     );
     assert_eq!(secret(&after), secret(&source_db));
-    assert_eq!(db_snapshot_ids(&c, source).await, snapshots);
+    assert_eq!(snapshot_ids(&db_snapshots(&c, source).await), snapshots);
     assert_eq!(code_snapshots(&c, source).await, tagged);
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &src), 0);
     ms_ok(&emu, &cmd(&DESTROY, &src), 0);
