@@ -477,7 +477,8 @@ pub struct LoadBalancer {
     /// Spot reclaims drain cleanly.
     #[serde(default = "default_dereg")]
     pub deregistration_delay: i64,
-    /// Health check path.
+    /// Health check path: the nodes' own endpoint by default, which stays healthy in
+    /// maintenance mode (a Moodle page such as `/login/index.php` answers 503 then).
     #[serde(default = "default_health_path")]
     pub health_check_path: String,
     /// Seconds between health checks.
@@ -619,8 +620,11 @@ fn default_spot_strategy() -> String {
 fn default_dereg() -> i64 {
     120
 }
+/// The nodes' own health check (the vhost's Alias to moodlestack's `health.php`): 200 while the
+/// node serves or the site is in maintenance mode, 503 otherwise (docs/nodes.md).
+pub const HEALTH_ENDPOINT: &str = "/moodlestack-health";
 fn default_health_path() -> String {
-    "/login/index.php".into()
+    HEALTH_ENDPOINT.into()
 }
 fn default_health_interval() -> i64 {
     30
