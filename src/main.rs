@@ -289,6 +289,35 @@ pub enum Command {
         #[arg(long, default_value_t = 10, value_name = "N")]
         parallelism: usize,
     },
+    /// Make a staging copy of a stack: a new stack (`--name NEW`, required) of the same stack
+    /// file whose database is restored from a snapshot of the source's database (`--snapshot`,
+    /// default the newest), with its own wwwroot (the source's host with the new name as its
+    /// first label), its own secrets, outgoing e-mail off (`$CFG->noemailever`) and cron
+    /// running. moodledata starts empty (docs/upgrading.md: how to copy it). `--set` changes the
+    /// clone only (e.g. cheaper sizes). Shows the plan and asks first; nothing of the source
+    /// changes, and destroying the clone never touches it.
+    Clone {
+        /// The source stack's file (YAML).
+        stack: PathBuf,
+        /// The source's database snapshot to restore: an identifier `moodlestack backups` lists,
+        /// or `latest` (the newest available one).
+        #[arg(long, default_value = "latest", value_name = "ID|latest")]
+        snapshot: String,
+        /// The source stack's name, when it was applied with `--name` (default: the file's
+        /// `name`).
+        #[arg(long, value_name = "NAME")]
+        source_name: Option<String>,
+        /// Do not ask for confirmation (CI).
+        #[arg(long)]
+        auto_approve: bool,
+        /// How many changes run at once.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        parallelism: usize,
+        /// Make the clone expire after this long (`2s`, `90m`, `12h`, `3d`), as `apply --ttl`:
+        /// `moodlestack gc` destroys it once that has passed.
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+    },
     /// Print a shell completion script: `moodlestack completions bash > \
     /// /etc/bash_completion.d/moodlestack` (zsh: into a directory of `$fpath` as `_moodlestack`;
     /// fish: `~/.config/fish/completions/moodlestack.fish`; PowerShell: `. (moodlestack completions

@@ -4,8 +4,7 @@
 
 use super::common::{self, Exit, Outcome};
 use crate::Global;
-use anyhow::Context as _;
-use moodlestack_model::{cloud::utc_date, Cloud as _, RestorePoint};
+use moodlestack_model::{cloud::utc_date, RestorePoint};
 use std::path::Path;
 
 /// The text table: when, what, where from, status, id (and the tags an upgrade set).
@@ -49,19 +48,16 @@ pub fn text(scope: &moodlestack_model::Scope, points: &[RestorePoint]) -> String
 
 pub fn run(g: &Global, path: &Path, json: bool) -> Outcome {
     let stack = common::load_stack(g, path)?;
-    common::with_cloud(&stack, async |cloud, scope| {
-        let points = cloud.restore_points(scope).await;
-        let points = points.context("cannot list the stack's restore points")?;
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&points).expect("restore points serialize")
-            );
-        } else {
-            print!("{}", text(scope, &points));
-        }
-        Ok(Exit::Ok)
-    })
+    let points = common::restore_points(&stack)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&points).expect("restore points serialize")
+        );
+    } else {
+        print!("{}", text(&common::scope(&stack), &points));
+    }
+    Ok(Exit::Ok)
 }
 
 #[cfg(test)]

@@ -286,6 +286,16 @@ pub fn with_cloud<T>(
     })
 }
 
+/// Every restore point of the stack's data, oldest first (`moodlestack backups`: its database's
+/// snapshots and its vault's recovery points).
+pub fn restore_points(stack: &Stack) -> anyhow::Result<Vec<moodlestack_model::RestorePoint>> {
+    use anyhow::Context as _;
+    with_cloud(stack, async |cloud, scope| {
+        let points = moodlestack_model::Cloud::restore_points(cloud, scope).await;
+        points.context("cannot list the stack's restore points")
+    })
+}
+
 /// A tokio runtime for the commands that talk to AWS.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -3,6 +3,7 @@
 
 mod apply;
 mod backups;
+mod clone;
 mod common;
 mod destroy;
 mod expiry;
@@ -175,6 +176,29 @@ pub fn run(cli: Cli) -> ExitCode {
                 grep,
             },
         ),
+        Command::Clone {
+            stack,
+            snapshot,
+            source_name,
+            auto_approve,
+            parallelism,
+            ttl,
+        } => expiry::parse_opt(ttl.as_deref()).and_then(|ttl| {
+            clone::run(
+                &g,
+                &stack,
+                clone::Options {
+                    snapshot,
+                    source_name,
+                    apply: apply::Options {
+                        auto_approve,
+                        allow_data_loss: false,
+                        parallelism,
+                        ttl,
+                    },
+                },
+            )
+        }),
     };
     let code = match outcome {
         Ok(exit) => exit.code(),

@@ -120,7 +120,7 @@ pub fn choose(stack: &str, points: &[RestorePoint], to: Option<&str>) -> anyhow:
     let snapshot = points
         .iter()
         .filter(ours)
-        .filter(|p| p.data == "database" && p.status == "available")
+        .filter(|p| p.data == "database" && p.is_available())
         .filter(|p| tag(p, TAG_CODE_BEFORE).is_some_and(|v| is_version(v, &want)))
         .max_by_key(|p| p.created_at)
         .ok_or_else(|| {
@@ -135,7 +135,7 @@ pub fn choose(stack: &str, points: &[RestorePoint], to: Option<&str>) -> anyhow:
     let files = points
         .iter()
         .filter(ours)
-        .filter(|p| p.data == "files" && matches!(p.status.as_str(), "COMPLETED" | "AVAILABLE"))
+        .filter(|p| p.data == "files" && p.is_available())
         .filter(|p| tag(p, TAG_NAME) == Some(snapshot.id.as_str()))
         .max_by_key(|p| p.created_at)
         .map(|p| p.id.clone());
@@ -150,12 +150,7 @@ pub fn choose(stack: &str, points: &[RestorePoint], to: Option<&str>) -> anyhow:
 pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     let stack = common::load_stack(g, path)?;
     let scope = common::scope(&stack);
-    let points = common::runtime().block_on(async {
-        let cloud = common::cloud(&stack).await;
-        moodlestack_model::Cloud::restore_points(&cloud, &scope)
-            .await
-            .map_err(|e| anyhow::Error::new(e).context("cannot list the stack's restore points"))
-    })?;
+    let points = common::restore_points(&stack)?;
     let target = choose(&scope.stack, &points, o.to.as_deref())?;
     if !g.quiet {
         println!("{}", target.text(&scope.stack));

@@ -284,6 +284,18 @@ async fn db_instance(c: &Clients, stack: &str) -> aws_sdk_rds::types::DbInstance
     out.db_instances()[0].clone()
 }
 
+/// A database instance's tags, by key.
+fn db_tags(db: &aws_sdk_rds::types::DbInstance) -> BTreeMap<&str, &str> {
+    let tags = db.tag_list().iter();
+    tags.filter_map(|t| Some((t.key()?, t.value()?))).collect()
+}
+
+/// The ARN of a database instance's RDS-managed master secret.
+fn master_secret(db: &aws_sdk_rds::types::DbInstance) -> String {
+    let secret = db.master_user_secret().and_then(|s| s.secret_arn());
+    secret.expect("a managed master secret").to_string()
+}
+
 /// A plan's changes by logical id: (action, changed fields).
 type ById<'a> = std::collections::BTreeMap<&'a str, (&'a str, &'a Vec<String>)>;
 
@@ -1086,18 +1098,20 @@ async fn backup_of(
     (rule, resources, vault_id)
 }
 
-/// The stack's manual database snapshots: identifier -> tags.
-async fn code_snapshots(c: &Clients, stack: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    let snaps = c
-        .rds
-        .describe_db_snapshots()
+/// The snapshots of the stack's database (`{stack}-db`), every type (automated, manual, final).
+async fn db_snapshots(c: &Clients, stack: &str) -> Vec<aws_sdk_rds::types::DbSnapshot> {
+    let out = c.rds.describe_db_snapshots();
+    let out = out
         .db_instance_identifier(format!("{stack}-db"))
-        .snapshot_type("manual")
         .send()
+        .await;
+    out.unwrap().db_snapshots().to_vec()
+}
+
+/// The stack's code versions' database snapshots: identifier -> tags.
+async fn code_snapshots(c: &Clients, stack: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    db_snapshots(c, stack)
         .await
-        .unwrap();
-    snaps
-        .db_snapshots()
         .iter()
         .filter(|s| {
             s.db_snapshot_identifier()
@@ -2129,11 +2143,7 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Rolled back to v4.5.5 php8.3"), "{out}");
     let restored = db_instance(&c, stack).await;
-    let tags: BTreeMap<&str, &str> = restored
-        .tag_list()
-        .iter()
-        .filter_map(|t| Some((t.key()?, t.value()?)))
-        .collect();
+    let tags = db_tags(&restored);
     assert_eq!(
         tags.get("moodlestack:restored-from"),
         Some(&snapshot.as_str())
@@ -2160,22 +2170,11 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
         upgraded.endpoint().and_then(|e| e.address()),
         "the same endpoint"
     );
-    let secret = |db: &aws_sdk_rds::types::DbInstance| {
-        db.master_user_secret()
-            .and_then(|s| s.secret_arn())
-            .unwrap()
-            .to_string()
-    };
+    let secret = master_secret;
     assert_ne!(secret(&restored), secret(&upgraded), "a new master secret");
-    let finals = c
-        .rds
-        .describe_db_snapshots()
-        .db_instance_identifier(format!("{stack}-db"))
-        .send()
-        .await
-        .unwrap();
+    let finals = db_snapshots(&c, stack).await;
     assert!(
-        finals.db_snapshots().iter().any(|s| s
+        finals.iter().any(|s| s
             .db_snapshot_identifier()
             .is_some_and(|i| i.starts_with(&format!("{stack}-db-final-")))),
         "the upgraded database is kept as its final snapshot: {finals:?}"
@@ -2193,4 +2192,131 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &v1), 0);
     ms_ok(&emu, &cmd(&DESTROY, &v1), 0);
     assert_nothing_left(&c, stack).await;
+}
+
+/// Apply the demo stack, clone it. A clone named like its source is refused. Plain clients see
+/// the clone's database restored from the source's newest snapshot (its own instance, tagged with
+/// the clone's stack and that snapshot, made after it, with its own endpoint and master secret)
+/// and the clone's nodes with their own wwwroot and `$CFG->noemailever`; the clone plans clean
+/// with the overrides it printed. Destroying the clone leaves the source as it was: the same
+/// database, every snapshot with its tags, and a plan with no changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source() {
+    let emu = Emulator::start();
+    let c = clients(&emu).await;
+    let source = "e2e-source";
+    let copy = "e2e-copy";
+    let src = owned(&["stacks/demo.yaml", "--name", source]);
+    ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &src), 0);
+    let source_db = db_instance(&c, source).await;
+    let snapshot_ids = |all: &[aws_sdk_rds::types::DbSnapshot]| {
+        let mut ids = ids(all, |s| s.db_snapshot_identifier());
+        ids.sort();
+        ids
+    };
+    let snapshots = snapshot_ids(&db_snapshots(&c, source).await);
+    let tagged = code_snapshots(&c, source).await;
+    let clone = |name: &'static str| {
+        owned(&[
+            "clone",
+            "stacks/demo.yaml",
+            "--source-name",
+            source,
+            "--name",
+            name,
+            "--auto-approve",
+            "--set",
+            "web.max=1",
+        ])
+    };
+
+    let (code, out, err) = ms(&emu, &strs(&clone(source)));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("is the source stack's name") && err.contains("fix: pass another name"),
+        "{err}"
+    );
+
+    // The newest available snapshot of the source's database, as RDS lists it.
+    let newest = db_snapshots(&c, source)
+        .await
+        .into_iter()
+        .filter(|s| s.status() == Some("available"))
+        .max_by_key(|s| s.snapshot_create_time().map(|t| t.secs()))
+        .expect("the source has a snapshot");
+    let snapshot = newest.db_snapshot_identifier().unwrap().to_string();
+    let out = ms_ok(&emu, &strs(&clone(copy)), 0);
+    assert!(
+        out.contains(&format!(
+            "Clone of stack `{source}` as `{copy}` in {}",
+            crate::harness::REGION
+        )) && out.contains(&format!("restored from snapshot {snapshot}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Cloned `{source}` as `{copy}`")),
+        "{out}"
+    );
+
+    let restored = db_instance(&c, copy).await;
+    let tags = db_tags(&restored);
+    assert_eq!(tags.get("moodlestack:stack"), Some(&copy));
+    assert_eq!(tags.get("moodlestack:id"), Some(&"db.instance"));
+    assert_eq!(
+        tags.get("moodlestack:restored-from"),
+        Some(&snapshot.as_str())
+    );
+    let made = restored.instance_create_time().unwrap().secs();
+    assert!(made >= newest.snapshot_create_time().unwrap().secs());
+    assert_ne!(
+        restored.endpoint().and_then(|e| e.address()),
+        source_db.endpoint().and_then(|e| e.address())
+    );
+    let secret = master_secret;
+    assert_ne!(
+        secret(&restored),
+        secret(&source_db),
+        "its own master secret"
+    );
+    let user_data = web_user_data(&c, copy, web_lt_default_version(&c, copy).await).await;
+    assert!(
+        user_data.contains("$CFG->noemailever = true;")
+            && user_data.contains(&format!("'http://{copy}.moodlestack.test'"))
+            && user_data.contains(&secret(&restored)),
+        "the clone's config.php: no e-mail, its own wwwroot, its own database"
+    );
+    assert_eq!(asg(&c, copy).await.unwrap().max_size(), Some(1), "--set");
+    assert!(code_snapshots(&c, copy)
+        .await
+        .contains_key(&format!("{copy}-code-v4-5-5-php8-3")));
+    // The clone with the overrides it printed: nothing to change.
+    let line = out
+        .lines()
+        .skip_while(|l| !l.starts_with("Cloned "))
+        .nth(1)
+        .expect("the overrides line");
+    let mut again = owned(&["plan", "--detailed-exitcode", "stacks/demo.yaml"]);
+    again.extend(
+        line.split_whitespace()
+            .map(|s| s.trim_matches('\'').to_string()),
+    );
+    ms_ok(&emu, &strs(&again), 0);
+
+    ms_ok(
+        &emu,
+        &cmd(&DESTROY, &owned(&["stacks/demo.yaml", "--name", copy])),
+        0,
+    );
+    assert_nothing_left(&c, copy).await;
+    let after = db_instance(&c, source).await;
+    assert_eq!(
+        after.instance_create_time(),
+        source_db.instance_create_time()
+    );
+    assert_eq!(secret(&after), secret(&source_db));
+    assert_eq!(snapshot_ids(&db_snapshots(&c, source).await), snapshots);
+    assert_eq!(code_snapshots(&c, source).await, tagged);
+    ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &src), 0);
+    ms_ok(&emu, &cmd(&DESTROY, &src), 0);
+    assert_nothing_left(&c, source).await;
 }

@@ -27,6 +27,22 @@ const INSTALL: &str = "apt-get install mariadb-server postgresql redis-server ap
 const DB_PASSWORD: &str = "Db-pass-for-tests-1";
 const REDIS_TOKEN: &str = "Redis-token-for-tests-1";
 const CLIENT_IP: &str = "203.0.113.7";
+/// A core upgrade step for the bumped version, added to lib/db/upgrade.php: it fails while
+/// HOLD/fail exists, else holds the upgrade (and its maintenance window) until HOLD/go exists.
+const UPGRADE_STEP: &str = r#"    if ($oldversion < 2024100705.02) {
+        $hold = 'HOLD';
+        if (file_exists("$hold/fail")) {
+            throw new coding_exception('moodlestack test: this upgrade step fails');
+        }
+        touch("$hold/reached");
+        for ($i = 0; $i < 900 && !file_exists("$hold/go"); $i++) {
+            usleep(200000);
+        }
+        upgrade_main_savepoint(true, 2024100705.02);
+    }
+"#;
+/// The ALB's health check path of stacks/production.yaml: the nodes' own endpoint.
+const HEALTH_PATH: &str = "/moodlestack-health";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -252,6 +268,15 @@ fn substitutions(root: &Path, engine: &str, php: &str, p: &Ports) -> Vec<(String
         ("/var/cache/moodle".into(), r("cache")),
         ("/run/moodle/".into(), r("run") + "/"),
         ("/usr/local/sbin/moodle-gate".into(), r("bin/moodle-gate")),
+        (
+            "/usr/local/sbin/moodle-smoke-test".into(),
+            r("bin/moodle-smoke-test"),
+        ),
+        ("/usr/local/lib/moodlestack".into(), r("lib")),
+        (
+            "http://127.0.0.1:80".into(),
+            format!("http://127.0.0.1:{}", p.http),
+        ),
         ("/run/php/php8.3-fpm-moodle.sock".into(), r("run/fpm.sock")),
         (
             "/var/log/php8.3-fpm-moodle-slow.log".into(),
@@ -371,6 +396,8 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         "cache-request",
         "db",
         "redis",
+        "lib",
+        "hold",
     ] {
         std::fs::create_dir_all(site.path(d)).unwrap();
     }
@@ -435,21 +462,31 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     let config = node("web", "/var/www/moodle/config.php");
     assert_eq!(config, node("stable", "/var/www/moodle/config.php"));
     std::fs::write(site.path("moodle/config.php"), &config).unwrap();
-    std::fs::write(
-        site.path("php-conf.d/90-moodle.ini"),
-        node("web", "/etc/php/8.3/mods-available/moodle.ini"),
-    )
-    .unwrap();
-    std::fs::write(
-        site.path("pool.conf"),
-        node("web", "/etc/php/8.3/fpm/pool.d/moodle.conf"),
-    )
-    .unwrap();
-    std::fs::write(
-        site.path("vhost.conf"),
-        node("web", "/etc/apache2/sites-available/moodle.conf"),
-    )
-    .unwrap();
+    for (dest, role, path) in [
+        (
+            "php-conf.d/90-moodle.ini",
+            "web",
+            "/etc/php/8.3/mods-available/moodle.ini",
+        ),
+        ("pool.conf", "web", "/etc/php/8.3/fpm/pool.d/moodle.conf"),
+        (
+            "vhost.conf",
+            "web",
+            "/etc/apache2/sites-available/moodle.conf",
+        ),
+        (
+            "lib/health.php",
+            "web",
+            "/usr/local/lib/moodlestack/health.php",
+        ),
+        (
+            "bin/moodle-smoke-test",
+            "stable",
+            "/usr/local/sbin/moodle-smoke-test",
+        ),
+    ] {
+        std::fs::write(site.path(dest), node(role, path)).unwrap();
+    }
     let stable_file = |path: &str| {
         let p = out_dir.join("stable").join(path.trim_start_matches('/'));
         p.exists().then(|| node("stable", path))
@@ -460,6 +497,13 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         node("stable", "/usr/local/sbin/moodle-install-upgrade"),
     )
     .unwrap();
+    // The stable node's moodle-install-upgrade, as systemd starts it.
+    let ini_dir = site.php_ini_scan_dir();
+    let install_upgrade = || {
+        let mut c = Command::new("bash");
+        c.arg(&install_script).env("PHP_INI_SCAN_DIR", &ini_dir);
+        c
+    };
     let gate = stable_file("/usr/local/sbin/moodle-gate");
     if let Some(g) = &gate {
         std::fs::write(site.path("bin/moodle-gate"), g).unwrap();
@@ -472,6 +516,9 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         gate.is_some(),
         "no moodle-gate: nothing keeps an out-of-date site from serving",
     );
+    ok(Command::new("chmod")
+        .arg("0755")
+        .arg(site.path("bin/moodle-smoke-test")));
     let cron_line = stable_file("/etc/cron.d/moodle").unwrap_or_default();
     let cron_wrapper = stable_file("/usr/local/sbin/moodle-cron");
     if let Some(w) = &cron_wrapper {
@@ -650,8 +697,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         std::thread::sleep(Duration::from_millis(200));
     }
     let http = ports.http;
-    let health =
-        |site: &Site| site.curl(http, "/login/index.php", &["-A", "ELB-HealthChecker/2.0"]);
+    let health = |site: &Site| site.curl(http, HEALTH_PATH, &["-A", "ELB-HealthChecker/2.0"]);
     let run_gate = |site: &Site| {
         if site.path("bin/moodle-gate").exists() {
             ok(Command::new("bash")
@@ -688,9 +734,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
 
     // --- The stable node's install ---
     let t = Instant::now();
-    let out = run(Command::new("bash")
-        .arg(&install_script)
-        .env("PHP_INI_SCAN_DIR", site.php_ini_scan_dir()));
+    let out = run(&mut install_upgrade());
     let install_log = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
@@ -713,6 +757,23 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         "the install printed the admin password",
     );
     check_health(&mut f, &site, 200, "after the install");
+    let smoke = |f: &mut Findings, when: &str| {
+        let report =
+            std::fs::read_to_string(site.path("data/moodlestack/smoke-test")).unwrap_or_default();
+        for line in [
+            &format!("health check {HEALTH_PATH}: ok (200 serving"),
+            "login page: ok (200)",
+            "cron run: ok",
+            "passed (v4.5.5 php8.3)",
+        ] {
+            f.check(
+                report.contains(line),
+                format!("{when}, the smoke test's report lacks {line:?}: {report}"),
+            );
+        }
+        let _ = std::fs::remove_file(site.path("data/moodlestack/smoke-test"));
+    };
+    smoke(&mut f, "after the install");
 
     lap("install");
     // --- A login from a client behind the ALB ---
@@ -1062,6 +1123,28 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         ok(Command::new("chmod").args(["u+w"]).arg(&version_php));
     }
     std::fs::write(&version_php, bumped).unwrap();
+    // The core upgrade step of the new version: it fails while hold/fail exists, and holds the
+    // maintenance window open until hold/go exists (real upgrade code: admin/cli/upgrade.php runs
+    // it through upgrade_core() and its savepoint).
+    let hold = site.path("hold");
+    let upgrade_php = site.path("moodle/lib/db/upgrade.php");
+    let steps = std::fs::read_to_string(&upgrade_php).unwrap();
+    let (head, tail) = steps
+        .rsplit_once("    return true;\n}")
+        .expect("lib/db/upgrade.php ends with `return true; }`");
+    let step = UPGRADE_STEP.replace("HOLD", &hold.display().to_string());
+    std::fs::write(
+        &upgrade_php,
+        format!("{head}{step}    return true;\n}}{tail}"),
+    )
+    .unwrap();
+    ok(Command::new("php").arg("-l").arg(&upgrade_php));
+    std::fs::write(hold.join("fail"), "").unwrap();
+    if is_root() {
+        ok(Command::new("chown")
+            .args(["-R", "www-data:www-data"])
+            .arg(&hold));
+    }
     check_health(&mut f, &site, 503, "with newer code than the database");
     let upgrade_url =
         "/admin/index.php?confirmupgrade=1&confirmrelease=1&confirmplugincheck=1&cache=0";
@@ -1081,22 +1164,162 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         ),
     );
     let _ = std::fs::remove_file(site.path("run/current"));
-    // The stable node's script upgrades, then the site serves again.
-    let out = run(Command::new("bash")
-        .arg(&install_script)
-        .env("PHP_INI_SCAN_DIR", site.php_ini_scan_dir()));
+    // --- The stable node's upgrade, in maintenance mode ---
+    let maintenance = site.path("data/climaintenance.html");
+    let mark = site.path("data/moodlestack/maintenance-for-upgrade");
+    // In maintenance mode every request gets Moodle's page (503) and the ALB's check stays healthy.
+    let check_maintenance = |f: &mut Findings, site: &Site, when: &str| {
+        run_gate(site);
+        f.check(
+            !site.path("run/current").exists(),
+            format!("{when} the gate is open (the database does not match the code)"),
+        );
+        for path in ["/", "/login/index.php", "/course/view.php?id=1"] {
+            let r = site.curl(http, path, &[]);
+            f.check(
+                r.status == 503
+                    && r.body.contains("The site is undergoing maintenance")
+                    && r.header("retry-after") == Some("300"),
+                format!(
+                    "{when} {path} answered {} (503 with the maintenance page expected): {}",
+                    r.status,
+                    r.body.chars().take(200).collect::<String>()
+                ),
+            );
+        }
+        let r = health(site);
+        f.check(
+            r.status == 200 && r.body.trim() == "maintenance",
+            format!(
+                "{when} the health check answered {} {:?} (200 expected: no node is replaced)",
+                r.status, r.body
+            ),
+        );
+    };
+    // A failing upgrade: maintenance stays on, loudly.
+    let out = run(&mut install_upgrade());
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("moodle test: {engine}: the failed upgrade's log lines:\n{log}");
     f.check(
-        out.status.success(),
+        !out.status.success() && log.contains("UPGRADE FAILED: the site stays in maintenance mode"),
         format!(
-            "moodle-install-upgrade (upgrade): {}",
-            String::from_utf8_lossy(&out.stderr)
+            "a failing upgrade exited {:?}: {}",
+            out.status.code(),
+            log.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
         ),
     );
+    f.check(
+        maintenance.exists() && mark.exists(),
+        "after a failed upgrade, maintenance mode is off",
+    );
+    f.check(
+        db_version(&site) == before,
+        format!(
+            "the failed upgrade left the database at {}",
+            db_version(&site)
+        ),
+    );
+    check_maintenance(&mut f, &site, "after a failed upgrade");
+    // The retry (systemd restarts the service), held in the middle of the upgrade step.
+    std::fs::remove_file(hold.join("fail")).unwrap();
+    let script_log = site.path("log/install-upgrade.log");
+    let mut retry = install_upgrade()
+        .stdout(std::fs::File::create(&script_log).unwrap())
+        .stderr(std::fs::File::create(site.path("log/install-upgrade.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !hold.join("reached").exists() {
+        if let Ok(Some(st)) = retry.try_wait() {
+            panic!(
+                "the upgrade ended ({st}) before its step: {}",
+                std::fs::read_to_string(site.path("log/install-upgrade.err")).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upgrade step was not reached"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    check_maintenance(&mut f, &site, "during the upgrade");
+    std::fs::write(hold.join("go"), "").unwrap();
+    let st = retry.wait().unwrap();
+    let log = std::fs::read_to_string(site.path("log/install-upgrade.err")).unwrap_or_default();
+    eprintln!("moodle test: {engine}: the upgrade's log lines:\n{log}");
+    f.check(
+        st.success(),
+        format!("moodle-install-upgrade (upgrade) exited {st}: {log}"),
+    );
+    for line in [
+        "moodle-install-upgrade: maintenance mode on for the upgrade",
+        "moodle-install-upgrade: maintenance mode off",
+    ] {
+        f.check(
+            log.contains(line),
+            format!("the upgrade did not log {line:?}"),
+        );
+    }
     f.check(
         db_version(&site) == "2024100705.02",
         format!("after the upgrade the database is at {}", db_version(&site)),
     );
+    f.check(
+        !maintenance.exists() && !mark.exists(),
+        "after the upgrade, maintenance mode is still on",
+    );
     check_health(&mut f, &site, 200, "after the upgrade");
+    let r = site.curl(http, "/login/index.php", &[]);
+    f.check(
+        r.status == 200 && r.body.contains("logintoken"),
+        format!("after the upgrade the login page answered {}", r.status),
+    );
+    smoke(&mut f, "after the upgrade");
+    // Maintenance mode set by an operator is theirs: a run of the script leaves it on.
+    let by_hand = |arg: &str| {
+        ok(site
+            .as_www("php")
+            .arg(site.path("moodle/admin/cli/maintenance.php"))
+            .arg(arg))
+    };
+    by_hand("--enable");
+    let out = run(&mut install_upgrade());
+    f.check(
+        out.status.success()
+            && maintenance.exists()
+            && String::from_utf8_lossy(&out.stderr)
+                .contains("skipped: the site is in maintenance mode"),
+        format!(
+            "with maintenance mode set by hand the script exited {:?}, maintenance {}: {}",
+            out.status.code(),
+            maintenance.exists(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    );
+    by_hand("--disable");
+    check_health(&mut f, &site, 200, "after maintenance mode by hand");
+    // The health check needs PHP: without php-fpm Apache itself answers 503 (why the matcher
+    // does not accept 503), in maintenance mode too.
+    by_hand("--enable");
+    let fpm_pid = site
+        .children
+        .iter()
+        .find(|(n, _)| n == "php-fpm")
+        .map(|(_, c)| c.id())
+        .unwrap();
+    ok(Command::new("kill").args(["-TERM", &fpm_pid.to_string()]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = health(&site);
+    f.check(
+        r.status == 503,
+        format!(
+            "with php-fpm stopped the health check answered {} {:?} (503 expected)",
+            r.status, r.body
+        ),
+    );
 
     lap("upgrade");
     drop(site);

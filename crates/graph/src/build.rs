@@ -97,9 +97,11 @@ const ANYWHERE: &str = "0.0.0.0/0";
 /// Modern TLS policy: TLS 1.3 and 1.2 with forward-secret ciphers only (AWS's recommended policy
 /// for new listeners).
 pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
-/// The ALB health check accepts redirects: Moodle answers `/login/index.php` with a 303 to
-/// `wwwroot` when the request's host is not the site's (the ALB checks the instance by IP) and
-/// while an upgrade is pending; a broken node answers 5xx or not at all.
+/// The ALB health check accepts redirects: the default path, the nodes' own `/moodlestack-health`,
+/// answers 200 or 503, but a Moodle page set as `load_balancer.health_check_path` (such as
+/// `/login/index.php`) answers a 303 to `wwwroot` when the request's host is not the site's (the
+/// ALB checks the instance by IP); a broken node answers 5xx or not at all. Never 503: Apache
+/// answers 503 when php-fpm is down (docs/nodes.md, "The health check and maintenance mode").
 pub const HEALTH_CHECK_MATCHER: &str = "200-399";
 /// Failed checks before a target is taken out of service.
 const UNHEALTHY_THRESHOLD: i64 = 3;

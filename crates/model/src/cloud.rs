@@ -551,6 +551,17 @@ pub struct RestorePoint {
     pub tags: BTreeMap<String, String>,
 }
 
+impl RestorePoint {
+    /// Whether it can be restored from now: an RDS snapshot `available`, an AWS Backup recovery
+    /// point `COMPLETED` (or `AVAILABLE`, the status AWS Backup has been moving to).
+    pub fn is_available(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "available" | "COMPLETED" | "AVAILABLE"
+        )
+    }
+}
+
 /// Tags every resource of `scope` carries, plus its logical id.
 pub fn identity_tags(scope: &Scope, id: &impl std::fmt::Display) -> BTreeMap<String, String> {
     BTreeMap::from([

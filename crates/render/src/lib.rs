@@ -11,6 +11,7 @@ pub mod pool;
 pub mod quote;
 mod templates;
 
+use moodlestack_stack::model::HEALTH_ENDPOINT;
 use moodlestack_stack::{Names, Stack};
 use serde_json::{json, Value};
 
@@ -128,6 +129,8 @@ pub const CRON_LOG: &str = "/var/log/moodle/cron.log";
 pub const BOOT_LOG: &str = "/var/log/cloud-init-output.log";
 /// Where the CloudWatch agent's configuration goes on a node.
 pub const AGENT_CONFIG: &str = "/opt/aws/amazon-cloudwatch-agent/etc/moodlestack.json";
+/// The ALB's health check script (the vhost's Alias at `HEALTH_ENDPOINT`).
+pub const HEALTH_SCRIPT: &str = "/usr/local/lib/moodlestack/health.php";
 /// The tool_forcedcache plugin (MUC configuration from config.php).
 pub const FORCEDCACHE_GIT_URL: &str = "https://github.com/catalyst/moodle-tool_forcedcache.git";
 
@@ -236,6 +239,13 @@ fn node_files(stack: &Stack, role: Role) -> Vec<NodeFile> {
             "0644",
         ),
         f(
+            "health",
+            "files/moodle-health.php",
+            HEALTH_SCRIPT.into(),
+            "root:root",
+            "0644",
+        ),
+        f(
             "config_php",
             "files/config.php",
             format!("{}/config.php", stack.moodle.dirroot),
@@ -268,6 +278,13 @@ fn node_files(stack: &Stack, role: Role) -> Vec<NodeFile> {
             ),
         ]),
         Role::Stable => files.extend([
+            f(
+                "smoke_test",
+                "files/moodle-smoke-test.sh",
+                "/usr/local/sbin/moodle-smoke-test".into(),
+                "root:root",
+                "0755",
+            ),
             f(
                 "install_upgrade",
                 "files/moodle-install-upgrade.sh",
@@ -646,6 +663,8 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
         "moodle": {
             "wwwroot": m.wwwroot,
             "server_name": host,
+            // The Host header of a request to wwwroot (host and port).
+            "http_host": m.wwwroot.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_default(),
             "sslproxy": stack.https(),
             "git_url": m.git_url,
             "git_ref": m.git_ref,
@@ -670,6 +689,13 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
         "upgrade_key_file": UPGRADE_KEY_FILE,
         "current_flag": CURRENT_FLAG,
         "drain_flag": DRAIN_FLAG,
+        // Moodle's CLI maintenance mode (admin/cli/maintenance.php --enable).
+        "maintenance_file": format!("{}/climaintenance.html", m.dataroot),
+        "health_path": stack.load_balancer.health_check_path,
+        "health_endpoint": HEALTH_ENDPOINT,
+        "health_script": HEALTH_SCRIPT,
+        "health_dir": HEALTH_SCRIPT.rsplit_once('/').map(|(d, _)| d).unwrap_or_default(),
+        "health_file": HEALTH_SCRIPT.rsplit_once('/').map(|(_, f)| f).unwrap_or_default(),
         "asg_name": names.autoscaling_group(),
         "drain_hook": names.drain_hook(),
         "capacity_rebalance": stack.web.capacity_rebalance,

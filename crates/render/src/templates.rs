@@ -33,6 +33,8 @@ pub const TEMPLATES: &[(&str, &str)] = embed![
     "files/moodle-spot-watcher.sh.hbs",
     "files/moodle-spot-watcher.service.hbs",
     "files/moodle-install-upgrade.sh.hbs",
+    "files/moodle-smoke-test.sh.hbs",
+    "files/moodle-health.php.hbs",
     "files/moodle-install-upgrade.service.hbs",
     "files/moodle-gate.sh.hbs",
     "files/moodle-gate.service.hbs",

@@ -187,9 +187,11 @@ pub struct Database {
     pub parameters: BTreeMap<String, String>,
     /// Restore the database from this RDS DB snapshot (its identifier): the database is
     /// replaced by a new one of the same name restored from it, and the current one is deleted
-    /// with a final snapshot, so only `apply --allow-data-loss` does it. `moodlestack rollback`
-    /// sets it to the snapshot taken before the upgrade it undoes. A database already restored
-    /// from it is left as it is; leaving the field out later changes nothing. Not for Aurora.
+    /// with a final snapshot, so only `apply --allow-data-loss` does it. A new stack's database
+    /// is created by the restore. `moodlestack rollback` sets it to the snapshot taken before the
+    /// upgrade it undoes, `moodlestack clone` to the source's snapshot. A database already
+    /// restored from it is left as it is; leaving the field out later changes nothing. Not for
+    /// Aurora.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_from: Option<String>,
 }
@@ -479,7 +481,8 @@ pub struct LoadBalancer {
     /// Spot reclaims drain cleanly.
     #[serde(default = "default_dereg")]
     pub deregistration_delay: i64,
-    /// Health check path.
+    /// Health check path: the nodes' own endpoint by default, which stays healthy in
+    /// maintenance mode (a Moodle page such as `/login/index.php` answers 503 then).
     #[serde(default = "default_health_path")]
     pub health_check_path: String,
     /// Seconds between health checks.
@@ -621,8 +624,11 @@ fn default_spot_strategy() -> String {
 fn default_dereg() -> i64 {
     120
 }
+/// The nodes' own health check (the vhost's Alias to moodlestack's `health.php`): 200 while the
+/// node serves or the site is in maintenance mode, 503 otherwise (docs/nodes.md).
+pub const HEALTH_ENDPOINT: &str = "/moodlestack-health";
 fn default_health_path() -> String {
-    "/login/index.php".into()
+    HEALTH_ENDPOINT.into()
 }
 fn default_health_interval() -> i64 {
     30

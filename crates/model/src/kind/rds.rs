@@ -334,9 +334,12 @@ fn code_notes(c: &ChangeView<'_>, what: &str) -> Vec<Note> {
             format!(
                 "Moodle upgrade: {old} -> {new}. In order: (1) {what} is taken and waited for, \
                  before any node changes; (2) the launch templates get the new code; (3) the \
-                 stable node is replaced and upgrades the database on the new code \
-                 (admin/cli/upgrade.php; web nodes serve only once their code matches the \
-                 database); (4) the web fleet rolls to the new code (instance refresh). The one \
+                 stable node is replaced, puts the site in maintenance mode (every node answers \
+                 503 with Moodle's page; the health check stays healthy), upgrades the database \
+                 on the new code (admin/cli/upgrade.php; web nodes serve only once their code \
+                 matches the database), leaves maintenance mode and smoke-tests the site (health \
+                 check, login page, a cron run; a failed upgrade stays in maintenance mode); (4) \
+                 the web fleet rolls to the new code (instance refresh). The one \
                  of {old} is kept (`moodlestack backups` lists it; `moodlestack rollback` \
                  restores it)"
             ),
