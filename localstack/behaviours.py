@@ -149,12 +149,40 @@ BEHAVIOURS = {
         "https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html "
         "(NotificationTargetARN and RoleARN are optional)",
     ),
+    "logs-metric-filters": (
+        True,
+        "CloudWatch Logs PutMetricFilter replaces the filter of that name in the group (moto adds "
+        "a second one) and answers ResourceNotFoundException for a group that does not exist; "
+        "DeleteLogGroup deletes the group's metric filters with it (moto keeps them)",
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutMetricFilter.html "
+        "(\"Creates or updates a metric filter\"; Errors: ResourceNotFoundException); "
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DeleteLogGroup.html "
+        "(\"Deletes the specified log group and permanently deletes all the archived log events "
+        "associated with the log group\"; its metric filters go with it)",
+    ),
     "eventual-consistency": (
         True,
         "a just-created EC2 VPC, subnet, security group, internet gateway, route table, NAT "
         "gateway or launch template is left out of EC2 describes (by id: its NotFound error) for "
         "CONSISTENCY_MS; other services see it at once",
         "https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html",
+    ),
+    "cloudwatch-alarm-filters": (
+        True,
+        "DescribeAlarms applies every filter it is given together (AlarmNamePrefix or AlarmNames "
+        "and StateValue; moto uses only the first of them)",
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html "
+        "(StateValue: \"Specify this parameter to receive information only about alarms that are "
+        "currently in the state that you specify\")",
+    ),
+    "logs-interleaved": (
+        True,
+        "FilterLogEvents returns the events of all the group's streams interleaved, in time "
+        "order, whether or not `interleaved` is set (moto: stream by stream unless it is)",
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html "
+        "(interleaved: \"this parameter is ignored and the value is assumed to be true. The "
+        "response from this operation always interleaves events from multiple log streams within "
+        "a log group\")",
     ),
 }
 
@@ -565,6 +593,8 @@ def _install_models():
     _install_ec2_consistency()
     _install_nat_tag_filters()
     _install_s3_create_bucket_tags()
+    _install_cloudwatch_alarm_filters()
+    _install_logs_interleaved()
 
 
 # --- RDS: storage autoscaling, the 10 % rule, minor upgrades -----------------------------------
@@ -944,3 +974,78 @@ def _asg_lifecycle_hook_fields(resp, action, result):
     hook.notification_target_arn = resp._get_param("NotificationTargetARN")
     hook.role_arn = resp._get_param("RoleARN")
     hook.global_timeout = min(100 * int(hook.heartbeat_timeout), 172800)
+
+
+# --- CloudWatch: DescribeAlarms filters together -------------------------------------------------
+
+def _install_cloudwatch_alarm_filters():
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    orig = CloudWatchResponse.describe_alarms
+
+    def describe_alarms(self):
+        if not on("cloudwatch-alarm-filters"):
+            return orig(self)
+        backend = self.cloudwatch_backend
+        alarms = list(backend.describe_alarms())
+        action_prefix = self._get_param("ActionPrefix")
+        if action_prefix:
+            chosen = {a.name for a in backend.get_alarms_by_action_prefix(action_prefix)}
+            alarms = [a for a in alarms if a.name in chosen]
+        prefix = self._get_param("AlarmNamePrefix")
+        if prefix:
+            alarms = [a for a in alarms if a.name.startswith(prefix)]
+        names = self._get_param("AlarmNames", [])
+        if names:
+            alarms = [a for a in alarms if a.name in names]
+        state = self._get_param("StateValue")
+        if state:
+            alarms = [a for a in alarms if a.state_value == state]
+        return ActionResult({
+            "MetricAlarms": [a for a in alarms if a.rule is None],
+            "CompositeAlarms": [a for a in alarms if a.rule is not None],
+        })
+
+    CloudWatchResponse.describe_alarms = describe_alarms
+
+
+# --- CloudWatch Logs: FilterLogEvents always interleaves -----------------------------------------
+
+def _install_logs_interleaved():
+    from moto.logs.models import LogGroup
+
+    orig = LogGroup.filter_log_events
+
+    def filter_log_events(self, log_group_name, log_stream_names, start_time, end_time, limit,
+                          next_token, filter_pattern, interleaved):
+        return orig(self, log_group_name, log_stream_names, start_time, end_time, limit,
+                    next_token, filter_pattern, interleaved or on("logs-interleaved"))
+
+    LogGroup.filter_log_events = filter_log_events
+
+# --- CloudWatch Logs metric filters -------------------------------------------------------------
+
+@pre("logs", "PutMetricFilter")
+def _logs_put_metric_filter(resp, action):
+    if not on("logs-metric-filters"):
+        return
+    from moto.logs.exceptions import ResourceNotFoundException
+    backend = resp.logs_backend
+    group, name = resp._get_param("logGroupName"), resp._get_param("filterName")
+    if group not in backend.groups:
+        raise ResourceNotFoundException()
+    backend.filters.metric_filters = [
+        f for f in backend.filters.metric_filters
+        if not (f["logGroupName"] == group and f["filterName"] == name)]
+
+
+@post("logs", "DeleteLogGroup")
+def _logs_delete_group_filters(resp, action, result):
+    if not on("logs-metric-filters"):
+        return
+    backend = resp.logs_backend
+    group = resp._get_param("logGroupName")
+    if group in backend.groups:
+        return
+    backend.filters.metric_filters = [
+        f for f in backend.filters.metric_filters if f["logGroupName"] != group]

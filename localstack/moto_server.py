@@ -25,6 +25,9 @@
   descriptions asked for, the price changes between StartTime and EndTime plus the last one
   before StartTime (the price in effect at the start), newest first; types the sample lacks have
   no history (never a made-up price).
+
+- CloudWatch Logs `AssociateKmsKey` and `DisassociateKmsKey` are missing (added: the group's
+  `kmsKeyId`, as CreateLogGroup's).
 - ElastiCache replication groups ignore `NumCacheClusters` (one member, whatever was asked) and
   their member clusters are not describable (`DescribeCacheClusters` finds none), so the subnet
   group, security groups and engine version that AWS reports there were missing. Fixed here: a
@@ -998,6 +1001,41 @@ def _describe_spot_price_history(self):
 
 
 _SpotInstances.describe_spot_price_history = _describe_spot_price_history
+
+# --- CloudWatch Logs: a log group's KMS key after its creation ---
+#
+# moto stores `kmsKeyId` from CreateLogGroup but lacks AssociateKmsKey and DisassociateKmsKey
+# (HTTP 500). AWS: AssociateKmsKey sets the group's key (an unknown group is
+# ResourceNotFoundException), DisassociateKmsKey removes it; DescribeLogGroups reports it as
+# `kmsKeyId`. https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_AssociateKmsKey.html
+
+from moto.logs.exceptions import ResourceNotFoundException as _LogsNotFound  # noqa: E402
+from moto.logs.responses import LogsResponse  # noqa: E402
+
+
+def _logs_group(self):
+    group = self.logs_backend.groups.get(self._get_param("logGroupName"))
+    if group is None:
+        raise _LogsNotFound()
+    return group
+
+
+def _associate_kms_key(self):
+    _logs_group(self).kms_key_id = self._get_param("kmsKeyId")
+    return ""
+
+
+def _disassociate_kms_key(self):
+    _logs_group(self).kms_key_id = None
+    return ""
+
+
+for _name, _fn in {
+    "associate_kms_key": _associate_kms_key,
+    "disassociate_kms_key": _disassociate_kms_key,
+}.items():
+    if not hasattr(LogsResponse, _name):
+        setattr(LogsResponse, _name, _fn)
 
 # --- the AWS-behaviour layer (localstack/behaviours.py, switchable) ---
 

@@ -408,6 +408,48 @@ class AsgLifecycleHookFieldsTest(Base):
         self.assertEqual(hook["GlobalTimeout"], 172800)
 
 
+class CloudWatchAlarmFiltersTest(Base):
+    BEHAVIOURS = "none,cloudwatch-alarm-filters"
+
+    def test_prefix_and_state_filter_together(self):
+        cw = self.emu.client("cloudwatch")
+        for name in ("s-cron", "s-5xx", "other-cron"):
+            cw.put_metric_alarm(AlarmName=name, MetricName="CronHeartbeat", Namespace="Moodlestack/s",
+                                Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=1,
+                                ComparisonOperator="LessThanThreshold")
+        for name in ("s-cron", "other-cron"):
+            cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="no heartbeat")
+        firing = cw.describe_alarms(AlarmNamePrefix="s-", StateValue="ALARM")
+        self.assertEqual([a["AlarmName"] for a in firing["MetricAlarms"]], ["s-cron"])
+        named = cw.describe_alarms(AlarmNames=["s-5xx", "s-cron"], StateValue="ALARM")
+        self.assertEqual([a["AlarmName"] for a in named["MetricAlarms"]], ["s-cron"])
+        every = cw.describe_alarms(AlarmNamePrefix="s-")
+        self.assertEqual(sorted(a["AlarmName"] for a in every["MetricAlarms"]), ["s-5xx", "s-cron"])
+
+
+class LogsInterleavedTest(Base):
+    BEHAVIOURS = "none,logs-interleaved"
+
+    def test_filter_log_events_interleaves_the_streams(self):
+        logs = self.emu.client("logs")
+        logs.create_log_group(logGroupName="/moodlestack/s/cron")
+        now = int(time.time() * 1000)
+        for stream, offsets in (("i-b", (1, 3)), ("i-a", (0, 2, 4))):
+            logs.create_log_stream(logGroupName="/moodlestack/s/cron", logStreamName=stream)
+            logs.put_log_events(logGroupName="/moodlestack/s/cron", logStreamName=stream, logEvents=[
+                {"timestamp": now + o, "message": f"{stream} {o}"} for o in offsets])
+        got = logs.filter_log_events(logGroupName="/moodlestack/s/cron", startTime=now)["events"]
+        self.assertEqual([e["message"] for e in got], ["i-a 0", "i-b 1", "i-a 2", "i-b 3", "i-a 4"])
+        # Pages of an interleaved answer follow time too.
+        first = logs.filter_log_events(logGroupName="/moodlestack/s/cron", startTime=now, limit=2)
+        self.assertEqual([e["message"] for e in first["events"]], ["i-a 0", "i-b 1"])
+        rest = logs.filter_log_events(logGroupName="/moodlestack/s/cron", startTime=now,
+                                      nextToken=first["nextToken"])
+        self.assertEqual([e["message"] for e in rest["events"]], ["i-a 2", "i-b 3", "i-a 4"])
+        only = logs.filter_log_events(logGroupName="/moodlestack/s/cron", logStreamNames=["i-b"])
+        self.assertEqual([e["message"] for e in only["events"]], ["i-b 1", "i-b 3"])
+
+
 class TagFiltersTest(Base):
     BEHAVIOURS = "none,tag-filters"
 
@@ -802,6 +844,48 @@ class PricesTest(Base):
         self.assertEqual([p["SpotPrice"] for p in wider], ["0.038100", "0.041910"])  # newest first
         # A type the sample lacks has no history: no made-up price.
         self.assertEqual(ec2.describe_spot_price_history(InstanceTypes=["x2iedn.32xlarge"])["SpotPriceHistory"], [])
+
+class LogsMetricFiltersTest(Base):
+    BEHAVIOURS = "none,logs-metric-filters"
+
+    def test_a_filter_is_replaced_by_name_and_deleted_with_its_group(self):
+        logs = self.emu.client("logs")
+        self.assertEqual(code_of(logs.put_metric_filter, **metric_filter("/t/missing", "1"))[0],
+                         "ResourceNotFoundException")
+        logs.create_log_group(logGroupName="/t/fpm")
+        logs.put_metric_filter(**metric_filter("/t/fpm", "1"))
+        logs.put_metric_filter(**metric_filter("/t/fpm", "2"))
+        found = logs.describe_metric_filters(logGroupName="/t/fpm")["metricFilters"]
+        self.assertEqual([f["metricTransformations"][0]["metricValue"] for f in found], ["2"])
+        logs.delete_log_group(logGroupName="/t/fpm")
+        logs.create_log_group(logGroupName="/t/fpm")
+        self.assertEqual(logs.describe_metric_filters(logGroupName="/t/fpm")["metricFilters"], [])
+
+
+def metric_filter(group, value):
+    return {"logGroupName": group, "filterName": "max-children",
+            "filterPattern": '"reached pm.max_children"',
+            "metricTransformations": [{"metricName": "FpmMaxChildrenReached",
+                                       "metricNamespace": "Moodlestack/t", "metricValue": value}]}
+
+
+class LogsKmsKeyTest(Base):
+    """CloudWatch Logs AssociateKmsKey and DisassociateKmsKey, added by moto_server.py (not
+    switchable)."""
+    BEHAVIOURS = "none"
+
+    def test_a_groups_key_is_set_and_removed(self):
+        logs = self.emu.client("logs")
+        key = self.emu.client("kms").create_key()["KeyMetadata"]["Arn"]
+        logs.create_log_group(logGroupName="/t/boot")
+        self.assertEqual(code_of(logs.associate_kms_key, logGroupName="/t/none", kmsKeyId=key)[0],
+                         "ResourceNotFoundException")
+        logs.associate_kms_key(logGroupName="/t/boot", kmsKeyId=key)
+        group = logs.describe_log_groups(logGroupNamePrefix="/t/boot")["logGroups"][0]
+        self.assertEqual(group["kmsKeyId"], key)
+        logs.disassociate_kms_key(logGroupName="/t/boot")
+        group = logs.describe_log_groups(logGroupNamePrefix="/t/boot")["logGroups"][0]
+        self.assertNotIn("kmsKeyId", group)
 
 
 if __name__ == "__main__":

@@ -221,6 +221,42 @@ pub enum Command {
         #[arg(last = true, required = true, value_name = "SCRIPT [ARGS]")]
         command: Vec<String>,
     },
+    /// The live state of the stack on one screen: each web node (instance, type, zone, Spot or
+    /// On-Demand, lifecycle state, target health, launch template version), the stable node,
+    /// any instance refresh and its progress, the database, Redis and the file system, the
+    /// alarms firing (`<stack>-*` in ALARM) and the last cron heartbeat.
+    Status {
+        /// The stack file (YAML).
+        stack: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the nodes' logs from the stack's CloudWatch Logs groups, oldest first, each line
+    /// with its time, node and source: `moodlestack logs stack.yaml --node stable --source cron
+    /// --since 2h`.
+    Logs {
+        /// The stack file (YAML).
+        stack: PathBuf,
+        /// Only this node: an instance id (a node that is gone too), `stable` or `web` (every
+        /// node but the stable one, gone Spot nodes included).
+        #[arg(long, value_name = "ID|stable|web")]
+        node: Option<String>,
+        /// Only this source: `apache` (access and error logs), `fpm` (PHP-FPM's log), `slow`
+        /// (PHP-FPM's slow log), `cron` (Moodle's cron output) or `boot` (user-data).
+        #[arg(long, value_name = "apache|fpm|slow|cron|boot")]
+        source: Option<String>,
+        /// From this long ago (`30s`, `15m`, `1h`, `2d`).
+        #[arg(long, default_value = "1h", value_name = "DURATION")]
+        since: String,
+        /// Keep printing new events (every 2 seconds) until Ctrl-C.
+        #[arg(long)]
+        follow: bool,
+        /// Only events matching this CloudWatch Logs filter pattern (a term: events containing
+        /// it; `"a phrase"`; `?a ?b`: either).
+        #[arg(long, value_name = "PATTERN")]
+        grep: Option<String>,
+    },
     /// List the restore points of the stack's data, oldest first: the database's snapshots
     /// (automated, manual, pre-upgrade, final) and the recovery points of its backup vault
     /// (database and moodledata).

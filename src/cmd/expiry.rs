@@ -14,14 +14,29 @@ use moodlestack_model::{Observed, Resource, Value, TAG_EXPIRES};
 
 /// Seconds of a `--ttl` value: a whole number followed by `s`, `m`, `h` or `d` (`90m`, `3d`).
 pub fn parse_ttl(text: &str) -> anyhow::Result<u64> {
+    let n = parse_duration("--ttl", text)?;
+    if n == 0 {
+        return Err(fail(
+            "--ttl 0 would make the stack expired at once",
+            "give a positive duration, or destroy the stack with `moodlestack destroy`",
+        ));
+    }
+    Ok(n)
+}
+
+/// Seconds of the duration `text` given to the option `flag` (`--ttl`, `--since`): a whole number
+/// followed by `s`, `m`, `h` or `d` (`90m`, `3d`).
+pub fn parse_duration(flag: &str, text: &str) -> anyhow::Result<u64> {
     let t = text.trim();
-    let fix = "write a whole number and a unit: s (seconds), m (minutes), h (hours) or d (days), \
-               e.g. --ttl 3d or --ttl 12h";
+    let fix = format!(
+        "write a whole number and a unit: s (seconds), m (minutes), h (hours) or d (days), \
+         e.g. {flag} 3d or {flag} 12h"
+    );
     let unit_at = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(unit_at);
     let Ok(n) = digits.parse::<u64>() else {
         return Err(fail(
-            format!("--ttl `{text}` does not start with a number"),
+            format!("{flag} `{text}` does not start with a number"),
             fix,
         ));
     };
@@ -32,21 +47,20 @@ pub fn parse_ttl(text: &str) -> anyhow::Result<u64> {
         "d" => 86_400,
         "" => {
             return Err(fail(
-                format!("--ttl `{text}` has no unit"),
-                format!("add one: --ttl {n}h (hours) or --ttl {n}d (days); {fix}"),
+                format!("{flag} `{text}` has no unit"),
+                format!("add one: {flag} {n}h (hours) or {flag} {n}d (days); {fix}"),
             ))
         }
-        other => return Err(fail(format!("--ttl `{text}`: unknown unit `{other}`"), fix)),
+        other => {
+            return Err(fail(
+                format!("{flag} `{text}`: unknown unit `{other}`"),
+                fix,
+            ))
+        }
     };
-    if n == 0 {
-        return Err(fail(
-            "--ttl 0 would make the stack expired at once",
-            "give a positive duration, or destroy the stack with `moodlestack destroy`",
-        ));
-    }
     n.checked_mul(per)
         .filter(|s| *s <= 100 * 365 * 86_400)
-        .ok_or_else(|| fail(format!("--ttl `{text}` is too long"), "use at most 36500d"))
+        .ok_or_else(|| fail(format!("{flag} `{text}` is too long"), "use at most 36500d"))
 }
 
 /// [`parse_ttl`] of an optional `--ttl`.

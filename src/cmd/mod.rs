@@ -9,6 +9,7 @@ mod destroy;
 mod expiry;
 mod gc;
 mod list;
+mod logs;
 mod outputs;
 mod plan;
 mod render;
@@ -16,6 +17,7 @@ mod rollback;
 mod run;
 mod schema;
 mod stats;
+mod status;
 mod unlock;
 mod validate;
 
@@ -153,6 +155,25 @@ pub fn run(cli: Cli) -> ExitCode {
                     parallelism,
                     ttl: None,
                 },
+            },
+        ),
+        Command::Status { stack, json } => status::run(&g, &stack, json),
+        Command::Logs {
+            stack,
+            node,
+            source,
+            since,
+            follow,
+            grep,
+        } => logs::run(
+            &g,
+            &stack,
+            logs::Options {
+                node,
+                source,
+                since,
+                follow,
+                grep,
             },
         ),
         Command::Clone {

@@ -458,7 +458,8 @@ table! {
             "instance_types" => Value::strs(["t3.large", "m6i.large", "t3.medium"]),
             "on_demand_percentage_above_base" => 50,
             "subnet_ids" => strs(&cx.fx.subnets.iter().collect::<Vec<_>>()),
-            "health_check_grace_period" => 120},
+            "health_check_grace_period" => 120,
+            "enabled_metrics" => Value::strs(["GroupInServiceInstances", "GroupDesiredCapacity"])},
         replace: &["name"],
         gaps: &[Gap::Field("capacity_rebalance", "not updated: moto's UpdateAutoScalingGroup \
             ignores CapacityRebalance (compared after create only)"),
@@ -492,6 +493,96 @@ table! {
         update: |_| fields! {"heartbeat_timeout" => 600, "default_result" => "ABANDON"},
         replace: &["name"], gaps: &[],
     },
+    kms_key => Row {
+        kind: Kind::KmsKey, id: "observe.key", needs: &[],
+        create: |_| fields! {"alias" => "alias/moodlestack/ct/observability",
+            "description" => "ct logs", "policy" => key_policy("Account"), "rotation" => true},
+        update: |_| fields! {"description" => "ct logs and alerts",
+            "policy" => key_policy("Owner"), "rotation" => false},
+        replace: &["alias"], gaps: &[],
+    },
+    log_group => Row {
+        kind: Kind::LogGroup, id: "logs.php_fpm", needs: &["kms_key"],
+        create: |_| fields! {"name" => "/moodlestack/ct/php-fpm", "retention_days" => 30},
+        update: |cx| fields! {"retention_days" => 90, "kms_key_arn" => cx.attr("kms_key", "arn")},
+        replace: &["name"], gaps: &[],
+    },
+    metric_filter => Row {
+        kind: Kind::MetricFilter, id: "logs.filter.fpm_max_children", needs: &["log_group"],
+        create: |cx| fields! {"log_group_name" => cx.id("log_group"), "name" => "ct-fpm-max-children",
+            "pattern" => "\"reached pm.max_children\"", "metric_namespace" => "Moodlestack/ct",
+            "metric_name" => "FpmMaxChildrenReached", "metric_value" => "1"},
+        update: |_| fields! {"pattern" => "\"server reached pm.max_children\"", "metric_value" => "2"},
+        replace: &["log_group_name", "name"],
+        gaps: &[Gap::Recreate("not an emulator gap: a filter's id is its (log group, name), so \
+            the one made again has the deleted one's id, which the check that it is fresh \
+            compares")],
+    },
+    sns_topic => Row {
+        kind: Kind::SnsTopic, id: "alerts.topic", needs: &["kms_key"],
+        create: |cx| fields! {"name" => "ct-alerts", "display_name" => "ct alerts",
+            "kms_key_id" => cx.attr("kms_key", "arn")},
+        update: |_| fields! {"display_name" => "ct alarms", "kms_key_id" => "alias/aws/sns"},
+        replace: &["name"], gaps: &[],
+    },
+    sns_subscription => Row {
+        kind: Kind::SnsSubscription, id: "alerts.email.0", needs: &["sns_topic"],
+        create: |cx| fields! {"topic_arn" => cx.id("sns_topic"), "protocol" => "email",
+            "endpoint" => "ops@example.org"},
+        update: none, replace: &["protocol", "endpoint"], gaps: &[],
+    },
+    metric_alarm => Row {
+        kind: Kind::MetricAlarm, id: "alarm.db_cpu", needs: &["sns_topic"],
+        create: |cx| fields! {"name" => "ct-db-cpu", "description" => "database CPU",
+            "namespace" => "AWS/RDS", "metric_name" => "CPUUtilization",
+            "dimensions" => str_map(&[("DBInstanceIdentifier", "ct-db")]),
+            "statistic" => "Average", "period" => 300, "evaluation_periods" => 3,
+            "datapoints_to_alarm" => 3, "threshold" => "80", "comparison" => "GreaterThanThreshold",
+            "treat_missing_data" => "missing", "alarm_actions" => Value::strs([cx.id("sns_topic")]),
+            "ok_actions" => Value::strs([cx.id("sns_topic")])},
+        update: |_| fields! {"threshold" => "90.5", "evaluation_periods" => 5,
+            "datapoints_to_alarm" => 4, "statistic" => "p95", "treat_missing_data" => "breaching",
+            "ok_actions" => Value::strs(Vec::<String>::new())},
+        replace: &["name"], gaps: &[],
+    },
+    metric_math_alarm => Row {
+        kind: Kind::MetricAlarm, id: "alarm.efs_throughput", needs: &["sns_topic"],
+        create: |cx| fields! {"name" => "ct-efs-throughput", "description" => "moodledata throughput",
+            "metrics" => efs_math("fs-0123456789abcdef0"), "evaluation_periods" => 15,
+            "datapoints_to_alarm" => 15, "threshold" => "80", "comparison" => "GreaterThanThreshold",
+            "treat_missing_data" => "notBreaching",
+            "alarm_actions" => Value::strs([cx.id("sns_topic")]),
+            "ok_actions" => Value::strs([cx.id("sns_topic")])},
+        update: |_| fields! {"metrics" => efs_math("fs-0fedcba9876543210"), "threshold" => "75"},
+        replace: &["name"], gaps: &[],
+    },
+    dashboard => Row {
+        kind: Kind::Dashboard, id: "observe.dashboard", needs: &[],
+        create: |_| fields! {"name" => "moodlestack-ct", "body" => dashboard_body("Requests")},
+        update: |_| fields! {"body" => dashboard_body("Requests and errors")},
+        replace: &["name"], gaps: &[],
+    },
+}
+
+/// A KMS key policy (compact JSON, keys sorted) whose one statement is `sid`.
+fn key_policy(sid: &str) -> String {
+    format!(
+        r#"{{"Statement":[{{"Action":"kms:*","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::123456789012:root"}},"Resource":"*","Sid":"{sid}"}}],"Version":"2012-10-17"}}"#
+    )
+}
+
+/// The EFS throughput alarm's metric math over the file system `fs`.
+fn efs_math(fs: &str) -> String {
+    format!(
+        r#"[{{"Id":"io","MetricStat":{{"Dimensions":{{"FileSystemId":"{fs}"}},"MetricName":"MeteredIOBytes","Namespace":"AWS/EFS","Period":60,"Stat":"Sum"}},"ReturnData":false}},{{"Id":"permitted","MetricStat":{{"Dimensions":{{"FileSystemId":"{fs}"}},"MetricName":"PermittedThroughput","Namespace":"AWS/EFS","Period":60,"Stat":"Average"}},"ReturnData":false}},{{"Expression":"100*(io/PERIOD(io))/permitted","Id":"result","Label":"throughput %","ReturnData":true}}]"#
+    )
+}
+
+/// A dashboard of one metric widget titled `title`.
+fn dashboard_body(title: &str) -> String {
+    format!(
+        r#"{{"widgets":[{{"height":6,"properties":{{"metrics":[["AWS/ApplicationELB","RequestCount","LoadBalancer","app/ct-alb/1"]],"period":300,"region":"eu-west-1","stat":"Sum","title":"{title}","view":"timeSeries"}},"type":"metric","width":8}}]}}"#
+    )
 }
 
 /// The services of LocalStack's free edition that moodlestack's kinds use (CloudFormation's

@@ -90,6 +90,10 @@ pub(crate) struct Clients {
     pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) s3: aws_sdk_s3::Client,
     backup: aws_sdk_backup::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    sns: aws_sdk_sns::Client,
+    kms: aws_sdk_kms::Client,
 }
 
 pub(crate) async fn clients(emu: &Emulator) -> Clients {
@@ -105,6 +109,10 @@ pub(crate) async fn clients(emu: &Emulator) -> Clients {
         secrets: aws_sdk_secretsmanager::Client::new(&c),
         ssm: aws_sdk_ssm::Client::new(&c),
         backup: aws_sdk_backup::Client::new(&c),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&c),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&c),
+        sns: aws_sdk_sns::Client::new(&c),
+        kms: aws_sdk_kms::Client::new(&c),
         // The emulator has no per-bucket host names.
         s3: aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&c)
@@ -527,6 +535,9 @@ async fn make_drift(c: &Clients, stack: &str) {
         .send()
         .await
         .unwrap();
+    // The database CPU alarm's threshold (PutMetricAlarm rewrites the whole alarm: the rest is
+    // sent as it is).
+    set_alarm_threshold(c, &format!("{stack}-db-cpu"), 99.0).await;
     // A tag of the VPC.
     let vpc = ec2_id(c, stack, "net.vpc").await;
     c.ec2
@@ -708,6 +719,43 @@ pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
     left.extend(named(plans.backup_plans_list(), stack, |p| {
         p.backup_plan_name()
     }));
+    let groups = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/moodlestack/{stack}/"))
+        .send()
+        .await
+        .unwrap();
+    left.extend(ids(groups.log_groups(), |g| g.log_group_name()));
+    let alarms = c
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(format!("{stack}-"))
+        .send()
+        .await
+        .unwrap();
+    left.extend(ids(alarms.metric_alarms(), |a| a.alarm_name()));
+    let topics = c.sns.list_topics().send().await.unwrap();
+    left.extend(ids(topics.topics(), |t| {
+        t.topic_arn()
+            .filter(|a| a.ends_with(&format!(":{stack}-alerts")))
+    }));
+    let dashboards = c
+        .cloudwatch
+        .list_dashboards()
+        .dashboard_name_prefix(format!("moodlestack-{stack}"))
+        .send()
+        .await
+        .unwrap();
+    left.extend(ids(dashboards.dashboard_entries(), |d| {
+        d.dashboard_name()
+            .filter(|n| *n == format!("moodlestack-{stack}"))
+    }));
+    let aliases = c.kms.list_aliases().send().await.unwrap();
+    left.extend(ids(aliases.aliases(), |a| {
+        a.alias_name()
+            .filter(|n| n.starts_with(&format!("alias/moodlestack/{stack}/")))
+    }));
     let buckets = c.s3.list_buckets().send().await.unwrap();
     left.extend(ids(buckets.buckets(), |b| {
         b.name().filter(|n| n.starts_with(&format!("{stack}-")))
@@ -730,6 +778,246 @@ pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
         left.is_empty(),
         "destroy left resources tagged with {stack}: {left:?}"
     );
+}
+
+/// The metric alarm `name`, as a plain client sees it.
+async fn alarm(c: &Clients, name: &str) -> aws_sdk_cloudwatch::types::MetricAlarm {
+    let out = c
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(name)
+        .send()
+        .await
+        .unwrap();
+    out.metric_alarms()
+        .first()
+        .unwrap_or_else(|| panic!("alarm {name} exists"))
+        .clone()
+}
+
+/// Rewrites the alarm `name` with another threshold, everything else as it is (drift).
+async fn set_alarm_threshold(c: &Clients, name: &str, threshold: f64) {
+    let a = alarm(c, name).await;
+    c.cloudwatch
+        .put_metric_alarm()
+        .alarm_name(name)
+        .set_alarm_description(a.alarm_description().map(str::to_string))
+        .set_namespace(a.namespace().map(str::to_string))
+        .set_metric_name(a.metric_name().map(str::to_string))
+        .set_dimensions(Some(a.dimensions().to_vec()))
+        .set_statistic(a.statistic().cloned())
+        .set_period(a.period())
+        .set_evaluation_periods(a.evaluation_periods())
+        .set_datapoints_to_alarm(a.datapoints_to_alarm())
+        .threshold(threshold)
+        .set_comparison_operator(a.comparison_operator().cloned())
+        .set_treat_missing_data(a.treat_missing_data().map(str::to_string))
+        .set_alarm_actions(Some(a.alarm_actions().to_vec()))
+        .set_ok_actions(Some(a.ok_actions().to_vec()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The alarms every stack has (`<stack>-<what>`); the demo and production run MySQL (the
+/// free-storage alarm) with a fleet minimum above 0.
+const ALARMS: &[&str] = &[
+    "alb-5xx",
+    "cron-heartbeat",
+    "db-connections",
+    "db-cpu",
+    "db-free-storage",
+    "db-memory",
+    "efs-throughput",
+    "fleet-below-min",
+    "fpm-max-children",
+    "redis-evictions",
+    "redis-memory",
+    "response-time",
+    "slow-requests",
+    "unhealthy-hosts",
+];
+
+/// Checks with plain clients what observability the stack has: the six log groups with their
+/// retention and the stack's KMS key, the two metric filters, every alarm notifying the topic
+/// (itself encrypted with that key), the topic's e-mail subscriptions and the dashboard.
+pub(crate) async fn assert_observability(
+    c: &Clients,
+    stack: &str,
+    retention: i32,
+    emails: &[&str],
+) {
+    let key = c
+        .kms
+        .describe_key()
+        .key_id(format!("alias/moodlestack/{stack}/observability"))
+        .send()
+        .await
+        .expect("the stack's KMS key has its alias");
+    let key = key.key_metadata().unwrap();
+    let key_arn = key.arn().unwrap().to_string();
+    assert_eq!(
+        key.key_state(),
+        Some(&aws_sdk_kms::types::KeyState::Enabled)
+    );
+    let groups = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/moodlestack/{stack}/"))
+        .send()
+        .await
+        .unwrap();
+    let mut seen: Vec<(String, Option<i32>, Option<String>)> = groups
+        .log_groups()
+        .iter()
+        .map(|g| {
+            (
+                g.log_group_name().unwrap().to_string(),
+                g.retention_in_days(),
+                g.kms_key_id().map(str::to_string),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut want: Vec<(String, Option<i32>, Option<String>)> = [
+        "apache-access",
+        "apache-error",
+        "boot",
+        "cron",
+        "php-fpm",
+        "php-fpm-slow",
+    ]
+    .iter()
+    .map(|s| {
+        (
+            format!("/moodlestack/{stack}/{s}"),
+            Some(retention),
+            Some(key_arn.clone()),
+        )
+    })
+    .collect();
+    want.sort();
+    assert_eq!(seen, want, "log groups (name, retention, KMS key)");
+    let namespace = format!("Moodlestack/{stack}");
+    for (source, metric) in [
+        ("php-fpm", "FpmMaxChildrenReached"),
+        ("php-fpm-slow", "SlowRequests"),
+    ] {
+        let filters = c
+            .logs
+            .describe_metric_filters()
+            .log_group_name(format!("/moodlestack/{stack}/{source}"))
+            .send()
+            .await
+            .unwrap();
+        let found: Vec<(&str, &str)> = filters
+            .metric_filters()
+            .iter()
+            .flat_map(|f| f.metric_transformations())
+            .map(|t| (t.metric_namespace(), t.metric_name()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![(namespace.as_str(), metric)],
+            "{source} filters"
+        );
+    }
+    let topics = c.sns.list_topics().send().await.unwrap();
+    let topic = topics
+        .topics()
+        .iter()
+        .filter_map(|t| t.topic_arn())
+        .find(|a| a.ends_with(&format!(":{stack}-alerts")))
+        .expect("the alert topic exists")
+        .to_string();
+    let attrs = c
+        .sns
+        .get_topic_attributes()
+        .topic_arn(&topic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attrs.attributes().and_then(|a| a.get("KmsMasterKeyId")),
+        Some(&key_arn),
+        "the topic is encrypted with the stack's key"
+    );
+    let subs = c
+        .sns
+        .list_subscriptions_by_topic()
+        .topic_arn(&topic)
+        .send()
+        .await
+        .unwrap();
+    let mut endpoints: Vec<(&str, &str)> = subs
+        .subscriptions()
+        .iter()
+        .map(|s| (s.protocol().unwrap(), s.endpoint().unwrap()))
+        .collect();
+    endpoints.sort();
+    let mut want_subs: Vec<(&str, &str)> = emails.iter().map(|e| ("email", *e)).collect();
+    want_subs.sort();
+    assert_eq!(endpoints, want_subs, "subscriptions");
+    let alarms = c
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(format!("{stack}-"))
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = Vec::new();
+    for a in alarms.metric_alarms() {
+        let name = a.alarm_name().unwrap();
+        assert_eq!(
+            a.alarm_actions(),
+            std::slice::from_ref(&topic),
+            "{name} notifies the topic"
+        );
+        assert_eq!(
+            a.ok_actions(),
+            std::slice::from_ref(&topic),
+            "{name} says when it is OK"
+        );
+        names.push(name.trim_start_matches(&format!("{stack}-")).to_string());
+    }
+    names.sort();
+    assert_eq!(names, ALARMS, "the stack's alarms");
+    let heartbeat = alarm(c, &format!("{stack}-cron-heartbeat")).await;
+    assert_eq!(
+        (
+            heartbeat.namespace(),
+            heartbeat.metric_name(),
+            heartbeat.treat_missing_data()
+        ),
+        (
+            Some(namespace.as_str()),
+            Some("CronHeartbeat"),
+            Some("breaching")
+        ),
+        "a missing cron heartbeat is an alarm"
+    );
+    let dashboard = c
+        .cloudwatch
+        .get_dashboard()
+        .dashboard_name(format!("moodlestack-{stack}"))
+        .send()
+        .await
+        .expect("the dashboard exists");
+    let body: J = serde_json::from_str(dashboard.dashboard_body().unwrap()).unwrap();
+    let widgets = body["widgets"].as_array().expect("widgets");
+    let text = body.to_string();
+    assert!(widgets.len() >= 8, "{text}");
+    for metric in [
+        "TargetResponseTime",
+        "GroupInServiceInstances",
+        "CronHeartbeat",
+    ] {
+        assert!(
+            text.contains(metric),
+            "the dashboard shows {metric}: {text}"
+        );
+    }
+    assert!(!text.contains("@@ref:"), "references resolved: {text}");
 }
 
 /// The stack's backup plan as a plain client sees it: (rule name, vault, schedule, time zone,
@@ -996,6 +1284,15 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         .await
         .unwrap();
 
+    // Observability: log groups (retention, the stack's key), metric filters, every alarm
+    // wired to the topic, the e-mail subscriptions and the dashboard.
+    let (retention, emails) = if stack_file.contains("production") {
+        (90, vec!["moodle-ops@example.org", "oncall@example.org"])
+    } else {
+        (30, vec!["ops@example.org"])
+    };
+    assert_observability(&c, stack, retention, &emails).await;
+
     // Backups: the vault, the plan's rule (the default schedule, daily at 03:00 UTC, as AWS
     // Backup's cron; 35 days) and its selection of exactly the database and the file system.
     let (rule, resources, vault_id) = backup_of(&c, stack).await;
@@ -1169,6 +1466,7 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
         ("sg.web", "update"),
         ("web.asg", "update"),
         ("net.vpc", "update"),
+        ("alarm.db_cpu", "update"),
         ("sg.stray", "delete"),
     ]
     .iter()
@@ -1181,6 +1479,7 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
             "sg.web" => &["ingress"],
             "web.asg" => &["max_size"],
             "net.vpc" => &["tags"],
+            "alarm.db_cpu" => &["threshold"],
             _ => &[],
         };
         assert_eq!(
@@ -1201,6 +1500,11 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     );
     let group = asg(&c, stack).await.expect("asg");
     assert_ne!(group.max_size(), Some(9), "max repaired");
+    assert_eq!(
+        alarm(&c, &format!("{stack}-db-cpu")).await.threshold(),
+        Some(80.0),
+        "the alarm's threshold repaired"
+    );
     let sgs = c
         .ec2
         .describe_security_groups()

@@ -48,8 +48,9 @@ pub struct Emulator {
     rest: Option<&'static str>,
 }
 
-/// The services LocalStack's free edition does not serve: (the SDK's service id, the suffix
-/// of its `AWS_ENDPOINT_URL_...` variable).
+/// The services LocalStack's free edition does not serve, or that its server here does not
+/// enable (only the EC2, IAM, SSM, Secrets Manager and STS tests run against it): (the SDK's
+/// service id, the suffix of its `AWS_ENDPOINT_URL_...` variable). They go to moto.
 const NOT_IN_LOCALSTACK: &[(&str, &str)] = &[
     ("RDS", "RDS"),
     ("EFS", "EFS"),
@@ -57,6 +58,11 @@ const NOT_IN_LOCALSTACK: &[(&str, &str)] = &[
     ("Elastic Load Balancing v2", "ELASTIC_LOAD_BALANCING_V2"),
     ("Auto Scaling", "AUTO_SCALING"),
     ("Backup", "BACKUP"),
+    ("CloudWatch", "CLOUDWATCH"),
+    ("CloudWatch Logs", "CLOUDWATCH_LOGS"),
+    ("SNS", "SNS"),
+    ("KMS", "KMS"),
+    ("Pricing", "PRICING"),
 ];
 
 /// Service-specific endpoints for an SDK configuration: `endpoint` for the services LocalStack

@@ -11,4 +11,5 @@ mod faults;
 mod harness;
 mod moodle;
 mod node_code;
+mod status_logs;
 mod workflow;

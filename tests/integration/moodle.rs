@@ -282,6 +282,9 @@ fn substitutions(root: &Path, engine: &str, php: &str, p: &Ports) -> Vec<(String
             "/var/log/php8.3-fpm-moodle-slow.log".into(),
             r("log/fpm-slow.log"),
         ),
+        ("/var/log/apache2/".into(), r("log") + "/"),
+        ("/var/log/moodle/cron.log".into(), r("log/cron.log")),
+        ("/usr/local/sbin/moodle-cron".into(), r("bin/moodle-cron")),
         ("/usr/bin/php8.3".into(), format!("/usr/bin/php{php}")),
         (
             "<VirtualHost *:80>".into(),
@@ -517,6 +520,13 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         .arg("0755")
         .arg(site.path("bin/moodle-smoke-test")));
     let cron_line = stable_file("/etc/cron.d/moodle").unwrap_or_default();
+    let cron_wrapper = stable_file("/usr/local/sbin/moodle-cron");
+    if let Some(w) = &cron_wrapper {
+        std::fs::write(site.path("bin/moodle-cron"), w).unwrap();
+        ok(Command::new("chmod")
+            .arg("0755")
+            .arg(site.path("bin/moodle-cron")));
+    }
     std::fs::write(site.path("etc/db-password"), DB_PASSWORD).unwrap();
     std::fs::write(site.path("etc/redis-auth"), REDIS_TOKEN).unwrap();
     // What moodle-secrets does for the upgrade key, when the rendered script has it.
@@ -857,27 +867,72 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     f.check(keys("moodle-prod_muc_*") > 0, "no MUC cache in Redis");
 
     lap("redis");
-    // --- Cron: the stable node's entry, and one run of it ---
+    // --- Cron: the stable node's entry, and runs of its wrapper against the emulator ---
     let cron_php = cron_line
         .lines()
-        .find(|l| l.contains("admin/cli/cron.php"))
-        .map(|l| l.contains(&format!("{}/moodle/admin/cli/cron.php", root.display())))
-        .unwrap_or(false);
+        .find(|l| l.contains("moodle-cron") && !l.starts_with('#'))
+        .is_some_and(|l| l.contains(&format!("{}/bin/moodle-cron", root.display())))
+        && cron_wrapper
+            .as_deref()
+            .is_some_and(|w| w.contains(&format!("{}/moodle/admin/cli/cron.php", root.display())));
     f.check(
         cron_php,
-        "the stable node's cron entry runs admin/cli/cron.php",
+        "the stable node's cron entry runs its wrapper, which runs admin/cli/cron.php",
+    );
+    // The wrapper as www-data, with the AWS CLI on its PATH and the emulator as its CloudWatch.
+    let emu = crate::harness::Emulator::start();
+    let aws_dir = if is_root() {
+        // www-data cannot run the AWS CLI of the emulator's virtualenv under /root (0700): the
+        // wrapper gets an `aws` that sends the same PutMetricData to the emulator over HTTP (the
+        // real CLI runs the wrapper in node_code::the_cron_wrapper_puts_a_heartbeat_...).
+        let dir = site.path("aws-shim");
+        std::fs::create_dir_all(&dir).unwrap();
+        let shim = dir.join("aws");
+        std::fs::write(&shim, AWS_PUT_METRIC_DATA_SHIM).unwrap();
+        std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        dir
+    } else {
+        crate::harness::aws_cli().parent().unwrap().to_path_buf()
+    };
+    let cron_run = |args: &[&str]| {
+        let mut c = site.as_www("env");
+        c.arg(format!(
+            "PATH={}:/usr/local/bin:/usr/bin:/bin",
+            aws_dir.display()
+        ))
+        .arg("bash")
+        .arg(site.path("bin/moodle-cron"))
+        .args(args)
+        .envs(emu.env())
+        .env("AWS_DEFAULT_REGION", crate::harness::REGION);
+        run(&mut c)
+    };
+    let cron_log = || std::fs::read_to_string(site.path("log/cron.log")).unwrap_or_default();
+    // A run Moodle fails (an unknown option: cli_error, exit 1) puts no heartbeat.
+    let failed = cron_run(&["--no-such-option"]);
+    f.check(
+        !failed.status.success() && crate::node_code::heartbeats(&emu, "moodle-prod") == 0,
+        format!(
+            "a failed cron run ({}) put a heartbeat, or succeeded: {}",
+            failed.status,
+            cron_log()
+                .lines()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
     );
     // One run, without the 3 minutes the entry's run keeps polling for new tasks.
-    let out = run(site
-        .as_www("php")
-        .arg(site.path("moodle/admin/cli/cron.php"))
-        .arg("--keep-alive=0"));
-    let cron_out = String::from_utf8_lossy(&out.stdout);
+    let out = cron_run(&["--keep-alive=0"]);
+    let log_text = cron_log();
     f.check(
-        out.status.success() && cron_out.contains("Cron run completed correctly"),
+        out.status.success() && log_text.contains("Cron run completed correctly"),
         format!(
-            "cron: {}",
-            cron_out
+            "cron ({}): {}",
+            out.status,
+            log_text
                 .lines()
                 .rev()
                 .take(5)
@@ -885,6 +940,20 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
                 .join(" | ")
         ),
     );
+    let beats = crate::node_code::heartbeats(&emu, "moodle-prod");
+    f.check(
+        beats == 1,
+        format!(
+            "{beats} CronHeartbeat datapoints after one successful cron run, not 1: {}",
+            cron_log()
+                .lines()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
+    );
+    drop(emu);
 
     lap("cron");
     // --- Locks die with their holder (a killed stable node's cron) ---
@@ -1374,3 +1443,30 @@ fn start_database(site: &mut Site, engine: &str, port: u16) -> bool {
     }
     true
 }
+
+/// `aws cloudwatch put-metric-data --region R --namespace N --metric-name M --value V --unit U
+/// ...` as the AWS CLI sends it (the Query protocol), to the emulator, for a user that cannot run
+/// the CLI itself. The emulator reads the region from the credential scope and checks no
+/// signature.
+const AWS_PUT_METRIC_DATA_SHIM: &str = r#"#!/usr/bin/python3
+import os, sys, urllib.parse, urllib.request
+args = sys.argv[1:]
+if args[:2] != ["cloudwatch", "put-metric-data"]:
+    sys.exit("aws (test shim): only cloudwatch put-metric-data, not %s" % args[:2])
+opts = {}
+for i, a in enumerate(args):
+    if a.startswith("--") and i + 1 < len(args) and not args[i + 1].startswith("--"):
+        opts[a[2:]] = args[i + 1]
+body = urllib.parse.urlencode({
+    "Action": "PutMetricData", "Version": "2010-08-01", "Namespace": opts["namespace"],
+    "MetricData.member.1.MetricName": opts["metric-name"],
+    "MetricData.member.1.Value": opts["value"],
+    "MetricData.member.1.Unit": opts.get("unit", "None"),
+}).encode()
+url = os.environ.get("AWS_ENDPOINT_URL_CLOUDWATCH") or os.environ["AWS_ENDPOINT_URL"]
+auth = ("AWS4-HMAC-SHA256 Credential=%s/20260101/%s/monitoring/aws4_request, "
+        "SignedHeaders=host, Signature=0" % (os.environ.get("AWS_ACCESS_KEY_ID", "test"), opts["region"]))
+req = urllib.request.Request(url + "/", data=body, headers={
+    "Content-Type": "application/x-www-form-urlencoded", "Authorization": auth})
+urllib.request.urlopen(req, timeout=10).read()
+"#;

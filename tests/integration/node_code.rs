@@ -115,6 +115,7 @@ fn aws(emu: &Emulator, args: &[&str]) -> Output {
     Command::new(aws_cli())
         .args(args)
         .envs(emu.env())
+        .env("AWS_DEFAULT_REGION", REGION)
         .output()
         .expect("the AWS CLI runs")
 }
@@ -268,5 +269,158 @@ fn nodes_boot_from_the_code_artefact_the_stable_node_puts_once() {
         String::from_utf8_lossy(&refused.stderr)
     );
     assert_eq!(etag(&emu, &bucket, &key), first);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// How many `CronHeartbeat` datapoints of stack `stack` the emulator holds (a plain client: the
+/// AWS CLI's `get-metric-statistics`, SampleCount over the last hour by the minute).
+pub(crate) fn heartbeats(emu: &Emulator, stack: &str) -> u32 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let out = aws(
+        emu,
+        &[
+            "cloudwatch",
+            "get-metric-statistics",
+            "--namespace",
+            &format!("Moodlestack/{stack}"),
+            "--metric-name",
+            "CronHeartbeat",
+            "--start-time",
+            &(now - 3600).to_string(),
+            "--end-time",
+            &(now + 60).to_string(),
+            "--period",
+            "60",
+            "--statistics",
+            "SampleCount",
+            "--output",
+            "json",
+        ],
+    );
+    ok("get-metric-statistics", &out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total: f64 = v["Datapoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["SampleCount"].as_f64().unwrap_or(0.0))
+        .sum();
+    // Sample counts are whole numbers.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let n = total.round() as u32;
+    n
+}
+
+/// The PHP of this machine (`/usr/bin/php8.2` on Debian 12).
+fn local_php() -> String {
+    ["8.4", "8.3", "8.2", "8.1"]
+        .into_iter()
+        .map(|v| format!("/usr/bin/php{v}"))
+        .find(|p| Path::new(p).exists())
+        .expect("no /usr/bin/php8.x: install PHP (scripts/test does)")
+}
+
+#[test]
+fn the_cron_wrapper_puts_a_heartbeat_after_a_successful_run_only() {
+    let emu = Emulator::start();
+    let root = &std::env::temp_dir().join(format!("moodlestack-node-cron-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(root);
+    let home = root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(root.join("run")).unwrap();
+    std::fs::create_dir_all(root.join("log")).unwrap();
+    let dirroot = root.join("moodle");
+    std::fs::create_dir_all(dirroot.join("admin/cli")).unwrap();
+    let out = root.join("rendered");
+    render(
+        &out,
+        "0123456789abcdef0123456789abcdef01234567",
+        &dirroot.display().to_string(),
+    );
+    let crontab = std::fs::read_to_string(out.join("stable/etc/cron.d/moodle")).unwrap();
+    assert!(
+        crontab.contains("* * * * * www-data /usr/local/sbin/moodle-cron"),
+        "{crontab}"
+    );
+    let flag = root.join("run/current");
+    let log = root.join("log/cron.log");
+    let wrapper = std::fs::read_to_string(out.join("stable/usr/local/sbin/moodle-cron"))
+        .unwrap()
+        .replace("/run/moodle/current", &flag.display().to_string())
+        .replace("/var/log/moodle/cron.log", &log.display().to_string())
+        .replace("/usr/bin/php8.3", &local_php());
+    assert!(wrapper.contains(&format!("{}/admin/cli/cron.php", dirroot.display())));
+    let script = root.join("moodle-cron");
+    std::fs::write(&script, &wrapper).unwrap();
+    // cron.php: ends with the exit code in `exit-code` (Moodle's own is in the real-Moodle test).
+    std::fs::write(
+        dirroot.join("admin/cli/cron.php"),
+        "<?php\necho \"Cron run: \", implode(' ', array_slice($argv, 1)), \"\\n\";\n\
+         exit((int) trim(file_get_contents(__DIR__ . '/exit-code')));\n",
+    )
+    .unwrap();
+    let cron = |exit: i32, endpoint: Option<&str>| {
+        std::fs::write(dirroot.join("admin/cli/exit-code"), exit.to_string()).unwrap();
+        let mut node = Node {
+            script: format!("bash {} --keep-alive=0", script.display()),
+        }
+        .command(&emu, &home);
+        if let Some(e) = endpoint {
+            node.env("AWS_ENDPOINT_URL", e);
+        }
+        let started = std::time::Instant::now();
+        let done = node.output().expect("bash runs");
+        (done.status.code().unwrap_or(-1), started.elapsed())
+    };
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // While the database is not current (no flag) nothing runs.
+    assert_eq!(cron(0, None).0, 0);
+    assert_eq!(log_text(), "", "cron ran without the current flag");
+    std::fs::write(&flag, "").unwrap();
+
+    // A failed run: its exit code, its output in the log, no heartbeat.
+    assert_eq!(cron(3, None).0, 3);
+    assert!(
+        log_text().contains("Cron run: --keep-alive=0"),
+        "{}",
+        log_text()
+    );
+    assert!(
+        log_text().contains("cron.php failed (exit 3): no heartbeat"),
+        "{}",
+        log_text()
+    );
+    assert_eq!(
+        heartbeats(&emu, "demo"),
+        0,
+        "a heartbeat after a failed run"
+    );
+
+    // A successful run puts one.
+    assert_eq!(cron(0, None).0, 0);
+    assert_eq!(
+        heartbeats(&emu, "demo"),
+        1,
+        "no heartbeat after a successful run:\n{}",
+        log_text()
+    );
+
+    // A CloudWatch that never answers holds cron up 20 s at most, and the run still succeeds.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let (code, took) = cron(0, Some(&endpoint));
+    assert_eq!(code, 0, "{}", log_text());
+    assert!(took < std::time::Duration::from_secs(27), "took {took:?}");
+    assert!(
+        log_text().contains("the heartbeat was not put"),
+        "{}",
+        log_text()
+    );
+    drop(silent);
+    assert_eq!(heartbeats(&emu, "demo"), 1);
     let _ = std::fs::remove_dir_all(root);
 }

@@ -87,6 +87,21 @@ pub(crate) fn group_missing(e: &CloudError) -> bool {
         || (code == "ValidationError" && msg.to_ascii_lowercase().contains("not found")))
 }
 
+/// Turns on the group metrics `r` lists (each minute; none: nothing to send).
+async fn enable_metrics(c: &Clients, name: &str, r: &Reader<'_>) -> Result<(), CloudError> {
+    let metrics = r.strs_or_empty("enabled_metrics")?;
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    let req = c
+        .autoscaling
+        .enable_metrics_collection()
+        .auto_scaling_group_name(name)
+        .granularity("1Minute")
+        .set_metrics(Some(metrics));
+    sent("autoscaling:EnableMetricsCollection", req.send()).await
+}
+
 /// The observation of one group (None when it is not the stack's).
 fn observed(scope: &Scope, g: &AutoScalingGroup) -> Option<Observed> {
     let tags = group_tags(g);
@@ -161,6 +176,11 @@ fn observed(scope: &Scope, g: &AutoScalingGroup) -> Option<Observed> {
         (
             "health_check_grace_period",
             g.health_check_grace_period().map(int),
+        ),
+        (
+            "enabled_metrics",
+            (!g.enabled_metrics().is_empty())
+                .then(|| sorted_strs(g.enabled_metrics().iter().filter_map(|m| m.metric()))),
         ),
         ("tags", Some(tags_value(tags))),
     ]);
@@ -492,6 +512,7 @@ impl KindOps for Group {
             }
             Err(e) => return Err(e),
         }
+        enable_metrics(c, name, r).await?;
         let unexpected = |what: &str| CloudError::UnexpectedAnswer {
             operation: "autoscaling:DescribeAutoScalingGroups".into(),
             what: format!("group {name} {what} right after creation"),
@@ -505,11 +526,7 @@ impl KindOps for Group {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let c = cx.c;
         let cur = Reader::new(current.kind, r.id.clone(), &current.fields);
         let name = current.physical_id.as_str();
@@ -544,7 +561,7 @@ impl KindOps for Group {
                 }
                 // Never sent on update: autoscaling owns the desired capacity.
                 "desired_capacity" => continue,
-                "target_group_arns" | "tags" => continue,
+                "target_group_arns" | "tags" | "enabled_metrics" => continue,
                 other => {
                     return Err(CloudError::Field {
                         kind: current.kind,
@@ -583,6 +600,21 @@ impl KindOps for Group {
                     .set_target_group_arns(Some(detach));
                 sent("autoscaling:DetachLoadBalancerTargetGroups", req.send()).await?;
             }
+        }
+
+        if has("enabled_metrics") {
+            let want: BTreeSet<String> = r.strs_or_empty("enabled_metrics")?.into_iter().collect();
+            let stale: Vec<String> = cur
+                .strs_or_empty("enabled_metrics")?
+                .into_iter()
+                .filter(|m| !want.contains(m))
+                .collect();
+            if !stale.is_empty() {
+                let req = c.autoscaling.disable_metrics_collection();
+                let req = req.auto_scaling_group_name(name).set_metrics(Some(stale));
+                sent("autoscaling:DisableMetricsCollection", req.send()).await?;
+            }
+            enable_metrics(c, name, r).await?;
         }
 
         if has("tags") {
@@ -784,6 +816,12 @@ mod tests {
             .target_group_arns("arn:tg")
             .health_check_type("ELB")
             .health_check_grace_period(300)
+            .enabled_metrics(
+                aws_sdk_autoscaling::types::EnabledMetric::builder()
+                    .metric("GroupInServiceInstances")
+                    .granularity("1Minute")
+                    .build(),
+            )
             .tags(tag(TAG_STACK, "demo"))
             .tags(tag(TAG_ID, "web.asg"))
             .build();

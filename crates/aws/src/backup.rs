@@ -175,11 +175,7 @@ impl KindOps for Vault {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         retag(cx, current, r, changed, Some("backup vault")).await?;
         let found = vault(cx.c, cx.scope, &current.physical_id).await?;
         as_current(found, current, || {
@@ -425,11 +421,7 @@ impl KindOps for Plan {
     /// The rule's fields with one UpdateBackupPlan (a new version of the plan), the tags with
     /// TagResource.
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         if changed.contains(&"name") {
             return Err(crate::fields::in_place_only(
                 current.kind,
@@ -515,15 +507,7 @@ fn selection_observed(plan_id: &str, id: &str, s: &BackupSelection) -> Observed 
     fields.insert("name".into(), Value::str(s.selection_name()));
     fields.insert("iam_role_arn".into(), Value::str(s.iam_role_arn()));
     fields.insert("resources".into(), Value::strs(resources));
-    Observed {
-        id: ObservedId::Untagged(id.to_string()),
-        kind: Kind::BackupSelection,
-        physical_id: id.to_string(),
-        fields,
-        attrs: BTreeMap::from([("id".into(), id.to_string())]),
-        status: "available".into(),
-        lifecycle: Lifecycle::Ready,
-    }
+    crate::fields::untagged(Kind::BackupSelection, id.to_string(), fields, "available")
 }
 
 /// `AWS::Backup::BackupSelection`, untaggable: found through the stack's plans.
@@ -586,9 +570,8 @@ impl KindOps for Selection {
         match answer("backup:CreateBackupSelection", req.send()).await {
             Ok(out) => {
                 let id = out.selection_id().unwrap_or_default();
-                let mut o = selection_observed(plan_id, id, &body);
-                o.id = r.id.clone().into();
-                Ok(Created::New(o))
+                let o = selection_observed(plan_id, id, &body);
+                Ok(Created::made(r, o))
             }
             Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
             Err(e) => Err(e),
@@ -596,11 +579,7 @@ impl KindOps for Selection {
     }
 
     async fn update(&self, _cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         match changed.first() {
             Some(field) => Err(crate::fields::in_place_only(
                 current.kind,
@@ -827,11 +806,7 @@ impl KindOps for RecoveryPoint {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         retag(cx, current, r, changed, Some("backup of the file system")).await?;
         Ok(crate::fields::with_changes(current, r, changed))
     }
@@ -994,7 +969,10 @@ mod tests {
             .unwrap();
         let o = selection_observed("plan-1", "sel-1", &s);
         assert_matches_spec(&o, &[]);
-        assert_eq!(o.id, ObservedId::Untagged("sel-1".into()));
+        assert_eq!(
+            o.id,
+            moodlestack_model::ObservedId::Untagged("sel-1".into())
+        );
         assert_eq!(
             o.fields["resources"],
             Value::strs([

@@ -285,11 +285,7 @@ impl KindOps for FileSystem {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let mut out = current.clone();
         if changed.contains(&"throughput_mode") {
             let mode = r.str("throughput_mode")?;
@@ -429,11 +425,7 @@ impl KindOps for MountTarget {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let mut out = current.clone();
         if changed.contains(&"security_group_ids") {
             let sgs = r.strs("security_group_ids")?;

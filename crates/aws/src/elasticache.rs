@@ -492,11 +492,7 @@ impl KindOps for ReplicationGroupOps {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let has = |f: &str| changed.contains(&f);
         // Compare against what the group is now, not what the plan saw: a retried update (the
         // group was busy with the previous step) sends only what is still missing.

@@ -721,11 +721,7 @@ impl KindOps for LoadBalancer {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let elbv2 = &cx.c.elbv2;
         let arn = current.physical_id.as_str();
         for field in changed {
@@ -879,11 +875,7 @@ impl KindOps for TargetGroup {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let arn = current.physical_id.as_str();
         if changed.iter().any(|f| HEALTH_FIELDS.contains(f)) {
             // One ModifyTargetGroup with every health check setting the stack manages.
@@ -1078,11 +1070,7 @@ impl KindOps for Listener {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let arn = current.physical_id.as_str();
         let in_place = [
             "protocol",

@@ -429,6 +429,72 @@ where
     answer(operation, request).await.map(drop)
 }
 
+/// Awaits a delete: done, also when AWS answers that the resource is already gone.
+pub async fn deleted<T, E, R>(
+    operation: &str,
+    request: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
+) -> Result<(), CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match sent(operation, request).await {
+        Err(e) if is_not_found(&e) => Ok(()),
+        other => other,
+    }
+}
+
+/// [`as_current`] for a read (named `operation`) right after an update: nothing found is an
+/// unexpected answer naming the resource.
+pub fn read_back(
+    found: Option<Observed>,
+    current: &Observed,
+    operation: &str,
+) -> Result<Observed, CloudError> {
+    as_current(found, current, || CloudError::UnexpectedAnswer {
+        operation: operation.to_string(),
+        what: format!(
+            "{} {} is gone after an update",
+            current.kind, current.physical_id
+        ),
+    })
+}
+
+/// A resource of a kind AWS cannot tag (found through its parent, matched by its identity
+/// fields), usable once listed. Its attributes are `id` and, when the kind offers one, `arn`
+/// (both its physical id).
+pub fn untagged(kind: Kind, physical_id: String, fields: Fields, status: &str) -> Observed {
+    let mut attrs = BTreeMap::from([("id".to_string(), physical_id.clone())]);
+    if moodlestack_model::spec(kind).has_attr("arn") {
+        attrs.insert("arn".into(), physical_id.clone());
+    }
+    Observed {
+        id: moodlestack_model::ObservedId::Untagged(physical_id.clone()),
+        kind,
+        physical_id,
+        fields,
+        attrs,
+        status: status.into(),
+        lifecycle: moodlestack_model::Lifecycle::Ready,
+    }
+}
+
+/// The [`KindOps`] methods of a kind whose create answers with the resource usable (read back,
+/// or stored synchronously by a put) and whose delete is done when it answers: the executor
+/// polls neither ([`moodlestack_model::Cloud::settled`]).
+macro_rules! settled_at_once {
+    () => {
+        fn ready_when_created(&self) -> bool {
+            true
+        }
+
+        fn gone_when_deleted(&self) -> bool {
+            true
+        }
+    };
+}
+pub(crate) use settled_at_once;
+
 /// A resource of a kind without a status word (IAM entities, secrets, parameter groups): one that
 /// can be read is usable. Its attributes are `id` (the physical id) and `arn`.
 pub fn usable(
@@ -483,25 +549,26 @@ optional_key_tags!(
     aws_sdk_elasticache::types::Tag,
     aws_sdk_elasticloadbalancingv2::types::Tag,
     aws_sdk_autoscaling::types::TagDescription,
-    aws_sdk_secretsmanager::types::Tag
+    aws_sdk_secretsmanager::types::Tag,
+    aws_sdk_cloudwatch::types::Tag
 );
 
-/// IAM's and EFS's tags have a key and a value always.
-impl SdkTag for aws_sdk_iam::types::Tag {
-    fn key_value(&self) -> Option<(&str, &str)> {
-        Some((self.key(), self.value()))
-    }
+/// SDK tag types whose key and value are always there (IAM, S3, EFS, SNS).
+macro_rules! required_key_tags {
+    ($($t:ty),*) => {$(
+        impl SdkTag for $t {
+            fn key_value(&self) -> Option<(&str, &str)> {
+                Some((self.key(), self.value()))
+            }
+        }
+    )*};
 }
-impl SdkTag for aws_sdk_s3::types::Tag {
-    fn key_value(&self) -> Option<(&str, &str)> {
-        Some((self.key(), self.value()))
-    }
-}
-impl SdkTag for aws_sdk_efs::types::Tag {
-    fn key_value(&self) -> Option<(&str, &str)> {
-        Some((self.key(), self.value()))
-    }
-}
+required_key_tags!(
+    aws_sdk_iam::types::Tag,
+    aws_sdk_s3::types::Tag,
+    aws_sdk_efs::types::Tag,
+    aws_sdk_sns::types::Tag
+);
 
 /// An SDK's tag list as a map.
 pub fn tag_map<T: SdkTag>(tags: &[T]) -> BTreeMap<String, String> {
@@ -650,11 +717,7 @@ impl<A: SubnetGroupApi> KindOps for SubnetGroupOps<A> {
     /// One modification of the description and the subnets, the tags, and no read (the
     /// executor polls right after an update).
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         if changed.contains(&"description") || changed.contains(&"subnet_ids") {
             let (description, subnet_ids) = (r.str("description")?, r.strs("subnet_ids")?);
             A::modify(cx.c, &current.physical_id, description, subnet_ids).await?;

@@ -328,11 +328,7 @@ impl KindOps for Role {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let c = cx.c;
         let name = current.physical_id.as_str();
         let cur = Reader::new(current.kind, r.id.clone(), &current.fields);
@@ -546,11 +542,7 @@ impl KindOps for InstanceProfile {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let name = current.physical_id.as_str();
         for field in changed {
             if *field != "tags" {

@@ -10,12 +10,16 @@
 
 mod autoscaling;
 mod backup;
+mod cloudwatch;
 mod ec2;
 mod efs;
 mod elasticache;
 mod elbv2;
 mod fields;
 mod iam;
+mod kms;
+mod log_groups;
+pub mod logs;
 #[cfg(test)]
 mod permissions;
 mod pricing;
@@ -24,8 +28,10 @@ pub mod run;
 mod s3;
 mod scaling;
 mod secrets;
+mod sns;
 mod ssm;
 pub mod stats;
+pub mod status;
 mod sts;
 pub mod tagging;
 
@@ -58,6 +64,10 @@ pub struct Clients {
     pub backup: aws_sdk_backup::Client,
     /// The Price List API: its endpoint is in us-east-1, whatever the stack's region.
     pub pricing: aws_sdk_pricing::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -108,6 +118,10 @@ impl Clients {
                     .region(aws_types::region::Region::from_static(PRICING_REGION))
                     .build(),
             ),
+            kms: client!(aws_sdk_kms),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            sns: client!(aws_sdk_sns),
             // An endpoint of its own (the local emulator) has no per-bucket DNS names: buckets go
             // in the path there.
             s3: aws_sdk_s3::Client::from_conf(
@@ -195,6 +209,15 @@ pub(crate) enum Created {
     Exists,
 }
 
+impl Created {
+    /// `o` made for the desired resource `r`: under `r`'s logical id (what a read of an untagged
+    /// kind cannot know by itself).
+    fn made(r: &Reader<'_>, mut o: Observed) -> Self {
+        o.id = r.id.clone().into();
+        Created::New(o)
+    }
+}
+
 /// Everything a kind implementation works with.
 pub(crate) struct Cx<'a> {
     pub c: &'a Clients,
@@ -221,6 +244,13 @@ pub(crate) struct Update<'a> {
     pub current: &'a Observed,
     pub r: &'a Reader<'a>,
     pub changed: &'a [&'a str],
+}
+
+impl<'a> Update<'a> {
+    /// `(current, r, changed)`: what an implementation reads first.
+    pub(crate) fn parts(self) -> (&'a Observed, &'a Reader<'a>, &'a [&'a str]) {
+        (self.current, self.r, self.changed)
+    }
 }
 
 impl<'a> Cx<'a> {
@@ -321,9 +351,10 @@ pub(crate) fn lifecycle_readiness(found: Observed, want: Want) -> Readiness {
 /// implementations in a `kinds` module (`pub(crate) use super::Group as AutoScalingGroup;`).
 mod impls {
     pub(crate) use crate::{
-        autoscaling::kinds::*, backup::kinds::*, ec2::kinds::*, efs::kinds::*,
-        elasticache::kinds::*, elbv2::kinds::*, iam::kinds::*, rds::kinds::*, s3::kinds::*,
-        scaling::kinds::*, secrets::kinds::*,
+        autoscaling::kinds::*, backup::kinds::*, cloudwatch::kinds::*, ec2::kinds::*,
+        efs::kinds::*, elasticache::kinds::*, elbv2::kinds::*, iam::kinds::*, kms::kinds::*,
+        log_groups::kinds::*, rds::kinds::*, s3::kinds::*, scaling::kinds::*, secrets::kinds::*,
+        sns::kinds::*,
     };
 }
 

@@ -57,6 +57,9 @@ const NOT_CALLS: &[&str] = &[
     "delete_markers",
     "tag_set",
     "delete_after_days",
+    // KMS tags: `tag_key()`, `tag_value()`.
+    "tag_key",
+    "tag_value",
 ];
 
 /// Verbs that start an operation's name.

@@ -9,8 +9,7 @@
 
 use crate::fields::api_err;
 use crate::AwsCloud;
-use aws_sdk_ec2::types::Filter;
-use moodlestack_model::{CloudError, Scope, TAG_ID, TAG_STACK};
+use moodlestack_model::{CloudError, Scope};
 
 /// What `GetCommandInvocation` says about a command on one instance.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,25 +45,7 @@ impl AwsCloud {
         scope: &Scope,
         id: &str,
     ) -> Result<Vec<String>, CloudError> {
-        let filter = |name: &str, value: &str| Filter::builder().name(name).values(value).build();
-        let pages = self
-            .clients()
-            .ec2
-            .describe_instances()
-            .filters(filter(&format!("tag:{TAG_STACK}"), &scope.stack))
-            .filters(filter(&format!("tag:{TAG_ID}"), id))
-            .filters(filter("instance-state-name", "running"))
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| api_err("ec2:DescribeInstances", e))?;
-        Ok(pages
-            .iter()
-            .flat_map(|p| p.reservations())
-            .flat_map(|r| r.instances())
-            .filter_map(|i| i.instance_id().map(str::to_string))
-            .collect())
+        self.instance_ids(&scope.stack, id, &["running"]).await
     }
 
     /// Sends `command` to `instance_id` as an `AWS-RunShellScript` document (run by the SSM agent

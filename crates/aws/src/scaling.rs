@@ -191,9 +191,8 @@ fn made(kind: Kind, r: &Reader<'_>) -> Result<Created, CloudError> {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let mut o = observation(kind, group, name, fields);
-    o.id = r.id.clone().into();
-    Ok(Created::New(o))
+    let o = observation(kind, group, name, fields);
+    Ok(Created::made(r, o))
 }
 
 /// A delete whose "not found" (group or thing gone) is done.
@@ -260,11 +259,7 @@ impl<T: OnGroup> KindOps for OnGroupOps<T> {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         in_place(T::KIND, r, changed, T::WHAT)?;
         T::put(cx, r).await?;
         Ok(put_result(current, r))

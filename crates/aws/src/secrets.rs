@@ -197,11 +197,7 @@ impl KindOps for Secret {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let arn = current.physical_id.as_str();
         for field in changed {
             match *field {

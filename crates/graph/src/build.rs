@@ -8,6 +8,11 @@ use moodlestack_render::Role;
 use moodlestack_stack::{instance_types, Names, NatGateways, Stack};
 use std::collections::BTreeMap;
 
+mod observability;
+pub use observability::{
+    log_group_id, CRON_HEARTBEAT, FPM_MAX_CHILDREN, GROUP_METRICS, LOG_SOURCES, SLOW_REQUESTS,
+};
+
 /// The logical ids of the brief: constants, and functions for the per-zone / per-member ones.
 pub mod ids {
     pub const VPC: &str = "net.vpc";
@@ -47,6 +52,11 @@ pub mod ids {
     pub const BACKUP_SELECTION: &str = "backup.selection";
     pub const BACKUP_ROLE: &str = "backup.role";
     pub const FILES_BACKUP: &str = "files.backup";
+    pub const OBSERVE_KEY: &str = "observe.key";
+    pub const FILTER_FPM_MAX_CHILDREN: &str = "logs.filter.fpm_max_children";
+    pub const FILTER_SLOW_REQUESTS: &str = "logs.filter.slow_requests";
+    pub const ALERTS_TOPIC: &str = "alerts.topic";
+    pub const DASHBOARD: &str = "observe.dashboard";
 
     pub fn subnet_public(z: &str) -> String {
         format!("net.subnet.public.{z}")
@@ -71,6 +81,10 @@ pub mod ids {
     }
     pub fn web_schedule(name: &str) -> String {
         format!("web.schedule.{name}")
+    }
+    /// The subscription of the `index`th address of `observability.alert_emails`.
+    pub fn alert_email(index: usize) -> String {
+        format!("alerts.email.{index}")
     }
 }
 
@@ -205,8 +219,10 @@ impl<'a> Builder<'a> {
         self.files(&net);
         self.backup();
         self.cache(&net);
+        self.logs();
         self.compute(&net)?;
         self.load_balancer(&net);
+        self.alerts()?;
         Ok(self.out)
     }
 
@@ -556,6 +572,34 @@ impl<'a> Builder<'a> {
                         self.names.autoscaling_group()
                     ),
                     "Sid": "CompleteWebDrain",
+                },
+                {
+                    // The CloudWatch agent writes each node's stream into the stack's log
+                    // groups (which the stack makes: no logs:CreateLogGroup).
+                    "Action": [
+                        "logs:CreateLogStream",
+                        "logs:DescribeLogStreams",
+                        "logs:PutLogEvents",
+                    ],
+                    "Effect": "Allow",
+                    "Resource": format!(
+                        "arn:{}:logs:{}:{}:log-group:{}*",
+                        moodlestack_model::cloud::partition(&self.stack.region),
+                        self.stack.region,
+                        self.image.account_id,
+                        self.names.log_group_prefix()
+                    ),
+                    "Sid": "ShipLogs",
+                },
+                {
+                    // The cron heartbeat, into the stack's own namespace only.
+                    "Action": ["cloudwatch:PutMetricData"],
+                    "Condition": {
+                        "StringEquals": {"cloudwatch:namespace": self.names.metric_namespace()},
+                    },
+                    "Effect": "Allow",
+                    "Resource": "*",
+                    "Sid": "PublishStackMetrics",
                 },
             ],
             "Version": "2012-10-17",
@@ -930,12 +974,18 @@ impl<'a> Builder<'a> {
         }
 
         // What a node needs at boot that its launch template does not reference: the EFS mount
-        // targets (it mounts moodledata) and, in a network the stack creates, the routes to the
-        // internet (it installs packages and clones Moodle). Ordering only.
+        // targets (it mounts moodledata), the log groups (its agent writes there and may not
+        // create them) and, in a network the stack creates, the routes to the internet (it
+        // installs packages and clones Moodle). Ordering only.
         let boot_deps: Vec<String> = self
             .out
             .iter()
-            .filter(|r| matches!(r.kind, Kind::EfsMountTarget | Kind::RouteTable))
+            .filter(|r| {
+                matches!(
+                    r.kind,
+                    Kind::EfsMountTarget | Kind::RouteTable | Kind::LogGroup
+                )
+            })
             .map(|r| r.id.to_string())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
@@ -992,7 +1042,11 @@ impl<'a> Builder<'a> {
                 Value::List(vec![Value::reference(ids::LB_TG, "arn")]),
             )
             .with("health_check_type", "ELB")
-            .with("health_check_grace_period", HEALTH_CHECK_GRACE_PERIOD);
+            .with("health_check_grace_period", HEALTH_CHECK_GRACE_PERIOD)
+            .with(
+                "enabled_metrics",
+                Value::strs(GROUP_METRICS.iter().copied()),
+            );
         let asg = boot_deps.iter().fold(asg, |r, d| r.after(d.as_str()));
         self.push(asg);
         self.scaling();

@@ -14,7 +14,10 @@ use moodlestack_model::Resource;
 use moodlestack_render::{Endpoints, RenderError, Role};
 use moodlestack_stack::Stack;
 
-pub use build::{code_version, ids};
+pub use build::{
+    code_version, ids, log_group_id, CRON_HEARTBEAT, FPM_MAX_CHILDREN, GROUP_METRICS, LOG_SOURCES,
+    SLOW_REQUESTS,
+};
 pub use interp::{interpolate, marker};
 pub use network::{check_existing_network, existing_network_problems};
 

@@ -259,6 +259,31 @@ fn default_stack_has_the_whole_topology() {
         "web.drain",
         "lb.alb",
         "lb.tg",
+        "observe.key",
+        "logs.apache_access",
+        "logs.apache_error",
+        "logs.php_fpm",
+        "logs.php_fpm_slow",
+        "logs.cron",
+        "logs.boot",
+        "logs.filter.fpm_max_children",
+        "logs.filter.slow_requests",
+        "alerts.topic",
+        "alarm.alb_5xx",
+        "alarm.response_time",
+        "alarm.unhealthy_hosts",
+        "alarm.fleet_below_min",
+        "alarm.db_cpu",
+        "alarm.db_free_storage",
+        "alarm.db_memory",
+        "alarm.db_connections",
+        "alarm.redis_memory",
+        "alarm.redis_evictions",
+        "alarm.efs_throughput",
+        "alarm.cron_heartbeat",
+        "alarm.fpm_max_children",
+        "alarm.slow_requests",
+        "observe.dashboard",
         "lb.listener.http",
         "code.bucket",
         "db.snapshot",
@@ -574,7 +599,8 @@ fn iam_policy_names_only_the_stacks_secrets() {
     let doc: serde_json::Value = serde_json::from_str(text).unwrap();
     assert_eq!(build::canonical_json(&doc), text, "not canonical");
     let stmts = doc["Statement"].as_array().unwrap();
-    assert_eq!(stmts.len(), 5);
+    // Secrets, EFS, code artefacts, drain (2), logs, the stack's metrics.
+    assert_eq!(stmts.len(), 7);
     // The watcher completes the drain hook's action on the stack's group and nothing else.
     assert_eq!(
         stmts[4]["Action"],
@@ -798,6 +824,9 @@ fn extra_tags_reach_every_resource() {
                         | Kind::ScheduledAction
                         | Kind::LifecycleHook
                         | Kind::BackupSelection
+                        | Kind::MetricFilter
+                        | Kind::SnsSubscription
+                        | Kind::Dashboard
                 ),
                 "{}",
                 r.id

@@ -59,6 +59,7 @@ fn converged(desired: &[Resource]) -> Vec<Observed> {
                 "ip_address",
             ]
             .iter()
+            .chain(spec(r.kind).attrs)
             .map(|a| (a.to_string(), format!("{}/{a}", r.id)))
             .collect();
             let physical = format!("{}/id", r.id);

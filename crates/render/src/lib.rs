@@ -119,6 +119,16 @@ pub const LOCAL_CACHE_DIR: &str = "/var/cache/moodle";
 pub const LOCAL_REQUEST_DIR: &str = "/var/cache/moodle-request";
 /// Present while a web node drains before a Spot reclaim; the vhost then fails ALB health checks.
 pub const DRAIN_FLAG: &str = "/run/moodle/draining";
+/// The logs a node ships to CloudWatch Logs (the CloudWatch agent, configured from
+/// [`agent_config`]); the vhost, the php-fpm pool and the cron wrapper write them here.
+pub const APACHE_ACCESS_LOG: &str = "/var/log/apache2/moodle-access.log";
+pub const APACHE_ERROR_LOG: &str = "/var/log/apache2/moodle-error.log";
+/// Moodle's cron output on the stable node (written by `/usr/local/sbin/moodle-cron`).
+pub const CRON_LOG: &str = "/var/log/moodle/cron.log";
+/// cloud-init's copy of the user-data script's output: the boot log.
+pub const BOOT_LOG: &str = "/var/log/cloud-init-output.log";
+/// Where the CloudWatch agent's configuration goes on a node.
+pub const AGENT_CONFIG: &str = "/opt/aws/amazon-cloudwatch-agent/etc/moodlestack.json";
 /// The ALB's health check script (the vhost's Alias at `HEALTH_ENDPOINT`).
 pub const HEALTH_SCRIPT: &str = "/usr/local/lib/moodlestack/health.php";
 /// The tool_forcedcache plugin (MUC configuration from config.php).
@@ -215,6 +225,20 @@ fn node_files(stack: &Stack, role: Role) -> Vec<NodeFile> {
             "0644",
         ),
         f(
+            "cloudwatch_agent",
+            "files/cloudwatch-agent.json",
+            AGENT_CONFIG.into(),
+            "root:root",
+            "0644",
+        ),
+        f(
+            "logrotate",
+            "files/logrotate",
+            "/etc/logrotate.d/moodlestack".into(),
+            "root:root",
+            "0644",
+        ),
+        f(
             "health",
             "files/moodle-health.php",
             HEALTH_SCRIPT.into(),
@@ -274,6 +298,13 @@ fn node_files(stack: &Stack, role: Role) -> Vec<NodeFile> {
                 "/etc/systemd/system/moodle-install-upgrade.service".into(),
                 "root:root",
                 "0644",
+            ),
+            f(
+                "cron_script",
+                "files/moodle-cron.sh",
+                "/usr/local/sbin/moodle-cron".into(),
+                "root:root",
+                "0755",
             ),
             f(
                 "cron",
@@ -565,6 +596,9 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
     }
 
     let pool_ctx = pool_context(stack, role)?;
+    let logs = log_files(stack, role);
+    let agent = serde_json::to_string_pretty(&agent_config(stack, role, &e.region))
+        .expect("the agent configuration serializes");
     let code_key = code_key(m)?;
     let names = Names::of(stack);
     let idle = stack.load_balancer.idle_timeout.max(1);
@@ -665,7 +699,101 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
         "asg_name": names.autoscaling_group(),
         "drain_hook": names.drain_hook(),
         "capacity_rebalance": stack.web.capacity_rebalance,
+        "logs": logs.iter().map(|l| (l.key.to_string(), Value::from(l.path.clone()))).collect::<serde_json::Map<_, _>>(),
+        "cloudwatch_agent": agent,
+        "metrics": {
+            "namespace": names.metric_namespace(),
+            "cron_heartbeat": moodlestack_stack::names::CRON_HEARTBEAT,
+        },
     }))
+}
+
+/// One log file a node ships: its key in the templates' `logs` object, its path on the node, the
+/// source (its group is [`Names::log_group`]) and, for entries that span lines, the pattern that
+/// starts one.
+struct LogFile {
+    key: &'static str,
+    path: String,
+    source: &'static str,
+    multi_line: Option<&'static str>,
+}
+
+/// The log files of a node of `role`: each of [`moodlestack_stack::names::LOG_SOURCES`] (cron on the
+/// stable node only), at the paths the vhost, the pool and the cron wrapper write.
+fn log_files(stack: &Stack, role: Role) -> Vec<LogFile> {
+    let v = &stack.moodle.php_version;
+    // PHP-FPM's entries (and a slow request's stack trace) start with `[01-Dec-2026 10:00:00]`.
+    let fpm_entry = Some(r"^\[\d{2}-\w{3}-\d{4} ");
+    let mut files = vec![
+        LogFile {
+            key: "apache_access",
+            path: APACHE_ACCESS_LOG.into(),
+            source: "apache-access",
+            multi_line: None,
+        },
+        LogFile {
+            key: "apache_error",
+            path: APACHE_ERROR_LOG.into(),
+            source: "apache-error",
+            multi_line: None,
+        },
+        LogFile {
+            key: "fpm",
+            path: format!("/var/log/php{v}-fpm.log"),
+            source: "php-fpm",
+            multi_line: fpm_entry,
+        },
+        LogFile {
+            key: "fpm_slow",
+            path: format!("/var/log/php{v}-fpm-moodle-slow.log"),
+            source: "php-fpm-slow",
+            multi_line: fpm_entry,
+        },
+        LogFile {
+            key: "boot",
+            path: BOOT_LOG.into(),
+            source: "boot",
+            multi_line: None,
+        },
+    ];
+    if role == Role::Stable {
+        files.push(LogFile {
+            key: "cron",
+            path: CRON_LOG.into(),
+            source: "cron",
+            multi_line: None,
+        });
+    }
+    files
+}
+
+/// The CloudWatch agent's configuration on a node of `role`: each of its [`log_files`] to its
+/// group of the stack (`/moodlestack/<stack>/<source>`), in a log stream named by the instance
+/// id. The groups (their retention and encryption) are the stack's resources; the agent only
+/// writes to them.
+pub fn agent_config(stack: &Stack, role: Role, region: &str) -> Value {
+    let names = Names::of(stack);
+    let collect: Vec<Value> = log_files(stack, role)
+        .into_iter()
+        .map(|l| {
+            let mut entry = json!({
+                "file_path": l.path,
+                "log_group_name": names.log_group(l.source),
+                "log_stream_name": "{instance_id}",
+            });
+            if let Some(p) = l.multi_line {
+                entry["multi_line_start_pattern"] = p.into();
+            }
+            entry
+        })
+        .collect();
+    json!({
+        "agent": { "region": region },
+        "logs": {
+            "logs_collected": { "files": { "collect_list": collect } },
+            "force_flush_interval": 5,
+        },
+    })
 }
 
 /// The pool numbers of a node of `role`, with the arithmetic for the rendered comment. Web nodes

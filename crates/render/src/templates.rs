@@ -40,6 +40,9 @@ pub const TEMPLATES: &[(&str, &str)] = embed![
     "files/moodle-gate.service.hbs",
     "files/moodle-gate.timer.hbs",
     "files/moodle-cron.hbs",
+    "files/moodle-cron.sh.hbs",
+    "files/cloudwatch-agent.json.hbs",
+    "files/logrotate.hbs",
 ];
 
 /// Partials: (path under `templates/`, source). Registered as the file name without extensions:
@@ -221,7 +224,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("files/moodle-cron") && err.contains("moodle.dirroot"),
+            err.contains("files/moodle-cron") && err.contains("logs.cron"),
             "{err}"
         );
         // Helpers too: a missing parameter is an error, not an empty string.

@@ -191,8 +191,8 @@ fn shell_files_pass_bash_n_and_shellcheck() {
         }
     }
     // Per stack and endpoint kind: 2 user-data, moodle-secrets and moodle-gate twice, imds.sh,
-    // spot watcher, install-upgrade, smoke test.
-    assert_eq!(checked, stacks().len() * 3 * 10);
+    // spot watcher, install-upgrade, the cron wrapper, the smoke test.
+    assert_eq!(checked, stacks().len() * 3 * 11);
 }
 
 #[test]
@@ -384,10 +384,19 @@ fn web_has_no_cron_and_stable_exactly_one_entry() {
             "{label}: stable user-data needs exactly one cron entry"
         );
         assert!(stable.contains("/etc/cron.d/moodle"));
+        assert!(stable.contains("* * * * * www-data /usr/local/sbin/moodle-cron\n"));
+        // The wrapper: only while the database is current, the stack's PHP, a heartbeat after a
+        // successful run only.
+        assert!(stable.contains("[[ -f '/run/moodle/current' ]] || exit 0"));
         assert!(stable.contains(&format!(
-            "www-data [ -f /run/moodle/current ] && /usr/bin/systemd-cat -t moodle-cron /usr/bin/php{} ",
-            stack.moodle.php_version
+            "'/usr/bin/php{}' '{}/admin/cli/cron.php' \"$@\"",
+            stack.moodle.php_version, stack.moodle.dirroot
         )));
+        assert!(stable.contains(&format!(
+            "--namespace 'Moodlestack/{}' --metric-name 'CronHeartbeat' --value 1",
+            stack.name
+        )));
+        assert!(!web.contains("CronHeartbeat"), "{label}");
         // Install/upgrade runs on stable only, under a lock; the Spot watcher on web only.
         assert!(
             stable.contains("flock -w")

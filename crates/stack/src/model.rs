@@ -49,6 +49,10 @@ pub struct Stack {
     pub load_balancer: LoadBalancer,
     /// Moodle itself.
     pub moodle: Moodle,
+    /// Logs, metrics, alarms and the dashboard: the nodes' logs in CloudWatch Logs, alarms that
+    /// e-mail `alert_emails` through the stack's SNS topic. Always on; every value has a default.
+    #[serde(default)]
+    pub observability: Observability,
 }
 
 /// The VPC. Either moodlestack creates one (`cidr`, `zones`), or it uses an existing one
@@ -921,4 +925,167 @@ mod tests {
         db.version = Some("11.4.3".into());
         assert_eq!(db.parameter_family(), "mariadb11.4");
     }
+}
+
+/// What the stack ships and watches: every node's Apache, PHP-FPM, cron and boot logs go to the
+/// log groups `/moodlestack/<stack>/<source>` (encrypted with the stack's KMS key, kept
+/// `log_retention_days`); alarms on the load balancer, the fleet, the database, Redis, EFS, cron
+/// and PHP-FPM notify the topic `<stack>-alerts`, which e-mails `alert_emails`; the dashboard
+/// `moodlestack-<stack>` shows them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Observability {
+    /// Days CloudWatch Logs keeps the nodes' logs (default 30: a month of history to compare a
+    /// problem with, at the cost of a month of storage). One of CloudWatch Logs' values: 1, 3, 5,
+    /// 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+    /// 3653.
+    #[serde(default = "default_log_retention")]
+    pub log_retention_days: i64,
+    /// E-mail addresses the alarms notify (each is subscribed to the stack's topic and must
+    /// confirm the subscription from the e-mail AWS sends). Empty: the alarms still change state
+    /// and show on the dashboard, but nobody is told.
+    #[serde(default)]
+    pub alert_emails: Vec<String>,
+    /// When each alarm fires. Every threshold has a default, explained with it.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+impl Default for Observability {
+    fn default() -> Self {
+        Observability {
+            log_retention_days: default_log_retention(),
+            alert_emails: Vec::new(),
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+fn default_log_retention() -> i64 {
+    30
+}
+
+/// The alarms' thresholds. Each alarm fires when its condition holds for the periods named
+/// here (a brief spike, a Spot replacement or a deploy does not page anyone).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// `<stack>-alb-5xx`: percent of the load balancer's requests answered with a 5xx (by the
+    /// nodes or the load balancer itself) over 5 minutes, 2 periods in a row (default 5: a
+    /// healthy Moodle answers well under 1 %; 5 % is users seeing errors, not one failed
+    /// request).
+    #[serde(default = "default_alb_5xx_percent")]
+    pub alb_5xx_percent: f64,
+    /// `<stack>-response-time`: the 95th percentile of the nodes' response time, in seconds,
+    /// over 5 minutes, 3 periods in a row (default 3: Moodle pages normally answer in well under
+    /// a second; 3 s at p95 is a slow site; reports and backups run on the stable node, not
+    /// here).
+    #[serde(default = "default_response_time")]
+    pub response_time_seconds: f64,
+    /// `<stack>-unhealthy-hosts`: nodes failing the load balancer's health check, at least this
+    /// many for 5 minutes in a row (default 1: a node that fails for 5 minutes is broken; a
+    /// booting or draining node is not counted for that long).
+    #[serde(default = "default_unhealthy_hosts")]
+    pub unhealthy_hosts: i64,
+    /// `<stack>-db-cpu`: the database's CPU percent, 15 minutes in a row (default 80: beyond it
+    /// queries queue; short peaks during cron or backups are normal).
+    #[serde(default = "default_db_cpu")]
+    pub db_cpu_percent: f64,
+    /// `<stack>-db-free-storage`: the database's free storage in GiB, below it for 10 minutes
+    /// (default 5: storage autoscaling grows the volume well before this unless
+    /// `database.max_storage_gb` is reached; Aurora has no such alarm, its storage grows by
+    /// itself).
+    #[serde(default = "default_db_free_storage")]
+    pub db_free_storage_gb: f64,
+    /// `<stack>-db-memory`: the database's freeable memory in MiB, below it for 15 minutes
+    /// (default 256: less than that and the engine swaps or the buffer pool is starved).
+    #[serde(default = "default_db_memory")]
+    pub db_freeable_memory_mb: f64,
+    /// `<stack>-db-connections`: open database connections, above it for 10 minutes (default
+    /// 300: each PHP-FPM worker holds one; 300 is above what the default fleet uses and below
+    /// the `max_connections` RDS gives a 4 GiB instance, about 340 for MySQL).
+    #[serde(default = "default_db_connections")]
+    pub db_connections: i64,
+    /// `<stack>-redis-memory`: percent of Redis's memory in use, 15 minutes in a row (default
+    /// 80: beyond it Redis evicts keys, and sessions live there).
+    #[serde(default = "default_redis_memory")]
+    pub redis_memory_percent: f64,
+    /// `<stack>-redis-evictions`: keys Redis evicted in 5 minutes, above it (default 0: any
+    /// eviction may be a user's session, which logs them out).
+    #[serde(default)]
+    pub redis_evictions: i64,
+    /// `<stack>-efs-throughput`: percent of the file system's permitted throughput in use,
+    /// 15 minutes in a row (default 80: at 100 % every file request of every node waits).
+    #[serde(default = "default_efs_throughput")]
+    pub efs_throughput_percent: f64,
+    /// `<stack>-cron-heartbeat`: minutes without a successful cron run on the stable node
+    /// (default 15: cron runs every minute; 15 minutes without one is cron stopped, not a
+    /// long task). Missing data counts as breaching: a node that is gone sends nothing.
+    #[serde(default = "default_cron_minutes")]
+    pub cron_heartbeat_minutes: i64,
+    /// `<stack>-fpm-max-children`: PHP-FPM's "server reached pm.max_children" warnings in 5
+    /// minutes, at least this many (default 1: each one is requests queueing on a node).
+    #[serde(default = "default_one")]
+    pub fpm_max_children_warnings: i64,
+    /// `<stack>-slow-requests`: entries of PHP-FPM's slow log in 5 minutes, at least this many
+    /// (default 10: an occasional slow report is normal; ten is a pattern worth a look).
+    #[serde(default = "default_slow_requests")]
+    pub slow_requests: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            alb_5xx_percent: default_alb_5xx_percent(),
+            response_time_seconds: default_response_time(),
+            unhealthy_hosts: default_unhealthy_hosts(),
+            db_cpu_percent: default_db_cpu(),
+            db_free_storage_gb: default_db_free_storage(),
+            db_freeable_memory_mb: default_db_memory(),
+            db_connections: default_db_connections(),
+            redis_memory_percent: default_redis_memory(),
+            redis_evictions: 0,
+            efs_throughput_percent: default_efs_throughput(),
+            cron_heartbeat_minutes: default_cron_minutes(),
+            fpm_max_children_warnings: default_one(),
+            slow_requests: default_slow_requests(),
+        }
+    }
+}
+
+fn default_alb_5xx_percent() -> f64 {
+    5.0
+}
+fn default_response_time() -> f64 {
+    3.0
+}
+fn default_unhealthy_hosts() -> i64 {
+    1
+}
+fn default_db_cpu() -> f64 {
+    80.0
+}
+fn default_db_free_storage() -> f64 {
+    5.0
+}
+fn default_db_memory() -> f64 {
+    256.0
+}
+fn default_db_connections() -> i64 {
+    300
+}
+fn default_redis_memory() -> f64 {
+    80.0
+}
+fn default_efs_throughput() -> f64 {
+    80.0
+}
+fn default_cron_minutes() -> i64 {
+    15
+}
+fn default_one() -> i64 {
+    1
+}
+fn default_slow_requests() -> i64 {
+    10
 }

@@ -152,11 +152,68 @@ impl Names {
         out.truncate(255);
         out.trim_end_matches('-').to_string()
     }
+    /// Where the stack's log groups are: `/moodlestack/<stack>/` (the nodes' role may write
+    /// only under it).
+    pub fn log_group_prefix(&self) -> String {
+        format!("/moodlestack/{}/", self.stack)
+    }
+    /// The log group of one log `source` of the nodes (`apache-access`, `php-fpm`, ...):
+    /// `/moodlestack/<stack>/<source>`; a stream per instance id.
+    pub fn log_group(&self, source: &str) -> String {
+        format!("{}{source}", self.log_group_prefix())
+    }
+    /// The namespace of the stack's own metrics (cron heartbeat, metric filters):
+    /// `Moodlestack/<stack>`.
+    pub fn metric_namespace(&self) -> String {
+        format!("Moodlestack/{}", self.stack)
+    }
+    /// Where the stack's KMS key aliases are: `alias/moodlestack/<stack>/`.
+    pub fn kms_alias_prefix(&self) -> String {
+        format!("alias/moodlestack/{}/", self.stack)
+    }
+    /// The alias of the KMS key of the stack's logs and alerts.
+    pub fn kms_alias(&self) -> String {
+        format!("{}observability", self.kms_alias_prefix())
+    }
+    /// The SNS topic the stack's alarms notify: `<stack>-alerts`.
+    pub fn alert_topic(&self) -> String {
+        self.n("alerts")
+    }
+    /// A metric alarm of the stack: `<stack>-<what>` (`demo-alb-5xx`).
+    pub fn alarm(&self, what: &str) -> String {
+        self.n(what)
+    }
+    /// Where the stack's alarm names start: `<stack>-`.
+    pub fn alarm_prefix(&self) -> String {
+        self.n("")
+    }
+    /// The stack's CloudWatch dashboard: `moodlestack-<stack>` (dashboards cannot be tagged:
+    /// the name alone says it is the stack's, so it is not under the `<stack>-` prefix users'
+    /// own dashboards may share).
+    pub fn dashboard(&self) -> String {
+        format!("moodlestack-{}", self.stack)
+    }
     /// SSM parameter that holds the apply lease.
     pub fn lease_parameter(&self) -> String {
         format!("/moodlestack/{}/lease", self.stack)
     }
 }
+
+/// The logs every node ships to CloudWatch Logs, one group each ([`Names::log_group`]): Apache's
+/// access and error logs, PHP-FPM's log and slow log, Moodle's cron output (the stable node
+/// only) and the boot (user-data) log.
+pub const LOG_SOURCES: &[&str] = &[
+    "apache-access",
+    "apache-error",
+    "php-fpm",
+    "php-fpm-slow",
+    "cron",
+    "boot",
+];
+
+/// The metric (value 1, no dimensions, in [`Names::metric_namespace`]) the stable node puts after
+/// each successful Moodle cron run.
+pub const CRON_HEARTBEAT: &str = "CronHeartbeat";
 
 #[cfg(test)]
 mod tests {
@@ -183,5 +240,10 @@ mod tests {
             "IAM is global: one stack name in two regions needs two roles"
         );
         assert_eq!(n.lease_parameter(), "/moodlestack/demo/lease");
+        assert_eq!(
+            n.log_group("php-fpm-slow"),
+            "/moodlestack/demo/php-fpm-slow"
+        );
+        assert_eq!(n.metric_namespace(), "Moodlestack/demo");
     }
 }

@@ -177,6 +177,25 @@ fn is_hex_id(s: &str, prefix: &str) -> bool {
     })
 }
 
+/// The retention periods CloudWatch Logs accepts (PutRetentionPolicy's `retentionInDays`).
+pub const LOG_RETENTION_DAYS: &[i64] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// A plausible e-mail address: one `@`, a local part, and a domain with a dot, no spaces.
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 fn list(items: &[&str]) -> String {
     items
         .iter()
@@ -283,6 +302,7 @@ impl<'a> Rules<'a> {
         self.scaling();
         self.load_balancer();
         self.moodle();
+        self.observability();
         self.diags
     }
 
@@ -1045,6 +1065,115 @@ impl<'a> Rules<'a> {
             "days",
             " (default 35)",
         );
+    }
+
+    fn observability(&mut self) {
+        let o = self.stack.observability.clone();
+        let days = o.log_retention_days;
+        if !LOG_RETENTION_DAYS.contains(&days) {
+            let nearest = LOG_RETENTION_DAYS
+                .iter()
+                .min_by_key(|d| (**d - days).abs())
+                .copied()
+                .unwrap_or(30);
+            let all: Vec<String> = LOG_RETENTION_DAYS.iter().map(i64::to_string).collect();
+            self.error(
+                "observability.log_retention_days",
+                format!("{days} days is not a retention CloudWatch Logs offers"),
+                format!("did you mean {nearest}? Use one of {}", all.join(", ")),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, email) in o.alert_emails.iter().enumerate() {
+            let path = format!("observability.alert_emails[{i}]");
+            if !is_email(email) {
+                self.error(
+                    &path,
+                    format!("`{email}` is not an e-mail address"),
+                    "write one address per item, e.g. `ops@example.org`".into(),
+                );
+            } else if !seen.insert(email.to_lowercase()) {
+                self.error(
+                    &path,
+                    format!("`{email}` is listed twice"),
+                    "list each address once".into(),
+                );
+            }
+        }
+        let t = &o.thresholds;
+        let percents = [
+            ("alb_5xx_percent", t.alb_5xx_percent),
+            ("db_cpu_percent", t.db_cpu_percent),
+            ("redis_memory_percent", t.redis_memory_percent),
+            ("efs_throughput_percent", t.efs_throughput_percent),
+        ];
+        for (field, v) in percents {
+            if !(v > 0.0 && v <= 100.0) {
+                self.error(
+                    &format!("observability.thresholds.{field}"),
+                    format!("`{field}` is {v}; a percentage must be above 0 and at most 100"),
+                    format!("set `observability.thresholds.{field}` between 0 and 100, or remove it for the default"),
+                );
+            }
+        }
+        let positive = [
+            ("response_time_seconds", t.response_time_seconds),
+            ("db_free_storage_gb", t.db_free_storage_gb),
+            ("db_freeable_memory_mb", t.db_freeable_memory_mb),
+        ];
+        for (field, v) in positive {
+            if !(v > 0.0 && v.is_finite()) {
+                self.error(
+                    &format!("observability.thresholds.{field}"),
+                    format!("`{field}` is {v}; it must be above 0"),
+                    format!("set `observability.thresholds.{field}` above 0, or remove it for the default"),
+                );
+            }
+        }
+        let counts = [
+            ("unhealthy_hosts", t.unhealthy_hosts, 1, 1000),
+            ("db_connections", t.db_connections, 1, 100_000),
+            ("redis_evictions", t.redis_evictions, 0, 1_000_000),
+            (
+                "fpm_max_children_warnings",
+                t.fpm_max_children_warnings,
+                1,
+                1_000_000,
+            ),
+            ("slow_requests", t.slow_requests, 1, 1_000_000),
+        ];
+        for (field, v, lo, hi) in counts {
+            self.range(
+                &format!("observability.thresholds.{field}"),
+                v,
+                lo,
+                hi,
+                "",
+                ", or remove it for the default",
+            );
+        }
+        // CloudWatch evaluates at most a day of periods (5-minute periods: 288).
+        self.range(
+            "observability.thresholds.cron_heartbeat_minutes",
+            t.cron_heartbeat_minutes,
+            5,
+            1440,
+            "minutes",
+            " (default 15)",
+        );
+        if t.cron_heartbeat_minutes % 5 != 0 {
+            self.error(
+                "observability.thresholds.cron_heartbeat_minutes",
+                format!(
+                    "{} minutes is not a whole number of the alarm's 5-minute periods",
+                    t.cron_heartbeat_minutes
+                ),
+                format!(
+                    "use a multiple of 5, e.g. {}",
+                    (t.cron_heartbeat_minutes / 5 * 5).max(5)
+                ),
+            );
+        }
     }
 
     fn cache(&mut self) {

@@ -1358,3 +1358,46 @@ fn restore_from_names_a_snapshot_of_a_standalone_database() {
         17,
     );
 }
+
+// ---- observability ----
+
+#[test]
+fn log_retention_must_be_one_cloudwatch_offers() {
+    let y = format!("{BASE}observability:\n  log_retention_days: 45\n");
+    let fix = error_at(
+        &y,
+        "45 days is not a retention CloudWatch Logs offers",
+        26,
+        23,
+    );
+    assert!(
+        fix.starts_with("did you mean 30? Use one of 1, 3, 5,"),
+        "{fix}"
+    );
+    let y = format!("{BASE}observability:\n  log_retention_days: 90\n");
+    let (diags, _) = diagnostics(&y, &LoadOptions::default());
+    assert!(diags.is_empty(), "{diags:?}");
+}
+
+#[test]
+fn alert_emails_and_thresholds_are_checked_where_they_are_written() {
+    let y = format!(
+        "{BASE}observability:\n  alert_emails: [ops@example.org, not-an-address, OPS@example.org]\n  \
+         thresholds:\n    db_cpu_percent: 120\n    cron_heartbeat_minutes: 12\n"
+    );
+    error_at(&y, "`not-an-address` is not an e-mail address", 26, 35);
+    error_at(&y, "`OPS@example.org` is listed twice", 26, 51);
+    error_at(
+        &y,
+        "`db_cpu_percent` is 120; a percentage must be above 0 and at most 100",
+        28,
+        21,
+    );
+    let fix = error_at(
+        &y,
+        "12 minutes is not a whole number of the alarm's 5-minute periods",
+        29,
+        29,
+    );
+    assert_eq!(fix, "use a multiple of 5, e.g. 10");
+}

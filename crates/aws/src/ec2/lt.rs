@@ -354,11 +354,7 @@ impl KindOps for LaunchTemplate {
 
     /// A new version also rewrites the template's tags (content hash).
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         update_template(cx, current, r, changed).await
     }
 

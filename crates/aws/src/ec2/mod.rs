@@ -52,9 +52,7 @@ pub(crate) trait Ec2Kind: Send + Sync {
     /// Changes the fields other than the tags (`rest`, after [`retag`]). The default: none of
     /// them changes in place.
     async fn update_rest(&self, _cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
-        let Update {
-            r, changed: rest, ..
-        } = u;
+        let (_, r, rest) = u.parts();
         match rest.first() {
             Some(f) => Err(not_in_place(r, f)),
             None => Ok(()),
@@ -80,11 +78,7 @@ impl<K: Ec2Kind> KindOps for K {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let (out, rest) = retag(cx, current, r, changed).await?;
         let rest = Update {
             changed: &rest,

@@ -166,11 +166,7 @@ impl Ec2Kind for Vpc {
     }
 
     async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
-        let Update {
-            current,
-            r,
-            changed: rest,
-        } = u;
+        let (current, r, rest) = u.parts();
         update_vpc(cx.c, current, r, rest).await
     }
 
@@ -440,11 +436,7 @@ impl Ec2Kind for Subnet {
     }
 
     async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
-        let Update {
-            current,
-            r,
-            changed: rest,
-        } = u;
+        let (current, r, rest) = u.parts();
         update_subnet(cx.c, current, r, rest).await
     }
 

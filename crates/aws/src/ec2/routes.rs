@@ -273,11 +273,7 @@ impl Ec2Kind for RouteTable {
     }
 
     async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
-        let Update {
-            current,
-            r,
-            changed: rest,
-        } = u;
+        let (current, r, rest) = u.parts();
         let (c, scope, changed) = (cx.c, cx.scope, rest);
         if changed.is_empty() {
             return Ok(());

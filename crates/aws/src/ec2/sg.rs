@@ -303,11 +303,7 @@ impl Ec2Kind for SecurityGroup {
     }
 
     async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
-        let Update {
-            current,
-            r,
-            changed: rest,
-        } = u;
+        let (current, r, rest) = u.parts();
         let (c, scope, changed) = (cx.c, cx.scope, rest);
         let group_id = current.physical_id.as_str();
         for f in changed {

@@ -186,11 +186,7 @@ impl<T: Db> KindOps for DbOps<T> {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         let modified = if T::MODIFY.iter().any(|f| changed.contains(f)) {
             T::modify(cx, current, r, changed).await?
         } else {

@@ -318,11 +318,7 @@ impl KindOps for ParameterGroup {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         if changed.contains(&"parameters") {
             let wanted = r.string_map("parameters")?;
             let have = current.fields.get("parameters").and_then(Value::as_map);

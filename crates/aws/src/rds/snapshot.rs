@@ -225,9 +225,8 @@ impl KindOps for Snapshot {
         };
         match result {
             Ok(Some(f)) => {
-                let mut o = tagged("rds:CreateDBSnapshot", name, observed(cx.scope, &f))?;
-                o.id = r.id.clone().into();
-                Ok(Created::New(o))
+                let o = tagged("rds:CreateDBSnapshot", name, observed(cx.scope, &f))?;
+                Ok(Created::made(r, o))
             }
             Ok(None) => Err(CloudError::UnexpectedAnswer {
                 operation: "rds:CreateDBSnapshot".into(),
@@ -260,11 +259,7 @@ impl KindOps for Snapshot {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let Update {
-            current,
-            r,
-            changed,
-        } = u;
+        let (current, r, changed) = u.parts();
         for field in changed {
             if *field != "tags" {
                 return Err(crate::fields::in_place_only(

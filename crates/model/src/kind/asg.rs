@@ -28,7 +28,9 @@ macro_rules! asg_kinds {
 /// between 100 % and 200 %). desired_capacity is
 /// set at creation only: scaling policies and scheduled actions own it. min_size and max_size are
 /// compared [`one_of`](super::Compare::OneOf) the values the stack's scheduled actions set, so a
-/// schedule holding the group at exam-week sizes is no change. `id` is the name.
+/// schedule holding the group at exam-week sizes is no change. `enabled_metrics`: the group
+/// metrics Auto Scaling publishes to CloudWatch each minute (`GroupInServiceInstances`, ...; the
+/// fleet-below-minimum alarm reads them; none are published unless enabled). `id` is the name.
 pub(super) const GROUP: KindSpec = KindSpec {
     tier: 8,
     fields: &[
@@ -47,6 +49,7 @@ pub(super) const GROUP: KindSpec = KindSpec {
         set("target_group_arns"),
         f("health_check_type"),
         f("health_check_grace_period"),
+        set("enabled_metrics"),
         TAGS,
     ],
     name_field: Some("name"),

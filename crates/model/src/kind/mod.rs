@@ -23,6 +23,8 @@ mod asg;
 #[macro_use]
 mod backup;
 #[macro_use]
+mod cloudwatch;
+#[macro_use]
 mod ec2;
 #[macro_use]
 mod efs;
@@ -33,11 +35,17 @@ mod elbv2;
 #[macro_use]
 mod iam;
 #[macro_use]
+mod kms;
+#[macro_use]
+mod logs;
+#[macro_use]
 mod rds;
 #[macro_use]
 mod s3;
 #[macro_use]
 mod secrets;
+#[macro_use]
+mod sns;
 
 pub use backup::TAG_NAME;
 pub use rds::{TAG_CODE, TAG_CODE_BEFORE, TAG_RESTORED_FROM};
@@ -470,7 +478,7 @@ macro_rules! table {
     ([$($acc:tt)*] $list:ident $($rest:ident)*) => { $list! { [$($acc)*] $($rest)* } };
 }
 
-table! { [] ec2_kinds iam_kinds secrets_kinds s3_kinds rds_kinds efs_kinds elasticache_kinds elbv2_kinds asg_kinds backup_kinds }
+table! { [] ec2_kinds iam_kinds secrets_kinds s3_kinds rds_kinds efs_kinds elasticache_kinds elbv2_kinds asg_kinds backup_kinds kms_kinds logs_kinds sns_kinds cloudwatch_kinds }
 
 impl Kind {
     /// The snake_case name used in plans and JSON (`db_instance`).

@@ -1,0 +1,33 @@
+//! KMS kinds: the stack's customer managed key, which encrypts its log groups and its alert
+//! topic.
+
+use super::{f, repl, spec_of, KindSpec, PhysicalId, TAGS};
+use crate::Kind;
+
+/// The KMS kinds, as rows of the kind table in `mod.rs`.
+macro_rules! kms_kinds {
+    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
+        /// A KMS customer managed key with its alias.
+        KmsKey => kms::KEY,
+    ] $($rest)* } };
+}
+
+/// A symmetric customer managed key, found by its `alias` (`alias/moodlestack/<stack>/...`):
+/// CloudWatch Logs encrypts with customer managed keys only (there is no AWS managed key for
+/// Logs), and CloudWatch alarms can publish to a topic encrypted with a key whose `policy` lets
+/// `cloudwatch.amazonaws.com` use it (never with the AWS managed `alias/aws/sns`). `policy` is
+/// compact JSON, keys sorted; `rotation` is yearly automatic rotation. A delete schedules the
+/// key's deletion (KMS's shortest window, 7 days) and removes the alias at once; a key pending
+/// deletion is no longer the stack's. `id` is the key id.
+pub(super) const KEY: KindSpec = KindSpec {
+    physical_id: PhysicalId::Generated(""),
+    fields: &[
+        repl("alias"),
+        f("description"),
+        f("policy"),
+        f("rotation"),
+        TAGS,
+    ],
+    attrs: &["id", "arn"],
+    ..spec_of(Kind::KmsKey, "kms_key", "AWS::KMS::Key")
+};
