@@ -17,7 +17,7 @@ use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::types::{LogGroup, MetricFilter, MetricTransformation};
 use moodlestack_model::{identity_tags, CloudError, Fields, Kind, Observed, Scope, Value};
-use moodlestack_stack::names::Names;
+use moodlestack_stack::names::{Names, LOG_SOURCES};
 use std::collections::{BTreeMap, HashMap};
 
 /// A group's ARN without the `:*` DescribeLogGroups appends (what the tagging calls take).
@@ -263,8 +263,30 @@ impl KindOps for Filter {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         match q {
             Query::Stack => {
-                let groups = cx.listed(Kind::LogGroup).await?;
-                filters_of(cx.c, groups.iter().map(|g| g.physical_id.as_str()), None).await
+                // The stack's groups have deterministic names: their filters are read beside the
+                // groups' list and tags (not after them, a round later), then kept only for the
+                // groups the list says are the stack's; a group of the stack's outside the nodes'
+                // sources (none today) is read after.
+                let names = Names::for_stack(&cx.scope.stack, &cx.scope.region);
+                let named: Vec<String> = LOG_SOURCES.iter().map(|s| names.log_group(s)).collect();
+                let (groups, found) = tokio::try_join!(
+                    cx.listed(Kind::LogGroup),
+                    filters_of(cx.c, named.iter().map(String::as_str), None)
+                )?;
+                let ours = |group: &str| groups.iter().any(|g| g.physical_id == group);
+                let others = groups.iter().map(|g| g.physical_id.as_str());
+                let rest = filters_of(cx.c, others.filter(|g| !named.iter().any(|n| n == g)), None);
+                let mut all: Vec<Observed> = found
+                    .into_iter()
+                    .filter(|f| {
+                        f.fields
+                            .get("log_group_name")
+                            .and_then(Value::as_str)
+                            .is_some_and(ours)
+                    })
+                    .collect();
+                all.extend(rest.await?);
+                Ok(all)
             }
             Query::Logical { fields, .. } => {
                 let (Some(group), Some(name)) = (
