@@ -632,6 +632,19 @@ pub fn attrs_with_id<'a>(
         .collect()
 }
 
+/// Every one of `requests` in flight at once (independent reads), their answers joined: each
+/// answers none, one (`Option`) or many (`Vec`) resources; the first error is the answer.
+pub async fn all_at_once<I, F>(
+    requests: impl IntoIterator<Item = F>,
+) -> Result<Vec<I::Item>, CloudError>
+where
+    I: IntoIterator,
+    F: std::future::Future<Output = Result<I, CloudError>>,
+{
+    let each = futures::future::try_join_all(requests).await?;
+    Ok(each.into_iter().flatten().collect())
+}
+
 /// The stack's resources among `found`, a describe's answer for `names` (see [`Names`]): `observe`
 /// on every one whose `name` is asked for, all in flight at once.
 pub async fn observe_named<T, O>(
@@ -643,14 +656,13 @@ pub async fn observe_named<T, O>(
 where
     O: std::future::Future<Output = Result<Option<Observed>, CloudError>>,
 {
-    let observed = futures::future::try_join_all(
+    all_at_once(
         found
             .into_iter()
             .filter(|g| name(g).is_some_and(|n| names.matches(n)))
             .map(observe),
     )
-    .await?;
-    Ok(observed.into_iter().flatten().collect())
+    .await
 }
 
 /// True when `e` is an "already exists" answer whose code starts with `code` (RDS and ElastiCache
