@@ -504,28 +504,23 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         c.arg(&install_script).env("PHP_INI_SCAN_DIR", &ini_dir);
         c
     };
+    // 0755, as user-data's `put` writes it.
+    let executable = |rel: &str| ok(Command::new("chmod").arg("0755").arg(site.path(rel)));
     let gate = stable_file("/usr/local/sbin/moodle-gate");
     if let Some(g) = &gate {
         std::fs::write(site.path("bin/moodle-gate"), g).unwrap();
-        // 0755, as user-data's `put` writes it.
-        ok(Command::new("chmod")
-            .arg("0755")
-            .arg(site.path("bin/moodle-gate")));
+        executable("bin/moodle-gate");
     }
     f.check(
         gate.is_some(),
         "no moodle-gate: nothing keeps an out-of-date site from serving",
     );
-    ok(Command::new("chmod")
-        .arg("0755")
-        .arg(site.path("bin/moodle-smoke-test")));
+    executable("bin/moodle-smoke-test");
     let cron_line = stable_file("/etc/cron.d/moodle").unwrap_or_default();
     let cron_wrapper = stable_file("/usr/local/sbin/moodle-cron");
     if let Some(w) = &cron_wrapper {
         std::fs::write(site.path("bin/moodle-cron"), w).unwrap();
-        ok(Command::new("chmod")
-            .arg("0755")
-            .arg(site.path("bin/moodle-cron")));
+        executable("bin/moodle-cron");
     }
     std::fs::write(site.path("etc/db-password"), DB_PASSWORD).unwrap();
     std::fs::write(site.path("etc/redis-auth"), REDIS_TOKEN).unwrap();
@@ -909,6 +904,8 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         run(&mut c)
     };
     let cron_log = || std::fs::read_to_string(site.path("log/cron.log")).unwrap_or_default();
+    // The last `n` lines of a log, newest first, on one line.
+    let last = |log: &str, n: usize| log.lines().rev().take(n).collect::<Vec<_>>().join(" | ");
     // A run Moodle fails (an unknown option: cli_error, exit 1) puts no heartbeat.
     let failed = cron_run(&["--no-such-option"]);
     f.check(
@@ -916,12 +913,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         format!(
             "a failed cron run ({}) put a heartbeat, or succeeded: {}",
             failed.status,
-            cron_log()
-                .lines()
-                .rev()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" | ")
+            last(&cron_log(), 3)
         ),
     );
     // One run, without the 3 minutes the entry's run keeps polling for new tasks.
@@ -929,28 +921,14 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     let log_text = cron_log();
     f.check(
         out.status.success() && log_text.contains("Cron run completed correctly"),
-        format!(
-            "cron ({}): {}",
-            out.status,
-            log_text
-                .lines()
-                .rev()
-                .take(5)
-                .collect::<Vec<_>>()
-                .join(" | ")
-        ),
+        format!("cron ({}): {}", out.status, last(&log_text, 5)),
     );
     let beats = crate::node_code::heartbeats(&emu, "moodle-prod");
     f.check(
         beats == 1,
         format!(
             "{beats} CronHeartbeat datapoints after one successful cron run, not 1: {}",
-            cron_log()
-                .lines()
-                .rev()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" | ")
+            last(&cron_log(), 3)
         ),
     );
     drop(emu);

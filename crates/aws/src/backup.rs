@@ -11,8 +11,8 @@
 
 use crate::fields::Names as Queried;
 use crate::fields::{
-    answer, api_err, as_current, is_code, is_not_found, owned_id, sent, tag_map, tagged,
-    tags_value, usable, Reader,
+    all_at_once, answer, api_err, as_current, is_code, is_not_found, owned_id, sent, tag_map,
+    tagged, tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -110,10 +110,7 @@ async fn vaults(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudError>
             }
         }
     }
-    let found =
-        futures::future::try_join_all(named.iter().map(|(n, a)| vault_observed(c, scope, n, a)))
-            .await?;
-    Ok(found.into_iter().flatten().collect())
+    all_at_once(named.iter().map(|(n, a)| vault_observed(c, scope, n, a))).await
 }
 
 /// The recovery points in the vault `name`.
@@ -339,12 +336,11 @@ async fn plan(
 /// read (GetBackupPlan and its tags), all at once.
 async fn plans(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudError> {
     let ids = named_plans(c, scope).await?;
-    let found = futures::future::try_join_all(
+    all_at_once(
         ids.iter()
             .map(|(id, arn)| plan(c, scope, id, arn.as_deref())),
     )
-    .await?;
-    Ok(found.into_iter().flatten().collect())
+    .await
 }
 
 /// The live plans named with the stack's prefix (ListBackupPlans): id and ARN. Not yet known to
@@ -476,9 +472,7 @@ async fn selections(c: &Clients, plan_id: &str) -> Result<Vec<Observed>, CloudEr
             Err(e) => return Err(e),
         }
     }
-    let found =
-        futures::future::try_join_all(ids.iter().map(|id| selection(c, plan_id, id))).await?;
-    Ok(found.into_iter().flatten().collect())
+    all_at_once(ids.iter().map(|id| selection(c, plan_id, id))).await
 }
 
 /// One selection, untagged with its identity fields (None: it does not exist).
@@ -544,11 +538,7 @@ impl KindOps for Selection {
             },
             Query::Physical(id) => {
                 let plans = cx.listed(Kind::BackupPlan).await?;
-                let found = futures::future::try_join_all(
-                    plans.iter().map(|p| selection(cx.c, &p.physical_id, id)),
-                )
-                .await?;
-                Ok(found.into_iter().flatten().collect())
+                all_at_once(plans.iter().map(|p| selection(cx.c, &p.physical_id, id))).await
             }
         }
     }

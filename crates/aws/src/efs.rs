@@ -12,8 +12,8 @@
 
 use crate::fields::described_by;
 use crate::fields::{
-    again_while, answer, api_err, attrs_with_id, built_tags, collected, is_code, not_found_is_none,
-    owned_id, sent, sorted_strs, tag_map, tags_value, Reader,
+    again_while, all_at_once, answer, api_err, attrs_with_id, built_tags, collected, is_code,
+    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -356,7 +356,7 @@ impl KindOps for MountTarget {
         match q {
             Query::Stack => {
                 let file_systems = cx.listed(Kind::EfsFileSystem).await?;
-                let per_fs = futures::future::try_join_all(
+                all_at_once(
                     file_systems
                         .iter()
                         .filter(|fs| fs.lifecycle != Lifecycle::Deleting)
@@ -366,8 +366,7 @@ impl KindOps for MountTarget {
                             mount_targets_observed(cx.c, mts).await
                         }),
                 )
-                .await?;
-                Ok(per_fs.into_iter().flatten().collect())
+                .await
             }
             Query::Logical { fields, .. } => {
                 let Some(fs_id) = fields.get("file_system_id").and_then(Value::as_str) else {

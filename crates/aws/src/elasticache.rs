@@ -18,9 +18,9 @@
 
 use crate::fields::described_by;
 use crate::fields::{
-    again_while, answer, attrs_with_id, collected, exists_or_err, is_code, not_found_is_none,
-    owned_id, retag, sent, sorted_strs, subnet_group_observed, tag_map, tagged, tags_value, Names,
-    Reader, SubnetGroupApi, SubnetGroupOps,
+    again_while, all_at_once, answer, attrs_with_id, collected, exists_or_err, is_code,
+    not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_observed, tag_map, tagged,
+    tags_value, Names, Reader, SubnetGroupApi, SubnetGroupOps,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -431,7 +431,7 @@ impl KindOps for ReplicationGroupOps {
                 (rgs, Some(members))
             }
         };
-        let found = futures::future::try_join_all(
+        all_at_once(
             rgs.iter()
                 .filter(|rg| rg.replication_group_id().is_some_and(|n| names.matches(n)))
                 .filter(|rg| {
@@ -440,8 +440,7 @@ impl KindOps for ReplicationGroupOps {
                 })
                 .map(|rg| replication_group_with_tags(cx, rg, members.as_ref())),
         )
-        .await?;
-        Ok(found.into_iter().flatten().collect())
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {

@@ -527,6 +527,65 @@ trait Named: Sync {
     fn observed(id: ResourceId, item: &Self::Sdk, tags: Tags, attributes: Fields) -> Observed;
 }
 
+/// The [`Named`] implementation of a load balancer or a target group: both are described, and
+/// their attributes read and set, by calls of one shape that differ only in the SDK's names (the
+/// operation, its `service:Action` label, the ARN setter, the attribute type).
+macro_rules! named {
+    (
+        $ty:ident: $sdk:ty, $kind:expr, $what:literal, $attrs:expr, $observed:path,
+        arn: $arn:ident,
+        describe: $describe:ident($describe_op:literal), $set_arns:ident, $items:ident,
+        read: $read:ident($read_op:literal),
+        write: $write:ident($write_op:literal), $attr:ident,
+    ) => {
+        #[async_trait]
+        impl Named for $ty {
+            type Sdk = $sdk;
+            const KIND: Kind = $kind;
+            const WHAT: &'static str = $what;
+            const ATTRIBUTES: &'static [Attr] = $attrs;
+
+            fn arn(item: &$sdk) -> Option<&str> {
+                item.$arn()
+            }
+
+            async fn describe(
+                c: &Clients,
+                names: Option<Vec<String>>,
+                arns: Option<Vec<String>>,
+            ) -> Result<Vec<$sdk>, CloudError> {
+                let req = c.elbv2.$describe().set_names(names).$set_arns(arns);
+                let pages = req.into_paginator().send().collect().await;
+                all_pages($describe_op, pages, |p| p.$items())
+            }
+
+            async fn attributes(c: &Clients, arn: &str) -> Result<Fields, CloudError> {
+                let req = c.elbv2.$read().$arn(arn);
+                let resp = answer($read_op, req.send()).await?;
+                let kv = resp.attributes().iter().map(|a| (a.key(), a.value()));
+                Ok(attr_fields($attrs, kv))
+            }
+
+            async fn set_attributes(
+                c: &Clients,
+                arn: &str,
+                kv: Vec<(String, String)>,
+            ) -> Result<(), CloudError> {
+                let attributes = kv
+                    .into_iter()
+                    .map(|(k, v)| $attr::builder().key(k).value(v).build())
+                    .collect();
+                let req = c.elbv2.$write().$arn(arn).set_attributes(Some(attributes));
+                sent($write_op, req.send()).await
+            }
+
+            fn observed(id: ResourceId, item: &$sdk, tags: Tags, attributes: Fields) -> Observed {
+                $observed(id, item, tags, attributes)
+            }
+        }
+    };
+}
+
 /// The ones tagged with the stack, observed with their attributes (all read at once).
 async fn observed_all<K: Named>(
     cx: &Cx<'_>,
@@ -627,69 +686,14 @@ pub(crate) mod kinds {
 /// `AWS::ElasticLoadBalancingV2::LoadBalancer` (an internet-facing ALB).
 pub(crate) struct LoadBalancer;
 
-#[async_trait]
-impl Named for LoadBalancer {
-    type Sdk = SdkLoadBalancer;
-    const KIND: Kind = Kind::LoadBalancer;
-    const WHAT: &'static str = "load balancer";
-    const ATTRIBUTES: &'static [Attr] = LB_ATTRIBUTES;
-
-    fn arn(item: &SdkLoadBalancer) -> Option<&str> {
-        item.load_balancer_arn()
-    }
-
-    async fn describe(
-        c: &Clients,
-        names: Option<Vec<String>>,
-        arns: Option<Vec<String>>,
-    ) -> Result<Vec<SdkLoadBalancer>, CloudError> {
-        let req = c.elbv2.describe_load_balancers().set_names(names);
-        all_pages(
-            "elasticloadbalancing:DescribeLoadBalancers",
-            req.set_load_balancer_arns(arns)
-                .into_paginator()
-                .send()
-                .collect()
-                .await,
-            |p| p.load_balancers(),
-        )
-    }
-
-    async fn attributes(c: &Clients, arn: &str) -> Result<Fields, CloudError> {
-        let req = c.elbv2.describe_load_balancer_attributes();
-        let req = req.load_balancer_arn(arn);
-        let resp = answer(
-            "elasticloadbalancing:DescribeLoadBalancerAttributes",
-            req.send(),
-        )
-        .await?;
-        let kv = resp.attributes().iter().map(|a| (a.key(), a.value()));
-        Ok(attr_fields(LB_ATTRIBUTES, kv))
-    }
-
-    async fn set_attributes(
-        c: &Clients,
-        arn: &str,
-        kv: Vec<(String, String)>,
-    ) -> Result<(), CloudError> {
-        let attributes = kv
-            .into_iter()
-            .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
-            .collect();
-        let req = c
-            .elbv2
-            .modify_load_balancer_attributes()
-            .load_balancer_arn(arn);
-        sent(
-            "elasticloadbalancing:ModifyLoadBalancerAttributes",
-            req.set_attributes(Some(attributes)).send(),
-        )
-        .await
-    }
-
-    fn observed(id: ResourceId, lb: &SdkLoadBalancer, tags: Tags, attributes: Fields) -> Observed {
-        lb_observed(id, lb, tags, attributes)
-    }
+named! {
+    LoadBalancer: SdkLoadBalancer, Kind::LoadBalancer, "load balancer", LB_ATTRIBUTES, lb_observed,
+    arn: load_balancer_arn,
+    describe: describe_load_balancers("elasticloadbalancing:DescribeLoadBalancers"),
+        set_load_balancer_arns, load_balancers,
+    read: describe_load_balancer_attributes("elasticloadbalancing:DescribeLoadBalancerAttributes"),
+    write: modify_load_balancer_attributes("elasticloadbalancing:ModifyLoadBalancerAttributes"),
+        LoadBalancerAttribute,
 }
 
 #[async_trait]
@@ -773,69 +777,14 @@ const HEALTH_FIELDS: [&str; 5] = [
 /// `AWS::ElasticLoadBalancingV2::TargetGroup`.
 pub(crate) struct TargetGroup;
 
-#[async_trait]
-impl Named for TargetGroup {
-    type Sdk = SdkTargetGroup;
-    const KIND: Kind = Kind::TargetGroup;
-    const WHAT: &'static str = "target group";
-    const ATTRIBUTES: &'static [Attr] = TG_ATTRIBUTES;
-
-    fn arn(item: &SdkTargetGroup) -> Option<&str> {
-        item.target_group_arn()
-    }
-
-    async fn describe(
-        c: &Clients,
-        names: Option<Vec<String>>,
-        arns: Option<Vec<String>>,
-    ) -> Result<Vec<SdkTargetGroup>, CloudError> {
-        let req = c.elbv2.describe_target_groups().set_names(names);
-        all_pages(
-            "elasticloadbalancing:DescribeTargetGroups",
-            req.set_target_group_arns(arns)
-                .into_paginator()
-                .send()
-                .collect()
-                .await,
-            |p| p.target_groups(),
-        )
-    }
-
-    async fn attributes(c: &Clients, arn: &str) -> Result<Fields, CloudError> {
-        let req = c.elbv2.describe_target_group_attributes();
-        let req = req.target_group_arn(arn);
-        let resp = answer(
-            "elasticloadbalancing:DescribeTargetGroupAttributes",
-            req.send(),
-        )
-        .await?;
-        let kv = resp.attributes().iter().map(|a| (a.key(), a.value()));
-        Ok(attr_fields(TG_ATTRIBUTES, kv))
-    }
-
-    async fn set_attributes(
-        c: &Clients,
-        arn: &str,
-        kv: Vec<(String, String)>,
-    ) -> Result<(), CloudError> {
-        let attributes = kv
-            .into_iter()
-            .map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build())
-            .collect();
-        let req = c
-            .elbv2
-            .modify_target_group_attributes()
-            .target_group_arn(arn);
-        sent(
-            "elasticloadbalancing:ModifyTargetGroupAttributes",
-            req.set_attributes(Some(attributes)).send(),
-        )
-        .await
-    }
-
-    fn observed(id: ResourceId, tg: &SdkTargetGroup, tags: Tags, attributes: Fields) -> Observed {
-        tg_observed(id, tg, tags, attributes)
-    }
+named! {
+    TargetGroup: SdkTargetGroup, Kind::TargetGroup, "target group", TG_ATTRIBUTES, tg_observed,
+    arn: target_group_arn,
+    describe: describe_target_groups("elasticloadbalancing:DescribeTargetGroups"),
+        set_target_group_arns, target_groups,
+    read: describe_target_group_attributes("elasticloadbalancing:DescribeTargetGroupAttributes"),
+    write: modify_target_group_attributes("elasticloadbalancing:ModifyTargetGroupAttributes"),
+        TargetGroupAttribute,
 }
 
 #[async_trait]

@@ -157,13 +157,20 @@ where
     Value::strs(v)
 }
 
+/// The service error of an SDK error: its code and message readable ([`api_err`]), sendable.
+pub trait SdkFault: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static {}
+impl<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static> SdkFault for E {}
+
+/// The raw response of an SDK error: printable, sendable.
+pub trait SdkRaw: std::fmt::Debug + Send + Sync + 'static {}
+impl<R: std::fmt::Debug + Send + Sync + 'static> SdkRaw for R {}
+
+/// The answer of an SDK request: `T`, or the SDK's error.
+pub type Sdk<T, E, R> = Result<T, SdkError<E, R>>;
+
 /// Converts an SDK error into a [`CloudError`] naming the operation (`ec2:CreateVpc`), keeping the
 /// SDK's error as the source.
-pub fn api_err<E, R>(operation: &str, err: SdkError<E, R>) -> CloudError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+pub fn api_err<E: SdkFault, R: SdkRaw>(operation: &str, err: SdkError<E, R>) -> CloudError {
     match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
@@ -375,28 +382,20 @@ pub(crate) fn assert_matches_spec(o: &Observed, absent: &[&str]) {
 
 /// The items of a paginated list (`paginator.items().send().try_collect()`), its error naming
 /// `operation`.
-pub async fn collected<T, E, R>(
+pub async fn collected<T, E: SdkFault, R: SdkRaw>(
     operation: &str,
-    items: impl std::future::Future<Output = Result<Vec<T>, SdkError<E, R>>>,
-) -> Result<Vec<T>, CloudError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+    items: impl std::future::Future<Output = Sdk<Vec<T>, E, R>>,
+) -> Result<Vec<T>, CloudError> {
     items.await.map_err(|e| api_err(operation, e))
 }
 
 /// The items of a paginated describe by `name` (or of all, without one): a NotFound answer to a
 /// describe by name is an empty result.
-pub async fn described<T, E, R>(
+pub async fn described<T, E: SdkFault, R: SdkRaw>(
     operation: &str,
     name: Option<&str>,
-    items: impl std::future::Future<Output = Result<Vec<T>, SdkError<E, R>>>,
-) -> Result<Vec<T>, CloudError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+    items: impl std::future::Future<Output = Sdk<Vec<T>, E, R>>,
+) -> Result<Vec<T>, CloudError> {
     match collected(operation, items).await {
         Err(e) if name.is_some() && is_not_found(&e) => Ok(Vec::new()),
         other => other,
@@ -418,26 +417,18 @@ pub(crate) use described_by;
 
 /// Awaits a request whose answer the caller does not need (deletes, attribute and tag writes):
 /// `Ok(())`, or the error naming `operation`.
-pub async fn sent<T, E, R>(
+pub async fn sent<T, E: SdkFault, R: SdkRaw>(
     operation: &str,
-    request: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
-) -> Result<(), CloudError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+    request: impl std::future::Future<Output = Sdk<T, E, R>>,
+) -> Result<(), CloudError> {
     answer(operation, request).await.map(drop)
 }
 
 /// Awaits a delete: done, also when AWS answers that the resource is already gone.
-pub async fn deleted<T, E, R>(
+pub async fn deleted<T, E: SdkFault, R: SdkRaw>(
     operation: &str,
-    request: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
-) -> Result<(), CloudError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+    request: impl std::future::Future<Output = Sdk<T, E, R>>,
+) -> Result<(), CloudError> {
     match sent(operation, request).await {
         Err(e) if is_not_found(&e) => Ok(()),
         other => other,
@@ -632,6 +623,19 @@ pub fn attrs_with_id<'a>(
         .collect()
 }
 
+/// Every one of `requests` in flight at once (independent reads), their answers joined: each
+/// answers none, one (`Option`) or many (`Vec`) resources; the first error is the answer.
+pub async fn all_at_once<I, F>(
+    requests: impl IntoIterator<Item = F>,
+) -> Result<Vec<I::Item>, CloudError>
+where
+    I: IntoIterator,
+    F: std::future::Future<Output = Result<I, CloudError>>,
+{
+    let each = futures::future::try_join_all(requests).await?;
+    Ok(each.into_iter().flatten().collect())
+}
+
 /// The stack's resources among `found`, a describe's answer for `names` (see [`Names`]): `observe`
 /// on every one whose `name` is asked for, all in flight at once.
 pub async fn observe_named<T, O>(
@@ -643,14 +647,13 @@ pub async fn observe_named<T, O>(
 where
     O: std::future::Future<Output = Result<Option<Observed>, CloudError>>,
 {
-    let observed = futures::future::try_join_all(
+    all_at_once(
         found
             .into_iter()
             .filter(|g| name(g).is_some_and(|n| names.matches(n)))
             .map(observe),
     )
-    .await?;
-    Ok(observed.into_iter().flatten().collect())
+    .await
 }
 
 /// True when `e` is an "already exists" answer whose code starts with `code` (RDS and ElastiCache
@@ -735,15 +738,11 @@ impl<A: SubnetGroupApi> KindOps for SubnetGroupOps<A> {
 
 /// The outcome of a create call that failed with `err`: [`Created::Exists`] when AWS answers that
 /// the name is taken (a code starting with `code`, see [`already_exists`]), the error otherwise.
-pub fn exists_or_err<E, R>(
+pub fn exists_or_err<E: SdkFault, R: SdkRaw>(
     operation: &str,
     err: SdkError<E, R>,
     code: &str,
-) -> Result<crate::Created, CloudError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+) -> Result<crate::Created, CloudError> {
     match api_err(operation, err) {
         err if already_exists(&err, code) => Ok(crate::Created::Exists),
         err => Err(err),
@@ -763,14 +762,10 @@ pub fn as_current(
 }
 
 /// Awaits a request: its answer, or the error naming `operation`.
-pub async fn answer<T, E, R>(
+pub async fn answer<T, E: SdkFault, R: SdkRaw>(
     operation: &str,
-    request: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
-) -> Result<T, CloudError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+    request: impl std::future::Future<Output = Sdk<T, E, R>>,
+) -> Result<T, CloudError> {
     request.await.map_err(|e| api_err(operation, e))
 }
 
@@ -800,15 +795,11 @@ impl<'a> Reader<'a> {
 }
 
 /// Every item of a paginated list, from its collected pages, or the error naming `operation`.
-pub fn all_pages<P, T: Clone, E, R>(
+pub fn all_pages<P, T: Clone, E: SdkFault, R: SdkRaw>(
     operation: &str,
-    pages: Result<Vec<P>, SdkError<E, R>>,
+    pages: Sdk<Vec<P>, E, R>,
     items: impl Fn(&P) -> &[T],
-) -> Result<Vec<T>, CloudError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+) -> Result<Vec<T>, CloudError> {
     let pages = pages.map_err(|e| api_err(operation, e))?;
     Ok(pages.iter().flat_map(items).cloned().collect())
 }

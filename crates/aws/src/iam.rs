@@ -11,8 +11,9 @@
 //! uses it may need the executor's retry.
 
 use crate::fields::{
-    answer, as_current, built_tags, canonical_json, collected, desired_names, in_place_only,
-    is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, usable, Reader,
+    all_at_once, answer, as_current, built_tags, canonical_json, collected, desired_names,
+    in_place_only, is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value,
+    usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -98,8 +99,7 @@ async fn observe_queried<O>(
 where
     O: std::future::Future<Output = Result<Option<Observed>, CloudError>>,
 {
-    let found = try_join_all(queried_names(cx, q, kind, field).into_iter().map(observe)).await?;
-    Ok(found.into_iter().flatten().collect())
+    all_at_once(queried_names(cx, q, kind, field).into_iter().map(observe)).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@
 //! never deletes a key at once.
 
 use crate::fields::{
-    answer, canonical_json, deleted, in_place_only, is_code, is_not_found, owned_id, read_back,
-    sent, tags_value, usable, Reader,
+    all_at_once, answer, canonical_json, deleted, in_place_only, is_code, is_not_found, owned_id,
+    read_back, sent, tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -153,13 +153,12 @@ async fn keys(
     scope: &Scope,
     aliases: &[(String, String)],
 ) -> Result<Vec<Observed>, CloudError> {
-    let found = futures::future::try_join_all(
+    all_at_once(
         aliases
             .iter()
             .map(|(alias, target)| key(c, scope, target, alias)),
     )
-    .await?;
-    Ok(found.into_iter().flatten().collect())
+    .await
 }
 
 /// `AWS::KMS::Key`.

@@ -10,8 +10,8 @@
 //! both creates and replaces one.
 
 use crate::fields::{
-    answer, deleted, described_by, in_place_only, is_code, is_not_found, owned_id, read_back, sent,
-    tagged, tags_value, untagged, usable, Reader,
+    all_at_once, answer, deleted, described_by, in_place_only, is_code, is_not_found, owned_id,
+    read_back, sent, tagged, tags_value, untagged, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -81,14 +81,13 @@ async fn observe_groups(
     only: Option<&str>,
 ) -> Result<Vec<Observed>, CloudError> {
     let found = groups(c, prefix).await?;
-    let observed = futures::future::try_join_all(
+    all_at_once(
         found
             .iter()
             .filter(|g| only.is_none_or(|n| g.log_group_name() == Some(n)))
             .map(|g| group_observed(c, scope, g)),
     )
-    .await?;
-    Ok(observed.into_iter().flatten().collect())
+    .await
 }
 
 /// `AWS::Logs::LogGroup`.
@@ -251,8 +250,7 @@ async fn filters_of<'a>(
     groups: impl Iterator<Item = &'a str>,
     name: Option<&str>,
 ) -> Result<Vec<Observed>, CloudError> {
-    let per_group = futures::future::try_join_all(groups.map(|g| filters(c, g, name))).await?;
-    Ok(per_group.into_iter().flatten().collect())
+    all_at_once(groups.map(|g| filters(c, g, name))).await
 }
 
 /// `AWS::Logs::MetricFilter`, untaggable: found through the stack's log groups.

@@ -13,8 +13,8 @@
 
 use crate::fields::Names as Queried;
 use crate::fields::{
-    answer, api_err, as_current, in_place_only, is_code, owned_id, sent, tag_map, tags_value,
-    usable, Reader,
+    all_at_once, answer, api_err, as_current, in_place_only, is_code, owned_id, sent, tag_map,
+    tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -130,8 +130,7 @@ async fn list_stack(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudEr
                 .map(str::to_string),
         );
     }
-    let found = futures::future::try_join_all(names.iter().map(|n| describe(c, scope, n))).await?;
-    Ok(found.into_iter().flatten().collect())
+    all_at_once(names.iter().map(|n| describe(c, scope, n))).await
 }
 
 /// Sets the bucket's tags to `tags` (PutBucketTagging replaces the whole set).

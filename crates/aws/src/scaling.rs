@@ -273,6 +273,59 @@ impl<T: OnGroup> KindOps for OnGroupOps<T> {
     }
 }
 
+/// An [`OnGroup`] kind `$ty`: its describe by group (and optionally by name: `$set_names`) read
+/// by `$found` and observed by `$observed`, its Put of the group, its own name (`$name`) and the
+/// settings `$settings` adds, and its delete by group and name. The three kinds differ only in
+/// these names; the calls are the same.
+macro_rules! on_group {
+    (
+        $(#[$doc:meta])*
+        $ty:ident: $kind:expr, $what:literal,
+        describe: $describe:ident.$set_names:ident($req:ident) => $found:expr,
+        observed: $observed:path,
+        name: $name:ident,
+        put: $put:ident($put_op:literal, $preq:ident, $r:ident) => $settings:expr,
+        remove: $remove:ident($remove_op:literal),
+    ) => {
+        $(#[$doc])*
+        pub(crate) struct $ty;
+
+        #[async_trait]
+        impl OnGroup for $ty {
+            const KIND: Kind = $kind;
+            const WHAT: &'static str = $what;
+
+            async fn describe(
+                cx: &Cx<'_>,
+                group: String,
+                name: Option<String>,
+            ) -> Result<Vec<Observed>, CloudError> {
+                let $req = cx.c.autoscaling.$describe();
+                let $req = $req
+                    .auto_scaling_group_name(&group)
+                    .$set_names(name.map(|n| vec![n]));
+                let found = $found?;
+                Ok(found.iter().filter_map($observed).collect())
+            }
+
+            async fn put(cx: &Cx<'_>, $r: &Reader<'_>) -> Result<(), CloudError> {
+                let $preq = cx.c.autoscaling.$put();
+                let $preq = $preq
+                    .auto_scaling_group_name($r.str("group_name")?)
+                    .$name($r.str("name")?);
+                let req = $settings;
+                sent($put_op, req.send()).await
+            }
+
+            async fn remove(cx: &Cx<'_>, group: &str, name: &str) -> Result<(), CloudError> {
+                let req = cx.c.autoscaling.$remove();
+                let req = req.auto_scaling_group_name(group).$name(name);
+                deleted($remove_op, req.send()).await
+            }
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The target-tracking scaling policy.
 
@@ -327,73 +380,34 @@ fn policy_observed(p: &SdkPolicy) -> Option<Observed> {
     Some(o)
 }
 
-async fn describe_policies(
-    cx: &Cx<'_>,
-    group: String,
-    name: Option<String>,
-) -> Result<Vec<Observed>, CloudError> {
-    let req =
-        cx.c.autoscaling
-            .describe_policies()
-            .auto_scaling_group_name(&group)
-            .set_policy_names(name.map(|n| vec![n]));
-    let found = all_pages(
+on_group! {
+    /// `AWS::AutoScaling::ScalingPolicy` (target tracking), untaggable: found through the group.
+    Policy: Kind::ScalingPolicy, "scaling policy",
+    describe: describe_policies.set_policy_names(req) => all_pages(
         "autoscaling:DescribePolicies",
         req.into_paginator().send().collect().await,
         |p| p.scaling_policies(),
-    )?;
-    Ok(found.iter().filter_map(policy_observed).collect())
-}
-
-/// One PutScalingPolicy with every setting.
-async fn put_policy(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
-    let mut metric = PredefinedMetricSpecification::builder()
-        .predefined_metric_type(MetricType::from(r.str("metric")?));
-    if let Some(label) = r.opt_str("resource_label").filter(|l| !l.is_empty()) {
-        metric = metric.resource_label(label);
-    }
-    let metric = metric.build();
-    let tracking = TargetTrackingConfiguration::builder()
-        .predefined_metric_specification(metric)
-        .target_value(f64::from(r.int32("target_value")?))
-        .disable_scale_in(r.bool("disable_scale_in")?)
-        .build();
-    let req =
-        cx.c.autoscaling
-            .put_scaling_policy()
-            .auto_scaling_group_name(r.str("group_name")?)
-            .policy_name(r.str("name")?)
-            .policy_type("TargetTrackingScaling")
+    ),
+    observed: policy_observed,
+    name: policy_name,
+    // One PutScalingPolicy with every setting.
+    put: put_scaling_policy("autoscaling:PutScalingPolicy", req, r) => {
+        let mut metric = PredefinedMetricSpecification::builder()
+            .predefined_metric_type(MetricType::from(r.str("metric")?));
+        if let Some(label) = r.opt_str("resource_label").filter(|l| !l.is_empty()) {
+            metric = metric.resource_label(label);
+        }
+        let metric = metric.build();
+        let tracking = TargetTrackingConfiguration::builder()
+            .predefined_metric_specification(metric)
+            .target_value(f64::from(r.int32("target_value")?))
+            .disable_scale_in(r.bool("disable_scale_in")?)
+            .build();
+        req.policy_type("TargetTrackingScaling")
             .set_estimated_instance_warmup(r.opt_int32("estimated_instance_warmup")?)
-            .target_tracking_configuration(tracking);
-    sent("autoscaling:PutScalingPolicy", req.send()).await
-}
-
-/// `AWS::AutoScaling::ScalingPolicy` (target tracking), untaggable: found through the group.
-pub(crate) struct Policy;
-
-#[async_trait]
-impl OnGroup for Policy {
-    const KIND: Kind = Kind::ScalingPolicy;
-    const WHAT: &'static str = "scaling policy";
-
-    async fn describe(
-        cx: &Cx<'_>,
-        group: String,
-        name: Option<String>,
-    ) -> Result<Vec<Observed>, CloudError> {
-        describe_policies(cx, group, name).await
-    }
-
-    async fn put(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
-        put_policy(cx, r).await
-    }
-
-    async fn remove(cx: &Cx<'_>, group: &str, name: &str) -> Result<(), CloudError> {
-        let req = cx.c.autoscaling.delete_policy();
-        let req = req.auto_scaling_group_name(group).policy_name(name);
-        deleted("autoscaling:DeletePolicy", req.send()).await
-    }
+            .target_tracking_configuration(tracking)
+    },
+    remove: delete_policy("autoscaling:DeletePolicy"),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -416,66 +430,24 @@ fn schedule_observed(a: &ScheduledUpdateGroupAction) -> Option<Observed> {
     Some(observation(Kind::ScheduledAction, group, name, fields))
 }
 
-async fn describe_schedules(
-    cx: &Cx<'_>,
-    group: String,
-    name: Option<String>,
-) -> Result<Vec<Observed>, CloudError> {
-    let req =
-        cx.c.autoscaling
-            .describe_scheduled_actions()
-            .auto_scaling_group_name(&group)
-            .set_scheduled_action_names(name.map(|n| vec![n]));
-    let found = all_pages(
+on_group! {
+    /// `AWS::AutoScaling::ScheduledAction`, untaggable: found through the group.
+    Schedule: Kind::ScheduledAction, "scheduled action",
+    describe: describe_scheduled_actions.set_scheduled_action_names(req) => all_pages(
         "autoscaling:DescribeScheduledActions",
         req.into_paginator().send().collect().await,
         |p| p.scheduled_update_group_actions(),
-    )?;
-    Ok(found.iter().filter_map(schedule_observed).collect())
-}
-
-/// One PutScheduledUpdateGroupAction with every setting.
-async fn put_schedule(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
-    let req =
-        cx.c.autoscaling
-            .put_scheduled_update_group_action()
-            .auto_scaling_group_name(r.str("group_name")?)
-            .scheduled_action_name(r.str("name")?)
-            .recurrence(r.str("recurrence")?)
-            .time_zone(r.str("time_zone")?)
-            .min_size(r.int32("min_size")?)
-            .set_max_size(r.opt_int32("max_size")?)
-            .desired_capacity(r.int32("desired_capacity")?);
-    sent("autoscaling:PutScheduledUpdateGroupAction", req.send()).await
-}
-
-/// `AWS::AutoScaling::ScheduledAction`, untaggable: found through the group.
-pub(crate) struct Schedule;
-
-#[async_trait]
-impl OnGroup for Schedule {
-    const KIND: Kind = Kind::ScheduledAction;
-    const WHAT: &'static str = "scheduled action";
-
-    async fn describe(
-        cx: &Cx<'_>,
-        group: String,
-        name: Option<String>,
-    ) -> Result<Vec<Observed>, CloudError> {
-        describe_schedules(cx, group, name).await
-    }
-
-    async fn put(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
-        put_schedule(cx, r).await
-    }
-
-    async fn remove(cx: &Cx<'_>, group: &str, name: &str) -> Result<(), CloudError> {
-        let req = cx.c.autoscaling.delete_scheduled_action();
-        let req = req
-            .auto_scaling_group_name(group)
-            .scheduled_action_name(name);
-        deleted("autoscaling:DeleteScheduledAction", req.send()).await
-    }
+    ),
+    observed: schedule_observed,
+    name: scheduled_action_name,
+    // One PutScheduledUpdateGroupAction with every setting.
+    put: put_scheduled_update_group_action("autoscaling:PutScheduledUpdateGroupAction", req, r) => req
+        .recurrence(r.str("recurrence")?)
+        .time_zone(r.str("time_zone")?)
+        .min_size(r.int32("min_size")?)
+        .set_max_size(r.opt_int32("max_size")?)
+        .desired_capacity(r.int32("desired_capacity")?),
+    remove: delete_scheduled_action("autoscaling:DeleteScheduledAction"),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,62 +464,23 @@ fn hook_observed(h: &SdkHook) -> Option<Observed> {
     Some(observation(Kind::LifecycleHook, group, name, fields))
 }
 
-async fn describe_hooks(
-    cx: &Cx<'_>,
-    group: String,
-    name: Option<String>,
-) -> Result<Vec<Observed>, CloudError> {
-    let req =
-        cx.c.autoscaling
-            .describe_lifecycle_hooks()
-            .auto_scaling_group_name(&group)
-            .set_lifecycle_hook_names(name.map(|n| vec![n]));
-    let found = answer("autoscaling:DescribeLifecycleHooks", req.send()).await?;
-    Ok(found
-        .lifecycle_hooks()
-        .iter()
-        .filter_map(hook_observed)
-        .collect())
-}
-
-/// One PutLifecycleHook with every setting.
-async fn put_hook(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
-    let req =
-        cx.c.autoscaling
-            .put_lifecycle_hook()
-            .auto_scaling_group_name(r.str("group_name")?)
-            .lifecycle_hook_name(r.str("name")?)
-            .lifecycle_transition(r.str("transition")?)
-            .heartbeat_timeout(r.int32("heartbeat_timeout")?)
-            .default_result(r.str("default_result")?);
-    sent("autoscaling:PutLifecycleHook", req.send()).await
-}
-
-/// `AWS::AutoScaling::LifecycleHook`, untaggable: found through the group.
-pub(crate) struct Hook;
-
-#[async_trait]
-impl OnGroup for Hook {
-    const KIND: Kind = Kind::LifecycleHook;
-    const WHAT: &'static str = "lifecycle hook";
-
-    async fn describe(
-        cx: &Cx<'_>,
-        group: String,
-        name: Option<String>,
-    ) -> Result<Vec<Observed>, CloudError> {
-        describe_hooks(cx, group, name).await
-    }
-
-    async fn put(cx: &Cx<'_>, r: &Reader<'_>) -> Result<(), CloudError> {
-        put_hook(cx, r).await
-    }
-
-    async fn remove(cx: &Cx<'_>, group: &str, name: &str) -> Result<(), CloudError> {
-        let req = cx.c.autoscaling.delete_lifecycle_hook();
-        let req = req.auto_scaling_group_name(group).lifecycle_hook_name(name);
-        deleted("autoscaling:DeleteLifecycleHook", req.send()).await
-    }
+on_group! {
+    /// `AWS::AutoScaling::LifecycleHook`, untaggable: found through the group.
+    Hook: Kind::LifecycleHook, "lifecycle hook",
+    describe: describe_lifecycle_hooks.set_lifecycle_hook_names(req) => answer(
+        "autoscaling:DescribeLifecycleHooks",
+        req.send(),
+    )
+    .await
+    .map(|out| out.lifecycle_hooks().to_vec()),
+    observed: hook_observed,
+    name: lifecycle_hook_name,
+    // One PutLifecycleHook with every setting.
+    put: put_lifecycle_hook("autoscaling:PutLifecycleHook", req, r) => req
+        .lifecycle_transition(r.str("transition")?)
+        .heartbeat_timeout(r.int32("heartbeat_timeout")?)
+        .default_result(r.str("default_result")?),
+    remove: delete_lifecycle_hook("autoscaling:DeleteLifecycleHook"),
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@
 //! and replaced on any change.
 
 use crate::fields::{
-    answer, collected, deleted, in_place_only, is_not_found, owned_id, read_back, sent, tag_map,
-    tags_value, untagged, usable, Names, Reader,
+    all_at_once, answer, collected, deleted, in_place_only, is_not_found, owned_id, read_back,
+    sent, tag_map, tags_value, untagged, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -89,13 +89,12 @@ fn topic_observed(
 /// The stack's topics among the region's whose names `names` asks for.
 async fn topics(c: &Clients, scope: &Scope, names: &Names) -> Result<Vec<Observed>, CloudError> {
     let arns = topic_arns(c).await?;
-    let found = futures::future::try_join_all(
+    all_at_once(
         arns.iter()
             .filter(|a| names.matches(topic_name(a)))
             .map(|a| topic(c, scope, a)),
     )
-    .await?;
-    Ok(found.into_iter().flatten().collect())
+    .await
 }
 
 /// `AWS::SNS::Topic`.
@@ -232,10 +231,7 @@ async fn subscriptions(c: &Clients, topic_arn: &str) -> Result<Vec<Observed>, Cl
 /// The subscriptions of the stack's topics, all read at once.
 async fn stack_subscriptions(cx: &Cx<'_>) -> Result<Vec<Observed>, CloudError> {
     let topics = cx.listed(Kind::SnsTopic).await?;
-    let per_topic =
-        futures::future::try_join_all(topics.iter().map(|t| subscriptions(cx.c, &t.physical_id)))
-            .await?;
-    Ok(per_topic.into_iter().flatten().collect())
+    all_at_once(topics.iter().map(|t| subscriptions(cx.c, &t.physical_id))).await
 }
 
 /// `AWS::SNS::Subscription`, untaggable: found through the stack's topics.

@@ -41,13 +41,12 @@ pub(crate) mod kinds {
 }
 
 use crate::fields::{
-    answer, exists_or_err, retag, sent, sorted_strs, tag_map, tagged, Names, Reader,
+    answer, exists_or_err, retag, sent, sorted_strs, tag_map, tagged, Names, Reader, Sdk, SdkFault,
+    SdkRaw,
 };
 use crate::{lifecycle_readiness, Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_rds::types::{MasterUserSecret, Tag, VpcSecurityGroupMembership};
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
     CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, ResourceId, Scope,
     Value, Want,
@@ -213,16 +212,12 @@ impl<T: Db> KindOps for DbOps<T> {
 
 /// The outcome of a create call of an instance or cluster: the resource its answer reports
 /// (`created`), or [`Created::Exists`] when the name is taken (a code starting with `exists`).
-fn db_created<E, R>(
+fn db_created<E: SdkFault, R: SdkRaw>(
     operation: &str,
     ident: &str,
-    created: Result<Option<Observed>, SdkError<E, R>>,
+    created: Sdk<Option<Observed>, E, R>,
     exists: &str,
-) -> Result<Created, CloudError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+) -> Result<Created, CloudError> {
     match created {
         Ok(o) => tagged(operation, ident, o).map(Created::New),
         Err(e) => exists_or_err(operation, e, exists),

@@ -9,7 +9,7 @@ use crate::fields::{
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
-use aws_sdk_rds::types::{ApplyMethod, Parameter};
+use aws_sdk_rds::types::{ApplyMethod, DbClusterParameterGroup, DbParameterGroup, Parameter};
 use moodlestack_model::{CloudError, Fields, Kind, Observed, Scope, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,6 +39,27 @@ struct Group {
     arn: String,
 }
 
+/// `$then` on the request `$cluster_call` of the cluster API or `$db_call` of the instance API
+/// (named `op`, for the group `$group`): the two APIs' requests differ only in their names.
+macro_rules! on_group_api {
+    (
+        $cluster:expr, $c:expr, $group:expr,
+        $cluster_call:ident / $db_call:ident,
+        $cluster_op:literal / $db_op:literal,
+        |$op:ident, $req:ident| $then:expr
+    ) => {
+        if $cluster {
+            let ($op, $req) = ($cluster_op, $c.rds.$cluster_call());
+            let $req = $req.db_cluster_parameter_group_name($group);
+            $then
+        } else {
+            let ($op, $req) = ($db_op, $c.rds.$db_call());
+            let $req = $req.db_parameter_group_name($group);
+            $then
+        }
+    };
+}
+
 impl ParameterGroup {
     fn cluster(&self) -> bool {
         self.0 == Kind::DbClusterParameterGroup
@@ -49,29 +70,24 @@ impl ParameterGroup {
         Ok(if self.cluster() {
             let req = c.rds.describe_db_cluster_parameter_groups();
             let req = req.set_db_cluster_parameter_group_name(name.map(str::to_string));
-            described_by!("rds:DescribeDBClusterParameterGroups", name, req)
-                .await?
-                .iter()
-                .map(|g| Group {
-                    name: owned(g.db_cluster_parameter_group_name()),
-                    family: owned(g.db_parameter_group_family()),
-                    description: owned(g.description()),
-                    arn: owned(g.db_cluster_parameter_group_arn()),
-                })
-                .collect()
+            let found = described_by!("rds:DescribeDBClusterParameterGroups", name, req).await?;
+            let of = |g: &DbClusterParameterGroup| {
+                let names = (
+                    g.db_cluster_parameter_group_name(),
+                    g.db_parameter_group_family(),
+                );
+                Group::of(names, g.description(), g.db_cluster_parameter_group_arn())
+            };
+            found.iter().map(of).collect()
         } else {
             let req = c.rds.describe_db_parameter_groups();
             let req = req.set_db_parameter_group_name(name.map(str::to_string));
-            described_by!("rds:DescribeDBParameterGroups", name, req)
-                .await?
-                .iter()
-                .map(|g| Group {
-                    name: owned(g.db_parameter_group_name()),
-                    family: owned(g.db_parameter_group_family()),
-                    description: owned(g.description()),
-                    arn: owned(g.db_parameter_group_arn()),
-                })
-                .collect()
+            let found = described_by!("rds:DescribeDBParameterGroups", name, req).await?;
+            let of = |g: &DbParameterGroup| {
+                let names = (g.db_parameter_group_name(), g.db_parameter_group_family());
+                Group::of(names, g.description(), g.db_parameter_group_arn())
+            };
+            found.iter().map(of).collect()
         })
     }
 
@@ -84,33 +100,17 @@ impl ParameterGroup {
         user_only: bool,
     ) -> Result<Vec<Parameter>, CloudError> {
         let source = user_only.then(|| "user".to_string());
-        if self.cluster() {
-            collected(
-                "rds:DescribeDBClusterParameters",
-                c.rds
-                    .describe_db_cluster_parameters()
-                    .db_cluster_parameter_group_name(group)
-                    .set_source(source)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect(),
-            )
-            .await
-        } else {
-            collected(
-                "rds:DescribeDBParameters",
-                c.rds
-                    .describe_db_parameters()
-                    .db_parameter_group_name(group)
-                    .set_source(source)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect(),
-            )
-            .await
-        }
+        on_group_api!(
+            self.cluster(),
+            c,
+            group,
+            describe_db_cluster_parameters / describe_db_parameters,
+            "rds:DescribeDBClusterParameters" / "rds:DescribeDBParameters",
+            |op, req| {
+                let items = req.set_source(source).into_paginator().items();
+                collected(op, items.send().try_collect()).await
+            }
+        )
     }
 
     /// `g` as observed (tags, then the parameters of a group of ours); None when it is not tagged
@@ -169,27 +169,14 @@ impl ParameterGroup {
             })
             .collect();
         for batch in params.chunks(PARAMETER_BATCH) {
-            if self.cluster() {
-                sent(
-                    "rds:ModifyDBClusterParameterGroup",
-                    c.rds
-                        .modify_db_cluster_parameter_group()
-                        .db_cluster_parameter_group_name(group)
-                        .set_parameters(Some(batch.to_vec()))
-                        .send(),
-                )
-                .await?;
-            } else {
-                sent(
-                    "rds:ModifyDBParameterGroup",
-                    c.rds
-                        .modify_db_parameter_group()
-                        .db_parameter_group_name(group)
-                        .set_parameters(Some(batch.to_vec()))
-                        .send(),
-                )
-                .await?;
-            }
+            on_group_api!(
+                self.cluster(),
+                c,
+                group,
+                modify_db_cluster_parameter_group / modify_db_parameter_group,
+                "rds:ModifyDBClusterParameterGroup" / "rds:ModifyDBParameterGroup",
+                |op, req| sent(op, req.set_parameters(Some(batch.to_vec())).send()).await?
+            );
         }
         Ok(())
     }
@@ -218,6 +205,22 @@ impl ParameterGroup {
 /// An optional string of a description, empty when absent.
 fn owned(s: Option<&str>) -> String {
     s.unwrap_or_default().to_string()
+}
+
+impl Group {
+    /// A group from its description's (name, family), description and ARN.
+    fn of(
+        (name, family): (Option<&str>, Option<&str>),
+        description: Option<&str>,
+        arn: Option<&str>,
+    ) -> Self {
+        Group {
+            name: owned(name),
+            family: owned(family),
+            description: owned(description),
+            arn: owned(arn),
+        }
+    }
 }
 
 /// A group as observed from its description, tags and user-set parameters (only the `managed`
@@ -282,27 +285,20 @@ impl KindOps for ParameterGroup {
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
         let tags = rds_tags(cx.scope, &r.id, r)?;
-        let (res, operation) = if self.cluster() {
-            let op = "rds:CreateDBClusterParameterGroup";
-            let req =
-                cx.c.rds
-                    .create_db_cluster_parameter_group()
-                    .db_cluster_parameter_group_name(name)
+        let (res, operation) = on_group_api!(
+            self.cluster(),
+            cx.c,
+            name,
+            create_db_cluster_parameter_group / create_db_parameter_group,
+            "rds:CreateDBClusterParameterGroup" / "rds:CreateDBParameterGroup",
+            |op, req| {
+                let req = req
                     .db_parameter_group_family(r.str("family")?)
                     .description(r.str("description")?)
                     .set_tags(Some(tags));
-            (sent(op, req.send()).await, op)
-        } else {
-            let op = "rds:CreateDBParameterGroup";
-            let req =
-                cx.c.rds
-                    .create_db_parameter_group()
-                    .db_parameter_group_name(name)
-                    .db_parameter_group_family(r.str("family")?)
-                    .description(r.str("description")?)
-                    .set_tags(Some(tags));
-            (sent(op, req.send()).await, op)
-        };
+                (sent(op, req.send()).await, op)
+            }
+        );
         match res {
             Ok(()) => {}
             // Both kinds answer with the same code.

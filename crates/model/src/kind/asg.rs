@@ -8,19 +8,17 @@ use crate::change::{ChangeView, Note, NoteKind};
 use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::Kind;
 
-/// The Auto Scaling kinds, as rows of the kind table in `mod.rs`.
-macro_rules! asg_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// An Auto Scaling group (the web fleet).
-        AutoScalingGroup => asg::GROUP,
-        /// A target-tracking scaling policy of the group (untaggable).
-        ScalingPolicy => asg::POLICY,
-        /// A scheduled action of the group (untaggable).
-        ScheduledAction => asg::SCHEDULED_ACTION,
-        /// A lifecycle hook of the group (untaggable).
-        LifecycleHook => asg::LIFECYCLE_HOOK,
-    ] $($rest)* } };
-}
+// The Auto Scaling kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ asg_kinds [
+    /// An Auto Scaling group (the web fleet).
+    AutoScalingGroup => asg::GROUP,
+    /// A target-tracking scaling policy of the group (untaggable).
+    ScalingPolicy => asg::POLICY,
+    /// A scheduled action of the group (untaggable).
+    ScheduledAction => asg::SCHEDULED_ACTION,
+    /// A lifecycle hook of the group (untaggable).
+    LifecycleHook => asg::LIFECYCLE_HOOK,
+] }
 
 /// Mixed instances policy: instance_types (ordered overrides), on_demand_base_capacity,
 /// on_demand_percentage_above_base, spot_allocation_strategy; always sent whole. A change of

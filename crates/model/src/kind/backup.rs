@@ -11,19 +11,17 @@ use crate::Kind;
 /// The tag that holds a recovery point's name ([`Kind::BackupRecoveryPoint`]'s `name`).
 pub const TAG_NAME: &str = "moodlestack:name";
 
-/// The AWS Backup kinds, as rows of the kind table in `mod.rs`.
-macro_rules! backup_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// An AWS Backup vault (holds the recovery points).
-        BackupVault => backup::VAULT,
-        /// An AWS Backup plan (one rule: schedule, retention, vault).
-        BackupPlan => backup::PLAN,
-        /// An AWS Backup selection of a plan (untaggable): the resources it backs up.
-        BackupSelection => backup::SELECTION,
-        /// An on-demand AWS Backup recovery point (moodledata before a new code version).
-        BackupRecoveryPoint => backup::RECOVERY_POINT,
-    ] $($rest)* } };
-}
+// The AWS Backup kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ backup_kinds [
+    /// An AWS Backup vault (holds the recovery points).
+    BackupVault => backup::VAULT,
+    /// An AWS Backup plan (one rule: schedule, retention, vault).
+    BackupPlan => backup::PLAN,
+    /// An AWS Backup selection of a plan (untaggable): the resources it backs up.
+    BackupSelection => backup::SELECTION,
+    /// An on-demand AWS Backup recovery point (moodledata before a new code version).
+    BackupRecoveryPoint => backup::RECOVERY_POINT,
+] }
 
 /// The vault that holds the stack's recovery points (database and moodledata backups). It holds
 /// data: destroying it deletes every recovery point in it, so the data-loss guard keeps it

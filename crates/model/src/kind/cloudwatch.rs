@@ -3,15 +3,13 @@
 use super::{f, repl, set, spec_of, KindSpec, TAGS};
 use crate::Kind;
 
-/// The CloudWatch kinds, as rows of the kind table in `mod.rs`.
-macro_rules! cloudwatch_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// A CloudWatch metric alarm (`<stack>-<what>`).
-        MetricAlarm => cloudwatch::ALARM,
-        /// A CloudWatch dashboard (untaggable).
-        Dashboard => cloudwatch::DASHBOARD,
-    ] $($rest)* } };
-}
+// The CloudWatch kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ cloudwatch_kinds [
+    /// A CloudWatch metric alarm (`<stack>-<what>`).
+    MetricAlarm => cloudwatch::ALARM,
+    /// A CloudWatch dashboard (untaggable).
+    Dashboard => cloudwatch::DASHBOARD,
+] }
 
 /// A metric alarm: one metric (`namespace`, `metric_name`, `dimensions` (a map), `statistic`,
 /// `period` seconds) or, instead, metric math (`metrics`: the MetricDataQuery list as compact

@@ -5,29 +5,27 @@ use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::Kind;
 
-/// The EC2 kinds, as rows of the kind table in `mod.rs`.
-macro_rules! ec2_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// A VPC.
-        Vpc => ec2::VPC,
-        /// An internet gateway attached to the VPC.
-        InternetGateway => ec2::INTERNET_GATEWAY,
-        /// A subnet.
-        Subnet => ec2::SUBNET,
-        /// An Elastic IP address (for a NAT gateway).
-        ElasticIp => ec2::ELASTIC_IP,
-        /// A NAT gateway.
-        NatGateway => ec2::NAT_GATEWAY,
-        /// A route table with its routes and subnet associations.
-        RouteTable => ec2::ROUTE_TABLE,
-        /// A security group with its ingress rules.
-        SecurityGroup => ec2::SECURITY_GROUP,
-        /// An EC2 launch template.
-        LaunchTemplate => ec2::LAUNCH_TEMPLATE,
-        /// An EC2 instance (the stable node).
-        Instance => ec2::INSTANCE,
-    ] $($rest)* } };
-}
+// The EC2 kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ ec2_kinds [
+    /// A VPC.
+    Vpc => ec2::VPC,
+    /// An internet gateway attached to the VPC.
+    InternetGateway => ec2::INTERNET_GATEWAY,
+    /// A subnet.
+    Subnet => ec2::SUBNET,
+    /// An Elastic IP address (for a NAT gateway).
+    ElasticIp => ec2::ELASTIC_IP,
+    /// A NAT gateway.
+    NatGateway => ec2::NAT_GATEWAY,
+    /// A route table with its routes and subnet associations.
+    RouteTable => ec2::ROUTE_TABLE,
+    /// A security group with its ingress rules.
+    SecurityGroup => ec2::SECURITY_GROUP,
+    /// An EC2 launch template.
+    LaunchTemplate => ec2::LAUNCH_TEMPLATE,
+    /// An EC2 instance (the stable node).
+    Instance => ec2::INSTANCE,
+] }
 
 pub(super) const VPC: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("vpc"),

@@ -4,15 +4,13 @@ use super::{f, repl, set, spec_of, KindSpec, PhysicalId, TAGS};
 use crate::cost::{PriceQuery, Usage};
 use crate::Kind;
 
-/// The EFS kinds, as rows of the kind table in `mod.rs`.
-macro_rules! efs_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// An EFS file system (moodledata).
-        EfsFileSystem => efs::FILE_SYSTEM,
-        /// An EFS mount target (untaggable).
-        EfsMountTarget => efs::MOUNT_TARGET,
-    ] $($rest)* } };
-}
+// The EFS kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ efs_kinds [
+    /// An EFS file system (moodledata).
+    EfsFileSystem => efs::FILE_SYSTEM,
+    /// An EFS mount target (untaggable).
+    EfsMountTarget => efs::MOUNT_TARGET,
+] }
 
 /// The file system keyed by its creation token (the stack's deterministic name for it).
 pub(super) const FILE_SYSTEM: KindSpec = KindSpec {

@@ -4,15 +4,13 @@ use super::{f, mins, repl, set, spec_of, version, KindSpec, TAGS};
 use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::Kind;
 
-/// The ElastiCache kinds, as rows of the kind table in `mod.rs`.
-macro_rules! elasticache_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// An ElastiCache subnet group.
-        CacheSubnetGroup => elasticache::SUBNET_GROUP,
-        /// An ElastiCache (Redis) replication group.
-        CacheReplicationGroup => elasticache::REPLICATION_GROUP,
-    ] $($rest)* } };
-}
+// The ElastiCache kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ elasticache_kinds [
+    /// An ElastiCache subnet group.
+    CacheSubnetGroup => elasticache::SUBNET_GROUP,
+    /// An ElastiCache (Redis) replication group.
+    CacheReplicationGroup => elasticache::REPLICATION_GROUP,
+] }
 
 pub(super) const SUBNET_GROUP: KindSpec = super::rds::subnet_group(
     Kind::CacheSubnetGroup,

@@ -4,17 +4,15 @@ use super::{f, mins, repl, set, spec_of, KindSpec, PhysicalId, ReplaceOrder, TAG
 use crate::cost::{PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::Kind;
 
-/// The ELBv2 kinds, as rows of the kind table in `mod.rs`.
-macro_rules! elbv2_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// An application load balancer.
-        LoadBalancer => elbv2::LOAD_BALANCER,
-        /// A target group.
-        TargetGroup => elbv2::TARGET_GROUP,
-        /// A load balancer listener.
-        Listener => elbv2::LISTENER,
-    ] $($rest)* } };
-}
+// The ELBv2 kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ elbv2_kinds [
+    /// An application load balancer.
+    LoadBalancer => elbv2::LOAD_BALANCER,
+    /// A target group.
+    TargetGroup => elbv2::TARGET_GROUP,
+    /// A load balancer listener.
+    Listener => elbv2::LISTENER,
+] }
 
 /// idle_timeout: the `idle_timeout.timeout_seconds` attribute. `id` is the ARN. Waits for
 /// `active`.

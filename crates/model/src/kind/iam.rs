@@ -3,15 +3,13 @@
 use super::{f, repl, set, spec_of, KindSpec, TAGS};
 use crate::Kind;
 
-/// The IAM kinds, as rows of the kind table in `mod.rs`.
-macro_rules! iam_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// An IAM role with its policies.
-        IamRole => iam::ROLE,
-        /// An IAM instance profile.
-        InstanceProfile => iam::INSTANCE_PROFILE,
-    ] $($rest)* } };
-}
+// The IAM kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ iam_kinds [
+    /// An IAM role with its policies.
+    IamRole => iam::ROLE,
+    /// An IAM instance profile.
+    InstanceProfile => iam::INSTANCE_PROFILE,
+] }
 
 /// assume_role_policy and the values of inline_policies: compact JSON, keys sorted (serde_json
 /// re-serialization of the parsed document). `id` is the role name.

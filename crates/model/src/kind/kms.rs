@@ -4,13 +4,11 @@
 use super::{f, repl, spec_of, KindSpec, PhysicalId, TAGS};
 use crate::Kind;
 
-/// The KMS kinds, as rows of the kind table in `mod.rs`.
-macro_rules! kms_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// A KMS customer managed key with its alias.
-        KmsKey => kms::KEY,
-    ] $($rest)* } };
-}
+// The KMS kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ kms_kinds [
+    /// A KMS customer managed key with its alias.
+    KmsKey => kms::KEY,
+] }
 
 /// A symmetric customer managed key, found by its `alias` (`alias/moodlestack/<stack>/...`):
 /// CloudWatch Logs encrypts with customer managed keys only (there is no AWS managed key for

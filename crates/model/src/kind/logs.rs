@@ -3,15 +3,13 @@
 use super::{f, repl, spec_of, KindSpec, PhysicalId, TAGS};
 use crate::Kind;
 
-/// The CloudWatch Logs kinds, as rows of the kind table in `mod.rs`.
-macro_rules! logs_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// A CloudWatch Logs log group (`/moodlestack/<stack>/<source>`).
-        LogGroup => logs::LOG_GROUP,
-        /// A metric filter of a log group (untaggable): log lines that count as a metric.
-        MetricFilter => logs::METRIC_FILTER,
-    ] $($rest)* } };
-}
+// The CloudWatch Logs kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ logs_kinds [
+    /// A CloudWatch Logs log group (`/moodlestack/<stack>/<source>`).
+    LogGroup => logs::LOG_GROUP,
+    /// A metric filter of a log group (untaggable): log lines that count as a metric.
+    MetricFilter => logs::METRIC_FILTER,
+] }
 
 /// A log group the nodes' CloudWatch agent writes to (one stream per instance): its
 /// `retention_days` and the KMS key (`kms_key_arn`) it is encrypted with, both changed in place.

@@ -18,6 +18,20 @@
 //! - `deletion_protection` (Bool), where a kind has it, is lifted on delete only with
 //!   `--allow-data-loss`.
 
+/// Declares a service file's list of kinds (`kind_list! { $ ec2_kinds [...] }` at the top of
+/// `ec2.rs`): a macro named `ec2_kinds` that adds the file's rows (`Variant => DESCRIPTOR,`, each
+/// with its doc) to the table's accumulator and hands it on to the next list (see `table!`). The
+/// leading `$` is passed in because a macro cannot write the `$` of the macro it declares.
+macro_rules! kind_list {
+    ($d:tt $name:ident [$($rows:tt)*]) => {
+        macro_rules! $name {
+            ([$d($d acc:tt)*] $d($d rest:ident)*) => {
+                table! { [$d($d acc)* $($rows)*] $d($d rest)* }
+            };
+        }
+    };
+}
+
 #[macro_use]
 mod asg;
 #[macro_use]

@@ -8,23 +8,21 @@ use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
 use crate::{Kind, Value};
 
-/// The RDS kinds, as rows of the kind table in `mod.rs`.
-macro_rules! rds_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// An RDS DB subnet group.
-        DbSubnetGroup => rds::SUBNET_GROUP,
-        /// An RDS DB parameter group.
-        DbParameterGroup => rds::PARAMETER_GROUP,
-        /// An RDS DB cluster parameter group (Aurora).
-        DbClusterParameterGroup => rds::CLUSTER_PARAMETER_GROUP,
-        /// An Aurora DB cluster.
-        DbCluster => rds::CLUSTER,
-        /// An RDS DB instance (standalone, or an Aurora cluster member).
-        DbInstance => rds::INSTANCE,
-        /// A manual snapshot of the database taken before nodes run a new code version.
-        DbSnapshot => rds::SNAPSHOT,
-    ] $($rest)* } };
-}
+// The RDS kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ rds_kinds [
+    /// An RDS DB subnet group.
+    DbSubnetGroup => rds::SUBNET_GROUP,
+    /// An RDS DB parameter group.
+    DbParameterGroup => rds::PARAMETER_GROUP,
+    /// An RDS DB cluster parameter group (Aurora).
+    DbClusterParameterGroup => rds::CLUSTER_PARAMETER_GROUP,
+    /// An Aurora DB cluster.
+    DbCluster => rds::CLUSTER,
+    /// An RDS DB instance (standalone, or an Aurora cluster member).
+    DbInstance => rds::INSTANCE,
+    /// A manual snapshot of the database taken before nodes run a new code version.
+    DbSnapshot => rds::SNAPSHOT,
+] }
 
 /// A subnet group of RDS or of ElastiCache: the same fields and attributes. `id` is the name.
 pub(super) const fn subnet_group(

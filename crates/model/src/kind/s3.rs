@@ -4,13 +4,11 @@ use super::{f, repl, spec_of, KindSpec, TAGS};
 use crate::cost::{PriceQuery, Usage};
 use crate::Kind;
 
-/// The S3 kinds, as rows of the kind table in `mod.rs`.
-macro_rules! s3_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// The stack's code bucket: the Moodle code artefacts the nodes boot from.
-        CodeBucket => s3::CODE_BUCKET,
-    ] $($rest)* } };
-}
+// The S3 kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ s3_kinds [
+    /// The stack's code bucket: the Moodle code artefacts the nodes boot from.
+    CodeBucket => s3::CODE_BUCKET,
+] }
 
 /// The stack's private bucket of code artefacts (`code/<artefact>.tar.gz`), written once per code
 /// version by the stable node and read by every node at boot, so a web node never boots from

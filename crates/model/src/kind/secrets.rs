@@ -4,13 +4,11 @@ use super::{f, repl, spec_of, KindSpec, PhysicalId, TAGS};
 use crate::cost::{PriceQuery, Usage};
 use crate::Kind;
 
-/// The Secrets Manager kinds, as rows of the kind table in `mod.rs`.
-macro_rules! secrets_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// A Secrets Manager secret whose value moodlestack generates.
-        Secret => secrets::SECRET,
-    ] $($rest)* } };
-}
+// The Secrets Manager kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ secrets_kinds [
+    /// A Secrets Manager secret whose value moodlestack generates.
+    Secret => secrets::SECRET,
+] }
 
 /// A secret whose value moodlestack generates at creation (random, 32 characters, no
 /// punctuation) and never prints. Deleted without a recovery window. `id` is the ARN.

@@ -3,15 +3,13 @@
 use super::{f, repl, spec_of, KindSpec, PhysicalId, TAGS};
 use crate::Kind;
 
-/// The SNS kinds, as rows of the kind table in `mod.rs`.
-macro_rules! sns_kinds {
-    ([$($acc:tt)*] $($rest:ident)*) => { table! { [$($acc)*
-        /// An SNS topic (the stack's alarms notify it).
-        SnsTopic => sns::TOPIC,
-        /// A subscription of an SNS topic (untaggable): an e-mail address that gets the alerts.
-        SnsSubscription => sns::SUBSCRIPTION,
-    ] $($rest)* } };
-}
+// The SNS kinds, as rows of the kind table in `mod.rs`.
+kind_list! { $ sns_kinds [
+    /// An SNS topic (the stack's alarms notify it).
+    SnsTopic => sns::TOPIC,
+    /// A subscription of an SNS topic (untaggable): an e-mail address that gets the alerts.
+    SnsSubscription => sns::SUBSCRIPTION,
+] }
 
 /// The topic every alarm of the stack notifies, encrypted with the KMS key `kms_key_id`
 /// (changed in place). `id` is the topic ARN.
