@@ -3,10 +3,10 @@
 //! stack's tag), the web fleet's group and its instance refreshes (Auto Scaling), the launch
 //! templates' latest versions, the target health (ELBv2), the database (RDS), Redis
 //! (ElastiCache), moodledata (EFS), the alarms firing (CloudWatch, `DescribeAlarms` with the
-//! stack's prefix and state `ALARM`) and the last cron heartbeat (CloudWatch,
+//! stack's prefix and state `ALARM`, kept when tagged with the stack) and the last cron heartbeat (CloudWatch,
 //! `GetMetricStatistics` of `CronHeartbeat`).
 
-use crate::fields::{answer, api_err, described_by, is_code, is_not_found, tag_map};
+use crate::fields::{all_pages, answer, api_err, described_by, is_code, is_not_found, tag_map};
 use crate::AwsCloud;
 use aws_sdk_ec2::types::Filter;
 use moodlestack_model::{CloudError, TAG_ID, TAG_STACK};
@@ -378,35 +378,34 @@ impl AwsCloud {
             ))
         };
         let alarms = async {
-            let pages = c
+            let req = c
                 .cloudwatch
                 .describe_alarms()
-                .alarm_name_prefix(format!("{}-", stack.name))
-                .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
-                .into_paginator()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| api_err("cloudwatch:DescribeAlarms", e))?;
+                .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+                .alarm_name_prefix(names.alarm_prefix())
+                .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm);
+            let pages = req.into_paginator().send().try_collect().await;
+            let firing = all_pages("cloudwatch:DescribeAlarms", pages, |p| p.metric_alarms())?;
+            // A name prefix is no owner (`demo-` is also the start of stack `demo-2`'s alarms):
+            // only alarms tagged with the stack are its own. The firing few, tags read at once.
+            let ours = futures::future::try_join_all(firing.iter().map(|a| async move {
+                let arn = a.alarm_arn().unwrap_or_default();
+                let req = c.cloudwatch.list_tags_for_resource().resource_arn(arn);
+                let tags = answer("cloudwatch:ListTagsForResource", req.send()).await?;
+                Ok::<_, CloudError>(tag_map(tags.tags()).get(TAG_STACK) == Some(&stack.name))
+            }))
+            .await?;
             Ok::<_, CloudError>(
-                pages
+                firing
                     .iter()
-                    .flat_map(|p| {
-                        let metric = p.metric_alarms().iter().map(|a| {
-                            alarm(
-                                a.alarm_name(),
-                                a.state_reason(),
-                                a.state_updated_timestamp(),
-                            )
-                        });
-                        let composite = p.composite_alarms().iter().map(|a| {
-                            alarm(
-                                a.alarm_name(),
-                                a.state_reason(),
-                                a.state_updated_timestamp(),
-                            )
-                        });
-                        metric.chain(composite).collect::<Vec<_>>()
+                    .zip(ours)
+                    .filter(|(_, ours)| *ours)
+                    .map(|(a, _)| {
+                        alarm(
+                            a.alarm_name(),
+                            a.state_reason(),
+                            a.state_updated_timestamp(),
+                        )
                     })
                     .collect::<Vec<_>>(),
             )
