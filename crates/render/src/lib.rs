@@ -114,6 +114,8 @@ pub const UPGRADE_KEY_FILE: &str = "/etc/moodle/upgrade-key";
 /// Present while Moodle's database is installed and matches the node's code (moodle-gate); the
 /// vhost answers 503 without it, and the stable node's cron does not run.
 pub const CURRENT_FLAG: &str = "/run/moodle/current";
+/// How often moodle-gate checks the database against the node's code (its timer).
+pub const GATE_EVERY_SECS: u32 = 15;
 /// Node-local Moodle directories (root volume, not shared).
 pub const LOCAL_CACHE_DIR: &str = "/var/cache/moodle";
 pub const LOCAL_REQUEST_DIR: &str = "/var/cache/moodle-request";
@@ -688,6 +690,10 @@ fn context(stack: &Stack, role: Role, e: &Endpoints) -> Result<Value, RenderErro
         "secrets_dir": SECRETS_DIR,
         "upgrade_key_file": UPGRADE_KEY_FILE,
         "current_flag": CURRENT_FLAG,
+        "gate_every_secs": GATE_EVERY_SECS,
+        // After an upgrade the stable node waits one gate period and a margin before it lifts
+        // maintenance mode, so every old node's gate has closed on the new database.
+        "gate_settle_secs": GATE_EVERY_SECS + 5,
         "drain_flag": DRAIN_FLAG,
         // Moodle's CLI maintenance mode (admin/cli/maintenance.php --enable).
         "maintenance_file": format!("{}/climaintenance.html", m.dataroot),
