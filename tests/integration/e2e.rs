@@ -719,14 +719,8 @@ pub(crate) async fn assert_nothing_left(c: &Clients, stack: &str) {
     left.extend(named(plans.backup_plans_list(), stack, |p| {
         p.backup_plan_name()
     }));
-    let groups = c
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(format!("/moodlestack/{stack}/"))
-        .send()
-        .await
-        .unwrap();
-    left.extend(ids(groups.log_groups(), |g| g.log_group_name()));
+    let groups = log_groups(c, stack).await;
+    left.extend(ids(&groups, |g| g.log_group_name()));
     let alarms = c
         .cloudwatch
         .describe_alarms()
@@ -860,15 +854,8 @@ pub(crate) async fn assert_observability(
         key.key_state(),
         Some(&aws_sdk_kms::types::KeyState::Enabled)
     );
-    let groups = c
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(format!("/moodlestack/{stack}/"))
-        .send()
+    let mut seen: Vec<(String, Option<i32>, Option<String>)> = log_groups(c, stack)
         .await
-        .unwrap();
-    let mut seen: Vec<(String, Option<i32>, Option<String>)> = groups
-        .log_groups()
         .iter()
         .map(|g| {
             (
@@ -2319,4 +2306,11 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &src), 0);
     ms_ok(&emu, &cmd(&DESTROY, &src), 0);
     assert_nothing_left(&c, source).await;
+}
+
+/// The log groups under the stack's prefix `/moodlestack/<stack>/`, as a plain client sees them.
+async fn log_groups(c: &Clients, stack: &str) -> Vec<aws_sdk_cloudwatchlogs::types::LogGroup> {
+    let req = c.logs.describe_log_groups();
+    let req = req.log_group_name_prefix(format!("/moodlestack/{stack}/"));
+    req.send().await.unwrap().log_groups().to_vec()
 }
