@@ -2337,6 +2337,74 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
     assert!(user_data.contains(&secret(&restored)));
     // The stack at v4.5.5 (the file as it was) is what runs: nothing to change.
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &v1), 0);
+
+    // Upgrading to v4.5.6 again takes a new snapshot and a new backup of the database and
+    // moodledata as they are now, not the first attempt's (released by the rollback): the
+    // snapshot under a name of its own, named by its tag.
+    ms_ok(
+        &emu,
+        &cmd(&["apply", "--auto-approve", "--upgrade-timeout", "0s"], &v2),
+        0,
+    );
+    let again = format!("{snapshot}-2");
+    let snaps = code_snapshots(&c, stack).await;
+    assert_eq!(snaps[&again]["moodlestack:id"], "db.snapshot", "{snaps:?}");
+    assert_eq!(snaps[&again]["moodlestack:name"], snapshot);
+    assert_eq!(snaps[&again]["moodlestack:code"], "v4.5.6 php8.3");
+    assert_eq!(snaps[&again]["moodlestack:code-before"], "v4.5.5 php8.3");
+    assert!(
+        !snaps[&snapshot].contains_key("moodlestack:id"),
+        "the first attempt's snapshot stays released: {snaps:?}"
+    );
+    let taken_again = c
+        .rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier(&again)
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()[0]
+        .snapshot_create_time()
+        .copied()
+        .unwrap();
+    assert!(
+        taken_again.secs() >= made.secs(),
+        "of the restored database"
+    );
+    let points = c
+        .backup
+        .list_recovery_points_by_backup_vault()
+        .backup_vault_name(format!("{stack}-backups"))
+        .send()
+        .await
+        .unwrap();
+    let mut of_version = Vec::new();
+    for p in points.recovery_points() {
+        let arn = p.recovery_point_arn().unwrap();
+        let out = c.backup.list_tags().resource_arn(arn).send().await.unwrap();
+        let tags = out.tags().cloned().unwrap_or_default();
+        if tags.get("moodlestack:name") == Some(&snapshot) {
+            of_version.push((arn.to_string(), tags.contains_key("moodlestack:id")));
+        }
+    }
+    assert_eq!(
+        of_version.iter().filter(|(_, ours)| *ours).count(),
+        1,
+        "one backup of moodledata for v4.5.6 is the stack's: {of_version:?}"
+    );
+    assert_eq!(
+        of_version.len(),
+        2,
+        "a new backup, the first attempt's kept: {of_version:?}"
+    );
+    // The stack plans clean at v4.5.6 (the suffixed snapshot is its `db.snapshot`), and a
+    // rollback now restores the new snapshot.
+    ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &v2), 0);
+    let (_, out, _) = ms(&emu, &cmd(&["rollback", "--auto-approve"], &v2));
+    assert!(
+        out.contains(&format!("restored from snapshot {again} ")),
+        "{out}"
+    );
     ms_ok(&emu, &cmd(&DESTROY, &v1), 0);
     assert_nothing_left(&c, stack).await;
 }
