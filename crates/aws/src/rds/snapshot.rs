@@ -143,9 +143,10 @@ async fn describe(
     Ok([a?, b?].concat())
 }
 
-/// `name`, or the first of `name-2`, `name-3`, ... not in `taken`.
+/// The first of `name-2`, `name-3`, ... not in `taken`.
 fn next_free(name: &str, taken: &[&str]) -> String {
-    (2..)
+    // At most `taken.len()` names are taken: one of the first `taken.len() + 1` is free.
+    (2..=taken.len() + 2)
         .map(|n| format!("{name}-{n}"))
         .find(|c| !taken.contains(&c.as_str()))
         .unwrap_or_else(|| name.to_string())
