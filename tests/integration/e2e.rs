@@ -1247,12 +1247,21 @@ async fn code_snapshots(c: &Clients, stack: &str) -> BTreeMap<String, BTreeMap<S
         .collect()
 }
 
-/// The stack's on-demand recovery points in its vault (the code versions' backups of moodledata,
-/// released ones included), by their name (`moodlestack:name`): (ARN, status, resource, tags).
-async fn code_backups(
+/// When the DB snapshot `id` was taken.
+async fn snapshot_time(c: &Clients, id: &str) -> aws_sdk_rds::primitives::DateTime {
+    let out = c.rds.describe_db_snapshots().db_snapshot_identifier(id);
+    let out = out.send().await.unwrap();
+    out.db_snapshots()[0]
+        .snapshot_create_time()
+        .copied()
+        .unwrap()
+}
+
+/// Every recovery point in the stack's vault: (ARN, status, resource, tags).
+async fn vault_points(
     c: &Clients,
     stack: &str,
-) -> BTreeMap<String, (String, String, String, BTreeMap<String, String>)> {
+) -> Vec<(String, String, String, BTreeMap<String, String>)> {
     let points = c
         .backup
         .list_recovery_points_by_backup_vault()
@@ -1260,7 +1269,7 @@ async fn code_backups(
         .send()
         .await
         .unwrap();
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for p in points.recovery_points() {
         let arn = p.recovery_point_arn().unwrap().to_string();
         let tags: BTreeMap<String, String> = c
@@ -1273,16 +1282,27 @@ async fn code_backups(
             .tags()
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
-        if let Some(name) = tags.get("moodlestack:name").cloned() {
-            let status = p
-                .status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default();
-            let resource = p.resource_arn().unwrap_or_default().to_string();
-            out.insert(name, (arn, status, resource, tags));
-        }
+        let status = p
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        let resource = p.resource_arn().unwrap_or_default().to_string();
+        out.push((arn, status, resource, tags));
     }
     out
+}
+
+/// The stack's on-demand recovery points in its vault (the code versions' backups of moodledata,
+/// released ones included), by their name (`moodlestack:name`): (ARN, status, resource, tags).
+async fn code_backups(
+    c: &Clients,
+    stack: &str,
+) -> BTreeMap<String, (String, String, String, BTreeMap<String, String>)> {
+    vault_points(c, stack)
+        .await
+        .into_iter()
+        .filter_map(|p| Some((p.3.get("moodlestack:name")?.clone(), p)))
+        .collect()
 }
 
 /// The whole life of one stack.
@@ -1811,17 +1831,7 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
             && snaps[&first]["moodlestack:stack"] == stack,
         "the first snapshot is kept, released from the stack: {snaps:?}"
     );
-    let snapshot_time = c
-        .rds
-        .describe_db_snapshots()
-        .db_snapshot_identifier(&second)
-        .send()
-        .await
-        .unwrap()
-        .db_snapshots()[0]
-        .snapshot_create_time()
-        .copied()
-        .unwrap();
+    let snapshot_time = snapshot_time(&c, &second).await;
     let lt_versions = c
         .ec2
         .describe_launch_template_versions()
@@ -2296,17 +2306,7 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
         Some(&snapshot.as_str())
     );
     assert_eq!(tags.get("moodlestack:id"), Some(&"db.instance"));
-    let taken = c
-        .rds
-        .describe_db_snapshots()
-        .db_snapshot_identifier(&snapshot)
-        .send()
-        .await
-        .unwrap()
-        .db_snapshots()[0]
-        .snapshot_create_time()
-        .copied()
-        .unwrap();
+    let taken = snapshot_time(&c, &snapshot).await;
     let made = *restored.instance_create_time().unwrap();
     assert!(
         made.secs() >= taken.secs() && made != *upgraded.instance_create_time().unwrap(),
@@ -2356,37 +2356,17 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
         !snaps[&snapshot].contains_key("moodlestack:id"),
         "the first attempt's snapshot stays released: {snaps:?}"
     );
-    let taken_again = c
-        .rds
-        .describe_db_snapshots()
-        .db_snapshot_identifier(&again)
-        .send()
-        .await
-        .unwrap()
-        .db_snapshots()[0]
-        .snapshot_create_time()
-        .copied()
-        .unwrap();
+    let taken_again = snapshot_time(&c, &again).await;
     assert!(
         taken_again.secs() >= made.secs(),
         "of the restored database"
     );
-    let points = c
-        .backup
-        .list_recovery_points_by_backup_vault()
-        .backup_vault_name(format!("{stack}-backups"))
-        .send()
+    let of_version: Vec<(String, bool)> = vault_points(&c, stack)
         .await
-        .unwrap();
-    let mut of_version = Vec::new();
-    for p in points.recovery_points() {
-        let arn = p.recovery_point_arn().unwrap();
-        let out = c.backup.list_tags().resource_arn(arn).send().await.unwrap();
-        let tags = out.tags().cloned().unwrap_or_default();
-        if tags.get("moodlestack:name") == Some(&snapshot) {
-            of_version.push((arn.to_string(), tags.contains_key("moodlestack:id")));
-        }
-    }
+        .into_iter()
+        .filter(|(_, _, _, tags)| tags.get("moodlestack:name") == Some(&snapshot))
+        .map(|(arn, _, _, tags)| (arn, tags.contains_key("moodlestack:id")))
+        .collect();
     assert_eq!(
         of_version.iter().filter(|(_, ours)| *ours).count(),
         1,

@@ -68,29 +68,41 @@ mod tests {
 
     #[test]
     fn lines_are_classified_by_their_start() {
-        assert_eq!(
-            UpgradeLine::of("moodle-smoke-test: passed (v4.5.5 php8.3)"),
-            UpgradeLine::Passed
-        );
-        assert_eq!(
-            UpgradeLine::of("moodle-smoke-test: FAILED (v4.5.5 php8.3)"),
-            UpgradeLine::SmokeFailed
-        );
-        // A single check's failure is a step; the summary line after it is final.
-        assert_eq!(
-            UpgradeLine::of("moodle-smoke-test: login page: FAILED (500)"),
-            UpgradeLine::Step
-        );
-        assert_eq!(
-            UpgradeLine::of("moodle-install-upgrade: database: pending"),
-            UpgradeLine::Step
-        );
-        assert!(!UpgradeLine::of(
-            "moodle-install-upgrade: UPGRADE FAILED: the site stays in maintenance mode"
-        )
-        .is_final());
-        assert!(
-            UpgradeLine::of("moodle-install-upgrade: interrupted install: empty it").is_final()
-        );
+        for (line, kind, is_final) in [
+            (
+                "moodle-smoke-test: passed (v4.5.5 php8.3)",
+                UpgradeLine::Passed,
+                true,
+            ),
+            (
+                "moodle-smoke-test: FAILED (v4.5.5 php8.3)",
+                UpgradeLine::SmokeFailed,
+                true,
+            ),
+            // A single check's failure is a step; the summary line after it is final.
+            (
+                "moodle-smoke-test: login page: FAILED (500)",
+                UpgradeLine::Step,
+                false,
+            ),
+            (
+                "moodle-install-upgrade: database: pending",
+                UpgradeLine::Step,
+                false,
+            ),
+            (
+                "moodle-install-upgrade: UPGRADE FAILED: the site stays in maintenance mode",
+                UpgradeLine::AttemptFailed,
+                false,
+            ),
+            (
+                "moodle-install-upgrade: interrupted install: empty the database",
+                UpgradeLine::Stopped,
+                true,
+            ),
+        ] {
+            assert_eq!(UpgradeLine::of(line), kind, "{line}");
+            assert_eq!(kind.is_final(), is_final, "{line}");
+        }
     }
 }
