@@ -746,8 +746,8 @@ impl KindOps for RecoveryPoint {
 
     /// ONE StartBackupJob carrying every tag (`RecoveryPointTags`), plus its name
     /// (`moodlestack:name`) and `moodlestack:code-before`: the code version of the stack's current backup (`none` on a
-    /// new stack). Its idempotency token names the stack, the logical id and the version, so a
-    /// repeated create gets the same backup; one this stack released before (the stack made
+    /// new stack). Its idempotency token names the stack, the logical id, the version and the
+    /// file system, so a repeated create gets the same backup; one this stack released before (the stack made
     /// again at the same version) is tagged as the stack's again.
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let vault = r.str("vault_name")?;
@@ -765,13 +765,17 @@ impl KindOps for RecoveryPoint {
             .to_string();
         tags.insert(TAG_CODE_BEFORE.into(), before);
         tags.insert(TAG_NAME.into(), name.to_string());
+        let resource = r.str("resource_arn")?;
+        // The backed-up resource is in the token too: a file system restored since (rollback)
+        // is backed up anew, not answered with the earlier file system's backup of this name.
+        let of = resource.rsplit(['/', ':']).next().unwrap_or(resource);
         let req =
             cx.c.backup
                 .start_backup_job()
                 .backup_vault_name(vault)
-                .resource_arn(r.str("resource_arn")?)
+                .resource_arn(resource)
                 .iam_role_arn(r.str("iam_role_arn")?)
-                .idempotency_token(format!("{}-{}-{name}", cx.scope.stack, r.id))
+                .idempotency_token(format!("{}-{}-{name}-{of}", cx.scope.stack, r.id))
                 .set_recovery_point_tags(Some(tags.clone().into_iter().collect()));
         let out = answer("backup:StartBackupJob", req.send()).await?;
         let arn = out
@@ -823,6 +827,45 @@ pub(crate) mod kinds {
         Plan as BackupPlan, RecoveryPoint as BackupRecoveryPoint, Selection as BackupSelection,
         Vault as BackupVault,
     };
+}
+
+/// A recovery point found by its ARN alone (a restore names only that): the vault that holds
+/// it, the resource it backs up, its type and status. Every vault of the account is asked at
+/// once (DescribeRecoveryPoint needs the vault's name); None when none holds it.
+pub(crate) async fn recovery_point_by_arn(
+    c: &Clients,
+    arn: &str,
+) -> Result<
+    Option<aws_sdk_backup::operation::describe_recovery_point::DescribeRecoveryPointOutput>,
+    CloudError,
+> {
+    let pages: Vec<_> = c
+        .backup
+        .list_backup_vaults()
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let mut names = Vec::new();
+    for page in pages {
+        let page = page.map_err(|e| api_err("backup:ListBackupVaults", e))?;
+        names.extend(
+            page.backup_vault_list()
+                .iter()
+                .filter_map(|v| v.backup_vault_name().map(str::to_string)),
+        );
+    }
+    let found = futures::future::try_join_all(names.iter().map(|vault| async move {
+        let req = c.backup.describe_recovery_point();
+        let req = req.backup_vault_name(vault).recovery_point_arn(arn);
+        match answer("backup:DescribeRecoveryPoint", req.send()).await {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if is_missing(&e) || is_code(&e, "InvalidParameterValueException") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }))
+    .await?;
+    Ok(found.into_iter().flatten().next())
 }
 
 // ---- restore points (`moodlestack backups`) -------------------------------------------------
