@@ -452,8 +452,8 @@ fn a_restored_file_systems_files_are_moved_to_moodledatas_root_once() {
             .find("\n/usr/local/sbin/moodledata-restored\n")
             .expect("the step runs");
         let writes = user_data
-            .find("install -d -o www-data")
-            .expect("cache/temp");
+            .find("chown www-data:www-data \"$d\"")
+            .expect("moodledata's owner");
         assert!(
             mounted < runs && runs < writes,
             "{role}: after the mount, before any write"

@@ -219,11 +219,20 @@ fn is_restore_job(physical_id: &str) -> bool {
 /// The file system `r` restored from the recovery point `point` (ARN): ONE StartRestoreJob into
 /// a new file system with the stack's creation token, encryption and performance mode (and
 /// `file-system-id`, the backed-up one, which AWS Backup's EFS metadata asks for), made with the
-/// stack's backup role. Its idempotency token names the stack, the logical id and the point, so
-/// a create repeated after a crash gets the same job. Returns the job, `creating`.
+/// stack's backup role. A file system of the creation token that exists already is
+/// `Created::Exists` (adopted when it is the stack's). Returns the job, `creating`.
 async fn start_restore(cx: &Cx<'_>, r: &Reader<'_>, point: &str) -> Result<Created, CloudError> {
     let token = r.str("creation_token")?;
-    let found = crate::backup::recovery_point_by_arn(cx.c, point).await?;
+    // A file system of this creation token already exists (the restore job would fail on it):
+    // the generic code adopts it if it is the stack's, and refuses it otherwise.
+    let (taken, found) = tokio::join!(
+        describe_file_systems(cx.c, None, Some(token)),
+        crate::backup::recovery_point_by_arn(cx.c, point)
+    );
+    if !taken?.is_empty() {
+        return Ok(Created::Exists);
+    }
+    let found = found?;
     let source = found
         .as_ref()
         .and_then(|p| p.resource_arn())
@@ -248,7 +257,7 @@ async fn start_restore(cx: &Cx<'_>, r: &Reader<'_>, point: &str) -> Result<Creat
             .recovery_point_arn(point)
             .iam_role_arn(r.str("restore_role_arn")?)
             .resource_type("EFS")
-            .idempotency_token(format!("{}-{}-{point}", cx.scope.stack, r.id))
+            .idempotency_token(format!("{}-{}-{}", cx.scope.stack, r.id, attempt()))
             .metadata("file-system-id", source_fs)
             .metadata("newFileSystem", "true")
             .metadata("CreationToken", token)
@@ -270,6 +279,15 @@ async fn start_restore(cx: &Cx<'_>, r: &Reader<'_>, point: &str) -> Result<Creat
         "restore job PENDING".into(),
         Lifecycle::Creating,
     )))
+}
+
+/// This create's own idempotency token part: the SDK's retries of the one request share it; a
+/// later create (the same restore after the file system was deleted: a clone destroyed and made
+/// again) is a new job, never an earlier job's answer naming a file system that is gone.
+fn attempt() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// The file system `r` while the restore job `job` runs: the job's id for its physical id, the
@@ -346,6 +364,9 @@ async fn restore_progress(cx: &Cx<'_>, job: &str) -> Result<Vec<Observed>, Cloud
     sent("efs:PutBackupPolicy", req.backup_policy(policy).send()).await?;
     let mut tags = r.tags()?;
     tags.extend(identity_tags(cx.scope, &r.id));
+    if let Some(point) = r.opt_str("restore_from") {
+        tags.insert(TAG_RESTORED_FROM.into(), point.to_string());
+    }
     let req = cx.c.efs.tag_resource().resource_id(fs_id);
     sent(
         "efs:TagResource",
@@ -656,9 +677,29 @@ mod tests {
             .build()
             .unwrap();
         let o = file_system_observed(&scope, &fs).unwrap();
-        assert_matches_spec(&o, &[]);
+        // Not restored: no `restore_from`; the restore's role is never read back.
+        assert_matches_spec(&o, &["restore_from", "restore_role_arn"]);
         assert_eq!(o.lifecycle, Lifecycle::Creating);
         assert_eq!(o.id, "files.fs");
         assert!(file_system_observed(&test_scope("other"), &fs).is_none());
+        // Restored: the recovery point its tag names.
+        let point = "arn:aws:backup:eu-west-1:123456789012:recovery-point:1";
+        let mut fs = fs;
+        fs.tags.push(
+            Tag::builder()
+                .key(TAG_RESTORED_FROM)
+                .value(point)
+                .build()
+                .unwrap(),
+        );
+        let o = file_system_observed(&scope, &fs).unwrap();
+        assert_matches_spec(&o, &["restore_role_arn"]);
+        assert_eq!(o.fields["restore_from"], Value::str(point));
+    }
+
+    #[test]
+    fn a_restore_job_stands_for_the_file_system_until_it_is_done() {
+        assert!(!is_restore_job("fs-0123456789abcdef0"));
+        assert!(is_restore_job("1EB3B5E7-9EB0-435A-A80B-108B488B0D45"));
     }
 }

@@ -1359,6 +1359,41 @@ fn restore_from_names_a_snapshot_of_a_standalone_database() {
     );
 }
 
+#[test]
+fn files_restore_from_names_a_recovery_point_and_needs_the_backup_role() {
+    let arn =
+        "arn:aws:backup:eu-west-1:123456789012:recovery-point:1EB3B5E7-9EB0-435A-A80B-108B488B0D45";
+    let y = format!("{BASE}files:\n  restore_from: {arn}\n");
+    let (d, _) = diagnostics(&y, &LoadOptions::default());
+    assert!(d.is_empty(), "{d:?}");
+    // A database snapshot's name is not a backup of moodledata.
+    let y = format!("{BASE}files:\n  restore_from: demo-code-v4-5-6-php8-3\n");
+    let fix = error_at(
+        &y,
+        "`demo-code-v4-5-6-php8-3` is not an AWS Backup recovery point ARN",
+        26,
+        17,
+    );
+    assert!(fix.contains("moodlestack backups"), "{fix}");
+    let y =
+        format!("{BASE}files:\n  restore_from: arn:aws:backup:eu-west-1:1234:recovery-point:x\n");
+    error_at(
+        &y,
+        "`arn:aws:backup:eu-west-1:1234:recovery-point:x` is not an AWS Backup recovery point ARN",
+        26,
+        17,
+    );
+    // The restore job runs with the stack's backup role.
+    let y = format!("{BASE}files:\n  restore_from: {arn}\nbackup:\n  enabled: false\n");
+    let fix = error_at(
+        &y,
+        "restoring moodledata needs the stack's AWS Backup role, and `backup.enabled` is false",
+        26,
+        17,
+    );
+    assert!(fix.contains("set `backup.enabled: true`"), "{fix}");
+}
+
 // ---- observability ----
 
 #[test]
