@@ -147,6 +147,12 @@ pub enum Command {
         /// the expiry it has (none for a stack never applied with --ttl).
         #[arg(long, value_name = "DURATION")]
         ttl: Option<String>,
+        /// After a change of the code version (a Moodle upgrade or a rollback), report the
+        /// upgrade on the new stable node (maintenance mode, admin/cli/upgrade.php, the smoke
+        /// test) from its log in CloudWatch Logs, waiting at most this long (`90m`, `2h`); `0s`:
+        /// do not wait. A failed upgrade or smoke test fails the command.
+        #[arg(long, value_name = "DURATION", default_value = "60m")]
+        upgrade_timeout: String,
     },
     /// Delete every resource of the stack, in reverse dependency order.
     Destroy {
@@ -243,8 +249,9 @@ pub enum Command {
         #[arg(long, value_name = "ID|stable|web")]
         node: Option<String>,
         /// Only this source: `apache` (access and error logs), `fpm` (PHP-FPM's log), `slow`
-        /// (PHP-FPM's slow log), `cron` (Moodle's cron output) or `boot` (user-data).
-        #[arg(long, value_name = "apache|fpm|slow|cron|boot")]
+        /// (PHP-FPM's slow log), `cron` (Moodle's cron output), `boot` (user-data) or `upgrade`
+        /// (the stable node's install/upgrade and smoke test).
+        #[arg(long, value_name = "apache|fpm|slow|cron|boot|upgrade")]
         source: Option<String>,
         /// From this long ago (`30s`, `15m`, `1h`, `2d`).
         #[arg(long, default_value = "1h", value_name = "DURATION")]
@@ -290,6 +297,12 @@ pub enum Command {
         /// How many changes run at once.
         #[arg(long, default_value_t = 10, value_name = "N")]
         parallelism: usize,
+        /// After a change of the code version (a Moodle upgrade or a rollback), report the
+        /// upgrade on the new stable node (maintenance mode, admin/cli/upgrade.php, the smoke
+        /// test) from its log in CloudWatch Logs, waiting at most this long (`90m`, `2h`); `0s`:
+        /// do not wait. A failed upgrade or smoke test fails the command.
+        #[arg(long, value_name = "DURATION", default_value = "60m")]
+        upgrade_timeout: String,
     },
     /// Make a staging copy of a stack: a new stack (`--name NEW`, required) of the same stack
     /// file whose database is restored from a snapshot of the source's database (`--snapshot`,

@@ -21,6 +21,9 @@ pub struct Options {
     pub parallelism: usize,
     /// `--ttl`, in seconds.
     pub ttl: Option<u64>,
+    /// `--upgrade-timeout`: after a change of the code version, how long to follow the upgrade
+    /// on the new stable node (None: not at all).
+    pub upgrade_timeout: Option<Duration>,
 }
 
 /// Refuses `--parallelism 0`.
@@ -42,6 +45,7 @@ pub fn run(g: &Global, target: &Path, o: Options) -> Outcome {
     let loaded = super::plan::load(g, target)?;
     let stack = &loaded.stack;
     let rt = common::runtime();
+    let started_ms = unix_now_ms();
     rt.block_on(async {
         let cloud = common::cloud(stack).await;
         let planned = super::plan::make_plan(&loaded, &cloud, o.ttl).await?;
@@ -59,7 +63,7 @@ pub fn run(g: &Global, target: &Path, o: Options) -> Outcome {
         }
         let final_snapshot =
             moodlestack_stack::names::Names::of(stack).db_final_snapshot(unix_now());
-        execute_and_report(
+        let exit = execute_and_report(
             g,
             &cloud,
             &common::scope(stack),
@@ -69,8 +73,63 @@ pub fn run(g: &Global, target: &Path, o: Options) -> Outcome {
             final_snapshot,
             execute::Verify::SamePlan,
         )
-        .await
+        .await?;
+        follow_upgrade(g, &cloud, &plan, &o, target, started_ms, exit).await
     })
+}
+
+/// After an apply that changed the code version: the upgrade on the stable node, followed
+/// ([`super::follow`]); otherwise `exit` as it is.
+async fn follow_upgrade(
+    g: &Global,
+    cloud: &moodlestack_aws::AwsCloud,
+    plan: &Plan,
+    o: &Options,
+    target: &Path,
+    since_ms: i64,
+    exit: Exit,
+) -> Outcome {
+    let Some((from, to)) = super::follow::code_change(plan) else {
+        return Ok(exit);
+    };
+    let file_args = match &g.name {
+        Some(n) => format!("{} --name {n}", target.display()),
+        None => target.display().to_string(),
+    };
+    match (exit, o.upgrade_timeout) {
+        (Exit::Ok, Some(timeout)) => {
+            super::follow::follow(
+                g,
+                cloud,
+                &super::follow::Follow {
+                    stack: &plan.stack,
+                    region: &plan.region,
+                    from: &from,
+                    to: &to,
+                    since_ms,
+                    timeout,
+                    file_args,
+                },
+            )
+            .await
+        }
+        (Exit::Ok, None) => {
+            if !g.quiet {
+                println!(
+                    "\nMoodle upgrade {from} -> {to}: the stable node upgrades the database now \
+                     (not followed: --upgrade-timeout 0s). Follow it with `moodlestack logs \
+                     {file_args} --node stable --source upgrade --follow`."
+                );
+            }
+            Ok(exit)
+        }
+        _ => Ok(exit),
+    }
+}
+
+/// Now, in milliseconds since the epoch (CloudWatch Logs' times).
+fn unix_now_ms() -> i64 {
+    i64::try_from(unix_now().saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 /// `apply plan.json`.
@@ -105,6 +164,7 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
     };
     let desired = plan.desired();
     let rt = common::runtime();
+    let started_ms = unix_now_ms();
     rt.block_on(async {
         let cloud = moodlestack_aws::AwsCloud::from_env(&scope.region).await;
         super::stats::register(cloud.stats());
@@ -123,7 +183,7 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
         }
         let final_snapshot = moodlestack_stack::names::Names::for_stack(&plan.stack, &plan.region)
             .db_final_snapshot(unix_now());
-        execute_and_report(
+        let exit = execute_and_report(
             g,
             &cloud,
             &scope,
@@ -133,7 +193,8 @@ fn run_saved(g: &Global, path: &Path, o: &Options) -> Outcome {
             final_snapshot,
             execute::Verify::SameObservation,
         )
-        .await
+        .await?;
+        follow_upgrade(g, &cloud, &plan, o, path, started_ms, exit).await
     })
 }
 

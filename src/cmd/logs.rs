@@ -22,6 +22,7 @@ pub const SOURCES: &[(&str, &[&str])] = &[
     ("slow", &["php-fpm-slow"]),
     ("cron", &["cron"]),
     ("boot", &["boot"]),
+    ("upgrade", &["install-upgrade"]),
 ];
 
 /// How often `--follow` reads.

@@ -7,6 +7,7 @@ mod clone;
 mod common;
 mod destroy;
 mod expiry;
+mod follow;
 mod gc;
 mod list;
 mod logs;
@@ -68,18 +69,22 @@ pub fn run(cli: Cli) -> ExitCode {
             allow_data_loss,
             parallelism,
             ttl,
-        } => expiry::parse_opt(ttl.as_deref()).and_then(|ttl| {
-            apply::run(
-                &g,
-                &target,
-                apply::Options {
-                    auto_approve,
-                    allow_data_loss,
-                    parallelism,
-                    ttl,
-                },
-            )
-        }),
+            upgrade_timeout,
+        } => expiry::parse_opt(ttl.as_deref())
+            .and_then(|ttl| Ok((ttl, upgrade_wait(&upgrade_timeout)?)))
+            .and_then(|(ttl, upgrade_timeout)| {
+                apply::run(
+                    &g,
+                    &target,
+                    apply::Options {
+                        auto_approve,
+                        allow_data_loss,
+                        parallelism,
+                        ttl,
+                        upgrade_timeout,
+                    },
+                )
+            }),
         Command::Destroy {
             stack,
             auto_approve,
@@ -144,19 +149,23 @@ pub fn run(cli: Cli) -> ExitCode {
             auto_approve,
             allow_data_loss,
             parallelism,
-        } => rollback::run(
-            &g,
-            &stack,
-            rollback::Options {
-                to,
-                apply: apply::Options {
-                    auto_approve,
-                    allow_data_loss,
-                    parallelism,
-                    ttl: None,
+            upgrade_timeout,
+        } => upgrade_wait(&upgrade_timeout).and_then(|upgrade_timeout| {
+            rollback::run(
+                &g,
+                &stack,
+                rollback::Options {
+                    to,
+                    apply: apply::Options {
+                        auto_approve,
+                        allow_data_loss,
+                        parallelism,
+                        ttl: None,
+                        upgrade_timeout,
+                    },
                 },
-            },
-        ),
+            )
+        }),
         Command::Status { stack, json } => status::run(&g, &stack, json),
         Command::Logs {
             stack,
@@ -195,6 +204,7 @@ pub fn run(cli: Cli) -> ExitCode {
                         allow_data_loss: false,
                         parallelism,
                         ttl,
+                        upgrade_timeout: upgrade_wait(follow::DEFAULT_TIMEOUT)?,
                     },
                 },
             )
@@ -211,4 +221,10 @@ pub fn run(cli: Cli) -> ExitCode {
         eprintln!("{}", stats::report(started.elapsed()));
     }
     ExitCode::from(code)
+}
+
+/// `--upgrade-timeout`: how long to follow an upgrade on the stable node (None: `0s`, not at all).
+fn upgrade_wait(text: &str) -> anyhow::Result<Option<std::time::Duration>> {
+    let secs = expiry::parse_duration("--upgrade-timeout", text)?;
+    Ok((secs > 0).then(|| std::time::Duration::from_secs(secs)))
 }

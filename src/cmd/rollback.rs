@@ -142,7 +142,8 @@ pub fn choose(stack: &str, points: &[RestorePoint], to: Option<&str>) -> anyhow:
         .iter()
         .filter(ours)
         .filter(|p| p.data == "files" && p.is_available())
-        .filter(|p| tag(p, TAG_NAME) == Some(snapshot.id.as_str()))
+        // Named like the snapshot: its name tag when it was taken under a suffixed name.
+        .filter(|p| tag(p, TAG_NAME) == Some(tag(snapshot, TAG_NAME).unwrap_or(&snapshot.id)))
         .max_by_key(|p| p.created_at)
         .map(|p| p.id.clone());
     Ok(Target {

@@ -9,6 +9,7 @@ use serde_json::Value as J;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// moto's built-in Ubuntu x86_64 image (root device /dev/sda1).
 pub(crate) const AMI: &str = "ami-785db401";
@@ -78,6 +79,7 @@ fn plan_changes(emu: &Emulator, args: &[&str]) -> BTreeSet<(String, String, Vec<
         .collect()
 }
 
+#[derive(Clone)]
 pub(crate) struct Clients {
     ec2: aws_sdk_ec2::Client,
     pub(crate) rds: aws_sdk_rds::Client,
@@ -144,6 +146,134 @@ fn stack_filter(stack: &str) -> aws_sdk_ec2::types::Filter {
         .name("tag:moodlestack:stack")
         .values(stack)
         .build()
+}
+
+/// The stack's stable instances that are pending or running.
+async fn running_stable(c: &Clients, stack: &str) -> Vec<String> {
+    let filter = |name: &str, value: &[&str]| {
+        let mut f = aws_sdk_ec2::types::Filter::builder().name(name);
+        for v in value {
+            f = f.values(*v);
+        }
+        f.build()
+    };
+    let out = c
+        .ec2
+        .describe_instances()
+        .filters(stack_filter(stack))
+        .filters(filter("tag:moodlestack:id", &["stable.instance"]))
+        .filters(filter("instance-state-name", &["pending", "running"]))
+        .send()
+        .await
+        .unwrap();
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect()
+}
+
+/// What the stable node's scripts log during an upgrade to `to` that fails once and succeeds on
+/// systemd's retry: the lines of `docs/upgrading.md`, which `moodle.rs` makes the real scripts
+/// print against real Moodle 4.5.5 (and checks that `apply` reads them as here).
+fn upgrade_lines(to: &str) -> Vec<String> {
+    [
+        "moodle-install-upgrade: database: pending",
+        "moodle-install-upgrade: maintenance mode on for the upgrade",
+        "moodle-install-upgrade: UPGRADE FAILED: the site stays in maintenance mode (503 \
+         everywhere). Fix it, then systemctl restart moodle-install-upgrade, or moodlestack rollback",
+        "moodle-install-upgrade: database: pending",
+        "moodle-install-upgrade: maintenance mode on for the upgrade",
+        "moodle-install-upgrade: database: current",
+        "moodle-install-upgrade: maintenance mode off",
+        "moodle-smoke-test: health check /moodlestack-health: ok (200 serving)",
+        "moodle-smoke-test: login page: ok (200)",
+        "moodle-smoke-test: cron run: ok",
+    ]
+    .iter()
+    .map(|l| l.to_string())
+    .chain([format!("moodle-smoke-test: passed ({to})")])
+    .collect()
+}
+
+/// Plays the new stable node's part of an upgrade on the emulator, where no node boots: once a
+/// stable instance other than `old` runs, its CloudWatch agent's stream in the stack's
+/// `install-upgrade` group gets [`upgrade_lines`]. Returns the node's id.
+async fn play_the_stable_node(c: Clients, stack: String, old: Vec<String>, to: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let node = loop {
+        if let Some(id) = running_stable(&c, &stack)
+            .await
+            .into_iter()
+            .find(|i| !old.contains(i))
+        {
+            break id;
+        }
+        assert!(std::time::Instant::now() < deadline, "no new stable node");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let group = format!("/moodlestack/{stack}/install-upgrade");
+    c.logs
+        .create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name(&node)
+        .send()
+        .await
+        .unwrap();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let mut put = c
+        .logs
+        .put_log_events()
+        .log_group_name(&group)
+        .log_stream_name(&node);
+    for (i, line) in upgrade_lines(to).into_iter().enumerate() {
+        put = put.log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now + i64::try_from(i).unwrap())
+                .message(line)
+                .build()
+                .unwrap(),
+        );
+    }
+    put.send().await.unwrap();
+    node
+}
+
+/// The apply after a code change from `from` to `to` followed the stable node `node`: after the
+/// apply's report, each of its lines as it came, the failed attempt as a note, and the result.
+fn assert_upgrade_followed(out: &str, err: &str, node: &str, from: &str, to: &str) {
+    let header =
+        format!("Moodle upgrade {from} -> {to}: the stable node {node} upgrades the database now.");
+    let at = |what: &str| {
+        out.find(what)
+            .unwrap_or_else(|| panic!("`{what}` not in the apply's output:\n{out}\n{err}"))
+    };
+    assert!(at("Apply complete") < at(&header), "{out}");
+    let mut last = at(&header);
+    for line in upgrade_lines(to) {
+        let shown = format!("{node} stable install-upgrade {line}");
+        let i = out[last..]
+            .find(&shown)
+            .unwrap_or_else(|| panic!("`{shown}` not (in order) in:\n{out}"));
+        last += i;
+    }
+    assert!(
+        err.contains("note: this attempt failed on the stable node; the site stays in maintenance"),
+        "{err}"
+    );
+    assert!(
+        out[last..].contains(&format!(
+            "Upgrade to {to} done: the database is upgraded, maintenance mode is off and the \
+             smoke test passed on the stable node {node}."
+        )),
+        "{out}"
+    );
 }
 
 /// The EC2 id of the resource whose `moodlestack:id` tag is `id`.
@@ -871,6 +1001,7 @@ pub(crate) async fn assert_observability(
         "apache-error",
         "boot",
         "cron",
+        "install-upgrade",
         "php-fpm",
         "php-fpm-slow",
     ]
@@ -1622,8 +1753,19 @@ async fn lifecycle(stack_file: &str, stack: &str, extra: &[&str]) {
     );
 
     let version_before = web_lt_default_version(&c, stack).await;
-    let (code, out, err) = ms(&emu, &cmd(&["apply", "--auto-approve"], &change));
+    // No node boots on the emulator: the new stable node's upgrade lines are played into its log
+    // stream, and apply follows them.
+    let player = tokio::spawn(play_the_stable_node(
+        c.clone(),
+        stack.to_string(),
+        running_stable(&c, stack).await,
+        "v4.5.5 php8.2",
+    ));
+    let (code, out, err) =
+        tokio::task::block_in_place(|| ms(&emu, &cmd(&["apply", "--auto-approve"], &change)));
     assert_eq!(code, 0, "{out}\n{err}");
+    let node = player.await.unwrap();
+    assert_upgrade_followed(&out, &err, &node, "v4.5.5 php8.3", "v4.5.5 php8.2");
     // Progress goes to one stream (which one does not matter here).
     let applied = if err.contains("db.snapshot") {
         err
@@ -1967,7 +2109,7 @@ async fn aurora_with_the_default_version_plans_clean_after_aws_picks_the_minor()
     for _ in 0..3 {
         seen.insert(version().await);
         ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &args), 0);
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     seen.insert(version().await);
     assert!(
@@ -2178,7 +2320,16 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
     let mut v2 = v1.clone();
     v2.extend(owned(&["--set", "moodle.git_ref=v4.5.6"]));
     ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &v1), 0);
-    ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &v2), 0);
+    // No node boots on the emulator: the upgrade is not followed (the lifecycle tests follow one).
+    let out = ms_ok(
+        &emu,
+        &cmd(&["apply", "--auto-approve", "--upgrade-timeout", "0s"], &v2),
+        0,
+    );
+    assert!(
+        out.contains("(not followed: --upgrade-timeout 0s)"),
+        "{out}"
+    );
     let upgraded = db_instance(&c, stack).await;
     let lt_upgraded = web_lt_default_version(&c, stack).await;
     assert!(web_user_data(&c, stack, lt_upgraded)
@@ -2231,7 +2382,16 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
     // With it.
     let (code, out, err) = ms(
         &emu,
-        &cmd(&["rollback", "--auto-approve", "--allow-data-loss"], &v2),
+        &cmd(
+            &[
+                "rollback",
+                "--auto-approve",
+                "--allow-data-loss",
+                "--upgrade-timeout",
+                "0s",
+            ],
+            &v2,
+        ),
     );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Rolled back to v4.5.5 php8.3"), "{out}");
@@ -2315,6 +2475,74 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
     assert!(user_data.contains(&secret(&restored)));
     // The stack at v4.5.5 (the file as it was) is what runs: nothing to change.
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &v1), 0);
+
+    // Upgrading to v4.5.6 again takes a new snapshot and a new backup of the database and
+    // moodledata as they are now, not the first attempt's (released by the rollback): the
+    // snapshot under a name of its own, named by its tag.
+    ms_ok(
+        &emu,
+        &cmd(&["apply", "--auto-approve", "--upgrade-timeout", "0s"], &v2),
+        0,
+    );
+    let again = format!("{snapshot}-2");
+    let snaps = code_snapshots(&c, stack).await;
+    assert_eq!(snaps[&again]["moodlestack:id"], "db.snapshot", "{snaps:?}");
+    assert_eq!(snaps[&again]["moodlestack:name"], snapshot);
+    assert_eq!(snaps[&again]["moodlestack:code"], "v4.5.6 php8.3");
+    assert_eq!(snaps[&again]["moodlestack:code-before"], "v4.5.5 php8.3");
+    assert!(
+        !snaps[&snapshot].contains_key("moodlestack:id"),
+        "the first attempt's snapshot stays released: {snaps:?}"
+    );
+    let taken_again = c
+        .rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier(&again)
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()[0]
+        .snapshot_create_time()
+        .copied()
+        .unwrap();
+    assert!(
+        taken_again.secs() >= made.secs(),
+        "of the restored database"
+    );
+    let points = c
+        .backup
+        .list_recovery_points_by_backup_vault()
+        .backup_vault_name(format!("{stack}-backups"))
+        .send()
+        .await
+        .unwrap();
+    let mut of_version = Vec::new();
+    for p in points.recovery_points() {
+        let arn = p.recovery_point_arn().unwrap();
+        let out = c.backup.list_tags().resource_arn(arn).send().await.unwrap();
+        let tags = out.tags().cloned().unwrap_or_default();
+        if tags.get("moodlestack:name") == Some(&snapshot) {
+            of_version.push((arn.to_string(), tags.contains_key("moodlestack:id")));
+        }
+    }
+    assert_eq!(
+        of_version.iter().filter(|(_, ours)| *ours).count(),
+        1,
+        "one backup of moodledata for v4.5.6 is the stack's: {of_version:?}"
+    );
+    assert_eq!(
+        of_version.len(),
+        2,
+        "a new backup, the first attempt's kept: {of_version:?}"
+    );
+    // The stack plans clean at v4.5.6 (the suffixed snapshot is its `db.snapshot`), and a
+    // rollback now restores the new snapshot.
+    ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &v2), 0);
+    let (_, out, _) = ms(&emu, &cmd(&["rollback", "--auto-approve"], &v2));
+    assert!(
+        out.contains(&format!("restored from snapshot {again} ")),
+        "{out}"
+    );
     ms_ok(&emu, &cmd(&DESTROY, &v1), 0);
     assert_nothing_left(&c, stack).await;
 }

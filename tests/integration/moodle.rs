@@ -11,6 +11,7 @@
 //! by an older moodlestack, with `--set moodle.wwwroot=https://127.0.0.1:PORTX`; `PORTX` becomes
 //! the test's port) instead of rendering them: how the old templates were shown to fail.
 
+use moodlestack_render::upgrade_log::UpgradeLine;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -284,6 +285,10 @@ fn substitutions(root: &Path, engine: &str, php: &str, p: &Ports) -> Vec<(String
         ),
         ("/var/log/apache2/".into(), r("log") + "/"),
         ("/var/log/moodle/cron.log".into(), r("log/cron.log")),
+        (
+            "/var/log/moodle/install-upgrade.log".into(),
+            r("log/shipped-install-upgrade.log"),
+        ),
         ("/usr/local/sbin/moodle-cron".into(), r("bin/moodle-cron")),
         ("/usr/bin/php8.3".into(), format!("/usr/bin/php{php}")),
         (
@@ -752,6 +757,30 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         "the install printed the admin password",
     );
     check_health(&mut f, &site, 200, "after the install");
+    // What the CloudWatch agent ships to the install-upgrade group, and what `apply` makes of
+    // it: each line the scripts logged, the last final one deciding. Emptied after each check.
+    let shipped_log = site.path("log/shipped-install-upgrade.log");
+    let shipped = |f: &mut Findings, stderr: &str, when: &str, want: Option<UpgradeLine>| {
+        let text = std::fs::read_to_string(&shipped_log).unwrap_or_default();
+        let kinds: Vec<UpgradeLine> = text.lines().map(UpgradeLine::of).collect();
+        let last_final = kinds.iter().copied().rfind(|k| k.is_final());
+        f.check(
+            !text.is_empty() && text.lines().all(|l| stderr.contains(l)),
+            format!("{when}, the shipped log is not the scripts' lines: {text:?}"),
+        );
+        f.check(
+            last_final == want,
+            format!("{when}, apply would read {last_final:?} ({want:?} expected) from {text:?}"),
+        );
+        let _ = std::fs::remove_file(&shipped_log);
+        kinds
+    };
+    shipped(
+        &mut f,
+        &install_log,
+        "after the install",
+        Some(UpgradeLine::Passed),
+    );
     let smoke = |f: &mut Findings, when: &str| {
         let report =
             std::fs::read_to_string(site.path("data/moodlestack/smoke-test")).unwrap_or_default();
@@ -1186,6 +1215,11 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
             log.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
         ),
     );
+    let kinds = shipped(&mut f, &log, "after a failed upgrade", None);
+    f.check(
+        kinds.contains(&UpgradeLine::AttemptFailed),
+        "after a failed upgrade, apply would not say the attempt failed",
+    );
     f.check(
         maintenance.exists() && mark.exists(),
         "after a failed upgrade, maintenance mode is off",
@@ -1229,6 +1263,7 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
         st.success(),
         format!("moodle-install-upgrade (upgrade) exited {st}: {log}"),
     );
+    shipped(&mut f, &log, "after the upgrade", Some(UpgradeLine::Passed));
     for line in [
         "moodle-install-upgrade: maintenance mode on for the upgrade",
         "moodle-install-upgrade: maintenance mode off",
@@ -1262,6 +1297,12 @@ fn one_site(engine: &str, fixtures: &Path) -> Vec<String> {
     };
     by_hand("--enable");
     let out = run(&mut install_upgrade());
+    shipped(
+        &mut f,
+        &String::from_utf8_lossy(&out.stderr),
+        "with maintenance mode set by hand",
+        Some(UpgradeLine::SkippedInMaintenance),
+    );
     f.check(
         out.status.success()
             && maintenance.exists()

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, BackupSelection, Lifecycle as Keep};
 use moodlestack_model::{
     identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, RestorePoint, Scope,
-    Value, TAG_CODE, TAG_CODE_BEFORE, TAG_ID, TAG_NAME,
+    Value, TAG_CODE, TAG_CODE_BEFORE, TAG_ID, TAG_NAME, TAG_STACK,
 };
 use moodlestack_stack::names::Names;
 use std::collections::{BTreeMap, HashMap};
@@ -642,6 +642,16 @@ async fn on_demand_points(
     scope: &Scope,
     vault: &str,
 ) -> Result<Vec<(i64, Observed)>, CloudError> {
+    Ok(on_demand_tagged(c, scope, vault).await?.0)
+}
+
+/// [`on_demand_points`], and the names (`moodlestack:name`) of the on-demand points the stack
+/// released, once for each.
+async fn on_demand_tagged(
+    c: &Clients,
+    scope: &Scope,
+    vault: &str,
+) -> Result<(Vec<(i64, Observed)>, Vec<String>), CloudError> {
     let points = recovery_points(c, vault).await?;
     let on_demand: Vec<_> = points
         .iter()
@@ -653,7 +663,13 @@ async fn on_demand_points(
             .map(|p| tags_of(c, p.recovery_point_arn().unwrap_or_default())),
     )
     .await?;
-    Ok(on_demand
+    let released = tags
+        .iter()
+        .flatten()
+        .filter(|t| t.get(TAG_STACK) == Some(&scope.stack) && !t.contains_key(TAG_ID))
+        .filter_map(|t| t.get(TAG_NAME).cloned())
+        .collect();
+    let observed = on_demand
         .iter()
         .zip(tags)
         .filter_map(|(p, tags)| {
@@ -666,7 +682,8 @@ async fn on_demand_points(
             };
             Some((point.created, point_observed(scope, vault, &point, tags?)?))
         })
-        .collect())
+        .collect();
+    Ok((observed, released))
 }
 
 /// The vault a query of recovery points reads: the one the desired resource names (a poll's
@@ -741,15 +758,17 @@ impl KindOps for RecoveryPoint {
 
     /// ONE StartBackupJob carrying every tag (`RecoveryPointTags`), plus its name
     /// (`moodlestack:name`) and `moodlestack:code-before`: the code version of the stack's current backup (`none` on a
-    /// new stack). Its idempotency token names the stack, the logical id, the version and the
-    /// file system, so a repeated create gets the same backup; one this stack released before (the stack made
-    /// again at the same version) is tagged as the stack's again.
+    /// new stack). Its idempotency token names the stack, the logical id, the version and how
+    /// many backups of that name the stack released before (the first attempt at this version,
+    /// before a rollback; the stack destroyed and made again): a repeated create gets the same
+    /// backup, a new attempt a new one of moodledata as it is now.
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let vault = r.str("vault_name")?;
         let name = r.str("name")?;
         let mut tags = r.tags()?;
         tags.extend(identity_tags(cx.scope, &r.id));
-        let earlier = on_demand_points(cx.c, cx.scope, vault).await?;
+        let (earlier, released) = on_demand_tagged(cx.c, cx.scope, vault).await?;
+        let attempt = released.iter().filter(|n| *n == name).count();
         let before = earlier
             .iter()
             .filter(|(_, o)| o.id == ObservedId::Tagged(r.id.clone()))
@@ -760,17 +779,16 @@ impl KindOps for RecoveryPoint {
             .to_string();
         tags.insert(TAG_CODE_BEFORE.into(), before);
         tags.insert(TAG_NAME.into(), name.to_string());
-        let resource = r.str("resource_arn")?;
-        // The backed-up resource is in the token too: a file system restored since (rollback)
-        // is backed up anew, not answered with the earlier file system's backup of this name.
-        let of = resource.rsplit(['/', ':']).next().unwrap_or(resource);
         let req =
             cx.c.backup
                 .start_backup_job()
                 .backup_vault_name(vault)
-                .resource_arn(resource)
+                .resource_arn(r.str("resource_arn")?)
                 .iam_role_arn(r.str("iam_role_arn")?)
-                .idempotency_token(format!("{}-{}-{name}-{of}", cx.scope.stack, r.id))
+                .idempotency_token(match attempt {
+                    0 => format!("{}-{}-{name}", cx.scope.stack, r.id),
+                    n => format!("{}-{}-{name}-{}", cx.scope.stack, r.id, n + 1),
+                })
                 .set_recovery_point_tags(Some(tags.clone().into_iter().collect()));
         let out = answer("backup:StartBackupJob", req.send()).await?;
         let arn = out

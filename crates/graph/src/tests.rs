@@ -298,6 +298,7 @@ fn default_stack_has_the_whole_topology() {
         "logs.php_fpm_slow",
         "logs.cron",
         "logs.boot",
+        "logs.install_upgrade",
         "logs.filter.fpm_max_children",
         "logs.filter.slow_requests",
         "alerts.topic",

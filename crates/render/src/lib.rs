@@ -10,6 +10,7 @@
 pub mod pool;
 pub mod quote;
 mod templates;
+pub mod upgrade_log;
 
 use moodlestack_stack::model::HEALTH_ENDPOINT;
 use moodlestack_stack::{Names, Stack};
@@ -127,6 +128,10 @@ pub const APACHE_ACCESS_LOG: &str = "/var/log/apache2/moodle-access.log";
 pub const APACHE_ERROR_LOG: &str = "/var/log/apache2/moodle-error.log";
 /// Moodle's cron output on the stable node (written by `/usr/local/sbin/moodle-cron`).
 pub const CRON_LOG: &str = "/var/log/moodle/cron.log";
+/// The stable node's install/upgrade and smoke-test lines (`moodle-install-upgrade`,
+/// `moodle-smoke-test`, also in the journal); `apply` follows them after a code change
+/// ([`upgrade_line`]).
+pub const INSTALL_UPGRADE_LOG: &str = "/var/log/moodle/install-upgrade.log";
 /// cloud-init's copy of the user-data script's output: the boot log.
 pub const BOOT_LOG: &str = "/var/log/cloud-init-output.log";
 /// Where the CloudWatch agent's configuration goes on a node.
@@ -770,12 +775,20 @@ fn log_files(stack: &Stack, role: Role) -> Vec<LogFile> {
         },
     ];
     if role == Role::Stable {
-        files.push(LogFile {
-            key: "cron",
-            path: CRON_LOG.into(),
-            source: "cron",
-            multi_line: None,
-        });
+        files.extend([
+            LogFile {
+                key: "cron",
+                path: CRON_LOG.into(),
+                source: "cron",
+                multi_line: None,
+            },
+            LogFile {
+                key: "install_upgrade",
+                path: INSTALL_UPGRADE_LOG.into(),
+                source: moodlestack_stack::names::INSTALL_UPGRADE,
+                multi_line: None,
+            },
+        ]);
     }
     files
 }

@@ -835,3 +835,54 @@ fn snapshots() {
         }
     }
 }
+
+/// The lines `apply` waits for after a code change ([`UpgradeLine`]) are the ones the stable
+/// node's scripts print, to the log file its CloudWatch agent ships to the stack's
+/// `install-upgrade` group; web nodes have none of it. (The real-Moodle test classifies what the
+/// real scripts wrote.)
+#[test]
+fn the_stable_node_logs_the_upgrade_lines_apply_follows() {
+    use moodlestack_render::upgrade_log::MARKERS;
+    use moodlestack_render::INSTALL_UPGRADE_LOG;
+    for (label, stack) in stacks() {
+        let e = live(&stack);
+        let stable = user_data(&stack, Role::Stable, &e).unwrap();
+        let web = user_data(&stack, Role::Web, &e).unwrap();
+        for who in ["moodle-install-upgrade", "moodle-smoke-test"] {
+            assert!(
+                stable.contains(&format!(
+                    "echo \"{who}: $*\" | tee -a '{INSTALL_UPGRADE_LOG}' >&2"
+                )),
+                "{label}: {who} does not write its lines to {INSTALL_UPGRADE_LOG}"
+            );
+        }
+        for (marker, _) in MARKERS {
+            let (_, text) = marker.split_once(": ").unwrap();
+            assert!(
+                stable.contains(text),
+                "{label}: no script prints {marker:?}"
+            );
+        }
+        let group = format!("/moodlestack/{}/install-upgrade", stack.name);
+        let agent: Vec<RenderedFile> = all_files(&stack, &e)
+            .unwrap()
+            .into_iter()
+            .filter(|f| {
+                f.path
+                    .ends_with("amazon-cloudwatch-agent/etc/moodlestack.json")
+            })
+            .collect();
+        let shipped = |role: &str| {
+            agent
+                .iter()
+                .filter(|f| f.path.starts_with(role))
+                .any(|f| f.content.contains(INSTALL_UPGRADE_LOG) && f.content.contains(&group))
+        };
+        assert!(
+            shipped("stable"),
+            "{label}: the stable node does not ship it"
+        );
+        assert!(!shipped("web"), "{label}");
+        assert!(!web.contains(INSTALL_UPGRADE_LOG), "{label}");
+    }
+}

@@ -200,8 +200,8 @@ impl Names {
 }
 
 /// The logs every node ships to CloudWatch Logs, one group each ([`Names::log_group`]): Apache's
-/// access and error logs, PHP-FPM's log and slow log, Moodle's cron output (the stable node
-/// only) and the boot (user-data) log.
+/// access and error logs, PHP-FPM's log and slow log, Moodle's cron output and the install/upgrade
+/// log (the stable node only), and the boot (user-data) log.
 pub const LOG_SOURCES: &[&str] = &[
     "apache-access",
     "apache-error",
@@ -209,7 +209,12 @@ pub const LOG_SOURCES: &[&str] = &[
     "php-fpm-slow",
     "cron",
     "boot",
+    INSTALL_UPGRADE,
 ];
+
+/// The log source of the stable node's install/upgrade and smoke-test lines
+/// (`moodle-install-upgrade`, `moodle-smoke-test`): what `apply` follows after a code change.
+pub const INSTALL_UPGRADE: &str = "install-upgrade";
 
 /// The metric (value 1, no dimensions, in [`Names::metric_namespace`]) the stable node puts after
 /// each successful Moodle cron run.

@@ -7,7 +7,9 @@
 //! Listed with ONE describe of the manual snapshots of the stack's database identifier ([`Names`]:
 //! instances and clusters share it), the tags from the describe's `TagList`. A released snapshot
 //! (the one a newer version's snapshot replaced, or the one a destroy let go) has no
-//! `moodlestack:id` tag: it is not the stack's resource any more, only a restore point.
+//! `moodlestack:id` tag: it is not the stack's resource any more, only a restore point, and never
+//! taken back: a later snapshot for the same code version gets a name of its own (`<name>-2`,
+//! [`Snapshot::create`]).
 
 use super::{all_tags, to_tags};
 use crate::fields::{answer, described_by, owned_id, tag_map, tagged, tags_value, Reader};
@@ -15,7 +17,7 @@ use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use moodlestack_model::{
     CloudError, Fields, Kind, Lifecycle, Observed, Scope, Value, TAG_CODE, TAG_CODE_BEFORE, TAG_ID,
-    TAG_STACK,
+    TAG_NAME, TAG_STACK,
 };
 use moodlestack_stack::names::Names;
 use std::collections::BTreeMap;
@@ -56,7 +58,10 @@ fn observed(scope: &Scope, f: &Found) -> Option<Observed> {
     }
     let id = owned_id(scope, &f.tags)?;
     let mut fields = Fields::new();
-    fields.insert("identifier".into(), Value::str(&f.identifier));
+    // A snapshot taken under a suffixed name (`<name>-2`: the name was taken by one the stack
+    // released) is the stack's `name` all the same.
+    let name = f.tags.get(TAG_NAME).unwrap_or(&f.identifier);
+    fields.insert("identifier".into(), Value::str(name));
     if let Some(i) = &f.instance {
         fields.insert("db_instance_identifier".into(), Value::str(i));
     }
@@ -138,6 +143,65 @@ async fn describe(
     Ok([a?, b?].concat())
 }
 
+/// The first of `name-2`, `name-3`, ... not in `taken`.
+fn next_free(name: &str, taken: &[&str]) -> String {
+    // At most `taken.len()` names are taken: one of the first `taken.len() + 1` is free.
+    (2..=taken.len() + 2)
+        .map(|n| format!("{name}-{n}"))
+        .find(|c| !taken.contains(&c.as_str()))
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// One CreateDBSnapshot (of the DB instance) or CreateDBClusterSnapshot (of the cluster `db`)
+/// named `identifier`, with `tags`; the snapshot as the answer reports it.
+async fn snap(
+    cx: &Cx<'_>,
+    r: &Reader<'_>,
+    identifier: &str,
+    db: &str,
+    tags: BTreeMap<String, String>,
+) -> Result<Option<Found>, CloudError> {
+    if let Some(instance) = r.opt_str("db_instance_identifier") {
+        let req =
+            cx.c.rds
+                .create_db_snapshot()
+                .db_snapshot_identifier(identifier)
+                .db_instance_identifier(instance)
+                .set_tags(Some(to_tags(tags)));
+        answer("rds:CreateDBSnapshot", req.send()).await.map(|o| {
+            o.db_snapshot().map(|s| Found {
+                identifier: identifier.to_string(),
+                arn: s.db_snapshot_arn().unwrap_or_default().to_string(),
+                instance: Some(instance.to_string()),
+                cluster: None,
+                status: s.status().unwrap_or("creating").to_string(),
+                created: 0,
+                tags: tag_map(s.tag_list()),
+            })
+        })
+    } else {
+        let req =
+            cx.c.rds
+                .create_db_cluster_snapshot()
+                .db_cluster_snapshot_identifier(identifier)
+                .db_cluster_identifier(db)
+                .set_tags(Some(to_tags(tags)));
+        answer("rds:CreateDBClusterSnapshot", req.send())
+            .await
+            .map(|o| {
+                o.db_cluster_snapshot().map(|s| Found {
+                    identifier: identifier.to_string(),
+                    arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_string(),
+                    instance: None,
+                    cluster: Some(db.to_string()),
+                    status: s.status().unwrap_or("creating").to_string(),
+                    created: 0,
+                    tags: tag_map(s.tag_list()),
+                })
+            })
+    }
+}
+
 /// `AWS::RDS::DBSnapshot` (and cluster snapshots).
 pub(crate) struct Snapshot;
 
@@ -150,9 +214,22 @@ impl KindOps for Snapshot {
                 describe(cx.c, Some(&db), None).await?
             }
             Query::Logical { fields, .. } => {
-                match fields.get("identifier").and_then(Value::as_str) {
-                    Some(name) => describe(cx.c, None, Some(name)).await?,
-                    None => Vec::new(),
+                let db = ["db_instance_identifier", "db_cluster_identifier"]
+                    .iter()
+                    .find_map(|f| fields.get(*f).and_then(Value::as_str));
+                match (fields.get("identifier").and_then(Value::as_str), db) {
+                    // The database's snapshots: one of this name may have a suffixed one's
+                    // (`<name>-2`, named by its tag).
+                    (Some(name), Some(db)) => {
+                        let all = describe(cx.c, Some(db), None).await?;
+                        return Ok(all
+                            .iter()
+                            .filter_map(|f| observed(cx.scope, f))
+                            .filter(|o| o.fields.get("identifier") == Some(&Value::str(name)))
+                            .collect());
+                    }
+                    (Some(name), None) => describe(cx.c, None, Some(name)).await?,
+                    (None, _) => Vec::new(),
                 }
             }
             Query::Physical(name) => describe(cx.c, None, Some(name)).await?,
@@ -162,6 +239,13 @@ impl KindOps for Snapshot {
 
     /// ONE create call with every tag, plus `moodlestack:code-before`: the code version of the
     /// stack's current snapshot (the newest one with the stack's tags; `none` on a new stack).
+    ///
+    /// A snapshot of that name this stack released earlier (the first attempt at this code
+    /// version, before a rollback; or the stack destroyed and made again) holds the database as
+    /// it was then, not as it is now: it is never taken back as this version's snapshot. A new
+    /// one is taken under the next free name (`<name>-2`, `-3`, ...: RDS names are unique and
+    /// cannot be changed), tagged `moodlestack:name` with the stack's name for it. Another
+    /// stack's snapshot of that name is left alone.
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("identifier")?;
         let mut tags = all_tags(cx.scope, &r.id, r)?;
@@ -184,77 +268,35 @@ impl KindOps for Snapshot {
             .and_then(|f| f.tags.get(TAG_CODE).cloned())
             .unwrap_or_else(|| "none".into());
         tags.insert(TAG_CODE_BEFORE.into(), before);
-        let result = if let Some(instance) = r.opt_str("db_instance_identifier") {
-            let req =
-                cx.c.rds
-                    .create_db_snapshot()
-                    .db_snapshot_identifier(name)
-                    .db_instance_identifier(instance)
-                    .set_tags(Some(to_tags(tags)));
-            answer("rds:CreateDBSnapshot", req.send()).await.map(|o| {
-                o.db_snapshot().map(|s| Found {
-                    identifier: name.to_string(),
-                    arn: s.db_snapshot_arn().unwrap_or_default().to_string(),
-                    instance: Some(instance.to_string()),
-                    cluster: None,
-                    status: s.status().unwrap_or("creating").to_string(),
-                    created: 0,
-                    tags: tag_map(s.tag_list()),
-                })
-            })
-        } else {
-            let req =
-                cx.c.rds
-                    .create_db_cluster_snapshot()
-                    .db_cluster_snapshot_identifier(name)
-                    .db_cluster_identifier(db)
-                    .set_tags(Some(to_tags(tags)));
-            answer("rds:CreateDBClusterSnapshot", req.send())
-                .await
-                .map(|o| {
-                    o.db_cluster_snapshot().map(|s| Found {
-                        identifier: name.to_string(),
-                        arn: s.db_cluster_snapshot_arn().unwrap_or_default().to_string(),
-                        instance: None,
-                        cluster: Some(db.to_string()),
-                        status: s.status().unwrap_or("creating").to_string(),
-                        created: 0,
-                        tags: tag_map(s.tag_list()),
-                    })
-                })
-        };
-        match result {
-            Ok(Some(f)) => {
-                let o = tagged("rds:CreateDBSnapshot", name, observed(cx.scope, &f))?;
-                Ok(Created::made(r, o))
-            }
-            Ok(None) => Err(CloudError::UnexpectedAnswer {
-                operation: "rds:CreateDBSnapshot".into(),
-                what: format!("no snapshot in the answer for {name}"),
-            }),
+        let taken = match snap(cx, r, name, db, tags.clone()).await {
             Err(e)
                 if crate::fields::already_exists(&e, "DBSnapshotAlreadyExists")
                     || crate::fields::already_exists(&e, "DBClusterSnapshotAlreadyExists") =>
             {
-                // A snapshot this stack released (a destroy let it go, and the stack was made
-                // again at the same code version): the stack's again. Another's stays another's.
                 let existing = describe(cx.c, None, Some(name)).await?;
-                if let Some(f) = existing.iter().find(|f| {
+                let released = existing.iter().any(|f| {
                     f.tags.get(TAG_STACK) == Some(&cx.scope.stack) && !f.tags.contains_key(TAG_ID)
-                }) {
-                    let req =
-                        cx.c.rds
-                            .add_tags_to_resource()
-                            .resource_name(&f.arn)
-                            .set_tags(Some(to_tags(BTreeMap::from([(
-                                TAG_ID.to_string(),
-                                r.id.to_string(),
-                            )]))));
-                    crate::fields::sent("rds:AddTagsToResource", req.send()).await?;
+                });
+                if !released {
+                    // Ours and tagged (a repeated create), or another stack's: not taken.
+                    return Ok(Created::Exists);
                 }
-                Ok(Created::Exists)
+                let taken: Vec<&str> = earlier.iter().map(|f| f.identifier.as_str()).collect();
+                let next = next_free(name, &taken);
+                tags.insert(TAG_NAME.into(), name.to_string());
+                snap(cx, r, &next, db, tags).await
             }
-            Err(e) => Err(e),
+            other => other,
+        };
+        match taken? {
+            Some(f) => {
+                let o = tagged("rds:CreateDBSnapshot", name, observed(cx.scope, &f))?;
+                Ok(Created::made(r, o))
+            }
+            None => Err(CloudError::UnexpectedAnswer {
+                operation: "rds:CreateDBSnapshot".into(),
+                what: format!("no snapshot in the answer for {name}"),
+            }),
         }
     }
 
