@@ -13,7 +13,8 @@
   as AWS does once deleted); `ModifyReplicationGroup` drops `EngineVersion` and
   `SecurityGroupIds` (applied here); `IncreaseReplicaCount`/`DecreaseReplicaCount` are missing
   (added); node groups lack their `ReaderEndpoint` (added).
-- EFS `UpdateFileSystem` is missing (added: throughput mode).
+- EFS `UpdateFileSystem` is missing (added: throughput mode), and so is `PutBackupPolicy`
+  (added: the file system's automatic backups, which `DescribeBackupPolicy` reads).
 - There is no Price List API (`pricing`: `AWSPriceListService.GetProducts`, JSON 1.1): moto has
   no such service. Added: GetProducts answers from the committed sample localstack/price-list.json
   (AWS's GetProducts format: FormatVersion `aws_v1`, each PriceList entry a JSON string), keeping
@@ -236,6 +237,21 @@ if not hasattr(EFSResponse, "update_file_system"):
     EFSResponse.update_file_system = _update_file_system
 
 
+def _put_backup_policy(self):
+    fs_id = self._get_param("FileSystemId")
+    fs = self.efs_backend.file_systems_by_id.get(fs_id)
+    if fs is None:
+        raise FileSystemNotFound(fs_id)
+    status = (self._get_param("BackupPolicy") or {}).get("Status")
+    fs._backup = status in ("ENABLED", "ENABLING")
+    policy = {"Status": "ENABLED" if fs._backup else "DISABLED"}
+    return json.dumps({"BackupPolicy": policy}), {"Content-Type": "application/json"}
+
+
+if not hasattr(EFSResponse, "put_backup_policy"):
+    EFSResponse.put_backup_policy = _put_backup_policy
+
+
 # --- Auto Scaling instance refreshes ---
 
 REFRESH_SECONDS = float(os.environ.get("MOODLESTACK_EMULATOR_REFRESH_SECONDS", "10"))
@@ -424,7 +440,8 @@ SsmCommand.get_invocation = _get_invocation
 # is CREATED, RUNNING, then COMPLETED after BACKUP_JOB_SECONDS; its recovery point is in its vault
 # from the start, CREATING, tagged with the job's RecoveryPointTags, and COMPLETED with the job),
 # ListRecoveryPointsByBackupVault, DescribeRecoveryPoint and DeleteRecoveryPoint; StartRestoreJob /
-# DescribeRestoreJob / ListRestoreJobs (PENDING, RUNNING, COMPLETED; EFS into its file system). Fixed: ListTags
+# DescribeRestoreJob / ListRestoreJobs (PENDING, RUNNING, COMPLETED; EFS into its file system, or
+# into a new one: `newFileSystem`, made in moto's EFS backend when the job runs). Fixed: ListTags
 # of a path without the trailing slash (the Rust SDK's) read the ARN from the wrong part; a deleted
 # plan's name may be used again (moto refuses it for ever); DeleteBackupVault refuses a vault that
 # holds recovery points (AWS: InvalidRequestException) and DeleteBackupPlan one that still has
@@ -715,8 +732,13 @@ def _describe_recovery_point(self):
 def _start_restore_job(self):
     """StartRestoreJob of a recovery point of the emulator's vaults: PENDING, RUNNING, then
     COMPLETED after BACKUP_JOB_SECONDS. An EFS restore into its file system
-    (`newFileSystem: false`, what moodlestack does) reports that file system as the created
-    resource, as AWS does; the emulator holds no file data, so nothing else changes."""
+    (`newFileSystem: false`) reports that file system as the created resource, as AWS does. One
+    into a new file system (`newFileSystem: true`, what `files.restore_from` does) makes a real
+    file system in moto's EFS backend when the job runs, with the metadata's CreationToken,
+    Encrypted, KmsKeyId and PerformanceMode and no tags (`creating` first, as every new file
+    system on the emulator), and reports its ARN as `CreatedResourceArn` once COMPLETED; a
+    CreationToken already in use fails the job (AWS Backup checks the metadata in the job, not in
+    the call). The emulator holds no file data, so nothing is copied."""
     backend = _backup_state(self.backup_backend)
     _jobs_progress(backend)
     body = _backup_body(self)
@@ -727,13 +749,20 @@ def _start_restore_job(self):
         raise _BackupNotFound(msg=f"Recovery point {arn} not found")
     if point["Status"] != "COMPLETED":
         raise _BackupInvalid(msg=f"Recovery point {arn} is not in COMPLETED state")
+    if point["ResourceType"] != "EFS":
+        raise _BackupInvalid(msg="the emulator restores EFS recovery points only")
     meta = body.get("Metadata") or {}
-    if point["ResourceType"] == "EFS" and meta.get("newFileSystem", "true") == "false":
-        fs_id = meta.get("file-system-id", "")
-        created = point["ResourceArn"].rsplit("/", 1)[0] + "/" + fs_id
+    new_fs = None
+    if meta.get("newFileSystem", "true") == "false":
+        created = point["ResourceArn"].rsplit("/", 1)[0] + "/" + meta.get("file-system-id", "")
     else:
-        raise _BackupInvalid(msg="the emulator restores an EFS recovery point into an existing "
-                                 "file system only (Metadata newFileSystem=false, file-system-id)")
+        created = None
+        new_fs = {
+            "creation_token": meta.get("CreationToken", ""),
+            "encrypted": meta.get("Encrypted", "false").lower() == "true",
+            "kms_key_id": meta.get("KmsKeyId"),
+            "performance_mode": meta.get("PerformanceMode", "generalPurpose"),
+        }
     token = body.get("IdempotencyToken")
     for job in backend._ms_restores.values():
         if token and job["_token"] == token:
@@ -747,12 +776,38 @@ def _start_restore_job(self):
         "Status": "PENDING",
         "PercentDone": "0.0",
         "IamRoleArn": body.get("IamRoleArn"),
-        "CreatedResourceArn": created,
         "ResourceType": point["ResourceType"],
+        "_created": created,
+        "_new_fs": new_fs,
+        "_failed": None,
         "_started": time.time(),
         "_token": token,
     }
     return json.dumps({"RestoreJobId": job_id})
+
+
+def _restore_new_file_system(backend, job):
+    """The new file system of an EFS restore (`newFileSystem: true`), made as the job starts
+    running; the job fails, as AWS's does, when the metadata cannot make one."""
+    from moto.efs.exceptions import FileSystemAlreadyExists
+    from moto.efs.models import efs_backends
+
+    spec = job["_new_fs"]
+    if not spec["creation_token"]:
+        job["_failed"] = "CreationToken is required to restore into a new file system"
+        return
+    efs = efs_backends[backend.account_id][backend.region_name]
+    try:
+        fs = efs.create_file_system(
+            creation_token=spec["creation_token"], performance_mode=spec["performance_mode"],
+            encrypted=spec["encrypted"], kms_key_id=spec["kms_key_id"], throughput_mode="bursting",
+            provisioned_throughput_in_mibps=None, availability_zone_name=None, backup=False,
+            tags=[])
+    except FileSystemAlreadyExists:
+        job["_failed"] = (f"File system with creation token {spec['creation_token']} already "
+                          "exists (FileSystemAlreadyExists)")
+        return
+    job["_created"] = fs.file_system_arn
 
 
 def _restores_progress(backend):
@@ -761,10 +816,17 @@ def _restores_progress(backend):
         elapsed = now - job["_started"]
         if job["Status"] == "PENDING" and elapsed >= BACKUP_JOB_SECONDS / 5:
             job["Status"] = "RUNNING"
+            if job["_new_fs"] is not None:
+                _restore_new_file_system(backend, job)
+        if job["Status"] == "RUNNING" and job["_failed"]:
+            job["Status"] = "FAILED"
+            job["StatusMessage"] = job["_failed"]
+            job["CompletionDate"] = now
         if job["Status"] == "RUNNING" and elapsed >= BACKUP_JOB_SECONDS:
             job["Status"] = "COMPLETED"
             job["PercentDone"] = "100.0"
             job["CompletionDate"] = now
+            job["CreatedResourceArn"] = job["_created"]
 
 
 def _describe_restore_job(self):

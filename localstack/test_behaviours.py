@@ -588,6 +588,61 @@ class BackupTest(Base):
         self.assertEqual(b.list_backup_vaults()["BackupVaultList"], [])
 
 
+class BackupRestoreNewFileSystemTest(Base):
+    """An EFS recovery point restored into a NEW file system (StartRestoreJob metadata
+    `newFileSystem=true`, what `files.restore_from` does): added by moto_server.py, with the
+    file system's `creating` state of pending-states."""
+
+    BEHAVIOURS = "pending-states"
+
+    def test_a_restore_makes_a_new_file_system_with_the_metadatas_settings(self):
+        efs = self.emu.client("efs")
+        b = self.emu.client("backup")
+        src = efs.create_file_system(CreationToken="src", Encrypted=True)
+        wait_until(lambda: efs.describe_file_systems(FileSystemId=src["FileSystemId"])
+                   ["FileSystems"][0]["LifeCycleState"] == "available")
+        b.create_backup_vault(BackupVaultName="v1")
+        role = "arn:aws:iam::123456789012:role/backup"
+        job = b.start_backup_job(BackupVaultName="v1", ResourceArn=src["FileSystemArn"], IamRoleArn=role)
+        wait_until(lambda: b.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "COMPLETED")
+        meta = {"file-system-id": src["FileSystemId"], "newFileSystem": "true", "CreationToken": "copy",
+                "Encrypted": "true", "PerformanceMode": "maxIO"}
+        restore = b.start_restore_job(RecoveryPointArn=job["RecoveryPointArn"], IamRoleArn=role,
+                                      ResourceType="EFS", IdempotencyToken="r1", Metadata=meta)
+        again = b.start_restore_job(RecoveryPointArn=job["RecoveryPointArn"], IamRoleArn=role,
+                                    ResourceType="EFS", IdempotencyToken="r1", Metadata=meta)
+        self.assertEqual(again["RestoreJobId"], restore["RestoreJobId"])
+        described = b.describe_restore_job(RestoreJobId=restore["RestoreJobId"])
+        self.assertEqual(described["Status"], "PENDING")
+        self.assertNotIn("CreatedResourceArn", described)
+        self.assertEqual(efs.describe_file_systems(CreationToken="copy")["FileSystems"], [])
+        # Running: the new file system exists, `creating`, untagged, with the metadata's settings.
+        wait_until(lambda: b.describe_restore_job(RestoreJobId=restore["RestoreJobId"])["Status"] == "RUNNING")
+        made = efs.describe_file_systems(CreationToken="copy")["FileSystems"]
+        self.assertEqual([(f["LifeCycleState"], f["Encrypted"], f["PerformanceMode"], f["Tags"]) for f in made],
+                         [("creating", True, "maxIO", [])])
+        wait_until(lambda: b.describe_restore_job(RestoreJobId=restore["RestoreJobId"])["Status"] == "COMPLETED")
+        done = b.describe_restore_job(RestoreJobId=restore["RestoreJobId"])
+        self.assertEqual(done["CreatedResourceArn"], made[0]["FileSystemArn"])
+        self.assertNotEqual(done["CreatedResourceArn"], src["FileSystemArn"])
+        self.assertEqual(efs.describe_file_systems(FileSystemId=made[0]["FileSystemId"])
+                         ["FileSystems"][0]["LifeCycleState"], "available")
+        # PutBackupPolicy (missing in moto) turns the new file system's automatic backups on.
+        efs.put_backup_policy(FileSystemId=made[0]["FileSystemId"], BackupPolicy={"Status": "ENABLED"})
+        self.assertEqual(efs.describe_backup_policy(FileSystemId=made[0]["FileSystemId"])["BackupPolicy"],
+                         {"Status": "ENABLED"})
+        # A creation token in use: the job fails (AWS Backup reads the metadata in the job), and no
+        # second file system is made.
+        taken = b.start_restore_job(RecoveryPointArn=job["RecoveryPointArn"], IamRoleArn=role,
+                                    ResourceType="EFS", Metadata=meta)
+        wait_until(lambda: b.describe_restore_job(RestoreJobId=taken["RestoreJobId"])["Status"] == "FAILED")
+        self.assertIn("already exists",
+                      b.describe_restore_job(RestoreJobId=taken["RestoreJobId"])["StatusMessage"])
+        self.assertEqual(len(efs.describe_file_systems(CreationToken="copy")["FileSystems"]), 1)
+        self.assertEqual(sorted(j["Status"] for j in b.list_restore_jobs()["RestoreJobs"]),
+                         ["COMPLETED", "FAILED"])
+
+
 class Proxy:
     def __init__(self, upstream, *args):
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "faults.py"), "--upstream", upstream,

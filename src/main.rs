@@ -276,8 +276,9 @@ pub enum Command {
     },
     /// Undo a Moodle upgrade: restore the database from the snapshot taken before the upgrade
     /// from the version rolled back to (a new database of the same name replaces the current
-    /// one, which is deleted with a final snapshot), and run that version's code again. Shows
-    /// the plan and asks first; the replacement needs --allow-data-loss.
+    /// one, which is deleted with a final snapshot) and moodledata from that upgrade's backup (a
+    /// new file system replaces the current one), and run that version's code again. Shows
+    /// the plan and asks first; the replacements need --allow-data-loss.
     Rollback {
         /// The stack file (YAML).
         stack: PathBuf,
@@ -288,8 +289,9 @@ pub enum Command {
         /// Do not ask for confirmation (CI).
         #[arg(long)]
         auto_approve: bool,
-        /// Allow replacing the database by the restored one (required: what was written since
-        /// the snapshot is lost; the current database is kept as a final snapshot).
+        /// Allow replacing the database and moodledata by the restored ones (required: what was
+        /// written since the snapshot and the backup is lost; the current database is kept as a
+        /// final snapshot, moodledata's backups stay in the vault).
         #[arg(long)]
         allow_data_loss: bool,
         /// How many changes run at once.
@@ -306,7 +308,8 @@ pub enum Command {
     /// file whose database is restored from a snapshot of the source's database (`--snapshot`,
     /// default the newest), with its own wwwroot (the source's host with the new name as its
     /// first label), its own secrets, outgoing e-mail off (`$CFG->noemailever`) and cron
-    /// running. moodledata starts empty (docs/upgrading.md: how to copy it). `--set` changes the
+    /// running; moodledata restored from the source's newest backup of it (empty when it has
+    /// none). `--set` changes the
     /// clone only (e.g. cheaper sizes). Shows the plan and asks first; nothing of the source
     /// changes, and destroying the clone never touches it.
     Clone {

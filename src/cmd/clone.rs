@@ -2,7 +2,8 @@
 //! stack's restore points (what `moodlestack backups` lists), picks a database snapshot of it, and
 //! applies the same stack file as a new stack (`--name`) with overrides, as `rollback` does:
 //! `database.restore_from` (the new database is restored from the source's snapshot, with its own
-//! master secret), its own `moodle.wwwroot`, and outgoing e-mail off
+//! master secret), `files.restore_from` (moodledata restored from the source's newest backup of
+//! it, when it has one), its own `moodle.wwwroot`, and outgoing e-mail off
 //! (`moodle.config.noemailever`). Every name and tag derives from the new name, so nothing of the
 //! source is in the copy's plan, and destroying the copy never touches the source.
 
@@ -25,8 +26,7 @@ pub struct Options {
 pub struct Chosen {
     /// The database snapshot.
     pub snapshot: RestorePoint,
-    /// The newest backup of moodledata the source has (not restored: it is named for the docs'
-    /// copy procedure).
+    /// The newest backup of moodledata the source has: what `files.restore_from` restores.
     pub files: Option<RestorePoint>,
 }
 
@@ -120,6 +120,9 @@ impl Chosen {
             .into_iter()
             .collect();
         out.push(format!("database.restore_from={}", self.snapshot.id));
+        if let Some(files) = &self.files {
+            out.push(format!("files.restore_from={}", files.id));
+        }
         out.push("moodle.config.noemailever=true".into());
         out
     }
@@ -147,12 +150,15 @@ impl Chosen {
         out.push_str("cron runs on the stable node as usual\n");
         match &self.files {
             Some(p) => out.push_str(&format!(
-                "  moodledata starts empty; the source's newest backup of it is {} ({}; to copy \
-                 it: docs/upgrading.md, Staging copies)\n",
+                "  moodledata is a new file system restored from the source's newest backup of \
+                 it, {} ({})\n",
                 p.id,
                 utc_date(p.created_at)
             )),
-            None => out.push_str("  moodledata starts empty (the source has no backup of it)\n"),
+            None => out.push_str(
+                "  moodledata starts empty: the source has no completed backup of it (its vault \
+                 lists none; `moodlestack backups` on the source)\n",
+            ),
         }
         out.push_str(&format!(
             "  nothing of `{source}` changes; destroying `{}` never touches it\n",
@@ -327,11 +333,21 @@ mod tests {
             [
                 "moodle.wwwroot=http://staging.moodlestack.test",
                 "database.restore_from=rds:demo-db-2026-12-01",
+                "files.restore_from=arn:rp-2",
                 "moodle.config.noemailever=true",
             ]
         );
         let named = choose("demo", &points(), "demo-code-v4-5-5-php8-3").unwrap();
         assert_eq!(named.snapshot.id, "demo-code-v4-5-5-php8-3");
+        // A source without a completed backup of moodledata: the clone's starts empty.
+        let no_files: Vec<RestorePoint> =
+            points().into_iter().filter(|p| p.data != "files").collect();
+        let bare = choose("demo", &no_files, "latest").unwrap();
+        assert_eq!(bare.files, None);
+        assert!(!bare
+            .overrides(None)
+            .iter()
+            .any(|o| o.starts_with("files.restore_from")));
     }
 
     #[test]

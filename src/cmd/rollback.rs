@@ -43,11 +43,15 @@ impl Target {
                 "pass --to with a version `moodlestack backups` lists (`code=...`)",
             )
         })?;
-        Ok(vec![
+        let mut out = vec![
             format!("moodle.git_ref={git_ref}"),
             format!("moodle.php_version=\"{php}\""),
             format!("database.restore_from={}", self.snapshot),
-        ])
+        ];
+        if let Some(point) = &self.files {
+            out.push(format!("files.restore_from={point}"));
+        }
+        Ok(out)
     }
 
     /// What will happen, before the plan.
@@ -59,10 +63,12 @@ impl Target {
         );
         match &self.files {
             Some(point) => out.push_str(&format!(
-                "  moodledata is left as it is; that upgrade's backup of it is {point} (to \
-                 restore from it: docs/upgrading.md, Rolling back)\n"
+                "  moodledata is restored from that upgrade's backup of it, {point}, into a new \
+                 file system\n"
             )),
-            None => out.push_str("  no backup of moodledata was taken with that upgrade\n"),
+            None => out.push_str(
+                "  moodledata is left as it is: no backup of it was taken with that upgrade\n",
+            ),
         }
         out.push_str(&format!("  the nodes run {} again\n", self.to));
         out
@@ -251,7 +257,8 @@ mod tests {
             [
                 "moodle.git_ref=v4.5.5",
                 "moodle.php_version=\"8.3\"",
-                "database.restore_from=demo-code-v4-5-6-php8-3"
+                "database.restore_from=demo-code-v4-5-6-php8-3",
+                "files.restore_from=arn:rp-2"
             ]
         );
         // --to names the version, or only its release.

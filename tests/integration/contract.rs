@@ -54,6 +54,9 @@ pub enum Gap {
     Stacks(&'static str),
     /// Creating it again right after the delete is not checked.
     Recreate(&'static str),
+    /// The tags are set after the create call (its API takes none): the check that they travel
+    /// on it is skipped.
+    TagsAfter(&'static str),
 }
 
 /// One row of the table.
@@ -368,6 +371,21 @@ table! {
                 its Name tag), so another stack may make one of the same name"),
             Gap::Recreate("not an emulator gap: a delete releases the recovery point (it is never \
                 deleted), and a create of the same version takes the released one back")],
+    },
+    // The file system made by a restore of a recovery point (`files.restore_from`): a restore job
+    // into a new file system, then its tags.
+    efs_file_system_restored => Row {
+        kind: Kind::EfsFileSystem, id: "files.restored", needs: &["backup_recovery_point"],
+        create: |cx| fields! {"creation_token" => "ct-restored",
+            "performance_mode" => "generalPurpose", "throughput_mode" => "elastic",
+            "encrypted" => true, "restore_from" => cx.id("backup_recovery_point"),
+            "restore_role_arn" => "arn:aws:iam::123456789012:role/ct-eu-west-1-backup"},
+        update: |_| fields! {"throughput_mode" => "bursting"},
+        replace: &[],
+        gaps: &[Gap::Unreported("restore_role_arn", "not an emulator gap: the role only makes \
+            the restore; EFS does not report it"),
+            Gap::TagsAfter("not an emulator gap: StartRestoreJob takes no tags (only the \
+                source's, which name the source's stack): TagResource once the job is done")],
     },
     cache_subnet_group => Row {
         kind: Kind::CacheSubnetGroup, id: "cache.subnet_group", needs: &[],
@@ -1095,7 +1113,8 @@ async fn lifecycle(backend: Backend, name: &'static str) {
         | Gap::Unreported(_, why)
         | Gap::Adopt(why)
         | Gap::Stacks(why)
-        | Gap::Recreate(why)) = g;
+        | Gap::Recreate(why)
+        | Gap::TagsAfter(why)) = g;
         eprintln!("emulator gap ({backend:?}, {name}): {g:?}: {why}");
     }
     for n in row.needs {
@@ -1114,8 +1133,9 @@ async fn lifecycle(backend: Backend, name: &'static str) {
         (created.kind, created.id.to_string()),
         (kind, id.to_string())
     );
-    w.ready(&created).await;
-    let physical = created.physical_id.clone();
+    // What the executor keeps: the ready observation (a restored file system is known by its
+    // restore job until the job is done).
+    let physical = w.ready(&created).await.physical_id;
     let o = w.observed(kind, id, &physical, &want).await;
     assert_eq!(
         mismatches(&want, &o, &unreported),
@@ -1130,11 +1150,13 @@ async fn lifecycle(backend: Backend, name: &'static str) {
         );
     }
     assert_eq!(o.attrs["id"], physical, "{id}: attribute id");
-    assert_eq!(
-        tagging_calls(&w.cloud),
-        tagged_before,
-        "{id}: tags must travel on the create call itself"
-    );
+    if gap(|g| matches!(g, Gap::TagsAfter(_)).then_some("")).is_none() {
+        assert_eq!(
+            tagging_calls(&w.cloud),
+            tagged_before,
+            "{id}: tags must travel on the create call itself"
+        );
+    }
 
     // 2. Another stack does not see it, and may not take its name.
     let theirs = scope("other");
@@ -1262,7 +1284,7 @@ async fn lifecycle(backend: Backend, name: &'static str) {
     if s.name_field.is_none() {
         assert_ne!(fresh.physical_id, physical, "{id}: adopted the deleted one");
     }
-    w.ready(&fresh).await;
+    let fresh = w.ready(&fresh).await;
     let o4 = w.observed(kind, id, &fresh.physical_id, &want).await;
     assert_eq!(
         mismatches(&want, &o4, &skip),

@@ -2233,10 +2233,93 @@ async fn web_user_data_sent(c: &Clients, stack: &str, version: i64) -> String {
         .to_string()
 }
 
+/// The stack's file system (moodledata) as a plain client sees it: the one tagged
+/// `moodlestack:stack=<stack>`, with its tags.
+async fn file_system(
+    c: &Clients,
+    stack: &str,
+) -> (
+    aws_sdk_efs::types::FileSystemDescription,
+    BTreeMap<String, String>,
+) {
+    let all = c.efs.describe_file_systems().send().await.unwrap();
+    let fs = all
+        .file_systems()
+        .iter()
+        .find(|f| {
+            f.tags()
+                .iter()
+                .any(|t| t.key() == "moodlestack:stack" && t.value() == stack)
+        })
+        .unwrap_or_else(|| panic!("stack {stack} has a file system"))
+        .clone();
+    let tags = fs
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    (fs, tags)
+}
+
+/// The mount targets of the file system `fs_id` (their subnets, sorted).
+async fn mount_target_subnets(c: &Clients, fs_id: &str) -> Vec<String> {
+    let out = c.efs.describe_mount_targets().file_system_id(fs_id);
+    let out = out.send().await.unwrap();
+    let mut subnets: Vec<String> = out
+        .mount_targets()
+        .iter()
+        .map(|m| m.subnet_id().to_string())
+        .collect();
+    subnets.sort();
+    subnets
+}
+
+/// The restore jobs that made the file system `fs_arn`, as (recovery point, status).
+async fn restores_into(c: &Clients, fs_arn: &str) -> Vec<(String, String)> {
+    let jobs = c.backup.list_restore_jobs().send().await.unwrap();
+    jobs.restore_jobs()
+        .iter()
+        .filter(|j| j.created_resource_arn() == Some(fs_arn))
+        .map(|j| {
+            (
+                j.recovery_point_arn().unwrap_or_default().to_string(),
+                j.status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// The EFS recovery points of the stack's vault: (ARN, creation time, status), oldest first.
+async fn efs_points(c: &Clients, stack: &str) -> Vec<(String, i64, String)> {
+    let out = c.backup.list_recovery_points_by_backup_vault();
+    let out = out.backup_vault_name(format!("{stack}-backups"));
+    let out = out.send().await.unwrap();
+    let mut points: Vec<(String, i64, String)> = out
+        .recovery_points()
+        .iter()
+        .filter(|p| p.resource_type() == Some("EFS"))
+        .map(|p| {
+            (
+                p.recovery_point_arn().unwrap_or_default().to_string(),
+                p.creation_date().map_or(0, |d| d.secs()),
+                p.status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    points.sort_by_key(|p| p.1);
+    points
+}
+
 /// Apply v4.5.5, upgrade to v4.5.6, roll back. Refused without --allow-data-loss (nothing
 /// changes); with it, plain clients see the database restored from the snapshot taken before the
 /// upgrade (a new instance of the same name and endpoint, tagged with that snapshot, made after
-/// it, with a new master secret; the upgraded one kept as its final snapshot), and the launch
+/// it, with a new master secret; the upgraded one kept as its final snapshot), moodledata
+/// restored from that upgrade's backup (a new file system made by a restore job, tagged with
+/// it, with its mount targets; the upgraded one deleted), and the launch
 /// templates back on v4.5.5 (a plan of the stack at v4.5.5 finds nothing to change).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
@@ -2263,6 +2346,11 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
         .await
         .contains("v4.5.6"));
     let snapshot = format!("{stack}-code-v4-5-6-php8-3");
+    // That upgrade's backup of moodledata: the recovery point named like the snapshot.
+    let (fs_upgraded, _) = file_system(&c, stack).await;
+    let mounts_upgraded = mount_target_subnets(&c, fs_upgraded.file_system_id()).await;
+    assert!(!mounts_upgraded.is_empty());
+    let point = code_backups(&c, stack).await[&snapshot].0.clone();
 
     // Without consent: the plan says what would happen, and nothing changes.
     let (code, out, err) = ms(&emu, &cmd(&["rollback", "--auto-approve"], &v2));
@@ -2276,10 +2364,28 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
         )),
         "{out}"
     );
-    assert!(err.contains("--allow-data-loss"), "{err}");
+    assert!(
+        out.contains(&format!(
+            "moodledata is restored from that upgrade's backup of it, {point}"
+        )) && out.contains(&format!(
+            "moodledata is replaced by a new file system restored from recovery point {point}"
+        )),
+        "{out}"
+    );
+    assert!(
+        err.contains("--allow-data-loss")
+            && err.contains("files.fs")
+            && err.contains("db.instance"),
+        "{err}"
+    );
     assert_eq!(
         db_instance(&c, stack).await.instance_create_time(),
         upgraded.instance_create_time()
+    );
+    assert_eq!(
+        file_system(&c, stack).await.0.file_system_id(),
+        fs_upgraded.file_system_id(),
+        "moodledata untouched without consent"
     );
     assert_eq!(web_lt_default_version(&c, stack).await, lt_upgraded);
 
@@ -2319,6 +2425,38 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
     );
     let secret = master_secret;
     assert_ne!(secret(&restored), secret(&upgraded), "a new master secret");
+    // moodledata: a new file system, made by a restore job of that upgrade's backup, tagged with
+    // it, with its mount targets; the upgraded one is gone (the consent above).
+    let (fs, fs_tags) = file_system(&c, stack).await;
+    assert_ne!(fs.file_system_id(), fs_upgraded.file_system_id());
+    assert_eq!(fs.creation_token(), fs_upgraded.creation_token());
+    assert_eq!(fs_tags.get("moodlestack:restored-from"), Some(&point));
+    assert_eq!(
+        fs_tags.get("moodlestack:id").map(String::as_str),
+        Some("files.fs")
+    );
+    let fs_arn = fs.file_system_arn().unwrap();
+    assert_eq!(
+        restores_into(&c, fs_arn).await,
+        [(point.clone(), "COMPLETED".to_string())]
+    );
+    assert_eq!(
+        mount_target_subnets(&c, fs.file_system_id()).await,
+        mounts_upgraded,
+        "a mount target in each zone, as before"
+    );
+    let old = c.efs.describe_file_systems();
+    let old = old
+        .file_system_id(fs_upgraded.file_system_id())
+        .send()
+        .await;
+    assert!(
+        old.as_ref()
+            .map_or(true, |o| o.file_systems().iter().all(|f| {
+                f.life_cycle_state() == &aws_sdk_efs::types::LifeCycleState::Deleted
+            })),
+        "the upgraded file system is deleted: {old:?}"
+    );
     let finals = db_snapshots(&c, stack).await;
     assert!(
         finals.iter().any(|s| s
@@ -2391,10 +2529,12 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
 
 /// Apply the demo stack, clone it. A clone named like its source is refused. Plain clients see
 /// the clone's database restored from the source's newest snapshot (its own instance, tagged with
-/// the clone's stack and that snapshot, made after it, with its own endpoint and master secret)
-/// and the clone's nodes with their own wwwroot and `$CFG->noemailever`; the clone plans clean
+/// the clone's stack and that snapshot, made after it, with its own endpoint and master secret),
+/// its moodledata restored from the source's newest backup of it (its own file system, made by a
+/// restore job of that recovery point, tagged with it, with its mount targets) and the clone's
+/// nodes with their own wwwroot and `$CFG->noemailever`; the clone plans clean
 /// with the overrides it printed. Destroying the clone leaves the source as it was: the same
-/// database, every snapshot with its tags, and a plan with no changes.
+/// database and file system, every snapshot and recovery point, and a plan with no changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source() {
     let emu = Emulator::start();
@@ -2440,7 +2580,24 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
         .max_by_key(|s| s.snapshot_create_time().map(|t| t.secs()))
         .expect("the source has a snapshot");
     let snapshot = newest.db_snapshot_identifier().unwrap().to_string();
+    // The source's moodledata and its newest completed EFS recovery point, as AWS Backup lists it.
+    let (source_fs, _) = file_system(&c, source).await;
+    let source_points = efs_points(&c, source).await;
+    let point = source_points
+        .iter()
+        .filter(|p| p.2 == "COMPLETED")
+        .max_by_key(|p| p.1)
+        .expect("the source has a backup of moodledata")
+        .0
+        .clone();
     let out = ms_ok(&emu, &strs(&clone(copy)), 0);
+    assert!(
+        out.contains(&format!(
+            "moodledata is a new file system restored from the source's newest backup of it, \
+             {point}"
+        )),
+        "{out}"
+    );
     assert!(
         out.contains(&format!(
             "Clone of stack `{source}` as `{copy}` in {}",
@@ -2481,6 +2638,37 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
         "the clone's config.php: no e-mail, its own wwwroot, its own database"
     );
     assert_eq!(asg(&c, copy).await.unwrap().max_size(), Some(1), "--set");
+    // moodledata: its own file system, made by a restore job of the source's newest backup,
+    // tagged with the clone and that backup, with its mount targets.
+    let (fs, fs_tags) = file_system(&c, copy).await;
+    assert_ne!(fs.file_system_id(), source_fs.file_system_id());
+    assert_eq!(fs.creation_token(), format!("{copy}-moodledata"));
+    assert_eq!(
+        fs_tags.get("moodlestack:stack").map(String::as_str),
+        Some(copy)
+    );
+    assert_eq!(
+        fs_tags.get("moodlestack:id").map(String::as_str),
+        Some("files.fs")
+    );
+    assert_eq!(fs_tags.get("moodlestack:restored-from"), Some(&point));
+    assert_eq!(
+        restores_into(&c, fs.file_system_arn().unwrap()).await,
+        [(point.clone(), "COMPLETED".to_string())]
+    );
+    assert_eq!(
+        mount_target_subnets(&c, fs.file_system_id()).await.len(),
+        mount_target_subnets(&c, source_fs.file_system_id())
+            .await
+            .len()
+    );
+    assert!(!mount_target_subnets(&c, fs.file_system_id())
+        .await
+        .is_empty());
+    assert!(
+        user_data.contains(fs.file_system_id()),
+        "the clone's nodes mount its own file system"
+    );
     assert!(code_snapshots(&c, copy)
         .await
         .contains_key(&format!("{copy}-code-v4-5-5-php8-3")));
@@ -2511,6 +2699,12 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
     assert_eq!(secret(&after), secret(&source_db));
     assert_eq!(snapshot_ids(&db_snapshots(&c, source).await), snapshots);
     assert_eq!(code_snapshots(&c, source).await, tagged);
+    assert_eq!(
+        file_system(&c, source).await.0.file_system_id(),
+        source_fs.file_system_id(),
+        "the source's moodledata is untouched"
+    );
+    assert_eq!(efs_points(&c, source).await, source_points);
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &src), 0);
     ms_ok(&emu, &cmd(&DESTROY, &src), 0);
     assert_nothing_left(&c, source).await;

@@ -424,3 +424,124 @@ fn the_cron_wrapper_puts_a_heartbeat_after_a_successful_run_only() {
     assert_eq!(heartbeats(&emu, "demo"), 1);
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// The rendered `moodledata-restored` of a node, run for real on a directory standing for
+/// moodledata: a file system AWS Backup restored (its files under `aws-backup-restore_<time>`,
+/// with the source's own marker and lock) gets them at its root, once; a file system in use, or
+/// one the step has run on, is never touched; an empty one is only marked.
+#[test]
+fn a_restored_file_systems_files_are_moved_to_moodledatas_root_once() {
+    let root = &std::env::temp_dir().join(format!("moodlestack-restored-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(root);
+    let data = root.join("moodledata");
+    let out = root.join("rendered");
+    let done = Command::new(env!("CARGO_BIN_EXE_moodlestack"))
+        .arg("render")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/demo.yaml"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--offline", "-q"])
+        .args(["--set", &format!("moodle.dataroot={}", data.display())])
+        .output()
+        .expect("moodlestack runs");
+    succeeded("render", &done);
+    for role in ["stable", "web"] {
+        let user_data = std::fs::read_to_string(out.join(role).join("user-data.sh")).unwrap();
+        let mounted = user_data.find("retry 30 10 mnt").expect("the mount");
+        let runs = user_data
+            .find("\n/usr/local/sbin/moodledata-restored\n")
+            .expect("the step runs");
+        let writes = user_data
+            .find("chown www-data:www-data \"$d\"")
+            .expect("moodledata's owner");
+        assert!(
+            mounted < runs && runs < writes,
+            "{role}: after the mount, before any write"
+        );
+    }
+    let script = out.join("stable/usr/local/sbin/moodledata-restored");
+    let run = || {
+        let done = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .output()
+            .expect("bash runs");
+        succeeded("moodledata-restored", &done);
+        String::from_utf8_lossy(&done.stdout).to_string()
+    };
+    let write = |path: &Path, text: &str| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    let read = |path: PathBuf| std::fs::read_to_string(path).unwrap();
+    let names = |dir: &Path| {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+
+    // A new file system restored from a backup of a moodledata that had been restored itself.
+    let restore = data.join("aws-backup-restore_2026-12-01T10-15-00-000Z");
+    write(&restore.join("filedir/ab/cd/abcd1234"), "a course file");
+    write(&restore.join("moodlestack/admin-password"), "secret");
+    write(&restore.join(".hidden"), "dot file");
+    write(
+        &restore.join(".moodlestack-restored"),
+        "the source's marker",
+    );
+    write(&restore.join(".moodlestack-restore.lock"), "");
+    let said = run();
+    assert!(
+        said.contains("moved the restored files from aws-backup-restore_2026-12-01T10-15-00-000Z"),
+        "{said}"
+    );
+    assert_eq!(
+        names(&data),
+        [
+            ".hidden",
+            ".moodlestack-restore.lock",
+            ".moodlestack-restored",
+            "filedir",
+            "moodlestack"
+        ]
+    );
+    assert_eq!(read(data.join("filedir/ab/cd/abcd1234")), "a course file");
+    assert_eq!(read(data.join("moodlestack/admin-password")), "secret");
+    assert!(read(data.join(".moodlestack-restored")).contains("moved the restored files"));
+
+    // Once: a later restore directory (an item restored by hand) stays where AWS Backup put it.
+    write(
+        &data.join("aws-backup-restore_2026-12-02T08-00-00-000Z/filedir/x"),
+        "restored by hand",
+    );
+    assert_eq!(run(), "");
+    assert!(data
+        .join("aws-backup-restore_2026-12-02T08-00-00-000Z/filedir/x")
+        .is_file());
+    assert_eq!(read(data.join("filedir/ab/cd/abcd1234")), "a course file");
+
+    // A file system in use that the step never ran on (a stack made before it): left as it is.
+    std::fs::remove_file(data.join(".moodlestack-restored")).unwrap();
+    let said = run();
+    assert!(
+        said.contains("left 1 aws-backup-restore_* directories as they are"),
+        "{said}"
+    );
+    assert!(data
+        .join("aws-backup-restore_2026-12-02T08-00-00-000Z/filedir/x")
+        .is_file());
+    assert!(!data.join("x").exists());
+
+    // A new, empty file system: only marked.
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    assert!(run().contains("nothing to move"));
+    assert_eq!(
+        names(&data),
+        [".moodlestack-restore.lock", ".moodlestack-restored"]
+    );
+    let _ = std::fs::remove_dir_all(root);
+}

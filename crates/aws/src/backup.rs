@@ -11,8 +11,8 @@
 
 use crate::fields::Names as Queried;
 use crate::fields::{
-    all_at_once, answer, api_err, as_current, is_code, is_not_found, owned_id, sent, tag_map,
-    tagged, tags_value, usable, Reader,
+    all_at_once, all_pages, answer, api_err, as_current, is_code, is_not_found, owned_id, sent,
+    tag_map, tagged, tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -89,28 +89,23 @@ async fn vault(c: &Clients, scope: &Scope, name: &str) -> Result<Option<Observed
     vault_observed(c, scope, name, &arn).await
 }
 
+/// Every vault of the account, by (name, ARN): one paginated ListBackupVaults.
+async fn all_vaults(c: &Clients) -> Result<Vec<(String, String)>, CloudError> {
+    let req = c.backup.list_backup_vaults().into_paginator();
+    let pages = req.send().try_collect().await;
+    let vaults = all_pages("backup:ListBackupVaults", pages, |p| p.backup_vault_list())?;
+    Ok(vaults
+        .iter()
+        .filter_map(|v| Some((v.backup_vault_name()?.into(), v.backup_vault_arn()?.into())))
+        .collect())
+}
+
 /// The stack's vaults: ListBackupVaults, then the tags of those named with the stack's prefix.
 async fn vaults(c: &Clients, scope: &Scope) -> Result<Vec<Observed>, CloudError> {
     let prefix = format!("{}-", scope.stack);
-    let pages: Vec<_> = c
-        .backup
-        .list_backup_vaults()
-        .into_paginator()
-        .send()
-        .collect::<Vec<_>>()
-        .await;
-    let mut named = Vec::new();
-    for page in pages {
-        let page = page.map_err(|e| api_err("backup:ListBackupVaults", e))?;
-        for v in page.backup_vault_list() {
-            if let (Some(n), Some(a)) = (v.backup_vault_name(), v.backup_vault_arn()) {
-                if n.starts_with(&prefix) {
-                    named.push((n.to_string(), a.to_string()));
-                }
-            }
-        }
-    }
-    all_at_once(named.iter().map(|(n, a)| vault_observed(c, scope, n, a))).await
+    let named = all_vaults(c).await?;
+    let named = named.iter().filter(|(n, _)| n.starts_with(&prefix));
+    all_at_once(named.map(|(n, a)| vault_observed(c, scope, n, a))).await
 }
 
 /// The recovery points in the vault `name`.
@@ -845,6 +840,30 @@ pub(crate) mod kinds {
         Plan as BackupPlan, RecoveryPoint as BackupRecoveryPoint, Selection as BackupSelection,
         Vault as BackupVault,
     };
+}
+
+/// A recovery point found by its ARN alone (a restore names only that): the vault that holds
+/// it, the resource it backs up, its type and status. Every vault of the account is asked at
+/// once (DescribeRecoveryPoint needs the vault's name); None when none holds it.
+pub(crate) async fn recovery_point_by_arn(
+    c: &Clients,
+    arn: &str,
+) -> Result<
+    Option<aws_sdk_backup::operation::describe_recovery_point::DescribeRecoveryPointOutput>,
+    CloudError,
+> {
+    let names = all_vaults(c).await?;
+    let found = futures::future::try_join_all(names.iter().map(|(vault, _)| async move {
+        let req = c.backup.describe_recovery_point();
+        let req = req.backup_vault_name(vault).recovery_point_arn(arn);
+        match answer("backup:DescribeRecoveryPoint", req.send()).await {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if is_missing(&e) || is_code(&e, "InvalidParameterValueException") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }))
+    .await?;
+    Ok(found.into_iter().flatten().next())
 }
 
 // ---- restore points (`moodlestack backups`) -------------------------------------------------

@@ -5,6 +5,16 @@
 //! deterministic `creation_token` field, so a create repeated after a crash answers
 //! `FileSystemAlreadyExists` and the existing file system is adopted.
 //!
+//! A file system with `restore_from` (an AWS Backup recovery point) is made by a restore job
+//! instead: StartRestoreJob into a new file system (`newFileSystem`, the same creation token,
+//! encryption and performance mode), made with the stack's backup role. Until the job is
+//! COMPLETED the created resource's physical id is the restore job's id: the executor's poll
+//! (`Query::Physical`) reads the job (DescribeRestoreJob) and, once it is done, the new file
+//! system (`CreatedResourceArn`), which is then given what CreateFileSystem would have set: its
+//! throughput mode, EFS's automatic backups (PutBackupPolicy) and, last, the stack's tags
+//! (TagResource; with them it is the stack's). AWS Backup has no tags for it: the source's tags
+//! (`CopySourceTagsToRestoredResource`) would name the source's stack.
+//!
 //! Mount targets cannot be tagged: they are listed per file system of the stack (DescribeMountTargets
 //! takes one file system) and returned untagged with their identity fields (`file_system_id`,
 //! `subnet_id`) filled in; their security groups come from DescribeMountTargetSecurityGroups (EFS
@@ -17,12 +27,14 @@ use crate::fields::{
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
+use aws_sdk_backup::types::RestoreJobStatus;
 use aws_sdk_efs::types::{
-    FileSystemDescription, LifeCycleState, MountTargetDescription, PerformanceMode, Tag,
-    ThroughputMode,
+    BackupPolicy, FileSystemDescription, LifeCycleState, MountTargetDescription, PerformanceMode,
+    Status, Tag, ThroughputMode,
 };
 use moodlestack_model::{
-    CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, Scope, Value, TAG_ID,
+    identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, Scope, Value, TAG_ID,
+    TAG_RESTORED_FROM,
 };
 use std::collections::BTreeMap;
 
@@ -67,6 +79,9 @@ fn file_system_observed(scope: &Scope, fs: &FileSystemDescription) -> Option<Obs
     }
     if let Some(e) = fs.encrypted() {
         fields.insert("encrypted".into(), Value::Bool(e));
+    }
+    if let Some(point) = tags.get(TAG_RESTORED_FROM) {
+        fields.insert("restore_from".into(), Value::str(point));
     }
     fields.insert("tags".into(), tags_value(tags));
     let mut attrs = BTreeMap::from([("id".to_string(), fs.file_system_id().to_string())]);
@@ -194,6 +209,178 @@ fn going(s: &LifeCycleState) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A file system made by an AWS Backup restore.
+
+/// The restore job's id stands for the file system until the job is done: an EFS id is `fs-…`.
+fn is_restore_job(physical_id: &str) -> bool {
+    !physical_id.starts_with("fs-")
+}
+
+/// The file system `r` restored from the recovery point `point` (ARN): ONE StartRestoreJob into
+/// a new file system with the stack's creation token, encryption and performance mode (and
+/// `file-system-id`, the backed-up one, which AWS Backup's EFS metadata asks for), made with the
+/// stack's backup role. A file system of the creation token that exists already is
+/// `Created::Exists` (adopted when it is the stack's). Returns the job, `creating`.
+async fn start_restore(cx: &Cx<'_>, r: &Reader<'_>, point: &str) -> Result<Created, CloudError> {
+    let token = r.str("creation_token")?;
+    // A file system of this creation token already exists (the restore job would fail on it):
+    // the generic code adopts it if it is the stack's, and refuses it otherwise.
+    let (taken, found) = tokio::join!(
+        describe_file_systems(cx.c, None, Some(token)),
+        crate::backup::recovery_point_by_arn(cx.c, point)
+    );
+    if !taken?.is_empty() {
+        return Ok(Created::Exists);
+    }
+    let found = found?;
+    let source = found
+        .as_ref()
+        .and_then(|p| p.resource_arn())
+        .unwrap_or_default();
+    let Some(source_fs) = source
+        .rsplit_once(":file-system/")
+        .map(|(_, id)| id.to_string())
+    else {
+        return Err(r.err(
+            "restore_from",
+            &format!(
+                "{point} is not a backup of an EFS file system in this account and region \
+                 (no vault holds it, or it backs up {})",
+                if source.is_empty() { "nothing" } else { source }
+            ),
+        ));
+    };
+    let encrypted = r.opt_bool("encrypted").unwrap_or(true);
+    let req =
+        cx.c.backup
+            .start_restore_job()
+            .recovery_point_arn(point)
+            .iam_role_arn(r.str("restore_role_arn")?)
+            .resource_type("EFS")
+            .idempotency_token(format!("{}-{}-{}", cx.scope.stack, r.id, attempt()))
+            .metadata("file-system-id", source_fs)
+            .metadata("newFileSystem", "true")
+            .metadata("CreationToken", token)
+            .metadata("Encrypted", encrypted.to_string())
+            .metadata(
+                "PerformanceMode",
+                r.opt_str("performance_mode").unwrap_or("generalPurpose"),
+            );
+    let out = answer("backup:StartRestoreJob", req.send()).await?;
+    let job = out
+        .restore_job_id()
+        .ok_or_else(|| CloudError::UnexpectedAnswer {
+            operation: "backup:StartRestoreJob".into(),
+            what: format!("{point}: no restore job id"),
+        })?;
+    Ok(Created::New(restoring(
+        r,
+        job,
+        "restore job PENDING".into(),
+        Lifecycle::Creating,
+    )))
+}
+
+/// This create's own idempotency token part: the SDK's retries of the one request share it; a
+/// later create (the same restore after the file system was deleted: a clone destroyed and made
+/// again) is a new job, never an earlier job's answer naming a file system that is gone.
+fn attempt() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// The file system `r` while the restore job `job` runs: the job's id for its physical id, the
+/// desired fields (nothing else exists yet).
+fn restoring(r: &Reader<'_>, job: &str, status: String, lifecycle: Lifecycle) -> Observed {
+    Observed {
+        id: r.id.clone().into(),
+        kind: Kind::EfsFileSystem,
+        physical_id: job.to_string(),
+        fields: r.fields.clone(),
+        attrs: BTreeMap::new(),
+        status,
+        lifecycle,
+    }
+}
+
+/// One look at a restore: the job while it runs or when it failed; once it is COMPLETED, the
+/// restored file system, given (once, the tags last) what a create would have set.
+async fn restore_progress(cx: &Cx<'_>, job: &str) -> Result<Vec<Observed>, CloudError> {
+    let Some(want) = cx.desired.iter().find(|d| d.kind == Kind::EfsFileSystem) else {
+        return Ok(Vec::new());
+    };
+    let r = Reader::new(Kind::EfsFileSystem, want.id.clone(), &want.fields);
+    let req = cx.c.backup.describe_restore_job().restore_job_id(job);
+    let out = match answer("backup:DescribeRestoreJob", req.send()).await {
+        Ok(out) => out,
+        Err(e) if is_code(&e, "ResourceNotFoundException") => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let status = out.status().map_or("PENDING", RestoreJobStatus::as_str);
+    let lifecycle = match out.status() {
+        Some(RestoreJobStatus::Completed) => None,
+        Some(RestoreJobStatus::Failed | RestoreJobStatus::Aborted) => Some(Lifecycle::Failed),
+        _ => Some(Lifecycle::Creating),
+    };
+    if let Some(lifecycle) = lifecycle {
+        let mut said = format!("restore job {status}");
+        if let Some(p) = out.percent_done().filter(|p| !p.is_empty()) {
+            said.push_str(&format!(" ({p} %)"));
+        }
+        if let Some(m) = out.status_message().filter(|m| !m.is_empty()) {
+            said.push_str(&format!(": {m}"));
+        }
+        return Ok(vec![restoring(&r, job, said, lifecycle)]);
+    }
+    let created = out.created_resource_arn().unwrap_or_default();
+    let Some((_, fs_id)) = created.rsplit_once(":file-system/") else {
+        return Err(CloudError::UnexpectedAnswer {
+            operation: "backup:DescribeRestoreJob".into(),
+            what: format!("restore job {job} is COMPLETED without a file system ({created})"),
+        });
+    };
+    let found = describe_file_systems(cx.c, Some(fs_id), None).await?;
+    let Some(fs) = found.first() else {
+        return Ok(Vec::new());
+    };
+    if let Some(o) = file_system_observed(cx.scope, fs) {
+        return Ok(vec![o]);
+    }
+    if *fs.life_cycle_state() != LifeCycleState::Available {
+        let said = format!("restored into {fs_id}, {}", fs.life_cycle_state().as_str());
+        return Ok(vec![restoring(&r, job, said, Lifecycle::Creating)]);
+    }
+    let mode = r.opt_str("throughput_mode");
+    if mode.is_some_and(|m| fs.throughput_mode().map(ThroughputMode::as_str) != Some(m)) {
+        let req = cx.c.efs.update_file_system().file_system_id(fs_id);
+        let req = req.set_throughput_mode(mode.map(ThroughputMode::from));
+        sent("efs:UpdateFileSystem", req.send()).await?;
+    }
+    // AWS Backup's daily EFS backups, as CreateFileSystem's `Backup` sets them.
+    let policy = BackupPolicy::builder().status(Status::Enabled).build();
+    let policy = policy.map_err(|e| r.err("tags", &e.to_string()))?;
+    let req = cx.c.efs.put_backup_policy().file_system_id(fs_id);
+    sent("efs:PutBackupPolicy", req.backup_policy(policy).send()).await?;
+    let mut tags = r.tags()?;
+    tags.extend(identity_tags(cx.scope, &r.id));
+    if let Some(point) = r.opt_str("restore_from") {
+        tags.insert(TAG_RESTORED_FROM.into(), point.to_string());
+    }
+    let req = cx.c.efs.tag_resource().resource_id(fs_id);
+    sent(
+        "efs:TagResource",
+        req.set_tags(Some(efs_tags(&r, &tags)?)).send(),
+    )
+    .await?;
+    let found = describe_file_systems(cx.c, Some(fs_id), None).await?;
+    Ok(found
+        .iter()
+        .filter_map(|fs| file_system_observed(cx.scope, fs))
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
 // The file system.
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
@@ -217,6 +404,7 @@ impl KindOps for FileSystem {
                     None => Vec::new(),
                 }
             }
+            Query::Physical(job) if is_restore_job(job) => return restore_progress(cx, job).await,
             Query::Physical(id) => describe_file_systems(cx.c, Some(id), None).await?,
         };
         Ok(found
@@ -227,9 +415,12 @@ impl KindOps for FileSystem {
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
+        if let Some(point) = r.opt_str("restore_from") {
+            return start_restore(cx, r, point).await;
+        }
         let token = r.str("creation_token")?;
         let mut tags = r.tags()?;
-        tags.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
+        tags.extend(identity_tags(cx.scope, &r.id));
         let res =
             cx.c.efs
                 .create_file_system()
@@ -486,9 +677,29 @@ mod tests {
             .build()
             .unwrap();
         let o = file_system_observed(&scope, &fs).unwrap();
-        assert_matches_spec(&o, &[]);
+        // Not restored: no `restore_from`; the restore's role is never read back.
+        assert_matches_spec(&o, &["restore_from", "restore_role_arn"]);
         assert_eq!(o.lifecycle, Lifecycle::Creating);
         assert_eq!(o.id, "files.fs");
         assert!(file_system_observed(&test_scope("other"), &fs).is_none());
+        // Restored: the recovery point its tag names.
+        let point = "arn:aws:backup:eu-west-1:123456789012:recovery-point:1";
+        let mut fs = fs;
+        fs.tags.push(
+            Tag::builder()
+                .key(TAG_RESTORED_FROM)
+                .value(point)
+                .build()
+                .unwrap(),
+        );
+        let o = file_system_observed(&scope, &fs).unwrap();
+        assert_matches_spec(&o, &["restore_role_arn"]);
+        assert_eq!(o.fields["restore_from"], Value::str(point));
+    }
+
+    #[test]
+    fn a_restore_job_stands_for_the_file_system_until_it_is_done() {
+        assert!(!is_restore_job("fs-0123456789abcdef0"));
+        assert!(is_restore_job("1EB3B5E7-9EB0-435A-A80B-108B488B0D45"));
     }
 }

@@ -25,7 +25,7 @@ impl<'a> Reader<'a> {
             fields,
         }
     }
-    fn err(&self, field: &str, problem: &str) -> CloudError {
+    pub(crate) fn err(&self, field: &str, problem: &str) -> CloudError {
         CloudError::Field {
             kind: self.kind,
             id: self.id.clone(),

@@ -776,7 +776,7 @@ impl<'a> Builder<'a> {
     // ---- files ---------------------------------------------------------------------------
 
     fn files(&mut self, net: &Net) {
-        let fs = self
+        let mut fs = self
             .res(ids::FILES_FS, Kind::EfsFileSystem)
             .with("creation_token", self.names.efs_creation_token())
             .with(
@@ -785,6 +785,20 @@ impl<'a> Builder<'a> {
             )
             .with("throughput_mode", self.stack.files.throughput_mode.as_str())
             .with("encrypted", true);
+        if let Some(point) = &self.stack.files.restore_from {
+            // Made by an AWS Backup restore of this recovery point (a new one replaces the
+            // current file system), with the stack's backup role, which says so in its tag.
+            fs = fs.with("restore_from", point.as_str()).with(
+                "restore_role_arn",
+                Value::reference(ids::BACKUP_ROLE, "arn"),
+            );
+            if let Some(Value::Map(tags)) = fs.fields.get_mut("tags") {
+                tags.insert(
+                    moodlestack_model::TAG_RESTORED_FROM.into(),
+                    Value::str(point),
+                );
+            }
+        }
         self.push(fs);
         for (z, subnet) in &net.private {
             // Mount targets cannot be tagged: no `tags` field.

@@ -139,6 +139,38 @@ fn assert_well_formed(g: &[Resource], stack_name: &str) {
     }
 }
 
+/// `files.restore_from`: the file system is made by a restore of that recovery point with the
+/// backup role (so it waits for the role) and says so in its tag; without it, neither.
+#[test]
+fn a_restored_file_system_waits_for_the_backup_role_and_names_its_recovery_point() {
+    let point = "arn:aws:backup:eu-west-1:123456789012:recovery-point:1";
+    let g = graph(&format!("files:\n  restore_from: {point}\n"));
+    let fs = find(&g, "files.fs");
+    assert_eq!(fs.fields["restore_from"], Value::str(point));
+    assert_eq!(
+        fs.fields["restore_role_arn"],
+        Value::reference("backup.role", "arn")
+    );
+    assert!(fs.deps().iter().any(|d| d.as_str() == "backup.role"));
+    assert_eq!(
+        fs.fields["tags"].as_map().unwrap()["moodlestack:restored-from"],
+        Value::str(point)
+    );
+    let role = g
+        .iter()
+        .position(|r| r.id.as_str() == "backup.role")
+        .unwrap();
+    let at = g.iter().position(|r| r.id.as_str() == "files.fs").unwrap();
+    assert!(role < at, "the role is made before the restore");
+    let plain = graph("");
+    let fs = find(&plain, "files.fs");
+    assert!(!fs.fields.contains_key("restore_from") && !fs.fields.contains_key("restore_role_arn"));
+    assert!(!fs.fields["tags"]
+        .as_map()
+        .unwrap()
+        .contains_key("moodlestack:restored-from"));
+}
+
 #[test]
 fn backups_and_the_code_version_snapshot() {
     let g = graph("");

@@ -769,9 +769,16 @@ async fn data_loss_is_refused_without_the_flag() {
     let plan = fresh_plan(&fake, &after).await;
     let calls = fake.mutating_calls();
     let err = apply(&fake, &scope(), &plan, &opts()).await.unwrap_err();
+    // (The fake numbers ids in creation order, which the kinds' ready timeouts steer.)
+    let (_, _, fs) = fake
+        .resources()
+        .into_iter()
+        .find(|(_, k, _)| *k == Kind::EfsFileSystem)
+        .unwrap();
     assert!(
-        err.to_string()
-            .contains("files.fs (AWS::EFS::FileSystem, fs-00000000000000002): delete: the stack no longer declares it"),
+        err.to_string().contains(&format!(
+            "files.fs (AWS::EFS::FileSystem, {fs}): delete: the stack no longer declares it"
+        )),
         "{err}"
     );
     assert_eq!(fake.mutating_calls(), calls);

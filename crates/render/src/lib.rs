@@ -253,6 +253,13 @@ fn node_files(stack: &Stack, role: Role) -> Vec<NodeFile> {
             "0644",
         ),
         f(
+            "data_restored",
+            "files/moodledata-restored.sh",
+            "/usr/local/sbin/moodledata-restored".into(),
+            "root:root",
+            "0755",
+        ),
+        f(
             "config_php",
             "files/config.php",
             format!("{}/config.php", stack.moodle.dirroot),

@@ -43,6 +43,7 @@ pub const TEMPLATES: &[(&str, &str)] = embed![
     "files/moodle-cron.sh.hbs",
     "files/cloudwatch-agent.json.hbs",
     "files/logrotate.hbs",
+    "files/moodledata-restored.sh.hbs",
 ];
 
 /// Partials: (path under `templates/`, source). Registered as the file name without extensions:

@@ -190,9 +190,10 @@ fn shell_files_pass_bash_n_and_shellcheck() {
             }
         }
     }
-    // Per stack and endpoint kind: 2 user-data, moodle-secrets and moodle-gate twice, imds.sh,
-    // spot watcher, install-upgrade, the cron wrapper, the smoke test.
-    assert_eq!(checked, stacks().len() * 3 * 11);
+    // Per stack and endpoint kind: 2 user-data, moodle-secrets, moodle-gate and
+    // moodledata-restored twice, imds.sh, spot watcher, install-upgrade, the cron wrapper, the
+    // smoke test.
+    assert_eq!(checked, stacks().len() * 3 * 13);
 }
 
 #[test]

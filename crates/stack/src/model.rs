@@ -221,6 +221,17 @@ pub struct Files {
     /// `elastic` (scales with demand, pay per use) or `bursting`.
     #[serde(default = "default_throughput_mode")]
     pub throughput_mode: String,
+    /// Restore moodledata from this AWS Backup recovery point of a file system (its ARN, as
+    /// `moodlestack backups` lists it): the file system is replaced by a new one that AWS Backup
+    /// restores from it (StartRestoreJob, with the stack's backup role; needs `backup.enabled`),
+    /// and the current one is deleted, so only `apply --allow-data-loss` does it. A new stack's
+    /// file system is created by the restore. AWS Backup puts the files in a directory
+    /// `aws-backup-restore_<time>` of the new file system; the first node that mounts it moves
+    /// them to moodledata's root. `moodlestack rollback` sets it to the backup taken before the
+    /// upgrade it undoes, `moodlestack clone` to the source's newest backup. A file system
+    /// already restored from it is left as it is; leaving the field out later changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<String>,
 }
 
 impl Default for Files {
@@ -228,6 +239,7 @@ impl Default for Files {
         Files {
             performance_mode: default_performance_mode(),
             throughput_mode: default_throughput_mode(),
+            restore_from: None,
         }
     }
 }

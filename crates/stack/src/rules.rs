@@ -1021,6 +1021,27 @@ impl<'a> Rules<'a> {
                 "set `files.performance_mode: generalPurpose` (recommended for Moodle) or `files.throughput_mode: bursting`".into(),
             );
         }
+        if let Some(point) = &f.restore_from {
+            if !is_recovery_point_arn(point) {
+                self.error(
+                    "files.restore_from",
+                    format!("`{point}` is not an AWS Backup recovery point ARN"),
+                    "name a backup of moodledata `moodlestack backups` lists (`files`, an ARN \
+                     `arn:aws:backup:<region>:<account>:recovery-point:<id>`)"
+                        .into(),
+                );
+            } else if !self.stack.backup.enabled {
+                self.error(
+                    "files.restore_from",
+                    "restoring moodledata needs the stack's AWS Backup role, and `backup.enabled` \
+                     is false"
+                        .into(),
+                    "set `backup.enabled: true` (the restore job runs with the stack's backup \
+                     role), or remove `files.restore_from`"
+                        .into(),
+                );
+            }
+        }
     }
 
     fn backup(&mut self) {
@@ -2013,6 +2034,22 @@ pub fn suggest_name(name: &str, max: usize) -> String {
     } else {
         s
     }
+}
+
+/// An AWS Backup recovery point ARN of a file system's backup:
+/// `arn:<partition>:backup:<region>:<12-digit account>:recovery-point:<id>`.
+fn is_recovery_point_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "backup", region, account, "recovery-point", id]
+            if partition.starts_with("aws")
+                && !region.is_empty()
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && !id.is_empty()
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    )
 }
 
 #[cfg(test)]

@@ -1359,6 +1359,47 @@ fn restore_from_names_a_snapshot_of_a_standalone_database() {
     );
 }
 
+#[test]
+fn files_restore_from_names_a_recovery_point_and_needs_the_backup_role() {
+    let arn =
+        "arn:aws:backup:eu-west-1:123456789012:recovery-point:1EB3B5E7-9EB0-435A-A80B-108B488B0D45";
+    let y = format!("{BASE}files:\n  restore_from: {arn}\n");
+    let (d, _) = diagnostics(&y, &LoadOptions::default());
+    assert!(d.is_empty(), "{d:?}");
+    // A database snapshot's name is not a backup of moodledata, nor is a malformed ARN; the
+    // restore job runs with the stack's backup role.
+    let not_arn = "is not an AWS Backup recovery point ARN";
+    for (value, more, message, fix) in [
+        (
+            "demo-code-v4-5-6-php8-3",
+            "",
+            not_arn,
+            "moodlestack backups",
+        ),
+        (
+            "arn:aws:backup:eu-west-1:1234:recovery-point:x",
+            "",
+            not_arn,
+            "an ARN",
+        ),
+        (
+            arn,
+            "backup:\n  enabled: false\n",
+            "restoring moodledata needs the stack's AWS Backup role, and `backup.enabled` is false",
+            "set `backup.enabled: true`",
+        ),
+    ] {
+        let y = format!("{BASE}files:\n  restore_from: {value}\n{more}");
+        let message = if message == not_arn {
+            format!("`{value}` {not_arn}")
+        } else {
+            message.to_string()
+        };
+        let got = error_at(&y, &message, 26, 17);
+        assert!(got.contains(fix), "{got}");
+    }
+}
+
 // ---- observability ----
 
 #[test]

@@ -1,8 +1,9 @@
 //! EFS kinds: the file system (moodledata) and its mount targets.
 
-use super::{f, repl, set, spec_of, KindSpec, PhysicalId, TAGS};
+use super::{create_only, f, mins, repl, set, spec_of, KindSpec, PhysicalId, TAGS};
+use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::cost::{PriceQuery, Usage};
-use crate::Kind;
+use crate::{Kind, Value};
 
 // The EFS kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ efs_kinds [
@@ -12,7 +13,11 @@ kind_list! { $ efs_kinds [
     EfsMountTarget => efs::MOUNT_TARGET,
 ] }
 
-/// The file system keyed by its creation token (the stack's deterministic name for it).
+/// The file system keyed by its creation token (the stack's deterministic name for it). With
+/// `restore_from` (an AWS Backup recovery point ARN, `files.restore_from`) it is created by a
+/// restore job (StartRestoreJob into a new file system, made with the role `restore_role_arn`)
+/// and tagged `moodlestack:restored-from`; a new recovery point replaces it by one restored from
+/// that point, as `restore_from` does for the database.
 pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("fs"),
     stateful: true,
@@ -21,6 +26,11 @@ pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
         repl("performance_mode"),
         f("throughput_mode"),
         repl("encrypted"),
+        // The recovery point it was restored from (its `moodlestack:restored-from` tag).
+        // Compared only when the stack names one.
+        repl("restore_from"),
+        // The role AWS Backup assumes for the restore: it only makes the file system.
+        create_only("restore_role_arn"),
         TAGS,
     ],
     name_field: Some("creation_token"),
@@ -43,12 +53,47 @@ pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
             .unit("GB-Mo"),
         )]
     },
+    // A restore of a large file system takes hours (AWS Backup copies every file back).
+    ready_timeout: mins(8 * 60),
+    notes: file_system_notes,
     ..spec_of(
         Kind::EfsFileSystem,
         "efs_file_system",
         "AWS::EFS::FileSystem",
     )
 };
+
+/// What a plan says of a file system made by a restore: on a replacement, the data-loss note of
+/// the restore (instead of the generic "an empty one"); on a create, where its data comes from.
+fn file_system_notes(c: &ChangeView<'_>) -> Vec<Note> {
+    let point = c
+        .changed("restore_from")
+        .and_then(|f| f.new.as_ref())
+        .or_else(|| c.desired_field("restore_from"));
+    let Some(Value::Str(point)) = point else {
+        return Vec::new();
+    };
+    match c.action {
+        Action::Replace if c.changed("restore_from").is_some() => vec![Note::new(
+            NoteKind::DataLoss,
+            format!(
+                "holds data: restore: moodledata is replaced by a new file system restored from \
+                 recovery point {point} (AWS Backup StartRestoreJob); what was written since that \
+                 backup is lost. The current file system is deleted first (its backups stay in \
+                 the vault: `moodlestack backups` lists them); the nodes mount the restored one. \
+                 Refused without --allow-data-loss"
+            ),
+        )],
+        Action::Create => vec![Note::new(
+            NoteKind::Applied,
+            format!(
+                "created by restoring recovery point {point} (AWS Backup StartRestoreJob into a \
+                 new file system); waited for until the restore job is COMPLETED"
+            ),
+        )],
+        _ => Vec::new(),
+    }
+}
 
 /// Mount targets cannot be tagged: matched by (file_system_id, subnet_id).
 pub(super) const MOUNT_TARGET: KindSpec = KindSpec {
