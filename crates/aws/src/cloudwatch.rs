@@ -12,8 +12,8 @@
 //! (`moodlestack-<stack>`), read with GetDashboard and written whole with PutDashboard.
 
 use crate::fields::{
-    all_pages, answer, canonical_json, deleted, in_place_only, int, is_not_found, owned_id,
-    read_back, sent, tag_map, tagged, tags_value, usable, Names, Reader,
+    all_pages, answer, canonical_json, in_place_only, int, is_not_found, owned_id, read_back, sent,
+    tag_map, tagged, tags_value, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -358,11 +358,8 @@ impl KindOps for Alarm {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.cloudwatch
-                .delete_alarms()
-                .alarm_names(&current.physical_id);
-        deleted("cloudwatch:DeleteAlarms", req.send()).await
+        crate::fields::delete_by!(deleted "cloudwatch:DeleteAlarms":
+            cx.c.cloudwatch.delete_alarms().alarm_names(current))
     }
     crate::fields::settled_at_once!();
 }
@@ -443,11 +440,8 @@ impl KindOps for Dashboard {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.cloudwatch
-                .delete_dashboards()
-                .dashboard_names(&current.physical_id);
-        deleted("cloudwatch:DeleteDashboards", req.send()).await
+        crate::fields::delete_by!(deleted "cloudwatch:DeleteDashboards":
+            cx.c.cloudwatch.delete_dashboards().dashboard_names(current))
     }
     crate::fields::settled_at_once!();
 }

@@ -760,9 +760,8 @@ impl KindOps for LoadBalancer {
             )];
             Self::set_attributes(cx.c, arn, off).await?;
         }
-        let req = cx.c.elbv2.delete_load_balancer();
-        let req = req.load_balancer_arn(&current.physical_id);
-        sent("elasticloadbalancing:DeleteLoadBalancer", req.send()).await
+        crate::fields::delete_by!(sent "elasticloadbalancing:DeleteLoadBalancer":
+            cx.c.elbv2.delete_load_balancer().load_balancer_arn(current))
     }
 }
 
@@ -852,9 +851,8 @@ impl KindOps for TargetGroup {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req = cx.c.elbv2.delete_target_group();
-        let req = req.target_group_arn(&current.physical_id);
-        sent("elasticloadbalancing:DeleteTargetGroup", req.send()).await
+        crate::fields::delete_by!(sent "elasticloadbalancing:DeleteTargetGroup":
+            cx.c.elbv2.delete_target_group().target_group_arn(current))
     }
 }
 
@@ -1052,9 +1050,8 @@ impl KindOps for Listener {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req = cx.c.elbv2.delete_listener();
-        let req = req.listener_arn(&current.physical_id);
-        sent("elasticloadbalancing:DeleteListener", req.send()).await
+        crate::fields::delete_by!(sent "elasticloadbalancing:DeleteListener":
+            cx.c.elbv2.delete_listener().listener_arn(current))
     }
 }
 

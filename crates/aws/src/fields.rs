@@ -424,6 +424,21 @@ pub async fn sent<T, E: SdkFault, R: SdkRaw>(
     answer(operation, request).await.map(drop)
 }
 
+/// The whole of a `delete` that is one request naming the resource by its physical id:
+/// `delete_by!(sent "ec2:DeleteVpc": cx.c.ec2.delete_vpc().vpc_id(current))` sends
+/// `cx.c.ec2.delete_vpc().vpc_id(&current.physical_id)` through [`sent`] (or [`deleted`], where a
+/// resource already gone counts as deleted).
+macro_rules! delete_by {
+    ($via:ident $operation:literal: $cx:ident.c.$svc:ident.$call:ident().$id:ident($current:ident)) => {
+        $crate::fields::$via(
+            $operation,
+            $cx.c.$svc.$call().$id(&$current.physical_id).send(),
+        )
+        .await
+    };
+}
+pub(crate) use delete_by;
+
 /// Awaits a delete: done, also when AWS answers that the resource is already gone.
 pub async fn deleted<T, E: SdkFault, R: SdkRaw>(
     operation: &str,

@@ -567,11 +567,8 @@ impl KindOps for InstanceProfile {
         for role in p.roles() {
             remove_role(cx.c, name, role.role_name()).await?;
         }
-        let req =
-            cx.c.iam
-                .delete_instance_profile()
-                .instance_profile_name(name);
-        sent("iam:DeleteInstanceProfile", req.send()).await
+        crate::fields::delete_by!(sent "iam:DeleteInstanceProfile":
+            cx.c.iam.delete_instance_profile().instance_profile_name(current))
     }
 }
 

@@ -173,11 +173,8 @@ impl KindOps for Group {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.logs
-                .delete_log_group()
-                .log_group_name(&current.physical_id);
-        deleted("logs:DeleteLogGroup", req.send()).await
+        crate::fields::delete_by!(deleted "logs:DeleteLogGroup":
+            cx.c.logs.delete_log_group().log_group_name(current))
     }
     crate::fields::settled_at_once!();
 }

@@ -175,8 +175,8 @@ impl KindOps for Topic {
 
     /// DeleteTopic deletes its subscriptions with it.
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req = cx.c.sns.delete_topic().topic_arn(&current.physical_id);
-        deleted("sns:DeleteTopic", req.send()).await
+        crate::fields::delete_by!(deleted "sns:DeleteTopic":
+            cx.c.sns.delete_topic().topic_arn(current))
     }
     crate::fields::settled_at_once!();
 }

@@ -359,11 +359,8 @@ impl KindOps for LaunchTemplate {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.ec2
-                .delete_launch_template()
-                .launch_template_id(&current.physical_id);
-        sent("ec2:DeleteLaunchTemplate", req.send()).await
+        crate::fields::delete_by!(sent "ec2:DeleteLaunchTemplate":
+            cx.c.ec2.delete_launch_template().launch_template_id(current))
     }
 }
 
@@ -523,11 +520,8 @@ impl Ec2Kind for Instance {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.ec2
-                .terminate_instances()
-                .instance_ids(&current.physical_id);
-        sent("ec2:TerminateInstances", req.send()).await
+        crate::fields::delete_by!(sent "ec2:TerminateInstances":
+            cx.c.ec2.terminate_instances().instance_ids(current))
     }
 }
 

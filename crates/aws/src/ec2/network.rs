@@ -171,8 +171,7 @@ impl Ec2Kind for Vpc {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req = cx.c.ec2.delete_vpc().vpc_id(&current.physical_id);
-        sent("ec2:DeleteVpc", req.send()).await
+        crate::fields::delete_by!(sent "ec2:DeleteVpc": cx.c.ec2.delete_vpc().vpc_id(current))
     }
 }
 
@@ -441,8 +440,8 @@ impl Ec2Kind for Subnet {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req = cx.c.ec2.delete_subnet().subnet_id(&current.physical_id);
-        sent("ec2:DeleteSubnet", req.send()).await
+        crate::fields::delete_by!(sent "ec2:DeleteSubnet":
+            cx.c.ec2.delete_subnet().subnet_id(current))
     }
 }
 
@@ -518,11 +517,8 @@ impl Ec2Kind for ElasticIp {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.ec2
-                .release_address()
-                .allocation_id(&current.physical_id);
-        sent("ec2:ReleaseAddress", req.send()).await
+        crate::fields::delete_by!(sent "ec2:ReleaseAddress":
+            cx.c.ec2.release_address().allocation_id(current))
     }
 }
 
@@ -654,11 +650,8 @@ impl Ec2Kind for NatGateway {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.ec2
-                .delete_nat_gateway()
-                .nat_gateway_id(&current.physical_id);
-        sent("ec2:DeleteNatGateway", req.send()).await
+        crate::fields::delete_by!(sent "ec2:DeleteNatGateway":
+            cx.c.ec2.delete_nat_gateway().nat_gateway_id(current))
     }
 }
 

@@ -343,11 +343,8 @@ impl Ec2Kind for SecurityGroup {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.ec2
-                .delete_security_group()
-                .group_id(&current.physical_id);
-        sent("ec2:DeleteSecurityGroup", req.send()).await
+        crate::fields::delete_by!(sent "ec2:DeleteSecurityGroup":
+            cx.c.ec2.delete_security_group().group_id(current))
     }
 }
 

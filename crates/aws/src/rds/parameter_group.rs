@@ -342,19 +342,13 @@ impl KindOps for ParameterGroup {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let name = &current.physical_id;
+        use crate::fields::delete_by;
         if self.cluster() {
-            let req =
-                cx.c.rds
-                    .delete_db_cluster_parameter_group()
-                    .db_cluster_parameter_group_name(name);
-            sent("rds:DeleteDBClusterParameterGroup", req.send()).await
+            delete_by!(sent "rds:DeleteDBClusterParameterGroup":
+                cx.c.rds.delete_db_cluster_parameter_group().db_cluster_parameter_group_name(current))
         } else {
-            let req =
-                cx.c.rds
-                    .delete_db_parameter_group()
-                    .db_parameter_group_name(name);
-            sent("rds:DeleteDBParameterGroup", req.send()).await
+            delete_by!(sent "rds:DeleteDBParameterGroup":
+                cx.c.rds.delete_db_parameter_group().db_parameter_group_name(current))
         }
     }
 }
