@@ -950,11 +950,7 @@ impl KindOps for Listener {
                     listeners_observed(cx, &per_lb.concat()).await
                 };
                 let (lbs, found) = tokio::try_join!(cx.listed(Kind::LoadBalancer), early)?;
-                let ours: Vec<&str> = lbs
-                    .iter()
-                    .filter(|lb| lb.lifecycle != Lifecycle::Deleting)
-                    .map(|lb| lb.physical_id.as_str())
-                    .collect();
+                let ours = crate::fields::live_ids(lbs);
                 Ok(found
                     .into_iter()
                     .filter(|l| {

@@ -6,7 +6,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
-    CloudError, Fields, Kind, Observed, Resource, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
+    CloudError, Fields, Kind, Lifecycle, Observed, Resource, ResourceId, Scope, Value, TAG_ID,
+    TAG_STACK,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -414,6 +415,15 @@ macro_rules! described_by {
     };
 }
 pub(crate) use described_by;
+
+/// The physical ids of what a list found that is not being deleted.
+pub fn live_ids(found: &[Observed]) -> Vec<&str> {
+    found
+        .iter()
+        .filter(|o| o.lifecycle != Lifecycle::Deleting)
+        .map(|o| o.physical_id.as_str())
+        .collect()
+}
 
 /// Awaits a request whose answer the caller does not need (deletes, attribute and tag writes):
 /// `Ok(())`, or the error naming `operation`.
