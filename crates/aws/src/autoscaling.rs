@@ -509,9 +509,11 @@ impl KindOps for Group {
             Err(e) => return Err(e),
         }
         enable_metrics(c, name, r).await?;
-        let unexpected = |what: &str| CloudError::UnexpectedAnswer {
-            operation: "autoscaling:DescribeAutoScalingGroups".into(),
-            what: format!("group {name} {what} right after creation"),
+        let unexpected = |what: &str| {
+            crate::fields::unexpected(
+                "autoscaling:DescribeAutoScalingGroups",
+                format!("group {name} {what} right after creation"),
+            )
         };
         let g = describe(c, name)
             .await?
@@ -669,9 +671,11 @@ impl KindOps for Group {
         let g = describe(c, name)
             .await?
             .ok_or_else(|| CloudError::NotFound(format!("autoscaling group {name}")))?;
-        let o = observed(cx.scope, &g).ok_or_else(|| CloudError::UnexpectedAnswer {
-            operation: "autoscaling:DescribeAutoScalingGroups".into(),
-            what: format!("group {name} lost the stack's tags"),
+        let o = observed(cx.scope, &g).ok_or_else(|| {
+            crate::fields::unexpected(
+                "autoscaling:DescribeAutoScalingGroups",
+                format!("group {name} lost the stack's tags"),
+            )
         })?;
         Ok(Observed {
             id: current.id.clone(),

@@ -13,7 +13,7 @@
 
 use crate::fields::{
     all_pages, answer, canonical_json, in_place_only, int, is_not_found, owned_id, read_back, sent,
-    tag_map, tagged, tags_value, usable, Names, Reader,
+    tag_map, tagged, tags_value, unexpected, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -26,13 +26,6 @@ use moodlestack_model::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-fn unexpected(operation: &str, what: impl Into<String>) -> CloudError {
-    CloudError::UnexpectedAnswer {
-        operation: operation.into(),
-        what: what.into(),
-    }
-}
 
 // ---- metric math in the `metrics` field -----------------------------------------------------
 
@@ -314,10 +307,9 @@ pub(crate) struct Alarm;
 #[async_trait]
 impl KindOps for Alarm {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, Kind::MetricAlarm, q);
-        if matches!(names, Names::Nothing) {
+        let Some(names) = Names::asked(cx, Kind::MetricAlarm, q) else {
             return Ok(Vec::new());
-        }
+        };
         observe_alarms(cx.c, cx.scope, &names).await
     }
 

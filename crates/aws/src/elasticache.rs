@@ -20,7 +20,7 @@ use crate::fields::described_by;
 use crate::fields::{
     again_while, all_at_once, answer, attrs_with_id, collected, exists_or_err, is_code,
     not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_observed, tag_map, tagged,
-    tags_value, Names, Reader, SubnetGroupApi, SubnetGroupOps,
+    tags_value, unexpected, Names, Reader, SubnetGroupApi, SubnetGroupOps,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -403,24 +403,21 @@ async fn replication_group_with_tags(
 async fn auth_token(c: &Clients, secret_arn: &str) -> Result<String, CloudError> {
     let req = c.secrets.get_secret_value().secret_id(secret_arn);
     let out = answer("secretsmanager:GetSecretValue", req.send()).await?;
-    out.secret_string()
-        .map(str::to_string)
-        .ok_or_else(|| CloudError::UnexpectedAnswer {
-            operation: "secretsmanager:GetSecretValue".into(),
-            what: format!(
-                "secret {secret_arn} holds no string value to use as the Redis AUTH token"
-            ),
-        })
+    out.secret_string().map(str::to_string).ok_or_else(|| {
+        unexpected(
+            "secretsmanager:GetSecretValue",
+            format!("secret {secret_arn} holds no string value to use as the Redis AUTH token"),
+        )
+    })
 }
 
 /// Equal values; lists (security group ids) compared as sets.
 #[async_trait]
 impl KindOps for ReplicationGroupOps {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, Kind::CacheReplicationGroup, q);
-        if matches!(names, Names::Nothing) {
+        let Some(names) = Names::asked(cx, Kind::CacheReplicationGroup, q) else {
             return Ok(Vec::new());
-        }
+        };
         let (rgs, members) = match names.one() {
             Some(one) => (describe_replication_groups(cx.c, Some(one)).await?, None),
             None => {

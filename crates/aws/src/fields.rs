@@ -285,6 +285,13 @@ impl Names {
             Query::Physical(name) => Names::One(name.to_string()),
         }
     }
+    /// [`Names::new`], or None when the query can ask for nothing (a list then finds nothing).
+    pub fn asked(cx: &Cx<'_>, kind: Kind, q: Query<'_>) -> Option<Self> {
+        match Names::new(cx, kind, q) {
+            Names::Nothing => None,
+            names => Some(names),
+        }
+    }
     /// The one name to describe, if the query asks for one.
     pub fn one(&self) -> Option<&str> {
         match self {
@@ -319,6 +326,14 @@ pub fn desired_fields<'a>(
             .iter()
             .find(|r| r.kind == kind && &r.id == id)
             .map(|r| &r.fields),
+    }
+}
+
+/// An answer of `operation` that is not what it should be (`what`).
+pub fn unexpected(operation: &str, what: impl Into<String>) -> CloudError {
+    CloudError::UnexpectedAnswer {
+        operation: operation.into(),
+        what: what.into(),
     }
 }
 
@@ -730,10 +745,9 @@ impl<A: SubnetGroupApi> KindOps for SubnetGroupOps<A> {
     /// ONE describe (of the name asked for, or of all), the tags of the candidates [`Names`] asks
     /// for read all at once.
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, A::KIND, q);
-        if matches!(names, Names::Nothing) {
+        let Some(names) = Names::asked(cx, A::KIND, q) else {
             return Ok(Vec::new());
-        }
+        };
         let groups = A::describe(cx.c, names.one()).await?;
         observe_named(&names, groups, A::name, |g| A::observe(cx.c, cx.scope, g)).await
     }

@@ -13,7 +13,7 @@
 use crate::fields::{
     all_at_once, answer, as_current, built_tags, canonical_json, collected, desired_names,
     in_place_only, is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value,
-    usable, Reader,
+    unexpected, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -321,9 +321,11 @@ impl KindOps for Role {
         observe_role(cx.c, cx.scope, name)
             .await?
             .map(Created::New)
-            .ok_or_else(|| CloudError::UnexpectedAnswer {
-                operation: "iam:GetRole".into(),
-                what: format!("role {name} is gone or lost the stack's tags right after creation"),
+            .ok_or_else(|| {
+                unexpected(
+                    "iam:GetRole",
+                    format!("role {name} is gone or lost the stack's tags right after creation"),
+                )
             })
     }
 
@@ -532,12 +534,14 @@ impl KindOps for InstanceProfile {
         observe_profile(cx.c, cx.scope, name)
             .await?
             .map(Created::New)
-            .ok_or_else(|| CloudError::UnexpectedAnswer {
-                operation: "iam:GetInstanceProfile".into(),
-                what: format!(
-                    "instance profile {name} is gone or lost the stack's tags right after \
+            .ok_or_else(|| {
+                unexpected(
+                    "iam:GetInstanceProfile",
+                    format!(
+                        "instance profile {name} is gone or lost the stack's tags right after \
                      creation"
-                ),
+                    ),
+                )
             })
     }
 

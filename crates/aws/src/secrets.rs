@@ -160,10 +160,10 @@ impl KindOps for Secret {
         )
         .await?;
         let Some(value) = password.random_password() else {
-            return Err(CloudError::UnexpectedAnswer {
-                operation: "secretsmanager:GetRandomPassword".into(),
-                what: "no password".into(),
-            });
+            return Err(crate::fields::unexpected(
+                "secretsmanager:GetRandomPassword",
+                "no password",
+            ));
         };
 
         let res =
@@ -178,9 +178,11 @@ impl KindOps for Secret {
                 .await;
         match res {
             Ok(out) => {
-                let unexpected = |what: &str| CloudError::UnexpectedAnswer {
-                    operation: "secretsmanager:CreateSecret".into(),
-                    what: format!("{name}: {what}"),
+                let unexpected = |what: &str| {
+                    crate::fields::unexpected(
+                        "secretsmanager:CreateSecret",
+                        format!("{name}: {what}"),
+                    )
                 };
                 let arn = out.arn().ok_or_else(|| unexpected("no ARN"))?;
                 observed(cx.scope, arn, name, r.opt_str("description"), tags)
@@ -217,10 +219,10 @@ impl KindOps for Secret {
             }
         }
         as_current(describe(cx.c, cx.scope, arn).await?.pop(), current, || {
-            CloudError::UnexpectedAnswer {
-                operation: "secretsmanager:DescribeSecret".into(),
-                what: format!("secret {arn} is gone or lost the stack's tags after an update"),
-            }
+            crate::fields::unexpected(
+                "secretsmanager:DescribeSecret",
+                format!("secret {arn} is gone or lost the stack's tags after an update"),
+            )
         })
     }
 

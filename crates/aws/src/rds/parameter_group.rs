@@ -268,10 +268,9 @@ fn apply_method(apply_type: Option<&str>) -> ApplyMethod {
 #[async_trait]
 impl KindOps for ParameterGroup {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, self.0, q);
-        if matches!(names, Names::Nothing) {
+        let Some(names) = Names::asked(cx, self.0, q) else {
             return Ok(Vec::new());
-        }
+        };
         let groups = self.describe(cx.c, names.one()).await?;
         observe_named(
             &names,
