@@ -609,7 +609,7 @@ impl KindOps for ReplicationGroupOps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::{assert_matches_spec, test_scope};
+    use crate::fields::{assert_ready_as, test_scope};
     use moodlestack_model::{TAG_ID, TAG_STACK};
 
     #[test]
@@ -668,9 +668,7 @@ mod tests {
             (TAG_AUTH_SECRET.to_string(), "arn:secret".to_string()),
         ]);
         let o = replication_group_observed(&scope, &rg, tags.clone(), &[member]).unwrap();
-        assert_matches_spec(&o, &[]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "cache.redis");
+        assert_ready_as(&o, "cache.redis", &[]);
         assert_eq!(o.fields["engine_version"], Value::str("7.1.0"));
         assert_eq!(o.fields["num_cache_clusters"], Value::Int(2));
         assert_eq!(o.fields["automatic_failover"], Value::Bool(true));
@@ -764,9 +762,7 @@ mod tests {
             (TAG_ID.to_string(), "cache.subnet_group".to_string()),
         ]);
         let o = subnet_group(&scope, &g, tags.clone()).unwrap();
-        assert_matches_spec(&o, &[]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "cache.subnet_group");
+        assert_ready_as(&o, "cache.subnet_group", &[]);
         assert!(subnet_group(&test_scope("other"), &g, tags).is_none());
     }
 }

@@ -396,6 +396,14 @@ pub(crate) fn assert_matches_spec(o: &Observed, absent: &[&str]) {
     assert!(o.attrs.contains_key("id"), "{} reports no `id`", o.kind);
 }
 
+/// Test support: [`assert_matches_spec`], and the observation is ready and of logical id `id`.
+#[cfg(test)]
+pub(crate) fn assert_ready_as(o: &Observed, id: &str, absent: &[&str]) {
+    assert_matches_spec(o, absent);
+    assert_eq!(o.lifecycle, moodlestack_model::Lifecycle::Ready, "{id}");
+    assert_eq!(o.id, id);
+}
+
 /// The items of a paginated list (`paginator.items().send().try_collect()`), its error naming
 /// `operation`.
 pub async fn collected<T, E: SdkFault, R: SdkRaw>(

@@ -614,9 +614,7 @@ mod tests {
             inline.clone(),
         )
         .unwrap();
-        assert_matches_spec(&o, &[]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "iam.role");
+        crate::fields::assert_ready_as(&o, "iam.role", &[]);
         assert_eq!(
             o.fields["assume_role_policy"],
             Value::str(r#"{"Version":"2012-10-17"}"#)

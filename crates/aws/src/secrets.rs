@@ -237,8 +237,8 @@ impl KindOps for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::{assert_matches_spec, test_scope};
-    use moodlestack_model::{Lifecycle, TAG_ID};
+    use crate::fields::{assert_ready_as, test_scope};
+    use moodlestack_model::TAG_ID;
 
     #[test]
     fn request_token_is_stable_and_in_range() {
@@ -258,9 +258,7 @@ mod tests {
             (TAG_ID.to_string(), "cache.auth".to_string()),
         ]);
         let o = observed(&scope, "arn:x", "demo/redis-auth", Some("d"), tags.clone()).unwrap();
-        assert_matches_spec(&o, &[]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "cache.auth");
+        assert_ready_as(&o, "cache.auth", &[]);
         assert_eq!(o.attrs["arn"], "arn:x");
         tags.insert(TAG_STACK.into(), "other".into());
         assert!(observed(&scope, "arn:x", "demo/redis-auth", None, tags).is_none());

@@ -362,7 +362,7 @@ fn observed(scope: &Scope, db: &DbInstance) -> Option<Observed> {
 mod tests {
     use super::super::{test_scope, test_tags};
     use super::*;
-    use crate::fields::assert_matches_spec;
+    use crate::fields::assert_ready_as;
     use crate::KindOps;
     use aws_sdk_rds::types::{
         DbParameterGroupStatus, DbSubnetGroup, Endpoint, MasterUserSecret, PendingModifiedValues,
@@ -413,9 +413,7 @@ mod tests {
     fn an_instance_is_observed_with_its_descriptors_fields() {
         let o = observed(&test_scope(), &standalone("available").build()).unwrap();
         // Only Aurora members have a cluster.
-        assert_matches_spec(&o, &["cluster_identifier", "restore_from"]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "db.instance");
+        assert_ready_as(&o, "db.instance", &["cluster_identifier", "restore_from"]);
         // As AWS reports it; the descriptor's version rule finds it satisfies the stack's `8.0`.
         assert_eq!(o.fields["engine_version"], Value::str("8.0.39"));
         let v = moodlestack_model::spec(Kind::DbInstance)

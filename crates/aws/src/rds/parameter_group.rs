@@ -356,8 +356,7 @@ impl KindOps for ParameterGroup {
 mod tests {
     use super::super::{test_scope, test_tags};
     use super::*;
-    use crate::fields::{assert_matches_spec, tag_map};
-    use moodlestack_model::Lifecycle;
+    use crate::fields::{assert_ready_as, tag_map};
 
     #[test]
     fn a_parameter_group_reports_only_the_managed_user_parameters() {
@@ -391,9 +390,7 @@ mod tests {
                 Some(&managed),
             )
             .unwrap();
-            assert_matches_spec(&o, &[]);
-            assert_eq!(o.lifecycle, Lifecycle::Ready);
-            assert_eq!(o.id, "db.parameter_group");
+            assert_ready_as(&o, "db.parameter_group", &[]);
             assert_eq!(
                 o.fields["parameters"],
                 Value::Map(BTreeMap::from([(
