@@ -11,6 +11,7 @@
 //! Dashboards cannot be tagged: the stack's is the one of its deterministic name
 //! (`moodlestack-<stack>`), read with GetDashboard and written whole with PutDashboard.
 
+use crate::fields::delete_by;
 use crate::fields::{
     all_pages, answer, canonical_json, in_place_only, int, is_not_found, owned_id, read_back, sent,
     tag_map, tagged, tags_value, unexpected, usable, Names, Reader,
@@ -350,7 +351,7 @@ impl KindOps for Alarm {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        crate::fields::delete_by!(deleted "cloudwatch:DeleteAlarms":
+        delete_by!(deleted "cloudwatch:DeleteAlarms":
             cx.c.cloudwatch.delete_alarms().alarm_names(current))
     }
     crate::fields::settled_at_once!();
@@ -432,7 +433,7 @@ impl KindOps for Dashboard {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        crate::fields::delete_by!(deleted "cloudwatch:DeleteDashboards":
+        delete_by!(deleted "cloudwatch:DeleteDashboards":
             cx.c.cloudwatch.delete_dashboards().dashboard_names(current))
     }
     crate::fields::settled_at_once!();

@@ -12,6 +12,7 @@
 //! version's listener is adopted by them (and tagged), any other is left alone. A second listener
 //! on a port is `DuplicateListener`.
 
+use crate::fields::delete_by;
 use crate::fields::{
     all_pages, answer, api_err, desired_names, int, is_code, is_not_found, not_found_is_none,
     owned_id, reported, sent, sorted_strs, tag_map, tags_value, Reader,
@@ -760,7 +761,7 @@ impl KindOps for LoadBalancer {
             )];
             Self::set_attributes(cx.c, arn, off).await?;
         }
-        crate::fields::delete_by!(sent "elasticloadbalancing:DeleteLoadBalancer":
+        delete_by!(sent "elasticloadbalancing:DeleteLoadBalancer":
             cx.c.elbv2.delete_load_balancer().load_balancer_arn(current))
     }
 }
@@ -851,7 +852,7 @@ impl KindOps for TargetGroup {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        crate::fields::delete_by!(sent "elasticloadbalancing:DeleteTargetGroup":
+        delete_by!(sent "elasticloadbalancing:DeleteTargetGroup":
             cx.c.elbv2.delete_target_group().target_group_arn(current))
     }
 }
@@ -1046,7 +1047,7 @@ impl KindOps for Listener {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        crate::fields::delete_by!(sent "elasticloadbalancing:DeleteListener":
+        delete_by!(sent "elasticloadbalancing:DeleteListener":
             cx.c.elbv2.delete_listener().listener_arn(current))
     }
 }

@@ -10,6 +10,7 @@
 //! eventually consistent); a poll can only see that the profile exists, so the first launch that
 //! uses it may need the executor's retry.
 
+use crate::fields::delete_by;
 use crate::fields::{
     all_at_once, answer, as_current, built_tags, canonical_json, collected, desired_names,
     in_place_only, is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value,
@@ -571,7 +572,7 @@ impl KindOps for InstanceProfile {
         for role in p.roles() {
             remove_role(cx.c, name, role.role_name()).await?;
         }
-        crate::fields::delete_by!(sent "iam:DeleteInstanceProfile":
+        delete_by!(sent "iam:DeleteInstanceProfile":
             cx.c.iam.delete_instance_profile().instance_profile_name(current))
     }
 }

@@ -4,6 +4,7 @@ use super::{
     available, client_token, create_tags, described, filters, made_fields, no_answer, not_in_place,
     observed, physical, sdk_tags, tag_map, tag_spec, Ec2Kind,
 };
+use crate::fields::delete_by;
 use crate::fields::{answer, int, reported, sent, sorted_strs, Reader};
 use crate::{Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -359,7 +360,7 @@ impl KindOps for LaunchTemplate {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        crate::fields::delete_by!(sent "ec2:DeleteLaunchTemplate":
+        delete_by!(sent "ec2:DeleteLaunchTemplate":
             cx.c.ec2.delete_launch_template().launch_template_id(current))
     }
 }
@@ -520,7 +521,7 @@ impl Ec2Kind for Instance {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        crate::fields::delete_by!(sent "ec2:TerminateInstances":
+        delete_by!(sent "ec2:TerminateInstances":
             cx.c.ec2.terminate_instances().instance_ids(current))
     }
 }

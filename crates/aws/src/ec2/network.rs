@@ -5,6 +5,7 @@ use super::{
     none_if_not_found, not_in_place, observed, physical, retag, settled, tag_map, tag_spec,
     Ec2Kind,
 };
+use crate::fields::delete_by;
 use crate::fields::{answer, reported, sent, Reader};
 use crate::{Clients, Created, Cx, Query, Update};
 use async_trait::async_trait;
@@ -171,7 +172,7 @@ impl Ec2Kind for Vpc {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        crate::fields::delete_by!(sent "ec2:DeleteVpc": cx.c.ec2.delete_vpc().vpc_id(current))
+        delete_by!(sent "ec2:DeleteVpc": cx.c.ec2.delete_vpc().vpc_id(current))
     }
 }
 
@@ -440,8 +441,7 @@ impl Ec2Kind for Subnet {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        crate::fields::delete_by!(sent "ec2:DeleteSubnet":
-            cx.c.ec2.delete_subnet().subnet_id(current))
+        delete_by!(sent "ec2:DeleteSubnet": cx.c.ec2.delete_subnet().subnet_id(current))
     }
 }
 
@@ -517,8 +517,7 @@ impl Ec2Kind for ElasticIp {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        crate::fields::delete_by!(sent "ec2:ReleaseAddress":
-            cx.c.ec2.release_address().allocation_id(current))
+        delete_by!(sent "ec2:ReleaseAddress": cx.c.ec2.release_address().allocation_id(current))
     }
 }
 
@@ -650,7 +649,7 @@ impl Ec2Kind for NatGateway {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        crate::fields::delete_by!(sent "ec2:DeleteNatGateway":
+        delete_by!(sent "ec2:DeleteNatGateway":
             cx.c.ec2.delete_nat_gateway().nat_gateway_id(current))
     }
 }
