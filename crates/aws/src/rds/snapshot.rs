@@ -10,9 +10,7 @@
 //! `moodlestack:id` tag: it is not the stack's resource any more, only a restore point.
 
 use super::{all_tags, to_tags};
-use crate::fields::{
-    answer, described_by, owned_id, tag_map, tagged, tags_value, unexpected, Reader,
-};
+use crate::fields::{answer, described_by, owned_id, tag_map, tagged, tags_value, Reader};
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use moodlestack_model::{
@@ -230,10 +228,10 @@ impl KindOps for Snapshot {
                 let o = tagged("rds:CreateDBSnapshot", name, observed(cx.scope, &f))?;
                 Ok(Created::made(r, o))
             }
-            Ok(None) => Err(unexpected(
-                "rds:CreateDBSnapshot",
-                format!("no snapshot in the answer for {name}"),
-            )),
+            Ok(None) => Err(CloudError::UnexpectedAnswer {
+                operation: "rds:CreateDBSnapshot".into(),
+                what: format!("no snapshot in the answer for {name}"),
+            }),
             Err(e)
                 if crate::fields::already_exists(&e, "DBSnapshotAlreadyExists")
                     || crate::fields::already_exists(&e, "DBClusterSnapshotAlreadyExists") =>
