@@ -3,7 +3,7 @@
 //! the emulator; end states checked with plain AWS SDK clients.
 
 use crate::e2e::{assert_nothing_left, clients, ms, ms_ok, Clients};
-use crate::harness::Emulator;
+use crate::harness::{strs_of, Emulator};
 use serde_json::Value as J;
 use std::collections::BTreeMap;
 
@@ -95,12 +95,7 @@ async fn gc_destroys_exactly_the_expired_stacks() {
     assert!(changed.len() >= 20, "{out}");
     for ch in &changed {
         assert_eq!(ch["action"], "update", "{ch}");
-        let fields: Vec<&str> = ch["fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["field"].as_str().unwrap())
-            .collect();
+        let fields = strs_of(&ch["fields"], "field");
         assert_eq!(fields, ["tags"], "{ch}");
     }
     apply(&emu, "pr-2", &["--ttl", "2s"]);

@@ -96,6 +96,15 @@ pub fn succeeded(what: &str, out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The string `key` of every object in the JSON array `list` (a test fails on anything else).
+pub fn strs_of<'a>(list: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[key].as_str().unwrap())
+        .collect()
+}
+
 fn cache_dir() -> PathBuf {
     std::env::var_os("MOODLESTACK_CACHE")
         .map(PathBuf::from)

@@ -138,13 +138,20 @@ fn etag(emu: &Emulator, bucket: &str, key: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// A fresh scratch directory `moodlestack-node-<name>-<pid>`, and the `home` made inside it.
+fn scratch(name: &str) -> (PathBuf, PathBuf) {
+    let root = std::env::temp_dir().join(format!("moodlestack-node-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let home = root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    (root, home)
+}
+
 #[test]
 fn nodes_boot_from_the_code_artefact_the_stable_node_puts_once() {
     let emu = Emulator::start();
-    let root = &std::env::temp_dir().join(format!("moodlestack-node-code-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(root);
-    let home = root.join("home");
-    std::fs::create_dir_all(&home).unwrap();
+    let (root, home) = scratch("code");
+    let root = &root;
 
     // The pinned code: a Moodle tag and a tool_forcedcache commit, in repositories on disk.
     let moodle = root.join("git/moodle");
@@ -326,10 +333,8 @@ fn local_php() -> String {
 #[test]
 fn the_cron_wrapper_puts_a_heartbeat_after_a_successful_run_only() {
     let emu = Emulator::start();
-    let root = &std::env::temp_dir().join(format!("moodlestack-node-cron-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(root);
-    let home = root.join("home");
-    std::fs::create_dir_all(&home).unwrap();
+    let (root, home) = scratch("cron");
+    let root = &root;
     std::fs::create_dir_all(root.join("run")).unwrap();
     std::fs::create_dir_all(root.join("log")).unwrap();
     let dirroot = root.join("moodle");

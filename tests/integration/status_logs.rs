@@ -5,7 +5,7 @@
 //! groups with a stream per instance id).
 
 use crate::e2e::{ms, ms_ok};
-use crate::harness::Emulator;
+use crate::harness::{strs_of, Emulator};
 use serde_json::Value as J;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -161,12 +161,7 @@ async fn status_and_logs_read_the_live_stack() {
     assert_eq!(json["database"]["status"], "available");
     assert_eq!(json["cache"]["status"], "available");
     assert_eq!(json["files"]["status"], "available");
-    let alarms: Vec<&str> = json["alarms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let alarms = strs_of(&json["alarms"], "name");
     assert_eq!(
         alarms,
         ["demo-cron-heartbeat"],

@@ -390,6 +390,16 @@ fn with_refresh(mut o: Observed, refresh: Option<&Refresh>, poll: bool) -> Obser
     o
 }
 
+/// The group `name` (none when it is gone or not the stack's) with its latest instance refresh;
+/// `poll` as for [`with_refresh`] (a readiness poll asks by physical id).
+async fn one_group(cx: &Cx<'_>, name: &str, poll: bool) -> Result<Vec<Observed>, CloudError> {
+    let (g, refresh) = tokio::try_join!(describe(cx.c, name), latest_refresh(cx.c, name))?;
+    Ok(g.and_then(|g| observed(cx.scope, &g))
+        .map(|o| with_refresh(o, refresh.as_ref(), poll))
+        .into_iter()
+        .collect())
+}
+
 /// What to do after a rollout that did not finish.
 fn refresh_fix(name: &str) -> String {
     format!(
@@ -458,24 +468,10 @@ impl KindOps for Group {
                     .collect())
             }
             Query::Logical { fields, .. } => match fields.get("name").and_then(Value::as_str) {
-                Some(name) => {
-                    let (g, refresh) =
-                        tokio::try_join!(describe(cx.c, name), latest_refresh(cx.c, name))?;
-                    Ok(g.and_then(|g| observed(cx.scope, &g))
-                        .map(|o| with_refresh(o, refresh.as_ref(), false))
-                        .into_iter()
-                        .collect())
-                }
+                Some(name) => one_group(cx, name, false).await,
                 None => Ok(Vec::new()),
             },
-            Query::Physical(name) => {
-                let (g, refresh) =
-                    tokio::try_join!(describe(cx.c, name), latest_refresh(cx.c, name))?;
-                Ok(g.and_then(|g| observed(cx.scope, &g))
-                    .map(|o| with_refresh(o, refresh.as_ref(), true))
-                    .into_iter()
-                    .collect())
-            }
+            Query::Physical(name) => one_group(cx, name, true).await,
         }
     }
 
@@ -513,9 +509,11 @@ impl KindOps for Group {
             Err(e) => return Err(e),
         }
         enable_metrics(c, name, r).await?;
-        let unexpected = |what: &str| CloudError::UnexpectedAnswer {
-            operation: "autoscaling:DescribeAutoScalingGroups".into(),
-            what: format!("group {name} {what} right after creation"),
+        let unexpected = |what: &str| {
+            crate::fields::unexpected(
+                "autoscaling:DescribeAutoScalingGroups",
+                format!("group {name} {what} right after creation"),
+            )
         };
         let g = describe(c, name)
             .await?
@@ -673,9 +671,11 @@ impl KindOps for Group {
         let g = describe(c, name)
             .await?
             .ok_or_else(|| CloudError::NotFound(format!("autoscaling group {name}")))?;
-        let o = observed(cx.scope, &g).ok_or_else(|| CloudError::UnexpectedAnswer {
-            operation: "autoscaling:DescribeAutoScalingGroups".into(),
-            what: format!("group {name} lost the stack's tags"),
+        let o = observed(cx.scope, &g).ok_or_else(|| {
+            crate::fields::unexpected(
+                "autoscaling:DescribeAutoScalingGroups",
+                format!("group {name} lost the stack's tags"),
+            )
         })?;
         Ok(Observed {
             id: current.id.clone(),

@@ -11,9 +11,10 @@
 //! Dashboards cannot be tagged: the stack's is the one of its deterministic name
 //! (`moodlestack-<stack>`), read with GetDashboard and written whole with PutDashboard.
 
+use crate::fields::delete_by;
 use crate::fields::{
-    all_pages, answer, canonical_json, deleted, in_place_only, int, is_not_found, owned_id,
-    read_back, sent, tag_map, tagged, tags_value, usable, Names, Reader,
+    all_pages, answer, canonical_json, in_place_only, int, is_not_found, owned_id, read_back, sent,
+    tag_map, tagged, tags_value, unexpected, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -26,13 +27,6 @@ use moodlestack_model::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-fn unexpected(operation: &str, what: impl Into<String>) -> CloudError {
-    CloudError::UnexpectedAnswer {
-        operation: operation.into(),
-        what: what.into(),
-    }
-}
 
 // ---- metric math in the `metrics` field -----------------------------------------------------
 
@@ -314,10 +308,9 @@ pub(crate) struct Alarm;
 #[async_trait]
 impl KindOps for Alarm {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, Kind::MetricAlarm, q);
-        if matches!(names, Names::Nothing) {
+        let Some(names) = Names::asked(cx, Kind::MetricAlarm, q) else {
             return Ok(Vec::new());
-        }
+        };
         observe_alarms(cx.c, cx.scope, &names).await
     }
 
@@ -358,11 +351,8 @@ impl KindOps for Alarm {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.cloudwatch
-                .delete_alarms()
-                .alarm_names(&current.physical_id);
-        deleted("cloudwatch:DeleteAlarms", req.send()).await
+        delete_by!(deleted "cloudwatch:DeleteAlarms":
+            cx.c.cloudwatch.delete_alarms().alarm_names(current))
     }
     crate::fields::settled_at_once!();
 }
@@ -443,11 +433,8 @@ impl KindOps for Dashboard {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.cloudwatch
-                .delete_dashboards()
-                .dashboard_names(&current.physical_id);
-        deleted("cloudwatch:DeleteDashboards", req.send()).await
+        delete_by!(deleted "cloudwatch:DeleteDashboards":
+            cx.c.cloudwatch.delete_dashboards().dashboard_names(current))
     }
     crate::fields::settled_at_once!();
 }

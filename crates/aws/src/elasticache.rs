@@ -20,7 +20,7 @@ use crate::fields::described_by;
 use crate::fields::{
     again_while, all_at_once, answer, attrs_with_id, collected, exists_or_err, is_code,
     not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_observed, tag_map, tagged,
-    tags_value, Names, Reader, SubnetGroupApi, SubnetGroupOps,
+    tags_value, unexpected, Names, Reader, SubnetGroupApi, SubnetGroupOps,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -403,24 +403,21 @@ async fn replication_group_with_tags(
 async fn auth_token(c: &Clients, secret_arn: &str) -> Result<String, CloudError> {
     let req = c.secrets.get_secret_value().secret_id(secret_arn);
     let out = answer("secretsmanager:GetSecretValue", req.send()).await?;
-    out.secret_string()
-        .map(str::to_string)
-        .ok_or_else(|| CloudError::UnexpectedAnswer {
-            operation: "secretsmanager:GetSecretValue".into(),
-            what: format!(
-                "secret {secret_arn} holds no string value to use as the Redis AUTH token"
-            ),
-        })
+    out.secret_string().map(str::to_string).ok_or_else(|| {
+        unexpected(
+            "secretsmanager:GetSecretValue",
+            format!("secret {secret_arn} holds no string value to use as the Redis AUTH token"),
+        )
+    })
 }
 
 /// Equal values; lists (security group ids) compared as sets.
 #[async_trait]
 impl KindOps for ReplicationGroupOps {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, Kind::CacheReplicationGroup, q);
-        if matches!(names, Names::Nothing) {
+        let Some(names) = Names::asked(cx, Kind::CacheReplicationGroup, q) else {
             return Ok(Vec::new());
-        }
+        };
         let (rgs, members) = match names.one() {
             Some(one) => (describe_replication_groups(cx.c, Some(one)).await?, None),
             None => {
@@ -612,7 +609,7 @@ impl KindOps for ReplicationGroupOps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::{assert_matches_spec, test_scope};
+    use crate::fields::{assert_ready_as, test_scope};
     use moodlestack_model::{TAG_ID, TAG_STACK};
 
     #[test]
@@ -671,9 +668,7 @@ mod tests {
             (TAG_AUTH_SECRET.to_string(), "arn:secret".to_string()),
         ]);
         let o = replication_group_observed(&scope, &rg, tags.clone(), &[member]).unwrap();
-        assert_matches_spec(&o, &[]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "cache.redis");
+        assert_ready_as(&o, "cache.redis", &[]);
         assert_eq!(o.fields["engine_version"], Value::str("7.1.0"));
         assert_eq!(o.fields["num_cache_clusters"], Value::Int(2));
         assert_eq!(o.fields["automatic_failover"], Value::Bool(true));
@@ -767,9 +762,7 @@ mod tests {
             (TAG_ID.to_string(), "cache.subnet_group".to_string()),
         ]);
         let o = subnet_group(&scope, &g, tags.clone()).unwrap();
-        assert_matches_spec(&o, &[]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "cache.subnet_group");
+        assert_ready_as(&o, "cache.subnet_group", &[]);
         assert!(subnet_group(&test_scope("other"), &g, tags).is_none());
     }
 }

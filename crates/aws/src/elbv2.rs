@@ -12,6 +12,7 @@
 //! version's listener is adopted by them (and tagged), any other is left alone. A second listener
 //! on a port is `DuplicateListener`.
 
+use crate::fields::delete_by;
 use crate::fields::{
     all_pages, answer, api_err, desired_names, int, is_code, is_not_found, not_found_is_none,
     owned_id, reported, sent, sorted_strs, tag_map, tags_value, Reader,
@@ -760,9 +761,8 @@ impl KindOps for LoadBalancer {
             )];
             Self::set_attributes(cx.c, arn, off).await?;
         }
-        let req = cx.c.elbv2.delete_load_balancer();
-        let req = req.load_balancer_arn(&current.physical_id);
-        sent("elasticloadbalancing:DeleteLoadBalancer", req.send()).await
+        delete_by!(sent "elasticloadbalancing:DeleteLoadBalancer":
+            cx.c.elbv2.delete_load_balancer().load_balancer_arn(current))
     }
 }
 
@@ -852,9 +852,8 @@ impl KindOps for TargetGroup {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req = cx.c.elbv2.delete_target_group();
-        let req = req.target_group_arn(&current.physical_id);
-        sent("elasticloadbalancing:DeleteTargetGroup", req.send()).await
+        delete_by!(sent "elasticloadbalancing:DeleteTargetGroup":
+            cx.c.elbv2.delete_target_group().target_group_arn(current))
     }
 }
 
@@ -952,11 +951,7 @@ impl KindOps for Listener {
                     listeners_observed(cx, &per_lb.concat()).await
                 };
                 let (lbs, found) = tokio::try_join!(cx.listed(Kind::LoadBalancer), early)?;
-                let ours: Vec<&str> = lbs
-                    .iter()
-                    .filter(|lb| lb.lifecycle != Lifecycle::Deleting)
-                    .map(|lb| lb.physical_id.as_str())
-                    .collect();
+                let ours = crate::fields::live_ids(lbs);
                 Ok(found
                     .into_iter()
                     .filter(|l| {
@@ -1052,9 +1047,8 @@ impl KindOps for Listener {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req = cx.c.elbv2.delete_listener();
-        let req = req.listener_arn(&current.physical_id);
-        sent("elasticloadbalancing:DeleteListener", req.send()).await
+        delete_by!(sent "elasticloadbalancing:DeleteListener":
+            cx.c.elbv2.delete_listener().listener_arn(current))
     }
 }
 

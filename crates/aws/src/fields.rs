@@ -6,7 +6,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moodlestack_model::{
-    CloudError, Fields, Kind, Observed, Resource, ResourceId, Scope, Value, TAG_ID, TAG_STACK,
+    CloudError, Fields, Kind, Lifecycle, Observed, Resource, ResourceId, Scope, Value, TAG_ID,
+    TAG_STACK,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -284,6 +285,13 @@ impl Names {
             Query::Physical(name) => Names::One(name.to_string()),
         }
     }
+    /// [`Names::new`], or None when the query can ask for nothing (a list then finds nothing).
+    pub fn asked(cx: &Cx<'_>, kind: Kind, q: Query<'_>) -> Option<Self> {
+        match Names::new(cx, kind, q) {
+            Names::Nothing => None,
+            names => Some(names),
+        }
+    }
     /// The one name to describe, if the query asks for one.
     pub fn one(&self) -> Option<&str> {
         match self {
@@ -318,6 +326,14 @@ pub fn desired_fields<'a>(
             .iter()
             .find(|r| r.kind == kind && &r.id == id)
             .map(|r| &r.fields),
+    }
+}
+
+/// An answer of `operation` that is not what it should be (`what`).
+pub fn unexpected(operation: &str, what: impl Into<String>) -> CloudError {
+    CloudError::UnexpectedAnswer {
+        operation: operation.into(),
+        what: what.into(),
     }
 }
 
@@ -380,6 +396,14 @@ pub(crate) fn assert_matches_spec(o: &Observed, absent: &[&str]) {
     assert!(o.attrs.contains_key("id"), "{} reports no `id`", o.kind);
 }
 
+/// Test support: [`assert_matches_spec`], and the observation is ready and of logical id `id`.
+#[cfg(test)]
+pub(crate) fn assert_ready_as(o: &Observed, id: &str, absent: &[&str]) {
+    assert_matches_spec(o, absent);
+    assert_eq!(o.lifecycle, moodlestack_model::Lifecycle::Ready, "{id}");
+    assert_eq!(o.id, id);
+}
+
 /// The items of a paginated list (`paginator.items().send().try_collect()`), its error naming
 /// `operation`.
 pub async fn collected<T, E: SdkFault, R: SdkRaw>(
@@ -415,6 +439,15 @@ macro_rules! described_by {
 }
 pub(crate) use described_by;
 
+/// The physical ids of what a list found that is not being deleted.
+pub fn live_ids(found: &[Observed]) -> Vec<&str> {
+    found
+        .iter()
+        .filter(|o| o.lifecycle != Lifecycle::Deleting)
+        .map(|o| o.physical_id.as_str())
+        .collect()
+}
+
 /// Awaits a request whose answer the caller does not need (deletes, attribute and tag writes):
 /// `Ok(())`, or the error naming `operation`.
 pub async fn sent<T, E: SdkFault, R: SdkRaw>(
@@ -423,6 +456,21 @@ pub async fn sent<T, E: SdkFault, R: SdkRaw>(
 ) -> Result<(), CloudError> {
     answer(operation, request).await.map(drop)
 }
+
+/// The whole of a `delete` that is one request naming the resource by its physical id:
+/// `delete_by!(sent "ec2:DeleteVpc": cx.c.ec2.delete_vpc().vpc_id(current))` sends
+/// `cx.c.ec2.delete_vpc().vpc_id(&current.physical_id)` through [`sent`] (or [`deleted`], where a
+/// resource already gone counts as deleted).
+macro_rules! delete_by {
+    ($via:ident $operation:literal: $cx:ident.c.$svc:ident.$call:ident().$id:ident($current:ident)) => {
+        $crate::fields::$via(
+            $operation,
+            $cx.c.$svc.$call().$id(&$current.physical_id).send(),
+        )
+        .await
+    };
+}
+pub(crate) use delete_by;
 
 /// Awaits a delete: done, also when AWS answers that the resource is already gone.
 pub async fn deleted<T, E: SdkFault, R: SdkRaw>(
@@ -705,10 +753,9 @@ impl<A: SubnetGroupApi> KindOps for SubnetGroupOps<A> {
     /// ONE describe (of the name asked for, or of all), the tags of the candidates [`Names`] asks
     /// for read all at once.
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, A::KIND, q);
-        if matches!(names, Names::Nothing) {
+        let Some(names) = Names::asked(cx, A::KIND, q) else {
             return Ok(Vec::new());
-        }
+        };
         let groups = A::describe(cx.c, names.one()).await?;
         observe_named(&names, groups, A::name, |g| A::observe(cx.c, cx.scope, g)).await
     }

@@ -10,10 +10,11 @@
 //! eventually consistent); a poll can only see that the profile exists, so the first launch that
 //! uses it may need the executor's retry.
 
+use crate::fields::delete_by;
 use crate::fields::{
     all_at_once, answer, as_current, built_tags, canonical_json, collected, desired_names,
     in_place_only, is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value,
-    usable, Reader,
+    unexpected, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -321,9 +322,11 @@ impl KindOps for Role {
         observe_role(cx.c, cx.scope, name)
             .await?
             .map(Created::New)
-            .ok_or_else(|| CloudError::UnexpectedAnswer {
-                operation: "iam:GetRole".into(),
-                what: format!("role {name} is gone or lost the stack's tags right after creation"),
+            .ok_or_else(|| {
+                unexpected(
+                    "iam:GetRole",
+                    format!("role {name} is gone or lost the stack's tags right after creation"),
+                )
             })
     }
 
@@ -532,12 +535,14 @@ impl KindOps for InstanceProfile {
         observe_profile(cx.c, cx.scope, name)
             .await?
             .map(Created::New)
-            .ok_or_else(|| CloudError::UnexpectedAnswer {
-                operation: "iam:GetInstanceProfile".into(),
-                what: format!(
-                    "instance profile {name} is gone or lost the stack's tags right after \
+            .ok_or_else(|| {
+                unexpected(
+                    "iam:GetInstanceProfile",
+                    format!(
+                        "instance profile {name} is gone or lost the stack's tags right after \
                      creation"
-                ),
+                    ),
+                )
             })
     }
 
@@ -567,11 +572,8 @@ impl KindOps for InstanceProfile {
         for role in p.roles() {
             remove_role(cx.c, name, role.role_name()).await?;
         }
-        let req =
-            cx.c.iam
-                .delete_instance_profile()
-                .instance_profile_name(name);
-        sent("iam:DeleteInstanceProfile", req.send()).await
+        delete_by!(sent "iam:DeleteInstanceProfile":
+            cx.c.iam.delete_instance_profile().instance_profile_name(current))
     }
 }
 
@@ -613,9 +615,7 @@ mod tests {
             inline.clone(),
         )
         .unwrap();
-        assert_matches_spec(&o, &[]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "iam.role");
+        crate::fields::assert_ready_as(&o, "iam.role", &[]);
         assert_eq!(
             o.fields["assume_role_policy"],
             Value::str(r#"{"Version":"2012-10-17"}"#)

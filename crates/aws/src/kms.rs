@@ -14,7 +14,7 @@
 
 use crate::fields::{
     all_at_once, answer, canonical_json, deleted, in_place_only, is_code, is_not_found, owned_id,
-    read_back, sent, tags_value, usable, Reader,
+    read_back, sent, tags_value, unexpected, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -207,10 +207,7 @@ impl KindOps for Key {
         let key_id = made
             .key_metadata()
             .map(|m| m.key_id().to_string())
-            .ok_or_else(|| CloudError::UnexpectedAnswer {
-                operation: "kms:CreateKey".into(),
-                what: "no key id".into(),
-            })?;
+            .ok_or_else(|| unexpected("kms:CreateKey", "no key id"))?;
         let req =
             cx.c.kms
                 .create_alias()

@@ -9,6 +9,7 @@
 //! (DescribeMetricFilters, all groups at once) and matched by (group, name); PutMetricFilter
 //! both creates and replaces one.
 
+use crate::fields::delete_by;
 use crate::fields::{
     all_at_once, answer, deleted, described_by, in_place_only, is_code, is_not_found, owned_id,
     read_back, sent, tagged, tags_value, untagged, usable, Reader,
@@ -173,11 +174,8 @@ impl KindOps for Group {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.logs
-                .delete_log_group()
-                .log_group_name(&current.physical_id);
-        deleted("logs:DeleteLogGroup", req.send()).await
+        delete_by!(deleted "logs:DeleteLogGroup":
+            cx.c.logs.delete_log_group().log_group_name(current))
     }
     crate::fields::settled_at_once!();
 }

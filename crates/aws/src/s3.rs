@@ -14,7 +14,7 @@
 use crate::fields::Names as Queried;
 use crate::fields::{
     all_at_once, answer, api_err, as_current, in_place_only, is_code, owned_id, sent, tag_map,
-    tags_value, usable, Reader,
+    tags_value, unexpected, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -37,10 +37,7 @@ fn sdk_tags(tags: &Tags) -> Result<Vec<Tag>, CloudError> {
                 .key(k)
                 .value(v)
                 .build()
-                .map_err(|e| CloudError::UnexpectedAnswer {
-                    operation: "s3:CreateBucket".into(),
-                    what: format!("tag {k}: {e}"),
-                })
+                .map_err(|e| unexpected("s3:CreateBucket", format!("tag {k}: {e}")))
         })
         .collect()
 }
@@ -277,12 +274,12 @@ impl KindOps for Bucket {
             put_tags(cx.c, name, &tags).await?;
             found = describe(cx.c, cx.scope, name).await?;
         }
-        found
-            .map(Created::New)
-            .ok_or_else(|| CloudError::UnexpectedAnswer {
-                operation: "s3:CreateBucket".into(),
-                what: format!("{name}: created without the stack's tags"),
-            })
+        found.map(Created::New).ok_or_else(|| {
+            unexpected(
+                "s3:CreateBucket",
+                format!("{name}: created without the stack's tags"),
+            )
+        })
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
@@ -312,10 +309,10 @@ impl KindOps for Bucket {
             }
         }
         as_current(describe(cx.c, cx.scope, name).await?, current, || {
-            CloudError::UnexpectedAnswer {
-                operation: "s3:GetBucketTagging".into(),
-                what: format!("bucket {name} is gone or lost the stack's tags after an update"),
-            }
+            unexpected(
+                "s3:GetBucketTagging",
+                format!("bucket {name} is gone or lost the stack's tags after an update"),
+            )
         })
     }
 

@@ -97,11 +97,7 @@ where
             let declared = desired_names(cx.desired, Kind::AutoScalingGroup, "name");
             let early = try_join_all(declared.iter().map(|g| held(&read, g.clone(), None)));
             let (groups, early) = tokio::try_join!(cx.listed(Kind::AutoScalingGroup), early)?;
-            let listed: Vec<&str> = groups
-                .iter()
-                .filter(|g| g.lifecycle != Lifecycle::Deleting)
-                .map(|g| g.physical_id.as_str())
-                .collect();
+            let listed = crate::fields::live_ids(groups);
             let mut out: Vec<Observed> = declared
                 .iter()
                 .zip(early)

@@ -160,10 +160,10 @@ impl KindOps for Secret {
         )
         .await?;
         let Some(value) = password.random_password() else {
-            return Err(CloudError::UnexpectedAnswer {
-                operation: "secretsmanager:GetRandomPassword".into(),
-                what: "no password".into(),
-            });
+            return Err(crate::fields::unexpected(
+                "secretsmanager:GetRandomPassword",
+                "no password",
+            ));
         };
 
         let res =
@@ -178,9 +178,11 @@ impl KindOps for Secret {
                 .await;
         match res {
             Ok(out) => {
-                let unexpected = |what: &str| CloudError::UnexpectedAnswer {
-                    operation: "secretsmanager:CreateSecret".into(),
-                    what: format!("{name}: {what}"),
+                let unexpected = |what: &str| {
+                    crate::fields::unexpected(
+                        "secretsmanager:CreateSecret",
+                        format!("{name}: {what}"),
+                    )
                 };
                 let arn = out.arn().ok_or_else(|| unexpected("no ARN"))?;
                 observed(cx.scope, arn, name, r.opt_str("description"), tags)
@@ -217,10 +219,10 @@ impl KindOps for Secret {
             }
         }
         as_current(describe(cx.c, cx.scope, arn).await?.pop(), current, || {
-            CloudError::UnexpectedAnswer {
-                operation: "secretsmanager:DescribeSecret".into(),
-                what: format!("secret {arn} is gone or lost the stack's tags after an update"),
-            }
+            crate::fields::unexpected(
+                "secretsmanager:DescribeSecret",
+                format!("secret {arn} is gone or lost the stack's tags after an update"),
+            )
         })
     }
 
@@ -235,8 +237,8 @@ impl KindOps for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::{assert_matches_spec, test_scope};
-    use moodlestack_model::{Lifecycle, TAG_ID};
+    use crate::fields::{assert_ready_as, test_scope};
+    use moodlestack_model::TAG_ID;
 
     #[test]
     fn request_token_is_stable_and_in_range() {
@@ -256,9 +258,7 @@ mod tests {
             (TAG_ID.to_string(), "cache.auth".to_string()),
         ]);
         let o = observed(&scope, "arn:x", "demo/redis-auth", Some("d"), tags.clone()).unwrap();
-        assert_matches_spec(&o, &[]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "cache.auth");
+        assert_ready_as(&o, "cache.auth", &[]);
         assert_eq!(o.attrs["arn"], "arn:x");
         tags.insert(TAG_STACK.into(), "other".into());
         assert!(observed(&scope, "arn:x", "demo/redis-auth", None, tags).is_none());

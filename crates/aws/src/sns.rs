@@ -10,6 +10,7 @@
 //! stack (ListSubscriptionsByTopic, all topics at once), matched by (topic, protocol, endpoint)
 //! and replaced on any change.
 
+use crate::fields::delete_by;
 use crate::fields::{
     all_at_once, answer, collected, deleted, in_place_only, is_not_found, owned_id, read_back,
     sent, tag_map, tags_value, untagged, usable, Names, Reader,
@@ -175,8 +176,7 @@ impl KindOps for Topic {
 
     /// DeleteTopic deletes its subscriptions with it.
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req = cx.c.sns.delete_topic().topic_arn(&current.physical_id);
-        deleted("sns:DeleteTopic", req.send()).await
+        delete_by!(deleted "sns:DeleteTopic": cx.c.sns.delete_topic().topic_arn(current))
     }
     crate::fields::settled_at_once!();
 }

@@ -1,6 +1,7 @@
 //! STS: who the credentials are.
 
 use crate::fields::answer;
+use crate::fields::unexpected;
 use crate::Clients;
 use moodlestack_model::CloudError;
 
@@ -9,8 +10,5 @@ pub(crate) async fn account_id(c: &Clients) -> Result<String, CloudError> {
     let out = answer("sts:GetCallerIdentity", c.sts.get_caller_identity().send()).await?;
     out.account()
         .map(str::to_string)
-        .ok_or_else(|| CloudError::UnexpectedAnswer {
-            operation: "sts:GetCallerIdentity".into(),
-            what: "no account".into(),
-        })
+        .ok_or_else(|| unexpected("sts:GetCallerIdentity", "no account"))
 }

@@ -58,6 +58,17 @@ fn graph(extra: &str) -> Vec<Resource> {
     build_with(&stack(extra), &image(), &fake_user_data).unwrap()
 }
 
+/// `r`'s field `field` refers to the attribute `attr` of `target`.
+#[track_caller]
+fn assert_ref(r: &Resource, field: &str, target: &str, attr: &str) {
+    assert_eq!(
+        r.fields[field],
+        Value::reference(target, attr),
+        "{} {field}",
+        r.id
+    );
+}
+
 fn find<'a>(g: &'a [Resource], id: &str) -> &'a Resource {
     g.iter()
         .find(|r| r.id.as_str() == id)
@@ -179,10 +190,7 @@ fn backups_and_the_code_version_snapshot() {
     assert_eq!(plan.fields["schedule"], Value::str("cron(0 3 * * ? *)"));
     assert_eq!(plan.fields["schedule_time_zone"], Value::str("Etc/UTC"));
     assert_eq!(plan.fields["retention_days"], Value::Int(35));
-    assert_eq!(
-        plan.fields["vault_name"],
-        Value::reference("backup.vault", "id")
-    );
+    assert_ref(plan, "vault_name", "backup.vault", "id");
     let selection = find("backup.selection");
     assert_eq!(
         selection.fields["resources"],
@@ -207,18 +215,9 @@ fn backups_and_the_code_version_snapshot() {
     assert_eq!(backup.fields["name"], Value::str("demo-code-v4-5-5-php8-3"));
     let tags = backup.fields["tags"].as_map().unwrap();
     assert_eq!(tags["moodlestack:code"], Value::str("v4.5.5 php8.3"));
-    assert_eq!(
-        backup.fields["resource_arn"],
-        Value::reference("files.fs", "arn")
-    );
-    assert_eq!(
-        backup.fields["vault_name"],
-        Value::reference("backup.vault", "id")
-    );
-    assert_eq!(
-        backup.fields["iam_role_arn"],
-        Value::reference("backup.role", "arn")
-    );
+    assert_ref(backup, "resource_arn", "files.fs", "arn");
+    assert_ref(backup, "vault_name", "backup.vault", "id");
+    assert_ref(backup, "iam_role_arn", "backup.role", "arn");
     for lt in ["web.lt", "stable.lt"] {
         for before in ["db.snapshot", "files.backup"] {
             assert!(
@@ -230,9 +229,11 @@ fn backups_and_the_code_version_snapshot() {
     // Aurora: the cluster is snapshotted and backed up.
     let g = graph("database:\n  engine: aurora-mysql\n");
     let find = |id: &str| g.iter().find(|r| r.id.as_str() == id).expect(id);
-    assert_eq!(
-        find("db.snapshot").fields["db_cluster_identifier"],
-        Value::reference("db.cluster", "id")
+    assert_ref(
+        find("db.snapshot"),
+        "db_cluster_identifier",
+        "db.cluster",
+        "id",
     );
     assert!(find("backup.selection").fields["resources"]
         .as_list()
@@ -536,9 +537,11 @@ fn aurora_gives_a_cluster_and_members() {
     let cluster = find(&g, "db.cluster");
     assert_eq!(cluster.fields["engine"], "aurora-mysql".into());
     assert_eq!(cluster.fields["storage_encrypted"], true.into());
-    assert_eq!(
-        cluster.fields["cluster_parameter_group_name"],
-        Value::reference("db.cluster_parameter_group", "id")
+    assert_ref(
+        cluster,
+        "cluster_parameter_group_name",
+        "db.cluster_parameter_group",
+        "id",
     );
     let cpg = find(&g, "db.cluster_parameter_group");
     assert_eq!(cpg.fields["family"], "aurora-mysql8.0".into());
@@ -548,10 +551,7 @@ fn aurora_gives_a_cluster_and_members() {
     assert!(!params.contains_key("innodb_io_capacity"));
     for i in [1, 2] {
         let m = find(&g, &format!("db.instance.{i}"));
-        assert_eq!(
-            m.fields["cluster_identifier"],
-            Value::reference("db.cluster", "id")
-        );
+        assert_ref(m, "cluster_identifier", "db.cluster", "id");
         assert_eq!(m.fields["identifier"], Value::str(format!("demo-db-{i}")));
         assert_eq!(m.fields["instance_class"], "db.r7g.large".into());
         for absent in [
@@ -634,51 +634,44 @@ fn iam_policy_names_only_the_stacks_secrets() {
     let stmts = doc["Statement"].as_array().unwrap();
     // Secrets, EFS, code artefacts, drain (2), logs, the stack's metrics.
     assert_eq!(stmts.len(), 7);
-    // The watcher completes the drain hook's action on the stack's group and nothing else.
-    assert_eq!(
-        stmts[4]["Action"],
-        serde_json::json!(["autoscaling:CompleteLifecycleAction"])
-    );
-    assert_eq!(
-        stmts[4]["Resource"],
-        serde_json::json!(
-            "arn:aws:autoscaling:eu-west-1:*:autoScalingGroup:*:autoScalingGroupName/demo-web"
-        )
-    );
-    assert_eq!(
-        stmts[0]["Action"],
-        serde_json::json!(["secretsmanager:GetSecretValue"])
-    );
-    assert_eq!(
-        stmts[0]["Resource"],
-        serde_json::json!(["arn:test:db.instance.secret_arn", "arn:test:cache.auth.arn"])
-    );
-    assert_eq!(
-        stmts[1]["Action"],
-        serde_json::json!([
-            "elasticfilesystem:ClientMount",
-            "elasticfilesystem:ClientWrite"
-        ])
-    );
-    assert_eq!(
-        stmts[1]["Resource"],
-        serde_json::json!(["arn:test:files.fs.arn"])
-    );
-    // Code artefacts: read and put (never listed, never deleted) under the bucket's code/ only.
-    assert_eq!(
-        stmts[2]["Action"],
-        serde_json::json!(["s3:GetObject", "s3:PutObject"])
-    );
-    assert_eq!(
-        stmts[2]["Resource"],
-        serde_json::json!(["arn:test:code.bucket.arn/code/*"])
-    );
-    // The one wildcard resource is the drain permission, scoped by the stack's tag.
-    assert_eq!(
-        stmts[3]["Action"],
-        serde_json::json!(["autoscaling:EnterStandby"])
-    );
-    assert_eq!(stmts[3]["Resource"], serde_json::json!("*"));
+    use serde_json::json;
+    // Each statement's actions and resources.
+    let grants = [
+        // The watcher completes the drain hook's action on the stack's group and nothing else.
+        (
+            4,
+            json!(["autoscaling:CompleteLifecycleAction"]),
+            json!(
+                "arn:aws:autoscaling:eu-west-1:*:autoScalingGroup:*:autoScalingGroupName/demo-web"
+            ),
+        ),
+        (
+            0,
+            json!(["secretsmanager:GetSecretValue"]),
+            json!(["arn:test:db.instance.secret_arn", "arn:test:cache.auth.arn"]),
+        ),
+        (
+            1,
+            json!([
+                "elasticfilesystem:ClientMount",
+                "elasticfilesystem:ClientWrite"
+            ]),
+            json!(["arn:test:files.fs.arn"]),
+        ),
+        // Code artefacts: read and put (never listed, never deleted) under the bucket's code/
+        // only.
+        (
+            2,
+            json!(["s3:GetObject", "s3:PutObject"]),
+            json!(["arn:test:code.bucket.arn/code/*"]),
+        ),
+        // The one wildcard resource is the drain permission, scoped by the stack's tag.
+        (3, json!(["autoscaling:EnterStandby"]), json!("*")),
+    ];
+    for (i, action, resource) in grants {
+        assert_eq!(stmts[i]["Action"], action, "statement {i}");
+        assert_eq!(stmts[i]["Resource"], resource, "statement {i}");
+    }
     assert_eq!(
         stmts[3]["Condition"],
         serde_json::json!({"StringEquals": {"aws:ResourceTag/moodlestack:stack": "demo"}})
@@ -757,14 +750,8 @@ fn compute_uses_the_image_and_imdsv2() {
         );
     }
     let stable = find(&g, "stable.instance");
-    assert_eq!(
-        stable.fields["launch_template_version"],
-        Value::reference("stable.lt", "version")
-    );
-    assert_eq!(
-        stable.fields["subnet_id"],
-        Value::reference("net.subnet.private.a", "id")
-    );
+    assert_ref(stable, "launch_template_version", "stable.lt", "version");
+    assert_ref(stable, "subnet_id", "net.subnet.private.a", "id");
     // Nodes boot only once EFS is mountable and the private subnets route to the internet.
     for node in ["stable.instance", "web.asg"] {
         let deps = find(&g, node).deps();
@@ -991,7 +978,7 @@ fn the_fleet_scales_on_cpu_by_default_and_drains_on_scale_in() {
     assert_well_formed(&g, "demo");
     let p = find(&g, "web.scaling");
     assert_eq!(p.kind, Kind::ScalingPolicy);
-    assert_eq!(p.fields["group_name"], Value::reference("web.asg", "id"));
+    assert_ref(p, "group_name", "web.asg", "id");
     assert_eq!(p.fields["name"], "demo-web-tracking".into());
     assert_eq!(p.fields["metric"], "ASGAverageCPUUtilization".into());
     assert_eq!(p.fields["resource_label"], "".into());

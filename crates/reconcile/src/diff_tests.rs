@@ -164,6 +164,27 @@ fn field<'a>(c: &'a Change, name: &str) -> &'a FieldChange {
         .unwrap_or_else(|| panic!("{}: no field {name}", c.id))
 }
 
+/// `c` is an update of `name` alone, from `old` to `new`, in place.
+#[track_caller]
+fn assert_updates_only(c: &Change, name: &str, old: Value, new: Value) {
+    assert_eq!(c.action, Action::Update, "{}", c.id);
+    assert_eq!(
+        c.fields,
+        vec![FieldChange {
+            field: name.into(),
+            old: Some(old),
+            new: Some(new),
+            forces_replacement: false,
+            delta: None,
+        }]
+    );
+}
+
+/// The names of the fields `c` changes, in order.
+fn field_names(c: &Change) -> Vec<&str> {
+    c.fields.iter().map(|f| f.field.as_str()).collect()
+}
+
 fn order(p: &Plan) -> Vec<&str> {
     p.changes.iter().map(|c| c.id.as_str()).collect()
 }
@@ -240,17 +261,7 @@ fn drifted_deregistration_delay_is_an_in_place_update() {
         .insert("deregistration_delay".into(), Value::Int(300));
     let p = plan(&scope(), &desired, &observed).unwrap();
     let tg = change(&p, "lb.tg");
-    assert_eq!(tg.action, Action::Update);
-    assert_eq!(
-        tg.fields,
-        vec![FieldChange {
-            field: "deregistration_delay".into(),
-            old: Some(Value::Int(300)),
-            new: Some(Value::Int(30)),
-            forces_replacement: false,
-            delta: None,
-        }]
-    );
+    assert_updates_only(tg, "deregistration_delay", Value::Int(300), Value::Int(30));
     assert_eq!(p.summary.update, 1);
     assert_eq!(p.summary.unchanged, 1);
 }
@@ -571,7 +582,7 @@ fn listeners_are_tagged_and_an_untagged_one_is_adopted_by_port_or_left_alone() {
     let h = change(&p, "lb.listener.http");
     assert_eq!(h.action, Action::Update);
     assert_eq!(h.current.as_ref().unwrap().physical_id, "arn:l80");
-    let fields: Vec<&str> = h.fields.iter().map(|f| f.field.as_str()).collect();
+    let fields = field_names(h);
     assert_eq!(fields, ["protocol", "tags"]);
     // Adopted and tagged, nothing else changes.
     let s = change(&p, "lb.listener.https");
@@ -692,13 +703,7 @@ fn update_of_a_referenced_resource_keeps_unchanged_attrs_known() {
     observed.push(launched_from(&asg(2), "demo-web", "4"));
     let p = plan(&scope(), &desired, &observed).unwrap();
     let g = change(&p, "web.asg");
-    assert_eq!(
-        g.fields
-            .iter()
-            .map(|f| f.field.as_str())
-            .collect::<Vec<_>>(),
-        ["launch_template_version"]
-    );
+    assert_eq!(field_names(g), ["launch_template_version"]);
 }
 
 #[test]
@@ -1013,28 +1018,12 @@ fn the_scalers_moving_the_group_is_no_change_and_a_new_target_is_in_place() {
     let p = plan(&scope(), &desired, &drifted).unwrap();
     let g = change(&p, "web.asg");
     assert_eq!(g.action, Action::Update);
-    assert_eq!(
-        g.fields
-            .iter()
-            .map(|f| f.field.as_str())
-            .collect::<Vec<_>>(),
-        ["min_size"]
-    );
+    assert_eq!(field_names(g), ["min_size"]);
 
     // A new target value: the same policy, updated in place.
     let p = plan(&scope(), &scaled_fleet(60), &observed).unwrap();
     let c = change(&p, "web.scaling");
-    assert_eq!(c.action, Action::Update);
-    assert_eq!(
-        c.fields,
-        vec![FieldChange {
-            field: "target_value".into(),
-            old: Some(Value::Int(50)),
-            new: Some(Value::Int(60)),
-            forces_replacement: false,
-            delta: None,
-        }]
-    );
+    assert_updates_only(c, "target_value", Value::Int(50), Value::Int(60));
     assert_eq!(
         c.current.as_ref().map(|o| o.physical_id.as_str()),
         Some("demo-web/demo-web-tracking")

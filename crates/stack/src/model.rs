@@ -278,13 +278,6 @@ impl Default for Backup {
     }
 }
 
-fn default_backup_schedule() -> String {
-    "0 3 * * *".into()
-}
-fn default_backup_retention() -> i64 {
-    35
-}
-
 /// ElastiCache Redis replication group.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -562,97 +555,70 @@ impl JsonSchema for ConfigValue {
     }
 }
 
-fn yes() -> bool {
-    true
-}
-fn one() -> i64 {
-    1
-}
-fn two() -> i64 {
-    2
-}
-fn default_vpc_cidr() -> String {
-    "10.0.0.0/16".into()
-}
-fn default_ami_parameter() -> String {
-    "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id".into()
-}
-fn default_db_class() -> String {
-    "db.t4g.medium".into()
-}
-fn default_storage() -> i64 {
-    50
-}
-fn default_backup_days() -> i64 {
-    7
-}
-fn default_db_name() -> String {
-    "moodle".into()
-}
-fn default_db_user() -> String {
-    "moodleadmin".into()
-}
-fn default_performance_mode() -> String {
-    "generalPurpose".into()
-}
-fn default_throughput_mode() -> String {
-    "elastic".into()
-}
-fn default_cache_node() -> String {
-    "cache.t4g.small".into()
-}
-fn default_cache_version() -> String {
-    "7.1".into()
-}
-fn default_stable_type() -> String {
-    "m6i.large".into()
-}
-fn default_root_gb() -> i64 {
-    30
-}
-fn default_web_types() -> Vec<String> {
-    vec![
-        "m6i.large".into(),
-        "c6i.xlarge".into(),
-        "m5.large".into(),
-        "t3.large".into(),
-    ]
-}
-fn default_scaling_metric() -> String {
-    "cpu".into()
-}
-fn default_warmup() -> i64 {
-    420
-}
-fn default_time_zone() -> String {
-    "Etc/UTC".into()
-}
-fn default_web_max() -> i64 {
-    6
-}
-fn default_spot_strategy() -> String {
-    "price-capacity-optimized".into()
-}
-fn default_dereg() -> i64 {
-    120
-}
 /// The nodes' own health check (the vhost's Alias to moodlestack's `health.php`): 200 while the
 /// node serves or the site is in maintenance mode, 503 otherwise (docs/nodes.md).
 pub const HEALTH_ENDPOINT: &str = "/moodlestack-health";
-fn default_health_path() -> String {
-    HEALTH_ENDPOINT.into()
+
+/// Defines the functions serde's `#[serde(default = "...")]` names, one `name: type = value;` a
+/// default.
+macro_rules! defaults {
+    ($($name:ident: $ty:ty = $value:expr;)*) => {$(
+        fn $name() -> $ty {
+            $value
+        }
+    )*};
 }
-fn default_health_interval() -> i64 {
-    30
-}
-fn default_idle() -> i64 {
-    60
-}
-fn default_git_url() -> String {
-    "https://github.com/moodle/moodle.git".into()
-}
-fn default_git_ref() -> String {
-    DEFAULT_MOODLE_REF.into()
+
+defaults! {
+    yes: bool = true;
+    one: i64 = 1;
+    two: i64 = 2;
+    default_vpc_cidr: String = "10.0.0.0/16".into();
+    default_ami_parameter: String =
+        "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id".into();
+    default_db_class: String = "db.t4g.medium".into();
+    default_storage: i64 = 50;
+    default_backup_days: i64 = 7;
+    default_db_name: String = "moodle".into();
+    default_db_user: String = "moodleadmin".into();
+    default_performance_mode: String = "generalPurpose".into();
+    default_throughput_mode: String = "elastic".into();
+    default_cache_node: String = "cache.t4g.small".into();
+    default_cache_version: String = "7.1".into();
+    default_stable_type: String = "m6i.large".into();
+    default_root_gb: i64 = 30;
+    default_web_types: Vec<String> =
+        vec!["m6i.large".into(), "c6i.xlarge".into(), "m5.large".into(), "t3.large".into()];
+    default_scaling_metric: String = "cpu".into();
+    default_warmup: i64 = 420;
+    default_time_zone: String = "Etc/UTC".into();
+    default_web_max: i64 = 6;
+    default_spot_strategy: String = "price-capacity-optimized".into();
+    default_dereg: i64 = 120;
+    default_health_path: String = HEALTH_ENDPOINT.into();
+    default_health_interval: i64 = 30;
+    default_idle: i64 = 60;
+    default_git_url: String = "https://github.com/moodle/moodle.git".into();
+    default_git_ref: String = DEFAULT_MOODLE_REF.into();
+    default_php: String = "8.3".into();
+    default_dataroot: String = "/var/moodledata".into();
+    default_dirroot: String = "/var/www/moodle".into();
+    default_prefix: String = "mdl_".into();
+    default_log_retention: i64 = 30;
+    default_backup_schedule: String = "0 3 * * *".into();
+    default_backup_retention: i64 = 35;
+    default_alb_5xx_percent: f64 = 5.0;
+    default_response_time: f64 = 3.0;
+    default_unhealthy_hosts: i64 = 1;
+    default_db_cpu: f64 = 80.0;
+    default_db_free_storage: f64 = 5.0;
+    default_db_memory: f64 = 256.0;
+    default_db_connections: i64 = 300;
+    default_redis_memory: f64 = 80.0;
+    default_efs_throughput: f64 = 80.0;
+    default_cron_minutes: i64 = 15;
+    default_one: i64 = 1;
+    default_slow_requests: i64 = 10;
 }
 
 /// The Moodle release a stack runs unless it says otherwise.
@@ -744,19 +710,6 @@ impl Moodle {
             })
     }
 }
-fn default_php() -> String {
-    "8.3".into()
-}
-fn default_dataroot() -> String {
-    "/var/moodledata".into()
-}
-fn default_dirroot() -> String {
-    "/var/www/moodle".into()
-}
-fn default_prefix() -> String {
-    "mdl_".into()
-}
-
 impl Engine {
     /// The RDS engine name.
     pub fn rds_name(self) -> &'static str {
@@ -973,10 +926,6 @@ impl Default for Observability {
     }
 }
 
-fn default_log_retention() -> i64 {
-    30
-}
-
 /// The alarms' thresholds. Each alarm fires when its condition holds for the periods named
 /// here (a brief spike, a Spot replacement or a deploy does not page anyone).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -1063,41 +1012,4 @@ impl Default for Thresholds {
             slow_requests: default_slow_requests(),
         }
     }
-}
-
-fn default_alb_5xx_percent() -> f64 {
-    5.0
-}
-fn default_response_time() -> f64 {
-    3.0
-}
-fn default_unhealthy_hosts() -> i64 {
-    1
-}
-fn default_db_cpu() -> f64 {
-    80.0
-}
-fn default_db_free_storage() -> f64 {
-    5.0
-}
-fn default_db_memory() -> f64 {
-    256.0
-}
-fn default_db_connections() -> i64 {
-    300
-}
-fn default_redis_memory() -> f64 {
-    80.0
-}
-fn default_efs_throughput() -> f64 {
-    80.0
-}
-fn default_cron_minutes() -> i64 {
-    15
-}
-fn default_one() -> i64 {
-    1
-}
-fn default_slow_requests() -> i64 {
-    10
 }

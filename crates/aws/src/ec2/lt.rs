@@ -4,6 +4,7 @@ use super::{
     available, client_token, create_tags, described, filters, made_fields, no_answer, not_in_place,
     observed, physical, sdk_tags, tag_map, tag_spec, Ec2Kind,
 };
+use crate::fields::delete_by;
 use crate::fields::{answer, int, reported, sent, sorted_strs, Reader};
 use crate::{Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -359,11 +360,8 @@ impl KindOps for LaunchTemplate {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.ec2
-                .delete_launch_template()
-                .launch_template_id(&current.physical_id);
-        sent("ec2:DeleteLaunchTemplate", req.send()).await
+        delete_by!(sent "ec2:DeleteLaunchTemplate":
+            cx.c.ec2.delete_launch_template().launch_template_id(current))
     }
 }
 
@@ -523,11 +521,8 @@ impl Ec2Kind for Instance {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.ec2
-                .terminate_instances()
-                .instance_ids(&current.physical_id);
-        sent("ec2:TerminateInstances", req.send()).await
+        delete_by!(sent "ec2:TerminateInstances":
+            cx.c.ec2.terminate_instances().instance_ids(current))
     }
 }
 

@@ -5,6 +5,7 @@ use super::{
     none_if_not_found, not_in_place, observed, physical, retag, settled, tag_map, tag_spec,
     Ec2Kind,
 };
+use crate::fields::delete_by;
 use crate::fields::{answer, reported, sent, Reader};
 use crate::{Clients, Created, Cx, Query, Update};
 use async_trait::async_trait;
@@ -171,8 +172,7 @@ impl Ec2Kind for Vpc {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req = cx.c.ec2.delete_vpc().vpc_id(&current.physical_id);
-        sent("ec2:DeleteVpc", req.send()).await
+        delete_by!(sent "ec2:DeleteVpc": cx.c.ec2.delete_vpc().vpc_id(current))
     }
 }
 
@@ -441,8 +441,7 @@ impl Ec2Kind for Subnet {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req = cx.c.ec2.delete_subnet().subnet_id(&current.physical_id);
-        sent("ec2:DeleteSubnet", req.send()).await
+        delete_by!(sent "ec2:DeleteSubnet": cx.c.ec2.delete_subnet().subnet_id(current))
     }
 }
 
@@ -518,11 +517,7 @@ impl Ec2Kind for ElasticIp {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.ec2
-                .release_address()
-                .allocation_id(&current.physical_id);
-        sent("ec2:ReleaseAddress", req.send()).await
+        delete_by!(sent "ec2:ReleaseAddress": cx.c.ec2.release_address().allocation_id(current))
     }
 }
 
@@ -654,11 +649,8 @@ impl Ec2Kind for NatGateway {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.ec2
-                .delete_nat_gateway()
-                .nat_gateway_id(&current.physical_id);
-        sent("ec2:DeleteNatGateway", req.send()).await
+        delete_by!(sent "ec2:DeleteNatGateway":
+            cx.c.ec2.delete_nat_gateway().nat_gateway_id(current))
     }
 }
 

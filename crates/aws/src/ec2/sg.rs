@@ -7,6 +7,7 @@ use super::{
     available, create_tags, described, filters, made_fields, no_answer, not_in_place, physical,
     settled, tag_map, tag_spec, Ec2Kind,
 };
+use crate::fields::delete_by;
 use crate::fields::{answer, is_code, reported, sent, Reader};
 use crate::{Clients, Created, Cx, Query, Update};
 use async_trait::async_trait;
@@ -343,11 +344,8 @@ impl Ec2Kind for SecurityGroup {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let req =
-            cx.c.ec2
-                .delete_security_group()
-                .group_id(&current.physical_id);
-        sent("ec2:DeleteSecurityGroup", req.send()).await
+        delete_by!(sent "ec2:DeleteSecurityGroup":
+            cx.c.ec2.delete_security_group().group_id(current))
     }
 }
 

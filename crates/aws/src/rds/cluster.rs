@@ -219,7 +219,7 @@ fn observed(scope: &Scope, cl: &DbCluster) -> Option<Observed> {
 mod tests {
     use super::super::{test_scope, test_tags};
     use super::*;
-    use crate::fields::assert_matches_spec;
+    use crate::fields::assert_ready_as;
     use crate::KindOps;
     use aws_sdk_rds::types::{
         ClusterPendingModifiedValues, MasterUserSecret, VpcSecurityGroupMembership,
@@ -259,9 +259,7 @@ mod tests {
     #[test]
     fn a_cluster_is_observed_with_its_descriptors_fields() {
         let o = observed(&test_scope(), &sample("available")).unwrap();
-        assert_matches_spec(&o, &[]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "db.cluster");
+        assert_ready_as(&o, "db.cluster", &[]);
         assert_eq!(o.attrs["reader_endpoint"], "demo-db.cluster-ro-x");
         assert_eq!(
             observed(&test_scope(), &sample("creating"))

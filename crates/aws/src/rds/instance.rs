@@ -4,10 +4,10 @@ use super::{
     db_created, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
     secret_arn, vpc_security_group_ids, Db, DbOps,
 };
-use crate::fields::described_by;
 use crate::fields::{
     answer, attrs_with_id, int, owned_id, reported, sent, tag_map, tags_value, Reader,
 };
+use crate::fields::{described_by, Sdk, SdkFault, SdkRaw};
 use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbInstance;
@@ -101,13 +101,9 @@ impl Db for DbInstance {
                 .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")));
         }
         let res = req.send().await;
-        let created = res.map(|out| out.db_instance().and_then(|db| observed(cx.scope, db)));
-        db_created(
-            "rds:CreateDBInstance",
-            ident,
-            created,
-            "DBInstanceAlreadyExists",
-        )
+        instance_created(cx, "rds:CreateDBInstance", ident, res, |out| {
+            out.db_instance()
+        })
     }
     async fn modify(
         cx: &Cx<'_>,
@@ -227,13 +223,21 @@ async fn restore(
             .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")))
             .set_tags(Some(rds_tags(cx.scope, &r.id, r)?));
     let res = req.send().await;
-    let created = res.map(|out| out.db_instance().and_then(|db| observed(cx.scope, db)));
-    db_created(
-        "rds:RestoreDBInstanceFromDBSnapshot",
-        ident,
-        created,
-        "DBInstanceAlreadyExists",
-    )
+    let operation = "rds:RestoreDBInstanceFromDBSnapshot";
+    instance_created(cx, operation, ident, res, |out| out.db_instance())
+}
+
+/// The outcome of a call that creates the instance `ident` (a create or a restore), whose answer
+/// `out` holds it as `instance(out)`.
+fn instance_created<O, E: SdkFault, R: SdkRaw>(
+    cx: &Cx<'_>,
+    operation: &str,
+    ident: &str,
+    res: Sdk<O, E, R>,
+    instance: impl FnOnce(&O) -> Option<&DbInstance>,
+) -> Result<Created, CloudError> {
+    let created = res.map(|out| instance(&out).and_then(|db| observed(cx.scope, db)));
+    db_created(operation, ident, created, "DBInstanceAlreadyExists")
 }
 
 /// The managed fields a modification applied immediately has not reached yet. Right after
@@ -358,7 +362,7 @@ fn observed(scope: &Scope, db: &DbInstance) -> Option<Observed> {
 mod tests {
     use super::super::{test_scope, test_tags};
     use super::*;
-    use crate::fields::assert_matches_spec;
+    use crate::fields::assert_ready_as;
     use crate::KindOps;
     use aws_sdk_rds::types::{
         DbParameterGroupStatus, DbSubnetGroup, Endpoint, MasterUserSecret, PendingModifiedValues,
@@ -409,9 +413,7 @@ mod tests {
     fn an_instance_is_observed_with_its_descriptors_fields() {
         let o = observed(&test_scope(), &standalone("available").build()).unwrap();
         // Only Aurora members have a cluster.
-        assert_matches_spec(&o, &["cluster_identifier", "restore_from"]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "db.instance");
+        assert_ready_as(&o, "db.instance", &["cluster_identifier", "restore_from"]);
         // As AWS reports it; the descriptor's version rule finds it satisfies the stack's `8.0`.
         assert_eq!(o.fields["engine_version"], Value::str("8.0.39"));
         let v = moodlestack_model::spec(Kind::DbInstance)

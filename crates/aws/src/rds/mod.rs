@@ -228,10 +228,9 @@ fn db_created<E: SdkFault, R: SdkRaw>(
 /// or of all), keeping the names asked for, the stack's, and unless one is asked for by its
 /// physical id, what is not being deleted.
 async fn db_list<T: Db>(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-    let names = Names::new(cx, T::KIND, q);
-    if matches!(names, Names::Nothing) {
+    let Some(names) = Names::asked(cx, T::KIND, q) else {
         return Ok(Vec::new());
-    }
+    };
     Ok(T::describe(cx.c, names.one())
         .await?
         .iter()

@@ -268,10 +268,9 @@ fn apply_method(apply_type: Option<&str>) -> ApplyMethod {
 #[async_trait]
 impl KindOps for ParameterGroup {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let names = Names::new(cx, self.0, q);
-        if matches!(names, Names::Nothing) {
+        let Some(names) = Names::asked(cx, self.0, q) else {
             return Ok(Vec::new());
-        }
+        };
         let groups = self.describe(cx.c, names.one()).await?;
         observe_named(
             &names,
@@ -342,19 +341,13 @@ impl KindOps for ParameterGroup {
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
-        let name = &current.physical_id;
+        use crate::fields::delete_by;
         if self.cluster() {
-            let req =
-                cx.c.rds
-                    .delete_db_cluster_parameter_group()
-                    .db_cluster_parameter_group_name(name);
-            sent("rds:DeleteDBClusterParameterGroup", req.send()).await
+            delete_by!(sent "rds:DeleteDBClusterParameterGroup":
+                cx.c.rds.delete_db_cluster_parameter_group().db_cluster_parameter_group_name(current))
         } else {
-            let req =
-                cx.c.rds
-                    .delete_db_parameter_group()
-                    .db_parameter_group_name(name);
-            sent("rds:DeleteDBParameterGroup", req.send()).await
+            delete_by!(sent "rds:DeleteDBParameterGroup":
+                cx.c.rds.delete_db_parameter_group().db_parameter_group_name(current))
         }
     }
 }
@@ -363,8 +356,7 @@ impl KindOps for ParameterGroup {
 mod tests {
     use super::super::{test_scope, test_tags};
     use super::*;
-    use crate::fields::{assert_matches_spec, tag_map};
-    use moodlestack_model::Lifecycle;
+    use crate::fields::{assert_ready_as, tag_map};
 
     #[test]
     fn a_parameter_group_reports_only_the_managed_user_parameters() {
@@ -398,9 +390,7 @@ mod tests {
                 Some(&managed),
             )
             .unwrap();
-            assert_matches_spec(&o, &[]);
-            assert_eq!(o.lifecycle, Lifecycle::Ready);
-            assert_eq!(o.id, "db.parameter_group");
+            assert_ready_as(&o, "db.parameter_group", &[]);
             assert_eq!(
                 o.fields["parameters"],
                 Value::Map(BTreeMap::from([(

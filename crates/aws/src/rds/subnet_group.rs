@@ -126,10 +126,9 @@ fn observed(scope: &Scope, g: &DbSubnetGroup, tags: BTreeMap<String, String>) ->
 mod tests {
     use super::super::{test_scope, test_tags};
     use super::*;
-    use crate::fields::assert_matches_spec;
+    use crate::fields::assert_ready_as;
     use crate::fields::tag_map;
     use aws_sdk_rds::types::Subnet;
-    use moodlestack_model::Lifecycle;
 
     #[test]
     fn a_subnet_group_is_observed_with_its_descriptors_fields() {
@@ -143,9 +142,7 @@ mod tests {
             .build();
         let tags = tag_map(&test_tags("db.subnet_group"));
         let o = observed(&test_scope(), &g, tags.clone()).unwrap();
-        assert_matches_spec(&o, &[]);
-        assert_eq!(o.lifecycle, Lifecycle::Ready);
-        assert_eq!(o.id, "db.subnet_group");
+        assert_ready_as(&o, "db.subnet_group", &[]);
         assert_eq!(o.physical_id, "demo-db");
         assert!(observed(&crate::fields::test_scope("other"), &g, tags).is_none());
     }
