@@ -268,23 +268,27 @@ impl KindOps for Snapshot {
             .and_then(|f| f.tags.get(TAG_CODE).cloned())
             .unwrap_or_else(|| "none".into());
         tags.insert(TAG_CODE_BEFORE.into(), before);
-        let taken = match snap(cx, r, name, db, tags.clone()).await {
+        // The database's snapshots, read above, say whether the stack released one of this name.
+        let released = earlier.iter().any(|f| {
+            f.identifier == name
+                && f.tags.get(TAG_STACK) == Some(&cx.scope.stack)
+                && !f.tags.contains_key(TAG_ID)
+        });
+        let taken = if released {
+            let taken: Vec<&str> = earlier.iter().map(|f| f.identifier.as_str()).collect();
+            let next = next_free(name, &taken);
+            tags.insert(TAG_NAME.into(), name.to_string());
+            snap(cx, r, &next, db, tags).await
+        } else {
+            snap(cx, r, name, db, tags).await
+        };
+        let taken = match taken {
+            // Ours and tagged (a repeated create), or another's: the generic code finds out.
             Err(e)
                 if crate::fields::already_exists(&e, "DBSnapshotAlreadyExists")
                     || crate::fields::already_exists(&e, "DBClusterSnapshotAlreadyExists") =>
             {
-                let existing = describe(cx.c, None, Some(name)).await?;
-                let released = existing.iter().any(|f| {
-                    f.tags.get(TAG_STACK) == Some(&cx.scope.stack) && !f.tags.contains_key(TAG_ID)
-                });
-                if !released {
-                    // Ours and tagged (a repeated create), or another stack's: not taken.
-                    return Ok(Created::Exists);
-                }
-                let taken: Vec<&str> = earlier.iter().map(|f| f.identifier.as_str()).collect();
-                let next = next_free(name, &taken);
-                tags.insert(TAG_NAME.into(), name.to_string());
-                snap(cx, r, &next, db, tags).await
+                return Ok(Created::Exists)
             }
             other => other,
         };
