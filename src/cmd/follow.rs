@@ -10,6 +10,7 @@ use super::status::STABLE;
 use crate::Global;
 use moodlestack_aws::logs::{Cursor, LogQuery, Streams};
 use moodlestack_aws::AwsCloud;
+use moodlestack_model::cloud::human_duration;
 use moodlestack_model::TAG_CODE;
 use moodlestack_reconcile::Plan;
 use moodlestack_render::upgrade_log::UpgradeLine;
@@ -78,7 +79,7 @@ pub async fn follow(g: &Global, cloud: &AwsCloud, f: &Follow<'_>) -> Outcome {
         f.from,
         f.to,
         nodes.join(", "),
-        human(f.timeout)
+        human_duration(f.timeout.as_secs())
     );
     let q = LogQuery {
         groups: vec![(INSTALL_UPGRADE.to_string(), group.clone())],
@@ -109,8 +110,7 @@ pub async fn follow(g: &Global, cloud: &AwsCloud, f: &Follow<'_>) -> Outcome {
                     if !g.quiet {
                         println!(
                             "\nUpgrade to {} done: the database is upgraded, maintenance mode is \
-                             off and the smoke test passed on the stable node {}. The web fleet \
-                             rolls to the new code (instance refresh).",
+                             off and the smoke test passed on the stable node {}.",
                             f.to, e.node
                         );
                     }
@@ -159,7 +159,7 @@ pub async fn follow(g: &Global, cloud: &AwsCloud, f: &Follow<'_>) -> Outcome {
                 format!(
                     "no result from the stable node after {}: the upgrade may still be running \
                      (the site is in maintenance mode meanwhile)",
-                    human(f.timeout)
+                    human_duration(f.timeout.as_secs())
                 ),
                 format!(
                     "follow it with {later}; next time pass a longer --upgrade-timeout \
@@ -177,29 +177,5 @@ pub async fn follow(g: &Global, cloud: &AwsCloud, f: &Follow<'_>) -> Outcome {
                 return Ok(Exit::Interrupted);
             }
         }
-    }
-}
-
-/// `90m`, `2h`, `45s`.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s % 3600 == 0 && s > 0 {
-        format!("{}h", s / 3600)
-    } else if s % 60 == 0 && s > 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_as_written() {
-        assert_eq!(human(Duration::from_secs(3600)), "1h");
-        assert_eq!(human(Duration::from_secs(5400)), "90m");
-        assert_eq!(human(Duration::from_secs(45)), "45s");
     }
 }
