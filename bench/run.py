@@ -10,7 +10,10 @@ request); peak memory is the process's maximum resident set size (getrusage).
 
 `--latency-ms N` (issue 14) also runs every command through localstack/faults.py, which delays
 each request by N ms (a round trip to AWS) and logs its start and end, and prints a second table:
-wall time, requests and sequential rounds per stack and command, with issue 14's targets.
+wall time, requests and sequential rounds per stack and command, with issue 14's targets. The
+no-change plan is measured twice: through the emulator, and replayed (its answers recorded once,
+then served by the proxy after the delay alone: `faults.py --replay`), which takes the emulator's
+own time out (moto answers from one Python process; a hundred requests in flight queue there).
 Sequential rounds are counted from the proxy's log as waves (localstack/faults.py `rounds`): a
 wave begins with the first request not yet counted and lasts until every request in flight at
 that moment has ended; the next wave begins with the first request that starts after that.
@@ -73,16 +76,30 @@ class Emulator:
                     AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="eu-west-1",
                     AWS_EC2_METADATA_DISABLED="true")
 
-    def latency(self, ms, log):
-        """Puts localstack/faults.py in front: every request waits `ms`, and is logged."""
+    def latency(self, ms, log, *extra, upstream=True):
+        """Puts localstack/faults.py in front (in place of the one before, if any): every request
+        waits `ms`, and is logged. `extra`: more options (`--record FILE`, `--replay FILE`)."""
+        self.stop_proxy()
         self.log = log
+        up = ["--upstream", self.url] if upstream else []
         self.proxy = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "localstack", "faults.py"), "--upstream", self.url,
-             "--port", "0", "--latency-ms", str(ms), "--log", log],
+            [sys.executable, os.path.join(ROOT, "localstack", "faults.py"), *up,
+             "--port", "0", "--latency-ms", str(ms), "--log", log, *extra],
             stdout=subprocess.PIPE, text=True)
         self.proxy_url = self.proxy.stdout.readline().strip()
         if not self.proxy_url.startswith("http://"):
             raise SystemExit("bench: the latency proxy did not start")
+
+    def proxy_stats(self):
+        with urllib.request.urlopen(self.proxy_url + "/__faults/stats", timeout=10) as r:
+            return json.loads(r.read())
+
+    def stop_proxy(self):
+        if getattr(self, "proxy", None):
+            self.proxy.kill()
+            self.proxy.wait()
+            self.proxy.stdout.close()
+            self.proxy = None
 
     def logged(self):
         """Every request the proxy has logged so far."""
@@ -90,10 +107,7 @@ class Emulator:
             return [json.loads(line) for line in f if line.strip()]
 
     def stop(self):
-        if getattr(self, "proxy", None):
-            self.proxy.kill()
-            self.proxy.wait()
-            self.proxy.stdout.close()
+        self.stop_proxy()
         self.proc.kill()
         self.proc.wait()
 
@@ -160,6 +174,23 @@ def bench_stack_latency(label, stack_file, latency_ms, plans):
         samples.sort(key=lambda x: x[0])
         wall, n, mut, r, st = samples[len(samples) // 2]
         rows.append((f"plan, no changes (median of {plans})", wall, n, mut, r, st))
+        # The same plan with the emulator's own time taken out: its answers recorded once, then
+        # served by the proxy after the delay alone (localstack/faults.py --replay), as a service
+        # that answers at once would. What is left is the rounds and moodlestack's own time.
+        with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
+            answers = os.path.join(tmp, "answers.jsonl")
+            emu.latency(0, os.path.join(tmp, "record.log"), "--record", answers)
+            run(emu, ["plan", "--detailed-exitcode", *args])
+            emu.latency(latency_ms, log, "--replay", answers, upstream=False)
+            samples = [measured(["plan", "--detailed-exitcode", *args]) for _ in range(plans)]
+            misses = emu.proxy_stats()["misses"]
+            if misses:
+                raise SystemExit(f"bench: {misses} requests of the replayed plans were not in the "
+                                 "recording: the plan's requests differ from run to run")
+            samples.sort(key=lambda x: x[0])
+            wall, n, mut, r, st = samples[len(samples) // 2]
+            rows.append((f"plan, replayed (median of {plans})", wall, n, mut, r, st))
+            emu.latency(latency_ms, log)
         wall, n, mut, r, st = measured(["destroy", "--auto-approve", "--skip-final-snapshot",
                                         "--allow-data-loss", *args])
         rows.append(("destroy", wall, n, mut, r, st))
@@ -180,11 +211,16 @@ def latency_report(latency_ms, plans):
     for label, rows in results.items():
         for op, wall, n, mut, r, st in rows:
             print(f"{label:<11} {op:<32} {wall:>6.3f} s {n:>9} {mut:>9} {r:>7}")
-    prod = {op.split(" ")[0].rstrip(","): row for op, *row in
-            [(r[0], r[1], r[2], r[3], r[4]) for r in results["production"]]}
+
+    def key(op):  # "apply", "plan", "replayed", "destroy"
+        return "replayed" if "replayed" in op else op.split(" ")[0].rstrip(",")
+
+    prod = {key(r[0]): r[1:5] for r in results["production"]}
     checks = [
         ("no-change plan: wall time", prod["plan"][0], LATENCY_TARGETS["plan_wall_s"], " s"),
         ("no-change plan: sequential rounds", prod["plan"][3], LATENCY_TARGETS["plan_rounds"], ""),
+        ("replayed plan: wall time", prod["replayed"][0], LATENCY_TARGETS["plan_wall_s"], " s"),
+        ("replayed plan: sequential rounds", prod["replayed"][3], LATENCY_TARGETS["plan_rounds"], ""),
         ("cold apply: wall time", prod["apply"][0], LATENCY_TARGETS["apply_wall_s"], " s"),
         ("destroy: wall time", prod["destroy"][0], LATENCY_TARGETS["destroy_wall_s"], " s"),
     ]

@@ -5,7 +5,8 @@ URL), on 127.0.0.1. Point AWS_ENDPOINT_URL at the URL it prints.
     localstack/faults.py --upstream http://127.0.0.1:PORT [--port 0] [--seed 1]
         [--fault-rate 0.2] [--faults 503,throttle]
         [--latency-ms 100] [--log requests.jsonl]
-        [--kill-pid PID --kill-after K]
+        [--kill-pid PID --kill-after K] [--record answers.jsonl]
+    localstack/faults.py --replay answers.jsonl [--latency-ms 100] [--log requests.jsonl]
 
 - `--fault-rate R`: a share R of requests (drawn from a random generator seeded with `--seed`,
   in the order requests arrive) is answered without reaching the upstream, either HTTP 503 or
@@ -28,6 +29,15 @@ URL), on 127.0.0.1. Point AWS_ENDPOINT_URL at the URL it prints.
   before the answer is sent back: AWS did the work, the client never heard.
 - `--log FILE`: one JSON line per request: start and end (epoch seconds), service, action,
   mutating, status, fault.
+- `--record FILE`: every answer the upstream gives is written to FILE (one JSON line: the
+  request's key, status, headers, body).
+- `--replay FILE` (no upstream): every request is answered from a recording made with `--record`,
+  after `--latency-ms`, without any upstream: the time a request takes is then the delay alone,
+  as with a service that answers at once (the emulator answers from one Python process and, with
+  a hundred requests in flight, adds its own queue to every round). A request is matched by its
+  method, path, host without the port, X-Amz-Target and body; several answers to one key are served in turn.
+  A request the recording does not hold gets HTTP 599 `replay-miss` (counted in the stats as
+  `misses`): a run whose requests differ from the recorded one's is not a replay of it.
 - Control while running (from tests, when the pid is known only later):
   `POST /__faults/config` with a JSON object of any of fault_rate, latency_ms, kill_pid,
   kill_after, faults; `GET /__faults/stats` counts requests, faults and mutating requests.
@@ -36,6 +46,8 @@ It prints its URL (http://127.0.0.1:PORT) as the first line of stdout, then serv
 """
 
 import argparse
+import base64
+import hashlib
 import http.client
 import json
 import os
@@ -189,6 +201,35 @@ class State:
         self.faulted = 0
         self.killed = False
         self.log = open(args.log, "a", buffering=1) if args.log else None
+        self.record = open(args.record, "a", buffering=1) if getattr(args, "record", None) else None
+        self.misses = 0
+        self.replay = {}  # key -> [answers], served in turn
+        self.served = {}  # key -> how many answers served
+        if getattr(args, "replay", None):
+            with open(args.replay) as f:
+                for line in f:
+                    if line.strip():
+                        a = json.loads(line)
+                        self.replay.setdefault(a["key"], []).append(a)
+
+    def recorded(self, key):
+        """The next recorded answer to `key` (status, headers, body), or None."""
+        with self.lock:
+            answers = self.replay.get(key)
+            if not answers:
+                self.misses += 1
+                return None
+            n = self.served.get(key, 0)
+            self.served[key] = n + 1
+            a = answers[n % len(answers)]
+        return a["status"], a["headers"], base64.b64decode(a["body"])
+
+    def remember(self, key, action, status, headers, body):
+        if self.record:
+            line = json.dumps({"key": key, "action": action, "status": status, "headers": headers,
+                               "body": base64.b64encode(body).decode()})
+            with self.lock:
+                self.record.write(line + "\n")
 
     def decide(self):
         """The fault for the next request (None: forward it), drawn in arrival order."""
@@ -213,8 +254,22 @@ class State:
                 self.log.write(json.dumps(entry) + "\n")
 
 
+def request_key(method, path, headers, body):
+    """What makes two requests the same request for `--record`/`--replay`: the method, the path
+    with its query, the host without its port (S3 may name the bucket there), the JSON
+    protocols' X-Amz-Target (the action: KMS's DescribeKey and GetKeyRotationStatus send the same
+    body) and the body. The signature and dates in the headers differ on every run and are left
+    out."""
+    host = (headers.get("Host") or "").rsplit(":", 1)[0]
+    target = headers.get("X-Amz-Target") or ""
+    h = hashlib.sha256()
+    for part in (method.encode(), path.encode(), host.encode(), target.encode(), body):
+        h.update(len(part).to_bytes(8, "big") + part)
+    return h.hexdigest()
+
+
 def make_handler(state, upstream):
-    up = urlparse(upstream)
+    up = urlparse(upstream or "http://127.0.0.1:1")
     local = threading.local()
 
     def connection():
@@ -254,7 +309,8 @@ def make_handler(state, upstream):
                         state.faults = [f for f in cfg["faults"].split(",") if f]
             with state.lock:
                 stats = {"requests": state.requests, "faulted": state.faulted,
-                         "mutating": state.mutating, "killed": state.killed}
+                         "mutating": state.mutating, "killed": state.killed,
+                         "misses": state.misses}
             self._send(200, {"Content-Type": "application/json"}, json.dumps(stats).encode())
 
         def _send(self, status, headers, body):
@@ -279,7 +335,14 @@ def make_handler(state, upstream):
             if state.latency:
                 time.sleep(state.latency)
             kill = False
-            if fault == "throttle":
+            key = request_key(self.command, self.path, self.headers, body)
+            if state.replay or not upstream:
+                answer = state.recorded(key)
+                if answer is None:
+                    status, headers, out = 599, {"Content-Type": "text/plain"}, b"replay-miss"
+                else:
+                    status, headers, out = answer
+            elif fault == "throttle":
                 status, headers, out = throttling_answer(service)
             elif fault == "503":
                 status, headers, out = unavailable_answer(service)
@@ -308,6 +371,7 @@ def make_handler(state, upstream):
                     headers = {k: v for k, v in resp.getheaders()
                                if k.lower() not in ("connection", "keep-alive", "transfer-encoding",
                                                     "content-length")}
+                    state.remember(key, action, status, headers, out)
                     if mutating:
                         kill = state.count_mutating()
             if kill:
@@ -353,7 +417,7 @@ def rounds(entries):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--upstream", required=True)
+    p.add_argument("--upstream")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--fault-rate", type=float, default=0.0)
@@ -362,7 +426,11 @@ def main(argv=None):
     p.add_argument("--kill-pid", type=int)
     p.add_argument("--kill-after", type=int)
     p.add_argument("--log")
+    p.add_argument("--record", help="write every upstream answer to this file")
+    p.add_argument("--replay", help="answer from a --record file, with no upstream")
     args = p.parse_args(argv)
+    if not args.upstream and not args.replay:
+        p.error("--upstream URL is needed (or --replay FILE)")
     state = State(args)
     # A plan opens a connection per request it sends at once (60 and more); socketserver's
     # default listen backlog of 5 drops the rest's SYNs, which then wait for a retransmit or

@@ -645,7 +645,8 @@ class BackupRestoreNewFileSystemTest(Base):
 
 class Proxy:
     def __init__(self, upstream, *args):
-        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "faults.py"), "--upstream", upstream,
+        up = ["--upstream", upstream] if upstream else []
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "faults.py"), *up,
                                       "--port", "0", *args], stdout=subprocess.PIPE, text=True)
         self.url = self.proc.stdout.readline().strip()
         assert self.url.startswith("http://127.0.0.1:"), self.url
@@ -758,6 +759,36 @@ class FaultProxyTest(Base):
         for e in entries:
             self.assertGreaterEqual(e["end"] - e["start"], 0.1)
         self.assertEqual(rounds(entries), 4)  # one after the other
+
+    def test_record_and_replay_without_the_emulator(self):
+        answers = os.path.join(self._tmp(), "answers.jsonl")
+        rec = self.proxy("--record", answers)
+        kms = self.emu.client("kms", url=rec.url)
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.tag_resource(KeyId=key, Tags=[{"TagKey": "moodlestack:stack", "TagValue": "demo"}])
+        described = kms.describe_key(KeyId=key)["KeyMetadata"]
+        tags = kms.list_resource_tags(KeyId=key)["Tags"]
+        vpcs = self.emu.client("ec2", url=rec.url).describe_vpcs()["Vpcs"]
+        rec.stop()
+        self.emu.stop()  # the replay needs no emulator
+        log = os.path.join(self._tmp(), "requests.jsonl")
+        rep = Proxy(None, "--replay", answers, "--latency-ms", "100", "--log", log)
+        self.addCleanup(rep.stop)
+        kms = self.emu.client("kms", url=rep.url)
+        # The same body to two actions (the action is in X-Amz-Target): each gets its own answer.
+        self.assertEqual(kms.list_resource_tags(KeyId=key)["Tags"], tags)
+        self.assertEqual(kms.describe_key(KeyId=key)["KeyMetadata"], described)
+        self.assertEqual(self.emu.client("ec2", url=rep.url).describe_vpcs()["Vpcs"], vpcs)
+        # Not recorded: HTTP 599 and a miss.
+        with self.assertRaises(Exception):
+            kms.get_key_rotation_status(KeyId=key)
+        stats = json.load(urllib.request.urlopen(rep.url + "/__faults/stats"))
+        self.assertEqual(stats["misses"], 1)
+        entries = [json.loads(line) for line in open(log)]
+        self.assertEqual([e["status"] for e in entries][:3], [200, 200, 200])
+        self.assertEqual(entries[-1]["status"], 599)
+        for e in entries:
+            self.assertGreaterEqual(e["end"] - e["start"], 0.1)
 
     def _tmp(self):
         import tempfile
