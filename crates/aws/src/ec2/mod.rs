@@ -28,7 +28,7 @@ pub(crate) mod kinds {
 }
 
 pub(crate) use crate::fields::tag_map;
-use crate::fields::{api_err, sent, tags_value, Reader};
+use crate::fields::{answer, api_err, sent, tags_value, Reader, Sdk, SdkFault, SdkRaw};
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
@@ -315,6 +315,31 @@ pub(crate) fn no_answer(operation: &str, what: &str) -> CloudError {
         operation: operation.into(),
         what: format!("returned no {what}"),
     }
+}
+
+/// Sends the create `request` (`operation`) and reads the new resource's id (`what`: `id`,
+/// `version`) from its answer with `id`: the id, or the error naming `operation`.
+pub(crate) async fn created_id<T, E: SdkFault, R: SdkRaw>(
+    operation: &str,
+    request: impl std::future::Future<Output = Sdk<T, E, R>>,
+    what: &str,
+    id: impl FnOnce(&T) -> Option<String>,
+) -> Result<String, CloudError> {
+    let out = answer(operation, request).await?;
+    id(&out).ok_or_else(|| no_answer(operation, what))
+}
+
+/// The resource a create answered (`out.vpc()`, called `what` in the error when it is missing)
+/// and its id (`|v| v.vpc_id()`, `<what> id`), or the error naming `operation`.
+pub(crate) fn made<'a, T>(
+    operation: &str,
+    what: &str,
+    made: Option<&'a T>,
+    id: impl FnOnce(&'a T) -> Option<&'a str>,
+) -> Result<(&'a T, &'a str), CloudError> {
+    let item = made.ok_or_else(|| no_answer(operation, what))?;
+    let id = id(item).ok_or_else(|| no_answer(operation, &format!("{what} id")))?;
+    Ok((item, id))
 }
 
 /// Facts about an AMI, or None if it does not exist.
