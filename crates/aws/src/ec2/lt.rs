@@ -6,7 +6,7 @@ use super::{
 };
 use crate::fields::delete_by;
 use crate::fields::{answer, int, reported, sent, sorted_strs, Reader};
-use crate::{Created, Cx, KindOps, Query, Update};
+use crate::{Created, Cx, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     HttpTokensState, IamInstanceProfileSpecification, Instance as SdkInstance,
@@ -259,11 +259,7 @@ pub(crate) mod kinds {
 pub(crate) struct LaunchTemplate;
 
 #[async_trait]
-impl KindOps for LaunchTemplate {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for LaunchTemplate {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let c = cx.c;
         let filters = filters(cx.scope, q);

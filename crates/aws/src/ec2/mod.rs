@@ -38,9 +38,10 @@ use moodlestack_model::{
 };
 use std::collections::BTreeMap;
 
-/// An EC2 kind: the [`KindOps`] of every EC2 kind tagged with CreateTags (all but the launch
-/// template, whose tags carry its content hash). EC2 lags behind its creates; an update retags
-/// first, then [`Ec2Kind::update_rest`] changes the other fields.
+/// An EC2 kind: the [`KindOps`] of every EC2 kind (EC2 lags behind its creates). An update
+/// retags with CreateTags first, then [`Ec2Kind::update_rest`] changes the other fields, unless
+/// the kind has its own [`Ec2Kind::update`] (the launch template, whose tags carry its content
+/// hash).
 #[async_trait]
 pub(crate) trait Ec2Kind: Send + Sync {
     /// [`KindOps::list`].
@@ -48,6 +49,17 @@ pub(crate) trait Ec2Kind: Send + Sync {
 
     /// [`KindOps::create`].
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError>;
+
+    /// [`KindOps::update`]: [`retag`], then [`Ec2Kind::update_rest`].
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let (current, r, changed) = u.parts();
+        let (out, rest) = retag(cx, current, r, changed).await?;
+        let rest = Update {
+            changed: &rest,
+            ..u
+        };
+        self.update_rest(cx, rest).await.map(|()| out)
+    }
 
     /// Changes the fields other than the tags (`rest`, after [`retag`]). The default: none of
     /// them changes in place.
@@ -78,13 +90,7 @@ impl<K: Ec2Kind> KindOps for K {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let (current, r, changed) = u.parts();
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        let rest = Update {
-            changed: &rest,
-            ..u
-        };
-        self.update_rest(cx, rest).await.map(|()| out)
+        Ec2Kind::update(self, cx, u).await
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
