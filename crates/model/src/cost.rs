@@ -122,6 +122,12 @@ impl Usage {
         }
     }
 
+    /// The `storage` of a resource billed by the GB it stores, a size that depends on use: the
+    /// unit price of `price` only.
+    pub fn storage_by_use(item: impl Into<String>, price: PriceQuery) -> Vec<Self> {
+        vec![Usage::gb_month("storage", item, None, price)]
+    }
+
     /// `gb` GB for the month of `price` (None: depends on use).
     pub fn gb_month(
         key: &'static str,

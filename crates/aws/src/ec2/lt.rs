@@ -1,12 +1,12 @@
 //! Launch templates (a new version per change, the full data every time) and the stable instance.
 
 use super::{
-    available, client_token, create_tags, described, filters, made_fields, no_answer, not_in_place,
-    observed, physical, sdk_tags, tag_map, tag_spec, Ec2Kind,
+    available, client_token, create_tags, created_id, described, filters, made, made_fields,
+    not_in_place, observed, physical, sdk_tags, tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::delete_by;
 use crate::fields::{answer, int, reported, sent, sorted_strs, Reader};
-use crate::{Created, Cx, KindOps, Query, Update};
+use crate::{Created, Cx, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     HttpTokensState, IamInstanceProfileSpecification, Instance as SdkInstance,
@@ -208,7 +208,7 @@ async fn update_template(
         // returns the version the first call made; going back to earlier data makes a new one.
         let base = current.attrs.get("version");
         let salt = format!("version {}", base.map_or("", String::as_str));
-        let v = answer(
+        let number = created_id(
             "ec2:CreateLaunchTemplateVersion",
             c.ec2
                 .create_launch_template_version()
@@ -216,13 +216,10 @@ async fn update_template(
                 .launch_template_data(template_data(r)?)
                 .client_token(client_token(scope, &current.id, r.fields, &salt))
                 .send(),
+            "version",
+            |v| Some(v.launch_template_version()?.version_number()?.to_string()),
         )
         .await?;
-        let number = v
-            .launch_template_version()
-            .and_then(|v| v.version_number())
-            .ok_or_else(|| no_answer("ec2:CreateLaunchTemplateVersion", "version"))?
-            .to_string();
         let req = c
             .ec2
             .modify_launch_template()
@@ -262,11 +259,7 @@ pub(crate) mod kinds {
 pub(crate) struct LaunchTemplate;
 
 #[async_trait]
-impl KindOps for LaunchTemplate {
-    fn lags(&self) -> bool {
-        true
-    }
-
+impl Ec2Kind for LaunchTemplate {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let c = cx.c;
         let filters = filters(cx.scope, q);
@@ -332,12 +325,12 @@ impl KindOps for LaunchTemplate {
             }
             Err(e) => return Err(e),
         };
-        let t = out
-            .launch_template()
-            .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template"))?;
-        let lt_id = t
-            .launch_template_id()
-            .ok_or_else(|| no_answer("ec2:CreateLaunchTemplate", "template id"))?;
+        let (t, lt_id) = made(
+            "ec2:CreateLaunchTemplate",
+            "template",
+            out.launch_template(),
+            |t| t.launch_template_id(),
+        )?;
         let version = t.latest_version_number().unwrap_or(1).to_string();
         let fields = made_fields(r);
         let attrs = BTreeMap::from([
@@ -488,13 +481,12 @@ impl Ec2Kind for Instance {
                     .send(),
             )
             .await?;
-            let i = out
-                .instances()
-                .first()
-                .ok_or_else(|| no_answer("ec2:RunInstances", "instance"))?;
-            let instance_id = i
-                .instance_id()
-                .ok_or_else(|| no_answer("ec2:RunInstances", "instance id"))?;
+            let (i, instance_id) = made(
+                "ec2:RunInstances",
+                "instance",
+                out.instances().first(),
+                |i| i.instance_id(),
+            )?;
             let state = i.state().and_then(|s| s.name());
             let status = state.map(|s| s.as_str()).unwrap_or("pending");
             // The token of an earlier instance with the same fields that was terminated since

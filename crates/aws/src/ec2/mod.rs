@@ -28,7 +28,7 @@ pub(crate) mod kinds {
 }
 
 pub(crate) use crate::fields::tag_map;
-use crate::fields::{api_err, sent, tags_value, Reader};
+use crate::fields::{answer, api_err, sent, tags_value, Reader, Sdk, SdkFault, SdkRaw};
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
@@ -38,9 +38,10 @@ use moodlestack_model::{
 };
 use std::collections::BTreeMap;
 
-/// An EC2 kind: the [`KindOps`] of every EC2 kind tagged with CreateTags (all but the launch
-/// template, whose tags carry its content hash). EC2 lags behind its creates; an update retags
-/// first, then [`Ec2Kind::update_rest`] changes the other fields.
+/// An EC2 kind: the [`KindOps`] of every EC2 kind (EC2 lags behind its creates). An update
+/// retags with CreateTags first, then [`Ec2Kind::update_rest`] changes the other fields, unless
+/// the kind has its own [`Ec2Kind::update`] (the launch template, whose tags carry its content
+/// hash).
 #[async_trait]
 pub(crate) trait Ec2Kind: Send + Sync {
     /// [`KindOps::list`].
@@ -48,6 +49,17 @@ pub(crate) trait Ec2Kind: Send + Sync {
 
     /// [`KindOps::create`].
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError>;
+
+    /// [`KindOps::update`]: [`retag`], then [`Ec2Kind::update_rest`].
+    async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
+        let (current, r, changed) = u.parts();
+        let (out, rest) = retag(cx, current, r, changed).await?;
+        let rest = Update {
+            changed: &rest,
+            ..u
+        };
+        self.update_rest(cx, rest).await.map(|()| out)
+    }
 
     /// Changes the fields other than the tags (`rest`, after [`retag`]). The default: none of
     /// them changes in place.
@@ -78,13 +90,7 @@ impl<K: Ec2Kind> KindOps for K {
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
-        let (current, r, changed) = u.parts();
-        let (out, rest) = retag(cx, current, r, changed).await?;
-        let rest = Update {
-            changed: &rest,
-            ..u
-        };
-        self.update_rest(cx, rest).await.map(|()| out)
+        Ec2Kind::update(self, cx, u).await
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
@@ -315,6 +321,31 @@ pub(crate) fn no_answer(operation: &str, what: &str) -> CloudError {
         operation: operation.into(),
         what: format!("returned no {what}"),
     }
+}
+
+/// Sends the create `request` (`operation`) and reads the new resource's id (`what`: `id`,
+/// `version`) from its answer with `id`: the id, or the error naming `operation`.
+pub(crate) async fn created_id<T, E: SdkFault, R: SdkRaw>(
+    operation: &str,
+    request: impl std::future::Future<Output = Sdk<T, E, R>>,
+    what: &str,
+    id: impl FnOnce(&T) -> Option<String>,
+) -> Result<String, CloudError> {
+    let out = answer(operation, request).await?;
+    id(&out).ok_or_else(|| no_answer(operation, what))
+}
+
+/// The resource a create answered (`out.vpc()`, called `what` in the error when it is missing)
+/// and its id (`|v| v.vpc_id()`, `<what> id`), or the error naming `operation`.
+pub(crate) fn made<'a, T>(
+    operation: &str,
+    what: &str,
+    made: Option<&'a T>,
+    id: impl FnOnce(&'a T) -> Option<&'a str>,
+) -> Result<(&'a T, &'a str), CloudError> {
+    let item = made.ok_or_else(|| no_answer(operation, what))?;
+    let id = id(item).ok_or_else(|| no_answer(operation, &format!("{what} id")))?;
+    Ok((item, id))
 }
 
 /// Facts about an AMI, or None if it does not exist.

@@ -1,9 +1,9 @@
 //! VPC, internet gateway, subnets, Elastic IPs and NAT gateways.
 
 use super::{
-    available, client_token, create_tags, described, filter, filters, made_fields, no_answer,
-    none_if_not_found, not_in_place, observed, physical, retag, settled, tag_map, tag_spec,
-    Ec2Kind,
+    available, client_token, create_tags, created_id, described, filter, filters, made,
+    made_fields, no_answer, none_if_not_found, not_in_place, observed, physical, retag, settled,
+    tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::delete_by;
 use crate::fields::{answer, reported, sent, Reader};
@@ -135,10 +135,7 @@ impl Ec2Kind for Vpc {
                 .send(),
         )
         .await?;
-        let vpc = out.vpc().ok_or_else(|| no_answer("ec2:CreateVpc", "VPC"))?;
-        let vpc_id = vpc
-            .vpc_id()
-            .ok_or_else(|| no_answer("ec2:CreateVpc", "VPC id"))?;
+        let (vpc, vpc_id) = made("ec2:CreateVpc", "VPC", out.vpc(), |v| v.vpc_id())?;
         let fields = made_fields(r);
         let status = vpc.state().map(|s| s.as_str()).unwrap_or("pending");
         let lifecycle = match vpc.state() {
@@ -274,19 +271,16 @@ impl Ec2Kind for InternetGateway {
             }
             return Ok(Created::New(o));
         }
-        let out = answer(
+        let igw_id = created_id(
             "ec2:CreateInternetGateway",
             cx.c.ec2
                 .create_internet_gateway()
                 .tag_specifications(tag_spec(ResourceType::InternetGateway, &tags))
                 .send(),
+            "id",
+            |out| Some(out.internet_gateway()?.internet_gateway_id()?.to_string()),
         )
         .await?;
-        let igw_id = out
-            .internet_gateway()
-            .and_then(|g| g.internet_gateway_id())
-            .ok_or_else(|| no_answer("ec2:CreateInternetGateway", "id"))?
-            .to_string();
         settled(|| attach_igw(cx.c, &igw_id, vpc_id)).await?;
         Ok(Created::New(available(
             Kind::InternetGateway,
@@ -408,12 +402,9 @@ impl Ec2Kind for Subnet {
                 .send(),
         )
         .await?;
-        let s = out
-            .subnet()
-            .ok_or_else(|| no_answer("ec2:CreateSubnet", "subnet"))?;
-        let subnet_id = s
-            .subnet_id()
-            .ok_or_else(|| no_answer("ec2:CreateSubnet", "subnet id"))?;
+        let (s, subnet_id) = made("ec2:CreateSubnet", "subnet", out.subnet(), |s| {
+            s.subnet_id()
+        })?;
         let fields = made_fields(r);
         let status = s.state().map(|s| s.as_str()).unwrap_or("pending");
         let lifecycle = match s.state() {
@@ -448,20 +439,25 @@ impl Ec2Kind for Subnet {
 // -------------------------------------------------------------------------------- Elastic IPs
 
 fn eip_observed(a: &Address) -> Option<Observed> {
-    let id = a.allocation_id()?;
-    let mut attrs = BTreeMap::new();
-    if let Some(ip) = a.public_ip() {
-        attrs.insert("public_ip".to_string(), ip.to_string());
-    }
-    Some(observed(
+    Some(eip(a.allocation_id()?, tag_map(a.tags()), a.public_ip()))
+}
+
+/// An address as described or as allocated: its allocation id, its `public_ip` when AWS reports
+/// it.
+fn eip(allocation_id: &str, tags: BTreeMap<String, String>, public_ip: Option<&str>) -> Observed {
+    let attrs = public_ip
+        .map(|ip| ("public_ip".to_string(), ip.to_string()))
+        .into_iter()
+        .collect();
+    observed(
         Kind::ElasticIp,
-        id,
-        tag_map(a.tags()),
+        allocation_id,
+        tags,
         Fields::new(),
         attrs,
         "allocated",
         Lifecycle::Ready,
-    ))
+    )
 }
 
 /// `AWS::EC2::EIP`.
@@ -501,19 +497,7 @@ impl Ec2Kind for ElasticIp {
         let alloc = out
             .allocation_id()
             .ok_or_else(|| no_answer("ec2:AllocateAddress", "allocation id"))?;
-        let mut attrs = BTreeMap::new();
-        if let Some(ip) = out.public_ip() {
-            attrs.insert("public_ip".to_string(), ip.to_string());
-        }
-        Ok(Created::New(observed(
-            Kind::ElasticIp,
-            alloc,
-            tags,
-            Fields::new(),
-            attrs,
-            "allocated",
-            Lifecycle::Ready,
-        )))
+        Ok(Created::New(eip(alloc, tags, out.public_ip())))
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
@@ -611,12 +595,9 @@ impl Ec2Kind for NatGateway {
                     .send(),
             )
             .await?;
-            let n = out
-                .nat_gateway()
-                .ok_or_else(|| no_answer("ec2:CreateNatGateway", "gateway"))?;
-            let nat_id = n
-                .nat_gateway_id()
-                .ok_or_else(|| no_answer("ec2:CreateNatGateway", "gateway id"))?;
+            let (n, nat_id) = made("ec2:CreateNatGateway", "gateway", out.nat_gateway(), |n| {
+                n.nat_gateway_id()
+            })?;
             // The token of an earlier gateway with the same fields that failed or was deleted
             // since returns that gateway: derive a new token from it (deterministic, so a rerun
             // derives the same one).

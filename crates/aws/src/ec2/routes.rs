@@ -5,7 +5,7 @@
 //! shows them and an update removes them.
 
 use super::{
-    available, client_token, create_tags, described, filter, filters, made_fields, no_answer,
+    available, client_token, create_tags, created_id, described, filter, filters, made_fields,
     not_in_place, ok_if_not_found, physical, settled, tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::{answer, sent, sorted_strs, Reader};
@@ -243,7 +243,7 @@ impl Ec2Kind for RouteTable {
         let tags = create_tags(scope, &r.id, r)?;
         let routes = desired_routes(r)?;
         let subnets = r.strs_or_empty("subnet_ids")?;
-        let out = answer(
+        let rt_id = created_id(
             "ec2:CreateRouteTable",
             c.ec2
                 .create_route_table()
@@ -251,13 +251,10 @@ impl Ec2Kind for RouteTable {
                 .client_token(client_token(scope, &r.id, r.fields, ""))
                 .tag_specifications(tag_spec(ResourceType::RouteTable, &tags))
                 .send(),
+            "id",
+            |out| Some(out.route_table()?.route_table_id()?.to_string()),
         )
         .await?;
-        let rt_id = out
-            .route_table()
-            .and_then(|t| t.route_table_id())
-            .ok_or_else(|| no_answer("ec2:CreateRouteTable", "id"))?
-            .to_string();
         for (dest, (key, target)) in &routes {
             settled(|| put_route(c, &rt_id, dest, key, target, false)).await?;
         }

@@ -3,21 +3,21 @@
 //! stack's because they hang off the stack's group, and are matched to the declared ones by
 //! (group name, own name).
 
-use super::{create_only, f, mins, one_of, repl, set, spec_of, KindSpec, TAGS};
+use super::{create_only, f, mins, one_of, repl, set, KindSpec, DEFAULT, NAMED, TAGS};
 use crate::change::{ChangeView, Note, NoteKind};
 use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
-use crate::Kind;
 
 // The Auto Scaling kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ asg_kinds [
     /// An Auto Scaling group (the web fleet).
-    AutoScalingGroup => asg::GROUP,
+    AutoScalingGroup("autoscaling_group", "AWS::AutoScaling::AutoScalingGroup") => asg::GROUP,
     /// A target-tracking scaling policy of the group (untaggable).
-    ScalingPolicy => asg::POLICY,
+    ScalingPolicy("scaling_policy", "AWS::AutoScaling::ScalingPolicy") => asg::POLICY,
     /// A scheduled action of the group (untaggable).
-    ScheduledAction => asg::SCHEDULED_ACTION,
+    ScheduledAction("scheduled_action", "AWS::AutoScaling::ScheduledAction")
+        => asg::SCHEDULED_ACTION,
     /// A lifecycle hook of the group (untaggable).
-    LifecycleHook => asg::LIFECYCLE_HOOK,
+    LifecycleHook("lifecycle_hook", "AWS::AutoScaling::LifecycleHook") => asg::LIFECYCLE_HOOK,
 ] }
 
 /// Mixed instances policy: instance_types (ordered overrides), on_demand_base_capacity,
@@ -50,18 +50,12 @@ pub(super) const GROUP: KindSpec = KindSpec {
         set("enabled_metrics"),
         TAGS,
     ],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
     // A rollout waits for its instance refresh: new nodes launch together (healthy 100-200 %)
     // and each is in warm-up for the health check grace period (15 min) before the old ones go.
     ready_timeout: mins(45),
     notes: group_notes,
     usage: group_usage,
-    ..spec_of(
-        Kind::AutoScalingGroup,
-        "autoscaling_group",
-        "AWS::AutoScaling::AutoScalingGroup",
-    )
+    ..NAMED
 };
 
 /// The web fleet at its minimum size (what it runs unless scaled out): the On-Demand base and
@@ -132,13 +126,21 @@ fn group_notes(c: &ChangeView<'_>) -> Vec<Note> {
     }
 }
 
+/// What the group's untaggable parts (policy, scheduled action, lifecycle hook) share: created
+/// after the group, keyed by their `name` within it, matched by (group name, own name).
+const GROUP_PART: KindSpec = KindSpec {
+    tier: 9,
+    name_field: Some("name"),
+    identity: &["group_name", "name"],
+    ..DEFAULT
+};
+
 /// A target-tracking scaling policy (PutScalingPolicy creates and updates it). `metric` is a
 /// predefined metric type (`ASGAverageCPUUtilization`, `ALBRequestCountPerTarget`);
 /// `resource_label` names the load balancer and target group for the latter (empty otherwise);
 /// `target_value` is an integer (percent, or requests per target per minute);
 /// `estimated_instance_warmup` is seconds. `id` is `<group name>/<policy name>`.
 pub(super) const POLICY: KindSpec = KindSpec {
-    tier: 9,
     fields: &[
         repl("group_name"),
         repl("name"),
@@ -148,21 +150,14 @@ pub(super) const POLICY: KindSpec = KindSpec {
         f("estimated_instance_warmup"),
         f("disable_scale_in"),
     ],
-    name_field: Some("name"),
-    identity: &["group_name", "name"],
     attrs: &["id", "arn"],
-    ..spec_of(
-        Kind::ScalingPolicy,
-        "scaling_policy",
-        "AWS::AutoScaling::ScalingPolicy",
-    )
+    ..GROUP_PART
 };
 
 /// A recurring scheduled action (PutScheduledUpdateGroupAction creates and updates it):
 /// `recurrence` is Unix cron, `time_zone` an IANA name, and the sizes the group takes when it
 /// runs. `id` is `<group name>/<action name>`.
 pub(super) const SCHEDULED_ACTION: KindSpec = KindSpec {
-    tier: 9,
     fields: &[
         repl("group_name"),
         repl("name"),
@@ -172,20 +167,13 @@ pub(super) const SCHEDULED_ACTION: KindSpec = KindSpec {
         f("max_size"),
         f("desired_capacity"),
     ],
-    name_field: Some("name"),
-    identity: &["group_name", "name"],
-    ..spec_of(
-        Kind::ScheduledAction,
-        "scheduled_action",
-        "AWS::AutoScaling::ScheduledAction",
-    )
+    ..GROUP_PART
 };
 
 /// A lifecycle hook (PutLifecycleHook creates and updates it): `transition` is
 /// `autoscaling:EC2_INSTANCE_TERMINATING` or `..._LAUNCHING`, `heartbeat_timeout` seconds,
 /// `default_result` `CONTINUE` or `ABANDON`. `id` is `<group name>/<hook name>`.
 pub(super) const LIFECYCLE_HOOK: KindSpec = KindSpec {
-    tier: 9,
     fields: &[
         repl("group_name"),
         repl("name"),
@@ -193,11 +181,5 @@ pub(super) const LIFECYCLE_HOOK: KindSpec = KindSpec {
         f("heartbeat_timeout"),
         f("default_result"),
     ],
-    name_field: Some("name"),
-    identity: &["group_name", "name"],
-    ..spec_of(
-        Kind::LifecycleHook,
-        "lifecycle_hook",
-        "AWS::AutoScaling::LifecycleHook",
-    )
+    ..GROUP_PART
 };

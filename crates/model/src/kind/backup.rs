@@ -3,24 +3,25 @@
 //! waits for.
 
 use super::{
-    create_only, f, mins, repl, set, spec_of, DeletePolicy, KindSpec, PhysicalId, ReplaceOrder,
-    TAGS,
+    create_only, f, mins, repl, set, DeletePolicy, KindSpec, PhysicalId, ReplaceOrder, DEFAULT,
+    NAMED, TAGS,
 };
-use crate::Kind;
 
-/// The tag that holds a recovery point's name ([`Kind::BackupRecoveryPoint`]'s `name`).
+/// The tag that holds a recovery point's name (the `name` of a
+/// [`BackupRecoveryPoint`](crate::Kind::BackupRecoveryPoint)).
 pub const TAG_NAME: &str = "moodlestack:name";
 
 // The AWS Backup kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ backup_kinds [
     /// An AWS Backup vault (holds the recovery points).
-    BackupVault => backup::VAULT,
+    BackupVault("backup_vault", "AWS::Backup::BackupVault") => backup::VAULT,
     /// An AWS Backup plan (one rule: schedule, retention, vault).
-    BackupPlan => backup::PLAN,
+    BackupPlan("backup_plan", "AWS::Backup::BackupPlan") => backup::PLAN,
     /// An AWS Backup selection of a plan (untaggable): the resources it backs up.
-    BackupSelection => backup::SELECTION,
+    BackupSelection("backup_selection", "AWS::Backup::BackupSelection") => backup::SELECTION,
     /// An on-demand AWS Backup recovery point (moodledata before a new code version).
-    BackupRecoveryPoint => backup::RECOVERY_POINT,
+    BackupRecoveryPoint("backup_recovery_point", "AWS::Backup::RecoveryPoint")
+        => backup::RECOVERY_POINT,
 ] }
 
 /// The vault that holds the stack's recovery points (database and moodledata backups). It holds
@@ -29,13 +30,7 @@ kind_list! { $ backup_kinds [
 pub(super) const VAULT: KindSpec = KindSpec {
     stateful: true,
     fields: &[repl("name"), TAGS],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
-    ..spec_of(
-        Kind::BackupVault,
-        "backup_vault",
-        "AWS::Backup::BackupVault",
-    )
+    ..NAMED
 };
 
 /// A backup plan of one rule: `rule_name`, `schedule` (AWS Backup's `cron(...)`),
@@ -56,7 +51,7 @@ pub(super) const PLAN: KindSpec = KindSpec {
     name_field: Some("name"),
     attrs: &["id", "arn", "version_id"],
     attrs_changed_by_update: &["version_id"],
-    ..spec_of(Kind::BackupPlan, "backup_plan", "AWS::Backup::BackupPlan")
+    ..DEFAULT
 };
 
 /// What a plan backs up: the listed resource ARNs (the database and the file system), with the
@@ -76,11 +71,7 @@ pub(super) const SELECTION: KindSpec = KindSpec {
         },
     ],
     identity: &["plan_id", "name"],
-    ..spec_of(
-        Kind::BackupSelection,
-        "backup_selection",
-        "AWS::Backup::BackupSelection",
-    )
+    ..DEFAULT
 };
 
 /// An on-demand backup (StartBackupJob) of `resource_arn` (the moodledata file system) into the
@@ -103,16 +94,10 @@ pub(super) const RECOVERY_POINT: KindSpec = KindSpec {
         create_only("iam_role_arn"),
         TAGS,
     ],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
     // A first backup of a large file system takes hours; later ones are incremental.
     ready_timeout: mins(8 * 60),
     on_delete: DeletePolicy::Release,
     notes: super::rds::backup_notes,
     replace: ReplaceOrder::CreateFirstWhenRenamed,
-    ..spec_of(
-        Kind::BackupRecoveryPoint,
-        "backup_recovery_point",
-        "AWS::Backup::RecoveryPoint",
-    )
+    ..NAMED
 };

@@ -1,14 +1,13 @@
 //! CloudWatch kinds: the stack's metric alarms and its dashboard.
 
-use super::{f, repl, set, spec_of, KindSpec, TAGS};
-use crate::Kind;
+use super::{f, repl, set, KindSpec, DEFAULT, NAMED, TAGS};
 
 // The CloudWatch kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ cloudwatch_kinds [
     /// A CloudWatch metric alarm (`<stack>-<what>`).
-    MetricAlarm => cloudwatch::ALARM,
+    MetricAlarm("metric_alarm", "AWS::CloudWatch::Alarm") => cloudwatch::ALARM,
     /// A CloudWatch dashboard (untaggable).
-    Dashboard => cloudwatch::DASHBOARD,
+    Dashboard("dashboard", "AWS::CloudWatch::Dashboard") => cloudwatch::DASHBOARD,
 ] }
 
 /// A metric alarm: one metric (`namespace`, `metric_name`, `dimensions` (a map), `statistic`,
@@ -38,9 +37,7 @@ pub(super) const ALARM: KindSpec = KindSpec {
         set("ok_actions"),
         TAGS,
     ],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
-    ..spec_of(Kind::MetricAlarm, "metric_alarm", "AWS::CloudWatch::Alarm")
+    ..NAMED
 };
 
 /// A dashboard: its `body` (CloudWatch's dashboard JSON, compact, keys sorted). Dashboards
@@ -52,5 +49,5 @@ pub(super) const DASHBOARD: KindSpec = KindSpec {
     name_field: Some("name"),
     identity: &["name"],
     attrs: &["id", "arn"],
-    ..spec_of(Kind::Dashboard, "dashboard", "AWS::CloudWatch::Dashboard")
+    ..DEFAULT
 };

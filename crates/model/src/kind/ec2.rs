@@ -1,30 +1,29 @@
 //! EC2 kinds: the network, security groups, launch templates and the stable instance.
 
-use super::{create_only, f, mins, repl, set, spec_of, KindSpec, PhysicalId, ReplaceOrder, TAGS};
+use super::{create_only, f, mins, repl, set, KindSpec, PhysicalId, ReplaceOrder, DEFAULT, TAGS};
 use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
-use crate::Kind;
 
 // The EC2 kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ ec2_kinds [
     /// A VPC.
-    Vpc => ec2::VPC,
+    Vpc("vpc", "AWS::EC2::VPC") => ec2::VPC,
     /// An internet gateway attached to the VPC.
-    InternetGateway => ec2::INTERNET_GATEWAY,
+    InternetGateway("internet_gateway", "AWS::EC2::InternetGateway") => ec2::INTERNET_GATEWAY,
     /// A subnet.
-    Subnet => ec2::SUBNET,
+    Subnet("subnet", "AWS::EC2::Subnet") => ec2::SUBNET,
     /// An Elastic IP address (for a NAT gateway).
-    ElasticIp => ec2::ELASTIC_IP,
+    ElasticIp("elastic_ip", "AWS::EC2::EIP") => ec2::ELASTIC_IP,
     /// A NAT gateway.
-    NatGateway => ec2::NAT_GATEWAY,
+    NatGateway("nat_gateway", "AWS::EC2::NatGateway") => ec2::NAT_GATEWAY,
     /// A route table with its routes and subnet associations.
-    RouteTable => ec2::ROUTE_TABLE,
+    RouteTable("route_table", "AWS::EC2::RouteTable") => ec2::ROUTE_TABLE,
     /// A security group with its ingress rules.
-    SecurityGroup => ec2::SECURITY_GROUP,
+    SecurityGroup("security_group", "AWS::EC2::SecurityGroup") => ec2::SECURITY_GROUP,
     /// An EC2 launch template.
-    LaunchTemplate => ec2::LAUNCH_TEMPLATE,
+    LaunchTemplate("launch_template", "AWS::EC2::LaunchTemplate") => ec2::LAUNCH_TEMPLATE,
     /// An EC2 instance (the stable node).
-    Instance => ec2::INSTANCE,
+    Instance("instance", "AWS::EC2::Instance") => ec2::INSTANCE,
 ] }
 
 pub(super) const VPC: KindSpec = KindSpec {
@@ -35,18 +34,14 @@ pub(super) const VPC: KindSpec = KindSpec {
         f("enable_dns_support"),
         TAGS,
     ],
-    ..spec_of(Kind::Vpc, "vpc", "AWS::EC2::VPC")
+    ..DEFAULT
 };
 
 pub(super) const INTERNET_GATEWAY: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("igw"),
     tier: 1,
     fields: &[repl("vpc_id"), TAGS],
-    ..spec_of(
-        Kind::InternetGateway,
-        "internet_gateway",
-        "AWS::EC2::InternetGateway",
-    )
+    ..DEFAULT
 };
 
 pub(super) const SUBNET: KindSpec = KindSpec {
@@ -59,7 +54,7 @@ pub(super) const SUBNET: KindSpec = KindSpec {
         f("map_public_ip_on_launch"),
         TAGS,
     ],
-    ..spec_of(Kind::Subnet, "subnet", "AWS::EC2::Subnet")
+    ..DEFAULT
 };
 
 /// `id` is the allocation id.
@@ -69,7 +64,7 @@ pub(super) const ELASTIC_IP: KindSpec = KindSpec {
     fields: &[TAGS],
     attrs: &["id", "public_ip"],
     usage: |cx| vec![public_ipv4("address", "public IPv4 address", 1, cx.region)],
-    ..spec_of(Kind::ElasticIp, "elastic_ip", "AWS::EC2::EIP")
+    ..DEFAULT
 };
 
 /// `count` public IPv4 addresses in use for the month (AWS bills each one by the hour).
@@ -97,7 +92,7 @@ pub(super) const NAT_GATEWAY: KindSpec = KindSpec {
                 .usage_type("NatGateway-Hours"),
         )]
     },
-    ..spec_of(Kind::NatGateway, "nat_gateway", "AWS::EC2::NatGateway")
+    ..DEFAULT
 };
 
 /// routes: list of maps {destination_cidr, gateway_id | nat_gateway_id}; the local route is not
@@ -106,7 +101,7 @@ pub(super) const ROUTE_TABLE: KindSpec = KindSpec {
     physical_id: PhysicalId::Generated("rtb"),
     tier: 3,
     fields: &[repl("vpc_id"), set("routes"), set("subnet_ids"), TAGS],
-    ..spec_of(Kind::RouteTable, "route_table", "AWS::EC2::RouteTable")
+    ..DEFAULT
 };
 
 /// ingress: list of maps {protocol ("tcp"), from_port, to_port, description, and one of cidr |
@@ -125,11 +120,7 @@ pub(super) const SECURITY_GROUP: KindSpec = KindSpec {
     ],
     name_field: Some("group_name"),
     replace: ReplaceOrder::CreateFirstWhenRenamed,
-    ..spec_of(
-        Kind::SecurityGroup,
-        "security_group",
-        "AWS::EC2::SecurityGroup",
-    )
+    ..DEFAULT
 };
 
 /// An update writes a new version with the full data (never SourceVersion), makes it the default,
@@ -157,11 +148,7 @@ pub(super) const LAUNCH_TEMPLATE: KindSpec = KindSpec {
     attrs: &["id", "name", "version"],
     attrs_changed_by_update: &["version"],
     notes: launch_template_notes,
-    ..spec_of(
-        Kind::LaunchTemplate,
-        "launch_template",
-        "AWS::EC2::LaunchTemplate",
-    )
+    ..DEFAULT
 };
 
 fn launch_template_notes(c: &ChangeView<'_>) -> Vec<Note> {
@@ -195,7 +182,7 @@ pub(super) const INSTANCE: KindSpec = KindSpec {
     ready_timeout: mins(10),
     notes: instance_notes,
     usage: instance_usage,
-    ..spec_of(Kind::Instance, "instance", "AWS::EC2::Instance")
+    ..DEFAULT
 };
 
 /// The stable instance: On-Demand hours of its launch template's type, and its root volume.

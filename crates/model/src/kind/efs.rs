@@ -1,16 +1,16 @@
 //! EFS kinds: the file system (moodledata) and its mount targets.
 
-use super::{create_only, f, mins, repl, set, spec_of, KindSpec, PhysicalId, TAGS};
+use super::{create_only, f, mins, repl, set, KindSpec, PhysicalId, DEFAULT, TAGS};
 use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::cost::{PriceQuery, Usage};
-use crate::{Kind, Value};
+use crate::Value;
 
 // The EFS kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ efs_kinds [
     /// An EFS file system (moodledata).
-    EfsFileSystem => efs::FILE_SYSTEM,
+    EfsFileSystem("efs_file_system", "AWS::EFS::FileSystem") => efs::FILE_SYSTEM,
     /// An EFS mount target (untaggable).
-    EfsMountTarget => efs::MOUNT_TARGET,
+    EfsMountTarget("efs_mount_target", "AWS::EFS::MountTarget") => efs::MOUNT_TARGET,
 ] }
 
 /// The file system keyed by its creation token (the stack's deterministic name for it). With
@@ -38,10 +38,8 @@ pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
     // Billed by the GB stored (Standard storage class); elastic throughput by the GB read and
     // written, not counted.
     usage: |cx| {
-        vec![Usage::gb_month(
-            "storage",
+        Usage::storage_by_use(
             "Standard storage, by the size of moodledata (throughput not counted)",
-            None,
             PriceQuery::list(
                 "AmazonEFS",
                 cx.region,
@@ -51,16 +49,12 @@ pub(super) const FILE_SYSTEM: KindSpec = KindSpec {
                 ],
             )
             .unit("GB-Mo"),
-        )]
+        )
     },
     // A restore of a large file system takes hours (AWS Backup copies every file back).
     ready_timeout: mins(8 * 60),
     notes: file_system_notes,
-    ..spec_of(
-        Kind::EfsFileSystem,
-        "efs_file_system",
-        "AWS::EFS::FileSystem",
-    )
+    ..DEFAULT
 };
 
 /// What a plan says of a file system made by a restore: on a replacement, the data-loss note of
@@ -106,9 +100,5 @@ pub(super) const MOUNT_TARGET: KindSpec = KindSpec {
     ],
     identity: &["file_system_id", "subnet_id"],
     attrs: &["id", "ip_address"],
-    ..spec_of(
-        Kind::EfsMountTarget,
-        "efs_mount_target",
-        "AWS::EFS::MountTarget",
-    )
+    ..DEFAULT
 };

@@ -1,22 +1,16 @@
 //! ElastiCache kinds: the subnet group and the Redis replication group.
 
-use super::{f, mins, repl, set, spec_of, version, KindSpec, TAGS};
+use super::{f, mins, repl, set, version, KindSpec, DEFAULT, TAGS};
 use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
-use crate::Kind;
 
 // The ElastiCache kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ elasticache_kinds [
-    /// An ElastiCache subnet group.
-    CacheSubnetGroup => elasticache::SUBNET_GROUP,
+    /// An ElastiCache subnet group (the descriptor of RDS's).
+    CacheSubnetGroup("cache_subnet_group", "AWS::ElastiCache::SubnetGroup") => rds::SUBNET_GROUP,
     /// An ElastiCache (Redis) replication group.
-    CacheReplicationGroup => elasticache::REPLICATION_GROUP,
+    CacheReplicationGroup("cache_replication_group", "AWS::ElastiCache::ReplicationGroup")
+        => elasticache::REPLICATION_GROUP,
 ] }
-
-pub(super) const SUBNET_GROUP: KindSpec = super::rds::subnet_group(
-    Kind::CacheSubnetGroup,
-    "cache_subnet_group",
-    "AWS::ElastiCache::SubnetGroup",
-);
 
 /// auth_token_secret_arn: when set, the AUTH token is read from that secret at creation and sent
 /// as AuthToken (never shown). num_cache_clusters = 1 primary + replicas.
@@ -44,11 +38,7 @@ pub(super) const REPLICATION_GROUP: KindSpec = KindSpec {
     attrs: &["id", "arn", "primary_endpoint", "reader_endpoint", "port"],
     ready_timeout: mins(30),
     usage: replication_group_usage,
-    ..spec_of(
-        Kind::CacheReplicationGroup,
-        "cache_replication_group",
-        "AWS::ElastiCache::ReplicationGroup",
-    )
+    ..DEFAULT
 };
 
 /// Every node of the group (the primary and its replicas), by the hour.

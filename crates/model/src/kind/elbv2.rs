@@ -1,17 +1,17 @@
 //! Elastic Load Balancing v2 kinds: the ALB, its target group and listeners.
 
-use super::{f, mins, repl, set, spec_of, KindSpec, PhysicalId, ReplaceOrder, TAGS};
+use super::{f, mins, repl, set, KindSpec, PhysicalId, ReplaceOrder, DEFAULT, TAGS};
 use crate::cost::{PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
-use crate::Kind;
 
 // The ELBv2 kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ elbv2_kinds [
     /// An application load balancer.
-    LoadBalancer => elbv2::LOAD_BALANCER,
+    LoadBalancer("load_balancer", "AWS::ElasticLoadBalancingV2::LoadBalancer")
+        => elbv2::LOAD_BALANCER,
     /// A target group.
-    TargetGroup => elbv2::TARGET_GROUP,
+    TargetGroup("target_group", "AWS::ElasticLoadBalancingV2::TargetGroup") => elbv2::TARGET_GROUP,
     /// A load balancer listener.
-    Listener => elbv2::LISTENER,
+    Listener("listener", "AWS::ElasticLoadBalancingV2::Listener") => elbv2::LISTENER,
 ] }
 
 /// idle_timeout: the `idle_timeout.timeout_seconds` attribute. `id` is the ARN. Waits for
@@ -34,11 +34,7 @@ pub(super) const LOAD_BALANCER: KindSpec = KindSpec {
     attrs: &["id", "arn", "arn_suffix", "dns_name", "zone_id"],
     ready_timeout: mins(10),
     usage: load_balancer_usage,
-    ..spec_of(
-        Kind::LoadBalancer,
-        "load_balancer",
-        "AWS::ElasticLoadBalancingV2::LoadBalancer",
-    )
+    ..DEFAULT
 };
 
 /// LCUs the estimate assumes the load balancer uses on average, each hour of the month (one LCU
@@ -109,11 +105,7 @@ pub(super) const TARGET_GROUP: KindSpec = KindSpec {
     // arn_suffix: `targetgroup/<name>/<id>`, what the scaling policy's request metric names.
     attrs: &["id", "arn", "arn_suffix"],
     replace: ReplaceOrder::CreateFirstWhenRenamed,
-    ..spec_of(
-        Kind::TargetGroup,
-        "target_group",
-        "AWS::ElasticLoadBalancingV2::TargetGroup",
-    )
+    ..DEFAULT
 };
 
 /// default_action: {type: "redirect", protocol, port, status_code} or {type: "forward",
@@ -134,9 +126,5 @@ pub(super) const LISTENER: KindSpec = KindSpec {
     ],
     identity: &["load_balancer_arn", "port"],
     attrs: &["id", "arn"],
-    ..spec_of(
-        Kind::Listener,
-        "listener",
-        "AWS::ElasticLoadBalancingV2::Listener",
-    )
+    ..DEFAULT
 };

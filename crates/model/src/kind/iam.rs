@@ -1,14 +1,13 @@
 //! IAM kinds: the nodes' role and instance profile.
 
-use super::{f, repl, set, spec_of, KindSpec, TAGS};
-use crate::Kind;
+use super::{f, repl, set, KindSpec, DEFAULT, NAMED, TAGS};
 
 // The IAM kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ iam_kinds [
     /// An IAM role with its policies.
-    IamRole => iam::ROLE,
+    IamRole("iam_role", "AWS::IAM::Role") => iam::ROLE,
     /// An IAM instance profile.
-    InstanceProfile => iam::INSTANCE_PROFILE,
+    InstanceProfile("instance_profile", "AWS::IAM::InstanceProfile") => iam::INSTANCE_PROFILE,
 ] }
 
 /// assume_role_policy and the values of inline_policies: compact JSON, keys sorted (serde_json
@@ -25,7 +24,7 @@ pub(super) const ROLE: KindSpec = KindSpec {
     ],
     name_field: Some("role_name"),
     attrs: &["id", "arn"],
-    ..spec_of(Kind::IamRole, "iam_role", "AWS::IAM::Role")
+    ..DEFAULT
 };
 
 /// `id` is the profile name. `role_name` names the role it carries (a reference, not its own
@@ -33,11 +32,5 @@ pub(super) const ROLE: KindSpec = KindSpec {
 pub(super) const INSTANCE_PROFILE: KindSpec = KindSpec {
     tier: 6,
     fields: &[repl("name"), repl("path"), repl("role_name"), TAGS],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
-    ..spec_of(
-        Kind::InstanceProfile,
-        "instance_profile",
-        "AWS::IAM::InstanceProfile",
-    )
+    ..NAMED
 };

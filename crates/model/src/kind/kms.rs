@@ -1,13 +1,12 @@
 //! KMS kinds: the stack's customer managed key, which encrypts its log groups and its alert
 //! topic.
 
-use super::{f, repl, spec_of, KindSpec, PhysicalId, TAGS};
-use crate::Kind;
+use super::{f, repl, KindSpec, PhysicalId, DEFAULT, TAGS};
 
 // The KMS kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ kms_kinds [
     /// A KMS customer managed key with its alias.
-    KmsKey => kms::KEY,
+    KmsKey("kms_key", "AWS::KMS::Key") => kms::KEY,
 ] }
 
 /// A symmetric customer managed key, found by its `alias` (`alias/moodlestack/<stack>/...`):
@@ -27,5 +26,5 @@ pub(super) const KEY: KindSpec = KindSpec {
         TAGS,
     ],
     attrs: &["id", "arn"],
-    ..spec_of(Kind::KmsKey, "kms_key", "AWS::KMS::Key")
+    ..DEFAULT
 };

@@ -1,14 +1,13 @@
 //! CloudWatch Logs kinds: the stack's log groups and their metric filters.
 
-use super::{f, repl, spec_of, KindSpec, PhysicalId, TAGS};
-use crate::Kind;
+use super::{f, repl, KindSpec, PhysicalId, DEFAULT, NAMED, TAGS};
 
 // The CloudWatch Logs kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ logs_kinds [
     /// A CloudWatch Logs log group (`/moodlestack/<stack>/<source>`).
-    LogGroup => logs::LOG_GROUP,
+    LogGroup("log_group", "AWS::Logs::LogGroup") => logs::LOG_GROUP,
     /// A metric filter of a log group (untaggable): log lines that count as a metric.
-    MetricFilter => logs::METRIC_FILTER,
+    MetricFilter("metric_filter", "AWS::Logs::MetricFilter") => logs::METRIC_FILTER,
 ] }
 
 /// A log group the nodes' CloudWatch agent writes to (one stream per instance): its
@@ -19,9 +18,7 @@ pub(super) const LOG_GROUP: KindSpec = KindSpec {
     tier: 1,
     stateful: true,
     fields: &[repl("name"), f("retention_days"), f("kms_key_arn"), TAGS],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
-    ..spec_of(Kind::LogGroup, "log_group", "AWS::Logs::LogGroup")
+    ..NAMED
 };
 
 /// A metric filter: the log lines of `log_group_name` matching `pattern` add `metric_value` to
@@ -40,9 +37,5 @@ pub(super) const METRIC_FILTER: KindSpec = KindSpec {
         f("metric_value"),
     ],
     identity: &["log_group_name", "name"],
-    ..spec_of(
-        Kind::MetricFilter,
-        "metric_filter",
-        "AWS::Logs::MetricFilter",
-    )
+    ..DEFAULT
 };

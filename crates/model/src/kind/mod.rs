@@ -19,9 +19,10 @@
 //!   `--allow-data-loss`.
 
 /// Declares a service file's list of kinds (`kind_list! { $ ec2_kinds [...] }` at the top of
-/// `ec2.rs`): a macro named `ec2_kinds` that adds the file's rows (`Variant => DESCRIPTOR,`, each
-/// with its doc) to the table's accumulator and hands it on to the next list (see `table!`). The
-/// leading `$` is passed in because a macro cannot write the `$` of the macro it declares.
+/// `ec2.rs`): a macro named `ec2_kinds` that adds the file's rows
+/// (`Variant("snake_name", "AWS::Type") => DESCRIPTOR,`, each with its doc) to the table's
+/// accumulator and hands it on to the next list (see `table!`). The leading `$` is passed in
+/// because a macro cannot write the `$` of the macro it declares.
 macro_rules! kind_list {
     ($d:tt $name:ident [$($rows:tt)*]) => {
         macro_rules! $name {
@@ -417,19 +418,10 @@ pub(crate) const fn mins(m: u64) -> Duration {
     Duration::from_secs(m * 60)
 }
 
-/// The descriptor of `kind` (named `name`, of AWS type `aws_type`) with every other entry at its
-/// default ([`DEFAULT`]): what each descriptor completes (`..spec_of(Kind::Vpc, "vpc",
-/// "AWS::EC2::VPC")`), stating only what differs.
-pub(crate) const fn spec_of(kind: Kind, name: &'static str, aws_type: &'static str) -> KindSpec {
-    KindSpec {
-        kind,
-        name,
-        aws_type,
-        ..DEFAULT
-    }
-}
-
-/// The defaults every descriptor starts from (through [`spec_of`]).
+/// The defaults every descriptor starts from: a descriptor states only what differs and completes
+/// itself with `..DEFAULT` (or a base made from it, such as [`NAMED`]). Its kind, snake_case name
+/// and AWS type are not among them: the kind's row in its service's `kind_list!` states them
+/// (`Vpc("vpc", "AWS::EC2::VPC") => ec2::VPC`), and [`spec`] fills them in.
 pub(crate) const DEFAULT: KindSpec = KindSpec {
     kind: Kind::Vpc,
     name: "",
@@ -449,10 +441,19 @@ pub(crate) const DEFAULT: KindSpec = KindSpec {
     usage: no_usage,
 };
 
-/// Generates [`Kind`], [`Kind::ALL`] and [`spec`] from one list of `Variant => DESCRIPTOR`, so the
-/// enum, the list and the descriptors cannot disagree.
+/// The defaults of a kind AWS keys by its `name` field and that others may reference by id and
+/// ARN (`..NAMED`).
+pub(crate) const NAMED: KindSpec = KindSpec {
+    name_field: Some("name"),
+    attrs: &["id", "arn"],
+    ..DEFAULT
+};
+
+/// Generates [`Kind`], [`Kind::ALL`] and [`spec`] from one list of
+/// `Variant("snake_name", "AWS::Type") => DESCRIPTOR`, so the enum, the list and the descriptors
+/// cannot disagree.
 macro_rules! kinds {
-    ($($(#[$doc:meta])* $kind:ident => $spec:path,)*) => {
+    ($($(#[$doc:meta])* $kind:ident($name:literal, $aws_type:literal) => $spec:path,)*) => {
         /// Every kind of resource moodlestack creates.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
@@ -470,7 +471,15 @@ macro_rules! kinds {
         /// The descriptor of `kind`.
         pub fn spec(kind: Kind) -> &'static KindSpec {
             match kind {
-                $(Kind::$kind => &$spec,)*
+                $(Kind::$kind => {
+                    const SPEC: KindSpec = KindSpec {
+                        kind: Kind::$kind,
+                        name: $name,
+                        aws_type: $aws_type,
+                        ..$spec
+                    };
+                    &SPEC
+                })*
             }
         }
 

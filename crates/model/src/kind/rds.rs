@@ -1,50 +1,37 @@
 //! RDS kinds: subnet and parameter groups, Aurora clusters and DB instances.
 
 use super::{
-    at_least, create_only, f, mins, repl, set, spec_of, subset, version, DeletePolicy, FieldSpec,
-    KindSpec, ReplaceOrder, DEFAULT, TAGS,
+    at_least, create_only, f, mins, repl, set, subset, version, DeletePolicy, KindSpec,
+    ReplaceOrder, DEFAULT, NAMED, TAGS,
 };
 use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
-use crate::{Kind, Value};
+use crate::Value;
 
 // The RDS kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ rds_kinds [
     /// An RDS DB subnet group.
-    DbSubnetGroup => rds::SUBNET_GROUP,
+    DbSubnetGroup("db_subnet_group", "AWS::RDS::DBSubnetGroup") => rds::SUBNET_GROUP,
     /// An RDS DB parameter group.
-    DbParameterGroup => rds::PARAMETER_GROUP,
-    /// An RDS DB cluster parameter group (Aurora).
-    DbClusterParameterGroup => rds::CLUSTER_PARAMETER_GROUP,
+    DbParameterGroup("db_parameter_group", "AWS::RDS::DBParameterGroup") => rds::PARAMETER_GROUP,
+    /// An RDS DB cluster parameter group (Aurora): the same descriptor.
+    DbClusterParameterGroup("db_cluster_parameter_group", "AWS::RDS::DBClusterParameterGroup")
+        => rds::PARAMETER_GROUP,
     /// An Aurora DB cluster.
-    DbCluster => rds::CLUSTER,
+    DbCluster("db_cluster", "AWS::RDS::DBCluster") => rds::CLUSTER,
     /// An RDS DB instance (standalone, or an Aurora cluster member).
-    DbInstance => rds::INSTANCE,
+    DbInstance("db_instance", "AWS::RDS::DBInstance") => rds::INSTANCE,
     /// A manual snapshot of the database taken before nodes run a new code version.
-    DbSnapshot => rds::SNAPSHOT,
+    DbSnapshot("db_snapshot", "AWS::RDS::DBSnapshot") => rds::SNAPSHOT,
 ] }
 
-/// A subnet group of RDS or of ElastiCache: the same fields and attributes. `id` is the name.
-pub(super) const fn subnet_group(
-    kind: Kind,
-    name: &'static str,
-    aws_type: &'static str,
-) -> KindSpec {
-    const FIELDS: &[FieldSpec] = &[repl("name"), f("description"), set("subnet_ids"), TAGS];
-    KindSpec {
-        tier: 2,
-        fields: FIELDS,
-        name_field: Some("name"),
-        attrs: &["id", "arn"],
-        ..spec_of(kind, name, aws_type)
-    }
-}
-
-pub(super) const SUBNET_GROUP: KindSpec = subnet_group(
-    Kind::DbSubnetGroup,
-    "db_subnet_group",
-    "AWS::RDS::DBSubnetGroup",
-);
+/// A subnet group of RDS or of ElastiCache (the descriptor of both kinds: the same fields and
+/// attributes). `id` is the name.
+pub(super) const SUBNET_GROUP: KindSpec = KindSpec {
+    tier: 2,
+    fields: &[repl("name"), f("description"), set("subnet_ids"), TAGS],
+    ..NAMED
+};
 
 /// parameters: map name -> value (strings); applied with the `pending-reboot` method for static
 /// parameters and `immediate` for dynamic ones. `id` is the name.
@@ -58,25 +45,11 @@ pub(super) const PARAMETER_GROUP: KindSpec = KindSpec {
         subset("parameters"),
         TAGS,
     ],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
     notes: parameter_group_notes,
     // A new engine family (8.0 -> 8.4) names a new group: the database moves to it before the
     // old one, which RDS will not delete while it is in use, goes.
     replace: ReplaceOrder::CreateFirstWhenRenamed,
-    ..spec_of(
-        Kind::DbParameterGroup,
-        "db_parameter_group",
-        "AWS::RDS::DBParameterGroup",
-    )
-};
-
-/// The same for Aurora clusters.
-pub(super) const CLUSTER_PARAMETER_GROUP: KindSpec = KindSpec {
-    kind: Kind::DbClusterParameterGroup,
-    name: "db_cluster_parameter_group",
-    aws_type: "AWS::RDS::DBClusterParameterGroup",
-    ..PARAMETER_GROUP
+    ..NAMED
 };
 
 /// What clusters and instances share: stateful, named by their identifier, up to 40 minutes to
@@ -92,9 +65,6 @@ const DATABASE: KindSpec = KindSpec {
 /// Aurora. Always created with ManageMasterUserPassword (the password lives in Secrets Manager).
 /// `id` is the identifier.
 pub(super) const CLUSTER: KindSpec = KindSpec {
-    kind: Kind::DbCluster,
-    name: "db_cluster",
-    aws_type: "AWS::RDS::DBCluster",
     tier: 3,
     on_delete: DeletePolicy::FinalSnapshot { member_of: None },
     fields: &[
@@ -127,17 +97,15 @@ pub(super) const CLUSTER: KindSpec = KindSpec {
 /// An Aurora cluster's storage, billed by the GB its data takes (and I/O requests, not counted):
 /// the unit price only.
 fn cluster_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
-    vec![Usage::gb_month(
-        "storage",
+    Usage::storage_by_use(
         "Aurora storage, by the size of the data (I/O requests not counted)",
-        None,
         PriceQuery::list(
             "AmazonRDS",
             cx.region,
             &[("productFamily", "Database Storage")],
         )
         .usage_type("Aurora:StorageUsage"),
-    )]
+    )
 }
 
 /// The Price List's `databaseEngine` of an RDS engine.
@@ -223,9 +191,6 @@ fn instance_usage(cx: &UsageCx<'_>) -> Vec<Usage> {
 /// Standalone instances are created with ManageMasterUserPassword. `id` is the identifier;
 /// `secret_arn` exists for standalone instances only.
 pub(super) const INSTANCE: KindSpec = KindSpec {
-    kind: Kind::DbInstance,
-    name: "db_instance",
-    aws_type: "AWS::RDS::DBInstance",
     tier: 4,
     on_delete: DeletePolicy::FinalSnapshot {
         member_of: Some("cluster_identifier"),
@@ -298,7 +263,7 @@ pub(super) const SNAPSHOT: KindSpec = KindSpec {
     on_delete: DeletePolicy::Release,
     notes: snapshot_notes,
     replace: ReplaceOrder::CreateFirstWhenRenamed,
-    ..spec_of(Kind::DbSnapshot, "db_snapshot", "AWS::RDS::DBSnapshot")
+    ..DEFAULT
 };
 
 /// The code version a snapshot's tags name (`v4.5.5 php8.3`).
@@ -310,7 +275,8 @@ fn snapshot_notes(c: &ChangeView<'_>) -> Vec<Note> {
     code_notes(c, "this snapshot of the database")
 }
 
-/// The notes of the file system's backup a code version waits for ([`Kind::BackupRecoveryPoint`]).
+/// The notes of the file system's backup a code version waits for
+/// ([`BackupRecoveryPoint`](crate::Kind::BackupRecoveryPoint)).
 pub(super) fn backup_notes(c: &ChangeView<'_>) -> Vec<Note> {
     code_notes(
         c,

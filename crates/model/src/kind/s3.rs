@@ -1,13 +1,12 @@
 //! S3 kinds.
 
-use super::{f, repl, spec_of, KindSpec, TAGS};
+use super::{f, repl, KindSpec, DEFAULT, TAGS};
 use crate::cost::{PriceQuery, Usage};
-use crate::Kind;
 
 // The S3 kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ s3_kinds [
     /// The stack's code bucket: the Moodle code artefacts the nodes boot from.
-    CodeBucket => s3::CODE_BUCKET,
+    CodeBucket("s3_bucket", "AWS::S3::Bucket") => s3::CODE_BUCKET,
 ] }
 
 /// The stack's private bucket of code artefacts (`code/<artefact>.tar.gz`), written once per code
@@ -22,10 +21,8 @@ pub(super) const CODE_BUCKET: KindSpec = KindSpec {
     // Standard storage by the GB (a code artefact per Moodle version, about 100 MB each);
     // requests not counted.
     usage: |cx| {
-        vec![Usage::gb_month(
-            "storage",
+        Usage::storage_by_use(
             "Standard storage, by the size of the code artefacts (requests not counted)",
-            None,
             PriceQuery::list(
                 "AmazonS3",
                 cx.region,
@@ -33,7 +30,7 @@ pub(super) const CODE_BUCKET: KindSpec = KindSpec {
             )
             .usage_type("TimedStorage-ByteHrs")
             .unit("GB-Mo"),
-        )]
+        )
     },
-    ..spec_of(Kind::CodeBucket, "s3_bucket", "AWS::S3::Bucket")
+    ..DEFAULT
 };

@@ -1,13 +1,12 @@
 //! Secrets Manager kinds.
 
-use super::{f, repl, spec_of, KindSpec, PhysicalId, TAGS};
+use super::{f, repl, KindSpec, PhysicalId, NAMED, TAGS};
 use crate::cost::{PriceQuery, Usage};
-use crate::Kind;
 
 // The Secrets Manager kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ secrets_kinds [
     /// A Secrets Manager secret whose value moodlestack generates.
-    Secret => secrets::SECRET,
+    Secret("secret", "AWS::SecretsManager::Secret") => secrets::SECRET,
 ] }
 
 /// A secret whose value moodlestack generates at creation (random, 32 characters, no
@@ -15,8 +14,6 @@ kind_list! { $ secrets_kinds [
 pub(super) const SECRET: KindSpec = KindSpec {
     physical_id: PhysicalId::Arn,
     fields: &[repl("name"), f("description"), TAGS],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
     // A secret a month (API calls not counted).
     usage: |cx| {
         vec![Usage {
@@ -31,5 +28,5 @@ pub(super) const SECRET: KindSpec = KindSpec {
             ),
         }]
     },
-    ..spec_of(Kind::Secret, "secret", "AWS::SecretsManager::Secret")
+    ..NAMED
 };

@@ -1,14 +1,13 @@
 //! SNS kinds: the stack's alert topic and its subscriptions.
 
-use super::{f, repl, spec_of, KindSpec, PhysicalId, TAGS};
-use crate::Kind;
+use super::{f, repl, KindSpec, PhysicalId, DEFAULT, NAMED, TAGS};
 
 // The SNS kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ sns_kinds [
     /// An SNS topic (the stack's alarms notify it).
-    SnsTopic => sns::TOPIC,
+    SnsTopic("sns_topic", "AWS::SNS::Topic") => sns::TOPIC,
     /// A subscription of an SNS topic (untaggable): an e-mail address that gets the alerts.
-    SnsSubscription => sns::SUBSCRIPTION,
+    SnsSubscription("sns_subscription", "AWS::SNS::Subscription") => sns::SUBSCRIPTION,
 ] }
 
 /// The topic every alarm of the stack notifies, encrypted with the KMS key `kms_key_id`
@@ -17,9 +16,7 @@ pub(super) const TOPIC: KindSpec = KindSpec {
     physical_id: PhysicalId::Arn,
     tier: 1,
     fields: &[repl("name"), f("display_name"), f("kms_key_id"), TAGS],
-    name_field: Some("name"),
-    attrs: &["id", "arn"],
-    ..spec_of(Kind::SnsTopic, "sns_topic", "AWS::SNS::Topic")
+    ..NAMED
 };
 
 /// A subscription of `topic_arn` for `endpoint` over `protocol` (`email`). SNS cannot tag or
@@ -32,9 +29,5 @@ pub(super) const SUBSCRIPTION: KindSpec = KindSpec {
     fields: &[repl("topic_arn"), repl("protocol"), repl("endpoint")],
     identity: &["topic_arn", "protocol", "endpoint"],
     attrs: &["id", "arn"],
-    ..spec_of(
-        Kind::SnsSubscription,
-        "sns_subscription",
-        "AWS::SNS::Subscription",
-    )
+    ..DEFAULT
 };
