@@ -18,8 +18,8 @@ use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, BackupSelection, Lifecycle as Keep};
 use moodlestack_model::{
-    identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, RestorePoint, Scope,
-    Value, TAG_CODE, TAG_CODE_BEFORE, TAG_ID, TAG_NAME, TAG_STACK,
+    CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, RestorePoint, Scope, Value,
+    TAG_CODE, TAG_CODE_BEFORE, TAG_ID, TAG_NAME, TAG_STACK,
 };
 use moodlestack_stack::names::Names;
 use std::collections::{BTreeMap, HashMap};
@@ -147,8 +147,7 @@ impl KindOps for Vault {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         let req =
             cx.c.backup
                 .create_backup_vault()
@@ -217,9 +216,8 @@ async fn retag(
     if !changed.contains(&"tags") {
         return Ok(());
     }
-    let (arn, tags) = crate::fields::retag("backup:TagResource", current, r)?;
-    let mut tags = tags;
-    tags.extend(identity_tags(cx.scope, &r.id));
+    let (arn, _) = crate::fields::retag("backup:TagResource", current, r)?;
+    let tags = r.stack_tags(cx.scope)?;
     let req =
         cx.c.backup
             .tag_resource()
@@ -390,8 +388,7 @@ impl KindOps for Plan {
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         let req =
             cx.c.backup
                 .create_backup_plan()
@@ -765,8 +762,7 @@ impl KindOps for RecoveryPoint {
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let vault = r.str("vault_name")?;
         let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let mut tags = r.stack_tags(cx.scope)?;
         let (earlier, released) = on_demand_tagged(cx.c, cx.scope, vault).await?;
         let attempt = released.iter().filter(|n| *n == name).count();
         let before = earlier

@@ -33,7 +33,7 @@ use aws_sdk_efs::types::{
     Status, Tag, ThroughputMode,
 };
 use moodlestack_model::{
-    identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, Scope, Value, TAG_ID,
+    CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, Scope, Value, TAG_ID,
     TAG_RESTORED_FROM,
 };
 use std::collections::BTreeMap;
@@ -362,8 +362,7 @@ async fn restore_progress(cx: &Cx<'_>, job: &str) -> Result<Vec<Observed>, Cloud
     let policy = policy.map_err(|e| r.err("tags", &e.to_string()))?;
     let req = cx.c.efs.put_backup_policy().file_system_id(fs_id);
     sent("efs:PutBackupPolicy", req.backup_policy(policy).send()).await?;
-    let mut tags = r.tags()?;
-    tags.extend(identity_tags(cx.scope, &r.id));
+    let mut tags = r.stack_tags(cx.scope)?;
     if let Some(point) = r.opt_str("restore_from") {
         tags.insert(TAG_RESTORED_FROM.into(), point.to_string());
     }
@@ -419,8 +418,7 @@ impl KindOps for FileSystem {
             return start_restore(cx, r, point).await;
         }
         let token = r.str("creation_token")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         let res =
             cx.c.efs
                 .create_file_system()

@@ -117,8 +117,7 @@ impl SubnetGroupApi for SubnetGroup {
     }
     async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         let res =
             cx.c.elasticache
                 .create_cache_subnet_group()
@@ -441,8 +440,7 @@ impl KindOps for ReplicationGroupOps {
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        let mut tags = r.tags()?;
-        tags.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
+        let mut tags = r.stack_tags(cx.scope)?;
         let rg_id = r.str("replication_group_id")?;
         let secret = r.opt_str("auth_token_secret_arn");
         let token = match secret {

@@ -27,8 +27,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use futures::future::try_join_all;
 use moodlestack_model::{
-    identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, ResourceId, Scope,
-    Value,
+    CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, ResourceId, Scope, Value,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -88,8 +87,7 @@ fn sdk_tags(tags: &Tags) -> Vec<Tag> {
 }
 
 fn all_tags(r: &Reader<'_>, scope: &Scope) -> Result<Tags, CloudError> {
-    let mut tags = r.tags()?;
-    tags.extend(identity_tags(scope, &r.id));
+    let tags = r.stack_tags(scope)?;
     Ok(tags)
 }
 

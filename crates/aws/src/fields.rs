@@ -106,6 +106,22 @@ impl<'a> Reader<'a> {
     pub fn tags(&self) -> Result<BTreeMap<String, String>, CloudError> {
         self.string_map("tags")
     }
+    /// Every tag the resource carries in `scope`'s stack: the `tags` field and the stack's
+    /// identity tags ([`moodlestack_model::identity_tags`], which win).
+    pub fn stack_tags(&self, scope: &Scope) -> Result<BTreeMap<String, String>, CloudError> {
+        let mut tags = self.tags()?;
+        tags.extend(moodlestack_model::identity_tags(scope, &self.id));
+        Ok(tags)
+    }
+    /// [`Reader::stack_tags`] in the shape of an SDK whose tag builder can refuse one (IAM, KMS,
+    /// SNS): see [`built_tags`].
+    pub fn built_stack_tags<T, E: std::fmt::Display>(
+        &self,
+        scope: &Scope,
+        build: impl Fn(&str, &str) -> Result<T, E>,
+    ) -> Result<Vec<T>, CloudError> {
+        built_tags(self, &self.stack_tags(scope)?, build)
+    }
 }
 
 /// Tags in the shape of an SDK whose tag builder can refuse one (IAM, EFS): `build` makes one of
@@ -806,6 +822,43 @@ pub fn as_current(
     let mut o = found.ok_or_else(gone)?;
     o.id = current.id.clone();
     Ok(o)
+}
+
+/// Awaits a create call: its answer, or None when AWS answers that the name is taken (the
+/// service error `taken`; the create is then [`Created::Exists`]), or the error naming
+/// `operation`.
+pub async fn unless_taken<T, E: SdkFault, R: SdkRaw>(
+    operation: &str,
+    taken: &str,
+    request: impl std::future::Future<Output = Sdk<T, E, R>>,
+) -> Result<Option<T>, CloudError> {
+    match answer(operation, request).await {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if is_code(&e, taken) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`KindOps::list`] of a kind found by its name ([`Names`]): the stack's resources as `stack`
+/// lists them, the one name a logical or physical query asks for as `one` reads it, nothing for
+/// a logical query without the name.
+pub async fn by_name<S, O, I>(
+    cx: &Cx<'_>,
+    kind: Kind,
+    q: Query<'_>,
+    stack: impl FnOnce() -> S,
+    one: impl FnOnce(String) -> O,
+) -> Result<Vec<Observed>, CloudError>
+where
+    S: std::future::Future<Output = Result<Vec<Observed>, CloudError>>,
+    O: std::future::Future<Output = Result<I, CloudError>>,
+    I: IntoIterator<Item = Observed>,
+{
+    match Names::new(cx, kind, q) {
+        Names::Stack { .. } => stack().await,
+        Names::One(name) => Ok(one(name).await?.into_iter().collect()),
+        Names::Nothing => Ok(Vec::new()),
+    }
 }
 
 /// Awaits a request: its answer, or the error naming `operation`.

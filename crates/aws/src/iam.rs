@@ -12,22 +12,20 @@
 
 use crate::fields::delete_by;
 use crate::fields::{
-    all_at_once, answer, as_current, built_tags, canonical_json, collected, desired_names,
-    in_place_only, is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value,
-    unexpected, usable, Reader,
+    all_at_once, answer, as_current, canonical_json, collected, desired_names, in_place_only,
+    is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, unexpected,
+    usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_iam::types::{InstanceProfile as SdkProfile, Role as SdkRole, Tag};
 use futures::future::try_join_all;
-use moodlestack_model::{identity_tags, CloudError, Fields, Kind, Observed, Scope, Value};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, Scope, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every tag of the resource `r` describes, the stack's identity tags included, in IAM's shape.
 fn sdk_tags(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Vec<Tag>, CloudError> {
-    let mut tags = r.tags()?;
-    tags.extend(identity_tags(cx.scope, &r.id));
-    built_tags(r, &tags, |k, v| Tag::builder().key(k).value(v).build())
+    r.built_stack_tags(cx.scope, |k, v| Tag::builder().key(k).value(v).build())
 }
 
 /// The outcome of a call made for its effect: "does not exist" counts as done.

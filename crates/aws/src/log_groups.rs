@@ -17,7 +17,7 @@ use crate::fields::{
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::types::{LogGroup, MetricFilter, MetricTransformation};
-use moodlestack_model::{identity_tags, CloudError, Fields, Kind, Observed, Scope, Value};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, Scope, Value};
 use moodlestack_stack::names::{Names, LOG_SOURCES};
 use std::collections::{BTreeMap, HashMap};
 
@@ -112,8 +112,7 @@ impl KindOps for Group {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         let req =
             cx.c.logs
                 .create_log_group()

@@ -22,9 +22,7 @@ use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
     PublicAccessBlockConfiguration, Tag, Tagging,
 };
-use moodlestack_model::{
-    cloud::partition, identity_tags, CloudError, Fields, Kind, Observed, Scope, Value,
-};
+use moodlestack_model::{cloud::partition, CloudError, Fields, Kind, Observed, Scope, Value};
 use moodlestack_stack::names::Names;
 use std::collections::BTreeMap;
 
@@ -226,8 +224,7 @@ impl KindOps for Bucket {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("bucket")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         let mut config = CreateBucketConfiguration::builder().set_tags(Some(sdk_tags(&tags)?));
         // us-east-1 is the one region named by no location constraint.
         if cx.scope.region != "us-east-1" {
@@ -301,8 +298,7 @@ impl KindOps for Bucket {
                     let mut tags = Reader::new(current.kind, r.id.clone(), &current.fields)
                         .tags()
                         .unwrap_or_default();
-                    tags.extend(r.tags()?);
-                    tags.extend(identity_tags(cx.scope, &r.id));
+                    tags.extend(r.stack_tags(cx.scope)?);
                     put_tags(cx.c, name, &tags).await?;
                 }
                 other => return Err(in_place_only(current.kind, r, other, "bucket")),

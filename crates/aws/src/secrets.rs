@@ -14,9 +14,7 @@ use crate::fields::{
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
-use moodlestack_model::{
-    identity_tags, CloudError, Fields, Kind, Observed, ResourceId, Scope, Value, TAG_STACK,
-};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, ResourceId, Scope, Value, TAG_STACK};
 use std::collections::BTreeMap;
 
 /// Length of generated secret values.
@@ -146,8 +144,7 @@ impl KindOps for Secret {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
 
         let password = answer(
             "secretsmanager:GetRandomPassword",
@@ -209,8 +206,7 @@ impl KindOps for Secret {
                     sent("secretsmanager:UpdateSecret", req.send()).await?;
                 }
                 "tags" => {
-                    let mut tags = r.tags()?;
-                    tags.extend(identity_tags(cx.scope, &r.id));
+                    let tags = r.stack_tags(cx.scope)?;
                     let req = cx.c.secrets.tag_resource().secret_id(arn);
                     let req = req.set_tags(Some(sdk_tags(&tags)));
                     sent("secretsmanager:TagResource", req.send()).await?;
