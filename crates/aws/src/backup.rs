@@ -9,7 +9,7 @@
 //! the stack (ListBackupSelections, then GetBackupSelection for the resources, all at once),
 //! matched by (plan, name), and replaced on any change.
 
-use crate::fields::Names as Queried;
+use crate::fields::by_name;
 use crate::fields::{
     all_at_once, all_pages, answer, api_err, as_current, is_code, is_not_found, owned_id, sent,
     tag_map, tagged, tags_value, usable, Reader,
@@ -138,11 +138,11 @@ pub(crate) struct Vault;
 #[async_trait]
 impl KindOps for Vault {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        match Queried::new(cx, Kind::BackupVault, q) {
-            Queried::Stack { .. } => vaults(cx.c, cx.scope).await,
-            Queried::One(name) => Ok(vault(cx.c, cx.scope, &name).await?.into_iter().collect()),
-            Queried::Nothing => Ok(Vec::new()),
-        }
+        let stack = || vaults(cx.c, cx.scope);
+        by_name(cx, Kind::BackupVault, q, stack, |name| async move {
+            vault(cx.c, cx.scope, &name).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {

@@ -11,7 +11,7 @@
 //! The objects are code artefacts the stable node builds from the pinned refs (nothing a user
 //! made), so delete empties the bucket (every version, 1,000 keys a request) before DeleteBucket.
 
-use crate::fields::Names as Queried;
+use crate::fields::by_name;
 use crate::fields::{
     all_at_once, answer, api_err, as_current, in_place_only, is_code, owned_id, sent, tag_map,
     tags_value, unexpected, usable, Reader,
@@ -215,11 +215,11 @@ pub(crate) struct Bucket;
 #[async_trait]
 impl KindOps for Bucket {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        match Queried::new(cx, Kind::CodeBucket, q) {
-            Queried::Stack { .. } => list_stack(cx.c, cx.scope).await,
-            Queried::One(name) => Ok(describe(cx.c, cx.scope, &name).await?.into_iter().collect()),
-            Queried::Nothing => Ok(Vec::new()),
-        }
+        let stack = || list_stack(cx.c, cx.scope);
+        by_name(cx, Kind::CodeBucket, q, stack, |name| async move {
+            describe(cx.c, cx.scope, &name).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {

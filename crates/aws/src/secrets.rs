@@ -8,8 +8,8 @@
 //! re-created stack can reuse the name at once.
 
 use crate::fields::{
-    answer, api_err, as_current, in_place_only, is_code, not_found_is_none, owned_id, sent,
-    tag_map, tags_value, usable, Names, Reader,
+    answer, api_err, as_current, by_name, in_place_only, is_code, not_found_is_none, owned_id,
+    sent, tag_map, tags_value, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -135,11 +135,11 @@ pub(crate) struct Secret;
 #[async_trait]
 impl KindOps for Secret {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        match Names::new(cx, Kind::Secret, q) {
-            Names::Stack { .. } => list_stack(cx.c, cx.scope).await,
-            Names::One(name_or_arn) => describe(cx.c, cx.scope, &name_or_arn).await,
-            Names::Nothing => Ok(Vec::new()),
-        }
+        let stack = || list_stack(cx.c, cx.scope);
+        by_name(cx, Kind::Secret, q, stack, |name_or_arn| async move {
+            describe(cx.c, cx.scope, &name_or_arn).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
