@@ -756,6 +756,113 @@ pub(crate) trait SubnetGroupApi: Send + Sync {
     async fn delete(c: &Clients, name: &str) -> Result<(), CloudError>;
 }
 
+/// The [`SubnetGroupApi`] `$api` of one service (its client `$svc`): RDS and ElastiCache make the
+/// same calls under other names, given here (`$name`: the request member and the getter of the
+/// group's name, `$desc`: of its description, `$arn`: the getter of its ARN). What the services
+/// do differently is given as expressions: `$status` (the status word of the group `$sg`),
+/// `$observe` (the group `$g` as observed, its tags read), `$tags` (every tag of the create, in
+/// the service's shape) and `$made` (the create's answer `$out` as [`Created`]).
+macro_rules! subnet_group_api {
+    (
+        $(#[$doc:meta])*
+        $api:ident: $kind:expr, $group:ty, client $svc:ident,
+        name: $name:ident, description: $desc:ident, arn: $arn:ident,
+        status($sg:ident) => $status:expr,
+        describe: $describe:ident.$set_name:ident($describe_op:literal),
+        observe($c:ident, $scope:ident, $g:ident) => $observe:expr,
+        create($cx:ident, $r:ident, $nm:ident, $out:ident):
+            $create:ident($create_op:literal, exists $taken:literal),
+            tags => $tags:expr,
+            made => $made:expr,
+        modify: $modify:ident($modify_op:literal),
+        put_tags: $put_tags:path,
+        delete: $delete:ident($delete_op:literal),
+    ) => {
+        $(#[$doc])*
+        pub(crate) struct $api;
+
+        impl $api {
+            /// A group as observed, with its tags; None when it is not tagged with the stack.
+            fn observed(
+                scope: &Scope,
+                $sg: &$group,
+                tags: std::collections::BTreeMap<String, String>,
+            ) -> Option<Observed> {
+                let (name, arn) = ($sg.$name()?, $sg.$arn()?);
+                let id = $crate::fields::owned_id(scope, &tags)?;
+                Some($crate::fields::subnet_group_observed(
+                    $kind,
+                    id,
+                    name,
+                    arn,
+                    $sg.$desc().unwrap_or_default(),
+                    $sg.subnets().iter().filter_map(|s| s.subnet_identifier()),
+                    tags,
+                    $status,
+                ))
+            }
+        }
+
+        #[async_trait]
+        impl $crate::fields::SubnetGroupApi for $api {
+            const KIND: Kind = $kind;
+            type Group = $group;
+            async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<$group>, CloudError> {
+                let req = c.$svc.$describe().$set_name(name.map(str::to_string));
+                $crate::fields::described_by!($describe_op, name, req).await
+            }
+            fn name(g: &$group) -> Option<&str> {
+                g.$name()
+            }
+            async fn observe(
+                $c: &Clients,
+                $scope: &Scope,
+                $g: $group,
+            ) -> Result<Option<Observed>, CloudError> {
+                $observe
+            }
+            async fn create($cx: &Cx<'_>, $r: &Reader<'_>) -> Result<Created, CloudError> {
+                let $nm = $r.str("name")?;
+                let res = $cx
+                    .c
+                    .$svc
+                    .$create()
+                    .$name($nm)
+                    .$desc($r.str("description")?)
+                    .set_subnet_ids(Some($r.strs("subnet_ids")?))
+                    .set_tags(Some($tags))
+                    .send()
+                    .await;
+                match res {
+                    Ok($out) => $made,
+                    Err(e) => $crate::fields::exists_or_err($create_op, e, $taken),
+                }
+            }
+            async fn modify(
+                c: &Clients,
+                name: &str,
+                description: &str,
+                subnet_ids: Vec<String>,
+            ) -> Result<(), CloudError> {
+                let req = c.$svc.$modify().$name(name).$desc(description);
+                let req = req.set_subnet_ids(Some(subnet_ids));
+                $crate::fields::sent($modify_op, req.send()).await
+            }
+            async fn put_tags(
+                c: &Clients,
+                current: &Observed,
+                r: &Reader<'_>,
+            ) -> Result<(), CloudError> {
+                $put_tags(c, current, r).await
+            }
+            async fn delete(c: &Clients, name: &str) -> Result<(), CloudError> {
+                $crate::fields::sent($delete_op, c.$svc.$delete().$name(name).send()).await
+            }
+        }
+    };
+}
+pub(crate) use subnet_group_api;
+
 /// The [`KindOps`] of a subnet group kind, over its service's calls `A`.
 pub(crate) struct SubnetGroupOps<A>(std::marker::PhantomData<A>);
 
