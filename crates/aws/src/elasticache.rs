@@ -65,6 +65,21 @@ async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(),
     sent(operation, req.set_tags(Some(to_tags(tags))).send()).await
 }
 
+/// Sets on the request `$req`, for every `$field` that `$differs`, its member `$member` to the
+/// desired value (`$r.$read($field)`, wrapped in `[Some]` where the member takes an option), and
+/// `$any` when there was one.
+macro_rules! set_differing {
+    ($req:ident, $r:ident, $differs:ident, $any:ident:
+        $($field:literal => $member:ident$([$some:ident])?($read:ident)),* $(,)?) => {
+        $(
+            if $differs($field) {
+                $req = $req.$member($($some)?($r.$read($field)?));
+                $any = true;
+            }
+        )*
+    };
+}
+
 /// The lifecycle of a replication group from its status word.
 fn lifecycle(status: &str) -> Lifecycle {
     match status {
@@ -437,39 +452,22 @@ impl KindOps for ReplicationGroupOps {
                     .zip(s.field(f))
                     .is_some_and(|(want, fs)| fs.differs(want, now.fields.get(f)))
         };
-        let modify = [
-            "description",
-            "node_type",
-            "engine_version",
-            "automatic_failover",
-            "multi_az",
-            "security_group_ids",
-        ];
-        if modify.iter().any(|f| differs(f)) {
-            // Applied now rather than in the maintenance window (see the rds module docs).
-            let mut req =
-                cx.c.elasticache
-                    .modify_replication_group()
-                    .replication_group_id(&current.physical_id)
-                    .apply_immediately(true);
-            if differs("description") {
-                req = req.replication_group_description(r.str("description")?);
-            }
-            if differs("node_type") {
-                req = req.cache_node_type(r.str("node_type")?);
-            }
-            if differs("engine_version") {
-                req = req.engine_version(r.str("engine_version")?);
-            }
-            if differs("automatic_failover") {
-                req = req.automatic_failover_enabled(r.bool("automatic_failover")?);
-            }
-            if differs("multi_az") {
-                req = req.multi_az_enabled(r.bool("multi_az")?);
-            }
-            if differs("security_group_ids") {
-                req = req.set_security_group_ids(Some(r.strs("security_group_ids")?));
-            }
+        // Applied now rather than in the maintenance window (see the rds module docs).
+        let mut req =
+            cx.c.elasticache
+                .modify_replication_group()
+                .replication_group_id(&current.physical_id)
+                .apply_immediately(true);
+        let mut modify = false;
+        set_differing!(req, r, differs, modify:
+            "description" => replication_group_description(str),
+            "node_type" => cache_node_type(str),
+            "engine_version" => engine_version(str),
+            "automatic_failover" => automatic_failover_enabled(bool),
+            "multi_az" => multi_az_enabled(bool),
+            "security_group_ids" => set_security_group_ids[Some](strs),
+        );
+        if modify {
             sent("elasticache:ModifyReplicationGroup", req.send()).await?;
         }
         // One change at a time: the group is `modifying` after each.
