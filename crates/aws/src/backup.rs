@@ -12,7 +12,7 @@
 use crate::fields::by_name;
 use crate::fields::{
     all_at_once, all_pages, answer, api_err, as_current, is_code, is_not_found, owned_id, sent,
-    tag_map, tagged, tags_value, usable, Reader,
+    tag_map, tagged, tags_value, unexpected, unless_taken, usable, Reader, Sdk, SdkFault, SdkRaw,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -28,20 +28,13 @@ type Tags = BTreeMap<String, String>;
 
 /// The tags of the Backup resource `arn` (None: it does not exist).
 async fn tags_of(c: &Clients, arn: &str) -> Result<Option<Tags>, CloudError> {
-    match answer(
-        "backup:ListTags",
-        c.backup.list_tags().resource_arn(arn).send(),
-    )
-    .await
-    {
-        Ok(out) => Ok(Some(
-            out.tags()
-                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-        )),
-        Err(e) if is_missing(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
+    let req = c.backup.list_tags().resource_arn(arn);
+    let out = missing_is_none(answer("backup:ListTags", req.send()).await)?;
+    Ok(out.map(|out| {
+        out.tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }))
 }
 
 /// AWS Backup's "does not exist" (it answers `ResourceNotFoundException`, and for a vault whose
@@ -50,11 +43,38 @@ fn is_missing(e: &CloudError) -> bool {
     is_code(e, "ResourceNotFoundException") || is_code(e, "AccessDeniedException")
 }
 
-fn unexpected(operation: &str, what: impl Into<String>) -> CloudError {
-    CloudError::UnexpectedAnswer {
-        operation: operation.into(),
-        what: what.into(),
+/// `Ok(None)` for AWS Backup's "does not exist" ([`is_missing`]), the value or the error
+/// otherwise.
+fn missing_is_none<T>(r: Result<T, CloudError>) -> Result<Option<T>, CloudError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(e),
     }
+}
+
+/// Awaits a delete (or an untag): done, also when AWS Backup answers that the resource is
+/// already gone.
+async fn gone<T, E: SdkFault, R: SdkRaw>(
+    operation: &str,
+    request: impl std::future::Future<Output = Sdk<T, E, R>>,
+) -> Result<(), CloudError> {
+    missing_is_none(sent(operation, request).await).map(drop)
+}
+
+/// A create of a vault, plan or selection: its `creator_request_id` names the stack and the
+/// logical id (a repeated call answers with what the first one made); None when AWS answers
+/// that the name is taken (the create is then [`Created::Exists`]).
+async fn create_call<T, E: SdkFault, R: SdkRaw>(
+    operation: &str,
+    request: impl std::future::Future<Output = Sdk<T, E, R>>,
+) -> Result<Option<T>, CloudError> {
+    unless_taken(operation, "AlreadyExistsException", request).await
+}
+
+/// The `creator_request_id` of the create of `r` (see [`create_call`]).
+fn request_id(cx: &Cx<'_>, r: &Reader<'_>) -> String {
+    format!("{}-{}", cx.scope.stack, r.id)
 }
 
 // ---- vaults ---------------------------------------------------------------------------------
@@ -81,12 +101,10 @@ async fn vault_observed(
 /// The vault `name` (None when it does not exist or is not the stack's).
 async fn vault(c: &Clients, scope: &Scope, name: &str) -> Result<Option<Observed>, CloudError> {
     let req = c.backup.describe_backup_vault().backup_vault_name(name);
-    let arn = match answer("backup:DescribeBackupVault", req.send()).await {
-        Ok(v) => v.backup_vault_arn().unwrap_or_default().to_string(),
-        Err(e) if is_missing(&e) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(v) = missing_is_none(answer("backup:DescribeBackupVault", req.send()).await)? else {
+        return Ok(None);
     };
-    vault_observed(c, scope, name, &arn).await
+    vault_observed(c, scope, name, v.backup_vault_arn().unwrap_or_default()).await
 }
 
 /// Every vault of the account, by (name, ARN): one paginated ListBackupVaults.
@@ -153,16 +171,13 @@ impl KindOps for Vault {
                 .create_backup_vault()
                 .backup_vault_name(name)
                 .set_backup_vault_tags(Some(tags.into_iter().collect::<HashMap<_, _>>()))
-                .creator_request_id(format!("{}-{}", cx.scope.stack, r.id));
-        match answer("backup:CreateBackupVault", req.send()).await {
-            Ok(out) => {
-                let arn = out.backup_vault_arn().unwrap_or_default();
-                let found = vault_observed(cx.c, cx.scope, name, arn).await?;
-                tagged("backup:CreateBackupVault", name, found).map(Created::New)
-            }
-            Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
-            Err(e) => Err(e),
-        }
+                .creator_request_id(request_id(cx, r));
+        let Some(out) = create_call("backup:CreateBackupVault", req.send()).await? else {
+            return Ok(Created::Exists);
+        };
+        let arn = out.backup_vault_arn().unwrap_or_default();
+        let found = vault_observed(cx.c, cx.scope, name, arn).await?;
+        tagged("backup:CreateBackupVault", name, found).map(Created::New)
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
@@ -186,18 +201,12 @@ impl KindOps for Vault {
                         .delete_recovery_point()
                         .backup_vault_name(name)
                         .recovery_point_arn(arn);
-                match sent("backup:DeleteRecoveryPoint", req.send()).await {
-                    Err(e) if is_missing(&e) => Ok(()),
-                    other => other,
-                }
+                gone("backup:DeleteRecoveryPoint", req.send()).await
             },
         ))
         .await?;
         let req = cx.c.backup.delete_backup_vault().backup_vault_name(name);
-        match sent("backup:DeleteBackupVault", req.send()).await {
-            Err(e) if is_missing(&e) => Ok(()),
-            other => other,
-        }
+        gone("backup:DeleteBackupVault", req.send()).await
     }
 }
 
@@ -258,16 +267,8 @@ async fn plan(
     arn: Option<&str>,
 ) -> Result<Option<Observed>, CloudError> {
     let get = async {
-        match answer(
-            "backup:GetBackupPlan",
-            c.backup.get_backup_plan().backup_plan_id(id).send(),
-        )
-        .await
-        {
-            Ok(p) => Ok(Some(p)),
-            Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let req = c.backup.get_backup_plan().backup_plan_id(id);
+        missing_is_none(answer("backup:GetBackupPlan", req.send()).await)
     };
     let (got, tags) = match arn {
         Some(arn) => {
@@ -394,16 +395,17 @@ impl KindOps for Plan {
                 .create_backup_plan()
                 .backup_plan(plan_input(r)?)
                 .set_backup_plan_tags(Some(tags.into_iter().collect()))
-                .creator_request_id(format!("{}-{}", cx.scope.stack, r.id));
-        match answer("backup:CreateBackupPlan", req.send()).await {
-            Ok(out) => {
-                let id = out.backup_plan_id().unwrap_or_default();
-                let found = plan(cx.c, cx.scope, id, None).await?;
-                tagged("backup:CreateBackupPlan", id, found).map(Created::New)
-            }
-            Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
-            Err(e) => Err(e),
-        }
+                .creator_request_id(request_id(cx, r));
+        let Some(out) = create_call("backup:CreateBackupPlan", req.send()).await? else {
+            return Ok(Created::Exists);
+        };
+        let id = out.backup_plan_id().unwrap_or_default();
+        tagged(
+            "backup:CreateBackupPlan",
+            id,
+            plan(cx.c, cx.scope, id, None).await?,
+        )
+        .map(Created::New)
     }
 
     /// The rule's fields with one UpdateBackupPlan (a new version of the plan), the tags with
@@ -438,10 +440,7 @@ impl KindOps for Plan {
             cx.c.backup
                 .delete_backup_plan()
                 .backup_plan_id(&current.physical_id);
-        match sent("backup:DeleteBackupPlan", req.send()).await {
-            Err(e) if is_missing(&e) => Ok(()),
-            other => other,
-        }
+        gone("backup:DeleteBackupPlan", req.send()).await
     }
 }
 
@@ -474,15 +473,11 @@ async fn selection(c: &Clients, plan_id: &str, id: &str) -> Result<Option<Observ
         .get_backup_selection()
         .backup_plan_id(plan_id)
         .selection_id(id);
-    let got = match answer("backup:GetBackupSelection", req.send()).await {
-        Ok(g) => g,
-        Err(e) if is_missing(&e) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let Some(s) = got.backup_selection() else {
-        return Ok(None);
-    };
-    Ok(Some(selection_observed(plan_id, id, s)))
+    let got = missing_is_none(answer("backup:GetBackupSelection", req.send()).await)?;
+    Ok(got
+        .as_ref()
+        .and_then(|g| g.backup_selection())
+        .map(|s| selection_observed(plan_id, id, s)))
 }
 
 fn selection_observed(plan_id: &str, id: &str, s: &BackupSelection) -> Observed {
@@ -548,16 +543,17 @@ impl KindOps for Selection {
                 .create_backup_selection()
                 .backup_plan_id(plan_id)
                 .backup_selection(body.clone())
-                .creator_request_id(format!("{}-{}", cx.scope.stack, r.id));
-        match answer("backup:CreateBackupSelection", req.send()).await {
-            Ok(out) => {
-                let id = out.selection_id().unwrap_or_default();
-                let o = selection_observed(plan_id, id, &body);
-                Ok(Created::made(r, o))
-            }
-            Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
-            Err(e) => Err(e),
-        }
+                .creator_request_id(request_id(cx, r));
+        Ok(
+            match create_call("backup:CreateBackupSelection", req.send()).await? {
+                Some(out) => {
+                    let o =
+                        selection_observed(plan_id, out.selection_id().unwrap_or_default(), &body);
+                    Created::made(r, o)
+                }
+                None => Created::Exists,
+            },
+        )
     }
 
     async fn update(&self, _cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
@@ -584,10 +580,7 @@ impl KindOps for Selection {
                 .delete_backup_selection()
                 .backup_plan_id(plan_id)
                 .selection_id(&current.physical_id);
-        match sent("backup:DeleteBackupSelection", req.send()).await {
-            Err(e) if is_missing(&e) => Ok(()),
-            other => other,
-        }
+        gone("backup:DeleteBackupSelection", req.send()).await
     }
 }
 
@@ -822,10 +815,7 @@ impl KindOps for RecoveryPoint {
                 .untag_resource()
                 .resource_arn(&current.physical_id)
                 .tag_key_list(TAG_ID);
-        match sent("backup:UntagResource", req.send()).await {
-            Err(e) if is_missing(&e) => Ok(()),
-            other => other,
-        }
+        gone("backup:UntagResource", req.send()).await
     }
 }
 
