@@ -62,6 +62,25 @@ async fn gone<T, E: SdkFault, R: SdkRaw>(
     missing_is_none(sent(operation, request).await).map(drop)
 }
 
+/// Every item (`items`) of the collected pages of a list, or none when a page answers that what
+/// it lists does not exist (`missing`), or the first other error, naming `operation`.
+fn pages_or_none<P, T, E: SdkFault, R: SdkRaw, I: IntoIterator<Item = T>>(
+    operation: &str,
+    pages: Vec<Sdk<P, E, R>>,
+    missing: impl Fn(&CloudError) -> bool,
+    items: impl Fn(P) -> I,
+) -> Result<Vec<T>, CloudError> {
+    let mut out = Vec::new();
+    for page in pages {
+        match page.map_err(|e| api_err(operation, e)) {
+            Ok(p) => out.extend(items(p)),
+            Err(e) if missing(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 /// A create of a vault, plan or selection: its `creator_request_id` names the stack and the
 /// logical id (a repeated call answers with what the first one made); None when AWS answers
 /// that the name is taken (the create is then [`Created::Exists`]).
@@ -139,15 +158,12 @@ pub async fn recovery_points(
         .send()
         .collect::<Vec<_>>()
         .await;
-    let mut out = Vec::new();
-    for page in pages {
-        match page.map_err(|e| api_err("backup:ListRecoveryPointsByBackupVault", e)) {
-            Ok(p) => out.extend(p.recovery_points().iter().cloned()),
-            Err(e) if is_missing(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
+    pages_or_none(
+        "backup:ListRecoveryPointsByBackupVault",
+        pages,
+        is_missing,
+        |p| p.recovery_points().to_vec(),
+    )
 }
 
 /// `AWS::Backup::BackupVault`.
@@ -450,19 +466,13 @@ impl KindOps for Plan {
 async fn selections(c: &Clients, plan_id: &str) -> Result<Vec<Observed>, CloudError> {
     let req = c.backup.list_backup_selections().backup_plan_id(plan_id);
     let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
-    let mut ids = Vec::new();
-    for page in pages {
-        match page.map_err(|e| api_err("backup:ListBackupSelections", e)) {
-            Ok(p) => ids.extend(
-                p.backup_selections_list()
-                    .iter()
-                    .filter_map(|s| s.selection_id())
-                    .map(str::to_string),
-            ),
-            Err(e) if is_missing(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        }
-    }
+    let ids = pages_or_none("backup:ListBackupSelections", pages, is_missing, |p| {
+        p.backup_selections_list()
+            .iter()
+            .filter_map(|s| s.selection_id())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    })?;
     all_at_once(ids.iter().map(|id| selection(c, plan_id, id))).await
 }
 
@@ -858,6 +868,36 @@ fn epoch(t: Option<&aws_smithy_types::DateTime>) -> u64 {
     t.and_then(|d| u64::try_from(d.secs()).ok()).unwrap_or(0)
 }
 
+/// The snapshots of the database `$db` as restore points: one paginated describe
+/// (`$describe`, by `$by`; NotFound: none). Instance and cluster snapshots have the same members
+/// but for the names of the list (`$list`), of their id (`$id`) and of their database's
+/// (`$resource`); `$source` says which they are.
+macro_rules! db_points {
+    (
+        $c:ident, $db:expr, $describe:ident($operation:literal).$by:ident => $list:ident,
+        $source:literal, $id:ident, $resource:ident
+    ) => {
+        async {
+            let req = $c.rds.$describe().$by($db);
+            let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
+            pages_or_none($operation, pages, is_not_found, |p| {
+                p.$list()
+                    .iter()
+                    .map(|s| RestorePoint {
+                        data: "database".into(),
+                        source: format!("{} ({})", $source, s.snapshot_type().unwrap_or("manual")),
+                        id: s.$id().unwrap_or_default().to_string(),
+                        resource: s.$resource().unwrap_or_default().to_string(),
+                        created_at: epoch(s.snapshot_create_time()),
+                        status: s.status().unwrap_or_default().to_string(),
+                        tags: tag_map(s.tag_list()),
+                    })
+                    .collect::<Vec<_>>()
+            })
+        }
+    };
+}
+
 /// Every restore point of the stack's data, oldest first: the database's snapshots (instance and
 /// cluster snapshots of the stack's database identifier: automated, manual and final) and the
 /// recovery points in the stack's vault (only when the vault is tagged with the stack), the
@@ -868,59 +908,16 @@ pub(crate) async fn restore_points(
 ) -> Result<Vec<RestorePoint>, CloudError> {
     let names = Names::for_stack(&scope.stack, &scope.region);
     let db = names.db_identifier();
-    let instance = async {
-        let req = c.rds.describe_db_snapshots().db_instance_identifier(&db);
-        let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
-        let mut out = Vec::new();
-        for page in pages {
-            match page.map_err(|e| api_err("rds:DescribeDBSnapshots", e)) {
-                Ok(p) => out.extend(p.db_snapshots().iter().map(|s| RestorePoint {
-                    data: "database".into(),
-                    source: format!("rds snapshot ({})", s.snapshot_type().unwrap_or("manual")),
-                    id: s.db_snapshot_identifier().unwrap_or_default().to_string(),
-                    resource: s.db_instance_identifier().unwrap_or_default().to_string(),
-                    created_at: epoch(s.snapshot_create_time()),
-                    status: s.status().unwrap_or_default().to_string(),
-                    tags: tag_map(s.tag_list()),
-                })),
-                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    };
-    let cluster = async {
-        let req = c
-            .rds
-            .describe_db_cluster_snapshots()
-            .db_cluster_identifier(&db);
-        let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
-        let mut out = Vec::new();
-        for page in pages {
-            match page.map_err(|e| api_err("rds:DescribeDBClusterSnapshots", e)) {
-                Ok(p) => out.extend(p.db_cluster_snapshots().iter().map(|s| {
-                    RestorePoint {
-                        data: "database".into(),
-                        source: format!(
-                            "rds cluster snapshot ({})",
-                            s.snapshot_type().unwrap_or("manual")
-                        ),
-                        id: s
-                            .db_cluster_snapshot_identifier()
-                            .unwrap_or_default()
-                            .to_string(),
-                        resource: s.db_cluster_identifier().unwrap_or_default().to_string(),
-                        created_at: epoch(s.snapshot_create_time()),
-                        status: s.status().unwrap_or_default().to_string(),
-                        tags: tag_map(s.tag_list()),
-                    }
-                })),
-                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    };
+    let instance = db_points!(
+        c, &db, describe_db_snapshots("rds:DescribeDBSnapshots").db_instance_identifier
+            => db_snapshots,
+        "rds snapshot", db_snapshot_identifier, db_instance_identifier
+    );
+    let cluster = db_points!(
+        c, &db, describe_db_cluster_snapshots("rds:DescribeDBClusterSnapshots")
+            .db_cluster_identifier => db_cluster_snapshots,
+        "rds cluster snapshot", db_cluster_snapshot_identifier, db_cluster_identifier
+    );
     let vaulted = async {
         let name = names.backup_vault();
         if vault(c, scope, &name).await?.is_none() {
