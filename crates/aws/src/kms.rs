@@ -14,7 +14,7 @@
 
 use crate::fields::{
     all_at_once, answer, canonical_json, deleted, in_place_only, is_code, is_not_found, owned_id,
-    read_back, sent, tags_value, unexpected, usable, Reader,
+    read_back, sent, tags_value, unexpected, unless_taken, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -216,13 +216,10 @@ impl KindOps for Key {
                 .create_alias()
                 .alias_name(alias)
                 .target_key_id(&key_id);
-        match answer("kms:CreateAlias", req.send()).await {
-            Ok(_) => {}
-            Err(e) if is_code(&e, "AlreadyExistsException") => {
-                schedule_deletion(cx.c, &key_id).await?;
-                return Ok(Created::Exists);
-            }
-            Err(e) => return Err(e),
+        let aliased = unless_taken("kms:CreateAlias", "AlreadyExistsException", req.send()).await?;
+        if aliased.is_none() {
+            schedule_deletion(cx.c, &key_id).await?;
+            return Ok(Created::Exists);
         }
         if r.bool("rotation")? {
             let req = cx.c.kms.enable_key_rotation().key_id(&key_id);

@@ -8,8 +8,8 @@
 //! re-created stack can reuse the name at once.
 
 use crate::fields::{
-    answer, api_err, as_current, by_name, in_place_only, is_code, not_found_is_none, owned_id,
-    sent, tag_map, tags_value, usable, Reader,
+    answer, api_err, as_current, by_name, in_place_only, not_found_is_none, owned_id, sent,
+    tag_map, tags_value, unless_taken, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -170,29 +170,18 @@ impl KindOps for Secret {
                 .client_request_token(request_token(cx.scope, &r.id, name))
                 .secret_string(value)
                 .set_description(r.opt_str("description").map(str::to_string))
-                .set_tags(Some(sdk_tags(&tags)))
-                .send()
-                .await;
-        match res {
-            Ok(out) => {
-                let unexpected = |what: &str| {
-                    crate::fields::unexpected(
-                        "secretsmanager:CreateSecret",
-                        format!("{name}: {what}"),
-                    )
-                };
-                let arn = out.arn().ok_or_else(|| unexpected("no ARN"))?;
-                observed(cx.scope, arn, name, r.opt_str("description"), tags)
-                    .map(Created::New)
-                    .ok_or_else(|| unexpected("created without the stack's tags"))
-            }
-            Err(e) => match api_err("secretsmanager:CreateSecret", e) {
-                // The name is taken (an earlier run crashed before its observe, or another's):
-                // the generic code adopts it if it is ours.
-                e if is_code(&e, "ResourceExistsException") => Ok(Created::Exists),
-                e => Err(e),
-            },
-        }
+                .set_tags(Some(sdk_tags(&tags)));
+        const OP: &str = "secretsmanager:CreateSecret";
+        // The name is taken (an earlier run crashed before its observe, or another's): the
+        // generic code adopts it if it is ours.
+        let Some(out) = unless_taken(OP, "ResourceExistsException", res.send()).await? else {
+            return Ok(Created::Exists);
+        };
+        let unexpected = |what: &str| crate::fields::unexpected(OP, format!("{name}: {what}"));
+        let arn = out.arn().ok_or_else(|| unexpected("no ARN"))?;
+        observed(cx.scope, arn, name, r.opt_str("description"), tags)
+            .map(Created::New)
+            .ok_or_else(|| unexpected("created without the stack's tags"))
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
