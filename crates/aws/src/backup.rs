@@ -12,7 +12,8 @@
 use crate::fields::by_name;
 use crate::fields::{
     all_at_once, all_pages, answer, api_err, as_current, is_code, is_not_found, owned_id, sent,
-    tag_map, tagged, tags_value, unexpected, unless_taken, usable, Reader, Sdk, SdkFault, SdkRaw,
+    tag_map, tagged, tags_value, unexpected, unix_secs, unless_taken, usable, Reader, Sdk,
+    SdkFault, SdkRaw,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -864,10 +865,6 @@ pub(crate) async fn recovery_point_by_arn(
 
 // ---- restore points (`moodlestack backups`) -------------------------------------------------
 
-fn epoch(t: Option<&aws_smithy_types::DateTime>) -> u64 {
-    t.and_then(|d| u64::try_from(d.secs()).ok()).unwrap_or(0)
-}
-
 /// The snapshots of the database `$db` as restore points: one paginated describe
 /// (`$describe`, by `$by`; NotFound: none). Instance and cluster snapshots have the same members
 /// but for the names of the list (`$list`), of their id (`$id`) and of their database's
@@ -888,7 +885,7 @@ macro_rules! db_points {
                         source: format!("{} ({})", $source, s.snapshot_type().unwrap_or("manual")),
                         id: s.$id().unwrap_or_default().to_string(),
                         resource: s.$resource().unwrap_or_default().to_string(),
-                        created_at: epoch(s.snapshot_create_time()),
+                        created_at: unix_secs(s.snapshot_create_time()),
                         status: s.status().unwrap_or_default().to_string(),
                         tags: tag_map(s.tag_list()),
                     })
@@ -947,7 +944,7 @@ pub(crate) async fn restore_points(
                     .into(),
                     id: p.recovery_point_arn().unwrap_or_default().to_string(),
                     resource: p.resource_arn().unwrap_or_default().to_string(),
-                    created_at: epoch(p.creation_date()),
+                    created_at: unix_secs(p.creation_date()),
                     status: p
                         .status()
                         .map(|s| s.as_str().to_string())

@@ -1020,6 +1020,11 @@ pub fn reported<'n>(values: impl IntoIterator<Item = (&'n str, Option<Value>)>) 
         .collect()
 }
 
+/// A time AWS reports, in Unix seconds (0 when absent or before 1970).
+pub fn unix_secs(t: Option<&aws_smithy_types::DateTime>) -> u64 {
+    t.and_then(|d| u64::try_from(d.secs()).ok()).unwrap_or(0)
+}
+
 /// A 32-bit integer AWS reports, as a field value.
 pub fn int(v: i32) -> Value {
     Value::Int(v.into())
