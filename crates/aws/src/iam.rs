@@ -298,19 +298,21 @@ impl KindOps for Role {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("role_name")?;
-        let req =
+        let created = unless_taken(
+            "iam:CreateRole",
+            TAKEN,
             cx.c.iam
                 .create_role()
                 .role_name(name)
                 .path(r.opt_str("path").unwrap_or("/"))
                 .assume_role_policy_document(r.str("assume_role_policy")?)
-                .set_tags(Some(sdk_tags(cx, r)?));
-        // A crash between create and the next observe, or another's role: the generic code
-        // adopts it (the policies below then come with the update) if it is ours.
-        if unless_taken("iam:CreateRole", TAKEN, req.send())
-            .await?
-            .is_none()
-        {
+                .set_tags(Some(sdk_tags(cx, r)?))
+                .send(),
+        )
+        .await?;
+        if created.is_none() {
+            // A crash between create and the next observe, or another's role: the generic code
+            // adopts it (the policies below then come with the update) if it is ours.
             return Ok(Created::Exists);
         }
         // Every policy at once.
@@ -500,13 +502,17 @@ impl KindOps for InstanceProfile {
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
         let role = r.str("role_name")?;
-        let req =
+        let created = unless_taken(
+            "iam:CreateInstanceProfile",
+            TAKEN,
             cx.c.iam
                 .create_instance_profile()
                 .instance_profile_name(name)
                 .path(r.opt_str("path").unwrap_or("/"))
-                .set_tags(Some(sdk_tags(cx, r)?));
-        let created = unless_taken("iam:CreateInstanceProfile", TAKEN, req.send()).await?;
+                .set_tags(Some(sdk_tags(cx, r)?))
+                .send(),
+        )
+        .await?;
         if created.is_none() {
             // Made in two calls: an earlier run may have crashed between them. Our profile
             // without its role gets it (the generic code adopts it next); another's is left
