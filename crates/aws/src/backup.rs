@@ -9,17 +9,18 @@
 //! the stack (ListBackupSelections, then GetBackupSelection for the resources, all at once),
 //! matched by (plan, name), and replaced on any change.
 
-use crate::fields::Names as Queried;
+use crate::fields::by_name;
 use crate::fields::{
     all_at_once, all_pages, answer, api_err, as_current, is_code, is_not_found, owned_id, sent,
-    tag_map, tagged, tags_value, usable, Reader,
+    tag_map, tagged, tags_value, unexpected, unix_secs, unless_taken, usable, Reader, Sdk,
+    SdkFault, SdkRaw,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_backup::types::{BackupPlanInput, BackupRuleInput, BackupSelection, Lifecycle as Keep};
 use moodlestack_model::{
-    identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, RestorePoint, Scope,
-    Value, TAG_CODE, TAG_CODE_BEFORE, TAG_ID, TAG_NAME, TAG_STACK,
+    CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, RestorePoint, Scope, Value,
+    TAG_CODE, TAG_CODE_BEFORE, TAG_ID, TAG_NAME, TAG_STACK,
 };
 use moodlestack_stack::names::Names;
 use std::collections::{BTreeMap, HashMap};
@@ -28,20 +29,13 @@ type Tags = BTreeMap<String, String>;
 
 /// The tags of the Backup resource `arn` (None: it does not exist).
 async fn tags_of(c: &Clients, arn: &str) -> Result<Option<Tags>, CloudError> {
-    match answer(
-        "backup:ListTags",
-        c.backup.list_tags().resource_arn(arn).send(),
-    )
-    .await
-    {
-        Ok(out) => Ok(Some(
-            out.tags()
-                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-        )),
-        Err(e) if is_missing(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
+    let req = c.backup.list_tags().resource_arn(arn);
+    let out = missing_is_none(answer("backup:ListTags", req.send()).await)?;
+    Ok(out.map(|out| {
+        out.tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }))
 }
 
 /// AWS Backup's "does not exist" (it answers `ResourceNotFoundException`, and for a vault whose
@@ -50,11 +44,57 @@ fn is_missing(e: &CloudError) -> bool {
     is_code(e, "ResourceNotFoundException") || is_code(e, "AccessDeniedException")
 }
 
-fn unexpected(operation: &str, what: impl Into<String>) -> CloudError {
-    CloudError::UnexpectedAnswer {
-        operation: operation.into(),
-        what: what.into(),
+/// `Ok(None)` for AWS Backup's "does not exist" ([`is_missing`]), the value or the error
+/// otherwise.
+fn missing_is_none<T>(r: Result<T, CloudError>) -> Result<Option<T>, CloudError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(e),
     }
+}
+
+/// Awaits a delete (or an untag): done, also when AWS Backup answers that the resource is
+/// already gone.
+async fn gone<T, E: SdkFault, R: SdkRaw>(
+    operation: &str,
+    request: impl std::future::Future<Output = Sdk<T, E, R>>,
+) -> Result<(), CloudError> {
+    missing_is_none(sent(operation, request).await).map(drop)
+}
+
+/// Every item (`items`) of the collected pages of a list, or none when a page answers that what
+/// it lists does not exist (`missing`), or the first other error, naming `operation`.
+fn pages_or_none<P, T, E: SdkFault, R: SdkRaw, I: IntoIterator<Item = T>>(
+    operation: &str,
+    pages: Vec<Sdk<P, E, R>>,
+    missing: impl Fn(&CloudError) -> bool,
+    items: impl Fn(P) -> I,
+) -> Result<Vec<T>, CloudError> {
+    let mut out = Vec::new();
+    for page in pages {
+        match page.map_err(|e| api_err(operation, e)) {
+            Ok(p) => out.extend(items(p)),
+            Err(e) if missing(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// A create of a vault, plan or selection: its `creator_request_id` names the stack and the
+/// logical id (a repeated call answers with what the first one made); None when AWS answers
+/// that the name is taken (the create is then [`Created::Exists`]).
+async fn create_call<T, E: SdkFault, R: SdkRaw>(
+    operation: &str,
+    request: impl std::future::Future<Output = Sdk<T, E, R>>,
+) -> Result<Option<T>, CloudError> {
+    unless_taken(operation, "AlreadyExistsException", request).await
+}
+
+/// The `creator_request_id` of the create of `r` (see [`create_call`]).
+fn request_id(cx: &Cx<'_>, r: &Reader<'_>) -> String {
+    format!("{}-{}", cx.scope.stack, r.id)
 }
 
 // ---- vaults ---------------------------------------------------------------------------------
@@ -81,12 +121,10 @@ async fn vault_observed(
 /// The vault `name` (None when it does not exist or is not the stack's).
 async fn vault(c: &Clients, scope: &Scope, name: &str) -> Result<Option<Observed>, CloudError> {
     let req = c.backup.describe_backup_vault().backup_vault_name(name);
-    let arn = match answer("backup:DescribeBackupVault", req.send()).await {
-        Ok(v) => v.backup_vault_arn().unwrap_or_default().to_string(),
-        Err(e) if is_missing(&e) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(v) = missing_is_none(answer("backup:DescribeBackupVault", req.send()).await)? else {
+        return Ok(None);
     };
-    vault_observed(c, scope, name, &arn).await
+    vault_observed(c, scope, name, v.backup_vault_arn().unwrap_or_default()).await
 }
 
 /// Every vault of the account, by (name, ARN): one paginated ListBackupVaults.
@@ -121,15 +159,12 @@ pub async fn recovery_points(
         .send()
         .collect::<Vec<_>>()
         .await;
-    let mut out = Vec::new();
-    for page in pages {
-        match page.map_err(|e| api_err("backup:ListRecoveryPointsByBackupVault", e)) {
-            Ok(p) => out.extend(p.recovery_points().iter().cloned()),
-            Err(e) if is_missing(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
+    pages_or_none(
+        "backup:ListRecoveryPointsByBackupVault",
+        pages,
+        is_missing,
+        |p| p.recovery_points().to_vec(),
+    )
 }
 
 /// `AWS::Backup::BackupVault`.
@@ -138,32 +173,28 @@ pub(crate) struct Vault;
 #[async_trait]
 impl KindOps for Vault {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        match Queried::new(cx, Kind::BackupVault, q) {
-            Queried::Stack { .. } => vaults(cx.c, cx.scope).await,
-            Queried::One(name) => Ok(vault(cx.c, cx.scope, &name).await?.into_iter().collect()),
-            Queried::Nothing => Ok(Vec::new()),
-        }
+        let stack = || vaults(cx.c, cx.scope);
+        by_name(cx, Kind::BackupVault, q, stack, |name| async move {
+            vault(cx.c, cx.scope, &name).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         let req =
             cx.c.backup
                 .create_backup_vault()
                 .backup_vault_name(name)
                 .set_backup_vault_tags(Some(tags.into_iter().collect::<HashMap<_, _>>()))
-                .creator_request_id(format!("{}-{}", cx.scope.stack, r.id));
-        match answer("backup:CreateBackupVault", req.send()).await {
-            Ok(out) => {
-                let arn = out.backup_vault_arn().unwrap_or_default();
-                let found = vault_observed(cx.c, cx.scope, name, arn).await?;
-                tagged("backup:CreateBackupVault", name, found).map(Created::New)
-            }
-            Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
-            Err(e) => Err(e),
-        }
+                .creator_request_id(request_id(cx, r));
+        let Some(out) = create_call("backup:CreateBackupVault", req.send()).await? else {
+            return Ok(Created::Exists);
+        };
+        let arn = out.backup_vault_arn().unwrap_or_default();
+        let found = vault_observed(cx.c, cx.scope, name, arn).await?;
+        tagged("backup:CreateBackupVault", name, found).map(Created::New)
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
@@ -187,18 +218,12 @@ impl KindOps for Vault {
                         .delete_recovery_point()
                         .backup_vault_name(name)
                         .recovery_point_arn(arn);
-                match sent("backup:DeleteRecoveryPoint", req.send()).await {
-                    Err(e) if is_missing(&e) => Ok(()),
-                    other => other,
-                }
+                gone("backup:DeleteRecoveryPoint", req.send()).await
             },
         ))
         .await?;
         let req = cx.c.backup.delete_backup_vault().backup_vault_name(name);
-        match sent("backup:DeleteBackupVault", req.send()).await {
-            Err(e) if is_missing(&e) => Ok(()),
-            other => other,
-        }
+        gone("backup:DeleteBackupVault", req.send()).await
     }
 }
 
@@ -217,9 +242,8 @@ async fn retag(
     if !changed.contains(&"tags") {
         return Ok(());
     }
-    let (arn, tags) = crate::fields::retag("backup:TagResource", current, r)?;
-    let mut tags = tags;
-    tags.extend(identity_tags(cx.scope, &r.id));
+    let (arn, _) = crate::fields::retag("backup:TagResource", current, r)?;
+    let tags = r.stack_tags(cx.scope)?;
     let req =
         cx.c.backup
             .tag_resource()
@@ -260,16 +284,8 @@ async fn plan(
     arn: Option<&str>,
 ) -> Result<Option<Observed>, CloudError> {
     let get = async {
-        match answer(
-            "backup:GetBackupPlan",
-            c.backup.get_backup_plan().backup_plan_id(id).send(),
-        )
-        .await
-        {
-            Ok(p) => Ok(Some(p)),
-            Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let req = c.backup.get_backup_plan().backup_plan_id(id);
+        missing_is_none(answer("backup:GetBackupPlan", req.send()).await)
     };
     let (got, tags) = match arn {
         Some(arn) => {
@@ -390,23 +406,23 @@ impl KindOps for Plan {
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         let req =
             cx.c.backup
                 .create_backup_plan()
                 .backup_plan(plan_input(r)?)
                 .set_backup_plan_tags(Some(tags.into_iter().collect()))
-                .creator_request_id(format!("{}-{}", cx.scope.stack, r.id));
-        match answer("backup:CreateBackupPlan", req.send()).await {
-            Ok(out) => {
-                let id = out.backup_plan_id().unwrap_or_default();
-                let found = plan(cx.c, cx.scope, id, None).await?;
-                tagged("backup:CreateBackupPlan", id, found).map(Created::New)
-            }
-            Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
-            Err(e) => Err(e),
-        }
+                .creator_request_id(request_id(cx, r));
+        let Some(out) = create_call("backup:CreateBackupPlan", req.send()).await? else {
+            return Ok(Created::Exists);
+        };
+        let id = out.backup_plan_id().unwrap_or_default();
+        tagged(
+            "backup:CreateBackupPlan",
+            id,
+            plan(cx.c, cx.scope, id, None).await?,
+        )
+        .map(Created::New)
     }
 
     /// The rule's fields with one UpdateBackupPlan (a new version of the plan), the tags with
@@ -441,10 +457,7 @@ impl KindOps for Plan {
             cx.c.backup
                 .delete_backup_plan()
                 .backup_plan_id(&current.physical_id);
-        match sent("backup:DeleteBackupPlan", req.send()).await {
-            Err(e) if is_missing(&e) => Ok(()),
-            other => other,
-        }
+        gone("backup:DeleteBackupPlan", req.send()).await
     }
 }
 
@@ -454,19 +467,13 @@ impl KindOps for Plan {
 async fn selections(c: &Clients, plan_id: &str) -> Result<Vec<Observed>, CloudError> {
     let req = c.backup.list_backup_selections().backup_plan_id(plan_id);
     let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
-    let mut ids = Vec::new();
-    for page in pages {
-        match page.map_err(|e| api_err("backup:ListBackupSelections", e)) {
-            Ok(p) => ids.extend(
-                p.backup_selections_list()
-                    .iter()
-                    .filter_map(|s| s.selection_id())
-                    .map(str::to_string),
-            ),
-            Err(e) if is_missing(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        }
-    }
+    let ids = pages_or_none("backup:ListBackupSelections", pages, is_missing, |p| {
+        p.backup_selections_list()
+            .iter()
+            .filter_map(|s| s.selection_id())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    })?;
     all_at_once(ids.iter().map(|id| selection(c, plan_id, id))).await
 }
 
@@ -477,15 +484,11 @@ async fn selection(c: &Clients, plan_id: &str, id: &str) -> Result<Option<Observ
         .get_backup_selection()
         .backup_plan_id(plan_id)
         .selection_id(id);
-    let got = match answer("backup:GetBackupSelection", req.send()).await {
-        Ok(g) => g,
-        Err(e) if is_missing(&e) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let Some(s) = got.backup_selection() else {
-        return Ok(None);
-    };
-    Ok(Some(selection_observed(plan_id, id, s)))
+    let got = missing_is_none(answer("backup:GetBackupSelection", req.send()).await)?;
+    Ok(got
+        .as_ref()
+        .and_then(|g| g.backup_selection())
+        .map(|s| selection_observed(plan_id, id, s)))
 }
 
 fn selection_observed(plan_id: &str, id: &str, s: &BackupSelection) -> Observed {
@@ -551,16 +554,17 @@ impl KindOps for Selection {
                 .create_backup_selection()
                 .backup_plan_id(plan_id)
                 .backup_selection(body.clone())
-                .creator_request_id(format!("{}-{}", cx.scope.stack, r.id));
-        match answer("backup:CreateBackupSelection", req.send()).await {
-            Ok(out) => {
-                let id = out.selection_id().unwrap_or_default();
-                let o = selection_observed(plan_id, id, &body);
-                Ok(Created::made(r, o))
-            }
-            Err(e) if is_code(&e, "AlreadyExistsException") => Ok(Created::Exists),
-            Err(e) => Err(e),
-        }
+                .creator_request_id(request_id(cx, r));
+        Ok(
+            match create_call("backup:CreateBackupSelection", req.send()).await? {
+                Some(out) => {
+                    let o =
+                        selection_observed(plan_id, out.selection_id().unwrap_or_default(), &body);
+                    Created::made(r, o)
+                }
+                None => Created::Exists,
+            },
+        )
     }
 
     async fn update(&self, _cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
@@ -587,10 +591,7 @@ impl KindOps for Selection {
                 .delete_backup_selection()
                 .backup_plan_id(plan_id)
                 .selection_id(&current.physical_id);
-        match sent("backup:DeleteBackupSelection", req.send()).await {
-            Err(e) if is_missing(&e) => Ok(()),
-            other => other,
-        }
+        gone("backup:DeleteBackupSelection", req.send()).await
     }
 }
 
@@ -765,8 +766,7 @@ impl KindOps for RecoveryPoint {
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let vault = r.str("vault_name")?;
         let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let mut tags = r.stack_tags(cx.scope)?;
         let (earlier, released) = on_demand_tagged(cx.c, cx.scope, vault).await?;
         let attempt = released.iter().filter(|n| *n == name).count();
         let before = earlier
@@ -826,10 +826,7 @@ impl KindOps for RecoveryPoint {
                 .untag_resource()
                 .resource_arn(&current.physical_id)
                 .tag_key_list(TAG_ID);
-        match sent("backup:UntagResource", req.send()).await {
-            Err(e) if is_missing(&e) => Ok(()),
-            other => other,
-        }
+        gone("backup:UntagResource", req.send()).await
     }
 }
 
@@ -868,8 +865,34 @@ pub(crate) async fn recovery_point_by_arn(
 
 // ---- restore points (`moodlestack backups`) -------------------------------------------------
 
-fn epoch(t: Option<&aws_smithy_types::DateTime>) -> u64 {
-    t.and_then(|d| u64::try_from(d.secs()).ok()).unwrap_or(0)
+/// The snapshots of the database `$db` as restore points: one paginated describe
+/// (`$describe`, by `$by`; NotFound: none). Instance and cluster snapshots have the same members
+/// but for the names of the list (`$list`), of their id (`$id`) and of their database's
+/// (`$resource`); `$source` says which they are.
+macro_rules! db_points {
+    (
+        $c:ident, $db:expr, $describe:ident($operation:literal).$by:ident => $list:ident,
+        $source:literal, $id:ident, $resource:ident
+    ) => {
+        async {
+            let req = $c.rds.$describe().$by($db);
+            let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
+            pages_or_none($operation, pages, is_not_found, |p| {
+                p.$list()
+                    .iter()
+                    .map(|s| RestorePoint {
+                        data: "database".into(),
+                        source: format!("{} ({})", $source, s.snapshot_type().unwrap_or("manual")),
+                        id: s.$id().unwrap_or_default().to_string(),
+                        resource: s.$resource().unwrap_or_default().to_string(),
+                        created_at: unix_secs(s.snapshot_create_time()),
+                        status: s.status().unwrap_or_default().to_string(),
+                        tags: tag_map(s.tag_list()),
+                    })
+                    .collect::<Vec<_>>()
+            })
+        }
+    };
 }
 
 /// Every restore point of the stack's data, oldest first: the database's snapshots (instance and
@@ -882,59 +905,16 @@ pub(crate) async fn restore_points(
 ) -> Result<Vec<RestorePoint>, CloudError> {
     let names = Names::for_stack(&scope.stack, &scope.region);
     let db = names.db_identifier();
-    let instance = async {
-        let req = c.rds.describe_db_snapshots().db_instance_identifier(&db);
-        let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
-        let mut out = Vec::new();
-        for page in pages {
-            match page.map_err(|e| api_err("rds:DescribeDBSnapshots", e)) {
-                Ok(p) => out.extend(p.db_snapshots().iter().map(|s| RestorePoint {
-                    data: "database".into(),
-                    source: format!("rds snapshot ({})", s.snapshot_type().unwrap_or("manual")),
-                    id: s.db_snapshot_identifier().unwrap_or_default().to_string(),
-                    resource: s.db_instance_identifier().unwrap_or_default().to_string(),
-                    created_at: epoch(s.snapshot_create_time()),
-                    status: s.status().unwrap_or_default().to_string(),
-                    tags: tag_map(s.tag_list()),
-                })),
-                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    };
-    let cluster = async {
-        let req = c
-            .rds
-            .describe_db_cluster_snapshots()
-            .db_cluster_identifier(&db);
-        let pages: Vec<_> = req.into_paginator().send().collect::<Vec<_>>().await;
-        let mut out = Vec::new();
-        for page in pages {
-            match page.map_err(|e| api_err("rds:DescribeDBClusterSnapshots", e)) {
-                Ok(p) => out.extend(p.db_cluster_snapshots().iter().map(|s| {
-                    RestorePoint {
-                        data: "database".into(),
-                        source: format!(
-                            "rds cluster snapshot ({})",
-                            s.snapshot_type().unwrap_or("manual")
-                        ),
-                        id: s
-                            .db_cluster_snapshot_identifier()
-                            .unwrap_or_default()
-                            .to_string(),
-                        resource: s.db_cluster_identifier().unwrap_or_default().to_string(),
-                        created_at: epoch(s.snapshot_create_time()),
-                        status: s.status().unwrap_or_default().to_string(),
-                        tags: tag_map(s.tag_list()),
-                    }
-                })),
-                Err(e) if is_not_found(&e) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    };
+    let instance = db_points!(
+        c, &db, describe_db_snapshots("rds:DescribeDBSnapshots").db_instance_identifier
+            => db_snapshots,
+        "rds snapshot", db_snapshot_identifier, db_instance_identifier
+    );
+    let cluster = db_points!(
+        c, &db, describe_db_cluster_snapshots("rds:DescribeDBClusterSnapshots")
+            .db_cluster_identifier => db_cluster_snapshots,
+        "rds cluster snapshot", db_cluster_snapshot_identifier, db_cluster_identifier
+    );
     let vaulted = async {
         let name = names.backup_vault();
         if vault(c, scope, &name).await?.is_none() {
@@ -964,7 +944,7 @@ pub(crate) async fn restore_points(
                     .into(),
                     id: p.recovery_point_arn().unwrap_or_default().to_string(),
                     resource: p.resource_arn().unwrap_or_default().to_string(),
-                    created_at: epoch(p.creation_date()),
+                    created_at: unix_secs(p.creation_date()),
                     status: p
                         .status()
                         .map(|s| s.as_str().to_string())

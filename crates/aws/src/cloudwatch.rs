@@ -22,9 +22,7 @@ use aws_sdk_cloudwatch::types::{
     AlarmType, ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat,
     Statistic, Tag,
 };
-use moodlestack_model::{
-    identity_tags, CloudError, Fields, Kind, Observed, ObservedId, Scope, Value,
-};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, ObservedId, Scope, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -320,8 +318,7 @@ impl KindOps for Alarm {
         if !alarms(cx.c, "", Some(name)).await?.is_empty() {
             return Ok(Created::Exists);
         }
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         put_alarm(cx.c, r, sdk_tags(&tags)).await?;
         let found = observe_alarms(cx.c, cx.scope, &Names::One(name.to_string())).await?;
         tagged("cloudwatch:PutMetricAlarm", name, found.into_iter().next()).map(Created::New)

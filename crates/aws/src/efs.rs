@@ -22,8 +22,9 @@
 
 use crate::fields::described_by;
 use crate::fields::{
-    again_while, all_at_once, answer, api_err, attrs_with_id, built_tags, collected, is_code,
-    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, Reader,
+    again_while, all_at_once, answer, attrs_with_id, built_tags, collected, is_code,
+    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, unexpected, unless_taken,
+    Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -33,7 +34,7 @@ use aws_sdk_efs::types::{
     Status, Tag, ThroughputMode,
 };
 use moodlestack_model::{
-    identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, Scope, Value, TAG_ID,
+    CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, Scope, Value, TAG_ID,
     TAG_RESTORED_FROM,
 };
 use std::collections::BTreeMap;
@@ -362,8 +363,7 @@ async fn restore_progress(cx: &Cx<'_>, job: &str) -> Result<Vec<Observed>, Cloud
     let policy = policy.map_err(|e| r.err("tags", &e.to_string()))?;
     let req = cx.c.efs.put_backup_policy().file_system_id(fs_id);
     sent("efs:PutBackupPolicy", req.backup_policy(policy).send()).await?;
-    let mut tags = r.tags()?;
-    tags.extend(identity_tags(cx.scope, &r.id));
+    let mut tags = r.stack_tags(cx.scope)?;
     if let Some(point) = r.opt_str("restore_from") {
         tags.insert(TAG_RESTORED_FROM.into(), point.to_string());
     }
@@ -419,8 +419,7 @@ impl KindOps for FileSystem {
             return start_restore(cx, r, point).await;
         }
         let token = r.str("creation_token")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         let res =
             cx.c.efs
                 .create_file_system()
@@ -433,46 +432,30 @@ impl KindOps for FileSystem {
                 // AWS Backup's daily EFS backups (35 days), as the console's default: moodledata
                 // is backed up like the database.
                 .backup(true)
-                .set_tags(Some(efs_tags(r, &tags)?))
-                .send()
-                .await;
-        match res {
-            Ok(out) => {
-                let fs = FileSystemDescription::builder()
-                    .owner_id(out.owner_id())
-                    .creation_token(out.creation_token())
-                    .file_system_id(out.file_system_id())
-                    .set_file_system_arn(out.file_system_arn().map(str::to_string))
-                    .creation_time(*out.creation_time())
-                    .life_cycle_state(out.life_cycle_state().clone())
-                    .number_of_mount_targets(out.number_of_mount_targets())
-                    .performance_mode(out.performance_mode().clone())
-                    .set_encrypted(out.encrypted())
-                    .set_throughput_mode(out.throughput_mode().cloned())
-                    .set_tags(Some(out.tags().to_vec()))
-                    .build()
-                    .map_err(|e| CloudError::UnexpectedAnswer {
-                        operation: "efs:CreateFileSystem".into(),
-                        what: e.to_string(),
-                    })?;
-                file_system_observed(cx.scope, &fs)
-                    .map(Created::New)
-                    .ok_or_else(|| CloudError::UnexpectedAnswer {
-                        operation: "efs:CreateFileSystem".into(),
-                        what: format!("{token}: created without its tags"),
-                    })
-            }
-            Err(e) => {
-                let err = api_err("efs:CreateFileSystem", e);
-                if is_code(&err, "FileSystemAlreadyExists") {
-                    // The same creation token was used before (a crash between create and the
-                    // next observe): the generic code adopts it if it is ours.
-                    Ok(Created::Exists)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+                .set_tags(Some(efs_tags(r, &tags)?));
+        const OP: &str = "efs:CreateFileSystem";
+        // The same creation token was used before (a crash between create and the next
+        // observe): the generic code adopts it if it is ours.
+        let Some(out) = unless_taken(OP, "FileSystemAlreadyExists", res.send()).await? else {
+            return Ok(Created::Exists);
+        };
+        let fs = FileSystemDescription::builder()
+            .owner_id(out.owner_id())
+            .creation_token(out.creation_token())
+            .file_system_id(out.file_system_id())
+            .set_file_system_arn(out.file_system_arn().map(str::to_string))
+            .creation_time(*out.creation_time())
+            .life_cycle_state(out.life_cycle_state().clone())
+            .number_of_mount_targets(out.number_of_mount_targets())
+            .performance_mode(out.performance_mode().clone())
+            .set_encrypted(out.encrypted())
+            .set_throughput_mode(out.throughput_mode().cloned())
+            .set_tags(Some(out.tags().to_vec()))
+            .build()
+            .map_err(|e| unexpected(OP, e.to_string()))?;
+        file_system_observed(cx.scope, &fs)
+            .map(Created::New)
+            .ok_or_else(|| unexpected(OP, format!("{token}: created without its tags")))
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
@@ -580,38 +563,29 @@ impl KindOps for MountTarget {
                 .create_mount_target()
                 .file_system_id(r.str("file_system_id")?)
                 .subnet_id(r.str("subnet_id")?)
-                .set_security_groups(Some(r.strs("security_group_ids")?))
-                .send()
-                .await;
-        match res {
-            Ok(out) => {
-                let mt = MountTargetDescription::builder()
-                    .mount_target_id(out.mount_target_id())
-                    .file_system_id(out.file_system_id())
-                    .subnet_id(out.subnet_id())
-                    .life_cycle_state(out.life_cycle_state().clone())
-                    .set_ip_address(out.ip_address().map(str::to_string))
-                    .build()
-                    .map_err(|e| CloudError::UnexpectedAnswer {
-                        operation: "efs:CreateMountTarget".into(),
-                        what: e.to_string(),
-                    })?;
-                // Just made: its security groups are the ones asked for (they cannot be read
-                // until it is available).
-                Ok(Created::New(mount_target(
-                    r.id.clone().into(),
-                    &mt,
-                    Some(sorted_strs(r.strs("security_group_ids")?)),
-                    mt.ip_address(),
-                )))
-            }
-            // One mount target per zone and file system: after a crash it is the one we made;
-            // the generic code adopts it by its identity (file system, subnet).
-            Err(e) => match api_err("efs:CreateMountTarget", e) {
-                err if is_code(&err, "MountTargetConflict") => Ok(Created::Exists),
-                err => Err(err),
-            },
-        }
+                .set_security_groups(Some(r.strs("security_group_ids")?));
+        const OP: &str = "efs:CreateMountTarget";
+        // One mount target per zone and file system: after a crash it is the one we made; the
+        // generic code adopts it by its identity (file system, subnet).
+        let Some(out) = unless_taken(OP, "MountTargetConflict", res.send()).await? else {
+            return Ok(Created::Exists);
+        };
+        let mt = MountTargetDescription::builder()
+            .mount_target_id(out.mount_target_id())
+            .file_system_id(out.file_system_id())
+            .subnet_id(out.subnet_id())
+            .life_cycle_state(out.life_cycle_state().clone())
+            .set_ip_address(out.ip_address().map(str::to_string))
+            .build()
+            .map_err(|e| unexpected(OP, e.to_string()))?;
+        // Just made: its security groups are the ones asked for (they cannot be read until it
+        // is available).
+        Ok(Created::New(mount_target(
+            r.id.clone().into(),
+            &mt,
+            Some(sorted_strs(r.strs("security_group_ids")?)),
+            mt.ip_address(),
+        )))
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {

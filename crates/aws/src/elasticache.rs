@@ -16,12 +16,12 @@
 //! token came from, so the ARN is also written as the tag `moodlestack:auth-secret-arn` on the
 //! create call and read back from there.
 
-use crate::fields::described_by;
 use crate::fields::{
     again_while, all_at_once, answer, attrs_with_id, collected, exists_or_err, is_code,
-    not_found_is_none, owned_id, retag, sent, sorted_strs, subnet_group_observed, tag_map, tagged,
-    tags_value, unexpected, Names, Reader, SubnetGroupApi, SubnetGroupOps,
+    not_found_is_none, owned_id, retag, sent, sorted_strs, tag_map, tagged, tags_value, unexpected,
+    Names, Reader, SubnetGroupOps,
 };
+use crate::fields::{described_by, subnet_group_api};
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_elasticache::types::{
@@ -65,6 +65,21 @@ async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(),
     sent(operation, req.set_tags(Some(to_tags(tags))).send()).await
 }
 
+/// Sets on the request `$req`, for every `$field` that `$differs`, its member `$member` to the
+/// desired value (`$r.$read($field)`, wrapped in `[Some]` where the member takes an option), and
+/// `$any` when there was one.
+macro_rules! set_differing {
+    ($req:ident, $r:ident, $differs:ident, $any:ident:
+        $($field:literal => $member:ident$([$some:ident])?($read:ident)),* $(,)?) => {
+        $(
+            if $differs($field) {
+                $req = $req.$member($($some)?($r.$read($field)?));
+                $any = true;
+            }
+        )*
+    };
+}
+
 /// The lifecycle of a replication group from its status word.
 fn lifecycle(status: &str) -> Lifecycle {
     match status {
@@ -90,104 +105,31 @@ pub(crate) mod kinds {
         super::SubnetGroupOps::OPS;
 }
 
-/// The calls of `AWS::ElastiCache::SubnetGroup`.
-pub(crate) struct SubnetGroup;
-
-#[async_trait]
-impl SubnetGroupApi for SubnetGroup {
-    const KIND: Kind = Kind::CacheSubnetGroup;
-    type Group = CacheSubnetGroup;
-    async fn describe(
-        c: &Clients,
-        name: Option<&str>,
-    ) -> Result<Vec<CacheSubnetGroup>, CloudError> {
-        let req = c.elasticache.describe_cache_subnet_groups();
-        let req = req.set_cache_subnet_group_name(name.map(str::to_string));
-        described_by!("elasticache:DescribeCacheSubnetGroups", name, req).await
-    }
-    fn name(g: &CacheSubnetGroup) -> Option<&str> {
-        g.cache_subnet_group_name()
-    }
-    async fn observe(
-        c: &Clients,
-        scope: &Scope,
-        g: CacheSubnetGroup,
-    ) -> Result<Option<Observed>, CloudError> {
-        subnet_group_with_tags(c, scope, &g).await
-    }
-    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
-        let res =
-            cx.c.elasticache
-                .create_cache_subnet_group()
-                .cache_subnet_group_name(name)
-                .cache_subnet_group_description(r.str("description")?)
-                .set_subnet_ids(Some(r.strs("subnet_ids")?))
-                .set_tags(Some(to_tags(tags)))
-                .send()
-                .await;
-        match res {
-            Ok(out) => {
-                let o = match out.cache_subnet_group() {
-                    Some(g) => subnet_group_with_tags(cx.c, cx.scope, g).await?,
-                    None => None,
-                };
-                tagged("elasticache:CreateCacheSubnetGroup", name, o).map(Created::New)
-            }
-            Err(e) => exists_or_err(
-                "elasticache:CreateCacheSubnetGroup",
-                e,
-                "CacheSubnetGroupAlreadyExists",
-            ),
-        }
-    }
-    async fn modify(
-        c: &Clients,
-        name: &str,
-        description: &str,
-        subnet_ids: Vec<String>,
-    ) -> Result<(), CloudError> {
-        let req = c.elasticache.modify_cache_subnet_group();
-        let req = req.cache_subnet_group_name(name);
-        let req = req.cache_subnet_group_description(description);
-        let req = req.set_subnet_ids(Some(subnet_ids));
-        sent("elasticache:ModifyCacheSubnetGroup", req.send()).await
-    }
-    async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
-        put_tags(c, current, r).await
-    }
-    async fn delete(c: &Clients, name: &str) -> Result<(), CloudError> {
-        sent(
-            "elasticache:DeleteCacheSubnetGroup",
-            c.elasticache
-                .delete_cache_subnet_group()
-                .cache_subnet_group_name(name)
-                .send(),
-        )
-        .await
-    }
-}
-
-/// A subnet group as observed, with its tags; None when it is not tagged with the stack.
-fn subnet_group(
-    scope: &Scope,
-    g: &CacheSubnetGroup,
-    tags: BTreeMap<String, String>,
-) -> Option<Observed> {
-    let (name, arn) = (g.cache_subnet_group_name()?, g.arn()?);
-    let id = owned_id(scope, &tags)?;
-    Some(subnet_group_observed(
-        Kind::CacheSubnetGroup,
-        id,
-        name,
-        arn,
-        g.cache_subnet_group_description().unwrap_or_default(),
-        g.subnets().iter().filter_map(|s| s.subnet_identifier()),
-        tags,
-        "available",
-    ))
+subnet_group_api! {
+    /// The calls of `AWS::ElastiCache::SubnetGroup`.
+    SubnetGroup: Kind::CacheSubnetGroup, CacheSubnetGroup, client elasticache,
+    name: cache_subnet_group_name, description: cache_subnet_group_description,
+    arn: arn, status(_g) => "available",
+    describe: describe_cache_subnet_groups
+        .set_cache_subnet_group_name("elasticache:DescribeCacheSubnetGroups"),
+    observe(c, scope, g) => subnet_group_with_tags(c, scope, &g).await,
+    create(cx, r, name, out):
+        create_cache_subnet_group(
+            "elasticache:CreateCacheSubnetGroup",
+            exists "CacheSubnetGroupAlreadyExists"
+        ),
+        tags => to_tags(r.stack_tags(cx.scope)?),
+        // Read back with its tags (the answer has none).
+        made => {
+            let o = match out.cache_subnet_group() {
+                Some(g) => subnet_group_with_tags(cx.c, cx.scope, g).await?,
+                None => None,
+            };
+            tagged("elasticache:CreateCacheSubnetGroup", name, o).map(Created::New)
+        },
+    modify: modify_cache_subnet_group("elasticache:ModifyCacheSubnetGroup"),
+    put_tags: put_tags,
+    delete: delete_cache_subnet_group("elasticache:DeleteCacheSubnetGroup"),
 }
 
 /// `g` as observed, its tags read with one more call.
@@ -199,7 +141,7 @@ async fn subnet_group_with_tags(
     let Some(arn) = g.arn() else {
         return Ok(None);
     };
-    Ok(subnet_group(scope, g, list_tags(c, arn).await?))
+    Ok(SubnetGroup::observed(scope, g, list_tags(c, arn).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -441,8 +383,7 @@ impl KindOps for ReplicationGroupOps {
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        let mut tags = r.tags()?;
-        tags.extend(moodlestack_model::identity_tags(cx.scope, &r.id));
+        let mut tags = r.stack_tags(cx.scope)?;
         let rg_id = r.str("replication_group_id")?;
         let secret = r.opt_str("auth_token_secret_arn");
         let token = match secret {
@@ -511,39 +452,22 @@ impl KindOps for ReplicationGroupOps {
                     .zip(s.field(f))
                     .is_some_and(|(want, fs)| fs.differs(want, now.fields.get(f)))
         };
-        let modify = [
-            "description",
-            "node_type",
-            "engine_version",
-            "automatic_failover",
-            "multi_az",
-            "security_group_ids",
-        ];
-        if modify.iter().any(|f| differs(f)) {
-            // Applied now rather than in the maintenance window (see the rds module docs).
-            let mut req =
-                cx.c.elasticache
-                    .modify_replication_group()
-                    .replication_group_id(&current.physical_id)
-                    .apply_immediately(true);
-            if differs("description") {
-                req = req.replication_group_description(r.str("description")?);
-            }
-            if differs("node_type") {
-                req = req.cache_node_type(r.str("node_type")?);
-            }
-            if differs("engine_version") {
-                req = req.engine_version(r.str("engine_version")?);
-            }
-            if differs("automatic_failover") {
-                req = req.automatic_failover_enabled(r.bool("automatic_failover")?);
-            }
-            if differs("multi_az") {
-                req = req.multi_az_enabled(r.bool("multi_az")?);
-            }
-            if differs("security_group_ids") {
-                req = req.set_security_group_ids(Some(r.strs("security_group_ids")?));
-            }
+        // Applied now rather than in the maintenance window (see the rds module docs).
+        let mut req =
+            cx.c.elasticache
+                .modify_replication_group()
+                .replication_group_id(&current.physical_id)
+                .apply_immediately(true);
+        let mut modify = false;
+        set_differing!(req, r, differs, modify:
+            "description" => replication_group_description(str),
+            "node_type" => cache_node_type(str),
+            "engine_version" => engine_version(str),
+            "automatic_failover" => automatic_failover_enabled(bool),
+            "multi_az" => multi_az_enabled(bool),
+            "security_group_ids" => set_security_group_ids[Some](strs),
+        );
+        if modify {
             sent("elasticache:ModifyReplicationGroup", req.send()).await?;
         }
         // One change at a time: the group is `modifying` after each.
@@ -761,8 +685,8 @@ mod tests {
             (TAG_STACK.to_string(), "demo".to_string()),
             (TAG_ID.to_string(), "cache.subnet_group".to_string()),
         ]);
-        let o = subnet_group(&scope, &g, tags.clone()).unwrap();
+        let o = SubnetGroup::observed(&scope, &g, tags.clone()).unwrap();
         assert_ready_as(&o, "cache.subnet_group", &[]);
-        assert!(subnet_group(&test_scope("other"), &g, tags).is_none());
+        assert!(SubnetGroup::observed(&test_scope("other"), &g, tags).is_none());
     }
 }

@@ -27,8 +27,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use futures::future::try_join_all;
 use moodlestack_model::{
-    identity_tags, CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, ResourceId, Scope,
-    Value,
+    CloudError, Fields, Kind, Lifecycle, Observed, ObservedId, ResourceId, Scope, Value,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -88,8 +87,7 @@ fn sdk_tags(tags: &Tags) -> Vec<Tag> {
 }
 
 fn all_tags(r: &Reader<'_>, scope: &Scope) -> Result<Tags, CloudError> {
-    let mut tags = r.tags()?;
-    tags.extend(identity_tags(scope, &r.id));
+    let tags = r.stack_tags(scope)?;
     Ok(tags)
 }
 
@@ -766,6 +764,21 @@ impl KindOps for LoadBalancer {
     }
 }
 
+/// The request `$req` (CreateTargetGroup or ModifyTargetGroup: the same members) with the
+/// health check settings of `HEALTH_FIELDS` the stack sets (`$r`).
+macro_rules! health_check {
+    ($req:expr, $r:expr) => {
+        $req.set_health_check_path($r.opt_str("health_check_path").map(str::to_string))
+            .set_health_check_interval_seconds($r.opt_int32("health_check_interval")?)
+            .set_healthy_threshold_count($r.opt_int32("healthy_threshold")?)
+            .set_unhealthy_threshold_count($r.opt_int32("unhealthy_threshold")?)
+            .set_matcher(
+                $r.opt_str("health_check_matcher")
+                    .map(|m| Matcher::builder().http_code(m).build()),
+            )
+    };
+}
+
 const HEALTH_FIELDS: [&str; 5] = [
     "health_check_path",
     "health_check_interval",
@@ -795,8 +808,7 @@ impl KindOps for TargetGroup {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         const OP: &str = "elasticloadbalancing:CreateTargetGroup";
-        let answer = answer(
-            OP,
+        let req =
             cx.c.elbv2
                 .create_target_group()
                 .name(r.str("name")?)
@@ -806,19 +818,11 @@ impl KindOps for TargetGroup {
                 .target_type(TargetTypeEnum::from(
                     r.opt_str("target_type").unwrap_or("instance"),
                 ))
-                .set_health_check_path(r.opt_str("health_check_path").map(str::to_string))
-                .set_health_check_interval_seconds(r.opt_int32("health_check_interval")?)
-                .set_healthy_threshold_count(r.opt_int32("healthy_threshold")?)
-                .set_unhealthy_threshold_count(r.opt_int32("unhealthy_threshold")?)
-                .set_matcher(
-                    r.opt_str("health_check_matcher")
-                        .map(|m| Matcher::builder().http_code(m).build()),
-                )
-                .set_tags(Some(sdk_tags(&all_tags(r, cx.scope)?)))
-                .send(),
-        )
-        .await
-        .map(|out| out.target_groups().to_vec());
+                .set_tags(Some(sdk_tags(&all_tags(r, cx.scope)?)));
+        let req = health_check!(req, r);
+        let answer = answer(OP, req.send())
+            .await
+            .map(|out| out.target_groups().to_vec());
         let made = made(cx, r, OP, "DuplicateTargetGroupName", answer, Self::arn).await?;
         create_named::<Self>(cx, r, made).await
     }
@@ -828,22 +832,9 @@ impl KindOps for TargetGroup {
         let arn = current.physical_id.as_str();
         if changed.iter().any(|f| HEALTH_FIELDS.contains(f)) {
             // One ModifyTargetGroup with every health check setting the stack manages.
-            answer(
-                "elasticloadbalancing:ModifyTargetGroup",
-                cx.c.elbv2
-                    .modify_target_group()
-                    .target_group_arn(arn)
-                    .set_health_check_path(r.opt_str("health_check_path").map(str::to_string))
-                    .set_health_check_interval_seconds(r.opt_int32("health_check_interval")?)
-                    .set_healthy_threshold_count(r.opt_int32("healthy_threshold")?)
-                    .set_unhealthy_threshold_count(r.opt_int32("unhealthy_threshold")?)
-                    .set_matcher(
-                        r.opt_str("health_check_matcher")
-                            .map(|m| Matcher::builder().http_code(m).build()),
-                    )
-                    .send(),
-            )
-            .await?;
+            let req = cx.c.elbv2.modify_target_group().target_group_arn(arn);
+            let req = health_check!(req, r);
+            answer("elasticloadbalancing:ModifyTargetGroup", req.send()).await?;
         }
         for field in changed.iter().filter(|f| !HEALTH_FIELDS.contains(f)) {
             update_shared::<Self>(cx, arn, r, field).await?;

@@ -106,6 +106,22 @@ impl<'a> Reader<'a> {
     pub fn tags(&self) -> Result<BTreeMap<String, String>, CloudError> {
         self.string_map("tags")
     }
+    /// Every tag the resource carries in `scope`'s stack: the `tags` field and the stack's
+    /// identity tags ([`moodlestack_model::identity_tags`], which win).
+    pub fn stack_tags(&self, scope: &Scope) -> Result<BTreeMap<String, String>, CloudError> {
+        let mut tags = self.tags()?;
+        tags.extend(moodlestack_model::identity_tags(scope, &self.id));
+        Ok(tags)
+    }
+    /// [`Reader::stack_tags`] in the shape of an SDK whose tag builder can refuse one (IAM, KMS,
+    /// SNS): see [`built_tags`].
+    pub fn built_stack_tags<T, E: std::fmt::Display>(
+        &self,
+        scope: &Scope,
+        build: impl Fn(&str, &str) -> Result<T, E>,
+    ) -> Result<Vec<T>, CloudError> {
+        built_tags(self, &self.stack_tags(scope)?, build)
+    }
 }
 
 /// Tags in the shape of an SDK whose tag builder can refuse one (IAM, EFS): `build` makes one of
@@ -740,6 +756,113 @@ pub(crate) trait SubnetGroupApi: Send + Sync {
     async fn delete(c: &Clients, name: &str) -> Result<(), CloudError>;
 }
 
+/// The [`SubnetGroupApi`] `$api` of one service (its client `$svc`): RDS and ElastiCache make the
+/// same calls under other names, given here (`$name`: the request member and the getter of the
+/// group's name, `$desc`: of its description, `$arn`: the getter of its ARN). What the services
+/// do differently is given as expressions: `$status` (the status word of the group `$sg`),
+/// `$observe` (the group `$g` as observed, its tags read), `$tags` (every tag of the create, in
+/// the service's shape) and `$made` (the create's answer `$out` as [`Created`]).
+macro_rules! subnet_group_api {
+    (
+        $(#[$doc:meta])*
+        $api:ident: $kind:expr, $group:ty, client $svc:ident,
+        name: $name:ident, description: $desc:ident, arn: $arn:ident,
+        status($sg:ident) => $status:expr,
+        describe: $describe:ident.$set_name:ident($describe_op:literal),
+        observe($c:ident, $scope:ident, $g:ident) => $observe:expr,
+        create($cx:ident, $r:ident, $nm:ident, $out:ident):
+            $create:ident($create_op:literal, exists $taken:literal),
+            tags => $tags:expr,
+            made => $made:expr,
+        modify: $modify:ident($modify_op:literal),
+        put_tags: $put_tags:path,
+        delete: $delete:ident($delete_op:literal),
+    ) => {
+        $(#[$doc])*
+        pub(crate) struct $api;
+
+        impl $api {
+            /// A group as observed, with its tags; None when it is not tagged with the stack.
+            fn observed(
+                scope: &Scope,
+                $sg: &$group,
+                tags: std::collections::BTreeMap<String, String>,
+            ) -> Option<Observed> {
+                let (name, arn) = ($sg.$name()?, $sg.$arn()?);
+                let id = $crate::fields::owned_id(scope, &tags)?;
+                Some($crate::fields::subnet_group_observed(
+                    $kind,
+                    id,
+                    name,
+                    arn,
+                    $sg.$desc().unwrap_or_default(),
+                    $sg.subnets().iter().filter_map(|s| s.subnet_identifier()),
+                    tags,
+                    $status,
+                ))
+            }
+        }
+
+        #[async_trait]
+        impl $crate::fields::SubnetGroupApi for $api {
+            const KIND: Kind = $kind;
+            type Group = $group;
+            async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<$group>, CloudError> {
+                let req = c.$svc.$describe().$set_name(name.map(str::to_string));
+                $crate::fields::described_by!($describe_op, name, req).await
+            }
+            fn name(g: &$group) -> Option<&str> {
+                g.$name()
+            }
+            async fn observe(
+                $c: &Clients,
+                $scope: &Scope,
+                $g: $group,
+            ) -> Result<Option<Observed>, CloudError> {
+                $observe
+            }
+            async fn create($cx: &Cx<'_>, $r: &Reader<'_>) -> Result<Created, CloudError> {
+                let $nm = $r.str("name")?;
+                let res = $cx
+                    .c
+                    .$svc
+                    .$create()
+                    .$name($nm)
+                    .$desc($r.str("description")?)
+                    .set_subnet_ids(Some($r.strs("subnet_ids")?))
+                    .set_tags(Some($tags))
+                    .send()
+                    .await;
+                match res {
+                    Ok($out) => $made,
+                    Err(e) => $crate::fields::exists_or_err($create_op, e, $taken),
+                }
+            }
+            async fn modify(
+                c: &Clients,
+                name: &str,
+                description: &str,
+                subnet_ids: Vec<String>,
+            ) -> Result<(), CloudError> {
+                let req = c.$svc.$modify().$name(name).$desc(description);
+                let req = req.set_subnet_ids(Some(subnet_ids));
+                $crate::fields::sent($modify_op, req.send()).await
+            }
+            async fn put_tags(
+                c: &Clients,
+                current: &Observed,
+                r: &Reader<'_>,
+            ) -> Result<(), CloudError> {
+                $put_tags(c, current, r).await
+            }
+            async fn delete(c: &Clients, name: &str) -> Result<(), CloudError> {
+                $crate::fields::sent($delete_op, c.$svc.$delete().$name(name).send()).await
+            }
+        }
+    };
+}
+pub(crate) use subnet_group_api;
+
 /// The [`KindOps`] of a subnet group kind, over its service's calls `A`.
 pub(crate) struct SubnetGroupOps<A>(std::marker::PhantomData<A>);
 
@@ -808,6 +931,43 @@ pub fn as_current(
     Ok(o)
 }
 
+/// Awaits a create call: its answer, or None when AWS answers that the name is taken (the
+/// service error `taken`; the create is then [`Created::Exists`]), or the error naming
+/// `operation`.
+pub async fn unless_taken<T, E: SdkFault, R: SdkRaw>(
+    operation: &str,
+    taken: &str,
+    request: impl std::future::Future<Output = Sdk<T, E, R>>,
+) -> Result<Option<T>, CloudError> {
+    match answer(operation, request).await {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if is_code(&e, taken) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`KindOps::list`] of a kind found by its name ([`Names`]): the stack's resources as `stack`
+/// lists them, the one name a logical or physical query asks for as `one` reads it, nothing for
+/// a logical query without the name.
+pub async fn by_name<S, O, I>(
+    cx: &Cx<'_>,
+    kind: Kind,
+    q: Query<'_>,
+    stack: impl FnOnce() -> S,
+    one: impl FnOnce(String) -> O,
+) -> Result<Vec<Observed>, CloudError>
+where
+    S: std::future::Future<Output = Result<Vec<Observed>, CloudError>>,
+    O: std::future::Future<Output = Result<I, CloudError>>,
+    I: IntoIterator<Item = Observed>,
+{
+    match Names::new(cx, kind, q) {
+        Names::Stack { .. } => stack().await,
+        Names::One(name) => Ok(one(name).await?.into_iter().collect()),
+        Names::Nothing => Ok(Vec::new()),
+    }
+}
+
 /// Awaits a request: its answer, or the error naming `operation`.
 pub async fn answer<T, E: SdkFault, R: SdkRaw>(
     operation: &str,
@@ -858,6 +1018,11 @@ pub fn reported<'n>(values: impl IntoIterator<Item = (&'n str, Option<Value>)>) 
         .into_iter()
         .filter_map(|(name, v)| Some((name.to_string(), v?)))
         .collect()
+}
+
+/// A time AWS reports, in Unix seconds (0 when absent or before 1970).
+pub fn unix_secs(t: Option<&aws_smithy_types::DateTime>) -> u64 {
+    t.and_then(|d| u64::try_from(d.secs()).ok()).unwrap_or(0)
 }
 
 /// A 32-bit integer AWS reports, as a field value.

@@ -12,22 +12,39 @@
 
 use crate::fields::delete_by;
 use crate::fields::{
-    all_at_once, answer, as_current, built_tags, canonical_json, collected, desired_names,
-    in_place_only, is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value,
-    unexpected, usable, Reader,
+    all_at_once, answer, as_current, canonical_json, collected, desired_names, in_place_only,
+    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, unexpected, unless_taken,
+    usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_iam::types::{InstanceProfile as SdkProfile, Role as SdkRole, Tag};
 use futures::future::try_join_all;
-use moodlestack_model::{identity_tags, CloudError, Fields, Kind, Observed, Scope, Value};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, Scope, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every tag of the resource `r` describes, the stack's identity tags included, in IAM's shape.
 fn sdk_tags(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Vec<Tag>, CloudError> {
-    let mut tags = r.tags()?;
-    tags.extend(identity_tags(cx.scope, &r.id));
-    built_tags(r, &tags, |k, v| Tag::builder().key(k).value(v).build())
+    r.built_stack_tags(cx.scope, |k, v| Tag::builder().key(k).value(v).build())
+}
+
+/// IAM's answer to a create whose name is taken.
+const TAKEN: &str = "EntityAlreadyExists";
+
+/// The entity `name` (`what`) as `get` read it right after its create: missing, or no longer
+/// tagged with the stack, is an unexpected answer.
+fn read_created(
+    get: &str,
+    what: &str,
+    name: &str,
+    found: Option<Observed>,
+) -> Result<Created, CloudError> {
+    found.map(Created::New).ok_or_else(|| {
+        unexpected(
+            get,
+            format!("{what} {name} is gone or lost the stack's tags right after creation"),
+        )
+    })
 }
 
 /// The outcome of a call made for its effect: "does not exist" counts as done.
@@ -270,12 +287,7 @@ pub(crate) struct Role;
 #[async_trait]
 impl KindOps for Role {
     // IAM answers a create or delete once it is stored; the create reads the role back.
-    fn ready_when_created(&self) -> bool {
-        true
-    }
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
+    crate::fields::settled_at_once!();
 
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         observe_queried(cx, q, Kind::IamRole, "role_name", |n| async move {
@@ -286,8 +298,9 @@ impl KindOps for Role {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("role_name")?;
-        let created = answer(
+        let created = unless_taken(
             "iam:CreateRole",
+            TAKEN,
             cx.c.iam
                 .create_role()
                 .role_name(name)
@@ -296,13 +309,11 @@ impl KindOps for Role {
                 .set_tags(Some(sdk_tags(cx, r)?))
                 .send(),
         )
-        .await;
-        match created {
-            Ok(_) => {}
+        .await?;
+        if created.is_none() {
             // A crash between create and the next observe, or another's role: the generic code
             // adopts it (the policies below then come with the update) if it is ours.
-            Err(e) if is_code(&e, "EntityAlreadyExists") => return Ok(Created::Exists),
-            Err(e) => return Err(e),
+            return Ok(Created::Exists);
         }
         // Every policy at once.
         let managed = r.strs("managed_policy_arns").unwrap_or_default();
@@ -319,15 +330,8 @@ impl KindOps for Role {
                     .map(|(policy, doc)| put_inline(cx.c, name, policy, doc))
             ),
         )?;
-        observe_role(cx.c, cx.scope, name)
-            .await?
-            .map(Created::New)
-            .ok_or_else(|| {
-                unexpected(
-                    "iam:GetRole",
-                    format!("role {name} is gone or lost the stack's tags right after creation"),
-                )
-            })
+        let found = observe_role(cx.c, cx.scope, name).await?;
+        read_created("iam:GetRole", "role", name, found)
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
@@ -486,12 +490,7 @@ pub(crate) struct InstanceProfile;
 #[async_trait]
 impl KindOps for InstanceProfile {
     // As for roles: stored when answered, and the create reads the profile back.
-    fn ready_when_created(&self) -> bool {
-        true
-    }
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
+    crate::fields::settled_at_once!();
 
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         observe_queried(cx, q, Kind::InstanceProfile, "name", |n| async move {
@@ -503,8 +502,9 @@ impl KindOps for InstanceProfile {
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
         let role = r.str("role_name")?;
-        let created = answer(
+        let created = unless_taken(
             "iam:CreateInstanceProfile",
+            TAKEN,
             cx.c.iam
                 .create_instance_profile()
                 .instance_profile_name(name)
@@ -512,38 +512,24 @@ impl KindOps for InstanceProfile {
                 .set_tags(Some(sdk_tags(cx, r)?))
                 .send(),
         )
-        .await;
-        match created {
-            Ok(_) => {}
-            Err(e) if is_code(&e, "EntityAlreadyExists") => {
-                // Made in two calls: an earlier run may have crashed between them. Our profile
-                // without its role gets it (the generic code adopts it next); another's is left
-                // alone and refused there.
-                let q = Query::Logical {
-                    id: &r.id,
-                    fields: r.fields,
-                };
-                let ours = crate::list(self, cx, Kind::InstanceProfile, q).await?;
-                if let Some(p) = ours.iter().find(|p| !p.fields.contains_key("role_name")) {
-                    add_role(cx.c, &p.physical_id, role).await?;
-                }
-                return Ok(Created::Exists);
+        .await?;
+        if created.is_none() {
+            // Made in two calls: an earlier run may have crashed between them. Our profile
+            // without its role gets it (the generic code adopts it next); another's is left
+            // alone and refused there.
+            let q = Query::Logical {
+                id: &r.id,
+                fields: r.fields,
+            };
+            let ours = crate::list(self, cx, Kind::InstanceProfile, q).await?;
+            if let Some(p) = ours.iter().find(|p| !p.fields.contains_key("role_name")) {
+                add_role(cx.c, &p.physical_id, role).await?;
             }
-            Err(e) => return Err(e),
+            return Ok(Created::Exists);
         }
         add_role(cx.c, name, role).await?;
-        observe_profile(cx.c, cx.scope, name)
-            .await?
-            .map(Created::New)
-            .ok_or_else(|| {
-                unexpected(
-                    "iam:GetInstanceProfile",
-                    format!(
-                        "instance profile {name} is gone or lost the stack's tags right after \
-                     creation"
-                    ),
-                )
-            })
+        let found = observe_profile(cx.c, cx.scope, name).await?;
+        read_created("iam:GetInstanceProfile", "instance profile", name, found)
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {

@@ -14,12 +14,12 @@
 
 use crate::fields::{
     all_at_once, answer, canonical_json, deleted, in_place_only, is_code, is_not_found, owned_id,
-    read_back, sent, tags_value, unexpected, usable, Reader,
+    read_back, sent, tags_value, unexpected, unless_taken, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_kms::types::{KeyState, Tag};
-use moodlestack_model::{identity_tags, CloudError, Fields, Kind, Observed, Scope, Value};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, Scope, Value};
 use moodlestack_stack::names::Names;
 use std::collections::BTreeMap;
 
@@ -27,6 +27,13 @@ use std::collections::BTreeMap;
 const DELETION_WINDOW_DAYS: i32 = 7;
 
 type Tags = BTreeMap<String, String>;
+
+/// Every tag of the key `r` describes, the stack's identity tags included, in KMS's shape.
+fn sdk_tags(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Vec<Tag>, CloudError> {
+    r.built_stack_tags(cx.scope, |k, v| {
+        Tag::builder().tag_key(k).tag_value(v).build()
+    })
+}
 
 /// The key `key_id` under `alias` as the stack sees it (None: missing, pending deletion or not
 /// the stack's): four reads at once.
@@ -193,16 +200,12 @@ impl KindOps for Key {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let alias = r.str("alias")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
         let req =
             cx.c.kms
                 .create_key()
                 .description(r.str("description")?)
                 .policy(r.str("policy")?)
-                .set_tags(Some(crate::fields::built_tags(r, &tags, |k, v| {
-                    Tag::builder().tag_key(k).tag_value(v).build()
-                })?));
+                .set_tags(Some(sdk_tags(cx, r)?));
         let made = answer("kms:CreateKey", req.send()).await?;
         let key_id = made
             .key_metadata()
@@ -213,13 +216,10 @@ impl KindOps for Key {
                 .create_alias()
                 .alias_name(alias)
                 .target_key_id(&key_id);
-        match answer("kms:CreateAlias", req.send()).await {
-            Ok(_) => {}
-            Err(e) if is_code(&e, "AlreadyExistsException") => {
-                schedule_deletion(cx.c, &key_id).await?;
-                return Ok(Created::Exists);
-            }
-            Err(e) => return Err(e),
+        let aliased = unless_taken("kms:CreateAlias", "AlreadyExistsException", req.send()).await?;
+        if aliased.is_none() {
+            schedule_deletion(cx.c, &key_id).await?;
+            return Ok(Created::Exists);
         }
         if r.bool("rotation")? {
             let req = cx.c.kms.enable_key_rotation().key_id(&key_id);
@@ -257,12 +257,8 @@ impl KindOps for Key {
                     }
                 }
                 "tags" => {
-                    let mut tags = r.tags()?;
-                    tags.extend(identity_tags(cx.scope, &r.id));
-                    let tags = crate::fields::built_tags(r, &tags, |k, v| {
-                        Tag::builder().tag_key(k).tag_value(v).build()
-                    })?;
-                    let req = c.kms.tag_resource().key_id(key_id).set_tags(Some(tags));
+                    let req = c.kms.tag_resource().key_id(key_id);
+                    let req = req.set_tags(Some(sdk_tags(cx, r)?));
                     sent("kms:TagResource", req.send()).await
                 }
                 other => Err(in_place_only(current.kind, r, other, "KMS key")),

@@ -88,12 +88,14 @@ impl Clients {
         )
         .with_initial_backoff(policy.initial_backoff)
         .with_max_backoff(policy.max_backoff);
+        // A service's client, its configuration built with the settings `$set` adds.
         macro_rules! client {
-            ($krate:ident) => {
+            ($krate:ident $(.$set:ident($value:expr))*) => {
                 $krate::Client::from_conf(
                     $krate::config::Builder::from(config)
                         .interceptor(stats.clone())
                         .retry_config(retry.clone())
+                        $(.$set($value))*
                         .build(),
                 )
             };
@@ -111,12 +113,8 @@ impl Clients {
             sts: client!(aws_sdk_sts),
             tagging: client!(aws_sdk_resourcegroupstagging),
             backup: client!(aws_sdk_backup),
-            pricing: aws_sdk_pricing::Client::from_conf(
-                aws_sdk_pricing::config::Builder::from(config)
-                    .interceptor(stats.clone())
-                    .retry_config(retry.clone())
-                    .region(aws_types::region::Region::from_static(PRICING_REGION))
-                    .build(),
+            pricing: client!(
+                aws_sdk_pricing.region(aws_types::region::Region::from_static(PRICING_REGION))
             ),
             kms: client!(aws_sdk_kms),
             logs: client!(aws_sdk_cloudwatchlogs),
@@ -124,13 +122,7 @@ impl Clients {
             sns: client!(aws_sdk_sns),
             // An endpoint of its own (the local emulator) has no per-bucket DNS names: buckets go
             // in the path there.
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(config)
-                    .interceptor(stats.clone())
-                    .retry_config(retry.clone())
-                    .force_path_style(config.endpoint_url().is_some())
-                    .build(),
-            ),
+            s3: client!(aws_sdk_s3.force_path_style(config.endpoint_url().is_some())),
         }
     }
 }

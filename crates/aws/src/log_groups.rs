@@ -11,13 +11,13 @@
 
 use crate::fields::delete_by;
 use crate::fields::{
-    all_at_once, answer, deleted, described_by, in_place_only, is_code, is_not_found, owned_id,
-    read_back, sent, tagged, tags_value, untagged, usable, Reader,
+    all_at_once, answer, deleted, described_by, in_place_only, is_not_found, owned_id, read_back,
+    sent, tagged, tags_value, unless_taken, untagged, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::types::{LogGroup, MetricFilter, MetricTransformation};
-use moodlestack_model::{identity_tags, CloudError, Fields, Kind, Observed, Scope, Value};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, Scope, Value};
 use moodlestack_stack::names::{Names, LOG_SOURCES};
 use std::collections::{BTreeMap, HashMap};
 
@@ -112,18 +112,19 @@ impl KindOps for Group {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         let req =
             cx.c.logs
                 .create_log_group()
                 .log_group_name(name)
                 .set_kms_key_id(r.opt_str("kms_key_arn").map(str::to_string))
                 .set_tags(Some(tags.into_iter().collect::<HashMap<_, _>>()));
-        match answer("logs:CreateLogGroup", req.send()).await {
-            Ok(_) => {}
-            Err(e) if is_code(&e, "ResourceAlreadyExistsException") => return Ok(Created::Exists),
-            Err(e) => return Err(e),
+        let taken = "ResourceAlreadyExistsException";
+        if unless_taken("logs:CreateLogGroup", taken, req.send())
+            .await?
+            .is_none()
+        {
+            return Ok(Created::Exists);
         }
         if let Some(days) = r.opt_int32("retention_days")? {
             put_retention(cx.c, name, days).await?;

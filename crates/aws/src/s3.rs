@@ -11,7 +11,7 @@
 //! The objects are code artefacts the stable node builds from the pinned refs (nothing a user
 //! made), so delete empties the bucket (every version, 1,000 keys a request) before DeleteBucket.
 
-use crate::fields::Names as Queried;
+use crate::fields::by_name;
 use crate::fields::{
     all_at_once, answer, api_err, as_current, in_place_only, is_code, owned_id, sent, tag_map,
     tags_value, unexpected, usable, Reader,
@@ -22,9 +22,7 @@ use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
     PublicAccessBlockConfiguration, Tag, Tagging,
 };
-use moodlestack_model::{
-    cloud::partition, identity_tags, CloudError, Fields, Kind, Observed, Scope, Value,
-};
+use moodlestack_model::{cloud::partition, CloudError, Fields, Kind, Observed, Scope, Value};
 use moodlestack_stack::names::Names;
 use std::collections::BTreeMap;
 
@@ -217,17 +215,16 @@ pub(crate) struct Bucket;
 #[async_trait]
 impl KindOps for Bucket {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        match Queried::new(cx, Kind::CodeBucket, q) {
-            Queried::Stack { .. } => list_stack(cx.c, cx.scope).await,
-            Queried::One(name) => Ok(describe(cx.c, cx.scope, &name).await?.into_iter().collect()),
-            Queried::Nothing => Ok(Vec::new()),
-        }
+        let stack = || list_stack(cx.c, cx.scope);
+        by_name(cx, Kind::CodeBucket, q, stack, |name| async move {
+            describe(cx.c, cx.scope, &name).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("bucket")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
         let mut config = CreateBucketConfiguration::builder().set_tags(Some(sdk_tags(&tags)?));
         // us-east-1 is the one region named by no location constraint.
         if cx.scope.region != "us-east-1" {
@@ -301,8 +298,7 @@ impl KindOps for Bucket {
                     let mut tags = Reader::new(current.kind, r.id.clone(), &current.fields)
                         .tags()
                         .unwrap_or_default();
-                    tags.extend(r.tags()?);
-                    tags.extend(identity_tags(cx.scope, &r.id));
+                    tags.extend(r.stack_tags(cx.scope)?);
                     put_tags(cx.c, name, &tags).await?;
                 }
                 other => return Err(in_place_only(current.kind, r, other, "bucket")),

@@ -8,15 +8,13 @@
 //! re-created stack can reuse the name at once.
 
 use crate::fields::{
-    answer, api_err, as_current, in_place_only, is_code, not_found_is_none, owned_id, sent,
-    tag_map, tags_value, usable, Names, Reader,
+    answer, api_err, as_current, by_name, in_place_only, not_found_is_none, owned_id, sent,
+    tag_map, tags_value, unless_taken, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
-use moodlestack_model::{
-    identity_tags, CloudError, Fields, Kind, Observed, ResourceId, Scope, Value, TAG_STACK,
-};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, ResourceId, Scope, Value, TAG_STACK};
 use std::collections::BTreeMap;
 
 /// Length of generated secret values.
@@ -137,17 +135,16 @@ pub(crate) struct Secret;
 #[async_trait]
 impl KindOps for Secret {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        match Names::new(cx, Kind::Secret, q) {
-            Names::Stack { .. } => list_stack(cx.c, cx.scope).await,
-            Names::One(name_or_arn) => describe(cx.c, cx.scope, &name_or_arn).await,
-            Names::Nothing => Ok(Vec::new()),
-        }
+        let stack = || list_stack(cx.c, cx.scope);
+        by_name(cx, Kind::Secret, q, stack, |name_or_arn| async move {
+            describe(cx.c, cx.scope, &name_or_arn).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
+        let tags = r.stack_tags(cx.scope)?;
 
         let password = answer(
             "secretsmanager:GetRandomPassword",
@@ -173,29 +170,18 @@ impl KindOps for Secret {
                 .client_request_token(request_token(cx.scope, &r.id, name))
                 .secret_string(value)
                 .set_description(r.opt_str("description").map(str::to_string))
-                .set_tags(Some(sdk_tags(&tags)))
-                .send()
-                .await;
-        match res {
-            Ok(out) => {
-                let unexpected = |what: &str| {
-                    crate::fields::unexpected(
-                        "secretsmanager:CreateSecret",
-                        format!("{name}: {what}"),
-                    )
-                };
-                let arn = out.arn().ok_or_else(|| unexpected("no ARN"))?;
-                observed(cx.scope, arn, name, r.opt_str("description"), tags)
-                    .map(Created::New)
-                    .ok_or_else(|| unexpected("created without the stack's tags"))
-            }
-            Err(e) => match api_err("secretsmanager:CreateSecret", e) {
-                // The name is taken (an earlier run crashed before its observe, or another's):
-                // the generic code adopts it if it is ours.
-                e if is_code(&e, "ResourceExistsException") => Ok(Created::Exists),
-                e => Err(e),
-            },
-        }
+                .set_tags(Some(sdk_tags(&tags)));
+        const OP: &str = "secretsmanager:CreateSecret";
+        // The name is taken (an earlier run crashed before its observe, or another's): the
+        // generic code adopts it if it is ours.
+        let Some(out) = unless_taken(OP, "ResourceExistsException", res.send()).await? else {
+            return Ok(Created::Exists);
+        };
+        let unexpected = |what: &str| crate::fields::unexpected(OP, format!("{name}: {what}"));
+        let arn = out.arn().ok_or_else(|| unexpected("no ARN"))?;
+        observed(cx.scope, arn, name, r.opt_str("description"), tags)
+            .map(Created::New)
+            .ok_or_else(|| unexpected("created without the stack's tags"))
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
@@ -209,8 +195,7 @@ impl KindOps for Secret {
                     sent("secretsmanager:UpdateSecret", req.send()).await?;
                 }
                 "tags" => {
-                    let mut tags = r.tags()?;
-                    tags.extend(identity_tags(cx.scope, &r.id));
+                    let tags = r.stack_tags(cx.scope)?;
                     let req = cx.c.secrets.tag_resource().secret_id(arn);
                     let req = req.set_tags(Some(sdk_tags(&tags)));
                     sent("secretsmanager:TagResource", req.send()).await?;

@@ -18,9 +18,7 @@ use crate::fields::{
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_sns::types::{Subscription as SdkSubscription, Tag};
-use moodlestack_model::{
-    identity_tags, CloudError, Fields, Kind, Observed, ObservedId, Scope, Value,
-};
+use moodlestack_model::{CloudError, Fields, Kind, Observed, ObservedId, Scope, Value};
 use std::collections::BTreeMap;
 
 /// The name of a topic (the last part of its ARN).
@@ -112,10 +110,7 @@ impl KindOps for Topic {
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let name = r.str("name")?;
-        let mut tags = r.tags()?;
-        tags.extend(identity_tags(cx.scope, &r.id));
-        let tags =
-            crate::fields::built_tags(r, &tags, |k, v| Tag::builder().key(k).value(v).build())?;
+        let tags = r.built_stack_tags(cx.scope, |k, v| Tag::builder().key(k).value(v).build())?;
         let mut req = cx.c.sns.create_topic().name(name).set_tags(Some(tags));
         for (field, attribute) in TOPIC_ATTRIBUTES {
             if let Some(v) = r.opt_str(field) {

@@ -6,7 +6,9 @@
 //! stack's prefix and state `ALARM`, kept when tagged with the stack) and the last cron heartbeat (CloudWatch,
 //! `GetMetricStatistics` of `CronHeartbeat`).
 
-use crate::fields::{all_pages, answer, api_err, described_by, is_code, is_not_found, tag_map};
+use crate::fields::{
+    all_pages, answer, api_err, described_by, is_code, is_not_found, tag_map, unix_secs,
+};
 use crate::AwsCloud;
 use aws_sdk_ec2::types::Filter;
 use moodlestack_model::{CloudError, TAG_ID, TAG_STACK};
@@ -108,10 +110,6 @@ pub struct Status {
     pub read_at: u64,
 }
 
-fn secs(t: Option<&aws_smithy_types::DateTime>) -> u64 {
-    t.and_then(|d| u64::try_from(d.secs()).ok()).unwrap_or(0)
-}
-
 fn alarm(
     name: Option<&str>,
     reason: Option<&str>,
@@ -120,7 +118,7 @@ fn alarm(
     Alarm {
         name: name.unwrap_or_default().to_string(),
         reason: reason.unwrap_or_default().to_string(),
-        since: secs(since),
+        since: unix_secs(since),
     }
 }
 
@@ -207,7 +205,7 @@ impl AwsCloud {
                         .get("aws:ec2launchtemplate:version")
                         .cloned()
                         .unwrap_or_default(),
-                    launched_at: secs(i.launch_time()),
+                    launched_at: unix_secs(i.launch_time()),
                 })
             })
             .collect())
@@ -432,7 +430,7 @@ impl AwsCloud {
                 out.datapoints()
                     .iter()
                     .filter(|d| d.sample_count().unwrap_or(0.0) > 0.0)
-                    .map(|d| secs(d.timestamp()))
+                    .map(|d| unix_secs(d.timestamp()))
                     .max(),
             )
         };
@@ -528,7 +526,7 @@ impl AwsCloud {
                     .unwrap_or_default(),
                 percent_complete: r.percentage_complete(),
                 instances_to_update: r.instances_to_update(),
-                started_at: secs(r.start_time()),
+                started_at: unix_secs(r.start_time()),
                 reason: r.status_reason().unwrap_or_default().to_string(),
             })
             .collect();

@@ -1,15 +1,12 @@
 //! `AWS::RDS::DBSubnetGroup`.
 
 use super::{all_tags, list_tags, put_tags, rds_tags};
-use crate::fields::described_by;
-use crate::fields::{
-    exists_or_err, owned_id, sent, subnet_group_observed, Reader, SubnetGroupApi, SubnetGroupOps,
-};
+use crate::fields::{subnet_group_api, subnet_group_observed, Reader, SubnetGroupOps};
 use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
+use aws_sdk_rds::operation::create_db_subnet_group::CreateDbSubnetGroupOutput;
 use aws_sdk_rds::types::DbSubnetGroup;
 use moodlestack_model::{CloudError, Kind, Observed, Scope};
-use std::collections::BTreeMap;
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
@@ -20,106 +17,48 @@ pub(crate) mod kinds {
         super::SubnetGroupOps::OPS;
 }
 
-/// The calls of `AWS::RDS::DBSubnetGroup`.
-pub(crate) struct SubnetGroup;
-
-#[async_trait]
-impl SubnetGroupApi for SubnetGroup {
-    const KIND: Kind = Kind::DbSubnetGroup;
-    type Group = DbSubnetGroup;
-    async fn describe(c: &Clients, name: Option<&str>) -> Result<Vec<DbSubnetGroup>, CloudError> {
-        let req = c.rds.describe_db_subnet_groups();
-        let req = req.set_db_subnet_group_name(name.map(str::to_string));
-        described_by!("rds:DescribeDBSubnetGroups", name, req).await
-    }
-    fn name(g: &DbSubnetGroup) -> Option<&str> {
-        g.db_subnet_group_name()
-    }
-    async fn observe(
-        c: &Clients,
-        scope: &Scope,
-        g: DbSubnetGroup,
-    ) -> Result<Option<Observed>, CloudError> {
-        let Some(arn) = g.db_subnet_group_arn() else {
-            return Ok(None);
-        };
-        Ok(observed(scope, &g, list_tags(c, arn).await?))
-    }
-    async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
-        let name = r.str("name")?;
-        let res =
-            cx.c.rds
-                .create_db_subnet_group()
-                .db_subnet_group_name(name)
-                .db_subnet_group_description(r.str("description")?)
-                .set_subnet_ids(Some(r.strs("subnet_ids")?))
-                .set_tags(Some(rds_tags(cx.scope, &r.id, r)?))
-                .send()
-                .await;
-        match res {
-            Ok(out) => {
-                let g = out.db_subnet_group();
-                let arn = g.and_then(|g| g.db_subnet_group_arn()).unwrap_or_default();
-                let status = g
-                    .and_then(|g| g.subnet_group_status())
-                    .unwrap_or("Complete");
-                Ok(Created::New(subnet_group_observed(
-                    Kind::DbSubnetGroup,
-                    r.id.clone(),
-                    name,
-                    arn,
-                    r.str("description")?,
-                    r.strs("subnet_ids")?.iter().map(String::as_str),
-                    all_tags(cx.scope, &r.id, r)?,
-                    status,
-                )))
-            }
-            Err(e) => exists_or_err("rds:CreateDBSubnetGroup", e, "DBSubnetGroupAlreadyExists"),
-        }
-    }
-    async fn modify(
-        c: &Clients,
-        name: &str,
-        description: &str,
-        subnet_ids: Vec<String>,
-    ) -> Result<(), CloudError> {
-        let req = c.rds.modify_db_subnet_group().db_subnet_group_name(name);
-        let req = req.db_subnet_group_description(description);
-        sent(
-            "rds:ModifyDBSubnetGroup",
-            req.set_subnet_ids(Some(subnet_ids)).send(),
-        )
-        .await
-    }
-    async fn put_tags(c: &Clients, current: &Observed, r: &Reader<'_>) -> Result<(), CloudError> {
-        put_tags(c, current, r).await
-    }
-    async fn delete(c: &Clients, name: &str) -> Result<(), CloudError> {
-        sent(
-            "rds:DeleteDBSubnetGroup",
-            c.rds
-                .delete_db_subnet_group()
-                .db_subnet_group_name(name)
-                .send(),
-        )
-        .await
-    }
+subnet_group_api! {
+    /// The calls of `AWS::RDS::DBSubnetGroup`.
+    SubnetGroup: Kind::DbSubnetGroup, DbSubnetGroup, client rds,
+    name: db_subnet_group_name, description: db_subnet_group_description,
+    arn: db_subnet_group_arn, status(g) => g.subnet_group_status().unwrap_or("Complete"),
+    describe: describe_db_subnet_groups.set_db_subnet_group_name("rds:DescribeDBSubnetGroups"),
+    observe(c, scope, g) => match g.db_subnet_group_arn() {
+        Some(arn) => Ok(SubnetGroup::observed(scope, &g, list_tags(c, arn).await?)),
+        None => Ok(None),
+    },
+    create(cx, r, name, out):
+        create_db_subnet_group("rds:CreateDBSubnetGroup", exists "DBSubnetGroupAlreadyExists"),
+        tags => rds_tags(cx.scope, &r.id, r)?,
+        made => made(cx, r, name, &out),
+    modify: modify_db_subnet_group("rds:ModifyDBSubnetGroup"),
+    put_tags: put_tags,
+    delete: delete_db_subnet_group("rds:DeleteDBSubnetGroup"),
 }
 
-/// A subnet group as observed, with its tags; None when it is not tagged with the stack.
-fn observed(scope: &Scope, g: &DbSubnetGroup, tags: BTreeMap<String, String>) -> Option<Observed> {
-    let (name, arn) = (g.db_subnet_group_name()?, g.db_subnet_group_arn()?);
-    let id = owned_id(scope, &tags)?;
-    Some(subnet_group_observed(
+/// The group a create answered with, as observed: from the answer and the request (the
+/// create call carries every tag).
+fn made(
+    cx: &Cx<'_>,
+    r: &Reader<'_>,
+    name: &str,
+    out: &CreateDbSubnetGroupOutput,
+) -> Result<Created, CloudError> {
+    let g = out.db_subnet_group();
+    let arn = g.and_then(|g| g.db_subnet_group_arn()).unwrap_or_default();
+    let status = g
+        .and_then(|g| g.subnet_group_status())
+        .unwrap_or("Complete");
+    Ok(Created::New(subnet_group_observed(
         Kind::DbSubnetGroup,
-        id,
+        r.id.clone(),
         name,
         arn,
-        g.db_subnet_group_description().unwrap_or_default(),
-        g.subnets().iter().filter_map(|s| s.subnet_identifier()),
-        tags,
-        g.subnet_group_status().unwrap_or("Complete"),
-    ))
+        r.str("description")?,
+        r.strs("subnet_ids")?.iter().map(String::as_str),
+        all_tags(cx.scope, &r.id, r)?,
+        status,
+    )))
 }
 
 #[cfg(test)]
@@ -141,9 +80,9 @@ mod tests {
             .subnets(Subnet::builder().subnet_identifier("subnet-1").build())
             .build();
         let tags = tag_map(&test_tags("db.subnet_group"));
-        let o = observed(&test_scope(), &g, tags.clone()).unwrap();
+        let o = SubnetGroup::observed(&test_scope(), &g, tags.clone()).unwrap();
         assert_ready_as(&o, "db.subnet_group", &[]);
         assert_eq!(o.physical_id, "demo-db");
-        assert!(observed(&crate::fields::test_scope("other"), &g, tags).is_none());
+        assert!(SubnetGroup::observed(&crate::fields::test_scope("other"), &g, tags).is_none());
     }
 }
