@@ -131,12 +131,18 @@ def run(emu, args, ok=(0,)):
     return wall, stats
 
 
-def warm(emu, args):
-    """A plan of the empty account, straight to the emulator, before anything is measured: moto
-    builds each service's backend on its first call to it (EC2 loads its images and instance
-    types, IAM its managed policies: seconds, more on a busy machine), which AWS does not do.
-    The apply measured after it is still cold: nothing of the stack exists."""
+def stack_args(emu, label, stack_file):
+    """The stack's command-line arguments (the production stack gets moto's image and a test
+    certificate), once a plan of the empty account has gone straight to the emulator: moto builds
+    each service's backend on its first call to it (EC2 loads its images and instance types, IAM
+    its managed policies: seconds, more on a busy machine), which AWS does not do. The apply
+    measured after it is still cold: nothing of the stack exists."""
+    args = [stack_file, "--name", f"bench-{label}"]
+    if label == "production":
+        args += ["--set", f"ami.id={AMI}",
+                 "--set", f"load_balancer.certificate_arn={import_certificate(emu.url, 'eu-west-1')}"]
     run(emu, ["plan", *args])
+    return args
 
 
 def peak_mb(emu, args, ok=(0,)):
@@ -158,11 +164,7 @@ def bench_stack_latency(label, stack_file, latency_ms, plans):
     emu = Emulator()
     log = tempfile.NamedTemporaryFile(prefix="bench-latency-", suffix=".jsonl", delete=False).name
     try:
-        args = [stack_file, "--name", f"bench-{label}"]
-        if label == "production":
-            args += ["--set", f"ami.id={AMI}",
-                     "--set", f"load_balancer.certificate_arn={import_certificate(emu.url, 'eu-west-1')}"]
-        warm(emu, args)
+        args = stack_args(emu, label, stack_file)
         emu.latency(latency_ms, log)
 
         def measured(cmd, ok=(0,)):
@@ -247,11 +249,7 @@ def print_checks(checks):
 def bench_stack(label, stack_file):
     emu = Emulator()
     try:
-        args = [stack_file, "--name", f"bench-{label}"]
-        if label == "production":
-            args += ["--set", f"ami.id={AMI}",
-                     "--set", f"load_balancer.certificate_arn={import_certificate(emu.url, 'eu-west-1')}"]
-        warm(emu, args)
+        args = stack_args(emu, label, stack_file)
         rows = []
         wall, st = run(emu, ["apply", "--auto-approve", *args])
         rows.append(("apply (cold)", wall, st, None))
