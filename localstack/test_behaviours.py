@@ -643,6 +643,49 @@ class BackupRestoreNewFileSystemTest(Base):
                          ["COMPLETED", "FAILED"])
 
 
+class RdsRestoreClusterTest(Base):
+    """RDS RestoreDBClusterFromSnapshot of a cluster whose master password RDS manages (what
+    `database.restore_from` does for Aurora): replaced by moto_server.py (moto answers HTTP 500),
+    with AWS's shape: the request's settings and tags only, no managed master secret until
+    ModifyDBCluster turns it on; an identifier in use is DBClusterAlreadyExistsFault."""
+
+    BEHAVIOURS = "none,rds-secret-tags"
+
+    def test_a_restored_cluster_has_the_requests_settings_and_no_managed_secret(self):
+        vpc, subnets, sg = network(self.emu)
+        rds = self.rds()
+        rds.create_db_subnet_group(DBSubnetGroupName="t-db", DBSubnetGroupDescription="t", SubnetIds=subnets)
+        tags = [{"Key": "moodlestack:stack", "Value": "t"}, {"Key": "moodlestack:id", "Value": "db.cluster"}]
+        source = rds.create_db_cluster(
+            DBClusterIdentifier="t-db", Engine="aurora-mysql", EngineVersion="8.0.mysql_aurora.3.08.0",
+            MasterUsername="moodle", ManageMasterUserPassword=True, DBSubnetGroupName="t-db",
+            VpcSecurityGroupIds=[sg], DatabaseName="moodle", StorageEncrypted=True, Tags=tags,
+            BackupRetentionPeriod=7)["DBCluster"]
+        rds.create_db_cluster_snapshot(DBClusterSnapshotIdentifier="t-code-1", DBClusterIdentifier="t-db")
+        rds.delete_db_cluster(DBClusterIdentifier="t-db", SkipFinalSnapshot=True)
+        restored_tags = tags + [{"Key": "moodlestack:restored-from", "Value": "t-code-1"}]
+        restore = dict(DBClusterIdentifier="t-db", SnapshotIdentifier="t-code-1", Engine="aurora-mysql",
+                       DBSubnetGroupName="t-db", VpcSecurityGroupIds=[sg], DeletionProtection=True,
+                       BackupRetentionPeriod=9, Tags=restored_tags)
+        c = rds.restore_db_cluster_from_snapshot(**restore)["DBCluster"]
+        self.assertNotIn("MasterUserSecret", c)
+        self.assertEqual(c["TagList"], restored_tags)
+        self.assertEqual((c["MasterUsername"], c["DatabaseName"], c["StorageEncrypted"], c["EngineVersion"]),
+                         ("moodle", "moodle", True, "8.0.mysql_aurora.3.08.0"))
+        self.assertEqual((c["DeletionProtection"], c["BackupRetentionPeriod"]), (True, 9))
+        self.assertGreaterEqual(c["ClusterCreateTime"], source["ClusterCreateTime"])
+        self.assertEqual(code_of(rds.restore_db_cluster_from_snapshot, **restore),
+                         ("DBClusterAlreadyExistsFault", 400))
+        # ModifyDBCluster turns the managed master password on: a new secret, with the tags.
+        m = rds.modify_db_cluster(DBClusterIdentifier="t-db", ManageMasterUserPassword=True,
+                                  ApplyImmediately=True)["DBCluster"]
+        arn = m["MasterUserSecret"]["SecretArn"]
+        self.assertEqual(rds.describe_db_clusters(DBClusterIdentifier="t-db")["DBClusters"][0]
+                         ["MasterUserSecret"]["SecretArn"], arn)
+        secret = self.emu.client("secretsmanager").describe_secret(SecretId=arn)
+        self.assertIn({"Key": "moodlestack:restored-from", "Value": "t-code-1"}, secret["Tags"])
+
+
 class Proxy:
     def __init__(self, upstream, *args):
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "faults.py"), "--upstream", upstream,

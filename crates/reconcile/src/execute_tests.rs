@@ -668,6 +668,59 @@ async fn a_replace_deletes_then_creates_and_dependents_follow() {
     assert_converged(&fake, &after).await;
 }
 
+/// A parent replaced delete-first (its name is deterministic) whose dependents are replaced with
+/// it, delete-first too (they name the parent, which a replacement makes unknown): an Aurora
+/// cluster restored from a snapshot and its member instances. The old members go first, then the
+/// old cluster, then the restored cluster is made, then the new members in it.
+#[tokio::test(start_paused = true)]
+async fn a_replaced_parent_goes_after_its_replaced_dependents_and_comes_back_before_them() {
+    let fake = FakeCloud::new();
+    let cluster = r("db.cluster", Kind::DbCluster)
+        .with("identifier", "demo-db")
+        .with("engine", "aurora-mysql")
+        .with("deletion_protection", false);
+    let member = |i: usize| {
+        r(&format!("db.instance.{i}"), Kind::DbInstance)
+            .with("identifier", format!("demo-db-{i}"))
+            .with("engine", "aurora-mysql")
+            .with("instance_class", "db.r7g.large")
+            .with("cluster_identifier", rf("db.cluster", "id"))
+    };
+    let before = vec![cluster.clone(), member(1), member(2)];
+    assert!(converge(&fake, &before, &opts()).await.is_success());
+    let after = with_field(
+        before,
+        "db.cluster",
+        "restore_from",
+        Value::str("demo-snap"),
+    );
+    let plan = fresh_plan(&fake, &after).await;
+    for id in ["db.cluster", "db.instance.1", "db.instance.2"] {
+        assert_eq!(action_of(&plan, id), Action::Replace, "{id}");
+    }
+    fake.clear_log();
+    let o = Options {
+        allow_data_loss: true,
+        ..opts()
+    };
+    let report = apply(&fake, &scope(), &plan, &o).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let log = fake.log();
+    let at = |op: Op, id: &str| index_of(&log, op, id).unwrap_or_else(|| panic!("{op:?} {id}"));
+    for m in ["db.instance.1", "db.instance.2"] {
+        assert!(
+            at(Op::PollGone, m) < at(Op::Delete, "db.cluster"),
+            "{m} gone first"
+        );
+        assert!(
+            at(Op::PollReady, "db.cluster") < at(Op::Create, m),
+            "{m} made in the new one"
+        );
+    }
+    assert!(at(Op::PollGone, "db.cluster") < at(Op::Create, "db.cluster"));
+    assert_converged(&fake, &after).await;
+}
+
 /// A parameter group of a new engine family has a new name: it is created first, the database
 /// moves to it, and only then is the old one (which RDS will not delete while in use) deleted.
 /// A security group renamed likewise; one whose name stays is deleted first.

@@ -1,7 +1,7 @@
 //! `AWS::RDS::DBCluster` (Aurora).
 
 use super::{
-    db_created, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
+    db_answered, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
     secret_arn, vpc_security_group_ids, Db, DbOps,
 };
 use crate::fields::described_by;
@@ -10,8 +10,11 @@ use crate::fields::{
 };
 use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
+use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::builders::RestoreDBClusterFromSnapshotFluentBuilder;
 use aws_sdk_rds::types::DbCluster;
-use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Scope, Value};
+use moodlestack_model::{
+    CloudError, DeleteOptions, Kind, Observed, Scope, Value, TAG_RESTORED_FROM,
+};
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
@@ -25,6 +28,7 @@ pub(crate) mod kinds {
 impl Db for DbCluster {
     const KIND: Kind = Kind::DbCluster;
     const DELETE: &'static str = "rds:DeleteDBCluster";
+    const EXISTS: &'static str = "DBClusterAlreadyExistsFault";
     const MODIFY: &'static [&'static str] = &[
         "engine_version",
         "cluster_parameter_group_name",
@@ -51,6 +55,11 @@ impl Db for DbCluster {
     }
     async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let ident = r.str("identifier")?;
+        if let Some(snapshot) = r.opt_str("restore_from") {
+            let res = restore(&cx.c.rds, cx.scope, r, snapshot)?.send().await;
+            let operation = "rds:RestoreDBClusterFromSnapshot";
+            return db_answered(cx, operation, ident, res, |out| out.db_cluster());
+        }
         let res =
             cx.c.rds
                 .create_db_cluster()
@@ -76,13 +85,9 @@ impl Db for DbCluster {
                 .set_tags(Some(rds_tags(cx.scope, &r.id, r)?))
                 .send()
                 .await;
-        let created = res.map(|out| out.db_cluster().and_then(|cl| observed(cx.scope, cl)));
-        db_created(
-            "rds:CreateDBCluster",
-            ident,
-            created,
-            "DBClusterAlreadyExists",
-        )
+        db_answered(cx, "rds:CreateDBCluster", ident, res, |out| {
+            out.db_cluster()
+        })
     }
     async fn modify(
         cx: &Cx<'_>,
@@ -135,6 +140,30 @@ impl Db for DbCluster {
         )
         .await
     }
+    /// A restored cluster gets its master password managed by RDS in Secrets Manager, as a
+    /// created one has it, once it is available: ModifyDBCluster with ManageMasterUserPassword,
+    /// applied immediately ("If the DB cluster doesn't manage the master user password with
+    /// Amazon Web Services Secrets Manager, you can turn on this management",
+    /// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html>).
+    /// RDS makes a new secret; its ARN (`secret_arn`) is read from the answer, as a create's.
+    async fn settle(c: &Clients, cl: Self) -> Result<Self, CloudError> {
+        if cl.status() != Some("available") || !needs_managed_password(&cl) {
+            return Ok(cl);
+        }
+        let req = c.rds.modify_db_cluster();
+        let req = req
+            .set_db_cluster_identifier(cl.db_cluster_identifier().map(str::to_string))
+            .manage_master_user_password(true)
+            .apply_immediately(true);
+        let out = answer("rds:ModifyDBCluster", req.send()).await?;
+        let Some(mut now) = out.db_cluster().cloned() else {
+            return Ok(cl);
+        };
+        if now.tag_list.is_none() {
+            now.tag_list = cl.tag_list;
+        }
+        Ok(now)
+    }
     fn ident(&self) -> Option<&str> {
         self.db_cluster_identifier()
     }
@@ -149,9 +178,54 @@ impl Db for DbCluster {
     }
 }
 
-/// The managed fields a modification applied immediately has not reached yet.
+/// The cluster `r` restored from the DB cluster snapshot `snapshot`: ONE
+/// RestoreDBClusterFromSnapshot with every tag (`moodlestack:restored-from` among them). The
+/// snapshot gives the data, the master user, the database name and the storage encryption (and
+/// its KMS key); the rest is the stack's, as on a create, the backup retention included (a
+/// restore parameter: "Valid for Cluster Type: Aurora DB clusters", RestoreDBClusterFromSnapshot
+/// API reference). A restore cannot ask RDS to manage the master password: Aurora takes it into
+/// Secrets Manager when a cluster is created, modified or restored from Amazon S3, not from a
+/// snapshot (<https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-secrets-manager.html>),
+/// so [`Db::settle`] turns it on once the cluster is available.
+fn restore(
+    rds: &aws_sdk_rds::Client,
+    scope: &Scope,
+    r: &Reader<'_>,
+    snapshot: &str,
+) -> Result<RestoreDBClusterFromSnapshotFluentBuilder, CloudError> {
+    Ok(rds
+        .restore_db_cluster_from_snapshot()
+        .db_cluster_identifier(r.str("identifier")?)
+        .snapshot_identifier(snapshot)
+        .engine(r.str("engine")?)
+        .set_engine_version(r.opt_str("engine_version").map(str::to_string))
+        .db_subnet_group_name(r.str("db_subnet_group_name")?)
+        .set_db_cluster_parameter_group_name(
+            r.opt_str("cluster_parameter_group_name")
+                .map(str::to_string),
+        )
+        .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
+        .set_port(r.opt_int("port").map(|p| p as i32))
+        .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
+        .set_deletion_protection(r.opt_bool("deletion_protection"))
+        .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")))
+        .set_tags(Some(rds_tags(scope, &r.id, r)?)))
+}
+
+/// A cluster restored from a snapshot (its `moodlestack:restored-from` tag) whose master password
+/// RDS does not manage yet: not ready until [`Db::settle`] has turned that on.
+fn needs_managed_password(cl: &DbCluster) -> bool {
+    let restored = cl
+        .tag_list()
+        .iter()
+        .any(|t| t.key() == Some(TAG_RESTORED_FROM));
+    restored && cl.master_user_secret().is_none()
+}
+
+/// The managed fields a modification applied immediately has not reached yet, and the managed
+/// master password of a restored cluster until it has one.
 fn pending_changes(cl: &DbCluster) -> Vec<&'static str> {
-    cl.pending_modified_values().map_or_else(Vec::new, |p| {
+    let mut pending = cl.pending_modified_values().map_or_else(Vec::new, |p| {
         pending_fields([
             ("engine_version", p.engine_version().is_some()),
             (
@@ -159,7 +233,11 @@ fn pending_changes(cl: &DbCluster) -> Vec<&'static str> {
                 p.backup_retention_period().is_some(),
             ),
         ])
-    })
+    });
+    if needs_managed_password(cl) {
+        pending.push("the managed master password");
+    }
+    pending
 }
 
 /// A cluster as observed; None when it is not tagged with the stack.
@@ -192,6 +270,7 @@ fn observed(scope: &Scope, cl: &DbCluster) -> Option<Observed> {
             cl.deletion_protection().map(Value::Bool),
         ),
         ("storage_encrypted", cl.storage_encrypted().map(Value::Bool)),
+        ("restore_from", tags.get(TAG_RESTORED_FROM).map(Value::str)),
         ("tags", Some(tags_value(tags))),
     ]);
     let attrs = attrs_with_id(
@@ -259,7 +338,8 @@ mod tests {
     #[test]
     fn a_cluster_is_observed_with_its_descriptors_fields() {
         let o = observed(&test_scope(), &sample("available")).unwrap();
-        assert_ready_as(&o, "db.cluster", &[]);
+        // Not restored: no `restore_from`.
+        assert_ready_as(&o, "db.cluster", &["restore_from"]);
         assert_eq!(o.attrs["reader_endpoint"], "demo-db.cluster-ro-x");
         assert_eq!(
             observed(&test_scope(), &sample("creating"))
@@ -288,5 +368,114 @@ mod tests {
         );
         let other = crate::fields::test_scope("other");
         assert!(observed(&other, &sample("available")).is_none());
+    }
+
+    /// A cluster restored from `snapshot` (its tag), as RDS reports it after the restore: no
+    /// managed master secret.
+    fn restored(status: &str, snapshot: &str) -> DbCluster {
+        let mut tags = test_tags("db.cluster");
+        tags.push(
+            aws_sdk_rds::types::Tag::builder()
+                .key(TAG_RESTORED_FROM)
+                .value(snapshot)
+                .build(),
+        );
+        builder(status)
+            .set_master_user_secret(None)
+            .set_tag_list(Some(tags))
+            .build()
+    }
+
+    #[test]
+    fn a_restored_cluster_is_ready_once_rds_manages_its_master_password() {
+        let snapshot = "demo-code-v4-5-6-php8-3";
+        let cl = restored("available", snapshot);
+        assert!(needs_managed_password(&cl));
+        let o = observed(&test_scope(), &cl).unwrap();
+        assert_eq!(o.fields["restore_from"], Value::str(snapshot));
+        assert!(!o.attrs.contains_key("secret_arn"));
+        assert_eq!(o.lifecycle, Lifecycle::Modifying);
+        assert_eq!(
+            kinds::DbCluster.readiness(o, Want::Ready),
+            Readiness::Pending("available, applying the managed master password".into())
+        );
+        // Once ModifyDBCluster has turned it on: ready, with the new secret.
+        let mut managed = cl.clone();
+        managed.master_user_secret =
+            Some(MasterUserSecret::builder().secret_arn("arn:new").build());
+        assert!(!needs_managed_password(&managed));
+        let o = observed(&test_scope(), &managed).unwrap();
+        assert_ready_as(&o, "db.cluster", &[]);
+        assert_eq!(o.attrs["secret_arn"], "arn:new");
+        // A cluster that was not restored is never asked to.
+        let plain = builder("available").set_master_user_secret(None).build();
+        assert!(!needs_managed_password(&plain));
+    }
+
+    #[test]
+    fn a_restore_sends_the_stacks_settings_and_every_tag() {
+        let rds = aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::Config::builder()
+                .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+                .region(aws_sdk_rds::config::Region::new("eu-west-1"))
+                .build(),
+        );
+        let snapshot = "demo-code-v4-5-6-php8-3";
+        let mut tags = std::collections::BTreeMap::new();
+        tags.insert(TAG_RESTORED_FROM.to_string(), Value::str(snapshot));
+        let fields = moodlestack_model::Fields::from([
+            ("identifier".into(), Value::str("demo-db")),
+            ("engine".into(), Value::str("aurora-mysql")),
+            ("engine_version".into(), Value::str("8.0")),
+            ("db_subnet_group_name".into(), Value::str("demo-db")),
+            (
+                "cluster_parameter_group_name".into(),
+                Value::str("demo-aurora-mysql8-0-cluster"),
+            ),
+            ("vpc_security_group_ids".into(), Value::strs(["sg-1"])),
+            ("master_username".into(), Value::str("moodle")),
+            ("database_name".into(), Value::str("moodle")),
+            ("port".into(), Value::Int(3306)),
+            ("backup_retention_period".into(), Value::Int(7)),
+            ("deletion_protection".into(), Value::Bool(true)),
+            ("storage_encrypted".into(), Value::Bool(true)),
+            ("restore_from".into(), Value::str(snapshot)),
+            ("tags".into(), Value::Map(tags)),
+        ]);
+        let r = Reader::new(Kind::DbCluster, "db.cluster", &fields);
+        let req = restore(&rds, &test_scope(), &r, snapshot).unwrap();
+        let i = req.as_input();
+        assert_eq!(i.get_db_cluster_identifier().as_deref(), Some("demo-db"));
+        assert_eq!(i.get_snapshot_identifier().as_deref(), Some(snapshot));
+        assert_eq!(i.get_engine().as_deref(), Some("aurora-mysql"));
+        assert_eq!(i.get_engine_version().as_deref(), Some("8.0"));
+        assert_eq!(i.get_db_subnet_group_name().as_deref(), Some("demo-db"));
+        assert_eq!(
+            i.get_db_cluster_parameter_group_name().as_deref(),
+            Some("demo-aurora-mysql8-0-cluster")
+        );
+        assert_eq!(
+            i.get_vpc_security_group_ids().as_deref(),
+            Some(&["sg-1".to_string()][..])
+        );
+        assert_eq!(*i.get_port(), Some(3306));
+        assert_eq!(*i.get_backup_retention_period(), Some(7));
+        assert_eq!(*i.get_deletion_protection(), Some(true));
+        assert_eq!(
+            i.get_engine_lifecycle_support().as_deref(),
+            Some("open-source-rds-extended-support-disabled")
+        );
+        // The master user, database name and encryption (its key) follow the snapshot.
+        assert_eq!(*i.get_kms_key_id(), None);
+        assert_eq!(*i.get_database_name(), None);
+        let tags: std::collections::BTreeMap<_, _> = i
+            .get_tags()
+            .iter()
+            .flatten()
+            .filter_map(|t| Some((t.key()?, t.value()?)))
+            .collect();
+        assert_eq!(tags.get(TAG_RESTORED_FROM), Some(&snapshot));
+        assert_eq!(tags.get(moodlestack_model::TAG_ID), Some(&"db.cluster"));
+        assert_eq!(tags.get(moodlestack_model::TAG_STACK), Some(&"demo"));
     }
 }

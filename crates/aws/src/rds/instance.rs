@@ -1,13 +1,13 @@
 //! `AWS::RDS::DBInstance`: standalone engines and Aurora members.
 
 use super::{
-    db_created, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
+    db_answered, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
     secret_arn, vpc_security_group_ids, Db, DbOps,
 };
+use crate::fields::described_by;
 use crate::fields::{
     answer, attrs_with_id, int, owned_id, reported, sent, tag_map, tags_value, Reader,
 };
-use crate::fields::{described_by, Sdk, SdkFault, SdkRaw};
 use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbInstance;
@@ -27,6 +27,7 @@ pub(crate) mod kinds {
 impl Db for DbInstance {
     const KIND: Kind = Kind::DbInstance;
     const DELETE: &'static str = "rds:DeleteDBInstance";
+    const EXISTS: &'static str = "DBInstanceAlreadyExists";
     const MODIFY: &'static [&'static str] = &[
         "engine_version",
         "instance_class",
@@ -101,7 +102,7 @@ impl Db for DbInstance {
                 .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")));
         }
         let res = req.send().await;
-        instance_created(cx, "rds:CreateDBInstance", ident, res, |out| {
+        db_answered(cx, "rds:CreateDBInstance", ident, res, |out| {
             out.db_instance()
         })
     }
@@ -224,20 +225,7 @@ async fn restore(
             .set_tags(Some(rds_tags(cx.scope, &r.id, r)?));
     let res = req.send().await;
     let operation = "rds:RestoreDBInstanceFromDBSnapshot";
-    instance_created(cx, operation, ident, res, |out| out.db_instance())
-}
-
-/// The outcome of a call that creates the instance `ident` (a create or a restore), whose answer
-/// `out` holds it as `instance(out)`.
-fn instance_created<O, E: SdkFault, R: SdkRaw>(
-    cx: &Cx<'_>,
-    operation: &str,
-    ident: &str,
-    res: Sdk<O, E, R>,
-    instance: impl FnOnce(&O) -> Option<&DbInstance>,
-) -> Result<Created, CloudError> {
-    let created = res.map(|out| instance(&out).and_then(|db| observed(cx.scope, db)));
-    db_created(operation, ident, created, "DBInstanceAlreadyExists")
+    db_answered(cx, operation, ident, res, |out| out.db_instance())
 }
 
 /// The managed fields a modification applied immediately has not reached yet. Right after

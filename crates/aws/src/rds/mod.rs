@@ -133,6 +133,8 @@ trait Db: Sized + Send + Sync {
     const KIND: Kind;
     /// The delete call's operation, e.g. `rds:DeleteDBCluster`.
     const DELETE: &'static str;
+    /// The error code of a create (or restore) whose identifier is taken.
+    const EXISTS: &'static str;
     /// The fields the modification call changes (all managed fields but the tags that change in
     /// place).
     const MODIFY: &'static [&'static str];
@@ -158,6 +160,13 @@ trait Db: Sized + Send + Sync {
         name: &str,
         options: &DeleteOptions,
     ) -> Result<(), CloudError>;
+    /// What a create could not ask for, asked for once a poll finds the resource able to take
+    /// it (the managed master password of a restored cluster); the resource as it is then.
+    /// Nothing by default.
+    async fn settle(c: &Clients, db: Self) -> Result<Self, CloudError> {
+        let _ = c;
+        Ok(db)
+    }
     fn ident(&self) -> Option<&str>;
     fn status(&self) -> Option<&str>;
     fn deletion_protection(&self) -> Option<bool>;
@@ -224,15 +233,33 @@ fn db_created<E: SdkFault, R: SdkRaw>(
     }
 }
 
+/// The outcome of a call that creates the instance or cluster `ident` (a create or a restore),
+/// whose answer holds it as `pick(answer)`.
+fn db_answered<T: Db, O, E: SdkFault, R: SdkRaw>(
+    cx: &Cx<'_>,
+    operation: &str,
+    ident: &str,
+    res: Sdk<O, E, R>,
+    pick: impl FnOnce(&O) -> Option<&T>,
+) -> Result<Created, CloudError> {
+    let created = res.map(|out| pick(&out).and_then(|db| db.observed(cx.scope)));
+    db_created(operation, ident, created, T::EXISTS)
+}
+
 /// [`crate::KindOps::list`] of instances and clusters: ONE describe (of the identifier asked for,
 /// or of all), keeping the names asked for, the stack's, and unless one is asked for by its
-/// physical id, what is not being deleted.
+/// physical id, what is not being deleted. A poll (by physical id) also [settles](Db::settle)
+/// what it finds.
 async fn db_list<T: Db>(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
     let Some(names) = Names::asked(cx, T::KIND, q) else {
         return Ok(Vec::new());
     };
-    Ok(T::describe(cx.c, names.one())
-        .await?
+    let mut found = T::describe(cx.c, names.one()).await?;
+    if matches!(q, Query::Physical(_)) {
+        let settled = found.into_iter().map(|db| T::settle(cx.c, db));
+        found = futures::future::try_join_all(settled).await?;
+    }
+    Ok(found
         .iter()
         .filter(|db| db.ident().is_some_and(|n| names.matches(n)))
         .filter(|db| {
