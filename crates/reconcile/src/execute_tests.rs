@@ -140,6 +140,14 @@ fn opts() -> Options {
     }
 }
 
+/// [`opts`] with `--allow-data-loss`.
+fn allowing_data_loss() -> Options {
+    Options {
+        allow_data_loss: true,
+        ..opts()
+    }
+}
+
 /// Latencies on the poll schedule (0, 50, 150, 350, 750, 1550, 3150, 6350, 12750, 25550, 40550 ms...),
 /// so that a resource is seen ready the moment it is.
 fn set_latencies(fake: &FakeCloud) {
@@ -583,10 +591,7 @@ async fn crash_during_an_update_then_rerun_converges() {
         Value::str("db.t4g.small"),
     );
     let after = with_field(after, "web.lt", "instance_type", Value::str("t3.medium"));
-    let o = Options {
-        allow_data_loss: true,
-        ..opts()
-    };
+    let o = allowing_data_loss();
     let count = {
         let fake = FakeCloud::new();
         set_latencies(&fake);
@@ -699,10 +704,7 @@ async fn a_replaced_parent_goes_after_its_replaced_dependents_and_comes_back_bef
         assert_eq!(action_of(&plan, id), Action::Replace, "{id}");
     }
     fake.clear_log();
-    let o = Options {
-        allow_data_loss: true,
-        ..opts()
-    };
+    let o = allowing_data_loss();
     let report = apply(&fake, &scope(), &plan, &o).await.unwrap();
     assert!(report.is_success(), "{report}");
     let log = fake.log();
@@ -835,10 +837,7 @@ async fn data_loss_is_refused_without_the_flag() {
         "{err}"
     );
     assert_eq!(fake.mutating_calls(), calls);
-    let o = Options {
-        allow_data_loss: true,
-        ..opts()
-    };
+    let o = allowing_data_loss();
     let report = apply(&fake, &scope(), &plan, &o).await.unwrap();
     assert!(report.is_success(), "{report}");
     // The mount target went before its file system.
@@ -1373,10 +1372,7 @@ async fn a_stale_plan_is_refused_once_the_lease_is_held() {
         .with("tags", tags("sg.extra"));
     fake.create(&scope(), &extra).await.unwrap();
     let calls = calls + 1;
-    let o = Options {
-        allow_data_loss: true,
-        ..opts()
-    };
+    let o = allowing_data_loss();
     let err = destroy(&fake, &scope(), &observed, &changed, &o)
         .await
         .unwrap_err();

@@ -60,31 +60,13 @@ impl Db for DbCluster {
             let operation = "rds:RestoreDBClusterFromSnapshot";
             return db_answered(cx, operation, ident, res, |out| out.db_cluster());
         }
-        let res =
-            cx.c.rds
-                .create_db_cluster()
-                .db_cluster_identifier(ident)
-                .engine(r.str("engine")?)
-                .set_engine_version(r.opt_str("engine_version").map(str::to_string))
-                .db_subnet_group_name(r.str("db_subnet_group_name")?)
-                .set_db_cluster_parameter_group_name(
-                    r.opt_str("cluster_parameter_group_name")
-                        .map(str::to_string),
-                )
-                .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
-                .master_username(r.str("master_username")?)
-                // The password is generated and kept by RDS in Secrets Manager: never sent from
-                // here.
-                .manage_master_user_password(true)
-                .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")))
-                .set_database_name(r.opt_str("database_name").map(str::to_string))
-                .set_port(r.opt_int("port").map(|p| p as i32))
-                .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
-                .set_deletion_protection(r.opt_bool("deletion_protection"))
-                .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
-                .set_tags(Some(rds_tags(cx.scope, &r.id, r)?))
-                .send()
-                .await;
+        let req = with_stack_settings!(cx.c.rds.create_db_cluster(), cx.scope, r)
+            .master_username(r.str("master_username")?)
+            // The password is generated and kept by RDS in Secrets Manager: never sent from here.
+            .manage_master_user_password(true)
+            .set_database_name(r.opt_str("database_name").map(str::to_string))
+            .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true));
+        let res = req.send().await;
         db_answered(cx, "rds:CreateDBCluster", ident, res, |out| {
             out.db_cluster()
         })
@@ -178,6 +160,30 @@ impl Db for DbCluster {
     }
 }
 
+/// The request `req` (a CreateDBCluster or a RestoreDBClusterFromSnapshot: their builders have
+/// these setters) with what both take from the stack: the identifier, engine and version,
+/// network, parameter group, port, backups, deletion protection, extended support off, every
+/// tag. In a function returning `Result<_, CloudError>` (a field `r` cannot read is its error).
+macro_rules! with_stack_settings {
+    ($req:expr, $scope:expr, $r:expr) => {
+        $req.db_cluster_identifier($r.str("identifier")?)
+            .engine($r.str("engine")?)
+            .set_engine_version($r.opt_str("engine_version").map(str::to_string))
+            .db_subnet_group_name($r.str("db_subnet_group_name")?)
+            .set_db_cluster_parameter_group_name(
+                $r.opt_str("cluster_parameter_group_name")
+                    .map(str::to_string),
+            )
+            .set_vpc_security_group_ids(Some($r.strs("vpc_security_group_ids")?))
+            .set_port($r.opt_int("port").map(|p| p as i32))
+            .set_backup_retention_period($r.opt_int("backup_retention_period").map(|p| p as i32))
+            .set_deletion_protection($r.opt_bool("deletion_protection"))
+            .set_engine_lifecycle_support(extended_support_off($r.opt_str("engine")))
+            .set_tags(Some(rds_tags($scope, &$r.id, $r)?))
+    };
+}
+use with_stack_settings;
+
 /// The cluster `r` restored from the DB cluster snapshot `snapshot`: ONE
 /// RestoreDBClusterFromSnapshot with every tag (`moodlestack:restored-from` among them). The
 /// snapshot gives the data, the master user, the database name and the storage encryption (and
@@ -193,23 +199,8 @@ fn restore(
     r: &Reader<'_>,
     snapshot: &str,
 ) -> Result<RestoreDBClusterFromSnapshotFluentBuilder, CloudError> {
-    Ok(rds
-        .restore_db_cluster_from_snapshot()
-        .db_cluster_identifier(r.str("identifier")?)
-        .snapshot_identifier(snapshot)
-        .engine(r.str("engine")?)
-        .set_engine_version(r.opt_str("engine_version").map(str::to_string))
-        .db_subnet_group_name(r.str("db_subnet_group_name")?)
-        .set_db_cluster_parameter_group_name(
-            r.opt_str("cluster_parameter_group_name")
-                .map(str::to_string),
-        )
-        .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
-        .set_port(r.opt_int("port").map(|p| p as i32))
-        .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
-        .set_deletion_protection(r.opt_bool("deletion_protection"))
-        .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")))
-        .set_tags(Some(rds_tags(scope, &r.id, r)?)))
+    let req = rds.restore_db_cluster_from_snapshot();
+    Ok(with_stack_settings!(req, scope, r).snapshot_identifier(snapshot))
 }
 
 /// A cluster restored from a snapshot (its `moodlestack:restored-from` tag) whose master password
