@@ -382,6 +382,14 @@ fn database_notes(c: &ChangeView<'_>) -> Vec<Note> {
             ),
         )];
     }
+    if let (Action::Replace, Some(_)) = (c.action, c.changed("cluster_identifier")) {
+        return vec![Note::new(
+            NoteKind::DataLoss,
+            "an Aurora cluster member, replaced with its cluster: it holds no data of its own (the \
+             cluster's storage does); it is deleted before the cluster is replaced and made again \
+             in the new one. Refused without --allow-data-loss",
+        )];
+    }
     if !c.is_real_update() {
         return Vec::new();
     }
