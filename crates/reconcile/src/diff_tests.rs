@@ -1,7 +1,7 @@
 //! Tests of the generic diff and the data-loss guard, with the real kind specs.
 
 use super::*;
-use crate::test_support::{observed_as, scope, tags, tcp_rule, web_asg};
+use crate::test_support::{observed_as, r, scope, tags, tcp_rule, web_asg};
 use moodlestack_model::{Kind, Observed, Resource, Value};
 use std::collections::BTreeMap;
 
@@ -724,15 +724,10 @@ fn database_updates_say_they_apply_immediately_and_restart() {
 /// `--allow-data-loss`.
 #[test]
 fn an_aurora_restore_replaces_the_cluster_and_its_members_saying_so() {
-    let cluster = Resource::new("db.cluster", Kind::DbCluster)
-        .with("identifier", "demo-db")
-        .with("engine", "aurora-mysql")
-        .with("tags", tags("db.cluster"));
-    let member = Resource::new("db.instance.1", Kind::DbInstance)
+    let cluster = r("db.cluster", Kind::DbCluster).with("identifier", "demo-db");
+    let member = r("db.instance.1", Kind::DbInstance)
         .with("identifier", "demo-db-1")
-        .with("engine", "aurora-mysql")
-        .with("cluster_identifier", Value::reference("db.cluster", "id"))
-        .with("tags", tags("db.instance.1"));
+        .with("cluster_identifier", Value::reference("db.cluster", "id"));
     let known = [("db.cluster", "demo-db")];
     let observed = [
         observed_as(&cluster, "demo-db", &known, &[]),
