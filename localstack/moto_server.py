@@ -33,6 +33,11 @@
   master user, database name, port and storage encryption, the request the rest; the restored
   cluster has no managed master secret (AWS cannot restore one: ModifyDBCluster turns it on), and
   an identifier in use is `DBClusterAlreadyExistsFault`.
+- RDS `RestoreDBInstanceFromDBSnapshot` gives the restored instance a managed master secret
+  (moto copies the source's, or honours ManageMasterUserPassword) whatever the engine; AWS applies
+  ManageMasterUserPassword to RDS for Oracle only and restores other engines with the snapshot's
+  password and no managed secret. Fixed here: no managed secret for a non-Oracle engine
+  (ModifyDBInstance turns it on).
 - CloudWatch Logs `AssociateKmsKey` and `DisassociateKmsKey` are missing (added: the group's
   `kmsKeyId`, as CreateLogGroup's).
 - ElastiCache replication groups ignore `NumCacheClusters` (one member, whatever was asked) and
@@ -302,6 +307,31 @@ def _restore_db_cluster_from_snapshot(self, from_snapshot_id, overrides):
 
 
 RDSBackend.restore_db_cluster_from_snapshot = _restore_db_cluster_from_snapshot
+
+
+# --- RDS RestoreDBInstanceFromDBSnapshot ---
+#
+# moto copies the source instance's managed master password (a new secret) and honours
+# ManageMasterUserPassword for every engine. AWS: "Constraints: Applies to RDS for Oracle only"
+# (RestoreDBInstanceFromDBSnapshot API reference,
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBInstanceFromDBSnapshot.html);
+# an instance of another engine is restored with the snapshot's master password and no managed
+# secret (hashicorp/terraform-provider-aws#31509): ModifyDBInstance ManageMasterUserPassword=true
+# turns it on afterwards (moto's own: it makes a new secret).
+
+_moto_restore_db_instance = RDSBackend.restore_db_instance_from_db_snapshot
+
+
+def _restore_db_instance_from_db_snapshot(self, from_snapshot_id, overrides):
+    db = _moto_restore_db_instance(self, from_snapshot_id, overrides)
+    if not db.engine.startswith("oracle") and db.manage_master_user_password:
+        db.update(manage_master_user_password=False)  # the secret moto made is force-deleted
+        # The snapshot's password, which nobody reads (moto never answers it).
+        db.master_user_password = uuid.uuid4().hex
+    return db
+
+
+RDSBackend.restore_db_instance_from_db_snapshot = _restore_db_instance_from_db_snapshot
 
 
 # --- Auto Scaling instance refreshes ---
