@@ -426,6 +426,28 @@ fn master_secret(db: &aws_sdk_rds::types::DbInstance) -> String {
     secret.expect("a managed master secret").to_string()
 }
 
+/// The master secret of `restored`, a standalone database restored from a snapshot, as the stack
+/// `args` serves it: RDS manages it in a new secret (a restore cannot ask for one: moodlestack
+/// turns it on once the instance is available), not `before`'s, Secrets Manager holds it, and
+/// `outputs` names it.
+async fn restored_secret(
+    emu: &Emulator,
+    c: &Clients,
+    args: &[String],
+    restored: &aws_sdk_rds::types::DbInstance,
+    before: &aws_sdk_rds::types::DbInstance,
+) -> String {
+    let secret = master_secret(restored);
+    assert_ne!(secret, master_secret(before), "a new master secret");
+    let held = c.secrets.describe_secret().secret_id(&secret).send().await;
+    let held = held.unwrap_or_else(|e| panic!("DescribeSecret {secret}: {e:?}"));
+    assert_eq!(held.deleted_date(), None, "{held:?}");
+    let out = ms_ok(emu, &cmd(&["outputs", "--json"], args), 0);
+    let outputs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(outputs["db_secret_arn"], secret.as_str(), "{out}");
+    secret
+}
+
 /// A plan's changes by logical id: (action, changed fields).
 type ById<'a> = std::collections::BTreeMap<&'a str, (&'a str, &'a Vec<String>)>;
 
@@ -2360,7 +2382,8 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
             "Rollback of stack `{stack}` from v4.5.6 php8.3 to v4.5.5 php8.3"
         )) && out.contains(&format!(
             "the database is replaced by a new one of the same name restored from snapshot \
-             {snapshot}"
+             {snapshot} (RestoreDBInstanceFromDBSnapshot, then ModifyDBInstance for its managed \
+             master password)"
         )),
         "{out}"
     );
@@ -2424,7 +2447,15 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
         "the same endpoint"
     );
     let secret = master_secret;
-    assert_ne!(secret(&restored), secret(&upgraded), "a new master secret");
+    let restored_secret = restored_secret(&emu, &c, &v1, &restored, &upgraded).await;
+    // The upgraded instance's secret went with it (RDS deletes a managed secret with its
+    // instance): the nodes could not read it.
+    let gone = c.secrets.describe_secret().secret_id(secret(&upgraded));
+    let gone = gone.send().await;
+    assert!(
+        gone.as_ref().map_or(true, |s| s.deleted_date().is_some()),
+        "{gone:?}"
+    );
     // moodledata: a new file system, made by a restore job of that upgrade's backup, tagged with
     // it, with its mount targets; the upgraded one is gone (the consent above).
     let (fs, fs_tags) = file_system(&c, stack).await;
@@ -2472,7 +2503,7 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
         user_data.contains("v4.5.5") && !user_data.contains("v4.5.6"),
         "the web nodes run v4.5.5 again"
     );
-    assert!(user_data.contains(&secret(&restored)));
+    assert!(user_data.contains(&restored_secret));
     // The stack at v4.5.5 (the file as it was) is what runs: nothing to change.
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &v1), 0);
 
@@ -2625,16 +2656,13 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
         source_db.endpoint().and_then(|e| e.address())
     );
     let secret = master_secret;
-    assert_ne!(
-        secret(&restored),
-        secret(&source_db),
-        "its own master secret"
-    );
+    let copy_args = owned(&["stacks/demo.yaml", "--name", copy]);
+    let restored_secret = restored_secret(&emu, &c, &copy_args, &restored, &source_db).await;
     let user_data = web_user_data(&c, copy, web_lt_default_version(&c, copy).await).await;
     assert!(
         user_data.contains("$CFG->noemailever = true;")
             && user_data.contains(&format!("'http://{copy}.moodlestack.test'"))
-            && user_data.contains(&secret(&restored)),
+            && user_data.contains(&restored_secret),
         "the clone's config.php: no e-mail, its own wwwroot, its own database"
     );
     assert_eq!(asg(&c, copy).await.unwrap().max_size(), Some(1), "--set");
@@ -2685,11 +2713,7 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
     );
     ms_ok(&emu, &strs(&again), 0);
 
-    ms_ok(
-        &emu,
-        &cmd(&DESTROY, &owned(&["stacks/demo.yaml", "--name", copy])),
-        0,
-    );
+    ms_ok(&emu, &cmd(&DESTROY, &copy_args), 0);
     assert_nothing_left(&c, copy).await;
     let after = db_instance(&c, source).await;
     assert_eq!(

@@ -1,8 +1,8 @@
 //! `AWS::RDS::DBCluster` (Aurora).
 
 use super::{
-    db_answered, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
-    secret_arn, vpc_security_group_ids, Db, DbOps,
+    db_accessors, db_answered, db_observed, extended_support_off, final_snapshot, pending_fields,
+    pending_master_password, rds_tags, secret_arn, vpc_security_group_ids, Db, DbOps,
 };
 use crate::fields::described_by;
 use crate::fields::{
@@ -11,7 +11,7 @@ use crate::fields::{
 use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
 use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::builders::RestoreDBClusterFromSnapshotFluentBuilder;
-use aws_sdk_rds::types::DbCluster;
+use aws_sdk_rds::types::{DbCluster, MasterUserSecret, Tag};
 use moodlestack_model::{
     CloudError, DeleteOptions, Kind, Observed, Scope, Value, TAG_RESTORED_FROM,
 };
@@ -123,28 +123,15 @@ impl Db for DbCluster {
         .await
     }
     /// A restored cluster gets its master password managed by RDS in Secrets Manager, as a
-    /// created one has it, once it is available: ModifyDBCluster with ManageMasterUserPassword,
-    /// applied immediately ("If the DB cluster doesn't manage the master user password with
+    /// created one has it ("If the DB cluster doesn't manage the master user password with
     /// Amazon Web Services Secrets Manager, you can turn on this management",
     /// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html>).
-    /// RDS makes a new secret; its ARN (`secret_arn`) is read from the answer, as a create's.
-    async fn settle(c: &Clients, cl: Self) -> Result<Self, CloudError> {
-        if cl.status() != Some("available") || !needs_managed_password(&cl) {
-            return Ok(cl);
-        }
-        let req = c.rds.modify_db_cluster();
+    async fn manage_master_password(c: &Clients, ident: &str) -> Result<Option<Self>, CloudError> {
+        let req = c.rds.modify_db_cluster().db_cluster_identifier(ident);
         let req = req
-            .set_db_cluster_identifier(cl.db_cluster_identifier().map(str::to_string))
             .manage_master_user_password(true)
             .apply_immediately(true);
-        let out = answer("rds:ModifyDBCluster", req.send()).await?;
-        let Some(mut now) = out.db_cluster().cloned() else {
-            return Ok(cl);
-        };
-        if now.tag_list.is_none() {
-            now.tag_list = cl.tag_list;
-        }
-        Ok(now)
+        Ok(answer("rds:ModifyDBCluster", req.send()).await?.db_cluster)
     }
     fn ident(&self) -> Option<&str> {
         self.db_cluster_identifier()
@@ -152,12 +139,7 @@ impl Db for DbCluster {
     fn status(&self) -> Option<&str> {
         self.status()
     }
-    fn deletion_protection(&self) -> Option<bool> {
-        self.deletion_protection()
-    }
-    fn observed(&self, scope: &Scope) -> Option<Observed> {
-        observed(scope, self)
-    }
+    db_accessors!();
 }
 
 /// The request `req` (a CreateDBCluster or a RestoreDBClusterFromSnapshot: their builders have
@@ -203,20 +185,10 @@ fn restore(
     Ok(with_stack_settings!(req, scope, r).snapshot_identifier(snapshot))
 }
 
-/// A cluster restored from a snapshot (its `moodlestack:restored-from` tag) whose master password
-/// RDS does not manage yet: not ready until [`Db::settle`] has turned that on.
-fn needs_managed_password(cl: &DbCluster) -> bool {
-    let restored = cl
-        .tag_list()
-        .iter()
-        .any(|t| t.key() == Some(TAG_RESTORED_FROM));
-    restored && cl.master_user_secret().is_none()
-}
-
 /// The managed fields a modification applied immediately has not reached yet, and the managed
 /// master password of a restored cluster until it has one.
 fn pending_changes(cl: &DbCluster) -> Vec<&'static str> {
-    let mut pending = cl.pending_modified_values().map_or_else(Vec::new, |p| {
+    let pending = cl.pending_modified_values().map_or_else(Vec::new, |p| {
         pending_fields([
             ("engine_version", p.engine_version().is_some()),
             (
@@ -225,10 +197,7 @@ fn pending_changes(cl: &DbCluster) -> Vec<&'static str> {
             ),
         ])
     });
-    if needs_managed_password(cl) {
-        pending.push("the managed master password");
-    }
-    pending
+    pending_master_password(pending, cl.tag_list(), cl.master_user_secret())
 }
 
 /// A cluster as observed; None when it is not tagged with the stack.
@@ -287,7 +256,9 @@ fn observed(scope: &Scope, cl: &DbCluster) -> Option<Observed> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{test_scope, test_tags};
+    use super::super::{
+        needs_managed_password, restored_fields, restored_tags, test_rds, test_scope, test_tags,
+    };
     use super::*;
     use crate::fields::assert_ready_as;
     use crate::KindOps;
@@ -364,13 +335,7 @@ mod tests {
     /// A cluster restored from `snapshot` (its tag), as RDS reports it after the restore: no
     /// managed master secret.
     fn restored(status: &str, snapshot: &str) -> DbCluster {
-        let mut tags = test_tags("db.cluster");
-        tags.push(
-            aws_sdk_rds::types::Tag::builder()
-                .key(TAG_RESTORED_FROM)
-                .value(snapshot)
-                .build(),
-        );
+        let tags = restored_tags("db.cluster", snapshot);
         builder(status)
             .set_master_user_secret(None)
             .set_tag_list(Some(tags))
@@ -381,7 +346,10 @@ mod tests {
     fn a_restored_cluster_is_ready_once_rds_manages_its_master_password() {
         let snapshot = "demo-code-v4-5-6-php8-3";
         let cl = restored("available", snapshot);
-        assert!(needs_managed_password(&cl));
+        assert!(needs_managed_password(
+            cl.tag_list(),
+            cl.master_user_secret()
+        ));
         let o = observed(&test_scope(), &cl).unwrap();
         assert_eq!(o.fields["restore_from"], Value::str(snapshot));
         assert!(!o.attrs.contains_key("secret_arn"));
@@ -394,47 +362,43 @@ mod tests {
         let mut managed = cl.clone();
         managed.master_user_secret =
             Some(MasterUserSecret::builder().secret_arn("arn:new").build());
-        assert!(!needs_managed_password(&managed));
+        assert!(!needs_managed_password(
+            managed.tag_list(),
+            managed.master_user_secret()
+        ));
         let o = observed(&test_scope(), &managed).unwrap();
         assert_ready_as(&o, "db.cluster", &[]);
         assert_eq!(o.attrs["secret_arn"], "arn:new");
         // A cluster that was not restored is never asked to.
         let plain = builder("available").set_master_user_secret(None).build();
-        assert!(!needs_managed_password(&plain));
+        assert!(!needs_managed_password(
+            plain.tag_list(),
+            plain.master_user_secret()
+        ));
     }
 
     #[test]
     fn a_restore_sends_the_stacks_settings_and_every_tag() {
-        let rds = aws_sdk_rds::Client::from_conf(
-            aws_sdk_rds::Config::builder()
-                .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
-                .region(aws_sdk_rds::config::Region::new("eu-west-1"))
-                .build(),
-        );
         let snapshot = "demo-code-v4-5-6-php8-3";
-        let mut tags = std::collections::BTreeMap::new();
-        tags.insert(TAG_RESTORED_FROM.to_string(), Value::str(snapshot));
-        let fields = moodlestack_model::Fields::from([
-            ("identifier".into(), Value::str("demo-db")),
-            ("engine".into(), Value::str("aurora-mysql")),
-            ("engine_version".into(), Value::str("8.0")),
-            ("db_subnet_group_name".into(), Value::str("demo-db")),
-            (
-                "cluster_parameter_group_name".into(),
-                Value::str("demo-aurora-mysql8-0-cluster"),
-            ),
-            ("vpc_security_group_ids".into(), Value::strs(["sg-1"])),
-            ("master_username".into(), Value::str("moodle")),
-            ("database_name".into(), Value::str("moodle")),
-            ("port".into(), Value::Int(3306)),
-            ("backup_retention_period".into(), Value::Int(7)),
-            ("deletion_protection".into(), Value::Bool(true)),
-            ("storage_encrypted".into(), Value::Bool(true)),
-            ("restore_from".into(), Value::str(snapshot)),
-            ("tags".into(), Value::Map(tags)),
-        ]);
+        let fields = restored_fields(
+            snapshot,
+            [
+                ("engine", Value::str("aurora-mysql")),
+                ("engine_version", Value::str("8.0")),
+                (
+                    "cluster_parameter_group_name",
+                    Value::str("demo-aurora-mysql8-0-cluster"),
+                ),
+                ("master_username", Value::str("moodle")),
+                ("database_name", Value::str("moodle")),
+                ("port", Value::Int(3306)),
+                ("backup_retention_period", Value::Int(7)),
+                ("deletion_protection", Value::Bool(true)),
+                ("storage_encrypted", Value::Bool(true)),
+            ],
+        );
         let r = Reader::new(Kind::DbCluster, "db.cluster", &fields);
-        let req = restore(&rds, &test_scope(), &r, snapshot).unwrap();
+        let req = restore(&test_rds(), &test_scope(), &r, snapshot).unwrap();
         let i = req.as_input();
         assert_eq!(i.get_db_cluster_identifier().as_deref(), Some("demo-db"));
         assert_eq!(i.get_snapshot_identifier().as_deref(), Some(snapshot));

@@ -368,7 +368,8 @@ fn database_notes(c: &ChangeView<'_>) -> Vec<Note> {
             ),
             _ => (
                 "the database is replaced by a new one of the same name restored from snapshot",
-                "RestoreDBInstanceFromDBSnapshot",
+                "RestoreDBInstanceFromDBSnapshot, then ModifyDBInstance for its managed master \
+                 password",
             ),
         };
         return vec![Note::new(
