@@ -27,6 +27,17 @@
   before StartTime (the price in effect at the start), newest first; types the sample lacks have
   no history (never a made-up price).
 
+- RDS `RestoreDBClusterFromSnapshot` fails (HTTP 500) for a snapshot of a cluster whose master
+  password RDS manages, and otherwise copies the source cluster's whole configuration (its
+  managed master secret, tags and settings). Replaced here: the snapshot gives the data, engine,
+  master user, database name, port and storage encryption, the request the rest; the restored
+  cluster has no managed master secret (AWS cannot restore one: ModifyDBCluster turns it on), and
+  an identifier in use is `DBClusterAlreadyExistsFault`.
+- RDS `RestoreDBInstanceFromDBSnapshot` gives the restored instance a managed master secret
+  (moto copies the source's, or honours ManageMasterUserPassword) whatever the engine; AWS applies
+  ManageMasterUserPassword to RDS for Oracle only and restores other engines with the snapshot's
+  password and no managed secret. Fixed here: no managed secret for a non-Oracle engine
+  (ModifyDBInstance turns it on).
 - CloudWatch Logs `AssociateKmsKey` and `DisassociateKmsKey` are missing (added: the group's
   `kmsKeyId`, as CreateLogGroup's).
 - ElastiCache replication groups ignore `NumCacheClusters` (one member, whatever was asked) and
@@ -250,6 +261,77 @@ def _put_backup_policy(self):
 
 if not hasattr(EFSResponse, "put_backup_policy"):
     EFSResponse.put_backup_policy = _put_backup_policy
+
+
+# --- RDS RestoreDBClusterFromSnapshot ---
+#
+# moto restores a cluster from the whole configuration of the snapshot's source cluster
+# (`get_cfg`), which fails (KeyError, HTTP 500) when RDS manages that cluster's master password,
+# and would otherwise copy its managed master secret, tags and settings. AWS restores the data,
+# the engine, the master user, the database name, the port and the storage encryption (its KMS
+# key) from the snapshot, the rest from the request, and RDS does not manage the restored
+# cluster's master password (the request cannot ask it to: Aurora takes it into Secrets Manager on
+# a create, a modify or a restore from Amazon S3,
+# https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-secrets-manager.html); an
+# identifier in use is DBClusterAlreadyExistsFault (RestoreDBClusterFromSnapshot API reference).
+
+from moto.rds.exceptions import DBClusterSnapshotAlreadyExistsError, RDSClientError  # noqa: E402
+from moto.rds.models import DBCluster, RDSBackend  # noqa: E402
+
+_CLUSTER_SNAPSHOT_KEEPS = ("engine", "engine_version", "engine_mode", "master_username",
+                           "database_name", "port", "storage_encrypted", "kms_key_id",
+                           "storage_type", "allocated_storage", "availability_zones")
+
+
+def _restore_db_cluster_from_snapshot(self, from_snapshot_id, overrides):
+    snapshot = self.describe_db_cluster_snapshots(
+        db_cluster_identifier=None, db_snapshot_identifier=from_snapshot_id)[0]
+    identifier = overrides.get("db_cluster_identifier")
+    if identifier in self.clusters:
+        raise RDSClientError("DBClusterAlreadyExistsFault", "DB Cluster already exists")
+    source = snapshot.cluster
+    props = {k: getattr(source, k, None) for k in _CLUSTER_SNAPSHOT_KEEPS}
+    props.update({k: v for k, v in overrides.items()
+                  if v is not None and k != "snapshot_identifier"})
+    props["manage_master_user_password"] = False
+    # The snapshot's password, which nobody reads (moto needs one for a cluster without a
+    # managed secret; it never answers it).
+    props["master_user_password"] = getattr(source, "_master_user_password", None) or uuid.uuid4().hex
+    cluster = DBCluster(self, **props)
+    self.clusters[identifier] = cluster
+    try:
+        cluster.save_automated_backup()
+    except DBClusterSnapshotAlreadyExistsError:
+        pass  # the deleted source's automated snapshot of this minute (moto names them so)
+    return cluster
+
+
+RDSBackend.restore_db_cluster_from_snapshot = _restore_db_cluster_from_snapshot
+
+
+# --- RDS RestoreDBInstanceFromDBSnapshot ---
+#
+# moto copies the source instance's managed master password (a new secret) and honours
+# ManageMasterUserPassword for every engine. AWS: "Constraints: Applies to RDS for Oracle only"
+# (RestoreDBInstanceFromDBSnapshot API reference,
+# https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBInstanceFromDBSnapshot.html);
+# an instance of another engine is restored with the snapshot's master password and no managed
+# secret (hashicorp/terraform-provider-aws#31509): ModifyDBInstance ManageMasterUserPassword=true
+# turns it on afterwards (moto's own: it makes a new secret).
+
+_moto_restore_db_instance = RDSBackend.restore_db_instance_from_db_snapshot
+
+
+def _restore_db_instance_from_db_snapshot(self, from_snapshot_id, overrides):
+    db = _moto_restore_db_instance(self, from_snapshot_id, overrides)
+    if not db.engine.startswith("oracle") and db.manage_master_user_password:
+        db.update(manage_master_user_password=False)  # the secret moto made is force-deleted
+        # The snapshot's password, which nobody reads (moto never answers it).
+        db.master_user_password = uuid.uuid4().hex
+    return db
+
+
+RDSBackend.restore_db_instance_from_db_snapshot = _restore_db_instance_from_db_snapshot
 
 
 # --- Auto Scaling instance refreshes ---

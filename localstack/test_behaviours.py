@@ -90,6 +90,15 @@ def network(emu):
     return vpc, subnets, sg
 
 
+def rds_stack(test, db_id):
+    """An RDS client, the subnet group `t-db` in a new VPC, its security group, and the stack's
+    tags of the resource `db_id`."""
+    vpc, subnets, sg = network(test.emu)
+    rds = test.rds()
+    rds.create_db_subnet_group(DBSubnetGroupName="t-db", DBSubnetGroupDescription="t", SubnetIds=subnets)
+    return rds, sg, [{"Key": "moodlestack:stack", "Value": "t"}, {"Key": "moodlestack:id", "Value": db_id}]
+
+
 class Base(unittest.TestCase):
     BEHAVIOURS = "none"
     DELAY_MS = DELAY_MS
@@ -641,6 +650,81 @@ class BackupRestoreNewFileSystemTest(Base):
         self.assertEqual(len(efs.describe_file_systems(CreationToken="copy")["FileSystems"]), 1)
         self.assertEqual(sorted(j["Status"] for j in b.list_restore_jobs()["RestoreJobs"]),
                          ["COMPLETED", "FAILED"])
+
+
+class RdsRestoreClusterTest(Base):
+    """RDS RestoreDBClusterFromSnapshot of a cluster whose master password RDS manages (what
+    `database.restore_from` does for Aurora): replaced by moto_server.py (moto answers HTTP 500),
+    with AWS's shape: the request's settings and tags only, no managed master secret until
+    ModifyDBCluster turns it on; an identifier in use is DBClusterAlreadyExistsFault."""
+
+    BEHAVIOURS = "none,rds-secret-tags"
+
+    def test_a_restored_cluster_has_the_requests_settings_and_no_managed_secret(self):
+        rds, sg, tags = rds_stack(self, "db.cluster")
+        source = rds.create_db_cluster(
+            DBClusterIdentifier="t-db", Engine="aurora-mysql", EngineVersion="8.0.mysql_aurora.3.08.0",
+            MasterUsername="moodle", ManageMasterUserPassword=True, DBSubnetGroupName="t-db",
+            VpcSecurityGroupIds=[sg], DatabaseName="moodle", StorageEncrypted=True, Tags=tags,
+            BackupRetentionPeriod=7)["DBCluster"]
+        rds.create_db_cluster_snapshot(DBClusterSnapshotIdentifier="t-code-1", DBClusterIdentifier="t-db")
+        rds.delete_db_cluster(DBClusterIdentifier="t-db", SkipFinalSnapshot=True)
+        restored_tags = tags + [{"Key": "moodlestack:restored-from", "Value": "t-code-1"}]
+        restore = dict(DBClusterIdentifier="t-db", SnapshotIdentifier="t-code-1", Engine="aurora-mysql",
+                       DBSubnetGroupName="t-db", VpcSecurityGroupIds=[sg], DeletionProtection=True,
+                       BackupRetentionPeriod=9, Tags=restored_tags)
+        c = rds.restore_db_cluster_from_snapshot(**restore)["DBCluster"]
+        self.assertNotIn("MasterUserSecret", c)
+        self.assertEqual(c["TagList"], restored_tags)
+        self.assertEqual((c["MasterUsername"], c["DatabaseName"], c["StorageEncrypted"], c["EngineVersion"]),
+                         ("moodle", "moodle", True, "8.0.mysql_aurora.3.08.0"))
+        self.assertEqual((c["DeletionProtection"], c["BackupRetentionPeriod"]), (True, 9))
+        self.assertGreaterEqual(c["ClusterCreateTime"], source["ClusterCreateTime"])
+        self.assertEqual(code_of(rds.restore_db_cluster_from_snapshot, **restore),
+                         ("DBClusterAlreadyExistsFault", 400))
+        # ModifyDBCluster turns the managed master password on: a new secret, with the tags.
+        m = rds.modify_db_cluster(DBClusterIdentifier="t-db", ManageMasterUserPassword=True,
+                                  ApplyImmediately=True)["DBCluster"]
+        arn = m["MasterUserSecret"]["SecretArn"]
+        self.assertEqual(rds.describe_db_clusters(DBClusterIdentifier="t-db")["DBClusters"][0]
+                         ["MasterUserSecret"]["SecretArn"], arn)
+        secret = self.emu.client("secretsmanager").describe_secret(SecretId=arn)
+        self.assertIn({"Key": "moodlestack:restored-from", "Value": "t-code-1"}, secret["Tags"])
+
+
+class RdsRestoreInstanceTest(Base):
+    """RDS RestoreDBInstanceFromDBSnapshot with ManageMasterUserPassword=true (what
+    `database.restore_from` would ask of a standalone database): AWS applies it to RDS for Oracle
+    only and restores other engines with the snapshot's password and no managed secret; moto made
+    one. ModifyDBInstance ManageMasterUserPassword=true then gives the instance a new secret."""
+
+    BEHAVIOURS = "none,rds-secret-tags"
+
+    def test_a_restored_instance_has_no_managed_secret_until_a_modify(self):
+        rds, sg, tags = rds_stack(self, "db.instance")
+        old = rds.create_db_instance(
+            DBInstanceIdentifier="t-db", Engine="mysql", DBInstanceClass="db.t4g.micro", AllocatedStorage=20,
+            MasterUsername="moodle", ManageMasterUserPassword=True, DBSubnetGroupName="t-db",
+            VpcSecurityGroupIds=[sg], Tags=tags)["DBInstance"]["MasterUserSecret"]["SecretArn"]
+        rds.create_db_snapshot(DBSnapshotIdentifier="t-code-1", DBInstanceIdentifier="t-db")
+        rds.delete_db_instance(DBInstanceIdentifier="t-db", SkipFinalSnapshot=True)
+        restored_tags = tags + [{"Key": "moodlestack:restored-from", "Value": "t-code-1"}]
+        i = rds.restore_db_instance_from_db_snapshot(
+            DBInstanceIdentifier="t-db", DBSnapshotIdentifier="t-code-1", DBInstanceClass="db.t4g.micro",
+            DBSubnetGroupName="t-db", VpcSecurityGroupIds=[sg], ManageMasterUserPassword=True,
+            Tags=restored_tags)["DBInstance"]
+        self.assertNotIn("MasterUserSecret", i)
+        described = rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+        self.assertNotIn("MasterUserSecret", described)
+        # ModifyDBInstance turns the managed master password on: a new secret, with the tags.
+        m = rds.modify_db_instance(DBInstanceIdentifier="t-db", ManageMasterUserPassword=True,
+                                   ApplyImmediately=True)["DBInstance"]
+        arn = m["MasterUserSecret"]["SecretArn"]
+        self.assertNotEqual(arn, old)
+        self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="t-db")["DBInstances"][0]
+                         ["MasterUserSecret"]["SecretArn"], arn)
+        secret = self.emu.client("secretsmanager").describe_secret(SecretId=arn)
+        self.assertIn({"Key": "moodlestack:restored-from", "Value": "t-code-1"}, secret["Tags"])
 
 
 class Proxy:

@@ -30,10 +30,12 @@ pub struct Chosen {
     pub files: Option<RestorePoint>,
 }
 
-/// An RDS DB snapshot of the source's database (not a cluster snapshot, not a vault's recovery
-/// point): what `database.restore_from` restores.
+/// An RDS snapshot of the source's database (a DB snapshot of a standalone instance, a DB cluster
+/// snapshot of an Aurora cluster: the stack's database has one of the two only), not a vault's
+/// recovery point: what `database.restore_from` restores.
 fn is_db_snapshot(p: &RestorePoint) -> bool {
-    p.data == "database" && p.source.starts_with("rds snapshot")
+    p.data == "database"
+        && (p.source.starts_with("rds snapshot") || p.source.starts_with("rds cluster snapshot"))
 }
 
 /// Picks the snapshot `want` (an identifier, or `latest`: the newest available one) among the
@@ -51,8 +53,10 @@ pub fn choose(source: &str, points: &[RestorePoint], want: &str) -> anyhow::Resu
                     format!(
                         "apply the source stack first (its first apply takes a snapshot), or take \
                          one (`aws rds create-db-snapshot --db-instance-identifier {source}-db \
-                         --db-snapshot-identifier {source}-for-staging`) and pass --snapshot \
-                         {source}-for-staging"
+                         --db-snapshot-identifier {source}-for-staging`; Aurora: \
+                         `aws rds create-db-cluster-snapshot --db-cluster-identifier {source}-db \
+                         --db-cluster-snapshot-identifier {source}-for-staging`) and pass \
+                         --snapshot {source}-for-staging"
                     ),
                 )
             })?
@@ -187,16 +191,6 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
         return Err(fail(
             format!("`--name {name}` is the source stack's name: a clone is a new stack"),
             format!("pass another name, e.g. --name {name}-staging"),
-        ));
-    }
-    if source.database.engine.is_aurora() {
-        return Err(fail(
-            format!(
-                "stack `{}` runs Aurora: cloning an Aurora stack is not supported yet",
-                source.name
-            ),
-            "restore the cluster by hand (`aws rds restore-db-cluster-from-snapshot`) and apply \
-             a stack that uses it as an existing database",
         ));
     }
     let derived = wwwroot(&source.moodle.wwwroot, &name);
@@ -348,6 +342,35 @@ mod tests {
             .overrides(None)
             .iter()
             .any(|o| o.starts_with("files.restore_from")));
+    }
+
+    /// An Aurora source's snapshots are DB cluster snapshots (its vault's recovery points are not
+    /// restored by `database.restore_from`).
+    #[test]
+    fn an_aurora_sources_cluster_snapshot_is_cloned() {
+        let cluster = "rds cluster snapshot (manual)";
+        let points = [
+            point(
+                "database",
+                cluster,
+                "demo-code-v4-5-5-php8-3",
+                1,
+                "available",
+            ),
+            point(
+                "database",
+                "aws backup (scheduled)",
+                "arn:aws:rds:eu-west-1:1:cluster-snapshot:awsbackup:job-1",
+                2,
+                "COMPLETED",
+            ),
+        ];
+        let c = choose("demo", &points, "latest").unwrap();
+        assert_eq!(c.snapshot.id, "demo-code-v4-5-5-php8-3");
+        assert_eq!(
+            choose("demo", &points, "demo-code-v4-5-5-php8-3").unwrap(),
+            c
+        );
     }
 
     #[test]

@@ -426,6 +426,28 @@ fn master_secret(db: &aws_sdk_rds::types::DbInstance) -> String {
     secret.expect("a managed master secret").to_string()
 }
 
+/// The master secret of `restored`, a standalone database restored from a snapshot, as the stack
+/// `args` serves it: RDS manages it in a new secret (a restore cannot ask for one: moodlestack
+/// turns it on once the instance is available), not `before`'s, Secrets Manager holds it, and
+/// `outputs` names it.
+async fn restored_secret(
+    emu: &Emulator,
+    c: &Clients,
+    args: &[String],
+    restored: &aws_sdk_rds::types::DbInstance,
+    before: &aws_sdk_rds::types::DbInstance,
+) -> String {
+    let secret = master_secret(restored);
+    assert_ne!(secret, master_secret(before), "a new master secret");
+    let held = c.secrets.describe_secret().secret_id(&secret).send().await;
+    let held = held.unwrap_or_else(|e| panic!("DescribeSecret {secret}: {e:?}"));
+    assert_eq!(held.deleted_date(), None, "{held:?}");
+    let out = ms_ok(emu, &cmd(&["outputs", "--json"], args), 0);
+    let outputs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(outputs["db_secret_arn"], secret.as_str(), "{out}");
+    secret
+}
+
 /// A plan's changes by logical id: (action, changed fields).
 type ById<'a> = std::collections::BTreeMap<&'a str, (&'a str, &'a Vec<String>)>;
 
@@ -2360,7 +2382,8 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
             "Rollback of stack `{stack}` from v4.5.6 php8.3 to v4.5.5 php8.3"
         )) && out.contains(&format!(
             "the database is replaced by a new one of the same name restored from snapshot \
-             {snapshot}"
+             {snapshot} (RestoreDBInstanceFromDBSnapshot, then ModifyDBInstance for its managed \
+             master password)"
         )),
         "{out}"
     );
@@ -2424,7 +2447,15 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
         "the same endpoint"
     );
     let secret = master_secret;
-    assert_ne!(secret(&restored), secret(&upgraded), "a new master secret");
+    let restored_secret = restored_secret(&emu, &c, &v1, &restored, &upgraded).await;
+    // The upgraded instance's secret went with it (RDS deletes a managed secret with its
+    // instance): the nodes could not read it.
+    let gone = c.secrets.describe_secret().secret_id(secret(&upgraded));
+    let gone = gone.send().await;
+    assert!(
+        gone.as_ref().map_or(true, |s| s.deleted_date().is_some()),
+        "{gone:?}"
+    );
     // moodledata: a new file system, made by a restore job of that upgrade's backup, tagged with
     // it, with its mount targets; the upgraded one is gone (the consent above).
     let (fs, fs_tags) = file_system(&c, stack).await;
@@ -2472,7 +2503,7 @@ async fn rollback_restores_the_pre_upgrade_database_and_the_previous_code() {
         user_data.contains("v4.5.5") && !user_data.contains("v4.5.6"),
         "the web nodes run v4.5.5 again"
     );
-    assert!(user_data.contains(&secret(&restored)));
+    assert!(user_data.contains(&restored_secret));
     // The stack at v4.5.5 (the file as it was) is what runs: nothing to change.
     ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &v1), 0);
 
@@ -2625,16 +2656,13 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
         source_db.endpoint().and_then(|e| e.address())
     );
     let secret = master_secret;
-    assert_ne!(
-        secret(&restored),
-        secret(&source_db),
-        "its own master secret"
-    );
+    let copy_args = owned(&["stacks/demo.yaml", "--name", copy]);
+    let restored_secret = restored_secret(&emu, &c, &copy_args, &restored, &source_db).await;
     let user_data = web_user_data(&c, copy, web_lt_default_version(&c, copy).await).await;
     assert!(
         user_data.contains("$CFG->noemailever = true;")
             && user_data.contains(&format!("'http://{copy}.moodlestack.test'"))
-            && user_data.contains(&secret(&restored)),
+            && user_data.contains(&restored_secret),
         "the clone's config.php: no e-mail, its own wwwroot, its own database"
     );
     assert_eq!(asg(&c, copy).await.unwrap().max_size(), Some(1), "--set");
@@ -2685,11 +2713,7 @@ async fn clone_restores_the_source_snapshot_and_destroying_it_leaves_the_source(
     );
     ms_ok(&emu, &strs(&again), 0);
 
-    ms_ok(
-        &emu,
-        &cmd(&DESTROY, &owned(&["stacks/demo.yaml", "--name", copy])),
-        0,
-    );
+    ms_ok(&emu, &cmd(&DESTROY, &copy_args), 0);
     assert_nothing_left(&c, copy).await;
     let after = db_instance(&c, source).await;
     assert_eq!(
@@ -2715,4 +2739,192 @@ async fn log_groups(c: &Clients, stack: &str) -> Vec<aws_sdk_cloudwatchlogs::typ
     let req = c.logs.describe_log_groups();
     let req = req.log_group_name_prefix(format!("/moodlestack/{stack}/"));
     req.send().await.unwrap().log_groups().to_vec()
+}
+
+/// The stack's Aurora cluster (`{stack}-db`) and its member instances, as RDS describes them.
+async fn aurora(
+    c: &Clients,
+    stack: &str,
+) -> (
+    aws_sdk_rds::types::DbCluster,
+    Vec<aws_sdk_rds::types::DbInstance>,
+) {
+    let ident = format!("{stack}-db");
+    let clusters = c.rds.describe_db_clusters().db_cluster_identifier(&ident);
+    let clusters = clusters.send().await.unwrap().db_clusters().to_vec();
+    assert_eq!(clusters.len(), 1, "one cluster {ident}: {clusters:?}");
+    let all = c.rds.describe_db_instances().send().await.unwrap();
+    let members = all.db_instances().iter().filter(|db| {
+        db.db_cluster_identifier() == Some(ident.as_str())
+            && db.db_instance_status() != Some("deleting")
+    });
+    (clusters[0].clone(), members.cloned().collect())
+}
+
+/// Aurora, end to end: apply at v4.5.5, upgrade to v4.5.6 (the cluster snapshot of the upgrade is
+/// taken first), then `rollback`: refused without --allow-data-loss (nothing changes), then with
+/// it plain clients see the cluster replaced by one restored from that cluster snapshot (tagged
+/// with it, made after it, with a managed master secret of its own, the one the nodes read; the
+/// upgraded cluster deleted with its deletion protection lifted, kept as its final snapshot), its
+/// member made again in it, and a clean plan of the stack at v4.5.5. Then `clone`: a second
+/// stack whose cluster is restored from the source's newest cluster snapshot, with its own
+/// member and master secret; destroying it leaves the source's cluster as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aurora_rollback_and_clone_restore_the_cluster_and_its_members() {
+    let emu = Emulator::start();
+    let c = clients(&emu).await;
+    let stack = "e2e-aurora-rb";
+    let aurora_sets = [
+        "--set",
+        "database.engine=aurora-mysql",
+        "--set",
+        "database.version=8.0",
+        "--set",
+        "database.deletion_protection=true",
+    ];
+    let mut v1 = owned(&["stacks/demo.yaml", "--name", stack]);
+    v1.extend(owned(&aurora_sets));
+    let mut v2 = v1.clone();
+    v2.extend(owned(&["--set", "moodle.git_ref=v4.5.6"]));
+    ms_ok(&emu, &cmd(&["apply", "--auto-approve"], &v1), 0);
+    let upgrade = ["apply", "--auto-approve", "--upgrade-timeout", "0s"];
+    ms_ok(&emu, &cmd(&upgrade, &v2), 0);
+    let (upgraded, upgraded_members) = aurora(&c, stack).await;
+    assert_eq!(upgraded_members.len(), 1, "{upgraded_members:?}");
+    let snapshot = format!("{stack}-code-v4-5-6-php8-3");
+    let taken = c.rds.describe_db_cluster_snapshots();
+    let taken = taken.db_cluster_snapshot_identifier(&snapshot).send().await;
+    let taken = taken.unwrap().db_cluster_snapshots()[0].clone();
+    assert_eq!(
+        taken.db_cluster_identifier(),
+        Some(format!("{stack}-db").as_str())
+    );
+
+    let (code, out, err) = ms(&emu, &cmd(&["rollback", "--auto-approve"], &v2));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "the Aurora cluster is replaced by a new one of the same name restored from cluster \
+             snapshot {snapshot} (RestoreDBClusterFromSnapshot"
+        )),
+        "{out}"
+    );
+    assert!(
+        err.contains("--allow-data-loss") && err.contains("db.cluster"),
+        "{err}"
+    );
+    let (unchanged, _) = aurora(&c, stack).await;
+    assert_eq!(
+        unchanged.cluster_create_time(),
+        upgraded.cluster_create_time()
+    );
+
+    let rollback = [
+        "rollback",
+        "--auto-approve",
+        "--allow-data-loss",
+        "--upgrade-timeout",
+        "0s",
+    ];
+    let out = ms_ok(&emu, &cmd(&rollback, &v2), 0);
+    assert!(out.contains("Rolled back to v4.5.5 php8.3"), "{out}");
+    let (restored, members) = aurora(&c, stack).await;
+    let tags_of = |cl: &aws_sdk_rds::types::DbCluster| -> BTreeMap<String, String> {
+        let tags = cl.tag_list().iter();
+        let pairs = tags.filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())));
+        pairs.collect()
+    };
+    let tags = tags_of(&restored);
+    assert_eq!(tags["moodlestack:restored-from"], snapshot);
+    assert_eq!(tags["moodlestack:id"], "db.cluster");
+    let made = *restored.cluster_create_time().unwrap();
+    assert!(
+        made.secs() >= taken.snapshot_create_time().unwrap().secs()
+            && Some(&made) != upgraded.cluster_create_time(),
+        "a new cluster ({made}), made after the snapshot"
+    );
+    assert_eq!(restored.deletion_protection(), Some(true));
+    let secret = |cl: &aws_sdk_rds::types::DbCluster| {
+        let s = cl.master_user_secret().and_then(|s| s.secret_arn());
+        s.expect("a managed master secret").to_string()
+    };
+    assert_ne!(secret(&restored), secret(&upgraded), "a new master secret");
+    // Its member: made again in the restored cluster, after it.
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert_eq!(
+        members[0].db_instance_identifier(),
+        upgraded_members[0].db_instance_identifier()
+    );
+    assert!(members[0].instance_create_time().unwrap().secs() >= made.secs());
+    assert_ne!(
+        members[0].instance_create_time(),
+        upgraded_members[0].instance_create_time()
+    );
+    let listed: Vec<_> = ids(restored.db_cluster_members(), |m| {
+        m.db_instance_identifier()
+    });
+    assert_eq!(listed, ids(&members, |m| m.db_instance_identifier()));
+    // The upgraded cluster is gone, kept as its final snapshot.
+    let finals = c.rds.describe_db_cluster_snapshots();
+    let finals = finals
+        .db_cluster_identifier(format!("{stack}-db"))
+        .send()
+        .await;
+    let finals = ids(finals.unwrap().db_cluster_snapshots(), |s| {
+        s.db_cluster_snapshot_identifier()
+    });
+    assert!(
+        finals
+            .iter()
+            .any(|i| i.starts_with(&format!("{stack}-db-final-"))),
+        "{finals:?}"
+    );
+    let user_data = web_user_data(&c, stack, web_lt_default_version(&c, stack).await).await;
+    assert!(user_data.contains("v4.5.5") && user_data.contains(&secret(&restored)));
+    ms_ok(&emu, &cmd(&["plan", "--detailed-exitcode"], &v1), 0);
+
+    // A clone of the Aurora stack: its own cluster, restored from the source's newest cluster
+    // snapshot.
+    let copy = "e2e-aurora-copy";
+    let newest = c.rds.describe_db_cluster_snapshots();
+    let newest = newest
+        .db_cluster_identifier(format!("{stack}-db"))
+        .send()
+        .await;
+    let newest = newest.unwrap().db_cluster_snapshots().to_vec();
+    let newest = newest
+        .iter()
+        .filter(|s| s.status() == Some("available"))
+        .max_by_key(|s| s.snapshot_create_time().map(|t| t.secs()))
+        .unwrap();
+    let newest_id = newest.db_cluster_snapshot_identifier().unwrap();
+    let mut clone = owned(&["clone", "stacks/demo.yaml", "--source-name", stack]);
+    clone.extend(owned(&[
+        "--name",
+        copy,
+        "--auto-approve",
+        "--set",
+        "web.max=1",
+    ]));
+    clone.extend(owned(&aurora_sets[..4]));
+    let out = ms_ok(&emu, &strs(&clone), 0);
+    assert!(
+        out.contains(&format!("restored from snapshot {newest_id}")),
+        "{out}"
+    );
+    let (cloned, cloned_members) = aurora(&c, copy).await;
+    let tags = tags_of(&cloned);
+    assert_eq!(tags["moodlestack:stack"], copy);
+    assert_eq!(tags["moodlestack:restored-from"], newest_id);
+    assert_eq!(cloned_members.len(), 1);
+    assert_ne!(secret(&cloned), secret(&restored), "its own master secret");
+    let mut copy_args = owned(&["stacks/demo.yaml", "--name", copy]);
+    copy_args.extend(owned(&aurora_sets[..4]));
+    ms_ok(&emu, &cmd(&DESTROY, &copy_args), 0);
+    assert_nothing_left(&c, copy).await;
+    let (after, _) = aurora(&c, stack).await;
+    assert_eq!(after.cluster_create_time(), restored.cluster_create_time());
+    assert_eq!(secret(&after), secret(&restored));
+    ms_ok(&emu, &cmd(&DESTROY, &v1), 0);
+    assert_nothing_left(&c, stack).await;
 }

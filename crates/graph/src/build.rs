@@ -134,6 +134,23 @@ pub fn code_version(stack: &Stack) -> String {
     format!("{} php{}", stack.moodle.git_ref, stack.moodle.php_version)
 }
 
+/// The database `db` (the standalone instance, or the Aurora cluster), restored from `snapshot`
+/// when the stack names one (`database.restore_from`: a new one replaces the current one), which
+/// says so in its tag.
+fn restored(db: Resource, snapshot: Option<&str>) -> Resource {
+    let Some(snapshot) = snapshot else {
+        return db;
+    };
+    let mut db = db.with("restore_from", snapshot);
+    if let Some(Value::Map(tags)) = db.fields.get_mut("tags") {
+        tags.insert(
+            moodlestack_model::TAG_RESTORED_FROM.into(),
+            Value::str(snapshot),
+        );
+    }
+    db
+}
+
 fn id_ref(resource: &str) -> Value {
     Value::reference(resource, "id")
 }
@@ -699,7 +716,7 @@ impl<'a> Builder<'a> {
                 .with("backup_retention_period", db.backup_retention_days)
                 .with("deletion_protection", db.deletion_protection)
                 .with("storage_encrypted", true);
-            self.push(cluster);
+            self.push(restored(cluster, db.restore_from.as_deref()));
             let members = if db.multi_az { 2 } else { 1 };
             for i in 1..=members {
                 let member = self
@@ -736,18 +753,7 @@ impl<'a> Builder<'a> {
             if db.max_storage_gb > 0 {
                 instance = instance.with("max_allocated_storage", db.max_storage_gb);
             }
-            if let Some(snapshot) = &db.restore_from {
-                // A database restored from this snapshot (a new one replaces the current one),
-                // which says so in its tag.
-                instance = instance.with("restore_from", snapshot.as_str());
-                if let Some(Value::Map(tags)) = instance.fields.get_mut("tags") {
-                    tags.insert(
-                        moodlestack_model::TAG_RESTORED_FROM.into(),
-                        Value::str(snapshot),
-                    );
-                }
-            }
-            self.push(instance);
+            self.push(restored(instance, db.restore_from.as_deref()));
         }
         self.code_snapshot();
     }

@@ -150,6 +150,52 @@ fn assert_well_formed(g: &[Resource], stack_name: &str) {
     }
 }
 
+/// `database.restore_from`: the database (the standalone instance, or the Aurora cluster whose
+/// snapshots are cluster snapshots) is restored from that snapshot and says so in its tag; Aurora's
+/// members are made in the cluster (they name it, so a restored cluster replaces them) and carry
+/// neither; without it, nothing is restored.
+#[test]
+fn a_restored_database_names_its_snapshot_on_the_instance_or_the_cluster() {
+    for (engine, db, members) in [
+        ("mysql", "db.instance", &[][..]),
+        (
+            "aurora-mysql",
+            "db.cluster",
+            &["db.instance.1", "db.instance.2"][..],
+        ),
+    ] {
+        let snapshot = "demo-code-v4-5-6-php8-3";
+        let g = graph(&format!(
+            "database:\n  engine: {engine}\n  restore_from: {snapshot}\n"
+        ));
+        let restored = find(&g, db);
+        assert_eq!(
+            restored.fields["restore_from"],
+            Value::str(snapshot),
+            "{engine}"
+        );
+        assert_eq!(
+            restored.fields["tags"].as_map().unwrap()["moodlestack:restored-from"],
+            Value::str(snapshot)
+        );
+        for m in members {
+            let member = find(&g, m);
+            assert_eq!(
+                member.fields["cluster_identifier"],
+                Value::reference(db, "id")
+            );
+            assert!(!member.fields.contains_key("restore_from"), "{m}");
+        }
+        let plain = graph(&format!("database:\n  engine: {engine}\n"));
+        let db = find(&plain, db);
+        assert!(!db.fields.contains_key("restore_from"), "{engine}");
+        assert!(!db.fields["tags"]
+            .as_map()
+            .unwrap()
+            .contains_key("moodlestack:restored-from"));
+    }
+}
+
 /// `files.restore_from`: the file system is made by a restore of that recovery point with the
 /// backup role (so it waits for the role) and says so in its tag; without it, neither.
 #[test]

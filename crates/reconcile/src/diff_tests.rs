@@ -1,7 +1,7 @@
 //! Tests of the generic diff and the data-loss guard, with the real kind specs.
 
 use super::*;
-use crate::test_support::{observed_as, scope, tags, tcp_rule, web_asg};
+use crate::test_support::{observed_as, r, scope, tags, tcp_rule, web_asg};
 use moodlestack_model::{Kind, Observed, Resource, Value};
 use std::collections::BTreeMap;
 
@@ -717,6 +717,38 @@ fn database_updates_say_they_apply_immediately_and_restart() {
     assert_note(c, "applied immediately");
     assert_note(c, "Multi-AZ fails over");
     assert!(guard(&p, false).is_ok(), "an in-place update loses no data");
+}
+
+/// `database.restore_from` on an Aurora cluster: the cluster is replaced by a restore of the
+/// cluster snapshot, its member with it (it names the cluster), each saying so; both need
+/// `--allow-data-loss`.
+#[test]
+fn an_aurora_restore_replaces_the_cluster_and_its_members_saying_so() {
+    let cluster = r("db.cluster", Kind::DbCluster).with("identifier", "demo-db");
+    let member = r("db.instance.1", Kind::DbInstance)
+        .with("identifier", "demo-db-1")
+        .with("cluster_identifier", Value::reference("db.cluster", "id"));
+    let known = [("db.cluster", "demo-db")];
+    let observed = [
+        observed_as(&cluster, "demo-db", &known, &[]),
+        observed_as(&member, "demo-db-1", &known, &[]),
+    ];
+    let restored = cluster.with("restore_from", "demo-code-v4-5-6-php8-3");
+    let p = plan(&scope(), &[restored, member], &observed).unwrap();
+    let c = change(&p, "db.cluster");
+    assert_eq!(c.action, Action::Replace);
+    assert_note(
+        c,
+        "restored from cluster snapshot demo-code-v4-5-6-php8-3 (RestoreDBClusterFromSnapshot",
+    );
+    let m = change(&p, "db.instance.1");
+    assert_eq!(m.action, Action::Replace);
+    assert_note(m, "an Aurora cluster member, replaced with its cluster");
+    let err = guard(&p, false).unwrap_err().to_string();
+    assert!(
+        err.contains("db.cluster") && err.contains("db.instance.1"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -140,6 +140,14 @@ fn opts() -> Options {
     }
 }
 
+/// [`opts`] with `--allow-data-loss`.
+fn allowing_data_loss() -> Options {
+    Options {
+        allow_data_loss: true,
+        ..opts()
+    }
+}
+
 /// Latencies on the poll schedule (0, 50, 150, 350, 750, 1550, 3150, 6350, 12750, 25550, 40550 ms...),
 /// so that a resource is seen ready the moment it is.
 fn set_latencies(fake: &FakeCloud) {
@@ -583,10 +591,7 @@ async fn crash_during_an_update_then_rerun_converges() {
         Value::str("db.t4g.small"),
     );
     let after = with_field(after, "web.lt", "instance_type", Value::str("t3.medium"));
-    let o = Options {
-        allow_data_loss: true,
-        ..opts()
-    };
+    let o = allowing_data_loss();
     let count = {
         let fake = FakeCloud::new();
         set_latencies(&fake);
@@ -665,6 +670,56 @@ async fn a_replace_deletes_then_creates_and_dependents_follow() {
         fake.fields_of("lb.alb")[0]["security_group_ids"],
         Value::List(vec![Value::str(&new_id)])
     );
+    assert_converged(&fake, &after).await;
+}
+
+/// A parent replaced delete-first (its name is deterministic) whose dependents are replaced with
+/// it, delete-first too (they name the parent, which a replacement makes unknown): an Aurora
+/// cluster restored from a snapshot and its member instances. The old members go first, then the
+/// old cluster, then the restored cluster is made, then the new members in it.
+#[tokio::test(start_paused = true)]
+async fn a_replaced_parent_goes_after_its_replaced_dependents_and_comes_back_before_them() {
+    let fake = FakeCloud::new();
+    let cluster = r("db.cluster", Kind::DbCluster)
+        .with("identifier", "demo-db")
+        .with("engine", "aurora-mysql")
+        .with("deletion_protection", false);
+    let member = |i: usize| {
+        r(&format!("db.instance.{i}"), Kind::DbInstance)
+            .with("identifier", format!("demo-db-{i}"))
+            .with("engine", "aurora-mysql")
+            .with("instance_class", "db.r7g.large")
+            .with("cluster_identifier", rf("db.cluster", "id"))
+    };
+    let before = vec![cluster.clone(), member(1), member(2)];
+    assert!(converge(&fake, &before, &opts()).await.is_success());
+    let after = with_field(
+        before,
+        "db.cluster",
+        "restore_from",
+        Value::str("demo-snap"),
+    );
+    let plan = fresh_plan(&fake, &after).await;
+    for id in ["db.cluster", "db.instance.1", "db.instance.2"] {
+        assert_eq!(action_of(&plan, id), Action::Replace, "{id}");
+    }
+    fake.clear_log();
+    let o = allowing_data_loss();
+    let report = apply(&fake, &scope(), &plan, &o).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    let log = fake.log();
+    let at = |op: Op, id: &str| index_of(&log, op, id).unwrap_or_else(|| panic!("{op:?} {id}"));
+    for m in ["db.instance.1", "db.instance.2"] {
+        assert!(
+            at(Op::PollGone, m) < at(Op::Delete, "db.cluster"),
+            "{m} gone first"
+        );
+        assert!(
+            at(Op::PollReady, "db.cluster") < at(Op::Create, m),
+            "{m} made in the new one"
+        );
+    }
+    assert!(at(Op::PollGone, "db.cluster") < at(Op::Create, "db.cluster"));
     assert_converged(&fake, &after).await;
 }
 
@@ -782,10 +837,7 @@ async fn data_loss_is_refused_without_the_flag() {
         "{err}"
     );
     assert_eq!(fake.mutating_calls(), calls);
-    let o = Options {
-        allow_data_loss: true,
-        ..opts()
-    };
+    let o = allowing_data_loss();
     let report = apply(&fake, &scope(), &plan, &o).await.unwrap();
     assert!(report.is_success(), "{report}");
     // The mount target went before its file system.
@@ -1320,10 +1372,7 @@ async fn a_stale_plan_is_refused_once_the_lease_is_held() {
         .with("tags", tags("sg.extra"));
     fake.create(&scope(), &extra).await.unwrap();
     let calls = calls + 1;
-    let o = Options {
-        allow_data_loss: true,
-        ..opts()
-    };
+    let o = allowing_data_loss();
     let err = destroy(&fake, &scope(), &observed, &changed, &o)
         .await
         .unwrap_err();

@@ -185,13 +185,13 @@ pub struct Database {
     /// Parameters merged over the Moodle-tuned defaults of the engine family.
     #[serde(default)]
     pub parameters: BTreeMap<String, String>,
-    /// Restore the database from this RDS DB snapshot (its identifier): the database is
-    /// replaced by a new one of the same name restored from it, and the current one is deleted
-    /// with a final snapshot, so only `apply --allow-data-loss` does it. A new stack's database
-    /// is created by the restore. `moodlestack rollback` sets it to the snapshot taken before the
-    /// upgrade it undoes, `moodlestack clone` to the source's snapshot. A database already
-    /// restored from it is left as it is; leaving the field out later changes nothing. Not for
-    /// Aurora.
+    /// Restore the database from this RDS DB snapshot (its identifier; for Aurora a DB cluster
+    /// snapshot): the database is replaced by a new one of the same name restored from it (an
+    /// Aurora cluster with its instances), and the current one is deleted with a final snapshot,
+    /// so only `apply --allow-data-loss` does it. A new stack's database is created by the
+    /// restore. `moodlestack rollback` sets it to the snapshot taken before the upgrade it
+    /// undoes, `moodlestack clone` to the source's snapshot. A database already restored from it
+    /// is left as it is; leaving the field out later changes nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_from: Option<String>,
 }

@@ -881,24 +881,22 @@ impl<'a> Rules<'a> {
             );
         }
         if let Some(snapshot) = &db.restore_from {
-            // RDS snapshot identifiers: letters, digits and hyphens, a letter first (automated
-            // ones: `rds:` and such a name).
+            // RDS snapshot identifiers, of DB snapshots and (Aurora) DB cluster snapshots alike:
+            // letters, digits and hyphens, a letter first (automated ones: `rds:` and such a
+            // name).
             let name = snapshot.strip_prefix("rds:").unwrap_or(snapshot);
             let valid = name.starts_with(|c: char| c.is_ascii_alphabetic())
                 && name.len() <= 255
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-            if engine.is_aurora() {
+            let what = if engine.is_aurora() {
+                "DB cluster snapshot"
+            } else {
+                "DB snapshot"
+            };
+            if !valid {
                 self.error(
                     "database.restore_from",
-                    "restoring an Aurora cluster from a snapshot is not supported yet".into(),
-                    "restore the cluster by hand (`aws rds restore-db-cluster-from-snapshot`), \
-                     or remove `database.restore_from`"
-                        .into(),
-                );
-            } else if !valid {
-                self.error(
-                    "database.restore_from",
-                    format!("`{snapshot}` is not an RDS DB snapshot identifier"),
+                    format!("`{snapshot}` is not an RDS {what} identifier"),
                     "name a snapshot `moodlestack backups` lists (letters, digits and hyphens, \
                      a letter first)"
                         .into(),

@@ -330,11 +330,12 @@ const CASES: &[(Stack, Expect)] = &[
     (Schedule(&[EXAMS, AFTER_EXAMS]), Clean),
     (Schedule(&[QUIET, TERM]), Warning("scheduled action `quiet` lowers the group's maximum to 2, and no action brings it back \
          to `web.max` (4)", 24, 12, "add `max: 4` to the action that ends the period, or leave `max` out of the actions")),
-    // restore from names a snapshot of a standalone database
+    // restore from names a snapshot of the database (a cluster snapshot for Aurora)
     (Line(12, "  storage_gb: 50\n  restore_from: demo-code-v4-5-6-php8-3"), Clean),
     (Line(12, "  storage_gb: 50\n  restore_from: rds:demo-db-2026-12-01-05-42"), Clean),
     (Line(12, "  storage_gb: 50\n  restore_from: 1-bad_name"), Error("`1-bad_name` is not an RDS DB snapshot identifier", 13, 17, "name a snapshot `moodlestack backups` lists (letters, digits and hyphens, a letter first)")),
-    (Edited(9, "  engine: aurora-mysql", &[("version: \"8.0\"", "version: 8.0.mysql_aurora.3.08.0"), ("storage_gb: 50", "restore_from: demo-code-v4-5-6-php8-3")]), Error("restoring an Aurora cluster from a snapshot is not supported yet", 12, 17, "restore the cluster by hand (`aws rds restore-db-cluster-from-snapshot`), or remove `database.restore_from`")),
+    (Edited(9, "  engine: aurora-mysql", &[("version: \"8.0\"", "version: 8.0.mysql_aurora.3.08.0"), ("storage_gb: 50", "restore_from: demo-code-v4-5-6-php8-3")]), Clean),
+    (Edited(9, "  engine: aurora-mysql", &[("version: \"8.0\"", "version: 8.0.mysql_aurora.3.08.0"), ("storage_gb: 50", "restore_from: 1-bad_name")]), Error("`1-bad_name` is not an RDS DB cluster snapshot identifier", 12, 17, "name a snapshot `moodlestack backups` lists (letters, digits and hyphens, a letter first)")),
     // log retention must be one cloudwatch offers
     (After("observability:\n  log_retention_days: 45\n"), Error("45 days is not a retention CloudWatch Logs offers", 26, 23, "did you mean 30? Use one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653")),
     (After("observability:\n  log_retention_days: 90\n"), Clean),

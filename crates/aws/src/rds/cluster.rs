@@ -1,8 +1,8 @@
 //! `AWS::RDS::DBCluster` (Aurora).
 
 use super::{
-    db_created, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
-    secret_arn, vpc_security_group_ids, Db, DbOps,
+    db_accessors, db_answered, db_observed, extended_support_off, final_snapshot, pending_fields,
+    pending_master_password, rds_tags, secret_arn, vpc_security_group_ids, Db, DbOps,
 };
 use crate::fields::described_by;
 use crate::fields::{
@@ -10,8 +10,11 @@ use crate::fields::{
 };
 use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
-use aws_sdk_rds::types::DbCluster;
-use moodlestack_model::{CloudError, DeleteOptions, Kind, Observed, Scope, Value};
+use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::builders::RestoreDBClusterFromSnapshotFluentBuilder;
+use aws_sdk_rds::types::{DbCluster, MasterUserSecret, Tag};
+use moodlestack_model::{
+    CloudError, DeleteOptions, Kind, Observed, Scope, Value, TAG_RESTORED_FROM,
+};
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
 /// [`ops`](crate::ops).
@@ -25,6 +28,7 @@ pub(crate) mod kinds {
 impl Db for DbCluster {
     const KIND: Kind = Kind::DbCluster;
     const DELETE: &'static str = "rds:DeleteDBCluster";
+    const EXISTS: &'static str = "DBClusterAlreadyExistsFault";
     const MODIFY: &'static [&'static str] = &[
         "engine_version",
         "cluster_parameter_group_name",
@@ -51,38 +55,21 @@ impl Db for DbCluster {
     }
     async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let ident = r.str("identifier")?;
-        let res =
-            cx.c.rds
-                .create_db_cluster()
-                .db_cluster_identifier(ident)
-                .engine(r.str("engine")?)
-                .set_engine_version(r.opt_str("engine_version").map(str::to_string))
-                .db_subnet_group_name(r.str("db_subnet_group_name")?)
-                .set_db_cluster_parameter_group_name(
-                    r.opt_str("cluster_parameter_group_name")
-                        .map(str::to_string),
-                )
-                .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
-                .master_username(r.str("master_username")?)
-                // The password is generated and kept by RDS in Secrets Manager: never sent from
-                // here.
-                .manage_master_user_password(true)
-                .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")))
-                .set_database_name(r.opt_str("database_name").map(str::to_string))
-                .set_port(r.opt_int("port").map(|p| p as i32))
-                .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
-                .set_deletion_protection(r.opt_bool("deletion_protection"))
-                .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true))
-                .set_tags(Some(rds_tags(cx.scope, &r.id, r)?))
-                .send()
-                .await;
-        let created = res.map(|out| out.db_cluster().and_then(|cl| observed(cx.scope, cl)));
-        db_created(
-            "rds:CreateDBCluster",
-            ident,
-            created,
-            "DBClusterAlreadyExists",
-        )
+        if let Some(snapshot) = r.opt_str("restore_from") {
+            let res = restore(&cx.c.rds, cx.scope, r, snapshot)?.send().await;
+            let operation = "rds:RestoreDBClusterFromSnapshot";
+            return db_answered(cx, operation, ident, res, |out| out.db_cluster());
+        }
+        let req = with_stack_settings!(cx.c.rds.create_db_cluster(), cx.scope, r)
+            .master_username(r.str("master_username")?)
+            // The password is generated and kept by RDS in Secrets Manager: never sent from here.
+            .manage_master_user_password(true)
+            .set_database_name(r.opt_str("database_name").map(str::to_string))
+            .storage_encrypted(r.opt_bool("storage_encrypted").unwrap_or(true));
+        let res = req.send().await;
+        db_answered(cx, "rds:CreateDBCluster", ident, res, |out| {
+            out.db_cluster()
+        })
     }
     async fn modify(
         cx: &Cx<'_>,
@@ -135,23 +122,73 @@ impl Db for DbCluster {
         )
         .await
     }
+    /// A restored cluster gets its master password managed by RDS in Secrets Manager, as a
+    /// created one has it ("If the DB cluster doesn't manage the master user password with
+    /// Amazon Web Services Secrets Manager, you can turn on this management",
+    /// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html>).
+    async fn manage_master_password(c: &Clients, ident: &str) -> Result<Option<Self>, CloudError> {
+        let req = c.rds.modify_db_cluster().db_cluster_identifier(ident);
+        let req = req
+            .manage_master_user_password(true)
+            .apply_immediately(true);
+        Ok(answer("rds:ModifyDBCluster", req.send()).await?.db_cluster)
+    }
     fn ident(&self) -> Option<&str> {
         self.db_cluster_identifier()
     }
     fn status(&self) -> Option<&str> {
         self.status()
     }
-    fn deletion_protection(&self) -> Option<bool> {
-        self.deletion_protection()
-    }
-    fn observed(&self, scope: &Scope) -> Option<Observed> {
-        observed(scope, self)
-    }
+    db_accessors!();
 }
 
-/// The managed fields a modification applied immediately has not reached yet.
+/// The request `req` (a CreateDBCluster or a RestoreDBClusterFromSnapshot: their builders have
+/// these setters) with what both take from the stack: the identifier, engine and version,
+/// network, parameter group, port, backups, deletion protection, extended support off, every
+/// tag. In a function returning `Result<_, CloudError>` (a field `r` cannot read is its error).
+macro_rules! with_stack_settings {
+    ($req:expr, $scope:expr, $r:expr) => {
+        $req.db_cluster_identifier($r.str("identifier")?)
+            .engine($r.str("engine")?)
+            .set_engine_version($r.opt_str("engine_version").map(str::to_string))
+            .db_subnet_group_name($r.str("db_subnet_group_name")?)
+            .set_db_cluster_parameter_group_name(
+                $r.opt_str("cluster_parameter_group_name")
+                    .map(str::to_string),
+            )
+            .set_vpc_security_group_ids(Some($r.strs("vpc_security_group_ids")?))
+            .set_port($r.opt_int("port").map(|p| p as i32))
+            .set_backup_retention_period($r.opt_int("backup_retention_period").map(|p| p as i32))
+            .set_deletion_protection($r.opt_bool("deletion_protection"))
+            .set_engine_lifecycle_support(extended_support_off($r.opt_str("engine")))
+            .set_tags(Some(rds_tags($scope, &$r.id, $r)?))
+    };
+}
+use with_stack_settings;
+
+/// The cluster `r` restored from the DB cluster snapshot `snapshot`: ONE
+/// RestoreDBClusterFromSnapshot with every tag (`moodlestack:restored-from` among them). The
+/// snapshot gives the data, the master user, the database name and the storage encryption (and
+/// its KMS key); the rest is the stack's, as on a create, the backup retention included (a
+/// restore parameter: "Valid for Cluster Type: Aurora DB clusters", RestoreDBClusterFromSnapshot
+/// API reference). A restore cannot ask RDS to manage the master password: Aurora takes it into
+/// Secrets Manager when a cluster is created, modified or restored from Amazon S3, not from a
+/// snapshot (<https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-secrets-manager.html>),
+/// so [`Db::settle`] turns it on once the cluster is available.
+fn restore(
+    rds: &aws_sdk_rds::Client,
+    scope: &Scope,
+    r: &Reader<'_>,
+    snapshot: &str,
+) -> Result<RestoreDBClusterFromSnapshotFluentBuilder, CloudError> {
+    let req = rds.restore_db_cluster_from_snapshot();
+    Ok(with_stack_settings!(req, scope, r).snapshot_identifier(snapshot))
+}
+
+/// The managed fields a modification applied immediately has not reached yet, and the managed
+/// master password of a restored cluster until it has one.
 fn pending_changes(cl: &DbCluster) -> Vec<&'static str> {
-    cl.pending_modified_values().map_or_else(Vec::new, |p| {
+    let pending = cl.pending_modified_values().map_or_else(Vec::new, |p| {
         pending_fields([
             ("engine_version", p.engine_version().is_some()),
             (
@@ -159,7 +196,8 @@ fn pending_changes(cl: &DbCluster) -> Vec<&'static str> {
                 p.backup_retention_period().is_some(),
             ),
         ])
-    })
+    });
+    pending_master_password(pending, cl.tag_list(), cl.master_user_secret())
 }
 
 /// A cluster as observed; None when it is not tagged with the stack.
@@ -192,6 +230,7 @@ fn observed(scope: &Scope, cl: &DbCluster) -> Option<Observed> {
             cl.deletion_protection().map(Value::Bool),
         ),
         ("storage_encrypted", cl.storage_encrypted().map(Value::Bool)),
+        ("restore_from", tags.get(TAG_RESTORED_FROM).map(Value::str)),
         ("tags", Some(tags_value(tags))),
     ]);
     let attrs = attrs_with_id(
@@ -217,7 +256,9 @@ fn observed(scope: &Scope, cl: &DbCluster) -> Option<Observed> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{test_scope, test_tags};
+    use super::super::{
+        needs_managed_password, restored_fields, restored_tags, test_rds, test_scope, test_tags,
+    };
     use super::*;
     use crate::fields::assert_ready_as;
     use crate::KindOps;
@@ -259,7 +300,8 @@ mod tests {
     #[test]
     fn a_cluster_is_observed_with_its_descriptors_fields() {
         let o = observed(&test_scope(), &sample("available")).unwrap();
-        assert_ready_as(&o, "db.cluster", &[]);
+        // Not restored: no `restore_from`.
+        assert_ready_as(&o, "db.cluster", &["restore_from"]);
         assert_eq!(o.attrs["reader_endpoint"], "demo-db.cluster-ro-x");
         assert_eq!(
             observed(&test_scope(), &sample("creating"))
@@ -288,5 +330,107 @@ mod tests {
         );
         let other = crate::fields::test_scope("other");
         assert!(observed(&other, &sample("available")).is_none());
+    }
+
+    /// A cluster restored from `snapshot` (its tag), as RDS reports it after the restore: no
+    /// managed master secret.
+    fn restored(status: &str, snapshot: &str) -> DbCluster {
+        let tags = restored_tags("db.cluster", snapshot);
+        builder(status)
+            .set_master_user_secret(None)
+            .set_tag_list(Some(tags))
+            .build()
+    }
+
+    #[test]
+    fn a_restored_cluster_is_ready_once_rds_manages_its_master_password() {
+        let snapshot = "demo-code-v4-5-6-php8-3";
+        let cl = restored("available", snapshot);
+        assert!(needs_managed_password(
+            cl.tag_list(),
+            cl.master_user_secret()
+        ));
+        let o = observed(&test_scope(), &cl).unwrap();
+        assert_eq!(o.fields["restore_from"], Value::str(snapshot));
+        assert!(!o.attrs.contains_key("secret_arn"));
+        assert_eq!(o.lifecycle, Lifecycle::Modifying);
+        assert_eq!(
+            kinds::DbCluster.readiness(o, Want::Ready),
+            Readiness::Pending("available, applying the managed master password".into())
+        );
+        // Once ModifyDBCluster has turned it on: ready, with the new secret.
+        let mut managed = cl.clone();
+        managed.master_user_secret =
+            Some(MasterUserSecret::builder().secret_arn("arn:new").build());
+        assert!(!needs_managed_password(
+            managed.tag_list(),
+            managed.master_user_secret()
+        ));
+        let o = observed(&test_scope(), &managed).unwrap();
+        assert_ready_as(&o, "db.cluster", &[]);
+        assert_eq!(o.attrs["secret_arn"], "arn:new");
+        // A cluster that was not restored is never asked to.
+        let plain = builder("available").set_master_user_secret(None).build();
+        assert!(!needs_managed_password(
+            plain.tag_list(),
+            plain.master_user_secret()
+        ));
+    }
+
+    #[test]
+    fn a_restore_sends_the_stacks_settings_and_every_tag() {
+        let snapshot = "demo-code-v4-5-6-php8-3";
+        let fields = restored_fields(
+            snapshot,
+            [
+                ("engine", Value::str("aurora-mysql")),
+                ("engine_version", Value::str("8.0")),
+                (
+                    "cluster_parameter_group_name",
+                    Value::str("demo-aurora-mysql8-0-cluster"),
+                ),
+                ("master_username", Value::str("moodle")),
+                ("database_name", Value::str("moodle")),
+                ("port", Value::Int(3306)),
+                ("backup_retention_period", Value::Int(7)),
+                ("deletion_protection", Value::Bool(true)),
+                ("storage_encrypted", Value::Bool(true)),
+            ],
+        );
+        let r = Reader::new(Kind::DbCluster, "db.cluster", &fields);
+        let req = restore(&test_rds(), &test_scope(), &r, snapshot).unwrap();
+        let i = req.as_input();
+        assert_eq!(i.get_db_cluster_identifier().as_deref(), Some("demo-db"));
+        assert_eq!(i.get_snapshot_identifier().as_deref(), Some(snapshot));
+        assert_eq!(i.get_engine().as_deref(), Some("aurora-mysql"));
+        assert_eq!(i.get_engine_version().as_deref(), Some("8.0"));
+        assert_eq!(i.get_db_subnet_group_name().as_deref(), Some("demo-db"));
+        assert_eq!(
+            i.get_db_cluster_parameter_group_name().as_deref(),
+            Some("demo-aurora-mysql8-0-cluster")
+        );
+        assert_eq!(
+            i.get_vpc_security_group_ids().as_deref(),
+            Some(&["sg-1".to_string()][..])
+        );
+        assert_eq!(*i.get_port(), Some(3306));
+        assert_eq!(*i.get_backup_retention_period(), Some(7));
+        assert_eq!(*i.get_deletion_protection(), Some(true));
+        assert_eq!(
+            i.get_engine_lifecycle_support().as_deref(),
+            Some("open-source-rds-extended-support-disabled")
+        );
+        // The master user, database name and encryption (its key) follow the snapshot.
+        assert_eq!(*i.get_kms_key_id(), None);
+        assert_eq!(*i.get_database_name(), None);
+        let tags: std::collections::BTreeMap<_, _> = i
+            .get_tags()
+            .iter()
+            .flatten()
+            .filter_map(|t| Some((t.key()?, t.value()?)))
+            .collect();
+        assert_eq!(tags.get(TAG_RESTORED_FROM), Some(&snapshot));
+        assert_eq!(tags.get(moodlestack_model::TAG_ID), Some(&"db.cluster"));
+        assert_eq!(tags.get(moodlestack_model::TAG_STACK), Some(&"demo"));
     }
 }

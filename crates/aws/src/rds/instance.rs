@@ -1,16 +1,18 @@
 //! `AWS::RDS::DBInstance`: standalone engines and Aurora members.
 
 use super::{
-    db_created, db_observed, extended_support_off, final_snapshot, pending_fields, rds_tags,
-    secret_arn, vpc_security_group_ids, Db, DbOps,
+    db_accessors, db_answered, db_observed, extended_support_off, final_snapshot, pending_fields,
+    pending_master_password, rds_tags, secret_arn, vpc_security_group_ids, Db, DbOps,
 };
+use crate::fields::described_by;
 use crate::fields::{
     answer, attrs_with_id, int, owned_id, reported, sent, tag_map, tags_value, Reader,
 };
-use crate::fields::{described_by, Sdk, SdkFault, SdkRaw};
 use crate::{Clients, Created, Cx};
 use async_trait::async_trait;
-use aws_sdk_rds::types::DbInstance;
+use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::builders::RestoreDBInstanceFromDBSnapshotFluentBuilder as Restore;
+use aws_sdk_rds::types::{DbInstance, MasterUserSecret, Tag};
+use aws_sdk_rds::Client as Rds;
 use moodlestack_model::{
     CloudError, DeleteOptions, Kind, Observed, Scope, Value, TAG_RESTORED_FROM,
 };
@@ -27,6 +29,7 @@ pub(crate) mod kinds {
 impl Db for DbInstance {
     const KIND: Kind = Kind::DbInstance;
     const DELETE: &'static str = "rds:DeleteDBInstance";
+    const EXISTS: &'static str = "DBInstanceAlreadyExists";
     const MODIFY: &'static [&'static str] = &[
         "engine_version",
         "instance_class",
@@ -60,7 +63,9 @@ impl Db for DbInstance {
     async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let ident = r.str("identifier")?;
         if let Some(snapshot) = r.opt_str("restore_from") {
-            return restore(cx, r, ident, snapshot).await;
+            let res = restore(&cx.c.rds, cx.scope, r, snapshot)?.send().await;
+            let operation = "rds:RestoreDBInstanceFromDBSnapshot";
+            return db_answered(cx, operation, ident, res, |out| out.db_instance());
         }
         let member = r.has("cluster_identifier");
         let mut req =
@@ -101,7 +106,7 @@ impl Db for DbInstance {
                 .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")));
         }
         let res = req.send().await;
-        instance_created(cx, "rds:CreateDBInstance", ident, res, |out| {
+        db_answered(cx, "rds:CreateDBInstance", ident, res, |out| {
             out.db_instance()
         })
     }
@@ -185,66 +190,69 @@ impl Db for DbInstance {
     fn status(&self) -> Option<&str> {
         self.db_instance_status()
     }
-    fn deletion_protection(&self) -> Option<bool> {
-        self.deletion_protection()
+    /// A restored standalone instance gets its master password managed by RDS in Secrets
+    /// Manager, as a created one has it, from ModifyDBInstance ("ManageMasterUserPassword: ... If
+    /// the DB instance doesn't manage the master user password with Amazon Web Services Secrets
+    /// Manager, you can turn on this management",
+    /// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html>).
+    async fn manage_master_password(c: &Clients, ident: &str) -> Result<Option<Self>, CloudError> {
+        let req = c.rds.modify_db_instance().db_instance_identifier(ident);
+        let req = req
+            .manage_master_user_password(true)
+            .apply_immediately(true);
+        Ok(answer("rds:ModifyDBInstance", req.send())
+            .await?
+            .db_instance)
     }
-    fn observed(&self, scope: &Scope) -> Option<Observed> {
-        observed(scope, self)
-    }
+    db_accessors!();
 }
 
 /// A standalone instance restored from the DB snapshot `snapshot` (RestoreDBInstanceFromDBSnapshot,
 /// ONE call with every tag): the snapshot gives the engine, its version, the storage, the master
-/// user and the data; the rest is the stack's, as on a create. Its master password is managed by
-/// RDS in Secrets Manager again (a new secret). The storage ceiling (`max_allocated_storage`)
-/// cannot be given to a restore: the next apply sets it in place.
-async fn restore(
-    cx: &Cx<'_>,
+/// user and the data; the rest is the stack's, as on a create. The storage ceiling
+/// (`max_allocated_storage`) cannot be given to a restore: the next apply sets it in place.
+///
+/// Nor can the managed master password: RestoreDBInstanceFromDBSnapshot's
+/// `ManageMasterUserPassword` "Constraints: Applies to RDS for Oracle only"
+/// (<https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_RestoreDBInstanceFromDBSnapshot.html>;
+/// the same in the SDK reference,
+/// <https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/rds/aws.sdk.kotlin.services.rds.model/-restore-db-instance-from-db-snapshot-request/manage-master-user-password.html>),
+/// and for MySQL, MariaDB and PostgreSQL AWS restores the instance with the snapshot's password
+/// and no managed secret (<https://github.com/hashicorp/terraform-provider-aws/issues/31509>;
+/// <https://github.com/aws/aws-cdk/pull/38210> refuses it for those engines). The old instance's
+/// secret went with it, so [`Db::settle`] turns the managed password on (a new secret) once the
+/// restored instance is available; it is not ready until then.
+fn restore(
+    rds: &Rds,
+    scope: &Scope,
     r: &Reader<'_>,
-    ident: &str,
     snapshot: &str,
-) -> Result<Created, CloudError> {
-    let req =
-        cx.c.rds
-            .restore_db_instance_from_db_snapshot()
-            .db_instance_identifier(ident)
-            .db_snapshot_identifier(snapshot)
-            .db_instance_class(r.str("instance_class")?)
-            .set_db_subnet_group_name(r.opt_str("db_subnet_group_name").map(str::to_string))
-            .set_db_parameter_group_name(r.opt_str("parameter_group_name").map(str::to_string))
-            .publicly_accessible(r.opt_bool("publicly_accessible").unwrap_or(false))
-            .storage_type(r.opt_str("storage_type").unwrap_or("gp3"))
-            .multi_az(r.opt_bool("multi_az").unwrap_or(false))
-            .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
-            .set_deletion_protection(r.opt_bool("deletion_protection"))
-            .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
-            .manage_master_user_password(true)
-            .set_port(r.opt_int("port").map(|p| p as i32))
-            .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")))
-            .set_tags(Some(rds_tags(cx.scope, &r.id, r)?));
-    let res = req.send().await;
-    let operation = "rds:RestoreDBInstanceFromDBSnapshot";
-    instance_created(cx, operation, ident, res, |out| out.db_instance())
-}
-
-/// The outcome of a call that creates the instance `ident` (a create or a restore), whose answer
-/// `out` holds it as `instance(out)`.
-fn instance_created<O, E: SdkFault, R: SdkRaw>(
-    cx: &Cx<'_>,
-    operation: &str,
-    ident: &str,
-    res: Sdk<O, E, R>,
-    instance: impl FnOnce(&O) -> Option<&DbInstance>,
-) -> Result<Created, CloudError> {
-    let created = res.map(|out| instance(&out).and_then(|db| observed(cx.scope, db)));
-    db_created(operation, ident, created, "DBInstanceAlreadyExists")
+) -> Result<Restore, CloudError> {
+    let req = rds
+        .restore_db_instance_from_db_snapshot()
+        .db_instance_identifier(r.str("identifier")?)
+        .db_snapshot_identifier(snapshot)
+        .db_instance_class(r.str("instance_class")?)
+        .set_db_subnet_group_name(r.opt_str("db_subnet_group_name").map(str::to_string))
+        .set_db_parameter_group_name(r.opt_str("parameter_group_name").map(str::to_string))
+        .publicly_accessible(r.opt_bool("publicly_accessible").unwrap_or(false))
+        .storage_type(r.opt_str("storage_type").unwrap_or("gp3"))
+        .multi_az(r.opt_bool("multi_az").unwrap_or(false))
+        .set_backup_retention_period(r.opt_int("backup_retention_period").map(|p| p as i32))
+        .set_deletion_protection(r.opt_bool("deletion_protection"))
+        .set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?))
+        .set_port(r.opt_int("port").map(|p| p as i32))
+        .set_engine_lifecycle_support(extended_support_off(r.opt_str("engine")))
+        .set_tags(Some(rds_tags(scope, &r.id, r)?));
+    Ok(req)
 }
 
 /// The managed fields a modification applied immediately has not reached yet. Right after
 /// ModifyDBInstance the status can still read `available` while these are set; the instance is
-/// not ready (a read-back would see the old values) until they are applied.
+/// not ready (a read-back would see the old values) until they are applied. And the managed
+/// master password of a restored instance until it has one.
 fn pending_changes(db: &DbInstance) -> Vec<&'static str> {
-    db.pending_modified_values().map_or_else(Vec::new, |p| {
+    let pending = db.pending_modified_values().map_or_else(Vec::new, |p| {
         pending_fields([
             ("instance_class", p.db_instance_class().is_some()),
             ("allocated_storage", p.allocated_storage().is_some()),
@@ -257,7 +265,8 @@ fn pending_changes(db: &DbInstance) -> Vec<&'static str> {
             ("engine_version", p.engine_version().is_some()),
             ("db_subnet_group_name", p.db_subnet_group_name().is_some()),
         ])
-    })
+    });
+    pending_master_password(pending, db.tag_list(), db.master_user_secret())
 }
 
 /// An instance as observed; None when it is not tagged with the stack.
@@ -360,12 +369,12 @@ fn observed(scope: &Scope, db: &DbInstance) -> Option<Observed> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{test_scope, test_tags};
+    use super::super::{restored_fields, restored_tags, test_rds, test_scope, test_tags};
     use super::*;
     use crate::fields::assert_ready_as;
     use crate::KindOps;
     use aws_sdk_rds::types::{
-        DbParameterGroupStatus, DbSubnetGroup, Endpoint, MasterUserSecret, PendingModifiedValues,
+        DbParameterGroupStatus, DbSubnetGroup, Endpoint, PendingModifiedValues,
         VpcSecurityGroupMembership,
     };
     use moodlestack_model::{Lifecycle, Readiness, Want};
@@ -486,5 +495,130 @@ mod tests {
         ] {
             assert!(!o.fields.contains_key(absent), "{absent}");
         }
+    }
+
+    /// A standalone instance restored from `snapshot` (its tag), as RDS reports it after the
+    /// restore: no managed master secret.
+    fn restored(status: &str, snapshot: &str) -> DbInstance {
+        let mut db = standalone(status).build();
+        db.master_user_secret = None;
+        db.tag_list = Some(restored_tags("db.instance", snapshot));
+        db
+    }
+
+    #[test]
+    fn a_restore_does_not_ask_for_the_managed_password_it_cannot_have() {
+        let class = ("instance_class", Value::str("db.t4g.medium"));
+        let more = [
+            ("engine", Value::str("mysql")),
+            class,
+            ("multi_az", true.into()),
+        ];
+        let fields = restored_fields("demo-code-1", more);
+        let r = Reader::new(Kind::DbInstance, "db.instance", &fields);
+        let req = restore(&test_rds(), &test_scope(), &r, "demo-code-1").unwrap();
+        let i = req.as_input();
+        assert_eq!(i.get_db_instance_identifier().as_deref(), Some("demo-db"));
+        assert_eq!(
+            i.get_db_snapshot_identifier().as_deref(),
+            Some("demo-code-1")
+        );
+        assert_eq!(*i.get_multi_az(), Some(true));
+        // Oracle only (RestoreDBInstanceFromDBSnapshot API reference): settle asks for it.
+        assert_eq!(*i.get_manage_master_user_password(), None);
+        let tags = i.get_tags().as_deref().unwrap_or_default();
+        assert!(tags.iter().any(|t| t.key() == Some(TAG_RESTORED_FROM)));
+    }
+
+    #[test]
+    fn a_restored_instance_is_ready_once_rds_manages_its_master_password() {
+        let db = restored("available", "demo-code-1");
+        assert_eq!(pending_changes(&db), ["the managed master password"]);
+        let o = observed(&test_scope(), &db).unwrap();
+        assert!(!o.attrs.contains_key("secret_arn"));
+        assert_eq!(
+            kinds::DbInstance.readiness(o, Want::Ready),
+            Readiness::Pending("available, applying the managed master password".into())
+        );
+        // Ready with its new secret: see the settle test below. A created instance without a secret (not restored) is not held back.
+        let plain = standalone("available").set_master_user_secret(None).build();
+        assert!(pending_changes(&plain).is_empty());
+    }
+
+    /// An HTTP connector that records each request's body and answers ModifyDBInstance with
+    /// `answer` (RDS's XML).
+    #[derive(Debug, Clone)]
+    struct Answers {
+        sent: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+        answer: &'static str,
+    }
+
+    impl aws_smithy_runtime_api::client::http::HttpConnector for Answers {
+        fn call(
+            &self,
+            request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+        ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+            let body = request.body().bytes().unwrap_or_default();
+            self.sent
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(body).into_owned());
+            let status = aws_smithy_runtime_api::http::StatusCode::try_from(200u16).unwrap();
+            let body = aws_smithy_types::body::SdkBody::from(self.answer);
+            let response = aws_smithy_runtime_api::http::Response::new(status, body);
+            aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(response))
+        }
+    }
+
+    #[tokio::test]
+    async fn settle_turns_on_the_managed_password_of_an_available_restored_instance() {
+        // What RDS answers: the instance with its new secret, no tag list.
+        let answers = Answers {
+            sent: Default::default(),
+            answer: "<ModifyDBInstanceResponse><ModifyDBInstanceResult><DBInstance>\
+                <DBInstanceIdentifier>demo-db</DBInstanceIdentifier>\
+                <DBInstanceStatus>available</DBInstanceStatus>\
+                <MasterUserSecret><SecretArn>arn:new</SecretArn>\
+                <SecretStatus>creating</SecretStatus></MasterUserSecret>\
+                </DBInstance></ModifyDBInstanceResult></ModifyDBInstanceResponse>",
+        };
+        let connector =
+            aws_smithy_runtime_api::client::http::SharedHttpConnector::new(answers.clone());
+        let config = aws_types::SdkConfig::builder()
+            .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("eu-west-1"))
+            .credentials_provider(aws_types::sdk_config::SharedCredentialsProvider::new(
+                aws_sdk_rds::config::Credentials::new("AKID", "SECRET", None, None, "test"),
+            ))
+            .http_client(aws_smithy_runtime_api::client::http::http_client_fn(
+                move |_, _| connector.clone(),
+            ))
+            .build();
+        let c = Clients::new(&config, &crate::RequestStats::new());
+        // Not available yet, or not restored: left as it is, nothing sent.
+        let creating = restored("creating", "demo-code-1");
+        assert_eq!(Db::settle(&c, creating.clone()).await.unwrap(), creating);
+        let plain = standalone("available").set_master_user_secret(None).build();
+        assert_eq!(Db::settle(&c, plain.clone()).await.unwrap(), plain);
+        assert!(answers.sent.lock().unwrap().is_empty());
+        // Available without a secret: ONE ModifyDBInstance, applied immediately.
+        let settled = Db::settle(&c, restored("available", "demo-code-1"))
+            .await
+            .unwrap();
+        let sent = answers.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        for part in [
+            "Action=ModifyDBInstance",
+            "DBInstanceIdentifier=demo-db",
+            "ManageMasterUserPassword=true",
+            "ApplyImmediately=true",
+        ] {
+            assert!(sent[0].contains(part), "{part} in {}", sent[0]);
+        }
+        // The secret from the answer, the tags it had: observed ready with its new secret.
+        let o = observed(&test_scope(), &settled).unwrap();
+        assert_eq!(o.attrs["secret_arn"], "arn:new");
+        assert_eq!(o.lifecycle, Lifecycle::Ready);
+        assert_eq!(o.fields["restore_from"], Value::str("demo-code-1"));
     }
 }

@@ -12,7 +12,10 @@
 //! flight at once.
 //!
 //! Credentials: instances and clusters are always created with `ManageMasterUserPassword=true`;
-//! no request built here ever carries a password. The secret's ARN is the `secret_arn` attr.
+//! no request built here ever carries a password. A restore from a snapshot cannot ask for it
+//! (Aurora, and every standalone engine but Oracle): the restored database gets it from one
+//! modification once it is available ([`Db::settle`]) and is not ready until then. The secret's
+//! ARN is the `secret_arn` attr.
 //!
 //! Updates use `ApplyImmediately=true`: the stack file is the source of truth, `apply` reads every
 //! managed field back afterwards, and a change parked until the maintenance window would leave the
@@ -49,7 +52,7 @@ use async_trait::async_trait;
 use aws_sdk_rds::types::{MasterUserSecret, Tag, VpcSecurityGroupMembership};
 use moodlestack_model::{
     CloudError, DeleteOptions, Fields, Kind, Lifecycle, Observed, Readiness, ResourceId, Scope,
-    Value, Want,
+    Value, Want, TAG_RESTORED_FROM,
 };
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -133,6 +136,8 @@ trait Db: Sized + Send + Sync {
     const KIND: Kind;
     /// The delete call's operation, e.g. `rds:DeleteDBCluster`.
     const DELETE: &'static str;
+    /// The error code of a create (or restore) whose identifier is taken.
+    const EXISTS: &'static str;
     /// The fields the modification call changes (all managed fields but the tags that change in
     /// place).
     const MODIFY: &'static [&'static str];
@@ -158,13 +163,63 @@ trait Db: Sized + Send + Sync {
         name: &str,
         options: &DeleteOptions,
     ) -> Result<(), CloudError>;
+    /// Turns on the managed master password of the resource named `ident`
+    /// (`ManageMasterUserPassword=true`, applied immediately: RDS makes a new secret); the
+    /// resource as the answer reports it.
+    async fn manage_master_password(c: &Clients, ident: &str) -> Result<Option<Self>, CloudError>;
+    /// What a restore could not ask for, asked for once a poll finds the resource able to take
+    /// it: the managed master password of a restored database ([`needs_managed_password`]),
+    /// turned on once it is `available`; the resource as it is then (the answer's, with the
+    /// tags it had when the answer reports none).
+    async fn settle(c: &Clients, db: Self) -> Result<Self, CloudError> {
+        let waiting = db.status() == Some("available")
+            && needs_managed_password(db.tags(), db.master_user_secret());
+        let Some(ident) = db.ident().filter(|_| waiting) else {
+            return Ok(db);
+        };
+        let Some(mut now) = Self::manage_master_password(c, ident).await? else {
+            return Ok(db);
+        };
+        if now.tags().is_empty() {
+            now.set_tags(db.tags().to_vec());
+        }
+        Ok(now)
+    }
     fn ident(&self) -> Option<&str>;
     fn status(&self) -> Option<&str>;
+    /// The tags the describe reports (`TagList`).
+    fn tags(&self) -> &[Tag];
+    fn set_tags(&mut self, tags: Vec<Tag>);
+    /// The secret RDS keeps the master password in, when it manages it.
+    fn master_user_secret(&self) -> Option<&MasterUserSecret>;
     fn deletion_protection(&self) -> Option<bool>;
     /// The resource as observed (the engine version as AWS reports it: `Compare::Version`
     /// compares it with the stack's); None when it is not tagged with the stack.
     fn observed(&self, scope: &Scope) -> Option<Observed>;
 }
+
+/// The accessors of [`Db`] that both SDK types answer alike, from their getters and fields of
+/// the same names (in an `impl Db for` of a module with `observed(scope, self)`).
+macro_rules! db_accessors {
+    () => {
+        fn deletion_protection(&self) -> Option<bool> {
+            self.deletion_protection()
+        }
+        fn tags(&self) -> &[Tag] {
+            self.tag_list()
+        }
+        fn set_tags(&mut self, tags: Vec<Tag>) {
+            self.tag_list = Some(tags);
+        }
+        fn master_user_secret(&self) -> Option<&MasterUserSecret> {
+            self.master_user_secret()
+        }
+        fn observed(&self, scope: &Scope) -> Option<Observed> {
+            observed(scope, self)
+        }
+    };
+}
+use db_accessors;
 
 /// The [`KindOps`] of an instance or cluster kind, over its calls `T`.
 pub(crate) struct DbOps<T>(PhantomData<T>);
@@ -224,15 +279,33 @@ fn db_created<E: SdkFault, R: SdkRaw>(
     }
 }
 
+/// The outcome of a call that creates the instance or cluster `ident` (a create or a restore),
+/// whose answer holds it as `pick(answer)`.
+fn db_answered<T: Db, O, E: SdkFault, R: SdkRaw>(
+    cx: &Cx<'_>,
+    operation: &str,
+    ident: &str,
+    res: Sdk<O, E, R>,
+    pick: impl FnOnce(&O) -> Option<&T>,
+) -> Result<Created, CloudError> {
+    let created = res.map(|out| pick(&out).and_then(|db| db.observed(cx.scope)));
+    db_created(operation, ident, created, T::EXISTS)
+}
+
 /// [`crate::KindOps::list`] of instances and clusters: ONE describe (of the identifier asked for,
 /// or of all), keeping the names asked for, the stack's, and unless one is asked for by its
-/// physical id, what is not being deleted.
+/// physical id, what is not being deleted. A poll (by physical id) also [settles](Db::settle)
+/// what it finds.
 async fn db_list<T: Db>(cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
     let Some(names) = Names::asked(cx, T::KIND, q) else {
         return Ok(Vec::new());
     };
-    Ok(T::describe(cx.c, names.one())
-        .await?
+    let mut found = T::describe(cx.c, names.one()).await?;
+    if matches!(q, Query::Physical(_)) {
+        let settled = found.into_iter().map(|db| T::settle(cx.c, db));
+        found = futures::future::try_join_all(settled).await?;
+    }
+    Ok(found
         .iter()
         .filter(|db| db.ident().is_some_and(|n| names.matches(n)))
         .filter(|db| {
@@ -303,6 +376,29 @@ fn pending_fields<const N: usize>(set: [(&'static str, bool); N]) -> Vec<&'stati
     set.into_iter()
         .filter_map(|(name, pending)| pending.then_some(name))
         .collect()
+}
+
+/// Whether a database is restored from a snapshot (its `moodlestack:restored-from` tag among
+/// `tags`) and RDS does not manage its master password yet (no `secret`): a restore cannot ask
+/// for it (see the restores of the cluster and the instance), [`Db::settle`] turns it on once
+/// the database is available, and until then the database is not ready
+/// ([`pending_master_password`]).
+fn needs_managed_password(tags: &[Tag], secret: Option<&MasterUserSecret>) -> bool {
+    let restored = tags.iter().any(|t| t.key() == Some(TAG_RESTORED_FROM));
+    restored && secret.is_none()
+}
+
+/// The pending changes `pending` of a database, and its managed master password while a restored
+/// one has none ([`needs_managed_password`]).
+fn pending_master_password(
+    mut pending: Vec<&'static str>,
+    tags: &[Tag],
+    secret: Option<&MasterUserSecret>,
+) -> Vec<&'static str> {
+    if needs_managed_password(tags, secret) {
+        pending.push("the managed master password");
+    }
+    pending
 }
 
 /// The ARN of the secret RDS keeps the master password in.
@@ -376,6 +472,44 @@ fn final_snapshot(options: &DeleteOptions) -> (Option<String>, bool) {
 #[cfg(test)]
 fn test_scope() -> Scope {
     crate::fields::test_scope("demo")
+}
+
+/// An RDS client that sends nothing, to build requests with (`as_input`).
+#[cfg(test)]
+fn test_rds() -> aws_sdk_rds::Client {
+    let config = aws_sdk_rds::Config::builder()
+        .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+        .region(aws_sdk_rds::config::Region::new("eu-west-1"));
+    aws_sdk_rds::Client::from_conf(config.build())
+}
+
+/// The fields of a database `demo-db` restored from `snapshot` (`restore_from` and its tag), in
+/// the subnet group `demo-db` and the security group `sg-1`, and `more`.
+#[cfg(test)]
+fn restored_fields<const N: usize>(snapshot: &str, more: [(&str, Value); N]) -> Fields {
+    let tags = BTreeMap::from([(TAG_RESTORED_FROM.to_string(), Value::str(snapshot))]);
+    let mut fields = Fields::from([
+        ("identifier".into(), Value::str("demo-db")),
+        ("db_subnet_group_name".into(), Value::str("demo-db")),
+        ("vpc_security_group_ids".into(), Value::strs(["sg-1"])),
+        ("restore_from".into(), Value::str(snapshot)),
+        ("tags".into(), Value::Map(tags)),
+    ]);
+    fields.extend(more.map(|(k, v)| (k.to_string(), v)));
+    fields
+}
+
+/// The tags of the resource `id` restored from `snapshot`.
+#[cfg(test)]
+fn restored_tags(id: &str, snapshot: &str) -> Vec<Tag> {
+    let mut tags = test_tags(id);
+    tags.push(
+        Tag::builder()
+            .key(TAG_RESTORED_FROM)
+            .value(snapshot)
+            .build(),
+    );
+    tags
 }
 
 #[cfg(test)]

@@ -62,8 +62,8 @@ const DATABASE: KindSpec = KindSpec {
     ..DEFAULT
 };
 
-/// Aurora. Always created with ManageMasterUserPassword (the password lives in Secrets Manager).
-/// `id` is the identifier.
+/// Aurora. Always created with ManageMasterUserPassword (the password lives in Secrets Manager;
+/// a cluster restored from a snapshot is given it once it is available). `id` is the identifier.
 pub(super) const CLUSTER: KindSpec = KindSpec {
     tier: 3,
     on_delete: DeletePolicy::FinalSnapshot { member_of: None },
@@ -80,6 +80,10 @@ pub(super) const CLUSTER: KindSpec = KindSpec {
         f("backup_retention_period"),
         f("deletion_protection"),
         repl("storage_encrypted"),
+        // The cluster snapshot it was restored from (its `moodlestack:restored-from` tag), as the
+        // instance's: a new one replaces the cluster, and with it its members (their
+        // `cluster_identifier` names the replaced cluster), by one restored from that snapshot.
+        repl("restore_from"),
         TAGS,
     ],
     attrs: &[
@@ -321,16 +325,36 @@ fn database_notes(c: &ChangeView<'_>) -> Vec<Note> {
         c.action,
         c.changed("restore_from").and_then(|f| f.new.as_ref()),
     ) {
+        let (what, call) = match c.desired.map(|d| d.kind) {
+            Some(Kind::DbCluster) => (
+                "the Aurora cluster is replaced by a new one of the same name restored from \
+                 cluster snapshot",
+                "RestoreDBClusterFromSnapshot, then ModifyDBCluster for its managed master \
+                 password; its instances are made again in it",
+            ),
+            _ => (
+                "the database is replaced by a new one of the same name restored from snapshot",
+                "RestoreDBInstanceFromDBSnapshot, then ModifyDBInstance for its managed master \
+                 password",
+            ),
+        };
         return vec![Note::new(
             NoteKind::DataLoss,
             format!(
-                "holds data: restore: the database is replaced by a new one of the same name \
-                 restored from snapshot {snapshot} (RestoreDBInstanceFromDBSnapshot); what was \
-                 written since that snapshot is lost. The current database is deleted first, with \
-                 its final snapshot (kept: `moodlestack backups` lists it); the nodes reach the \
-                 restored one at the same endpoint, with a new master secret. Refused without \
+                "holds data: restore: {what} {snapshot} ({call}); what was written since that \
+                 snapshot is lost. The current database is deleted first, with its final \
+                 snapshot (kept: `moodlestack backups` lists it); the nodes reach the restored \
+                 one at the same endpoint, with a new master secret. Refused without \
                  --allow-data-loss"
             ),
+        )];
+    }
+    if let (Action::Replace, Some(_)) = (c.action, c.changed("cluster_identifier")) {
+        return vec![Note::new(
+            NoteKind::DataLoss,
+            "an Aurora cluster member, replaced with its cluster: it holds no data of its own (the \
+             cluster's storage does); it is deleted before the cluster is replaced and made again \
+             in the new one. Refused without --allow-data-loss",
         )];
     }
     if !c.is_real_update() {
