@@ -6,7 +6,7 @@ use super::{
 };
 use crate::change::{Action, ChangeView, Note, NoteKind};
 use crate::cost::{quantity, PriceQuery, Usage, UsageCx, HOURS_PER_MONTH};
-use crate::Value;
+use crate::{Kind, Value};
 
 // The RDS kinds, as rows of the kind table in `mod.rs`.
 kind_list! { $ rds_kinds [
