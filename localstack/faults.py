@@ -201,11 +201,12 @@ class State:
         self.faulted = 0
         self.killed = False
         self.log = open(args.log, "a", buffering=1) if args.log else None
-        self.record = open(args.record, "a", buffering=1) if getattr(args, "record", None) else None
+        self.record = open(args.record, "a", buffering=1) if args.record else None
         self.misses = 0
+        self.replaying = args.replay is not None  # answers from the file only, never the upstream
         self.replay = {}  # key -> [answers], served in turn
         self.served = {}  # key -> how many answers served
-        if getattr(args, "replay", None):
+        if self.replaying:
             with open(args.replay) as f:
                 for line in f:
                     if line.strip():
@@ -336,7 +337,7 @@ def make_handler(state, upstream):
                 time.sleep(state.latency)
             kill = False
             key = request_key(self.command, self.path, self.headers, body)
-            if state.replay or not upstream:
+            if state.replaying:
                 answer = state.recorded(key)
                 if answer is None:
                     status, headers, out = 599, {"Content-Type": "text/plain"}, b"replay-miss"
