@@ -889,19 +889,20 @@ async fn the_lease_is_exclusive_expires_and_is_released() {
         .unwrap();
     assert!(acquired < first_mutation);
     // Released after the last mutating call (the read-back goes out beside the release).
-    let released = log
-        .iter()
-        .rposition(|c| c.op == Op::ReleaseLease)
-        .unwrap();
+    let released = log.iter().rposition(|c| c.op == Op::ReleaseLease).unwrap();
     let last_mutation = log
         .iter()
         .rposition(|c| matches!(c.op, Op::Create | Op::Update | Op::Delete))
         .unwrap();
     assert!(released > last_mutation);
-    assert!(log[released..]
-        .iter()
-        .all(|c| !matches!(c.op, Op::Create | Op::Update | Op::Delete | Op::AcquireLease)));
-    assert!(report.observed_after.is_some(), "read back beside the release");
+    assert!(log[released..].iter().all(|c| !matches!(
+        c.op,
+        Op::Create | Op::Update | Op::Delete | Op::AcquireLease
+    )));
+    assert!(
+        report.observed_after.is_some(),
+        "read back beside the release"
+    );
     // No changes: no lease at all.
     let plan = fresh_plan(&fake, &desired).await;
     assert!(!plan.has_changes());
@@ -1159,7 +1160,11 @@ async fn a_destroy_under_a_lease_taken_first_observes_once_and_releases_it() {
         .await
         .unwrap();
     assert!(report.is_success(), "{report}");
-    assert_eq!(report.observed_after, Some(vec![]), "read back beside the release");
+    assert_eq!(
+        report.observed_after,
+        Some(vec![]),
+        "read back beside the release"
+    );
     assert_eq!(fake.lease("demo"), None, "released at the end");
     let log = fake.log();
     let ops = |op: Op| log.iter().filter(|c| c.op == op).count();
@@ -1176,11 +1181,18 @@ async fn a_destroy_under_a_lease_taken_first_observes_once_and_releases_it() {
     );
     // Held by someone else: take_lease refuses, nothing is deleted.
     assert!(converge(&fake, &desired, &opts()).await.is_success());
-    fake.acquire_lease(&scope(), "alice@laptop pid 4242", Duration::from_secs(30 * 60))
-        .await
-        .unwrap();
+    fake.acquire_lease(
+        &scope(),
+        "alice@laptop pid 4242",
+        Duration::from_secs(30 * 60),
+    )
+    .await
+    .unwrap();
     let err = take_lease(&fake, &scope(), &opts()).await.unwrap_err();
-    assert!(matches!(err, ExecError::Lease(CloudError::LeaseHeld(_))), "{err}");
+    assert!(
+        matches!(err, ExecError::Lease(CloudError::LeaseHeld(_))),
+        "{err}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
