@@ -29,9 +29,10 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
         let desired = common::names_graph(stack)?;
         // Asked nothing (--auto-approve): the lease first, then one observation under it, where
         // a destroy that asks reads the stack, asks, takes the lease and reads it again.
-        let held = match o.auto_approve {
-            true => Some(take_lease(g, cloud, scope).await?),
-            false => None,
+        let held = if o.auto_approve {
+            Some(take_lease(g, cloud, scope).await?)
+        } else {
+            None
         };
         let outcome = async {
             let observed = observe_stack(cloud, scope, &desired, held.is_some()).await?;
@@ -104,10 +105,11 @@ pub(super) async fn observe_stack(
     desired: &[moodlestack_model::Resource],
     under_lease: bool,
 ) -> anyhow::Result<Vec<Observed>> {
-    let all = match under_lease {
-        // Held: a crashed holder was settled when the lease was taken.
-        true => common::observe(cloud, scope, desired).await?,
-        false => common::observe_settled(cloud, scope, desired).await?,
+    // Held: a crashed holder was settled when the lease was taken.
+    let all = if under_lease {
+        common::observe(cloud, scope, desired).await?
+    } else {
+        common::observe_settled(cloud, scope, desired).await?
     };
     let (foreign, observed): (Vec<_>, Vec<_>) = all.into_iter().partition(Observed::is_foreign);
     if !foreign.is_empty() {
