@@ -277,10 +277,13 @@ async fn execute_and_report(
     if let Some(exit) = unfinished(&report, interrupted) {
         return Ok(exit);
     }
-    // Read back: every managed field took.
-    let problems = super::stats::timed("read back", execute::read_back(cloud, scope, desired))
-        .await
-        .map_err(|e| anyhow::Error::new(e).context("read-back after apply failed"))?;
+    // Read back: every managed field took (from the observation made beside the lease's
+    // release, or, when no lease was taken, one made now).
+    let problems = match &report.observed_after {
+        Some(observed) => execute::read_back_of(scope, desired, observed),
+        None => super::stats::timed("read back", execute::read_back(cloud, scope, desired)).await,
+    }
+    .map_err(|e| anyhow::Error::new(e).context("read-back after apply failed"))?;
     if !problems.is_empty() {
         return Err(common::fail_listing(
             "read-back after apply: these managed fields did not take:",

@@ -27,32 +27,89 @@ pub fn run(g: &Global, path: &Path, o: Options) -> Outcome {
     let stack = &loaded.stack;
     common::with_cloud(stack, async |cloud, scope| {
         let desired = common::names_graph(stack)?;
-        let observed = observe_stack(cloud, scope, &desired).await?;
-        if observed.is_empty() {
-            println!(
-                "Nothing to destroy: stack `{}` has no resources in {}.",
-                scope.stack, scope.region
-            );
-            return Ok(Exit::Ok);
+        // Asked nothing (--auto-approve): the lease first, then one observation under it, where
+        // a destroy that asks reads the stack, asks, takes the lease and reads it again.
+        let held = match o.auto_approve {
+            true => Some(take_lease(g, cloud, scope).await?),
+            false => None,
+        };
+        let outcome = async {
+            let observed = observe_stack(cloud, scope, &desired, held.is_some()).await?;
+            if observed.is_empty() {
+                println!(
+                    "Nothing to destroy: stack `{}` has no resources in {}.",
+                    scope.stack, scope.region
+                );
+                return Ok(None);
+            }
+            delete_observed(g, cloud, scope, &desired, observed, &o, held.clone())
+                .await
+                .map(Some)
         }
-        delete_observed(g, cloud, scope, &desired, observed, &o).await
+        .await;
+        match outcome {
+            // The run released the lease.
+            Ok(Some(exit)) => Ok(exit),
+            stopped => {
+                if held.is_some() {
+                    release_held(cloud, scope).await;
+                }
+                stopped.map(|exit| exit.unwrap_or(Exit::Ok))
+            }
+        }
     })
+}
+
+/// Takes the stack's lease before anything is read ([`execute::take_lease`]); when it lifted
+/// the lease of a run whose process is gone, waits until AWS lists what that run created.
+async fn take_lease(
+    g: &Global,
+    cloud: &dyn Cloud,
+    scope: &moodlestack_model::Scope,
+) -> anyhow::Result<moodlestack_model::LeaseInfo> {
+    // The printer shows the notes of a lease that is waited for or taken over.
+    let printer = Printer::start(g, 0);
+    let opts = execute::Options {
+        progress: printer.clone(),
+        ..execute::Options::default()
+    };
+    let taken = execute::take_lease(cloud, scope, &opts).await;
+    printer.finish();
+    let (lease, lifted) = taken?;
+    if let Some(lifted) = lifted {
+        common::settle_after_crash(cloud, Ok(Some(lifted))).await;
+    }
+    Ok(lease)
+}
+
+/// Releases the lease [`take_lease`] took, when the destroy stopped before its run (which
+/// releases it): nothing to delete, a refusal, an error.
+async fn release_held(cloud: &dyn Cloud, scope: &moodlestack_model::Scope) {
+    if let Err(e) = cloud.release_lease(scope, &execute::lease_owner()).await {
+        eprintln!(
+            "note: could not release the stack's lease ({e}); it expires by itself within a minute"
+        );
+    }
 }
 
 /// The stack's resources, found by observation with `desired` (the stack file's graph, or for
 /// `gc` a stand-in built from the stack's name: every name the observation asks for derives from
-/// the stack's name and region), beside the lease read ([`common::observe_settled`]: read again
+/// the stack's name and region). `under_lease` (this run holds the lease, see [`take_lease`]):
+/// one observation; otherwise beside the lease read ([`common::observe_settled`]: read again
 /// after a wait when the lease shows a run that stopped a moment ago). Resources that carry the
 /// stack's tag but no `moodlestack:id` are listed (never deleted) and left out.
 pub(super) async fn observe_stack(
     cloud: &dyn Cloud,
     scope: &moodlestack_model::Scope,
     desired: &[moodlestack_model::Resource],
+    under_lease: bool,
 ) -> anyhow::Result<Vec<Observed>> {
-    let (foreign, observed): (Vec<_>, Vec<_>) = common::observe_settled(cloud, scope, desired)
-        .await?
-        .into_iter()
-        .partition(Observed::is_foreign);
+    let all = match under_lease {
+        // Held: a crashed holder was settled when the lease was taken.
+        true => common::observe(cloud, scope, desired).await?,
+        false => common::observe_settled(cloud, scope, desired).await?,
+    };
+    let (foreign, observed): (Vec<_>, Vec<_>) = all.into_iter().partition(Observed::is_foreign);
     if !foreign.is_empty() {
         println!(
             "Left alone: {} resource{} tagged moodlestack:stack={} without moodlestack:id \
@@ -76,6 +133,7 @@ pub(super) async fn delete_observed(
     desired: &[moodlestack_model::Resource],
     observed: Vec<Observed>,
     o: &Options,
+    held: Option<moodlestack_model::LeaseInfo>,
 ) -> Outcome {
     let names = moodlestack_stack::names::Names::for_stack(&scope.stack, &scope.region);
     {
@@ -88,6 +146,7 @@ pub(super) async fn delete_observed(
             final_snapshot_id: snapshot.clone(),
             progress: printer.clone(),
             cancel: cancel.clone(),
+            held,
             ..execute::Options::default()
         };
 
@@ -174,12 +233,26 @@ pub(super) async fn delete_observed(
         if let Some(exit) = unfinished(&report, "Interrupted: run destroy again to finish.") {
             return Ok(exit);
         }
-        // Read back: nothing of the stack is left.
-        let left = cloud
-            .observe(scope, desired)
-            .await
-            .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))?;
-        let left: Vec<_> = left.into_iter().filter(|r| !r.is_foreign()).collect();
+        // Read back: nothing of the stack is left. The first read is the one made beside the
+        // lease's release. EC2's deletes answer once the resource is gone, but its describes may
+        // list it for a moment longer (eventual consistency): what is left is read again after
+        // 1, 2 and 4 s before it counts.
+        let mut first = report.observed_after.clone();
+        let mut left = Vec::new();
+        for wait in [0, 1, 2, 4] {
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            let seen = match first.take() {
+                Some(seen) => seen,
+                None => cloud
+                    .observe(scope, desired)
+                    .await
+                    .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))?,
+            };
+            left = seen.into_iter().filter(|r| !r.is_foreign()).collect();
+            if left.is_empty() {
+                break;
+            }
+        }
         if !left.is_empty() {
             let listed = left
                 .iter()

@@ -156,7 +156,7 @@ pub fn run(g: &Global, o: Options) -> Outcome {
             println!("\nStack `{}`:", s.name);
             let outcome = async {
                 let desired = stand_in(&s.name, &region)?;
-                let observed = observe_stack(&cloud, &scope, &desired).await?;
+                let observed = observe_stack(&cloud, &scope, &desired, false).await?;
                 if observed.is_empty() {
                     return Ok(Ok(None));
                 }
@@ -171,7 +171,7 @@ pub fn run(g: &Global, o: Options) -> Outcome {
                     allow_data_loss: true,
                     parallelism: o.parallelism,
                 };
-                delete_observed(g, &cloud, &scope, &desired, observed, &destroy)
+                delete_observed(g, &cloud, &scope, &desired, observed, &destroy, None)
                     .await
                     .map(|exit| Ok(Some(exit)))
             }

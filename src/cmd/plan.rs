@@ -61,35 +61,42 @@ pub async fn make_plan(
             None => None,
         }
     };
-    let (info, account, network, early) = tokio::join!(
-        image,
-        cloud.account_id(),
-        common::existing_network(stack, cloud),
-        early
-    );
-    let (info, network) = (info?, network?);
-    let image = common::with_account(info, account)?;
-    // What only the cloud knows, checked against the stack file: one report of every problem,
-    // each at its place in the file, before anything is observed or changed.
-    let mut problems = Vec::new();
-    if let Err(e) = moodlestack_stack::check_image_architecture(loaded, &image.architecture) {
-        problems.extend(e.diagnostics);
-    }
-    if let Some(found) = &network {
-        problems.extend(moodlestack_graph::existing_network_problems(loaded, found));
-    }
-    if !problems.is_empty() {
-        return Err(LoadError {
-            diagnostics: problems,
-            sources: loaded.sources.clone(),
+    // The AMI, the account and the network checked, the plan's graph is built (rendering every
+    // node's files: CPU, on a blocking thread) while the observation's later rounds are in flight.
+    let graph = async {
+        let (info, account, network) = tokio::join!(
+            image,
+            cloud.account_id(),
+            common::existing_network(stack, cloud)
+        );
+        let (info, network) = (info?, network?);
+        let image = common::with_account(info, account)?;
+        // What only the cloud knows, checked against the stack file: one report of every
+        // problem, each at its place in the file, before anything is observed or changed.
+        let mut problems = Vec::new();
+        if let Err(e) = moodlestack_stack::check_image_architecture(loaded, &image.architecture) {
+            problems.extend(e.diagnostics);
         }
-        .into());
-    }
-    phases.push(("resolve", t.elapsed()));
-
-    let t = Instant::now();
-    let mut desired = moodlestack_graph::build(stack, &image)?;
-    phases.push(("graph", t.elapsed()));
+        if let Some(found) = &network {
+            problems.extend(moodlestack_graph::existing_network_problems(loaded, found));
+        }
+        if !problems.is_empty() {
+            return Err(anyhow::Error::from(LoadError {
+                diagnostics: problems,
+                sources: loaded.sources.clone(),
+            }));
+        }
+        let resolved = t.elapsed();
+        let t = Instant::now();
+        let owned = stack.clone();
+        let desired =
+            tokio::task::spawn_blocking(move || moodlestack_graph::build(&owned, &image)).await??;
+        Ok((desired, resolved, t.elapsed()))
+    };
+    let (graph, early) = tokio::join!(graph, early);
+    let (mut desired, resolved, built) = graph?;
+    phases.push(("resolve", resolved));
+    phases.push(("graph", built));
 
     let observed = match early {
         Some(observed) => observed?,

@@ -21,8 +21,8 @@ use crate::plan::{Action, Plan};
 use futures::stream::{FuturesUnordered, StreamExt};
 use moodlestack_model::retry::Transient;
 use moodlestack_model::{
-    spec, Cloud, CloudError, DeleteOptions, DeletePolicy, Hint, Kind, Lifecycle, Observed,
-    Readiness, Ref, Resource, ResourceId, Scope, Value, Want,
+    spec, Cloud, CloudError, DeleteOptions, DeletePolicy, Hint, Kind, LeaseInfo, Lifecycle,
+    Observed, Readiness, Ref, Resource, ResourceId, Scope, Value, Want,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
@@ -155,6 +155,10 @@ pub struct Options {
     /// Once the lease is held, observe again and refuse if the stack changed since the plan (or
     /// the destroy listing) was made.
     pub verify: Verify,
+    /// The stack's lease as the caller took it with [`take_lease`] before it observed the stack
+    /// (a destroy that asks nothing first): the run does not take it again nor observe again
+    /// (the observation was made under it), and releases it at the end.
+    pub held: Option<LeaseInfo>,
 }
 
 impl Default for Options {
@@ -177,6 +181,7 @@ impl Default for Options {
             progress: Arc::new(Silent),
             cancel: Cancel::new(),
             verify: Verify::SamePlan,
+            held: None,
         }
     }
 }
@@ -458,6 +463,10 @@ pub struct Report {
     /// Cancelled before the end.
     pub interrupted: bool,
     pub elapsed: Duration,
+    /// The stack observed again while the lease was released (in the same round), when a run
+    /// that took the lease did every step: what the caller's read-back checks. None otherwise,
+    /// or when that read failed (the caller then reads the stack itself, and sees the error).
+    pub observed_after: Option<Vec<Observed>>,
 }
 
 impl Report {
@@ -1292,19 +1301,31 @@ async fn run_graph(
         attrs: attrs.into_iter().collect(),
         interrupted,
         elapsed: started.elapsed(),
+        observed_after: None,
     }
 }
 
-/// Takes the lease, runs `f`, releases the lease.
-async fn with_lease<F, Fut>(ctx: &Ctx<'_>, recheck: Recheck<'_>, f: F) -> Result<Report, ExecError>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Report>,
-{
+/// Takes the stack's lease for a run that observes the stack only once it holds it (a destroy
+/// that asks nothing first: one observation instead of one before the lease and one under it).
+/// Pass it in [`Options::held`]; the run releases it. Also returns the lease it lifted from a
+/// holder whose process is gone, if it did: AWS may not list yet what that run created, so wait
+/// [`settle_after_crash`] of it before observing. A caller that stops before the run releases
+/// the lease with [`Cloud::release_lease`].
+pub async fn take_lease(
+    cloud: &dyn Cloud,
+    scope: &Scope,
+    opts: &Options,
+) -> Result<(LeaseInfo, Option<LeaseInfo>), ExecError> {
+    acquire(&Ctx { cloud, scope, opts }).await
+}
+
+/// Takes the lease (see [`with_lease`]); also the lease it lifted from a gone holder.
+async fn acquire(ctx: &Ctx<'_>) -> Result<(LeaseInfo, Option<LeaseInfo>), ExecError> {
     let acquire = || {
         ctx.cloud
             .acquire_lease(ctx.scope, &ctx.opts.owner, ctx.opts.lease_ttl)
     };
+    let mut lifted = None;
     let lease = match acquire().await {
         // The holder ran on this host and its process is gone (killed, crashed, a cancelled CI
         // job on a reused runner): its lease is lifted at once rather than left to expire.
@@ -1317,6 +1338,7 @@ where
                 .break_lease(ctx.scope, &held)
                 .await
                 .map_err(ExecError::Lease)?;
+            lifted = Some(held);
             acquire().await
         }
         // Held elsewhere, and due to expire within one lease period: its holder died (a crashed
@@ -1332,6 +1354,7 @@ where
                 (ctx.opts.lease_ttl / 3).as_secs()
             )));
             let deadline = Instant::now() + ctx.opts.lease_ttl + Duration::from_secs(5);
+            lifted = Some(held.clone());
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 match acquire().await {
@@ -1350,11 +1373,44 @@ where
         owner: lease.owner.clone(),
         expires_at: lease.expires_at,
     });
-    let report = match recheck.run(ctx).await {
+    Ok((lease, lifted))
+}
+
+/// Takes the lease (unless the caller holds it: [`Options::held`]), runs `f`, releases the lease.
+async fn with_lease<F, Fut>(ctx: &Ctx<'_>, recheck: Recheck<'_>, f: F) -> Result<Report, ExecError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Report>,
+{
+    let lease = match &ctx.opts.held {
+        Some(held) => held.clone(),
+        None => acquire(ctx).await?.0,
+    };
+    // Observed under a lease the caller took: nothing to check again.
+    let checked = match ctx.opts.held {
+        Some(_) => Ok(()),
+        None => recheck.run(ctx).await,
+    };
+    let mut report = match checked {
         Ok(()) => Ok(f().await),
         Err(e) => Err(e),
     };
-    if let Err(e) = ctx.cloud.release_lease(ctx.scope, &ctx.opts.owner).await {
+    // The read-back goes out beside the release: two reads that wait for nothing of each other.
+    let desired = recheck.desired();
+    let read_back = async {
+        match &report {
+            Ok(r) if r.is_success() => ctx.cloud.observe(ctx.scope, &desired).await.ok(),
+            _ => None,
+        }
+    };
+    let (released, observed_after) = tokio::join!(
+        ctx.cloud.release_lease(ctx.scope, &ctx.opts.owner),
+        read_back
+    );
+    if let Ok(r) = &mut report {
+        r.observed_after = observed_after;
+    }
+    if let Err(e) = released {
         ctx.event(Event::Note(format!(
             "could not release the lease ({e}); it expires by itself at {}",
             moodlestack_model::cloud::utc_date(lease.expires_at)
@@ -1383,14 +1439,19 @@ pub enum Verify {
 }
 
 impl Recheck<'_> {
+    /// The declared graph the run works towards (what an observation of the stack asks for).
+    fn desired(&self) -> Vec<Resource> {
+        match self {
+            Recheck::Plan(plan) => plan.desired(),
+            Recheck::Observed(_, desired) => desired.to_vec(),
+        }
+    }
+
     async fn run(&self, ctx: &Ctx<'_>) -> Result<(), ExecError> {
         if ctx.opts.verify == Verify::Off {
             return Ok(());
         }
-        let desired: Vec<Resource> = match self {
-            Recheck::Plan(plan) => plan.desired(),
-            Recheck::Observed(_, desired) => desired.to_vec(),
-        };
+        let desired = self.desired();
         let fresh = ctx
             .cloud
             .observe(ctx.scope, &desired)
@@ -1814,7 +1875,16 @@ pub async fn read_back(
         .observe(scope, desired)
         .await
         .map_err(ExecError::Observe)?;
-    let plan = crate::diff::plan(scope, desired, &observed)?;
+    read_back_of(scope, desired, &observed)
+}
+
+/// [`read_back`] of an observation already made ([`Report::observed_after`]).
+pub fn read_back_of(
+    scope: &Scope,
+    desired: &[Resource],
+    observed: &[Observed],
+) -> Result<Vec<String>, ExecError> {
+    let plan = crate::diff::plan(scope, desired, observed)?;
     let mut out = Vec::new();
     // Fields whose desired value is unknown only follow from another resource's mismatch (a
     // reference to a resource that would be replaced): counted, not listed.

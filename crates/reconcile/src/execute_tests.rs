@@ -860,7 +860,21 @@ async fn the_lease_is_exclusive_expires_and_is_released() {
         .position(|c| matches!(c.op, Op::Create | Op::Update | Op::Delete))
         .unwrap();
     assert!(acquired < first_mutation);
-    assert_eq!(log.last().unwrap().op, Op::ReleaseLease);
+    // Released after the last mutating call (the read-back goes out beside the release).
+    let released = log.iter().rposition(|c| c.op == Op::ReleaseLease).unwrap();
+    let last_mutation = log
+        .iter()
+        .rposition(|c| matches!(c.op, Op::Create | Op::Update | Op::Delete))
+        .unwrap();
+    assert!(released > last_mutation);
+    assert!(log[released..].iter().all(|c| !matches!(
+        c.op,
+        Op::Create | Op::Update | Op::Delete | Op::AcquireLease
+    )));
+    assert!(
+        report.observed_after.is_some(),
+        "read back beside the release"
+    );
     // No changes: no lease at all.
     let plan = fresh_plan(&fake, &desired).await;
     assert!(!plan.has_changes());
@@ -1092,6 +1106,61 @@ async fn destroy_deletes_everything_in_reverse_order_and_nothing_else() {
     );
     // Observing again finds nothing.
     assert!(fake.observe(&scope(), &desired).await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_destroy_under_a_lease_taken_first_observes_once_and_releases_it() {
+    let fake = FakeCloud::new();
+    let desired = desired();
+    assert!(converge(&fake, &desired, &opts()).await.is_success());
+    fake.clear_log();
+    // The lease first, then the one observation the destroy works from.
+    let (lease, lifted) = take_lease(&fake, &scope(), &opts()).await.unwrap();
+    assert_eq!(lease.owner, "tester@ci pid 1");
+    assert_eq!(lifted, None);
+    assert_eq!(fake.lease("demo").unwrap().owner, "tester@ci pid 1");
+    let observed = fake.observe(&scope(), &desired).await.unwrap();
+    let o = Options {
+        held: Some(lease),
+        ..allowing_data_loss()
+    };
+    let report = destroy(&fake, &scope(), &observed, &desired, &o)
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report}");
+    assert_eq!(
+        report.observed_after,
+        Some(vec![]),
+        "read back beside the release"
+    );
+    assert_eq!(fake.lease("demo"), None, "released at the end");
+    let log = fake.log();
+    let ops = |op: Op| log.iter().filter(|c| c.op == op).count();
+    assert_eq!(ops(Op::AcquireLease), 1, "not taken again");
+    let acquired = log.iter().position(|c| c.op == Op::AcquireLease).unwrap();
+    let first_delete = log.iter().position(|c| c.op == Op::Delete).unwrap();
+    assert_eq!(
+        log[acquired..first_delete]
+            .iter()
+            .filter(|c| c.op == Op::Observe)
+            .count(),
+        1,
+        "one observation between the lease and the first delete: no re-check"
+    );
+    // Held by someone else: take_lease refuses, nothing is deleted.
+    assert!(converge(&fake, &desired, &opts()).await.is_success());
+    fake.acquire_lease(
+        &scope(),
+        "alice@laptop pid 4242",
+        Duration::from_secs(30 * 60),
+    )
+    .await
+    .unwrap();
+    let err = take_lease(&fake, &scope(), &opts()).await.unwrap_err();
+    assert!(
+        matches!(err, ExecError::Lease(CloudError::LeaseHeld(_))),
+        "{err}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

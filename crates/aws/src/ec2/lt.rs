@@ -260,6 +260,10 @@ pub(crate) struct LaunchTemplate;
 
 #[async_trait]
 impl Ec2Kind for LaunchTemplate {
+    fn gone_when_deleted(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let c = cx.c;
         let filters = filters(cx.scope, q);

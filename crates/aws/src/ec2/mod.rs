@@ -73,6 +73,16 @@ pub(crate) trait Ec2Kind: Send + Sync {
 
     /// [`KindOps::delete`] (EC2 deletes take no options).
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError>;
+
+    /// [`KindOps::gone_when_deleted`]: true for the kinds whose delete call answers once the
+    /// resource is gone (VPCs, subnets, gateways, addresses, groups, route tables, launch
+    /// templates; not a NAT gateway or an instance, which go through `deleting`/`shutting-down`).
+    /// A describe may still list a deleted resource for a moment (EC2 is eventually consistent),
+    /// so polling it proves nothing a later call needs: a VPC whose subnet or group is not quite
+    /// gone answers `DependencyViolation`, which the executor retries.
+    fn gone_when_deleted(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]
@@ -95,6 +105,10 @@ impl<K: Ec2Kind> KindOps for K {
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         Ec2Kind::delete(self, cx, current).await
+    }
+
+    fn gone_when_deleted(&self) -> bool {
+        Ec2Kind::gone_when_deleted(self)
     }
 }
 

@@ -103,6 +103,10 @@ pub(crate) struct Vpc;
 
 #[async_trait]
 impl Ec2Kind for Vpc {
+    fn gone_when_deleted(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
@@ -231,6 +235,10 @@ pub(crate) struct InternetGateway;
 
 #[async_trait]
 impl Ec2Kind for InternetGateway {
+    fn gone_when_deleted(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = describe_igws(cx.c, cx, q).await?;
         Ok(match q {
@@ -379,6 +387,10 @@ pub(crate) struct Subnet;
 
 #[async_trait]
 impl Ec2Kind for Subnet {
+    fn gone_when_deleted(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
@@ -465,6 +477,10 @@ pub(crate) struct ElasticIp;
 
 #[async_trait]
 impl Ec2Kind for ElasticIp {
+    fn gone_when_deleted(&self) -> bool {
+        true
+    }
+
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         // DescribeAddresses is not paginated: one call answers for every address.
         let out = answer(

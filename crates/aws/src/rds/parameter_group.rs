@@ -4,8 +4,8 @@
 use super::{list_tags, put_tags, rds_tags};
 use crate::fields::described_by;
 use crate::fields::{
-    already_exists, collected, desired_fields, observe_named, owned_id, sent, tagged, tags_value,
-    usable, Names, Reader,
+    already_exists, collected, desired_fields, desired_names, observe_named, owned_id, sent,
+    tagged, tags_value, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -122,7 +122,18 @@ impl ParameterGroup {
         q: Query<'_>,
         g: &Group,
     ) -> Result<Option<Observed>, CloudError> {
-        let tags = list_tags(cx.c, &g.arn).await?;
+        // A group by the name the stack declares is read with its tags in one round; any other
+        // (another stack's, one the stack no longer declares) after its tags show it is ours.
+        let declared = desired_names(cx.desired, self.0, "name").contains(&g.name);
+        let (tags, early) = if declared {
+            let (tags, params) = tokio::join!(
+                list_tags(cx.c, &g.arn),
+                self.parameters(cx.c, &g.name, true)
+            );
+            (tags?, Some(params))
+        } else {
+            (list_tags(cx.c, &g.arn).await?, None)
+        };
         let Some(id) = owned_id(cx.scope, &tags) else {
             return Ok(None);
         };
@@ -130,7 +141,10 @@ impl ParameterGroup {
             .and_then(|f| f.get("parameters"))
             .and_then(Value::as_map)
             .map(|m| m.keys().cloned().collect());
-        let params = self.parameters(cx.c, &g.name, true).await?;
+        let params = match early {
+            Some(params) => params?,
+            None => self.parameters(cx.c, &g.name, true).await?,
+        };
         Ok(observed(
             cx.scope,
             self.0,
