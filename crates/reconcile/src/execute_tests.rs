@@ -243,6 +243,17 @@ fn actions_of(plan: &Plan, ids: &[&str]) -> Vec<Action> {
     ids.iter().map(|id| action_of(plan, id)).collect()
 }
 
+/// Gives the stack's lease to another user (`alice@laptop pid 4242`) for half an hour.
+async fn lease_to_alice(fake: &FakeCloud) {
+    fake.acquire_lease(
+        &scope(),
+        "alice@laptop pid 4242",
+        Duration::from_secs(30 * 60),
+    )
+    .await
+    .unwrap();
+}
+
 /// Applies `plan` with the default options (a success); the calls it made.
 async fn applied(fake: &FakeCloud, plan: &Plan) -> Vec<crate::fake::Call> {
     fake.clear_log();
@@ -827,13 +838,7 @@ async fn data_loss_is_refused_without_the_flag() {
 async fn the_lease_is_exclusive_expires_and_is_released() {
     let fake = FakeCloud::new();
     let desired = desired();
-    fake.acquire_lease(
-        &scope(),
-        "alice@laptop pid 4242",
-        Duration::from_secs(30 * 60),
-    )
-    .await
-    .unwrap();
+    lease_to_alice(&fake).await;
     let plan = fresh_plan(&fake, &desired).await;
     let err = apply(&fake, &scope(), &plan, &opts()).await.unwrap_err();
     let msg = err.to_string();
@@ -1149,13 +1154,7 @@ async fn a_destroy_under_a_lease_taken_first_observes_once_and_releases_it() {
     );
     // Held by someone else: take_lease refuses, nothing is deleted.
     assert!(converge(&fake, &desired, &opts()).await.is_success());
-    fake.acquire_lease(
-        &scope(),
-        "alice@laptop pid 4242",
-        Duration::from_secs(30 * 60),
-    )
-    .await
-    .unwrap();
+    lease_to_alice(&fake).await;
     let err = take_lease(&fake, &scope(), &opts()).await.unwrap_err();
     assert!(
         matches!(err, ExecError::Lease(CloudError::LeaseHeld(_))),
