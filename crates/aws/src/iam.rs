@@ -286,7 +286,7 @@ pub(crate) struct Role;
 
 #[async_trait]
 impl KindOps for Role {
-    // IAM answers a create or delete once it is stored; the create reads the role back.
+    // IAM answers a create or delete once it is stored; the create's answer is the role.
     crate::fields::settled_at_once!();
 
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
@@ -310,11 +310,11 @@ impl KindOps for Role {
                 .send(),
         )
         .await?;
-        if created.is_none() {
+        let Some(created) = created else {
             // A crash between create and the next observe, or another's role: the generic code
             // adopts it (the policies below then come with the update) if it is ours.
             return Ok(Created::Exists);
-        }
+        };
         // Every policy at once.
         let managed = r.strs("managed_policy_arns").unwrap_or_default();
         let inline = if r.has("inline_policies") {
@@ -330,6 +330,16 @@ impl KindOps for Role {
                     .map(|(policy, doc)| put_inline(cx.c, name, policy, doc))
             ),
         )?;
+        // IAM stores a create or a put before it answers: the create's answer with the policies
+        // just set is the role as IAM holds it, with no round to read it back (apply's read-back
+        // compares every field). Read when the answer lacks what an observation needs.
+        let canonical = inline.iter().map(|(p, doc)| (p.clone(), policy_field(doc)));
+        if let Some(o) = created
+            .role()
+            .and_then(|role| role_observed(cx.scope, role, managed, canonical.collect()))
+        {
+            return Ok(Created::New(o));
+        }
         let found = observe_role(cx.c, cx.scope, name).await?;
         read_created("iam:GetRole", "role", name, found)
     }
@@ -489,7 +499,7 @@ pub(crate) struct InstanceProfile;
 
 #[async_trait]
 impl KindOps for InstanceProfile {
-    // As for roles: stored when answered, and the create reads the profile back.
+    // As for roles: stored when answered, and the create's answer is the profile.
     crate::fields::settled_at_once!();
 
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
@@ -513,7 +523,7 @@ impl KindOps for InstanceProfile {
                 .send(),
         )
         .await?;
-        if created.is_none() {
+        let Some(created) = created else {
             // Made in two calls: an earlier run may have crashed between them. Our profile
             // without its role gets it (the generic code adopts it next); another's is left
             // alone and refused there.
@@ -526,8 +536,17 @@ impl KindOps for InstanceProfile {
                 add_role(cx.c, &p.physical_id, role).await?;
             }
             return Ok(Created::Exists);
-        }
+        };
         add_role(cx.c, name, role).await?;
+        // As for roles: the create's answer, with the role just added, is the profile as IAM
+        // holds it.
+        let made = created
+            .instance_profile()
+            .and_then(|p| profile_observed(cx.scope, p));
+        if let Some(mut o) = made {
+            o.fields.insert("role_name".into(), Value::str(role));
+            return Ok(Created::New(o));
+        }
         let found = observe_profile(cx.c, cx.scope, name).await?;
         read_created("iam:GetInstanceProfile", "instance profile", name, found)
     }

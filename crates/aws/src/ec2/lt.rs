@@ -269,24 +269,43 @@ impl Ec2Kind for LaunchTemplate {
             .set_filters((!filters.is_empty()).then_some(filters))
             .set_launch_template_ids(physical(q))
             .max_results(200);
-        let templates: Vec<SdkLaunchTemplate> =
-            described!("ec2:DescribeLaunchTemplates", req).await?;
+        // The default versions' data: one call for every template of the account when observing
+        // the stack (the API's batch form), else the one template's; beside the templates' read
+        // when the call needs nothing from it (the stack, or a poll by id: one round, not two).
+        let versions = || {
+            c.ec2
+                .describe_launch_template_versions()
+                .versions("$Default")
+                .max_results(200)
+        };
+        let early = async {
+            let req = match q {
+                Query::Stack => versions(),
+                Query::Physical(id) => versions().launch_template_id(id),
+                _ => return None,
+            };
+            Some(described!("ec2:DescribeLaunchTemplateVersions", req).await)
+        };
+        let (templates, early) =
+            tokio::join!(described!("ec2:DescribeLaunchTemplates", req), early);
+        let templates: Vec<SdkLaunchTemplate> = templates?;
         if templates.is_empty() {
             return Ok(Vec::new());
         }
-        // The default versions' data: one call for every template of the account when observing the
-        // stack (the API's batch form), else the one template's.
-        let req = c
-            .ec2
-            .describe_launch_template_versions()
-            .versions("$Default")
-            .max_results(200);
-        let req = match (q, templates.as_slice()) {
-            (Query::Stack, _) => req,
-            (_, [t]) => req.set_launch_template_id(t.launch_template_id().map(str::to_string)),
-            _ => req,
+        let found = match early {
+            Some(Ok(found)) => found,
+            // None: asked by logical id; an error: the template listed, its versions not yet
+            // (EC2 lags): read after the templates.
+            _ => {
+                let req = match (q, templates.as_slice()) {
+                    (Query::Stack, _) => versions(),
+                    (_, [t]) => versions()
+                        .set_launch_template_id(t.launch_template_id().map(str::to_string)),
+                    _ => versions(),
+                };
+                described!("ec2:DescribeLaunchTemplateVersions", req).await?
+            }
         };
-        let found = described!("ec2:DescribeLaunchTemplateVersions", req).await?;
         let versions: BTreeMap<String, LaunchTemplateVersion> = found
             .into_iter()
             .filter_map(|v| Some((v.launch_template_id()?.to_string(), v)))

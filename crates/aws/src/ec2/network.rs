@@ -109,12 +109,26 @@ impl Ec2Kind for Vpc {
                 .describe_vpcs()
                 .set_filters(Some(filters(cx.scope, q)))
                 .set_vpc_ids(physical(q));
-        let found = described!("ec2:DescribeVpcs", req).await?;
-        let mut out: Vec<Observed> = found.iter().filter_map(vpc_observed).collect();
         // DescribeVpcs does not report the DNS attributes; DescribeVpcAttribute takes one VPC and
-        // one attribute per call (a stack has one VPC): all in flight at once.
-        let dns = futures::future::try_join_all(out.iter().map(|o| vpc_dns(cx.c, &o.physical_id)))
-            .await?;
+        // one attribute per call (a stack has one VPC): all in flight at once, and beside
+        // DescribeVpcs when the id is known (a poll after the create: one round, not two).
+        let asked = async {
+            match q {
+                Query::Physical(id) => Some(vpc_dns(cx.c, id).await),
+                _ => None,
+            }
+        };
+        let (found, asked) = tokio::join!(described!("ec2:DescribeVpcs", req), asked);
+        let mut out: Vec<Observed> = found?.iter().filter_map(vpc_observed).collect();
+        let dns = futures::future::try_join_all(out.iter().map(|o| async {
+            match (&asked, q) {
+                // Not listed yet (EC2 lags), its attributes are not needed; listed, a failed
+                // early read (the same lag) is read again.
+                (Some(Ok(dns)), Query::Physical(id)) if id == o.physical_id => Ok(*dns),
+                _ => vpc_dns(cx.c, &o.physical_id).await,
+            }
+        }))
+        .await?;
         for (o, (hostnames, support)) in out.iter_mut().zip(dns) {
             o.fields
                 .insert("enable_dns_hostnames".into(), Value::Bool(hostnames));
