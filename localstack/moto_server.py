@@ -230,11 +230,17 @@ ElastiCacheBackend.delete_replication_group = _delete_replication_group
 
 
 
-def _update_file_system(self):
+def _requested_file_system(self):
+    """The file system the request's `FileSystemId` names (FileSystemNotFound otherwise)."""
     fs_id = self._get_param("FileSystemId")
     fs = self.efs_backend.file_systems_by_id.get(fs_id)
     if fs is None:
         raise FileSystemNotFound(fs_id)
+    return fs
+
+
+def _update_file_system(self):
+    fs = _requested_file_system(self)
     mode = self._get_param("ThroughputMode")
     if mode:
         fs.throughput_mode = mode
@@ -249,10 +255,7 @@ if not hasattr(EFSResponse, "update_file_system"):
 
 
 def _put_backup_policy(self):
-    fs_id = self._get_param("FileSystemId")
-    fs = self.efs_backend.file_systems_by_id.get(fs_id)
-    if fs is None:
-        raise FileSystemNotFound(fs_id)
+    fs = _requested_file_system(self)
     status = (self._get_param("BackupPolicy") or {}).get("Status")
     fs._backup = status in ("ENABLED", "ENABLING")
     policy = {"Status": "ENABLED" if fs._backup else "DISABLED"}
@@ -774,30 +777,41 @@ def _start_backup_job(self):
     return json.dumps({"BackupJobId": job_id, "RecoveryPointArn": point, "CreationDate": now})
 
 
-def _describe_backup_job(self):
-    backend = _backup_state(self.backup_backend)
-    _jobs_progress(backend)
-    job_id = _path_part(self, "backup-jobs")
-    job = backend._ms_jobs.get(job_id)
-    if job is None:
-        raise _BackupNotFound(msg=f"Backup job {job_id} not found")
-    return json.dumps({k: v for k, v in job.items() if not k.startswith("_")})
+def _job_calls(store, progress, path, what, listed, filters):
+    """The Describe and List calls of one kind of job kept in `backend.<store>` and moved on by
+    `progress`: Describe reads the job whose id follows `path` in the URL (`<what> <id> not
+    found` otherwise), List answers `{listed: [...]}` with the jobs whose fields equal the query
+    parameters `filters` names (field -> parameter) that the request gives. Both show the job
+    without its `_` fields."""
+
+    def public(job):
+        return {k: v for k, v in job.items() if not k.startswith("_")}
+
+    def describe(self):
+        backend = _backup_state(self.backup_backend)
+        progress(backend)
+        job_id = _path_part(self, path)
+        job = getattr(backend, store).get(job_id)
+        if job is None:
+            raise _BackupNotFound(msg=f"{what} {job_id} not found")
+        return json.dumps(public(job))
+
+    def list_jobs(self):
+        backend = _backup_state(self.backup_backend)
+        progress(backend)
+        query = self.querystring
+        want = {field: (query.get(param) or [None])[0] for field, param in filters.items()}
+        jobs = [public(job) for job in getattr(backend, store).values()
+                if all(v is None or job.get(k) == v for k, v in want.items())]
+        return json.dumps({listed: jobs})
+
+    return describe, list_jobs
 
 
-def _list_backup_jobs(self):
-    backend = _backup_state(self.backup_backend)
-    _jobs_progress(backend)
-    query = self.querystring
-    want = {
-        "ResourceArn": (query.get("resourceArn") or [None])[0],
-        "BackupVaultName": (query.get("backupVaultName") or [None])[0],
-        "State": (query.get("state") or [None])[0],
-        "ResourceType": (query.get("resourceType") or [None])[0],
-    }
-    jobs = [{k: v for k, v in job.items() if not k.startswith("_")}
-            for job in backend._ms_jobs.values()
-            if all(v is None or job.get(k) == v for k, v in want.items())]
-    return json.dumps({"BackupJobs": jobs})
+_describe_backup_job, _list_backup_jobs = _job_calls(
+    "_ms_jobs", _jobs_progress, "backup-jobs", "Backup job", "BackupJobs",
+    {"ResourceArn": "resourceArn", "BackupVaultName": "backupVaultName", "State": "state",
+     "ResourceType": "resourceType"})
 
 
 def _describe_recovery_point(self):
@@ -911,28 +925,9 @@ def _restores_progress(backend):
             job["CreatedResourceArn"] = job["_created"]
 
 
-def _describe_restore_job(self):
-    backend = _backup_state(self.backup_backend)
-    _restores_progress(backend)
-    job_id = _path_part(self, "restore-jobs")
-    job = backend._ms_restores.get(job_id)
-    if job is None:
-        raise _BackupNotFound(msg=f"Restore job {job_id} not found")
-    return json.dumps({k: v for k, v in job.items() if not k.startswith("_")})
-
-
-def _list_restore_jobs(self):
-    backend = _backup_state(self.backup_backend)
-    _restores_progress(backend)
-    query = self.querystring
-    want = {
-        "Status": (query.get("status") or [None])[0],
-        "ResourceType": (query.get("resourceType") or [None])[0],
-    }
-    jobs = [{k: v for k, v in job.items() if not k.startswith("_")}
-            for job in backend._ms_restores.values()
-            if all(v is None or job.get(k) == v for k, v in want.items())]
-    return json.dumps({"RestoreJobs": jobs})
+_describe_restore_job, _list_restore_jobs = _job_calls(
+    "_ms_restores", _restores_progress, "restore-jobs", "Restore job", "RestoreJobs",
+    {"Status": "status", "ResourceType": "resourceType"})
 
 
 def _list_tags(self):

@@ -23,37 +23,13 @@ fn desired() -> Vec<Resource> {
             .with("vpc_id", rf("net.vpc", "id"))
             .with("cidr_block", "10.0.16.0/20")
             .with("availability_zone", "eu-west-1b"),
-        r("sg.alb", Kind::SecurityGroup)
-            .with("vpc_id", rf("net.vpc", "id"))
-            .with("group_name", "demo-alb")
-            .with("description", "load balancer")
-            .with("ingress", Value::List(vec![])),
-        r("sg.web", Kind::SecurityGroup)
-            .with("vpc_id", rf("net.vpc", "id"))
-            .with("group_name", "demo-web")
-            .with("description", "web nodes")
-            .with(
-                "ingress",
-                Value::List(vec![tcp_rule(80, "source_group_id", rf("sg.alb", "id"))]),
-            ),
-        r("sg.db", Kind::SecurityGroup)
-            .with("vpc_id", rf("net.vpc", "id"))
-            .with("group_name", "demo-db")
-            .with("description", "database")
-            .with(
-                "ingress",
-                Value::List(vec![tcp_rule(3306, "source_group_id", rf("sg.web", "id"))]),
-            ),
+        security_group("sg.alb", "demo-alb", "load balancer", None),
+        security_group("sg.web", "demo-web", "web nodes", Some((80, "sg.alb"))),
+        security_group("sg.db", "demo-db", "database", Some((3306, "sg.web"))),
         r("db.subnet_group", Kind::DbSubnetGroup)
             .with("name", "demo-db")
             .with("description", "database subnets")
-            .with(
-                "subnet_ids",
-                Value::List(vec![
-                    rf("net.subnet.private.a", "id"),
-                    rf("net.subnet.private.b", "id"),
-                ]),
-            ),
+            .with("subnet_ids", private_subnets()),
         r("db.instance", Kind::DbInstance)
             .with("identifier", "demo-db")
             .with("engine", "mysql")
@@ -76,13 +52,7 @@ fn desired() -> Vec<Resource> {
         r("lb.alb", Kind::LoadBalancer)
             .with("name", "demo")
             .with("scheme", "internet-facing")
-            .with(
-                "subnet_ids",
-                Value::List(vec![
-                    rf("net.subnet.private.a", "id"),
-                    rf("net.subnet.private.b", "id"),
-                ]),
-            )
+            .with("subnet_ids", private_subnets())
             .with("security_group_ids", Value::List(vec![rf("sg.alb", "id")])),
         r("lb.listener.http", Kind::Listener)
             .with("load_balancer_arn", rf("lb.alb", "arn"))
@@ -110,19 +80,32 @@ fn desired() -> Vec<Resource> {
             .with("min_size", 2)
             .with("max_size", 4)
             .with("desired_capacity", 2)
-            .with(
-                "subnet_ids",
-                Value::List(vec![
-                    rf("net.subnet.private.a", "id"),
-                    rf("net.subnet.private.b", "id"),
-                ]),
-            ),
+            .with("subnet_ids", private_subnets()),
         r("stable.instance", Kind::Instance)
             .with("launch_template_id", rf("web.lt", "id"))
             .with("launch_template_version", rf("web.lt", "version"))
             .with("subnet_id", rf("net.subnet.private.a", "id"))
             .with("http_tokens", "required"),
     ]
+}
+
+/// A security group of [`desired`]'s VPC; `from` is the (port, group) whose members it lets in
+/// over TCP (none: it lets nothing in).
+fn security_group(id: &str, name: &str, description: &str, from: Option<(i64, &str)>) -> Resource {
+    let ingress = from.map(|(port, group)| tcp_rule(port, "source_group_id", rf(group, "id")));
+    r(id, Kind::SecurityGroup)
+        .with("vpc_id", rf("net.vpc", "id"))
+        .with("group_name", name)
+        .with("description", description)
+        .with("ingress", Value::List(ingress.into_iter().collect()))
+}
+
+/// Both private subnets of [`desired`], by reference.
+fn private_subnets() -> Value {
+    Value::List(vec![
+        rf("net.subnet.private.a", "id"),
+        rf("net.subnet.private.b", "id"),
+    ])
 }
 
 /// The database of [`desired`] on its own: in the subnet group `g`, with no security groups.
@@ -148,9 +131,10 @@ fn allowing_data_loss() -> Options {
     }
 }
 
-/// Latencies on the poll schedule (0, 50, 150, 350, 750, 1550, 3150, 6350, 12750, 25550, 40550 ms...),
-/// so that a resource is seen ready the moment it is.
-fn set_latencies(fake: &FakeCloud) {
+/// A fake cloud with latencies on the poll schedule (0, 50, 150, 350, 750, 1550, 3150, 6350,
+/// 12750, 25550, 40550 ms...), so that a resource is seen ready the moment it is.
+fn slow_fake() -> FakeCloud {
+    let fake = FakeCloud::new();
     let ms = Duration::from_millis;
     for (kind, l) in [
         (Kind::Vpc, ms(350)),
@@ -167,6 +151,7 @@ fn set_latencies(fake: &FakeCloud) {
     ] {
         fake.set_latency(kind, l);
     }
+    fake
 }
 
 async fn fresh_plan(fake: &FakeCloud, desired: &[Resource]) -> Plan {
@@ -178,6 +163,13 @@ async fn fresh_plan(fake: &FakeCloud, desired: &[Resource]) -> Plan {
 async fn converge(fake: &FakeCloud, desired: &[Resource], o: &Options) -> Report {
     let plan = fresh_plan(fake, desired).await;
     apply(fake, &scope(), &plan, o).await.expect("apply starts")
+}
+
+/// A fake cloud converged to `desired` with the default options.
+async fn converged(desired: &[Resource]) -> FakeCloud {
+    let fake = FakeCloud::new();
+    assert!(converge(&fake, desired, &opts()).await.is_success());
+    fake
 }
 
 /// Converges `fake` to `desired` with the default options: a success, and the result matches.
@@ -221,6 +213,11 @@ async fn assert_converged(fake: &FakeCloud, desired: &[Resource]) {
     );
 }
 
+/// [`desired`] with `field` of `id` set to `value`.
+fn desired_with(id: &str, field: &str, value: Value) -> Vec<Resource> {
+    with_field(desired(), id, field, value)
+}
+
 /// `resources` with `field` of `id` set to `value`.
 fn with_field(mut resources: Vec<Resource>, id: &str, field: &str, value: Value) -> Vec<Resource> {
     for d in &mut resources {
@@ -231,13 +228,38 @@ fn with_field(mut resources: Vec<Resource>, id: &str, field: &str, value: Value)
     resources
 }
 
+/// The change `plan` makes to `id`.
+fn change_of<'p>(plan: &'p Plan, id: &str) -> &'p crate::plan::Change {
+    plan.changes.iter().find(|c| c.id.as_str() == id).unwrap()
+}
+
 /// The action `plan` takes for `id`.
 fn action_of(plan: &Plan, id: &str) -> Action {
-    plan.changes
-        .iter()
-        .find(|c| c.id.as_str() == id)
-        .unwrap()
-        .action
+    change_of(plan, id).action
+}
+
+/// The actions `plan` takes for `ids`, in order.
+fn actions_of(plan: &Plan, ids: &[&str]) -> Vec<Action> {
+    ids.iter().map(|id| action_of(plan, id)).collect()
+}
+
+/// Gives the stack's lease to another user (`alice@laptop pid 4242`) for half an hour.
+async fn lease_to_alice(fake: &FakeCloud) {
+    fake.acquire_lease(
+        &scope(),
+        "alice@laptop pid 4242",
+        Duration::from_secs(30 * 60),
+    )
+    .await
+    .unwrap();
+}
+
+/// Applies `plan` with the default options (a success); the calls it made.
+async fn applied(fake: &FakeCloud, plan: &Plan) -> Vec<crate::fake::Call> {
+    fake.clear_log();
+    let report = apply(fake, &scope(), plan, &opts()).await.unwrap();
+    assert!(report.is_success(), "{report}");
+    fake.log()
 }
 
 fn index_of(log: &[crate::fake::Call], op: Op, id: &str) -> Option<usize> {
@@ -246,8 +268,7 @@ fn index_of(log: &[crate::fake::Call], op: Op, id: &str) -> Option<usize> {
 
 #[tokio::test(start_paused = true)]
 async fn creates_wait_for_their_dependencies_to_be_ready() {
-    let fake = FakeCloud::new();
-    set_latencies(&fake);
+    let fake = slow_fake();
     let desired = desired();
     let report = converge(&fake, &desired, &opts()).await;
     assert!(report.is_success(), "{report}");
@@ -305,8 +326,7 @@ fn critical_path(desired: &[Resource], fake: &FakeCloud) -> Duration {
 
 #[tokio::test(start_paused = true)]
 async fn makespan_equals_the_critical_path() {
-    let fake = FakeCloud::new();
-    set_latencies(&fake);
+    let fake = slow_fake();
     let desired = desired();
     let plan = fresh_plan(&fake, &desired).await;
     let t0 = Instant::now();
@@ -332,26 +352,19 @@ async fn makespan_equals_the_critical_path() {
 
 #[tokio::test(start_paused = true)]
 async fn parallelism_bounds_the_changes_in_flight() {
-    let fake = FakeCloud::new();
-    set_latencies(&fake);
     let desired = desired();
-    let o = Options {
-        parallelism: 2,
-        ..opts()
-    };
-    let t0 = Instant::now();
-    let report = converge(&fake, &desired, &o).await;
-    assert!(report.is_success(), "{report}");
-    assert_eq!(fake.max_in_flight(), 2);
-    assert!(t0.elapsed() > critical_path(&desired, &fake));
-    let o = Options {
-        parallelism: 1,
-        ..opts()
-    };
-    let fake = FakeCloud::new();
-    let report = converge(&fake, &desired, &o).await;
-    assert!(report.is_success(), "{report}");
-    assert_eq!(fake.max_in_flight(), 1);
+    for parallelism in [2, 1] {
+        let fake = slow_fake();
+        let o = Options {
+            parallelism,
+            ..opts()
+        };
+        let t0 = Instant::now();
+        let report = converge(&fake, &desired, &o).await;
+        assert!(report.is_success(), "{report}");
+        assert_eq!(fake.max_in_flight(), parallelism);
+        assert!(t0.elapsed() > critical_path(&desired, &fake));
+    }
 }
 
 /// A create the cloud calls settled (its API answers once the resource is usable, with a full
@@ -464,8 +477,7 @@ async fn retryable_errors_are_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failure_skips_dependents_and_lets_siblings_finish() {
-    let fake = FakeCloud::new();
-    set_latencies(&fake);
+    let fake = slow_fake();
     fake.fail_create(
         "db.subnet_group",
         "subnets must span two availability zones",
@@ -536,8 +548,7 @@ async fn a_failure_skips_dependents_and_lets_siblings_finish() {
 
 /// Mutating calls a clean apply of `desired` makes.
 async fn clean_call_count(desired: &[Resource]) -> usize {
-    let fake = FakeCloud::new();
-    set_latencies(&fake);
+    let fake = slow_fake();
     let report = converge(&fake, desired, &opts()).await;
     assert!(report.is_success(), "{report}");
     fake.mutating_calls()
@@ -550,8 +561,7 @@ async fn crash_at_every_call_then_rerun_converges() {
     assert_eq!(n, desired.len());
     for point in [CrashPoint::BeforeCall, CrashPoint::AfterCall] {
         for k in 1..=n {
-            let fake = FakeCloud::new();
-            set_latencies(&fake);
+            let fake = slow_fake();
             fake.crash_at(k, point);
             let report = converge(&fake, &desired, &opts()).await;
             assert!(
@@ -593,8 +603,7 @@ async fn crash_during_an_update_then_rerun_converges() {
     let after = with_field(after, "web.lt", "instance_type", Value::str("t3.medium"));
     let o = allowing_data_loss();
     let count = {
-        let fake = FakeCloud::new();
-        set_latencies(&fake);
+        let fake = slow_fake();
         assert!(converge(&fake, &before, &o).await.is_success());
         let base = fake.mutating_calls();
         let plan = fresh_plan(&fake, &after).await;
@@ -610,8 +619,7 @@ async fn crash_during_an_update_then_rerun_converges() {
     assert!(count >= 5, "{count}");
     for point in [CrashPoint::BeforeCall, CrashPoint::AfterCall] {
         for k in 1..=count {
-            let fake = FakeCloud::new();
-            set_latencies(&fake);
+            let fake = slow_fake();
             assert!(converge(&fake, &before, &o).await.is_success());
             fake.crash_at(k, point);
             let report = converge(&fake, &after, &o).await;
@@ -635,20 +643,15 @@ async fn crash_during_an_update_then_rerun_converges() {
 
 #[tokio::test(start_paused = true)]
 async fn a_replace_deletes_then_creates_and_dependents_follow() {
-    let fake = FakeCloud::new();
-    let before = desired();
-    assert!(converge(&fake, &before, &opts()).await.is_success());
+    let fake = converged(&desired()).await;
     // Same name (the group moves to another VPC): the old one goes first.
-    let after = with_field(desired(), "sg.alb", "vpc_id", Value::str("vpc-other"));
+    let after = desired_with("sg.alb", "vpc_id", Value::str("vpc-other"));
     let plan = fresh_plan(&fake, &after).await;
-    let action = |id: &str| action_of(&plan, id);
-    assert_eq!(action("sg.alb"), Action::Replace);
-    assert_eq!(action("sg.web"), Action::Update);
-    assert_eq!(action("lb.alb"), Action::Update);
-    fake.clear_log();
-    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
-    assert!(report.is_success(), "{report}");
-    let log = fake.log();
+    assert_eq!(
+        actions_of(&plan, &["sg.alb", "sg.web", "lb.alb"]),
+        [Action::Replace, Action::Update, Action::Update]
+    );
+    let log = applied(&fake, &plan).await;
     let gone = index_of(&log, Op::PollGone, "sg.alb").unwrap();
     let created = index_of(&log, Op::Create, "sg.alb").unwrap();
     let ready = index_of(&log, Op::PollReady, "sg.alb").unwrap();
@@ -679,7 +682,6 @@ async fn a_replace_deletes_then_creates_and_dependents_follow() {
 /// old cluster, then the restored cluster is made, then the new members in it.
 #[tokio::test(start_paused = true)]
 async fn a_replaced_parent_goes_after_its_replaced_dependents_and_comes_back_before_them() {
-    let fake = FakeCloud::new();
     let cluster = r("db.cluster", Kind::DbCluster)
         .with("identifier", "demo-db")
         .with("engine", "aurora-mysql")
@@ -692,7 +694,7 @@ async fn a_replaced_parent_goes_after_its_replaced_dependents_and_comes_back_bef
             .with("cluster_identifier", rf("db.cluster", "id"))
     };
     let before = vec![cluster.clone(), member(1), member(2)];
-    assert!(converge(&fake, &before, &opts()).await.is_success());
+    let fake = converged(&before).await;
     let after = with_field(
         before,
         "db.cluster",
@@ -728,7 +730,6 @@ async fn a_replaced_parent_goes_after_its_replaced_dependents_and_comes_back_bef
 /// A security group renamed likewise; one whose name stays is deleted first.
 #[tokio::test(start_paused = true)]
 async fn a_renamed_parameter_group_is_created_before_the_old_one_is_deleted() {
-    let fake = FakeCloud::new();
     let with_group = |name: &str, family: &str| {
         let mut d = desired();
         d.push(
@@ -745,24 +746,17 @@ async fn a_renamed_parameter_group_is_created_before_the_old_one_is_deleted() {
         )
     };
     let before = with_group("demo-mysql8-0", "mysql8.0");
-    assert!(converge(&fake, &before, &opts()).await.is_success());
+    let fake = converged(&before).await;
     let after = with_group("demo-mysql8-4", "mysql8.4");
     let plan = fresh_plan(&fake, &after).await;
     assert_eq!(action_of(&plan, "db.parameter_group"), Action::Replace);
-    let pg = plan
-        .changes
-        .iter()
-        .find(|c| c.id.as_str() == "db.parameter_group")
-        .unwrap();
+    let pg = change_of(&plan, "db.parameter_group");
     assert!(
         pg.notes.iter().any(|n| n.text.contains("created first")),
         "{:?}",
         pg.notes
     );
-    fake.clear_log();
-    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
-    assert!(report.is_success(), "{report}");
-    let log = fake.log();
+    let log = applied(&fake, &plan).await;
     let created = index_of(&log, Op::Create, "db.parameter_group").unwrap();
     let moved = index_of(&log, Op::Update, "db.instance").unwrap();
     let deleted = index_of(&log, Op::Delete, "db.parameter_group").unwrap();
@@ -777,17 +771,10 @@ async fn a_renamed_parameter_group_is_created_before_the_old_one_is_deleted() {
         Value::str("demo-alb-2"),
     );
     let plan = fresh_plan(&fake, &renamed).await;
-    let sg = plan
-        .changes
-        .iter()
-        .find(|c| c.id.as_str() == "sg.alb")
-        .unwrap();
+    let sg = change_of(&plan, "sg.alb");
     assert_eq!(sg.action, Action::Replace);
     assert!(crate::diff::creates_first(sg));
-    fake.clear_log();
-    let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();
-    assert!(report.is_success(), "{report}");
-    let log = fake.log();
+    let log = applied(&fake, &plan).await;
     let created = index_of(&log, Op::Create, "sg.alb").unwrap();
     let deleted = index_of(&log, Op::Delete, "sg.alb").unwrap();
     for user in ["sg.web", "lb.alb"] {
@@ -800,10 +787,8 @@ async fn a_renamed_parameter_group_is_created_before_the_old_one_is_deleted() {
 /// An untagged resource whose identity changes is deleted and a new one created.
 #[tokio::test(start_paused = true)]
 async fn a_moved_mount_target_is_recreated() {
-    let fake = FakeCloud::new();
-    assert!(converge(&fake, &desired(), &opts()).await.is_success());
-    let after = with_field(
-        desired(),
+    let fake = converged(&desired()).await;
+    let after = desired_with(
         "files.mount.a",
         "subnet_id",
         rf("net.subnet.private.b", "id"),
@@ -813,9 +798,7 @@ async fn a_moved_mount_target_is_recreated() {
 
 #[tokio::test(start_paused = true)]
 async fn data_loss_is_refused_without_the_flag() {
-    let fake = FakeCloud::new();
-    let before = desired();
-    assert!(converge(&fake, &before, &opts()).await.is_success());
+    let fake = converged(&desired()).await;
     let after: Vec<Resource> = desired()
         .into_iter()
         .filter(|d| d.id.as_str() != "files.mount.a" && d.id.as_str() != "files.fs")
@@ -855,13 +838,7 @@ async fn data_loss_is_refused_without_the_flag() {
 async fn the_lease_is_exclusive_expires_and_is_released() {
     let fake = FakeCloud::new();
     let desired = desired();
-    fake.acquire_lease(
-        &scope(),
-        "alice@laptop pid 4242",
-        Duration::from_secs(30 * 60),
-    )
-    .await
-    .unwrap();
+    lease_to_alice(&fake).await;
     let plan = fresh_plan(&fake, &desired).await;
     let err = apply(&fake, &scope(), &plan, &opts()).await.unwrap_err();
     let msg = err.to_string();
@@ -1050,8 +1027,7 @@ async fn an_apply_that_loses_its_lease_stops_starting_work() {
 
 #[tokio::test(start_paused = true)]
 async fn destroy_deletes_everything_in_reverse_order_and_nothing_else() {
-    let fake = FakeCloud::new();
-    set_latencies(&fake);
+    let fake = slow_fake();
     let desired = desired();
     assert!(converge(&fake, &desired, &opts()).await.is_success());
     // Another stack's VPC and an untagged security group stay untouched.
@@ -1115,22 +1091,19 @@ async fn destroy_deletes_everything_in_reverse_order_and_nothing_else() {
         .unwrap();
     assert!(listener_gone < index_of(&log, Op::Delete, "lb.alb").unwrap());
     // The database took its final snapshot; protection lifted only because of the flag.
-    let db = fake
-        .deletes()
-        .into_iter()
-        .find(|(id, _)| id.as_str() == "db.instance")
-        .unwrap()
-        .1;
+    let deleted_with = |id: &str| {
+        let (_, options) = fake
+            .deletes()
+            .into_iter()
+            .find(|(d, _)| d.as_str() == id)
+            .unwrap();
+        options
+    };
+    let db = deleted_with("db.instance");
     assert_eq!(db.final_snapshot_id.as_deref(), Some("demo-db-final-1"));
     assert!(db.lift_deletion_protection);
-    let vpc = fake
-        .deletes()
-        .into_iter()
-        .find(|(id, _)| id.as_str() == "net.vpc")
-        .unwrap()
-        .1;
     assert_eq!(
-        vpc,
+        deleted_with("net.vpc"),
         DeleteOptions {
             final_snapshot_id: None,
             lift_deletion_protection: true
@@ -1181,13 +1154,7 @@ async fn a_destroy_under_a_lease_taken_first_observes_once_and_releases_it() {
     );
     // Held by someone else: take_lease refuses, nothing is deleted.
     assert!(converge(&fake, &desired, &opts()).await.is_success());
-    fake.acquire_lease(
-        &scope(),
-        "alice@laptop pid 4242",
-        Duration::from_secs(30 * 60),
-    )
-    .await
-    .unwrap();
+    lease_to_alice(&fake).await;
     let err = take_lease(&fake, &scope(), &opts()).await.unwrap_err();
     assert!(
         matches!(err, ExecError::Lease(CloudError::LeaseHeld(_))),
@@ -1197,28 +1164,23 @@ async fn a_destroy_under_a_lease_taken_first_observes_once_and_releases_it() {
 
 #[tokio::test(start_paused = true)]
 async fn destroy_refuses_a_protected_database_without_the_flag() {
-    let fake = FakeCloud::new();
     let desired = vec![lone_db().with("deletion_protection", true)];
-    assert!(converge(&fake, &desired, &opts()).await.is_success());
+    let fake = converged(&desired).await;
     let observed = fake.observe(&scope(), &desired).await.unwrap();
-    let o = Options {
-        final_snapshot_id: Some("snap".into()),
-        ..opts()
-    };
-    let err = destroy(&fake, &scope(), &observed, &desired, &o)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("deletion protection is on"), "{err}");
-    let o = Options {
-        final_snapshot_id: None,
-        ..opts()
-    };
-    let err = destroy(&fake, &scope(), &observed, &desired, &o)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("--skip-final-snapshot"), "{err}");
+    for (final_snapshot_id, refusal) in [
+        (Some("snap"), "deletion protection is on"),
+        (None, "--skip-final-snapshot"),
+    ] {
+        let o = Options {
+            final_snapshot_id: final_snapshot_id.map(str::to_string),
+            ..opts()
+        };
+        let err = destroy(&fake, &scope(), &observed, &desired, &o)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(refusal), "{err}");
+    }
     let o = Options {
         final_snapshot_id: Some("snap".into()),
         allow_data_loss: true,
@@ -1233,13 +1195,8 @@ async fn destroy_refuses_a_protected_database_without_the_flag() {
 
 #[tokio::test(start_paused = true)]
 async fn a_saved_plan_is_refused_after_drift() {
-    let fake = FakeCloud::new();
-    let desired = desired();
-    assert!(converge(&fake, &desired, &opts()).await.is_success());
-    let mut changed = self::desired();
-    changed[7]
-        .fields
-        .insert("instance_class".into(), Value::str("db.t4g.large"));
+    let fake = converged(&desired()).await;
+    let changed = desired_with("db.instance", "instance_class", Value::str("db.t4g.large"));
     let saved = fresh_plan(&fake, &changed).await;
     let json = serde_json::to_string(&saved).unwrap();
     let saved: Plan = serde_json::from_str(&json).unwrap();
@@ -1271,8 +1228,7 @@ async fn a_saved_plan_is_refused_after_drift() {
 
 #[tokio::test(start_paused = true)]
 async fn cancel_stops_starting_work_and_releases_the_lease() {
-    let fake = FakeCloud::new();
-    set_latencies(&fake);
+    let fake = slow_fake();
     let desired = desired();
     let plan = fresh_plan(&fake, &desired).await;
     let o = opts();
@@ -1297,21 +1253,15 @@ async fn cancel_stops_starting_work_and_releases_the_lease() {
 /// instance is replaced from it, and its old copy keeps running until the new version exists.
 #[tokio::test(start_paused = true)]
 async fn rollout_writes_a_new_version_and_replaces_the_stable_instance() {
-    let fake = FakeCloud::new();
-    set_latencies(&fake);
+    let fake = slow_fake();
     fake.set_latency(Kind::Instance, Duration::from_millis(1_550));
     assert!(converge(&fake, &desired(), &opts()).await.is_success());
-    let after = with_field(
-        desired(),
-        "web.lt",
-        "user_data",
-        Value::str("#!/bin/sh\necho v2\n"),
-    );
+    let after = desired_with("web.lt", "user_data", Value::str("#!/bin/sh\necho v2\n"));
     let plan = fresh_plan(&fake, &after).await;
-    let action = |id: &str| action_of(&plan, id);
-    assert_eq!(action("web.lt"), Action::Update);
-    assert_eq!(action("web.asg"), Action::Update);
-    assert_eq!(action("stable.instance"), Action::Replace);
+    assert_eq!(
+        actions_of(&plan, &["web.lt", "web.asg", "stable.instance"]),
+        [Action::Update, Action::Update, Action::Replace]
+    );
 
     // The launch template update fails: the stable instance is left alone.
     fake.fail_update("web.lt", "user data too large");
@@ -1323,8 +1273,7 @@ async fn rollout_writes_a_new_version_and_replaces_the_stable_instance() {
         .all(|c| !(c.id == "stable.instance" && c.op == Op::Delete)));
     assert_eq!(fake.fields_of("stable.instance").len(), 1);
 
-    let fake = FakeCloud::new();
-    set_latencies(&fake);
+    let fake = slow_fake();
     fake.set_latency(Kind::Instance, Duration::from_millis(1_550));
     assert!(converge(&fake, &desired(), &opts()).await.is_success());
     fake.clear_log();
@@ -1358,8 +1307,7 @@ async fn crash_during_destroy_then_rerun_leaves_nothing() {
     };
     for point in [CrashPoint::BeforeCall, CrashPoint::AfterCall] {
         for k in 1..=desired.len() {
-            let fake = FakeCloud::new();
-            set_latencies(&fake);
+            let fake = slow_fake();
             assert!(converge(&fake, &desired, &o).await.is_success());
             fake.crash_at(k, point);
             let observed = fake.observe(&scope(), &desired).await.unwrap();
@@ -1481,15 +1429,14 @@ async fn slow_chains_start_first_when_slots_are_scarce() {
 /// Read-back names a field that AWS did not take; fields that only follow from it are counted.
 #[tokio::test(start_paused = true)]
 async fn read_back_names_fields_that_did_not_take() {
-    let fake = FakeCloud::new();
     let desired = desired();
-    assert!(converge(&fake, &desired, &opts()).await.is_success());
+    let fake = converged(&desired).await;
     assert!(read_back(&fake, &scope(), &desired)
         .await
         .unwrap()
         .is_empty());
     fake.ignore_field("web.asg", "max_size");
-    let after = with_field(self::desired(), "web.asg", "max_size", Value::Int(6));
+    let after = desired_with("web.asg", "max_size", Value::Int(6));
     let report = converge(&fake, &after, &opts()).await;
     assert!(report.is_success(), "{report}");
     let problems = read_back(&fake, &scope(), &after).await.unwrap();
@@ -1516,13 +1463,15 @@ async fn read_back_names_fields_that_did_not_take() {
 /// created (after a crash) is waited for.
 #[tokio::test(start_paused = true)]
 async fn unchanged_resources_are_read_only_when_needed() {
-    let fake = FakeCloud::new();
     let desired = desired();
-    assert!(converge(&fake, &desired, &opts()).await.is_success());
-    let mut after = self::desired();
-    after[14]
-        .fields
-        .insert("http_tokens".into(), Value::str("optional")); // stable.instance: replace
+    let fake = converged(&desired).await;
+    // A replacement.
+    let after = with_field(
+        desired.clone(),
+        "stable.instance",
+        "http_tokens",
+        Value::str("optional"),
+    );
     fake.clear_log();
     assert!(converge(&fake, &after, &opts()).await.is_success());
     let polled: Vec<String> = fake
@@ -1556,11 +1505,7 @@ async fn unchanged_resources_are_read_only_when_needed() {
     assert!(!report.is_success());
     fake.recover();
     let plan = fresh_plan(&fake, &desired).await;
-    let db = plan
-        .changes
-        .iter()
-        .find(|c| c.id.as_str() == "db.instance")
-        .unwrap();
+    let db = change_of(&plan, "db.instance");
     assert_eq!(db.action, Action::NoOp);
     // The same owner takes its own leftover lease.
     let report = apply(&fake, &scope(), &plan, &opts()).await.unwrap();

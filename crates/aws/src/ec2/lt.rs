@@ -260,10 +260,6 @@ pub(crate) struct LaunchTemplate;
 
 #[async_trait]
 impl Ec2Kind for LaunchTemplate {
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
-
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let c = cx.c;
         let filters = filters(cx.scope, q);
@@ -538,6 +534,11 @@ impl Ec2Kind for Instance {
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         delete_by!(sent "ec2:TerminateInstances":
             cx.c.ec2.terminate_instances().instance_ids(current))
+    }
+
+    // Goes through `shutting-down` before it is `terminated`.
+    fn gone_when_deleted(&self) -> bool {
+        false
     }
 }
 

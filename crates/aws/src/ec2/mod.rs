@@ -74,14 +74,14 @@ pub(crate) trait Ec2Kind: Send + Sync {
     /// [`KindOps::delete`] (EC2 deletes take no options).
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError>;
 
-    /// [`KindOps::gone_when_deleted`]: true for the kinds whose delete call answers once the
+    /// [`KindOps::gone_when_deleted`]. The default, true: the delete call answers once the
     /// resource is gone (VPCs, subnets, gateways, addresses, groups, route tables, launch
-    /// templates; not a NAT gateway or an instance, which go through `deleting`/`shutting-down`).
-    /// A describe may still list a deleted resource for a moment (EC2 is eventually consistent),
-    /// so polling it proves nothing a later call needs: a VPC whose subnet or group is not quite
-    /// gone answers `DependencyViolation`, which the executor retries.
+    /// templates); the NAT gateway and the instance, which go through `deleting`/`shutting-down`,
+    /// say false. A describe may still list a deleted resource for a moment (EC2 is eventually
+    /// consistent), so polling it proves nothing a later call needs: a VPC whose subnet or group
+    /// is not quite gone answers `DependencyViolation`, which the executor retries.
     fn gone_when_deleted(&self) -> bool {
-        false
+        true
     }
 }
 
@@ -391,6 +391,27 @@ pub async fn image(c: &Clients, image_id: &str) -> Result<Option<ImageInfo>, Clo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only the EC2 kinds whose delete goes through a state of its own are polled until gone.
+    #[test]
+    fn only_the_nat_gateway_and_the_instance_are_polled_until_gone() {
+        let ec2 = [
+            Kind::Vpc,
+            Kind::InternetGateway,
+            Kind::Subnet,
+            Kind::ElasticIp,
+            Kind::NatGateway,
+            Kind::RouteTable,
+            Kind::SecurityGroup,
+            Kind::LaunchTemplate,
+            Kind::Instance,
+        ];
+        let polled: Vec<Kind> = ec2
+            .into_iter()
+            .filter(|k| !crate::ops(*k).gone_when_deleted())
+            .collect();
+        assert_eq!(polled, [Kind::NatGateway, Kind::Instance]);
+    }
 
     #[test]
     fn client_token_is_64_hex_and_depends_on_everything() {

@@ -103,10 +103,6 @@ pub(crate) struct Vpc;
 
 #[async_trait]
 impl Ec2Kind for Vpc {
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
-
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
@@ -249,10 +245,6 @@ pub(crate) struct InternetGateway;
 
 #[async_trait]
 impl Ec2Kind for InternetGateway {
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
-
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let found = describe_igws(cx.c, cx, q).await?;
         Ok(match q {
@@ -401,10 +393,6 @@ pub(crate) struct Subnet;
 
 #[async_trait]
 impl Ec2Kind for Subnet {
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
-
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         let req =
             cx.c.ec2
@@ -491,10 +479,6 @@ pub(crate) struct ElasticIp;
 
 #[async_trait]
 impl Ec2Kind for ElasticIp {
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
-
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         // DescribeAddresses is not paginated: one call answers for every address.
         let out = answer(
@@ -662,6 +646,11 @@ impl Ec2Kind for NatGateway {
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         delete_by!(sent "ec2:DeleteNatGateway":
             cx.c.ec2.delete_nat_gateway().nat_gateway_id(current))
+    }
+
+    // Goes through `deleting` before it is `deleted`.
+    fn gone_when_deleted(&self) -> bool {
+        false
     }
 }
 

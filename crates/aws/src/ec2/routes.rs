@@ -230,10 +230,6 @@ pub(crate) struct RouteTable;
 
 #[async_trait]
 impl Ec2Kind for RouteTable {
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
-
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         Ok(describe(cx.c, cx.scope, q)
             .await?

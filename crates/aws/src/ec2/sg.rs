@@ -255,10 +255,6 @@ pub(crate) struct SecurityGroup;
 
 #[async_trait]
 impl Ec2Kind for SecurityGroup {
-    fn gone_when_deleted(&self) -> bool {
-        true
-    }
-
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
         Ok(describe(cx.c, cx.scope, q)
             .await?
