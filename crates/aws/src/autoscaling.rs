@@ -508,19 +508,24 @@ impl KindOps for Group {
             }
             Err(e) => return Err(e),
         }
-        enable_metrics(c, name, r).await?;
+        // The group's read (for its ARN and what AWS filled in) goes out beside the metrics'
+        // enabling, which is stored when it answers: its metrics are the ones just enabled.
+        let (enabled, g) = tokio::join!(enable_metrics(c, name, r), describe(c, name));
+        enabled?;
         let unexpected = |what: &str| {
             crate::fields::unexpected(
                 "autoscaling:DescribeAutoScalingGroups",
                 format!("group {name} {what} right after creation"),
             )
         };
-        let g = describe(c, name)
-            .await?
-            .ok_or_else(|| unexpected("is not described"))?;
-        observed(cx.scope, &g)
-            .map(Created::New)
-            .ok_or_else(|| unexpected("lost the stack's tags"))
+        let g = g?.ok_or_else(|| unexpected("is not described"))?;
+        let mut o = observed(cx.scope, &g).ok_or_else(|| unexpected("lost the stack's tags"))?;
+        let metrics = r.strs_or_empty("enabled_metrics")?;
+        if !metrics.is_empty() {
+            o.fields
+                .insert("enabled_metrics".into(), sorted_strs(metrics));
+        }
+        Ok(Created::New(o))
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
