@@ -790,7 +790,9 @@ async fn secret_value_is_generated_and_deleted_for_good(backend: Backend) {
         .all(|x| x.name() != Some("ct/redis-auth")));
 }
 
-/// Deleting a role detaches its policies and takes it out of its instance profile first.
+/// Deleting a role detaches its policies and takes it out of its instance profile first: what
+/// its observation saw at once, and what it did not (a profile holding it, an inline policy put
+/// since) after IAM refuses with `DeleteConflict`.
 async fn iam_role_delete_leaves_the_profile_empty(backend: Backend) {
     let w = World::on(backend).await;
     let profile = w.make("instance_profile").await;
@@ -800,8 +802,17 @@ async fn iam_role_delete_leaves_the_profile_empty(backend: Backend) {
         "{:?}",
         role.attrs
     );
-    w.delete(&role, &DeleteOptions::default()).await;
     let iam = aws_sdk_iam::Client::new(&w.cfg);
+    iam.put_role_policy()
+        .role_name("ct-node")
+        .policy_name("put-since")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    w.delete(&role, &DeleteOptions::default()).await;
+    let gone = iam.get_role().role_name("ct-node").send().await;
+    assert!(gone.is_err(), "the role is deleted: {gone:?}");
     let p = iam
         .get_instance_profile()
         .instance_profile_name("ct-node")

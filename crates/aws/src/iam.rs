@@ -12,9 +12,9 @@
 
 use crate::fields::delete_by;
 use crate::fields::{
-    all_at_once, answer, as_current, canonical_json, collected, desired_names, in_place_only,
-    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, unexpected, unless_taken,
-    usable, Reader,
+    all_at_once, answer, as_current, canonical_json, collected, deleted, desired_names,
+    in_place_only, is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value,
+    unexpected, unless_taken, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -402,9 +402,28 @@ impl KindOps for Role {
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let c = cx.c;
         let name = current.physical_id.as_str();
-        // Policies and instance profiles first: IAM refuses to delete a role that has any. Three
-        // rounds: what hangs on the role (all three lists at once), every detach, inline delete
-        // and removal from a profile at once, then the role.
+        // Policies and instance profiles first: IAM refuses to delete a role that has any. What
+        // the observation saw on it goes at once, then the role: two rounds (the stack's profile
+        // is deleted before its role). When IAM refuses (`DeleteConflict`: a policy attached or a
+        // profile added since), three more: what hangs on the role (all three lists at once),
+        // every detach, inline delete and removal from a profile at once, then the role.
+        let seen = |field: &str| current.fields.get(field);
+        let managed: Vec<&str> = seen("managed_policy_arns")
+            .and_then(Value::as_list)
+            .map(|l| l.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let inline: Vec<&String> = seen("inline_policies")
+            .and_then(Value::as_map)
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        tokio::try_join!(
+            try_join_all(managed.iter().map(|arn| detach(c, name, arn))),
+            try_join_all(inline.iter().map(|policy| delete_inline(c, name, policy))),
+        )?;
+        match deleted("iam:DeleteRole", c.iam.delete_role().role_name(name).send()).await {
+            Err(e) if is_code(&e, "DeleteConflict") => {}
+            other => return other,
+        }
         let profiles = collected(
             "iam:ListInstanceProfilesForRole",
             c.iam
@@ -571,13 +590,25 @@ impl KindOps for InstanceProfile {
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let name = current.physical_id.as_str();
+        // The role the observation saw in it is removed at once, then the profile: two rounds.
+        // When IAM refuses (`DeleteConflict`: another role in it since), the profile is read,
+        // emptied and deleted.
+        if let Some(role) = current.fields.get("role_name").and_then(Value::as_str) {
+            remove_role(cx.c, name, role).await?;
+        }
+        match delete_by!(deleted "iam:DeleteInstanceProfile":
+            cx.c.iam.delete_instance_profile().instance_profile_name(current))
+        {
+            Err(e) if is_code(&e, "DeleteConflict") => {}
+            other => return other,
+        }
         let Some(p) = get_profile(cx.c, name).await? else {
             return Ok(());
         };
         for role in p.roles() {
             remove_role(cx.c, name, role.role_name()).await?;
         }
-        delete_by!(sent "iam:DeleteInstanceProfile":
+        delete_by!(deleted "iam:DeleteInstanceProfile":
             cx.c.iam.delete_instance_profile().instance_profile_name(current))
     }
 }
