@@ -239,21 +239,27 @@ pub(super) async fn delete_observed(
         // lease's release. EC2's deletes answer once the resource is gone, but its describes may
         // list it for a moment longer (eventual consistency): what is left is read again after
         // 1, 2 and 4 s before it counts.
-        let mut first = report.observed_after.clone();
-        let mut left = Vec::new();
-        for wait in [0, 1, 2, 4] {
-            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-            let seen = match first.take() {
-                Some(seen) => seen,
-                None => cloud
-                    .observe(scope, desired)
-                    .await
-                    .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))?,
-            };
-            left = seen.into_iter().filter(|r| !r.is_foreign()).collect();
+        let read = || async {
+            let seen = cloud
+                .observe(scope, desired)
+                .await
+                .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))?;
+            anyhow::Ok(
+                seen.into_iter()
+                    .filter(|r| !r.is_foreign())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let mut left = match &report.observed_after {
+            Some(seen) => seen.iter().filter(|r| !r.is_foreign()).cloned().collect(),
+            None => read().await?,
+        };
+        for wait in [1, 2, 4] {
             if left.is_empty() {
                 break;
             }
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            left = read().await?;
         }
         if !left.is_empty() {
             let listed = left

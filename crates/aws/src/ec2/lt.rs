@@ -294,12 +294,12 @@ impl Ec2Kind for LaunchTemplate {
         }
         let found = match early {
             Some(Ok(found)) => found,
-            // None: asked by logical id; an error: the template listed, its versions not yet
-            // (EC2 lags): read after the templates.
+            Some(Err(e)) if !matches!(q, Query::Physical(_)) => return Err(e),
+            // By id, the template listed and its versions not yet (EC2 lags); or by logical id:
+            // the one template found, or every template's.
             _ => {
-                let req = match (q, templates.as_slice()) {
-                    (Query::Stack, _) => versions(),
-                    (_, [t]) => versions()
+                let req = match templates.as_slice() {
+                    [t] => versions()
                         .set_launch_template_id(t.launch_template_id().map(str::to_string)),
                     _ => versions(),
                 };

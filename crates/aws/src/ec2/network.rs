@@ -120,11 +120,11 @@ impl Ec2Kind for Vpc {
         };
         let (found, asked) = tokio::join!(described!("ec2:DescribeVpcs", req), asked);
         let mut out: Vec<Observed> = found?.iter().filter_map(vpc_observed).collect();
+        // By id, `out` holds that VPC or nothing (not listed yet: EC2 lags); an early read that
+        // failed with the same lag is made again.
         let dns = futures::future::try_join_all(out.iter().map(|o| async {
-            match (&asked, q) {
-                // Not listed yet (EC2 lags), its attributes are not needed; listed, a failed
-                // early read (the same lag) is read again.
-                (Some(Ok(dns)), Query::Physical(id)) if id == o.physical_id => Ok(*dns),
+            match &asked {
+                Some(Ok(dns)) => Ok(*dns),
                 _ => vpc_dns(cx.c, &o.physical_id).await,
             }
         }))
