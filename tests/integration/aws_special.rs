@@ -287,6 +287,43 @@ async fn ec2_nat_routes_and_associations(backend: Backend) {
         private.fields["subnet_ids"],
         Value::strs(Vec::<String>::new())
     );
+
+    // The gateway's delete detaches it from the VPC its observation names, without a read. Moved
+    // to another VPC since: that detach finds it not attached, EC2 refuses the delete while it
+    // is attached elsewhere (DependencyViolation), and the delete reads where, detaches it there
+    // and deletes it.
+    let other = ec2(&w)
+        .create_vpc()
+        .cidr_block("10.99.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let other = other.vpc().and_then(|v| v.vpc_id()).unwrap().to_string();
+    let (gw, vpc) = (igw.physical_id.as_str(), w.fx.vpc.as_str());
+    ec2(&w)
+        .detach_internet_gateway()
+        .internet_gateway_id(gw)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .unwrap();
+    ec2(&w)
+        .attach_internet_gateway()
+        .internet_gateway_id(gw)
+        .vpc_id(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(igw.fields["vpc_id"], Value::str(vpc));
+    w.delete(&igw, &DeleteOptions::default()).await;
+    let left = ec2(&w).describe_internet_gateways().send().await.unwrap();
+    assert!(
+        left.internet_gateways()
+            .iter()
+            .all(|g| g.internet_gateway_id() != Some(gw)),
+        "{left:?}"
+    );
+    ec2(&w).delete_vpc().vpc_id(&other).send().await.unwrap();
 }
 
 /// A create interrupted after AWS made the resource (the tags are on the create call, so it is

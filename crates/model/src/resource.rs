@@ -96,10 +96,22 @@ impl Resource {
     }
     /// Every resource this one depends on: referenced ones plus `extra_deps`, sorted, unique.
     pub fn deps(&self) -> Vec<ResourceId> {
+        self.deps_of(|_| true)
+    }
+
+    /// The resources this one uses, which are deleted after it: [`Self::deps`] but for those its
+    /// policy documents only name ([`crate::KindSpec::names_only`]).
+    pub fn delete_deps(&self) -> Vec<ResourceId> {
+        let names_only = crate::spec(self.kind).names_only;
+        self.deps_of(|field| !names_only.contains(&field))
+    }
+
+    fn deps_of(&self, field: impl Fn(&str) -> bool) -> Vec<ResourceId> {
         let mut deps: Vec<ResourceId> = self
             .fields
-            .values()
-            .flat_map(|v| v.refs().into_iter().map(|r| r.resource.clone()))
+            .iter()
+            .filter(|(k, _)| field(k))
+            .flat_map(|(_, v)| v.refs().into_iter().map(|r| r.resource.clone()))
             .chain(self.extra_deps.iter().cloned())
             .filter(|d| d != &self.id)
             .collect();

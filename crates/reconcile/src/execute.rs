@@ -4,7 +4,9 @@
 //!   [`Options::parallelism`] at once. Creates and updates wait for the resources they depend on
 //!   (`Resource::deps()`); a replace deletes the old resource (waiting until it is gone), then
 //!   creates the new one; deletes wait until every resource that uses the deleted one (by the
-//!   declared graph, or because its observed fields name it) is gone or no longer uses it.
+//!   declared graph, or because its observed fields name it) is gone or no longer uses it. A
+//!   policy document that only names a resource ([`moodlestack_model::KindSpec::names_only`])
+//!   does not use it.
 //! - References are resolved just before each call from the attributes gathered so far
 //!   (observed attributes of unchanged resources, results of completed creates and updates).
 //! - After each call it polls the resource until it is usable (or gone), starting at
@@ -779,7 +781,7 @@ fn uses(user: &Node, used: &Node, declared: &HashMap<&ResourceId, BTreeSet<Resou
             names.retain(|n| !own.contains(n));
             u.fields
                 .iter()
-                .filter(|(k, _)| !spec(u.kind).is_own_field(k))
+                .filter(|(k, _)| spec(u.kind).orders_deletes(k))
                 .any(|(_, v)| mentions(v, &names))
         }
         _ => false,
@@ -1647,7 +1649,7 @@ pub async fn apply(
         .filter_map(|c| {
             c.desired
                 .as_ref()
-                .map(|d| (&c.id, d.deps().into_iter().collect()))
+                .map(|d| (&c.id, d.delete_deps().into_iter().collect()))
         })
         .collect();
     add_delete_edges(&mut nodes, &declared);
@@ -1855,7 +1857,7 @@ pub async fn destroy(
     }
     let declared: HashMap<&ResourceId, BTreeSet<ResourceId>> = desired
         .iter()
-        .map(|d| (&d.id, d.deps().into_iter().collect()))
+        .map(|d| (&d.id, d.delete_deps().into_iter().collect()))
         .collect();
     add_delete_edges(&mut nodes, &declared);
     with_lease(&ctx, Recheck::Observed(observed, desired), || {

@@ -1067,14 +1067,14 @@ async fn destroy_deletes_everything_in_reverse_order_and_nothing_else() {
     // Only the foreign resources remain.
     let left: Vec<String> = fake.resources().into_iter().map(|(_, _, p)| p).collect();
     assert_eq!(left, ["sg-handmade", "vpc-other"]);
-    // Every resource is gone before anything it depends on is deleted.
+    // Every resource is gone before anything it uses is deleted.
     let log = fake.log();
     for d in &desired {
         if !spec(d.kind).taggable() {
             continue; // untagged: checked below
         }
         let gone = index_of(&log, Op::PollGone, d.id.as_str()).expect("deleted and gone");
-        for dep in d.deps() {
+        for dep in d.delete_deps() {
             let deleted = index_of(&log, Op::Delete, dep.as_str()).unwrap();
             assert!(gone < deleted, "{dep} deleted before {} was gone", d.id);
         }
@@ -1110,6 +1110,50 @@ async fn destroy_deletes_everything_in_reverse_order_and_nothing_else() {
         }
     );
     // Observing again finds nothing.
+    assert!(fake.observe(&scope(), &desired).await.unwrap().is_empty());
+}
+
+/// A policy document only names what it grants access to, and AWS keeps a role whose policy
+/// names deleted resources: a destroy deletes the database and the file system that the node
+/// role's policy names without waiting for the role to go (which waits for its instance
+/// profile, its launch templates and its instances on AWS).
+#[tokio::test(start_paused = true)]
+async fn a_destroy_does_not_wait_for_a_policy_that_only_names_a_resource() {
+    let policy = Value::Interpolated(vec![
+        Segment::Lit("{\"Resource\":[\"".into()),
+        Segment::Ref(Ref::new("db.instance", "arn")),
+        Segment::Lit("\",\"".into()),
+        Segment::Ref(Ref::new("files.fs", "arn")),
+        Segment::Lit("\"]}".into()),
+    ]);
+    let mut desired = desired();
+    desired.push(
+        r("iam.role", Kind::IamRole)
+            .with("role_name", "demo-node")
+            .with(
+                "inline_policies",
+                Value::Map(BTreeMap::from([("demo-node".to_string(), policy)])),
+            ),
+    );
+    let fake = slow_fake();
+    fake.set_latency(Kind::IamRole, Duration::from_secs(60));
+    assert!(converge(&fake, &desired, &opts()).await.is_success());
+    let role = desired.last().unwrap();
+    assert!(role.deps().iter().any(|d| d.as_str() == "db.instance"));
+    assert!(role.delete_deps().is_empty(), "{:?}", role.delete_deps());
+
+    let observed = fake.observe(&scope(), &desired).await.unwrap();
+    fake.clear_log();
+    let report = destroy(&fake, &scope(), &observed, &desired, &allowing_data_loss())
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report}");
+    let log = fake.log();
+    let role_gone = index_of(&log, Op::PollGone, "iam.role").expect("the role is gone");
+    for named in ["db.instance", "files.fs"] {
+        let deleted = index_of(&log, Op::Delete, named).expect("deleted");
+        assert!(deleted < role_gone, "{named} waited for the role");
+    }
     assert!(fake.observe(&scope(), &desired).await.unwrap().is_empty());
 }
 

@@ -305,36 +305,54 @@ impl Ec2Kind for InternetGateway {
         )))
     }
 
-    /// Detaches the gateway from every VPC, then deletes it.
+    /// Detaches the gateway from the VPC its observation saw it in, without a read first, then
+    /// deletes it. Should AWS refuse the delete because it is still attached (to a VPC it was
+    /// attached to since), it reads where, detaches it there and deletes it.
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let igw_id = current.physical_id.as_str();
-        let found = describe_igws(cx.c, cx, Query::Physical(igw_id)).await?;
-        for o in &found {
-            if let Some(vpc) = o.fields.get("vpc_id").and_then(Value::as_str) {
-                let r = sent(
-                    "ec2:DetachInternetGateway",
-                    cx.c.ec2
-                        .detach_internet_gateway()
-                        .internet_gateway_id(igw_id)
-                        .vpc_id(vpc)
-                        .send(),
-                )
-                .await;
-                match r {
-                    Err(CloudError::Api { code, .. }) if code == "Gateway.NotAttached" => {}
-                    other => other?,
-                }
+        detach_igw(cx.c, igw_id, std::slice::from_ref(current)).await?;
+        let delete = || {
+            sent(
+                "ec2:DeleteInternetGateway",
+                cx.c.ec2
+                    .delete_internet_gateway()
+                    .internet_gateway_id(igw_id)
+                    .send(),
+            )
+        };
+        match delete().await {
+            Err(CloudError::Api { code, .. }) if code == "DependencyViolation" => {
+                let found = describe_igws(cx.c, cx, Query::Physical(igw_id)).await?;
+                detach_igw(cx.c, igw_id, &found).await?;
+                delete().await
             }
+            other => other,
         }
-        sent(
-            "ec2:DeleteInternetGateway",
-            cx.c.ec2
-                .delete_internet_gateway()
+    }
+}
+
+/// Detaches the gateway `igw_id` from the VPCs that `seen` (its observations) name; one it is no
+/// longer attached to is no error.
+async fn detach_igw(c: &Clients, igw_id: &str, seen: &[Observed]) -> Result<(), CloudError> {
+    for vpc in seen
+        .iter()
+        .filter_map(|o| o.fields.get("vpc_id").and_then(Value::as_str))
+    {
+        let r = sent(
+            "ec2:DetachInternetGateway",
+            c.ec2
+                .detach_internet_gateway()
                 .internet_gateway_id(igw_id)
+                .vpc_id(vpc)
                 .send(),
         )
-        .await
+        .await;
+        match r {
+            Err(CloudError::Api { code, .. }) if code == "Gateway.NotAttached" => {}
+            other => other?,
+        }
     }
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------ subnets

@@ -12,6 +12,7 @@ use crate::fields::{answer, sent, sorted_strs, Reader};
 use crate::{Clients, Created, Cx, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Route, RouteTable as SdkRouteTable};
+use futures::future::try_join_all;
 use moodlestack_model::{CloudError, Fields, Kind, Observed, Scope, Value};
 use std::collections::BTreeMap;
 
@@ -195,16 +196,18 @@ async fn associate_all(c: &Clients, rt: &str, subnets: &[String]) -> Result<(), 
                 .map(move |(s, a)| (s, (table.clone(), a)))
         })
         .collect();
-    for subnet in subnets {
+    // Each subnet's association is its own: all of them at once.
+    let existing = &existing;
+    try_join_all(subnets.iter().map(|subnet| async move {
         match existing.get(subnet) {
-            Some((table, _)) if table == rt => {}
+            Some((table, _)) if table == rt => Ok(()),
             Some((_, assoc)) => {
                 let req = c
                     .ec2
                     .replace_route_table_association()
                     .association_id(assoc)
                     .route_table_id(rt);
-                sent("ec2:ReplaceRouteTableAssociation", req.send()).await?;
+                sent("ec2:ReplaceRouteTableAssociation", req.send()).await
             }
             None => {
                 let req = c
@@ -212,10 +215,24 @@ async fn associate_all(c: &Clients, rt: &str, subnets: &[String]) -> Result<(), 
                     .associate_route_table()
                     .route_table_id(rt)
                     .subnet_id(subnet);
-                sent("ec2:AssociateRouteTable", req.send()).await?;
+                sent("ec2:AssociateRouteTable", req.send()).await
             }
         }
-    }
+    }))
+    .await?;
+    Ok(())
+}
+
+/// Ends the associations `assocs` (ids), all at once; one already gone is no error.
+async fn disassociate_all<'a>(
+    c: &Clients,
+    assocs: impl IntoIterator<Item = &'a String>,
+) -> Result<(), CloudError> {
+    try_join_all(assocs.into_iter().map(|assoc| async move {
+        let req = c.ec2.disassociate_route_table().association_id(assoc);
+        ok_if_not_found(sent("ec2:DisassociateRouteTable", req.send()).await)
+    }))
+    .await?;
     Ok(())
 }
 
@@ -255,10 +272,11 @@ impl Ec2Kind for RouteTable {
             |out| Some(out.route_table()?.route_table_id()?.to_string()),
         )
         .await?;
-        for (dest, (key, target)) in &routes {
-            settled(|| put_route(c, &rt_id, dest, key, target, false)).await?;
-        }
-        settled(|| associate_all(c, &rt_id, &subnets)).await?;
+        // The routes and the associations are independent: all at once.
+        let routes = try_join_all(routes.iter().map(|(dest, (key, target))| {
+            settled(|| put_route(c, &rt_id, dest, key, target, false))
+        }));
+        tokio::try_join!(routes, settled(|| associate_all(c, &rt_id, &subnets)))?;
         let fields = made_fields(r);
         Ok(Created::New(available(
             Kind::RouteTable,
@@ -316,13 +334,11 @@ impl Ec2Kind for RouteTable {
                         .filter(|s| !have.contains_key(*s))
                         .cloned()
                         .collect();
-                    associate_all(c, rt, &add).await?;
-                    for (s, assoc) in &have {
-                        if !want.contains(s) {
-                            let req = c.ec2.disassociate_route_table().association_id(assoc);
-                            sent("ec2:DisassociateRouteTable", req.send()).await?;
-                        }
-                    }
+                    let gone = have
+                        .iter()
+                        .filter(|(s, _)| !want.contains(*s))
+                        .map(|(_, assoc)| assoc);
+                    tokio::try_join!(associate_all(c, rt, &add), disassociate_all(c, gone))?;
                 }
                 other => return Err(not_in_place(r, other)),
             }
@@ -330,22 +346,15 @@ impl Ec2Kind for RouteTable {
         Ok(())
     }
 
-    /// Disassociates the table's subnets, then deletes it.
+    /// Disassociates the table's subnets (all at once), then deletes it.
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
         let rt = current.physical_id.as_str();
-        for t in describe(cx.c, cx.scope, Query::Physical(rt)).await? {
-            for assoc in associations(&t).values() {
-                let r = sent(
-                    "ec2:DisassociateRouteTable",
-                    cx.c.ec2
-                        .disassociate_route_table()
-                        .association_id(assoc)
-                        .send(),
-                )
-                .await;
-                ok_if_not_found(r)?;
-            }
-        }
+        let tables = describe(cx.c, cx.scope, Query::Physical(rt)).await?;
+        let assocs: Vec<String> = tables
+            .iter()
+            .flat_map(|t| associations(t).into_values())
+            .collect();
+        disassociate_all(cx.c, &assocs).await?;
         sent(
             "ec2:DeleteRouteTable",
             cx.c.ec2.delete_route_table().route_table_id(rt).send(),

@@ -24,6 +24,7 @@ pub(super) const ROLE: KindSpec = KindSpec {
     ],
     name_field: Some("role_name"),
     attrs: &["id", "arn"],
+    names_only: &["assume_role_policy", "inline_policies"],
     ..DEFAULT
 };
 

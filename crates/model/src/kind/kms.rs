@@ -26,5 +26,6 @@ pub(super) const KEY: KindSpec = KindSpec {
         TAGS,
     ],
     attrs: &["id", "arn"],
+    names_only: &["policy"],
     ..DEFAULT
 };

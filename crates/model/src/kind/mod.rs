@@ -263,6 +263,11 @@ pub struct KindSpec {
     /// Resources AWS cannot tag are matched to desired ones by these fields (resolved values);
     /// empty for kinds found by the `moodlestack:id` tag.
     pub identity: &'static [&'static str],
+    /// Fields that hold policy documents (an IAM role's inline policies): the ARNs in them name
+    /// other resources without using them, and AWS keeps a policy that names a deleted resource.
+    /// A reference there orders creates (the ARN must be known) but not deletes: a destroy starts
+    /// on the database, the file system and the bucket without waiting for the node role.
+    pub names_only: &'static [&'static str],
     /// Attributes that an in-place update changes (refs to them are unknown while an update of
     /// this resource is planned; e.g. a launch template's `version`).
     pub attrs_changed_by_update: &'static [&'static str],
@@ -314,6 +319,12 @@ impl KindSpec {
     /// resource: a delete does not wait for a resource whose only mention of another is there.
     pub fn is_own_field(&self, field: &str) -> bool {
         matches!(field, "tags" | "description" | "user_data") || self.name_field == Some(field)
+    }
+
+    /// Whether what the field `field` names must be deleted after a resource of this kind: not
+    /// for its own fields ([`Self::is_own_field`]) nor for policy documents ([`Self::names_only`]).
+    pub fn orders_deletes(&self, field: &str) -> bool {
+        !self.is_own_field(field) && !self.names_only.contains(&field)
     }
 
     /// Whether resources of this kind carry tags (a `tags` field). Only those can be told apart
@@ -434,6 +445,7 @@ pub(crate) const DEFAULT: KindSpec = KindSpec {
     on_delete: DeletePolicy::Plain,
     tier: 0,
     identity: &[],
+    names_only: &[],
     attrs_changed_by_update: &[],
     ready_timeout: mins(5),
     notes: no_notes,
