@@ -1176,6 +1176,16 @@ for _name, _fn in {
     if not hasattr(LogsResponse, _name):
         setattr(LogsResponse, _name, _fn)
 
+# --- TCP_NODELAY on moto's connections ---
+# werkzeug's request handler writes a response's headers and its body (or each chunk) in
+# separate writes. With Nagle's algorithm on, a write waits until the client acknowledges the
+# one before, and a client in delayed-ACK mode (any kept-alive connection: the SDK keeps them)
+# acknowledges after 40 ms. Every answer on a reused connection came 40 ms late, a delay AWS's
+# endpoints do not add; the handler sets TCP_NODELAY, as socketserver offers.
+from moto.moto_server.werkzeug_app import MotoRequestHandler  # noqa: E402
+
+MotoRequestHandler.disable_nagle_algorithm = True
+
 # --- the AWS-behaviour layer (localstack/behaviours.py, switchable) ---
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
