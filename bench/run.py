@@ -43,6 +43,11 @@ AMI = "ami-785db401"  # moto's built-in Ubuntu x86_64 image
 # The emulator's AWS behaviours (localstack/behaviours.py): none by default, so that the figures
 # measure moodlestack and not the emulator's simulated waits; BENCH_BEHAVIOURS=default to include them.
 BEHAVIOURS = os.environ.get("BENCH_BEHAVIOURS", "none")
+# The launcher's simulated durations that are not behaviours (a backup job runs 2 s, an instance
+# refresh 10 s): none either, with the behaviours off. A cold apply of a stack with backups waits
+# for moodledata's first backup before its launch templates; that wait is the emulator's.
+SIMULATED = ({"MOODLESTACK_EMULATOR_BACKUP_JOB_SECONDS": "0",
+              "MOODLESTACK_EMULATOR_REFRESH_SECONDS": "0"} if BEHAVIOURS == "none" else {})
 
 TARGETS = {  # production stack, on the emulator (issue 7)
     "plan_requests": 20,
@@ -65,7 +70,7 @@ LATENCY_TARGETS = {  # production stack, every request delayed (issue 14)
 class Emulator:
     def __init__(self):
         env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true",
-                   MOODLESTACK_EMULATOR_BEHAVIOURS=BEHAVIOURS)
+                   MOODLESTACK_EMULATOR_BEHAVIOURS=BEHAVIOURS, **SIMULATED)
         try:
             self.proc, self.url = start_emulator(env)
         except RuntimeError:
