@@ -320,8 +320,13 @@ impl KindOps for Alarm {
         }
         let tags = r.stack_tags(cx.scope)?;
         put_alarm(cx.c, r, sdk_tags(&tags)).await?;
-        let found = observe_alarms(cx.c, cx.scope, &Names::One(name.to_string())).await?;
-        tagged("cloudwatch:PutMetricAlarm", name, found.into_iter().next()).map(Created::New)
+        // Read back for its ARN and its fields as CloudWatch keeps them; its tags are those the
+        // create just applied (no ListTagsForResource round).
+        let found = alarms(cx.c, "", Some(name)).await?;
+        let made = found
+            .first()
+            .and_then(|a| alarm_observed(cx.scope, a, tags));
+        tagged("cloudwatch:PutMetricAlarm", name, made).map(Created::New)
     }
 
     async fn update(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<Observed, CloudError> {
