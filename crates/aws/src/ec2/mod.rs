@@ -71,6 +71,24 @@ pub(crate) trait Ec2Kind: Send + Sync {
         }
     }
 
+    /// [`Ec2Kind::update_rest`] of the fields `changed` of `made`, a resource created a moment
+    /// ago with what its create call cannot set, again while EC2 does not know its id yet
+    /// ([`settled`]).
+    async fn update_made(
+        &self,
+        cx: &Cx<'_>,
+        made: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<(), CloudError> {
+        let u = || Update {
+            current: made,
+            r,
+            changed,
+        };
+        settled(|| self.update_rest(cx, u())).await
+    }
+
     /// [`KindOps::delete`] (EC2 deletes take no options).
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError>;
 

@@ -144,12 +144,7 @@ impl Ec2Kind for Vpc {
         if r.opt_bool("enable_dns_hostnames") == Some(true) {
             changed.push("enable_dns_hostnames");
         }
-        let u = || Update {
-            current: &o,
-            r,
-            changed: &changed,
-        };
-        settled(|| self.update_rest(cx, u())).await?;
+        self.update_made(cx, &o, r, &changed).await?;
         Ok(Created::New(o))
     }
 
@@ -388,12 +383,7 @@ impl Ec2Kind for Subnet {
         );
         if r.opt_bool("map_public_ip_on_launch") == Some(true) {
             let changed = ["map_public_ip_on_launch"];
-            let u = || Update {
-                current: &o,
-                r,
-                changed: &changed,
-            };
-            settled(|| self.update_rest(cx, u())).await?;
+            self.update_made(cx, &o, r, &changed).await?;
         }
         Ok(Created::New(o))
     }
