@@ -233,14 +233,15 @@ pub(crate) fn observed(
     }
 }
 
-/// The observation of a resource whose kind AWS reports no state for: usable once described.
+/// The observation of a resource whose kind AWS reports no state for: usable once described,
+/// its id its one attr.
 pub(crate) fn available(
     kind: Kind,
     physical_id: &str,
     tags: BTreeMap<String, String>,
     fields: Fields,
-    attrs: BTreeMap<String, String>,
 ) -> Observed {
+    let attrs = BTreeMap::new();
     observed(
         kind,
         physical_id,

@@ -276,13 +276,8 @@ impl Ec2Kind for InternetGateway {
         )
         .await?;
         settled(|| attach_igw(cx.c, &igw_id, vpc_id)).await?;
-        Ok(Created::New(available(
-            Kind::InternetGateway,
-            &igw_id,
-            tags,
-            fields,
-            BTreeMap::new(),
-        )))
+        let o = available(Kind::InternetGateway, &igw_id, tags, fields);
+        Ok(Created::New(o))
     }
 
     /// Detaches the gateway from every VPC, then deletes it.
