@@ -11,8 +11,8 @@
 
 use crate::fields::delete_by;
 use crate::fields::{
-    all_at_once, answer, deleted, described_by, in_place_only, is_not_found, owned_id, read_back,
-    sent, tagged, tags_value, unless_taken, untagged, usable, Reader,
+    all_at_once, answer, deleted, described_by, in_place_only, not_found_is_none, owned_id,
+    read_back, sent, tagged, tags_value, unless_taken, untagged, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -47,10 +47,9 @@ async fn group_observed(
 ) -> Result<Option<Observed>, CloudError> {
     let arn = group_arn(g);
     let req = c.logs.list_tags_for_resource().resource_arn(&arn);
-    let tags = match answer("logs:ListTagsForResource", req.send()).await {
-        Ok(t) => t.tags().cloned().unwrap_or_default(),
-        Err(e) if is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(e),
+    let out = not_found_is_none(answer("logs:ListTagsForResource", req.send()).await)?;
+    let Some(tags) = out.map(|t| t.tags().cloned().unwrap_or_default()) else {
+        return Ok(None);
     };
     Ok(observed_group(scope, g, tags.into_iter().collect()))
 }

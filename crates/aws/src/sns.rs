@@ -12,7 +12,7 @@
 
 use crate::fields::delete_by;
 use crate::fields::{
-    all_at_once, answer, collected, deleted, in_place_only, is_not_found, owned_id, read_back,
+    all_at_once, answer, collected, deleted, in_place_only, not_found_is_none, owned_id, read_back,
     sent, tag_map, tags_value, untagged, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
@@ -51,10 +51,8 @@ async fn topic(c: &Clients, scope: &Scope, arn: &str) -> Result<Option<Observed>
         "sns:ListTagsForResource",
         c.sns.list_tags_for_resource().resource_arn(arn).send(),
     );
-    let (attrs, tags) = match tokio::try_join!(attrs, tags) {
-        Ok(both) => both,
-        Err(e) if is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some((attrs, tags)) = not_found_is_none(tokio::try_join!(attrs, tags))? else {
+        return Ok(None);
     };
     let attrs: BTreeMap<String, String> = attrs
         .attributes()
