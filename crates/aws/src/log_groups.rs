@@ -11,8 +11,8 @@
 
 use crate::fields::delete_by;
 use crate::fields::{
-    all_at_once, answer, deleted, described_by, in_place_only, not_found_is_none, owned_id,
-    read_back, sent, tagged, tags_value, unless_taken, untagged, usable, Reader,
+    all_at_once, answer, by_name, deleted, described_by, in_place_only, not_found_is_none,
+    owned_id, read_back, sent, tagged, tags_value, unless_taken, untagged, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -96,17 +96,12 @@ pub(crate) struct Group;
 #[async_trait]
 impl KindOps for Group {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        match q {
-            Query::Stack => {
-                let prefix = Names::for_stack(&cx.scope.stack, &cx.scope.region).log_group_prefix();
-                observe_groups(cx.c, cx.scope, &prefix, None).await
-            }
-            Query::Logical { fields, .. } => match fields.get("name").and_then(Value::as_str) {
-                Some(name) => observe_groups(cx.c, cx.scope, name, Some(name)).await,
-                None => Ok(Vec::new()),
-            },
-            Query::Physical(name) => observe_groups(cx.c, cx.scope, name, Some(name)).await,
-        }
+        let prefix = Names::for_stack(&cx.scope.stack, &cx.scope.region).log_group_prefix();
+        let stack = observe_groups(cx.c, cx.scope, &prefix, None);
+        by_name(cx, Kind::LogGroup, q, stack, |name| async move {
+            observe_groups(cx.c, cx.scope, &name, Some(&name)).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {

@@ -135,7 +135,7 @@ pub(crate) struct Secret;
 #[async_trait]
 impl KindOps for Secret {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let stack = || list_stack(cx.c, cx.scope);
+        let stack = list_stack(cx.c, cx.scope);
         by_name(cx, Kind::Secret, q, stack, |name_or_arn| async move {
             describe(cx.c, cx.scope, &name_or_arn).await
         })
