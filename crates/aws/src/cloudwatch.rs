@@ -463,7 +463,7 @@ pub(crate) mod kinds {
 mod tests {
     use super::*;
     use crate::fields::{assert_matches_spec, test_scope};
-    use moodlestack_model::{TAG_ID, TAG_STACK};
+    use moodlestack_model::identity_tags;
 
     #[test]
     fn an_alarm_is_observed_with_exactly_its_descriptors_fields() {
@@ -487,10 +487,7 @@ mod tests {
             .treat_missing_data("missing")
             .alarm_actions("arn:aws:sns:eu-west-1:123456789012:demo-alerts")
             .build();
-        let tags = BTreeMap::from([
-            (TAG_STACK.to_string(), "demo".to_string()),
-            (TAG_ID.to_string(), "alarm.db-cpu".to_string()),
-        ]);
+        let tags = identity_tags(&test_scope("demo"), &"alarm.db-cpu");
         let o = alarm_observed(&test_scope("demo"), &a, tags).unwrap();
         assert_matches_spec(&o, &[]);
         assert_eq!(o.fields["threshold"], Value::str("80"));

@@ -318,14 +318,11 @@ pub(crate) mod kinds {
 mod tests {
     use super::*;
     use crate::fields::{assert_matches_spec, test_scope};
-    use moodlestack_model::{TAG_ID, TAG_STACK};
+    use moodlestack_model::{identity_tags, TAG_STACK};
 
     #[test]
     fn a_key_is_observed_with_exactly_its_descriptors_fields() {
-        let tags = Tags::from([
-            (TAG_STACK.to_string(), "demo".to_string()),
-            (TAG_ID.to_string(), "observe.key".to_string()),
-        ]);
+        let tags = identity_tags(&test_scope("demo"), &"observe.key");
         let policy = "{\n  \"Version\" : \"2012-10-17\",\n  \"Statement\" : [ ]\n}";
         let o = observed(
             &test_scope("demo"),

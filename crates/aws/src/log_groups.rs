@@ -374,7 +374,7 @@ pub(crate) mod kinds {
 mod tests {
     use super::*;
     use crate::fields::{assert_matches_spec, test_scope};
-    use moodlestack_model::{ObservedId, TAG_ID, TAG_STACK};
+    use moodlestack_model::{identity_tags, ObservedId};
 
     #[test]
     fn a_log_group_is_observed_with_exactly_its_descriptors_fields() {
@@ -384,10 +384,7 @@ mod tests {
             .retention_in_days(30)
             .kms_key_id("arn:aws:kms:eu-west-1:123456789012:key/k-1")
             .build();
-        let tags = BTreeMap::from([
-            (TAG_STACK.to_string(), "demo".to_string()),
-            (TAG_ID.to_string(), "logs.php-fpm".to_string()),
-        ]);
+        let tags = identity_tags(&test_scope("demo"), &"logs.php-fpm");
         let o = observed_group(&test_scope("demo"), &g, tags).unwrap();
         assert_matches_spec(&o, &[]);
         assert_eq!(o.fields["retention_days"], Value::Int(30));

@@ -300,7 +300,7 @@ pub(crate) mod kinds {
 mod tests {
     use super::*;
     use crate::fields::{assert_matches_spec, test_scope};
-    use moodlestack_model::{TAG_ID, TAG_STACK};
+    use moodlestack_model::identity_tags;
 
     #[test]
     fn a_topic_is_observed_with_exactly_its_descriptors_fields() {
@@ -310,10 +310,7 @@ mod tests {
             ("KmsMasterKeyId".to_string(), "arn:aws:kms:k".to_string()),
             ("Owner".to_string(), "123456789012".to_string()),
         ]);
-        let tags = BTreeMap::from([
-            (TAG_STACK.to_string(), "demo".to_string()),
-            (TAG_ID.to_string(), "alerts.topic".to_string()),
-        ]);
+        let tags = identity_tags(&test_scope("demo"), &"alerts.topic");
         let o = topic_observed(&test_scope("demo"), arn, &attrs, tags).unwrap();
         assert_matches_spec(&o, &[]);
         assert_eq!(o.fields["name"], Value::str("demo-alerts"));
