@@ -173,7 +173,7 @@ pub(crate) struct Vault;
 #[async_trait]
 impl KindOps for Vault {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let stack = || vaults(cx.c, cx.scope);
+        let stack = vaults(cx.c, cx.scope);
         by_name(cx, Kind::BackupVault, q, stack, |name| async move {
             vault(cx.c, cx.scope, &name).await
         })

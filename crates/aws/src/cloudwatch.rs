@@ -13,8 +13,8 @@
 
 use crate::fields::delete_by;
 use crate::fields::{
-    all_pages, answer, canonical_json, in_place_only, int, is_not_found, owned_id, read_back, sent,
-    tag_map, tagged, tags_value, unexpected, usable, Names, Reader,
+    all_pages, answer, canonical_json, in_place_only, int, not_found_is_none, owned_id, read_back,
+    sent, tag_map, tagged, tags_value, unexpected, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -244,11 +244,9 @@ async fn observe_alarms(
         |a| async move {
             let arn = a.alarm_arn().unwrap_or_default();
             let req = c.cloudwatch.list_tags_for_resource().resource_arn(arn);
-            match answer("cloudwatch:ListTagsForResource", req.send()).await {
-                Ok(t) => Ok(alarm_observed(scope, &a, tag_map(t.tags()))),
-                Err(e) if is_not_found(&e) => Ok(None),
-                Err(e) => Err(e),
-            }
+            let tags =
+                not_found_is_none(answer("cloudwatch:ListTagsForResource", req.send()).await)?;
+            Ok(tags.and_then(|t| alarm_observed(scope, &a, tag_map(t.tags()))))
         },
     )
     .await
@@ -375,15 +373,11 @@ fn dashboard_observed(name: &str, arn: &str, body: &str) -> Observed {
 /// The dashboard `name` (None: it does not exist).
 async fn dashboard(c: &Clients, name: &str) -> Result<Option<Observed>, CloudError> {
     let req = c.cloudwatch.get_dashboard().dashboard_name(name);
-    match answer("cloudwatch:GetDashboard", req.send()).await {
-        Ok(d) => Ok(Some(dashboard_observed(
-            name,
-            d.dashboard_arn().unwrap_or_default(),
-            d.dashboard_body().unwrap_or_default(),
-        ))),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
+    let d = not_found_is_none(answer("cloudwatch:GetDashboard", req.send()).await)?;
+    Ok(d.map(|d| {
+        let body = d.dashboard_body().unwrap_or_default();
+        dashboard_observed(name, d.dashboard_arn().unwrap_or_default(), body)
+    }))
 }
 
 /// The name of the stack's dashboard.
@@ -474,7 +468,7 @@ pub(crate) mod kinds {
 mod tests {
     use super::*;
     use crate::fields::{assert_matches_spec, test_scope};
-    use moodlestack_model::{TAG_ID, TAG_STACK};
+    use moodlestack_model::identity_tags;
 
     #[test]
     fn an_alarm_is_observed_with_exactly_its_descriptors_fields() {
@@ -498,10 +492,7 @@ mod tests {
             .treat_missing_data("missing")
             .alarm_actions("arn:aws:sns:eu-west-1:123456789012:demo-alerts")
             .build();
-        let tags = BTreeMap::from([
-            (TAG_STACK.to_string(), "demo".to_string()),
-            (TAG_ID.to_string(), "alarm.db-cpu".to_string()),
-        ]);
+        let tags = identity_tags(&test_scope("demo"), &"alarm.db-cpu");
         let o = alarm_observed(&test_scope("demo"), &a, tags).unwrap();
         assert_matches_spec(&o, &[]);
         assert_eq!(o.fields["threshold"], Value::str("80"));

@@ -534,7 +534,7 @@ impl KindOps for ReplicationGroupOps {
 mod tests {
     use super::*;
     use crate::fields::{assert_ready_as, test_scope};
-    use moodlestack_model::{TAG_ID, TAG_STACK};
+    use moodlestack_model::{identity_tags, TAG_STACK};
 
     #[test]
     fn redis_versions_compare_on_what_the_stack_asked_for() {
@@ -586,11 +586,8 @@ mod tests {
                     .build(),
             )
             .build();
-        let tags = BTreeMap::from([
-            (TAG_STACK.to_string(), "demo".to_string()),
-            (TAG_ID.to_string(), "cache.redis".to_string()),
-            (TAG_AUTH_SECRET.to_string(), "arn:secret".to_string()),
-        ]);
+        let mut tags = identity_tags(&scope, &"cache.redis");
+        tags.insert(TAG_AUTH_SECRET.into(), "arn:secret".into());
         let o = replication_group_observed(&scope, &rg, tags.clone(), &[member]).unwrap();
         assert_ready_as(&o, "cache.redis", &[]);
         assert_eq!(o.fields["engine_version"], Value::str("7.1.0"));
@@ -681,10 +678,7 @@ mod tests {
             .cache_subnet_group_description("cache")
             .subnets(Subnet::builder().subnet_identifier("subnet-1").build())
             .build();
-        let tags = BTreeMap::from([
-            (TAG_STACK.to_string(), "demo".to_string()),
-            (TAG_ID.to_string(), "cache.subnet_group".to_string()),
-        ]);
+        let tags = identity_tags(&scope, &"cache.subnet_group");
         let o = SubnetGroup::observed(&scope, &g, tags.clone()).unwrap();
         assert_ready_as(&o, "cache.subnet_group", &[]);
         assert!(SubnetGroup::observed(&test_scope("other"), &g, tags).is_none());

@@ -947,13 +947,13 @@ pub async fn unless_taken<T, E: SdkFault, R: SdkRaw>(
 }
 
 /// [`KindOps::list`] of a kind found by its name ([`Names`]): the stack's resources as `stack`
-/// lists them, the one name a logical or physical query asks for as `one` reads it, nothing for
-/// a logical query without the name.
+/// lists them (a future, awaited only for a stack query), the one name a logical or physical
+/// query asks for as `one` reads it, nothing for a logical query without the name.
 pub async fn by_name<S, O, I>(
     cx: &Cx<'_>,
     kind: Kind,
     q: Query<'_>,
-    stack: impl FnOnce() -> S,
+    stack: S,
     one: impl FnOnce(String) -> O,
 ) -> Result<Vec<Observed>, CloudError>
 where
@@ -962,7 +962,7 @@ where
     I: IntoIterator<Item = Observed>,
 {
     match Names::new(cx, kind, q) {
-        Names::Stack { .. } => stack().await,
+        Names::Stack { .. } => stack.await,
         Names::One(name) => Ok(one(name).await?.into_iter().collect()),
         Names::Nothing => Ok(Vec::new()),
     }

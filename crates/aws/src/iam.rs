@@ -12,9 +12,9 @@
 
 use crate::fields::delete_by;
 use crate::fields::{
-    all_at_once, answer, as_current, canonical_json, collected, deleted, desired_names,
-    in_place_only, is_code, not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value,
-    unexpected, unless_taken, usable, Reader,
+    all_at_once, answer, as_current, canonical_json, collected, deleted, in_place_only, is_code,
+    not_found_is_none, owned_id, sent, sorted_strs, tag_map, tags_value, unexpected, unless_taken,
+    usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -81,43 +81,24 @@ fn policy_field(text: &str) -> String {
     canonical_json(&decode_policy(text))
 }
 
-/// The names the stack gives the resources of `kind` (its `field`), or the one a [`Query`] names.
-/// A stack's list also looks for `<stack>-node`, the name versions before the region was in it
+/// The names the stack gives the resources of `kind` (the names its desired resources declare:
+/// [`Names`]), or the one a [`Query`] names: an IAM kind's list reads each, all at once. A
+/// stack's list also looks for `<stack>-node`, the name versions before the region was in it
 /// gave the node role and profile: found (by its tags) it is planned as replaced by the new one,
 /// and destroy deletes it, instead of leaving it behind.
-fn queried_names(cx: &Cx<'_>, q: Query<'_>, kind: Kind, field: &str) -> Vec<String> {
-    match q {
-        Query::Stack => {
-            let mut names = desired_names(cx.desired, kind, field);
+fn queried_names(cx: &Cx<'_>, q: Query<'_>, kind: Kind) -> Vec<String> {
+    match Names::new(cx, kind, q) {
+        Names::Stack { declared, .. } => {
+            let mut names: Vec<String> = declared.into_iter().collect();
             let legacy = format!("{}-node", cx.scope.stack);
             if !names.contains(&legacy) {
                 names.push(legacy);
             }
             names
         }
-        Query::Logical { fields, .. } => fields
-            .get(field)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .into_iter()
-            .collect(),
-        Query::Physical(name) => vec![name.to_string()],
+        Names::One(name) => vec![name],
+        Names::Nothing => Vec::new(),
     }
-}
-
-/// [`KindOps::list`] of an IAM kind: `observe` on every name [`queried_names`] gives, all in
-/// flight at once.
-async fn observe_queried<O>(
-    cx: &Cx<'_>,
-    q: Query<'_>,
-    kind: Kind,
-    field: &str,
-    observe: impl FnMut(String) -> O,
-) -> Result<Vec<Observed>, CloudError>
-where
-    O: std::future::Future<Output = Result<Option<Observed>, CloudError>>,
-{
-    all_at_once(queried_names(cx, q, kind, field).into_iter().map(observe)).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,10 +271,8 @@ impl KindOps for Role {
     crate::fields::settled_at_once!();
 
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        observe_queried(cx, q, Kind::IamRole, "role_name", |n| async move {
-            observe_role(cx.c, cx.scope, &n).await
-        })
-        .await
+        let names = queried_names(cx, q, Kind::IamRole);
+        all_at_once(names.iter().map(|n| observe_role(cx.c, cx.scope, n))).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -522,10 +501,8 @@ impl KindOps for InstanceProfile {
     crate::fields::settled_at_once!();
 
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        observe_queried(cx, q, Kind::InstanceProfile, "name", |n| async move {
-            observe_profile(cx.c, cx.scope, &n).await
-        })
-        .await
+        let names = queried_names(cx, q, Kind::InstanceProfile);
+        all_at_once(names.iter().map(|n| observe_profile(cx.c, cx.scope, n))).await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {

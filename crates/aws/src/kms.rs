@@ -13,8 +13,9 @@
 //! never deletes a key at once.
 
 use crate::fields::{
-    all_at_once, answer, canonical_json, deleted, in_place_only, is_code, is_not_found, owned_id,
-    read_back, sent, tags_value, unexpected, unless_taken, usable, Reader,
+    all_at_once, answer, canonical_json, deleted, in_place_only, is_code, is_not_found,
+    not_found_is_none, owned_id, read_back, sent, tags_value, unexpected, unless_taken, usable,
+    Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -63,12 +64,10 @@ async fn key(
         "kms:GetKeyRotationStatus",
         c.kms.get_key_rotation_status().key_id(key_id).send(),
     );
-    let (describe, tags, policy, rotation) =
-        match tokio::try_join!(describe, tags, policy, rotation) {
-            Ok(all) => all,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(e),
-        };
+    let all = not_found_is_none(tokio::try_join!(describe, tags, policy, rotation))?;
+    let Some((describe, tags, policy, rotation)) = all else {
+        return Ok(None);
+    };
     let Some(meta) = describe.key_metadata() else {
         return Ok(None);
     };
@@ -120,11 +119,9 @@ fn observed(
 /// The id of the key `alias` points to (None: no such alias). The other reads of a key take its
 /// id, not an alias.
 async fn key_of(c: &Clients, alias: &str) -> Result<Option<String>, CloudError> {
-    match answer("kms:DescribeKey", c.kms.describe_key().key_id(alias).send()).await {
-        Ok(d) => Ok(d.key_metadata().map(|m| m.key_id().to_string())),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
+    let d = answer("kms:DescribeKey", c.kms.describe_key().key_id(alias).send()).await;
+    let key = not_found_is_none(d)?.and_then(|d| d.key_metadata().map(|m| m.key_id().to_string()));
+    Ok(key)
 }
 
 /// The aliases (name, target key id) under `prefix`, or the one of `key_id`: one paginated
@@ -321,14 +318,11 @@ pub(crate) mod kinds {
 mod tests {
     use super::*;
     use crate::fields::{assert_matches_spec, test_scope};
-    use moodlestack_model::{TAG_ID, TAG_STACK};
+    use moodlestack_model::{identity_tags, TAG_STACK};
 
     #[test]
     fn a_key_is_observed_with_exactly_its_descriptors_fields() {
-        let tags = Tags::from([
-            (TAG_STACK.to_string(), "demo".to_string()),
-            (TAG_ID.to_string(), "observe.key".to_string()),
-        ]);
+        let tags = identity_tags(&test_scope("demo"), &"observe.key");
         let policy = "{\n  \"Version\" : \"2012-10-17\",\n  \"Statement\" : [ ]\n}";
         let o = observed(
             &test_scope("demo"),

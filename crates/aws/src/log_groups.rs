@@ -11,8 +11,8 @@
 
 use crate::fields::delete_by;
 use crate::fields::{
-    all_at_once, answer, deleted, described_by, in_place_only, is_not_found, owned_id, read_back,
-    sent, tagged, tags_value, unless_taken, untagged, usable, Reader,
+    all_at_once, answer, by_name, deleted, described_by, in_place_only, not_found_is_none,
+    owned_id, read_back, sent, tagged, tags_value, unless_taken, untagged, usable, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
 use async_trait::async_trait;
@@ -47,10 +47,9 @@ async fn group_observed(
 ) -> Result<Option<Observed>, CloudError> {
     let arn = group_arn(g);
     let req = c.logs.list_tags_for_resource().resource_arn(&arn);
-    let tags = match answer("logs:ListTagsForResource", req.send()).await {
-        Ok(t) => t.tags().cloned().unwrap_or_default(),
-        Err(e) if is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(e),
+    let out = not_found_is_none(answer("logs:ListTagsForResource", req.send()).await)?;
+    let Some(tags) = out.map(|t| t.tags().cloned().unwrap_or_default()) else {
+        return Ok(None);
     };
     Ok(observed_group(scope, g, tags.into_iter().collect()))
 }
@@ -97,17 +96,12 @@ pub(crate) struct Group;
 #[async_trait]
 impl KindOps for Group {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        match q {
-            Query::Stack => {
-                let prefix = Names::for_stack(&cx.scope.stack, &cx.scope.region).log_group_prefix();
-                observe_groups(cx.c, cx.scope, &prefix, None).await
-            }
-            Query::Logical { fields, .. } => match fields.get("name").and_then(Value::as_str) {
-                Some(name) => observe_groups(cx.c, cx.scope, name, Some(name)).await,
-                None => Ok(Vec::new()),
-            },
-            Query::Physical(name) => observe_groups(cx.c, cx.scope, name, Some(name)).await,
-        }
+        let prefix = Names::for_stack(&cx.scope.stack, &cx.scope.region).log_group_prefix();
+        let stack = observe_groups(cx.c, cx.scope, &prefix, None);
+        by_name(cx, Kind::LogGroup, q, stack, |name| async move {
+            observe_groups(cx.c, cx.scope, &name, Some(&name)).await
+        })
+        .await
     }
 
     async fn create(&self, cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
@@ -380,7 +374,7 @@ pub(crate) mod kinds {
 mod tests {
     use super::*;
     use crate::fields::{assert_matches_spec, test_scope};
-    use moodlestack_model::{ObservedId, TAG_ID, TAG_STACK};
+    use moodlestack_model::{identity_tags, ObservedId};
 
     #[test]
     fn a_log_group_is_observed_with_exactly_its_descriptors_fields() {
@@ -390,10 +384,7 @@ mod tests {
             .retention_in_days(30)
             .kms_key_id("arn:aws:kms:eu-west-1:123456789012:key/k-1")
             .build();
-        let tags = BTreeMap::from([
-            (TAG_STACK.to_string(), "demo".to_string()),
-            (TAG_ID.to_string(), "logs.php-fpm".to_string()),
-        ]);
+        let tags = identity_tags(&test_scope("demo"), &"logs.php-fpm");
         let o = observed_group(&test_scope("demo"), &g, tags).unwrap();
         assert_matches_spec(&o, &[]);
         assert_eq!(o.fields["retention_days"], Value::Int(30));

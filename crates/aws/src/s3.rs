@@ -215,7 +215,7 @@ pub(crate) struct Bucket;
 #[async_trait]
 impl KindOps for Bucket {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let stack = || list_stack(cx.c, cx.scope);
+        let stack = list_stack(cx.c, cx.scope);
         by_name(cx, Kind::CodeBucket, q, stack, |name| async move {
             describe(cx.c, cx.scope, &name).await
         })

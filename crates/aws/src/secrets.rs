@@ -135,7 +135,7 @@ pub(crate) struct Secret;
 #[async_trait]
 impl KindOps for Secret {
     async fn list(&self, cx: &Cx<'_>, q: Query<'_>) -> Result<Vec<Observed>, CloudError> {
-        let stack = || list_stack(cx.c, cx.scope);
+        let stack = list_stack(cx.c, cx.scope);
         by_name(cx, Kind::Secret, q, stack, |name_or_arn| async move {
             describe(cx.c, cx.scope, &name_or_arn).await
         })
@@ -223,7 +223,7 @@ impl KindOps for Secret {
 mod tests {
     use super::*;
     use crate::fields::{assert_ready_as, test_scope};
-    use moodlestack_model::TAG_ID;
+    use moodlestack_model::identity_tags;
 
     #[test]
     fn request_token_is_stable_and_in_range() {
@@ -238,10 +238,7 @@ mod tests {
     #[test]
     fn only_the_stacks_secrets_are_observed() {
         let scope = test_scope("demo");
-        let mut tags = BTreeMap::from([
-            (TAG_STACK.to_string(), "demo".to_string()),
-            (TAG_ID.to_string(), "cache.auth".to_string()),
-        ]);
+        let mut tags = identity_tags(&scope, &"cache.auth");
         let o = observed(&scope, "arn:x", "demo/redis-auth", Some("d"), tags.clone()).unwrap();
         assert_ready_as(&o, "cache.auth", &[]);
         assert_eq!(o.attrs["arn"], "arn:x");

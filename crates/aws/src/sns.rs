@@ -12,7 +12,7 @@
 
 use crate::fields::delete_by;
 use crate::fields::{
-    all_at_once, answer, collected, deleted, in_place_only, is_not_found, owned_id, read_back,
+    all_at_once, answer, collected, deleted, in_place_only, not_found_is_none, owned_id, read_back,
     sent, tag_map, tags_value, untagged, usable, Names, Reader,
 };
 use crate::{Clients, Created, Cx, KindOps, Query, Update};
@@ -51,10 +51,8 @@ async fn topic(c: &Clients, scope: &Scope, arn: &str) -> Result<Option<Observed>
         "sns:ListTagsForResource",
         c.sns.list_tags_for_resource().resource_arn(arn).send(),
     );
-    let (attrs, tags) = match tokio::try_join!(attrs, tags) {
-        Ok(both) => both,
-        Err(e) if is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some((attrs, tags)) = not_found_is_none(tokio::try_join!(attrs, tags))? else {
+        return Ok(None);
     };
     let attrs: BTreeMap<String, String> = attrs
         .attributes()
@@ -302,7 +300,7 @@ pub(crate) mod kinds {
 mod tests {
     use super::*;
     use crate::fields::{assert_matches_spec, test_scope};
-    use moodlestack_model::{TAG_ID, TAG_STACK};
+    use moodlestack_model::identity_tags;
 
     #[test]
     fn a_topic_is_observed_with_exactly_its_descriptors_fields() {
@@ -312,10 +310,7 @@ mod tests {
             ("KmsMasterKeyId".to_string(), "arn:aws:kms:k".to_string()),
             ("Owner".to_string(), "123456789012".to_string()),
         ]);
-        let tags = BTreeMap::from([
-            (TAG_STACK.to_string(), "demo".to_string()),
-            (TAG_ID.to_string(), "alerts.topic".to_string()),
-        ]);
+        let tags = identity_tags(&test_scope("demo"), &"alerts.topic");
         let o = topic_observed(&test_scope("demo"), arn, &attrs, tags).unwrap();
         assert_matches_spec(&o, &[]);
         assert_eq!(o.fields["name"], Value::str("demo-alerts"));

@@ -7,7 +7,8 @@
 //! `GetMetricStatistics` of `CronHeartbeat`).
 
 use crate::fields::{
-    all_pages, answer, api_err, described_by, is_code, is_not_found, tag_map, unix_secs,
+    all_pages, answer, api_err, described_by, is_code, is_not_found, not_found_is_none, tag_map,
+    unix_secs,
 };
 use crate::AwsCloud;
 use aws_sdk_ec2::types::Filter;
@@ -591,10 +592,7 @@ impl AwsCloud {
             c.rds.describe_db_instances().db_instance_identifier(&id)
         )
         .await;
-        let found = match found {
-            Err(e) if is_not_found(&e) => Vec::new(),
-            other => other?,
-        };
+        let found = not_found_is_none(found)?.unwrap_or_default();
         Ok(found.first().map_or_else(
             || absent(id.clone()),
             |d| Service {

@@ -161,17 +161,24 @@ fn template_observed(
     let name = t.launch_template_name().unwrap_or_default();
     let mut fields = default.map(data_fields).unwrap_or_default();
     fields.insert("name".into(), Value::str(name));
-    let mut attrs = BTreeMap::from([("name".to_string(), name.to_string())]);
-    if let Some(v) = t.latest_version_number() {
-        attrs.insert("version".into(), v.to_string());
-    }
-    Some(available(
-        Kind::LaunchTemplate,
-        id,
-        tag_map(t.tags()),
-        fields,
-        attrs,
-    ))
+    let version = t.latest_version_number();
+    Some(template(id, tag_map(t.tags()), fields, name, version))
+}
+
+/// A template as observed or as created: usable once it exists, its name and its latest
+/// version (when AWS reports it) among its attrs.
+fn template(
+    id: &str,
+    tags: BTreeMap<String, String>,
+    fields: Fields,
+    name: &str,
+    version: Option<i64>,
+) -> Observed {
+    let mut o = available(Kind::LaunchTemplate, id, tags, fields);
+    o.attrs.insert("name".into(), name.to_string());
+    o.attrs
+        .extend(version.map(|v| ("version".to_string(), v.to_string())));
+    o
 }
 
 fn template_tags(
@@ -350,19 +357,9 @@ impl Ec2Kind for LaunchTemplate {
             out.launch_template(),
             |t| t.launch_template_id(),
         )?;
-        let version = t.latest_version_number().unwrap_or(1).to_string();
-        let fields = made_fields(r);
-        let attrs = BTreeMap::from([
-            ("name".to_string(), name.to_string()),
-            ("version".to_string(), version),
-        ]);
-        Ok(Created::New(available(
-            Kind::LaunchTemplate,
-            lt_id,
-            tags,
-            fields,
-            attrs,
-        )))
+        let version = Some(t.latest_version_number().unwrap_or(1));
+        let o = template(lt_id, tags, made_fields(r), name, version);
+        Ok(Created::New(o))
     }
 
     /// A new version also rewrites the template's tags (content hash).

@@ -71,6 +71,24 @@ pub(crate) trait Ec2Kind: Send + Sync {
         }
     }
 
+    /// [`Ec2Kind::update_rest`] of the fields `changed` of `made`, a resource created a moment
+    /// ago with what its create call cannot set, again while EC2 does not know its id yet
+    /// ([`settled`]).
+    async fn update_made(
+        &self,
+        cx: &Cx<'_>,
+        made: &Observed,
+        r: &Reader<'_>,
+        changed: &[&str],
+    ) -> Result<(), CloudError> {
+        let u = || Update {
+            current: made,
+            r,
+            changed,
+        };
+        settled(|| self.update_rest(cx, u())).await
+    }
+
     /// [`KindOps::delete`] (EC2 deletes take no options).
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError>;
 
@@ -215,14 +233,15 @@ pub(crate) fn observed(
     }
 }
 
-/// The observation of a resource whose kind AWS reports no state for: usable once described.
+/// The observation of a resource whose kind AWS reports no state for: usable once described,
+/// its id its one attr.
 pub(crate) fn available(
     kind: Kind,
     physical_id: &str,
     tags: BTreeMap<String, String>,
     fields: Fields,
-    attrs: BTreeMap<String, String>,
 ) -> Observed {
+    let attrs = BTreeMap::new();
     observed(
         kind,
         physical_id,

@@ -25,27 +25,29 @@ fn attr_bool(b: bool) -> AttributeBooleanValue {
 
 // ---------------------------------------------------------------------------------------- VPC
 
-/// A VPC as DescribeVpcs reports it (its DNS attributes are read apart).
-fn vpc_observed(vpc: &SdkVpc) -> Option<Observed> {
-    let id = vpc.vpc_id()?;
-    let mut fields = Fields::new();
-    if let Some(cidr) = vpc.cidr_block() {
-        fields.insert("cidr_block".into(), Value::str(cidr));
-    }
-    let lifecycle = match vpc.state() {
-        Some(VpcState::Pending) => Lifecycle::Creating,
+/// A VPC or a subnet as observed: EC2 reports both `pending`, then `available` (usable). `state`
+/// is the state word the describe or the create answered, `absent` when it answered none.
+fn staged(
+    kind: Kind,
+    id: &str,
+    tags: BTreeMap<String, String>,
+    fields: Fields,
+    state: Option<&str>,
+    absent: &str,
+) -> Observed {
+    let status = state.unwrap_or(absent);
+    let lifecycle = match status {
+        "pending" => Lifecycle::Creating,
         _ => Lifecycle::Ready,
     };
-    let status = vpc.state().map(|s| s.as_str()).unwrap_or_default();
-    Some(observed(
-        Kind::Vpc,
-        id,
-        tag_map(vpc.tags()),
-        fields,
-        BTreeMap::new(),
-        status,
-        lifecycle,
-    ))
+    observed(kind, id, tags, fields, BTreeMap::new(), status, lifecycle)
+}
+
+/// A VPC as DescribeVpcs reports it (its DNS attributes are read apart).
+fn vpc_observed(vpc: &SdkVpc) -> Option<Observed> {
+    let fields = reported([("cidr_block", vpc.cidr_block().map(Value::str))]);
+    let (state, tags) = (vpc.state().map(VpcState::as_str), tag_map(vpc.tags()));
+    Some(staged(Kind::Vpc, vpc.vpc_id()?, tags, fields, state, ""))
 }
 
 async fn vpc_dns(c: &Clients, vpc_id: &str) -> Result<(bool, bool), CloudError> {
@@ -72,24 +74,6 @@ async fn vpc_dns(c: &Clients, vpc_id: &str) -> Result<(bool, bool), CloudError> 
             .and_then(|v| v.value())
             .unwrap_or(true),
     ))
-}
-
-async fn update_vpc(
-    c: &Clients,
-    current: &Observed,
-    r: &Reader<'_>,
-    changed: &[&str],
-) -> Result<(), CloudError> {
-    for f in changed {
-        let req = c.ec2.modify_vpc_attribute().vpc_id(&current.physical_id);
-        let req = match *f {
-            "enable_dns_hostnames" => req.enable_dns_hostnames(attr_bool(r.bool(f)?)),
-            "enable_dns_support" => req.enable_dns_support(attr_bool(r.bool(f)?)),
-            other => return Err(not_in_place(r, other)),
-        };
-        sent("ec2:ModifyVpcAttribute", req.send()).await?;
-    }
-    Ok(())
 }
 
 /// This file's kinds under their [`Kind`](moodlestack_model::Kind) names, for the registry
@@ -150,21 +134,8 @@ impl Ec2Kind for Vpc {
         )
         .await?;
         let (vpc, vpc_id) = made("ec2:CreateVpc", "VPC", out.vpc(), |v| v.vpc_id())?;
-        let fields = made_fields(r);
-        let status = vpc.state().map(|s| s.as_str()).unwrap_or("pending");
-        let lifecycle = match vpc.state() {
-            Some(VpcState::Available) => Lifecycle::Ready,
-            _ => Lifecycle::Creating,
-        };
-        let o = observed(
-            Kind::Vpc,
-            vpc_id,
-            tags,
-            fields,
-            BTreeMap::new(),
-            status,
-            lifecycle,
-        );
+        let state = vpc.state().map(VpcState::as_str);
+        let o = staged(Kind::Vpc, vpc_id, tags, made_fields(r), state, "pending");
         // AWS defaults: DNS support on, DNS hostnames off; only differences need a call.
         let mut changed = Vec::new();
         if r.opt_bool("enable_dns_support") == Some(false) {
@@ -173,13 +144,22 @@ impl Ec2Kind for Vpc {
         if r.opt_bool("enable_dns_hostnames") == Some(true) {
             changed.push("enable_dns_hostnames");
         }
-        settled(|| update_vpc(cx.c, &o, r, &changed)).await?;
+        self.update_made(cx, &o, r, &changed).await?;
         Ok(Created::New(o))
     }
 
     async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
         let (current, r, rest) = u.parts();
-        update_vpc(cx.c, current, r, rest).await
+        for f in rest {
+            let req = cx.c.ec2.modify_vpc_attribute().vpc_id(&current.physical_id);
+            let req = match *f {
+                "enable_dns_hostnames" => req.enable_dns_hostnames(attr_bool(r.bool(f)?)),
+                "enable_dns_support" => req.enable_dns_support(attr_bool(r.bool(f)?)),
+                other => return Err(not_in_place(r, other)),
+            };
+            sent("ec2:ModifyVpcAttribute", req.send()).await?;
+        }
+        Ok(())
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {
@@ -296,13 +276,8 @@ impl Ec2Kind for InternetGateway {
         )
         .await?;
         settled(|| attach_igw(cx.c, &igw_id, vpc_id)).await?;
-        Ok(Created::New(available(
-            Kind::InternetGateway,
-            &igw_id,
-            tags,
-            fields,
-            BTreeMap::new(),
-        )))
+        let o = available(Kind::InternetGateway, &igw_id, tags, fields);
+        Ok(Created::New(o))
     }
 
     /// Detaches the gateway from the VPC its observation saw it in, without a read first, then
@@ -368,42 +343,15 @@ fn subnet_observed(s: &SdkSubnet) -> Option<Observed> {
             Some(Value::Bool(s.map_public_ip_on_launch().unwrap_or(false))),
         ),
     ]);
-    let lifecycle = match s.state() {
-        Some(SubnetState::Pending) => Lifecycle::Creating,
-        _ => Lifecycle::Ready,
-    };
-    let status = s.state().map(|s| s.as_str()).unwrap_or_default();
-    Some(observed(
+    let state = s.state().map(SubnetState::as_str);
+    Some(staged(
         Kind::Subnet,
         id,
         tag_map(s.tags()),
         fields,
-        BTreeMap::new(),
-        status,
-        lifecycle,
+        state,
+        "",
     ))
-}
-
-async fn update_subnet(
-    c: &Clients,
-    current: &Observed,
-    r: &Reader<'_>,
-    changed: &[&str],
-) -> Result<(), CloudError> {
-    for f in changed {
-        match *f {
-            "map_public_ip_on_launch" => {
-                let req = c
-                    .ec2
-                    .modify_subnet_attribute()
-                    .subnet_id(&current.physical_id)
-                    .map_public_ip_on_launch(attr_bool(r.bool(f)?));
-                sent("ec2:ModifySubnetAttribute", req.send()).await?;
-            }
-            other => return Err(not_in_place(r, other)),
-        }
-    }
-    Ok(())
 }
 
 /// `AWS::EC2::Subnet`.
@@ -437,30 +385,37 @@ impl Ec2Kind for Subnet {
         let (s, subnet_id) = made("ec2:CreateSubnet", "subnet", out.subnet(), |s| {
             s.subnet_id()
         })?;
-        let fields = made_fields(r);
-        let status = s.state().map(|s| s.as_str()).unwrap_or("pending");
-        let lifecycle = match s.state() {
-            Some(SubnetState::Available) => Lifecycle::Ready,
-            _ => Lifecycle::Creating,
-        };
-        let o = observed(
+        let state = s.state().map(SubnetState::as_str);
+        let o = staged(
             Kind::Subnet,
             subnet_id,
             tags,
-            fields,
-            BTreeMap::new(),
-            status,
-            lifecycle,
+            made_fields(r),
+            state,
+            "pending",
         );
         if r.opt_bool("map_public_ip_on_launch") == Some(true) {
-            settled(|| update_subnet(cx.c, &o, r, &["map_public_ip_on_launch"])).await?;
+            let changed = ["map_public_ip_on_launch"];
+            self.update_made(cx, &o, r, &changed).await?;
         }
         Ok(Created::New(o))
     }
 
     async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {
         let (current, r, rest) = u.parts();
-        update_subnet(cx.c, current, r, rest).await
+        for f in rest {
+            match *f {
+                "map_public_ip_on_launch" => {
+                    let req = cx.c.ec2.modify_subnet_attribute();
+                    let req = req
+                        .subnet_id(&current.physical_id)
+                        .map_public_ip_on_launch(attr_bool(r.bool(f)?));
+                    sent("ec2:ModifySubnetAttribute", req.send()).await?;
+                }
+                other => return Err(not_in_place(r, other)),
+            }
+        }
+        Ok(())
     }
 
     async fn delete(&self, cx: &Cx<'_>, current: &Observed) -> Result<(), CloudError> {

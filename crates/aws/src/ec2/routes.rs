@@ -130,13 +130,7 @@ fn table_observed(t: &SdkRouteTable) -> Option<Observed> {
         "subnet_ids".into(),
         sorted_strs(associations(t).into_keys()),
     );
-    Some(available(
-        Kind::RouteTable,
-        id,
-        tag_map(t.tags()),
-        fields,
-        BTreeMap::new(),
-    ))
+    Some(available(Kind::RouteTable, id, tag_map(t.tags()), fields))
 }
 
 /// CreateRoute, or ReplaceRoute when `replace`.
@@ -278,13 +272,8 @@ impl Ec2Kind for RouteTable {
         }));
         tokio::try_join!(routes, settled(|| associate_all(c, &rt_id, &subnets)))?;
         let fields = made_fields(r);
-        Ok(Created::New(available(
-            Kind::RouteTable,
-            &rt_id,
-            tags,
-            fields,
-            BTreeMap::new(),
-        )))
+        let o = available(Kind::RouteTable, &rt_id, tags, fields);
+        Ok(Created::New(o))
     }
 
     async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {

@@ -208,13 +208,8 @@ fn group_observed(g: &SdkSecurityGroup) -> Option<Observed> {
         .map(Rule::to_value)
         .collect();
     fields.insert("ingress".into(), Value::List(rules));
-    Some(available(
-        Kind::SecurityGroup,
-        id,
-        tag_map(g.tags()),
-        fields,
-        BTreeMap::new(),
-    ))
+    let tags = tag_map(g.tags());
+    Some(available(Kind::SecurityGroup, id, tags, fields))
 }
 
 /// Describes groups matching `q`.
@@ -294,13 +289,8 @@ impl Ec2Kind for SecurityGroup {
             "ingress".into(),
             Value::List(rules.iter().map(Rule::to_value).collect()),
         );
-        Ok(Created::New(available(
-            Kind::SecurityGroup,
-            &group_id,
-            tags,
-            fields,
-            BTreeMap::new(),
-        )))
+        let o = available(Kind::SecurityGroup, &group_id, tags, fields);
+        Ok(Created::New(o))
     }
 
     async fn update_rest(&self, cx: &Cx<'_>, u: Update<'_>) -> Result<(), CloudError> {

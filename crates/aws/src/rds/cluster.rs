@@ -1,8 +1,9 @@
 //! `AWS::RDS::DBCluster` (Aurora).
 
 use super::{
-    db_accessors, db_answered, db_observed, extended_support_off, final_snapshot, pending_fields,
-    pending_master_password, rds_tags, secret_arn, vpc_security_group_ids, Db, DbOps,
+    db_accessors, db_answered, db_observed, extended_support_off, final_snapshot, modified_now,
+    pending_fields, pending_master_password, rds_tags, secret_arn, vpc_security_group_ids,
+    with_shared_changes, Db, DbOps, Now,
 };
 use crate::fields::described_by;
 use crate::fields::{
@@ -41,17 +42,10 @@ impl Db for DbCluster {
         let req = req.set_db_cluster_identifier(ident.map(str::to_string));
         described_by!("rds:DescribeDBClusters", ident, req).await
     }
-    async fn unprotect(c: &Clients, ident: &str) -> Result<(), CloudError> {
-        sent(
-            "rds:ModifyDBCluster",
-            c.rds
-                .modify_db_cluster()
-                .db_cluster_identifier(ident)
-                .deletion_protection(false)
-                .apply_immediately(true)
-                .send(),
-        )
-        .await
+    async fn modify_now(c: &Clients, ident: &str, now: Now) -> Result<Option<Self>, CloudError> {
+        let req = c.rds.modify_db_cluster().db_cluster_identifier(ident);
+        let req = modified_now!(req, now);
+        Ok(answer("rds:ModifyDBCluster", req.send()).await?.db_cluster)
     }
     async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let ident = r.str("identifier")?;
@@ -78,28 +72,10 @@ impl Db for DbCluster {
         changed: &[&str],
     ) -> Result<Option<Observed>, CloudError> {
         let has = |f: &str| changed.contains(&f);
-        let mut req =
-            cx.c.rds
-                .modify_db_cluster()
-                .db_cluster_identifier(&current.physical_id)
-                // See the module docs: changes are applied now, not in the maintenance window.
-                .apply_immediately(true);
-        if has("engine_version") {
-            req = req
-                .engine_version(r.str("engine_version")?)
-                .allow_major_version_upgrade(true);
-        }
+        let req = cx.c.rds.modify_db_cluster();
+        let mut req = with_shared_changes!(req.db_cluster_identifier(&current.physical_id), r, has);
         if has("cluster_parameter_group_name") {
             req = req.db_cluster_parameter_group_name(r.str("cluster_parameter_group_name")?);
-        }
-        if has("vpc_security_group_ids") {
-            req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
-        }
-        if has("backup_retention_period") {
-            req = req.backup_retention_period(r.int32("backup_retention_period")?);
-        }
-        if has("deletion_protection") {
-            req = req.deletion_protection(r.bool("deletion_protection")?);
         }
         let res = answer("rds:ModifyDBCluster", req.send()).await?;
         Ok(res.db_cluster().and_then(|cl| observed(cx.scope, cl)))
@@ -121,17 +97,6 @@ impl Db for DbCluster {
                 .send(),
         )
         .await
-    }
-    /// A restored cluster gets its master password managed by RDS in Secrets Manager, as a
-    /// created one has it ("If the DB cluster doesn't manage the master user password with
-    /// Amazon Web Services Secrets Manager, you can turn on this management",
-    /// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html>).
-    async fn manage_master_password(c: &Clients, ident: &str) -> Result<Option<Self>, CloudError> {
-        let req = c.rds.modify_db_cluster().db_cluster_identifier(ident);
-        let req = req
-            .manage_master_user_password(true)
-            .apply_immediately(true);
-        Ok(answer("rds:ModifyDBCluster", req.send()).await?.db_cluster)
     }
     fn ident(&self) -> Option<&str> {
         self.db_cluster_identifier()

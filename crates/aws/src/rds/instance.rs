@@ -1,8 +1,9 @@
 //! `AWS::RDS::DBInstance`: standalone engines and Aurora members.
 
 use super::{
-    db_accessors, db_answered, db_observed, extended_support_off, final_snapshot, pending_fields,
-    pending_master_password, rds_tags, secret_arn, vpc_security_group_ids, Db, DbOps,
+    db_accessors, db_answered, db_observed, extended_support_off, final_snapshot, modified_now,
+    pending_fields, pending_master_password, rds_tags, secret_arn, vpc_security_group_ids,
+    with_shared_changes, Db, DbOps, Now,
 };
 use crate::fields::described_by;
 use crate::fields::{
@@ -48,17 +49,12 @@ impl Db for DbInstance {
         let req = req.set_db_instance_identifier(ident.map(str::to_string));
         described_by!("rds:DescribeDBInstances", ident, req).await
     }
-    async fn unprotect(c: &Clients, ident: &str) -> Result<(), CloudError> {
-        sent(
-            "rds:ModifyDBInstance",
-            c.rds
-                .modify_db_instance()
-                .db_instance_identifier(ident)
-                .deletion_protection(false)
-                .apply_immediately(true)
-                .send(),
-        )
-        .await
+    async fn modify_now(c: &Clients, ident: &str, now: Now) -> Result<Option<Self>, CloudError> {
+        let req = c.rds.modify_db_instance().db_instance_identifier(ident);
+        let req = modified_now!(req, now);
+        Ok(answer("rds:ModifyDBInstance", req.send())
+            .await?
+            .db_instance)
     }
     async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError> {
         let ident = r.str("identifier")?;
@@ -117,17 +113,9 @@ impl Db for DbInstance {
         changed: &[&str],
     ) -> Result<Option<Observed>, CloudError> {
         let has = |f: &str| changed.contains(&f);
+        let req = cx.c.rds.modify_db_instance();
         let mut req =
-            cx.c.rds
-                .modify_db_instance()
-                .db_instance_identifier(&current.physical_id)
-                // See the module docs: changes are applied now, not in the maintenance window.
-                .apply_immediately(true);
-        if has("engine_version") {
-            req = req
-                .engine_version(r.str("engine_version")?)
-                .allow_major_version_upgrade(true);
-        }
+            with_shared_changes!(req.db_instance_identifier(&current.physical_id), r, has);
         if has("instance_class") {
             req = req.db_instance_class(r.str("instance_class")?);
         }
@@ -150,17 +138,8 @@ impl Db for DbInstance {
         if has("multi_az") {
             req = req.multi_az(r.bool("multi_az")?);
         }
-        if has("backup_retention_period") {
-            req = req.backup_retention_period(r.int32("backup_retention_period")?);
-        }
-        if has("deletion_protection") {
-            req = req.deletion_protection(r.bool("deletion_protection")?);
-        }
         if has("parameter_group_name") {
             req = req.db_parameter_group_name(r.str("parameter_group_name")?);
-        }
-        if has("vpc_security_group_ids") {
-            req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
         }
         if has("publicly_accessible") {
             req = req.publicly_accessible(r.bool("publicly_accessible")?);
@@ -189,20 +168,6 @@ impl Db for DbInstance {
     }
     fn status(&self) -> Option<&str> {
         self.db_instance_status()
-    }
-    /// A restored standalone instance gets its master password managed by RDS in Secrets
-    /// Manager, as a created one has it, from ModifyDBInstance ("ManageMasterUserPassword: ... If
-    /// the DB instance doesn't manage the master user password with Amazon Web Services Secrets
-    /// Manager, you can turn on this management",
-    /// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html>).
-    async fn manage_master_password(c: &Clients, ident: &str) -> Result<Option<Self>, CloudError> {
-        let req = c.rds.modify_db_instance().db_instance_identifier(ident);
-        let req = req
-            .manage_master_user_password(true)
-            .apply_immediately(true);
-        Ok(answer("rds:ModifyDBInstance", req.send())
-            .await?
-            .db_instance)
     }
     db_accessors!();
 }

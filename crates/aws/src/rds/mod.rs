@@ -143,8 +143,10 @@ trait Db: Sized + Send + Sync {
     const MODIFY: &'static [&'static str];
     /// The resources named `ident`, or all of them.
     async fn describe(c: &Clients, ident: Option<&str>) -> Result<Vec<Self>, CloudError>;
-    /// Lifts the deletion protection of the resource named `ident` (applied immediately).
-    async fn unprotect(c: &Clients, ident: &str) -> Result<(), CloudError>;
+    /// The one modification `now` of the resource named `ident`, applied immediately (a
+    /// ModifyDBCluster or ModifyDBInstance with [`modified_now!`]); the resource as the answer
+    /// reports it.
+    async fn modify_now(c: &Clients, ident: &str, now: Now) -> Result<Option<Self>, CloudError>;
     /// [`crate::KindOps::create`].
     async fn create(cx: &Cx<'_>, r: &Reader<'_>) -> Result<Created, CloudError>;
     /// The modification of the `changed` fields of [`Db::MODIFY`] (at least one), applied
@@ -163,10 +165,6 @@ trait Db: Sized + Send + Sync {
         name: &str,
         options: &DeleteOptions,
     ) -> Result<(), CloudError>;
-    /// Turns on the managed master password of the resource named `ident`
-    /// (`ManageMasterUserPassword=true`, applied immediately: RDS makes a new secret); the
-    /// resource as the answer reports it.
-    async fn manage_master_password(c: &Clients, ident: &str) -> Result<Option<Self>, CloudError>;
     /// What a restore could not ask for, asked for once a poll finds the resource able to take
     /// it: the managed master password of a restored database ([`needs_managed_password`]),
     /// turned on once it is `available`; the resource as it is then (the answer's, with the
@@ -177,7 +175,7 @@ trait Db: Sized + Send + Sync {
         let Some(ident) = db.ident().filter(|_| waiting) else {
             return Ok(db);
         };
-        let Some(mut now) = Self::manage_master_password(c, ident).await? else {
+        let Some(mut now) = Self::modify_now(c, ident, Now::ManagedPassword).await? else {
             return Ok(db);
         };
         if now.tags().is_empty() {
@@ -197,6 +195,63 @@ trait Db: Sized + Send + Sync {
     /// compares it with the stack's); None when it is not tagged with the stack.
     fn observed(&self, scope: &Scope) -> Option<Observed>;
 }
+
+/// A modification of an instance or cluster made outside a stack's update ([`Db::modify_now`]).
+#[derive(Clone, Copy)]
+enum Now {
+    /// Deletion protection lifted, before a delete that may lift it ([`lift_protection`]).
+    Unprotect,
+    /// The master password managed by RDS in Secrets Manager (`ManageMasterUserPassword=true`:
+    /// RDS makes a new secret), for a restored database ([`Db::settle`]). ModifyDBCluster and
+    /// ModifyDBInstance both turn it on for a database without it ("If the DB cluster doesn't
+    /// manage the master user password with Amazon Web Services Secrets Manager, you can turn
+    /// on this management",
+    /// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBCluster.html>;
+    /// the same words for the DB instance,
+    /// <https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html>).
+    ManagedPassword,
+}
+
+/// The request `$req` (a ModifyDBCluster or a ModifyDBInstance of one resource: their builders
+/// have these setters) making the modification `$now` ([`Now`]), applied immediately.
+macro_rules! modified_now {
+    ($req:expr, $now:expr) => {
+        match $now {
+            Now::Unprotect => $req.deletion_protection(false),
+            Now::ManagedPassword => $req.manage_master_user_password(true),
+        }
+        .apply_immediately(true)
+    };
+}
+use modified_now;
+
+/// The request `$req` (a ModifyDBCluster or a ModifyDBInstance of one resource: their builders
+/// have these setters), applied immediately (see the module docs: not in the maintenance
+/// window), with the fields both kinds change in place alike among those `$has` says changed:
+/// the engine version (a major upgrade allowed: the stack asked for that version), the security
+/// groups, the backup retention and deletion protection. In a function returning
+/// `Result<_, CloudError>` (a field `$r` cannot read is its error).
+macro_rules! with_shared_changes {
+    ($req:expr, $r:expr, $has:expr) => {{
+        let (mut req, r, has) = ($req.apply_immediately(true), $r, $has);
+        if has("engine_version") {
+            req = req
+                .engine_version(r.str("engine_version")?)
+                .allow_major_version_upgrade(true);
+        }
+        if has("vpc_security_group_ids") {
+            req = req.set_vpc_security_group_ids(Some(r.strs("vpc_security_group_ids")?));
+        }
+        if has("backup_retention_period") {
+            req = req.backup_retention_period(r.int32("backup_retention_period")?);
+        }
+        if has("deletion_protection") {
+            req = req.deletion_protection(r.bool("deletion_protection")?);
+        }
+        req
+    }};
+}
+use with_shared_changes;
 
 /// The accessors of [`Db`] that both SDK types answer alike, from their getters and fields of
 /// the same names (in an `impl Db for` of a module with `observed(scope, self)`).
@@ -333,7 +388,7 @@ async fn db_to_delete<T: Db>(
     }
     if db.deletion_protection() == Some(true) {
         lift_protection(operation, current, options)?;
-        T::unprotect(c, name).await?;
+        T::modify_now(c, name, Now::Unprotect).await?;
     }
     Ok(Some(db))
 }
