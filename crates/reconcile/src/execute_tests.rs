@@ -172,6 +172,15 @@ async fn converged(desired: &[Resource]) -> FakeCloud {
     fake
 }
 
+/// Destroys what `fake` holds of `desired`, observed first; the call log starts at the destroy.
+async fn destroyed(fake: &FakeCloud, desired: &[Resource], o: &Options) -> Report {
+    let observed = fake.observe(&scope(), desired).await.unwrap();
+    fake.clear_log();
+    destroy(fake, &scope(), &observed, desired, o)
+        .await
+        .unwrap()
+}
+
 /// Converges `fake` to `desired` with the default options: a success, and the result matches.
 async fn assert_converges(fake: &FakeCloud, desired: &[Resource]) {
     let report = converge(fake, desired, &opts()).await;
@@ -398,11 +407,7 @@ async fn settled_creates_and_deletes_are_not_polled() {
     assert_eq!(ops("net.vpc"), [Op::Create, Op::PollReady]);
 
     fake.set_latency(Kind::InstanceProfile, Duration::ZERO);
-    let observed = fake.observe(&scope(), &desired).await.unwrap();
-    fake.clear_log();
-    let report = destroy(&fake, &scope(), &observed, &desired, &opts())
-        .await
-        .unwrap();
+    let report = destroyed(&fake, &desired, &opts()).await;
     assert!(report.is_success(), "{report}");
     assert_eq!(ops("iam.role"), [Op::Delete]);
     assert_eq!(ops("iam.profile"), [Op::Delete]);
@@ -1142,11 +1147,7 @@ async fn a_destroy_does_not_wait_for_a_policy_that_only_names_a_resource() {
     assert!(role.deps().iter().any(|d| d.as_str() == "db.instance"));
     assert!(role.delete_deps().is_empty(), "{:?}", role.delete_deps());
 
-    let observed = fake.observe(&scope(), &desired).await.unwrap();
-    fake.clear_log();
-    let report = destroy(&fake, &scope(), &observed, &desired, &allowing_data_loss())
-        .await
-        .unwrap();
+    let report = destroyed(&fake, &desired, &allowing_data_loss()).await;
     assert!(report.is_success(), "{report}");
     let log = fake.log();
     let role_gone = index_of(&log, Op::PollGone, "iam.role").expect("the role is gone");

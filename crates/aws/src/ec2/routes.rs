@@ -195,21 +195,15 @@ async fn associate_all(c: &Clients, rt: &str, subnets: &[String]) -> Result<(), 
     try_join_all(subnets.iter().map(|subnet| async move {
         match existing.get(subnet) {
             Some((table, _)) if table == rt => Ok(()),
+            // Moved from the table it is associated with.
             Some((_, assoc)) => {
-                let req = c
-                    .ec2
-                    .replace_route_table_association()
-                    .association_id(assoc)
-                    .route_table_id(rt);
+                let req = c.ec2.replace_route_table_association();
+                let req = req.association_id(assoc).route_table_id(rt);
                 sent("ec2:ReplaceRouteTableAssociation", req.send()).await
             }
             None => {
-                let req = c
-                    .ec2
-                    .associate_route_table()
-                    .route_table_id(rt)
-                    .subnet_id(subnet);
-                sent("ec2:AssociateRouteTable", req.send()).await
+                let req = c.ec2.associate_route_table().route_table_id(rt);
+                sent("ec2:AssociateRouteTable", req.subnet_id(subnet).send()).await
             }
         }
     }))
