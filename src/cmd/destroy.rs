@@ -240,26 +240,24 @@ pub(super) async fn delete_observed(
         // list it for a moment longer (eventual consistency): what is left is read again after
         // 1, 2 and 4 s before it counts.
         let read = || async {
-            let seen = cloud
+            cloud
                 .observe(scope, desired)
                 .await
-                .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))?;
-            anyhow::Ok(
-                seen.into_iter()
-                    .filter(|r| !r.is_foreign())
-                    .collect::<Vec<_>>(),
-            )
+                .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))
         };
-        let mut left = match &report.observed_after {
-            Some(seen) => seen.iter().filter(|r| !r.is_foreign()).cloned().collect(),
-            None => read().await?,
+        let ours = |seen: Vec<Observed>| -> Vec<Observed> {
+            seen.into_iter().filter(|r| !r.is_foreign()).collect()
+        };
+        let mut left = match report.observed_after.clone() {
+            Some(seen) => ours(seen),
+            None => ours(read().await?),
         };
         for wait in [1, 2, 4] {
             if left.is_empty() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-            left = read().await?;
+            left = ours(read().await?);
         }
         if !left.is_empty() {
             let listed = left

@@ -6,7 +6,7 @@ use super::{
     tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::delete_by;
-use crate::fields::{answer, reported, sent, Reader};
+use crate::fields::{answer, is_code, reported, sent, Reader};
 use crate::{Clients, Created, Cx, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -296,7 +296,7 @@ impl Ec2Kind for InternetGateway {
             )
         };
         match delete().await {
-            Err(CloudError::Api { code, .. }) if code == "DependencyViolation" => {
+            Err(e) if is_code(&e, "DependencyViolation") => {
                 let found = describe_igws(cx.c, cx, Query::Physical(igw_id)).await?;
                 detach_igw(cx.c, igw_id, &found).await?;
                 delete().await
@@ -323,7 +323,7 @@ async fn detach_igw(c: &Clients, igw_id: &str, seen: &[Observed]) -> Result<(), 
         )
         .await;
         match r {
-            Err(CloudError::Api { code, .. }) if code == "Gateway.NotAttached" => {}
+            Err(e) if is_code(&e, "Gateway.NotAttached") => {}
             other => other?,
         }
     }

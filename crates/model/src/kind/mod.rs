@@ -321,8 +321,10 @@ impl KindSpec {
         matches!(field, "tags" | "description" | "user_data") || self.name_field == Some(field)
     }
 
-    /// Whether what the field `field` names must be deleted after a resource of this kind: not
-    /// for its own fields ([`Self::is_own_field`]) nor for policy documents ([`Self::names_only`]).
+    /// Whether a resource that an observed `field` of this kind mentions (by id, ARN or name) is
+    /// deleted after it: not for its own fields ([`Self::is_own_field`], where a name may stand
+    /// in free text) nor for policy documents ([`Self::names_only`]). The declared graph's
+    /// references follow `names_only` alone (`Resource::delete_deps`).
     pub fn orders_deletes(&self, field: &str) -> bool {
         !self.is_own_field(field) && !self.names_only.contains(&field)
     }
