@@ -12,7 +12,8 @@ one, `-name` removes one (so `none,rds-secret-tags` is that one alone). Timings:
     MOODLESTACK_EMULATOR_DELAY_MS        how long a create/modify stays in its intermediate state
                                          (`creating`, `pending`, `modifying`); default 1000
     MOODLESTACK_EMULATOR_CONSISTENCY_MS  how long a just-created EC2 resource is invisible to
-                                         describes; default 500
+                                         describes, and a just-deleted one still listed;
+                                         default 500
 
 `python localstack/moto_server.py --list` prints the table with what is on.
 """
@@ -167,6 +168,19 @@ BEHAVIOURS = {
         "CONSISTENCY_MS; other services see it at once",
         "https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html",
     ),
+    "ec2-deletes-linger": (
+        True,
+        "a VPC, subnet, security group, internet gateway, route table or launch template deleted "
+        "through EC2 is still listed by EC2's Describe calls (by id, by name and by filter, tags "
+        "and all) for CONSISTENCY_MS; the delete itself is done (a second delete answers "
+        "NotFound, other calls do not see it)",
+        "https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html (\"the result "
+        "of an API command you run that affects your Amazon EC2 resources might not be "
+        "immediately visible to all subsequent commands you run\"); terraform-provider-aws "
+        "internal/service/ec2/vpc_security_group.go, resourceSecurityGroupDelete, polls "
+        "DescribeSecurityGroups after DeleteSecurityGroup until the group is not found "
+        "(RetryUntilNotFound, ec2PropagationTimeout)",
+    ),
     "cloudwatch-alarm-filters": (
         True,
         "DescribeAlarms applies every filter it is given together (AlarmNamePrefix or AlarmNames "
@@ -282,6 +296,7 @@ def _call_action(self):
         action = self._get_action()
     except Exception:  # noqa: BLE001 - moto answers unknown actions itself
         action = None
+    _CURRENT.action = action
     hooks = PRE.get((service, action), []) + PRE.get((service, "*"), []) + PRE.get(("*", "*"), [])
     try:
         with _LOCK:
@@ -590,6 +605,9 @@ def _install_models():
 
     MasterUserSecret._generate_secret_tags = secret_tags
 
+    # Deletes linger first: its describes bind moto's own signatures (the wrapper of
+    # eventual-consistency takes *args).
+    _install_ec2_deletes_linger()
     _install_ec2_consistency()
     _install_nat_tag_filters()
     _install_s3_create_bucket_tags()
@@ -859,6 +877,113 @@ def _install_ec2_consistency():
                 else [o for o in items if o not in hidden]
 
         setattr(EC2Backend, method, wrapper)
+
+
+# What a Describe call selects by (parameter -> attribute) and how it filters, per describe; and
+# how each delete names what it deletes. A deleted resource is kept here for CONSISTENCY_MS and
+# added to the EC2 API's Describe answers that select it (never to a backend lookup made inside
+# another call: DeleteVpc's check for subnets sees the subnet gone).
+_EC2_LINGER_DESCRIBES = {
+    "describe_vpcs": (("vpc_ids", "id"),),
+    "describe_subnets": (("subnet_ids", "id"),),
+    "describe_security_groups": (("group_ids", "id"), ("groupnames", "name")),
+    "describe_internet_gateways": (("internet_gateway_ids", "id"),),
+    "describe_route_tables": (("route_table_ids", "id"),),
+    "describe_launch_templates": (("template_ids", "id"), ("template_names", "name")),
+}
+_EC2_LINGER_DELETES = {
+    # backend delete -> (its describe, the deleted object looked up from the bound arguments)
+    "delete_vpc": ("describe_vpcs", lambda b, a: b.vpcs.get(a.get("vpc_id"))),
+    "delete_subnet": ("describe_subnets", lambda b, a: next(
+        (s[a.get("subnet_id")] for s in b.subnets.values() if a.get("subnet_id") in s), None)),
+    "delete_security_group": ("describe_security_groups", lambda b, a: (
+        b.get_security_group_from_id(a["group_id"]) if a.get("group_id")
+        else b.get_security_group_by_name_or_id(a.get("name")) if a.get("name") else None)),
+    "delete_internet_gateway": ("describe_internet_gateways",
+                                lambda b, a: b.internet_gateways.get(a.get("internet_gateway_id"))),
+    "delete_route_table": ("describe_route_tables",
+                           lambda b, a: b.route_tables.get(a.get("route_table_id"))),
+    "delete_launch_template": ("describe_launch_templates", lambda b, a: b.launch_templates.get(
+        b.launch_template_name_to_ids.get(a.get("name")) if a.get("name") else a.get("tid"))),
+}
+_EC2_GHOSTS = {}  # describe method -> [(deleted at, object)]
+
+
+def _ghosts(method):
+    now = _now()
+    live = [(t, o) for t, o in _EC2_GHOSTS.get(method, []) if now - t < CONSISTENCY]
+    _EC2_GHOSTS[method] = live
+    return [o for _, o in live]
+
+
+def _ghost_filter(method, filters, objs):
+    if not filters or not objs:
+        return objs
+    from moto.ec2.utils import filter_internet_gateways, generic_filter
+    if method == "describe_internet_gateways":
+        return filter_internet_gateways(objs, filters)
+    if method == "describe_security_groups":
+        return [g for g in objs if g.matches_filters(filters)]
+    return generic_filter(filters, objs)
+
+
+def _install_ec2_deletes_linger():
+    import inspect
+
+    from moto.ec2.models import EC2Backend
+
+    for method, (describe, lookup) in _EC2_LINGER_DELETES.items():
+        orig = getattr(EC2Backend, method)
+        sig = inspect.signature(orig)
+
+        def delete(self, *args, _orig=orig, _sig=sig, _describe=describe, _lookup=lookup,
+                   **kwargs):
+            if not on("ec2-deletes-linger") or getattr(_CURRENT, "service", None) != "ec2":
+                return _orig(self, *args, **kwargs)
+            bound = _sig.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            obj = _lookup(self, bound.arguments)
+            result = _orig(self, *args, **kwargs)
+            if obj is not None:
+                with _LOCK:
+                    _EC2_GHOSTS.setdefault(_describe, []).append((_now(), obj))
+            return result
+
+        setattr(EC2Backend, method, delete)
+
+    for method, selectors in _EC2_LINGER_DESCRIBES.items():
+        orig = getattr(EC2Backend, method)
+        sig = inspect.signature(orig)
+
+        def describe(self, *args, _orig=orig, _sig=sig, _method=method, _selectors=selectors,
+                     **kwargs):
+            action = getattr(_CURRENT, "action", None) or ""
+            if not on("ec2-deletes-linger") or getattr(_CURRENT, "service", None) != "ec2" \
+                    or not action.startswith("Describe") or not _EC2_GHOSTS.get(_method):
+                return _orig(self, *args, **kwargs)
+            with _LOCK:
+                ghosts = _ghosts(_method)
+            if not ghosts:
+                return _orig(self, *args, **kwargs)
+            bound = _sig.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            a = bound.arguments
+            selected = [(p, attr) for p, attr in _selectors if a.get(p)]
+            hits, rest_empty = ghosts, False
+            for p, attr in selected:
+                asked = list(a[p])
+                hits = [g for g in hits if getattr(g, attr, None) in asked]
+                a[p] = [v for v in asked if v not in {getattr(g, attr, None) for g in ghosts}]
+                rest_empty = rest_empty or not a[p]
+            # What is asked for by id or name and is only a ghost: the live call would answer
+            # NotFound for it (or list everything for an empty list), so only the ghosts answer.
+            live = [] if rest_empty else _orig(*bound.args, **bound.kwargs)
+            live_ids = {getattr(o, "id", None) for o in live}
+            extra = [g for g in _ghost_filter(_method, a.get("filters"), hits)
+                     if getattr(g, "id", None) not in live_ids]
+            return list(live) + extra
+
+        setattr(EC2Backend, method, describe)
 
 
 def _install_nat_tag_filters():

@@ -346,6 +346,39 @@ class EventualConsistencyTest(Base):
         self.assertEqual(ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["VpcId"], vpc)
 
 
+class Ec2DeletesLingerTest(Base):
+    BEHAVIOURS = "none,ec2-deletes-linger"
+    CONSISTENCY_MS = 2000
+
+    def test_a_deleted_group_and_vpc_are_listed_for_a_moment(self):
+        ec2 = self.emu.client("ec2")
+        stack = [{"Name": "tag:moodlestack:stack", "Values": ["t"]}]
+        tags = [{"Key": "moodlestack:stack", "Value": "t"}]
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": tags}])["Vpc"]["VpcId"]
+        sg = ec2.create_security_group(GroupName="t-web", Description="t", VpcId=vpc,
+                                       TagSpecifications=[{"ResourceType": "security-group",
+                                                           "Tags": tags}])["GroupId"]
+        ec2.delete_security_group(GroupId=sg)
+        # DeleteVpc does not see the group (it is gone), but the describes still list it, by
+        # filter with its tags, by id and by name.
+        ec2.delete_vpc(VpcId=vpc)
+        listed = ec2.describe_security_groups(Filters=stack)["SecurityGroups"]
+        self.assertEqual([(g["GroupId"], g["Tags"]) for g in listed], [(sg, tags)])
+        self.assertEqual(ec2.describe_security_groups(GroupIds=[sg])["SecurityGroups"][0]["GroupId"], sg)
+        self.assertEqual(len(ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": ["t-web"]}])["SecurityGroups"]), 1)
+        self.assertEqual([v["VpcId"] for v in ec2.describe_vpcs(Filters=stack)["Vpcs"]], [vpc])
+        # Another filter does not select it.
+        self.assertEqual(ec2.describe_vpcs(
+            Filters=[{"Name": "tag:moodlestack:stack", "Values": ["other"]}])["Vpcs"], [])
+        # The delete is done: a second one answers NotFound.
+        self.assertEqual(code_of(ec2.delete_security_group, GroupId=sg)[0], "InvalidGroup.NotFound")
+        time.sleep(2.05)
+        self.assertEqual(ec2.describe_security_groups(Filters=stack)["SecurityGroups"], [])
+        self.assertEqual(code_of(ec2.describe_vpcs, VpcIds=[vpc])[0], "InvalidVpcID.NotFound")
+
+
 class ElbDeletionProtectionTest(Base):
     BEHAVIOURS = "none,elb-deletion-protection"
 
