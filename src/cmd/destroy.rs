@@ -235,30 +235,23 @@ pub(super) async fn delete_observed(
         if let Some(exit) = unfinished(&report, "Interrupted: run destroy again to finish.") {
             return Ok(exit);
         }
-        // Read back: nothing of the stack is left. The first read is the one made beside the
-        // lease's release. EC2's deletes answer once the resource is gone, but its describes may
-        // list it for a moment longer (eventual consistency): what is left is read again after
-        // 1, 2 and 4 s before it counts.
-        let read = || async {
-            cloud
-                .observe(scope, desired)
-                .await
-                .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))
-        };
+        // Read back: nothing of the stack is left. The read is the one made beside the lease's
+        // release, which has waited for AWS to stop listing what the run deleted (EC2's
+        // describes are eventually consistent); or, when that read failed, one made now.
         let ours = |seen: Vec<Observed>| -> Vec<Observed> {
-            seen.into_iter().filter(|r| !r.is_foreign()).collect()
+            report
+                .current(seen)
+                .into_iter()
+                .filter(|r| !r.is_foreign())
+                .collect()
         };
-        let mut left = match report.observed_after.clone() {
-            Some(seen) => ours(seen),
-            None => ours(read().await?),
-        };
-        for wait in [1, 2, 4] {
-            if left.is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-            left = ours(read().await?);
-        }
+        let left =
+            match report.observed_after.clone() {
+                Some(seen) => ours(seen),
+                None => ours(cloud.observe(scope, desired).await.map_err(|e| {
+                    anyhow::Error::new(e).context("read-back after destroy failed")
+                })?),
+            };
         if !left.is_empty() {
             let listed = left
                 .iter()

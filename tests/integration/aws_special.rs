@@ -326,6 +326,65 @@ async fn ec2_nat_routes_and_associations(backend: Backend) {
     ec2(&w).delete_vpc().vpc_id(&other).send().await.unwrap();
 }
 
+/// A detached gateway of the stack, deleted a moment ago, is still listed by EC2 (on moto, the
+/// emulator's `ec2-deletes-linger`): neither a retried create, which looks for a gateway left
+/// detached to attach it, nor the plan's create (`create_absent`), which does not look, takes it.
+/// Each makes a new gateway. (Seen in `faults::a_killed_apply_is_rerun_at_once_and_converges`: the
+/// rerun replaced a gateway the killed run left detached, and its create attached the deleted
+/// one: `InvalidInternetGatewayID.NotFound`.)
+async fn ec2_a_gateway_deleted_a_moment_ago_is_not_attached(backend: Backend) {
+    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+    let w = World::on(backend).await;
+    let want = resource(
+        "net.igw",
+        Kind::InternetGateway,
+        &w.desired("internet_gateway"),
+    );
+    for planned in [false, true] {
+        let ours = TagSpecification::builder()
+            .resource_type(ResourceType::InternetGateway)
+            .tags(Tag::builder().key("moodlestack:stack").value(STACK).build())
+            .tags(
+                Tag::builder()
+                    .key("moodlestack:id")
+                    .value("net.igw")
+                    .build(),
+            )
+            .build();
+        let made = ec2(&w)
+            .create_internet_gateway()
+            .tag_specifications(ours)
+            .send()
+            .await
+            .unwrap();
+        let old = made
+            .internet_gateway()
+            .unwrap()
+            .internet_gateway_id()
+            .unwrap();
+        listed(|| async {
+            let d = ec2(&w).describe_internet_gateways();
+            d.internet_gateway_ids(old).send().await.is_ok()
+        })
+        .await;
+        ec2(&w)
+            .delete_internet_gateway()
+            .internet_gateway_id(old)
+            .send()
+            .await
+            .unwrap();
+        let created = if planned {
+            w.cloud.create_absent(&w.scope, &want).await
+        } else {
+            w.cloud.create(&w.scope, &want).await
+        };
+        let new = created.unwrap_or_else(|e| panic!("planned={planned}: {e}"));
+        assert_ne!(new.physical_id, old, "planned={planned}: a new gateway");
+        assert_eq!(new.fields["vpc_id"], Value::str(&w.fx.vpc));
+        w.delete(&new, &DeleteOptions::default()).await;
+    }
+}
+
 /// A create interrupted after AWS made the resource (the tags are on the create call, so it is
 /// already the stack's) is adopted and finished: the gateway attached, the routes and the
 /// association added. A name taken by a template that is not the stack's is refused.
@@ -1757,6 +1816,7 @@ on_both!(
     ec2_security_group_rules,
     ec2_nat_routes_and_associations,
     ec2_interrupted_creates_are_adopted_and_finished,
+    ec2_a_gateway_deleted_a_moment_ago_is_not_attached,
     ec2_launch_template_versions_and_instance_token,
     secret_value_is_generated_and_deleted_for_good,
     iam_role_delete_leaves_the_profile_empty,

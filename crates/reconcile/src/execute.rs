@@ -468,7 +468,13 @@ pub struct Report {
     /// The stack observed again while the lease was released (in the same round), when a run
     /// that took the lease did every step: what the caller's read-back checks. None otherwise,
     /// or when that read failed (the caller then reads the stack itself, and sees the error).
+    /// What AWS still listed of [`Report::deleted`] was read again until it was gone
+    /// ([`STALE_LISTINGS`]).
     pub observed_after: Option<Vec<Observed>>,
+    /// What this run deleted and did not make again, by kind and physical id. AWS may list a
+    /// deleted resource for a moment longer (EC2's describes are eventually consistent): a
+    /// listing of one of these is stale ([`Report::is_stale`]).
+    pub deleted: BTreeSet<(Kind, String)>,
 }
 
 impl Report {
@@ -495,7 +501,21 @@ impl Report {
     pub fn entry(&self, id: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.id.as_str() == id)
     }
+    /// Whether `o` is a listing of a resource this run deleted (AWS has not caught up).
+    pub fn is_stale(&self, o: &Observed) -> bool {
+        self.deleted.contains(&(o.kind, o.physical_id.clone()))
+    }
+    /// `observed` without its stale listings ([`Report::is_stale`]).
+    pub fn current(&self, observed: Vec<Observed>) -> Vec<Observed> {
+        observed.into_iter().filter(|o| !self.is_stale(o)).collect()
+    }
 }
+
+/// How long the read after a run waits for AWS to stop listing what the run deleted before it
+/// leaves those listings out (with a note): Terraform's `ec2PropagationTimeout`, which its
+/// security group delete waits for the group to be not found
+/// (terraform-provider-aws `internal/service/ec2/vpc_security_group.go`).
+pub const STALE_LISTINGS: Duration = Duration::from_secs(120);
 
 fn past(action: Action) -> &'static str {
     match action {
@@ -1143,6 +1163,8 @@ async fn run_graph(
     let period = (ctx.opts.lease_ttl / 3).max(Duration::from_secs(1));
     let mut renew = tokio::time::interval_at(Instant::now() + period, period);
     let mut interrupted = false;
+    let mut deleted = BTreeSet::new();
+    let mut made = BTreeSet::new();
 
     loop {
         while running.len() < parallelism {
@@ -1172,7 +1194,14 @@ async fn run_graph(
                 match result {
                     Ok(obs) => {
                         state[i] = State::Done(elapsed);
+                        // A released resource (a snapshot) stays, untagged: not deleted.
+                        if let Work::Delete { current } | Work::DeleteOld { current, .. } = &node.work {
+                            if spec(current.kind).on_delete != DeletePolicy::Release {
+                                deleted.insert((current.kind, current.physical_id.clone()));
+                            }
+                        }
                         if let Some(o) = obs {
+                            made.insert((o.kind, o.physical_id.clone()));
                             attrs.insert(node.id.clone(), o.attrs);
                         } else if node.step.is_delete() {
                             attrs.remove(&node.id);
@@ -1304,6 +1333,54 @@ async fn run_graph(
         interrupted,
         elapsed: started.elapsed(),
         observed_after: None,
+        // A name-keyed resource replaced under its name is made again: its listing is current.
+        deleted: deleted.difference(&made).cloned().collect(),
+    }
+}
+
+/// The stack observed after `report`'s run: while AWS still lists a resource the run deleted,
+/// read again (the executor's poll back-off), at most [`STALE_LISTINGS`]; after that, those
+/// listings are left out, with a note. None when a read fails.
+async fn observe_after(
+    ctx: &Ctx<'_>,
+    desired: &[Resource],
+    report: &Report,
+) -> Option<Vec<Observed>> {
+    let started = Instant::now();
+    let deadline = started + STALE_LISTINGS;
+    let mut delay = ctx.opts.poll.initial;
+    let mut told = HashSet::new();
+    loop {
+        let seen = ctx.cloud.observe(ctx.scope, desired).await.ok()?;
+        let stale: Vec<&Observed> = seen.iter().filter(|o| report.is_stale(o)).collect();
+        if stale.is_empty() {
+            return Some(seen);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let listed: Vec<String> = stale
+                .iter()
+                .map(|o| format!("{} {}", o.kind, o.physical_id))
+                .collect();
+            ctx.event(Event::Note(format!(
+                "AWS still lists {} {} s after this run deleted {}; left out of the read-back",
+                listed.join(", "),
+                STALE_LISTINGS.as_secs(),
+                if listed.len() == 1 { "it" } else { "them" }
+            )));
+            return Some(report.current(seen));
+        }
+        for o in stale {
+            if told.insert(o.physical_id.clone()) {
+                ctx.event(Event::Waiting {
+                    id: o.id.to_resource_id(),
+                    status: "deleted, still listed".into(),
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
+        tokio::time::sleep(delay.min(deadline - now)).await;
+        delay = ctx.opts.poll.next(delay);
     }
 }
 
@@ -1401,7 +1478,7 @@ where
     let desired = recheck.desired();
     let read_back = async {
         match &report {
-            Ok(r) if r.is_success() => ctx.cloud.observe(ctx.scope, &desired).await.ok(),
+            Ok(r) if r.is_success() => observe_after(ctx, &desired, r).await,
             _ => None,
         }
     };

@@ -1655,3 +1655,111 @@ fn a_run_that_stopped_a_moment_ago_is_given_time_to_show_what_it_created() {
         Duration::ZERO
     );
 }
+
+/// What the fake lists of `kind` (its physical ids), in `observed`.
+fn physical_of(observed: &[Observed], kind: Kind) -> Vec<String> {
+    observed
+        .iter()
+        .filter(|o| o.kind == kind)
+        .map(|o| o.physical_id.clone())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_destroy_reads_again_until_aws_no_longer_lists_what_it_deleted() {
+    let desired = desired();
+    let fake = converged(&desired).await;
+    let before = fake.observe(&scope(), &desired).await.unwrap();
+    let vpc = physical_of(&before, Kind::Vpc);
+    // EC2's describes list the deleted VPC for three more reads.
+    fake.linger(Kind::Vpc, 3);
+    let report = destroyed(&fake, &desired, &allowing_data_loss()).await;
+    assert!(report.is_success(), "{report}");
+    assert!(report.deleted.contains(&(Kind::Vpc, vpc[0].clone())));
+    assert_eq!(report.observed_after, Some(vec![]), "read until it is gone");
+    let log = fake.log();
+    let vpc_deleted = index_of(&log, Op::Delete, "net.vpc").expect("deleted");
+    let reads = log[vpc_deleted..]
+        .iter()
+        .filter(|c| c.op == Op::Observe)
+        .count();
+    assert_eq!(reads, 4, "three reads listed the VPC, the fourth did not");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_apply_that_replaces_a_group_reads_back_the_new_one_only() {
+    let mut desired = desired();
+    let fake = converged(&desired).await;
+    let before = fake.observe(&scope(), &desired).await.unwrap();
+    // A group's name cannot change in place: a new group replaces it. EC2's describes list the
+    // old one beside it for two more reads (both carry `moodlestack:id` sg.alb).
+    let i = desired
+        .iter()
+        .position(|d| d.id.as_str() == "sg.alb")
+        .unwrap();
+    desired[i] = security_group("sg.alb", "demo-alb-2", "load balancer", None);
+    fake.linger(Kind::SecurityGroup, 2);
+    let report = converge(&fake, &desired, &opts()).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.entry("sg.alb").unwrap().action, Action::Replace);
+    let after = report.observed_after.expect("read beside the release");
+    let groups = |seen: &[Observed]| -> Vec<String> {
+        seen.iter()
+            .filter(|o| o.id.logical().is_some_and(|id| id.as_str() == "sg.alb"))
+            .map(|o| o.physical_id.clone())
+            .collect()
+    };
+    let (old, new) = (groups(&before), groups(&after));
+    assert_eq!(new.len(), 1, "one sg.alb: {new:?}");
+    assert_ne!(old, new, "the new group");
+    assert!(report
+        .deleted
+        .contains(&(Kind::SecurityGroup, old[0].clone())));
+    let problems = read_back_of(&scope(), &desired, &after).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_listing_that_outlasts_the_wait_is_left_out_with_a_note() {
+    let desired = desired();
+    let fake = converged(&desired).await;
+    fake.linger(Kind::Vpc, usize::MAX);
+    let progress = Arc::new(Recorder::default());
+    let o = Options {
+        progress: progress.clone(),
+        ..allowing_data_loss()
+    };
+    let report = destroyed(&fake, &desired, &o).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.observed_after, Some(vec![]));
+    let notes: Vec<String> = progress
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Note(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.starts_with("AWS still lists vpc ")
+            && n.ends_with("120 s after this run deleted it; left out of the read-back")),
+        "{notes:#?}"
+    );
+    // The next observation (a plan) still sees it: left out of this run's read-back only.
+    assert_eq!(
+        physical_of(&fake.observe(&scope(), &desired).await.unwrap(), Kind::Vpc).len(),
+        1
+    );
+}
+
+/// Keeps every event.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<Event>>);
+
+impl Progress for Recorder {
+    fn event(&self, event: &Event) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}

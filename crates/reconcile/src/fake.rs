@@ -120,6 +120,11 @@ struct State {
     max_in_flight: usize,
     in_flight_ids: std::collections::BTreeSet<String>,
     deletes: Vec<(ResourceId, DeleteOptions)>,
+    /// Kinds whose deleted resources [`Cloud::observe`] still lists, and for how many
+    /// observations ([`FakeCloud::linger`]); the deleted resources it still lists, with how many
+    /// observations are left.
+    linger: HashMap<Kind, usize>,
+    ghosts: Vec<(Res, usize)>,
 }
 
 /// The in-memory cloud. Cheap to clone (shared state).
@@ -159,6 +164,13 @@ impl FakeCloud {
     /// create and any delete are not polled.
     pub fn set_settled(&self, kind: Kind) {
         self.st().settled.insert(kind);
+    }
+
+    /// A deleted resource of `kind` is still listed by the next `observations` observations, as
+    /// AWS's eventually consistent describes list it for a moment (its delete is done: other
+    /// calls do not find it).
+    pub fn linger(&self, kind: Kind, observations: usize) {
+        self.st().linger.insert(kind, observations);
     }
 
     /// The latency of `kind` (zero unless set).
@@ -460,7 +472,16 @@ fn settle(st: &mut State, now: Instant) {
         }
     }
     for p in gone {
-        st.resources.remove(&p);
+        remove(st, &p);
+    }
+}
+
+/// Removes the resource keyed `k`; a kind set to [`FakeCloud::linger`] leaves a ghost.
+fn remove(st: &mut State, k: &str) {
+    if let Some(r) = st.resources.remove(k) {
+        if let Some(&n) = st.linger.get(&r.kind).filter(|n| **n > 0) {
+            st.ghosts.push((r, n));
+        }
     }
 }
 
@@ -577,6 +598,12 @@ impl Cloud for FakeCloud {
             names.extend(r.attrs.values().map(String::as_str));
         }
         let mut out: Vec<Observed> = tagged.iter().map(|r| Self::observed(r)).collect();
+        out.extend(
+            st.ghosts
+                .iter()
+                .filter(|(r, _)| tag(&r.fields, TAG_STACK) == Some(scope.stack.as_str()))
+                .map(|(r, _)| Self::observed(r)),
+        );
         for r in st.resources.values() {
             let identity = spec(r.kind).identity;
             if identity.is_empty() || tag(&r.fields, TAG_STACK) == Some(scope.stack.as_str()) {
@@ -594,6 +621,10 @@ impl Cloud for FakeCloud {
                 out.push(o);
             }
         }
+        st.ghosts.retain_mut(|(_, left)| {
+            *left -= 1;
+            *left > 0
+        });
         Ok(out)
     }
 
@@ -829,7 +860,7 @@ impl Cloud for FakeCloud {
         let answer = Self::started(&mut st, &k, lose_answer, ());
         // A settled kind without latency is gone when the delete answers.
         if st.settled.contains(&current.kind) && until <= Instant::now() {
-            st.resources.remove(&k);
+            remove(&mut st, &k);
             Self::end_flight(&mut st, &k);
         }
         answer

@@ -97,7 +97,8 @@ pub(crate) trait Ec2Kind: Send + Sync {
     /// templates); the NAT gateway and the instance, which go through `deleting`/`shutting-down`,
     /// say false. A describe may still list a deleted resource for a moment (EC2 is eventually
     /// consistent), so polling it proves nothing a later call needs: a VPC whose subnet or group
-    /// is not quite gone answers `DependencyViolation`, which the executor retries.
+    /// is not quite gone answers `DependencyViolation`, which the executor retries. The read
+    /// after the run waits until what it deleted is no longer listed (`execute::observe_after`).
     fn gone_when_deleted(&self) -> bool {
         true
     }

@@ -6,7 +6,7 @@ use super::{
     tag_map, tag_spec, Ec2Kind,
 };
 use crate::fields::delete_by;
-use crate::fields::{answer, is_code, reported, sent, Reader};
+use crate::fields::{answer, is_code, not_found_is_none, reported, sent, Reader};
 use crate::{Clients, Created, Cx, Query, Update};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -103,21 +103,27 @@ impl Ec2Kind for Vpc {
             }
         };
         let (found, asked) = tokio::join!(described!("ec2:DescribeVpcs", req), asked);
-        let mut out: Vec<Observed> = found?.iter().filter_map(vpc_observed).collect();
-        // By id, `out` holds that VPC or nothing (not listed yet: EC2 lags); an early read that
-        // failed with the same lag is made again.
-        let dns = futures::future::try_join_all(out.iter().map(|o| async {
+        let listed: Vec<Observed> = found?.iter().filter_map(vpc_observed).collect();
+        // By id, `listed` holds that VPC or nothing (not listed yet: EC2 lags); an early read
+        // that failed with the same lag is made again. A listed VPC whose attributes are not
+        // found is gone: EC2's describes list a deleted VPC for a moment longer.
+        let dns = futures::future::try_join_all(listed.iter().map(|o| async {
             match &asked {
-                Some(Ok(dns)) => Ok(*dns),
-                _ => vpc_dns(cx.c, &o.physical_id).await,
+                Some(Ok(dns)) => Ok(Some(*dns)),
+                _ => not_found_is_none(vpc_dns(cx.c, &o.physical_id).await),
             }
         }))
         .await?;
-        for (o, (hostnames, support)) in out.iter_mut().zip(dns) {
+        let mut out = Vec::new();
+        for (mut o, dns) in listed.into_iter().zip(dns) {
+            let Some((hostnames, support)) = dns else {
+                continue;
+            };
             o.fields
                 .insert("enable_dns_hostnames".into(), Value::Bool(hostnames));
             o.fields
                 .insert("enable_dns_support".into(), Value::Bool(support));
+            out.push(o);
         }
         Ok(out)
     }
@@ -216,6 +222,43 @@ async fn attach_igw(c: &Clients, igw_id: &str, vpc_id: &str) -> Result<(), Cloud
     sent("ec2:AttachInternetGateway", req.send()).await
 }
 
+/// The gateway of `r` that an interrupted create left attached nowhere, attached to `vpc_id` now
+/// (and its tags brought to the stack's). None when there is none, or when the one listed is
+/// gone (EC2 lists a deleted gateway for a moment: its attach answers not found).
+async fn attach_unattached(
+    cx: &Cx<'_>,
+    r: &Reader<'_>,
+    vpc_id: &str,
+) -> Result<Option<Observed>, CloudError> {
+    let logical = Query::Logical {
+        id: &r.id,
+        fields: r.fields,
+    };
+    let unattached = crate::verified(
+        cx.scope,
+        Kind::InternetGateway,
+        logical,
+        describe_igws(cx.c, cx, logical).await?,
+    )
+    .into_iter()
+    .find(|o| !o.fields.contains_key("vpc_id"));
+    let Some(mut o) = unattached else {
+        return Ok(None);
+    };
+    if not_found_is_none(attach_igw(cx.c, &o.physical_id, vpc_id).await)?.is_none() {
+        return Ok(None);
+    }
+    o.fields.insert("vpc_id".into(), Value::str(vpc_id));
+    let tags_differ = spec(Kind::InternetGateway)
+        .field("tags")
+        .zip(r.fields.get("tags"))
+        .is_some_and(|(f, want)| f.differs(want, o.fields.get("tags")));
+    if tags_differ {
+        o = retag(cx, &o, r, &["tags"]).await?.0;
+    }
+    Ok(Some(o))
+}
+
 /// `AWS::EC2::InternetGateway`. A gateway is made, then attached: a create interrupted in
 /// between leaves a gateway of the stack that is attached nowhere. Moving a gateway to another
 /// VPC is a replacement, but attaching that one is finishing its create: a list by logical id
@@ -240,30 +283,14 @@ impl Ec2Kind for InternetGateway {
         let tags = create_tags(cx.scope, &r.id, r)?;
         let vpc_id = r.str("vpc_id")?;
         let fields = Fields::from([("vpc_id".to_string(), Value::str(vpc_id))]);
-        // A gateway of this resource left detached by an interrupted create: attach it.
-        let logical = Query::Logical {
-            id: &r.id,
-            fields: r.fields,
-        };
-        let unattached = crate::verified(
-            cx.scope,
-            Kind::InternetGateway,
-            logical,
-            describe_igws(cx.c, cx, logical).await?,
-        )
-        .into_iter()
-        .find(|o| !o.fields.contains_key("vpc_id"));
-        if let Some(mut o) = unattached {
-            attach_igw(cx.c, &o.physical_id, vpc_id).await?;
-            o.fields.insert("vpc_id".into(), Value::str(vpc_id));
-            let tags_differ = spec(Kind::InternetGateway)
-                .field("tags")
-                .zip(r.fields.get("tags"))
-                .is_some_and(|(f, want)| f.differs(want, o.fields.get("tags")));
-            if tags_differ {
-                o = retag(cx, &o, r, &["tags"]).await?.0;
+        // A gateway of this resource left detached by an interrupted create: attach it. Not
+        // when the plan saw the stack under the lease (`cx.planned`): it saw no such gateway, or
+        // planned its replacement, whose delete has just gone out (and EC2 may list the deleted
+        // gateway for a moment longer).
+        if !cx.planned {
+            if let Some(o) = attach_unattached(cx, r, vpc_id).await? {
+                return Ok(Created::New(o));
             }
-            return Ok(Created::New(o));
         }
         let igw_id = created_id(
             "ec2:CreateInternetGateway",
