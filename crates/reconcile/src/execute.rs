@@ -1346,10 +1346,9 @@ async fn observe_after(
     desired: &[Resource],
     report: &Report,
 ) -> Option<Vec<Observed>> {
-    let started = Instant::now();
-    let deadline = started + STALE_LISTINGS;
+    let deadline = Instant::now() + STALE_LISTINGS;
     let mut delay = ctx.opts.poll.initial;
-    let mut told = HashSet::new();
+    let mut told = false;
     loop {
         let seen = ctx.cloud.observe(ctx.scope, desired).await.ok()?;
         let stale: Vec<&Observed> = seen.iter().filter(|o| report.is_stale(o)).collect();
@@ -1370,14 +1369,14 @@ async fn observe_after(
             )));
             return Some(report.current(seen));
         }
-        for o in stale {
-            if told.insert(o.physical_id.clone()) {
-                ctx.event(Event::Waiting {
-                    id: o.id.to_resource_id(),
-                    status: "deleted, still listed".into(),
-                    elapsed: started.elapsed(),
-                });
-            }
+        if !told {
+            told = true;
+            let n = stale.len();
+            ctx.event(Event::Note(format!(
+                "AWS still lists {n} resource{} this run deleted (its describes lag behind its \
+                 deletes): reading the stack again until it does not",
+                if n == 1 { "" } else { "s" }
+            )));
         }
         tokio::time::sleep(delay.min(deadline - now)).await;
         delay = ctx.opts.poll.next(delay);

@@ -1673,8 +1673,20 @@ async fn a_destroy_reads_again_until_aws_no_longer_lists_what_it_deleted() {
     let vpc = physical_of(&before, Kind::Vpc);
     // EC2's describes list the deleted VPC for three more reads.
     fake.linger(Kind::Vpc, 3);
-    let report = destroyed(&fake, &desired, &allowing_data_loss()).await;
+    let progress = Arc::new(Recorder::default());
+    let o = Options {
+        progress: progress.clone(),
+        ..allowing_data_loss()
+    };
+    let report = destroyed(&fake, &desired, &o).await;
     assert!(report.is_success(), "{report}");
+    assert_eq!(
+        progress.notes(),
+        [
+            "AWS still lists 1 resource this run deleted (its describes lag behind its deletes): \
+          reading the stack again until it does not"
+        ]
+    );
     assert!(report.deleted.contains(&(Kind::Vpc, vpc[0].clone())));
     assert_eq!(report.observed_after, Some(vec![]), "read until it is gone");
     let log = fake.log();
@@ -1732,16 +1744,7 @@ async fn a_listing_that_outlasts_the_wait_is_left_out_with_a_note() {
     let report = destroyed(&fake, &desired, &o).await;
     assert!(report.is_success(), "{report}");
     assert_eq!(report.observed_after, Some(vec![]));
-    let notes: Vec<String> = progress
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|e| match e {
-            Event::Note(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect();
+    let notes = progress.notes();
     assert!(
         notes.iter().any(|n| n.starts_with("AWS still lists vpc ")
             && n.ends_with("120 s after this run deleted it; left out of the read-back")),
@@ -1757,6 +1760,21 @@ async fn a_listing_that_outlasts_the_wait_is_left_out_with_a_note() {
 /// Keeps every event.
 #[derive(Default)]
 struct Recorder(std::sync::Mutex<Vec<Event>>);
+
+impl Recorder {
+    /// The notes among the events.
+    fn notes(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Note(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
 
 impl Progress for Recorder {
     fn event(&self, event: &Event) {
