@@ -1672,16 +1672,9 @@ async fn a_destroy_reads_again_until_aws_no_longer_lists_what_it_deleted() {
     let before = fake.observe(&scope(), &desired).await.unwrap();
     let vpc = physical_of(&before, Kind::Vpc);
     // EC2's describes list the deleted VPC for three more reads.
-    fake.linger(Kind::Vpc, 3);
-    let progress = Arc::new(Recorder::default());
-    let o = Options {
-        progress: progress.clone(),
-        ..allowing_data_loss()
-    };
-    let report = destroyed(&fake, &desired, &o).await;
-    assert!(report.is_success(), "{report}");
+    let (report, notes) = destroyed_while_the_vpc_lingers(&fake, &desired, 3).await;
     assert_eq!(
-        progress.notes(),
+        notes,
         [
             "AWS still lists 1 resource this run deleted (its describes lag behind its deletes): \
           reading the stack again until it does not"
@@ -1735,16 +1728,8 @@ async fn an_apply_that_replaces_a_group_reads_back_the_new_one_only() {
 async fn a_listing_that_outlasts_the_wait_is_left_out_with_a_note() {
     let desired = desired();
     let fake = converged(&desired).await;
-    fake.linger(Kind::Vpc, usize::MAX);
-    let progress = Arc::new(Recorder::default());
-    let o = Options {
-        progress: progress.clone(),
-        ..allowing_data_loss()
-    };
-    let report = destroyed(&fake, &desired, &o).await;
-    assert!(report.is_success(), "{report}");
+    let (report, notes) = destroyed_while_the_vpc_lingers(&fake, &desired, usize::MAX).await;
     assert_eq!(report.observed_after, Some(vec![]));
-    let notes = progress.notes();
     assert!(
         notes.iter().any(|n| n.starts_with("AWS still lists vpc ")
             && n.ends_with("120 s after this run deleted it; left out of the read-back")),
@@ -1755,6 +1740,24 @@ async fn a_listing_that_outlasts_the_wait_is_left_out_with_a_note() {
         physical_of(&fake.observe(&scope(), &desired).await.unwrap(), Kind::Vpc).len(),
         1
     );
+}
+
+/// Destroys what `fake` holds of `desired` (allowing data loss) while its deleted VPC is listed
+/// by `reads` more observations; the successful report and the notes of the run.
+async fn destroyed_while_the_vpc_lingers(
+    fake: &FakeCloud,
+    desired: &[Resource],
+    reads: usize,
+) -> (Report, Vec<String>) {
+    fake.linger(Kind::Vpc, reads);
+    let progress = Arc::new(Recorder::default());
+    let o = Options {
+        progress: progress.clone(),
+        ..allowing_data_loss()
+    };
+    let report = destroyed(fake, desired, &o).await;
+    assert!(report.is_success(), "{report}");
+    (report, progress.notes())
 }
 
 /// Keeps every event.
