@@ -927,6 +927,14 @@ def _ghost_filter(method, filters, objs):
     return generic_filter(filters, objs)
 
 
+def _exists(describe, backend, param, value):
+    """Whether `describe` (a backend describe) finds a live resource with `param` = [value]."""
+    try:
+        return bool(describe(backend, **{param: [value]}))
+    except Exception:  # noqa: BLE001 - moto's NotFound errors
+        return False
+
+
 def _install_ec2_deletes_linger():
     import inspect
 
@@ -972,8 +980,13 @@ def _install_ec2_deletes_linger():
             hits, rest_empty = ghosts, False
             for p, attr in selected:
                 asked = list(a[p])
-                hits = [g for g in hits if getattr(g, attr, None) in asked]
-                a[p] = [v for v in asked if v not in {getattr(g, attr, None) for g in ghosts}]
+                gone = {getattr(g, attr, None) for g in ghosts} & set(asked)
+                if attr == "name":
+                    # A name made again since is the live resource's: asked for by name, only
+                    # it answers.
+                    gone = {v for v in gone if not _exists(_orig, self, p, v)}
+                hits = [g for g in hits if getattr(g, attr, None) in gone]
+                a[p] = [v for v in asked if v not in gone]
                 rest_empty = rest_empty or not a[p]
             # What is asked for by id or name and is only a ghost: the live call would answer
             # NotFound for it (or list everything for an empty list), so only the ghosts answer.

@@ -359,10 +359,15 @@ class Ec2DeletesLingerTest(Base):
         sg = ec2.create_security_group(GroupName="t-web", Description="t", VpcId=vpc,
                                        TagSpecifications=[{"ResourceType": "security-group",
                                                            "Tags": tags}])["GroupId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
         ec2.delete_security_group(GroupId=sg)
-        # DeleteVpc does not see the group (it is gone), but the describes still list it, by
-        # filter with its tags, by id and by name.
+        ec2.delete_subnet(SubnetId=subnet)
+        # DeleteVpc's own look for subnets does not see the deleted one (it refuses a VPC with
+        # subnets), but the describes still list the deleted resources, by filter with their
+        # tags, by id and by name.
         ec2.delete_vpc(VpcId=vpc)
+        self.assertEqual([s["SubnetId"] for s in ec2.describe_subnets(
+            Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]], [subnet])
         listed = ec2.describe_security_groups(Filters=stack)["SecurityGroups"]
         self.assertEqual([(g["GroupId"], g["Tags"]) for g in listed], [(sg, tags)])
         self.assertEqual(ec2.describe_security_groups(GroupIds=[sg])["SecurityGroups"][0]["GroupId"], sg)
@@ -377,6 +382,19 @@ class Ec2DeletesLingerTest(Base):
         time.sleep(2.05)
         self.assertEqual(ec2.describe_security_groups(Filters=stack)["SecurityGroups"], [])
         self.assertEqual(code_of(ec2.describe_vpcs, VpcIds=[vpc])[0], "InvalidVpcID.NotFound")
+
+    def test_a_name_made_again_answers_with_the_live_template(self):
+        ec2 = self.emu.client("ec2")
+        data = {"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"}
+        old = ec2.create_launch_template(LaunchTemplateName="t-web", LaunchTemplateData=data)[
+            "LaunchTemplate"]["LaunchTemplateId"]
+        ec2.delete_launch_template(LaunchTemplateId=old)
+        self.assertEqual([t["LaunchTemplateId"] for t in ec2.describe_launch_templates(
+            LaunchTemplateNames=["t-web"])["LaunchTemplates"]], [old])
+        new = ec2.create_launch_template(LaunchTemplateName="t-web", LaunchTemplateData=data)[
+            "LaunchTemplate"]["LaunchTemplateId"]
+        self.assertEqual([t["LaunchTemplateId"] for t in ec2.describe_launch_templates(
+            LaunchTemplateNames=["t-web"])["LaunchTemplates"]], [new])
 
 
 class ElbDeletionProtectionTest(Base):

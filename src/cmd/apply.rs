@@ -279,15 +279,11 @@ async fn execute_and_report(
     }
     // Read back: every managed field took (from the observation made beside the lease's
     // release, or, when no lease was taken, one made now).
-    let observed = match report.observed_after.clone() {
-        Some(observed) => observed,
-        None => super::stats::timed("read back", cloud.observe(scope, desired))
-            .await
-            .map(|seen| report.current(seen))
-            .map_err(|e| anyhow::Error::new(e).context("read-back after apply failed"))?,
-    };
-    let problems = execute::read_back_of(scope, desired, &observed)
-        .map_err(|e| anyhow::Error::new(e).context("read-back after apply failed"))?;
+    let problems = match &report.observed_after {
+        Some(observed) => execute::read_back_of(scope, desired, observed),
+        None => super::stats::timed("read back", execute::read_back(cloud, scope, desired)).await,
+    }
+    .map_err(|e| anyhow::Error::new(e).context("read-back after apply failed"))?;
     if !problems.is_empty() {
         return Err(common::fail_listing(
             "read-back after apply: these managed fields did not take:",

@@ -239,11 +239,7 @@ pub(super) async fn delete_observed(
         // release, which has waited for AWS to stop listing what the run deleted (EC2's
         // describes are eventually consistent); or, when that read failed, one made now.
         let ours = |seen: Vec<Observed>| -> Vec<Observed> {
-            report
-                .current(seen)
-                .into_iter()
-                .filter(|r| !r.is_foreign())
-                .collect()
+            seen.into_iter().filter(|r| !r.is_foreign()).collect()
         };
         let left =
             match report.observed_after.clone() {

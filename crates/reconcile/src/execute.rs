@@ -468,8 +468,8 @@ pub struct Report {
     /// The stack observed again while the lease was released (in the same round), when a run
     /// that took the lease did every step: what the caller's read-back checks. None otherwise,
     /// or when that read failed (the caller then reads the stack itself, and sees the error).
-    /// What AWS still listed of [`Report::deleted`] was read again until it was gone
-    /// ([`STALE_LISTINGS`]).
+    /// While AWS still listed any of [`Report::deleted`], it was read again, for at most
+    /// [`STALE_LISTINGS`].
     pub observed_after: Option<Vec<Observed>>,
     /// What this run deleted and did not make again, by kind and physical id. AWS may list a
     /// deleted resource for a moment longer (EC2's describes are eventually consistent): a
@@ -505,14 +505,10 @@ impl Report {
     pub fn is_stale(&self, o: &Observed) -> bool {
         self.deleted.contains(&(o.kind, o.physical_id.clone()))
     }
-    /// `observed` without its stale listings ([`Report::is_stale`]).
-    pub fn current(&self, observed: Vec<Observed>) -> Vec<Observed> {
-        observed.into_iter().filter(|o| !self.is_stale(o)).collect()
-    }
 }
 
-/// How long the read after a run waits for AWS to stop listing what the run deleted before it
-/// leaves those listings out (with a note): Terraform's `ec2PropagationTimeout`, which its
+/// How long the read after a run waits for AWS to stop listing what the run deleted (then the
+/// caller's read-back reports what is still listed): Terraform's `ec2PropagationTimeout`, which its
 /// security group delete waits for the group to be not found
 /// (terraform-provider-aws `internal/service/ec2/vpc_security_group.go`).
 pub const STALE_LISTINGS: Duration = Duration::from_secs(120);
@@ -1339,8 +1335,10 @@ async fn run_graph(
 }
 
 /// The stack observed after `report`'s run: while AWS still lists a resource the run deleted,
-/// read again (the executor's poll back-off), at most [`STALE_LISTINGS`]; after that, those
-/// listings are left out, with a note. None when a read fails.
+/// read again (the executor's poll back-off), at most [`STALE_LISTINGS`] and until cancelled.
+/// What it still lists then stays in the observation, for the caller's read-back to report (a
+/// delete that answered "not found" may have met EC2's lag, not the resource's end), with a
+/// note. None when a read fails.
 async fn observe_after(
     ctx: &Ctx<'_>,
     desired: &[Resource],
@@ -1356,18 +1354,18 @@ async fn observe_after(
             return Some(seen);
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline || ctx.opts.cancel.is_cancelled() {
             let listed: Vec<String> = stale
                 .iter()
                 .map(|o| format!("{} {}", o.kind, o.physical_id))
                 .collect();
             ctx.event(Event::Note(format!(
-                "AWS still lists {} {} s after this run deleted {}; left out of the read-back",
+                "AWS still lists {} {:.0} s after this run deleted {}",
                 listed.join(", "),
-                STALE_LISTINGS.as_secs(),
+                now.duration_since(deadline - STALE_LISTINGS).as_secs_f64(),
                 if listed.len() == 1 { "it" } else { "them" }
             )));
-            return Some(report.current(seen));
+            return Some(seen);
         }
         if !told {
             told = true;
@@ -1378,7 +1376,10 @@ async fn observe_after(
                 if n == 1 { "" } else { "s" }
             )));
         }
-        tokio::time::sleep(delay.min(deadline - now)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(delay.min(deadline - now)) => {}
+            _ = ctx.opts.cancel.cancelled() => {}
+        }
         delay = ctx.opts.poll.next(delay);
     }
 }

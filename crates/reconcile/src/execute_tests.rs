@@ -1672,7 +1672,8 @@ async fn a_destroy_reads_again_until_aws_no_longer_lists_what_it_deleted() {
     let before = fake.observe(&scope(), &desired).await.unwrap();
     let vpc = physical_of(&before, Kind::Vpc);
     // EC2's describes list the deleted VPC for three more reads.
-    let (report, notes) = destroyed_while_the_vpc_lingers(&fake, &desired, 3).await;
+    let (report, notes) =
+        destroyed_while_the_vpc_lingers(&fake, &desired, 3, allowing_data_loss()).await;
     assert_eq!(
         notes,
         [
@@ -1724,36 +1725,86 @@ async fn an_apply_that_replaces_a_group_reads_back_the_new_one_only() {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_listing_that_outlasts_the_wait_is_left_out_with_a_note() {
+/// Destroys the stack of `desired` with `base` while its deleted VPC stays listed: the read after
+/// the run stops waiting `secs` seconds in and keeps the listing (for destroy to report it as
+/// left), with a note.
+async fn assert_the_vpc_is_still_listed_after(base: Options, secs: u64) {
     let desired = desired();
     let fake = converged(&desired).await;
-    let (report, notes) = destroyed_while_the_vpc_lingers(&fake, &desired, usize::MAX).await;
-    assert_eq!(report.observed_after, Some(vec![]));
-    assert!(
-        notes.iter().any(|n| n.starts_with("AWS still lists vpc ")
-            && n.ends_with("120 s after this run deleted it; left out of the read-back")),
-        "{notes:#?}"
+    let vpc = physical_of(&fake.observe(&scope(), &desired).await.unwrap(), Kind::Vpc);
+    let (report, notes) = destroyed_while_the_vpc_lingers(&fake, &desired, usize::MAX, base).await;
+    let after = report.observed_after.expect("read beside the release");
+    assert_eq!(physical_of(&after, Kind::Vpc), vpc);
+    let note = format!(
+        "AWS still lists vpc {} {secs} s after this run deleted it",
+        vpc[0]
     );
-    // The next observation (a plan) still sees it: left out of this run's read-back only.
-    assert_eq!(
-        physical_of(&fake.observe(&scope(), &desired).await.unwrap(), Kind::Vpc).len(),
-        1
-    );
+    assert!(notes.contains(&note), "{notes:#?}");
 }
 
-/// Destroys what `fake` holds of `desired` (allowing data loss) while its deleted VPC is listed
-/// by `reads` more observations; the successful report and the notes of the run.
+#[tokio::test(start_paused = true)]
+async fn a_listing_that_outlasts_the_wait_is_reported() {
+    assert_the_vpc_is_still_listed_after(allowing_data_loss(), 120).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_ends_the_wait_for_stale_listings() {
+    let cancel = Cancel::new();
+    let later = cancel.clone();
+    // The deletes take no time on the fake: at 5 s the run waits for the VPC's listing.
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        later.cancel();
+    });
+    let o = Options {
+        cancel,
+        ..allowing_data_loss()
+    };
+    assert_the_vpc_is_still_listed_after(o, 5).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resource_replaced_under_its_name_is_not_a_stale_listing() {
+    let mut desired = desired();
+    let fake = converged(&desired).await;
+    // A new port replaces the database under the same identifier (delete, then create): what
+    // RDS lists as `demo-db` afterwards is the new one.
+    fake.linger(Kind::DbInstance, 2);
+    let i = desired
+        .iter()
+        .position(|d| d.id.as_str() == "db.instance")
+        .unwrap();
+    desired[i] = desired[i].clone().with("port", 3307);
+    let progress = Arc::new(Recorder::default());
+    let o = Options {
+        progress: progress.clone(),
+        ..allowing_data_loss()
+    };
+    let report = converge(&fake, &desired, &o).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.entry("db.instance").unwrap().action, Action::Replace);
+    assert!(!report
+        .deleted
+        .contains(&(Kind::DbInstance, "demo-db".into())));
+    assert_eq!(progress.notes(), Vec::<String>::new());
+    let after = report.observed_after.expect("read beside the release");
+    let problems = read_back_of(&scope(), &desired, &after).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Destroys what `fake` holds of `desired` with `base` while its deleted VPC is listed by `reads`
+/// more observations; the successful report and the notes of the run.
 async fn destroyed_while_the_vpc_lingers(
     fake: &FakeCloud,
     desired: &[Resource],
     reads: usize,
+    base: Options,
 ) -> (Report, Vec<String>) {
     fake.linger(Kind::Vpc, reads);
     let progress = Arc::new(Recorder::default());
     let o = Options {
         progress: progress.clone(),
-        ..allowing_data_loss()
+        ..base
     };
     let report = destroyed(fake, desired, &o).await;
     assert!(report.is_success(), "{report}");

@@ -720,6 +720,9 @@ impl Cloud for FakeCloud {
         }
         let mut out = Self::observed(&res);
         out.id = id.clone().into();
+        // A resource made again under the name of one just deleted is what AWS lists.
+        st.ghosts
+            .retain(|(g, _)| key(g.kind, &g.physical_id) != key(kind, &physical));
         st.resources.insert(key(kind, &physical), res);
         let answer = Self::started(&mut st, &key(kind, &physical), lose_answer, out);
         if done {

@@ -103,27 +103,26 @@ impl Ec2Kind for Vpc {
             }
         };
         let (found, asked) = tokio::join!(described!("ec2:DescribeVpcs", req), asked);
-        let listed: Vec<Observed> = found?.iter().filter_map(vpc_observed).collect();
-        // By id, `listed` holds that VPC or nothing (not listed yet: EC2 lags); an early read
-        // that failed with the same lag is made again. A listed VPC whose attributes are not
-        // found is gone: EC2's describes list a deleted VPC for a moment longer.
-        let dns = futures::future::try_join_all(listed.iter().map(|o| async {
+        let mut out: Vec<Observed> = found?.iter().filter_map(vpc_observed).collect();
+        // By id, `out` holds that VPC or nothing (not listed yet: EC2 lags); an early read that
+        // failed with the same lag is made again. A listed VPC whose attributes are not found is
+        // reported without them: EC2 lists a deleted VPC for a moment longer (a read after a
+        // run waits for that to pass), and a new one may be listed before its attributes can be
+        // read (absent fields show as a change, never as a second VPC to create).
+        let dns = futures::future::try_join_all(out.iter().map(|o| async {
             match &asked {
                 Some(Ok(dns)) => Ok(Some(*dns)),
                 _ => not_found_is_none(vpc_dns(cx.c, &o.physical_id).await),
             }
         }))
         .await?;
-        let mut out = Vec::new();
-        for (mut o, dns) in listed.into_iter().zip(dns) {
-            let Some((hostnames, support)) = dns else {
-                continue;
-            };
-            o.fields
-                .insert("enable_dns_hostnames".into(), Value::Bool(hostnames));
-            o.fields
-                .insert("enable_dns_support".into(), Value::Bool(support));
-            out.push(o);
+        for (o, dns) in out.iter_mut().zip(dns) {
+            if let Some((hostnames, support)) = dns {
+                o.fields
+                    .insert("enable_dns_hostnames".into(), Value::Bool(hostnames));
+                o.fields
+                    .insert("enable_dns_support".into(), Value::Bool(support));
+            }
         }
         Ok(out)
     }
@@ -224,7 +223,9 @@ async fn attach_igw(c: &Clients, igw_id: &str, vpc_id: &str) -> Result<(), Cloud
 
 /// The gateway of `r` that an interrupted create left attached nowhere, attached to `vpc_id` now
 /// (and its tags brought to the stack's). None when there is none, or when the one listed is
-/// gone (EC2 lists a deleted gateway for a moment: its attach answers not found).
+/// gone: EC2 lists a deleted gateway for a moment, and its attach answers that the gateway is not
+/// found. A gateway made a moment ago can answer the same while EC2 catches up, so the attach is
+/// tried for EC2's few seconds first ([`settled`]).
 async fn attach_unattached(
     cx: &Cx<'_>,
     r: &Reader<'_>,
@@ -245,8 +246,10 @@ async fn attach_unattached(
     let Some(mut o) = unattached else {
         return Ok(None);
     };
-    if not_found_is_none(attach_igw(cx.c, &o.physical_id, vpc_id).await)?.is_none() {
-        return Ok(None);
+    match settled(|| attach_igw(cx.c, &o.physical_id, vpc_id)).await {
+        Ok(()) => {}
+        Err(e) if is_code(&e, "InvalidInternetGatewayID.NotFound") => return Ok(None),
+        Err(e) => return Err(e),
     }
     o.fields.insert("vpc_id".into(), Value::str(vpc_id));
     let tags_differ = spec(Kind::InternetGateway)
