@@ -326,6 +326,52 @@ async fn ec2_nat_routes_and_associations(backend: Backend) {
     ec2(&w).delete_vpc().vpc_id(&other).send().await.unwrap();
 }
 
+/// The tags a create of the stack's resource `id` puts on it (the production rule,
+/// [`moodlestack_model::identity_tags`]), for a resource of type `rt` made here by hand: what a
+/// create interrupted after AWS made the resource leaves.
+fn ours(
+    w: &World,
+    rt: aws_sdk_ec2::types::ResourceType,
+    id: &str,
+) -> aws_sdk_ec2::types::TagSpecification {
+    use aws_sdk_ec2::types::{Tag, TagSpecification};
+    let spec = TagSpecification::builder().resource_type(rt);
+    moodlestack_model::identity_tags(&w.scope, &id)
+        .into_iter()
+        .fold(spec, |spec, (k, v)| {
+            spec.tags(Tag::builder().key(k).value(v).build())
+        })
+        .build()
+}
+
+/// An internet gateway of the stack's `net.igw` attached nowhere (a create interrupted between
+/// CreateInternetGateway and its attach), once EC2 lists it. EC2 lists a new resource only after
+/// a moment (the emulator's eventual consistency); a rerun after a crash waits for that before it
+/// reads the stack (`execute::settle_after_crash`, end to end in
+/// `faults::a_killed_apply_is_rerun_at_once_and_converges`).
+async fn detached_gateway(w: &World) -> String {
+    let made = ec2(w)
+        .create_internet_gateway()
+        .tag_specifications(ours(
+            w,
+            aws_sdk_ec2::types::ResourceType::InternetGateway,
+            "net.igw",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let igw = made
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id());
+    let igw = igw.unwrap().to_string();
+    listed(|| async {
+        let d = ec2(w).describe_internet_gateways();
+        d.internet_gateway_ids(&igw).send().await.is_ok()
+    })
+    .await;
+    igw
+}
+
 /// A detached gateway of the stack, deleted a moment ago, is still listed by EC2 (on moto, the
 /// emulator's `ec2-deletes-linger`): neither a retried create, which looks for a gateway left
 /// detached to attach it, nor the plan's create (`create_absent`), which does not look, takes it.
@@ -333,7 +379,6 @@ async fn ec2_nat_routes_and_associations(backend: Backend) {
 /// rerun replaced a gateway the killed run left detached, and its create attached the deleted
 /// one: `InvalidInternetGatewayID.NotFound`.)
 async fn ec2_a_gateway_deleted_a_moment_ago_is_not_attached(backend: Backend) {
-    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
     let w = World::on(backend).await;
     let want = resource(
         "net.igw",
@@ -341,35 +386,10 @@ async fn ec2_a_gateway_deleted_a_moment_ago_is_not_attached(backend: Backend) {
         &w.desired("internet_gateway"),
     );
     for planned in [false, true] {
-        let ours = TagSpecification::builder()
-            .resource_type(ResourceType::InternetGateway)
-            .tags(Tag::builder().key("moodlestack:stack").value(STACK).build())
-            .tags(
-                Tag::builder()
-                    .key("moodlestack:id")
-                    .value("net.igw")
-                    .build(),
-            )
-            .build();
-        let made = ec2(&w)
-            .create_internet_gateway()
-            .tag_specifications(ours)
-            .send()
-            .await
-            .unwrap();
-        let old = made
-            .internet_gateway()
-            .unwrap()
-            .internet_gateway_id()
-            .unwrap();
-        listed(|| async {
-            let d = ec2(&w).describe_internet_gateways();
-            d.internet_gateway_ids(old).send().await.is_ok()
-        })
-        .await;
+        let old = detached_gateway(&w).await;
         ec2(&w)
             .delete_internet_gateway()
-            .internet_gateway_id(old)
+            .internet_gateway_id(&old)
             .send()
             .await
             .unwrap();
@@ -389,33 +409,9 @@ async fn ec2_a_gateway_deleted_a_moment_ago_is_not_attached(backend: Backend) {
 /// already the stack's) is adopted and finished: the gateway attached, the routes and the
 /// association added. A name taken by a template that is not the stack's is refused.
 async fn ec2_interrupted_creates_are_adopted_and_finished(backend: Backend) {
-    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+    use aws_sdk_ec2::types::ResourceType;
     let w = World::on(backend).await;
-    let ours = |rt: ResourceType, id: &str| {
-        TagSpecification::builder()
-            .resource_type(rt)
-            .tags(Tag::builder().key("moodlestack:stack").value(STACK).build())
-            .tags(Tag::builder().key("moodlestack:id").value(id).build())
-            .build()
-    };
-    let made = ec2(&w)
-        .create_internet_gateway()
-        .tag_specifications(ours(ResourceType::InternetGateway, "net.igw"))
-        .send()
-        .await
-        .unwrap();
-    let made = made
-        .internet_gateway()
-        .and_then(|g| g.internet_gateway_id());
-    // EC2 lists a new resource only after a moment (the emulator's eventual consistency); a
-    // rerun after a crash waits for that before it reads the stack
-    // (`execute::settle_after_crash`, end to end in `faults::a_killed_apply_is_rerun_at_once_and_converges`).
-    let igw = made.unwrap().to_string();
-    listed(|| async {
-        let d = ec2(&w).describe_internet_gateways();
-        d.internet_gateway_ids(&igw).send().await.is_ok()
-    })
-    .await;
+    let igw = detached_gateway(&w).await;
     adopt(&w, "internet_gateway", &igw).await;
     let d = ec2(&w).describe_internet_gateways().send().await.unwrap();
     assert_eq!(d.internet_gateways().len(), 1);
@@ -427,7 +423,7 @@ async fn ec2_interrupted_creates_are_adopted_and_finished(backend: Backend) {
     let made = ec2(&w)
         .create_route_table()
         .vpc_id(&w.fx.vpc)
-        .tag_specifications(ours(ResourceType::RouteTable, "net.rt.public"))
+        .tag_specifications(ours(&w, ResourceType::RouteTable, "net.rt.public"))
         .send()
         .await
         .unwrap();
