@@ -20,6 +20,7 @@ one, `-name` removes one (so `none,rds-secret-tags` is that one alone). Timings:
 
 import base64
 import binascii
+import functools
 import math
 import os
 import re
@@ -605,10 +606,8 @@ def _install_models():
 
     MasterUserSecret._generate_secret_tags = secret_tags
 
-    # Deletes linger first: its describes bind moto's own signatures (the wrapper of
-    # eventual-consistency takes *args).
-    _install_ec2_deletes_linger()
     _install_ec2_consistency()
+    _install_ec2_deletes_linger()
     _install_nat_tag_filters()
     _install_s3_create_bucket_tags()
     _install_cloudwatch_alarm_filters()
@@ -856,6 +855,7 @@ def _install_ec2_consistency():
         if orig is None:
             continue
 
+        @functools.wraps(orig)  # keeps moto's signature (`inspect.signature` follows it)
         def wrapper(self, *args, _orig=orig, _code=code, _attr=attr, **kwargs):
             result = _orig(self, *args, **kwargs)
             # only EC2's own API answers late; other services' lookups of a subnet or security

@@ -238,16 +238,14 @@ pub(super) async fn delete_observed(
         // Read back: nothing of the stack is left. The read is the one made beside the lease's
         // release, which has waited for AWS to stop listing what the run deleted (EC2's
         // describes are eventually consistent); or, when that read failed, one made now.
-        let ours = |seen: Vec<Observed>| -> Vec<Observed> {
-            seen.into_iter().filter(|r| !r.is_foreign()).collect()
+        let seen = match report.observed_after {
+            Some(seen) => seen,
+            None => cloud
+                .observe(scope, desired)
+                .await
+                .map_err(|e| anyhow::Error::new(e).context("read-back after destroy failed"))?,
         };
-        let left =
-            match report.observed_after.clone() {
-                Some(seen) => ours(seen),
-                None => ours(cloud.observe(scope, desired).await.map_err(|e| {
-                    anyhow::Error::new(e).context("read-back after destroy failed")
-                })?),
-            };
+        let left: Vec<Observed> = seen.into_iter().filter(|r| !r.is_foreign()).collect();
         if !left.is_empty() {
             let listed = left
                 .iter()

@@ -1344,7 +1344,8 @@ async fn observe_after(
     desired: &[Resource],
     report: &Report,
 ) -> Option<Vec<Observed>> {
-    let deadline = Instant::now() + STALE_LISTINGS;
+    let started = Instant::now();
+    let deadline = started + STALE_LISTINGS;
     let mut delay = ctx.opts.poll.initial;
     let mut told = false;
     loop {
@@ -1362,7 +1363,7 @@ async fn observe_after(
             ctx.event(Event::Note(format!(
                 "AWS still lists {} {:.0} s after this run deleted {}",
                 listed.join(", "),
-                now.duration_since(deadline - STALE_LISTINGS).as_secs_f64(),
+                (now - started).as_secs_f64(),
                 if listed.len() == 1 { "it" } else { "them" }
             )));
             return Some(seen);
